@@ -1,0 +1,67 @@
+/* core/frame.c — delimited frame codec. protobuf-c packs and unpacks the bodies; only the
+ * varint length prefix, which protobuf-c does not expose, is coded here. */
+#include "core/frame.h"
+
+#include <errno.h>
+
+size_t frame_varint_put(uint8_t *dst, uint32_t v)
+{
+	size_t i = 0;
+
+	while (v >= 0x80) {
+		dst[i++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	dst[i++] = (uint8_t)v;
+	return i;
+}
+
+size_t frame_varint_size(uint32_t v)
+{
+	size_t n = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+int frame_parse(const uint8_t *p, size_t n, uint32_t max_body, struct frame_view *out)
+{
+	uint64_t len = 0;
+	size_t i;
+
+	for (i = 0; i < FRAME_PREFIX_MAX; i++) {
+		if (i == n)
+			return 0;
+		len |= (uint64_t)(p[i] & 0x7f) << (7 * i);
+		if (!(p[i] & 0x80))
+			break;
+	}
+	if (i == FRAME_PREFIX_MAX || len > UINT32_MAX)
+		return -EBADMSG;
+	i++;	/* the prefix's last byte */
+	if (len > max_body)
+		return -EMSGSIZE;
+	if (n - i < len)
+		return 0;
+	out->body = p + i;
+	out->len = (uint32_t)len;
+	return (int)(i + len);
+}
+
+size_t frame_packed_size(const ProtobufCMessage *m)
+{
+	size_t body = protobuf_c_message_get_packed_size(m);
+
+	return frame_varint_size((uint32_t)body) + body;
+}
+
+size_t frame_pack(const ProtobufCMessage *m, uint8_t *dst)
+{
+	size_t body = protobuf_c_message_get_packed_size(m);
+	size_t pre = frame_varint_put(dst, (uint32_t)body);
+
+	return pre + protobuf_c_message_pack(m, dst + pre);
+}

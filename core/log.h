@@ -1,0 +1,184 @@
+/* core/log.h — a partition log: wire frames appended to mmap'd segment files, with a
+ * sidecar index of fixed 64-byte entries (position, receive time, hashes and the fields
+ * filters need).
+ *
+ * Concurrency: one writer thread (the partition's owner reactor) calls log_reserve,
+ * log_commit and log_publish. Any thread may read offsets below log_tail(): the writer
+ * publishes the tail with a release store after the frames and their index entries are
+ * written, readers load it with acquire, so a reader never sees a half-written frame.
+ * Segments are never unmapped while the log is open, so frame pointers stay valid until
+ * log_close.
+ *
+ * On disk, in the log's directory:
+ *   <base offset, 20 digits>.log  frames back to back from byte 0: the file is itself a
+ *                                 delimited ServerMessage stream (zero bytes after the end)
+ *   <base offset, 20 digits>.idx  a 64-byte struct log_index_header, then one
+ *                                 struct log_entry per frame, in offset order
+ * Both files are created at full size (sparse) and mapped shared. */
+#ifndef FANOUT_CORE_LOG_H
+#define FANOUT_CORE_LOG_H
+
+#include <assert.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define LOG_INDEX_MAGIC   0x5849544f4e414646ull	/* "FFANOTIX" little-endian */
+#define LOG_INDEX_VERSION 1u
+#define LOG_SEGMENTS_MAX  4096u	/* segments per partition; log_reserve fails past it */
+#define LOG_SEGMENT_BYTES_DEFAULT (64ull << 20)
+#define LOG_SEGMENT_BYTES_MIN     (64ull << 10)
+
+/* log_entry.flags */
+#define LOG_ENTRY_LATENCY_SENSITIVE 0x01u
+#define LOG_ENTRY_AUDIT_REQUIRED    0x02u
+
+/* One sidecar index entry, exactly as stored in the .idx file (little-endian host). */
+struct log_entry {
+	uint32_t pos;		/* byte position of the frame in the segment's .log */
+	uint32_t len;		/* frame bytes including the varint prefix; 0 = unused slot */
+	uint32_t crc;		/* crc32c of the frame bytes */
+	uint8_t data_type;	/* fanout.v1.DataType */
+	uint8_t flags;		/* LOG_ENTRY_* */
+	uint16_t reserved;	/* 0 */
+	uint64_t recv_ns;	/* server receive time, CLOCK_REALTIME ns */
+	uint64_t key_hash;	/* hash_bytes(routing key) */
+	uint64_t symbol_hash;	/* hash_bytes(symbol | instrument_id), 0 if none */
+	uint64_t venue_hash;	/* hash_bytes(exchange | venue), 0 if none */
+	double price;		/* price (market data, execution); confidence (decision) */
+	int64_t volume;		/* volume (market data); quantity (execution, decision) */
+};
+static_assert(sizeof(struct log_entry) == 64, "index entry is one cache line");
+static_assert(offsetof(struct log_entry, recv_ns) == 16, "index entry layout");
+static_assert(offsetof(struct log_entry, volume) == 56, "index entry layout");
+
+struct log_index_header {
+	uint64_t magic;		/* LOG_INDEX_MAGIC */
+	uint32_t version;	/* LOG_INDEX_VERSION */
+	uint32_t entry_bytes;	/* sizeof(struct log_entry) */
+	uint64_t base_offset;	/* offset of entry 0 */
+	uint64_t log_bytes;	/* capacity of the .log file */
+	uint64_t entry_capacity;/* entries the .idx file holds */
+	uint8_t reserved[24];
+};
+static_assert(sizeof(struct log_index_header) == 64, "index header is one cache line");
+
+/* What log_commit stores beside the frame (everything in log_entry but pos/len/crc). */
+struct log_fields {
+	uint64_t recv_ns;
+	uint64_t key_hash;
+	uint64_t symbol_hash;
+	uint64_t venue_hash;
+	double price;
+	int64_t volume;
+	uint8_t data_type;
+	uint8_t flags;
+};
+
+struct log_segment {
+	uint64_t base_offset;
+	uint8_t *data;			/* mapped .log, log_bytes long */
+	struct log_entry *entries;	/* mapped .idx past its header */
+	struct log_index_header *header;
+	uint64_t log_bytes;
+	uint64_t entry_capacity;
+	int log_fd, idx_fd;
+};
+
+struct log_config {
+	uint64_t segment_bytes;		/* capacity of each .log file; .idx holds
+					 * segment_bytes / 64 entries */
+};
+
+/* What log_open found and did. */
+struct log_recovery {
+	uint64_t segments;
+	uint64_t frames;		/* complete frames kept */
+	uint64_t torn_entries;		/* index entries cut from the tail */
+	uint64_t torn_bytes;		/* frame bytes cut from the tail */
+};
+
+struct log {
+	char dir[512];
+	struct log_config config;
+	struct log_segment *segs[LOG_SEGMENTS_MAX];
+	_Atomic uint32_t nsegs;		/* published segment count (release/acquire) */
+	_Atomic uint64_t tail;		/* published next offset (release/acquire) */
+	uint64_t first;			/* first offset in the log */
+	/* Writer-private state. */
+	uint64_t next;			/* next offset to commit; >= tail */
+	uint32_t write_pos;		/* next free byte in the last segment */
+	uint32_t reserved_len;		/* bytes of the reservation in flight, 0 if none */
+	struct log_recovery recovery;
+};
+
+/* A position in the log for one reader; cheap to copy. */
+struct log_cursor {
+	uint64_t offset;	/* next offset to read */
+	uint32_t seg;		/* index into log->segs of the segment holding offset */
+};
+
+/* A frame as read: pointers into the mapped segment, valid until log_close. */
+struct log_ref {
+	const uint8_t *frame;		/* varint prefix + body */
+	uint32_t len;
+	const struct log_entry *entry;
+};
+
+/* Opens (creating it and its directory if missing) the log in dir and recovers it:
+ * every complete frame is kept; a torn tail in the last segment is cut (entries zeroed,
+ * bytes zeroed) and counted in log->recovery. A bad entry in an earlier segment is
+ * corruption: log_open fails with -EUCLEAN and logs the file. Returns 0 or -errno.
+ * Caller: any thread, before the log is shared. */
+int log_open(struct log **out, const char *dir, const struct log_config *config);
+
+/* Unmaps and closes everything and frees the log. Caller: the writer, after readers stop. */
+void log_close(struct log *log);
+
+/* Reserves frame_bytes (prefix included) for the next frame, rolling to a new segment when
+ * the current one lacks room in its .log or .idx. *dst receives where to write the frame,
+ * *offset the offset it will get. One reservation at a time; follow with log_commit.
+ * Returns 0, -EMSGSIZE if frame_bytes cannot fit even an empty segment, -ENOSPC past
+ * LOG_SEGMENTS_MAX, or -errno from creating the segment. Caller: the writer. */
+int log_reserve(struct log *log, uint32_t frame_bytes, uint8_t **dst, uint64_t *offset);
+
+/* Commits the reserved frame: computes its crc, writes its index entry (len last), and
+ * advances the writer's offset. Not yet visible to readers: see log_publish.
+ * Caller: the writer, after log_reserve succeeded and the frame bytes are written. */
+void log_commit(struct log *log, const struct log_fields *fields);
+
+/* Makes every committed frame visible to readers (one release store). Call once per batch.
+ * Caller: the writer. */
+void log_publish(struct log *log);
+
+/* Next offset readers may not read yet (acquire load). Any thread. */
+static inline uint64_t log_tail(const struct log *log)
+{
+	return atomic_load_explicit(&log->tail, memory_order_acquire);
+}
+
+/* First offset still in the log. Any thread. */
+static inline uint64_t log_first(const struct log *log)
+{
+	return log->first;
+}
+
+/* Points cursor at offset (clamped into [log_first, log_tail]). Any thread. */
+void log_cursor_seek(const struct log *log, struct log_cursor *cursor, uint64_t offset);
+
+/* Reads the frame at cursor->offset into *ref without advancing. Returns 0, or -EAGAIN
+ * when cursor->offset has reached log_tail. Any thread. */
+int log_cursor_peek(const struct log *log, struct log_cursor *cursor, struct log_ref *ref);
+
+/* Advances the cursor by one after a successful peek. Any thread. */
+static inline void log_cursor_next(struct log_cursor *cursor)
+{
+	cursor->offset++;
+}
+
+/* Reads the frame at offset. Returns 0, or -ERANGE if offset is not in
+ * [log_first, log_tail). Any thread. */
+int log_read(const struct log *log, uint64_t offset, struct log_ref *ref);
+
+#endif

@@ -1,0 +1,58 @@
+/* tools/client.h — a small blocking client of the fanout protocol for the CLIs and the
+ * integration tests: connect, send ClientMessage frames, receive ServerMessage frames.
+ * One struct client per thread; nothing here is shared. Functions return 0 or -errno. */
+#ifndef FANOUT_TOOLS_CLIENT_H
+#define FANOUT_TOOLS_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fanout.pb-c.h"
+#include "core/frame.h"
+
+struct client {
+	int fd;
+	uint8_t *rbuf;		/* receive buffer: bytes [rpos, rlen) are unread */
+	size_t rcap, rlen, rpos;
+	uint32_t max_frame;	/* largest frame body accepted from the server */
+	uint8_t *wbuf;		/* send scratch, grown as needed */
+	size_t wcap;
+};
+
+/* Connects to "host:port" (IPv4 or [IPv6]) with TCP_NODELAY. timeout_ms bounds the
+ * connect; a refused connection is retried until the timeout (for servers starting up). */
+int client_connect(struct client *c, const char *hostport, int timeout_ms);
+
+/* Closes the socket and frees the buffers. Safe on a zeroed or closed client. */
+void client_close(struct client *c);
+
+/* Packs m as one delimited frame and writes all of it. */
+int client_send(struct client *c, const Fanout__V1__ClientMessage *m);
+
+/* Writes raw bytes (for tests that send malformed input). */
+int client_send_raw(struct client *c, const void *p, size_t n);
+
+/* Receives the next frame body without decoding it; out points into the client's buffer
+ * and is valid until the next receive. timeout_ms < 0 waits forever.
+ * Returns 0, -ETIMEDOUT, -ECONNRESET on end of stream, -EBADMSG/-EMSGSIZE on a bad prefix. */
+int client_recv_frame(struct client *c, struct frame_view *out, int timeout_ms);
+
+/* Receives and decodes the next ServerMessage; free it with client_free_msg.
+ * Returns as client_recv_frame, and -EPROTO when the body does not decode. */
+int client_recv(struct client *c, Fanout__V1__ServerMessage **out, int timeout_ms);
+
+void client_free_msg(Fanout__V1__ServerMessage *m);
+
+/* Sends Subscribe and waits for its SubscribeResult (returned in *result if result is
+ * not NULL; free with client_free_msg on the enclosing message via *result_msg).
+ * Events that arrive first are an error here: call it before traffic flows to this
+ * connection. Returns 0, or -EPROTO with the server's Error in *result_msg if it refused. */
+int client_subscribe(struct client *c, uint32_t id, const char *topic,
+		     const char *const *patterns, size_t npatterns,
+		     Fanout__V1__StartPosition start, uint64_t start_offset,
+		     Fanout__V1__ServerMessage **result_msg);
+
+/* Sends one PublishBatch of n events with the given sequence; does not wait for the ack. */
+int client_publish(struct client *c, uint64_t sequence, Fanout__V1__Event **events, size_t n);
+
+#endif
