@@ -27,7 +27,9 @@ size_t frame_varint_size(uint32_t v)
 	return n;
 }
 
-int frame_parse(const uint8_t *p, size_t n, uint32_t max_body, struct frame_view *out)
+/* Decodes the varint prefix: 1 with *body and *prefix set, 0 if incomplete, -errno. */
+static int frame_prefix_decode(const uint8_t *p, size_t n, uint32_t max_body,
+			       uint32_t *body, uint32_t *prefix)
 {
 	uint64_t len = 0;
 	size_t i;
@@ -39,16 +41,37 @@ int frame_parse(const uint8_t *p, size_t n, uint32_t max_body, struct frame_view
 		if (!(p[i] & 0x80))
 			break;
 	}
-	if (i == FRAME_PREFIX_MAX || len > UINT32_MAX)
+	if (i == FRAME_PREFIX_MAX || len > UINT32_MAX - FRAME_PREFIX_MAX)
 		return -EBADMSG;
-	i++;	/* the prefix's last byte */
 	if (len > max_body)
 		return -EMSGSIZE;
-	if (n - i < len)
+	*body = (uint32_t)len;
+	*prefix = (uint32_t)(i + 1);
+	return 1;
+}
+
+int frame_prefix(const uint8_t *p, size_t n, uint32_t max_body, uint32_t *total)
+{
+	uint32_t body, prefix;
+	int rc = frame_prefix_decode(p, n, max_body, &body, &prefix);
+
+	if (rc > 0)
+		*total = prefix + body;
+	return rc;
+}
+
+int frame_parse(const uint8_t *p, size_t n, uint32_t max_body, struct frame_view *out)
+{
+	uint32_t body, prefix;
+	int rc = frame_prefix_decode(p, n, max_body, &body, &prefix);
+
+	if (rc <= 0)
+		return rc;
+	if (n - prefix < body)
 		return 0;
-	out->body = p + i;
-	out->len = (uint32_t)len;
-	return (int)(i + len);
+	out->body = p + prefix;
+	out->len = body;
+	return (int)(prefix + body);
 }
 
 size_t frame_packed_size(const ProtobufCMessage *m)

@@ -25,6 +25,11 @@ size_t frame_varint_put(uint8_t *dst, uint32_t v);
 /* Bytes frame_varint_put would write for v. */
 size_t frame_varint_size(uint32_t v);
 
+/* Reads the length prefix at the start of [p, p+n). Returns 1 and sets *total to the
+ * whole frame's bytes (prefix + body); 0 when the prefix is incomplete; -EBADMSG or
+ * -EMSGSIZE as frame_parse. */
+int frame_prefix(const uint8_t *p, size_t n, uint32_t max_body, uint32_t *total);
+
 /* Parses one frame at the start of [p, p+n).
  * Returns the bytes the whole frame takes (prefix + body) and fills *out;
  * 0 when more bytes are needed; -EBADMSG when the prefix is not a varint of at most

@@ -1,0 +1,210 @@
+/* core/config.c — defaults and command-line parsing for fanoutd. */
+#include "core/config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/frame.h"
+#include "core/log.h"
+#include "fanout_version.h"
+
+void config_defaults(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	strcpy(c->listen, "127.0.0.1:7400");
+	strcpy(c->data_dir, "fanout-data");
+	c->max_frame_bytes = FRAME_BYTES_DEFAULT;
+	c->max_subscriptions = 256;
+	c->max_connections = 4096;
+	c->segment_bytes = LOG_SEGMENT_BYTES_DEFAULT;
+	c->default_partitions = 1;
+	c->auto_create = true;
+}
+
+static const char config_usage[] =
+	"usage: fanoutd [options]\n"
+	"Distributes trading events: publishers and subscribers speak length-delimited\n"
+	"protobuf (proto/fanout.proto) over TCP; events are kept in per-partition logs.\n"
+	"\n"
+	"  --listen HOST:PORT        address to serve (default 127.0.0.1:7400; port 0 = any)\n"
+	"  --data-dir DIR            where partition logs live (default ./fanout-data)\n"
+	"  --ready-file PATH         write \"HOST:PORT\" here once listening\n"
+	"  --max-frame-bytes N       largest client frame accepted (default 1048576)\n"
+	"  --max-subscriptions N     subscriptions per connection (default 256)\n"
+	"  --max-connections N       concurrent connections (default 4096)\n"
+	"  --segment-bytes N         log segment size (default 67108864)\n"
+	"  --partitions N            partitions of auto-created topics (default 1)\n"
+	"  --topic NAME[:N]          declare a topic with N partitions (repeatable)\n"
+	"  --no-auto-create          unknown topics are an error instead of created\n"
+	"  --quiet                   log warnings and errors only\n"
+	"  --help, --version\n";
+
+/* Parses an unsigned decimal in [lo, hi]; returns 0 or -1. */
+static int config_number(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int config_parse_topic(const char *arg, struct config_topic *t, const char **why)
+{
+	const char *colon = strrchr(arg, ':');
+	size_t len = colon ? (size_t)(colon - arg) : strlen(arg);
+	uint64_t n = 1;
+
+	if (len == 0 || len >= sizeof(t->name)) {
+		*why = "topic name must be 1..200 bytes";
+		return -1;
+	}
+	if (colon && config_number(colon + 1, 1, 1024, &n) < 0) {
+		*why = "partitions must be a number in 1..1024";
+		return -1;
+	}
+	memcpy(t->name, arg, len);
+	t->name[len] = '\0';
+	t->partitions = (uint32_t)n;
+	return 0;
+}
+
+enum {
+	OPT_LISTEN = 256, OPT_DATA_DIR, OPT_READY_FILE, OPT_MAX_FRAME, OPT_MAX_SUBS,
+	OPT_MAX_CONNS, OPT_SEGMENT, OPT_PARTITIONS, OPT_TOPIC, OPT_NO_AUTO, OPT_QUIET,
+	OPT_HELP, OPT_VERSION,
+};
+
+static const struct option config_options[] = {
+	{ "listen", required_argument, NULL, OPT_LISTEN },
+	{ "data-dir", required_argument, NULL, OPT_DATA_DIR },
+	{ "ready-file", required_argument, NULL, OPT_READY_FILE },
+	{ "max-frame-bytes", required_argument, NULL, OPT_MAX_FRAME },
+	{ "max-subscriptions", required_argument, NULL, OPT_MAX_SUBS },
+	{ "max-connections", required_argument, NULL, OPT_MAX_CONNS },
+	{ "segment-bytes", required_argument, NULL, OPT_SEGMENT },
+	{ "partitions", required_argument, NULL, OPT_PARTITIONS },
+	{ "topic", required_argument, NULL, OPT_TOPIC },
+	{ "no-auto-create", no_argument, NULL, OPT_NO_AUTO },
+	{ "quiet", no_argument, NULL, OPT_QUIET },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* Copies a string option, refusing one that does not fit. */
+static int config_string(char *dst, size_t cap, const char *arg)
+{
+	size_t n = strlen(arg);
+
+	if (n == 0 || n >= cap)
+		return -1;
+	memcpy(dst, arg, n + 1);
+	return 0;
+}
+
+/* Applies one option; returns 0, 1 (help/version printed) or -1 with *why set. */
+static int config_apply(struct config *c, int opt, const char *arg, FILE *out,
+			const char **why)
+{
+	uint64_t n;
+
+	switch (opt) {
+	case OPT_LISTEN:
+		*why = "--listen wants HOST:PORT";
+		return strchr(arg, ':') ? config_string(c->listen, sizeof(c->listen), arg) : -1;
+	case OPT_DATA_DIR:
+		*why = "--data-dir is empty or too long";
+		return config_string(c->data_dir, sizeof(c->data_dir), arg);
+	case OPT_READY_FILE:
+		*why = "--ready-file is empty or too long";
+		return config_string(c->ready_file, sizeof(c->ready_file), arg);
+	case OPT_MAX_FRAME:
+		*why = "--max-frame-bytes must be in 1024..67108864";
+		if (config_number(arg, 1024, FRAME_BYTES_LIMIT, &n) < 0)
+			return -1;
+		c->max_frame_bytes = (uint32_t)n;
+		return 0;
+	case OPT_MAX_SUBS:
+		*why = "--max-subscriptions must be in 1..65536";
+		if (config_number(arg, 1, 65536, &n) < 0)
+			return -1;
+		c->max_subscriptions = (uint32_t)n;
+		return 0;
+	case OPT_MAX_CONNS:
+		*why = "--max-connections must be in 1..1048576";
+		if (config_number(arg, 1, 1u << 20, &n) < 0)
+			return -1;
+		c->max_connections = (uint32_t)n;
+		return 0;
+	case OPT_SEGMENT:
+		*why = "--segment-bytes must be in 65536..4294967295";
+		return config_number(arg, LOG_SEGMENT_BYTES_MIN, UINT32_MAX, &c->segment_bytes);
+	case OPT_PARTITIONS:
+		*why = "--partitions must be in 1..1024";
+		if (config_number(arg, 1, 1024, &n) < 0)
+			return -1;
+		c->default_partitions = (uint32_t)n;
+		return 0;
+	case OPT_TOPIC:
+		if (c->ntopics == CONFIG_TOPICS_MAX) {
+			*why = "too many --topic options (at most 64)";
+			return -1;
+		}
+		if (config_parse_topic(arg, &c->topics[c->ntopics], why) < 0)
+			return -1;
+		c->ntopics++;
+		return 0;
+	case OPT_NO_AUTO:
+		c->auto_create = false;
+		return 0;
+	case OPT_QUIET:
+		c->quiet = true;
+		return 0;
+	case OPT_HELP:
+		fputs(config_usage, out);
+		return 1;
+	case OPT_VERSION:
+		fprintf(out, "fanoutd %s\n", FANOUT_VERSION);
+		return 1;
+	default:
+		*why = "unknown option (see --help)";
+		return -1;
+	}
+}
+
+int config_parse_args(struct config *c, int argc, char **argv, FILE *out, FILE *err)
+{
+	int opt, rc;
+
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "", config_options, NULL)) != -1) {
+		const char *why = "invalid option";
+
+		if (opt == '?') {
+			fprintf(err, "fanoutd: unknown or incomplete option '%s' (see --help)\n",
+				argv[optind - 1]);
+			return -1;
+		}
+		rc = config_apply(c, opt, optarg, out, &why);
+		if (rc < 0) {
+			fprintf(err, "fanoutd: %s (got '%s')\n", why, optarg ? optarg : "");
+			return -1;
+		}
+		if (rc > 0)
+			return 1;
+	}
+	if (optind < argc) {
+		fprintf(err, "fanoutd: unexpected argument '%s' (see --help)\n", argv[optind]);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,43 @@
+/* core/config.h — fanoutd's settings: defaults, command-line flags, validation.
+ * Parsed once at start-up on the main thread; read-only afterwards. */
+#ifndef FANOUT_CORE_CONFIG_H
+#define FANOUT_CORE_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CONFIG_TOPICS_MAX 64u
+#define CONFIG_PATH_MAX   400u
+
+struct config_topic {
+	char name[201];
+	uint32_t partitions;
+};
+
+struct config {
+	char listen[128];		/* HOST:PORT; port 0 picks a free one */
+	char data_dir[CONFIG_PATH_MAX];
+	char ready_file[CONFIG_PATH_MAX];	/* "" = none */
+	uint32_t max_frame_bytes;	/* largest client frame body accepted */
+	uint32_t max_subscriptions;	/* per connection */
+	uint32_t max_connections;	/* per reactor */
+	uint64_t segment_bytes;		/* partition log segment size */
+	uint32_t default_partitions;	/* for auto-created topics */
+	bool auto_create;		/* create unknown topics on first use */
+	bool quiet;			/* no info logs, only warnings and errors */
+	uint32_t ntopics;
+	struct config_topic topics[CONFIG_TOPICS_MAX];	/* declared with --topic */
+};
+
+/* Fills every field with its default. */
+void config_defaults(struct config *c);
+
+/* Parses argv over the defaults already in *c. Returns 0 to run, 1 when --help or
+ * --version was printed (exit 0), -1 after printing a clear error to err (exit 2). */
+int config_parse_args(struct config *c, int argc, char **argv, FILE *out, FILE *err);
+
+/* Parses "name" or "name:partitions". Returns 0 or -1 with *why set. */
+int config_parse_topic(const char *arg, struct config_topic *t, const char **why);
+
+#endif

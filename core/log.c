@@ -1,0 +1,392 @@
+/* core/log.c — the partition log: opening and recovering a log directory, the writer's
+ * reserve/commit/publish path, and the readers' segment lookup. The files of one segment
+ * are core/log_segment.c's.
+ *
+ * Recovery reads every kept frame once (crc32c and varint prefix), so opening costs one
+ * pass over the data. Nothing here calls fsync: a committed frame survives the death of
+ * the process (the page cache holds it) but not of the machine. */
+#include "core/log.h"
+
+#include "core/crc32c.h"
+#include "core/frame.h"
+#include "core/log_segment.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Counts the kept frames of a segment (into *count, their bytes into *pos). In the last
+ * segment the first bad or empty entry is the end and everything after it is cut; in an
+ * earlier one the first empty entry is the end (the writer rolled: the next frame did not
+ * fit) and a bad one is corruption. */
+static int recover_scan(struct log *log, struct log_segment *seg, bool last,
+			uint64_t *count, uint64_t *pos)
+{
+	uint64_t i = log_segment_scan(seg, pos), torn_entries = 0, torn_bytes = 0;
+	char path[LOG_PATH_BYTES];
+	int r;
+
+	*count = i;
+	if (!last) {
+		log_segment_path(path, log->dir, seg->base_offset, "idx");
+		if (i < seg->entry_capacity && seg->entries[i].len != 0)
+			return log_segment_corrupt(path, "bad entry before the last segment");
+		return 0;
+	}
+	if ((r = log_segment_cut(seg, i, *pos, &torn_entries, &torn_bytes)) < 0)
+		return r;
+	if (torn_entries || torn_bytes)
+		fprintf(stderr, "log: %s: cut torn tail at offset %" PRIu64 " (%" PRIu64
+			" entries, %" PRIu64 " bytes)\n", log->dir, seg->base_offset + i,
+			torn_entries, torn_bytes);
+	log->recovery.torn_entries += torn_entries;
+	log->recovery.torn_bytes += torn_bytes;
+	return 0;
+}
+
+/* Loads, checks and scans one listed segment and appends it to the log. */
+static int log_recover_seg(struct log *log, const struct log_segment_name *name, bool last)
+{
+	uint32_t n = atomic_load_explicit(&log->nsegs, memory_order_relaxed);
+	struct log_segment *seg = NULL;
+	char path[LOG_PATH_BYTES];
+	uint64_t count, pos;
+	int r;
+
+	if ((r = log_segment_load(log, name, last, &seg)) < 0)
+		return r;
+	/* Not shared yet: relaxed is enough, and log_close frees what is listed here. */
+	log->segs[n] = seg;
+	atomic_store_explicit(&log->nsegs, n + 1, memory_order_relaxed);
+	if (n > 0 && seg->base_offset != log->next) {
+		log_segment_path(path, log->dir, seg->base_offset, "idx");
+		return log_segment_corrupt(path, "base offset does not follow on");
+	}
+	if ((r = recover_scan(log, seg, last, &count, &pos)) < 0)
+		return r;
+	log->next = seg->base_offset + count;
+	log->write_pos = (uint32_t)pos;
+	log->recovery.frames += count;
+	log->recovery.segments++;
+	return 0;
+}
+
+/* Parses "<20 digits>.log" or ".idx"; anything else in the directory is not ours. */
+static bool name_parse(const char *s, uint64_t *base, bool *is_log)
+{
+	char canon[LOG_NAME_DIGITS + 1];
+
+	if (strlen(s) != LOG_NAME_DIGITS + 4 || s[LOG_NAME_DIGITS] != '.' ||
+	    strspn(s, "0123456789") != LOG_NAME_DIGITS)
+		return false;
+	if (strcmp(s + LOG_NAME_DIGITS, ".log") && strcmp(s + LOG_NAME_DIGITS, ".idx"))
+		return false;
+	errno = 0;
+	*base = strtoull(s, NULL, 10);
+	snprintf(canon, sizeof(canon), "%020" PRIu64, *base);
+	*is_log = s[LOG_NAME_DIGITS + 1] == 'l';
+	return errno == 0 && memcmp(canon, s, LOG_NAME_DIGITS) == 0;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	const struct log_segment_name *x = a, *y = b;
+
+	return x->base < y->base ? -1 : x->base > y->base;
+}
+
+/* Lists the segments in dir, sorted by base offset, one row per base. names has room
+ * for LOG_SEGMENTS_MAX * 2 rows (a .log and an .idx each, before merging). */
+static int dir_list(const char *dir, struct log_segment_name *names, uint32_t *count)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	uint32_t n = 0, m = 0;
+	int r = 0;
+
+	if (!d)
+		return -errno;
+	while ((errno = 0, de = readdir(d))) {
+		struct log_segment_name sn = { 0 };
+		bool is_log;
+
+		if (!name_parse(de->d_name, &sn.base, &is_log))
+			continue;
+		if (n == LOG_SEGMENTS_MAX * 2) {
+			r = log_segment_corrupt(dir, "too many segment files");
+			goto err;
+		}
+		sn.has_log = is_log;
+		sn.has_idx = !is_log;
+		names[n++] = sn;
+	}
+	if (errno) {
+		r = -errno;
+		goto err;
+	}
+	qsort(names, n, sizeof(*names), name_cmp);
+	/* Merge the .log and .idx rows of a base. */
+	for (uint32_t i = 0; i < n; i++) {
+		if (m > 0 && names[m - 1].base == names[i].base) {
+			names[m - 1].has_log |= names[i].has_log;
+			names[m - 1].has_idx |= names[i].has_idx;
+		} else {
+			names[m++] = names[i];
+		}
+	}
+	if (m > LOG_SEGMENTS_MAX)
+		r = log_segment_corrupt(dir, "more than LOG_SEGMENTS_MAX segments");
+	*count = m;
+err:
+	closedir(d);
+	return r;
+}
+
+/* mkdir -p: creates every missing component of dir. */
+static int mkdir_p(const char *dir)
+{
+	char path[sizeof(((struct log *)0)->dir)];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s", dir);
+	for (char *p = path + 1; ; p++) {
+		char c = *p;
+
+		if (c != '/' && c != '\0')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = c;
+		if (c == '\0')
+			break;
+	}
+	if (stat(path, &st) < 0)
+		return -errno;
+	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+static int log_recover(struct log *log)
+{
+	struct log_segment_name *names = calloc(LOG_SEGMENTS_MAX * 2, sizeof(*names));
+	uint32_t n = 0;
+	int r = -ENOMEM;
+
+	if (!names)
+		goto err;
+	if ((r = dir_list(log->dir, names, &n)) < 0)
+		goto err;
+	for (uint32_t i = 0; i < n; i++)
+		if ((r = log_recover_seg(log, &names[i], i + 1 == n)) < 0)
+			goto err;
+	log->first = n ? log->segs[0]->base_offset : 0;
+	atomic_store_explicit(&log->tail, log->next, memory_order_relaxed);
+err:
+	free(names);
+	return r;
+}
+
+int log_open(struct log **out, const char *dir, const struct log_config *config)
+{
+	struct log *log = NULL;
+	int r = -EINVAL;
+
+	/* Positions in an entry are uint32: a segment cannot be larger. */
+	if (config->segment_bytes < LOG_SEGMENT_BYTES_MIN ||
+	    config->segment_bytes > UINT32_MAX || dir[0] == '\0')
+		goto err;
+	r = -ENAMETOOLONG;
+	if (strlen(dir) >= sizeof(log->dir))
+		goto err;
+	r = -ENOMEM;
+	if (!(log = calloc(1, sizeof(*log))))
+		goto err;
+	snprintf(log->dir, sizeof(log->dir), "%s", dir);
+	log->config = *config;
+	if ((r = mkdir_p(log->dir)) < 0 || (r = log_recover(log)) < 0)
+		goto err;
+	*out = log;
+	return 0;
+err:
+	log_close(log);
+	return r;
+}
+
+void log_close(struct log *log)
+{
+	if (!log)
+		return;
+	for (uint32_t i = 0; i < atomic_load(&log->nsegs); i++)
+		log_segment_free(log->segs[i]);
+	free(log);
+}
+
+/* Starts a new segment at log->next and publishes it (nsegs, release) before any offset
+ * in it can be published, so a reader that sees an offset below the tail sees its
+ * segment. */
+static int log_roll(struct log *log, uint32_t n)
+{
+	struct log_segment *seg;
+	int r;
+
+	/* An empty last segment that is too small (segment_bytes grew since it was made):
+	 * rolling would reuse its base offset and file names. */
+	if (n > 0 && log->segs[n - 1]->base_offset == log->next)
+		return -EMSGSIZE;
+	if (n == LOG_SEGMENTS_MAX)
+		return -ENOSPC;
+	if ((r = log_segment_create(log, log->next, &seg)) < 0)
+		return r;
+	log->segs[n] = seg;
+	atomic_store_explicit(&log->nsegs, n + 1, memory_order_release);
+	log->write_pos = 0;
+	return 0;
+}
+
+int log_reserve(struct log *log, uint32_t frame_bytes, uint8_t **dst, uint64_t *offset)
+{
+	/* Only this thread stores nsegs: its own last store is visible with relaxed. */
+	uint32_t n = atomic_load_explicit(&log->nsegs, memory_order_relaxed);
+	struct log_segment *seg = n ? log->segs[n - 1] : NULL;
+	int r;
+
+	assert(log->reserved_len == 0);
+	if (frame_bytes == 0)
+		return -EINVAL;	/* len 0 marks an unused index slot */
+	/* INT32_MAX: frame_parse returns an int; recovery could not keep a bigger frame. */
+	if (frame_bytes > log->config.segment_bytes || frame_bytes > INT32_MAX)
+		return -EMSGSIZE;
+	if (!seg || log->next - seg->base_offset >= seg->entry_capacity ||
+	    (uint64_t)log->write_pos + frame_bytes > seg->log_bytes) {
+		if ((r = log_roll(log, n)) < 0)
+			return r;
+		seg = log->segs[n];
+		assert(frame_bytes <= seg->log_bytes);
+	}
+	*dst = seg->data + log->write_pos;
+	*offset = log->next;
+	log->reserved_len = frame_bytes;
+	return 0;
+}
+
+void log_commit(struct log *log, const struct log_fields *fields)
+{
+	uint32_t n = atomic_load_explicit(&log->nsegs, memory_order_relaxed);
+	struct log_segment *seg = log->segs[n - 1];
+	uint32_t len = log->reserved_len;
+	struct log_entry *e = &seg->entries[log->next - seg->base_offset];
+	struct frame_view v = { 0 };
+
+	assert(len != 0);
+	assert(e->len == 0);
+	/* A frame whose prefix disagrees with len would be cut, with all after it, by the
+	 * next recovery: catch the writer's bug here instead. */
+	assert(frame_parse(seg->data + log->write_pos, len, INT32_MAX, &v) == (int)len);
+	(void)v;
+	e->pos = log->write_pos;
+	e->crc = crc32c(0, seg->data + log->write_pos, len);
+	e->data_type = fields->data_type;
+	e->flags = fields->flags;
+	e->reserved = 0;
+	e->recv_ns = fields->recv_ns;
+	e->key_hash = fields->key_hash;
+	e->symbol_hash = fields->symbol_hash;
+	e->venue_hash = fields->venue_hash;
+	e->price = fields->price;
+	e->volume = fields->volume;
+	/* len last: a process killed before this store leaves an empty slot. */
+	__atomic_store_n(&e->len, len, __ATOMIC_RELEASE);
+	log->write_pos += len;
+	log->next++;
+	log->reserved_len = 0;
+}
+
+void log_publish(struct log *log)
+{
+	/* Release: frames and entries written before are visible to an acquire of tail. */
+	atomic_store_explicit(&log->tail, log->next, memory_order_release);
+}
+
+/* The segment holding offset: the last one whose base is <= offset. Needs n > 0 and
+ * offset >= segs[0]->base_offset. */
+static uint32_t seg_find(const struct log *log, uint32_t n, uint64_t offset)
+{
+	uint32_t lo = 0, hi = n;
+
+	assert(n > 0 && offset >= log->segs[0]->base_offset);
+	while (hi - lo > 1) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (log->segs[mid]->base_offset <= offset)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static bool seg_holds(const struct log *log, uint32_t n, uint32_t i, uint64_t offset)
+{
+	return i < n && offset >= log->segs[i]->base_offset &&
+	       (i + 1 == n || offset < log->segs[i + 1]->base_offset);
+}
+
+/* offset is below a tail loaded with acquire, so its entry and bytes are visible. */
+static void ref_fill(const struct log_segment *seg, uint64_t offset, struct log_ref *ref)
+{
+	const struct log_entry *e = &seg->entries[offset - seg->base_offset];
+
+	assert(offset - seg->base_offset < seg->entry_capacity);
+	assert(e->len != 0);	/* published entries are committed */
+	ref->frame = seg->data + e->pos;
+	ref->len = e->len;
+	ref->entry = e;
+}
+
+void log_cursor_seek(const struct log *log, struct log_cursor *cursor, uint64_t offset)
+{
+	uint64_t tail = log_tail(log);
+	/* Acquire after tail: covers every segment an offset below tail can be in. */
+	uint32_t n = atomic_load_explicit(&log->nsegs, memory_order_acquire);
+
+	if (offset < log->first)
+		offset = log->first;
+	if (offset > tail)
+		offset = tail;
+	cursor->offset = offset;
+	cursor->seg = n ? seg_find(log, n, offset) : 0;
+}
+
+int log_cursor_peek(const struct log *log, struct log_cursor *cursor, struct log_ref *ref)
+{
+	uint64_t offset = cursor->offset, tail = log_tail(log);
+	uint32_t n;
+
+	assert(offset <= tail);	/* a cursor only moves past frames it has peeked */
+	if (offset == tail)
+		return -EAGAIN;
+	assert(offset >= log->first);
+	n = atomic_load_explicit(&log->nsegs, memory_order_acquire);
+	/* Common case: same segment, or the next one right after a roll. */
+	if (!seg_holds(log, n, cursor->seg, offset))
+		cursor->seg = seg_holds(log, n, cursor->seg + 1, offset) ? cursor->seg + 1 :
+			      seg_find(log, n, offset);
+	ref_fill(log->segs[cursor->seg], offset, ref);
+	return 0;
+}
+
+int log_read(const struct log *log, uint64_t offset, struct log_ref *ref)
+{
+	uint64_t tail = log_tail(log);
+	uint32_t n;
+
+	if (offset < log->first || offset >= tail)
+		return -ERANGE;
+	n = atomic_load_explicit(&log->nsegs, memory_order_acquire);
+	ref_fill(log->segs[seg_find(log, n, offset)], offset, ref);
+	return 0;
+}

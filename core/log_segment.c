@@ -1,0 +1,409 @@
+/* core/log_segment.c — one segment of a partition log: its .log/.idx file pair. Creates
+ * segments, loads and validates existing ones, finds the frames a segment keeps, and cuts
+ * a torn tail.
+ *
+ * Holes in the sparse files are skipped with SEEK_DATA/SEEK_HOLE, so cutting never faults
+ * in, or allocates, the unused part of a segment. */
+#include "core/log_segment.h"
+
+#include "core/crc32c.h"
+#include "core/frame.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static_assert(sizeof(size_t) >= 8, "segments up to 4 GiB are mapped whole");
+static_assert(sizeof(struct log_index_header) == sizeof(struct log_entry),
+	      "entry i of a .idx sits at byte 64 * (i + 1)");
+
+void log_segment_path(char *buf, const char *dir, uint64_t base, const char *ext)
+{
+	snprintf(buf, LOG_PATH_BYTES, "%s/%020" PRIu64 ".%s", dir, base, ext);
+}
+
+static int open_retry(const char *path, int flags)
+{
+	int fd;
+
+	do
+		fd = open(path, flags | O_CLOEXEC, 0644);
+	while (fd < 0 && errno == EINTR);
+	return fd < 0 ? -errno : fd;
+}
+
+static int truncate_retry(int fd, uint64_t bytes)
+{
+	int r;
+
+	do
+		r = ftruncate(fd, (off_t)bytes);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : 0;
+}
+
+static uint64_t idx_file_bytes(uint64_t entry_capacity)
+{
+	return sizeof(struct log_index_header) + entry_capacity * sizeof(struct log_entry);
+}
+
+void log_segment_free(struct log_segment *seg)
+{
+	if (!seg)
+		return;
+	if (seg->data)
+		munmap(seg->data, seg->log_bytes);
+	if (seg->header)
+		munmap(seg->header, idx_file_bytes(seg->entry_capacity));
+	if (seg->log_fd >= 0)
+		close(seg->log_fd);
+	if (seg->idx_fd >= 0)
+		close(seg->idx_fd);
+	free(seg);
+}
+
+static struct log_segment *seg_alloc(uint64_t base)
+{
+	struct log_segment *seg = calloc(1, sizeof(*seg));
+
+	if (seg) {
+		seg->base_offset = base;
+		seg->log_fd = -1;
+		seg->idx_fd = -1;
+	}
+	return seg;
+}
+
+/* Maps both files once log_bytes and entry_capacity are known; they stay mapped until
+ * log_close so frame pointers handed to readers never dangle. */
+static int seg_map(struct log_segment *seg)
+{
+	void *log_map, *idx_map;
+
+	log_map = mmap(NULL, seg->log_bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       seg->log_fd, 0);
+	if (log_map == MAP_FAILED)
+		return -errno;
+	idx_map = mmap(NULL, idx_file_bytes(seg->entry_capacity), PROT_READ | PROT_WRITE,
+		       MAP_SHARED, seg->idx_fd, 0);
+	if (idx_map == MAP_FAILED) {
+		int r = -errno;
+
+		munmap(log_map, seg->log_bytes);
+		return r;
+	}
+	seg->data = log_map;
+	seg->header = idx_map;
+	seg->entries = (struct log_entry *)(seg->header + 1);
+	return 0;
+}
+
+static int pwrite_all(int fd, const void *p, size_t n, off_t at)
+{
+	ssize_t w;
+
+	do
+		w = pwrite(fd, p, n, at);
+	while (w < 0 && errno == EINTR);
+	return w < 0 ? -errno : (size_t)w != n ? -EIO : 0;
+}
+
+/* Creates both files of a new, empty segment at full (sparse) size. The header goes in
+ * with one pwrite before anything else touches the .idx, so a process that dies here
+ * leaves a header that is either complete or all zeros, never half written. */
+int log_segment_create(const struct log *log, uint64_t base, struct log_segment **out)
+{
+	struct log_segment *seg = seg_alloc(base);
+	struct log_index_header h = {
+		.magic = LOG_INDEX_MAGIC,
+		.version = LOG_INDEX_VERSION,
+		.entry_bytes = sizeof(struct log_entry),
+		.base_offset = base,
+		.log_bytes = log->config.segment_bytes,
+		.entry_capacity = log->config.segment_bytes / sizeof(struct log_entry),
+	};
+	char path[LOG_PATH_BYTES];
+	int r = -ENOMEM;
+
+	if (!seg)
+		return r;
+	seg->log_bytes = h.log_bytes;
+	seg->entry_capacity = h.entry_capacity;
+	log_segment_path(path, log->dir, base, "log");
+	/* O_EXCL: an existing file of this name is never silently reused. */
+	if ((r = seg->log_fd = open_retry(path, O_RDWR | O_CREAT | O_EXCL)) < 0) {
+		log_segment_free(seg);
+		return r;
+	}
+	if ((r = truncate_retry(seg->log_fd, seg->log_bytes)) < 0)
+		goto err;
+	log_segment_path(path, log->dir, base, "idx");
+	if ((r = seg->idx_fd = open_retry(path, O_RDWR | O_CREAT | O_EXCL)) < 0)
+		goto err;
+	if ((r = truncate_retry(seg->idx_fd, idx_file_bytes(h.entry_capacity))) < 0 ||
+	    (r = pwrite_all(seg->idx_fd, &h, sizeof(h), 0)) < 0 || (r = seg_map(seg)) < 0)
+		goto err;
+	*out = seg;
+	return 0;
+err:
+	/* Remove what this call created, so that a retry does not fail with EEXIST. */
+	log_segment_path(path, log->dir, base, "log");
+	unlink(path);
+	if (seg->idx_fd >= 0) {
+		log_segment_path(path, log->dir, base, "idx");
+		unlink(path);
+	}
+	log_segment_free(seg);
+	return r;
+}
+
+int log_segment_corrupt(const char *path, const char *what)
+{
+	fprintf(stderr, "log: %s: %s\n", path, what);
+	return -EUCLEAN;
+}
+
+/* Checks a header read from path against the file name and the file sizes. */
+static int header_check(const char *path, const struct log_index_header *h, uint64_t base,
+			const struct stat *log_st, const struct stat *idx_st)
+{
+	if (h->magic != LOG_INDEX_MAGIC || h->version != LOG_INDEX_VERSION ||
+	    h->entry_bytes != sizeof(struct log_entry))
+		return log_segment_corrupt(path, "bad header (magic, version or entry size)");
+	if (h->base_offset != base)
+		return log_segment_corrupt(path, "header base offset does not match file name");
+	if (h->log_bytes == 0 || h->log_bytes > UINT32_MAX || h->entry_capacity == 0 ||
+	    h->entry_capacity > (UINT64_MAX - sizeof(*h)) / sizeof(struct log_entry))
+		return log_segment_corrupt(path, "index header sizes out of range");
+	if ((uint64_t)log_st->st_size != h->log_bytes ||
+	    (uint64_t)idx_st->st_size != idx_file_bytes(h->entry_capacity))
+		return log_segment_corrupt(path, "file sizes do not match the index header");
+	return 0;
+}
+
+/* Reads a segment's header: 1 when it is absent or all zeros (the process died while
+ * creating the segment), 0 when it is present, or -errno. A zero header with a non-zero
+ * first entry is not a crash at creation (the header is written before any entry), so
+ * it counts as present and fails header_check. */
+static int header_read(int fd, const struct stat *st, struct log_index_header *h)
+{
+	static const uint8_t zero[sizeof(*h) + sizeof(struct log_entry)];
+	uint8_t buf[sizeof(zero)];
+	size_t want = (uint64_t)st->st_size < sizeof(buf) ? sizeof(*h) : sizeof(buf);
+	ssize_t n;
+
+	if ((uint64_t)st->st_size < sizeof(*h))
+		return 1;
+	do
+		n = pread(fd, buf, want, 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if ((size_t)n != want)
+		return -EIO;
+	memcpy(h, buf, sizeof(*h));
+	return memcmp(buf, zero, want) == 0;
+}
+
+/* Replaces a last segment whose creation never finished with a fresh, empty one. No
+ * frame can have been committed to it: commits only follow a completed header. */
+static int seg_recreate(const struct log *log, uint64_t base, struct log_segment **out)
+{
+	char path[LOG_PATH_BYTES];
+
+	log_segment_path(path, log->dir, base, "log");
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -errno;
+	log_segment_path(path, log->dir, base, "idx");
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -errno;
+	return log_segment_create(log, base, out);
+}
+
+/* Opens, validates and maps an existing segment. */
+int log_segment_load(const struct log *log, const struct log_segment_name *name, bool last,
+		    struct log_segment **out)
+{
+	struct log_segment *seg = seg_alloc(name->base);
+	struct log_index_header h = { 0 };
+	struct stat log_st = { 0 }, idx_st = { 0 };
+	char path[LOG_PATH_BYTES];
+	int r = -ENOMEM, fresh = 1;
+
+	if (!seg)
+		goto err;
+	log_segment_path(path, log->dir, name->base, "idx");
+	/* The .log is created first, so an .idx alone is not a crash at creation. */
+	if (!name->has_log) {
+		r = log_segment_corrupt(path, "the .log file is missing");
+		goto err;
+	}
+	if (name->has_idx) {
+		log_segment_path(path, log->dir, name->base, "log");
+		if ((r = seg->log_fd = open_retry(path, O_RDWR)) < 0)
+			goto err;
+		log_segment_path(path, log->dir, name->base, "idx");
+		if ((r = seg->idx_fd = open_retry(path, O_RDWR)) < 0)
+			goto err;
+		if (fstat(seg->log_fd, &log_st) < 0 || fstat(seg->idx_fd, &idx_st) < 0) {
+			r = -errno;
+			goto err;
+		}
+		if ((r = fresh = header_read(seg->idx_fd, &idx_st, &h)) < 0)
+			goto err;
+	}
+	if (fresh) {
+		/* Only the last segment can have been in creation when the process died. */
+		r = last ? 0 : log_segment_corrupt(path, "missing or empty, not the last");
+		log_segment_free(seg);
+		return r < 0 ? r : seg_recreate(log, name->base, out);
+	}
+	if ((r = header_check(path, &h, name->base, &log_st, &idx_st)) < 0)
+		goto err;
+	seg->log_bytes = h.log_bytes;
+	seg->entry_capacity = h.entry_capacity;
+	if ((r = seg_map(seg)) < 0)
+		goto err;
+	*out = seg;
+	return 0;
+err:
+	log_segment_free(seg);
+	return r;
+}
+
+/* An entry is a kept frame when it claims the next bytes of the .log, the bytes match its
+ * crc, and they parse as exactly one delimited frame. */
+static bool entry_good(const struct log_segment *seg, const struct log_entry *e,
+		       uint64_t pos)
+{
+	/* frame_parse returns an int; no real frame is near INT32_MAX (FRAME_BYTES_LIMIT). */
+	uint32_t max_body = seg->log_bytes < INT32_MAX ? (uint32_t)seg->log_bytes : INT32_MAX;
+	struct frame_view v = { 0 };
+
+	if (e->len == 0 || e->pos != pos || (uint64_t)e->pos + e->len > seg->log_bytes)
+		return false;
+	if (crc32c(0, seg->data + e->pos, e->len) != e->crc)
+		return false;
+	return frame_parse(seg->data + e->pos, e->len, max_body, &v) == (int)e->len;
+}
+
+/* Finds the next data extent of fd within [from, to): 1 and [*start, *end), 0 if only
+ * holes are left (they read as zeros, so there is nothing in them to cut), or -errno. */
+static int data_extent(int fd, uint64_t from, uint64_t to, uint64_t *start, uint64_t *end)
+{
+	off_t d, h;
+
+	if (from >= to)
+		return 0;
+	d = lseek(fd, (off_t)from, SEEK_DATA);
+	if (d < 0)
+		return errno == ENXIO ? 0 : -errno;
+	if ((uint64_t)d >= to)
+		return 0;
+	h = lseek(fd, d, SEEK_HOLE);
+	if (h < 0)
+		return -errno;
+	*start = (uint64_t)d;
+	*end = (uint64_t)h < to ? (uint64_t)h : to;
+	return 1;
+}
+
+/* Zeroes every non-zero index entry from entry i on; counts those that claimed a frame. */
+static int idx_cut(struct log_segment *seg, uint64_t i, uint64_t *torn_entries)
+{
+	static const struct log_entry zero;
+	uint64_t from = idx_file_bytes(i), to = idx_file_bytes(seg->entry_capacity);
+	uint64_t start = 0, end = 0;
+	int r;
+
+	while ((r = data_extent(seg->idx_fd, from, to, &start, &end)) > 0) {
+		/* from is entry aligned and extents are block aligned: entries are whole. */
+		assert(start % sizeof(zero) == 0 && end % sizeof(zero) == 0);
+		for (uint64_t b = start; b < end; b += sizeof(zero)) {
+			struct log_entry *e = &seg->entries[b / sizeof(zero) - 1];
+
+			if (memcmp(e, &zero, sizeof(zero)) == 0)
+				continue;
+			*torn_entries += e->len != 0;
+			memset(e, 0, sizeof(*e));
+		}
+		from = end;
+	}
+	return r;
+}
+
+/* One past the last non-zero byte of [start, end), or start if all are zero. Word steps
+ * when aligned: an extent can be most of a segment. */
+static uint64_t last_nonzero(const uint8_t *p, uint64_t start, uint64_t end)
+{
+	while (end > start && (end & 7))
+		if (p[--end])
+			return end + 1;
+	while (end - start >= 8) {
+		uint64_t w;
+
+		memcpy(&w, p + end - 8, sizeof(w));
+		if (w)
+			break;
+		end -= 8;
+	}
+	while (end > start && p[end - 1] == 0)
+		end--;
+	return end;
+}
+
+/* Zeroes .log bytes from pos to the last non-zero byte of the file. The end is found from
+ * the data, not from the cut entries, because a reservation that was never committed has
+ * no entry at all. Only data extents are read and written, so holes stay holes;
+ * *torn_bytes is the distance from pos to one past the last non-zero byte. */
+static int data_cut(struct log_segment *seg, uint64_t pos, uint64_t *torn_bytes)
+{
+	uint64_t from = pos, start = 0, end = 0, last_end = pos;
+	int r;
+
+	while ((r = data_extent(seg->log_fd, from, seg->log_bytes, &start, &end)) > 0) {
+		uint64_t nz;
+
+		if (start < pos)
+			start = pos;
+		nz = last_nonzero(seg->data, start, end);
+		if (nz > start) {
+			memset(seg->data + start, 0, nz - start);
+			last_end = nz;
+		}
+		from = end;
+	}
+	*torn_bytes += last_end - pos;
+	return r;
+}
+
+uint64_t log_segment_scan(const struct log_segment *seg, uint64_t *pos)
+{
+	uint64_t i;
+
+	*pos = 0;
+	for (i = 0; i < seg->entry_capacity; i++) {
+		if (!entry_good(seg, &seg->entries[i], *pos))
+			break;
+		*pos += seg->entries[i].len;
+	}
+	return i;
+}
+
+int log_segment_cut(struct log_segment *seg, uint64_t i, uint64_t pos,
+		    uint64_t *torn_entries, uint64_t *torn_bytes)
+{
+	int r;
+
+	/* Entries first: if this process dies half way, the next recovery still finds the
+	 * bytes unclaimed and cuts them again. */
+	if ((r = idx_cut(seg, i, torn_entries)) < 0)
+		return r;
+	return data_cut(seg, pos, torn_bytes);
+}

@@ -1,0 +1,50 @@
+/* core/log_segment.h — one segment of a partition log: the <base>.log / <base>.idx file
+ * pair described in core/log.h. Private to the log (core/log.c); the writer, or log_open
+ * before the log is shared, is the only caller. Functions return 0 or -errno unless
+ * they say otherwise. */
+#ifndef FANOUT_CORE_LOG_SEGMENT_H
+#define FANOUT_CORE_LOG_SEGMENT_H
+
+#include "core/log.h"
+
+#define LOG_NAME_DIGITS 20	/* %020llu: UINT64_MAX has 20 digits */
+#define LOG_PATH_BYTES  (sizeof(((struct log *)0)->dir) + LOG_NAME_DIGITS + 8)
+
+/* One base offset found in a log directory and which of its two files exist. */
+struct log_segment_name {
+	uint64_t base;
+	bool has_log, has_idx;
+};
+
+/* Writes "<dir>/<base, 20 digits>.<ext>" into buf (LOG_PATH_BYTES of room). */
+void log_segment_path(char *buf, const char *dir, uint64_t base, const char *ext);
+
+/* Logs "log: <path>: <what>" to stderr and returns -EUCLEAN. */
+int log_segment_corrupt(const char *path, const char *what);
+
+/* Creates and maps a new empty segment at base in log->dir, sized by log->config. Fails
+ * with -EEXIST rather than reuse a file; on failure removes what it created. */
+int log_segment_create(const struct log *log, uint64_t base, struct log_segment **out);
+
+/* Opens, validates (-EUCLEAN, logged) and maps an existing segment. When last, a segment
+ * whose creation never finished (a file missing, or an all-zero header) is replaced by
+ * a new empty one; elsewhere that is -EUCLEAN. */
+int log_segment_load(const struct log *log, const struct log_segment_name *name, bool last,
+		     struct log_segment **out);
+
+/* Unmaps and closes what seg holds and frees it. NULL is fine. */
+void log_segment_free(struct log_segment *seg);
+
+/* Returns how many entries from 0 are kept frames: a non-zero len, pos where the previous
+ * frame ended, inside the .log, matching crc, and a varint prefix that says exactly len.
+ * *pos receives the bytes they take. Reads only. */
+uint64_t log_segment_scan(const struct log_segment *seg, uint64_t *pos);
+
+/* Cuts a torn tail: zeroes every index entry from i on (adding to *torn_entries those
+ * with len != 0) and every .log byte from pos to the last non-zero byte of the file
+ * (adding that distance to *torn_bytes). The end of the cut bytes comes from the data,
+ * not from the entries, because a reservation never committed has no entry. */
+int log_segment_cut(struct log_segment *seg, uint64_t i, uint64_t pos,
+		    uint64_t *torn_entries, uint64_t *torn_bytes);
+
+#endif

@@ -1,0 +1,470 @@
+/* core/reactor.c — the io_uring loop: setup with probed features, multishot accept and
+ * receive into a provided-buffer ring, sendmsg for the layer above, and connection slot
+ * lifetimes (a slot is reused only after every operation on it has completed). */
+#include "core/reactor.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+
+#define REACTOR_SQ_ENTRIES 4096u
+#define REACTOR_CQ_ENTRIES 16384u
+#define REACTOR_CQE_BATCH  256u
+#define REACTOR_CQE_MAX_PER_LOOP 8192u	/* bound the work between on_idle calls */
+
+static inline uint64_t reactor_udata(enum reactor_op op, uint32_t slot)
+{
+	return (uint64_t)slot << 32 | (uint64_t)op;
+}
+
+/* A free SQE; a full submission queue is normal: submit what is queued and retry. */
+static struct io_uring_sqe *reactor_sqe(struct reactor *r)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+
+	while (!sqe) {
+		int rc = io_uring_submit(&r->ring);
+
+		if (rc < 0 && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN) {
+			fprintf(stderr, "fanoutd: io_uring_submit: %s\n", strerror(-rc));
+			abort();	/* the ring is unusable: nothing sensible remains */
+		}
+		sqe = io_uring_get_sqe(&r->ring);
+	}
+	return sqe;
+}
+
+static void reactor_arm_accept(struct reactor *r)
+{
+	struct io_uring_sqe *sqe = reactor_sqe(r);
+
+	if (r->features.multishot_accept)
+		io_uring_prep_multishot_accept(sqe, r->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	else
+		io_uring_prep_accept(sqe, r->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	io_uring_sqe_set_data64(sqe, reactor_udata(REACTOR_OP_ACCEPT, REACTOR_SLOT_NONE));
+}
+
+static void reactor_arm_recv(struct reactor *r, struct reactor_conn *c)
+{
+	struct io_uring_sqe *sqe = reactor_sqe(r);
+
+	if (r->features.multishot_recv)
+		io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+	else
+		io_uring_prep_recv(sqe, c->fd, NULL, REACTOR_BUF_BYTES, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = REACTOR_BUF_GROUP;
+	io_uring_sqe_set_data64(sqe, reactor_udata(REACTOR_OP_RECV, c->slot));
+	c->recv_armed = true;
+	c->inflight++;
+}
+
+int reactor_send(struct reactor *r, struct reactor_conn *c, struct msghdr *msg)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->closing)
+		return -EPIPE;
+	assert(!c->sending);
+	sqe = reactor_sqe(r);
+	io_uring_prep_sendmsg(sqe, c->fd, msg, MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, reactor_udata(REACTOR_OP_SEND, c->slot));
+	c->sending = true;
+	c->inflight++;
+	return 0;
+}
+
+/* Frees the slot once nothing is pending on it. */
+static void reactor_release(struct reactor *r, struct reactor_conn *c)
+{
+	if (!c->closing || c->inflight > 0)
+		return;
+	close(c->fd);
+	if (r->ops.on_close)
+		r->ops.on_close(r->ops.ctx, c);
+	c->in_use = false;
+	c->user = NULL;
+	c->fd = -1;
+	r->free_slots[r->nfree++] = c->slot;
+	r->nopen--;
+}
+
+void reactor_close(struct reactor *r, struct reactor_conn *c)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	/* Ends the pending receive (EOF) and send (EPIPE); their completions free the slot. */
+	shutdown(c->fd, SHUT_RDWR);
+	reactor_release(r, c);
+}
+
+static void reactor_on_accept(struct reactor *r, struct io_uring_cqe *cqe)
+{
+	struct reactor_conn *c;
+	int one = 1, fd = cqe->res;
+
+	if (!(cqe->flags & IORING_CQE_F_MORE) && r->accepting) {
+		if (fd == -EINVAL && r->features.multishot_accept) {
+			fprintf(stderr, "fanoutd: multishot accept refused; using single-shot\n");
+			r->features.multishot_accept = false;
+		}
+		reactor_arm_accept(r);
+	}
+	if (fd < 0) {
+		if (fd != -EINVAL && fd != -ECANCELED)
+			fprintf(stderr, "fanoutd: accept: %s\n", strerror(-fd));
+		return;
+	}
+	if (!r->accepting || r->nfree == 0) {
+		r->refused++;
+		close(fd);	/* at the connection bound: refuse rather than queue */
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c = &r->conns[r->free_slots[--r->nfree]];
+	*c = (struct reactor_conn){ .fd = fd, .slot = c->slot, .in_use = true };
+	r->nopen++;
+	r->accepted++;
+	if (r->ops.on_open && r->ops.on_open(r->ops.ctx, c) < 0) {
+		c->closing = true;
+		reactor_release(r, c);
+		return;
+	}
+	reactor_arm_recv(r, c);
+}
+
+/* Hands a provided buffer back to the kernel. */
+static void reactor_recycle(struct reactor *r, uint16_t bid)
+{
+	io_uring_buf_ring_add(r->br, r->bufs + (size_t)bid * REACTOR_BUF_BYTES,
+			      REACTOR_BUF_BYTES, bid, io_uring_buf_ring_mask(REACTOR_BUF_COUNT), 0);
+	io_uring_buf_ring_advance(r->br, 1);
+}
+
+static void reactor_on_recv(struct reactor *r, struct reactor_conn *c, struct io_uring_cqe *cqe)
+{
+	bool more = cqe->flags & IORING_CQE_F_MORE;
+	int res = cqe->res;
+
+	if (cqe->flags & IORING_CQE_F_BUFFER) {
+		uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+
+		if (res > 0 && !c->closing)
+			r->ops.on_data(r->ops.ctx, c, r->bufs + (size_t)bid * REACTOR_BUF_BYTES,
+				       (size_t)res);
+		reactor_recycle(r, bid);
+	}
+	if (more)
+		return;
+	c->recv_armed = false;
+	c->inflight--;
+	if (res == -EINVAL && r->features.multishot_recv && !c->closing) {
+		fprintf(stderr, "fanoutd: multishot receive refused; using single-shot\n");
+		r->features.multishot_recv = false;
+		res = -ENOBUFS;	/* re-arm below */
+	}
+	if (c->closing)
+		reactor_release(r, c);
+	else if (res > 0 || res == -ENOBUFS)
+		reactor_arm_recv(r, c);
+	else
+		reactor_close(r, c);	/* EOF or a socket error */
+}
+
+static void reactor_on_send(struct reactor *r, struct reactor_conn *c, struct io_uring_cqe *cqe)
+{
+	c->sending = false;
+	c->inflight--;
+	if (!c->closing && r->ops.on_sent)
+		r->ops.on_sent(r->ops.ctx, c, cqe->res);
+	reactor_release(r, c);
+}
+
+static void reactor_dispatch(struct reactor *r, struct io_uring_cqe *cqe)
+{
+	uint64_t ud = io_uring_cqe_get_data64(cqe);
+	enum reactor_op op = (enum reactor_op)(ud & 0xff);
+	uint32_t slot = (uint32_t)(ud >> 32);
+	struct reactor_conn *c = NULL;
+
+	if (op != REACTOR_OP_ACCEPT) {
+		assert(slot < r->max_conns && r->conns[slot].in_use);
+		c = &r->conns[slot];
+	}
+	switch (op) {
+	case REACTOR_OP_ACCEPT:
+		reactor_on_accept(r, cqe);
+		break;
+	case REACTOR_OP_RECV:
+		reactor_on_recv(r, c, cqe);
+		break;
+	case REACTOR_OP_SEND:
+		reactor_on_send(r, c, cqe);
+		break;
+	default:
+		assert(!"unknown op in user_data");
+	}
+}
+
+/* Handles the completions that are ready (bounded); returns how many. */
+static unsigned reactor_reap(struct reactor *r)
+{
+	struct io_uring_cqe *cqes[REACTOR_CQE_BATCH];
+	unsigned total = 0, n;
+
+	while (total < REACTOR_CQE_MAX_PER_LOOP &&
+	       (n = io_uring_peek_batch_cqe(&r->ring, cqes, REACTOR_CQE_BATCH)) > 0) {
+		for (unsigned i = 0; i < n; i++)
+			reactor_dispatch(r, cqes[i]);
+		io_uring_cq_advance(&r->ring, n);
+		total += n;
+	}
+	return total;
+}
+
+/* One turn: submit what is queued, wait up to wait_ns for a completion, handle them. */
+static int reactor_turn(struct reactor *r, int64_t wait_ns)
+{
+	struct __kernel_timespec ts = { .tv_sec = wait_ns / 1000000000,
+					.tv_nsec = wait_ns % 1000000000 };
+	struct io_uring_cqe *cqe;
+	int rc;
+
+	rc = io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, &ts, NULL);
+	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN)
+		return rc;
+	reactor_reap(r);
+	if (r->ops.on_idle)
+		r->ops.on_idle(r->ops.ctx);
+	return 0;
+}
+
+int reactor_run(struct reactor *r, volatile sig_atomic_t *stop)
+{
+	int rc = 0;
+
+	r->stop = stop;
+	while (!*stop) {
+		rc = reactor_turn(r, REACTOR_WAIT_NS);
+		if (rc < 0) {
+			fprintf(stderr, "fanoutd: io_uring wait: %s\n", strerror(-rc));
+			break;
+		}
+	}
+	r->accepting = false;
+	shutdown(r->listen_fd, SHUT_RDWR);	/* ends the pending accept */
+	return rc;
+}
+
+void reactor_drain(struct reactor *r, int64_t deadline_ns)
+{
+	while (clock_monotonic_ns() < deadline_ns) {
+		bool busy = false;
+
+		for (uint32_t i = 0; i < r->max_conns && !busy; i++)
+			busy = r->conns[i].in_use && r->conns[i].sending;
+		if (!busy && io_uring_sq_ready(&r->ring) == 0)
+			return;
+		if (reactor_turn(r, 10 * 1000 * 1000) < 0)
+			return;
+	}
+}
+
+/* Splits "host:port" or "[v6]:port" and binds a listening TCP socket. Returns the fd or
+ * -errno. */
+static int reactor_listen(const char *listen_at, char *bound, size_t bound_cap)
+{
+	char host[128], port[16], hbuf[NI_MAXHOST], pbuf[NI_MAXSERV];
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *ai;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	const char *colon = strrchr(listen_at, ':');
+	int fd, one = 1, rc;
+	size_t hl;
+
+	if (!colon || (hl = (size_t)(colon - listen_at)) >= sizeof(host) || strlen(colon + 1) >= sizeof(port))
+		return -EINVAL;
+	memcpy(host, listen_at, hl);
+	host[hl] = '\0';
+	if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+		memmove(host, host + 1, hl - 2);
+		host[hl - 2] = '\0';
+	}
+	strcpy(port, colon + 1);
+	rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
+	if (rc != 0) {
+		fprintf(stderr, "fanoutd: --listen %s: %s\n", listen_at, gai_strerror(rc));
+		return -EINVAL;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
+		rc = -errno;
+		close(fd);
+		goto out;
+	}
+	getnameinfo((struct sockaddr *)&ss, sl, hbuf, sizeof(hbuf), pbuf, sizeof(pbuf),
+		    NI_NUMERICHOST | NI_NUMERICSERV);
+	snprintf(bound, bound_cap, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", hbuf, pbuf);
+	rc = fd;
+out:
+	freeaddrinfo(ai);
+	return rc;
+}
+
+/* Sets the ring up with the flags we want, falling back where the kernel refuses. */
+static int reactor_ring_init(struct reactor *r)
+{
+	struct io_uring_params p = {
+		/* SINGLE_ISSUER: only this thread submits, so the kernel skips locking.
+		 * DEFER_TASKRUN: completion work runs when we wait, not by interrupting us.
+		 * SUBMIT_ALL: one bad SQE does not stop the rest of the batch.
+		 * CQSIZE: multishot receives post many CQEs per SQE; a large CQ avoids
+		 * overflow between two reaps. */
+		.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+			 IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE,
+		.cq_entries = REACTOR_CQ_ENTRIES,
+	};
+	int rc = io_uring_queue_init_params(REACTOR_SQ_ENTRIES, &r->ring, &p);
+
+	r->features.defer_taskrun = rc == 0;
+	if (rc == -EINVAL) {
+		fprintf(stderr, "fanoutd: kernel refused DEFER_TASKRUN; plain io_uring setup\n");
+		memset(&p, 0, sizeof(p));
+		p.flags = IORING_SETUP_CQSIZE;
+		p.cq_entries = REACTOR_CQ_ENTRIES;
+		rc = io_uring_queue_init_params(REACTOR_SQ_ENTRIES, &r->ring, &p);
+	}
+	return rc;
+}
+
+/* Probes opcodes; multishot variants are also confirmed by their first completion. */
+static int reactor_probe(struct reactor *r)
+{
+	struct io_uring_probe *probe = io_uring_get_probe_ring(&r->ring);
+
+	if (!probe)
+		return -ENOMEM;
+	if (!io_uring_opcode_supported(probe, IORING_OP_SENDMSG) ||
+	    !io_uring_opcode_supported(probe, IORING_OP_RECV) ||
+	    !io_uring_opcode_supported(probe, IORING_OP_ACCEPT)) {
+		io_uring_free_probe(probe);
+		fprintf(stderr, "fanoutd: this kernel's io_uring lacks SENDMSG/RECV/ACCEPT\n");
+		return -ENOSYS;
+	}
+	r->features.multishot_accept = true;
+	r->features.multishot_recv = true;
+	r->features.send_zc = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
+	r->features.msg_ring = io_uring_opcode_supported(probe, IORING_OP_MSG_RING);
+	io_uring_free_probe(probe);
+	return 0;
+}
+
+/* Registers the provided-buffer ring receives draw from (liburing 2.3 API). */
+static int reactor_bufs_init(struct reactor *r)
+{
+	struct io_uring_buf_reg reg = { .ring_entries = REACTOR_BUF_COUNT,
+					.bgid = REACTOR_BUF_GROUP };
+	size_t ring_bytes = REACTOR_BUF_COUNT * sizeof(struct io_uring_buf);
+	int rc;
+
+	if (posix_memalign((void **)&r->br, 4096, ring_bytes))
+		return -ENOMEM;
+	memset(r->br, 0, ring_bytes);
+	r->bufs = malloc((size_t)REACTOR_BUF_COUNT * REACTOR_BUF_BYTES);
+	if (!r->bufs)
+		return -ENOMEM;
+	reg.ring_addr = (uint64_t)(uintptr_t)r->br;
+	rc = io_uring_register_buf_ring(&r->ring, &reg, 0);
+	if (rc < 0) {
+		fprintf(stderr, "fanoutd: provided buffer rings unsupported (%s); need Linux >= 5.19\n",
+			strerror(-rc));
+		return rc;
+	}
+	io_uring_buf_ring_init(r->br);
+	for (uint16_t i = 0; i < REACTOR_BUF_COUNT; i++)
+		io_uring_buf_ring_add(r->br, r->bufs + (size_t)i * REACTOR_BUF_BYTES,
+				      REACTOR_BUF_BYTES, i, io_uring_buf_ring_mask(REACTOR_BUF_COUNT), i);
+	io_uring_buf_ring_advance(r->br, REACTOR_BUF_COUNT);
+	return 0;
+}
+
+int reactor_init(struct reactor *r, const char *listen_at, uint32_t max_conns,
+		 const struct reactor_ops *ops, char *bound, size_t bound_cap)
+{
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	r->listen_fd = -1;
+	r->ops = *ops;
+	r->max_conns = max_conns;
+	r->conns = calloc(max_conns, sizeof(*r->conns));
+	r->free_slots = calloc(max_conns, sizeof(*r->free_slots));
+	if (!r->conns || !r->free_slots)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < max_conns; i++) {
+		r->conns[i].slot = i;
+		r->conns[i].fd = -1;
+		r->free_slots[i] = max_conns - 1 - i;
+	}
+	r->nfree = max_conns;
+	rc = reactor_ring_init(r);
+	if (rc < 0) {
+		fprintf(stderr, "fanoutd: io_uring setup: %s\n", strerror(-rc));
+		return rc;
+	}
+	rc = reactor_probe(r);
+	if (rc < 0)
+		return rc;
+	rc = reactor_bufs_init(r);
+	if (rc < 0)
+		return rc;
+	rc = reactor_listen(listen_at, bound, bound_cap);
+	if (rc < 0) {
+		fprintf(stderr, "fanoutd: cannot listen on %s: %s\n", listen_at, strerror(-rc));
+		return rc;
+	}
+	r->listen_fd = rc;
+	r->accepting = true;
+	reactor_arm_accept(r);
+	return 0;
+}
+
+void reactor_free(struct reactor *r)
+{
+	for (uint32_t i = 0; r->conns && i < r->max_conns; i++) {
+		struct reactor_conn *c = &r->conns[i];
+
+		if (!c->in_use)
+			continue;
+		close(c->fd);
+		if (r->ops.on_close)
+			r->ops.on_close(r->ops.ctx, c);
+		c->in_use = false;
+	}
+	if (r->ring.ring_fd > 0)
+		io_uring_queue_exit(&r->ring);
+	if (r->listen_fd >= 0)
+		close(r->listen_fd);
+	free(r->bufs);
+	free(r->br);
+	free(r->conns);
+	free(r->free_slots);
+	memset(r, 0, sizeof(*r));
+}

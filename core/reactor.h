@@ -1,0 +1,112 @@
+/* core/reactor.h — one thread, one io_uring: a listening socket, its connections, and
+ * the sends and receives on them. The reactor knows bytes, not protocol: the layer above
+ * supplies struct reactor_ops and decides what the bytes mean and what to send.
+ *
+ * user_data of every SQE (one layout, here):
+ *   bits  0..7   enum reactor_op, which completion handler runs
+ *   bits  8..31  reserved, 0
+ *   bits 32..63  connection slot (REACTOR_SLOT_NONE for the listener)
+ *
+ * Every function here must run on the reactor's own thread (_reactor contract) unless
+ * it says otherwise. */
+#ifndef FANOUT_CORE_REACTOR_H
+#define FANOUT_CORE_REACTOR_H
+
+#include <liburing.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define REACTOR_SLOT_NONE   0xffffffffu
+#define REACTOR_BUF_BYTES   (16u << 10)	/* one provided receive buffer */
+#define REACTOR_BUF_COUNT   512u		/* buffers in the ring (power of two) */
+#define REACTOR_BUF_GROUP   0
+#define REACTOR_WAIT_NS     (100 * 1000 * 1000ll)	/* longest sleep: stop-flag latency */
+
+enum reactor_op {
+	REACTOR_OP_ACCEPT = 1,
+	REACTOR_OP_RECV,
+	REACTOR_OP_SEND,
+	REACTOR_OP_MAX,
+};
+
+struct reactor_conn {
+	int fd;
+	uint32_t slot;
+	uint32_t inflight;	/* SQEs submitted and not yet completed for good */
+	bool recv_armed;	/* a (multishot) receive is pending */
+	bool sending;		/* a send is pending; one at a time */
+	bool closing;		/* shut down; the slot frees once inflight reaches 0 */
+	bool in_use;
+	void *user;		/* the upper layer's per-connection state */
+};
+
+struct reactor;
+
+/* What the layer above does with connections. ctx is reactor_ops.ctx. */
+struct reactor_ops {
+	void *ctx;
+	/* A connection was accepted. Return 0 to keep it, <0 to close it at once. */
+	int (*on_open)(void *ctx, struct reactor_conn *c);
+	/* Bytes arrived. They are valid only during the call: keep what is needed. */
+	void (*on_data)(void *ctx, struct reactor_conn *c, const uint8_t *p, size_t n);
+	/* A send finished: res is the bytes sent (possibly fewer than asked) or -errno. */
+	void (*on_sent)(void *ctx, struct reactor_conn *c, int res);
+	/* The connection is gone (peer closed, error, or reactor_close); free its state. */
+	void (*on_close)(void *ctx, struct reactor_conn *c);
+	/* Completions drained, about to wait: flush what the batch produced. */
+	void (*on_idle)(void *ctx);
+};
+
+/* Kernel features found at start-up (probed; fallbacks used where false). */
+struct reactor_features {
+	bool defer_taskrun;	/* SINGLE_ISSUER | DEFER_TASKRUN accepted */
+	bool multishot_accept;
+	bool multishot_recv;
+	bool send_zc;		/* IORING_OP_SEND_ZC known (not used yet) */
+	bool msg_ring;		/* IORING_OP_MSG_RING known */
+};
+
+struct reactor {
+	struct io_uring ring;
+	struct io_uring_buf_ring *br;
+	uint8_t *bufs;			/* REACTOR_BUF_COUNT * REACTOR_BUF_BYTES */
+	int listen_fd;
+	bool accepting;
+	struct reactor_conn *conns;	/* max_conns slots, preallocated */
+	uint32_t *free_slots;		/* stack of free slot numbers */
+	uint32_t nfree, max_conns;
+	uint32_t nopen;
+	struct reactor_ops ops;
+	struct reactor_features features;
+	volatile sig_atomic_t *stop;	/* set by a signal handler: drain and leave */
+	uint64_t accepted, refused;
+};
+
+/* Creates the ring, buffer ring and connection slots and starts listening on host:port
+ * ("127.0.0.1:7400", port 0 picks one). The bound address is written to bound (>= 64
+ * bytes) as "HOST:PORT". Returns 0 or -errno with a message on stderr. Main thread. */
+int reactor_init(struct reactor *r, const char *listen, uint32_t max_conns,
+		 const struct reactor_ops *ops, char *bound, size_t bound_cap);
+
+/* Runs until *stop becomes non-zero, then stops accepting and returns so the caller can
+ * drain. Returns 0 or -errno on a ring failure. */
+int reactor_run(struct reactor *r, volatile sig_atomic_t *stop);
+
+/* Runs the loop until no connection has a send pending or deadline_ns (monotonic) passes.
+ * Used to drain at shutdown. */
+void reactor_drain(struct reactor *r, int64_t deadline_ns);
+
+/* Closes everything and frees the reactor. */
+void reactor_free(struct reactor *r);
+
+/* Queues one sendmsg of msg on c; msg and what it points at must stay valid until
+ * on_sent. At most one send per connection is pending. Returns 0 or -errno. */
+int reactor_send(struct reactor *r, struct reactor_conn *c, struct msghdr *msg);
+
+/* Shuts c down: pending operations complete, then on_close runs and the slot is freed.
+ * Idempotent. */
+void reactor_close(struct reactor *r, struct reactor_conn *c);
+
+#endif

@@ -1,0 +1,67 @@
+/* core/topic.h — the topic table: name -> topic (its partitions and their logs).
+ * A Concurrency Kit hash table: one writer (topic_create) and any number of readers
+ * (topic_find) without locks. Topics are never removed while the table is open, so a
+ * found topic stays valid until topic_table_close. */
+#ifndef FANOUT_CORE_TOPIC_H
+#define FANOUT_CORE_TOPIC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <ck_ht.h>
+
+#include "core/log.h"
+
+#define TOPIC_NAME_MAX       200u
+#define TOPIC_PARTITIONS_MAX 1024u
+
+struct topic_partition {
+	struct log *log;
+	void *watch;		/* owned by the layer that sends from this partition */
+};
+
+struct topic {
+	char name[TOPIC_NAME_MAX + 1];
+	uint32_t name_len;
+	uint32_t partitions;
+	struct topic_partition part[];	/* partitions entries */
+};
+
+struct topic_table {
+	ck_ht_t ht;
+	char data_dir[400];
+	struct log_config log_config;
+	uint32_t count;
+};
+
+/* Checks a topic name: 1..200 bytes of [A-Za-z0-9._/-], not starting with '/' or '.',
+ * no "..". Returns 0 or -EINVAL with *why set to a static reason. */
+int topic_name_check(const char *name, size_t len, const char **why);
+
+/* Initialises an empty table whose logs live under data_dir/topics. Returns 0 or -errno. */
+int topic_table_init(struct topic_table *t, const char *data_dir, const struct log_config *lc);
+
+/* Opens every topic found under data_dir/topics (recovering its logs). Returns the number
+ * of topics opened or -errno. Caller: the writer, at start-up. */
+int topic_table_recover(struct topic_table *t);
+
+/* Closes every topic's logs and frees the table. Caller: the writer, readers stopped. */
+void topic_table_close(struct topic_table *t);
+
+/* Looks a topic up. Returns it or NULL. Any thread. */
+struct topic *topic_find(struct topic_table *t, const char *name, size_t len);
+
+/* Creates a topic with its partition logs, or returns the existing one (*out either way).
+ * Returns 0, -EINVAL for a bad name or partition count, -EEXIST when it exists with a
+ * different partition count (*out is still set), or -errno from the logs.
+ * Caller: the writer. */
+int topic_create(struct topic_table *t, const char *name, size_t len, uint32_t partitions,
+		 struct topic **out);
+
+/* The partition for a routing key's hash: keys keep their order within a partition. */
+static inline uint32_t topic_partition_for(const struct topic *tp, uint64_t key_hash)
+{
+	return (uint32_t)(key_hash % tp->partitions);
+}
+
+#endif

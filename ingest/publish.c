@@ -1,0 +1,250 @@
+/* ingest/publish.c — validation, routing to a partition, encode-once append. */
+#include "ingest/publish.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/frame.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/pattern.h"
+
+static int publish_fail(struct publish_error *err, Fanout__V1__ErrorCode code,
+			const char *fmt, ...)
+{
+	va_list ap;
+
+	err->code = code;
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* A required identifier: non-empty and bounded. */
+static bool publish_id_ok(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	return n > 0 && n <= PUBLISH_ID_BYTES_MAX;
+}
+
+static int publish_check_payload(Fanout__V1__Event *e, size_t i, struct publish_error *err)
+{
+	Fanout__V1__DataType want;
+	const Fanout__V1__ErrorCode bad = FANOUT__V1__ERROR_CODE__ERROR_CODE_INVALID_EVENT;
+
+	switch (e->payload_case) {
+	case FANOUT__V1__EVENT__PAYLOAD_MARKET_DATA:
+		if (!publish_id_ok(e->market_data->symbol))
+			return publish_fail(err, bad, "events[%zu].market_data.symbol: required", i);
+		want = FANOUT__V1__DATA_TYPE__DATA_TYPE_MARKET_DATA;
+		break;
+	case FANOUT__V1__EVENT__PAYLOAD_COORDINATION_DECISION:
+		if (!publish_id_ok(e->coordination_decision->decision_id))
+			return publish_fail(err, bad, "events[%zu].coordination_decision.decision_id: required", i);
+		if (!publish_id_ok(e->coordination_decision->instrument_id))
+			return publish_fail(err, bad, "events[%zu].coordination_decision.instrument_id: required", i);
+		want = FANOUT__V1__DATA_TYPE__DATA_TYPE_COORDINATION_DECISION;
+		break;
+	case FANOUT__V1__EVENT__PAYLOAD_EXECUTION:
+		if (!publish_id_ok(e->execution->order_id))
+			return publish_fail(err, bad, "events[%zu].execution.order_id: required", i);
+		want = FANOUT__V1__DATA_TYPE__DATA_TYPE_EXECUTION;
+		break;
+	default:
+		return publish_fail(err, bad, "events[%zu]: a payload (market_data, "
+				    "coordination_decision or execution) is required", i);
+	}
+	if (e->data_type == FANOUT__V1__DATA_TYPE__DATA_TYPE_UNSPECIFIED)
+		e->data_type = want;
+	else if (e->data_type != want)
+		return publish_fail(err, bad, "events[%zu].data_type: %d does not match the payload",
+				    i, (int)e->data_type);
+	return 0;
+}
+
+int publish_check(Fanout__V1__Event *e, size_t i, struct publish_error *err)
+{
+	const Fanout__V1__ErrorCode bad = FANOUT__V1__ERROR_CODE__ERROR_CODE_INVALID_EVENT;
+	Fanout__V1__Distribution *d = e->distribution;
+	const char *why;
+
+	if (!publish_id_ok(e->event_id))
+		return publish_fail(err, bad, "events[%zu].event_id: required, 1..128 bytes", i);
+	if (!d)
+		return publish_fail(err, bad, "events[%zu].distribution: required", i);
+	if (topic_name_check(d->topic, strlen(d->topic), &why) < 0)
+		return publish_fail(err, FANOUT__V1__ERROR_CODE__ERROR_CODE_INVALID_TOPIC,
+				    "events[%zu].distribution.topic '%.200s': %s", i, d->topic, why);
+	if (pattern_key_check(d->routing_key, strlen(d->routing_key), &why) < 0)
+		return publish_fail(err, bad, "events[%zu].distribution.routing_key '%.255s': %s",
+				    i, d->routing_key, why);
+	return publish_check_payload(e, i, err);
+}
+
+/* Finds (or, by policy, creates) the topic an event names. */
+static struct topic *publish_topic(struct publish_ctx *ctx, const char *name, size_t i,
+				   struct topic *prev, struct publish_error *err)
+{
+	size_t len = strlen(name);
+	struct topic *tp;
+	int rc;
+
+	if (prev && prev->name_len == len && memcmp(prev->name, name, len) == 0)
+		return prev;	/* batches usually hold one topic */
+	tp = topic_find(ctx->topics, name, len);
+	if (tp)
+		return tp;
+	if (!ctx->auto_create) {
+		publish_fail(err, FANOUT__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_TOPIC,
+			     "events[%zu].distribution.topic '%s': no such topic "
+			     "(auto-create is off)", i, name);
+		return NULL;
+	}
+	rc = topic_create(ctx->topics, name, len, ctx->default_partitions, &tp);
+	if (rc < 0 && rc != -EEXIST) {
+		publish_fail(err, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL,
+			     "events[%zu]: cannot create topic '%s': %s", i, name, strerror(-rc));
+		return NULL;
+	}
+	return tp;
+}
+
+static const char *publish_venue(const Fanout__V1__Event *e)
+{
+	if (e->payload_case == FANOUT__V1__EVENT__PAYLOAD_MARKET_DATA && e->market_data->exchange[0])
+		return e->market_data->exchange;
+	if (e->payload_case == FANOUT__V1__EVENT__PAYLOAD_EXECUTION && e->execution->venue[0])
+		return e->execution->venue;
+	return e->metadata ? e->metadata->venue : "";
+}
+
+static uint64_t publish_hash_str(const char *s)
+{
+	return s && s[0] ? hash_bytes(s, strlen(s)) : 0;
+}
+
+/* The sidecar index fields filters read without decoding the frame. */
+static void publish_fields(const Fanout__V1__Event *e, int64_t recv_ns, struct log_fields *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->recv_ns = (uint64_t)recv_ns;
+	f->key_hash = hash_bytes(e->distribution->routing_key, strlen(e->distribution->routing_key));
+	f->venue_hash = publish_hash_str(publish_venue(e));
+	f->data_type = (uint8_t)e->data_type;
+	if (e->metadata) {
+		f->flags |= e->metadata->latency_sensitive ? LOG_ENTRY_LATENCY_SENSITIVE : 0;
+		f->flags |= e->metadata->audit_required ? LOG_ENTRY_AUDIT_REQUIRED : 0;
+	}
+	switch (e->payload_case) {
+	case FANOUT__V1__EVENT__PAYLOAD_MARKET_DATA:
+		f->symbol_hash = publish_hash_str(e->market_data->symbol);
+		f->price = e->market_data->price;
+		f->volume = e->market_data->volume;
+		break;
+	case FANOUT__V1__EVENT__PAYLOAD_COORDINATION_DECISION:
+		f->symbol_hash = publish_hash_str(e->coordination_decision->instrument_id);
+		f->price = e->coordination_decision->confidence;
+		f->volume = e->coordination_decision->quantity;
+		break;
+	case FANOUT__V1__EVENT__PAYLOAD_EXECUTION:
+		f->symbol_hash = publish_hash_str(e->execution->instrument_id);
+		f->price = e->execution->price;
+		f->volume = (int64_t)e->execution->quantity;
+		break;
+	default:
+		break;
+	}
+}
+
+static void publish_touch(struct publish_ctx *ctx, struct log *log)
+{
+	for (uint32_t i = 0; i < ctx->ntouched; i++)
+		if (ctx->touched[i] == log)
+			return;
+	assert(ctx->ntouched < PUBLISH_BATCH_MAX);
+	ctx->touched[ctx->ntouched++] = log;
+}
+
+/* Stamps e with its place and encodes it, once, straight into the log. */
+static int publish_append(struct publish_ctx *ctx, struct topic *tp, Fanout__V1__Event *e,
+			  int64_t recv_ns, uint32_t *partition, uint64_t *offset)
+{
+	Fanout__V1__ServerMessage sm = FANOUT__V1__SERVER_MESSAGE__INIT;
+	struct log_fields fields;
+	struct log *log;
+	uint8_t *dst;
+	size_t size;
+	int rc;
+
+	publish_fields(e, recv_ns, &fields);
+	*partition = topic_partition_for(tp, fields.key_hash);
+	log = tp->part[*partition].log;
+	e->distribution->partition = *partition;
+	e->distribution->offset = log->next;	/* the offset log_reserve will assign */
+	e->receive_time_ns = recv_ns;
+	if (e->timestamp_ns == 0)
+		e->timestamp_ns = recv_ns;
+	sm.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_EVENT;
+	sm.event = e;
+	size = frame_packed_size(&sm.base);
+	rc = log_reserve(log, (uint32_t)size, &dst, offset);
+	if (rc < 0)
+		return rc;
+	assert(*offset == e->distribution->offset);
+	rc = (int)frame_pack(&sm.base, dst);
+	assert((size_t)rc == size);
+	log_commit(log, &fields);
+	publish_touch(ctx, log);
+	return 0;
+}
+
+int publish_batch(struct publish_ctx *ctx, Fanout__V1__Event **events, size_t n,
+		  int64_t recv_ns, uint32_t *partitions, uint64_t *offsets, size_t *appended,
+		  struct publish_error *err)
+{
+	struct topic *tp = NULL;
+	int rc;
+
+	*appended = 0;
+	if (n > PUBLISH_BATCH_MAX)
+		return publish_fail(err, FANOUT__V1__ERROR_CODE__ERROR_CODE_INVALID_EVENT,
+				    "batch of %zu events exceeds the limit of %u", n,
+				    PUBLISH_BATCH_MAX);
+	for (size_t i = 0; i < n; i++) {
+		if (publish_check(events[i], i, err) < 0)
+			goto reject;
+		tp = publish_topic(ctx, events[i]->distribution->topic, i, tp, err);
+		if (!tp)
+			goto reject;
+		ctx->resolved[i] = tp;
+	}
+	for (size_t i = 0; i < n; i++) {
+		rc = publish_append(ctx, ctx->resolved[i], events[i], recv_ns, &partitions[i],
+				    &offsets[i]);
+		if (rc < 0) {
+			publish_flush(ctx);
+			return publish_fail(err, FANOUT__V1__ERROR_CODE__ERROR_CODE_LOG_FULL,
+					    "events[%zu]: log append failed (%s); the first %zu "
+					    "events were appended", i, strerror(-rc), i);
+		}
+		(*appended)++;
+	}
+	ctx->events += n;
+	ctx->batches++;
+	return 0;
+reject:
+	ctx->rejected++;
+	return -1;
+}
+
+void publish_flush(struct publish_ctx *ctx)
+{
+	for (uint32_t i = 0; i < ctx->ntouched; i++)
+		log_publish(ctx->touched[i]);
+	ctx->ntouched = 0;
+}

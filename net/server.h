@@ -1,0 +1,47 @@
+/* net/server.h — the TCP server on one reactor: sessions indexed by connection slot,
+ * the publish path, and the list of sessions with something to send.
+ * Single-threaded: the reactor's thread, except net_server_init/free on the main thread
+ * before and after the loop. */
+#ifndef FANOUT_NET_SERVER_H
+#define FANOUT_NET_SERVER_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "core/arena.h"
+#include "core/config.h"
+#include "core/reactor.h"
+#include "core/topic.h"
+#include "ingest/publish.h"
+#include "net/session.h"
+
+struct net_server {
+	struct reactor reactor;
+	struct topic_table *topics;
+	const struct config *cfg;
+	struct publish_ctx publish;
+	struct arena arena;		/* decoding, reset per frame */
+	struct session *sessions;	/* one per reactor slot */
+	uint32_t *active;		/* slots of sessions needing a flush check */
+	uint32_t nactive;
+	uint32_t ack_partitions[PUBLISH_BATCH_MAX];
+	uint64_t ack_offsets[PUBLISH_BATCH_MAX];
+	char bound[80];			/* the address actually listened on */
+};
+
+/* Sets up the reactor and listens on cfg->listen. Returns 0 or -errno. */
+int net_server_init(struct net_server *srv, struct topic_table *topics, const struct config *cfg);
+
+/* Serves until *stop, then drains pending sends (bounded by drain_ms). Returns 0 or -errno. */
+int net_server_run(struct net_server *srv, volatile sig_atomic_t *stop, int drain_ms);
+
+void net_server_free(struct net_server *srv);
+
+/* Puts a session on the active list (idempotent). */
+void net_server_activate(struct net_server *srv, struct session *s);
+
+/* Logs an informational line unless the server runs --quiet. */
+void net_server_info(const struct net_server *srv, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,531 @@
+/* net/session.c — a connection's protocol: frames in, answers and events out. */
+#include "net/session.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/frame.h"
+#include "fanout.pb-c.h"
+#include "fanout_version.h"
+#include "net/server.h"
+
+int session_open(struct session *s, struct net_server *srv, struct reactor_conn *c)
+{
+	memset(s, 0, sizeof(*s));
+	s->srv = srv;
+	s->conn = c;
+	s->ctl_sending = -1;
+	/* Control buffers are per connection, allocated at accept (not per event); pages
+	 * are touched only as acks and errors are written. */
+	s->ctl[0] = malloc(SESSION_CTL_BYTES);
+	s->ctl[1] = malloc(SESSION_CTL_BYTES);
+	if (!s->ctl[0] || !s->ctl[1]) {
+		session_close(s);
+		return -ENOMEM;
+	}
+	s->in_use = true;
+	return 0;
+}
+
+void session_close(struct session *s)
+{
+	for (uint32_t i = 0; i < s->nsubs; i++)
+		sub_free(&s->subs[i]);
+	free(s->subs);
+	free(s->stage);
+	free(s->ctl[0]);
+	free(s->ctl[1]);
+	s->subs = NULL;
+	s->stage = NULL;
+	s->ctl[0] = s->ctl[1] = NULL;
+	s->nsubs = 0;
+	s->in_use = false;
+}
+
+/* Queues one ServerMessage. A client that lets SESSION_CTL_BYTES of answers pile up
+ * without reading is cut off: the bound on what the server holds for it. */
+static void session_queue(struct session *s, const Fanout__V1__ServerMessage *m)
+{
+	size_t size = frame_packed_size(&m->base);
+	uint32_t *len = &s->ctl_len[s->fill];
+
+	if (size > SESSION_CTL_BYTES - *len) {
+		fprintf(stderr, "fanoutd: connection %u does not read its answers; closing\n",
+			s->conn->slot);
+		s->closing = true;
+		reactor_close(&s->srv->reactor, s->conn);
+		return;
+	}
+	*len += (uint32_t)frame_pack(&m->base, s->ctl[s->fill] + *len);
+	net_server_activate(s->srv, s);
+}
+
+static void session_error(struct session *s, Fanout__V1__ErrorCode code, uint64_t sequence,
+			  uint32_t sub_id, bool closing, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+
+/* Answers with an Error; with closing, nothing more is read and the connection closes
+ * once the Error is sent. */
+static void session_error(struct session *s, Fanout__V1__ErrorCode code, uint64_t sequence,
+			  uint32_t sub_id, bool closing, const char *fmt, ...)
+{
+	Fanout__V1__ServerMessage m = FANOUT__V1__SERVER_MESSAGE__INIT;
+	Fanout__V1__Error e = FANOUT__V1__ERROR__INIT;
+	char text[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	e.code = code;
+	e.message = text;
+	e.sequence = sequence;
+	e.subscription_id = sub_id;
+	e.closing = closing;
+	m.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_ERROR;
+	m.error = &e;
+	if (closing)
+		net_server_info(s->srv, "connection %u: %s; closing", s->conn->slot, text);
+	session_queue(s, &m);
+	if (closing)
+		s->closing = true;
+}
+
+static void session_hello(struct session *s, const Fanout__V1__Hello *h)
+{
+	Fanout__V1__ServerMessage m = FANOUT__V1__SERVER_MESSAGE__INIT;
+	Fanout__V1__HelloResult r = FANOUT__V1__HELLO_RESULT__INIT;
+
+	if (h->protocol_version > 1) {
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_PROTOCOL_VERSION, 0, 0, true,
+			      "protocol version %u is not supported (this server speaks 1)",
+			      h->protocol_version);
+		return;
+	}
+	r.protocol_version = 1;
+	r.server_version = (char *)FANOUT_VERSION;
+	r.max_frame_bytes = s->srv->cfg->max_frame_bytes;
+	r.max_subscriptions = s->srv->cfg->max_subscriptions;
+	m.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_HELLO;
+	m.hello = &r;
+	session_queue(s, &m);
+}
+
+static struct subscription *session_find_sub(struct session *s, uint32_t id)
+{
+	for (uint32_t i = 0; i < s->nsubs; i++)
+		if (s->subs[i].id == id)
+			return &s->subs[i];
+	return NULL;
+}
+
+/* Resolves the topic of a Subscribe, creating it when auto-create allows. */
+static struct topic *session_sub_topic(struct session *s, const Fanout__V1__Subscribe *req)
+{
+	const struct config *cfg = s->srv->cfg;
+	size_t len = strlen(req->topic);
+	struct topic *tp;
+	const char *why;
+
+	if (topic_name_check(req->topic, len, &why) < 0) {
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_INVALID_TOPIC, 0,
+			      req->subscription_id, false, "subscribe: topic '%.200s': %s",
+			      req->topic, why);
+		return NULL;
+	}
+	tp = topic_find(s->srv->topics, req->topic, len);
+	if (tp)
+		return tp;
+	if (!cfg->auto_create) {
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_TOPIC, 0,
+			      req->subscription_id, false,
+			      "subscribe: no such topic '%s' (auto-create is off)", req->topic);
+		return NULL;
+	}
+	if (topic_create(s->srv->topics, req->topic, len, cfg->default_partitions, &tp) < 0 &&
+	    !tp) {
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL, 0,
+			      req->subscription_id, false, "subscribe: cannot create topic '%s'",
+			      req->topic);
+		return NULL;
+	}
+	return tp;
+}
+
+static void session_subscribed(struct session *s, const struct subscription *sub)
+{
+	Fanout__V1__ServerMessage m = FANOUT__V1__SERVER_MESSAGE__INIT;
+	Fanout__V1__SubscribeResult r = FANOUT__V1__SUBSCRIBE_RESULT__INIT;
+	Fanout__V1__PartitionPosition pos[64], *ptrs[64];
+	uint32_t n = sub->topic->partitions < 64 ? sub->topic->partitions : 64;
+
+	for (uint32_t p = 0; p < n; p++) {
+		fanout__v1__partition_position__init(&pos[p]);
+		pos[p].partition = p;
+		pos[p].next_offset = sub->cursors[p].offset;
+		ptrs[p] = &pos[p];
+	}
+	r.subscription_id = sub->id;
+	r.topic = sub->topic->name;
+	r.partitions = sub->topic->partitions;
+	r.n_positions = n;	/* the first 64; clients seeking more use Ack offsets */
+	r.positions = ptrs;
+	m.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED;
+	m.subscribed = &r;
+	session_queue(s, &m);
+}
+
+static int session_grow_subs(struct session *s)
+{
+	uint32_t cap = s->subs_cap ? s->subs_cap * 2 : 4;
+	struct subscription *subs;
+
+	if (cap > s->srv->cfg->max_subscriptions)
+		cap = s->srv->cfg->max_subscriptions;
+	subs = realloc(s->subs, cap * sizeof(*subs));
+	if (!subs)
+		return -ENOMEM;
+	s->subs = subs;
+	s->subs_cap = cap;
+	return 0;
+}
+
+static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *req)
+{
+	struct topic *tp;
+	const char *why = "";
+	int rc;
+
+	if (session_find_sub(s, req->subscription_id)) {
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_DUPLICATE_SUBSCRIPTION, 0,
+			      req->subscription_id, false, "subscription id %u is already in use",
+			      req->subscription_id);
+		return;
+	}
+	if (s->nsubs >= s->srv->cfg->max_subscriptions) {
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_TOO_MANY_SUBSCRIPTIONS, 0,
+			      req->subscription_id, false,
+			      "at most %u subscriptions per connection",
+			      s->srv->cfg->max_subscriptions);
+		return;
+	}
+	tp = session_sub_topic(s, req);
+	if (!tp)
+		return;
+	if (s->nsubs == s->subs_cap && session_grow_subs(s) < 0) {
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL, 0,
+			      req->subscription_id, false, "out of memory");
+		return;
+	}
+	rc = sub_init(&s->subs[s->nsubs], req->subscription_id, tp,
+		      (const char *const *)req->patterns, req->n_patterns, (int)req->start,
+		      req->start_offset, &why);
+	if (rc < 0) {
+		session_error(s, rc == -EINVAL ? FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_PATTERN
+					       : FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL,
+			      0, req->subscription_id, false, "subscribe: pattern: %s", why);
+		return;
+	}
+	session_subscribed(s, &s->subs[s->nsubs]);
+	s->nsubs++;
+	net_server_info(s->srv, "connection %u: subscription %u to %s (%zu patterns)",
+			s->conn->slot, req->subscription_id, tp->name, req->n_patterns);
+}
+
+static void session_unsubscribe(struct session *s, const Fanout__V1__Unsubscribe *req)
+{
+	Fanout__V1__ServerMessage m = FANOUT__V1__SERVER_MESSAGE__INIT;
+	Fanout__V1__UnsubscribeResult r = FANOUT__V1__UNSUBSCRIBE_RESULT__INIT;
+	struct subscription *sub = session_find_sub(s, req->subscription_id);
+
+	if (!sub) {
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_SUBSCRIPTION, 0,
+			      req->subscription_id, false, "unsubscribe: no subscription %u",
+			      req->subscription_id);
+		return;
+	}
+	sub_free(sub);
+	*sub = s->subs[--s->nsubs];	/* frames already gathered stay valid: log memory */
+	r.subscription_id = req->subscription_id;
+	m.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_UNSUBSCRIBED;
+	m.unsubscribed = &r;
+	session_queue(s, &m);
+}
+
+static void session_ack(struct session *s, const Fanout__V1__Ack *req)
+{
+	struct subscription *sub = session_find_sub(s, req->subscription_id);
+
+	if (!sub) {
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_SUBSCRIPTION, 0,
+			      req->subscription_id, false, "ack: no subscription %u",
+			      req->subscription_id);
+		return;
+	}
+	sub->acked_offset = req->offset;
+}
+
+static void session_publish(struct session *s, Fanout__V1__PublishBatch *b)
+{
+	Fanout__V1__ServerMessage m = FANOUT__V1__SERVER_MESSAGE__INIT;
+	Fanout__V1__PublishAck ack = FANOUT__V1__PUBLISH_ACK__INIT;
+	struct net_server *srv = s->srv;
+	struct publish_error err;
+	size_t appended = 0;
+	int rc;
+
+	rc = publish_batch(&srv->publish, b->events, b->n_events, clock_realtime_ns(),
+			   srv->ack_partitions, srv->ack_offsets, &appended, &err);
+	if (rc == 0 || appended > 0) {
+		ack.sequence = b->sequence;
+		ack.n_partitions = appended;
+		ack.partitions = srv->ack_partitions;
+		ack.n_offsets = appended;
+		ack.offsets = srv->ack_offsets;
+		m.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_PUBLISH_ACK;
+		m.publish_ack = &ack;
+		session_queue(s, &m);
+	}
+	if (rc < 0)
+		session_error(s, err.code, b->sequence, 0, false, "publish: %s", err.message);
+}
+
+static void session_ping(struct session *s, const Fanout__V1__Ping *p)
+{
+	Fanout__V1__ServerMessage m = FANOUT__V1__SERVER_MESSAGE__INIT;
+	Fanout__V1__Pong pong = FANOUT__V1__PONG__INIT;
+
+	pong.nonce = p->nonce;
+	pong.send_time_ns = p->send_time_ns;
+	m.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_PONG;
+	m.pong = &pong;
+	session_queue(s, &m);
+}
+
+/* Decodes one ClientMessage body and acts on it. */
+static void session_frame(struct session *s, const uint8_t *body, uint32_t len)
+{
+	struct arena *a = &s->srv->arena;
+	Fanout__V1__ClientMessage *m;
+
+	s->frames_in++;
+	arena_reset(a);
+	m = fanout__v1__client_message__unpack(&a->pb, len, body);
+	if (!m) {
+		session_error(s, a->failed ? FANOUT__V1__ERROR_CODE__ERROR_CODE_FRAME_TOO_LARGE
+					   : FANOUT__V1__ERROR_CODE__ERROR_CODE_MALFORMED_FRAME,
+			      0, 0, false, a->failed ? "frame of %u bytes decodes too large"
+						     : "frame of %u bytes is not a ClientMessage", len);
+		return;
+	}
+	switch (m->body_case) {
+	case FANOUT__V1__CLIENT_MESSAGE__BODY_HELLO:
+		session_hello(s, m->hello);
+		break;
+	case FANOUT__V1__CLIENT_MESSAGE__BODY_SUBSCRIBE:
+		session_subscribe(s, m->subscribe);
+		break;
+	case FANOUT__V1__CLIENT_MESSAGE__BODY_UNSUBSCRIBE:
+		session_unsubscribe(s, m->unsubscribe);
+		break;
+	case FANOUT__V1__CLIENT_MESSAGE__BODY_ACK:
+		session_ack(s, m->ack);
+		break;
+	case FANOUT__V1__CLIENT_MESSAGE__BODY_PUBLISH:
+		session_publish(s, m->publish);
+		break;
+	case FANOUT__V1__CLIENT_MESSAGE__BODY_PING:
+		session_ping(s, m->ping);
+		break;
+	default:
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_MESSAGE, 0, 0, false,
+			      "ClientMessage has no body this server knows");
+	}
+}
+
+/* A prefix the stream cannot recover from: answer and close. */
+static void session_bad_prefix(struct session *s, int rc)
+{
+	if (rc == -EMSGSIZE)
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_FRAME_TOO_LARGE, 0, 0, true,
+			      "frame exceeds the limit of %u bytes", s->srv->cfg->max_frame_bytes);
+	else
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_MALFORMED_FRAME, 0, 0, true,
+			      "length prefix is not a valid varint");
+}
+
+/* Adds bytes to the stage, growing it up to the frame limit. Returns 0 or -ENOMEM. */
+static int session_stage(struct session *s, const uint8_t *p, uint32_t n, uint32_t need)
+{
+	if (need > s->stage_cap) {
+		uint32_t cap = need > SESSION_STAGE_MIN ? need : SESSION_STAGE_MIN;
+		uint8_t *st = realloc(s->stage, cap);
+
+		if (!st)
+			return -ENOMEM;
+		s->stage = st;
+		s->stage_cap = cap;
+	}
+	memcpy(s->stage + s->stage_len, p, n);
+	s->stage_len += n;
+	return 0;
+}
+
+/* Completes the staged frame from new bytes. Returns bytes taken, or -1 after an error. */
+static long session_complete_stage(struct session *s, const uint8_t *p, size_t n)
+{
+	uint32_t max = s->srv->cfg->max_frame_bytes, total = 0, take;
+	struct frame_view fv;
+	int rc = frame_prefix(s->stage, s->stage_len, max, &total);
+
+	if (rc < 0) {
+		session_bad_prefix(s, rc);
+		return -1;
+	}
+	/* Without the whole prefix, take one byte at a time (at most 4 times). */
+	take = rc == 0 ? 1 : (uint32_t)((total - s->stage_len) < n ? total - s->stage_len : n);
+	if (session_stage(s, p, take, rc == 0 ? s->stage_len + 1 : total) < 0) {
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL, 0, 0, true,
+			      "out of memory for a frame of %u bytes", total);
+		return -1;
+	}
+	if (rc > 0 && s->stage_len == total) {
+		frame_parse(s->stage, s->stage_len, max, &fv);
+		s->stage_len = 0;
+		session_frame(s, fv.body, fv.len);
+	}
+	return take;
+}
+
+void session_data(struct session *s, const uint8_t *p, size_t n)
+{
+	uint32_t max = s->srv->cfg->max_frame_bytes;
+	struct frame_view fv;
+
+	while (n > 0 && s->stage_len > 0 && !s->closing) {
+		long took = session_complete_stage(s, p, n);
+
+		if (took < 0)
+			return;
+		p += took;
+		n -= (size_t)took;
+	}
+	while (n > 0 && !s->closing) {
+		int rc = frame_parse(p, n, max, &fv);
+
+		if (rc < 0) {
+			session_bad_prefix(s, rc);
+			return;
+		}
+		if (rc == 0) {	/* a partial frame: keep it for the next receive */
+			uint32_t total = 0;
+
+			if (frame_prefix(p, n, max, &total) == 0)
+				total = (uint32_t)n;
+			if (session_stage(s, p, (uint32_t)n, total) < 0)
+				session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL, 0, 0,
+					      true, "out of memory for a frame of %u bytes", total);
+			return;
+		}
+		session_frame(s, fv.body, fv.len);
+		p += rc;
+		n -= (size_t)rc;
+	}
+}
+
+/* Gathers events from the subscriptions, round robin, after the control iovec. */
+static void session_gather(struct session *s, size_t *bytes)
+{
+	struct sub_gather g = {
+		.iov = s->iov, .niov = s->niov, .iov_max = SESSION_IOV_MAX,
+		.bytes = *bytes, .bytes_max = SESSION_SEND_BYTES, .arena = &s->srv->arena,
+	};
+
+	for (uint32_t i = 0; i < s->nsubs; i++) {
+		struct subscription *sub = &s->subs[(s->next_sub + i) % s->nsubs];
+
+		s->events_out += sub_gather(sub, &g);
+		if (g.niov == g.iov_max || g.bytes >= g.bytes_max)
+			break;
+	}
+	if (s->nsubs)
+		s->next_sub = (s->next_sub + 1) % s->nsubs;
+	s->niov = g.niov;
+	*bytes = g.bytes;
+}
+
+bool session_flush(struct session *s)
+{
+	size_t bytes = 0;
+
+	if (s->conn->sending || s->conn->closing)
+		return !s->conn->closing;
+	s->niov = 0;
+	s->iov_first = 0;
+	if (s->ctl_len[s->fill] > 0) {
+		s->iov[0].iov_base = s->ctl[s->fill];
+		s->iov[0].iov_len = s->ctl_len[s->fill];
+		bytes = s->ctl_len[s->fill];
+		s->niov = 1;
+		s->ctl_sending = (int8_t)s->fill;
+		s->fill ^= 1;	/* new answers go to the other buffer meanwhile */
+	}
+	if (!s->closing)
+		session_gather(s, &bytes);
+	if (s->niov == 0) {
+		if (s->closing)
+			reactor_close(&s->srv->reactor, s->conn);
+		return s->nsubs > 0 && !s->closing;
+	}
+	memset(&s->msg, 0, sizeof(s->msg));
+	s->msg.msg_iov = s->iov;
+	s->msg.msg_iovlen = s->niov;
+	s->send_left = bytes;
+	if (reactor_send(&s->srv->reactor, s->conn, &s->msg) < 0)
+		return false;
+	return true;
+}
+
+void session_sent(struct session *s, int res)
+{
+	size_t done;
+
+	if (res < 0) {
+		net_server_info(s->srv, "connection %u: send failed: %s", s->conn->slot,
+				strerror(-res));
+		reactor_close(&s->srv->reactor, s->conn);
+		return;
+	}
+	done = (size_t)res;
+	assert(done <= s->send_left);
+	s->send_left -= done;
+	if (s->send_left == 0) {
+		if (s->ctl_sending >= 0)
+			s->ctl_len[s->ctl_sending] = 0;
+		s->ctl_sending = -1;
+		net_server_activate(s->srv, s);
+		return;
+	}
+	/* A short send: skip what went out and send the rest of the same iovecs. */
+	while (done > 0) {
+		struct iovec *v = &s->iov[s->iov_first];
+
+		if (done < v->iov_len) {
+			v->iov_base = (uint8_t *)v->iov_base + done;
+			v->iov_len -= done;
+			done = 0;
+		} else {
+			done -= v->iov_len;
+			s->iov_first++;
+		}
+	}
+	s->msg.msg_iov = &s->iov[s->iov_first];
+	s->msg.msg_iovlen = s->niov - s->iov_first;
+	if (reactor_send(&s->srv->reactor, s->conn, &s->msg) < 0)
+		reactor_close(&s->srv->reactor, s->conn);
+}

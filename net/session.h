@@ -1,0 +1,66 @@
+/* net/session.h — one client connection's protocol state: reassembling frames from the
+ * byte stream, answering each ClientMessage, queueing control frames, and assembling
+ * each send from control frames plus log memory.
+ * Single-threaded: every function runs on the reactor owning the connection. */
+#ifndef FANOUT_NET_SESSION_H
+#define FANOUT_NET_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "core/reactor.h"
+#include "net/subscriber.h"
+
+#define SESSION_CTL_BYTES   (128u << 10)	/* queued control frames; past it: close */
+#define SESSION_IOV_MAX     64u		/* iovecs per send */
+#define SESSION_SEND_BYTES  (256u << 10)	/* bytes gathered per send */
+#define SESSION_STAGE_MIN   (64u << 10)
+
+struct net_server;
+
+struct session {
+	struct net_server *srv;
+	struct reactor_conn *conn;
+	bool in_use;
+	bool closing;		/* an Error said so: input ignored, close once flushed */
+	bool active;		/* on the server's active list */
+	uint32_t active_pos;
+	/* Reassembly of a frame split across receives. */
+	uint8_t *stage;
+	uint32_t stage_len, stage_cap;
+	/* Control frames: ctl[fill] takes new ones while the other may be in flight. */
+	uint8_t *ctl[2];
+	uint32_t ctl_len[2];
+	uint8_t fill;
+	int8_t ctl_sending;	/* index of the ctl buffer in the pending send, -1 if none */
+	/* The pending send. */
+	struct msghdr msg;
+	struct iovec iov[SESSION_IOV_MAX];
+	uint32_t iov_first, niov;
+	size_t send_left;
+	/* Subscriptions. */
+	struct subscription *subs;
+	uint32_t nsubs, subs_cap;
+	uint32_t next_sub;	/* round-robin start */
+	uint64_t frames_in, events_out;
+};
+
+/* Sets up a session for a new connection. Returns 0 or -ENOMEM. */
+int session_open(struct session *s, struct net_server *srv, struct reactor_conn *c);
+
+/* Frees everything the session holds. */
+void session_close(struct session *s);
+
+/* Feeds received bytes: complete frames are handled, a partial one is kept. */
+void session_data(struct session *s, const uint8_t *p, size_t n);
+
+/* A send finished with res bytes or -errno. */
+void session_sent(struct session *s, int res);
+
+/* Starts a send if none is pending and there is something to send. Returns true while
+ * the session still needs the server's attention (subscriptions or queued output). */
+bool session_flush(struct session *s);
+
+#endif

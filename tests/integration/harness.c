@@ -1,0 +1,220 @@
+/* tests/integration/harness.c — see harness.h. */
+#include "tests/integration/harness.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+
+#define HARNESS_READY_MS 10000
+#define HARNESS_STOP_MS  10000
+
+void server_setup(struct server *s, int argc, char **argv)
+{
+	memset(s, 0, sizeof(*s));
+	s->binary = argc > 1 ? argv[1] : getenv("FANOUTD");
+	if (!s->binary) {
+		fprintf(stderr, "usage: %s PATH_TO_FANOUTD (or set FANOUTD)\n", argv[0]);
+		exit(2);
+	}
+	strcpy(s->dir, "/tmp/fanout-it-XXXXXX");
+	if (!mkdtemp(s->dir)) {
+		perror("mkdtemp");
+		exit(2);
+	}
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+void server_start(struct server *s, const char *const *extra)
+{
+	char data[300], ready[300];
+	const char *args[64];
+	int n = 0;
+	int64_t deadline;
+
+	snprintf(data, sizeof(data), "%s/data", s->dir);
+	snprintf(ready, sizeof(ready), "%s/ready", s->dir);
+	unlink(ready);
+	args[n++] = s->binary;
+	args[n++] = "--listen";
+	args[n++] = "127.0.0.1:0";
+	args[n++] = "--data-dir";
+	args[n++] = data;
+	args[n++] = "--ready-file";
+	args[n++] = ready;
+	args[n++] = "--quiet";
+	for (int i = 0; extra && extra[i] && n < 63; i++)
+		args[n++] = extra[i];
+	args[n] = NULL;
+	s->pid = fork();
+	assert_true(s->pid >= 0);
+	if (s->pid == 0) {
+		execv(s->binary, (char *const *)args);
+		perror("execv fanoutd");
+		_exit(127);
+	}
+	deadline = clock_monotonic_ns() + (int64_t)HARNESS_READY_MS * 1000000;
+	while (clock_monotonic_ns() < deadline) {
+		FILE *f = fopen(ready, "r");
+		int status;
+
+		if (f) {
+			assert_non_null(fgets(s->addr, sizeof(s->addr), f));
+			fclose(f);
+			s->addr[strcspn(s->addr, "\n")] = '\0';
+			return;
+		}
+		if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+			s->pid = 0;
+			fail_msg("fanoutd exited during start-up (status %d)", status);
+		}
+		sleep_ms(10);
+	}
+	fail_msg("fanoutd did not become ready in %d ms", HARNESS_READY_MS);
+}
+
+int server_stop(struct server *s, int sig)
+{
+	int64_t deadline = clock_monotonic_ns() + (int64_t)HARNESS_STOP_MS * 1000000;
+	int status = -1;
+
+	if (s->pid <= 0)
+		return -1;
+	kill(s->pid, sig);
+	while (clock_monotonic_ns() < deadline) {
+		if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+			s->pid = 0;
+			return status;
+		}
+		sleep_ms(5);
+	}
+	kill(s->pid, SIGKILL);
+	waitpid(s->pid, &status, 0);
+	s->pid = 0;
+	fail_msg("fanoutd did not exit within %d ms of signal %d", HARNESS_STOP_MS, sig);
+	return status;
+}
+
+void server_teardown(struct server *s)
+{
+	char cmd[300];
+
+	if (s->pid > 0)
+		server_stop(s, SIGKILL);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s->dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", s->dir);
+}
+
+void server_connect(struct server *s, struct client *c)
+{
+	memset(c, 0, sizeof(*c));
+	assert_int_equal(client_connect(c, s->addr, 5000), 0);
+}
+
+static const char *const harness_exchanges[] = { "NASDAQ", "NYSE", "ARCA", "BATS" };
+
+void make_event(Fanout__V1__Event *e, Fanout__V1__Distribution *d, Fanout__V1__MarketData *md,
+		char *buf, const char *topic, uint32_t seq, uint32_t symbols)
+{
+	uint32_t sym = seq % symbols;
+	const char *ex = harness_exchanges[sym % 4];
+	char *id = buf, *symbol = buf + 32, *key = buf + 64;
+
+	fanout__v1__event__init(e);
+	fanout__v1__distribution__init(d);
+	fanout__v1__market_data__init(md);
+	snprintf(id, 32, "ev-%u", seq);
+	snprintf(symbol, 32, "S%05u", sym);
+	snprintf(key, 128, "S%05u.%s.trade", sym, ex);
+	e->event_id = id;
+	e->timestamp_ns = clock_realtime_ns();
+	d->topic = (char *)topic;
+	d->routing_key = key;
+	e->distribution = d;
+	md->symbol = symbol;
+	md->exchange = (char *)ex;
+	md->price = 100.0 + sym;
+	md->volume = seq;
+	md->currency = "USD";
+	e->payload_case = FANOUT__V1__EVENT__PAYLOAD_MARKET_DATA;
+	e->market_data = md;
+}
+
+#define HARNESS_BATCH 100u
+
+void publish_range(struct client *c, const char *topic, uint32_t first, uint32_t n,
+		   uint32_t symbols, uint64_t *offsets)
+{
+	static Fanout__V1__Event ev[HARNESS_BATCH];
+	static Fanout__V1__Distribution dist[HARNESS_BATCH];
+	static Fanout__V1__MarketData md[HARNESS_BATCH];
+	static char bufs[HARNESS_BATCH][256];
+	Fanout__V1__Event *ptrs[HARNESS_BATCH];
+	uint64_t seq = 0, acked = 0, sent = 0;
+
+	while (acked < n) {
+		/* Keep a bounded window of batches in flight. */
+		while (sent < n && sent - acked < 20 * HARNESS_BATCH) {
+			uint32_t k = n - sent < HARNESS_BATCH ? (uint32_t)(n - sent) : HARNESS_BATCH;
+
+			for (uint32_t i = 0; i < k; i++) {
+				make_event(&ev[i], &dist[i], &md[i], bufs[i], topic,
+					   first + (uint32_t)sent + i, symbols);
+				ptrs[i] = &ev[i];
+			}
+			assert_int_equal(client_publish(c, ++seq, ptrs, k), 0);
+			sent += k;
+		}
+		Fanout__V1__ServerMessage *m = recv_msg(c, 10000);
+
+		if (m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_ERROR)
+			fail_msg("publish: error %d: %s", m->error->code, m->error->message);
+		assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_PUBLISH_ACK);
+		for (size_t i = 0; offsets && i < m->publish_ack->n_offsets; i++)
+			offsets[acked + i] = m->publish_ack->offsets[i];
+		acked += m->publish_ack->n_offsets;
+		client_free_msg(m);
+	}
+}
+
+Fanout__V1__ServerMessage *recv_msg(struct client *c, int timeout_ms)
+{
+	Fanout__V1__ServerMessage *m = NULL;
+	int rc = client_recv(c, &m, timeout_ms);
+
+	if (rc < 0)
+		fail_msg("receive: %s", strerror(-rc));
+	return m;
+}
+
+Fanout__V1__ServerMessage *expect_error(struct client *c, Fanout__V1__ErrorCode code)
+{
+	Fanout__V1__ServerMessage *m = recv_msg(c, 5000);
+
+	if (m->body_case != FANOUT__V1__SERVER_MESSAGE__BODY_ERROR)
+		fail_msg("expected an Error (code %d), got message case %d", code, m->body_case);
+	if (m->error->code != code)
+		fail_msg("expected error code %d, got %d: %s", code, m->error->code,
+			 m->error->message);
+	assert_true(strlen(m->error->message) > 0);
+	return m;
+}

@@ -1,0 +1,51 @@
+/* tests/integration/harness.h — starting and stopping a real fanoutd for a test:
+ * ephemeral port, temporary data directory, ready file. */
+#ifndef FANOUT_TESTS_HARNESS_H
+#define FANOUT_TESTS_HARNESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "fanout.pb-c.h"
+#include "tools/client.h"
+
+struct server {
+	const char *binary;
+	char dir[256];		/* temporary; holds data/ and the ready file */
+	char addr[80];		/* HOST:PORT once started */
+	pid_t pid;
+};
+
+/* Sets the binary (argv[1] of the test, else $FANOUTD) and makes the temp dir. */
+void server_setup(struct server *s, int argc, char **argv);
+
+/* Starts fanoutd on s->dir/data with extra arguments (NULL-terminated list), waits for
+ * its ready file (bounded), and fails the test on error. */
+void server_start(struct server *s, const char *const *extra);
+
+/* Sends sig (SIGTERM or SIGKILL) and waits (bounded) for exit; returns the wait status. */
+int server_stop(struct server *s, int sig);
+
+/* Stops the server if running and removes the temp dir. */
+void server_teardown(struct server *s);
+
+/* Connects a client to the server (fails the test on error). */
+void server_connect(struct server *s, struct client *c);
+
+/* A synthetic market-data event; strings live in buf (>= 256 bytes). */
+void make_event(Fanout__V1__Event *e, Fanout__V1__Distribution *d, Fanout__V1__MarketData *md,
+		char *buf, const char *topic, uint32_t seq, uint32_t symbols);
+
+/* Publishes events [first, first+n) to topic in batches and waits for every ack; fills
+ * offsets[i - first] when offsets is not NULL. Fails the test on any Error. */
+void publish_range(struct client *c, const char *topic, uint32_t first, uint32_t n,
+		   uint32_t symbols, uint64_t *offsets);
+
+/* Receives the next message, skipping nothing; fails on timeout. */
+Fanout__V1__ServerMessage *recv_msg(struct client *c, int timeout_ms);
+
+/* Receives until an Error arrives (fails on timeout or events); returns it. */
+Fanout__V1__ServerMessage *expect_error(struct client *c, Fanout__V1__ErrorCode code);
+
+#endif

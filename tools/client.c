@@ -1,0 +1,376 @@
+/* tools/client.c — the blocking fanout client behind tools/client.h: a TCP socket, a
+ * receive buffer that frame_parse splits into frames, and a send scratch buffer. This is
+ * the tools' side, not the server's data path, so the buffers grow with realloc. */
+#include "tools/client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+
+/* First receive buffer: many small frames per recv() at high rates. */
+#define RBUF_INITIAL_BYTES (256u << 10)
+/* How often a refused connect is retried while the server starts. */
+#define CONNECT_RETRY_NS (20 * 1000000LL)
+/* client_subscribe has no timeout argument; a live server answers well within this. */
+#define SUBSCRIBE_TIMEOUT_MS 10000
+
+/* Absolute CLOCK_MONOTONIC deadline for a timeout; -1 means none. */
+static int64_t deadline_of(int timeout_ms)
+{
+	return timeout_ms < 0 ? -1 : clock_monotonic_ns() + (int64_t)timeout_ms * 1000000;
+}
+
+/* Milliseconds left until deadline, rounded up so poll never wakes early; -1 for none. */
+static int remaining_ms(int64_t deadline)
+{
+	int64_t left;
+
+	if (deadline < 0)
+		return -1;
+	left = deadline - clock_monotonic_ns();
+	if (left <= 0)
+		return 0;
+	left = (left + 999999) / 1000000;
+	return left > INT_MAX ? INT_MAX : (int)left;
+}
+
+static int wait_fd(int fd, short events, int64_t deadline)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	int ms, r;
+
+	for (;;) {
+		/* A deadline already past still gets one look, so a zero timeout means
+		 * "only if ready now" rather than "never". */
+		ms = remaining_ms(deadline);
+		r = poll(&p, 1, ms);
+		if (r > 0)
+			return 0;	/* readable, writable, or an error the next call reports */
+		if (r == 0 && ms == 0)
+			return -ETIMEDOUT;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+/* Splits "host:port" or "[v6-address]:port" into host and port. */
+static int split_hostport(const char *hp, char *host, size_t hostcap, const char **port)
+{
+	const char *h = hp, *colon;
+	size_t hlen;
+
+	if (hp[0] == '[') {
+		const char *end = strchr(hp, ']');
+
+		if (!end || end[1] != ':')
+			return -EINVAL;
+		h = hp + 1;
+		hlen = (size_t)(end - h);
+		colon = end + 1;
+	} else {
+		colon = strrchr(hp, ':');
+		if (!colon)
+			return -EINVAL;
+		hlen = (size_t)(colon - hp);
+	}
+	if (hlen == 0 || hlen >= hostcap || colon[1] == '\0')
+		return -EINVAL;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	*port = colon + 1;
+	return 0;
+}
+
+/* One connect attempt to one address. Returns a blocking socket with TCP_NODELAY or
+ * -errno. Non-blocking while connecting so the deadline bounds it. */
+static int connect_once(const struct addrinfo *ai, int64_t deadline)
+{
+	int fd, one = 1, soerr = 0, rc;
+	socklen_t len = sizeof(soerr);
+
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		if (errno != EINPROGRESS) {
+			rc = -errno;
+			goto err;
+		}
+		rc = wait_fd(fd, POLLOUT, deadline);
+		if (rc)
+			goto err;
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0 || soerr) {
+			rc = soerr ? -soerr : -errno;
+			goto err;
+		}
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0) {
+		rc = -errno;
+		goto err;
+	}
+	return fd;
+err:
+	close(fd);
+	return rc;
+}
+
+static int connect_any(const struct addrinfo *res, int64_t deadline)
+{
+	struct timespec nap;
+	int rc = -EHOSTUNREACH;
+	int64_t left;
+
+	for (;;) {
+		for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+			rc = connect_once(ai, deadline);
+			if (rc >= 0)
+				return rc;
+		}
+		if (rc != -ECONNREFUSED)
+			return rc;
+		/* Refused: the server may still be starting; try again until the deadline. */
+		left = deadline < 0 ? CONNECT_RETRY_NS : deadline - clock_monotonic_ns();
+		if (left <= 0)
+			return rc;
+		if (left > CONNECT_RETRY_NS)
+			left = CONNECT_RETRY_NS;
+		nap.tv_sec = 0;
+		nap.tv_nsec = (long)left;
+		nanosleep(&nap, NULL);
+	}
+}
+
+int client_connect(struct client *c, const char *hostport, int timeout_ms)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *res = NULL;
+	char host[256];
+	const char *port;
+	int rc, fd;
+
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	c->max_frame = FRAME_BYTES_DEFAULT;
+	rc = split_hostport(hostport, host, sizeof(host), &port);
+	if (rc)
+		return rc;
+	rc = getaddrinfo(host, port, &hints, &res);
+	if (rc)
+		return rc == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
+	fd = connect_any(res, deadline_of(timeout_ms));
+	freeaddrinfo(res);
+	if (fd < 0)
+		return fd;
+	c->rbuf = malloc(RBUF_INITIAL_BYTES);
+	if (!c->rbuf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	c->rcap = RBUF_INITIAL_BYTES;
+	c->fd = fd;
+	return 0;
+}
+
+void client_close(struct client *c)
+{
+	/* rbuf is allocated exactly while the socket is open, so a zeroed client (fd 0,
+	 * which is stdin and not ours) is recognised and left alone. */
+	if (c->rbuf && c->fd >= 0)
+		close(c->fd);
+	free(c->rbuf);
+	free(c->wbuf);
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+}
+
+int client_send_raw(struct client *c, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	ssize_t w;
+
+	while (n > 0) {
+		/* MSG_NOSIGNAL: a peer that closed gives -EPIPE, not a SIGPIPE. */
+		w = send(c->fd, b, n, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		b += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int client_send(struct client *c, const Fanout__V1__ClientMessage *m)
+{
+	size_t n = frame_packed_size(&m->base);
+
+	if (n > FRAME_BYTES_LIMIT + FRAME_PREFIX_MAX)
+		return -EMSGSIZE;
+	if (n > c->wcap) {
+		size_t cap = n > 2 * c->wcap ? n : 2 * c->wcap;
+		uint8_t *p = realloc(c->wbuf, cap);
+
+		if (!p)
+			return -ENOMEM;
+		c->wbuf = p;
+		c->wcap = cap;
+	}
+	return client_send_raw(c, c->wbuf, frame_pack(&m->base, c->wbuf));
+}
+
+/* Makes room for more bytes after an incomplete frame: drops what was consumed, then
+ * grows the buffer (up to one largest frame) if the partial frame fills it. */
+static int make_room(struct client *c)
+{
+	size_t limit = (size_t)c->max_frame + FRAME_PREFIX_MAX, cap;
+	uint8_t *p;
+
+	if (c->rpos > 0) {
+		/* At most one partial frame is moved, since the rest was parsed. */
+		memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+		c->rlen -= c->rpos;
+		c->rpos = 0;
+	}
+	if (c->rlen < c->rcap)
+		return 0;
+	if (c->rcap >= limit)
+		return -EMSGSIZE;	/* frame_parse should have refused the prefix already */
+	cap = 2 * c->rcap < limit ? 2 * c->rcap : limit;
+	p = realloc(c->rbuf, cap);
+	if (!p)
+		return -ENOMEM;
+	c->rbuf = p;
+	c->rcap = cap;
+	return 0;
+}
+
+/* Reads whatever has arrived, waiting until deadline for at least one byte. */
+static int fill(struct client *c, int64_t deadline)
+{
+	ssize_t r;
+	int rc = make_room(c);
+
+	if (rc)
+		return rc;
+	for (;;) {
+		/* Try first, poll only when empty: one syscall per read under load. */
+		r = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, MSG_DONTWAIT);
+		if (r > 0) {
+			c->rlen += (size_t)r;
+			return 0;
+		}
+		if (r == 0)
+			return -ECONNRESET;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -errno;
+		/* Nothing there and no time left: recv just looked, so skip the poll. */
+		if (deadline >= 0 && remaining_ms(deadline) == 0)
+			return -ETIMEDOUT;
+		rc = wait_fd(c->fd, POLLIN, deadline);
+		if (rc)
+			return rc;
+	}
+}
+
+int client_recv_frame(struct client *c, struct frame_view *out, int timeout_ms)
+{
+	int64_t deadline = deadline_of(timeout_ms);
+	int n;
+
+	for (;;) {
+		n = frame_parse(c->rbuf + c->rpos, c->rlen - c->rpos, c->max_frame, out);
+		if (n > 0) {
+			c->rpos += (size_t)n;
+			return 0;
+		}
+		if (n < 0)
+			return n;
+		n = fill(c, deadline);
+		if (n)
+			return n;
+	}
+}
+
+int client_recv(struct client *c, Fanout__V1__ServerMessage **out, int timeout_ms)
+{
+	struct frame_view v;
+	int rc = client_recv_frame(c, &v, timeout_ms);
+
+	*out = NULL;
+	if (rc)
+		return rc;
+	*out = fanout__v1__server_message__unpack(NULL, v.len, v.body);
+	return *out ? 0 : -EPROTO;
+}
+
+void client_free_msg(Fanout__V1__ServerMessage *m)
+{
+	if (m)
+		fanout__v1__server_message__free_unpacked(m, NULL);
+}
+
+int client_subscribe(struct client *c, uint32_t id, const char *topic,
+		     const char *const *patterns, size_t npatterns,
+		     Fanout__V1__StartPosition start, uint64_t start_offset,
+		     Fanout__V1__ServerMessage **result_msg)
+{
+	Fanout__V1__Subscribe s = FANOUT__V1__SUBSCRIBE__INIT;
+	Fanout__V1__ClientMessage m = FANOUT__V1__CLIENT_MESSAGE__INIT;
+	Fanout__V1__ServerMessage *r = NULL;
+	int rc;
+
+	if (result_msg)
+		*result_msg = NULL;
+	s.subscription_id = id;
+	s.topic = (char *)topic;		/* protobuf-c's structs are not const-correct */
+	s.n_patterns = npatterns;
+	s.patterns = (char **)patterns;
+	s.start = start;
+	s.start_offset = start_offset;
+	m.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_SUBSCRIBE;
+	m.subscribe = &s;
+	rc = client_send(c, &m);
+	if (rc)
+		return rc;
+	rc = client_recv(c, &r, SUBSCRIBE_TIMEOUT_MS);
+	if (rc)
+		return rc;
+	/* Anything but our SubscribeResult (an Error, an early event) is a refusal. */
+	if (r->body_case != FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED ||
+	    r->subscribed->subscription_id != id)
+		rc = -EPROTO;
+	if (result_msg)
+		*result_msg = r;
+	else
+		client_free_msg(r);
+	return rc;
+}
+
+int client_publish(struct client *c, uint64_t sequence, Fanout__V1__Event **events, size_t n)
+{
+	Fanout__V1__PublishBatch b = FANOUT__V1__PUBLISH_BATCH__INIT;
+	Fanout__V1__ClientMessage m = FANOUT__V1__CLIENT_MESSAGE__INIT;
+
+	b.sequence = sequence;
+	b.n_events = n;
+	b.events = events;
+	m.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_PUBLISH;
+	m.publish = &b;
+	return client_send(c, &m);
+}

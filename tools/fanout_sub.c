@@ -1,0 +1,503 @@
+/* tools/fanout_sub.c — fanout-sub: subscribes to a topic and prints each event as a JSON
+ * line, or (--count) only counts them and measures end-to-end latency. Either way it
+ * checks that offsets only grow within each partition. Frames are decoded into an arena
+ * reset per frame, so the counting path does not allocate. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/arena.h"
+#include "core/clock.h"
+#include "tools/client.h"
+#include "tools/event_json.h"
+#include "tools/latency_hist.h"
+
+#define CONNECT_TIMEOUT_MS 5000
+#define HELLO_TIMEOUT_MS 5000
+#define PATTERNS_MAX 64
+/* Partitions tracked for offset order; an event beyond this is a protocol error. */
+#define PARTITIONS_MAX 65536u
+/* Decoding needs a few times the frame's bytes; a rare larger frame falls back to malloc. */
+#define ARENA_BYTES (4u << 20)
+/* Room for what the server adds to a published event (partition, offset, times). */
+#define FRAME_SLACK_BYTES 4096u
+#define PROGRESS_NS 1000000000LL
+#define LOOP_WAIT_MS 1000
+#define DISORDER_REPORTS_MAX 10
+#define EXIT_USAGE 2
+
+static volatile sig_atomic_t g_signal;
+
+struct sub_opts {
+	const char *connect, *topic;
+	const char *patterns[PATTERNS_MAX];
+	size_t npatterns;
+	Fanout__V1__StartPosition start;
+	uint64_t start_offset, expect;
+	double timeout_s;
+	bool count, quiet, expect_set;
+};
+
+struct sub {
+	struct sub_opts o;
+	struct client c;
+	struct arena arena;
+	struct latency_hist *interval, *total;	/* this second's latencies; all before it */
+	uint64_t *next_min;	/* per partition: the smallest offset still in order */
+	uint32_t n_partitions;
+	uint64_t received, out_of_order, interval_received;
+	int64_t first_ns, last_ns, deadline_ns, next_progress_ns;	/* monotonic */
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: fanout-sub --topic T [options]\n"
+"  --connect HOST:PORT       server (default 127.0.0.1:7400)\n"
+"  --topic T                 topic to subscribe to (required)\n"
+"  --pattern P               routing-key pattern; repeat for more (default: everything)\n"
+"  --from earliest|latest|OFFSET   where to start in every partition (default latest)\n"
+"  --count                   print no events; a progress line a second on stderr and a\n"
+"                            summary JSON line on stdout at exit\n"
+"  --expect N                exit after N events (0 if in order, 1 if any out of order)\n"
+"  --timeout SECONDS         stop after this long; with --expect, 1 if N did not arrive\n"
+"  --quiet                   nothing on stderr but errors\n"
+"The summary: received, seconds and events_per_s (first to last event), latency\n"
+"percentiles in microseconds (now - event.timestamp_ns, CLOCK_REALTIME), out_of_order.\n"
+"Exit 1 on a server Error or a lost connection; 2 for bad arguments; 128+signal when\n"
+"interrupted.\n");
+}
+
+static int parse_u64(const char *name, const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (s[0] == '-' || s[0] == '\0' || *end || errno) {
+		fprintf(stderr, "fanout-sub: %s: expected a non-negative integer, got '%s'\n", name, s);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_from(struct sub_opts *o, const char *s)
+{
+	if (strcmp(s, "earliest") == 0)
+		o->start = FANOUT__V1__START_POSITION__START_POSITION_EARLIEST;
+	else if (strcmp(s, "latest") == 0)
+		o->start = FANOUT__V1__START_POSITION__START_POSITION_LATEST;
+	else if (parse_u64("--from (earliest, latest or an offset)", s, &o->start_offset) == 0)
+		o->start = FANOUT__V1__START_POSITION__START_POSITION_OFFSET;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int parse_timeout(struct sub_opts *o, const char *s)
+{
+	char *end;
+
+	errno = 0;
+	o->timeout_s = strtod(s, &end);
+	if (s[0] == '\0' || *end || errno || !(o->timeout_s > 0) || o->timeout_s > 1e9) {
+		fprintf(stderr, "fanout-sub: --timeout: expected seconds > 0, got '%s'\n", s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_opt(struct sub_opts *o, int opt, const char *arg)
+{
+	switch (opt) {
+	case 'C': o->connect = arg; return 0;
+	case 't': o->topic = arg; return 0;
+	case 'p':
+		if (o->npatterns == PATTERNS_MAX) {
+			fprintf(stderr, "fanout-sub: at most %d --pattern\n", PATTERNS_MAX);
+			return -EINVAL;
+		}
+		o->patterns[o->npatterns++] = arg;
+		return 0;
+	case 'f': return parse_from(o, arg);
+	case 'n': o->count = true; return 0;
+	case 'e': o->expect_set = true; return parse_u64("--expect", arg, &o->expect);
+	case 'T': return parse_timeout(o, arg);
+	case 'q': o->quiet = true; return 0;
+	case 'h': usage(stdout); exit(0);
+	default: return -EINVAL;
+	}
+}
+
+static int parse_args(int argc, char **argv, struct sub_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "connect", required_argument, NULL, 'C' }, { "topic", required_argument, NULL, 't' },
+		{ "pattern", required_argument, NULL, 'p' }, { "from", required_argument, NULL, 'f' },
+		{ "count", no_argument, NULL, 'n' }, { "expect", required_argument, NULL, 'e' },
+		{ "timeout", required_argument, NULL, 'T' }, { "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+	};
+	int opt;
+
+	memset(o, 0, sizeof(*o));
+	o->connect = "127.0.0.1:7400";
+	o->start = FANOUT__V1__START_POSITION__START_POSITION_LATEST;
+	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1)
+		if (parse_opt(o, opt, optarg))
+			goto err;
+	if (optind < argc) {
+		fprintf(stderr, "fanout-sub: unexpected argument '%s'\n", argv[optind]);
+		goto err;
+	}
+	if (!o->topic) {
+		fprintf(stderr, "fanout-sub: --topic is required\n");
+		goto err;
+	}
+	return 0;
+err:
+	fprintf(stderr, "try 'fanout-sub --help'\n");
+	return -EINVAL;
+}
+
+static void print_server_error(const Fanout__V1__Error *e)
+{
+	const ProtobufCEnumValue *v =
+		protobuf_c_enum_descriptor_get_value(&fanout__v1__error_code__descriptor, (int)e->code);
+
+	fprintf(stderr, "fanout-sub: server error %s: %s\n", v ? v->name : "ERROR_CODE_?",
+		e->message);
+}
+
+/* Makes partition p trackable. The array is sized from SubscribeResult, so growing is
+ * rare: only when the server sends a partition it did not announce. */
+static int track_partition(struct sub *s, uint32_t p)
+{
+	uint32_t n = s->n_partitions;
+	uint64_t *next;
+
+	if (p < n)
+		return 0;
+	if (p >= PARTITIONS_MAX) {
+		fprintf(stderr, "fanout-sub: event for partition %u (limit %u)\n", p, PARTITIONS_MAX);
+		return -EPROTO;
+	}
+	next = realloc(s->next_min, (size_t)(p + 1) * sizeof(*next));
+	if (!next)
+		return -ENOMEM;
+	memset(next + n, 0, (size_t)(p + 1 - n) * sizeof(*next));
+	s->next_min = next;
+	s->n_partitions = p + 1;
+	return 0;
+}
+
+/* Offsets must grow within a partition; gaps are fine (patterns filter events out). */
+static int check_order(struct sub *s, const Fanout__V1__Distribution *d)
+{
+	int rc = track_partition(s, d->partition);
+
+	if (rc)
+		return rc;
+	if (d->offset >= s->next_min[d->partition]) {
+		s->next_min[d->partition] = d->offset + 1;
+		return 0;
+	}
+	if (s->out_of_order++ < DISORDER_REPORTS_MAX)
+		fprintf(stderr, "fanout-sub: out of order: partition %u offset %" PRIu64
+			" after %" PRIu64 "\n", d->partition, d->offset, s->next_min[d->partition] - 1);
+	return 0;
+}
+
+static void print_event(const Fanout__V1__Event *ev)
+{
+	json_t *j = event_to_json(ev);
+
+	if (!j) {
+		fprintf(stderr, "fanout-sub: event %s cannot be shown as JSON (a string is not UTF-8)\n",
+			ev->event_id);
+		return;
+	}
+	json_dumpf(j, stdout, JSON_COMPACT | JSON_REAL_PRECISION(15));
+	fputc('\n', stdout);
+	json_decref(j);
+}
+
+static int on_event(struct sub *s, const Fanout__V1__Event *ev)
+{
+	int64_t now = clock_monotonic_ns();
+	int rc = 0;
+
+	latency_hist_record(s->interval, clock_realtime_ns() - ev->timestamp_ns);
+	if (s->received++ == 0)
+		s->first_ns = now;
+	s->last_ns = now;
+	s->interval_received++;
+	if (ev->distribution)
+		rc = check_order(s, ev->distribution);
+	if (!s->o.count)
+		print_event(ev);
+	return rc;
+}
+
+/* Decodes and handles one frame. Returns 0, or -EPROTO after a server Error. */
+static int on_frame(struct sub *s, const struct frame_view *v)
+{
+	Fanout__V1__ServerMessage *m;
+	bool heap = false;
+	int rc = 0;
+
+	m = fanout__v1__server_message__unpack(&s->arena.pb, v->len, v->body);
+	if (!m && s->arena.failed) {
+		m = fanout__v1__server_message__unpack(NULL, v->len, v->body);
+		heap = true;
+	}
+	if (!m) {
+		fprintf(stderr, "fanout-sub: a %u-byte frame is not a ServerMessage\n", v->len);
+		rc = -EPROTO;
+		goto out;
+	}
+	switch (m->body_case) {
+	case FANOUT__V1__SERVER_MESSAGE__BODY_EVENT:
+		rc = on_event(s, m->event);
+		break;
+	case FANOUT__V1__SERVER_MESSAGE__BODY_ERROR:
+		print_server_error(m->error);
+		rc = -EPROTO;
+		break;
+	default:	/* Pong, and anything a later server adds */
+		break;
+	}
+out:
+	if (heap && m)
+		fanout__v1__server_message__free_unpacked(m, NULL);
+	arena_reset(&s->arena);
+	return rc;
+}
+
+static int sub_hello(struct sub *s)
+{
+	Fanout__V1__Hello h = FANOUT__V1__HELLO__INIT;
+	Fanout__V1__ClientMessage m = FANOUT__V1__CLIENT_MESSAGE__INIT;
+	Fanout__V1__ServerMessage *r;
+	int rc;
+
+	h.protocol_version = 1;
+	h.client_name = "fanout-sub";
+	m.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_HELLO;
+	m.hello = &h;
+	rc = client_send(&s->c, &m);
+	if (rc == 0)
+		rc = client_recv(&s->c, &r, HELLO_TIMEOUT_MS);
+	if (rc) {
+		fprintf(stderr, "fanout-sub: no HelloResult: %s\n", strerror(-rc));
+		return rc;
+	}
+	if (r->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_HELLO) {
+		/* Events come back as published plus what the server adds. */
+		uint64_t max = (uint64_t)r->hello->max_frame_bytes + FRAME_SLACK_BYTES;
+
+		if (max > s->c.max_frame)
+			s->c.max_frame = max < FRAME_BYTES_LIMIT ? (uint32_t)max : FRAME_BYTES_LIMIT;
+	} else if (r->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_ERROR) {
+		print_server_error(r->error);
+		rc = -EPROTO;
+	} else {
+		fprintf(stderr, "fanout-sub: unexpected reply to Hello\n");
+		rc = -EPROTO;
+	}
+	client_free_msg(r);
+	return rc;
+}
+
+/* Subscribes and seeds next_min from where the server says each partition starts. */
+static int sub_subscribe(struct sub *s)
+{
+	Fanout__V1__ServerMessage *r = NULL;
+	const Fanout__V1__SubscribeResult *res;
+	int rc;
+
+	rc = client_subscribe(&s->c, 1, s->o.topic, s->o.patterns, s->o.npatterns, s->o.start,
+			      s->o.start_offset, &r);
+	if (rc == -EPROTO && r && r->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_ERROR)
+		print_server_error(r->error);
+	else if (rc == -EPROTO)
+		fprintf(stderr, "fanout-sub: unexpected reply to Subscribe\n");
+	else if (rc)
+		fprintf(stderr, "fanout-sub: subscribe: %s\n", strerror(-rc));
+	if (rc)
+		goto out;
+	res = r->subscribed;
+	rc = track_partition(s, res->partitions ? res->partitions - 1 : 0);
+	for (size_t i = 0; rc == 0 && i < res->n_positions; i++) {
+		rc = track_partition(s, res->positions[i]->partition);
+		if (rc == 0)
+			s->next_min[res->positions[i]->partition] = res->positions[i]->next_offset;
+	}
+	if (rc == 0 && !s->o.quiet)
+		fprintf(stderr, "fanout-sub: subscribed to %s (%u partitions)\n", res->topic,
+			res->partitions);
+out:
+	client_free_msg(r);
+	return rc;
+}
+
+static double us(uint64_t ns)
+{
+	return (double)ns / 1000.0;
+}
+
+/* Once a second: this second's rate and latencies, then fold them into the total. */
+static void sub_progress(struct sub *s, int64_t now)
+{
+	const struct latency_hist *h = s->interval;
+	double dt = (double)(now - s->next_progress_ns + PROGRESS_NS) / 1e9;
+
+	if (s->o.count && !s->o.quiet)
+		fprintf(stderr, "fanout-sub: %.0f events/s, latency us p50 %.1f p99 %.1f p99.9 %.1f "
+			"max %.1f (total %" PRIu64 ", out of order %" PRIu64 ")\n",
+			(double)s->interval_received / dt, us(latency_hist_percentile(h, 50)),
+			us(latency_hist_percentile(h, 99)), us(latency_hist_percentile(h, 99.9)),
+			us(latency_hist_max(h)), s->received, s->out_of_order);
+	latency_hist_merge(s->total, s->interval);
+	latency_hist_reset(s->interval);
+	s->interval_received = 0;
+	s->next_progress_ns = now + PROGRESS_NS;
+}
+
+static void sub_summary(struct sub *s)
+{
+	const struct latency_hist *h = s->total;
+	double secs = (double)(s->last_ns - s->first_ns) / 1e9;
+
+	latency_hist_merge(s->total, s->interval);
+	latency_hist_reset(s->interval);
+	printf("{\"received\":%" PRIu64 ",\"seconds\":%.3f,\"events_per_s\":%.0f,"
+	       "\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,"
+	       "\"out_of_order\":%" PRIu64 "}\n",
+	       s->received, secs, secs > 0 ? (double)s->received / secs : 0.0,
+	       us(latency_hist_percentile(h, 50)), us(latency_hist_percentile(h, 90)),
+	       us(latency_hist_percentile(h, 99)), us(latency_hist_percentile(h, 99.9)),
+	       us(latency_hist_max(h)), s->out_of_order);
+}
+
+static bool sub_done(const struct sub *s)
+{
+	return g_signal || (s->o.expect_set && s->received >= s->o.expect);
+}
+
+/* Receives until --expect is met, the timeout passes (-ETIMEDOUT), a signal arrives, or
+ * the connection fails (-errno). */
+static int sub_run(struct sub *s)
+{
+	struct frame_view v;
+	int64_t now, wait_ns;
+	int rc;
+
+	s->next_progress_ns = clock_monotonic_ns() + PROGRESS_NS;
+	while (!sub_done(s)) {
+		now = clock_monotonic_ns();
+		if (now >= s->next_progress_ns)
+			sub_progress(s, now);
+		if (s->deadline_ns >= 0 && now >= s->deadline_ns)
+			return -ETIMEDOUT;
+		wait_ns = s->next_progress_ns - now;
+		if (s->deadline_ns >= 0 && s->deadline_ns - now < wait_ns)
+			wait_ns = s->deadline_ns - now;
+		rc = client_recv_frame(&s->c, &v, (int)((wait_ns + 999999) / 1000000));
+		if (rc == -ETIMEDOUT)
+			continue;
+		if (rc == 0)
+			rc = on_frame(s, &v);
+		if (rc)
+			return rc;
+		/* Printed events reach a pipe as soon as no more are waiting, not per 4 KiB. */
+		if (!s->o.count && s->c.rpos == s->c.rlen)
+			fflush(stdout);
+	}
+	return 0;
+}
+
+static void on_signal(int sig)
+{
+	g_signal = sig;
+}
+
+static int sub_setup(struct sub *s)
+{
+	struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESETHAND };
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	s->interval = malloc(sizeof(*s->interval));
+	s->total = malloc(sizeof(*s->total));
+	if (!s->interval || !s->total || arena_init(&s->arena, ARENA_BYTES))
+		return -ENOMEM;
+	latency_hist_reset(s->interval);
+	latency_hist_reset(s->total);
+	return 0;
+}
+
+/* The exit status for how sub_run ended (rc), printing what a reader needs to know. */
+static int sub_status(struct sub *s, int rc)
+{
+	bool expect_met = !s->o.expect_set || s->received >= s->o.expect;
+
+	if (rc == -ECONNRESET)
+		fprintf(stderr, "fanout-sub: the server closed the connection\n");
+	else if (rc && rc != -ETIMEDOUT && rc != -EPROTO)
+		fprintf(stderr, "fanout-sub: connection: %s\n", strerror(-rc));
+	if (!expect_met)
+		fprintf(stderr, "fanout-sub: received %" PRIu64 " of %" PRIu64 " events%s\n",
+			s->received, s->o.expect, rc == -ETIMEDOUT ? " before the timeout" : "");
+	if (s->o.count)
+		sub_summary(s);
+	fflush(stdout);
+	if (g_signal)
+		return 128 + g_signal;
+	if (rc && rc != -ETIMEDOUT)
+		return 1;
+	if (!expect_met || (s->o.expect_set && s->out_of_order))
+		return 1;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct sub s = { 0 };
+	int rc, status = 1;
+
+	if (parse_args(argc, argv, &s.o))
+		return EXIT_USAGE;
+	if (sub_setup(&s)) {
+		fprintf(stderr, "fanout-sub: out of memory\n");
+		goto out;
+	}
+	rc = client_connect(&s.c, s.o.connect, CONNECT_TIMEOUT_MS);
+	if (rc) {
+		fprintf(stderr, "fanout-sub: connect %s: %s\n", s.o.connect,
+			rc == -EINVAL ? "expected HOST:PORT or [IPv6]:PORT" : strerror(-rc));
+		goto out;
+	}
+	rc = sub_hello(&s);
+	if (rc == 0)
+		rc = sub_subscribe(&s);
+	if (rc)
+		goto out;
+	s.deadline_ns = s.o.timeout_s > 0 ?
+			clock_monotonic_ns() + (int64_t)(s.o.timeout_s * 1e9) : -1;
+	status = sub_status(&s, sub_run(&s));
+out:
+	client_close(&s.c);
+	arena_free(&s.arena);
+	free(s.interval);
+	free(s.total);
+	free(s.next_min);
+	return status;
+}
