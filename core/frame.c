@@ -81,10 +81,14 @@ size_t frame_packed_size(const ProtobufCMessage *m)
 	return frame_varint_size((uint32_t)body) + body;
 }
 
-size_t frame_pack(const ProtobufCMessage *m, uint8_t *dst)
+size_t frame_pack_sized(const ProtobufCMessage *m, size_t body, uint8_t *dst)
 {
-	size_t body = protobuf_c_message_get_packed_size(m);
 	size_t pre = frame_varint_put(dst, (uint32_t)body);
 
 	return pre + protobuf_c_message_pack(m, dst + pre);
+}
+
+size_t frame_pack(const ProtobufCMessage *m, uint8_t *dst)
+{
+	return frame_pack_sized(m, protobuf_c_message_get_packed_size(m), dst);
 }

@@ -44,4 +44,8 @@ size_t frame_packed_size(const ProtobufCMessage *m);
  * Returns the bytes written. */
 size_t frame_pack(const ProtobufCMessage *m, uint8_t *dst);
 
+/* As frame_pack, for a caller that already has the body size from
+ * protobuf_c_message_get_packed_size (which walks the whole message). */
+size_t frame_pack_sized(const ProtobufCMessage *m, size_t body, uint8_t *dst);
+
 #endif

@@ -110,6 +110,9 @@ struct log {
 	uint64_t next;			/* next offset to commit; >= tail */
 	uint32_t write_pos;		/* next free byte in the last segment */
 	uint32_t reserved_len;		/* bytes of the reservation in flight, 0 if none */
+	uint64_t prefault_log;		/* .log bytes of the last segment made writable ahead */
+	uint64_t prefault_idx;		/* .idx entries of the last segment made writable ahead */
+	bool prefault_off;		/* the kernel lacks MADV_POPULATE_WRITE */
 	struct log_recovery recovery;
 };
 

@@ -178,7 +178,7 @@ static int publish_append(struct publish_ctx *ctx, struct topic *tp, Fanout__V1_
 	struct log_fields fields;
 	struct log *log;
 	uint8_t *dst;
-	size_t size;
+	size_t size, body;
 	int rc;
 
 	publish_fields(e, recv_ns, &fields);
@@ -191,12 +191,13 @@ static int publish_append(struct publish_ctx *ctx, struct topic *tp, Fanout__V1_
 		e->timestamp_ns = recv_ns;
 	sm.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_EVENT;
 	sm.event = e;
-	size = frame_packed_size(&sm.base);
+	body = protobuf_c_message_get_packed_size(&sm.base);
+	size = frame_varint_size((uint32_t)body) + body;
 	rc = log_reserve(log, (uint32_t)size, &dst, offset);
 	if (rc < 0)
 		return rc;
 	assert(*offset == e->distribution->offset);
-	rc = (int)frame_pack(&sm.base, dst);
+	rc = (int)frame_pack_sized(&sm.base, body, dst);
 	assert((size_t)rc == size);
 	log_commit(log, &fields);
 	publish_touch(ctx, log);

@@ -1,0 +1,71 @@
+# shellcheck shell=bash
+# The one list of Debian packages fanout needs; sourced by tools/run and tools/test.
+#
+#   deps_install          build packages only
+#   deps_install --test   build packages + what the tests run against (PostgreSQL, Redis, Node)
+#
+# Checks each package with dpkg-query, runs `apt-get update` once and only when something
+# is missing, then installs the missing ones non-interactively.
+
+FANOUT_BUILD_DEPS=(
+  meson ninja-build pkg-config gcc
+  liburing-dev libnuma-dev libck-dev
+  protobuf-c-compiler libprotobuf-c-dev
+  libcmocka-dev libjansson-dev systemtap-sdt-dev
+)
+FANOUT_TEST_DEPS=(postgresql redis-server redis-tools)
+
+_deps_apt_updated=0
+
+deps_log() { printf '[deps] %s\n' "$*" >&2; }
+
+# Prints the packages of "$@" that are not installed, one per line.
+deps_missing() {
+  local p status
+  for p in "$@"; do
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) || status=
+    [[ $status == "install ok installed" ]] || printf '%s\n' "$p"
+  done
+}
+
+deps_install() {
+  local want=("${FANOUT_BUILD_DEPS[@]}") missing=() sudo=()
+  if [[ ${1:-} == --test ]]; then
+    want+=("${FANOUT_TEST_DEPS[@]}")
+    # Node may come from Debian (nodejs + npm) or from elsewhere with npm bundled: look at
+    # the commands, not the packages, so a bundled npm is not fought by Debian's.
+    if ! command -v node >/dev/null 2>&1; then
+      want+=(nodejs npm)
+    elif ! command -v npm >/dev/null 2>&1; then
+      want+=(npm)
+    fi
+  fi
+  if ! command -v dpkg-query >/dev/null 2>&1; then
+    deps_log "dpkg-query not found: not a Debian system; install these by hand: ${want[*]}"
+    return 0
+  fi
+  mapfile -t missing < <(deps_missing "${want[@]}")
+  ((${#missing[@]} == 0)) && return 0
+
+  if ((EUID != 0)); then
+    if command -v sudo >/dev/null 2>&1; then
+      sudo=(sudo)
+    else
+      deps_log "missing packages: ${missing[*]} (not root and no sudo: install them and rerun)"
+      return 1
+    fi
+  fi
+  deps_log "installing: ${missing[*]}"
+  if ((_deps_apt_updated == 0)); then
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q || {
+      deps_log "apt-get update failed"
+      return 1
+    }
+    _deps_apt_updated=1
+  fi
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+    "${missing[@]}" || {
+    deps_log "apt-get install failed for: ${missing[*]}"
+    return 1
+  }
+}
