@@ -11,6 +11,7 @@
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/pattern.h"
+#include "core/probes.h"
 
 static int publish_fail(struct publish_error *err, Fanout__V1__ErrorCode code,
 			const char *fmt, ...)
@@ -200,6 +201,7 @@ static int publish_append(struct publish_ctx *ctx, struct topic *tp, Fanout__V1_
 	rc = (int)frame_pack_sized(&sm.base, body, dst);
 	assert((size_t)rc == size);
 	log_commit(log, &fields);
+	PROBE_APPEND(*partition, *offset, size);
 	publish_touch(ctx, log);
 	return 0;
 }

@@ -10,6 +10,7 @@
 
 #include "core/clock.h"
 #include "core/frame.h"
+#include "core/probes.h"
 #include "fanout.pb-c.h"
 #include "fanout_version.h"
 #include "net/server.h"
@@ -279,6 +280,7 @@ static void session_publish(struct session *s, Fanout__V1__PublishBatch *b)
 	size_t appended = 0;
 	int rc;
 
+	PROBE_INGEST(s->conn->slot, b->n_events);
 	rc = publish_batch(&srv->publish, b->events, b->n_events, clock_realtime_ns(),
 			   srv->ack_partitions, srv->ack_offsets, &appended, &err);
 	if (rc == 0 || appended > 0) {
@@ -496,11 +498,13 @@ void session_sent(struct session *s, int res)
 	size_t done;
 
 	if (res < 0) {
+		PROBE_SEND_DONE(s->conn->slot, 0, res);
 		net_server_info(s->srv, "connection %u: send failed: %s", s->conn->slot,
 				strerror(-res));
 		reactor_close(&s->srv->reactor, s->conn);
 		return;
 	}
+	PROBE_SEND_DONE(s->conn->slot, res, 0);
 	done = (size_t)res;
 	assert(done <= s->send_left);
 	s->send_left -= done;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/frame.h"
+#include "core/probes.h"
 #include "fanout.pb-c.h"
 
 int sub_init(struct subscription *s, uint32_t id, struct topic *tp, const char *const *patterns,
@@ -148,5 +149,7 @@ uint32_t sub_gather(struct subscription *s, struct sub_gather *g)
 	}
 	s->next_part = (s->next_part + 1) % parts;
 	s->delivered += added;
+	if (added)
+		PROBE_ROUTE(s->id, added);
 	return added;
 }
