@@ -331,11 +331,16 @@ void log_commit(struct log *log, const struct log_fields *fields)
 	e->crc = crc32c(0, seg->data + log->write_pos, len);
 	e->data_type = fields->data_type;
 	e->flags = fields->flags;
-	e->reserved = 0;
+	e->priority = fields->priority;
+	e->reserved0 = 0;
+	e->reserved1 = 0;
 	e->recv_ns = fields->recv_ns;
 	e->key_hash = fields->key_hash;
 	e->symbol_hash = fields->symbol_hash;
 	e->venue_hash = fields->venue_hash;
+	e->aux_hash = fields->aux_hash;
+	e->order_hash = fields->order_hash;
+	e->event_ns = fields->event_ns;
 	e->price = fields->price;
 	e->volume = fields->volume;
 	/* len last: a process killed before this store leaves an empty slot. */

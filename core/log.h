@@ -1,5 +1,5 @@
 /* core/log.h — a partition log: wire frames appended to mmap'd segment files, with a
- * sidecar index of fixed 64-byte entries (position, receive time, hashes and the fields
+ * sidecar index of fixed 96-byte entries (position, receive time, hashes and the fields
  * filters need).
  *
  * Concurrency: one writer thread (the partition's owner reactor) calls log_reserve,
@@ -12,7 +12,7 @@
  * On disk, in the log's directory:
  *   <base offset, 20 digits>.log  frames back to back from byte 0: the file is itself a
  *                                 delimited ServerMessage stream (zero bytes after the end)
- *   <base offset, 20 digits>.idx  a 64-byte struct log_index_header, then one
+ *   <base offset, 20 digits>.idx  a 64-byte struct log_index_header, then one 96-byte
  *                                 struct log_entry per frame, in offset order
  * Both files are created at full size (sparse) and mapped shared. */
 #ifndef FANOUT_CORE_LOG_H
@@ -25,7 +25,7 @@
 #include <stdint.h>
 
 #define LOG_INDEX_MAGIC   0x5849544f4e414646ull	/* "FFANOTIX" little-endian */
-#define LOG_INDEX_VERSION 1u
+#define LOG_INDEX_VERSION 2u	/* 2: 96-byte entries */
 #define LOG_SEGMENTS_MAX  4096u	/* segments per partition; log_reserve fails past it */
 #define LOG_SEGMENT_BYTES_DEFAULT (64ull << 20)
 #define LOG_SEGMENT_BYTES_MIN     (64ull << 10)
@@ -34,24 +34,32 @@
 #define LOG_ENTRY_LATENCY_SENSITIVE 0x01u
 #define LOG_ENTRY_AUDIT_REQUIRED    0x02u
 
-/* One sidecar index entry, exactly as stored in the .idx file (little-endian host). */
+/* One sidecar index entry, exactly as stored in the .idx file (little-endian host).
+ * Hashes are hash_bytes() of the string, 0 when the event has none. */
 struct log_entry {
 	uint32_t pos;		/* byte position of the frame in the segment's .log */
 	uint32_t len;		/* frame bytes including the varint prefix; 0 = unused slot */
 	uint32_t crc;		/* crc32c of the frame bytes */
 	uint8_t data_type;	/* fanout.v1.DataType */
 	uint8_t flags;		/* LOG_ENTRY_* */
-	uint16_t reserved;	/* 0 */
+	uint8_t priority;	/* distribution.priority, capped at 255 */
+	uint8_t reserved0;	/* 0 */
 	uint64_t recv_ns;	/* server receive time, CLOCK_REALTIME ns */
-	uint64_t key_hash;	/* hash_bytes(routing key) */
-	uint64_t symbol_hash;	/* hash_bytes(symbol | instrument_id), 0 if none */
-	uint64_t venue_hash;	/* hash_bytes(exchange | venue), 0 if none */
+	int64_t event_ns;	/* the producer's timestamp_ns */
+	uint64_t key_hash;	/* routing key */
+	uint64_t symbol_hash;	/* symbol (market data) | instrument_id (decision, execution) */
+	uint64_t venue_hash;	/* exchange (market data) | venue (execution) | metadata.venue */
+	uint64_t aux_hash;	/* currency (market data) | action (decision) */
+	uint64_t order_hash;	/* order_id (execution) | decision_id (decision) */
 	double price;		/* price (market data, execution); confidence (decision) */
 	int64_t volume;		/* volume (market data); quantity (execution, decision) */
+	uint64_t reserved1;	/* 0 */
 };
-static_assert(sizeof(struct log_entry) == 64, "index entry is one cache line");
+static_assert(sizeof(struct log_entry) == 96, "index entry size is part of the format");
 static_assert(offsetof(struct log_entry, recv_ns) == 16, "index entry layout");
-static_assert(offsetof(struct log_entry, volume) == 56, "index entry layout");
+static_assert(offsetof(struct log_entry, key_hash) == 32, "index entry layout");
+static_assert(offsetof(struct log_entry, price) == 72, "index entry layout");
+static_assert(offsetof(struct log_entry, volume) == 80, "index entry layout");
 
 struct log_index_header {
 	uint64_t magic;		/* LOG_INDEX_MAGIC */
@@ -67,13 +75,17 @@ static_assert(sizeof(struct log_index_header) == 64, "index header is one cache 
 /* What log_commit stores beside the frame (everything in log_entry but pos/len/crc). */
 struct log_fields {
 	uint64_t recv_ns;
+	int64_t event_ns;
 	uint64_t key_hash;
 	uint64_t symbol_hash;
 	uint64_t venue_hash;
+	uint64_t aux_hash;
+	uint64_t order_hash;
 	double price;
 	int64_t volume;
 	uint8_t data_type;
 	uint8_t flags;
+	uint8_t priority;
 };
 
 struct log_segment {
@@ -88,7 +100,7 @@ struct log_segment {
 
 struct log_config {
 	uint64_t segment_bytes;		/* capacity of each .log file; .idx holds
-					 * segment_bytes / 64 entries */
+					 * segment_bytes / 96 entries */
 };
 
 /* What log_open found and did. */

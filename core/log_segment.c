@@ -20,8 +20,8 @@
 #include <unistd.h>
 
 static_assert(sizeof(size_t) >= 8, "segments up to 4 GiB are mapped whole");
-static_assert(sizeof(struct log_index_header) == sizeof(struct log_entry),
-	      "entry i of a .idx sits at byte 64 * (i + 1)");
+static_assert(sizeof(struct log_index_header) == 64 && sizeof(struct log_entry) == 96,
+	      "entry i of a .idx sits at byte 64 + 96 * i");
 
 void log_segment_path(char *buf, const char *dir, uint64_t base, const char *ext)
 {
@@ -323,10 +323,16 @@ static int idx_cut(struct log_segment *seg, uint64_t i, uint64_t *torn_entries)
 	int r;
 
 	while ((r = data_extent(seg->idx_fd, from, to, &start, &end)) > 0) {
-		/* from is entry aligned and extents are block aligned: entries are whole. */
-		assert(start % sizeof(zero) == 0 && end % sizeof(zero) == 0);
-		for (uint64_t b = start; b < end; b += sizeof(zero)) {
-			struct log_entry *e = &seg->entries[b / sizeof(zero) - 1];
+		/* Extents are block aligned, entries are not: take every entry that overlaps
+		 * the extent (reading a hole through the mapping gives zeros). */
+		uint64_t hdr = sizeof(struct log_index_header);
+		uint64_t first = start <= hdr ? 0 : (start - hdr) / sizeof(zero);
+		uint64_t last = end <= hdr ? 0 : (end - hdr + sizeof(zero) - 1) / sizeof(zero);
+
+		first = first < i ? i : first;
+		last = last > seg->entry_capacity ? seg->entry_capacity : last;
+		for (uint64_t k = first; k < last; k++) {
+			struct log_entry *e = &seg->entries[k];
 
 			if (memcmp(e, &zero, sizeof(zero)) == 0)
 				continue;

@@ -134,6 +134,8 @@ static void publish_fields(const Fanout__V1__Event *e, int64_t recv_ns, struct l
 {
 	memset(f, 0, sizeof(*f));
 	f->recv_ns = (uint64_t)recv_ns;
+	f->event_ns = e->timestamp_ns;
+	f->priority = e->distribution->priority > 255 ? 255 : (uint8_t)e->distribution->priority;
 	f->key_hash = hash_bytes(e->distribution->routing_key, strlen(e->distribution->routing_key));
 	f->venue_hash = publish_hash_str(publish_venue(e));
 	f->data_type = (uint8_t)e->data_type;
@@ -144,16 +146,20 @@ static void publish_fields(const Fanout__V1__Event *e, int64_t recv_ns, struct l
 	switch (e->payload_case) {
 	case FANOUT__V1__EVENT__PAYLOAD_MARKET_DATA:
 		f->symbol_hash = publish_hash_str(e->market_data->symbol);
+		f->aux_hash = publish_hash_str(e->market_data->currency);
 		f->price = e->market_data->price;
 		f->volume = e->market_data->volume;
 		break;
 	case FANOUT__V1__EVENT__PAYLOAD_COORDINATION_DECISION:
 		f->symbol_hash = publish_hash_str(e->coordination_decision->instrument_id);
+		f->aux_hash = publish_hash_str(e->coordination_decision->action);
+		f->order_hash = publish_hash_str(e->coordination_decision->decision_id);
 		f->price = e->coordination_decision->confidence;
 		f->volume = e->coordination_decision->quantity;
 		break;
 	case FANOUT__V1__EVENT__PAYLOAD_EXECUTION:
 		f->symbol_hash = publish_hash_str(e->execution->instrument_id);
+		f->order_hash = publish_hash_str(e->execution->order_id);
 		f->price = e->execution->price;
 		f->volume = (int64_t)e->execution->quantity;
 		break;
@@ -182,14 +188,14 @@ static int publish_append(struct publish_ctx *ctx, struct topic *tp, Fanout__V1_
 	size_t size, body;
 	int rc;
 
+	e->receive_time_ns = recv_ns;
+	if (e->timestamp_ns == 0)
+		e->timestamp_ns = recv_ns;
 	publish_fields(e, recv_ns, &fields);
 	*partition = topic_partition_for(tp, fields.key_hash);
 	log = tp->part[*partition].log;
 	e->distribution->partition = *partition;
 	e->distribution->offset = log->next;	/* the offset log_reserve will assign */
-	e->receive_time_ns = recv_ns;
-	if (e->timestamp_ns == 0)
-		e->timestamp_ns = recv_ns;
 	sm.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_EVENT;
 	sm.event = e;
 	body = protobuf_c_message_get_packed_size(&sm.base);

@@ -105,6 +105,10 @@ static struct log_fields fields_for(uint64_t off)
 		.key_hash = off * 0x9e3779b97f4a7c15ull,
 		.symbol_hash = off ^ 0x5555,
 		.venue_hash = off + 7,
+		.aux_hash = off * 3 + 1,
+		.order_hash = ~off,
+		.event_ns = (int64_t)off - 1000,
+		.priority = (uint8_t)(off % 7),
 		.price = (double)off * 0.5,
 		.volume = -(int64_t)off,
 		.data_type = (uint8_t)(off % 5),
@@ -161,7 +165,12 @@ static void check_ref(const struct log_ref *ref, uint64_t off, uint32_t body_len
 	assert_int_equal(e->volume, fl.volume);
 	assert_int_equal(e->data_type, fl.data_type);
 	assert_int_equal(e->flags, fl.flags);
-	assert_int_equal(e->reserved, 0);
+	assert_int_equal(e->aux_hash, fl.aux_hash);
+	assert_int_equal(e->order_hash, fl.order_hash);
+	assert_int_equal(e->event_ns, fl.event_ns);
+	assert_int_equal(e->priority, fl.priority);
+	assert_int_equal(e->reserved0, 0);
+	assert_int_equal(e->reserved1, 0);
 }
 
 static void check_all(struct log *log, uint64_t count, uint8_t *scratch)
