@@ -108,9 +108,12 @@ struct topic *topic_find(struct topic_table *t, const char *name, size_t len)
 
 static void topic_free(struct topic *tp)
 {
-	for (uint32_t i = 0; i < tp->partitions; i++)
+	for (uint32_t i = 0; i < tp->partitions; i++) {
+		if (tp->part[i].latest_ready)
+			latest_free(&tp->part[i].latest);
 		if (tp->part[i].log)
 			log_close(tp->part[i].log);
+	}
 	free(tp);
 }
 
@@ -130,6 +133,13 @@ static int topic_open_logs(struct topic_table *t, struct topic *tp)
 				tp->name, i, dir, strerror(-rc));
 			return rc;
 		}
+		rc = latest_init(&tp->part[i].latest);
+		if (rc < 0)
+			return rc;
+		tp->part[i].latest_ready = true;
+		rc = latest_rebuild(&tp->part[i].latest, tp->part[i].log);
+		if (rc < 0)
+			return rc;
 	}
 	return 0;
 }

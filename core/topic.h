@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <ck_ht.h>
 
+#include "core/latest.h"
 #include "core/log.h"
 
 #define TOPIC_NAME_MAX       200u
@@ -17,7 +18,8 @@
 
 struct topic_partition {
 	struct log *log;
-	void *watch;		/* owned by the layer that sends from this partition */
+	struct latest latest;	/* routing key -> newest offset, rebuilt at open */
+	bool latest_ready;	/* latest was initialised (and must be freed) */
 };
 
 struct topic {

@@ -208,6 +208,8 @@ static int publish_append(struct publish_ctx *ctx, struct topic *tp, Fanout__V1_
 	assert((size_t)rc == size);
 	log_commit(log, &fields);
 	PROBE_APPEND(*partition, *offset, size);
+	if (latest_put(&tp->part[*partition].latest, fields.key_hash, *offset) < 0)
+		ctx->latest_failures++;	/* only snapshots miss it; the event is in the log */
 	publish_touch(ctx, log);
 	return 0;
 }

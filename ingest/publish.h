@@ -28,6 +28,7 @@ struct publish_ctx {
 	struct log *touched[PUBLISH_BATCH_MAX];		/* logs appended to by the batch */
 	uint32_t ntouched;
 	uint64_t events, batches, rejected;		/* counters */
+	uint64_t latest_failures;			/* last-value updates lost (ENOMEM) */
 };
 
 /* Checks one event's required fields and fills data_type from the payload when it is

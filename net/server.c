@@ -115,6 +115,9 @@ int net_server_init(struct net_server *srv, struct topic_table *topics, const st
 	if (!srv->sessions || !srv->active)
 		return -ENOMEM;
 	rc = arena_init(&srv->arena, (size_t)cfg->max_frame_bytes * SERVER_ARENA_FACTOR);
+	if (rc == 0)
+		rc = arena_init(&srv->match_arena,
+				(size_t)cfg->max_frame_bytes * SERVER_ARENA_FACTOR);
 	if (rc < 0)
 		return rc;
 	return reactor_init(&srv->reactor, cfg->listen, cfg->max_connections, &ops,
@@ -135,6 +138,7 @@ void net_server_free(struct net_server *srv)
 {
 	reactor_free(&srv->reactor);
 	arena_free(&srv->arena);
+	arena_free(&srv->match_arena);
 	free(srv->sessions);
 	free(srv->active);
 }

@@ -20,7 +20,8 @@ struct net_server {
 	struct topic_table *topics;
 	const struct config *cfg;
 	struct publish_ctx publish;
-	struct arena arena;		/* decoding, reset per frame */
+	struct arena arena;		/* decoding client frames, reset per frame */
+	struct arena match_arena;	/* decoding log frames to match keys, reset per frame */
 	struct session *sessions;	/* one per reactor slot */
 	uint32_t *active;		/* slots of sessions needing a flush check */
 	uint32_t nactive;

@@ -196,11 +196,40 @@ static int session_grow_subs(struct session *s)
 	return 0;
 }
 
+static Fanout__V1__ErrorCode session_sub_code(enum sub_error err)
+{
+	switch (err) {
+	case SUB_BAD_PATTERN:
+		return FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_PATTERN;
+	case SUB_BAD_FILTER:
+		return FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_FILTER;
+	case SUB_TOO_LARGE:
+		return FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_PATTERN;
+	default:
+		return FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL;
+	}
+}
+
+static const char *session_sub_what(enum sub_error err)
+{
+	switch (err) {
+	case SUB_BAD_PATTERN:
+		return "pattern";
+	case SUB_BAD_FILTER:
+		return "filter";
+	case SUB_TOO_LARGE:
+		return "snapshot";
+	default:
+		return "internal";
+	}
+}
+
 static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *req)
 {
+	struct sub_request sr;
+	enum sub_error err;
 	struct topic *tp;
 	const char *why = "";
-	int rc;
 
 	if (session_find_sub(s, req->subscription_id)) {
 		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_DUPLICATE_SUBSCRIPTION, 0,
@@ -223,19 +252,23 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 			      req->subscription_id, false, "out of memory");
 		return;
 	}
-	rc = sub_init(&s->subs[s->nsubs], req->subscription_id, tp,
-		      (const char *const *)req->patterns, req->n_patterns, (int)req->start,
-		      req->start_offset, &why);
-	if (rc < 0) {
-		session_error(s, rc == -EINVAL ? FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_PATTERN
-					       : FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL,
-			      0, req->subscription_id, false, "subscribe: pattern: %s", why);
+	sr = (struct sub_request){
+		.id = req->subscription_id, .topic = tp,
+		.patterns = (const char *const *)req->patterns, .npatterns = req->n_patterns,
+		.start = (int)req->start, .start_offset = req->start_offset,
+		.filter = req->filter, .snapshot = req->snapshot,
+	};
+	err = sub_init(&s->subs[s->nsubs], &sr, &s->srv->match_arena, &why);
+	if (err != SUB_OK) {
+		session_error(s, session_sub_code(err), 0, req->subscription_id, false,
+			      "subscribe: %s: %s", session_sub_what(err), why);
 		return;
 	}
 	session_subscribed(s, &s->subs[s->nsubs]);
 	s->nsubs++;
-	net_server_info(s->srv, "connection %u: subscription %u to %s (%zu patterns)",
-			s->conn->slot, req->subscription_id, tp->name, req->n_patterns);
+	net_server_info(s->srv, "connection %u: subscription %u to %s (%zu patterns%s%s)",
+			s->conn->slot, req->subscription_id, tp->name, req->n_patterns,
+			req->filter ? ", filter" : "", req->snapshot ? ", snapshot" : "");
 }
 
 static void session_unsubscribe(struct session *s, const Fanout__V1__Unsubscribe *req)
@@ -445,7 +478,7 @@ static void session_gather(struct session *s, size_t *bytes)
 {
 	struct sub_gather g = {
 		.iov = s->iov, .niov = s->niov, .iov_max = SESSION_IOV_MAX,
-		.bytes = *bytes, .bytes_max = SESSION_SEND_BYTES, .arena = &s->srv->arena,
+		.bytes = *bytes, .bytes_max = SESSION_SEND_BYTES, .arena = &s->srv->match_arena,
 	};
 
 	for (uint32_t i = 0; i < s->nsubs; i++) {

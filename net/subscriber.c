@@ -9,44 +9,151 @@
 #include "core/probes.h"
 #include "fanout.pb-c.h"
 
-int sub_init(struct subscription *s, uint32_t id, struct topic *tp, const char *const *patterns,
-	     size_t npatterns, int start, uint64_t start_offset, const char **why)
+static bool sub_match(struct subscription *s, const struct log_ref *ref, struct arena *a);
+
+/* Whether a frame is for this subscription: the filter on the index entry first (no
+ * decoding), then the routing-key patterns. */
+static bool sub_wants(struct subscription *s, const struct log_ref *ref, struct arena *a)
 {
-	memset(s, 0, sizeof(*s));
-	s->id = id;
-	s->topic = tp;
-	if (npatterns > SUB_PATTERNS_MAX) {
+	if (!s->filter.empty && !filter_match(&s->filter, ref->entry))
+		return false;
+	return s->npatterns == 0 || sub_match(s, ref, a);
+}
+
+struct sub_snap_ctx {
+	struct subscription *s;
+	struct arena *arena;
+	uint32_t partition;
+	uint32_t cap;
+	bool overflow;
+};
+
+/* latest_each callback: keeps a key's newest event when it precedes the live stream. */
+static bool sub_snap_key(void *p, uint64_t key_hash, uint64_t offset)
+{
+	struct sub_snap_ctx *c = p;
+	struct subscription *s = c->s;
+	const struct log *log = s->topic->part[c->partition].log;
+	struct log_ref ref;
+
+	(void)key_hash;
+	if (offset >= s->cursors[c->partition].offset || log_read(log, offset, &ref) < 0)
+		return true;	/* the live stream sends it, or retention dropped it */
+	if (!sub_wants(s, &ref, c->arena))
+		return true;
+	if (s->nsnap == c->cap) {
+		uint32_t cap = c->cap ? c->cap * 2 : 256;
+		struct sub_snap *snap;
+
+		if (cap > SUB_SNAPSHOT_MAX) {
+			c->overflow = true;
+			return false;
+		}
+		snap = realloc(s->snap, cap * sizeof(*snap));
+		if (!snap) {
+			c->overflow = true;
+			return false;
+		}
+		s->snap = snap;
+		c->cap = cap;
+	}
+	s->snap[s->nsnap++] = (struct sub_snap){ .partition = c->partition, .offset = offset };
+	return true;
+}
+
+static int sub_snap_cmp(const void *a, const void *b)
+{
+	const struct sub_snap *x = a, *y = b;
+
+	if (x->partition != y->partition)
+		return x->partition < y->partition ? -1 : 1;
+	return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/* Collects the newest event of each matching key, in offset order per partition. */
+static enum sub_error sub_snapshot(struct subscription *s, struct arena *a, const char **why)
+{
+	struct sub_snap_ctx c = { .s = s, .arena = a };
+
+	for (uint32_t p = 0; p < s->topic->partitions && !c.overflow; p++) {
+		c.partition = p;
+		latest_each(&s->topic->part[p].latest, sub_snap_key, &c);
+	}
+	if (c.overflow) {
+		*why = "snapshot would exceed 1048576 keys or memory; narrow the patterns";
+		return SUB_TOO_LARGE;
+	}
+	qsort(s->snap, s->nsnap, sizeof(*s->snap), sub_snap_cmp);
+	return SUB_OK;
+}
+
+/* Compiles patterns and allocates the match cache. */
+static enum sub_error sub_patterns(struct subscription *s, const struct sub_request *req,
+				   const char **why)
+{
+	if (req->npatterns > SUB_PATTERNS_MAX) {
 		*why = "more than 64 patterns";
-		return -EINVAL;
+		return SUB_BAD_PATTERN;
+	}
+	if (req->npatterns == 0)
+		return SUB_OK;
+	s->patterns = calloc(req->npatterns, sizeof(*s->patterns));
+	s->cache = calloc(SUB_MATCH_CACHE, sizeof(*s->cache));
+	if (!s->patterns || !s->cache) {
+		*why = "out of memory";
+		return SUB_NO_MEMORY;
+	}
+	for (size_t i = 0; i < req->npatterns; i++)
+		if (pattern_compile(&s->patterns[i], req->patterns[i], strlen(req->patterns[i]),
+				    why) < 0)
+			return SUB_BAD_PATTERN;
+	s->npatterns = (uint32_t)req->npatterns;
+	return SUB_OK;
+}
+
+enum sub_error sub_init(struct subscription *s, const struct sub_request *req, struct arena *a,
+			const char **why)
+{
+	struct topic *tp = req->topic;
+	enum sub_error err;
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	s->id = req->id;
+	s->topic = tp;
+	err = sub_patterns(s, req, why);
+	if (err != SUB_OK)
+		goto fail;
+	rc = filter_compile(&s->filter, req->filter, why);
+	if (rc < 0) {
+		err = rc == -ENOMEM ? SUB_NO_MEMORY : SUB_BAD_FILTER;
+		goto fail;
 	}
 	s->cursors = calloc(tp->partitions, sizeof(*s->cursors));
-	if (npatterns) {
-		s->patterns = calloc(npatterns, sizeof(*s->patterns));
-		s->cache = calloc(SUB_MATCH_CACHE, sizeof(*s->cache));
-	}
-	if (!s->cursors || (npatterns && (!s->patterns || !s->cache))) {
-		sub_free(s);
+	if (!s->cursors) {
 		*why = "out of memory";
-		return -ENOMEM;
+		err = SUB_NO_MEMORY;
+		goto fail;
 	}
-	for (size_t i = 0; i < npatterns; i++) {
-		if (pattern_compile(&s->patterns[i], patterns[i], strlen(patterns[i]), why) < 0) {
-			sub_free(s);
-			return -EINVAL;
-		}
-	}
-	s->npatterns = (uint32_t)npatterns;
 	for (uint32_t p = 0; p < tp->partitions; p++) {
 		const struct log *log = tp->part[p].log;
 		uint64_t at = log_tail(log);
 
-		if (start == FANOUT__V1__START_POSITION__START_POSITION_EARLIEST)
+		if (req->start == FANOUT__V1__START_POSITION__START_POSITION_EARLIEST)
 			at = log_first(log);
-		else if (start == FANOUT__V1__START_POSITION__START_POSITION_OFFSET)
-			at = start_offset;
+		else if (req->start == FANOUT__V1__START_POSITION__START_POSITION_OFFSET)
+			at = req->start_offset;
 		log_cursor_seek(log, &s->cursors[p], at);
 	}
-	return 0;
+	if (req->snapshot) {
+		err = sub_snapshot(s, a, why);
+		if (err != SUB_OK)
+			goto fail;
+	}
+	return SUB_OK;
+fail:
+	sub_free(s);
+	return err;
 }
 
 void sub_free(struct subscription *s)
@@ -54,11 +161,15 @@ void sub_free(struct subscription *s)
 	free(s->cursors);
 	free(s->patterns);
 	free(s->cache);
+	free(s->snap);
+	filter_free(&s->filter);
 	memset(s, 0, sizeof(*s));
 }
 
 bool sub_pending(const struct subscription *s)
 {
+	if (s->snap_pos < s->nsnap)
+		return true;
 	for (uint32_t p = 0; p < s->topic->partitions; p++)
 		if (s->cursors[p].offset < log_tail(s->topic->part[p].log))
 			return true;
@@ -125,7 +236,7 @@ static uint32_t sub_gather_part(struct subscription *s, uint32_t p, struct sub_g
 
 	while (*scanned < SUB_SCAN_MAX && log_cursor_peek(log, cur, &ref) == 0) {
 		(*scanned)++;
-		if (s->npatterns == 0 || sub_match(s, &ref, g->arena)) {
+		if (sub_wants(s, &ref, g->arena)) {
 			if (!sub_gather_add(g, &ref)) {
 				*full = true;
 				return added;
@@ -137,10 +248,37 @@ static uint32_t sub_gather_part(struct subscription *s, uint32_t p, struct sub_g
 	return added;
 }
 
+/* Gathers the snapshot's frames; returns frames added, sets *full when g has no room. */
+static uint32_t sub_gather_snap(struct subscription *s, struct sub_gather *g, bool *full)
+{
+	uint32_t added = 0;
+
+	while (s->snap_pos < s->nsnap) {
+		const struct sub_snap *sn = &s->snap[s->snap_pos];
+		struct log_ref ref;
+
+		if (log_read(s->topic->part[sn->partition].log, sn->offset, &ref) == 0) {
+			if (!sub_gather_add(g, &ref)) {
+				*full = true;
+				return added;
+			}
+			added++;
+		}
+		s->snap_pos++;
+	}
+	free(s->snap);	/* sent: the snapshot's memory goes back at once */
+	s->snap = NULL;
+	s->nsnap = s->snap_pos = 0;
+	return added;
+}
+
 uint32_t sub_gather(struct subscription *s, struct sub_gather *g)
 {
 	uint32_t parts = s->topic->partitions, added = 0, scanned = 0;
 	bool full = false;
+
+	if (s->snap)
+		added += sub_gather_snap(s, g, &full);
 
 	for (uint32_t i = 0; i < parts && !full && scanned < SUB_SCAN_MAX; i++) {
 		uint32_t p = (s->next_part + i) % parts;

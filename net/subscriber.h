@@ -10,6 +10,7 @@
 #include <sys/uio.h>
 
 #include "core/arena.h"
+#include "core/filter.h"
 #include "core/log.h"
 #include "core/pattern.h"
 #include "core/topic.h"
@@ -17,16 +18,26 @@
 #define SUB_PATTERNS_MAX 64u		/* patterns per subscription */
 #define SUB_MATCH_CACHE  1024u		/* routing-key hash -> match result slots */
 #define SUB_SCAN_MAX     65536u		/* index entries examined per gather */
+#define SUB_SNAPSHOT_MAX (1u << 20)	/* keys a snapshot may hold */
 
 struct sub_match_slot {
 	uint64_t key_hash;
 	uint8_t state;			/* 0 empty, 1 no match, 2 match */
 };
 
+/* One event of a snapshot: the newest of its key when the subscription began. */
+struct sub_snap {
+	uint32_t partition;
+	uint64_t offset;
+};
+
 struct subscription {
 	uint32_t id;
 	struct topic *topic;
 	struct log_cursor *cursors;	/* topic->partitions entries */
+	struct filter filter;		/* content filter, evaluated on index entries */
+	struct sub_snap *snap;		/* snapshot to send before the cursors, or NULL */
+	uint32_t nsnap, snap_pos;
 	uint32_t next_part;		/* round-robin start for fairness */
 	uint32_t npatterns;		/* 0 = every key */
 	struct pattern *patterns;
@@ -43,16 +54,39 @@ struct sub_gather {
 	struct arena *arena;		/* for decoding a frame whose key is not cached */
 };
 
-/* Allocates the subscription's cursors, patterns and cache (control plane) and positions
- * each cursor by start. patterns may be empty. Returns 0, -EINVAL with *why for a bad
- * pattern, or -ENOMEM. */
-int sub_init(struct subscription *s, uint32_t id, struct topic *tp, const char *const *patterns,
-	     size_t npatterns, int start, uint64_t start_offset, const char **why);
+/* What a client asked for (the fields of a Subscribe). */
+struct sub_request {
+	uint32_t id;
+	struct topic *topic;
+	const char *const *patterns;	/* npatterns routing-key patterns; none = all */
+	size_t npatterns;
+	int start;			/* fanout.v1.StartPosition */
+	uint64_t start_offset;
+	const Fanout__V1__Filter *filter;	/* NULL = none */
+	bool snapshot;			/* send the newest event of each matching key first */
+};
+
+/* Sub_init's verdict on a bad request. */
+enum sub_error {
+	SUB_OK = 0,
+	SUB_BAD_PATTERN,
+	SUB_BAD_FILTER,
+	SUB_TOO_LARGE,		/* snapshot over SUB_SNAPSHOT_MAX keys */
+	SUB_NO_MEMORY,
+};
+
+/* Compiles the request (control plane: allocates cursors, patterns, filter, cache and
+ * snapshot), positions each cursor by start and, with snapshot, collects the newest event
+ * of every matching key below the cursors (sent first, in offset order per partition).
+ * Returns SUB_OK, or an error with *why set to a static reason. Runs on the thread that
+ * owns the topic's partitions (the last-value tables are iterated). */
+enum sub_error sub_init(struct subscription *s, const struct sub_request *req, struct arena *a,
+			const char **why);
 
 /* Frees what sub_init allocated. */
 void sub_free(struct subscription *s);
 
-/* True when some partition has frames past the cursor (they may not all match). */
+/* True when snapshot events or frames past a cursor wait (they may not all match). */
 bool sub_pending(const struct subscription *s);
 
 /* Appends matching frames to g until it is full or the subscription is caught up, moving

@@ -20,10 +20,12 @@ struct client {
 };
 
 /* Connects to "host:port" (IPv4 or [IPv6]) with TCP_NODELAY. timeout_ms bounds the
- * connect; a refused connection is retried until the timeout (for servers starting up). */
+ * connect (< 0: no bound); a refused connection is retried every 20 ms until then (for
+ * servers starting up). Zeroes *c first; max_frame starts at FRAME_BYTES_DEFAULT. */
 int client_connect(struct client *c, const char *hostport, int timeout_ms);
 
-/* Closes the socket and frees the buffers. Safe on a zeroed or closed client. */
+/* Closes the socket and frees the buffers. Safe on a zeroed or closed client (a zeroed
+ * client's fd 0 is not closed: only a connected client owns its fd). */
 void client_close(struct client *c);
 
 /* Packs m as one delimited frame and writes all of it. */
@@ -34,7 +36,8 @@ int client_send_raw(struct client *c, const void *p, size_t n);
 
 /* Receives the next frame body without decoding it; out points into the client's buffer
  * and is valid until the next receive. timeout_ms < 0 waits forever.
- * Returns 0, -ETIMEDOUT, -ECONNRESET on end of stream, -EBADMSG/-EMSGSIZE on a bad prefix. */
+ * Returns 0, -ETIMEDOUT, -ECONNRESET on end of stream, -EBADMSG/-EMSGSIZE on a bad prefix,
+ * -ENOMEM or another -errno from the socket. */
 int client_recv_frame(struct client *c, struct frame_view *out, int timeout_ms);
 
 /* Receives and decodes the next ServerMessage; free it with client_free_msg.
@@ -43,10 +46,17 @@ int client_recv(struct client *c, Fanout__V1__ServerMessage **out, int timeout_m
 
 void client_free_msg(Fanout__V1__ServerMessage *m);
 
-/* Sends Subscribe and waits for its SubscribeResult (returned in *result if result is
- * not NULL; free with client_free_msg on the enclosing message via *result_msg).
- * Events that arrive first are an error here: call it before traffic flows to this
- * connection. Returns 0, or -EPROTO with the server's Error in *result_msg if it refused. */
+/* Sends Hello{protocol_version 1, client_name name} and waits up to timeout_ms for the
+ * answer, left in *reply (free with client_free_msg). Returns 0 when it is a HelloResult,
+ * -EPROTO when the server answered something else (an Error, say; *reply is set), or a
+ * receive error with *reply NULL. */
+int client_hello(struct client *c, const char *name, int timeout_ms,
+		 Fanout__V1__ServerMessage **reply);
+
+/* Sends Subscribe and waits (up to 10 s) for the answer, left in *result_msg (free with
+ * client_free_msg). Anything before the SubscribeResult is an error here: call it before
+ * traffic flows to this connection. Returns 0, -EPROTO with the server's answer (an
+ * Error, say) in *result_msg if it refused, or a receive error. */
 int client_subscribe(struct client *c, uint32_t id, const char *topic,
 		     const char *const *patterns, size_t npatterns,
 		     Fanout__V1__StartPosition start, uint64_t start_offset,

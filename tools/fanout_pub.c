@@ -426,30 +426,20 @@ static int pub_recv(struct pub *p, int timeout_ms)
 
 static int pub_hello(struct pub *p)
 {
-	Fanout__V1__Hello h = FANOUT__V1__HELLO__INIT;
-	Fanout__V1__ClientMessage m = FANOUT__V1__CLIENT_MESSAGE__INIT;
 	Fanout__V1__ServerMessage *r;
-	int rc;
+	int rc = client_hello(&p->c, "fanout-pub", HELLO_TIMEOUT_MS, &r);
 
-	h.protocol_version = 1;
-	h.client_name = "fanout-pub";
-	m.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_HELLO;
-	m.hello = &h;
-	rc = client_send(&p->c, &m);
-	if (rc == 0)
-		rc = client_recv(&p->c, &r, HELLO_TIMEOUT_MS);
-	if (rc) {
+	if (!r) {
 		fprintf(stderr, "fanout-pub: no HelloResult: %s\n", strerror(-rc));
 		return rc;
 	}
-	if (r->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_HELLO) {
+	if (rc == 0) {
 		if (r->hello->max_frame_bytes)
 			p->server_max_frame = r->hello->max_frame_bytes;
 	} else {
 		if (r->body_case != FANOUT__V1__SERVER_MESSAGE__BODY_ERROR)
 			fprintf(stderr, "fanout-pub: unexpected reply to Hello\n");
 		on_message(p, r);
-		rc = -EPROTO;
 	}
 	client_free_msg(r);
 	return rc;

@@ -283,23 +283,14 @@ out:
 
 static int sub_hello(struct sub *s)
 {
-	Fanout__V1__Hello h = FANOUT__V1__HELLO__INIT;
-	Fanout__V1__ClientMessage m = FANOUT__V1__CLIENT_MESSAGE__INIT;
 	Fanout__V1__ServerMessage *r;
-	int rc;
+	int rc = client_hello(&s->c, "fanout-sub", HELLO_TIMEOUT_MS, &r);
 
-	h.protocol_version = 1;
-	h.client_name = "fanout-sub";
-	m.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_HELLO;
-	m.hello = &h;
-	rc = client_send(&s->c, &m);
-	if (rc == 0)
-		rc = client_recv(&s->c, &r, HELLO_TIMEOUT_MS);
-	if (rc) {
+	if (!r) {
 		fprintf(stderr, "fanout-sub: no HelloResult: %s\n", strerror(-rc));
 		return rc;
 	}
-	if (r->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_HELLO) {
+	if (rc == 0) {
 		/* Events come back as published plus what the server adds. */
 		uint64_t max = (uint64_t)r->hello->max_frame_bytes + FRAME_SLACK_BYTES;
 
@@ -307,10 +298,8 @@ static int sub_hello(struct sub *s)
 			s->c.max_frame = max < FRAME_BYTES_LIMIT ? (uint32_t)max : FRAME_BYTES_LIMIT;
 	} else if (r->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_ERROR) {
 		print_server_error(r->error);
-		rc = -EPROTO;
 	} else {
 		fprintf(stderr, "fanout-sub: unexpected reply to Hello\n");
-		rc = -EPROTO;
 	}
 	client_free_msg(r);
 	return rc;

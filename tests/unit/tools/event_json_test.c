@@ -275,9 +275,9 @@ static void test_errors_for_enums_and_oneof(void **state)
 {
 	struct fixture *f = *state;
 
-	assert_error(f, "{\"data_type\":\"MARKET\"}",
-		     "data_type: \"MARKET\" is not a DataType name "
-		     "(expected e.g. \"DATA_TYPE_EXECUTION\" or \"execution\")");
+	/* The message names the field and value; its example enum name may change. */
+	assert_int_equal(from_text(f, "{\"data_type\":\"MARKET\"}"), -EINVAL);
+	assert_non_null(strstr(f->err, "data_type: \"MARKET\" is not a DataType name"));
 	assert_error(f, "{\"distribution\":{\"delivery_guarantee\":\"once\"}}",
 		     "distribution.delivery_guarantee: \"once\" is not a DeliveryGuarantee name "
 		     "(expected e.g. \"DELIVERY_GUARANTEE_EXACTLY_ONCE\" or \"exactly_once\")");

@@ -1,0 +1,101 @@
+/* core/latest.c — the last-value table over ck_ht in direct mode. */
+#include "core/latest.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+/* Direct-mode keys 0 and ~0 are the table's empty and tombstone markers; the two hashes
+ * that would collide with them are folded onto neighbours (one more ~2^-64 collision). */
+static uintptr_t latest_key(uint64_t key_hash)
+{
+	if (key_hash == 0)
+		return 1;
+	if (key_hash == UINT64_MAX)
+		return UINT64_MAX - 1;
+	return (uintptr_t)key_hash;
+}
+
+/* Resizes free the old array at once: readers run on the writer's thread today; readers
+ * on other threads need ck_epoch-deferred frees here first (per-core reactors). */
+static void *latest_malloc(size_t n)
+{
+	return malloc(n);
+}
+
+static void latest_release(void *p, size_t n, bool defer)
+{
+	(void)n;
+	(void)defer;
+	free(p);
+}
+
+static struct ck_malloc latest_allocator = { .malloc = latest_malloc, .free = latest_release };
+
+int latest_init(struct latest *t)
+{
+	t->keys = 0;
+	if (!ck_ht_init(&t->ht, CK_HT_MODE_DIRECT, NULL, &latest_allocator, 1024,
+			0x6c61746573747631ull))
+		return -ENOMEM;
+	return 0;
+}
+
+void latest_free(struct latest *t)
+{
+	ck_ht_destroy(&t->ht);
+}
+
+int latest_put(struct latest *t, uint64_t key_hash, uint64_t offset)
+{
+	uintptr_t key = latest_key(key_hash);
+	ck_ht_entry_t e;
+	ck_ht_hash_t h;
+
+	ck_ht_hash_direct(&h, &t->ht, key);
+	ck_ht_entry_set_direct(&e, h, key, (uintptr_t)offset);
+	if (!ck_ht_set_spmc(&t->ht, h, &e))
+		return -ENOMEM;
+	/* set returns the replaced entry in e; an empty one means the key is new. */
+	if (ck_ht_entry_empty(&e))
+		t->keys++;
+	return 0;
+}
+
+bool latest_get(struct latest *t, uint64_t key_hash, uint64_t *offset)
+{
+	uintptr_t key = latest_key(key_hash);
+	ck_ht_entry_t e;
+	ck_ht_hash_t h;
+
+	ck_ht_hash_direct(&h, &t->ht, key);
+	ck_ht_entry_key_set_direct(&e, key);
+	if (!ck_ht_get_spmc(&t->ht, h, &e))
+		return false;
+	*offset = ck_ht_entry_value_direct(&e);
+	return true;
+}
+
+int latest_rebuild(struct latest *t, const struct log *log)
+{
+	struct log_cursor cur;
+	struct log_ref ref;
+
+	log_cursor_seek(log, &cur, log_first(log));
+	while (log_cursor_peek(log, &cur, &ref) == 0) {
+		if (latest_put(t, ref.entry->key_hash, cur.offset) < 0)
+			return -ENOMEM;
+		log_cursor_next(&cur);
+	}
+	return 0;
+}
+
+void latest_each(struct latest *t, bool (*fn)(void *ctx, uint64_t key_hash, uint64_t offset),
+		 void *ctx)
+{
+	ck_ht_iterator_t it = CK_HT_ITERATOR_INITIALIZER;
+	ck_ht_entry_t *e;
+
+	while (ck_ht_next(&t->ht, &it, &e))
+		if (!fn(ctx, ck_ht_entry_key_direct(e), ck_ht_entry_value_direct(e)))
+			return;
+}
