@@ -282,7 +282,7 @@ bool filter_match(const struct filter *f, const struct log_entry *e)
 		return false;
 	if (f->has_min_confidence && !(e->price >= f->min_confidence))
 		return false;	/* a decision's price slot holds its confidence */
-	if (f->has_min_volume && !((double)e->volume >= f->min_volume))
+	if (f->has_min_volume && !(e->volume >= f->min_volume))
 		return false;
 	return filter_in(&f->symbols, e->symbol_hash) &&
 	       filter_in(&f->exchanges, e->venue_hash) &&

@@ -52,7 +52,7 @@ struct log_entry {
 	uint64_t aux_hash;	/* currency (market data) | action (decision) */
 	uint64_t order_hash;	/* order_id (execution) | decision_id (decision) */
 	double price;		/* price (market data, execution); confidence (decision) */
-	int64_t volume;		/* volume (market data); quantity (execution, decision) */
+	double volume;		/* volume (market data); quantity (execution, decision) */
 	uint64_t reserved1;	/* 0 */
 };
 static_assert(sizeof(struct log_entry) == 96, "index entry size is part of the format");
@@ -82,7 +82,7 @@ struct log_fields {
 	uint64_t aux_hash;
 	uint64_t order_hash;
 	double price;
-	int64_t volume;
+	double volume;
 	uint8_t data_type;
 	uint8_t flags;
 	uint8_t priority;

@@ -148,20 +148,20 @@ static void publish_fields(const Fanout__V1__Event *e, int64_t recv_ns, struct l
 		f->symbol_hash = publish_hash_str(e->market_data->symbol);
 		f->aux_hash = publish_hash_str(e->market_data->currency);
 		f->price = e->market_data->price;
-		f->volume = e->market_data->volume;
+		f->volume = (double)e->market_data->volume;
 		break;
 	case FANOUT__V1__EVENT__PAYLOAD_COORDINATION_DECISION:
 		f->symbol_hash = publish_hash_str(e->coordination_decision->instrument_id);
 		f->aux_hash = publish_hash_str(e->coordination_decision->action);
 		f->order_hash = publish_hash_str(e->coordination_decision->decision_id);
 		f->price = e->coordination_decision->confidence;
-		f->volume = e->coordination_decision->quantity;
+		f->volume = (double)e->coordination_decision->quantity;
 		break;
 	case FANOUT__V1__EVENT__PAYLOAD_EXECUTION:
 		f->symbol_hash = publish_hash_str(e->execution->instrument_id);
 		f->order_hash = publish_hash_str(e->execution->order_id);
 		f->price = e->execution->price;
-		f->volume = (int64_t)e->execution->quantity;
+		f->volume = e->execution->quantity;	/* fractional quantities stay exact */
 		break;
 	default:
 		break;

@@ -110,7 +110,7 @@ static struct log_fields fields_for(uint64_t off)
 		.event_ns = (int64_t)off - 1000,
 		.priority = (uint8_t)(off % 7),
 		.price = (double)off * 0.5,
-		.volume = -(int64_t)off,
+		.volume = -(double)off,
 		.data_type = (uint8_t)(off % 5),
 		.flags = (uint8_t)(off & 3),
 	};
@@ -162,7 +162,7 @@ static void check_ref(const struct log_ref *ref, uint64_t off, uint32_t body_len
 	assert_int_equal(e->symbol_hash, fl.symbol_hash);
 	assert_int_equal(e->venue_hash, fl.venue_hash);
 	assert_true(e->price == fl.price);
-	assert_int_equal(e->volume, fl.volume);
+	assert_true(e->volume == fl.volume);
 	assert_int_equal(e->data_type, fl.data_type);
 	assert_int_equal(e->flags, fl.flags);
 	assert_int_equal(e->aux_hash, fl.aux_hash);
