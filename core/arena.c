@@ -2,7 +2,8 @@
 #include "core/arena.h"
 
 #include <errno.h>
-#include <stdlib.h>
+
+#include "core/mem.h"
 
 static void *arena_pb_alloc(void *data, size_t n)
 {
@@ -17,7 +18,7 @@ static void arena_pb_free(void *data, void *p)
 
 int arena_init(struct arena *a, size_t cap)
 {
-	a->base = malloc(cap);
+	a->base = mem_map(cap);
 	if (!a->base)
 		return -ENOMEM;
 	a->cap = cap;
@@ -31,7 +32,7 @@ int arena_init(struct arena *a, size_t cap)
 
 void arena_free(struct arena *a)
 {
-	free(a->base);
+	mem_unmap(a->base, a->cap);
 	a->base = NULL;
 	a->cap = a->used = 0;
 }

@@ -21,6 +21,9 @@ void config_defaults(struct config *c)
 	c->max_connections = 4096;
 	c->segment_bytes = LOG_SEGMENT_BYTES_DEFAULT;
 	c->default_partitions = 1;
+	c->max_lag_events = 0;
+	c->max_lag_bytes = 1ull << 30;
+	c->close_grace_ms = 5000;
 	c->auto_create = true;
 }
 
@@ -37,6 +40,10 @@ static const char config_usage[] =
 	"  --max-connections N       concurrent connections (default 4096)\n"
 	"  --segment-bytes N         log segment size (default 67108864)\n"
 	"  --partitions N            partitions of auto-created topics (default 1)\n"
+	"  --max-lag-bytes N         cut a subscriber this far behind, in bytes (default\n"
+	"                            1073741824; 0 = never)\n"
+	"  --max-lag-events N        the same in events (default 0 = never)\n"
+	"  --close-grace-ms N        time a cut client has to read its Error (default 5000)\n"
 	"  --topic NAME[:N]          declare a topic with N partitions (repeatable)\n"
 	"  --no-auto-create          unknown topics are an error instead of created\n"
 	"  --quiet                   log warnings and errors only\n"
@@ -78,7 +85,8 @@ int config_parse_topic(const char *arg, struct config_topic *t, const char **why
 
 enum {
 	OPT_LISTEN = 256, OPT_DATA_DIR, OPT_READY_FILE, OPT_MAX_FRAME, OPT_MAX_SUBS,
-	OPT_MAX_CONNS, OPT_SEGMENT, OPT_PARTITIONS, OPT_TOPIC, OPT_NO_AUTO, OPT_QUIET,
+	OPT_MAX_CONNS, OPT_SEGMENT, OPT_PARTITIONS, OPT_MAX_LAG_BYTES, OPT_MAX_LAG_EVENTS,
+	OPT_CLOSE_GRACE, OPT_TOPIC, OPT_NO_AUTO, OPT_QUIET,
 	OPT_HELP, OPT_VERSION,
 };
 
@@ -91,6 +99,9 @@ static const struct option config_options[] = {
 	{ "max-connections", required_argument, NULL, OPT_MAX_CONNS },
 	{ "segment-bytes", required_argument, NULL, OPT_SEGMENT },
 	{ "partitions", required_argument, NULL, OPT_PARTITIONS },
+	{ "max-lag-bytes", required_argument, NULL, OPT_MAX_LAG_BYTES },
+	{ "max-lag-events", required_argument, NULL, OPT_MAX_LAG_EVENTS },
+	{ "close-grace-ms", required_argument, NULL, OPT_CLOSE_GRACE },
 	{ "topic", required_argument, NULL, OPT_TOPIC },
 	{ "no-auto-create", no_argument, NULL, OPT_NO_AUTO },
 	{ "quiet", no_argument, NULL, OPT_QUIET },
@@ -152,6 +163,18 @@ static int config_apply(struct config *c, int opt, const char *arg, FILE *out,
 		if (config_number(arg, 1, 1024, &n) < 0)
 			return -1;
 		c->default_partitions = (uint32_t)n;
+		return 0;
+	case OPT_MAX_LAG_BYTES:
+		*why = "--max-lag-bytes must be a number of bytes (0 = no bound)";
+		return config_number(arg, 0, UINT64_MAX, &c->max_lag_bytes);
+	case OPT_MAX_LAG_EVENTS:
+		*why = "--max-lag-events must be a number of events (0 = no bound)";
+		return config_number(arg, 0, UINT64_MAX, &c->max_lag_events);
+	case OPT_CLOSE_GRACE:
+		*why = "--close-grace-ms must be in 0..3600000";
+		if (config_number(arg, 0, 3600000, &n) < 0)
+			return -1;
+		c->close_grace_ms = (uint32_t)n;
 		return 0;
 	case OPT_TOPIC:
 		if (c->ntopics == CONFIG_TOPICS_MAX) {

@@ -24,6 +24,9 @@ struct config {
 	uint32_t max_connections;	/* per reactor */
 	uint64_t segment_bytes;		/* partition log segment size */
 	uint32_t default_partitions;	/* for auto-created topics */
+	uint64_t max_lag_events;	/* a subscription further behind is cut; 0 = no bound */
+	uint64_t max_lag_bytes;		/* the same in frame bytes; 0 = no bound */
+	uint32_t close_grace_ms;	/* time a peer has to take a closing Error */
 	bool auto_create;		/* create unknown topics on first use */
 	bool quiet;			/* no info logs, only warnings and errors */
 	uint32_t ntopics;

@@ -67,6 +67,8 @@ static int log_recover_seg(struct log *log, const struct log_segment_name *name,
 		log_segment_path(path, log->dir, seg->base_offset, "idx");
 		return log_segment_corrupt(path, "base offset does not follow on");
 	}
+	/* write_pos still holds where the previous segment's frames end. */
+	seg->base_bytes = n ? log->segs[n - 1]->base_bytes + log->write_pos : 0;
 	if ((r = recover_scan(log, seg, last, &count, &pos)) < 0)
 		return r;
 	log->next = seg->base_offset + count;
@@ -242,6 +244,7 @@ static int log_roll(struct log *log, uint32_t n)
 		return -ENOSPC;
 	if ((r = log_segment_create(log, log->next, &seg)) < 0)
 		return r;
+	seg->base_bytes = n ? log->segs[n - 1]->base_bytes + log->write_pos : 0;
 	log->segs[n] = seg;
 	atomic_store_explicit(&log->nsegs, n + 1, memory_order_release);
 	log->write_pos = 0;
@@ -434,4 +437,29 @@ int log_read(const struct log *log, uint64_t offset, struct log_ref *ref)
 	n = atomic_load_explicit(&log->nsegs, memory_order_acquire);
 	ref_fill(log->segs[seg_find(log, n, offset)], offset, ref);
 	return 0;
+}
+
+/* Cumulative byte position where the frame at offset starts; offset < tail. */
+static uint64_t log_byte_pos(const struct log *log, uint32_t n, uint64_t offset)
+{
+	const struct log_segment *seg = log->segs[seg_find(log, n, offset)];
+
+	return seg->base_bytes + seg->entries[offset - seg->base_offset].pos;
+}
+
+uint64_t log_bytes_behind(const struct log *log, uint64_t offset)
+{
+	uint64_t tail = log_tail(log);
+	uint32_t n = atomic_load_explicit(&log->nsegs, memory_order_acquire);
+	const struct log_segment *last;
+	uint64_t end;
+
+	if (offset >= tail)
+		return 0;
+	if (offset < log->first)
+		offset = log->first;
+	last = log->segs[seg_find(log, n, tail - 1)];
+	end = last->base_bytes + last->entries[tail - 1 - last->base_offset].pos +
+	      last->entries[tail - 1 - last->base_offset].len;
+	return end - log_byte_pos(log, n, offset);
 }

@@ -90,6 +90,7 @@ struct log_fields {
 
 struct log_segment {
 	uint64_t base_offset;
+	uint64_t base_bytes;		/* frame bytes in all earlier segments */
 	uint8_t *data;			/* mapped .log, log_bytes long */
 	struct log_entry *entries;	/* mapped .idx past its header */
 	struct log_index_header *header;
@@ -195,5 +196,9 @@ static inline void log_cursor_next(struct log_cursor *cursor)
 /* Reads the frame at offset. Returns 0, or -ERANGE if offset is not in
  * [log_first, log_tail). Any thread. */
 int log_read(const struct log *log, uint64_t offset, struct log_ref *ref);
+
+/* Frame bytes from offset up to the published tail (0 when offset >= tail): how far a
+ * reader at offset is behind, in bytes. Any thread. */
+uint64_t log_bytes_behind(const struct log *log, uint64_t offset);
 
 #endif

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/mem.h"
 
 #define REACTOR_SQ_ENTRIES 4096u
 #define REACTOR_CQ_ENTRIES 16384u
@@ -387,7 +388,7 @@ static int reactor_bufs_init(struct reactor *r)
 	if (posix_memalign((void **)&r->br, 4096, ring_bytes))
 		return -ENOMEM;
 	memset(r->br, 0, ring_bytes);
-	r->bufs = malloc((size_t)REACTOR_BUF_COUNT * REACTOR_BUF_BYTES);
+	r->bufs = mem_map((size_t)REACTOR_BUF_COUNT * REACTOR_BUF_BYTES);
 	if (!r->bufs)
 		return -ENOMEM;
 	reg.ring_addr = (uint64_t)(uintptr_t)r->br;
@@ -462,7 +463,7 @@ void reactor_free(struct reactor *r)
 		io_uring_queue_exit(&r->ring);
 	if (r->listen_fd >= 0)
 		close(r->listen_fd);
-	free(r->bufs);
+	mem_unmap(r->bufs, (size_t)REACTOR_BUF_COUNT * REACTOR_BUF_BYTES);
 	free(r->br);
 	free(r->conns);
 	free(r->free_slots);

@@ -12,6 +12,7 @@
 
 /* Decoding space per frame: protobuf-c's structs for a frame take a few times its bytes. */
 #define SERVER_ARENA_FACTOR 8u
+#define SERVER_POLICE_NS (100 * 1000 * 1000ll)
 
 void net_server_info(const struct net_server *srv, const char *fmt, ...)
 {
@@ -87,7 +88,14 @@ static void net_on_idle(void *ctx)
 {
 	struct net_server *srv = ctx;
 
+	int64_t now = clock_monotonic_ns();
+
 	publish_flush(&srv->publish);
+	if (now >= srv->police_at_ns) {	/* bounded work: once per 100 ms, not per event */
+		srv->police_at_ns = now + SERVER_POLICE_NS;
+		for (uint32_t i = srv->nactive; i-- > 0;)
+			session_police(&srv->sessions[srv->active[i]], now);
+	}
 	for (uint32_t i = srv->nactive; i-- > 0;) {
 		struct session *s = &srv->sessions[srv->active[i]];
 

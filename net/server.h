@@ -28,6 +28,7 @@ struct net_server {
 	uint32_t ack_partitions[PUBLISH_BATCH_MAX];
 	uint64_t ack_offsets[PUBLISH_BATCH_MAX];
 	char bound[80];			/* the address actually listened on */
+	int64_t police_at_ns;		/* next lag and close-deadline pass */
 };
 
 /* Sets up the reactor and listens on cfg->listen. Returns 0 or -errno. */

@@ -97,6 +97,34 @@ static void session_error(struct session *s, Fanout__V1__ErrorCode code, uint64_
 		s->closing = true;
 }
 
+void session_police(struct session *s, int64_t now_ns)
+{
+	const struct config *cfg = s->srv->cfg;
+
+	if (s->closing) {
+		if (s->close_by_ns == 0)
+			s->close_by_ns = now_ns + (int64_t)cfg->close_grace_ms * 1000000;
+		else if (now_ns > s->close_by_ns)
+			reactor_close(&s->srv->reactor, s->conn);	/* it never read the Error */
+		return;
+	}
+	for (uint32_t i = 0; i < s->nsubs; i++) {
+		struct subscription *sub = &s->subs[i];
+
+		sub_measure_lag(sub);
+		if ((cfg->max_lag_events && sub->lag_events > cfg->max_lag_events) ||
+		    (cfg->max_lag_bytes && sub->lag_bytes > cfg->max_lag_bytes)) {
+			session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_SLOW_CONSUMER, 0, sub->id,
+				      true, "subscription %u is %llu events (%llu bytes) behind on "
+				      "topic %s, past the server's bound; reconnect and resume from "
+				      "your last offset", sub->id, (unsigned long long)sub->lag_events,
+				      (unsigned long long)sub->lag_bytes, sub->topic->name);
+			s->close_by_ns = now_ns + (int64_t)cfg->close_grace_ms * 1000000;
+			return;
+		}
+	}
+}
+
 static void session_hello(struct session *s, const Fanout__V1__Hello *h)
 {
 	Fanout__V1__ServerMessage m = FANOUT__V1__SERVER_MESSAGE__INIT;

@@ -25,6 +25,7 @@ struct session {
 	struct reactor_conn *conn;
 	bool in_use;
 	bool closing;		/* an Error said so: input ignored, close once flushed */
+	int64_t close_by_ns;	/* closing: shut down at this time even if unsent */
 	bool active;		/* on the server's active list */
 	uint32_t active_pos;
 	/* Reassembly of a frame split across receives. */
@@ -58,6 +59,11 @@ void session_data(struct session *s, const uint8_t *p, size_t n);
 
 /* A send finished with res bytes or -errno. */
 void session_sent(struct session *s, int res);
+
+/* Every ~100 ms: cuts subscriptions past the lag bounds (an Error, then a close) and
+ * shuts down closing sessions whose peer has not taken the closing Error within
+ * --close-grace-ms. now_ns is CLOCK_MONOTONIC. */
+void session_police(struct session *s, int64_t now_ns);
 
 /* Starts a send if none is pending and there is something to send. Returns true while
  * the session still needs the server's attention (subscriptions or queued output). */

@@ -291,3 +291,18 @@ uint32_t sub_gather(struct subscription *s, struct sub_gather *g)
 		PROBE_ROUTE(s->id, added);
 	return added;
 }
+
+void sub_measure_lag(struct subscription *s)
+{
+	s->lag_events = 0;
+	s->lag_bytes = 0;
+	for (uint32_t p = 0; p < s->topic->partitions; p++) {
+		const struct log *log = s->topic->part[p].log;
+		uint64_t at = s->cursors[p].offset, tail = log_tail(log);
+		uint64_t events = tail > at ? tail - at : 0;
+		uint64_t bytes = events ? log_bytes_behind(log, at) : 0;
+
+		s->lag_events = events > s->lag_events ? events : s->lag_events;
+		s->lag_bytes = bytes > s->lag_bytes ? bytes : s->lag_bytes;
+	}
+}

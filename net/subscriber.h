@@ -43,6 +43,8 @@ struct subscription {
 	struct pattern *patterns;
 	struct sub_match_slot *cache;	/* NULL when npatterns == 0 */
 	uint64_t delivered;		/* frames handed to sends */
+	uint64_t lag_events, lag_bytes;	/* behind the tail at the last check (worst
+					 * partition) */
 	uint64_t acked_offset;		/* the client's last Ack (any partition) */
 };
 
@@ -88,6 +90,10 @@ void sub_free(struct subscription *s);
 
 /* True when snapshot events or frames past a cursor wait (they may not all match). */
 bool sub_pending(const struct subscription *s);
+
+/* Measures how far the subscription is behind the tails (its worst partition, in events
+ * and in bytes) into lag_events and lag_bytes. */
+void sub_measure_lag(struct subscription *s);
 
 /* Appends matching frames to g until it is full or the subscription is caught up, moving
  * the cursors past everything examined. Returns the frames added. */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,6 +68,9 @@ void server_start(struct server *s, const char *const *extra)
 	s->pid = fork();
 	assert_true(s->pid >= 0);
 	if (s->pid == 0) {
+		/* Dies with the test: a failed assertion must not leave a server holding the
+		 * test's output pipe open (meson would wait for it until the timeout). */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		execv(s->binary, (char *const *)args);
 		perror("execv fanoutd");
 		_exit(127);

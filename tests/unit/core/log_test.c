@@ -900,6 +900,44 @@ static void test_writer_reader_race(void **state)
 	log_close(r.log);
 }
 
+/* Bytes behind the tail, across segment boundaries and after a reopen. */
+static void check_bytes_behind(struct log *log, uint64_t count)
+{
+	uint64_t behind = 0;
+
+	assert_int_equal(log_bytes_behind(log, count), 0);
+	assert_int_equal(log_bytes_behind(log, count + 5), 0);
+	for (uint64_t off = count; off-- > 0;) {
+		behind += frame_bytes_for(varied_body(off));
+		if (log_bytes_behind(log, off) != behind)
+			fail_msg("offset %llu: %llu bytes behind, expected %llu",
+				 (unsigned long long)off,
+				 (unsigned long long)log_bytes_behind(log, off),
+				 (unsigned long long)behind);
+	}
+}
+
+static void test_bytes_behind(void **state)
+{
+	struct fixture *f = *state;
+	struct log *log;
+
+	assert_int_equal(log_open(&log, f->dir, &small_config), 0);
+	assert_int_equal(log_bytes_behind(log, 0), 0);	/* empty log */
+	append_varied(log, 1000);
+	assert_int_equal(log_bytes_behind(log, 0), 0);	/* nothing published yet */
+	log_publish(log);
+	assert_true(atomic_load(&log->nsegs) > 3);
+	check_bytes_behind(log, 1000);
+	log_close(log);
+	assert_int_equal(log_open(&log, f->dir, &small_config), 0);
+	check_bytes_behind(log, 1000);
+	append_varied(log, 300);
+	log_publish(log);
+	check_bytes_behind(log, 1300);
+	log_close(log);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -914,6 +952,7 @@ int main(void)
 		T(test_limits),
 		T(test_bad_dir),
 		T(test_reopen),
+		T(test_bytes_behind),
 		T(test_torn_uncommitted),
 		T(test_torn_bad_crc),
 		T(test_torn_bad_frame_byte),
