@@ -1,6 +1,7 @@
 /* core/config.c — defaults and command-line parsing for fanoutd. */
 #include "core/config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -25,6 +26,7 @@ void config_defaults(struct config *c)
 	c->max_lag_bytes = 1ull << 30;
 	c->close_grace_ms = 5000;
 	c->auto_create = true;
+	c->max_topics = 10000;
 }
 
 static const char config_usage[] =
@@ -35,10 +37,12 @@ static const char config_usage[] =
 	"  --listen HOST:PORT        address to serve (default 127.0.0.1:7400; port 0 = any)\n"
 	"  --data-dir DIR            where partition logs live (default ./fanout-data)\n"
 	"  --ready-file PATH         write \"HOST:PORT\" here once listening\n"
+	"  --rules FILE              routing rules applied at ingest, a JSON array (README)\n"
 	"  --max-frame-bytes N       largest client frame accepted (default 1048576)\n"
 	"  --max-subscriptions N     subscriptions per connection (default 256)\n"
 	"  --max-connections N       concurrent connections (default 4096)\n"
-	"  --segment-bytes N         log segment size (default 67108864)\n"
+	"  --segment-bytes N         log segment size, at least max-frame-bytes + 65536\n"
+	"                            (default 67108864)\n"
 	"  --partitions N            partitions of auto-created topics (default 1)\n"
 	"  --max-lag-bytes N         cut a subscriber this far behind, in bytes (default\n"
 	"                            1073741824; 0 = never)\n"
@@ -46,6 +50,7 @@ static const char config_usage[] =
 	"  --close-grace-ms N        time a cut client has to read its Error (default 5000)\n"
 	"  --topic NAME[:N]          declare a topic with N partitions (repeatable)\n"
 	"  --no-auto-create          unknown topics are an error instead of created\n"
+	"  --max-topics N            auto-creation stops at N topics (default 10000)\n"
 	"  --quiet                   log warnings and errors only\n"
 	"  --help, --version\n";
 
@@ -57,7 +62,7 @@ static int config_number(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 
 	errno = 0;
 	v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || v < lo || v > hi)
+	if (errno || end == s || *end || !isdigit((unsigned char)s[0]) || v < lo || v > hi)
 		return -1;
 	*out = v;
 	return 0;
@@ -84,9 +89,9 @@ int config_parse_topic(const char *arg, struct config_topic *t, const char **why
 }
 
 enum {
-	OPT_LISTEN = 256, OPT_DATA_DIR, OPT_READY_FILE, OPT_MAX_FRAME, OPT_MAX_SUBS,
+	OPT_LISTEN = 256, OPT_DATA_DIR, OPT_READY_FILE, OPT_RULES, OPT_MAX_FRAME, OPT_MAX_SUBS,
 	OPT_MAX_CONNS, OPT_SEGMENT, OPT_PARTITIONS, OPT_MAX_LAG_BYTES, OPT_MAX_LAG_EVENTS,
-	OPT_CLOSE_GRACE, OPT_TOPIC, OPT_NO_AUTO, OPT_QUIET,
+	OPT_CLOSE_GRACE, OPT_TOPIC, OPT_NO_AUTO, OPT_MAX_TOPICS, OPT_QUIET,
 	OPT_HELP, OPT_VERSION,
 };
 
@@ -94,6 +99,7 @@ static const struct option config_options[] = {
 	{ "listen", required_argument, NULL, OPT_LISTEN },
 	{ "data-dir", required_argument, NULL, OPT_DATA_DIR },
 	{ "ready-file", required_argument, NULL, OPT_READY_FILE },
+	{ "rules", required_argument, NULL, OPT_RULES },
 	{ "max-frame-bytes", required_argument, NULL, OPT_MAX_FRAME },
 	{ "max-subscriptions", required_argument, NULL, OPT_MAX_SUBS },
 	{ "max-connections", required_argument, NULL, OPT_MAX_CONNS },
@@ -104,6 +110,7 @@ static const struct option config_options[] = {
 	{ "close-grace-ms", required_argument, NULL, OPT_CLOSE_GRACE },
 	{ "topic", required_argument, NULL, OPT_TOPIC },
 	{ "no-auto-create", no_argument, NULL, OPT_NO_AUTO },
+	{ "max-topics", required_argument, NULL, OPT_MAX_TOPICS },
 	{ "quiet", no_argument, NULL, OPT_QUIET },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
@@ -137,6 +144,9 @@ static int config_apply(struct config *c, int opt, const char *arg, FILE *out,
 	case OPT_READY_FILE:
 		*why = "--ready-file is empty or too long";
 		return config_string(c->ready_file, sizeof(c->ready_file), arg);
+	case OPT_RULES:
+		*why = "--rules is empty or too long";
+		return config_string(c->rules_file, sizeof(c->rules_file), arg);
 	case OPT_MAX_FRAME:
 		*why = "--max-frame-bytes must be in 1024..67108864";
 		if (config_number(arg, 1024, FRAME_BYTES_LIMIT, &n) < 0)
@@ -188,6 +198,12 @@ static int config_apply(struct config *c, int opt, const char *arg, FILE *out,
 	case OPT_NO_AUTO:
 		c->auto_create = false;
 		return 0;
+	case OPT_MAX_TOPICS:
+		*why = "--max-topics must be in 1..1000000";
+		if (config_number(arg, 1, 1000000, &n) < 0)
+			return -1;
+		c->max_topics = (uint32_t)n;
+		return 0;
 	case OPT_QUIET:
 		c->quiet = true;
 		return 0;
@@ -227,6 +243,14 @@ int config_parse_args(struct config *c, int argc, char **argv, FILE *out, FILE *
 	}
 	if (optind < argc) {
 		fprintf(err, "fanoutd: unexpected argument '%s' (see --help)\n", argv[optind]);
+		return -1;
+	}
+	/* Any event a client can send must fit in one segment once stamped, so an append
+	 * never fails for size half-way through a valid batch. */
+	if (c->segment_bytes < (uint64_t)c->max_frame_bytes + CONFIG_SEGMENT_SLACK) {
+		fprintf(err, "fanoutd: --segment-bytes (%" PRIu64 ") must be at least "
+			"--max-frame-bytes (%u) + %u, so that every accepted event fits in a "
+			"segment\n", c->segment_bytes, c->max_frame_bytes, CONFIG_SEGMENT_SLACK);
 		return -1;
 	}
 	return 0;

@@ -9,6 +9,7 @@
 
 #define CONFIG_TOPICS_MAX 64u
 #define CONFIG_PATH_MAX   400u
+#define CONFIG_SEGMENT_SLACK 65536u	/* segment room beyond the largest client frame */
 
 struct config_topic {
 	char name[201];
@@ -19,6 +20,7 @@ struct config {
 	char listen[128];		/* HOST:PORT; port 0 picks a free one */
 	char data_dir[CONFIG_PATH_MAX];
 	char ready_file[CONFIG_PATH_MAX];	/* "" = none */
+	char rules_file[CONFIG_PATH_MAX];	/* routing rules (JSON); "" = none */
 	uint32_t max_frame_bytes;	/* largest client frame body accepted */
 	uint32_t max_subscriptions;	/* per connection */
 	uint32_t max_connections;	/* per reactor */
@@ -28,6 +30,7 @@ struct config {
 	uint64_t max_lag_bytes;		/* the same in frame bytes; 0 = no bound */
 	uint32_t close_grace_ms;	/* time a peer has to take a closing Error */
 	bool auto_create;		/* create unknown topics on first use */
+	uint32_t max_topics;		/* auto-creation refuses past this many topics */
 	bool quiet;			/* no info logs, only warnings and errors */
 	uint32_t ntopics;
 	struct config_topic topics[CONFIG_TOPICS_MAX];	/* declared with --topic */

@@ -91,6 +91,9 @@ int pattern_compile(struct pattern *p, const char *text, size_t len, const char 
 	p->text[len] = '\0';
 	p->ntokens = (uint8_t)n;
 	p->tail = p->text[p->tok_off[n - 1]] == '>' && p->tok_len[n - 1] == 1;
+	p->exact = !p->tail;
+	for (int i = 0; i < n && p->exact; i++)
+		p->exact = !(p->tok_len[i] == 1 && p->text[p->tok_off[i]] == '*');
 	return 0;
 }
 

@@ -15,6 +15,7 @@ struct pattern {
 	char text[PATTERN_BYTES_MAX + 1];
 	uint8_t ntokens;		/* tokens, the trailing ">" included */
 	bool tail;			/* last token is ">" */
+	bool exact;			/* no wildcard: matches one key, the text itself */
 	uint8_t tok_off[PATTERN_TOKENS_MAX];
 	uint8_t tok_len[PATTERN_TOKENS_MAX];
 };

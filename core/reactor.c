@@ -88,7 +88,7 @@ int reactor_send(struct reactor *r, struct reactor_conn *c, struct msghdr *msg)
 /* Frees the slot once nothing is pending on it. */
 static void reactor_release(struct reactor *r, struct reactor_conn *c)
 {
-	if (!c->closing || c->inflight > 0)
+	if (!c->in_use || !c->closing || c->inflight > 0)
 		return;
 	close(c->fd);
 	if (r->ops.on_close)
@@ -98,6 +98,7 @@ static void reactor_release(struct reactor *r, struct reactor_conn *c)
 	c->fd = -1;
 	r->free_slots[r->nfree++] = c->slot;
 	r->nopen--;
+	r->accept_resume_ns = 0;	/* a descriptor is free again: a paused accept may go on */
 }
 
 void reactor_close(struct reactor *r, struct reactor_conn *c)
@@ -119,6 +120,17 @@ static void reactor_on_accept(struct reactor *r, struct io_uring_cqe *cqe)
 		if (fd == -EINVAL && r->features.multishot_accept) {
 			fprintf(stderr, "fanoutd: multishot accept refused; using single-shot\n");
 			r->features.multishot_accept = false;
+		}
+		if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
+			/* Re-arming now would fail at once, forever: the backlog waits instead,
+			 * and the accept resumes after a pause or when a connection closes. */
+			if (r->accept_pauses++ % 100 == 0)
+				fprintf(stderr, "fanoutd: accept: %s; new connections wait in the "
+					"backlog (raise the open-file limit or lower "
+					"--max-connections)\n", strerror(-fd));
+			r->accept_paused = true;
+			r->accept_resume_ns = clock_monotonic_ns() + REACTOR_ACCEPT_PAUSE_NS;
+			return;
 		}
 		reactor_arm_accept(r);
 	}
@@ -246,6 +258,10 @@ static int reactor_turn(struct reactor *r, int64_t wait_ns)
 	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN)
 		return rc;
 	reactor_reap(r);
+	if (r->accept_paused && r->accepting && clock_monotonic_ns() >= r->accept_resume_ns) {
+		r->accept_paused = false;
+		reactor_arm_accept(r);
+	}
 	if (r->ops.on_idle)
 		r->ops.on_idle(r->ops.ctx);
 	return 0;
@@ -449,6 +465,10 @@ int reactor_init(struct reactor *r, const char *listen_at, uint32_t max_conns,
 
 void reactor_free(struct reactor *r)
 {
+	/* The ring goes first: its exit cancels pending sends, which point into the
+	 * sessions that on_close frees below. */
+	if (r->ring.ring_fd > 0)
+		io_uring_queue_exit(&r->ring);
 	for (uint32_t i = 0; r->conns && i < r->max_conns; i++) {
 		struct reactor_conn *c = &r->conns[i];
 
@@ -459,8 +479,6 @@ void reactor_free(struct reactor *r)
 			r->ops.on_close(r->ops.ctx, c);
 		c->in_use = false;
 	}
-	if (r->ring.ring_fd > 0)
-		io_uring_queue_exit(&r->ring);
 	if (r->listen_fd >= 0)
 		close(r->listen_fd);
 	mem_unmap(r->bufs, (size_t)REACTOR_BUF_COUNT * REACTOR_BUF_BYTES);

@@ -23,6 +23,7 @@
 #define REACTOR_BUF_COUNT   512u		/* buffers in the ring (power of two) */
 #define REACTOR_BUF_GROUP   0
 #define REACTOR_WAIT_NS     (100 * 1000 * 1000ll)	/* longest sleep: stop-flag latency */
+#define REACTOR_ACCEPT_PAUSE_NS (100 * 1000 * 1000ll)	/* out of fds: retry accepts after */
 
 enum reactor_op {
 	REACTOR_OP_ACCEPT = 1,
@@ -74,6 +75,8 @@ struct reactor {
 	uint8_t *bufs;			/* REACTOR_BUF_COUNT * REACTOR_BUF_BYTES */
 	int listen_fd;
 	bool accepting;
+	bool accept_paused;		/* out of file descriptors: re-armed at accept_resume_ns */
+	int64_t accept_resume_ns;
 	struct reactor_conn *conns;	/* max_conns slots, preallocated */
 	uint32_t *free_slots;		/* stack of free slot numbers */
 	uint32_t nfree, max_conns;
@@ -81,7 +84,7 @@ struct reactor {
 	struct reactor_ops ops;
 	struct reactor_features features;
 	volatile sig_atomic_t *stop;	/* set by a signal handler: drain and leave */
-	uint64_t accepted, refused;
+	uint64_t accepted, refused, accept_pauses;
 };
 
 /* Creates the ring, buffer ring and connection slots and starts listening on host:port

@@ -159,6 +159,8 @@ int topic_create(struct topic_table *t, const char *name, size_t len, uint32_t p
 	if (topic_name_check(name, len, &why) < 0 || partitions == 0 ||
 	    partitions > TOPIC_PARTITIONS_MAX)
 		return -EINVAL;
+	if (t->max && t->count >= t->max)
+		return -ENOSPC;
 	tp = calloc(1, sizeof(*tp) + partitions * sizeof(tp->part[0]));
 	if (!tp)
 		return -ENOMEM;

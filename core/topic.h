@@ -34,6 +34,7 @@ struct topic_table {
 	char data_dir[400];
 	struct log_config log_config;
 	uint32_t count;
+	uint32_t max;		/* topic_create refuses new topics past this; 0 = no limit */
 };
 
 /* Checks a topic name: 1..200 bytes of [A-Za-z0-9._/-], not starting with '/' or '.',
@@ -55,7 +56,8 @@ struct topic *topic_find(struct topic_table *t, const char *name, size_t len);
 
 /* Creates a topic with its partition logs, or returns the existing one (*out either way).
  * Returns 0, -EINVAL for a bad name or partition count, -EEXIST when it exists with a
- * different partition count (*out is still set), or -errno from the logs.
+ * different partition count (*out is still set), -ENOSPC when the table holds max
+ * topics, or -errno from the logs.
  * Caller: the writer. */
 int topic_create(struct topic_table *t, const char *name, size_t len, uint32_t partitions,
 		 struct topic **out);

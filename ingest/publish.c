@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/pattern.h"
 #include "core/probes.h"
+#include "ingest/route.h"
 
 static int publish_fail(struct publish_error *err, Fanout__V1__ErrorCode code,
 			const char *fmt, ...)
@@ -56,6 +57,9 @@ static int publish_check_payload(Fanout__V1__Event *e, size_t i, struct publish_
 			return publish_fail(err, bad, "events[%zu].execution.order_id: required", i);
 		want = FANOUT__V1__DATA_TYPE__DATA_TYPE_EXECUTION;
 		break;
+	case FANOUT__V1__EVENT__PAYLOAD_COORDINATION_COMPLETED:	/* route_split's */
+		return publish_fail(err, bad, "events[%zu].coordination_completed: is split into "
+				    "its decisions at ingest, which this publish path does not do", i);
 	default:
 		return publish_fail(err, bad, "events[%zu]: a payload (market_data, "
 				    "coordination_decision or execution) is required", i);
@@ -87,14 +91,16 @@ int publish_check(Fanout__V1__Event *e, size_t i, struct publish_error *err)
 	return publish_check_payload(e, i, err);
 }
 
-/* Finds (or, by policy, creates) the topic an event names. */
+/* Finds the topic an event names. NULL with *create set: it does not exist yet and policy
+ * lets this batch create it, once the whole batch is valid (a rejected batch creates
+ * nothing). NULL without: err says why. */
 static struct topic *publish_topic(struct publish_ctx *ctx, const char *name, size_t i,
-				   struct topic *prev, struct publish_error *err)
+				   struct topic *prev, bool *create, struct publish_error *err)
 {
 	size_t len = strlen(name);
 	struct topic *tp;
-	int rc;
 
+	*create = false;
 	if (prev && prev->name_len == len && memcmp(prev->name, name, len) == 0)
 		return prev;	/* batches usually hold one topic */
 	tp = topic_find(ctx->topics, name, len);
@@ -106,13 +112,38 @@ static struct topic *publish_topic(struct publish_ctx *ctx, const char *name, si
 			     "(auto-create is off)", i, name);
 		return NULL;
 	}
-	rc = topic_create(ctx->topics, name, len, ctx->default_partitions, &tp);
-	if (rc < 0 && rc != -EEXIST) {
-		publish_fail(err, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL,
-			     "events[%zu]: cannot create topic '%s': %s", i, name, strerror(-rc));
-		return NULL;
+	*create = true;
+	return NULL;
+}
+
+/* Creates the topics a valid batch names for the first time (bounded by the table's max). */
+static int publish_create_topics(struct publish_ctx *ctx, Fanout__V1__Event **events, size_t n,
+				 struct publish_error *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *name = events[i]->distribution->topic;
+		size_t len = strlen(name);
+		struct topic *tp;
+		int rc;
+
+		if (ctx->resolved[i])
+			continue;
+		tp = topic_find(ctx->topics, name, len);	/* an earlier event made it */
+		if (!tp) {
+			rc = topic_create(ctx->topics, name, len, ctx->default_partitions, &tp);
+			if (rc == -ENOSPC)
+				return publish_fail(err, FANOUT__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_TOPIC,
+						    "events[%zu].distribution.topic '%s': no such topic, "
+						    "and the server's limit of %u topics is reached",
+						    route_origin(ctx->route, i), name, ctx->topics->max);
+			if (rc < 0 && rc != -EEXIST)
+				return publish_fail(err, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL,
+						    "events[%zu]: cannot create topic '%s': %s",
+						    route_origin(ctx->route, i), name, strerror(-rc));
+		}
+		ctx->resolved[i] = tp;
 	}
-	return tp;
+	return 0;
 }
 
 static const char *publish_venue(const Fanout__V1__Event *e)
@@ -130,7 +161,7 @@ static uint64_t publish_hash_str(const char *s)
 }
 
 /* The sidecar index fields filters read without decoding the frame. */
-static void publish_fields(const Fanout__V1__Event *e, int64_t recv_ns, struct log_fields *f)
+void publish_fields(const Fanout__V1__Event *e, int64_t recv_ns, struct log_fields *f)
 {
 	memset(f, 0, sizeof(*f));
 	f->recv_ns = (uint64_t)recv_ns;
@@ -173,7 +204,10 @@ static void publish_touch(struct publish_ctx *ctx, struct log *log)
 	for (uint32_t i = 0; i < ctx->ntouched; i++)
 		if (ctx->touched[i] == log)
 			return;
-	assert(ctx->ntouched < PUBLISH_BATCH_MAX);
+	/* Many batches in one reactor turn can touch more logs than the list holds: make
+	 * what is there visible now (early, never late) and start the list again. */
+	if (ctx->ntouched == PUBLISH_TOUCHED_MAX)
+		publish_flush(ctx);
 	ctx->touched[ctx->ntouched++] = log;
 }
 
@@ -219,6 +253,7 @@ int publish_batch(struct publish_ctx *ctx, Fanout__V1__Event **events, size_t n,
 		  struct publish_error *err)
 {
 	struct topic *tp = NULL;
+	bool create, creates = false;
 	int rc;
 
 	*appended = 0;
@@ -226,14 +261,27 @@ int publish_batch(struct publish_ctx *ctx, Fanout__V1__Event **events, size_t n,
 		return publish_fail(err, FANOUT__V1__ERROR_CODE__ERROR_CODE_INVALID_EVENT,
 				    "batch of %zu events exceeds the limit of %u", n,
 				    PUBLISH_BATCH_MAX);
+	/* Routing at ingest (ingest/route.h): from here on events[0..n) is what is stored,
+	 * coordination_completed events replaced by their decisions; each event meets the
+	 * routing rules once it is valid, before its (final) topic is resolved. */
+	if (ctx->route && route_split(ctx->route, &events, &n, err) < 0)
+		goto reject;
 	for (size_t i = 0; i < n; i++) {
-		if (publish_check(events[i], i, err) < 0)
+		if (publish_check(events[i], route_origin(ctx->route, i), err) < 0)
 			goto reject;
-		tp = publish_topic(ctx, events[i]->distribution->topic, i, tp, err);
-		if (!tp)
+		if (ctx->route && route_apply(ctx->route, events[i], i, err) < 0)
 			goto reject;
-		ctx->resolved[i] = tp;
+		ctx->resolved[i] = publish_topic(ctx, events[i]->distribution->topic,
+						 route_origin(ctx->route, i), tp, &create, err);
+		if (ctx->resolved[i])
+			tp = ctx->resolved[i];
+		else if (!create)
+			goto reject;
+		else
+			creates = true;
 	}
+	if (creates && publish_create_topics(ctx, events, n, err) < 0)
+		goto reject;
 	for (size_t i = 0; i < n; i++) {
 		rc = publish_append(ctx, ctx->resolved[i], events[i], recv_ns, &partitions[i],
 				    &offsets[i]);
@@ -241,7 +289,8 @@ int publish_batch(struct publish_ctx *ctx, Fanout__V1__Event **events, size_t n,
 			publish_flush(ctx);
 			return publish_fail(err, FANOUT__V1__ERROR_CODE__ERROR_CODE_LOG_FULL,
 					    "events[%zu]: log append failed (%s); the first %zu "
-					    "events were appended", i, strerror(-rc), i);
+					    "stored events were appended (see the ack)",
+					    route_origin(ctx->route, i), strerror(-rc), i);
 		}
 		(*appended)++;
 	}

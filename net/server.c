@@ -2,6 +2,7 @@
  * active list checked after every batch of completions, start-up and drain. */
 #include "net/server.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/hash.h"
 
 /* Decoding space per frame: protobuf-c's structs for a frame take a few times its bytes. */
 #define SERVER_ARENA_FACTOR 8u
@@ -46,6 +48,123 @@ static void net_server_deactivate(struct net_server *srv, struct session *s)
 	srv->active[s->active_pos] = last;
 	srv->sessions[last].active_pos = s->active_pos;
 	s->active = false;
+}
+
+static uint64_t net_pattern_hash(const struct pattern *p)
+{
+	return hash_bytes(p->text, strlen(p->text));	/* as publish hashes routing keys */
+}
+
+static void net_server_unwatch_keys(struct net_server *srv, struct subscription *sub)
+{
+	struct topic *tp = sub->topic;
+
+	for (uint32_t i = 0; i < sub->npatterns; i++) {
+		uint64_t h = net_pattern_hash(&sub->patterns[i]);
+
+		interest_remove(&srv->interest, tp->part[topic_partition_for(tp, h)].log, h, sub);
+	}
+}
+
+static struct net_watch *net_watch_find(struct net_server *srv, const struct log *log)
+{
+	for (uint32_t i = 0; i < srv->nwatches; i++)
+		if (srv->watches[i].log == log)
+			return &srv->watches[i];
+	return NULL;
+}
+
+static void net_watch_drop(struct net_server *srv, const struct log *log)
+{
+	struct net_watch *w = net_watch_find(srv, log);
+
+	assert(w && w->refs > 0);
+	if (--w->refs == 0)
+		*w = srv->watches[--srv->nwatches];
+}
+
+static int net_watch_take(struct net_server *srv, struct log *log, uint32_t partition)
+{
+	struct net_watch *w = net_watch_find(srv, log);
+
+	if (w) {
+		w->refs++;
+		return 0;
+	}
+	if (srv->nwatches == srv->watches_cap) {
+		uint32_t cap = srv->watches_cap ? srv->watches_cap * 2 : 16;
+		struct net_watch *grown = realloc(srv->watches, cap * sizeof(*grown));
+
+		if (!grown)
+			return -ENOMEM;
+		srv->watches = grown;
+		srv->watches_cap = cap;
+	}
+	w = &srv->watches[srv->nwatches++];
+	*w = (struct net_watch){ .log = log, .partition = partition, .refs = 1 };
+	/* Frames below the published tail are the subscription's own scan to send; those
+	 * appended but not yet published are routed in this turn's pass. */
+	log_cursor_seek(log, &w->routed, log_tail(log));
+	return 0;
+}
+
+int net_server_watch(struct net_server *srv, struct subscription *sub)
+{
+	struct topic *tp = sub->topic;
+
+	for (uint32_t i = 0; i < sub->npatterns; i++) {
+		uint64_t h = net_pattern_hash(&sub->patterns[i]);
+		struct log *log = tp->part[topic_partition_for(tp, h)].log;
+
+		if (interest_add(&srv->interest, log, h, sub) < 0) {
+			while (i-- > 0) {
+				h = net_pattern_hash(&sub->patterns[i]);
+				interest_remove(&srv->interest, tp->part[topic_partition_for(tp, h)].log,
+						h, sub);
+			}
+			return -ENOMEM;
+		}
+	}
+	for (uint32_t p = 0; p < tp->partitions; p++) {
+		if (net_watch_take(srv, tp->part[p].log, p) < 0) {
+			while (p-- > 0)
+				net_watch_drop(srv, tp->part[p].log);
+			net_server_unwatch_keys(srv, sub);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+void net_server_unwatch(struct net_server *srv, struct subscription *sub)
+{
+	net_server_unwatch_keys(srv, sub);
+	for (uint32_t p = 0; p < sub->topic->partitions; p++)
+		net_watch_drop(srv, sub->topic->part[p].log);
+}
+
+/* Hands each newly published frame of a watched partition to the subscriptions that
+ * registered its key, waking their sessions: one hash lookup per frame, whatever the
+ * number of subscriptions. */
+static void net_server_route(struct net_server *srv)
+{
+	for (uint32_t w = 0; w < srv->nwatches; w++) {
+		struct net_watch *wt = &srv->watches[w];
+		struct log_ref ref;
+
+		while (log_cursor_peek(wt->log, &wt->routed, &ref) == 0) {
+			const struct interest_list *l = interest_find(&srv->interest, wt->log,
+								     ref.entry->key_hash);
+
+			for (uint32_t i = 0; l && i < l->n; i++) {
+				struct subscription *sub = l->subs[i];
+
+				if (sub_push(sub, wt->partition, wt->routed.offset))
+					net_server_activate(srv, sub->owner);
+			}
+			log_cursor_next(&wt->routed);
+		}
+	}
 }
 
 static int net_on_open(void *ctx, struct reactor_conn *c)
@@ -91,10 +210,12 @@ static void net_on_idle(void *ctx)
 	int64_t now = clock_monotonic_ns();
 
 	publish_flush(&srv->publish);
+	net_server_route(srv);
 	if (now >= srv->police_at_ns) {	/* bounded work: once per 100 ms, not per event */
 		srv->police_at_ns = now + SERVER_POLICE_NS;
-		for (uint32_t i = srv->nactive; i-- > 0;)
-			session_police(&srv->sessions[srv->active[i]], now);
+		for (uint32_t i = 0; i < srv->cfg->max_connections; i++)	/* idle ones too */
+			if (srv->sessions[i].in_use)
+				session_police(&srv->sessions[i], now);
 	}
 	for (uint32_t i = srv->nactive; i-- > 0;) {
 		struct session *s = &srv->sessions[srv->active[i]];
@@ -126,6 +247,8 @@ int net_server_init(struct net_server *srv, struct topic_table *topics, const st
 	if (rc == 0)
 		rc = arena_init(&srv->match_arena,
 				(size_t)cfg->max_frame_bytes * SERVER_ARENA_FACTOR);
+	if (rc == 0)
+		rc = interest_init(&srv->interest);
 	if (rc < 0)
 		return rc;
 	return reactor_init(&srv->reactor, cfg->listen, cfg->max_connections, &ops,
@@ -144,7 +267,9 @@ int net_server_run(struct net_server *srv, volatile sig_atomic_t *stop, int drai
 
 void net_server_free(struct net_server *srv)
 {
-	reactor_free(&srv->reactor);
+	reactor_free(&srv->reactor);	/* closes sessions: they unwatch first */
+	interest_free(&srv->interest);
+	free(srv->watches);
 	arena_free(&srv->arena);
 	arena_free(&srv->match_arena);
 	free(srv->sessions);

@@ -13,7 +13,16 @@
 #include "core/reactor.h"
 #include "core/topic.h"
 #include "ingest/publish.h"
+#include "net/interest.h"
 #include "net/session.h"
+
+/* A partition with exact-key subscriptions: its new entries are handed to the key index. */
+struct net_watch {
+	struct log *log;
+	uint32_t partition;
+	uint32_t refs;			/* indexed subscriptions on its topic */
+	struct log_cursor routed;	/* entries below were handed to the key index */
+};
 
 struct net_server {
 	struct reactor reactor;
@@ -29,6 +38,9 @@ struct net_server {
 	uint64_t ack_offsets[PUBLISH_BATCH_MAX];
 	char bound[80];			/* the address actually listened on */
 	int64_t police_at_ns;		/* next lag and close-deadline pass */
+	struct interest interest;	/* exact keys -> indexed subscriptions */
+	struct net_watch *watches;	/* partitions the key index routes */
+	uint32_t nwatches, watches_cap;
 };
 
 /* Sets up the reactor and listens on cfg->listen. Returns 0 or -errno. */
@@ -41,6 +53,13 @@ void net_server_free(struct net_server *srv);
 
 /* Puts a session on the active list (idempotent). */
 void net_server_activate(struct net_server *srv, struct session *s);
+
+/* Registers an indexed subscription's keys with the key index and watches its topic's
+ * partitions. Returns 0 or -ENOMEM (nothing registered). */
+int net_server_watch(struct net_server *srv, struct subscription *sub);
+
+/* Undoes net_server_watch. */
+void net_server_unwatch(struct net_server *srv, struct subscription *sub);
 
 /* Logs an informational line unless the server runs --quiet. */
 void net_server_info(const struct net_server *srv, const char *fmt, ...)

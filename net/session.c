@@ -25,6 +25,7 @@ int session_open(struct session *s, struct net_server *srv, struct reactor_conn 
 	 * are touched only as acks and errors are written. */
 	s->ctl[0] = malloc(SESSION_CTL_BYTES);
 	s->ctl[1] = malloc(SESSION_CTL_BYTES);
+	s->ctl_cap[0] = s->ctl_cap[1] = SESSION_CTL_BYTES;
 	if (!s->ctl[0] || !s->ctl[1]) {
 		session_close(s);
 		return -ENOMEM;
@@ -33,10 +34,19 @@ int session_open(struct session *s, struct net_server *srv, struct reactor_conn 
 	return 0;
 }
 
+/* Unregisters and frees one subscription. */
+static void session_drop_sub(struct session *s, struct subscription *sub)
+{
+	if (sub->indexed)
+		net_server_unwatch(s->srv, sub);
+	sub_free(sub);
+	free(sub);
+}
+
 void session_close(struct session *s)
 {
 	for (uint32_t i = 0; i < s->nsubs; i++)
-		sub_free(&s->subs[i]);
+		session_drop_sub(s, s->subs[i]);
 	free(s->subs);
 	free(s->stage);
 	free(s->ctl[0]);
@@ -48,30 +58,55 @@ void session_close(struct session *s)
 	s->in_use = false;
 }
 
-/* Queues one ServerMessage. A client that lets SESSION_CTL_BYTES of answers pile up
- * without reading is cut off: the bound on what the server holds for it. */
+/* Makes room for size more bytes of answers. A pipelining client can ask for more in one
+ * turn than a buffer holds: with nothing in flight, what is queued goes out now; with a
+ * send in flight, the buffer grows (rarely, doubling). Past SESSION_CTL_MAX the client
+ * is not reading its answers and is cut off: the bound on what the server holds for it.
+ * Returns 0, or -1 once the connection is being closed. */
+static int session_room(struct session *s, size_t size)
+{
+	uint8_t f = s->fill;
+	size_t cap;
+	uint8_t *grown;
+
+	if (s->conn->closing)
+		return -1;
+	if (size <= s->ctl_cap[f] - s->ctl_len[f])
+		return 0;
+	if (!s->conn->sending && s->ctl_len[f] > 0) {
+		session_flush(s);
+		f = s->fill;	/* the other buffer: empty, its last send completed */
+		if (s->conn->closing)
+			return -1;
+		if (size <= s->ctl_cap[f] - s->ctl_len[f])
+			return 0;
+	}
+	for (cap = s->ctl_cap[f]; cap - s->ctl_len[f] < size && cap < SESSION_CTL_MAX;)
+		cap *= 2;
+	grown = cap - s->ctl_len[f] < size ? NULL : realloc(s->ctl[f], cap);
+	if (!grown) {
+		fprintf(stderr, "fanoutd: connection %u leaves %u bytes of answers unread; "
+			"closing\n", s->conn->slot, s->ctl_len[f]);
+		s->closing = true;
+		reactor_close(&s->srv->reactor, s->conn);
+		return -1;
+	}
+	s->ctl[f] = grown;
+	s->ctl_cap[f] = (uint32_t)cap;
+	return 0;
+}
+
+/* Queues one ServerMessage (dropped when the connection is being cut). */
 static void session_queue(struct session *s, const Fanout__V1__ServerMessage *m)
 {
 	size_t size = frame_packed_size(&m->base);
-	uint32_t *len = &s->ctl_len[s->fill];
 
-	if (size > SESSION_CTL_BYTES - *len) {
-		fprintf(stderr, "fanoutd: connection %u does not read its answers; closing\n",
-			s->conn->slot);
-		s->closing = true;
-		reactor_close(&s->srv->reactor, s->conn);
+	if (session_room(s, size) < 0)
 		return;
-	}
-	*len += (uint32_t)frame_pack(&m->base, s->ctl[s->fill] + *len);
+	s->ctl_len[s->fill] += (uint32_t)frame_pack(&m->base, s->ctl[s->fill] + s->ctl_len[s->fill]);
 	net_server_activate(s->srv, s);
 }
 
-static void session_error(struct session *s, Fanout__V1__ErrorCode code, uint64_t sequence,
-			  uint32_t sub_id, bool closing, const char *fmt, ...)
-	__attribute__((format(printf, 6, 7)));
-
-/* Answers with an Error; with closing, nothing more is read and the connection closes
- * once the Error is sent. */
 static void session_error(struct session *s, Fanout__V1__ErrorCode code, uint64_t sequence,
 			  uint32_t sub_id, bool closing, const char *fmt, ...)
 {
@@ -109,7 +144,7 @@ void session_police(struct session *s, int64_t now_ns)
 		return;
 	}
 	for (uint32_t i = 0; i < s->nsubs; i++) {
-		struct subscription *sub = &s->subs[i];
+		struct subscription *sub = s->subs[i];
 
 		sub_measure_lag(sub);
 		if ((cfg->max_lag_events && sub->lag_events > cfg->max_lag_events) ||
@@ -148,8 +183,8 @@ static void session_hello(struct session *s, const Fanout__V1__Hello *h)
 static struct subscription *session_find_sub(struct session *s, uint32_t id)
 {
 	for (uint32_t i = 0; i < s->nsubs; i++)
-		if (s->subs[i].id == id)
-			return &s->subs[i];
+		if (s->subs[i]->id == id)
+			return s->subs[i];
 	return NULL;
 }
 
@@ -160,6 +195,7 @@ static struct topic *session_sub_topic(struct session *s, const Fanout__V1__Subs
 	size_t len = strlen(req->topic);
 	struct topic *tp;
 	const char *why;
+	int rc;
 
 	if (topic_name_check(req->topic, len, &why) < 0) {
 		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_INVALID_TOPIC, 0,
@@ -176,11 +212,18 @@ static struct topic *session_sub_topic(struct session *s, const Fanout__V1__Subs
 			      "subscribe: no such topic '%s' (auto-create is off)", req->topic);
 		return NULL;
 	}
-	if (topic_create(s->srv->topics, req->topic, len, cfg->default_partitions, &tp) < 0 &&
-	    !tp) {
+	rc = topic_create(s->srv->topics, req->topic, len, cfg->default_partitions, &tp);
+	if (rc == -ENOSPC) {
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_TOPIC, 0,
+			      req->subscription_id, false, "subscribe: no such topic '%s', and "
+			      "the server's limit of %u topics is reached", req->topic,
+			      s->srv->topics->max);
+		return NULL;
+	}
+	if (rc < 0 && !tp) {
 		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL, 0,
-			      req->subscription_id, false, "subscribe: cannot create topic '%s'",
-			      req->topic);
+			      req->subscription_id, false, "subscribe: cannot create topic '%s': %s",
+			      req->topic, strerror(-rc));
 		return NULL;
 	}
 	return tp;
@@ -212,7 +255,7 @@ static void session_subscribed(struct session *s, const struct subscription *sub
 static int session_grow_subs(struct session *s)
 {
 	uint32_t cap = s->subs_cap ? s->subs_cap * 2 : 4;
-	struct subscription *subs;
+	struct subscription **subs;
 
 	if (cap > s->srv->cfg->max_subscriptions)
 		cap = s->srv->cfg->max_subscriptions;
@@ -254,6 +297,7 @@ static const char *session_sub_what(enum sub_error err)
 
 static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *req)
 {
+	struct subscription *sub;
 	struct sub_request sr;
 	enum sub_error err;
 	struct topic *tp;
@@ -275,7 +319,9 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 	tp = session_sub_topic(s, req);
 	if (!tp)
 		return;
-	if (s->nsubs == s->subs_cap && session_grow_subs(s) < 0) {
+	sub = calloc(1, sizeof(*sub));
+	if (!sub || (s->nsubs == s->subs_cap && session_grow_subs(s) < 0)) {
+		free(sub);
 		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL, 0,
 			      req->subscription_id, false, "out of memory");
 		return;
@@ -286,14 +332,21 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 		.start = (int)req->start, .start_offset = req->start_offset,
 		.filter = req->filter, .snapshot = req->snapshot,
 	};
-	err = sub_init(&s->subs[s->nsubs], &sr, &s->srv->match_arena, &why);
+	err = sub_init(sub, &sr, &s->srv->match_arena, &why);
+	if (err == SUB_OK && sub->indexed && net_server_watch(s->srv, sub) < 0) {
+		sub_free(sub);
+		err = SUB_NO_MEMORY;
+		why = "out of memory for the key index";
+	}
 	if (err != SUB_OK) {
+		free(sub);
 		session_error(s, session_sub_code(err), 0, req->subscription_id, false,
 			      "subscribe: %s: %s", session_sub_what(err), why);
 		return;
 	}
-	session_subscribed(s, &s->subs[s->nsubs]);
-	s->nsubs++;
+	sub->owner = s;
+	s->subs[s->nsubs++] = sub;
+	session_subscribed(s, sub);
 	net_server_info(s->srv, "connection %u: subscription %u to %s (%zu patterns%s%s)",
 			s->conn->slot, req->subscription_id, tp->name, req->n_patterns,
 			req->filter ? ", filter" : "", req->snapshot ? ", snapshot" : "");
@@ -311,8 +364,10 @@ static void session_unsubscribe(struct session *s, const Fanout__V1__Unsubscribe
 			      req->subscription_id);
 		return;
 	}
-	sub_free(sub);
-	*sub = s->subs[--s->nsubs];	/* frames already gathered stay valid: log memory */
+	for (uint32_t i = 0; i < s->nsubs; i++)
+		if (s->subs[i] == sub)
+			s->subs[i] = s->subs[--s->nsubs];
+	session_drop_sub(s, sub);	/* frames already gathered stay valid: log memory */
 	r.subscription_id = req->subscription_id;
 	m.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_UNSUBSCRIBED;
 	m.unsubscribed = &r;
@@ -342,6 +397,10 @@ static void session_publish(struct session *s, Fanout__V1__PublishBatch *b)
 	int rc;
 
 	PROBE_INGEST(s->conn->slot, b->n_events);
+	/* Room for the ack (and an Error) first: an appended batch always gets its ack. */
+	if (session_room(s, SESSION_ACK_BYTES(b->n_events < PUBLISH_BATCH_MAX ? b->n_events
+									   : PUBLISH_BATCH_MAX)) < 0)
+		return;
 	rc = publish_batch(&srv->publish, b->events, b->n_events, clock_realtime_ns(),
 			   srv->ack_partitions, srv->ack_offsets, &appended, &err);
 	if (rc == 0 || appended > 0) {
@@ -457,6 +516,12 @@ static long session_complete_stage(struct session *s, const uint8_t *p, size_t n
 			      "out of memory for a frame of %u bytes", total);
 		return -1;
 	}
+	if (rc == 0)	/* that byte may have ended the prefix, and an empty body the frame */
+		rc = frame_prefix(s->stage, s->stage_len, max, &total);
+	if (rc < 0) {
+		session_bad_prefix(s, rc);
+		return -1;
+	}
 	if (rc > 0 && s->stage_len == total) {
 		frame_parse(s->stage, s->stage_len, max, &fv);
 		s->stage_len = 0;
@@ -510,7 +575,7 @@ static void session_gather(struct session *s, size_t *bytes)
 	};
 
 	for (uint32_t i = 0; i < s->nsubs; i++) {
-		struct subscription *sub = &s->subs[(s->next_sub + i) % s->nsubs];
+		struct subscription *sub = s->subs[(s->next_sub + i) % s->nsubs];
 
 		s->events_out += sub_gather(sub, &g);
 		if (g.niov == g.iov_max || g.bytes >= g.bytes_max)
@@ -520,6 +585,17 @@ static void session_gather(struct session *s, size_t *bytes)
 		s->next_sub = (s->next_sub + 1) % s->nsubs;
 	s->niov = g.niov;
 	*bytes = g.bytes;
+}
+
+/* Whether the session must be looked at every turn: a scanning subscription may find
+ * new frames in any turn; an indexed one only when it has pending offsets (the key index
+ * wakes it for new ones). */
+static bool session_needs_turns(const struct session *s)
+{
+	for (uint32_t i = 0; i < s->nsubs; i++)
+		if (!s->subs[i]->indexed || sub_pending(s->subs[i]))
+			return true;
+	return false;
 }
 
 bool session_flush(struct session *s)
@@ -543,7 +619,7 @@ bool session_flush(struct session *s)
 	if (s->niov == 0) {
 		if (s->closing)
 			reactor_close(&s->srv->reactor, s->conn);
-		return s->nsubs > 0 && !s->closing;
+		return !s->closing && session_needs_turns(s);
 	}
 	memset(&s->msg, 0, sizeof(s->msg));
 	s->msg.msg_iov = s->iov;

@@ -13,10 +13,14 @@
 #include "core/reactor.h"
 #include "net/subscriber.h"
 
-#define SESSION_CTL_BYTES   (128u << 10)	/* queued control frames; past it: close */
+#define SESSION_CTL_BYTES   (64u << 10)	/* control frame buffer, to start with */
+#define SESSION_CTL_MAX     (8u << 20)	/* queued answers a peer may leave unread */
 #define SESSION_IOV_MAX     64u		/* iovecs per send */
 #define SESSION_SEND_BYTES  (256u << 10)	/* bytes gathered per send */
 #define SESSION_STAGE_MIN   (64u << 10)
+/* An upper bound on a PublishAck for n events plus an Error: offsets and partitions are
+ * packed varints (<= 10 and 5 bytes). */
+#define SESSION_ACK_BYTES(n) (1024u + (size_t)(n) * 16u)
 
 struct net_server;
 
@@ -33,7 +37,7 @@ struct session {
 	uint32_t stage_len, stage_cap;
 	/* Control frames: ctl[fill] takes new ones while the other may be in flight. */
 	uint8_t *ctl[2];
-	uint32_t ctl_len[2];
+	uint32_t ctl_len[2], ctl_cap[2];
 	uint8_t fill;
 	int8_t ctl_sending;	/* index of the ctl buffer in the pending send, -1 if none */
 	/* The pending send. */
@@ -42,7 +46,7 @@ struct session {
 	uint32_t iov_first, niov;
 	size_t send_left;
 	/* Subscriptions. */
-	struct subscription *subs;
+	struct subscription **subs;	/* each allocated: the key index points at them */
 	uint32_t nsubs, subs_cap;
 	uint32_t next_sub;	/* round-robin start */
 	uint64_t frames_in, events_out;

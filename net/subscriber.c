@@ -108,6 +108,17 @@ static enum sub_error sub_patterns(struct subscription *s, const struct sub_requ
 				    why) < 0)
 			return SUB_BAD_PATTERN;
 	s->npatterns = (uint32_t)req->npatterns;
+	s->indexed = true;
+	for (uint32_t i = 0; i < s->npatterns; i++)
+		s->indexed = s->indexed && s->patterns[i].exact;
+	if (s->indexed) {
+		s->ring = malloc(SUB_RING * sizeof(*s->ring));
+		if (!s->ring) {
+			*why = "out of memory";
+			return SUB_NO_MEMORY;
+		}
+		s->scan = true;	/* from the start position to the tails first */
+	}
 	return SUB_OK;
 }
 
@@ -161,6 +172,7 @@ void sub_free(struct subscription *s)
 	free(s->cursors);
 	free(s->patterns);
 	free(s->cache);
+	free(s->ring);
 	free(s->snap);
 	filter_free(&s->filter);
 	memset(s, 0, sizeof(*s));
@@ -170,6 +182,8 @@ bool sub_pending(const struct subscription *s)
 {
 	if (s->snap_pos < s->nsnap)
 		return true;
+	if (s->indexed && !s->scan)
+		return s->ring_head != s->ring_tail;
 	for (uint32_t p = 0; p < s->topic->partitions; p++)
 		if (s->cursors[p].offset < log_tail(s->topic->part[p].log))
 			return true;
@@ -272,6 +286,57 @@ static uint32_t sub_gather_snap(struct subscription *s, struct sub_gather *g, bo
 	return added;
 }
 
+bool sub_push(struct subscription *s, uint32_t p, uint64_t offset)
+{
+	if (s->scan)
+		return false;	/* the scan under way reaches this offset too */
+	if (offset < s->cursors[p].offset)
+		return false;	/* a scan sent it already */
+	if (s->ring_tail - s->ring_head == SUB_RING) {
+		s->scan = true;	/* overflow: resume from the cursors, which hold every */
+		s->reseek = true;	/* offset not yet sent */
+		return true;
+	}
+	s->ring[s->ring_tail++ % SUB_RING] = (uint64_t)p << SUB_RING_SHIFT | offset;
+	return true;
+}
+
+/* Sends from the ring: the offsets the interest table found for this subscription's
+ * keys, still checked (hash collisions, filter). Returns frames added. */
+static uint32_t sub_gather_ring(struct subscription *s, struct sub_gather *g, bool *full)
+{
+	uint32_t added = 0;
+
+	while (s->ring_head != s->ring_tail) {
+		uint64_t e = s->ring[s->ring_head % SUB_RING];
+		uint32_t p = (uint32_t)(e >> SUB_RING_SHIFT);
+		uint64_t offset = e & ((1ull << SUB_RING_SHIFT) - 1);
+		struct log_ref ref;
+
+		if (log_read(s->topic->part[p].log, offset, &ref) == 0 &&
+		    sub_wants(s, &ref, g->arena)) {
+			if (!sub_gather_add(g, &ref)) {
+				*full = true;
+				break;
+			}
+			added++;
+		}
+		s->cursors[p].offset = offset + 1;	/* a later scan resumes here */
+		s->ring_head++;
+	}
+	return added;
+}
+
+/* A scan that caught up with every tail hands an indexed subscription back to its ring. */
+static void sub_scan_done(struct subscription *s)
+{
+	for (uint32_t p = 0; p < s->topic->partitions; p++)
+		if (s->cursors[p].offset < log_tail(s->topic->part[p].log))
+			return;
+	s->scan = false;
+	s->ring_head = s->ring_tail;	/* nothing was pushed while scanning */
+}
+
 uint32_t sub_gather(struct subscription *s, struct sub_gather *g)
 {
 	uint32_t parts = s->topic->partitions, added = 0, scanned = 0;
@@ -279,12 +344,24 @@ uint32_t sub_gather(struct subscription *s, struct sub_gather *g)
 
 	if (s->snap)
 		added += sub_gather_snap(s, g, &full);
-
+	if (s->indexed && !s->scan) {
+		if (!full)
+			added += sub_gather_ring(s, g, &full);
+		goto done;
+	}
+	if (s->reseek) {	/* cursors' offsets moved on the ring: find their segments */
+		for (uint32_t p = 0; p < parts; p++)
+			log_cursor_seek(s->topic->part[p].log, &s->cursors[p], s->cursors[p].offset);
+		s->reseek = false;
+	}
 	for (uint32_t i = 0; i < parts && !full && scanned < SUB_SCAN_MAX; i++) {
 		uint32_t p = (s->next_part + i) % parts;
 
 		added += sub_gather_part(s, p, g, &scanned, &full);
 	}
+	if (s->indexed && !full)
+		sub_scan_done(s);
+done:
 	s->next_part = (s->next_part + 1) % parts;
 	s->delivered += added;
 	if (added)
@@ -296,6 +373,16 @@ void sub_measure_lag(struct subscription *s)
 {
 	s->lag_events = 0;
 	s->lag_bytes = 0;
+	if (s->indexed && !s->scan) {	/* behind by what waits on the ring */
+		if (s->ring_head != s->ring_tail) {
+			uint64_t e = s->ring[s->ring_head % SUB_RING];
+
+			s->lag_events = s->ring_tail - s->ring_head;
+			s->lag_bytes = log_bytes_behind(s->topic->part[e >> SUB_RING_SHIFT].log,
+							e & ((1ull << SUB_RING_SHIFT) - 1));
+		}
+		return;
+	}
 	for (uint32_t p = 0; p < s->topic->partitions; p++) {
 		const struct log *log = s->topic->part[p].log;
 		uint64_t at = s->cursors[p].offset, tail = log_tail(log);

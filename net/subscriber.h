@@ -19,6 +19,8 @@
 #define SUB_MATCH_CACHE  1024u		/* routing-key hash -> match result slots */
 #define SUB_SCAN_MAX     65536u		/* index entries examined per gather */
 #define SUB_SNAPSHOT_MAX (1u << 20)	/* keys a snapshot may hold */
+#define SUB_RING         1024u		/* offsets an exact-key subscription queues */
+#define SUB_RING_SHIFT   54		/* ring entry: partition << 54 | offset */
 
 struct sub_match_slot {
 	uint64_t key_hash;
@@ -46,6 +48,17 @@ struct subscription {
 	uint64_t lag_events, lag_bytes;	/* behind the tail at the last check (worst
 					 * partition) */
 	uint64_t acked_offset;		/* the client's last Ack (any partition) */
+	/* Exact-key subscriptions (every pattern a whole key) are not scanned: the interest
+	 * table hands them the offsets of their keys' events (sub_push) into a ring. They
+	 * scan from the cursors only to catch up: from the start position, and after the
+	 * ring overflowed (a slow reader), until they reach the tails. While on the ring,
+	 * cursors[p].offset is where a scan would resume (past the last sent offset). */
+	bool indexed;
+	bool scan;			/* catching up from the cursors */
+	bool reseek;			/* cursors' offsets moved without a seek */
+	uint64_t *ring;			/* SUB_RING entries when indexed */
+	uint32_t ring_head, ring_tail;	/* free-running */
+	void *owner;			/* the session: who to wake */
 };
 
 /* Where gathered frames go. */
@@ -94,6 +107,10 @@ bool sub_pending(const struct subscription *s);
 /* Measures how far the subscription is behind the tails (its worst partition, in events
  * and in bytes) into lag_events and lag_bytes. */
 void sub_measure_lag(struct subscription *s);
+
+/* An event of one of an indexed subscription's keys was appended at partition p, offset.
+ * Returns true when the subscription has something new to send (wake its owner). */
+bool sub_push(struct subscription *s, uint32_t p, uint64_t offset);
 
 /* Appends matching frames to g until it is full or the subscription is caught up, moving
  * the cursors past everything examined. Returns the frames added. */

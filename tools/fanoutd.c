@@ -5,15 +5,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/config.h"
 #include "core/topic.h"
 #include "fanout_version.h"
+#include "ingest/route.h"
+#include "ingest/rules_json.h"
 #include "net/server.h"
 
 #define FANOUTD_DRAIN_MS 2000
+#define FANOUTD_SPARE_FDS 256u	/* descriptors beyond connections: logs, listener, ring */
 
 static volatile sig_atomic_t fanoutd_stop;
 
@@ -32,6 +36,24 @@ static int fanoutd_signals(void)
 		return -errno;
 	signal(SIGPIPE, SIG_IGN);
 	return 0;
+}
+
+/* Every connection is a descriptor: raise the soft open-file limit to cover
+ * --max-connections plus the logs and listeners, as far as the hard limit allows. */
+static void fanoutd_nofile(const struct config *cfg)
+{
+	rlim_t want = (rlim_t)cfg->max_connections + FANOUTD_SPARE_FDS;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		fprintf(stderr, "fanoutd: cannot raise the open-file limit: %s\n", strerror(errno));
+	if (rl.rlim_cur < want)
+		fprintf(stderr, "fanoutd: open-file limit %llu is below --max-connections %u + %u; "
+			"connections past it wait in the listen backlog\n",
+			(unsigned long long)rl.rlim_cur, cfg->max_connections, FANOUTD_SPARE_FDS);
 }
 
 /* Writes the bound address atomically (temp file + rename) so a reader never sees half. */
@@ -84,6 +106,46 @@ static int fanoutd_topics(struct topic_table *topics, const struct config *cfg)
 			return -1;
 		}
 	}
+	topics->max = cfg->max_topics;	/* bounds what clients can create, not what exists */
+	return 0;
+}
+
+/* Loads --rules (if given) into *out. A bad file is a configuration error: the caller
+ * exits 2 before touching the data directory. */
+static int fanoutd_rules(const struct config *cfg, struct rules_set **out)
+{
+	char err[CONFIG_PATH_MAX + RULES_ERROR_BYTES];
+	int rc;
+
+	*out = NULL;
+	if (!cfg->rules_file[0])
+		return 0;
+	rc = rules_load_file(out, cfg->rules_file, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "fanoutd: --rules: %s\n", err);
+		return -1;
+	}
+	if (!cfg->quiet)
+		fprintf(stderr, "fanoutd: routing rules: %u loaded from %s (%u enabled)\n",
+			(*out)->n, cfg->rules_file, (*out)->n_enabled);
+	return 0;
+}
+
+/* With --no-auto-create, a rule whose target topic does not exist would reject every
+ * batch it matches: refuse to start instead. */
+static int fanoutd_rules_targets(struct topic_table *topics, const struct config *cfg,
+				 const struct rules_set *rules)
+{
+	for (uint32_t i = 0; rules && !cfg->auto_create && i < rules->n_enabled; i++) {
+		const struct rules_rule *r = &rules->rules[i];
+
+		if (!topic_find(topics, r->target_topic, strlen(r->target_topic))) {
+			fprintf(stderr, "fanoutd: --rules %s: rule '%s': target_topic '%s' "
+				"does not exist and --no-auto-create is set (declare it with "
+				"--topic)\n", cfg->rules_file, r->name, r->target_topic);
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -92,26 +154,36 @@ int main(int argc, char **argv)
 	static struct config cfg;
 	static struct topic_table topics;
 	static struct net_server srv;
+	static struct route_ctx route;
+	static struct rules_set *rules;	/* static: reachable on every early exit */
 	int rc;
 
 	config_defaults(&cfg);
 	rc = config_parse_args(&cfg, argc, argv, stdout, stderr);
 	if (rc != 0)
 		return rc > 0 ? 0 : 2;
+	if (fanoutd_rules(&cfg, &rules) < 0)
+		return 2;
+	fanoutd_nofile(&cfg);
 	if (fanoutd_signals() < 0 || fanoutd_topics(&topics, &cfg) < 0)
 		return 1;
+	if (fanoutd_rules_targets(&topics, &cfg, rules) < 0)
+		return 2;
 	rc = net_server_init(&srv, &topics, &cfg);
+	if (rc == 0)
+		rc = route_init(&route, rules);	/* split + rules on the publish path */
 	if (rc < 0) {
 		fprintf(stderr, "fanoutd: cannot start: %s\n", strerror(-rc));
 		return 1;
 	}
+	srv.publish.route = &route;
 	if (!cfg.quiet)
 		fprintf(stderr, "fanoutd %s: listening on %s (io_uring: defer_taskrun=%d "
 			"multishot=%d send_zc=%d msg_ring=%d)\n", FANOUT_VERSION, srv.bound,
 			srv.reactor.features.defer_taskrun, srv.reactor.features.multishot_recv,
 			srv.reactor.features.send_zc, srv.reactor.features.msg_ring);
-	if (cfg.ready_file[0] && fanoutd_ready(cfg.ready_file, srv.bound) < 0) {
-		fprintf(stderr, "fanoutd: ready file %s: %s\n", cfg.ready_file, strerror(errno));
+	if (cfg.ready_file[0] && (rc = fanoutd_ready(cfg.ready_file, srv.bound)) < 0) {
+		fprintf(stderr, "fanoutd: ready file %s: %s\n", cfg.ready_file, strerror(-rc));
 		return 1;
 	}
 	rc = net_server_run(&srv, &fanoutd_stop, FANOUTD_DRAIN_MS);
@@ -121,6 +193,8 @@ int main(int argc, char **argv)
 			(unsigned long long)srv.publish.batches,
 			(unsigned long long)srv.publish.rejected);
 	net_server_free(&srv);
+	route_free(&route);
+	rules_free(rules);
 	topic_table_close(&topics);
 	return rc < 0 ? 1 : 0;
 }

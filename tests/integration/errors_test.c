@@ -11,9 +11,14 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include "core/clock.h"
 #include "core/frame.h"
+#include "net/session.h"
 #include "tests/integration/harness.h"
 
 static int g_argc;
@@ -34,22 +39,6 @@ static int stop_server(void **state)
 	(void)state;
 	server_teardown(&g_srv);
 	return 0;
-}
-
-static void ping_pong(struct client *c, uint64_t nonce)
-{
-	Fanout__V1__ClientMessage m = FANOUT__V1__CLIENT_MESSAGE__INIT;
-	Fanout__V1__Ping p = FANOUT__V1__PING__INIT;
-	Fanout__V1__ServerMessage *r;
-
-	p.nonce = nonce;
-	m.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_PING;
-	m.ping = &p;
-	assert_int_equal(client_send(c, &m), 0);
-	r = recv_msg(c, 5000);
-	assert_int_equal(r->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_PONG);
-	assert_int_equal(r->pong->nonce, nonce);
-	client_free_msg(r);
 }
 
 /* The peer closes: the next receive ends the stream. */
@@ -270,6 +259,199 @@ static void unknown_topic_without_auto_create(void **state)
 	server_teardown(&strict);
 }
 
+/* Topic creation is bounded (--max-topics) and a rejected batch creates nothing: with one
+ * declared topic and a limit of 2, a batch naming "fresh" that is rejected for another
+ * event must leave room for exactly one more topic. */
+static void topic_limit_and_rejected_batches_create_nothing(void **state)
+{
+	struct server capped;
+	struct client c;
+	Fanout__V1__ServerMessage *m = NULL;
+	Fanout__V1__Event ev[2], *ptrs[2] = { &ev[0], &ev[1] };
+	Fanout__V1__Distribution d[2];
+	Fanout__V1__MarketData md[2];
+	char bufs[2][256];
+	const char *none[1] = { NULL };
+	uint64_t off[1];
+
+	(void)state;
+	server_setup(&capped, g_argc, g_argv);
+	server_start(&capped, (const char *const[]){ "--topic", "known", "--max-topics", "2",
+						     NULL });
+	server_connect(&capped, &c);
+	make_event(&ev[0], &d[0], &md[0], bufs[0], "fresh", 0, 10);
+	make_event(&ev[1], &d[1], &md[1], bufs[1], "fresh", 1, 10);
+	md[1].symbol = "";
+	assert_int_equal(client_publish(&c, 7, ptrs, 2), 0);
+	client_free_msg(expect_error(&c, FANOUT__V1__ERROR_CODE__ERROR_CODE_INVALID_EVENT));
+	publish_range(&c, "second", 0, 1, 10, off);	/* the one free place */
+	assert_int_equal(off[0], 0);
+	make_event(&ev[0], &d[0], &md[0], bufs[0], "third", 0, 10);
+	assert_int_equal(client_publish(&c, 8, ptrs, 1), 0);
+	m = expect_error(&c, FANOUT__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_TOPIC);
+	assert_non_null(strstr(m->error->message, "limit of 2 topics"));
+	client_free_msg(m);
+	m = NULL;
+	assert_int_equal(client_subscribe(&c, 1, "fourth", none, 0,
+					  FANOUT__V1__START_POSITION__START_POSITION_LATEST, 0, &m), -EPROTO);
+	assert_int_equal(m->error->code, FANOUT__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_TOPIC);
+	client_free_msg(m);
+	publish_range(&c, "known", 0, 1, 10, off);	/* existing topics work on */
+	client_close(&c);
+	server_teardown(&capped);
+}
+
+/* CPU seconds (user + system) a process has used. */
+static double cpu_seconds(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut = 0, st = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	p = strrchr(buf, ')');	/* the command name may hold spaces */
+	assert_non_null(p);
+	assert_int_equal(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+				&ut, &st), 2);
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Out of file descriptors, the server neither spins on accept nor loses the connections
+ * waiting in the backlog: they are served once descriptors are free again. */
+static void out_of_descriptors_waits_without_spinning(void **state)
+{
+	enum { CLIENTS = 48 };
+	static struct client c[CLIENTS];
+	struct server srv;
+	double cpu;
+	int served = 0;
+
+	(void)state;
+	server_setup(&srv, g_argc, g_argv);
+	srv.nofile = 40;	/* before the start: io_uring's accept reads it when armed */
+	server_start(&srv, NULL);
+	for (int i = 0; i < CLIENTS; i++)
+		server_connect(&srv, &c[i]);	/* the backlog takes what the server cannot */
+	usleep(200 * 1000);
+	cpu = cpu_seconds(srv.pid);
+	usleep(1000 * 1000);
+	cpu = cpu_seconds(srv.pid) - cpu;
+	printf("# out of descriptors: server used %.2f s of CPU in 1 s\n", cpu);
+	assert_true(cpu < 0.2);	/* a spinning accept burns most of the second */
+	for (int i = 0; i < CLIENTS / 2; i++) {	/* free descriptors: the rest get in */
+		client_close(&c[i]);
+		served++;
+	}
+	for (int i = CLIENTS / 2; i < CLIENTS; i++) {
+		ping_pong(&c[i], (uint64_t)i);
+		client_close(&c[i]);
+		served++;
+	}
+	assert_int_equal(served, CLIENTS);
+	server_teardown(&srv);
+}
+
+/* Packs count pings (nonces first..) into buf; returns the bytes. */
+static size_t pack_pings(uint8_t *buf, uint64_t first, uint32_t count)
+{
+	Fanout__V1__ClientMessage m = FANOUT__V1__CLIENT_MESSAGE__INIT;
+	Fanout__V1__Ping p = FANOUT__V1__PING__INIT;
+	size_t n = 0;
+
+	m.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_PING;
+	m.ping = &p;
+	for (uint32_t i = 0; i < count; i++) {
+		p.nonce = first + i;
+		n += frame_pack(&m.base, buf + n);
+	}
+	return n;
+}
+
+/* A client may pipeline far more requests in one write than one answer buffer holds:
+ * every answer arrives, in order. */
+static void deep_pipeline_gets_every_answer(void **state)
+{
+	enum { PINGS = 40000 };
+	uint8_t *buf = malloc((size_t)PINGS * 16);
+	struct client c;
+	size_t n;
+
+	(void)state;
+	assert_non_null(buf);
+	n = pack_pings(buf, 1, PINGS);
+	server_connect(&g_srv, &c);
+	assert_int_equal(client_send_raw(&c, buf, n), 0);
+	for (uint64_t i = 1; i <= PINGS; i++) {
+		Fanout__V1__ServerMessage *r = recv_msg(&c, 5000);
+
+		assert_int_equal(r->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_PONG);
+		assert_int_equal(r->pong->nonce, i);
+		client_free_msg(r);
+	}
+	client_close(&c);
+	free(buf);
+}
+
+/* A client that sends requests and never reads the answers is cut off once the answers
+ * it leaves unread pass the server's bound; everyone else goes on. */
+static void client_that_never_reads_answers_is_cut(void **state)
+{
+	enum { CHUNK = 4096 };
+	uint8_t *buf = malloc((size_t)CHUNK * 16);
+	struct client flood, other;
+	size_t n, sent = 0;
+	int64_t deadline = clock_monotonic_ns() + 60 * 1000000000ll;
+	bool cut = false;
+
+	(void)state;
+	assert_non_null(buf);
+	server_connect(&g_srv, &flood);
+	server_connect(&g_srv, &other);
+	n = pack_pings(buf, 1, CHUNK);
+	while (!cut && sent < (256u << 20) && clock_monotonic_ns() < deadline) {
+		struct pollfd pfd = { .fd = flood.fd, .events = POLLOUT };
+		ssize_t w;
+
+		if (poll(&pfd, 1, 1000) <= 0)
+			continue;
+		w = send(flood.fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0 && errno != EAGAIN)
+			cut = true;	/* EPIPE or ECONNRESET: the server closed it */
+		else if (w > 0)
+			sent += (size_t)w;	/* frames may straddle writes: the stream stays valid */
+	}
+	printf("# the server cut a non-reading client after %zu bytes of requests\n", sent);
+	assert_true(cut);
+	assert_true(sent > SESSION_CTL_MAX / 4);	/* not before its answers piled up */
+	ping_pong(&other, 77);
+	client_close(&flood);
+	client_close(&other);
+	free(buf);
+}
+
+/* The last byte of a length prefix can complete a frame (a zero-length body, written
+ * with a redundant two-byte prefix): it is answered at once, not when more bytes come. */
+static void frame_completed_by_its_prefix_is_answered(void **state)
+{
+	const uint8_t first = 0x80, last = 0x00;
+	Fanout__V1__ServerMessage *m = NULL;
+	struct client c;
+
+	(void)state;
+	server_connect(&g_srv, &c);
+	assert_int_equal(client_send_raw(&c, &first, 1), 0);
+	usleep(50 * 1000);	/* separate receives on the server */
+	assert_int_equal(client_send_raw(&c, &last, 1), 0);
+	assert_int_equal(client_recv(&c, &m, 2000), 0);
+	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_ERROR);
+	client_free_msg(m);
+	client_close(&c);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -279,7 +461,12 @@ int main(int argc, char **argv)
 		cmocka_unit_test(invalid_events_are_rejected_whole),
 		cmocka_unit_test(subscription_errors),
 		cmocka_unit_test(frames_split_into_single_bytes_and_pipelined),
+		cmocka_unit_test(deep_pipeline_gets_every_answer),
+		cmocka_unit_test(client_that_never_reads_answers_is_cut),
+		cmocka_unit_test(frame_completed_by_its_prefix_is_answered),
 		cmocka_unit_test(unknown_topic_without_auto_create),
+		cmocka_unit_test(topic_limit_and_rejected_batches_create_nothing),
+		cmocka_unit_test(out_of_descriptors_waits_without_spinning),
 	};
 
 	g_argc = argc;

@@ -8,11 +8,13 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -71,6 +73,12 @@ void server_start(struct server *s, const char *const *extra)
 		/* Dies with the test: a failed assertion must not leave a server holding the
 		 * test's output pipe open (meson would wait for it until the timeout). */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (s->nofile) {
+			struct rlimit rl = { s->nofile, s->nofile };
+
+			if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+				_exit(126);
+		}
 		execv(s->binary, (char *const *)args);
 		perror("execv fanoutd");
 		_exit(127);
@@ -208,6 +216,27 @@ Fanout__V1__ServerMessage *recv_msg(struct client *c, int timeout_ms)
 	if (rc < 0)
 		fail_msg("receive: %s", strerror(-rc));
 	return m;
+}
+
+void ping_pong(struct client *c, uint64_t nonce)
+{
+	Fanout__V1__ClientMessage m = FANOUT__V1__CLIENT_MESSAGE__INIT;
+	Fanout__V1__Ping p = FANOUT__V1__PING__INIT;
+	Fanout__V1__ServerMessage *r;
+	bool event;
+
+	p.nonce = nonce;
+	m.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_PING;
+	m.ping = &p;
+	assert_int_equal(client_send(c, &m), 0);
+	r = recv_msg(c, 5000);
+	event = r->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_EVENT;
+	if (r->body_case != FANOUT__V1__SERVER_MESSAGE__BODY_PONG)
+		fail_msg("expected nothing more than a Pong, got message case %d%s%s",
+			 r->body_case, event ? ": an event with key " : "",
+			 event ? r->event->distribution->routing_key : "");
+	assert_int_equal(r->pong->nonce, nonce);
+	client_free_msg(r);
 }
 
 Fanout__V1__ServerMessage *expect_error(struct client *c, Fanout__V1__ErrorCode code)

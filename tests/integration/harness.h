@@ -15,6 +15,7 @@ struct server {
 	char dir[256];		/* temporary; holds data/ and the ready file */
 	char addr[80];		/* HOST:PORT once started */
 	pid_t pid;
+	unsigned nofile;	/* when set before server_start: the server's open-file limit */
 };
 
 /* Sets the binary (argv[1] of the test, else $FANOUTD) and makes the temp dir. */
@@ -44,6 +45,10 @@ void publish_range(struct client *c, const char *topic, uint32_t first, uint32_t
 
 /* Receives the next message, skipping nothing; fails on timeout. */
 Fanout__V1__ServerMessage *recv_msg(struct client *c, int timeout_ms);
+
+/* Sends a Ping and expects its Pong as the very next message: nothing else was queued
+ * for c (an event in between fails the test, naming its routing key). */
+void ping_pong(struct client *c, uint64_t nonce);
 
 /* Receives until an Error arrives (fails on timeout or events); returns it. */
 Fanout__V1__ServerMessage *expect_error(struct client *c, Fanout__V1__ErrorCode code);

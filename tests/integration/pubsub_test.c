@@ -132,7 +132,8 @@ static void survives_restart(int sig)
 	struct expect all = { NULL };
 	const uint32_t total = 20000;
 	uint64_t *offsets = calloc(total, sizeof(*offsets));
-	const char *const small_segments[] = { "--segment-bytes", "262144", NULL };
+	const char *const small_segments[] = { "--segment-bytes", "262144",
+						       "--max-frame-bytes", "65536", NULL };
 
 	server_setup(&srv, g_argc, g_argv);
 	server_start(&srv, small_segments);	/* forces several segment roll-overs */

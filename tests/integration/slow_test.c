@@ -23,6 +23,13 @@ static int g_argc;
 static char **g_argv;
 
 #define LIVE 20
+/* Under AddressSanitizer the server's anonymous memory also holds the shadow of the log
+ * pages it touches (1/8 of ~13 MB here); otherwise it should not move at all. */
+#ifdef __SANITIZE_ADDRESS__
+#define SLOW_GROWTH_LIMIT_KIB (4 * 1024)
+#else
+#define SLOW_GROWTH_LIMIT_KIB 1024
+#endif
 #define SYMBOLS 100u
 
 struct reader {
@@ -146,7 +153,7 @@ static void stalled_subscriber_changes_nothing_for_others(void **state)
 	run_load(&srv, total, &stalled, &growth);
 	/* ~13 MB were published after the warm-up: a queue per subscriber would hold all of
 	 * it for the stalled one. */
-	if (growth > 2 * 1024)
+	if (growth > SLOW_GROWTH_LIMIT_KIB)
 		fail_msg("server anonymous memory grew by %ld KiB", growth);
 	client_close(&stalled);
 	server_teardown(&srv);

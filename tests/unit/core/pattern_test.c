@@ -108,6 +108,27 @@ static void routing_keys_are_checked(void **state)
 	}
 }
 
+static void exact_patterns_are_known(void **state)
+{
+	static const struct {
+		const char *text;
+		bool exact;
+	} cases[] = {
+		{ "AAPL.NASDAQ.trade", true }, { "AAPL", true }, { "AAPL.*.trade", false },
+		{ "*", false }, { ">", false }, { "AAPL.>", false }, { "a.b.*", false },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct pattern p;
+		const char *why;
+
+		assert_int_equal(pattern_compile(&p, cases[i].text, strlen(cases[i].text), &why), 0);
+		if (p.exact != cases[i].exact)
+			fail_msg("'%s': exact is %d", cases[i].text, p.exact);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -115,6 +136,7 @@ int main(void)
 		cmocka_unit_test(malformed_patterns_are_refused_with_a_reason),
 		cmocka_unit_test(overlong_pattern_is_refused),
 		cmocka_unit_test(routing_keys_are_checked),
+		cmocka_unit_test(exact_patterns_are_known),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

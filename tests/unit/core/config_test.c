@@ -1,0 +1,117 @@
+/* tests/unit/core/config_test.c — fanoutd's flags: defaults, limits, cross-checks, and the
+ * message a wrong value gets. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+
+/* Parses a NULL-terminated argument list; *msg gets what went to stderr (caller frees). */
+static int parse(struct config *c, char **msg, const char *const *args)
+{
+	char *argv[32], *outbuf = NULL;
+	size_t outlen = 0, errlen = 0;
+	int argc = 0, rc;
+	FILE *out = open_memstream(&outbuf, &outlen), *err = open_memstream(msg, &errlen);
+
+	assert_non_null(out);
+	assert_non_null(err);
+	argv[argc++] = (char *)"fanoutd";
+	while (*args)
+		argv[argc++] = (char *)*args++;
+	argv[argc] = NULL;
+	config_defaults(c);
+	rc = config_parse_args(c, argc, argv, out, err);
+	fclose(out);
+	fclose(err);
+	free(outbuf);
+	return rc;
+}
+
+static void defaults_and_flags(void **state)
+{
+	struct config c;
+	char *msg = NULL;
+
+	(void)state;
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ NULL }), 0);
+	assert_string_equal(c.listen, "127.0.0.1:7400");
+	assert_true(c.auto_create);
+	assert_int_equal(c.max_topics, 10000);
+	assert_int_equal(c.max_lag_bytes, 1ull << 30);
+	free(msg);
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--max-topics", "3",
+		"--no-auto-create", "--topic", "md:4", "--max-lag-events", "100", NULL }), 0);
+	assert_int_equal(c.max_topics, 3);
+	assert_false(c.auto_create);
+	assert_int_equal(c.ntopics, 1);
+	assert_string_equal(c.topics[0].name, "md");
+	assert_int_equal(c.topics[0].partitions, 4);
+	assert_int_equal(c.max_lag_events, 100);
+	free(msg);
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--help", NULL }), 1);
+	free(msg);
+}
+
+static void bad_values_name_the_flag(void **state)
+{
+	static const struct {
+		const char *args[5];
+		const char *says;
+	} cases[] = {
+		{ { "--max-topics", "0" }, "--max-topics must be in 1..1000000" },
+		{ { "--max-frame-bytes", "10" }, "--max-frame-bytes" },
+		{ { "--partitions", "x" }, "--partitions" },
+		{ { "--partitions", " 4" }, "--partitions" },
+		{ { "--max-lag-bytes", "+5" }, "--max-lag-bytes" },
+		{ { "--max-lag-bytes", "-1" }, "--max-lag-bytes" },
+		{ { "--listen", "nocolon" }, "HOST:PORT" },
+		{ { "--topic", "a:0" }, "partitions must be" },
+		{ { "--bogus" }, "unknown or incomplete option '--bogus'" },
+		{ { "extra" }, "unexpected argument 'extra'" },
+		/* Every event a client may send must fit in a segment. */
+		{ { "--segment-bytes", "65536" }, "must be at least --max-frame-bytes (1048576)" },
+		{ { "--segment-bytes", "131072", "--max-frame-bytes", "131072" },
+		  "must be at least" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct config c;
+		char *msg = NULL;
+
+		assert_int_equal(parse(&c, &msg, cases[i].args), -1);
+		if (!strstr(msg, cases[i].says))
+			fail_msg("case %zu: '%s' does not say '%s'", i, msg, cases[i].says);
+		free(msg);
+	}
+}
+
+static void segment_just_big_enough(void **state)
+{
+	struct config c;
+	char *msg = NULL;
+
+	(void)state;
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--segment-bytes", "131072",
+		"--max-frame-bytes", "65536", NULL }), 0);
+	assert_int_equal(c.segment_bytes, 131072);
+	free(msg);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(defaults_and_flags),
+		cmocka_unit_test(bad_values_name_the_flag),
+		cmocka_unit_test(segment_just_big_enough),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
