@@ -145,6 +145,12 @@ static void reactor_on_accept(struct reactor *r, struct io_uring_cqe *cqe)
 		return;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* A peer that vanished without a FIN (power, cable) is found within ~90 s even when
+	 * it asked for no heartbeats: the kernel probes idle connections. */
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &(int){ REACTOR_KEEPIDLE_S }, sizeof(int));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &(int){ REACTOR_KEEPINTVL_S }, sizeof(int));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &(int){ REACTOR_KEEPCNT }, sizeof(int));
 	c = &r->conns[r->free_slots[--r->nfree]];
 	*c = (struct reactor_conn){ .fd = fd, .slot = c->slot, .in_use = true };
 	r->nopen++;

@@ -23,6 +23,9 @@
 #define REACTOR_BUF_COUNT   512u		/* buffers in the ring (power of two) */
 #define REACTOR_BUF_GROUP   0
 #define REACTOR_WAIT_NS     (100 * 1000 * 1000ll)	/* longest sleep: stop-flag latency */
+#define REACTOR_KEEPIDLE_S  60	/* TCP keepalive: idle seconds before probing, */
+#define REACTOR_KEEPINTVL_S 10	/* seconds between probes, */
+#define REACTOR_KEEPCNT     3	/* unanswered probes before the kernel drops it */
 #define REACTOR_ACCEPT_PAUSE_NS (100 * 1000 * 1000ll)	/* out of fds: retry accepts after */
 
 enum reactor_op {

@@ -21,6 +21,7 @@ int session_open(struct session *s, struct net_server *srv, struct reactor_conn 
 	s->srv = srv;
 	s->conn = c;
 	s->ctl_sending = -1;
+	s->last_rx_ns = s->last_tx_ns = clock_monotonic_ns();
 	/* Control buffers are per connection, allocated at accept (not per event); pages
 	 * are touched only as acks and errors are written. */
 	s->ctl[0] = malloc(SESSION_CTL_BYTES);
@@ -132,6 +133,33 @@ static void session_error(struct session *s, Fanout__V1__ErrorCode code, uint64_
 		s->closing = true;
 }
 
+/* Heartbeats: one out when the line has been quiet, a cut when the peer has been.
+ * Returns -1 once the session is being cut. */
+static int session_heartbeat(struct session *s, int64_t now_ns)
+{
+	int64_t interval = (int64_t)s->heartbeat_ms * 1000000;
+
+	if (now_ns - s->last_rx_ns > interval * SESSION_HEARTBEAT_MISSES) {
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_HEARTBEAT_TIMEOUT, 0, 0, true,
+			      "nothing received for %lld ms (heartbeat %u ms); send a Ping when "
+			      "idle", (long long)((now_ns - s->last_rx_ns) / 1000000),
+			      s->heartbeat_ms);
+		s->close_by_ns = now_ns + interval;	/* a dead peer takes nothing */
+		return -1;
+	}
+	if (now_ns - s->last_tx_ns >= interval && !s->conn->sending) {
+		Fanout__V1__ServerMessage m = FANOUT__V1__SERVER_MESSAGE__INIT;
+		Fanout__V1__Heartbeat hb = FANOUT__V1__HEARTBEAT__INIT;
+
+		hb.server_time_ns = clock_realtime_ns();
+		m.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_HEARTBEAT;
+		m.heartbeat = &hb;
+		session_queue(s, &m);
+		s->last_tx_ns = now_ns;	/* one per quiet interval, not one per pass */
+	}
+	return 0;
+}
+
 void session_police(struct session *s, int64_t now_ns)
 {
 	const struct config *cfg = s->srv->cfg;
@@ -143,6 +171,8 @@ void session_police(struct session *s, int64_t now_ns)
 			reactor_close(&s->srv->reactor, s->conn);	/* it never read the Error */
 		return;
 	}
+	if (s->heartbeat_ms && session_heartbeat(s, now_ns) < 0)
+		return;
 	for (uint32_t i = 0; i < s->nsubs; i++) {
 		struct subscription *sub = s->subs[i];
 
@@ -175,6 +205,14 @@ static void session_hello(struct session *s, const Fanout__V1__Hello *h)
 	r.server_version = (char *)FANOUT_VERSION;
 	r.max_frame_bytes = s->srv->cfg->max_frame_bytes;
 	r.max_subscriptions = s->srv->cfg->max_subscriptions;
+	if (h->heartbeat_ms) {
+		s->heartbeat_ms = h->heartbeat_ms < SESSION_HEARTBEAT_MIN_MS ? SESSION_HEARTBEAT_MIN_MS
+				: h->heartbeat_ms > SESSION_HEARTBEAT_MAX_MS ? SESSION_HEARTBEAT_MAX_MS
+				: h->heartbeat_ms;
+	} else {
+		s->heartbeat_ms = 0;
+	}
+	r.heartbeat_ms = s->heartbeat_ms;
 	m.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_HELLO;
 	m.hello = &r;
 	session_queue(s, &m);
@@ -535,6 +573,7 @@ void session_data(struct session *s, const uint8_t *p, size_t n)
 	uint32_t max = s->srv->cfg->max_frame_bytes;
 	struct frame_view fv;
 
+	s->last_rx_ns = clock_monotonic_ns();
 	while (n > 0 && s->stage_len > 0 && !s->closing) {
 		long took = session_complete_stage(s, p, n);
 
@@ -625,6 +664,8 @@ bool session_flush(struct session *s)
 	s->msg.msg_iov = s->iov;
 	s->msg.msg_iovlen = s->niov;
 	s->send_left = bytes;
+	if (s->heartbeat_ms)
+		s->last_tx_ns = clock_monotonic_ns();
 	if (reactor_send(&s->srv->reactor, s->conn, &s->msg) < 0)
 		return false;
 	return true;

@@ -18,6 +18,9 @@
 #define SESSION_IOV_MAX     64u		/* iovecs per send */
 #define SESSION_SEND_BYTES  (256u << 10)	/* bytes gathered per send */
 #define SESSION_STAGE_MIN   (64u << 10)
+#define SESSION_HEARTBEAT_MIN_MS 100u	/* the police pass runs every 100 ms */
+#define SESSION_HEARTBEAT_MAX_MS 60000u
+#define SESSION_HEARTBEAT_MISSES 3u	/* intervals without input before the cut */
 /* An upper bound on a PublishAck for n events plus an Error: offsets and partitions are
  * packed varints (<= 10 and 5 bytes). */
 #define SESSION_ACK_BYTES(n) (1024u + (size_t)(n) * 16u)
@@ -30,6 +33,8 @@ struct session {
 	bool in_use;
 	bool closing;		/* an Error said so: input ignored, close once flushed */
 	int64_t close_by_ns;	/* closing: shut down at this time even if unsent */
+	uint32_t heartbeat_ms;	/* agreed in Hello; 0 = no heartbeats */
+	int64_t last_rx_ns, last_tx_ns;	/* CLOCK_MONOTONIC of the last bytes in and out */
 	bool active;		/* on the server's active list */
 	uint32_t active_pos;
 	/* Reassembly of a frame split across receives. */
@@ -64,9 +69,10 @@ void session_data(struct session *s, const uint8_t *p, size_t n);
 /* A send finished with res bytes or -errno. */
 void session_sent(struct session *s, int res);
 
-/* Every ~100 ms: cuts subscriptions past the lag bounds (an Error, then a close) and
- * shuts down closing sessions whose peer has not taken the closing Error within
- * --close-grace-ms. now_ns is CLOCK_MONOTONIC. */
+/* Every ~100 ms: cuts subscriptions past the lag bounds (an Error, then a close), sends
+ * heartbeats and cuts peers silent for SESSION_HEARTBEAT_MISSES intervals (when Hello
+ * asked for heartbeats), and shuts down closing sessions whose peer has not taken the
+ * closing Error within --close-grace-ms. now_ns is CLOCK_MONOTONIC. */
 void session_police(struct session *s, int64_t now_ns);
 
 /* Starts a send if none is pending and there is something to send. Returns true while
