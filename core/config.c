@@ -52,6 +52,8 @@ static const char config_usage[] =
 	"  --no-auto-create          unknown topics are an error instead of created\n"
 	"  --max-topics N            auto-creation stops at N topics (default 10000)\n"
 	"  --quiet                   log warnings and errors only\n"
+	"  --config FILE             settings as \"key = value\" lines, keys the flags above\n"
+	"                            without \"--\"; flags given as well override the file\n"
 	"  --help, --version\n";
 
 /* Parses an unsigned decimal in [lo, hi]; returns 0 or -1. */
@@ -92,7 +94,7 @@ enum {
 	OPT_LISTEN = 256, OPT_DATA_DIR, OPT_READY_FILE, OPT_RULES, OPT_MAX_FRAME, OPT_MAX_SUBS,
 	OPT_MAX_CONNS, OPT_SEGMENT, OPT_PARTITIONS, OPT_MAX_LAG_BYTES, OPT_MAX_LAG_EVENTS,
 	OPT_CLOSE_GRACE, OPT_TOPIC, OPT_NO_AUTO, OPT_MAX_TOPICS, OPT_QUIET,
-	OPT_HELP, OPT_VERSION,
+	OPT_HELP, OPT_VERSION, OPT_CONFIG,
 };
 
 static const struct option config_options[] = {
@@ -114,6 +116,7 @@ static const struct option config_options[] = {
 	{ "quiet", no_argument, NULL, OPT_QUIET },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
+	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -219,15 +222,96 @@ static int config_apply(struct config *c, int opt, const char *arg, FILE *out,
 	}
 }
 
+/* Trims spaces and tabs from both ends of [s, s+strlen) in place; returns the start. */
+static char *config_trim(char *s)
+{
+	char *end;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	end = s + strlen(s);
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' ||
+			   end[-1] == '\n'))
+		*--end = '\0';
+	return s;
+}
+
+/* Applies one "key = value" (or bare "key") line of a config file. */
+static int config_file_line(struct config *c, char *line, FILE *out, const char **why)
+{
+	char *eq = strchr(line, '='), *key = line, *val = NULL;
+	const struct option *o;
+
+	if (eq) {
+		*eq = '\0';
+		val = config_trim(eq + 1);
+	}
+	key = config_trim(key);
+	for (o = config_options; o->name && strcmp(o->name, key); o++)
+		;
+	if (!o->name || o->val == OPT_CONFIG || o->val == OPT_HELP || o->val == OPT_VERSION) {
+		*why = "unknown key (keys are the long flags without '--')";
+		return -1;
+	}
+	if (o->has_arg == no_argument) {
+		if (val && strcmp(val, "true") && strcmp(val, "yes") && strcmp(val, "1")) {
+			*why = "a switch takes no value, or true";
+			return -1;
+		}
+		return config_apply(c, o->val, NULL, out, why);
+	}
+	if (!val || !*val) {
+		*why = "needs a value: key = value";
+		return -1;
+	}
+	return config_apply(c, o->val, val, out, why);
+}
+
+int config_load_file(struct config *c, const char *path, FILE *out, FILE *err)
+{
+	char line[CONFIG_PATH_MAX + 128];
+	unsigned lineno = 0;
+	FILE *f = fopen(path, "r");
+
+	if (!f) {
+		fprintf(err, "fanoutd: --config %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *l = config_trim(line);
+		const char *why = "invalid line";
+
+		lineno++;
+		if (!*l || *l == '#')
+			continue;
+		if (strlen(line) == sizeof(line) - 1 || config_file_line(c, l, out, &why) < 0) {
+			if (strlen(line) == sizeof(line) - 1)
+				why = "line too long";
+			fprintf(err, "fanoutd: %s:%u: %s (got '%s')\n", path, lineno, why, l);
+			fclose(f);
+			return -1;
+		}
+	}
+	fclose(f);
+	return 0;
+}
+
 int config_parse_args(struct config *c, int argc, char **argv, FILE *out, FILE *err)
 {
 	int opt, rc;
 
+	/* The file first, wherever --config stands: flags override what it says. */
 	optind = 1;
 	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "", config_options, NULL)) != -1)
+		if (opt == OPT_CONFIG && config_load_file(c, optarg, out, err) < 0)
+			return -1;
+	optind = 1;
 	while ((opt = getopt_long(argc, argv, "", config_options, NULL)) != -1) {
 		const char *why = "invalid option";
 
+		if (opt == OPT_CONFIG)
+			continue;
 		if (opt == '?') {
 			fprintf(err, "fanoutd: unknown or incomplete option '%s' (see --help)\n",
 				argv[optind - 1]);

@@ -39,9 +39,16 @@ struct config {
 /* Fills every field with its default. */
 void config_defaults(struct config *c);
 
-/* Parses argv over the defaults already in *c. Returns 0 to run, 1 when --help or
- * --version was printed (exit 0), -1 after printing a clear error to err (exit 2). */
+/* Parses argv over the defaults already in *c: the --config file first, then the flags,
+ * which override it. Returns 0 to run, 1 when --help or --version was printed (exit 0),
+ * -1 after printing a clear error to err (exit 2). */
 int config_parse_args(struct config *c, int argc, char **argv, FILE *out, FILE *err);
+
+/* Applies a config file over *c: "key = value" lines whose keys are the long flags
+ * without "--" (switches as a bare key or "key = true"), '#' comments, blank lines;
+ * repeatable keys (topic) may repeat. Returns 0, or -1 after printing "PATH:LINE: why"
+ * to err. */
+int config_load_file(struct config *c, const char *path, FILE *out, FILE *err);
 
 /* Parses "name" or "name:partitions". Returns 0 or -1 with *why set. */
 int config_parse_topic(const char *arg, struct config_topic *t, const char **why);

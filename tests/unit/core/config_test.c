@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/config.h"
 
@@ -105,12 +106,99 @@ static void segment_just_big_enough(void **state)
 	free(msg);
 }
 
+/* Writes text to a temporary file; returns its path (static buffer). */
+static const char *config_file(const char *text)
+{
+	static char path[] = "/tmp/fanout-config-test.XXXXXX";
+	int fd;
+	FILE *f;
+
+	strcpy(path, "/tmp/fanout-config-test.XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+static void config_file_then_flags(void **state)
+{
+	struct config c;
+	char *msg = NULL;
+	const char *path = config_file(
+		"# fanoutd settings\n"
+		"listen = 0.0.0.0:7500\n"
+		"  max-topics=12  \n"
+		"\n"
+		"topic = md:4\n"
+		"topic = fills\n"
+		"no-auto-create\n"
+		"quiet = true\n"
+		"max-lag-events = 5000\n");
+
+	(void)state;
+	/* --config may stand anywhere: the flags after or before it still win. */
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--max-lag-events", "7",
+		"--config", path, NULL }), 0);
+	assert_string_equal(c.listen, "0.0.0.0:7500");
+	assert_int_equal(c.max_topics, 12);
+	assert_int_equal(c.ntopics, 2);
+	assert_string_equal(c.topics[0].name, "md");
+	assert_int_equal(c.topics[0].partitions, 4);
+	assert_string_equal(c.topics[1].name, "fills");
+	assert_false(c.auto_create);
+	assert_true(c.quiet);
+	assert_int_equal(c.max_lag_events, 7);
+	free(msg);
+	unlink(path);
+}
+
+static void config_file_errors_name_the_line(void **state)
+{
+	static const struct {
+		const char *text;
+		const char *says;
+	} cases[] = {
+		{ "listen = 127.0.0.1:1\nbogus = 1\n", ":2: unknown key" },
+		{ "max-topics\n", ":1: needs a value" },
+		{ "quiet = maybe\n", ":1: a switch takes no value" },
+		{ "# ok\npartitions = 0\n", ":2: --partitions must be in 1..1024" },
+		{ "config = other\n", ":1: unknown key" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct config c;
+		char *msg = NULL;
+		const char *path = config_file(cases[i].text);
+
+		assert_int_equal(parse(&c, &msg, (const char *const[]){ "--config", path, NULL }), -1);
+		if (!strstr(msg, path) || !strstr(msg, cases[i].says))
+			fail_msg("case %zu: '%s' does not say '%s'", i, msg, cases[i].says);
+		free(msg);
+		unlink(path);
+	}
+	{
+		struct config c;
+		char *msg = NULL;
+
+		assert_int_equal(parse(&c, &msg, (const char *const[]){ "--config",
+			"/nonexistent/fanoutd.conf", NULL }), -1);
+		assert_non_null(strstr(msg, "No such file"));
+		free(msg);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(defaults_and_flags),
 		cmocka_unit_test(bad_values_name_the_flag),
 		cmocka_unit_test(segment_just_big_enough),
+		cmocka_unit_test(config_file_then_flags),
+		cmocka_unit_test(config_file_errors_name_the_line),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
