@@ -2,7 +2,10 @@
 # The one list of Debian packages fanout needs; sourced by tools/run and tools/test.
 #
 #   deps_install          build packages only
-#   deps_install --test   build packages + what the tests run against (PostgreSQL, Redis, Node)
+#   deps_install --test   build packages + what the tests run against (PostgreSQL, Redis,
+#                         nats-server, Node)
+#   deps_install --bench  build packages + the peer servers fanout-bench compares against
+#                         and gnuplot for perf/plot.sh
 #
 # Checks each package with dpkg-query, runs `apt-get update` once and only when something
 # is missing, then installs the missing ones non-interactively.
@@ -12,8 +15,12 @@ FANOUT_BUILD_DEPS=(
   liburing-dev libnuma-dev libck-dev
   protobuf-c-compiler libprotobuf-c-dev
   libcmocka-dev libjansson-dev systemtap-sdt-dev
+  # fanout-bench's Redis reply parser and ZeroMQ peer; fanoutd links neither.
+  libhiredis-dev libzmq3-dev
 )
-FANOUT_TEST_DEPS=(postgresql redis-server redis-tools)
+# The bench suite starts nats-server and redis-server (its smoke runs of every scenario).
+FANOUT_TEST_DEPS=(postgresql redis-server redis-tools nats-server)
+FANOUT_BENCH_DEPS=(nats-server redis-server gnuplot-nox)
 
 _deps_apt_updated=0
 
@@ -30,7 +37,9 @@ deps_missing() {
 
 deps_install() {
   local want=("${FANOUT_BUILD_DEPS[@]}") missing=() sudo=()
-  if [[ ${1:-} == --test ]]; then
+  if [[ ${1:-} == --bench ]]; then
+    want+=("${FANOUT_BENCH_DEPS[@]}")
+  elif [[ ${1:-} == --test ]]; then
     want+=("${FANOUT_TEST_DEPS[@]}")
     # Node may come from Debian (nodejs + npm) or from elsewhere with npm bundled: look at
     # the commands, not the packages, so a bundled npm is not fought by Debian's.

@@ -15,6 +15,7 @@
 #include "core/arena.h"
 #include "core/clock.h"
 #include "tools/client.h"
+#include "tools/synth.h"
 #include "tools/event_json.h"
 
 #define CONNECT_TIMEOUT_MS 5000
@@ -38,18 +39,6 @@ struct pub_opts {
 	double duration_s, rate;
 	unsigned symbols, batch, window;
 	bool quiet, count_set;
-};
-
-/* One preallocated synthetic event: every pointer targets storage inside the slot, so
- * refilling it for the next event allocates nothing. */
-struct synth_slot {
-	Fanout__V1__Event ev;
-	Fanout__V1__Distribution dist;
-	Fanout__V1__Metadata meta;
-	Fanout__V1__MarketData md;
-	char event_id[48];
-	char symbol[16];
-	char routing_key[48];
 };
 
 struct inflight {
@@ -84,7 +73,6 @@ struct pub {
 	uint64_t progress_acked;
 };
 
-static const char *const exchanges[] = { "NASDAQ", "NYSE", "ARCA", "BATS" };
 
 static void usage(FILE *f)
 {
@@ -195,31 +183,14 @@ err:
 
 /* ---- synthetic events --------------------------------------------------------------- */
 
-static int synth_init(struct pub *p)
+static int pub_synth_init(struct pub *p)
 {
 	p->slots = calloc(p->o.batch, sizeof(*p->slots));
 	if (!p->slots)
 		return -ENOMEM;
 	for (unsigned k = 0; k < p->o.batch; k++) {
-		struct synth_slot *s = &p->slots[k];
-
-		fanout__v1__event__init(&s->ev);
-		fanout__v1__distribution__init(&s->dist);
-		fanout__v1__metadata__init(&s->meta);
-		fanout__v1__market_data__init(&s->md);
-		s->ev.event_id = s->event_id;
-		s->ev.data_type = FANOUT__V1__DATA_TYPE__DATA_TYPE_MARKET_DATA;
-		s->ev.distribution = &s->dist;
-		s->ev.metadata = &s->meta;
-		s->ev.payload_case = FANOUT__V1__EVENT__PAYLOAD_MARKET_DATA;
-		s->ev.market_data = &s->md;
-		s->dist.topic = (char *)p->o.topic;
-		s->dist.routing_key = s->routing_key;
-		s->meta.source_service = "fanout-pub";
-		s->md.symbol = s->symbol;
-		s->md.currency = "USD";
-		s->md.kind = "trade";
-		p->events[k] = &s->ev;
+		synth_init(&p->slots[k], p->o.topic, "fanout-pub");
+		p->events[k] = &p->slots[k].ev;
 	}
 	return 0;
 }
@@ -230,24 +201,14 @@ static int64_t intended_offset_ns(const struct pub *p, uint64_t i)
 	return p->o.rate > 0 ? (int64_t)((double)i * 1e9 / p->o.rate) : 0;
 }
 
-static void synth_fill(struct pub *p, struct synth_slot *s, uint64_t i)
+static void pub_synth_fill(struct pub *p, struct synth_slot *s, uint64_t i)
 {
-	unsigned sym = (unsigned)(i % p->o.symbols);
-	const char *exch = exchanges[sym % 4];
-	double price = 20.0 + (double)(sym % 480) + (double)(i % 100) / 100.0;
-
 	/* At a fixed rate the intended time, so queueing in this process counts as latency
 	 * (no coordinated omission); flat out there is no schedule, so now. */
 	s->ev.timestamp_ns = p->o.rate > 0 ? p->start_real_ns + intended_offset_ns(p, i)
 					  : clock_realtime_ns();
 	snprintf(s->event_id, sizeof(s->event_id), "%ld-%" PRIu64, p->pid, i);
-	snprintf(s->symbol, sizeof(s->symbol), "S%05u", sym);
-	snprintf(s->routing_key, sizeof(s->routing_key), "%s.%s.trade", s->symbol, exch);
-	s->md.exchange = (char *)exch;
-	s->md.price = price;
-	s->md.bid = price - 0.01;
-	s->md.ask = price + 0.01;
-	s->md.volume = (int64_t)(100 * (1 + i % 10));
+	synth_fill(s, i, p->o.symbols);
 }
 
 /* ---- file events -------------------------------------------------------------------- */
@@ -522,7 +483,7 @@ static int pub_send_due(struct pub *p, size_t n)
 		n = (size_t)got;
 	} else {
 		for (size_t k = 0; k < n; k++)
-			synth_fill(p, &p->slots[k], p->published + k);
+			pub_synth_fill(p, &p->slots[k], p->published + k);
 	}
 	return pub_send(p, n);
 }
@@ -639,7 +600,7 @@ static int pub_setup(struct pub *p)
 	if (!p->events || !p->inflight)
 		return -ENOMEM;
 	if (!p->o.file)
-		return synth_init(p);
+		return pub_synth_init(p);
 	p->in_name = strcmp(p->o.file, "-") ? p->o.file : "<stdin>";
 	p->in = strcmp(p->o.file, "-") ? fopen(p->o.file, "r") : stdin;
 	if (!p->in) {

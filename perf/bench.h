@@ -1,0 +1,201 @@
+/* perf/bench.h — fanout-bench: one publisher, N subscribers, one system under test
+ * (fanoutd, nats-server, redis-server pub/sub, or broker-less ZeroMQ PUB/SUB).
+ * The run engine (bench_run.c) owns threads and accounting; each system is a driver
+ * (bench_<system>.c) with blocking set-up calls and a non-blocking receive call.
+ * A run is driven from one thread; each receive thread owns its subscribers and its
+ * histogram, and shares only relaxed atomic counters for the progress line. */
+#ifndef FANOUT_PERF_BENCH_H
+#define FANOUT_PERF_BENCH_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <jansson.h>
+
+#include "tools/latency_hist.h"
+
+#define BENCH_SYSTEMS 4
+#define BENCH_SUBS_MAX 4096u
+#define BENCH_THREADS_MAX 16u
+#define BENCH_SUB_BUF_BYTES (64u << 10)	/* receive buffer per subscriber: many frames */
+#define BENCH_PAYLOAD_MIN 16u		/* seq + intended time */
+#define BENCH_PAYLOAD_MAX 65000u
+#define BENCH_TOPIC "bench"
+#define BENCH_RUNS_MAX 64u		/* --repeat bound */
+
+enum bench_system { BENCH_FANOUT, BENCH_NATS, BENCH_REDIS, BENCH_ZMQ };
+
+struct bench_cfg {
+	char scenario[64];
+	unsigned systems_mask;		/* bit per enum bench_system */
+	double rate;			/* events/s; 0 = flat out */
+	double duration_s, drain_s;
+	unsigned subscribers, symbols, sub_symbols, payload_bytes, threads, batch, repeat;
+	/* Test hooks, each once at mid-run: receive thread 0 sleeps stall_ms; the publisher
+	 * sleeps pub_stall_ms (then catches up on its schedule: coordinated omission). */
+	unsigned stall_ms, pub_stall_ms;
+	const char *fanoutd, *hdr_out;
+	bool quiet;
+};
+
+struct bench_sub {
+	unsigned id, key_base;		/* takes keys key_base .. key_base+M-1 (mod K) */
+	int fd;
+	void *zsock;
+	void *priv;			/* driver state (hiredis reader) */
+	uint8_t *buf;
+	size_t len;
+	uint64_t *key_next;		/* per subscribed key: the next seq expected */
+	uint64_t received, gaps, out_of_order, bytes;
+	bool dead, warm;
+};
+
+struct bench_run;
+
+struct bench_thread {
+	struct bench_run *run;
+	unsigned idx, nsubs;
+	struct bench_sub **subs;
+	struct latency_hist *hist;
+	double sum_us, sumsq_us;
+	_Atomic uint64_t received;	/* relaxed: read by the progress line only */
+	bool stalled;
+};
+
+struct bench_pub {
+	int fd;
+	void *zsock, *priv;
+	uint8_t *wbuf, *rbuf;
+	size_t wcap, rlen;
+	uint64_t outstanding;		/* batches or replies not yet acknowledged */
+	uint64_t bytes;
+};
+
+struct bench_result {
+	enum bench_system sys;
+	int error;			/* 0, or -errno: the run did not complete */
+	uint64_t published, expected, delivered, lost, gaps, out_of_order, dead_subs;
+	double seconds, in_per_s, out_per_s, bytes_per_delivery, pub_bytes_per_event;
+	double mean_us, stddev_us;
+	uint64_t p_ns[6];		/* p50 p90 p99 p99.9 p99.99 max */
+	struct latency_hist *hist;
+};
+
+struct bench_driver {
+	const char *name, *topology;
+	/* Starts the server on a free loopback port, fills run->addr. Returns 0 or -errno. */
+	int (*server_start)(struct bench_run *r);
+	int (*pub_open)(struct bench_run *r, struct bench_pub *p);
+	/* Sends events seq0..seq0+n-1 with their intended times; may block (backpressure). */
+	int (*pub_send)(struct bench_run *r, struct bench_pub *p, uint64_t seq0, unsigned n,
+			const int64_t *intended_ns);
+	/* Waits until the server has taken everything sent. */
+	int (*pub_flush)(struct bench_run *r, struct bench_pub *p);
+	void (*pub_close)(struct bench_pub *p);
+	/* Connects and subscribes, blocking; leaves s->fd non-blocking (or s->zsock). */
+	int (*sub_open)(struct bench_run *r, struct bench_sub *s);
+	/* Consumes what is readable, calling bench_deliver; -errno when the connection died. */
+	int (*sub_read)(struct bench_thread *t, struct bench_sub *s);
+	void (*sub_close)(struct bench_sub *s);
+};
+
+struct bench_run {
+	const struct bench_cfg *cfg;
+	const struct bench_driver *drv;
+	char addr[64];
+	int server_pid;
+	char tmpdir[128];
+	void *zctx;
+	struct bench_sub *subs;
+	struct bench_thread threads[BENCH_THREADS_MAX];
+	_Atomic bool stop_rx;
+	_Atomic uint64_t published;
+	_Atomic unsigned warm;
+	int64_t start_mono_ns;
+	_Atomic int64_t stall_at_mono_ns;	/* 0 until publishing starts */
+};
+
+extern const struct bench_driver bench_fanout_driver, bench_nats_driver,
+	bench_redis_driver, bench_zmq_driver;
+
+/* ---- bench_core.c: pure helpers (tested) ---- */
+
+/* Events due by now_ns at rate/s from start_ns (rate > 0): floor(elapsed * rate) + 1. */
+uint64_t bench_pace_due(int64_t start_ns, double rate, int64_t now_ns);
+/* Intended send time of event seq. */
+int64_t bench_pace_intended(int64_t start_ns, double rate, uint64_t seq);
+/* Events of seq 0..published-1 that the subscriber takes. */
+uint64_t bench_expected(uint64_t published, unsigned key_base, unsigned k, unsigned m);
+/* Accounts one delivery: gap/order by seq within its key (the order every system keeps), latency from the intended time. */
+void bench_deliver(struct bench_thread *t, struct bench_sub *s, uint64_t seq,
+		   int64_t intended_ns, int64_t now_ns);
+/* Peer payloads: 8 bytes seq, 8 bytes intended ns (little endian), filler. */
+void bench_payload_put(uint8_t *p, unsigned n, uint64_t seq, int64_t intended_ns);
+void bench_payload_get(const uint8_t *p, uint64_t *seq, int64_t *intended_ns);
+/* Routing key / channel / subject name of key k. */
+int bench_key_name(char *dst, size_t cap, unsigned k);
+/* Fills the latency fields of res from its histogram. */
+void bench_result_percentiles(struct bench_result *res);
+/* Writes res->hist in HdrHistogram's percentile-distribution text format, in µs. */
+int bench_hdr_write(const struct bench_result *res, const char *path);
+
+/* ---- bench_proc.c: servers, temporary directories, sockets (main thread) ---- */
+/* A loopback TCP port nobody listened on a moment ago, or -errno. */
+int bench_free_port(void);
+/* Creates r->tmpdir under $TMPDIR (default /tmp). Returns 0 or -errno (said on stderr). */
+int bench_tmpdir(struct bench_run *r);
+/* Removes dir and everything in it; says so on stderr when it cannot. */
+void bench_rmtree(const char *dir);
+/* Starts argv[0] (PATH searched) with stdout and stderr to log, in its own process group,
+ * SIGTERMed if fanout-bench dies first. Returns the pid or -errno. */
+int bench_spawn(char *const *argv, const char *log);
+/* SIGTERM, up to 5 s, then SIGKILL; reaps it. No-op for pid <= 0. */
+void bench_stop_pid(int pid);
+/* Copies the end of a log file to stderr (start-up failures). */
+void bench_log_tail(const char *path);
+/* Starts a peer that takes its port on the command line: fills port_arg (16 bytes, an
+ * element of argv) with a free port, up to 3 tries if another process takes it first;
+ * logs to r->tmpdir. Sets r->addr "127.0.0.1:PORT" and r->server_pid. Returns 0 or
+ * -errno, having said why on stderr (naming package when the program is missing). */
+int bench_peer_start(struct bench_run *r, char *const *argv, char *port_arg,
+		     const char *package);
+/* A connected loopback socket (TCP_NODELAY, 10 s send/receive timeouts while it stays
+ * blocking), or -errno. */
+int bench_connect_tcp(int port);
+int bench_set_nonblock(int fd);
+/* Writes all of p, waiting for room on a full socket; -ETIMEDOUT after 10 s stuck. */
+int bench_write_all(int fd, const void *p, size_t n);
+
+/* ---- bench_run.c ---- */
+/* One run of one system, from start-up to stopped server; fills *res (res->hist is
+ * allocated; the caller frees it). Returns 0 or res->error (-errno). Main thread. */
+int bench_run_one(const struct bench_cfg *cfg, enum bench_system sys, struct bench_result *res);
+/* Ends the current run early (publishing and draining stop) and makes bench_stopped()
+ * true. Async-signal-safe: for SIGINT/SIGTERM handlers. */
+void bench_request_stop(void);
+bool bench_stopped(void);
+
+/* ---- bench_cfg.c: command line and scenario files ---- */
+extern const char *const bench_system_names[BENCH_SYSTEMS];
+void bench_usage(FILE *f);
+/* Fills *c from defaults, then argv (scenario files applied where --scenario appears, so
+ * later flags override them). Returns 0, 1 after --help (usage printed on stdout), or
+ * -EINVAL having said what is wrong on stderr. */
+int bench_cfg_parse(struct bench_cfg *c, int argc, char **argv);
+
+/* ---- bench_report.c: results ---- */
+/* One run as a JSON object (the "runs" array of the output). */
+json_t *bench_run_json(const struct bench_cfg *c, const struct bench_result *r, unsigned run);
+/* Medians per system over the good runs and fanout's ratios to each peer, as JSON; also
+ * prints them as a table on stderr. */
+json_t *bench_summary_json(const struct bench_cfg *c, const struct bench_result *res,
+			   unsigned n);
+/* The configuration part of the output. */
+json_t *bench_cfg_json(const struct bench_cfg *c);
+/* Writes c->hdr_out (one system) or c->hdr_out.<system>.hdr (several): each system's runs
+ * merged. Returns 0 or -errno of the first file that could not be written. */
+int bench_write_hdrs(const struct bench_cfg *c, const struct bench_result *res, unsigned n);
+
+#endif

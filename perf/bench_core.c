@@ -1,0 +1,125 @@
+/* perf/bench_core.c — the pure parts of fanout-bench: pacing at intended times, which
+ * events a subscriber should see, delivery accounting, percentiles and the .hdr file. */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "perf/bench.h"
+
+uint64_t bench_pace_due(int64_t start_ns, double rate, int64_t now_ns)
+{
+	if (now_ns < start_ns)
+		return 0;
+	return (uint64_t)((double)(now_ns - start_ns) * rate / 1e9) + 1;
+}
+
+int64_t bench_pace_intended(int64_t start_ns, double rate, uint64_t seq)
+{
+	return start_ns + (int64_t)((double)seq * 1e9 / rate);
+}
+
+uint64_t bench_expected(uint64_t published, unsigned key_base, unsigned k, unsigned m)
+{
+	uint64_t n = 0, full = published / k, rest = published % k;
+
+	for (unsigned t = 0; t < m; t++)
+		n += full + (((key_base + t) % k) < rest);
+	return n;
+}
+
+void bench_deliver(struct bench_thread *t, struct bench_sub *s, uint64_t seq,
+		   int64_t intended_ns, int64_t now_ns)
+{
+	const struct bench_cfg *c = t->run->cfg;
+	int64_t lat = now_ns - intended_ns;
+	double us = (double)lat / 1e3;
+
+	unsigned idx = (unsigned)((seq % c->symbols + c->symbols - s->key_base) % c->symbols);
+
+	if (idx >= c->sub_symbols) {
+		s->out_of_order++;	/* a key it did not subscribe to: count it as wrong */
+	} else if (seq < s->key_next[idx]) {
+		s->out_of_order++;
+	} else {
+		if (seq != s->key_next[idx])
+			s->gaps++;
+		s->key_next[idx] = seq + c->symbols;
+	}
+	s->received++;
+	latency_hist_record(t->hist, lat);
+	t->sum_us += us;
+	t->sumsq_us += us * us;
+	atomic_fetch_add_explicit(&t->received, 1, memory_order_relaxed);
+}
+
+void bench_payload_put(uint8_t *p, unsigned n, uint64_t seq, int64_t intended_ns)
+{
+	for (unsigned i = 0; i < 8; i++) {
+		p[i] = (uint8_t)(seq >> (8 * i));
+		p[8 + i] = (uint8_t)((uint64_t)intended_ns >> (8 * i));
+	}
+	if (n > BENCH_PAYLOAD_MIN)
+		memset(p + BENCH_PAYLOAD_MIN, 'x', n - BENCH_PAYLOAD_MIN);
+}
+
+void bench_payload_get(const uint8_t *p, uint64_t *seq, int64_t *intended_ns)
+{
+	uint64_t a = 0, b = 0;
+
+	for (unsigned i = 0; i < 8; i++) {
+		a |= (uint64_t)p[i] << (8 * i);
+		b |= (uint64_t)p[8 + i] << (8 * i);
+	}
+	*seq = a;
+	*intended_ns = (int64_t)b;
+}
+
+int bench_key_name(char *dst, size_t cap, unsigned k)
+{
+	return snprintf(dst, cap, "S%05u", k);
+}
+
+void bench_result_percentiles(struct bench_result *res)
+{
+	static const double ps[5] = { 50, 90, 99, 99.9, 99.99 };
+
+	for (unsigned i = 0; i < 5; i++)
+		res->p_ns[i] = latency_hist_percentile(res->hist, ps[i]);
+	res->p_ns[5] = latency_hist_max(res->hist);
+}
+
+/* Percentile steps as HdrHistogram's outputPercentileDistribution with 5 ticks per half
+ * distance: finer as p approaches 100, until a step would be below one value. */
+int bench_hdr_write(const struct bench_result *res, const char *path)
+{
+	const struct latency_hist *h = res->hist;
+	uint64_t n = latency_hist_count(h);
+	FILE *f = fopen(path, "w");
+	double p = 0;
+
+	if (!f)
+		return -errno;
+	fprintf(f, "%12s %14s %10s %14s\n\n", "Value", "Percentile", "TotalCount", "1/(1-Percentile)");
+	for (unsigned i = 0; n && i < 10000; i++) {
+		double frac = p / 100.0;
+		uint64_t v = latency_hist_percentile(h, p);
+		uint64_t cnt = (uint64_t)ceil(frac * (double)n);
+
+		if (p >= 100.0 || 1.0 / (1.0 - frac) > (double)n) {
+			fprintf(f, "%12.3f %1.12f %10" PRIu64 "\n", (double)latency_hist_max(h) / 1e3,
+				1.0, n);
+			break;
+		}
+		fprintf(f, "%12.3f %1.12f %10" PRIu64 " %14.2f\n", (double)v / 1e3, frac,
+			cnt ? cnt : 1, 1.0 / (1.0 - frac));
+		p += 100.0 / (pow(2, floor(log2(100.0 / (100.0 - p))) + 1) * 5);
+	}
+	fprintf(f, "#[Mean    = %12.3f, StdDeviation   = %12.3f]\n", res->mean_us, res->stddev_us);
+	fprintf(f, "#[Max     = %12.3f, Total count    = %12" PRIu64 "]\n",
+		(double)latency_hist_max(h) / 1e3, n);
+	fprintf(f, "#[Buckets = %12u, SubBuckets     = %12u]\n", LATENCY_HIST_BUCKETS,
+		LATENCY_HIST_SUB_COUNT);
+	return fclose(f) ? -errno : 0;
+}

@@ -1,0 +1,263 @@
+/* perf/bench_fanout.c — the fanout driver: fanoutd from the build tree with a temporary
+ * data dir, synthetic MarketData events as fanout-pub makes them (event_id = sequence,
+ * timestamp_ns = intended send time), one routing-key pattern per subscribed key.
+ * Subscribers read non-blocking and read only the two fields they need from each frame
+ * (a protobuf wire-format walk, no allocation), as a latency-minded consumer would. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+#include "core/clock.h"
+#include "perf/bench.h"
+#include "perf/bench_pb.h"
+#include "tools/client.h"
+#include "tools/synth.h"
+
+#define CONNECT_TIMEOUT_MS 10000
+#define READY_TIMEOUT_MS 10000
+#define PATTERNS_PER_SUB 64u	/* the protocol's limit per subscription */
+#define PUB_WINDOW 64u		/* batches in flight before waiting for acks */
+
+
+struct fpub {
+	struct client c;
+	struct synth_slot *slots;
+	Fanout__V1__Event **events;
+	uint64_t batches;
+};
+
+static void routing_key(char *dst, size_t cap, unsigned k)
+{
+	char sym[16];
+
+	bench_key_name(sym, sizeof(sym), k);
+	snprintf(dst, cap, "%s.%s.trade", sym, synth_exchange(k));
+}
+
+/* Reads the "HOST:PORT" fanoutd writes (atomically, by rename) once it listens. */
+static bool read_ready(const char *path, char *addr, size_t cap)
+{
+	FILE *f = fopen(path, "r");
+	bool ok;
+
+	if (!f)
+		return false;
+	ok = fgets(addr, (int)cap, f) && strchr(addr, ':');
+	fclose(f);
+	addr[strcspn(addr, " \r\n")] = '\0';
+	return ok;
+}
+
+static int fanout_server_start(struct bench_run *r)
+{
+	char data[200], ready[200], log[200];
+	char *argv[] = { (char *)r->cfg->fanoutd, "--listen", "127.0.0.1:0", "--data-dir", data,
+			 "--ready-file", ready, "--quiet", NULL };
+	int rc = bench_tmpdir(r), st;
+
+	if (rc)
+		return rc;
+	snprintf(data, sizeof(data), "%s/data", r->tmpdir);
+	snprintf(ready, sizeof(ready), "%s/ready", r->tmpdir);
+	snprintf(log, sizeof(log), "%s/fanoutd.log", r->tmpdir);
+	r->server_pid = bench_spawn(argv, log);
+	if (r->server_pid < 0)
+		return r->server_pid;
+	for (int i = 0; i < READY_TIMEOUT_MS / 20; i++) {
+		if (read_ready(ready, r->addr, sizeof(r->addr)))
+			return 0;
+		if (waitpid(r->server_pid, &st, WNOHANG) == r->server_pid) {
+			r->server_pid = -1;
+			fprintf(stderr, "fanout-bench: %s exited at start-up%s\n", r->cfg->fanoutd,
+				WIFEXITED(st) && WEXITSTATUS(st) == 127 ?
+				" (not found: build it, or give --fanoutd PATH)" : "");
+			bench_log_tail(log);
+			return -ECHILD;
+		}
+		usleep(20000);
+	}
+	fprintf(stderr, "fanout-bench: %s not ready after %d ms\n", r->cfg->fanoutd,
+		READY_TIMEOUT_MS);
+	bench_log_tail(log);
+	return -ETIMEDOUT;
+}
+
+static int fanout_pub_open(struct bench_run *r, struct bench_pub *p)
+{
+	struct fpub *f = calloc(1, sizeof(*f));
+	unsigned n = r->cfg->batch;
+
+	if (!f)
+		return -ENOMEM;
+	p->priv = f;
+	f->slots = calloc(n, sizeof(*f->slots));
+	f->events = calloc(n, sizeof(*f->events));
+	if (!f->slots || !f->events)
+		return -ENOMEM;
+	for (unsigned k = 0; k < n; k++) {
+		synth_init(&f->slots[k], BENCH_TOPIC, "fanout-bench");
+		f->events[k] = &f->slots[k].ev;
+	}
+	return client_connect(&f->c, r->addr, CONNECT_TIMEOUT_MS);
+}
+
+/* Reads acks; waits (up to 10 s each) while more than `window` batches are in flight. */
+static int fanout_pub_acks(struct fpub *f, struct bench_pub *p, uint64_t window)
+{
+	for (;;) {
+		Fanout__V1__ServerMessage *m;
+		int rc = client_recv(&f->c, &m, p->outstanding > window ? 10000 : 0);
+
+		if (rc == -ETIMEDOUT && p->outstanding <= window)
+			return 0;
+		if (rc)
+			return rc;
+		if (m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_PUBLISH_ACK) {
+			p->outstanding--;
+		} else if (m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_ERROR) {
+			fprintf(stderr, "fanout-bench: fanoutd error: %s\n", m->error->message);
+			client_free_msg(m);
+			return -EPROTO;
+		}
+		client_free_msg(m);
+	}
+}
+
+static int fanout_pub_send(struct bench_run *r, struct bench_pub *p, uint64_t seq0, unsigned n,
+			   const int64_t *intended_ns)
+{
+	struct fpub *f = p->priv;
+	int rc;
+
+	for (unsigned k = 0; k < n; k++) {
+		struct synth_slot *s = &f->slots[k];
+		uint64_t i = seq0 + k;
+
+		s->ev.timestamp_ns = intended_ns[k];
+		snprintf(s->event_id, sizeof(s->event_id), "%" PRIu64, i);
+		synth_fill(s, i, r->cfg->symbols);	/* bench_key_name's symbols */
+	}
+	rc = client_publish(&f->c, ++f->batches, f->events, n);
+	if (rc)
+		return rc;
+	p->outstanding++;
+	return fanout_pub_acks(f, p, PUB_WINDOW);
+}
+
+static int fanout_pub_flush(struct bench_run *r, struct bench_pub *p)
+{
+	(void)r;
+	return fanout_pub_acks(p->priv, p, 0);
+}
+
+static void fanout_pub_close(struct bench_pub *p)
+{
+	struct fpub *f = p->priv;
+
+	if (!f)
+		return;
+	client_close(&f->c);
+	free(f->slots);
+	free(f->events);
+	free(f);
+	p->priv = NULL;
+}
+
+static int fanout_sub_open(struct bench_run *r, struct bench_sub *s)
+{
+	const struct bench_cfg *c = r->cfg;
+	struct client *cl = calloc(1, sizeof(*cl));
+	char keys[PATTERNS_PER_SUB][48];
+	const char *pats[PATTERNS_PER_SUB];
+	int rc;
+
+	if (!cl)
+		return -ENOMEM;
+	s->priv = cl;
+	rc = client_connect(cl, r->addr, CONNECT_TIMEOUT_MS);
+	for (unsigned t = 0, id = 1; rc == 0 && t < c->sub_symbols; id++) {
+		Fanout__V1__ServerMessage *res = NULL;
+		unsigned n = 0;
+
+		for (; n < PATTERNS_PER_SUB && t < c->sub_symbols; n++, t++) {
+			routing_key(keys[n], sizeof(keys[n]), (s->key_base + t) % c->symbols);
+			pats[n] = keys[n];
+		}
+		rc = client_subscribe(cl, id, BENCH_TOPIC, pats, n,
+				      FANOUT__V1__START_POSITION__START_POSITION_LATEST, 0, &res);
+		if (res)
+			client_free_msg(res);
+	}
+	if (rc)
+		return rc;
+	/* No event flows before the publisher starts: nothing is left in the client's buffer. */
+	if (cl->rlen != cl->rpos)
+		return -EPROTO;
+	s->fd = cl->fd;
+	return bench_set_nonblock(s->fd);
+}
+
+static int fanout_parse(struct bench_thread *t, struct bench_sub *s)
+{
+	size_t pos = 0;
+
+	for (;;) {
+		struct frame_view v;
+		uint64_t seq;
+		int64_t ts;
+		int n = frame_parse(s->buf + pos, s->len - pos, BENCH_SUB_BUF_BYTES / 2, &v);
+
+		if (n < 0)
+			return n;
+		if (n == 0)
+			break;
+		pos += (size_t)n;
+		if (bench_pb_event_seq(v.body, v.len, &seq, &ts) == 0) {
+			s->bytes += (uint64_t)n;
+			bench_deliver(t, s, seq, ts, clock_realtime_ns());
+		} else {
+			fprintf(stderr, "fanout-bench: subscriber %u: a frame that is not an event\n", s->id);
+		}
+	}
+	memmove(s->buf, s->buf + pos, s->len - pos);
+	s->len -= pos;
+	return 0;
+}
+
+static int fanout_sub_read(struct bench_thread *t, struct bench_sub *s)
+{
+	for (int i = 0; i < 16; i++) {	/* bounded, so one busy subscriber cannot starve others */
+		ssize_t n = read(s->fd, s->buf + s->len, BENCH_SUB_BUF_BYTES - s->len);
+		int rc;
+
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return 0;
+		if (n <= 0)
+			return n < 0 ? -errno : -ECONNRESET;
+		s->len += (size_t)n;
+		rc = fanout_parse(t, s);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static void fanout_sub_close(struct bench_sub *s)
+{
+	if (s->priv)
+		client_close(s->priv);
+	free(s->priv);
+	s->priv = NULL;
+}
+
+const struct bench_driver bench_fanout_driver = {
+	.name = "fanout", .topology = "broker: fanoutd (1 reactor, 1 partition)",
+	.server_start = fanout_server_start,
+	.pub_open = fanout_pub_open, .pub_send = fanout_pub_send,
+	.pub_flush = fanout_pub_flush, .pub_close = fanout_pub_close,
+	.sub_open = fanout_sub_open, .sub_read = fanout_sub_read, .sub_close = fanout_sub_close,
+};

@@ -1,0 +1,432 @@
+/* perf/bench_run.c — one run of one system: start the server, open the publisher and
+ * the subscribers, receive on cfg->threads threads (epoll, or zmq_poll for ZeroMQ),
+ * publish at intended times for the duration, drain, account, stop everything. */
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "core/clock.h"
+#include "perf/bench.h"
+
+#define RX_WAIT_MS 50
+#define BATCH_MAX 8192u
+#define WARMUP_TIMEOUT_NS (60 * 1000000000LL)
+#define DRAIN_IDLE_NS 2000000000LL	/* nothing delivered for this long: the rest is lost */
+
+/* Set from signal handlers: only a lock-free atomic is async-signal-safe. */
+static_assert(ATOMIC_BOOL_LOCK_FREE == 2, "atomic_bool must be lock-free");
+static atomic_bool stop_requested;
+
+void bench_request_stop(void)
+{
+	atomic_store(&stop_requested, true);
+}
+
+bool bench_stopped(void)
+{
+	return atomic_load(&stop_requested);
+}
+
+static const struct bench_driver *const drivers[BENCH_SYSTEMS] = {
+	&bench_fanout_driver, &bench_nats_driver, &bench_redis_driver, &bench_zmq_driver,
+};
+
+static void maybe_stall(struct bench_thread *t)
+{
+	struct bench_run *r = t->run;
+	/* Relaxed: a time, not a hand-over of other data; a late view only delays the stall. */
+	int64_t at = atomic_load_explicit(&r->stall_at_mono_ns, memory_order_relaxed);
+
+	if (t->idx == 0 && r->cfg->stall_ms && !t->stalled && at && clock_monotonic_ns() >= at) {
+		t->stalled = true;
+		usleep(r->cfg->stall_ms * 1000u);
+	}
+}
+
+static void sub_failed(struct bench_thread *t, struct bench_sub *s, int rc)
+{
+	if (!atomic_load(&t->run->stop_rx))
+		fprintf(stderr, "fanout-bench: %s subscriber %u lost its connection (%s)\n",
+			t->run->drv->name, s->id, strerror(-rc));
+	s->dead = true;
+}
+
+static void *rx_epoll(void *arg)
+{
+	struct bench_thread *t = arg;
+	struct epoll_event evs[256];
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+
+	for (unsigned i = 0; i < t->nsubs; i++) {
+		struct epoll_event e = { .events = EPOLLIN, .data.ptr = t->subs[i] };
+
+		if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, t->subs[i]->fd, &e))
+			sub_failed(t, t->subs[i], -errno);	/* counted as lost and disconnected */
+	}
+	if (ep < 0)
+		return NULL;
+	while (!atomic_load_explicit(&t->run->stop_rx, memory_order_acquire)) {
+		int n = epoll_wait(ep, evs, 256, RX_WAIT_MS);
+
+		maybe_stall(t);
+		for (int i = 0; i < n; i++) {
+			struct bench_sub *s = evs[i].data.ptr;
+			int rc = t->run->drv->sub_read(t, s);
+
+			if (rc < 0) {
+				sub_failed(t, s, rc);
+				epoll_ctl(ep, EPOLL_CTL_DEL, s->fd, NULL);
+			}
+		}
+	}
+	close(ep);
+	return NULL;
+}
+
+static void *rx_zmq(void *arg)
+{
+	struct bench_thread *t = arg;
+	zmq_pollitem_t *items = calloc(t->nsubs, sizeof(*items));
+
+	if (!items) {
+		for (unsigned i = 0; i < t->nsubs; i++)
+			sub_failed(t, t->subs[i], -ENOMEM);
+		return NULL;
+	}
+	for (unsigned i = 0; i < t->nsubs; i++)
+		items[i] = (zmq_pollitem_t){ .socket = t->subs[i]->zsock, .events = ZMQ_POLLIN };
+	while (!atomic_load_explicit(&t->run->stop_rx, memory_order_acquire)) {
+		int n = zmq_poll(items, (int)t->nsubs, RX_WAIT_MS);
+
+		maybe_stall(t);
+		for (unsigned i = 0; n > 0 && i < t->nsubs; i++) {
+			int rc;
+
+			if (!(items[i].revents & ZMQ_POLLIN) || t->subs[i]->dead)
+				continue;
+			rc = t->run->drv->sub_read(t, t->subs[i]);
+			if (rc < 0)
+				sub_failed(t, t->subs[i], rc);
+		}
+	}
+	free(items);
+	return NULL;
+}
+
+static uint64_t total_received(struct bench_run *r)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < r->cfg->threads; i++)
+		n += atomic_load_explicit(&r->threads[i].received, memory_order_relaxed);
+	return n;
+}
+
+static void progress(struct bench_run *r, int64_t *last_ns, uint64_t *last_in, uint64_t *last_out)
+{
+	int64_t now = clock_monotonic_ns();
+	uint64_t in = atomic_load_explicit(&r->published, memory_order_relaxed);
+	uint64_t out = total_received(r);
+	double dt = (double)(now - *last_ns) / 1e9;
+
+	if (!r->cfg->quiet)
+		fprintf(stderr, "[%s] t=%5.1fs in %10.0f ev/s out %10.0f deliveries/s  total in %"
+			PRIu64 " out %" PRIu64 "\n", r->drv->name,
+			(double)(now - r->start_mono_ns) / 1e9, (double)(in - *last_in) / dt,
+			(double)(out - *last_out) / dt, in, out);
+	*last_ns = now;
+	*last_in = in;
+	*last_out = out;
+}
+
+/* Test hook: the publisher is descheduled once, mid-run, for pub_stall_ms. Events due
+ * meanwhile are then sent late but keep their intended times, so the stall shows as their
+ * latency (no coordinated omission). */
+static void maybe_pub_stall(struct bench_run *r, int64_t now, bool *stalled)
+{
+	if (r->cfg->pub_stall_ms && !*stalled &&
+	    now >= atomic_load_explicit(&r->stall_at_mono_ns, memory_order_relaxed)) {
+		*stalled = true;
+		usleep(r->cfg->pub_stall_ms * 1000u);
+	}
+}
+
+/* Publishes for the duration; the progress line is printed from here once a second. */
+static int publish(struct bench_run *r, struct bench_pub *p, double *seconds)
+{
+	const struct bench_cfg *c = r->cfg;
+	static int64_t intended[BATCH_MAX];
+	int64_t start_real = clock_realtime_ns(), start = clock_monotonic_ns();
+	int64_t end = start + (int64_t)(c->duration_s * 1e9), last = start;
+	uint64_t seq = 0, last_in = 0, last_out = 0;
+	unsigned batch = c->batch < BATCH_MAX ? c->batch : BATCH_MAX;
+	bool stalled = false;
+	int rc = 0;
+
+	r->start_mono_ns = start;
+	atomic_store_explicit(&r->stall_at_mono_ns, start + (end - start) / 2, memory_order_relaxed);
+	for (int64_t now = start; now < end && rc == 0; now = clock_monotonic_ns()) {
+		uint64_t n = batch;
+
+		if (bench_stopped()) {
+			rc = -EINTR;
+			break;
+		}
+		maybe_pub_stall(r, now, &stalled);
+		if (now - last >= 1000000000)
+			progress(r, &last, &last_in, &last_out);
+		if (c->rate > 0) {
+			uint64_t due = bench_pace_due(start, c->rate, now);
+
+			n = due > seq ? due - seq : 0;
+			if (n > batch)
+				n = batch;
+			if (n == 0) {
+				int64_t next = bench_pace_intended(start, c->rate, seq) - now;
+				struct timespec ts = { 0, next > 1000000 ? 1000000 : (next > 0 ? next : 0) };
+
+				nanosleep(&ts, NULL);
+				continue;
+			}
+		}
+		for (uint64_t k = 0; k < n; k++)
+			intended[k] = c->rate > 0 ? bench_pace_intended(start_real, c->rate, seq + k)
+						  : clock_realtime_ns();
+		rc = r->drv->pub_send(r, p, seq, (unsigned)n, intended);
+		seq += n;
+		atomic_store_explicit(&r->published, seq, memory_order_relaxed);
+	}
+	*seconds = (double)(clock_monotonic_ns() - start) / 1e9;
+	if (rc == 0)
+		rc = r->drv->pub_flush(r, p);
+	return rc;
+}
+
+/* ZeroMQ subscriptions propagate asynchronously: send warm-up messages until every
+ * subscriber has seen one, so no event is lost to a slow joiner. */
+static int warm_up(struct bench_run *r, struct bench_pub *p)
+{
+	int64_t deadline = clock_monotonic_ns() + WARMUP_TIMEOUT_NS;
+
+	while (atomic_load(&r->warm) < r->cfg->subscribers) {
+		if (bench_stopped())
+			return -EINTR;
+		if (clock_monotonic_ns() > deadline) {
+			fprintf(stderr, "fanout-bench: zmq: %u of %u subscribers joined\n",
+				atomic_load(&r->warm), r->cfg->subscribers);
+			return -ETIMEDOUT;
+		}
+		/* Every 50 ms, not faster: each goes to every subscriber not yet warm, on the
+		 * I/O thread that is also completing the others' connections. */
+		zmq_send(p->zsock, "W", 1, ZMQ_DONTWAIT);
+		usleep(50000);
+	}
+	return 0;
+}
+
+/* Waits until every delivery owed has arrived, or drain_s has passed, or nothing has
+ * arrived for DRAIN_IDLE_NS (then the rest is lost, and account() says so). */
+static void drain(struct bench_run *r, uint64_t expected)
+{
+	int64_t deadline = clock_monotonic_ns() + (int64_t)(r->cfg->drain_s * 1e9);
+	uint64_t last = total_received(r);
+	int64_t last_change = clock_monotonic_ns();
+
+	while (clock_monotonic_ns() < deadline && !bench_stopped()) {
+		uint64_t n = total_received(r);
+
+		if (n >= expected)
+			return;
+		if (n != last) {
+			last = n;
+			last_change = clock_monotonic_ns();
+		} else if (clock_monotonic_ns() - last_change > DRAIN_IDLE_NS) {
+			return;
+		}
+		usleep(5000);
+	}
+}
+
+static void account(struct bench_run *r, struct bench_result *res)
+{
+	const struct bench_cfg *c = r->cfg;
+	double sum = 0, sumsq = 0;
+
+	res->published = atomic_load(&r->published);
+	for (unsigned i = 0; i < c->subscribers; i++) {
+		struct bench_sub *s = &r->subs[i];
+		uint64_t want = bench_expected(res->published, s->key_base, c->symbols, c->sub_symbols);
+
+		res->expected += want;
+		res->delivered += s->received;
+		res->lost += want > s->received ? want - s->received : 0;
+		res->gaps += s->gaps;
+		res->out_of_order += s->out_of_order;
+		res->dead_subs += s->dead;
+		res->bytes_per_delivery += (double)s->bytes;
+	}
+	for (unsigned i = 0; i < c->threads; i++) {
+		latency_hist_merge(res->hist, r->threads[i].hist);
+		sum += r->threads[i].sum_us;
+		sumsq += r->threads[i].sumsq_us;
+	}
+	if (res->delivered) {
+		double n = (double)res->delivered;
+
+		res->bytes_per_delivery /= n;
+		res->mean_us = sum / n;
+		res->stddev_us = sqrt(fmax(0, sumsq / n - res->mean_us * res->mean_us));
+	}
+	res->in_per_s = (double)res->published / res->seconds;
+	res->out_per_s = (double)res->delivered / res->seconds;
+	bench_result_percentiles(res);
+}
+
+static int open_subs(struct bench_run *r)
+{
+	const struct bench_cfg *c = r->cfg;
+
+	for (unsigned i = 0; i < c->subscribers; i++) {
+		struct bench_sub *s = &r->subs[i];
+		struct bench_thread *t = &r->threads[i % c->threads];
+		int rc;
+
+		s->id = i;
+		s->fd = -1;
+		s->key_base = (unsigned)(((uint64_t)i * c->sub_symbols) % c->symbols);
+		s->buf = malloc(BENCH_SUB_BUF_BYTES);
+		s->key_next = calloc(c->sub_symbols, sizeof(*s->key_next));
+		if (!s->buf || !s->key_next)
+			return -ENOMEM;
+		for (unsigned k = 0; k < c->sub_symbols; k++)	/* first seq of each key */
+			s->key_next[k] = (s->key_base + k) % c->symbols;
+		rc = r->drv->sub_open(r, s);
+		if (rc) {
+			fprintf(stderr, "fanout-bench: %s subscriber %u: %s\n", r->drv->name, i,
+				strerror(-rc));
+			return rc;
+		}
+		t->subs[t->nsubs++] = s;
+	}
+	return 0;
+}
+
+static void teardown(struct bench_run *r, struct bench_pub *p)
+{
+	for (unsigned i = 0; r->subs && i < r->cfg->subscribers; i++) {
+		if (r->subs[i].buf)
+			r->drv->sub_close(&r->subs[i]);
+		free(r->subs[i].buf);
+		free(r->subs[i].key_next);
+	}
+	r->drv->pub_close(p);
+	for (unsigned i = 0; i < r->cfg->threads; i++) {
+		free(r->threads[i].subs);
+		free(r->threads[i].hist);
+	}
+	free(r->subs);
+	if (r->zctx)
+		zmq_ctx_term(r->zctx);
+	bench_stop_pid(r->server_pid);
+	bench_rmtree(r->tmpdir);
+}
+
+/* Everything a run allocates before it starts anything. Returns 0 or -ENOMEM. */
+static int run_alloc(struct bench_run *r, const struct bench_cfg *cfg, enum bench_system sys)
+{
+	r->cfg = cfg;
+	r->drv = drivers[sys];
+	r->server_pid = -1;
+	r->subs = calloc(cfg->subscribers, sizeof(*r->subs));
+	if (!r->subs)
+		return -ENOMEM;
+	for (unsigned i = 0; i < cfg->threads; i++) {
+		r->threads[i] = (struct bench_thread){ .run = r, .idx = i };
+		r->threads[i].subs = calloc(cfg->subscribers, sizeof(struct bench_sub *));
+		r->threads[i].hist = calloc(1, sizeof(struct latency_hist));
+		if (!r->threads[i].subs || !r->threads[i].hist)
+			return -ENOMEM;
+	}
+	if (sys == BENCH_ZMQ) {
+		r->zctx = zmq_ctx_new();
+		if (!r->zctx || zmq_ctx_set(r->zctx, ZMQ_MAX_SOCKETS, (int)cfg->subscribers + 64))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Start-up to the end of the drain; receive threads are joined by the caller. */
+static int run_phases(struct bench_run *r, struct bench_pub *p, pthread_t *tids,
+		      unsigned *started, double *seconds)
+{
+	const struct bench_cfg *cfg = r->cfg;
+	bool zmq = r->drv == &bench_zmq_driver;
+	uint64_t exp = 0;
+	int rc = r->drv->server_start(r);
+
+	if (!rc)
+		rc = r->drv->pub_open(r, p);
+	if (!rc)
+		rc = open_subs(r);
+	while (!rc && *started < cfg->threads) {
+		rc = -pthread_create(&tids[*started], NULL, zmq ? rx_zmq : rx_epoll,
+				     &r->threads[*started]);
+		if (!rc)
+			(*started)++;
+	}
+	if (!rc && zmq)
+		rc = warm_up(r, p);
+	if (!rc)
+		rc = publish(r, p, seconds);
+	if (rc)
+		return rc;
+	for (unsigned i = 0; i < cfg->subscribers; i++)
+		exp += bench_expected(atomic_load(&r->published), r->subs[i].key_base,
+				      cfg->symbols, cfg->sub_symbols);
+	drain(r, exp);
+	return bench_stopped() ? -EINTR : 0;
+}
+
+int bench_run_one(const struct bench_cfg *cfg, enum bench_system sys, struct bench_result *res)
+{
+	struct bench_run *r = calloc(1, sizeof(*r));
+	struct bench_pub p = { .fd = -1 };
+	pthread_t tids[BENCH_THREADS_MAX];
+	unsigned started = 0;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	res->sys = sys;
+	res->hist = calloc(1, sizeof(*res->hist));
+	if (!r || !res->hist) {
+		free(r);
+		return res->error = -ENOMEM;
+	}
+	rc = run_alloc(r, cfg, sys);
+	if (!rc)
+		rc = run_phases(r, &p, tids, &started, &res->seconds);
+	atomic_store_explicit(&r->stop_rx, true, memory_order_release);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(tids[i], NULL);
+	if (!rc) {
+		account(r, res);
+		res->pub_bytes_per_event = res->published ? (double)p.bytes / (double)res->published : 0;
+	} else {
+		fprintf(stderr, "fanout-bench: %s run failed: %s\n", r->drv ? r->drv->name :
+			drivers[sys]->name, strerror(-rc));
+	}
+	res->error = rc;
+	if (r->drv)
+		teardown(r, &p);
+	free(r);
+	return rc;
+}

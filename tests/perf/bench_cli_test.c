@@ -1,0 +1,287 @@
+/* tests/perf/bench_cli_test.c — fanout-bench's interface (argv[1]; fanoutd: argv[2]):
+ * --help, an error naming the flag (or the file and line) for every bad flag and bad
+ * scenario file, and the shape of the JSON result and of the .hdr files of an
+ * interleaved, repeated two-system run. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "bench_exec.h"
+
+static const char *bench, *fanoutd, *tmpdir;
+
+static int teardown(void **state)
+{
+	(void)state;
+	if (bexec_kill_children())
+		fail_msg("fanout-bench left server processes running");
+	return 0;
+}
+
+static void expect_rejected(const char *const *argv, const char *msg)
+{
+	struct bexec x;
+
+	bexec_run(&x, argv);
+	assert_int_equal(x.status, 2);
+	assert_string_equal(x.out, "");
+	if (!strstr(x.err, msg))
+		fail_msg("stderr lacks \"%s\":\n%s", msg, x.err);
+	if (!strstr(x.err, "try 'fanout-bench --help'"))
+		fail_msg("stderr does not point to --help:\n%s", x.err);
+	bexec_free(&x);
+}
+
+static void help(void **state)
+{
+	const char *argv[] = { bench, "--help", NULL };
+	struct bexec x;
+
+	(void)state;
+	bexec_run(&x, argv);
+	assert_int_equal(x.status, 0);
+	assert_non_null(strstr(x.out, "usage: fanout-bench"));
+	assert_non_null(strstr(x.out, "--scenario FILE"));
+	assert_string_equal(x.err, "");
+	bexec_free(&x);
+}
+
+static void bad_flags(void **state)
+{
+	static const struct { const char *argv[6]; const char *msg; } cases[] = {
+		{ { "--bogus", "1" }, "unknown option 'bogus'" },
+		{ { "stray" }, "unexpected argument 'stray'" },
+		{ { "--rate" }, "--rate needs a value" },
+		{ { "--rate", "fast" }, "rate: expected a number in 0..1e+09, got 'fast'" },
+		{ { "--subscribers", "1.5" }, "subscribers: expected a whole number" },
+		{ { "--subscribers", "0" }, "subscribers: expected a whole number in 1..4096" },
+		{ { "--repeat", "65" }, "repeat: expected a whole number in 1..64" },
+		{ { "--system", "kafka" }, "unknown system 'kafka'" },
+		{ { "--systems", "," }, "systems: no system named" },
+		{ { "--symbols", "5", "--sub-symbols", "6" }, "sub-symbols (6) is more than symbols (5)" },
+		{ { "--hdr-out", "" }, "hdr-out: empty" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *argv[8] = { bench };
+
+		for (size_t k = 0; cases[i].argv[k]; k++)
+			argv[k + 1] = cases[i].argv[k];
+		expect_rejected(argv, cases[i].msg);
+	}
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_true(fputs(text, f) >= 0);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void bad_scenarios(void **state)
+{
+	static const struct { const char *text, *msg, *where; } cases[] = {
+		{ "rate = 10\nsymbols 5\n", "expected 'key = value'", ":2:" },
+		{ "# fine\nrate = fast\n", "rate: expected a number", ":2: bad line" },
+		{ "colour = blue\n", "unknown option 'colour'", ":1: bad line" },
+		{ "compare = maybe\n", "compare: expected yes or no", ":1: bad line" },
+		{ "sub_symbols = 2.5\n", "sub-symbols: expected a whole number", ":1: bad line" },
+		{ "scenario = SELF\n", "nested more than 4 deep", ":1: bad line" },
+	};
+	char path[128];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/bad.ini", tmpdir);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *argv[] = { bench, "--scenario", path, NULL };
+		char text[256], msg[256];
+
+		if (!strcmp(cases[i].text, "scenario = SELF\n"))
+			snprintf(text, sizeof(text), "scenario = %s\n", path);
+		else
+			snprintf(text, sizeof(text), "%s", cases[i].text);
+		write_file(path, text);
+		expect_rejected(argv, cases[i].msg);
+		snprintf(msg, sizeof(msg), "%s%s", path, cases[i].where);
+		expect_rejected(argv, msg);
+	}
+	{
+		const char *argv[] = { bench, "--scenario", "/nonexistent/x.ini", NULL };
+
+		expect_rejected(argv, "scenario /nonexistent/x.ini: No such file or directory");
+	}
+}
+
+static void assert_number(json_t *o, const char *k)
+{
+	if (!json_is_number(json_object_get(o, k)))
+		fail_msg("'%s' is missing or not a number", k);
+}
+
+/* One element of "runs": every field, its type, percentiles in order, no loss. */
+static void check_run(json_t *r, const char *sys, json_int_t run)
+{
+	static const char *const ints[] = { "published", "expected_deliveries", "deliveries",
+		"lost", "gaps", "out_of_order", "disconnected_subscribers" };
+	static const char *const nums[] = { "seconds", "events_per_s_in", "deliveries_per_s_out",
+		"bytes_per_delivery", "publish_bytes_per_event" };
+	static const char *const lat[] = { "p50", "p90", "p99", "p99_9", "p99_99", "max" };
+	json_t *l = json_object_get(r, "latency_us");
+	double prev = 0;
+
+	assert_string_equal(json_string_value(json_object_get(r, "system")), sys);
+	assert_string_equal(json_string_value(json_object_get(r, "scenario")), "shape_test");
+	assert_int_equal(bexec_int(r, "run"), run);
+	assert_true(json_is_string(json_object_get(r, "topology")));
+	assert_true(json_is_null(json_object_get(r, "error")));
+	for (size_t i = 0; i < sizeof(ints) / sizeof(*ints); i++)
+		assert_true(bexec_int(r, ints[i]) >= 0);
+	for (size_t i = 0; i < sizeof(nums) / sizeof(*nums); i++)
+		assert_number(r, nums[i]);
+	assert_true(bexec_int(r, "published") > 0);
+	assert_int_equal(bexec_int(r, "deliveries"), bexec_int(r, "expected_deliveries"));
+	assert_int_equal(bexec_int(r, "lost"), 0);
+	for (size_t i = 0; i < sizeof(lat) / sizeof(*lat); i++) {
+		double v;
+
+		assert_number(l, lat[i]);
+		v = json_number_value(json_object_get(l, lat[i]));
+		if (v < prev)
+			fail_msg("%s %s = %f is below the percentile before it", sys, lat[i], v);
+		prev = v;
+	}
+	assert_number(l, "mean");
+	assert_number(l, "stddev");
+}
+
+static void check_summary(json_t *s)
+{
+	static const char *const med[] = { "events_per_s_in", "deliveries_per_s_out", "lost",
+		"p50", "p90", "p99", "p99_9", "p99_99", "max" };
+	json_t *meds = json_object_get(s, "medians"), *ratios = json_object_get(s, "ratios");
+
+	assert_int_equal(json_object_size(meds), 2);
+	for (size_t i = 0; i < sizeof(med) / sizeof(*med); i++) {
+		assert_number(json_object_get(meds, "fanout"), med[i]);
+		assert_number(json_object_get(meds, "zmq"), med[i]);
+	}
+	assert_int_equal(json_object_size(ratios), 1);	/* fanout against each peer */
+	assert_number(json_object_get(ratios, "zmq"), "deliveries_per_s");
+	assert_number(json_object_get(ratios, "zmq"), "p50");
+	assert_number(json_object_get(ratios, "zmq"), "p99");
+}
+
+/* The .hdr file of sys: header, rows, footer; its total count is every delivery the
+ * runs of sys made (the histograms of both runs merged). */
+static void check_hdr(const char *prefix, const char *sys, json_int_t deliveries)
+{
+	char path[256], line[256];
+	unsigned long long total = 0;
+	int rows = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s.%s.hdr", prefix, sys);
+	f = fopen(path, "r");
+	if (!f)
+		fail_msg("no %s", path);
+	assert_non_null(fgets(line, sizeof(line), f));
+	assert_non_null(strstr(line, "Value"));
+	assert_non_null(strstr(line, "1/(1-Percentile)"));
+	while (fgets(line, sizeof(line), f)) {
+		double v, p;
+		unsigned long long c;
+		const char *t = strstr(line, "Total count    =");
+
+		if (sscanf(line, "%lf %lf %llu", &v, &p, &c) == 3)
+			rows++;
+		if (t)
+			total = strtoull(t + strlen("Total count    ="), NULL, 10);
+	}
+	fclose(f);
+	assert_true(rows > 10);
+	assert_int_equal(total, deliveries);
+}
+
+static const char shape_ini[] =
+	"; fanout-bench scenario for the shape test: comments, a section, underscores\n"
+	"[shape]\n"
+	"name = shape_test\n"
+	"systems = fanout, zmq\n"
+	"repeat = 2\n"
+	"rate = 1000\n"
+	"duration = 0.3\n"
+	"  symbols = 10   \n"
+	"sub_symbols = 5\n"
+	"subscribers = 2\n";
+
+static void json_shape(void **state)
+{
+	char ini[128], prefix[128];
+	const char *argv[] = { bench, "--fanoutd", fanoutd, "--quiet", "--scenario", ini,
+			       "--hdr-out", prefix, NULL };
+	const char *order[] = { "fanout", "zmq", "fanout", "zmq" };
+	json_int_t delivered[2] = { 0, 0 };
+	json_t *j, *cfg, *runs;
+	struct bexec x;
+
+	(void)state;
+	snprintf(ini, sizeof(ini), "%s/shape.ini", tmpdir);
+	snprintf(prefix, sizeof(prefix), "%s/shape", tmpdir);
+	write_file(ini, shape_ini);
+	bexec_run(&x, argv);
+	assert_int_equal(x.status, 0);
+	j = x.json;
+	if (!j)
+		fail_msg("stdout is not one JSON document: %s", x.out);
+	assert_string_equal(json_string_value(json_object_get(j, "bench")), "fanout-bench");
+	assert_string_equal(json_string_value(json_object_get(j, "scenario")), "shape_test");
+	assert_int_equal(strlen(json_string_value(json_object_get(j, "date"))),
+			 strlen("2026-01-01T00:00:00Z"));
+	cfg = json_object_get(j, "config");
+	assert_number(cfg, "rate");
+	assert_number(cfg, "duration_s");
+	assert_int_equal(bexec_int(cfg, "symbols"), 10);
+	assert_int_equal(bexec_int(cfg, "sub_symbols"), 5);
+	assert_int_equal(bexec_int(cfg, "subscribers"), 2);
+	assert_int_equal(bexec_int(cfg, "repeat"), 2);
+	runs = json_object_get(j, "runs");
+	assert_int_equal(json_array_size(runs), 4);	/* interleaved: fanout, zmq, fanout, zmq */
+	for (size_t i = 0; i < 4; i++) {
+		json_t *r = json_array_get(runs, i);
+
+		check_run(r, order[i], (json_int_t)i / 2 + 1);
+		delivered[i % 2] += bexec_int(r, "deliveries");
+	}
+	check_summary(json_object_get(j, "summary"));
+	check_hdr(prefix, "fanout", delivered[0]);
+	check_hdr(prefix, "zmq", delivered[1]);
+	bexec_free(&x);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(help),
+		cmocka_unit_test(bad_flags),
+		cmocka_unit_test(bad_scenarios),
+		cmocka_unit_test_teardown(json_shape, teardown),
+	};
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: %s FANOUT_BENCH FANOUTD\n", argv[0]);
+		return 2;
+	}
+	bench = argv[1];
+	fanoutd = argv[2];
+	bexec_init();
+	tmpdir = bexec_tmpdir();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
