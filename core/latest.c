@@ -4,37 +4,17 @@
 #include <errno.h>
 #include <stdlib.h>
 
-/* Direct-mode keys 0 and ~0 are the table's empty and tombstone markers; the two hashes
- * that would collide with them are folded onto neighbours (one more ~2^-64 collision). */
+#include "core/ck_direct.h"
+
 static uintptr_t latest_key(uint64_t key_hash)
 {
-	if (key_hash == 0)
-		return 1;
-	if (key_hash == UINT64_MAX)
-		return UINT64_MAX - 1;
-	return (uintptr_t)key_hash;
+	return ck_direct_key(key_hash);
 }
-
-/* Resizes free the old array at once: readers run on the writer's thread today; readers
- * on other threads need ck_epoch-deferred frees here first (per-core reactors). */
-static void *latest_malloc(size_t n)
-{
-	return malloc(n);
-}
-
-static void latest_release(void *p, size_t n, bool defer)
-{
-	(void)n;
-	(void)defer;
-	free(p);
-}
-
-static struct ck_malloc latest_allocator = { .malloc = latest_malloc, .free = latest_release };
 
 int latest_init(struct latest *t)
 {
 	t->keys = 0;
-	if (!ck_ht_init(&t->ht, CK_HT_MODE_DIRECT, NULL, &latest_allocator, 1024,
+	if (!ck_ht_init(&t->ht, CK_HT_MODE_DIRECT, NULL, &ck_direct_allocator, 1024,
 			0x6c61746573747631ull))
 		return -ENOMEM;
 	return 0;

@@ -5,41 +5,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/ck_direct.h"
+
 #define INTEREST_LIST_MIN 4u
 
-/* One table for every partition: the log's address is mixed into the key hash. Keys 0
- * and ~0 are the table's empty and tombstone markers and are folded onto neighbours. */
+/* One table for every partition: the log's address is mixed into the key hash. */
 static uintptr_t interest_key(const struct log *log, uint64_t key_hash)
 {
-	uint64_t k = key_hash ^ ((uint64_t)(uintptr_t)log * 0x9e3779b97f4a7c15ull);
-
-	if (k == 0)
-		return 1;
-	if (k == UINT64_MAX)
-		return UINT64_MAX - 1;
-	return (uintptr_t)k;
+	return ck_direct_key(key_hash ^ ((uint64_t)(uintptr_t)log * 0x9e3779b97f4a7c15ull));
 }
-
-static void *interest_malloc(size_t n)
-{
-	return malloc(n);
-}
-
-static void interest_release(void *p, size_t n, bool defer)
-{
-	(void)n;
-	(void)defer;	/* one thread reads and writes: nothing to defer */
-	free(p);
-}
-
-static struct ck_malloc interest_allocator = {
-	.malloc = interest_malloc, .free = interest_release,
-};
 
 int interest_init(struct interest *in)
 {
 	in->keys = 0;
-	if (!ck_ht_init(&in->ht, CK_HT_MODE_DIRECT, NULL, &interest_allocator, 1024,
+	if (!ck_ht_init(&in->ht, CK_HT_MODE_DIRECT, NULL, &ck_direct_allocator, 1024,
 			0x696e746572657374ull))
 		return -ENOMEM;
 	return 0;

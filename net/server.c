@@ -83,8 +83,9 @@ static void net_watch_drop(struct net_server *srv, const struct log *log)
 		*w = srv->watches[--srv->nwatches];
 }
 
-static int net_watch_take(struct net_server *srv, struct log *log, uint32_t partition)
+static int net_watch_take(struct net_server *srv, struct topic *tp, uint32_t partition)
 {
+	struct log *log = tp->part[partition].log;
 	struct net_watch *w = net_watch_find(srv, log);
 
 	if (w) {
@@ -101,18 +102,88 @@ static int net_watch_take(struct net_server *srv, struct log *log, uint32_t part
 		srv->watches_cap = cap;
 	}
 	w = &srv->watches[srv->nwatches++];
-	*w = (struct net_watch){ .log = log, .partition = partition, .refs = 1 };
+	*w = (struct net_watch){ .log = log, .topic = tp, .partition = partition, .refs = 1 };
 	/* Frames below the published tail are the subscription's own scan to send; those
 	 * appended but not yet published are routed in this turn's pass. */
 	log_cursor_seek(log, &w->routed, log_tail(log));
 	return 0;
 }
 
+static struct net_wild *net_wild_find(struct net_server *srv, const struct topic *tp)
+{
+	for (uint32_t i = 0; i < srv->nwilds; i++)
+		if (srv->wilds[i].topic == tp)
+			return &srv->wilds[i];
+	return NULL;
+}
+
+/* Adds a wildcard subscription to its topic's list; a new generation retires every
+ * cached answer for the topic. Control plane: allocates. */
+static int net_wild_add(struct net_server *srv, struct subscription *sub)
+{
+	struct net_wild *w = net_wild_find(srv, sub->topic);
+
+	if (!w) {
+		if (srv->nwilds == srv->wilds_cap) {
+			uint32_t cap = srv->wilds_cap ? srv->wilds_cap * 2 : 8;
+			struct net_wild *grown = realloc(srv->wilds, cap * sizeof(*grown));
+
+			if (!grown)
+				return -ENOMEM;
+			srv->wilds = grown;
+			srv->wilds_cap = cap;
+		}
+		w = &srv->wilds[srv->nwilds++];
+		*w = (struct net_wild){ .topic = sub->topic };
+	}
+	if (w->n == w->cap) {
+		uint32_t cap = w->cap ? w->cap * 2 : 8;
+		struct subscription **grown = realloc(w->subs, cap * sizeof(*grown));
+
+		if (!grown)
+			return -ENOMEM;
+		w->subs = grown;
+		w->cap = cap;
+	}
+	if (w->n + 1 > srv->route_scratch_cap) {	/* an answer may name them all */
+		void **grown = realloc(srv->route_scratch, (w->n + 1) * 2 * sizeof(void *));
+
+		if (!grown)
+			return -ENOMEM;
+		srv->route_scratch = grown;
+		srv->route_scratch_cap = (w->n + 1) * 2;
+	}
+	w->subs[w->n++] = sub;
+	w->gen = ++srv->wild_gen;
+	return 0;
+}
+
+static void net_wild_remove(struct net_server *srv, struct subscription *sub)
+{
+	struct net_wild *w = net_wild_find(srv, sub->topic);
+
+	assert(w);
+	for (uint32_t i = 0; i < w->n; i++) {
+		if (w->subs[i] != sub)
+			continue;
+		memmove(&w->subs[i], &w->subs[i + 1], (w->n - i - 1) * sizeof(*w->subs));
+		w->n--;
+		break;
+	}
+	w->gen = ++srv->wild_gen;
+	if (w->n == 0) {
+		free(w->subs);
+		*w = srv->wilds[--srv->nwilds];
+	}
+}
+
 int net_server_watch(struct net_server *srv, struct subscription *sub)
 {
 	struct topic *tp = sub->topic;
 
-	for (uint32_t i = 0; i < sub->npatterns; i++) {
+	if (sub->wild && net_wild_add(srv, sub) < 0)
+		return -ENOMEM;
+	for (uint32_t i = 0; !sub->wild && i < sub->npatterns; i++) {
 		uint64_t h = net_pattern_hash(&sub->patterns[i]);
 		struct log *log = tp->part[topic_partition_for(tp, h)].log;
 
@@ -126,10 +197,13 @@ int net_server_watch(struct net_server *srv, struct subscription *sub)
 		}
 	}
 	for (uint32_t p = 0; p < tp->partitions; p++) {
-		if (net_watch_take(srv, tp->part[p].log, p) < 0) {
+		if (net_watch_take(srv, tp, p) < 0) {
 			while (p-- > 0)
 				net_watch_drop(srv, tp->part[p].log);
-			net_server_unwatch_keys(srv, sub);
+			if (sub->wild)
+				net_wild_remove(srv, sub);
+			else
+				net_server_unwatch_keys(srv, sub);
 			return -ENOMEM;
 		}
 	}
@@ -138,29 +212,77 @@ int net_server_watch(struct net_server *srv, struct subscription *sub)
 
 void net_server_unwatch(struct net_server *srv, struct subscription *sub)
 {
-	net_server_unwatch_keys(srv, sub);
+	if (sub->wild)
+		net_wild_remove(srv, sub);
+	else
+		net_server_unwatch_keys(srv, sub);
 	for (uint32_t p = 0; p < sub->topic->partitions; p++)
 		net_watch_drop(srv, sub->topic->part[p].log);
 }
 
-/* Hands each newly published frame of a watched partition to the subscriptions that
- * registered its key, waking their sessions: one hash lookup per frame, whatever the
- * number of subscriptions. */
+/* The wildcard subscriptions of w's topic that want the frame at ref: the cached answer,
+ * or one computed now by decoding the frame once. */
+static const struct route_answer *net_route_wild(struct net_server *srv, const struct net_wild *w,
+						 const struct net_watch *wt,
+						 const struct log_ref *ref, struct route_answer *scratch)
+{
+	const struct route_answer *a = route_cache_get(&srv->route_cache, wt->log,
+						       ref->entry->key_hash, w->gen);
+	const char *key;
+	size_t len;
+	uint32_t n = 0;
+
+	if (a)
+		return a;
+	if (sub_frame_key(ref, &srv->match_arena, &key, &len) < 0)
+		return NULL;
+	for (uint32_t i = 0; i < w->n; i++)
+		if (sub_key_matches(w->subs[i], key, len))
+			srv->route_scratch[n++] = w->subs[i];
+	a = route_cache_put(&srv->route_cache, wt->log, ref->entry->key_hash, w->gen,
+			    srv->route_scratch, n);
+	if (a)
+		return a;
+	scratch->n = n;	/* no memory to keep it: route this frame from the scratch */
+	return scratch;
+}
+
+static void net_route_push(struct net_server *srv, void *const *subs, uint32_t n,
+			   const struct net_watch *wt)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		struct subscription *sub = subs[i];
+
+		if (sub_push(sub, wt->partition, wt->routed.offset))
+			net_server_activate(srv, sub->owner);
+	}
+}
+
+/* Hands each newly published frame of a watched partition to the subscriptions that want
+ * it, waking their sessions: one hash lookup per frame for exact keys, one more for the
+ * topic's wildcard subscriptions, whatever the number of subscriptions. */
 static void net_server_route(struct net_server *srv)
 {
 	for (uint32_t w = 0; w < srv->nwatches; w++) {
 		struct net_watch *wt = &srv->watches[w];
+		const struct net_wild *wild = net_wild_find(srv, wt->topic);
+		struct route_answer scratch = { 0 };
 		struct log_ref ref;
 
 		while (log_cursor_peek(wt->log, &wt->routed, &ref) == 0) {
 			const struct interest_list *l = interest_find(&srv->interest, wt->log,
 								     ref.entry->key_hash);
 
-			for (uint32_t i = 0; l && i < l->n; i++) {
-				struct subscription *sub = l->subs[i];
+			if (l)
+				net_route_push(srv, l->subs, l->n, wt);
+			if (wild) {
+				const struct route_answer *a = net_route_wild(srv, wild, wt, &ref,
+									      &scratch);
 
-				if (sub_push(sub, wt->partition, wt->routed.offset))
-					net_server_activate(srv, sub->owner);
+				if (a == &scratch)
+					net_route_push(srv, srv->route_scratch, a->n, wt);
+				else if (a)
+					net_route_push(srv, a->subs, a->n, wt);
 			}
 			log_cursor_next(&wt->routed);
 		}
@@ -249,6 +371,8 @@ int net_server_init(struct net_server *srv, struct topic_table *topics, const st
 				(size_t)cfg->max_frame_bytes * SERVER_ARENA_FACTOR);
 	if (rc == 0)
 		rc = interest_init(&srv->interest);
+	if (rc == 0)
+		rc = route_cache_init(&srv->route_cache);
 	if (rc < 0)
 		return rc;
 	return reactor_init(&srv->reactor, cfg->listen, cfg->max_connections, &ops,
@@ -269,6 +393,11 @@ void net_server_free(struct net_server *srv)
 {
 	reactor_free(&srv->reactor);	/* closes sessions: they unwatch first */
 	interest_free(&srv->interest);
+	route_cache_free(&srv->route_cache);
+	free(srv->route_scratch);
+	for (uint32_t i = 0; i < srv->nwilds; i++)
+		free(srv->wilds[i].subs);
+	free(srv->wilds);
 	free(srv->watches);
 	arena_free(&srv->arena);
 	arena_free(&srv->match_arena);

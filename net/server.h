@@ -14,14 +14,24 @@
 #include "core/topic.h"
 #include "ingest/publish.h"
 #include "net/interest.h"
+#include "net/route_cache.h"
 #include "net/session.h"
 
 /* A partition with exact-key subscriptions: its new entries are handed to the key index. */
 struct net_watch {
 	struct log *log;
+	struct topic *topic;
 	uint32_t partition;
 	uint32_t refs;			/* indexed subscriptions on its topic */
 	struct log_cursor routed;	/* entries below were handed to the key index */
+};
+
+/* A topic's wildcard subscriptions, routed through the route cache. */
+struct net_wild {
+	struct topic *topic;
+	uint64_t gen;			/* changes with every subscription that comes or goes */
+	uint32_t n, cap;
+	struct subscription **subs;
 };
 
 struct net_server {
@@ -41,6 +51,12 @@ struct net_server {
 	struct interest interest;	/* exact keys -> indexed subscriptions */
 	struct net_watch *watches;	/* partitions the key index routes */
 	uint32_t nwatches, watches_cap;
+	struct net_wild *wilds;		/* topics with wildcard subscriptions */
+	uint32_t nwilds, wilds_cap;
+	uint64_t wild_gen;		/* the last generation handed out */
+	struct route_cache route_cache;	/* key -> wildcard subscriptions */
+	void **route_scratch;		/* one answer being computed */
+	uint32_t route_scratch_cap;
 };
 
 /* Sets up the reactor and listens on cfg->listen. Returns 0 or -errno. */

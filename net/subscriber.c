@@ -108,9 +108,9 @@ static enum sub_error sub_patterns(struct subscription *s, const struct sub_requ
 				    why) < 0)
 			return SUB_BAD_PATTERN;
 	s->npatterns = (uint32_t)req->npatterns;
-	s->indexed = true;
+	s->indexed = true;	/* routed to, not scanning: see subscriber.h */
 	for (uint32_t i = 0; i < s->npatterns; i++)
-		s->indexed = s->indexed && s->patterns[i].exact;
+		s->wild = s->wild || !s->patterns[i].exact;
 	if (s->indexed) {
 		s->ring = malloc(SUB_RING * sizeof(*s->ring));
 		if (!s->ring) {
@@ -190,29 +190,43 @@ bool sub_pending(const struct subscription *s)
 	return false;
 }
 
+int sub_frame_key(const struct log_ref *ref, struct arena *a, const char **key, size_t *len)
+{
+	Fanout__V1__ServerMessage *m;
+	struct frame_view fv;
+
+	arena_reset(a);
+	if (frame_parse(ref->frame, ref->len, ref->len, &fv) <= 0)
+		return -EINVAL;
+	m = fanout__v1__server_message__unpack(&a->pb, fv.len, fv.body);
+	if (!m || m->body_case != FANOUT__V1__SERVER_MESSAGE__BODY_EVENT ||
+	    !m->event->distribution)
+		return -EINVAL;
+	*key = m->event->distribution->routing_key;
+	*len = strlen(*key);
+	return 0;
+}
+
+bool sub_key_matches(const struct subscription *s, const char *key, size_t len)
+{
+	for (uint32_t i = 0; i < s->npatterns; i++)
+		if (pattern_match(&s->patterns[i], key, len))
+			return true;
+	return s->npatterns == 0;
+}
+
 /* Matches a frame's routing key against the patterns. The key is read by decoding the
  * frame, once per distinct key hash while the cache holds it. */
 static bool sub_match(struct subscription *s, const struct log_ref *ref, struct arena *a)
 {
 	struct sub_match_slot *slot = &s->cache[ref->entry->key_hash & (SUB_MATCH_CACHE - 1)];
-	Fanout__V1__ServerMessage *m;
-	struct frame_view fv;
-	bool hit = false;
+	const char *key;
+	size_t len;
+	bool hit;
 
 	if (slot->state && slot->key_hash == ref->entry->key_hash)
 		return slot->state == 2;
-	arena_reset(a);
-	if (frame_parse(ref->frame, ref->len, ref->len, &fv) <= 0)
-		return false;
-	m = fanout__v1__server_message__unpack(&a->pb, fv.len, fv.body);
-	if (m && m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_EVENT &&
-	    m->event->distribution) {
-		const char *key = m->event->distribution->routing_key;
-		size_t len = strlen(key);
-
-		for (uint32_t i = 0; i < s->npatterns && !hit; i++)
-			hit = pattern_match(&s->patterns[i], key, len);
-	}
+	hit = sub_frame_key(ref, a, &key, &len) == 0 && sub_key_matches(s, key, len);
 	slot->key_hash = ref->entry->key_hash;
 	slot->state = hit ? 2 : 1;
 	return hit;

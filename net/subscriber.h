@@ -48,12 +48,15 @@ struct subscription {
 	uint64_t lag_events, lag_bytes;	/* behind the tail at the last check (worst
 					 * partition) */
 	uint64_t acked_offset;		/* the client's last Ack (any partition) */
-	/* Exact-key subscriptions (every pattern a whole key) are not scanned: the interest
-	 * table hands them the offsets of their keys' events (sub_push) into a ring. They
+	/* Subscriptions with patterns are not scanned: the server's routing (the exact-key
+	 * table, or the route cache for wildcards) hands them the offsets of their keys'
+	 * events (sub_push) into a ring. They
 	 * scan from the cursors only to catch up: from the start position, and after the
 	 * ring overflowed (a slow reader), until they reach the tails. While on the ring,
 	 * cursors[p].offset is where a scan would resume (past the last sent offset). */
 	bool indexed;
+	bool wild;			/* some pattern has a wildcard: routed by the route
+					 * cache, not the exact-key table */
 	bool scan;			/* catching up from the cursors */
 	bool reseek;			/* cursors' offsets moved without a seek */
 	uint64_t *ring;			/* SUB_RING entries when indexed */
@@ -111,6 +114,13 @@ void sub_measure_lag(struct subscription *s);
 /* An event of one of an indexed subscription's keys was appended at partition p, offset.
  * Returns true when the subscription has something new to send (wake its owner). */
 bool sub_push(struct subscription *s, uint32_t p, uint64_t offset);
+
+/* Reads the routing key of a stored frame by decoding it into a (reset first). Returns 0
+ * with *key (in a) and *len, or -EINVAL for a frame that is not an event. */
+int sub_frame_key(const struct log_ref *ref, struct arena *a, const char **key, size_t *len);
+
+/* True when key matches one of the subscription's patterns (none: every key). */
+bool sub_key_matches(const struct subscription *s, const char *key, size_t len);
 
 /* Appends matching frames to g until it is full or the subscription is caught up, moving
  * the cursors past everything examined. Returns the frames added. */

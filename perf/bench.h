@@ -36,12 +36,17 @@ struct bench_cfg {
 	/* Test hooks, each once at mid-run: receive thread 0 sleeps stall_ms; the publisher
 	 * sleeps pub_stall_ms (then catches up on its schedule: coordinated omission). */
 	unsigned stall_ms, pub_stall_ms;
+	/* Extra subscribers per run that subscribe like the live ones and never read: not
+	 * counted in deliveries or latency; whether the server cut them is reported. */
+	unsigned stalled;
+	double fanout_max_lag_bytes;	/* passed to fanoutd as --max-lag-bytes; < 0: its default */
 	const char *fanoutd, *hdr_out;
 	bool quiet;
 };
 
 struct bench_sub {
-	unsigned id, key_base;		/* takes keys key_base .. key_base+M-1 (mod K) */
+	unsigned id, key_base;		/* takes keys key_base .. key_base+nkeys-1 (mod K) */
+	unsigned nkeys;			/* cfg->sub_symbols; every key (K) when stalled */
 	int fd;
 	void *zsock;
 	void *priv;			/* driver state (hiredis reader) */
@@ -50,6 +55,8 @@ struct bench_sub {
 	uint64_t *key_next;		/* per subscribed key: the next seq expected */
 	uint64_t received, gaps, out_of_order, bytes;
 	bool dead, warm;
+	bool stalled;			/* never read during the run (cfg->stalled) */
+	void *monitor;			/* zmq, stalled only: its disconnect-event socket */
 };
 
 struct bench_run;
@@ -77,6 +84,7 @@ struct bench_result {
 	enum bench_system sys;
 	int error;			/* 0, or -errno: the run did not complete */
 	uint64_t published, expected, delivered, lost, gaps, out_of_order, dead_subs;
+	uint64_t stalled, stalled_cut;	/* never-read subscribers; how many the server cut */
 	double seconds, in_per_s, out_per_s, bytes_per_delivery, pub_bytes_per_event;
 	double mean_us, stddev_us;
 	uint64_t p_ns[6];		/* p50 p90 p99 p99.9 p99.99 max */
@@ -99,6 +107,10 @@ struct bench_driver {
 	/* Consumes what is readable, calling bench_deliver; -errno when the connection died. */
 	int (*sub_read)(struct bench_thread *t, struct bench_sub *s);
 	void (*sub_close)(struct bench_sub *s);
+	/* After the run, for a subscriber never read (s->stalled): 1 if the server (for
+	 * ZeroMQ, the publisher) disconnected it, 0 if it is still connected, or -errno.
+	 * May read what is left on the socket; bounded in time. Main thread. */
+	int (*sub_cut)(struct bench_run *r, struct bench_sub *s);
 };
 
 struct bench_run {
@@ -167,6 +179,10 @@ int bench_connect_tcp(int port);
 int bench_set_nonblock(int fd);
 /* Writes all of p, waiting for room on a full socket; -ETIMEDOUT after 10 s stuck. */
 int bench_write_all(int fd, const void *p, size_t n);
+/* sub_cut for a TCP subscriber (s->fd, non-blocking) never read during the run: reads and
+ * discards what the server left queued until end of stream or a reset (1: it closed the
+ * connection) or until nothing arrives for a moment (0), within a few seconds. */
+int bench_tcp_cut(struct bench_run *r, struct bench_sub *s);
 
 /* ---- bench_run.c ---- */
 /* One run of one system, from start-up to stopped server; fills *res (res->hist is

@@ -40,6 +40,10 @@ void bench_usage(FILE *f)
 "  --payload-bytes N     peer payload bytes (default 100); fanout sends synthetic\n"
 "                        MarketData events and reports its real frame bytes\n"
 "  --batch N             events per publish call (default 64)\n"
+"  --stalled N           N more subscribers per run, each taking every key, that never\n"
+"                        read: not counted; the results say how many the server cut\n"
+"                        (default 0)\n"
+"  --fanout-max-lag-bytes N  fanoutd's --max-lag-bytes (default: fanoutd's own)\n"
 "  --repeat R            runs per system, at most %u (default 1); tables give medians\n"
 "  --hdr-out FILE        percentile distribution (HdrHistogram text format, µs);\n"
 "                        with several systems FILE.<system>.hdr\n"
@@ -144,6 +148,7 @@ static int set_opt(struct bench_cfg *c, const char *k, const char *v, int depth)
 		{ "payload-bytes", &c->payload_bytes, NULL, BENCH_PAYLOAD_MIN, BENCH_PAYLOAD_MAX },
 		{ "batch", &c->batch, NULL, 1, 8192 },
 		{ "repeat", &c->repeat, NULL, 1, BENCH_RUNS_MAX },
+		{ "stalled", &c->stalled, NULL, 0, BENCH_SUBS_MAX },
 		{ "stall-ms", &c->stall_ms, NULL, 0, 60000 },
 		{ "pub-stall-ms", &c->pub_stall_ms, NULL, 0, 60000 },
 	};
@@ -159,6 +164,12 @@ static int set_opt(struct bench_cfg *c, const char *k, const char *v, int depth)
 			*nums[i].u = (unsigned)d;
 		else
 			*nums[i].d = d;
+		return 0;
+	}
+	if (!strcmp(k, "fanout-max-lag-bytes")) {
+		if (parse_num(k, v, 0, 1e15, true, &d))
+			return -EINVAL;
+		c->fanout_max_lag_bytes = d;
 		return 0;
 	}
 	if (!strcmp(k, "system") || !strcmp(k, "systems"))
@@ -303,7 +314,7 @@ int bench_cfg_parse(struct bench_cfg *c, int argc, char **argv)
 {
 	*c = (struct bench_cfg){ .systems_mask = 1, .rate = 10000, .duration_s = 5, .drain_s = 10,
 				 .subscribers = 1, .threads = 2, .symbols = 100, .payload_bytes = 100,
-				 .batch = 64, .repeat = 1 };
+				 .batch = 64, .repeat = 1, .fanout_max_lag_bytes = -1 };
 	snprintf(c->scenario, sizeof(c->scenario), "adhoc");
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];

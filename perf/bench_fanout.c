@@ -54,13 +54,18 @@ static bool read_ready(const char *path, char *addr, size_t cap)
 
 static int fanout_server_start(struct bench_run *r)
 {
-	char data[200], ready[200], log[200];
+	char data[200], ready[200], log[200], lag[32];
 	char *argv[] = { (char *)r->cfg->fanoutd, "--listen", "127.0.0.1:0", "--data-dir", data,
-			 "--ready-file", ready, "--quiet", NULL };
+			 "--ready-file", ready, "--quiet", NULL, NULL, NULL };
 	int rc = bench_tmpdir(r), st;
 
 	if (rc)
 		return rc;
+	if (r->cfg->fanout_max_lag_bytes >= 0) {	/* else fanoutd's own bound */
+		snprintf(lag, sizeof(lag), "%.0f", r->cfg->fanout_max_lag_bytes);
+		argv[8] = "--max-lag-bytes";
+		argv[9] = lag;
+	}
 	snprintf(data, sizeof(data), "%s/data", r->tmpdir);
 	snprintf(ready, sizeof(ready), "%s/ready", r->tmpdir);
 	snprintf(log, sizeof(log), "%s/fanoutd.log", r->tmpdir);
@@ -179,11 +184,11 @@ static int fanout_sub_open(struct bench_run *r, struct bench_sub *s)
 		return -ENOMEM;
 	s->priv = cl;
 	rc = client_connect(cl, r->addr, CONNECT_TIMEOUT_MS);
-	for (unsigned t = 0, id = 1; rc == 0 && t < c->sub_symbols; id++) {
+	for (unsigned t = 0, id = 1; rc == 0 && t < s->nkeys; id++) {
 		Fanout__V1__ServerMessage *res = NULL;
 		unsigned n = 0;
 
-		for (; n < PATTERNS_PER_SUB && t < c->sub_symbols; n++, t++) {
+		for (; n < PATTERNS_PER_SUB && t < s->nkeys; n++, t++) {
 			routing_key(keys[n], sizeof(keys[n]), (s->key_base + t) % c->symbols);
 			pats[n] = keys[n];
 		}
@@ -260,4 +265,5 @@ const struct bench_driver bench_fanout_driver = {
 	.pub_open = fanout_pub_open, .pub_send = fanout_pub_send,
 	.pub_flush = fanout_pub_flush, .pub_close = fanout_pub_close,
 	.sub_open = fanout_sub_open, .sub_read = fanout_sub_read, .sub_close = fanout_sub_close,
+	.sub_cut = bench_tcp_cut,
 };

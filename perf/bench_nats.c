@@ -157,7 +157,7 @@ static void nats_pub_close(struct bench_pub *p)
 static int nats_sub_open(struct bench_run *r, struct bench_sub *s)
 {
 	const struct bench_cfg *c = r->cfg;
-	size_t cap = (size_t)c->sub_symbols * 48 + 16, len = 0;
+	size_t cap = (size_t)s->nkeys * 48 + 16, len = 0;
 	char *cmd = malloc(cap);
 	int rc;
 
@@ -166,7 +166,7 @@ static int nats_sub_open(struct bench_run *r, struct bench_sub *s)
 		free(cmd);
 		return s->fd < 0 ? s->fd : -ENOMEM;
 	}
-	for (unsigned t = 0; t < c->sub_symbols; t++) {
+	for (unsigned t = 0; t < s->nkeys; t++) {
 		char key[16];
 
 		bench_key_name(key, sizeof(key), (s->key_base + t) % c->symbols);
@@ -252,4 +252,5 @@ const struct bench_driver bench_nats_driver = {
 	.pub_open = nats_pub_open, .pub_send = nats_pub_send,
 	.pub_flush = nats_pub_flush, .pub_close = nats_pub_close,
 	.sub_open = nats_sub_open, .sub_read = nats_sub_read, .sub_close = nats_sub_close,
+	.sub_cut = bench_tcp_cut,
 };

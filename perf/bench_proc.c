@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "perf/bench.h"
 
 #define SETUP_IO_TIMEOUT_S 10	/* blocking set-up reads and writes (subscribe, hello) */
@@ -249,4 +250,36 @@ int bench_write_all(int fd, const void *p, size_t n)
 		n -= (size_t)w;
 	}
 	return 0;
+}
+
+#define CUT_IDLE_MS 300		/* nothing more for this long: the server still holds it */
+#define CUT_LIMIT_MS 3000	/* bound on one check, however much is left to read */
+
+int bench_tcp_cut(struct bench_run *r, struct bench_sub *s)
+{
+	int64_t start = clock_monotonic_ns();
+
+	(void)r;
+	if (s->fd < 0)
+		return -EBADF;	/* never connected: nothing to tell */
+	/* Publishing is over, so what is left is bounded: the socket buffers, plus (fanoutd)
+	 * the SLOW_CONSUMER Error, after which the server closes at once. */
+	while (clock_monotonic_ns() - start < CUT_LIMIT_MS * 1000000LL) {
+		struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
+		ssize_t n;
+		int rc = poll(&pfd, 1, CUT_IDLE_MS);
+
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc < 0)
+			return -errno;
+		if (rc == 0)
+			return 0;
+		n = read(s->fd, s->buf, BENCH_SUB_BUF_BYTES);
+		if (n == 0 || (n < 0 && (errno == ECONNRESET || errno == EPIPE)))
+			return 1;
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return -errno;
+	}
+	return 0;	/* still sending after CUT_LIMIT_MS: not cut */
 }

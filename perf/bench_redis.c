@@ -118,7 +118,7 @@ static void redis_pub_close(struct bench_pub *p)
 static int redis_sub_open(struct bench_run *r, struct bench_sub *s)
 {
 	const struct bench_cfg *c = r->cfg;
-	char *cmd = malloc((size_t)c->sub_symbols * 32 + 64);
+	char *cmd = malloc((size_t)s->nkeys * 32 + 64);
 	size_t len = 0;
 	unsigned confirmed = 0;
 	int rc = 0;
@@ -129,8 +129,8 @@ static int redis_sub_open(struct bench_run *r, struct bench_sub *s)
 		free(cmd);
 		return s->fd < 0 ? s->fd : -ENOMEM;
 	}
-	len += (size_t)sprintf(cmd, "*%u\r\n$9\r\nSUBSCRIBE\r\n", c->sub_symbols + 1);
-	for (unsigned t = 0; t < c->sub_symbols; t++) {
+	len += (size_t)sprintf(cmd, "*%u\r\n$9\r\nSUBSCRIBE\r\n", s->nkeys + 1);
+	for (unsigned t = 0; t < s->nkeys; t++) {
 		char key[16];
 		int kl = bench_key_name(key, sizeof(key), (s->key_base + t) % c->symbols);
 
@@ -138,7 +138,7 @@ static int redis_sub_open(struct bench_run *r, struct bench_sub *s)
 	}
 	rc = bench_write_all(s->fd, cmd, len);
 	free(cmd);
-	while (!rc && confirmed < c->sub_symbols) {	/* blocking socket: one reply a channel */
+	while (!rc && confirmed < s->nkeys) {	/* blocking socket: one reply a channel */
 		void *reply;
 
 		rc = redis_feed(s->fd, s->priv);
@@ -197,4 +197,5 @@ const struct bench_driver bench_redis_driver = {
 	.pub_open = redis_pub_open, .pub_send = redis_pub_send,
 	.pub_flush = redis_pub_flush, .pub_close = redis_pub_close,
 	.sub_open = redis_sub_open, .sub_read = redis_sub_read, .sub_close = redis_sub_close,
+	.sub_cut = bench_tcp_cut,
 };

@@ -13,7 +13,8 @@
 static const char *const p_names[6] = { "p50", "p90", "p99", "p99_9", "p99_99", "max" };
 
 /* What med() takes the median of: a latency percentile (index into p_ns) or these. */
-enum { F_P50 = 0, F_P99 = 2, F_P99_9 = 3, F_MAX = 5, F_IN = -1, F_OUT = -2, F_LOST = -3 };
+enum { F_P50 = 0, F_P99 = 2, F_P99_9 = 3, F_MAX = 5, F_IN = -1, F_OUT = -2, F_LOST = -3,
+       F_CUT = -4 };
 
 static const struct bench_driver *driver(enum bench_system s)
 {
@@ -38,7 +39,7 @@ json_t *bench_run_json(const struct bench_cfg *c, const struct bench_result *r, 
 	json_object_set_new(lat, "mean", num(r->mean_us));
 	json_object_set_new(lat, "stddev", num(r->stddev_us));
 	return json_pack("{s:s, s:s, s:i, s:s, s:s?, s:I, s:o, s:o, s:I, s:I, s:o, s:I, s:I, s:I,"
-			 " s:I, s:o, s:o, s:o}",
+			 " s:I, s:{s:I, s:I}, s:o, s:o, s:o}",
 		"system", bench_system_names[r->sys], "scenario", c->scenario, "run", (json_int_t)run,
 		"topology", driver(r->sys)->topology,
 		"error", r->error ? strerror(-r->error) : NULL,
@@ -48,18 +49,21 @@ json_t *bench_run_json(const struct bench_cfg *c, const struct bench_result *r, 
 		"lost", (json_int_t)r->lost, "gaps", (json_int_t)r->gaps,
 		"out_of_order", (json_int_t)r->out_of_order,
 		"disconnected_subscribers", (json_int_t)r->dead_subs,
+		"stalled", "count", (json_int_t)r->stalled, "disconnected", (json_int_t)r->stalled_cut,
 		"bytes_per_delivery", num(r->bytes_per_delivery),
 		"publish_bytes_per_event", num(r->pub_bytes_per_event), "latency_us", lat);
 }
 
 json_t *bench_cfg_json(const struct bench_cfg *c)
 {
-	return json_pack("{s:o, s:o, s:i, s:i, s:i, s:i, s:i, s:i, s:i}",
+	return json_pack("{s:o, s:o, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:o}",
 		"rate", num(c->rate), "duration_s", num(c->duration_s),
 		"subscribers", (json_int_t)c->subscribers, "symbols", (json_int_t)c->symbols,
 		"sub_symbols", (json_int_t)c->sub_symbols, "payload_bytes", (json_int_t)c->payload_bytes,
 		"threads", (json_int_t)c->threads, "batch", (json_int_t)c->batch,
-		"repeat", (json_int_t)c->repeat);
+		"repeat", (json_int_t)c->repeat, "stalled", (json_int_t)c->stalled,
+		"fanout_max_lag_bytes", c->fanout_max_lag_bytes < 0 ? json_null() :
+		json_integer((json_int_t)c->fanout_max_lag_bytes));
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -79,7 +83,8 @@ static double med(const struct bench_result *res, unsigned n, unsigned s, int f)
 		if (res[i].sys != s || res[i].error)
 			continue;
 		v[k++] = f == F_IN ? res[i].in_per_s : f == F_OUT ? res[i].out_per_s :
-			 f == F_LOST ? (double)res[i].lost : (double)res[i].p_ns[f] / 1e3;
+			 f == F_LOST ? (double)res[i].lost : f == F_CUT ? (double)res[i].stalled_cut :
+			 (double)res[i].p_ns[f] / 1e3;
 	}
 	if (k == 0)
 		return NAN;
@@ -93,6 +98,8 @@ static json_t *medians_json(const struct bench_result *res, unsigned n, unsigned
 			      "deliveries_per_s_out", num(med(res, n, s, F_OUT)),
 			      "lost", num(med(res, n, s, F_LOST)));
 
+	json_object_set_new(m, "stalled_disconnected", num(med(res, n, s, F_CUT)));
+
 	for (int p = 0; p < 6; p++)
 		json_object_set_new(m, p_names[p], num(med(res, n, s, p)));
 	return m;
@@ -103,19 +110,20 @@ json_t *bench_summary_json(const struct bench_cfg *c, const struct bench_result 
 {
 	json_t *meds = json_object(), *ratios = json_object();
 
-	fprintf(stderr, "\n%-8s %14s %16s %10s %10s %10s %10s %10s   (medians of %u; latency µs)\n",
+	fprintf(stderr, "\n%-8s %14s %16s %10s %10s %10s %10s %10s %12s   (medians of %u; latency µs)\n",
 		"system", "events/s in", "deliveries/s", "lost", "p50", "p99", "p99.9", "max",
-		c->repeat);
+		"stalled cut", c->repeat);
 	for (unsigned s = 0; s < BENCH_SYSTEMS; s++) {
 		double tput, p50, p99;
 
 		if (!(c->systems_mask & (1u << s)))
 			continue;
 		json_object_set_new(meds, bench_system_names[s], medians_json(res, n, s));
-		fprintf(stderr, "%-8s %14.0f %16.0f %10.0f %10.1f %10.1f %10.1f %10.1f\n",
+		fprintf(stderr, "%-8s %14.0f %16.0f %10.0f %10.1f %10.1f %10.1f %10.1f %7.0f of %u\n",
 			bench_system_names[s], med(res, n, s, F_IN), med(res, n, s, F_OUT),
 			med(res, n, s, F_LOST), med(res, n, s, F_P50), med(res, n, s, F_P99),
-			med(res, n, s, F_P99_9), med(res, n, s, F_MAX));
+			med(res, n, s, F_P99_9), med(res, n, s, F_MAX), med(res, n, s, F_CUT),
+			c->stalled);
 		if (s == BENCH_FANOUT || !(c->systems_mask & (1u << BENCH_FANOUT)))
 			continue;
 		/* fanout/peer for throughput, peer/fanout for latency: > 1 favours fanout. */

@@ -1,6 +1,7 @@
 /* perf/bench_run.c — one run of one system: start the server, open the publisher and
  * the subscribers, receive on cfg->threads threads (epoll, or zmq_poll for ZeroMQ),
- * publish at intended times for the duration, drain, account, stop everything. */
+ * publish at intended times for the duration, drain, ask whether the server cut the
+ * stalled subscribers (opened, never read), account, stop everything. */
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -291,18 +292,21 @@ static void account(struct bench_run *r, struct bench_result *res)
 	bench_result_percentiles(res);
 }
 
+/* The live subscribers (0 .. subscribers-1), each given to a receive thread, then the
+ * stalled ones (cfg->stalled, every key each), given to none: nobody reads them. */
 static int open_subs(struct bench_run *r)
 {
 	const struct bench_cfg *c = r->cfg;
 
-	for (unsigned i = 0; i < c->subscribers; i++) {
+	for (unsigned i = 0; i < c->subscribers + c->stalled; i++) {
 		struct bench_sub *s = &r->subs[i];
-		struct bench_thread *t = &r->threads[i % c->threads];
 		int rc;
 
 		s->id = i;
 		s->fd = -1;
-		s->key_base = (unsigned)(((uint64_t)i * c->sub_symbols) % c->symbols);
+		s->stalled = i >= c->subscribers;
+		s->nkeys = s->stalled ? c->symbols : c->sub_symbols;
+		s->key_base = s->stalled ? 0 : (unsigned)(((uint64_t)i * c->sub_symbols) % c->symbols);
 		s->buf = malloc(BENCH_SUB_BUF_BYTES);
 		s->key_next = calloc(c->sub_symbols, sizeof(*s->key_next));
 		if (!s->buf || !s->key_next)
@@ -311,18 +315,40 @@ static int open_subs(struct bench_run *r)
 			s->key_next[k] = (s->key_base + k) % c->symbols;
 		rc = r->drv->sub_open(r, s);
 		if (rc) {
-			fprintf(stderr, "fanout-bench: %s subscriber %u: %s\n", r->drv->name, i,
-				strerror(-rc));
+			fprintf(stderr, "fanout-bench: %s %ssubscriber %u: %s\n", r->drv->name,
+				s->stalled ? "stalled " : "", i, strerror(-rc));
 			return rc;
 		}
-		t->subs[t->nsubs++] = s;
+		if (!s->stalled) {
+			struct bench_thread *t = &r->threads[i % c->threads];
+
+			t->subs[t->nsubs++] = s;
+		}
 	}
 	return 0;
 }
 
+/* After the drain: which stalled subscribers the server cut. An undecidable one (the
+ * check failed) is said on stderr and counted as not cut. */
+static void check_stalled(struct bench_run *r, struct bench_result *res)
+{
+	const struct bench_cfg *c = r->cfg;
+
+	res->stalled = c->stalled;
+	for (unsigned i = c->subscribers; i < c->subscribers + c->stalled && !bench_stopped(); i++) {
+		int rc = r->drv->sub_cut(r, &r->subs[i]);
+
+		if (rc < 0)
+			fprintf(stderr, "fanout-bench: %s stalled subscriber %u: cannot tell whether "
+				"it was cut (%s)\n", r->drv->name, i, strerror(-rc));
+		else
+			res->stalled_cut += (unsigned)rc;
+	}
+}
+
 static void teardown(struct bench_run *r, struct bench_pub *p)
 {
-	for (unsigned i = 0; r->subs && i < r->cfg->subscribers; i++) {
+	for (unsigned i = 0; r->subs && i < r->cfg->subscribers + r->cfg->stalled; i++) {
 		if (r->subs[i].buf)
 			r->drv->sub_close(&r->subs[i]);
 		free(r->subs[i].buf);
@@ -346,9 +372,11 @@ static int run_alloc(struct bench_run *r, const struct bench_cfg *cfg, enum benc
 	r->cfg = cfg;
 	r->drv = drivers[sys];
 	r->server_pid = -1;
-	r->subs = calloc(cfg->subscribers, sizeof(*r->subs));
+	r->subs = calloc(cfg->subscribers + cfg->stalled, sizeof(*r->subs));
 	if (!r->subs)
 		return -ENOMEM;
+	for (unsigned i = 0; i < cfg->subscribers + cfg->stalled; i++)
+		r->subs[i].fd = -1;	/* not descriptor 0 until opened */
 	for (unsigned i = 0; i < cfg->threads; i++) {
 		r->threads[i] = (struct bench_thread){ .run = r, .idx = i };
 		r->threads[i].subs = calloc(cfg->subscribers, sizeof(struct bench_sub *));
@@ -358,7 +386,9 @@ static int run_alloc(struct bench_run *r, const struct bench_cfg *cfg, enum benc
 	}
 	if (sys == BENCH_ZMQ) {
 		r->zctx = zmq_ctx_new();
-		if (!r->zctx || zmq_ctx_set(r->zctx, ZMQ_MAX_SOCKETS, (int)cfg->subscribers + 64))
+		/* A stalled subscriber has two more: its monitor's PAIR and the one it feeds. */
+		if (!r->zctx || zmq_ctx_set(r->zctx, ZMQ_MAX_SOCKETS,
+					    (int)(cfg->subscribers + 3 * cfg->stalled) + 64))
 			return -ENOMEM;
 	}
 	return 0;
@@ -366,7 +396,7 @@ static int run_alloc(struct bench_run *r, const struct bench_cfg *cfg, enum benc
 
 /* Start-up to the end of the drain; receive threads are joined by the caller. */
 static int run_phases(struct bench_run *r, struct bench_pub *p, pthread_t *tids,
-		      unsigned *started, double *seconds)
+		      unsigned *started, struct bench_result *res)
 {
 	const struct bench_cfg *cfg = r->cfg;
 	bool zmq = r->drv == &bench_zmq_driver;
@@ -386,13 +416,14 @@ static int run_phases(struct bench_run *r, struct bench_pub *p, pthread_t *tids,
 	if (!rc && zmq)
 		rc = warm_up(r, p);
 	if (!rc)
-		rc = publish(r, p, seconds);
+		rc = publish(r, p, &res->seconds);
 	if (rc)
 		return rc;
 	for (unsigned i = 0; i < cfg->subscribers; i++)
 		exp += bench_expected(atomic_load(&r->published), r->subs[i].key_base,
 				      cfg->symbols, cfg->sub_symbols);
 	drain(r, exp);
+	check_stalled(r, res);
 	return bench_stopped() ? -EINTR : 0;
 }
 
@@ -413,7 +444,7 @@ int bench_run_one(const struct bench_cfg *cfg, enum bench_system sys, struct ben
 	}
 	rc = run_alloc(r, cfg, sys);
 	if (!rc)
-		rc = run_phases(r, &p, tids, &started, &res->seconds);
+		rc = run_phases(r, &p, tids, &started, res);
 	atomic_store_explicit(&r->stop_rx, true, memory_order_release);
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(tids[i], NULL);

@@ -1,7 +1,8 @@
 /* perf/bench_zmq.c — the ZeroMQ driver: broker-less PUB/SUB. The publisher binds a
  * loopback port the kernel picks, subscribers connect and subscribe to one prefix per key ("S00042|"),
  * filtered at the publisher. High-water marks are unlimited (0) so that ZeroMQ queues
- * rather than drops, as the brokers do; a loss here would be a real loss. */
+ * rather than drops, as the brokers do; a loss here would be a real loss. A stalled
+ * subscriber's connection is watched with a socket monitor, never read. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +72,25 @@ static void zmq_pub_close(struct bench_pub *p)
 	free(p->wbuf);
 }
 
+/* A never-read subscriber's connection is watched, not read: ZMQ_EVENT_DISCONNECTED
+ * arrives on s->monitor if the publisher's side closes it. */
+static int zmq_stalled_monitor(struct bench_run *r, struct bench_sub *s)
+{
+	char ep[48];
+	int zero = 0;
+
+	snprintf(ep, sizeof(ep), "inproc://bench-stalled-%u", s->id);
+	if (zmq_socket_monitor(s->zsock, ep, ZMQ_EVENT_DISCONNECTED))
+		return -zmq_errno();
+	s->monitor = zmq_socket(r->zctx, ZMQ_PAIR);
+	if (!s->monitor)
+		return -zmq_errno();
+	if (zmq_setsockopt(s->monitor, ZMQ_LINGER, &zero, sizeof(zero)) ||
+	    zmq_connect(s->monitor, ep))
+		return -zmq_errno();
+	return 0;
+}
+
 static int zmq_sub_open(struct bench_run *r, struct bench_sub *s)
 {
 	int zero = 0;
@@ -82,13 +102,19 @@ static int zmq_sub_open(struct bench_run *r, struct bench_sub *s)
 	    zmq_setsockopt(s->zsock, ZMQ_LINGER, &zero, sizeof(zero)) ||
 	    zmq_setsockopt(s->zsock, ZMQ_SUBSCRIBE, "W", 1))	/* warm-up messages */
 		return -zmq_errno();
-	for (unsigned t = 0; t < r->cfg->sub_symbols; t++) {
+	for (unsigned t = 0; t < s->nkeys; t++) {
 		char key[20];
 		int kl = bench_key_name(key, sizeof(key) - 1, (s->key_base + t) % r->cfg->symbols);
 
 		key[kl] = '|';
 		if (zmq_setsockopt(s->zsock, ZMQ_SUBSCRIBE, key, (size_t)kl + 1))
 			return -zmq_errno();
+	}
+	if (s->stalled) {
+		int rc = zmq_stalled_monitor(r, s);
+
+		if (rc)
+			return rc;
 	}
 	return zmq_connect(s->zsock, r->addr) ? -zmq_errno() : 0;
 }
@@ -124,8 +150,28 @@ static int zmq_sub_read(struct bench_thread *t, struct bench_sub *s)
 	return 0;
 }
 
+/* The PUB socket never disconnects a subscriber that does not keep up: it queues for it
+ * (high-water marks 0, as here) or drops messages at the mark. So this is 1 only if the
+ * connection itself broke. */
+static int zmq_sub_cut(struct bench_run *r, struct bench_sub *s)
+{
+	zmq_pollitem_t it = { .socket = s->monitor, .events = ZMQ_POLLIN };
+
+	(void)r;
+	if (!s->monitor)
+		return -EINVAL;
+	if (zmq_poll(&it, 1, 300) < 0)	/* events are asynchronous: a moment for one */
+		return -zmq_errno();
+	return (it.revents & ZMQ_POLLIN) ? 1 : 0;
+}
+
 static void zmq_sub_close(struct bench_sub *s)
 {
+	if (s->monitor) {
+		zmq_socket_monitor(s->zsock, NULL, 0);
+		zmq_close(s->monitor);
+		s->monitor = NULL;
+	}
 	if (s->zsock)
 		zmq_close(s->zsock);
 }
@@ -136,4 +182,5 @@ const struct bench_driver bench_zmq_driver = {
 	.pub_open = zmq_pub_open, .pub_send = zmq_pub_send,
 	.pub_flush = zmq_pub_flush, .pub_close = zmq_pub_close,
 	.sub_open = zmq_sub_open, .sub_read = zmq_sub_read, .sub_close = zmq_sub_close,
+	.sub_cut = zmq_sub_cut,
 };

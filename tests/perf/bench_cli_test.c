@@ -65,6 +65,8 @@ static void bad_flags(void **state)
 		{ { "--systems", "," }, "systems: no system named" },
 		{ { "--symbols", "5", "--sub-symbols", "6" }, "sub-symbols (6) is more than symbols (5)" },
 		{ { "--hdr-out", "" }, "hdr-out: empty" },
+		{ { "--stalled", "-1" }, "stalled: expected a whole number in 0..4096" },
+		{ { "--fanout-max-lag-bytes", "1.5" }, "fanout-max-lag-bytes: expected a whole number" },
 	};
 
 	(void)state;
@@ -160,12 +162,16 @@ static void check_run(json_t *r, const char *sys, json_int_t run)
 	}
 	assert_number(l, "mean");
 	assert_number(l, "stddev");
+	/* One stalled subscriber, never read: counted apart; 300 events do not get it cut. */
+	assert_true(json_is_object(json_object_get(r, "stalled")));
+	assert_int_equal(bexec_int(json_object_get(r, "stalled"), "count"), 1);
+	assert_int_equal(bexec_int(json_object_get(r, "stalled"), "disconnected"), 0);
 }
 
 static void check_summary(json_t *s)
 {
 	static const char *const med[] = { "events_per_s_in", "deliveries_per_s_out", "lost",
-		"p50", "p90", "p99", "p99_9", "p99_99", "max" };
+		"stalled_disconnected", "p50", "p90", "p99", "p99_9", "p99_99", "max" };
 	json_t *meds = json_object_get(s, "medians"), *ratios = json_object_get(s, "ratios");
 
 	assert_int_equal(json_object_size(meds), 2);
@@ -220,7 +226,8 @@ static const char shape_ini[] =
 	"duration = 0.3\n"
 	"  symbols = 10   \n"
 	"sub_symbols = 5\n"
-	"subscribers = 2\n";
+	"subscribers = 2\n"
+	"stalled = 1\n";
 
 static void json_shape(void **state)
 {
@@ -252,6 +259,8 @@ static void json_shape(void **state)
 	assert_int_equal(bexec_int(cfg, "sub_symbols"), 5);
 	assert_int_equal(bexec_int(cfg, "subscribers"), 2);
 	assert_int_equal(bexec_int(cfg, "repeat"), 2);
+	assert_int_equal(bexec_int(cfg, "stalled"), 1);
+	assert_true(json_is_null(json_object_get(cfg, "fanout_max_lag_bytes")));
 	runs = json_object_get(j, "runs");
 	assert_int_equal(json_array_size(runs), 4);	/* interleaved: fanout, zmq, fanout, zmq */
 	for (size_t i = 0; i < 4; i++) {

@@ -1,7 +1,7 @@
 /* tests/perf/bench_smoke_test.c — one system (argv[4]: fanout, nats, redis or zmq)
  * through fanout-bench (argv[1]) and that system's real server: every scenario file in
- * argv[2] (perf/scenarios) at a tiny size, a flat-out run, a publisher stall and a
- * receiver stall. Counts, not speed: every event each subscriber's keys select is
+ * argv[2] (perf/scenarios) at a tiny size, a flat-out run, a publisher stall, a
+ * receiver stall and (fanout) a stalled subscriber cut past fanoutd's lag bound. Counts, not speed: every event each subscriber's keys select is
  * delivered once, in order, against an expected count computed here independently of
  * fanout-bench. The only latency checks are lower bounds that a sleep guarantees.
  * Exits 77 (skip) when the system's server is not installed. */
@@ -71,6 +71,7 @@ static json_int_t owed(json_t *cfg, json_int_t published)
 static void assert_lossless(json_t *j, json_t *r)
 {
 	json_int_t published = bexec_int(r, "published");
+	json_t *stalled = json_object_get(r, "stalled");
 
 	assert_true(published > 0);
 	assert_int_equal(bexec_int(r, "expected_deliveries"),
@@ -80,6 +81,13 @@ static void assert_lossless(json_t *j, json_t *r)
 	assert_int_equal(bexec_int(r, "gaps"), 0);
 	assert_int_equal(bexec_int(r, "out_of_order"), 0);
 	assert_int_equal(bexec_int(r, "disconnected_subscribers"), 0);
+	/* Stalled subscribers are apart from the counts above: only reported. */
+	if (!json_is_object(stalled))
+		fail_msg("no \"stalled\" object in a run");
+	assert_int_equal(bexec_int(stalled, "count"),
+			 bexec_int(json_object_get(j, "config"), "stalled"));
+	assert_true(bexec_int(stalled, "disconnected") >= 0);
+	assert_true(bexec_int(stalled, "disconnected") <= bexec_int(stalled, "count"));
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -92,7 +100,7 @@ static int cmp_str(const void *a, const void *b)
 static void every_scenario(void **state)
 {
 	char *names[SCENARIOS_MAX];
-	size_t n = 0;
+	size_t n = 0, with_stalled = 0;
 	struct dirent *e;
 	DIR *d = opendir(scen_dir);
 
@@ -105,7 +113,7 @@ static void every_scenario(void **state)
 			names[n++] = strdup(e->d_name);
 	}
 	closedir(d);
-	assert_true(n >= 6);	/* the fan-out scenarios, flat out and the soak */
+	assert_true(n >= 7);	/* the fan-out scenarios, flat out, the soak, stalled */
 	qsort(names, n, sizeof(*names), cmp_str);
 	for (size_t i = 0; i < n; i++) {
 		char path[1024];
@@ -117,9 +125,40 @@ static void every_scenario(void **state)
 		snprintf(path, sizeof(path), "%s/%s", scen_dir, names[i]);
 		r = run(&x, args);
 		assert_lossless(x.json, r);
+		if (bexec_int(json_object_get(x.json, "config"), "stalled") > 0) {
+			/* ~70 KB owed to it: under every server's bound, so none cuts it. */
+			with_stalled++;
+			assert_int_equal(bexec_int(json_object_get(r, "stalled"), "disconnected"), 0);
+		}
 		bexec_free(&x);
 		free(names[i]);
 	}
+	assert_true(with_stalled >= 1);	/* perf/scenarios/stalled.ini */
+}
+
+/* fanout only: a stalled subscriber is really there. It takes every key and never reads;
+ * past fanoutd's --max-lag-bytes (1 MiB here) fanoutd sends SLOW_CONSUMER and closes it,
+ * and the run must say so while the live subscriber loses nothing. ~7 MB are published:
+ * more than the bound plus what the socket buffers of a non-reading client hold (~4 MB).
+ * Without a stalled subscriber nothing would be cut and this fails. */
+static void stalled_subscriber_is_cut(void **state)
+{
+	const char *args[] = { "--rate", "20000", "--duration", "2.5", "--symbols", "10",
+			       "--stalled", "1", "--fanout-max-lag-bytes", "1048576",
+			       "--drain", "30", NULL };
+	struct bexec x;
+	json_t *r, *stalled;
+
+	(void)state;
+	if (strcmp(sys, "fanout"))
+		skip();
+	r = run(&x, args);
+	assert_lossless(x.json, r);
+	stalled = json_object_get(r, "stalled");
+	assert_int_equal(bexec_int(stalled, "count"), 1);
+	if (bexec_int(stalled, "disconnected") != 1)
+		fail_msg("fanoutd did not cut the stalled subscriber past 1 MiB of lag:\n%s", x.err);
+	bexec_free(&x);
 }
 
 /* --rate 0: events stamped when sent. A broker may cut a subscriber that falls behind
@@ -204,6 +243,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(flat_out, teardown),
 		cmocka_unit_test_teardown(publisher_stall_is_latency, teardown),
 		cmocka_unit_test_teardown(receiver_stall_is_latency, teardown),
+		cmocka_unit_test_teardown(stalled_subscriber_is_cut, teardown),
 	};
 
 	if (argc != 5) {

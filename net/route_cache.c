@@ -1,0 +1,102 @@
+/* net/route_cache.c — per-key wildcard routing answers over ck_ht in direct mode. */
+#include "net/route_cache.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/ck_direct.h"
+
+/* As net/interest.c: the log's address mixed into the key hash. */
+static uintptr_t route_cache_key(const struct log *log, uint64_t key_hash)
+{
+	return ck_direct_key(key_hash ^ ((uint64_t)(uintptr_t)log * 0xc2b2ae3d27d4eb4full));
+}
+
+int route_cache_init(struct route_cache *rc)
+{
+	rc->count = 0;
+	rc->resets = 0;
+	if (!ck_ht_init(&rc->ht, CK_HT_MODE_DIRECT, NULL, &ck_direct_allocator, 1024,
+			0x726f757465636163ull))
+		return -ENOMEM;
+	return 0;
+}
+
+static void route_cache_drop_all(struct route_cache *rc)
+{
+	ck_ht_iterator_t it = CK_HT_ITERATOR_INITIALIZER;
+	ck_ht_entry_t *e;
+
+	while (ck_ht_next(&rc->ht, &it, &e))
+		free((void *)ck_ht_entry_value_direct(e));
+}
+
+void route_cache_free(struct route_cache *rc)
+{
+	if (!rc->ht.map)
+		return;	/* never initialised */
+	route_cache_drop_all(rc);
+	ck_ht_destroy(&rc->ht);
+	rc->count = 0;
+}
+
+const struct route_answer *route_cache_get(struct route_cache *rc, const struct log *log,
+					   uint64_t key_hash, uint64_t gen)
+{
+	uintptr_t key = route_cache_key(log, key_hash);
+	const struct route_answer *a;
+	ck_ht_entry_t e;
+	ck_ht_hash_t h;
+
+	if (!rc->ht.map)
+		return NULL;
+	ck_ht_hash_direct(&h, &rc->ht, key);
+	ck_ht_entry_key_set_direct(&e, key);
+	if (!ck_ht_get_spmc(&rc->ht, h, &e))
+		return NULL;
+	a = (const struct route_answer *)ck_ht_entry_value_direct(&e);
+	return a->gen == gen ? a : NULL;
+}
+
+const struct route_answer *route_cache_put(struct route_cache *rc, const struct log *log,
+					   uint64_t key_hash, uint64_t gen, void *const *subs,
+					   uint32_t n)
+{
+	uintptr_t key = route_cache_key(log, key_hash);
+	struct route_answer *a;
+	ck_ht_entry_t e;
+	ck_ht_hash_t h;
+
+	if (!rc->ht.map)
+		return NULL;	/* disabled after a failed reset: callers route uncached */
+	if (rc->count >= ROUTE_CACHE_MAX) {	/* start over: bounded, and rare */
+		route_cache_drop_all(rc);
+		rc->count = 0;
+		rc->resets++;
+		if (!ck_ht_reset_spmc(&rc->ht)) {	/* its entries point at freed answers */
+			ck_ht_destroy(&rc->ht);
+			memset(&rc->ht, 0, sizeof(rc->ht));
+			return NULL;
+		}
+	}
+	a = malloc(sizeof(*a) + n * sizeof(void *));
+	if (!a)
+		return NULL;
+	a->gen = gen;
+	a->n = n;
+	if (n)
+		memcpy(a->subs, subs, n * sizeof(void *));
+	ck_ht_hash_direct(&h, &rc->ht, key);
+	ck_ht_entry_set_direct(&e, h, key, (uintptr_t)a);
+	if (!ck_ht_set_spmc(&rc->ht, h, &e)) {
+		free(a);
+		return NULL;
+	}
+	/* set hands back what it replaced: a stale answer for this key. */
+	if (ck_ht_entry_empty(&e))
+		rc->count++;
+	else
+		free((void *)ck_ht_entry_value_direct(&e));
+	return a;
+}
