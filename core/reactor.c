@@ -151,6 +151,10 @@ static void reactor_on_accept(struct reactor *r, struct io_uring_cqe *cqe)
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &(int){ REACTOR_KEEPIDLE_S }, sizeof(int));
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &(int){ REACTOR_KEEPINTVL_S }, sizeof(int));
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &(int){ REACTOR_KEEPCNT }, sizeof(int));
+	/* Keepalive is silent while data is unacknowledged; this bounds that case too. */
+	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT,
+		   &(unsigned){ (REACTOR_KEEPIDLE_S + REACTOR_KEEPINTVL_S * REACTOR_KEEPCNT) * 1000u },
+		   sizeof(unsigned));
 	c = &r->conns[r->free_slots[--r->nfree]];
 	*c = (struct reactor_conn){ .fd = fd, .slot = c->slot, .in_use = true };
 	r->nopen++;
@@ -268,8 +272,7 @@ static int reactor_turn(struct reactor *r, int64_t wait_ns)
 		r->accept_paused = false;
 		reactor_arm_accept(r);
 	}
-	if (r->ops.on_idle)
-		r->ops.on_idle(r->ops.ctx);
+	r->busy = r->ops.on_idle && r->ops.on_idle(r->ops.ctx);
 	return 0;
 }
 
@@ -279,7 +282,7 @@ int reactor_run(struct reactor *r, volatile sig_atomic_t *stop)
 
 	r->stop = stop;
 	while (!*stop) {
-		rc = reactor_turn(r, REACTOR_WAIT_NS);
+		rc = reactor_turn(r, r->busy ? 0 : REACTOR_WAIT_NS);
 		if (rc < 0) {
 			fprintf(stderr, "fanoutd: io_uring wait: %s\n", strerror(-rc));
 			break;

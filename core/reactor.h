@@ -60,7 +60,9 @@ struct reactor_ops {
 	/* The connection is gone (peer closed, error, or reactor_close); free its state. */
 	void (*on_close)(void *ctx, struct reactor_conn *c);
 	/* Completions drained, about to wait: flush what the batch produced. */
-	void (*on_idle)(void *ctx);
+	/* After each batch of completions. Returns true when work remains that no completion
+	 * will announce: the next wait then only peeks. */
+	bool (*on_idle)(void *ctx);
 };
 
 /* Kernel features found at start-up (probed; fallbacks used where false). */
@@ -87,6 +89,7 @@ struct reactor {
 	struct reactor_ops ops;
 	struct reactor_features features;
 	volatile sig_atomic_t *stop;	/* set by a signal handler: drain and leave */
+	bool busy;			/* on_idle left work: do not sleep */
 	uint64_t accepted, refused, accept_pauses;
 };
 

@@ -16,6 +16,7 @@ static uintptr_t route_cache_key(const struct log *log, uint64_t key_hash)
 int route_cache_init(struct route_cache *rc)
 {
 	rc->count = 0;
+	rc->bytes = 0;
 	rc->resets = 0;
 	if (!ck_ht_init(&rc->ht, CK_HT_MODE_DIRECT, NULL, &ck_direct_allocator, 1024,
 			0x726f757465636163ull))
@@ -39,6 +40,7 @@ void route_cache_free(struct route_cache *rc)
 	route_cache_drop_all(rc);
 	ck_ht_destroy(&rc->ht);
 	rc->count = 0;
+	rc->bytes = 0;
 }
 
 const struct route_answer *route_cache_get(struct route_cache *rc, const struct log *log,
@@ -70,9 +72,10 @@ const struct route_answer *route_cache_put(struct route_cache *rc, const struct 
 
 	if (!rc->ht.map)
 		return NULL;	/* disabled after a failed reset: callers route uncached */
-	if (rc->count >= ROUTE_CACHE_MAX) {	/* start over: bounded, and rare */
-		route_cache_drop_all(rc);
+	if (rc->count >= ROUTE_CACHE_MAX || rc->bytes >= ROUTE_CACHE_BYTES_MAX) {
+		route_cache_drop_all(rc);	/* start over: bounded, and rare */
 		rc->count = 0;
+		rc->bytes = 0;
 		rc->resets++;
 		if (!ck_ht_reset_spmc(&rc->ht)) {	/* its entries point at freed answers */
 			ck_ht_destroy(&rc->ht);
@@ -94,9 +97,14 @@ const struct route_answer *route_cache_put(struct route_cache *rc, const struct 
 		return NULL;
 	}
 	/* set hands back what it replaced: a stale answer for this key. */
-	if (ck_ht_entry_empty(&e))
+	rc->bytes += sizeof(*a) + n * sizeof(void *);
+	if (ck_ht_entry_empty(&e)) {
 		rc->count++;
-	else
-		free((void *)ck_ht_entry_value_direct(&e));
+	} else {
+		struct route_answer *old = (struct route_answer *)ck_ht_entry_value_direct(&e);
+
+		rc->bytes -= sizeof(*old) + old->n * sizeof(void *);
+		free(old);
+	}
 	return a;
 }

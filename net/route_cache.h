@@ -5,7 +5,7 @@
  * the subscriptions. Every later frame of that key costs one lookup. An answer is stamped
  * with the topic's wildcard generation, which changes whenever a wildcard subscription
  * comes or goes, so a stale answer is never used. At most ROUTE_CACHE_MAX answers are
- * kept: past that the cache starts over (memory stays bounded whatever keys arrive).
+ * (and ROUTE_CACHE_BYTES_MAX of them) kept: past that the cache starts over (memory stays bounded whatever keys arrive).
  * Single-threaded: the reactor that owns the subscriptions. Put allocates (once per key
  * and generation); get never does. */
 #ifndef FANOUT_NET_ROUTE_CACHE_H
@@ -16,7 +16,8 @@
 
 #include "core/log.h"
 
-#define ROUTE_CACHE_MAX 65536u
+#define ROUTE_CACHE_MAX 65536u		/* answers kept */
+#define ROUTE_CACHE_BYTES_MAX (64u << 20)	/* their bytes: many broad wildcards */
 
 struct route_answer {
 	uint64_t gen;		/* the topic's wildcard generation it was computed for */
@@ -27,6 +28,7 @@ struct route_answer {
 struct route_cache {
 	ck_ht_t ht;
 	uint32_t count;
+	uint64_t bytes;		/* of the answers kept */
 	uint64_t resets;	/* times the cache was full and started over */
 };
 

@@ -247,14 +247,38 @@ static const struct route_answer *net_route_wild(struct net_server *srv, const s
 	return scratch;
 }
 
+/* A routed subscription's ring overflowed while its partition wt was being routed: it
+ * resumes scanning from what each partition still owes it (see sub_overflow). */
+static void net_route_overflow(struct net_server *srv, struct subscription *sub,
+			       const struct net_watch *wt)
+{
+	struct topic *tp = sub->topic;
+
+	for (uint32_t q = 0; q < tp->partitions; q++) {
+		const struct net_watch *w = q == wt->partition ? wt : net_watch_find(srv, tp->part[q].log);
+
+		/* Every partition of a routed subscription's topic is watched. */
+		srv->route_offered[q] = w ? w->routed.offset : sub->cursors[q].offset;
+	}
+	sub_overflow(sub, srv->route_offered);
+}
+
 static void net_route_push(struct net_server *srv, void *const *subs, uint32_t n,
 			   const struct net_watch *wt)
 {
 	for (uint32_t i = 0; i < n; i++) {
 		struct subscription *sub = subs[i];
 
-		if (sub_push(sub, wt->partition, wt->routed.offset))
+		switch (sub_push(sub, wt->partition, wt->routed.offset)) {
+		case SUB_PUSH_FULL:
+			net_route_overflow(srv, sub, wt);
+			/* fall through */
+		case SUB_PUSH_QUEUED:
 			net_server_activate(srv, sub->owner);
+			break;
+		case SUB_PUSH_IGNORED:
+			break;
+		}
 	}
 }
 
@@ -325,9 +349,10 @@ static void net_on_close(void *ctx, struct reactor_conn *c)
 
 /* After each batch of completions: make appended frames visible, then start the sends
  * they and the batch's answers call for (one pass, many frames per send). */
-static void net_on_idle(void *ctx)
+static bool net_on_idle(void *ctx)
 {
 	struct net_server *srv = ctx;
+	bool busy = false;
 
 	int64_t now = clock_monotonic_ns();
 
@@ -344,7 +369,9 @@ static void net_on_idle(void *ctx)
 
 		if (!session_flush(s) && !s->conn->sending)
 			net_server_deactivate(srv, s);
+		busy = busy || s->more;
 	}
+	return busy;
 }
 
 int net_server_init(struct net_server *srv, struct topic_table *topics, const struct config *cfg)

@@ -55,6 +55,7 @@ struct net_server {
 	uint32_t nwilds, wilds_cap;
 	uint64_t wild_gen;		/* the last generation handed out */
 	struct route_cache route_cache;	/* key -> wildcard subscriptions */
+	uint64_t route_offered[TOPIC_PARTITIONS_MAX];	/* sub_overflow's argument */
 	void **route_scratch;		/* one answer being computed */
 	uint32_t route_scratch_cap;
 };

@@ -59,6 +59,8 @@ void session_close(struct session *s)
 	s->in_use = false;
 }
 
+static bool session_send(struct session *s, bool gather);
+
 /* Makes room for size more bytes of answers. A pipelining client can ask for more in one
  * turn than a buffer holds: with nothing in flight, what is queued goes out now; with a
  * send in flight, the buffer grows (rarely, doubling). Past SESSION_CTL_MAX the client
@@ -75,7 +77,9 @@ static int session_room(struct session *s, size_t size)
 	if (size <= s->ctl_cap[f] - s->ctl_len[f])
 		return 0;
 	if (!s->conn->sending && s->ctl_len[f] > 0) {
-		session_flush(s);
+		/* Answers only: frames of a subscription made in this very batch must not
+		 * overtake its SubscribeResult, still to be queued. */
+		session_send(s, false);
 		f = s->fill;	/* the other buffer: empty, its last send completed */
 		if (s->conn->closing)
 			return -1;
@@ -431,13 +435,18 @@ static void session_publish(struct session *s, Fanout__V1__PublishBatch *b)
 	Fanout__V1__PublishAck ack = FANOUT__V1__PUBLISH_ACK__INIT;
 	struct net_server *srv = s->srv;
 	struct publish_error err;
-	size_t appended = 0;
+	size_t appended = 0, stored_max;
 	int rc;
 
 	PROBE_INGEST(s->conn->slot, b->n_events);
-	/* Room for the ack (and an Error) first: an appended batch always gets its ack. */
-	if (session_room(s, SESSION_ACK_BYTES(b->n_events < PUBLISH_BATCH_MAX ? b->n_events
-									   : PUBLISH_BATCH_MAX)) < 0)
+	/* Room for the ack (and an Error) first: an appended batch always gets its ack. A
+	 * coordination_completed may be stored as many events: then the largest ack. */
+	stored_max = b->n_events < PUBLISH_BATCH_MAX ? b->n_events : PUBLISH_BATCH_MAX;
+	for (size_t i = 0; i < b->n_events && stored_max < PUBLISH_BATCH_MAX; i++)
+		if (b->events[i]->payload_case ==
+		    FANOUT__V1__EVENT__PAYLOAD_COORDINATION_COMPLETED)
+			stored_max = PUBLISH_BATCH_MAX;
+	if (session_room(s, SESSION_ACK_BYTES(stored_max)) < 0)
 		return;
 	rc = publish_batch(&srv->publish, b->events, b->n_events, clock_realtime_ns(),
 			   srv->ack_partitions, srv->ack_offsets, &appended, &err);
@@ -623,6 +632,7 @@ static void session_gather(struct session *s, size_t *bytes)
 	if (s->nsubs)
 		s->next_sub = (s->next_sub + 1) % s->nsubs;
 	s->niov = g.niov;
+	s->more = g.more;
 	*bytes = g.bytes;
 }
 
@@ -637,10 +647,12 @@ static bool session_needs_turns(const struct session *s)
 	return false;
 }
 
-bool session_flush(struct session *s)
+/* Starts a send of the queued answers and, with gather, of subscription frames. */
+static bool session_send(struct session *s, bool gather)
 {
 	size_t bytes = 0;
 
+	s->more = false;
 	if (s->conn->sending || s->conn->closing)
 		return !s->conn->closing;
 	s->niov = 0;
@@ -653,7 +665,7 @@ bool session_flush(struct session *s)
 		s->ctl_sending = (int8_t)s->fill;
 		s->fill ^= 1;	/* new answers go to the other buffer meanwhile */
 	}
-	if (!s->closing)
+	if (!s->closing && gather)
 		session_gather(s, &bytes);
 	if (s->niov == 0) {
 		if (s->closing)
@@ -669,6 +681,11 @@ bool session_flush(struct session *s)
 	if (reactor_send(&s->srv->reactor, s->conn, &s->msg) < 0)
 		return false;
 	return true;
+}
+
+bool session_flush(struct session *s)
+{
+	return session_send(s, true);
 }
 
 void session_sent(struct session *s, int res)

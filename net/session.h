@@ -55,6 +55,7 @@ struct session {
 	uint32_t nsubs, subs_cap;
 	uint32_t next_sub;	/* round-robin start */
 	uint64_t frames_in, events_out;
+	bool more;		/* the last gather stopped at its scan bound: flush again soon */
 };
 
 /* Sets up a session for a new connection. Returns 0 or -ENOMEM. */

@@ -6,15 +6,43 @@
 #include <string.h>
 
 #include "core/frame.h"
+#include "core/hash.h"
 #include "core/probes.h"
 #include "fanout.pb-c.h"
 
 static bool sub_match(struct subscription *s, const struct log_ref *ref, struct arena *a);
 
+/* Binary search of the sorted exact-key hashes. */
+static bool sub_has_key_hash(const struct subscription *s, uint64_t h)
+{
+	uint32_t lo = 0, hi = s->npatterns;
+
+	while (lo < hi) {
+		uint32_t mid = (lo + hi) / 2;
+
+		if (s->key_hashes[mid] == h)
+			return true;
+		if (s->key_hashes[mid] < h)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+static int sub_hash_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 /* Whether a frame is for this subscription: the filter on the index entry first (no
  * decoding), then the routing-key patterns. */
 static bool sub_wants(struct subscription *s, const struct log_ref *ref, struct arena *a)
 {
+	if (s->key_hashes && !sub_has_key_hash(s, ref->entry->key_hash))
+		return false;	/* no decode for the keys of other subscriptions */
 	if (!s->filter.empty && !filter_match(&s->filter, ref->entry))
 		return false;
 	return s->npatterns == 0 || sub_match(s, ref, a);
@@ -111,6 +139,17 @@ static enum sub_error sub_patterns(struct subscription *s, const struct sub_requ
 	s->indexed = true;	/* routed to, not scanning: see subscriber.h */
 	for (uint32_t i = 0; i < s->npatterns; i++)
 		s->wild = s->wild || !s->patterns[i].exact;
+	if (!s->wild) {	/* scans skip other keys by hash, without decoding */
+		s->key_hashes = malloc(s->npatterns * sizeof(*s->key_hashes));
+		if (!s->key_hashes) {
+			*why = "out of memory";
+			return SUB_NO_MEMORY;
+		}
+		for (uint32_t i = 0; i < s->npatterns; i++)
+			s->key_hashes[i] = hash_bytes(s->patterns[i].text,
+						      strlen(s->patterns[i].text));
+		qsort(s->key_hashes, s->npatterns, sizeof(*s->key_hashes), sub_hash_cmp);
+	}
 	if (s->indexed) {
 		s->ring = malloc(SUB_RING * sizeof(*s->ring));
 		if (!s->ring) {
@@ -173,6 +212,7 @@ void sub_free(struct subscription *s)
 	free(s->patterns);
 	free(s->cache);
 	free(s->ring);
+	free(s->key_hashes);
 	free(s->snap);
 	filter_free(&s->filter);
 	memset(s, 0, sizeof(*s));
@@ -300,19 +340,35 @@ static uint32_t sub_gather_snap(struct subscription *s, struct sub_gather *g, bo
 	return added;
 }
 
-bool sub_push(struct subscription *s, uint32_t p, uint64_t offset)
+enum sub_push_result sub_push(struct subscription *s, uint32_t p, uint64_t offset)
 {
 	if (s->scan)
-		return false;	/* the scan under way reaches this offset too */
+		return SUB_PUSH_IGNORED;	/* the scan under way reaches this offset too */
 	if (offset < s->cursors[p].offset)
-		return false;	/* a scan sent it already */
-	if (s->ring_tail - s->ring_head == SUB_RING) {
-		s->scan = true;	/* overflow: resume from the cursors, which hold every */
-		s->reseek = true;	/* offset not yet sent */
-		return true;
-	}
+		return SUB_PUSH_IGNORED;	/* a scan sent it already */
+	if (s->ring_tail - s->ring_head == SUB_RING)
+		return SUB_PUSH_FULL;
 	s->ring[s->ring_tail++ % SUB_RING] = (uint64_t)p << SUB_RING_SHIFT | offset;
-	return true;
+	return SUB_PUSH_QUEUED;
+}
+
+void sub_overflow(struct subscription *s, const uint64_t *offered)
+{
+	/* Below its cursor a subscription has been sent, or does not want, everything; below
+	 * offered[q] everything was offered to it, so what it wants is sent or on the ring. */
+	for (uint32_t q = 0; q < s->topic->partitions; q++)
+		if (offered[q] > s->cursors[q].offset)
+			s->cursors[q].offset = offered[q];
+	/* The ring holds each partition's entries in offset order: the first one seen for a
+	 * partition is its oldest. Walking from the newest leaves the oldest in place. */
+	for (uint32_t i = s->ring_tail; i-- != s->ring_head;) {
+		uint64_t e = s->ring[i % SUB_RING];
+
+		s->cursors[e >> SUB_RING_SHIFT].offset = e & ((1ull << SUB_RING_SHIFT) - 1);
+	}
+	s->ring_head = s->ring_tail;
+	s->scan = true;
+	s->reseek = true;
 }
 
 /* Sends from the ring: the offsets the interest table found for this subscription's
@@ -373,7 +429,9 @@ uint32_t sub_gather(struct subscription *s, struct sub_gather *g)
 
 		added += sub_gather_part(s, p, g, &scanned, &full);
 	}
-	if (s->indexed && !full)
+	if (!full && scanned >= SUB_SCAN_MAX)
+		g->more = true;
+	else if (s->indexed && !full)
 		sub_scan_done(s);
 done:
 	s->next_part = (s->next_part + 1) % parts;

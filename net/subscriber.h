@@ -5,6 +5,7 @@
 #ifndef FANOUT_NET_SUBSCRIBER_H
 #define FANOUT_NET_SUBSCRIBER_H
 
+#include <assert.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -21,6 +22,8 @@
 #define SUB_SNAPSHOT_MAX (1u << 20)	/* keys a snapshot may hold */
 #define SUB_RING         1024u		/* offsets an exact-key subscription queues */
 #define SUB_RING_SHIFT   54		/* ring entry: partition << 54 | offset */
+static_assert(TOPIC_PARTITIONS_MAX <= 1u << (64 - SUB_RING_SHIFT), "partition fits a ring entry");
+static_assert((1ull << 32) % SUB_RING == 0, "free-running ring indexes wrap cleanly");
 
 struct sub_match_slot {
 	uint64_t key_hash;
@@ -44,6 +47,8 @@ struct subscription {
 	uint32_t npatterns;		/* 0 = every key */
 	struct pattern *patterns;
 	struct sub_match_slot *cache;	/* NULL when npatterns == 0 */
+	uint64_t *key_hashes;		/* !wild: the exact keys' hashes, sorted: a frame
+					 * whose key hash is not here cannot match */
 	uint64_t delivered;		/* frames handed to sends */
 	uint64_t lag_events, lag_bytes;	/* behind the tail at the last check (worst
 					 * partition) */
@@ -70,6 +75,8 @@ struct sub_gather {
 	uint32_t niov, iov_max;
 	size_t bytes, bytes_max;
 	struct arena *arena;		/* for decoding a frame whose key is not cached */
+	bool more;			/* a scan stopped at SUB_SCAN_MAX with room left: call
+					 * again soon, nothing else will wake it */
 };
 
 /* What a client asked for (the fields of a Subscribe). */
@@ -111,9 +118,22 @@ bool sub_pending(const struct subscription *s);
  * and in bytes) into lag_events and lag_bytes. */
 void sub_measure_lag(struct subscription *s);
 
-/* An event of one of an indexed subscription's keys was appended at partition p, offset.
- * Returns true when the subscription has something new to send (wake its owner). */
-bool sub_push(struct subscription *s, uint32_t p, uint64_t offset);
+/* What sub_push did. */
+enum sub_push_result {
+	SUB_PUSH_IGNORED,	/* nothing new: it is scanning, or has sent this already */
+	SUB_PUSH_QUEUED,	/* on the ring: wake its owner */
+	SUB_PUSH_FULL,		/* the ring is full: call sub_overflow, then wake its owner */
+};
+
+/* An event of one of a routed subscription's keys was appended at partition p, offset. */
+enum sub_push_result sub_push(struct subscription *s, uint32_t p, uint64_t offset);
+
+/* The ring overflowed: the subscription goes back to scanning from, in each partition q,
+ * the first offset it still owes there — its oldest offset on the ring for q, else the
+ * later of its cursor and offered[q], the offset below which every frame of q was already
+ * offered to it (the router's progress). Not from where its cursors last stood: frames of other keys since
+ * then are not owed, and counting them as lag would cut a healthy subscriber. */
+void sub_overflow(struct subscription *s, const uint64_t *offered);
 
 /* Reads the routing key of a stored frame by decoding it into a (reset first). Returns 0
  * with *key (in a) and *len, or -EINVAL for a frame that is not an event. */

@@ -16,7 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "core/frame.h"
+#include "net/session.h"
 #include "net/subscriber.h"
 #include "tests/integration/harness.h"
 
@@ -309,6 +312,116 @@ static void unsubscribed_keys_stop(void **state)
 	server_teardown(&srv);
 }
 
+/* Publishes one batch of n events, all of symbol sym (of symbols), seqs first, first+symbols, ... */
+static void publish_one_key_batch(struct client *pub, uint32_t first, uint32_t n, uint32_t symbols)
+{
+	static Fanout__V1__Event ev[4096];
+	static Fanout__V1__Distribution d[4096];
+	static Fanout__V1__MarketData md[4096];
+	static char bufs[4096][256];
+	static Fanout__V1__Event *ptrs[4096];
+	Fanout__V1__ServerMessage *m;
+
+	assert_true(n <= 4096);
+	for (uint32_t i = 0; i < n; i++) {
+		make_event(&ev[i], &d[i], &md[i], bufs[i], "md", first + i * symbols, symbols);
+		ptrs[i] = &ev[i];
+	}
+	assert_int_equal(client_publish(pub, 1, ptrs, n), 0);
+	m = recv_msg(pub, 10000);
+	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_PUBLISH_ACK);
+	assert_int_equal(m->publish_ack->n_offsets, n);
+	client_free_msg(m);
+}
+
+/* A healthy subscriber whose ring overflows in one batch resumes from what it is owed,
+ * not from where its cursor last stood: the 200k frames of other keys before are not
+ * lag, so a 100k-event bound does not cut it, and every event of its key arrives. */
+static void overflow_after_other_keys_is_not_lag(void **state)
+{
+	const uint32_t syms[1] = { 1 };
+	struct client pub, sub;
+	struct server srv;
+	uint32_t got[1];
+
+	(void)state;
+	server_setup(&srv, g_argc, g_argv);
+	server_start(&srv, (const char *const[]){ "--max-lag-events", "100000", NULL });
+	server_connect(&srv, &pub);
+	server_connect(&srv, &sub);
+	subscribe_keys(&sub, 1, "md", syms, 1, FANOUT__V1__START_POSITION__START_POSITION_LATEST);
+	publish_range(&pub, "md", 0, 200000, 1, NULL);	/* all S00000: not its key */
+	publish_one_key_batch(&pub, 200001, 3 * SUB_RING, 2);	/* all S00001: a ring and more */
+	usleep(300 * 1000);	/* lag passes run every 100 ms */
+	expect_keys(&sub, syms, 1, 2, 3 * SUB_RING, got);	/* an Error here fails the test */
+	assert_int_equal(got[0], 3 * SUB_RING);
+	ping_pong(&sub, 1);
+	client_close(&pub);
+	client_close(&sub);
+	server_teardown(&srv);
+}
+
+/* Answers that nearly fill the answer buffer, then a Subscribe from the earliest offset,
+ * all in one write: the SubscribeResult still comes before the subscription's events. */
+static void subscribe_result_precedes_events_when_answers_pile_up(void **state)
+{
+	Fanout__V1__ClientMessage cm = FANOUT__V1__CLIENT_MESSAGE__INIT;
+	Fanout__V1__ServerMessage pong_msg = FANOUT__V1__SERVER_MESSAGE__INIT;
+	Fanout__V1__Ping ping = FANOUT__V1__PING__INIT;
+	Fanout__V1__Pong pong = FANOUT__V1__PONG__INIT;
+	Fanout__V1__Subscribe sub_req = FANOUT__V1__SUBSCRIBE__INIT;
+	struct client pub, c;
+	struct server srv;
+	uint8_t *buf;
+	size_t n = 0, pongs;
+
+	(void)state;
+	server_setup(&srv, g_argc, g_argv);
+	server_start(&srv, NULL);
+	server_connect(&srv, &pub);
+	publish_range(&pub, "md", 0, 100, 10, NULL);
+	/* As many Pongs as fit in the first answer buffer, leaving less than a Pong. */
+	ping.nonce = pong.nonce = 1;
+	pong_msg.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_PONG;
+	pong_msg.pong = &pong;
+	pongs = SESSION_CTL_BYTES / frame_packed_size(&pong_msg.base);
+	buf = malloc(pongs * 16 + 256);
+	assert_non_null(buf);
+	cm.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_PING;
+	cm.ping = &ping;
+	for (size_t i = 0; i < pongs; i++)
+		n += frame_pack(&cm.base, buf + n);
+	sub_req.subscription_id = 1;
+	sub_req.topic = "md";
+	sub_req.start = FANOUT__V1__START_POSITION__START_POSITION_EARLIEST;
+	cm.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_SUBSCRIBE;
+	cm.subscribe = &sub_req;
+	n += frame_pack(&cm.base, buf + n);
+	server_connect(&srv, &c);
+	assert_int_equal(client_send_raw(&c, buf, n), 0);
+	for (size_t i = 0; i < pongs; i++) {
+		Fanout__V1__ServerMessage *m = recv_msg(&c, 5000);
+
+		if (m->body_case != FANOUT__V1__SERVER_MESSAGE__BODY_PONG)
+			fail_msg("answer %zu of %zu is case %d, not a Pong", i, pongs, m->body_case);
+		client_free_msg(m);
+	}
+	{
+		Fanout__V1__ServerMessage *m = recv_msg(&c, 5000);
+
+		if (m->body_case != FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED)
+			fail_msg("after the Pongs came case %d, not the SubscribeResult", m->body_case);
+		client_free_msg(m);
+	}
+	for (int i = 0; i < 100; i++)
+		client_free_msg(recv_msg(&c, 5000));
+	ping_pong(&c, 2);
+	free(buf);
+	client_close(&c);
+	client_close(&pub);
+	server_teardown(&srv);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -319,6 +432,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(overflowed_ring_catches_up_without_gaps),
 		cmocka_unit_test(overflowed_wildcard_ring_catches_up_without_gaps),
 		cmocka_unit_test(unsubscribed_keys_stop),
+		cmocka_unit_test(overflow_after_other_keys_is_not_lag),
+		cmocka_unit_test(subscribe_result_precedes_events_when_answers_pile_up),
 	};
 
 	g_argc = argc;

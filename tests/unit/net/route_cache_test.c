@@ -45,6 +45,7 @@ static void answers_by_key_and_generation(void **state)
 	assert_ptr_equal(a->subs[0], &s3);
 	assert_null(route_cache_get(&rc, LOG_A, 42, 1));
 	assert_int_equal(rc.count, 3);
+	assert_int_equal(rc.bytes, 3 * sizeof(struct route_answer) + 2 * sizeof(void *));
 	route_cache_free(&rc);	/* every answer freed: ASan's leak check holds us to it */
 }
 
