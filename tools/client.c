@@ -351,20 +351,28 @@ int client_subscribe(struct client *c, uint32_t id, const char *topic,
 		     Fanout__V1__ServerMessage **result_msg)
 {
 	Fanout__V1__Subscribe s = FANOUT__V1__SUBSCRIBE__INIT;
-	Fanout__V1__ClientMessage m = FANOUT__V1__CLIENT_MESSAGE__INIT;
-	Fanout__V1__ServerMessage *r = NULL;
-	int rc;
 
-	if (result_msg)
-		*result_msg = NULL;
 	s.subscription_id = id;
 	s.topic = (char *)topic;		/* protobuf-c's structs are not const-correct */
 	s.n_patterns = npatterns;
 	s.patterns = (char **)patterns;
 	s.start = start;
 	s.start_offset = start_offset;
+	return client_subscribe_msg(c, &s, result_msg);
+}
+
+int client_subscribe_msg(struct client *c, Fanout__V1__Subscribe *s,
+			 Fanout__V1__ServerMessage **result_msg)
+{
+	Fanout__V1__ClientMessage m = FANOUT__V1__CLIENT_MESSAGE__INIT;
+	Fanout__V1__ServerMessage *r = NULL;
+	uint32_t id = s->subscription_id;
+	int rc;
+
+	if (result_msg)
+		*result_msg = NULL;
 	m.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_SUBSCRIBE;
-	m.subscribe = &s;
+	m.subscribe = s;
 	rc = client_send(c, &m);
 	if (rc)
 		return rc;

@@ -62,6 +62,10 @@ int client_subscribe(struct client *c, uint32_t id, const char *topic,
 		     Fanout__V1__StartPosition start, uint64_t start_offset,
 		     Fanout__V1__ServerMessage **result_msg);
 
+/* The same for a Subscribe the caller filled (filter, snapshot, ...). */
+int client_subscribe_msg(struct client *c, Fanout__V1__Subscribe *s,
+			 Fanout__V1__ServerMessage **result_msg);
+
 /* Sends one PublishBatch of n events with the given sequence; does not wait for the ack. */
 int client_publish(struct client *c, uint64_t sequence, Fanout__V1__Event **events, size_t n);
 

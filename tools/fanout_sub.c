@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -30,13 +31,26 @@
 #define LOOP_WAIT_MS 1000
 #define DISORDER_REPORTS_MAX 10
 #define EXIT_USAGE 2
+#define FILTER_VALUES_MAX 256	/* per repeatable filter flag */
 
 static volatile sig_atomic_t g_signal;
+
+/* One repeatable string condition of the filter (--symbol, --exchange, ...). */
+struct sub_list {
+	char *v[FILTER_VALUES_MAX];
+	size_t n;
+};
 
 struct sub_opts {
 	const char *connect, *topic;
 	const char *patterns[PATTERNS_MAX];
 	size_t npatterns;
+	struct sub_list symbols, exchanges, currencies, actions, order_ids;
+	Fanout__V1__DataType data_types[4];
+	size_t ndata_types;
+	Fanout__V1__Bound min_price, max_price, min_volume, min_confidence;
+	bool has_min_price, has_max_price, has_min_volume, has_min_confidence;
+	bool snapshot;
 	Fanout__V1__StartPosition start;
 	uint64_t start_offset, expect;
 	double timeout_s;
@@ -62,6 +76,11 @@ static void usage(FILE *f)
 "  --topic T                 topic to subscribe to (required)\n"
 "  --pattern P               routing-key pattern; repeat for more (default: everything)\n"
 "  --from earliest|latest|OFFSET   where to start in every partition (default latest)\n"
+"  --snapshot                first the newest event of each matching key, then live\n"
+"Content filter (all given conditions must hold; list flags repeat):\n"
+"  --symbol S, --exchange E, --currency C, --action A, --order-id ID\n"
+"  --data-type market_data|coordination_decision|execution\n"
+"  --min-price X, --max-price X, --min-volume X, --min-confidence X\n"
 "  --count                   print no events; a progress line a second on stderr and a\n"
 "                            summary JSON line on stdout at exit\n"
 "  --expect N                exit after N events (0 if in order, 1 if any out of order)\n"
@@ -114,9 +133,70 @@ static int parse_timeout(struct sub_opts *o, const char *s)
 	return 0;
 }
 
+static int parse_list(struct sub_list *l, const char *flag, const char *arg)
+{
+	if (l->n == FILTER_VALUES_MAX) {
+		fprintf(stderr, "fanout-sub: at most %d %s\n", FILTER_VALUES_MAX, flag);
+		return -EINVAL;
+	}
+	l->v[l->n++] = (char *)arg;
+	return 0;
+}
+
+static int parse_bound(Fanout__V1__Bound *b, bool *has, const char *flag, const char *arg)
+{
+	char *end;
+
+	errno = 0;
+	fanout__v1__bound__init(b);
+	b->value = strtod(arg, &end);
+	if (arg[0] == '\0' || *end || errno || !isfinite(b->value)) {
+		fprintf(stderr, "fanout-sub: %s: expected a number, got '%s'\n", flag, arg);
+		return -EINVAL;
+	}
+	*has = true;
+	return 0;
+}
+
+static int parse_data_type(struct sub_opts *o, const char *arg)
+{
+	static const struct {
+		const char *name;
+		Fanout__V1__DataType t;
+	} types[] = {
+		{ "market_data", FANOUT__V1__DATA_TYPE__DATA_TYPE_MARKET_DATA },
+		{ "coordination_decision", FANOUT__V1__DATA_TYPE__DATA_TYPE_COORDINATION_DECISION },
+		{ "execution", FANOUT__V1__DATA_TYPE__DATA_TYPE_EXECUTION },
+	};
+
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		if (strcmp(arg, types[i].name) != 0)
+			continue;
+		if (o->ndata_types == sizeof(o->data_types) / sizeof(o->data_types[0]))
+			return -EINVAL;
+		o->data_types[o->ndata_types++] = types[i].t;
+		return 0;
+	}
+	fprintf(stderr, "fanout-sub: --data-type: expected market_data, coordination_decision "
+		"or execution, got '%s'\n", arg);
+	return -EINVAL;
+}
+
 static int parse_opt(struct sub_opts *o, int opt, const char *arg)
 {
 	switch (opt) {
+	case 'S': return parse_list(&o->symbols, "--symbol", arg);
+	case 'X': return parse_list(&o->exchanges, "--exchange", arg);
+	case 'c': return parse_list(&o->currencies, "--currency", arg);
+	case 'a': return parse_list(&o->actions, "--action", arg);
+	case 'o': return parse_list(&o->order_ids, "--order-id", arg);
+	case 'd': return parse_data_type(o, arg);
+	case 'P': return parse_bound(&o->min_price, &o->has_min_price, "--min-price", arg);
+	case 'Q': return parse_bound(&o->max_price, &o->has_max_price, "--max-price", arg);
+	case 'V': return parse_bound(&o->min_volume, &o->has_min_volume, "--min-volume", arg);
+	case 'F': return parse_bound(&o->min_confidence, &o->has_min_confidence,
+				     "--min-confidence", arg);
+	case 's': o->snapshot = true; return 0;
 	case 'C': o->connect = arg; return 0;
 	case 't': o->topic = arg; return 0;
 	case 'p':
@@ -143,6 +223,16 @@ static int parse_args(int argc, char **argv, struct sub_opts *o)
 		{ "pattern", required_argument, NULL, 'p' }, { "from", required_argument, NULL, 'f' },
 		{ "count", no_argument, NULL, 'n' }, { "expect", required_argument, NULL, 'e' },
 		{ "timeout", required_argument, NULL, 'T' }, { "quiet", no_argument, NULL, 'q' },
+		{ "snapshot", no_argument, NULL, 's' }, { "symbol", required_argument, NULL, 'S' },
+		{ "exchange", required_argument, NULL, 'X' },
+		{ "currency", required_argument, NULL, 'c' },
+		{ "action", required_argument, NULL, 'a' },
+		{ "order-id", required_argument, NULL, 'o' },
+		{ "data-type", required_argument, NULL, 'd' },
+		{ "min-price", required_argument, NULL, 'P' },
+		{ "max-price", required_argument, NULL, 'Q' },
+		{ "min-volume", required_argument, NULL, 'V' },
+		{ "min-confidence", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -305,15 +395,54 @@ static int sub_hello(struct sub *s)
 	return rc;
 }
 
-/* Subscribes and seeds next_min from where the server says each partition starts. */
+/* The Subscribe the options ask for; req and f are the caller's storage. */
+static Fanout__V1__Subscribe *sub_request(const struct sub_opts *o, Fanout__V1__Subscribe *req,
+					  Fanout__V1__Filter *f)
+{
+	fanout__v1__subscribe__init(req);
+	fanout__v1__filter__init(f);
+	req->subscription_id = 1;
+	req->topic = (char *)o->topic;
+	req->n_patterns = o->npatterns;
+	req->patterns = (char **)o->patterns;
+	req->start = o->start;
+	req->start_offset = o->start_offset;
+	req->snapshot = o->snapshot;
+	f->n_symbols = o->symbols.n;
+	f->symbols = (char **)o->symbols.v;
+	f->n_exchanges = o->exchanges.n;
+	f->exchanges = (char **)o->exchanges.v;
+	f->n_currencies = o->currencies.n;
+	f->currencies = (char **)o->currencies.v;
+	f->n_actions = o->actions.n;
+	f->actions = (char **)o->actions.v;
+	f->n_order_ids = o->order_ids.n;
+	f->order_ids = (char **)o->order_ids.v;
+	f->n_data_types = o->ndata_types;
+	f->data_types = (Fanout__V1__DataType *)o->data_types;
+	f->min_price = o->has_min_price ? (Fanout__V1__Bound *)&o->min_price : NULL;
+	f->max_price = o->has_max_price ? (Fanout__V1__Bound *)&o->max_price : NULL;
+	f->min_volume = o->has_min_volume ? (Fanout__V1__Bound *)&o->min_volume : NULL;
+	f->min_confidence = o->has_min_confidence ? (Fanout__V1__Bound *)&o->min_confidence
+						  : NULL;
+	if (f->n_symbols || f->n_exchanges || f->n_currencies || f->n_actions ||
+	    f->n_order_ids || f->n_data_types || f->min_price || f->max_price ||
+	    f->min_volume || f->min_confidence)
+		req->filter = f;
+	return req;
+}
+
+/* Subscribes and seeds next_min from where the server says each partition starts (with
+ * a snapshot, from 0: snapshot events come first, below those positions). */
 static int sub_subscribe(struct sub *s)
 {
+	Fanout__V1__Subscribe req;
+	Fanout__V1__Filter filter;
 	Fanout__V1__ServerMessage *r = NULL;
 	const Fanout__V1__SubscribeResult *res;
 	int rc;
 
-	rc = client_subscribe(&s->c, 1, s->o.topic, s->o.patterns, s->o.npatterns, s->o.start,
-			      s->o.start_offset, &r);
+	rc = client_subscribe_msg(&s->c, sub_request(&s->o, &req, &filter), &r);
 	if (rc == -EPROTO && r && r->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_ERROR)
 		print_server_error(r->error);
 	else if (rc == -EPROTO)
@@ -326,7 +455,7 @@ static int sub_subscribe(struct sub *s)
 	rc = track_partition(s, res->partitions ? res->partitions - 1 : 0);
 	for (size_t i = 0; rc == 0 && i < res->n_positions; i++) {
 		rc = track_partition(s, res->positions[i]->partition);
-		if (rc == 0)
+		if (rc == 0 && !s->o.snapshot)
 			s->next_min[res->positions[i]->partition] = res->positions[i]->next_offset;
 	}
 	if (rc == 0 && !s->o.quiet)
