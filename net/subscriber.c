@@ -431,7 +431,7 @@ uint32_t sub_gather(struct subscription *s, struct sub_gather *g)
 	}
 	if (!full && scanned >= SUB_SCAN_MAX)
 		g->more = true;
-	else if (s->indexed && !full)
+	if (s->indexed && !full)	/* the bound may have been hit right at the tails */
 		sub_scan_done(s);
 done:
 	s->next_part = (s->next_part + 1) % parts;

@@ -172,8 +172,11 @@ static int parse_data_type(struct sub_opts *o, const char *arg)
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
 		if (strcmp(arg, types[i].name) != 0)
 			continue;
-		if (o->ndata_types == sizeof(o->data_types) / sizeof(o->data_types[0]))
+		if (o->ndata_types == sizeof(o->data_types) / sizeof(o->data_types[0])) {
+			fprintf(stderr, "fanout-sub: --data-type: at most %zu\n",
+				sizeof(o->data_types) / sizeof(o->data_types[0]));
 			return -EINVAL;
+		}
 		o->data_types[o->ndata_types++] = types[i].t;
 		return 0;
 	}
