@@ -1,0 +1,117 @@
+/* tests/unit/net/subscriber_test.c — a routed subscription's ring: what sub_push takes,
+ * and where sub_overflow resumes the scan in each partition (its oldest owed offset, not
+ * a stale cursor), on a real two-partition topic in a temporary directory. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net/subscriber.h"
+
+struct fixture {
+	char dir[64];
+	struct topic_table topics;
+	struct topic *tp;
+	struct arena arena;
+	struct subscription sub;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct log_config lc = { .segment_bytes = LOG_SEGMENT_BYTES_MIN };
+	const char *pats[1] = { "AAPL.NASDAQ.trade" };
+	struct sub_request req = { .id = 1, .patterns = pats, .npatterns = 1,
+				   .start = FANOUT__V1__START_POSITION__START_POSITION_LATEST };
+	const char *why = "";
+
+	if (!f)
+		return -1;
+	strcpy(f->dir, "/tmp/fanout-sub-test.XXXXXX");
+	if (!mkdtemp(f->dir) || topic_table_init(&f->topics, f->dir, &lc) < 0 ||
+	    topic_create(&f->topics, "t", 1, 2, &f->tp) < 0 || arena_init(&f->arena, 1 << 20) < 0)
+		return -1;
+	req.topic = f->tp;
+	if (sub_init(&f->sub, &req, &f->arena, &why) != SUB_OK)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[128];
+
+	sub_free(&f->sub);
+	arena_free(&f->arena);
+	topic_table_close(&f->topics);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(f);
+	return 0;
+}
+
+static void exact_patterns_are_routed_with_a_ring(void **state)
+{
+	struct fixture *f = *state;
+	struct subscription *s = &f->sub;
+
+	assert_true(s->indexed);
+	assert_false(s->wild);
+	assert_non_null(s->ring);
+	assert_true(s->scan);	/* from its start position to the tails first */
+	assert_int_equal(sub_push(s, 0, 5), SUB_PUSH_IGNORED);	/* the scan covers it */
+	s->scan = false;	/* as after a scan that reached the tails */
+	s->cursors[0].offset = 4;
+	assert_int_equal(sub_push(s, 0, 3), SUB_PUSH_IGNORED);	/* below the cursor: sent */
+	assert_int_equal(sub_push(s, 0, 5), SUB_PUSH_QUEUED);
+	for (uint32_t i = 1; i < SUB_RING; i++)
+		assert_int_equal(sub_push(s, 1, 100 + i), SUB_PUSH_QUEUED);
+	assert_int_equal(sub_push(s, 1, 5000), SUB_PUSH_FULL);
+	assert_true(sub_pending(s));
+}
+
+static void overflow_resumes_from_what_is_owed(void **state)
+{
+	struct fixture *f = *state;
+	struct subscription *s = &f->sub;
+	const uint64_t offered[2] = { 900, 800 };
+
+	s->scan = false;
+	s->cursors[0].offset = 10;	/* stale: partition 0's frames since were not its */
+	s->cursors[1].offset = 50;
+	assert_int_equal(sub_push(s, 1, 60), SUB_PUSH_QUEUED);	/* owed, unsent */
+	assert_int_equal(sub_push(s, 1, 70), SUB_PUSH_QUEUED);
+	sub_overflow(s, offered);
+	assert_true(s->scan);
+	assert_true(s->reseek);
+	assert_int_equal(s->ring_head, s->ring_tail);
+	assert_int_equal(s->cursors[0].offset, 900);	/* nothing owed below the router */
+	assert_int_equal(s->cursors[1].offset, 60);	/* its oldest unsent offset */
+	/* A cursor already past what was offered (a scan ran ahead) stays put. */
+	s->scan = false;
+	s->cursors[0].offset = 950;
+	s->cursors[1].offset = 820;
+	sub_overflow(s, offered);
+	assert_int_equal(s->cursors[0].offset, 950);
+	assert_int_equal(s->cursors[1].offset, 820);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(exact_patterns_are_routed_with_a_ring, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(overflow_resumes_from_what_is_owed, setup,
+						teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
