@@ -6,11 +6,6 @@
 
 #include "core/ck_direct.h"
 
-static uintptr_t latest_key(uint64_t key_hash)
-{
-	return ck_direct_key(key_hash);
-}
-
 int latest_init(struct latest *t)
 {
 	t->keys = 0;
@@ -27,7 +22,7 @@ void latest_free(struct latest *t)
 
 int latest_put(struct latest *t, uint64_t key_hash, uint64_t offset)
 {
-	uintptr_t key = latest_key(key_hash);
+	uintptr_t key = ck_direct_key(key_hash);
 	ck_ht_entry_t e;
 	ck_ht_hash_t h;
 
@@ -43,7 +38,7 @@ int latest_put(struct latest *t, uint64_t key_hash, uint64_t offset)
 
 bool latest_get(struct latest *t, uint64_t key_hash, uint64_t *offset)
 {
-	uintptr_t key = latest_key(key_hash);
+	uintptr_t key = ck_direct_key(key_hash);
 	ck_ht_entry_t e;
 	ck_ht_hash_t h;
 

@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "core/clock.h"
-#include "core/hash.h"
 
 /* Decoding space per frame: protobuf-c's structs for a frame take a few times its bytes. */
 #define SERVER_ARENA_FACTOR 8u
@@ -50,20 +49,18 @@ static void net_server_deactivate(struct net_server *srv, struct session *s)
 	s->active = false;
 }
 
-static uint64_t net_pattern_hash(const struct pattern *p)
+/* The log of the partition an exact key's events go to. */
+static struct log *net_key_log(const struct topic *tp, uint64_t key_hash)
 {
-	return hash_bytes(p->text, strlen(p->text));	/* as publish hashes routing keys */
+	return tp->part[topic_partition_for(tp, key_hash)].log;
 }
 
+/* Forgets an exact-key subscription's keys (any not registered are skipped). */
 static void net_server_unwatch_keys(struct net_server *srv, struct subscription *sub)
 {
-	struct topic *tp = sub->topic;
-
-	for (uint32_t i = 0; i < sub->npatterns; i++) {
-		uint64_t h = net_pattern_hash(&sub->patterns[i]);
-
-		interest_remove(&srv->interest, tp->part[topic_partition_for(tp, h)].log, h, sub);
-	}
+	for (uint32_t i = 0; i < sub->npatterns; i++)
+		interest_remove(&srv->interest, net_key_log(sub->topic, sub->key_hashes[i]),
+				sub->key_hashes[i], sub);
 }
 
 static struct net_watch *net_watch_find(struct net_server *srv, const struct log *log)
@@ -184,15 +181,10 @@ int net_server_watch(struct net_server *srv, struct subscription *sub)
 	if (sub->wild && net_wild_add(srv, sub) < 0)
 		return -ENOMEM;
 	for (uint32_t i = 0; !sub->wild && i < sub->npatterns; i++) {
-		uint64_t h = net_pattern_hash(&sub->patterns[i]);
-		struct log *log = tp->part[topic_partition_for(tp, h)].log;
+		uint64_t h = sub->key_hashes[i];	/* as publish hashes routing keys */
 
-		if (interest_add(&srv->interest, log, h, sub) < 0) {
-			while (i-- > 0) {
-				h = net_pattern_hash(&sub->patterns[i]);
-				interest_remove(&srv->interest, tp->part[topic_partition_for(tp, h)].log,
-						h, sub);
-			}
+		if (interest_add(&srv->interest, net_key_log(tp, h), h, sub) < 0) {
+			net_server_unwatch_keys(srv, sub);
 			return -ENOMEM;
 		}
 	}

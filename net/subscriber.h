@@ -48,7 +48,8 @@ struct subscription {
 	struct pattern *patterns;
 	struct sub_match_slot *cache;	/* NULL when npatterns == 0 */
 	uint64_t *key_hashes;		/* !wild: the exact keys' hashes, sorted: a frame
-					 * whose key hash is not here cannot match */
+					 * whose key hash is not here cannot match; also
+					 * what the server registers in its key index */
 	uint64_t delivered;		/* frames handed to sends */
 	uint64_t lag_events, lag_bytes;	/* behind the tail at the last check (worst
 					 * partition) */
