@@ -18,8 +18,8 @@ static inline uintptr_t ck_direct_key(uint64_t k)
 	return (uintptr_t)k;
 }
 
-/* malloc/free for ck_ht. Frees are immediate: every table here is read on its writer's
- * thread today; readers on other threads will need ck_epoch-deferred frees first. */
+/* malloc/free for ck_ht tables read only on their writer's thread (the key index, the
+ * route cache): frees are immediate. Tables other threads read use epoch_allocator. */
 extern struct ck_malloc ck_direct_allocator;
 
 #endif

@@ -40,7 +40,9 @@ static const char config_usage[] =
 	"  --rules FILE              routing rules applied at ingest, a JSON array (README)\n"
 	"  --max-frame-bytes N       largest client frame accepted (default 1048576)\n"
 	"  --max-subscriptions N     subscriptions per connection (default 256)\n"
-	"  --max-connections N       concurrent connections (default 4096)\n"
+	"  --max-connections N       concurrent connections per reactor (default 4096)\n"
+	"  --reactors N              reactor threads, each pinned to a CPU (default: one per\n"
+	"                            CPU this process may use; at most 64)\n"
 	"  --segment-bytes N         log segment size, at least max-frame-bytes + 65536\n"
 	"                            (default 67108864)\n"
 	"  --partitions N            partitions of auto-created topics (default 1)\n"
@@ -94,7 +96,7 @@ enum {
 	OPT_LISTEN = 256, OPT_DATA_DIR, OPT_READY_FILE, OPT_RULES, OPT_MAX_FRAME, OPT_MAX_SUBS,
 	OPT_MAX_CONNS, OPT_SEGMENT, OPT_PARTITIONS, OPT_MAX_LAG_BYTES, OPT_MAX_LAG_EVENTS,
 	OPT_CLOSE_GRACE, OPT_TOPIC, OPT_NO_AUTO, OPT_MAX_TOPICS, OPT_QUIET,
-	OPT_HELP, OPT_VERSION, OPT_CONFIG,
+	OPT_HELP, OPT_VERSION, OPT_CONFIG, OPT_REACTORS,
 };
 
 static const struct option config_options[] = {
@@ -105,6 +107,7 @@ static const struct option config_options[] = {
 	{ "max-frame-bytes", required_argument, NULL, OPT_MAX_FRAME },
 	{ "max-subscriptions", required_argument, NULL, OPT_MAX_SUBS },
 	{ "max-connections", required_argument, NULL, OPT_MAX_CONNS },
+	{ "reactors", required_argument, NULL, OPT_REACTORS },
 	{ "segment-bytes", required_argument, NULL, OPT_SEGMENT },
 	{ "partitions", required_argument, NULL, OPT_PARTITIONS },
 	{ "max-lag-bytes", required_argument, NULL, OPT_MAX_LAG_BYTES },
@@ -167,6 +170,12 @@ static int config_apply(struct config *c, int opt, const char *arg, FILE *out,
 		if (config_number(arg, 1, 1u << 20, &n) < 0)
 			return -1;
 		c->max_connections = (uint32_t)n;
+		return 0;
+	case OPT_REACTORS:
+		*why = "--reactors must be in 1..64";
+		if (config_number(arg, 1, 64, &n) < 0)
+			return -1;
+		c->reactors = (uint32_t)n;
 		return 0;
 	case OPT_SEGMENT:
 		*why = "--segment-bytes must be in 65536..4294967295";

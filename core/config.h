@@ -24,6 +24,7 @@ struct config {
 	uint32_t max_frame_bytes;	/* largest client frame body accepted */
 	uint32_t max_subscriptions;	/* per connection */
 	uint32_t max_connections;	/* per reactor */
+	uint32_t reactors;		/* reactor threads; 0 = one per CPU we may run on */
 	uint64_t segment_bytes;		/* partition log segment size */
 	uint32_t default_partitions;	/* for auto-created topics */
 	uint64_t max_lag_events;	/* a subscription further behind is cut; 0 = no bound */

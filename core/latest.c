@@ -5,11 +5,12 @@
 #include <stdlib.h>
 
 #include "core/ck_direct.h"
+#include "core/epoch.h"
 
 int latest_init(struct latest *t)
 {
 	t->keys = 0;
-	if (!ck_ht_init(&t->ht, CK_HT_MODE_DIRECT, NULL, &ck_direct_allocator, 1024,
+	if (!ck_ht_init(&t->ht, CK_HT_MODE_DIRECT, NULL, &epoch_allocator, 1024,
 			0x6c61746573747631ull))
 		return -ENOMEM;
 	return 0;

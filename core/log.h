@@ -29,6 +29,7 @@
 #define LOG_SEGMENTS_MAX  4096u	/* segments per partition; log_reserve fails past it */
 #define LOG_SEGMENT_BYTES_DEFAULT (64ull << 20)
 #define LOG_SEGMENT_BYTES_MIN     (64ull << 10)
+#define LOG_READERS_MAX   64u	/* reactors that can read a log: bits of log.readers */
 
 /* log_entry.flags */
 #define LOG_ENTRY_LATENCY_SENSITIVE 0x01u
@@ -118,6 +119,10 @@ struct log {
 	struct log_segment *segs[LOG_SEGMENTS_MAX];
 	_Atomic uint32_t nsegs;		/* published segment count (release/acquire) */
 	_Atomic uint64_t tail;		/* published next offset (release/acquire) */
+	/* Reactors with subscriptions on the log (bit r: reactor r), woken when the tail
+	 * advances. Bit r and reader_refs[r] are written only by reactor r. */
+	_Atomic uint64_t readers;
+	uint32_t reader_refs[LOG_READERS_MAX];
 	uint64_t first;			/* first offset in the log */
 	/* Writer-private state. */
 	uint64_t next;			/* next offset to commit; >= tail */
@@ -172,6 +177,31 @@ void log_publish(struct log *log);
 static inline uint64_t log_tail(const struct log *log)
 {
 	return atomic_load_explicit(&log->tail, memory_order_acquire);
+}
+
+/* Reactor r gains a reader of the log: its bit in log_readers is set while it has one.
+ * Set before reading the tail, so a tail published after the read wakes r. Reactor r's
+ * thread only. */
+static inline void log_reader_join(struct log *log, uint32_t r)
+{
+	assert(r < LOG_READERS_MAX);
+	if (log->reader_refs[r]++ == 0)
+		atomic_fetch_or(&log->readers, 1ull << r);
+}
+
+/* Reactor r loses a reader of the log. Reactor r's thread only. */
+static inline void log_reader_leave(struct log *log, uint32_t r)
+{
+	assert(r < LOG_READERS_MAX && log->reader_refs[r] > 0);
+	if (--log->reader_refs[r] == 0)
+		atomic_fetch_and(&log->readers, ~(1ull << r));
+}
+
+/* The reactors to wake after the tail advanced. The writer calls it after publishing
+ * tails and a full fence (publish_flush), so a join it misses read the new tail. */
+static inline uint64_t log_readers(const struct log *log)
+{
+	return atomic_load_explicit(&log->readers, memory_order_relaxed);
 }
 
 /* First offset still in the log. Any thread. */

@@ -12,9 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/epoch.h"
 #include "core/mem.h"
 
 #define REACTOR_SQ_ENTRIES 4096u
@@ -199,10 +201,83 @@ static void reactor_on_recv(struct reactor *r, struct reactor_conn *c, struct io
 	}
 	if (c->closing)
 		reactor_release(r, c);
-	else if (res > 0 || res == -ENOBUFS)
-		reactor_arm_recv(r, c);
-	else
+	else if (res > 0 || res == -ENOBUFS || res == -ECANCELED) {
+		if (!c->recv_paused)	/* a resume may have beaten the cancel */
+			reactor_arm_recv(r, c);
+	} else {
 		reactor_close(r, c);	/* EOF or a socket error */
+	}
+}
+
+void reactor_recv_pause(struct reactor *r, struct reactor_conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->recv_paused || c->closing)
+		return;
+	c->recv_paused = true;
+	if (!c->recv_armed || !r->features.multishot_recv)
+		return;	/* a single-shot receive simply is not re-armed */
+	/* The cancel is submitted before this turn ends, so before the receive can complete
+	 * for good and its slot be reused: it cannot hit another connection. */
+	sqe = reactor_sqe(r);
+	io_uring_prep_cancel64(sqe, reactor_udata(REACTOR_OP_RECV, c->slot), 0);
+	io_uring_sqe_set_data64(sqe, reactor_udata(REACTOR_OP_CANCEL, REACTOR_SLOT_NONE));
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+}
+
+void reactor_recv_resume(struct reactor *r, struct reactor_conn *c)
+{
+	if (!c->recv_paused)
+		return;
+	c->recv_paused = false;
+	if (!c->recv_armed && !c->closing)
+		reactor_arm_recv(r, c);
+}
+
+static void reactor_arm_wake(struct reactor *r)
+{
+	struct io_uring_sqe *sqe = reactor_sqe(r);
+
+	io_uring_prep_read(sqe, r->wake_fd, &r->wake_buf, sizeof(r->wake_buf), 0);
+	io_uring_sqe_set_data64(sqe, reactor_udata(REACTOR_OP_WAKE, REACTOR_SLOT_NONE));
+}
+
+void reactor_wake(struct reactor *self, struct reactor *target)
+{
+	struct io_uring_sqe *sqe;
+
+	assert(self != target);
+	if (atomic_exchange(&target->wake_pending, 1))
+		return;	/* one is on its way and target has not started its turn yet */
+	self->wakes_sent++;
+	if (target->wake_fd >= 0) {
+		uint64_t one = 1;
+
+		if (write(target->wake_fd, &one, sizeof(one)) != sizeof(one))
+			atomic_store(&target->wake_pending, 0);	/* cannot happen to an eventfd */
+		return;
+	}
+	sqe = reactor_sqe(self);
+	io_uring_prep_msg_ring(sqe, target->ring.ring_fd, 0,
+			       reactor_udata(REACTOR_OP_WAKE, REACTOR_SLOT_NONE), 0);
+	io_uring_sqe_set_data64(sqe, reactor_udata(REACTOR_OP_MSG, REACTOR_SLOT_NONE));
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+}
+
+/* Another reactor woke this one. Clearing the flag before on_idle looks at what it left
+ * means a wake-up asked for after that look is sent, not skipped. */
+static void reactor_on_wake(struct reactor *r, struct io_uring_cqe *cqe)
+{
+	r->wakes_received++;
+	atomic_store(&r->wake_pending, 0);
+	if (r->wake_fd >= 0) {
+		if (cqe->res < 0 && cqe->res != -EINTR && cqe->res != -ECANCELED)
+			fprintf(stderr, "fanoutd: reactor %u: wake-up read: %s\n", r->id,
+				strerror(-cqe->res));
+		if (cqe->res != -ECANCELED)
+			reactor_arm_wake(r);
+	}
 }
 
 static void reactor_on_send(struct reactor *r, struct reactor_conn *c, struct io_uring_cqe *cqe)
@@ -221,7 +296,7 @@ static void reactor_dispatch(struct reactor *r, struct io_uring_cqe *cqe)
 	uint32_t slot = (uint32_t)(ud >> 32);
 	struct reactor_conn *c = NULL;
 
-	if (op != REACTOR_OP_ACCEPT) {
+	if (op == REACTOR_OP_RECV || op == REACTOR_OP_SEND) {
 		assert(slot < r->max_conns && r->conns[slot].in_use);
 		c = &r->conns[slot];
 	}
@@ -234,6 +309,15 @@ static void reactor_dispatch(struct reactor *r, struct io_uring_cqe *cqe)
 		break;
 	case REACTOR_OP_SEND:
 		reactor_on_send(r, c, cqe);
+		break;
+	case REACTOR_OP_WAKE:
+		reactor_on_wake(r, cqe);
+		break;
+	case REACTOR_OP_MSG:	/* only failures post (CQE_SKIP_SUCCESS) */
+		fprintf(stderr, "fanoutd: reactor %u: MSG_RING wake-up failed: %s\n", r->id,
+			strerror(-cqe->res));
+		break;
+	case REACTOR_OP_CANCEL:	/* failed: the receive had ended already; nothing to do */
 		break;
 	default:
 		assert(!"unknown op in user_data");
@@ -267,12 +351,16 @@ static int reactor_turn(struct reactor *r, int64_t wait_ns)
 	rc = io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, &ts, NULL);
 	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN)
 		return rc;
+	/* Shared tables are read inside a section per turn; never while asleep. */
+	epoch_enter();
 	reactor_reap(r);
 	if (r->accept_paused && r->accepting && clock_monotonic_ns() >= r->accept_resume_ns) {
 		r->accept_paused = false;
 		reactor_arm_accept(r);
 	}
 	r->busy = r->ops.on_idle && r->ops.on_idle(r->ops.ctx);
+	epoch_exit();
+	epoch_poll();
 	return 0;
 }
 
@@ -298,6 +386,7 @@ void reactor_drain(struct reactor *r, int64_t deadline_ns)
 	while (clock_monotonic_ns() < deadline_ns) {
 		bool busy = false;
 
+		busy = r->holds > 0;
 		for (uint32_t i = 0; i < r->max_conns && !busy; i++)
 			busy = r->conns[i].in_use && r->conns[i].sending;
 		if (!busy && io_uring_sq_ready(&r->ring) == 0)
@@ -309,7 +398,7 @@ void reactor_drain(struct reactor *r, int64_t deadline_ns)
 
 /* Splits "host:port" or "[v6]:port" and binds a listening TCP socket. Returns the fd or
  * -errno. */
-static int reactor_listen(const char *listen_at, char *bound, size_t bound_cap)
+static int reactor_listen(const char *listen_at, bool reuseport, char *bound, size_t bound_cap)
 {
 	char host[128], port[16], hbuf[NI_MAXHOST], pbuf[NI_MAXSERV];
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *ai;
@@ -339,6 +428,11 @@ static int reactor_listen(const char *listen_at, char *bound, size_t bound_cap)
 		goto out;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
+		rc = -errno;
+		close(fd);
+		goto out;
+	}
 	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0 ||
 	    getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
 		rc = -errno;
@@ -398,6 +492,8 @@ static int reactor_probe(struct reactor *r)
 	r->features.multishot_recv = true;
 	r->features.send_zc = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
 	r->features.msg_ring = io_uring_opcode_supported(probe, IORING_OP_MSG_RING);
+	if (getenv("FANOUTD_NO_MSG_RING"))	/* tests the fallback on kernels that have it */
+		r->features.msg_ring = false;
 	io_uring_free_probe(probe);
 	return 0;
 }
@@ -431,13 +527,32 @@ static int reactor_bufs_init(struct reactor *r)
 	return 0;
 }
 
-int reactor_init(struct reactor *r, const char *listen_at, uint32_t max_conns,
+/* One line at start-up: what the kernel gave us and what we fall back from. */
+static void reactor_say_features(const struct reactor *r)
+{
+	const struct reactor_features *f = &r->features;
+
+	fprintf(stderr, "fanoutd: io_uring: SINGLE_ISSUER|DEFER_TASKRUN %s, multishot accept "
+		"and receive %s, MSG_RING %s, SEND_ZC %s\n",
+		f->defer_taskrun ? "on" : "refused (plain setup)",
+		f->multishot_recv ? "on" : "absent (single-shot)",
+		f->msg_ring ? "on (cross-reactor wake-ups)" : "absent (eventfd wake-ups)",
+		f->send_zc ? "available (off: loopback copies anyway)" : "absent");
+}
+
+int reactor_init(struct reactor *r, const struct reactor_config *cfg,
 		 const struct reactor_ops *ops, char *bound, size_t bound_cap)
 {
+	uint32_t max_conns = cfg->max_conns;
 	int rc;
 
 	memset(r, 0, sizeof(*r));
 	r->listen_fd = -1;
+	r->wake_fd = -1;
+	r->id = cfg->id;
+	rc = epoch_register();	/* this thread reads the shared tables */
+	if (rc < 0)
+		return rc;
 	r->ops = *ops;
 	r->max_conns = max_conns;
 	r->conns = calloc(max_conns, sizeof(*r->conns));
@@ -461,9 +576,17 @@ int reactor_init(struct reactor *r, const char *listen_at, uint32_t max_conns,
 	rc = reactor_bufs_init(r);
 	if (rc < 0)
 		return rc;
-	rc = reactor_listen(listen_at, bound, bound_cap);
+	if (!r->features.msg_ring) {	/* blocking: io_uring polls it for us */
+		r->wake_fd = eventfd(0, EFD_CLOEXEC);
+		if (r->wake_fd < 0)
+			return -errno;
+		reactor_arm_wake(r);
+	}
+	if (r->id == 0 && !cfg->quiet)
+		reactor_say_features(r);
+	rc = reactor_listen(cfg->listen, cfg->reuseport, bound, bound_cap);
 	if (rc < 0) {
-		fprintf(stderr, "fanoutd: cannot listen on %s: %s\n", listen_at, strerror(-rc));
+		fprintf(stderr, "fanoutd: cannot listen on %s: %s\n", cfg->listen, strerror(-rc));
 		return rc;
 	}
 	r->listen_fd = rc;
@@ -490,6 +613,8 @@ void reactor_free(struct reactor *r)
 	}
 	if (r->listen_fd >= 0)
 		close(r->listen_fd);
+	if (r->wake_fd >= 0)
+		close(r->wake_fd);
 	mem_unmap(r->bufs, (size_t)REACTOR_BUF_COUNT * REACTOR_BUF_BYTES);
 	free(r->br);
 	free(r->conns);

@@ -14,6 +14,7 @@
 
 #include <liburing.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -32,6 +33,9 @@ enum reactor_op {
 	REACTOR_OP_ACCEPT = 1,
 	REACTOR_OP_RECV,
 	REACTOR_OP_SEND,
+	REACTOR_OP_WAKE,	/* another reactor woke this one (MSG_RING CQE or eventfd read) */
+	REACTOR_OP_MSG,		/* a MSG_RING this reactor sent failed */
+	REACTOR_OP_CANCEL,	/* a receive cancel failed (it had completed already) */
 	REACTOR_OP_MAX,
 };
 
@@ -40,6 +44,7 @@ struct reactor_conn {
 	uint32_t slot;
 	uint32_t inflight;	/* SQEs submitted and not yet completed for good */
 	bool recv_armed;	/* a (multishot) receive is pending */
+	bool recv_paused;	/* the layer above holds enough input: no receive re-armed */
 	bool sending;		/* a send is pending; one at a time */
 	bool closing;		/* shut down; the slot frees once inflight reaches 0 */
 	bool in_use;
@@ -74,8 +79,23 @@ struct reactor_features {
 	bool msg_ring;		/* IORING_OP_MSG_RING known */
 };
 
+/* What a reactor is set up with. */
+struct reactor_config {
+	const char *listen;	/* "127.0.0.1:7400"; port 0 picks one */
+	uint32_t max_conns;
+	uint32_t id;		/* 0..n-1 among the process's reactors */
+	bool reuseport;		/* SO_REUSEPORT: reactors share the port, the kernel
+				 * spreads connections across them */
+	bool quiet;		/* no start-up line about kernel features */
+};
+
 struct reactor {
 	struct io_uring ring;
+	uint32_t id;
+	_Atomic int wake_pending;	/* a wake-up is on its way: others need not send one */
+	int wake_fd;			/* eventfd when the kernel lacks MSG_RING, else -1 */
+	uint64_t wake_buf;		/* the eventfd read's target */
+	uint64_t wakes_sent, wakes_received;
 	struct io_uring_buf_ring *br;
 	uint8_t *bufs;			/* REACTOR_BUF_COUNT * REACTOR_BUF_BYTES */
 	int listen_fd;
@@ -90,21 +110,37 @@ struct reactor {
 	struct reactor_features features;
 	volatile sig_atomic_t *stop;	/* set by a signal handler: drain and leave */
 	bool busy;			/* on_idle left work: do not sleep */
+	uint32_t holds;			/* work the layer above waits on from other threads:
+					 * reactor_drain goes on while non-zero */
 	uint64_t accepted, refused, accept_pauses;
 };
 
-/* Creates the ring, buffer ring and connection slots and starts listening on host:port
- * ("127.0.0.1:7400", port 0 picks one). The bound address is written to bound (>= 64
- * bytes) as "HOST:PORT". Returns 0 or -errno with a message on stderr. Main thread. */
-int reactor_init(struct reactor *r, const char *listen, uint32_t max_conns,
+/* Creates the ring, buffer ring and connection slots and starts listening on cfg->listen.
+ * The bound address is written to bound (>= 64 bytes) as "HOST:PORT". Returns 0 or -errno
+ * with a message on stderr. Runs on the reactor's own thread: with SINGLE_ISSUER the
+ * thread that creates the ring is the one that may submit to it. */
+int reactor_init(struct reactor *r, const struct reactor_config *cfg,
 		 const struct reactor_ops *ops, char *bound, size_t bound_cap);
+
+/* Makes target run a turn soon (its on_idle then sees what self left for it): a
+ * MSG_RING completion posted to target's ring, or an eventfd write where the kernel
+ * lacks MSG_RING. At most one wake-up is in flight per target, however many reactors
+ * ask. self's thread; target may be any reactor, not self. */
+void reactor_wake(struct reactor *self, struct reactor *target);
+
+/* Stops receiving on c (the layer above holds enough unprocessed input); bytes already
+ * on their way still arrive through on_data. Idempotent. */
+void reactor_recv_pause(struct reactor *r, struct reactor_conn *c);
+
+/* Receives on c again after reactor_recv_pause. Idempotent. */
+void reactor_recv_resume(struct reactor *r, struct reactor_conn *c);
 
 /* Runs until *stop becomes non-zero, then stops accepting and returns so the caller can
  * drain. Returns 0 or -errno on a ring failure. */
 int reactor_run(struct reactor *r, volatile sig_atomic_t *stop);
 
-/* Runs the loop until no connection has a send pending or deadline_ns (monotonic) passes.
- * Used to drain at shutdown. */
+/* Runs the loop until no connection has a send pending and nothing holds it, or
+ * deadline_ns (monotonic) passes. Used to drain at shutdown. */
 void reactor_drain(struct reactor *r, int64_t deadline_ns);
 
 /* Closes everything and frees the reactor. */

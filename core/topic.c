@@ -9,24 +9,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* ck_ht resizes through this allocator. Old arrays are freed at once: every reader runs
- * on the writer's thread today. Readers on other threads need ck_epoch here first. */
-static void *topic_ht_malloc(size_t n)
-{
-	return malloc(n);
-}
+#include "core/epoch.h"
+#include "core/hash.h"
 
-static void topic_ht_free(void *p, size_t n, bool defer)
-{
-	(void)n;
-	(void)defer;
-	free(p);
-}
-
-static struct ck_malloc topic_ht_allocator = {
-	.malloc = topic_ht_malloc,
-	.free = topic_ht_free,
-};
 
 int topic_name_check(const char *name, size_t len, const char **why)
 {
@@ -62,7 +47,9 @@ int topic_table_init(struct topic_table *t, const char *data_dir, const struct l
 		return -ENAMETOOLONG;
 	strcpy(t->data_dir, data_dir);
 	t->log_config = *lc;
-	if (!ck_ht_init(&t->ht, CK_HT_MODE_BYTESTRING, NULL, &topic_ht_allocator, 64,
+	t->reactors = 1;
+	pthread_mutex_init(&t->create_lock, NULL);
+	if (!ck_ht_init(&t->ht, CK_HT_MODE_BYTESTRING, NULL, &epoch_allocator, 64,
 			0x66616e6f7574ull))
 		return -ENOMEM;
 	return 0;
@@ -124,6 +111,10 @@ static int topic_open_logs(struct topic_table *t, struct topic *tp)
 	int rc;
 
 	for (uint32_t i = 0; i < tp->partitions; i++) {
+		/* Partitions of one topic go round the reactors from a place its name picks,
+		 * so many one-partition topics spread too. */
+		tp->part[i].owner = (uint32_t)((hash_bytes(tp->name, tp->name_len) + i) %
+					       t->reactors);
 		rc = topic_dir(t, tp->name, tp->name_len, (int)i, dir, sizeof(dir));
 		if (rc < 0)
 			return rc;
@@ -144,8 +135,8 @@ static int topic_open_logs(struct topic_table *t, struct topic *tp)
 	return 0;
 }
 
-int topic_create(struct topic_table *t, const char *name, size_t len, uint32_t partitions,
-		 struct topic **out)
+static int topic_create_locked(struct topic_table *t, const char *name, size_t len,
+			       uint32_t partitions, struct topic **out)
 {
 	const char *why;
 	struct topic *tp;
@@ -181,6 +172,20 @@ int topic_create(struct topic_table *t, const char *name, size_t len, uint32_t p
 	return 0;
 err:
 	topic_free(tp);
+	return rc;
+}
+
+int topic_create(struct topic_table *t, const char *name, size_t len, uint32_t partitions,
+		 struct topic **out)
+{
+	int rc;
+
+	*out = topic_find(t, name, len);	/* the common case takes no lock */
+	if (*out)
+		return (*out)->partitions == partitions ? 0 : -EEXIST;
+	pthread_mutex_lock(&t->create_lock);
+	rc = topic_create_locked(t, name, len, partitions, out);
+	pthread_mutex_unlock(&t->create_lock);
 	return rc;
 }
 
@@ -256,4 +261,5 @@ void topic_table_close(struct topic_table *t)
 	while (ck_ht_next(&t->ht, &it, &e))
 		topic_free(ck_ht_entry_value(e));
 	ck_ht_destroy(&t->ht);
+	pthread_mutex_destroy(&t->create_lock);
 }

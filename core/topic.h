@@ -1,13 +1,19 @@
 /* core/topic.h — the topic table: name -> topic (its partitions and their logs).
- * A Concurrency Kit hash table: one writer (topic_create) and any number of readers
- * (topic_find) without locks. Topics are never removed while the table is open, so a
- * found topic stays valid until topic_table_close. */
+ * A Concurrency Kit hash table read by every reactor without locks (topic_find); the rare
+ * writers (topic_create: start-up, first publish or subscribe) take a mutex, so the
+ * table has one writer at a time, as ck_ht's SPMC mode asks. Arrays the table outgrows
+ * are freed through core/epoch. Topics are never removed while the table is open, so a
+ * found topic stays valid until topic_table_close.
+ *
+ * Each partition has an owner reactor, its only writer (DESIGN.md: Threads and
+ * ownership): events for it published on another reactor cross to the owner. */
 #ifndef FANOUT_CORE_TOPIC_H
 #define FANOUT_CORE_TOPIC_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <ck_ht.h>
 
 #include "core/latest.h"
@@ -18,6 +24,7 @@
 
 struct topic_partition {
 	struct log *log;
+	uint32_t owner;		/* the reactor that appends to it (0 with one reactor) */
 	struct latest latest;	/* routing key -> newest offset, rebuilt at open */
 	bool latest_ready;	/* latest was initialised (and must be freed) */
 };
@@ -35,6 +42,9 @@ struct topic_table {
 	struct log_config log_config;
 	uint32_t count;
 	uint32_t max;		/* topic_create refuses new topics past this; 0 = no limit */
+	uint32_t reactors;	/* partitions' owners are 0..reactors-1; set before any
+				 * topic is created (1 after topic_table_init) */
+	pthread_mutex_t create_lock;	/* serialises writers */
 };
 
 /* Checks a topic name: 1..200 bytes of [A-Za-z0-9._/-], not starting with '/' or '.',
@@ -57,8 +67,7 @@ struct topic *topic_find(struct topic_table *t, const char *name, size_t len);
 /* Creates a topic with its partition logs, or returns the existing one (*out either way).
  * Returns 0, -EINVAL for a bad name or partition count, -EEXIST when it exists with a
  * different partition count (*out is still set), -ENOSPC when the table holds max
- * topics, or -errno from the logs.
- * Caller: the writer. */
+ * topics, or -errno from the logs. Any thread (writers serialise on a mutex). */
 int topic_create(struct topic_table *t, const char *name, size_t len, uint32_t partitions,
 		 struct topic **out);
 

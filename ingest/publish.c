@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/frame.h"
@@ -211,7 +212,26 @@ static void publish_touch(struct publish_ctx *ctx, struct log *log)
 	ctx->touched[ctx->ntouched++] = log;
 }
 
-/* Stamps e with its place and encodes it, once, straight into the log. */
+static uint64_t publish_key_hash(const Fanout__V1__Event *e)
+{
+	return hash_bytes(e->distribution->routing_key, strlen(e->distribution->routing_key));
+}
+
+/* Stamps e with what the receiving reactor knows: receive time, event time default, and
+ * the partition its key picks. */
+static void publish_stamp(const struct topic *tp, Fanout__V1__Event *e, int64_t recv_ns,
+			  struct log_fields *fields, uint32_t *partition)
+{
+	e->receive_time_ns = recv_ns;
+	if (e->timestamp_ns == 0)
+		e->timestamp_ns = recv_ns;
+	publish_fields(e, recv_ns, fields);
+	*partition = topic_partition_for(tp, fields->key_hash);
+	e->distribution->partition = *partition;
+}
+
+/* Stamps e with its place and encodes it, once, straight into the log (a partition this
+ * reactor owns). */
 static int publish_append(struct publish_ctx *ctx, struct topic *tp, Fanout__V1__Event *e,
 			  int64_t recv_ns, uint32_t *partition, uint64_t *offset)
 {
@@ -222,13 +242,8 @@ static int publish_append(struct publish_ctx *ctx, struct topic *tp, Fanout__V1_
 	size_t size, body;
 	int rc;
 
-	e->receive_time_ns = recv_ns;
-	if (e->timestamp_ns == 0)
-		e->timestamp_ns = recv_ns;
-	publish_fields(e, recv_ns, &fields);
-	*partition = topic_partition_for(tp, fields.key_hash);
+	publish_stamp(tp, e, recv_ns, &fields, partition);
 	log = tp->part[*partition].log;
-	e->distribution->partition = *partition;
 	e->distribution->offset = log->next;	/* the offset log_reserve will assign */
 	sm.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_EVENT;
 	sm.event = e;
@@ -248,8 +263,182 @@ static int publish_append(struct publish_ctx *ctx, struct topic *tp, Fanout__V1_
 	return 0;
 }
 
+/* The placeholder offset: the largest uint64, whose varint takes the full 10 bytes, so
+ * the owner can write any offset in its place without moving a byte. */
+#define PUBLISH_OFFSET_PLACEHOLDER UINT64_MAX
+#define PUBLISH_OFFSET_TAG 0x18u	/* Distribution.offset: field 3, varint */
+
+static void publish_varint10(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 9; i++)
+		p[i] = (uint8_t)((v >> (7 * i)) & 0x7f) | 0x80;
+	p[9] = (uint8_t)(v >> 63);
+}
+
+/* Where protobuf-c put Distribution.offset in a frame it packed: fields go out in field
+ * number order, so it follows the ServerMessage's event tag and length, the Event's
+ * fields 1..3, the distribution's tag and length, and Distribution's fields 1..2. */
+static size_t publish_offset_pos(const Fanout__V1__Event *e, size_t body)
+{
+	Fanout__V1__Event head = *e;
+	Fanout__V1__Distribution dhead = *e->distribution;
+	size_t event_len = protobuf_c_message_get_packed_size(&e->base);
+	size_t dist_len = protobuf_c_message_get_packed_size(&e->distribution->base);
+
+	head.distribution = NULL;
+	head.metadata = NULL;
+	head.receive_time_ns = 0;
+	head.payload_case = FANOUT__V1__EVENT__PAYLOAD__NOT_SET;
+	dhead.offset = 0;
+	dhead.routing_key = (char *)"";
+	dhead.n_target_workflows = 0;
+	dhead.priority = 0;
+	dhead.delivery_guarantee = 0;
+	return frame_varint_size((uint32_t)body) + 1 + frame_varint_size((uint32_t)event_len) +
+	       protobuf_c_message_get_packed_size(&head.base) + 1 +
+	       frame_varint_size((uint32_t)dist_len) +
+	       protobuf_c_message_get_packed_size(&dhead.base) + 1;
+}
+
+/* Grows a ticket's arrays to hold n stored events and nremote remote ones. */
+static int publish_ticket_reserve(struct publish_ticket *t, size_t n)
+{
+	if (n > t->cap) {
+		uint32_t *parts = realloc(t->partitions, n * sizeof(*parts));
+		uint64_t *offs;
+
+		if (!parts)
+			return -ENOMEM;
+		t->partitions = parts;
+		offs = realloc(t->offsets, n * sizeof(*offs));
+		if (!offs)
+			return -ENOMEM;
+		t->offsets = offs;
+		t->cap = (uint32_t)n;
+	}
+	if (n > t->remote_cap) {
+		struct publish_remote *r = realloc(t->remote, n * sizeof(*r));
+
+		if (!r)
+			return -ENOMEM;
+		t->remote = r;
+		t->remote_cap = (uint32_t)n;
+	}
+	return 0;
+}
+
+void publish_ticket_free(struct publish_ticket *t)
+{
+	assert(atomic_load(&t->remaining) == 0);
+	free(t->partitions);
+	free(t->offsets);
+	free(t->remote);
+	free(t->bytes);
+	memset(t, 0, sizeof(*t));
+}
+
+/* Encodes e, for a partition another reactor owns, into the ticket. */
+static int publish_encode_remote(struct publish_ticket *t, struct topic *tp,
+				 Fanout__V1__Event *e, int64_t recv_ns, uint32_t index)
+{
+	Fanout__V1__ServerMessage sm = FANOUT__V1__SERVER_MESSAGE__INIT;
+	struct publish_remote *r = &t->remote[t->nremote];
+	size_t body, size, pos;
+	uint8_t *dst;
+
+	publish_stamp(tp, e, recv_ns, &r->fields, &r->partition);
+	e->distribution->offset = PUBLISH_OFFSET_PLACEHOLDER;
+	sm.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_EVENT;
+	sm.event = e;
+	body = protobuf_c_message_get_packed_size(&sm.base);
+	size = frame_varint_size((uint32_t)body) + body;
+	if (t->bytes_len + size > t->bytes_cap) {
+		size_t cap = t->bytes_cap ? t->bytes_cap : 64u << 10;
+		uint8_t *grown;
+
+		while (cap < t->bytes_len + size)
+			cap *= 2;
+		grown = realloc(t->bytes, cap);
+		if (!grown)
+			return -ENOMEM;
+		t->bytes = grown;
+		t->bytes_cap = cap;
+	}
+	dst = t->bytes + t->bytes_len;
+	frame_pack_sized(&sm.base, body, dst);
+	pos = publish_offset_pos(e, body);
+	/* The placeholder must be where the field order says; anything else is a bug. */
+	if (pos + 10 > size || dst[pos - 1] != PUBLISH_OFFSET_TAG || dst[pos] != 0xff ||
+	    dst[pos + 9] != 0x01) {
+		assert(!"offset placeholder not where protobuf-c's field order puts it");
+		return -EPROTO;
+	}
+	r->ticket = t;
+	r->topic = tp;
+	r->index = index;
+	r->len = (uint32_t)size;
+	r->offset_pos = (uint32_t)pos;
+	r->at = t->bytes_len;
+	t->bytes_len += size;
+	t->partitions[index] = r->partition;
+	t->offsets[index] = PUBLISH_OFFSET_PLACEHOLDER;
+	t->nremote++;
+	return 0;
+}
+
+void publish_remote_apply(struct publish_ctx *ctx, struct publish_remote *r)
+{
+	struct publish_ticket *t = r->ticket;
+	struct topic_partition *part = &r->topic->part[r->partition];
+	uint64_t offset = PUBLISH_OFFSET_PLACEHOLDER;
+	uint8_t *dst;
+	int rc;
+
+	assert(part->owner == ctx->self && ctx->napplied < PUBLISH_APPLY_MAX);
+	rc = log_reserve(part->log, r->len, &dst, &offset);
+	if (rc == 0) {
+		memcpy(dst, t->bytes + r->at, r->len);
+		publish_varint10(dst + r->offset_pos, offset);
+		log_commit(part->log, &r->fields);
+		PROBE_APPEND(r->partition, offset, r->len);
+		if (latest_put(&part->latest, r->fields.key_hash, offset) < 0)
+			ctx->latest_failures++;
+		publish_touch(ctx, part->log);
+		ctx->events++;
+	} else {
+		int none = 0;
+
+		offset = PUBLISH_OFFSET_PLACEHOLDER;
+		atomic_compare_exchange_strong(&t->failed, &none, rc);
+	}
+	t->offsets[r->index] = offset;
+	ctx->applied[ctx->napplied++] = r;
+}
+
+void publish_release(struct publish_ctx *ctx)
+{
+	for (uint32_t i = 0; i < ctx->napplied; i++) {
+		struct publish_ticket *t = ctx->applied[i]->ticket;
+		uint32_t origin = t->origin;	/* read before: at 0 the ticket is not ours */
+
+		if (atomic_fetch_sub_explicit(&t->remaining, 1, memory_order_acq_rel) == 1)
+			ctx->wake |= 1ull << origin;
+	}
+	ctx->napplied = 0;
+}
+
+/* A batch stopped at stored event i: events before it stand (the local ones appended, the
+ * remote ones still to be handed over, t->remaining counting them). */
+static void publish_partial(struct publish_ctx *ctx, struct publish_ticket *t, size_t i)
+{
+	t->n = (uint32_t)i;
+	ctx->events += i - t->nremote;
+	atomic_store_explicit(&t->remaining, t->nremote, memory_order_release);
+	publish_flush(ctx);
+}
+
 int publish_batch(struct publish_ctx *ctx, Fanout__V1__Event **events, size_t n,
-		  int64_t recv_ns, uint32_t *partitions, uint64_t *offsets, size_t *appended,
+		  int64_t recv_ns, struct publish_ticket *t, size_t *appended,
 		  struct publish_error *err)
 {
 	struct topic *tp = NULL;
@@ -257,6 +446,12 @@ int publish_batch(struct publish_ctx *ctx, Fanout__V1__Event **events, size_t n,
 	int rc;
 
 	*appended = 0;
+	assert(atomic_load(&t->remaining) == 0);
+	t->n = 0;
+	t->nremote = t->sent = 0;
+	t->bytes_len = 0;
+	atomic_store(&t->failed, 0);
+	t->origin = ctx->self;
 	if (n > PUBLISH_BATCH_MAX)
 		return publish_fail(err, FANOUT__V1__ERROR_CODE__ERROR_CODE_INVALID_EVENT,
 				    "batch of %zu events exceeds the limit of %u", n,
@@ -282,11 +477,30 @@ int publish_batch(struct publish_ctx *ctx, Fanout__V1__Event **events, size_t n,
 	}
 	if (creates && publish_create_topics(ctx, events, n, err) < 0)
 		goto reject;
+	if (publish_ticket_reserve(t, n) < 0)
+		return publish_fail(err, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL,
+				    "out of memory for a batch of %zu events", n);
 	for (size_t i = 0; i < n; i++) {
-		rc = publish_append(ctx, ctx->resolved[i], events[i], recv_ns, &partitions[i],
-				    &offsets[i]);
+		struct topic *tp_i = ctx->resolved[i];
+		uint32_t p = topic_partition_for(tp_i, publish_key_hash(events[i]));
+
+		if (tp_i->part[p].owner != ctx->self) {
+			rc = publish_encode_remote(t, tp_i, events[i], recv_ns, (uint32_t)i);
+			if (rc < 0) {
+				publish_partial(ctx, t, i);
+				return publish_fail(err, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL,
+						    "events[%zu]: cannot encode for its partition's "
+						    "reactor (%s); the first %zu stored events were "
+						    "appended (see the ack)", route_origin(ctx->route, i),
+						    strerror(-rc), i);
+			}
+			(*appended)++;
+			continue;
+		}
+		rc = publish_append(ctx, tp_i, events[i], recv_ns, &t->partitions[i],
+				    &t->offsets[i]);
 		if (rc < 0) {
-			publish_flush(ctx);
+			publish_partial(ctx, t, i);
 			return publish_fail(err, FANOUT__V1__ERROR_CODE__ERROR_CODE_LOG_FULL,
 					    "events[%zu]: log append failed (%s); the first %zu "
 					    "stored events were appended (see the ack)",
@@ -294,9 +508,13 @@ int publish_batch(struct publish_ctx *ctx, Fanout__V1__Event **events, size_t n,
 		}
 		(*appended)++;
 	}
-	ctx->events += n;
+	t->n = (uint32_t)n;
+	ctx->events += n - t->nremote;	/* the owners count theirs */
 	ctx->batches++;
-	return 0;
+	if (t->nremote == 0)
+		return 0;
+	atomic_store_explicit(&t->remaining, t->nremote, memory_order_release);
+	return 1;
 reject:
 	ctx->rejected++;
 	return -1;
@@ -304,7 +522,14 @@ reject:
 
 void publish_flush(struct publish_ctx *ctx)
 {
+	if (ctx->ntouched == 0)
+		return;
 	for (uint32_t i = 0; i < ctx->ntouched; i++)
 		log_publish(ctx->touched[i]);
+	/* Tails out before reading who reads them: a reactor that joins a log (bit set, then
+	 * tail read) either sees the new tail or is seen here (log_reader_join). */
+	atomic_thread_fence(memory_order_seq_cst);
+	for (uint32_t i = 0; i < ctx->ntouched; i++)
+		ctx->wake |= log_readers(ctx->touched[i]);
 	ctx->ntouched = 0;
 }

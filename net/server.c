@@ -10,10 +10,15 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/epoch.h"
+#include "net/engine.h"
 
 /* Decoding space per frame: protobuf-c's structs for a frame take a few times its bytes. */
 #define SERVER_ARENA_FACTOR 8u
 #define SERVER_POLICE_NS (100 * 1000 * 1000ll)
+#define SERVER_XR_TURN   16384u	/* remote events appended per turn, at most */
+
+static void net_server_unwait(struct net_server *srv, struct session *s);
 
 void net_server_info(const struct net_server *srv, const char *fmt, ...)
 {
@@ -336,11 +341,133 @@ static void net_on_close(void *ctx, struct reactor_conn *c)
 	if (!s)
 		return;
 	net_server_deactivate(srv, s);
+	net_server_unwait(srv, s);
 	session_close(s);
 }
 
-/* After each batch of completions: make appended frames visible, then start the sends
- * they and the batch's answers call for (one pass, many frames per send). */
+/* Appends the events other reactors handed this one (bounded per turn). Returns true
+ * when some were left for the next turn. */
+static bool net_xr_apply(struct net_server *srv)
+{
+	struct publish_ctx *pub = &srv->publish;
+	uint32_t budget = SERVER_XR_TURN;
+	void *p;
+
+	for (uint32_t j = 0; j < srv->eng->n; j++) {
+		if (j == srv->id)
+			continue;
+		while (budget > 0 && xr_recv(&srv->eng->mesh, srv->id, j, &p)) {
+			publish_remote_apply(pub, p);
+			srv->xr_applied++;
+			budget--;
+			if (pub->napplied == PUBLISH_APPLY_MAX) {
+				publish_flush(pub);
+				publish_release(pub);
+			}
+		}
+	}
+	return budget == 0;
+}
+
+void net_server_wait(struct net_server *srv, struct session *s)
+{
+	if (s->waiting)
+		return;
+	s->waiting = true;
+	s->waiting_pos = srv->nwaiting;
+	srv->waiting[srv->nwaiting++] = s->conn->slot;	/* one per session: never full */
+}
+
+static void net_server_unwait(struct net_server *srv, struct session *s)
+{
+	uint32_t last;
+
+	if (!s->waiting)
+		return;
+	last = srv->waiting[--srv->nwaiting];
+	srv->waiting[s->waiting_pos] = last;
+	srv->sessions[last].waiting_pos = s->waiting_pos;
+	s->waiting = false;
+}
+
+bool net_server_handoff(struct net_server *srv, struct publish_ticket *t)
+{
+	while (t->sent < t->nremote) {
+		struct publish_remote *r = &t->remote[t->sent];
+		uint32_t owner = r->topic->part[r->partition].owner;
+
+		if (!xr_send(&srv->eng->mesh, srv->id, owner, r))
+			return true;
+		t->sent++;
+		srv->publish.wake |= 1ull << owner;
+	}
+	return false;
+}
+
+static void net_batch_free(struct session_batch *b)
+{
+	publish_ticket_free(&b->ticket);
+	free(b);
+}
+
+void net_server_orphan(struct net_server *srv, struct session_batch *b)
+{
+	if (srv->norphans == srv->orphans_cap) {
+		uint32_t cap = srv->orphans_cap ? srv->orphans_cap * 2 : 16;
+		struct session_batch **grown = realloc(srv->orphans, cap * sizeof(*grown));
+
+		if (!grown) {	/* freeing it under an owner would be worse than leaking */
+			fprintf(stderr, "fanoutd: out of memory: a closed publisher's batch leaks\n");
+			return;
+		}
+		srv->orphans = grown;
+		srv->orphans_cap = cap;
+	}
+	srv->orphans[srv->norphans++] = b;
+}
+
+/* Answers finished batches and hands the waiting ones' events over; frees orphans the
+ * other reactors are done with. Returns true when a lane was full. */
+static bool net_server_batches(struct net_server *srv)
+{
+	bool full = false;
+
+	for (uint32_t i = srv->nwaiting; i-- > 0;) {
+		struct session *s = &srv->sessions[srv->waiting[i]];
+
+		if (!session_answer_batches(s))
+			net_server_unwait(srv, s);
+	}
+	for (uint32_t i = 0; i < srv->nwaiting; i++)
+		full = session_handoff(&srv->sessions[srv->waiting[i]]) || full;
+	for (uint32_t i = srv->norphans; i-- > 0;) {
+		if (atomic_load_explicit(&srv->orphans[i]->ticket.remaining,
+					 memory_order_acquire) != 0)
+			continue;
+		net_batch_free(srv->orphans[i]);
+		srv->orphans[i] = srv->orphans[--srv->norphans];
+	}
+	return full;
+}
+
+/* Wakes the reactors this turn left work for: readers of logs whose tails moved,
+ * owners of handed-over events, publishers of finished batches. Once each per turn. */
+static void net_wake(struct net_server *srv)
+{
+	uint64_t m = srv->publish.wake & ~(1ull << srv->id);
+
+	srv->publish.wake = 0;
+	while (m) {
+		uint32_t b = (uint32_t)__builtin_ctzll(m);
+
+		m &= m - 1;
+		reactor_wake(&srv->reactor, &srv->eng->servers[b]->reactor);
+	}
+}
+
+/* After each batch of completions: append what other reactors handed over, answer
+ * finished batches, make appended frames visible, hand events to other reactors, route,
+ * then start the sends all that calls for (one pass, many frames per send). */
 static bool net_on_idle(void *ctx)
 {
 	struct net_server *srv = ctx;
@@ -348,7 +475,10 @@ static bool net_on_idle(void *ctx)
 
 	int64_t now = clock_monotonic_ns();
 
+	busy = net_xr_apply(srv);
+	busy = net_server_batches(srv) || busy;
 	publish_flush(&srv->publish);
+	publish_release(&srv->publish);
 	net_server_route(srv);
 	if (now >= srv->police_at_ns) {	/* bounded work: once per 100 ms, not per event */
 		srv->police_at_ns = now + SERVER_POLICE_NS;
@@ -363,26 +493,38 @@ static bool net_on_idle(void *ctx)
 			net_server_deactivate(srv, s);
 		busy = busy || s->more;
 	}
+	net_wake(srv);
+	srv->reactor.holds = srv->nwaiting + srv->norphans;	/* a drain waits for them */
 	return busy;
 }
 
-int net_server_init(struct net_server *srv, struct topic_table *topics, const struct config *cfg)
+int net_server_init(struct net_server *srv, struct net_engine *eng, uint32_t id,
+		    const char *listen, struct topic_table *topics, const struct config *cfg,
+		    const struct rules_set *rules)
 {
 	struct reactor_ops ops = {
 		.ctx = srv, .on_open = net_on_open, .on_data = net_on_data,
 		.on_sent = net_on_sent, .on_close = net_on_close, .on_idle = net_on_idle,
 	};
+	struct reactor_config rcfg = {
+		.listen = listen, .max_conns = cfg->max_connections, .id = id,
+		.reuseport = eng->n > 1, .quiet = cfg->quiet,
+	};
 	int rc;
 
 	memset(srv, 0, sizeof(*srv));
+	srv->id = id;
+	srv->eng = eng;
 	srv->topics = topics;
 	srv->cfg = cfg;
+	srv->publish.self = id;
 	srv->publish.topics = topics;
 	srv->publish.auto_create = cfg->auto_create;
 	srv->publish.default_partitions = cfg->default_partitions;
 	srv->sessions = calloc(cfg->max_connections, sizeof(*srv->sessions));
 	srv->active = calloc(cfg->max_connections, sizeof(*srv->active));
-	if (!srv->sessions || !srv->active)
+	srv->waiting = calloc(cfg->max_connections, sizeof(*srv->waiting));
+	if (!srv->sessions || !srv->active || !srv->waiting)
 		return -ENOMEM;
 	rc = arena_init(&srv->arena, (size_t)cfg->max_frame_bytes * SERVER_ARENA_FACTOR);
 	if (rc == 0)
@@ -392,18 +534,20 @@ int net_server_init(struct net_server *srv, struct topic_table *topics, const st
 		rc = interest_init(&srv->interest);
 	if (rc == 0)
 		rc = route_cache_init(&srv->route_cache);
+	if (rc == 0)
+		rc = route_init(&srv->route, rules);	/* split + rules on the publish path */
 	if (rc < 0)
 		return rc;
-	return reactor_init(&srv->reactor, cfg->listen, cfg->max_connections, &ops,
-			    srv->bound, sizeof(srv->bound));
+	srv->publish.route = &srv->route;
+	return reactor_init(&srv->reactor, &rcfg, &ops, srv->bound, sizeof(srv->bound));
 }
 
 int net_server_run(struct net_server *srv, volatile sig_atomic_t *stop, int drain_ms)
 {
 	int rc = reactor_run(&srv->reactor, stop);
 
-	net_server_info(srv, "stopping: %u connections, draining pending sends",
-			srv->reactor.nopen);
+	net_server_info(srv, "reactor %u stopping: %u connections, draining pending sends",
+			srv->id, srv->reactor.nopen);
 	reactor_drain(&srv->reactor, clock_monotonic_ns() + (int64_t)drain_ms * 1000000);
 	return rc;
 }
@@ -411,6 +555,14 @@ int net_server_run(struct net_server *srv, volatile sig_atomic_t *stop, int drai
 void net_server_free(struct net_server *srv)
 {
 	reactor_free(&srv->reactor);	/* closes sessions: they unwatch first */
+	/* Every reactor has stopped: what other reactors never appended is dropped. */
+	for (uint32_t i = 0; i < srv->norphans; i++) {
+		atomic_store(&srv->orphans[i]->ticket.remaining, 0);
+		net_batch_free(srv->orphans[i]);
+	}
+	free(srv->orphans);
+	free(srv->waiting);
+	route_free(&srv->route);
 	interest_free(&srv->interest);
 	route_cache_free(&srv->route_cache);
 	free(srv->route_scratch);

@@ -1,7 +1,10 @@
 /* net/server.h — the TCP server on one reactor: sessions indexed by connection slot,
- * the publish path, and the list of sessions with something to send.
- * Single-threaded: the reactor's thread, except net_server_init/free on the main thread
- * before and after the loop. */
+ * the publish path, and the list of sessions with something to send. With several
+ * reactors (net/engine.h) each runs one: it appends to the partitions it owns (its own
+ * publishers' events and those other reactors hand it), hands the rest to their owners,
+ * and routes the logs its subscribers read, woken when their tails move.
+ * Single-threaded: the reactor's thread, except net_server_free on the main thread after
+ * every reactor stopped. */
 #ifndef FANOUT_NET_SERVER_H
 #define FANOUT_NET_SERVER_H
 
@@ -13,6 +16,7 @@
 #include "core/reactor.h"
 #include "core/topic.h"
 #include "ingest/publish.h"
+#include "ingest/route.h"
 #include "net/interest.h"
 #include "net/route_cache.h"
 #include "net/session.h"
@@ -34,18 +38,27 @@ struct net_wild {
 	struct subscription **subs;
 };
 
+struct net_engine;
+
 struct net_server {
 	struct reactor reactor;
+	uint32_t id;			/* this reactor's number */
+	struct net_engine *eng;		/* the other reactors (lanes, wake-ups) */
 	struct topic_table *topics;
 	const struct config *cfg;
 	struct publish_ctx publish;
+	struct route_ctx route;		/* split and routing rules for publish */
+	uint32_t *waiting;		/* slots of sessions with unanswered batches */
+	uint32_t nwaiting;
+	struct session_batch **orphans;	/* batches of closed sessions other reactors
+					 * still append: freed when done */
+	uint32_t norphans, orphans_cap;
+	uint64_t xr_applied;		/* events other reactors handed this one */
 	struct arena arena;		/* decoding client frames, reset per frame */
 	struct arena match_arena;	/* decoding log frames to match keys, reset per frame */
 	struct session *sessions;	/* one per reactor slot */
 	uint32_t *active;		/* slots of sessions needing a flush check */
 	uint32_t nactive;
-	uint32_t ack_partitions[PUBLISH_BATCH_MAX];
-	uint64_t ack_offsets[PUBLISH_BATCH_MAX];
 	char bound[80];			/* the address actually listened on */
 	int64_t police_at_ns;		/* next lag and close-deadline pass */
 	struct interest interest;	/* exact keys -> indexed subscriptions */
@@ -60,8 +73,11 @@ struct net_server {
 	uint32_t route_scratch_cap;
 };
 
-/* Sets up the reactor and listens on cfg->listen. Returns 0 or -errno. */
-int net_server_init(struct net_server *srv, struct topic_table *topics, const struct config *cfg);
+/* Sets up reactor id of eng and listens on listen. rules may be NULL. Returns 0 or
+ * -errno. The reactor's own thread. */
+int net_server_init(struct net_server *srv, struct net_engine *eng, uint32_t id,
+		    const char *listen, struct topic_table *topics, const struct config *cfg,
+		    const struct rules_set *rules);
 
 /* Serves until *stop, then drains pending sends (bounded by drain_ms). Returns 0 or -errno. */
 int net_server_run(struct net_server *srv, volatile sig_atomic_t *stop, int drain_ms);
@@ -70,6 +86,18 @@ void net_server_free(struct net_server *srv);
 
 /* Puts a session on the active list (idempotent). */
 void net_server_activate(struct net_server *srv, struct session *s);
+
+/* Puts a session with unanswered batches on the waiting list (idempotent): each turn
+ * its events are handed over and its finished batches answered. */
+void net_server_wait(struct net_server *srv, struct session *s);
+
+/* Hands t's remaining remote events to their owners, in order, as far as the lanes have
+ * room. Returns true when a lane was full. */
+bool net_server_handoff(struct net_server *srv, struct publish_ticket *t);
+
+/* A closing session's batch that other reactors still append: the server frees it once
+ * they are done. */
+void net_server_orphan(struct net_server *srv, struct session_batch *b);
 
 /* Registers an indexed subscription's keys with the key index and watches its topic's
  * partitions. Returns 0 or -ENOMEM (nothing registered). */

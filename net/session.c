@@ -13,6 +13,7 @@
 #include "core/probes.h"
 #include "fanout.pb-c.h"
 #include "fanout_version.h"
+#include "net/engine.h"
 #include "net/server.h"
 
 int session_open(struct session *s, struct net_server *srv, struct reactor_conn *c)
@@ -35,17 +36,33 @@ int session_open(struct session *s, struct net_server *srv, struct reactor_conn 
 	return 0;
 }
 
+static void session_drop_batches(struct session *s);
+
+/* This reactor reads (or stops reading) every partition of tp: its owners wake it when
+ * their tails move. Joined before the subscription reads any tail. */
+static void session_join(struct session *s, struct topic *tp, bool join)
+{
+	for (uint32_t p = 0; p < tp->partitions; p++) {
+		if (join)
+			log_reader_join(tp->part[p].log, s->srv->id);
+		else
+			log_reader_leave(tp->part[p].log, s->srv->id);
+	}
+}
+
 /* Unregisters and frees one subscription. */
 static void session_drop_sub(struct session *s, struct subscription *sub)
 {
 	if (sub->indexed)
 		net_server_unwatch(s->srv, sub);
+	session_join(s, sub->topic, false);
 	sub_free(sub);
 	free(sub);
 }
 
 void session_close(struct session *s)
 {
+	session_drop_batches(s);	/* other reactors may still append some */
 	for (uint32_t i = 0; i < s->nsubs; i++)
 		session_drop_sub(s, s->subs[i]);
 	free(s->subs);
@@ -60,6 +77,7 @@ void session_close(struct session *s)
 }
 
 static bool session_send(struct session *s, bool gather);
+static void session_parse_held(struct session *s);
 
 /* Makes room for size more bytes of answers. A pipelining client can ask for more in one
  * turn than a buffer holds: with nothing in flight, what is queued goes out now; with a
@@ -217,6 +235,8 @@ static void session_hello(struct session *s, const Fanout__V1__Hello *h)
 		s->heartbeat_ms = 0;
 	}
 	r.heartbeat_ms = s->heartbeat_ms;
+	r.reactor = s->srv->id;
+	r.reactors = s->srv->eng->n;
 	m.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_HELLO;
 	m.hello = &r;
 	session_queue(s, &m);
@@ -374,6 +394,7 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 		.start = (int)req->start, .start_offset = req->start_offset,
 		.filter = req->filter, .snapshot = req->snapshot,
 	};
+	session_join(s, tp, true);
 	err = sub_init(sub, &sr, &s->srv->match_arena, &why);
 	if (err == SUB_OK && sub->indexed && net_server_watch(s->srv, sub) < 0) {
 		sub_free(sub);
@@ -381,6 +402,7 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 		why = "out of memory for the key index";
 	}
 	if (err != SUB_OK) {
+		session_join(s, tp, false);
 		free(sub);
 		session_error(s, session_sub_code(err), 0, req->subscription_id, false,
 			      "subscribe: %s: %s", session_sub_what(err), why);
@@ -429,39 +451,124 @@ static void session_ack(struct session *s, const Fanout__V1__Ack *req)
 	sub->acked_offset = req->offset;
 }
 
-static void session_publish(struct session *s, Fanout__V1__PublishBatch *b)
+/* Queues a batch's answer: the ack for the stored events that stand (up to the first
+ * that failed) and, for a failure, the Error. */
+static void session_publish_answer(struct session *s, const struct session_batch *b)
 {
 	Fanout__V1__ServerMessage m = FANOUT__V1__SERVER_MESSAGE__INIT;
 	Fanout__V1__PublishAck ack = FANOUT__V1__PUBLISH_ACK__INIT;
-	struct net_server *srv = s->srv;
-	struct publish_error err;
-	size_t appended = 0, stored_max;
-	int rc;
+	const struct publish_ticket *t = &b->ticket;
+	uint32_t n = 0;
 
-	PROBE_INGEST(s->conn->slot, b->n_events);
-	/* Room for the ack (and an Error) first: an appended batch always gets its ack. A
-	 * coordination_completed may be stored as many events: then the largest ack. */
-	stored_max = b->n_events < PUBLISH_BATCH_MAX ? b->n_events : PUBLISH_BATCH_MAX;
-	for (size_t i = 0; i < b->n_events && stored_max < PUBLISH_BATCH_MAX; i++)
-		if (b->events[i]->payload_case ==
-		    FANOUT__V1__EVENT__PAYLOAD_COORDINATION_COMPLETED)
-			stored_max = PUBLISH_BATCH_MAX;
-	if (session_room(s, SESSION_ACK_BYTES(stored_max)) < 0)
-		return;
-	rc = publish_batch(&srv->publish, b->events, b->n_events, clock_realtime_ns(),
-			   srv->ack_partitions, srv->ack_offsets, &appended, &err);
-	if (rc == 0 || appended > 0) {
-		ack.sequence = b->sequence;
-		ack.n_partitions = appended;
-		ack.partitions = srv->ack_partitions;
-		ack.n_offsets = appended;
-		ack.offsets = srv->ack_offsets;
+	while (n < t->n && t->offsets[n] != UINT64_MAX)
+		n++;
+	if (n > 0 || b->rc == 0) {
+		ack.sequence = b->seq;
+		ack.n_partitions = n;
+		ack.partitions = t->partitions;
+		ack.n_offsets = n;
+		ack.offsets = t->offsets;
 		m.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_PUBLISH_ACK;
 		m.publish_ack = &ack;
 		session_queue(s, &m);
 	}
-	if (rc < 0)
-		session_error(s, err.code, b->sequence, 0, false, "publish: %s", err.message);
+	if (b->rc < 0)
+		session_error(s, b->err.code, b->seq, 0, false, "publish: %s", b->err.message);
+	else if (n < t->n)
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_LOG_FULL, b->seq, 0, false,
+			      "publish: stored event %u: append by its partition's reactor failed "
+			      "(%s); the first %u stored events were appended (see the ack)", n,
+			      strerror(-atomic_load(&t->failed)), n);
+}
+
+static void session_publish(struct session *s, Fanout__V1__PublishBatch *pb)
+{
+	struct session_batch **slot = &s->batches[s->batch_tail % SESSION_BATCHES_MAX];
+	struct session_batch *b;
+	size_t appended = 0, stored_max;
+
+	assert(s->batch_tail - s->batch_head < SESSION_BATCHES_MAX);	/* session_parse */
+	PROBE_INGEST(s->conn->slot, pb->n_events);
+	/* Room for the ack (and an Error) first: an appended batch always gets its ack. A
+	 * coordination_completed may be stored as many events: then the largest ack. */
+	stored_max = pb->n_events < PUBLISH_BATCH_MAX ? pb->n_events : PUBLISH_BATCH_MAX;
+	for (size_t i = 0; i < pb->n_events && stored_max < PUBLISH_BATCH_MAX; i++)
+		if (pb->events[i]->payload_case ==
+		    FANOUT__V1__EVENT__PAYLOAD_COORDINATION_COMPLETED)
+			stored_max = PUBLISH_BATCH_MAX;
+	if (session_room(s, SESSION_ACK_BYTES(stored_max)) < 0)
+		return;
+	if (!*slot && !(*slot = calloc(1, sizeof(**slot)))) {
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL, pb->sequence, 0,
+			      false, "publish: out of memory");
+		return;
+	}
+	b = *slot;
+	b->rc = publish_batch(&s->srv->publish, pb->events, pb->n_events, clock_realtime_ns(),
+			      &b->ticket, &appended, &b->err) < 0 ? -1 : 0;
+	b->seq = pb->sequence;
+	if (b->ticket.nremote == 0 && s->batch_head == s->batch_tail) {
+		session_publish_answer(s, b);	/* all here, nothing ahead: answered now */
+		return;
+	}
+	/* Other reactors append some events, or batches ahead wait: answered in order once
+	 * they are done. Frames behind it go on being handled (publishes pipeline). */
+	s->batch_tail++;
+	net_server_wait(s->srv, s);
+}
+
+bool session_handoff(struct session *s)
+{
+	for (uint32_t i = s->batch_head; i != s->batch_tail; i++)
+		if (net_server_handoff(s->srv, &s->batches[i % SESSION_BATCHES_MAX]->ticket))
+			return true;	/* later batches wait: per-partition order */
+	return false;
+}
+
+bool session_answer_batches(struct session *s)
+{
+	bool answered = false;
+
+	while (s->batch_head != s->batch_tail) {
+		struct session_batch *b = s->batches[s->batch_head % SESSION_BATCHES_MAX];
+
+		if (atomic_load_explicit(&b->ticket.remaining, memory_order_acquire) != 0)
+			break;
+		session_publish_answer(s, b);
+		s->batch_head++;
+		answered = true;
+	}
+	if (answered && s->paused) {
+		s->paused = false;
+		session_parse_held(s);	/* may start more batches */
+	}
+	return s->batch_head != s->batch_tail;
+}
+
+/* Lets go of the session's batches; those other reactors still append go to the server. */
+static void session_drop_batches(struct session *s)
+{
+	for (uint32_t i = s->batch_head; i != s->batch_tail; i++) {
+		struct session_batch *b = s->batches[i % SESSION_BATCHES_MAX];
+		struct publish_ticket *t = &b->ticket;
+		uint32_t unsent = t->nremote - t->sent;
+
+		t->sent = t->nremote;	/* what was never handed over never will be */
+		if (unsent && atomic_fetch_sub(&t->remaining, unsent) == unsent)
+			continue;	/* it reached 0 here: freed below */
+		if (atomic_load(&t->remaining) != 0) {
+			net_server_orphan(s->srv, b);
+			s->batches[i % SESSION_BATCHES_MAX] = NULL;
+		}
+	}
+	for (uint32_t i = 0; i < SESSION_BATCHES_MAX; i++) {
+		if (!s->batches[i])
+			continue;
+		publish_ticket_free(&s->batches[i]->ticket);
+		free(s->batches[i]);
+		s->batches[i] = NULL;
+	}
+	s->batch_head = s->batch_tail = 0;
 }
 
 static void session_ping(struct session *s, const Fanout__V1__Ping *p)
@@ -528,90 +635,119 @@ static void session_bad_prefix(struct session *s, int rc)
 			      "length prefix is not a valid varint");
 }
 
-/* Adds bytes to the stage, growing it up to the frame limit. Returns 0 or -ENOMEM. */
-static int session_stage(struct session *s, const uint8_t *p, uint32_t n, uint32_t need)
+/* Whether the frame must wait for the unanswered batches: its answer would overtake
+ * their acks. Publishes behind publishes need not (their acks queue in order), up to
+ * SESSION_BATCHES_MAX. A publish is told by its first byte, the ClientMessage.publish
+ * tag, without decoding; an encoder that leads with something else only waits more. */
+static bool session_must_wait(const struct session *s, const struct frame_view *fv)
 {
-	if (need > s->stage_cap) {
-		uint32_t cap = need > SESSION_STAGE_MIN ? need : SESSION_STAGE_MIN;
-		uint8_t *st = realloc(s->stage, cap);
+	uint32_t unanswered = s->batch_tail - s->batch_head;
 
+	if (unanswered == 0)
+		return false;
+	return unanswered == SESSION_BATCHES_MAX || fv->len == 0 ||
+	       fv->body[0] != SESSION_PUBLISH_TAG;
+}
+
+/* Handles the complete frames at the start of p[0..n) until one is partial, the session
+ * waits on a publish, or closes. Returns the bytes consumed (all of them after an
+ * unrecoverable prefix: the rest of the stream means nothing). */
+static size_t session_parse(struct session *s, const uint8_t *p, size_t n)
+{
+	uint32_t max = s->srv->cfg->max_frame_bytes;
+	struct frame_view fv;
+	size_t used = 0;
+
+	while (used < n && !s->closing && !s->paused) {
+		int rc = frame_parse(p + used, n - used, max, &fv);
+
+		if (rc < 0) {
+			session_bad_prefix(s, rc);
+			return n;
+		}
+		if (rc == 0)
+			break;	/* a partial frame */
+		if (session_must_wait(s, &fv)) {
+			s->paused = true;
+			break;
+		}
+		session_frame(s, fv.body, fv.len);
+		used += (size_t)rc;
+	}
+	return s->closing ? n : used;
+}
+
+/* Keeps bytes the session cannot handle yet: a partial frame, or input that arrived
+ * while a publish waits on other reactors. Returns 0 or -ENOMEM. */
+static int session_hold(struct session *s, const uint8_t *p, size_t n)
+{
+	size_t need = (size_t)s->stage_len + n;
+
+	if (need > (size_t)s->srv->cfg->max_frame_bytes + SESSION_HOLD_MAX)
+		return -ENOMEM;	/* receives are paused well before this */
+	if (need > s->stage_cap) {
+		size_t cap = s->stage_cap ? s->stage_cap : SESSION_STAGE_MIN;
+		uint8_t *st;
+
+		while (cap < need)
+			cap *= 2;
+		st = realloc(s->stage, cap);
 		if (!st)
 			return -ENOMEM;
 		s->stage = st;
-		s->stage_cap = cap;
+		s->stage_cap = (uint32_t)cap;
 	}
 	memcpy(s->stage + s->stage_len, p, n);
-	s->stage_len += n;
+	s->stage_len = (uint32_t)need;
 	return 0;
 }
 
-/* Completes the staged frame from new bytes. Returns bytes taken, or -1 after an error. */
-static long session_complete_stage(struct session *s, const uint8_t *p, size_t n)
+/* Receives stop while a waiting session holds SESSION_HOLD_BYTES, and go on once it
+ * no longer waits or has worked the held input down. */
+static void session_pace(struct session *s)
 {
-	uint32_t max = s->srv->cfg->max_frame_bytes, total = 0, take;
-	struct frame_view fv;
-	int rc = frame_prefix(s->stage, s->stage_len, max, &total);
+	if (s->closing)
+		return;
+	if (s->paused && s->stage_len >= SESSION_HOLD_BYTES)
+		reactor_recv_pause(&s->srv->reactor, s->conn);
+	else
+		reactor_recv_resume(&s->srv->reactor, s->conn);
+}
 
-	if (rc < 0) {
-		session_bad_prefix(s, rc);
-		return -1;
+static void session_parse_held(struct session *s)
+{
+	size_t used = session_parse(s, s->stage, s->stage_len);
+
+	if (used > 0) {
+		memmove(s->stage, s->stage + used, s->stage_len - used);
+		s->stage_len -= (uint32_t)used;
 	}
-	/* Without the whole prefix, take one byte at a time (at most 4 times). */
-	take = rc == 0 ? 1 : (uint32_t)((total - s->stage_len) < n ? total - s->stage_len : n);
-	if (session_stage(s, p, take, rc == 0 ? s->stage_len + 1 : total) < 0) {
-		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL, 0, 0, true,
-			      "out of memory for a frame of %u bytes", total);
-		return -1;
-	}
-	if (rc == 0)	/* that byte may have ended the prefix, and an empty body the frame */
-		rc = frame_prefix(s->stage, s->stage_len, max, &total);
-	if (rc < 0) {
-		session_bad_prefix(s, rc);
-		return -1;
-	}
-	if (rc > 0 && s->stage_len == total) {
-		frame_parse(s->stage, s->stage_len, max, &fv);
-		s->stage_len = 0;
-		session_frame(s, fv.body, fv.len);
-	}
-	return take;
+	session_pace(s);
 }
 
 void session_data(struct session *s, const uint8_t *p, size_t n)
 {
-	uint32_t max = s->srv->cfg->max_frame_bytes;
-	struct frame_view fv;
+	size_t used;
 
 	s->last_rx_ns = clock_monotonic_ns();
-	while (n > 0 && s->stage_len > 0 && !s->closing) {
-		long took = session_complete_stage(s, p, n);
-
-		if (took < 0)
+	if (s->closing)
+		return;
+	if (s->stage_len == 0 && !s->paused) {	/* the common case: frames handled in place */
+		used = session_parse(s, p, n);
+		p += used;
+		n -= used;
+		if (n == 0)
 			return;
-		p += took;
-		n -= (size_t)took;
 	}
-	while (n > 0 && !s->closing) {
-		int rc = frame_parse(p, n, max, &fv);
-
-		if (rc < 0) {
-			session_bad_prefix(s, rc);
-			return;
-		}
-		if (rc == 0) {	/* a partial frame: keep it for the next receive */
-			uint32_t total = 0;
-
-			if (frame_prefix(p, n, max, &total) == 0)
-				total = (uint32_t)n;
-			if (session_stage(s, p, (uint32_t)n, total) < 0)
-				session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL, 0, 0,
-					      true, "out of memory for a frame of %u bytes", total);
-			return;
-		}
-		session_frame(s, fv.body, fv.len);
-		p += rc;
-		n -= (size_t)rc;
+	if (session_hold(s, p, n) < 0) {
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL, 0, 0, true,
+			      "out of memory holding %zu bytes of input", (size_t)s->stage_len + n);
+		return;
 	}
+	if (!s->paused)
+		session_parse_held(s);
+	else
+		session_pace(s);
 }
 
 /* Gathers events from the subscriptions, round robin, after the control iovec. */

@@ -11,6 +11,7 @@
 #include <sys/uio.h>
 
 #include "core/reactor.h"
+#include "ingest/publish.h"
 #include "net/subscriber.h"
 
 #define SESSION_CTL_BYTES   (64u << 10)	/* control frame buffer, to start with */
@@ -18,6 +19,11 @@
 #define SESSION_IOV_MAX     64u		/* iovecs per send */
 #define SESSION_SEND_BYTES  (256u << 10)	/* bytes gathered per send */
 #define SESSION_STAGE_MIN   (64u << 10)
+#define SESSION_HOLD_BYTES  (256u << 10)	/* held input that pauses receiving */
+#define SESSION_BATCHES_MAX 64u		/* publish batches a connection has unanswered */
+#define SESSION_PUBLISH_TAG 0x2au	/* ClientMessage.publish: field 5, length-delimited */
+#define SESSION_HOLD_MAX    (16u << 20)	/* beyond a frame: what may still arrive after
+					 * the pause (receives already in flight) */
 #define SESSION_HEARTBEAT_MIN_MS 100u	/* the police pass runs every 100 ms */
 #define SESSION_HEARTBEAT_MAX_MS 60000u
 #define SESSION_HEARTBEAT_MISSES 3u	/* intervals without input before the cut */
@@ -26,6 +32,14 @@
 #define SESSION_ACK_BYTES(n) (1024u + (size_t)(n) * 16u)
 
 struct net_server;
+
+/* One publish batch: the ticket other reactors fill and what to answer. */
+struct session_batch {
+	struct publish_ticket ticket;
+	int rc;				/* publish_batch's verdict (0 or -1) */
+	uint64_t seq;			/* the batch's sequence, for the ack */
+	struct publish_error err;
+};
 
 struct session {
 	struct net_server *srv;
@@ -37,9 +51,18 @@ struct session {
 	int64_t last_rx_ns, last_tx_ns;	/* CLOCK_MONOTONIC of the last bytes in and out */
 	bool active;		/* on the server's active list */
 	uint32_t active_pos;
-	/* Reassembly of a frame split across receives. */
+	/* Input not handled yet: a frame split across receives, or everything that arrives
+	 * while a publish waits on other reactors (paused). */
 	uint8_t *stage;
 	uint32_t stage_len, stage_cap;
+	bool paused;		/* frames wait for the batches ahead to be answered */
+	/* Publish batches not yet answered, in order: [batch_head, batch_tail) of the
+	 * free-running ring. A batch waits while other reactors append its events; the
+	 * ones behind it wait for their turn to be answered. */
+	struct session_batch *batches[SESSION_BATCHES_MAX];	/* allocated at first use */
+	uint32_t batch_head, batch_tail;
+	bool waiting;		/* on the server's waiting list */
+	uint32_t waiting_pos;
 	/* Control frames: ctl[fill] takes new ones while the other may be in flight. */
 	uint8_t *ctl[2];
 	uint32_t ctl_len[2], ctl_cap[2];
@@ -66,6 +89,14 @@ void session_close(struct session *s);
 
 /* Feeds received bytes: complete frames are handled, a partial one is kept. */
 void session_data(struct session *s, const uint8_t *p, size_t n);
+
+/* Hands the waiting batches' events to their owners as lanes allow, in order. Returns
+ * true when a lane was full. */
+bool session_handoff(struct session *s);
+
+/* Answers the batches at the head that every owner has appended, then goes on with held
+ * input. Returns true while batches still wait. */
+bool session_answer_batches(struct session *s);
 
 /* A send finished with res bytes or -errno. */
 void session_sent(struct session *s, int res);

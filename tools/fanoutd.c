@@ -14,6 +14,7 @@
 #include "fanout_version.h"
 #include "ingest/route.h"
 #include "ingest/rules_json.h"
+#include "net/engine.h"
 #include "net/server.h"
 
 #define FANOUTD_DRAIN_MS 2000
@@ -73,7 +74,8 @@ static int fanoutd_ready(const char *path, const char *bound)
 }
 
 /* Opens the data directory's topics and the topics declared on the command line. */
-static int fanoutd_topics(struct topic_table *topics, const struct config *cfg)
+static int fanoutd_topics(struct topic_table *topics, const struct config *cfg,
+			  uint32_t reactors)
 {
 	struct log_config lc = { .segment_bytes = cfg->segment_bytes };
 	struct topic *tp;
@@ -84,6 +86,7 @@ static int fanoutd_topics(struct topic_table *topics, const struct config *cfg)
 		return -1;
 	}
 	rc = topic_table_init(topics, cfg->data_dir, &lc);
+	topics->reactors = reactors;	/* partitions' owners, before any topic exists */
 	if (rc == 0)
 		rc = topic_table_recover(topics);
 	if (rc < 0) {
@@ -153,9 +156,10 @@ int main(int argc, char **argv)
 {
 	static struct config cfg;
 	static struct topic_table topics;
-	static struct net_server srv;
-	static struct route_ctx route;
+	static struct net_engine engine;
 	static struct rules_set *rules;	/* static: reachable on every early exit */
+	uint64_t events, batches, rejected;
+	uint32_t reactors;
 	int rc;
 
 	config_defaults(&cfg);
@@ -165,35 +169,34 @@ int main(int argc, char **argv)
 	if (fanoutd_rules(&cfg, &rules) < 0)
 		return 2;
 	fanoutd_nofile(&cfg);
-	if (fanoutd_signals() < 0 || fanoutd_topics(&topics, &cfg) < 0)
+	reactors = net_engine_count(&cfg);
+	if (fanoutd_signals() < 0 || fanoutd_topics(&topics, &cfg, reactors) < 0)
 		return 1;
 	if (fanoutd_rules_targets(&topics, &cfg, rules) < 0)
 		return 2;
-	rc = net_server_init(&srv, &topics, &cfg);
-	if (rc == 0)
-		rc = route_init(&route, rules);	/* split + rules on the publish path */
+	rc = net_engine_start(&engine, reactors, &topics, &cfg, rules, &fanoutd_stop,
+			      FANOUTD_DRAIN_MS);
 	if (rc < 0) {
-		fprintf(stderr, "fanoutd: cannot start: %s\n", strerror(-rc));
+		net_engine_free(&engine);
 		return 1;
 	}
-	srv.publish.route = &route;
 	if (!cfg.quiet)
-		fprintf(stderr, "fanoutd %s: listening on %s (io_uring: defer_taskrun=%d "
-			"multishot=%d send_zc=%d msg_ring=%d)\n", FANOUT_VERSION, srv.bound,
-			srv.reactor.features.defer_taskrun, srv.reactor.features.multishot_recv,
-			srv.reactor.features.send_zc, srv.reactor.features.msg_ring);
-	if (cfg.ready_file[0] && (rc = fanoutd_ready(cfg.ready_file, srv.bound)) < 0) {
+		fprintf(stderr, "fanoutd %s: listening on %s with %u reactor%s\n", FANOUT_VERSION,
+			engine.bound, reactors, reactors == 1 ? "" : "s");
+	if (cfg.ready_file[0] && (rc = fanoutd_ready(cfg.ready_file, engine.bound)) < 0) {
 		fprintf(stderr, "fanoutd: ready file %s: %s\n", cfg.ready_file, strerror(-rc));
+		fanoutd_stop = 1;
+		net_engine_wait(&engine);
+		net_engine_free(&engine);
 		return 1;
 	}
-	rc = net_server_run(&srv, &fanoutd_stop, FANOUTD_DRAIN_MS);
+	rc = net_engine_wait(&engine);
+	net_engine_counts(&engine, &events, &batches, &rejected);
 	if (!cfg.quiet)
 		fprintf(stderr, "fanoutd: %llu events in %llu batches accepted, %llu batches "
-			"rejected; bye\n", (unsigned long long)srv.publish.events,
-			(unsigned long long)srv.publish.batches,
-			(unsigned long long)srv.publish.rejected);
-	net_server_free(&srv);
-	route_free(&route);
+			"rejected; bye\n", (unsigned long long)events, (unsigned long long)batches,
+			(unsigned long long)rejected);
+	net_engine_free(&engine);
 	rules_free(rules);
 	topic_table_close(&topics);
 	return rc < 0 ? 1 : 0;

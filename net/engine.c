@@ -1,0 +1,204 @@
+/* net/engine.c — reactor threads: start-up hand-shake, pinning, NUMA placement. */
+#include "net/engine.h"
+
+#include <errno.h>
+#include <numa.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/epoch.h"
+#include "net/server.h"
+
+uint32_t net_engine_count(const struct config *cfg)
+{
+	cpu_set_t set;
+	int n;
+
+	if (cfg->reactors)
+		return cfg->reactors;
+	if (sched_getaffinity(0, sizeof(set), &set) < 0)
+		return 1;
+	n = CPU_COUNT(&set);
+	return n < 1 ? 1 : n > (int)XR_REACTORS_MAX ? XR_REACTORS_MAX : (uint32_t)n;
+}
+
+/* The i-th CPU this process may run on (reactors wrap round when there are more). */
+static int net_engine_cpu(uint32_t i)
+{
+	cpu_set_t set;
+	int n, seen = 0;
+
+	if (sched_getaffinity(0, sizeof(set), &set) < 0 || (n = CPU_COUNT(&set)) == 0)
+		return -1;
+	i %= (uint32_t)n;
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &set) && (uint32_t)seen++ == i)
+			return c;
+	return -1;
+}
+
+/* Pins the calling thread and makes its allocations come from its CPU's node, so the
+ * reactor's rings, buffers and sessions (first touched here) are local. */
+static void net_engine_place(struct net_engine_thread *t)
+{
+	cpu_set_t set;
+
+	t->cpu = net_engine_cpu(t->id);
+	t->node = -1;
+	if (t->cpu >= 0) {
+		CPU_ZERO(&set);
+		CPU_SET(t->cpu, &set);
+		if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0)
+			t->cpu = -1;
+	}
+	if (numa_available() >= 0) {
+		numa_set_localalloc();
+		if (t->cpu >= 0)
+			t->node = numa_node_of_cpu(t->cpu);
+	}
+}
+
+static void net_engine_ready(struct net_engine *e)
+{
+	pthread_mutex_lock(&e->lock);
+	e->ready++;
+	pthread_cond_broadcast(&e->cond);
+	pthread_mutex_unlock(&e->lock);
+}
+
+static void *net_engine_main(void *arg)
+{
+	struct net_engine_thread *t = arg;
+	struct net_engine *e = t->eng;
+	struct net_server *srv;
+	bool go;
+
+	net_engine_place(t);
+	srv = calloc(1, sizeof(*srv));	/* on this thread: memory from its node */
+	if (!srv) {
+		t->rc = -ENOMEM;
+		net_engine_ready(e);
+		return NULL;
+	}
+	e->servers[t->id] = srv;
+	t->rc = net_server_init(srv, e, t->id, t->id == 0 ? e->cfg->listen : e->bound,
+				e->topics, e->cfg, e->rules);
+	if (t->rc == 0 && t->id == 0)
+		memcpy(e->bound, srv->bound, sizeof(e->bound));
+	if (t->rc == 0)
+		net_server_info(srv, "reactor %u: cpu %d, numa node %d, listening on %s", t->id,
+				t->cpu, t->node, srv->bound);
+	net_engine_ready(e);
+	pthread_mutex_lock(&e->lock);
+	while (!e->go && !*e->stop)
+		pthread_cond_wait(&e->cond, &e->lock);
+	go = e->go;
+	pthread_mutex_unlock(&e->lock);
+	if (go && t->rc == 0)
+		t->rc = net_server_run(srv, e->stop, e->drain_ms);
+	epoch_unregister();
+	return NULL;
+}
+
+/* Starts thread i and waits until it has initialised. Returns its init result. */
+static int net_engine_spawn(struct net_engine *e, uint32_t i)
+{
+	struct net_engine_thread *t = &e->threads[i];
+	int rc;
+
+	*t = (struct net_engine_thread){ .eng = e, .id = i, .cpu = -1, .node = -1 };
+	rc = pthread_create(&t->thread, NULL, net_engine_main, t);
+	if (rc != 0)
+		return -rc;
+	t->started = true;
+	pthread_mutex_lock(&e->lock);
+	while (e->ready < i + 1)
+		pthread_cond_wait(&e->cond, &e->lock);
+	pthread_mutex_unlock(&e->lock);
+	return t->rc;
+}
+
+int net_engine_start(struct net_engine *e, uint32_t n, struct topic_table *topics,
+		     const struct config *cfg, const struct rules_set *rules,
+		     volatile sig_atomic_t *stop, int drain_ms)
+{
+	int rc;
+
+	memset(e, 0, sizeof(*e));
+	e->topics = topics;
+	e->cfg = cfg;
+	e->rules = rules;
+	e->stop = stop;
+	e->drain_ms = drain_ms;
+	pthread_mutex_init(&e->lock, NULL);
+	pthread_cond_init(&e->cond, NULL);
+	e->servers = calloc(n, sizeof(*e->servers));
+	e->threads = calloc(n, sizeof(*e->threads));
+	if (!e->servers || !e->threads)
+		return -ENOMEM;
+	rc = xr_mesh_init(&e->mesh, n);
+	if (rc < 0)
+		return rc;
+	e->n = n;
+	/* One at a time: reactor 0 picks the port (--listen with port 0), the rest join it
+	 * with SO_REUSEPORT. */
+	for (uint32_t i = 0; i < n && rc == 0; i++)
+		rc = net_engine_spawn(e, i);
+	pthread_mutex_lock(&e->lock);
+	e->go = rc == 0;
+	if (rc < 0)
+		*e->stop = 1;	/* the started threads return without serving */
+	pthread_cond_broadcast(&e->cond);
+	pthread_mutex_unlock(&e->lock);
+	if (rc < 0) {
+		net_engine_wait(e);
+		fprintf(stderr, "fanoutd: cannot start the reactors: %s\n", strerror(-rc));
+	}
+	return rc;
+}
+
+int net_engine_wait(struct net_engine *e)
+{
+	int rc = 0;
+
+	for (uint32_t i = 0; i < e->n; i++) {
+		if (!e->threads[i].started)
+			continue;
+		pthread_join(e->threads[i].thread, NULL);
+		e->threads[i].started = false;
+		if (rc == 0)
+			rc = e->threads[i].rc;
+	}
+	return rc;
+}
+
+void net_engine_counts(const struct net_engine *e, uint64_t *events, uint64_t *batches,
+		       uint64_t *rejected)
+{
+	*events = *batches = *rejected = 0;
+	for (uint32_t i = 0; i < e->n; i++) {
+		if (!e->servers[i])
+			continue;
+		*events += e->servers[i]->publish.events;
+		*batches += e->servers[i]->publish.batches;
+		*rejected += e->servers[i]->publish.rejected;
+	}
+}
+
+void net_engine_free(struct net_engine *e)
+{
+	for (uint32_t i = 0; e->servers && i < e->n; i++) {
+		if (!e->servers[i])
+			continue;
+		net_server_free(e->servers[i]);
+		free(e->servers[i]);
+	}
+	free(e->servers);
+	free(e->threads);
+	xr_mesh_free(&e->mesh);
+	pthread_mutex_destroy(&e->lock);
+	pthread_cond_destroy(&e->cond);
+	memset(e, 0, sizeof(*e));
+}

@@ -1,0 +1,69 @@
+/* net/engine.h — the reactors together: one thread per reactor, each pinned to a CPU with
+ * its memory on that CPU's NUMA node, each running its own net_server (io_uring ring,
+ * connections, the partitions it owns), all on one port (SO_REUSEPORT), joined by the
+ * cross-reactor lanes (core/xr) and wake-ups (reactor_wake). */
+#ifndef FANOUT_NET_ENGINE_H
+#define FANOUT_NET_ENGINE_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+
+#include "core/config.h"
+#include "core/topic.h"
+#include "core/xr.h"
+#include "ingest/route.h"
+#include "ingest/rules.h"
+
+struct net_server;
+
+struct net_engine_thread {
+	struct net_engine *eng;
+	uint32_t id;
+	int cpu;			/* pinned to; -1 if pinning failed */
+	int node;			/* its NUMA node; -1 without libnuma */
+	pthread_t thread;
+	bool started;
+	int rc;				/* init, then run: 0 or -errno */
+};
+
+struct net_engine {
+	uint32_t n;
+	struct net_server **servers;	/* n, each allocated by its own thread */
+	struct net_engine_thread *threads;
+	struct xr_mesh mesh;
+	struct topic_table *topics;
+	const struct config *cfg;
+	const struct rules_set *rules;	/* shared, read-only; NULL = none */
+	volatile sig_atomic_t *stop;
+	int drain_ms;
+	char bound[80];			/* where reactor 0 listens; the others join it */
+	pthread_mutex_t lock;		/* start-up hand-shake */
+	pthread_cond_t cond;
+	uint32_t ready;			/* threads through init (success or not) */
+	bool go;			/* every reactor is up: start serving */
+};
+
+/* The number of reactors cfg asks for: --reactors, else the CPUs this process may run
+ * on (at most XR_REACTORS_MAX). */
+uint32_t net_engine_count(const struct config *cfg);
+
+/* Starts n reactors on their threads and waits until all listen. Returns 0, or -errno
+ * after stopping whatever started (a message is on stderr). */
+int net_engine_start(struct net_engine *e, uint32_t n, struct topic_table *topics,
+		     const struct config *cfg, const struct rules_set *rules,
+		     volatile sig_atomic_t *stop, int drain_ms);
+
+/* Waits for every reactor to stop (after *stop) and drain. Returns 0 or the first
+ * reactor's -errno. */
+int net_engine_wait(struct net_engine *e);
+
+/* Totals over the reactors, for the farewell line. */
+void net_engine_counts(const struct net_engine *e, uint64_t *events, uint64_t *batches,
+		       uint64_t *rejected);
+
+/* Frees the servers (closing their connections) and the lanes. Main thread, after
+ * net_engine_wait. */
+void net_engine_free(struct net_engine *e);
+
+#endif
