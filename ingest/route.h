@@ -11,8 +11,8 @@
  *
  * Nothing here allocates after route_init: split products and keys rendered by rules live
  * in a scratch arena sized for the largest batch and reset per batch.
- * Single-threaded: the reactor that owns the publish path; route_init/route_free on the
- * main thread, before and after the reactor runs. */
+ * Single-threaded: the reactor that owns the publish path. rules may be replaced between
+ * batches (a reload): the caller sets r->rules before each. */
 #ifndef FANOUT_INGEST_ROUTE_H
 #define FANOUT_INGEST_ROUTE_H
 

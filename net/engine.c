@@ -84,7 +84,7 @@ static void *net_engine_main(void *arg)
 	}
 	e->servers[t->id] = srv;
 	t->rc = net_server_init(srv, e, t->id, t->id == 0 ? e->cfg->listen : e->bound,
-				e->topics, e->cfg, e->rules);
+				e->topics, e->cfg, net_engine_rules(e));
 	if (t->rc == 0 && t->id == 0)
 		memcpy(e->bound, srv->bound, sizeof(e->bound));
 	if (t->rc == 0)
@@ -129,7 +129,7 @@ int net_engine_start(struct net_engine *e, uint32_t n, struct topic_table *topic
 	memset(e, 0, sizeof(*e));
 	e->topics = topics;
 	e->cfg = cfg;
-	e->rules = rules;
+	atomic_store(&e->rules, rules);
 	e->stop = stop;
 	e->drain_ms = drain_ms;
 	pthread_mutex_init(&e->lock, NULL);
@@ -172,6 +172,16 @@ int net_engine_wait(struct net_engine *e)
 			rc = e->threads[i].rc;
 	}
 	return rc;
+}
+
+const struct rules_set *net_engine_swap_rules(struct net_engine *e,
+					      const struct rules_set *next)
+{
+	const struct rules_set *old = atomic_exchange_explicit(&e->rules, next,
+							      memory_order_acq_rel);
+
+	epoch_synchronize();	/* every turn that may have loaded old has ended */
+	return old;
 }
 
 void net_engine_counts(const struct net_engine *e, uint64_t *events, uint64_t *batches,

@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "core/config.h"
@@ -34,7 +35,9 @@ struct net_engine {
 	struct xr_mesh mesh;
 	struct topic_table *topics;
 	const struct config *cfg;
-	const struct rules_set *rules;	/* shared, read-only; NULL = none */
+	/* The routing rules in force (NULL = none): read by every reactor inside an epoch
+	 * section, replaced by net_engine_swap_rules. */
+	const struct rules_set *_Atomic rules;
 	volatile sig_atomic_t *stop;
 	int drain_ms;
 	char bound[80];			/* where reactor 0 listens; the others join it */
@@ -57,6 +60,18 @@ int net_engine_start(struct net_engine *e, uint32_t n, struct topic_table *topic
 /* Waits for every reactor to stop (after *stop) and drain. Returns 0 or the first
  * reactor's -errno. */
 int net_engine_wait(struct net_engine *e);
+
+/* The rules in force. A reactor's thread, inside its turn (an epoch section). */
+static inline const struct rules_set *net_engine_rules(struct net_engine *e)
+{
+	return atomic_load_explicit(&e->rules, memory_order_acquire);
+}
+
+/* Puts next in force and returns the rules it replaced once no reactor can be using
+ * them any more (a grace period): the caller frees them. The main thread (registered
+ * with core/epoch); next may be NULL. */
+const struct rules_set *net_engine_swap_rules(struct net_engine *e,
+					      const struct rules_set *next);
 
 /* Totals over the reactors, for the farewell line. */
 void net_engine_counts(const struct net_engine *e, uint64_t *events, uint64_t *batches,

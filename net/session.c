@@ -504,6 +504,7 @@ static void session_publish(struct session *s, Fanout__V1__PublishBatch *pb)
 		return;
 	}
 	b = *slot;
+	s->srv->route.rules = net_engine_rules(s->srv->eng);	/* a reload may have swapped them */
 	b->rc = publish_batch(&s->srv->publish, pb->events, pb->n_events, clock_realtime_ns(),
 			      &b->ticket, &appended, &b->err) < 0 ? -1 : 0;
 	b->seq = pb->sequence;

@@ -7,9 +7,11 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/config.h"
+#include "core/epoch.h"
 #include "core/topic.h"
 #include "fanout_version.h"
 #include "ingest/route.h"
@@ -20,12 +22,14 @@
 #define FANOUTD_DRAIN_MS 2000
 #define FANOUTD_SPARE_FDS 256u	/* descriptors beyond connections: logs, listener, ring */
 
-static volatile sig_atomic_t fanoutd_stop;
+static volatile sig_atomic_t fanoutd_stop, fanoutd_reload;
 
 static void fanoutd_on_signal(int sig)
 {
-	(void)sig;
-	fanoutd_stop = 1;
+	if (sig == SIGHUP)
+		fanoutd_reload = 1;
+	else
+		fanoutd_stop = 1;
 }
 
 static int fanoutd_signals(void)
@@ -33,7 +37,8 @@ static int fanoutd_signals(void)
 	struct sigaction sa = { .sa_handler = fanoutd_on_signal };
 
 	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0)
+	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0 ||
+	    sigaction(SIGHUP, &sa, NULL) < 0)
 		return -errno;
 	signal(SIGPIPE, SIG_IGN);
 	return 0;
@@ -152,6 +157,27 @@ static int fanoutd_rules_targets(struct topic_table *topics, const struct config
 	return 0;
 }
 
+/* SIGHUP: reads --rules again and, when the file is good, puts it in force for the
+ * next batch on every reactor; a bad file changes nothing (the error is logged). */
+static void fanoutd_reload_rules(struct net_engine *engine, struct topic_table *topics,
+				 const struct config *cfg)
+{
+	struct rules_set *next;
+
+	if (!cfg->rules_file[0]) {
+		fprintf(stderr, "fanoutd: SIGHUP: no --rules file; nothing to reload\n");
+		return;
+	}
+	if (fanoutd_rules(cfg, &next) < 0 || fanoutd_rules_targets(topics, cfg, next) < 0) {
+		fprintf(stderr, "fanoutd: SIGHUP: keeping the routing rules in force\n");
+		rules_free(next);
+		return;
+	}
+	rules_free((struct rules_set *)net_engine_swap_rules(engine, next));
+	fprintf(stderr, "fanoutd: SIGHUP: routing rules reloaded from %s: %u (%u enabled)\n",
+		cfg->rules_file, next->n, next->n_enabled);
+}
+
 int main(int argc, char **argv)
 {
 	static struct config cfg;
@@ -190,7 +216,17 @@ int main(int argc, char **argv)
 		net_engine_free(&engine);
 		return 1;
 	}
+	epoch_register();	/* a rule reload waits out the reactors' turns */
+	while (!fanoutd_stop) {
+		if (fanoutd_reload) {
+			fanoutd_reload = 0;
+			fanoutd_reload_rules(&engine, &topics, &cfg);
+		}
+		nanosleep(&(struct timespec){ .tv_nsec = 50 * 1000 * 1000 }, NULL);
+	}
 	rc = net_engine_wait(&engine);
+	rules = (struct rules_set *)net_engine_swap_rules(&engine, NULL);
+	epoch_unregister();
 	net_engine_counts(&engine, &events, &batches, &rejected);
 	if (!cfg.quiet)
 		fprintf(stderr, "fanoutd: %llu events in %llu batches accepted, %llu batches "

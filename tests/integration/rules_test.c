@@ -594,6 +594,98 @@ static void good_rules_file_is_counted_in_the_log(void **state)
 	server_teardown(&srv);
 }
 
+/* Subscribes a fresh connection to topic (created if need be) from the earliest offset. */
+static void subscribe_topic(struct server *srv, struct client *c, const char *topic)
+{
+	Fanout__V1__ServerMessage *m;
+
+	server_connect(srv, c);
+	assert_int_equal(client_subscribe(c, 1, topic, NULL, 0, EARLIEST, 0, &m), 0);
+	client_free_msg(m);
+}
+
+/* Publishes one "rl" event (id seq) and waits for its ack. */
+static void publish_rl(struct client *pub, uint64_t seq)
+{
+	struct md_ev v;
+	char id[32];
+	Fanout__V1__Event *e;
+	Fanout__V1__ServerMessage *m;
+
+	snprintf(id, sizeof(id), "rl-%llu", (unsigned long long)seq);
+	e = md_event(&v, id, "rl", "AAPL", "NYSE", 10.0, "USD");
+	m = publish(pub, seq, &e, 1);
+	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_PUBLISH_ACK);
+	client_free_msg(m);
+}
+
+/* Publishes until an event arrives on c (bounded: 100 tries, 100 ms apart). Returns the
+ * next sequence to use. */
+static uint64_t publish_until_routed(struct client *pub, struct client *c, uint64_t seq)
+{
+	for (int i = 0; i < 100; i++) {
+		Fanout__V1__ServerMessage *m = NULL;
+
+		publish_rl(pub, seq++);
+		if (client_recv(c, &m, 100) == 0) {
+			assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_EVENT);
+			client_free_msg(m);
+			return seq;
+		}
+	}
+	fail_msg("the reloaded rule never took effect");
+	return seq;
+}
+
+/* Reads what c has until 200 ms of silence. */
+static void drain(struct client *c)
+{
+	Fanout__V1__ServerMessage *m = NULL;
+
+	while (client_recv(c, &m, 200) == 0)
+		client_free_msg(m);
+}
+
+/* SIGHUP reads --rules again: a good file takes over for the next batches on every
+ * reactor; a bad one is refused and the rules in force stay. */
+static void rules_reload_on_sighup(void **state)
+{
+	static const char to_a[] = "[{\"name\": \"r\", \"source_topic\": \"rl\", "
+				   "\"target_topic\": \"rl-a\"}]";
+	static const char to_b[] = "[{\"name\": \"r\", \"source_topic\": \"rl\", "
+				   "\"target_topic\": \"rl-b\"}]";
+	struct server srv;
+	struct client pub, a, b;
+	const char *path;
+	uint64_t seq = 1;
+
+	(void)state;
+	server_setup(&srv, g_argc, g_argv);
+	path = write_rules(&srv, "reload.json", to_a);
+	server_start(&srv, (const char *const[]){ "--rules", path, "--reactors", "2", NULL });
+	subscribe_topic(&srv, &a, "rl-a");
+	subscribe_topic(&srv, &b, "rl-b");
+	server_connect(&srv, &pub);
+	seq = publish_until_routed(&pub, &a, seq);	/* rule a in force */
+	write_rules(&srv, "reload.json", to_b);
+	assert_int_equal(kill(srv.pid, SIGHUP), 0);
+	seq = publish_until_routed(&pub, &b, seq);	/* rule b took over */
+	drain(&a);
+	publish_rl(&pub, seq++);
+	drain(&b);
+	ping_pong(&a, 3);	/* rule a is gone: nothing more for rl-a */
+	write_rules(&srv, "reload.json", "[{\"name\": ");	/* broken */
+	assert_int_equal(kill(srv.pid, SIGHUP), 0);
+	usleep(300 * 1000);
+	seq = publish_until_routed(&pub, &b, seq);	/* b still in force, server alive */
+	ping_pong(&a, 4);
+	client_close(&pub);
+	client_close(&a);
+	client_close(&b);
+	assert_int_equal(WEXITSTATUS(server_stop(&srv, SIGTERM)), 0);
+	server_teardown(&srv);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -603,6 +695,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(malformed_coordination_completed_is_refused),
 		cmocka_unit_test(bad_rules_files_stop_fanoutd),
 		cmocka_unit_test(good_rules_file_is_counted_in_the_log),
+		cmocka_unit_test(rules_reload_on_sighup),
 	};
 
 	g_argc = argc;
