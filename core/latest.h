@@ -2,8 +2,11 @@
  * offset of the newest event with that key. It serves snapshots ("the newest event of
  * each matching key, then the live stream") and, later, REST "latest" look-ups.
  * A Concurrency Kit hash table in direct mode: one writer (the partition's owner, at
- * append) and readers without locks (latest_get). Iteration (latest_each) must run on
- * the writer's thread. Two keys whose hashes collide share a slot (odds ~2^-64 a pair). */
+ * append) and readers on any reactor without locks (latest_get, latest_each), inside an
+ * epoch section: arrays the table outgrows are freed through core/epoch. An iteration
+ * racing the writer sees each key with its old or its new offset; one racing a growth of
+ * the table may miss keys added meanwhile (a snapshot then lacks them; the live stream
+ * still has them). Two keys whose hashes collide share a slot (odds ~2^-64 a pair). */
 #ifndef FANOUT_CORE_LATEST_H
 #define FANOUT_CORE_LATEST_H
 
@@ -37,7 +40,7 @@ bool latest_get(struct latest *t, uint64_t key_hash, uint64_t *offset);
 int latest_rebuild(struct latest *t, const struct log *log);
 
 /* Calls fn(ctx, key_hash, offset) for every key; stops early when fn returns false.
- * Caller: the writer's thread. */
+ * Any reactor, inside its epoch section (see above). */
 void latest_each(struct latest *t, bool (*fn)(void *ctx, uint64_t key_hash, uint64_t offset),
 		 void *ctx);
 

@@ -104,8 +104,9 @@ enum sub_error {
 /* Compiles the request (control plane: allocates cursors, patterns, filter, cache and
  * snapshot), positions each cursor by start and, with snapshot, collects the newest event
  * of every matching key below the cursors (sent first, in offset order per partition).
- * Returns SUB_OK, or an error with *why set to a static reason. Runs on the thread that
- * owns the topic's partitions (the last-value tables are iterated). */
+ * Returns SUB_OK, or an error with *why set to a static reason. Runs on the reactor of
+ * the subscriber's connection, inside its epoch section: the last-value tables it
+ * iterates may belong to other reactors (core/latest.h). */
 enum sub_error sub_init(struct subscription *s, const struct sub_request *req, struct arena *a,
 			const char **why);
 

@@ -40,6 +40,7 @@ struct bench_cfg {
 	 * counted in deliveries or latency; whether the server cut them is reported. */
 	unsigned stalled;
 	double fanout_max_lag_bytes;	/* passed to fanoutd as --max-lag-bytes; < 0: its default */
+	unsigned fanout_reactors;	/* passed to fanoutd as --reactors; 0: its default */
 	const char *fanoutd, *hdr_out;
 	bool quiet;
 };

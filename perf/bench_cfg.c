@@ -44,6 +44,7 @@ void bench_usage(FILE *f)
 "                        read: not counted; the results say how many the server cut\n"
 "                        (default 0)\n"
 "  --fanout-max-lag-bytes N  fanoutd's --max-lag-bytes (default: fanoutd's own)\n"
+"  --fanout-reactors N       fanoutd's --reactors (default: fanoutd's own, one per CPU)\n"
 "  --repeat R            runs per system, at most %u (default 1); tables give medians\n"
 "  --hdr-out FILE        percentile distribution (HdrHistogram text format, µs);\n"
 "                        with several systems FILE.<system>.hdr\n"
@@ -164,6 +165,12 @@ static int set_opt(struct bench_cfg *c, const char *k, const char *v, int depth)
 			*nums[i].u = (unsigned)d;
 		else
 			*nums[i].d = d;
+		return 0;
+	}
+	if (!strcmp(k, "fanout-reactors")) {
+		if (parse_num(k, v, 0, 64, true, &d))
+			return -EINVAL;
+		c->fanout_reactors = (unsigned)d;
 		return 0;
 	}
 	if (!strcmp(k, "fanout-max-lag-bytes")) {

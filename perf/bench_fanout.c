@@ -54,17 +54,22 @@ static bool read_ready(const char *path, char *addr, size_t cap)
 
 static int fanout_server_start(struct bench_run *r)
 {
-	char data[200], ready[200], log[200], lag[32];
+	char data[200], ready[200], log[200], lag[32], reactors[16];
 	char *argv[] = { (char *)r->cfg->fanoutd, "--listen", "127.0.0.1:0", "--data-dir", data,
-			 "--ready-file", ready, "--quiet", NULL, NULL, NULL };
-	int rc = bench_tmpdir(r), st;
+			 "--ready-file", ready, "--quiet", NULL, NULL, NULL, NULL, NULL };
+	int rc = bench_tmpdir(r), st, argc = 8;
 
 	if (rc)
 		return rc;
 	if (r->cfg->fanout_max_lag_bytes >= 0) {	/* else fanoutd's own bound */
 		snprintf(lag, sizeof(lag), "%.0f", r->cfg->fanout_max_lag_bytes);
-		argv[8] = "--max-lag-bytes";
-		argv[9] = lag;
+		argv[argc++] = "--max-lag-bytes";
+		argv[argc++] = lag;
+	}
+	if (r->cfg->fanout_reactors) {	/* else one per CPU */
+		snprintf(reactors, sizeof(reactors), "%u", r->cfg->fanout_reactors);
+		argv[argc++] = "--reactors";
+		argv[argc++] = reactors;
 	}
 	snprintf(data, sizeof(data), "%s/data", r->tmpdir);
 	snprintf(ready, sizeof(ready), "%s/ready", r->tmpdir);

@@ -56,14 +56,15 @@ json_t *bench_run_json(const struct bench_cfg *c, const struct bench_result *r, 
 
 json_t *bench_cfg_json(const struct bench_cfg *c)
 {
-	return json_pack("{s:o, s:o, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:o}",
+	return json_pack("{s:o, s:o, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:o, s:i}",
 		"rate", num(c->rate), "duration_s", num(c->duration_s),
 		"subscribers", (json_int_t)c->subscribers, "symbols", (json_int_t)c->symbols,
 		"sub_symbols", (json_int_t)c->sub_symbols, "payload_bytes", (json_int_t)c->payload_bytes,
 		"threads", (json_int_t)c->threads, "batch", (json_int_t)c->batch,
 		"repeat", (json_int_t)c->repeat, "stalled", (json_int_t)c->stalled,
 		"fanout_max_lag_bytes", c->fanout_max_lag_bytes < 0 ? json_null() :
-		json_integer((json_int_t)c->fanout_max_lag_bytes));
+		json_integer((json_int_t)c->fanout_max_lag_bytes),
+		"fanout_reactors", (json_int_t)c->fanout_reactors);
 }
 
 static int cmp_double(const void *a, const void *b)
