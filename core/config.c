@@ -27,6 +27,7 @@ void config_defaults(struct config *c)
 	c->close_grace_ms = 5000;
 	c->auto_create = true;
 	c->max_topics = 10000;
+	c->send_zc_bytes = CONFIG_SEND_ZC_BYTES;
 }
 
 static const char config_usage[] =
@@ -43,6 +44,8 @@ static const char config_usage[] =
 	"  --max-connections N       concurrent connections per reactor (default 4096)\n"
 	"  --reactors N              reactor threads, each pinned to a CPU (default: one per\n"
 	"                            CPU this process may use; at most 64)\n"
+	"  --send-zc-bytes N         zero-copy sends (SENDMSG_ZC) of at least N bytes to peers\n"
+	"                            on other hosts (default 65536; 0 = never)\n"
 	"  --segment-bytes N         log segment size, at least max-frame-bytes + 65536\n"
 	"                            (default 67108864)\n"
 	"  --partitions N            partitions of auto-created topics (default 1)\n"
@@ -96,7 +99,7 @@ enum {
 	OPT_LISTEN = 256, OPT_DATA_DIR, OPT_READY_FILE, OPT_RULES, OPT_MAX_FRAME, OPT_MAX_SUBS,
 	OPT_MAX_CONNS, OPT_SEGMENT, OPT_PARTITIONS, OPT_MAX_LAG_BYTES, OPT_MAX_LAG_EVENTS,
 	OPT_CLOSE_GRACE, OPT_TOPIC, OPT_NO_AUTO, OPT_MAX_TOPICS, OPT_QUIET,
-	OPT_HELP, OPT_VERSION, OPT_CONFIG, OPT_REACTORS,
+	OPT_HELP, OPT_VERSION, OPT_CONFIG, OPT_REACTORS, OPT_SEND_ZC,
 };
 
 static const struct option config_options[] = {
@@ -108,6 +111,7 @@ static const struct option config_options[] = {
 	{ "max-subscriptions", required_argument, NULL, OPT_MAX_SUBS },
 	{ "max-connections", required_argument, NULL, OPT_MAX_CONNS },
 	{ "reactors", required_argument, NULL, OPT_REACTORS },
+	{ "send-zc-bytes", required_argument, NULL, OPT_SEND_ZC },
 	{ "segment-bytes", required_argument, NULL, OPT_SEGMENT },
 	{ "partitions", required_argument, NULL, OPT_PARTITIONS },
 	{ "max-lag-bytes", required_argument, NULL, OPT_MAX_LAG_BYTES },
@@ -176,6 +180,12 @@ static int config_apply(struct config *c, int opt, const char *arg, FILE *out,
 		if (config_number(arg, 1, 64, &n) < 0)
 			return -1;
 		c->reactors = (uint32_t)n;
+		return 0;
+	case OPT_SEND_ZC:
+		*why = "--send-zc-bytes must be in 0..1073741824 (0 = never)";
+		if (config_number(arg, 0, 1u << 30, &n) < 0)
+			return -1;
+		c->send_zc_bytes = (uint32_t)n;
 		return 0;
 	case OPT_SEGMENT:
 		*why = "--segment-bytes must be in 65536..4294967295";

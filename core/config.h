@@ -10,6 +10,10 @@
 #define CONFIG_TOPICS_MAX 64u
 #define CONFIG_PATH_MAX   400u
 #define CONFIG_SEGMENT_SLACK 65536u	/* segment room beyond the largest client frame */
+/* Zero-copy pays only for large sends (the kernel's msg_zerocopy notes put the break-even
+ * around 10 KB; notification and page pinning cost the rest): not measured on this
+ * project's machines, which have no path off the host. */
+#define CONFIG_SEND_ZC_BYTES 65536u
 
 struct config_topic {
 	char name[201];
@@ -25,6 +29,8 @@ struct config {
 	uint32_t max_subscriptions;	/* per connection */
 	uint32_t max_connections;	/* per reactor */
 	uint32_t reactors;		/* reactor threads; 0 = one per CPU we may run on */
+	uint32_t send_zc_bytes;		/* zero-copy sends to remote peers from this size;
+					 * 0 = never */
 	uint64_t segment_bytes;		/* partition log segment size */
 	uint32_t default_partitions;	/* for auto-created topics */
 	uint64_t max_lag_events;	/* a subscription further behind is cut; 0 = no bound */

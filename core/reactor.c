@@ -72,7 +72,7 @@ static void reactor_arm_recv(struct reactor *r, struct reactor_conn *c)
 	c->inflight++;
 }
 
-int reactor_send(struct reactor *r, struct reactor_conn *c, struct msghdr *msg)
+int reactor_send(struct reactor *r, struct reactor_conn *c, struct msghdr *msg, size_t bytes)
 {
 	struct io_uring_sqe *sqe;
 
@@ -80,7 +80,12 @@ int reactor_send(struct reactor *r, struct reactor_conn *c, struct msghdr *msg)
 		return -EPIPE;
 	assert(!c->sending);
 	sqe = reactor_sqe(r);
-	io_uring_prep_sendmsg(sqe, c->fd, msg, MSG_NOSIGNAL);
+	if (c->zc && r->send_zc_bytes && bytes >= r->send_zc_bytes) {
+		io_uring_prep_sendmsg_zc(sqe, c->fd, msg, MSG_NOSIGNAL);
+		r->zc_sends++;
+	} else {
+		io_uring_prep_sendmsg(sqe, c->fd, msg, MSG_NOSIGNAL);
+	}
 	io_uring_sqe_set_data64(sqe, reactor_udata(REACTOR_OP_SEND, c->slot));
 	c->sending = true;
 	c->inflight++;
@@ -111,6 +116,31 @@ void reactor_close(struct reactor *r, struct reactor_conn *c)
 	/* Ends the pending receive (EOF) and send (EPIPE); their completions free the slot. */
 	shutdown(c->fd, SHUT_RDWR);
 	reactor_release(r, c);
+}
+
+/* Whether a peer shares this host: loopback, or the address we were reached at. */
+static bool reactor_peer_local(int fd)
+{
+	struct sockaddr_storage peer, self;
+	socklen_t pl = sizeof(peer), sl = sizeof(self);
+
+	if (getpeername(fd, (struct sockaddr *)&peer, &pl) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&self, &sl) < 0)
+		return true;	/* unknown: the safe answer is "copy" */
+	if (peer.ss_family == AF_INET) {
+		const struct sockaddr_in *p = (const void *)&peer, *l = (const void *)&self;
+
+		return (ntohl(p->sin_addr.s_addr) >> 24) == 127 ||
+		       p->sin_addr.s_addr == l->sin_addr.s_addr;
+	}
+	if (peer.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *p = (const void *)&peer, *l = (const void *)&self;
+
+		return IN6_IS_ADDR_LOOPBACK(&p->sin6_addr) ||
+		       (IN6_IS_ADDR_V4MAPPED(&p->sin6_addr) && p->sin6_addr.s6_addr[12] == 127) ||
+		       !memcmp(&p->sin6_addr, &l->sin6_addr, sizeof(p->sin6_addr));
+	}
+	return true;
 }
 
 static void reactor_on_accept(struct reactor *r, struct io_uring_cqe *cqe)
@@ -159,6 +189,8 @@ static void reactor_on_accept(struct reactor *r, struct io_uring_cqe *cqe)
 		   sizeof(unsigned));
 	c = &r->conns[r->free_slots[--r->nfree]];
 	*c = (struct reactor_conn){ .fd = fd, .slot = c->slot, .in_use = true };
+	c->zc = r->features.send_zc && r->send_zc_bytes &&
+		(r->zc_local || !reactor_peer_local(fd));
 	r->nopen++;
 	r->accepted++;
 	if (r->ops.on_open && r->ops.on_open(r->ops.ctx, c) < 0) {
@@ -282,12 +314,24 @@ static void reactor_on_wake(struct reactor *r, struct io_uring_cqe *cqe)
 
 static void reactor_on_send(struct reactor *r, struct reactor_conn *c, struct io_uring_cqe *cqe)
 {
+	int res = cqe->res;
+
+	if (cqe->flags & IORING_CQE_F_MORE) {	/* zero-copy: a notification follows */
+		c->zc_wait = true;
+		c->zc_res = res;
+		return;
+	}
+	if (cqe->flags & IORING_CQE_F_NOTIF) {	/* the buffers are ours again */
+		res = c->zc_res;
+		c->zc_wait = false;
+	}
 	c->sending = false;
 	c->inflight--;
 	if (!c->closing && r->ops.on_sent)
-		r->ops.on_sent(r->ops.ctx, c, cqe->res);
+		r->ops.on_sent(r->ops.ctx, c, res);
 	reactor_release(r, c);
 }
+
 
 static void reactor_dispatch(struct reactor *r, struct io_uring_cqe *cqe)
 {
@@ -490,7 +534,7 @@ static int reactor_probe(struct reactor *r)
 	}
 	r->features.multishot_accept = true;
 	r->features.multishot_recv = true;
-	r->features.send_zc = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
+	r->features.send_zc = io_uring_opcode_supported(probe, IORING_OP_SENDMSG_ZC);
 	r->features.msg_ring = io_uring_opcode_supported(probe, IORING_OP_MSG_RING);
 	if (getenv("FANOUTD_NO_MSG_RING"))	/* tests the fallback on kernels that have it */
 		r->features.msg_ring = false;
@@ -537,7 +581,8 @@ static void reactor_say_features(const struct reactor *r)
 		f->defer_taskrun ? "on" : "refused (plain setup)",
 		f->multishot_recv ? "on" : "absent (single-shot)",
 		f->msg_ring ? "on (cross-reactor wake-ups)" : "absent (eventfd wake-ups)",
-		f->send_zc ? "available (off: loopback copies anyway)" : "absent");
+		!f->send_zc ? "absent (copying sends)" : r->send_zc_bytes ?
+		"on for remote peers" : "off (--send-zc-bytes 0)");
 }
 
 int reactor_init(struct reactor *r, const struct reactor_config *cfg,
@@ -550,6 +595,8 @@ int reactor_init(struct reactor *r, const struct reactor_config *cfg,
 	r->listen_fd = -1;
 	r->wake_fd = -1;
 	r->id = cfg->id;
+	r->send_zc_bytes = cfg->send_zc_bytes;
+	r->zc_local = getenv("FANOUTD_SEND_ZC_LOCAL") != NULL;	/* tests the path locally */
 	rc = epoch_register();	/* this thread reads the shared tables */
 	if (rc < 0)
 		return rc;

@@ -45,6 +45,10 @@ struct reactor_conn {
 	uint32_t inflight;	/* SQEs submitted and not yet completed for good */
 	bool recv_armed;	/* a (multishot) receive is pending */
 	bool recv_paused;	/* the layer above holds enough input: no receive re-armed */
+	bool zc;		/* the peer is on another host: large sends go zero-copy */
+	bool zc_wait;		/* a zero-copy send completed; its buffers are the kernel's
+				 * until the notification */
+	int zc_res;		/* that send's result, reported at the notification */
 	bool sending;		/* a send is pending; one at a time */
 	bool closing;		/* shut down; the slot frees once inflight reaches 0 */
 	bool in_use;
@@ -75,7 +79,7 @@ struct reactor_features {
 	bool defer_taskrun;	/* SINGLE_ISSUER | DEFER_TASKRUN accepted */
 	bool multishot_accept;
 	bool multishot_recv;
-	bool send_zc;		/* IORING_OP_SEND_ZC known (not used yet) */
+	bool send_zc;		/* IORING_OP_SENDMSG_ZC known */
 	bool msg_ring;		/* IORING_OP_MSG_RING known */
 };
 
@@ -87,6 +91,8 @@ struct reactor_config {
 	bool reuseport;		/* SO_REUSEPORT: reactors share the port, the kernel
 				 * spreads connections across them */
 	bool quiet;		/* no start-up line about kernel features */
+	uint32_t send_zc_bytes;	/* sends of at least this many bytes to peers on other
+				 * hosts go zero-copy (SENDMSG_ZC); 0 = never */
 };
 
 struct reactor {
@@ -113,6 +119,9 @@ struct reactor {
 	uint32_t holds;			/* work the layer above waits on from other threads:
 					 * reactor_drain goes on while non-zero */
 	uint64_t accepted, refused, accept_pauses;
+	uint32_t send_zc_bytes;		/* reactor_config's */
+	bool zc_local;			/* tests: zero-copy to local peers too */
+	uint64_t zc_sends;
 };
 
 /* Creates the ring, buffer ring and connection slots and starts listening on cfg->listen.
@@ -146,9 +155,12 @@ void reactor_drain(struct reactor *r, int64_t deadline_ns);
 /* Closes everything and frees the reactor. */
 void reactor_free(struct reactor *r);
 
-/* Queues one sendmsg of msg on c; msg and what it points at must stay valid until
- * on_sent. At most one send per connection is pending. Returns 0 or -errno. */
-int reactor_send(struct reactor *r, struct reactor_conn *c, struct msghdr *msg);
+/* Queues one sendmsg of msg (bytes long) on c; msg and what it points at must stay valid
+ * until on_sent. At most one send per connection is pending. A peer on another host gets
+ * a zero-copy send (SENDMSG_ZC) from send_zc_bytes up: on_sent then runs when the kernel
+ * has let go of the buffers, not just queued them. Loopback and same-host peers never:
+ * the kernel copies for them anyway. Returns 0 or -errno. */
+int reactor_send(struct reactor *r, struct reactor_conn *c, struct msghdr *msg, size_t bytes);
 
 /* Shuts c down: pending operations complete, then on_close runs and the slot is freed.
  * Idempotent. */

@@ -508,7 +508,7 @@ int net_server_init(struct net_server *srv, struct net_engine *eng, uint32_t id,
 	};
 	struct reactor_config rcfg = {
 		.listen = listen, .max_conns = cfg->max_connections, .id = id,
-		.reuseport = eng->n > 1, .quiet = cfg->quiet,
+		.reuseport = eng->n > 1, .quiet = cfg->quiet, .send_zc_bytes = cfg->send_zc_bytes,
 	};
 	int rc;
 
@@ -546,8 +546,11 @@ int net_server_run(struct net_server *srv, volatile sig_atomic_t *stop, int drai
 {
 	int rc = reactor_run(&srv->reactor, stop);
 
-	net_server_info(srv, "reactor %u stopping: %u connections, draining pending sends",
-			srv->id, srv->reactor.nopen);
+	net_server_info(srv, "reactor %u stopping: %u connections, draining pending sends "
+			"(%llu events from other reactors, %llu wake-ups sent, %llu zero-copy sends)",
+			srv->id, srv->reactor.nopen, (unsigned long long)srv->xr_applied,
+			(unsigned long long)srv->reactor.wakes_sent,
+			(unsigned long long)srv->reactor.zc_sends);
 	reactor_drain(&srv->reactor, clock_monotonic_ns() + (int64_t)drain_ms * 1000000);
 	return rc;
 }

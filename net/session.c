@@ -815,7 +815,7 @@ static bool session_send(struct session *s, bool gather)
 	s->send_left = bytes;
 	if (s->heartbeat_ms)
 		s->last_tx_ns = clock_monotonic_ns();
-	if (reactor_send(&s->srv->reactor, s->conn, &s->msg) < 0)
+	if (reactor_send(&s->srv->reactor, s->conn, &s->msg, bytes) < 0)
 		return false;
 	return true;
 }
@@ -862,6 +862,6 @@ void session_sent(struct session *s, int res)
 	}
 	s->msg.msg_iov = &s->iov[s->iov_first];
 	s->msg.msg_iovlen = s->niov - s->iov_first;
-	if (reactor_send(&s->srv->reactor, s->conn, &s->msg) < 0)
+	if (reactor_send(&s->srv->reactor, s->conn, &s->msg, s->send_left) < 0)
 		reactor_close(&s->srv->reactor, s->conn);
 }

@@ -3,7 +3,7 @@
  * that wants it, per key in order, whichever reactor owns its partition; the acks of
  * pipelined batches come back in order and before the answers behind them; a publisher
  * that vanishes with batches still being appended elsewhere harms nobody; the eventfd
- * wake-up path (kernels without MSG_RING) works the same. */
+ * wake-up path (kernels without MSG_RING) and zero-copy sends work the same. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -207,7 +207,7 @@ static void subscribe_or_fail(struct sub_check *k, const char *topic, const char
 
 /* Two publishers (one per reactor), four subscribers spread over both: each gets
  * exactly its events, once, per publisher and key in order. */
-static void two_reactors_run(void)
+static void two_reactors_run(const char *send_zc_bytes)
 {
 	static const char *const exact[] = {
 		"S00000.NASDAQ.trade", "S00001.NYSE.trade", "S00002.ARCA.trade",
@@ -215,7 +215,8 @@ static void two_reactors_run(void)
 		"S00006.ARCA.trade", "S00007.BATS.trade",
 	};
 	static const char *const nyse[] = { "*.NYSE.trade" };
-	const char *const extra[] = { "--reactors", "2", "--topic", "md:4", NULL };
+	const char *const extra[] = { "--reactors", "2", "--topic", "md:4", "--send-zc-bytes",
+				      send_zc_bytes, NULL };
 	const uint32_t total = 2 * EVENTS_PER_PUB;
 	struct sub_check subs[4];
 	struct pub_job jobs[2];
@@ -257,15 +258,25 @@ static void two_reactors_run(void)
 static void publishers_and_subscribers_on_different_reactors(void **state)
 {
 	(void)state;
-	two_reactors_run();
+	two_reactors_run("65536");
 }
 
 static void eventfd_wakeups_without_msg_ring(void **state)
 {
 	(void)state;
 	setenv("FANOUTD_NO_MSG_RING", "1", 1);	/* inherited by the server */
-	two_reactors_run();
+	two_reactors_run("65536");
 	unsetenv("FANOUTD_NO_MSG_RING");
+}
+
+/* Zero-copy sends (forced for loopback peers, from 1 KiB): a send completes only at the
+ * kernel's notification, and every frame still arrives once and in order. */
+static void zero_copy_sends_deliver_intact(void **state)
+{
+	(void)state;
+	setenv("FANOUTD_SEND_ZC_LOCAL", "1", 1);
+	two_reactors_run("1024");
+	unsetenv("FANOUTD_SEND_ZC_LOCAL");
 }
 
 /* Sends n batches of BATCH events without waiting. */
@@ -367,6 +378,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(publishers_and_subscribers_on_different_reactors),
 		cmocka_unit_test(eventfd_wakeups_without_msg_ring),
+		cmocka_unit_test(zero_copy_sends_deliver_intact),
 		cmocka_unit_test(pipelined_acks_keep_their_order),
 		cmocka_unit_test(vanishing_publisher_harms_nobody),
 	};

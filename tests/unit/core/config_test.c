@@ -46,9 +46,14 @@ static void defaults_and_flags(void **state)
 	assert_true(c.auto_create);
 	assert_int_equal(c.max_topics, 10000);
 	assert_int_equal(c.max_lag_bytes, 1ull << 30);
+	assert_int_equal(c.reactors, 0);	/* one per CPU */
+	assert_int_equal(c.send_zc_bytes, 65536);
 	free(msg);
 	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--max-topics", "3",
-		"--no-auto-create", "--topic", "md:4", "--max-lag-events", "100", NULL }), 0);
+		"--no-auto-create", "--topic", "md:4", "--max-lag-events", "100", "--reactors", "3",
+		"--send-zc-bytes", "0", NULL }), 0);
+	assert_int_equal(c.reactors, 3);
+	assert_int_equal(c.send_zc_bytes, 0);
 	assert_int_equal(c.max_topics, 3);
 	assert_false(c.auto_create);
 	assert_int_equal(c.ntopics, 1);
@@ -73,6 +78,9 @@ static void bad_values_name_the_flag(void **state)
 		{ { "--max-lag-bytes", "+5" }, "--max-lag-bytes" },
 		{ { "--max-lag-bytes", "-1" }, "--max-lag-bytes" },
 		{ { "--listen", "nocolon" }, "HOST:PORT" },
+		{ { "--reactors", "0" }, "--reactors must be in 1..64" },
+		{ { "--reactors", "65" }, "--reactors must be in 1..64" },
+		{ { "--send-zc-bytes", "x" }, "--send-zc-bytes" },
 		{ { "--topic", "a:0" }, "partitions must be" },
 		{ { "--bogus" }, "unknown or incomplete option '--bogus'" },
 		{ { "extra" }, "unexpected argument 'extra'" },
