@@ -4,9 +4,9 @@
  * A Concurrency Kit hash table in direct mode: one writer (the partition's owner, at
  * append) and readers on any reactor without locks (latest_get, latest_each), inside an
  * epoch section: arrays the table outgrows are freed through core/epoch. An iteration
- * racing the writer sees each key with its old or its new offset; one racing a growth of
- * the table may miss keys added meanwhile (a snapshot then lacks them; the live stream
- * still has them). Two keys whose hashes collide share a slot (odds ~2^-64 a pair). */
+ * racing the writer sees each key with its old or its new offset; one that raced a growth
+ * of the table may have skipped or repeated keys, and says so (latest_each returns
+ * false: walk again). Two keys whose hashes collide share a slot (odds ~2^-64 a pair). */
 #ifndef FANOUT_CORE_LATEST_H
 #define FANOUT_CORE_LATEST_H
 
@@ -40,8 +40,9 @@ bool latest_get(struct latest *t, uint64_t key_hash, uint64_t *offset);
 int latest_rebuild(struct latest *t, const struct log *log);
 
 /* Calls fn(ctx, key_hash, offset) for every key; stops early when fn returns false.
- * Any reactor, inside its epoch section (see above). */
-void latest_each(struct latest *t, bool (*fn)(void *ctx, uint64_t key_hash, uint64_t offset),
+ * Returns false when the table grew meanwhile: some keys may have been skipped or seen
+ * twice. Any reactor, inside its epoch section (see above). */
+bool latest_each(struct latest *t, bool (*fn)(void *ctx, uint64_t key_hash, uint64_t offset),
 		 void *ctx);
 
 #endif

@@ -185,8 +185,10 @@ static inline uint64_t log_tail(const struct log *log)
 static inline void log_reader_join(struct log *log, uint32_t r)
 {
 	assert(r < LOG_READERS_MAX);
-	if (log->reader_refs[r]++ == 0)
+	if (log->reader_refs[r]++ == 0) {
 		atomic_fetch_or(&log->readers, 1ull << r);
+		atomic_thread_fence(memory_order_seq_cst);	/* the bit, then the tail read */
+	}
 }
 
 /* Reactor r loses a reader of the log. Reactor r's thread only. */

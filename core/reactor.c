@@ -248,8 +248,8 @@ void reactor_recv_pause(struct reactor *r, struct reactor_conn *c)
 	if (c->recv_paused || c->closing)
 		return;
 	c->recv_paused = true;
-	if (!c->recv_armed || !r->features.multishot_recv)
-		return;	/* a single-shot receive simply is not re-armed */
+	if (!c->recv_armed)
+		return;
 	/* The cancel is submitted before this turn ends, so before the receive can complete
 	 * for good and its slot be reused: it cannot hit another connection. */
 	sqe = reactor_sqe(r);
@@ -293,7 +293,7 @@ void reactor_wake(struct reactor *self, struct reactor *target)
 	sqe = reactor_sqe(self);
 	io_uring_prep_msg_ring(sqe, target->ring.ring_fd, 0,
 			       reactor_udata(REACTOR_OP_WAKE, REACTOR_SLOT_NONE), 0);
-	io_uring_sqe_set_data64(sqe, reactor_udata(REACTOR_OP_MSG, REACTOR_SLOT_NONE));
+	io_uring_sqe_set_data64(sqe, reactor_udata(REACTOR_OP_MSG, target->id));
 	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 }
 
@@ -303,6 +303,7 @@ static void reactor_on_wake(struct reactor *r, struct io_uring_cqe *cqe)
 {
 	r->wakes_received++;
 	atomic_store(&r->wake_pending, 0);
+	atomic_thread_fence(memory_order_seq_cst);	/* the flag, then what we were sent */
 	if (r->wake_fd >= 0) {
 		if (cqe->res < 0 && cqe->res != -EINTR && cqe->res != -ECANCELED)
 			fprintf(stderr, "fanoutd: reactor %u: wake-up read: %s\n", r->id,
@@ -358,8 +359,10 @@ static void reactor_dispatch(struct reactor *r, struct io_uring_cqe *cqe)
 		reactor_on_wake(r, cqe);
 		break;
 	case REACTOR_OP_MSG:	/* only failures post (CQE_SKIP_SUCCESS) */
-		fprintf(stderr, "fanoutd: reactor %u: MSG_RING wake-up failed: %s\n", r->id,
-			strerror(-cqe->res));
+		fprintf(stderr, "fanoutd: reactor %u: MSG_RING wake-up of reactor %u failed: %s\n",
+			r->id, slot, strerror(-cqe->res));
+		if (r->peers)	/* the next wake-up is sent, not skipped as if this one were due */
+			atomic_store(&r->peers[slot]->wake_pending, 0);
 		break;
 	case REACTOR_OP_CANCEL:	/* failed: the receive had ended already; nothing to do */
 		break;
@@ -422,27 +425,35 @@ int reactor_run(struct reactor *r, volatile sig_atomic_t *stop)
 	}
 	r->accepting = false;
 	shutdown(r->listen_fd, SHUT_RDWR);	/* ends the pending accept */
+	/* No new input while draining: what was accepted finishes, nothing new starts. */
+	for (uint32_t i = 0; i < r->max_conns; i++)
+		if (r->conns[i].in_use)
+			reactor_recv_pause(r, &r->conns[i]);
 	return rc;
 }
 
-void reactor_drain(struct reactor *r, int64_t deadline_ns)
+int reactor_poll(struct reactor *r, int64_t wait_ns)
 {
-	while (clock_monotonic_ns() < deadline_ns) {
-		bool busy = false;
+	return reactor_turn(r, wait_ns);
+}
 
-		busy = r->holds > 0;
-		for (uint32_t i = 0; i < r->max_conns && !busy; i++)
-			busy = r->conns[i].in_use && r->conns[i].sending;
-		if (!busy && io_uring_sq_ready(&r->ring) == 0)
-			return;
-		if (reactor_turn(r, 10 * 1000 * 1000) < 0)
-			return;
+bool reactor_quiet(const struct reactor *r)
+{
+	if (r->holds > 0 || io_uring_sq_ready(&r->ring) > 0)
+		return false;
+	for (uint32_t i = 0; i < r->max_conns; i++) {
+		const struct reactor_conn *c = &r->conns[i];
+
+		if (c->in_use && (c->sending || c->recv_armed))
+			return false;
 	}
+	return true;
 }
 
 /* Splits "host:port" or "[v6]:port" and binds a listening TCP socket. Returns the fd or
  * -errno. */
-static int reactor_listen(const char *listen_at, bool reuseport, char *bound, size_t bound_cap)
+static int reactor_listen(const char *listen_at, bool reuseport, bool probe, char *bound,
+			  size_t bound_cap)
 {
 	char host[128], port[16], hbuf[NI_MAXHOST], pbuf[NI_MAXSERV];
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *ai;
@@ -465,6 +476,20 @@ static int reactor_listen(const char *listen_at, bool reuseport, char *bound, si
 	if (rc != 0) {
 		fprintf(stderr, "fanoutd: --listen %s: %s\n", listen_at, gai_strerror(rc));
 		return -EINVAL;
+	}
+	if (probe && strcmp(port, "0") != 0) {
+		/* SO_REUSEPORT would let us share a port another process (a second fanoutd)
+		 * listens on: a plain bind first finds out. The first reactor only. */
+		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			rc = -errno;
+			goto out;
+		}
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		rc = bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ? -errno : 0;
+		close(fd);
+		if (rc < 0)
+			goto out;
 	}
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -631,7 +656,8 @@ int reactor_init(struct reactor *r, const struct reactor_config *cfg,
 	}
 	if (r->id == 0 && !cfg->quiet)
 		reactor_say_features(r);
-	rc = reactor_listen(cfg->listen, cfg->reuseport, bound, bound_cap);
+	rc = reactor_listen(cfg->listen, cfg->reuseport, cfg->reuseport && cfg->id == 0, bound,
+			    bound_cap);
 	if (rc < 0) {
 		fprintf(stderr, "fanoutd: cannot listen on %s: %s\n", cfg->listen, strerror(-rc));
 		return rc;

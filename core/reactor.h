@@ -102,6 +102,8 @@ struct reactor {
 	int wake_fd;			/* eventfd when the kernel lacks MSG_RING, else -1 */
 	uint64_t wake_buf;		/* the eventfd read's target */
 	uint64_t wakes_sent, wakes_received;
+	struct reactor *const *peers;	/* every reactor by id (set before serving), to
+					 * undo a wake-up whose MSG_RING failed */
 	struct io_uring_buf_ring *br;
 	uint8_t *bufs;			/* REACTOR_BUF_COUNT * REACTOR_BUF_BYTES */
 	int listen_fd;
@@ -144,13 +146,17 @@ void reactor_recv_pause(struct reactor *r, struct reactor_conn *c);
 /* Receives on c again after reactor_recv_pause. Idempotent. */
 void reactor_recv_resume(struct reactor *r, struct reactor_conn *c);
 
-/* Runs until *stop becomes non-zero, then stops accepting and returns so the caller can
- * drain. Returns 0 or -errno on a ring failure. */
+/* Runs until *stop becomes non-zero, then stops accepting and receiving and returns so
+ * the caller can drain (reactor_poll). Returns 0 or -errno on a ring failure. */
 int reactor_run(struct reactor *r, volatile sig_atomic_t *stop);
 
-/* Runs the loop until no connection has a send pending and nothing holds it, or
- * deadline_ns (monotonic) passes. Used to drain at shutdown. */
-void reactor_drain(struct reactor *r, int64_t deadline_ns);
+/* One turn of the loop (submit, wait up to wait_ns, handle completions, on_idle): for
+ * draining at shutdown after reactor_run returned. Returns 0 or -errno. */
+int reactor_poll(struct reactor *r, int64_t wait_ns);
+
+/* True when nothing is in flight: no send, no receive (reactor_run ended them), nothing
+ * the layer above holds. */
+bool reactor_quiet(const struct reactor *r);
 
 /* Closes everything and frees the reactor. */
 void reactor_free(struct reactor *r);

@@ -53,3 +53,13 @@ bool xr_recv(struct xr_mesh *m, uint32_t to, uint32_t from, void **p)
 	assert(from < m->n && to < m->n && from != to);
 	return ck_ring_dequeue_spsc(&l->ring, l->slots, p);
 }
+
+uint32_t xr_pending(struct xr_mesh *m, uint32_t to)
+{
+	uint32_t n = 0;
+
+	for (uint32_t from = 0; from < m->n; from++)
+		if (from != to)
+			n += ck_ring_size(&m->lanes[from * m->n + to].ring);
+	return n;
+}

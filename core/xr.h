@@ -36,4 +36,7 @@ bool xr_send(struct xr_mesh *m, uint32_t from, uint32_t to, void *p);
  * thread. */
 bool xr_recv(struct xr_mesh *m, uint32_t to, uint32_t from, void **p);
 
+/* Pointers waiting for reactor `to` from every other reactor (a moment's view). */
+uint32_t xr_pending(struct xr_mesh *m, uint32_t to);
+
 #endif

@@ -285,6 +285,9 @@ static size_t publish_offset_pos(const Fanout__V1__Event *e, size_t body)
 	size_t event_len = protobuf_c_message_get_packed_size(&e->base);
 	size_t dist_len = protobuf_c_message_get_packed_size(&e->distribution->base);
 
+	/* protobuf-c packs fields it did not know last: they come after the offset. */
+	head.base.n_unknown_fields = 0;
+	dhead.base.n_unknown_fields = 0;
 	head.distribution = NULL;
 	head.metadata = NULL;
 	head.receive_time_ns = 0;
@@ -367,12 +370,11 @@ static int publish_encode_remote(struct publish_ticket *t, struct topic *tp,
 	dst = t->bytes + t->bytes_len;
 	frame_pack_sized(&sm.base, body, dst);
 	pos = publish_offset_pos(e, body);
-	/* The placeholder must be where the field order says; anything else is a bug. */
+	/* The placeholder must be where the field order says; if an event ever defeats the
+	 * computation, it is refused rather than stored with a wrong offset. */
 	if (pos + 10 > size || dst[pos - 1] != PUBLISH_OFFSET_TAG || dst[pos] != 0xff ||
-	    dst[pos + 9] != 0x01) {
-		assert(!"offset placeholder not where protobuf-c's field order puts it");
+	    dst[pos + 9] != 0x01)
 		return -EPROTO;
-	}
 	r->ticket = t;
 	r->topic = tp;
 	r->index = index;

@@ -136,7 +136,8 @@ int net_engine_start(struct net_engine *e, uint32_t n, struct topic_table *topic
 	pthread_cond_init(&e->cond, NULL);
 	e->servers = calloc(n, sizeof(*e->servers));
 	e->threads = calloc(n, sizeof(*e->threads));
-	if (!e->servers || !e->threads)
+	e->reactors = calloc(n, sizeof(*e->reactors));
+	if (!e->servers || !e->threads || !e->reactors)
 		return -ENOMEM;
 	rc = xr_mesh_init(&e->mesh, n);
 	if (rc < 0)
@@ -146,6 +147,10 @@ int net_engine_start(struct net_engine *e, uint32_t n, struct topic_table *topic
 	 * with SO_REUSEPORT. */
 	for (uint32_t i = 0; i < n && rc == 0; i++)
 		rc = net_engine_spawn(e, i);
+	for (uint32_t i = 0; i < n && rc == 0; i++) {
+		e->reactors[i] = &e->servers[i]->reactor;
+		e->servers[i]->reactor.peers = e->reactors;	/* published by the lock below */
+	}
 	pthread_mutex_lock(&e->lock);
 	e->go = rc == 0;
 	if (rc < 0)
@@ -207,6 +212,7 @@ void net_engine_free(struct net_engine *e)
 	}
 	free(e->servers);
 	free(e->threads);
+	free(e->reactors);
 	xr_mesh_free(&e->mesh);
 	pthread_mutex_destroy(&e->lock);
 	pthread_cond_destroy(&e->cond);

@@ -31,6 +31,8 @@ struct net_engine_thread {
 struct net_engine {
 	uint32_t n;
 	struct net_server **servers;	/* n, each allocated by its own thread */
+	struct reactor **reactors;	/* theirs, by id (reactor.peers) */
+	_Atomic uint32_t quiet;		/* draining reactors with nothing in flight */
 	struct net_engine_thread *threads;
 	struct xr_mesh mesh;
 	struct topic_table *topics;

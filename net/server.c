@@ -353,7 +353,11 @@ static bool net_xr_apply(struct net_server *srv)
 	uint32_t budget = SERVER_XR_TURN;
 	void *p;
 
-	for (uint32_t j = 0; j < srv->eng->n; j++) {
+	/* Lanes in turn from a different one each time: a busy lane cannot starve the rest. */
+	srv->xr_next = (srv->xr_next + 1) % srv->eng->n;
+	for (uint32_t k = 0; k < srv->eng->n; k++) {
+		uint32_t j = (srv->xr_next + k) % srv->eng->n;
+
 		if (j == srv->id)
 			continue;
 		while (budget > 0 && xr_recv(&srv->eng->mesh, srv->id, j, &p)) {
@@ -542,6 +546,33 @@ int net_server_init(struct net_server *srv, struct net_engine *eng, uint32_t id,
 	return reactor_init(&srv->reactor, &rcfg, &ops, srv->bound, sizeof(srv->bound));
 }
 
+/* Drains after the stop: receives are over, so the work left only shrinks. A reactor
+ * leaves once every reactor has nothing in flight at once — no sends, no batches waiting,
+ * no events in its lanes — since until then another may still hand it events to append
+ * (a batch acknowledged after the stop is still a batch stored). */
+static void net_server_drain(struct net_server *srv, int64_t deadline_ns)
+{
+	struct net_engine *eng = srv->eng;
+	bool quiet = false;
+
+	while (clock_monotonic_ns() < deadline_ns) {
+		bool q = reactor_quiet(&srv->reactor) &&
+			 xr_pending(&eng->mesh, srv->id) == 0 && !srv->reactor.busy;
+
+		if (q != quiet) {
+			if (q)
+				atomic_fetch_add(&eng->quiet, 1);
+			else
+				atomic_fetch_sub(&eng->quiet, 1);
+			quiet = q;
+		}
+		if (quiet && atomic_load(&eng->quiet) == eng->n)
+			return;
+		if (reactor_poll(&srv->reactor, (quiet ? 1 : 10) * 1000 * 1000) < 0)
+			return;
+	}
+}
+
 int net_server_run(struct net_server *srv, volatile sig_atomic_t *stop, int drain_ms)
 {
 	int rc = reactor_run(&srv->reactor, stop);
@@ -551,7 +582,7 @@ int net_server_run(struct net_server *srv, volatile sig_atomic_t *stop, int drai
 			srv->id, srv->reactor.nopen, (unsigned long long)srv->xr_applied,
 			(unsigned long long)srv->reactor.wakes_sent,
 			(unsigned long long)srv->reactor.zc_sends);
-	reactor_drain(&srv->reactor, clock_monotonic_ns() + (int64_t)drain_ms * 1000000);
+	net_server_drain(srv, clock_monotonic_ns() + (int64_t)drain_ms * 1000000);
 	return rc;
 }
 

@@ -54,6 +54,7 @@ struct net_server {
 					 * still append: freed when done */
 	uint32_t norphans, orphans_cap;
 	uint64_t xr_applied;		/* events other reactors handed this one */
+	uint32_t xr_next;		/* the lane net_xr_apply starts with */
 	struct arena arena;		/* decoding client frames, reset per frame */
 	struct arena match_arena;	/* decoding log frames to match keys, reset per frame */
 	struct session *sessions;	/* one per reactor slot */

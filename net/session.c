@@ -193,6 +193,8 @@ void session_police(struct session *s, int64_t now_ns)
 			reactor_close(&s->srv->reactor, s->conn);	/* it never read the Error */
 		return;
 	}
+	if (s->paused)	/* its input waits on us, not the other way: it is not silent */
+		s->last_rx_ns = now_ns;
 	if (s->heartbeat_ms && session_heartbeat(s, now_ns) < 0)
 		return;
 	for (uint32_t i = 0; i < s->nsubs; i++) {
@@ -451,34 +453,39 @@ static void session_ack(struct session *s, const Fanout__V1__Ack *req)
 	sub->acked_offset = req->offset;
 }
 
-/* Queues a batch's answer: the ack for the stored events that stand (up to the first
- * that failed) and, for a failure, the Error. */
+/* Queues a batch's answer: the ack with an entry per stored event (the offset
+ * UINT64_MAX for one another reactor failed to append) and, for a failure, the Error. */
 static void session_publish_answer(struct session *s, const struct session_batch *b)
 {
 	Fanout__V1__ServerMessage m = FANOUT__V1__SERVER_MESSAGE__INIT;
 	Fanout__V1__PublishAck ack = FANOUT__V1__PUBLISH_ACK__INIT;
 	const struct publish_ticket *t = &b->ticket;
-	uint32_t n = 0;
+	uint32_t failed = 0, first = 0;
 
-	while (n < t->n && t->offsets[n] != UINT64_MAX)
-		n++;
-	if (n > 0 || b->rc == 0) {
+	for (uint32_t i = t->n; i-- > 0;) {
+		if (t->offsets[i] == UINT64_MAX) {
+			failed++;
+			first = i;
+		}
+	}
+	if (t->n > 0 || b->rc == 0) {
 		ack.sequence = b->seq;
-		ack.n_partitions = n;
+		ack.n_partitions = t->n;
 		ack.partitions = t->partitions;
-		ack.n_offsets = n;
+		ack.n_offsets = t->n;
 		ack.offsets = t->offsets;
 		m.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_PUBLISH_ACK;
 		m.publish_ack = &ack;
 		session_queue(s, &m);
 	}
+	if (failed)
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_LOG_FULL, b->seq, 0, false,
+			      "publish: %u of %u stored events were not appended by their "
+			      "partition's reactor (%s), the first stored event %u; their ack "
+			      "offsets are 18446744073709551615", failed, t->n,
+			      strerror(-atomic_load(&t->failed)), first);
 	if (b->rc < 0)
 		session_error(s, b->err.code, b->seq, 0, false, "publish: %s", b->err.message);
-	else if (n < t->n)
-		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_LOG_FULL, b->seq, 0, false,
-			      "publish: stored event %u: append by its partition's reactor failed "
-			      "(%s); the first %u stored events were appended (see the ack)", n,
-			      strerror(-atomic_load(&t->failed)), n);
 }
 
 static void session_publish(struct session *s, Fanout__V1__PublishBatch *pb)
@@ -584,21 +591,29 @@ static void session_ping(struct session *s, const Fanout__V1__Ping *p)
 	session_queue(s, &m);
 }
 
-/* Decodes one ClientMessage body and acts on it. */
-static void session_frame(struct session *s, const uint8_t *body, uint32_t len)
+/* Decodes one ClientMessage body and acts on it. Returns false, doing nothing, when it
+ * must wait for the publish batches ahead of it to be answered. */
+static bool session_frame(struct session *s, const uint8_t *body, uint32_t len)
 {
 	struct arena *a = &s->srv->arena;
+	uint32_t unanswered = s->batch_tail - s->batch_head;
 	Fanout__V1__ClientMessage *m;
 
-	s->frames_in++;
+	if (unanswered == SESSION_BATCHES_MAX)
+		return false;
 	arena_reset(a);
 	m = fanout__v1__client_message__unpack(&a->pb, len, body);
+	/* Only a publish may pass batches still waiting for their acks: any other answer
+	 * would overtake them. The frame stays unconsumed and is decoded again later. */
+	if (unanswered && (!m || m->body_case != FANOUT__V1__CLIENT_MESSAGE__BODY_PUBLISH))
+		return false;
+	s->frames_in++;
 	if (!m) {
 		session_error(s, a->failed ? FANOUT__V1__ERROR_CODE__ERROR_CODE_FRAME_TOO_LARGE
 					   : FANOUT__V1__ERROR_CODE__ERROR_CODE_MALFORMED_FRAME,
 			      0, 0, false, a->failed ? "frame of %u bytes decodes too large"
 						     : "frame of %u bytes is not a ClientMessage", len);
-		return;
+		return true;
 	}
 	switch (m->body_case) {
 	case FANOUT__V1__CLIENT_MESSAGE__BODY_HELLO:
@@ -623,6 +638,7 @@ static void session_frame(struct session *s, const uint8_t *body, uint32_t len)
 		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_MESSAGE, 0, 0, false,
 			      "ClientMessage has no body this server knows");
 	}
+	return true;
 }
 
 /* A prefix the stream cannot recover from: answer and close. */
@@ -634,20 +650,6 @@ static void session_bad_prefix(struct session *s, int rc)
 	else
 		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_MALFORMED_FRAME, 0, 0, true,
 			      "length prefix is not a valid varint");
-}
-
-/* Whether the frame must wait for the unanswered batches: its answer would overtake
- * their acks. Publishes behind publishes need not (their acks queue in order), up to
- * SESSION_BATCHES_MAX. A publish is told by its first byte, the ClientMessage.publish
- * tag, without decoding; an encoder that leads with something else only waits more. */
-static bool session_must_wait(const struct session *s, const struct frame_view *fv)
-{
-	uint32_t unanswered = s->batch_tail - s->batch_head;
-
-	if (unanswered == 0)
-		return false;
-	return unanswered == SESSION_BATCHES_MAX || fv->len == 0 ||
-	       fv->body[0] != SESSION_PUBLISH_TAG;
 }
 
 /* Handles the complete frames at the start of p[0..n) until one is partial, the session
@@ -668,11 +670,10 @@ static size_t session_parse(struct session *s, const uint8_t *p, size_t n)
 		}
 		if (rc == 0)
 			break;	/* a partial frame */
-		if (session_must_wait(s, &fv)) {
-			s->paused = true;
+		if (!session_frame(s, fv.body, fv.len)) {
+			s->paused = true;	/* until the batches ahead are answered */
 			break;
 		}
-		session_frame(s, fv.body, fv.len);
 		used += (size_t)rc;
 	}
 	return s->closing ? n : used;

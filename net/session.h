@@ -21,7 +21,6 @@
 #define SESSION_STAGE_MIN   (64u << 10)
 #define SESSION_HOLD_BYTES  (256u << 10)	/* held input that pauses receiving */
 #define SESSION_BATCHES_MAX 64u		/* publish batches a connection has unanswered */
-#define SESSION_PUBLISH_TAG 0x2au	/* ClientMessage.publish: field 5, length-delimited */
 #define SESSION_HOLD_MAX    (16u << 20)	/* beyond a frame: what may still arrive after
 					 * the pause (receives already in flight) */
 #define SESSION_HEARTBEAT_MIN_MS 100u	/* the police pass runs every 100 ms */

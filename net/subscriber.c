@@ -104,8 +104,18 @@ static enum sub_error sub_snapshot(struct subscription *s, struct arena *a, cons
 	struct sub_snap_ctx c = { .s = s, .arena = a };
 
 	for (uint32_t p = 0; p < s->topic->partitions && !c.overflow; p++) {
+		uint32_t before = s->nsnap, tries = 0;
+
 		c.partition = p;
-		latest_each(&s->topic->part[p].latest, sub_snap_key, &c);
+		/* Another reactor may be growing the table: walk it again until a walk saw
+		 * one array from start to end. */
+		while (!latest_each(&s->topic->part[p].latest, sub_snap_key, &c) && !c.overflow) {
+			s->nsnap = before;
+			if (++tries == SUB_SNAPSHOT_TRIES) {
+				*why = "snapshot: the key table kept growing under it; try again";
+				return SUB_TOO_LARGE;
+			}
+		}
 	}
 	if (c.overflow) {
 		*why = "snapshot would exceed 1048576 keys or memory; narrow the patterns";

@@ -20,6 +20,7 @@
 #define SUB_MATCH_CACHE  1024u		/* routing-key hash -> match result slots */
 #define SUB_SCAN_MAX     65536u		/* index entries examined per gather */
 #define SUB_SNAPSHOT_MAX (1u << 20)	/* keys a snapshot may hold */
+#define SUB_SNAPSHOT_TRIES 16u		/* walks of a table that grows meanwhile */
 #define SUB_RING         1024u		/* offsets an exact-key subscription queues */
 #define SUB_RING_SHIFT   54		/* ring entry: partition << 54 | offset */
 static_assert(TOPIC_PARTITIONS_MAX <= 1u << (64 - SUB_RING_SHIFT), "partition fits a ring entry");

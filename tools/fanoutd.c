@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -46,9 +48,9 @@ static int fanoutd_signals(void)
 
 /* Every connection is a descriptor: raise the soft open-file limit to cover
  * --max-connections plus the logs and listeners, as far as the hard limit allows. */
-static void fanoutd_nofile(const struct config *cfg)
+static void fanoutd_nofile(const struct config *cfg, uint32_t reactors)
 {
-	rlim_t want = (rlim_t)cfg->max_connections + FANOUTD_SPARE_FDS;
+	rlim_t want = (rlim_t)cfg->max_connections * reactors + FANOUTD_SPARE_FDS;
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
@@ -57,9 +59,10 @@ static void fanoutd_nofile(const struct config *cfg)
 	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 		fprintf(stderr, "fanoutd: cannot raise the open-file limit: %s\n", strerror(errno));
 	if (rl.rlim_cur < want)
-		fprintf(stderr, "fanoutd: open-file limit %llu is below --max-connections %u + %u; "
-			"connections past it wait in the listen backlog\n",
-			(unsigned long long)rl.rlim_cur, cfg->max_connections, FANOUTD_SPARE_FDS);
+		fprintf(stderr, "fanoutd: open-file limit %llu is below --max-connections %u x %u "
+			"reactors + %u; connections past it wait in the listen backlog\n",
+			(unsigned long long)rl.rlim_cur, cfg->max_connections, reactors,
+			FANOUTD_SPARE_FDS);
 }
 
 /* Writes the bound address atomically (temp file + rename) so a reader never sees half. */
@@ -78,6 +81,35 @@ static int fanoutd_ready(const char *path, const char *bound)
 	return 0;
 }
 
+/* One server per data directory: a second one would append to the same logs. The lock
+ * (flock on DIR/LOCK, holding the pid) lives as long as the process. */
+static int fanoutd_lock(const char *dir)
+{
+	char path[CONFIG_PATH_MAX + 8], pid[32] = "";
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/LOCK", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		fprintf(stderr, "fanoutd: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		n = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		fprintf(stderr, "fanoutd: data dir %s is in use by another fanoutd%s%s%s\n", dir,
+			pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "");
+		close(fd);
+		return -1;
+	}
+	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+		fprintf(stderr, "fanoutd: %s: cannot record the pid: %s\n", path, strerror(errno));
+	return 0;	/* fd stays open: the lock with it */
+}
+
 /* Opens the data directory's topics and the topics declared on the command line. */
 static int fanoutd_topics(struct topic_table *topics, const struct config *cfg,
 			  uint32_t reactors)
@@ -90,6 +122,8 @@ static int fanoutd_topics(struct topic_table *topics, const struct config *cfg,
 		fprintf(stderr, "fanoutd: data dir %s: %s\n", cfg->data_dir, strerror(errno));
 		return -1;
 	}
+	if (fanoutd_lock(cfg->data_dir) < 0)
+		return -1;
 	rc = topic_table_init(topics, cfg->data_dir, &lc);
 	topics->reactors = reactors;	/* partitions' owners, before any topic exists */
 	if (rc == 0)
@@ -194,8 +228,8 @@ int main(int argc, char **argv)
 		return rc > 0 ? 0 : 2;
 	if (fanoutd_rules(&cfg, &rules) < 0)
 		return 2;
-	fanoutd_nofile(&cfg);
 	reactors = net_engine_count(&cfg);
+	fanoutd_nofile(&cfg, reactors);
 	if (fanoutd_signals() < 0 || fanoutd_topics(&topics, &cfg, reactors) < 0)
 		return 1;
 	if (fanoutd_rules_targets(&topics, &cfg, rules) < 0)

@@ -332,6 +332,104 @@ static void pipelined_acks_keep_their_order(void **state)
 	server_teardown(&s);
 }
 
+/* A frame that is a publish by its first bytes but a Ping by protobuf's rules (the last
+ * oneof member wins) is answered as a Ping, after the acks ahead of it. */
+static void merged_frame_answered_in_order(void **state)
+{
+	const char *const extra[] = { "--reactors", "2", "--topic", "md:4", NULL };
+	Fanout__V1__ClientMessage a = FANOUT__V1__CLIENT_MESSAGE__INIT;
+	Fanout__V1__ClientMessage b = FANOUT__V1__CLIENT_MESSAGE__INIT;
+	Fanout__V1__PublishBatch pb = FANOUT__V1__PUBLISH_BATCH__INIT;
+	Fanout__V1__Ping ping = FANOUT__V1__PING__INIT;
+	uint8_t raw[512];
+	size_t la, lb, n;
+	struct server s;
+	struct client c;
+
+	(void)state;
+	server_setup(&s, g_argc, g_argv);
+	server_start(&s, extra);
+	connect_on_or_fail(&s, &c, 0);
+	send_batches(&c, "md", 30);
+	pb.sequence = 99;
+	a.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_PUBLISH;
+	a.publish = &pb;
+	ping.nonce = 9;
+	b.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_PING;
+	b.ping = &ping;
+	la = fanout__v1__client_message__pack(&a, raw + 1);
+	lb = fanout__v1__client_message__pack(&b, raw + 1 + la);
+	assert_true(la + lb < 128);
+	raw[0] = (uint8_t)(la + lb);	/* a one-byte varint prefix */
+	n = 1 + la + lb;
+	assert_int_equal(client_send_raw(&c, raw, n), 0);
+	for (uint64_t seq = 1; seq <= 30; seq++) {
+		Fanout__V1__ServerMessage *m = recv_msg(&c, 10000);
+
+		assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_PUBLISH_ACK);
+		assert_int_equal(m->publish_ack->sequence, seq);
+		client_free_msg(m);
+	}
+	{
+		Fanout__V1__ServerMessage *m = recv_msg(&c, 10000);
+
+		assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_PONG);
+		assert_int_equal(m->pong->nonce, 9);
+		client_free_msg(m);
+	}
+	client_close(&c);
+	server_teardown(&s);
+}
+
+/* Runs fanoutd with args; returns its exit status (bounded: it must exit by itself). */
+static int run_fanoutd(const char *const *args)
+{
+	pid_t pid = fork();
+	int st = 0;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		execv(args[0], (char *const *)args);
+		_exit(127);
+	}
+	for (int i = 0; i < 500; i++) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		usleep(10 * 1000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	fail_msg("the second fanoutd kept running");
+	return -1;
+}
+
+/* Reactors share their port with SO_REUSEPORT; another fanoutd must not join it, nor
+ * append to the same data directory. */
+static void second_server_is_refused(void **state)
+{
+	const char *const extra[] = { "--reactors", "2", NULL };
+	char data[300], other[300];
+	struct server s;
+
+	(void)state;
+	server_setup(&s, g_argc, g_argv);
+	server_start(&s, extra);
+	snprintf(data, sizeof(data), "%s/data", s.dir);
+	snprintf(other, sizeof(other), "%s/other", s.dir);
+	assert_int_equal(run_fanoutd((const char *const[]){ s.binary, "--listen", "127.0.0.1:0",
+		"--data-dir", data, "--quiet", NULL }), 1);	/* its data dir is locked */
+	assert_int_equal(run_fanoutd((const char *const[]){ s.binary, "--listen", s.addr,
+		"--data-dir", other, "--reactors", "2", "--quiet", NULL }), 1);	/* its port */
+	{
+		struct client c;
+
+		server_connect(&s, &c);
+		ping_pong(&c, 1);	/* the first server is untouched */
+		client_close(&c);
+	}
+	server_teardown(&s);
+}
+
 /* A publisher that leaves with batches still being appended by the other reactor: the
  * server goes on, and what it stored is consistent for the next reader. */
 static void vanishing_publisher_harms_nobody(void **state)
@@ -381,6 +479,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(zero_copy_sends_deliver_intact),
 		cmocka_unit_test(pipelined_acks_keep_their_order),
 		cmocka_unit_test(vanishing_publisher_harms_nobody),
+		cmocka_unit_test(merged_frame_answered_in_order),
+		cmocka_unit_test(second_server_is_refused),
 	};
 
 	g_argc = argc;

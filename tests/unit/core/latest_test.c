@@ -81,11 +81,46 @@ static void each_visits_every_key_and_stops(void **state)
 	assert_int_equal(latest_init(&t), 0);
 	for (uint64_t k = 1; k <= 10; k++)
 		assert_int_equal(latest_put(&t, k * 77, k), 0);
-	latest_each(&t, each_fn, &all);
+	assert_true(latest_each(&t, each_fn, &all));
 	assert_int_equal(all.calls, 10);
 	assert_int_equal(all.offset_sum, 55);
-	latest_each(&t, each_fn, &some);
+	assert_true(latest_each(&t, each_fn, &some));
 	assert_int_equal(some.calls, 3);
+	latest_free(&t);
+}
+
+struct grow_ctx {
+	struct latest *t;
+	uint64_t calls;
+};
+
+/* The writer (here, the callback itself) adds enough keys to grow the table. */
+static bool grow_fn(void *p, uint64_t key_hash, uint64_t offset)
+{
+	struct grow_ctx *c = p;
+
+	(void)key_hash;
+	(void)offset;
+	if (c->calls++ == 0)
+		for (uint64_t k = 0; k < 50000; k++)
+			assert_int_equal(latest_put(c->t, 1000000 + k, k), 0);
+	return true;
+}
+
+/* A walk that raced a growth of the table says so: a snapshot walks again. */
+static void each_reports_a_growth_under_it(void **state)
+{
+	struct latest t;
+	struct grow_ctx c = { .t = &t };
+	struct each_ctx all = { .stop_after = UINT64_MAX };
+
+	(void)state;
+	assert_int_equal(latest_init(&t), 0);
+	for (uint64_t k = 1; k <= 10; k++)
+		assert_int_equal(latest_put(&t, k * 77, k), 0);
+	assert_false(latest_each(&t, grow_fn, &c));
+	assert_true(latest_each(&t, each_fn, &all));	/* settled: a full, clean walk */
+	assert_int_equal(all.calls, 50010);
 	latest_free(&t);
 }
 
@@ -132,6 +167,7 @@ int main(void)
 		cmocka_unit_test(put_get_replace),
 		cmocka_unit_test(many_keys_grow_the_table),
 		cmocka_unit_test(each_visits_every_key_and_stops),
+		cmocka_unit_test(each_reports_a_growth_under_it),
 		cmocka_unit_test(rebuild_from_log_index),
 	};
 

@@ -151,6 +151,44 @@ static void remote_events_get_their_owners_offsets(void **state)
 	assert_int_equal(f->pub[0].events + f->pub[1].events, N);
 }
 
+/* Fields this server does not know travel with the event and come last in its encoding:
+ * the placeholder is still found, and the stored frame keeps them. */
+static void unknown_fields_cross_reactors(void **state)
+{
+	struct fixture *f = *state;
+	static uint8_t ev_data[1] = { 7 }, dist_data[1] = { 9 };
+	ProtobufCMessageUnknownField ev_unknown = {
+		.tag = 99, .wire_type = PROTOBUF_C_WIRE_TYPE_VARINT, .len = 1, .data = ev_data,
+	};
+	ProtobufCMessageUnknownField dist_unknown = {
+		.tag = 98, .wire_type = PROTOBUF_C_WIRE_TYPE_VARINT, .len = 1, .data = dist_data,
+	};
+	struct publish_error err;
+	size_t appended = 0;
+
+	for (uint32_t i = 0; i < N; i++) {
+		f->ev[i].base.n_unknown_fields = 1;
+		f->ev[i].base.unknown_fields = &ev_unknown;
+		f->dist[i].base.n_unknown_fields = 1;
+		f->dist[i].base.unknown_fields = &dist_unknown;
+	}
+	assert_int_equal(publish_batch(&f->pub[0], f->ptrs, N, 5000, &f->t, &appended, &err), 1);
+	for (uint32_t i = 0; i < f->t.nremote; i++)
+		publish_remote_apply(&f->pub[1], &f->t.remote[i]);
+	publish_flush(&f->pub[0]);
+	publish_flush(&f->pub[1]);
+	publish_release(&f->pub[1]);
+	for (uint32_t i = 0; i < N; i++) {
+		Fanout__V1__ServerMessage *m = stored(f, f->t.partitions[i], f->t.offsets[i]);
+
+		assert_non_null(m);
+		assert_int_equal(m->event->distribution->offset, f->t.offsets[i]);
+		assert_int_equal(m->event->base.n_unknown_fields, 1);
+		assert_int_equal(m->event->base.unknown_fields[0].tag, 99);
+		fanout__v1__server_message__free_unpacked(m, NULL);
+	}
+}
+
 static void bad_batch_hands_nothing_over(void **state)
 {
 	struct fixture *f = *state;
@@ -170,6 +208,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(remote_events_get_their_owners_offsets, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(unknown_fields_cross_reactors, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_batch_hands_nothing_over, setup, teardown),
 	};
 
