@@ -1,0 +1,313 @@
+/* tests/shm/attach_test.c — shm/shm_attach.c against a stand-in for fanoutd: a real
+ * listening socket in a forked process that speaks the wire protocol (frames packed and
+ * parsed with protobuf-c) and, when it accepts, makes a real ring. fanoutd itself is not
+ * hooked up to rings yet; this checks the client side of the conversation: the Subscribe
+ * it sends, the server's Error reaching the caller, a server without ring support, reading
+ * the ring, the end of the control connection, and a resumed reattach dropping what the
+ * old reader had delivered. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/frame.h"
+#include "fanout.pb-c.h"
+#include "shm/wire.h"
+#include "tests/shm/shm_harness.h"
+
+#define READ_TIMEOUT_NS (30ll * 1000000000)
+
+enum fake_mode { FAKE_ERROR, FAKE_NO_PATH, FAKE_RING };
+
+struct fake {
+	const struct shm_fixture *f;
+	enum fake_mode mode;
+	int lfd;
+	char name[32];
+	uint64_t events;
+	int start;			/* the Subscribe's start it must see */
+	uint64_t start_offset;
+	int done_fd;			/* read end: the test has read the ring */
+};
+
+/* One ClientMessage from a blocking socket, or NULL. */
+static Fanout__V1__ClientMessage *recv_msg(int fd)
+{
+	uint8_t buf[4096];
+	uint32_t prefix = 0, body = 0;
+	size_t n = 0;
+
+	while (n < sizeof(buf)) {
+		if (read(fd, buf + n, 1) != 1)
+			return NULL;
+		n++;
+		if (shm_wire_prefix(buf, n, &prefix, &body) != 0)
+			break;
+	}
+	if (body > sizeof(buf) - n)
+		return NULL;
+	for (size_t got = 0; got < body;) {
+		ssize_t r = read(fd, buf + n + got, body - got);
+
+		if (r <= 0)
+			return NULL;
+		got += (size_t)r;
+	}
+	return fanout__v1__client_message__unpack(NULL, body, buf + n);
+}
+
+static int send_msg(int fd, const Fanout__V1__ServerMessage *m)
+{
+	uint8_t buf[4096];
+	size_t n = frame_pack(&m->base, buf);
+
+	return write(fd, buf, n) == (ssize_t)n ? 0 : -1;
+}
+
+static int send_error(int fd, Fanout__V1__ErrorCode code, const char *message)
+{
+	Fanout__V1__ServerMessage m = FANOUT__V1__SERVER_MESSAGE__INIT;
+	Fanout__V1__Error e = FANOUT__V1__ERROR__INIT;
+
+	e.code = code;
+	e.message = (char *)message;
+	m.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_ERROR;
+	m.error = &e;
+	return send_msg(fd, &m);
+}
+
+/* What a Subscribe must carry in these tests; NULL when it does. */
+static const char *subscribe_wrong(const struct fake *fk, const Fanout__V1__Subscribe *s)
+{
+	if (strcmp(s->topic, HARNESS_TOPIC) || s->n_patterns != 2 ||
+	    strcmp(s->patterns[0], "AAPL.>") || strcmp(s->patterns[1], "MSFT.*.trade"))
+		return "fake server: topic or patterns differ";
+	if (s->shm_ring_bytes != (1u << 20))
+		return "fake server: shm_ring_bytes differs";
+	if ((int)s->start != fk->start || s->start_offset != fk->start_offset)
+		return "fake server: start differs";
+	return NULL;
+}
+
+static int answer_ring(const struct fake *fk, int cfd)
+{
+	Fanout__V1__ServerMessage m = FANOUT__V1__SERVER_MESSAGE__INIT;
+	Fanout__V1__SubscribeResult res = FANOUT__V1__SUBSCRIBE_RESULT__INIT;
+	struct pub_opts po = { .name = fk->name, .ring_bytes = 1 << 20, .no_logs = true };
+	struct pub p;
+
+	res.subscription_id = 1;
+	res.topic = HARNESS_TOPIC;
+	res.partitions = 1;
+	m.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED;
+	m.subscribed = &res;
+	if (fk->mode == FAKE_NO_PATH)
+		return send_msg(cfd, &m);
+	if (pub_open(&p, fk->f, &po) < 0)
+		return send_error(cfd, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL, "no ring");
+	res.shm_path = p.path;
+	res.data_dir = (char *)fk->f->data_dir;
+	if (send_msg(cfd, &m) < 0 || pub_events(&p, fk->events) < 0)
+		return -1;
+	/* The test reads everything, then the server ends the subscription by closing the
+	 * connection (the ring is removed after, as fanoutd does). */
+	if (pipe_wait(fk->done_fd, 30000) < 0)
+		return -1;
+	close(cfd);
+	pub_close(&p);
+	return 0;
+}
+
+static int fake_server(void *arg)
+{
+	const struct fake *fk = arg;
+	Fanout__V1__ServerMessage m = FANOUT__V1__SERVER_MESSAGE__INIT;
+	Fanout__V1__HelloResult hr = FANOUT__V1__HELLO_RESULT__INIT;
+	Fanout__V1__ClientMessage *c;
+	const char *wrong;
+	int cfd = accept(fk->lfd, NULL, NULL), rc;
+
+	if (cfd < 0 || !(c = recv_msg(cfd)) || c->body_case != FANOUT__V1__CLIENT_MESSAGE__BODY_HELLO)
+		return 1;
+	fanout__v1__client_message__free_unpacked(c, NULL);
+	hr.protocol_version = 1;
+	m.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_HELLO;
+	m.hello = &hr;
+	if (send_msg(cfd, &m) < 0 || !(c = recv_msg(cfd)) ||
+	    c->body_case != FANOUT__V1__CLIENT_MESSAGE__BODY_SUBSCRIBE)
+		return 2;
+	wrong = subscribe_wrong(fk, c->subscribe);
+	fanout__v1__client_message__free_unpacked(c, NULL);
+	if (wrong)
+		rc = send_error(cfd, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL, wrong);
+	else if (fk->mode == FAKE_ERROR)
+		rc = send_error(cfd, FANOUT__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_TOPIC,
+				"unknown topic 'md/equities'");
+	else
+		return answer_ring(fk, cfd) < 0 ? 3 : 0;
+	/* Wait for the client to hang up. */
+	while (read(cfd, &hr, 1) > 0)
+		;
+	close(cfd);
+	return rc < 0 ? 4 : 0;
+}
+
+/* Listens on a loopback port the kernel picks; *server gets "127.0.0.1:port". */
+static int listen_any(char *server, size_t cap)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t al = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(fd, 4), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+	snprintf(server, cap, "127.0.0.1:%u", ntohs(a.sin_port));
+	return fd;
+}
+
+static const char *const patterns[] = { "AAPL.>", "MSFT.*.trade" };
+
+static struct fanout_shm_attach_opts attach_opts(const char *server)
+{
+	return (struct fanout_shm_attach_opts){ .server = server, .topic = HARNESS_TOPIC,
+		.patterns = patterns, .npatterns = 2, .ring_bytes = 1 << 20, .timeout_ms = 10000 };
+}
+
+/* Attaching through a fake server in this mode fails with want, err holding both words. */
+static void expect_refusal(const struct shm_fixture *f, enum fake_mode mode, int want,
+			   const char *word1, const char *word2)
+{
+	struct fake fk = { .f = f, .mode = mode };
+	struct fanout_shm_attach_opts a;
+	struct fanout_shm *r = NULL;
+	char server[64], err[512] = "";
+	pid_t pid;
+
+	fk.lfd = listen_any(server, sizeof(server));
+	pid = fork_child(fake_server, &fk);
+	a = attach_opts(server);
+	assert_int_equal(fanout_shm_attach(&r, &a, NULL, err, sizeof(err)), want);
+	assert_null(r);
+	assert_non_null(strstr(err, word1));
+	assert_non_null(strstr(err, word2));
+	assert_int_equal(wait_child(pid), 0);
+	close(fk.lfd);
+}
+
+static void test_server_error_reaches_the_caller(void **state)
+{
+	expect_refusal(*state, FAKE_ERROR, -FANOUT_SHM_E_SERVER, "ERROR_CODE_UNKNOWN_TOPIC",
+		       "unknown topic 'md/equities'");
+}
+
+static void test_server_without_rings(void **state)
+{
+	expect_refusal(*state, FAKE_NO_PATH, -FANOUT_SHM_E_PROTOCOL, "without shm_path",
+		       "does not deliver into shared-memory rings");
+}
+
+/* Attaches through a fake server that delivers events 0 .. events - 1; reads from
+ * `first` on, then sees the control connection end. */
+static struct fanout_shm *attach_and_read(struct fake *fk, const struct fanout_shm *resume,
+					  uint64_t first)
+{
+	struct fanout_shm_attach_opts a;
+	struct fanout_shm_record rec;
+	struct fanout_shm_info info;
+	struct read_tally t = { 0 };
+	struct fanout_shm *r = NULL;
+	char server[64], err[512] = "";
+	int done[2];
+	pid_t pid;
+
+	assert_int_equal(pipe(done), 0);
+	fk->done_fd = done[0];
+	fk->lfd = listen_any(server, sizeof(server));
+	pid = fork_child(fake_server, fk);
+	a = attach_opts(server);
+	a.resume = resume;
+	a.start = fk->start;
+	a.start_offset = fk->start_offset;
+	if (fanout_shm_attach(&r, &a, NULL, err, sizeof(err)) < 0) {
+		fprintf(stderr, "attach: %s\n", err);
+		fail();
+	}
+	fanout_shm_get_info(r, &info);
+	assert_string_equal(info.data_dir, fk->f->data_dir);	/* from SubscribeResult */
+	assert_true(fanout_shm_control_fd(r) >= 0);
+	assert_int_equal(read_expect(r, first, fk->events - first, 1, READ_TIMEOUT_NS, &t), 0);
+	pipe_signal(done[1]);
+	assert_int_equal(fanout_shm_next(r, &rec, READ_TIMEOUT_NS), -FANOUT_SHM_E_CLOSED);
+	assert_non_null(strstr(fanout_shm_errmsg(r), "closed"));
+	assert_int_equal(wait_child(pid), 0);
+	close(fk->lfd);
+	close(done[0]);
+	close(done[1]);
+	return r;
+}
+
+static void test_attach_read_and_resume(void **state)
+{
+	struct fake fk = { .f = *state, .mode = FAKE_RING, .name = "attach-1", .events = 50 };
+	struct fanout_shm_stats st;
+	struct fanout_shm *old, *r;
+
+	old = attach_and_read(&fk, NULL, 0);
+	assert_int_equal(fanout_shm_next_offset(old, 0), 50);
+	/* The server restarts; the new subscription starts at offset 50, but this server
+	 * (like a catch-up that starts earlier) delivers 0..79: 0..49 are dropped. */
+	fk = (struct fake){ .f = *state, .mode = FAKE_RING, .name = "attach-2", .events = 80,
+			    .start = 2, .start_offset = 50 };
+	r = attach_and_read(&fk, old, 50);
+	fanout_shm_get_stats(r, &st);
+	assert_int_equal(st.duplicates, 50);
+	assert_int_equal(st.delivered, 30);
+	fanout_shm_close(old);
+	fanout_shm_close(r);
+}
+
+static void test_connection_errors(void **state)
+{
+	struct fanout_shm_attach_opts a = attach_opts("127.0.0.1:1");
+	struct fanout_shm *r = NULL;
+	char err[512] = "";
+
+	(void)state;
+	assert_int_equal(fanout_shm_attach(&r, &a, NULL, err, sizeof(err)), -ECONNREFUSED);
+	assert_non_null(strstr(err, "connect 127.0.0.1:1"));
+	a.server = "no-port-here";
+	assert_int_equal(fanout_shm_attach(&r, &a, NULL, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "expected HOST:PORT"));
+	a = attach_opts("127.0.0.1:1");
+	a.topic = NULL;
+	assert_int_equal(fanout_shm_attach(&r, &a, NULL, err, sizeof(err)), -EINVAL);
+	assert_null(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_server_error_reaches_the_caller,
+						shm_fixture_setup, shm_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_server_without_rings, shm_fixture_setup,
+						shm_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_attach_read_and_resume, shm_fixture_setup,
+						shm_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_connection_errors, shm_fixture_setup,
+						shm_fixture_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
