@@ -28,6 +28,8 @@ void config_defaults(struct config *c)
 	c->auto_create = true;
 	c->max_topics = 10000;
 	c->send_zc_bytes = CONFIG_SEND_ZC_BYTES;
+	strcpy(c->shm_dir, "/dev/shm");
+	c->shm_max_bytes = 1ull << 30;
 }
 
 static const char config_usage[] =
@@ -46,6 +48,10 @@ static const char config_usage[] =
 	"                            CPU this process may use; at most 64)\n"
 	"  --send-zc-bytes N         zero-copy sends (SENDMSG_ZC) of at least N bytes to peers\n"
 	"                            on other hosts (default 65536; 0 = never)\n"
+	"  --shm-dir DIR             where shared-memory rings are made (default /dev/shm)\n"
+	"  --shm-group NAME          rings readable by this group (mode 0660; default 0600)\n"
+	"  --shm-max-bytes N         largest ring a subscriber may ask for (default 1073741824)\n"
+	"  --no-shm                  refuse shared-memory rings\n"
 	"  --segment-bytes N         log segment size, at least max-frame-bytes + 65536\n"
 	"                            (default 67108864)\n"
 	"  --partitions N            partitions of auto-created topics (default 1)\n"
@@ -99,7 +105,8 @@ enum {
 	OPT_LISTEN = 256, OPT_DATA_DIR, OPT_READY_FILE, OPT_RULES, OPT_MAX_FRAME, OPT_MAX_SUBS,
 	OPT_MAX_CONNS, OPT_SEGMENT, OPT_PARTITIONS, OPT_MAX_LAG_BYTES, OPT_MAX_LAG_EVENTS,
 	OPT_CLOSE_GRACE, OPT_TOPIC, OPT_NO_AUTO, OPT_MAX_TOPICS, OPT_QUIET,
-	OPT_HELP, OPT_VERSION, OPT_CONFIG, OPT_REACTORS, OPT_SEND_ZC,
+	OPT_HELP, OPT_VERSION, OPT_CONFIG, OPT_REACTORS, OPT_SEND_ZC, OPT_SHM_DIR,
+	OPT_SHM_GROUP, OPT_SHM_MAX, OPT_NO_SHM,
 };
 
 static const struct option config_options[] = {
@@ -112,6 +119,10 @@ static const struct option config_options[] = {
 	{ "max-connections", required_argument, NULL, OPT_MAX_CONNS },
 	{ "reactors", required_argument, NULL, OPT_REACTORS },
 	{ "send-zc-bytes", required_argument, NULL, OPT_SEND_ZC },
+	{ "shm-dir", required_argument, NULL, OPT_SHM_DIR },
+	{ "shm-group", required_argument, NULL, OPT_SHM_GROUP },
+	{ "shm-max-bytes", required_argument, NULL, OPT_SHM_MAX },
+	{ "no-shm", no_argument, NULL, OPT_NO_SHM },
 	{ "segment-bytes", required_argument, NULL, OPT_SEGMENT },
 	{ "partitions", required_argument, NULL, OPT_PARTITIONS },
 	{ "max-lag-bytes", required_argument, NULL, OPT_MAX_LAG_BYTES },
@@ -180,6 +191,18 @@ static int config_apply(struct config *c, int opt, const char *arg, FILE *out,
 		if (config_number(arg, 1, 64, &n) < 0)
 			return -1;
 		c->reactors = (uint32_t)n;
+		return 0;
+	case OPT_SHM_DIR:
+		*why = "--shm-dir is empty or too long";
+		return config_string(c->shm_dir, sizeof(c->shm_dir), arg);
+	case OPT_SHM_GROUP:
+		*why = "--shm-group is empty or too long";
+		return config_string(c->shm_group, sizeof(c->shm_group), arg);
+	case OPT_SHM_MAX:
+		*why = "--shm-max-bytes must be in 65536..68719476736";
+		return config_number(arg, 65536, 64ull << 30, &c->shm_max_bytes);
+	case OPT_NO_SHM:
+		c->no_shm = true;
 		return 0;
 	case OPT_SEND_ZC:
 		*why = "--send-zc-bytes must be in 0..1073741824 (0 = never)";

@@ -31,6 +31,10 @@ struct config {
 	uint32_t reactors;		/* reactor threads; 0 = one per CPU we may run on */
 	uint32_t send_zc_bytes;		/* zero-copy sends to remote peers from this size;
 					 * 0 = never */
+	bool no_shm;			/* refuse shared-memory rings */
+	char shm_dir[CONFIG_PATH_MAX];	/* where rings are created */
+	char shm_group[64];		/* rings readable by this group too; "" = owner only */
+	uint64_t shm_max_bytes;		/* largest ring a subscriber may ask for */
 	uint64_t segment_bytes;		/* partition log segment size */
 	uint32_t default_partitions;	/* for auto-created topics */
 	uint64_t max_lag_events;	/* a subscription further behind is cut; 0 = no bound */

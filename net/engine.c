@@ -122,7 +122,7 @@ static int net_engine_spawn(struct net_engine *e, uint32_t i)
 
 int net_engine_start(struct net_engine *e, uint32_t n, struct topic_table *topics,
 		     const struct config *cfg, const struct rules_set *rules,
-		     volatile sig_atomic_t *stop, int drain_ms)
+		     const struct net_sink_ops *sinks, volatile sig_atomic_t *stop, int drain_ms)
 {
 	int rc;
 
@@ -130,6 +130,7 @@ int net_engine_start(struct net_engine *e, uint32_t n, struct topic_table *topic
 	e->topics = topics;
 	e->cfg = cfg;
 	atomic_store(&e->rules, rules);
+	e->sinks = sinks;
 	e->stop = stop;
 	e->drain_ms = drain_ms;
 	pthread_mutex_init(&e->lock, NULL);

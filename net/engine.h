@@ -15,6 +15,7 @@
 #include "core/xr.h"
 #include "ingest/route.h"
 #include "ingest/rules.h"
+#include "net/sink.h"
 
 struct net_server;
 
@@ -40,6 +41,7 @@ struct net_engine {
 	/* The routing rules in force (NULL = none): read by every reactor inside an epoch
 	 * section, replaced by net_engine_swap_rules. */
 	const struct rules_set *_Atomic rules;
+	const struct net_sink_ops *sinks;	/* shared-memory rings; NULL = refused */
 	volatile sig_atomic_t *stop;
 	int drain_ms;
 	char bound[80];			/* where reactor 0 listens; the others join it */
@@ -57,7 +59,7 @@ uint32_t net_engine_count(const struct config *cfg);
  * after stopping whatever started (a message is on stderr). */
 int net_engine_start(struct net_engine *e, uint32_t n, struct topic_table *topics,
 		     const struct config *cfg, const struct rules_set *rules,
-		     volatile sig_atomic_t *stop, int drain_ms);
+		     const struct net_sink_ops *sinks, volatile sig_atomic_t *stop, int drain_ms);
 
 /* Waits for every reactor to stop (after *stop) and drain. Returns 0 or the first
  * reactor's -errno. */

@@ -56,6 +56,8 @@ static void session_drop_sub(struct session *s, struct subscription *sub)
 	if (sub->indexed)
 		net_server_unwatch(s->srv, sub);
 	session_join(s, sub->topic, false);
+	if (sub->sink)
+		s->srv->eng->sinks->close(sub->sink);	/* its consumers see it closed */
 	sub_free(sub);
 	free(sub);
 }
@@ -200,6 +202,15 @@ void session_police(struct session *s, int64_t now_ns)
 	for (uint32_t i = 0; i < s->nsubs; i++) {
 		struct subscription *sub = s->subs[i];
 
+		if (sub->sink && now_ns >= sub->sink_report_ns && !cfg->quiet) {
+			char line[1024];
+
+			if (sub->sink_report_ns) {	/* not at once: readers are still coming */
+				s->srv->eng->sinks->report(sub->sink, line, sizeof(line));
+				net_server_info(s->srv, "subscription %u: %s", sub->id, line);
+			}
+			sub->sink_report_ns = now_ns + SESSION_SINK_REPORT_NS;
+		}
 		sub_measure_lag(sub);
 		if ((cfg->max_lag_events && sub->lag_events > cfg->max_lag_events) ||
 		    (cfg->max_lag_bytes && sub->lag_bytes > cfg->max_lag_bytes)) {
@@ -311,6 +322,10 @@ static void session_subscribed(struct session *s, const struct subscription *sub
 	r.partitions = sub->topic->partitions;
 	r.n_positions = n;	/* the first 64; clients seeking more use Ack offsets */
 	r.positions = ptrs;
+	if (sub->sink) {
+		r.shm_path = (char *)sub->sink_path;
+		r.data_dir = (char *)s->srv->eng->sinks->data_dir;
+	}
 	m.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED;
 	m.subscribed = &r;
 	session_queue(s, &m);
@@ -357,6 +372,29 @@ static const char *session_sub_what(enum sub_error err)
 	default:
 		return "internal";
 	}
+}
+
+/* Opens the shared-memory ring a Subscribe asked for. Returns 0, or -1 after the Error. */
+static int session_open_sink(struct session *s, struct subscription *sub,
+			     const Fanout__V1__Subscribe *req)
+{
+	const struct net_sink_ops *ops = s->srv->eng->sinks;
+	struct net_sink_req sr = {
+		.topic = sub->topic->name, .partitions = sub->topic->partitions,
+		.reactor = s->srv->id, .conn = s->conn->slot, .sub_id = req->subscription_id,
+		.bytes = req->shm_ring_bytes,
+	};
+	const char *path = NULL;
+	char err[256] = "shared-memory rings are off in this server";
+
+	sub->sink = ops ? ops->open(ops->ctx, &sr, &path, err, sizeof(err)) : NULL;
+	if (!sub->sink) {
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_SHM_UNAVAILABLE, 0,
+			      req->subscription_id, false, "subscribe: shm ring: %s", err);
+		return -1;
+	}
+	sub->sink_path = path;
+	return 0;
 }
 
 static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *req)
@@ -408,6 +446,14 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 		free(sub);
 		session_error(s, session_sub_code(err), 0, req->subscription_id, false,
 			      "subscribe: %s: %s", session_sub_what(err), why);
+		return;
+	}
+	if (req->shm_ring_bytes && session_open_sink(s, sub, req) < 0) {
+		if (sub->indexed)
+			net_server_unwatch(s->srv, sub);
+		session_join(s, tp, false);
+		sub_free(sub);
+		free(sub);
 		return;
 	}
 	sub->owner = s;
@@ -763,6 +809,8 @@ static void session_gather(struct session *s, size_t *bytes)
 	for (uint32_t i = 0; i < s->nsubs; i++) {
 		struct subscription *sub = s->subs[(s->next_sub + i) % s->nsubs];
 
+		if (sub->sink)
+			continue;	/* session_drain_sinks */
 		s->events_out += sub_gather(sub, &g);
 		if (g.niov == g.iov_max || g.bytes >= g.bytes_max)
 			break;
@@ -821,9 +869,52 @@ static bool session_send(struct session *s, bool gather)
 	return true;
 }
 
+static void session_sink_emit(void *ctx, const struct log_ref *ref, uint32_t partition,
+			      uint64_t offset)
+{
+	struct subscription *sub = ctx;
+	const struct net_sink_ops *ops = ((struct session *)sub->owner)->srv->eng->sinks;
+
+	if (ops->write(sub->sink, ref->frame, ref->len, partition, offset,
+		       ref->entry->recv_ns) < 0)
+		sub->sink_dropped++;	/* larger than the ring can ever hold */
+}
+
+/* Copies what each ring subscription has into its ring: the socket is not involved and
+ * nothing waits on the consumer (a slow one is lapped and recovers from the log). Returns
+ * true when a ring subscription has more than one turn's share left. */
+static bool session_drain_sinks(struct session *s)
+{
+	bool more = false;
+
+	for (uint32_t i = 0; i < s->nsubs; i++) {
+		struct subscription *sub = s->subs[i];
+		struct sub_gather g = {
+			.bytes_max = SESSION_SINK_TURN_BYTES, .arena = &s->srv->match_arena,
+			.emit = session_sink_emit, .emit_ctx = sub,
+		};
+		uint32_t n;
+
+		if (!sub->sink)
+			continue;
+		n = sub_gather(sub, &g);
+		if (n) {
+			s->events_out += n;
+			s->srv->eng->sinks->flush(sub->sink);
+		}
+		more = more || g.more || g.bytes >= g.bytes_max;
+	}
+	return more;
+}
+
 bool session_flush(struct session *s)
 {
-	return session_send(s, true);
+	bool sinks_more = !s->closing && session_drain_sinks(s);
+	bool keep = session_send(s, true);	/* sets s->more for the socket's share */
+
+	if (sinks_more)
+		s->more = true;	/* the reactor comes back at once, without a completion */
+	return keep || sinks_more;
 }
 
 void session_sent(struct session *s, int res)

@@ -21,6 +21,8 @@
 #define SESSION_STAGE_MIN   (64u << 10)
 #define SESSION_HOLD_BYTES  (256u << 10)	/* held input that pauses receiving */
 #define SESSION_BATCHES_MAX 64u		/* publish batches a connection has unanswered */
+#define SESSION_SINK_TURN_BYTES (4u << 20)	/* copied into one ring per turn, at most */
+#define SESSION_SINK_REPORT_NS (10 * 1000 * 1000 * 1000ll)	/* a ring's readers logged */
 #define SESSION_HOLD_MAX    (16u << 20)	/* beyond a frame: what may still arrive after
 					 * the pause (receives already in flight) */
 #define SESSION_HEARTBEAT_MIN_MS 100u	/* the police pass runs every 100 ms */

@@ -69,6 +69,10 @@ struct subscription {
 	uint64_t *ring;			/* SUB_RING entries when indexed */
 	uint32_t ring_head, ring_tail;	/* free-running */
 	void *owner;			/* the session: who to wake */
+	void *sink;			/* frames go here, not to the socket (net/sink.h) */
+	const char *sink_path;		/* the ring's file, told in SubscribeResult */
+	uint64_t sink_dropped;		/* frames the sink could not take */
+	int64_t sink_report_ns;		/* next log line about its readers */
 };
 
 /* Where gathered frames go. */
@@ -79,6 +83,10 @@ struct sub_gather {
 	struct arena *arena;		/* for decoding a frame whose key is not cached */
 	bool more;			/* a scan stopped at SUB_SCAN_MAX with room left: call
 					 * again soon, nothing else will wake it */
+	/* Instead of iovecs (a sink subscription): each frame is handed to emit, until
+	 * bytes reaches bytes_max. */
+	void (*emit)(void *ctx, const struct log_ref *ref, uint32_t partition, uint64_t offset);
+	void *emit_ctx;
 };
 
 /* What a client asked for (the fields of a Subscribe). */

@@ -20,6 +20,7 @@
 #include "ingest/rules_json.h"
 #include "net/engine.h"
 #include "net/server.h"
+#include "tools/fanoutd_shm.h"
 
 #define FANOUTD_DRAIN_MS 2000
 #define FANOUTD_SPARE_FDS 256u	/* descriptors beyond connections: logs, listener, ring */
@@ -218,6 +219,7 @@ int main(int argc, char **argv)
 	static struct topic_table topics;
 	static struct net_engine engine;
 	static struct rules_set *rules;	/* static: reachable on every early exit */
+	static struct net_sink_ops sinks;
 	uint64_t events, batches, rejected;
 	uint32_t reactors;
 	int rc;
@@ -234,8 +236,10 @@ int main(int argc, char **argv)
 		return 1;
 	if (fanoutd_rules_targets(&topics, &cfg, rules) < 0)
 		return 2;
-	rc = net_engine_start(&engine, reactors, &topics, &cfg, rules, &fanoutd_stop,
-			      FANOUTD_DRAIN_MS);
+	if (!cfg.no_shm && fanoutd_shm_init(&sinks, &cfg) < 0)
+		return 1;
+	rc = net_engine_start(&engine, reactors, &topics, &cfg, rules,
+			      cfg.no_shm ? NULL : &sinks, &fanoutd_stop, FANOUTD_DRAIN_MS);
 	if (rc < 0) {
 		net_engine_free(&engine);
 		return 1;
