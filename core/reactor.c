@@ -260,8 +260,8 @@ void reactor_recv_pause(struct reactor *r, struct reactor_conn *c)
 
 void reactor_recv_resume(struct reactor *r, struct reactor_conn *c)
 {
-	if (!c->recv_paused)
-		return;
+	if (!c->recv_paused || !r->accepting)
+		return;	/* stopping: receives stay off (reactor_run) */
 	c->recv_paused = false;
 	if (!c->recv_armed && !c->closing)
 		reactor_arm_recv(r, c);
