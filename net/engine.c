@@ -96,8 +96,11 @@ static void *net_engine_main(void *arg)
 		pthread_cond_wait(&e->cond, &e->lock);
 	go = e->go;
 	pthread_mutex_unlock(&e->lock);
-	if (go && t->rc == 0)
+	if (go && t->rc == 0) {
 		t->rc = net_server_run(srv, e->stop, e->drain_ms);
+		if (t->rc < 0)
+			*e->stop = 1;	/* a reactor whose ring failed takes the server down */
+	}
 	epoch_unregister();
 	return NULL;
 }

@@ -222,6 +222,7 @@ int main(int argc, char **argv)
 	static struct net_sink_ops sinks;
 	uint64_t events, batches, rejected;
 	uint32_t reactors;
+	bool can_reload;
 	int rc;
 
 	config_defaults(&cfg);
@@ -254,16 +255,20 @@ int main(int argc, char **argv)
 		net_engine_free(&engine);
 		return 1;
 	}
-	epoch_register();	/* a rule reload waits out the reactors' turns */
+	/* A rule reload waits out the reactors' turns: this thread needs an epoch record. */
+	can_reload = epoch_register() == 0;
 	while (!fanoutd_stop) {
 		if (fanoutd_reload) {
 			fanoutd_reload = 0;
-			fanoutd_reload_rules(&engine, &topics, &cfg);
+			if (can_reload)
+				fanoutd_reload_rules(&engine, &topics, &cfg);
+			else
+				fprintf(stderr, "fanoutd: SIGHUP: out of memory; rules not reloaded\n");
 		}
 		nanosleep(&(struct timespec){ .tv_nsec = 50 * 1000 * 1000 }, NULL);
 	}
 	rc = net_engine_wait(&engine);
-	rules = (struct rules_set *)net_engine_swap_rules(&engine, NULL);
+	rules = (struct rules_set *)atomic_exchange(&engine.rules, NULL);	/* threads gone */
 	epoch_unregister();
 	net_engine_counts(&engine, &events, &batches, &rejected);
 	if (!cfg.quiet)
