@@ -1,9 +1,11 @@
 /* perf/bench.h — fanout-bench: one publisher, N subscribers, one system under test
- * (fanoutd, nats-server, redis-server pub/sub, or broker-less ZeroMQ PUB/SUB).
+ * (fanoutd, nats-server, redis-server pub/sub, or broker-less ZeroMQ PUB/SUB), and for
+ * fanoutd M shared-memory readers besides (bench_shm.c).
  * The run engine (bench_run.c) owns threads and accounting; each system is a driver
  * (bench_<system>.c) with blocking set-up calls and a non-blocking receive call.
- * A run is driven from one thread; each receive thread owns its subscribers and its
- * histogram, and shares only relaxed atomic counters for the progress line. */
+ * A run is driven from one thread; each receive thread (and each shm reader's thread)
+ * owns its subscribers and its histogram, and shares only relaxed atomic counters for
+ * the progress line. */
 #ifndef FANOUT_PERF_BENCH_H
 #define FANOUT_PERF_BENCH_H
 
@@ -24,8 +26,22 @@
 #define BENCH_PAYLOAD_MAX 65000u
 #define BENCH_TOPIC "bench"
 #define BENCH_RUNS_MAX 64u		/* --repeat bound */
+#define BENCH_SHM_READERS_MAX 16u	/* --shm-readers bound: a thread each */
+#define BENCH_SHM_KEYS_MAX 64u		/* a reader is one subscription: 64 patterns */
+#define BENCH_EXCHANGES 4u		/* the synthetic events' exchanges (tools/synth.h) */
 
 enum bench_system { BENCH_FANOUT, BENCH_NATS, BENCH_REDIS, BENCH_ZMQ };
+/* The report's lines: one per system, then fanout's shared-memory readers. */
+#define BENCH_SHM_LINE BENCH_SYSTEMS
+#define BENCH_LINES (BENCH_SYSTEMS + 1)
+
+/* A content filter every subscriber gets (fanout: in its Subscribe or attach; peers:
+ * applied by the subscriber to what it receives). Empty: every event passes. */
+struct bench_filter {
+	unsigned exchanges;		/* bit e: synth_exchange(e) passes; 0 = any exchange */
+	bool has_min_price;
+	double min_price;		/* passes when the event's price >= this */
+};
 
 struct bench_cfg {
 	char scenario[64];
@@ -41,6 +57,12 @@ struct bench_cfg {
 	unsigned stalled;
 	double fanout_max_lag_bytes;	/* passed to fanoutd as --max-lag-bytes; < 0: its default */
 	unsigned fanout_reactors;	/* passed to fanoutd as --reactors; 0: its default */
+	/* fanout only: readers of their own ring each (bench_shm.c); reader j takes the keys
+	 * subscriber number subscribers + j would. */
+	unsigned shm_readers;
+	uint32_t shm_spin;		/* polls before sleeping; UINT32_MAX: never sleep */
+	uint64_t shm_ring_bytes;
+	struct bench_filter filter;
 	const char *fanoutd, *hdr_out;
 	bool quiet;
 };
@@ -55,6 +77,7 @@ struct bench_sub {
 	size_t len;
 	uint64_t *key_next;		/* per subscribed key: the next seq expected */
 	uint64_t received, gaps, out_of_order, bytes;
+	uint64_t filtered;		/* received, rejected by cfg->filter: not deliveries */
 	bool dead, warm;
 	bool stalled;			/* never read during the run (cfg->stalled) */
 	void *monitor;			/* zmq, stalled only: its disconnect-event socket */
@@ -85,11 +108,17 @@ struct bench_result {
 	enum bench_system sys;
 	int error;			/* 0, or -errno: the run did not complete */
 	uint64_t published, expected, delivered, lost, gaps, out_of_order, dead_subs;
+	uint64_t filtered;		/* received and dropped by the subscribers' own filter */
 	uint64_t stalled, stalled_cut;	/* never-read subscribers; how many the server cut */
 	double seconds, in_per_s, out_per_s, bytes_per_delivery, pub_bytes_per_event;
 	double mean_us, stddev_us;
 	uint64_t p_ns[6];		/* p50 p90 p99 p99.9 p99.99 max */
 	struct latency_hist *hist;
+	/* The shm readers' result (the fields above, readers for subscribers), or NULL: a
+	 * peer, no readers, or a run that failed. Its own: */
+	struct bench_result *shm;
+	uint64_t gap_records, lost_reported;	/* the library's GAP records, their lost sum */
+	uint64_t recovered, laps, torn;	/* fanout_shm_get_stats, summed over the readers */
 };
 
 struct bench_driver {
@@ -128,6 +157,7 @@ struct bench_run {
 	_Atomic unsigned warm;
 	int64_t start_mono_ns;
 	_Atomic int64_t stall_at_mono_ns;	/* 0 until publishing starts */
+	struct bench_shm *shm;		/* fanout's shm readers (bench_shm.c), or NULL */
 };
 
 extern const struct bench_driver bench_fanout_driver, bench_nats_driver,
@@ -141,9 +171,34 @@ uint64_t bench_pace_due(int64_t start_ns, double rate, int64_t now_ns);
 int64_t bench_pace_intended(int64_t start_ns, double rate, uint64_t seq);
 /* Events of seq 0..published-1 that the subscriber takes. */
 uint64_t bench_expected(uint64_t published, unsigned key_base, unsigned k, unsigned m);
-/* Accounts one delivery: gap/order by seq within its key (the order every system keeps), latency from the intended time. */
+/* The price fanout's synthetic event seq carries (tools/synth.c's formula; the fanout
+ * driver asserts they agree on every event it publishes), and its exchange's index e
+ * (synth_exchange(e) is its name). */
+double bench_event_price(uint64_t seq, unsigned symbols);
+unsigned bench_event_exchange(uint64_t seq, unsigned symbols);
+bool bench_filter_empty(const struct bench_filter *f);
+/* Whether event seq passes f. Peers' events stand for the same synthetic events. */
+bool bench_filter_match(const struct bench_filter *f, uint64_t seq, unsigned symbols);
+/* The first event at or after seq of seq's key that passes c->filter, or UINT64_MAX
+ * when none ever will. */
+uint64_t bench_next_owed(const struct bench_cfg *c, uint64_t seq);
+/* What a subscriber taking keys key_base .. key_base+m-1 (mod K) is owed of events
+ * 0..published-1: bench_expected, less what c->filter rejects. */
+uint64_t bench_owed(const struct bench_cfg *c, uint64_t published, unsigned key_base,
+		    unsigned m);
+/* Accounts one delivery: dropped (s->filtered) when c->filter rejects it, else gap/order
+ * by seq within its key (the order every system keeps), latency from the intended time. */
 void bench_deliver(struct bench_thread *t, struct bench_sub *s, uint64_t seq,
 		   int64_t intended_ns, int64_t now_ns);
+/* Adds subscriber s, owed `owed` deliveries, to res's counts. */
+void bench_account_sub(struct bench_result *res, const struct bench_sub *s, uint64_t owed);
+/* Adds thread t's histogram and sums to res (res->hist allocated). */
+void bench_account_thread(struct bench_result *res, const struct bench_thread *t,
+			  double *sum_us, double *sumsq_us);
+/* Rates, means and percentiles of res once every subscriber and thread is in. */
+void bench_account_finish(struct bench_result *res, double sum_us, double sumsq_us);
+/* Frees what a result owns (its histograms and shm result); not res itself. */
+void bench_result_free(struct bench_result *res);
 /* Peer payloads: 8 bytes seq, 8 bytes intended ns (little endian), filler. */
 void bench_payload_put(uint8_t *p, unsigned n, uint64_t seq, int64_t intended_ns);
 void bench_payload_get(const uint8_t *p, uint64_t *seq, int64_t *intended_ns);
@@ -185,6 +240,26 @@ int bench_write_all(int fd, const void *p, size_t n);
  * connection) or until nothing arrives for a moment (0), within a few seconds. */
 int bench_tcp_cut(struct bench_run *r, struct bench_sub *s);
 
+/* ---- bench_fanout.c ---- */
+/* The routing key of key k ("S00007.BATS.trade"). */
+void bench_fanout_key(char *dst, size_t cap, unsigned k);
+
+/* ---- bench_shm.c: fanout's shared-memory readers (fanout runs with cfg->shm_readers) */
+/* Attaches every reader to r->addr's fanoutd (each its own subscription and ring), after
+ * the TCP subscribers. Returns 0 or -errno, having said why on stderr. Main thread. */
+int bench_shm_open(struct bench_run *r);
+/* Starts a thread per reader; each reads until r->stop_rx. Returns 0 or -errno. */
+int bench_shm_start(struct bench_run *r);
+/* Deliveries so far (relaxed: the progress line and the drain). Any thread. */
+uint64_t bench_shm_received(struct bench_run *r);
+/* What the readers are owed of events 0..published-1. */
+uint64_t bench_shm_owed(struct bench_run *r, uint64_t published);
+/* Joins the threads (after r->stop_rx) and fills *res as account() does for TCP, plus the
+ * library's counts. res->hist is allocated by the caller. */
+void bench_shm_account(struct bench_run *r, struct bench_result *res);
+/* Joins what still runs, detaches (fanoutd removes the rings), frees. NULL r->shm: no-op. */
+void bench_shm_close(struct bench_run *r);
+
 /* ---- bench_run.c ---- */
 /* One run of one system, from start-up to stopped server; fills *res (res->hist is
  * allocated; the caller frees it). Returns 0 or res->error (-errno). Main thread. */
@@ -196,6 +271,8 @@ bool bench_stopped(void);
 
 /* ---- bench_cfg.c: command line and scenario files ---- */
 extern const char *const bench_system_names[BENCH_SYSTEMS];
+/* Each report line's name: the systems', then "fanout-shm". */
+extern const char *const bench_line_names[BENCH_LINES];
 void bench_usage(FILE *f);
 /* Fills *c from defaults, then argv (scenario files applied where --scenario appears, so
  * later flags override them). Returns 0, 1 after --help (usage printed on stdout), or
@@ -209,10 +286,14 @@ json_t *bench_run_json(const struct bench_cfg *c, const struct bench_result *r, 
  * prints them as a table on stderr. */
 json_t *bench_summary_json(const struct bench_cfg *c, const struct bench_result *res,
 			   unsigned n);
+/* The note on stderr before the runs when cfg has shm readers or a content filter and
+ * peers run too: what the peers run without, or do themselves. */
+void bench_peer_notes(const struct bench_cfg *c);
 /* The configuration part of the output. */
 json_t *bench_cfg_json(const struct bench_cfg *c);
-/* Writes c->hdr_out (one system) or c->hdr_out.<system>.hdr (several): each system's runs
- * merged. Returns 0 or -errno of the first file that could not be written. */
+/* Writes c->hdr_out (one report line) or c->hdr_out.<line>.hdr (several: a system's name,
+ * or fanout-shm for fanout's shm readers): each line's runs merged. Returns 0 or -errno
+ * of the first file that could not be written. */
 int bench_write_hdrs(const struct bench_cfg *c, const struct bench_result *res, unsigned n);
 
 #endif

@@ -10,11 +10,15 @@
 #include <unistd.h>
 
 #include "perf/bench.h"
+#include "shm/fanout_shm.h"
+#include "tools/synth.h"
 
 #define SCENARIO_DEPTH_MAX 4	/* scenario files may include others, not endlessly */
 #define SCENARIO_LINE_MAX 512
 
 const char *const bench_system_names[BENCH_SYSTEMS] = { "fanout", "nats", "redis", "zmq" };
+const char *const bench_line_names[BENCH_LINES] = { "fanout", "nats", "redis", "zmq",
+						    "fanout-shm" };
 
 void bench_usage(FILE *f)
 {
@@ -33,10 +37,31 @@ void bench_usage(FILE *f)
 "  --rate N              events/s at fixed intended times (0 = flat out; default 10000)\n"
 "  --duration S          publishing seconds (default 5)\n"
 "  --drain S             longest wait for deliveries after publishing (default 10)\n"
-"  --subscribers N       (default 1)      --threads N  receive threads (default 2)\n"
+"  --subscribers N       TCP subscribers (default 1; 0 with shm readers, fanout only)\n"
+"  --threads N           receive threads of the TCP subscribers (default 2)\n"
 "  --symbols K           keys published (default 100)\n"
 "  --sub-symbols M       keys each subscriber takes, one pattern/subject/channel/prefix\n"
 "                        each; subscriber i takes keys i*M .. i*M+M-1 mod K (default K)\n"
+"  --shm-readers R       fanout only: R shared-memory readers (libfanout-shm), a ring and\n"
+"                        a thread each, reader j taking subscriber N+j's keys (at most\n"
+"                        %u keys, or all K: then one subscription to everything), at most\n"
+"                        %u; reported apart, as the fanout-shm line. Peers run without\n"
+"                        them (said on stderr); with no TCP subscribers they cannot run\n"
+"                        (default 0)\n"
+"  --shm-spin N          polls before a reader sleeps on its ring's futex: 0 sleeps at\n"
+"                        once, 'forever' (%u) never sleeps (default %u,\n"
+"                        the library's: ~50-100 µs)\n"
+"  --shm-ring-bytes N    each reader's ring (default %llu; fanoutd allows up to 1 GiB)\n"
+"  --filter-exchange LIST  content filter: events of these exchanges only (comma-\n"
+"                        separated: NASDAQ, NYSE, ARCA, BATS; the synthetic events'\n"
+"                        exchange goes by symbol)\n"
+"  --filter-min-price X  content filter: events priced X or more (synthetic prices:\n"
+"                        20 + symbol mod 480 + (seq mod 100)/100)\n"
+"                        Filters apply to every subscriber: fanoutd filters for its TCP\n"
+"                        subscribers and shm readers; a peer cannot filter by content,\n"
+"                        so its subscribers receive every event of their keys and drop\n"
+"                        the rest themselves (counted as filtered_by_subscriber, not as\n"
+"                        deliveries). What each subscriber is owed counts the filter.\n"
 "  --payload-bytes N     peer payload bytes (default 100); fanout sends synthetic\n"
 "                        MarketData events and reports its real frame bytes\n"
 "  --batch N             events per publish call (default 64)\n"
@@ -54,7 +79,8 @@ void bench_usage(FILE *f)
 "  --help                this text\n"
 "Test hooks: --stall-ms MS (receive thread 0 sleeps once, mid-run), --pub-stall-ms MS\n"
 "(the publisher sleeps once, mid-run, then catches up on its schedule).\n",
-		BENCH_RUNS_MAX);
+		BENCH_SHM_KEYS_MAX, BENCH_SHM_READERS_MAX, UINT32_MAX, FANOUT_SHM_SPIN_DEFAULT,
+		(unsigned long long)FANOUT_SHM_RING_BYTES_DEFAULT, BENCH_RUNS_MAX);
 }
 
 static int parse_num(const char *k, const char *v, double min, double max, bool integer,
@@ -64,8 +90,12 @@ static int parse_num(const char *k, const char *v, double min, double max, bool 
 	double d = strtod(v, &end);
 
 	if (!*v || *end || !(d >= min) || d > max || (integer && d != floor(d))) {
-		fprintf(stderr, "fanout-bench: %s: expected %s in %g..%g, got '%s'\n", k,
-			integer ? "a whole number" : "a number", min, max, v);
+		if (integer)	/* 1073741824, not 1.07374e+09 */
+			fprintf(stderr, "fanout-bench: %s: expected a whole number in %.0f..%.0f, "
+				"got '%s'\n", k, min, max, v);
+		else
+			fprintf(stderr, "fanout-bench: %s: expected a number in %g..%g, got '%s'\n",
+				k, min, max, v);
 		return -EINVAL;
 	}
 	*out = d;
@@ -87,34 +117,46 @@ static int parse_bool(const char *k, const char *v, bool *out)
 	return -EINVAL;
 }
 
-static int parse_systems(struct bench_cfg *c, const char *k, const char *v)
+/* A comma-separated list of names, name(0) .. name(n-1), as a bit mask (not empty). The
+ * errors call one a `what` and list them as `hint`. */
+static int parse_names(const char *k, const char *v, unsigned n, const char *(*name)(unsigned),
+		       const char *what, const char *hint, unsigned *mask)
 {
 	char buf[128], *save = NULL;
-	unsigned mask = 0;
 
 	if (strlen(v) >= sizeof(buf)) {
 		fprintf(stderr, "fanout-bench: %s: list too long\n", k);
 		return -EINVAL;
 	}
 	snprintf(buf, sizeof(buf), "%s", v);
+	*mask = 0;
 	for (char *t = strtok_r(buf, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
 		unsigned i = 0;
 
-		while (i < BENCH_SYSTEMS && strcmp(t, bench_system_names[i]))
+		while (i < n && strcmp(t, name(i)))
 			i++;
-		if (i == BENCH_SYSTEMS) {
-			fprintf(stderr, "fanout-bench: %s: unknown system '%s' (fanout, nats, "
-				"redis or zmq)\n", k, t);
+		if (i == n) {
+			fprintf(stderr, "fanout-bench: %s: unknown %s '%s' (%s)\n", k, what, t, hint);
 			return -EINVAL;
 		}
-		mask |= 1u << i;
+		*mask |= 1u << i;
 	}
-	if (!mask) {
-		fprintf(stderr, "fanout-bench: %s: no system named\n", k);
+	if (!*mask) {
+		fprintf(stderr, "fanout-bench: %s: no %s named\n", k, what);
 		return -EINVAL;
 	}
-	c->systems_mask = mask;
 	return 0;
+}
+
+static const char *system_name(unsigned i)
+{
+	return bench_system_names[i];
+}
+
+static int parse_systems(struct bench_cfg *c, const char *k, const char *v)
+{
+	return parse_names(k, v, BENCH_SYSTEMS, system_name, "system", "fanout, nats, redis or zmq",
+			   &c->systems_mask);
 }
 
 static int set_string(const char *k, const char *v, const char **dst)
@@ -133,6 +175,43 @@ static int set_string(const char *k, const char *v, const char **dst)
 	return 0;
 }
 
+/* The options of the shm readers and the content filter. 1 when k is none of them. */
+static int set_shm_filter_opt(struct bench_cfg *c, const char *k, const char *v)
+{
+	double d;
+
+	if (!strcmp(k, "shm-spin")) {
+		if (!strcmp(v, "forever")) {
+			c->shm_spin = FANOUT_SHM_SPIN_FOREVER;
+			return 0;
+		}
+		if (parse_num(k, v, 0, UINT32_MAX, true, &d)) {
+			fprintf(stderr, "fanout-bench: %s: or 'forever'\n", k);
+			return -EINVAL;
+		}
+		c->shm_spin = (uint32_t)d;
+		return 0;
+	}
+	if (!strcmp(k, "shm-ring-bytes")) {
+		if (parse_num(k, v, 65536, 1u << 30, true, &d))
+			return -EINVAL;
+		c->shm_ring_bytes = (uint64_t)d;
+		return 0;
+	}
+	if (!strcmp(k, "filter-exchange"))	/* synth_exchange(e) is exchange e's name */
+		return parse_names(k, v, BENCH_EXCHANGES, synth_exchange, "exchange",
+				   "the synthetic events': NASDAQ, NYSE, ARCA or BATS",
+				   &c->filter.exchanges);
+	if (!strcmp(k, "filter-min-price")) {
+		if (parse_num(k, v, -1e12, 1e12, false, &d))
+			return -EINVAL;
+		c->filter.has_min_price = true;
+		c->filter.min_price = d;
+		return 0;
+	}
+	return 1;
+}
+
 static int load_scenario(struct bench_cfg *c, const char *path, int depth);
 
 /* Applies one option by name (without "--"); shared by argv and scenario files. */
@@ -142,7 +221,8 @@ static int set_opt(struct bench_cfg *c, const char *k, const char *v, int depth)
 		{ "rate", NULL, &c->rate, 0, 1e9 },
 		{ "duration", NULL, &c->duration_s, 0.01, 86400 },
 		{ "drain", NULL, &c->drain_s, 0, 3600 },
-		{ "subscribers", &c->subscribers, NULL, 1, BENCH_SUBS_MAX },
+		{ "subscribers", &c->subscribers, NULL, 0, BENCH_SUBS_MAX },
+		{ "shm-readers", &c->shm_readers, NULL, 0, BENCH_SHM_READERS_MAX },
 		{ "threads", &c->threads, NULL, 1, BENCH_THREADS_MAX },
 		{ "symbols", &c->symbols, NULL, 1, 1000000 },
 		{ "sub-symbols", &c->sub_symbols, NULL, 1, 1000000 },
@@ -155,6 +235,7 @@ static int set_opt(struct bench_cfg *c, const char *k, const char *v, int depth)
 	};
 	bool on;
 	double d;
+	int rc;
 
 	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
 		if (strcmp(k, nums[i].name))
@@ -179,6 +260,8 @@ static int set_opt(struct bench_cfg *c, const char *k, const char *v, int depth)
 		c->fanout_max_lag_bytes = d;
 		return 0;
 	}
+	if ((rc = set_shm_filter_opt(c, k, v)) <= 0)
+		return rc;
 	if (!strcmp(k, "system") || !strcmp(k, "systems"))
 		return parse_systems(c, k, v);
 	if (!strcmp(k, "compare")) {
@@ -301,6 +384,31 @@ static const char *default_fanoutd(void)
 	return access(path, X_OK) == 0 ? path : "fanoutd";
 }
 
+/* Subscribers, shm readers and the systems that run them. */
+static int check_readers(const struct bench_cfg *c)
+{
+	unsigned peers = c->systems_mask & ~(1u << BENCH_FANOUT);
+
+	if (!c->subscribers && !c->shm_readers) {
+		fprintf(stderr, "fanout-bench: subscribers: 0, and no --shm-readers: nobody to "
+			"deliver to\n");
+		return -EINVAL;
+	}
+	if (!c->subscribers && peers) {
+		fprintf(stderr, "fanout-bench: subscribers: 0 leaves %s nothing to run: "
+			"shared-memory readers are fanout's only (give --subscribers, or "
+			"--system fanout)\n", bench_system_names[__builtin_ctz(peers)]);
+		return -EINVAL;
+	}
+	if (c->shm_readers && c->sub_symbols > BENCH_SHM_KEYS_MAX && c->sub_symbols < c->symbols) {
+		fprintf(stderr, "fanout-bench: shm-readers: a reader is one subscription, %u patterns "
+			"at most: sub-symbols (%u) must be at most %u, or all %u symbols\n",
+			BENCH_SHM_KEYS_MAX, c->sub_symbols, BENCH_SHM_KEYS_MAX, c->symbols);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int check(struct bench_cfg *c)
 {
 	if (!c->sub_symbols)
@@ -310,6 +418,8 @@ static int check(struct bench_cfg *c)
 			c->sub_symbols, c->symbols);
 		return -EINVAL;
 	}
+	if (check_readers(c))
+		return -EINVAL;
 	if (c->threads > c->subscribers)
 		c->threads = c->subscribers;
 	if (!c->fanoutd)
@@ -321,7 +431,9 @@ int bench_cfg_parse(struct bench_cfg *c, int argc, char **argv)
 {
 	*c = (struct bench_cfg){ .systems_mask = 1, .rate = 10000, .duration_s = 5, .drain_s = 10,
 				 .subscribers = 1, .threads = 2, .symbols = 100, .payload_bytes = 100,
-				 .batch = 64, .repeat = 1, .fanout_max_lag_bytes = -1 };
+				 .batch = 64, .repeat = 1, .fanout_max_lag_bytes = -1,
+				 .shm_spin = FANOUT_SHM_SPIN_DEFAULT,
+				 .shm_ring_bytes = FANOUT_SHM_RING_BYTES_DEFAULT };
 	snprintf(c->scenario, sizeof(c->scenario), "adhoc");
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];

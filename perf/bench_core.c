@@ -1,12 +1,18 @@
 /* perf/bench_core.c — the pure parts of fanout-bench: pacing at intended times, which
- * events a subscriber should see, delivery accounting, percentiles and the .hdr file. */
+ * events a subscriber should see (its keys, the content filter), delivery accounting,
+ * percentiles and the .hdr file. */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "perf/bench.h"
+
+/* A synthetic event's price moves with seq mod 100 (tools/synth.c): along one key, whether
+ * events pass a filter repeats every this many of the key's events. */
+#define PRICE_PERIOD 100u
 
 uint64_t bench_pace_due(int64_t start_ns, double rate, int64_t now_ns)
 {
@@ -29,6 +35,71 @@ uint64_t bench_expected(uint64_t published, unsigned key_base, unsigned k, unsig
 	return n;
 }
 
+double bench_event_price(uint64_t seq, unsigned symbols)
+{
+	unsigned sym = (unsigned)(seq % symbols);
+
+	return 20.0 + (double)(sym % 480) + (double)(seq % PRICE_PERIOD) / 100.0;
+}
+
+unsigned bench_event_exchange(uint64_t seq, unsigned symbols)
+{
+	return (unsigned)(seq % symbols) % BENCH_EXCHANGES;
+}
+
+bool bench_filter_empty(const struct bench_filter *f)
+{
+	return !f->exchanges && !f->has_min_price;
+}
+
+bool bench_filter_match(const struct bench_filter *f, uint64_t seq, unsigned symbols)
+{
+	if (f->exchanges && !(f->exchanges >> bench_event_exchange(seq, symbols) & 1u))
+		return false;
+	/* As fanoutd's filter: a bound holds inclusively. */
+	return !f->has_min_price || bench_event_price(seq, symbols) >= f->min_price;
+}
+
+uint64_t bench_next_owed(const struct bench_cfg *c, uint64_t seq)
+{
+	if (bench_filter_empty(&c->filter))
+		return seq;
+	for (unsigned j = 0; j < PRICE_PERIOD; j++, seq += c->symbols)
+		if (bench_filter_match(&c->filter, seq, c->symbols))
+			return seq;
+	return UINT64_MAX;	/* a whole period of this key fails: every later one does */
+}
+
+/* Of the first n events of key, those that pass c->filter. */
+static uint64_t key_owed(const struct bench_cfg *c, unsigned key, uint64_t n)
+{
+	uint64_t period = 0, head = 0;
+
+	for (unsigned j = 0; j < PRICE_PERIOD; j++) {
+		bool pass = bench_filter_match(&c->filter, key + (uint64_t)j * c->symbols,
+					       c->symbols);
+
+		period += pass;
+		head += pass && j < n % PRICE_PERIOD;
+	}
+	return n / PRICE_PERIOD * period + head;
+}
+
+uint64_t bench_owed(const struct bench_cfg *c, uint64_t published, unsigned key_base,
+		    unsigned m)
+{
+	uint64_t n = 0, full = published / c->symbols, rest = published % c->symbols;
+
+	if (bench_filter_empty(&c->filter))
+		return bench_expected(published, key_base, c->symbols, m);
+	for (unsigned t = 0; t < m; t++) {
+		unsigned key = (key_base + t) % c->symbols;
+
+		n += key_owed(c, key, full + (key < rest));
+	}
+	return n;
+}
+
 void bench_deliver(struct bench_thread *t, struct bench_sub *s, uint64_t seq,
 		   int64_t intended_ns, int64_t now_ns)
 {
@@ -38,6 +109,10 @@ void bench_deliver(struct bench_thread *t, struct bench_sub *s, uint64_t seq,
 
 	unsigned idx = (unsigned)((seq % c->symbols + c->symbols - s->key_base) % c->symbols);
 
+	if (!bench_filter_match(&c->filter, seq, c->symbols)) {
+		s->filtered++;	/* the subscriber's own filter drops it: not a delivery */
+		return;
+	}
 	if (idx >= c->sub_symbols) {
 		s->out_of_order++;	/* a key it did not subscribe to: count it as wrong */
 	} else if (seq < s->key_next[idx]) {
@@ -45,13 +120,57 @@ void bench_deliver(struct bench_thread *t, struct bench_sub *s, uint64_t seq,
 	} else {
 		if (seq != s->key_next[idx])
 			s->gaps++;
-		s->key_next[idx] = seq + c->symbols;
+		s->key_next[idx] = bench_next_owed(c, seq + c->symbols);
 	}
 	s->received++;
 	latency_hist_record(t->hist, lat);
 	t->sum_us += us;
 	t->sumsq_us += us * us;
 	atomic_fetch_add_explicit(&t->received, 1, memory_order_relaxed);
+}
+
+void bench_account_sub(struct bench_result *res, const struct bench_sub *s, uint64_t owed)
+{
+	res->expected += owed;
+	res->delivered += s->received;
+	res->lost += owed > s->received ? owed - s->received : 0;
+	res->gaps += s->gaps;
+	res->out_of_order += s->out_of_order;
+	res->dead_subs += s->dead;
+	res->filtered += s->filtered;
+	res->bytes_per_delivery += (double)s->bytes;	/* a total until bench_account_finish */
+}
+
+void bench_account_thread(struct bench_result *res, const struct bench_thread *t,
+			  double *sum_us, double *sumsq_us)
+{
+	latency_hist_merge(res->hist, t->hist);
+	*sum_us += t->sum_us;
+	*sumsq_us += t->sumsq_us;
+}
+
+void bench_account_finish(struct bench_result *res, double sum_us, double sumsq_us)
+{
+	if (res->delivered) {
+		double n = (double)res->delivered;
+
+		res->bytes_per_delivery /= n;
+		res->mean_us = sum_us / n;
+		res->stddev_us = sqrt(fmax(0, sumsq_us / n - res->mean_us * res->mean_us));
+	}
+	res->in_per_s = (double)res->published / res->seconds;
+	res->out_per_s = (double)res->delivered / res->seconds;
+	bench_result_percentiles(res);
+}
+
+void bench_result_free(struct bench_result *res)
+{
+	if (res->shm)
+		free(res->shm->hist);
+	free(res->shm);
+	free(res->hist);
+	res->shm = NULL;
+	res->hist = NULL;
 }
 
 void bench_payload_put(uint8_t *p, unsigned n, uint64_t seq, int64_t intended_ns)

@@ -70,6 +70,7 @@ int main(int argc, char **argv)
 	if (!runs)
 		return 1;
 	setup_process();
+	bench_peer_notes(&c);
 	for (unsigned rep = 0; rep < c.repeat && !bench_stopped(); rep++) {
 		for (unsigned s = 0; s < BENCH_SYSTEMS && !bench_stopped(); s++) {
 			if (!(c.systems_mask & (1u << s)))
@@ -91,6 +92,6 @@ int main(int argc, char **argv)
 		failed++;
 	print_json(&c, runs, res, n);
 	for (unsigned i = 0; i < n; i++)
-		free(res[i].hist);
+		bench_result_free(&res[i]);
 	return failed ? 1 : 0;
 }

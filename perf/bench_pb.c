@@ -1,8 +1,9 @@
-/* perf/bench_pb.c — the two-field protobuf walk of bench_pb.h. */
+/* perf/bench_pb.c — the two-field protobuf walk and the Filter of bench_pb.h. */
 #include <errno.h>
 #include <stdbool.h>
 
 #include "perf/bench_pb.h"
+#include "tools/synth.h"
 
 static bool varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 {
@@ -66,4 +67,21 @@ int bench_pb_event_seq(const uint8_t *body, size_t len, uint64_t *seq, int64_t *
 	*seq = s;
 	*timestamp_ns = (int64_t)ts;
 	return 0;
+}
+
+Fanout__V1__Filter *bench_pb_filter(const struct bench_filter *f, struct bench_pb_filter *st)
+{
+	if (bench_filter_empty(f))
+		return NULL;
+	fanout__v1__filter__init(&st->msg);
+	fanout__v1__bound__init(&st->min_price);
+	for (unsigned e = 0; e < BENCH_EXCHANGES; e++)
+		if (f->exchanges >> e & 1u)
+			st->exchanges[st->msg.n_exchanges++] = (char *)synth_exchange(e);
+	st->msg.exchanges = st->msg.n_exchanges ? st->exchanges : NULL;
+	if (f->has_min_price) {
+		st->min_price.value = f->min_price;
+		st->msg.min_price = &st->min_price;
+	}
+	return &st->msg;
 }

@@ -1,6 +1,7 @@
-/* perf/bench_report.c — fanout-bench's results: one JSON object per run, medians per
- * system and fanout's ratios to each peer (JSON, and a table on stderr), and the
- * percentile-distribution files. */
+/* perf/bench_report.c — fanout-bench's results: one JSON object per run (fanout's shm
+ * readers in it apart from its TCP subscribers), medians per report line (each system,
+ * then fanout-shm) and fanout's ratios to each peer (JSON, and a table on stderr), and
+ * the percentile-distribution files. */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -9,12 +10,13 @@
 #include <string.h>
 
 #include "perf/bench.h"
+#include "tools/synth.h"
 
 static const char *const p_names[6] = { "p50", "p90", "p99", "p99_9", "p99_99", "max" };
 
 /* What med() takes the median of: a latency percentile (index into p_ns) or these. */
 enum { F_P50 = 0, F_P99 = 2, F_P99_9 = 3, F_MAX = 5, F_IN = -1, F_OUT = -2, F_LOST = -3,
-       F_CUT = -4 };
+       F_CUT = -4, F_FILTERED = -5 };
 
 static const struct bench_driver *driver(enum bench_system s)
 {
@@ -30,7 +32,7 @@ static json_t *num(double v)
 	return isfinite(v) ? json_real(v) : json_null();
 }
 
-json_t *bench_run_json(const struct bench_cfg *c, const struct bench_result *r, unsigned run)
+static json_t *latency_json(const struct bench_result *r)
 {
 	json_t *lat = json_object();
 
@@ -38,8 +40,32 @@ json_t *bench_run_json(const struct bench_cfg *c, const struct bench_result *r, 
 		json_object_set_new(lat, p_names[i], json_real((double)r->p_ns[i] / 1e3));
 	json_object_set_new(lat, "mean", num(r->mean_us));
 	json_object_set_new(lat, "stddev", num(r->stddev_us));
-	return json_pack("{s:s, s:s, s:i, s:s, s:s?, s:I, s:o, s:o, s:I, s:I, s:o, s:I, s:I, s:I,"
-			 " s:I, s:{s:I, s:I}, s:o, s:o, s:o}",
+	return lat;
+}
+
+/* The shm readers of a fanout run; null for a run without them (a peer's). */
+static json_t *shm_json(const struct bench_cfg *c, const struct bench_result *s)
+{
+	if (!s)
+		return json_null();
+	return json_pack("{s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
+			 " s:o, s:o}",
+		"readers", (json_int_t)c->shm_readers, "expected_deliveries", (json_int_t)s->expected,
+		"deliveries", (json_int_t)s->delivered, "deliveries_per_s_out", num(s->out_per_s),
+		"lost", (json_int_t)s->lost, "gaps", (json_int_t)s->gaps,
+		"out_of_order", (json_int_t)s->out_of_order,
+		"filtered_by_subscriber", (json_int_t)s->filtered,
+		"disconnected_readers", (json_int_t)s->dead_subs,
+		"gap_records", (json_int_t)s->gap_records, "lost_reported", (json_int_t)s->lost_reported,
+		"recovered", (json_int_t)s->recovered, "laps", (json_int_t)s->laps,
+		"torn", (json_int_t)s->torn, "bytes_per_delivery", num(s->bytes_per_delivery),
+		"latency_us", latency_json(s));
+}
+
+json_t *bench_run_json(const struct bench_cfg *c, const struct bench_result *r, unsigned run)
+{
+	json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:s?, s:I, s:o, s:o, s:I, s:I, s:o, s:I, s:I,"
+			      " s:I, s:I, s:I, s:{s:I, s:I}, s:o, s:o, s:o}",
 		"system", bench_system_names[r->sys], "scenario", c->scenario, "run", (json_int_t)run,
 		"topology", driver(r->sys)->topology,
 		"error", r->error ? strerror(-r->error) : NULL,
@@ -48,15 +74,35 @@ json_t *bench_run_json(const struct bench_cfg *c, const struct bench_result *r, 
 		"deliveries", (json_int_t)r->delivered, "deliveries_per_s_out", num(r->out_per_s),
 		"lost", (json_int_t)r->lost, "gaps", (json_int_t)r->gaps,
 		"out_of_order", (json_int_t)r->out_of_order,
+		"filtered_by_subscriber", (json_int_t)r->filtered,
 		"disconnected_subscribers", (json_int_t)r->dead_subs,
 		"stalled", "count", (json_int_t)r->stalled, "disconnected", (json_int_t)r->stalled_cut,
 		"bytes_per_delivery", num(r->bytes_per_delivery),
-		"publish_bytes_per_event", num(r->pub_bytes_per_event), "latency_us", lat);
+		"publish_bytes_per_event", num(r->pub_bytes_per_event), "latency_us", latency_json(r));
+
+	json_object_set_new(o, "shm", shm_json(c, r->shm));
+	return o;
+}
+
+/* null when c has no content filter. */
+static json_t *filter_json(const struct bench_filter *f)
+{
+	json_t *ex = json_array();
+
+	if (bench_filter_empty(f)) {
+		json_decref(ex);
+		return json_null();
+	}
+	for (unsigned e = 0; e < BENCH_EXCHANGES; e++)
+		if (f->exchanges >> e & 1u)
+			json_array_append_new(ex, json_string(synth_exchange(e)));
+	return json_pack("{s:o, s:o}", "exchanges", ex,
+			 "min_price", f->has_min_price ? num(f->min_price) : json_null());
 }
 
 json_t *bench_cfg_json(const struct bench_cfg *c)
 {
-	return json_pack("{s:o, s:o, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:o, s:i}",
+	json_t *o = json_pack("{s:o, s:o, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:o, s:i}",
 		"rate", num(c->rate), "duration_s", num(c->duration_s),
 		"subscribers", (json_int_t)c->subscribers, "symbols", (json_int_t)c->symbols,
 		"sub_symbols", (json_int_t)c->sub_symbols, "payload_bytes", (json_int_t)c->payload_bytes,
@@ -65,6 +111,12 @@ json_t *bench_cfg_json(const struct bench_cfg *c)
 		"fanout_max_lag_bytes", c->fanout_max_lag_bytes < 0 ? json_null() :
 		json_integer((json_int_t)c->fanout_max_lag_bytes),
 		"fanout_reactors", (json_int_t)c->fanout_reactors);
+
+	json_object_set_new(o, "shm_readers", json_integer(c->shm_readers));
+	json_object_set_new(o, "shm_spin", json_integer(c->shm_spin));
+	json_object_set_new(o, "shm_ring_bytes", json_integer((json_int_t)c->shm_ring_bytes));
+	json_object_set_new(o, "filter", filter_json(&c->filter));
+	return o;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -74,18 +126,44 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Median of field f over the runs of system s that completed; NAN when none did. */
-static double med(const struct bench_result *res, unsigned n, unsigned s, int f)
+/* What report line l takes from run r: the run itself on its system's line, its shm
+ * readers' result on the fanout-shm line; NULL when it has none there or failed. */
+static const struct bench_result *line_result(const struct bench_result *r, unsigned l)
+{
+	if (r->error)
+		return NULL;
+	if (l == BENCH_SHM_LINE)
+		return r->shm;
+	return (unsigned)r->sys == l ? r : NULL;
+}
+
+/* Whether the report has line l: a system that ran (fanout's TCP line only with TCP
+ * subscribers), and fanout-shm when fanout ran with shm readers. */
+static bool line_shown(const struct bench_cfg *c, unsigned l)
+{
+	bool fanout = c->systems_mask & (1u << BENCH_FANOUT);
+
+	if (l == BENCH_SHM_LINE)
+		return fanout && c->shm_readers > 0;
+	if (l == BENCH_FANOUT && !c->subscribers)
+		return false;
+	return c->systems_mask & (1u << l);
+}
+
+/* Median of field f over the completed runs' results on line l; NAN when none did. */
+static double med(const struct bench_result *res, unsigned n, unsigned l, int f)
 {
 	double v[BENCH_RUNS_MAX];
 	unsigned k = 0;
 
 	for (unsigned i = 0; i < n && k < BENCH_RUNS_MAX; i++) {
-		if (res[i].sys != s || res[i].error)
+		const struct bench_result *r = line_result(&res[i], l);
+
+		if (!r)
 			continue;
-		v[k++] = f == F_IN ? res[i].in_per_s : f == F_OUT ? res[i].out_per_s :
-			 f == F_LOST ? (double)res[i].lost : f == F_CUT ? (double)res[i].stalled_cut :
-			 (double)res[i].p_ns[f] / 1e3;
+		v[k++] = f == F_IN ? r->in_per_s : f == F_OUT ? r->out_per_s :
+			 f == F_LOST ? (double)r->lost : f == F_CUT ? (double)r->stalled_cut :
+			 f == F_FILTERED ? (double)r->filtered : (double)r->p_ns[f] / 1e3;
 	}
 	if (k == 0)
 		return NAN;
@@ -93,68 +171,124 @@ static double med(const struct bench_result *res, unsigned n, unsigned s, int f)
 	return k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
 }
 
-static json_t *medians_json(const struct bench_result *res, unsigned n, unsigned s)
+static json_t *medians_json(const struct bench_result *res, unsigned n, unsigned l)
 {
-	json_t *m = json_pack("{s:o, s:o, s:o}", "events_per_s_in", num(med(res, n, s, F_IN)),
-			      "deliveries_per_s_out", num(med(res, n, s, F_OUT)),
-			      "lost", num(med(res, n, s, F_LOST)));
+	json_t *m = json_pack("{s:o, s:o, s:o}", "events_per_s_in", num(med(res, n, l, F_IN)),
+			      "deliveries_per_s_out", num(med(res, n, l, F_OUT)),
+			      "lost", num(med(res, n, l, F_LOST)));
 
-	json_object_set_new(m, "stalled_disconnected", num(med(res, n, s, F_CUT)));
-
+	/* Stalled subscribers are TCP ones: none on the shm line. */
+	json_object_set_new(m, "stalled_disconnected",
+			    l == BENCH_SHM_LINE ? json_null() : num(med(res, n, l, F_CUT)));
+	json_object_set_new(m, "filtered_by_subscriber", num(med(res, n, l, F_FILTERED)));
 	for (int p = 0; p < 6; p++)
-		json_object_set_new(m, p_names[p], num(med(res, n, s, p)));
+		json_object_set_new(m, p_names[p], num(med(res, n, l, p)));
 	return m;
+}
+
+/* The table's order: fanout's shm readers beside its TCP subscribers. */
+static const unsigned line_order[BENCH_LINES] = { BENCH_FANOUT, BENCH_SHM_LINE, BENCH_NATS,
+						  BENCH_REDIS, BENCH_ZMQ };
+
+/* One line of the table. */
+static void table_line(const struct bench_cfg *c, const struct bench_result *res, unsigned n,
+		       unsigned l)
+{
+	char cut[24] = "-";
+
+	if (l != BENCH_SHM_LINE)	/* stalled subscribers are TCP ones */
+		snprintf(cut, sizeof(cut), "%.0f of %u", med(res, n, l, F_CUT), c->stalled);
+	fprintf(stderr, "%-10s %14.0f %16.0f %10.0f %10.1f %10.1f %10.1f %10.1f %12s\n",
+		bench_line_names[l], med(res, n, l, F_IN), med(res, n, l, F_OUT),
+		med(res, n, l, F_LOST), med(res, n, l, F_P50), med(res, n, l, F_P99),
+		med(res, n, l, F_P99_9), med(res, n, l, F_MAX), cut);
+}
+
+/* With a content filter: who filtered, and what the peers' subscribers dropped. */
+static void filter_note(const struct bench_cfg *c, const struct bench_result *res, unsigned n)
+{
+	if (bench_filter_empty(&c->filter))
+		return;
+	fprintf(stderr, "content filter: fanoutd filters for its subscribers");
+	for (unsigned s = BENCH_FANOUT + 1; s < BENCH_SYSTEMS; s++)
+		if (line_shown(c, s))
+			fprintf(stderr, "; %s subscribers dropped %.0f events themselves (median)",
+				bench_system_names[s], med(res, n, s, F_FILTERED));
+	fputc('\n', stderr);
 }
 
 json_t *bench_summary_json(const struct bench_cfg *c, const struct bench_result *res,
 			   unsigned n)
 {
 	json_t *meds = json_object(), *ratios = json_object();
+	bool fanout = line_shown(c, BENCH_FANOUT);
 
-	fprintf(stderr, "\n%-8s %14s %16s %10s %10s %10s %10s %10s %12s   (medians of %u; latency µs)\n",
+	fprintf(stderr, "\n%-10s %14s %16s %10s %10s %10s %10s %10s %12s   (medians of %u; latency µs)\n",
 		"system", "events/s in", "deliveries/s", "lost", "p50", "p99", "p99.9", "max",
 		"stalled cut", c->repeat);
-	for (unsigned s = 0; s < BENCH_SYSTEMS; s++) {
+	for (unsigned i = 0; i < BENCH_LINES; i++) {
+		unsigned l = line_order[i];
 		double tput, p50, p99;
 
-		if (!(c->systems_mask & (1u << s)))
+		if (!line_shown(c, l))
 			continue;
-		json_object_set_new(meds, bench_system_names[s], medians_json(res, n, s));
-		fprintf(stderr, "%-8s %14.0f %16.0f %10.0f %10.1f %10.1f %10.1f %10.1f %7.0f of %u\n",
-			bench_system_names[s], med(res, n, s, F_IN), med(res, n, s, F_OUT),
-			med(res, n, s, F_LOST), med(res, n, s, F_P50), med(res, n, s, F_P99),
-			med(res, n, s, F_P99_9), med(res, n, s, F_MAX), med(res, n, s, F_CUT),
-			c->stalled);
-		if (s == BENCH_FANOUT || !(c->systems_mask & (1u << BENCH_FANOUT)))
+		json_object_set_new(meds, bench_line_names[l], medians_json(res, n, l));
+		table_line(c, res, n, l);
+		if (l == BENCH_FANOUT || l == BENCH_SHM_LINE || !fanout)
 			continue;
 		/* fanout/peer for throughput, peer/fanout for latency: > 1 favours fanout. */
-		tput = med(res, n, BENCH_FANOUT, F_OUT) / med(res, n, s, F_OUT);
-		p50 = med(res, n, s, F_P50) / med(res, n, BENCH_FANOUT, F_P50);
-		p99 = med(res, n, s, F_P99) / med(res, n, BENCH_FANOUT, F_P99);
-		json_object_set_new(ratios, bench_system_names[s], json_pack("{s:o, s:o, s:o}",
+		tput = med(res, n, BENCH_FANOUT, F_OUT) / med(res, n, l, F_OUT);
+		p50 = med(res, n, l, F_P50) / med(res, n, BENCH_FANOUT, F_P50);
+		p99 = med(res, n, l, F_P99) / med(res, n, BENCH_FANOUT, F_P99);
+		json_object_set_new(ratios, bench_system_names[l], json_pack("{s:o, s:o, s:o}",
 			"deliveries_per_s", num(tput), "p50", num(p50), "p99", num(p99)));
 		fprintf(stderr, "  fanout vs %-6s deliveries/s x%.2f, p50 x%.2f, p99 x%.2f "
-			"(>1: fanout better)\n", bench_system_names[s], tput, p50, p99);
+			"(>1: fanout better)\n", bench_system_names[l], tput, p50, p99);
 	}
+	filter_note(c, res, n);
 	return json_pack("{s:o, s:o}", "medians", meds, "ratios", ratios);
 }
 
-/* Merges the completed runs of system s into one result (mean and stddev approximate:
+void bench_peer_notes(const struct bench_cfg *c)
+{
+	char peers[64] = "";
+
+	for (unsigned s = BENCH_FANOUT + 1; s < BENCH_SYSTEMS; s++)
+		if (c->systems_mask & (1u << s))
+			snprintf(peers + strlen(peers), sizeof(peers) - strlen(peers), "%s%s",
+				 *peers ? ", " : "", bench_system_names[s]);
+	if (!*peers)
+		return;
+	if (c->shm_readers)
+		fprintf(stderr, "fanout-bench: note: %s run with the %u TCP subscriber%s only: "
+			"shared-memory readers are fanout's (%s)\n", peers, c->subscribers,
+			c->subscribers == 1 ? "" : "s",
+			c->systems_mask & (1u << BENCH_FANOUT) ? "its fanout-shm line" :
+			"and fanout does not run here");
+	if (!bench_filter_empty(&c->filter))
+		fprintf(stderr, "fanout-bench: note: %s cannot filter by content: their subscribers "
+			"receive every event of their keys and drop what the filter rejects "
+			"(filtered_by_subscriber, not deliveries); fanoutd filters for its own\n", peers);
+}
+
+/* Merges the completed runs' results on line l into one (mean and stddev approximate:
  * averaged over runs). Returns -ENOMEM, -ENOENT when none completed, or 0. */
-static int merged(const struct bench_result *res, unsigned n, unsigned s,
+static int merged(const struct bench_result *res, unsigned n, unsigned l,
 		  struct bench_result *all)
 {
 	unsigned k = 0;
 
-	*all = (struct bench_result){ .sys = s, .hist = calloc(1, sizeof(*all->hist)) };
+	*all = (struct bench_result){ .hist = calloc(1, sizeof(*all->hist)) };
 	if (!all->hist)
 		return -ENOMEM;
 	for (unsigned i = 0; i < n; i++) {
-		if (res[i].sys != s || res[i].error)
+		const struct bench_result *r = line_result(&res[i], l);
+
+		if (!r)
 			continue;
-		latency_hist_merge(all->hist, res[i].hist);
-		all->mean_us += res[i].mean_us;
-		all->stddev_us += res[i].stddev_us;
+		latency_hist_merge(all->hist, r->hist);
+		all->mean_us += r->mean_us;
+		all->stddev_us += r->stddev_us;
 		k++;
 	}
 	if (k == 0)
@@ -166,27 +300,29 @@ static int merged(const struct bench_result *res, unsigned n, unsigned s,
 
 int bench_write_hdrs(const struct bench_cfg *c, const struct bench_result *res, unsigned n)
 {
-	unsigned nsys = (unsigned)__builtin_popcount(c->systems_mask);
+	unsigned nlines = 0;
 	int first = 0;
 
-	for (unsigned s = 0; c->hdr_out && s < BENCH_SYSTEMS; s++) {
+	for (unsigned l = 0; l < BENCH_LINES; l++)
+		nlines += line_shown(c, l);
+	for (unsigned l = 0; c->hdr_out && l < BENCH_LINES; l++) {
 		struct bench_result all;
 		char path[PATH_MAX];
 		int rc;
 
-		if (!(c->systems_mask & (1u << s)))
+		if (!line_shown(c, l))
 			continue;
-		if (nsys == 1)
+		if (nlines == 1)
 			snprintf(path, sizeof(path), "%s", c->hdr_out);
 		else
-			snprintf(path, sizeof(path), "%s.%s.hdr", c->hdr_out, bench_system_names[s]);
-		rc = merged(res, n, s, &all);
+			snprintf(path, sizeof(path), "%s.%s.hdr", c->hdr_out, bench_line_names[l]);
+		rc = merged(res, n, l, &all);
 		if (rc == 0)
 			rc = bench_hdr_write(&all, path);
 		free(all.hist);
 		if (rc == -ENOENT)
 			fprintf(stderr, "fanout-bench: no %s: no %s run completed\n", path,
-				bench_system_names[s]);
+				bench_line_names[l]);
 		else if (rc)
 			fprintf(stderr, "fanout-bench: cannot write %s: %s\n", path, strerror(-rc));
 		if (rc && !first)

@@ -1,7 +1,8 @@
 /* perf/bench_run.c — one run of one system: start the server, open the publisher and
- * the subscribers, receive on cfg->threads threads (epoll, or zmq_poll for ZeroMQ),
- * publish at intended times for the duration, drain, ask whether the server cut the
- * stalled subscribers (opened, never read), account, stop everything. */
+ * the subscribers (and for fanout the shm readers, bench_shm.c), receive on cfg->threads
+ * threads (epoll, or zmq_poll for ZeroMQ), publish at intended times for the duration,
+ * drain, ask whether the server cut the stalled subscribers (opened, never read),
+ * account, stop everything. */
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -123,30 +124,38 @@ static void *rx_zmq(void *arg)
 	return NULL;
 }
 
+/* Deliveries so far, TCP subscribers' and shm readers' together. */
 static uint64_t total_received(struct bench_run *r)
 {
-	uint64_t n = 0;
+	uint64_t n = bench_shm_received(r);
 
 	for (unsigned i = 0; i < r->cfg->threads; i++)
 		n += atomic_load_explicit(&r->threads[i].received, memory_order_relaxed);
 	return n;
 }
 
-static void progress(struct bench_run *r, int64_t *last_ns, uint64_t *last_in, uint64_t *last_out)
+/* What the progress line said last. */
+struct progress_mark {
+	int64_t ns;
+	uint64_t in, out, shm;
+};
+
+static void progress(struct bench_run *r, struct progress_mark *m)
 {
 	int64_t now = clock_monotonic_ns();
 	uint64_t in = atomic_load_explicit(&r->published, memory_order_relaxed);
-	uint64_t out = total_received(r);
-	double dt = (double)(now - *last_ns) / 1e9;
+	uint64_t shm = bench_shm_received(r), out = total_received(r);
+	double dt = (double)(now - m->ns) / 1e9;
+	char shm_part[48] = "";
 
+	if (r->shm)
+		snprintf(shm_part, sizeof(shm_part), " (shm %.0f/s)", (double)(shm - m->shm) / dt);
 	if (!r->cfg->quiet)
-		fprintf(stderr, "[%s] t=%5.1fs in %10.0f ev/s out %10.0f deliveries/s  total in %"
+		fprintf(stderr, "[%s] t=%5.1fs in %10.0f ev/s out %10.0f deliveries/s%s  total in %"
 			PRIu64 " out %" PRIu64 "\n", r->drv->name,
-			(double)(now - r->start_mono_ns) / 1e9, (double)(in - *last_in) / dt,
-			(double)(out - *last_out) / dt, in, out);
-	*last_ns = now;
-	*last_in = in;
-	*last_out = out;
+			(double)(now - r->start_mono_ns) / 1e9, (double)(in - m->in) / dt,
+			(double)(out - m->out) / dt, shm_part, in, out);
+	*m = (struct progress_mark){ now, in, out, shm };
 }
 
 /* Test hook: the publisher is descheduled once, mid-run, for pub_stall_ms. Events due
@@ -167,8 +176,9 @@ static int publish(struct bench_run *r, struct bench_pub *p, double *seconds)
 	const struct bench_cfg *c = r->cfg;
 	static int64_t intended[BATCH_MAX];
 	int64_t start_real = clock_realtime_ns(), start = clock_monotonic_ns();
-	int64_t end = start + (int64_t)(c->duration_s * 1e9), last = start;
-	uint64_t seq = 0, last_in = 0, last_out = 0;
+	int64_t end = start + (int64_t)(c->duration_s * 1e9);
+	struct progress_mark mark = { .ns = start };
+	uint64_t seq = 0;
 	unsigned batch = c->batch < BATCH_MAX ? c->batch : BATCH_MAX;
 	bool stalled = false;
 	int rc = 0;
@@ -183,8 +193,8 @@ static int publish(struct bench_run *r, struct bench_pub *p, double *seconds)
 			break;
 		}
 		maybe_pub_stall(r, now, &stalled);
-		if (now - last >= 1000000000)
-			progress(r, &last, &last_in, &last_out);
+		if (now - mark.ns >= 1000000000)
+			progress(r, &mark);
 		if (c->rate > 0) {
 			uint64_t due = bench_pace_due(start, c->rate, now);
 
@@ -265,31 +275,29 @@ static void account(struct bench_run *r, struct bench_result *res)
 	res->published = atomic_load(&r->published);
 	for (unsigned i = 0; i < c->subscribers; i++) {
 		struct bench_sub *s = &r->subs[i];
-		uint64_t want = bench_expected(res->published, s->key_base, c->symbols, c->sub_symbols);
 
-		res->expected += want;
-		res->delivered += s->received;
-		res->lost += want > s->received ? want - s->received : 0;
-		res->gaps += s->gaps;
-		res->out_of_order += s->out_of_order;
-		res->dead_subs += s->dead;
-		res->bytes_per_delivery += (double)s->bytes;
+		bench_account_sub(res, s, bench_owed(c, res->published, s->key_base, c->sub_symbols));
 	}
-	for (unsigned i = 0; i < c->threads; i++) {
-		latency_hist_merge(res->hist, r->threads[i].hist);
-		sum += r->threads[i].sum_us;
-		sumsq += r->threads[i].sumsq_us;
-	}
-	if (res->delivered) {
-		double n = (double)res->delivered;
+	for (unsigned i = 0; i < c->threads; i++)
+		bench_account_thread(res, &r->threads[i], &sum, &sumsq);
+	bench_account_finish(res, sum, sumsq);
+}
 
-		res->bytes_per_delivery /= n;
-		res->mean_us = sum / n;
-		res->stddev_us = sqrt(fmax(0, sumsq / n - res->mean_us * res->mean_us));
+/* The shm readers' result beside the TCP one: same run, same clock. */
+static int account_shm(struct bench_run *r, struct bench_result *res)
+{
+	struct bench_result *shm = calloc(1, sizeof(*shm));
+
+	if (!shm || !(shm->hist = calloc(1, sizeof(*shm->hist)))) {
+		free(shm);
+		return -ENOMEM;
 	}
-	res->in_per_s = (double)res->published / res->seconds;
-	res->out_per_s = (double)res->delivered / res->seconds;
-	bench_result_percentiles(res);
+	shm->sys = res->sys;
+	shm->published = res->published;
+	shm->seconds = res->seconds;
+	bench_shm_account(r, shm);
+	res->shm = shm;
+	return 0;
 }
 
 /* The live subscribers (0 .. subscribers-1), each given to a receive thread, then the
@@ -311,8 +319,8 @@ static int open_subs(struct bench_run *r)
 		s->key_next = calloc(c->sub_symbols, sizeof(*s->key_next));
 		if (!s->buf || !s->key_next)
 			return -ENOMEM;
-		for (unsigned k = 0; k < c->sub_symbols; k++)	/* first seq of each key */
-			s->key_next[k] = (s->key_base + k) % c->symbols;
+		for (unsigned k = 0; k < c->sub_symbols; k++)	/* first seq owed of each key */
+			s->key_next[k] = bench_next_owed(c, (s->key_base + k) % c->symbols);
 		rc = r->drv->sub_open(r, s);
 		if (rc) {
 			fprintf(stderr, "fanout-bench: %s %ssubscriber %u: %s\n", r->drv->name,
@@ -348,6 +356,7 @@ static void check_stalled(struct bench_run *r, struct bench_result *res)
 
 static void teardown(struct bench_run *r, struct bench_pub *p)
 {
+	bench_shm_close(r);
 	for (unsigned i = 0; r->subs && i < r->cfg->subscribers + r->cfg->stalled; i++) {
 		if (r->subs[i].buf)
 			r->drv->sub_close(&r->subs[i]);
@@ -400,29 +409,35 @@ static int run_phases(struct bench_run *r, struct bench_pub *p, pthread_t *tids,
 {
 	const struct bench_cfg *cfg = r->cfg;
 	bool zmq = r->drv == &bench_zmq_driver;
-	uint64_t exp = 0;
+	/* Shared-memory rings are fanoutd's: peers run with their TCP subscribers only. */
+	bool shm = r->drv == &bench_fanout_driver && cfg->shm_readers > 0;
+	uint64_t exp = 0, published;
 	int rc = r->drv->server_start(r);
 
 	if (!rc)
 		rc = r->drv->pub_open(r, p);
 	if (!rc)
 		rc = open_subs(r);
+	if (!rc && shm)
+		rc = bench_shm_open(r);
 	while (!rc && *started < cfg->threads) {
 		rc = -pthread_create(&tids[*started], NULL, zmq ? rx_zmq : rx_epoll,
 				     &r->threads[*started]);
 		if (!rc)
 			(*started)++;
 	}
+	if (!rc && shm)
+		rc = bench_shm_start(r);
 	if (!rc && zmq)
 		rc = warm_up(r, p);
 	if (!rc)
 		rc = publish(r, p, &res->seconds);
 	if (rc)
 		return rc;
+	published = atomic_load(&r->published);
 	for (unsigned i = 0; i < cfg->subscribers; i++)
-		exp += bench_expected(atomic_load(&r->published), r->subs[i].key_base,
-				      cfg->symbols, cfg->sub_symbols);
-	drain(r, exp);
+		exp += bench_owed(cfg, published, r->subs[i].key_base, cfg->sub_symbols);
+	drain(r, exp + (shm ? bench_shm_owed(r, published) : 0));
 	check_stalled(r, res);
 	return bench_stopped() ? -EINTR : 0;
 }
@@ -450,6 +465,10 @@ int bench_run_one(const struct bench_cfg *cfg, enum bench_system sys, struct ben
 		pthread_join(tids[i], NULL);
 	if (!rc) {
 		account(r, res);
+		if (r->shm)
+			rc = account_shm(r, res);
+	}
+	if (!rc) {
 		res->pub_bytes_per_event = res->published ? (double)p.bytes / (double)res->published : 0;
 	} else {
 		fprintf(stderr, "fanout-bench: %s run failed: %s\n", r->drv ? r->drv->name :

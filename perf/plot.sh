@@ -3,8 +3,10 @@
 #
 #   perf/plot.sh RESULTS_DIR SCENARIO [OUT_DIR (default RESULTS_DIR)]
 #
-# Reads RESULTS_DIR/SCENARIO.<system>.hdr (from --hdr-out RESULTS_DIR/SCENARIO) and
-# RESULTS_DIR/SCENARIO.json (fanout-bench's stdout), and writes
+# Reads RESULTS_DIR/SCENARIO.<system>.hdr (from --hdr-out RESULTS_DIR/SCENARIO; <system>
+# may be fanout-shm, fanout's shared-memory readers), or RESULTS_DIR/SCENARIO itself when
+# the run had one report line, and RESULTS_DIR/SCENARIO.json (fanout-bench's stdout), and
+# writes
 #   OUT_DIR/SCENARIO-latency.png     latency (µs, log) by percentile, x = 1/(1-p) on a log
 #                                    scale (10 = p90, 100 = p99, ...), one line per system
 #   OUT_DIR/SCENARIO-throughput.png  median deliveries/s per system, as bars
@@ -22,7 +24,7 @@ if ! command -v gnuplot >/dev/null 2>&1; then
     "apt-get install gnuplot-nox" >&2
   exit 2
 fi
-if ! compgen -G "$DIR/$SC.*.hdr" >/dev/null && [[ ! -s $DIR/$SC.json ]]; then
+if ! compgen -G "$DIR/$SC.*.hdr" >/dev/null && [[ ! -f $DIR/$SC && ! -s $DIR/$SC.json ]]; then
   echo "perf/plot.sh: nothing to plot: no $DIR/$SC.*.hdr (fanout-bench --hdr-out $DIR/$SC)" \
     "and no $DIR/$SC.json (its stdout)" >&2
   exit 2
@@ -32,9 +34,13 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/fanout-plot.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 
 plots=()
-for f in "$DIR/$SC".*.hdr; do
-  [[ -e $f ]] || continue
+for f in "$DIR/$SC".*.hdr "$DIR/$SC"; do
+  [[ -f $f ]] || continue
   sys=${f%.hdr}; sys=${sys##*.}
+  if [[ $f == "$DIR/$SC" ]]; then   # one report line: named by the JSON's only medians
+    sys=$(grep -o '"medians":{"[a-z-]*"' "$DIR/$SC.json" 2>/dev/null | sed 's/.*{"//; s/"$//' || true)
+    sys=${sys:-$SC}
+  fi
   # Only the table rows with all four columns (the p=1 row has no 1/(1-p)).
   awk 'NF == 4 && $1 ~ /^[0-9.]+$/ { print $4, $1 }' "$f" >"$TMP/$sys.dat"
   [[ -s $TMP/$sys.dat ]] && plots+=("'$TMP/$sys.dat' using 1:2 with lines lw 2 title '$sys'")
@@ -59,8 +65,8 @@ fi
 
 if [[ -s $DIR/$SC.json ]]; then
   # The summary's medians, in the order fanout-bench writes them (no JSON tool needed).
-  grep -o '"[a-z]*":{"events_per_s_in":[-0-9.e+]*,"deliveries_per_s_out":[-0-9.e+]*' "$DIR/$SC.json" |
-    sed 's/^"\([a-z]*\)":{"events_per_s_in":\([^,]*\),"deliveries_per_s_out":\(.*\)/\1 \3 \2/' >"$TMP/tp.dat"
+  grep -o '"[a-z-]*":{"events_per_s_in":[-0-9.e+]*,"deliveries_per_s_out":[-0-9.e+]*' "$DIR/$SC.json" |
+    sed 's/^"\([a-z-]*\)":{"events_per_s_in":\([^,]*\),"deliveries_per_s_out":\(.*\)/\1 \3 \2/' >"$TMP/tp.dat"
   gnuplot <<GP
 set terminal pngcairo size 700,450 noenhanced
 set output '$OUT/$SC-throughput.png'

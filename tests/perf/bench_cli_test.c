@@ -1,7 +1,9 @@
 /* tests/perf/bench_cli_test.c — fanout-bench's interface (argv[1]; fanoutd: argv[2]):
  * --help, an error naming the flag (or the file and line) for every bad flag and bad
  * scenario file, and the shape of the JSON result and of the .hdr files of an
- * interleaved, repeated two-system run. */
+ * interleaved, repeated two-system run; and of a run with shm readers and a content
+ * filter beside a peer (the peer's notes, the fanout-shm line, its .hdr file), and of
+ * one with shm readers only. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -47,19 +49,38 @@ static void help(void **state)
 	assert_int_equal(x.status, 0);
 	assert_non_null(strstr(x.out, "usage: fanout-bench"));
 	assert_non_null(strstr(x.out, "--scenario FILE"));
+	assert_non_null(strstr(x.out, "--shm-readers R"));
+	assert_non_null(strstr(x.out, "--shm-spin N"));
+	assert_non_null(strstr(x.out, "--shm-ring-bytes N"));
+	assert_non_null(strstr(x.out, "--filter-exchange LIST"));
+	assert_non_null(strstr(x.out, "--filter-min-price X"));
 	assert_string_equal(x.err, "");
 	bexec_free(&x);
 }
 
 static void bad_flags(void **state)
 {
-	static const struct { const char *argv[6]; const char *msg; } cases[] = {
+	static const struct { const char *argv[7]; const char *msg; } cases[] = {
 		{ { "--bogus", "1" }, "unknown option 'bogus'" },
 		{ { "stray" }, "unexpected argument 'stray'" },
 		{ { "--rate" }, "--rate needs a value" },
 		{ { "--rate", "fast" }, "rate: expected a number in 0..1e+09, got 'fast'" },
 		{ { "--subscribers", "1.5" }, "subscribers: expected a whole number" },
-		{ { "--subscribers", "0" }, "subscribers: expected a whole number in 1..4096" },
+		{ { "--subscribers", "4097" }, "subscribers: expected a whole number in 0..4096" },
+		{ { "--subscribers", "0" }, "subscribers: 0, and no --shm-readers" },
+		{ { "--subscribers", "0", "--shm-readers", "1", "--system", "redis" },
+		  "subscribers: 0 leaves redis nothing to run: shared-memory readers are fanout's" },
+		{ { "--shm-readers", "17" }, "shm-readers: expected a whole number in 0..16, got '17'" },
+		{ { "--shm-readers", "1", "--sub-symbols", "65" },
+		  "shm-readers: a reader is one subscription, 64 patterns at most: sub-symbols (65)" },
+		{ { "--shm-spin", "-1" }, "shm-spin: expected a whole number in 0..4294967295" },
+		{ { "--shm-spin", "always" }, "shm-spin: or 'forever'" },
+		{ { "--shm-ring-bytes", "4096" },
+		  "shm-ring-bytes: expected a whole number in 65536..1073741824, got '4096'" },
+		{ { "--filter-exchange", "LSE" }, "filter-exchange: unknown exchange 'LSE'" },
+		{ { "--filter-exchange", "," }, "filter-exchange: no exchange named" },
+		{ { "--filter-min-price", "cheap" }, "filter-min-price: expected a number" },
+		{ { "--filter-min-price", "nan" }, "filter-min-price: expected a number" },
 		{ { "--repeat", "65" }, "repeat: expected a whole number in 1..64" },
 		{ { "--system", "kafka" }, "unknown system 'kafka'" },
 		{ { "--systems", "," }, "systems: no system named" },
@@ -71,7 +92,7 @@ static void bad_flags(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		const char *argv[8] = { bench };
+		const char *argv[9] = { bench };
 
 		for (size_t k = 0; cases[i].argv[k]; k++)
 			argv[k + 1] = cases[i].argv[k];
@@ -97,6 +118,8 @@ static void bad_scenarios(void **state)
 		{ "compare = maybe\n", "compare: expected yes or no", ":1: bad line" },
 		{ "sub_symbols = 2.5\n", "sub-symbols: expected a whole number", ":1: bad line" },
 		{ "scenario = SELF\n", "nested more than 4 deep", ":1: bad line" },
+		{ "shm_readers = many\n", "shm-readers: expected a whole number", ":1: bad line" },
+		{ "rate = 5\nfilter_exchange = NYSE, LSE\n", "unknown exchange 'LSE'", ":2: bad line" },
 	};
 	char path[128];
 
@@ -128,19 +151,37 @@ static void assert_number(json_t *o, const char *k)
 		fail_msg("'%s' is missing or not a number", k);
 }
 
-/* One element of "runs": every field, its type, percentiles in order, no loss. */
-static void check_run(json_t *r, const char *sys, json_int_t run)
+/* A "latency_us" object: every percentile, in order, mean and stddev. */
+static void check_latency(json_t *l, const char *what)
 {
-	static const char *const ints[] = { "published", "expected_deliveries", "deliveries",
-		"lost", "gaps", "out_of_order", "disconnected_subscribers" };
-	static const char *const nums[] = { "seconds", "events_per_s_in", "deliveries_per_s_out",
-		"bytes_per_delivery", "publish_bytes_per_event" };
 	static const char *const lat[] = { "p50", "p90", "p99", "p99_9", "p99_99", "max" };
-	json_t *l = json_object_get(r, "latency_us");
 	double prev = 0;
 
+	for (size_t i = 0; i < sizeof(lat) / sizeof(*lat); i++) {
+		double v;
+
+		assert_number(l, lat[i]);
+		v = json_number_value(json_object_get(l, lat[i]));
+		if (v < prev)
+			fail_msg("%s %s = %f is below the percentile before it", what, lat[i], v);
+		prev = v;
+	}
+	assert_number(l, "mean");
+	assert_number(l, "stddev");
+}
+
+/* One element of "runs" of the scenario named scen: every field, its type, percentiles
+ * in order, no loss. */
+static void check_run_of(json_t *r, const char *scen, const char *sys, json_int_t run)
+{
+	static const char *const ints[] = { "published", "expected_deliveries", "deliveries",
+		"lost", "gaps", "out_of_order", "filtered_by_subscriber",
+		"disconnected_subscribers" };
+	static const char *const nums[] = { "seconds", "events_per_s_in", "deliveries_per_s_out",
+		"bytes_per_delivery", "publish_bytes_per_event" };
+
 	assert_string_equal(json_string_value(json_object_get(r, "system")), sys);
-	assert_string_equal(json_string_value(json_object_get(r, "scenario")), "shape_test");
+	assert_string_equal(json_string_value(json_object_get(r, "scenario")), scen);
 	assert_int_equal(bexec_int(r, "run"), run);
 	assert_true(json_is_string(json_object_get(r, "topology")));
 	assert_true(json_is_null(json_object_get(r, "error")));
@@ -151,51 +192,61 @@ static void check_run(json_t *r, const char *sys, json_int_t run)
 	assert_true(bexec_int(r, "published") > 0);
 	assert_int_equal(bexec_int(r, "deliveries"), bexec_int(r, "expected_deliveries"));
 	assert_int_equal(bexec_int(r, "lost"), 0);
-	for (size_t i = 0; i < sizeof(lat) / sizeof(*lat); i++) {
-		double v;
+	check_latency(json_object_get(r, "latency_us"), sys);
+	assert_non_null(json_object_get(r, "shm"));	/* null, or an object: see below */
+}
 
-		assert_number(l, lat[i]);
-		v = json_number_value(json_object_get(l, lat[i]));
-		if (v < prev)
-			fail_msg("%s %s = %f is below the percentile before it", sys, lat[i], v);
-		prev = v;
-	}
-	assert_number(l, "mean");
-	assert_number(l, "stddev");
+static void check_run(json_t *r, const char *sys, json_int_t run)
+{
+	check_run_of(r, "shape_test", sys, run);
+	assert_true(json_is_null(json_object_get(r, "shm")));	/* no shm readers */
+	assert_int_equal(bexec_int(r, "filtered_by_subscriber"), 0);	/* no filter */
 	/* One stalled subscriber, never read: counted apart; 300 events do not get it cut. */
 	assert_true(json_is_object(json_object_get(r, "stalled")));
 	assert_int_equal(bexec_int(json_object_get(r, "stalled"), "count"), 1);
 	assert_int_equal(bexec_int(json_object_get(r, "stalled"), "disconnected"), 0);
 }
 
-static void check_summary(json_t *s)
+static void check_medians(json_t *meds, const char *line)
 {
 	static const char *const med[] = { "events_per_s_in", "deliveries_per_s_out", "lost",
-		"stalled_disconnected", "p50", "p90", "p99", "p99_9", "p99_99", "max" };
+		"stalled_disconnected", "filtered_by_subscriber", "p50", "p90", "p99", "p99_9",
+		"p99_99", "max" };
+	json_t *m = json_object_get(meds, line);
+
+	if (!json_is_object(m))
+		fail_msg("no medians for %s", line);
+	for (size_t i = 0; i < sizeof(med) / sizeof(*med); i++) {
+		/* Stalled subscribers are TCP ones: the shm line has none to count. */
+		if (!strcmp(line, "fanout-shm") && !strcmp(med[i], "stalled_disconnected"))
+			assert_true(json_is_null(json_object_get(m, med[i])));
+		else
+			assert_number(m, med[i]);
+	}
+}
+
+static void check_summary(json_t *s)
+{
 	json_t *meds = json_object_get(s, "medians"), *ratios = json_object_get(s, "ratios");
 
 	assert_int_equal(json_object_size(meds), 2);
-	for (size_t i = 0; i < sizeof(med) / sizeof(*med); i++) {
-		assert_number(json_object_get(meds, "fanout"), med[i]);
-		assert_number(json_object_get(meds, "zmq"), med[i]);
-	}
+	check_medians(meds, "fanout");
+	check_medians(meds, "zmq");
 	assert_int_equal(json_object_size(ratios), 1);	/* fanout against each peer */
 	assert_number(json_object_get(ratios, "zmq"), "deliveries_per_s");
 	assert_number(json_object_get(ratios, "zmq"), "p50");
 	assert_number(json_object_get(ratios, "zmq"), "p99");
 }
 
-/* The .hdr file of sys: header, rows, footer; its total count is every delivery the
- * runs of sys made (the histograms of both runs merged). */
-static void check_hdr(const char *prefix, const char *sys, json_int_t deliveries)
+/* A .hdr file: header, rows, footer; its total count is every delivery its line's runs
+ * made (their histograms merged). */
+static void check_hdr_file(const char *path, json_int_t deliveries)
 {
-	char path[256], line[256];
+	char line[256];
 	unsigned long long total = 0;
 	int rows = 0;
-	FILE *f;
+	FILE *f = fopen(path, "r");
 
-	snprintf(path, sizeof(path), "%s.%s.hdr", prefix, sys);
-	f = fopen(path, "r");
 	if (!f)
 		fail_msg("no %s", path);
 	assert_non_null(fgets(line, sizeof(line), f));
@@ -214,6 +265,26 @@ static void check_hdr(const char *prefix, const char *sys, json_int_t deliveries
 	fclose(f);
 	assert_true(rows > 10);
 	assert_int_equal(total, deliveries);
+}
+
+/* The .hdr file of report line sys of a run with several lines. */
+static void check_hdr(const char *prefix, const char *sys, json_int_t deliveries)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s.%s.hdr", prefix, sys);
+	check_hdr_file(path, deliveries);
+}
+
+/* Runs fanout-bench; asserts exit 0 and one JSON document on stdout, which it returns
+ * (owned by x). */
+static json_t *run_json(struct bexec *x, const char *const *argv)
+{
+	bexec_run(x, argv);
+	assert_int_equal(x->status, 0);
+	if (!x->json)
+		fail_msg("stdout is not one JSON document: %s", x->out);
+	return x->json;
 }
 
 static const char shape_ini[] =
@@ -243,11 +314,7 @@ static void json_shape(void **state)
 	snprintf(ini, sizeof(ini), "%s/shape.ini", tmpdir);
 	snprintf(prefix, sizeof(prefix), "%s/shape", tmpdir);
 	write_file(ini, shape_ini);
-	bexec_run(&x, argv);
-	assert_int_equal(x.status, 0);
-	j = x.json;
-	if (!j)
-		fail_msg("stdout is not one JSON document: %s", x.out);
+	j = run_json(&x, argv);
 	assert_string_equal(json_string_value(json_object_get(j, "bench")), "fanout-bench");
 	assert_string_equal(json_string_value(json_object_get(j, "scenario")), "shape_test");
 	assert_int_equal(strlen(json_string_value(json_object_get(j, "date"))),
@@ -275,6 +342,109 @@ static void json_shape(void **state)
 	bexec_free(&x);
 }
 
+/* A run's "shm" object: every field, the readers' owed deliveries all delivered. */
+static void check_shm(json_t *shm, json_int_t readers)
+{
+	static const char *const ints[] = { "expected_deliveries", "deliveries", "lost", "gaps",
+		"out_of_order", "filtered_by_subscriber", "disconnected_readers", "gap_records",
+		"lost_reported", "recovered", "laps", "torn" };
+
+	if (!json_is_object(shm))
+		fail_msg("a fanout run with shm readers has no \"shm\" object");
+	assert_int_equal(bexec_int(shm, "readers"), readers);
+	for (size_t i = 0; i < sizeof(ints) / sizeof(*ints); i++)
+		assert_true(bexec_int(shm, ints[i]) >= 0);
+	assert_number(shm, "deliveries_per_s_out");
+	assert_number(shm, "bytes_per_delivery");
+	assert_true(bexec_int(shm, "deliveries") > 0);
+	assert_int_equal(bexec_int(shm, "deliveries"), bexec_int(shm, "expected_deliveries"));
+	assert_int_equal(bexec_int(shm, "lost"), 0);
+	assert_int_equal(bexec_int(shm, "lost_reported"), 0);
+	assert_int_equal(bexec_int(shm, "filtered_by_subscriber"), 0);	/* fanoutd filtered */
+	assert_int_equal(bexec_int(shm, "disconnected_readers"), 0);
+	check_latency(json_object_get(shm, "latency_us"), "fanout-shm");
+}
+
+/* fanout with 1 TCP subscriber and 2 shm readers beside zmq, under a content filter:
+ * the configuration says so, fanout's run carries its readers apart, zmq's subscriber
+ * drops what the filter rejects (zmq cannot filter), fanout-shm is a line of its own
+ * (medians, table, .hdr file), and stderr says what zmq runs without. */
+static void json_shape_shm_filter(void **state)
+{
+	char prefix[128];
+	const char *argv[] = { bench, "--fanoutd", fanoutd, "--quiet", "--name", "shm_shape",
+		"--systems", "fanout,zmq", "--rate", "1000", "--duration", "0.3", "--symbols", "10",
+		"--sub-symbols", "5", "--subscribers", "1", "--shm-readers", "2", "--shm-spin", "0",
+		"--shm-ring-bytes", "1048576", "--filter-exchange", "NYSE,ARCA",
+		"--filter-min-price", "21.5", "--hdr-out", prefix, NULL };
+	json_t *cfg, *filter, *runs, *meds, *fan, *zmq;
+	struct bexec x;
+
+	(void)state;
+	snprintf(prefix, sizeof(prefix), "%s/shmshape", tmpdir);
+	cfg = json_object_get(run_json(&x, argv), "config");
+	assert_int_equal(bexec_int(cfg, "shm_readers"), 2);
+	assert_int_equal(bexec_int(cfg, "shm_spin"), 0);
+	assert_int_equal(bexec_int(cfg, "shm_ring_bytes"), 1048576);
+	filter = json_object_get(cfg, "filter");
+	assert_true(json_is_object(filter));
+	assert_int_equal(json_array_size(json_object_get(filter, "exchanges")), 2);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(filter, "exchanges"),
+							     0)), "NYSE");
+	assert_true(json_number_value(json_object_get(filter, "min_price")) == 21.5);
+	runs = json_object_get(x.json, "runs");
+	assert_int_equal(json_array_size(runs), 2);
+	fan = json_array_get(runs, 0);
+	zmq = json_array_get(runs, 1);
+	check_run_of(fan, "shm_shape", "fanout", 1);
+	check_run_of(zmq, "shm_shape", "zmq", 1);
+	check_shm(json_object_get(fan, "shm"), 2);
+	assert_true(json_is_null(json_object_get(zmq, "shm")));
+	/* Subscriber 0 (and reader 2) take keys 0-4: NYSE and ARCA are symbols 1 and 2, and
+	 * symbol 1 is 21.50 or more half the time. Reader 1 takes 5-9: symbols 5, 6 and 9. */
+	assert_true(bexec_int(fan, "deliveries") > 0);
+	assert_int_equal(bexec_int(fan, "filtered_by_subscriber"), 0);	/* fanoutd filtered */
+	assert_true(bexec_int(zmq, "filtered_by_subscriber") > 0);	/* zmq could not */
+	meds = json_object_get(json_object_get(x.json, "summary"), "medians");
+	assert_int_equal(json_object_size(meds), 3);
+	check_medians(meds, "fanout");
+	check_medians(meds, "fanout-shm");
+	check_medians(meds, "zmq");
+	if (!strstr(x.err, "zmq run with the 1 TCP subscriber only") ||
+	    !strstr(x.err, "zmq cannot filter by content") || !strstr(x.err, "\nfanout-shm "))
+		fail_msg("stderr lacks the peer notes or the fanout-shm line:\n%s", x.err);
+	check_hdr(prefix, "fanout", bexec_int(fan, "deliveries"));
+	check_hdr(prefix, "fanout-shm", bexec_int(json_object_get(fan, "shm"), "deliveries"));
+	check_hdr(prefix, "zmq", bexec_int(zmq, "deliveries"));
+	bexec_free(&x);
+}
+
+/* Shm readers only: no TCP subscriber, so fanout-shm is the one line, and its .hdr file
+ * is --hdr-out itself. */
+static void json_shape_shm_only(void **state)
+{
+	char path[128];
+	const char *argv[] = { bench, "--fanoutd", fanoutd, "--quiet", "--rate", "1000",
+		"--duration", "0.3", "--symbols", "10", "--subscribers", "0", "--shm-readers", "1",
+		"--hdr-out", path, NULL };
+	json_t *r, *meds;
+	struct bexec x;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/shmonly.hdr", tmpdir);
+	assert_int_equal(bexec_int(json_object_get(run_json(&x, argv), "config"), "subscribers"), 0);
+	r = json_array_get(json_object_get(x.json, "runs"), 0);
+	assert_int_equal(bexec_int(r, "expected_deliveries"), 0);
+	check_shm(json_object_get(r, "shm"), 1);
+	assert_int_equal(bexec_int(json_object_get(r, "shm"), "deliveries"),
+			 bexec_int(r, "published"));
+	meds = json_object_get(json_object_get(x.json, "summary"), "medians");
+	assert_int_equal(json_object_size(meds), 1);
+	check_medians(meds, "fanout-shm");
+	check_hdr_file(path, bexec_int(json_object_get(r, "shm"), "deliveries"));
+	bexec_free(&x);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -282,6 +452,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(bad_flags),
 		cmocka_unit_test(bad_scenarios),
 		cmocka_unit_test_teardown(json_shape, teardown),
+		cmocka_unit_test_teardown(json_shape_shm_filter, teardown),
+		cmocka_unit_test_teardown(json_shape_shm_only, teardown),
 	};
 
 	if (argc != 3) {

@@ -1,6 +1,8 @@
 /* tests/perf/bench_core_test.c — fanout-bench's pure parts: the histogram gives known
  * percentiles for known distributions, the pacer and delivery accounting charge a stall
- * to the events intended during it (no coordinated omission), filters and the .hdr file. */
+ * to the events intended during it (no coordinated omission), key selection and the
+ * content filter (what each subscriber is owed, against a count event by event; events
+ * the filter rejects dropped, not gaps), and the .hdr file. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +17,7 @@
 #include "perf/bench_pb.h"
 #include "fanout.pb-c.h"
 #include "core/frame.h"
+#include "tools/synth.h"
 
 static struct latency_hist hist;
 
@@ -182,6 +185,118 @@ static void filters_and_gaps(void **state)
 	cfg.sub_symbols = 10;
 }
 
+/* The price and exchange the accounting takes each event to have are what the publisher
+ * sends (tools/synth.c fills the events). */
+static void synthetic_events(void **state)
+{
+	static const unsigned ks[] = { 1, 3, 10, 100, 481, 5000 };
+	struct synth_slot slot;
+
+	(void)state;
+	synth_init(&slot, "t", "test");
+	for (size_t i = 0; i < sizeof(ks) / sizeof(*ks); i++) {
+		for (uint64_t seq = 0; seq < 20000; seq += 7) {
+			synth_fill(&slot, seq, ks[i]);
+			assert_true(slot.md.price == bench_event_price(seq, ks[i]));
+			assert_string_equal(slot.md.exchange,
+					    synth_exchange(bench_event_exchange(seq, ks[i])));
+		}
+	}
+}
+
+/* Owed, counted event by event: keys key_base .. key_base+m-1 (mod K), the filter. */
+static uint64_t owed_slowly(const struct bench_cfg *c, uint64_t published, unsigned base,
+			    unsigned m)
+{
+	uint64_t n = 0;
+
+	for (uint64_t seq = 0; seq < published; seq++)
+		n += (seq % c->symbols + c->symbols - base) % c->symbols < m &&
+		     bench_filter_match(&c->filter, seq, c->symbols);
+	return n;
+}
+
+static void content_filter_owed(void **state)
+{
+	static const struct bench_filter filters[] = {
+		{ 0, false, 0 },
+		{ 1u << 1 | 1u << 2, false, 0 },	/* NYSE, ARCA */
+		{ 0, true, 25.5 },
+		{ 1u << 1 | 1u << 2, true, 25.5 },
+		{ 1u << 3, true, 1e6 },			/* nothing passes */
+	};
+	static const unsigned ks[] = { 1, 7, 10, 100, 250 };
+	struct bench_cfg c = { 0 };
+
+	(void)state;
+	/* NYSE and ARCA are exchanges 1 and 2 (symbol mod 4). */
+	assert_string_equal(synth_exchange(1), "NYSE");
+	assert_string_equal(synth_exchange(2), "ARCA");
+	for (size_t f = 0; f < sizeof(filters) / sizeof(*filters); f++) {
+		c.filter = filters[f];
+		for (size_t i = 0; i < sizeof(ks) / sizeof(*ks); i++) {
+			c.symbols = ks[i];
+			for (uint64_t pub = 0; pub < 2600; pub += 433) {
+				for (unsigned base = 0; base < c.symbols; base += 3) {
+					unsigned m = 1 + base % c.symbols;
+
+					assert_int_equal(bench_owed(&c, pub, base, m),
+							 owed_slowly(&c, pub, base, m));
+				}
+			}
+			/* The next owed event of a key: the first that passes, or none. */
+			for (uint64_t seq = 0; seq < 300; seq++) {
+				uint64_t want = UINT64_MAX;
+
+				for (uint64_t s2 = seq; s2 < seq + 200 * (uint64_t)c.symbols;
+				     s2 += c.symbols)
+					if (bench_filter_match(&c.filter, s2, c.symbols)) {
+						want = s2;
+						break;
+					}
+				assert_true(bench_next_owed(&c, seq) == want);
+			}
+		}
+	}
+	/* The inclusive bound: symbol 5 of 10 at seq mod 100 = 50 costs 25.50 exactly. */
+	c.symbols = 10;
+	c.filter = filters[2];
+	assert_true(bench_filter_match(&c.filter, 55, 10));
+	assert_false(bench_filter_match(&c.filter, 45, 10));
+}
+
+/* A subscriber drops what the filter rejects (a peer's client-side filter): neither a
+ * delivery nor a gap; a passing event that never came is a gap. */
+static void filter_drops_not_gaps(void **state)
+{
+	struct bench_run r;
+	struct bench_thread t;
+	struct bench_sub s;
+	uint64_t key_next[10];
+
+	(void)state;
+	/* Symbols 6 and up pass; symbol 5 from seq mod 100 = 50 on. */
+	cfg.filter = (struct bench_filter){ .has_min_price = true, .min_price = 25.5 };
+	cfg.symbols = cfg.sub_symbols = 10;
+	setup_thread(&r, &t, &s, key_next);
+	for (unsigned k = 0; k < 10; k++)
+		key_next[k] = bench_next_owed(&cfg, k);
+	assert_true(key_next[0] == UINT64_MAX);	/* symbol 0 never costs 25.5 */
+	assert_int_equal(key_next[5], 55);
+	assert_int_equal(key_next[6], 6);
+	for (uint64_t seq = 0; seq < 200; seq++)
+		if (seq != 76)	/* symbol 6: passes, lost */
+			bench_deliver(&t, &s, seq, 0, 1);
+	/* Passing: symbol 5 at 55..95 step 10 (5) and 155..195 (5); symbols 6..9 all (80). */
+	assert_int_equal(bench_owed(&cfg, 200, 0, 10), 90);
+	assert_int_equal(s.received, 89);
+	assert_int_equal(s.filtered, 200 - 90);
+	assert_int_equal(s.gaps, 1);
+	assert_int_equal(s.out_of_order, 0);
+	assert_int_equal(latency_hist_count(&hist), 89);
+	cfg.filter = (struct bench_filter){ 0 };
+}
+
 static void payload_and_pb(void **state)
 {
 	uint8_t buf[100], frame[512];
@@ -259,8 +374,9 @@ int main(void)
 		cmocka_unit_test(uniform_percentiles), cmocka_unit_test(bimodal_percentiles),
 		cmocka_unit_test(percentile_rank), cmocka_unit_test(merged_percentiles),
 		cmocka_unit_test(coordinated_omission), cmocka_unit_test(pacing),
-		cmocka_unit_test(filters_and_gaps), cmocka_unit_test(payload_and_pb),
-		cmocka_unit_test(hdr_file),
+		cmocka_unit_test(filters_and_gaps), cmocka_unit_test(synthetic_events),
+		cmocka_unit_test(content_filter_owed), cmocka_unit_test(filter_drops_not_gaps),
+		cmocka_unit_test(payload_and_pb), cmocka_unit_test(hdr_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

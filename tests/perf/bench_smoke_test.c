@@ -1,10 +1,13 @@
 /* tests/perf/bench_smoke_test.c — one system (argv[4]: fanout, nats, redis or zmq)
  * through fanout-bench (argv[1]) and that system's real server: every scenario file in
- * argv[2] (perf/scenarios) at a tiny size, a flat-out run, a publisher stall, a
- * receiver stall and (fanout) a stalled subscriber cut past fanoutd's lag bound. Counts, not speed: every event each subscriber's keys select is
- * delivered once, in order, against an expected count computed here independently of
- * fanout-bench. The only latency checks are lower bounds that a sleep guarantees.
- * Exits 77 (skip) when the system's server is not installed. */
+ * argv[2] (perf/scenarios) at a tiny size, a content filter (fanout: with shm readers
+ * too), a flat-out run, a publisher stall, a receiver stall and (fanout) a stalled
+ * subscriber cut past fanoutd's lag bound and shm readers that never sleep or always do.
+ * Counts, not speed: every event each subscriber's (and shm reader's) keys and the
+ * filter select is delivered once, in order, against an expected count computed here
+ * event by event, independently of fanout-bench. The only latency checks are lower
+ * bounds that a sleep guarantees. Exits 77 (skip) when the system's server is not
+ * installed. */
 #include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,14 +33,14 @@ static int teardown(void **state)
 }
 
 /* Runs fanout-bench for sys with the given extra arguments (NULL-terminated, at most
- * 12); asserts exit 0 and a single completed run, which it returns (owned by x). */
+ * 25); asserts exit 0 and a single completed run, which it returns (owned by x). */
 static json_t *run(struct bexec *x, const char *const *extra)
 {
-	const char *argv[24] = { bench, "--fanoutd", fanoutd, "--system", sys, "--quiet" };
+	const char *argv[32] = { bench, "--fanoutd", fanoutd, "--system", sys, "--quiet" };
 	size_t n = 6;
 	json_t *runs, *r;
 
-	for (; *extra && n < 23; extra++)
+	for (; *extra && n < 31; extra++)
 		argv[n++] = *extra;
 	argv[n] = NULL;
 	bexec_run(x, argv);
@@ -52,40 +55,91 @@ static json_t *run(struct bexec *x, const char *const *extra)
 	return r;
 }
 
-/* Deliveries a lossless run owes: subscriber i takes keys i*M .. i*M+M-1 (mod K) and
- * event seq has key seq mod K. Counted event by event, not by fanout-bench's formula. */
-static json_int_t owed(json_t *cfg, json_int_t published)
+/* Whether the synthetic event seq over k symbols passes the configuration's "filter":
+ * symbol seq mod K, exchange NASDAQ, NYSE, ARCA, BATS by symbol mod 4, price 20 +
+ * symbol mod 480 + (seq mod 100)/100 (tools/synth.c). Null filter: every event. */
+static bool passes(json_t *filter, json_int_t seq, json_int_t k)
 {
-	json_int_t n = bexec_int(cfg, "subscribers"), k = bexec_int(cfg, "symbols");
-	json_int_t m = bexec_int(cfg, "sub_symbols"), total = 0;
+	static const char *const exchanges[] = { "NASDAQ", "NYSE", "ARCA", "BATS" };
+	json_int_t sym = seq % k;
+	json_t *ex = json_object_get(filter, "exchanges"), *min = json_object_get(filter, "min_price");
+	double price = 20.0 + (double)(sym % 480) + (double)(seq % 100) / 100.0;
+	bool in = json_array_size(ex) == 0;
 
-	for (json_int_t i = 0; i < n; i++) {
+	if (json_is_null(filter))
+		return true;
+	for (size_t i = 0; i < json_array_size(ex); i++)
+		in |= !strcmp(json_string_value(json_array_get(ex, i)), exchanges[sym % 4]);
+	return in && (json_is_null(min) || price >= json_number_value(min));
+}
+
+/* Deliveries a lossless run owes subscribers first .. first+n-1 (TCP subscribers, then
+ * shm readers, numbered on): subscriber i takes keys i*M .. i*M+M-1 (mod K), event seq
+ * has key seq mod K, and the filter (when `filtered`) must pass it. Counted event by
+ * event, not by fanout-bench's formula. */
+static json_int_t owed(json_t *cfg, json_int_t published, json_int_t first, json_int_t n,
+		       bool filtered)
+{
+	json_int_t k = bexec_int(cfg, "symbols"), m = bexec_int(cfg, "sub_symbols"), total = 0;
+	json_t *filter = filtered ? json_object_get(cfg, "filter") : json_null();
+
+	for (json_int_t i = first; i < first + n; i++) {
 		json_int_t base = (i * m) % k;
 
 		for (json_int_t seq = 0; seq < published; seq++)
-			total += (seq % k - base + k) % k < m;
+			total += (seq % k - base + k) % k < m && passes(filter, seq, k);
 	}
 	return total;
 }
 
+/* The shm readers of a fanout run, numbered after its TCP subscribers: all owed, once. */
+static void assert_shm_lossless(json_t *cfg, json_t *r)
+{
+	json_int_t subs = bexec_int(cfg, "subscribers"), readers = bexec_int(cfg, "shm_readers");
+	json_t *shm = json_object_get(r, "shm");
+
+	if (!json_is_object(shm))
+		fail_msg("a fanout run with %lld shm readers has no \"shm\" object",
+			 (long long)readers);
+	assert_int_equal(bexec_int(shm, "readers"), readers);
+	assert_int_equal(bexec_int(shm, "expected_deliveries"),
+			 owed(cfg, bexec_int(r, "published"), subs, readers, true));
+	assert_int_equal(bexec_int(shm, "deliveries"), bexec_int(shm, "expected_deliveries"));
+	assert_int_equal(bexec_int(shm, "lost"), 0);
+	assert_int_equal(bexec_int(shm, "gaps"), 0);
+	assert_int_equal(bexec_int(shm, "out_of_order"), 0);
+	assert_int_equal(bexec_int(shm, "filtered_by_subscriber"), 0);	/* fanoutd filtered */
+	assert_int_equal(bexec_int(shm, "disconnected_readers"), 0);
+	assert_int_equal(bexec_int(shm, "gap_records"), 0);
+	assert_int_equal(bexec_int(shm, "lost_reported"), 0);
+}
+
 static void assert_lossless(json_t *j, json_t *r)
 {
-	json_int_t published = bexec_int(r, "published");
+	json_t *cfg = json_object_get(j, "config");
+	json_int_t published = bexec_int(r, "published"), subs = bexec_int(cfg, "subscribers");
 	json_t *stalled = json_object_get(r, "stalled");
+	bool fanout = !strcmp(sys, "fanout");
 
 	assert_true(published > 0);
-	assert_int_equal(bexec_int(r, "expected_deliveries"),
-			 owed(json_object_get(j, "config"), published));
+	assert_int_equal(bexec_int(r, "expected_deliveries"), owed(cfg, published, 0, subs, true));
 	assert_int_equal(bexec_int(r, "deliveries"), bexec_int(r, "expected_deliveries"));
 	assert_int_equal(bexec_int(r, "lost"), 0);
 	assert_int_equal(bexec_int(r, "gaps"), 0);
 	assert_int_equal(bexec_int(r, "out_of_order"), 0);
 	assert_int_equal(bexec_int(r, "disconnected_subscribers"), 0);
+	/* fanoutd filters by content; a peer's subscribers drop the rest of their keys'. */
+	assert_int_equal(bexec_int(r, "filtered_by_subscriber"),
+			 fanout ? 0 : owed(cfg, published, 0, subs, false) -
+				      bexec_int(r, "expected_deliveries"));
+	if (fanout && bexec_int(cfg, "shm_readers") > 0)
+		assert_shm_lossless(cfg, r);
+	else
+		assert_true(json_is_null(json_object_get(r, "shm")));	/* peers have none */
 	/* Stalled subscribers are apart from the counts above: only reported. */
 	if (!json_is_object(stalled))
 		fail_msg("no \"stalled\" object in a run");
-	assert_int_equal(bexec_int(stalled, "count"),
-			 bexec_int(json_object_get(j, "config"), "stalled"));
+	assert_int_equal(bexec_int(stalled, "count"), bexec_int(cfg, "stalled"));
 	assert_true(bexec_int(stalled, "disconnected") >= 0);
 	assert_true(bexec_int(stalled, "disconnected") <= bexec_int(stalled, "count"));
 }
@@ -95,12 +149,51 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The value of "key = N" in a scenario file, or -1 when it has no such line. */
+static long ini_value(const char *path, const char *key)
+{
+	char line[512];
+	long v = -1;
+	size_t klen = strlen(key);
+	FILE *f = fopen(path, "r");
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		const char *p = line + strspn(line, " \t");
+
+		if (!strncmp(p, key, klen) && strchr(" \t=", p[klen])) {
+			p += klen + strspn(p + klen, " \t");
+			if (*p == '=')
+				v = strtol(p + 1, NULL, 10);
+		}
+	}
+	fclose(f);
+	return v;
+}
+
+/* A peer refuses a scenario of shm readers only (they are fanout's), saying why. */
+static void assert_refused_shm_only(const char *path)
+{
+	const char *argv[] = { bench, "--fanoutd", fanoutd, "--quiet", "--scenario", path,
+			       "--system", sys, "--duration", "0.5", NULL };
+	char msg[128];
+	struct bexec x;
+
+	bexec_run(&x, argv);
+	snprintf(msg, sizeof(msg), "subscribers: 0 leaves %s nothing to run", sys);
+	if (x.status != 2 || !strstr(x.err, msg))
+		fail_msg("%s with %s: exit %d, not refused with \"%s\":\n%s", path, sys, x.status,
+			 msg, x.err);
+	bexec_free(&x);
+}
+
 /* Every scenario file, at 2,000 events/s for half a second, its other settings (its
- * subscribers, keys and filters) as written. */
+ * subscribers, shm readers, keys and filters) as written. A peer runs a scenario with
+ * shm readers without them, and refuses one with nothing but shm readers. */
 static void every_scenario(void **state)
 {
 	char *names[SCENARIOS_MAX];
-	size_t n = 0, with_stalled = 0;
+	size_t n = 0, with_stalled = 0, with_shm = 0;
 	struct dirent *e;
 	DIR *d = opendir(scen_dir);
 
@@ -113,19 +206,27 @@ static void every_scenario(void **state)
 			names[n++] = strdup(e->d_name);
 	}
 	closedir(d);
-	assert_true(n >= 7);	/* the fan-out scenarios, flat out, the soak, stalled */
+	assert_true(n >= 9);	/* the fan-out scenarios, flat out, the soak, stalled, shm */
 	qsort(names, n, sizeof(*names), cmp_str);
 	for (size_t i = 0; i < n; i++) {
 		char path[1024];
 		const char *args[] = { "--scenario", path, "--system", sys, "--duration", "0.5",
 				       "--rate", "2000", "--drain", "30", NULL };
 		struct bexec x;
-		json_t *r;
+		json_t *r, *cfg;
 
 		snprintf(path, sizeof(path), "%s/%s", scen_dir, names[i]);
+		with_shm += ini_value(path, "shm_readers") > 0;
+		if (ini_value(path, "shm_readers") > 0 && ini_value(path, "subscribers") == 0 &&
+		    strcmp(sys, "fanout")) {
+			assert_refused_shm_only(path);
+			free(names[i]);
+			continue;
+		}
 		r = run(&x, args);
 		assert_lossless(x.json, r);
-		if (bexec_int(json_object_get(x.json, "config"), "stalled") > 0) {
+		cfg = json_object_get(x.json, "config");
+		if (bexec_int(cfg, "stalled") > 0) {
 			/* ~70 KB owed to it: under every server's bound, so none cuts it. */
 			with_stalled++;
 			assert_int_equal(bexec_int(json_object_get(r, "stalled"), "disconnected"), 0);
@@ -134,6 +235,58 @@ static void every_scenario(void **state)
 		free(names[i]);
 	}
 	assert_true(with_stalled >= 1);	/* perf/scenarios/stalled.ini */
+	assert_true(with_shm >= 2);	/* shm_1to1.ini, shm_1to4.ini */
+}
+
+/* A content filter (exchanges NYSE and ARCA, price 21.50 or more) on every subscriber:
+ * each gets exactly the events of its keys that pass, and (fanout) so does each shm
+ * reader. fanoutd filters; a peer's subscribers drop the rest themselves. The subscriber
+ * takes keys 0-2, the readers 3-5 and 6-8 (numbered on: 0-2 and 3-5 would be owed more). */
+static void content_filter(void **state)
+{
+	const char *args[] = { "--rate", "2000", "--duration", "0.5", "--symbols", "10",
+			       "--sub-symbols", "3", "--subscribers", "1",
+			       "--filter-exchange", "NYSE,ARCA", "--filter-min-price", "21.5",
+			       "--drain", "30", NULL, NULL, NULL };
+	struct bexec x;
+	json_t *r, *cfg;
+
+	(void)state;
+	if (!strcmp(sys, "fanout")) {
+		args[16] = "--shm-readers";
+		args[17] = "2";
+	}
+	r = run(&x, args);
+	assert_lossless(x.json, r);
+	cfg = json_object_get(x.json, "config");
+	/* The filter took something and left something. */
+	assert_true(bexec_int(r, "deliveries") > 0);
+	assert_true(bexec_int(r, "deliveries") <
+		    owed(cfg, bexec_int(r, "published"), 0, bexec_int(cfg, "subscribers"), false));
+	bexec_free(&x);
+}
+
+/* fanout only: shm readers that never sleep (busy-spin) and that sleep at once (the
+ * writer's futex wake) both get every event, beside a TCP subscriber. */
+static void shm_spin_modes(void **state)
+{
+	static const char *const spins[] = { "forever", "0" };
+
+	(void)state;
+	if (strcmp(sys, "fanout"))
+		skip();
+	for (size_t i = 0; i < 2; i++) {
+		const char *args[] = { "--rate", "2000", "--duration", "0.5", "--symbols", "10",
+				       "--shm-readers", "1", "--shm-spin", spins[i], "--drain", "30",
+				       NULL };
+		struct bexec x;
+		json_t *r = run(&x, args);
+
+		assert_lossless(x.json, r);
+		assert_int_equal(bexec_int(json_object_get(r, "shm"), "deliveries"),
+				 bexec_int(r, "published"));
+		bexec_free(&x);
+	}
 }
 
 /* fanout only: a stalled subscriber is really there. It takes every key and never reads;
@@ -240,6 +393,8 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(every_scenario, teardown),
+		cmocka_unit_test_teardown(content_filter, teardown),
+		cmocka_unit_test_teardown(shm_spin_modes, teardown),
 		cmocka_unit_test_teardown(flat_out, teardown),
 		cmocka_unit_test_teardown(publisher_stall_is_latency, teardown),
 		cmocka_unit_test_teardown(receiver_stall_is_latency, teardown),
