@@ -318,13 +318,11 @@ static void reactor_on_send(struct reactor *r, struct reactor_conn *c, struct io
 	int res = cqe->res;
 
 	if (cqe->flags & IORING_CQE_F_MORE) {	/* zero-copy: a notification follows */
-		c->zc_wait = true;
 		c->zc_res = res;
 		return;
 	}
 	if (cqe->flags & IORING_CQE_F_NOTIF) {	/* the buffers are ours again */
 		res = c->zc_res;
-		c->zc_wait = false;
 	}
 	c->sending = false;
 	c->inflight--;

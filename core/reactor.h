@@ -46,9 +46,8 @@ struct reactor_conn {
 	bool recv_armed;	/* a (multishot) receive is pending */
 	bool recv_paused;	/* the layer above holds enough input: no receive re-armed */
 	bool zc;		/* the peer is on another host: large sends go zero-copy */
-	bool zc_wait;		/* a zero-copy send completed; its buffers are the kernel's
-				 * until the notification */
-	int zc_res;		/* that send's result, reported at the notification */
+	int zc_res;		/* a zero-copy send's result, held until the kernel's
+				 * notification gives its buffers back */
 	bool sending;		/* a send is pending; one at a time */
 	bool closing;		/* shut down; the slot frees once inflight reaches 0 */
 	bool in_use;
