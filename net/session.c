@@ -883,7 +883,7 @@ static void session_sink_emit(void *ctx, const struct log_ref *ref, uint32_t par
 /* Copies what each ring subscription has into its ring: the socket is not involved and
  * nothing waits on the consumer (a slow one is lapped and recovers from the log). Returns
  * true when a ring subscription has more than one turn's share left. */
-static bool session_drain_sinks(struct session *s)
+static bool session_drain_sinks(struct session *s, bool *unattached)
 {
 	bool more = false;
 
@@ -893,15 +893,27 @@ static bool session_drain_sinks(struct session *s)
 			.bytes_max = SESSION_SINK_TURN_BYTES, .arena = &s->srv->match_arena,
 			.emit = session_sink_emit, .emit_ctx = sub,
 		};
+		uint64_t dropped = sub->sink_dropped;
 		uint32_t n;
 
 		if (!sub->sink)
 			continue;
+		if (!s->srv->eng->sinks->attached(sub->sink)) {
+			*unattached = true;	/* its reader is on its way: the session stays on
+						 * the active list and later turns look again (a
+						 * reader that never comes lags to the lag bound) */
+			continue;
+		}
 		n = sub_gather(sub, &g);
 		if (n) {
 			s->events_out += n;
 			s->srv->eng->sinks->flush(sub->sink);
 		}
+		if (sub->sink_dropped != dropped)	/* never silently */
+			session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_SHM_UNAVAILABLE, 0, sub->id,
+				      false, "subscription %u: %llu events larger than a quarter of "
+				      "its ring were not written to it; read them from the log",
+				      sub->id, (unsigned long long)(sub->sink_dropped - dropped));
 		more = more || g.more || g.bytes >= g.bytes_max;
 	}
 	return more;
@@ -909,12 +921,13 @@ static bool session_drain_sinks(struct session *s)
 
 bool session_flush(struct session *s)
 {
-	bool sinks_more = !s->closing && session_drain_sinks(s);
+	bool unattached = false;
+	bool sinks_more = !s->closing && session_drain_sinks(s, &unattached);
 	bool keep = session_send(s, true);	/* sets s->more for the socket's share */
 
 	if (sinks_more)
 		s->more = true;	/* the reactor comes back at once, without a completion */
-	return keep || sinks_more;
+	return keep || sinks_more || unattached;
 }
 
 void session_sent(struct session *s, int res)

@@ -29,6 +29,9 @@ struct net_sink_ops {
 	/* Copies one committed frame in. Returns 0 or -errno (the frame cannot fit). */
 	int (*write)(void *sink, const uint8_t *frame, uint32_t len, uint32_t partition,
 		     uint64_t offset, uint64_t recv_ns);
+	/* Whether a consumer has attached: until one has, nothing is written, so history
+	 * asked for (an early start) waits for its reader instead of lapping an empty ring. */
+	bool (*attached)(void *sink);
 	/* After a turn's writes: wakes sleeping consumers. */
 	void (*flush)(void *sink);
 	/* One line about the sink's consumers (count, lag) into buf. */

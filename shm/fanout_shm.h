@@ -180,8 +180,9 @@ FANOUT_SHM_API const char *fanout_shm_errmsg(const struct fanout_shm *r);
 /* A static description of a return code (-errno or -FANOUT_SHM_E_*). */
 FANOUT_SHM_API const char *fanout_shm_strerror(int rc);
 
-/* Decodes rec's frame as a fanout.v1.ServerMessage with protobuf-c (alloc NULL = malloc).
- * Validate the record after decoding, before trusting the result. Returns the message
+/* Decodes rec's frame as a fanout.v1.ServerMessage with protobuf-c (alloc NULL = malloc),
+ * from a private copy of the bytes (memory-safe even if the writer overwrites them
+ * meanwhile). Validate the record after decoding, before trusting the result. Returns the message
  * (free it with fanout_shm_decode_free) or NULL when the bytes do not decode. */
 FANOUT_SHM_API struct Fanout__V1__ServerMessage *
 fanout_shm_decode(const struct fanout_shm_record *rec, struct ProtobufCAllocator *alloc);

@@ -126,8 +126,10 @@ static int header_init(struct shm_ring_writer *w, const struct shm_ring_opts *o,
 	h->slot_count = SHM_SLOT_COUNT;
 	h->slot_bytes = sizeof(struct shm_reader_slot);
 	h->partitions = o->partitions;
-	h->writer_pid = (uint32_t)getpid();
+	/* The start time before the pid: a sweep that sees the pid sees the time too. */
 	h->writer_start_ticks = ticks;
+	SHM_FENCE(memory_order_release);
+	h->writer_pid = (uint32_t)getpid();
 	h->create_ns = now_ns(CLOCK_REALTIME);
 	snprintf(h->topic, sizeof(h->topic), "%s", o->topic ? o->topic : "");
 	snprintf(h->data_dir, sizeof(h->data_dir), "%s", o->data_dir ? o->data_dir : "");
@@ -229,9 +231,11 @@ int shm_ring_write(struct shm_ring_writer *w, const uint8_t *frame, uint32_t len
 	memcpy(w->data + (start & w->mask) + sizeof(struct shm_record), frame, len);
 	w->seq++;
 	w->pos = end;
-	/* Release: a reader that loads either sees the journal entry and record complete. */
-	atomic_store_explicit(&h->write_seq, w->seq, memory_order_release);
+	/* Release: a reader that loads either sees the journal entry and record complete.
+	 * The position first: a reader that saw the new sequence (journal mode) and goes
+	 * back to the ring at this record's position must find write_pos past it. */
 	atomic_store_explicit(&h->write_pos, end, memory_order_release);
+	atomic_store_explicit(&h->write_seq, w->seq, memory_order_release);
 	return 0;
 }
 
@@ -252,6 +256,14 @@ void shm_ring_wake(struct shm_ring_writer *w)
 	atomic_fetch_add_explicit(&w->h->wake, 1, memory_order_seq_cst);
 	if (atomic_load_explicit(&w->readers->waiters, memory_order_seq_cst))
 		futex_wake(&w->h->wake, INT_MAX);
+}
+
+bool shm_ring_has_reader(const struct shm_ring_writer *w)
+{
+	for (uint32_t i = 0; i < SHM_SLOT_COUNT; i++)
+		if (atomic_load_explicit(&w->readers->slots[i].owner, memory_order_acquire))
+			return true;
+	return false;
 }
 
 uint32_t shm_ring_readers(const struct shm_ring_writer *w, struct shm_reader_info *out,

@@ -70,6 +70,9 @@ int shm_ring_write(struct shm_ring_writer *w, const uint8_t *frame, uint32_t len
  * written since the last call. Caller: the writer thread. */
 void shm_ring_wake(struct shm_ring_writer *w);
 
+/* Whether any reader slot is claimed (a few loads; no /proc). Any thread. */
+bool shm_ring_has_reader(const struct shm_ring_writer *w);
+
 /* Fills out with up to max claimed reader slots; returns how many. Reads /proc for each
  * reader's liveness: control plane, any thread. */
 uint32_t shm_ring_readers(const struct shm_ring_writer *w, struct shm_reader_info *out,

@@ -366,9 +366,21 @@ int fanout_shm_control_fd(const struct fanout_shm *r)
 struct Fanout__V1__ServerMessage *fanout_shm_decode(const struct fanout_shm_record *rec,
 						    struct ProtobufCAllocator *alloc)
 {
+	struct Fanout__V1__ServerMessage *m;
+	uint8_t *copy;
+
 	if (!rec->body)
 		return NULL;
-	return fanout__v1__server_message__unpack(alloc, rec->body_len, rec->body);
+	/* protobuf-c counts repeated fields in one pass and fills them in another: bytes the
+	 * writer overwrites in between could overrun what it allocated. Decode a private
+	 * copy; the caller's validate then says whether the copy was whole. */
+	copy = malloc(rec->body_len ? rec->body_len : 1);
+	if (!copy)
+		return NULL;
+	memcpy(copy, rec->body, rec->body_len);
+	m = fanout__v1__server_message__unpack(alloc, rec->body_len, copy);
+	free(copy);
+	return m;
 }
 
 void fanout_shm_decode_free(struct Fanout__V1__ServerMessage *m, struct ProtobufCAllocator *alloc)

@@ -70,10 +70,9 @@ static int ring_step(struct fanout_shm *r, struct fanout_shm_record *rec)
 	 * past it: a jump back from the journal or over padding). */
 	if (r->pos >= wpos) {
 		wpos = r->wpos_seen = atomic_load_explicit(&r->h->write_pos, memory_order_acquire);
-		if (r->pos == wpos)
+		if (r->pos >= wpos)	/* nothing yet (past it: the position is on its way) */
 			return FANOUT_SHM_NONE;
 	}
-	assert(r->pos < wpos);	/* a reader never passes the writer */
 	memcpy(&hdr, src, sizeof(hdr));
 	/* One check after the read covers a lap before it too: reserve_pos only grows. */
 	if (!ring_intact(r, r->pos)) {
@@ -88,7 +87,8 @@ static int ring_step(struct fanout_shm *r, struct fanout_shm_record *rec)
 		return SHM_RETRY;
 	}
 	if (shm_record_bytes(hdr.frame_len) > r->record_max ||
-	    r->pos + shm_record_bytes(hdr.frame_len) > wpos)
+	    r->pos + shm_record_bytes(hdr.frame_len) > wpos ||
+	    (r->pos & r->mask) + shm_record_bytes(hdr.frame_len) > r->capacity)
 		return corrupt(r, "length out of range");
 	memset(rec, 0, sizeof(*rec));
 	rec->frame = (const uint8_t *)(src + 1);
@@ -176,6 +176,13 @@ static int journal_step(struct fanout_shm *r, struct fanout_shm_record *rec)
 		return SHM_RETRY;	/* overwritten while read: the next step reports it */
 	if (e.seq != r->seq || e.frame_len == 0)
 		return corrupt(r, "journal entry out of step");
+	/* A position from the shared file is used only inside the data area. */
+	if (e.pos % SHM_RECORD_ALIGN != 0 ||
+	    (r->mask & e.pos) + sizeof(struct shm_record) > r->capacity)
+		return corrupt(r, "journal entry position out of range");
+	if (e.pos >= atomic_load_explicit(&r->h->write_pos, memory_order_acquire))
+		return FANOUT_SHM_NONE;	/* its write_pos is on its way (an older writer
+					 * published the sequence first) */
 	/* Back to the ring when the writer is at least capacity / 8 from this record: nearer
 	 * than that, the reader would be lapped again at once. */
 	if (e.pos + r->capacity >= atomic_load_explicit(&r->h->reserve_pos, memory_order_relaxed) +

@@ -30,8 +30,9 @@ static void *fanoutd_shm_open(void *ctx, const struct net_sink_req *req, const c
 {
 	struct fanoutd_shm *f = ctx;
 	const struct config *cfg = f->cfg;
-	/* A record holds at most a quarter of the ring: the largest frame must fit. */
-	uint64_t min = 4ull * (cfg->max_frame_bytes + 64);
+	/* A record holds at most a quarter of the ring: the largest stored frame must fit
+	 * (a client frame plus what the server adds, the slack segments keep for it too). */
+	uint64_t min = 4ull * (cfg->max_frame_bytes + CONFIG_SEGMENT_SLACK);
 	char name[128];
 	struct shm_ring_opts o = {
 		.dir = cfg->shm_dir, .name = name, .mode = 0600, .set_group = f->set_group,
@@ -66,6 +67,11 @@ static int fanoutd_shm_write(void *sink, const uint8_t *frame, uint32_t len,
 			     uint32_t partition, uint64_t offset, uint64_t recv_ns)
 {
 	return shm_ring_write(sink, frame, len, partition, offset, recv_ns);
+}
+
+static bool fanoutd_shm_attached(void *sink)
+{
+	return shm_ring_has_reader(sink);
 }
 
 static void fanoutd_shm_flush(void *sink)
@@ -133,7 +139,8 @@ int fanoutd_shm_init(struct net_sink_ops *ops, const struct config *cfg)
 	}
 	*ops = (struct net_sink_ops){
 		.ctx = &fanoutd_shm, .data_dir = fanoutd_shm.data_dir, .open = fanoutd_shm_open,
-		.write = fanoutd_shm_write, .flush = fanoutd_shm_flush,
+		.write = fanoutd_shm_write, .attached = fanoutd_shm_attached,
+		.flush = fanoutd_shm_flush,
 		.report = fanoutd_shm_report, .close = fanoutd_shm_close,
 	};
 	return 0;
