@@ -898,7 +898,9 @@ static bool session_drain_sinks(struct session *s, bool *unattached)
 
 		if (!sub->sink)
 			continue;
-		if (!s->srv->eng->sinks->attached(sub->sink)) {
+		/* Asked until the first reader comes, not per turn after (a scan of slots). */
+		if (!sub->sink_attached &&
+		    !(sub->sink_attached = s->srv->eng->sinks->attached(sub->sink))) {
 			*unattached = true;	/* its reader is on its way: the session stays on
 						 * the active list and later turns look again (a
 						 * reader that never comes lags to the lag bound) */

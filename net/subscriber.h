@@ -71,6 +71,7 @@ struct subscription {
 	void *owner;			/* the session: who to wake */
 	void *sink;			/* frames go here, not to the socket (net/sink.h) */
 	const char *sink_path;		/* the ring's file, told in SubscribeResult */
+	bool sink_attached;		/* a reader has come: the sink is written from now on */
 	uint64_t sink_dropped;		/* frames the sink could not take */
 	int64_t sink_report_ns;		/* next log line about its readers */
 };
