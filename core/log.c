@@ -320,6 +320,14 @@ void log_commit(struct log *log, const struct log_fields *fields)
 {
 	uint32_t n = atomic_load_explicit(&log->nsegs, memory_order_relaxed);
 	struct log_segment *seg = log->segs[n - 1];
+
+	log_commit_crc(log, fields, crc32c(0, seg->data + log->write_pos, log->reserved_len));
+}
+
+void log_commit_crc(struct log *log, const struct log_fields *fields, uint32_t crc)
+{
+	uint32_t n = atomic_load_explicit(&log->nsegs, memory_order_relaxed);
+	struct log_segment *seg = log->segs[n - 1];
 	uint32_t len = log->reserved_len;
 	struct log_entry *e = &seg->entries[log->next - seg->base_offset];
 	struct frame_view v = { 0 };
@@ -331,7 +339,7 @@ void log_commit(struct log *log, const struct log_fields *fields)
 	assert(frame_parse(seg->data + log->write_pos, len, INT32_MAX, &v) == (int)len);
 	(void)v;
 	e->pos = log->write_pos;
-	e->crc = crc32c(0, seg->data + log->write_pos, len);
+	e->crc = crc;
 	e->data_type = fields->data_type;
 	e->flags = fields->flags;
 	e->priority = fields->priority;

@@ -169,6 +169,9 @@ int log_reserve(struct log *log, uint32_t frame_bytes, uint8_t **dst, uint64_t *
  * Caller: the writer, after log_reserve succeeded and the frame bytes are written. */
 void log_commit(struct log *log, const struct log_fields *fields);
 
+/* As log_commit, for a writer that computed the frame's CRC-32C as it wrote it. */
+void log_commit_crc(struct log *log, const struct log_fields *fields, uint32_t crc);
+
 /* Makes every committed frame visible to readers (one release store). Call once per batch.
  * Caller: the writer. */
 void log_publish(struct log *log);
