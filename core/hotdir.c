@@ -103,6 +103,13 @@ int hotdir_resolve(const char *data_dir, const char *flag, char *out, size_t cap
 		return -ENAMETOOLONG;
 	if ((r = mkdir_p(out)) < 0)
 		return r;
+	/* The data dir says where its hot segments are: a lapped shared-memory reader
+	 * recovers from them too (shm/shm_log.c). */
+	if (snprintf(path, sizeof(path), "%s/HOT", data_dir) >= (int)sizeof(path) ||
+	    snprintf(have, sizeof(have), "%s\n", out) >= (int)sizeof(have))
+		return -ENAMETOOLONG;
+	if ((r = write_small(path, have)) < 0)
+		return r;
 	snprintf(owner, sizeof(owner), "%s\n%s\n", id, real);
 	if (snprintf(path, sizeof(path), "%s/OWNER", out) >= (int)sizeof(path))
 		return -ENAMETOOLONG;

@@ -14,7 +14,8 @@
 
 /* Writes the hot root for data_dir into out (cap bytes): flag when not empty, else the
  * default; makes it and its OWNER file, refusing (-EEXIST, with a message on stderr) a
- * hot directory that serves another data directory. Returns 0 or -errno. */
+ * hot directory that serves another data directory, and writes its path to the data
+ * directory's HOT file (what shared-memory readers read). Returns 0 or -errno. */
 int hotdir_resolve(const char *data_dir, const char *flag, char *out, size_t cap);
 
 /* Removes the default-place hot directories whose data directory is gone. Returns how
