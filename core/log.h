@@ -123,8 +123,9 @@ struct log_segment {
 	int hot_log_fd, hot_idx_fd;	/* its files, while hot, else -1 */
 	_Atomic uint64_t ready_bytes;	/* .log bytes faulted in (writable without a fault) */
 	_Atomic uint64_t ready_entries;	/* index entries likewise */
-	/* The executor's: what the disk files hold. */
+	/* The executor's: what the disk files hold, and how they are written. */
 	uint64_t disk_entries, disk_bytes;
+	bool disk_direct;		/* O_DIRECT: straight from hot memory, no page cache */
 };
 
 struct executor;	/* core/executor.h */

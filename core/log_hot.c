@@ -252,7 +252,7 @@ static int hot_copy(struct log *log, struct log_segment *hot)
 		return 0;
 	disk.log_fd = disk.idx_fd = disk.hot_log_fd = disk.hot_idx_fd = -1;
 	disk.disk_entries = disk.disk_bytes = 0;
-	if ((r = log_segment_disk_open(log, &disk)) == 0)
+	if ((r = log_segment_disk_open(log, &disk, false)) == 0)
 		r = log_segment_disk_write(&disk, count);
 	log_segment_close_fds(&disk);
 	return r;

@@ -7,6 +7,7 @@
 #include "core/log_segment.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -21,6 +22,13 @@ static int persist_swap(struct log *log, struct log_segment *seg)
 			   seg->entry_capacity * sizeof(struct log_entry);
 	void *p;
 
+	/* Written around the page cache: read it in here, not in a reader's fault on a
+	 * reactor. */
+	if (seg->disk_direct) {
+		(void)readahead(seg->log_fd, 0, seg->disk_bytes);
+		(void)readahead(seg->idx_fd, 0, sizeof(struct log_index_header) +
+				seg->disk_entries * sizeof(struct log_entry));
+	}
 	p = mmap(seg->data, seg->log_bytes, PROT_READ, MAP_SHARED | MAP_FIXED, seg->log_fd, 0);
 	if (p == MAP_FAILED)
 		return -errno;
@@ -38,7 +46,7 @@ static int persist_copy(struct log *log, struct log_segment *seg, uint64_t end)
 
 	if (end <= seg->base_offset + seg->disk_entries)
 		return 0;
-	if (seg->log_fd < 0 && (r = log_segment_disk_open(log, seg)) < 0)
+	if (seg->log_fd < 0 && (r = log_segment_disk_open(log, seg, true)) < 0)
 		return r;
 	return log_segment_disk_write(seg, end - seg->base_offset);
 }

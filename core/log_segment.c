@@ -467,7 +467,20 @@ int log_segment_cut(struct log_segment *seg, uint64_t i, uint64_t pos,
 	return data_cut(seg, pos, torn_bytes);
 }
 
-int log_segment_disk_open(const struct log *log, struct log_segment *seg)
+/* Opens a disk file for the persister: O_DIRECT where the file system has it, so the
+ * bytes go from hot memory to the device without a copy into the page cache. */
+static int disk_open_direct(const char *path, bool *direct)
+{
+	int fd = *direct ? open_retry(path, O_RDWR | O_CREAT | O_DIRECT) : -EINVAL;
+
+	if (fd == -EINVAL) {	/* no O_DIRECT here (some file systems): buffered */
+		*direct = false;
+		return open_retry(path, O_RDWR | O_CREAT);
+	}
+	return fd;
+}
+
+int log_segment_disk_open(const struct log *log, struct log_segment *seg, bool direct)
 {
 	struct log_index_header h = {
 		.magic = LOG_INDEX_MAGIC,
@@ -483,17 +496,51 @@ int log_segment_disk_open(const struct log *log, struct log_segment *seg)
 	if ((r = log_mkdir_p(log->dir)) < 0)
 		return r;
 	log_segment_path(path, log->dir, seg->base_offset, "log");
-	if ((r = seg->log_fd = open_retry(path, O_RDWR | O_CREAT)) < 0)
+	if ((r = seg->log_fd = disk_open_direct(path, &direct)) < 0)
 		return r;
 	log_segment_path(path, log->dir, seg->base_offset, "idx");
-	if ((r = seg->idx_fd = open_retry(path, O_RDWR | O_CREAT)) < 0 ||
+	if ((r = seg->idx_fd = disk_open_direct(path, &direct)) < 0 ||
 	    (r = log_segment_size_files(seg, seg->log_fd, seg->idx_fd)) < 0 ||
-	    (r = pwrite_all(seg->idx_fd, &h, sizeof(h), 0)) < 0) {
+	    /* Direct: the header goes with the first page of the index, which holds it. */
+	    (!direct && (r = pwrite_all(seg->idx_fd, &h, sizeof(h), 0)) < 0)) {
 		close_fd(&seg->log_fd);
 		close_fd(&seg->idx_fd);
 		return r;
 	}
+	seg->disk_direct = direct;
 	return 0;
+}
+
+#define DISK_BLOCK 4096u	/* O_DIRECT alignment: address, length and offset */
+
+/* Writes [from, to) of a file whose image is mem (file_bytes long) to fd. Direct: whole
+ * blocks around the range (the block past `to` is written again by the next pass, with
+ * what was appended meanwhile); a last block the file ends inside goes buffered. */
+static int disk_range(int fd, bool direct, const uint8_t *mem, uint64_t file_bytes,
+		      uint64_t from, uint64_t to)
+{
+	uint64_t a = from & ~(uint64_t)(DISK_BLOCK - 1);
+	uint64_t b = (to + DISK_BLOCK - 1) & ~(uint64_t)(DISK_BLOCK - 1);
+	int flags, r = 0;
+
+	if (from >= to)
+		return 0;
+	if (!direct)
+		return pwrite_all(fd, mem + from, to - from, (off_t)from);
+	if (b > file_bytes)
+		b = file_bytes & ~(uint64_t)(DISK_BLOCK - 1);
+	if (b > a && (r = pwrite_all(fd, mem + a, b - a, (off_t)a)) < 0)
+		return r;
+	if (to <= b)
+		return 0;
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_DIRECT) < 0)
+		return -errno;
+	r = pwrite_all(fd, mem + (b > from ? b : from), to - (b > from ? b : from),
+		       (off_t)(b > from ? b : from));
+	if (fcntl(fd, F_SETFL, flags) < 0 && r == 0)
+		r = -errno;
+	return r;
 }
 
 int log_segment_disk_write(struct log_segment *seg, uint64_t count)
@@ -510,10 +557,11 @@ int log_segment_disk_write(struct log_segment *seg, uint64_t count)
 	assert(end >= seg->disk_bytes && end <= seg->log_bytes);
 	/* Bytes before the entries that claim them: a copy cut short by a crash leaves
 	 * entries without bytes never, bytes without entries at worst (cut at recovery). */
-	if ((r = pwrite_all(seg->log_fd, seg->data + seg->disk_bytes, end - seg->disk_bytes,
-			    (off_t)seg->disk_bytes)) < 0 ||
-	    (r = pwrite_all(seg->idx_fd, &seg->entries[first], (count - first) * sizeof(*last),
-			    (off_t)idx_file_bytes(first))) < 0)
+	if ((r = disk_range(seg->log_fd, seg->disk_direct, seg->data, seg->log_bytes,
+			    seg->disk_bytes, end)) < 0 ||
+	    (r = disk_range(seg->idx_fd, seg->disk_direct, (const uint8_t *)seg->header,
+			    idx_file_bytes(seg->entry_capacity),
+			    first ? idx_file_bytes(first) : 0, idx_file_bytes(count))) < 0)
 		return r;
 	seg->disk_entries = count;
 	seg->disk_bytes = end;

@@ -48,8 +48,12 @@ int log_segment_size_files(const struct log_segment *seg, int log_fd, int idx_fd
 int log_segment_map(struct log_segment *seg, int log_fd, int idx_fd, bool writable);
 
 /* Opens (creating, sizing and heading them as needed) the disk files of seg's base in
- * log->dir into seg->log_fd / idx_fd. The persister's; also hot recovery's. */
-int log_segment_disk_open(const struct log *log, struct log_segment *seg);
+ * log->dir into seg->log_fd / idx_fd. With direct (the persister's), O_DIRECT where the
+ * file system has it: whole blocks straight from seg's memory, what follows the last
+ * entry in its last block included (recovery cuts it if it is still there after a
+ * crash). Without (hot recovery's), exactly the bytes entries claim, through the page
+ * cache. */
+int log_segment_disk_open(const struct log *log, struct log_segment *seg, bool direct);
 
 /* Writes entries [seg->disk_entries, count) and the frame bytes they claim from seg's
  * memory to its disk files (open), and advances disk_entries / disk_bytes. */
