@@ -16,7 +16,7 @@
 
 #define SESSION_CTL_BYTES   (64u << 10)	/* control frame buffer, to start with */
 #define SESSION_CTL_MAX     (8u << 20)	/* queued answers a peer may leave unread */
-#define SESSION_IOV_MAX     64u		/* iovecs per send */
+#define SESSION_IOV_MAX     256u		/* iovecs per send */
 #define SESSION_SEND_BYTES  (256u << 10)	/* bytes gathered per send */
 #define SESSION_STAGE_MIN   (64u << 10)
 #define SESSION_HOLD_BYTES  (256u << 10)	/* held input that pauses receiving */

@@ -162,6 +162,7 @@ static enum sub_error sub_patterns(struct subscription *s, const struct sub_requ
 	}
 	if (s->indexed) {
 		s->ring = malloc(SUB_RING * sizeof(*s->ring));
+		s->ring_cap = SUB_RING;
 		if (!s->ring) {
 			*why = "out of memory";
 			return SUB_NO_MEMORY;
@@ -356,15 +357,35 @@ static uint32_t sub_gather_snap(struct subscription *s, struct sub_gather *g, bo
 	return added;
 }
 
+/* Doubles a full ring (its entries keep their order), up to SUB_RING_MAX: a reader that
+ * falls behind for a moment stays routed instead of scanning the log. Returns 0, or -1
+ * at the bound or out of memory. */
+static int sub_ring_grow(struct subscription *s)
+{
+	uint32_t n = s->ring_tail - s->ring_head, cap = s->ring_cap * 2;
+	uint64_t *ring;
+
+	if (cap > SUB_RING_MAX || !(ring = malloc(cap * sizeof(*ring))))
+		return -1;
+	for (uint32_t i = 0; i < n; i++)
+		ring[i] = s->ring[(s->ring_head + i) & (s->ring_cap - 1)];
+	free(s->ring);
+	s->ring = ring;
+	s->ring_cap = cap;
+	s->ring_head = 0;
+	s->ring_tail = n;
+	return 0;
+}
+
 enum sub_push_result sub_push(struct subscription *s, uint32_t p, uint64_t offset)
 {
 	if (s->scan)
 		return SUB_PUSH_IGNORED;	/* the scan under way reaches this offset too */
 	if (offset < s->cursors[p].offset)
 		return SUB_PUSH_IGNORED;	/* a scan sent it already */
-	if (s->ring_tail - s->ring_head == SUB_RING)
+	if (s->ring_tail - s->ring_head == s->ring_cap && sub_ring_grow(s) < 0)
 		return SUB_PUSH_FULL;
-	s->ring[s->ring_tail++ % SUB_RING] = (uint64_t)p << SUB_RING_SHIFT | offset;
+	s->ring[s->ring_tail++ & (s->ring_cap - 1)] = (uint64_t)p << SUB_RING_SHIFT | offset;
 	return SUB_PUSH_QUEUED;
 }
 
@@ -378,7 +399,7 @@ void sub_overflow(struct subscription *s, const uint64_t *offered)
 	/* The ring holds each partition's entries in offset order: the first one seen for a
 	 * partition is its oldest. Walking from the newest leaves the oldest in place. */
 	for (uint32_t i = s->ring_tail; i-- != s->ring_head;) {
-		uint64_t e = s->ring[i % SUB_RING];
+		uint64_t e = s->ring[i & (s->ring_cap - 1)];
 
 		s->cursors[e >> SUB_RING_SHIFT].offset = e & ((1ull << SUB_RING_SHIFT) - 1);
 	}
@@ -394,7 +415,7 @@ static uint32_t sub_gather_ring(struct subscription *s, struct sub_gather *g, bo
 	uint32_t added = 0;
 
 	while (s->ring_head != s->ring_tail) {
-		uint64_t e = s->ring[s->ring_head % SUB_RING];
+		uint64_t e = s->ring[s->ring_head & (s->ring_cap - 1)];
 		uint32_t p = (uint32_t)(e >> SUB_RING_SHIFT);
 		uint64_t offset = e & ((1ull << SUB_RING_SHIFT) - 1);
 		struct log_ref ref;
@@ -463,7 +484,7 @@ void sub_measure_lag(struct subscription *s)
 	s->lag_bytes = 0;
 	if (s->indexed && !s->scan) {	/* behind by what waits on the ring */
 		if (s->ring_head != s->ring_tail) {
-			uint64_t e = s->ring[s->ring_head % SUB_RING];
+			uint64_t e = s->ring[s->ring_head & (s->ring_cap - 1)];
 
 			s->lag_events = s->ring_tail - s->ring_head;
 			s->lag_bytes = log_bytes_behind(s->topic->part[e >> SUB_RING_SHIFT].log,
