@@ -52,6 +52,7 @@ struct session {
 	int64_t last_rx_ns, last_tx_ns;	/* CLOCK_MONOTONIC of the last bytes in and out */
 	bool active;		/* on the server's active list */
 	uint32_t active_pos;
+	uint32_t open_pos;	/* in the server's open list */
 	/* Input not handled yet: a frame split across receives, or everything that arrives
 	 * while a publish waits on other reactors (paused). */
 	uint8_t *stage;

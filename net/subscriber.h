@@ -51,6 +51,8 @@ struct subscription {
 	uint32_t npatterns;		/* 0 = every key */
 	struct pattern *patterns;
 	struct sub_match_slot *cache;	/* NULL when npatterns == 0 */
+	uint32_t *key_lens;		/* !wild: patterns[i]'s length (patterns sorted like
+					 * key_hashes) */
 	uint64_t *key_hashes;		/* !wild: the exact keys' hashes, sorted: a frame
 					 * whose key hash is not here cannot match; also
 					 * what the server registers in its key index */
@@ -152,8 +154,9 @@ enum sub_push_result sub_push(struct subscription *s, uint32_t p, uint64_t offse
  * then are not owed, and counting them as lag would cut a healthy subscriber. */
 void sub_overflow(struct subscription *s, const uint64_t *offered);
 
-/* Reads the routing key of a stored frame by decoding it into a (reset first). Returns 0
- * with *key (in a) and *len, or -EINVAL for a frame that is not an event. */
+/* Reads the routing key of a stored frame (a wire walk: nothing decoded; a is unused).
+ * Returns 0 with *key (in the frame, not NUL-terminated) and *len, or -EINVAL for a frame
+ * that is not an event. */
 int sub_frame_key(const struct log_ref *ref, struct arena *a, const char **key, size_t *len);
 
 /* True when key matches one of the subscription's patterns (none: every key). */

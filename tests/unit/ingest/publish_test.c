@@ -14,6 +14,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <math.h>
 #include <string.h>
 
@@ -330,6 +331,16 @@ static void stored_frames_are_canonical(void **state)
 		len = frame_pack(&m.base, want);
 		assert_int_equal(ref.len, len);
 		assert_memory_equal(ref.frame, want, len);
+		{	/* and its key reads back without decoding it */
+			const char *key;
+			uint32_t klen;
+
+			assert_int_equal(event_frame_key(ref.frame, ref.len, &key, &klen), 0);
+			assert_int_equal(klen, strlen(f->keys[i]));
+			assert_memory_equal(key, f->keys[i], klen);
+			assert_int_equal(event_frame_key(ref.frame, ref.len - 1, &key, &klen),
+					 -EINVAL);	/* cut short: refused */
+		}
 	}
 }
 
