@@ -28,6 +28,7 @@ void config_defaults(struct config *c)
 	c->auto_create = true;
 	c->max_topics = 10000;
 	c->send_zc_bytes = CONFIG_SEND_ZC_BYTES;
+	c->send_zc_inflight = CONFIG_SEND_ZC_INFLIGHT;
 	strcpy(c->shm_dir, "/dev/shm");
 	c->shm_max_bytes = 1ull << 30;
 }
@@ -50,6 +51,8 @@ static const char config_usage[] =
 	"                            CPU this process may use but one, at least 1; at most 64)\n"
 	"  --send-zc-bytes N         zero-copy sends (SENDMSG_ZC) of at least N bytes to peers\n"
 	"                            on other hosts (default 65536; 0 = never)\n"
+	"  --send-zc-inflight N      zero-copy sends per connection the peer has not yet\n"
+	"                            acknowledged (1..16, default 8)\n"
 	"  --shm-dir DIR             where shared-memory rings are made (default /dev/shm)\n"
 	"  --shm-group NAME          rings readable by this group (mode 0660; default 0600)\n"
 	"  --shm-max-bytes N         largest ring a subscriber may ask for (default 1073741824)\n"
@@ -108,7 +111,7 @@ enum {
 	OPT_MAX_CONNS, OPT_SEGMENT, OPT_PARTITIONS, OPT_MAX_LAG_BYTES, OPT_MAX_LAG_EVENTS,
 	OPT_CLOSE_GRACE, OPT_TOPIC, OPT_NO_AUTO, OPT_MAX_TOPICS, OPT_QUIET,
 	OPT_HELP, OPT_VERSION, OPT_CONFIG, OPT_REACTORS, OPT_SEND_ZC, OPT_SHM_DIR,
-	OPT_SHM_GROUP, OPT_SHM_MAX, OPT_NO_SHM, OPT_HOT_DIR,
+	OPT_SHM_GROUP, OPT_SHM_MAX, OPT_NO_SHM, OPT_HOT_DIR, OPT_SEND_ZC_INFLIGHT,
 };
 
 static const struct option config_options[] = {
@@ -122,6 +125,7 @@ static const struct option config_options[] = {
 	{ "max-connections", required_argument, NULL, OPT_MAX_CONNS },
 	{ "reactors", required_argument, NULL, OPT_REACTORS },
 	{ "send-zc-bytes", required_argument, NULL, OPT_SEND_ZC },
+	{ "send-zc-inflight", required_argument, NULL, OPT_SEND_ZC_INFLIGHT },
 	{ "shm-dir", required_argument, NULL, OPT_SHM_DIR },
 	{ "shm-group", required_argument, NULL, OPT_SHM_GROUP },
 	{ "shm-max-bytes", required_argument, NULL, OPT_SHM_MAX },
@@ -215,6 +219,12 @@ static int config_apply(struct config *c, int opt, const char *arg, FILE *out,
 		if (config_number(arg, 0, 1u << 30, &n) < 0)
 			return -1;
 		c->send_zc_bytes = (uint32_t)n;
+		return 0;
+	case OPT_SEND_ZC_INFLIGHT:
+		*why = "--send-zc-inflight must be in 1..16";
+		if (config_number(arg, 1, CONFIG_SEND_ZC_INFLIGHT_MAX, &n) < 0)
+			return -1;
+		c->send_zc_inflight = (uint32_t)n;
 		return 0;
 	case OPT_SEGMENT:
 		*why = "--segment-bytes must be in 65536..4294967295";

@@ -14,6 +14,10 @@
  * around 10 KB; notification and page pinning cost the rest): not measured on this
  * project's machines, which have no path off the host. */
 #define CONFIG_SEND_ZC_BYTES 65536u
+/* Zero-copy sends a connection keeps waiting for the peer's ACK (their notifications):
+ * throughput to a peer is at most this many sends (each up to 256 KiB) per round trip. */
+#define CONFIG_SEND_ZC_INFLIGHT 8u
+#define CONFIG_SEND_ZC_INFLIGHT_MAX 16u	/* REACTOR_ZC_INFLIGHT_MAX */
 
 struct config_topic {
 	char name[201];
@@ -31,6 +35,7 @@ struct config {
 	uint32_t reactors;		/* reactor threads; 0 = one per CPU we may run on */
 	uint32_t send_zc_bytes;		/* zero-copy sends to remote peers from this size;
 					 * 0 = never */
+	uint32_t send_zc_inflight;	/* zero-copy sends awaiting the peer, per connection */
 	bool no_shm;			/* refuse shared-memory rings */
 	char hot_dir[CONFIG_PATH_MAX];	/* hot segments' root; "" = under /dev/shm by id */
 	char shm_dir[CONFIG_PATH_MAX];	/* where rings are created */

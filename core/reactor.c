@@ -72,15 +72,25 @@ static void reactor_arm_recv(struct reactor *r, struct reactor_conn *c)
 	c->inflight++;
 }
 
-int reactor_send(struct reactor *r, struct reactor_conn *c, struct msghdr *msg, size_t bytes)
+int reactor_send(struct reactor *r, struct reactor_conn *c, struct msghdr *msg, size_t bytes,
+		 unsigned flags)
 {
 	struct io_uring_sqe *sqe;
+	bool zc = c->zc && r->send_zc_bytes && bytes >= r->send_zc_bytes &&
+		  !(flags & REACTOR_SEND_COPY);
 
 	if (c->closing)
 		return -EPIPE;
 	assert(!c->sending);
+	assert(!(flags & ~REACTOR_SEND_COPY));
+	if (zc && c->zc_notifs >= r->zc_inflight) {
+		/* Only the rest of a short send gets here (callers wait for
+		 * reactor_send_ready): copied, so pinned memory stays bounded. */
+		zc = false;
+		r->zc_copied++;
+	}
 	sqe = reactor_sqe(r);
-	if (c->zc && r->send_zc_bytes && bytes >= r->send_zc_bytes) {
+	if (zc) {
 		io_uring_prep_sendmsg_zc(sqe, c->fd, msg, MSG_NOSIGNAL);
 		r->zc_sends++;
 	} else {
@@ -313,24 +323,31 @@ static void reactor_on_wake(struct reactor *r, struct io_uring_cqe *cqe)
 	}
 }
 
+/* A send's completion (the bytes are queued: the next send may go) or, for a zero-copy
+ * one, later its notification (the kernel no longer reads its memory). A send's
+ * completion with F_MORE announces the notification; the SQE counts in inflight until it. */
 static void reactor_on_send(struct reactor *r, struct reactor_conn *c, struct io_uring_cqe *cqe)
 {
-	int res = cqe->res;
-
-	if (cqe->flags & IORING_CQE_F_MORE) {	/* zero-copy: a notification follows */
-		c->zc_res = res;
+	if (cqe->flags & IORING_CQE_F_NOTIF) {
+		assert(c->zc_notifs > 0 && c->inflight > 0);
+		if (c->zc_notifs-- == r->zc_inflight)
+			r->zc_full++;	/* the window was full: a send may have waited */
+		c->inflight--;
+		reactor_release(r, c);
 		return;
 	}
-	if (cqe->flags & IORING_CQE_F_NOTIF) {	/* the buffers are ours again */
-		res = c->zc_res;
-	}
+	assert(c->sending);
 	c->sending = false;
-	c->inflight--;
+	if (cqe->flags & IORING_CQE_F_MORE) {
+		assert(c->zc_notifs < REACTOR_ZC_INFLIGHT_MAX);
+		c->zc_notifs++;
+	} else {
+		c->inflight--;
+	}
 	if (!c->closing && r->ops.on_sent)
-		r->ops.on_sent(r->ops.ctx, c, res);
+		r->ops.on_sent(r->ops.ctx, c, cqe->res);
 	reactor_release(r, c);
 }
-
 
 static void reactor_dispatch(struct reactor *r, struct io_uring_cqe *cqe)
 {
@@ -442,7 +459,7 @@ bool reactor_quiet(const struct reactor *r)
 	for (uint32_t i = 0; i < r->max_conns; i++) {
 		const struct reactor_conn *c = &r->conns[i];
 
-		if (c->in_use && (c->sending || c->recv_armed))
+		if (c->in_use && (c->sending || c->zc_notifs || c->recv_armed))
 			return false;
 	}
 	return true;
@@ -619,6 +636,9 @@ int reactor_init(struct reactor *r, const struct reactor_config *cfg,
 	r->wake_fd = -1;
 	r->id = cfg->id;
 	r->send_zc_bytes = cfg->send_zc_bytes;
+	r->zc_inflight = cfg->send_zc_inflight ? cfg->send_zc_inflight : REACTOR_ZC_INFLIGHT_DEFAULT;
+	if (r->zc_inflight > REACTOR_ZC_INFLIGHT_MAX)
+		return -EINVAL;
 	r->zc_local = getenv("FANOUTD_SEND_ZC_LOCAL") != NULL;	/* tests the path locally */
 	rc = epoch_register();	/* this thread reads the shared tables */
 	if (rc < 0)

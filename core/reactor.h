@@ -28,6 +28,14 @@
 #define REACTOR_KEEPINTVL_S 10	/* seconds between probes, */
 #define REACTOR_KEEPCNT     3	/* unanswered probes before the kernel drops it */
 #define REACTOR_ACCEPT_PAUSE_NS (100 * 1000 * 1000ll)	/* out of fds: retry accepts after */
+/* Zero-copy sends per connection whose notification is awaited: each notification waits
+ * for the peer's ACK, so one at a time would carry one send per round trip. */
+#define REACTOR_ZC_INFLIGHT_DEFAULT 8u
+#define REACTOR_ZC_INFLIGHT_MAX 16u
+
+/* reactor_send flags */
+#define REACTOR_SEND_COPY 0x1u	/* never zero-copy: msg points at memory the caller reuses
+				 * as soon as on_sent runs */
 
 enum reactor_op {
 	REACTOR_OP_ACCEPT = 1,
@@ -46,9 +54,12 @@ struct reactor_conn {
 	bool recv_armed;	/* a (multishot) receive is pending */
 	bool recv_paused;	/* the layer above holds enough input: no receive re-armed */
 	bool zc;		/* the peer is on another host: large sends go zero-copy */
-	int zc_res;		/* a zero-copy send's result, held until the kernel's
-				 * notification gives its buffers back */
-	bool sending;		/* a send is pending; one at a time */
+	/* Zero-copy sends whose bytes are queued but whose memory the kernel still holds:
+	 * its notification comes once the peer has acknowledged them (a round trip). Up to
+	 * reactor.zc_inflight of them; each also counts in inflight. */
+	uint8_t zc_notifs;
+	bool sending;		/* a send is being queued by the kernel; one at a time, so
+				 * bytes go out in order */
 	bool closing;		/* shut down; the slot frees once inflight reaches 0 */
 	bool in_use;
 	void *user;		/* the upper layer's per-connection state */
@@ -63,7 +74,9 @@ struct reactor_ops {
 	int (*on_open)(void *ctx, struct reactor_conn *c);
 	/* Bytes arrived. They are valid only during the call: keep what is needed. */
 	void (*on_data)(void *ctx, struct reactor_conn *c, const uint8_t *p, size_t n);
-	/* A send finished: res is the bytes sent (possibly fewer than asked) or -errno. */
+	/* A send finished: res is the bytes the kernel took (possibly fewer than asked) or
+	 * -errno. The next send may start; memory a zero-copy send used stays in the
+	 * kernel's hands until its notification (reactor_send). */
 	void (*on_sent)(void *ctx, struct reactor_conn *c, int res);
 	/* The connection is gone (peer closed, error, or reactor_close); free its state. */
 	void (*on_close)(void *ctx, struct reactor_conn *c);
@@ -92,6 +105,9 @@ struct reactor_config {
 	bool quiet;		/* no start-up line about kernel features */
 	uint32_t send_zc_bytes;	/* sends of at least this many bytes to peers on other
 				 * hosts go zero-copy (SENDMSG_ZC); 0 = never */
+	uint32_t send_zc_inflight;	/* zero-copy sends per connection awaiting their
+					 * notification, 1..REACTOR_ZC_INFLIGHT_MAX
+					 * (0 = REACTOR_ZC_INFLIGHT_DEFAULT) */
 };
 
 struct reactor {
@@ -121,8 +137,12 @@ struct reactor {
 					 * reactor_drain goes on while non-zero */
 	uint64_t accepted, refused, accept_pauses;
 	uint32_t send_zc_bytes;		/* reactor_config's */
+	uint32_t zc_inflight;		/* reactor_config's send_zc_inflight */
 	bool zc_local;			/* tests: zero-copy to local peers too */
-	uint64_t zc_sends;
+	uint64_t zc_sends, zc_copied;	/* zero-copy sends; sends copied at the in-flight
+					 * bound (the rest of a short send) */
+	uint64_t zc_full;		/* notifications that arrived with a connection's
+					 * window full (its next send may have waited) */
 };
 
 /* Creates the ring, buffer ring and connection slots and starts listening on cfg->listen.
@@ -160,12 +180,25 @@ bool reactor_quiet(const struct reactor *r);
 /* Closes everything and frees the reactor. */
 void reactor_free(struct reactor *r);
 
-/* Queues one sendmsg of msg (bytes long) on c; msg and what it points at must stay valid
- * until on_sent. At most one send per connection is pending. A peer on another host gets
- * a zero-copy send (SENDMSG_ZC) from send_zc_bytes up: on_sent then runs when the kernel
- * has let go of the buffers, not just queued them. Loopback and same-host peers never:
- * the kernel copies for them anyway. Returns 0 or -errno. */
-int reactor_send(struct reactor *r, struct reactor_conn *c, struct msghdr *msg, size_t bytes);
+/* Queues one sendmsg of msg (bytes long) on c; msg and its iovec array must stay valid
+ * until on_sent. One send per connection is queued at a time (reactor_send_ready): on_sent
+ * runs once the kernel has taken its bytes, in order. A peer on another host gets a
+ * zero-copy send (SENDMSG_ZC) from send_zc_bytes up unless flags has REACTOR_SEND_COPY:
+ * the memory the iovecs point at is then read by the kernel until the send's notification
+ * (after the peer's ACK), long after on_sent, so it must be memory that does not change
+ * (log frames); up to zc_inflight such sends wait for their notifications per connection
+ * (beyond, reactor_send_ready is false; the rest of a short send is copied instead).
+ * Loopback and same-host peers never get zero-copy: the kernel copies for them anyway.
+ * Returns 0 or -errno. */
+int reactor_send(struct reactor *r, struct reactor_conn *c, struct msghdr *msg, size_t bytes,
+		 unsigned flags);
+
+/* Whether a new send may start on c: none is being queued, and a zero-copy peer has a
+ * notification slot free (a send made now may be zero-copy). */
+static inline bool reactor_send_ready(const struct reactor *r, const struct reactor_conn *c)
+{
+	return !c->sending && (!c->zc || c->zc_notifs < r->zc_inflight);
+}
 
 /* Shuts c down: pending operations complete, then on_close runs and the slot is freed.
  * Idempotent. */

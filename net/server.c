@@ -496,7 +496,7 @@ static bool net_on_idle(void *ctx)
 	for (uint32_t i = srv->nactive; i-- > 0;) {
 		struct session *s = &srv->sessions[srv->active[i]];
 
-		if (!session_flush(s) && !s->conn->sending)
+		if (!session_flush(s) && reactor_send_ready(&srv->reactor, s->conn))
 			net_server_deactivate(srv, s);
 		busy = busy || s->more;
 	}
@@ -516,6 +516,7 @@ int net_server_init(struct net_server *srv, struct net_engine *eng, uint32_t id,
 	struct reactor_config rcfg = {
 		.listen = listen, .max_conns = cfg->max_connections, .id = id,
 		.reuseport = eng->n > 1, .quiet = cfg->quiet, .send_zc_bytes = cfg->send_zc_bytes,
+		.send_zc_inflight = cfg->send_zc_inflight,
 	};
 	int rc;
 
@@ -584,10 +585,12 @@ int net_server_run(struct net_server *srv, volatile sig_atomic_t *stop, int drai
 	int rc = reactor_run(&srv->reactor, stop);
 
 	net_server_info(srv, "reactor %u stopping: %u connections, draining pending sends "
-			"(%llu events from other reactors, %llu wake-ups sent, %llu zero-copy sends)",
+			"(%llu events from other reactors, %llu wake-ups sent, %llu zero-copy sends, "
+			"%llu with the window of %u full)",
 			srv->id, srv->reactor.nopen, (unsigned long long)srv->xr_applied,
 			(unsigned long long)srv->reactor.wakes_sent,
-			(unsigned long long)srv->reactor.zc_sends);
+			(unsigned long long)srv->reactor.zc_sends,
+			(unsigned long long)srv->reactor.zc_full, srv->reactor.zc_inflight);
 	net_server_drain(srv, clock_monotonic_ns() + (int64_t)drain_ms * 1000000);
 	return rc;
 }

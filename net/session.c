@@ -96,7 +96,7 @@ static int session_room(struct session *s, size_t size)
 		return -1;
 	if (size <= s->ctl_cap[f] - s->ctl_len[f])
 		return 0;
-	if (!s->conn->sending && s->ctl_len[f] > 0) {
+	if (reactor_send_ready(&s->srv->reactor, s->conn) && s->ctl_len[f] > 0) {
 		/* Answers only: frames of a subscription made in this very batch must not
 		 * overtake its SubscribeResult, still to be queued. */
 		session_send(s, false);
@@ -886,13 +886,21 @@ static bool session_needs_turns(const struct session *s)
 	return false;
 }
 
+/* A send may be zero-copy only when it holds log frames alone: the kernel reads a
+ * zero-copy send's memory until the peer acknowledges it, and the answer buffers are
+ * written again as soon as the send completes. Log memory never changes. */
+static unsigned session_send_flags(const struct session *s)
+{
+	return s->ctl_sending >= 0 ? REACTOR_SEND_COPY : 0;
+}
+
 /* Starts a send of the queued answers and, with gather, of subscription frames. */
 static bool session_send(struct session *s, bool gather)
 {
 	size_t bytes = 0;
 
 	s->more = false;
-	if (s->conn->sending || s->conn->closing)
+	if (!reactor_send_ready(&s->srv->reactor, s->conn) || s->conn->closing)
 		return !s->conn->closing;
 	s->niov = 0;
 	s->iov_first = 0;
@@ -917,7 +925,7 @@ static bool session_send(struct session *s, bool gather)
 	s->send_left = bytes;
 	if (s->heartbeat_ms)
 		s->last_tx_ns = clock_monotonic_ns();
-	if (reactor_send(&s->srv->reactor, s->conn, &s->msg, bytes) < 0)
+	if (reactor_send(&s->srv->reactor, s->conn, &s->msg, bytes, session_send_flags(s)) < 0)
 		return false;
 	return true;
 }
@@ -1022,6 +1030,7 @@ void session_sent(struct session *s, int res)
 	}
 	s->msg.msg_iov = &s->iov[s->iov_first];
 	s->msg.msg_iovlen = s->niov - s->iov_first;
-	if (reactor_send(&s->srv->reactor, s->conn, &s->msg, s->send_left) < 0)
+	if (reactor_send(&s->srv->reactor, s->conn, &s->msg, s->send_left,
+			 session_send_flags(s)) < 0)
 		reactor_close(&s->srv->reactor, s->conn);
 }
