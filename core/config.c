@@ -26,7 +26,9 @@ void config_defaults(struct config *c)
 	c->max_lag_bytes = 1ull << 30;
 	c->close_grace_ms = 5000;
 	c->auto_create = true;
-	c->max_topics = 10000;
+	c->max_topics = CONFIG_MAX_TOPICS;
+	c->max_topics_per_connection = CONFIG_MAX_TOPICS_PER_CONNECTION;
+	c->topic_create_rate = CONFIG_TOPIC_CREATE_RATE;
 	c->send_zc_bytes = CONFIG_SEND_ZC_BYTES;
 	c->send_zc_inflight = CONFIG_SEND_ZC_INFLIGHT;
 	strcpy(c->shm_dir, "/dev/shm");
@@ -66,7 +68,10 @@ static const char config_usage[] =
 	"  --close-grace-ms N        time a cut client has to read its Error (default 5000)\n"
 	"  --topic NAME[:N]          declare a topic with N partitions (repeatable)\n"
 	"  --no-auto-create          unknown topics are an error instead of created\n"
-	"  --max-topics N            auto-creation stops at N topics (default 10000)\n"
+	"  --max-topics N            auto-creation stops at N topics (default 1000)\n"
+	"  --max-topics-per-connection N   topics one connection may create (default 100)\n"
+	"  --topic-create-rate N     topics one connection may create per second (default\n"
+	"                            10, as a burst of 10 then 10 a second)\n"
 	"  --quiet                   log warnings and errors only\n"
 	"  --config FILE             settings as \"key = value\" lines, keys the flags above\n"
 	"                            without \"--\"; flags given as well override the file\n"
@@ -112,6 +117,7 @@ enum {
 	OPT_CLOSE_GRACE, OPT_TOPIC, OPT_NO_AUTO, OPT_MAX_TOPICS, OPT_QUIET,
 	OPT_HELP, OPT_VERSION, OPT_CONFIG, OPT_REACTORS, OPT_SEND_ZC, OPT_SHM_DIR,
 	OPT_SHM_GROUP, OPT_SHM_MAX, OPT_NO_SHM, OPT_HOT_DIR, OPT_SEND_ZC_INFLIGHT,
+	OPT_MAX_TOPICS_CONN, OPT_TOPIC_RATE,
 };
 
 static const struct option config_options[] = {
@@ -138,6 +144,8 @@ static const struct option config_options[] = {
 	{ "topic", required_argument, NULL, OPT_TOPIC },
 	{ "no-auto-create", no_argument, NULL, OPT_NO_AUTO },
 	{ "max-topics", required_argument, NULL, OPT_MAX_TOPICS },
+	{ "max-topics-per-connection", required_argument, NULL, OPT_MAX_TOPICS_CONN },
+	{ "topic-create-rate", required_argument, NULL, OPT_TOPIC_RATE },
 	{ "quiet", no_argument, NULL, OPT_QUIET },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
@@ -264,6 +272,18 @@ static int config_apply(struct config *c, int opt, const char *arg, FILE *out,
 		if (config_number(arg, 1, 1000000, &n) < 0)
 			return -1;
 		c->max_topics = (uint32_t)n;
+		return 0;
+	case OPT_MAX_TOPICS_CONN:
+		*why = "--max-topics-per-connection must be in 0..1000000 (0 = no bound)";
+		if (config_number(arg, 0, 1000000, &n) < 0)
+			return -1;
+		c->max_topics_per_connection = (uint32_t)n;
+		return 0;
+	case OPT_TOPIC_RATE:
+		*why = "--topic-create-rate must be in 1..1000000 (topics a second)";
+		if (config_number(arg, 1, 1000000, &n) < 0)
+			return -1;
+		c->topic_create_rate = (uint32_t)n;
 		return 0;
 	case OPT_QUIET:
 		c->quiet = true;

@@ -18,6 +18,13 @@
  * throughput to a peer is at most this many sends (each up to 256 KiB) per round trip. */
 #define CONFIG_SEND_ZC_INFLIGHT 8u
 #define CONFIG_SEND_ZC_INFLIGHT_MAX 16u	/* REACTOR_ZC_INFLIGHT_MAX */
+/* Topics clients may create. Each partition of a topic holds a hot segment on the memory
+ * file system from its creation (512 KiB faulted in, 2 mappings, 2-4 descriptors; README
+ * "What is bounded"), so 1,000 one-partition topics hold ~0.5 GiB of tmpfs, <= 4,000
+ * descriptors and 2,000 of the 65,530 mappings Linux allows by default. */
+#define CONFIG_MAX_TOPICS 1000u
+#define CONFIG_MAX_TOPICS_PER_CONNECTION 100u
+#define CONFIG_TOPIC_CREATE_RATE 10u	/* per second per connection, burst as many */
 
 struct config_topic {
 	char name[201];
@@ -48,6 +55,8 @@ struct config {
 	uint32_t close_grace_ms;	/* time a peer has to take a closing Error */
 	bool auto_create;		/* create unknown topics on first use */
 	uint32_t max_topics;		/* auto-creation refuses past this many topics */
+	uint32_t max_topics_per_connection;	/* topics one connection may create; 0 = no bound */
+	uint32_t topic_create_rate;	/* topics one connection may create per second */
 	bool quiet;			/* no info logs, only warnings and errors */
 	uint32_t ntopics;
 	struct config_topic topics[CONFIG_TOPICS_MAX];	/* declared with --topic */

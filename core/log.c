@@ -40,6 +40,7 @@ static int recover_scan(struct log *log, struct log_segment *seg, bool last,
 	*count = i;
 	if (!last) {
 		log_segment_path(path, log->dir, seg->base_offset, "idx");
+		log->recovery.corrupt_offset = seg->base_offset + i;
 		if (i < seg->entry_capacity && seg->entries[i].len != 0)
 			return log_segment_corrupt(path, "bad entry before the last segment");
 		return 0;
@@ -64,6 +65,8 @@ static int log_recover_seg(struct log *log, const struct log_segment_name *name,
 	uint64_t count, pos;
 	int r;
 
+	/* Where a corruption found from here on starts: this segment's first offset. */
+	log->recovery.corrupt_offset = n ? log->next : name->base;
 	if ((r = log_segment_load(log, name, last, &seg)) < 0)
 		return r;
 	/* Not shared yet: relaxed is enough, and log_close frees what is listed here. */
@@ -180,6 +183,12 @@ err:
 
 int log_open(struct log **out, const char *dir, const struct log_config *config)
 {
+	return log_open_report(out, dir, config, NULL);
+}
+
+int log_open_report(struct log **out, const char *dir, const struct log_config *config,
+		    struct log_fault *fault)
+{
 	struct log *log = NULL;
 	int r = -EINVAL;
 
@@ -203,6 +212,10 @@ int log_open(struct log **out, const char *dir, const struct log_config *config)
 	*out = log;
 	return 0;
 err:
+	if (r == -EUCLEAN && fault && log) {
+		log_segment_last_fault(fault);
+		fault->offset = log->recovery.corrupt_offset;
+	}
 	log_free(log, false);
 	return r;
 }

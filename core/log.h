@@ -6,8 +6,8 @@
  * live in the log's hot directory on a memory file system (tmpfs: --hot-dir, default
  * under /dev/shm), faulted in ahead of the writer and never written back. The executor
  * thread (core/executor.h, log_persist) copies committed frames and entries to the
- * segment's files in the log directory in order, makes the next hot segment ready before
- * the current one fills, and once a sealed segment is wholly on disk maps its disk files
+ * segment's files in the log directory in order, makes the next hot segment ready once
+ * the current one is half full, and once a sealed segment is wholly on disk maps its disk files
  * over the same addresses (MAP_FIXED: readers' pointers stay valid, the bytes are the
  * same) and removes the hot files. A killed process leaves its hot files, which log_open
  * copies to disk first: an appended frame survives the death of the process.
@@ -43,7 +43,8 @@
 #define LOG_SEGMENT_BYTES_MIN     (64ull << 10)
 #define LOG_READERS_MAX   64u	/* reactors that can read a log: bits of log.readers */
 #define LOG_BASE_UNSET    UINT64_MAX	/* a prepared hot segment's header base offset */
-#define LOG_HOT_AHEAD_BYTES (8u << 20)	/* .log bytes the executor keeps faulted ahead */
+#define LOG_HOT_AHEAD_BYTES (8u << 20)	/* .log bytes the executor keeps faulted ahead of
+					 * a busy writer (a quiet one: as many as it wrote) */
 #define LOG_HOT_STEP_BYTES  (256u << 10)	/* what the writer faults itself, past that */
 /* Sealed segments the disk has not taken yet stay in hot memory; past either bound the
  * writer refuses appends (-ENOSPC: LOG_FULL) until the executor catches up. */
@@ -139,12 +140,21 @@ struct log_config {
 	struct executor *executor;	/* persists, prepares, swaps; NULL: log_close does */
 };
 
+/* Where log_open_report found corruption. */
+struct log_fault {
+	char file[640];		/* the segment file that failed its check */
+	char what[160];		/* what was wrong with it */
+	uint64_t offset;	/* the first offset that could not be recovered (those
+				 * before it checked out) */
+};
+
 /* What log_open found and did. */
 struct log_recovery {
 	uint64_t segments;
 	uint64_t frames;		/* complete frames kept */
 	uint64_t torn_entries;		/* index entries cut from the tail */
 	uint64_t torn_bytes;		/* frame bytes cut from the tail */
+	uint64_t corrupt_offset;	/* -EUCLEAN: the first offset not recovered */
 };
 
 struct log {
@@ -199,6 +209,12 @@ struct log_ref {
  * Caller: any thread, before the log is shared. */
 int log_open(struct log **out, const char *dir, const struct log_config *config);
 
+/* log_open, and on -EUCLEAN *fault (when not NULL) says which file, what and from which
+ * offset: what an operator needs to repair the log (README). Nothing is changed on disk
+ * for a corrupt log beyond copying hot segments a killed process left. */
+int log_open_report(struct log **out, const char *dir, const struct log_config *config,
+		    struct log_fault *fault);
+
 /* Copies what the disk files lack, removes the hot files, unmaps and closes everything
  * and frees the log. Caller: the writer, after readers and the executor stop. */
 void log_close(struct log *log);
@@ -230,7 +246,8 @@ void log_publish(struct log *log);
 
 /* The executor's pass over one log: copies committed frames and entries the disk files
  * lack (creating them), moves wholly copied sealed segments to their disk files, makes
- * the next hot segment ready and keeps the active one faulted in ahead of the writer.
+ * the next hot segment ready (once the active one is half full) and keeps the active one
+ * faulted in ahead of the writer.
  * Returns 0, or -errno of a disk write (also in log->persist_error; retried by the next
  * pass). Caller: the executor thread (or anyone, while no executor runs). */
 int log_persist(struct log *log);

@@ -2,6 +2,7 @@
  * removing them, and copying to disk what a killed process left in them. */
 #include "core/log_hot.h"
 
+#include "core/headroom.h"
 #include "core/log_segment.h"
 
 #include <dirent.h>
@@ -120,14 +121,20 @@ static int hot_mkdir(const struct log *log)
 	return log_mkdir_p(log->hot_dir);
 }
 
+/* Counted and checked like the disk files' (log_segment.c's open_retry). */
 static int hot_open(const char *path, int flags)
 {
-	int fd;
+	int fd = headroom_check(1, 0);
 
+	if (fd < 0)
+		return fd;
 	do
 		fd = open(path, flags | O_CLOEXEC, 0600);
 	while (fd < 0 && errno == EINTR);
-	return fd < 0 ? -errno : fd;
+	if (fd < 0)
+		return -errno;
+	headroom_fds_add(1);
+	return fd;
 }
 
 int log_hot_create(struct log *log, struct log_segment **out)

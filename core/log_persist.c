@@ -51,11 +51,26 @@ static int persist_copy(struct log *log, struct log_segment *seg, uint64_t end)
 	return log_segment_disk_write(seg, end - seg->base_offset);
 }
 
-/* Keeps the next hot segment made and the active one faulted in ahead of the writer. */
+/* How far ahead of the writer the active segment is kept faulted in: as far as the log
+ * has written so far, from LOG_HOT_STEP_BYTES up to LOG_HOT_AHEAD_BYTES. A busy log gets
+ * the whole lead after its first megabytes; a log that has taken a few events keeps the
+ * memory its segment was made with (each of a thousand idle topics would otherwise hold
+ * 16 MiB of the memory file system: 8 MiB of frames and 8 MiB of index). */
+static uint64_t persist_lead_bytes(const struct log_segment *last, uint64_t used_bytes)
+{
+	uint64_t written = last->base_bytes + used_bytes;
+
+	if (written < LOG_HOT_STEP_BYTES)
+		return LOG_HOT_STEP_BYTES;
+	return written < LOG_HOT_AHEAD_BYTES ? written : LOG_HOT_AHEAD_BYTES;
+}
+
+/* Keeps the active segment faulted in ahead of the writer and, once it is half used, the
+ * next hot segment made (an idle log holds one segment, not two). */
 static int persist_ahead(struct log *log, uint32_t n, uint64_t tail)
 {
 	struct log_segment *last = n ? log->segs[n - 1] : NULL, *seg;
-	uint64_t used_bytes = 0, used = 0;
+	uint64_t used_bytes = 0, used = 0, lead;
 	int r;
 
 	if (!last || !atomic_load_explicit(&last->hot, memory_order_acquire))
@@ -66,11 +81,12 @@ static int persist_ahead(struct log *log, uint32_t n, uint64_t tail)
 		used = tail - last->base_offset;
 		used_bytes = (uint64_t)e->pos + e->len;
 	}
-	r = log_hot_ready(last, used_bytes + LOG_HOT_AHEAD_BYTES,
-			  used + LOG_HOT_AHEAD_BYTES / sizeof(struct log_entry));
+	lead = persist_lead_bytes(last, used_bytes);
+	r = log_hot_ready(last, used_bytes + lead, used + lead / sizeof(struct log_entry));
 	if (r < 0)
 		return r;
-	if (atomic_load_explicit(&log->prepared, memory_order_acquire))
+	if (atomic_load_explicit(&log->prepared, memory_order_acquire) ||
+	    (used_bytes * 2 < last->log_bytes && used * 2 < last->entry_capacity))
 		return 0;
 	if ((r = log_hot_create(log, &seg)) < 0)
 		return r;

@@ -8,6 +8,7 @@
 
 #include "core/crc32c.h"
 #include "core/frame.h"
+#include "core/headroom.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -29,14 +30,21 @@ void log_segment_path(char *buf, const char *dir, uint64_t base, const char *ext
 	snprintf(buf, LOG_PATH_BYTES, "%s/%020" PRIu64 ".%s", dir, base, ext);
 }
 
+/* Every descriptor a segment holds is counted (core/headroom.h): refused here, with a
+ * reason, before the process runs out. */
 static int open_retry(const char *path, int flags)
 {
-	int fd;
+	int fd = headroom_check(1, 0);
 
+	if (fd < 0)
+		return fd;
 	do
 		fd = open(path, flags | O_CLOEXEC, 0644);
 	while (fd < 0 && errno == EINTR);
-	return fd < 0 ? -errno : fd;
+	if (fd < 0)
+		return -errno;
+	headroom_fds_add(1);
+	return fd;
 }
 
 static int truncate_retry(int fd, uint64_t bytes)
@@ -56,8 +64,10 @@ static uint64_t idx_file_bytes(uint64_t entry_capacity)
 
 static void close_fd(int *fd)
 {
-	if (*fd >= 0)
+	if (*fd >= 0) {
 		close(*fd);
+		headroom_fds_add(-1);
+	}
 	*fd = -1;
 }
 
@@ -73,10 +83,13 @@ void log_segment_free(struct log_segment *seg)
 {
 	if (!seg)
 		return;
-	if (seg->data)
+	/* log_segment_map made both or neither. */
+	assert(!seg->data == !seg->header);
+	if (seg->data) {
 		munmap(seg->data, seg->log_bytes);
-	if (seg->header)
 		munmap(seg->header, idx_file_bytes(seg->entry_capacity));
+		headroom_maps_add(-2);
+	}
 	log_segment_close_fds(seg);
 	free(seg);
 }
@@ -129,17 +142,20 @@ int log_segment_map(struct log_segment *seg, int log_fd, int idx_fd, bool writab
 {
 	int prot = PROT_READ | (writable ? PROT_WRITE : 0);
 	void *log_map, *idx_map;
+	int r = headroom_check(0, 2);
 
+	if (r < 0)
+		return r;	/* before the kernel's limit makes an mmap fail */
 	log_map = mmap(NULL, seg->log_bytes, prot, MAP_SHARED, log_fd, 0);
 	if (log_map == MAP_FAILED)
 		return -errno;
 	idx_map = mmap(NULL, idx_file_bytes(seg->entry_capacity), prot, MAP_SHARED, idx_fd, 0);
 	if (idx_map == MAP_FAILED) {
-		int r = -errno;
-
+		r = -errno;
 		munmap(log_map, seg->log_bytes);
 		return r;
 	}
+	headroom_maps_add(2);
 	seg->data = log_map;
 	seg->header = idx_map;
 	seg->entries = (struct log_entry *)(seg->header + 1);
@@ -216,10 +232,21 @@ err:
 	return r;
 }
 
+/* Per thread: the corruption a log_open on this thread found last. */
+static _Thread_local struct log_fault segment_fault;
+
 int log_segment_corrupt(const char *path, const char *what)
 {
 	fprintf(stderr, "log: %s: %s\n", path, what);
+	snprintf(segment_fault.file, sizeof(segment_fault.file), "%s", path);
+	snprintf(segment_fault.what, sizeof(segment_fault.what), "%s", what);
 	return -EUCLEAN;
+}
+
+void log_segment_last_fault(struct log_fault *fault)
+{
+	memcpy(fault->file, segment_fault.file, sizeof(fault->file));
+	memcpy(fault->what, segment_fault.what, sizeof(fault->what));
 }
 
 /* Checks a header read from path against the file name and the file sizes. */

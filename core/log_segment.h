@@ -19,8 +19,13 @@ struct log_segment_name {
 /* Writes "<dir>/<base, 20 digits>.<ext>" into buf (LOG_PATH_BYTES of room). */
 void log_segment_path(char *buf, const char *dir, uint64_t base, const char *ext);
 
-/* Logs "log: <path>: <what>" to stderr and returns -EUCLEAN. */
+/* Logs "log: <path>: <what>" to stderr, remembers path and what for this thread's
+ * log_segment_last_fault, and returns -EUCLEAN. */
 int log_segment_corrupt(const char *path, const char *what);
+
+/* The file and reason of this thread's last log_segment_corrupt (recovery runs on one
+ * thread per log_open: the thread's last is the log's). */
+void log_segment_last_fault(struct log_fault *fault);
 
 /* Creates and maps a new empty segment at base in log->dir, sized by log->config. Fails
  * with -EEXIST rather than reuse a file; on failure removes what it created. */

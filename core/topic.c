@@ -11,6 +11,7 @@
 
 #include "core/epoch.h"
 #include "core/hash.h"
+#include "core/headroom.h"
 
 
 int topic_name_check(const char *name, size_t len, const char **why)
@@ -96,12 +97,47 @@ struct topic *topic_find(struct topic_table *t, const char *name, size_t len)
 static void topic_free(struct topic *tp)
 {
 	for (uint32_t i = 0; i < tp->partitions; i++) {
+		free((void *)tp->part[i].quarantine);
 		if (tp->part[i].latest_ready)
 			latest_free(&tp->part[i].latest);
 		if (tp->part[i].log)
 			log_close(tp->part[i].log);
 	}
 	free(tp);
+}
+
+/* Says loudly that a partition is quarantined, and what an operator can do. */
+static void topic_say_quarantine(const struct topic *tp, uint32_t p, const char *dir,
+				 const struct log_fault *f)
+{
+	fprintf(stderr, "fanoutd: QUARANTINED topic '%s' partition %u: %s: %s; offsets from "
+		"%llu on cannot be read. The partition is not served (publishing to it and "
+		"subscribing to its topic get PARTITION_QUARANTINED); its files are kept as "
+		"found in %s. To repair it see README.md, \"Quarantined partitions\" "
+		"(tools/fanout-repair).\n", tp->name, p, f->file, f->what,
+		(unsigned long long)f->offset, dir);
+}
+
+/* Opens partition i's log. Returns 0, 1 when the log is corrupt (the partition is then
+ * quarantined: its fault kept, its files untouched), or -errno. */
+static int topic_open_log(struct topic_table *t, struct topic *tp, uint32_t i,
+			  const char *dir)
+{
+	struct log_fault *f = calloc(1, sizeof(*f));
+	int rc;
+
+	if (!f)
+		return -ENOMEM;
+	rc = log_open_report(&tp->part[i].log, dir, &t->log_config, f);
+	if (rc != -EUCLEAN) {
+		free(f);
+		return rc;
+	}
+	tp->part[i].log = NULL;
+	tp->part[i].quarantine = f;
+	tp->quarantined++;
+	topic_say_quarantine(tp, i, dir, f);
+	return 1;
 }
 
 /* Opens the partition logs of a new topic struct. */
@@ -118,7 +154,9 @@ static int topic_open_logs(struct topic_table *t, struct topic *tp)
 		rc = topic_dir(t, tp->name, tp->name_len, (int)i, dir, sizeof(dir));
 		if (rc < 0)
 			return rc;
-		rc = log_open(&tp->part[i].log, dir, &t->log_config);
+		rc = topic_open_log(t, tp, i, dir);
+		if (rc == 1)
+			continue;	/* quarantined: no log, no last-value table */
 		if (rc < 0) {
 			fprintf(stderr, "fanoutd: topic %s partition %u: log_open %s: %s\n",
 				tp->name, i, dir, strerror(-rc));
@@ -152,6 +190,12 @@ static int topic_create_locked(struct topic_table *t, const char *name, size_t l
 		return -EINVAL;
 	if (t->max && t->count >= t->max)
 		return -ENOSPC;
+	/* Clients' topics (max is set once recovered and declared ones are open) only while
+	 * each partition's steady state fits the process's limits: refused here, clearly,
+	 * rather than by a failed open or mmap once it is in use. */
+	if (t->max && (rc = headroom_check((uint64_t)partitions * HEADROOM_PARTITION_FDS,
+					   (uint64_t)partitions * HEADROOM_PARTITION_MAPS)) < 0)
+		return rc;
 	tp = calloc(1, sizeof(*tp) + partitions * sizeof(tp->part[0]));
 	if (!tp)
 		return -ENOMEM;
@@ -168,6 +212,7 @@ static int topic_create_locked(struct topic_table *t, const char *name, size_t l
 		goto err;
 	}
 	t->count++;
+	t->quarantined += tp->quarantined;
 	*out = tp;
 	return 0;
 err:

@@ -23,16 +23,21 @@
 #define TOPIC_PARTITIONS_MAX 1024u
 
 struct topic_partition {
-	struct log *log;
+	struct log *log;	/* NULL when quarantined */
 	uint32_t owner;		/* the reactor that appends to it (0 with one reactor) */
 	struct latest latest;	/* routing key -> newest offset, rebuilt at open */
 	bool latest_ready;	/* latest was initialised (and must be freed) */
+	/* Set when its log failed its check at open (corruption before the tail): the
+	 * partition is not served, its files are kept as found for an operator (README,
+	 * "Quarantined partitions"). Set before the topic is in the table; never cleared. */
+	const struct log_fault *quarantine;
 };
 
 struct topic {
 	char name[TOPIC_NAME_MAX + 1];
 	uint32_t name_len;
 	uint32_t partitions;
+	uint32_t quarantined;		/* partitions with a quarantine */
 	struct topic_partition part[];	/* partitions entries */
 };
 
@@ -41,6 +46,7 @@ struct topic_table {
 	char data_dir[400];
 	struct log_config log_config;
 	uint32_t count;
+	uint32_t quarantined;	/* partitions quarantined, in every topic */
 	uint32_t max;		/* topic_create refuses new topics past this; 0 = no limit */
 	uint32_t reactors;	/* partitions' owners are 0..reactors-1; set before any
 				 * topic is created (1 after topic_table_init) */
@@ -54,8 +60,10 @@ int topic_name_check(const char *name, size_t len, const char **why);
 /* Initialises an empty table whose logs live under data_dir/topics. Returns 0 or -errno. */
 int topic_table_init(struct topic_table *t, const char *data_dir, const struct log_config *lc);
 
-/* Opens every topic found under data_dir/topics (recovering its logs). Returns the number
- * of topics opened or -errno. Caller: the writer, at start-up. */
+/* Opens every topic found under data_dir/topics (recovering its logs). A partition whose
+ * log is corrupt before its tail is quarantined (reported on stderr, kept, not served)
+ * and the rest open. Returns the number of topics opened or -errno. Caller: the writer,
+ * at start-up. */
 int topic_table_recover(struct topic_table *t);
 
 /* Closes every topic's logs and frees the table. Caller: the writer, readers stopped. */
@@ -67,9 +75,24 @@ struct topic *topic_find(struct topic_table *t, const char *name, size_t len);
 /* Creates a topic with its partition logs, or returns the existing one (*out either way).
  * Returns 0, -EINVAL for a bad name or partition count, -EEXIST when it exists with a
  * different partition count (*out is still set), -ENOSPC when the table holds max
- * topics, or -errno from the logs. Any thread (writers serialise on a mutex). */
+ * topics, -HEADROOM_FDS or -HEADROOM_MAPS when (max being set) its partitions would not
+ * fit the process's limits (core/headroom.h), or -errno from the logs. Any thread
+ * (writers serialise on a mutex). */
 int topic_create(struct topic_table *t, const char *name, size_t len, uint32_t partitions,
 		 struct topic **out);
+
+/* The first quarantined partition of tp (its number in *p), or NULL when it has none.
+ * Any thread. */
+static inline const struct log_fault *topic_quarantined(const struct topic *tp, uint32_t *p)
+{
+	for (uint32_t i = 0; tp->quarantined && i < tp->partitions; i++) {
+		if (tp->part[i].quarantine) {
+			*p = i;
+			return tp->part[i].quarantine;
+		}
+	}
+	return NULL;
+}
 
 /* The partition for a routing key's hash: keys keep their order within a partition. */
 static inline uint32_t topic_partition_for(const struct topic *tp, uint64_t key_hash)

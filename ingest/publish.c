@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/frame.h"
+#include "core/headroom.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/probes.h"
@@ -161,32 +163,77 @@ static struct topic *publish_topic(struct publish_ctx *ctx, struct wire_str name
 	return NULL;
 }
 
-/* Creates the topics a valid batch names for the first time (bounded by the table's max). */
+/* Creates one topic for event i, within the connection's quota. Returns 0 with *tp, or
+ * -1 with err. */
+static int publish_create_topic(struct publish_ctx *ctx, size_t i, struct wire_str name,
+				struct topic **tp, struct publish_error *err)
+{
+	const char *why;
+	int rc = ctx->quota ? topic_quota_take(ctx->quota, clock_monotonic_ns(), &why) : 0;
+
+	if (rc < 0)
+		return publish_fail(err, FANOUT__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_TOPIC,
+				    "events[%zu].distribution.topic '%.*s': no such topic, and %s",
+				    route_origin(ctx->route, i), (int)name.len, name.p, why);
+	rc = topic_create(ctx->topics, name.p, name.len, ctx->default_partitions, tp);
+	if (rc < 0 && ctx->quota)
+		topic_quota_undo(ctx->quota);	/* made by another, or not at all */
+	if (rc == -ENOSPC)
+		return publish_fail(err, FANOUT__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_TOPIC,
+				    "events[%zu].distribution.topic '%.*s': no such topic, and the "
+				    "server's limit of %u topics is reached",
+				    route_origin(ctx->route, i), (int)name.len, name.p,
+				    ctx->topics->max);
+	if (rc < 0 && rc != -EEXIST)
+		return publish_fail(err, headroom_refused(rc) ?
+				    FANOUT__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_TOPIC :
+				    FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL,
+				    "events[%zu]: cannot create topic '%.*s': %s",
+				    route_origin(ctx->route, i), (int)name.len, name.p,
+				    headroom_strerror(rc));
+	return 0;
+}
+
+/* Creates the topics a valid batch names for the first time (bounded by the table's max
+ * and the connection's quota). */
 static int publish_create_topics(struct publish_ctx *ctx, struct publish_error *err)
 {
 	for (size_t i = 0; i < ctx->n; i++) {
 		struct wire_str name = ctx->views[i].topic;
 		struct topic *tp;
-		int rc;
 
 		if (ctx->resolved[i])
 			continue;
 		tp = topic_find(ctx->topics, name.p, name.len);	/* an earlier event made it */
-		if (!tp) {
-			rc = topic_create(ctx->topics, name.p, name.len, ctx->default_partitions, &tp);
-			if (rc == -ENOSPC)
-				return publish_fail(err, FANOUT__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_TOPIC,
-						    "events[%zu].distribution.topic '%.*s': no such "
-						    "topic, and the server's limit of %u topics is "
-						    "reached", route_origin(ctx->route, i),
-						    (int)name.len, name.p, ctx->topics->max);
-			if (rc < 0 && rc != -EEXIST)
-				return publish_fail(err, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL,
-						    "events[%zu]: cannot create topic '%.*s': %s",
-						    route_origin(ctx->route, i), (int)name.len, name.p,
-						    strerror(-rc));
-		}
+		if (!tp && publish_create_topic(ctx, i, name, &tp, err) < 0)
+			return -1;
 		ctx->resolved[i] = tp;
+	}
+	return 0;
+}
+
+/* An event for a quarantined partition (core/topic.h) fails its batch, so nothing of it
+ * is appended. Only topics with a quarantined partition cost a look. */
+static int publish_quarantined(struct publish_ctx *ctx, struct publish_error *err)
+{
+	for (size_t i = 0; i < ctx->n; i++) {
+		const struct topic *tp = ctx->resolved[i];
+		const struct log_fault *q;
+		struct log_fields f;
+		uint32_t p;
+
+		if (!tp->quarantined)
+			continue;
+		event_view_fields(&ctx->views[i], 0, &f);
+		p = topic_partition_for(tp, f.key_hash);
+		q = tp->part[p].quarantine;
+		if (q)
+			return publish_fail(err,
+				FANOUT__V1__ERROR_CODE__ERROR_CODE_PARTITION_QUARANTINED,
+				"events[%zu]: topic '%s' partition %u is quarantined (%s: %s, from "
+				"offset %llu) and not served until an operator repairs it; nothing of "
+				"this batch was appended", route_origin(ctx->route, i), tp->name, p,
+				q->file, q->what, (unsigned long long)q->offset);
 	}
 	return 0;
 }
@@ -213,7 +260,9 @@ static int publish_validate(struct publish_ctx *ctx, struct publish_error *err)
 		else
 			creates = true;
 	}
-	return creates ? publish_create_topics(ctx, err) : 0;
+	if (creates && publish_create_topics(ctx, err) < 0)
+		return -1;
+	return publish_quarantined(ctx, err);
 }
 
 /* ---- appending ---------------------------------------------------------------------- */

@@ -19,6 +19,7 @@
 #include "core/arena.h"
 #include "core/log.h"
 #include "core/topic.h"
+#include "core/topic_quota.h"
 #include "ingest/event_encode.h"
 #include "ingest/event_view.h"
 #include "ingest/ingest_error.h"
@@ -78,6 +79,7 @@ struct publish_ctx {
 	struct arena *decode;		/* the fallback's protobuf-c unpacking (publish_init) */
 	bool auto_create;
 	uint32_t default_partitions;
+	struct topic_quota *quota;	/* the publishing connection's; NULL = no bound */
 	uint32_t max_frame_bytes;	/* sizes the fallback's repack buffer */
 	/* The batch being stored: views[0..n) (publish_scan), the repacked events the
 	 * fallback scanned, and each event's topic. */

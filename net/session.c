@@ -10,6 +10,7 @@
 
 #include "core/clock.h"
 #include "core/frame.h"
+#include "core/headroom.h"
 #include "core/probes.h"
 #include "fanout.pb-c.h"
 #include "fanout_version.h"
@@ -23,6 +24,8 @@ int session_open(struct session *s, struct net_server *srv, struct reactor_conn 
 	s->conn = c;
 	s->ctl_sending = -1;
 	s->last_rx_ns = s->last_tx_ns = clock_monotonic_ns();
+	topic_quota_init(&s->topic_quota, srv->cfg->max_topics_per_connection,
+			 srv->cfg->topic_create_rate);
 	/* Control buffers are per connection, allocated at accept (not per event); pages
 	 * are touched only as acks and errors are written. */
 	s->ctl[0] = malloc(SESSION_CTL_BYTES);
@@ -287,7 +290,16 @@ static struct topic *session_sub_topic(struct session *s, const Fanout__V1__Subs
 			      "subscribe: no such topic '%s' (auto-create is off)", req->topic);
 		return NULL;
 	}
+	rc = topic_quota_take(&s->topic_quota, clock_monotonic_ns(), &why);
+	if (rc < 0) {
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_TOPIC, 0,
+			      req->subscription_id, false, "subscribe: no such topic '%s', and %s",
+			      req->topic, why);
+		return NULL;
+	}
 	rc = topic_create(s->srv->topics, req->topic, len, cfg->default_partitions, &tp);
+	if (rc < 0)
+		topic_quota_undo(&s->topic_quota);	/* made by another, or not at all */
 	if (rc == -ENOSPC) {
 		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_TOPIC, 0,
 			      req->subscription_id, false, "subscribe: no such topic '%s', and "
@@ -296,12 +308,29 @@ static struct topic *session_sub_topic(struct session *s, const Fanout__V1__Subs
 		return NULL;
 	}
 	if (rc < 0 && !tp) {
-		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL, 0,
-			      req->subscription_id, false, "subscribe: cannot create topic '%s': %s",
-			      req->topic, strerror(-rc));
+		session_error(s, headroom_refused(rc) ? FANOUT__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_TOPIC
+			      : FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL, 0, req->subscription_id,
+			      false, "subscribe: cannot create topic '%s': %s", req->topic,
+			      headroom_strerror(rc));
 		return NULL;
 	}
 	return tp;
+}
+
+/* A topic with a quarantined partition (core/topic.h) takes no subscription: it would
+ * silently miss that partition. Returns true after the Error. */
+static bool session_sub_quarantined(struct session *s, const struct topic *tp, uint32_t id)
+{
+	const struct log_fault *q;
+	uint32_t p;
+
+	if (!(q = topic_quarantined(tp, &p)))
+		return false;
+	session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_PARTITION_QUARANTINED, 0, id, false,
+		      "subscribe: topic '%s' partition %u is quarantined (%s: %s, from offset "
+		      "%llu) and not served until an operator repairs it", tp->name, p, q->file,
+		      q->what, (unsigned long long)q->offset);
+	return true;
 }
 
 static void session_subscribed(struct session *s, const struct subscription *sub)
@@ -419,7 +448,7 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 		return;
 	}
 	tp = session_sub_topic(s, req);
-	if (!tp)
+	if (!tp || session_sub_quarantined(s, tp, req->subscription_id))
 		return;
 	sub = calloc(1, sizeof(*sub));
 	if (!sub || (s->nsubs == s->subs_cap && session_grow_subs(s) < 0)) {
@@ -551,6 +580,7 @@ static void session_publish(struct session *s, const uint8_t *batch, size_t len)
 
 	assert(s->batch_tail - s->batch_head < SESSION_BATCHES_MAX);	/* session_parse */
 	s->srv->route.rules = net_engine_rules(s->srv->eng);	/* a reload may have swapped them */
+	pub->quota = &s->topic_quota;	/* topics the batch creates are this connection's */
 	scanned = publish_scan(pub, batch, len, &seq, &err);
 	PROBE_INGEST(s->conn->slot, pub->n);
 	/* Room for the ack (and an Error) first: an appended batch always gets its ack. */

@@ -11,6 +11,7 @@
 #include <sys/uio.h>
 
 #include "core/reactor.h"
+#include "core/topic_quota.h"
 #include "ingest/publish.h"
 #include "net/subscriber.h"
 
@@ -80,6 +81,7 @@ struct session {
 	uint32_t nsubs, subs_cap;
 	uint32_t next_sub;	/* round-robin start */
 	uint64_t frames_in, events_out;
+	struct topic_quota topic_quota;	/* topics it may still create */
 	bool more;		/* the last gather stopped at its scan bound: flush again soon */
 };
 

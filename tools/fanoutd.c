@@ -15,6 +15,7 @@
 #include "core/config.h"
 #include "core/epoch.h"
 #include "core/executor.h"
+#include "core/headroom.h"
 #include "core/hotdir.h"
 #include "core/topic.h"
 #include "fanout_version.h"
@@ -25,7 +26,8 @@
 #include "tools/fanoutd_shm.h"
 
 #define FANOUTD_DRAIN_MS 2000
-#define FANOUTD_SPARE_FDS 256u	/* descriptors beyond connections: logs, listener, ring */
+#define FANOUTD_SPARE_FDS 256u	/* descriptors beyond connections and logs: listeners,
+				 * rings, eventfds, shared-memory rings, the lock file */
 
 static volatile sig_atomic_t fanoutd_stop, fanoutd_reload;
 
@@ -49,11 +51,24 @@ static int fanoutd_signals(void)
 	return 0;
 }
 
-/* Every connection is a descriptor: raise the soft open-file limit to cover
- * --max-connections plus the logs and listeners, as far as the hard limit allows. */
+/* Descriptors the logs of the topics clients may create and those declared would
+ * hold in steady state (core/headroom.h). Recovered topics come on top. */
+static rlim_t fanoutd_log_fds(const struct config *cfg)
+{
+	rlim_t parts = (rlim_t)cfg->max_topics * cfg->default_partitions;
+
+	for (uint32_t i = 0; i < cfg->ntopics; i++)
+		parts += cfg->topics[i].partitions;
+	return parts * HEADROOM_PARTITION_FDS;
+}
+
+/* Every connection and every log file is a descriptor: raise the soft open-file limit
+ * to cover --max-connections, the topics' logs and the rest, as far as the hard limit
+ * allows. */
 static void fanoutd_nofile(const struct config *cfg, uint32_t reactors)
 {
-	rlim_t want = (rlim_t)cfg->max_connections * reactors + FANOUTD_SPARE_FDS;
+	rlim_t want = (rlim_t)cfg->max_connections * reactors + FANOUTD_SPARE_FDS +
+		      fanoutd_log_fds(cfg);
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
@@ -63,9 +78,44 @@ static void fanoutd_nofile(const struct config *cfg, uint32_t reactors)
 		fprintf(stderr, "fanoutd: cannot raise the open-file limit: %s\n", strerror(errno));
 	if (rl.rlim_cur < want)
 		fprintf(stderr, "fanoutd: open-file limit %llu is below --max-connections %u x %u "
-			"reactors + %u; connections past it wait in the listen backlog\n",
+			"reactors + %u + %llu for the logs of --max-topics %u; connections past "
+			"it wait in the listen backlog, topics past it are refused\n",
 			(unsigned long long)rl.rlim_cur, cfg->max_connections, reactors,
-			FANOUTD_SPARE_FDS);
+			FANOUTD_SPARE_FDS, (unsigned long long)fanoutd_log_fds(cfg),
+			cfg->max_topics);
+}
+
+/* From here on logs are refused descriptors and mappings before the process would run
+ * out (core/headroom.h): what connections and the rest of the server need is kept. */
+static void fanoutd_headroom(const struct config *cfg, uint32_t reactors)
+{
+	uint64_t conns = (uint64_t)cfg->max_connections * reactors;
+	int rc = headroom_init(conns + FANOUTD_SPARE_FDS,
+			       conns * HEADROOM_MAPS_PER_CONNECTION + HEADROOM_MAPS_SPARE);
+
+	if (rc < 0)
+		fprintf(stderr, "fanoutd: cannot read the process's limits (%s); descriptors "
+			"and mappings of logs are not bounded\n", strerror(-rc));
+}
+
+/* What the limits allow, once the topics are open; a warning when they do not cover
+ * --max-topics. */
+static void fanoutd_say_limits(const struct config *cfg)
+{
+	struct headroom_view v;
+	uint64_t parts = (uint64_t)cfg->max_topics * cfg->default_partitions;
+
+	headroom_get(&v);
+	if (!v.on)
+		return;
+	if (!cfg->quiet)
+		headroom_report(stderr);
+	if (v.fd_room - v.fds < (int64_t)(parts * HEADROOM_PARTITION_FDS) ||
+	    v.map_room - v.maps < (int64_t)(parts * HEADROOM_PARTITION_MAPS))
+		fprintf(stderr, "fanoutd: warning: the limits leave room for fewer than "
+			"--max-topics %u topics of %u partition%s; topics past them are refused "
+			"(UNKNOWN_TOPIC naming the limit)\n", cfg->max_topics,
+			cfg->default_partitions, cfg->default_partitions == 1 ? "" : "s");
 }
 
 /* Writes the bound address atomically (temp file + rename) so a reader never sees half. */
@@ -168,6 +218,11 @@ static int fanoutd_topics(struct topic_table *topics, const struct config *cfg,
 	}
 	if (!cfg->quiet)
 		fprintf(stderr, "fanoutd: data dir %s: %d topics recovered\n", cfg->data_dir, rc);
+	if (topics->quarantined)	/* each named above; loud even with --quiet */
+		fprintf(stderr, "fanoutd: WARNING: %u partition%s QUARANTINED (corrupt, named "
+			"above): not served, files kept; every other partition is served. Repair: "
+			"README.md, \"Quarantined partitions\"\n", topics->quarantined,
+			topics->quarantined == 1 ? "" : "s");
 	for (uint32_t i = 0; i < cfg->ntopics; i++) {
 		const struct config_topic *t = &cfg->topics[i];
 
@@ -267,6 +322,7 @@ int main(int argc, char **argv)
 		return 2;
 	reactors = net_engine_count(&cfg);
 	fanoutd_nofile(&cfg, reactors);
+	fanoutd_headroom(&cfg, reactors);
 	if (fanoutd_signals() < 0 || fanoutd_topics(&topics, &cfg, reactors, &executor) < 0) {
 		executor_stop(&executor);
 		return 1;
@@ -284,6 +340,7 @@ int main(int argc, char **argv)
 	if (!cfg.quiet)
 		fprintf(stderr, "fanoutd %s: listening on %s with %u reactor%s\n", FANOUT_VERSION,
 			engine.bound, reactors, reactors == 1 ? "" : "s");
+	fanoutd_say_limits(&cfg);
 	if (cfg.ready_file[0] && (rc = fanoutd_ready(cfg.ready_file, engine.bound)) < 0) {
 		fprintf(stderr, "fanoutd: ready file %s: %s\n", cfg.ready_file, strerror(-rc));
 		fanoutd_stop = 1;

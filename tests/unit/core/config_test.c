@@ -44,14 +44,21 @@ static void defaults_and_flags(void **state)
 	assert_int_equal(parse(&c, &msg, (const char *const[]){ NULL }), 0);
 	assert_string_equal(c.listen, "127.0.0.1:7400");
 	assert_true(c.auto_create);
-	assert_int_equal(c.max_topics, 10000);
+	assert_int_equal(c.max_topics, 1000);
+	assert_int_equal(c.max_topics_per_connection, 100);
+	assert_int_equal(c.topic_create_rate, 10);
+	assert_int_equal(c.send_zc_inflight, 8);
 	assert_int_equal(c.max_lag_bytes, 1ull << 30);
 	assert_int_equal(c.reactors, 0);	/* one per CPU */
 	assert_int_equal(c.send_zc_bytes, 65536);
 	free(msg);
 	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--max-topics", "3",
 		"--no-auto-create", "--topic", "md:4", "--max-lag-events", "100", "--reactors", "3",
-		"--send-zc-bytes", "0", NULL }), 0);
+		"--send-zc-bytes", "0", "--send-zc-inflight", "1", "--max-topics-per-connection",
+		"0", "--topic-create-rate", "1000", NULL }), 0);
+	assert_int_equal(c.send_zc_inflight, 1);
+	assert_int_equal(c.max_topics_per_connection, 0);	/* no bound */
+	assert_int_equal(c.topic_create_rate, 1000);
 	assert_int_equal(c.reactors, 3);
 	assert_int_equal(c.send_zc_bytes, 0);
 	assert_int_equal(c.max_topics, 3);
@@ -81,6 +88,10 @@ static void bad_values_name_the_flag(void **state)
 		{ { "--reactors", "0" }, "--reactors must be in 1..64" },
 		{ { "--reactors", "65" }, "--reactors must be in 1..64" },
 		{ { "--send-zc-bytes", "x" }, "--send-zc-bytes" },
+		{ { "--send-zc-inflight", "0" }, "--send-zc-inflight must be in 1..16" },
+		{ { "--send-zc-inflight", "17" }, "--send-zc-inflight must be in 1..16" },
+		{ { "--max-topics-per-connection", "x" }, "--max-topics-per-connection" },
+		{ { "--topic-create-rate", "0" }, "--topic-create-rate must be in 1..1000000" },
 		{ { "--topic", "a:0" }, "partitions must be" },
 		{ { "--bogus" }, "unknown or incomplete option '--bogus'" },
 		{ { "extra" }, "unexpected argument 'extra'" },

@@ -656,6 +656,7 @@ static void test_corrupt_earlier_segment(void **state)
 	struct fixture *f = *state;
 	uint64_t base = make_log(f, 600);
 	struct log_entry e = disk_entry(f, 0, 10);
+	struct log_fault fault;
 	struct log *log;
 	uint64_t count;
 
@@ -663,6 +664,11 @@ static void test_corrupt_earlier_segment(void **state)
 	e.crc ^= 1;
 	file_poke(f->dir, 0, "idx", entry_at(10), &e, sizeof(e));
 	assert_int_equal(log_open(&log, f->dir, &small_config), -EUCLEAN);
+	/* What an operator is told: the file, the reason, the first offset lost. */
+	assert_int_equal(log_open_report(&log, f->dir, &small_config, &fault), -EUCLEAN);
+	assert_non_null(strstr(fault.file, "/00000000000000000000.idx"));
+	assert_string_equal(fault.what, "bad entry before the last segment");
+	assert_int_equal(fault.offset, 10);
 	e.crc ^= 1;
 	file_poke(f->dir, 0, "idx", entry_at(10), &e, sizeof(e));
 	/* A stray entry right after the segment's last frame: the offsets still line up
@@ -698,7 +704,9 @@ static void test_missing_segment(void **state)
 {
 	struct fixture *f = *state;
 	char log1[256], moved[300], log2[256], idx2[256];
+	struct log_fault fault;
 	struct log *log;
+	uint64_t gap;
 
 	assert_true(make_log(f, 800) > 0);
 	assert_int_equal(log_open(&log, f->dir, &small_config), 0);
@@ -706,6 +714,7 @@ static void test_missing_segment(void **state)
 	seg_file(log1, sizeof(log1), f->dir, log->segs[1]->base_offset, "log");
 	seg_file(log2, sizeof(log2), f->dir, log->segs[2]->base_offset, "log");
 	seg_file(idx2, sizeof(idx2), f->dir, log->segs[2]->base_offset, "idx");
+	gap = log->segs[2]->base_offset;
 	log_close(log);
 	snprintf(moved, sizeof(moved), "%s.moved", log1);
 
@@ -719,9 +728,11 @@ static void test_missing_segment(void **state)
 	/* A .log without its .idx, before the last segment. */
 	assert_int_equal(unlink(idx2), 0);
 	assert_int_equal(log_open(&log, f->dir, &small_config), -EUCLEAN);
-	/* Neither: a gap in the offsets. */
+	/* Neither: a gap in the offsets, from the missing segment's first offset. */
 	assert_int_equal(unlink(log2), 0);
-	assert_int_equal(log_open(&log, f->dir, &small_config), -EUCLEAN);
+	assert_int_equal(log_open_report(&log, f->dir, &small_config, &fault), -EUCLEAN);
+	assert_string_equal(fault.what, "base offset does not follow on");
+	assert_int_equal(fault.offset, gap);
 }
 
 /* A crash while creating the last segment: an all-zero header, or no .idx at all. */
