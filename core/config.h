@@ -18,12 +18,14 @@
  * throughput to a peer is at most this many sends (each up to 256 KiB) per round trip. */
 #define CONFIG_SEND_ZC_INFLIGHT 8u
 #define CONFIG_SEND_ZC_INFLIGHT_MAX 16u	/* REACTOR_ZC_INFLIGHT_MAX */
-/* Topics clients may create. Each partition of a topic holds a hot segment on the memory
- * file system from its creation (512 KiB faulted in, 2 mappings, 2-4 descriptors; README
- * "What is bounded"), so 1,000 one-partition topics hold ~0.5 GiB of tmpfs, <= 4,000
- * descriptors and 2,000 of the 65,530 mappings Linux allows by default. */
-#define CONFIG_MAX_TOPICS 1000u
-#define CONFIG_MAX_TOPICS_PER_CONNECTION 100u
+/* Topics clients may create. Each partition holds a hot segment from its creation: 2
+ * mappings, 2 descriptors (4 once it has data) and its first 256 KiB of frames and of
+ * index faulted in, which on the default huge-page hot file system is two 2 MiB pages:
+ * 4 MiB (512 KiB on 4 KiB pages). 256 one-partition topics: at most 1 GiB of hot
+ * memory, ~1,000 descriptors, ~500 of the 65,530 mappings Linux allows by default.
+ * The seeds' topics are per data kind and asset class: tens, not thousands. */
+#define CONFIG_MAX_TOPICS 256u
+#define CONFIG_MAX_TOPICS_PER_CONNECTION 64u	/* a quarter of them */
 #define CONFIG_TOPIC_CREATE_RATE 10u	/* per second per connection, burst as many */
 
 struct config_topic {

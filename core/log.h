@@ -46,6 +46,9 @@
 #define LOG_HOT_AHEAD_BYTES (8u << 20)	/* .log bytes the executor keeps faulted ahead of
 					 * a busy writer (a quiet one: as many as it wrote) */
 #define LOG_HOT_STEP_BYTES  (256u << 10)	/* what the writer faults itself, past that */
+#define LOG_HOT_FIRST_BYTES (256u << 10)	/* .log bytes (and index entries for as many)
+						 * faulted in when a segment is made: what an
+						 * idle partition holds (in whole pages) */
 /* Sealed segments the disk has not taken yet stay in hot memory; past either bound the
  * writer refuses appends (-ENOSPC: LOG_FULL) until the executor catches up. */
 #define LOG_HOT_SEALED_MAX  64u

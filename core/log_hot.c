@@ -19,7 +19,6 @@
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23	/* Linux 5.14 */
 #endif
-#define HOT_FIRST_BYTES (256u << 10)	/* faulted in when a segment is made */
 #define HOT_NAME "hot-"
 
 int log_hot_dir(struct log *log)
@@ -167,7 +166,7 @@ int log_hot_create(struct log *log, struct log_segment **out)
 		.entry_bytes = sizeof(struct log_entry), .base_offset = LOG_BASE_UNSET,
 		.log_bytes = seg->log_bytes, .entry_capacity = seg->entry_capacity,
 	};
-	if ((r = log_hot_ready(seg, HOT_FIRST_BYTES, HOT_FIRST_BYTES / sizeof(struct log_entry))) < 0)
+	if ((r = log_hot_ready(seg, LOG_HOT_FIRST_BYTES, LOG_HOT_FIRST_BYTES / sizeof(struct log_entry))) < 0)
 		goto err;
 	atomic_store(&seg->hot, true);
 	*out = seg;

@@ -9,6 +9,7 @@
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +31,7 @@
 				 * rings, eventfds, shared-memory rings, the lock file */
 
 static volatile sig_atomic_t fanoutd_stop, fanoutd_reload;
+static char fanoutd_hot_root[CONFIG_PATH_MAX + 64];	/* fanoutd_hot's */
 
 static void fanoutd_on_signal(int sig)
 {
@@ -98,6 +100,42 @@ static void fanoutd_headroom(const struct config *cfg, uint32_t reactors)
 			"and mappings of logs are not bounded\n", strerror(-rc));
 }
 
+/* Hot memory an idle partition holds: the first LOG_HOT_FIRST_BYTES of its .log and
+ * index, in whole pages of the hot file system (2 MiB ones on a huge-page tmpfs). */
+static uint64_t fanoutd_idle_partition_bytes(void)
+{
+	uint64_t page = hotdir_huge(fanoutd_hot_root) ? 2u << 20 : 4096u;
+	uint64_t idx = sizeof(struct log_index_header) +
+		       LOG_HOT_FIRST_BYTES / sizeof(struct log_entry) * sizeof(struct log_entry);
+
+	return (LOG_HOT_FIRST_BYTES + page - 1) / page * page + (idx + page - 1) / page * page;
+}
+
+/* What --max-topics idle topics would hold of the hot file system; a warning past a
+ * quarter of it (appends get LOG_FULL when it is full). */
+static void fanoutd_say_hot_memory(const struct config *cfg)
+{
+	uint64_t idle = fanoutd_idle_partition_bytes(), fs = 0, worst;
+	struct statvfs sv;
+
+	if (statvfs(fanoutd_hot_root, &sv) == 0)
+		fs = (uint64_t)sv.f_blocks * sv.f_frsize;
+	worst = (uint64_t)cfg->max_topics * cfg->default_partitions * idle;
+	if (!cfg->quiet)
+		fprintf(stderr, "fanoutd: limits: hot memory: an idle partition holds %llu KiB; "
+			"--max-topics %u x %u partition%s: up to %llu MiB of %s's %llu MiB\n",
+			(unsigned long long)(idle >> 10), cfg->max_topics,
+			cfg->default_partitions, cfg->default_partitions == 1 ? "" : "s",
+			(unsigned long long)(worst >> 20), fanoutd_hot_root,
+			(unsigned long long)(fs >> 20));
+	if (fs && worst > fs / 4)
+		fprintf(stderr, "fanoutd: warning: --max-topics %u idle topics could hold %llu "
+			"MiB, over a quarter of the hot file system (%llu MiB); appends get "
+			"LOG_FULL when it is full: lower --max-topics or grow %s\n",
+			cfg->max_topics, (unsigned long long)(worst >> 20),
+			(unsigned long long)(fs >> 20), fanoutd_hot_root);
+}
+
 /* What the limits allow, once the topics are open; a warning when they do not cover
  * --max-topics. */
 static void fanoutd_say_limits(const struct config *cfg)
@@ -105,6 +143,7 @@ static void fanoutd_say_limits(const struct config *cfg)
 	struct headroom_view v;
 	uint64_t parts = (uint64_t)cfg->max_topics * cfg->default_partitions;
 
+	fanoutd_say_hot_memory(cfg);
 	headroom_get(&v);
 	if (!v.on)
 		return;
@@ -163,7 +202,6 @@ static int fanoutd_lock(const char *dir)
 	return 0;	/* fd stays open: the lock with it */
 }
 
-static char fanoutd_hot_root[CONFIG_PATH_MAX + 64];
 
 /* Finds (and makes) the hot directory: the segments being written live there, in memory
  * (core/log.h), and starts the executor that copies them to the data directory. */

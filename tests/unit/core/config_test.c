@@ -44,8 +44,8 @@ static void defaults_and_flags(void **state)
 	assert_int_equal(parse(&c, &msg, (const char *const[]){ NULL }), 0);
 	assert_string_equal(c.listen, "127.0.0.1:7400");
 	assert_true(c.auto_create);
-	assert_int_equal(c.max_topics, 1000);
-	assert_int_equal(c.max_topics_per_connection, 100);
+	assert_int_equal(c.max_topics, 256);
+	assert_int_equal(c.max_topics_per_connection, 64);
 	assert_int_equal(c.topic_create_rate, 10);
 	assert_int_equal(c.send_zc_inflight, 8);
 	assert_int_equal(c.max_lag_bytes, 1ull << 30);
