@@ -1,6 +1,8 @@
 /* core/executor.c — the executor thread (see executor.h). */
 #include "core/executor.h"
 
+#include "core/headroom.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -51,7 +53,7 @@ static void executor_note(struct executor *x, struct log *log, int rc)
 	if (rc != x->last_error)	/* once per kind of failure, not once per pass */
 		fprintf(stderr, "fanoutd: cannot write %s to disk: %s; appends to it are refused "
 			"(LOG_FULL) until it can, what it holds is kept in %s\n", log->dir,
-			strerror(-rc), log->hot_dir);
+			headroom_strerror(rc), log->hot_dir);
 	x->last_error = rc;
 }
 

@@ -232,7 +232,8 @@ void log_drop(struct log *log);
  * log_commit. Returns 0, -EMSGSIZE if frame_bytes cannot fit even an empty segment,
  * -ENOSPC past LOG_SEGMENTS_MAX, when the disk refuses the log's bytes (persist_error)
  * or LOG_HOT_SEALED_MAX sealed segments wait for it, or when the hot file system is
- * full; or -errno from making a segment. Caller: the writer. */
+ * full; -HEADROOM_FDS or -HEADROOM_MAPS when the process's limits leave no room for a
+ * new segment (core/headroom.h); or -errno from making a segment. Caller: the writer. */
 int log_reserve(struct log *log, uint32_t frame_bytes, uint8_t **dst, uint64_t *offset);
 
 /* Commits the reserved frame: computes its crc, writes its index entry (len last), and

@@ -462,7 +462,7 @@ static int publish_one(struct publish_ctx *ctx, struct publish_ticket *t, size_t
 		return publish_fail(err, FANOUT__V1__ERROR_CODE__ERROR_CODE_LOG_FULL,
 				    "events[%zu]: log append failed (%s); the first %zu "
 				    "stored events were appended (see the ack)",
-				    route_origin(ctx->route, i), strerror(-rc), i);
+				    route_origin(ctx->route, i), headroom_strerror(rc), i);
 	return 0;
 }
 
