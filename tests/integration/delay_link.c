@@ -40,6 +40,7 @@ struct dl_queue {
 	int in_fd, out_fd;
 	int64_t delay_ns;
 	struct dl_packet slot[DL_SLOTS];
+	uint8_t *slab;		/* the slots' bytes */
 	uint32_t head, tail;	/* free-running */
 	uint64_t carried, dropped;
 };
@@ -142,11 +143,12 @@ static int dl_queue_init(struct dl_queue *q, int in_fd, int out_fd, long delay_m
 	q->in_fd = in_fd;
 	q->out_fd = out_fd;
 	q->delay_ns = (int64_t)delay_ms * 1000000;
-	for (unsigned i = 0; i < DL_SLOTS; i++) {
-		q->slot[i].bytes = malloc(DL_PACKET_MAX);
-		if (!q->slot[i].bytes)
-			return -1;
-	}
+	/* One slab: pages are touched only as packets use them. */
+	q->slab = malloc((size_t)DL_SLOTS * DL_PACKET_MAX);
+	if (!q->slab)
+		return -1;
+	for (unsigned i = 0; i < DL_SLOTS; i++)
+		q->slot[i].bytes = q->slab + (size_t)i * DL_PACKET_MAX;
 	return 0;
 }
 
