@@ -148,10 +148,11 @@ static void ref_walk(const ProtobufCMessageDescriptor *d, const uint8_t *p, cons
 			continue;
 		if (f->type == PROTOBUF_C_TYPE_STRING && !ref_utf8(data, len))
 			out->bad_string = true;
-		if (f->type == PROTOBUF_C_TYPE_MESSAGE)
+		if (f->type == PROTOBUF_C_TYPE_MESSAGE)	/* the summary is not stored */
 			ref_walk(f->descriptor, data, data + len,
-				 in_split || f->descriptor == &fanout__v1__coordination_completed__descriptor,
-				 out);
+				 (in_split || f->descriptor ==
+				  &fanout__v1__coordination_completed__descriptor) &&
+				 f->descriptor != &fanout__v1__coordination_summary__descriptor, out);
 	}
 }
 
