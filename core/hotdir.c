@@ -377,7 +377,8 @@ int hotdir_sweep(const char *parent)
 {
 	DIR *d = opendir(parent);
 	struct dirent *de;
-	int removed = 0;
+	char first_kept[PATH_MAX] = "";
+	int removed = 0, kept = 0;
 
 	if (!d)
 		return 0;
@@ -392,14 +393,19 @@ int hotdir_sweep(const char *parent)
 		if (hotdir_live(path) || hotdir_locked(path))
 			continue;
 		if (hotdir_has_segments(path)) {	/* maybe a moved data dir's only copy */
-			fprintf(stderr, "fanoutd: hot dir %s holds segments of a data dir that is "
-				"not where it was; kept (its data dir recovers them when it starts; "
-				"remove it if that data dir is gone for good)\n", path);
+			if (kept++ == 0)
+				snprintf(first_kept, sizeof(first_kept), "%s", path);
 			continue;
 		}
 		nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 		removed++;
 	}
 	closedir(d);
+	if (kept)	/* one line, however many: they are all there at every start */
+		fprintf(stderr, "fanoutd: %d hot dir%s under %s (%s%s) hold%s segments of a data "
+			"dir that is not where it was; kept (its data dir recovers them when it "
+			"starts; remove it if that data dir is gone for good)\n", kept,
+			kept == 1 ? "" : "s", parent, first_kept, kept == 1 ? "" : ", ...",
+			kept == 1 ? "s" : "");
 	return removed;
 }

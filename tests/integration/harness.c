@@ -129,12 +129,38 @@ int server_stop(struct server *s, int sig)
 	return status;
 }
 
+/* The data directory goes for good: so do its hot segments (a server killed with
+ * SIGKILL leaves them, and fanoutd keeps hot dirs with segments whose data directory it
+ * cannot find, in case it was moved). */
+static void server_remove_hot(const struct server *s)
+{
+	char path[400], hot[512], cmd[600];
+	const char *base;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/data/HOT", s->dir);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	if (fgets(hot, sizeof(hot), f)) {
+		hot[strcspn(hot, "\n")] = '\0';
+		base = strrchr(hot, '/');
+		if (base && strncmp(base + 1, "fanout-", 7) == 0 && !strchr(hot, '\'')) {
+			snprintf(cmd, sizeof(cmd), "rm -rf '%s'", hot);
+			if (system(cmd) != 0)
+				fprintf(stderr, "could not remove %s\n", hot);
+		}
+	}
+	fclose(f);
+}
+
 void server_teardown(struct server *s)
 {
 	char cmd[300];
 
 	if (s->pid > 0)
 		server_stop(s, SIGKILL);
+	server_remove_hot(s);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s->dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", s->dir);
