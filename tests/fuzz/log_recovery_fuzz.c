@@ -15,6 +15,7 @@
  * zeros; and (when the input's first byte asks: it doubles the cost) the recovered log is
  * writable: one more frame is appended, and reopening finds every frame as before plus
  * that one, with nothing torn. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -154,81 +155,95 @@ static void lr_extra_name(struct fuzz_in *in, char *name, size_t cap)
 	snprintf(name, cap, "%020" PRIu64 ".%s", base, sel & 0x80 ? "idx" : "log");
 }
 
-/* Applies one edit. Edits on a file that is gone do nothing. */
+/* Copies up to len bytes at from in file src to at in file dst; files that are gone
+ * copy nothing. */
+static void lr_copy(uint32_t dst, uint64_t at, uint32_t src, size_t len, uint64_t from)
+{
+	static uint8_t buf[4 * LR_SEGMENT_BYTES];
+	int in = lr_open_file(src, O_RDONLY), out = lr_open_file(dst, O_WRONLY | O_CREAT);
+	ssize_t n = in >= 0 && out >= 0 ? pread(in, buf, len < sizeof(buf) ? len : sizeof(buf),
+						(off_t)from) : 0;
+
+	if (n > 0)
+		(void)!pwrite(out, buf, (size_t)n, (off_t)at);
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+}
+
+/* Applies one edit: an opcode, a file and an offset, then what the opcode reads. Edits of
+ * a file that is gone do nothing. */
 static void lr_edit(struct fuzz_in *in, uint32_t *nfiles)
 {
-	static uint8_t buf[1u << 16];
+	static const uint8_t zero[1u << 16];
 	uint8_t op = fuzz_u8(in);
 	uint32_t i = fuzz_u8(in) % *nfiles, j;
 	uint32_t off = fuzz_u16(in), len;
 	const uint8_t *bytes;
+	char path[700];
 	size_t got;
-	int fd, src;
+	int fd;
 
 	switch (op % 8) {
-	case 0: case 1: case 2:	/* overwrite bytes */
+	case 0: case 1: case 2:	/* overwrite bytes: length, bytes */
 		bytes = fuzz_take(in, fuzz_u8(in) % (LR_EDIT_BYTES_MAX + 1), &got);
 		if ((fd = lr_open_file(i, O_WRONLY)) >= 0) {
 			(void)!pwrite(fd, bytes, got, off);
 			close(fd);
 		}
-		break;
-	case 3:			/* zero a range: a page that never reached the disk */
+		return;
+	case 3:			/* zero a range (a page that never reached the disk): length */
 		len = fuzz_u16(in);
-		memset(buf, 0, len);
 		if ((fd = lr_open_file(i, O_WRONLY)) >= 0) {
-			(void)!pwrite(fd, buf, len, off);
+			(void)!pwrite(fd, zero, len, off);
 			close(fd);
 		}
-		break;
-	case 4:			/* copy a range from another file (or this one) */
+		return;
+	case 4:			/* copy a range from a file: source, length, source offset */
 		j = fuzz_u8(in) % *nfiles;
 		len = fuzz_u16(in) % 4097;
-		src = lr_open_file(j, O_RDONLY);
-		fd = lr_open_file(i, O_WRONLY);
-		if (src >= 0 && fd >= 0) {
-			ssize_t n = pread(src, buf, len, fuzz_u16(in));
-
-			if (n > 0)
-				(void)!pwrite(fd, buf, (size_t)n, off);
-		}
-		if (src >= 0)
-			close(src);
-		if (fd >= 0)
-			close(fd);
-		break;
-	case 5:			/* change the size */
+		lr_copy(i, off, j, len, fuzz_u16(in));
+		return;
+	case 5:			/* change the size: new size */
 		if ((fd = lr_open_file(i, O_WRONLY)) >= 0) {
 			(void)!ftruncate(fd, (off_t)(fuzz_u32(in) % (4 * LR_SEGMENT_BYTES + 1)));
 			close(fd);
 		}
-		break;
-	case 6: {		/* remove */
-		char path[700];
-
+		return;
+	case 6:			/* remove */
 		snprintf(path, sizeof(path), "%s/%s", lr_dir, lr_files[i].name);
 		unlink(path);
-		break;
-	}
-	default:		/* add a copy of file i under another name */
+		return;
+	default:		/* add a copy of the file under another name: lr_extra_name */
 		if (*nfiles == LR_FILES_MAX)
-			break;
+			return;
 		j = (*nfiles)++;
 		lr_extra_name(in, lr_files[j].name, sizeof(lr_files[j].name));
-		src = lr_open_file(i, O_RDONLY);
-		fd = lr_open_file(j, O_WRONLY | O_CREAT);
-		if (src >= 0 && fd >= 0) {
-			ssize_t n = pread(src, buf, sizeof(buf), 0);
-
-			if (n > 0)
-				(void)!pwrite(fd, buf, (size_t)n, 0);
-		}
-		if (src >= 0)
-			close(src);
-		if (fd >= 0)
-			close(fd);
-		break;
+		lr_copy(j, 0, i, 4 * LR_SEGMENT_BYTES, 0);
+		return;
 	}
+}
+
+/* With FANOUT_FUZZ_VERBOSE: what an input left in the directory. */
+static void lr_dir_show(void)
+{
+	struct dirent **names;
+	int n;
+
+	if (!getenv("FANOUT_FUZZ_VERBOSE") || (n = scandir(lr_dir, &names, NULL, alphasort)) < 0)
+		return;
+	for (int i = 0; i < n; i++) {
+		char path[700];
+		struct stat st;
+
+		snprintf(path, sizeof(path), "%s/%s", lr_dir, names[i]->d_name);
+		if (names[i]->d_name[0] != '.' && stat(path, &st) == 0)
+			fprintf(stderr, "log_recovery: %s %lld bytes\n", names[i]->d_name,
+				(long long)st.st_size);
+		free(names[i]);
+	}
+	free(names);
 }
 
 /* ---- what a recovered log must look like -------------------------------------------- */
@@ -384,6 +399,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	lr_dir_reset();
 	for (uint32_t e = 0; e < LR_EDITS_MAX && in.n; e++)
 		lr_edit(&in, &nfiles);
+	lr_dir_show();
 	fds = fuzz_open_fds();
 	fuzz_quiet_begin();
 	r = log_open(&log, lr_dir, &cfg);

@@ -3,20 +3,24 @@
  * change: before the reader opens it and while it reads.
  *
  * Set up once: two partition logs holding 512 events (core/log, 64 KiB segments). Per
- * input: a fresh 64 KiB ring (shm/ring_writer), the first events written into it, then a
- * program of operations: overwrite bytes or add to a 64-bit word in the header, reader
- * area, journal or data area; write more events with the real writer; open a reader
- * (first or latest record, recovery from the logs through the header's or our data
- * directory, the file cut short for the open and extended again); poll (validating at once or holding the
- * record across the next operations); wait with no timeout; read counters; close.
+ * input: a fresh 64 KiB ring (shm/ring_writer) and a program run against it.
+ * Input: a 16-bit count of events written before the program, then operations, each an
+ * opcode byte, an argument byte and what the opcode reads (sr_op): overwrite bytes or add
+ * to a 64-bit word in the header, reader area, journal or data area; write more events
+ * with the real writer; open a reader (first or latest record, recovery from the logs
+ * through the header's or our data directory, the file cut short for the open and
+ * extended again); poll or next (validating at once, or holding the record across the
+ * next operations); wait with no timeout; read counters; close; the writer's report of
+ * its readers; overwrite bytes of a log file recovery reads (put back afterwards).
  * Checks: open succeeds or fails with a documented error and a terminated message; poll
  * returns NONE, EVENT, GAP or CORRUPT, with record sequences that follow the reader's own
  * count; a ring event lies inside the mapped data area, its body right after a prefix
  * that says its length; an event recovered from a log is byte for byte the logged event
- * its partition and offset name; validate returns 0 or -ESTALE; wait returns 1, 0, or
- * WRITER_DEAD/CLOSED; decoding never crashes. While nothing was overwritten, every event
- * arrives exactly as written, in order, none lost, nothing corrupt. No crash, leak or
- * read outside the mappings. */
+ * its partition and offset name (while the logs are intact); validate returns 0 or -ESTALE; wait returns 1, 0, or
+ * WRITER_DEAD/CLOSED; decoding never crashes; the writer reports each claimed slot once.
+ * While nothing was overwritten, every event arrives exactly as written, in order, none
+ * lost, nothing corrupt. No crash, leak or read outside the mappings. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -48,6 +52,18 @@ struct sr_event {
 static struct sr_event sr_events[SR_EVENTS];
 static char sr_ring_dir[600], sr_data_dir[600], sr_path[640];
 
+/* The partition logs' files as written, put back after an input damaged them. */
+#define SR_LOG_FILES_MAX 16u
+struct sr_log_file {
+	char path[800];
+	uint8_t *bytes;
+	size_t size;
+	bool damaged;
+};
+
+static struct sr_log_file sr_log_files[SR_LOG_FILES_MAX];
+static uint32_t sr_nlog_files;
+
 /* One input's ring, reader and what the reader must deliver next. */
 struct sr_run {
 	struct shm_ring_writer *w;
@@ -57,6 +73,7 @@ struct sr_run {
 	uint64_t written;		/* events written to the ring: sequences 0..written */
 	uint64_t expect;		/* the reader's next sequence */
 	bool mutated;			/* shared bytes were overwritten */
+	bool logs_damaged;		/* partition log bytes too */
 	bool held;			/* an event polled and not validated yet */
 	struct fanout_shm_record rec;
 	uint8_t copy[SR_RING_BYTES / 4];/* the held event's bytes as polled */
@@ -64,6 +81,35 @@ struct sr_run {
 };
 
 /* ---- set-up, once ------------------------------------------------------------------- */
+
+/* Keeps a copy of every file in dir, in name order. */
+static void sr_log_files_load(const char *dir)
+{
+	struct dirent **names;
+	int n = scandir(dir, &names, NULL, alphasort);
+
+	FUZZ_CHECK(n >= 0, "scandir %s: %s", dir, strerror(errno));
+	for (int i = 0; i < n; i++) {
+		struct sr_log_file *f = &sr_log_files[sr_nlog_files];
+		struct stat st;
+		int fd;
+
+		if (names[i]->d_name[0] != '.') {
+			FUZZ_CHECK(sr_nlog_files < SR_LOG_FILES_MAX, "too many log files");
+			snprintf(f->path, sizeof(f->path), "%s/%s", dir, names[i]->d_name);
+			fd = open(f->path, O_RDONLY | O_CLOEXEC);
+			FUZZ_CHECK(fd >= 0 && fstat(fd, &st) == 0, "%s: %s", f->path, strerror(errno));
+			f->size = (size_t)st.st_size;
+			f->bytes = malloc(f->size);
+			FUZZ_CHECK(f->bytes && pread(fd, f->bytes, f->size, 0) == (ssize_t)f->size,
+				   "reading %s", f->path);
+			close(fd);
+			sr_nlog_files++;
+		}
+		free(names[i]);
+	}
+	free(names);
+}
 
 static void sr_logs(void)
 {
@@ -97,8 +143,11 @@ static void sr_logs(void)
 		memcpy(sr_events[i].frame, frame, len);
 		sr_events[i].len = len;
 	}
-	for (uint32_t p = 0; p < SR_PARTITIONS; p++)
+	for (uint32_t p = 0; p < SR_PARTITIONS; p++) {
 		log_close(logs[p]);
+		snprintf(dir, sizeof(dir), "%s/topics/md%%2Ffuzz/%u", sr_data_dir, p);
+		sr_log_files_load(dir);
+	}
 }
 
 /* ---- the writer side ---------------------------------------------------------------- */
@@ -153,6 +202,39 @@ static void sr_patch(struct sr_run *s, struct fuzz_in *in, bool add)
 
 		got = off + got > s->file_bytes ? s->file_bytes - off : got;
 		memcpy(s->base + off, b, got);
+	}
+}
+
+/* Overwrites bytes of a partition log file: the reader maps them for recovery. */
+static void sr_log_damage(struct sr_run *s, struct fuzz_in *in)
+{
+	struct sr_log_file *f = &sr_log_files[fuzz_u8(in) % sr_nlog_files];
+	size_t off = fuzz_u16(in) % f->size, got;
+	const uint8_t *b = fuzz_take(in, fuzz_u8(in) % (SR_PATCH_BYTES_MAX + 1), &got);
+	int fd = open(f->path, O_WRONLY | O_CLOEXEC);
+
+	FUZZ_CHECK(fd >= 0, "%s: %s", f->path, strerror(errno));
+	got = off + got > f->size ? f->size - off : got;
+	FUZZ_CHECK(pwrite(fd, b, got, (off_t)off) == (ssize_t)got, "%s: %s", f->path,
+		   strerror(errno));
+	close(fd);
+	f->damaged = true;
+	s->logs_damaged = s->mutated = true;
+}
+
+static void sr_log_restore(void)
+{
+	for (uint32_t i = 0; i < sr_nlog_files; i++) {
+		struct sr_log_file *f = &sr_log_files[i];
+		int fd;
+
+		if (!f->damaged)
+			continue;
+		fd = open(f->path, O_WRONLY | O_CLOEXEC);
+		FUZZ_CHECK(fd >= 0 && pwrite(fd, f->bytes, f->size, 0) == (ssize_t)f->size,
+			   "restoring %s: %s", f->path, strerror(errno));
+		close(fd);
+		f->damaged = false;
 	}
 }
 
@@ -223,13 +305,13 @@ static void sr_check_event(struct sr_run *s, const struct fanout_shm_record *rec
 		   rec->body > rec->frame && rec->body + rec->body_len == rec->frame + rec->frame_len,
 		   "frame of %u bytes, body of %u at +%td", rec->frame_len, rec->body_len,
 		   rec->body - rec->frame);
-	if (rec->flags & FANOUT_SHM_RECOVERED) {
+	if (rec->flags & FANOUT_SHM_RECOVERED && !s->logs_damaged) {
 		const struct sr_event *ev = sr_logged(rec->partition, rec->offset);
 
 		FUZZ_CHECK(ev && ev->len == rec->frame_len && memcmp(ev->frame, rec->frame,
 			   ev->len) == 0, "recovered partition %u offset %" PRIu64 " is not the "
 			   "logged event", rec->partition, rec->offset);
-	} else {
+	} else if (!(rec->flags & FANOUT_SHM_RECOVERED)) {
 		FUZZ_CHECK(rec->frame >= r->data + sizeof(struct shm_record) &&
 			   rec->frame + rec->frame_len <= r->data + r->capacity,
 			   "frame outside the ring's data area");
@@ -276,13 +358,14 @@ static void sr_decode(const struct fanout_shm_record *rec)
 		fanout_shm_decode_free(m, NULL);
 }
 
-/* One poll; hold: leave the event unvalidated until the next validate. */
-static void sr_poll(struct sr_run *s, bool hold, bool decode)
+/* One poll (or fanout_shm_next with no timeout); hold: leave an event unvalidated until
+ * the next validate. */
+static void sr_poll(struct sr_run *s, bool next, bool hold, bool decode)
 {
 	int r;
 
 	sr_validate(s);
-	r = fanout_shm_poll(s->r, &s->rec);
+	r = next ? fanout_shm_next(s->r, &s->rec, 0) : fanout_shm_poll(s->r, &s->rec);
 	switch (r) {
 	case FANOUT_SHM_NONE:
 		return;
@@ -307,8 +390,13 @@ static void sr_poll(struct sr_run *s, bool hold, bool decode)
 		FUZZ_CHECK(memchr(fanout_shm_errmsg(s->r), '\0', sizeof(s->r->errmsg)) != NULL,
 			   "error message not terminated");
 		return;
+	case -FANOUT_SHM_E_WRITER_DEAD:
+	case -FANOUT_SHM_E_CLOSED:
+		FUZZ_CHECK(next && s->mutated, "%s %d in an untouched ring",
+			   next ? "fanout_shm_next" : "fanout_shm_poll", r);
+		return;
 	default:
-		FUZZ_CHECK(false, "fanout_shm_poll returned %d", r);
+		FUZZ_CHECK(false, "%s returned %d", next ? "fanout_shm_next" : "fanout_shm_poll", r);
 	}
 }
 
@@ -351,46 +439,74 @@ static void sr_close(struct sr_run *s)
 	s->r = NULL;
 }
 
-/* Runs one operation of the program. Reader operations need an open reader. */
+/* The server's view of the reader slots, which readers (or anyone) may have scribbled on. */
+static void sr_readers(const struct sr_run *s)
+{
+	struct shm_reader_info info[SHM_SLOT_COUNT];
+	uint64_t seen = 0;
+	uint32_t n = shm_ring_readers(s->w, info, SHM_SLOT_COUNT);
+
+	FUZZ_CHECK(n <= SHM_SLOT_COUNT, "%u readers reported", n);
+	for (uint32_t i = 0; i < n; i++) {
+		FUZZ_CHECK(info[i].slot < SHM_SLOT_COUNT && !(seen >> info[i].slot & 1),
+			   "slot %u reported twice or out of range", info[i].slot);
+		seen |= 1ull << info[i].slot;
+	}
+	FUZZ_CHECK(shm_ring_has_reader(s->w) == (n > 0), "has_reader disagrees with the report");
+	FUZZ_CHECK(s->mutated || n == (s->r != NULL), "%u readers, %d open", n, s->r != NULL);
+}
+
+/* Runs one operation: an opcode byte (mod 10), an argument byte, then what the opcode
+ * reads. Reader operations do nothing without an open reader. */
 static void sr_op(struct sr_run *s, struct fuzz_in *in)
 {
-	uint8_t op = fuzz_u8(in), arg = fuzz_u8(in);
+	uint8_t op = fuzz_u8(in) % 11, arg = fuzz_u8(in);
 
-	switch (op % 10) {
-	case 0: case 1:
+	switch (op) {
+	case 0: case 1:		/* overwrite bytes: area, offset, length, bytes */
 		sr_patch(s, in, false);
 		return;
-	case 2:
+	case 2:			/* add to a word: area, offset, delta, scale */
 		sr_patch(s, in, true);
 		return;
 	case 3:
 		sr_write(s, arg % 64);
 		return;
-	case 4:
+	case 4:			/* bit 0: from the first record; bit 1: the header's data_dir;
+				 * the rest: spins */
 		sr_open(s, arg);
 		return;
-	case 5:		/* the next open sees a shorter file (what was cut reads as zeros after) */
+	case 5:			/* the next open sees a shorter file (the cut reads as zeros after) */
 		s->shrink_to = s->file_bytes - (fuzz_u32(in) % s->file_bytes);
 		s->mutated = true;
+		return;
+	case 9:
+		if (!(arg & 1)) {
+			sr_readers(s);
+			return;
+		}
+		break;
+	case 10:		/* overwrite log bytes: file, offset, length, bytes */
+		sr_log_damage(s, in);
 		return;
 	default:
 		break;
 	}
 	if (!s->r)
 		return;
-	switch (op % 10) {
-	case 6: case 7:
-		for (uint32_t i = 0; i < arg % 32 + 1u; i++)
-			sr_poll(s, op & 0x10, op & 0x20);
+	switch (op) {
+	case 6: case 7:		/* (arg & 31) + 1 polls; 0x20 next, 0x40 decode, 0x80 hold */
+		for (uint32_t i = 0; i < (arg & 31u) + 1; i++)
+			sr_poll(s, arg & 0x20, arg & 0x80, arg & 0x40);
 		return;
 	case 8:
 		sr_validate(s);
-		if (op & 0x10)
+		if (arg & 1)
 			sr_wait(s);
 		else
-			sr_stats(s, arg);
+			sr_stats(s, arg >> 1);
 		return;
-	default:
+	default:		/* 9 */
 		sr_close(s);
 		return;
 	}
@@ -400,7 +516,7 @@ static void sr_op(struct sr_run *s, struct fuzz_in *in)
 static void sr_drain(struct sr_run *s)
 {
 	for (uint32_t i = 0; i < 4 * SR_EVENTS && s->r && s->expect < s->written; i++)
-		sr_poll(s, false, false);
+		sr_poll(s, false, false, false);
 	sr_validate(s);
 	FUZZ_CHECK(s->mutated || !s->r || s->expect == s->written,
 		   "the reader stopped at %" PRIu64 " of %" PRIu64 " events", s->expect, s->written);
@@ -426,6 +542,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (s.r)
 		sr_close(&s);
 	shm_ring_destroy(s.w);
+	sr_log_restore();
 	FUZZ_CHECK(fuzz_open_fds() == fds, "%d file descriptors leaked", fuzz_open_fds() - fds);
 	return 0;
 }
