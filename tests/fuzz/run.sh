@@ -10,8 +10,9 @@
 #   TARGET       frame, pattern, ... (default: every *_fuzz the build tree has)
 #   --build DIR  the build tree (default build-fuzz)
 #   --no-build   use DIR as it is (tools/test builds it first)
-#   --merge      afterwards, copy into tests/fuzz/corpus/TARGET the inputs that reach code
-#                the committed corpus does not (libFuzzer -merge=1), ready to commit
+#   --merge      afterwards, copy into tests/fuzz/corpus/TARGET the fewest inputs that reach
+#                the code the committed corpus does not (libFuzzer -merge=1 on edges only,
+#                so the corpus stays small), ready to commit
 #   --list       print the targets and exit
 #
 # Inputs found along the way are kept in DIR/fuzz/TARGET/corpus, so the next run goes on
@@ -115,9 +116,12 @@ for t in "${TARGETS[@]}"; do
   fi
   if ((MERGE)); then
     n0=$(find "$seeds" -type f | wc -l)
-    "$bin" -merge=1 "$seeds" "$work/corpus" >"$work/merge.log" 2>&1 ||
+    # Edges only: hit counts and comparison operands would keep hundreds of inputs.
+    FANOUT_FUZZ_TMPDIR=$base "$bin" -merge=1 -use_counters=0 -use_cmp=0 -use_value_profile=0 \
+      "$seeds" "$work/corpus" >"$work/merge.log" 2>&1 ||
       { echo "fuzz $t: merge failed (see $work/merge.log)"; failed=1; continue; }
-    echo "fuzz $t: merged $(($(find "$seeds" -type f | wc -l) - n0)) new inputs into tests/fuzz/corpus/$t ($(du -sh "$seeds" | cut -f1))"
+    echo "fuzz $t: merged $(($(find "$seeds" -type f | wc -l) - n0)) new inputs into" \
+      "tests/fuzz/corpus/$t ($(du -sb "$seeds" | cut -f1) bytes)"
   fi
 done
 exit $failed
