@@ -91,6 +91,12 @@ for t in "${TARGETS[@]}"; do
     continue
   fi
   mkdir -p "$work/corpus" "$seeds"
+  # Kept between runs, so it only grows: past 4000 inputs, keep those that cover it all.
+  if (($(find "$work/corpus" -type f | wc -l) > 4000)); then
+    rm -rf "$work/corpus.min" && mkdir "$work/corpus.min" &&
+      FANOUT_FUZZ_TMPDIR=$base "$bin" -merge=1 "$work/corpus.min" "$work/corpus" >/dev/null 2>&1 &&
+      rm -rf "$work/corpus" && mv "$work/corpus.min" "$work/corpus"
+  fi
   args=(-max_total_time="$SECONDS_EACH" -timeout=25 -rss_limit_mb=2048 -print_final_stats=1
     -artifact_prefix="$work/")
   [[ -f $ROOT/tests/fuzz/$t.dict ]] && args+=(-dict="$ROOT/tests/fuzz/$t.dict")
