@@ -2,14 +2,15 @@
  * fuzzer-chosen chunks the way a connection receives it.
  *
  * Input: a byte choosing the body limit, a 32-bit value for the varint round trip, a
- * count of chunk lengths and the lengths (bytes), then the stream (the last chunk is whatever is left). After each chunk every complete frame
- * is taken from a buffer holding exactly the unconsumed bytes received so far.
- * Checks: frame_parse agrees with a reference decoder written here (length, prefix bytes,
- * "need more", -EBADMSG, -EMSGSIZE); every frame returned has the body length its prefix
- * says, at most the limit, its body inside the buffer right after the prefix; bytes
- * consumed never exceed bytes received; frame_prefix agrees with frame_parse; and the
- * frames and the final state are the same as when the stream arrives in one piece; and
- * frame_varint_put/frame_varint_size/frame_prefix round-trip the 32-bit value. */
+ * count of chunk lengths and the lengths (bytes), then the stream (the last chunk is
+ * whatever is left). After each chunk every complete frame is taken from a buffer
+ * holding exactly the unconsumed bytes received so far.
+ * Checks: frame_parse agrees with a reference decoder written here (length, prefix
+ * bytes, "need more", -EBADMSG, -EMSGSIZE); every frame returned has the body length its
+ * prefix says, at most the limit, its body inside the buffer right after the prefix;
+ * bytes consumed never exceed bytes received; frame_prefix agrees with frame_parse; and
+ * the frames and the final state are the same as when the stream arrives in one piece;
+ * and frame_varint_put/frame_varint_size/frame_prefix round-trip the 32-bit value. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

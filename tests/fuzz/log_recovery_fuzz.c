@@ -3,18 +3,21 @@
  *
  * A valid log of three 64 KiB segments is written once with core/log (the first rolled
  * because its index filled, the second because its .log filled, the third half full).
- * Each input is a list of edits applied to a fresh copy of its six files: overwrite bytes,
- * zero a range, copy a range between files, change a file's size, remove a file, add a
- * file under another segment name. Then log_open, with the same or a larger segment size
- * (the first byte's bit 0).
- * Checks: log_open succeeds or fails with -EUCLEAN, never crashes, asserts or reads out of
- * bounds (ASan), and leaks no memory or file descriptor. After success: offsets are dense
- * from log_first to the tail and the recovery counts them; every frame reads back inside
- * its segment's mapping, contiguous, with its entry's crc and a varint prefix saying
- * exactly its length; log_bytes_behind adds them up; the last segment's cut tail is
- * zeros; and (when the input's first byte asks: it doubles the cost) the recovered log is
- * writable: one more frame is appended, and reopening finds every frame as before plus
- * that one, with nothing torn. */
+ * Each input is a list of edits applied to a fresh copy of its six files: overwrite
+ * bytes, zero a range, copy a range between files, change a file's size, remove a file,
+ * add a file under another segment name. Then log_open, with the same or a larger
+ * segment size.
+ * Input: a flags byte (bit 0: segments of 128 KiB from now on; bit 1: the append check
+ * below), then edits (lr_edit: an opcode, a file, an offset, then what the opcode
+ * reads).
+ * Checks: log_open succeeds or fails with -EUCLEAN, never crashes, asserts or reads out
+ * of bounds (ASan), and leaks no memory or file descriptor. After success: offsets are
+ * dense from log_first to the tail and the recovery counts them; every frame reads back
+ * inside its segment's mapping, contiguous, with its entry's crc and a varint prefix
+ * saying exactly its length; log_bytes_behind adds them up; the last segment's cut tail
+ * is zeros; and (flags bit 1, as it doubles the cost) the recovered log is writable: one
+ * more frame is appended, and reopening finds every frame as before plus that one, with
+ * nothing torn. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -77,7 +80,7 @@ static void lr_template_write(const char *dir)
 	}
 	for (uint32_t s = 0; s < LR_SEGMENTS; s++)
 		lr_bases[s] = log->segs[s]->base_offset;
-	FUZZ_CHECK(log->segs[0]->entry_capacity == lr_bases[1], "first segment did not fill its index");
+	FUZZ_CHECK(log->segs[0]->entry_capacity == lr_bases[1], "first index not full");
 	log_close(log);
 }
 
@@ -125,11 +128,9 @@ static void lr_template(void)
 static int lr_open_file(uint32_t i, int flags)
 {
 	char path[700];
-	int fd;
 
 	snprintf(path, sizeof(path), "%s/%s", lr_dir, lr_files[i].name);
-	fd = open(path, flags | O_CLOEXEC, 0644);
-	return fd;
+	return open(path, flags | O_CLOEXEC, 0644);
 }
 
 static void lr_dir_reset(void)

@@ -5,21 +5,22 @@
  * Set up once: two partition logs holding 512 events (core/log, 64 KiB segments). Per
  * input: a fresh 64 KiB ring (shm/ring_writer) and a program run against it.
  * Input: a 16-bit count of events written before the program, then operations, each an
- * opcode byte, an argument byte and what the opcode reads (sr_op): overwrite bytes or add
- * to a 64-bit word in the header, reader area, journal or data area; write more events
- * with the real writer; open a reader (first or latest record, recovery from the logs
- * through the header's or our data directory, the file cut short for the open and
+ * opcode byte, an argument byte and what the opcode reads (sr_op): overwrite bytes or
+ * add to a 64-bit word in the header, reader area, journal or data area; write more
+ * events with the real writer; open a reader (first or latest record, recovery from the
+ * logs through the header's or our data directory, the file cut short for the open and
  * extended again); poll or next (validating at once, or holding the record across the
  * next operations); wait with no timeout; read counters; close; the writer's report of
  * its readers; overwrite bytes of a log file recovery reads (put back afterwards).
  * Checks: open succeeds or fails with a documented error and a terminated message; poll
- * returns NONE, EVENT, GAP or CORRUPT, with record sequences that follow the reader's own
- * count; a ring event lies inside the mapped data area, its body right after a prefix
- * that says its length; an event recovered from a log is byte for byte the logged event
- * its partition and offset name (while the logs are intact); validate returns 0 or -ESTALE; wait returns 1, 0, or
- * WRITER_DEAD/CLOSED; decoding never crashes; the writer reports each claimed slot once.
- * While nothing was overwritten, every event arrives exactly as written, in order, none
- * lost, nothing corrupt. No crash, leak or read outside the mappings. */
+ * returns NONE, EVENT, GAP or CORRUPT, with record sequences that follow the reader's
+ * own count; a ring event lies inside the mapped data area, its body right after a
+ * prefix that says its length; an event recovered from a log is byte for byte the logged
+ * event its partition and offset name (while the logs are intact); validate returns 0 or
+ * -ESTALE; wait returns 1, 0, or WRITER_DEAD/CLOSED; decoding never crashes; the writer
+ * reports each claimed slot once. While nothing was overwritten, every event arrives
+ * exactly as written, in order, none lost, nothing corrupt. No crash, leak or read
+ * outside the mappings. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
