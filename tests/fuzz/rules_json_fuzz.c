@@ -10,8 +10,9 @@
  * Checks: rules_from_json returns 0 with a set or -EINVAL/-ENOMEM without one, and then a
  * non-empty message terminated inside the caller's buffer (ASan: the buffer is exactly
  * errlen bytes); a 7-byte buffer gets the same error, cut; rules_apply on a compiled set
- * returns 0 (a changed event gets a valid topic and a key pattern_key_check accepts) or
- * -EINVAL with a terminated reason. Never a crash, a leak or an out-of-bounds access. */
+ * (on the events wire_check_event accepts, as ingest does) returns 0 (a changed event
+ * gets a valid topic and a key pattern_key_check accepts) or -EINVAL with a terminated
+ * reason. Never a crash, a leak or an out-of-bounds access. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "core/topic.h"
 #include "fuzz_util.h"
 #include "ingest/rules_json.h"
+#include "ingest/wire_scan.h"
 
 #define MD   FANOUT__V1__DATA_TYPE__DATA_TYPE_MARKET_DATA
 #define DEC  FANOUT__V1__DATA_TYPE__DATA_TYPE_COORDINATION_DECISION
@@ -110,8 +112,8 @@ static char *event_string(struct rules_fuzz_events *v, int k, struct fuzz_in *in
 	return v->s[k];
 }
 
-/* The fourth event, from the bytes after the JSON. Topic and key only as publish_check
- * would let them through (rules_apply's precondition); payload strings anything. */
+/* The fourth event, from the bytes after the JSON: payload strings anything, topic and
+ * key replaced by fixed ones unless valid (so that most such events reach the rules). */
 static void event_from_input(struct rules_fuzz_events *v, struct fuzz_in *in)
 {
 	static const Fanout__V1__DataType types[3] = { MD, DEC, EXEC };
@@ -132,34 +134,49 @@ static void event_from_input(struct rules_fuzz_events *v, struct fuzz_in *in)
 	v->md[1].price = v->ex[1].price = v->cd[1].confidence = (double)fuzz_u16(in) / 64;
 }
 
+/* Routes e as ingest would: packed, scanned into a view, checked, then rules_apply (only
+ * when the checks pass: rules_apply's precondition). */
+static void rules_check_one(const struct rules_set *s, const Fanout__V1__Event *e, size_t i)
+{
+	static uint8_t buf[8192];
+	struct publish_error perr;
+	struct event_view v;
+	struct rules_result r;
+	const char *why = NULL;
+	size_t len = protobuf_c_message_get_packed_size(&e->base);
+	int rc;
+
+	FUZZ_CHECK(len <= sizeof(buf), "event of %zu bytes", len);
+	protobuf_c_message_pack(&e->base, buf);
+	if (wire_scan_event(buf, len, &v, i, &perr) < 0 || v.fallback ||
+	    wire_check_event(&v, i, &perr) < 0)
+		return;
+	memset(&r, 0x5a, sizeof(r));
+	rc = rules_apply(s, &v, NULL, &r);
+	FUZZ_CHECK(rc == 0 || rc == -EINVAL, "rules_apply returned %d", rc);
+	if (rc < 0) {
+		FUZZ_CHECK(memchr(r.error, '\0', sizeof(r.error)) && r.error[0],
+			   "rules_apply failed without a terminated reason");
+		return;
+	}
+	if (!r.changed)
+		return;
+	FUZZ_CHECK(r.rule && r.topic, "a changed event without its rule and topic");
+	FUZZ_CHECK(topic_name_check(r.topic, strlen(r.topic), &why) == 0,
+		   "rule '%s' routes to an invalid topic: %s", r.rule, why);
+	FUZZ_CHECK(memchr(r.key, '\0', sizeof(r.key)) != NULL, "key not terminated");
+	FUZZ_CHECK(pattern_key_check(r.key, strlen(r.key), &why) == 0,
+		   "rule '%s' rendered an invalid key '%s': %s", r.rule, r.key, why);
+}
+
 static void rules_check_apply(const struct rules_set *s, struct fuzz_in *in)
 {
 	static struct rules_fuzz_events v;
-	struct rules_result r;
-	const char *why = NULL;
 
 	events_fixed(&v);
 	event_from_input(&v, in);
-	for (int i = 0; i < RULES_FUZZ_EVENTS; i++) {
-		int rc;
-
-		memset(&r, 0x5a, sizeof(r));
-		rc = rules_apply(s, &v.e[i], NULL, &r);
-		FUZZ_CHECK(rc == 0 || rc == -EINVAL, "rules_apply returned %d", rc);
-		if (rc < 0) {
-			FUZZ_CHECK(memchr(r.error, '\0', sizeof(r.error)) && r.error[0],
-				   "rules_apply failed without a terminated reason");
-			continue;
-		}
-		if (!r.changed)
-			continue;
-		FUZZ_CHECK(r.rule && r.topic, "a changed event without its rule and topic");
-		FUZZ_CHECK(topic_name_check(r.topic, strlen(r.topic), &why) == 0,
-			   "rule '%s' routes to an invalid topic: %s", r.rule, why);
-		FUZZ_CHECK(memchr(r.key, '\0', sizeof(r.key)) != NULL, "key not terminated");
-		FUZZ_CHECK(pattern_key_check(r.key, strlen(r.key), &why) == 0,
-			   "rule '%s' rendered an invalid key '%s': %s", r.rule, r.key, why);
-	}
+	for (int i = 0; i < RULES_FUZZ_EVENTS; i++)
+		rules_check_one(s, &v.e[i], (size_t)i);
 }
 
 /* rules_from_json into an error buffer of exactly errlen bytes. */
