@@ -1,23 +1,24 @@
-/* tests/fuzz/log_recovery_fuzz.c — core/log.c and core/log_segment.c recovering a
+/* tests/fuzz/log_recovery_fuzz.c — core/log.c, log_segment.c and log_hot.c recovering a
  * partition log whose segment and index files were damaged.
  *
- * A valid log of three 64 KiB segments is written once with core/log (the first rolled
- * because its index filled, the second because its .log filled, the third half full).
- * Each input is a list of edits applied to a fresh copy of its six files: overwrite
- * bytes, zero a range, copy a range between files, change a file's size, remove a file,
- * add a file under another segment name. Then log_open, with the same or a larger
- * segment size.
+ * Two directories are written once with core/log, 64 KiB segments: closed (three disk
+ * segments: the first rolled because its index filled, the second because its .log
+ * filled, the third half full) and killed (two disk segments, then two hot ones in hot/
+ * as a killed writer leaves them, log_drop). Each input picks one, applies a list of
+ * edits to a fresh copy of its files (overwrite bytes, zero a range, copy a range
+ * between files, change a file's size, remove a file, add a file under another segment
+ * or hot name), then runs log_open, with the same or a larger segment size.
  * Input: a flags byte (bit 0: segments of 128 KiB from now on; bit 1: the append check
- * below), then edits (lr_edit: an opcode, a file, an offset, then what the opcode
- * reads).
+ * below; bit 2: the killed directory), then edits (lr_edit: an opcode, a file, an
+ * offset, then what the opcode reads). Files are numbered in name order, hot/ last.
  * Checks: log_open succeeds or fails with -EUCLEAN, never crashes, asserts or reads out
- * of bounds (ASan), and leaks no memory or file descriptor. After success: offsets are
- * dense from log_first to the tail and the recovery counts them; every frame reads back
- * inside its segment's mapping, contiguous, with its entry's crc and a varint prefix
- * saying exactly its length; log_bytes_behind adds them up; the last segment's cut tail
- * is zeros; and (flags bit 1, as it doubles the cost) the recovered log is writable: one
- * more frame is appended, and reopening finds every frame as before plus that one, with
- * nothing torn. */
+ * of bounds (ASan, UBSan), and leaks no memory or file descriptor. After success:
+ * offsets are dense from log_first to the tail and the recovery counts them; every frame
+ * reads back inside its segment's mapping, contiguous, with its entry's crc and a varint
+ * prefix saying exactly its length; log_bytes_behind adds them up; the last disk
+ * segment's cut tail is zeros; and (flags bit 1, as it doubles the cost) the recovered
+ * log is writable: one more frame is appended, and reopening finds every frame as before
+ * plus that one, with nothing torn. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -34,53 +35,90 @@
 #include "fuzz_util.h"
 
 #define LR_SEGMENT_BYTES LOG_SEGMENT_BYTES_MIN
-#define LR_SEGMENTS 3u
-#define LR_FILES_MAX 8u		/* the template's six, and two that edits may add */
+#define LR_TEMPLATE_FILES_MAX 8u
+#define LR_FILES_MAX (LR_TEMPLATE_FILES_MAX + 2u)	/* and two that edits may add */
+#define LR_BASES_MAX 4u
 #define LR_EDITS_MAX 24u
 #define LR_EDIT_BYTES_MAX 64u
 #define LR_TOPIC "fuzz"
 
-/* A file of the log directory: the template's content, or none for a file only an edit
- * creates. */
+/* A file of the log directory, named relative to it ("hot/hot-0000000001.idx" too): the
+ * template's content, or none for a file only an edit creates. */
 struct lr_file {
-	char name[32];
+	char name[48];
 	uint8_t *bytes;
 	size_t used;		/* bytes up to the last non-zero one */
 	size_t size;
 };
 
-static struct lr_file lr_files[LR_FILES_MAX];
-static uint64_t lr_bases[LR_SEGMENTS];
+/* A log directory as written once, restored before every input. */
+struct lr_template {
+	struct lr_file files[LR_TEMPLATE_FILES_MAX];
+	uint32_t nfiles;
+	uint64_t bases[LR_BASES_MAX];	/* its segments' base offsets, for added names */
+	uint32_t nbases;
+};
+
+/* 0: closed cleanly (disk segments only); 1: killed (disk segments and hot ones). */
+static struct lr_template lr_templates[2];
+static const struct lr_template *lr_t;		/* this input's */
+static struct lr_file lr_files[LR_FILES_MAX];	/* its files, then the added ones */
 static char lr_dir[600];
 
-/* ---- the template, made once ------------------------------------------------------ */
+/* ---- the templates, made once ------------------------------------------------------- */
 
-static void lr_template_write(const char *dir)
+/* Appends frames of payload bytes (0: small) until the log has nsegs segments, the last
+ * holding at least last_frames. */
+static void lr_fill(struct log *log, uint32_t payload, uint32_t nsegs, uint64_t last_frames)
 {
 	static uint8_t frame[FUZZ_EVENT_FRAME_MAX];
+
+	while (atomic_load(&log->nsegs) < nsegs ||
+	       log->next - log->segs[nsegs - 1]->base_offset < last_frames) {
+		uint32_t len = fuzz_event_frame(frame, LR_TOPIC, log->next, 0, log->next,
+						payload ? payload + (uint32_t)(log->next % 7) * 300 : 0);
+
+		fuzz_log_append(log, frame, len, 1000 + log->next);
+	}
+}
+
+static struct log *lr_open_template(const char *dir)
+{
 	struct log_config cfg = { .segment_bytes = LR_SEGMENT_BYTES };
 	struct log *log;
-	uint64_t i = 0;
 	int r = log_open(&log, dir, &cfg);
 
 	FUZZ_CHECK(r == 0, "log_open %s: %s", dir, strerror(-r));
-	/* Small frames until the first index is full, then big ones until the second .log is
-	 * full, then eight into the third segment. */
-	while (atomic_load(&log->nsegs) < 2) {
-		uint32_t len = fuzz_event_frame(frame, LR_TOPIC, i, 0, i, 0);
+	return log;
+}
 
-		fuzz_log_append(log, frame, len, 1000 + i++);
-	}
-	while (atomic_load(&log->nsegs) < LR_SEGMENTS ||
-	       log->next - log->segs[LR_SEGMENTS - 1]->base_offset < 8) {
-		uint32_t payload = 1000 + (uint32_t)(i % 7) * 300;
-		uint32_t len = fuzz_event_frame(frame, LR_TOPIC, i, 0, i, payload);
+static void lr_bases_note(struct lr_template *t, const struct log *log)
+{
+	for (uint32_t s = 0; s < atomic_load(&log->nsegs) && t->nbases < LR_BASES_MAX; s++)
+		t->bases[t->nbases++] = log->segs[s]->base_offset;
+}
 
-		fuzz_log_append(log, frame, len, 1000 + i++);
+/* Closed: small frames until the first index is full, big ones until the second .log
+ * is, eight into the third; closed (all on disk). Killed: the first segment's frames,
+ * closed; then, reopened, big frames into two hot segments, and dropped as a killed
+ * process leaves them (log_drop: nothing more on disk, the hot files stay). */
+static void lr_template_write(struct lr_template *t, const char *dir, bool killed)
+{
+	struct log *log = lr_open_template(dir);
+
+	lr_fill(log, 0, 2, 1);
+	FUZZ_CHECK(log->segs[0]->entry_capacity == log->segs[1]->base_offset,
+		   "first index not full");
+	if (killed) {
+		log_close(log);
+		log = lr_open_template(dir);
+		lr_fill(log, 1000, atomic_load(&log->nsegs) + 1, 8);
+		lr_bases_note(t, log);
+		log_drop(log);
+		return;
 	}
-	for (uint32_t s = 0; s < LR_SEGMENTS; s++)
-		lr_bases[s] = log->segs[s]->base_offset;
-	FUZZ_CHECK(log->segs[0]->entry_capacity == lr_bases[1], "first index not full");
+	lr_fill(log, 1000, 3, 8);
+	lr_bases_note(t, log);
 	log_close(log);
 }
 
@@ -95,7 +133,7 @@ static void lr_file_load(struct lr_file *f, const char *dir)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	FUZZ_CHECK(fd >= 0 && fstat(fd, &st) == 0, "%s: %s", path, strerror(errno));
 	f->size = (size_t)st.st_size;
-	f->bytes = calloc(1, f->size);
+	f->bytes = calloc(1, f->size ? f->size : 1);
 	FUZZ_CHECK(f->bytes != NULL, "out of memory");
 	n = pread(fd, f->bytes, f->size, 0);
 	FUZZ_CHECK(n == (ssize_t)f->size, "%s: short read", path);
@@ -104,23 +142,48 @@ static void lr_file_load(struct lr_file *f, const char *dir)
 		;
 }
 
-static void lr_template(void)
+/* Takes in the files of dir/sub (sub "" or "hot"), in name order. */
+static void lr_template_load(struct lr_template *t, const char *dir, const char *sub)
+{
+	char path[700];
+	struct dirent **names;
+	int n;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, sub);
+	n = scandir(path, &names, NULL, alphasort);
+	FUZZ_CHECK(n >= 0 || errno == ENOENT, "scandir %s: %s", path, strerror(errno));
+	if (n < 0)
+		return;	/* no hot directory: a log closed cleanly removes it */
+	for (int i = 0; i < n; i++) {
+		struct lr_file *f = &t->files[t->nfiles];
+
+		if (names[i]->d_type == DT_REG) {
+			FUZZ_CHECK(t->nfiles < LR_TEMPLATE_FILES_MAX, "too many template files");
+			snprintf(f->name, sizeof(f->name), "%s%s%s", sub, sub[0] ? "/" : "",
+				 names[i]->d_name);
+			lr_file_load(f, dir);
+			t->nfiles++;
+		}
+		free(names[i]);
+	}
+	free(names);
+}
+
+static void lr_templates_make(void)
 {
 	static char root[512], tdir[560];
 
 	fuzz_tmpdir(root, sizeof(root), "log");
-	snprintf(tdir, sizeof(tdir), "%s/template", root);
 	snprintf(lr_dir, sizeof(lr_dir), "%s/log", root);
-	lr_template_write(tdir);
-	for (uint32_t s = 0; s < LR_SEGMENTS; s++) {
-		snprintf(lr_files[2 * s].name, sizeof(lr_files[0].name), "%020" PRIu64 ".log",
-			 lr_bases[s]);
-		snprintf(lr_files[2 * s + 1].name, sizeof(lr_files[0].name), "%020" PRIu64 ".idx",
-			 lr_bases[s]);
-		lr_file_load(&lr_files[2 * s], tdir);
-		lr_file_load(&lr_files[2 * s + 1], tdir);
+	for (int k = 0; k < 2; k++) {
+		snprintf(tdir, sizeof(tdir), "%s/template%d", root, k);
+		lr_template_write(&lr_templates[k], tdir, k == 1);
+		lr_template_load(&lr_templates[k], tdir, "");
+		lr_template_load(&lr_templates[k], tdir, "hot");
+		FUZZ_CHECK(lr_templates[k].nfiles == 6 + 2 * (uint32_t)k,
+			   "template %d has %u files", k, lr_templates[k].nfiles);
+		FUZZ_CHECK(fuzz_rmtree(tdir) == 0, "rm %s", tdir);
 	}
-	FUZZ_CHECK(fuzz_rmtree(tdir) == 0, "rm %s", tdir);
 }
 
 /* ---- one input's directory ---------------------------------------------------------- */
@@ -133,11 +196,17 @@ static int lr_open_file(uint32_t i, int flags)
 	return open(path, flags | O_CLOEXEC, 0644);
 }
 
-static void lr_dir_reset(void)
+/* The template's files, as written, and an empty hot directory beside them. */
+static void lr_dir_reset(const struct lr_template *t)
 {
-	FUZZ_CHECK(fuzz_rmtree(lr_dir) == 0 && mkdir(lr_dir, 0755) == 0, "reset %s: %s", lr_dir,
-		   strerror(errno));
-	for (uint32_t i = 0; i < 2 * LR_SEGMENTS; i++) {
+	char hot[700];
+
+	snprintf(hot, sizeof(hot), "%s/hot", lr_dir);
+	FUZZ_CHECK(fuzz_rmtree(lr_dir) == 0 && mkdir(lr_dir, 0755) == 0 && mkdir(hot, 0755) == 0,
+		   "reset %s: %s", lr_dir, strerror(errno));
+	lr_t = t;
+	memcpy(lr_files, t->files, sizeof(t->files));
+	for (uint32_t i = 0; i < t->nfiles; i++) {
 		int fd = lr_open_file(i, O_RDWR | O_CREAT | O_EXCL);
 
 		FUZZ_CHECK(fd >= 0 && pwrite(fd, lr_files[i].bytes, lr_files[i].used, 0) ==
@@ -147,13 +216,19 @@ static void lr_dir_reset(void)
 	}
 }
 
-/* A name for an added file: near a real base, or far off, as .log or .idx. */
+/* A name for an added file: a segment's near a real base or far off, or a hot one. */
 static void lr_extra_name(struct fuzz_in *in, char *name, size_t cap)
 {
 	uint8_t sel = fuzz_u8(in);
-	uint64_t base = sel & 0x40 ? fuzz_u64(in) : lr_bases[(sel >> 2) % LR_SEGMENTS] + sel % 4 - 1;
+	const char *ext = sel & 0x80 ? "idx" : "log";
+	uint64_t base;
 
-	snprintf(name, cap, "%020" PRIu64 ".%s", base, sel & 0x80 ? "idx" : "log");
+	if (sel & 0x20) {
+		snprintf(name, cap, "hot/hot-%010u.%s", sel & 0x1fu, ext);
+		return;
+	}
+	base = sel & 0x40 ? fuzz_u64(in) : lr_t->bases[(sel >> 2) % lr_t->nbases] + sel % 4 - 1;
+	snprintf(name, cap, "%020" PRIu64 ".%s", base, ext);
 }
 
 /* Copies up to len bytes at from in file src to at in file dst; files that are gone
@@ -226,22 +301,24 @@ static void lr_edit(struct fuzz_in *in, uint32_t *nfiles)
 	}
 }
 
-/* With FANOUT_FUZZ_VERBOSE: what an input left in the directory. */
-static void lr_dir_show(void)
+/* With FANOUT_FUZZ_VERBOSE: what an input left in the directory (sub "" or "hot"). */
+static void lr_dir_show(const char *sub)
 {
 	struct dirent **names;
+	char dir[700];
 	int n;
 
-	if (!getenv("FANOUT_FUZZ_VERBOSE") || (n = scandir(lr_dir, &names, NULL, alphasort)) < 0)
+	snprintf(dir, sizeof(dir), "%s/%s", lr_dir, sub);
+	if (!getenv("FANOUT_FUZZ_VERBOSE") || (n = scandir(dir, &names, NULL, alphasort)) < 0)
 		return;
 	for (int i = 0; i < n; i++) {
-		char path[700];
+		char path[800];
 		struct stat st;
 
-		snprintf(path, sizeof(path), "%s/%s", lr_dir, names[i]->d_name);
-		if (names[i]->d_name[0] != '.' && stat(path, &st) == 0)
-			fprintf(stderr, "log_recovery: %s %lld bytes\n", names[i]->d_name,
-				(long long)st.st_size);
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
+		if (names[i]->d_name[0] != '.' && stat(path, &st) == 0 && S_ISREG(st.st_mode))
+			fprintf(stderr, "log_recovery: %s%s%s %lld bytes\n", sub, sub[0] ? "/" : "",
+				names[i]->d_name, (long long)st.st_size);
 		free(names[i]);
 	}
 	free(names);
@@ -309,18 +386,21 @@ static bool lr_zero(const void *p, size_t n)
 	return true;
 }
 
-/* The cut tail of the last segment: zero bytes past the frames, zero entries past them. */
+/* The cut tail of the last disk segment, the one before the writer's new hot segment:
+ * zero bytes past its frames, zero entries past them. Not when recovery dropped an empty
+ * last disk segment (then the one before the hot segment is an earlier, sealed one). */
 static void lr_check_tail(const struct log *log)
 {
 	uint32_t n = atomic_load(&log->nsegs);
 	const struct log_segment *seg;
-	uint64_t kept;
+	uint64_t kept, bytes;
 
-	if (n == 0)
+	if (n < 2 || log->recovery.segments != n - 1)
 		return;
-	seg = log->segs[n - 1];
-	kept = log->next - seg->base_offset;
-	FUZZ_CHECK(lr_zero(seg->data + log->write_pos, seg->log_bytes - log->write_pos),
+	seg = log->segs[n - 2];
+	kept = log->segs[n - 1]->base_offset - seg->base_offset;
+	bytes = kept ? seg->entries[kept - 1].pos + seg->entries[kept - 1].len : 0;
+	FUZZ_CHECK(lr_zero(seg->data + bytes, seg->log_bytes - bytes),
 		   "bytes of the last .log left after the cut");
 	FUZZ_CHECK(lr_zero(seg->entries + kept, (seg->entry_capacity - kept) * sizeof(struct log_entry)),
 		   "entries of the last .idx left after the cut");
@@ -390,17 +470,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t flags = fuzz_u8(&in);
 	struct log_config cfg = { .segment_bytes = flags & 1 ? 2 * LR_SEGMENT_BYTES
 							     : LR_SEGMENT_BYTES };
-	uint32_t nfiles = 2 * LR_SEGMENTS;
+	uint32_t nfiles;
 	struct lr_state st;
 	struct log *log = NULL;
 	int fds, r;
 
-	if (!lr_files[0].bytes)
-		lr_template();
-	lr_dir_reset();
+	if (!lr_templates[0].nfiles)
+		lr_templates_make();
+	lr_dir_reset(&lr_templates[flags >> 2 & 1]);
+	nfiles = lr_t->nfiles;
 	for (uint32_t e = 0; e < LR_EDITS_MAX && in.n; e++)
 		lr_edit(&in, &nfiles);
-	lr_dir_show();
+	lr_dir_show("");
+	lr_dir_show("hot");
 	fds = fuzz_open_fds();
 	fuzz_quiet_begin();
 	r = log_open(&log, lr_dir, &cfg);
@@ -415,7 +497,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	FUZZ_CHECK(fuzz_open_fds() == fds, "log_open leaked %d file descriptors",
 		   fuzz_open_fds() - fds);
-	for (uint32_t i = 2 * LR_SEGMENTS; i < nfiles; i++)
-		lr_files[i].name[0] = '\0';
 	return 0;
 }

@@ -2,7 +2,8 @@
  * shm_wait.c, shm_log.c) on a ring whose shared bytes anyone with write access could
  * change: before the reader opens it and while it reads.
  *
- * Set up once: two partition logs holding 512 events (core/log, 64 KiB segments). Per
+ * Set up once: two partition logs holding 512 events (core/log, 64 KiB segments), the
+ * first half on disk, the second in hot segments as a killed server leaves them. Per
  * input: a fresh 64 KiB ring (shm/ring_writer) and a program run against it.
  * Input: a 16-bit count of events written before the program, then operations, each an
  * opcode byte, an argument byte and what the opcode reads (sr_op): overwrite bytes or
@@ -54,7 +55,7 @@ static struct sr_event sr_events[SR_EVENTS];
 static char sr_ring_dir[600], sr_data_dir[600], sr_path[640];
 
 /* The partition logs' files as written, put back after an input damaged them. */
-#define SR_LOG_FILES_MAX 16u
+#define SR_LOG_FILES_MAX 24u
 struct sr_log_file {
 	char path[800];
 	uint8_t *bytes;
@@ -95,7 +96,7 @@ static void sr_log_files_load(const char *dir)
 		struct stat st;
 		int fd;
 
-		if (names[i]->d_name[0] != '.') {
+		if (names[i]->d_type == DT_REG) {
 			FUZZ_CHECK(sr_nlog_files < SR_LOG_FILES_MAX, "too many log files");
 			snprintf(f->path, sizeof(f->path), "%s/%s", dir, names[i]->d_name);
 			fd = open(f->path, O_RDONLY | O_CLOEXEC);
@@ -112,19 +113,11 @@ static void sr_log_files_load(const char *dir)
 	free(names);
 }
 
-static void sr_logs(void)
+static void sr_logs_open(struct log **logs)
 {
 	struct log_config cfg = { .segment_bytes = LOG_SEGMENT_BYTES_MIN };
-	struct log *logs[SR_PARTITIONS];
-	static uint8_t frame[FUZZ_EVENT_FRAME_MAX];
 	char dir[700];
-	static char root[512];
 
-	fuzz_tmpdir(root, sizeof(root), "shm");
-	snprintf(sr_ring_dir, sizeof(sr_ring_dir), "%s/rings", root);
-	snprintf(sr_data_dir, sizeof(sr_data_dir), "%s/data", root);
-	snprintf(sr_path, sizeof(sr_path), "%s/ring", sr_ring_dir);
-	FUZZ_CHECK(mkdir(sr_ring_dir, 0700) == 0, "mkdir %s: %s", sr_ring_dir, strerror(errno));
 	for (uint32_t p = 0; p < SR_PARTITIONS; p++) {
 		int r;
 
@@ -133,9 +126,32 @@ static void sr_logs(void)
 		r = log_open(&logs[p], dir, &cfg);
 		FUZZ_CHECK(r == 0, "log_open %s: %s", dir, strerror(-r));
 	}
+}
+
+/* The partition logs as a killed server leaves them: the first half of the events in disk
+ * segments (written, closed), the second half in hot segments (reopened, written,
+ * dropped), which recovery reads from each partition's hot/ directory. */
+static void sr_logs(void)
+{
+	static uint8_t frame[FUZZ_EVENT_FRAME_MAX];
+	struct log *logs[SR_PARTITIONS];
+	static char root[512];
+	char dir[700];
+
+	fuzz_tmpdir(root, sizeof(root), "shm");
+	snprintf(sr_ring_dir, sizeof(sr_ring_dir), "%s/rings", root);
+	snprintf(sr_data_dir, sizeof(sr_data_dir), "%s/data", root);
+	snprintf(sr_path, sizeof(sr_path), "%s/ring", sr_ring_dir);
+	FUZZ_CHECK(mkdir(sr_ring_dir, 0700) == 0, "mkdir %s: %s", sr_ring_dir, strerror(errno));
+	sr_logs_open(logs);
 	for (uint32_t i = 0; i < SR_EVENTS; i++) {
 		uint32_t p = i % SR_PARTITIONS, len;
 
+		if (i == SR_EVENTS / 2) {
+			for (uint32_t k = 0; k < SR_PARTITIONS; k++)
+				log_close(logs[k]);
+			sr_logs_open(logs);
+		}
 		len = fuzz_event_frame(frame, SR_TOPIC, i, p, i / SR_PARTITIONS, (i * 37) % 700);
 		FUZZ_CHECK(fuzz_log_append(logs[p], frame, len, 1000 + i) == i / SR_PARTITIONS,
 			   "event %u logged at the wrong offset", i);
@@ -145,10 +161,15 @@ static void sr_logs(void)
 		sr_events[i].len = len;
 	}
 	for (uint32_t p = 0; p < SR_PARTITIONS; p++) {
-		log_close(logs[p]);
+		log_drop(logs[p]);
 		snprintf(dir, sizeof(dir), "%s/topics/md%%2Ffuzz/%u", sr_data_dir, p);
 		sr_log_files_load(dir);
+		snprintf(dir, sizeof(dir), "%s/topics/md%%2Ffuzz/%u/hot", sr_data_dir, p);
+		sr_log_files_load(dir);
 	}
+	for (uint32_t i = 0; i < sr_nlog_files && getenv("FANOUT_FUZZ_VERBOSE"); i++)
+		fprintf(stderr, "shm_reader: log file %u: %s\n", i,
+			sr_log_files[i].path + strlen(sr_data_dir));
 }
 
 /* ---- the writer side ---------------------------------------------------------------- */
