@@ -190,8 +190,6 @@ static void filter_check_entries(struct fuzz_in *in, const Fanout__V1__Filter *m
 	}
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const struct filter zero;

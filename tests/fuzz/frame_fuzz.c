@@ -144,8 +144,6 @@ static uint32_t max_body_pick(struct fuzz_in *in)
 	return c < 0xf0 ? limits[c % (sizeof(limits) / sizeof(limits[0]))] : fuzz_u32(in);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct frame_run chunked, whole;

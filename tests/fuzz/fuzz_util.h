@@ -1,13 +1,16 @@
-/* tests/fuzz/fuzz_util.h — what the libFuzzer targets share: reading typed values off the
- * fuzzer's input, failing with a message, scratch directories, keeping the libraries'
- * stderr chatter out of long runs, and counting open file descriptors (leak checks).
- * Single-threaded, like libFuzzer's calls into a target. */
+/* tests/fuzz/fuzz_util.h — what the libFuzzer targets share: their entry point, reading
+ * typed values off the fuzzer's input, failing with a message, scratch directories,
+ * keeping the libraries' stderr chatter out of long runs, and counting open file
+ * descriptors (leak checks). Single-threaded, like libFuzzer's calls into a target. */
 #ifndef FANOUT_TESTS_FUZZ_UTIL_H
 #define FANOUT_TESTS_FUZZ_UTIL_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* libFuzzer's entry point: each target defines it, once per input, and returns 0. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The unread rest of an input. Reads past the end give zeros (and an empty take), so a
  * target decodes any input without length checks of its own. */

@@ -462,8 +462,6 @@ static void lr_check_append(struct log *log, const struct log_config *cfg,
 	log_close(log);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_in in = { data, size };

@@ -148,8 +148,6 @@ static bool pattern_check_match(const struct pattern *p, const struct ref_tok *p
 	return m;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_in in = { data, size };

@@ -196,8 +196,6 @@ static int rules_compile_json(const json_t *j, size_t errlen, struct rules_set *
 	return rc;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	json_error_t jerr;

@@ -544,8 +544,6 @@ static void sr_drain(struct sr_run *s)
 		   "the reader stopped at %" PRIu64 " of %" PRIu64 " events", s->expect, s->written);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct sr_run s;
