@@ -127,7 +127,7 @@ for t in "${TARGETS[@]}"; do
       "$seeds" "$work/corpus" >"$work/merge.log" 2>&1 ||
       { echo "fuzz $t: merge failed (see $work/merge.log)"; failed=1; continue; }
     echo "fuzz $t: merged $(($(find "$seeds" -type f | wc -l) - n0)) new inputs into" \
-      "tests/fuzz/corpus/$t ($(du -sb "$seeds" | cut -f1) bytes)"
+      "tests/fuzz/corpus/$t ($(find "$seeds" -type f -printf '%s\n' | awk '{ n += $1 } END { print n }') bytes)"
   fi
 done
 exit $failed
