@@ -105,6 +105,11 @@ static struct topic *publish_topic(struct publish_ctx *ctx, const char *name, si
 	if (prev && prev->name_len == len && memcmp(prev->name, name, len) == 0)
 		return prev;	/* batches usually hold one topic */
 	tp = topic_find(ctx->topics, name, len);
+	if (tp && topic_disabled(tp)) {	/* the admin plane's switch: once per topic per batch */
+		publish_fail(err, FANOUT__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_TOPIC,
+			     "events[%zu].distribution.topic '%s': the topic is disabled", i, name);
+		return NULL;
+	}
 	if (tp)
 		return tp;
 	if (!ctx->auto_create) {
@@ -137,6 +142,11 @@ static int publish_create_topics(struct publish_ctx *ctx, Fanout__V1__Event **ev
 						    "events[%zu].distribution.topic '%s': no such topic, "
 						    "and the server's limit of %u topics is reached",
 						    route_origin(ctx->route, i), name, ctx->topics->max);
+			if (rc == -EBUSY)	/* the admin plane is deleting the old one */
+				return publish_fail(err, FANOUT__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_TOPIC,
+						    "events[%zu].distribution.topic '%s': a topic of "
+						    "that name is being deleted; retry",
+						    route_origin(ctx->route, i), name);
 			if (rc < 0 && rc != -EEXIST)
 				return publish_fail(err, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL,
 						    "events[%zu]: cannot create topic '%s': %s",
