@@ -35,20 +35,27 @@ void control_free(struct control *c)
 	memset(c, 0, sizeof(*c));
 }
 
-struct control_cmd *control_cmd_new(enum control_op op, uint32_t cap)
+struct control_cmd *control_cmd_new(enum control_op op, uint32_t cap, uint32_t conns_cap)
 {
 	struct control_cmd *cmd = calloc(1, sizeof(*cmd));
+	bool ok = true;
 
 	if (!cmd)
 		return NULL;
 	cmd->op = op;
-	cmd->cap = cap;
-	if (op == CONTROL_SUBS_LIST && cap)
-		cmd->subs = calloc(cap, sizeof(*cmd->subs));
-	else if (op == CONTROL_TOPIC_DROP && cap)
-		cmd->sending = calloc(cap, sizeof(*cmd->sending));
-	if (cap && !cmd->subs && !cmd->sending) {
-		free(cmd);
+	if (op == CONTROL_SUBS_LIST) {
+		cmd->cap = cap;
+		cmd->conns_cap = conns_cap;
+		cmd->subs = calloc(cap ? cap : 1, sizeof(*cmd->subs));
+		cmd->producers = calloc(conns_cap ? conns_cap : 1, sizeof(*cmd->producers));
+		ok = cmd->subs && cmd->producers;
+	} else if (op == CONTROL_TOPIC_DROP) {
+		cmd->conns_cap = conns_cap;
+		cmd->sending = calloc(conns_cap ? conns_cap : 1, sizeof(*cmd->sending));
+		ok = cmd->sending != NULL;
+	}
+	if (!ok) {
+		control_cmd_free(cmd);
 		return NULL;
 	}
 	return cmd;
@@ -59,6 +66,7 @@ void control_cmd_free(struct control_cmd *cmd)
 	if (!cmd)
 		return;
 	free(cmd->subs);
+	free(cmd->producers);
 	free(cmd->sending);
 	free(cmd);
 }
@@ -199,6 +207,9 @@ static void control_list(struct net_server *srv, struct control_cmd *cmd)
 	for (uint32_t i = 0; i < srv->cfg->max_connections; i++) {
 		const struct session *s = &srv->sessions[i];
 
+		if (s->in_use && s->stats.last_topic && cmd->nproducers < cmd->conns_cap &&
+		    (!cmd->topic || s->stats.last_topic == cmd->topic))
+			cmd->producers[cmd->nproducers++] = s->stats.last_topic;
 		for (uint32_t j = 0; s->in_use && j < s->nsubs; j++) {
 			const struct subscription *sub = s->subs[j];
 
@@ -226,16 +237,6 @@ static void control_sub_end(struct net_server *srv, struct control_cmd *cmd)
 	}
 }
 
-static void control_producers(struct net_server *srv, struct control_cmd *cmd)
-{
-	for (uint32_t i = 0; i < srv->cfg->max_connections; i++) {
-		const struct session *s = &srv->sessions[i];
-
-		if (s->in_use && s->stats.last_topic == cmd->topic)
-			cmd->n++;
-	}
-}
-
 /* The first step of a drop: the topic's subscriptions end; sends in flight that may
  * carry its frames are remembered. */
 static void control_drop(struct net_server *srv, struct control_queue *q,
@@ -256,7 +257,7 @@ static void control_drop(struct net_server *srv, struct control_queue *q,
 		}
 		if (s->stats.last_topic == cmd->topic)
 			s->stats.last_topic = NULL;
-		if (had && s->conn->sending && cmd->nsending < cmd->cap)
+		if (had && s->conn->sending && cmd->nsending < cmd->conns_cap)
 			cmd->sending[cmd->nsending++] = s->conn->slot;
 	}
 	/* The admin thread bounds pending removals by TOPIC_REMOVING_MAX. */
@@ -330,9 +331,6 @@ static void control_run(struct net_server *srv, struct control_queue *q,
 		break;
 	case CONTROL_SUB_END:
 		control_sub_end(srv, cmd);
-		break;
-	case CONTROL_PRODUCERS:
-		control_producers(srv, cmd);
 		break;
 	case CONTROL_TOPIC_DROP:
 		control_drop(srv, q, cmd);

@@ -11,10 +11,11 @@
  *
  * Commands:
  *   CONTROL_SUBS_LIST  copy the reactor's live subscriptions (optionally of one topic)
- *                      into cmd->subs, at most cmd->cap; cmd->n copied, cmd->total seen
+ *                      into cmd->subs, at most cmd->cap; cmd->n copied, cmd->total seen;
+ *                      and the topic of each connection's last accepted batch into
+ *                      cmd->producers (the topics' producers), cmd->nproducers of them
  *   CONTROL_SUB_END    end subscription cmd->serial with an Error SUBSCRIPTION_ENDED
  *                      saying cmd->message; cmd->n = 1 if this reactor had it
- *   CONTROL_PRODUCERS  cmd->n = connections whose last accepted batch went to cmd->topic
  *   CONTROL_TOPIC_DROP a removed topic (core/topic.h topic_remove) goes: every
  *                      subscription on it ends with an Error saying cmd->message
  *                      (cmd->n counts them) and the state becomes CONTROL_ENDED; the
@@ -44,13 +45,12 @@
 #define CONTROL_QUEUE_SLOTS 64u		/* commands waiting per reactor (power of two) */
 #define CONTROL_DROPS_MAX   TOPIC_REMOVING_MAX	/* drops a reactor follows at once */
 #define CONTROL_DROP_CHECK_NS (10 * 1000 * 1000ll)	/* a drop's re-check interval */
-#define CONTROL_MESSAGE_BYTES 200u
+#define CONTROL_MESSAGE_BYTES 256u
 #define CONTROL_PATTERNS_BYTES 128u	/* of a subscription's patterns, for listings */
 
 enum control_op {
 	CONTROL_SUBS_LIST = 1,
 	CONTROL_SUB_END,
-	CONTROL_PRODUCERS,
 	CONTROL_TOPIC_DROP,
 };
 
@@ -81,11 +81,14 @@ struct control_sub_info {
 struct control_cmd {
 	enum control_op op;
 	_Atomic int state;			/* enum control_state */
-	const struct topic *topic;		/* LIST filter (NULL = all), PRODUCERS, DROP */
+	const struct topic *topic;		/* LIST filter (NULL = all), DROP */
 	uint64_t serial;			/* SUB_END */
 	char message[CONTROL_MESSAGE_BYTES];	/* SUB_END, DROP: the Error's reason */
 	struct control_sub_info *subs;		/* LIST: cap entries, the admin's */
-	uint32_t cap;				/* LIST: of subs; DROP: of sending */
+	uint32_t cap;
+	const struct topic **producers;		/* LIST: conns_cap entries */
+	uint32_t nproducers;
+	uint32_t conns_cap;			/* of producers (LIST) or sending (DROP) */
 	/* Answers, valid once the state is ENDED (DROP) or DONE. */
 	uint32_t n;
 	uint32_t total;				/* LIST: live subscriptions matching */
@@ -120,10 +123,11 @@ int control_init(struct control *c, uint32_t n);
 /* Frees the queues (after the reactors stopped; commands still queued are the admin's). */
 void control_free(struct control *c);
 
-/* Allocates a command (zeroed, PENDING). LIST: cap entries for the answer; DROP: cap must
- * be the reactor's connection slots (--max-connections), so following the drop never
- * allocates on the reactor. NULL on ENOMEM. Admin thread. */
-struct control_cmd *control_cmd_new(enum control_op op, uint32_t cap);
+/* Allocates a command (zeroed, PENDING) with room for its answers, so a reactor never
+ * allocates for one: LIST cap subscriptions and conns_cap producers; DROP conns_cap
+ * sending slots. conns_cap must be the reactor's connection slots (--max-connections).
+ * NULL on ENOMEM. Admin thread. */
+struct control_cmd *control_cmd_new(enum control_op op, uint32_t cap, uint32_t conns_cap);
 
 /* Frees a command the admin thread owns (DONE, or never posted). */
 void control_cmd_free(struct control_cmd *cmd);
