@@ -193,6 +193,13 @@ int admin_prepare(struct admin *a, const struct config *cfg, struct topic_table 
 		admin_log(ADMIN_LOG_ERROR, "store: %s", a->store.err);
 		return -1;
 	}
+	/* PostgreSQL connects asynchronously: at start-up (no reactor runs yet) waiting a
+	 * bounded moment lets the store be the source of truth from the first event. */
+	for (int64_t until = clock_monotonic_ns() + (int64_t)STORE_CONNECT_TIMEOUT_S * 1000000000;
+	     !a->store.up && a->store.connecting && clock_monotonic_ns() < until;) {
+		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
+		store_poll(&a->store, clock_monotonic_ns());
+	}
 	*rules = file_rules;
 	if (!a->store.up) {
 		admin_log(ADMIN_LOG_WARN, "store: %s is not reachable yet; starting with %s "

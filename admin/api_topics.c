@@ -254,11 +254,11 @@ int api_topics_create(struct admin_req *r, struct admin_reply *rep)
 		return 0;
 	topic_defaults(a, &t);
 	name = json_object_get(body, "topic_name");
+	why = "required, a string";
 	if (!json_is_string(name) || topic_name_check(json_string_value(name),
 						      json_string_length(name), &why) < 0) {
 		json_decref(body);
-		return admin_error(rep, 400, "INVALID_FIELD", "topic_name", "topic_name: %s",
-				   json_is_string(name) ? why : "required, a string");
+		return admin_error(rep, 400, "INVALID_FIELD", "topic_name", "topic_name: %s", why);
 	}
 	memcpy(t.name, json_string_value(name), json_string_length(name) + 1);
 	rc = topic_fields(rep, body, &t);

@@ -50,8 +50,8 @@ int admin_store_error(struct admin_reply *rep, struct admin *a, int rc, const ch
 {
 	switch (rc) {
 	case STORE_UNAVAILABLE:
-		return admin_error(rep, 503, "STORE_UNAVAILABLE", NULL, "%s: the store is "
-				   "unavailable (%s); try again", what, a->store.err);
+		return admin_error(rep, 503, "STORE_UNAVAILABLE", NULL, "%s: %s; try again", what,
+				   a->store.up ? a->store.err : "the store is unavailable");
 	case STORE_CONFLICT:
 		return admin_error(rep, 409, "CONFLICT", NULL, "%s: %s", what, a->store.err);
 	case STORE_NOT_FOUND:

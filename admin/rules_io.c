@@ -122,7 +122,7 @@ int rules_io_parse(const json_t *obj, struct store_rule *out, char *err, char *f
 	if (rc < 0) {
 		const char *m = strncmp(msg, "rules[0] ", 9) == 0 ? msg + 9 : msg;
 
-		snprintf(err, errcap, "%s", m);
+		snprintf(err, errcap, "%s%s", m[0] == '\'' ? "rule " : "", m);
 		rules_io_field(msg, field, errcap);
 		return -1;
 	}

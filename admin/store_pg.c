@@ -37,6 +37,23 @@ static void store_pg_notice(void *arg, const char *message)
 	(void)message;	/* NOTICEs (IF NOT EXISTS, ...) are not for the server log */
 }
 
+/* libpq's messages span lines: one line for logs and JSON, trailing space gone. */
+static void store_pg_trim(struct store *st)
+{
+	size_t n, o = 0;
+
+	for (n = 0; st->err[n]; n++) {
+		char c = st->err[n] == '\n' || st->err[n] == '\t' ? ' ' : st->err[n];
+
+		if (c == ' ' && (o == 0 || st->err[o - 1] == ' '))
+			continue;
+		st->err[o++] = c;
+	}
+	while (o > 0 && st->err[o - 1] == ' ')
+		o--;
+	st->err[o] = '\0';
+}
+
 static int store_pg_connect(struct store *st)
 {
 	char timeout[16], options[128];
@@ -58,6 +75,7 @@ static int store_pg_connect(struct store *st)
 		return store_fail(st, STORE_UNAVAILABLE, "out of memory");
 	if (PQstatus(conn) == CONNECTION_BAD) {
 		store_fail(st, STORE_UNAVAILABLE, "%s", PQerrorMessage(conn));
+		store_pg_trim(st);
 		PQfinish(conn);
 		return STORE_UNAVAILABLE;
 	}
@@ -66,15 +84,6 @@ static int store_pg_connect(struct store *st)
 	st->connecting = true;
 	st->connect_wait = PGRES_POLLING_WRITING;	/* libpq: start by waiting to write */
 	return store_fail(st, STORE_UNAVAILABLE, "connecting");
-}
-
-/* Trims libpq's trailing newline from st->err. */
-static void store_pg_trim(struct store *st)
-{
-	size_t n = strlen(st->err);
-
-	while (n > 0 && (st->err[n - 1] == '\n' || st->err[n - 1] == ' '))
-		st->err[--n] = '\0';
 }
 
 static int store_pg_connect_poll(struct store *st)
