@@ -264,9 +264,10 @@ void sampler_store_topics(struct admin *a)
 static void sampler_sub_row(const struct admin_sub_sample *s, struct store_sub *row,
 			    char *filters, size_t cap, const char *now)
 {
-	static const char *const starts[] = { "Latest", "Latest", "Earliest", "MessageId" };
+	/* fanout.v1.StartPosition: LATEST 0, EARLIEST 1, OFFSET 2. */
+	static const char *const starts[] = { "Latest", "Earliest", "MessageId" };
 	const struct control_sub_info *in = &s->info;
-	int st = in->stats.start >= 0 && in->stats.start <= 3 ? in->stats.start : 0;
+	int st = in->stats.start >= 0 && in->stats.start <= 2 ? in->stats.start : 0;
 
 	memset(row, 0, sizeof(*row));
 	snprintf(row->subscription_id, sizeof(row->subscription_id), "%s", s->id);
