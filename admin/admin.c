@@ -298,6 +298,9 @@ int admin_start(struct admin *a, struct net_engine *eng)
 	a->lists = calloc(eng->n, sizeof(*a->lists));
 	if (!a->lists)
 		return -1;
+	for (uint32_t r = 0; r < eng->n; r++)	/* made now, not in the middle of a run */
+		a->lists[r] = control_cmd_new(CONTROL_SUBS_LIST, ADMIN_LIST_MIN,
+					      a->cfg->max_connections);
 	a->rules_n = eng->rules ? net_engine_rules(eng)->n : 0;
 	a->rules_enabled = eng->rules ? net_engine_rules(eng)->n_enabled : 0;
 	if (!a->cfg->no_http && admin_http_start(a, a->cfg->http, a->cfg->http_set,

@@ -29,6 +29,7 @@
 #define ADMIN_POLL_MS         100		/* longest HTTP wait between chores */
 #define ADMIN_REACTOR_WAIT_MS 2000		/* longest wait for a reactor's answer */
 #define ADMIN_LIST_MAX        16384u		/* subscriptions one reactor reports */
+#define ADMIN_LIST_MIN        64u		/* a listing's first room; grows to fit */
 #define ADMIN_PAGE_DEFAULT    100u
 #define ADMIN_PAGE_MAX        1000u
 #define ADMIN_HTTP_CONNECTIONS 256u		/* concurrent HTTP connections */

@@ -14,13 +14,23 @@
 #include "core/xr.h"
 #include "ingest/rules_json.h"
 
-/* Reactor r's LIST command, reused from call to call (made anew after an abandon). */
-static struct control_cmd *live_list_cmd(struct admin *a, uint32_t r)
+/* Reactor r's LIST command, reused from call to call (made anew after an abandon, or
+ * with room for want subscriptions when the last one had too little: the room follows
+ * the number of subscriptions, up to ADMIN_LIST_MAX, so a server with few costs little). */
+static struct control_cmd *live_list_cmd(struct admin *a, uint32_t r, uint32_t want)
 {
 	struct control_cmd *cmd = a->lists[r];
+	uint32_t cap = cmd ? cmd->cap : ADMIN_LIST_MIN;
 
+	while (cap < want && cap < ADMIN_LIST_MAX)
+		cap *= 2;
+	cap = cap > ADMIN_LIST_MAX ? ADMIN_LIST_MAX : cap;
+	if (cmd && cmd->cap < cap) {
+		control_cmd_free(cmd);
+		cmd = NULL;
+	}
 	if (!cmd) {
-		cmd = control_cmd_new(CONTROL_SUBS_LIST, ADMIN_LIST_MAX, a->cfg->max_connections);
+		cmd = control_cmd_new(CONTROL_SUBS_LIST, cap, a->cfg->max_connections);
 		a->lists[r] = cmd;
 	}
 	if (cmd) {
@@ -114,12 +124,12 @@ static int live_subs_merge(struct admin *a, struct admin_sub_sample **out, uint3
 
 /* Asks every reactor for its list and waits; on a timeout the command is abandoned
  * (the reactor frees it) and a new one is made next time. */
-static int live_list_all(struct admin *a, const struct topic *tp)
+static int live_list_once(struct admin *a, const struct topic *tp)
 {
 	int rc = 0;
 
 	for (uint32_t r = 0; r < a->eng->n; r++) {
-		struct control_cmd *cmd = live_list_cmd(a, r);
+		struct control_cmd *cmd = live_list_cmd(a, r, a->lists[r] ? a->lists[r]->total : 0);
 
 		if (!cmd)
 			return -ENOMEM;
@@ -142,6 +152,18 @@ static int live_list_all(struct admin *a, const struct topic *tp)
 		rc = -ETIMEDOUT;
 	}
 	return rc;
+}
+
+/* Lists; a reactor that had more than its room is asked once more with room enough. */
+static int live_list_all(struct admin *a, const struct topic *tp)
+{
+	int rc = live_list_once(a, tp);
+	bool again = false;
+
+	for (uint32_t r = 0; rc == 0 && r < a->eng->n; r++)
+		again = again || (a->lists[r]->total > a->lists[r]->cap &&
+				  a->lists[r]->cap < ADMIN_LIST_MAX);
+	return again ? live_list_once(a, tp) : rc;
 }
 
 int live_subs(struct admin *a, const struct topic *tp, struct admin_sub_sample **out,

@@ -283,6 +283,39 @@ static void wait_sub_status(struct server *s, const char *id, const char *status
 	fail_msg("subscription %s never recorded as %s", id, status);
 }
 
+/* More subscriptions than a listing's first room (64 a reactor): all listed, and paged. */
+static void many_subscriptions_listed_and_paged(struct server *s, struct client *c)
+{
+	Fanout__V1__ServerMessage *m;
+	char path[200];
+	json_t *j;
+	size_t total = 0;
+
+	for (uint32_t i = 0; i < 150; i++) {
+		assert_int_equal(client_subscribe(c, 100 + i, "many", NULL, 0, EARLIEST, 0, &m), 0);
+		client_free_msg(m);
+	}
+	j = api_expect(s, "GET", "/api/v1/topics/many/subscriptions?limit=1000", NULL, 200);
+	assert_int_equal(json_array_size(json_object_get(j, "subscriptions")), 150);
+	assert_true(json_is_null(json_object_get(j, "next")));
+	json_decref(j);
+	snprintf(path, sizeof(path), "/api/v1/subscriptions?topic=many&limit=100");
+	for (int pages = 0; pages < 3; pages++) {
+		const char *next;
+
+		j = api_expect(s, "GET", path, NULL, 200);
+		total += json_array_size(json_object_get(j, "subscriptions"));
+		next = json_string_value(json_object_get(j, "next"));
+		if (next)
+			snprintf(path, sizeof(path), "/api/v1/subscriptions?topic=many&limit=100"
+				 "&after=%s", next);
+		json_decref(j);
+		if (!next)
+			break;
+	}
+	assert_int_equal(total, 150);
+}
+
 static void subscriptions_endpoints(void **state)
 {
 	struct server s;
@@ -343,6 +376,7 @@ static void subscriptions_endpoints(void **state)
 	assert_true(json_is_true(json_object_get(j, "record_deleted")));
 	json_decref(j);
 	api_error(&s, "GET", path, NULL, 404, "NOT_FOUND", NULL);
+	many_subscriptions_listed_and_paged(&s, &c);
 	client_close(&c);
 	stop(&s);
 }
