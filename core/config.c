@@ -42,6 +42,8 @@ static const char config_usage[] =
 	"\n"
 	"  --listen HOST:PORT        address to serve (default 127.0.0.1:7400; port 0 = any)\n"
 	"  --data-dir DIR            where partition logs live (default ./fanout-data)\n"
+	"  --hot-dir DIR             where the segments being written live, on a memory file\n"
+	"                            system (default /dev/shm/fanout-<data dir's id>)\n"
 	"  --ready-file PATH         write \"HOST:PORT\" here once listening\n"
 	"  --rules FILE              routing rules applied at ingest, a JSON array (README)\n"
 	"  --max-frame-bytes N       largest client frame accepted (default 1048576)\n"
@@ -120,13 +122,14 @@ enum {
 	OPT_MAX_CONNS, OPT_SEGMENT, OPT_PARTITIONS, OPT_MAX_LAG_BYTES, OPT_MAX_LAG_EVENTS,
 	OPT_CLOSE_GRACE, OPT_TOPIC, OPT_NO_AUTO, OPT_MAX_TOPICS, OPT_QUIET,
 	OPT_HELP, OPT_VERSION, OPT_CONFIG, OPT_REACTORS, OPT_SEND_ZC, OPT_SHM_DIR,
-	OPT_SHM_GROUP, OPT_SHM_MAX, OPT_NO_SHM, OPT_HTTP, OPT_NO_HTTP, OPT_PG_URL,
+	OPT_SHM_GROUP, OPT_SHM_MAX, OPT_NO_SHM, OPT_HOT_DIR, OPT_HTTP, OPT_NO_HTTP, OPT_PG_URL,
 	OPT_STATS_INTERVAL, OPT_STATS_QUEUE, OPT_LOG_FORMAT,
 };
 
 static const struct option config_options[] = {
 	{ "listen", required_argument, NULL, OPT_LISTEN },
 	{ "data-dir", required_argument, NULL, OPT_DATA_DIR },
+	{ "hot-dir", required_argument, NULL, OPT_HOT_DIR },
 	{ "ready-file", required_argument, NULL, OPT_READY_FILE },
 	{ "rules", required_argument, NULL, OPT_RULES },
 	{ "max-frame-bytes", required_argument, NULL, OPT_MAX_FRAME },
@@ -215,6 +218,9 @@ static int config_apply(struct config *c, int opt, const char *arg, FILE *out,
 			return -1;
 		c->reactors = (uint32_t)n;
 		return 0;
+	case OPT_HOT_DIR:
+		*why = "--hot-dir is empty or too long";
+		return config_string(c->hot_dir, sizeof(c->hot_dir), arg);
 	case OPT_SHM_DIR:
 		*why = "--shm-dir is empty or too long";
 		return config_string(c->shm_dir, sizeof(c->shm_dir), arg);

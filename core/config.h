@@ -32,6 +32,7 @@ struct config {
 	uint32_t send_zc_bytes;		/* zero-copy sends to remote peers from this size;
 					 * 0 = never */
 	bool no_shm;			/* refuse shared-memory rings */
+	char hot_dir[CONFIG_PATH_MAX];	/* hot segments' root; "" = under /dev/shm by id */
 	char shm_dir[CONFIG_PATH_MAX];	/* where rings are created */
 	char shm_group[64];		/* rings readable by this group too; "" = owner only */
 	uint64_t shm_max_bytes;		/* largest ring a subscriber may ask for */

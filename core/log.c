@@ -8,7 +8,9 @@
 #include "core/log.h"
 
 #include "core/crc32c.h"
+#include "core/executor.h"
 #include "core/frame.h"
+#include "core/log_hot.h"
 #include "core/log_segment.h"
 
 #include <dirent.h>
@@ -19,6 +21,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+static void log_free(struct log *log, bool keep_hot);
+static int log_start_hot(struct log *log);
 
 /* Counts the kept frames of a segment (into *count, their bytes into *pos). In the last
  * segment the first bad or empty entry is the end and everything after it is cut; in an
@@ -75,6 +81,9 @@ static int log_recover_seg(struct log *log, const struct log_segment_name *name,
 	log->write_pos = (uint32_t)pos;
 	log->recovery.frames += count;
 	log->recovery.segments++;
+	seg->disk_entries = count;	/* what its disk files hold: all of it */
+	seg->disk_bytes = pos;
+	log_segment_close_fds(seg);	/* sealed: the mapping is all it needs */
 	return 0;
 }
 
@@ -149,30 +158,6 @@ err:
 	return r;
 }
 
-/* mkdir -p: creates every missing component of dir. */
-static int mkdir_p(const char *dir)
-{
-	char path[sizeof(((struct log *)0)->dir)];
-	struct stat st;
-
-	snprintf(path, sizeof(path), "%s", dir);
-	for (char *p = path + 1; ; p++) {
-		char c = *p;
-
-		if (c != '/' && c != '\0')
-			continue;
-		*p = '\0';
-		if (mkdir(path, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = c;
-		if (c == '\0')
-			break;
-	}
-	if (stat(path, &st) < 0)
-		return -errno;
-	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
-}
-
 static int log_recover(struct log *log)
 {
 	struct log_segment_name *names = calloc(LOG_SEGMENTS_MAX * 2, sizeof(*names));
@@ -210,81 +195,162 @@ int log_open(struct log **out, const char *dir, const struct log_config *config)
 		goto err;
 	snprintf(log->dir, sizeof(log->dir), "%s", dir);
 	log->config = *config;
-	if ((r = mkdir_p(log->dir)) < 0 || (r = log_recover(log)) < 0)
+	log->executor = config->executor;
+	if ((r = log_hot_dir(log)) < 0 || (r = log_mkdir_p(log->dir)) < 0 ||
+	    (r = log_hot_recover(log)) < 0 || (r = log_recover(log)) < 0 ||
+	    (r = log_start_hot(log)) < 0)
 		goto err;
 	*out = log;
 	return 0;
 err:
-	log_close(log);
+	log_free(log, false);
 	return r;
+}
+
+/* Frees what the log holds; with keep_hot, hot files a failed copy could not empty stay
+ * for the next log_open. */
+static void log_free(struct log *log, bool keep_hot)
+{
+	struct log_segment *prepared;
+
+	if (!log)
+		return;
+	prepared = atomic_exchange(&log->prepared, NULL);
+	if (prepared) {
+		log_hot_remove(log, prepared);
+		log_segment_free(prepared);
+	}
+	for (uint32_t i = 0; i < atomic_load(&log->nsegs); i++) {
+		struct log_segment *seg = log->segs[i];
+
+		if (atomic_load(&seg->hot) && !keep_hot)
+			log_hot_remove(log, seg);
+		log_segment_free(seg);
+	}
+	rmdir(log->hot_dir);	/* when empty: hot directories are made again as needed */
+	free(log);
+}
+
+void log_drop(struct log *log)
+{
+	struct log_segment *prepared = log ? atomic_exchange(&log->prepared, NULL) : NULL;
+
+	if (prepared)	/* never taken: nothing in it, as a recovery would find */
+		log_segment_free(prepared);
+	log_free(log, true);
 }
 
 void log_close(struct log *log)
 {
+	int r;
+
 	if (!log)
 		return;
-	for (uint32_t i = 0; i < atomic_load(&log->nsegs); i++)
-		log_segment_free(log->segs[i]);
-	free(log);
+	/* Everything to disk, the active segment too (it need not be sealed). */
+	r = log_persist_run(log, false);
+	if (r < 0)
+		fprintf(stderr, "log: %s: cannot write to disk (%s); kept in %s for the next start\n",
+			log->dir, strerror(-r), log->hot_dir);
+	log_free(log, r < 0);
 }
 
 /* Starts a new segment at log->next and publishes it (nsegs, release) before any offset
  * in it can be published, so a reader that sees an offset below the tail sees its
  * segment. */
+/* Appends seg, taken by the writer, at log->next and publishes it (nsegs, release)
+ * before any offset in it can be published, so a reader that sees an offset below the
+ * tail sees its segment. */
+static void log_add_hot(struct log *log, uint32_t n, struct log_segment *seg)
+{
+	log_hot_activate(seg, log->next);
+	seg->base_bytes = n ? log->segs[n - 1]->base_bytes + log->write_pos : 0;
+	log->segs[n] = seg;
+	atomic_store_explicit(&log->nsegs, n + 1, memory_order_release);
+	log->write_pos = 0;
+}
+
+/* At open: the writer starts a hot segment of its own at log->next (a disk segment is
+ * never appended to again; recovery knows a segment may end early). An empty last disk
+ * segment (a crash while it was made) would share the base: it goes. */
+static int log_start_hot(struct log *log)
+{
+	uint32_t n = atomic_load_explicit(&log->nsegs, memory_order_relaxed);
+	struct log_segment *seg;
+	char path[LOG_PATH_BYTES];
+	int r;
+
+	if (n > 0 && log->segs[n - 1]->base_offset == log->next) {
+		struct log_segment *empty = log->segs[--n];
+
+		log->write_pos = n ? (uint32_t)log->segs[n - 1]->disk_bytes : 0;
+		log_segment_path(path, log->dir, empty->base_offset, "log");
+		unlink(path);
+		log_segment_path(path, log->dir, empty->base_offset, "idx");
+		unlink(path);
+		log_segment_free(empty);
+		atomic_store_explicit(&log->nsegs, n, memory_order_relaxed);
+	}
+	if (n == LOG_SEGMENTS_MAX)
+		return -ENOSPC;
+	if ((r = log_hot_create(log, &seg)) < 0)
+		return r;
+	log_add_hot(log, n, seg);
+	atomic_store_explicit(&log->disk_seg, n, memory_order_relaxed);
+	atomic_store_explicit(&log->persisted, log->next, memory_order_relaxed);
+	if (n == 0)
+		log->first = log->next;
+	return 0;
+}
+
+/* Moves the writer to the next hot segment: the one the executor made ready, else one
+ * made here (counted: a burst outran the executor). */
 static int log_roll(struct log *log, uint32_t n)
 {
 	struct log_segment *seg;
 	int r;
 
 	/* An empty last segment that is too small (segment_bytes grew since it was made):
-	 * rolling would reuse its base offset and file names. */
+	 * rolling would reuse its base offset. */
 	if (n > 0 && log->segs[n - 1]->base_offset == log->next)
 		return -EMSGSIZE;
 	if (n == LOG_SEGMENTS_MAX)
 		return -ENOSPC;
-	if ((r = log_segment_create(log, log->next, &seg)) < 0)
-		return r;
-	seg->base_bytes = n ? log->segs[n - 1]->base_bytes + log->write_pos : 0;
-	log->segs[n] = seg;
-	atomic_store_explicit(&log->nsegs, n + 1, memory_order_release);
-	log->write_pos = 0;
+	/* Sealed segments the disk has not taken yet stay in memory: bounded. */
+	if (log->executor) {
+		uint64_t sealed = n - atomic_load_explicit(&log->disk_seg, memory_order_acquire);
+
+		if (sealed > LOG_HOT_SEALED_MAX ||
+		    sealed * log->config.segment_bytes > LOG_HOT_SEALED_BYTES)
+			return -ENOSPC;
+	}
+	seg = atomic_exchange_explicit(&log->prepared, NULL, memory_order_acquire);
+	if (!seg) {
+		if ((r = log_hot_create(log, &seg)) < 0)
+			return r;
+		log->roll_stalls++;
+	}
+	log_add_hot(log, n, seg);
+	if (log->executor)
+		executor_dirty(log->executor, log);	/* the sealed one to disk, the next made */
 	return 0;
 }
 
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23	/* Linux 5.14 */
-#endif
-#define LOG_PREFAULT_BYTES (1u << 20)
-
-/* Makes [*done, need) of a mapping writable in one madvise per LOG_PREFAULT_BYTES, so the
- * writer does not take a page fault every 4 KiB of fresh segment. */
-static void log_prefault_range(struct log *log, uint8_t *base, uint64_t cap, uint64_t *done,
-			       uint64_t need)
+/* The writer is about to write past what is faulted in: it faults the next step in
+ * itself (no disk involved: a memory file system), or refuses when that memory is not
+ * there. */
+static int log_ready(struct log *log, struct log_segment *seg, uint32_t frame_bytes)
 {
-	uintptr_t start;
-	uint64_t end;
+	uint64_t need = (uint64_t)log->write_pos + frame_bytes;
+	uint64_t entry = log->next - seg->base_offset + 1;
+	int r;
 
-	if (log->prefault_off || need <= *done || *done >= cap)
-		return;
-	end = *done + LOG_PREFAULT_BYTES;
-	end = end < cap ? end : cap;
-	/* madvise wants a page-aligned start; .idx entries begin past a 64-byte header. */
-	start = (uintptr_t)(base + *done) & ~(uintptr_t)4095;
-	if (madvise((void *)start, (uintptr_t)(base + end) - start, MADV_POPULATE_WRITE) < 0 &&
-	    errno == EINVAL)
-		log->prefault_off = true;	/* older kernel: fault page by page */
-	*done = end;
-}
-
-static void log_prefault(struct log *log, struct log_segment *seg, uint32_t frame_bytes)
-{
-	uint64_t entry_bytes = (log->next - seg->base_offset + 1) * sizeof(struct log_entry);
-
-	log_prefault_range(log, seg->data, seg->log_bytes, &log->prefault_log,
-			   (uint64_t)log->write_pos + frame_bytes);
-	log_prefault_range(log, (uint8_t *)seg->entries,
-			   seg->entry_capacity * sizeof(struct log_entry), &log->prefault_idx,
-			   entry_bytes);
+	if (need <= atomic_load_explicit(&seg->ready_bytes, memory_order_relaxed) &&
+	    entry <= atomic_load_explicit(&seg->ready_entries, memory_order_relaxed))
+		return 0;
+	r = log_hot_ready(seg, need + LOG_HOT_STEP_BYTES,
+			  entry + LOG_HOT_STEP_BYTES / sizeof(struct log_entry));
+	log->hot_stalls++;
+	return r;
 }
 
 int log_reserve(struct log *log, uint32_t frame_bytes, uint8_t **dst, uint64_t *offset)
@@ -300,16 +366,19 @@ int log_reserve(struct log *log, uint32_t frame_bytes, uint8_t **dst, uint64_t *
 	/* INT32_MAX: frame_parse returns an int; recovery could not keep a bigger frame. */
 	if (frame_bytes > log->config.segment_bytes || frame_bytes > INT32_MAX)
 		return -EMSGSIZE;
+	/* The disk refused this log's bytes: nothing more until it takes them (LOG_FULL). */
+	if (atomic_load_explicit(&log->persist_error, memory_order_relaxed))
+		return -ENOSPC;
 	if (!seg || log->next - seg->base_offset >= seg->entry_capacity ||
 	    (uint64_t)log->write_pos + frame_bytes > seg->log_bytes) {
 		if ((r = log_roll(log, n)) < 0)
 			return r;
 		seg = log->segs[n];
 		assert(frame_bytes <= seg->log_bytes);
-		log->prefault_log = 0;
-		log->prefault_idx = 0;
 	}
-	log_prefault(log, seg, frame_bytes);
+	assert(atomic_load_explicit(&seg->hot, memory_order_relaxed));	/* the writer's own */
+	if ((r = log_ready(log, seg, frame_bytes)) < 0)
+		return r;
 	*dst = seg->data + log->write_pos;
 	*offset = log->next;
 	log->reserved_len = frame_bytes;
@@ -317,6 +386,14 @@ int log_reserve(struct log *log, uint32_t frame_bytes, uint8_t **dst, uint64_t *
 }
 
 void log_commit(struct log *log, const struct log_fields *fields)
+{
+	uint32_t n = atomic_load_explicit(&log->nsegs, memory_order_relaxed);
+	struct log_segment *seg = log->segs[n - 1];
+
+	log_commit_crc(log, fields, crc32c(0, seg->data + log->write_pos, log->reserved_len));
+}
+
+void log_commit_crc(struct log *log, const struct log_fields *fields, uint32_t crc)
 {
 	uint32_t n = atomic_load_explicit(&log->nsegs, memory_order_relaxed);
 	struct log_segment *seg = log->segs[n - 1];
@@ -331,7 +408,7 @@ void log_commit(struct log *log, const struct log_fields *fields)
 	assert(frame_parse(seg->data + log->write_pos, len, INT32_MAX, &v) == (int)len);
 	(void)v;
 	e->pos = log->write_pos;
-	e->crc = crc32c(0, seg->data + log->write_pos, len);
+	e->crc = crc;
 	e->data_type = fields->data_type;
 	e->flags = fields->flags;
 	e->priority = fields->priority;
@@ -357,6 +434,8 @@ void log_publish(struct log *log)
 {
 	/* Release: frames and entries written before are visible to an acquire of tail. */
 	atomic_store_explicit(&log->tail, log->next, memory_order_release);
+	if (log->executor)
+		executor_dirty(log->executor, log);
 }
 
 /* The segment holding offset: the last one whose base is <= offset. Needs n > 0 and

@@ -2,6 +2,16 @@
  * sidecar index of fixed 96-byte entries (position, receive time, hashes and the fields
  * filters need).
  *
+ * The writer never waits on the disk. The segment it appends to is *hot*: its two files
+ * live in the log's hot directory on a memory file system (tmpfs: --hot-dir, default
+ * under /dev/shm), faulted in ahead of the writer and never written back. The executor
+ * thread (core/executor.h, log_persist) copies committed frames and entries to the
+ * segment's files in the log directory in order, makes the next hot segment ready before
+ * the current one fills, and once a sealed segment is wholly on disk maps its disk files
+ * over the same addresses (MAP_FIXED: readers' pointers stay valid, the bytes are the
+ * same) and removes the hot files. A killed process leaves its hot files, which log_open
+ * copies to disk first: an appended frame survives the death of the process.
+ *
  * Concurrency: one writer thread (the partition's owner reactor) calls log_reserve,
  * log_commit and log_publish. Any thread may read offsets below log_tail(): the writer
  * publishes the tail with a release store after the frames and their index entries are
@@ -14,7 +24,9 @@
  *                                 delimited ServerMessage stream (zero bytes after the end)
  *   <base offset, 20 digits>.idx  a 64-byte struct log_index_header, then one 96-byte
  *                                 struct log_entry per frame, in offset order
- * Both files are created at full size (sparse) and mapped shared. */
+ * Both files are created at full size (sparse) and mapped shared. In the hot directory a
+ * segment is hot-<n>.log / hot-<n>.idx, same format; its header's base offset is
+ * LOG_BASE_UNSET while it is prepared and not yet taken by the writer. */
 #ifndef FANOUT_CORE_LOG_H
 #define FANOUT_CORE_LOG_H
 
@@ -30,6 +42,13 @@
 #define LOG_SEGMENT_BYTES_DEFAULT (64ull << 20)
 #define LOG_SEGMENT_BYTES_MIN     (64ull << 10)
 #define LOG_READERS_MAX   64u	/* reactors that can read a log: bits of log.readers */
+#define LOG_BASE_UNSET    UINT64_MAX	/* a prepared hot segment's header base offset */
+#define LOG_HOT_AHEAD_BYTES (2u << 20)	/* .log bytes the executor keeps faulted ahead */
+#define LOG_HOT_STEP_BYTES  (256u << 10)	/* what the writer faults itself, past that */
+/* Sealed segments the disk has not taken yet stay in hot memory; past either bound the
+ * writer refuses appends (-ENOSPC: LOG_FULL) until the executor catches up. */
+#define LOG_HOT_SEALED_MAX  64u
+#define LOG_HOT_SEALED_BYTES (1ull << 30)
 
 /* log_entry.flags */
 #define LOG_ENTRY_LATENCY_SENSITIVE 0x01u
@@ -97,12 +116,27 @@ struct log_segment {
 	struct log_index_header *header;
 	uint64_t log_bytes;
 	uint64_t entry_capacity;
-	int log_fd, idx_fd;
+	int log_fd, idx_fd;		/* disk files while being written, else -1 */
+	/* A hot segment: its memory is hot-<hot_seq>.* in the hot directory. */
+	_Atomic bool hot;
+	uint32_t hot_seq;
+	int hot_log_fd, hot_idx_fd;	/* its files, while hot, else -1 */
+	_Atomic uint64_t ready_bytes;	/* .log bytes faulted in (writable without a fault) */
+	_Atomic uint64_t ready_entries;	/* index entries likewise */
+	/* The executor's: what the disk files hold, and how they are written. */
+	uint64_t disk_entries, disk_bytes;
+	bool disk_direct;		/* O_DIRECT: straight from hot memory, no page cache */
 };
+
+struct executor;	/* core/executor.h */
 
 struct log_config {
 	uint64_t segment_bytes;		/* capacity of each .log file; .idx holds
 					 * segment_bytes / 96 entries */
+	/* Where hot segments live: the log in data_root/X has its hot files in
+	 * hot_root/X. NULL or "": in <log dir>/hot (same file system; tests, tools). */
+	const char *hot_root, *data_root;
+	struct executor *executor;	/* persists, prepares, swaps; NULL: log_close does */
 };
 
 /* What log_open found and did. */
@@ -128,10 +162,20 @@ struct log {
 	uint64_t next;			/* next offset to commit; >= tail */
 	uint32_t write_pos;		/* next free byte in the last segment */
 	uint32_t reserved_len;		/* bytes of the reservation in flight, 0 if none */
-	uint64_t prefault_log;		/* .log bytes of the last segment made writable ahead */
-	uint64_t prefault_idx;		/* .idx entries of the last segment made writable ahead */
-	bool prefault_off;		/* the kernel lacks MADV_POPULATE_WRITE */
+	uint64_t hot_stalls;		/* times the writer faulted hot memory in itself */
+	uint64_t roll_stalls;		/* times it made its next segment itself */
 	struct log_recovery recovery;
+	/* Hot segments and persistence (core/log_persist.c). */
+	char hot_dir[640];
+	struct log_segment *_Atomic prepared;	/* the next segment, ready; the executor
+						 * stores it, the writer takes it */
+	_Atomic uint32_t hot_seq_next;	/* names of hot files */
+	_Atomic uint64_t persisted;	/* offsets below are in the disk files */
+	_Atomic int persist_error;	/* -errno of the last failed disk write, 0 = none */
+	_Atomic uint32_t disk_seg;	/* the executor's: first segment not wholly on disk */
+	_Atomic bool dirty;		/* queued for the executor */
+	struct log *dirty_next;		/* the executor's dirty list */
+	struct executor *executor;
 };
 
 /* A position in the log for one reader; cheap to copy. */
@@ -147,21 +191,29 @@ struct log_ref {
 	const struct log_entry *entry;
 };
 
-/* Opens (creating it and its directory if missing) the log in dir and recovers it:
- * every complete frame is kept; a torn tail in the last segment is cut (entries zeroed,
- * bytes zeroed) and counted in log->recovery. A bad entry in an earlier segment is
- * corruption: log_open fails with -EUCLEAN and logs the file. Returns 0 or -errno.
+/* Opens (creating it and its directory if missing) the log in dir and recovers it: hot
+ * segments a killed process left are copied to disk first; then every complete frame is
+ * kept; a torn tail in the last segment is cut (entries zeroed, bytes zeroed) and counted
+ * in log->recovery. A bad entry in an earlier segment is corruption: log_open fails with
+ * -EUCLEAN and logs the file. The writer starts a new hot segment. Returns 0 or -errno.
  * Caller: any thread, before the log is shared. */
 int log_open(struct log **out, const char *dir, const struct log_config *config);
 
-/* Unmaps and closes everything and frees the log. Caller: the writer, after readers stop. */
+/* Copies what the disk files lack, removes the hot files, unmaps and closes everything
+ * and frees the log. Caller: the writer, after readers and the executor stop. */
 void log_close(struct log *log);
 
-/* Reserves frame_bytes (prefix included) for the next frame, rolling to a new segment when
- * the current one lacks room in its .log or .idx. *dst receives where to write the frame,
- * *offset the offset it will get. One reservation at a time; follow with log_commit.
- * Returns 0, -EMSGSIZE if frame_bytes cannot fit even an empty segment, -ENOSPC past
- * LOG_SEGMENTS_MAX, or -errno from creating the segment. Caller: the writer. */
+/* Frees the log as a killed process leaves it: nothing more copied to disk, hot files
+ * kept for the next log_open. For tests of recovery. */
+void log_drop(struct log *log);
+
+/* Reserves frame_bytes (prefix included) for the next frame, rolling to the next hot
+ * segment when the current one lacks room in its .log or .idx. *dst receives where to
+ * write the frame, *offset the offset it will get. One reservation at a time; follow with
+ * log_commit. Returns 0, -EMSGSIZE if frame_bytes cannot fit even an empty segment,
+ * -ENOSPC past LOG_SEGMENTS_MAX, when the disk refuses the log's bytes (persist_error)
+ * or LOG_HOT_SEALED_MAX sealed segments wait for it, or when the hot file system is
+ * full; or -errno from making a segment. Caller: the writer. */
 int log_reserve(struct log *log, uint32_t frame_bytes, uint8_t **dst, uint64_t *offset);
 
 /* Commits the reserved frame: computes its crc, writes its index entry (len last), and
@@ -169,9 +221,25 @@ int log_reserve(struct log *log, uint32_t frame_bytes, uint8_t **dst, uint64_t *
  * Caller: the writer, after log_reserve succeeded and the frame bytes are written. */
 void log_commit(struct log *log, const struct log_fields *fields);
 
-/* Makes every committed frame visible to readers (one release store). Call once per batch.
- * Caller: the writer. */
+/* As log_commit, for a writer that computed the frame's CRC-32C as it wrote it. */
+void log_commit_crc(struct log *log, const struct log_fields *fields, uint32_t crc);
+
+/* Makes every committed frame visible to readers (one release store) and tells the
+ * executor there is something to copy. Call once per batch. Caller: the writer. */
 void log_publish(struct log *log);
+
+/* The executor's pass over one log: copies committed frames and entries the disk files
+ * lack (creating them), moves wholly copied sealed segments to their disk files, makes
+ * the next hot segment ready and keeps the active one faulted in ahead of the writer.
+ * Returns 0, or -errno of a disk write (also in log->persist_error; retried by the next
+ * pass). Caller: the executor thread (or anyone, while no executor runs). */
+int log_persist(struct log *log);
+
+/* Offsets below this are in the disk files (acquire). Any thread. */
+static inline uint64_t log_persisted(const struct log *log)
+{
+	return atomic_load_explicit(&log->persisted, memory_order_acquire);
+}
 
 /* Next offset readers may not read yet (acquire load). Any thread. */
 static inline uint64_t log_tail(const struct log *log)

@@ -9,6 +9,7 @@
 #include "core/crc32c.h"
 #include "core/frame.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -53,6 +54,21 @@ static uint64_t idx_file_bytes(uint64_t entry_capacity)
 	return sizeof(struct log_index_header) + entry_capacity * sizeof(struct log_entry);
 }
 
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+void log_segment_close_fds(struct log_segment *seg)
+{
+	close_fd(&seg->log_fd);
+	close_fd(&seg->idx_fd);
+	close_fd(&seg->hot_log_fd);
+	close_fd(&seg->hot_idx_fd);
+}
+
 void log_segment_free(struct log_segment *seg)
 {
 	if (!seg)
@@ -61,10 +77,7 @@ void log_segment_free(struct log_segment *seg)
 		munmap(seg->data, seg->log_bytes);
 	if (seg->header)
 		munmap(seg->header, idx_file_bytes(seg->entry_capacity));
-	if (seg->log_fd >= 0)
-		close(seg->log_fd);
-	if (seg->idx_fd >= 0)
-		close(seg->idx_fd);
+	log_segment_close_fds(seg);
 	free(seg);
 }
 
@@ -74,24 +87,53 @@ static struct log_segment *seg_alloc(uint64_t base)
 
 	if (seg) {
 		seg->base_offset = base;
-		seg->log_fd = -1;
-		seg->idx_fd = -1;
+		seg->log_fd = seg->idx_fd = seg->hot_log_fd = seg->hot_idx_fd = -1;
 	}
 	return seg;
 }
 
+int log_mkdir_p(const char *dir)
+{
+	char path[1024];
+	struct stat st;
+
+	if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	for (char *p = path + 1; ; p++) {
+		char c = *p;
+
+		if (c != '/' && c != '\0')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = c;
+		if (c == '\0')
+			break;
+	}
+	if (stat(path, &st) < 0)
+		return -errno;
+	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+int log_segment_size_files(const struct log_segment *seg, int log_fd, int idx_fd)
+{
+	int r = truncate_retry(log_fd, seg->log_bytes);
+
+	return r < 0 ? r : truncate_retry(idx_fd, idx_file_bytes(seg->entry_capacity));
+}
+
 /* Maps both files once log_bytes and entry_capacity are known; they stay mapped until
  * log_close so frame pointers handed to readers never dangle. */
-static int seg_map(struct log_segment *seg)
+int log_segment_map(struct log_segment *seg, int log_fd, int idx_fd, bool writable)
 {
+	int prot = PROT_READ | (writable ? PROT_WRITE : 0);
 	void *log_map, *idx_map;
 
-	log_map = mmap(NULL, seg->log_bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
-		       seg->log_fd, 0);
+	log_map = mmap(NULL, seg->log_bytes, prot, MAP_SHARED, log_fd, 0);
 	if (log_map == MAP_FAILED)
 		return -errno;
-	idx_map = mmap(NULL, idx_file_bytes(seg->entry_capacity), PROT_READ | PROT_WRITE,
-		       MAP_SHARED, seg->idx_fd, 0);
+	idx_map = mmap(NULL, idx_file_bytes(seg->entry_capacity), prot, MAP_SHARED, idx_fd, 0);
 	if (idx_map == MAP_FAILED) {
 		int r = -errno;
 
@@ -106,12 +148,22 @@ static int seg_map(struct log_segment *seg)
 
 static int pwrite_all(int fd, const void *p, size_t n, off_t at)
 {
-	ssize_t w;
+	const uint8_t *b = p;
 
-	do
-		w = pwrite(fd, p, n, at);
-	while (w < 0 && errno == EINTR);
-	return w < 0 ? -errno : (size_t)w != n ? -EIO : 0;
+	while (n > 0) {
+		ssize_t w = pwrite(fd, b, n, at);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		if (w == 0)
+			return -EIO;
+		b += w;
+		n -= (size_t)w;
+		at += w;
+	}
+	return 0;
 }
 
 /* Creates both files of a new, empty segment at full (sparse) size. The header goes in
@@ -147,7 +199,8 @@ int log_segment_create(const struct log *log, uint64_t base, struct log_segment 
 	if ((r = seg->idx_fd = open_retry(path, O_RDWR | O_CREAT | O_EXCL)) < 0)
 		goto err;
 	if ((r = truncate_retry(seg->idx_fd, idx_file_bytes(h.entry_capacity))) < 0 ||
-	    (r = pwrite_all(seg->idx_fd, &h, sizeof(h), 0)) < 0 || (r = seg_map(seg)) < 0)
+	    (r = pwrite_all(seg->idx_fd, &h, sizeof(h), 0)) < 0 ||
+	    (r = log_segment_map(seg, seg->log_fd, seg->idx_fd, true)) < 0)
 		goto err;
 	*out = seg;
 	return 0;
@@ -268,7 +321,7 @@ int log_segment_load(const struct log *log, const struct log_segment_name *name,
 		goto err;
 	seg->log_bytes = h.log_bytes;
 	seg->entry_capacity = h.entry_capacity;
-	if ((r = seg_map(seg)) < 0)
+	if ((r = log_segment_map(seg, seg->log_fd, seg->idx_fd, true)) < 0)
 		goto err;
 	*out = seg;
 	return 0;
@@ -412,4 +465,105 @@ int log_segment_cut(struct log_segment *seg, uint64_t i, uint64_t pos,
 	if ((r = idx_cut(seg, i, torn_entries)) < 0)
 		return r;
 	return data_cut(seg, pos, torn_bytes);
+}
+
+/* Opens a disk file for the persister: O_DIRECT where the file system has it, so the
+ * bytes go from hot memory to the device without a copy into the page cache. */
+static int disk_open_direct(const char *path, bool *direct)
+{
+	int fd = *direct ? open_retry(path, O_RDWR | O_CREAT | O_DIRECT) : -EINVAL;
+
+	if (fd == -EINVAL) {	/* no O_DIRECT here (some file systems): buffered */
+		*direct = false;
+		return open_retry(path, O_RDWR | O_CREAT);
+	}
+	return fd;
+}
+
+int log_segment_disk_open(const struct log *log, struct log_segment *seg, bool direct)
+{
+	struct log_index_header h = {
+		.magic = LOG_INDEX_MAGIC,
+		.version = LOG_INDEX_VERSION,
+		.entry_bytes = sizeof(struct log_entry),
+		.base_offset = seg->base_offset,
+		.log_bytes = seg->log_bytes,
+		.entry_capacity = seg->entry_capacity,
+	};
+	char path[LOG_PATH_BYTES];
+	int r;
+
+	if ((r = log_mkdir_p(log->dir)) < 0)
+		return r;
+	log_segment_path(path, log->dir, seg->base_offset, "log");
+	if ((r = seg->log_fd = disk_open_direct(path, &direct)) < 0)
+		return r;
+	log_segment_path(path, log->dir, seg->base_offset, "idx");
+	if ((r = seg->idx_fd = disk_open_direct(path, &direct)) < 0 ||
+	    (r = log_segment_size_files(seg, seg->log_fd, seg->idx_fd)) < 0 ||
+	    /* Direct: the header goes with the first page of the index, which holds it. */
+	    (!direct && (r = pwrite_all(seg->idx_fd, &h, sizeof(h), 0)) < 0)) {
+		close_fd(&seg->log_fd);
+		close_fd(&seg->idx_fd);
+		return r;
+	}
+	seg->disk_direct = direct;
+	return 0;
+}
+
+#define DISK_BLOCK 4096u	/* O_DIRECT alignment: address, length and offset */
+
+/* Writes [from, to) of a file whose image is mem (file_bytes long) to fd. Direct: whole
+ * blocks around the range (the block past `to` is written again by the next pass, with
+ * what was appended meanwhile); a last block the file ends inside goes buffered. */
+static int disk_range(int fd, bool direct, const uint8_t *mem, uint64_t file_bytes,
+		      uint64_t from, uint64_t to)
+{
+	uint64_t a = from & ~(uint64_t)(DISK_BLOCK - 1);
+	uint64_t b = (to + DISK_BLOCK - 1) & ~(uint64_t)(DISK_BLOCK - 1);
+	int flags, r = 0;
+
+	if (from >= to)
+		return 0;
+	if (!direct)
+		return pwrite_all(fd, mem + from, to - from, (off_t)from);
+	if (b > file_bytes)
+		b = file_bytes & ~(uint64_t)(DISK_BLOCK - 1);
+	if (b > a && (r = pwrite_all(fd, mem + a, b - a, (off_t)a)) < 0)
+		return r;
+	if (to <= b)
+		return 0;
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_DIRECT) < 0)
+		return -errno;
+	r = pwrite_all(fd, mem + (b > from ? b : from), to - (b > from ? b : from),
+		       (off_t)(b > from ? b : from));
+	if (fcntl(fd, F_SETFL, flags) < 0 && r == 0)
+		r = -errno;
+	return r;
+}
+
+int log_segment_disk_write(struct log_segment *seg, uint64_t count)
+{
+	uint64_t first = seg->disk_entries, end;
+	const struct log_entry *last;
+	int r;
+
+	if (count <= first)
+		return 0;
+	assert(count <= seg->entry_capacity);
+	last = &seg->entries[count - 1];
+	end = (uint64_t)last->pos + last->len;
+	assert(end >= seg->disk_bytes && end <= seg->log_bytes);
+	/* Bytes before the entries that claim them: a copy cut short by a crash leaves
+	 * entries without bytes never, bytes without entries at worst (cut at recovery). */
+	if ((r = disk_range(seg->log_fd, seg->disk_direct, seg->data, seg->log_bytes,
+			    seg->disk_bytes, end)) < 0 ||
+	    (r = disk_range(seg->idx_fd, seg->disk_direct, (const uint8_t *)seg->header,
+			    idx_file_bytes(seg->entry_capacity),
+			    first ? idx_file_bytes(first) : 0, idx_file_bytes(count))) < 0)
+		return r;
+	seg->disk_entries = count;
+	seg->disk_bytes = end;
+	return 0;
 }

@@ -35,6 +35,30 @@ int log_segment_load(const struct log *log, const struct log_segment_name *name,
 /* Unmaps and closes what seg holds and frees it. NULL is fine. */
 void log_segment_free(struct log_segment *seg);
 
+/* Closes the segment's disk and hot descriptors (its mappings stay). */
+void log_segment_close_fds(struct log_segment *seg);
+
+/* mkdir -p: creates every missing component of dir. */
+int log_mkdir_p(const char *dir);
+
+/* Sizes a segment's two files (log_bytes, and the index for entry_capacity). */
+int log_segment_size_files(const struct log_segment *seg, int log_fd, int idx_fd);
+
+/* Maps a segment's two files (sizes set in seg) at addresses the kernel picks. */
+int log_segment_map(struct log_segment *seg, int log_fd, int idx_fd, bool writable);
+
+/* Opens (creating, sizing and heading them as needed) the disk files of seg's base in
+ * log->dir into seg->log_fd / idx_fd. With direct (the persister's), O_DIRECT where the
+ * file system has it: whole blocks straight from seg's memory, what follows the last
+ * entry in its last block included (recovery cuts it if it is still there after a
+ * crash). Without (hot recovery's), exactly the bytes entries claim, through the page
+ * cache. */
+int log_segment_disk_open(const struct log *log, struct log_segment *seg, bool direct);
+
+/* Writes entries [seg->disk_entries, count) and the frame bytes they claim from seg's
+ * memory to its disk files (open), and advances disk_entries / disk_bytes. */
+int log_segment_disk_write(struct log_segment *seg, uint64_t count);
+
 /* Returns how many entries from 0 are kept frames: a non-zero len, pos where the previous
  * frame ended, inside the .log, matching crc, and a varint prefix that says exactly len.
  * *pos receives the bytes they take. Reads only. */

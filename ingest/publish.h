@@ -16,32 +16,35 @@
 #include <stdint.h>
 
 #include "fanout.pb-c.h"
+#include "core/arena.h"
 #include "core/log.h"
 #include "core/topic.h"
+#include "ingest/event_encode.h"
+#include "ingest/event_view.h"
+#include "ingest/ingest_error.h"
+#include "ingest/wire_scan.h"
 
 #define PUBLISH_BATCH_MAX 8192u		/* events in one PublishBatch */
-#define PUBLISH_ID_BYTES_MAX 128u	/* event_id and other identifiers */
+#define PUBLISH_ID_BYTES_MAX WIRE_ID_BYTES_MAX	/* event_id and other identifiers */
 #define PUBLISH_TOUCHED_MAX 1024u	/* logs made visible together; more flushes early */
 #define PUBLISH_APPLY_MAX 4096u		/* remote events appended per publish_release */
-
-struct publish_error {
-	Fanout__V1__ErrorCode code;
-	char message[320];
-};
+/* What one batch may store, at most: this many times its frame, plus a margin (a
+ * coordination_completed repeats its parent's fields in every decision). */
+#define PUBLISH_STORE_FACTOR 4u
+#define PUBLISH_STORE_SLACK (64u << 10)
 
 struct route_ctx;	/* ingest/route.h */
 struct publish_ticket;
 
-/* An event for a partition another reactor owns: encoded by the publisher's reactor with
- * a placeholder offset, copied into the log and given its offset by the owner. */
+/* An event for a partition another reactor owns: laid out by the publisher's reactor
+ * (event_encode.h) but for its offset, written into the log by the owner. */
 struct publish_remote {
 	struct publish_ticket *ticket;
 	struct topic *topic;
 	uint32_t partition;
 	uint32_t index;			/* in the stored batch: where its offset goes */
-	uint32_t len;			/* frame bytes, prefix included */
-	uint32_t offset_pos;		/* where the offset's 10-byte varint sits in the frame */
-	size_t at;			/* the frame's position in ticket->bytes */
+	uint32_t glen[EVENT_GROUPS];	/* the flat groups' lengths */
+	size_t at;			/* the groups' position in ticket->bytes */
 	struct log_fields fields;
 };
 
@@ -59,19 +62,31 @@ struct publish_ticket {
 	uint64_t *offsets;		/* UINT64_MAX where a remote append failed */
 	struct publish_remote *remote;	/* nremote events for other reactors, in order */
 	uint32_t nremote, sent, remote_cap;	/* sent: handed to their owners so far */
-	uint8_t *bytes;			/* the remote events' frames */
+	uint8_t *bytes;			/* the remote events' groups */
 	size_t bytes_len, bytes_cap;
 };
 
 /* Frees a ticket's arrays (remaining must be 0). */
 void publish_ticket_free(struct publish_ticket *t);
 
+/* Empties a ticket for a batch that stores nothing (remaining must be 0). */
+void publish_ticket_reset(struct publish_ticket *t);
+
 struct publish_ctx {
 	struct topic_table *topics;
 	struct route_ctx *route;	/* split and routing rules; NULL = neither (route_init) */
+	struct arena *decode;		/* the fallback's protobuf-c unpacking (publish_init) */
 	bool auto_create;
 	uint32_t default_partitions;
-	struct topic *resolved[PUBLISH_BATCH_MAX];	/* per event of the batch */
+	uint32_t max_frame_bytes;	/* sizes the fallback's repack buffer */
+	/* The batch being stored: views[0..n) (publish_scan), the repacked events the
+	 * fallback scanned, and each event's topic. */
+	struct event_view *views;
+	uint32_t n;
+	uint8_t *repack;
+	size_t repack_cap;
+	struct topic **resolved;
+	struct event_parts parts;	/* the event being written */
 	struct log *touched[PUBLISH_TOUCHED_MAX];	/* logs appended to since the flush */
 	uint32_t ntouched;
 	uint32_t self;			/* this reactor */
@@ -80,34 +95,46 @@ struct publish_ctx {
 	struct publish_remote *applied[PUBLISH_APPLY_MAX];	/* appended, not released */
 	uint32_t napplied;
 	uint64_t events, batches, rejected;		/* counters */
+	uint64_t fallbacks;				/* batches unpacked with protobuf-c */
 	uint64_t latest_failures;			/* last-value updates lost (ENOMEM) */
 };
 
-/* Checks one event's required fields and fills data_type from the payload when it is
- * unspecified. Returns 0, or -1 with err naming the field ("events[3].distribution.topic:
- * ..."). */
-int publish_check(Fanout__V1__Event *e, size_t index, struct publish_error *err);
+/* Allocates (and faults in) ctx's per-batch arrays: the views, the topics, the repack
+ * buffer for max_frame_bytes frames. The caller sets the other fields. decode: an arena
+ * for unpacking a batch of max_frame_bytes (the reactor's frame arena). Returns 0 or
+ * -ENOMEM. Start-up. */
+int publish_init(struct publish_ctx *ctx, uint32_t max_frame_bytes, struct arena *decode);
 
-/* Computes the sidecar index fields of an event publish_check accepted: what filters
- * (and routing-rule conditions) read without decoding it. Pure; any thread. */
-void publish_fields(const Fanout__V1__Event *e, int64_t recv_ns, struct log_fields *f);
+/* Frees what publish_init allocated; safe on a zeroed ctx. */
+void publish_free(struct publish_ctx *ctx);
 
-/* Validates every event, then appends them all, in order (events for partitions other
- * reactors own: encoded into t->remote for the caller to hand over).
- * With ctx->route set, a coordination_completed event is first replaced by its decisions
- * and every event then meets the routing rules (ingest/route.h): n counts what the
- * publisher sent, the outputs what is stored, at most PUBLISH_BATCH_MAX events.
- * t->partitions[i], t->offsets[i] receive where stored event i landed (events[i] itself
- * when nothing was split); t->n counts stored events. Returns 0 when every event is
- * appended, 1 when t->nremote of them wait for their owners (t->remaining set), -1 on
- * error. All or nothing for bad input:
- * if any event is invalid or names a topic that cannot be used, nothing is appended, no
- * topic is created, and -1 is returned with err set. A failure part-way (disk full)
- * returns -1 with ERROR_CODE_LOG_FULL and t->n = *appended stored events standing: the
- * local ones in the log, the remote ones (t->nremote, t->remaining) still to be handed
- * over like those of a complete batch. */
-int publish_batch(struct publish_ctx *ctx, Fanout__V1__Event **events, size_t n,
-		  int64_t recv_ns, struct publish_ticket *t, size_t *appended,
+/* Reads a PublishBatch's bytes into ctx->views[0..ctx->n): one wire scan (wire_scan.h);
+ * when an event needs it, the fallback (protobuf-c unpack, coordination_completed split,
+ * canonical repack, scan again). The bytes must stay put until publish_batch returns.
+ * *sequence receives the batch's sequence (also on most errors: what the refusal
+ * answers). Returns 0, or -1 with err: MALFORMED_FRAME, FRAME_TOO_LARGE (the fallback's
+ * unpack outgrew its arena), INVALID_EVENT (a string, a count, a split, or more than
+ * PUBLISH_BATCH_MAX events or PUBLISH_STORE_FACTOR times the frame to store). */
+int publish_scan(struct publish_ctx *ctx, const uint8_t *batch, size_t len,
+		 uint64_t *sequence, struct publish_error *err);
+
+/* Validates every event of ctx->views, then appends them all, in order (events for
+ * partitions other reactors own: laid out into t->remote for the caller to hand over).
+ * Each event meets the routing rules (ingest/route.h) once it is valid.
+ * t->partitions[i], t->offsets[i] receive where stored event i landed; t->n counts stored
+ * events. Returns 0 when every event is appended, 1 when t->nremote of them wait for
+ * their owners (t->remaining set), -1 on error. All or nothing for bad input: if any event
+ * is invalid or names a topic that cannot be used, nothing is appended, no topic is
+ * created, and -1 is returned with err set. A failure part-way (disk full) returns -1
+ * with ERROR_CODE_LOG_FULL and t->n = *appended stored events standing: the local ones in
+ * the log, the remote ones (t->nremote, t->remaining) still to be handed over like those
+ * of a complete batch. */
+int publish_batch(struct publish_ctx *ctx, int64_t recv_ns, struct publish_ticket *t,
+		  size_t *appended, struct publish_error *err);
+
+/* publish_scan, then publish_batch. */
+int publish_bytes(struct publish_ctx *ctx, const uint8_t *batch, size_t len, int64_t recv_ns,
+		  struct publish_ticket *t, size_t *appended, uint64_t *sequence,
 		  struct publish_error *err);
 
 /* The offsets of the frames appended since the last call are visible to readers once

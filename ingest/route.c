@@ -80,13 +80,18 @@ static int route_expand_one(struct route_ctx *r, Fanout__V1__Event *e, size_t i,
 	return 0;
 }
 
+void route_begin(struct route_ctx *r)
+{
+	arena_reset(&r->scratch);
+	r->split = false;
+}
+
 int route_split(struct route_ctx *r, Fanout__V1__Event ***events, size_t *n,
 		struct publish_error *err)
 {
 	size_t i, m = 0;
 
-	arena_reset(&r->scratch);
-	r->split = false;
+	route_begin(r);
 	for (i = 0; i < *n; i++)	/* the common case: nothing to split, nothing copied */
 		if (split_needed((*events)[i]))
 			break;
@@ -101,15 +106,14 @@ int route_split(struct route_ctx *r, Fanout__V1__Event ***events, size_t *n,
 	return 0;
 }
 
-int route_apply(struct route_ctx *r, Fanout__V1__Event *e, size_t i, struct publish_error *err)
+int route_apply(struct route_ctx *r, struct event_view *v, size_t i, struct publish_error *err)
 {
 	const Fanout__V1__ErrorCode bad = FANOUT__V1__ERROR_CODE__ERROR_CODE_INVALID_EVENT;
-	Fanout__V1__Distribution *d = e->distribution;
 	struct rules_result res;
 	size_t len;
 	char *key;
 
-	if (rules_apply(r->rules, e, NULL, &res) < 0) {
+	if (rules_apply(r->rules, v, NULL, &res) < 0) {
 		if (r->split && r->decision[i] != ROUTE_NOT_SPLIT)
 			return route_fail(err, bad, "events[%u].coordination_completed."
 					  "decisions[%u]: %s", r->origin[i], r->decision[i],
@@ -118,16 +122,17 @@ int route_apply(struct route_ctx *r, Fanout__V1__Event *e, size_t i, struct publ
 	}
 	if (!res.changed)
 		return 0;
-	if (strcmp(res.key, d->routing_key) != 0) {
-		len = strlen(res.key);
+	len = strlen(res.key);
+	if (!wire_str_eq(v->routing_key, res.key, len)) {
 		key = arena_alloc(&r->scratch, len + 1);
 		if (!key)	/* cannot happen: the arena holds a key per event */
 			return route_fail(err, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL,
 					  "events[%zu]: out of scratch memory for rule '%s'",
 					  route_origin(r, i), res.rule);
 		memcpy(key, res.key, len + 1);
-		d->routing_key = key;
+		v->routing_key = (struct wire_str){ key, (uint32_t)len };
 	}
-	d->topic = (char *)res.topic;	/* the rule set's: it outlives the batch */
+	/* The rule set's: it outlives the batch. */
+	v->topic = (struct wire_str){ res.topic, (uint32_t)strlen(res.topic) };
 	return 0;
 }

@@ -3,8 +3,9 @@
  * (ingest/split.h), and every event to be stored, those included, meets the routing
  * rules (ingest/rules.h), which may give it another topic and routing key.
  *
- * publish_batch calls route_split once per batch, before validating anything, and
- * route_apply on each event once publish_check has accepted it. What the publisher sent
+ * publish_scan calls route_split for a batch that holds a coordination_completed (the
+ * protobuf-c fallback), and publish_batch calls route_apply on each event once
+ * wire_check_event has accepted it. What the publisher sent
  * maps onto what is stored, and acknowledged, in order: an ordinary event is one stored
  * event; a coordination_completed is one per decision, in the order of its decisions
  * (none for an empty list).
@@ -44,6 +45,9 @@ int route_init(struct route_ctx *r, const struct rules_set *rules);
 /* Unmaps the scratch arena; safe on a zeroed ctx. */
 void route_free(struct route_ctx *r);
 
+/* Starts a batch: forgets the previous one's split and rendered keys. */
+void route_begin(struct route_ctx *r);
+
 /* Expands the publisher's batch *events[0..*n): when it holds a coordination_completed,
  * *events and *n are replaced by r->events[0..m), the batch with each such event replaced
  * by its decisions; otherwise both are left as they are. m <= PUBLISH_BATCH_MAX.
@@ -60,11 +64,11 @@ static inline size_t route_origin(const struct route_ctx *r, size_t i)
 	return r && r->split ? r->origin[i] : i;
 }
 
-/* Applies the routing rules to stored event i (e, accepted by publish_check): the
- * deciding rule's target topic and rendered key replace the event's (the topic string is
+/* Applies the routing rules to stored event i (v, accepted by wire_check_event): the
+ * deciding rule's target topic and rendered key replace the view's (the topic string is
  * the rule set's, the key is in the scratch arena). Returns 0, or -1 with err
  * (INVALID_EVENT) naming the publisher's event and the rule: "events[3]: rule 'x':
  * {exchange} is empty for this event". */
-int route_apply(struct route_ctx *r, Fanout__V1__Event *e, size_t i, struct publish_error *err);
+int route_apply(struct route_ctx *r, struct event_view *v, size_t i, struct publish_error *err);
 
 #endif

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ingest/publish.h"
 
 /* Placeholder names, indexed by enum rules_field. */
 static const char *const rules_field_names[RULES_F_COUNT] = {
@@ -355,79 +354,64 @@ err:
 
 /* ---- applying ---------------------------------------------------------------------- */
 
-/* The value of a placeholder for e; "" when the event has none. */
-static const char *rules_value(const Fanout__V1__Event *e, enum rules_field f)
+/* The value of a placeholder for v; empty when the event has none. */
+static struct wire_str rules_value(const struct event_view *v, enum rules_field f)
 {
-	const Fanout__V1__MarketData *md =
-		e->payload_case == FANOUT__V1__EVENT__PAYLOAD_MARKET_DATA ? e->market_data : NULL;
-	const Fanout__V1__CoordinationDecision *cd =
-		e->payload_case == FANOUT__V1__EVENT__PAYLOAD_COORDINATION_DECISION ?
-		e->coordination_decision : NULL;
-	const Fanout__V1__ExecutionData *ex =
-		e->payload_case == FANOUT__V1__EVENT__PAYLOAD_EXECUTION ? e->execution : NULL;
-	const char *s = NULL;
+	bool md = v->payload == EVENT_PAYLOAD_MARKET_DATA;
+	bool cd = v->payload == EVENT_PAYLOAD_DECISION;
+	bool ex = v->payload == EVENT_PAYLOAD_EXECUTION;
+	static const struct wire_str none = { "", 0 };
+	const char *name;
 
 	switch (f) {
 	case RULES_F_SYMBOL:
-		s = md ? md->symbol : rules_value(e, RULES_F_INSTRUMENT_ID);
-		break;
+		return md ? v->symbol : rules_value(v, RULES_F_INSTRUMENT_ID);
 	case RULES_F_EXCHANGE:
-		s = md && rules_str(md->exchange)[0] ? md->exchange : rules_value(e, RULES_F_VENUE);
-		break;
+		return md && v->exchange.len ? v->exchange : rules_value(v, RULES_F_VENUE);
 	case RULES_F_VENUE:
-		s = ex && rules_str(ex->venue)[0] ? ex->venue : e->metadata ? e->metadata->venue : NULL;
-		break;
+		return ex && v->exec_venue.len ? v->exec_venue : v->meta_venue;
 	case RULES_F_INSTRUMENT_ID:
-		s = cd ? cd->instrument_id : ex ? ex->instrument_id : NULL;
-		break;
+		return cd || ex ? v->instrument_id : none;
 	case RULES_F_ACTION:
-		s = cd ? cd->action : NULL;
-		break;
+		return cd ? v->action : none;
 	case RULES_F_ORDER_ID:
-		s = ex ? ex->order_id : NULL;
-		break;
+		return ex ? v->order_id : none;
 	case RULES_F_DECISION_ID:
-		s = cd ? cd->decision_id : NULL;
-		break;
+		return cd ? v->decision_id : none;
 	case RULES_F_CURRENCY:
-		s = md ? md->currency : NULL;
-		break;
+		return md ? v->currency : none;
 	case RULES_F_DATA_TYPE:
-		s = rules_data_type_name(e->data_type);
-		break;
+		name = rules_data_type_name((Fanout__V1__DataType)v->data_type);
+		return (struct wire_str){ name, (uint32_t)strlen(name) };
 	case RULES_F_SOURCE_SERVICE:
-		s = e->metadata ? e->metadata->source_service : NULL;
-		break;
+		return v->source_service;
 	case RULES_F_KEY:
-		s = e->distribution->routing_key;
-		break;
+		return v->routing_key;
 	case RULES_F_TOPIC:
-		s = e->distribution->topic;
-		break;
+		return v->topic;
 	default:
-		break;
+		return none;
 	}
-	return rules_str(s);
 }
 
 /* Why a placeholder's value cannot go into the key, written to out->error. */
-static int rules_bad_value(const struct rules_rule *r, enum rules_field f, const char *v,
+static int rules_bad_value(const struct rules_rule *r, enum rules_field f, struct wire_str v,
 			   const char *why, struct rules_result *out)
 {
-	if (!v[0])
+	if (!v.len)
 		snprintf(out->error, sizeof(out->error), "rule '%s': {%s} is empty for this event",
 			 r->name, rules_field_names[f]);
 	else if (strcmp(why, "contains whitespace or a control byte") == 0)
 		snprintf(out->error, sizeof(out->error), "rule '%s': {%s} %s for this event",
 			 r->name, rules_field_names[f], why);	/* not echoed: it may not print */
 	else
-		snprintf(out->error, sizeof(out->error), "rule '%s': {%s} '%.64s' %s for this event",
-			 r->name, rules_field_names[f], v, why);
+		snprintf(out->error, sizeof(out->error), "rule '%s': {%s} '%.*s' %s for this event",
+			 r->name, rules_field_names[f], (int)(v.len > 64 ? 64 : v.len), v.p, why);
 	return -EINVAL;
 }
 
-/* Renders r's template for e into out->key. */
-static int rules_render(const struct rules_rule *r, const Fanout__V1__Event *e,
+/* Renders r's template for v into out->key. */
+static int rules_render(const struct rules_rule *r, const struct event_view *v,
 			struct rules_result *out)
 {
 	const char *why;
@@ -435,22 +419,23 @@ static int rules_render(const struct rules_rule *r, const Fanout__V1__Event *e,
 
 	for (uint32_t i = 0; i < r->nparts; i++) {
 		const struct rules_part *p = &r->parts[i];
-		const char *v = p->is_literal ? r->template_text + p->off : rules_value(e, p->field);
-		size_t len = p->is_literal ? p->len : strlen(v);
+		struct wire_str val = p->is_literal ?
+			(struct wire_str){ r->template_text + p->off, p->len } :
+			rules_value(v, p->field);
 
-		/* {key} and {topic} were checked by publish_check and may hold dots; the
+		/* {key} and {topic} were checked by wire_check_event and may hold dots; the
 		 * whole key is checked below. */
 		if (!p->is_literal && p->field != RULES_F_KEY && p->field != RULES_F_TOPIC &&
-		    rules_token_check(v, len, &why) < 0)
-			return rules_bad_value(r, p->field, v, why, out);
-		if (len > PATTERN_BYTES_MAX - n) {
+		    rules_token_check(val.p, val.len, &why) < 0)
+			return rules_bad_value(r, p->field, val, why, out);
+		if (val.len > PATTERN_BYTES_MAX - n) {
 			snprintf(out->error, sizeof(out->error),
 				 "rule '%s': the routing key would be longer than %u bytes for this "
 				 "event", r->name, PATTERN_BYTES_MAX);
 			return -EINVAL;
 		}
-		memcpy(out->key + n, v, len);
-		n += len;
+		memcpy(out->key + n, val.p, val.len);
+		n += val.len;
 	}
 	out->key[n] = '\0';
 	if (pattern_key_check(out->key, n, &why) < 0) {
@@ -462,13 +447,13 @@ static int rules_render(const struct rules_rule *r, const Fanout__V1__Event *e,
 }
 
 /* The index entry filter_match reads, from the event's fields. */
-static void rules_entry(const Fanout__V1__Event *e, const struct log_fields *fields,
+static void rules_entry(const struct event_view *v, const struct log_fields *fields,
 			struct log_entry *le)
 {
 	struct log_fields f;
 
 	if (!fields) {
-		publish_fields(e, e->receive_time_ns, &f);
+		event_view_fields(v, 0, &f);
 		fields = &f;
 	}
 	memset(le, 0, sizeof(*le));
@@ -486,13 +471,12 @@ static void rules_entry(const Fanout__V1__Event *e, const struct log_fields *fie
 	le->volume = fields->volume;
 }
 
-int rules_apply(const struct rules_set *s, const Fanout__V1__Event *e,
+int rules_apply(const struct rules_set *s, const struct event_view *v,
 		const struct log_fields *fields, struct rules_result *out)
 {
-	const char *topic = e->distribution->topic, *key = e->distribution->routing_key;
+	struct wire_str topic = v->topic, key = v->routing_key;
 	struct log_entry le;
 	bool have_entry = false;
-	size_t key_len;
 
 	out->changed = false;
 	out->rule = NULL;
@@ -500,17 +484,17 @@ int rules_apply(const struct rules_set *s, const Fanout__V1__Event *e,
 	out->error[0] = '\0';
 	if (!s || s->n_enabled == 0)
 		return 0;	/* the common case: no rules, nothing measured */
-	key_len = strlen(key);
 	for (uint32_t i = 0; i < s->n_enabled; i++) {
 		const struct rules_rule *r = &s->rules[i];
 
-		if (r->source_topic[0] && strcmp(r->source_topic, topic) != 0)
+		if (r->source_topic[0] && !wire_str_eq(topic, r->source_topic,
+							strlen(r->source_topic)))
 			continue;
-		if (r->has_pattern && !pattern_match(&r->pattern, key, key_len))
+		if (r->has_pattern && !pattern_match(&r->pattern, key.p, key.len))
 			continue;
 		if (r->has_conditions) {
 			if (!have_entry) {	/* computed once, only when a rule needs it */
-				rules_entry(e, fields, &le);
+				rules_entry(v, fields, &le);
 				have_entry = true;
 			}
 			if (!filter_match(&r->conditions, &le))
@@ -518,14 +502,15 @@ int rules_apply(const struct rules_set *s, const Fanout__V1__Event *e,
 		}
 		out->rule = r->name;
 		if (r->nparts == 0) {
-			if (key_len > PATTERN_BYTES_MAX) {
+			if (key.len > PATTERN_BYTES_MAX) {
 				snprintf(out->error, sizeof(out->error),
 					 "rule '%s': routing key longer than %u bytes", r->name,
 					 PATTERN_BYTES_MAX);
 				return -EINVAL;
 			}
-			memcpy(out->key, key, key_len + 1);
-		} else if (rules_render(r, e, out) < 0) {
+			memcpy(out->key, key.p, key.len);
+			out->key[key.len] = '\0';
+		} else if (rules_render(r, v, out) < 0) {
 			return -EINVAL;
 		}
 		out->topic = r->target_topic;

@@ -41,6 +41,7 @@
 #include "core/pattern.h"
 #include "core/topic.h"
 #include "fanout.pb-c.h"
+#include "ingest/event_view.h"
 
 #define RULES_MAX 1024u			/* rules in one set */
 #define RULES_NAME_BYTES_MAX 100u	/* seed: rule_name max_length 100 */
@@ -124,8 +125,8 @@ int rules_vfail(char *err, size_t errlen, size_t index, const char *name, const 
 /* Frees a set from rules_compile (or rules_from_json/rules_load_file); NULL is fine. */
 void rules_free(struct rules_set *s);
 
-/* Routes one event that publish_check accepted (distribution set, data_type filled).
- * fields: the event's index fields (publish_fields) for conditions, or NULL to have them
+/* Routes one event that wire_check_event accepted (distribution set, data_type filled).
+ * fields: the event's index fields (event_view_fields) for conditions, or NULL to have them
  * computed here, only if a rule with conditions is reached; either way the event is not
  * changed. A NULL set routes nothing.
  * Rules do not cascade: the first matching rule decides, and its result is not matched
@@ -136,7 +137,7 @@ void rules_free(struct rules_set *s);
  * -EINVAL with out->rule and out->error ("rule 'x': {exchange} is empty for this event")
  * when the deciding rule cannot render a valid key for this event. Never allocates; any
  * thread. */
-int rules_apply(const struct rules_set *s, const Fanout__V1__Event *e,
+int rules_apply(const struct rules_set *s, const struct event_view *v,
 		const struct log_fields *fields, struct rules_result *out);
 
 /* Checks that [s, s+len) can be one routing-key token: non-empty, no '.', no whitespace

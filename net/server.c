@@ -542,6 +542,8 @@ int net_server_init(struct net_server *srv, struct net_engine *eng, uint32_t id,
 		rc = route_cache_init(&srv->route_cache);
 	if (rc == 0)
 		rc = route_init(&srv->route, rules);	/* split + rules on the publish path */
+	if (rc == 0)
+		rc = publish_init(&srv->publish, cfg->max_frame_bytes, &srv->arena);
 	if (rc < 0)
 		return rc;
 	srv->publish.route = &srv->route;
@@ -599,6 +601,7 @@ void net_server_free(struct net_server *srv)
 	free(srv->orphans);
 	free(srv->waiting);
 	route_free(&srv->route);
+	publish_free(&srv->publish);
 	interest_free(&srv->interest);
 	route_cache_free(&srv->route_cache);
 	free(srv->route_scratch);

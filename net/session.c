@@ -504,12 +504,24 @@ static void session_ack(struct session *s, const Fanout__V1__Ack *req)
 	sub->stats.delivered_at_ack = sub->delivered;	/* admin plane: unacked */
 }
 
+/* Queues a PublishAck for the batch's stored events, written straight into the answer
+ * buffer (room was made before the batch ran). */
+static void session_queue_ack(struct session *s, const struct session_batch *b)
+{
+	const struct publish_ticket *t = &b->ticket;
+	size_t size = ack_frame_size(b->seq, t->n, t->partitions, t->offsets);
+
+	if (session_room(s, size) < 0)
+		return;
+	s->ctl_len[s->fill] += (uint32_t)ack_frame_write(s->ctl[s->fill] + s->ctl_len[s->fill],
+							 b->seq, t->n, t->partitions, t->offsets);
+	net_server_activate(s->srv, s);
+}
+
 /* Queues a batch's answer: the ack with an entry per stored event (the offset
  * UINT64_MAX for one another reactor failed to append) and, for a failure, the Error. */
 static void session_publish_answer(struct session *s, const struct session_batch *b)
 {
-	Fanout__V1__ServerMessage m = FANOUT__V1__SERVER_MESSAGE__INIT;
-	Fanout__V1__PublishAck ack = FANOUT__V1__PUBLISH_ACK__INIT;
 	const struct publish_ticket *t = &b->ticket;
 	uint32_t failed = 0, first = 0;
 
@@ -519,16 +531,8 @@ static void session_publish_answer(struct session *s, const struct session_batch
 			first = i;
 		}
 	}
-	if (t->n > 0 || b->rc == 0) {
-		ack.sequence = b->seq;
-		ack.n_partitions = t->n;
-		ack.partitions = t->partitions;
-		ack.n_offsets = t->n;
-		ack.offsets = t->offsets;
-		m.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_PUBLISH_ACK;
-		m.publish_ack = &ack;
-		session_queue(s, &m);
-	}
+	if (t->n > 0 || b->rc == 0)
+		session_queue_ack(s, b);
 	if (failed)
 		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_LOG_FULL, b->seq, 0, false,
 			      "publish: %u of %u stored events were not appended by their "
@@ -539,35 +543,42 @@ static void session_publish_answer(struct session *s, const struct session_batch
 		session_error(s, b->err.code, b->seq, 0, false, "publish: %s", b->err.message);
 }
 
-static void session_publish(struct session *s, Fanout__V1__PublishBatch *pb)
+/* A PublishBatch, from its wire bytes (ingest/publish.h). */
+static void session_publish(struct session *s, const uint8_t *batch, size_t len)
 {
 	struct session_batch **slot = &s->batches[s->batch_tail % SESSION_BATCHES_MAX];
+	struct publish_ctx *pub = &s->srv->publish;
 	struct session_batch *b;
-	size_t appended = 0, stored_max;
+	struct publish_error err;
+	size_t appended = 0;
+	uint64_t seq = 0;
+	int scanned;
 
 	assert(s->batch_tail - s->batch_head < SESSION_BATCHES_MAX);	/* session_parse */
-	PROBE_INGEST(s->conn->slot, pb->n_events);
-	/* Room for the ack (and an Error) first: an appended batch always gets its ack. A
-	 * coordination_completed may be stored as many events: then the largest ack. */
-	stored_max = pb->n_events < PUBLISH_BATCH_MAX ? pb->n_events : PUBLISH_BATCH_MAX;
-	for (size_t i = 0; i < pb->n_events && stored_max < PUBLISH_BATCH_MAX; i++)
-		if (pb->events[i]->payload_case ==
-		    FANOUT__V1__EVENT__PAYLOAD_COORDINATION_COMPLETED)
-			stored_max = PUBLISH_BATCH_MAX;
-	if (session_room(s, SESSION_ACK_BYTES(stored_max)) < 0)
+	s->srv->route.rules = net_engine_rules(s->srv->eng);	/* a reload may have swapped them */
+	scanned = publish_scan(pub, batch, len, &seq, &err);
+	PROBE_INGEST(s->conn->slot, pub->n);
+	/* Room for the ack (and an Error) first: an appended batch always gets its ack. */
+	if (session_room(s, SESSION_ACK_BYTES(pub->n)) < 0)
 		return;
 	if (!*slot && !(*slot = calloc(1, sizeof(**slot)))) {
-		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL, pb->sequence, 0,
-			      false, "publish: out of memory");
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL, seq, 0, false,
+			      "publish: out of memory");
 		return;
 	}
 	b = *slot;
-	s->srv->route.rules = net_engine_rules(s->srv->eng);	/* a reload may have swapped them */
-	b->rc = publish_batch(&s->srv->publish, pb->events, pb->n_events, clock_realtime_ns(),
-			      &b->ticket, &appended, &b->err) < 0 ? -1 : 0;
-	b->seq = pb->sequence;
+	b->seq = seq;
+	if (scanned < 0) {
+		publish_ticket_reset(&b->ticket);
+		pub->rejected++;
+		b->rc = -1;
+		b->err = err;
+	} else {
+		b->rc = publish_batch(pub, clock_realtime_ns(), &b->ticket, &appended,
+				      &b->err) < 0 ? -1 : 0;
+	}
 	if (b->rc == 0 && b->ticket.n > 0)	/* admin plane: the topic's producers */
-		s->stats.last_topic = s->srv->publish.resolved[0];
+		s->stats.last_topic = pub->resolved[0];
 	if (b->ticket.nremote == 0 && s->batch_head == s->batch_tail) {
 		session_publish_answer(s, b);	/* all here, nothing ahead: answered now */
 		return;
@@ -644,16 +655,25 @@ static void session_ping(struct session *s, const Fanout__V1__Ping *p)
 	session_queue(s, &m);
 }
 
-/* Decodes one ClientMessage body and acts on it. Returns false, doing nothing, when it
- * must wait for the publish batches ahead of it to be answered. */
+/* Decodes one ClientMessage body and acts on it. A publish, the bulk of the traffic, is
+ * read straight off the wire (ingest/wire_scan.h); everything else is unpacked with
+ * protobuf-c. Returns false, doing nothing, when it must wait for the publish batches
+ * ahead of it to be answered. */
 static bool session_frame(struct session *s, const uint8_t *body, uint32_t len)
 {
 	struct arena *a = &s->srv->arena;
 	uint32_t unanswered = s->batch_tail - s->batch_head;
 	Fanout__V1__ClientMessage *m;
+	const uint8_t *batch;
+	size_t blen;
 
 	if (unanswered == SESSION_BATCHES_MAX)
 		return false;
+	if (wire_client_publish(body, len, &batch, &blen)) {
+		s->frames_in++;
+		session_publish(s, batch, blen);
+		return true;
+	}
 	arena_reset(a);
 	m = fanout__v1__client_message__unpack(&a->pb, len, body);
 	/* Only a publish may pass batches still waiting for their acks: any other answer
@@ -682,7 +702,10 @@ static bool session_frame(struct session *s, const uint8_t *body, uint32_t len)
 		session_ack(s, m->ack);
 		break;
 	case FANOUT__V1__CLIENT_MESSAGE__BODY_PUBLISH:
-		session_publish(s, m->publish);
+		/* An odd shape (the body given twice, fields around it): protobuf-c took the
+		 * last publish field, which the wire scan reads again. */
+		if (wire_client_last_publish(body, len, &batch, &blen))
+			session_publish(s, batch, blen);
 		break;
 	case FANOUT__V1__CLIENT_MESSAGE__BODY_PING:
 		session_ping(s, m->ping);

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 #include <jansson.h>
 
 #include "tools/latency_hist.h"
@@ -22,7 +23,9 @@
 #define BENCH_SUBS_MAX 4096u
 #define BENCH_THREADS_MAX 16u
 #define BENCH_SUB_BUF_BYTES (64u << 10)	/* receive buffer per subscriber: many frames */
-#define BENCH_PAYLOAD_MIN 16u		/* seq + intended time */
+/* --payload-bytes' range. It sized the peers' payloads before every system carried the
+ * same encoded Event (perf/bench_event.h); now only parsed, so older scenarios still run. */
+#define BENCH_PAYLOAD_MIN 16u
 #define BENCH_PAYLOAD_MAX 65000u
 #define BENCH_TOPIC "bench"
 #define BENCH_RUNS_MAX 64u		/* --repeat bound */
@@ -52,6 +55,10 @@ struct bench_cfg {
 	/* Test hooks, each once at mid-run: receive thread 0 sleeps stall_ms; the publisher
 	 * sleeps pub_stall_ms (then catches up on its schedule: coordinated omission). */
 	unsigned stall_ms, pub_stall_ms;
+	/* Test hook: event pub_bad_event goes out with a data_type that disagrees with its
+	 * payload (every system carries it; fanoutd must refuse its batch, failing the run).
+	 * UINT64_MAX: none. */
+	uint64_t pub_bad_event;
 	/* Extra subscribers per run that subscribe like the live ones and never read: not
 	 * counted in deliveries or latency; whether the server cut them is reported. */
 	unsigned stalled;
@@ -84,6 +91,7 @@ struct bench_sub {
 };
 
 struct bench_run;
+struct bench_events;
 
 struct bench_thread {
 	struct bench_run *run;
@@ -93,6 +101,8 @@ struct bench_thread {
 	double sum_us, sumsq_us;
 	_Atomic uint64_t received;	/* relaxed: read by the progress line only */
 	bool stalled;
+	bool has_cpu_clock;		/* cpu_clock is its thread's (set once it runs) */
+	clockid_t cpu_clock;
 };
 
 struct bench_pub {
@@ -119,6 +129,17 @@ struct bench_result {
 	struct bench_result *shm;
 	uint64_t gap_records, lost_reported;	/* the library's GAP records, their lost sum */
 	uint64_t recovered, laps, torn;	/* fanout_shm_get_stats, summed over the readers */
+	/* CPU time over the measured interval, ns (bench_run.c says which interval; -1 where
+	 * there is none, as ZeroMQ's server, or it could not be read): the server process,
+	 * the same from /proc/PID/stat (10 ms ticks), the publisher's thread, the receive
+	 * threads (the shm result: its readers'), and the whole bench process. The shm result
+	 * carries its run's server, publisher and process figures too. */
+	int64_t server_cpu_ns, server_cpu_stat_ns, pub_cpu_ns, sub_cpu_ns, bench_cpu_ns;
+	double cpu_seconds;
+	/* bench_cpu_finish: server CPU per event published and per delivery (every delivery
+	 * of the run, TCP and shm), publisher per event, receivers per their delivery; NAN
+	 * where there is none. */
+	double server_ns_per_event, server_ns_per_delivery, pub_ns_per_event, sub_ns_per_delivery;
 };
 
 struct bench_driver {
@@ -158,6 +179,9 @@ struct bench_run {
 	int64_t start_mono_ns;
 	_Atomic int64_t stall_at_mono_ns;	/* 0 until publishing starts */
 	struct bench_shm *shm;		/* fanout's shm readers (bench_shm.c), or NULL */
+	const struct bench_events *events;	/* what every publisher sends (bench_event.h) */
+	bool has_server_clock;		/* server_clock is server_pid's CPU clock */
+	clockid_t server_clock;
 };
 
 extern const struct bench_driver bench_fanout_driver, bench_nats_driver,
@@ -190,6 +214,12 @@ uint64_t bench_owed(const struct bench_cfg *c, uint64_t published, unsigned key_
  * by seq within its key (the order every system keeps), latency from the intended time. */
 void bench_deliver(struct bench_thread *t, struct bench_sub *s, uint64_t seq,
 		   int64_t intended_ns, int64_t now_ns);
+/* Reads an encoded Event as every subscriber of every system does (bench_pb_event_fields:
+ * seq and intended time) and accounts it with bench_deliver; wire_bytes (the message as
+ * it arrived, framing included) count towards bytes per delivery. Returns 0, or -EBADMSG
+ * when ev is not an event of ours. */
+int bench_deliver_event(struct bench_thread *t, struct bench_sub *s, const uint8_t *ev,
+			size_t len, uint64_t wire_bytes, int64_t now_ns);
 /* Adds subscriber s, owed `owed` deliveries, to res's counts. */
 void bench_account_sub(struct bench_result *res, const struct bench_sub *s, uint64_t owed);
 /* Adds thread t's histogram and sums to res (res->hist allocated). */
@@ -199,9 +229,6 @@ void bench_account_thread(struct bench_result *res, const struct bench_thread *t
 void bench_account_finish(struct bench_result *res, double sum_us, double sumsq_us);
 /* Frees what a result owns (its histograms and shm result); not res itself. */
 void bench_result_free(struct bench_result *res);
-/* Peer payloads: 8 bytes seq, 8 bytes intended ns (little endian), filler. */
-void bench_payload_put(uint8_t *p, unsigned n, uint64_t seq, int64_t intended_ns);
-void bench_payload_get(const uint8_t *p, uint64_t *seq, int64_t *intended_ns);
 /* Routing key / channel / subject name of key k. */
 int bench_key_name(char *dst, size_t cap, unsigned k);
 /* Fills the latency fields of res from its histogram. */
@@ -250,6 +277,8 @@ void bench_fanout_key(char *dst, size_t cap, unsigned k);
 int bench_shm_open(struct bench_run *r);
 /* Starts a thread per reader; each reads until r->stop_rx. Returns 0 or -errno. */
 int bench_shm_start(struct bench_run *r);
+/* The readers' threads' CPU time so far (ns), or -1 when one cannot be read. Main thread. */
+int64_t bench_shm_cpu_ns(struct bench_run *r);
 /* Deliveries so far (relaxed: the progress line and the drain). Any thread. */
 uint64_t bench_shm_received(struct bench_run *r);
 /* What the readers are owed of events 0..published-1. */

@@ -62,8 +62,8 @@ void bench_usage(FILE *f)
 "                        so its subscribers receive every event of their keys and drop\n"
 "                        the rest themselves (counted as filtered_by_subscriber, not as\n"
 "                        deliveries). What each subscriber is owed counts the filter.\n"
-"  --payload-bytes N     peer payload bytes (default 100); fanout sends synthetic\n"
-"                        MarketData events and reports its real frame bytes\n"
+"  --payload-bytes N     ignored: every system carries the same encoded Event (below);\n"
+"                        still accepted so that older scenario files run\n"
 "  --batch N             events per publish call (default 64)\n"
 "  --stalled N           N more subscribers per run, each taking every key, that never\n"
 "                        read: not counted; the results say how many the server cut\n"
@@ -77,8 +77,18 @@ void bench_usage(FILE *f)
 "                        beside this program, else from PATH)\n"
 "  --quiet               no progress lines\n"
 "  --help                this text\n"
+"Events: every system carries the same bytes, event seq's synthetic MarketData Event\n"
+"(tools/synth.c) encoded once per layout and patched per event (sequence as a\n"
+"12-digit event_id, intended time, key, price, volume): fanoutd in PublishBatch frames\n"
+"(each ack counted; an Error fails the run), the peers as their opaque payload; every\n"
+"subscriber reads event_id and timestamp_ns from it with the same wire walk.\n"
+"CPU: per run, the server process's CPU (its kernel CPU clock; /proc/PID/stat's\n"
+"utime+stime beside it), the publisher's and the receive threads' from the first\n"
+"publish to the end of the drain (the publisher's to the end of its flush): per event\n"
+"in and per delivery in the table, the JSON and fanout's ratios to each peer.\n"
 "Test hooks: --stall-ms MS (receive thread 0 sleeps once, mid-run), --pub-stall-ms MS\n"
-"(the publisher sleeps once, mid-run, then catches up on its schedule).\n",
+"(the publisher sleeps once, mid-run, then catches up on its schedule), --pub-bad-event\n"
+"SEQ (event SEQ's data_type disagrees with its payload: fanoutd refuses its batch).\n",
 		BENCH_SHM_KEYS_MAX, BENCH_SHM_READERS_MAX, UINT32_MAX, FANOUT_SHM_SPIN_DEFAULT,
 		(unsigned long long)FANOUT_SHM_RING_BYTES_DEFAULT, BENCH_RUNS_MAX);
 }
@@ -252,6 +262,12 @@ static int set_opt(struct bench_cfg *c, const char *k, const char *v, int depth)
 		if (parse_num(k, v, 0, 64, true, &d))
 			return -EINVAL;
 		c->fanout_reactors = (unsigned)d;
+		return 0;
+	}
+	if (!strcmp(k, "pub-bad-event")) {	/* below 10^12: bench_event.h's ids */
+		if (parse_num(k, v, 0, 999999999999.0, true, &d))
+			return -EINVAL;
+		c->pub_bad_event = (uint64_t)d;
 		return 0;
 	}
 	if (!strcmp(k, "fanout-max-lag-bytes")) {
@@ -432,6 +448,7 @@ int bench_cfg_parse(struct bench_cfg *c, int argc, char **argv)
 	*c = (struct bench_cfg){ .systems_mask = 1, .rate = 10000, .duration_s = 5, .drain_s = 10,
 				 .subscribers = 1, .threads = 2, .symbols = 100, .payload_bytes = 100,
 				 .batch = 64, .repeat = 1, .fanout_max_lag_bytes = -1,
+				 .pub_bad_event = UINT64_MAX,
 				 .shm_spin = FANOUT_SHM_SPIN_DEFAULT,
 				 .shm_ring_bytes = FANOUT_SHM_RING_BYTES_DEFAULT };
 	snprintf(c->scenario, sizeof(c->scenario), "adhoc");

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "perf/bench.h"
+#include "perf/bench_pb.h"
 
 /* A synthetic event's price moves with seq mod 100 (tools/synth.c): along one key, whether
  * events pass a filter repeats every this many of the key's events. */
@@ -129,6 +130,19 @@ void bench_deliver(struct bench_thread *t, struct bench_sub *s, uint64_t seq,
 	atomic_fetch_add_explicit(&t->received, 1, memory_order_relaxed);
 }
 
+int bench_deliver_event(struct bench_thread *t, struct bench_sub *s, const uint8_t *ev,
+			size_t len, uint64_t wire_bytes, int64_t now_ns)
+{
+	uint64_t seq;
+	int64_t ts;
+
+	if (bench_pb_event_fields(ev, len, &seq, &ts))
+		return -EBADMSG;
+	s->bytes += wire_bytes;
+	bench_deliver(t, s, seq, ts, now_ns);
+	return 0;
+}
+
 void bench_account_sub(struct bench_result *res, const struct bench_sub *s, uint64_t owed)
 {
 	res->expected += owed;
@@ -171,28 +185,6 @@ void bench_result_free(struct bench_result *res)
 	free(res->hist);
 	res->shm = NULL;
 	res->hist = NULL;
-}
-
-void bench_payload_put(uint8_t *p, unsigned n, uint64_t seq, int64_t intended_ns)
-{
-	for (unsigned i = 0; i < 8; i++) {
-		p[i] = (uint8_t)(seq >> (8 * i));
-		p[8 + i] = (uint8_t)((uint64_t)intended_ns >> (8 * i));
-	}
-	if (n > BENCH_PAYLOAD_MIN)
-		memset(p + BENCH_PAYLOAD_MIN, 'x', n - BENCH_PAYLOAD_MIN);
-}
-
-void bench_payload_get(const uint8_t *p, uint64_t *seq, int64_t *intended_ns)
-{
-	uint64_t a = 0, b = 0;
-
-	for (unsigned i = 0; i < 8; i++) {
-		a |= (uint64_t)p[i] << (8 * i);
-		b |= (uint64_t)p[8 + i] << (8 * i);
-	}
-	*seq = a;
-	*intended_ns = (int64_t)b;
 }
 
 int bench_key_name(char *dst, size_t cap, unsigned k)

@@ -1,10 +1,13 @@
 /* perf/bench_fanout.c — the fanout driver: fanoutd from the build tree with a temporary
- * data dir, synthetic MarketData events as fanout-pub makes them (event_id = sequence,
- * timestamp_ns = intended send time), one routing-key pattern per subscribed key and the
- * content filter (cfg->filter) in every Subscribe.
- * Subscribers read non-blocking and read only the two fields they need from each frame
- * (a protobuf wire-format walk, no allocation), as a latency-minded consumer would. */
-#include <assert.h>
+ * data dir; the publisher sends the pre-encoded events every system carries
+ * (perf/bench_event.h: event_id = sequence, timestamp_ns = intended send time) in one
+ * ClientMessage{PublishBatch} frame per batch, built in place without protobuf-c, and
+ * counts fanoutd's acks (one per batch, in order, one offset per event) read without
+ * allocating: an Error or a wrong ack fails the run, so every event the run counts was
+ * accepted by fanoutd's validation. Subscribers take one routing-key pattern per
+ * subscribed key and the content filter (cfg->filter) in every Subscribe, read
+ * non-blocking and read only the two fields they need from each frame (a protobuf
+ * wire-format walk, no allocation), as a latency-minded consumer would. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -15,21 +18,24 @@
 
 #include "core/clock.h"
 #include "perf/bench.h"
+#include "perf/bench_event.h"
 #include "perf/bench_pb.h"
 #include "tools/client.h"
 #include "tools/synth.h"
 
 #define CONNECT_TIMEOUT_MS 10000
 #define READY_TIMEOUT_MS 10000
+#define ACK_TIMEOUT_MS 10000
 #define PATTERNS_PER_SUB 64u	/* the protocol's limit per subscription */
 #define PUB_WINDOW 64u		/* batches in flight before waiting for acks */
 
-
 struct fpub {
 	struct client c;
-	struct synth_slot *slots;
-	Fanout__V1__Event **events;
-	uint64_t batches;
+	uint8_t *buf;		/* bench_event_batch's, for the largest batch */
+	uint64_t batches;	/* sent; batch b (from 1) is PublishBatch.sequence b */
+	uint64_t acked;		/* batches acknowledged, in order */
+	uint64_t sent_events, acked_events;
+	uint32_t window[PUB_WINDOW + 1];	/* events of batch b at b mod its size */
 };
 
 void bench_fanout_key(char *dst, size_t cap, unsigned k)
@@ -101,41 +107,76 @@ static int fanout_server_start(struct bench_run *r)
 static int fanout_pub_open(struct bench_run *r, struct bench_pub *p)
 {
 	struct fpub *f = calloc(1, sizeof(*f));
-	unsigned n = r->cfg->batch;
 
 	if (!f)
 		return -ENOMEM;
 	p->priv = f;
-	f->slots = calloc(n, sizeof(*f->slots));
-	f->events = calloc(n, sizeof(*f->events));
-	if (!f->slots || !f->events)
+	f->buf = malloc(bench_event_batch_cap(r->cfg->batch));
+	if (!f->buf)
 		return -ENOMEM;
-	for (unsigned k = 0; k < n; k++) {
-		synth_init(&f->slots[k], BENCH_TOPIC, "fanout-bench");
-		f->events[k] = &f->slots[k].ev;
-	}
 	return client_connect(&f->c, r->addr, CONNECT_TIMEOUT_MS);
 }
 
-/* Reads acks; waits (up to 10 s each) while more than `window` batches are in flight. */
+/* fanoutd refused a batch: says so, with the Error's code and message (decoded by
+ * protobuf-c: this happens once), and fails the run. */
+static int fanout_pub_refused(const struct frame_view *v)
+{
+	Fanout__V1__ServerMessage *m = fanout__v1__server_message__unpack(NULL, v->len, v->body);
+	const ProtobufCEnumValue *code;
+
+	if (!m || m->body_case != FANOUT__V1__SERVER_MESSAGE__BODY_ERROR) {
+		fprintf(stderr, "fanout-bench: fanoutd sent an Error the bench cannot decode\n");
+	} else {
+		code = protobuf_c_enum_descriptor_get_value(&fanout__v1__error_code__descriptor,
+							    (int)m->error->code);
+		fprintf(stderr, "fanout-bench: fanoutd refused publish batch %" PRIu64 ": %s: %s\n",
+			m->error->sequence, code ? code->name : "?", m->error->message);
+	}
+	if (m)
+		fanout__v1__server_message__free_unpacked(m, NULL);
+	return -EPROTO;
+}
+
+/* One PublishAck: the next batch in order, one offset per event it held. */
+static int fanout_pub_ack(struct fpub *f, struct bench_pub *p, const struct bench_pb_ack *a)
+{
+	uint64_t want = f->acked + 1;
+	uint32_t n = f->window[want % (PUB_WINDOW + 1)];
+
+	if (a->sequence != want || a->offsets != n || p->outstanding == 0) {
+		fprintf(stderr, "fanout-bench: fanoutd acknowledged batch %" PRIu64 " with %" PRIu64
+			" offsets; expected batch %" PRIu64 " of %" PRIu32 " events\n", a->sequence,
+			a->offsets, want, n);
+		return -EPROTO;
+	}
+	f->acked = want;
+	f->acked_events += n;
+	p->outstanding--;
+	return 0;
+}
+
+/* Reads answers; waits (up to ACK_TIMEOUT_MS each) while more than `window` batches are
+ * in flight. Frames are read in place, not decoded: no allocation per batch. */
 static int fanout_pub_acks(struct fpub *f, struct bench_pub *p, uint64_t window)
 {
 	for (;;) {
-		Fanout__V1__ServerMessage *m;
-		int rc = client_recv(&f->c, &m, p->outstanding > window ? 10000 : 0);
+		struct frame_view v;
+		struct bench_pb_ack a;
+		int rc = client_recv_frame(&f->c, &v, p->outstanding > window ? ACK_TIMEOUT_MS : 0);
 
 		if (rc == -ETIMEDOUT && p->outstanding <= window)
 			return 0;
 		if (rc)
 			return rc;
-		if (m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_PUBLISH_ACK) {
-			p->outstanding--;
-		} else if (m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_ERROR) {
-			fprintf(stderr, "fanout-bench: fanoutd error: %s\n", m->error->message);
-			client_free_msg(m);
-			return -EPROTO;
+		rc = bench_pb_answer(v.body, v.len, &a);
+		if (rc == BENCH_PB_ERROR)
+			return fanout_pub_refused(&v);
+		if (rc < 0) {
+			fprintf(stderr, "fanout-bench: fanoutd sent a frame that does not parse\n");
+			return rc;
 		}
-		client_free_msg(m);
+		if (rc == BENCH_PB_ACK && (rc = fanout_pub_ack(f, p, &a)))
+			return rc;
 	}
 }
 
@@ -143,31 +184,37 @@ static int fanout_pub_send(struct bench_run *r, struct bench_pub *p, uint64_t se
 			   const int64_t *intended_ns)
 {
 	struct fpub *f = p->priv;
+	const uint8_t *frame;
+	long len = bench_event_batch(r->events, f->buf, f->batches + 1, seq0, n, intended_ns,
+				     &frame);
 	int rc;
 
-	for (unsigned k = 0; k < n; k++) {
-		struct synth_slot *s = &f->slots[k];
-		uint64_t i = seq0 + k;
-
-		s->ev.timestamp_ns = intended_ns[k];
-		snprintf(s->event_id, sizeof(s->event_id), "%" PRIu64, i);
-		synth_fill(s, i, r->cfg->symbols);	/* bench_key_name's symbols */
-		/* What the filter accounting (bench_owed) takes each event to be. */
-		assert(s->md.price == bench_event_price(i, r->cfg->symbols));
-		assert(!strcmp(s->md.exchange,
-			       synth_exchange(bench_event_exchange(i, r->cfg->symbols))));
-	}
-	rc = client_publish(&f->c, ++f->batches, f->events, n);
+	if (len < 0)
+		return (int)len;
+	rc = client_send_raw(&f->c, frame, (size_t)len);
 	if (rc)
 		return rc;
+	f->batches++;
+	f->window[f->batches % (PUB_WINDOW + 1)] = n;
+	f->sent_events += n;
+	p->bytes += (uint64_t)len;
 	p->outstanding++;
 	return fanout_pub_acks(f, p, PUB_WINDOW);
 }
 
+/* Every batch acknowledged, every event stored: the run's events all passed fanoutd. */
 static int fanout_pub_flush(struct bench_run *r, struct bench_pub *p)
 {
+	struct fpub *f = p->priv;
+	int rc = fanout_pub_acks(f, p, 0);
+
 	(void)r;
-	return fanout_pub_acks(p->priv, p, 0);
+	if (!rc && f->acked_events != f->sent_events) {
+		fprintf(stderr, "fanout-bench: fanoutd stored %" PRIu64 " of %" PRIu64 " events\n",
+			f->acked_events, f->sent_events);
+		rc = -EPROTO;
+	}
+	return rc;
 }
 
 static void fanout_pub_close(struct bench_pub *p)
@@ -177,8 +224,7 @@ static void fanout_pub_close(struct bench_pub *p)
 	if (!f)
 		return;
 	client_close(&f->c);
-	free(f->slots);
-	free(f->events);
+	free(f->buf);
 	free(f);
 	p->priv = NULL;
 }

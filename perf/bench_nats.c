@@ -1,6 +1,8 @@
 /* perf/bench_nats.c — the NATS driver: nats-server on a free loopback port, the text
- * protocol spoken directly (Debian has no NATS C client): PUB bench.<key>, one SUB per
- * subscribed key, MSG parsed by hand. PING/PONG makes subscribe and flush synchronous. */
+ * protocol spoken directly (Debian has no NATS C client): PUB bench.<key> with the
+ * event's encoded bytes (perf/bench_event.h) as payload, one SUB per subscribed key, MSG
+ * parsed by hand and its payload read as every system's subscribers read an event
+ * (bench_pb_event_fields). PING/PONG makes subscribe and flush synchronous. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +11,7 @@
 
 #include "core/clock.h"
 #include "perf/bench.h"
+#include "perf/bench_event.h"
 
 struct npub {
 	int port;
@@ -78,7 +81,7 @@ static int nats_open(const struct bench_run *r)
 static int nats_pub_open(struct bench_run *r, struct bench_pub *p)
 {
 	p->priv = calloc(1, sizeof(struct npub));
-	p->wcap = (size_t)r->cfg->batch * (r->cfg->payload_bytes + 64);
+	p->wcap = (size_t)r->cfg->batch * (BENCH_EVENT_BYTES_MAX + 64);
 	p->wbuf = malloc(p->wcap);
 	if (!p->priv || !p->wbuf)
 		return -ENOMEM;
@@ -105,16 +108,20 @@ static int nats_pub_poll(struct bench_pub *p)
 static int nats_pub_send(struct bench_run *r, struct bench_pub *p, uint64_t seq0, unsigned n,
 			 const int64_t *intended_ns)
 {
-	unsigned pb = r->cfg->payload_bytes;
 	size_t len = 0;
 
 	for (unsigned k = 0; k < n; k++) {
+		uint64_t seq = seq0 + k;
 		char key[16];
+		int ev;
 
-		bench_key_name(key, sizeof(key), (unsigned)((seq0 + k) % r->cfg->symbols));
-		len += (size_t)sprintf((char *)p->wbuf + len, "PUB bench.%s %u\r\n", key, pb);
-		bench_payload_put(p->wbuf + len, pb, seq0 + k, intended_ns[k]);
-		len += pb;
+		bench_key_name(key, sizeof(key), (unsigned)(seq % r->cfg->symbols));
+		len += (size_t)sprintf((char *)p->wbuf + len, "PUB bench.%s %zu\r\n", key,
+				       bench_event_len(r->events, seq));
+		ev = bench_event_put(r->events, p->wbuf + len, seq, intended_ns[k]);
+		if (ev < 0)
+			return ev;
+		len += (size_t)ev;
 		memcpy(p->wbuf + len, "\r\n", 2);
 		len += 2;
 	}
@@ -195,19 +202,13 @@ static long nats_item(struct bench_thread *t, struct bench_sub *s, uint8_t *p, s
 		last = (uint8_t *)strrchr((char *)p, ' ');
 		size = last ? strtoul((char *)last + 1, NULL, 10) : 0;
 		*eol = '\r';
-		if (size > BENCH_PAYLOAD_MAX)
-			return -EPROTO;	/* not what we published: never fits the buffer */
+		if (size > BENCH_EVENT_BYTES_MAX)
+			return -EPROTO;	/* not what we published */
 		if (n < head + size + 2)
 			return 0;
-		if (size >= BENCH_PAYLOAD_MIN) {
-			uint64_t seq;
-			int64_t ts;
-
-			bench_payload_get(p + head, &seq, &ts);
-			s->bytes += head + size + 2;
-			bench_deliver(t, s, seq, ts, clock_realtime_ns());
-		}
-		return (long)(head + size + 2);
+		/* Not an event of ours (-EBADMSG): the harness is wrong; the subscriber stops. */
+		return bench_deliver_event(t, s, p + head, size, head + size + 2,
+					   clock_realtime_ns()) ?: (long)(head + size + 2);
 	}
 	if (head >= 4 && memcmp(p, "PING", 4) == 0 && bench_write_all(s->fd, "PONG\r\n", 6))
 		return -EIO;

@@ -1,6 +1,8 @@
 /* perf/bench_redis.c — the Redis driver: redis-server (no persistence) on a free loopback
- * port, pipelined PUBLISH <key> <payload>, SUBSCRIBE to one channel per subscribed key,
- * replies parsed with hiredis' reader over raw non-blocking sockets. */
+ * port, pipelined PUBLISH <key> <event bytes> (perf/bench_event.h), SUBSCRIBE to one
+ * channel per subscribed key, replies parsed with hiredis' reader over raw non-blocking
+ * sockets and each message's payload read as every system's subscribers read an event
+ * (bench_pb_event_fields). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 
 #include "core/clock.h"
 #include "perf/bench.h"
+#include "perf/bench_event.h"
 
 #define PUB_WINDOW 65536u	/* PUBLISH replies outstanding before waiting */
 
@@ -44,7 +47,7 @@ static int redis_feed(int fd, redisReader *rd)
 static int redis_pub_open(struct bench_run *r, struct bench_pub *p)
 {
 	p->priv = redisReaderCreate();
-	p->wcap = (size_t)r->cfg->batch * (r->cfg->payload_bytes + 80);
+	p->wcap = (size_t)r->cfg->batch * (BENCH_EVENT_BYTES_MAX + 80);
 	p->wbuf = malloc(p->wcap);
 	if (!p->priv || !p->wbuf)
 		return -ENOMEM;
@@ -81,17 +84,20 @@ static int redis_pub_replies(struct bench_pub *p, uint64_t window)
 static int redis_pub_send(struct bench_run *r, struct bench_pub *p, uint64_t seq0, unsigned n,
 			  const int64_t *intended_ns)
 {
-	unsigned pb = r->cfg->payload_bytes;
 	size_t len = 0;
 
 	for (unsigned k = 0; k < n; k++) {
+		uint64_t seq = seq0 + k;
 		char key[16];
-		int kl = bench_key_name(key, sizeof(key), (unsigned)((seq0 + k) % r->cfg->symbols));
+		int kl = bench_key_name(key, sizeof(key), (unsigned)(seq % r->cfg->symbols)), ev;
 
 		len += (size_t)sprintf((char *)p->wbuf + len,
-				       "*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%s\r\n$%u\r\n", kl, key, pb);
-		bench_payload_put(p->wbuf + len, pb, seq0 + k, intended_ns[k]);
-		len += pb;
+				       "*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%s\r\n$%zu\r\n", kl, key,
+				       bench_event_len(r->events, seq));
+		ev = bench_event_put(r->events, p->wbuf + len, seq, intended_ns[k]);
+		if (ev < 0)
+			return ev;
+		len += (size_t)ev;
 		memcpy(p->wbuf + len, "\r\n", 2);
 		len += 2;
 	}
@@ -152,6 +158,18 @@ static int redis_sub_open(struct bench_run *r, struct bench_sub *s)
 	return rc ?: bench_set_nonblock(s->fd);
 }
 
+/* A pub/sub message ["message", channel, payload]: its event delivered. -EBADMSG when the
+ * payload is not an event of ours (the harness is wrong). Other replies are skipped. */
+static int redis_message(struct bench_thread *t, struct bench_sub *s, const redisReply *m)
+{
+	if (m->type != REDIS_REPLY_ARRAY || m->elements != 3 ||
+	    m->element[2]->type != REDIS_REPLY_STRING)
+		return 0;
+	/* bytes: counted per read below, as the framing is hiredis' */
+	return bench_deliver_event(t, s, (const uint8_t *)m->element[2]->str,
+				   m->element[2]->len, 0, clock_realtime_ns());
+}
+
 static int redis_sub_read(struct bench_thread *t, struct bench_sub *s)
 {
 	for (int i = 0; i < 16; i++) {
@@ -166,18 +184,11 @@ static int redis_sub_read(struct bench_thread *t, struct bench_sub *s)
 			return -EPROTO;
 		s->bytes += (uint64_t)n;
 		while (redisReaderGetReply(s->priv, &reply) == REDIS_OK && reply) {
-			redisReply *m = reply;
+			int rc = redis_message(t, s, reply);
 
-			if (m->type == REDIS_REPLY_ARRAY && m->elements == 3 &&
-			    m->element[2]->type == REDIS_REPLY_STRING &&
-			    m->element[2]->len >= BENCH_PAYLOAD_MIN) {
-				uint64_t seq;
-				int64_t ts;
-
-				bench_payload_get((const uint8_t *)m->element[2]->str, &seq, &ts);
-				bench_deliver(t, s, seq, ts, clock_realtime_ns());
-			}
 			freeReplyObject(reply);
+			if (rc)
+				return rc;
 		}
 	}
 	return 0;

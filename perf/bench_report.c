@@ -1,7 +1,8 @@
 /* perf/bench_report.c — fanout-bench's results: one JSON object per run (fanout's shm
- * readers in it apart from its TCP subscribers), medians per report line (each system,
- * then fanout-shm) and fanout's ratios to each peer (JSON, and a table on stderr), and
- * the percentile-distribution files. */
+ * readers in it apart from its TCP subscribers; the CPU of the server, publisher and
+ * subscribers), medians per report line (each system, then fanout-shm) and fanout's
+ * ratios to each peer (JSON, and a table on stderr), and the percentile-distribution
+ * files. */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -16,7 +17,8 @@ static const char *const p_names[6] = { "p50", "p90", "p99", "p99_9", "p99_99", 
 
 /* What med() takes the median of: a latency percentile (index into p_ns) or these. */
 enum { F_P50 = 0, F_P99 = 2, F_P99_9 = 3, F_MAX = 5, F_IN = -1, F_OUT = -2, F_LOST = -3,
-       F_CUT = -4, F_FILTERED = -5 };
+       F_CUT = -4, F_FILTERED = -5, F_SRV_EV = -6, F_SRV_DLV = -7, F_PUB_EV = -8,
+       F_SUB_DLV = -9 };
 
 static const struct bench_driver *driver(enum bench_system s)
 {
@@ -30,6 +32,26 @@ static const struct bench_driver *driver(enum bench_system s)
 static json_t *num(double v)
 {
 	return isfinite(v) ? json_real(v) : json_null();
+}
+
+/* A CPU total in ns, or null where there is none (-1). */
+static json_t *ns(int64_t v)
+{
+	return v >= 0 ? json_integer((json_int_t)v) : json_null();
+}
+
+/* A run's CPU over its measured interval (bench_run.c): totals, and per event in and per
+ * delivery. Null server figures: no server (ZeroMQ). */
+static json_t *cpu_json(const struct bench_result *r)
+{
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+		"interval_s", num(r->cpu_seconds), "server_ns", ns(r->server_cpu_ns),
+		"server_stat_ns", ns(r->server_cpu_stat_ns), "publisher_ns", ns(r->pub_cpu_ns),
+		"subscribers_ns", ns(r->sub_cpu_ns), "bench_process_ns", ns(r->bench_cpu_ns),
+		"server_ns_per_event", num(r->server_ns_per_event),
+		"server_ns_per_delivery", num(r->server_ns_per_delivery),
+		"publisher_ns_per_event", num(r->pub_ns_per_event),
+		"subscriber_ns_per_delivery", num(r->sub_ns_per_delivery));
 }
 
 static json_t *latency_json(const struct bench_result *r)
@@ -49,7 +71,7 @@ static json_t *shm_json(const struct bench_cfg *c, const struct bench_result *s)
 	if (!s)
 		return json_null();
 	return json_pack("{s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
-			 " s:o, s:o}",
+			 " s:o, s:o, s:o, s:o}",
 		"readers", (json_int_t)c->shm_readers, "expected_deliveries", (json_int_t)s->expected,
 		"deliveries", (json_int_t)s->delivered, "deliveries_per_s_out", num(s->out_per_s),
 		"lost", (json_int_t)s->lost, "gaps", (json_int_t)s->gaps,
@@ -59,7 +81,8 @@ static json_t *shm_json(const struct bench_cfg *c, const struct bench_result *s)
 		"gap_records", (json_int_t)s->gap_records, "lost_reported", (json_int_t)s->lost_reported,
 		"recovered", (json_int_t)s->recovered, "laps", (json_int_t)s->laps,
 		"torn", (json_int_t)s->torn, "bytes_per_delivery", num(s->bytes_per_delivery),
-		"latency_us", latency_json(s));
+		"latency_us", latency_json(s), "readers_cpu_ns", ns(s->sub_cpu_ns),
+		"reader_cpu_ns_per_delivery", num(s->sub_ns_per_delivery));
 }
 
 json_t *bench_run_json(const struct bench_cfg *c, const struct bench_result *r, unsigned run)
@@ -81,6 +104,7 @@ json_t *bench_run_json(const struct bench_cfg *c, const struct bench_result *r, 
 		"publish_bytes_per_event", num(r->pub_bytes_per_event), "latency_us", latency_json(r));
 
 	json_object_set_new(o, "shm", shm_json(c, r->shm));
+	json_object_set_new(o, "cpu", cpu_json(r));
 	return o;
 }
 
@@ -150,7 +174,25 @@ static bool line_shown(const struct bench_cfg *c, unsigned l)
 	return c->systems_mask & (1u << l);
 }
 
-/* Median of field f over the completed runs' results on line l; NAN when none did. */
+/* Field f of r. */
+static double field(const struct bench_result *r, int f)
+{
+	switch (f) {
+	case F_IN: return r->in_per_s;
+	case F_OUT: return r->out_per_s;
+	case F_LOST: return (double)r->lost;
+	case F_CUT: return (double)r->stalled_cut;
+	case F_FILTERED: return (double)r->filtered;
+	case F_SRV_EV: return r->server_ns_per_event;
+	case F_SRV_DLV: return r->server_ns_per_delivery;
+	case F_PUB_EV: return r->pub_ns_per_event;
+	case F_SUB_DLV: return r->sub_ns_per_delivery;
+	default: return (double)r->p_ns[f] / 1e3;
+	}
+}
+
+/* Median of field f over the completed runs' results on line l, those that have it (a
+ * CPU figure may not be there); NAN when none has. */
 static double med(const struct bench_result *res, unsigned n, unsigned l, int f)
 {
 	double v[BENCH_RUNS_MAX];
@@ -159,11 +201,8 @@ static double med(const struct bench_result *res, unsigned n, unsigned l, int f)
 	for (unsigned i = 0; i < n && k < BENCH_RUNS_MAX; i++) {
 		const struct bench_result *r = line_result(&res[i], l);
 
-		if (!r)
-			continue;
-		v[k++] = f == F_IN ? r->in_per_s : f == F_OUT ? r->out_per_s :
-			 f == F_LOST ? (double)r->lost : f == F_CUT ? (double)r->stalled_cut :
-			 f == F_FILTERED ? (double)r->filtered : (double)r->p_ns[f] / 1e3;
+		if (r && isfinite(field(r, f)))
+			v[k++] = field(r, f);
 	}
 	if (k == 0)
 		return NAN;
@@ -183,6 +222,10 @@ static json_t *medians_json(const struct bench_result *res, unsigned n, unsigned
 	json_object_set_new(m, "filtered_by_subscriber", num(med(res, n, l, F_FILTERED)));
 	for (int p = 0; p < 6; p++)
 		json_object_set_new(m, p_names[p], num(med(res, n, l, p)));
+	json_object_set_new(m, "server_cpu_ns_per_event", num(med(res, n, l, F_SRV_EV)));
+	json_object_set_new(m, "server_cpu_ns_per_delivery", num(med(res, n, l, F_SRV_DLV)));
+	json_object_set_new(m, "publisher_cpu_ns_per_event", num(med(res, n, l, F_PUB_EV)));
+	json_object_set_new(m, "subscriber_cpu_ns_per_delivery", num(med(res, n, l, F_SUB_DLV)));
 	return m;
 }
 
@@ -190,18 +233,32 @@ static json_t *medians_json(const struct bench_result *res, unsigned n, unsigned
 static const unsigned line_order[BENCH_LINES] = { BENCH_FANOUT, BENCH_SHM_LINE, BENCH_NATS,
 						  BENCH_REDIS, BENCH_ZMQ };
 
+/* A CPU column: ns, right-aligned in width 10, or "—" where there is none (ZeroMQ's
+ * server): padded by hand, as printf counts the dash's 3 bytes as 3 columns. */
+static void cpu_cell(double v)
+{
+	if (isfinite(v))
+		fprintf(stderr, " %10.0f", v);
+	else
+		fprintf(stderr, " %9s—", "");
+}
+
 /* One line of the table. */
 static void table_line(const struct bench_cfg *c, const struct bench_result *res, unsigned n,
 		       unsigned l)
 {
+	static const int cpu_fields[4] = { F_SRV_EV, F_SRV_DLV, F_PUB_EV, F_SUB_DLV };
 	char cut[24] = "-";
 
 	if (l != BENCH_SHM_LINE)	/* stalled subscribers are TCP ones */
 		snprintf(cut, sizeof(cut), "%.0f of %u", med(res, n, l, F_CUT), c->stalled);
-	fprintf(stderr, "%-10s %14.0f %16.0f %10.0f %10.1f %10.1f %10.1f %10.1f %12s\n",
+	fprintf(stderr, "%-10s %14.0f %16.0f %10.0f %10.1f %10.1f %10.1f %10.1f %12s",
 		bench_line_names[l], med(res, n, l, F_IN), med(res, n, l, F_OUT),
 		med(res, n, l, F_LOST), med(res, n, l, F_P50), med(res, n, l, F_P99),
 		med(res, n, l, F_P99_9), med(res, n, l, F_MAX), cut);
+	for (unsigned i = 0; i < 4; i++)
+		cpu_cell(med(res, n, l, cpu_fields[i]));
+	fputc('\n', stderr);
 }
 
 /* With a content filter: who filtered, and what the peers' subscribers dropped. */
@@ -217,18 +274,41 @@ static void filter_note(const struct bench_cfg *c, const struct bench_result *re
 	fputc('\n', stderr);
 }
 
+/* fanout's ratios to peer line l, as JSON and a line on stderr: fanout/peer for
+ * throughput, peer/fanout for latency and server CPU, so > 1 favours fanout; the CPU
+ * ratios are null against ZeroMQ, which has no server. */
+static json_t *ratios_line(const struct bench_result *res, unsigned n, unsigned l)
+{
+	double tput = med(res, n, BENCH_FANOUT, F_OUT) / med(res, n, l, F_OUT);
+	double p50 = med(res, n, l, F_P50) / med(res, n, BENCH_FANOUT, F_P50);
+	double p99 = med(res, n, l, F_P99) / med(res, n, BENCH_FANOUT, F_P99);
+	double ev = med(res, n, l, F_SRV_EV) / med(res, n, BENCH_FANOUT, F_SRV_EV);
+	double dlv = med(res, n, l, F_SRV_DLV) / med(res, n, BENCH_FANOUT, F_SRV_DLV);
+
+	fprintf(stderr, "  fanout vs %-6s deliveries/s x%.2f, p50 x%.2f, p99 x%.2f, ",
+		bench_system_names[l], tput, p50, p99);
+	if (isfinite(ev) || isfinite(dlv))
+		fprintf(stderr, "server CPU per event x%.2f, per delivery x%.2f", ev, dlv);
+	else
+		fprintf(stderr, "server CPU — (no server)");
+	fprintf(stderr, " (>1: fanout better)\n");
+	return json_pack("{s:o, s:o, s:o, s:o, s:o}", "deliveries_per_s", num(tput), "p50",
+			 num(p50), "p99", num(p99), "server_cpu_ns_per_event", num(ev),
+			 "server_cpu_ns_per_delivery", num(dlv));
+}
+
 json_t *bench_summary_json(const struct bench_cfg *c, const struct bench_result *res,
 			   unsigned n)
 {
 	json_t *meds = json_object(), *ratios = json_object();
 	bool fanout = line_shown(c, BENCH_FANOUT);
 
-	fprintf(stderr, "\n%-10s %14s %16s %10s %10s %10s %10s %10s %12s   (medians of %u; latency µs)\n",
-		"system", "events/s in", "deliveries/s", "lost", "p50", "p99", "p99.9", "max",
-		"stalled cut", c->repeat);
+	fprintf(stderr, "\n%-10s %14s %16s %10s %10s %10s %10s %10s %12s %10s %10s %10s %10s"
+		"   (medians of %u; latency µs; CPU ns)\n", "system", "events/s in",
+		"deliveries/s", "lost", "p50", "p99", "p99.9", "max", "stalled cut", "srv/event",
+		"srv/deliv", "pub/event", "sub/deliv", c->repeat);
 	for (unsigned i = 0; i < BENCH_LINES; i++) {
 		unsigned l = line_order[i];
-		double tput, p50, p99;
 
 		if (!line_shown(c, l))
 			continue;
@@ -236,14 +316,7 @@ json_t *bench_summary_json(const struct bench_cfg *c, const struct bench_result 
 		table_line(c, res, n, l);
 		if (l == BENCH_FANOUT || l == BENCH_SHM_LINE || !fanout)
 			continue;
-		/* fanout/peer for throughput, peer/fanout for latency: > 1 favours fanout. */
-		tput = med(res, n, BENCH_FANOUT, F_OUT) / med(res, n, l, F_OUT);
-		p50 = med(res, n, l, F_P50) / med(res, n, BENCH_FANOUT, F_P50);
-		p99 = med(res, n, l, F_P99) / med(res, n, BENCH_FANOUT, F_P99);
-		json_object_set_new(ratios, bench_system_names[l], json_pack("{s:o, s:o, s:o}",
-			"deliveries_per_s", num(tput), "p50", num(p50), "p99", num(p99)));
-		fprintf(stderr, "  fanout vs %-6s deliveries/s x%.2f, p50 x%.2f, p99 x%.2f "
-			"(>1: fanout better)\n", bench_system_names[l], tput, p50, p99);
+		json_object_set_new(ratios, bench_system_names[l], ratios_line(res, n, l));
 	}
 	filter_note(c, res, n);
 	return json_pack("{s:o, s:o}", "medians", meds, "ratios", ratios);

@@ -2,7 +2,14 @@
  * the subscribers (and for fanout the shm readers, bench_shm.c), receive on cfg->threads
  * threads (epoll, or zmq_poll for ZeroMQ), publish at intended times for the duration,
  * drain, ask whether the server cut the stalled subscribers (opened, never read),
- * account, stop everything. */
+ * account, stop everything.
+ * CPU (bench_cpu.h) is measured over the interval in which the events that events/s and
+ * deliveries/s count are handled, and nothing else: from just before the first publish
+ * to the end of the drain (every owed delivery made, or given up as lost), for the
+ * server, the receive threads (and shm readers) and the whole bench process; for the
+ * publisher, from the same start to the end of its flush (the drain after it is the
+ * harness waiting). Set-up (start, connect, subscribe, ZeroMQ's warm-up) and what comes
+ * after the drain (the stalled subscribers' check, teardown) are outside it. */
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -18,6 +25,8 @@
 
 #include "core/clock.h"
 #include "perf/bench.h"
+#include "perf/bench_cpu.h"
+#include "perf/bench_event.h"
 
 #define RX_WAIT_MS 50
 #define BATCH_MAX 8192u
@@ -170,8 +179,11 @@ static void maybe_pub_stall(struct bench_run *r, int64_t now, bool *stalled)
 	}
 }
 
-/* Publishes for the duration; the progress line is printed from here once a second. */
-static int publish(struct bench_run *r, struct bench_pub *p, double *seconds)
+/* Publishes for the duration, then flushes; the progress line is printed from here once
+ * a second. *cpu0 is marked just before the first event goes out; *pub_end_ns is the
+ * publisher's CPU clock once its flush returned. */
+static int publish(struct bench_run *r, struct bench_pub *p, double *seconds,
+		   struct bench_cpu_mark *cpu0, int64_t *pub_end_ns)
 {
 	const struct bench_cfg *c = r->cfg;
 	static int64_t intended[BATCH_MAX];
@@ -185,6 +197,7 @@ static int publish(struct bench_run *r, struct bench_pub *p, double *seconds)
 
 	r->start_mono_ns = start;
 	atomic_store_explicit(&r->stall_at_mono_ns, start + (end - start) / 2, memory_order_relaxed);
+	bench_cpu_mark(r, cpu0);
 	for (int64_t now = start; now < end && rc == 0; now = clock_monotonic_ns()) {
 		uint64_t n = batch;
 
@@ -219,6 +232,7 @@ static int publish(struct bench_run *r, struct bench_pub *p, double *seconds)
 	*seconds = (double)(clock_monotonic_ns() - start) / 1e9;
 	if (rc == 0)
 		rc = r->drv->pub_flush(r, p);
+	*pub_end_ns = bench_cpu_clock_ns(CLOCK_THREAD_CPUTIME_ID);
 	return rc;
 }
 
@@ -369,21 +383,30 @@ static void teardown(struct bench_run *r, struct bench_pub *p)
 		free(r->threads[i].hist);
 	}
 	free(r->subs);
+	free((void *)r->events);
 	if (r->zctx)
 		zmq_ctx_term(r->zctx);
 	bench_stop_pid(r->server_pid);
 	bench_rmtree(r->tmpdir);
 }
 
-/* Everything a run allocates before it starts anything. Returns 0 or -ENOMEM. */
+/* Everything a run allocates before it starts anything, and the events it publishes.
+ * Returns 0, -ENOMEM, or bench_events_init's error. */
 static int run_alloc(struct bench_run *r, const struct bench_cfg *cfg, enum bench_system sys)
 {
+	struct bench_events *ev = malloc(sizeof(*ev));
+	int rc;
+
 	r->cfg = cfg;
 	r->drv = drivers[sys];
 	r->server_pid = -1;
+	r->events = ev;
 	r->subs = calloc(cfg->subscribers + cfg->stalled, sizeof(*r->subs));
-	if (!r->subs)
+	if (!r->subs || !ev)
 		return -ENOMEM;
+	rc = bench_events_init(ev, cfg->symbols, cfg->pub_bad_event);
+	if (rc)
+		return rc;
 	for (unsigned i = 0; i < cfg->subscribers + cfg->stalled; i++)
 		r->subs[i].fd = -1;	/* not descriptor 0 until opened */
 	for (unsigned i = 0; i < cfg->threads; i++) {
@@ -403,41 +426,74 @@ static int run_alloc(struct bench_run *r, const struct bench_cfg *cfg, enum benc
 	return 0;
 }
 
-/* Start-up to the end of the drain; receive threads are joined by the caller. */
+/* The server's CPU clock, once it runs (none for ZeroMQ: no server). */
+static void server_clock(struct bench_run *r)
+{
+	int rc;
+
+	if (r->server_pid <= 0)
+		return;
+	rc = bench_cpu_proc_clock(r->server_pid, &r->server_clock);
+	r->has_server_clock = rc == 0;
+	if (rc)
+		fprintf(stderr, "fanout-bench: %s: cannot read the server's CPU clock (%s)\n",
+			r->drv->name, strerror(-rc));
+}
+
+/* Starts the receive threads, each with its CPU clock. */
+static int start_rx(struct bench_run *r, pthread_t *tids, unsigned *started)
+{
+	void *(*fn)(void *) = r->drv == &bench_zmq_driver ? rx_zmq : rx_epoll;
+
+	while (*started < r->cfg->threads) {
+		struct bench_thread *t = &r->threads[*started];
+		int rc = -pthread_create(&tids[*started], NULL, fn, t);
+
+		if (rc)
+			return rc;
+		t->has_cpu_clock = pthread_getcpuclockid(tids[*started], &t->cpu_clock) == 0;
+		(*started)++;
+	}
+	return 0;
+}
+
+/* Start-up to the end of the drain; receive threads are joined by the caller. *cpu gets
+ * the measured interval's CPU. */
 static int run_phases(struct bench_run *r, struct bench_pub *p, pthread_t *tids,
-		      unsigned *started, struct bench_result *res)
+		      unsigned *started, struct bench_result *res, struct bench_cpu_span *cpu)
 {
 	const struct bench_cfg *cfg = r->cfg;
-	bool zmq = r->drv == &bench_zmq_driver;
 	/* Shared-memory rings are fanoutd's: peers run with their TCP subscribers only. */
 	bool shm = r->drv == &bench_fanout_driver && cfg->shm_readers > 0;
+	struct bench_cpu_mark m0, m1;
 	uint64_t exp = 0, published;
+	int64_t pub_end_ns = -1;
 	int rc = r->drv->server_start(r);
 
-	if (!rc)
+	if (!rc) {
+		server_clock(r);
 		rc = r->drv->pub_open(r, p);
+	}
 	if (!rc)
 		rc = open_subs(r);
 	if (!rc && shm)
 		rc = bench_shm_open(r);
-	while (!rc && *started < cfg->threads) {
-		rc = -pthread_create(&tids[*started], NULL, zmq ? rx_zmq : rx_epoll,
-				     &r->threads[*started]);
-		if (!rc)
-			(*started)++;
-	}
+	if (!rc)
+		rc = start_rx(r, tids, started);
 	if (!rc && shm)
 		rc = bench_shm_start(r);
-	if (!rc && zmq)
+	if (!rc && r->drv == &bench_zmq_driver)
 		rc = warm_up(r, p);
 	if (!rc)
-		rc = publish(r, p, &res->seconds);
+		rc = publish(r, p, &res->seconds, &m0, &pub_end_ns);
 	if (rc)
 		return rc;
 	published = atomic_load(&r->published);
 	for (unsigned i = 0; i < cfg->subscribers; i++)
 		exp += bench_owed(cfg, published, r->subs[i].key_base, cfg->sub_symbols);
 	drain(r, exp + (shm ? bench_shm_owed(r, published) : 0));
+	bench_cpu_mark(r, &m1);	/* before any thread is joined: their clocks go with them */
+	bench_cpu_span(&m0, &m1, pub_end_ns, cpu);
 	check_stalled(r, res);
 	return bench_stopped() ? -EINTR : 0;
 }
@@ -447,11 +503,14 @@ int bench_run_one(const struct bench_cfg *cfg, enum bench_system sys, struct ben
 	struct bench_run *r = calloc(1, sizeof(*r));
 	struct bench_pub p = { .fd = -1 };
 	pthread_t tids[BENCH_THREADS_MAX];
+	struct bench_cpu_span cpu = { .server_ns = -1, .server_stat_ns = -1, .rx_ns = -1,
+				      .shm_ns = -1, .process_ns = -1, .pub_ns = -1 };
 	unsigned started = 0;
 	int rc;
 
 	memset(res, 0, sizeof(*res));
 	res->sys = sys;
+	bench_cpu_account(res, &cpu);	/* unmeasured (-1) until the run completes */
 	res->hist = calloc(1, sizeof(*res->hist));
 	if (!r || !res->hist) {
 		free(r);
@@ -459,7 +518,7 @@ int bench_run_one(const struct bench_cfg *cfg, enum bench_system sys, struct ben
 	}
 	rc = run_alloc(r, cfg, sys);
 	if (!rc)
-		rc = run_phases(r, &p, tids, &started, res);
+		rc = run_phases(r, &p, tids, &started, res, &cpu);
 	atomic_store_explicit(&r->stop_rx, true, memory_order_release);
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(tids[i], NULL);
@@ -468,6 +527,8 @@ int bench_run_one(const struct bench_cfg *cfg, enum bench_system sys, struct ben
 		if (r->shm)
 			rc = account_shm(r, res);
 	}
+	if (!rc)
+		bench_cpu_account(res, &cpu);
 	if (!rc) {
 		res->pub_bytes_per_event = res->published ? (double)p.bytes / (double)res->published : 0;
 	} else {

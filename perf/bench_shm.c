@@ -18,6 +18,7 @@
 
 #include "core/clock.h"
 #include "perf/bench.h"
+#include "perf/bench_cpu.h"
 #include "perf/bench_pb.h"
 #include "shm/fanout_shm.h"
 
@@ -175,8 +176,24 @@ int bench_shm_start(struct bench_run *r)
 		if (rc)
 			return rc;
 		rd->started = true;
+		rd->t.has_cpu_clock = pthread_getcpuclockid(rd->tid, &rd->t.cpu_clock) == 0;
 	}
 	return 0;
+}
+
+int64_t bench_shm_cpu_ns(struct bench_run *r)
+{
+	int64_t sum = 0;
+
+	for (unsigned j = 0; r->shm && j < r->shm->n; j++) {
+		const struct bench_thread *t = &r->shm->rd[j].t;
+		int64_t ns = t->has_cpu_clock ? bench_cpu_clock_ns(t->cpu_clock) : -1;
+
+		if (ns < 0)
+			return -1;
+		sum += ns;
+	}
+	return sum;
 }
 
 uint64_t bench_shm_received(struct bench_run *r)

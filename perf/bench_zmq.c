@@ -1,6 +1,8 @@
 /* perf/bench_zmq.c — the ZeroMQ driver: broker-less PUB/SUB. The publisher binds a
- * loopback port the kernel picks, subscribers connect and subscribe to one prefix per key ("S00042|"),
- * filtered at the publisher. High-water marks are unlimited (0) so that ZeroMQ queues
+ * loopback port the kernel picks, subscribers connect and subscribe to one prefix per key
+ * ("S00042|"), filtered at the publisher; after the prefix each message carries the
+ * event's encoded bytes (perf/bench_event.h), read as every system's subscribers read an
+ * event (bench_pb_event_fields). High-water marks are unlimited (0) so that ZeroMQ queues
  * rather than drops, as the brokers do; a loss here would be a real loss. A stalled
  * subscriber's connection is watched with a socket monitor, never read. */
 #include <errno.h>
@@ -11,6 +13,7 @@
 
 #include "core/clock.h"
 #include "perf/bench.h"
+#include "perf/bench_event.h"
 
 /* No server: the publisher's socket is bound in zmq_pub_open. */
 static int zmq_server_start(struct bench_run *r)
@@ -25,7 +28,7 @@ static int zmq_pub_open(struct bench_run *r, struct bench_pub *p)
 	size_t len = sizeof(r->addr);
 
 	p->zsock = zmq_socket(r->zctx, ZMQ_PUB);
-	p->wbuf = malloc(r->cfg->payload_bytes + 16);
+	p->wbuf = malloc(16 + BENCH_EVENT_BYTES_MAX);	/* "S00042|" + the event */
 	if (!p->zsock || !p->wbuf)
 		return -ENOMEM;
 	/* ZeroMQ's default listen backlog (100) drops SYNs when 1000 subscribers connect at
@@ -44,16 +47,17 @@ static int zmq_pub_open(struct bench_run *r, struct bench_pub *p)
 static int zmq_pub_send(struct bench_run *r, struct bench_pub *p, uint64_t seq0, unsigned n,
 			const int64_t *intended_ns)
 {
-	unsigned pb = r->cfg->payload_bytes;
-
 	for (unsigned k = 0; k < n; k++) {
-		int kl = bench_key_name((char *)p->wbuf, 16, (unsigned)((seq0 + k) % r->cfg->symbols));
+		uint64_t seq = seq0 + k;
+		int kl = bench_key_name((char *)p->wbuf, 16, (unsigned)(seq % r->cfg->symbols));
+		int ev = bench_event_put(r->events, p->wbuf + kl + 1, seq, intended_ns[k]);
 
+		if (ev < 0)
+			return ev;
 		p->wbuf[kl] = '|';
-		bench_payload_put(p->wbuf + kl + 1, pb, seq0 + k, intended_ns[k]);
-		if (zmq_send(p->zsock, p->wbuf, (size_t)kl + 1 + pb, 0) < 0)
+		if (zmq_send(p->zsock, p->wbuf, (size_t)kl + 1 + (size_t)ev, 0) < 0)
 			return -zmq_errno();
-		p->bytes += (uint64_t)kl + 1 + pb;
+		p->bytes += (uint64_t)kl + 1 + (uint64_t)ev;
 	}
 	return 0;
 }
@@ -127,6 +131,8 @@ static int zmq_sub_read(struct bench_thread *t, struct bench_sub *s)
 
 		if (n < 0)
 			return zmq_errno() == EAGAIN ? 0 : -zmq_errno();
+		if (n > (int)BENCH_SUB_BUF_BYTES)
+			return -EMSGSIZE;	/* truncated: never one of ours */
 		if (n == 1 && s->buf[0] == 'W') {
 			if (!s->warm) {
 				s->warm = true;
@@ -137,15 +143,12 @@ static int zmq_sub_read(struct bench_thread *t, struct bench_sub *s)
 			}
 			continue;
 		}
+		/* The key has no '|': the first one ends it, whatever the event's bytes hold.
+		 * Not an event of ours: the harness is wrong; the subscriber stops. */
 		bar = memchr(s->buf, '|', (size_t)n);
-		if (bar && (size_t)(s->buf + n - bar - 1) >= BENCH_PAYLOAD_MIN) {
-			uint64_t seq;
-			int64_t ts;
-
-			bench_payload_get(bar + 1, &seq, &ts);
-			s->bytes += (uint64_t)n;
-			bench_deliver(t, s, seq, ts, clock_realtime_ns());
-		}
+		if (!bar || bench_deliver_event(t, s, bar + 1, (size_t)(s->buf + n - bar - 1),
+						(uint64_t)n, clock_realtime_ns()))
+			return -EBADMSG;
 	}
 	return 0;
 }

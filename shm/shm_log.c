@@ -32,6 +32,9 @@ struct log_seg {
 
 struct shm_log {
 	char dir[PATH_MAX];		/* <data_dir>/topics/<encoded topic> */
+	/* Where the segments being written are (core/log.h: hot segments): the data dir's
+	 * HOT file names the root, else each partition directory's "hot". */
+	char hot[PATH_MAX];		/* <hot root>/topics/<encoded topic>, or "" */
 	uint32_t partitions;
 	struct log_seg seg[];
 };
@@ -43,6 +46,31 @@ static void say(char *why, size_t whylen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, whylen, fmt, ap);
 	va_end(ap);
+}
+
+/* Reads <data_dir>/HOT (the hot root fanoutd uses) into l->hot, with l->dir's
+ * "/topics/<encoded topic>" tail; leaves it empty when there is none. */
+static void shm_log_hot_root(struct shm_log *l, const char *data_dir)
+{
+	char path[PATH_MAX], root[PATH_MAX];
+	const char *tail = strstr(l->dir, "/topics/");
+	ssize_t n;
+	int fd;
+
+	l->hot[0] = '\0';
+	if (snprintf(path, sizeof(path), "%s/HOT", data_dir) >= (int)sizeof(path) || !tail)
+		return;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, root, sizeof(root) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	root[n] = '\0';
+	root[strcspn(root, "\n")] = '\0';
+	if (snprintf(l->hot, sizeof(l->hot), "%s%s", root, tail) >= (int)sizeof(l->hot))
+		l->hot[0] = '\0';
 }
 
 int shm_log_open(struct shm_log **out, const char *data_dir, const char *topic,
@@ -74,6 +102,7 @@ int shm_log_open(struct shm_log **out, const char *data_dir, const char *topic,
 		}
 	}
 	l->dir[j] = '\0';
+	shm_log_hot_root(l, data_dir);
 	*out = l;
 	return 0;
 too_long:
@@ -260,6 +289,85 @@ static int seg_select(struct shm_log *l, uint32_t partition, uint64_t offset, bo
 	return 1;
 }
 
+/* "hot-<10 digits>.idx" */
+static bool hot_name(const char *s)
+{
+	return strlen(s) == 18 && strncmp(s, "hot-", 4) == 0 && strspn(s + 4, "0123456789") == 10 &&
+	       strcmp(s + 14, ".idx") == 0;
+}
+
+/* Maps the hot segment of partition p (the writer's, or sealed and not yet on disk)
+ * that holds offset: the one with the largest base <= offset. Hot files come and go
+ * (moved to disk): a vanished one is -ENOENT, and the caller looks on disk again. */
+static int hot_select(struct shm_log *l, uint32_t p, uint64_t offset)
+{
+	struct log_seg *s = &l->seg[p];
+	char dir[PATH_MAX + 16], path[PATH_MAX + 48], best[32] = "";
+	uint64_t best_base = 0;
+	struct dirent *de;
+	DIR *d;
+	int r;
+
+	if (l->hot[0])
+		snprintf(dir, sizeof(dir), "%.*s/%" PRIu32, PATH_MAX - 1, l->hot, p);
+	else
+		snprintf(dir, sizeof(dir), "%.*s/%" PRIu32 "/hot", PATH_MAX - 1, l->dir, p);
+	if (!(d = opendir(dir)))
+		return -ENOENT;
+	while ((de = readdir(d))) {
+		struct log_seg probe = { 0 };
+		uint64_t base;
+
+		if (!hot_name(de->d_name))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (map_ro(path, &probe.idx, &probe.idx_bytes) < 0)
+			continue;
+		base = rd64(probe.idx + SHM_LOG_HDR_BASE);
+		munmap((void *)probe.idx, probe.idx_bytes);
+		if (base <= offset && (!best[0] || base > best_base)) {
+			best_base = base;
+			snprintf(best, sizeof(best), "%.14s", de->d_name);
+		}
+	}
+	closedir(d);
+	if (!best[0])
+		return -ENOENT;
+	seg_unmap(s);
+	snprintf(path, sizeof(path), "%s/%s.idx", dir, best);
+	if ((r = map_ro(path, &s->idx, &s->idx_bytes)) < 0)
+		return r;
+	snprintf(path, sizeof(path), "%s/%s.log", dir, best);
+	if ((r = map_ro(path, &s->log, &s->log_bytes)) < 0) {
+		munmap((void *)s->idx, s->idx_bytes);
+		return r;
+	}
+	s->mapped = true;
+	s->base = best_base;
+	if (!seg_header_ok(s, best_base)) {
+		seg_unmap(s);
+		return -EUCLEAN;
+	}
+	s->capacity = rd64(s->idx + SHM_LOG_HDR_CAPACITY);
+	return 0;
+}
+
+/* The entry of offset in the mapped segment: its position and length (0: none). */
+static const uint8_t *seg_entry(const struct log_seg *s, uint64_t offset, uint32_t *pos,
+				uint32_t *len)
+{
+	const uint8_t *e;
+
+	*pos = *len = 0;
+	if (!s->mapped || offset < s->base || offset - s->base >= s->capacity)
+		return NULL;
+	e = s->idx + SHM_LOG_HEADER_BYTES + (offset - s->base) * SHM_LOG_ENTRY_BYTES;
+	/* A hot entry may be written as it is read: its length is stored last. */
+	*len = __atomic_load_n((const uint32_t *)(e + SHM_LOG_ENTRY_LEN), __ATOMIC_ACQUIRE);
+	*pos = rd32(e + SHM_LOG_ENTRY_POS);
+	return e;
+}
+
 int shm_log_fetch(struct shm_log *l, uint32_t partition, uint64_t offset, uint32_t frame_len,
 		  struct shm_log_frame *out, char *why, size_t whylen)
 {
@@ -275,14 +383,25 @@ int shm_log_fetch(struct shm_log *l, uint32_t partition, uint64_t offset, uint32
 	}
 	s = &l->seg[partition];
 	for (bool force = false;; force = true) {
-		if ((looked = seg_select(l, partition, offset, force, why, whylen)) < 0)
-			return looked;
-		if (offset - s->base < s->capacity) {
-			e = s->idx + SHM_LOG_HEADER_BYTES + (offset - s->base) * SHM_LOG_ENTRY_BYTES;
-			pos = rd32(e + SHM_LOG_ENTRY_POS);
-			len = rd32(e + SHM_LOG_ENTRY_LEN);
+		looked = seg_select(l, partition, offset, force, why, whylen);
+		if (looked == -ENOENT || (looked >= 0 && !(e = seg_entry(s, offset, &pos, &len),
+							     len) && looked)) {
+			/* Not on disk (yet): the writer's segments, then the disk once more
+			 * (a hot one just moved there). */
+			for (int tries = 0; tries < 3 && !len; tries++) {
+				if (hot_select(l, partition, offset) == 0)
+					e = seg_entry(s, offset, &pos, &len);
+				if (!len && seg_select(l, partition, offset, true, why,
+						       whylen) >= 0)
+					e = seg_entry(s, offset, &pos, &len);
+			}
+			if (!len && looked == -ENOENT)
+				return looked;
+			break;
 		}
-		if (len || looked)
+		if (looked < 0)
+			return looked;
+		if (len)
 			break;
 	}
 	if (len == 0) {

@@ -16,6 +16,8 @@
 #include "admin/admin.h"
 #include "core/config.h"
 #include "core/epoch.h"
+#include "core/executor.h"
+#include "core/hotdir.h"
 #include "core/topic.h"
 #include "fanout_version.h"
 #include "ingest/route.h"
@@ -117,11 +119,42 @@ static int fanoutd_lock(const char *dir)
 	return 0;	/* fd stays open: the lock with it */
 }
 
+static char fanoutd_hot_root[CONFIG_PATH_MAX + 64];
+
+/* Finds (and makes) the hot directory: the segments being written live there, in memory
+ * (core/log.h), and starts the executor that copies them to the data directory. */
+static int fanoutd_hot(const struct config *cfg, struct executor *x)
+{
+	int rc, swept = hotdir_sweep();
+
+	if (swept && !cfg->quiet)
+		fprintf(stderr, "fanoutd: removed %d hot dirs of data dirs that are gone\n", swept);
+	rc = hotdir_resolve(cfg->data_dir, cfg->hot_dir, fanoutd_hot_root,
+			    sizeof(fanoutd_hot_root));
+	if (rc < 0) {
+		fprintf(stderr, "fanoutd: hot dir %s: %s (set --hot-dir to a directory on a "
+			"memory file system)\n", cfg->hot_dir[0] ? cfg->hot_dir : HOTDIR_PARENT,
+			strerror(-rc));
+		return -1;
+	}
+	rc = executor_start(x);
+	if (rc < 0) {
+		fprintf(stderr, "fanoutd: executor thread: %s\n", strerror(-rc));
+		return -1;
+	}
+	if (!cfg->quiet)
+		fprintf(stderr, "fanoutd: hot segments in %s\n", fanoutd_hot_root);
+	return 0;
+}
+
 /* Opens the data directory's topics and the topics declared on the command line. */
 static int fanoutd_topics(struct topic_table *topics, const struct config *cfg,
-			  uint32_t reactors)
+			  uint32_t reactors, struct executor *x)
 {
-	struct log_config lc = { .segment_bytes = cfg->segment_bytes };
+	struct log_config lc = {
+		.segment_bytes = cfg->segment_bytes, .hot_root = fanoutd_hot_root,
+		.data_root = cfg->data_dir, .executor = x,
+	};
 	struct topic *tp;
 	int rc;
 
@@ -129,7 +162,7 @@ static int fanoutd_topics(struct topic_table *topics, const struct config *cfg,
 		fprintf(stderr, "fanoutd: data dir %s: %s\n", cfg->data_dir, strerror(errno));
 		return -1;
 	}
-	if (fanoutd_lock(cfg->data_dir) < 0)
+	if (fanoutd_lock(cfg->data_dir) < 0 || fanoutd_hot(cfg, x) < 0)
 		return -1;
 	rc = topic_table_init(topics, cfg->data_dir, &lc);
 	topics->reactors = reactors;	/* partitions' owners, before any topic exists */
@@ -227,6 +260,7 @@ int main(int argc, char **argv)
 	static struct rules_set *rules;	/* static: reachable on every early exit */
 	static struct net_sink_ops sinks;
 	static struct admin admin;
+	static struct executor executor;
 	uint64_t events, batches, rejected;
 	uint32_t reactors;
 	int rc;
@@ -242,8 +276,10 @@ int main(int argc, char **argv)
 		return 2;
 	reactors = net_engine_count(&cfg);
 	fanoutd_nofile(&cfg, reactors);
-	if (fanoutd_signals() < 0 || fanoutd_topics(&topics, &cfg, reactors) < 0)
+	if (fanoutd_signals() < 0 || fanoutd_topics(&topics, &cfg, reactors, &executor) < 0) {
+		executor_stop(&executor);
 		return 1;
+	}
 	if (fanoutd_rules_targets(&topics, &cfg, rules) < 0)
 		return 2;
 	if (!cfg.no_shm && fanoutd_shm_init(&sinks, &cfg) < 0)
@@ -289,9 +325,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fanoutd: %llu events in %llu batches accepted, %llu batches "
 			"rejected; bye\n", (unsigned long long)events, (unsigned long long)batches,
 			(unsigned long long)rejected);
+	executor_stop(&executor);	/* a last pass: what the reactors appended last */
 	net_engine_free(&engine);
 	rules_free(rules);
-	topic_table_close(&topics);
+	topic_table_close(&topics);	/* the rest to disk; the hot files go */
+	if (hotdir_release(fanoutd_hot_root) > 0)
+		fprintf(stderr, "fanoutd: segments not yet on disk are kept in %s for the next "
+			"start\n", fanoutd_hot_root);
 	fanoutd_log_json_stop();
 	return rc < 0 ? 1 : 0;
 }

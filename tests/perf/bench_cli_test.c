@@ -3,9 +3,14 @@
  * scenario file, and the shape of the JSON result and of the .hdr files of an
  * interleaved, repeated two-system run; and of a run with shm readers and a content
  * filter beside a peer (the peer's notes, the fanout-shm line, its .hdr file), and of
- * one with shm readers only. */
+ * one with shm readers only. Every run's CPU: the server's (none for ZeroMQ) positive
+ * and matching /proc/PID/stat, the publisher's and subscribers' positive, the figures
+ * per event and per delivery their quotients; in the medians, the table and the
+ * ratios to each peer. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +59,8 @@ static void help(void **state)
 	assert_non_null(strstr(x.out, "--shm-ring-bytes N"));
 	assert_non_null(strstr(x.out, "--filter-exchange LIST"));
 	assert_non_null(strstr(x.out, "--filter-min-price X"));
+	assert_non_null(strstr(x.out, "--pub-bad-event"));
+	assert_non_null(strstr(x.out, "CPU: per run"));
 	assert_string_equal(x.err, "");
 	bexec_free(&x);
 }
@@ -88,6 +95,7 @@ static void bad_flags(void **state)
 		{ { "--hdr-out", "" }, "hdr-out: empty" },
 		{ { "--stalled", "-1" }, "stalled: expected a whole number in 0..4096" },
 		{ { "--fanout-max-lag-bytes", "1.5" }, "fanout-max-lag-bytes: expected a whole number" },
+		{ { "--pub-bad-event", "-1" }, "pub-bad-event: expected a whole number in 0..999999999999" },
 	};
 
 	(void)state;
@@ -170,8 +178,70 @@ static void check_latency(json_t *l, const char *what)
 	assert_number(l, "stddev");
 }
 
+static double number(json_t *o, const char *k)
+{
+	assert_number(o, k);
+	return json_number_value(json_object_get(o, k));
+}
+
+/* v is q's figure: both null, or equal to within rounding. */
+static void assert_quotient(json_t *cpu, const char *k, json_t *total, json_int_t n)
+{
+	json_t *v = json_object_get(cpu, k);
+
+	if (json_is_null(total) || n == 0) {
+		if (!json_is_null(v))
+			fail_msg("cpu.%s should be null", k);
+		return;
+	}
+	if (fabs(number(cpu, k) - (double)json_integer_value(total) / (double)n) > 1e-6 *
+	    number(cpu, k) + 1e-9)
+		fail_msg("cpu.%s = %f is not %lld / %lld", k, number(cpu, k),
+			 (long long)json_integer_value(total), (long long)n);
+}
+
+/* A run's "cpu": a server's CPU (none for ZeroMQ) positive and within /proc/PID/stat's
+ * ticks of its stat figure; the publisher's and (with TCP subscribers) the receive
+ * threads' positive and within the bench process's; per event and per delivery their
+ * quotients (the server's over every delivery of the run, shm readers' too). */
+static void check_cpu(json_t *r, const char *sys, bool subscribers)
+{
+	json_t *cpu = json_object_get(r, "cpu"), *shm = json_object_get(r, "shm");
+	json_int_t published = bexec_int(r, "published"), deliveries = bexec_int(r, "deliveries");
+	json_int_t all = deliveries + (json_is_object(shm) ? bexec_int(shm, "deliveries") : 0);
+	json_int_t pub, subs;
+
+	if (!json_is_object(cpu))
+		fail_msg("a %s run has no \"cpu\" object", sys);
+	assert_true(number(cpu, "interval_s") >= number(r, "seconds"));
+	if (!strcmp(sys, "zmq")) {
+		assert_true(json_is_null(json_object_get(cpu, "server_ns")));
+		assert_true(json_is_null(json_object_get(cpu, "server_stat_ns")));
+	} else {
+		json_int_t srv = bexec_int(cpu, "server_ns"), st = bexec_int(cpu, "server_stat_ns");
+
+		assert_true(srv > 0);
+		/* 10 ms ticks, truncated at both ends: within 2 of them, and 5 %. */
+		if (llabs(st - srv) > 20000000 + srv / 20)
+			fail_msg("%s: server CPU %lld ns, but /proc/PID/stat says %lld", sys,
+				 (long long)srv, (long long)st);
+	}
+	pub = bexec_int(cpu, "publisher_ns");
+	subs = bexec_int(cpu, "subscribers_ns");
+	assert_true(pub > 0);
+	assert_true(subscribers ? subs > 0 : subs == 0);
+	/* Threads of the bench process, read a moment apart: 1 ms of slack. */
+	assert_true(bexec_int(cpu, "bench_process_ns") + 1000000 >= pub + subs);
+	assert_quotient(cpu, "server_ns_per_event", json_object_get(cpu, "server_ns"), published);
+	assert_quotient(cpu, "server_ns_per_delivery", json_object_get(cpu, "server_ns"), all);
+	assert_quotient(cpu, "publisher_ns_per_event", json_object_get(cpu, "publisher_ns"),
+			published);
+	assert_quotient(cpu, "subscriber_ns_per_delivery", json_object_get(cpu, "subscribers_ns"),
+			deliveries);
+}
+
 /* One element of "runs" of the scenario named scen: every field, its type, percentiles
- * in order, no loss. */
+ * in order, no loss, the CPU. */
 static void check_run_of(json_t *r, const char *scen, const char *sys, json_int_t run)
 {
 	static const char *const ints[] = { "published", "expected_deliveries", "deliveries",
@@ -194,6 +264,7 @@ static void check_run_of(json_t *r, const char *scen, const char *sys, json_int_
 	assert_int_equal(bexec_int(r, "lost"), 0);
 	check_latency(json_object_get(r, "latency_us"), sys);
 	assert_non_null(json_object_get(r, "shm"));	/* null, or an object: see below */
+	check_cpu(r, sys, bexec_int(r, "expected_deliveries") > 0);
 }
 
 static void check_run(json_t *r, const char *sys, json_int_t run)
@@ -211,17 +282,20 @@ static void check_medians(json_t *meds, const char *line)
 {
 	static const char *const med[] = { "events_per_s_in", "deliveries_per_s_out", "lost",
 		"stalled_disconnected", "filtered_by_subscriber", "p50", "p90", "p99", "p99_9",
-		"p99_99", "max" };
+		"p99_99", "max", "server_cpu_ns_per_event", "server_cpu_ns_per_delivery",
+		"publisher_cpu_ns_per_event", "subscriber_cpu_ns_per_delivery" };
 	json_t *m = json_object_get(meds, line);
 
 	if (!json_is_object(m))
 		fail_msg("no medians for %s", line);
 	for (size_t i = 0; i < sizeof(med) / sizeof(*med); i++) {
-		/* Stalled subscribers are TCP ones: the shm line has none to count. */
-		if (!strcmp(line, "fanout-shm") && !strcmp(med[i], "stalled_disconnected"))
+		/* Stalled subscribers are TCP ones: the shm line has none to count; ZeroMQ has
+		 * no server. */
+		if ((!strcmp(line, "fanout-shm") && !strcmp(med[i], "stalled_disconnected")) ||
+		    (!strcmp(line, "zmq") && !strncmp(med[i], "server_cpu", 10)))
 			assert_true(json_is_null(json_object_get(m, med[i])));
 		else
-			assert_number(m, med[i]);
+			assert_true(number(m, med[i]) >= 0);
 	}
 }
 
@@ -236,6 +310,11 @@ static void check_summary(json_t *s)
 	assert_number(json_object_get(ratios, "zmq"), "deliveries_per_s");
 	assert_number(json_object_get(ratios, "zmq"), "p50");
 	assert_number(json_object_get(ratios, "zmq"), "p99");
+	/* No server to compare fanoutd's CPU with. */
+	assert_true(json_is_null(json_object_get(json_object_get(ratios, "zmq"),
+						 "server_cpu_ns_per_event")));
+	assert_true(json_is_null(json_object_get(json_object_get(ratios, "zmq"),
+						 "server_cpu_ns_per_delivery")));
 }
 
 /* A .hdr file: header, rows, footer; its total count is every delivery its line's runs
@@ -445,6 +524,38 @@ static void json_shape_shm_only(void **state)
 	bexec_free(&x);
 }
 
+/* fanout, redis and zmq in one run: the CPU ratios are the peer's median over fanout's
+ * (> 1 favours fanout), the table has the CPU columns and a dash for ZeroMQ's server. */
+static void cpu_ratios(void **state)
+{
+	const char *argv[] = { bench, "--fanoutd", fanoutd, "--quiet", "--systems",
+		"fanout,redis,zmq", "--rate", "2000", "--duration", "0.3", "--symbols", "10", NULL };
+	static const char *const k[2] = { "server_cpu_ns_per_event", "server_cpu_ns_per_delivery" };
+	json_t *meds, *ratio;
+	struct bexec x;
+
+	(void)state;
+	if (system("command -v redis-server >/dev/null 2>&1"))
+		skip();
+	meds = json_object_get(json_object_get(run_json(&x, argv), "summary"), "medians");
+	ratio = json_object_get(json_object_get(json_object_get(x.json, "summary"), "ratios"),
+				"redis");
+	for (size_t i = 0; i < 2; i++) {
+		double want = number(json_object_get(meds, "redis"), k[i]) /
+			      number(json_object_get(meds, "fanout"), k[i]);
+
+		if (fabs(number(ratio, k[i]) - want) > 1e-9 * want)
+			fail_msg("ratio %s = %f, not redis/fanout = %f", k[i],
+				 number(ratio, k[i]), want);
+	}
+	if (!strstr(x.err, "srv/event") || !strstr(x.err, "sub/deliv") ||
+	    !strstr(x.err, "server CPU per event x") || !strstr(x.err, "server CPU — (no server)"))
+		fail_msg("stderr lacks the CPU columns or ratios:\n%s", x.err);
+	if (!strstr(strstr(x.err, "\nzmq "), "—"))
+		fail_msg("the zmq line has no dash for its server's CPU:\n%s", x.err);
+	bexec_free(&x);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -454,6 +565,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(json_shape, teardown),
 		cmocka_unit_test_teardown(json_shape_shm_filter, teardown),
 		cmocka_unit_test_teardown(json_shape_shm_only, teardown),
+		cmocka_unit_test_teardown(cpu_ratios, teardown),
 	};
 
 	if (argc != 3) {

@@ -2,7 +2,9 @@
  * percentiles for known distributions, the pacer and delivery accounting charge a stall
  * to the events intended during it (no coordinated omission), key selection and the
  * content filter (what each subscriber is owed, against a count event by event; events
- * the filter rejects dropped, not gaps), and the .hdr file. */
+ * the filter rejects dropped, not gaps), the protobuf walks of perf/bench_pb.c (the
+ * event every subscriber reads, field offsets, publish answers) and the .hdr file. */
+#include <errno.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -297,9 +299,12 @@ static void filter_drops_not_gaps(void **state)
 	cfg.filter = (struct bench_filter){ 0 };
 }
 
-static void payload_and_pb(void **state)
+/* The walk every subscriber makes: event_id (digits, leading zeros allowed) and
+ * timestamp_ns, from an Event or from fanout's ServerMessage{event} around one, with the
+ * server's fields written in; anything else is refused. */
+static void pb_event_walk(void **state)
 {
-	uint8_t buf[100], frame[512];
+	uint8_t frame[512], evb[512];
 	uint64_t seq;
 	int64_t ts;
 	Fanout__V1__ServerMessage m = FANOUT__V1__SERVER_MESSAGE__INIT;
@@ -309,17 +314,13 @@ static void payload_and_pb(void **state)
 	size_t n;
 
 	(void)state;
-	bench_payload_put(buf, sizeof(buf), 123456789012ull, 1700000000123456789ll);
-	bench_payload_get(buf, &seq, &ts);
-	assert_int_equal(seq, 123456789012ull);
-	assert_int_equal(ts, 1700000000123456789ll);
-	assert_int_equal(buf[99], 'x');
-
 	d.topic = "bench";
 	d.routing_key = "S00001.NYSE.trade";
+	d.partition = 3;
 	d.offset = 77;
-	ev.event_id = "4242";
+	ev.event_id = "000000004242";
 	ev.timestamp_ns = 1700000000000000001ll;
+	ev.receive_time_ns = 1700000000000000999ll;
 	ev.distribution = &d;
 	m.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_EVENT;
 	m.event = &ev;
@@ -328,10 +329,104 @@ static void payload_and_pb(void **state)
 	assert_int_equal(bench_pb_event_seq(v.body, v.len, &seq, &ts), 0);
 	assert_int_equal(seq, 4242);
 	assert_int_equal(ts, 1700000000000000001ll);
+	n = protobuf_c_message_pack(&ev.base, evb);	/* a peer's payload: the Event alone */
+	assert_int_equal(bench_pb_event_fields(evb, n, &seq, &ts), 0);
+	assert_int_equal(seq, 4242);
+	assert_int_equal(bench_pb_event_fields(evb, 8, &seq, &ts), -EBADMSG);	/* cut in the id */
+	ev.event_id = "18446744073709551615";	/* 20 digits: the most */
+	n = protobuf_c_message_pack(&ev.base, evb);
+	assert_int_equal(bench_pb_event_fields(evb, n, &seq, &ts), 0);
+	assert_true(seq == UINT64_MAX);
 	ev.event_id = "e-1";	/* not a sequence */
 	n = frame_pack(&m.base, frame);
 	assert_int_equal(frame_parse(frame, n, 4096, &v), (int)n);
-	assert_int_not_equal(bench_pb_event_seq(v.body, v.len, &seq, &ts), 0);
+	assert_int_equal(bench_pb_event_seq(v.body, v.len, &seq, &ts), -EBADMSG);
+	ev.event_id = "";
+	n = protobuf_c_message_pack(&ev.base, evb);
+	assert_int_equal(bench_pb_event_fields(evb, n, &seq, &ts), -EBADMSG);
+	assert_int_equal(bench_pb_event_fields((const uint8_t *)"\x0a\x05", 2, &seq, &ts),
+			 -EBADMSG);
+}
+
+/* Where a field's value starts, and its length, in a message and one nested in it. */
+static void pb_field_offsets(void **state)
+{
+	static const uint8_t msg[] = { 0x08, 0x96, 0x01, 0x11, 1, 2, 3, 4, 5, 6, 7, 8,
+				       0x1a, 0x03, 'a', 'b', 'c', 0x25, 9, 9, 9, 9 };
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(bench_pb_field(msg, sizeof(msg), 1, 0, &n), 1);
+	assert_int_equal(n, 2);
+	assert_int_equal(bench_pb_field(msg, sizeof(msg), 2, 1, &n), 4);
+	assert_int_equal(n, 8);
+	assert_int_equal(bench_pb_field(msg, sizeof(msg), 3, 2, &n), 14);
+	assert_int_equal(n, 3);
+	assert_int_equal(bench_pb_field(msg, sizeof(msg), 4, 5, &n), 18);
+	assert_int_equal(n, 4);
+	assert_int_equal(bench_pb_field(msg, sizeof(msg), 3, 0, &n), -ENOENT);	/* wire type */
+	assert_int_equal(bench_pb_field(msg, sizeof(msg), 9, 0, &n), -ENOENT);
+	assert_int_equal(bench_pb_field(msg, 16, 3, 2, &n), -EBADMSG);	/* cut in the value */
+	assert_int_equal(bench_pb_field(msg, 20, 4, 5, &n), -EBADMSG);
+}
+
+/* Packs m as a ServerMessage body into buf; returns its length. */
+static size_t server_body(Fanout__V1__ServerMessage *m, uint8_t *buf)
+{
+	return protobuf_c_message_pack(&m->base, buf);
+}
+
+/* fanout's publisher reads its acks without decoding: the sequence, one offset per
+ * stored event (packed, as protobuf-c sends them, or one tag each), errors and others
+ * told apart. */
+static void pb_publish_answers(void **state)
+{
+	static uint8_t buf[4096];
+	static uint32_t parts[300];
+	static uint64_t offs[300];
+	/* PublishAck{sequence 9, offsets 1, 300 (two bytes), 5} with offsets not packed. */
+	static const uint8_t unpacked[] = { 0x2a, 0x09, 0x08, 0x09, 0x18, 0x01, 0x18, 0xac, 0x02,
+					    0x18, 0x05 };
+	Fanout__V1__ServerMessage m = FANOUT__V1__SERVER_MESSAGE__INIT;
+	Fanout__V1__PublishAck ack = FANOUT__V1__PUBLISH_ACK__INIT;
+	Fanout__V1__Error err = FANOUT__V1__ERROR__INIT;
+	Fanout__V1__Heartbeat hb = FANOUT__V1__HEARTBEAT__INIT;
+	struct bench_pb_ack a;
+	size_t n;
+
+	(void)state;
+	for (unsigned i = 0; i < 300; i++)
+		offs[i] = 1000000 + i * 129;	/* varints of 3 bytes */
+	ack.sequence = 42;
+	ack.n_partitions = ack.n_offsets = 300;
+	ack.partitions = parts;
+	ack.offsets = offs;
+	m.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_PUBLISH_ACK;
+	m.publish_ack = &ack;
+	n = server_body(&m, buf);
+	assert_int_equal(bench_pb_answer(buf, n, &a), BENCH_PB_ACK);
+	assert_int_equal(a.sequence, 42);
+	assert_int_equal(a.offsets, 300);
+	assert_int_equal(bench_pb_answer(buf, n - 1, &a), -EBADMSG);
+	ack.n_partitions = ack.n_offsets = 0;	/* an ack of nothing */
+	n = server_body(&m, buf);
+	assert_int_equal(bench_pb_answer(buf, n, &a), BENCH_PB_ACK);
+	assert_int_equal(a.offsets, 0);
+	assert_int_equal(bench_pb_answer(unpacked, sizeof(unpacked), &a), BENCH_PB_ACK);
+	assert_int_equal(a.sequence, 9);
+	assert_int_equal(a.offsets, 3);
+	err.code = FANOUT__V1__ERROR_CODE__ERROR_CODE_INVALID_EVENT;
+	err.message = "events[3].data_type: 3 does not match the payload";
+	m.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_ERROR;
+	m.error = &err;
+	n = server_body(&m, buf);
+	assert_int_equal(bench_pb_answer(buf, n, &a), BENCH_PB_ERROR);
+	m.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_HEARTBEAT;
+	m.heartbeat = &hb;
+	n = server_body(&m, buf);
+	assert_int_equal(bench_pb_answer(buf, n, &a), BENCH_PB_OTHER);
+	assert_int_equal(bench_pb_answer(buf, 0, &a), BENCH_PB_OTHER);
+	assert_int_equal(bench_pb_answer((const uint8_t *)"\xff", 1, &a), -EBADMSG);
 }
 
 static void hdr_file(void **state)
@@ -376,7 +471,8 @@ int main(void)
 		cmocka_unit_test(coordinated_omission), cmocka_unit_test(pacing),
 		cmocka_unit_test(filters_and_gaps), cmocka_unit_test(synthetic_events),
 		cmocka_unit_test(content_filter_owed), cmocka_unit_test(filter_drops_not_gaps),
-		cmocka_unit_test(payload_and_pb), cmocka_unit_test(hdr_file),
+		cmocka_unit_test(pb_event_walk), cmocka_unit_test(pb_field_offsets),
+		cmocka_unit_test(pb_publish_answers), cmocka_unit_test(hdr_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,8 +6,11 @@
  * Counts, not speed: every event each subscriber's (and shm reader's) keys and the
  * filter select is delivered once, in order, against an expected count computed here
  * event by event, independently of fanout-bench. The only latency checks are lower
- * bounds that a sleep guarantees. Exits 77 (skip) when the system's server is not
- * installed. */
+ * bounds that a sleep guarantees. Every run reports CPU: the server's (ZeroMQ has none)
+ * and the publisher's positive, and the subscribers' when they received anything.
+ * fanoutd refusing an event fails the run loudly (--pub-bad-event); a peer, which takes
+ * any bytes, delivers that event like any other. Exits 77 (skip) when the system's
+ * server is not installed. */
 #include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,6 +35,26 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* The run's CPU: the server's positive for a system with a server, null for ZeroMQ; the
+ * publisher's positive; the receive threads' positive once they received anything. */
+static void assert_cpu(json_t *r)
+{
+	json_t *cpu = json_object_get(r, "cpu");
+
+	if (!json_is_object(cpu))
+		fail_msg("a run has no \"cpu\" object");
+	if (!strcmp(sys, "zmq")) {
+		assert_true(json_is_null(json_object_get(cpu, "server_ns")));
+		assert_true(json_is_null(json_object_get(cpu, "server_ns_per_event")));
+	} else {
+		assert_true(bexec_int(cpu, "server_ns") > 0);
+		assert_true(json_number_value(json_object_get(cpu, "server_ns_per_event")) > 0);
+	}
+	assert_true(bexec_int(cpu, "publisher_ns") > 0);
+	if (bexec_int(r, "deliveries") > 0)
+		assert_true(bexec_int(cpu, "subscribers_ns") > 0);
+}
+
 /* Runs fanout-bench for sys with the given extra arguments (NULL-terminated, at most
  * 25); asserts exit 0 and a single completed run, which it returns (owned by x). */
 static json_t *run(struct bexec *x, const char *const *extra)
@@ -52,6 +75,7 @@ static json_t *run(struct bexec *x, const char *const *extra)
 	r = json_array_get(runs, 0);
 	assert_string_equal(json_string_value(json_object_get(r, "system")), sys);
 	assert_true(json_is_null(json_object_get(r, "error")));
+	assert_cpu(r);
 	return r;
 }
 
@@ -377,6 +401,33 @@ static void receiver_stall_is_latency(void **state)
 	bexec_free(&x);
 }
 
+/* Event 150 goes out with a data_type that disagrees with its payload. fanoutd refuses
+ * its batch: the run fails, exit 1, saying which batch and why. A peer takes any bytes:
+ * it delivers that event as every other, and the run completes. */
+static void bad_event_fails_loudly(void **state)
+{
+	const char *argv[] = { bench, "--fanoutd", fanoutd, "--system", sys, "--quiet",
+			       "--rate", "2000", "--duration", "0.3", "--symbols", "10",
+			       "--pub-bad-event", "150", "--drain", "30", NULL };
+	struct bexec x;
+	json_t *r;
+
+	(void)state;
+	if (strcmp(sys, "fanout")) {
+		r = run(&x, argv + 6);
+		assert_lossless(x.json, r);
+		bexec_free(&x);
+		return;
+	}
+	bexec_run(&x, argv);
+	if (x.status != 1 || !strstr(x.err, "fanoutd refused publish batch") ||
+	    !strstr(x.err, "INVALID_EVENT"))
+		fail_msg("a refused event: exit %d, stderr:\n%s", x.status, x.err);
+	r = json_array_get(json_object_get(x.json, "runs"), 0);
+	assert_true(json_is_string(json_object_get(r, "error")));
+	bexec_free(&x);
+}
+
 static bool installed(const char *name)
 {
 	char cmd[128];
@@ -399,6 +450,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(publisher_stall_is_latency, teardown),
 		cmocka_unit_test_teardown(receiver_stall_is_latency, teardown),
 		cmocka_unit_test_teardown(stalled_subscriber_is_cut, teardown),
+		cmocka_unit_test_teardown(bad_event_fails_loudly, teardown),
 	};
 
 	if (argc != 5) {

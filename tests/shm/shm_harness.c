@@ -130,6 +130,10 @@ int pub_event(struct pub *p, bool wake)
 		log_commit(p->logs[part], &fl);
 		log_publish(p->logs[part]);
 	}
+	/* What fanoutd's executor does now and then: sealed segments to disk. */
+	for (uint32_t i = 0; p->n % 256 == 255 && i < p->partitions; i++)
+		if (p->logs[i] && (r = log_persist(p->logs[i])) < 0)
+			return r;
 	if ((r = shm_ring_write(p->w, frame, len, part, off, fl.recv_ns)) < 0)
 		return r;
 	p->n++;

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "core/crc32c.h"
+#include "core/executor.h"
 #include "core/frame.h"
 #include "core/log.h"
 
@@ -471,8 +472,11 @@ static void test_reopen(void **state)
 	log_close(log);
 
 	assert_int_equal(log_open(&log, f->dir, &small_config), 0);
-	assert_int_equal(atomic_load(&log->nsegs), nsegs);
+	/* The disk segments, and a new hot one the writer starts at the next offset. */
+	assert_int_equal(atomic_load(&log->nsegs), nsegs + 1);
 	assert_int_equal(log->recovery.segments, nsegs);
+	assert_int_equal(log->segs[nsegs]->base_offset, 1000);
+	assert_true(atomic_load(&log->segs[nsegs]->hot));
 	assert_int_equal(log->recovery.frames, 1000);
 	assert_int_equal(log->recovery.torn_entries, 0);
 	assert_int_equal(log->recovery.torn_bytes, 0);
@@ -515,7 +519,7 @@ static struct log_entry disk_entry(struct fixture *f, uint64_t base, uint64_t i)
 
 /* Reopens and checks that exactly kept frames remain, torn_entries entries and
  * torn_bytes bytes were cut, the cut entries and bytes are zero on disk, and appending
- * continues right after the kept frames. */
+ * continues right after the kept frames (in a new hot segment). */
 static void check_recovered(struct fixture *f, uint64_t base, uint64_t kept,
 			    uint64_t torn_entries, uint64_t torn_bytes)
 {
@@ -524,16 +528,18 @@ static void check_recovered(struct fixture *f, uint64_t base, uint64_t kept,
 	struct log *log;
 	uint8_t *junk;
 
+	assert_int_equal(log_open(&log, f->dir, &small_config), 0);	/* hot files copied */
 	if (kept > base) {
 		e = disk_entry(f, base, kept - base - 1);
 		end = e.pos + e.len;
 	}
-	assert_int_equal(log_open(&log, f->dir, &small_config), 0);
 	assert_int_equal(log->recovery.frames, kept);
 	assert_int_equal(log->recovery.torn_entries, torn_entries);
 	assert_int_equal(log->recovery.torn_bytes, torn_bytes);
 	check_all(log, kept, f->buf);
-	assert_int_equal(log->write_pos, end);
+	assert_int_equal(log->next, kept);
+	assert_int_equal(log->write_pos, 0);
+	assert_int_equal(log->segs[atomic_load(&log->nsegs) - 1]->base_offset, kept);
 	log_close(log);
 
 	junk = malloc(SMALL_SEGMENT - end);
@@ -555,8 +561,9 @@ static void check_recovered(struct fixture *f, uint64_t base, uint64_t kept,
 	log_close(log);
 }
 
-/* (a) bytes reserved and written but never committed, plus committed frames that were
- * never published: the committed ones are kept, the junk is zeroed. */
+/* (a) a process killed with bytes reserved and written but never committed, plus
+ * committed frames that were never published: the committed ones are kept (copied from
+ * the hot segment it left), the junk never reaches the disk. */
 static void test_torn_uncommitted(void **state)
 {
 	struct fixture *f = *state;
@@ -572,8 +579,8 @@ static void test_torn_uncommitted(void **state)
 	assert_int_equal(off, 105);
 	memset(dst, 0xab, 300);
 	base = log->segs[atomic_load(&log->nsegs) - 1]->base_offset;
-	log_close(log);
-	check_recovered(f, base, 105, 0, 300);
+	log_drop(log);	/* as kill -9 leaves it */
+	check_recovered(f, base, 105, 0, 0);
 }
 
 /* (b) the last entry's crc, or a byte of the last frame, is wrong on disk. */
@@ -801,7 +808,8 @@ static void test_kill_mid_append(void **state)
 	assert_int_equal(log_open(&log, f->dir, &small_config), 0);
 	assert_int_equal(log->recovery.frames, 500);
 	assert_int_equal(log->recovery.torn_entries, 0);
-	assert_int_equal(log->recovery.torn_bytes, frame_bytes_for(1500) / 2);
+	/* The half frame had no entry: the hot copy stopped before it. */
+	assert_int_equal(log->recovery.torn_bytes, 0);
 	check_all(log, 500, f->buf);
 	log_close(log);
 }
@@ -940,6 +948,141 @@ static void test_bytes_behind(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
+
+/* ---- with the executor: hot segments to disk ---------------------------------------- */
+
+#define EXEC_FRAMES 3200u	/* 200 batches of 16 */
+
+struct exec_reader {
+	struct log *log;
+	uint64_t seen, errors;
+	_Atomic bool done;
+};
+
+/* Reads every frame as it is published and checks its bytes while the executor moves
+ * sealed segments from hot memory to their disk files under it. */
+static void *exec_read(void *arg)
+{
+	struct exec_reader *r = arg;
+	struct log_cursor cur;
+	struct log_ref ref;
+	uint8_t *scratch = malloc(2048);
+
+	log_cursor_seek(r->log, &cur, 0);
+	while (r->seen < EXEC_FRAMES) {
+		if (log_cursor_peek(r->log, &cur, &ref) < 0) {
+			sched_yield();
+			continue;
+		}
+		uint32_t len = frame_build(scratch, cur.offset, varied_body(cur.offset));
+
+		if (ref.len != len || memcmp(ref.frame, scratch, len) != 0 ||
+		    ref.entry->crc != crc32c(0, ref.frame, len))
+			r->errors++;
+		log_cursor_next(&cur);
+		r->seen++;
+	}
+	free(scratch);
+	atomic_store(&r->done, true);
+	return NULL;
+}
+
+static unsigned hot_files(const char *dir)
+{
+	char cmd[400];
+	FILE *p;
+	unsigned n = 0;
+
+	snprintf(cmd, sizeof(cmd), "ls %s/hot 2>/dev/null | grep -c '^hot-.*\\.log$'", dir);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	if (fscanf(p, "%u", &n) != 1)
+		n = 0;
+	pclose(p);
+	return n;
+}
+
+static void test_executor_moves_sealed_segments(void **state)
+{
+	struct fixture *f = *state;
+	struct executor x;
+	struct log_config cfg = small_config;
+	struct exec_reader rd = { 0 };
+	struct log_entry disk;
+	pthread_t t;
+	struct log *log;
+	uint32_t n;
+
+	assert_int_equal(executor_start(&x), 0);
+	cfg.executor = &x;
+	assert_int_equal(log_open(&log, f->dir, &cfg), 0);
+	rd.log = log;
+	assert_int_equal(pthread_create(&t, NULL, exec_read, &rd), 0);
+	for (uint64_t i = 0; i < EXEC_FRAMES; i += 16) {
+		append_varied(log, 16);
+		log_publish(log);
+	}
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(rd.errors, 0);
+	assert_int_equal(rd.seen, EXEC_FRAMES);
+	/* Within a few passes every sealed segment is on disk and off the hot memory. */
+	n = atomic_load(&log->nsegs);
+	assert_true(n >= 8);
+	for (int i = 0; i < 5000 && atomic_load(&log->disk_seg) < n - 1; i++)
+		usleep(1000);
+	assert_int_equal(atomic_load(&log->disk_seg), n - 1);
+	for (uint32_t k = 0; k + 1 < n; k++)
+		assert_false(atomic_load(&log->segs[k]->hot));
+	assert_true(atomic_load(&log->segs[n - 1]->hot));
+	assert_true(hot_files(f->dir) <= 2);	/* the active one and the next, ready */
+	assert_true(log_persisted(log) >= log->segs[n - 1]->base_offset);
+	file_peek(f->dir, 0, "idx", entry_at(5), &disk, sizeof(disk));
+	assert_memory_equal(&disk, &log->segs[0]->entries[5], sizeof(disk));
+	check_all(log, EXEC_FRAMES, f->buf);
+	log_close(log);
+	executor_stop(&x);
+	assert_int_equal(hot_files(f->dir), 0);
+	assert_int_equal(log_open(&log, f->dir, &small_config), 0);
+	check_all(log, EXEC_FRAMES, f->buf);
+	log_close(log);
+}
+
+/* Killed while the executor was half way: what it copied and what only the hot files
+ * hold make up every published frame again. */
+static void test_executor_kill(void **state)
+{
+	struct fixture *f = *state;
+	struct log *log;
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct executor x;
+		struct log_config cfg = small_config;
+
+		if (executor_start(&x) < 0)
+			_exit(2);
+		cfg.executor = &x;
+		if (log_open(&log, f->dir, &cfg) < 0)
+			_exit(3);
+		for (int i = 0; i < 100; i++) {
+			append_varied(log, 20);
+			log_publish(log);
+			if (i == 50)
+				usleep(20000);	/* let some reach the disk */
+		}
+		raise(SIGKILL);
+		_exit(4);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(log_open(&log, f->dir, &small_config), 0);
+	check_all(log, 2000, f->buf);
+	log_close(log);
+	assert_int_equal(hot_files(f->dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -965,6 +1108,8 @@ int main(void)
 		T(test_unfinished_last_segment),
 		T(test_kill_mid_append),
 		T(test_writer_reader_race),
+		T(test_executor_moves_sealed_segments),
+		T(test_executor_kill),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,7 @@
 /* tests/unit/ingest/rules_test.c — ingest/rules.c: compiling rules from JSON and from
  * RoutingRule messages (every kind of bad rule names the rule and the field), the order
  * rules are tried in, source topic/pattern matching, conditions evaluated through
- * core/filter on the fields publish_fields computes, template rendering for every
+ * core/filter on the fields event_view_fields computes, template rendering for every
  * placeholder, and the events no rule touches. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +21,7 @@
 #include "ingest/publish.h"
 #include "ingest/rules.h"
 #include "ingest/rules_json.h"
+#include "view_util.h"
 
 #define MD   FANOUT__V1__DATA_TYPE__DATA_TYPE_MARKET_DATA
 #define DEC  FANOUT__V1__DATA_TYPE__DATA_TYPE_COORDINATION_DECISION
@@ -119,6 +120,37 @@ static struct rules_set *compile(const char *text)
 	return s;
 }
 
+/* rules_apply on the view ingest makes of v (data_type filled as wire_check_event does). */
+static int apply(const struct rules_set *s, struct ev *v, const struct log_fields *f,
+		 struct rules_result *r)
+{
+	struct publish_error err;
+	struct event_view view;
+	uint8_t *bytes;
+	int rc;
+
+	if (view_of(&v->e, &view, &bytes, 0, &err) < 0)
+		fail_msg("scan: %s", err.message);
+	(void)wire_check_event(&view, 0, &err);
+	rc = rules_apply(s, &view, f, r);
+	free(bytes);
+	return rc;
+}
+
+/* The index fields ingest computes for v. */
+static void fields_of(struct ev *v, struct log_fields *f)
+{
+	struct publish_error err;
+	struct event_view view;
+	uint8_t *bytes;
+
+	if (view_of(&v->e, &view, &bytes, 0, &err) < 0)
+		fail_msg("scan: %s", err.message);
+	(void)wire_check_event(&view, 0, &err);
+	event_view_fields(&view, 0, f);
+	free(bytes);
+}
+
 /* Applies s to v and returns what it did; the result must say changed. */
 static const struct rules_result *route(const struct rules_set *s, struct ev *v)
 {
@@ -126,7 +158,7 @@ static const struct rules_result *route(const struct rules_set *s, struct ev *v)
 	int rc;
 
 	memset(&r, 0x5a, sizeof(r));
-	rc = rules_apply(s, &v->e, NULL, &r);
+	rc = apply(s, v, NULL, &r);
 	if (rc != 0)
 		fail_msg("rules_apply: %d: %s", rc, r.error);
 	assert_true(r.changed);
@@ -386,7 +418,7 @@ static void proto_rules_compile_and_fail_like_json(void **state)
 	assert_string_equal(err, "rules[1]: missing");
 	assert_int_equal(rules_compile(&s, msgs, 0, err, sizeof(err)), 0);
 	assert_int_equal(s->n, 0);
-	assert_int_equal(rules_apply(s, &v.e, NULL, &(struct rules_result){ 0 }), 0);
+	assert_int_equal(apply(s, &v, NULL, &(struct rules_result){ 0 }), 0);
 	rules_free(s);
 }
 
@@ -426,19 +458,19 @@ static void source_topic_and_pattern_select_events(void **state)
 	ev_market(&v, "market-data", "AAPL.NASDAQ.trade", "AAPL", "NASDAQ", "USD", 1);
 	assert_string_equal(route(s, &v)->topic, "nasdaq");
 	v.d.routing_key = "AAPL.NYSE.trade";		/* pattern fails */
-	assert_int_equal(rules_apply(s, &v.e, NULL, &r), 0);
+	assert_int_equal(apply(s, &v, NULL, &r), 0);
 	assert_false(r.changed);
 	v.d.routing_key = "AAPL.NASDAQ.trade";
 	v.d.topic = "market-data2";			/* topic fails */
-	assert_int_equal(rules_apply(s, &v.e, NULL, &r), 0);
+	assert_int_equal(apply(s, &v, NULL, &r), 0);
 	assert_false(r.changed);
 	v.d.topic = "market-dat";
-	assert_int_equal(rules_apply(s, &v.e, NULL, &r), 0);
+	assert_int_equal(apply(s, &v, NULL, &r), 0);
 	assert_false(r.changed);
 	ev_decision(&v, "whatever", "AAPL.decision.buy", "AAPL", "buy", "d1", 0.5);
 	assert_string_equal(route(s, &v)->topic, "decisions");
 	v.d.routing_key = "AAPL.decision.buy.now";
-	assert_int_equal(rules_apply(s, &v.e, NULL, &r), 0);
+	assert_int_equal(apply(s, &v, NULL, &r), 0);
 	assert_false(r.changed);
 	rules_free(s);
 }
@@ -488,11 +520,11 @@ static void conditions_are_evaluated_with_filters(void **state)
 	assert_string_equal(route(s, &v)->rule, "execs");
 
 	/* Caller-supplied fields are used as given, not recomputed. */
-	publish_fields(&v.e, 0, &f);
-	assert_int_equal(rules_apply(s, &v.e, &f, &r), 0);
+	fields_of(&v, &f);
+	assert_int_equal(apply(s, &v, &f, &r), 0);
 	assert_string_equal(r.rule, "execs");
 	f.venue_hash = hash_bytes("XNAS", 4);
-	assert_int_equal(rules_apply(s, &v.e, &f, &r), 0);
+	assert_int_equal(apply(s, &v, &f, &r), 0);
 	assert_string_equal(r.rule, "empty-conditions");
 	rules_free(s);
 }
@@ -591,7 +623,7 @@ static void missing_or_bad_values_are_errors(void **state)
 			 c->template_text);
 		s = compile(text);
 		ev_market(&v, "md", "BRK.B.X", "BRK.B", "", "", 1);
-		assert_int_equal(rules_apply(s, &v.e, NULL, &r), -EINVAL);
+		assert_int_equal(apply(s, &v, NULL, &r), -EINVAL);
 		assert_false(r.changed);
 		assert_string_equal(r.rule, "r");	/* not skipped to "later" */
 		if (strcmp(r.error, c->want) != 0)
@@ -612,17 +644,17 @@ static void bad_characters_and_long_keys_are_errors(void **state)
 	(void)state;
 	ev_market(&v, "md", "k", "AAPL", "X", "USD", 1);
 	ev_metadata(&v, "a b", "");
-	assert_int_equal(rules_apply(s, &v.e, NULL, &r), -EINVAL);
+	assert_int_equal(apply(s, &v, NULL, &r), -EINVAL);
 	assert_string_equal(r.error, "rule 'r': {source_service} contains whitespace or a control "
 			    "byte for this event");
 	v.m.source_service = "a*";
-	assert_int_equal(rules_apply(s, &v.e, NULL, &r), -EINVAL);
+	assert_int_equal(apply(s, &v, NULL, &r), -EINVAL);
 	assert_string_equal(r.error, "rule 'r': {source_service} 'a*' contains a wildcard ('*' or "
 			    "'>') for this event");
 	memset(big, 'S', 200);
 	v.m.source_service = big;
 	v.md.symbol = big;	/* 200 + 1 + 200 bytes */
-	assert_int_equal(rules_apply(s, &v.e, NULL, &r), -EINVAL);
+	assert_int_equal(apply(s, &v, NULL, &r), -EINVAL);
 	assert_non_null(strstr(r.error, "longer than 255 bytes"));
 	v.md.symbol = "AAPL";
 	assert_string_equal(route(s, &v)->key + 200, ".AAPL");
@@ -634,11 +666,11 @@ static void bad_characters_and_long_keys_are_errors(void **state)
 		    " {\"name\": \"k\", \"target_topic\": \"out\", \"source_topic\": \"md\","
 		    "  \"routing_key_template\": \"x.{key}\"}]");
 	ev_market(&v, "md.", "AAPL", "AAPL", "X", "USD", 1);
-	assert_int_equal(rules_apply(s, &v.e, NULL, &r), -EINVAL);
+	assert_int_equal(apply(s, &v, NULL, &r), -EINVAL);
 	assert_string_equal(r.error, "rule 't': routing key 'md..AAPL' has an empty token");
 	v.d.topic = "md";
 	v.d.routing_key = "a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r.s.t.u.v.w.x.y.z.A.B.C.D.E.F";
-	assert_int_equal(rules_apply(s, &v.e, NULL, &r), -EINVAL);
+	assert_int_equal(apply(s, &v, NULL, &r), -EINVAL);
 	assert_string_equal(r.rule, "k");
 	assert_non_null(strstr(r.error, "has more than 32 tokens"));
 	v.d.routing_key = "a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r.s.t.u.v.w.x.y.z.A.B.C.D.E";
@@ -658,14 +690,14 @@ static void unmatched_events_are_unchanged(void **state)
 	(void)state;
 	ev_market(&v, "md", "AAPL.X", "AAPL", "X", "USD", 1);
 	memset(&r, 0x5a, sizeof(r));
-	assert_int_equal(rules_apply(s, &v.e, NULL, &r), 0);
+	assert_int_equal(apply(s, &v, NULL, &r), 0);
 	assert_false(r.changed);
 	assert_null(r.rule);
 	assert_string_equal(r.error, "");
 	assert_string_equal(v.d.topic, "md");
 	assert_string_equal(v.d.routing_key, "AAPL.X");
 	memset(&r, 0x5a, sizeof(r));
-	assert_int_equal(rules_apply(NULL, &v.e, NULL, &r), 0);	/* no rule set at all */
+	assert_int_equal(apply(NULL, &v, NULL, &r), 0);	/* no rule set at all */
 	assert_false(r.changed);
 	assert_null(r.rule);
 	rules_free(s);
@@ -702,7 +734,7 @@ static void disabled_rules_are_ignored(void **state)
 	{
 		struct rules_result r;
 
-		assert_int_equal(rules_apply(s, &v.e, NULL, &r), 0);
+		assert_int_equal(apply(s, &v, NULL, &r), 0);
 		assert_false(r.changed);
 	}
 	rules_free(s);

@@ -1,0 +1,176 @@
+/* core/executor.c — the executor thread (see executor.h). */
+#include "core/executor.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+
+void executor_dirty(struct executor *x, struct log *log)
+{
+	struct log *head;
+
+	/* Already queued: the next pass reads the new tail too. Cheap: a plain load. */
+	if (atomic_load_explicit(&log->dirty, memory_order_relaxed) ||
+	    atomic_exchange_explicit(&log->dirty, true, memory_order_acq_rel))
+		return;
+	head = atomic_load_explicit(&x->dirty, memory_order_relaxed);
+	do
+		log->dirty_next = head;
+	while (!atomic_compare_exchange_weak_explicit(&x->dirty, &head, log, memory_order_release,
+						      memory_order_relaxed));
+	/* The thread sets sleeping, then looks at the stack: either it sees this log, or
+	 * this load sees it sleeping (seq_cst on both sides). */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (head == NULL && atomic_load_explicit(&x->sleeping, memory_order_relaxed)) {
+		uint64_t one = 1;
+
+		if (write(x->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			perror("fanoutd: executor wake-up");
+	}
+}
+
+static void executor_retry_add(struct executor *x, struct log *log)
+{
+	for (uint32_t i = 0; i < x->nretry; i++)
+		if (x->retry[i] == log)
+			return;
+	if (x->nretry < EXECUTOR_RETRY_MAX)
+		x->retry[x->nretry++] = log;
+	/* else it waits for its writer to mark it dirty again */
+}
+
+static void executor_note(struct executor *x, struct log *log, int rc)
+{
+	atomic_fetch_add(&x->errors, 1);
+	if (rc != x->last_error)	/* once per kind of failure, not once per pass */
+		fprintf(stderr, "fanoutd: cannot write %s to disk: %s; appends to it are refused "
+			"(LOG_FULL) until it can, what it holds is kept in %s\n", log->dir,
+			strerror(-rc), log->hot_dir);
+	x->last_error = rc;
+}
+
+/* One pass over the logs marked dirty. Returns how many there were. */
+static uint32_t executor_pass(struct executor *x)
+{
+	struct log *log = atomic_exchange_explicit(&x->dirty, NULL, memory_order_acquire);
+	uint32_t n = 0;
+
+	while (log) {
+		struct log *next = log->dirty_next;
+		int rc;
+
+		/* Unmarked before its pass: a publish from now on queues it again. */
+		atomic_store_explicit(&log->dirty, false, memory_order_seq_cst);
+		rc = log_persist(log);
+		if (rc < 0) {
+			executor_note(x, log, rc);
+			executor_retry_add(x, log);
+		}
+		log = next;
+		n++;
+	}
+	atomic_fetch_add(&x->persisted_logs, n);
+	atomic_fetch_add(&x->passes, 1);
+	return n;
+}
+
+static void executor_retry(struct executor *x)
+{
+	uint32_t kept = 0;
+
+	for (uint32_t i = 0; i < x->nretry; i++) {
+		int rc = log_persist(x->retry[i]);
+
+		if (rc < 0)
+			x->retry[kept++] = x->retry[i];
+		else if (x->last_error)
+			fprintf(stderr, "fanoutd: %s is written to disk again\n", x->retry[i]->dir);
+	}
+	x->nretry = kept;
+	if (kept == 0)
+		x->last_error = 0;
+}
+
+static void executor_sleep_ns(int64_t ns)
+{
+	struct timespec ts = { .tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000 };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Sleeps until a push wakes it (or a retry is due). */
+static void executor_wait(struct executor *x, int timeout_ms)
+{
+	struct pollfd p = { .fd = x->efd, .events = POLLIN };
+	uint64_t v;
+
+	atomic_store_explicit(&x->sleeping, true, memory_order_seq_cst);
+	if (atomic_load_explicit(&x->dirty, memory_order_seq_cst) == NULL &&
+	    !atomic_load(&x->stop))
+		(void)poll(&p, 1, timeout_ms);
+	atomic_store_explicit(&x->sleeping, false, memory_order_relaxed);
+	if (read(x->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		perror("fanoutd: executor eventfd");
+}
+
+static void *executor_main(void *arg)
+{
+	struct executor *x = arg;
+	int64_t retry_at = 0;
+
+	while (!atomic_load(&x->stop)) {
+		uint32_t n = executor_pass(x);
+		int64_t now = clock_monotonic_ns();
+
+		if (x->nretry && now >= retry_at) {
+			executor_retry(x);
+			retry_at = now + EXECUTOR_RETRY_NS;
+		}
+		if (n)
+			executor_sleep_ns(EXECUTOR_PASS_NS);	/* more comes: batch it */
+		else
+			executor_wait(x, x->nretry ? (int)(EXECUTOR_RETRY_NS / 1000000) : -1);
+	}
+	executor_pass(x);	/* what the writers published last */
+	return NULL;
+}
+
+int executor_start(struct executor *x)
+{
+	int r;
+
+	memset(x, 0, sizeof(*x));
+	x->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (x->efd < 0)
+		return -errno;
+	r = pthread_create(&x->thread, NULL, executor_main, x);
+	if (r != 0) {
+		close(x->efd);
+		x->efd = -1;
+		return -r;
+	}
+	pthread_setname_np(x->thread, "fanout-exec");
+	x->started = true;
+	return 0;
+}
+
+void executor_stop(struct executor *x)
+{
+	uint64_t one = 1;
+
+	if (!x->started)
+		return;
+	atomic_store(&x->stop, true);
+	if (write(x->efd, &one, sizeof(one)) < 0)
+		perror("fanoutd: executor stop");
+	pthread_join(x->thread, NULL);
+	close(x->efd);
+	x->started = false;
+}

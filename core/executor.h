@@ -1,0 +1,46 @@
+/* core/executor.h — the executor: one thread for the slow work reactors must never wait
+ * for. Today that is the logs' (core/log.h): copying appended frames to disk, making the
+ * next hot segment ready, moving sealed segments to their disk files. A writer marks a
+ * log dirty when it publishes (executor_dirty: lock-free, one atomic load when already
+ * marked); the executor takes every dirty log in a pass (log_persist), at most one pass
+ * per EXECUTOR_PASS_NS while work keeps coming, and sleeps on an eventfd when none
+ * does. Logs whose disk writes fail are retried every EXECUTOR_RETRY_NS. */
+#ifndef FANOUT_CORE_EXECUTOR_H
+#define FANOUT_CORE_EXECUTOR_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/log.h"
+
+#define EXECUTOR_PASS_NS  (1000 * 1000ll)		/* 1 ms between passes, at most */
+#define EXECUTOR_RETRY_NS (100 * 1000 * 1000ll)	/* failed logs: again after 100 ms */
+#define EXECUTOR_RETRY_MAX 4096u
+
+struct executor {
+	pthread_t thread;
+	bool started;
+	int efd;			/* eventfd the thread sleeps on */
+	struct log *_Atomic dirty;	/* Treiber stack through log->dirty_next */
+	_Atomic bool sleeping;		/* the thread waits on efd: a push writes it */
+	_Atomic bool stop;
+	struct log *retry[EXECUTOR_RETRY_MAX];	/* the thread's: logs whose writes failed */
+	uint32_t nretry;
+	_Atomic uint64_t passes, persisted_logs, errors;	/* counters */
+	int last_error;			/* the thread's: the error it last logged */
+};
+
+/* Starts the thread. Returns 0 or -errno. Main thread, at start-up. */
+int executor_start(struct executor *x);
+
+/* Stops the thread after a last pass over what is dirty, and joins it. Safe if never
+ * started. Main thread, after the writers stopped. */
+void executor_stop(struct executor *x);
+
+/* Queues log for the next pass unless it is queued already. Any thread (the log's writer
+ * in practice); never blocks; a write to the eventfd only when the thread sleeps. */
+void executor_dirty(struct executor *x, struct log *log);
+
+#endif

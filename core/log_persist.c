@@ -1,0 +1,117 @@
+/* core/log_persist.c — the executor's work on a log (core/log.h): copying what the
+ * writer published to the disk files, moving a sealed segment that is wholly on disk
+ * from its hot memory to its disk files, and keeping the next hot segment ready. */
+#include "core/log.h"
+
+#include "core/log_hot.h"
+#include "core/log_segment.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* Maps the disk files over the hot mapping of a sealed segment wholly copied to them:
+ * the same addresses, the same bytes, so readers never notice; then the hot files go.
+ * MAP_FIXED replaces a mapping atomically for every thread of the process. */
+static int persist_swap(struct log *log, struct log_segment *seg)
+{
+	size_t idx_bytes = sizeof(struct log_index_header) +
+			   seg->entry_capacity * sizeof(struct log_entry);
+	void *p;
+
+	/* Written around the page cache: read it in here, not in a reader's fault on a
+	 * reactor. */
+	if (seg->disk_direct) {
+		(void)readahead(seg->log_fd, 0, seg->disk_bytes);
+		(void)readahead(seg->idx_fd, 0, sizeof(struct log_index_header) +
+				seg->disk_entries * sizeof(struct log_entry));
+	}
+	p = mmap(seg->data, seg->log_bytes, PROT_READ, MAP_SHARED | MAP_FIXED, seg->log_fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	p = mmap(seg->header, idx_bytes, PROT_READ, MAP_SHARED | MAP_FIXED, seg->idx_fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	log_hot_remove(log, seg);	/* closes every descriptor of the segment */
+	return 0;
+}
+
+/* Copies segment k's published entries up to end (an offset) to its disk files. */
+static int persist_copy(struct log *log, struct log_segment *seg, uint64_t end)
+{
+	int r;
+
+	if (end <= seg->base_offset + seg->disk_entries)
+		return 0;
+	if (seg->log_fd < 0 && (r = log_segment_disk_open(log, seg, true)) < 0)
+		return r;
+	return log_segment_disk_write(seg, end - seg->base_offset);
+}
+
+/* Keeps the next hot segment made and the active one faulted in ahead of the writer. */
+static int persist_ahead(struct log *log, uint32_t n, uint64_t tail)
+{
+	struct log_segment *last = n ? log->segs[n - 1] : NULL, *seg;
+	uint64_t used_bytes = 0, used = 0;
+	int r;
+
+	if (!last || !atomic_load_explicit(&last->hot, memory_order_acquire))
+		return 0;
+	if (tail > last->base_offset) {
+		const struct log_entry *e = &last->entries[tail - 1 - last->base_offset];
+
+		used = tail - last->base_offset;
+		used_bytes = (uint64_t)e->pos + e->len;
+	}
+	r = log_hot_ready(last, used_bytes + LOG_HOT_AHEAD_BYTES,
+			  used + LOG_HOT_AHEAD_BYTES / sizeof(struct log_entry));
+	if (r < 0)
+		return r;
+	if (atomic_load_explicit(&log->prepared, memory_order_acquire))
+		return 0;
+	if ((r = log_hot_create(log, &seg)) < 0)
+		return r;
+	atomic_store_explicit(&log->prepared, seg, memory_order_release);
+	return 0;
+}
+
+int log_persist(struct log *log)
+{
+	return log_persist_run(log, true);
+}
+
+int log_persist_run(struct log *log, bool ahead)
+{
+	uint64_t tail = log_tail(log);
+	/* Acquire after the tail: every segment an offset below it is in. */
+	uint32_t n = atomic_load_explicit(&log->nsegs, memory_order_acquire);
+	uint32_t k = atomic_load_explicit(&log->disk_seg, memory_order_relaxed);
+	int r = 0;
+
+	for (; k < n; k++) {
+		struct log_segment *seg = log->segs[k];
+		bool sealed = k + 1 < n;
+		uint64_t end = sealed ? log->segs[k + 1]->base_offset : tail;
+
+		if (end > tail)
+			end = tail;	/* committed, not yet published: the next pass */
+		if ((r = persist_copy(log, seg, end)) < 0)
+			break;
+		atomic_store_explicit(&log->persisted, seg->base_offset + seg->disk_entries,
+				      memory_order_release);
+		if (!sealed || end != log->segs[k + 1]->base_offset)
+			break;
+		if (atomic_load_explicit(&seg->hot, memory_order_relaxed) &&
+		    (r = persist_swap(log, seg)) < 0)
+			break;
+		log_segment_close_fds(seg);
+	}
+	atomic_store_explicit(&log->disk_seg, k, memory_order_release);
+	if (r == 0 && ahead)
+		r = persist_ahead(log, n, tail);
+	atomic_store_explicit(&log->persist_error, r, memory_order_release);
+	return r;
+}
