@@ -11,6 +11,7 @@
 #include "admin/rules_io.h"
 #include "core/clock.h"
 #include "core/epoch.h"
+#include "core/executor.h"
 #include "core/xr.h"
 #include "ingest/rules_json.h"
 
@@ -290,6 +291,17 @@ static bool live_drop_done(const struct admin *a, const struct admin_drop *d, bo
 	return true;
 }
 
+/* The executor lets go of tp's logs (it persists them in the background). */
+static int live_drop_executor(struct admin *a, struct topic *tp)
+{
+	struct log *logs[TOPIC_PARTITIONS_MAX];
+
+	for (uint32_t p = 0; p < tp->partitions; p++)
+		logs[p] = tp->part[p].log;
+	return executor_release(a->topics->log_config.executor, logs, tp->partitions,
+				ADMIN_REACTOR_WAIT_MS);
+}
+
 void live_drops_poll(struct admin *a, bool all)
 {
 	bool synced = all;	/* after the reactors stopped no grace period is needed */
@@ -304,6 +316,8 @@ void live_drops_poll(struct admin *a, bool all)
 			epoch_synchronize();	/* turns that saw the topic before DONE end */
 			synced = true;
 		}
+		if (live_drop_executor(a, d->tp) < 0)
+			continue;	/* asked again at the next poll */
 		for (uint32_t r = 0; d->cmds && r < a->eng->n; r++)
 			control_cmd_free(d->cmds[r]);
 		free(d->cmds);

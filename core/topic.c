@@ -242,6 +242,18 @@ static size_t topic_unescape(const char *enc, char *name, size_t cap)
 	return j;
 }
 
+/* A topic directory's counterpart under the hot root (core/log.h: a log in data_root/X
+ * has its hot files in hot_root/X), or "" when hot files live inside the log directory. */
+static void topic_hot_of(const struct topic_table *t, const char *dir, char *buf, size_t cap)
+{
+	const char *hot = t->log_config.hot_root;
+	size_t dl = strlen(t->data_dir);
+
+	buf[0] = '\0';
+	if (hot && hot[0] && strncmp(dir, t->data_dir, dl) == 0 && dir[dl] == '/')
+		snprintf(buf, cap, "%s%s", hot, dir + dl);
+}
+
 static bool topic_marked_deleted(const char *dir)
 {
 	char path[1300];
@@ -286,6 +298,12 @@ int topic_table_recover(struct topic_table *t)
 		snprintf(dir, sizeof(dir), "%s/%s", root, de->d_name);
 		if (topic_marked_deleted(dir)) {	/* removed; the process stopped before
 							 * deleting the files */
+			char hot[1300];
+
+			topic_hot_of(t, dir, hot, sizeof(hot));
+			if (hot[0] && topic_rmtree(hot) < 0 && errno != ENOENT)
+				fprintf(stderr, "fanoutd: %s: cannot delete a removed topic's hot "
+					"files: %s\n", hot, strerror(errno));
 			if (topic_rmtree(dir) < 0)
 				fprintf(stderr, "fanoutd: %s: cannot delete a removed topic's "
 					"files: %s\n", dir, strerror(errno));
@@ -369,13 +387,16 @@ int topic_remove(struct topic_table *t, struct topic *tp)
 
 int topic_destroy(struct topic_table *t, struct topic *tp)
 {
-	char dir[1024];
+	char dir[1024], hot[1300];
 	int rc;
 
 	assert(tp->removed);
 	rc = topic_dir(t, tp->name, tp->name_len, -1, dir, sizeof(dir));
-	topic_free_logs(tp);	/* unmapped before the files go */
+	topic_hot_of(t, dir, hot, sizeof(hot));
+	topic_free_logs(tp);	/* unmapped (hot files gone) before the directories go */
 	if (rc == 0 && topic_rmtree(dir) < 0)
+		rc = -errno;
+	if (rc == 0 && hot[0] && topic_rmtree(hot) < 0 && errno != ENOENT)
 		rc = -errno;
 	pthread_mutex_lock(&t->create_lock);
 	for (uint32_t i = 0; i < t->nremoving; i++) {

@@ -116,10 +116,11 @@ int topic_create(struct topic_table *t, const char *name, size_t len, uint32_t p
  * topic_destroy for tp. */
 int topic_remove(struct topic_table *t, struct topic *tp);
 
-/* Closes a removed topic's logs, deletes its directory, frees it and releases its name.
- * Only once no thread can hold tp any more (the caller's business: net/control.h's drop,
- * then a grace period). Returns 0, or -errno from deleting the files (the memory and the
- * name are released either way; the marker keeps the files from being recovered). */
+/* Closes a removed topic's logs, deletes its directory (and its hot directory), frees it
+ * and releases its name. Only once no thread can hold tp any more (the caller's
+ * business: net/control.h's drop, a grace period, and executor_release for its logs).
+ * Returns 0, or -errno from deleting the files (the memory and the name are released
+ * either way; the marker keeps the files from being recovered). */
 int topic_destroy(struct topic_table *t, struct topic *tp);
 
 /* Copies up to cap topics into out, sorted by name, and returns how many there are in
