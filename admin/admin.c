@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "admin/http.h"
 #include "admin/live.h"
@@ -271,6 +273,13 @@ static void admin_chores(struct admin *a)
 static void *admin_main(void *arg)
 {
 	struct admin *a = arg;
+
+	/* The control plane yields the CPU to the data plane: on a machine where reactors
+	 * and this thread share cores, a burst of API calls must not delay deliveries. */
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), ADMIN_NICE) < 0 && !a->cfg->quiet)
+		admin_log(ADMIN_LOG_WARN, "admin thread: cannot lower its priority: %s",
+			  strerror(errno));
+	pthread_setname_np(pthread_self(), "fanout-admin");
 
 	if (epoch_register() < 0) {
 		admin_log(ADMIN_LOG_ERROR, "admin thread: out of memory; the admin plane is off");

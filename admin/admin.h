@@ -36,6 +36,7 @@
 #define ADMIN_HTTP_TIMEOUT_S  30u		/* an idle HTTP connection is closed */
 #define ADMIN_STATS_FLUSH_ROWS 64u		/* distribution_stats rows per transaction */
 #define ADMIN_ID_BYTES        48u
+#define ADMIN_NICE            10		/* the admin thread's nice value */
 #define ADMIN_STOPS_MAX       4096u		/* ended subscriptions waiting for the store */
 
 /* One partition's figures at a sample. Counters are since this process started. */
@@ -59,6 +60,10 @@ struct admin_topic_sample {
 	uint32_t subscriptions, producers;
 	/* distribution_stats: the counters at the last row written. */
 	uint64_t row_in_events, row_in_bytes, row_out_events, row_out_bytes;
+	/* GET .../stats answers, rendered once per sample: a polling client costs a copy,
+	 * not a JSON build (freed with the sample). */
+	char *stats_json;
+	size_t stats_len;
 };
 
 struct admin_sub_sample {

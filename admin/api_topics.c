@@ -300,10 +300,30 @@ int api_topic_get(struct admin_req *r, struct admin_reply *rep)
 int api_topic_stats(struct admin_req *r, struct admin_reply *rep)
 {
 	struct topic *tp = topic_of_path(r, rep);
+	struct admin_topic_sample *ts;
 
 	if (!tp)
 		return 0;
-	return admin_ok(rep, 200, stats_topic_json(r->a, tp, sampler_topic(r->a, tp->name)));
+	ts = (struct admin_topic_sample *)sampler_topic(r->a, tp->name);
+	if (!ts || ts->tp != tp)	/* not sampled yet: built now, not kept */
+		return admin_ok(rep, 200, stats_topic_json(r->a, tp, NULL));
+	if (!ts->stats_json) {	/* the first request since the sample renders it */
+		json_t *o = stats_topic_json(r->a, tp, ts);
+
+		ts->stats_json = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		ts->stats_len = ts->stats_json ? strlen(ts->stats_json) : 0;
+		json_decref(o);
+		if (!ts->stats_json)
+			return admin_error(rep, 500, "INTERNAL", NULL, "out of memory");
+	}
+	rep->text = malloc(ts->stats_len + 1);
+	if (!rep->text)
+		return admin_error(rep, 500, "INTERNAL", NULL, "out of memory");
+	memcpy(rep->text, ts->stats_json, ts->stats_len + 1);
+	rep->text_len = ts->stats_len;
+	rep->text_json = true;
+	rep->status = 200;
+	return 0;
 }
 
 int api_topic_update(struct admin_req *r, struct admin_reply *rep)

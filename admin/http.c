@@ -161,7 +161,8 @@ static enum MHD_Result admin_http_send(struct admin *a, struct MHD_Connection *c
 	if (rep->text) {
 		body = rep->text;
 		len = rep->text_len;
-		ctype = "text/plain; version=0.0.4; charset=utf-8";
+		ctype = rep->text_json ? "application/json"
+					 : "text/plain; version=0.0.4; charset=utf-8";
 	} else {
 		body = rep->json ? json_dumps(rep->json, JSON_COMPACT) : NULL;
 		if (!body) {

@@ -35,6 +35,7 @@ struct admin_reply {
 	json_t *json;
 	char *text;			/* malloc'd; sent as text/plain (Prometheus format) */
 	size_t text_len;
+	bool text_json;			/* text is JSON already (a cached answer) */
 	const char *allow;		/* 405: the methods that are */
 };
 

@@ -43,8 +43,10 @@ const struct admin_topic_sample *sampler_topic(const struct admin *a, const char
 
 static void sampler_free_sample(struct admin_sample *s)
 {
-	for (uint32_t i = 0; i < s->ntopics; i++)
+	for (uint32_t i = 0; i < s->ntopics; i++) {
 		free(s->topics[i].parts);
+		free(s->topics[i].stats_json);
+	}
 	free(s->topics);
 	free(s->subs);
 	free(s->reactors);
