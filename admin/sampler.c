@@ -3,6 +3,7 @@
  * (topics made later); out-counters are the reactors' (they start at zero). */
 #include "admin/sampler.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,6 +271,8 @@ static void sampler_sub_row(const struct admin_sub_sample *s, struct store_sub *
 	static const char *const starts[] = { "Latest", "Earliest", "MessageId" };
 	const struct control_sub_info *in = &s->info;
 	int st = in->stats.start >= 0 && in->stats.start <= 2 ? in->stats.start : 0;
+	json_t *f;
+	size_t n;
 
 	memset(row, 0, sizeof(*row));
 	snprintf(row->subscription_id, sizeof(row->subscription_id), "%s", s->id);
@@ -278,8 +281,15 @@ static void sampler_sub_row(const struct admin_sub_sample *s, struct store_sub *
 		 in->client_name[0] ? in->client_name : "connection", in->sub_id);
 	strcpy(row->subscription_type, "Exclusive");
 	snprintf(row->consumer_group, sizeof(row->consumer_group), "%s", in->client_name);
-	snprintf(filters, cap, "{\"patterns\":\"%s\",\"content_filter\":%s,\"shm\":%s}",
-		 in->patterns, in->filter ? "true" : "false", in->shm ? "true" : "false");
+	/* jansson, not a format string: a pattern may hold '"' or '\\'. */
+	f = json_pack("{s:s, s:b, s:b}", "patterns", in->patterns, "content_filter", in->filter,
+		      "shm", in->shm);
+	n = f ? json_dumpb(f, filters, cap - 1, JSON_COMPACT) : 0;
+	if (n == 0 || n >= cap - 1)
+		snprintf(filters, cap, "{}");
+	else
+		filters[n] = '\0';
+	json_decref(f);
 	row->filters = filters;
 	strcpy(row->start_position, starts[st]);
 	strcpy(row->delivery_guarantee, "at_least_once");

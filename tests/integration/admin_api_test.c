@@ -321,7 +321,7 @@ static void subscriptions_endpoints(void **state)
 	struct server s;
 	struct client c;
 	Fanout__V1__ServerMessage *m;
-	const char *pats[] = { "AAPL.>" };
+	const char *pats[] = { "AAPL.>", "q\"\\.x" };	/* a quote and a backslash: stored as JSON */
 	char id[64], path[200];
 	json_t *j, *sub;
 
@@ -330,13 +330,13 @@ static void subscriptions_endpoints(void **state)
 	server_connect(&s, &c);
 	assert_int_equal(client_hello(&c, "api-test", 5000, &m), 0);
 	client_free_msg(m);
-	assert_int_equal(client_subscribe(&c, 3, "subs-t", pats, 1, EARLIEST, 0, &m), 0);
+	assert_int_equal(client_subscribe(&c, 3, "subs-t", pats, 2, EARLIEST, 0, &m), 0);
 	client_free_msg(m);
 	/* Listed at once, with its stats. */
 	j = api_expect(&s, "GET", "/api/v1/topics/subs-t/subscriptions", NULL, 200);
 	assert_int_equal(json_array_size(json_object_get(j, "subscriptions")), 1);
 	sub = json_array_get(json_object_get(j, "subscriptions"), 0);
-	assert_string_equal(str(sub, "patterns"), "AAPL.>");
+	assert_string_equal(str(sub, "patterns"), "AAPL.> q\"\\.x");
 	assert_string_equal(str(sub, "consumerName"), "api-test");
 	assert_int_equal(json_integer_value(json_object_get(sub, "subscriptionId")), 3);
 	assert_non_null(json_object_get(sub, "msgBacklog"));
@@ -369,6 +369,8 @@ static void subscriptions_endpoints(void **state)
 	assert_string_equal(str(j, "status"), "stopped");
 	assert_string_equal(str(j, "subscription_type"), "Exclusive");
 	assert_string_equal(str(j, "start_position"), "Earliest");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "filters"),
+							      "patterns")), "AAPL.> q\"\\.x");
 	json_decref(j);
 	wait_sub_status(&s, id, "any");
 	/* Not live any more: a second DELETE removes the record. */
