@@ -43,7 +43,7 @@
 #define LOG_SEGMENT_BYTES_MIN     (64ull << 10)
 #define LOG_READERS_MAX   64u	/* reactors that can read a log: bits of log.readers */
 #define LOG_BASE_UNSET    UINT64_MAX	/* a prepared hot segment's header base offset */
-#define LOG_HOT_AHEAD_BYTES (2u << 20)	/* .log bytes the executor keeps faulted ahead */
+#define LOG_HOT_AHEAD_BYTES (8u << 20)	/* .log bytes the executor keeps faulted ahead */
 #define LOG_HOT_STEP_BYTES  (256u << 10)	/* what the writer faults itself, past that */
 /* Sealed segments the disk has not taken yet stay in hot memory; past either bound the
  * writer refuses appends (-ENOSPC: LOG_FULL) until the executor catches up. */
