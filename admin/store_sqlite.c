@@ -1,6 +1,9 @@
 /* admin/store_sqlite.c — the embedded store: one SQLite file in the data directory
- * (WAL journal, foreign keys on), statements prepared per call and parameters bound by
- * their $N names. */
+ * (WAL journal, foreign keys on), parameters bound by their $N names. Single statements
+ * stay prepared in a small cache (SQLITE_PREPARE_PERSISTENT): the admin thread runs the
+ * same few statements every second, and parsing them each time is allocation churn in a
+ * process whose data path is measured for memory growth. Statement lists (migrations)
+ * are prepared and finalized as they run. */
 #include <errno.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -10,6 +13,19 @@
 #include "admin/store.h"
 
 #define STORE_SQLITE_BUSY_MS 1000	/* another process holding the file: wait this long */
+#define STORE_SQLITE_CACHE   32u	/* prepared statements kept (the store has ~30) */
+
+struct store_sqlite_stmt {
+	char *sql;			/* the expanded text: the key */
+	sqlite3_stmt *stmt;
+	uint64_t used;			/* for evicting the least recently used */
+};
+
+struct store_sqlite {
+	sqlite3 *db;
+	struct store_sqlite_stmt cache[STORE_SQLITE_CACHE];
+	uint64_t clock;
+};
 
 /* SQLite's verdict as a store_rc: constraints the caller can report (409), the file
  * unusable (503), anything else a bug. */
@@ -59,7 +75,12 @@ static int store_sqlite_connect(struct store *st)
 		sqlite3_close(db);
 		return STORE_UNAVAILABLE;
 	}
-	st->db = db;
+	st->db = calloc(1, sizeof(struct store_sqlite));
+	if (!st->db) {
+		sqlite3_close(db);
+		return store_fail(st, STORE_UNAVAILABLE, "out of memory");
+	}
+	((struct store_sqlite *)st->db)->db = db;
 	return STORE_OK;
 }
 
@@ -110,31 +131,81 @@ static int store_sqlite_row(struct store *st, sqlite3_stmt *stmt, struct store_r
 	return STORE_OK;
 }
 
+/* The cached statement for sql, or NULL. */
+static struct store_sqlite_stmt *store_sqlite_cached(struct store_sqlite *s, const char *sql)
+{
+	for (uint32_t i = 0; i < STORE_SQLITE_CACHE; i++)
+		if (s->cache[i].sql && strcmp(s->cache[i].sql, sql) == 0)
+			return &s->cache[i];
+	return NULL;
+}
+
+/* Keeps stmt for sql in the least recently used slot. Without memory it is not kept
+ * (the caller finalizes it: returns false). */
+static bool store_sqlite_keep(struct store_sqlite *s, const char *sql, sqlite3_stmt *stmt)
+{
+	struct store_sqlite_stmt *slot = &s->cache[0];
+	char *copy = strdup(sql);
+
+	if (!copy)
+		return false;
+	for (uint32_t i = 1; i < STORE_SQLITE_CACHE; i++)
+		if (s->cache[i].used < slot->used)
+			slot = &s->cache[i];
+	sqlite3_finalize(slot->stmt);
+	free(slot->sql);
+	*slot = (struct store_sqlite_stmt){ .sql = copy, .stmt = stmt, .used = ++s->clock };
+	return true;
+}
+
+/* Binds, steps to the end and keeps the rows. Returns a store_rc. */
+static int store_sqlite_run(struct store *st, sqlite3 *db, sqlite3_stmt *stmt, int nparams,
+			    const char *const *params, struct store_result *res)
+{
+	int rc = SQLITE_OK, out = store_sqlite_bind(st, stmt, nparams, params);
+
+	res->ncols = (uint32_t)sqlite3_column_count(stmt);
+	while (out == STORE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		out = store_sqlite_row(st, stmt, res);
+	if (out == STORE_OK && rc != SQLITE_DONE)
+		out = store_fail(st, store_sqlite_rc(sqlite3_extended_errcode(db)), "%s",
+				 sqlite3_errmsg(db));
+	return out;
+}
+
 static int store_sqlite_exec(struct store *st, const char *sql, int nparams,
 			     const char *const *params, struct store_result *res)
 {
-	sqlite3 *db = st->db;
+	struct store_sqlite *s = st->db;
+	struct store_sqlite_stmt *c = store_sqlite_cached(s, sql);
 	sqlite3_stmt *stmt = NULL;
 	const char *tail = sql;
-	int rc = SQLITE_OK, out = STORE_OK;
+	int rc, out = STORE_OK;
 
-	/* A statement list (migrations) runs one statement at a time. */
-	while (out == STORE_OK && tail && *tail) {
-		rc = sqlite3_prepare_v2(db, tail, -1, &stmt, &tail);
+	if (c) {
+		c->used = ++s->clock;
+		out = store_sqlite_run(st, s->db, c->stmt, nparams, params, res);
+		sqlite3_reset(c->stmt);
+		sqlite3_clear_bindings(c->stmt);
+	}
+	/* Else one statement at a time (a list: migrations); a lone one is kept. */
+	while (!c && out == STORE_OK && tail && *tail) {
+		bool lone = tail == sql;
+
+		rc = sqlite3_prepare_v3(s->db, tail, -1, SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
 		if (rc != SQLITE_OK)
-			return store_fail(st, store_sqlite_rc(rc), "%s", sqlite3_errmsg(db));
+			return store_fail(st, store_sqlite_rc(rc), "%s", sqlite3_errmsg(s->db));
 		if (!stmt)
 			break;	/* only whitespace or comments left */
-		out = store_sqlite_bind(st, stmt, nparams, params);
-		res->ncols = (uint32_t)sqlite3_column_count(stmt);
-		while (out == STORE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW)
-			out = store_sqlite_row(st, stmt, res);
-		if (out == STORE_OK && rc != SQLITE_DONE)
-			out = store_fail(st, store_sqlite_rc(sqlite3_extended_errcode(db)), "%s",
-					 sqlite3_errmsg(db));
+		lone = lone && tail[strspn(tail, " \t\r\n;")] == '\0';
+		out = store_sqlite_run(st, s->db, stmt, nparams, params, res);
+		sqlite3_reset(stmt);
+		sqlite3_clear_bindings(stmt);
+		if (lone && out != STORE_UNAVAILABLE && store_sqlite_keep(s, sql, stmt))
+			break;
 		sqlite3_finalize(stmt);
 	}
-	res->changed = (uint64_t)sqlite3_changes(db);
+	res->changed = (uint64_t)sqlite3_changes(s->db);
 	if (out == STORE_UNAVAILABLE)
 		store_mark_down(st, st->err);
 	return out;
@@ -142,7 +213,16 @@ static int store_sqlite_exec(struct store *st, const char *sql, int nparams,
 
 static void store_sqlite_close(struct store *st)
 {
-	sqlite3_close(st->db);
+	struct store_sqlite *s = st->db;
+
+	if (!s)
+		return;
+	for (uint32_t i = 0; i < STORE_SQLITE_CACHE; i++) {
+		sqlite3_finalize(s->cache[i].stmt);
+		free(s->cache[i].sql);
+	}
+	sqlite3_close(s->db);
+	free(s);
 	st->db = NULL;
 }
 
