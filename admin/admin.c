@@ -294,6 +294,7 @@ static void *admin_main(void *arg)
 		admin_chores(a);
 	}
 	admin_http_stop(a);
+	sampler_tick(a);	/* a last sample: the final row counts up to the stop */
 	sampler_flush_rows(a, true);	/* the interval cut short; one try if the store is up */
 	epoch_unregister();
 	return NULL;
