@@ -294,6 +294,8 @@ static void *admin_main(void *arg)
 		admin_chores(a);
 	}
 	admin_http_stop(a);
+	/* The stop waits for this thread: back to the reactors' priority where allowed. */
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 0);
 	sampler_tick(a);	/* a last sample: the final row counts up to the stop */
 	sampler_flush_rows(a, true);	/* the interval cut short; one try if the store is up */
 	epoch_unregister();

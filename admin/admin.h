@@ -36,7 +36,8 @@
 #define ADMIN_HTTP_TIMEOUT_S  30u		/* an idle HTTP connection is closed */
 #define ADMIN_STATS_FLUSH_ROWS 64u		/* distribution_stats rows per transaction */
 #define ADMIN_ID_BYTES        48u
-#define ADMIN_NICE            10		/* the admin thread's nice value */
+#define ADMIN_NICE            5		/* the admin thread's nice value: it yields to
+						 * the reactors without starving on a busy host */
 #define ADMIN_STOPS_MAX       4096u		/* ended subscriptions waiting for the store */
 
 /* One partition's figures at a sample. Counters are since this process started. */

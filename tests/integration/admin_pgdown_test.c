@@ -79,7 +79,7 @@ static double metric(struct server *s, const char *line_start)
 	return v;
 }
 
-/* Waits (bounded: a loaded machine delays the admin thread, which runs at nice 10) until
+/* Waits (bounded: a loaded machine delays the admin thread, which runs at nice 5) until
  * a metric satisfies want(value); fails the test otherwise. */
 static void wait_metric(struct server *s, const char *line, bool (*want)(double), const char *what)
 {
