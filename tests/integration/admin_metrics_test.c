@@ -294,7 +294,7 @@ static size_t read_all(int fd, char *buf, size_t cap)
 static void log_format_json(void **state)
 {
 	struct server s;
-	char data[300], ready[300], out[65536];
+	char data[300], ready[300], *out = malloc(4 << 20), *end;
 	int fds[2], status, lines = 0, listening = 0;
 	pid_t pid;
 
@@ -318,8 +318,14 @@ static void log_format_json(void **state)
 	kill(pid, SIGTERM);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_int_equal(WEXITSTATUS(status), 0);
-	read_all(fds[0], out, sizeof(out));	/* the logger child writes, then EOF */
+	assert_non_null(out);
+	read_all(fds[0], out, 4 << 20);	/* the logger child writes, then EOF */
 	close(fds[0]);
+	/* Whole lines only: a start-up can log a great deal (the hot-dir sweep names every
+	 * directory it keeps), and a line cut by the bound is not the server's fault. */
+	end = strrchr(out, '\n');
+	if (end)
+		end[1] = '\0';
 	for (char *l = strtok(out, "\n"); l; l = strtok(NULL, "\n")) {
 		json_error_t err;
 		json_t *o = json_loads(l, 0, &err);
@@ -339,6 +345,7 @@ static void log_format_json(void **state)
 	}
 	assert_true(lines >= 4);
 	assert_true(listening >= 1);
+	free(out);
 	server_teardown(&s);
 }
 
