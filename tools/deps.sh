@@ -3,7 +3,7 @@
 #
 #   deps_install          build packages only
 #   deps_install --test   build packages + what the tests run against (PostgreSQL, Redis,
-#                         nats-server, Node)
+#                         nats-server, Node, python3-protobuf and protoc)
 #   deps_install --bench  build packages + the peer servers fanout-bench compares against
 #                         and gnuplot for perf/plot.sh
 #
@@ -18,8 +18,10 @@ FANOUT_BUILD_DEPS=(
   # fanout-bench's Redis reply parser and ZeroMQ peer; fanoutd links neither.
   libhiredis-dev libzmq3-dev
 )
-# The bench suite starts nats-server and redis-server (its smoke runs of every scenario).
-FANOUT_TEST_DEPS=(postgresql redis-server redis-tools nats-server)
+# The bench suite starts nats-server and redis-server (its smoke runs of every scenario);
+# the interop suite's Python subscriber uses python3-protobuf and a module protoc generates.
+FANOUT_TEST_DEPS=(postgresql redis-server redis-tools nats-server
+  python3-protobuf protobuf-compiler)
 FANOUT_BENCH_DEPS=(nats-server redis-server gnuplot-nox)
 
 _deps_apt_updated=0
