@@ -47,7 +47,7 @@ static const char config_usage[] =
 	"  --max-subscriptions N     subscriptions per connection (default 256)\n"
 	"  --max-connections N       concurrent connections per reactor (default 4096)\n"
 	"  --reactors N              reactor threads, each pinned to a CPU (default: one per\n"
-	"                            CPU this process may use; at most 64)\n"
+	"                            CPU this process may use but one, at least 1; at most 64)\n"
 	"  --send-zc-bytes N         zero-copy sends (SENDMSG_ZC) of at least N bytes to peers\n"
 	"                            on other hosts (default 65536; 0 = never)\n"
 	"  --shm-dir DIR             where shared-memory rings are made (default /dev/shm)\n"

@@ -15,7 +15,7 @@
 
 #include "core/log.h"
 
-#define EXECUTOR_PASS_NS  (1000 * 1000ll)		/* 1 ms between passes, at most */
+#define EXECUTOR_PASS_NS  (10 * 1000 * 1000ll)	/* 10 ms between passes, at most */
 #define EXECUTOR_RETRY_NS (100 * 1000 * 1000ll)	/* failed logs: again after 100 ms */
 #define EXECUTOR_RETRY_MAX 4096u
 

@@ -59,6 +59,13 @@ uint32_t event_frame_size(const struct event_parts *e, uint64_t offset);
 uint32_t event_frame_write(const struct event_parts *e, uint64_t offset, uint8_t *dst,
 			   uint32_t *crc);
 
+/* The routing key of a stored frame (prefix included, len bytes): walks ServerMessage
+ * field 1 (event), Event field 4 (distribution), Distribution field 4, skipping what
+ * comes before each, without decoding anything else. Returns 0 with *key (in the frame)
+ * and *klen, or -EINVAL for a frame that holds no event key. Frames are the log's own
+ * (checked at ingest); the walk still never reads outside [frame, frame + len). */
+int event_frame_key(const uint8_t *frame, uint32_t len, const char **key, uint32_t *klen);
+
 /* A delimited ServerMessage{publish_ack} for n stored events: its size, and writing it
  * (returns the bytes written). Partitions and offsets are packed, as proto3 packs them. */
 size_t ack_frame_size(uint64_t sequence, uint32_t n, const uint32_t *partitions,

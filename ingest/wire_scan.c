@@ -808,3 +808,59 @@ int wire_check_event(struct event_view *v, size_t i, struct publish_error *err)
 		return -1;
 	return wc_id(v->source_service, false, i, "metadata.source_service", err);
 }
+
+/* ---- strings of control messages ------------------------------------------------------ */
+
+#define WIRE_STRINGS_DEPTH 8	/* the .proto nests messages 4 deep at most */
+
+static int ws_strings(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
+		      const uint8_t *end, char *path, size_t cap, size_t at, int depth)
+{
+	uint32_t counts[64] = { 0 };	/* repeated fields' entries seen, by field index */
+
+	while (p < end) {
+		const ProtobufCFieldDescriptor *fd;
+		struct wf f;
+		int n;
+
+		if (wf_read(&p, end, &f) < 0)
+			return 0;	/* protobuf-c reports the structure */
+		fd = protobuf_c_message_descriptor_get_field(desc, f.num);
+		if (!fd || f.wt != WT_LEN)
+			continue;
+		if (fd->type != PROTOBUF_C_TYPE_STRING && fd->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		n = snprintf(path + at, cap - at, "%s%s", at ? "." : "", fd->name);
+		if (fd->label == PROTOBUF_C_LABEL_REPEATED && n >= 0 && at + (size_t)n < cap) {
+			uint32_t i = (uint32_t)(fd - desc->fields);
+
+			n += snprintf(path + at + n, cap - at - (size_t)n, "[%u]",
+				      i < 64 ? counts[i]++ : 0);
+		}
+		if (n < 0 || at + (size_t)n >= cap)
+			n = 0;
+		if (fd->type == PROTOBUF_C_TYPE_STRING) {
+			if (!wire_utf8_ok(f.data, f.len)) {
+				snprintf(path + at + n, cap - at - (size_t)n, ": %s",
+					 memchr(f.data, 0, f.len) ? "contains a NUL byte" :
+					 "is not valid UTF-8");
+				return 1;
+			}
+		} else if (depth < WIRE_STRINGS_DEPTH &&
+			   ws_strings(fd->descriptor, f.data, f.data + f.len, path, cap,
+				      at + (size_t)n, depth + 1)) {
+			return 1;
+		}
+		path[at] = '\0';
+	}
+	return 0;
+}
+
+int wire_strings_check(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t len,
+		       char *path, size_t cap)
+{
+	if (cap == 0)
+		return 0;
+	path[0] = '\0';
+	return ws_strings(desc, p, p + len, path, cap, 0, 0);
+}

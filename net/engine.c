@@ -20,7 +20,10 @@ uint32_t net_engine_count(const struct config *cfg)
 		return cfg->reactors;
 	if (sched_getaffinity(0, sizeof(set), &set) < 0)
 		return 1;
-	n = CPU_COUNT(&set);
+	/* One CPU is left to the executor thread, the kernel's network work and clients on
+	 * the same host: on 2 CPUs one reactor costs half the CPU per event two do
+	 * (perf/RESULTS.md), every event then staying on one reactor. */
+	n = CPU_COUNT(&set) - 1;
 	return n < 1 ? 1 : n > (int)XR_REACTORS_MAX ? XR_REACTORS_MAX : (uint32_t)n;
 }
 

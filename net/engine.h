@@ -51,8 +51,8 @@ struct net_engine {
 	bool go;			/* every reactor is up: start serving */
 };
 
-/* The number of reactors cfg asks for: --reactors, else the CPUs this process may run
- * on (at most XR_REACTORS_MAX). */
+/* The number of reactors cfg asks for: --reactors, else one fewer than the CPUs this
+ * process may run on (at least 1, at most XR_REACTORS_MAX). */
 uint32_t net_engine_count(const struct config *cfg);
 
 /* Starts n reactors on their threads and waits until all listen. Returns 0, or -errno

@@ -318,6 +318,8 @@ static int net_on_open(void *ctx, struct reactor_conn *c)
 	if (session_open(s, srv, c) < 0)
 		return -ENOMEM;
 	c->user = s;
+	s->open_pos = srv->nopen;
+	srv->open[srv->nopen++] = c->slot;	/* one per slot: never full */
 	return 0;
 }
 
@@ -342,6 +344,8 @@ static void net_on_close(void *ctx, struct reactor_conn *c)
 		return;
 	net_server_deactivate(srv, s);
 	net_server_unwait(srv, s);
+	srv->open[s->open_pos] = srv->open[--srv->nopen];
+	srv->sessions[srv->open[s->open_pos]].open_pos = s->open_pos;
 	session_close(s);
 }
 
@@ -486,9 +490,8 @@ static bool net_on_idle(void *ctx)
 	net_server_route(srv);
 	if (now >= srv->police_at_ns) {	/* bounded work: once per 100 ms, not per event */
 		srv->police_at_ns = now + SERVER_POLICE_NS;
-		for (uint32_t i = 0; i < srv->cfg->max_connections; i++)	/* idle ones too */
-			if (srv->sessions[i].in_use)
-				session_police(&srv->sessions[i], now);
+		for (uint32_t i = srv->nopen; i-- > 0;)	/* idle ones too; one may close */
+			session_police(&srv->sessions[srv->open[i]], now);
 	}
 	for (uint32_t i = srv->nactive; i-- > 0;) {
 		struct session *s = &srv->sessions[srv->active[i]];
@@ -528,7 +531,8 @@ int net_server_init(struct net_server *srv, struct net_engine *eng, uint32_t id,
 	srv->sessions = calloc(cfg->max_connections, sizeof(*srv->sessions));
 	srv->active = calloc(cfg->max_connections, sizeof(*srv->active));
 	srv->waiting = calloc(cfg->max_connections, sizeof(*srv->waiting));
-	if (!srv->sessions || !srv->active || !srv->waiting)
+	srv->open = calloc(cfg->max_connections, sizeof(*srv->open));
+	if (!srv->sessions || !srv->active || !srv->waiting || !srv->open)
 		return -ENOMEM;
 	rc = arena_init(&srv->arena, (size_t)cfg->max_frame_bytes * SERVER_ARENA_FACTOR);
 	if (rc == 0)
@@ -611,4 +615,5 @@ void net_server_free(struct net_server *srv)
 	arena_free(&srv->match_arena);
 	free(srv->sessions);
 	free(srv->active);
+	free(srv->open);
 }

@@ -60,6 +60,9 @@ struct net_server {
 	struct session *sessions;	/* one per reactor slot */
 	uint32_t *active;		/* slots of sessions needing a flush check */
 	uint32_t nactive;
+	uint32_t *open;			/* slots of every open session: the police pass
+					 * walks these, not every slot */
+	uint32_t nopen;
 	char bound[80];			/* the address actually listened on */
 	int64_t police_at_ns;		/* next lag and close-deadline pass */
 	struct interest interest;	/* exact keys -> indexed subscriptions */

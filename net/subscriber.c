@@ -9,42 +9,96 @@
 #include "core/hash.h"
 #include "core/probes.h"
 #include "fanout.pb-c.h"
+#include "ingest/event_encode.h"
 
 static bool sub_match(struct subscription *s, const struct log_ref *ref, struct arena *a);
 
-/* Binary search of the sorted exact-key hashes. */
-static bool sub_has_key_hash(const struct subscription *s, uint64_t h)
+/* The first of the sorted exact-key hashes equal to h, or npatterns. */
+static uint32_t sub_key_find(const struct subscription *s, uint64_t h)
 {
 	uint32_t lo = 0, hi = s->npatterns;
 
 	while (lo < hi) {
 		uint32_t mid = (lo + hi) / 2;
 
-		if (s->key_hashes[mid] == h)
-			return true;
 		if (s->key_hashes[mid] < h)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
+	return lo < s->npatterns && s->key_hashes[lo] == h ? lo : s->npatterns;
+}
+
+/* An exact-key subscription: the frame's key is one of its keys. The hash narrows it to
+ * one pattern (patterns are sorted like their hashes); the bytes decide, so a key that
+ * only shares a hash is never delivered. */
+static bool sub_exact_wants(const struct subscription *s, const struct log_ref *ref)
+{
+	uint64_t h = ref->entry->key_hash;
+	uint32_t i = sub_key_find(s, h), klen;
+	const char *key;
+
+	if (i == s->npatterns || event_frame_key(ref->frame, ref->len, &key, &klen) < 0)
+		return false;
+	for (; i < s->npatterns && s->key_hashes[i] == h; i++)
+		if (s->key_lens[i] == klen && memcmp(s->patterns[i].text, key, klen) == 0)
+			return true;
 	return false;
 }
 
-static int sub_hash_cmp(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+struct sub_hashed {
+	uint64_t hash;
+	uint32_t index;
+};
 
-	return x < y ? -1 : x > y;
+static int sub_hashed_cmp(const void *a, const void *b)
+{
+	const struct sub_hashed *x = a, *y = b;
+
+	return x->hash < y->hash ? -1 : x->hash > y->hash;
+}
+
+/* Sorts an exact-key subscription's patterns by their keys' hashes, into key_hashes. */
+static int sub_sort_keys(struct subscription *s)
+{
+	uint32_t n = s->npatterns;
+	struct sub_hashed *h = malloc(n * sizeof(*h));
+	struct pattern *sorted = malloc(n * sizeof(*sorted));
+
+	s->key_hashes = malloc(n * sizeof(*s->key_hashes));
+	s->key_lens = malloc(n * sizeof(*s->key_lens));
+	if (!h || !sorted || !s->key_hashes || !s->key_lens) {
+		free(h);
+		free(sorted);
+		return -1;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		h[i] = (struct sub_hashed){
+			.hash = hash_bytes(s->patterns[i].text, strlen(s->patterns[i].text)),
+			.index = i,
+		};
+	qsort(h, n, sizeof(*h), sub_hashed_cmp);
+	for (uint32_t i = 0; i < n; i++) {
+		sorted[i] = s->patterns[h[i].index];
+		s->key_hashes[i] = h[i].hash;
+		s->key_lens[i] = (uint32_t)strlen(sorted[i].text);
+	}
+	memcpy(s->patterns, sorted, n * sizeof(*sorted));
+	free(h);
+	free(sorted);
+	return 0;
 }
 
 /* Whether a frame is for this subscription: the filter on the index entry first (no
  * decoding), then the routing-key patterns. */
 static bool sub_wants(struct subscription *s, const struct log_ref *ref, struct arena *a)
 {
-	if (s->key_hashes && !sub_has_key_hash(s, ref->entry->key_hash))
-		return false;	/* no decode for the keys of other subscriptions */
+	if (s->key_hashes && sub_key_find(s, ref->entry->key_hash) == s->npatterns)
+		return false;	/* the keys of other subscriptions, by hash alone */
 	if (!s->filter.empty && !filter_match(&s->filter, ref->entry))
 		return false;
+	if (s->key_hashes)
+		return sub_exact_wants(s, ref);
 	return s->npatterns == 0 || sub_match(s, ref, a);
 }
 
@@ -149,19 +203,13 @@ static enum sub_error sub_patterns(struct subscription *s, const struct sub_requ
 	s->indexed = true;	/* routed to, not scanning: see subscriber.h */
 	for (uint32_t i = 0; i < s->npatterns; i++)
 		s->wild = s->wild || !s->patterns[i].exact;
-	if (!s->wild) {	/* scans skip other keys by hash, without decoding */
-		s->key_hashes = malloc(s->npatterns * sizeof(*s->key_hashes));
-		if (!s->key_hashes) {
-			*why = "out of memory";
-			return SUB_NO_MEMORY;
-		}
-		for (uint32_t i = 0; i < s->npatterns; i++)
-			s->key_hashes[i] = hash_bytes(s->patterns[i].text,
-						      strlen(s->patterns[i].text));
-		qsort(s->key_hashes, s->npatterns, sizeof(*s->key_hashes), sub_hash_cmp);
+	if (!s->wild && sub_sort_keys(s) < 0) {	/* scans skip other keys by hash */
+		*why = "out of memory";
+		return SUB_NO_MEMORY;
 	}
 	if (s->indexed) {
 		s->ring = malloc(SUB_RING * sizeof(*s->ring));
+		s->ring_cap = SUB_RING;
 		if (!s->ring) {
 			*why = "out of memory";
 			return SUB_NO_MEMORY;
@@ -223,6 +271,7 @@ void sub_free(struct subscription *s)
 	free(s->cache);
 	free(s->ring);
 	free(s->key_hashes);
+	free(s->key_lens);
 	free(s->snap);
 	filter_free(&s->filter);
 	memset(s, 0, sizeof(*s));
@@ -242,18 +291,12 @@ bool sub_pending(const struct subscription *s)
 
 int sub_frame_key(const struct log_ref *ref, struct arena *a, const char **key, size_t *len)
 {
-	Fanout__V1__ServerMessage *m;
-	struct frame_view fv;
+	uint32_t klen;
 
-	arena_reset(a);
-	if (frame_parse(ref->frame, ref->len, ref->len, &fv) <= 0)
+	(void)a;	/* nothing decoded: the key is read off the frame */
+	if (event_frame_key(ref->frame, ref->len, key, &klen) < 0)
 		return -EINVAL;
-	m = fanout__v1__server_message__unpack(&a->pb, fv.len, fv.body);
-	if (!m || m->body_case != FANOUT__V1__SERVER_MESSAGE__BODY_EVENT ||
-	    !m->event->distribution)
-		return -EINVAL;
-	*key = m->event->distribution->routing_key;
-	*len = strlen(*key);
+	*len = klen;
 	return 0;
 }
 
@@ -356,15 +399,35 @@ static uint32_t sub_gather_snap(struct subscription *s, struct sub_gather *g, bo
 	return added;
 }
 
+/* Doubles a full ring (its entries keep their order), up to SUB_RING_MAX: a reader that
+ * falls behind for a moment stays routed instead of scanning the log. Returns 0, or -1
+ * at the bound or out of memory. */
+static int sub_ring_grow(struct subscription *s)
+{
+	uint32_t n = s->ring_tail - s->ring_head, cap = s->ring_cap * 2;
+	uint64_t *ring;
+
+	if (cap > SUB_RING_MAX || !(ring = malloc(cap * sizeof(*ring))))
+		return -1;
+	for (uint32_t i = 0; i < n; i++)
+		ring[i] = s->ring[(s->ring_head + i) & (s->ring_cap - 1)];
+	free(s->ring);
+	s->ring = ring;
+	s->ring_cap = cap;
+	s->ring_head = 0;
+	s->ring_tail = n;
+	return 0;
+}
+
 enum sub_push_result sub_push(struct subscription *s, uint32_t p, uint64_t offset)
 {
 	if (s->scan)
 		return SUB_PUSH_IGNORED;	/* the scan under way reaches this offset too */
 	if (offset < s->cursors[p].offset)
 		return SUB_PUSH_IGNORED;	/* a scan sent it already */
-	if (s->ring_tail - s->ring_head == SUB_RING)
+	if (s->ring_tail - s->ring_head == s->ring_cap && sub_ring_grow(s) < 0)
 		return SUB_PUSH_FULL;
-	s->ring[s->ring_tail++ % SUB_RING] = (uint64_t)p << SUB_RING_SHIFT | offset;
+	s->ring[s->ring_tail++ & (s->ring_cap - 1)] = (uint64_t)p << SUB_RING_SHIFT | offset;
 	return SUB_PUSH_QUEUED;
 }
 
@@ -378,7 +441,7 @@ void sub_overflow(struct subscription *s, const uint64_t *offered)
 	/* The ring holds each partition's entries in offset order: the first one seen for a
 	 * partition is its oldest. Walking from the newest leaves the oldest in place. */
 	for (uint32_t i = s->ring_tail; i-- != s->ring_head;) {
-		uint64_t e = s->ring[i % SUB_RING];
+		uint64_t e = s->ring[i & (s->ring_cap - 1)];
 
 		s->cursors[e >> SUB_RING_SHIFT].offset = e & ((1ull << SUB_RING_SHIFT) - 1);
 	}
@@ -394,7 +457,7 @@ static uint32_t sub_gather_ring(struct subscription *s, struct sub_gather *g, bo
 	uint32_t added = 0;
 
 	while (s->ring_head != s->ring_tail) {
-		uint64_t e = s->ring[s->ring_head % SUB_RING];
+		uint64_t e = s->ring[s->ring_head & (s->ring_cap - 1)];
 		uint32_t p = (uint32_t)(e >> SUB_RING_SHIFT);
 		uint64_t offset = e & ((1ull << SUB_RING_SHIFT) - 1);
 		struct log_ref ref;
@@ -463,7 +526,7 @@ void sub_measure_lag(struct subscription *s)
 	s->lag_bytes = 0;
 	if (s->indexed && !s->scan) {	/* behind by what waits on the ring */
 		if (s->ring_head != s->ring_tail) {
-			uint64_t e = s->ring[s->ring_head % SUB_RING];
+			uint64_t e = s->ring[s->ring_head & (s->ring_cap - 1)];
 
 			s->lag_events = s->ring_tail - s->ring_head;
 			s->lag_bytes = log_bytes_behind(s->topic->part[e >> SUB_RING_SHIFT].log,

@@ -21,10 +21,13 @@
 #define SUB_SCAN_MAX     65536u		/* index entries examined per gather */
 #define SUB_SNAPSHOT_MAX (1u << 20)	/* keys a snapshot may hold */
 #define SUB_SNAPSHOT_TRIES 16u		/* walks of a table that grows meanwhile */
-#define SUB_RING         1024u		/* offsets an exact-key subscription queues */
+#define SUB_RING         256u		/* offsets a routed subscription queues, at first */
+#define SUB_RING_MAX     65536u		/* it grows to this (512 KiB) before it overflows
+					 * and scans instead: a slow reader's backlog */
 #define SUB_RING_SHIFT   54		/* ring entry: partition << 54 | offset */
 static_assert(TOPIC_PARTITIONS_MAX <= 1u << (64 - SUB_RING_SHIFT), "partition fits a ring entry");
-static_assert((1ull << 32) % SUB_RING == 0, "free-running ring indexes wrap cleanly");
+static_assert((1ull << 32) % SUB_RING_MAX == 0, "free-running ring indexes wrap cleanly");
+static_assert((SUB_RING & (SUB_RING - 1)) == 0 && SUB_RING <= SUB_RING_MAX, "ring sizes");
 
 struct sub_match_slot {
 	uint64_t key_hash;
@@ -48,6 +51,8 @@ struct subscription {
 	uint32_t npatterns;		/* 0 = every key */
 	struct pattern *patterns;
 	struct sub_match_slot *cache;	/* NULL when npatterns == 0 */
+	uint32_t *key_lens;		/* !wild: patterns[i]'s length (patterns sorted like
+					 * key_hashes) */
 	uint64_t *key_hashes;		/* !wild: the exact keys' hashes, sorted: a frame
 					 * whose key hash is not here cannot match; also
 					 * what the server registers in its key index */
@@ -66,8 +71,9 @@ struct subscription {
 					 * cache, not the exact-key table */
 	bool scan;			/* catching up from the cursors */
 	bool reseek;			/* cursors' offsets moved without a seek */
-	uint64_t *ring;			/* SUB_RING entries when indexed */
+	uint64_t *ring;			/* ring_cap entries when indexed */
 	uint32_t ring_head, ring_tail;	/* free-running */
+	uint32_t ring_cap;		/* a power of two, SUB_RING..SUB_RING_MAX */
 	void *owner;			/* the session: who to wake */
 	void *sink;			/* frames go here, not to the socket (net/sink.h) */
 	const char *sink_path;		/* the ring's file, told in SubscribeResult */
@@ -134,7 +140,8 @@ void sub_measure_lag(struct subscription *s);
 enum sub_push_result {
 	SUB_PUSH_IGNORED,	/* nothing new: it is scanning, or has sent this already */
 	SUB_PUSH_QUEUED,	/* on the ring: wake its owner */
-	SUB_PUSH_FULL,		/* the ring is full: call sub_overflow, then wake its owner */
+	SUB_PUSH_FULL,		/* the ring is full at SUB_RING_MAX (or cannot grow): call
+				 * sub_overflow, then wake its owner */
 };
 
 /* An event of one of a routed subscription's keys was appended at partition p, offset. */
@@ -147,8 +154,9 @@ enum sub_push_result sub_push(struct subscription *s, uint32_t p, uint64_t offse
  * then are not owed, and counting them as lag would cut a healthy subscriber. */
 void sub_overflow(struct subscription *s, const uint64_t *offered);
 
-/* Reads the routing key of a stored frame by decoding it into a (reset first). Returns 0
- * with *key (in a) and *len, or -EINVAL for a frame that is not an event. */
+/* Reads the routing key of a stored frame (a wire walk: nothing decoded; a is unused).
+ * Returns 0 with *key (in the frame, not NUL-terminated) and *len, or -EINVAL for a frame
+ * that is not an event. */
 int sub_frame_key(const struct log_ref *ref, struct arena *a, const char **key, size_t *len);
 
 /* True when key matches one of the subscription's patterns (none: every key). */

@@ -64,6 +64,10 @@ void server_start(struct server *s, const char *const *extra)
 	args[n++] = "--ready-file";
 	args[n++] = ready;
 	args[n++] = "--quiet";
+	/* Two reactors unless a test says otherwise (a later flag wins): events cross
+	 * between reactors in every test, whatever fanoutd's default on this machine. */
+	args[n++] = "--reactors";
+	args[n++] = "2";
 	for (int i = 0; extra && extra[i] && n < 63; i++)
 		args[n++] = extra[i];
 	args[n] = NULL;

@@ -72,10 +72,15 @@ static void exact_patterns_are_routed_with_a_ring(void **state)
 	s->cursors[0].offset = 4;
 	assert_int_equal(sub_push(s, 0, 3), SUB_PUSH_IGNORED);	/* below the cursor: sent */
 	assert_int_equal(sub_push(s, 0, 5), SUB_PUSH_QUEUED);
-	for (uint32_t i = 1; i < SUB_RING; i++)
+	/* It grows, keeping the order, up to SUB_RING_MAX; past that it is full. */
+	for (uint32_t i = 1; i < SUB_RING_MAX; i++)
 		assert_int_equal(sub_push(s, 1, 100 + i), SUB_PUSH_QUEUED);
-	assert_int_equal(sub_push(s, 1, 5000), SUB_PUSH_FULL);
+	assert_int_equal(s->ring_cap, SUB_RING_MAX);
+	assert_int_equal(sub_push(s, 1, 100 + SUB_RING_MAX), SUB_PUSH_FULL);
 	assert_true(sub_pending(s));
+	assert_int_equal(s->ring[s->ring_head & (s->ring_cap - 1)] & 0xffffffff, 5);
+	assert_int_equal(s->ring[(s->ring_tail - 1) & (s->ring_cap - 1)] & 0xffffffff,
+			 100 + SUB_RING_MAX - 1);
 }
 
 static void overflow_resumes_from_what_is_owed(void **state)
