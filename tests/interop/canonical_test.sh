@@ -2,7 +2,7 @@
 # Interop, canonical: two independent protobuf implementations decode every stored frame
 # identically, and as it was published.
 #
-#   canonical_test.sh FANOUTD FANOUT_PUB PROTO [--strict]
+#   canonical_test.sh FANOUTD FANOUT_PUB PROTO
 #
 # A fresh fanoutd (topic interop/canon declared with 3 partitions) takes
 #   - INTEROP_CANON_COUNT (default 2000) synthetic market-data events from fanout-pub on
@@ -18,24 +18,18 @@
 # same bytes for every event, every published event is there once and decodes to what was
 # published, and nothing else is there.
 #
-# Two server defects are known and tolerated (compare.py says which values they change);
-# with --strict they are not, and the test fails (exit 1) exactly when they are all that
-# differs: meson runs it as should_fail, so a fixed server shows as an unexpected pass.
-# Anything else going wrong under --strict exits 99 (an error, not an expected failure).
-#
 # Exit 0 pass, 1 fail, 77 skip (node, tests/interop/node_modules, python3-protobuf or
 # protoc missing: tools/test installs them all). INTEROP_PYTHON picks the interpreter
 # (default /usr/bin/python3, Debian's, which python3-protobuf installs into).
 set -uo pipefail
 
-if (($# < 3 || $# > 4)) || { (($# == 4)) && [[ $4 != --strict ]]; }; then
-  echo "usage: $0 FANOUTD FANOUT_PUB PROTO [--strict]" >&2
+if (($# != 3)); then
+  echo "usage: $0 FANOUTD FANOUT_PUB PROTO" >&2
   exit 2
 fi
 FANOUTD=$(realpath "$1")
 FANOUT_PUB=$(realpath "$2")
 PROTO=$(realpath "$3")
-STRICT=${4:-}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PY=${INTEROP_PYTHON:-/usr/bin/python3}
 COUNT=${INTEROP_CANON_COUNT:-2000}
@@ -63,8 +57,6 @@ fi
 echo "python: $PY, protobuf $PB_WHERE; $("${PROTOC:-protoc}" --version); node $(node --version)"
 ((${#TOPIC_B} == 200)) || { echo "internal: topic B is ${#TOPIC_B} bytes" >&2; exit 99; }
 
-# shellcheck disable=SC2034  # read by common.sh's fail
-[[ -n $STRICT ]] && FAIL_RC=99
 # shellcheck source=tests/interop/common.sh
 source "$HERE/common.sh"
 export PYTHONDONTWRITEBYTECODE=1   # nothing written into the source tree
@@ -94,12 +86,8 @@ rc=$?
 
 stop_fanoutd
 
-(cd "$HERE" && "$PY" -B compare.py ${STRICT:+"$STRICT"} "$DIR/expected.jsonl" "$DIR/js.jsonl" \
+(cd "$HERE" && "$PY" -B compare.py "$DIR/expected.jsonl" "$DIR/js.jsonl" \
   "$DIR/py.jsonl" "$SYNTH" "$COUNT")
 rc=$?
-if [[ -n $STRICT ]]; then
-  # 1: only the known defects differ (expected while they last); 0: fixed; 99: other.
-  exit "$rc"
-fi
 ((rc == 0)) || fail "compare.py exited $rc"
 echo "PASS: protobufjs and python3-protobuf decoded all $TOTAL events identically, as published"

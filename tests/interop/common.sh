@@ -4,7 +4,7 @@
 # exit 0 on SIGTERM) before they end, whatever happens.
 #
 #   DIR          the temporary directory (created here; removed at exit)
-#   FAIL_RC      what fail exits with (1; 99 for a test whose failure is expected)
+#   FAIL_RC      what fail exits with (default 1)
 #   start_fanoutd FANOUTD [flags...]   sets FANOUTD_PID and ADDR (HOST:PORT)
 #   stop_fanoutd                       SIGTERM, wait up to 10 s, fail unless it exits 0
 #   bounded SECONDS CMD...             CMD under timeout(1) when there is one

@@ -2,7 +2,7 @@
 """Compares what the two interop subscribers decoded with each other and with what was
 published.
 
-  /usr/bin/python3 -B compare.py [--strict] EXPECTED JS_OUT PY_OUT SYNTH_TOPIC SYNTH_COUNT
+  /usr/bin/python3 -B compare.py EXPECTED JS_OUT PY_OUT SYNTH_TOPIC SYNTH_COUNT
 
 EXPECTED is publish.py's output; JS_OUT and PY_OUT are the canonical JSON lines of
 `node subscribe.mjs --canon` and subscribe.py over the same topics; SYNTH_TOPIC holds
@@ -13,26 +13,7 @@ decoders saw different events or decoded any of them differently (to the byte), 
 published is missing or one nobody published is there, a server-set time is outside the
 publishing window, or any decoded value differs from what was published.
 
-Two server defects are known (reported with issue 10), both in events the server decodes
-and re-encodes with protobuf-c 1.4 (a batch holding an event with fields out of order or
-repeated, or a coordination_completed: publish.py marks their events "repacked"):
-
-  negative-zero  a double published as -0.0 is stored as +0.0: protobuf-c omits a proto3
-                 double that compares equal to 0, where proto3 says -0.0 is distinct and
-                 is written. Tolerated: published "-0x0.0p+0", decoded "0x0.0p+0", in a
-                 repacked event.
-  duplicate-message-merge
-                 a message field given twice in one event (metadata, distribution, the
-                 payload): protobuf merges the occurrences; the server keeps, of the
-                 earlier one, only its strings, sub-messages and lists (its numbers, bools,
-                 enums and unknown fields are lost), and of an earlier oneof payload
-                 nothing. Tolerated: the event decodes exactly as publish.py's
-                 "known_defect" line for it says (the fields lost, nothing else).
-
-Without --strict those are reported as KNOWN and tolerated; every other deviation fails.
-With --strict nothing is tolerated: exit 0 when everything round-trips, 1 when the only
-deviations are known ones (the meson test that runs this is should_fail, so it turns into
-an unexpected pass once the server is fixed, and then these tolerances go), 99 otherwise.
+Nothing is tolerated: exit 0 when everything round-trips, 1 otherwise.
 """
 
 import json
@@ -41,7 +22,6 @@ import sys
 import fanout_canon as fc
 
 SERVER_TIME = "<server-time>"
-NEG_ZERO, POS_ZERO = "-0x0.0p+0", "0x0.0p+0"
 
 # Values the hand-made events must hold, each checked in what was expected *and* in what
 # both decoders printed, so a canonical form that lost something on both sides is caught.
@@ -136,15 +116,14 @@ def load(path, who, errors):
 
 
 def main(argv):
-    strict = "--strict" in argv
-    args = [a for a in argv[1:] if a != "--strict"]
+    args = argv[1:]
     if len(args) != 5:
-        print("usage: compare.py [--strict] EXPECTED JS_OUT PY_OUT SYNTH_TOPIC SYNTH_COUNT",
+        print("usage: compare.py EXPECTED JS_OUT PY_OUT SYNTH_TOPIC SYNTH_COUNT",
               file=sys.stderr)
         return 2
     exp_path, js_path, py_path, synth_topic, synth_count = args
     synth_count = int(synth_count)
-    errors, known = [], []
+    errors = []
 
     with open(exp_path, encoding="utf-8") as f:
         recs = [json.loads(line) for line in f]
@@ -192,16 +171,9 @@ def main(argv):
         got_line = fc.dumps(got)
         if got_line == rec["canon"]:
             continue
-        alt = rec.get("known_defect")
         for path, w, g in diff(want, got):
-            what = "%s (event_id %s)%s: published %s, decoded %s" % (
-                where(key), short(want.get("event_id"), 40), path, describe(w), describe(g))
-            if alt and got_line == alt["canon"]:
-                known.append("[%s] %s" % (alt["name"], what))
-            elif w == NEG_ZERO and g == POS_ZERO and rec.get("repacked"):
-                known.append("[negative-zero] " + what)
-            else:
-                errors.append(what)
+            errors.append("%s (event_id %s)%s: published %s, decoded %s" % (
+                where(key), short(want.get("event_id"), 40), path, describe(w), describe(g)))
 
     # 3. The hand-made values are really there (on both sides: lines 1. found equal).
     exp_text = "\n".join(r["canon"] for r in recs[1:])
@@ -212,21 +184,13 @@ def main(argv):
         elif s not in got_text:
             errors.append("no decoded event holds %s" % s)
 
-    if known:
-        print("compare.py: KNOWN SERVER DEFECTS (see compare.py), %d value(s) differ:"
-              % len(known), file=sys.stderr)
-        fail_lines(known, 50)
     if errors:
         print("compare.py: FAIL: %d problem(s):" % len(errors), file=sys.stderr)
         fail_lines(errors)
-        return 99 if strict else 1
-    if strict and known:
-        print("compare.py: strict: only the known defect differs", file=sys.stderr)
         return 1
     print("compare.py: OK: %d events decoded identically by protobufjs and python3-protobuf "
-          "(%d hand-made ones as published%s, %d from fanout-pub)"
-          % (len(py), len(expected), ", %d known deviation(s)" % len(known) if known else "",
-             len(synth)), file=sys.stderr)
+          "(%d hand-made ones as published, %d from fanout-pub)"
+          % (len(py), len(expected), len(synth)), file=sys.stderr)
     return 0
 
 

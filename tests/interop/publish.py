@@ -15,11 +15,13 @@ negative and extreme integers, -0.0, infinities and extreme finite doubles (1e30
 routing key, fields the server sets (sent with other values: they must be replaced).
 
 Batch 1 is laid out canonically (the server's wire path keeps it as sent). Batch 2 has
-fields out of order, unknown fields between known ones, repeated scalars and repeated
-messages (the server decodes such a batch with protobuf-c and re-encodes it). Batch 3 holds
-two coordination_completed events (one with no decisions, which stores nothing) around an
-ordinary one. Batch 4 must be refused whole (an event_id of 129 bytes behind a good event);
-batch 5 follows it (offsets stay dense).
+fields out of order (an Event's and a Distribution's) and unknown fields between known
+ones: the server puts them in order, bytes unchanged (a -0.0 stays -0.0). Batches 11, 12
+and 13 must be refused by name (the same payload twice, metadata twice, a -0.0 inside a
+coordination_completed: proto/README.md). Batch 3 holds two coordination_completed events
+(one with no decisions, which stores nothing) around an ordinary one. Batch 4 must be
+refused whole (an event_id of 129 bytes behind a good event); batch 5 follows it (offsets
+stay dense).
 
 What an event must decode to is protobuf's own reading of the bytes sent (Python's parse:
 repeated messages merged, the last scalar wins, unknown fields kept), with the fields the
@@ -28,10 +30,8 @@ the payload when 0, receive_time_ns (and timestamp_ns when 0) marked "<server-ti
 compare.py to check against the publishing window; a decision split from
 coordination_completed P is built as proto/README.md's table says. EXPECTED_OUT gets one
 JSON object per line: {"window_ns": [t0, t1]} first, then per stored event, in ack order,
-{"topic", "partition", "offset", "server_time": [fields], "repacked": true when protobuf-c
-re-encoded it (batches 2 and 3), "canon": <canonical JSON line>}, and for the two events
-that meet a known server defect (compare.py) "known_defect": {"name", "canon": what the
-server is known to store instead}.
+{"topic", "partition", "offset", "server_time": [fields], "canon": <canonical JSON
+line>}.
 
 Exit 0 when every batch was answered as intended, 1 otherwise.
 """
@@ -177,26 +177,23 @@ def main(argv):
 
     batch1 = [e.SerializeToString() for e in (e1, e2, e3, e4)]
 
-    # ---- batch 2: out of order, repeated fields (protobuf-c decodes and re-encodes) ----
-    dist5a = (f_len(4, "BTC.USD.trade") + f_len(1, topic_a) + f_varint(2, 7) +
-              f_varint(3, 99) + f_len(5, "late-workflow"))
-    dist5b = (f_len(5, "second-workflow") + f_varint(7, 2) + f_len(14, b"d") +
-              f_varint(6, 3))                                 # merged into the first
-    md5 = (f_len(1, "BTC") + f_fixed64(4, struct.unpack("<Q", struct.pack("<d", -0.0))[0]) +
+    # ---- batch 2: fields out of order (the server puts them in order, bytes unchanged) --
+    dist5 = (f_len(4, "BTC.USD.trade") + f_len(1, topic_a) + f_varint(2, 7) +
+             f_varint(3, 99) + f_len(5, "late-workflow") + f_len(5, "second-workflow") +
+             f_varint(7, 2) + f_len(14, b"d") + f_varint(6, 3))
+    md5 = (f_fixed64(4, struct.unpack("<Q", struct.pack("<d", -0.0))[0]) +
            f_fixed64(6, struct.unpack("<Q", struct.pack("<d", 1e308))[0]) +
            f_varint(5, -1) + f_len(10, "USD") +
-           f_len(1, "BTC-USD"))                               # the last symbol wins
+           f_len(1, "BTC-USD"))                               # symbol last
     e5 = (f_len(1, "fb-5-東京") +
           f_varint(7, 42) +                                   # unknown, before the rest
-          f_len(4, dist5a) +
-          f_len(5, pb.Metadata(source_service="first", compliance_flags=["a"])) +
+          f_len(4, dist5) +
           f_varint(6, 12345) +                                # receive_time_ns: replaced
           f_varint(2, -42) +                                  # timestamp_ns after others
           f_varint(3, pb.DATA_TYPE_MARKET_DATA) +
           f_len(10, md5) +
-          f_len(5, pb.Metadata(venue="Zürich", compliance_flags=["b"],
-                               latency_sensitive=True)) +     # merged into the first
-          f_len(4, dist5b) +
+          f_len(5, pb.Metadata(source_service="first", venue="Zürich",
+                               compliance_flags=["a", "b"], latency_sensitive=True)) +
           f_fixed32(8, 1))                                    # unknown, at the end
     e6 = pb.Event(event_id="fb-6", timestamp_ns=5, data_type=pb.DATA_TYPE_EXECUTION)
     e6.distribution.topic = topic_b
@@ -206,29 +203,29 @@ def main(argv):
         order_id="o-6", quantity=-0.0, price=-1e-300, commission=-0.0,
         execution_data_type=pb.EXECUTION_DATA_TYPE_FILL_NOTIFICATION),
         f_len(50, "ünknown")))
-    # The same oneof member twice: protobuf merges the two (as for any message field).
-    e11_head = pb.Event(event_id="fb-11", timestamp_ns=11)
-    e11_head.distribution.topic = topic_a
-    e11_head.distribution.routing_key = "DUP.X.trade"
-    md11_first = pb.MarketData(symbol="DUP", bid=1.5, volume=3, currency="EUR")
-    md11_last = pb.MarketData(symbol="DUP", ask=2.5, kind="quote")
-    e11 = (e11_head.SerializeToString() + f_len(10, md11_first) + f_len(10, md11_last))
-    e11_last_only = e11_head.SerializeToString() + f_len(10, md11_last)
-    # Metadata and distribution twice, numbers, bools and unknown fields in the first.
+    batch2 = [e5, with_unknown(e6, f_varint(77, U64_MAX)).SerializeToString()]
+
+    # ---- refused: shapes protobuf allows but no producer writes (proto/README.md) -------
+    # The same oneof member twice (protobuf would merge them).
+    e11 = pb.Event(event_id="fb-11", timestamp_ns=11)
+    e11.distribution.topic = topic_a
+    e11.distribution.routing_key = "DUP.X.trade"
+    e11 = (e11.SerializeToString() + f_len(10, pb.MarketData(symbol="DUP", bid=1.5)) +
+           f_len(10, pb.MarketData(symbol="DUP", ask=2.5)))
+    # Metadata given twice.
     e12 = (f_len(1, "fb-12") + f_varint(2, 12) +
-           f_len(4, f_len(1, topic_a) + f_len(4, "DUP.Y.trade") + f_varint(6, 3) +
-                 f_len(14, b"d")) +
-           f_len(5, f_varint(3, 1) + f_varint(4, 1) + f_fixed32(20, 7)) +
-           f_len(10, f_len(1, "DUP")) +
-           f_len(4, f_varint(7, 2)) +
-           f_len(5, f_len(2, "V")))
-    e12_as_stored = (f_len(1, "fb-12") + f_varint(2, 12) +
-                     f_len(4, f_len(1, topic_a) + f_len(4, "DUP.Y.trade") + f_varint(7, 2)) +
-                     f_len(5, f_len(2, "V")) + f_len(10, f_len(1, "DUP")))
-    batch2 = [e5, with_unknown(e6, f_varint(77, U64_MAX)).SerializeToString(), e11, e12]
-    # What the server stores instead of protobuf's merge (a known defect, compare.py).
-    known_alt = {e11: ("duplicate-message-merge", e11_last_only),
-                 e12: ("duplicate-message-merge", e12_as_stored)}
+           f_len(4, f_len(1, topic_a) + f_len(4, "DUP.Y.trade")) +
+           f_len(5, f_varint(3, 1)) + f_len(10, f_len(1, "DUP")) + f_len(5, f_len(2, "V")))
+    # A -0.0 inside a coordination_completed (the split into decisions cannot write it).
+    p0 = pb.Event(event_id="cc-negzero")
+    p0.distribution.topic = topic_a
+    p0.coordination_completed.coordination_id = "run-negzero"
+    p0.coordination_completed.decisions.append(pb.CoordinationDecision(
+        decision_id="d", instrument_id="IBM", action="buy", confidence=1.0))
+    p0 = p0.SerializeToString().replace(struct.pack("<d", 1.0), struct.pack("<d", -0.0))
+    refused = [(11, [e11], "events[0].payload: more than one payload"),
+               (12, [e12], "events[0].metadata: given twice"),
+               (13, [p0], "decisions[0].confidence: is -0.0")]
 
     # ---- batch 3: coordination_completed, split into decision events -------------------
     p1 = pb.Event(event_id="cc-Zürich", timestamp_ns=1700000000123456789)
@@ -244,10 +241,10 @@ def main(argv):
     cc.coordination_id = exact_bytes("run-東京-", 128)
     d1 = pb.CoordinationDecision(
         decision_id="d-1", instrument_id="AAPL", action="buy", quantity=100,
-        confidence=0.875, coordination_quality=-0.0, priority=1,
+        confidence=0.875, coordination_quality=-1e-300, priority=1,
         reasoning=["momentum", "Zürich", ""])
     d1.portfolio_impact.CopyFrom(pb.PortfolioImpact(
-        position_change=-1e308, weight_change=-0.0, risk_contribution_change=5e-324,
+        position_change=-1e308, weight_change=-5e-324, risk_contribution_change=5e-324,
         correlation_impact=-2.2250738585072014e-308))
     cc.decisions.append(with_unknown(d1, f_varint(70, 1) + f_len(71, "dec-ü")))
     cc.decisions.append(pb.CoordinationDecision(
@@ -354,6 +351,15 @@ def main(argv):
 
     expected = []
     for seq, batch in ((1, batch1), (2, batch2), (3, batch3), (5, batch5)):
+        if seq == 3:
+            for rseq, rbatch, why in refused:
+                m = publish(rseq, rbatch)
+                if m.WhichOneof("body") != "error" or \
+                        m.error.code != pb.ERROR_CODE_INVALID_EVENT or why not in m.error.message:
+                    fail("batch %d: %s, want INVALID_EVENT saying '%s'" % (
+                        rseq, str(m).replace("\n", " "), why))
+                print("publish.py: batch %d refused as it should be: %s" % (
+                    rseq, m.error.message), file=sys.stderr)
         if seq == 5:
             m = publish(4, batch4)
             if m.WhichOneof("body") != "error":
@@ -376,13 +382,8 @@ def main(argv):
                                                             len(stored)))
         for (raw, ev), part, off in zip(stored, ack.partitions, ack.offsets):
             canon, server_time = expect(ev, part, off)
-            rec = {"topic": ev.distribution.topic, "partition": part, "offset": off,
-                   "server_time": server_time, "repacked": seq in (2, 3), "canon": canon}
-            if raw in known_alt:
-                name, alt_raw = known_alt[raw]
-                rec["known_defect"] = {"name": name,
-                                       "canon": expect(stored_of(alt_raw)[0], part, off)[0]}
-            expected.append(rec)
+            expected.append({"topic": ev.distribution.topic, "partition": part,
+                             "offset": off, "server_time": server_time, "canon": canon})
     t1 = time.time_ns()
     sock.close()
 
