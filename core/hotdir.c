@@ -377,8 +377,8 @@ int hotdir_sweep(const char *parent)
 {
 	DIR *d = opendir(parent);
 	struct dirent *de;
-	char first_kept[PATH_MAX] = "";
 	int removed = 0, kept = 0;
+	char first[PATH_MAX] = "";
 
 	if (!d)
 		return 0;
@@ -394,18 +394,17 @@ int hotdir_sweep(const char *parent)
 			continue;
 		if (hotdir_has_segments(path)) {	/* maybe a moved data dir's only copy */
 			if (kept++ == 0)
-				snprintf(first_kept, sizeof(first_kept), "%s", path);
+				snprintf(first, sizeof(first), "%s", path);
 			continue;
 		}
 		nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 		removed++;
 	}
 	closedir(d);
-	if (kept)	/* one line, however many: they are all there at every start */
-		fprintf(stderr, "fanoutd: %d hot dir%s under %s (%s%s) hold%s segments of a data "
-			"dir that is not where it was; kept (its data dir recovers them when it "
-			"starts; remove it if that data dir is gone for good)\n", kept,
-			kept == 1 ? "" : "s", parent, first_kept, kept == 1 ? "" : ", ...",
-			kept == 1 ? "s" : "");
+	if (kept)	/* one line, however many */
+		fprintf(stderr, "fanoutd: %d hot dirs under %s hold segments of data dirs that are "
+			"not where they were (%s%s); kept: a data dir recovers its own when it "
+			"starts; remove them if their data dirs are gone for good\n", kept, parent,
+			first, kept > 1 ? ", ..." : "");
 	return removed;
 }
