@@ -226,6 +226,11 @@ static int hot_load(struct log *log, uint32_t seq, struct log_segment **out)
 	if ((r = seg->hot_idx_fd = hot_open(path, O_RDWR)) < 0)
 		goto gone;
 	n = pread(seg->hot_idx_fd, &h, sizeof(h), 0);
+	if (n == (ssize_t)sizeof(h) && h.magic == LOG_INDEX_MAGIC &&
+	    h.version == LOG_INDEX_VERSION_FNV) {
+		r = log_segment_old_format(path);	/* its frames are not to be dropped */
+		goto gone;
+	}
 	if (n != (ssize_t)sizeof(h) || h.magic != LOG_INDEX_MAGIC ||
 	    h.version != LOG_INDEX_VERSION || h.entry_bytes != sizeof(struct log_entry) ||
 	    h.base_offset == LOG_BASE_UNSET || h.log_bytes == 0 || h.log_bytes > UINT32_MAX ||

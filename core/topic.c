@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 
 #include "core/epoch.h"
-#include "core/hash.h"
+#include "core/keyhash.h"
 
 
 int topic_name_check(const char *name, size_t len, const char **why)
@@ -49,8 +49,10 @@ int topic_table_init(struct topic_table *t, const char *data_dir, const struct l
 	t->log_config = *lc;
 	t->reactors = 1;
 	pthread_mutex_init(&t->create_lock, NULL);
+	/* Seeded from the hash key: topic names clients pick cannot be aimed at one
+	 * probe sequence of ck_ht's (public) hash function. */
 	if (!ck_ht_init(&t->ht, CK_HT_MODE_BYTESTRING, NULL, &epoch_allocator, 64,
-			0x66616e6f7574ull))
+			keyhash_bytes("topics", 6)))
 		return -ENOMEM;
 	return 0;
 }
@@ -113,7 +115,7 @@ static int topic_open_logs(struct topic_table *t, struct topic *tp)
 	for (uint32_t i = 0; i < tp->partitions; i++) {
 		/* Partitions of one topic go round the reactors from a place its name picks,
 		 * so many one-partition topics spread too. */
-		tp->part[i].owner = (uint32_t)((hash_bytes(tp->name, tp->name_len) + i) %
+		tp->part[i].owner = (uint32_t)((keyhash_bytes(tp->name, tp->name_len) + i) %
 					       t->reactors);
 		rc = topic_dir(t, tp->name, tp->name_len, (int)i, dir, sizeof(dir));
 		if (rc < 0)

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "core/frame.h"
-#include "core/hash.h"
+#include "core/keyhash.h"
 #include "core/probes.h"
 #include "fanout.pb-c.h"
 #include "ingest/event_encode.h"
@@ -74,7 +74,7 @@ static int sub_sort_keys(struct subscription *s)
 	}
 	for (uint32_t i = 0; i < n; i++)
 		h[i] = (struct sub_hashed){
-			.hash = hash_bytes(s->patterns[i].text, strlen(s->patterns[i].text)),
+			.hash = keyhash_bytes(s->patterns[i].text, strlen(s->patterns[i].text)),
 			.index = i,
 		};
 	qsort(h, n, sizeof(*h), sub_hashed_cmp);

@@ -15,6 +15,8 @@ FANOUT_BUILD_DEPS=(
   liburing-dev libnuma-dev libck-dev
   protobuf-c-compiler libprotobuf-c-dev
   libcmocka-dev libjansson-dev systemtap-sdt-dev
+  # SipHash-2-4 (crypto_shorthash): the keyed index hashes (core/keyhash.c).
+  libsodium-dev
   # fanout-bench's Redis reply parser and ZeroMQ peer; fanoutd links neither.
   libhiredis-dev libzmq3-dev
 )

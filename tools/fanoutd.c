@@ -16,6 +16,7 @@
 #include "core/epoch.h"
 #include "core/executor.h"
 #include "core/hotdir.h"
+#include "core/keyhash.h"
 #include "core/topic.h"
 #include "fanout_version.h"
 #include "ingest/route.h"
@@ -156,12 +157,21 @@ static int fanoutd_topics(struct topic_table *topics, const struct config *cfg,
 		fprintf(stderr, "fanoutd: data dir %s: %s\n", cfg->data_dir, strerror(errno));
 		return -1;
 	}
-	if (fanoutd_lock(cfg->data_dir) < 0 || fanoutd_hot(cfg, x) < 0)
+	/* The hash key before any log: every index hash and partition depends on it. */
+	if (fanoutd_lock(cfg->data_dir) < 0 || keyhash_load_dir(cfg->data_dir) < 0 ||
+	    fanoutd_hot(cfg, x) < 0)
 		return -1;
 	rc = topic_table_init(topics, cfg->data_dir, &lc);
 	topics->reactors = reactors;	/* partitions' owners, before any topic exists */
 	if (rc == 0)
 		rc = topic_table_recover(topics);
+	if (rc == -EPROTONOSUPPORT) {
+		fprintf(stderr, "fanoutd: data dir %s was written by an older fanout (index "
+			"format %u, unkeyed hashes); this one writes format %u and does not read "
+			"it (see the log line above)\n", cfg->data_dir, LOG_INDEX_VERSION_FNV,
+			LOG_INDEX_VERSION);
+		return -1;
+	}
 	if (rc < 0) {
 		fprintf(stderr, "fanoutd: recovering %s: %s\n", cfg->data_dir, strerror(-rc));
 		return -1;

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "core/hash.h"
+#include "core/keyhash.h"
 #include "net/interest.h"
 
 /* The table only compares log addresses: distinct objects stand in for two logs. */
@@ -18,7 +18,7 @@ static void add_find_remove(void **state)
 {
 	struct interest in;
 	int s1, s2, s3;
-	uint64_t k = hash_bytes("AAPL.NASDAQ.trade", 17), other = hash_bytes("MSFT", 4);
+	uint64_t k = keyhash_bytes("AAPL.NASDAQ.trade", 17), other = keyhash_bytes("MSFT", 4);
 	const struct interest_list *l;
 
 	(void)state;
