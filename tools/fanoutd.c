@@ -217,6 +217,25 @@ static int fanoutd_rules(const struct config *cfg, struct rules_set **out)
 	return 0;
 }
 
+/* Rules were read before the data directory was touched (a bad file exits 2 at once),
+ * under the fixed key; their conditions hash strings, so once the data directory's key is
+ * in force they are read again under it. Returns 0, or -1 (the file changed meanwhile). */
+static int fanoutd_rules_rekey(const struct config *cfg, struct rules_set **rules)
+{
+	char err[CONFIG_PATH_MAX + RULES_ERROR_BYTES];
+	struct rules_set *again;
+
+	if (!*rules)
+		return 0;
+	if (rules_load_file(&again, cfg->rules_file, err, sizeof(err)) < 0) {
+		fprintf(stderr, "fanoutd: --rules: %s\n", err);
+		return -1;
+	}
+	rules_free(*rules);
+	*rules = again;
+	return 0;
+}
+
 /* With --no-auto-create, a rule whose target topic does not exist would reject every
  * batch it matches: refuse to start instead. */
 static int fanoutd_rules_targets(struct topic_table *topics, const struct config *cfg,
@@ -281,7 +300,8 @@ int main(int argc, char **argv)
 		executor_stop(&executor);
 		return 1;
 	}
-	if (fanoutd_rules_targets(&topics, &cfg, rules) < 0)
+	if (fanoutd_rules_rekey(&cfg, &rules) < 0 ||
+	    fanoutd_rules_targets(&topics, &cfg, rules) < 0)
 		return 2;
 	if (!cfg.no_shm && fanoutd_shm_init(&sinks, &cfg) < 0)
 		return 1;
