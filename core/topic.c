@@ -48,6 +48,7 @@ int topic_table_init(struct topic_table *t, const char *data_dir, const struct l
 	strcpy(t->data_dir, data_dir);
 	t->log_config = *lc;
 	t->reactors = 1;
+	t->latest_keys_max = LATEST_KEYS_DEFAULT;
 	pthread_mutex_init(&t->create_lock, NULL);
 	/* Seeded from the hash key: topic names clients pick cannot be aimed at one
 	 * probe sequence of ck_ht's (public) hash function. */
@@ -126,11 +127,11 @@ static int topic_open_logs(struct topic_table *t, struct topic *tp)
 				tp->name, i, dir, strerror(-rc));
 			return rc;
 		}
-		rc = latest_init(&tp->part[i].latest);
+		rc = latest_init(&tp->part[i].latest, tp->part[i].log, t->latest_keys_max);
 		if (rc < 0)
 			return rc;
 		tp->part[i].latest_ready = true;
-		rc = latest_rebuild(&tp->part[i].latest, tp->part[i].log);
+		rc = latest_rebuild(&tp->part[i].latest);
 		if (rc < 0)
 			return rc;
 	}

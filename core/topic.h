@@ -44,6 +44,8 @@ struct topic_table {
 	uint32_t max;		/* topic_create refuses new topics past this; 0 = no limit */
 	uint32_t reactors;	/* partitions' owners are 0..reactors-1; set before any
 				 * topic is created (1 after topic_table_init) */
+	uint32_t latest_keys_max;	/* keys of each partition's last-value table; set
+					 * before any topic is opened (LATEST_KEYS_DEFAULT) */
 	pthread_mutex_t create_lock;	/* serialises writers */
 };
 

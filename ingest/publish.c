@@ -250,7 +250,7 @@ static int publish_write(struct publish_ctx *ctx, struct topic_partition *part,
 	assert((uint32_t)rc == size);
 	log_commit_crc(log, fields, crc);
 	PROBE_APPEND(partition, at, size);
-	if (latest_put(&part->latest, fields->key_hash, at) < 0)
+	if (latest_put(&part->latest, fields->key_hash, dst, size, at) < 0)
 		ctx->latest_failures++;	/* only snapshots miss it; the event is in the log */
 	publish_touch(ctx, log);
 	return 0;

@@ -111,14 +111,13 @@ struct sub_snap_ctx {
 };
 
 /* latest_each callback: keeps a key's newest event when it precedes the live stream. */
-static bool sub_snap_key(void *p, uint64_t key_hash, uint64_t offset)
+static bool sub_snap_key(void *p, uint64_t offset)
 {
 	struct sub_snap_ctx *c = p;
 	struct subscription *s = c->s;
 	const struct log *log = s->topic->part[c->partition].log;
 	struct log_ref ref;
 
-	(void)key_hash;
 	if (offset >= s->cursors[c->partition].offset || log_read(log, offset, &ref) < 0)
 		return true;	/* the live stream sends it, or retention dropped it */
 	if (!sub_wants(s, &ref, c->arena))
@@ -152,6 +151,18 @@ static int sub_snap_cmp(const void *a, const void *b)
 	return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
+/* A walk racing the table's writer can meet one offset twice (a node evicted and reused
+ * meanwhile, a colliding key moved): each event goes out once. Sorted first. */
+static void sub_snap_dedupe(struct subscription *s)
+{
+	uint32_t out = 0;
+
+	for (uint32_t i = 0; i < s->nsnap; i++)
+		if (out == 0 || sub_snap_cmp(&s->snap[out - 1], &s->snap[i]) != 0)
+			s->snap[out++] = s->snap[i];
+	s->nsnap = out;
+}
+
 /* Collects the newest event of each matching key, in offset order per partition. */
 static enum sub_error sub_snapshot(struct subscription *s, struct arena *a, const char **why)
 {
@@ -176,6 +187,7 @@ static enum sub_error sub_snapshot(struct subscription *s, struct arena *a, cons
 		return SUB_TOO_LARGE;
 	}
 	qsort(s->snap, s->nsnap, sizeof(*s->snap), sub_snap_cmp);
+	sub_snap_dedupe(s);
 	return SUB_OK;
 }
 
@@ -308,8 +320,9 @@ bool sub_key_matches(const struct subscription *s, const char *key, size_t len)
 	return s->npatterns == 0;
 }
 
-/* Matches a frame's routing key against the patterns. The key is read by decoding the
- * frame, once per distinct key hash while the cache holds it. */
+/* Matches a frame's routing key against the patterns, remembering the answer per key:
+ * the slot is found by the key's hash and trusted only when its key's bytes (kept as a
+ * pointer into the log, which outlives the subscription) are the frame's. */
 static bool sub_match(struct subscription *s, const struct log_ref *ref, struct arena *a)
 {
 	struct sub_match_slot *slot = &s->cache[ref->entry->key_hash & (SUB_MATCH_CACHE - 1)];
@@ -317,10 +330,15 @@ static bool sub_match(struct subscription *s, const struct log_ref *ref, struct 
 	size_t len;
 	bool hit;
 
-	if (slot->state && slot->key_hash == ref->entry->key_hash)
+	if (sub_frame_key(ref, a, &key, &len) < 0)
+		return false;
+	if (slot->state && slot->key_hash == ref->entry->key_hash && slot->klen == len &&
+	    memcmp(slot->key, key, len) == 0)
 		return slot->state == 2;
-	hit = sub_frame_key(ref, a, &key, &len) == 0 && sub_key_matches(s, key, len);
+	hit = sub_key_matches(s, key, len);
 	slot->key_hash = ref->entry->key_hash;
+	slot->key = key;
+	slot->klen = (uint32_t)len;
 	slot->state = hit ? 2 : 1;
 	return hit;
 }

@@ -17,7 +17,7 @@
 #include "core/topic.h"
 
 #define SUB_PATTERNS_MAX 64u		/* patterns per subscription */
-#define SUB_MATCH_CACHE  1024u		/* routing-key hash -> match result slots */
+#define SUB_MATCH_CACHE  1024u		/* routing key -> match result slots */
 #define SUB_SCAN_MAX     65536u		/* index entries examined per gather */
 #define SUB_SNAPSHOT_MAX (1u << 20)	/* keys a snapshot may hold */
 #define SUB_SNAPSHOT_TRIES 16u		/* walks of a table that grows meanwhile */
@@ -31,6 +31,8 @@ static_assert((SUB_RING & (SUB_RING - 1)) == 0 && SUB_RING <= SUB_RING_MAX, "rin
 
 struct sub_match_slot {
 	uint64_t key_hash;
+	const char *key;		/* the key's bytes, in the log */
+	uint32_t klen;
 	uint8_t state;			/* 0 empty, 1 no match, 2 match */
 };
 
