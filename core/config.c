@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/budget.h"
 #include "core/frame.h"
+#include "core/latest.h"
 #include "core/log.h"
 #include "fanout_version.h"
 
@@ -30,6 +32,10 @@ void config_defaults(struct config *c)
 	c->send_zc_bytes = CONFIG_SEND_ZC_BYTES;
 	strcpy(c->shm_dir, "/dev/shm");
 	c->shm_max_bytes = 1ull << 30;
+	c->reactor_memory_bytes = BUDGET_BYTES_DEFAULT;
+	c->frame_deadline_ms = CONFIG_FRAME_DEADLINE_MS;
+	c->latest_keys_max = LATEST_KEYS_DEFAULT;
+	c->memory_log_ms = CONFIG_MEMORY_LOG_MS;
 }
 
 static const char config_usage[] =
@@ -64,6 +70,17 @@ static const char config_usage[] =
 	"  --topic NAME[:N]          declare a topic with N partitions (repeatable)\n"
 	"  --no-auto-create          unknown topics are an error instead of created\n"
 	"  --max-topics N            auto-creation stops at N topics (default 10000)\n"
+	"  --reactor-memory-bytes N  each reactor's budget for what clients make it hold:\n"
+	"                            partial frames, answers, publish batches, snapshots,\n"
+	"                            subscriptions (default 268435456; at least 4194304 and\n"
+	"                            twice --max-frame-bytes)\n"
+	"  --frame-deadline-ms N     a client frame must arrive whole within N ms of its\n"
+	"                            first byte, else the connection is cut (default 10000)\n"
+	"  --latest-keys-max N       keys each partition's last-value table keeps for\n"
+	"                            snapshots; past it the least recently updated goes\n"
+	"                            (default 262144, at most 67108864)\n"
+	"  --memory-log-ms N         log each reactor's memory use this often (default\n"
+	"                            10000; 0 = never)\n"
 	"  --quiet                   log warnings and errors only\n"
 	"  --config FILE             settings as \"key = value\" lines, keys the flags above\n"
 	"                            without \"--\"; flags given as well override the file\n"
@@ -108,7 +125,8 @@ enum {
 	OPT_MAX_CONNS, OPT_SEGMENT, OPT_PARTITIONS, OPT_MAX_LAG_BYTES, OPT_MAX_LAG_EVENTS,
 	OPT_CLOSE_GRACE, OPT_TOPIC, OPT_NO_AUTO, OPT_MAX_TOPICS, OPT_QUIET,
 	OPT_HELP, OPT_VERSION, OPT_CONFIG, OPT_REACTORS, OPT_SEND_ZC, OPT_SHM_DIR,
-	OPT_SHM_GROUP, OPT_SHM_MAX, OPT_NO_SHM, OPT_HOT_DIR,
+	OPT_SHM_GROUP, OPT_SHM_MAX, OPT_NO_SHM, OPT_HOT_DIR, OPT_REACTOR_MEMORY,
+	OPT_FRAME_DEADLINE, OPT_LATEST_KEYS, OPT_MEMORY_LOG,
 };
 
 static const struct option config_options[] = {
@@ -134,6 +152,10 @@ static const struct option config_options[] = {
 	{ "topic", required_argument, NULL, OPT_TOPIC },
 	{ "no-auto-create", no_argument, NULL, OPT_NO_AUTO },
 	{ "max-topics", required_argument, NULL, OPT_MAX_TOPICS },
+	{ "reactor-memory-bytes", required_argument, NULL, OPT_REACTOR_MEMORY },
+	{ "frame-deadline-ms", required_argument, NULL, OPT_FRAME_DEADLINE },
+	{ "latest-keys-max", required_argument, NULL, OPT_LATEST_KEYS },
+	{ "memory-log-ms", required_argument, NULL, OPT_MEMORY_LOG },
 	{ "quiet", no_argument, NULL, OPT_QUIET },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
@@ -151,6 +173,9 @@ static int config_string(char *dst, size_t cap, const char *arg)
 	memcpy(dst, arg, n + 1);
 	return 0;
 }
+
+static int config_apply_bounds(struct config *c, int opt, const char *arg, FILE *out,
+			       const char **why);
 
 /* Applies one option; returns 0, 1 (help/version printed) or -1 with *why set. */
 static int config_apply(struct config *c, int opt, const char *arg, FILE *out,
@@ -257,6 +282,39 @@ static int config_apply(struct config *c, int opt, const char *arg, FILE *out,
 		return 0;
 	case OPT_QUIET:
 		c->quiet = true;
+		return 0;
+	default:
+		return config_apply_bounds(c, opt, arg, out, why);
+	}
+}
+
+/* The bounds on what clients can make the server hold (issue 11, defect 8). */
+static int config_apply_bounds(struct config *c, int opt, const char *arg, FILE *out,
+			       const char **why)
+{
+	uint64_t n;
+
+	switch (opt) {
+	case OPT_REACTOR_MEMORY:
+		*why = "--reactor-memory-bytes must be in 4194304..1099511627776";
+		return config_number(arg, BUDGET_BYTES_MIN, 1ull << 40, &c->reactor_memory_bytes);
+	case OPT_FRAME_DEADLINE:
+		*why = "--frame-deadline-ms must be in 100..3600000";
+		if (config_number(arg, 100, 3600000, &n) < 0)
+			return -1;
+		c->frame_deadline_ms = (uint32_t)n;
+		return 0;
+	case OPT_LATEST_KEYS:
+		*why = "--latest-keys-max must be in 1..67108864";
+		if (config_number(arg, 1, LATEST_KEYS_MAX, &n) < 0)
+			return -1;
+		c->latest_keys_max = (uint32_t)n;
+		return 0;
+	case OPT_MEMORY_LOG:
+		*why = "--memory-log-ms must be in 0..86400000 (0 = never)";
+		if (config_number(arg, 0, 86400000, &n) < 0)
+			return -1;
+		c->memory_log_ms = (uint32_t)n;
 		return 0;
 	case OPT_HELP:
 		fputs(config_usage, out);
@@ -383,6 +441,13 @@ int config_parse_args(struct config *c, int argc, char **argv, FILE *out, FILE *
 		fprintf(err, "fanoutd: --segment-bytes (%" PRIu64 ") must be at least "
 			"--max-frame-bytes (%u) + %u, so that every accepted event fits in a "
 			"segment\n", c->segment_bytes, c->max_frame_bytes, CONFIG_SEGMENT_SLACK);
+		return -1;
+	}
+	/* A client may hold one frame in full, and an answer beside it. */
+	if (c->reactor_memory_bytes < 2ull * c->max_frame_bytes) {
+		fprintf(err, "fanoutd: --reactor-memory-bytes (%" PRIu64 ") must be at least twice "
+			"--max-frame-bytes (%u): a client's frame and its answer must fit\n",
+			c->reactor_memory_bytes, c->max_frame_bytes);
 		return -1;
 	}
 	return 0;

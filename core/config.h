@@ -14,6 +14,10 @@
  * around 10 KB; notification and page pinning cost the rest): not measured on this
  * project's machines, which have no path off the host. */
 #define CONFIG_SEND_ZC_BYTES 65536u
+/* A frame that has not arrived whole 10 s after its first byte is a stalled or
+ * crawling client holding up to --max-frame-bytes: at 1 MiB that is 100 KiB/s. */
+#define CONFIG_FRAME_DEADLINE_MS 10000u
+#define CONFIG_MEMORY_LOG_MS 10000u
 
 struct config_topic {
 	char name[201];
@@ -44,6 +48,10 @@ struct config {
 	bool auto_create;		/* create unknown topics on first use */
 	uint32_t max_topics;		/* auto-creation refuses past this many topics */
 	bool quiet;			/* no info logs, only warnings and errors */
+	uint64_t reactor_memory_bytes;	/* each reactor's budget for client-caused memory */
+	uint32_t frame_deadline_ms;	/* a partial client frame older than this is cut */
+	uint32_t latest_keys_max;	/* keys per partition's last-value table */
+	uint32_t memory_log_ms;		/* each budget's use logged this often; 0 = never */
 	uint32_t ntopics;
 	struct config_topic topics[CONFIG_TOPICS_MAX];	/* declared with --topic */
 };

@@ -319,6 +319,15 @@ int latest_put(struct latest *t, uint64_t key_hash, const uint8_t *frame, uint32
 
 /* ---- reading (any thread) ----------------------------------------------------------------- */
 
+void latest_add_totals(const struct latest *t, struct latest_totals *sum)
+{
+	sum->partitions++;
+	sum->keys += atomic_load_explicit(&t->keys, memory_order_relaxed);
+	sum->evictions += atomic_load_explicit(&t->evictions, memory_order_relaxed);
+	sum->collisions += atomic_load_explicit(&t->collisions, memory_order_relaxed);
+	sum->bytes += atomic_load_explicit(&t->bytes, memory_order_relaxed);
+}
+
 bool latest_get(struct latest *t, uint64_t key_hash, const char *key, uint32_t klen,
 		uint64_t *offset)
 {

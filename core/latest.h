@@ -62,6 +62,14 @@ struct latest {
 	_Atomic uint64_t bytes;		/* memory held: nodes and the table (approximate) */
 };
 
+/* Counters of many tables summed (topic_table_latest_totals). */
+struct latest_totals {
+	uint64_t partitions, keys, evictions, collisions, bytes;
+};
+
+/* Adds t's counters to *sum. Any thread (relaxed loads). */
+void latest_add_totals(const struct latest *t, struct latest_totals *sum);
+
 /* Creates an empty table over log (whose frames' keys it compares), holding at most
  * keys_max (1..LATEST_KEYS_MAX) keys. Returns 0 or -ENOMEM. */
 int latest_init(struct latest *t, const struct log *log, uint32_t keys_max);

@@ -266,3 +266,21 @@ void topic_table_close(struct topic_table *t)
 	ck_ht_destroy(&t->ht);
 	pthread_mutex_destroy(&t->create_lock);
 }
+
+void topic_table_latest_totals(struct topic_table *t, uint32_t owner, struct latest_totals *out)
+{
+	ck_ht_iterator_t it = CK_HT_ITERATOR_INITIALIZER;
+	ck_ht_entry_t *e;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&t->create_lock);	/* ck_ht_next wants no writer meanwhile */
+	while (ck_ht_next(&t->ht, &it, &e)) {
+		const struct topic *tp = ck_ht_entry_value(e);
+
+		for (uint32_t p = 0; p < tp->partitions; p++)
+			if (tp->part[p].latest_ready &&
+			    (owner >= t->reactors || tp->part[p].owner == owner))
+				latest_add_totals(&tp->part[p].latest, out);
+	}
+	pthread_mutex_unlock(&t->create_lock);
+}

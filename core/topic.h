@@ -73,6 +73,11 @@ struct topic *topic_find(struct topic_table *t, const char *name, size_t len);
 int topic_create(struct topic_table *t, const char *name, size_t len, uint32_t partitions,
 		 struct topic **out);
 
+/* Sums the last-value tables of every partition (owner reactor: any, or only owner when
+ * owner < reactors) into *out. Holds the writers' lock while it walks (no topic is made
+ * meanwhile): not for a reactor. */
+void topic_table_latest_totals(struct topic_table *t, uint32_t owner, struct latest_totals *out);
+
 /* The partition for a routing key's hash: keys keep their order within a partition. */
 static inline uint32_t topic_partition_for(const struct topic *tp, uint64_t key_hash)
 {

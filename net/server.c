@@ -436,10 +436,11 @@ bool net_server_handoff(struct net_server *srv, struct publish_ticket *t)
 	return false;
 }
 
-static void net_batch_free(struct session_batch *b)
+static void net_batch_free(struct net_server *srv, struct session_batch *b)
 {
 	publish_ticket_free(&b->ticket);
 	free(b);
+	budget_give(&srv->budget, BUDGET_TICKETS, sizeof(*b));	/* session_batch_new's */
 }
 
 void net_server_orphan(struct net_server *srv, struct session_batch *b)
@@ -476,7 +477,7 @@ static bool net_server_batches(struct net_server *srv)
 		if (atomic_load_explicit(&srv->orphans[i]->ticket.remaining,
 					 memory_order_acquire) != 0)
 			continue;
-		net_batch_free(srv->orphans[i]);
+		net_batch_free(srv, srv->orphans[i]);
 		srv->orphans[i] = srv->orphans[--srv->norphans];
 	}
 	return full;
@@ -552,6 +553,8 @@ int net_server_init(struct net_server *srv, struct net_engine *eng, uint32_t id,
 	srv->publish.topics = topics;
 	srv->publish.auto_create = cfg->auto_create;
 	srv->publish.default_partitions = cfg->default_partitions;
+	budget_init(&srv->budget, cfg->reactor_memory_bytes);
+	srv->publish.budget = &srv->budget;
 	srv->sessions = calloc(cfg->max_connections, sizeof(*srv->sessions));
 	srv->active = calloc(cfg->max_connections, sizeof(*srv->active));
 	srv->waiting = calloc(cfg->max_connections, sizeof(*srv->waiting));
@@ -622,7 +625,7 @@ void net_server_free(struct net_server *srv)
 	/* Every reactor has stopped: what other reactors never appended is dropped. */
 	for (uint32_t i = 0; i < srv->norphans; i++) {
 		atomic_store(&srv->orphans[i]->ticket.remaining, 0);
-		net_batch_free(srv->orphans[i]);
+		net_batch_free(srv, srv->orphans[i]);
 	}
 	free(srv->orphans);
 	free(srv->waiting);

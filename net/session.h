@@ -14,7 +14,8 @@
 #include "ingest/publish.h"
 #include "net/subscriber.h"
 
-#define SESSION_CTL_BYTES   (64u << 10)	/* control frame buffer, to start with */
+#define SESSION_CTL_MIN     (4u << 10)	/* control frame buffer, at its first use */
+#define SESSION_CTL_KEEP    (256u << 10)	/* an emptied buffer larger than this is freed */
 #define SESSION_CTL_MAX     (8u << 20)	/* queued answers a peer may leave unread */
 #define SESSION_IOV_MAX     256u		/* iovecs per send */
 #define SESSION_SEND_BYTES  (256u << 10)	/* bytes gathered per send */
@@ -56,7 +57,10 @@ struct session {
 	/* Input not handled yet: a frame split across receives, or everything that arrives
 	 * while a publish waits on other reactors (paused). */
 	uint8_t *stage;
-	uint32_t stage_len, stage_cap;
+	uint32_t stage_len, stage_cap;	/* stage_cap is taken from the reactor's budget */
+	int64_t frame_start_ns;	/* when the partial frame held began (--frame-deadline-ms) */
+	bool cutting;		/* cut for its memory or its frame deadline: closing; no
+				 * growth but room for the Error (the budget's reserve) */
 	bool paused;		/* frames wait for the batches ahead to be answered */
 	/* Publish batches not yet answered, in order: [batch_head, batch_tail) of the
 	 * free-running ring. A batch waits while other reactors append its events; the
@@ -67,7 +71,7 @@ struct session {
 	uint32_t waiting_pos;
 	/* Control frames: ctl[fill] takes new ones while the other may be in flight. */
 	uint8_t *ctl[2];
-	uint32_t ctl_len[2], ctl_cap[2];
+	uint32_t ctl_len[2], ctl_cap[2];	/* allocated at first use; caps from the budget */
 	uint8_t fill;
 	int8_t ctl_sending;	/* index of the ctl buffer in the pending send, -1 if none */
 	/* The pending send. */
@@ -83,7 +87,7 @@ struct session {
 	bool more;		/* the last gather stopped at its scan bound: flush again soon */
 };
 
-/* Sets up a session for a new connection. Returns 0 or -ENOMEM. */
+/* Sets up a session for a new connection (nothing allocated until it is used). Returns 0. */
 int session_open(struct session *s, struct net_server *srv, struct reactor_conn *c);
 
 /* Frees everything the session holds. */
@@ -103,7 +107,8 @@ bool session_answer_batches(struct session *s);
 /* A send finished with res bytes or -errno. */
 void session_sent(struct session *s, int res);
 
-/* Every ~100 ms: cuts subscriptions past the lag bounds (an Error, then a close), sends
+/* Every ~100 ms: cuts a connection whose partial frame is older than --frame-deadline-ms
+ * (FRAME_DEADLINE, its held bytes freed at once), cuts subscriptions past the lag bounds (an Error, then a close), sends
  * heartbeats and cuts peers silent for SESSION_HEARTBEAT_MISSES intervals (when Hello
  * asked for heartbeats), and shuts down closing sessions whose peer has not taken the
  * closing Error within --close-grace-ms. now_ns is CLOCK_MONOTONIC. */

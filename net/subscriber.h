@@ -11,6 +11,7 @@
 #include <sys/uio.h>
 
 #include "core/arena.h"
+#include "core/budget.h"
 #include "core/filter.h"
 #include "core/log.h"
 #include "core/pattern.h"
@@ -48,7 +49,7 @@ struct subscription {
 	struct log_cursor *cursors;	/* topic->partitions entries */
 	struct filter filter;		/* content filter, evaluated on index entries */
 	struct sub_snap *snap;		/* snapshot to send before the cursors, or NULL */
-	uint32_t nsnap, snap_pos;
+	uint32_t nsnap, snap_pos, snap_cap;
 	uint32_t next_part;		/* round-robin start for fairness */
 	uint32_t npatterns;		/* 0 = every key */
 	struct pattern *patterns;
@@ -76,6 +77,9 @@ struct subscription {
 	uint64_t *ring;			/* ring_cap entries when indexed */
 	uint32_t ring_head, ring_tail;	/* free-running */
 	uint32_t ring_cap;		/* a power of two, SUB_RING..SUB_RING_MAX */
+	struct budget *budget;		/* its memory is taken from it (NULL: unbounded) */
+	uint64_t charged;		/* taken for the subscription itself (not snapshot or
+					 * ring growth, which are counted by their sizes) */
 	void *owner;			/* the session: who to wake */
 	void *sink;			/* frames go here, not to the socket (net/sink.h) */
 	const char *sink_path;		/* the ring's file, told in SubscribeResult */
@@ -108,6 +112,8 @@ struct sub_request {
 	uint64_t start_offset;
 	const Fanout__V1__Filter *filter;	/* NULL = none */
 	bool snapshot;			/* send the newest event of each matching key first */
+	struct budget *budget;		/* the reactor's: every allocation is taken from it
+					 * first (NULL: none, tests) */
 };
 
 /* Sub_init's verdict on a bad request. */
@@ -117,10 +123,15 @@ enum sub_error {
 	SUB_BAD_FILTER,
 	SUB_TOO_LARGE,		/* snapshot over SUB_SNAPSHOT_MAX keys */
 	SUB_NO_MEMORY,
+	SUB_OVER_BUDGET,	/* the reactor's memory budget refused it (or its snapshot) */
 };
 
+/* What a subscription for req holds at most, snapshot and ring growth apart (taken
+ * from the budget before sub_init allocates anything). */
+uint64_t sub_request_bytes(const struct sub_request *req);
+
 /* Compiles the request (control plane: allocates cursors, patterns, filter, cache and
- * snapshot), positions each cursor by start and, with snapshot, collects the newest event
+ * snapshot, each taken from req->budget first), positions each cursor by start and, with snapshot, collects the newest event
  * of every matching key below the cursors (sent first, in offset order per partition).
  * Returns SUB_OK, or an error with *why set to a static reason. Runs on the reactor of
  * the subscriber's connection, inside its epoch section: the last-value tables it
@@ -142,7 +153,8 @@ void sub_measure_lag(struct subscription *s);
 enum sub_push_result {
 	SUB_PUSH_IGNORED,	/* nothing new: it is scanning, or has sent this already */
 	SUB_PUSH_QUEUED,	/* on the ring: wake its owner */
-	SUB_PUSH_FULL,		/* the ring is full at SUB_RING_MAX (or cannot grow): call
+	SUB_PUSH_FULL,		/* the ring is full at SUB_RING_MAX (or cannot grow: memory,
+				 * budget): call
 				 * sub_overflow, then wake its owner */
 };
 

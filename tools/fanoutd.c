@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/epoch.h"
 #include "core/executor.h"
@@ -22,6 +23,7 @@
 #include "ingest/route.h"
 #include "ingest/rules_json.h"
 #include "net/engine.h"
+#include "net/mem_report.h"
 #include "net/server.h"
 #include "tools/fanoutd_shm.h"
 
@@ -163,6 +165,7 @@ static int fanoutd_topics(struct topic_table *topics, const struct config *cfg,
 		return -1;
 	rc = topic_table_init(topics, cfg->data_dir, &lc);
 	topics->reactors = reactors;	/* partitions' owners, before any topic exists */
+	topics->latest_keys_max = cfg->latest_keys_max;
 	if (rc == 0)
 		rc = topic_table_recover(topics);
 	if (rc == -EPROTONOSUPPORT) {
@@ -286,6 +289,7 @@ int main(int argc, char **argv)
 	uint64_t events, batches, rejected;
 	uint32_t reactors;
 	bool can_reload;
+	int64_t mem_log_at;
 	int rc;
 
 	config_defaults(&cfg);
@@ -323,7 +327,12 @@ int main(int argc, char **argv)
 	}
 	/* A rule reload waits out the reactors' turns: this thread needs an epoch record. */
 	can_reload = epoch_register() == 0;
+	mem_log_at = clock_monotonic_ns() + (int64_t)cfg.memory_log_ms * 1000000;
 	while (!fanoutd_stop) {
+		if (cfg.memory_log_ms && !cfg.quiet && clock_monotonic_ns() >= mem_log_at) {
+			mem_report_log(&engine, &topics, stderr);
+			mem_log_at = clock_monotonic_ns() + (int64_t)cfg.memory_log_ms * 1000000;
+		}
 		if (fanoutd_reload) {
 			fanoutd_reload = 0;
 			if (can_reload)
