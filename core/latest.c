@@ -177,6 +177,17 @@ static bool latest_member(struct latest *t, uint32_t i, uint64_t h, uint32_t pro
 	return n->hash == h && n->probe == probe;
 }
 
+/* Whether node n holds key: its head first (in the node's cache line), then, for a long
+ * key, the rest from the log. */
+static bool latest_same(const struct latest_node *n, const char *key, uint32_t klen)
+{
+	uint32_t h = klen < LATEST_HEAD_BYTES ? klen : LATEST_HEAD_BYTES;
+
+	return n->klen == klen && memcmp(n->head, key, h) == 0 &&
+	       (klen <= LATEST_HEAD_BYTES ||
+		memcmp(n->key + LATEST_HEAD_BYTES, key + LATEST_HEAD_BYTES, klen - h) == 0);
+}
+
 static void latest_find(struct latest *t, uint64_t h, const char *key, uint32_t klen,
 			struct latest_find *f)
 {
@@ -189,7 +200,7 @@ static void latest_find(struct latest *t, uint64_t h, const char *key, uint32_t 
 			return;	/* the end of h's keys: none further */
 		if (!latest_member(t, i, h, f->probe))
 			continue;
-		if (latest_node(t, i)->klen == klen && memcmp(latest_node(t, i)->key, key, klen) == 0) {
+		if (latest_same(latest_node(t, i), key, klen)) {
 			f->node = i;
 			return;
 		}
@@ -261,8 +272,12 @@ static void latest_take_over(struct latest *t, uint64_t h, const char *key, uint
 		     atomic_load_explicit(&latest_node(t, victim)->offset, memory_order_relaxed)))
 			victim = i;
 	atomic_fetch_add_explicit(&t->evictions, 1, memory_order_relaxed);
-	if (victim != LATEST_NONE)	/* else 16 other hashes' keys: the new key is lost */
+	if (victim != LATEST_NONE) {	/* else 16 other hashes' keys: the new key is lost */
+		struct latest_node *n = latest_node(t, victim);
+
+		memcpy(n->head, key, klen < LATEST_HEAD_BYTES ? klen : LATEST_HEAD_BYTES);
 		latest_touch(t, victim, key, klen, offset);
+	}
 }
 
 static int latest_insert(struct latest *t, uint64_t h, uint32_t probe, const char *key,
@@ -279,6 +294,7 @@ static int latest_insert(struct latest *t, uint64_t h, uint32_t probe, const cha
 	n->probe = probe;
 	n->key = key;
 	n->klen = klen;
+	memcpy(n->head, key, klen < LATEST_HEAD_BYTES ? klen : LATEST_HEAD_BYTES);
 	atomic_store_explicit(&n->offset, offset, memory_order_relaxed);
 	if (!latest_ht_set(t, latest_dkey(h, probe), i)) {	/* publishes the node (fenced) */
 		n->next = t->free;
@@ -290,15 +306,11 @@ static int latest_insert(struct latest *t, uint64_t h, uint32_t probe, const cha
 	return 0;
 }
 
-int latest_put(struct latest *t, uint64_t key_hash, const uint8_t *frame, uint32_t flen,
+int latest_put(struct latest *t, uint64_t key_hash, const char *key, uint32_t klen,
 	       uint64_t offset)
 {
 	struct latest_find f;
-	const char *key;
-	uint32_t klen;
 
-	if (frame_key(frame, flen, &key, &klen) < 0)
-		return -EINVAL;
 	latest_find(t, key_hash, key, klen, &f);
 	if (f.collided)
 		atomic_fetch_add_explicit(&t->collisions, 1, memory_order_relaxed);
@@ -357,10 +369,13 @@ int latest_rebuild(struct latest *t)
 
 	log_cursor_seek(t->log, &cur, log_first(t->log));
 	while (log_cursor_peek(t->log, &cur, &ref) == 0) {
-		int rc = latest_put(t, ref.entry->key_hash, ref.frame, ref.len, cur.offset);
+		const char *key;
+		uint32_t klen;
 
-		if (rc == -ENOMEM)
-			return rc;	/* a frame without a key (never stored) is skipped */
+		/* A frame without a key is never stored; were one there, it is skipped. */
+		if (frame_key(ref.frame, ref.len, &key, &klen) == 0 &&
+		    latest_put(t, ref.entry->key_hash, key, klen, cur.offset) < 0)
+			return -ENOMEM;
 		log_cursor_next(&cur);
 	}
 	return 0;

@@ -23,6 +23,7 @@
 #ifndef FANOUT_CORE_LATEST_H
 #define FANOUT_CORE_LATEST_H
 
+#include <assert.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -30,12 +31,16 @@
 
 #include "core/log.h"
 
-#define LATEST_KEYS_DEFAULT (1u << 18)	/* per partition; ~80 bytes of memory a key */
+#define LATEST_KEYS_DEFAULT (1u << 18)	/* per partition; ~100 bytes of memory a key */
 #define LATEST_KEYS_MAX     (1u << 26)	/* what --latest-keys-max accepts */
 #define LATEST_PROBES       16u		/* keys one hash can hold apart */
 #define LATEST_SLABS        26u		/* node slabs: 64 << s nodes in slab s */
 #define LATEST_NONE         UINT32_MAX
 
+#define LATEST_HEAD_BYTES   24u		/* a key's first bytes, kept in its node */
+
+/* One cache line: a put for a key of up to LATEST_HEAD_BYTES compares it without
+ * touching an older frame. */
 struct latest_node {
 	_Atomic uint64_t offset;	/* the key's newest event: readers load it */
 	/* Writer-private. */
@@ -44,7 +49,9 @@ struct latest_node {
 	uint32_t klen;
 	uint32_t prev, next;		/* update order, oldest first; next links free nodes */
 	uint32_t probe;			/* which derived hash holds it in the table */
+	char head[LATEST_HEAD_BYTES];	/* the key's first bytes */
 };
+static_assert(sizeof(struct latest_node) == 64, "a node is a cache line");
 
 struct latest {
 	ck_ht_t ht;			/* derived hash -> node index */
@@ -77,11 +84,11 @@ int latest_init(struct latest *t, const struct log *log, uint32_t keys_max);
 /* Frees the table. Caller: the writer, readers stopped. */
 void latest_free(struct latest *t);
 
-/* Records offset as the newest event of its key: frame (flen bytes, in the log, at
- * offset) holds the key, key_hash is its hash. A new key past keys_max evicts the least
- * recently updated. Returns 0, -EINVAL for a frame without a key, or -ENOMEM (the
- * previous value stays). Caller: the writer. */
-int latest_put(struct latest *t, uint64_t key_hash, const uint8_t *frame, uint32_t flen,
+/* Records offset as the newest event of key (klen bytes, hash key_hash), key pointing
+ * into the frame at offset in the log (the table keeps the pointer: log memory lives as
+ * long as the log). A new key past keys_max evicts the least recently updated. Returns 0
+ * or -ENOMEM (the previous value stays). Caller: the writer. */
+int latest_put(struct latest *t, uint64_t key_hash, const char *key, uint32_t klen,
 	       uint64_t offset);
 
 /* Looks up the newest published offset of key (klen bytes, hash key_hash). Returns true

@@ -189,6 +189,29 @@ uint32_t event_frame_write(const struct event_parts *e, uint64_t offset, uint8_t
 
 /* ---- reading a stored frame's key ---------------------------------------------------- */
 
+void event_frame_key_at(const struct event_parts *e, uint64_t offset, const uint8_t *frame,
+			const char **key, uint32_t *klen)
+{
+	struct frame_lens l;
+	const uint8_t *p;
+	uint32_t n = 0;
+
+	frame_lens(e, offset, &l);
+	/* Group 2 starts with the key: after the prefix, the event's tag and length, group
+	 * 0, the distribution's tag and length, group 1 and the offset field. */
+	p = frame + enc_varint_size(l.body) + 1 + enc_varint_size(l.event) + e->glen[0] + 1 +
+	    enc_varint_size(l.dist) + e->glen[1] + (offset ? 1 + enc_varint_size(offset) : 0);
+	assert(*p == TAG(4, 2));
+	p++;
+	for (uint32_t shift = 0; shift < 35; shift += 7) {	/* a key is < 2^32 bytes */
+		n |= (uint32_t)(*p & 0x7f) << shift;
+		if (!(*p++ & 0x80))
+			break;
+	}
+	*key = (const char *)p;
+	*klen = n;
+}
+
 int event_frame_key(const uint8_t *frame, uint32_t len, const char **key, uint32_t *klen)
 {
 	return frame_key(frame, len, key, klen);	/* core/: the last-value table reads it too */

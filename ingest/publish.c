@@ -309,7 +309,8 @@ static int publish_write(struct publish_ctx *ctx, struct topic_partition *part,
 {
 	struct log *log = part->log;
 	uint64_t at = log->next;	/* the offset log_reserve will assign */
-	uint32_t size = event_frame_size(e, at), crc;
+	uint32_t size = event_frame_size(e, at), crc, klen;
+	const char *key;
 	uint8_t *dst;
 	int rc;
 
@@ -321,7 +322,8 @@ static int publish_write(struct publish_ctx *ctx, struct topic_partition *part,
 	assert((uint32_t)rc == size);
 	log_commit_crc(log, fields, crc);
 	PROBE_APPEND(partition, at, size);
-	if (latest_put(&part->latest, fields->key_hash, dst, size, at) < 0)
+	event_frame_key_at(e, at, dst, &key, &klen);
+	if (latest_put(&part->latest, fields->key_hash, key, klen, at) < 0)
 		ctx->latest_failures++;	/* only snapshots miss it; the event is in the log */
 	publish_touch(ctx, log);
 	return 0;

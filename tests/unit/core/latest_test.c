@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/frame.h"
+#include "core/frame_key.h"
 #include "core/keyhash.h"
 #include "core/latest.h"
 #include "core/log.h"
@@ -78,9 +79,12 @@ static uint64_t put(struct latest *t, const char *key, uint64_t key_hash)
 {
 	uint64_t at = append_key((struct log *)t->log, key, key_hash);
 	struct log_ref ref;
+	const char *k;
+	uint32_t klen;
 
 	assert_int_equal(log_read(t->log, at, &ref), 0);
-	assert_int_equal(latest_put(t, key_hash, ref.frame, ref.len, at), 0);
+	assert_int_equal(frame_key(ref.frame, ref.len, &k, &klen), 0);
+	assert_int_equal(latest_put(t, key_hash, k, klen, at), 0);
 	return at;
 }
 
@@ -150,6 +154,27 @@ static void colliding_keys_stay_apart(void **state)
 	for (uint32_t i = 1; i < LATEST_PROBES; i++)
 		assert_true(get(&t, key[i], h) == at[i]);
 	assert_int_equal(t.keys, LATEST_PROBES);
+	latest_free(&t);
+}
+
+/* Keys longer than a node's head, equal in it, forced to one hash: the rest of their
+ * bytes (read from the log) tells them apart. */
+static void long_keys_equal_in_the_head(void **state)
+{
+	struct fixture *f = *state;
+	const char *a = "a-prefix-of-exactly-24-bX.one", *b = "a-prefix-of-exactly-24-bX.two";
+	struct latest t;
+	uint64_t at_a, at_b;
+
+	assert_int_equal(latest_init(&t, f->log, 10), 0);
+	at_a = put(&t, a, 9);
+	at_b = put(&t, b, 9);
+	assert_int_equal(t.keys, 2);
+	assert_true(get(&t, a, 9) == at_a);
+	assert_true(get(&t, b, 9) == at_b);
+	at_a = put(&t, a, 9);
+	assert_int_equal(t.keys, 2);
+	assert_true(get(&t, a, 9) == at_a);
 	latest_free(&t);
 }
 
@@ -320,6 +345,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(put_get_replace),
 		T(colliding_keys_stay_apart),
+		T(long_keys_equal_in_the_head),
 		T(bounded_least_recently_updated_goes),
 		T(eviction_inside_a_collision_chain),
 		T(each_visits_every_key_and_stops),

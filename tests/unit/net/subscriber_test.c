@@ -133,7 +133,8 @@ static void append_key(struct topic *tp, const char *key)
 	memcpy(dst + 1, body, n);
 	log_commit(log, &fl);
 	log_publish(log);
-	assert_int_equal(latest_put(&tp->part[0].latest, fl.key_hash, dst, (uint32_t)(1 + n), at), 0);
+	assert_int_equal(latest_put(&tp->part[0].latest, fl.key_hash, (const char *)dst + 7,
+				    (uint32_t)k, at), 0);	/* after the 7 bytes above */
 }
 
 /* Every allocation a subscription makes is taken from the budget first and given back
