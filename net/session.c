@@ -931,6 +931,10 @@ static void session_parse_held(struct session *s)
 {
 	size_t used = session_parse(s, s->stage, s->stage_len);
 
+	/* Cut while its frames were handled (an answer the budget refused): the stage it
+	 * was parsing is gone already, nothing is left to keep. */
+	if (s->cutting)
+		return;
 	if (used > 0) {
 		memmove(s->stage, s->stage + used, s->stage_len - used);
 		s->stage_len -= (uint32_t)used;

@@ -336,6 +336,48 @@ static void last_value_table_stays_at_its_cap(void **state)
 	server_teardown(&srv);
 }
 
+/* A client that sends Pings and never reads: its answers grow (held input is parsed from
+ * the stage as the receives split frames) until the budget refuses them while its held
+ * input is being handled; it is cut then, and the server goes on serving. */
+static void unread_answers_cut_at_the_budget(void **state)
+{
+	const char *args[] = { "--reactors", "1", "--reactor-memory-bytes", "4194304", NULL };
+	Fanout__V1__ClientMessage cm = FANOUT__V1__CLIENT_MESSAGE__INIT;
+	Fanout__V1__Ping ping = FANOUT__V1__PING__INIT;
+	enum { PINGS = 50000, ROUNDS = 40 };
+	struct server srv;
+	struct client greedy, other;
+	size_t one, n = 0;
+	uint8_t *buf;
+	int rc = 0;
+
+	(void)state;
+	server_setup(&srv, g_argc, g_argv);
+	server_start(&srv, args);
+	ping.nonce = 1;
+	ping.send_time_ns = 1;
+	cm.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_PING;
+	cm.ping = &ping;
+	one = frame_packed_size(&cm.base);
+	buf = malloc(one * PINGS);
+	assert_non_null(buf);
+	for (int i = 0; i < PINGS; i++)
+		n += frame_pack(&cm.base, buf + n);
+	server_connect(&srv, &greedy);
+	/* ~2M Pongs (~30 MB) asked for: the budget (3.75 MiB for clients) refuses first. */
+	for (int r = 0; r < ROUNDS && rc == 0; r++)
+		rc = client_send_raw(&greedy, buf, n);
+	assert_true(rc == 0 || rc == -EPIPE || rc == -ECONNRESET);
+	free(buf);
+	client_close(&greedy);
+	server_connect(&srv, &other);	/* the server lives and serves */
+	ping_pong(&other, 5);
+	publish_range(&other, "after", 0, 100, 10, NULL);
+	client_close(&other);
+	assert_int_equal(server_stop(&srv, SIGTERM), 0);
+	server_teardown(&srv);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -343,6 +385,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(stalled_frames_under_a_small_budget),
 		cmocka_unit_test(over_budget_client_is_cut_others_go_on),
 		cmocka_unit_test(last_value_table_stays_at_its_cap),
+		cmocka_unit_test(unread_answers_cut_at_the_budget),
 	};
 
 	g_argc = argc;
