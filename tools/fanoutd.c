@@ -279,6 +279,7 @@ int main(int argc, char **argv)
 			      cfg.no_shm ? NULL : &sinks, &fanoutd_stop, FANOUTD_DRAIN_MS);
 	if (rc < 0) {
 		net_engine_free(&engine);
+		fanoutd_shm_fini(&sinks);
 		return 1;
 	}
 	if (!cfg.quiet)
@@ -289,6 +290,7 @@ int main(int argc, char **argv)
 		fanoutd_stop = 1;
 		net_engine_wait(&engine);
 		net_engine_free(&engine);
+		fanoutd_shm_fini(&sinks);
 		return 1;
 	}
 	/* A rule reload waits out the reactors' turns: this thread needs an epoch record. */
@@ -313,6 +315,7 @@ int main(int argc, char **argv)
 			(unsigned long long)rejected);
 	executor_stop(&executor);	/* a last pass: what the reactors appended last */
 	net_engine_free(&engine);
+	fanoutd_shm_fini(&sinks);	/* rings closed with their sessions: the socket goes */
 	rules_free(rules);
 	topic_table_close(&topics);	/* the rest to disk; the hot files go */
 	if (hotdir_release(fanoutd_hot_root) > 0)
