@@ -41,9 +41,11 @@ static int frame_prefix_decode(const uint8_t *p, size_t n, uint32_t max_body,
 		if (!(p[i] & 0x80))
 			break;
 	}
-	if (i == FRAME_PREFIX_MAX || len > UINT32_MAX - FRAME_PREFIX_MAX)
-		return -EBADMSG;
-	if (len > max_body)
+	if (i == FRAME_PREFIX_MAX)
+		return -EBADMSG;	/* not a varint of at most 5 bytes */
+	/* A readable length past the limit is too large, however large (2^32 - 1 too),
+	 * and so is one whose frame would not fit a uint32. */
+	if (len > max_body || len > UINT32_MAX - FRAME_PREFIX_MAX)
 		return -EMSGSIZE;
 	*body = (uint32_t)len;
 	*prefix = (uint32_t)(i + 1);

@@ -33,7 +33,8 @@ int frame_prefix(const uint8_t *p, size_t n, uint32_t max_body, uint32_t *total)
 /* Parses one frame at the start of [p, p+n).
  * Returns the bytes the whole frame takes (prefix + body) and fills *out;
  * 0 when more bytes are needed; -EBADMSG when the prefix is not a varint of at most
- * FRAME_PREFIX_MAX bytes; -EMSGSIZE when the body would exceed max_body.
+ * FRAME_PREFIX_MAX bytes; -EMSGSIZE when the body would exceed max_body (or the frame
+ * 2^32 - 1 bytes).
  * After either error the stream cannot be resynchronised. */
 int frame_parse(const uint8_t *p, size_t n, uint32_t max_body, struct frame_view *out);
 

@@ -87,7 +87,43 @@ static int mkdir_p(const char *dir)
 	return mkdir(path, 0700) < 0 && errno != EEXIST ? -errno : 0;
 }
 
-int hotdir_resolve(const char *data_dir, const char *flag, char *out, size_t cap)
+bool hotdir_huge(const char *path)
+{
+	char real[PATH_MAX], line[4096], best_opts[1100] = "";
+	size_t best = 0;
+	FILE *f;
+
+	if (!realpath(path, real) || !(f = fopen("/proc/self/mountinfo", "r")))
+		return false;
+	/* The mount point that is the longest prefix of the path decides. */
+	while (fgets(line, sizeof(line), f)) {
+		char mnt[PATH_MAX], fstype[64], opts[1024];
+		const char *dash = strstr(line, " - ");
+		size_t n;
+
+		if (!dash || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 ||
+		    sscanf(dash + 3, "%63s %*s %1023s", fstype, opts) != 2)
+			continue;
+		n = strlen(mnt);
+		if (strncmp(real, mnt, n) != 0 || (real[n] != '/' && real[n] != '\0' &&
+						    strcmp(mnt, "/") != 0) || n < best)
+			continue;
+		best = n;
+		snprintf(best_opts, sizeof(best_opts), "%s %s", fstype, opts);
+	}
+	fclose(f);
+	return strncmp(best_opts, "tmpfs ", 6) == 0 &&
+	       (strstr(best_opts, "huge=always") || strstr(best_opts, "huge=within_size"));
+}
+
+const char *hotdir_parent(const char *flag)
+{
+	if (flag && flag[0])
+		return flag;
+	return hotdir_huge(HOTDIR_HUGE) ? HOTDIR_HUGE : HOTDIR_PARENT;
+}
+
+int hotdir_resolve(const char *data_dir, const char *parent, char *out, size_t cap)
 {
 	char id[HOTDIR_ID_CHARS + 1], real[PATH_MAX], owner[PATH_MAX + 64], have[PATH_MAX + 64];
 	char path[PATH_MAX + 8];
@@ -97,8 +133,7 @@ int hotdir_resolve(const char *data_dir, const char *flag, char *out, size_t cap
 		return r;
 	if (!realpath(data_dir, real))
 		return -errno;
-	n = flag && flag[0] ? snprintf(out, cap, "%s", flag) :
-	    snprintf(out, cap, HOTDIR_PARENT "/" HOTDIR_PREFIX "%s", id);
+	n = snprintf(out, cap, "%s/" HOTDIR_PREFIX "%s", parent, id);
 	if (n < 0 || (size_t)n >= cap)
 		return -ENAMETOOLONG;
 	if ((r = mkdir_p(out)) < 0)
@@ -186,9 +221,9 @@ int hotdir_release(const char *root)
 	return 0;
 }
 
-int hotdir_sweep(void)
+int hotdir_sweep(const char *parent)
 {
-	DIR *d = opendir(HOTDIR_PARENT);
+	DIR *d = opendir(parent);
 	struct dirent *de;
 	int removed = 0;
 
@@ -200,7 +235,8 @@ int hotdir_sweep(void)
 		if (strncmp(de->d_name, HOTDIR_PREFIX, strlen(HOTDIR_PREFIX)) != 0 ||
 		    strlen(de->d_name) != strlen(HOTDIR_PREFIX) + HOTDIR_ID_CHARS)
 			continue;
-		snprintf(path, sizeof(path), HOTDIR_PARENT "/%s", de->d_name);
+		if (snprintf(path, sizeof(path), "%s/%s", parent, de->d_name) >= (int)sizeof(path))
+			continue;
 		if (hotdir_live(path))
 			continue;
 		nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);

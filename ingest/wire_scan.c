@@ -37,6 +37,11 @@ static uint32_t wf_varint(const uint8_t *q, uint32_t max, uint64_t *v, bool *any
 	uint64_t x = 0;
 	bool nz = false;
 
+	if (max && q[0] < 0x80) {	/* most varints are one byte */
+		*v = q[0];
+		*any = q[0] != 0;
+		return 1;
+	}
 	for (uint32_t i = 0; i < max; i++) {
 		x |= (uint64_t)(q[i] & 0x7f) << (7 * i);	/* bits past 64 drop out */
 		nz = nz || (q[i] & 0x7f);
@@ -129,8 +134,18 @@ static int wf_read(const uint8_t **p, const uint8_t *end, struct wf *f)
 bool wire_utf8_ok(const uint8_t *p, size_t n)
 {
 	const uint64_t high = 0x8080808080808080ull, ones = 0x0101010101010101ull;
+	uint8_t any = 0, nul = 0;
 	size_t i = 0;
 
+	/* The common case, a short ASCII string: no branch per byte. */
+	if (n <= 32) {
+		for (size_t k = 0; k < n; k++) {
+			any |= p[k];
+			nul |= (uint8_t)(p[k] == 0);
+		}
+		if (!(any & 0x80))
+			return !nul;
+	}
 	while (i < n) {
 		uint64_t w;
 		uint8_t c = p[i], lo = 0x80, hi = 0xbf;
@@ -807,4 +822,60 @@ int wire_check_event(struct event_view *v, size_t i, struct publish_error *err)
 	    wc_id(v->meta_venue, false, i, "metadata.venue", err) < 0)
 		return -1;
 	return wc_id(v->source_service, false, i, "metadata.source_service", err);
+}
+
+/* ---- strings of control messages ------------------------------------------------------ */
+
+#define WIRE_STRINGS_DEPTH 8	/* the .proto nests messages 4 deep at most */
+
+static int ws_strings(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
+		      const uint8_t *end, char *path, size_t cap, size_t at, int depth)
+{
+	uint32_t counts[64] = { 0 };	/* repeated fields' entries seen, by field index */
+
+	while (p < end) {
+		const ProtobufCFieldDescriptor *fd;
+		struct wf f;
+		int n;
+
+		if (wf_read(&p, end, &f) < 0)
+			return 0;	/* protobuf-c reports the structure */
+		fd = protobuf_c_message_descriptor_get_field(desc, f.num);
+		if (!fd || f.wt != WT_LEN)
+			continue;
+		if (fd->type != PROTOBUF_C_TYPE_STRING && fd->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		n = snprintf(path + at, cap - at, "%s%s", at ? "." : "", fd->name);
+		if (fd->label == PROTOBUF_C_LABEL_REPEATED && n >= 0 && at + (size_t)n < cap) {
+			uint32_t i = (uint32_t)(fd - desc->fields);
+
+			n += snprintf(path + at + n, cap - at - (size_t)n, "[%u]",
+				      i < 64 ? counts[i]++ : 0);
+		}
+		if (n < 0 || at + (size_t)n >= cap)
+			n = 0;
+		if (fd->type == PROTOBUF_C_TYPE_STRING) {
+			if (!wire_utf8_ok(f.data, f.len)) {
+				snprintf(path + at + n, cap - at - (size_t)n, ": %s",
+					 memchr(f.data, 0, f.len) ? "contains a NUL byte" :
+					 "is not valid UTF-8");
+				return 1;
+			}
+		} else if (depth < WIRE_STRINGS_DEPTH &&
+			   ws_strings(fd->descriptor, f.data, f.data + f.len, path, cap,
+				      at + (size_t)n, depth + 1)) {
+			return 1;
+		}
+		path[at] = '\0';
+	}
+	return 0;
+}
+
+int wire_strings_check(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t len,
+		       char *path, size_t cap)
+{
+	if (cap == 0)
+		return 0;
+	path[0] = '\0';
+	return ws_strings(desc, p, p + len, path, cap, 0, 0);
 }

@@ -77,4 +77,12 @@ int wire_check_event(struct event_view *v, size_t index, struct publish_error *e
 /* True when [p, p+n) is valid UTF-8 without a NUL byte. */
 bool wire_utf8_ok(const uint8_t *p, size_t n);
 
+/* Checks every string field of a message of type desc (any message of the .proto:
+ * control messages, which protobuf-c unpacks and would cut short at a NUL), at every
+ * depth, by the message's descriptor. Returns 0 when all are clean (or the bytes do not
+ * parse: protobuf-c then says so), 1 when one holds a NUL byte or invalid UTF-8, with
+ * its path ("subscribe.filter.symbols[2]") and the reason in path (cap bytes). */
+int wire_strings_check(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t len,
+		       char *path, size_t cap);
+
 #endif

@@ -741,6 +741,33 @@ static void session_ping(struct session *s, const Fanout__V1__Ping *p)
 	session_queue(s, &m);
 }
 
+/* Strings are exactly what was sent or refused: protobuf-c cuts a string at a NUL, so
+ * the wire is checked before the decoded message is used. Returns true when a string
+ * was bad (answered with an Error naming the field). */
+static bool session_bad_strings(struct session *s, const Fanout__V1__ClientMessage *m,
+				const uint8_t *body, uint32_t len)
+{
+	Fanout__V1__ErrorCode code = FANOUT__V1__ERROR_CODE__ERROR_CODE_MALFORMED_FRAME;
+	uint32_t sub_id = 0;
+	char path[200];
+
+	if (!wire_strings_check(&fanout__v1__client_message__descriptor, body, len, path,
+				sizeof(path)))
+		return false;
+	if (m->body_case == FANOUT__V1__CLIENT_MESSAGE__BODY_SUBSCRIBE) {
+		sub_id = m->subscribe->subscription_id;
+		code = strncmp(path, "subscribe.topic", 15) == 0 ?
+		       FANOUT__V1__ERROR_CODE__ERROR_CODE_INVALID_TOPIC :
+		       strncmp(path, "subscribe.patterns", 18) == 0 ?
+		       FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_PATTERN :
+		       strncmp(path, "subscribe.filter", 16) == 0 ?
+		       FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_FILTER : code;
+	}
+	session_error(s, code, 0, sub_id, false, "%s (strings must be valid UTF-8 without NUL "
+		      "bytes)", path);
+	return true;
+}
+
 /* Decodes one ClientMessage body and acts on it. A publish, the bulk of the traffic, is
  * read straight off the wire (ingest/wire_scan.h); everything else is unpacked with
  * protobuf-c. Returns false, doing nothing, when it must wait for the publish batches
@@ -774,6 +801,9 @@ static bool session_frame(struct session *s, const uint8_t *body, uint32_t len)
 						     : "frame of %u bytes is not a ClientMessage", len);
 		return true;
 	}
+	if (m->body_case != FANOUT__V1__CLIENT_MESSAGE__BODY_PUBLISH &&
+	    session_bad_strings(s, m, body, len))
+		return true;
 	switch (m->body_case) {
 	case FANOUT__V1__CLIENT_MESSAGE__BODY_HELLO:
 		session_hello(s, m->hello);

@@ -78,3 +78,23 @@ deps_install() {
     return 1
   }
 }
+
+# A tmpfs with huge pages for fanoutd's hot segments (core/hotdir.h): fanoutd uses
+# /run/fanout-hot when it is one, else /dev/shm (4 KiB pages: every new page of the log
+# costs a page-table change). Mounted here when root and not yet mounted; harmless to
+# call again. Returns 0 when it is there afterwards.
+deps_hot_mount() {
+  local dir=/run/fanout-hot
+  if grep -q " $dir .* tmpfs .*huge=\(always\|within_size\)" /proc/self/mountinfo 2>/dev/null; then
+    return 0
+  fi
+  if ((EUID != 0)); then
+    deps_log "not root: $dir not mounted; fanoutd keeps its hot segments in /dev/shm"
+    return 1
+  fi
+  mkdir -p "$dir" &&
+    mount -t tmpfs -o huge=within_size,mode=1777 fanout-hot "$dir" || {
+    deps_log "could not mount a huge-page tmpfs at $dir; fanoutd uses /dev/shm"
+    return 1
+  }
+}

@@ -119,18 +119,22 @@ static char fanoutd_hot_root[CONFIG_PATH_MAX + 64];
  * (core/log.h), and starts the executor that copies them to the data directory. */
 static int fanoutd_hot(const struct config *cfg, struct executor *x)
 {
-	int rc, swept = hotdir_sweep();
+	const char *parent = hotdir_parent(cfg->hot_dir);
+	int rc, swept = hotdir_sweep(parent);
 
 	if (swept && !cfg->quiet)
 		fprintf(stderr, "fanoutd: removed %d hot dirs of data dirs that are gone\n", swept);
-	rc = hotdir_resolve(cfg->data_dir, cfg->hot_dir, fanoutd_hot_root,
-			    sizeof(fanoutd_hot_root));
+	rc = hotdir_resolve(cfg->data_dir, parent, fanoutd_hot_root, sizeof(fanoutd_hot_root));
 	if (rc < 0) {
-		fprintf(stderr, "fanoutd: hot dir %s: %s (set --hot-dir to a directory on a "
-			"memory file system)\n", cfg->hot_dir[0] ? cfg->hot_dir : HOTDIR_PARENT,
-			strerror(-rc));
+		fprintf(stderr, "fanoutd: hot dir under %s: %s (set --hot-dir to a directory on a "
+			"memory file system)\n", parent, strerror(-rc));
 		return -1;
 	}
+	if (!hotdir_huge(fanoutd_hot_root) && !cfg->quiet)
+		fprintf(stderr, "fanoutd: %s is not a tmpfs with huge pages: every new page of "
+			"the log costs a page-table change (as root: mkdir -p %s && mount -t tmpfs "
+			"-o huge=within_size,mode=1777 fanout-hot %s; README, Configuration)\n",
+			parent, HOTDIR_HUGE, HOTDIR_HUGE);
 	rc = executor_start(x);
 	if (rc < 0) {
 		fprintf(stderr, "fanoutd: executor thread: %s\n", strerror(-rc));

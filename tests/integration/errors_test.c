@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -452,11 +453,155 @@ static void frame_completed_by_its_prefix_is_answered(void **state)
 	client_close(&c);
 }
 
+
+/* A length prefix of 2^32 - 1 is readable, just far too large: FRAME_TOO_LARGE. */
+static void huge_prefix_is_too_large_not_malformed(void **state)
+{
+	const uint8_t prefix[] = { 0xff, 0xff, 0xff, 0xff, 0x0f };
+	Fanout__V1__ServerMessage *m;
+	struct client c;
+
+	(void)state;
+	server_connect(&g_srv, &c);
+	assert_int_equal(client_send_raw(&c, prefix, sizeof(prefix)), 0);
+	m = expect_error(&c, FANOUT__V1__ERROR_CODE__ERROR_CODE_FRAME_TOO_LARGE);
+	assert_true(m->error->closing);
+	client_free_msg(m);
+	expect_closed(&c);
+	client_close(&c);
+}
+
+/* Packs m as a frame into buf and replaces the first byte `from` after the prefix with
+ * `to` (a NUL, an invalid UTF-8 byte). Returns the frame's length. */
+static size_t frame_patched(const ProtobufCMessage *m, uint8_t *buf, char from, uint8_t to)
+{
+	size_t n = frame_pack(m, buf);
+	uint8_t *x = memchr(buf + 1, from, n - 1);
+
+	assert_non_null(x);
+	*x = to;
+	return n;
+}
+
+/* A NUL or invalid UTF-8 anywhere in a string is refused by field, never cut short. */
+static void strings_with_nul_or_bad_utf8_are_refused(void **state)
+{
+	Fanout__V1__ClientMessage cm = FANOUT__V1__CLIENT_MESSAGE__INIT;
+	Fanout__V1__Subscribe sub = FANOUT__V1__SUBSCRIBE__INIT;
+	Fanout__V1__PublishBatch pb = FANOUT__V1__PUBLISH_BATCH__INIT;
+	Fanout__V1__Event ev, *ptrs[1] = { &ev };
+	Fanout__V1__Distribution d;
+	Fanout__V1__MarketData md;
+	Fanout__V1__ServerMessage *m;
+	char buf[256], *pats[1] = { "A.~.c" };
+	uint8_t frame[1024];
+	struct client c;
+	size_t n;
+
+	(void)state;
+	server_connect(&g_srv, &c);
+	sub.subscription_id = 5;
+	sub.topic = "nul~topic";
+	cm.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_SUBSCRIBE;
+	cm.subscribe = &sub;
+	n = frame_patched(&cm.base, frame, '~', 0);	/* "nul\0topic" */
+	assert_int_equal(client_send_raw(&c, frame, n), 0);
+	m = expect_error(&c, FANOUT__V1__ERROR_CODE__ERROR_CODE_INVALID_TOPIC);
+	assert_int_equal(m->error->subscription_id, 5);
+	assert_non_null(strstr(m->error->message, "subscribe.topic: contains a NUL byte"));
+	client_free_msg(m);
+	sub.topic = "ok";
+	sub.n_patterns = 1;
+	sub.patterns = pats;
+	n = frame_patched(&cm.base, frame, '~', 0xc3);	/* a lone lead byte */
+	assert_int_equal(client_send_raw(&c, frame, n), 0);
+	m = expect_error(&c, FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_PATTERN);
+	assert_non_null(strstr(m->error->message, "subscribe.patterns[0]: is not valid UTF-8"));
+	client_free_msg(m);
+	/* An event's routing key with a NUL: the batch is refused naming the field. */
+	make_event(&ev, &d, &md, buf, "strict-nul", 0, 10);
+	d.routing_key = "S1.~.trade";
+	pb.sequence = 77;
+	pb.n_events = 1;
+	pb.events = ptrs;
+	cm.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_PUBLISH;
+	cm.publish = &pb;
+	n = frame_patched(&cm.base, frame, '~', 0);
+	assert_int_equal(client_send_raw(&c, frame, n), 0);
+	m = expect_error(&c, FANOUT__V1__ERROR_CODE__ERROR_CODE_INVALID_EVENT);
+	assert_int_equal(m->error->sequence, 77);
+	assert_non_null(strstr(m->error->message,
+			       "events[0].distribution.routing_key: contains a NUL byte"));
+	client_free_msg(m);
+	ping_pong(&c, 3);	/* nothing else was answered, and the connection goes on */
+	client_close(&c);
+}
+
+/* Doubles come back bit for bit: -0.0 stays -0.0, and a long symbol names the limit. */
+static void negative_zero_round_trips_and_limits_are_named(void **state)
+{
+	Fanout__V1__ClientMessage cm = FANOUT__V1__CLIENT_MESSAGE__INIT;
+	Fanout__V1__PublishBatch pb = FANOUT__V1__PUBLISH_BATCH__INIT;
+	Fanout__V1__Event ev, *ptrs[1] = { &ev };
+	Fanout__V1__Distribution d;
+	Fanout__V1__MarketData md;
+	Fanout__V1__ServerMessage *m;
+	const char *none[1] = { NULL };
+	char buf[256], sym[130];
+	uint8_t frame[1024];
+	struct client c, s;
+	size_t n;
+
+	(void)state;
+	server_connect(&g_srv, &s);
+	assert_int_equal(client_subscribe(&s, 1, "negzero", none, 0,
+					  FANOUT__V1__START_POSITION__START_POSITION_LATEST, 0, &m), 0);
+	client_free_msg(m);
+	server_connect(&g_srv, &c);
+	make_event(&ev, &d, &md, buf, "negzero", 0, 10);
+	md.price = 1.5;	/* patched to -0.0 below: protobuf-c would not send a zero */
+	pb.n_events = 1;
+	pb.events = ptrs;
+	pb.sequence = 5;
+	cm.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_PUBLISH;
+	cm.publish = &pb;
+	n = frame_pack(&cm.base, frame);
+	{
+		const uint8_t want[9] = { 0x21, 0, 0, 0, 0, 0, 0, 0xf8, 0x3f };	/* price 1.5 */
+		uint8_t *x = memmem(frame, n, want, sizeof(want));
+
+		assert_non_null(x);
+		memset(x + 1, 0, 8);
+		x[8] = 0x80;	/* -0.0 */
+	}
+	assert_int_equal(client_send_raw(&c, frame, n), 0);
+	m = recv_msg(&c, 5000);
+	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_PUBLISH_ACK);
+	client_free_msg(m);
+	m = recv_msg(&s, 5000);
+	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_EVENT);
+	assert_true(m->event->market_data->price == 0.0 && signbit(m->event->market_data->price));
+	client_free_msg(m);
+	memset(sym, 'S', 129);
+	sym[129] = '\0';
+	md.symbol = sym;
+	assert_int_equal(client_publish(&c, 6, ptrs, 1), 0);
+	m = expect_error(&c, FANOUT__V1__ERROR_CODE__ERROR_CODE_INVALID_EVENT);
+	assert_non_null(strstr(m->error->message, "market_data.symbol: 129 bytes, over the "
+			       "limit of 128"));
+	client_free_msg(m);
+	client_close(&c);
+	client_close(&s);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(garbage_gets_error_while_subscriber_keeps_receiving),
 		cmocka_unit_test(oversize_frame_is_refused_and_closed),
+		cmocka_unit_test(huge_prefix_is_too_large_not_malformed),
+		cmocka_unit_test(strings_with_nul_or_bad_utf8_are_refused),
+		cmocka_unit_test(negative_zero_round_trips_and_limits_are_named),
 		cmocka_unit_test(malformed_body_keeps_the_connection),
 		cmocka_unit_test(invalid_events_are_rejected_whole),
 		cmocka_unit_test(subscription_errors),

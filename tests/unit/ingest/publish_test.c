@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "core/topic.h"
 #include "ingest/publish.h"
+#include "ingest/route.h"
 
 #define N 200u
 
@@ -465,6 +466,79 @@ static void a_large_batch_allocates_nothing(void **state)
 	assert_int_equal(f->pub[0].events + f->pub[1].events, 21 * N);
 }
 
+
+/* A coordination_completed repeats its parent's distribution and metadata in every
+ * decision: 1,000 decisions of a parent carrying 32 long workflow names would store
+ * megabytes from a frame of a few hundred KB. Refused whole, naming the bound; the same
+ * event with a short list is split and stored. */
+static void split_amplification_is_bounded(void **state)
+{
+	struct fixture *f = *state;
+	enum { DECISIONS = 1000, FLOWS = 32 };
+	static Fanout__V1__CoordinationDecision dec[DECISIONS], *decp[DECISIONS];
+	static char ids[DECISIONS][16], flows[FLOWS][129], *flowp[FLOWS];
+	Fanout__V1__CoordinationCompleted cc = FANOUT__V1__COORDINATION_COMPLETED__INIT;
+	Fanout__V1__Event ev = FANOUT__V1__EVENT__INIT, *ptrs[1] = { &ev };
+	Fanout__V1__Distribution d = FANOUT__V1__DISTRIBUTION__INIT;
+	Fanout__V1__PublishBatch pb = FANOUT__V1__PUBLISH_BATCH__INIT;
+	struct route_ctx *route = calloc(1, sizeof(*route));
+	struct publish_error err;
+	uint8_t *wire = malloc(4u << 20);
+	size_t len, appended;
+	uint64_t seq;
+
+	assert_non_null(route);
+	assert_non_null(wire);
+	assert_int_equal(route_init(route, NULL), 0);
+	f->pub[0].route = route;
+	for (int i = 0; i < FLOWS; i++) {
+		memset(flows[i], 'w', 128);
+		flows[i][0] = (char)('a' + i % 26);
+		flowp[i] = flows[i];
+	}
+	for (int i = 0; i < DECISIONS; i++) {
+		fanout__v1__coordination_decision__init(&dec[i]);
+		snprintf(ids[i], sizeof(ids[i]), "d%d", i);
+		dec[i].decision_id = ids[i];
+		dec[i].instrument_id = "IBM";
+		dec[i].action = "buy";
+		decp[i] = &dec[i];
+	}
+	cc.coordination_id = "c1";
+	cc.n_decisions = DECISIONS;
+	cc.decisions = decp;
+	d.topic = "md";
+	d.routing_key = "x";
+	d.n_target_workflows = FLOWS;
+	d.target_workflows = flowp;
+	ev.event_id = "p";
+	ev.distribution = &d;
+	ev.payload_case = FANOUT__V1__EVENT__PAYLOAD_COORDINATION_COMPLETED;
+	ev.coordination_completed = &cc;
+	pb.n_events = 1;
+	pb.events = ptrs;
+	len = protobuf_c_message_pack(&pb.base, wire);
+	assert_true(len < 100u << 10);	/* under 100 KB sent ... */
+	assert_int_equal(publish_bytes(&f->pub[0], wire, len, 5000, &f->t, &appended, &seq,
+				       &err), -1);	/* ... would have stored > 4 MB */
+	assert_int_equal(err.code, FANOUT__V1__ERROR_CODE__ERROR_CODE_INVALID_EVENT);
+	assert_non_null(strstr(err.message, "times its frame"));
+	for (uint32_t p = 0; p < 4; p++)
+		assert_int_equal(log_tail(f->tp->part[p].log), 0);
+	flowp[0] = "execution";	/* the seed's short list: split and stored */
+	flowp[1] = "risk";
+	d.n_target_workflows = 2;
+	len = protobuf_c_message_pack(&pb.base, wire);
+	if (publish_bytes(&f->pub[0], wire, len, 5000, &f->t, &appended, &seq, &err) < 0)
+		fail_msg("%s", err.message);
+	assert_int_equal(f->t.n, DECISIONS);
+	apply_remote(f);
+	f->pub[0].route = NULL;
+	route_free(route);
+	free(route);
+	free(wire);
+}
+
 static void bad_batch_hands_nothing_over(void **state)
 {
 	struct fixture *f = *state;
@@ -494,6 +568,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(long_symbol_names_the_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(duplicate_fields_take_the_fallback, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_large_batch_allocates_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(split_amplification_is_bounded, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,392 @@
+/* tests/fuzz/publish_scan_fuzz.c — the ingest hot path's wire scan (ingest/wire_scan.c)
+ * and stored-frame writer (ingest/event_encode.c) against protobuf-c, differentially.
+ *
+ * Input: the bytes of a PublishBatch, as a publisher sends them.
+ * Checks, against protobuf-c's unpack of the same bytes and a reference of the content
+ * rules written here from proto/README.md:
+ *  - the same accept/reject decision: protobuf-c refuses the bytes exactly when the scan
+ *    says MALFORMED_FRAME; a batch protobuf-c accepts is refused by the scan only for
+ *    more than 8,192 events or a string with a NUL or invalid UTF-8 (found here by an
+ *    independent walk of the raw bytes over protobuf-c's descriptors), and then with
+ *    INVALID_EVENT;
+ *  - for every event the scan describes (not marked fallback), the same extracted values:
+ *    strings byte for byte, integers, enums, bools, the index price and volume bit for
+ *    bit; and the same verdict (and code) of the content rules as the reference;
+ *  - every accepted event's stored frame decodes with protobuf-c to the publisher's event
+ *    with the server's fields set (compared through protobuf-c's canonical packing), and
+ *    its routing key reads back with event_frame_key;
+ *  - an event marked fallback, repacked by protobuf-c, scans without fallback (unless it
+ *    is a coordination_completed). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fanout.pb-c.h"
+#include "core/pattern.h"
+#include "core/topic.h"
+#include "fuzz_util.h"
+#include "ingest/event_encode.h"
+#include "ingest/wire_scan.h"
+
+#define SCAN_FUZZ_EVENTS_MAX 8192u
+
+static struct event_view views[SCAN_FUZZ_EVENTS_MAX];
+
+/* ---- an independent reference: strings by descriptor, UTF-8 by code point ---------- */
+
+/* Decodes one code point; returns its length, or 0 when ill-formed (overlong, surrogate,
+ * past U+10FFFF, truncated) or NUL. */
+static size_t ref_code_point(const uint8_t *p, size_t n)
+{
+	uint32_t cp, min;
+	size_t len;
+
+	if (p[0] < 0x80)
+		return p[0] ? 1 : 0;
+	if ((p[0] & 0xe0) == 0xc0)
+		len = 2, cp = p[0] & 0x1f, min = 0x80;
+	else if ((p[0] & 0xf0) == 0xe0)
+		len = 3, cp = p[0] & 0x0f, min = 0x800;
+	else if ((p[0] & 0xf8) == 0xf0)
+		len = 4, cp = p[0] & 0x07, min = 0x10000;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+static bool ref_utf8(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0, k; i < n; i += k)
+		if (!(k = ref_code_point(p + i, n - i)))
+			return false;
+	return true;
+}
+
+static uint64_t ref_varint(const uint8_t **p, const uint8_t *end, bool *ok)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 10 && *p < end; i++) {
+		uint8_t b = *(*p)++;
+
+		v |= (uint64_t)(b & 0x7f) << (7 * i);
+		if (!(b & 0x80))
+			return v;
+	}
+	*ok = false;
+	return 0;
+}
+
+/* True when every string field at any depth of a message of type d is clean. The bytes
+ * are ones protobuf-c accepted, so the walk only needs to follow the structure. */
+static bool ref_strings(const ProtobufCMessageDescriptor *d, const uint8_t *p, const uint8_t *end)
+{
+	bool ok = true;
+
+	while (p < end && ok) {
+		uint64_t tag = ref_varint(&p, end, &ok), len;
+		const ProtobufCFieldDescriptor *f;
+
+		switch (tag & 7) {
+		case 0:
+			ref_varint(&p, end, &ok);
+			continue;
+		case 1:
+			p += 8;
+			continue;
+		case 5:
+			p += 4;
+			continue;
+		case 2:
+			len = ref_varint(&p, end, &ok);
+			if (!ok || len > (uint64_t)(end - p))
+				return true;	/* cannot be: protobuf-c accepted it */
+			f = protobuf_c_message_descriptor_get_field(d, (unsigned)(tag >> 3));
+			if (f && f->type == PROTOBUF_C_TYPE_STRING && !ref_utf8(p, len))
+				return false;
+			if (f && f->type == PROTOBUF_C_TYPE_MESSAGE &&
+			    !ref_strings(f->descriptor, p, p + len))
+				return false;
+			p += len;
+			continue;
+		default:
+			return true;
+		}
+	}
+	return true;
+}
+
+/* ---- the content rules, as proto/README.md states them ------------------------------ */
+
+static const char *str(const char *s)
+{
+	return s ? s : "";
+}
+
+static bool id_ok(const char *s, bool required)
+{
+	size_t n = strlen(str(s));
+
+	return (!required || n > 0) && n <= 128;
+}
+
+/* The code the rules give an event, 0 when it is accepted. */
+static int ref_check(const Fanout__V1__Event *e)
+{
+	const int bad = FANOUT__V1__ERROR_CODE__ERROR_CODE_INVALID_EVENT;
+	const Fanout__V1__Distribution *d = e->distribution;
+	const Fanout__V1__Metadata *m = e->metadata;
+	const char *why;
+	uint32_t want;
+
+	if (!id_ok(e->event_id, true) || !d)
+		return bad;
+	if (topic_name_check(str(d->topic), strlen(str(d->topic)), &why) < 0)
+		return FANOUT__V1__ERROR_CODE__ERROR_CODE_INVALID_TOPIC;
+	if (pattern_key_check(str(d->routing_key), strlen(str(d->routing_key)), &why) < 0)
+		return bad;
+	switch (e->payload_case) {
+	case FANOUT__V1__EVENT__PAYLOAD_MARKET_DATA:
+		if (!id_ok(e->market_data->symbol, true) || !id_ok(e->market_data->exchange, false) ||
+		    !id_ok(e->market_data->currency, false))
+			return bad;
+		want = 1;
+		break;
+	case FANOUT__V1__EVENT__PAYLOAD_COORDINATION_DECISION:
+		if (!id_ok(e->coordination_decision->decision_id, true) ||
+		    !id_ok(e->coordination_decision->instrument_id, true) ||
+		    !id_ok(e->coordination_decision->action, false) ||
+		    e->coordination_decision->n_reasoning > 64)
+			return bad;
+		want = 2;
+		break;
+	case FANOUT__V1__EVENT__PAYLOAD_EXECUTION:
+		if (!id_ok(e->execution->order_id, true) || !id_ok(e->execution->instrument_id, false) ||
+		    !id_ok(e->execution->venue, false) ||
+		    (uint32_t)e->execution->execution_data_type > 6)
+			return bad;
+		want = 3;
+		break;
+	default:
+		return bad;	/* none, or coordination_completed without a split */
+	}
+	if ((uint32_t)e->data_type != 0 && (uint32_t)e->data_type != want)
+		return bad;
+	if ((uint32_t)d->delivery_guarantee > 3 || d->n_target_workflows > 32)
+		return bad;
+	if (m && (m->n_compliance_flags > 32 || !id_ok(m->venue, false) ||
+		  !id_ok(m->source_service, false)))
+		return bad;
+	return 0;
+}
+
+/* ---- comparisons ---------------------------------------------------------------------- */
+
+static void same_str(struct wire_str v, const char *s, const char *what)
+{
+	FUZZ_CHECK(v.len == strlen(str(s)) && memcmp(v.p, str(s), v.len) == 0,
+		   "%s: scan '%.*s' vs protobuf-c '%s'", what, (int)v.len, v.p, str(s));
+}
+
+static void same_bits(double a, double b, const char *what)
+{
+	FUZZ_CHECK(memcmp(&a, &b, sizeof(a)) == 0, "%s: %a vs %a", what, a, b);
+}
+
+static void same_values(const struct event_view *v, const Fanout__V1__Event *e)
+{
+	same_str(v->event_id, e->event_id, "event_id");
+	FUZZ_CHECK(v->timestamp_ns == e->timestamp_ns, "timestamp_ns");
+	FUZZ_CHECK(v->data_type == (uint32_t)e->data_type, "data_type");
+	FUZZ_CHECK(v->has_distribution == (e->distribution != NULL), "distribution");
+	if (e->distribution) {
+		same_str(v->topic, e->distribution->topic, "topic");
+		same_str(v->routing_key, e->distribution->routing_key, "routing_key");
+		FUZZ_CHECK(v->priority == e->distribution->priority, "priority");
+		FUZZ_CHECK(v->delivery_guarantee == (uint32_t)e->distribution->delivery_guarantee,
+			   "delivery_guarantee");
+		FUZZ_CHECK(v->n_workflows == e->distribution->n_target_workflows, "workflows");
+	}
+	if (e->metadata) {
+		same_str(v->source_service, e->metadata->source_service, "source_service");
+		same_str(v->meta_venue, e->metadata->venue, "metadata.venue");
+		FUZZ_CHECK(v->latency_sensitive == (bool)e->metadata->latency_sensitive, "latency");
+		FUZZ_CHECK(v->audit_required == (bool)e->metadata->audit_required, "audit");
+		FUZZ_CHECK(v->n_flags == e->metadata->n_compliance_flags, "flags");
+	}
+	FUZZ_CHECK(v->payload == (e->payload_case == 0 ? 0 : (uint8_t)e->payload_case),
+		   "payload %u vs %d", v->payload, e->payload_case);
+	switch (e->payload_case) {
+	case FANOUT__V1__EVENT__PAYLOAD_MARKET_DATA:
+		same_str(v->symbol, e->market_data->symbol, "symbol");
+		same_str(v->exchange, e->market_data->exchange, "exchange");
+		same_str(v->currency, e->market_data->currency, "currency");
+		same_bits(v->price, e->market_data->price, "price");
+		same_bits(v->volume, (double)e->market_data->volume, "volume");
+		break;
+	case FANOUT__V1__EVENT__PAYLOAD_COORDINATION_DECISION:
+		same_str(v->decision_id, e->coordination_decision->decision_id, "decision_id");
+		same_str(v->instrument_id, e->coordination_decision->instrument_id, "instrument");
+		same_str(v->action, e->coordination_decision->action, "action");
+		same_bits(v->price, e->coordination_decision->confidence, "confidence");
+		same_bits(v->volume, (double)e->coordination_decision->quantity, "quantity");
+		FUZZ_CHECK(v->n_reasoning == e->coordination_decision->n_reasoning, "reasoning");
+		break;
+	case FANOUT__V1__EVENT__PAYLOAD_EXECUTION:
+		same_str(v->order_id, e->execution->order_id, "order_id");
+		same_str(v->instrument_id, e->execution->instrument_id, "instrument");
+		same_str(v->exec_venue, e->execution->venue, "venue");
+		same_bits(v->price, e->execution->price, "price");
+		same_bits(v->volume, e->execution->quantity, "quantity");
+		FUZZ_CHECK(v->exec_data_type == (uint32_t)e->execution->execution_data_type,
+			   "execution_data_type");
+		break;
+	default:
+		break;
+	}
+}
+
+/* Packs m with protobuf-c into a new buffer; *n its length. */
+static uint8_t *pack(const ProtobufCMessage *m, size_t *n)
+{
+	uint8_t *b;
+
+	*n = protobuf_c_message_get_packed_size(m);
+	b = malloc(*n + 1);
+	FUZZ_CHECK(b != NULL, "out of memory");
+	protobuf_c_message_pack(m, b);
+	return b;
+}
+
+/* The stored frame of an accepted event decodes to the event with the server's fields:
+ * both packed by protobuf-c (canonical: unknown fields last, zeros omitted) are equal. */
+static void check_frame(struct event_view *v, Fanout__V1__Event *e)
+{
+	const uint32_t partition = 3;
+	const uint64_t offset = 1234567;
+	const int64_t recv_ns = 1700000000123456789ll;
+	Fanout__V1__ServerMessage want = FANOUT__V1__SERVER_MESSAGE__INIT, *got;
+	struct event_parts parts, flat;
+	uint32_t size, crc, klen;
+	size_t wn, gn;
+	uint8_t *frame, *flatbuf, *w, *g;
+	const char *key;
+	uint64_t body = 0;
+	unsigned shift = 0, i = 0;
+
+	event_parts_make(&parts, v, partition, recv_ns);
+	size = event_frame_size(&parts, offset);
+	frame = malloc(size);
+	flatbuf = malloc(event_parts_bytes(&parts) + 1);
+	FUZZ_CHECK(frame && flatbuf, "out of memory");
+	FUZZ_CHECK(event_frame_write(&parts, offset, frame, &crc) == size, "frame size");
+	/* The form an event crosses reactors in writes the same bytes. */
+	event_parts_flatten(&parts, flatbuf, &flat);
+	{
+		uint8_t *again = malloc(size);
+
+		FUZZ_CHECK(again && event_frame_size(&flat, offset) == size, "flat size");
+		event_frame_write(&flat, offset, again, &crc);
+		FUZZ_CHECK(memcmp(again, frame, size) == 0, "flat frame differs");
+		free(again);
+	}
+	do {
+		body |= (uint64_t)(frame[i] & 0x7f) << shift;
+		shift += 7;
+	} while (frame[i++] & 0x80);
+	FUZZ_CHECK(i + body == size, "frame prefix");
+	got = fanout__v1__server_message__unpack(NULL, body, frame + i);
+	FUZZ_CHECK(got && got->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_EVENT,
+		   "stored frame does not decode as an event");
+	e->data_type = (Fanout__V1__DataType)v->data_type;
+	if (e->timestamp_ns == 0)
+		e->timestamp_ns = recv_ns;
+	e->receive_time_ns = recv_ns;
+	e->distribution->partition = partition;
+	e->distribution->offset = offset;
+	want.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_EVENT;
+	want.event = e;
+	w = pack(&want.base, &wn);
+	g = pack(&got->base, &gn);
+	FUZZ_CHECK(wn == gn && memcmp(w, g, wn) == 0, "stored event differs from the published");
+	FUZZ_CHECK(event_frame_key(frame, size, &key, &klen) == 0 &&
+		   klen == v->routing_key.len && memcmp(key, v->routing_key.p, klen) == 0,
+		   "event_frame_key");
+	free(w);
+	free(g);
+	fanout__v1__server_message__free_unpacked(got, NULL);
+	free(frame);
+	free(flatbuf);
+}
+
+/* A fallback event repacked canonically by protobuf-c scans without fallback. */
+static void check_repack(const Fanout__V1__Event *e)
+{
+	struct event_view v;
+	struct publish_error err;
+	size_t n;
+	uint8_t *b = pack(&e->base, &n);
+
+	if (wire_scan_event(b, n, &v, 0, &err) == 0)
+		FUZZ_CHECK(!v.fallback || v.payload == EVENT_PAYLOAD_COMPLETED,
+			   "a canonical event still needs the fallback");
+	free(b);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
+{
+	Fanout__V1__PublishBatch *pb = fanout__v1__publish_batch__unpack(NULL, len, data);
+	struct publish_error err;
+	struct wire_batch b;
+	int rc = wire_scan_batch(data, len, views, SCAN_FUZZ_EVENTS_MAX, &b, &err);
+	bool strings_ok;
+
+	if (!pb) {
+		FUZZ_CHECK(rc < 0 && err.code == FANOUT__V1__ERROR_CODE__ERROR_CODE_MALFORMED_FRAME,
+			   "protobuf-c refuses what the scan says (rc %d code %d: %s)", rc,
+			   err.code, rc < 0 ? err.message : "accepted");
+		return 0;
+	}
+	FUZZ_CHECK(rc == 0 || err.code != FANOUT__V1__ERROR_CODE__ERROR_CODE_MALFORMED_FRAME,
+		   "scan refuses what protobuf-c accepts: %s", err.message);
+	FUZZ_CHECK(b.sequence == pb->sequence, "sequence");
+	strings_ok = ref_strings(&fanout__v1__publish_batch__descriptor, data, data + len);
+	if (pb->n_events > SCAN_FUZZ_EVENTS_MAX) {
+		FUZZ_CHECK(rc < 0 && strstr(err.message, "exceeds"), "too many events accepted");
+	} else if (!strings_ok) {
+		FUZZ_CHECK(rc < 0 && err.code == FANOUT__V1__ERROR_CODE__ERROR_CODE_INVALID_EVENT &&
+			   (strstr(err.message, "NUL") || strstr(err.message, "UTF-8")),
+			   "a bad string accepted (rc %d)", rc);
+	} else {
+		FUZZ_CHECK(rc == 0, "scan refuses a clean batch: %s", err.message);
+		FUZZ_CHECK(b.n == pb->n_events, "event count");
+		for (size_t i = 0; i < b.n; i++) {
+			struct event_view *v = &views[i];
+			Fanout__V1__Event *e = pb->events[i];
+			int want, got;
+
+			if (v->fallback) {
+				check_repack(e);
+				continue;
+			}
+			same_values(v, e);
+			want = ref_check(e);
+			got = wire_check_event(v, i, &err) < 0 ? (int)err.code : 0;
+			FUZZ_CHECK(want == got, "content rules: reference %d, scan %d (%s)", want,
+				   got, got ? err.message : "accepted");
+			if (got == 0)
+				check_frame(v, e);
+		}
+	}
+	fanout__v1__publish_batch__free_unpacked(pb, NULL);
+	return 0;
+}
