@@ -5,8 +5,9 @@
  * socket; a ring too large, over the total budget or past the per-connection count, or
  * rings switched off, are refused with SHM_UNAVAILABLE naming the flag; a ring nobody
  * attaches to is removed after the attach timeout and its subscription ended; a reader
- * cannot shrink, grow, punch or write the ring it was given and the server goes on; a
- * server killed with its ring mapped is seen dead by the reader, and the restarted server
+ * cannot shrink, grow, punch or write the ring it was given and the server goes on;
+ * descriptors a client sends the server are never taken; fanout-shm-tail reads a ring it
+ * asked for on the socket; a server killed with its ring mapped is seen dead by the reader, and the restarted server
  * replaces the stale socket and serves a new ring. (Peers of other users:
  * shm_peer_test.c.) */
 #include <stdarg.h>
@@ -25,6 +26,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/frame.h"
@@ -463,6 +465,108 @@ static void reader_cannot_resize_its_ring(void **state)
 	server_teardown(&s);
 }
 
+/* Whether a descriptor of the server process is a memfd of this name. */
+static bool server_holds(const struct server *s, const char *memfd_name)
+{
+	char dir[64], path[400], link[300];
+	struct dirent *e;
+	bool found = false;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)s->pid);
+	d = opendir(dir);
+	assert_non_null(d);
+	while (!found && (e = readdir(d))) {
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		link[n > 0 ? n : 0] = '\0';
+		found = strstr(link, memfd_name) != NULL;
+	}
+	closedir(d);
+	return found;
+}
+
+/* A client passing descriptors to the server (SCM_RIGHTS with a Ping): the server never
+ * takes them (its receives have no room for them: the kernel closes them) and answers. */
+static void descriptors_sent_to_the_server_dropped(void **state)
+{
+	Fanout__V1__ClientMessage cm = FANOUT__V1__CLIENT_MESSAGE__INIT;
+	Fanout__V1__Ping ping = FANOUT__V1__PING__INIT;
+	Fanout__V1__ServerMessage *m;
+	union {
+		struct cmsghdr align;
+		char b[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	uint8_t buf[64];
+	struct iovec iov = { buf, 0 };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
+			      .msg_controllen = sizeof(ctl.b) };
+	struct cmsghdr *c;
+	struct server s;
+	struct client cl;
+	int gift = memfd_create("client-gift", MFD_CLOEXEC);
+
+	(void)state;
+	assert_true(gift >= 0);
+	server_setup(&s, g_argc, g_argv);
+	start(&s, NULL);
+	assert_int_equal(client_connect(&cl, sock_path(&s), 5000), 0);
+	ping.nonce = 42;
+	cm.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_PING;
+	cm.ping = &ping;
+	iov.iov_len = frame_pack(&cm.base, buf);
+	memset(&ctl, 0, sizeof(ctl));
+	c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &gift, sizeof(int));
+	assert_int_equal(sendmsg(cl.fd, &msg, MSG_NOSIGNAL), (ssize_t)iov.iov_len);
+	close(gift);
+	m = recv_msg(&cl, 5000);
+	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_PONG);
+	assert_int_equal(m->pong->nonce, 42);
+	client_free_msg(m);
+	assert_false(server_holds(&s, "client-gift"));
+	client_close(&cl);
+	server_teardown(&s);
+}
+
+/* fanout-shm-tail (argv[2]) asks for its ring on the socket and prints every event. */
+static void tail_over_the_socket(void **state)
+{
+	char cmd[1024], line[4096];
+	struct server s;
+	struct client pub;
+	unsigned lines = 0;
+	FILE *p;
+	int st;
+
+	(void)state;
+	if (g_argc < 3)
+		skip();
+	server_setup(&s, g_argc, g_argv);
+	start(&s, NULL);
+	snprintf(cmd, sizeof(cmd), "%s --topic md --socket %s --expect 50 --timeout 20 --quiet",
+		 g_argv[2], sock_path(&s));
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	for (int i = 0; i < 500 && !server_maps(&s, "memfd:fanout-"); i++)
+		usleep(10 * 1000);	/* subscribed: what comes now is its */
+	server_connect(&s, &pub);
+	publish_range(&pub, "md", 0, 50, SYMBOLS, NULL);
+	while (fgets(line, sizeof(line), p))
+		lines += strstr(line, "\"event_id\"") != NULL;
+	st = pclose(p);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_int_equal(lines, 50);
+	client_close(&pub);
+	server_teardown(&s);
+}
+
 static void killed_server_then_restart(void **state)
 {
 	struct fanout_shm *r = NULL, *r2 = NULL;
@@ -515,6 +619,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(bounds_refuse_with_the_flag),
 		cmocka_unit_test(unattached_ring_removed),
 		cmocka_unit_test(reader_cannot_resize_its_ring),
+		cmocka_unit_test(descriptors_sent_to_the_server_dropped),
+		cmocka_unit_test(tail_over_the_socket),
 		cmocka_unit_test(killed_server_then_restart),
 	};
 
