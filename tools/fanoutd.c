@@ -277,8 +277,12 @@ int main(int argc, char **argv)
 	}
 	if (fanoutd_rules_targets(&topics, &cfg, rules) < 0)
 		return 2;
-	if (!cfg.no_shm && fanoutd_shm_init(&sinks, &cfg) < 0)
+	if (!cfg.no_shm && fanoutd_shm_init(&sinks, &cfg) < 0) {
+		executor_stop(&executor);	/* no hot directory left behind */
+		topic_table_close(&topics);
+		hotdir_release(fanoutd_hot_root);
 		return 1;
+	}
 	rc = net_engine_start(&engine, reactors, &topics, &cfg, rules,
 			      cfg.no_shm ? NULL : &sinks, &fanoutd_stop, FANOUTD_DRAIN_MS);
 	if (rc < 0) {

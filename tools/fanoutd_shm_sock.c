@@ -42,11 +42,12 @@ static int shm_sock_clear(const char *path, const struct sockaddr_un *a)
 		fprintf(stderr, "fanoutd: --shm-socket %s exists and is not a socket\n", path);
 		return -EEXIST;
 	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* Non-blocking: a live server with a full backlog answers EAGAIN, not a wait. */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
-	rc = connect(fd, (const struct sockaddr *)a, sizeof(*a)) == 0 ? -EADDRINUSE :
-	     errno == ECONNREFUSED ? 0 : -errno;
+	rc = connect(fd, (const struct sockaddr *)a, sizeof(*a)) == 0 || errno == EAGAIN ?
+	     -EADDRINUSE : errno == ECONNREFUSED ? 0 : -errno;
 	close(fd);
 	if (rc == -EADDRINUSE)
 		fprintf(stderr, "fanoutd: --shm-socket %s: another server listens on it\n", path);

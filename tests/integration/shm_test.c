@@ -7,7 +7,7 @@
  * attaches to is removed after the attach timeout and its subscription ended; a reader
  * cannot shrink, grow, punch or write the ring it was given and the server goes on;
  * descriptors a client sends the server are never taken; fanout-shm-tail reads a ring it
- * asked for on the socket; a server killed with its ring mapped is seen dead by the reader, and the restarted server
+ * asked for on the socket; a second server never takes over a live socket; a server killed with its ring mapped is seen dead by the reader, and the restarted server
  * replaces the stale socket and serves a new ring. (Peers of other users:
  * shm_peer_test.c.) */
 #include <stdarg.h>
@@ -534,6 +534,74 @@ static void descriptors_sent_to_the_server_dropped(void **state)
 	server_teardown(&s);
 }
 
+/* Runs fanoutd with args to its end (it must exit by itself, bounded); its exit status. */
+static int run_fanoutd(const char *const *args)
+{
+	pid_t pid = fork();
+	int st = 0;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		execv(args[0], (char *const *)args);
+		_exit(127);
+	}
+	for (int i = 0; i < 500; i++) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		usleep(10 * 1000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	fail_msg("the second fanoutd kept running");
+	return -1;
+}
+
+/* Whether the hot directory data_dir/HOT names is still there. */
+static bool hot_dir_left(const char *data_dir)
+{
+	char path[400], hot[400] = "";
+	struct stat st;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/HOT", data_dir);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	if (!fgets(hot, sizeof(hot), f))
+		hot[0] = '\0';
+	fclose(f);
+	hot[strcspn(hot, "\n")] = '\0';
+	return hot[0] && stat(hot, &st) == 0;
+}
+
+/* A socket another server listens on is never taken over, nor a file that is not a
+ * socket; the first server's rings go on. */
+static void socket_in_use_refused(void **state)
+{
+	struct fanout_shm *r = NULL;
+	char other[300], file[300], err[256];
+	struct server s;
+	FILE *f;
+
+	(void)state;
+	server_setup(&s, g_argc, g_argv);
+	start(&s, NULL);
+	snprintf(other, sizeof(other), "%s/other", s.dir);
+	assert_int_equal(run_fanoutd((const char *const[]){ s.binary, "--listen", "127.0.0.1:0",
+		"--data-dir", other, "--shm-socket", sock_path(&s), "--quiet", NULL }), 1);
+	snprintf(file, sizeof(file), "%s/not-a-socket", s.dir);
+	f = fopen(file, "w");
+	assert_non_null(f);
+	fclose(f);
+	assert_int_equal(run_fanoutd((const char *const[]){ s.binary, "--listen", "127.0.0.1:0",
+		"--data-dir", other, "--shm-socket", file, "--quiet", NULL }), 1);
+	if (attach(&s, &r, NULL, 0, RING_BYTES, err, sizeof(err)) < 0)
+		fail_msg("attach to the first server: %s", err);
+	fanout_shm_close(r);
+	assert_false(hot_dir_left(other));	/* the refused server cleaned up */
+	server_teardown(&s);
+}
+
 /* fanout-shm-tail (argv[2]) asks for its ring on the socket and prints every event. */
 static void tail_over_the_socket(void **state)
 {
@@ -621,6 +689,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(reader_cannot_resize_its_ring),
 		cmocka_unit_test(descriptors_sent_to_the_server_dropped),
 		cmocka_unit_test(tail_over_the_socket),
+		cmocka_unit_test(socket_in_use_refused),
 		cmocka_unit_test(killed_server_then_restart),
 	};
 
