@@ -331,7 +331,7 @@ int log_hot_recover(struct log *log)
 			log_segment_free(seg);
 		}
 	}
-	if (kept > 1)	/* qsort's array must not be NULL, even empty (UBSan: nonnull) */
+	if (kept > 1)
 		qsort(found, kept, sizeof(*found), hot_found_cmp);
 	for (uint32_t i = 0; r == 0 && i < kept; i++) {
 		struct log_segment *seg = NULL;
