@@ -3,7 +3,7 @@
 #
 #   deps_install          build packages only
 #   deps_install --test   build packages + what the tests run against (PostgreSQL, Redis,
-#                         nats-server, Node)
+#                         nats-server, Node) and build with (clang and libFuzzer)
 #   deps_install --bench  build packages + the peer servers fanout-bench compares against
 #                         and gnuplot for perf/plot.sh
 #
@@ -19,7 +19,10 @@ FANOUT_BUILD_DEPS=(
   libhiredis-dev libzmq3-dev
 )
 # The bench suite starts nats-server and redis-server (its smoke runs of every scenario).
-FANOUT_TEST_DEPS=(postgresql redis-server redis-tools nats-server)
+# The fuzz suite: clang, its libFuzzer and sanitizer runtimes (libclang-rt-14-dev has
+# -fsanitize=fuzzer), llvm-symbolizer (package llvm) for readable crash stacks.
+FANOUT_TEST_DEPS=(postgresql redis-server redis-tools nats-server
+  clang libclang-rt-14-dev llvm)
 FANOUT_BENCH_DEPS=(nats-server redis-server gnuplot-nox)
 
 _deps_apt_updated=0
