@@ -89,7 +89,9 @@ static int wf_read(const uint8_t **p, const uint8_t *end, struct wf *f)
 	uint64_t len;
 	bool any;
 
-	if (used == 0)
+	/* Field number 0 is not protobuf (a non-minimal tag can spell it; protobuf-c takes
+	 * it, protoc's readers refuse it): a stored event must read everywhere. */
+	if (used == 0 || f->num == 0)
 		return -1;
 	f->start = q;
 	q += used;
