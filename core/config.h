@@ -14,6 +14,8 @@
  * around 10 KB; notification and page pinning cost the rest): not measured on this
  * project's machines, which have no path off the host. */
 #define CONFIG_SEND_ZC_BYTES 65536u
+#define CONFIG_SHM_RINGS_MAX 16u	/* --shm-max-rings bound (net/session.h passes their
+					 * descriptors per answer buffer) */
 
 struct config_topic {
 	char name[201];
@@ -33,9 +35,13 @@ struct config {
 					 * 0 = never */
 	bool no_shm;			/* refuse shared-memory rings */
 	char hot_dir[CONFIG_PATH_MAX];	/* hot segments' root; "" = under /dev/shm by id */
-	char shm_dir[CONFIG_PATH_MAX];	/* where rings are created */
-	char shm_group[64];		/* rings readable by this group too; "" = owner only */
+	char shm_socket[CONFIG_PATH_MAX];	/* the Unix socket rings are served on;
+						 * "" = DATA_DIR/shm.sock */
+	char shm_group[64];		/* its members may have rings too; "" = owner only */
 	uint64_t shm_max_bytes;		/* largest ring a subscriber may ask for */
+	uint64_t shm_total_bytes;	/* all rings together; 0 = a quarter of RAM */
+	uint32_t shm_max_rings;		/* rings per connection */
+	uint32_t shm_attach_timeout_ms;	/* a ring nobody attached to by then is removed */
 	uint64_t segment_bytes;		/* partition log segment size */
 	uint32_t default_partitions;	/* for auto-created topics */
 	uint64_t max_lag_events;	/* a subscription further behind is cut; 0 = no bound */

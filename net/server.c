@@ -518,6 +518,7 @@ int net_server_init(struct net_server *srv, struct net_engine *eng, uint32_t id,
 	struct reactor_config rcfg = {
 		.listen = listen, .max_conns = cfg->max_connections, .id = id,
 		.reuseport = eng->n > 1, .quiet = cfg->quiet, .send_zc_bytes = cfg->send_zc_bytes,
+		.local_fd = eng->sinks ? eng->sinks->listen_fd : -1,	/* rings' socket */
 	};
 	int rc;
 

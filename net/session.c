@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "core/frame.h"
@@ -64,9 +65,19 @@ static void session_drop_sub(struct session *s, struct subscription *sub)
 	free(sub);
 }
 
+/* Closes the ring descriptors ctl[i]'s send was to pass: sent, or never to be. */
+static void session_pass_close(struct session *s, int i)
+{
+	for (uint8_t k = 0; k < s->npass[i]; k++)
+		close(s->pass_fds[i][k]);
+	s->npass[i] = 0;
+}
+
 void session_close(struct session *s)
 {
 	session_drop_batches(s);	/* other reactors may still append some */
+	session_pass_close(s, 0);
+	session_pass_close(s, 1);
 	for (uint32_t i = 0; i < s->nsubs; i++)
 		session_drop_sub(s, s->subs[i]);
 	free(s->subs);
@@ -186,6 +197,33 @@ static int session_heartbeat(struct session *s, int64_t now_ns)
 	return 0;
 }
 
+/* Ends ring subscriptions nobody attached to within --shm-attach-timeout-ms: a ring asked
+ * for and never mapped holds memory for nothing. The ring is removed and the client told
+ * (SHM_UNAVAILABLE); the connection goes on. */
+static void session_expire_sinks(struct session *s)
+{
+	const struct net_sink_ops *ops = s->srv->eng->sinks;
+
+	for (uint32_t i = s->nsubs; i-- > 0;) {
+		struct subscription *sub = s->subs[i];
+		int rc;
+
+		if (!sub->sink || sub->sink_attached)
+			continue;
+		rc = ops->attached(sub->sink);
+		sub->sink_attached = rc > 0;
+		if (rc != -ETIMEDOUT)
+			continue;
+		s->subs[i] = s->subs[--s->nsubs];
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_SHM_UNAVAILABLE, 0, sub->id,
+			      false, "subscription %u: no reader attached to its ring (%s) within "
+			      "%u ms (--shm-attach-timeout-ms); the ring was removed and the "
+			      "subscription ended", sub->id, sub->sink_path,
+			      s->srv->cfg->shm_attach_timeout_ms);
+		session_drop_sub(s, sub);
+	}
+}
+
 void session_police(struct session *s, int64_t now_ns)
 {
 	const struct config *cfg = s->srv->cfg;
@@ -201,6 +239,7 @@ void session_police(struct session *s, int64_t now_ns)
 		s->last_rx_ns = now_ns;
 	if (s->heartbeat_ms && session_heartbeat(s, now_ns) < 0)
 		return;
+	session_expire_sinks(s);
 	for (uint32_t i = 0; i < s->nsubs; i++) {
 		struct subscription *sub = s->subs[i];
 
@@ -307,7 +346,26 @@ static struct topic *session_sub_topic(struct session *s, const Fanout__V1__Subs
 	return tp;
 }
 
-static void session_subscribed(struct session *s, const struct subscription *sub)
+/* Passes a ring's two descriptors with the answer buffer its SubscribeResult was just
+ * queued in (session_send attaches them to that buffer's send); closes them when the
+ * connection is being cut and nothing more goes out. */
+static void session_pass(struct session *s, const int fds[2])
+{
+	uint8_t f = s->fill;
+
+	if (s->conn->closing) {
+		close(fds[0]);
+		close(fds[1]);
+		return;
+	}
+	assert(s->npass[f] + 2u <= SESSION_PASS_FDS_MAX);	/* session_open_sink */
+	s->pass_fds[f][s->npass[f]++] = fds[0];
+	s->pass_fds[f][s->npass[f]++] = fds[1];
+}
+
+/* Answers a Subscribe; a ring subscription's descriptors (fds) go with the answer. */
+static void session_subscribed(struct session *s, const struct subscription *sub,
+			       const int fds[2])
 {
 	Fanout__V1__ServerMessage m = FANOUT__V1__SERVER_MESSAGE__INIT;
 	Fanout__V1__SubscribeResult r = FANOUT__V1__SUBSCRIBE_RESULT__INIT;
@@ -326,12 +384,14 @@ static void session_subscribed(struct session *s, const struct subscription *sub
 	r.n_positions = n;	/* the first 64; clients seeking more use Ack offsets */
 	r.positions = ptrs;
 	if (sub->sink) {
-		r.shm_path = (char *)sub->sink_path;
+		r.shm_fds = 2;
 		r.data_dir = (char *)s->srv->eng->sinks->data_dir;
 	}
 	m.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED;
 	m.subscribed = &r;
 	session_queue(s, &m);
+	if (sub->sink)
+		session_pass(s, fds);
 }
 
 static int session_grow_subs(struct session *s)
@@ -377,26 +437,58 @@ static const char *session_sub_what(enum sub_error err)
 	}
 }
 
-/* Opens the shared-memory ring a Subscribe asked for. Returns 0, or -1 after the Error. */
+/* Rings this connection holds now. */
+static uint32_t session_rings(const struct session *s)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < s->nsubs; i++)
+		n += s->subs[i]->sink != NULL;
+	return n;
+}
+
+/* Why this connection may not have a ring (into err), or NULL when it may ask. */
+static const char *session_sink_refusal(struct session *s, char *err, size_t cap)
+{
+	const struct net_sink_ops *ops = s->srv->eng->sinks;
+
+	if (!ops)
+		return "shared-memory rings are off in this server (--no-shm)";
+	if (!s->conn->local) {
+		snprintf(err, cap, "rings are served only on the server's Unix socket %s, to "
+			 "processes on its host; this connection is TCP", ops->socket_path);
+		return err;
+	}
+	if (s->npass[s->fill] + 2u > SESSION_PASS_FDS_MAX)
+		return "too many rings wait for their SubscribeResults to be read; read them first";
+	if (ops->admit(ops->ctx, s->conn->fd, err, cap) < 0)
+		return err;
+	return NULL;
+}
+
+/* Opens the shared-memory ring a Subscribe asked for: fds gets its two descriptors.
+ * Returns 0, or -1 after the Error. */
 static int session_open_sink(struct session *s, struct subscription *sub,
-			     const Fanout__V1__Subscribe *req)
+			     const Fanout__V1__Subscribe *req, int fds[2])
 {
 	const struct net_sink_ops *ops = s->srv->eng->sinks;
 	struct net_sink_req sr = {
 		.topic = sub->topic->name, .partitions = sub->topic->partitions,
 		.reactor = s->srv->id, .conn = s->conn->slot, .sub_id = req->subscription_id,
-		.bytes = req->shm_ring_bytes,
+		.conn_rings = session_rings(s), .bytes = req->shm_ring_bytes,
 	};
-	const char *path = NULL;
-	char err[256] = "shared-memory rings are off in this server";
+	const char *name = NULL, *why;
+	char err[400];
 
-	sub->sink = ops ? ops->open(ops->ctx, &sr, &path, err, sizeof(err)) : NULL;
+	why = session_sink_refusal(s, err, sizeof(err));
+	sub->sink = why ? NULL : ops->open(ops->ctx, &sr, &name, fds, err, sizeof(err));
 	if (!sub->sink) {
 		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_SHM_UNAVAILABLE, 0,
-			      req->subscription_id, false, "subscribe: shm ring: %s", err);
+			      req->subscription_id, false, "subscribe: shm ring: %s",
+			      why ? why : err);
 		return -1;
 	}
-	sub->sink_path = path;
+	sub->sink_path = name;
 	return 0;
 }
 
@@ -407,6 +499,7 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 	enum sub_error err;
 	struct topic *tp;
 	const char *why = "";
+	int fds[2] = { -1, -1 };
 
 	if (session_find_sub(s, req->subscription_id)) {
 		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_DUPLICATE_SUBSCRIPTION, 0,
@@ -451,7 +544,7 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 			      "subscribe: %s: %s", session_sub_what(err), why);
 		return;
 	}
-	if (req->shm_ring_bytes && session_open_sink(s, sub, req) < 0) {
+	if (req->shm_ring_bytes && session_open_sink(s, sub, req, fds) < 0) {
 		if (sub->indexed)
 			net_server_unwatch(s->srv, sub);
 		session_join(s, tp, false);
@@ -462,7 +555,7 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 	sub->owner = s;
 	net_control_sub_started(s->srv, sub, (int)req->start);	/* admin plane */
 	s->subs[s->nsubs++] = sub;
-	session_subscribed(s, sub);
+	session_subscribed(s, sub, fds);
 	net_server_info(s->srv, "connection %u: subscription %u to %s (%zu patterns%s%s)",
 			s->conn->slot, req->subscription_id, tp->name, req->n_patterns,
 			req->filter ? ", filter" : "", req->snapshot ? ", snapshot" : "");
@@ -896,6 +989,23 @@ static bool session_needs_turns(const struct session *s)
 	return false;
 }
 
+/* Puts ctl[i]'s ring descriptors on the send about to start: the kernel attaches them to
+ * its first byte, so the peer has them once it has read their SubscribeResults. */
+static void session_attach_fds(struct session *s, int i)
+{
+	size_t bytes = sizeof(int) * s->npass[i];
+	struct cmsghdr *cm;
+
+	memset(&s->cmsg, 0, sizeof(s->cmsg));
+	s->msg.msg_control = s->cmsg.buf;
+	s->msg.msg_controllen = CMSG_SPACE(bytes);
+	cm = CMSG_FIRSTHDR(&s->msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(bytes);
+	memcpy(CMSG_DATA(cm), s->pass_fds[i], bytes);
+}
+
 /* Starts a send of the queued answers and, with gather, of subscription frames. */
 static bool session_send(struct session *s, bool gather)
 {
@@ -924,6 +1034,8 @@ static bool session_send(struct session *s, bool gather)
 	memset(&s->msg, 0, sizeof(s->msg));
 	s->msg.msg_iov = s->iov;
 	s->msg.msg_iovlen = s->niov;
+	if (s->ctl_sending >= 0 && s->npass[s->ctl_sending])
+		session_attach_fds(s, s->ctl_sending);
 	s->send_left = bytes;
 	if (s->heartbeat_ms)
 		s->last_tx_ns = clock_monotonic_ns();
@@ -964,7 +1076,7 @@ static bool session_drain_sinks(struct session *s, bool *unattached)
 			continue;
 		/* Asked until the first reader comes, not per turn after (a scan of slots). */
 		if (!sub->sink_attached &&
-		    !(sub->sink_attached = s->srv->eng->sinks->attached(sub->sink))) {
+		    !(sub->sink_attached = s->srv->eng->sinks->attached(sub->sink) > 0)) {
 			*unattached = true;	/* its reader is on its way: the session stays on
 						 * the active list and later turns look again (a
 						 * reader that never comes lags to the lag bound) */
@@ -1014,8 +1126,10 @@ void session_sent(struct session *s, int res)
 	assert(done <= s->send_left);
 	s->send_left -= done;
 	if (s->send_left == 0) {
-		if (s->ctl_sending >= 0)
+		if (s->ctl_sending >= 0) {
 			s->ctl_len[s->ctl_sending] = 0;
+			session_pass_close(s, s->ctl_sending);	/* the peer holds them now */
+		}
 		s->ctl_sending = -1;
 		net_server_activate(s->srv, s);
 		return;
@@ -1035,6 +1149,8 @@ void session_sent(struct session *s, int res)
 	}
 	s->msg.msg_iov = &s->iov[s->iov_first];
 	s->msg.msg_iovlen = s->niov - s->iov_first;
+	s->msg.msg_control = NULL;	/* descriptors went with the first byte sent */
+	s->msg.msg_controllen = 0;
 	if (reactor_send(&s->srv->reactor, s->conn, &s->msg, s->send_left) < 0)
 		reactor_close(&s->srv->reactor, s->conn);
 }

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "core/config.h"
 #include "core/reactor.h"
 #include "ingest/publish.h"
 #include "net/stats.h"
@@ -24,6 +25,9 @@
 #define SESSION_BATCHES_MAX 64u		/* publish batches a connection has unanswered */
 #define SESSION_SINK_TURN_BYTES (4u << 20)	/* copied into one ring per turn, at most */
 #define SESSION_SINK_REPORT_NS (10 * 1000 * 1000 * 1000ll)	/* a ring's readers logged */
+/* Ring descriptors waiting in one answer buffer for its send (two per ring): a
+ * connection's rings, at most, with their SubscribeResults unsent. */
+#define SESSION_PASS_FDS_MAX (2u * CONFIG_SHM_RINGS_MAX)
 #define SESSION_HOLD_MAX    (16u << 20)	/* beyond a frame: what may still arrive after
 					 * the pause (receives already in flight) */
 #define SESSION_HEARTBEAT_MIN_MS 100u	/* the police pass runs every 100 ms */
@@ -71,6 +75,14 @@ struct session {
 	uint32_t ctl_len[2], ctl_cap[2];
 	uint8_t fill;
 	int8_t ctl_sending;	/* index of the ctl buffer in the pending send, -1 if none */
+	/* Ring descriptors to pass with the first byte of ctl[i]'s send (SCM_RIGHTS), in
+	 * the order of the SubscribeResults there; closed once that send is done. */
+	int pass_fds[2][SESSION_PASS_FDS_MAX];
+	uint8_t npass[2];
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * SESSION_PASS_FDS_MAX)];
+	} cmsg;			/* the pending send's control message */
 	/* The pending send. */
 	struct msghdr msg;
 	struct iovec iov[SESSION_IOV_MAX];

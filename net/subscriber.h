@@ -77,7 +77,7 @@ struct subscription {
 	uint32_t ring_cap;		/* a power of two, SUB_RING..SUB_RING_MAX */
 	void *owner;			/* the session: who to wake */
 	void *sink;			/* frames go here, not to the socket (net/sink.h) */
-	const char *sink_path;		/* the ring's file, told in SubscribeResult */
+	const char *sink_path;		/* the ring's name (memfd:...), for logs */
 	bool sink_attached;		/* a reader has come: the sink is written from now on */
 	uint64_t sink_dropped;		/* frames the sink could not take */
 	int64_t sink_report_ns;		/* next log line about its readers */

@@ -294,21 +294,30 @@ int main(int argc, char **argv)
 	}
 	if (fanoutd_rules_targets(&topics, &cfg, rules) < 0)
 		return 2;
-	if (!cfg.no_shm && fanoutd_shm_init(&sinks, &cfg) < 0)
+	if (!cfg.no_shm && fanoutd_shm_init(&sinks, &cfg) < 0) {
+		executor_stop(&executor);	/* no hot directory left behind */
+		topic_table_close(&topics);
+		hotdir_release(fanoutd_hot_root);
 		return 1;
+	}
 	/* The main thread reads the topic table in admin_prepare; no reactor runs yet. */
-	if (epoch_register() < 0 || admin_prepare(&admin, &cfg, &topics, rules, &rules) < 0)
+	if (epoch_register() < 0 || admin_prepare(&admin, &cfg, &topics, rules, &rules) < 0) {
+		if (!cfg.no_shm)
+			fanoutd_shm_fini(&sinks);	/* its socket removed */
 		return 1;
+	}
 	rc = net_engine_start(&engine, reactors, &topics, &cfg, rules,
 			      cfg.no_shm ? NULL : &sinks, &fanoutd_stop, FANOUTD_DRAIN_MS);
 	if (rc < 0) {
 		net_engine_free(&engine);
+		fanoutd_shm_fini(&sinks);
 		return 1;
 	}
 	if (admin_start(&admin, &engine) < 0) {
 		fanoutd_stop = 1;
 		fanoutd_shutdown(&admin, &engine);
 		net_engine_free(&engine);
+		fanoutd_shm_fini(&sinks);
 		return 1;
 	}
 	if (!cfg.quiet)
@@ -320,6 +329,7 @@ int main(int argc, char **argv)
 		fanoutd_stop = 1;
 		fanoutd_shutdown(&admin, &engine);
 		net_engine_free(&engine);
+		fanoutd_shm_fini(&sinks);
 		return 1;
 	}
 	while (!fanoutd_stop) {
@@ -339,6 +349,7 @@ int main(int argc, char **argv)
 			(unsigned long long)rejected);
 	executor_stop(&executor);	/* a last pass: what the reactors appended last */
 	net_engine_free(&engine);
+	fanoutd_shm_fini(&sinks);	/* rings closed with their sessions: the socket goes */
 	rules_free(rules);
 	topic_table_close(&topics);	/* the rest to disk; the hot files go */
 	if (hotdir_release(fanoutd_hot_root) > 0)
