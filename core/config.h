@@ -18,6 +18,8 @@
  * crawling client holding up to --max-frame-bytes: at 1 MiB that is 100 KiB/s. */
 #define CONFIG_FRAME_DEADLINE_MS 10000u
 #define CONFIG_MEMORY_LOG_MS 10000u
+#define CONFIG_SHM_RINGS_MAX 16u	/* --shm-max-rings bound (net/session.h passes their
+					 * descriptors per answer buffer) */
 
 struct config_topic {
 	char name[201];
@@ -37,9 +39,13 @@ struct config {
 					 * 0 = never */
 	bool no_shm;			/* refuse shared-memory rings */
 	char hot_dir[CONFIG_PATH_MAX];	/* hot segments' root; "" = under /dev/shm by id */
-	char shm_dir[CONFIG_PATH_MAX];	/* where rings are created */
-	char shm_group[64];		/* rings readable by this group too; "" = owner only */
+	char shm_socket[CONFIG_PATH_MAX];	/* the Unix socket rings are served on;
+						 * "" = DATA_DIR/shm.sock */
+	char shm_group[64];		/* its members may have rings too; "" = owner only */
 	uint64_t shm_max_bytes;		/* largest ring a subscriber may ask for */
+	uint64_t shm_total_bytes;	/* all rings together; 0 = a quarter of RAM */
+	uint32_t shm_max_rings;		/* rings per connection */
+	uint32_t shm_attach_timeout_ms;	/* a ring nobody attached to by then is removed */
 	uint64_t segment_bytes;		/* partition log segment size */
 	uint32_t default_partitions;	/* for auto-created topics */
 	uint64_t max_lag_events;	/* a subscription further behind is cut; 0 = no bound */
@@ -52,6 +58,13 @@ struct config {
 	uint32_t frame_deadline_ms;	/* a partial client frame older than this is cut */
 	uint32_t latest_keys_max;	/* keys per partition's last-value table */
 	uint32_t memory_log_ms;		/* each budget's use logged this often; 0 = never */
+	char http[128];			/* admin HTTP HOST:PORT */
+	bool http_set;			/* --http given: failing to bind it is fatal */
+	bool no_http;			/* no admin HTTP server */
+	char pg_url[CONFIG_PATH_MAX];	/* PostgreSQL store; "" = SQLite in the data dir */
+	uint32_t stats_interval_s;	/* distribution_stats rows every this many seconds */
+	uint32_t stats_queue_rows;	/* rows kept while the store is down */
+	bool log_json;			/* --log-format json */
 	uint32_t ntopics;
 	struct config_topic topics[CONFIG_TOPICS_MAX];	/* declared with --topic */
 };

@@ -147,6 +147,8 @@ int net_engine_start(struct net_engine *e, uint32_t n, struct topic_table *topic
 	if (!e->servers || !e->threads || !e->reactors)
 		return -ENOMEM;
 	rc = xr_mesh_init(&e->mesh, n);
+	if (rc == 0)
+		rc = control_init(&e->control, n);
 	if (rc < 0)
 		return rc;
 	e->n = n;
@@ -183,6 +185,9 @@ int net_engine_wait(struct net_engine *e)
 		if (rc == 0)
 			rc = e->threads[i].rc;
 	}
+	/* fanoutd stops the admin thread first: what it abandoned in a queue is freed here. */
+	if (e->control.q)
+		control_drain(&e->control);
 	return rc;
 }
 
@@ -221,6 +226,7 @@ void net_engine_free(struct net_engine *e)
 	free(e->threads);
 	free(e->reactors);
 	xr_mesh_free(&e->mesh);
+	control_free(&e->control);
 	pthread_mutex_destroy(&e->lock);
 	pthread_cond_destroy(&e->cond);
 	memset(e, 0, sizeof(*e));

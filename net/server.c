@@ -12,6 +12,7 @@
 #include "core/clock.h"
 #include "core/epoch.h"
 #include "ingest/event_encode.h"
+#include "net/control.h"
 #include "net/engine.h"
 
 /* Decoding space per frame: protobuf-c's structs for a frame take a few times its bytes. */
@@ -508,6 +509,7 @@ static bool net_on_idle(void *ctx)
 
 	int64_t now = clock_monotonic_ns();
 
+	net_control_turn_reactor(srv);	/* admin plane: commands, drops, counters */
 	busy = net_xr_apply(srv);
 	busy = net_server_batches(srv) || busy;
 	publish_flush(&srv->publish);
@@ -541,6 +543,7 @@ int net_server_init(struct net_server *srv, struct net_engine *eng, uint32_t id,
 	struct reactor_config rcfg = {
 		.listen = listen, .max_conns = cfg->max_connections, .id = id,
 		.reuseport = eng->n > 1, .quiet = cfg->quiet, .send_zc_bytes = cfg->send_zc_bytes,
+		.local_fd = eng->sinks ? eng->sinks->listen_fd : -1,	/* rings' socket */
 	};
 	int rc;
 

@@ -21,6 +21,7 @@
 #include "net/interest.h"
 #include "net/route_cache.h"
 #include "net/session.h"
+#include "net/stats.h"
 
 /* A partition with exact-key subscriptions: its new entries are handed to the key index. */
 struct net_watch {
@@ -79,6 +80,7 @@ struct net_server {
 	/* What clients make this reactor hold, bounded by --reactor-memory-bytes; also its
 	 * memory report (read-only for other threads: net_server_budget). */
 	struct budget budget;
+	struct net_stats stats;		/* read by the admin plane (net/stats.h) */
 };
 
 /* Sets up reactor id of eng and listens on listen. rules may be NULL. Returns 0 or

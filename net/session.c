@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/budget.h"
 #include "core/clock.h"
@@ -14,6 +15,7 @@
 #include "core/probes.h"
 #include "fanout.pb-c.h"
 #include "fanout_version.h"
+#include "net/control.h"
 #include "net/engine.h"
 #include "net/server.h"
 
@@ -22,6 +24,7 @@ int session_open(struct session *s, struct net_server *srv, struct reactor_conn 
 	memset(s, 0, sizeof(*s));
 	s->srv = srv;
 	s->conn = c;
+	s->stats.connected_ns = clock_realtime_ns();	/* admin plane */
 	s->ctl_sending = -1;
 	s->last_rx_ns = s->last_tx_ns = clock_monotonic_ns();
 	/* Control buffers are allocated at their first answer (session_room), from the
@@ -77,9 +80,19 @@ static void session_drop_sub(struct session *s, struct subscription *sub)
 	free(sub);
 }
 
+/* Closes the ring descriptors ctl[i]'s send was to pass: sent, or never to be. */
+static void session_pass_close(struct session *s, int i)
+{
+	for (uint8_t k = 0; k < s->npass[i]; k++)
+		close(s->pass_fds[i][k]);
+	s->npass[i] = 0;
+}
+
 void session_close(struct session *s)
 {
 	session_drop_batches(s);	/* other reactors may still append some */
+	session_pass_close(s, 0);
+	session_pass_close(s, 1);
 	for (uint32_t i = 0; i < s->nsubs; i++)
 		session_drop_sub(s, s->subs[i]);
 	free(s->subs);
@@ -253,6 +266,33 @@ static bool session_frame_late(struct session *s, int64_t now_ns)
 	return true;
 }
 
+/* Ends ring subscriptions nobody attached to within --shm-attach-timeout-ms: a ring asked
+ * for and never mapped holds memory for nothing. The ring is removed and the client told
+ * (SHM_UNAVAILABLE); the connection goes on. */
+static void session_expire_sinks(struct session *s)
+{
+	const struct net_sink_ops *ops = s->srv->eng->sinks;
+
+	for (uint32_t i = s->nsubs; i-- > 0;) {
+		struct subscription *sub = s->subs[i];
+		int rc;
+
+		if (!sub->sink || sub->sink_attached)
+			continue;
+		rc = ops->attached(sub->sink);
+		sub->sink_attached = rc > 0;
+		if (rc != -ETIMEDOUT)
+			continue;
+		s->subs[i] = s->subs[--s->nsubs];
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_SHM_UNAVAILABLE, 0, sub->id,
+			      false, "subscription %u: no reader attached to its ring (%s) within "
+			      "%u ms (--shm-attach-timeout-ms); the ring was removed and the "
+			      "subscription ended", sub->id, sub->sink_path,
+			      s->srv->cfg->shm_attach_timeout_ms);
+		session_drop_sub(s, sub);
+	}
+}
+
 void session_police(struct session *s, int64_t now_ns)
 {
 	const struct config *cfg = s->srv->cfg;
@@ -270,6 +310,7 @@ void session_police(struct session *s, int64_t now_ns)
 		return;
 	if (s->heartbeat_ms && session_heartbeat(s, now_ns) < 0)
 		return;
+	session_expire_sinks(s);
 	for (uint32_t i = 0; i < s->nsubs; i++) {
 		struct subscription *sub = s->subs[i];
 
@@ -319,6 +360,7 @@ static void session_hello(struct session *s, const Fanout__V1__Hello *h)
 		s->heartbeat_ms = 0;
 	}
 	r.heartbeat_ms = s->heartbeat_ms;
+	net_control_client_name(&s->stats, h->client_name);	/* admin plane */
 	r.reactor = s->srv->id;
 	r.reactors = s->srv->eng->n;
 	m.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_HELLO;
@@ -375,7 +417,26 @@ static struct topic *session_sub_topic(struct session *s, const Fanout__V1__Subs
 	return tp;
 }
 
-static void session_subscribed(struct session *s, const struct subscription *sub)
+/* Passes a ring's two descriptors with the answer buffer its SubscribeResult was just
+ * queued in (session_send attaches them to that buffer's send); closes them when the
+ * connection is being cut and nothing more goes out. */
+static void session_pass(struct session *s, const int fds[2])
+{
+	uint8_t f = s->fill;
+
+	if (s->conn->closing) {
+		close(fds[0]);
+		close(fds[1]);
+		return;
+	}
+	assert(s->npass[f] + 2u <= SESSION_PASS_FDS_MAX);	/* session_open_sink */
+	s->pass_fds[f][s->npass[f]++] = fds[0];
+	s->pass_fds[f][s->npass[f]++] = fds[1];
+}
+
+/* Answers a Subscribe; a ring subscription's descriptors (fds) go with the answer. */
+static void session_subscribed(struct session *s, const struct subscription *sub,
+			       const int fds[2])
 {
 	Fanout__V1__ServerMessage m = FANOUT__V1__SERVER_MESSAGE__INIT;
 	Fanout__V1__SubscribeResult r = FANOUT__V1__SUBSCRIBE_RESULT__INIT;
@@ -394,12 +455,14 @@ static void session_subscribed(struct session *s, const struct subscription *sub
 	r.n_positions = n;	/* the first 64; clients seeking more use Ack offsets */
 	r.positions = ptrs;
 	if (sub->sink) {
-		r.shm_path = (char *)sub->sink_path;
+		r.shm_fds = 2;
 		r.data_dir = (char *)s->srv->eng->sinks->data_dir;
 	}
 	m.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED;
 	m.subscribed = &r;
 	session_queue(s, &m);
+	if (sub->sink)
+		session_pass(s, fds);
 }
 
 static int session_grow_subs(struct session *s)
@@ -449,26 +512,58 @@ static const char *session_sub_what(enum sub_error err)
 	}
 }
 
-/* Opens the shared-memory ring a Subscribe asked for. Returns 0, or -1 after the Error. */
+/* Rings this connection holds now. */
+static uint32_t session_rings(const struct session *s)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < s->nsubs; i++)
+		n += s->subs[i]->sink != NULL;
+	return n;
+}
+
+/* Why this connection may not have a ring (into err), or NULL when it may ask. */
+static const char *session_sink_refusal(struct session *s, char *err, size_t cap)
+{
+	const struct net_sink_ops *ops = s->srv->eng->sinks;
+
+	if (!ops)
+		return "shared-memory rings are off in this server (--no-shm)";
+	if (!s->conn->local) {
+		snprintf(err, cap, "rings are served only on the server's Unix socket %s, to "
+			 "processes on its host; this connection is TCP", ops->socket_path);
+		return err;
+	}
+	if (s->npass[s->fill] + 2u > SESSION_PASS_FDS_MAX)
+		return "too many rings wait for their SubscribeResults to be read; read them first";
+	if (ops->admit(ops->ctx, s->conn->fd, err, cap) < 0)
+		return err;
+	return NULL;
+}
+
+/* Opens the shared-memory ring a Subscribe asked for: fds gets its two descriptors.
+ * Returns 0, or -1 after the Error. */
 static int session_open_sink(struct session *s, struct subscription *sub,
-			     const Fanout__V1__Subscribe *req)
+			     const Fanout__V1__Subscribe *req, int fds[2])
 {
 	const struct net_sink_ops *ops = s->srv->eng->sinks;
 	struct net_sink_req sr = {
 		.topic = sub->topic->name, .partitions = sub->topic->partitions,
 		.reactor = s->srv->id, .conn = s->conn->slot, .sub_id = req->subscription_id,
-		.bytes = req->shm_ring_bytes,
+		.conn_rings = session_rings(s), .bytes = req->shm_ring_bytes,
 	};
-	const char *path = NULL;
-	char err[256] = "shared-memory rings are off in this server";
+	const char *name = NULL, *why;
+	char err[400];
 
-	sub->sink = ops ? ops->open(ops->ctx, &sr, &path, err, sizeof(err)) : NULL;
+	why = session_sink_refusal(s, err, sizeof(err));
+	sub->sink = why ? NULL : ops->open(ops->ctx, &sr, &name, fds, err, sizeof(err));
 	if (!sub->sink) {
 		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_SHM_UNAVAILABLE, 0,
-			      req->subscription_id, false, "subscribe: shm ring: %s", err);
+			      req->subscription_id, false, "subscribe: shm ring: %s",
+			      why ? why : err);
 		return -1;
 	}
-	sub->sink_path = path;
+	sub->sink_path = name;
 	return 0;
 }
 
@@ -479,6 +574,7 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 	enum sub_error err;
 	struct topic *tp;
 	const char *why = "";
+	int fds[2] = { -1, -1 };
 
 	if (session_find_sub(s, req->subscription_id)) {
 		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_DUPLICATE_SUBSCRIPTION, 0,
@@ -523,7 +619,7 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 			      "subscribe: %s: %s", session_sub_what(err), why);
 		return;
 	}
-	if (req->shm_ring_bytes && session_open_sink(s, sub, req) < 0) {
+	if (req->shm_ring_bytes && session_open_sink(s, sub, req, fds) < 0) {
 		if (sub->indexed)
 			net_server_unwatch(s->srv, sub);
 		session_join(s, tp, false);
@@ -532,8 +628,9 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 		return;
 	}
 	sub->owner = s;
+	net_control_sub_started(s->srv, sub, (int)req->start);	/* admin plane */
 	s->subs[s->nsubs++] = sub;
-	session_subscribed(s, sub);
+	session_subscribed(s, sub, fds);
 	net_server_info(s->srv, "connection %u: subscription %u to %s (%zu patterns%s%s)",
 			s->conn->slot, req->subscription_id, tp->name, req->n_patterns,
 			req->filter ? ", filter" : "", req->snapshot ? ", snapshot" : "");
@@ -572,6 +669,7 @@ static void session_ack(struct session *s, const Fanout__V1__Ack *req)
 		return;
 	}
 	sub->acked_offset = req->offset;
+	sub->stats.delivered_at_ack = sub->delivered;	/* admin plane: unacked */
 }
 
 /* Queues a PublishAck for the batch's stored events, written straight into the answer
@@ -664,6 +762,8 @@ static void session_publish(struct session *s, const uint8_t *batch, size_t len)
 		b->rc = publish_batch(pub, clock_realtime_ns(), &b->ticket, &appended,
 				      &b->err) < 0 ? -1 : 0;
 	}
+	if (b->rc == 0 && b->ticket.n > 0)	/* admin plane: the topic's producers */
+		s->stats.last_topic = pub->resolved[0];
 	if (b->ticket.nremote == 0 && s->batch_head == s->batch_tail) {
 		session_publish_answer(s, b);	/* all here, nothing ahead: answered now */
 		return;
@@ -983,13 +1083,16 @@ static void session_gather(struct session *s, size_t *bytes)
 		.iov = s->iov, .niov = s->niov, .iov_max = SESSION_IOV_MAX,
 		.bytes = *bytes, .bytes_max = SESSION_SEND_BYTES, .arena = &s->srv->match_arena,
 	};
+	uint32_t n;
 
 	for (uint32_t i = 0; i < s->nsubs; i++) {
 		struct subscription *sub = s->subs[(s->next_sub + i) % s->nsubs];
 
 		if (sub->sink)
 			continue;	/* session_drain_sinks */
-		s->events_out += sub_gather(sub, &g);
+		n = sub_gather(sub, &g);
+		s->events_out += n;
+		net_stat_add(&s->srv->stats.deliveries, n);	/* admin plane */
 		if (g.niov == g.iov_max || g.bytes >= g.bytes_max)
 			break;
 	}
@@ -1009,6 +1112,23 @@ static bool session_needs_turns(const struct session *s)
 		if (!s->subs[i]->indexed || sub_pending(s->subs[i]))
 			return true;
 	return false;
+}
+
+/* Puts ctl[i]'s ring descriptors on the send about to start: the kernel attaches them to
+ * its first byte, so the peer has them once it has read their SubscribeResults. */
+static void session_attach_fds(struct session *s, int i)
+{
+	size_t bytes = sizeof(int) * s->npass[i];
+	struct cmsghdr *cm;
+
+	memset(&s->cmsg, 0, sizeof(s->cmsg));
+	s->msg.msg_control = s->cmsg.buf;
+	s->msg.msg_controllen = CMSG_SPACE(bytes);
+	cm = CMSG_FIRSTHDR(&s->msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(bytes);
+	memcpy(CMSG_DATA(cm), s->pass_fds[i], bytes);
 }
 
 /* Starts a send of the queued answers and, with gather, of subscription frames. */
@@ -1039,11 +1159,14 @@ static bool session_send(struct session *s, bool gather)
 	memset(&s->msg, 0, sizeof(s->msg));
 	s->msg.msg_iov = s->iov;
 	s->msg.msg_iovlen = s->niov;
+	if (s->ctl_sending >= 0 && s->npass[s->ctl_sending])
+		session_attach_fds(s, s->ctl_sending);
 	s->send_left = bytes;
 	if (s->heartbeat_ms)
 		s->last_tx_ns = clock_monotonic_ns();
 	if (reactor_send(&s->srv->reactor, s->conn, &s->msg, bytes) < 0)
 		return false;
+	net_stat_add(&s->srv->stats.sends, 1);	/* admin plane */
 	return true;
 }
 
@@ -1078,7 +1201,7 @@ static bool session_drain_sinks(struct session *s, bool *unattached)
 			continue;
 		/* Asked until the first reader comes, not per turn after (a scan of slots). */
 		if (!sub->sink_attached &&
-		    !(sub->sink_attached = s->srv->eng->sinks->attached(sub->sink))) {
+		    !(sub->sink_attached = s->srv->eng->sinks->attached(sub->sink) > 0)) {
 			*unattached = true;	/* its reader is on its way: the session stays on
 						 * the active list and later turns look again (a
 						 * reader that never comes lags to the lag bound) */
@@ -1087,6 +1210,7 @@ static bool session_drain_sinks(struct session *s, bool *unattached)
 		n = sub_gather(sub, &g);
 		if (n) {
 			s->events_out += n;
+			net_stat_add(&s->srv->stats.deliveries, n);	/* admin plane */
 			s->srv->eng->sinks->flush(sub->sink);
 		}
 		if (sub->sink_dropped != dropped)	/* never silently */
@@ -1122,12 +1246,14 @@ void session_sent(struct session *s, int res)
 		return;
 	}
 	PROBE_SEND_DONE(s->conn->slot, res, 0);
+	net_stat_add(&s->srv->stats.bytes_sent, (uint64_t)res);	/* admin plane */
 	done = (size_t)res;
 	assert(done <= s->send_left);
 	s->send_left -= done;
 	if (s->send_left == 0) {
 		if (s->ctl_sending >= 0) {
 			s->ctl_len[s->ctl_sending] = 0;
+			session_pass_close(s, s->ctl_sending);	/* the peer holds them now */
 			/* A burst of answers does not keep its buffer (and budget) for good. */
 			if (s->ctl_cap[s->ctl_sending] > SESSION_CTL_KEEP)
 				session_free_ctl(s, (uint8_t)s->ctl_sending);
@@ -1151,6 +1277,25 @@ void session_sent(struct session *s, int res)
 	}
 	s->msg.msg_iov = &s->iov[s->iov_first];
 	s->msg.msg_iovlen = s->niov - s->iov_first;
+	s->msg.msg_control = NULL;	/* descriptors went with the first byte sent */
+	s->msg.msg_controllen = 0;
 	if (reactor_send(&s->srv->reactor, s->conn, &s->msg, s->send_left) < 0)
 		reactor_close(&s->srv->reactor, s->conn);
+}
+
+/* ---- admin plane hook (net/control.c) ---- */
+
+void session_end_sub(struct session *s, struct subscription *sub, const char *why)
+{
+	uint32_t id = sub->id;
+
+	for (uint32_t i = 0; i < s->nsubs; i++) {
+		if (s->subs[i] == sub) {
+			s->subs[i] = s->subs[--s->nsubs];
+			break;
+		}
+	}
+	session_drop_sub(s, sub);	/* frames already gathered stay valid: log memory */
+	session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_SUBSCRIPTION_ENDED, 0, id, false,
+		      "subscription %u ended: %s", id, why);
 }

@@ -10,8 +10,10 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "core/config.h"
 #include "core/reactor.h"
 #include "ingest/publish.h"
+#include "net/stats.h"
 #include "net/subscriber.h"
 
 #define SESSION_CTL_MIN     (4u << 10)	/* control frame buffer, at its first use */
@@ -24,6 +26,9 @@
 #define SESSION_BATCHES_MAX 64u		/* publish batches a connection has unanswered */
 #define SESSION_SINK_TURN_BYTES (4u << 20)	/* copied into one ring per turn, at most */
 #define SESSION_SINK_REPORT_NS (10 * 1000 * 1000 * 1000ll)	/* a ring's readers logged */
+/* Ring descriptors waiting in one answer buffer for its send (two per ring): a
+ * connection's rings, at most, with their SubscribeResults unsent. */
+#define SESSION_PASS_FDS_MAX (2u * CONFIG_SHM_RINGS_MAX)
 #define SESSION_HOLD_MAX    (16u << 20)	/* beyond a frame: what may still arrive after
 					 * the pause (receives already in flight) */
 #define SESSION_HEARTBEAT_MIN_MS 100u	/* the police pass runs every 100 ms */
@@ -74,6 +79,14 @@ struct session {
 	uint32_t ctl_len[2], ctl_cap[2];	/* allocated at first use; caps from the budget */
 	uint8_t fill;
 	int8_t ctl_sending;	/* index of the ctl buffer in the pending send, -1 if none */
+	/* Ring descriptors to pass with the first byte of ctl[i]'s send (SCM_RIGHTS), in
+	 * the order of the SubscribeResults there; closed once that send is done. */
+	int pass_fds[2][SESSION_PASS_FDS_MAX];
+	uint8_t npass[2];
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * SESSION_PASS_FDS_MAX)];
+	} cmsg;			/* the pending send's control message */
 	/* The pending send. */
 	struct msghdr msg;
 	struct iovec iov[SESSION_IOV_MAX];
@@ -85,6 +98,7 @@ struct session {
 	uint32_t next_sub;	/* round-robin start */
 	uint64_t frames_in, events_out;
 	bool more;		/* the last gather stopped at its scan bound: flush again soon */
+	struct session_stats stats;	/* for the admin plane (net/stats.h) */
 };
 
 /* Sets up a session for a new connection (nothing allocated until it is used). Returns 0. */
@@ -117,5 +131,10 @@ void session_police(struct session *s, int64_t now_ns);
 /* Starts a send if none is pending and there is something to send. Returns true while
  * the session still needs the server's attention (subscriptions or queued output). */
 bool session_flush(struct session *s);
+
+/* Ends one of the session's subscriptions at the admin plane's request (net/control.c):
+ * drops it as an Unsubscribe would and queues an Error SUBSCRIPTION_ENDED naming it and
+ * why; the connection stays open. */
+void session_end_sub(struct session *s, struct subscription *sub, const char *why);
 
 #endif

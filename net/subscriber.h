@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/pattern.h"
 #include "core/topic.h"
+#include "net/stats.h"
 
 #define SUB_PATTERNS_MAX 64u		/* patterns per subscription */
 #define SUB_MATCH_CACHE  1024u		/* routing key -> match result slots */
@@ -82,10 +83,11 @@ struct subscription {
 					 * ring growth, which are counted by their sizes) */
 	void *owner;			/* the session: who to wake */
 	void *sink;			/* frames go here, not to the socket (net/sink.h) */
-	const char *sink_path;		/* the ring's file, told in SubscribeResult */
+	const char *sink_path;		/* the ring's name (memfd:...), for logs */
 	bool sink_attached;		/* a reader has come: the sink is written from now on */
 	uint64_t sink_dropped;		/* frames the sink could not take */
 	int64_t sink_report_ns;		/* next log line about its readers */
+	struct sub_stats stats;		/* for the admin plane (net/stats.h) */
 };
 
 /* Where gathered frames go. */

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <signal.h>
@@ -68,6 +69,8 @@ void server_start(struct server *s, const char *const *extra)
 	 * between reactors in every test, whatever fanoutd's default on this machine. */
 	args[n++] = "--reactors";
 	args[n++] = "2";
+	args[n++] = "--http";	/* never the shared default port; extra may override */
+	args[n++] = "127.0.0.1:0";
 	for (int i = 0; extra && extra[i] && n < 63; i++)
 		args[n++] = extra[i];
 	args[n] = NULL;
@@ -93,9 +96,15 @@ void server_start(struct server *s, const char *const *extra)
 		int status;
 
 		if (f) {
+			char line[100];
+
 			assert_non_null(fgets(s->addr, sizeof(s->addr), f));
-			fclose(f);
 			s->addr[strcspn(s->addr, "\n")] = '\0';
+			s->http[0] = '\0';
+			if (fgets(line, sizeof(line), f) && strncmp(line, "http ", 5) == 0)
+				snprintf(s->http, sizeof(s->http), "%.*s", (int)strcspn(line + 5, "\n"),
+					 line + 5);
+			fclose(f);
 			return;
 		}
 		if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
@@ -129,12 +138,57 @@ int server_stop(struct server *s, int sig)
 	return status;
 }
 
+/* Removes the hot directory a data directory's HOT file names: a server killed with
+ * segments in memory leaves it for its data directory's next start, which never comes
+ * once the test removes the data directory (later servers keep such dirs: they cannot
+ * tell a removed data directory from a moved one). */
+static void remove_hot_dir(const char *data_dir)
+{
+	char path[700], hot[400] = "", cmd[500];
+	FILE *f;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/HOT", data_dir) >= sizeof(path))
+		return;
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	if (!fgets(hot, sizeof(hot), f))
+		hot[0] = '\0';
+	fclose(f);
+	hot[strcspn(hot, "\n")] = '\0';
+	/* Only a hot dir's shape: <parent>/fanout-<id>, nothing with a quote. */
+	if (!strstr(hot, "/fanout-") || strchr(hot, '\''))
+		return;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", hot);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", hot);
+}
+
+/* Every data directory a test made in s->dir (data/, and others beside it). */
+static void remove_hot_dirs(const struct server *s)
+{
+	char path[520];
+	struct dirent *e;
+	DIR *d = opendir(s->dir);
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", s->dir, e->d_name);
+		remove_hot_dir(path);
+	}
+	closedir(d);
+}
+
 void server_teardown(struct server *s)
 {
 	char cmd[300];
 
 	if (s->pid > 0)
 		server_stop(s, SIGKILL);
+	remove_hot_dirs(s);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s->dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", s->dir);
