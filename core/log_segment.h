@@ -27,6 +27,10 @@ int log_segment_corrupt(const char *path, const char *what);
  * thread per log_open: the thread's last is the log's). */
 void log_segment_last_fault(struct log_fault *fault);
 
+/* Logs that path holds an index of format LOG_INDEX_VERSION_FNV (what to do about it)
+ * and returns -EPROTONOSUPPORT. */
+int log_segment_old_format(const char *path);
+
 /* Creates and maps a new empty segment at base in log->dir, sized by log->config. Fails
  * with -EEXIST rather than reuse a file; on failure removes what it created. */
 int log_segment_create(const struct log *log, uint64_t base, struct log_segment **out);

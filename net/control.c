@@ -150,6 +150,20 @@ void control_abandon(struct control_cmd *cmd)
 		control_cmd_free(cmd);	/* it answered meanwhile: ours to free */
 }
 
+void control_drain(struct control *c)
+{
+	void *p;
+
+	for (uint32_t r = 0; r < c->n; r++)
+		while (ck_ring_dequeue_spsc(&c->q[r].ring, c->q[r].buf, &p)) {
+			struct control_cmd *cmd = p;
+
+			if (atomic_load_explicit(&cmd->state, memory_order_acquire) ==
+			    CONTROL_ABANDONED)
+				control_cmd_free(cmd);
+		}
+}
+
 /* Hands a command back: DONE for the admin thread, or freed when it gave up on it. */
 static void control_finish(struct control_cmd *cmd)
 {
@@ -257,7 +271,7 @@ static void control_drop(struct net_server *srv, struct control_queue *q,
 		}
 		if (s->stats.last_topic == cmd->topic)
 			s->stats.last_topic = NULL;
-		if (had && s->conn->sending && cmd->nsending < cmd->conns_cap)
+		if (had && reactor_send_pending(s->conn) && cmd->nsending < cmd->conns_cap)
 			cmd->sending[cmd->nsending++] = s->conn->slot;
 	}
 	/* The admin thread bounds pending removals by TOPIC_REMOVING_MAX. */
@@ -286,7 +300,7 @@ static bool control_drop_busy(struct net_server *srv, struct control_cmd *cmd)
 	for (uint32_t i = 0; i < cmd->nsending; i++) {
 		const struct reactor_conn *c = &srv->reactor.conns[cmd->sending[i]];
 
-		if (c->in_use && c->sending)
+		if (c->in_use && reactor_send_pending(c))	/* zero-copy: until notified */
 			return true;
 	}
 	for (uint32_t i = 0; i < srv->nwaiting; i++) {
