@@ -172,6 +172,64 @@ static void metrics_reactors(struct mbuf *b, const struct admin *a)
 			  a->cur.reactors[r].busy);
 }
 
+/* Each reactor's memory budget (core/budget.h, --reactor-memory-bytes) and the last-value
+ * tables (--latest-keys-max): what clients make the server hold, against its bounds. */
+static void metrics_memory(struct mbuf *b, const struct admin *a)
+{
+	struct latest_totals lt;
+
+	mb_family(b, "fanout_reactor_memory_limit_bytes", "gauge",
+		  "The reactor's budget for client-caused memory (--reactor-memory-bytes).");
+	for (uint32_t r = 0; r < a->eng->n; r++)
+		mb_printf(b, "fanout_reactor_memory_limit_bytes{reactor=\"%u\"} %llu\n", r,
+			  (unsigned long long)net_server_budget(a->eng->servers[r])->limit);
+	mb_family(b, "fanout_reactor_memory_used_bytes", "gauge",
+		  "Budgeted memory in use, by what it holds.");
+	for (uint32_t r = 0; r < a->eng->n; r++) {
+		const struct budget *bg = net_server_budget(a->eng->servers[r]);
+
+		for (int k = 0; k < BUDGET_KINDS; k++)
+			mb_printf(b, "fanout_reactor_memory_used_bytes{reactor=\"%u\",kind=\"%s\"} "
+				  "%llu\n", r, budget_kind_name((enum budget_kind)k),
+				  (unsigned long long)budget_read(&bg->used_by[k]));
+	}
+	mb_family(b, "fanout_reactor_memory_peak_bytes", "gauge",
+		  "Highest budgeted memory in use since start.");
+	for (uint32_t r = 0; r < a->eng->n; r++)
+		mb_printf(b, "fanout_reactor_memory_peak_bytes{reactor=\"%u\"} %llu\n", r,
+			  (unsigned long long)budget_read(&net_server_budget(a->eng->servers[r])->peak));
+	mb_family(b, "fanout_reactor_memory_refused_total", "counter",
+		  "Growths the budget refused (RESOURCE_EXHAUSTED, or a ring left to scan).");
+	for (uint32_t r = 0; r < a->eng->n; r++)
+		mb_printf(b, "fanout_reactor_memory_refused_total{reactor=\"%u\"} %llu\n", r,
+			  (unsigned long long)budget_read(
+				  &net_server_budget(a->eng->servers[r])->refused));
+	mb_family(b, "fanout_reactor_connections_cut_total", "counter",
+		  "Connections cut for memory: an input or answer growth refused (budget), or a "
+		  "partial frame past --frame-deadline-ms (deadline).");
+	for (uint32_t r = 0; r < a->eng->n; r++) {
+		const struct budget *bg = net_server_budget(a->eng->servers[r]);
+
+		mb_printf(b, "fanout_reactor_connections_cut_total{reactor=\"%u\",reason=\"budget\"} "
+			  "%llu\n", r, (unsigned long long)budget_read(&bg->budget_cuts));
+		mb_printf(b, "fanout_reactor_connections_cut_total{reactor=\"%u\","
+			  "reason=\"deadline\"} %llu\n", r,
+			  (unsigned long long)budget_read(&bg->deadline_cuts));
+	}
+	topic_table_latest_totals(a->topics, UINT32_MAX, &lt);
+	mb_family(b, "fanout_latest_keys", "gauge",
+		  "Keys in the last-value tables (snapshots), over every partition.");
+	mb_printf(b, "fanout_latest_keys %llu\n", (unsigned long long)lt.keys);
+	mb_family(b, "fanout_latest_bytes", "gauge", "Memory of the last-value tables.");
+	mb_printf(b, "fanout_latest_bytes %llu\n", (unsigned long long)lt.bytes);
+	mb_family(b, "fanout_latest_evictions_total", "counter",
+		  "Keys evicted from a last-value table at --latest-keys-max.");
+	mb_printf(b, "fanout_latest_evictions_total %llu\n", (unsigned long long)lt.evictions);
+	mb_family(b, "fanout_latest_collisions_total", "counter",
+		  "Updates whose keyed hash matched another key's (told apart by bytes).");
+	mb_printf(b, "fanout_latest_collisions_total %llu\n", (unsigned long long)lt.collisions);
+}
+
 /* Partition families from the latest sample; lab holds each series' labels. */
 static void metrics_partitions(struct mbuf *b, const struct admin *a)
 {
@@ -285,6 +343,7 @@ char *metrics_render(struct admin *a, size_t *len)
 		return NULL;
 	metrics_process(&b, a);
 	metrics_reactors(&b, a);
+	metrics_memory(&b, a);
 	metrics_partitions(&b, a);
 	metrics_subs(&b, a);
 	metrics_admin(&b, a);

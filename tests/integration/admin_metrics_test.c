@@ -270,6 +270,74 @@ static void metrics_follow_the_format_and_the_traffic(void **state)
 	server_teardown(&s);
 }
 
+/* The input bytes the reactors' budgets hold, summed over both reactors. */
+static double input_used(const char *text)
+{
+	double used = 0;
+
+	for (int r = 0; r < 2; r++) {
+		char pre[200];
+
+		snprintf(pre, sizeof(pre), "fanout_reactor_memory_used_bytes{reactor=\"%d\","
+			 "kind=\"input\"} ", r);
+		used += sample(text, pre);
+	}
+	return used;
+}
+
+/* The memory families follow what clients make the server hold: its budget and limit, a
+ * connection cut at --frame-deadline-ms, the last-value tables' keys. */
+static void metrics_show_memory_budgets(void **state)
+{
+	static const uint8_t partial[] = { 0, 1, 0, 0, 0x0a, 0x05 };	/* 65536 announced */
+	struct server s;
+	struct client pub, stall;
+	char *text;
+	double before, held, after;
+
+	(void)state;
+	server_setup(&s, g_argc, g_argv);
+	server_start(&s, (const char *const[]){ "--reactors", "2", "--partitions", "2",
+		"--reactor-memory-bytes", "8388608", "--frame-deadline-ms", "300", NULL });
+	server_connect(&s, &pub);
+	publish_range(&pub, "m/mem", 0, 500, 25, NULL);
+	text = get_metrics(&s);
+	before = input_used(text);
+	free(text);
+	server_connect(&s, &stall);
+	assert_int_equal(write(stall.fd, partial, sizeof(partial)), (ssize_t)sizeof(partial));
+	admin_sleep_ms(100);
+	text = get_metrics(&s);
+	held = input_used(text);
+	free(text);
+	admin_sleep_ms(1500);	/* past the deadline and the 100 ms police pass */
+	text = get_metrics(&s);
+	promtool_check(text);
+	for (int r = 0; r < 2; r++) {
+		char pre[200];
+
+		snprintf(pre, sizeof(pre), "fanout_reactor_memory_limit_bytes{reactor=\"%d\"} ", r);
+		assert_true(sample(text, pre) == 8388608);
+	}
+	after = input_used(text);
+	printf("# input bytes held: %.0f before the stalled frame, %.0f with it, %.0f after its "
+	       "cut\n", before, held, after);
+	assert_true(held >= before + 65536);	/* the announced frame is charged */
+	assert_true(after == before);		/* and its bytes went with it */
+	assert_true(sample(text, "fanout_reactor_connections_cut_total{reactor=\"0\","
+			   "reason=\"deadline\"} ") +
+		    sample(text, "fanout_reactor_connections_cut_total{reactor=\"1\","
+			   "reason=\"deadline\"} ") == 1);
+	assert_true(sample(text, "fanout_latest_keys ") == 25);
+	assert_true(sample(text, "fanout_latest_bytes ") > 0);
+	assert_true(sample(text, "fanout_latest_evictions_total ") == 0);
+	free(text);
+	client_close(&stall);
+	client_close(&pub);
+	assert_int_equal(WEXITSTATUS(server_stop(&s, SIGTERM)), 0);
+	server_teardown(&s);
+}
+
 /* Reads fd until EOF (bounded) into buf. */
 static size_t read_all(int fd, char *buf, size_t cap)
 {
@@ -353,6 +421,7 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(metrics_follow_the_format_and_the_traffic),
+		cmocka_unit_test(metrics_show_memory_budgets),
 		cmocka_unit_test(log_format_json),
 	};
 

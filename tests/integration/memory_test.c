@@ -36,7 +36,7 @@ static char **g_argv;
 
 /* Under AddressSanitizer the server's anonymous memory also holds shadow and quarantine. */
 #ifdef __SANITIZE_ADDRESS__
-#define RSS_SLACK_KIB (96 * 1024)
+#define RSS_SLACK_KIB (160 * 1024)
 #else
 #define RSS_SLACK_KIB (24 * 1024)
 #endif
