@@ -1,0 +1,31 @@
+/* tests/soak/soak_deliver.h — what a subscriber or ring reader does with each event it
+ * receives: checks it (per-partition offsets, per-key order, duplicates told apart from
+ * copies a publisher resent after losing an ack, patterns, key) and records it where the
+ * final check finds it. Runs in the client's process, on its own struct soak_sub.
+ *
+ * Crash safety: a record is written in an order that a SIGKILL between any two stores
+ * leaves repairable: the offset's fingerprint first, then the seen bit and the key's
+ * newest seq, then next[] last. A successor resumes at next[], so the event comes again;
+ * its fingerprint is already there, and the record is completed without counting it
+ * twice. */
+#ifndef FANOUT_TESTS_SOAK_DELIVER_H
+#define FANOUT_TESTS_SOAK_DELIVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tests/soak/soak_state.h"
+
+/* One event delivered at (part, off) with this id and routing key. */
+void soak_deliver(const struct soak_ctx *x, struct soak_sub *s, uint32_t part, uint64_t off,
+		  const char *id, size_t id_len, const char *key);
+
+/* The start offset for a resume: the smallest next[] over the partitions (the protocol
+ * has one start_offset for all of them; what lies below a partition's own next[] is
+ * skipped on arrival). */
+uint64_t soak_resume_offset(const struct soak_cfg *c, const struct soak_sub *s);
+
+/* Records the first subscription's start positions (what the subscriber is owed from). */
+void soak_sub_begin(const struct soak_cfg *c, struct soak_sub *s, const uint64_t *starts);
+
+#endif

@@ -1,0 +1,19 @@
+/* tests/soak/soak_hostile.h — a hostile client, run beside the soak's honest ones:
+ * random garbage, oversize and malformed length prefixes, truncated frames, batches to
+ * the soak topic that carry a string with a NUL byte or invalid UTF-8 among valid events
+ * (the whole batch must be refused: any of its events in the log is a failure), batches
+ * over the 8,192-event limit, large valid batches and mutated frames to topics of its
+ * own, subscribes with a NUL topic, bad patterns or an absurd ring, stalled subscribers,
+ * half-sent frames, and bursts of connections opened and dropped. A batch that must be
+ * refused and is acknowledged counts in hostile_accepted (a failure); the server dying
+ * of any of it is seen by the driver. */
+#ifndef FANOUT_TESTS_SOAK_HOSTILE_H
+#define FANOUT_TESTS_SOAK_HOSTILE_H
+
+#define SOAK_HOSTILE_TOPIC_BIG "soak-hostile/big"
+#define SOAK_HOSTILE_TOPIC_MUT "soak-hostile/mutated"
+
+/* Client process entry (arg: struct soak_ctx *). Returns 0 when told to stop. */
+int soak_hostile_main(void *arg);
+
+#endif

@@ -1,0 +1,182 @@
+/* tests/soak/soak_ring.c — see soak_ring.h. */
+#include "tests/soak/soak_ring.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "shm/fanout_shm.h"
+#include "tests/soak/soak_deliver.h"
+#include "tests/soak/soak_event.h"
+#include "tests/soak/soak_proc.h"
+#include "tests/soak/soak_state.h"
+#include "tests/soak/soak_sub.h"
+
+#define RING_WAIT_NS   (200ll * 1000 * 1000)
+#define RING_ATTACH_MS 2000
+#define RING_SPIN      200u	/* a short spin, then sleep: the machine is shared */
+
+struct ring_reader {
+	const struct soak_ctx *x;
+	struct soak_sub *s;
+	struct fanout_shm *r;
+	struct fanout_shm_stats seen;	/* r's counters already added to s */
+	struct soak_rng rng;
+	int64_t pause_ns;
+};
+
+int64_t soak_ring_pause_max_ms(uint64_t events_per_s)
+{
+	/* A 4 MiB ring holds ~16,000 soak records and journals capacity / 64 = 65,536: a
+	 * pause of up to half the journal laps the ring but never the journal. */
+	int64_t ms = events_per_s ? (int64_t)(32768 * 1000 / events_per_s) : 25000;
+
+	return ms > 25000 ? 25000 : ms;
+}
+
+/* Adds the handle's counters since the last flush to the shared record. */
+static void flush_stats(struct ring_reader *rr)
+{
+	struct fanout_shm_stats st;
+	struct soak_sub *s = rr->s;
+
+	if (!rr->r)
+		return;
+	fanout_shm_get_stats(rr->r, &st);
+	atomic_fetch_add(&s->shm_recovered, st.recovered - rr->seen.recovered);
+	atomic_fetch_add(&s->shm_laps, st.laps - rr->seen.laps);
+	atomic_fetch_add(&s->shm_torn, st.torn - rr->seen.torn);
+	atomic_fetch_add(&s->shm_resume_dups, st.duplicates - rr->seen.duplicates);
+	rr->seen = st;
+}
+
+/* Attaches to the server from the smallest next offset; old (may be NULL) is the handle
+ * this one replaces. The one place that knows how a reader reaches fanoutd. */
+static int ring_attach(struct ring_reader *rr, struct fanout_shm *old, char *err, size_t n)
+{
+	const struct soak_cfg *c = rr->x->cfg;
+	size_t npats;
+	const char *const *pats = soak_set(rr->s->set, &npats);
+	struct fanout_shm_attach_opts a = {
+		.server = c->addr, .topic = SOAK_TOPIC, .patterns = pats, .npatterns = npats,
+		.start = FANOUT__V1__START_POSITION__START_POSITION_OFFSET,
+		.start_offset = soak_resume_offset(c, rr->s),
+		.ring_bytes = rr->s->slow ? SOAK_RING_BYTES_SLOW : SOAK_RING_BYTES,
+		.client_name = "soak-ring", .timeout_ms = RING_ATTACH_MS, .resume = old,
+	};
+	struct fanout_shm_opts o;
+
+	fanout_shm_opts_init(&o);
+	o.spin_iterations = RING_SPIN;
+	return fanout_shm_attach(&rr->r, &a, &o, err, n);
+}
+
+/* One event record: decoded from a private copy, recorded once validated. */
+static void ring_event(struct ring_reader *rr, const struct fanout_shm_record *rec)
+{
+	Fanout__V1__ServerMessage *m = fanout_shm_decode(rec, NULL);
+	const Fanout__V1__Event *e = m && m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_EVENT ?
+				     m->event : NULL;
+	struct soak_sub *s = rr->s;
+
+	if (fanout_shm_validate(rr->r, rec) < 0) {
+		fanout_shm_decode_free(m, NULL);	/* overwritten meanwhile: it comes again */
+		return;
+	}
+	if (!e || !e->distribution || !e->event_id || e->distribution->offset != rec->offset ||
+	    e->distribution->partition != rec->partition ||
+	    strcmp(e->distribution->topic, SOAK_TOPIC) != 0)
+		atomic_fetch_add(&s->content, 1);
+	else
+		soak_deliver(rr->x, s, rec->partition, rec->offset, e->event_id,
+			     strlen(e->event_id), e->distribution->routing_key);
+	if (m)
+		fanout_shm_decode_free(m, NULL);
+}
+
+static void maybe_pause(struct ring_reader *rr)
+{
+	const struct soak_cfg *c = rr->x->cfg;
+	int64_t now = soak_now_ns();
+
+	/* No pauses once the drain began: it waits for every reader to catch up. */
+	if (!rr->s->slow || now < rr->pause_ns ||
+	    atomic_load_explicit(&rr->x->sh->stop_new, memory_order_relaxed))
+		return;
+	soak_pause(rr->x->sh, (int64_t)soak_rng_range(&rr->rng, 1000,
+		(uint64_t)soak_ring_pause_max_ms((uint64_t)c->rate * c->pubs)));
+	rr->pause_ns = soak_now_ns() + (int64_t)soak_rng_range(&rr->rng, 3000, 8000) * 1000000;
+}
+
+/* Reads until the writer is gone or the run stops. Returns 0 to stop, 1 to reattach. */
+static int ring_read(struct ring_reader *rr)
+{
+	struct fanout_shm_record rec;
+
+	while (!atomic_load_explicit(&rr->x->sh->stop, memory_order_relaxed)) {
+		int rc = fanout_shm_next(rr->r, &rec, RING_WAIT_NS);
+
+		if (rc == FANOUT_SHM_EVENT) {
+			ring_event(rr, &rec);
+		} else if (rc == FANOUT_SHM_GAP) {
+			atomic_fetch_add(&rr->s->shm_lost, rec.lost);
+			fprintf(stderr, "soak: ring reader %u: %llu events lost: %s\n", rr->x->idx,
+				(unsigned long long)rec.lost, fanout_shm_errmsg(rr->r));
+		} else if (rc < 0) {
+			flush_stats(rr);
+			if (rc != -FANOUT_SHM_E_WRITER_DEAD && rc != -FANOUT_SHM_E_CLOSED &&
+			    rr->x->cfg->verbose)
+				fprintf(stderr, "soak: ring reader %u: %s\n", rr->x->idx,
+					fanout_shm_errmsg(rr->r));
+			return 1;
+		}
+		if (rc <= 0)
+			flush_stats(rr);
+		maybe_pause(rr);
+	}
+	return 0;
+}
+
+/* Makes sure the reader knows what it is owed from (the log's tails, the first time). */
+static int ring_begin(struct ring_reader *rr)
+{
+	uint64_t tails[SOAK_PARTS_MAX];
+
+	if (atomic_load_explicit(&rr->s->started, memory_order_acquire))
+		return 0;
+	if (soak_tails(rr->x->cfg, tails) < 0)
+		return -1;
+	soak_sub_begin(rr->x->cfg, rr->s, tails);
+	return 0;
+}
+
+int soak_ring_main(void *arg)
+{
+	static struct ring_reader rr;
+	struct fanout_shm *old = NULL;
+	char err[256];
+
+	rr.x = arg;
+	rr.s = &rr.x->sh->sub[rr.x->idx];
+	soak_rng_seed(&rr.rng, rr.x->cfg->seed,
+		      soak_stream(SOAK_STREAM_RING, rr.x->idx, rr.x->incarnation));
+	rr.pause_ns = soak_now_ns() + 2000000000;
+	while (!atomic_load_explicit(&rr.x->sh->stop, memory_order_relaxed)) {
+		if (ring_begin(&rr) < 0 || ring_attach(&rr, old, err, sizeof(err)) < 0) {
+			soak_sleep_ms(100);
+			continue;
+		}
+		fanout_shm_close(old);
+		old = NULL;
+		memset(&rr.seen, 0, sizeof(rr.seen));
+		atomic_fetch_add(&rr.s->connects, 1);
+		if (ring_read(&rr) == 0)
+			break;
+		old = rr.r;	/* drained; what it delivered is the next one's resume floor */
+		rr.r = NULL;
+	}
+	flush_stats(&rr);
+	fanout_shm_close(rr.r);
+	fanout_shm_close(old);
+	return 0;
+}

@@ -1,0 +1,26 @@
+/* tests/soak/soak_ring.h — a co-located reader through libfanout-shm. The first time it
+ * learns the log's tails over TCP (what it is owed from) and attaches from there; when
+ * the ring's writer dies (a server kill) it drains the ring, attaches to the restarted
+ * server with START_POSITION_OFFSET at its smallest next offset and the old handle as
+ * `resume` (shm/FORMAT.md: Reattaching after a server restart); after its own SIGKILL
+ * its successor attaches the same way without the handle and skips what it had. Events
+ * are decoded from a private copy and recorded only once fanout_shm_validate says the
+ * bytes were intact. A slow reader pauses now and then with a small ring, so the writer
+ * laps it and the library recovers the missed events from the partition logs. */
+#ifndef FANOUT_TESTS_SOAK_RING_H
+#define FANOUT_TESTS_SOAK_RING_H
+
+#include <stdint.h>
+
+#define SOAK_RING_BYTES      (16ull << 20)
+#define SOAK_RING_BYTES_SLOW (4ull << 20)	/* the smallest fanoutd allows (4 x frame) */
+
+/* Client process entry (arg: struct soak_ctx *). Returns 0 when told to stop. */
+int soak_ring_main(void *arg);
+
+/* The longest pause a slow reader may take at this many events/s over the whole run,
+ * staying well inside its ring's offset journal (so that a lap is recovered, never a
+ * real loss). */
+int64_t soak_ring_pause_max_ms(uint64_t events_per_s);
+
+#endif
