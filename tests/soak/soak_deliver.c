@@ -48,8 +48,8 @@ static void record(const struct soak_ctx *x, struct soak_sub *s, uint32_t pub, u
 		atomic_store_explicit(&s->last[pub][k], seq + 1, memory_order_relaxed);
 }
 
-void soak_deliver(const struct soak_ctx *x, struct soak_sub *s, uint32_t part, uint64_t off,
-		  const char *id, size_t id_len, const char *key)
+void soak_deliver(const struct soak_ctx *x, struct soak_sub *s, struct soak_stream_pos *sp,
+		  uint32_t part, uint64_t off, const char *id, size_t id_len, const char *key)
 {
 	const struct soak_cfg *c = x->cfg;
 	uint8_t fp = soak_fp(id, id_len), *slot;
@@ -62,6 +62,9 @@ void soak_deliver(const struct soak_ctx *x, struct soak_sub *s, uint32_t part, u
 		bump(&s->misrouted);
 		return;
 	}
+	if (sp->last[part] > off)
+		bump(&s->offset_order);	/* went back on one stream */
+	sp->last[part] = off + 1;
 	if (off < atomic_load_explicit(&s->next[part], memory_order_relaxed)) {
 		bump(&s->skipped);	/* resumed below this partition's own position */
 		return;

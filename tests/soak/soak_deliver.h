@@ -16,9 +16,15 @@
 
 #include "tests/soak/soak_state.h"
 
-/* One event delivered at (part, off) with this id and routing key. */
-void soak_deliver(const struct soak_ctx *x, struct soak_sub *s, uint32_t part, uint64_t off,
-		  const char *id, size_t id_len, const char *key);
+/* What one connection or ring handle has delivered so far: per partition, 1 + the last
+ * offset (0 none). Offsets must rise on it, skipped ones included. */
+struct soak_stream_pos {
+	uint64_t last[SOAK_PARTS_MAX];
+};
+
+/* One event delivered at (part, off) with this id and routing key, on stream sp. */
+void soak_deliver(const struct soak_ctx *x, struct soak_sub *s, struct soak_stream_pos *sp,
+		  uint32_t part, uint64_t off, const char *id, size_t id_len, const char *key);
 
 /* The start offset for a resume: the smallest next[] over the partitions (the protocol
  * has one start_offset for all of them; what lies below a partition's own next[] is

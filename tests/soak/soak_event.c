@@ -49,6 +49,9 @@ uint8_t soak_fp(const char *id, size_t len)
 	return (uint8_t)((soak_mix(h) & 0x7f) | 0x80);
 }
 
+#define PAD "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-0123456789"
+static char *soak_flags[] = { "soak/" PAD PAD, "soak/" PAD "/" PAD, "soak/" PAD "." PAD };
+
 void soak_event_make(struct soak_event *ev, uint32_t pub, uint64_t seq)
 {
 	uint32_t k = soak_key_index(pub, seq);
@@ -62,6 +65,11 @@ void soak_event_make(struct soak_event *ev, uint32_t pub, uint64_t seq)
 	ev->d.topic = SOAK_TOPIC;
 	ev->d.routing_key = ev->key;
 	ev->e.distribution = &ev->d;
+	fanout__v1__metadata__init(&ev->meta);
+	ev->meta.source_service = "fanout-soak";
+	ev->meta.n_compliance_flags = 3;
+	ev->meta.compliance_flags = soak_flags;
+	ev->e.metadata = &ev->meta;
 	switch (k % 3) {
 	case 0:
 		fanout__v1__market_data__init(&ev->md);

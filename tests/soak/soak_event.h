@@ -35,11 +35,14 @@ struct soak_event {
 	Fanout__V1__MarketData md;
 	Fanout__V1__ExecutionData ex;
 	Fanout__V1__CoordinationDecision cd;
+	Fanout__V1__Metadata meta;
 	char id[SOAK_ID_MAX], key[SOAK_KEY_MAX], name[SOAK_KEY_MAX];
 };
 
 /* Fills ev as event seq of publisher pub: a market-data, execution or decision payload
- * by key, its seq also in the payload's volume or quantity. */
+ * by key, its seq also in the payload's volume or quantity, ~470 bytes of compliance
+ * flags (records of ~640 bytes, so that a slow ring reader's pauses lap its ring while
+ * the ring's journal still covers the lap: soak_ring.h). */
 void soak_event_make(struct soak_event *ev, uint32_t pub, uint64_t seq);
 
 /* NATS-style match of a routing key against one pattern ('*' one token, '>' last: one

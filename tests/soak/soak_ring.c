@@ -23,15 +23,18 @@ struct ring_reader {
 	struct fanout_shm_stats seen;	/* r's counters already added to s */
 	struct soak_rng rng;
 	int64_t pause_ns;
+	double tokens;			/* a slow reader's reading budget */
+	struct soak_stream_pos sp;	/* of the current handle */
+	int64_t tokens_ns;
 };
 
 int64_t soak_ring_pause_max_ms(uint64_t events_per_s)
 {
-	/* A 4 MiB ring holds ~16,000 soak records and journals capacity / 64 = 65,536: a
-	 * pause of up to half the journal laps the ring but never the journal. */
-	int64_t ms = events_per_s ? (int64_t)(32768 * 1000 / events_per_s) : 25000;
+	/* The slow ring (soak_ring.h) holds ~13,000 soak records and journals 131,072: a
+	 * pause of up to a quarter of the journal often laps the ring, never the journal. */
+	int64_t ms = events_per_s ? (int64_t)(32768 * 1000 / events_per_s) : 20000;
 
-	return ms > 25000 ? 25000 : ms;
+	return ms > 20000 ? 20000 : ms;
 }
 
 /* Adds the handle's counters since the last flush to the shared record. */
@@ -88,10 +91,31 @@ static void ring_event(struct ring_reader *rr, const struct fanout_shm_record *r
 	    strcmp(e->distribution->topic, SOAK_TOPIC) != 0)
 		atomic_fetch_add(&s->content, 1);
 	else
-		soak_deliver(rr->x, s, rec->partition, rec->offset, e->event_id,
+		soak_deliver(rr->x, s, &rr->sp, rec->partition, rec->offset, e->event_id,
 			     strlen(e->event_id), e->distribution->routing_key);
 	if (m)
 		fanout_shm_decode_free(m, NULL);
+}
+
+/* A slow reader reads at most twice the run's publishing rate, so that a backlog (after
+ * a pause, or history after a restart) drains slowly while the writer fills the ring. */
+static void throttle(struct ring_reader *rr)
+{
+	const struct soak_cfg *c = rr->x->cfg;
+	double rate = 2.0 * c->rate * c->pubs;
+
+	if (!rr->s->slow || atomic_load_explicit(&rr->x->sh->stop_new, memory_order_relaxed))
+		return;
+	while (rr->tokens < 1) {
+		int64_t now = soak_now_ns();
+
+		rr->tokens += (double)(now - rr->tokens_ns) * rate / 1e9;
+		rr->tokens = rr->tokens > 64 ? 64 : rr->tokens;
+		rr->tokens_ns = now;
+		if (rr->tokens < 1)
+			soak_sleep_ms(1);
+	}
+	rr->tokens -= 1;
 }
 
 static void maybe_pause(struct ring_reader *rr)
@@ -103,8 +127,23 @@ static void maybe_pause(struct ring_reader *rr)
 	if (!rr->s->slow || now < rr->pause_ns ||
 	    atomic_load_explicit(&rr->x->sh->stop_new, memory_order_relaxed))
 		return;
-	soak_pause(rr->x->sh, (int64_t)soak_rng_range(&rr->rng, 1000,
-		(uint64_t)soak_ring_pause_max_ms((uint64_t)c->rate * c->pubs)));
+	int64_t ms = (int64_t)soak_rng_range(&rr->rng, 1000,
+		(uint64_t)soak_ring_pause_max_ms((uint64_t)c->rate * c->pubs));
+
+	if (c->verbose)
+		fprintf(stderr, "soak: ring reader %u pauses %lld ms\n", rr->x->idx, (long long)ms);
+	soak_pause(rr->x->sh, ms);
+	if (c->verbose) {
+		struct fanout_shm_stats st;
+		struct fanout_shm_info info;
+
+		fanout_shm_get_stats(rr->r, &st);
+		fanout_shm_get_info(rr->r, &info);
+		fprintf(stderr, "soak: ring reader %u: after the pause %llu records behind in a ring "
+			"of %llu bytes (%llu laps so far)\n", rr->x->idx,
+			(unsigned long long)st.lag_records, (unsigned long long)info.capacity,
+			(unsigned long long)st.laps);
+	}
 	rr->pause_ns = soak_now_ns() + (int64_t)soak_rng_range(&rr->rng, 3000, 8000) * 1000000;
 }
 
@@ -118,6 +157,7 @@ static int ring_read(struct ring_reader *rr)
 
 		if (rc == FANOUT_SHM_EVENT) {
 			ring_event(rr, &rec);
+			throttle(rr);
 		} else if (rc == FANOUT_SHM_GAP) {
 			atomic_fetch_add(&rr->s->shm_lost, rec.lost);
 			fprintf(stderr, "soak: ring reader %u: %llu events lost: %s\n", rr->x->idx,
@@ -166,9 +206,14 @@ int soak_ring_main(void *arg)
 			soak_sleep_ms(100);
 			continue;
 		}
+		if (rr.x->cfg->verbose)
+			fprintf(stderr, "soak: ring reader %u attached from %llu%s\n", rr.x->idx,
+				(unsigned long long)soak_resume_offset(rr.x->cfg, rr.s),
+				old ? " (resume)" : "");
 		fanout_shm_close(old);
 		old = NULL;
 		memset(&rr.seen, 0, sizeof(rr.seen));
+		memset(&rr.sp, 0, sizeof(rr.sp));
 		atomic_fetch_add(&rr.s->connects, 1);
 		if (ring_read(&rr) == 0)
 			break;

@@ -5,15 +5,18 @@
  * `resume` (shm/FORMAT.md: Reattaching after a server restart); after its own SIGKILL
  * its successor attaches the same way without the handle and skips what it had. Events
  * are decoded from a private copy and recorded only once fanout_shm_validate says the
- * bytes were intact. A slow reader pauses now and then with a small ring, so the writer
- * laps it and the library recovers the missed events from the partition logs. */
+ * bytes were intact. A slow reader, with a small ring, reads at twice the publishing rate
+ * at most and pauses now and then, so that the writer laps it and the library recovers
+ * the missed events from the partition logs. */
 #ifndef FANOUT_TESTS_SOAK_RING_H
 #define FANOUT_TESTS_SOAK_RING_H
 
 #include <stdint.h>
 
 #define SOAK_RING_BYTES      (16ull << 20)
-#define SOAK_RING_BYTES_SLOW (4ull << 20)	/* the smallest fanoutd allows (4 x frame) */
+/* The smallest: fanoutd makes it 4 x (largest frame + 64 KiB) rounded up to a power of
+ * two, 8 MiB by default: ~13,000 soak records, a journal of 131,072. */
+#define SOAK_RING_BYTES_SLOW (4ull << 20)
 
 /* Client process entry (arg: struct soak_ctx *). Returns 0 when told to stop. */
 int soak_ring_main(void *arg);

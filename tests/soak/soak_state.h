@@ -95,7 +95,9 @@ struct soak_sub {
 	_Atomic uint64_t capacity;	/* beyond the arrays (the run is too long for them) */
 	_Atomic uint64_t skipped;	/* below next[] after a resume: had it already */
 	_Atomic uint64_t connects;	/* subscribes or attaches that succeeded */
-	_Atomic uint64_t resume_ahead;	/* a resume answered with a start past what we asked */
+	_Atomic uint64_t resume_moved;	/* a resume answered with another start than asked */
+	_Atomic uint64_t offset_order;	/* an offset not above the last of its partition on
+					 * the same connection or ring handle */
 	_Atomic uint64_t errors;	/* Error messages from the server */
 	_Atomic uint64_t shm_lost;	/* ring readers: events reported lost (GAP) */
 	_Atomic uint64_t shm_recovered;	/* read back from the partition log after a lap */

@@ -78,16 +78,21 @@ static int sub_open(const struct soak_ctx *x, struct soak_sub *s, struct client 
 	from = soak_resume_offset(c, s);
 	rc = subscribe(c, cl, s->set, FANOUT__V1__START_POSITION__START_POSITION_OFFSET, from,
 		       starts);
-	/* The server clamps the start into each partition's log: a start above what we
-	 * asked for means it believes the log ends before an offset we already had. */
-	for (uint32_t p = 0; rc == 0 && p < c->parts; p++)
-		if (starts[p] > from)
-			atomic_fetch_add_explicit(&s->resume_ahead, 1, memory_order_relaxed);
+	/* The server clamps the start into each partition's log, which begins at 0 and
+	 * ends at or after this subscriber's next[] (>= from): any other start means the
+	 * server lost or skipped offsets. */
+	for (uint32_t p = 0; rc == 0 && p < c->parts; p++) {
+		if (starts[p] == from)
+			continue;
+		atomic_fetch_add_explicit(&s->resume_moved, 1, memory_order_relaxed);
+		fprintf(stderr, "soak: subscriber %u: resumed from %llu, partition %u starts at "
+			"%llu\n", x->idx, (unsigned long long)from, p, (unsigned long long)starts[p]);
+	}
 	return rc;
 }
 
 /* One received message. Returns 0 to go on, -1 to drop the connection. */
-static int sub_message(const struct soak_ctx *x, struct soak_sub *s,
+static int sub_message(const struct soak_ctx *x, struct soak_sub *s, struct soak_stream_pos *sp,
 		       const Fanout__V1__ServerMessage *m)
 {
 	const Fanout__V1__Event *e = m->event;
@@ -104,7 +109,7 @@ static int sub_message(const struct soak_ctx *x, struct soak_sub *s,
 		atomic_fetch_add_explicit(&s->misrouted, 1, memory_order_relaxed);
 		return 0;
 	}
-	soak_deliver(x, s, e->distribution->partition, e->distribution->offset, e->event_id,
+	soak_deliver(x, s, sp, e->distribution->partition, e->distribution->offset, e->event_id,
 		     strlen(e->event_id), e->distribution->routing_key);
 	return 0;
 }
@@ -128,6 +133,7 @@ static void sub_stream(const struct soak_ctx *x, struct soak_sub *s, struct clie
 		       struct soak_rng *rng)
 {
 	int64_t pause_ns = soak_now_ns() + 2000000000;
+	struct soak_stream_pos sp = { { 0 } };
 
 	while (!atomic_load_explicit(&x->sh->stop, memory_order_relaxed)) {
 		Fanout__V1__ServerMessage *m = NULL;
@@ -139,7 +145,7 @@ static void sub_stream(const struct soak_ctx *x, struct soak_sub *s, struct clie
 		}
 		if (rc < 0)
 			return;		/* the server went away: resume on a new connection */
-		rc = sub_message(x, s, m);
+		rc = sub_message(x, s, &sp, m);
 		client_free_msg(m);
 		if (rc < 0)
 			return;
