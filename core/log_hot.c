@@ -331,7 +331,8 @@ int log_hot_recover(struct log *log)
 			log_segment_free(seg);
 		}
 	}
-	qsort(found, kept, sizeof(*found), hot_found_cmp);
+	if (kept > 1)
+		qsort(found, kept, sizeof(*found), hot_found_cmp);
 	for (uint32_t i = 0; r == 0 && i < kept; i++) {
 		struct log_segment *seg = NULL;
 		int l = hot_load(log, found[i].seq, &seg);

@@ -52,17 +52,48 @@ static bool pattern_token_has(const char *s, uint8_t len, char c)
 
 int pattern_key_check(const char *key, size_t len, const char **why)
 {
-	uint8_t off[PATTERN_TOKENS_MAX], tlen[PATTERN_TOKENS_MAX];
-	int n = pattern_tokenise(key, len, off, tlen, why);
+	bool wildcard = false, token = false;	/* in a token that has a byte */
+	uint32_t tokens = 0;
 
-	if (n < 0)
+	/* One pass, on the ingest hot path: the tokeniser's verdicts as pattern_tokenise
+	 * gives them (the first by position), a wildcard only when there is none. */
+	if (len == 0) {
+		*why = "empty";
 		return -EINVAL;
-	for (int i = 0; i < n; i++) {
-		if (pattern_token_has(key + off[i], tlen[i], '*') ||
-		    pattern_token_has(key + off[i], tlen[i], '>')) {
-			*why = "contains a wildcard ('*' or '>')";
+	}
+	if (len > PATTERN_BYTES_MAX) {
+		*why = "longer than 255 bytes";
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)key[i];
+
+		if (c == '.') {
+			if (!token) {
+				*why = "has an empty token";
+				return -EINVAL;
+			}
+			token = false;
+			continue;
+		}
+		if (c <= ' ' || c == 0x7f) {
+			*why = "contains whitespace or a control byte";
 			return -EINVAL;
 		}
+		if (!token && ++tokens > PATTERN_TOKENS_MAX) {
+			*why = "has more than 32 tokens";
+			return -EINVAL;
+		}
+		wildcard |= c == '*' || c == '>';
+		token = true;
+	}
+	if (!token) {
+		*why = "has an empty token";
+		return -EINVAL;
+	}
+	if (wildcard) {
+		*why = "contains a wildcard ('*' or '>')";
+		return -EINVAL;
 	}
 	return 0;
 }

@@ -37,6 +37,11 @@ static uint32_t wf_varint(const uint8_t *q, uint32_t max, uint64_t *v, bool *any
 	uint64_t x = 0;
 	bool nz = false;
 
+	if (max && q[0] < 0x80) {	/* most varints are one byte */
+		*v = q[0];
+		*any = q[0] != 0;
+		return 1;
+	}
 	for (uint32_t i = 0; i < max; i++) {
 		x |= (uint64_t)(q[i] & 0x7f) << (7 * i);	/* bits past 64 drop out */
 		nz = nz || (q[i] & 0x7f);
@@ -129,8 +134,18 @@ static int wf_read(const uint8_t **p, const uint8_t *end, struct wf *f)
 bool wire_utf8_ok(const uint8_t *p, size_t n)
 {
 	const uint64_t high = 0x8080808080808080ull, ones = 0x0101010101010101ull;
+	uint8_t any = 0, nul = 0;
 	size_t i = 0;
 
+	/* The common case, a short ASCII string: no branch per byte. */
+	if (n <= 32) {
+		for (size_t k = 0; k < n; k++) {
+			any |= p[k];
+			nul |= (uint8_t)(p[k] == 0);
+		}
+		if (!(any & 0x80))
+			return !nul;
+	}
 	while (i < n) {
 		uint64_t w;
 		uint8_t c = p[i], lo = 0x80, hi = 0xbf;

@@ -138,7 +138,7 @@ static long find(const struct bench_event_tpl *t, size_t at, size_t len, unsigne
 /* Finds where each varying field of t lies. Returns 0 or -EPROTO. */
 static int locate(struct bench_event_tpl *t)
 {
-	size_t dn, mn;
+	size_t dn = 0, mn = 0;	/* set by find() when it succeeds */
 	long o[10];
 
 	/* Event: event_id 1, timestamp_ns 2, data_type 3, distribution 4, market_data 10. */
