@@ -284,8 +284,10 @@ void soak_check(const struct soak_cfg *c, const struct soak_shared *sh,
 		const struct soak_sub *s = &sh->sub[i];
 
 		v->delivered += atomic_load(&s->delivered);
-		if (!atomic_load(&s->started))
+		if (!atomic_load(&s->started)) {
+			v->never_started++;	/* nothing it was owed could be checked */
 			continue;
+		}
 		owes_table(s, owes);
 		check_sub_log(c, s, log, v, owes);
 		check_sub_acks(c, sh, v, i, owes);

@@ -32,6 +32,7 @@ struct soak_verdict {
 	uint64_t acked, unacked, acked_missing, ack_mismatch;
 	/* the subscribers and ring readers */
 	uint64_t owed, delivered, losses, gaps, sub_content, sub_unowed;
+	uint64_t never_started;		/* subscribers that never got a subscription */
 	uint64_t first_loss_sub, first_loss_pub, first_loss_seq;	/* for the report */
 };
 

@@ -66,7 +66,12 @@ void soak_deliver(const struct soak_ctx *x, struct soak_sub *s, struct soak_stre
 		bump(&s->offset_order);	/* went back on one stream */
 	sp->last[part] = off + 1;
 	if (off < atomic_load_explicit(&s->next[part], memory_order_relaxed)) {
-		bump(&s->skipped);	/* resumed below this partition's own position */
+		/* Resumed below this partition's own position: had it already, and it must
+		 * be the same event as then. */
+		bump(&s->skipped);
+		slot = off < c->off_cap ? soak_fp_at(c, s, part, off) : NULL;
+		if (slot && *slot && *slot != fp)
+			bump(&s->content);
 		return;
 	}
 	bad_id = soak_id_parse(id, id_len, &pub, &seq);

@@ -41,9 +41,11 @@ static size_t failures(const struct soak_run *r, struct must_zero *z)
 	const struct soak_verdict *v = &r->v;
 	size_t n = 0;
 
+	z[n++] = (struct must_zero){ "incomplete", r->incomplete };
 	z[n++] = (struct must_zero){ "server_crashes", r->srv.crashed };
 	z[n++] = (struct must_zero){ "server_start_failures", r->restart_failures };
 	z[n++] = (struct must_zero){ "log_unreadable", r->log_unreadable };
+	z[n++] = (struct must_zero){ "subscribers_never_started", r->v.never_started };
 	z[n++] = (struct must_zero){ "losses", v->losses + v->acked_missing, SOAK_INJECT_LOSS, 0 };
 	z[n++] = (struct must_zero){ "gaps", v->gaps, SOAK_INJECT_LOSS, SOAK_INJECT_LOSS };
 	z[n++] = (struct must_zero){ "duplicates", SUB(dups, -1) + v->stored_duplicates,

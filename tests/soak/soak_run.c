@@ -336,6 +336,7 @@ int soak_run(struct soak_run *r)
 
 	r->t0_ns = soak_now_ns();
 	end = r->t0_ns + ms_ns((uint64_t)c->duration_ms);
+	r->incomplete = true;
 	if (server_up(r) < 0)
 		return -1;
 	for (uint32_t i = 0; i < r->ncl; i++)
@@ -354,7 +355,8 @@ int soak_run(struct soak_run *r)
 	drain(r);
 	stop_clients(r);
 	final_read(r);
-	return soak_interrupted ? -1 : 0;
+	r->incomplete = soak_interrupted;
+	return r->incomplete ? -1 : 0;
 }
 
 void soak_run_teardown(struct soak_run *r)

@@ -40,6 +40,7 @@ struct soak_run {
 	uint64_t client_failures;	/* clients that exited by themselves, not stopped */
 	uint64_t restarts, startup_kills, restart_failures;
 	bool drain_timeout, catchup_timeout, log_unreadable;
+	bool incomplete;		/* interrupted, or the server never came up */
 	int64_t t0_ns, server_kill_ns, client_kill_ns, progress_ns;
 	int64_t drain_ms, catchup_ms;
 	struct soak_log log;
