@@ -94,10 +94,10 @@ static void print_counts(const struct soak_run *r)
 	       (unsigned long long)PUB(batches), (unsigned long long)PUB(batches_sent),
 	       (unsigned long long)PUB(batches_resent));
 	printf("\"server_kills\":%llu,\"server_kills_during_recovery\":%llu,"
-	       "\"server_restarts\":%llu,\"client_kills\":{\"publisher\":%llu,\"subscriber\":%llu,"
+	       "\"server_sigterms\":%llu,\"server_restarts\":%llu,\"client_kills\":{\"publisher\":%llu,\"subscriber\":%llu,"
 	       "\"ring_reader\":%llu,\"hostile\":%llu,\"total\":%llu},",
 	       (unsigned long long)r->srv.kills, (unsigned long long)r->startup_kills,
-	       (unsigned long long)r->restarts, (unsigned long long)k[SOAK_STREAM_PUB],
+	       (unsigned long long)r->terms, (unsigned long long)r->restarts, (unsigned long long)k[SOAK_STREAM_PUB],
 	       (unsigned long long)k[SOAK_STREAM_SUB], (unsigned long long)k[SOAK_STREAM_RING],
 	       (unsigned long long)k[SOAK_STREAM_HOSTILE],
 	       (unsigned long long)(k[SOAK_STREAM_PUB] + k[SOAK_STREAM_SUB] +

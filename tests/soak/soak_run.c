@@ -16,6 +16,7 @@
 #define TICK_MS          20
 #define READY_MS         30000	/* recovery on a busy 2-core machine */
 #define STARTUP_KILL_PCT 20	/* of server kills, also killed again while recovering */
+#define TERM_PCT         20	/* of server stops, SIGTERM (it drains, must exit 0) */
 #define DRAIN_MS         90000
 #define CATCHUP_MS       120000
 #define STOP_MS          15000
@@ -137,12 +138,18 @@ static int server_up(struct soak_run *r)
 	return -ETIMEDOUT;
 }
 
-/* SIGKILL the server, maybe once more while it recovers, and bring it back. */
+/* SIGKILL the server (now and then SIGTERM), maybe once more while it recovers, and
+ * bring it back. */
 static void chaos_server(struct soak_run *r, int64_t now)
 {
 	if (now < r->server_kill_ns)
 		return;
-	soak_server_kill(&r->srv);
+	if (soak_rng_chance(&r->rng, TERM_PCT)) {
+		soak_server_stop(&r->srv, STOP_MS);
+		r->terms++;
+	} else {
+		soak_server_kill(&r->srv);
+	}
 	soak_sleep_ms((int64_t)soak_rng_range(&r->rng, 0, 500));
 	if (soak_rng_chance(&r->rng, STARTUP_KILL_PCT) && soak_server_spawn(&r->srv) == 0) {
 		soak_sleep_ms((int64_t)soak_rng_range(&r->rng, 5, 250));

@@ -38,7 +38,7 @@ struct soak_run {
 	uint32_t ncl;
 	uint64_t kills[SOAK_STREAM_HOSTILE + 1];	/* clients SIGKILLed, by role */
 	uint64_t client_failures;	/* clients that exited by themselves, not stopped */
-	uint64_t restarts, startup_kills, restart_failures;
+	uint64_t restarts, startup_kills, restart_failures, terms;
 	bool drain_timeout, catchup_timeout, log_unreadable;
 	bool incomplete;		/* interrupted, or the server never came up */
 	int64_t t0_ns, server_kill_ns, client_kill_ns, progress_ns;
