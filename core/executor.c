@@ -15,7 +15,12 @@ void executor_dirty(struct executor *x, struct log *log)
 {
 	struct log *head;
 
-	/* Already queued: the next pass reads the new tail too. Cheap: a plain load. */
+	/* The caller's tail (or segment) store, then the flag: the pass clears the flag,
+	 * then reads the tail; with both fences one of the two sees the other's store
+	 * (otherwise both could read the old value, and the publish would be neither
+	 * copied nor queued). */
+	atomic_thread_fence(memory_order_seq_cst);
+	/* Already queued: the next pass reads the new tail too. */
 	if (atomic_load_explicit(&log->dirty, memory_order_relaxed) ||
 	    atomic_exchange_explicit(&log->dirty, true, memory_order_acq_rel))
 		return;
@@ -35,14 +40,16 @@ void executor_dirty(struct executor *x, struct log *log)
 	}
 }
 
+/* A log whose disk write failed goes on the retry list (linked through the log: no
+ * bound on how many; a refused writer never marks its log dirty again). */
 static void executor_retry_add(struct executor *x, struct log *log)
 {
-	for (uint32_t i = 0; i < x->nretry; i++)
-		if (x->retry[i] == log)
-			return;
-	if (x->nretry < EXECUTOR_RETRY_MAX)
-		x->retry[x->nretry++] = log;
-	/* else it waits for its writer to mark it dirty again */
+	if (log->in_retry)
+		return;
+	log->in_retry = true;
+	log->retry_next = x->retry;
+	x->retry = log;
+	x->nretry++;
 }
 
 static void executor_note(struct executor *x, struct log *log, int rc)
@@ -65,8 +72,10 @@ static uint32_t executor_pass(struct executor *x)
 		struct log *next = log->dirty_next;
 		int rc;
 
-		/* Unmarked before its pass: a publish from now on queues it again. */
+		/* Unmarked before its pass: a publish from now on queues it again (the
+		 * fence pairs with executor_dirty's: see there). */
 		atomic_store_explicit(&log->dirty, false, memory_order_seq_cst);
+		atomic_thread_fence(memory_order_seq_cst);
 		rc = log_persist(log);
 		if (rc < 0) {
 			executor_note(x, log, rc);
@@ -82,18 +91,25 @@ static uint32_t executor_pass(struct executor *x)
 
 static void executor_retry(struct executor *x)
 {
-	uint32_t kept = 0;
+	struct log **link = &x->retry;
+	uint32_t recovered = 0;
 
-	for (uint32_t i = 0; i < x->nretry; i++) {
-		int rc = log_persist(x->retry[i]);
+	while (*link) {
+		struct log *log = *link;
 
-		if (rc < 0)
-			x->retry[kept++] = x->retry[i];
-		else if (x->last_error)
-			fprintf(stderr, "fanoutd: %s is written to disk again\n", x->retry[i]->dir);
+		if (log_persist(log) < 0) {
+			link = &log->retry_next;
+			continue;
+		}
+		*link = log->retry_next;
+		log->in_retry = false;
+		x->nretry--;
+		recovered++;
 	}
-	x->nretry = kept;
-	if (kept == 0)
+	if (recovered && x->last_error)	/* once per retry pass, not once per log */
+		fprintf(stderr, "fanoutd: %u logs are written to disk again (%u still wait)\n",
+			recovered, x->nretry);
+	if (x->nretry == 0)
 		x->last_error = 0;
 }
 

@@ -17,7 +17,6 @@
 
 #define EXECUTOR_PASS_NS  (10 * 1000 * 1000ll)	/* 10 ms between passes, at most */
 #define EXECUTOR_RETRY_NS (100 * 1000 * 1000ll)	/* failed logs: again after 100 ms */
-#define EXECUTOR_RETRY_MAX 4096u
 
 struct executor {
 	pthread_t thread;
@@ -26,7 +25,8 @@ struct executor {
 	struct log *_Atomic dirty;	/* Treiber stack through log->dirty_next */
 	_Atomic bool sleeping;		/* the thread waits on efd: a push writes it */
 	_Atomic bool stop;
-	struct log *retry[EXECUTOR_RETRY_MAX];	/* the thread's: logs whose writes failed */
+	struct log *retry;		/* the thread's: logs whose writes failed, linked
+					 * through log->retry_next */
 	uint32_t nretry;
 	_Atomic uint64_t passes, persisted_logs, errors;	/* counters */
 	int last_error;			/* the thread's: the error it last logged */

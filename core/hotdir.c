@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -123,6 +124,143 @@ const char *hotdir_parent(const char *flag)
 	return hotdir_huge(HOTDIR_HUGE) ? HOTDIR_HUGE : HOTDIR_PARENT;
 }
 
+/* The roots this process holds OWNER locks on (a flock, for the process's life: another
+ * fanoutd cannot take a hot directory in use). Resolving one again in this process is
+ * fine (a restart within tests). */
+#define HOTDIR_LOCKS_MAX 64
+static struct {
+	char root[PATH_MAX];
+	int fd;
+} hotdir_locks[HOTDIR_LOCKS_MAX];
+static int hotdir_nlocks;
+
+/* Takes root's OWNER lock for this process. Returns 0, or -EBUSY when another process
+ * holds it. */
+static int hotdir_lock(const char *root, const char *owner_path)
+{
+	int fd;
+
+	for (int i = 0; i < hotdir_nlocks; i++)
+		if (strcmp(hotdir_locks[i].root, root) == 0)
+			return 0;
+	fd = open(owner_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+
+		close(fd);
+		return r;
+	}
+	if (hotdir_nlocks < HOTDIR_LOCKS_MAX) {
+		snprintf(hotdir_locks[hotdir_nlocks].root, PATH_MAX, "%s", root);
+		hotdir_locks[hotdir_nlocks++].fd = fd;
+	}	/* else held without being remembered: still held */
+	return 0;
+}
+
+/* True when dir (a hot root) holds segment files (hot-*.idx below it): the only copy of
+ * frames a killed server accepted may be there. */
+static int hotdir_segments;
+
+static int count_idx(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	const char *name = path + ftw->base;
+
+	(void)st;
+	if (flag == FTW_F && strncmp(name, "hot-", 4) == 0 && strstr(name, ".idx"))
+		hotdir_segments++;
+	return 0;
+}
+
+static bool hotdir_has_segments(const char *dir)
+{
+	hotdir_segments = 0;
+	nftw(dir, count_idx, 16, FTW_PHYS);
+	return hotdir_segments > 0;
+}
+
+/* Reads root's OWNER into id (32 chars) and path. Returns 0 or -errno. */
+static int owner_read(const char *root, char *id, char *path, size_t cap)
+{
+	char file[PATH_MAX + 16], buf[PATH_MAX + 64], *nl;
+	int r;
+
+	if (snprintf(file, sizeof(file), "%s/OWNER", root) >= (int)sizeof(file))
+		return -ENAMETOOLONG;
+	if ((r = read_small(file, buf, sizeof(buf))) < 0)
+		return r;
+	nl = strchr(buf, '\n');
+	if (!nl || nl - buf != HOTDIR_ID_CHARS)
+		return -EUCLEAN;
+	memcpy(id, buf, HOTDIR_ID_CHARS);
+	id[HOTDIR_ID_CHARS] = '\0';
+	nl[1 + strcspn(nl + 1, "\n")] = '\0';
+	snprintf(path, cap, "%s", nl + 1);
+	return 0;
+}
+
+/* The id in a data dir's ID file, or "" when it has none. */
+static void id_of(const char *data_dir, char id[HOTDIR_ID_CHARS + 1])
+{
+	char file[PATH_MAX + 8], buf[64];
+
+	id[0] = '\0';
+	if (snprintf(file, sizeof(file), "%s/ID", data_dir) < (int)sizeof(file) &&
+	    read_small(file, buf, sizeof(buf)) == 0 &&
+	    strspn(buf, "0123456789abcdef") == HOTDIR_ID_CHARS) {
+		memcpy(id, buf, HOTDIR_ID_CHARS);
+		id[HOTDIR_ID_CHARS] = '\0';
+	}
+}
+
+/* The root the data dir's HOT file names, when it is another of this data dir's (OWNER
+ * says id) and still holds segments: a start after a kill with another parent must
+ * recover from there, not start afresh beside it. Copies it into out and returns true. */
+static bool hotdir_previous(const char *data_dir, const char *id, const char *chosen,
+			    char *out, size_t cap)
+{
+	char file[PATH_MAX + 8], root[PATH_MAX], oid[HOTDIR_ID_CHARS + 1], opath[PATH_MAX];
+
+	if (snprintf(file, sizeof(file), "%s/HOT", data_dir) >= (int)sizeof(file) ||
+	    read_small(file, root, sizeof(root)) < 0)
+		return false;
+	root[strcspn(root, "\n")] = '\0';
+	if (!root[0] || strcmp(root, chosen) == 0 ||
+	    owner_read(root, oid, opath, sizeof(opath)) < 0 || strcmp(oid, id) != 0 ||
+	    !hotdir_has_segments(root))
+		return false;
+	fprintf(stderr, "fanoutd: hot segments of the last run are in %s, not under the hot "
+		"dir chosen now: using %s\n", root, root);
+	snprintf(out, cap, "%s", root);
+	return true;
+}
+
+/* Whether OWNER (id, path) lets this data dir (id, real path) use the root: its own, or
+ * its own moved (the old path gone or no longer this id). A data dir with the same id
+ * at another path that still exists is a copy: refused. */
+static int owner_check(const char *root, const char *id, const char *real)
+{
+	char oid[HOTDIR_ID_CHARS + 1], opath[PATH_MAX], there[HOTDIR_ID_CHARS + 1];
+
+	if (owner_read(root, oid, opath, sizeof(opath)) < 0)
+		return 0;	/* new (or unreadable: rewritten below) */
+	if (strcmp(oid, id) != 0) {
+		fprintf(stderr, "fanoutd: hot dir %s serves another data dir (%s); give this one "
+			"its own --hot-dir\n", root, opath);
+		return -EEXIST;
+	}
+	if (strcmp(opath, real) == 0)
+		return 0;
+	id_of(opath, there);
+	if (strcmp(there, id) == 0) {
+		fprintf(stderr, "fanoutd: data dir %s has the same id as %s (a copy?): remove "
+			"%s/ID to give it an id, and a hot dir, of its own\n", real, opath, real);
+		return -EEXIST;
+	}
+	return 0;	/* moved: the old path is gone or someone else's now */
+}
+
 int hotdir_resolve(const char *data_dir, const char *parent, char *out, size_t cap)
 {
 	char id[HOTDIR_ID_CHARS + 1], real[PATH_MAX], owner[PATH_MAX + 64], have[PATH_MAX + 64];
@@ -136,30 +274,26 @@ int hotdir_resolve(const char *data_dir, const char *parent, char *out, size_t c
 	n = snprintf(out, cap, "%s/" HOTDIR_PREFIX "%s", parent, id);
 	if (n < 0 || (size_t)n >= cap)
 		return -ENAMETOOLONG;
-	if ((r = mkdir_p(out)) < 0)
-		return r;
-	/* The data dir says where its hot segments are: a lapped shared-memory reader
-	 * recovers from them too (shm/shm_log.c). */
-	if (snprintf(path, sizeof(path), "%s/HOT", data_dir) >= (int)sizeof(path) ||
-	    snprintf(have, sizeof(have), "%s\n", out) >= (int)sizeof(have))
-		return -ENAMETOOLONG;
-	if ((r = write_small(path, have)) < 0)
+	hotdir_previous(data_dir, id, out, out, cap);
+	if ((r = mkdir_p(out)) < 0 || (r = owner_check(out, id, real)) < 0)
 		return r;
 	snprintf(owner, sizeof(owner), "%s\n%s\n", id, real);
 	if (snprintf(path, sizeof(path), "%s/OWNER", out) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
-	if (read_small(path, have, sizeof(have)) == 0) {
-		if (strncmp(have, owner, HOTDIR_ID_CHARS + 1) != 0) {
-			fprintf(stderr, "fanoutd: hot dir %s serves another data dir (%.*s); "
-				"give this one its own --hot-dir\n", out,
-				(int)strcspn(have + HOTDIR_ID_CHARS + 1, "\n"),
-				have + HOTDIR_ID_CHARS + 1);
-			return -EEXIST;
-		}
-		if (strcmp(have, owner) == 0)
-			return 0;
+	if ((read_small(path, have, sizeof(have)) < 0 || strcmp(have, owner) != 0) &&
+	    (r = write_small(path, owner)) < 0)	/* new, or its data dir moved */
+		return r;
+	if ((r = hotdir_lock(out, path)) < 0) {
+		if (r == -EBUSY)
+			fprintf(stderr, "fanoutd: hot dir %s is in use by another fanoutd\n", out);
+		return r;
 	}
-	return write_small(path, owner);	/* new, or its data dir moved */
+	/* The data dir says where its hot segments are: a lapped shared-memory reader
+	 * recovers from them too (shm/shm_log.c), and the next start looks there first. */
+	if (snprintf(path, sizeof(path), "%s/HOT", data_dir) >= (int)sizeof(path) ||
+	    snprintf(have, sizeof(have), "%s\n", out) >= (int)sizeof(have))
+		return -ENAMETOOLONG;
+	return write_small(path, have);
 }
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -221,6 +355,24 @@ int hotdir_release(const char *root)
 	return 0;
 }
 
+/* True when another process holds dir's OWNER lock (a running fanoutd). */
+static bool hotdir_locked(const char *dir)
+{
+	char path[PATH_MAX + 16];
+	int fd;
+	bool held;
+
+	for (int i = 0; i < hotdir_nlocks; i++)
+		if (strcmp(hotdir_locks[i].root, dir) == 0)
+			return true;
+	if (snprintf(path, sizeof(path), "%s/OWNER", dir) >= (int)sizeof(path) ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return false;
+	held = flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+	close(fd);	/* drops the lock if it was ours to take */
+	return held;
+}
+
 int hotdir_sweep(const char *parent)
 {
 	DIR *d = opendir(parent);
@@ -237,8 +389,14 @@ int hotdir_sweep(const char *parent)
 			continue;
 		if (snprintf(path, sizeof(path), "%s/%s", parent, de->d_name) >= (int)sizeof(path))
 			continue;
-		if (hotdir_live(path))
+		if (hotdir_live(path) || hotdir_locked(path))
 			continue;
+		if (hotdir_has_segments(path)) {	/* maybe a moved data dir's only copy */
+			fprintf(stderr, "fanoutd: hot dir %s holds segments of a data dir that is "
+				"not where it was; kept (its data dir recovers them when it starts; "
+				"remove it if that data dir is gone for good)\n", path);
+			continue;
+		}
 		nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 		removed++;
 	}

@@ -175,6 +175,11 @@ struct log {
 	_Atomic uint32_t disk_seg;	/* the executor's: first segment not wholly on disk */
 	_Atomic bool dirty;		/* queued for the executor */
 	struct log *dirty_next;		/* the executor's dirty list */
+	struct log *retry_next;		/* the executor's retry list */
+	bool in_retry;
+	_Atomic int ahead_error;	/* -errno of the last failure to make the next
+					 * segment ready (not a refusal: the writer makes
+					 * its own, or refuses, when it gets there) */
 	struct executor *executor;
 };
 

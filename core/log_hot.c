@@ -155,18 +155,28 @@ int log_hot_create(struct log *log, struct log_segment **out)
 	if ((r = log_segment_size_files(seg, seg->hot_log_fd, seg->hot_idx_fd)) < 0 ||
 	    (r = log_segment_map(seg, seg->hot_log_fd, seg->hot_idx_fd, true)) < 0)
 		goto err;
+	/* The first pages, the header's among them, reserved before anything is written
+	 * through the mapping: a full hot fs is -ENOSPC here, never a SIGBUS. */
+	if ((r = log_hot_ready(seg, HOT_FIRST_BYTES, HOT_FIRST_BYTES / sizeof(struct log_entry))) < 0)
+		goto err;
 	*seg->header = (struct log_index_header){
 		.magic = LOG_INDEX_MAGIC, .version = LOG_INDEX_VERSION,
 		.entry_bytes = sizeof(struct log_entry), .base_offset = LOG_BASE_UNSET,
 		.log_bytes = seg->log_bytes, .entry_capacity = seg->entry_capacity,
 	};
-	if ((r = log_hot_ready(seg, HOT_FIRST_BYTES, HOT_FIRST_BYTES / sizeof(struct log_entry))) < 0)
-		goto err;
 	atomic_store(&seg->hot, true);
 	*out = seg;
 	return 0;
 err:
-	log_hot_remove(log, seg);
+	/* Only what this call created (O_EXCL): a name taken by someone else stays. */
+	if (seg->hot_log_fd >= 0) {
+		hot_path(path, sizeof(path), log, seq, "log");
+		unlink(path);
+	}
+	if (seg->hot_idx_fd >= 0) {
+		hot_path(path, sizeof(path), log, seq, "idx");
+		unlink(path);
+	}
 	log_segment_free(seg);
 	return r;
 }
@@ -291,8 +301,18 @@ static int hot_list(struct log *log, struct hot_found **found, uint32_t *n)
 			continue;
 		if (seq >= atomic_load(&log->hot_seq_next))
 			atomic_store(&log->hot_seq_next, (uint32_t)seq + 1);
-		if (strcmp(end, ".idx") != 0)
+		if (strcmp(end, ".idx") != 0) {
+			/* A .log without its .idx: killed between the two creates; nothing
+			 * was ever committed to it. */
+			char path[sizeof(log->hot_dir) + 32];
+
+			hot_path(path, sizeof(path), log, (uint32_t)seq, "idx");
+			if (access(path, F_OK) < 0 && errno == ENOENT) {
+				hot_path(path, sizeof(path), log, (uint32_t)seq, "log");
+				unlink(path);
+			}
 			continue;
+		}
 		if (*n == cap) {
 			struct hot_found *g = realloc(*found, (cap ? cap * 2 : 8) * sizeof(*g));
 

@@ -13,6 +13,26 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22	/* Linux 5.14 */
+#endif
+
+/* Brings [0, bytes) of a file into the page cache and waits for it (readahead(2) neither
+ * waits nor reads past the device's window). Best effort: a reader faults in the rest. */
+static void persist_read_in(int fd, uint64_t bytes)
+{
+	void *p;
+
+	if (bytes == 0)
+		return;
+	p = mmap(NULL, bytes, PROT_READ, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return;
+	if (madvise(p, bytes, MADV_POPULATE_READ) < 0)
+		(void)readahead(fd, 0, bytes);	/* an old kernel: the hint at least */
+	munmap(p, bytes);
+}
+
 /* Maps the disk files over the hot mapping of a sealed segment wholly copied to them:
  * the same addresses, the same bytes, so readers never notice; then the hot files go.
  * MAP_FIXED replaces a mapping atomically for every thread of the process. */
@@ -22,11 +42,11 @@ static int persist_swap(struct log *log, struct log_segment *seg)
 			   seg->entry_capacity * sizeof(struct log_entry);
 	void *p;
 
-	/* Written around the page cache: read it in here, not in a reader's fault on a
-	 * reactor. */
+	/* Written around the page cache: read it in here (waiting for it), not in a
+	 * reader's fault on a reactor. */
 	if (seg->disk_direct) {
-		(void)readahead(seg->log_fd, 0, seg->disk_bytes);
-		(void)readahead(seg->idx_fd, 0, sizeof(struct log_index_header) +
+		persist_read_in(seg->log_fd, seg->disk_bytes);
+		persist_read_in(seg->idx_fd, sizeof(struct log_index_header) +
 				seg->disk_entries * sizeof(struct log_entry));
 	}
 	p = mmap(seg->data, seg->log_bytes, PROT_READ, MAP_SHARED | MAP_FIXED, seg->log_fd, 0);
@@ -110,8 +130,11 @@ int log_persist_run(struct log *log, bool ahead)
 		log_segment_close_fds(seg);
 	}
 	atomic_store_explicit(&log->disk_seg, k, memory_order_release);
-	if (r == 0 && ahead)
-		r = persist_ahead(log, n, tail);
+	/* Only the disk refusing bytes refuses appends; a hot fs too full to make the next
+	 * segment ready is the writer's to meet (log_ready, log_roll) if it gets there. */
 	atomic_store_explicit(&log->persist_error, r, memory_order_release);
+	if (r == 0 && ahead)
+		atomic_store_explicit(&log->ahead_error, persist_ahead(log, n, tail),
+				      memory_order_relaxed);
 	return r;
 }

@@ -59,7 +59,8 @@ struct event_view {
 	uint32_t n_workflows, n_flags, n_reasoning;	/* repeated strings, for bounds */
 	uint8_t payload;		/* enum event_payload */
 	bool has_distribution;
-	bool fallback;			/* a shape the view cannot describe (wire_scan.h) */
+	bool fallback;			/* coordination_completed: split first (wire_scan.h) */
+	bool reorder;			/* fields out of order: put in order first */
 	bool latency_sensitive, audit_required;
 	double price;			/* index price: market/execution price, decision confidence */
 	double volume;			/* index volume: market volume, execution/decision quantity */

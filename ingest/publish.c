@@ -15,6 +15,7 @@
 #include "core/mem.h"
 #include "core/probes.h"
 #include "ingest/route.h"
+#include "ingest/split.h"
 
 __attribute__((format(printf, 3, 4)))
 static int publish_fail(struct publish_error *err, Fanout__V1__ErrorCode code,
@@ -38,11 +39,13 @@ int publish_init(struct publish_ctx *ctx, uint32_t max_frame_bytes, struct arena
 {
 	ctx->max_frame_bytes = max_frame_bytes;
 	ctx->decode = decode;
-	ctx->views = mem_map(PUBLISH_BATCH_MAX * sizeof(*ctx->views));
+	ctx->scanned = mem_map(PUBLISH_BATCH_MAX * sizeof(*ctx->scanned));
+	ctx->stored = mem_map(PUBLISH_BATCH_MAX * sizeof(*ctx->stored));
 	ctx->resolved = mem_map(PUBLISH_BATCH_MAX * sizeof(*ctx->resolved));
 	ctx->repack_cap = publish_repack_cap(max_frame_bytes);
 	ctx->repack = mem_map(ctx->repack_cap);
-	if (!ctx->views || !ctx->resolved || !ctx->repack) {
+	ctx->views = ctx->scanned;
+	if (!ctx->scanned || !ctx->stored || !ctx->resolved || !ctx->repack) {
 		publish_free(ctx);
 		return -ENOMEM;
 	}
@@ -51,69 +54,133 @@ int publish_init(struct publish_ctx *ctx, uint32_t max_frame_bytes, struct arena
 
 void publish_free(struct publish_ctx *ctx)
 {
-	mem_unmap(ctx->views, PUBLISH_BATCH_MAX * sizeof(*ctx->views));
+	mem_unmap(ctx->scanned, PUBLISH_BATCH_MAX * sizeof(*ctx->scanned));
+	mem_unmap(ctx->stored, PUBLISH_BATCH_MAX * sizeof(*ctx->stored));
 	mem_unmap(ctx->resolved, PUBLISH_BATCH_MAX * sizeof(*ctx->resolved));
 	mem_unmap(ctx->repack, ctx->repack_cap);
-	ctx->views = NULL;
+	ctx->scanned = ctx->stored = ctx->views = NULL;
 	ctx->resolved = NULL;
 	ctx->repack = NULL;
 }
 
 /* ---- reading the batch --------------------------------------------------------------- */
 
-/* Packs the fallback's events canonically, back to back, and scans each. */
-static int publish_repack(struct publish_ctx *ctx, Fanout__V1__Event **events, size_t n,
-			  size_t limit, struct publish_error *err)
+/* Room for the next stored event's bytes in the repack buffer, or an error naming the
+ * bound (what a batch may store: PUBLISH_STORE_FACTOR times its frame). */
+static int publish_room(struct publish_ctx *ctx, size_t need, size_t limit, size_t origin,
+			struct publish_error *err)
 {
-	size_t used = 0;
+	if (need <= limit - ctx->repack_used)
+		return 0;
+	return publish_fail(err, FANOUT__V1__ERROR_CODE__ERROR_CODE_INVALID_EVENT,
+			    "events[%zu]: the batch would store more than %zu bytes (%u times "
+			    "its frame): fewer decisions or shorter lists", origin, limit,
+			    PUBLISH_STORE_FACTOR);
+}
 
-	for (size_t i = 0; i < n; i++) {
-		size_t size = protobuf_c_message_get_packed_size(&events[i]->base);
+/* Appends stored event m: the scan of bytes the batch's expansion wrote, from the
+ * publisher's event origin (decision d of it, or ROUTE_NOT_SPLIT). */
+static int publish_rescan(struct publish_ctx *ctx, uint32_t m, const uint8_t *p, size_t n,
+			  uint32_t origin, uint16_t d, struct publish_error *err)
+{
+	struct event_view *v = &ctx->stored[m];
 
-		if (size > limit - used)
-			return publish_fail(err, FANOUT__V1__ERROR_CODE__ERROR_CODE_INVALID_EVENT,
-					    "events[%zu]: the batch would store more than %zu bytes "
-					    "(%u times its frame): fewer decisions or shorter lists",
-					    route_origin(ctx->route, i), limit, PUBLISH_STORE_FACTOR);
-		protobuf_c_message_pack(&events[i]->base, ctx->repack + used);
-		if (wire_scan_event(ctx->repack + used, size, &ctx->views[i],
-				    route_origin(ctx->route, i), err) < 0)
-			return -1;
-		/* protobuf-c's output is canonical: a fallback again is our bug, not theirs
-		 * (but for a coordination_completed nothing split: wire_check_event says). */
-		if (ctx->views[i].fallback && ctx->views[i].payload != EVENT_PAYLOAD_COMPLETED)
-			return publish_fail(err, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL,
-					    "events[%zu]: cannot lay out the repacked event",
-					    route_origin(ctx->route, i));
-		used += size;
+	if (wire_scan_event(p, n, v, origin, err) < 0)
+		return -1;
+	/* What the expansion writes is in order and split: more of it is our bug. */
+	if (v->reorder || v->fallback)
+		return publish_fail(err, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL,
+				    "events[%u]: cannot lay out the event", origin);
+	if (ctx->route) {
+		ctx->route->origin[m] = origin;
+		ctx->route->decision[m] = d;
 	}
-	ctx->n = (uint32_t)n;
 	return 0;
 }
 
-/* The batch holds an event the view cannot describe: protobuf-c unpacks it (merging
- * duplicates as protobuf does), coordination_completed events are split, and every event
- * is repacked and scanned. Its strings were checked on the wire already. */
-static int publish_fallback(struct publish_ctx *ctx, const uint8_t *batch, size_t len,
-			    struct publish_error *err)
+/* A coordination_completed (events[i], its view v): split into decisions by
+ * ingest/split.c (protobuf-c), each packed and scanned as a stored event from *m on. */
+static int publish_split(struct publish_ctx *ctx, const struct event_view *v, uint32_t i,
+			 uint32_t *m, size_t limit, struct publish_error *err)
 {
-	Fanout__V1__PublishBatch *pb;
-	Fanout__V1__Event **events;
-	size_t n, limit = (size_t)len * PUBLISH_STORE_FACTOR + PUBLISH_STORE_SLACK;
+	Fanout__V1__Event *parent = fanout__v1__event__unpack(&ctx->decode->pb, v->len, v->bytes);
+	Fanout__V1__Event **out = ctx->route->events + *m;
+	size_t k;
 
-	ctx->fallbacks++;
-	arena_reset(ctx->decode);
-	pb = fanout__v1__publish_batch__unpack(&ctx->decode->pb, len, batch);
-	if (!pb)	/* the wire was valid: only the arena can have run out */
+	if (!parent)	/* the wire was valid: only the arena can have run out */
 		return publish_fail(err, FANOUT__V1__ERROR_CODE__ERROR_CODE_FRAME_TOO_LARGE,
-				    "publish batch of %zu bytes decodes too large", len);
-	events = pb->events;
-	n = pb->n_events;
-	if (ctx->route && route_split(ctx->route, &events, &n, err) < 0)
+				    "events[%u]: the coordination_completed decodes too large", i);
+	if (split_coordination(parent, i, &ctx->route->scratch, out, PUBLISH_BATCH_MAX - *m, &k,
+			       err) < 0)
 		return -1;
+	for (size_t d = 0; d < k; d++) {
+		size_t size = protobuf_c_message_get_packed_size(&out[d]->base);
+
+		if (publish_room(ctx, size, limit, i, err) < 0)
+			return -1;
+		protobuf_c_message_pack(&out[d]->base, ctx->repack + ctx->repack_used);
+		if (publish_rescan(ctx, *m, ctx->repack + ctx->repack_used, size, i, (uint16_t)d,
+				   err) < 0)
+			return -1;
+		ctx->repack_used += size;
+		(*m)++;
+	}
+	return 0;
+}
+
+/* The batch holds events to put in order or to split: the stored list is built in
+ * ctx->stored — the others as scanned, a reordered one from its bytes in field order
+ * (wire_reorder_event: nothing decoded, doubles bit for bit), a coordination_completed
+ * by its decisions. Its strings were checked on the wire already. */
+static int publish_expand(struct publish_ctx *ctx, size_t len, uint32_t n,
+			  struct publish_error *err)
+{
+	size_t limit = (size_t)len * PUBLISH_STORE_FACTOR + PUBLISH_STORE_SLACK, size;
+	uint32_t m = 0;
+
 	if (limit > ctx->repack_cap)
 		limit = ctx->repack_cap;
-	return publish_repack(ctx, events, n, limit, err);
+	ctx->repack_used = 0;
+	arena_reset(ctx->decode);
+	if (ctx->route)
+		ctx->route->split = true;	/* origin[] says where each stored one came from */
+	for (uint32_t i = 0; i < n; i++) {
+		const struct event_view *v = &ctx->scanned[i];
+
+		if (v->fallback && ctx->route) {
+			if (publish_split(ctx, v, i, &m, limit, err) < 0)
+				return -1;
+			continue;
+		}
+		if (m == PUBLISH_BATCH_MAX)
+			return publish_fail(err, FANOUT__V1__ERROR_CODE__ERROR_CODE_INVALID_EVENT,
+					    "events[%u]: with the decisions of its "
+					    "coordination_completed events the batch holds more "
+					    "than %u events to store", i, PUBLISH_BATCH_MAX);
+		if (!v->reorder) {	/* as scanned (a coordination_completed with no
+					 * route: wire_check_event refuses it) */
+			ctx->stored[m] = *v;
+			if (ctx->route) {
+				ctx->route->origin[m] = i;
+				ctx->route->decision[m] = ROUTE_NOT_SPLIT;
+			}
+			m++;
+			continue;
+		}
+		if (publish_room(ctx, v->len, limit, i, err) < 0 ||
+		    wire_reorder_event(v->bytes, v->len, ctx->repack + ctx->repack_used,
+				       limit - ctx->repack_used, &size) < 0 ||
+		    publish_rescan(ctx, m, ctx->repack + ctx->repack_used, size, i,
+				   ROUTE_NOT_SPLIT, err) < 0)
+			return err->message[0] ? -1 : publish_fail(err,
+				FANOUT__V1__ERROR_CODE__ERROR_CODE_INVALID_EVENT,
+				"events[%u]: more than 256 fields out of order", i);
+		ctx->repack_used += size;
+		m++;
+	}
+	ctx->views = ctx->stored;
+	ctx->n = m;
+	return 0;
 }
 
 int publish_scan(struct publish_ctx *ctx, const uint8_t *batch, size_t len,
@@ -123,14 +190,18 @@ int publish_scan(struct publish_ctx *ctx, const uint8_t *batch, size_t len,
 	int rc;
 
 	ctx->n = 0;
+	ctx->views = ctx->scanned;
 	if (ctx->route)
 		route_begin(ctx->route);
-	rc = wire_scan_batch(batch, len, ctx->views, PUBLISH_BATCH_MAX, &b, err);
+	rc = wire_scan_batch(batch, len, ctx->scanned, PUBLISH_BATCH_MAX, &b, err);
 	*sequence = b.sequence;
 	if (rc < 0)
 		return -1;
-	if (b.n_fallback)
-		return publish_fallback(ctx, batch, len, err);
+	if (b.n_fallback || b.n_reorder) {
+		err->message[0] = '\0';
+		ctx->fallbacks += b.n_fallback;
+		return publish_expand(ctx, len, b.n, err);
+	}
 	ctx->n = b.n;
 	return 0;
 }

@@ -79,12 +79,14 @@ struct publish_ctx {
 	bool auto_create;
 	uint32_t default_partitions;
 	uint32_t max_frame_bytes;	/* sizes the fallback's repack buffer */
-	/* The batch being stored: views[0..n) (publish_scan), the repacked events the
-	 * fallback scanned, and each event's topic. */
+	/* The batch being stored: views[0..n) (publish_scan) — scanned[] as the wire
+	 * scan left it, or stored[] when events were put in order or split (their bytes in
+	 * repack) — and each event's topic. */
 	struct event_view *views;
+	struct event_view *scanned, *stored;
 	uint32_t n;
 	uint8_t *repack;
-	size_t repack_cap;
+	size_t repack_cap, repack_used;
 	struct topic **resolved;
 	struct event_parts parts;	/* the event being written */
 	struct log *touched[PUBLISH_TOUCHED_MAX];	/* logs appended to since the flush */
@@ -95,7 +97,7 @@ struct publish_ctx {
 	struct publish_remote *applied[PUBLISH_APPLY_MAX];	/* appended, not released */
 	uint32_t napplied;
 	uint64_t events, batches, rejected;		/* counters */
-	uint64_t fallbacks;				/* batches unpacked with protobuf-c */
+	uint64_t fallbacks;				/* coordination_completed split */
 	uint64_t latest_failures;			/* last-value updates lost (ENOMEM) */
 };
 
@@ -109,8 +111,9 @@ int publish_init(struct publish_ctx *ctx, uint32_t max_frame_bytes, struct arena
 void publish_free(struct publish_ctx *ctx);
 
 /* Reads a PublishBatch's bytes into ctx->views[0..ctx->n): one wire scan (wire_scan.h);
- * when an event needs it, the fallback (protobuf-c unpack, coordination_completed split,
- * canonical repack, scan again). The bytes must stay put until publish_batch returns.
+ * an event whose fields are out of order is put in order (same bytes) and scanned
+ * again, a coordination_completed split into decisions (ingest/split.c, protobuf-c) and
+ * each decision scanned. The bytes must stay put until publish_batch returns.
  * *sequence receives the batch's sequence (also on most errors: what the refusal
  * answers). Returns 0, or -1 with err: MALFORMED_FRAME, FRAME_TOO_LARGE (the fallback's
  * unpack outgrew its arena), INVALID_EVENT (a string, a count, a split, or more than

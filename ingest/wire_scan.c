@@ -5,9 +5,13 @@
  * there needs a line here, or it is carried as an unknown field. */
 #include "ingest/wire_scan.h"
 
+#include <assert.h>
+#include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/pattern.h"
@@ -246,20 +250,32 @@ static int ws_double(const struct wf *f, double *out)
 	return 0;
 }
 
-/* A bool: protobuf-c takes any wire type for it; only a varint is ours to read. */
-static void ws_bool(struct scan *sc, const struct wf *f, bool *out)
+/* A bool: a varint (protobuf-c would read any wire type; what it would make of one is
+ * not what the publisher meant: refused, naming the field). */
+static void ws_bool(struct scan *sc, const struct wf *f, bool *out, const char *name)
 {
 	if (f->wt == WT_VARINT)
 		*out = f->any;
 	else
-		sc->v->fallback = true;
+		ws_bad(sc, name, -1, "is a bool sent as something other than a varint");
 }
 
-/* A singular field seen before: protobuf merges or overrides; protobuf-c decides. */
-static void ws_once(struct scan *sc, uint32_t *seen, uint32_t num)
+/* Inside a coordination_completed (split at ingest by protobuf-c, which cannot write a
+ * -0.0 double) a -0.0 is refused rather than stored as 0. */
+static void ws_split_double(struct scan *sc, double d, const char *name)
+{
+	if (sc->dec >= 0 && d == 0.0 && signbit(d))
+		ws_bad(sc, name, -1, "is -0.0, which the split into decisions cannot store "
+		       "exactly; send 0");
+}
+
+/* A singular field given twice is legal protobuf (the later wins; messages merge), but
+ * no producer writes it and readers disagree on the merge: refused, naming the field, so
+ * what is stored is exactly what was meant. */
+static void ws_once(struct scan *sc, uint32_t *seen, uint32_t num, const char *name)
 {
 	if (*seen & (1u << num))
-		sc->v->fallback = true;
+		ws_bad(sc, name, -1, "given twice; send each field once");
 	*seen |= 1u << num;
 }
 
@@ -279,9 +295,12 @@ static int ws_sub(struct scan *sc, const struct wf *f, const char *msg, ws_msg_f
 	return rc;
 }
 
-static int ws_doubles(struct scan *sc, const uint8_t *p, const uint8_t *end, uint32_t first,
-		      uint32_t last)
+/* PortfolioImpact: four doubles. */
+static int ws_impact(struct scan *sc, const uint8_t *p, const uint8_t *end)
 {
+	static const char *const names[] = { "", "portfolio_impact.position_change",
+		"portfolio_impact.weight_change", "portfolio_impact.risk_contribution_change",
+		"portfolio_impact.correlation_impact" };
 	uint32_t seen = 0;
 	struct wf f;
 	double d;
@@ -289,24 +308,23 @@ static int ws_doubles(struct scan *sc, const uint8_t *p, const uint8_t *end, uin
 	while (p < end) {
 		if (wf_read(&p, end, &f) < 0)
 			return -1;
-		if (f.num < first || f.num > last)
+		if (f.num < 1 || f.num > 4)
 			continue;
-		ws_once(sc, &seen, f.num);
+		ws_once(sc, &seen, f.num, names[f.num]);
 		if (ws_double(&f, &d) < 0)
 			return -1;
+		ws_split_double(sc, d, names[f.num]);
 	}
 	return 0;
-}
-
-/* PortfolioImpact: four doubles. */
-static int ws_impact(struct scan *sc, const uint8_t *p, const uint8_t *end)
-{
-	return ws_doubles(sc, p, end, 1, 4);
 }
 
 /* CoordinationSummary: three int64, then three doubles. */
 static int ws_summary(struct scan *sc, const uint8_t *p, const uint8_t *end)
 {
+	static const char *const names[] = { "", "summary.total_signals_processed",
+		"summary.decisions_generated", "summary.signals_rejected",
+		"summary.portfolio_utilization", "summary.risk_budget_used",
+		"summary.coordination_quality" };
 	uint32_t seen = 0;
 	uint64_t u = 0;
 	double d;
@@ -317,7 +335,7 @@ static int ws_summary(struct scan *sc, const uint8_t *p, const uint8_t *end)
 			return -1;
 		if (f.num < 1 || f.num > 6)
 			continue;
-		ws_once(sc, &seen, f.num);
+		ws_once(sc, &seen, f.num, names[f.num]);
 		if (f.num <= 3 ? ws_varint(&f, &u) < 0 : ws_double(&f, &d) < 0)
 			return -1;
 	}
@@ -326,6 +344,8 @@ static int ws_summary(struct scan *sc, const uint8_t *p, const uint8_t *end)
 
 static int ws_metadata(struct scan *sc, const uint8_t *p, const uint8_t *end)
 {
+	static const char *const names[] = { "", "source_service", "venue",
+					     "latency_sensitive", "audit_required" };
 	struct event_view *v = sc->v;
 	uint32_t seen = 0;
 	struct wf f;
@@ -335,12 +355,12 @@ static int ws_metadata(struct scan *sc, const uint8_t *p, const uint8_t *end)
 		if (wf_read(&p, end, &f) < 0)
 			return -1;
 		if (f.num >= 1 && f.num <= 4)
-			ws_once(sc, &seen, f.num);
+			ws_once(sc, &seen, f.num, names[f.num]);
 		switch (f.num) {
 		case 1: rc = ws_str(sc, &f, &v->source_service, "source_service", -1); break;
 		case 2: rc = ws_str(sc, &f, &v->meta_venue, "venue", -1); break;
-		case 3: ws_bool(sc, &f, &v->latency_sensitive); break;
-		case 4: ws_bool(sc, &f, &v->audit_required); break;
+		case 3: ws_bool(sc, &f, &v->latency_sensitive, names[3]); break;
+		case 4: ws_bool(sc, &f, &v->audit_required, names[4]); break;
 		case 5: rc = ws_str(sc, &f, NULL, "compliance_flags", (int)v->n_flags++); break;
 		default: break;	/* unknown: kept as sent */
 		}
@@ -350,6 +370,8 @@ static int ws_metadata(struct scan *sc, const uint8_t *p, const uint8_t *end)
 
 static int ws_market(struct scan *sc, const uint8_t *p, const uint8_t *end)
 {
+	static const char *const names[] = { "", "symbol", "exchange", "timestamp_ns", "price",
+		"volume", "bid", "ask", "bid_size", "ask_size", "currency", "kind" };
 	struct event_view *v = sc->v;
 	uint32_t seen = 0;
 	uint64_t u = 0;
@@ -361,7 +383,7 @@ static int ws_market(struct scan *sc, const uint8_t *p, const uint8_t *end)
 		if (wf_read(&p, end, &f) < 0)
 			return -1;
 		if (f.num >= 1 && f.num <= 11)
-			ws_once(sc, &seen, f.num);
+			ws_once(sc, &seen, f.num, names[f.num]);
 		switch (f.num) {
 		case 1: rc = ws_str(sc, &f, &v->symbol, "symbol", -1); break;
 		case 2: rc = ws_str(sc, &f, &v->exchange, "exchange", -1); break;
@@ -382,6 +404,9 @@ static int ws_market(struct scan *sc, const uint8_t *p, const uint8_t *end)
 
 static int ws_decision(struct scan *sc, const uint8_t *p, const uint8_t *end)
 {
+	static const char *const names[] = { "", "decision_id", "instrument_id", "action",
+		"quantity", "confidence", "coordination_quality", "priority", "reasoning",
+		"coordination_id", "portfolio_impact" };
 	struct event_view *v = sc->v;
 	uint32_t seen = 0;
 	uint64_t u = 0;
@@ -393,7 +418,7 @@ static int ws_decision(struct scan *sc, const uint8_t *p, const uint8_t *end)
 		if (wf_read(&p, end, &f) < 0)
 			return -1;
 		if (f.num >= 1 && f.num <= 10 && f.num != 8)
-			ws_once(sc, &seen, f.num);
+			ws_once(sc, &seen, f.num, names[f.num]);
 		switch (f.num) {
 		case 1: rc = ws_str(sc, &f, &v->decision_id, "decision_id", -1); break;
 		case 2: rc = ws_str(sc, &f, &v->instrument_id, "instrument_id", -1); break;
@@ -402,8 +427,14 @@ static int ws_decision(struct scan *sc, const uint8_t *p, const uint8_t *end)
 			rc = ws_varint(&f, &u);
 			v->volume = (double)(int64_t)u;
 			break;
-		case 5: rc = ws_double(&f, &v->price); break;	/* confidence */
-		case 6: rc = ws_double(&f, &d); break;
+		case 5:	/* confidence */
+			rc = ws_double(&f, &v->price);
+			ws_split_double(sc, v->price, names[5]);
+			break;
+		case 6:
+			rc = ws_double(&f, &d);
+			ws_split_double(sc, d, names[6]);
+			break;
 		case 7: rc = ws_varint(&f, &u); break;
 		case 8: rc = ws_str(sc, &f, NULL, "reasoning", (int)v->n_reasoning++); break;
 		case 9: rc = ws_str(sc, &f, NULL, "coordination_id", -1); break;
@@ -416,6 +447,9 @@ static int ws_decision(struct scan *sc, const uint8_t *p, const uint8_t *end)
 
 static int ws_execution(struct scan *sc, const uint8_t *p, const uint8_t *end)
 {
+	static const char *const names[] = { "", "order_id", "fill_id", "instrument_id",
+		"quantity", "price", "venue", "execution_time_ns", "commission",
+		"execution_data_type" };
 	struct event_view *v = sc->v;
 	uint32_t seen = 0;
 	uint64_t u = 0;
@@ -427,7 +461,7 @@ static int ws_execution(struct scan *sc, const uint8_t *p, const uint8_t *end)
 		if (wf_read(&p, end, &f) < 0)
 			return -1;
 		if (f.num >= 1 && f.num <= 9)
-			ws_once(sc, &seen, f.num);
+			ws_once(sc, &seen, f.num, names[f.num]);
 		switch (f.num) {
 		case 1: rc = ws_str(sc, &f, &v->order_id, "order_id", -1); break;
 		case 2: rc = ws_str(sc, &f, NULL, "fill_id", -1); break;
@@ -452,13 +486,16 @@ static int ws_execution(struct scan *sc, const uint8_t *p, const uint8_t *end)
 static int ws_completed(struct scan *sc, const uint8_t *p, const uint8_t *end)
 {
 	struct event_view *v = sc->v, scratch;
+	uint32_t seen = 0;
 	struct wf f;
 	int rc = 0, dec = 0;
 
-	v->fallback = true;
+	v->fallback = true;	/* split at ingest: the protobuf-c path */
 	while (p < end && rc == 0) {
 		if (wf_read(&p, end, &f) < 0)
 			return -1;
+		if (f.num == 1 || f.num == 3)
+			ws_once(sc, &seen, f.num, f.num == 1 ? "coordination_id" : "summary");
 		switch (f.num) {
 		case 1: rc = ws_str(sc, &f, NULL, "coordination_id", -1); break;
 		case 2:
@@ -476,6 +513,9 @@ static int ws_completed(struct scan *sc, const uint8_t *p, const uint8_t *end)
 	return rc;
 }
 
+static const char *const dist_names[] = { "", "topic", "partition", "offset", "routing_key",
+					 "target_workflows", "priority", "delivery_guarantee" };
+
 static int ws_distribution(struct scan *sc, const uint8_t *p, const uint8_t *end)
 {
 	struct event_view *v = sc->v;
@@ -490,9 +530,11 @@ static int ws_distribution(struct scan *sc, const uint8_t *p, const uint8_t *end
 		if (wf_read(&p, end, &f) < 0)
 			return -1;
 		if (f.num >= 1 && f.num <= 4) {
-			/* The fields the server writes: in order, once, before the kept tail. */
+			/* The fields the server writes: in order, before the kept tail; out of
+			 * order they are put in order (publish_scan), each once. */
+			ws_once(sc, &seen, f.num, dist_names[f.num]);
 			if (tail || f.num <= last)
-				v->fallback = true;
+				v->reorder = true;
 			last = f.num;
 		} else if (!tail) {
 			tail = f.start;
@@ -503,12 +545,12 @@ static int ws_distribution(struct scan *sc, const uint8_t *p, const uint8_t *end
 		case 4: rc = ws_str(sc, &f, &v->routing_key, "routing_key", -1); break;
 		case 5: rc = ws_str(sc, &f, NULL, "target_workflows", (int)v->n_workflows++); break;
 		case 6:
-			ws_once(sc, &seen, 6);
+			ws_once(sc, &seen, 6, dist_names[6]);
 			rc = ws_varint(&f, &u);
 			v->priority = (uint32_t)u;
 			break;
 		case 7:
-			ws_once(sc, &seen, 7);
+			ws_once(sc, &seen, 7, dist_names[7]);
 			rc = ws_varint(&f, &u);
 			v->delivery_guarantee = (uint32_t)u;
 			break;
@@ -540,12 +582,8 @@ static int ws_event_field(struct scan *sc, const struct wf *f)
 		v->data_type = (uint32_t)u;
 		return 0;
 	case 4:
-		if (v->has_distribution)
-			v->fallback = true;	/* protobuf merges the two */
 		return ws_sub(sc, f, "distribution", ws_distribution);
 	case 5:
-		if (v->mid_end)
-			v->fallback = true;
 		v->mid_start = (uint32_t)(f->start - v->bytes);
 		v->mid_end = (uint32_t)(f->end - v->bytes);
 		return ws_sub(sc, f, "metadata", ws_metadata);
@@ -555,8 +593,8 @@ static int ws_event_field(struct scan *sc, const struct wf *f)
 	case EVENT_PAYLOAD_DECISION:
 	case EVENT_PAYLOAD_EXECUTION:
 	case EVENT_PAYLOAD_COMPLETED:
-		if (v->payload)
-			v->fallback = true;	/* a oneof given twice: the last one wins */
+		if (v->payload)	/* a oneof given twice: the last would win */
+			ws_bad(sc, "payload", -1, "more than one payload; send one");
 		v->payload = (uint8_t)f->num;
 		return ws_sub(sc, f, f->num == 10 ? "market_data" : f->num == 11 ?
 			      "coordination_decision" : f->num == 12 ? "execution" :
@@ -581,7 +619,7 @@ static int ws_event(struct scan *sc, const uint8_t *p, uint32_t len)
 	struct event_view *v = sc->v;
 	const uint8_t *q = p, *end = p + len;
 	bool pre_done = false, post = false;
-	uint32_t last = 0;
+	uint32_t last = 0, seen = 0;
 	struct wf f;
 
 	*v = ws_empty;
@@ -593,8 +631,15 @@ static int ws_event(struct scan *sc, const uint8_t *p, uint32_t len)
 		if (wf_read(&q, end, &f) < 0)
 			return -1;
 		if (f.num >= 1 && f.num <= 6) {
+			static const char *const names[] = { "", "event_id", "timestamp_ns",
+				"data_type", "distribution", "metadata", "receive_time_ns" };
+
+			sc->msg = NULL;
+			ws_once(sc, &seen, f.num, names[f.num]);
+			/* The server rewrites 2, 3, 4 and 6 in place: out of order, the event is
+			 * put in order first (publish_scan). */
 			if (post || f.num <= last)
-				v->fallback = true;
+				v->reorder = true;
 			last = f.num;
 			if (f.num >= 2 && !pre_done) {
 				v->pre_end = (uint32_t)(f.start - p);
@@ -665,6 +710,7 @@ int wire_scan_batch(const uint8_t *p, size_t len, struct event_view *views, uint
 				return ws_malformed(err, len, "an event's fields do not parse");
 			if (n < max) {
 				b->n_fallback += views[n].fallback;
+				b->n_reorder += views[n].reorder;
 				b->n_completed += views[n].payload == EVENT_PAYLOAD_COMPLETED;
 			}
 			n++;
@@ -878,4 +924,75 @@ int wire_strings_check(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
 		return 0;
 	path[0] = '\0';
 	return ws_strings(desc, p, p + len, path, cap, 0, 0);
+}
+
+/* ---- putting an event's fields in order ------------------------------------------------ */
+
+#define WIRE_REORDER_FIELDS 256u	/* fields of an Event (or its Distribution) reordered */
+
+struct wire_span {
+	uint32_t num;
+	const uint8_t *start, *end;	/* the whole field, tag included */
+	const uint8_t *data;		/* wire type 2: its bytes */
+	uint32_t len;
+};
+
+static int span_cmp(const void *a, const void *b)
+{
+	const struct wire_span *x = a, *y = b;
+
+	if (x->num != y->num)
+		return x->num < y->num ? -1 : 1;
+	return x->start < y->start ? -1 : x->start > y->start;	/* stable */
+}
+
+/* Reads a message's fields into spans, sorted by field number (stable). */
+static int reorder_spans(const uint8_t *p, const uint8_t *end, struct wire_span *spans,
+			 uint32_t *n)
+{
+	struct wf f;
+
+	*n = 0;
+	while (p < end) {
+		if (wf_read(&p, end, &f) < 0)
+			return -EINVAL;
+		if (*n == WIRE_REORDER_FIELDS)
+			return -E2BIG;
+		spans[(*n)++] = (struct wire_span){ .num = f.num, .start = f.start, .end = f.end,
+						    .data = f.data, .len = f.len };
+	}
+	qsort(spans, *n, sizeof(*spans), span_cmp);
+	return 0;
+}
+
+int wire_reorder_event(const uint8_t *p, size_t len, uint8_t *out, size_t cap, size_t *out_len)
+{
+	struct wire_span ev[WIRE_REORDER_FIELDS], dist[WIRE_REORDER_FIELDS];
+	uint32_t n, m;
+	uint8_t *o = out;
+	int r;
+
+	if (len > cap)
+		return -ENOSPC;
+	if ((r = reorder_spans(p, p + len, ev, &n)) < 0)
+		return r;
+	for (uint32_t i = 0; i < n; i++) {
+		if (ev[i].num != 4 || (size_t)(ev[i].end - ev[i].start) < ev[i].len) {
+			memcpy(o, ev[i].start, (size_t)(ev[i].end - ev[i].start));
+			o += ev[i].end - ev[i].start;
+			continue;
+		}
+		/* The distribution: its tag and length as sent (same bytes, reordered). */
+		memcpy(o, ev[i].start, (size_t)(ev[i].data - ev[i].start));
+		o += ev[i].data - ev[i].start;
+		if ((r = reorder_spans(ev[i].data, ev[i].data + ev[i].len, dist, &m)) < 0)
+			return r;
+		for (uint32_t k = 0; k < m; k++) {
+			memcpy(o, dist[k].start, (size_t)(dist[k].end - dist[k].start));
+			o += dist[k].end - dist[k].start;
+		}
+	}
+	assert((size_t)(o - out) == len);
+	*out_len = (size_t)(o - out);
+	return 0;
 }

@@ -11,11 +11,13 @@
  * valid UTF-8: proto3 readers in other languages reject such frames, and C readers would
  * silently cut them short.
  *
- * Some valid events have a shape the view cannot describe: a field given twice
- * (protobuf merges or overrides), the fields the server rewrites out of field-number
- * order, two payloads (the later wins), a bool not sent as a varint, and
- * coordination_completed (split into decisions). Those are marked fallback: the caller
- * unpacks the batch with protobuf-c, repacks each event canonically and scans that.
+ * Shapes protobuf allows but no producer writes are refused, naming the field, rather
+ * than stored as one reader or another would merge them: a singular field given twice,
+ * two payloads, a bool sent as something other than a varint. Events whose fields the
+ * server rewrites are out of field-number order are marked reorder: the caller puts
+ * them in order (wire_reorder_event, same bytes) and scans that. A coordination_completed
+ * is marked fallback: the caller splits it into decisions (protobuf-c: ingest/split.c);
+ * a -0.0 double inside one is refused, protobuf-c could not write it.
  *
  * Pure functions over caller memory; any thread. */
 #ifndef FANOUT_INGEST_WIRE_SCAN_H
@@ -37,7 +39,8 @@
 struct wire_batch {
 	uint64_t sequence;		/* PublishBatch.sequence (0 when absent) */
 	uint32_t n;			/* events scanned into the views */
-	uint32_t n_fallback;		/* of them marked fallback */
+	uint32_t n_fallback;		/* of them marked fallback (split) */
+	uint32_t n_reorder;		/* of them marked reorder */
 	uint32_t n_completed;		/* of them coordination_completed */
 };
 
@@ -73,6 +76,12 @@ int wire_scan_event(const uint8_t *p, size_t len, struct event_view *v, size_t i
  * payload's. index names the event. Returns 0, or -1 with err (INVALID_EVENT or
  * INVALID_TOPIC). */
 int wire_check_event(struct event_view *v, size_t index, struct publish_error *err);
+
+/* Writes an Event's bytes with its fields, and its distribution's, in field-number order
+ * (each field's bytes unchanged; repeated ones keep their order) into out (cap bytes).
+ * *out_len receives the length, which is len. Returns 0, -E2BIG past 256 fields at a
+ * level, -ENOSPC when cap < len, -EINVAL when the bytes do not parse. */
+int wire_reorder_event(const uint8_t *p, size_t len, uint8_t *out, size_t cap, size_t *out_len);
 
 /* True when [p, p+n) is valid UTF-8 without a NUL byte. */
 bool wire_utf8_ok(const uint8_t *p, size_t n);

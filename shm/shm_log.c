@@ -53,7 +53,9 @@ static void say(char *why, size_t whylen, const char *fmt, ...)
 static void shm_log_hot_root(struct shm_log *l, const char *data_dir)
 {
 	char path[PATH_MAX], root[PATH_MAX];
-	const char *tail = strstr(l->dir, "/topics/");
+	/* l->dir is "<data_dir>/topics/<topic>": the tail after the data dir (which may hold
+	 * "/topics/" itself). */
+	const char *tail = strlen(l->dir) > strlen(data_dir) ? l->dir + strlen(data_dir) : NULL;
 	ssize_t n;
 	int fd;
 
@@ -384,8 +386,10 @@ int shm_log_fetch(struct shm_log *l, uint32_t partition, uint64_t offset, uint32
 	s = &l->seg[partition];
 	for (bool force = false;; force = true) {
 		looked = seg_select(l, partition, offset, force, why, whylen);
-		if (looked == -ENOENT || (looked >= 0 && !(e = seg_entry(s, offset, &pos, &len),
-							     len) && looked)) {
+		/* Not on disk (yet), or a disk segment still being written (its header not
+		 * there yet while the disk refuses bytes): the writer's hot segments. */
+		if (looked == -ENOENT || looked == -EUCLEAN ||
+		    (looked >= 0 && !(e = seg_entry(s, offset, &pos, &len), len) && looked)) {
 			/* Not on disk (yet): the writer's segments, then the disk once more
 			 * (a hot one just moved there). */
 			for (int tries = 0; tries < 3 && !len; tries++) {
@@ -395,7 +399,7 @@ int shm_log_fetch(struct shm_log *l, uint32_t partition, uint64_t offset, uint32
 						       whylen) >= 0)
 					e = seg_entry(s, offset, &pos, &len);
 			}
-			if (!len && looked == -ENOENT)
+			if (!len && looked < 0)
 				return looked;
 			break;
 		}

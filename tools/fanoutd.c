@@ -56,6 +56,14 @@ static void fanoutd_nofile(const struct config *cfg, uint32_t reactors)
 	rlim_t want = (rlim_t)cfg->max_connections * reactors + FANOUTD_SPARE_FDS;
 	struct rlimit rl;
 
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	/* Logs hold descriptors too (a writing partition about 6: its hot segment, the next
+	 * one, the disk files being written): take what the hard limit allows, well past
+	 * the connections. */
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur >= want)
+		return;
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
 		return;
 	rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;

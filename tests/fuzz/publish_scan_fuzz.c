@@ -6,17 +6,18 @@
  * rules written here from proto/README.md:
  *  - the same accept/reject decision: protobuf-c refuses the bytes exactly when the scan
  *    says MALFORMED_FRAME; a batch protobuf-c accepts is refused by the scan only for
- *    more than 8,192 events or a string with a NUL or invalid UTF-8 (found here by an
- *    independent walk of the raw bytes over protobuf-c's descriptors), and then with
- *    INVALID_EVENT;
+ *    more than 8,192 events, or (found here by an independent walk of the raw bytes over
+ *    protobuf-c's descriptors) a string with a NUL or invalid UTF-8, a singular field
+ *    given twice, two payloads, a bool that is not a varint, or a -0.0 double inside a
+ *    coordination_completed, and then with INVALID_EVENT;
  *  - for every event the scan describes (not marked fallback), the same extracted values:
  *    strings byte for byte, integers, enums, bools, the index price and volume bit for
  *    bit; and the same verdict (and code) of the content rules as the reference;
  *  - every accepted event's stored frame decodes with protobuf-c to the publisher's event
  *    with the server's fields set (compared through protobuf-c's canonical packing), and
  *    its routing key reads back with event_frame_key;
- *  - an event marked fallback, repacked by protobuf-c, scans without fallback (unless it
- *    is a coordination_completed). */
+ *  - an event marked reorder, put in field order by wire_reorder_event, keeps its bytes'
+ *    meaning (protobuf-c decodes both alike) and scans without reorder. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,43 +87,96 @@ static uint64_t ref_varint(const uint8_t **p, const uint8_t *end, bool *ok)
 	return 0;
 }
 
-/* True when every string field at any depth of a message of type d is clean. The bytes
- * are ones protobuf-c accepted, so the walk only needs to follow the structure. */
-static bool ref_strings(const ProtobufCMessageDescriptor *d, const uint8_t *p, const uint8_t *end)
+/* What the independent walk found wrong in the raw bytes (any of these refuses). */
+struct ref_faults {
+	bool bad_string, twice, bad_bool, neg_zero_split;
+};
+
+/* Walks every field at any depth of a message of type d (bytes protobuf-c accepted):
+ * strings must be clean, singular fields appear once (a oneof's members count as one),
+ * bools be varints; in_split: inside a coordination_completed, no -0.0 double. */
+static void ref_walk(const ProtobufCMessageDescriptor *d, const uint8_t *p, const uint8_t *end,
+		     bool in_split, struct ref_faults *out)
+{
+	uint8_t seen[64] = { 0 };
+	bool oneof_seen = false, ok = true;
+
+	while (p < end && ok) {
+		uint64_t tag = ref_varint(&p, end, &ok), len = 0, v;
+		const ProtobufCFieldDescriptor *f =
+			protobuf_c_message_descriptor_get_field(d, (unsigned)(tag >> 3));
+		const uint8_t *data = p;
+
+		switch (tag & 7) {
+		case 0:
+			ref_varint(&p, end, &ok);
+			break;
+		case 1:
+			memcpy(&v, p, 8);
+			if (f && f->type == PROTOBUF_C_TYPE_DOUBLE && in_split &&
+			    v == 0x8000000000000000ull)
+				out->neg_zero_split = true;
+			p += 8;
+			break;
+		case 5:
+			p += 4;
+			break;
+		case 2:
+			len = ref_varint(&p, end, &ok);
+			data = p;
+			p += len;
+			break;
+		default:
+			return;
+		}
+		if (!f)
+			continue;
+		if (f->type == PROTOBUF_C_TYPE_BOOL && (tag & 7) != 0)
+			out->bad_bool = true;
+		if (f->label != PROTOBUF_C_LABEL_REPEATED) {
+			unsigned idx = (unsigned)(f - d->fields);
+
+			if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+				out->twice |= oneof_seen;
+				oneof_seen = true;
+			} else if (idx < 64) {
+				out->twice |= seen[idx];
+				seen[idx] = 1;
+			}
+		}
+		if ((tag & 7) != 2)
+			continue;
+		if (f->type == PROTOBUF_C_TYPE_STRING && !ref_utf8(data, len))
+			out->bad_string = true;
+		if (f->type == PROTOBUF_C_TYPE_MESSAGE)	/* the summary is not stored */
+			ref_walk(f->descriptor, data, data + len,
+				 (in_split || f->descriptor ==
+				  &fanout__v1__coordination_completed__descriptor) &&
+				 f->descriptor != &fanout__v1__coordination_summary__descriptor, out);
+	}
+}
+
+/* The batch's own fields (sequence, events) are free: only each event is walked. */
+static void ref_batch_faults(const uint8_t *p, const uint8_t *end, struct ref_faults *out)
 {
 	bool ok = true;
 
 	while (p < end && ok) {
 		uint64_t tag = ref_varint(&p, end, &ok), len;
-		const ProtobufCFieldDescriptor *f;
 
 		switch (tag & 7) {
-		case 0:
-			ref_varint(&p, end, &ok);
-			continue;
-		case 1:
-			p += 8;
-			continue;
-		case 5:
-			p += 4;
-			continue;
+		case 0: ref_varint(&p, end, &ok); break;
+		case 1: p += 8; break;
+		case 5: p += 4; break;
 		case 2:
 			len = ref_varint(&p, end, &ok);
-			if (!ok || len > (uint64_t)(end - p))
-				return true;	/* cannot be: protobuf-c accepted it */
-			f = protobuf_c_message_descriptor_get_field(d, (unsigned)(tag >> 3));
-			if (f && f->type == PROTOBUF_C_TYPE_STRING && !ref_utf8(p, len))
-				return false;
-			if (f && f->type == PROTOBUF_C_TYPE_MESSAGE &&
-			    !ref_strings(f->descriptor, p, p + len))
-				return false;
+			if ((tag >> 3) == 2)
+				ref_walk(&fanout__v1__event__descriptor, p, p + len, false, out);
 			p += len;
-			continue;
-		default:
-			return true;
+			break;
+		default: return;
 		}
 	}
-	return true;
 }
 
 /* ---- the content rules, as proto/README.md states them ------------------------------ */
@@ -328,18 +382,28 @@ static void check_frame(struct event_view *v, Fanout__V1__Event *e)
 	free(flatbuf);
 }
 
-/* A fallback event repacked canonically by protobuf-c scans without fallback. */
-static void check_repack(const Fanout__V1__Event *e)
+/* An event put in field order keeps its meaning and needs no more reordering. */
+static void check_reorder(struct event_view *v, const Fanout__V1__Event *e)
 {
-	struct event_view v;
+	uint8_t *out = malloc(v->len + 1), *a, *b;
+	Fanout__V1__Event *again;
 	struct publish_error err;
-	size_t n;
-	uint8_t *b = pack(&e->base, &n);
+	size_t n, an, bn;
 
-	if (wire_scan_event(b, n, &v, 0, &err) == 0)
-		FUZZ_CHECK(!v.fallback || v.payload == EVENT_PAYLOAD_COMPLETED,
-			   "a canonical event still needs the fallback");
+	FUZZ_CHECK(out != NULL, "out of memory");
+	FUZZ_CHECK(wire_reorder_event(v->bytes, v->len, out, v->len, &n) == 0 && n == v->len,
+		   "reorder failed");
+	again = fanout__v1__event__unpack(NULL, n, out);
+	FUZZ_CHECK(again != NULL, "reordered event does not decode");
+	a = pack(&e->base, &an);
+	b = pack(&again->base, &bn);
+	FUZZ_CHECK(an == bn && memcmp(a, b, an) == 0, "reordering changed the event");
+	FUZZ_CHECK(wire_scan_event(out, n, v, 0, &err) == 0 && !v->reorder,
+		   "a reordered event still out of order");
+	free(a);
 	free(b);
+	fanout__v1__event__free_unpacked(again, NULL);
+	free(out);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
@@ -348,7 +412,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	struct publish_error err;
 	struct wire_batch b;
 	int rc = wire_scan_batch(data, len, views, SCAN_FUZZ_EVENTS_MAX, &b, &err);
-	bool strings_ok;
+	struct ref_faults faults = { 0 };
 
 	if (!pb) {
 		FUZZ_CHECK(rc < 0 && err.code == FANOUT__V1__ERROR_CODE__ERROR_CODE_MALFORMED_FRAME,
@@ -359,13 +423,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	FUZZ_CHECK(rc == 0 || err.code != FANOUT__V1__ERROR_CODE__ERROR_CODE_MALFORMED_FRAME,
 		   "scan refuses what protobuf-c accepts: %s", err.message);
 	FUZZ_CHECK(b.sequence == pb->sequence, "sequence");
-	strings_ok = ref_strings(&fanout__v1__publish_batch__descriptor, data, data + len);
+	ref_batch_faults(data, data + len, &faults);
 	if (pb->n_events > SCAN_FUZZ_EVENTS_MAX) {
 		FUZZ_CHECK(rc < 0 && strstr(err.message, "exceeds"), "too many events accepted");
-	} else if (!strings_ok) {
-		FUZZ_CHECK(rc < 0 && err.code == FANOUT__V1__ERROR_CODE__ERROR_CODE_INVALID_EVENT &&
-			   (strstr(err.message, "NUL") || strstr(err.message, "UTF-8")),
-			   "a bad string accepted (rc %d)", rc);
+	} else if (faults.bad_string || faults.twice || faults.bad_bool || faults.neg_zero_split) {
+		FUZZ_CHECK(rc < 0 && err.code == FANOUT__V1__ERROR_CODE__ERROR_CODE_INVALID_EVENT,
+			   "a refused shape accepted (rc %d; string %d twice %d bool %d -0 %d)",
+			   rc, faults.bad_string, faults.twice, faults.bad_bool,
+			   faults.neg_zero_split);
 	} else {
 		FUZZ_CHECK(rc == 0, "scan refuses a clean batch: %s", err.message);
 		FUZZ_CHECK(b.n == pb->n_events, "event count");
@@ -374,10 +439,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 			Fanout__V1__Event *e = pb->events[i];
 			int want, got;
 
-			if (v->fallback) {
-				check_repack(e);
+			if (v->fallback)	/* a coordination_completed: ingest/split.c */
 				continue;
-			}
+			if (v->reorder)
+				check_reorder(v, e);
 			same_values(v, e);
 			want = ref_check(e);
 			got = wire_check_event(v, i, &err) < 0 ? (int)err.code : 0;

@@ -418,25 +418,59 @@ static void long_symbol_names_the_limit(void **state)
 			    "limit of 128");
 }
 
-/* A field given twice is legal protobuf (the last wins): the protobuf-c fallback stores
- * the event canonically, with the later value. */
-static void duplicate_fields_take_the_fallback(void **state)
+/* A field given twice is legal protobuf, but readers disagree on the merge: refused,
+ * naming the field; nothing stored. */
+static void duplicate_fields_are_refused_by_name(void **state)
 {
 	struct fixture *f = *state;
 	struct publish_error err;
-	Fanout__V1__ServerMessage *m;
 	/* event_id "e1", distribution{topic md, key A.b}, market_data{symbol "A"},
 	 * then event_id "e2" again. */
 	static const uint8_t ev[] = { 0x0a, 2, 'e', '1', 0x22, 9, 0x0a, 2, 'm', 'd', 0x22, 3,
 				      'A', '.', 'b', 0x52, 3, 0x0a, 1, 'A', 0x0a, 2, 'e', '2' };
+	/* the same with market_data given twice (a oneof member again) */
+	static const uint8_t twice[] = { 0x0a, 2, 'e', '1', 0x22, 9, 0x0a, 2, 'm', 'd', 0x22, 3,
+					 'A', '.', 'b', 0x52, 3, 0x0a, 1, 'A', 0x52, 3, 0x0a, 1,
+					 'B' };
+
+	assert_int_equal(publish_raw(f, ev, sizeof(ev), &err), -1);
+	assert_string_equal(err.message, "events[0].event_id: given twice; send each field once");
+	assert_int_equal(publish_raw(f, twice, sizeof(twice), &err), -1);
+	assert_string_equal(err.message, "events[0].payload: more than one payload; send one");
+	for (uint32_t p = 0; p < 4; p++)
+		assert_int_equal(log_tail(f->tp->part[p].log), 0);
+}
+
+/* Fields out of field-number order are put in order, byte for byte (no decoding: a -0.0
+ * price survives), and stored canonically. */
+static void out_of_order_fields_are_put_in_order(void **state)
+{
+	struct fixture *f = *state;
+	struct publish_error err;
+	Fanout__V1__ServerMessage *m;
+	/* market_data{symbol "A", price -0.0} first, then distribution{key A.b, topic md}
+	 * (its fields reversed too), then event_id "e1" */
+	static const uint8_t ev[] = { 0x52, 12, 0x0a, 1, 'A', 0x21, 0, 0, 0, 0, 0, 0, 0, 0x80,
+				      0x22, 9, 0x22, 3, 'A', '.', 'b', 0x0a, 2, 'm', 'd',
+				      0x0a, 2, 'e', '1' };
+	struct log_ref ref;
+	uint8_t want[256];
+	size_t n;
 
 	assert_true(publish_raw(f, ev, sizeof(ev), &err) >= 0);
-	assert_int_equal(f->pub[0].fallbacks, 1);
 	apply_remote(f);
+	assert_int_equal(f->pub[0].fallbacks, 0);	/* nothing decoded */
 	m = stored(f, f->t.partitions[0], f->t.offsets[0]);
 	assert_non_null(m);
-	assert_string_equal(m->event->event_id, "e2");
-	assert_string_equal(m->event->market_data->symbol, "A");
+	assert_string_equal(m->event->event_id, "e1");
+	assert_string_equal(m->event->distribution->routing_key, "A.b");
+	assert_true(m->event->market_data->price == 0.0 && signbit(m->event->market_data->price));
+	/* Canonical: what protobuf-c packs for it, but for the -0.0 it cannot write. */
+	m->event->market_data->price = 1.0;
+	n = frame_pack(&m->base, want);
+	ref = stored_ref(f, 0);
+	assert_int_equal(ref.len, n);
+	assert_memory_equal(ref.frame, want, n - 8);	/* the price's 8 bytes are last */
 	fanout__v1__server_message__free_unpacked(m, NULL);
 }
 
@@ -566,7 +600,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(negative_zero_survives, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_strings_are_refused_by_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(long_symbol_names_the_limit, setup, teardown),
-		cmocka_unit_test_setup_teardown(duplicate_fields_take_the_fallback, setup, teardown),
+		cmocka_unit_test_setup_teardown(duplicate_fields_are_refused_by_name, setup, teardown),
+		cmocka_unit_test_setup_teardown(out_of_order_fields_are_put_in_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_large_batch_allocates_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(split_amplification_is_bounded, setup, teardown),
 	};
