@@ -36,6 +36,8 @@ static const char usage_text[] =
 	"  --partitions N          of the soak topic, 1..16 (default 4)\n"
 	"  --reactors N            fanoutd's (default 2)\n"
 	"  --rate N                new events per second per publisher (default 400)\n"
+	"  --segment-bytes N       fanoutd's log segments (default 2 MiB: ~3,500 soak events,\n"
+	"                          so segments roll, are sealed and persisted under the kills)\n"
 	"  --server-kill-ms A:B    SIGKILL fanoutd every A..B ms (default 3000:9000)\n"
 	"  --client-kill-ms A:B    SIGKILL a random client every A..B ms (default 700:2500)\n"
 	"  --no-hostile            without the hostile client\n"
@@ -45,7 +47,7 @@ static const char usage_text[] =
 	"                          passes only when each is caught and nothing else fails\n";
 
 enum { OPT_SECONDS = 256, OPT_MINUTES, OPT_SEED, OPT_PUBS, OPT_SUBS, OPT_RINGS, OPT_PARTS,
-       OPT_REACTORS, OPT_RATE, OPT_SKILL, OPT_CKILL, OPT_NO_HOSTILE, OPT_KEEP, OPT_VERBOSE,
+       OPT_REACTORS, OPT_RATE, OPT_SEGMENT, OPT_SKILL, OPT_CKILL, OPT_NO_HOSTILE, OPT_KEEP, OPT_VERBOSE,
        OPT_INJECT, OPT_HELP };
 
 static const struct option soak_opts[] = {
@@ -58,6 +60,7 @@ static const struct option soak_opts[] = {
 	{ "partitions", required_argument, NULL, OPT_PARTS },
 	{ "reactors", required_argument, NULL, OPT_REACTORS },
 	{ "rate", required_argument, NULL, OPT_RATE },
+	{ "segment-bytes", required_argument, NULL, OPT_SEGMENT },
 	{ "server-kill-ms", required_argument, NULL, OPT_SKILL },
 	{ "client-kill-ms", required_argument, NULL, OPT_CKILL },
 	{ "no-hostile", no_argument, NULL, OPT_NO_HOSTILE },
@@ -151,6 +154,7 @@ static void cfg_defaults(struct soak_cfg *c)
 	c->parts = 4;
 	c->reactors = 2;
 	c->rate = 400;
+	c->segment_bytes = 2u << 20;
 	c->server_kill_min_ms = 3000;
 	c->server_kill_max_ms = 9000;
 	c->client_kill_min_ms = 700;
@@ -184,6 +188,9 @@ static int option(struct soak_cfg *c, int o, const char *a)
 		return num32(a, 1, 64, &c->reactors) < 0 ? bad("reactors", a) : 0;
 	case OPT_RATE:
 		return num32(a, 1, 1000000, &c->rate) < 0 ? bad("a rate", a) : 0;
+	case OPT_SEGMENT:
+		/* fanoutd checks the lower bound against its largest frame and says so. */
+		return num(a, 65536, UINT32_MAX, &c->segment_bytes) < 0 ? bad("segment bytes", a) : 0;
 	case OPT_SKILL:
 		return range(a, &c->server_kill_min_ms, &c->server_kill_max_ms) < 0 ?
 		       bad("MIN:MAX milliseconds", a) : 0;

@@ -36,18 +36,19 @@ const char *soak_status_str(int status, char *buf, size_t cap)
 static void exec_server(const struct soak_server *s)
 {
 	const struct soak_cfg *c = s->cfg;
-	char reactors[16], topic[64];
+	char reactors[16], topic[64], segment[32];
 	int fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	const char *argv[] = {
 		c->fanoutd, "--listen", c->addr, "--data-dir", c->data, "--ready-file", s->ready,
 		"--quiet", "--reactors", reactors, "--topic", topic, "--shm-dir", c->shm_dir,
-		NULL,
+		"--segment-bytes", segment, NULL,
 	};
 
 	/* Dies with the driver: a killed soak must not leave a server on a shared box. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	snprintf(reactors, sizeof(reactors), "%u", c->reactors);
 	snprintf(topic, sizeof(topic), "%s:%u", SOAK_TOPIC, c->parts);
+	snprintf(segment, sizeof(segment), "%llu", (unsigned long long)c->segment_bytes);
 	if (fd >= 0) {
 		dup2(fd, STDOUT_FILENO);
 		dup2(fd, STDERR_FILENO);

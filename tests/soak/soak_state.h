@@ -36,6 +36,8 @@ struct soak_cfg {
 	int64_t duration_ms;
 	uint32_t pubs, subs, rings, parts, reactors;
 	uint32_t rate;			/* new events per second, per publisher */
+	uint64_t segment_bytes;		/* fanoutd's --segment-bytes: small, so segments roll
+					 * (and are sealed and persisted) under the kills */
 	uint32_t server_kill_min_ms, server_kill_max_ms;
 	uint32_t client_kill_min_ms, client_kill_max_ms;
 	bool hostile, keep, verbose;
