@@ -115,7 +115,7 @@ static int tails_now(const struct soak_cfg *c, uint64_t *tails)
 {
 	int rc = -ETIMEDOUT;
 
-	for (int i = 0; i < 100 && rc < 0; i++) {
+	for (int i = 0; i < 100 && rc < 0 && !soak_interrupted; i++) {
 		rc = soak_tails(c, tails);
 		if (rc < 0)
 			soak_sleep_ms(100);
@@ -153,7 +153,7 @@ int soak_log_read(const struct soak_cfg *c, const struct soak_shared *sh, struct
 		rc = log_alloc(c, log, tails);
 	if (rc == 0)
 		rc = subscribe_all(c, &cl);
-	while (rc == 0 && got < total) {
+	while (rc == 0 && got < total && !soak_interrupted) {
 		Fanout__V1__ServerMessage *m = NULL;
 
 		rc = client_recv(&cl, &m, CHECK_RECV_MS);
@@ -167,6 +167,8 @@ int soak_log_read(const struct soak_cfg *c, const struct soak_shared *sh, struct
 		client_free_msg(m);
 	}
 	client_close(&cl);
+	if (rc == 0 && got < total)
+		rc = -EINTR;
 	if (rc < 0)
 		fprintf(stderr, "soak: check: reading the log back: %s (%llu of %llu events)\n",
 			strerror(-rc), (unsigned long long)got, (unsigned long long)total);

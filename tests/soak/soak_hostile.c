@@ -259,6 +259,69 @@ static void half_frame(struct hostile *h)
 	pbw_free(&b);
 }
 
+static void send_msg(struct hostile *h, const Fanout__V1__ClientMessage *m)
+{
+	count(&h->x->sh->hostile_frames, 1);
+	client_send(&h->cl, m);
+}
+
+/* Subscriptions past the limit, with a snapshot of the soak topic and a filter at or
+ * past its 4,096 values, then an Ack and an Unsubscribe for nothing that exists. */
+static void odd_subscribes(struct hostile *h)
+{
+	static char *syms[4097];
+	Fanout__V1__ClientMessage m = FANOUT__V1__CLIENT_MESSAGE__INIT;
+	Fanout__V1__Subscribe s = FANOUT__V1__SUBSCRIBE__INIT;
+	Fanout__V1__Filter f = FANOUT__V1__FILTER__INIT;
+	Fanout__V1__Ack a = FANOUT__V1__ACK__INIT;
+	uint32_t n = (uint32_t)soak_rng_range(&h->rng, 1, 260);
+
+	for (size_t i = 0; i < 4097; i++)
+		syms[i] = "P0K00";
+	f.n_symbols = soak_rng_range(&h->rng, 4095, 4097);
+	f.symbols = syms;
+	s.topic = SOAK_TOPIC;
+	s.snapshot = soak_rng_chance(&h->rng, 50);
+	s.filter = soak_rng_chance(&h->rng, 50) ? &f : NULL;
+	if (s.filter)
+		n = n % 4 + 1;	/* 32 KiB each: a few are enough */
+	m.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_SUBSCRIBE;
+	m.subscribe = &s;
+	for (uint32_t i = 0; i < n; i++) {
+		s.subscription_id = i;
+		send_msg(h, &m);
+	}
+	a.subscription_id = (uint32_t)soak_rng_next(&h->rng);
+	a.partition = (uint32_t)soak_rng_next(&h->rng);
+	a.offset = UINT64_MAX;
+	m.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_ACK;
+	m.ack = &a;
+	send_msg(h, &m);
+	answer(h, 0, HOSTILE_GLANCE_MS);
+}
+
+/* A Hello of any version (above 1: closing) with any heartbeat, then a burst of pings. */
+static void odd_hello(struct hostile *h)
+{
+	Fanout__V1__ClientMessage m = FANOUT__V1__CLIENT_MESSAGE__INIT;
+	Fanout__V1__Hello hello = FANOUT__V1__HELLO__INIT;
+	Fanout__V1__Ping ping = FANOUT__V1__PING__INIT;
+	uint32_t n = (uint32_t)soak_rng_range(&h->rng, 1, 500);
+
+	hello.protocol_version = (uint32_t)soak_rng_range(&h->rng, 0, 3);
+	hello.heartbeat_ms = (uint32_t)soak_rng_range(&h->rng, 0, 100000);
+	m.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_HELLO;
+	m.hello = &hello;
+	send_msg(h, &m);
+	m.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_PING;
+	m.ping = &ping;
+	for (uint32_t i = 0; i < n; i++) {
+		ping.nonce = i;
+		send_msg(h, &m);
+	}
+	answer(h, 0, HOSTILE_GLANCE_MS);
+}
+
 /* Connections opened and dropped as fast as they come, some after one byte of a prefix. */
 static void churn(struct hostile *h)
 {
@@ -280,7 +343,7 @@ static void act(struct hostile *h)
 {
 	uint64_t r = soak_rng_range(&h->rng, 0, 99);
 
-	if (r < 10) {
+	if (r < 8) {
 		churn(h);
 		return;
 	}
@@ -290,7 +353,7 @@ static void act(struct hostile *h)
 		return;
 	}
 	count(&h->x->sh->hostile_connects, 1);
-	if (r < 25)
+	if (r < 23)
 		garbage(h);
 	else if (r < 35)
 		bad_prefix(h);
@@ -306,10 +369,14 @@ static void act(struct hostile *h)
 		own_topic(h, true);
 	else if (r < 90)
 		bad_subscribe(h);
-	else if (r < 95)
+	else if (r < 93)
 		stalled(h);
-	else
+	else if (r < 95)
 		half_frame(h);
+	else if (r < 98)
+		odd_subscribes(h);
+	else
+		odd_hello(h);
 	client_close(&h->cl);
 }
 

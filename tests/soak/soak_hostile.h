@@ -4,7 +4,9 @@
  * (the whole batch must be refused: any of its events in the log is a failure), batches
  * over the 8,192-event limit, large valid batches and mutated frames to topics of its
  * own, subscribes with a NUL topic, bad patterns or an absurd ring, stalled subscribers,
- * half-sent frames, and bursts of connections opened and dropped. A batch that must be
+ * half-sent frames, subscriptions past the limit with snapshots and filters at and past
+ * theirs, acks for nothing, Hellos of later versions, bursts of pings, and bursts of
+ * connections opened and dropped. A batch that must be
  * refused and is acknowledged counts in hostile_accepted (a failure); the server dying
  * of any of it is seen by the driver. */
 #ifndef FANOUT_TESTS_SOAK_HOSTILE_H

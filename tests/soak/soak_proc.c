@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+volatile sig_atomic_t soak_interrupted;
+
 uint64_t soak_mix(uint64_t x)
 {
 	x += 0x9e3779b97f4a7c15ull;

@@ -4,6 +4,7 @@
 #ifndef FANOUT_TESTS_SOAK_PROC_H
 #define FANOUT_TESTS_SOAK_PROC_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -32,6 +33,10 @@ static inline uint64_t soak_stream(unsigned role, unsigned idx, unsigned incarna
 
 /* A 64-bit mix (the splitmix64 finaliser): keys and fingerprints derive from it. */
 uint64_t soak_mix(uint64_t x);
+
+/* Set by the driver's SIGINT/SIGTERM/SIGHUP handler: every waiting loop of the driver
+ * gives up, and whatever it started is killed on the way out. */
+extern volatile sig_atomic_t soak_interrupted;
 
 int64_t soak_now_ns(void);
 void soak_sleep_ms(int64_t ms);

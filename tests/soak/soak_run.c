@@ -21,8 +21,6 @@
 #define CATCHUP_MS       120000
 #define STOP_MS          15000
 
-volatile sig_atomic_t soak_interrupted;
-
 static void add_client(struct soak_run *r, int role, int (*fn)(void *), uint32_t idx)
 {
 	struct soak_client *c = &r->cl[r->ncl++];

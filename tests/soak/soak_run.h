@@ -47,9 +47,6 @@ struct soak_run {
 	struct soak_verdict v;
 };
 
-/* Set by the driver's SIGINT/SIGTERM handler: every loop gives up and cleans up. */
-extern volatile sig_atomic_t soak_interrupted;
-
 void soak_run_init(struct soak_run *r, const struct soak_cfg *cfg, struct soak_shared *sh);
 
 /* The whole run through the final log read and check. Returns 0 when it got that far

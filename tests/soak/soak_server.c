@@ -98,7 +98,7 @@ int soak_server_wait_ready(struct soak_server *s, int timeout_ms)
 {
 	int64_t deadline = soak_now_ns() + (int64_t)timeout_ms * 1000000;
 
-	while (soak_now_ns() < deadline) {
+	while (soak_now_ns() < deadline && !soak_interrupted) {
 		if (access(s->ready, F_OK) == 0)
 			return 0;
 		if (!soak_server_alive(s))
