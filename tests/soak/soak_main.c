@@ -34,7 +34,7 @@ static const char usage_text[] =
 	"  --rings N               shared-memory ring readers (default 2; at most 16 clients of\n"
 	"                          both kinds)\n"
 	"  --partitions N          of the soak topic, 1..16 (default 4)\n"
-	"  --reactors N            fanoutd's (default 2)\n"
+	"  --reactors N            fanoutd's (default 2); each restart takes 1..N\n"
 	"  --rate N                new events per second per publisher (default 400)\n"
 	"  --segment-bytes N       fanoutd's log segments (default 2 MiB: ~3,500 soak events,\n"
 	"                          so segments roll, are sealed and persisted under the kills)\n"

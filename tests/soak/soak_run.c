@@ -154,6 +154,9 @@ static void chaos_server(struct soak_run *r, int64_t now)
 		soak_server_kill(&r->srv);
 		r->startup_kills++;
 	}
+	/* Partitions are spread over the reactors at start-up: a restart with another
+	 * count gives them other owners, and the logs must not care. */
+	r->srv.reactors = (uint32_t)soak_rng_range(&r->rng, 1, r->cfg->reactors);
 	if (!r->srv.crashed && server_up(r) == 0)
 		r->restarts++;
 	r->server_kill_ns = soak_now_ns() +

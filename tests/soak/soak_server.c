@@ -17,6 +17,7 @@ void soak_server_init(struct soak_server *s, const struct soak_cfg *cfg)
 {
 	memset(s, 0, sizeof(*s));
 	s->cfg = cfg;
+	s->reactors = cfg->reactors;
 	snprintf(s->log, sizeof(s->log), "%s/server.log", cfg->dir);
 	snprintf(s->ready, sizeof(s->ready), "%s/ready", cfg->dir);
 }
@@ -46,7 +47,7 @@ static void exec_server(const struct soak_server *s)
 
 	/* Dies with the driver: a killed soak must not leave a server on a shared box. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	snprintf(reactors, sizeof(reactors), "%u", c->reactors);
+	snprintf(reactors, sizeof(reactors), "%u", s->reactors);
 	snprintf(topic, sizeof(topic), "%s:%u", SOAK_TOPIC, c->parts);
 	snprintf(segment, sizeof(segment), "%llu", (unsigned long long)c->segment_bytes);
 	if (fd >= 0) {
@@ -64,7 +65,8 @@ int soak_server_spawn(struct soak_server *s)
 	pid_t pid;
 
 	if (f) {
-		fprintf(f, "=== soak: start %llu ===\n", (unsigned long long)s->starts + 1);
+		fprintf(f, "=== soak: start %llu, %u reactors ===\n",
+			(unsigned long long)s->starts + 1, s->reactors);
 		fclose(f);
 	}
 	unlink(s->ready);

@@ -14,6 +14,7 @@
 struct soak_server {
 	const struct soak_cfg *cfg;
 	pid_t pid;			/* 0 when not running */
+	uint32_t reactors;		/* --reactors of the next start (default cfg's) */
 	uint64_t starts, kills;
 	int crash_status;		/* wait status of the first exit we did not cause */
 	bool crashed;
