@@ -57,7 +57,6 @@ static void log_event(const struct soak_cfg *c, const struct soak_shared *sh,
 	uint32_t p = e->distribution->partition, pub, k;
 	uint64_t o = e->distribution->offset, seq;
 	size_t len = strlen(e->event_id);
-	char key[SOAK_KEY_MAX];
 	int32_t was;
 
 	log->fp[p][o] = soak_fp(e->event_id, len);
@@ -71,11 +70,10 @@ static void log_event(const struct soak_cfg *c, const struct soak_shared *sh,
 	}
 	log->id[p][o] = (uint64_t)pub << 48 | seq;
 	k = soak_key_index(pub, seq);
-	soak_key_name(key, pub, k);
 	/* A key's partition is the one its acks named (none if it never had one). */
 	was = atomic_load(&sh->pub[pub].key_part[k]);
-	if (strcmp(key, e->distribution->routing_key) != 0 || (was >= 0 && was != (int32_t)p))
-		v->log_key_errors++;
+	if (!soak_event_intact(e, pub, seq) || (was >= 0 && was != (int32_t)p))
+		v->log_content++;
 	if (log->occ[pub][seq] == 0 && seq + 1 < last[pub][k])
 		v->log_order++;		/* a first copy behind a newer event of its key */
 	if (log->occ[pub][seq] == 0 && last[pub][k] < seq + 1)

@@ -25,7 +25,7 @@ struct soak_log {
 
 struct soak_verdict {
 	/* the log */
-	uint64_t log_events, foreign, density, log_order, log_key_errors;
+	uint64_t log_events, foreign, density, log_order, log_content;
 	uint64_t stored_resend_copies;	/* extra copies of events sent more than once */
 	uint64_t stored_duplicates;	/* more copies than sends: a real duplicate */
 	/* the publishers */

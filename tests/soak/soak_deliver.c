@@ -11,19 +11,17 @@ static void bump(_Atomic uint64_t *c)
 	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
 }
 
-/* A first look at an event of (pub, seq): its key, the patterns, duplicates and order.
+/* A first look at event e of (pub, seq): its bytes, the patterns, duplicates and order.
  * Only for deliveries not already half-recorded by a killed predecessor. */
 static void judge(const struct soak_ctx *x, struct soak_sub *s, uint32_t pub, uint64_t seq,
-		  const char *key)
+		  const Fanout__V1__Event *e)
 {
-	char want[SOAK_KEY_MAX];
 	uint32_t k = soak_key_index(pub, seq);
 	uint64_t last = atomic_load_explicit(&s->last[pub][k], memory_order_relaxed);
 
-	soak_key_name(want, pub, k);
-	if (strcmp(key, want) != 0)
+	if (!soak_event_intact(e, pub, seq))
 		bump(&s->content);
-	if (!soak_set_match(s->set, key))
+	if (!soak_set_match(s->set, e->distribution->routing_key))
 		bump(&s->misrouted);
 	if (soak_seen_get(x->cfg, s, pub, seq)) {
 		/* A second copy is stored only when its publisher sent it more than once
@@ -49,10 +47,11 @@ static void record(const struct soak_ctx *x, struct soak_sub *s, uint32_t pub, u
 }
 
 void soak_deliver(const struct soak_ctx *x, struct soak_sub *s, struct soak_stream_pos *sp,
-		  uint32_t part, uint64_t off, const char *id, size_t id_len, const char *key)
+		  uint32_t part, uint64_t off, const Fanout__V1__Event *e)
 {
 	const struct soak_cfg *c = x->cfg;
-	uint8_t fp = soak_fp(id, id_len), *slot;
+	size_t id_len = strlen(e->event_id);
+	uint8_t fp = soak_fp(e->event_id, id_len), *slot;
 	uint32_t pub;
 	uint64_t seq;
 	int bad_id;
@@ -74,7 +73,7 @@ void soak_deliver(const struct soak_ctx *x, struct soak_sub *s, struct soak_stre
 			bump(&s->content);
 		return;
 	}
-	bad_id = soak_id_parse(id, id_len, &pub, &seq);
+	bad_id = soak_id_parse(e->event_id, id_len, &pub, &seq);
 	if (off >= c->off_cap || (!bad_id && (pub >= c->pubs || seq >= c->seq_cap))) {
 		bump(&s->capacity);
 		return;
@@ -93,7 +92,7 @@ void soak_deliver(const struct soak_ctx *x, struct soak_sub *s, struct soak_stre
 		if (!replay)
 			bump(&s->foreign);
 	} else if (!replay) {
-		judge(x, s, pub, seq, key);
+		judge(x, s, pub, seq, e);
 	}
 	if (!replay)
 		*slot = fp;

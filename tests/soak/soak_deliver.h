@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fanout.pb-c.h"
 #include "tests/soak/soak_state.h"
 
 /* What one connection or ring handle has delivered so far: per partition, 1 + the last
@@ -22,9 +23,9 @@ struct soak_stream_pos {
 	uint64_t last[SOAK_PARTS_MAX];
 };
 
-/* One event delivered at (part, off) with this id and routing key, on stream sp. */
+/* One event e delivered at (part, off), on stream sp. */
 void soak_deliver(const struct soak_ctx *x, struct soak_sub *s, struct soak_stream_pos *sp,
-		  uint32_t part, uint64_t off, const char *id, size_t id_len, const char *key);
+		  uint32_t part, uint64_t off, const Fanout__V1__Event *e);
 
 /* The start offset for a resume: the smallest next[] over the partitions (the protocol
  * has one start_offset for all of them; what lies below a partition's own next[] is

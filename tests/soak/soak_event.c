@@ -101,6 +101,53 @@ void soak_event_make(struct soak_event *ev, uint32_t pub, uint64_t seq)
 	}
 }
 
+static bool str_eq(const char *a, const char *b)
+{
+	return a && b && strcmp(a, b) == 0;
+}
+
+static bool payload_intact(const Fanout__V1__Event *e, const struct soak_event *w)
+{
+	if (e->payload_case != w->e.payload_case)
+		return false;
+	switch (e->payload_case) {
+	case FANOUT__V1__EVENT__PAYLOAD_MARKET_DATA:
+		return str_eq(e->market_data->symbol, w->md.symbol) &&
+		       str_eq(e->market_data->exchange, w->md.exchange) &&
+		       e->market_data->price == w->md.price && e->market_data->volume == w->md.volume;
+	case FANOUT__V1__EVENT__PAYLOAD_EXECUTION:
+		return str_eq(e->execution->order_id, w->ex.order_id) &&
+		       str_eq(e->execution->instrument_id, w->ex.instrument_id) &&
+		       e->execution->quantity == w->ex.quantity &&
+		       str_eq(e->execution->venue, w->ex.venue);
+	case FANOUT__V1__EVENT__PAYLOAD_COORDINATION_DECISION:
+		return str_eq(e->coordination_decision->decision_id, w->cd.decision_id) &&
+		       str_eq(e->coordination_decision->instrument_id, w->cd.instrument_id) &&
+		       str_eq(e->coordination_decision->action, w->cd.action) &&
+		       e->coordination_decision->quantity == w->cd.quantity;
+	default:
+		return false;
+	}
+}
+
+bool soak_event_intact(const Fanout__V1__Event *e, uint32_t pub, uint64_t seq)
+{
+	struct soak_event w;
+	const Fanout__V1__Metadata *m = e->metadata;
+
+	soak_event_make(&w, pub, seq);
+	if (!e->distribution || !str_eq(e->event_id, w.id) ||
+	    !str_eq(e->distribution->topic, w.d.topic) ||
+	    !str_eq(e->distribution->routing_key, w.key) || !payload_intact(e, &w) || !m ||
+	    !str_eq(m->source_service, w.meta.source_service) ||
+	    m->n_compliance_flags != w.meta.n_compliance_flags)
+		return false;
+	for (size_t i = 0; i < m->n_compliance_flags; i++)
+		if (!str_eq(m->compliance_flags[i], w.meta.compliance_flags[i]))
+			return false;
+	return true;
+}
+
 /* Length of the token at s (up to '.' or the end). */
 static size_t token_len(const char *s)
 {

@@ -45,6 +45,10 @@ struct soak_event {
  * the ring's journal still covers the lap: soak_ring.h). */
 void soak_event_make(struct soak_event *ev, uint32_t pub, uint64_t seq);
 
+/* True when a received event of (pub, seq) carries what soak_event_make put in it:
+ * topic, key, payload kind and fields, metadata (partition and offset are the server's). */
+bool soak_event_intact(const Fanout__V1__Event *e, uint32_t pub, uint64_t seq);
+
 /* NATS-style match of a routing key against one pattern ('*' one token, '>' last: one
  * or more). */
 bool soak_pattern_match(const char *pattern, const char *key);

@@ -54,7 +54,7 @@ static size_t failures(const struct soak_run *r, struct must_zero *z)
 				     v->log_order,
 				     SOAK_INJECT_ORDER, SOAK_INJECT_ORDER };
 	z[n++] = (struct must_zero){ "content_errors", SUB(content, -1) + v->sub_content +
-				     v->ack_mismatch + v->log_key_errors };
+				     v->ack_mismatch + v->log_content };
 	z[n++] = (struct must_zero){ "misrouted", SUB(misrouted, -1) + v->sub_unowed };
 	z[n++] = (struct must_zero){ "resume_moved", SUB(resume_moved, -1) };
 	z[n++] = (struct must_zero){ "foreign_events", SUB(foreign, -1) + v->foreign };

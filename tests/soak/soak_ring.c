@@ -91,8 +91,7 @@ static void ring_event(struct ring_reader *rr, const struct fanout_shm_record *r
 	    strcmp(e->distribution->topic, SOAK_TOPIC) != 0)
 		atomic_fetch_add(&s->content, 1);
 	else
-		soak_deliver(rr->x, s, &rr->sp, rec->partition, rec->offset, e->event_id,
-			     strlen(e->event_id), e->distribution->routing_key);
+		soak_deliver(rr->x, s, &rr->sp, rec->partition, rec->offset, e);
 	if (m)
 		fanout_shm_decode_free(m, NULL);
 }

@@ -109,8 +109,7 @@ static int sub_message(const struct soak_ctx *x, struct soak_sub *s, struct soak
 		atomic_fetch_add_explicit(&s->misrouted, 1, memory_order_relaxed);
 		return 0;
 	}
-	soak_deliver(x, s, sp, e->distribution->partition, e->distribution->offset, e->event_id,
-		     strlen(e->event_id), e->distribution->routing_key);
+	soak_deliver(x, s, sp, e->distribution->partition, e->distribution->offset, e);
 	return 0;
 }
 
