@@ -57,6 +57,7 @@ static size_t failures(const struct soak_run *r, struct must_zero *z)
 				     v->ack_mismatch + v->log_content };
 	z[n++] = (struct must_zero){ "misrouted", SUB(misrouted, -1) + v->sub_unowed };
 	z[n++] = (struct must_zero){ "resume_moved", SUB(resume_moved, -1) };
+	z[n++] = (struct must_zero){ "subscriber_errors", SUB(errors, -1) };
 	z[n++] = (struct must_zero){ "foreign_events", SUB(foreign, -1) + v->foreign };
 	z[n++] = (struct must_zero){ "offset_density", v->density };
 	z[n++] = (struct must_zero){ "unacked_at_end", v->unacked };

@@ -92,8 +92,7 @@ static void ring_event(struct ring_reader *rr, const struct fanout_shm_record *r
 		atomic_fetch_add(&s->content, 1);
 	else
 		soak_deliver(rr->x, s, &rr->sp, rec->partition, rec->offset, e);
-	if (m)
-		fanout_shm_decode_free(m, NULL);
+	fanout_shm_decode_free(m, NULL);
 }
 
 /* A slow reader reads at most twice the run's publishing rate, so that a backlog (after
@@ -117,32 +116,35 @@ static void throttle(struct ring_reader *rr)
 	rr->tokens -= 1;
 }
 
+/* After a verbose pause: how far behind it is now. */
+static void say_lag(const struct ring_reader *rr)
+{
+	struct fanout_shm_stats st;
+	struct fanout_shm_info info;
+
+	fanout_shm_get_stats(rr->r, &st);
+	fanout_shm_get_info(rr->r, &info);
+	fprintf(stderr, "soak: ring reader %u: after the pause %llu records behind in a ring of "
+		"%llu bytes (%llu laps so far)\n", rr->x->idx, (unsigned long long)st.lag_records,
+		(unsigned long long)info.capacity, (unsigned long long)st.laps);
+}
+
 static void maybe_pause(struct ring_reader *rr)
 {
 	const struct soak_cfg *c = rr->x->cfg;
-	int64_t now = soak_now_ns();
+	int64_t now = soak_now_ns(), ms;
 
 	/* No pauses once the drain began: it waits for every reader to catch up. */
 	if (!rr->s->slow || now < rr->pause_ns ||
 	    atomic_load_explicit(&rr->x->sh->stop_new, memory_order_relaxed))
 		return;
-	int64_t ms = (int64_t)soak_rng_range(&rr->rng, 1000,
-		(uint64_t)soak_ring_pause_max_ms((uint64_t)c->rate * c->pubs));
-
+	ms = (int64_t)soak_rng_range(&rr->rng, 1000,
+				     (uint64_t)soak_ring_pause_max_ms((uint64_t)c->rate * c->pubs));
 	if (c->verbose)
 		fprintf(stderr, "soak: ring reader %u pauses %lld ms\n", rr->x->idx, (long long)ms);
 	soak_pause(rr->x->sh, ms);
-	if (c->verbose) {
-		struct fanout_shm_stats st;
-		struct fanout_shm_info info;
-
-		fanout_shm_get_stats(rr->r, &st);
-		fanout_shm_get_info(rr->r, &info);
-		fprintf(stderr, "soak: ring reader %u: after the pause %llu records behind in a ring "
-			"of %llu bytes (%llu laps so far)\n", rr->x->idx,
-			(unsigned long long)st.lag_records, (unsigned long long)info.capacity,
-			(unsigned long long)st.laps);
-	}
+	if (c->verbose)
+		say_lag(rr);
 	rr->pause_ns = soak_now_ns() + (int64_t)soak_rng_range(&rr->rng, 3000, 8000) * 1000000;
 }
 
