@@ -6,20 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/soak/soak_deliver.h"
 #include "tests/soak/soak_event.h"
 #include "tests/soak/soak_proc.h"
 #include "tests/soak/soak_sub.h"
 #include "tools/client.h"
 
 #define CHECK_RECV_MS 15000	/* a restarted server on a busy machine, reading history */
-
-bool soak_owes_key(const struct soak_sub *s, uint32_t pub, uint32_t k)
-{
-	char key[SOAK_KEY_MAX];
-
-	soak_key_name(key, pub, k);
-	return soak_set_match(s->set, key);
-}
 
 static int log_alloc(const struct soak_cfg *c, struct soak_log *log, const uint64_t *tails)
 {

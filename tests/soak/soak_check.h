@@ -52,7 +52,4 @@ void soak_check(const struct soak_cfg *c, const struct soak_shared *sh,
 void soak_owed_high(const struct soak_cfg *c, const struct soak_shared *sh, uint32_t i,
 		    uint64_t *high);
 
-/* True when a subscriber's patterns take publisher pub's key k. */
-bool soak_owes_key(const struct soak_sub *s, uint32_t pub, uint32_t k);
-
 #endif

@@ -101,17 +101,48 @@ void soak_deliver(const struct soak_ctx *x, struct soak_sub *s, struct soak_stre
 	atomic_store_explicit(&s->next[part], off + 1, memory_order_release);
 }
 
-uint64_t soak_resume_offset(const struct soak_cfg *c, const struct soak_sub *s)
+bool soak_owes_key(const struct soak_sub *s, uint32_t pub, uint32_t k)
 {
+	char key[SOAK_KEY_MAX];
+
+	soak_key_name(key, pub, k);
+	return soak_set_match(s->set, key);
+}
+
+/* The partitions holding keys s takes; all of them while one of those keys has no ack. */
+static uint32_t relevant_parts(const struct soak_ctx *x, const struct soak_sub *s)
+{
+	uint32_t all = (1u << x->cfg->parts) - 1, mask = 0;
+
+	for (uint32_t pub = 0; pub < x->cfg->pubs; pub++) {
+		for (uint32_t k = 0; k < SOAK_KEYS; k++) {
+			int32_t p = atomic_load(&x->sh->pub[pub].key_part[k]);
+
+			if (!soak_owes_key(s, pub, k))
+				continue;
+			if (p < 0 || (uint32_t)p >= x->cfg->parts)
+				return all;
+			mask |= 1u << p;
+		}
+	}
+	return mask ? mask : all;
+}
+
+uint64_t soak_resume_offset(const struct soak_ctx *x, const struct soak_sub *s,
+			    uint32_t *relevant)
+{
+	uint32_t mask = relevant_parts(x, s);
 	uint64_t m = UINT64_MAX;
 
-	for (uint32_t p = 0; p < c->parts; p++) {
+	for (uint32_t p = 0; p < x->cfg->parts; p++) {
 		uint64_t n = atomic_load_explicit(&s->next[p], memory_order_relaxed);
 
-		if (n < m)
+		if ((mask & (1u << p)) && n < m)
 			m = n;
 	}
-	return m == UINT64_MAX ? 0 : m;
+	if (relevant)
+		*relevant = mask;
+	return m;
 }
 
 void soak_sub_begin(const struct soak_cfg *c, struct soak_sub *s, const uint64_t *starts)

@@ -21,9 +21,9 @@
 /* Client process entry (arg: struct soak_ctx *). Returns 0 when told to stop. */
 int soak_ring_main(void *arg);
 
-/* The longest pause a slow reader may take at this many events/s over the whole run,
- * staying well inside its ring's offset journal (so that a lap is recovered, never a
- * real loss). */
+/* The longest pause a slow reader may take at this many events/s over the whole run:
+ * what it adds stays well inside its ring's offset journal (a lap is recovered from the
+ * log; a reader behind by more than the journal loses events, with offsets unknown). */
 int64_t soak_ring_pause_max_ms(uint64_t events_per_s);
 
 #endif
