@@ -30,6 +30,9 @@ void config_defaults(struct config *c)
 	c->send_zc_bytes = CONFIG_SEND_ZC_BYTES;
 	strcpy(c->shm_dir, "/dev/shm");
 	c->shm_max_bytes = 1ull << 30;
+	strcpy(c->http, "127.0.0.1:7480");
+	c->stats_interval_s = 10;
+	c->stats_queue_rows = 10000;
 }
 
 static const char config_usage[] =
@@ -66,6 +69,17 @@ static const char config_usage[] =
 	"  --no-auto-create          unknown topics are an error instead of created\n"
 	"  --max-topics N            auto-creation stops at N topics (default 10000)\n"
 	"  --quiet                   log warnings and errors only\n"
+	"  --log-format text|json    server log lines as text (default) or JSON objects\n"
+	"  --http HOST:PORT          admin REST API, /metrics, /healthz, /readyz (default\n"
+	"                            127.0.0.1:7480; port 0 = any)\n"
+	"  --no-http                 no admin HTTP server\n"
+	"  --pg-url URL              keep topics, rules, subscriptions and statistics in\n"
+	"                            PostgreSQL (default: $FANOUT_PG_URL, else SQLite in\n"
+	"                            DIR/fanout.db)\n"
+	"  --stats-interval N        a distribution_stats row per topic every N seconds\n"
+	"                            (default 10)\n"
+	"  --stats-queue-rows N      statistics rows kept while the store is down (default\n"
+	"                            10000; the oldest go first)\n"
 	"  --config FILE             settings as \"key = value\" lines, keys the flags above\n"
 	"                            without \"--\"; flags given as well override the file\n"
 	"  --help, --version\n";
@@ -109,7 +123,8 @@ enum {
 	OPT_MAX_CONNS, OPT_SEGMENT, OPT_PARTITIONS, OPT_MAX_LAG_BYTES, OPT_MAX_LAG_EVENTS,
 	OPT_CLOSE_GRACE, OPT_TOPIC, OPT_NO_AUTO, OPT_MAX_TOPICS, OPT_QUIET,
 	OPT_HELP, OPT_VERSION, OPT_CONFIG, OPT_REACTORS, OPT_SEND_ZC, OPT_SHM_DIR,
-	OPT_SHM_GROUP, OPT_SHM_MAX, OPT_NO_SHM, OPT_HOT_DIR,
+	OPT_SHM_GROUP, OPT_SHM_MAX, OPT_NO_SHM, OPT_HOT_DIR, OPT_HTTP, OPT_NO_HTTP, OPT_PG_URL,
+	OPT_STATS_INTERVAL, OPT_STATS_QUEUE, OPT_LOG_FORMAT,
 };
 
 static const struct option config_options[] = {
@@ -136,6 +151,12 @@ static const struct option config_options[] = {
 	{ "no-auto-create", no_argument, NULL, OPT_NO_AUTO },
 	{ "max-topics", required_argument, NULL, OPT_MAX_TOPICS },
 	{ "quiet", no_argument, NULL, OPT_QUIET },
+	{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
+	{ "http", required_argument, NULL, OPT_HTTP },
+	{ "no-http", no_argument, NULL, OPT_NO_HTTP },
+	{ "pg-url", required_argument, NULL, OPT_PG_URL },
+	{ "stats-interval", required_argument, NULL, OPT_STATS_INTERVAL },
+	{ "stats-queue-rows", required_argument, NULL, OPT_STATS_QUEUE },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ "config", required_argument, NULL, OPT_CONFIG },
@@ -152,6 +173,8 @@ static int config_string(char *dst, size_t cap, const char *arg)
 	memcpy(dst, arg, n + 1);
 	return 0;
 }
+
+static int config_apply_admin(struct config *c, int opt, const char *arg, const char **why);
 
 /* Applies one option; returns 0, 1 (help/version printed) or -1 with *why set. */
 static int config_apply(struct config *c, int opt, const char *arg, FILE *out,
@@ -265,6 +288,46 @@ static int config_apply(struct config *c, int opt, const char *arg, FILE *out,
 	case OPT_VERSION:
 		fprintf(out, "fanoutd %s\n", FANOUT_VERSION);
 		return 1;
+	default:
+		return config_apply_admin(c, opt, arg, why);
+	}
+}
+
+/* The admin plane's options (admin/). */
+static int config_apply_admin(struct config *c, int opt, const char *arg, const char **why)
+{
+	uint64_t n;
+
+	switch (opt) {
+	case OPT_LOG_FORMAT:
+		*why = "--log-format must be text or json";
+		if (strcmp(arg, "text") != 0 && strcmp(arg, "json") != 0)
+			return -1;
+		c->log_json = strcmp(arg, "json") == 0;
+		return 0;
+	case OPT_HTTP:
+		*why = "--http wants HOST:PORT";
+		c->http_set = true;
+		c->no_http = false;
+		return strchr(arg, ':') ? config_string(c->http, sizeof(c->http), arg) : -1;
+	case OPT_NO_HTTP:
+		c->no_http = true;
+		return 0;
+	case OPT_PG_URL:
+		*why = "--pg-url is empty or too long";
+		return config_string(c->pg_url, sizeof(c->pg_url), arg);
+	case OPT_STATS_INTERVAL:
+		*why = "--stats-interval must be in 1..86400 seconds";
+		if (config_number(arg, 1, 86400, &n) < 0)
+			return -1;
+		c->stats_interval_s = (uint32_t)n;
+		return 0;
+	case OPT_STATS_QUEUE:
+		*why = "--stats-queue-rows must be in 1..10000000";
+		if (config_number(arg, 1, 10000000, &n) < 0)
+			return -1;
+		c->stats_queue_rows = (uint32_t)n;
+		return 0;
 	default:
 		*why = "unknown option (see --help)";
 		return -1;

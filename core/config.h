@@ -44,6 +44,13 @@ struct config {
 	bool auto_create;		/* create unknown topics on first use */
 	uint32_t max_topics;		/* auto-creation refuses past this many topics */
 	bool quiet;			/* no info logs, only warnings and errors */
+	char http[128];			/* admin HTTP HOST:PORT */
+	bool http_set;			/* --http given: failing to bind it is fatal */
+	bool no_http;			/* no admin HTTP server */
+	char pg_url[CONFIG_PATH_MAX];	/* PostgreSQL store; "" = SQLite in the data dir */
+	uint32_t stats_interval_s;	/* distribution_stats rows every this many seconds */
+	uint32_t stats_queue_rows;	/* rows kept while the store is down */
+	bool log_json;			/* --log-format json */
 	uint32_t ntopics;
 	struct config_topic topics[CONFIG_TOPICS_MAX];	/* declared with --topic */
 };

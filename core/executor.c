@@ -136,6 +136,55 @@ static void executor_wait(struct executor *x, int timeout_ms)
 		perror("fanoutd: executor eventfd");
 }
 
+/* A release asked for: a pass now (what was queued before the request), the logs out of
+ * the retry list, then the answer. */
+static void executor_release_check(struct executor *x)
+{
+	uint64_t req = atomic_load_explicit(&x->release_req, memory_order_acquire);
+
+	if (req == atomic_load_explicit(&x->release_done, memory_order_relaxed))
+		return;
+	executor_pass(x);
+	for (uint32_t j = 0; j < x->release_n; j++) {
+		struct log *gone = x->release_logs[j];
+
+		if (!gone->in_retry)
+			continue;
+		for (struct log **link = &x->retry; *link; link = &(*link)->retry_next) {
+			if (*link != gone)
+				continue;
+			*link = gone->retry_next;
+			gone->in_retry = false;
+			x->nretry--;
+			break;
+		}
+	}
+	atomic_store_explicit(&x->release_done, req, memory_order_release);
+}
+
+int executor_release(struct executor *x, struct log *const *logs, uint32_t n, int timeout_ms)
+{
+	int64_t deadline = clock_monotonic_ns() + (int64_t)timeout_ms * 1000000;
+	uint64_t req, one = 1;
+
+	if (!x || !x->started)
+		return 0;
+	req = atomic_load(&x->release_done) + 1;
+	if (atomic_load(&x->release_req) < req) {	/* not a retry of a timed-out call */
+		x->release_logs = logs;
+		x->release_n = n;
+		atomic_store_explicit(&x->release_req, req, memory_order_release);
+		if (write(x->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			perror("fanoutd: executor wake-up");
+	}
+	while (atomic_load_explicit(&x->release_done, memory_order_acquire) < req) {
+		if (clock_monotonic_ns() >= deadline)
+			return -ETIMEDOUT;
+		executor_sleep_ns(1000 * 1000);
+	}
+	return 0;
+}
+
 static void *executor_main(void *arg)
 {
 	struct executor *x = arg;
@@ -149,6 +198,7 @@ static void *executor_main(void *arg)
 			executor_retry(x);
 			retry_at = now + EXECUTOR_RETRY_NS;
 		}
+		executor_release_check(x);	/* the admin plane's (a deleted topic) */
 		if (n)
 			executor_sleep_ns(EXECUTOR_PASS_NS);	/* more comes: batch it */
 		else

@@ -30,6 +30,10 @@ struct executor {
 	uint32_t nretry;
 	_Atomic uint64_t passes, persisted_logs, errors;	/* counters */
 	int last_error;			/* the thread's: the error it last logged */
+	/* executor_release's request (one caller at a time). */
+	struct log *const *release_logs;
+	uint32_t release_n;
+	_Atomic uint64_t release_req, release_done;
 };
 
 /* Starts the thread. Returns 0 or -errno. Main thread, at start-up. */
@@ -42,5 +46,14 @@ void executor_stop(struct executor *x);
 /* Queues log for the next pass unless it is queued already. Any thread (the log's writer
  * in practice); never blocks; a write to the eventfd only when the thread sleeps. */
 void executor_dirty(struct executor *x, struct log *log);
+
+/* For logs about to be closed while the executor runs (a deleted topic's, by the admin
+ * plane): once their writers have stopped for good (nothing marks them dirty again),
+ * waits until the executor has made a pass after the call — so it holds none of them in
+ * its queue or in the middle of log_persist — and drops them from its retry list.
+ * Afterwards the executor never touches them. One caller at a time, not the executor's
+ * thread; NULL x (no executor) returns at once. Returns 0 or -ETIMEDOUT (the request
+ * stays: call again). */
+int executor_release(struct executor *x, struct log *const *logs, uint32_t n, int timeout_ms);
 
 #endif

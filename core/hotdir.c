@@ -377,7 +377,8 @@ int hotdir_sweep(const char *parent)
 {
 	DIR *d = opendir(parent);
 	struct dirent *de;
-	int removed = 0;
+	int removed = 0, kept = 0;
+	char first[PATH_MAX] = "";
 
 	if (!d)
 		return 0;
@@ -392,14 +393,18 @@ int hotdir_sweep(const char *parent)
 		if (hotdir_live(path) || hotdir_locked(path))
 			continue;
 		if (hotdir_has_segments(path)) {	/* maybe a moved data dir's only copy */
-			fprintf(stderr, "fanoutd: hot dir %s holds segments of a data dir that is "
-				"not where it was; kept (its data dir recovers them when it starts; "
-				"remove it if that data dir is gone for good)\n", path);
+			if (kept++ == 0)
+				snprintf(first, sizeof(first), "%s", path);
 			continue;
 		}
 		nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 		removed++;
 	}
 	closedir(d);
+	if (kept)	/* one line, however many */
+		fprintf(stderr, "fanoutd: %d hot dirs under %s hold segments of data dirs that are "
+			"not where they were (%s%s); kept: a data dir recovers its own when it "
+			"starts; remove them if their data dirs are gone for good\n", kept, parent,
+			first, kept > 1 ? ", ..." : "");
 	return removed;
 }

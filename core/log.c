@@ -55,6 +55,11 @@ static int recover_scan(struct log *log, struct log_segment *seg, bool last,
 	return 0;
 }
 
+/* Offsets never wrap: a segment's base must leave room below 2^64 for every offset the
+ * log may append after it. 2^63 is beyond any real log (292 years at 10^9 events/s); a
+ * larger base only comes from a damaged or foreign file name. */
+#define LOG_BASE_OFFSET_MAX (UINT64_MAX >> 1)
+
 /* Loads, checks and scans one listed segment and appends it to the log. */
 static int log_recover_seg(struct log *log, const struct log_segment_name *name, bool last)
 {
@@ -64,6 +69,10 @@ static int log_recover_seg(struct log *log, const struct log_segment_name *name,
 	uint64_t count, pos;
 	int r;
 
+	if (name->base > LOG_BASE_OFFSET_MAX) {	/* checked before a fresh one is recreated */
+		log_segment_path(path, log->dir, name->base, name->has_log ? "log" : "idx");
+		return log_segment_corrupt(path, "base offset out of range");
+	}
 	if ((r = log_segment_load(log, name, last, &seg)) < 0)
 		return r;
 	/* Not shared yet: relaxed is enough, and log_close frees what is listed here. */

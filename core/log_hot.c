@@ -236,14 +236,24 @@ static int hot_load(struct log *log, uint32_t seq, struct log_segment **out)
 	if ((r = seg->hot_idx_fd = hot_open(path, O_RDWR)) < 0)
 		goto gone;
 	n = pread(seg->hot_idx_fd, &h, sizeof(h), 0);
+	/* Prepared and never taken (base unset), or killed before the header was written
+	 * (all zeros, nothing can have been committed): nothing in it. */
+	if (n == 0 || (n == (ssize_t)sizeof(h) &&
+		       (h.base_offset == LOG_BASE_UNSET || h.magic == 0))) {
+		r = 0;
+		goto gone;
+	}
 	if (n != (ssize_t)sizeof(h) || h.magic != LOG_INDEX_MAGIC ||
 	    h.version != LOG_INDEX_VERSION || h.entry_bytes != sizeof(struct log_entry) ||
-	    h.base_offset == LOG_BASE_UNSET || h.log_bytes == 0 || h.log_bytes > UINT32_MAX ||
+	    h.log_bytes == 0 || h.log_bytes > UINT32_MAX ||
 	    h.entry_capacity == 0 || h.entry_capacity > UINT32_MAX ||
 	    fstat(seg->hot_log_fd, &ls) < 0 || fstat(seg->hot_idx_fd, &is) < 0 ||
 	    (uint64_t)ls.st_size != h.log_bytes ||
 	    (uint64_t)is.st_size != hot_idx_bytes(h.entry_capacity)) {
-		r = 0;	/* prepared and never taken, or made half: nothing in it */
+		/* In use once (a base was set) but not what the writer makes: kept for an
+		 * operator, never removed in silence. */
+		r = log_segment_corrupt(path, "hot segment header or sizes do not check out "
+					"(kept; move it away to start without it)");
 		goto gone;
 	}
 	seg->base_offset = h.base_offset;

@@ -391,9 +391,12 @@ static int reactor_turn(struct reactor *r, int64_t wait_ns)
 	struct __kernel_timespec ts = { .tv_sec = wait_ns / 1000000000,
 					.tv_nsec = wait_ns % 1000000000 };
 	struct io_uring_cqe *cqe;
+	int64_t t0 = clock_monotonic_ns();	/* admin stats: wait vs. work per turn */
 	int rc;
 
 	rc = io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, &ts, NULL);
+	r->wait_ns += (uint64_t)(clock_monotonic_ns() - t0);
+	r->turns++;
 	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN)
 		return rc;
 	/* Shared tables are read inside a section per turn; never while asleep. */

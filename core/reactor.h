@@ -101,6 +101,7 @@ struct reactor {
 	int wake_fd;			/* eventfd when the kernel lacks MSG_RING, else -1 */
 	uint64_t wake_buf;		/* the eventfd read's target */
 	uint64_t wakes_sent, wakes_received;
+	uint64_t turns, wait_ns;	/* loop turns; time inside io_uring_enter (admin stats) */
 	struct reactor *const *peers;	/* every reactor by id (set before serving), to
 					 * undo a wake-up whose MSG_RING failed */
 	struct io_uring_buf_ring *br;

@@ -2,12 +2,16 @@
  * data_dir/topics/<name, '/' written as "%2F">/<partition>/ holds each partition's log. */
 #include "core/topic.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/epoch.h"
 #include "core/hash.h"
@@ -93,14 +97,22 @@ struct topic *topic_find(struct topic_table *t, const char *name, size_t len)
 	return ck_ht_entry_value(&e);
 }
 
-static void topic_free(struct topic *tp)
+/* Frees what a topic's partitions hold (tp itself stays). */
+static void topic_free_logs(struct topic *tp)
 {
 	for (uint32_t i = 0; i < tp->partitions; i++) {
 		if (tp->part[i].latest_ready)
 			latest_free(&tp->part[i].latest);
 		if (tp->part[i].log)
 			log_close(tp->part[i].log);
+		free(tp->part[i].out);
+		tp->part[i] = (struct topic_partition){ 0 };
 	}
+}
+
+static void topic_free(struct topic *tp)
+{
+	topic_free_logs(tp);
 	free(tp);
 }
 
@@ -110,7 +122,13 @@ static int topic_open_logs(struct topic_table *t, struct topic *tp)
 	char dir[1024];
 	int rc;
 
+	tp->reactors = t->reactors;
 	for (uint32_t i = 0; i < tp->partitions; i++) {
+		tp->part[i].out = aligned_alloc(sizeof(struct topic_out),
+						t->reactors * sizeof(struct topic_out));
+		if (!tp->part[i].out)
+			return -ENOMEM;
+		memset(tp->part[i].out, 0, t->reactors * sizeof(struct topic_out));
 		/* Partitions of one topic go round the reactors from a place its name picks,
 		 * so many one-partition topics spread too. */
 		tp->part[i].owner = (uint32_t)((hash_bytes(tp->name, tp->name_len) + i) %
@@ -150,6 +168,9 @@ static int topic_create_locked(struct topic_table *t, const char *name, size_t l
 	if (topic_name_check(name, len, &why) < 0 || partitions == 0 ||
 	    partitions > TOPIC_PARTITIONS_MAX)
 		return -EINVAL;
+	for (uint32_t i = 0; i < t->nremoving; i++)
+		if (strlen(t->removing[i]) == len && memcmp(t->removing[i], name, len) == 0)
+			return -EBUSY;	/* its files are still mapped by the removed one */
 	if (t->max && t->count >= t->max)
 		return -ENOSPC;
 	tp = calloc(1, sizeof(*tp) + partitions * sizeof(tp->part[0]));
@@ -221,6 +242,40 @@ static size_t topic_unescape(const char *enc, char *name, size_t cap)
 	return j;
 }
 
+/* A topic directory's counterpart under the hot root (core/log.h: a log in data_root/X
+ * has its hot files in hot_root/X), or "" when hot files live inside the log directory. */
+static void topic_hot_of(const struct topic_table *t, const char *dir, char *buf, size_t cap)
+{
+	const char *hot = t->log_config.hot_root;
+	size_t dl = strlen(t->data_dir);
+
+	buf[0] = '\0';
+	if (hot && hot[0] && strncmp(dir, t->data_dir, dl) == 0 && dir[dl] == '/')
+		snprintf(buf, cap, "%s%s", hot, dir + dl);
+}
+
+static bool topic_marked_deleted(const char *dir)
+{
+	char path[1300];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, TOPIC_DELETED_MARK);
+	return access(path, F_OK) == 0;
+}
+
+static int topic_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+/* Deletes a directory tree (not following links). Returns 0 or -1 with errno. */
+static int topic_rmtree(const char *dir)
+{
+	return nftw(dir, topic_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 int topic_table_recover(struct topic_table *t)
 {
 	char root[600], dir[1200], name[TOPIC_NAME_MAX + 1];
@@ -241,6 +296,19 @@ int topic_table_recover(struct topic_table *t)
 			continue;
 		len = topic_unescape(de->d_name, name, TOPIC_NAME_MAX);
 		snprintf(dir, sizeof(dir), "%s/%s", root, de->d_name);
+		if (topic_marked_deleted(dir)) {	/* removed; the process stopped before
+							 * deleting the files */
+			char hot[1300];
+
+			topic_hot_of(t, dir, hot, sizeof(hot));
+			if (hot[0] && topic_rmtree(hot) < 0 && errno != ENOENT)
+				fprintf(stderr, "fanoutd: %s: cannot delete a removed topic's hot "
+					"files: %s\n", hot, strerror(errno));
+			if (topic_rmtree(dir) < 0)
+				fprintf(stderr, "fanoutd: %s: cannot delete a removed topic's "
+					"files: %s\n", dir, strerror(errno));
+			continue;
+		}
 		parts = topic_count_partitions(dir);
 		if (parts == 0)
 			continue;
@@ -262,4 +330,107 @@ void topic_table_close(struct topic_table *t)
 		topic_free(ck_ht_entry_value(e));
 	ck_ht_destroy(&t->ht);
 	pthread_mutex_destroy(&t->create_lock);
+}
+
+/* Writes the .deleted marker into tp's directory. */
+static int topic_mark_deleted(const struct topic_table *t, const struct topic *tp)
+{
+	char dir[1024], path[1100];
+	int fd, rc = topic_dir(t, tp->name, tp->name_len, -1, dir, sizeof(dir));
+
+	if (rc < 0)
+		return rc;
+	snprintf(path, sizeof(path), "%s/%s", dir, TOPIC_DELETED_MARK);
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -errno;
+	/* Durable before the caller reports the deletion: a crash must not resurrect it. */
+	rc = fsync(fd) < 0 ? -errno : 0;
+	close(fd);
+	return rc;
+}
+
+static int topic_remove_locked(struct topic_table *t, struct topic *tp)
+{
+	ck_ht_entry_t e;
+	ck_ht_hash_t h;
+	int rc;
+
+	if (tp->removed || topic_find(t, tp->name, tp->name_len) != tp)
+		return -ENOENT;
+	if (t->nremoving == TOPIC_REMOVING_MAX)
+		return -EBUSY;
+	rc = topic_mark_deleted(t, tp);
+	if (rc < 0)
+		return rc;
+	ck_ht_hash(&h, &t->ht, tp->name, (uint16_t)tp->name_len);
+	ck_ht_entry_key_set(&e, tp->name, (uint16_t)tp->name_len);
+	/* Readers probing meanwhile may still compare tp->name: it lives until
+	 * topic_destroy, after a grace period. */
+	if (!ck_ht_remove_spmc(&t->ht, h, &e))
+		return -ENOENT;
+	memcpy(t->removing[t->nremoving++], tp->name, tp->name_len + 1);
+	tp->removed = true;
+	t->count--;
+	return 0;
+}
+
+int topic_remove(struct topic_table *t, struct topic *tp)
+{
+	int rc;
+
+	pthread_mutex_lock(&t->create_lock);
+	rc = topic_remove_locked(t, tp);
+	pthread_mutex_unlock(&t->create_lock);
+	return rc;
+}
+
+int topic_destroy(struct topic_table *t, struct topic *tp)
+{
+	char dir[1024], hot[1300];
+	int rc;
+
+	assert(tp->removed);
+	rc = topic_dir(t, tp->name, tp->name_len, -1, dir, sizeof(dir));
+	topic_hot_of(t, dir, hot, sizeof(hot));
+	topic_free_logs(tp);	/* unmapped (hot files gone) before the directories go */
+	if (rc == 0 && topic_rmtree(dir) < 0)
+		rc = -errno;
+	if (rc == 0 && hot[0] && topic_rmtree(hot) < 0 && errno != ENOENT)
+		rc = -errno;
+	pthread_mutex_lock(&t->create_lock);
+	for (uint32_t i = 0; i < t->nremoving; i++) {
+		if (strcmp(t->removing[i], tp->name) != 0)
+			continue;
+		memmove(t->removing[i], t->removing[t->nremoving - 1], sizeof(t->removing[i]));
+		t->nremoving--;
+		break;
+	}
+	pthread_mutex_unlock(&t->create_lock);
+	free(tp);
+	return rc;
+}
+
+static int topic_name_cmp(const void *a, const void *b)
+{
+	const struct topic *x = *(struct topic *const *)a, *y = *(struct topic *const *)b;
+
+	return strcmp(x->name, y->name);
+}
+
+uint32_t topic_table_list(struct topic_table *t, struct topic **out, uint32_t cap)
+{
+	ck_ht_iterator_t it = CK_HT_ITERATOR_INITIALIZER;
+	ck_ht_entry_t *e;
+	uint32_t n = 0;
+
+	pthread_mutex_lock(&t->create_lock);	/* no writer resizes the map under the walk */
+	while (ck_ht_next(&t->ht, &it, &e)) {
+		if (n < cap)
+			out[n] = ck_ht_entry_value(e);
+		n++;
+	}
+	pthread_mutex_unlock(&t->create_lock);
+	qsort(out, n < cap ? n : cap, sizeof(*out), topic_name_cmp);
+	return n;
 }

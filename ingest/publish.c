@@ -220,6 +220,12 @@ static struct topic *publish_topic(struct publish_ctx *ctx, struct wire_str name
 	if (prev && prev->name_len == name.len && memcmp(prev->name, name.p, name.len) == 0)
 		return prev;	/* batches usually hold one topic */
 	tp = topic_find(ctx->topics, name.p, name.len);
+	if (tp && topic_disabled(tp)) {	/* the admin plane's switch: once per topic per batch */
+		publish_fail(err, FANOUT__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_TOPIC,
+			     "events[%zu].distribution.topic '%.*s': the topic is disabled", i,
+			     (int)name.len, name.p);
+		return NULL;
+	}
 	if (tp)
 		return tp;
 	if (!ctx->auto_create) {
@@ -251,6 +257,11 @@ static int publish_create_topics(struct publish_ctx *ctx, struct publish_error *
 						    "topic, and the server's limit of %u topics is "
 						    "reached", route_origin(ctx->route, i),
 						    (int)name.len, name.p, ctx->topics->max);
+			if (rc == -EBUSY)	/* the admin plane is deleting the old one */
+				return publish_fail(err, FANOUT__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_TOPIC,
+						    "events[%zu].distribution.topic '%.*s': a topic "
+						    "of that name is being deleted; retry",
+						    route_origin(ctx->route, i), (int)name.len, name.p);
 			if (rc < 0 && rc != -EEXIST)
 				return publish_fail(err, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL,
 						    "events[%zu]: cannot create topic '%.*s': %s",

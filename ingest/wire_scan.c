@@ -89,7 +89,9 @@ static int wf_read(const uint8_t **p, const uint8_t *end, struct wf *f)
 	uint64_t len;
 	bool any;
 
-	if (used == 0)
+	/* Field number 0 is not protobuf (a non-minimal tag can spell it; protobuf-c takes
+	 * it, protoc's readers refuse it): a stored event must read everywhere. */
+	if (used == 0 || f->num == 0)
 		return -1;
 	f->start = q;
 	q += used;
@@ -940,9 +942,12 @@ struct wire_span {
 static int span_cmp(const void *a, const void *b)
 {
 	const struct wire_span *x = a, *y = b;
+	/* Field 0 (protobuf-c takes a non-minimal zero tag as an unknown field) sorts last:
+	 * first, it would be a field before the server's, out of order again. */
+	uint32_t xn = x->num - 1u, yn = y->num - 1u;
 
-	if (x->num != y->num)
-		return x->num < y->num ? -1 : 1;
+	if (xn != yn)
+		return xn < yn ? -1 : 1;
 	return x->start < y->start ? -1 : x->start > y->start;	/* stable */
 }
 

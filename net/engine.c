@@ -147,6 +147,8 @@ int net_engine_start(struct net_engine *e, uint32_t n, struct topic_table *topic
 	if (!e->servers || !e->threads || !e->reactors)
 		return -ENOMEM;
 	rc = xr_mesh_init(&e->mesh, n);
+	if (rc == 0)
+		rc = control_init(&e->control, n);
 	if (rc < 0)
 		return rc;
 	e->n = n;
@@ -221,6 +223,7 @@ void net_engine_free(struct net_engine *e)
 	free(e->threads);
 	free(e->reactors);
 	xr_mesh_free(&e->mesh);
+	control_free(&e->control);
 	pthread_mutex_destroy(&e->lock);
 	pthread_cond_destroy(&e->cond);
 	memset(e, 0, sizeof(*e));

@@ -15,6 +15,7 @@
 #include "core/xr.h"
 #include "ingest/route.h"
 #include "ingest/rules.h"
+#include "net/control.h"
 #include "net/sink.h"
 
 struct net_server;
@@ -49,6 +50,8 @@ struct net_engine {
 	pthread_cond_t cond;
 	uint32_t ready;			/* threads through init (success or not) */
 	bool go;			/* every reactor is up: start serving */
+	struct control control;		/* the admin plane's commands (net/control.h) */
+	_Atomic uint64_t next_serial;	/* subscriptions' serials (net/stats.h) */
 };
 
 /* The number of reactors cfg asks for: --reactors, else one fewer than the CPUs this

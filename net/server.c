@@ -11,6 +11,7 @@
 
 #include "core/clock.h"
 #include "core/epoch.h"
+#include "net/control.h"
 #include "net/engine.h"
 
 /* Decoding space per frame: protobuf-c's structs for a frame take a few times its bytes. */
@@ -483,6 +484,7 @@ static bool net_on_idle(void *ctx)
 
 	int64_t now = clock_monotonic_ns();
 
+	net_control_turn_reactor(srv);	/* admin plane: commands, drops, counters */
 	busy = net_xr_apply(srv);
 	busy = net_server_batches(srv) || busy;
 	publish_flush(&srv->publish);

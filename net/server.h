@@ -20,6 +20,7 @@
 #include "net/interest.h"
 #include "net/route_cache.h"
 #include "net/session.h"
+#include "net/stats.h"
 
 /* A partition with exact-key subscriptions: its new entries are handed to the key index. */
 struct net_watch {
@@ -75,6 +76,7 @@ struct net_server {
 	uint64_t route_offered[TOPIC_PARTITIONS_MAX];	/* sub_overflow's argument */
 	void **route_scratch;		/* one answer being computed */
 	uint32_t route_scratch_cap;
+	struct net_stats stats;		/* read by the admin plane (net/stats.h) */
 };
 
 /* Sets up reactor id of eng and listens on listen. rules may be NULL. Returns 0 or

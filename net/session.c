@@ -13,6 +13,7 @@
 #include "core/probes.h"
 #include "fanout.pb-c.h"
 #include "fanout_version.h"
+#include "net/control.h"
 #include "net/engine.h"
 #include "net/server.h"
 
@@ -21,6 +22,7 @@ int session_open(struct session *s, struct net_server *srv, struct reactor_conn 
 	memset(s, 0, sizeof(*s));
 	s->srv = srv;
 	s->conn = c;
+	s->stats.connected_ns = clock_realtime_ns();	/* admin plane */
 	s->ctl_sending = -1;
 	s->last_rx_ns = s->last_tx_ns = clock_monotonic_ns();
 	/* Control buffers are per connection, allocated at accept (not per event); pages
@@ -248,6 +250,7 @@ static void session_hello(struct session *s, const Fanout__V1__Hello *h)
 		s->heartbeat_ms = 0;
 	}
 	r.heartbeat_ms = s->heartbeat_ms;
+	net_control_client_name(&s->stats, h->client_name);	/* admin plane */
 	r.reactor = s->srv->id;
 	r.reactors = s->srv->eng->n;
 	m.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_HELLO;
@@ -457,6 +460,7 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 		return;
 	}
 	sub->owner = s;
+	net_control_sub_started(s->srv, sub, (int)req->start);	/* admin plane */
 	s->subs[s->nsubs++] = sub;
 	session_subscribed(s, sub);
 	net_server_info(s->srv, "connection %u: subscription %u to %s (%zu patterns%s%s)",
@@ -497,6 +501,7 @@ static void session_ack(struct session *s, const Fanout__V1__Ack *req)
 		return;
 	}
 	sub->acked_offset = req->offset;
+	sub->stats.delivered_at_ack = sub->delivered;	/* admin plane: unacked */
 }
 
 /* Queues a PublishAck for the batch's stored events, written straight into the answer
@@ -572,6 +577,8 @@ static void session_publish(struct session *s, const uint8_t *batch, size_t len)
 		b->rc = publish_batch(pub, clock_realtime_ns(), &b->ticket, &appended,
 				      &b->err) < 0 ? -1 : 0;
 	}
+	if (b->rc == 0 && b->ticket.n > 0)	/* admin plane: the topic's producers */
+		s->stats.last_topic = pub->resolved[0];
 	if (b->ticket.nremote == 0 && s->batch_head == s->batch_tail) {
 		session_publish_answer(s, b);	/* all here, nothing ahead: answered now */
 		return;
@@ -858,13 +865,16 @@ static void session_gather(struct session *s, size_t *bytes)
 		.iov = s->iov, .niov = s->niov, .iov_max = SESSION_IOV_MAX,
 		.bytes = *bytes, .bytes_max = SESSION_SEND_BYTES, .arena = &s->srv->match_arena,
 	};
+	uint32_t n;
 
 	for (uint32_t i = 0; i < s->nsubs; i++) {
 		struct subscription *sub = s->subs[(s->next_sub + i) % s->nsubs];
 
 		if (sub->sink)
 			continue;	/* session_drain_sinks */
-		s->events_out += sub_gather(sub, &g);
+		n = sub_gather(sub, &g);
+		s->events_out += n;
+		net_stat_add(&s->srv->stats.deliveries, n);	/* admin plane */
 		if (g.niov == g.iov_max || g.bytes >= g.bytes_max)
 			break;
 	}
@@ -919,6 +929,7 @@ static bool session_send(struct session *s, bool gather)
 		s->last_tx_ns = clock_monotonic_ns();
 	if (reactor_send(&s->srv->reactor, s->conn, &s->msg, bytes) < 0)
 		return false;
+	net_stat_add(&s->srv->stats.sends, 1);	/* admin plane */
 	return true;
 }
 
@@ -962,6 +973,7 @@ static bool session_drain_sinks(struct session *s, bool *unattached)
 		n = sub_gather(sub, &g);
 		if (n) {
 			s->events_out += n;
+			net_stat_add(&s->srv->stats.deliveries, n);	/* admin plane */
 			s->srv->eng->sinks->flush(sub->sink);
 		}
 		if (sub->sink_dropped != dropped)	/* never silently */
@@ -997,6 +1009,7 @@ void session_sent(struct session *s, int res)
 		return;
 	}
 	PROBE_SEND_DONE(s->conn->slot, res, 0);
+	net_stat_add(&s->srv->stats.bytes_sent, (uint64_t)res);	/* admin plane */
 	done = (size_t)res;
 	assert(done <= s->send_left);
 	s->send_left -= done;
@@ -1024,4 +1037,21 @@ void session_sent(struct session *s, int res)
 	s->msg.msg_iovlen = s->niov - s->iov_first;
 	if (reactor_send(&s->srv->reactor, s->conn, &s->msg, s->send_left) < 0)
 		reactor_close(&s->srv->reactor, s->conn);
+}
+
+/* ---- admin plane hook (net/control.c) ---- */
+
+void session_end_sub(struct session *s, struct subscription *sub, const char *why)
+{
+	uint32_t id = sub->id;
+
+	for (uint32_t i = 0; i < s->nsubs; i++) {
+		if (s->subs[i] == sub) {
+			s->subs[i] = s->subs[--s->nsubs];
+			break;
+		}
+	}
+	session_drop_sub(s, sub);	/* frames already gathered stay valid: log memory */
+	session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_SUBSCRIPTION_ENDED, 0, id, false,
+		      "subscription %u ended: %s", id, why);
 }

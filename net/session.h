@@ -12,6 +12,7 @@
 
 #include "core/reactor.h"
 #include "ingest/publish.h"
+#include "net/stats.h"
 #include "net/subscriber.h"
 
 #define SESSION_CTL_BYTES   (64u << 10)	/* control frame buffer, to start with */
@@ -81,6 +82,7 @@ struct session {
 	uint32_t next_sub;	/* round-robin start */
 	uint64_t frames_in, events_out;
 	bool more;		/* the last gather stopped at its scan bound: flush again soon */
+	struct session_stats stats;	/* for the admin plane (net/stats.h) */
 };
 
 /* Sets up a session for a new connection. Returns 0 or -ENOMEM. */
@@ -112,5 +114,10 @@ void session_police(struct session *s, int64_t now_ns);
 /* Starts a send if none is pending and there is something to send. Returns true while
  * the session still needs the server's attention (subscriptions or queued output). */
 bool session_flush(struct session *s);
+
+/* Ends one of the session's subscriptions at the admin plane's request (net/control.c):
+ * drops it as an Unsubscribe would and queues an Error SUBSCRIPTION_ENDED naming it and
+ * why; the connection stays open. */
+void session_end_sub(struct session *s, struct subscription *sub, const char *why);
 
 #endif

@@ -327,8 +327,8 @@ static bool sub_match(struct subscription *s, const struct log_ref *ref, struct 
 
 /* Adds a frame to the gather, merged into the last iovec when adjacent in memory.
  * Returns false (nothing added) when the gather is full. */
-static bool sub_gather_add(struct sub_gather *g, const struct log_ref *ref, uint32_t p,
-			   uint64_t offset)
+static bool sub_gather_add(struct subscription *s, struct sub_gather *g,
+			   const struct log_ref *ref, uint32_t p, uint64_t offset)
 {
 	struct iovec *last = g->niov ? &g->iov[g->niov - 1] : NULL;
 
@@ -336,19 +336,19 @@ static bool sub_gather_add(struct sub_gather *g, const struct log_ref *ref, uint
 		return false;
 	if (g->emit) {
 		g->emit(g->emit_ctx, ref, p, offset);
-		g->bytes += ref->len;
-		return true;
-	}
-	if (last && (const uint8_t *)last->iov_base + last->iov_len == ref->frame) {
+	} else if (last && (const uint8_t *)last->iov_base + last->iov_len == ref->frame) {
 		last->iov_len += ref->len;
+	} else if (g->niov == g->iov_max) {
+		return false;
 	} else {
-		if (g->niov == g->iov_max)
-			return false;
 		g->iov[g->niov].iov_base = (void *)ref->frame;
 		g->iov[g->niov].iov_len = ref->len;
 		g->niov++;
 	}
 	g->bytes += ref->len;
+	/* Admin stats (net/stats.h): the one count per delivered frame. */
+	s->stats.bytes_out += ref->len;
+	topic_out_count(&s->topic->part[p], s->stats.reactor, ref->len);
 	return true;
 }
 
@@ -364,7 +364,7 @@ static uint32_t sub_gather_part(struct subscription *s, uint32_t p, struct sub_g
 	while (*scanned < SUB_SCAN_MAX && log_cursor_peek(log, cur, &ref) == 0) {
 		(*scanned)++;
 		if (sub_wants(s, &ref, g->arena)) {
-			if (!sub_gather_add(g, &ref, p, cur->offset)) {
+			if (!sub_gather_add(s, g, &ref, p, cur->offset)) {
 				*full = true;
 				return added;
 			}
@@ -385,7 +385,7 @@ static uint32_t sub_gather_snap(struct subscription *s, struct sub_gather *g, bo
 		struct log_ref ref;
 
 		if (log_read(s->topic->part[sn->partition].log, sn->offset, &ref) == 0) {
-			if (!sub_gather_add(g, &ref, sn->partition, sn->offset)) {
+			if (!sub_gather_add(s, g, &ref, sn->partition, sn->offset)) {
 				*full = true;
 				return added;
 			}
@@ -464,7 +464,7 @@ static uint32_t sub_gather_ring(struct subscription *s, struct sub_gather *g, bo
 
 		if (log_read(s->topic->part[p].log, offset, &ref) == 0 &&
 		    sub_wants(s, &ref, g->arena)) {
-			if (!sub_gather_add(g, &ref, p, offset)) {
+			if (!sub_gather_add(s, g, &ref, p, offset)) {
 				*full = true;
 				break;
 			}

@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/pattern.h"
 #include "core/topic.h"
+#include "net/stats.h"
 
 #define SUB_PATTERNS_MAX 64u		/* patterns per subscription */
 #define SUB_MATCH_CACHE  1024u		/* routing-key hash -> match result slots */
@@ -80,6 +81,7 @@ struct subscription {
 	bool sink_attached;		/* a reader has come: the sink is written from now on */
 	uint64_t sink_dropped;		/* frames the sink could not take */
 	int64_t sink_report_ns;		/* next log line about its readers */
+	struct sub_stats stats;		/* for the admin plane (net/stats.h) */
 };
 
 /* Where gathered frames go. */

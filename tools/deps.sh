@@ -3,7 +3,8 @@
 #
 #   deps_install          build packages only
 #   deps_install --test   build packages + what the tests run against (PostgreSQL, Redis,
-#                         nats-server, Node)
+#                         nats-server, Node, promtool from prometheus, python3-protobuf
+#                         and protoc) and build with (clang and libFuzzer)
 #   deps_install --bench  build packages + the peer servers fanout-bench compares against
 #                         and gnuplot for perf/plot.sh
 #
@@ -15,12 +16,20 @@ FANOUT_BUILD_DEPS=(
   liburing-dev libnuma-dev libck-dev
   protobuf-c-compiler libprotobuf-c-dev
   libcmocka-dev libjansson-dev systemtap-sdt-dev
+  # The admin plane: HTTP (libmicrohttpd), the embedded store (SQLite), PostgreSQL (libpq).
+  libmicrohttpd-dev libsqlite3-dev libpq-dev
   # fanout-bench's Redis reply parser and ZeroMQ peer; fanoutd links neither.
   libhiredis-dev libzmq3-dev
 )
-# The bench suite starts nats-server and redis-server (its smoke runs of every scenario).
-FANOUT_TEST_DEPS=(postgresql redis-server redis-tools nats-server)
-FANOUT_BENCH_DEPS=(nats-server redis-server gnuplot-nox)
+# The bench suite starts nats-server and redis-server (its smoke runs of every scenario);
+# the interop suite's Python subscriber uses python3-protobuf and a module protoc generates.
+# The fuzz suite: clang, its libFuzzer and sanitizer runtimes (libclang-rt-14-dev has
+# -fsanitize=fuzzer), llvm-symbolizer (package llvm) for readable crash stacks.
+# prometheus: its promtool checks /metrics in the admin plane's tests.
+FANOUT_TEST_DEPS=(postgresql redis-server redis-tools nats-server prometheus
+  python3-protobuf protobuf-compiler clang libclang-rt-14-dev llvm)
+# wrk: the admin API under load (perf/RESULTS.md).
+FANOUT_BENCH_DEPS=(nats-server redis-server gnuplot-nox wrk)
 
 _deps_apt_updated=0
 

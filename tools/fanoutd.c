@@ -1,5 +1,6 @@
 /* tools/fanoutd.c — the server: configuration, recovery of the data directory, the
- * reactor, signals, and an orderly drain on SIGTERM/SIGINT. */
+ * command-side store and the admin plane (admin/), the reactors, signals, and an orderly
+ * drain on SIGTERM/SIGINT. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin/admin.h"
 #include "core/config.h"
 #include "core/epoch.h"
 #include "core/executor.h"
@@ -22,6 +24,7 @@
 #include "ingest/rules_json.h"
 #include "net/engine.h"
 #include "net/server.h"
+#include "tools/fanoutd_log.h"
 #include "tools/fanoutd_shm.h"
 
 #define FANOUTD_DRAIN_MS 2000
@@ -76,8 +79,9 @@ static void fanoutd_nofile(const struct config *cfg, uint32_t reactors)
 			FANOUTD_SPARE_FDS);
 }
 
-/* Writes the bound address atomically (temp file + rename) so a reader never sees half. */
-static int fanoutd_ready(const char *path, const char *bound)
+/* Writes the bound address atomically (temp file + rename) so a reader never sees half:
+ * "HOST:PORT" on the first line, "http HOST:PORT" on the second when the admin API is on. */
+static int fanoutd_ready(const char *path, const char *bound, const char *http)
 {
 	char tmp[CONFIG_PATH_MAX + 8];
 	FILE *f;
@@ -87,6 +91,8 @@ static int fanoutd_ready(const char *path, const char *bound)
 	if (!f)
 		return -errno;
 	fprintf(f, "%s\n", bound);
+	if (http[0])
+		fprintf(f, "http %s\n", http);
 	if (fclose(f) != 0 || rename(tmp, path) < 0)
 		return -errno;
 	return 0;
@@ -237,25 +243,25 @@ static int fanoutd_rules_targets(struct topic_table *topics, const struct config
 	return 0;
 }
 
-/* SIGHUP: reads --rules again and, when the file is good, puts it in force for the
- * next batch on every reactor; a bad file changes nothing (the error is logged). */
-static void fanoutd_reload_rules(struct net_engine *engine, struct topic_table *topics,
-				 const struct config *cfg)
+/* Stops what started, in order: the admin thread (it talks to the reactors), then the
+ * reactors, then what the admin plane still holds. */
+static int fanoutd_shutdown(struct admin *admin, struct net_engine *engine)
 {
-	struct rules_set *next;
+	int rc;
 
-	if (!cfg->rules_file[0]) {
-		fprintf(stderr, "fanoutd: SIGHUP: no --rules file; nothing to reload\n");
-		return;
-	}
-	if (fanoutd_rules(cfg, &next) < 0 || fanoutd_rules_targets(topics, cfg, next) < 0) {
-		fprintf(stderr, "fanoutd: SIGHUP: keeping the routing rules in force\n");
-		rules_free(next);
-		return;
-	}
-	rules_free((struct rules_set *)net_engine_swap_rules(engine, next));
-	fprintf(stderr, "fanoutd: SIGHUP: routing rules reloaded from %s: %u (%u enabled)\n",
-		cfg->rules_file, next->n, next->n_enabled);
+	admin_stop_thread(admin);
+	rc = net_engine_wait(engine);
+	admin_free(admin);
+	return rc;
+}
+
+/* --pg-url, else $FANOUT_PG_URL (the flag and the config file win). */
+static void fanoutd_pg_env(struct config *cfg)
+{
+	const char *env = getenv("FANOUT_PG_URL");
+
+	if (!cfg->pg_url[0] && env && *env)
+		snprintf(cfg->pg_url, sizeof(cfg->pg_url), "%s", env);
 }
 
 int main(int argc, char **argv)
@@ -265,16 +271,19 @@ int main(int argc, char **argv)
 	static struct net_engine engine;
 	static struct rules_set *rules;	/* static: reachable on every early exit */
 	static struct net_sink_ops sinks;
+	static struct admin admin;
 	static struct executor executor;
 	uint64_t events, batches, rejected;
 	uint32_t reactors;
-	bool can_reload;
 	int rc;
 
 	config_defaults(&cfg);
 	rc = config_parse_args(&cfg, argc, argv, stdout, stderr);
 	if (rc != 0)
 		return rc > 0 ? 0 : 2;
+	fanoutd_pg_env(&cfg);
+	if (cfg.log_json && (rc = fanoutd_log_json_start()) < 0)
+		fprintf(stderr, "fanoutd: --log-format json: %s; logging text\n", strerror(-rc));
 	if (fanoutd_rules(&cfg, &rules) < 0)
 		return 2;
 	reactors = net_engine_count(&cfg);
@@ -287,35 +296,40 @@ int main(int argc, char **argv)
 		return 2;
 	if (!cfg.no_shm && fanoutd_shm_init(&sinks, &cfg) < 0)
 		return 1;
+	/* The main thread reads the topic table in admin_prepare; no reactor runs yet. */
+	if (epoch_register() < 0 || admin_prepare(&admin, &cfg, &topics, rules, &rules) < 0)
+		return 1;
 	rc = net_engine_start(&engine, reactors, &topics, &cfg, rules,
 			      cfg.no_shm ? NULL : &sinks, &fanoutd_stop, FANOUTD_DRAIN_MS);
 	if (rc < 0) {
 		net_engine_free(&engine);
 		return 1;
 	}
-	if (!cfg.quiet)
-		fprintf(stderr, "fanoutd %s: listening on %s with %u reactor%s\n", FANOUT_VERSION,
-			engine.bound, reactors, reactors == 1 ? "" : "s");
-	if (cfg.ready_file[0] && (rc = fanoutd_ready(cfg.ready_file, engine.bound)) < 0) {
-		fprintf(stderr, "fanoutd: ready file %s: %s\n", cfg.ready_file, strerror(-rc));
+	if (admin_start(&admin, &engine) < 0) {
 		fanoutd_stop = 1;
-		net_engine_wait(&engine);
+		fanoutd_shutdown(&admin, &engine);
 		net_engine_free(&engine);
 		return 1;
 	}
-	/* A rule reload waits out the reactors' turns: this thread needs an epoch record. */
-	can_reload = epoch_register() == 0;
+	if (!cfg.quiet)
+		fprintf(stderr, "fanoutd %s: listening on %s with %u reactor%s\n", FANOUT_VERSION,
+			engine.bound, reactors, reactors == 1 ? "" : "s");
+	if (cfg.ready_file[0] &&
+	    (rc = fanoutd_ready(cfg.ready_file, engine.bound, admin.http_bound)) < 0) {
+		fprintf(stderr, "fanoutd: ready file %s: %s\n", cfg.ready_file, strerror(-rc));
+		fanoutd_stop = 1;
+		fanoutd_shutdown(&admin, &engine);
+		net_engine_free(&engine);
+		return 1;
+	}
 	while (!fanoutd_stop) {
-		if (fanoutd_reload) {
+		if (fanoutd_reload) {	/* the admin thread reads the file, through the store */
 			fanoutd_reload = 0;
-			if (can_reload)
-				fanoutd_reload_rules(&engine, &topics, &cfg);
-			else
-				fprintf(stderr, "fanoutd: SIGHUP: out of memory; rules not reloaded\n");
+			admin_reload(&admin);
 		}
 		nanosleep(&(struct timespec){ .tv_nsec = 50 * 1000 * 1000 }, NULL);
 	}
-	rc = net_engine_wait(&engine);
+	rc = fanoutd_shutdown(&admin, &engine);
 	rules = (struct rules_set *)atomic_exchange(&engine.rules, NULL);	/* threads gone */
 	epoch_unregister();
 	net_engine_counts(&engine, &events, &batches, &rejected);
@@ -330,5 +344,6 @@ int main(int argc, char **argv)
 	if (hotdir_release(fanoutd_hot_root) > 0)
 		fprintf(stderr, "fanoutd: segments not yet on disk are kept in %s for the next "
 			"start\n", fanoutd_hot_root);
+	fanoutd_log_json_stop();
 	return rc < 0 ? 1 : 0;
 }

@@ -90,6 +90,7 @@ static uint64_t ref_varint(const uint8_t **p, const uint8_t *end, bool *ok)
 /* What the independent walk found wrong in the raw bytes (any of these refuses). */
 struct ref_faults {
 	bool bad_string, twice, bad_bool, neg_zero_split;
+	bool field_zero;	/* a tag naming field 0 (protobuf-c takes a non-minimal one) */
 };
 
 /* Walks every field at any depth of a message of type d (bytes protobuf-c accepted):
@@ -107,6 +108,7 @@ static void ref_walk(const ProtobufCMessageDescriptor *d, const uint8_t *p, cons
 			protobuf_c_message_descriptor_get_field(d, (unsigned)(tag >> 3));
 		const uint8_t *data = p;
 
+		out->field_zero |= (tag >> 3) == 0;
 		switch (tag & 7) {
 		case 0:
 			ref_varint(&p, end, &ok);
@@ -164,6 +166,7 @@ static void ref_batch_faults(const uint8_t *p, const uint8_t *end, struct ref_fa
 	while (p < end && ok) {
 		uint64_t tag = ref_varint(&p, end, &ok), len;
 
+		out->field_zero |= (tag >> 3) == 0;
 		switch (tag & 7) {
 		case 0: ref_varint(&p, end, &ok); break;
 		case 1: p += 8; break;
@@ -321,6 +324,30 @@ static uint8_t *pack(const ProtobufCMessage *m, size_t *n)
 	return b;
 }
 
+/* Sorts m's unknown fields by number, keeping the order of those of one number: the
+ * order protobuf-c packs them in is the order they came in, and putting fields in order
+ * may legitimately move unknown ones of different numbers past each other. */
+static void unknown_sort(ProtobufCMessage *m)
+{
+	for (size_t i = 1; m && i < m->n_unknown_fields; i++) {
+		ProtobufCMessageUnknownField f = m->unknown_fields[i];
+		size_t k = i;
+
+		for (; k > 0 && m->unknown_fields[k - 1].tag > f.tag; k--)
+			m->unknown_fields[k] = m->unknown_fields[k - 1];
+		m->unknown_fields[k] = f;
+	}
+}
+
+/* The event and its distribution (the levels wire_reorder_event orders) with their
+ * unknown fields sorted. */
+static void unknown_sort_event(Fanout__V1__Event *e)
+{
+	unknown_sort(&e->base);
+	if (e->distribution)
+		unknown_sort(&e->distribution->base);
+}
+
 /* The stored frame of an accepted event decodes to the event with the server's fields:
  * both packed by protobuf-c (canonical: unknown fields last, zeros omitted) are equal. */
 static void check_frame(struct event_view *v, Fanout__V1__Event *e)
@@ -369,6 +396,8 @@ static void check_frame(struct event_view *v, Fanout__V1__Event *e)
 	e->distribution->offset = offset;
 	want.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_EVENT;
 	want.event = e;
+	unknown_sort_event(e);	/* the stored event may have been put in field order */
+	unknown_sort_event(got->event);
 	w = pack(&want.base, &wn);
 	g = pack(&got->base, &gn);
 	FUZZ_CHECK(wn == gn && memcmp(w, g, wn) == 0, "stored event differs from the published");
@@ -382,11 +411,13 @@ static void check_frame(struct event_view *v, Fanout__V1__Event *e)
 	free(flatbuf);
 }
 
-/* An event put in field order keeps its meaning and needs no more reordering. */
-static void check_reorder(struct event_view *v, const Fanout__V1__Event *e)
+/* An event out of field order is put in order as ingest does (wire_reorder_event, then
+ * scanned again): the same event, nothing left to reorder. v then describes the ordered
+ * bytes, which are returned for the caller to free once it is done with v. */
+static uint8_t *check_reorder(struct event_view *v, size_t i)
 {
 	uint8_t *out = malloc(v->len + 1), *a, *b;
-	Fanout__V1__Event *again;
+	Fanout__V1__Event *again, *e;
 	struct publish_error err;
 	size_t n, an, bn;
 
@@ -394,16 +425,20 @@ static void check_reorder(struct event_view *v, const Fanout__V1__Event *e)
 	FUZZ_CHECK(wire_reorder_event(v->bytes, v->len, out, v->len, &n) == 0 && n == v->len,
 		   "reorder failed");
 	again = fanout__v1__event__unpack(NULL, n, out);
-	FUZZ_CHECK(again != NULL, "reordered event does not decode");
+	e = fanout__v1__event__unpack(NULL, v->len, v->bytes);
+	FUZZ_CHECK(again != NULL && e != NULL, "reordered event does not decode");
+	unknown_sort_event(again);
+	unknown_sort_event(e);
 	a = pack(&e->base, &an);
 	b = pack(&again->base, &bn);
 	FUZZ_CHECK(an == bn && memcmp(a, b, an) == 0, "reordering changed the event");
-	FUZZ_CHECK(wire_scan_event(out, n, v, 0, &err) == 0 && !v->reorder,
+	FUZZ_CHECK(wire_scan_event(out, n, v, i, &err) == 0 && !v->reorder,
 		   "a reordered event still out of order");
 	free(a);
 	free(b);
 	fanout__v1__event__free_unpacked(again, NULL);
-	free(out);
+	fanout__v1__event__free_unpacked(e, NULL);
+	return out;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
@@ -420,10 +455,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 			   err.code, rc < 0 ? err.message : "accepted");
 		return 0;
 	}
+	ref_batch_faults(data, data + len, &faults);
+	if (faults.field_zero) {	/* protobuf-c takes it; protoc's readers do not */
+		FUZZ_CHECK(rc < 0 && err.code == FANOUT__V1__ERROR_CODE__ERROR_CODE_MALFORMED_FRAME,
+			   "a field numbered 0 accepted");
+		fanout__v1__publish_batch__free_unpacked(pb, NULL);
+		return 0;
+	}
 	FUZZ_CHECK(rc == 0 || err.code != FANOUT__V1__ERROR_CODE__ERROR_CODE_MALFORMED_FRAME,
 		   "scan refuses what protobuf-c accepts: %s", err.message);
 	FUZZ_CHECK(b.sequence == pb->sequence, "sequence");
-	ref_batch_faults(data, data + len, &faults);
 	if (pb->n_events > SCAN_FUZZ_EVENTS_MAX) {
 		FUZZ_CHECK(rc < 0 && strstr(err.message, "exceeds"), "too many events accepted");
 	} else if (faults.bad_string || faults.twice || faults.bad_bool || faults.neg_zero_split) {
@@ -437,12 +478,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		for (size_t i = 0; i < b.n; i++) {
 			struct event_view *v = &views[i];
 			Fanout__V1__Event *e = pb->events[i];
+			uint8_t *ordered = NULL;
 			int want, got;
 
 			if (v->fallback)	/* a coordination_completed: ingest/split.c */
 				continue;
 			if (v->reorder)
-				check_reorder(v, e);
+				ordered = check_reorder(v, i);
 			same_values(v, e);
 			want = ref_check(e);
 			got = wire_check_event(v, i, &err) < 0 ? (int)err.code : 0;
@@ -450,6 +492,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 				   got, got ? err.message : "accepted");
 			if (got == 0)
 				check_frame(v, e);
+			free(ordered);
 		}
 	}
 	fanout__v1__publish_batch__free_unpacked(pb, NULL);

@@ -68,6 +68,8 @@ void server_start(struct server *s, const char *const *extra)
 	 * between reactors in every test, whatever fanoutd's default on this machine. */
 	args[n++] = "--reactors";
 	args[n++] = "2";
+	args[n++] = "--http";	/* never the shared default port; extra may override */
+	args[n++] = "127.0.0.1:0";
 	for (int i = 0; extra && extra[i] && n < 63; i++)
 		args[n++] = extra[i];
 	args[n] = NULL;
@@ -93,9 +95,15 @@ void server_start(struct server *s, const char *const *extra)
 		int status;
 
 		if (f) {
+			char line[100];
+
 			assert_non_null(fgets(s->addr, sizeof(s->addr), f));
-			fclose(f);
 			s->addr[strcspn(s->addr, "\n")] = '\0';
+			s->http[0] = '\0';
+			if (fgets(line, sizeof(line), f) && strncmp(line, "http ", 5) == 0)
+				snprintf(s->http, sizeof(s->http), "%.*s", (int)strcspn(line + 5, "\n"),
+					 line + 5);
+			fclose(f);
 			return;
 		}
 		if (waitpid(s->pid, &status, WNOHANG) == s->pid) {

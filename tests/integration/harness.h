@@ -14,6 +14,7 @@ struct server {
 	const char *binary;
 	char dir[256];		/* temporary; holds data/ and the ready file */
 	char addr[80];		/* HOST:PORT once started */
+	char http[80];		/* the admin API's HOST:PORT once started ("" without) */
 	pid_t pid;
 	unsigned nofile;	/* when set before server_start: the server's open-file limit */
 };
@@ -22,7 +23,8 @@ struct server {
 void server_setup(struct server *s, int argc, char **argv);
 
 /* Starts fanoutd on s->dir/data with extra arguments (NULL-terminated list), waits for
- * its ready file (bounded), and fails the test on error. */
+ * its ready file (bounded), and fails the test on error. The admin API listens on an
+ * ephemeral port (s->http) unless extra says otherwise (--http, --no-http). */
 void server_start(struct server *s, const char *const *extra);
 
 /* Sends sig (SIGTERM or SIGKILL) and waits (bounded) for exit; returns the wait status. */

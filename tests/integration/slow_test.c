@@ -31,6 +31,9 @@ static char **g_argv;
 #define SLOW_GROWTH_LIMIT_KIB 1024
 #endif
 #define SYMBOLS 100u
+/* PostgreSQL on a port nobody listens on: the server runs without a store. */
+#define NO_STORE_ARGS "--pg-url", "postgresql://fanout@127.0.0.1:1/none"
+#define NO_STORE (const char *const[]){ NO_STORE_ARGS, NULL }
 
 struct reader {
 	struct client c;
@@ -149,7 +152,11 @@ static void stalled_subscriber_changes_nothing_for_others(void **state)
 
 	(void)state;
 	server_setup(&srv, g_argc, g_argv);
-	server_start(&srv, NULL);	/* default bound (1 GiB): the stalled one stays */
+	/* Default bound (1 GiB): the stalled one stays. The data path's memory is measured:
+	 * the admin plane's store is left unreachable so that its one-time bookkeeping (the
+	 * subscriptions recorded in SQLite, which under ASan's quarantine shows as several
+	 * MB at a moment that varies) is not counted. */
+	server_start(&srv, NO_STORE);
 	run_load(&srv, total, &stalled, &growth);
 	/* ~13 MB were published after the warm-up: a queue per subscriber would hold all of
 	 * it for the stalled one. */
@@ -171,7 +178,7 @@ static void stalled_subscriber_is_cut_at_the_bound(void **state)
 	server_setup(&srv, g_argc, g_argv);
 	/* A long grace: the Error waits for this test to drain however slow the run was. */
 	server_start(&srv, (const char *const[]){ "--max-lag-bytes", "1000000",
-						  "--close-grace-ms", "120000", NULL });
+						  "--close-grace-ms", "120000", NO_STORE_ARGS, NULL });
 	run_load(&srv, 60000, &stalled, &growth);	/* ~8 MB: far past 1 MB */
 	usleep(300 * 1000);	/* a lag pass runs every 100 ms */
 	/* Draining the stalled socket: some events, then the Error, then the end. */

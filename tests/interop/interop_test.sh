@@ -29,50 +29,10 @@ if [[ ! -f $HERE/node_modules/protobufjs/package.json ]]; then
   exit 77
 fi
 
-DIR=$(mktemp -d "${TMPDIR:-/tmp}/fanout-interop.XXXXXX") || exit 1
-FANOUTD_PID=
-cleanup() {
-  if [[ -n $FANOUTD_PID ]] && kill -0 "$FANOUTD_PID" 2>/dev/null; then
-    kill -TERM "$FANOUTD_PID" 2>/dev/null
-    for _ in $(seq 50); do kill -0 "$FANOUTD_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$FANOUTD_PID" 2>/dev/null
-  fi
-  [[ -n $FANOUTD_PID ]] && wait "$FANOUTD_PID" 2>/dev/null
-  rm -rf "$DIR"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+# shellcheck source=tests/interop/common.sh
+source "$HERE/common.sh"
 
-fail() {
-  echo "FAIL: $*" >&2
-  if [[ -s $DIR/fanoutd.log ]]; then
-    echo "--- fanoutd log (last 80 lines) ---" >&2
-    tail -n 80 "$DIR/fanoutd.log" >&2
-  fi
-  exit 1
-}
-
-"$FANOUTD" --listen 127.0.0.1:0 --data-dir "$DIR/data" --ready-file "$DIR/ready" \
-  >"$DIR/fanoutd.log" 2>&1 &
-FANOUTD_PID=$!
-
-ADDR=
-for _ in $(seq 100); do
-  if [[ -s $DIR/ready ]]; then
-    ADDR=$(head -n 1 "$DIR/ready" | tr -d '[:space:]')
-    [[ $ADDR == *:* ]] && break
-    ADDR=
-  fi
-  kill -0 "$FANOUTD_PID" 2>/dev/null || fail "fanoutd exited before it was ready"
-  sleep 0.1
-done
-[[ -n $ADDR ]] || fail "fanoutd wrote no ready file ($DIR/ready) within 10 s"
-echo "fanoutd listening on $ADDR"
-
-# Bounded even if a binary hangs (the meson timeout would otherwise be the only stop).
-bounded() {
-  if command -v timeout >/dev/null 2>&1; then timeout -k 5 "$@"; else shift; "$@"; fi
-}
+start_fanoutd "$FANOUTD"
 
 PUB_OUT=$(bounded 60 "$FANOUT_PUB" --connect "$ADDR" --topic "$TOPIC" --count "$COUNT" --quiet)
 rc=$?
@@ -83,14 +43,5 @@ echo "fanout-pub: $PUB_OUT"
 rc=$?
 ((rc == 0)) || fail "subscribe.mjs exited $rc"
 
-kill -0 "$FANOUTD_PID" 2>/dev/null || fail "fanoutd died during the test"
-kill -TERM "$FANOUTD_PID"
-for _ in $(seq 100); do kill -0 "$FANOUTD_PID" 2>/dev/null || break; sleep 0.1; done
-if kill -0 "$FANOUTD_PID" 2>/dev/null; then
-  fail "fanoutd did not exit within 10 s of SIGTERM"
-fi
-wait "$FANOUTD_PID"
-rc=$?
-FANOUTD_PID=
-((rc == 0)) || fail "fanoutd exited $rc after SIGTERM (want 0)"
+stop_fanoutd
 echo "PASS: protobufjs read $COUNT events published by fanout-pub"

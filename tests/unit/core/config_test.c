@@ -81,6 +81,11 @@ static void bad_values_name_the_flag(void **state)
 		{ { "--reactors", "0" }, "--reactors must be in 1..64" },
 		{ { "--reactors", "65" }, "--reactors must be in 1..64" },
 		{ { "--send-zc-bytes", "x" }, "--send-zc-bytes" },
+		{ { "--http", "nocolon" }, "--http wants HOST:PORT" },
+		{ { "--stats-interval", "0" }, "--stats-interval must be in 1..86400" },
+		{ { "--stats-queue-rows", "0" }, "--stats-queue-rows" },
+		{ { "--log-format", "xml" }, "--log-format must be text or json" },
+		{ { "--pg-url", "" }, "--pg-url is empty" },
 		{ { "--topic", "a:0" }, "partitions must be" },
 		{ { "--bogus" }, "unknown or incomplete option '--bogus'" },
 		{ { "extra" }, "unexpected argument 'extra'" },
@@ -100,6 +105,37 @@ static void bad_values_name_the_flag(void **state)
 			fail_msg("case %zu: '%s' does not say '%s'", i, msg, cases[i].says);
 		free(msg);
 	}
+}
+
+/* The admin plane's flags: defaults, values, and --http given explicitly. */
+static void admin_flags(void **state)
+{
+	struct config c;
+	char *msg = NULL;
+
+	(void)state;
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ NULL }), 0);
+	assert_string_equal(c.http, "127.0.0.1:7480");
+	assert_false(c.http_set);
+	assert_false(c.no_http);
+	assert_string_equal(c.pg_url, "");
+	assert_int_equal(c.stats_interval_s, 10);
+	assert_int_equal(c.stats_queue_rows, 10000);
+	assert_false(c.log_json);
+	free(msg);
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--http", "0.0.0.0:0", "--pg-url",
+		"postgresql://u@h/db", "--stats-interval", "3", "--stats-queue-rows", "50",
+		"--log-format", "json", NULL }), 0);
+	assert_string_equal(c.http, "0.0.0.0:0");
+	assert_true(c.http_set);
+	assert_string_equal(c.pg_url, "postgresql://u@h/db");
+	assert_int_equal(c.stats_interval_s, 3);
+	assert_int_equal(c.stats_queue_rows, 50);
+	assert_true(c.log_json);
+	free(msg);
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--no-http", NULL }), 0);
+	assert_true(c.no_http);
+	free(msg);
 }
 
 static void segment_just_big_enough(void **state)
@@ -205,6 +241,7 @@ int main(void)
 		cmocka_unit_test(defaults_and_flags),
 		cmocka_unit_test(bad_values_name_the_flag),
 		cmocka_unit_test(segment_just_big_enough),
+		cmocka_unit_test(admin_flags),
 		cmocka_unit_test(config_file_then_flags),
 		cmocka_unit_test(config_file_errors_name_the_line),
 	};

@@ -761,6 +761,38 @@ static void test_unfinished_last_segment(void **state)
 	assert_int_equal(log_open(&log, f->dir, &small_config), -EUCLEAN);
 }
 
+/* A segment whose base offset leaves no room for its offsets below 2^64 is corruption:
+ * kept, the offsets wrapped to 0 after the first append (found by
+ * tests/fuzz/log_recovery_fuzz.c: an empty .log named 18446744073709551615). */
+static void test_base_offset_out_of_range(void **state)
+{
+	struct fixture *f = *state;
+	const uint64_t top = UINT64_MAX, high = UINT64_MAX - 100;
+	char from[256], to[256];
+	struct log *log;
+	int fd;
+
+	/* The crash-at-creation form: an empty .log alone, as the last segment. */
+	assert_int_equal(log_open(&log, f->dir, &small_config), 0);
+	log_close(log);
+	seg_file(to, sizeof(to), f->dir, top, "log");
+	fd = open(to, O_RDWR | O_CREAT, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(close(fd), 0);
+	assert_int_equal(log_open(&log, f->dir, &small_config), -EUCLEAN);
+	assert_int_equal(unlink(to), 0);
+	/* A whole segment, name and header agreeing on a base too close to 2^64. */
+	make_log(f, 10);
+	for (int i = 0; i < 2; i++) {
+		seg_file(from, sizeof(from), f->dir, 0, i ? "idx" : "log");
+		seg_file(to, sizeof(to), f->dir, high, i ? "idx" : "log");
+		assert_int_equal(rename(from, to), 0);
+	}
+	file_poke(f->dir, high, "idx", offsetof(struct log_index_header, base_offset), &high,
+		  sizeof(high));
+	assert_int_equal(log_open(&log, f->dir, &small_config), -EUCLEAN);
+}
+
 /* (e) the writer process is killed mid-append. */
 static void child_append_and_die(const char *dir)
 {
@@ -1106,6 +1138,7 @@ int main(void)
 		T(test_corrupt_header),
 		T(test_missing_segment),
 		T(test_unfinished_last_segment),
+		T(test_base_offset_out_of_range),
 		T(test_kill_mid_append),
 		T(test_writer_reader_race),
 		T(test_executor_moves_sealed_segments),

@@ -1,0 +1,360 @@
+/* admin/admin.c — the admin thread's life: start-up agreement between the store and the
+ * running server, the loop (HTTP, store reconnection, sampling, drops), SIGHUP reloads,
+ * and shutdown. */
+#include "admin/admin.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "admin/http.h"
+#include "admin/live.h"
+#include "admin/log.h"
+#include "admin/rules_io.h"
+#include "admin/sampler.h"
+#include "core/clock.h"
+#include "core/epoch.h"
+
+struct topic *admin_topic_find(struct admin *a, const char *name)
+{
+	struct topic *tp;
+
+	(void)a;
+	epoch_enter();
+	tp = topic_find(a->topics, name, strlen(name));
+	epoch_exit();
+	return tp;
+}
+
+static void admin_on_store_up(void *ctx)
+{
+	((struct admin *)ctx)->store_fresh = true;
+}
+
+/* Start-up only: every topic of the store runs, every running topic is stored. */
+static void admin_sync_topics(struct admin *a)
+{
+	char after[TOPIC_NAME_MAX + 1] = "";
+	struct store_topic *rows;
+	uint32_t n;
+
+	do {
+		if (store_topics_list(&a->store, after, STORE_LIST_MAX, &rows, &n) != STORE_OK)
+			return;
+		for (uint32_t i = 0; i < n; i++) {
+			struct store_topic *t = &rows[i];
+			struct topic *tp = admin_topic_find(a, t->name);
+			int rc = tp ? 0 : topic_create(a->topics, t->name, strlen(t->name),
+							t->partitions, &tp);
+
+			if (rc < 0 && !tp) {
+				admin_log(ADMIN_LOG_ERROR, "store: topic %s: cannot open it: %s",
+					  t->name, strerror(-rc));
+				continue;
+			}
+			if (tp->partitions != t->partitions) {	/* the logs on disk win */
+				admin_log(ADMIN_LOG_WARN, "store: topic %s has %u partitions on disk, "
+					  "%u in the store; the store is corrected", t->name,
+					  tp->partitions, t->partitions);
+				t->partitions = tp->partitions;
+				store_topic_update(&a->store, t);
+			}
+			atomic_store(&tp->disabled, !t->enabled);
+		}
+		if (n)
+			snprintf(after, sizeof(after), "%s", rows[n - 1].name);
+		free(rows);
+	} while (n == STORE_LIST_MAX);
+	sampler_store_topics(a);	/* and the other way round */
+}
+
+/* Puts the --rules file's rules in the store (origin "file"), replacing rules of the
+ * same name and removing file rules the file no longer has. One transaction. */
+static int admin_import_rules(struct admin *a, char *err, size_t cap)
+{
+	json_t *arr, *obj;
+	struct store_rule *rows = NULL;
+	uint32_t n = 0;
+	size_t i;
+	int rc;
+
+	if (rules_io_load_file(a->cfg->rules_file, &arr, err, cap) < 0)
+		return -1;
+	rc = store_begin(&a->store);
+	json_array_foreach(arr, i, obj) {
+		struct store_rule r, old;
+		char field[64];
+
+		if (rc != STORE_OK)
+			break;
+		if (rules_io_parse(obj, &r, err, field, sizeof(field)) < 0) {
+			rc = STORE_ERR;	/* the file was checked whole: out of memory */
+			break;
+		}
+		strcpy(r.origin, "file");
+		rc = store_rule_get(&a->store, r.name, &old);
+		store_rule_clear(&old);
+		rc = rc == STORE_OK ? store_rule_update(&a->store, &r)
+		     : rc == STORE_NOT_FOUND ? store_rule_insert(&a->store, &r) : rc;
+		store_rule_clear(&r);
+	}
+	if (rc == STORE_OK)
+		rc = store_rules_list(&a->store, &rows, &n);
+	for (uint32_t k = 0; rc == STORE_OK && k < n; k++) {
+		bool in_file = false;
+
+		json_array_foreach(arr, i, obj)
+			in_file = in_file || strcmp(json_string_value(json_object_get(obj, "name")),
+						    rows[k].name) == 0;
+		if (!in_file && strcmp(rows[k].origin, "file") == 0)
+			rc = store_rule_delete(&a->store, rows[k].name);
+	}
+	store_rules_free(rows, n);
+	json_decref(arr);
+	if (rc == STORE_OK)
+		rc = store_commit(&a->store);
+	if (rc != STORE_OK) {
+		store_rollback(&a->store);
+		snprintf(err, cap, "store: %s", a->store.err);
+		return -1;
+	}
+	return 0;
+}
+
+/* The store is up: agree with it. With running, the rules are swapped in; otherwise
+ * (start-up) *out receives them. */
+static void admin_sync(struct admin *a, bool running, struct rules_set **out)
+{
+	char err[RULES_ERROR_BYTES + 512], now[STORE_TIME_BYTES];
+	struct rules_set *set = NULL;
+
+	a->store_fresh = false;
+	if (!a->synced_once) {	/* the previous run's subscriptions are over */
+		store_time(clock_realtime_ns(), now, sizeof(now));
+		store_subs_stop_all(&a->store, now);
+		admin_sync_topics(a);
+		a->synced_once = true;
+	}
+	if (a->cfg->rules_file[0] && admin_import_rules(a, err, sizeof(err)) < 0)
+		admin_log(ADMIN_LOG_ERROR, "--rules %s: not imported into the store: %s",
+			  a->cfg->rules_file, err);
+	if (!running) {
+		if (live_rules_build(a, &set, err, sizeof(err)) < 0)
+			admin_log(ADMIN_LOG_ERROR, "store: routing rules not loaded: %s", err);
+		*out = set;
+		return;
+	}
+	if (live_rules_reload(a, err, sizeof(err)) < 0)
+		admin_log(ADMIN_LOG_ERROR, "store: routing rules not reloaded: %s", err);
+}
+
+/* A base-36 start time in ms: subscription ids of this run ("<boot>-<serial>"). */
+static void admin_boot_id(struct admin *a)
+{
+	static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+	uint64_t ms = (uint64_t)(a->start_real_ns / 1000000);
+	char tmp[16];
+	int n = 0;
+
+	do {
+		tmp[n++] = digits[ms % 36];
+		ms /= 36;
+	} while (ms && n < 15);
+	for (int i = 0; i < n; i++)
+		a->boot[i] = tmp[n - 1 - i];
+	a->boot[n] = '\0';
+}
+
+int admin_prepare(struct admin *a, const struct config *cfg, struct topic_table *topics,
+		  struct rules_set *file_rules, struct rules_set **rules)
+{
+	char path[CONFIG_PATH_MAX + 32];
+	const char *target = cfg->pg_url;
+
+	memset(a, 0, sizeof(*a));
+	a->cfg = cfg;
+	a->topics = topics;
+	a->start_real_ns = clock_realtime_ns();
+	a->start_mono_ns = clock_monotonic_ns();
+	admin_boot_id(a);
+	admin_log_quiet(cfg->quiet);
+	a->stops = calloc(ADMIN_STOPS_MAX, sizeof(*a->stops));
+	if (!a->stops)
+		return -1;
+	if (!target[0]) {
+		snprintf(path, sizeof(path), "%s/%s", cfg->data_dir, STORE_SQLITE_FILE);
+		target = path;
+	}
+	a->store.on_up = admin_on_store_up;
+	a->store.on_up_ctx = a;
+	if (store_open(&a->store, cfg->pg_url[0] ? STORE_PG : STORE_SQLITE, target, false) ==
+	    STORE_ERR) {
+		admin_log(ADMIN_LOG_ERROR, "store: %s", a->store.err);
+		return -1;
+	}
+	/* PostgreSQL connects asynchronously: at start-up (no reactor runs yet) waiting a
+	 * bounded moment lets the store be the source of truth from the first event. */
+	for (int64_t until = clock_monotonic_ns() + (int64_t)STORE_CONNECT_TIMEOUT_S * 1000000000;
+	     !a->store.up && a->store.connecting && clock_monotonic_ns() < until;) {
+		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
+		store_poll(&a->store, clock_monotonic_ns());
+	}
+	*rules = file_rules;
+	if (!a->store.up) {
+		admin_log(ADMIN_LOG_WARN, "store: %s is not reachable yet; starting with %s "
+			  "routing rules, the store's are applied when it answers", a->store.where,
+			  file_rules ? "the --rules file's" : "no");
+		return 0;
+	}
+	admin_sync(a, false, rules);
+	if (*rules) {
+		rules_free(file_rules);
+		a->rules_n = (*rules)->n;
+		a->rules_enabled = (*rules)->n_enabled;
+	} else {
+		*rules = file_rules;	/* the store's rules failed to load: the file's */
+	}
+	if (!cfg->quiet)
+		admin_log(ADMIN_LOG_INFO, "store: %s (schema version %u), %u routing rules in force",
+			  a->store.where, a->store.schema_version, a->rules_n);
+	return 0;
+}
+
+/* SIGHUP: the --rules file again, through the store. */
+static void admin_reload_rules(struct admin *a)
+{
+	char err[RULES_ERROR_BYTES + 512];
+
+	if (!a->cfg->rules_file[0]) {
+		admin_log(ADMIN_LOG_WARN, "SIGHUP: no --rules file; nothing to reload");
+		return;
+	}
+	if (!a->store.up) {
+		admin_log(ADMIN_LOG_WARN, "SIGHUP: the store is unavailable; the reload happens "
+			  "when it is back");
+		a->reload_pending = true;
+		return;
+	}
+	a->reload_pending = false;
+	if (admin_import_rules(a, err, sizeof(err)) < 0) {
+		admin_log(ADMIN_LOG_ERROR, "SIGHUP: %s; keeping the routing rules in force", err);
+		return;
+	}
+	if (live_rules_reload(a, err, sizeof(err)) < 0) {
+		admin_log(ADMIN_LOG_ERROR, "SIGHUP: %s; keeping the routing rules in force", err);
+		return;
+	}
+	admin_log(ADMIN_LOG_INFO, "SIGHUP: routing rules reloaded from %s: %u (%u enabled)",
+		  a->cfg->rules_file, a->rules_n, a->rules_enabled);
+}
+
+/* Chores between HTTP waits. */
+static void admin_chores(struct admin *a)
+{
+	int64_t now = clock_monotonic_ns();
+
+	store_poll(&a->store, now);
+	if (a->store_fresh && a->store.up)
+		admin_sync(a, true, NULL);
+	if (atomic_exchange(&a->reload, false) || (a->reload_pending && a->store.up))
+		admin_reload_rules(a);
+	if (now >= a->next_sample_ns) {
+		sampler_tick(a);
+		a->next_sample_ns = now + (int64_t)ADMIN_SAMPLE_MS * 1000000;
+	}
+	if (a->ndrops)
+		live_drops_poll(a, false);
+	epoch_poll();	/* ck_ht arrays this thread's topic creations retired */
+}
+
+static void *admin_main(void *arg)
+{
+	struct admin *a = arg;
+
+	/* The control plane yields the CPU to the data plane: on a machine where reactors
+	 * and this thread share cores, a burst of API calls must not delay deliveries. */
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), ADMIN_NICE) < 0 && !a->cfg->quiet)
+		admin_log(ADMIN_LOG_WARN, "admin thread: cannot lower its priority: %s",
+			  strerror(errno));
+	pthread_setname_np(pthread_self(), "fanout-admin");
+
+	if (epoch_register() < 0) {
+		admin_log(ADMIN_LOG_ERROR, "admin thread: out of memory; the admin plane is off");
+		return NULL;
+	}
+	while (!atomic_load(&a->stop)) {
+		int64_t until = a->next_sample_ns - clock_monotonic_ns();
+		int wait_ms = until <= 0 ? 0 : until / 1000000 < ADMIN_POLL_MS
+			      ? (int)(until / 1000000) : ADMIN_POLL_MS;
+
+		admin_http_run(a, wait_ms);
+		admin_chores(a);
+	}
+	admin_http_stop(a);
+	/* The stop waits for this thread: back to the reactors' priority where allowed. */
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 0);
+	sampler_tick(a);	/* a last sample: the final row counts up to the stop */
+	sampler_flush_rows(a, true);	/* the interval cut short; one try if the store is up */
+	epoch_unregister();
+	return NULL;
+}
+
+int admin_start(struct admin *a, struct net_engine *eng)
+{
+	int rc;
+
+	a->eng = eng;
+	a->lists = calloc(eng->n, sizeof(*a->lists));
+	if (!a->lists)
+		return -1;
+	for (uint32_t r = 0; r < eng->n; r++)	/* made now, not in the middle of a run */
+		a->lists[r] = control_cmd_new(CONTROL_SUBS_LIST, ADMIN_LIST_MIN,
+					      a->cfg->max_connections);
+	a->rules_n = eng->rules ? net_engine_rules(eng)->n : 0;
+	a->rules_enabled = eng->rules ? net_engine_rules(eng)->n_enabled : 0;
+	if (!a->cfg->no_http && admin_http_start(a, a->cfg->http, a->cfg->http_set,
+						 a->http_bound, sizeof(a->http_bound)) < 0)
+		return -1;
+	if (a->http_bound[0] && !a->cfg->quiet)
+		admin_log(ADMIN_LOG_INFO, "admin API on http://%s (/api/v1, /metrics, /healthz, "
+			  "/readyz)", a->http_bound);
+	rc = pthread_create(&a->thread, NULL, admin_main, a);
+	if (rc != 0) {
+		admin_log(ADMIN_LOG_ERROR, "admin thread: %s", strerror(rc));
+		admin_http_stop(a);
+		return -1;
+	}
+	a->started = true;
+	return 0;
+}
+
+void admin_reload(struct admin *a)
+{
+	atomic_store(&a->reload, true);
+}
+
+void admin_stop_thread(struct admin *a)
+{
+	if (!a->started)
+		return;
+	atomic_store(&a->stop, true);
+	pthread_join(a->thread, NULL);
+	a->started = false;
+}
+
+void admin_free(struct admin *a)
+{
+	if (a->eng)
+		live_drops_poll(a, true);	/* the reactors are gone: nothing holds them */
+	for (uint32_t r = 0; a->lists && r < a->eng->n; r++)
+		control_cmd_free(a->lists[r]);
+	free(a->lists);
+	free(a->stops);
+	sampler_free(a);
+	store_close(&a->store);
+	a->lists = NULL;
+	a->stops = NULL;
+}

@@ -1,0 +1,372 @@
+/* admin/http.c — libmicrohttpd plumbing: the daemon, gathering bodies, the error shape,
+ * queueing answers (see http.h). */
+#include "admin/http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "admin/admin.h"
+#include "admin/log.h"
+#include "admin/router.h"
+
+/* A request's state across libmicrohttpd's calls of the access handler. */
+struct admin_http_ctx {
+	char *body;
+	size_t len, cap;
+	bool too_large;
+};
+
+int admin_ok(struct admin_reply *rep, int status, json_t *json)
+{
+	rep->status = status;
+	rep->json = json;
+	return 0;
+}
+
+int admin_error(struct admin_reply *rep, int status, const char *code, const char *field,
+		const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_decref(rep->json);
+	rep->status = status;
+	rep->json = json_pack("{s:s, s:s, s:o}", "error", code, "message", msg, "field",
+			      field ? json_string(field) : json_null());
+	return 0;
+}
+
+int admin_store_error(struct admin_reply *rep, struct admin *a, int rc, const char *what)
+{
+	switch (rc) {
+	case STORE_UNAVAILABLE:
+		return admin_error(rep, 503, "STORE_UNAVAILABLE", NULL, "%s: %s; try again", what,
+				   a->store.up ? a->store.err : "the store is unavailable");
+	case STORE_CONFLICT:
+		return admin_error(rep, 409, "CONFLICT", NULL, "%s: %s", what, a->store.err);
+	case STORE_NOT_FOUND:
+		return admin_error(rep, 404, "NOT_FOUND", NULL, "%s: %s", what, a->store.err);
+	default:
+		return admin_error(rep, 500, "INTERNAL", NULL, "%s: %s", what, a->store.err);
+	}
+}
+
+int admin_method_not_allowed(struct admin_reply *rep, const char *allow)
+{
+	rep->allow = allow;
+	return admin_error(rep, 405, "METHOD_NOT_ALLOWED", NULL, "allowed here: %s", allow);
+}
+
+json_t *admin_body(const struct admin_req *r, struct admin_reply *rep)
+{
+	const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_TYPE);
+	json_error_t jerr;
+	json_t *j;
+
+	if (!ct || strncasecmp(ct, "application/json", 16) != 0 ||
+	    (ct[16] && ct[16] != ';' && ct[16] != ' ')) {
+		admin_error(rep, 415, "UNSUPPORTED_MEDIA_TYPE", NULL,
+			    "the body must be JSON (Content-Type: application/json), got %s",
+			    ct ? ct : "no Content-Type");
+		return NULL;
+	}
+	j = json_loadb(r->body ? r->body : "", r->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!j) {
+		admin_error(rep, 400, "BAD_JSON", NULL, "line %d column %d: %s", jerr.line,
+			    jerr.column, jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		admin_error(rep, 400, "BAD_JSON", NULL, "the body must be a JSON object");
+		return NULL;
+	}
+	return j;
+}
+
+int admin_query(const struct admin_req *r, const char *key, char *buf, size_t cap,
+		struct admin_reply *rep)
+{
+	const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+
+	if (!v)
+		return 0;
+	if (path_decode(v, strlen(v), buf, cap) < 0) {
+		admin_error(rep, 400, "BAD_PARAMETER", key, "query parameter %s is malformed or "
+			    "longer than %zu bytes", key, cap - 1);
+		return -1;
+	}
+	return 1;
+}
+
+int admin_query_limit(const struct admin_req *r, uint32_t *limit, struct admin_reply *rep)
+{
+	char buf[16], *end;
+	int rc = admin_query(r, "limit", buf, sizeof(buf), rep);
+	unsigned long v;
+
+	*limit = ADMIN_PAGE_DEFAULT;
+	if (rc <= 0)
+		return rc;
+	v = strtoul(buf, &end, 10);
+	if (!buf[0] || *end || v < 1 || v > ADMIN_PAGE_MAX) {
+		admin_error(rep, 400, "BAD_PARAMETER", "limit", "limit must be in 1..%u",
+			    ADMIN_PAGE_MAX);
+		return -1;
+	}
+	*limit = (uint32_t)v;
+	return 0;
+}
+
+int admin_query_bool(const struct admin_req *r, const char *key, bool *out,
+		     struct admin_reply *rep)
+{
+	char buf[8];
+	int rc = admin_query(r, key, buf, sizeof(buf), rep);
+
+	*out = false;
+	if (rc <= 0)
+		return rc;
+	if (strcmp(buf, "true") == 0 || strcmp(buf, "1") == 0) {
+		*out = true;
+		return 0;
+	}
+	if (strcmp(buf, "false") == 0 || strcmp(buf, "0") == 0)
+		return 0;
+	admin_error(rep, 400, "BAD_PARAMETER", key, "%s must be true or false", key);
+	return -1;
+}
+
+/* Queues rep on the connection (the JSON dumped; text as is). */
+static enum MHD_Result admin_http_send(struct admin *a, struct MHD_Connection *c,
+				       struct admin_reply *rep)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	char *body;
+	size_t len;
+	const char *ctype = "application/json";
+
+	if (rep->text) {
+		body = rep->text;
+		len = rep->text_len;
+		ctype = rep->text_json ? "application/json"
+					 : "text/plain; version=0.0.4; charset=utf-8";
+	} else {
+		body = rep->json ? json_dumps(rep->json, JSON_COMPACT) : NULL;
+		if (!body) {
+			body = strdup("{\"error\":\"INTERNAL\",\"message\":\"out of memory\","
+				      "\"field\":null}");
+			rep->status = 500;
+		}
+		len = body ? strlen(body) : 0;
+	}
+	resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	if (rep->allow)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, rep->allow);
+	if (rep->status >= 100 && rep->status < 600)
+		a->http_requests[rep->status / 100]++;
+	ret = MHD_queue_response(c, (unsigned)rep->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* Gathers a body chunk; past ADMIN_BODY_MAX the rest is read and dropped (413 at the end:
+ * the connection stays usable). */
+static void admin_http_gather(struct admin_http_ctx *ctx, const char *data, size_t n)
+{
+	if (ctx->too_large || ctx->len + n > ADMIN_BODY_MAX) {
+		ctx->too_large = true;
+		return;
+	}
+	if (ctx->len + n + 1 > ctx->cap) {
+		size_t cap = ctx->cap ? ctx->cap : 4096;
+		char *grown;
+
+		while (cap < ctx->len + n + 1)
+			cap *= 2;
+		grown = realloc(ctx->body, cap);
+		if (!grown) {
+			ctx->too_large = true;	/* answered 413: the body cannot be held */
+			return;
+		}
+		ctx->body = grown;
+		ctx->cap = cap;
+	}
+	memcpy(ctx->body + ctx->len, data, n);
+	ctx->len += n;
+	ctx->body[ctx->len] = '\0';
+}
+
+static enum MHD_Result admin_http_access(void *cls, struct MHD_Connection *c, const char *url,
+					 const char *method, const char *version,
+					 const char *upload, size_t *upload_size, void **con_cls)
+{
+	struct admin *a = cls;
+	struct admin_http_ctx *ctx = *con_cls;
+	struct admin_reply rep = { .status = 500 };
+	struct admin_req req = { .a = a, .conn = c, .method = method };
+	enum MHD_Result ret;
+
+	(void)version;
+	if (!ctx) {	/* headers only, the first call: set up, then the body comes */
+		ctx = calloc(1, sizeof(*ctx));
+		*con_cls = ctx;
+		return ctx ? MHD_YES : MHD_NO;
+	}
+	if (*upload_size) {
+		admin_http_gather(ctx, upload, *upload_size);
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (ctx->too_large)
+		admin_error(&rep, 413, "BODY_TOO_LARGE", NULL, "request bodies are limited to %u "
+			    "bytes", ADMIN_BODY_MAX);
+	else if (path_split(url, &req.path) < 0)
+		admin_error(&rep, 400, "BAD_PARAMETER", NULL, "the path is malformed (bad "
+			    "percent-escape, or too many or too long segments)");
+	else {
+		req.body = ctx->body;
+		req.body_len = ctx->len;
+		admin_route(&req, &rep);
+	}
+	ret = admin_http_send(a, c, &rep);
+	json_decref(rep.json);
+	return ret;
+}
+
+static void admin_http_done(void *cls, struct MHD_Connection *c, void **con_cls,
+			    enum MHD_RequestTerminationCode toe)
+{
+	struct admin_http_ctx *ctx = *con_cls;
+
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if (ctx)
+		free(ctx->body);
+	free(ctx);
+	*con_cls = NULL;
+}
+
+/* We decode paths and queries ourselves (admin/path.c): libmicrohttpd's unescaping would
+ * turn a topic's %2F into a path separator. */
+static size_t admin_http_no_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls;
+	(void)c;
+	return strlen(s);
+}
+
+/* Resolves HOST:PORT ("[v6]:port" too) into ss. Returns 0 or -1. */
+static int admin_http_addr(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[128], port[16];
+	const char *colon = strrchr(listen, ':');
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *ai;
+	size_t hl;
+
+	if (!colon || (size_t)(colon - listen) >= sizeof(host) || strlen(colon + 1) >= sizeof(port))
+		return -1;
+	hl = (size_t)(colon - listen);
+	if (hl >= 2 && listen[0] == '[' && listen[hl - 1] == ']')
+		snprintf(host, sizeof(host), "%.*s", (int)(hl - 2), listen + 1);
+	else
+		snprintf(host, sizeof(host), "%.*s", (int)hl, listen);
+	snprintf(port, sizeof(port), "%s", colon + 1);
+	if (getaddrinfo(host[0] ? host : NULL, port, &hints, &ai) != 0)
+		return -1;
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*len = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return 0;
+}
+
+/* Writes the address the daemon listens on as HOST:PORT. */
+static void admin_http_bound(struct MHD_Daemon *d, char *bound, size_t cap)
+{
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_LISTEN_FD);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[NI_MAXHOST], port[NI_MAXSERV];
+
+	if (!info || getsockname(info->listen_fd, (struct sockaddr *)&ss, &sl) < 0 ||
+	    getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port, sizeof(port),
+			NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		snprintf(bound, cap, "?");
+		return;
+	}
+	snprintf(bound, cap, strchr(host, ':') ? "[%s]:%s" : "%s:%s", host, port);
+}
+
+int admin_http_start(struct admin *a, const char *listen, bool explicit, char *bound,
+		     size_t cap)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	unsigned flags = MHD_USE_ERROR_LOG | MHD_USE_EPOLL;
+
+	bound[0] = '\0';
+	if (admin_http_addr(listen, &ss, &sl) < 0) {
+		admin_log(ADMIN_LOG_ERROR, "--http %s: not a HOST:PORT that resolves", listen);
+		return -1;
+	}
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	/* No thread of its own: the admin thread runs it (MHD_run_wait), so handlers and the
+	 * store share one thread and need no locks. */
+	a->mhd = MHD_start_daemon(flags, 0, NULL, NULL, admin_http_access, a,
+				  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)ADMIN_HTTP_CONNECTIONS,
+				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)ADMIN_HTTP_TIMEOUT_S,
+				  MHD_OPTION_NOTIFY_COMPLETED, admin_http_done, a,
+				  MHD_OPTION_UNESCAPE_CALLBACK, admin_http_no_unescape, a,
+				  MHD_OPTION_END);
+	if (!a->mhd) {
+		if (explicit) {
+			admin_log(ADMIN_LOG_ERROR, "--http %s: cannot listen (address in use?)",
+				  listen);
+			return -1;
+		}
+		admin_log(ADMIN_LOG_WARN, "http: cannot listen on %s (in use?); the admin API is "
+			  "off (choose one with --http HOST:PORT)", listen);
+		return 0;
+	}
+	admin_http_bound(a->mhd, bound, cap);
+	return 0;
+}
+
+void admin_http_run(struct admin *a, int wait_ms)
+{
+	if (!a->mhd) {
+		struct timespec ts = { .tv_sec = wait_ms / 1000,
+				       .tv_nsec = (long)(wait_ms % 1000) * 1000000 };
+
+		nanosleep(&ts, NULL);
+		return;
+	}
+	MHD_run_wait(a->mhd, wait_ms);
+}
+
+void admin_http_stop(struct admin *a)
+{
+	if (a->mhd)
+		MHD_stop_daemon(a->mhd);
+	a->mhd = NULL;
+}

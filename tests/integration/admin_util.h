@@ -1,0 +1,45 @@
+/* tests/integration/admin_util.h — the admin API from the tests: HTTP calls against a
+ * harness server with JSON answers, error-shape checks, a fresh PostgreSQL database per
+ * test (on the server tools/test starts: $FANOUT_TEST_PG_URL), and polling with bounds. */
+#ifndef FANOUT_TESTS_ADMIN_UTIL_H
+#define FANOUT_TESTS_ADMIN_UTIL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "tests/integration/harness.h"
+
+/* Calls the server's admin API; *out (if not NULL) gets the parsed body (NULL if not
+ * JSON). Returns the HTTP status; fails the test when the server cannot be reached. */
+int api(struct server *s, const char *method, const char *path, const char *body, json_t **out);
+
+/* The same, failing the test unless the status is want; returns the body (owned). */
+json_t *api_expect(struct server *s, const char *method, const char *path, const char *body,
+		   int want);
+
+/* Fails unless the call answers status with {"error": code, "field": field (NULL: null),
+ * "message": non-empty}. */
+void api_error(struct server *s, const char *method, const char *path, const char *body,
+	       int status, const char *code, const char *field);
+
+/* Sends a request with a Content-Type of our choosing (415 tests). Returns the status. */
+int api_ctype(struct server *s, const char *method, const char *path, const char *ctype,
+	      const char *body, size_t len, json_t **out);
+
+/* A fresh database on $FANOUT_TEST_PG_URL's server: its URL into url (cap bytes) and
+ * its name into db. Returns false when the variable is unset (the caller skips). */
+bool pgtest_create(char *url, size_t cap, char *db, size_t dbcap);
+
+/* Drops a database pgtest_create made (best effort). */
+void pgtest_drop(const char *db);
+
+/* Runs a query returning one integer on url (fails the test on error); -1 for NULL. */
+long long pgtest_scalar(const char *url, const char *sql);
+
+/* Skips the test (exit 77 from main) with a reason on stderr. */
+void admin_skip(const char *why) __attribute__((noreturn));
+
+/* Sleeps ms milliseconds. */
+void admin_sleep_ms(int ms);
+
+#endif

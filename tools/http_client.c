@@ -1,0 +1,279 @@
+/* tools/http_client.c — see http_client.h. */
+#include "tools/http_client.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+
+static int http_wait(int fd, short events, int64_t deadline)
+{
+	for (;;) {
+		int64_t left = (deadline - clock_monotonic_ns()) / 1000000;
+		struct pollfd p = { .fd = fd, .events = events };
+		int rc;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		rc = poll(&p, 1, (int)left);
+		if (rc > 0)
+			return 0;
+		if (rc < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+/* Connects (non-blocking, bounded by deadline) to "host:port" or "[v6]:port". */
+static int http_connect(const char *hostport, int64_t deadline)
+{
+	char host[256], port[16];
+	const char *colon = strrchr(hostport, ':');
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
+	size_t hl;
+	int fd, rc, err = 0;
+	socklen_t el = sizeof(err);
+
+	if (!colon || (hl = (size_t)(colon - hostport)) >= sizeof(host) ||
+	    strlen(colon + 1) >= sizeof(port))
+		return -EINVAL;
+	if (hl >= 2 && hostport[0] == '[')
+		snprintf(host, sizeof(host), "%.*s", (int)(hl - 2), hostport + 1);
+	else
+		snprintf(host, sizeof(host), "%.*s", (int)hl, hostport);
+	snprintf(port, sizeof(port), "%s", colon + 1);
+	if (getaddrinfo(host, port, &hints, &ai) != 0)
+		return -EHOSTUNREACH;
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		freeaddrinfo(ai);
+		return -errno;
+	}
+	rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
+	freeaddrinfo(ai);
+	if (rc < 0 && errno != EINPROGRESS) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	rc = http_wait(fd, POLLOUT, deadline);
+	if (rc == 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) == 0 && err)
+		rc = -err;
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+static int http_send_all(int fd, const char *p, size_t n, int64_t deadline)
+{
+	while (n > 0) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+			continue;
+		}
+		if (w < 0 && errno != EAGAIN && errno != EINTR)
+			return -errno;
+		if (http_wait(fd, POLLOUT, deadline) < 0)
+			return -ETIMEDOUT;
+	}
+	return 0;
+}
+
+/* Reads until the peer closes (the request said Connection: close). */
+static int http_read_all(int fd, char **buf, size_t *len, int64_t deadline)
+{
+	size_t cap = 8192;
+	char *b = malloc(cap + 1);
+
+	*len = 0;
+	if (!b)
+		return -ENOMEM;
+	for (;;) {
+		ssize_t r;
+
+		if (*len == cap) {
+			char *g = cap * 2 > HTTP_RESPONSE_MAX ? NULL : realloc(b, cap * 2 + 1);
+
+			if (!g) {
+				free(b);
+				return cap * 2 > HTTP_RESPONSE_MAX ? -EFBIG : -ENOMEM;
+			}
+			b = g;
+			cap *= 2;
+		}
+		r = recv(fd, b + *len, cap - *len, 0);
+		if (r > 0) {
+			*len += (size_t)r;
+			continue;
+		}
+		if (r == 0)
+			break;
+		if (errno != EAGAIN && errno != EINTR) {
+			free(b);
+			return -errno;
+		}
+		if (http_wait(fd, POLLIN, deadline) < 0) {
+			free(b);
+			return -ETIMEDOUT;
+		}
+	}
+	b[*len] = '\0';
+	*buf = b;
+	return 0;
+}
+
+/* Decodes a chunked body in place. Returns its length or -EPROTO. */
+static long http_dechunk(char *p, size_t n)
+{
+	size_t in = 0, out = 0;
+
+	for (;;) {
+		char *end;
+		unsigned long sz = strtoul(p + in, &end, 16);
+		char *crlf = strstr(end, "\r\n");
+
+		if (end == p + in || !crlf)
+			return -EPROTO;
+		in = (size_t)(crlf + 2 - p);
+		if (sz == 0)
+			return (long)out;
+		if (in + sz + 2 > n)
+			return -EPROTO;
+		memmove(p + out, p + in, sz);
+		out += sz;
+		in += sz + 2;
+	}
+}
+
+/* Copies header name's value (case-insensitive) from the head into dst, "" if absent. */
+static void http_header(const char *head, const char *name, char *dst, size_t cap)
+{
+	size_t nl = strlen(name);
+
+	dst[0] = '\0';
+	for (const char *l = strstr(head, "\r\n"); l && l[2]; l = strstr(l + 2, "\r\n")) {
+		const char *v = l + 2;
+
+		if (strncasecmp(v, name, nl) == 0 && v[nl] == ':') {
+			size_t n = strcspn(v + nl + 1, "\r\n");
+			const char *s = v + nl + 1;
+
+			while (n && *s == ' ') {
+				s++;
+				n--;
+			}
+			snprintf(dst, cap, "%.*s", (int)n, s);
+			return;
+		}
+	}
+}
+
+static int http_parse(char *raw, size_t len, struct http_response *out)
+{
+	char *body = strstr(raw, "\r\n\r\n"), te[32], cl[32];
+	long n;
+
+	if (strncmp(raw, "HTTP/1.", 7) != 0 || !body || sscanf(raw + 8, " %d", &out->status) != 1)
+		return -EPROTO;
+	*body = '\0';
+	body += 4;
+	http_header(raw, "Content-Type", out->content_type, sizeof(out->content_type));
+	http_header(raw, "Allow", out->allow, sizeof(out->allow));
+	http_header(raw, "Transfer-Encoding", te, sizeof(te));
+	http_header(raw, "Content-Length", cl, sizeof(cl));
+	n = (long)(len - (size_t)(body - raw));
+	if (strcasecmp(te, "chunked") == 0 && (n = http_dechunk(body, (size_t)n)) < 0)
+		return -EPROTO;
+	if (cl[0] && strtol(cl, NULL, 10) < n)
+		n = strtol(cl, NULL, 10);
+	out->body = malloc((size_t)n + 1);
+	if (!out->body)
+		return -ENOMEM;
+	memcpy(out->body, body, (size_t)n);
+	out->body[n] = '\0';
+	out->len = (size_t)n;
+	return 0;
+}
+
+int http_request(const char *hostport, const char *method, const char *path,
+		 const char *ctype, const char *body, size_t len, int timeout_ms,
+		 struct http_response *out)
+{
+	int64_t deadline = clock_monotonic_ns() + (int64_t)timeout_ms * 1000000;
+	char head[2048];
+	char *raw = NULL;
+	size_t rlen;
+	int fd, n, rc;
+
+	memset(out, 0, sizeof(*out));
+	fd = http_connect(hostport, deadline);
+	if (fd < 0)
+		return fd;
+	n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
+		     "Accept: application/json\r\nUser-Agent: fanout-http\r\n", method, path,
+		     hostport);
+	if (body && n > 0 && (size_t)n < sizeof(head))
+		n += snprintf(head + n, sizeof(head) - (size_t)n, "Content-Type: %s\r\n"
+			      "Content-Length: %zu\r\n", ctype ? ctype : "application/json", len);
+	if (n > 0 && (size_t)n < sizeof(head))
+		n += snprintf(head + n, sizeof(head) - (size_t)n, "\r\n");
+	if (n < 0 || (size_t)n >= sizeof(head)) {
+		close(fd);
+		return -ENAMETOOLONG;
+	}
+	rc = http_send_all(fd, head, (size_t)n, deadline);
+	if (rc == 0 && body)
+		rc = http_send_all(fd, body, len, deadline);
+	/* No shutdown(SHUT_WR): some servers take a half-close for a client gone. The request
+	 * said Connection: close, so the server closes after its answer. */
+	if (rc == 0)
+		rc = http_read_all(fd, &raw, &rlen, deadline);
+	close(fd);
+	if (rc == 0)
+		rc = http_parse(raw, rlen, out);
+	free(raw);
+	return rc;
+}
+
+void http_response_free(struct http_response *r)
+{
+	free(r->body);
+	memset(r, 0, sizeof(*r));
+}
+
+int http_encode_segment(const char *in, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	for (; *in; in++) {
+		unsigned char c = (unsigned char)*in;
+
+		if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+			if (o + 1 >= cap)
+				return -1;
+			out[o++] = (char)c;
+		} else {
+			if (o + 3 >= cap)
+				return -1;
+			snprintf(out + o, 4, "%%%02X", c);
+			o += 3;
+		}
+	}
+	out[o] = '\0';
+	return (int)o;
+}
