@@ -42,10 +42,11 @@ static void exec_server(const struct soak_server *s)
 	const char *argv[] = {
 		c->fanoutd, "--listen", c->addr, "--data-dir", c->data, "--ready-file", s->ready,
 		"--quiet", "--reactors", reactors, "--topic", topic, "--shm-dir", c->shm_dir,
-		"--segment-bytes", segment, NULL,
+		"--segment-bytes", segment, "--http", "127.0.0.1:0", NULL,
 	};
 
-	/* Dies with the driver: a killed soak must not leave a server on a shared box. */
+	/* Dies with the driver: a killed soak must not leave a server on a shared box. The
+	 * admin API on a port of its own: never the shared default. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	snprintf(reactors, sizeof(reactors), "%u", s->reactors);
 	snprintf(topic, sizeof(topic), "%s:%u", SOAK_TOPIC, c->parts);
