@@ -8,6 +8,7 @@
 
 #include "tests/soak/soak_pbw.h"
 #include "tests/soak/soak_proc.h"
+#include "tests/soak/soak_server.h"
 #include "tests/soak/soak_state.h"
 #include "tools/client.h"
 
@@ -81,6 +82,16 @@ static void finish_batch(struct hostile *h)
 	pbw_frame(&h->frame, &h->msg);
 }
 
+/* An Error it got: the server's memory bounds may cut it anywhere (RESOURCE_EXHAUSTED,
+ * FRAME_DEADLINE), which is allowed; they are counted apart, the rest is the act's. */
+static void count_error(struct hostile *h, const Fanout__V1__Error *e)
+{
+	if (e->code == FANOUT__V1__ERROR_CODE__ERROR_CODE_RESOURCE_EXHAUSTED)
+		count(&h->x->sh->hostile_cut_budget, 1);
+	else if (e->code == FANOUT__V1__ERROR_CODE__ERROR_CODE_FRAME_DEADLINE)
+		count(&h->x->sh->hostile_cut_deadline, 1);
+}
+
 /* Waits up to ms for the answer to batch seq: 2 acknowledged, 1 refused with an Error,
  * 0 none (timeout, closed: the server may be restarting). Other answers are skipped. */
 static int answer(struct hostile *h, uint64_t seq, int ms)
@@ -95,8 +106,10 @@ static int answer(struct hostile *h, uint64_t seq, int ms)
 			client_free_msg(m);
 			return 0;
 		}
-		if (m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_ERROR)
+		if (m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_ERROR) {
+			count_error(h, m->error);
 			rc = 1;
+		}
 		else if (m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_PUBLISH_ACK &&
 			 m->publish_ack->sequence == seq)
 			rc = 2;
@@ -245,17 +258,24 @@ static void stalled(struct hostile *h)
 }
 
 /* Half a large frame, then silence for a while (a partial frame the server must hold
- * within its bounds, then forget). */
+ * within its bounds, then forget); one time in three past fanoutd's frame deadline, to
+ * read the FRAME_DEADLINE that cuts it (counted by answer; none if the server was
+ * killed meanwhile). */
 static void half_frame(struct hostile *h)
 {
 	uint8_t buf[4096];
 	struct pbw b = { 0 };
+	bool late = soak_rng_chance(&h->rng, 33);
 
 	memset(buf, 'x', sizeof(buf));
 	pbw_varint(&b, soak_rng_range(&h->rng, 100000, 1u << 20));
 	pbw_raw(&b, buf, soak_rng_range(&h->rng, 0, sizeof(buf)));
-	if (send_frame(h, b.p, b.len) == 0)
-		soak_sleep_ms((int64_t)soak_rng_range(&h->rng, 100, 1500));
+	if (send_frame(h, b.p, b.len) == 0) {
+		if (late)
+			answer(h, 0, SOAK_FRAME_DEADLINE_MS + HOSTILE_ANSWER_MS);
+		else
+			soak_sleep_ms((int64_t)soak_rng_range(&h->rng, 100, 1500));
+	}
 	pbw_free(&b);
 }
 
@@ -263,6 +283,31 @@ static void send_msg(struct hostile *h, const Fanout__V1__ClientMessage *m)
 {
 	count(&h->x->sh->hostile_frames, 1);
 	client_send(&h->cl, m);
+}
+
+/* A ring asked for on the Unix socket, its descriptors never taken (a plain read drops
+ * them), the connection held a while, then closed: the server must give the ring back.
+ * Or one of a terabyte, which it must refuse. */
+static void unclaimed_ring(struct hostile *h)
+{
+	Fanout__V1__ClientMessage m = FANOUT__V1__CLIENT_MESSAGE__INIT;
+	Fanout__V1__Subscribe s = FANOUT__V1__SUBSCRIBE__INIT;
+	bool huge = soak_rng_chance(&h->rng, 25);
+
+	s.subscription_id = 1;
+	s.topic = SOAK_TOPIC;
+	s.start = FANOUT__V1__START_POSITION__START_POSITION_EARLIEST;
+	s.shm_ring_bytes = huge ? 1ull << 40 : 4ull << 20;
+	m.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_SUBSCRIBE;
+	m.subscribe = &s;
+	send_msg(h, &m);
+	if (huge) {
+		if (answer(h, 0, HOSTILE_ANSWER_MS) == 1)
+			count(&h->x->sh->hostile_refused, 1);
+		return;
+	}
+	count(&h->x->sh->hostile_rings, 1);
+	soak_sleep_ms((int64_t)soak_rng_range(&h->rng, 0, 1500));
 }
 
 /* Subscriptions past the limit, with a snapshot of the soak topic and a filter at or
@@ -338,22 +383,28 @@ static void churn(struct hostile *h)
 	}
 }
 
-/* One hostile act on a fresh connection. */
+/* One hostile act on a fresh connection: over TCP, or one time in five (and for the
+ * rings it never maps, always) over the Unix socket for rings, which speaks the same
+ * protocol. */
 static void act(struct hostile *h)
 {
 	uint64_t r = soak_rng_range(&h->rng, 0, 99);
+	const struct soak_cfg *c = h->x->cfg;
+	bool local = (r >= 8 && r < 11) || soak_rng_chance(&h->rng, 20);
 
 	if (r < 8) {
 		churn(h);
 		return;
 	}
-	if (client_connect(&h->cl, h->x->cfg->addr, HOSTILE_CONNECT_MS) < 0) {
+	if (client_connect(&h->cl, local ? c->shm_sock : c->addr, HOSTILE_CONNECT_MS) < 0) {
 		client_close(&h->cl);
 		soak_sleep_ms(50);
 		return;
 	}
 	count(&h->x->sh->hostile_connects, 1);
-	if (r < 23)
+	if (r < 11)
+		unclaimed_ring(h);
+	else if (r < 23)
 		garbage(h);
 	else if (r < 35)
 		bad_prefix(h);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "tests/soak/soak_report.h"
@@ -275,9 +276,14 @@ static int make_dirs(struct soak_cfg *c)
 	if (!mkdtemp(c->dir))
 		return -errno;
 	snprintf(c->data, sizeof(c->data), "%s/data", c->dir);
-	snprintf(c->shm_dir, sizeof(c->shm_dir), "%s/shm", c->dir);
-	if (mkdir(c->shm_dir, 0700) < 0)
-		return -errno;
+	/* A killed server leaves it behind: the next start finds it stale and takes it over. */
+	snprintf(c->shm_sock, sizeof(c->shm_sock), "%s/shm.sock", c->dir);
+	if (strlen(c->shm_sock) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		fprintf(stderr, "soak: %s is too long for a Unix socket (set TMPDIR shorter)\n",
+			c->shm_sock);
+		rmdir(c->dir);
+		return -ENAMETOOLONG;
+	}
 	return 0;
 }
 

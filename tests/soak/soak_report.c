@@ -104,11 +104,15 @@ static void print_counts(const struct soak_run *r)
 	       (unsigned long long)(k[SOAK_STREAM_PUB] + k[SOAK_STREAM_SUB] +
 				    k[SOAK_STREAM_RING] + k[SOAK_STREAM_HOSTILE]));
 	printf("\"hostile\":{\"frames\":%llu,\"connections\":%llu,\"refused_as_required\":%llu,"
-	       "\"stored_in_own_topic\":%llu},",
+	       "\"stored_in_own_topic\":%llu,\"cut_resource_exhausted\":%llu,"
+	       "\"cut_frame_deadline\":%llu,\"unmapped_rings\":%llu},",
 	       (unsigned long long)atomic_load(&r->sh->hostile_frames),
 	       (unsigned long long)atomic_load(&r->sh->hostile_connects),
 	       (unsigned long long)atomic_load(&r->sh->hostile_refused),
-	       (unsigned long long)atomic_load(&r->sh->hostile_stored));
+	       (unsigned long long)atomic_load(&r->sh->hostile_stored),
+	       (unsigned long long)atomic_load(&r->sh->hostile_cut_budget),
+	       (unsigned long long)atomic_load(&r->sh->hostile_cut_deadline),
+	       (unsigned long long)atomic_load(&r->sh->hostile_rings));
 	printf("\"deliveries_checked\":%llu,\"tcp_deliveries\":%llu,\"ring_deliveries\":%llu,"
 	       "\"owed_checked\":%llu,\"log_events\":%llu,\"resumes\":%llu,"
 	       "\"resume_skipped\":%llu,\"ring_recovered\":%llu,"

@@ -62,7 +62,7 @@ static int ring_attach(struct ring_reader *rr, struct fanout_shm *old, char *err
 	size_t npats;
 	const char *const *pats = soak_set(rr->s->set, &npats);
 	struct fanout_shm_attach_opts a = {
-		.server = c->addr, .topic = SOAK_TOPIC, .patterns = pats, .npatterns = npats,
+		.socket_path = c->shm_sock, .topic = SOAK_TOPIC, .patterns = pats, .npatterns = npats,
 		.start = FANOUT__V1__START_POSITION__START_POSITION_OFFSET,
 		.start_offset = soak_resume_offset(rr->x, rr->s, NULL),
 		.ring_bytes = rr->s->slow ? SOAK_RING_BYTES_SLOW : SOAK_RING_BYTES,
@@ -159,6 +159,14 @@ static void maybe_pause(struct ring_reader *rr)
 	rr->pause_ns = soak_now_ns() + (int64_t)soak_rng_range(&rr->rng, 3000, 8000) * 1000000;
 }
 
+/* An Error from the server to an honest reader (a refused attach, or one on the ring's
+ * connection): the reader reattaches, and the soak fails (as for a TCP subscriber). */
+static void server_error(struct ring_reader *rr, const char *where, const char *msg)
+{
+	atomic_fetch_add_explicit(&rr->s->errors, 1, memory_order_relaxed);
+	fprintf(stderr, "soak: ring reader %u: server error %s: %s\n", rr->x->idx, where, msg);
+}
+
 /* Reads until the writer is gone or the run stops. Returns 0 to stop, 1 to reattach. */
 static int ring_read(struct ring_reader *rr)
 {
@@ -174,6 +182,10 @@ static int ring_read(struct ring_reader *rr)
 			atomic_fetch_add(&rr->s->shm_lost, rec.lost);
 			fprintf(stderr, "soak: ring reader %u: %llu events lost: %s\n", rr->x->idx,
 				(unsigned long long)rec.lost, fanout_shm_errmsg(rr->r));
+		} else if (rc == -FANOUT_SHM_E_SERVER) {
+			flush_stats(rr);
+			server_error(rr, "on its ring's connection", fanout_shm_errmsg(rr->r));
+			return 1;
 		} else if (rc < 0) {
 			flush_stats(rr);
 			if (rc != -FANOUT_SHM_E_WRITER_DEAD && rc != -FANOUT_SHM_E_CLOSED &&
@@ -214,7 +226,13 @@ int soak_ring_main(void *arg)
 		      soak_stream(SOAK_STREAM_RING, rr.x->idx, rr.x->incarnation));
 	rr.pause_ns = soak_now_ns() + 2000000000;
 	while (!atomic_load_explicit(&rr.x->sh->stop, memory_order_relaxed)) {
-		if (ring_begin(&rr) < 0 || ring_attach(&rr, old, err, sizeof(err)) < 0) {
+		int rc = ring_begin(&rr) < 0 ? -1 : ring_attach(&rr, old, err, sizeof(err));
+
+		if (rc < 0) {
+			/* Anything but an Error: the server is down or starting (-ENOENT,
+			 * -ECONNREFUSED, -ETIMEDOUT). */
+			if (rc == -FANOUT_SHM_E_SERVER)
+				server_error(&rr, "to its attach", err);
 			soak_sleep_ms(100);
 			continue;
 		}

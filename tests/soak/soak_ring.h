@@ -1,5 +1,6 @@
 /* tests/soak/soak_ring.h — a co-located reader through libfanout-shm. The first time it
- * learns the log's tails over TCP (what it is owed from) and attaches from there; when
+ * learns the log's tails over TCP (what it is owed from) and attaches from there, on
+ * fanoutd's Unix socket for rings (--shm-socket: the ring comes as sealed memfds); when
  * the ring's writer dies (a server kill) it drains the ring, attaches to the restarted
  * server with START_POSITION_OFFSET at its smallest next offset and the old handle as
  * `resume` (shm/FORMAT.md: Reattaching after a server restart); after its own SIGKILL

@@ -37,12 +37,13 @@ const char *soak_status_str(int status, char *buf, size_t cap)
 static void exec_server(const struct soak_server *s)
 {
 	const struct soak_cfg *c = s->cfg;
-	char reactors[16], topic[64], segment[32];
+	char reactors[16], topic[64], segment[32], deadline[16];
 	int fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	const char *argv[] = {
 		c->fanoutd, "--listen", c->addr, "--data-dir", c->data, "--ready-file", s->ready,
-		"--quiet", "--reactors", reactors, "--topic", topic, "--shm-dir", c->shm_dir,
-		"--segment-bytes", segment, "--http", "127.0.0.1:0", NULL,
+		"--quiet", "--reactors", reactors, "--topic", topic, "--shm-socket", c->shm_sock,
+		"--segment-bytes", segment, "--frame-deadline-ms", deadline,
+		"--http", "127.0.0.1:0", NULL,
 	};
 
 	/* Dies with the driver: a killed soak must not leave a server on a shared box. The
@@ -51,6 +52,7 @@ static void exec_server(const struct soak_server *s)
 	snprintf(reactors, sizeof(reactors), "%u", s->reactors);
 	snprintf(topic, sizeof(topic), "%s:%u", SOAK_TOPIC, c->parts);
 	snprintf(segment, sizeof(segment), "%llu", (unsigned long long)c->segment_bytes);
+	snprintf(deadline, sizeof(deadline), "%d", SOAK_FRAME_DEADLINE_MS);
 	if (fd >= 0) {
 		dup2(fd, STDOUT_FILENO);
 		dup2(fd, STDERR_FILENO);

@@ -11,6 +11,10 @@
 
 #include "tests/soak/soak_state.h"
 
+/* fanoutd's --frame-deadline-ms: a third of the default, so that the hostile client's
+ * stalled frames are cut within a short run; honest clients send each frame whole. */
+#define SOAK_FRAME_DEADLINE_MS 3000
+
 struct soak_server {
 	const struct soak_cfg *cfg;
 	pid_t pid;			/* 0 when not running */

@@ -44,9 +44,10 @@ struct soak_cfg {
 	uint32_t inject;		/* SOAK_INJECT_*: a self-test run, not a soak */
 	uint64_t seq_cap;		/* events a publisher may make */
 	uint64_t off_cap;		/* offsets per partition the fingerprints can hold */
-	char dir[SOAK_PATH_MAX];	/* temporary: data/, shm/, server.log, ready */
+	char dir[SOAK_PATH_MAX];	/* temporary: data/, shm.sock, server.log, ready */
 	char data[SOAK_PATH_MAX + 8];
-	char shm_dir[SOAK_PATH_MAX + 8];
+	char shm_sock[SOAK_PATH_MAX + 16];	/* fanoutd's --shm-socket: rings are asked
+						 * for there (never over TCP) */
 	char addr[64];			/* 127.0.0.1:PORT, the same across restarts */
 };
 
@@ -117,6 +118,10 @@ struct soak_shared {
 	_Atomic uint64_t hostile_refused;	/* answered with the Error it had to get */
 	_Atomic uint64_t hostile_accepted;	/* a bad batch acknowledged: never allowed */
 	_Atomic uint64_t hostile_stored;	/* valid oversize batches stored in its own topic */
+	_Atomic uint64_t hostile_cut_budget;	/* RESOURCE_EXHAUSTED: over a memory bound */
+	_Atomic uint64_t hostile_cut_deadline;	/* FRAME_DEADLINE: a frame it never finished */
+	_Atomic uint64_t hostile_rings;		/* rings asked for on the Unix socket, never
+						 * mapped (their descriptors dropped) */
 	struct soak_pub pub[SOAK_PUBS_MAX];
 	struct soak_sub sub[SOAK_SUBS_MAX];
 };
