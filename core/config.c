@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/budget.h"
 #include "core/frame.h"
+#include "core/latest.h"
 #include "core/log.h"
 #include "fanout_version.h"
 
@@ -28,8 +30,13 @@ void config_defaults(struct config *c)
 	c->auto_create = true;
 	c->max_topics = 10000;
 	c->send_zc_bytes = CONFIG_SEND_ZC_BYTES;
-	strcpy(c->shm_dir, "/dev/shm");
 	c->shm_max_bytes = 1ull << 30;
+	c->reactor_memory_bytes = BUDGET_BYTES_DEFAULT;
+	c->frame_deadline_ms = CONFIG_FRAME_DEADLINE_MS;
+	c->latest_keys_max = LATEST_KEYS_DEFAULT;
+	c->memory_log_ms = CONFIG_MEMORY_LOG_MS;
+	c->shm_max_rings = 4;
+	c->shm_attach_timeout_ms = 10000;
 	strcpy(c->http, "127.0.0.1:7480");
 	c->stats_interval_s = 10;
 	c->stats_queue_rows = 10000;
@@ -54,10 +61,15 @@ static const char config_usage[] =
 	"                            CPU this process may use but one, at least 1; at most 64)\n"
 	"  --send-zc-bytes N         zero-copy sends (SENDMSG_ZC) of at least N bytes to peers\n"
 	"                            on other hosts (default 65536; 0 = never)\n"
-	"  --shm-dir DIR             where shared-memory rings are made (default /dev/shm)\n"
-	"  --shm-group NAME          rings readable by this group (mode 0660; default 0600)\n"
+	"  --shm-socket PATH         the Unix socket shared-memory rings are asked for on\n"
+	"                            (default DATA_DIR/shm.sock; mode 0600)\n"
+	"  --shm-group NAME          members of this group may have rings too (socket 0660)\n"
 	"  --shm-max-bytes N         largest ring a subscriber may ask for (default 1073741824)\n"
-	"  --no-shm                  refuse shared-memory rings\n"
+	"  --shm-total-bytes N       all rings together (default: a quarter of RAM)\n"
+	"  --shm-max-rings N         rings per connection, 1..16 (default 4)\n"
+	"  --shm-attach-timeout-ms N a ring no reader attached to by then is removed and its\n"
+	"                            subscription ended (default 10000)\n"
+	"  --no-shm                  refuse shared-memory rings (no socket)\n"
 	"  --segment-bytes N         log segment size, at least max-frame-bytes + 65536\n"
 	"                            (default 67108864)\n"
 	"  --partitions N            partitions of auto-created topics (default 1)\n"
@@ -68,6 +80,17 @@ static const char config_usage[] =
 	"  --topic NAME[:N]          declare a topic with N partitions (repeatable)\n"
 	"  --no-auto-create          unknown topics are an error instead of created\n"
 	"  --max-topics N            auto-creation stops at N topics (default 10000)\n"
+	"  --reactor-memory-bytes N  each reactor's budget for what clients make it hold:\n"
+	"                            partial frames, answers, publish batches, snapshots,\n"
+	"                            subscriptions (default 268435456; at least 4194304 and\n"
+	"                            twice --max-frame-bytes)\n"
+	"  --frame-deadline-ms N     a client frame must arrive whole within N ms of its\n"
+	"                            first byte, else the connection is cut (default 10000)\n"
+	"  --latest-keys-max N       keys each partition's last-value table keeps for\n"
+	"                            snapshots; past it the least recently updated goes\n"
+	"                            (default 262144, at most 67108864)\n"
+	"  --memory-log-ms N         log each reactor's memory use this often (default\n"
+	"                            10000; 0 = never)\n"
 	"  --quiet                   log warnings and errors only\n"
 	"  --log-format text|json    server log lines as text (default) or JSON objects\n"
 	"  --http HOST:PORT          admin REST API, /metrics, /healthz, /readyz (default\n"
@@ -122,9 +145,11 @@ enum {
 	OPT_LISTEN = 256, OPT_DATA_DIR, OPT_READY_FILE, OPT_RULES, OPT_MAX_FRAME, OPT_MAX_SUBS,
 	OPT_MAX_CONNS, OPT_SEGMENT, OPT_PARTITIONS, OPT_MAX_LAG_BYTES, OPT_MAX_LAG_EVENTS,
 	OPT_CLOSE_GRACE, OPT_TOPIC, OPT_NO_AUTO, OPT_MAX_TOPICS, OPT_QUIET,
-	OPT_HELP, OPT_VERSION, OPT_CONFIG, OPT_REACTORS, OPT_SEND_ZC, OPT_SHM_DIR,
-	OPT_SHM_GROUP, OPT_SHM_MAX, OPT_NO_SHM, OPT_HOT_DIR, OPT_HTTP, OPT_NO_HTTP, OPT_PG_URL,
-	OPT_STATS_INTERVAL, OPT_STATS_QUEUE, OPT_LOG_FORMAT,
+	OPT_HELP, OPT_VERSION, OPT_CONFIG, OPT_REACTORS, OPT_SEND_ZC, OPT_SHM_SOCKET,
+	OPT_SHM_GROUP, OPT_SHM_MAX, OPT_NO_SHM, OPT_HOT_DIR, OPT_SHM_TOTAL, OPT_SHM_RINGS,
+	OPT_SHM_ATTACH_TIMEOUT, OPT_HTTP, OPT_NO_HTTP, OPT_PG_URL,
+	OPT_STATS_INTERVAL, OPT_STATS_QUEUE, OPT_LOG_FORMAT, OPT_REACTOR_MEMORY,
+	OPT_FRAME_DEADLINE, OPT_LATEST_KEYS, OPT_MEMORY_LOG,
 };
 
 static const struct option config_options[] = {
@@ -138,9 +163,12 @@ static const struct option config_options[] = {
 	{ "max-connections", required_argument, NULL, OPT_MAX_CONNS },
 	{ "reactors", required_argument, NULL, OPT_REACTORS },
 	{ "send-zc-bytes", required_argument, NULL, OPT_SEND_ZC },
-	{ "shm-dir", required_argument, NULL, OPT_SHM_DIR },
+	{ "shm-socket", required_argument, NULL, OPT_SHM_SOCKET },
 	{ "shm-group", required_argument, NULL, OPT_SHM_GROUP },
 	{ "shm-max-bytes", required_argument, NULL, OPT_SHM_MAX },
+	{ "shm-total-bytes", required_argument, NULL, OPT_SHM_TOTAL },
+	{ "shm-max-rings", required_argument, NULL, OPT_SHM_RINGS },
+	{ "shm-attach-timeout-ms", required_argument, NULL, OPT_SHM_ATTACH_TIMEOUT },
 	{ "no-shm", no_argument, NULL, OPT_NO_SHM },
 	{ "segment-bytes", required_argument, NULL, OPT_SEGMENT },
 	{ "partitions", required_argument, NULL, OPT_PARTITIONS },
@@ -150,6 +178,10 @@ static const struct option config_options[] = {
 	{ "topic", required_argument, NULL, OPT_TOPIC },
 	{ "no-auto-create", no_argument, NULL, OPT_NO_AUTO },
 	{ "max-topics", required_argument, NULL, OPT_MAX_TOPICS },
+	{ "reactor-memory-bytes", required_argument, NULL, OPT_REACTOR_MEMORY },
+	{ "frame-deadline-ms", required_argument, NULL, OPT_FRAME_DEADLINE },
+	{ "latest-keys-max", required_argument, NULL, OPT_LATEST_KEYS },
+	{ "memory-log-ms", required_argument, NULL, OPT_MEMORY_LOG },
 	{ "quiet", no_argument, NULL, OPT_QUIET },
 	{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
 	{ "http", required_argument, NULL, OPT_HTTP },
@@ -174,6 +206,8 @@ static int config_string(char *dst, size_t cap, const char *arg)
 	return 0;
 }
 
+static int config_apply_bounds(struct config *c, int opt, const char *arg, FILE *out,
+			       const char **why);
 static int config_apply_admin(struct config *c, int opt, const char *arg, const char **why);
 
 /* Applies one option; returns 0, 1 (help/version printed) or -1 with *why set. */
@@ -222,15 +256,30 @@ static int config_apply(struct config *c, int opt, const char *arg, FILE *out,
 	case OPT_HOT_DIR:
 		*why = "--hot-dir is empty or too long";
 		return config_string(c->hot_dir, sizeof(c->hot_dir), arg);
-	case OPT_SHM_DIR:
-		*why = "--shm-dir is empty or too long";
-		return config_string(c->shm_dir, sizeof(c->shm_dir), arg);
+	case OPT_SHM_SOCKET:
+		*why = "--shm-socket is empty or too long";
+		return config_string(c->shm_socket, sizeof(c->shm_socket), arg);
 	case OPT_SHM_GROUP:
 		*why = "--shm-group is empty or too long";
 		return config_string(c->shm_group, sizeof(c->shm_group), arg);
 	case OPT_SHM_MAX:
 		*why = "--shm-max-bytes must be in 65536..68719476736";
 		return config_number(arg, 65536, 64ull << 30, &c->shm_max_bytes);
+	case OPT_SHM_TOTAL:
+		*why = "--shm-total-bytes must be in 65536..1099511627776";
+		return config_number(arg, 65536, 1ull << 40, &c->shm_total_bytes);
+	case OPT_SHM_RINGS:
+		*why = "--shm-max-rings must be in 1..16";
+		if (config_number(arg, 1, CONFIG_SHM_RINGS_MAX, &n) < 0)
+			return -1;
+		c->shm_max_rings = (uint32_t)n;
+		return 0;
+	case OPT_SHM_ATTACH_TIMEOUT:
+		*why = "--shm-attach-timeout-ms must be in 100..3600000";
+		if (config_number(arg, 100, 3600000, &n) < 0)
+			return -1;
+		c->shm_attach_timeout_ms = (uint32_t)n;
+		return 0;
 	case OPT_NO_SHM:
 		c->no_shm = true;
 		return 0;
@@ -281,6 +330,39 @@ static int config_apply(struct config *c, int opt, const char *arg, FILE *out,
 		return 0;
 	case OPT_QUIET:
 		c->quiet = true;
+		return 0;
+	default:
+		return config_apply_bounds(c, opt, arg, out, why);
+	}
+}
+
+/* The bounds on what clients can make the server hold (issue 11, defect 8). */
+static int config_apply_bounds(struct config *c, int opt, const char *arg, FILE *out,
+			       const char **why)
+{
+	uint64_t n;
+
+	switch (opt) {
+	case OPT_REACTOR_MEMORY:
+		*why = "--reactor-memory-bytes must be in 4194304..1099511627776";
+		return config_number(arg, BUDGET_BYTES_MIN, 1ull << 40, &c->reactor_memory_bytes);
+	case OPT_FRAME_DEADLINE:
+		*why = "--frame-deadline-ms must be in 100..3600000";
+		if (config_number(arg, 100, 3600000, &n) < 0)
+			return -1;
+		c->frame_deadline_ms = (uint32_t)n;
+		return 0;
+	case OPT_LATEST_KEYS:
+		*why = "--latest-keys-max must be in 1..67108864";
+		if (config_number(arg, 1, LATEST_KEYS_MAX, &n) < 0)
+			return -1;
+		c->latest_keys_max = (uint32_t)n;
+		return 0;
+	case OPT_MEMORY_LOG:
+		*why = "--memory-log-ms must be in 0..86400000 (0 = never)";
+		if (config_number(arg, 0, 86400000, &n) < 0)
+			return -1;
+		c->memory_log_ms = (uint32_t)n;
 		return 0;
 	case OPT_HELP:
 		fputs(config_usage, out);
@@ -447,6 +529,13 @@ int config_parse_args(struct config *c, int argc, char **argv, FILE *out, FILE *
 		fprintf(err, "fanoutd: --segment-bytes (%" PRIu64 ") must be at least "
 			"--max-frame-bytes (%u) + %u, so that every accepted event fits in a "
 			"segment\n", c->segment_bytes, c->max_frame_bytes, CONFIG_SEGMENT_SLACK);
+		return -1;
+	}
+	/* A client may hold one frame in full, and an answer beside it. */
+	if (c->reactor_memory_bytes < 2ull * c->max_frame_bytes) {
+		fprintf(err, "fanoutd: --reactor-memory-bytes (%" PRIu64 ") must be at least twice "
+			"--max-frame-bytes (%u): a client's frame and its answer must fit\n",
+			c->reactor_memory_bytes, c->max_frame_bytes);
 		return -1;
 	}
 	return 0;

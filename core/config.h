@@ -14,6 +14,12 @@
  * around 10 KB; notification and page pinning cost the rest): not measured on this
  * project's machines, which have no path off the host. */
 #define CONFIG_SEND_ZC_BYTES 65536u
+/* A frame that has not arrived whole 10 s after its first byte is a stalled or
+ * crawling client holding up to --max-frame-bytes: at 1 MiB that is 100 KiB/s. */
+#define CONFIG_FRAME_DEADLINE_MS 10000u
+#define CONFIG_MEMORY_LOG_MS 10000u
+#define CONFIG_SHM_RINGS_MAX 16u	/* --shm-max-rings bound (net/session.h passes their
+					 * descriptors per answer buffer) */
 
 struct config_topic {
 	char name[201];
@@ -33,9 +39,13 @@ struct config {
 					 * 0 = never */
 	bool no_shm;			/* refuse shared-memory rings */
 	char hot_dir[CONFIG_PATH_MAX];	/* hot segments' root; "" = under /dev/shm by id */
-	char shm_dir[CONFIG_PATH_MAX];	/* where rings are created */
-	char shm_group[64];		/* rings readable by this group too; "" = owner only */
+	char shm_socket[CONFIG_PATH_MAX];	/* the Unix socket rings are served on;
+						 * "" = DATA_DIR/shm.sock */
+	char shm_group[64];		/* its members may have rings too; "" = owner only */
 	uint64_t shm_max_bytes;		/* largest ring a subscriber may ask for */
+	uint64_t shm_total_bytes;	/* all rings together; 0 = a quarter of RAM */
+	uint32_t shm_max_rings;		/* rings per connection */
+	uint32_t shm_attach_timeout_ms;	/* a ring nobody attached to by then is removed */
 	uint64_t segment_bytes;		/* partition log segment size */
 	uint32_t default_partitions;	/* for auto-created topics */
 	uint64_t max_lag_events;	/* a subscription further behind is cut; 0 = no bound */
@@ -44,6 +54,10 @@ struct config {
 	bool auto_create;		/* create unknown topics on first use */
 	uint32_t max_topics;		/* auto-creation refuses past this many topics */
 	bool quiet;			/* no info logs, only warnings and errors */
+	uint64_t reactor_memory_bytes;	/* each reactor's budget for client-caused memory */
+	uint32_t frame_deadline_ms;	/* a partial client frame older than this is cut */
+	uint32_t latest_keys_max;	/* keys per partition's last-value table */
+	uint32_t memory_log_ms;		/* each budget's use logged this often; 0 = never */
 	char http[128];			/* admin HTTP HOST:PORT */
 	bool http_set;			/* --http given: failing to bind it is fatal */
 	bool no_http;			/* no admin HTTP server */

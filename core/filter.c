@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/hash.h"
+#include "core/keyhash.h"
 
 #define FILTER_VALUE_BYTES_MAX 255u	/* longest string a list may hold */
 
@@ -96,7 +96,7 @@ static int filter_set_build(struct filter_set *s, char *const *v, size_t n,
 			free(h);
 			return filter_fail(why, len ? lw->too_long : lw->empty, -EINVAL);
 		}
-		h[i] = hash_bytes(v[i], len);
+		h[i] = keyhash_bytes(v[i], len);
 	}
 	qsort(h, n, sizeof(*h), filter_hash_cmp);
 	for (size_t i = 0; i < n; i++)	/* duplicates would only cost search steps */

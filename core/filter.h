@@ -1,6 +1,7 @@
 /* core/filter.h — a subscription's content filter, compiled once from a fanout.v1.Filter
  * and evaluated on sidecar index entries (struct log_entry), so deciding whether an event
- * matches never decodes it. Strings are compared by hash_bytes(); a filter over a list
+ * matches never decodes it. Strings are compared by keyhash_bytes(), keyed with the data
+ * directory's secret so that no client can make two strings agree; a filter over a list
  * keeps the hashes sorted for binary search.
  * Compiling allocates (control plane); matching never does and is read-only, so one
  * compiled filter may be evaluated from any thread. */

@@ -37,7 +37,10 @@
 #include <stdint.h>
 
 #define LOG_INDEX_MAGIC   0x5849544f4e414646ull	/* "FFANOTIX" little-endian */
-#define LOG_INDEX_VERSION 2u	/* 2: 96-byte entries */
+#define LOG_INDEX_VERSION 3u	/* 2: 96-byte entries; 3: their hashes keyed (core/keyhash.h) */
+/* Version 2 held unkeyed FNV-1a hashes, which decide partitions and filters: its logs are
+ * refused (-EPROTONOSUPPORT, the file named), never read with the wrong hash. */
+#define LOG_INDEX_VERSION_FNV 2u
 #define LOG_SEGMENTS_MAX  4096u	/* segments per partition; log_reserve fails past it */
 #define LOG_SEGMENT_BYTES_DEFAULT (64ull << 20)
 #define LOG_SEGMENT_BYTES_MIN     (64ull << 10)
@@ -55,7 +58,8 @@
 #define LOG_ENTRY_AUDIT_REQUIRED    0x02u
 
 /* One sidecar index entry, exactly as stored in the .idx file (little-endian host).
- * Hashes are hash_bytes() of the string, 0 when the event has none. */
+ * Hashes are keyhash_bytes() of the string under the data directory's key (never 0), 0
+ * when the event has none. */
 struct log_entry {
 	uint32_t pos;		/* byte position of the frame in the segment's .log */
 	uint32_t len;		/* frame bytes including the varint prefix; 0 = unused slot */

@@ -243,6 +243,11 @@ static int hot_load(struct log *log, uint32_t seq, struct log_segment **out)
 		r = 0;
 		goto gone;
 	}
+	if (n == (ssize_t)sizeof(h) && h.magic == LOG_INDEX_MAGIC &&
+	    h.version == LOG_INDEX_VERSION_FNV) {
+		r = log_segment_old_format(path);	/* its frames are not to be dropped */
+		goto gone;
+	}
 	if (n != (ssize_t)sizeof(h) || h.magic != LOG_INDEX_MAGIC ||
 	    h.version != LOG_INDEX_VERSION || h.entry_bytes != sizeof(struct log_entry) ||
 	    h.log_bytes == 0 || h.log_bytes > UINT32_MAX ||

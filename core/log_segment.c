@@ -222,10 +222,21 @@ int log_segment_corrupt(const char *path, const char *what)
 	return -EUCLEAN;
 }
 
+int log_segment_old_format(const char *path)
+{
+	fprintf(stderr, "log: %s: index format version %u, written by an older fanout with "
+		"unkeyed hashes; this fanoutd reads version %u only (hashes keyed by the data "
+		"dir's HASHKEY). Move the data dir aside, or serve it with the older fanoutd\n",
+		path, LOG_INDEX_VERSION_FNV, LOG_INDEX_VERSION);
+	return -EPROTONOSUPPORT;
+}
+
 /* Checks a header read from path against the file name and the file sizes. */
 static int header_check(const char *path, const struct log_index_header *h, uint64_t base,
 			const struct stat *log_st, const struct stat *idx_st)
 {
+	if (h->magic == LOG_INDEX_MAGIC && h->version == LOG_INDEX_VERSION_FNV)
+		return log_segment_old_format(path);
 	if (h->magic != LOG_INDEX_MAGIC || h->version != LOG_INDEX_VERSION ||
 	    h->entry_bytes != sizeof(struct log_entry))
 		return log_segment_corrupt(path, "bad header (magic, version or entry size)");

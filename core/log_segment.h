@@ -22,6 +22,10 @@ void log_segment_path(char *buf, const char *dir, uint64_t base, const char *ext
 /* Logs "log: <path>: <what>" to stderr and returns -EUCLEAN. */
 int log_segment_corrupt(const char *path, const char *what);
 
+/* Logs that path holds an index of format LOG_INDEX_VERSION_FNV (what to do about it)
+ * and returns -EPROTONOSUPPORT. */
+int log_segment_old_format(const char *path);
+
 /* Creates and maps a new empty segment at base in log->dir, sized by log->config. Fails
  * with -EEXIST rather than reuse a file; on failure removes what it created. */
 int log_segment_create(const struct log *log, uint64_t base, struct log_segment **out);

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -46,15 +47,17 @@ static struct io_uring_sqe *reactor_sqe(struct reactor *r)
 	return sqe;
 }
 
-static void reactor_arm_accept(struct reactor *r)
+static void reactor_arm_accept(struct reactor *r, enum reactor_listener_id id)
 {
 	struct io_uring_sqe *sqe = reactor_sqe(r);
+	int fd = r->listen[id].fd;
 
+	assert(fd >= 0);
 	if (r->features.multishot_accept)
-		io_uring_prep_multishot_accept(sqe, r->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		io_uring_prep_multishot_accept(sqe, fd, NULL, NULL, SOCK_CLOEXEC);
 	else
-		io_uring_prep_accept(sqe, r->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-	io_uring_sqe_set_data64(sqe, reactor_udata(REACTOR_OP_ACCEPT, REACTOR_SLOT_NONE));
+		io_uring_prep_accept(sqe, fd, NULL, NULL, SOCK_CLOEXEC);
+	io_uring_sqe_set_data64(sqe, reactor_udata(REACTOR_OP_ACCEPT, id));
 }
 
 static void reactor_arm_recv(struct reactor *r, struct reactor_conn *c)
@@ -143,39 +146,12 @@ static bool reactor_peer_local(int fd)
 	return true;
 }
 
-static void reactor_on_accept(struct reactor *r, struct io_uring_cqe *cqe)
+/* TCP options for an accepted connection: no Nagle delay, and peers that vanish without a
+ * FIN are found. */
+static void reactor_tcp_options(int fd)
 {
-	struct reactor_conn *c;
-	int one = 1, fd = cqe->res;
+	int one = 1;
 
-	if (!(cqe->flags & IORING_CQE_F_MORE) && r->accepting) {
-		if (fd == -EINVAL && r->features.multishot_accept) {
-			fprintf(stderr, "fanoutd: multishot accept refused; using single-shot\n");
-			r->features.multishot_accept = false;
-		}
-		if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
-			/* Re-arming now would fail at once, forever: the backlog waits instead,
-			 * and the accept resumes after a pause or when a connection closes. */
-			if (r->accept_pauses++ % 100 == 0)
-				fprintf(stderr, "fanoutd: accept: %s; new connections wait in the "
-					"backlog (raise the open-file limit or lower "
-					"--max-connections)\n", strerror(-fd));
-			r->accept_paused = true;
-			r->accept_resume_ns = clock_monotonic_ns() + REACTOR_ACCEPT_PAUSE_NS;
-			return;
-		}
-		reactor_arm_accept(r);
-	}
-	if (fd < 0) {
-		if (fd != -EINVAL && fd != -ECANCELED)
-			fprintf(stderr, "fanoutd: accept: %s\n", strerror(-fd));
-		return;
-	}
-	if (!r->accepting || r->nfree == 0) {
-		r->refused++;
-		close(fd);	/* at the connection bound: refuse rather than queue */
-		return;
-	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	/* A peer that vanished without a FIN (power, cable) is found within ~90 s even when
 	 * it asked for no heartbeats: the kernel probes idle connections. */
@@ -187,9 +163,55 @@ static void reactor_on_accept(struct reactor *r, struct io_uring_cqe *cqe)
 	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT,
 		   &(unsigned){ (REACTOR_KEEPIDLE_S + REACTOR_KEEPINTVL_S * REACTOR_KEEPCNT) * 1000u },
 		   sizeof(unsigned));
+}
+
+/* An accept that ended for good (no IORING_CQE_F_MORE): re-armed, or paused when the
+ * process is out of descriptors. Returns false when paused. */
+static bool reactor_accept_ended(struct reactor *r, enum reactor_listener_id id, int fd)
+{
+	if (fd == -EINVAL && r->features.multishot_accept) {
+		fprintf(stderr, "fanoutd: multishot accept refused; using single-shot\n");
+		r->features.multishot_accept = false;
+	}
+	if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
+		/* Re-arming now would fail at once, forever: the backlog waits instead, and
+		 * the accept resumes after a pause or when a connection closes. */
+		if (r->accept_pauses++ % 100 == 0)
+			fprintf(stderr, "fanoutd: accept: %s; new connections wait in the "
+				"backlog (raise the open-file limit or lower --max-connections)\n",
+				strerror(-fd));
+		r->listen[id].paused = true;
+		r->accept_resume_ns = clock_monotonic_ns() + REACTOR_ACCEPT_PAUSE_NS;
+		return false;
+	}
+	reactor_arm_accept(r, id);
+	return true;
+}
+
+static void reactor_on_accept(struct reactor *r, enum reactor_listener_id id,
+			      struct io_uring_cqe *cqe)
+{
+	struct reactor_conn *c;
+	bool local = id == REACTOR_LISTEN_LOCAL;
+	int fd = cqe->res;
+
+	if (!(cqe->flags & IORING_CQE_F_MORE) && r->accepting && !reactor_accept_ended(r, id, fd))
+		return;
+	if (fd < 0) {
+		if (fd != -EINVAL && fd != -ECANCELED)
+			fprintf(stderr, "fanoutd: accept: %s\n", strerror(-fd));
+		return;
+	}
+	if (!r->accepting || r->nfree == 0) {
+		r->refused++;
+		close(fd);	/* at the connection bound: refuse rather than queue */
+		return;
+	}
+	if (!local)
+		reactor_tcp_options(fd);
 	c = &r->conns[r->free_slots[--r->nfree]];
-	*c = (struct reactor_conn){ .fd = fd, .slot = c->slot, .in_use = true };
-	c->zc = r->features.send_zc && r->send_zc_bytes &&
+	*c = (struct reactor_conn){ .fd = fd, .slot = c->slot, .in_use = true, .local = local };
+	c->zc = !local && r->features.send_zc && r->send_zc_bytes &&
 		(r->zc_local || !reactor_peer_local(fd));
 	r->nopen++;
 	r->accepted++;
@@ -345,7 +367,8 @@ static void reactor_dispatch(struct reactor *r, struct io_uring_cqe *cqe)
 	}
 	switch (op) {
 	case REACTOR_OP_ACCEPT:
-		reactor_on_accept(r, cqe);
+		assert(slot < REACTOR_LISTENERS && r->listen[slot].fd >= 0);
+		reactor_on_accept(r, (enum reactor_listener_id)slot, cqe);
 		break;
 	case REACTOR_OP_RECV:
 		reactor_on_recv(r, c, cqe);
@@ -402,9 +425,12 @@ static int reactor_turn(struct reactor *r, int64_t wait_ns)
 	/* Shared tables are read inside a section per turn; never while asleep. */
 	epoch_enter();
 	reactor_reap(r);
-	if (r->accept_paused && r->accepting && clock_monotonic_ns() >= r->accept_resume_ns) {
-		r->accept_paused = false;
-		reactor_arm_accept(r);
+	for (int id = 0; id < REACTOR_LISTENERS; id++) {
+		if (r->listen[id].paused && r->accepting &&
+		    clock_monotonic_ns() >= r->accept_resume_ns) {
+			r->listen[id].paused = false;
+			reactor_arm_accept(r, (enum reactor_listener_id)id);
+		}
 	}
 	r->busy = r->ops.on_idle && r->ops.on_idle(r->ops.ctx);
 	epoch_exit();
@@ -425,7 +451,16 @@ int reactor_run(struct reactor *r, volatile sig_atomic_t *stop)
 		}
 	}
 	r->accepting = false;
-	shutdown(r->listen_fd, SHUT_RDWR);	/* ends the pending accept */
+	shutdown(r->listen[REACTOR_LISTEN_TCP].fd, SHUT_RDWR);	/* ends the pending accept */
+	if (r->listen[REACTOR_LISTEN_LOCAL].fd >= 0) {
+		/* Cancelled, not shut down: every reactor accepts on this one socket. */
+		struct io_uring_sqe *sqe = reactor_sqe(r);
+
+		io_uring_prep_cancel64(sqe, reactor_udata(REACTOR_OP_ACCEPT, REACTOR_LISTEN_LOCAL),
+				       0);
+		io_uring_sqe_set_data64(sqe, reactor_udata(REACTOR_OP_CANCEL, REACTOR_SLOT_NONE));
+		sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	}
 	/* No new input while draining: what was accepted finishes, nothing new starts. */
 	for (uint32_t i = 0; i < r->max_conns; i++)
 		if (r->conns[i].in_use)
@@ -618,7 +653,8 @@ int reactor_init(struct reactor *r, const struct reactor_config *cfg,
 	int rc;
 
 	memset(r, 0, sizeof(*r));
-	r->listen_fd = -1;
+	for (int id = 0; id < REACTOR_LISTENERS; id++)
+		r->listen[id].fd = -1;
 	r->wake_fd = -1;
 	r->id = cfg->id;
 	r->send_zc_bytes = cfg->send_zc_bytes;
@@ -663,9 +699,16 @@ int reactor_init(struct reactor *r, const struct reactor_config *cfg,
 		fprintf(stderr, "fanoutd: cannot listen on %s: %s\n", cfg->listen, strerror(-rc));
 		return rc;
 	}
-	r->listen_fd = rc;
+	r->listen[REACTOR_LISTEN_TCP].fd = rc;
+	if (cfg->local_fd >= 0) {
+		r->listen[REACTOR_LISTEN_LOCAL].fd = fcntl(cfg->local_fd, F_DUPFD_CLOEXEC, 0);
+		if (r->listen[REACTOR_LISTEN_LOCAL].fd < 0)
+			return -errno;
+	}
 	r->accepting = true;
-	reactor_arm_accept(r);
+	for (int id = 0; id < REACTOR_LISTENERS; id++)
+		if (r->listen[id].fd >= 0)
+			reactor_arm_accept(r, (enum reactor_listener_id)id);
 	return 0;
 }
 
@@ -685,8 +728,9 @@ void reactor_free(struct reactor *r)
 			r->ops.on_close(r->ops.ctx, c);
 		c->in_use = false;
 	}
-	if (r->listen_fd >= 0)
-		close(r->listen_fd);
+	for (int id = 0; id < REACTOR_LISTENERS; id++)
+		if (r->listen[id].fd >= 0)
+			close(r->listen[id].fd);
 	if (r->wake_fd >= 0)
 		close(r->wake_fd);
 	mem_unmap(r->bufs, (size_t)REACTOR_BUF_COUNT * REACTOR_BUF_BYTES);

@@ -1,11 +1,13 @@
-/* core/reactor.h — one thread, one io_uring: a listening socket, its connections, and
- * the sends and receives on them. The reactor knows bytes, not protocol: the layer above
- * supplies struct reactor_ops and decides what the bytes mean and what to send.
+/* core/reactor.h — one thread, one io_uring: its listening sockets (the TCP port and,
+ * optionally, a Unix socket for peers on this host), their connections, and the sends and
+ * receives on them. The reactor knows bytes, not protocol: the layer above supplies struct
+ * reactor_ops and decides what the bytes mean and what to send.
  *
  * user_data of every SQE (one layout, here):
  *   bits  0..7   enum reactor_op, which completion handler runs
  *   bits  8..31  reserved, 0
- *   bits 32..63  connection slot (REACTOR_SLOT_NONE for the listener)
+ *   bits 32..63  connection slot; for REACTOR_OP_ACCEPT the listener (enum
+ *                reactor_listener_id); REACTOR_SLOT_NONE for the rest
  *
  * Every function here must run on the reactor's own thread (_reactor contract) unless
  * it says otherwise. */
@@ -29,6 +31,13 @@
 #define REACTOR_KEEPCNT     3	/* unanswered probes before the kernel drops it */
 #define REACTOR_ACCEPT_PAUSE_NS (100 * 1000 * 1000ll)	/* out of fds: retry accepts after */
 
+/* A reactor's listening sockets. */
+enum reactor_listener_id {
+	REACTOR_LISTEN_TCP = 0,		/* --listen: any peer the network lets in */
+	REACTOR_LISTEN_LOCAL,		/* a Unix socket: peers on this host, credentials known */
+	REACTOR_LISTENERS,
+};
+
 enum reactor_op {
 	REACTOR_OP_ACCEPT = 1,
 	REACTOR_OP_RECV,
@@ -48,6 +57,8 @@ struct reactor_conn {
 	bool zc;		/* the peer is on another host: large sends go zero-copy */
 	int zc_res;		/* a zero-copy send's result, held until the kernel's
 				 * notification gives its buffers back */
+	bool local;		/* accepted on the Unix socket (REACTOR_LISTEN_LOCAL): the
+				 * peer is on this host; SO_PEERCRED names its user */
 	bool sending;		/* a send is pending; one at a time */
 	bool closing;		/* shut down; the slot frees once inflight reaches 0 */
 	bool in_use;
@@ -92,6 +103,17 @@ struct reactor_config {
 	bool quiet;		/* no start-up line about kernel features */
 	uint32_t send_zc_bytes;	/* sends of at least this many bytes to peers on other
 				 * hosts go zero-copy (SENDMSG_ZC); 0 = never */
+	int local_fd;		/* a listening AF_UNIX socket to accept on as well, or -1
+				 * (set it: 0 is a descriptor). The reactor accepts on a
+				 * duplicate, so every reactor may share one socket: the
+				 * kernel hands each connection to one of them */
+};
+
+/* One listening socket of a reactor. */
+struct reactor_listener {
+	int fd;				/* -1: none */
+	bool paused;			/* out of file descriptors: re-armed at
+					 * accept_resume_ns */
 };
 
 struct reactor {
@@ -106,9 +128,8 @@ struct reactor {
 					 * undo a wake-up whose MSG_RING failed */
 	struct io_uring_buf_ring *br;
 	uint8_t *bufs;			/* REACTOR_BUF_COUNT * REACTOR_BUF_BYTES */
-	int listen_fd;
+	struct reactor_listener listen[REACTOR_LISTENERS];
 	bool accepting;
-	bool accept_paused;		/* out of file descriptors: re-armed at accept_resume_ns */
 	int64_t accept_resume_ns;
 	struct reactor_conn *conns;	/* max_conns slots, preallocated */
 	uint32_t *free_slots;		/* stack of free slot numbers */
@@ -126,8 +147,9 @@ struct reactor {
 	uint64_t zc_sends;
 };
 
-/* Creates the ring, buffer ring and connection slots and starts listening on cfg->listen.
- * The bound address is written to bound (>= 64 bytes) as "HOST:PORT". Returns 0 or -errno
+/* Creates the ring, buffer ring and connection slots and starts listening on cfg->listen
+ * (and accepting on cfg->local_fd when it is a descriptor). The bound address is written
+ * to bound (>= 64 bytes) as "HOST:PORT". Returns 0 or -errno
  * with a message on stderr. Runs on the reactor's own thread: with SINGLE_ISSUER the
  * thread that creates the ring is the one that may submit to it. */
 int reactor_init(struct reactor *r, const struct reactor_config *cfg,

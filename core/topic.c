@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "core/epoch.h"
-#include "core/hash.h"
+#include "core/keyhash.h"
 
 
 int topic_name_check(const char *name, size_t len, const char **why)
@@ -52,9 +52,12 @@ int topic_table_init(struct topic_table *t, const char *data_dir, const struct l
 	strcpy(t->data_dir, data_dir);
 	t->log_config = *lc;
 	t->reactors = 1;
+	t->latest_keys_max = LATEST_KEYS_DEFAULT;
 	pthread_mutex_init(&t->create_lock, NULL);
+	/* Seeded from the hash key: topic names clients pick cannot be aimed at one
+	 * probe sequence of ck_ht's (public) hash function. */
 	if (!ck_ht_init(&t->ht, CK_HT_MODE_BYTESTRING, NULL, &epoch_allocator, 64,
-			0x66616e6f7574ull))
+			keyhash_bytes("topics", 6)))
 		return -ENOMEM;
 	return 0;
 }
@@ -131,7 +134,7 @@ static int topic_open_logs(struct topic_table *t, struct topic *tp)
 		memset(tp->part[i].out, 0, t->reactors * sizeof(struct topic_out));
 		/* Partitions of one topic go round the reactors from a place its name picks,
 		 * so many one-partition topics spread too. */
-		tp->part[i].owner = (uint32_t)((hash_bytes(tp->name, tp->name_len) + i) %
+		tp->part[i].owner = (uint32_t)((keyhash_bytes(tp->name, tp->name_len) + i) %
 					       t->reactors);
 		rc = topic_dir(t, tp->name, tp->name_len, (int)i, dir, sizeof(dir));
 		if (rc < 0)
@@ -142,11 +145,11 @@ static int topic_open_logs(struct topic_table *t, struct topic *tp)
 				tp->name, i, dir, strerror(-rc));
 			return rc;
 		}
-		rc = latest_init(&tp->part[i].latest);
+		rc = latest_init(&tp->part[i].latest, tp->part[i].log, t->latest_keys_max);
 		if (rc < 0)
 			return rc;
 		tp->part[i].latest_ready = true;
-		rc = latest_rebuild(&tp->part[i].latest, tp->part[i].log);
+		rc = latest_rebuild(&tp->part[i].latest);
 		if (rc < 0)
 			return rc;
 	}
@@ -330,6 +333,24 @@ void topic_table_close(struct topic_table *t)
 		topic_free(ck_ht_entry_value(e));
 	ck_ht_destroy(&t->ht);
 	pthread_mutex_destroy(&t->create_lock);
+}
+
+void topic_table_latest_totals(struct topic_table *t, uint32_t owner, struct latest_totals *out)
+{
+	ck_ht_iterator_t it = CK_HT_ITERATOR_INITIALIZER;
+	ck_ht_entry_t *e;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&t->create_lock);	/* ck_ht_next wants no writer meanwhile */
+	while (ck_ht_next(&t->ht, &it, &e)) {
+		const struct topic *tp = ck_ht_entry_value(e);
+
+		for (uint32_t p = 0; p < tp->partitions; p++)
+			if (tp->part[p].latest_ready &&
+			    (owner >= t->reactors || tp->part[p].owner == owner))
+				latest_add_totals(&tp->part[p].latest, out);
+	}
+	pthread_mutex_unlock(&t->create_lock);
 }
 
 /* Writes the .deleted marker into tp's directory. */

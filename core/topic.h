@@ -73,6 +73,8 @@ struct topic_table {
 	uint32_t max;		/* topic_create refuses new topics past this; 0 = no limit */
 	uint32_t reactors;	/* partitions' owners are 0..reactors-1; set before any
 				 * topic is created (1 after topic_table_init) */
+	uint32_t latest_keys_max;	/* keys of each partition's last-value table; set
+					 * before any topic is opened (LATEST_KEYS_DEFAULT) */
 	pthread_mutex_t create_lock;	/* serialises writers */
 	/* Names of removed topics not yet destroyed (reserved: see topic_remove). Under
 	 * create_lock. */
@@ -106,6 +108,10 @@ struct topic *topic_find(struct topic_table *t, const char *name, size_t len);
 int topic_create(struct topic_table *t, const char *name, size_t len, uint32_t partitions,
 		 struct topic **out);
 
+/* Sums the last-value tables of every partition (owner reactor: any, or only owner when
+ * owner < reactors) into *out. Holds the writers' lock while it walks (no topic is made
+ * meanwhile): not for a reactor. */
+void topic_table_latest_totals(struct topic_table *t, uint32_t owner, struct latest_totals *out);
 /* Unlinks tp from the table so new lookups miss it, and marks its directory deleted (a
  * file named .deleted in it: a restart never recovers it, see topic_table_recover). Its
  * name stays reserved until topic_destroy: topic_create answers -EBUSY for it meanwhile,

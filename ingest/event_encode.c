@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/crc32c.h"
+#include "core/frame_key.h"
 
 #define TAG(field, wt) ((uint8_t)((field) << 3 | (wt)))
 
@@ -188,75 +189,32 @@ uint32_t event_frame_write(const struct event_parts *e, uint64_t offset, uint8_t
 
 /* ---- reading a stored frame's key ---------------------------------------------------- */
 
-/* A varint at *p (< end); advances. Returns 0, or -1 when unterminated or too long. */
-static int key_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+void event_frame_key_at(const struct event_parts *e, uint64_t offset, const uint8_t *frame,
+			const char **key, uint32_t *klen)
 {
-	uint64_t x = 0;
+	struct frame_lens l;
+	const uint8_t *p;
+	uint32_t n = 0;
 
-	for (uint32_t i = 0; i < 10 && *p < end; i++) {
-		uint8_t b = *(*p)++;
-
-		x |= (uint64_t)(b & 0x7f) << (7 * i);
-		if (!(b & 0x80)) {
-			*v = x;
-			return 0;
-		}
+	frame_lens(e, offset, &l);
+	/* Group 2 starts with the key: after the prefix, the event's tag and length, group
+	 * 0, the distribution's tag and length, group 1 and the offset field. */
+	p = frame + enc_varint_size(l.body) + 1 + enc_varint_size(l.event) + e->glen[0] + 1 +
+	    enc_varint_size(l.dist) + e->glen[1] + (offset ? 1 + enc_varint_size(offset) : 0);
+	assert(*p == TAG(4, 2));
+	p++;
+	for (uint32_t shift = 0; shift < 35; shift += 7) {	/* a key is < 2^32 bytes */
+		n |= (uint32_t)(*p & 0x7f) << shift;
+		if (!(*p++ & 0x80))
+			break;
 	}
-	return -1;
-}
-
-/* Finds length-delimited field `want` in [*p, end), narrowing [*p, *end) to its bytes.
- * Returns 0, or -1 when absent or malformed. */
-static int key_field(const uint8_t **p, const uint8_t **end, uint64_t want)
-{
-	const uint8_t *q = *p, *e = *end;
-	uint64_t tag, n;
-
-	while (q < e) {
-		if (key_varint(&q, e, &tag) < 0)
-			return -1;
-		switch (tag & 7) {
-		case 0:
-			if (key_varint(&q, e, &n) < 0)
-				return -1;
-			break;
-		case 1:
-		case 5:
-			n = (tag & 7) == 1 ? 8 : 4;
-			if (n > (uint64_t)(e - q))
-				return -1;
-			q += n;
-			break;
-		case 2:
-			if (key_varint(&q, e, &n) < 0 || n > (uint64_t)(e - q))
-				return -1;
-			if ((tag >> 3) == want) {
-				*p = q;
-				*end = q + n;
-				return 0;
-			}
-			q += n;
-			break;
-		default:
-			return -1;
-		}
-	}
-	return -1;
+	*key = (const char *)p;
+	*klen = n;
 }
 
 int event_frame_key(const uint8_t *frame, uint32_t len, const char **key, uint32_t *klen)
 {
-	const uint8_t *p = frame, *end = frame + len;
-	uint64_t body;
-
-	if (key_varint(&p, end, &body) < 0 || body != (uint64_t)(end - p) ||
-	    key_field(&p, &end, 1) < 0 ||	/* ServerMessage.event */
-	    key_field(&p, &end, 4) < 0 ||	/* Event.distribution */
-	    key_field(&p, &end, 4) < 0)		/* Distribution.routing_key */
-		return -EINVAL;
-	*key = (const char *)p;
-	*klen = (uint32_t)(end - p);
-	return 0;
+	return frame_key(frame, len, key, klen);	/* core/: the last-value table reads it too */
 }
 
 /* ---- PublishAck ------------------------------------------------------------------------ */

@@ -59,6 +59,11 @@ uint32_t event_frame_size(const struct event_parts *e, uint64_t offset);
 uint32_t event_frame_write(const struct event_parts *e, uint64_t offset, uint8_t *dst,
 			   uint32_t *crc);
 
+/* The routing key inside the frame event_frame_write wrote for e at offset: found by
+ * arithmetic on the layout, no walk (the last-value table keeps a pointer to it). */
+void event_frame_key_at(const struct event_parts *e, uint64_t offset, const uint8_t *frame,
+			const char **key, uint32_t *klen);
+
 /* The routing key of a stored frame (prefix included, len bytes): walks ServerMessage
  * field 1 (event), Event field 4 (distribution), Distribution field 4, skipping what
  * comes before each, without decoding anything else. Returns 0 with *key (in the frame)

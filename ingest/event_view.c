@@ -1,11 +1,11 @@
 /* ingest/event_view.c — the sidecar index fields of an event, from its view. */
 #include "ingest/event_view.h"
 
-#include "core/hash.h"
+#include "core/keyhash.h"
 
 static uint64_t view_hash(struct wire_str s)
 {
-	return s.len ? hash_bytes(s.p, s.len) : 0;
+	return s.len ? keyhash_bytes(s.p, s.len) : 0;
 }
 
 /* The venue filters match on: the market's exchange, the execution's venue, else the

@@ -320,7 +320,8 @@ static int publish_write(struct publish_ctx *ctx, struct topic_partition *part,
 {
 	struct log *log = part->log;
 	uint64_t at = log->next;	/* the offset log_reserve will assign */
-	uint32_t size = event_frame_size(e, at), crc;
+	uint32_t size = event_frame_size(e, at), crc, klen;
+	const char *key;
 	uint8_t *dst;
 	int rc;
 
@@ -332,15 +333,34 @@ static int publish_write(struct publish_ctx *ctx, struct topic_partition *part,
 	assert((uint32_t)rc == size);
 	log_commit_crc(log, fields, crc);
 	PROBE_APPEND(partition, at, size);
-	if (latest_put(&part->latest, fields->key_hash, at) < 0)
+	event_frame_key_at(e, at, dst, &key, &klen);
+	if (latest_put(&part->latest, fields->key_hash, key, klen, at) < 0)
 		ctx->latest_failures++;	/* only snapshots miss it; the event is in the log */
 	publish_touch(ctx, log);
 	return 0;
 }
 
-/* Grows a ticket's arrays to hold n stored events and as many remote ones. */
-static int publish_ticket_reserve(struct publish_ticket *t, size_t n)
+/* Takes bytes for a ticket's growth from the publishing reactor's budget. Returns 0 or
+ * -EDQUOT (refused: nothing grows). */
+static int publish_ticket_take(struct publish_ctx *ctx, struct publish_ticket *t, uint64_t bytes)
 {
+	if (!ctx->budget)
+		return 0;
+	if (!budget_take(ctx->budget, BUDGET_TICKETS, bytes))
+		return -EDQUOT;
+	t->budget = ctx->budget;
+	t->charged += bytes;
+	return 0;
+}
+
+/* Grows a ticket's arrays to hold n stored events, taking the growth from the budget
+ * first. (Its remote events' array grows as they come: publish_keep_remote.) */
+static int publish_ticket_reserve(struct publish_ctx *ctx, struct publish_ticket *t, size_t n)
+{
+	uint64_t more = n > t->cap ? (n - t->cap) * (sizeof(uint32_t) + sizeof(uint64_t)) : 0;
+
+	if (more && publish_ticket_take(ctx, t, more) < 0)
+		return -EDQUOT;
 	if (n > t->cap) {
 		uint32_t *parts = realloc(t->partitions, n * sizeof(*parts));
 		uint64_t *offs;
@@ -354,14 +374,27 @@ static int publish_ticket_reserve(struct publish_ticket *t, size_t n)
 		t->offsets = offs;
 		t->cap = (uint32_t)n;
 	}
-	if (n > t->remote_cap) {
-		struct publish_remote *r = realloc(t->remote, n * sizeof(*r));
+	return 0;
+}
 
-		if (!r)
-			return -ENOMEM;
-		t->remote = r;
-		t->remote_cap = (uint32_t)n;
-	}
+/* Room for one more remote event: the array doubles (from the budget) up to the batch's
+ * size, so a batch whose events are all local never holds one. */
+static int publish_remote_room(struct publish_ctx *ctx, struct publish_ticket *t)
+{
+	uint32_t cap = t->remote_cap ? t->remote_cap * 2 : 64;
+	struct publish_remote *r;
+
+	if (t->nremote < t->remote_cap)
+		return 0;
+	if (cap > t->cap)
+		cap = t->cap;	/* never more remote events than stored ones */
+	if (publish_ticket_take(ctx, t, (uint64_t)(cap - t->remote_cap) * sizeof(*r)) < 0)
+		return -EDQUOT;
+	r = realloc(t->remote, cap * sizeof(*r));
+	if (!r)
+		return -ENOMEM;	/* taken stays charged: given back with the ticket */
+	t->remote = r;
+	t->remote_cap = cap;
 	return 0;
 }
 
@@ -372,6 +405,8 @@ void publish_ticket_free(struct publish_ticket *t)
 	free(t->offsets);
 	free(t->remote);
 	free(t->bytes);
+	if (t->budget)
+		budget_give(t->budget, BUDGET_TICKETS, t->charged);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -386,13 +421,18 @@ void publish_ticket_reset(struct publish_ticket *t)
 
 /* Keeps a laid-out event for a partition another reactor owns in the ticket. The ticket's
  * byte buffer grows to the largest batch seen, then is reused. */
-static int publish_keep_remote(struct publish_ticket *t, struct topic *tp, uint32_t partition,
-			       const struct event_parts *e, const struct log_fields *fields,
-			       uint32_t index)
+static int publish_keep_remote(struct publish_ctx *ctx, struct publish_ticket *t,
+			       struct topic *tp, uint32_t partition, const struct event_parts *e,
+			       const struct log_fields *fields, uint32_t index)
 {
-	struct publish_remote *r = &t->remote[t->nremote];
+	struct publish_remote *r;
 	struct event_parts flat;
 	size_t size = event_parts_bytes(e);
+	int rc = publish_remote_room(ctx, t);
+
+	if (rc < 0)
+		return rc;
+	r = &t->remote[t->nremote];
 
 	if (t->bytes_len + size > t->bytes_cap) {
 		size_t cap = t->bytes_cap ? t->bytes_cap : 64u << 10;
@@ -400,9 +440,11 @@ static int publish_keep_remote(struct publish_ticket *t, struct topic *tp, uint3
 
 		while (cap < t->bytes_len + size)
 			cap *= 2;
+		if (publish_ticket_take(ctx, t, cap - t->bytes_cap) < 0)
+			return -EDQUOT;
 		grown = realloc(t->bytes, cap);
 		if (!grown)
-			return -ENOMEM;
+			return -ENOMEM;	/* taken stays charged: given back with the ticket */
 		t->bytes = grown;
 		t->bytes_cap = cap;
 	}
@@ -480,9 +522,11 @@ static int publish_one(struct publish_ctx *ctx, struct publish_ticket *t, size_t
 	p = topic_partition_for(tp, fields.key_hash);
 	event_parts_make(&ctx->parts, v, p, recv_ns);
 	if (tp->part[p].owner != ctx->self) {
-		rc = publish_keep_remote(t, tp, p, &ctx->parts, &fields, (uint32_t)i);
+		rc = publish_keep_remote(ctx, t, tp, p, &ctx->parts, &fields, (uint32_t)i);
 		if (rc < 0)
-			return publish_fail(err, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL,
+			return publish_fail(err, rc == -EDQUOT ?
+					    FANOUT__V1__ERROR_CODE__ERROR_CODE_RESOURCE_EXHAUSTED :
+					    FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL,
 					    "events[%zu]: cannot keep it for its partition's "
 					    "reactor (%s); the first %zu stored events were "
 					    "appended (see the ack)", route_origin(ctx->route, i),
@@ -503,6 +547,7 @@ int publish_batch(struct publish_ctx *ctx, int64_t recv_ns, struct publish_ticke
 		  size_t *appended, struct publish_error *err)
 {
 	size_t n = ctx->n;
+	int rc;
 
 	*appended = 0;
 	publish_ticket_reset(t);
@@ -511,7 +556,12 @@ int publish_batch(struct publish_ctx *ctx, int64_t recv_ns, struct publish_ticke
 		ctx->rejected++;
 		return -1;
 	}
-	if (publish_ticket_reserve(t, n) < 0)
+	rc = publish_ticket_reserve(ctx, t, n);
+	if (rc == -EDQUOT)
+		return publish_fail(err, FANOUT__V1__ERROR_CODE__ERROR_CODE_RESOURCE_EXHAUSTED,
+				    "a batch of %zu events would take the reactor past its memory "
+				    "budget; nothing was appended", n);
+	if (rc < 0)
 		return publish_fail(err, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL,
 				    "out of memory for a batch of %zu events", n);
 	for (size_t i = 0; i < n; i++) {

@@ -17,6 +17,7 @@
 
 #include "fanout.pb-c.h"
 #include "core/arena.h"
+#include "core/budget.h"
 #include "core/log.h"
 #include "core/topic.h"
 #include "ingest/event_encode.h"
@@ -64,9 +65,12 @@ struct publish_ticket {
 	uint32_t nremote, sent, remote_cap;	/* sent: handed to their owners so far */
 	uint8_t *bytes;			/* the remote events' groups */
 	size_t bytes_len, bytes_cap;
+	struct budget *budget;		/* the arrays' memory is taken from it (NULL: none) */
+	uint64_t charged;		/* bytes taken from budget */
 };
 
-/* Frees a ticket's arrays (remaining must be 0). */
+/* Frees a ticket's arrays (remaining must be 0) and gives their memory back to the
+ * budget it was taken from. */
 void publish_ticket_free(struct publish_ticket *t);
 
 /* Empties a ticket for a batch that stores nothing (remaining must be 0). */
@@ -74,6 +78,7 @@ void publish_ticket_reset(struct publish_ticket *t);
 
 struct publish_ctx {
 	struct topic_table *topics;
+	struct budget *budget;		/* tickets grow from it (NULL: unbounded, tests) */
 	struct route_ctx *route;	/* split and routing rules; NULL = neither (route_init) */
 	struct arena *decode;		/* the fallback's protobuf-c unpacking (publish_init) */
 	bool auto_create;

@@ -150,6 +150,20 @@ void control_abandon(struct control_cmd *cmd)
 		control_cmd_free(cmd);	/* it answered meanwhile: ours to free */
 }
 
+void control_drain(struct control *c)
+{
+	void *p;
+
+	for (uint32_t r = 0; r < c->n; r++)
+		while (ck_ring_dequeue_spsc(&c->q[r].ring, c->q[r].buf, &p)) {
+			struct control_cmd *cmd = p;
+
+			if (atomic_load_explicit(&cmd->state, memory_order_acquire) ==
+			    CONTROL_ABANDONED)
+				control_cmd_free(cmd);
+		}
+}
+
 /* Hands a command back: DONE for the admin thread, or freed when it gave up on it. */
 static void control_finish(struct control_cmd *cmd)
 {

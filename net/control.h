@@ -144,6 +144,11 @@ int control_wait(struct control_cmd *cmd, int state, int timeout_ms);
  * caller frees it now if it already did. Never for a drop. Admin thread. */
 void control_abandon(struct control_cmd *cmd);
 
+/* After every reactor and the admin thread have stopped: frees the commands still queued
+ * that the admin thread gave up on (a stopping reactor no longer runs its queue); the
+ * others are the admin thread's to free. */
+void control_drain(struct control *c);
+
 /* Registers a new subscription's admin record (its serial, reactor, start). The
  * subscription's reactor, at subscribe. */
 void net_control_sub_started(struct net_server *srv, struct subscription *sub, int start);

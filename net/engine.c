@@ -185,6 +185,9 @@ int net_engine_wait(struct net_engine *e)
 		if (rc == 0)
 			rc = e->threads[i].rc;
 	}
+	/* fanoutd stops the admin thread first: what it abandoned in a queue is freed here. */
+	if (e->control.q)
+		control_drain(&e->control);
 	return rc;
 }
 

@@ -1,4 +1,5 @@
-/* net/interest.c — exact-key interest lists over ck_ht in direct mode. */
+/* net/interest.c — exact-key interest lists over ck_ht in direct mode; keys that share a
+ * hash are chained and told apart by their bytes. */
 #include "net/interest.h"
 
 #include <errno.h>
@@ -15,9 +16,15 @@ static uintptr_t interest_key(const struct log *log, uint64_t key_hash)
 	return ck_direct_key(key_hash ^ ((uint64_t)(uintptr_t)log * 0x9e3779b97f4a7c15ull));
 }
 
+static size_t interest_list_bytes(uint32_t cap, uint32_t klen)
+{
+	return sizeof(struct interest_list) + cap * sizeof(void *) + klen;
+}
+
 int interest_init(struct interest *in)
 {
 	in->keys = 0;
+	in->bytes = 0;
 	if (!ck_ht_init(&in->ht, CK_HT_MODE_DIRECT, NULL, &ck_direct_allocator, 1024,
 			0x696e746572657374ull))
 		return -ENOMEM;
@@ -31,10 +38,19 @@ void interest_free(struct interest *in)
 
 	if (!in->ht.map)
 		return;	/* never initialised */
-	while (ck_ht_next(&in->ht, &it, &e))
-		free((void *)ck_ht_entry_value_direct(e));
+	while (ck_ht_next(&in->ht, &it, &e)) {
+		struct interest_list *l = (struct interest_list *)ck_ht_entry_value_direct(e);
+
+		while (l) {
+			struct interest_list *next = l->next;
+
+			free(l);
+			l = next;
+		}
+	}
 	ck_ht_destroy(&in->ht);
 	in->keys = 0;
+	in->bytes = 0;
 }
 
 static struct interest_list *interest_get(struct interest *in, uintptr_t key, ck_ht_hash_t *h)
@@ -48,15 +64,54 @@ static struct interest_list *interest_get(struct interest *in, uintptr_t key, ck
 	return (struct interest_list *)ck_ht_entry_value_direct(&e);
 }
 
-int interest_add(struct interest *in, const struct log *log, uint64_t key_hash, void *sub)
+/* Points the table (prev NULL) or prev at l for chain head key. Returns 0 or -ENOMEM. */
+static int interest_link(struct interest *in, uintptr_t key, ck_ht_hash_t h,
+			 struct interest_list *prev, struct interest_list *l)
 {
-	uintptr_t key = interest_key(log, key_hash);
-	struct interest_list *l, *grown;
 	ck_ht_entry_t e;
-	ck_ht_hash_t h;
-	uint32_t cap;
 
-	l = interest_get(in, key, &h);
+	if (prev) {
+		prev->next = l;
+		return 0;
+	}
+	if (l) {
+		ck_ht_entry_set_direct(&e, h, key, (uintptr_t)l);
+		return ck_ht_set_spmc(&in->ht, h, &e) ? 0 : -ENOMEM;
+	}
+	ck_ht_entry_key_set_direct(&e, key);
+	ck_ht_remove_spmc(&in->ht, h, &e);
+	return 0;
+}
+
+/* A list for key with room for cap subscriptions, holding old's (NULL: none). */
+static struct interest_list *interest_list_new(const struct interest_list *old, const char *key,
+					       uint32_t klen, uint32_t cap)
+{
+	struct interest_list *l = malloc(interest_list_bytes(cap, klen));
+
+	if (!l)
+		return NULL;
+	l->next = old ? old->next : NULL;
+	l->klen = klen;
+	l->cap = cap;
+	l->n = old ? old->n : 0;
+	if (old)
+		memcpy(l->subs, old->subs, old->n * sizeof(void *));
+	memcpy(&l->subs[cap], key, klen);
+	l->key = (const char *)&l->subs[cap];
+	return l;
+}
+
+int interest_add(struct interest *in, const struct log *log, uint64_t key_hash,
+		 const char *key, uint32_t klen, void *sub)
+{
+	uintptr_t hkey = interest_key(log, key_hash);
+	struct interest_list *head, *l, *prev = NULL, *grown;
+	ck_ht_hash_t h;
+
+	head = interest_get(in, hkey, &h);
+	for (l = head; l && !(l->klen == klen && memcmp(l->key, key, klen) == 0); l = l->next)
+		prev = l;
 	if (l) {
 		for (uint32_t i = 0; i < l->n; i++)
 			if (l->subs[i] == sub)
@@ -66,35 +121,36 @@ int interest_add(struct interest *in, const struct log *log, uint64_t key_hash, 
 			return 0;
 		}
 	}
-	cap = l ? l->cap * 2 : INTEREST_LIST_MIN;
-	grown = malloc(sizeof(*grown) + cap * sizeof(void *));
+	grown = interest_list_new(l, key, klen, l ? l->cap * 2 : INTEREST_LIST_MIN);
 	if (!grown)
 		return -ENOMEM;
-	grown->n = l ? l->n : 0;
-	grown->cap = cap;
-	if (l)
-		memcpy(grown->subs, l->subs, l->n * sizeof(void *));
 	grown->subs[grown->n++] = sub;
-	ck_ht_entry_set_direct(&e, h, key, (uintptr_t)grown);
-	if (!ck_ht_set_spmc(&in->ht, h, &e)) {
+	if (interest_link(in, hkey, h, prev, grown) < 0) {
 		free(grown);	/* the table could not grow; the old list stays */
 		return -ENOMEM;
 	}
-	if (l)
+	in->bytes += interest_list_bytes(grown->cap, klen);
+	if (l) {
+		in->bytes -= interest_list_bytes(l->cap, klen);
 		free(l);
-	else
+	} else {
 		in->keys++;
+	}
 	return 0;
 }
 
-void interest_remove(struct interest *in, const struct log *log, uint64_t key_hash, void *sub)
+void interest_remove(struct interest *in, const struct log *log, uint64_t key_hash,
+		     const char *key, uint32_t klen, void *sub)
 {
-	uintptr_t key = interest_key(log, key_hash);
-	struct interest_list *l;
-	ck_ht_entry_t e;
+	uintptr_t hkey = interest_key(log, key_hash);
+	struct interest_list *l, *prev = NULL;
 	ck_ht_hash_t h;
 
-	l = interest_get(in, key, &h);
+	for (l = interest_get(in, hkey, &h); l; l = l->next) {
+		if (l->klen == klen && memcmp(l->key, key, klen) == 0)
+			break;
+		prev = l;
+	}
 	if (!l)
 		return;
 	for (uint32_t i = 0; i < l->n; i++) {
@@ -107,16 +163,26 @@ void interest_remove(struct interest *in, const struct log *log, uint64_t key_ha
 	}
 	if (l->n > 0)
 		return;
-	ck_ht_entry_key_set_direct(&e, key);
-	ck_ht_remove_spmc(&in->ht, h, &e);
+	/* Removing or replacing an entry never allocates. */
+	(void)interest_link(in, hkey, h, prev, l->next);
+	in->bytes -= interest_list_bytes(l->cap, klen);
 	free(l);
 	in->keys--;
 }
 
-const struct interest_list *interest_find(struct interest *in, const struct log *log,
-					  uint64_t key_hash)
+const struct interest_list *interest_find_hash(struct interest *in, const struct log *log,
+					       uint64_t key_hash)
 {
 	ck_ht_hash_t h;
 
 	return interest_get(in, interest_key(log, key_hash), &h);
+}
+
+const struct interest_list *interest_match(const struct interest_list *l, const char *key,
+					   uint32_t klen)
+{
+	for (; l; l = l->next)
+		if (l->klen == klen && memcmp(l->key, key, klen) == 0)
+			return l;
+	return NULL;
 }

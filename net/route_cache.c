@@ -43,29 +43,35 @@ void route_cache_free(struct route_cache *rc)
 	rc->bytes = 0;
 }
 
-const struct route_answer *route_cache_get(struct route_cache *rc, const struct log *log,
-					   uint64_t key_hash, uint64_t gen)
+static size_t route_answer_bytes(uint32_t n, uint32_t klen)
 {
-	uintptr_t key = route_cache_key(log, key_hash);
+	return sizeof(struct route_answer) + n * sizeof(void *) + klen;
+}
+
+const struct route_answer *route_cache_get(struct route_cache *rc, const struct log *log,
+					   uint64_t key_hash, const char *key, uint32_t klen,
+					   uint64_t gen)
+{
+	uintptr_t hkey = route_cache_key(log, key_hash);
 	const struct route_answer *a;
 	ck_ht_entry_t e;
 	ck_ht_hash_t h;
 
 	if (!rc->ht.map)
 		return NULL;
-	ck_ht_hash_direct(&h, &rc->ht, key);
-	ck_ht_entry_key_set_direct(&e, key);
+	ck_ht_hash_direct(&h, &rc->ht, hkey);
+	ck_ht_entry_key_set_direct(&e, hkey);
 	if (!ck_ht_get_spmc(&rc->ht, h, &e))
 		return NULL;
 	a = (const struct route_answer *)ck_ht_entry_value_direct(&e);
-	return a->gen == gen ? a : NULL;
+	return a->gen == gen && a->klen == klen && memcmp(a->key, key, klen) == 0 ? a : NULL;
 }
 
 const struct route_answer *route_cache_put(struct route_cache *rc, const struct log *log,
-					   uint64_t key_hash, uint64_t gen, void *const *subs,
-					   uint32_t n)
+					   uint64_t key_hash, const char *key, uint32_t klen,
+					   uint64_t gen, void *const *subs, uint32_t n)
 {
-	uintptr_t key = route_cache_key(log, key_hash);
+	uintptr_t hkey = route_cache_key(log, key_hash);
 	struct route_answer *a;
 	ck_ht_entry_t e;
 	ck_ht_hash_t h;
@@ -83,27 +89,30 @@ const struct route_answer *route_cache_put(struct route_cache *rc, const struct 
 			return NULL;
 		}
 	}
-	a = malloc(sizeof(*a) + n * sizeof(void *));
+	a = malloc(route_answer_bytes(n, klen));
 	if (!a)
 		return NULL;
 	a->gen = gen;
 	a->n = n;
 	if (n)
 		memcpy(a->subs, subs, n * sizeof(void *));
-	ck_ht_hash_direct(&h, &rc->ht, key);
-	ck_ht_entry_set_direct(&e, h, key, (uintptr_t)a);
+	memcpy(&a->subs[n], key, klen);
+	a->key = (const char *)&a->subs[n];
+	a->klen = klen;
+	ck_ht_hash_direct(&h, &rc->ht, hkey);
+	ck_ht_entry_set_direct(&e, h, hkey, (uintptr_t)a);
 	if (!ck_ht_set_spmc(&rc->ht, h, &e)) {
 		free(a);
 		return NULL;
 	}
 	/* set hands back what it replaced: a stale answer for this key. */
-	rc->bytes += sizeof(*a) + n * sizeof(void *);
+	rc->bytes += route_answer_bytes(n, klen);
 	if (ck_ht_entry_empty(&e)) {
 		rc->count++;
 	} else {
 		struct route_answer *old = (struct route_answer *)ck_ht_entry_value_direct(&e);
 
-		rc->bytes -= sizeof(*old) + old->n * sizeof(void *);
+		rc->bytes -= route_answer_bytes(old->n, old->klen);
 		free(old);
 	}
 	return a;

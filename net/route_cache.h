@@ -2,7 +2,9 @@
  * A wildcard pattern cannot be looked up by key hash the way an exact key can; instead the
  * first frame of each key in a partition is decoded once, its key matched against the
  * topic's wildcard subscriptions, and the answer kept here: (partition log, key hash) ->
- * the subscriptions. Every later frame of that key costs one lookup. An answer is stamped
+ * the key's bytes and the subscriptions. Every later frame of that key costs one lookup
+ * and a compare of its key with the answer's: an answer is never used for another key
+ * that only shares its hash (that key's answer is computed and replaces it). An answer is stamped
  * with the topic's wildcard generation, which changes whenever a wildcard subscription
  * comes or goes, so a stale answer is never used. At most ROUTE_CACHE_MAX answers are
  * (and ROUTE_CACHE_BYTES_MAX of them) kept: past that the cache starts over (memory stays bounded whatever keys arrive).
@@ -21,6 +23,8 @@
 
 struct route_answer {
 	uint64_t gen;		/* the topic's wildcard generation it was computed for */
+	const char *key;	/* the key it answers for (klen bytes, after subs[n]) */
+	uint32_t klen;
 	uint32_t n;
 	void *subs[];		/* the subscriptions whose patterns match the key */
 };
@@ -38,16 +42,17 @@ int route_cache_init(struct route_cache *rc);
 /* Frees every answer and the table. */
 void route_cache_free(struct route_cache *rc);
 
-/* The answer for key_hash in log computed at generation gen, or NULL (never computed, or
- * computed for another generation). */
+/* The answer for key (klen bytes, hash key_hash) in log computed at generation gen, or
+ * NULL (never computed, computed for another generation, or for another key). */
 const struct route_answer *route_cache_get(struct route_cache *rc, const struct log *log,
-					   uint64_t key_hash, uint64_t gen);
+					   uint64_t key_hash, const char *key, uint32_t klen,
+					   uint64_t gen);
 
-/* Keeps subs[0..n) as the answer for key_hash in log at generation gen, replacing any
- * older one. Returns the stored answer, or NULL when memory ran out (the caller routes
- * this frame from subs itself; nothing is lost, the next frame tries again). */
+/* Keeps subs[0..n) as the answer for key in log at generation gen, replacing any older
+ * one of its hash. Returns the stored answer, or NULL when memory ran out (the caller
+ * routes this frame from subs itself; nothing is lost, the next frame tries again). */
 const struct route_answer *route_cache_put(struct route_cache *rc, const struct log *log,
-					   uint64_t key_hash, uint64_t gen, void *const *subs,
-					   uint32_t n);
+					   uint64_t key_hash, const char *key, uint32_t klen,
+					   uint64_t gen, void *const *subs, uint32_t n);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "core/clock.h"
 #include "core/epoch.h"
+#include "ingest/event_encode.h"
 #include "net/control.h"
 #include "net/engine.h"
 
@@ -66,7 +67,7 @@ static void net_server_unwatch_keys(struct net_server *srv, struct subscription 
 {
 	for (uint32_t i = 0; i < sub->npatterns; i++)
 		interest_remove(&srv->interest, net_key_log(sub->topic, sub->key_hashes[i]),
-				sub->key_hashes[i], sub);
+				sub->key_hashes[i], sub->patterns[i].text, sub->key_lens[i], sub);
 }
 
 static struct net_watch *net_watch_find(struct net_server *srv, const struct log *log)
@@ -189,7 +190,8 @@ int net_server_watch(struct net_server *srv, struct subscription *sub)
 	for (uint32_t i = 0; !sub->wild && i < sub->npatterns; i++) {
 		uint64_t h = sub->key_hashes[i];	/* as publish hashes routing keys */
 
-		if (interest_add(&srv->interest, net_key_log(tp, h), h, sub) < 0) {
+		if (interest_add(&srv->interest, net_key_log(tp, h), h, sub->patterns[i].text,
+				 sub->key_lens[i], sub) < 0) {
 			net_server_unwatch_keys(srv, sub);
 			return -ENOMEM;
 		}
@@ -218,27 +220,46 @@ void net_server_unwatch(struct net_server *srv, struct subscription *sub)
 		net_watch_drop(srv, sub->topic->part[p].log);
 }
 
-/* The wildcard subscriptions of w's topic that want the frame at ref: the cached answer,
- * or one computed now by decoding the frame once. */
+/* A frame's routing key, read at most once while it is routed. */
+struct net_route_key {
+	const char *key;
+	uint32_t klen;
+	bool read, ok;
+};
+
+/* The routing key of the frame being routed, read off it once (a wire walk) and only
+ * when a hash found something to compare it with. Returns 0, or -1 for a frame that holds
+ * no key (never stored: routed to nobody). */
+static int net_route_key(struct net_route_key *k, const struct log_ref *ref)
+{
+	if (!k->read) {
+		k->read = true;
+		k->ok = event_frame_key(ref->frame, ref->len, &k->key, &k->klen) == 0;
+	}
+	return k->ok ? 0 : -1;
+}
+
+/* The wildcard subscriptions of w's topic that want the frame at ref: the cached answer
+ * for its key, or one computed now by matching its key against their patterns. */
 static const struct route_answer *net_route_wild(struct net_server *srv, const struct net_wild *w,
 						 const struct net_watch *wt,
-						 const struct log_ref *ref, struct route_answer *scratch)
+						 const struct log_ref *ref, struct net_route_key *k,
+						 struct route_answer *scratch)
 {
-	const struct route_answer *a = route_cache_get(&srv->route_cache, wt->log,
-						       ref->entry->key_hash, w->gen);
-	const char *key;
-	size_t len;
+	const struct route_answer *a;
 	uint32_t n = 0;
 
+	if (net_route_key(k, ref) < 0)
+		return NULL;
+	a = route_cache_get(&srv->route_cache, wt->log, ref->entry->key_hash, k->key, k->klen,
+			    w->gen);
 	if (a)
 		return a;
-	if (sub_frame_key(ref, &srv->match_arena, &key, &len) < 0)
-		return NULL;
 	for (uint32_t i = 0; i < w->n; i++)
-		if (sub_key_matches(w->subs[i], key, len))
+		if (sub_key_matches(w->subs[i], k->key, k->klen))
 			srv->route_scratch[n++] = w->subs[i];
-	a = route_cache_put(&srv->route_cache, wt->log, ref->entry->key_hash, w->gen,
-			    srv->route_scratch, n);
+	a = route_cache_put(&srv->route_cache, wt->log, ref->entry->key_hash, k->key, k->klen,
+			    w->gen, srv->route_scratch, n);
 	if (a)
 		return a;
 	scratch->n = n;	/* no memory to keep it: route this frame from the scratch */
@@ -292,13 +313,16 @@ static void net_server_route(struct net_server *srv)
 		struct log_ref ref;
 
 		while (log_cursor_peek(wt->log, &wt->routed, &ref) == 0) {
-			const struct interest_list *l = interest_find(&srv->interest, wt->log,
-								     ref.entry->key_hash);
+			const struct interest_list *l = interest_find_hash(&srv->interest, wt->log,
+									  ref.entry->key_hash);
+			struct net_route_key k = { .read = false };
 
-			if (l)
+			/* The hash finds candidates; the key's bytes pick among them. */
+			if (l && net_route_key(&k, &ref) == 0 &&
+			    (l = interest_match(l, k.key, k.klen)))
 				net_route_push(srv, l->subs, l->n, wt);
 			if (wild) {
-				const struct route_answer *a = net_route_wild(srv, wild, wt, &ref,
+				const struct route_answer *a = net_route_wild(srv, wild, wt, &ref, &k,
 									      &scratch);
 
 				if (a == &scratch)
@@ -413,10 +437,11 @@ bool net_server_handoff(struct net_server *srv, struct publish_ticket *t)
 	return false;
 }
 
-static void net_batch_free(struct session_batch *b)
+static void net_batch_free(struct net_server *srv, struct session_batch *b)
 {
 	publish_ticket_free(&b->ticket);
 	free(b);
+	budget_give(&srv->budget, BUDGET_TICKETS, sizeof(*b));	/* session_batch_new's */
 }
 
 void net_server_orphan(struct net_server *srv, struct session_batch *b)
@@ -453,7 +478,7 @@ static bool net_server_batches(struct net_server *srv)
 		if (atomic_load_explicit(&srv->orphans[i]->ticket.remaining,
 					 memory_order_acquire) != 0)
 			continue;
-		net_batch_free(srv->orphans[i]);
+		net_batch_free(srv, srv->orphans[i]);
 		srv->orphans[i] = srv->orphans[--srv->norphans];
 	}
 	return full;
@@ -518,6 +543,7 @@ int net_server_init(struct net_server *srv, struct net_engine *eng, uint32_t id,
 	struct reactor_config rcfg = {
 		.listen = listen, .max_conns = cfg->max_connections, .id = id,
 		.reuseport = eng->n > 1, .quiet = cfg->quiet, .send_zc_bytes = cfg->send_zc_bytes,
+		.local_fd = eng->sinks ? eng->sinks->listen_fd : -1,	/* rings' socket */
 	};
 	int rc;
 
@@ -530,6 +556,8 @@ int net_server_init(struct net_server *srv, struct net_engine *eng, uint32_t id,
 	srv->publish.topics = topics;
 	srv->publish.auto_create = cfg->auto_create;
 	srv->publish.default_partitions = cfg->default_partitions;
+	budget_init(&srv->budget, cfg->reactor_memory_bytes);
+	srv->publish.budget = &srv->budget;
 	srv->sessions = calloc(cfg->max_connections, sizeof(*srv->sessions));
 	srv->active = calloc(cfg->max_connections, sizeof(*srv->active));
 	srv->waiting = calloc(cfg->max_connections, sizeof(*srv->waiting));
@@ -600,7 +628,7 @@ void net_server_free(struct net_server *srv)
 	/* Every reactor has stopped: what other reactors never appended is dropped. */
 	for (uint32_t i = 0; i < srv->norphans; i++) {
 		atomic_store(&srv->orphans[i]->ticket.remaining, 0);
-		net_batch_free(srv->orphans[i]);
+		net_batch_free(srv, srv->orphans[i]);
 	}
 	free(srv->orphans);
 	free(srv->waiting);

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "core/arena.h"
+#include "core/budget.h"
 #include "core/config.h"
 #include "core/reactor.h"
 #include "core/topic.h"
@@ -76,6 +77,9 @@ struct net_server {
 	uint64_t route_offered[TOPIC_PARTITIONS_MAX];	/* sub_overflow's argument */
 	void **route_scratch;		/* one answer being computed */
 	uint32_t route_scratch_cap;
+	/* What clients make this reactor hold, bounded by --reactor-memory-bytes; also its
+	 * memory report (read-only for other threads: net_server_budget). */
+	struct budget budget;
 	struct net_stats stats;		/* read by the admin plane (net/stats.h) */
 };
 
@@ -111,6 +115,13 @@ int net_server_watch(struct net_server *srv, struct subscription *sub);
 
 /* Undoes net_server_watch. */
 void net_server_unwatch(struct net_server *srv, struct subscription *sub);
+
+/* Reactor srv's memory budget and counters, for any thread to read (relaxed loads of
+ * the _Atomic fields; core/budget.h): the admin plane's /metrics, fanoutd's log line. */
+static inline const struct budget *net_server_budget(const struct net_server *srv)
+{
+	return &srv->budget;
+}
 
 /* Logs an informational line unless the server runs --quiet. */
 void net_server_info(const struct net_server *srv, const char *fmt, ...)

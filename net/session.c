@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "core/budget.h"
 #include "core/clock.h"
 #include "core/frame.h"
 #include "core/probes.h"
@@ -25,17 +27,31 @@ int session_open(struct session *s, struct net_server *srv, struct reactor_conn 
 	s->stats.connected_ns = clock_realtime_ns();	/* admin plane */
 	s->ctl_sending = -1;
 	s->last_rx_ns = s->last_tx_ns = clock_monotonic_ns();
-	/* Control buffers are per connection, allocated at accept (not per event); pages
-	 * are touched only as acks and errors are written. */
-	s->ctl[0] = malloc(SESSION_CTL_BYTES);
-	s->ctl[1] = malloc(SESSION_CTL_BYTES);
-	s->ctl_cap[0] = s->ctl_cap[1] = SESSION_CTL_BYTES;
-	if (!s->ctl[0] || !s->ctl[1]) {
-		session_close(s);
-		return -ENOMEM;
-	}
+	/* Control buffers are allocated at their first answer (session_room), from the
+	 * reactor's budget: an idle connection holds nothing but its slot. */
 	s->in_use = true;
 	return 0;
+}
+
+/* Lets go of held input (and its budget). */
+static void session_free_stage(struct session *s)
+{
+	if (s->stage_cap)
+		budget_give(&s->srv->budget, BUDGET_INPUT, s->stage_cap);
+	free(s->stage);
+	s->stage = NULL;
+	s->stage_len = s->stage_cap = 0;
+	s->frame_start_ns = 0;
+}
+
+/* Frees answer buffer f (it must not be in a send). */
+static void session_free_ctl(struct session *s, uint8_t f)
+{
+	if (s->ctl_cap[f])
+		budget_give(&s->srv->budget, BUDGET_ANSWERS, s->ctl_cap[f]);
+	free(s->ctl[f]);
+	s->ctl[f] = NULL;
+	s->ctl_len[f] = s->ctl_cap[f] = 0;
 }
 
 static void session_drop_batches(struct session *s);
@@ -64,24 +80,33 @@ static void session_drop_sub(struct session *s, struct subscription *sub)
 	free(sub);
 }
 
+/* Closes the ring descriptors ctl[i]'s send was to pass: sent, or never to be. */
+static void session_pass_close(struct session *s, int i)
+{
+	for (uint8_t k = 0; k < s->npass[i]; k++)
+		close(s->pass_fds[i][k]);
+	s->npass[i] = 0;
+}
+
 void session_close(struct session *s)
 {
 	session_drop_batches(s);	/* other reactors may still append some */
+	session_pass_close(s, 0);
+	session_pass_close(s, 1);
 	for (uint32_t i = 0; i < s->nsubs; i++)
 		session_drop_sub(s, s->subs[i]);
 	free(s->subs);
-	free(s->stage);
-	free(s->ctl[0]);
-	free(s->ctl[1]);
+	session_free_stage(s);
+	session_free_ctl(s, 0);
+	session_free_ctl(s, 1);
 	s->subs = NULL;
-	s->stage = NULL;
-	s->ctl[0] = s->ctl[1] = NULL;
 	s->nsubs = 0;
 	s->in_use = false;
 }
 
 static bool session_send(struct session *s, bool gather);
 static void session_parse_held(struct session *s);
+static void session_budget_cut(struct session *s, const char *what, uint64_t bytes);
 
 /* Makes room for size more bytes of answers. A pipelining client can ask for more in one
  * turn than a buffer holds: with nothing in flight, what is queued goes out now; with a
@@ -98,6 +123,8 @@ static int session_room(struct session *s, size_t size)
 		return -1;
 	if (size <= s->ctl_cap[f] - s->ctl_len[f])
 		return 0;
+	if (s->cutting && s->ctl_cap[f] >= SESSION_CTL_MIN)
+		return -1;	/* cut for its memory: no more than room for its Error */
 	if (!s->conn->sending && s->ctl_len[f] > 0) {
 		/* Answers only: frames of a subscription made in this very batch must not
 		 * overtake its SubscribeResult, still to be queued. */
@@ -108,10 +135,20 @@ static int session_room(struct session *s, size_t size)
 		if (size <= s->ctl_cap[f] - s->ctl_len[f])
 			return 0;
 	}
-	for (cap = s->ctl_cap[f]; cap - s->ctl_len[f] < size && cap < SESSION_CTL_MAX;)
+	for (cap = s->ctl_cap[f] ? s->ctl_cap[f] : SESSION_CTL_MIN;
+	     cap - s->ctl_len[f] < size && cap < SESSION_CTL_MAX;)
 		cap *= 2;
+	/* A client being cut for its memory may still take room for its Error. */
+	if (cap - s->ctl_len[f] >= size &&
+	    !(s->cutting ? budget_take_reserve : budget_take)(&s->srv->budget, BUDGET_ANSWERS,
+								  cap - s->ctl_cap[f])) {
+		session_budget_cut(s, "answers", cap - s->ctl_cap[f]);
+		return -1;
+	}
 	grown = cap - s->ctl_len[f] < size ? NULL : realloc(s->ctl[f], cap);
 	if (!grown) {
+		if (cap - s->ctl_len[f] >= size)
+			budget_give(&s->srv->budget, BUDGET_ANSWERS, cap - s->ctl_cap[f]);
 		fprintf(stderr, "fanoutd: connection %u leaves %u bytes of answers unread; "
 			"closing\n", s->conn->slot, s->ctl_len[f]);
 		s->closing = true;
@@ -159,6 +196,27 @@ static void session_error(struct session *s, Fanout__V1__ErrorCode code, uint64_
 		s->closing = true;
 }
 
+/* A growth this client caused was refused by the reactor's budget: its held input goes
+ * at once, it gets RESOURCE_EXHAUSTED (if the answer fits in what it already holds) and
+ * is closed. Other connections are not touched. */
+static void session_budget_cut(struct session *s, const char *what, uint64_t bytes)
+{
+	const struct budget *b = &s->srv->budget;
+	uint32_t queued = s->ctl_len[s->fill];
+
+	if (s->cutting)
+		return;
+	s->cutting = true;
+	budget_count(&s->srv->budget.budget_cuts);
+	session_free_stage(s);
+	session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_RESOURCE_EXHAUSTED, 0, 0, true,
+		      "%s: %llu more bytes would take reactor %u past its memory budget "
+		      "(%llu of %llu bytes in use)", what, (unsigned long long)bytes, s->srv->id,
+		      (unsigned long long)budget_read(&b->used), (unsigned long long)b->limit);
+	if (s->ctl_len[s->fill] == queued && !s->conn->closing)
+		reactor_close(&s->srv->reactor, s->conn);	/* no room even for that */
+}
+
 /* Heartbeats: one out when the line has been quiet, a cut when the peer has been.
  * Returns -1 once the session is being cut. */
 static int session_heartbeat(struct session *s, int64_t now_ns)
@@ -186,6 +244,55 @@ static int session_heartbeat(struct session *s, int64_t now_ns)
 	return 0;
 }
 
+/* A partial frame older than --frame-deadline-ms: the client stalled or crawls while it
+ * holds up to a frame of the reactor's memory. Its bytes go at once; FRAME_DEADLINE, then
+ * the close. Returns true when it was cut. */
+static bool session_frame_late(struct session *s, int64_t now_ns)
+{
+	const struct config *cfg = s->srv->cfg;
+	int64_t age = now_ns - s->frame_start_ns;
+	uint32_t held = s->stage_len;
+
+	if (age <= (int64_t)cfg->frame_deadline_ms * 1000000)
+		return false;
+	budget_count(&s->srv->budget.deadline_cuts);
+	s->cutting = true;
+	session_free_stage(s);
+	session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_FRAME_DEADLINE, 0, 0, true,
+		      "a frame started %lld ms ago has not arrived whole (%u bytes held); frames "
+		      "must arrive within %u ms", (long long)(age / 1000000), held,
+		      cfg->frame_deadline_ms);
+	s->close_by_ns = now_ns + (int64_t)cfg->close_grace_ms * 1000000;
+	return true;
+}
+
+/* Ends ring subscriptions nobody attached to within --shm-attach-timeout-ms: a ring asked
+ * for and never mapped holds memory for nothing. The ring is removed and the client told
+ * (SHM_UNAVAILABLE); the connection goes on. */
+static void session_expire_sinks(struct session *s)
+{
+	const struct net_sink_ops *ops = s->srv->eng->sinks;
+
+	for (uint32_t i = s->nsubs; i-- > 0;) {
+		struct subscription *sub = s->subs[i];
+		int rc;
+
+		if (!sub->sink || sub->sink_attached)
+			continue;
+		rc = ops->attached(sub->sink);
+		sub->sink_attached = rc > 0;
+		if (rc != -ETIMEDOUT)
+			continue;
+		s->subs[i] = s->subs[--s->nsubs];
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_SHM_UNAVAILABLE, 0, sub->id,
+			      false, "subscription %u: no reader attached to its ring (%s) within "
+			      "%u ms (--shm-attach-timeout-ms); the ring was removed and the "
+			      "subscription ended", sub->id, sub->sink_path,
+			      s->srv->cfg->shm_attach_timeout_ms);
+		session_drop_sub(s, sub);
+	}
+}
+
 void session_police(struct session *s, int64_t now_ns)
 {
 	const struct config *cfg = s->srv->cfg;
@@ -199,8 +306,11 @@ void session_police(struct session *s, int64_t now_ns)
 	}
 	if (s->paused)	/* its input waits on us, not the other way: it is not silent */
 		s->last_rx_ns = now_ns;
+	else if (s->stage_len && session_frame_late(s, now_ns))
+		return;
 	if (s->heartbeat_ms && session_heartbeat(s, now_ns) < 0)
 		return;
+	session_expire_sinks(s);
 	for (uint32_t i = 0; i < s->nsubs; i++) {
 		struct subscription *sub = s->subs[i];
 
@@ -307,7 +417,26 @@ static struct topic *session_sub_topic(struct session *s, const Fanout__V1__Subs
 	return tp;
 }
 
-static void session_subscribed(struct session *s, const struct subscription *sub)
+/* Passes a ring's two descriptors with the answer buffer its SubscribeResult was just
+ * queued in (session_send attaches them to that buffer's send); closes them when the
+ * connection is being cut and nothing more goes out. */
+static void session_pass(struct session *s, const int fds[2])
+{
+	uint8_t f = s->fill;
+
+	if (s->conn->closing) {
+		close(fds[0]);
+		close(fds[1]);
+		return;
+	}
+	assert(s->npass[f] + 2u <= SESSION_PASS_FDS_MAX);	/* session_open_sink */
+	s->pass_fds[f][s->npass[f]++] = fds[0];
+	s->pass_fds[f][s->npass[f]++] = fds[1];
+}
+
+/* Answers a Subscribe; a ring subscription's descriptors (fds) go with the answer. */
+static void session_subscribed(struct session *s, const struct subscription *sub,
+			       const int fds[2])
 {
 	Fanout__V1__ServerMessage m = FANOUT__V1__SERVER_MESSAGE__INIT;
 	Fanout__V1__SubscribeResult r = FANOUT__V1__SUBSCRIBE_RESULT__INIT;
@@ -326,12 +455,14 @@ static void session_subscribed(struct session *s, const struct subscription *sub
 	r.n_positions = n;	/* the first 64; clients seeking more use Ack offsets */
 	r.positions = ptrs;
 	if (sub->sink) {
-		r.shm_path = (char *)sub->sink_path;
+		r.shm_fds = 2;
 		r.data_dir = (char *)s->srv->eng->sinks->data_dir;
 	}
 	m.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED;
 	m.subscribed = &r;
 	session_queue(s, &m);
+	if (sub->sink)
+		session_pass(s, fds);
 }
 
 static int session_grow_subs(struct session *s)
@@ -358,6 +489,8 @@ static Fanout__V1__ErrorCode session_sub_code(enum sub_error err)
 		return FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_FILTER;
 	case SUB_TOO_LARGE:
 		return FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_PATTERN;
+	case SUB_OVER_BUDGET:
+		return FANOUT__V1__ERROR_CODE__ERROR_CODE_RESOURCE_EXHAUSTED;
 	default:
 		return FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL;
 	}
@@ -372,31 +505,65 @@ static const char *session_sub_what(enum sub_error err)
 		return "filter";
 	case SUB_TOO_LARGE:
 		return "snapshot";
+	case SUB_OVER_BUDGET:
+		return "memory";
 	default:
 		return "internal";
 	}
 }
 
-/* Opens the shared-memory ring a Subscribe asked for. Returns 0, or -1 after the Error. */
+/* Rings this connection holds now. */
+static uint32_t session_rings(const struct session *s)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < s->nsubs; i++)
+		n += s->subs[i]->sink != NULL;
+	return n;
+}
+
+/* Why this connection may not have a ring (into err), or NULL when it may ask. */
+static const char *session_sink_refusal(struct session *s, char *err, size_t cap)
+{
+	const struct net_sink_ops *ops = s->srv->eng->sinks;
+
+	if (!ops)
+		return "shared-memory rings are off in this server (--no-shm)";
+	if (!s->conn->local) {
+		snprintf(err, cap, "rings are served only on the server's Unix socket %s, to "
+			 "processes on its host; this connection is TCP", ops->socket_path);
+		return err;
+	}
+	if (s->npass[s->fill] + 2u > SESSION_PASS_FDS_MAX)
+		return "too many rings wait for their SubscribeResults to be read; read them first";
+	if (ops->admit(ops->ctx, s->conn->fd, err, cap) < 0)
+		return err;
+	return NULL;
+}
+
+/* Opens the shared-memory ring a Subscribe asked for: fds gets its two descriptors.
+ * Returns 0, or -1 after the Error. */
 static int session_open_sink(struct session *s, struct subscription *sub,
-			     const Fanout__V1__Subscribe *req)
+			     const Fanout__V1__Subscribe *req, int fds[2])
 {
 	const struct net_sink_ops *ops = s->srv->eng->sinks;
 	struct net_sink_req sr = {
 		.topic = sub->topic->name, .partitions = sub->topic->partitions,
 		.reactor = s->srv->id, .conn = s->conn->slot, .sub_id = req->subscription_id,
-		.bytes = req->shm_ring_bytes,
+		.conn_rings = session_rings(s), .bytes = req->shm_ring_bytes,
 	};
-	const char *path = NULL;
-	char err[256] = "shared-memory rings are off in this server";
+	const char *name = NULL, *why;
+	char err[400];
 
-	sub->sink = ops ? ops->open(ops->ctx, &sr, &path, err, sizeof(err)) : NULL;
+	why = session_sink_refusal(s, err, sizeof(err));
+	sub->sink = why ? NULL : ops->open(ops->ctx, &sr, &name, fds, err, sizeof(err));
 	if (!sub->sink) {
 		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_SHM_UNAVAILABLE, 0,
-			      req->subscription_id, false, "subscribe: shm ring: %s", err);
+			      req->subscription_id, false, "subscribe: shm ring: %s",
+			      why ? why : err);
 		return -1;
 	}
-	sub->sink_path = path;
+	sub->sink_path = name;
 	return 0;
 }
 
@@ -407,6 +574,7 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 	enum sub_error err;
 	struct topic *tp;
 	const char *why = "";
+	int fds[2] = { -1, -1 };
 
 	if (session_find_sub(s, req->subscription_id)) {
 		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_DUPLICATE_SUBSCRIPTION, 0,
@@ -435,7 +603,7 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 		.id = req->subscription_id, .topic = tp,
 		.patterns = (const char *const *)req->patterns, .npatterns = req->n_patterns,
 		.start = (int)req->start, .start_offset = req->start_offset,
-		.filter = req->filter, .snapshot = req->snapshot,
+		.filter = req->filter, .snapshot = req->snapshot, .budget = &s->srv->budget,
 	};
 	session_join(s, tp, true);
 	err = sub_init(sub, &sr, &s->srv->match_arena, &why);
@@ -451,7 +619,7 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 			      "subscribe: %s: %s", session_sub_what(err), why);
 		return;
 	}
-	if (req->shm_ring_bytes && session_open_sink(s, sub, req) < 0) {
+	if (req->shm_ring_bytes && session_open_sink(s, sub, req, fds) < 0) {
 		if (sub->indexed)
 			net_server_unwatch(s->srv, sub);
 		session_join(s, tp, false);
@@ -462,7 +630,7 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 	sub->owner = s;
 	net_control_sub_started(s->srv, sub, (int)req->start);	/* admin plane */
 	s->subs[s->nsubs++] = sub;
-	session_subscribed(s, sub);
+	session_subscribed(s, sub, fds);
 	net_server_info(s->srv, "connection %u: subscription %u to %s (%zu patterns%s%s)",
 			s->conn->slot, req->subscription_id, tp->name, req->n_patterns,
 			req->filter ? ", filter" : "", req->snapshot ? ", snapshot" : "");
@@ -543,6 +711,26 @@ static void session_publish_answer(struct session *s, const struct session_batch
 		session_error(s, b->err.code, b->seq, 0, false, "publish: %s", b->err.message);
 }
 
+/* A batch slot, from the budget (given back in session_drop_batches or, for an orphan,
+ * by the server). Returns 0, or -1 after the Error. */
+static int session_batch_new(struct session *s, struct session_batch **slot, uint64_t seq)
+{
+	if (!budget_take(&s->srv->budget, BUDGET_TICKETS, sizeof(**slot))) {
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_RESOURCE_EXHAUSTED, seq, 0,
+			      false, "publish: the reactor's memory budget is spent; nothing was "
+			      "appended");
+		return -1;
+	}
+	*slot = calloc(1, sizeof(**slot));
+	if (!*slot) {
+		budget_give(&s->srv->budget, BUDGET_TICKETS, sizeof(**slot));
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL, seq, 0, false,
+			      "publish: out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 /* A PublishBatch, from its wire bytes (ingest/publish.h). */
 static void session_publish(struct session *s, const uint8_t *batch, size_t len)
 {
@@ -561,11 +749,8 @@ static void session_publish(struct session *s, const uint8_t *batch, size_t len)
 	/* Room for the ack (and an Error) first: an appended batch always gets its ack. */
 	if (session_room(s, SESSION_ACK_BYTES(pub->n)) < 0)
 		return;
-	if (!*slot && !(*slot = calloc(1, sizeof(**slot)))) {
-		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL, seq, 0, false,
-			      "publish: out of memory");
+	if (!*slot && session_batch_new(s, slot, seq) < 0)
 		return;
-	}
 	b = *slot;
 	b->seq = seq;
 	if (scanned < 0) {
@@ -612,6 +797,8 @@ bool session_answer_batches(struct session *s)
 	}
 	if (answered && s->paused) {
 		s->paused = false;
+		/* Held input waited on us: its deadline starts now. */
+		s->frame_start_ns = clock_monotonic_ns();
 		session_parse_held(s);	/* may start more batches */
 	}
 	return s->batch_head != s->batch_tail;
@@ -638,6 +825,7 @@ static void session_drop_batches(struct session *s)
 			continue;
 		publish_ticket_free(&s->batches[i]->ticket);
 		free(s->batches[i]);
+		budget_give(&s->srv->budget, BUDGET_TICKETS, sizeof(*s->batches[i]));
 		s->batches[i] = NULL;
 	}
 	s->batch_head = s->batch_tail = 0;
@@ -785,26 +973,43 @@ static size_t session_parse(struct session *s, const uint8_t *p, size_t n)
 	return s->closing ? n : used;
 }
 
+/* Grows the stage to hold need bytes, from the reactor's budget. Returns 0, -EDQUOT
+ * (the budget refused: the session is being cut) or -ENOMEM. */
+static int session_stage_grow(struct session *s, size_t need)
+{
+	size_t cap = s->stage_cap ? s->stage_cap : SESSION_STAGE_MIN;
+	uint8_t *st;
+
+	while (cap < need)
+		cap *= 2;
+	if (!budget_take(&s->srv->budget, BUDGET_INPUT, cap - s->stage_cap)) {
+		session_budget_cut(s, "holding input", cap - s->stage_cap);
+		return -EDQUOT;
+	}
+	st = realloc(s->stage, cap);
+	if (!st) {
+		budget_give(&s->srv->budget, BUDGET_INPUT, cap - s->stage_cap);
+		return -ENOMEM;
+	}
+	s->stage = st;
+	s->stage_cap = (uint32_t)cap;
+	return 0;
+}
+
 /* Keeps bytes the session cannot handle yet: a partial frame, or input that arrived
- * while a publish waits on other reactors. Returns 0 or -ENOMEM. */
+ * while a publish waits on other reactors. The first byte held starts the frame's
+ * deadline. Returns 0, -EDQUOT (cut for its memory) or -ENOMEM. */
 static int session_hold(struct session *s, const uint8_t *p, size_t n)
 {
 	size_t need = (size_t)s->stage_len + n;
+	int rc;
 
 	if (need > (size_t)s->srv->cfg->max_frame_bytes + SESSION_HOLD_MAX)
 		return -ENOMEM;	/* receives are paused well before this */
-	if (need > s->stage_cap) {
-		size_t cap = s->stage_cap ? s->stage_cap : SESSION_STAGE_MIN;
-		uint8_t *st;
-
-		while (cap < need)
-			cap *= 2;
-		st = realloc(s->stage, cap);
-		if (!st)
-			return -ENOMEM;
-		s->stage = st;
-		s->stage_cap = (uint32_t)cap;
-	}
+	if (need > s->stage_cap && (rc = session_stage_grow(s, need)) < 0)
+		return rc;
+	if (s->stage_len == 0)
+		s->frame_start_ns = s->last_rx_ns;
 	memcpy(s->stage + s->stage_len, p, n);
 	s->stage_len = (uint32_t)need;
 	return 0;
@@ -826,16 +1031,26 @@ static void session_parse_held(struct session *s)
 {
 	size_t used = session_parse(s, s->stage, s->stage_len);
 
+	/* Cut while its frames were handled (an answer the budget refused): the stage it
+	 * was parsing is gone already, nothing is left to keep. */
+	if (s->cutting)
+		return;
 	if (used > 0) {
 		memmove(s->stage, s->stage + used, s->stage_len - used);
 		s->stage_len -= (uint32_t)used;
+		s->frame_start_ns = clock_monotonic_ns();	/* what is left: a new frame */
 	}
+	/* A large stage emptied goes back: a client that sent one big frame does not keep
+	 * its memory (and budget) for the rest of its life. */
+	if (s->stage_len == 0 && s->stage_cap > SESSION_STAGE_MIN)
+		session_free_stage(s);
 	session_pace(s);
 }
 
 void session_data(struct session *s, const uint8_t *p, size_t n)
 {
 	size_t used;
+	int rc;
 
 	s->last_rx_ns = clock_monotonic_ns();
 	if (s->closing)
@@ -847,7 +1062,10 @@ void session_data(struct session *s, const uint8_t *p, size_t n)
 		if (n == 0)
 			return;
 	}
-	if (session_hold(s, p, n) < 0) {
+	rc = session_hold(s, p, n);
+	if (rc == -EDQUOT)
+		return;	/* cut: RESOURCE_EXHAUSTED is on its way */
+	if (rc < 0) {
 		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL, 0, 0, true,
 			      "out of memory holding %zu bytes of input", (size_t)s->stage_len + n);
 		return;
@@ -896,6 +1114,23 @@ static bool session_needs_turns(const struct session *s)
 	return false;
 }
 
+/* Puts ctl[i]'s ring descriptors on the send about to start: the kernel attaches them to
+ * its first byte, so the peer has them once it has read their SubscribeResults. */
+static void session_attach_fds(struct session *s, int i)
+{
+	size_t bytes = sizeof(int) * s->npass[i];
+	struct cmsghdr *cm;
+
+	memset(&s->cmsg, 0, sizeof(s->cmsg));
+	s->msg.msg_control = s->cmsg.buf;
+	s->msg.msg_controllen = CMSG_SPACE(bytes);
+	cm = CMSG_FIRSTHDR(&s->msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(bytes);
+	memcpy(CMSG_DATA(cm), s->pass_fds[i], bytes);
+}
+
 /* Starts a send of the queued answers and, with gather, of subscription frames. */
 static bool session_send(struct session *s, bool gather)
 {
@@ -924,6 +1159,8 @@ static bool session_send(struct session *s, bool gather)
 	memset(&s->msg, 0, sizeof(s->msg));
 	s->msg.msg_iov = s->iov;
 	s->msg.msg_iovlen = s->niov;
+	if (s->ctl_sending >= 0 && s->npass[s->ctl_sending])
+		session_attach_fds(s, s->ctl_sending);
 	s->send_left = bytes;
 	if (s->heartbeat_ms)
 		s->last_tx_ns = clock_monotonic_ns();
@@ -964,7 +1201,7 @@ static bool session_drain_sinks(struct session *s, bool *unattached)
 			continue;
 		/* Asked until the first reader comes, not per turn after (a scan of slots). */
 		if (!sub->sink_attached &&
-		    !(sub->sink_attached = s->srv->eng->sinks->attached(sub->sink))) {
+		    !(sub->sink_attached = s->srv->eng->sinks->attached(sub->sink) > 0)) {
 			*unattached = true;	/* its reader is on its way: the session stays on
 						 * the active list and later turns look again (a
 						 * reader that never comes lags to the lag bound) */
@@ -1014,8 +1251,13 @@ void session_sent(struct session *s, int res)
 	assert(done <= s->send_left);
 	s->send_left -= done;
 	if (s->send_left == 0) {
-		if (s->ctl_sending >= 0)
+		if (s->ctl_sending >= 0) {
 			s->ctl_len[s->ctl_sending] = 0;
+			session_pass_close(s, s->ctl_sending);	/* the peer holds them now */
+			/* A burst of answers does not keep its buffer (and budget) for good. */
+			if (s->ctl_cap[s->ctl_sending] > SESSION_CTL_KEEP)
+				session_free_ctl(s, (uint8_t)s->ctl_sending);
+		}
 		s->ctl_sending = -1;
 		net_server_activate(s->srv, s);
 		return;
@@ -1035,6 +1277,8 @@ void session_sent(struct session *s, int res)
 	}
 	s->msg.msg_iov = &s->iov[s->iov_first];
 	s->msg.msg_iovlen = s->niov - s->iov_first;
+	s->msg.msg_control = NULL;	/* descriptors went with the first byte sent */
+	s->msg.msg_controllen = 0;
 	if (reactor_send(&s->srv->reactor, s->conn, &s->msg, s->send_left) < 0)
 		reactor_close(&s->srv->reactor, s->conn);
 }

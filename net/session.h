@@ -10,12 +10,14 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "core/config.h"
 #include "core/reactor.h"
 #include "ingest/publish.h"
 #include "net/stats.h"
 #include "net/subscriber.h"
 
-#define SESSION_CTL_BYTES   (64u << 10)	/* control frame buffer, to start with */
+#define SESSION_CTL_MIN     (4u << 10)	/* control frame buffer, at its first use */
+#define SESSION_CTL_KEEP    (256u << 10)	/* an emptied buffer larger than this is freed */
 #define SESSION_CTL_MAX     (8u << 20)	/* queued answers a peer may leave unread */
 #define SESSION_IOV_MAX     256u		/* iovecs per send */
 #define SESSION_SEND_BYTES  (256u << 10)	/* bytes gathered per send */
@@ -24,6 +26,9 @@
 #define SESSION_BATCHES_MAX 64u		/* publish batches a connection has unanswered */
 #define SESSION_SINK_TURN_BYTES (4u << 20)	/* copied into one ring per turn, at most */
 #define SESSION_SINK_REPORT_NS (10 * 1000 * 1000 * 1000ll)	/* a ring's readers logged */
+/* Ring descriptors waiting in one answer buffer for its send (two per ring): a
+ * connection's rings, at most, with their SubscribeResults unsent. */
+#define SESSION_PASS_FDS_MAX (2u * CONFIG_SHM_RINGS_MAX)
 #define SESSION_HOLD_MAX    (16u << 20)	/* beyond a frame: what may still arrive after
 					 * the pause (receives already in flight) */
 #define SESSION_HEARTBEAT_MIN_MS 100u	/* the police pass runs every 100 ms */
@@ -57,7 +62,10 @@ struct session {
 	/* Input not handled yet: a frame split across receives, or everything that arrives
 	 * while a publish waits on other reactors (paused). */
 	uint8_t *stage;
-	uint32_t stage_len, stage_cap;
+	uint32_t stage_len, stage_cap;	/* stage_cap is taken from the reactor's budget */
+	int64_t frame_start_ns;	/* when the partial frame held began (--frame-deadline-ms) */
+	bool cutting;		/* cut for its memory or its frame deadline: closing; no
+				 * growth but room for the Error (the budget's reserve) */
 	bool paused;		/* frames wait for the batches ahead to be answered */
 	/* Publish batches not yet answered, in order: [batch_head, batch_tail) of the
 	 * free-running ring. A batch waits while other reactors append its events; the
@@ -68,9 +76,17 @@ struct session {
 	uint32_t waiting_pos;
 	/* Control frames: ctl[fill] takes new ones while the other may be in flight. */
 	uint8_t *ctl[2];
-	uint32_t ctl_len[2], ctl_cap[2];
+	uint32_t ctl_len[2], ctl_cap[2];	/* allocated at first use; caps from the budget */
 	uint8_t fill;
 	int8_t ctl_sending;	/* index of the ctl buffer in the pending send, -1 if none */
+	/* Ring descriptors to pass with the first byte of ctl[i]'s send (SCM_RIGHTS), in
+	 * the order of the SubscribeResults there; closed once that send is done. */
+	int pass_fds[2][SESSION_PASS_FDS_MAX];
+	uint8_t npass[2];
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * SESSION_PASS_FDS_MAX)];
+	} cmsg;			/* the pending send's control message */
 	/* The pending send. */
 	struct msghdr msg;
 	struct iovec iov[SESSION_IOV_MAX];
@@ -85,7 +101,7 @@ struct session {
 	struct session_stats stats;	/* for the admin plane (net/stats.h) */
 };
 
-/* Sets up a session for a new connection. Returns 0 or -ENOMEM. */
+/* Sets up a session for a new connection (nothing allocated until it is used). Returns 0. */
 int session_open(struct session *s, struct net_server *srv, struct reactor_conn *c);
 
 /* Frees everything the session holds. */
@@ -105,7 +121,8 @@ bool session_answer_batches(struct session *s);
 /* A send finished with res bytes or -errno. */
 void session_sent(struct session *s, int res);
 
-/* Every ~100 ms: cuts subscriptions past the lag bounds (an Error, then a close), sends
+/* Every ~100 ms: cuts a connection whose partial frame is older than --frame-deadline-ms
+ * (FRAME_DEADLINE, its held bytes freed at once), cuts subscriptions past the lag bounds (an Error, then a close), sends
  * heartbeats and cuts peers silent for SESSION_HEARTBEAT_MISSES intervals (when Hello
  * asked for heartbeats), and shuts down closing sessions whose peer has not taken the
  * closing Error within --close-grace-ms. now_ns is CLOCK_MONOTONIC. */

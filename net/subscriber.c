@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "core/frame.h"
-#include "core/hash.h"
+#include "core/keyhash.h"
 #include "core/probes.h"
 #include "fanout.pb-c.h"
 #include "ingest/event_encode.h"
@@ -74,7 +74,7 @@ static int sub_sort_keys(struct subscription *s)
 	}
 	for (uint32_t i = 0; i < n; i++)
 		h[i] = (struct sub_hashed){
-			.hash = hash_bytes(s->patterns[i].text, strlen(s->patterns[i].text)),
+			.hash = keyhash_bytes(s->patterns[i].text, strlen(s->patterns[i].text)),
 			.index = i,
 		};
 	qsort(h, n, sizeof(*h), sub_hashed_cmp);
@@ -106,38 +106,60 @@ struct sub_snap_ctx {
 	struct subscription *s;
 	struct arena *arena;
 	uint32_t partition;
-	uint32_t cap;
 	bool overflow;
+	bool over_budget;	/* the overflow was the budget's refusal */
 };
 
+/* Takes bytes from the subscription's budget (none: always). */
+static bool sub_take(struct subscription *s, enum budget_kind kind, uint64_t bytes)
+{
+	return !s->budget || budget_take(s->budget, kind, bytes);
+}
+
+static void sub_give(struct subscription *s, enum budget_kind kind, uint64_t bytes)
+{
+	if (s->budget && bytes)
+		budget_give(s->budget, kind, bytes);
+}
+
+/* Doubles the snapshot's room (from the budget). Returns 0, or -1 (c says why). */
+static int sub_snap_grow(struct sub_snap_ctx *c)
+{
+	struct subscription *s = c->s;
+	uint32_t cap = s->snap_cap ? s->snap_cap * 2 : 256;
+	struct sub_snap *snap;
+
+	if (cap > SUB_SNAPSHOT_MAX)
+		return -1;
+	if (!sub_take(s, BUDGET_SNAPSHOTS, (uint64_t)(cap - s->snap_cap) * sizeof(*snap))) {
+		c->over_budget = true;
+		return -1;
+	}
+	snap = realloc(s->snap, cap * sizeof(*snap));
+	if (!snap) {
+		sub_give(s, BUDGET_SNAPSHOTS, (uint64_t)(cap - s->snap_cap) * sizeof(*snap));
+		return -1;
+	}
+	s->snap = snap;
+	s->snap_cap = cap;
+	return 0;
+}
+
 /* latest_each callback: keeps a key's newest event when it precedes the live stream. */
-static bool sub_snap_key(void *p, uint64_t key_hash, uint64_t offset)
+static bool sub_snap_key(void *p, uint64_t offset)
 {
 	struct sub_snap_ctx *c = p;
 	struct subscription *s = c->s;
 	const struct log *log = s->topic->part[c->partition].log;
 	struct log_ref ref;
 
-	(void)key_hash;
 	if (offset >= s->cursors[c->partition].offset || log_read(log, offset, &ref) < 0)
 		return true;	/* the live stream sends it, or retention dropped it */
 	if (!sub_wants(s, &ref, c->arena))
 		return true;
-	if (s->nsnap == c->cap) {
-		uint32_t cap = c->cap ? c->cap * 2 : 256;
-		struct sub_snap *snap;
-
-		if (cap > SUB_SNAPSHOT_MAX) {
-			c->overflow = true;
-			return false;
-		}
-		snap = realloc(s->snap, cap * sizeof(*snap));
-		if (!snap) {
-			c->overflow = true;
-			return false;
-		}
-		s->snap = snap;
-		c->cap = cap;
+	if (s->nsnap == s->snap_cap && sub_snap_grow(c) < 0) {
+		c->overflow = true;
+		return false;
 	}
 	s->snap[s->nsnap++] = (struct sub_snap){ .partition = c->partition, .offset = offset };
 	return true;
@@ -150,6 +172,18 @@ static int sub_snap_cmp(const void *a, const void *b)
 	if (x->partition != y->partition)
 		return x->partition < y->partition ? -1 : 1;
 	return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/* A walk racing the table's writer can meet one offset twice (a node evicted and reused
+ * meanwhile, a colliding key moved): each event goes out once. Sorted first. */
+static void sub_snap_dedupe(struct subscription *s)
+{
+	uint32_t out = 0;
+
+	for (uint32_t i = 0; i < s->nsnap; i++)
+		if (out == 0 || sub_snap_cmp(&s->snap[out - 1], &s->snap[i]) != 0)
+			s->snap[out++] = s->snap[i];
+	s->nsnap = out;
 }
 
 /* Collects the newest event of each matching key, in offset order per partition. */
@@ -171,12 +205,18 @@ static enum sub_error sub_snapshot(struct subscription *s, struct arena *a, cons
 			}
 		}
 	}
+	if (c.overflow && c.over_budget) {
+		*why = "snapshot would take the reactor past its memory budget; narrow the "
+		       "patterns or try again later";
+		return SUB_OVER_BUDGET;
+	}
 	if (c.overflow) {
 		*why = "snapshot would exceed 1048576 keys or memory; narrow the patterns";
 		return SUB_TOO_LARGE;
 	}
 	if (s->nsnap > 1)	/* none matched: snap is NULL, which qsort may not be given */
 		qsort(s->snap, s->nsnap, sizeof(*s->snap), sub_snap_cmp);
+	sub_snap_dedupe(s);
 	return SUB_OK;
 }
 
@@ -230,6 +270,12 @@ enum sub_error sub_init(struct subscription *s, const struct sub_request *req, s
 	memset(s, 0, sizeof(*s));
 	s->id = req->id;
 	s->topic = tp;
+	s->budget = req->budget;
+	if (!sub_take(s, BUDGET_SUBSCRIPTIONS, sub_request_bytes(req))) {
+		*why = "a subscription would take the reactor past its memory budget";
+		return SUB_OVER_BUDGET;
+	}
+	s->charged = sub_request_bytes(req);
 	err = sub_patterns(s, req, why);
 	if (err != SUB_OK)
 		goto fail;
@@ -265,8 +311,29 @@ fail:
 	return err;
 }
 
+uint64_t sub_request_bytes(const struct sub_request *req)
+{
+	const Fanout__V1__Filter *f = req->filter;
+	uint64_t n = req->npatterns > SUB_PATTERNS_MAX ? 0 : req->npatterns;
+	uint64_t bytes = sizeof(struct subscription) +
+			 (uint64_t)req->topic->partitions * sizeof(struct log_cursor);
+
+	if (n)	/* patterns, exact keys' arrays and index entries, match cache, first ring */
+		bytes += n * (sizeof(struct pattern) + sizeof(uint64_t) + sizeof(uint32_t) +
+			      64 + PATTERN_BYTES_MAX) +
+			 SUB_MATCH_CACHE * sizeof(struct sub_match_slot) + SUB_RING * sizeof(uint64_t);
+	if (f)	/* one hash per listed value */
+		bytes += sizeof(uint64_t) * (f->n_symbols + f->n_exchanges + f->n_currencies +
+					     f->n_actions + f->n_order_ids);
+	return bytes;
+}
+
 void sub_free(struct subscription *s)
 {
+	sub_give(s, BUDGET_SUBSCRIPTIONS, s->charged);
+	sub_give(s, BUDGET_SNAPSHOTS, (uint64_t)s->snap_cap * sizeof(*s->snap));
+	if (s->ring_cap > SUB_RING)
+		sub_give(s, BUDGET_RINGS, (uint64_t)(s->ring_cap - SUB_RING) * sizeof(*s->ring));
 	free(s->cursors);
 	free(s->patterns);
 	free(s->cache);
@@ -309,8 +376,9 @@ bool sub_key_matches(const struct subscription *s, const char *key, size_t len)
 	return s->npatterns == 0;
 }
 
-/* Matches a frame's routing key against the patterns. The key is read by decoding the
- * frame, once per distinct key hash while the cache holds it. */
+/* Matches a frame's routing key against the patterns, remembering the answer per key:
+ * the slot is found by the key's hash and trusted only when its key's bytes (kept as a
+ * pointer into the log, which outlives the subscription) are the frame's. */
 static bool sub_match(struct subscription *s, const struct log_ref *ref, struct arena *a)
 {
 	struct sub_match_slot *slot = &s->cache[ref->entry->key_hash & (SUB_MATCH_CACHE - 1)];
@@ -318,10 +386,15 @@ static bool sub_match(struct subscription *s, const struct log_ref *ref, struct 
 	size_t len;
 	bool hit;
 
-	if (slot->state && slot->key_hash == ref->entry->key_hash)
+	if (sub_frame_key(ref, a, &key, &len) < 0)
+		return false;
+	if (slot->state && slot->key_hash == ref->entry->key_hash && slot->klen == len &&
+	    memcmp(slot->key, key, len) == 0)
 		return slot->state == 2;
-	hit = sub_frame_key(ref, a, &key, &len) == 0 && sub_key_matches(s, key, len);
+	hit = sub_key_matches(s, key, len);
 	slot->key_hash = ref->entry->key_hash;
+	slot->key = key;
+	slot->klen = (uint32_t)len;
 	slot->state = hit ? 2 : 1;
 	return hit;
 }
@@ -395,8 +468,9 @@ static uint32_t sub_gather_snap(struct subscription *s, struct sub_gather *g, bo
 		s->snap_pos++;
 	}
 	free(s->snap);	/* sent: the snapshot's memory goes back at once */
+	sub_give(s, BUDGET_SNAPSHOTS, (uint64_t)s->snap_cap * sizeof(*s->snap));
 	s->snap = NULL;
-	s->nsnap = s->snap_pos = 0;
+	s->nsnap = s->snap_pos = s->snap_cap = 0;
 	return added;
 }
 
@@ -408,8 +482,13 @@ static int sub_ring_grow(struct subscription *s)
 	uint32_t n = s->ring_tail - s->ring_head, cap = s->ring_cap * 2;
 	uint64_t *ring;
 
-	if (cap > SUB_RING_MAX || !(ring = malloc(cap * sizeof(*ring))))
+	if (cap > SUB_RING_MAX ||
+	    !sub_take(s, BUDGET_RINGS, (uint64_t)(cap - s->ring_cap) * sizeof(*ring)))
+		return -1;	/* it scans the log instead: no memory needed */
+	if (!(ring = malloc(cap * sizeof(*ring)))) {
+		sub_give(s, BUDGET_RINGS, (uint64_t)(cap - s->ring_cap) * sizeof(*ring));
 		return -1;
+	}
 	for (uint32_t i = 0; i < n; i++)
 		ring[i] = s->ring[(s->ring_head + i) & (s->ring_cap - 1)];
 	free(s->ring);

@@ -11,6 +11,7 @@
 #include <sys/uio.h>
 
 #include "core/arena.h"
+#include "core/budget.h"
 #include "core/filter.h"
 #include "core/log.h"
 #include "core/pattern.h"
@@ -18,7 +19,7 @@
 #include "net/stats.h"
 
 #define SUB_PATTERNS_MAX 64u		/* patterns per subscription */
-#define SUB_MATCH_CACHE  1024u		/* routing-key hash -> match result slots */
+#define SUB_MATCH_CACHE  1024u		/* routing key -> match result slots */
 #define SUB_SCAN_MAX     65536u		/* index entries examined per gather */
 #define SUB_SNAPSHOT_MAX (1u << 20)	/* keys a snapshot may hold */
 #define SUB_SNAPSHOT_TRIES 16u		/* walks of a table that grows meanwhile */
@@ -32,6 +33,8 @@ static_assert((SUB_RING & (SUB_RING - 1)) == 0 && SUB_RING <= SUB_RING_MAX, "rin
 
 struct sub_match_slot {
 	uint64_t key_hash;
+	const char *key;		/* the key's bytes, in the log */
+	uint32_t klen;
 	uint8_t state;			/* 0 empty, 1 no match, 2 match */
 };
 
@@ -47,7 +50,7 @@ struct subscription {
 	struct log_cursor *cursors;	/* topic->partitions entries */
 	struct filter filter;		/* content filter, evaluated on index entries */
 	struct sub_snap *snap;		/* snapshot to send before the cursors, or NULL */
-	uint32_t nsnap, snap_pos;
+	uint32_t nsnap, snap_pos, snap_cap;
 	uint32_t next_part;		/* round-robin start for fairness */
 	uint32_t npatterns;		/* 0 = every key */
 	struct pattern *patterns;
@@ -75,9 +78,12 @@ struct subscription {
 	uint64_t *ring;			/* ring_cap entries when indexed */
 	uint32_t ring_head, ring_tail;	/* free-running */
 	uint32_t ring_cap;		/* a power of two, SUB_RING..SUB_RING_MAX */
+	struct budget *budget;		/* its memory is taken from it (NULL: unbounded) */
+	uint64_t charged;		/* taken for the subscription itself (not snapshot or
+					 * ring growth, which are counted by their sizes) */
 	void *owner;			/* the session: who to wake */
 	void *sink;			/* frames go here, not to the socket (net/sink.h) */
-	const char *sink_path;		/* the ring's file, told in SubscribeResult */
+	const char *sink_path;		/* the ring's name (memfd:...), for logs */
 	bool sink_attached;		/* a reader has come: the sink is written from now on */
 	uint64_t sink_dropped;		/* frames the sink could not take */
 	int64_t sink_report_ns;		/* next log line about its readers */
@@ -108,6 +114,8 @@ struct sub_request {
 	uint64_t start_offset;
 	const Fanout__V1__Filter *filter;	/* NULL = none */
 	bool snapshot;			/* send the newest event of each matching key first */
+	struct budget *budget;		/* the reactor's: every allocation is taken from it
+					 * first (NULL: none, tests) */
 };
 
 /* Sub_init's verdict on a bad request. */
@@ -117,10 +125,15 @@ enum sub_error {
 	SUB_BAD_FILTER,
 	SUB_TOO_LARGE,		/* snapshot over SUB_SNAPSHOT_MAX keys */
 	SUB_NO_MEMORY,
+	SUB_OVER_BUDGET,	/* the reactor's memory budget refused it (or its snapshot) */
 };
 
+/* What a subscription for req holds at most, snapshot and ring growth apart (taken
+ * from the budget before sub_init allocates anything). */
+uint64_t sub_request_bytes(const struct sub_request *req);
+
 /* Compiles the request (control plane: allocates cursors, patterns, filter, cache and
- * snapshot), positions each cursor by start and, with snapshot, collects the newest event
+ * snapshot, each taken from req->budget first), positions each cursor by start and, with snapshot, collects the newest event
  * of every matching key below the cursors (sent first, in offset order per partition).
  * Returns SUB_OK, or an error with *why set to a static reason. Runs on the reactor of
  * the subscriber's connection, inside its epoch section: the last-value tables it
@@ -142,7 +155,8 @@ void sub_measure_lag(struct subscription *s);
 enum sub_push_result {
 	SUB_PUSH_IGNORED,	/* nothing new: it is scanning, or has sent this already */
 	SUB_PUSH_QUEUED,	/* on the ring: wake its owner */
-	SUB_PUSH_FULL,		/* the ring is full at SUB_RING_MAX (or cannot grow): call
+	SUB_PUSH_FULL,		/* the ring is full at SUB_RING_MAX (or cannot grow: memory,
+				 * budget): call
 				 * sub_overflow, then wake its owner */
 };
 

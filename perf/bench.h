@@ -168,6 +168,7 @@ struct bench_run {
 	const struct bench_cfg *cfg;
 	const struct bench_driver *drv;
 	char addr[64];
+	char shm_socket[160];		/* fanout: its Unix socket for rings (tmpdir/shm.sock) */
 	int server_pid;
 	char tmpdir[128];
 	void *zctx;

@@ -64,8 +64,9 @@ static int fanout_server_start(struct bench_run *r)
 {
 	char data[200], ready[200], log[200], lag[32], reactors[16];
 	char *argv[] = { (char *)r->cfg->fanoutd, "--listen", "127.0.0.1:0", "--data-dir", data,
-			 "--ready-file", ready, "--quiet", NULL, NULL, NULL, NULL, NULL };
-	int rc = bench_tmpdir(r), st, argc = 8;
+			 "--ready-file", ready, "--quiet", "--shm-socket", r->shm_socket, NULL,
+			 NULL, NULL, NULL, NULL };
+	int rc = bench_tmpdir(r), st, argc = 10;
 
 	if (rc)
 		return rc;
@@ -80,6 +81,7 @@ static int fanout_server_start(struct bench_run *r)
 		argv[argc++] = reactors;
 	}
 	snprintf(data, sizeof(data), "%s/data", r->tmpdir);
+	snprintf(r->shm_socket, sizeof(r->shm_socket), "%s/shm.sock", r->tmpdir);
 	snprintf(ready, sizeof(ready), "%s/ready", r->tmpdir);
 	snprintf(log, sizeof(log), "%s/fanoutd.log", r->tmpdir);
 	r->server_pid = bench_spawn(argv, log);

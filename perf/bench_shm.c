@@ -70,7 +70,7 @@ static int reader_attach(struct bench_run *r, struct shm_reader *rd)
 	struct fanout_shm_opts o;
 	struct fanout_shm_info info;
 	struct fanout_shm_attach_opts a = {
-		.server = r->addr, .topic = BENCH_TOPIC, .patterns = pats,
+		.socket_path = r->shm_socket, .topic = BENCH_TOPIC, .patterns = pats,
 		.filter = bench_pb_filter(&c->filter, &fst), .ring_bytes = c->shm_ring_bytes,
 		.client_name = "fanout-bench", .timeout_ms = ATTACH_TIMEOUT_MS,
 	};

@@ -46,6 +46,7 @@ enum fanout_shm_error {
 	FANOUT_SHM_E_CORRUPT,		/* a record that breaks the format */
 	FANOUT_SHM_E_SERVER,		/* the server answered with an Error (see errmsg) */
 	FANOUT_SHM_E_PROTOCOL,		/* the server's answer broke the protocol */
+	FANOUT_SHM_E_UNSEALED,		/* ring descriptors not sealed against resizing */
 };
 
 /* What fanout_shm_poll returns (besides errors). */
@@ -129,6 +130,17 @@ FANOUT_SHM_API void fanout_shm_opts_init(struct fanout_shm_opts *o);
 FANOUT_SHM_API int fanout_shm_open(struct fanout_shm **out, const char *path,
 				   const struct fanout_shm_opts *o, char *err, size_t errlen);
 
+/* Opens a ring passed as descriptors (what fanoutd hands over its Unix socket with a
+ * SubscribeResult; shm/FORMAT.md: "Rings as sealed memfds"): ring_fd is mapped read-only,
+ * area_fd (the reader area) read-write, and a slot is claimed. Both must be sealed
+ * against shrinking and growing (-FANOUT_SHM_E_UNSEALED otherwise: whoever else holds
+ * them could truncate the ring under this reader). The descriptors stay the caller's:
+ * close them after this returns (the mappings keep the ring) or hand them on to other
+ * readers. Otherwise as fanout_shm_open; info.path is "memfd:NAME". */
+FANOUT_SHM_API int fanout_shm_open_fd(struct fanout_shm **out, int ring_fd, int area_fd,
+				      const struct fanout_shm_opts *o, char *err,
+				      size_t errlen);
+
 /* Releases the slot, unmaps the ring, closes the control connection of an attached
  * handle (the server then removes its ring). NULL is fine. */
 FANOUT_SHM_API void fanout_shm_close(struct fanout_shm *r);
@@ -192,9 +204,13 @@ FANOUT_SHM_API void fanout_shm_decode_free(struct Fanout__V1__ServerMessage *m,
 /* ---- attaching through fanoutd ----------------------------------------------------- */
 
 #define FANOUT_SHM_RING_BYTES_DEFAULT (64ull << 20)
+/* fanoutd's ring socket when it runs with its default data directory, from the directory
+ * it was started in (fanoutd --shm-socket). */
+#define FANOUT_SHM_SOCKET_DEFAULT "fanout-data/shm.sock"
 
 struct fanout_shm_attach_opts {
-	const char *server;		/* "host:port" or "[v6addr]:port" */
+	const char *socket_path;	/* fanoutd's Unix socket for rings (--shm-socket);
+					 * NULL = FANOUT_SHM_SOCKET_DEFAULT */
 	const char *topic;
 	const char *const *patterns;	/* routing-key patterns; none = everything */
 	size_t npatterns;
@@ -212,13 +228,16 @@ struct fanout_shm_attach_opts {
 	const struct fanout_shm *resume;
 };
 
-/* Connects to fanoutd, sends Hello and a Subscribe asking for a ring (topic, patterns,
- * filter, start, shm_ring_bytes), and opens the ring the SubscribeResult names, from its
- * first record (o->start is ignored) with SubscribeResult.data_dir for recovery. The
- * connection stays open for the handle's life: the server removes the ring when it
- * closes. Returns 0; -FANOUT_SHM_E_SERVER with the server's Error in err;
- * -FANOUT_SHM_E_PROTOCOL for an unexpected answer (a server without shm support answers
- * without shm_path); -ETIMEDOUT, -ECONNREFUSED, -EINVAL (bad options) or open's errors. */
+/* Connects to fanoutd's Unix socket for rings, sends Hello and a Subscribe asking for a
+ * ring (topic, patterns, filter, start, shm_ring_bytes), takes the ring's descriptors that
+ * come with the SubscribeResult (SCM_RIGHTS) and opens them (fanout_shm_open_fd), from the
+ * first record (o->start is ignored), with SubscribeResult.data_dir for recovery. Rings
+ * are only for processes on the server's host whose user the server allows (its own, root,
+ * or members of its --shm-group). The connection stays open for the handle's life: the
+ * server removes the ring when it closes. Returns 0; -FANOUT_SHM_E_SERVER with the
+ * server's Error in err (a refused peer, a budget, a size); -FANOUT_SHM_E_PROTOCOL for an
+ * unexpected answer (no descriptors with the SubscribeResult); -ENOENT or -EACCES (the
+ * socket), -ECONNREFUSED, -ETIMEDOUT, -EINVAL (bad options), or open's errors. */
 FANOUT_SHM_API int fanout_shm_attach(struct fanout_shm **out,
 				     const struct fanout_shm_attach_opts *a,
 				     const struct fanout_shm_opts *o, char *err, size_t errlen);

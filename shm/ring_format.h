@@ -38,6 +38,9 @@
 #define SHM_STATE_OPEN   1u
 #define SHM_STATE_CLOSED 2u
 
+/* header.flags */
+#define SHM_FLAG_MEMFD   0x1u	/* served as two sealed memfds (FORMAT.md), not a file */
+
 /* slot.flags */
 #define SHM_SLOT_SLEEPING 0x1u
 

@@ -6,6 +6,7 @@
 
 #include "shm/proc_ident.h"
 #include "shm/ring_format.h"
+#include "shm/ring_memfd.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,7 +30,9 @@ struct shm_ring_writer {
 	uint64_t pos, seq;		/* private copies of write_pos / write_seq */
 	uint64_t woken_seq;		/* seq at the last shm_ring_wake */
 	uint64_t file_bytes;
-	char path[PATH_MAX];
+	bool memfd;			/* two sealed memfds, no file */
+	int fds[2];			/* a memfd ring's, until taken; -1 after */
+	char path[PATH_MAX];		/* the file, or "memfd:NAME" */
 };
 
 static uint64_t round_pow2(uint64_t v)
@@ -102,6 +105,19 @@ err:
 	return r;
 }
 
+/* Removes what the ring holds: the file's name, the memfds not handed over, the mapping,
+ * the handle. Readers keep their own mappings. */
+static void ring_release(struct shm_ring_writer *w)
+{
+	if (!w->memfd)
+		unlink(w->path);
+	for (int i = 0; i < 2; i++)
+		if (w->fds[i] >= 0)
+			close(w->fds[i]);
+	munmap(w->h, w->file_bytes);
+	free(w);
+}
+
 /* Writes the identity; magic last, with release order (FORMAT.md: header page). */
 static int header_init(struct shm_ring_writer *w, const struct shm_ring_opts *o,
 		       uint64_t journal)
@@ -126,6 +142,7 @@ static int header_init(struct shm_ring_writer *w, const struct shm_ring_opts *o,
 	h->slot_count = SHM_SLOT_COUNT;
 	h->slot_bytes = sizeof(struct shm_reader_slot);
 	h->partitions = o->partitions;
+	h->flags = o->memfd ? SHM_FLAG_MEMFD : 0;
 	/* The start time before the pid: a sweep that sees the pid sees the time too. */
 	h->writer_start_ticks = ticks;
 	SHM_FENCE(memory_order_release);
@@ -139,19 +156,49 @@ static int header_init(struct shm_ring_writer *w, const struct shm_ring_opts *o,
 	return 0;
 }
 
+/* Creates the file and maps it whole, prefaulted: the write path never takes a page
+ * fault. The mapping keeps the file; the descriptor is closed. */
+static int file_map(const char *path, const struct shm_ring_opts *o, uint64_t bytes,
+		    void **map)
+{
+	int fd = file_create(path, o, bytes), r = 0;
+
+	if (fd < 0)
+		return fd;
+	*map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+	if (*map == MAP_FAILED) {
+		r = -errno;
+		unlink(path);
+	}
+	close(fd);
+	return r;
+}
+
+uint64_t shm_ring_footprint(const struct shm_ring_opts *o)
+{
+	uint64_t capacity, journal;
+
+	if (opts_check(o, &capacity, &journal) < 0)
+		return 0;
+	return shm_data_offset(journal) + capacity + (o->memfd ? SHM_READER_AREA_BYTES : 0);
+}
+
 int shm_ring_create(struct shm_ring_writer **out, const struct shm_ring_opts *o, char *path,
 		    size_t path_cap)
 {
 	struct shm_ring_writer *w;
 	uint64_t capacity, journal;
-	void *map;
-	int fd, r, n;
+	void *map = NULL;
+	int r, n;
 
 	if ((r = opts_check(o, &capacity, &journal)) < 0)
 		return r;
 	if (!(w = calloc(1, sizeof(*w))))
 		return -ENOMEM;
-	n = snprintf(w->path, sizeof(w->path), "%s/%s", o->dir ? o->dir : SHM_RING_DIR_DEFAULT,
+	w->memfd = o->memfd;
+	w->fds[0] = w->fds[1] = -1;
+	n = o->memfd ? snprintf(w->path, sizeof(w->path), "memfd:%s", o->name) :
+	    snprintf(w->path, sizeof(w->path), "%s/%s", o->dir ? o->dir : SHM_RING_DIR_DEFAULT,
 		     o->name);
 	if (n < 0 || (size_t)n >= sizeof(w->path) || (path && (size_t)n >= path_cap)) {
 		free(w);
@@ -162,32 +209,34 @@ int shm_ring_create(struct shm_ring_writer **out, const struct shm_ring_opts *o,
 	w->journal_mask = journal - 1;
 	w->record_max = shm_record_bytes_max(capacity);
 	w->file_bytes = shm_data_offset(journal) + capacity;
-	if ((fd = file_create(w->path, o, w->file_bytes)) < 0) {
+	r = o->memfd ? shm_memfd_ring_create(o->name, w->file_bytes, &map, w->fds) :
+	    file_map(w->path, o, w->file_bytes, &map);
+	if (r < 0) {
 		free(w);
-		return fd;
+		return r;
 	}
-	/* Prefaulted: the write path never takes a page fault. */
-	map = mmap(NULL, w->file_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
-	r = map == MAP_FAILED ? -errno : 0;
-	close(fd);	/* the mapping keeps the file */
-	if (r < 0)
-		goto err;
 	w->h = map;
 	w->readers = (struct shm_reader_area *)((uint8_t *)map + SHM_SLOTS_OFFSET);
 	w->journal = (struct shm_journal_entry *)((uint8_t *)map + SHM_JOURNAL_OFFSET);
 	w->data = (uint8_t *)map + shm_data_offset(journal);
-	if ((r = header_init(w, o, journal)) < 0)
-		goto err;
+	if ((r = header_init(w, o, journal)) < 0) {
+		ring_release(w);
+		return r;
+	}
 	if (path)
 		memcpy(path, w->path, (size_t)n + 1);
 	*out = w;
 	return 0;
-err:
-	unlink(w->path);
-	if (w->h)
-		munmap(w->h, w->file_bytes);
-	free(w);
-	return r;
+}
+
+int shm_ring_take_fds(struct shm_ring_writer *w, int *ring_fd, int *area_fd)
+{
+	if (w->fds[0] < 0)
+		return -EBADF;
+	*ring_fd = w->fds[0];
+	*area_fd = w->fds[1];
+	w->fds[0] = w->fds[1] = -1;
+	return 0;
 }
 
 static void record_put(struct shm_ring_writer *w, uint64_t pos, uint32_t frame_len,
@@ -323,7 +372,5 @@ void shm_ring_destroy(struct shm_ring_writer *w)
 	atomic_store_explicit(&w->h->state, SHM_STATE_CLOSED, memory_order_release);
 	atomic_fetch_add_explicit(&w->h->wake, 1, memory_order_seq_cst);
 	futex_wake(&w->h->wake, INT_MAX);
-	unlink(w->path);
-	munmap(w->h, w->file_bytes);
-	free(w);
+	ring_release(w);
 }

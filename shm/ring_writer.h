@@ -19,8 +19,12 @@
 struct shm_ring_writer;
 
 struct shm_ring_opts {
+	bool memfd;			/* two sealed memfds, no file (shm/ring_memfd.h): dir,
+					 * mode and group do not apply; readers get the
+					 * descriptors from shm_ring_take_fds */
 	const char *dir;		/* NULL = SHM_RING_DIR_DEFAULT */
-	const char *name;		/* file name in dir: no '/', not starting with '.' */
+	const char *name;		/* file name in dir (the memfd's name): no '/', not
+					 * starting with '.' */
 	uint64_t bytes;			/* data area; rounded up to a power of two, at least
 					 * 64 KiB; above 64 GiB is -EINVAL */
 	uint32_t journal_entries;	/* 0 = bytes / 64; rounded up to a power of two,
@@ -50,11 +54,22 @@ struct shm_reader_info {
 
 /* Creates dir/name with O_EXCL at its full size (posix_fallocate), maps it (MAP_POPULATE)
  * and writes the header; the ring is open for readers once this returns. The file's path
- * goes to path (path_cap bytes; may be NULL). Returns 0, -EEXIST, -EINVAL (bad name or
- * sizes), -ENAMETOOLONG (topic, data_dir or path), -ENOSPC, or another -errno; on failure
- * nothing is left behind. Control plane. */
+ * goes to path (path_cap bytes; may be NULL). With o->memfd, the ring is two sealed memfds
+ * instead and path gets "memfd:NAME". Returns 0, -EEXIST, -EINVAL (bad name or sizes),
+ * -ENAMETOOLONG (topic, data_dir or path), -ENOSPC, or another -errno; on failure nothing
+ * is left behind. Control plane. */
 int shm_ring_create(struct shm_ring_writer **out, const struct shm_ring_opts *o, char *path,
 		    size_t path_cap);
+
+/* The memory a ring made with o takes (its whole layout, and the reader area again for
+ * a memfd ring), for budgets checked before creating it; 0 when o is invalid. */
+uint64_t shm_ring_footprint(const struct shm_ring_opts *o);
+
+/* Hands over a memfd ring's descriptors, once: ring_fd (the ring: map it read-only) and
+ * area_fd (the reader area: map it read-write at SHM_SLOTS_OFFSET of the view); the
+ * caller closes them (the writer's mapping keeps the ring alive). Returns 0, or -EBADF
+ * for a file ring or when they were taken already. Control plane. */
+int shm_ring_take_fds(struct shm_ring_writer *w, int *ring_fd, int *area_fd);
 
 /* Copies one frame (the varint-delimited ServerMessage, as in the log) into the ring as the
  * next record, with its partition, offset and receive time, and publishes it. Never blocks
@@ -87,7 +102,7 @@ const char *shm_ring_path(const struct shm_ring_writer *w);
 void *shm_ring_base(const struct shm_ring_writer *w);
 
 /* Marks the ring closed (readers see no more records are coming), wakes every waiter,
- * unlinks the file and unmaps it. Readers keep their own mappings. NULL is fine.
+ * unlinks the file (closes the memfds not handed over) and unmaps it. Readers keep their own mappings. NULL is fine.
  * Caller: the writer thread, or the control plane once the writer has stopped. */
 void shm_ring_destroy(struct shm_ring_writer *w);
 

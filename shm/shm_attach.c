@@ -1,7 +1,8 @@
-/* shm/shm_attach.c — asking fanoutd for a ring over the TCP control protocol (Hello,
- * Subscribe with shm_ring_bytes; proto/README.md) and keeping that connection for the
- * ring's life; and decoding frames with protobuf-c. The socket is non-blocking; every
- * wait for the server is bounded by the caller's timeout. */
+/* shm/shm_attach.c — asking fanoutd for a ring over its Unix socket (Hello, Subscribe with
+ * shm_ring_bytes; proto/README.md), taking the ring's descriptors that come with the
+ * SubscribeResult (SCM_RIGHTS), and keeping that connection for the ring's life; and
+ * decoding frames with protobuf-c. The socket is non-blocking; every wait for the server
+ * is bounded by the caller's timeout. */
 #include "shm/shm_internal.h"
 
 #include "fanout.pb-c.h"
@@ -9,21 +10,23 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define ATTACH_TIMEOUT_MS_DEFAULT 10000
 /* Largest answer accepted on the control connection (the server's own frame limit). */
 #define CONTROL_FRAME_MAX (1u << 20)
 #define CONTROL_READ_BYTES 4096u
+/* Descriptors held between their arrival and the SubscribeResult that counts them: one
+ * ring's two, with room for a server that sends more (refused, and closed). */
+#define CONTROL_FDS_MAX 8u
+#define CONNECT_RETRY_MS 10	/* a full listen backlog: try again after */
 
 struct conn {
 	int fd;
@@ -32,6 +35,9 @@ struct conn {
 	int timeout_ms;
 	char *err;
 	size_t errlen;
+	int fds[CONTROL_FDS_MAX];	/* received (SCM_RIGHTS), in order, not yet taken */
+	unsigned nfds;
+	bool fds_lost;			/* more came than fit, or the kernel cut some */
 };
 
 static int say(struct conn *c, int rc, const char *fmt, ...)
@@ -49,29 +55,6 @@ static int say(struct conn *c, int rc, const char *fmt, ...)
 	return rc;
 }
 
-/* Splits "host:port" or "[v6]:port" and resolves it. */
-static int resolve(const char *hostport, struct addrinfo **res)
-{
-	char host[256];
-	const char *colon = strrchr(hostport, ':');
-	const char *h = hostport;
-	size_t hl;
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
-
-	if (!colon || !colon[1])
-		return -EINVAL;
-	hl = (size_t)(colon - hostport);
-	if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
-		h++;
-		hl -= 2;
-	}
-	if (hl == 0 || hl >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	return getaddrinfo(host, colon + 1, &hints, res) == 0 ? 0 : -EHOSTUNREACH;
-}
-
 /* Waits for events on c->fd within the timeout: 0, -ETIMEDOUT or -errno. */
 static int wait_fd(const struct conn *c, short events)
 {
@@ -84,29 +67,55 @@ static int wait_fd(const struct conn *c, short events)
 	return n < 0 ? -errno : n == 0 ? -ETIMEDOUT : 0;
 }
 
-static int conn_connect(struct conn *c, const char *server)
+static void conn_close_fds(struct conn *c)
 {
-	struct addrinfo *ai = NULL;
-	int one = 1, rc = resolve(server, &ai), soerr = 0;
-	socklen_t sl = sizeof(soerr);
+	for (unsigned i = 0; i < c->nfds; i++)
+		close(c->fds[i]);
+	c->nfds = 0;
+}
 
-	if (rc < 0)
-		return say(c, rc, rc == -EINVAL ? "%s: expected HOST:PORT or [IPv6]:PORT" :
-			   "%s: cannot resolve the host", server);
-	c->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (c->fd < 0) {
-		rc = -errno;
-	} else if (connect(c->fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
-		rc = -errno;
-	} else if ((rc = wait_fd(c, POLLOUT)) == 0 &&
-		   getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr) {
-		rc = -soerr;
+/* Why a connect to the ring socket failed, in words a user can act on. */
+static const char *connect_hint(int rc)
+{
+	switch (-rc) {
+	case ENOENT:
+		return " (is fanoutd running here with rings on? its --shm-socket, default "
+		       "DATA_DIR/shm.sock)";
+	case EACCES:
+		return " (the socket is for the server's user and its --shm-group)";
+	case ECONNREFUSED:
+		return " (nothing listens on it: the server is gone)";
+	default:
+		return "";
 	}
-	freeaddrinfo(ai);
+}
+
+/* Connects to the Unix socket at path. A connect that finds the backlog full (EAGAIN on a
+ * non-blocking Unix socket) is tried again until the timeout. */
+static int conn_connect(struct conn *c, const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int waited = 0, rc = 0;
+
+	if (strlen(path) >= sizeof(a.sun_path))
+		return say(c, -ENAMETOOLONG, "%s: a Unix socket path has at most %zu bytes", path,
+			   sizeof(a.sun_path) - 1);
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd < 0)
+		return say(c, -errno, "socket: %s", strerror(errno));
+	while (connect(c->fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN || waited >= c->timeout_ms) {
+			rc = errno == EAGAIN ? -ETIMEDOUT : -errno;
+			break;
+		}
+		poll(NULL, 0, CONNECT_RETRY_MS);
+		waited += CONNECT_RETRY_MS;
+	}
 	if (rc < 0)
-		return say(c, rc, "connect %s: %s", server, strerror(-rc));
-	/* Control messages are tiny and rare: send each at once. */
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		return say(c, rc, "connect %s: %s%s", path, strerror(-rc), connect_hint(rc));
 	return 0;
 }
 
@@ -134,9 +143,42 @@ static int conn_send(struct conn *c, const Fanout__V1__ClientMessage *m)
 	return rc;
 }
 
-/* Reads what is there without waiting: 1 bytes came, 0 none, -ECONNRESET at end, -errno. */
+/* Keeps the descriptors of every SCM_RIGHTS message in msg, in order; those beyond
+ * CONTROL_FDS_MAX are closed and remembered as lost. */
+static void conn_keep_fds(struct conn *c, struct msghdr *msg)
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR(msg, cm)) {
+		size_t n;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+			if (c->nfds < CONTROL_FDS_MAX) {
+				c->fds[c->nfds++] = fd;
+			} else {
+				close(fd);
+				c->fds_lost = true;
+			}
+		}
+	}
+	if (msg->msg_flags & MSG_CTRUNC)
+		c->fds_lost = true;
+}
+
+/* Reads what is there without waiting, with any descriptors that came along: 1 bytes
+ * came, 0 none, -ECONNRESET at end, -errno. */
 static int conn_read_some(struct conn *c)
 {
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * CONTROL_FDS_MAX)];
+	} ctl;
+	struct iovec iov;
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t n;
 
 	if (c->cap - c->len < CONTROL_READ_BYTES) {
@@ -147,9 +189,14 @@ static int conn_read_some(struct conn *c)
 		c->buf = b;
 		c->cap += CONTROL_READ_BYTES * 4;
 	}
-	do
-		n = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
-	while (n < 0 && errno == EINTR);
+	iov = (struct iovec){ .iov_base = c->buf + c->len, .iov_len = c->cap - c->len };
+	do {
+		msg.msg_control = ctl.buf;
+		msg.msg_controllen = sizeof(ctl.buf);
+		n = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	if (n >= 0)
+		conn_keep_fds(c, &msg);
 	if (n == 0)
 		return -ECONNRESET;
 	if (n < 0)
@@ -253,6 +300,7 @@ static int attach_subscribe(struct conn *c, const struct fanout_shm_attach_opts 
 {
 	Fanout__V1__ClientMessage m = FANOUT__V1__CLIENT_MESSAGE__INIT;
 	Fanout__V1__Subscribe s = FANOUT__V1__SUBSCRIBE__INIT;
+	uint32_t want;
 	int rc;
 
 	s.subscription_id = 1;
@@ -267,13 +315,20 @@ static int attach_subscribe(struct conn *c, const struct fanout_shm_attach_opts 
 	m.subscribe = &s;
 	if ((rc = conn_ask(c, &m, FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED, ans)) < 0)
 		return rc;
-	if (!(*ans)->subscribed->shm_path || !(*ans)->subscribed->shm_path[0]) {
+	/* The descriptors travel with the bytes of the send that carries the
+	 * SubscribeResult, so they are here once it is (proto/README.md). */
+	want = (*ans)->subscribed->shm_fds;
+	if (want == 0)
+		rc = say(c, -FANOUT_SHM_E_PROTOCOL, "%s", "the server answered Subscribe without "
+			 "a ring's descriptors: it does not deliver into shared-memory rings");
+	else if (want != 2 || c->nfds != 2 || c->fds_lost)
+		rc = say(c, -FANOUT_SHM_E_PROTOCOL, "the SubscribeResult counts %u descriptors; "
+			 "%u came%s (a ring is 2)", want, c->nfds, c->fds_lost ? ", some lost" : "");
+	if (rc < 0) {
 		fanout__v1__server_message__free_unpacked(*ans, NULL);
 		*ans = NULL;
-		return say(c, -FANOUT_SHM_E_PROTOCOL, "%s", "the server answered Subscribe without "
-			   "shm_path: it does not deliver into shared-memory rings");
 	}
-	return 0;
+	return rc;
 }
 
 /* Takes over the connection and the resume floors once the ring is open. */
@@ -298,14 +353,15 @@ int fanout_shm_attach(struct fanout_shm **out, const struct fanout_shm_attach_op
 		      const struct fanout_shm_opts *o, char *err, size_t errlen)
 {
 	struct conn c = { .fd = -1, .err = err, .errlen = errlen };
+	const char *path = a->socket_path ? a->socket_path : FANOUT_SHM_SOCKET_DEFAULT;
 	struct fanout_shm_opts ro;
 	Fanout__V1__ServerMessage *ans = NULL;
 	int rc;
 
-	if (!a->server || !a->topic || a->start < 0 || a->start > 2)
-		return say(&c, -EINVAL, "%s", "attach needs a server, a topic and a start of 0..2");
+	if (!a->topic || a->start < 0 || a->start > 2)
+		return say(&c, -EINVAL, "%s", "attach needs a topic and a start of 0..2");
 	c.timeout_ms = a->timeout_ms > 0 ? a->timeout_ms : ATTACH_TIMEOUT_MS_DEFAULT;
-	if ((rc = conn_connect(&c, a->server)) < 0 || (rc = attach_hello(&c, a)) < 0 ||
+	if ((rc = conn_connect(&c, path)) < 0 || (rc = attach_hello(&c, a)) < 0 ||
 	    (rc = attach_subscribe(&c, a, &ans)) < 0)
 		goto out;
 	if (o)
@@ -316,13 +372,14 @@ int fanout_shm_attach(struct fanout_shm **out, const struct fanout_shm_attach_op
 	ro.start = FANOUT_SHM_START_FIRST;
 	if (!ro.data_dir && ans->subscribed->data_dir && ans->subscribed->data_dir[0])
 		ro.data_dir = ans->subscribed->data_dir;
-	if ((rc = fanout_shm_open(out, ans->subscribed->shm_path, &ro, err, errlen)) < 0)
+	if ((rc = fanout_shm_open_fd(out, c.fds[0], c.fds[1], &ro, err, errlen)) < 0)
 		goto out;
 	if ((rc = attach_adopt(*out, &c, a->resume)) < 0) {
 		fanout_shm_close(*out);
 		*out = NULL;
 	}
 out:
+	conn_close_fds(&c);	/* mapped: the mappings keep the ring */
 	if (ans)
 		fanout__v1__server_message__free_unpacked(ans, NULL);
 	if (c.fd >= 0)
@@ -340,6 +397,7 @@ int shm_control_check(struct fanout_shm *r)
 
 	while ((rd = conn_read_some(&c)) > 0)
 		;
+	conn_close_fds(&c);	/* nothing sends descriptors after the SubscribeResult */
 	/* What arrived before an end of stream counts first: the Error says why. */
 	while (rc == 0 && conn_take(&c, &m) == 1) {
 		if (m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_ERROR)

@@ -11,7 +11,7 @@
 
 /* The on-disk constants, as core/log.h has them (tests/shm/layout_test.c compares). */
 #define SHM_LOG_INDEX_MAGIC   0x5849544f4e414646ull	/* "FFANOTIX" */
-#define SHM_LOG_INDEX_VERSION 2u
+#define SHM_LOG_INDEX_VERSION 3u
 #define SHM_LOG_HEADER_BYTES  64u
 #define SHM_LOG_ENTRY_BYTES   96u
 #define SHM_LOG_NAME_DIGITS   20u

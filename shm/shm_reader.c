@@ -100,12 +100,32 @@ static int header_check(const struct shm_ring_header *h, uint64_t file_size,
 	return 0;
 }
 
+/* Reads the header of the ring open at fd into *h and checks it against fd's size.
+ * Returns 0 or an error (err says which, naming path). */
+static int header_read(int fd, const char *path, struct shm_ring_header *h, char *err,
+		       size_t errlen)
+{
+	struct stat st;
+	ssize_t n;
+
+	if (fstat(fd, &st) < 0)
+		return fail(err, errlen, -errno, path, "fstat: %s", strerror(errno));
+	if (st.st_size < (off_t)sizeof(*h))
+		return fail(err, errlen, -FANOUT_SHM_E_TRUNCATED, path,
+			    "truncated: %lld bytes, less than a ring header (%zu)",
+			    (long long)st.st_size, sizeof(*h));
+	do
+		n = pread(fd, h, sizeof(*h), 0);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(*h))
+		return fail(err, errlen, n < 0 ? -errno : -EIO, path, "cannot read the header");
+	return header_check(h, (uint64_t)st.st_size, path, err, errlen);
+}
+
 /* Opens path and reads its header into *h, checking it. Returns the fd or an error. */
 static int file_open_checked(const char *path, struct shm_ring_header *h, char *err,
 			     size_t errlen)
 {
-	struct stat st;
-	ssize_t n;
 	int fd, r;
 
 	do
@@ -115,29 +135,36 @@ static int file_open_checked(const char *path, struct shm_ring_header *h, char *
 		return fail(err, errlen, -errno, path, "%s%s", strerror(errno),
 			    errno == EACCES ? " (rings are readable by the server's user, and its "
 					      "group if it grants one)" : "");
-	if (fstat(fd, &st) < 0) {
-		r = fail(err, errlen, -errno, path, "fstat: %s", strerror(errno));
-		goto err;
+	if ((r = header_read(fd, path, h, err, errlen)) < 0) {
+		close(fd);
+		return r;
 	}
-	if (st.st_size < (off_t)sizeof(*h)) {
-		r = fail(err, errlen, -FANOUT_SHM_E_TRUNCATED, path,
-			 "truncated: %lld bytes, less than a ring header (%zu)",
-			 (long long)st.st_size, sizeof(*h));
-		goto err;
-	}
-	do
-		n = pread(fd, h, sizeof(*h), 0);
-	while (n < 0 && errno == EINTR);
-	if (n != (ssize_t)sizeof(*h)) {
-		r = fail(err, errlen, n < 0 ? -errno : -EIO, path, "cannot read the header");
-		goto err;
-	}
-	if ((r = header_check(h, (uint64_t)st.st_size, path, err, errlen)) < 0)
-		goto err;
 	return fd;
-err:
-	close(fd);
-	return r;
+}
+
+/* A memfd ring's descriptors must be sealed against resizing (shm/FORMAT.md): otherwise
+ * anyone holding them could truncate the ring under this reader (SIGBUS). The reader
+ * area must also be whole. Returns 0 or an error naming what is missing. */
+static int fds_check(int ring_fd, int area_fd, const char *path, char *err, size_t errlen)
+{
+	int need = F_SEAL_SHRINK | F_SEAL_GROW;
+	int rs = fcntl(ring_fd, F_GET_SEALS), as = fcntl(area_fd, F_GET_SEALS);
+	struct stat st;
+
+	if (rs < 0 || as < 0)
+		return fail(err, errlen, -errno, path, "F_GET_SEALS: %s (not memfds?)",
+			    strerror(errno));
+	if ((rs & need) != need || (as & need) != need)
+		return fail(err, errlen, -FANOUT_SHM_E_UNSEALED, path, "the %s descriptor is "
+			    "not sealed against shrinking and growing (seals 0x%x): another "
+			    "holder could truncate it", (rs & need) != need ? "ring" : "reader area",
+			    (rs & need) != need ? rs : as);
+	if (fstat(area_fd, &st) < 0)
+		return fail(err, errlen, -errno, path, "fstat: %s", strerror(errno));
+	if (st.st_size < (off_t)SHM_READER_AREA_BYTES)
+		return fail(err, errlen, -FANOUT_SHM_E_TRUNCATED, path, "reader area of %lld "
+			    "bytes, less than %u", (long long)st.st_size, SHM_READER_AREA_BYTES);
+	return 0;
 }
 
 /* Claims a free slot, or one whose reader is dead (pid + start time). */
@@ -221,60 +248,115 @@ static struct fanout_shm *reader_alloc(const char *path)
 	return r;
 }
 
+/* Maps a checked ring (header copy) from ring_fd read-only, and its reader area from
+ * area_fd at area_off read-write, then claims a slot. Returns 0, or an error with
+ * nothing left mapped or claimed. */
+static int reader_map(struct fanout_shm *r, int ring_fd, int area_fd, off_t area_off,
+		      const struct shm_ring_header *copy, const struct fanout_shm_opts *o,
+		      char *err, size_t errlen)
+{
+	void *ro, *rw;
+	int rc;
+
+	/* Read-only for everything, so a reader cannot damage what others read; populated,
+	 * so the first records do not page-fault. */
+	ro = mmap(NULL, copy->file_bytes, PROT_READ, MAP_SHARED | MAP_POPULATE, ring_fd, 0);
+	if (ro == MAP_FAILED)
+		return fail(err, errlen, -errno, r->path, "mmap: %s", strerror(errno));
+	rw = mmap(NULL, SHM_READER_AREA_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, area_fd,
+		  area_off);
+	if (rw == MAP_FAILED) {
+		rc = fail(err, errlen, -errno, r->path, "mmap: %s", strerror(errno));
+		munmap(ro, copy->file_bytes);
+		return rc;
+	}
+	r->h = ro;
+	r->area = rw;
+	r->owns_mapping = true;
+	if ((rc = reader_init(r, o, copy)) < 0) {
+		fail(err, errlen, rc, r->path, "%s", rc == -FANOUT_SHM_E_NOSLOT ?
+		     "all 64 reader slots are held by live readers" : strerror(-rc));
+		if (r->slot)
+			atomic_store_explicit(&r->slot->owner, 0, memory_order_release);
+		munmap(ro, copy->file_bytes);
+		munmap(rw, SHM_READER_AREA_BYTES);
+		shm_log_close(r->log);
+		free(r->next_offset);
+		return rc;
+	}
+	return 0;
+}
+
 int fanout_shm_open(struct fanout_shm **out, const char *path, const struct fanout_shm_opts *o,
 		    char *err, size_t errlen)
 {
 	struct fanout_shm_opts defaults;
 	struct shm_ring_header *copy = malloc(sizeof(*copy));
 	struct fanout_shm *r = reader_alloc(path);
-	void *ro = MAP_FAILED, *rw = MAP_FAILED;
 	int fd = -1, rc = -ENOMEM;
 
 	if (!o) {
 		fanout_shm_opts_init(&defaults);
 		o = &defaults;
 	}
-	if (!copy || !r)
-		goto err;
-	if ((rc = fd = file_open_checked(path, copy, err, errlen)) < 0)
-		goto err;
-	/* Read-only for everything, so a reader cannot damage what others read; populated,
-	 * so the first records do not page-fault. */
-	ro = mmap(NULL, copy->file_bytes, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
-	rw = mmap(NULL, SHM_READER_AREA_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-		  SHM_SLOTS_OFFSET);
-	if (ro == MAP_FAILED || rw == MAP_FAILED) {
-		rc = fail(err, errlen, -errno, path, "mmap: %s", strerror(errno));
-		goto err;
-	}
-	r->h = ro;
-	r->area = rw;
-	r->owns_mapping = true;
-	if ((rc = reader_init(r, o, copy)) < 0) {
-		fail(err, errlen, rc, path, "%s", rc == -FANOUT_SHM_E_NOSLOT ?
-		     "all 64 reader slots are held by live readers" : strerror(-rc));
-		goto err;
-	}
-	close(fd);
+	if (copy && r && (rc = fd = file_open_checked(path, copy, err, errlen)) >= 0)
+		rc = reader_map(r, fd, fd, SHM_SLOTS_OFFSET, copy, o, err, errlen);
+	if (fd >= 0)
+		close(fd);	/* the mappings keep the file */
 	free(copy);
+	if (rc < 0) {
+		free(r);
+		return rc;
+	}
 	*out = r;
 	return 0;
-err:
-	if (r && r->slot)
-		atomic_store_explicit(&r->slot->owner, 0, memory_order_release);
-	if (ro != MAP_FAILED)
-		munmap(ro, copy->file_bytes);
-	if (rw != MAP_FAILED)
-		munmap(rw, SHM_READER_AREA_BYTES);
-	if (r) {
-		shm_log_close(r->log);
-		free(r->next_offset);
+}
+
+/* What a descriptor is, for messages: its /proc link ("/memfd:NAME (deleted)" for a
+ * memfd) without the " (deleted)". */
+static void fd_name(int fd, char *buf, size_t cap)
+{
+	char link[64];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, buf, cap - 1);
+	if (n <= 0) {
+		snprintf(buf, cap, "descriptor %d", fd);
+		return;
 	}
-	if (fd >= 0)
-		close(fd);
+	buf[n] = '\0';
+	if (n > 10 && !strcmp(buf + n - 10, " (deleted)"))
+		buf[n - 10] = '\0';
+	if (buf[0] == '/' && !strncmp(buf + 1, "memfd:", 6))
+		memmove(buf, buf + 1, strlen(buf));
+}
+
+int fanout_shm_open_fd(struct fanout_shm **out, int ring_fd, int area_fd,
+		       const struct fanout_shm_opts *o, char *err, size_t errlen)
+{
+	struct fanout_shm_opts defaults;
+	struct shm_ring_header *copy = malloc(sizeof(*copy));
+	struct fanout_shm *r = reader_alloc("");
+	int rc = -ENOMEM;
+
+	if (!o) {
+		fanout_shm_opts_init(&defaults);
+		o = &defaults;
+	}
+	if (copy && r) {
+		fd_name(ring_fd, r->path, sizeof(r->path));
+		if ((rc = fds_check(ring_fd, area_fd, r->path, err, errlen)) == 0 &&
+		    (rc = header_read(ring_fd, r->path, copy, err, errlen)) == 0)
+			rc = reader_map(r, ring_fd, area_fd, 0, copy, o, err, errlen);
+	}
 	free(copy);
-	free(r);
-	return rc;
+	if (rc < 0) {
+		free(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
 }
 
 int shm_reader_open_mapped(struct fanout_shm **out, void *base, const char *path,
@@ -373,6 +455,7 @@ const char *fanout_shm_strerror(int rc)
 	case FANOUT_SHM_E_CORRUPT: return "corrupt ring record";
 	case FANOUT_SHM_E_SERVER: return "the server refused";
 	case FANOUT_SHM_E_PROTOCOL: return "unexpected answer from the server";
+	case FANOUT_SHM_E_UNSEALED: return "ring descriptor not sealed against resizing";
 	default: return rc < 0 ? strerror(-rc) : "success";
 	}
 }

@@ -26,19 +26,25 @@ static inline void cpu_relax(void)
 #endif
 }
 
-/* 0 while the writer may still write, else why it will not. */
+/* 0 while the writer may still write, else why it will not. Its liveness is looked at
+ * before the ring's state: a writer that closed the ring and then exited between the two
+ * loads would otherwise be reported dead, not closed. */
 static int writer_gone(struct fanout_shm *r, uint64_t now)
 {
+	bool due = now >= r->next_alive_check_ns, dead = false;
 	int rc;
 
+	if (due) {
+		r->next_alive_check_ns = now + ALIVE_CHECK_NS;
+		dead = !shm_proc_alive(r->writer_pid, r->writer_start_ticks);
+	}
 	if (atomic_load_explicit(&r->h->state, memory_order_acquire) == SHM_STATE_CLOSED) {
 		shm_reader_say(r, "%s: the writer closed the ring", r->path);
 		return -FANOUT_SHM_E_CLOSED;
 	}
-	if (now < r->next_alive_check_ns)
+	if (!due)
 		return 0;
-	r->next_alive_check_ns = now + ALIVE_CHECK_NS;
-	if (!shm_proc_alive(r->writer_pid, r->writer_start_ticks)) {
+	if (dead) {
 		shm_reader_say(r, "%s: the writer (pid %d) died", r->path, (int)r->writer_pid);
 		return -FANOUT_SHM_E_WRITER_DEAD;
 	}

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -116,7 +117,8 @@ static int connect_once(const struct addrinfo *ai, int64_t deadline)
 		}
 	}
 	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0 ||
-	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0) {
+	    (ai->ai_family != AF_UNIX &&
+	     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)) {
 		rc = -errno;
 		goto err;
 	}
@@ -152,6 +154,19 @@ static int connect_any(const struct addrinfo *res, int64_t deadline)
 	}
 }
 
+/* A Unix socket at path (fanoutd's rings socket speaks the same protocol). */
+static int connect_unix(const char *path, int64_t deadline)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct addrinfo ai = { .ai_family = AF_UNIX, .ai_socktype = SOCK_STREAM,
+			       .ai_addr = (struct sockaddr *)&a, .ai_addrlen = sizeof(a) };
+
+	if (strlen(path) >= sizeof(a.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	return connect_any(&ai, deadline);
+}
+
 int client_connect(struct client *c, const char *hostport, int timeout_ms)
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
@@ -163,14 +178,18 @@ int client_connect(struct client *c, const char *hostport, int timeout_ms)
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
 	c->max_frame = FRAME_BYTES_DEFAULT;
-	rc = split_hostport(hostport, host, sizeof(host), &port);
-	if (rc)
-		return rc;
-	rc = getaddrinfo(host, port, &hints, &res);
-	if (rc)
-		return rc == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
-	fd = connect_any(res, deadline_of(timeout_ms));
-	freeaddrinfo(res);
+	if (strchr(hostport, '/')) {
+		fd = connect_unix(hostport, deadline_of(timeout_ms));
+	} else {
+		rc = split_hostport(hostport, host, sizeof(host), &port);
+		if (rc)
+			return rc;
+		rc = getaddrinfo(host, port, &hints, &res);
+		if (rc)
+			return rc == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
+		fd = connect_any(res, deadline_of(timeout_ms));
+		freeaddrinfo(res);
+	}
 	if (fd < 0)
 		return fd;
 	c->rbuf = malloc(RBUF_INITIAL_BYTES);

@@ -19,7 +19,8 @@ struct client {
 	size_t wcap;
 };
 
-/* Connects to "host:port" (IPv4 or [IPv6]) with TCP_NODELAY. timeout_ms bounds the
+/* Connects to "host:port" (IPv4 or [IPv6]) with TCP_NODELAY, or to a Unix socket when
+ * hostport is a path (has a '/': fanoutd's rings socket, --shm-socket). timeout_ms bounds the
  * connect (< 0: no bound); a refused connection is retried every 20 ms until then (for
  * servers starting up). Zeroes *c first; max_frame starts at FRAME_BYTES_DEFAULT. */
 int client_connect(struct client *c, const char *hostport, int timeout_ms);

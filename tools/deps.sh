@@ -16,6 +16,8 @@ FANOUT_BUILD_DEPS=(
   liburing-dev libnuma-dev libck-dev
   protobuf-c-compiler libprotobuf-c-dev
   libcmocka-dev libjansson-dev systemtap-sdt-dev
+  # SipHash-2-4 (crypto_shorthash): the keyed index hashes (core/keyhash.c).
+  libsodium-dev
   # The admin plane: HTTP (libmicrohttpd), the embedded store (SQLite), PostgreSQL (libpq).
   libmicrohttpd-dev libsqlite3-dev libpq-dev
   # fanout-bench's Redis reply parser and ZeroMQ peer; fanoutd links neither.

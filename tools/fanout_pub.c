@@ -78,7 +78,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: fanout-pub [options]\n"
-"  --connect HOST:PORT   server (default 127.0.0.1:7400)\n"
+"  --connect HOST:PORT   server (default 127.0.0.1:7400), or a Unix socket path\n"
 "  --topic T             topic (default market-data); with --file, only fills events\n"
 "                        that have no distribution.topic\n"
 "  --count N             events to publish (default 100000; with --file or --duration,\n"

@@ -1,5 +1,5 @@
-/* tools/fanout_shm_tail.c — fanout-shm-tail: reads a shared-memory ring (an existing one,
- * --ring, or one asked of fanoutd, --server) through libfanout-shm and prints each event
+/* tools/fanout_shm_tail.c — fanout-shm-tail: reads a shared-memory ring (a ring file,
+ * --ring, or one asked of fanoutd on its Unix socket, --topic [--socket]) through libfanout-shm and prints each event
  * as a JSON line, or (--count) only counts them and measures latency from the server's
  * receive time to now. Losses (a lapped reader past the journal, or the log's retention)
  * are printed in the stream where they happened. */
@@ -26,7 +26,7 @@
 static volatile sig_atomic_t g_signal;
 
 struct tail_opts {
-	const char *ring, *server, *topic;
+	const char *ring, *socket, *topic;
 	const char *patterns[PATTERNS_MAX];
 	size_t npatterns;
 	enum fanout_shm_start from;
@@ -47,13 +47,16 @@ struct tail {
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: fanout-shm-tail --ring PATH [options]\n"
-"       fanout-shm-tail --server HOST:PORT --topic T [--pattern P]... [options]\n"
-"  --ring PATH           read an existing ring file (e.g. /dev/shm/fanout-...)\n"
+"usage: fanout-shm-tail --topic T [--pattern P]... [--socket PATH] [options]\n"
+"       fanout-shm-tail --ring PATH [options]\n"
+"  --topic T, --pattern P  ask fanoutd for a ring of this subscription (Subscribe with\n"
+"                        shm_ring_bytes) and read it; patterns repeat, none = everything\n"
+"  --socket PATH         fanoutd's Unix socket for rings (its --shm-socket; default\n"
+"                        " FANOUT_SHM_SOCKET_DEFAULT ")\n"
+"  --ring PATH           read a ring file (one a program wrote with the ring writer;\n"
+"                        fanoutd's rings are not files)\n"
 "  --from first|latest   with --ring: from the ring's first record (what it no longer\n"
 "                        holds comes back from the partition logs) or from now (default)\n"
-"  --server HOST:PORT    ask fanoutd for a ring (Subscribe with shm_ring_bytes) and read it\n"
-"  --topic T, --pattern P  what to subscribe to (patterns repeat; none = everything)\n"
 "  --ring-bytes N        ring size to ask for (default 64 MiB)\n"
 "  --spin                busy-spin instead of sleeping when idle (lowest latency, one core)\n"
 "  --count               print no events: a progress line a second on stderr and a summary\n"
@@ -86,7 +89,12 @@ static int parse_opt(struct tail_opts *o, int opt, const char *arg)
 
 	switch (opt) {
 	case 'r': o->ring = arg; return 0;
-	case 'S': o->server = arg; return 0;
+	case 'S': o->socket = arg; return 0;
+	case 'O':
+		fprintf(stderr, "fanout-shm-tail: --server is gone: rings are asked for on "
+			"fanoutd's Unix socket (--socket PATH, default " FANOUT_SHM_SOCKET_DEFAULT
+			")\n");
+		return -EINVAL;
 	case 't': o->topic = arg; return 0;
 	case 'p':
 		if (o->npatterns == PATTERNS_MAX) {
@@ -125,7 +133,8 @@ static int parse_opt(struct tail_opts *o, int opt, const char *arg)
 static int parse_args(int argc, char **argv, struct tail_opts *o)
 {
 	static const struct option longopts[] = {
-		{ "ring", required_argument, NULL, 'r' }, { "server", required_argument, NULL, 'S' },
+		{ "ring", required_argument, NULL, 'r' }, { "socket", required_argument, NULL, 'S' },
+		{ "server", required_argument, NULL, 'O' },
 		{ "topic", required_argument, NULL, 't' }, { "pattern", required_argument, NULL, 'p' },
 		{ "from", required_argument, NULL, 'f' },
 		{ "ring-bytes", required_argument, NULL, 'b' },
@@ -144,17 +153,13 @@ static int parse_args(int argc, char **argv, struct tail_opts *o)
 		fprintf(stderr, "fanout-shm-tail: unexpected argument '%s'\n", argv[optind]);
 		goto err;
 	}
-	if (!o->ring == !o->server) {
-		fprintf(stderr, "fanout-shm-tail: give exactly one of --ring and --server\n");
+	if (!o->ring == !o->topic) {
+		fprintf(stderr, "fanout-shm-tail: give exactly one of --ring and --topic\n");
 		goto err;
 	}
-	if (o->server && !o->topic) {
-		fprintf(stderr, "fanout-shm-tail: --server needs --topic\n");
-		goto err;
-	}
-	if (o->ring && (o->topic || o->npatterns || o->ring_bytes)) {
-		fprintf(stderr, "fanout-shm-tail: --topic, --pattern and --ring-bytes go with "
-			"--server, not --ring\n");
+	if (o->ring && (o->socket || o->npatterns || o->ring_bytes)) {
+		fprintf(stderr, "fanout-shm-tail: --socket, --pattern and --ring-bytes go with "
+			"--topic, not --ring\n");
 		goto err;
 	}
 	return 0;
@@ -177,7 +182,7 @@ static int tail_open(struct tail *t)
 		rc = fanout_shm_open(&t->r, t->o.ring, &o, err, sizeof(err));
 	} else {
 		struct fanout_shm_attach_opts a = {
-			.server = t->o.server, .topic = t->o.topic, .patterns = t->o.patterns,
+			.socket_path = t->o.socket, .topic = t->o.topic, .patterns = t->o.patterns,
 			.npatterns = t->o.npatterns, .ring_bytes = t->o.ring_bytes,
 			.client_name = "fanout-shm-tail",
 		};

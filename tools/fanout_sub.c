@@ -72,7 +72,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: fanout-sub --topic T [options]\n"
-"  --connect HOST:PORT       server (default 127.0.0.1:7400)\n"
+"  --connect HOST:PORT       server (default 127.0.0.1:7400), or a Unix socket path\n"
+"                            (fanoutd's --shm-socket speaks the same protocol)\n"
 "  --topic T                 topic to subscribe to (required)\n"
 "  --pattern P               routing-key pattern; repeat for more (default: everything)\n"
 "  --from earliest|latest|OFFSET   where to start in every partition (default latest)\n"

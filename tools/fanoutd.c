@@ -13,16 +13,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "admin/admin.h"
 #include "core/config.h"
 #include "core/epoch.h"
 #include "core/executor.h"
 #include "core/hotdir.h"
+#include "core/keyhash.h"
 #include "core/topic.h"
 #include "fanout_version.h"
 #include "ingest/route.h"
 #include "ingest/rules_json.h"
 #include "net/engine.h"
+#include "net/mem_report.h"
 #include "net/server.h"
 #include "tools/fanoutd_log.h"
 #include "tools/fanoutd_shm.h"
@@ -174,12 +177,22 @@ static int fanoutd_topics(struct topic_table *topics, const struct config *cfg,
 		fprintf(stderr, "fanoutd: data dir %s: %s\n", cfg->data_dir, strerror(errno));
 		return -1;
 	}
-	if (fanoutd_lock(cfg->data_dir) < 0 || fanoutd_hot(cfg, x) < 0)
+	/* The hash key before any log: every index hash and partition depends on it. */
+	if (fanoutd_lock(cfg->data_dir) < 0 || keyhash_load_dir(cfg->data_dir) < 0 ||
+	    fanoutd_hot(cfg, x) < 0)
 		return -1;
 	rc = topic_table_init(topics, cfg->data_dir, &lc);
 	topics->reactors = reactors;	/* partitions' owners, before any topic exists */
+	topics->latest_keys_max = cfg->latest_keys_max;
 	if (rc == 0)
 		rc = topic_table_recover(topics);
+	if (rc == -EPROTONOSUPPORT) {
+		fprintf(stderr, "fanoutd: data dir %s was written by an older fanout (index "
+			"format %u, unkeyed hashes); this one writes format %u and does not read "
+			"it (see the log line above)\n", cfg->data_dir, LOG_INDEX_VERSION_FNV,
+			LOG_INDEX_VERSION);
+		return -1;
+	}
 	if (rc < 0) {
 		fprintf(stderr, "fanoutd: recovering %s: %s\n", cfg->data_dir, strerror(-rc));
 		return -1;
@@ -222,6 +235,25 @@ static int fanoutd_rules(const struct config *cfg, struct rules_set **out)
 	if (!cfg->quiet)
 		fprintf(stderr, "fanoutd: routing rules: %u loaded from %s (%u enabled)\n",
 			(*out)->n, cfg->rules_file, (*out)->n_enabled);
+	return 0;
+}
+
+/* Rules were read before the data directory was touched (a bad file exits 2 at once),
+ * under the fixed key; their conditions hash strings, so once the data directory's key is
+ * in force they are read again under it. Returns 0, or -1 (the file changed meanwhile). */
+static int fanoutd_rules_rekey(const struct config *cfg, struct rules_set **rules)
+{
+	char err[CONFIG_PATH_MAX + RULES_ERROR_BYTES];
+	struct rules_set *again;
+
+	if (!*rules)
+		return 0;
+	if (rules_load_file(&again, cfg->rules_file, err, sizeof(err)) < 0) {
+		fprintf(stderr, "fanoutd: --rules: %s\n", err);
+		return -1;
+	}
+	rules_free(*rules);
+	*rules = again;
 	return 0;
 }
 
@@ -275,6 +307,7 @@ int main(int argc, char **argv)
 	static struct executor executor;
 	uint64_t events, batches, rejected;
 	uint32_t reactors;
+	int64_t mem_log_at;
 	int rc;
 
 	config_defaults(&cfg);
@@ -292,23 +325,33 @@ int main(int argc, char **argv)
 		executor_stop(&executor);
 		return 1;
 	}
-	if (fanoutd_rules_targets(&topics, &cfg, rules) < 0)
+	if (fanoutd_rules_rekey(&cfg, &rules) < 0 ||
+	    fanoutd_rules_targets(&topics, &cfg, rules) < 0)
 		return 2;
-	if (!cfg.no_shm && fanoutd_shm_init(&sinks, &cfg) < 0)
+	if (!cfg.no_shm && fanoutd_shm_init(&sinks, &cfg) < 0) {
+		executor_stop(&executor);	/* no hot directory left behind */
+		topic_table_close(&topics);
+		hotdir_release(fanoutd_hot_root);
 		return 1;
+	}
 	/* The main thread reads the topic table in admin_prepare; no reactor runs yet. */
-	if (epoch_register() < 0 || admin_prepare(&admin, &cfg, &topics, rules, &rules) < 0)
+	if (epoch_register() < 0 || admin_prepare(&admin, &cfg, &topics, rules, &rules) < 0) {
+		if (!cfg.no_shm)
+			fanoutd_shm_fini(&sinks);	/* its socket removed */
 		return 1;
+	}
 	rc = net_engine_start(&engine, reactors, &topics, &cfg, rules,
 			      cfg.no_shm ? NULL : &sinks, &fanoutd_stop, FANOUTD_DRAIN_MS);
 	if (rc < 0) {
 		net_engine_free(&engine);
+		fanoutd_shm_fini(&sinks);
 		return 1;
 	}
 	if (admin_start(&admin, &engine) < 0) {
 		fanoutd_stop = 1;
 		fanoutd_shutdown(&admin, &engine);
 		net_engine_free(&engine);
+		fanoutd_shm_fini(&sinks);
 		return 1;
 	}
 	if (!cfg.quiet)
@@ -320,9 +363,15 @@ int main(int argc, char **argv)
 		fanoutd_stop = 1;
 		fanoutd_shutdown(&admin, &engine);
 		net_engine_free(&engine);
+		fanoutd_shm_fini(&sinks);
 		return 1;
 	}
+	mem_log_at = clock_monotonic_ns() + (int64_t)cfg.memory_log_ms * 1000000;
 	while (!fanoutd_stop) {
+		if (cfg.memory_log_ms && !cfg.quiet && clock_monotonic_ns() >= mem_log_at) {
+			mem_report_log(&engine, &topics, stderr);
+			mem_log_at = clock_monotonic_ns() + (int64_t)cfg.memory_log_ms * 1000000;
+		}
 		if (fanoutd_reload) {	/* the admin thread reads the file, through the store */
 			fanoutd_reload = 0;
 			admin_reload(&admin);
@@ -339,6 +388,7 @@ int main(int argc, char **argv)
 			(unsigned long long)rejected);
 	executor_stop(&executor);	/* a last pass: what the reactors appended last */
 	net_engine_free(&engine);
+	fanoutd_shm_fini(&sinks);	/* rings closed with their sessions: the socket goes */
 	rules_free(rules);
 	topic_table_close(&topics);	/* the rest to disk; the hot files go */
 	if (hotdir_release(fanoutd_hot_root) > 0)

@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "core/filter.h"
-#include "core/hash.h"
+#include "core/keyhash.h"
 #include "fuzz_util.h"
 
 #define FILTER_FUZZ_ENTRIES_MAX 256u
@@ -80,7 +80,7 @@ static bool ref_in(const struct ref_list *l, uint64_t h)
 	if (l->n == 0)
 		return true;
 	for (size_t k = 0; h && k < l->n; k++)
-		if (hash_bytes(l->v[k], strlen(l->v[k])) == h)
+		if (keyhash_bytes(l->v[k], strlen(l->v[k])) == h)
 			return true;
 	return false;
 }
@@ -129,11 +129,11 @@ static uint64_t entry_hash(struct fuzz_in *in, const Fanout__V1__Filter *m)
 	for (size_t i = 0; i < 5; i++)
 		total += l[i].n;
 	if (total == 0)
-		return hash_bytes("AAPL", 4);
+		return keyhash_bytes("AAPL", 4);
 	k = (sel & 0x7f) % total;
 	for (size_t i = 0; i < 5; k -= l[i].n, i++)
 		if (k < l[i].n)
-			return hash_bytes(l[i].v[k], strlen(l[i].v[k]));
+			return keyhash_bytes(l[i].v[k], strlen(l[i].v[k]));
 	return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <signal.h>
@@ -137,12 +138,57 @@ int server_stop(struct server *s, int sig)
 	return status;
 }
 
+/* Removes the hot directory a data directory's HOT file names: a server killed with
+ * segments in memory leaves it for its data directory's next start, which never comes
+ * once the test removes the data directory (later servers keep such dirs: they cannot
+ * tell a removed data directory from a moved one). */
+static void remove_hot_dir(const char *data_dir)
+{
+	char path[700], hot[400] = "", cmd[500];
+	FILE *f;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/HOT", data_dir) >= sizeof(path))
+		return;
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	if (!fgets(hot, sizeof(hot), f))
+		hot[0] = '\0';
+	fclose(f);
+	hot[strcspn(hot, "\n")] = '\0';
+	/* Only a hot dir's shape: <parent>/fanout-<id>, nothing with a quote. */
+	if (!strstr(hot, "/fanout-") || strchr(hot, '\''))
+		return;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", hot);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", hot);
+}
+
+/* Every data directory a test made in s->dir (data/, and others beside it). */
+static void remove_hot_dirs(const struct server *s)
+{
+	char path[520];
+	struct dirent *e;
+	DIR *d = opendir(s->dir);
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", s->dir, e->d_name);
+		remove_hot_dir(path);
+	}
+	closedir(d);
+}
+
 void server_teardown(struct server *s)
 {
 	char cmd[300];
 
 	if (s->pid > 0)
 		server_stop(s, SIGKILL);
+	remove_hot_dirs(s);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s->dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", s->dir);

@@ -30,7 +30,8 @@ void server_start(struct server *s, const char *const *extra);
 /* Sends sig (SIGTERM or SIGKILL) and waits (bounded) for exit; returns the wait status. */
 int server_stop(struct server *s, int sig);
 
-/* Stops the server if running and removes the temp dir. */
+/* Stops the server if running (SIGKILL) and removes the temp dir, and the hot directory
+ * of every data directory in it. */
 void server_teardown(struct server *s);
 
 /* Connects a client to the server (fails the test on error). */

@@ -411,7 +411,7 @@ static void subscribe_result_precedes_events_when_answers_pile_up(void **state)
 	ping.nonce = pong.nonce = 1;
 	pong_msg.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_PONG;
 	pong_msg.pong = &pong;
-	pongs = SESSION_CTL_BYTES / frame_packed_size(&pong_msg.base);
+	pongs = SESSION_CTL_MIN / frame_packed_size(&pong_msg.base);
 	buf = malloc(pongs * 16 + 256);
 	assert_non_null(buf);
 	cm.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_PING;

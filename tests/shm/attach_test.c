@@ -1,23 +1,25 @@
 /* tests/shm/attach_test.c — shm/shm_attach.c against a stand-in for fanoutd: a real
- * listening socket in a forked process that speaks the wire protocol (frames packed and
- * parsed with protobuf-c) and, when it accepts, makes a real ring. fanoutd itself is not
- * hooked up to rings yet; this checks the client side of the conversation: the Subscribe
- * it sends, the server's Error reaching the caller, a server without ring support, reading
- * the ring, the end of the control connection, and a resumed reattach dropping what the
- * old reader had delivered. */
+ * listening Unix socket in a forked process that speaks the wire protocol (frames packed
+ * and parsed with protobuf-c) and, when it accepts, makes a real ring of sealed memfds and
+ * passes them with the SubscribeResult (SCM_RIGHTS), as fanoutd does. This checks the
+ * client side of the conversation: the Subscribe it sends, the server's Error reaching the
+ * caller, a server without ring support, descriptors missing or unsealed, reading the
+ * ring, the end of the control connection, and a resumed reattach dropping what the old
+ * reader had delivered. (fanoutd's side: tests/integration/shm_test.c.) */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "core/frame.h"
@@ -27,7 +29,13 @@
 
 #define READ_TIMEOUT_NS (30ll * 1000000000)
 
-enum fake_mode { FAKE_ERROR, FAKE_NO_PATH, FAKE_RING };
+enum fake_mode {
+	FAKE_ERROR,		/* an Error instead of a ring */
+	FAKE_NO_RING,		/* a SubscribeResult without descriptors (shm_fds 0) */
+	FAKE_FDS_MISSING,	/* shm_fds 2, none passed */
+	FAKE_UNSEALED,		/* two memfds nobody sealed */
+	FAKE_RING,
+};
 
 struct fake {
 	const struct shm_fixture *f;
@@ -66,12 +74,46 @@ static Fanout__V1__ClientMessage *recv_msg(int fd)
 	return fanout__v1__client_message__unpack(NULL, body, buf + n);
 }
 
-static int send_msg(int fd, const Fanout__V1__ServerMessage *m)
+/* Sends m, with nfds descriptors attached to its first byte (SCM_RIGHTS). */
+static int send_msg_fds(int fd, const Fanout__V1__ServerMessage *m, const int *fds,
+			unsigned nfds)
 {
 	uint8_t buf[4096];
-	size_t n = frame_pack(&m->base, buf);
+	union {
+		struct cmsghdr align;
+		char b[CMSG_SPACE(sizeof(int) * 2)];
+	} ctl;
+	struct iovec iov = { buf, frame_pack(&m->base, buf) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *cm;
 
-	return write(fd, buf, n) == (ssize_t)n ? 0 : -1;
+	if (nfds) {
+		memset(&ctl, 0, sizeof(ctl));
+		msg.msg_control = ctl.b;
+		msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
+	}
+	return sendmsg(fd, &msg, MSG_NOSIGNAL) == (ssize_t)iov.iov_len ? 0 : -1;
+}
+
+static int send_msg(int fd, const Fanout__V1__ServerMessage *m)
+{
+	return send_msg_fds(fd, m, NULL, 0);
+}
+
+/* Two memfds of a ring's sizes that nobody sealed: what a reader must refuse. */
+static int unsealed_pair(int fds[2])
+{
+	fds[0] = memfd_create("unsealed-ring", MFD_CLOEXEC);
+	fds[1] = memfd_create("unsealed-area", MFD_CLOEXEC);
+	if (fds[0] < 0 || fds[1] < 0 || ftruncate(fds[0], 1 << 20) < 0 ||
+	    ftruncate(fds[1], 8192) < 0)
+		return -1;
+	return 0;
 }
 
 static int send_error(int fd, Fanout__V1__ErrorCode code, const char *message)
@@ -99,26 +141,59 @@ static const char *subscribe_wrong(const struct fake *fk, const Fanout__V1__Subs
 	return NULL;
 }
 
+/* Waits for the client to hang up. */
+static void drain(int cfd)
+{
+	uint8_t b;
+
+	while (read(cfd, &b, 1) > 0)
+		;
+}
+
+/* The answers that are not a working ring. */
+static int answer_broken(const struct fake *fk, int cfd, Fanout__V1__ServerMessage *m)
+{
+	int fds[2] = { -1, -1 }, rc;
+
+	if (fk->mode == FAKE_NO_RING)
+		return send_msg(cfd, m);
+	m->subscribed->shm_fds = 2;
+	if (fk->mode == FAKE_FDS_MISSING)
+		return send_msg(cfd, m);
+	rc = unsealed_pair(fds) < 0 ? -1 : send_msg_fds(cfd, m, fds, 2);
+	close(fds[0]);
+	close(fds[1]);
+	return rc;
+}
+
 static int answer_ring(const struct fake *fk, int cfd)
 {
 	Fanout__V1__ServerMessage m = FANOUT__V1__SERVER_MESSAGE__INIT;
 	Fanout__V1__SubscribeResult res = FANOUT__V1__SUBSCRIBE_RESULT__INIT;
-	struct pub_opts po = { .name = fk->name, .ring_bytes = 1 << 20, .no_logs = true };
+	struct pub_opts po = { .name = fk->name, .ring_bytes = 1 << 20, .no_logs = true,
+			       .memfd = true };
 	struct pub p;
+	int fds[2];
 
 	res.subscription_id = 1;
 	res.topic = HARNESS_TOPIC;
 	res.partitions = 1;
 	m.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED;
 	m.subscribed = &res;
-	if (fk->mode == FAKE_NO_PATH)
-		return send_msg(cfd, &m);
-	if (pub_open(&p, fk->f, &po) < 0)
+	if (fk->mode != FAKE_RING) {
+		int rc = answer_broken(fk, cfd, &m);
+
+		drain(cfd);
+		return rc;
+	}
+	if (pub_open(&p, fk->f, &po) < 0 || shm_ring_take_fds(p.w, &fds[0], &fds[1]) < 0)
 		return send_error(cfd, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL, "no ring");
-	res.shm_path = p.path;
+	res.shm_fds = 2;
 	res.data_dir = (char *)fk->f->data_dir;
-	if (send_msg(cfd, &m) < 0 || pub_events(&p, fk->events) < 0)
+	if (send_msg_fds(cfd, &m, fds, 2) < 0 || pub_events(&p, fk->events) < 0)
 		return -1;
+	close(fds[0]);	/* the client holds them now */
+	close(fds[1]);
 	/* The test reads everything, then the server ends the subscription by closing the
 	 * connection (the ring is removed after, as fanoutd does). */
 	if (pipe_wait(fk->done_fd, 30000) < 0)
@@ -155,33 +230,31 @@ static int fake_server(void *arg)
 				"unknown topic 'md/equities'");
 	else
 		return answer_ring(fk, cfd) < 0 ? 3 : 0;
-	/* Wait for the client to hang up. */
-	while (read(cfd, &hr, 1) > 0)
-		;
+	drain(cfd);
 	close(cfd);
 	return rc < 0 ? 4 : 0;
 }
 
-/* Listens on a loopback port the kernel picks; *server gets "127.0.0.1:port". */
-static int listen_any(char *server, size_t cap)
+/* Listens on a Unix socket in the fixture's ring directory; *path gets its path. */
+static int listen_unix(const struct shm_fixture *f, char *path, size_t cap)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t al = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	assert_true(fd >= 0);
+	snprintf(path, cap, "%s/fake.sock", f->ring_dir);
+	unlink(path);
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
 	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
 	assert_int_equal(listen(fd, 4), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
-	snprintf(server, cap, "127.0.0.1:%u", ntohs(a.sin_port));
 	return fd;
 }
 
 static const char *const patterns[] = { "AAPL.>", "MSFT.*.trade" };
 
-static struct fanout_shm_attach_opts attach_opts(const char *server)
+static struct fanout_shm_attach_opts attach_opts(const char *path)
 {
-	return (struct fanout_shm_attach_opts){ .server = server, .topic = HARNESS_TOPIC,
+	return (struct fanout_shm_attach_opts){ .socket_path = path, .topic = HARNESS_TOPIC,
 		.patterns = patterns, .npatterns = 2, .ring_bytes = 1 << 20, .timeout_ms = 10000 };
 }
 
@@ -192,12 +265,12 @@ static void expect_refusal(const struct shm_fixture *f, enum fake_mode mode, int
 	struct fake fk = { .f = f, .mode = mode };
 	struct fanout_shm_attach_opts a;
 	struct fanout_shm *r = NULL;
-	char server[64], err[512] = "";
+	char path[128], err[512] = "";
 	pid_t pid;
 
-	fk.lfd = listen_any(server, sizeof(server));
+	fk.lfd = listen_unix(f, path, sizeof(path));
 	pid = fork_child(fake_server, &fk);
-	a = attach_opts(server);
+	a = attach_opts(path);
 	assert_int_equal(fanout_shm_attach(&r, &a, NULL, err, sizeof(err)), want);
 	assert_null(r);
 	assert_non_null(strstr(err, word1));
@@ -214,8 +287,28 @@ static void test_server_error_reaches_the_caller(void **state)
 
 static void test_server_without_rings(void **state)
 {
-	expect_refusal(*state, FAKE_NO_PATH, -FANOUT_SHM_E_PROTOCOL, "without shm_path",
-		       "does not deliver into shared-memory rings");
+	expect_refusal(*state, FAKE_NO_RING, -FANOUT_SHM_E_PROTOCOL, "without a ring's "
+		       "descriptors", "does not deliver into shared-memory rings");
+}
+
+static void test_descriptors_missing(void **state)
+{
+	expect_refusal(*state, FAKE_FDS_MISSING, -FANOUT_SHM_E_PROTOCOL, "counts 2 descriptors",
+		       "0 came");
+}
+
+/* Descriptors anyone could truncate under the reader are refused before they are mapped;
+ * the library closes them (the fake server's check: nothing leaks into this process). */
+static void test_unsealed_refused(void **state)
+{
+	int before = open("/dev/null", O_RDONLY | O_CLOEXEC), after;
+
+	close(before);
+	expect_refusal(*state, FAKE_UNSEALED, -FANOUT_SHM_E_UNSEALED, "not sealed",
+		       "could truncate it");
+	after = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	close(after);
+	assert_int_equal(after, before);	/* the lowest free descriptor did not move */
 }
 
 /* Attaches through a fake server that delivers events 0 .. events - 1; reads from
@@ -228,15 +321,15 @@ static struct fanout_shm *attach_and_read(struct fake *fk, const struct fanout_s
 	struct fanout_shm_info info;
 	struct read_tally t = { 0 };
 	struct fanout_shm *r = NULL;
-	char server[64], err[512] = "";
+	char path[128], err[512] = "";
 	int done[2];
 	pid_t pid;
 
 	assert_int_equal(pipe(done), 0);
 	fk->done_fd = done[0];
-	fk->lfd = listen_any(server, sizeof(server));
+	fk->lfd = listen_unix(fk->f, path, sizeof(path));
 	pid = fork_child(fake_server, fk);
-	a = attach_opts(server);
+	a = attach_opts(path);
 	a.resume = resume;
 	a.start = fk->start;
 	a.start_offset = fk->start_offset;
@@ -246,6 +339,7 @@ static struct fanout_shm *attach_and_read(struct fake *fk, const struct fanout_s
 	}
 	fanout_shm_get_info(r, &info);
 	assert_string_equal(info.data_dir, fk->f->data_dir);	/* from SubscribeResult */
+	assert_non_null(strstr(info.path, fk->name));		/* memfd:<name> */
 	assert_true(fanout_shm_control_fd(r) >= 0);
 	assert_int_equal(read_expect(r, first, fk->events - first, 1, READ_TIMEOUT_NS, &t), 0);
 	pipe_signal(done[1]);
@@ -280,17 +374,26 @@ static void test_attach_read_and_resume(void **state)
 
 static void test_connection_errors(void **state)
 {
-	struct fanout_shm_attach_opts a = attach_opts("127.0.0.1:1");
+	const struct shm_fixture *f = *state;
+	struct fanout_shm_attach_opts a;
 	struct fanout_shm *r = NULL;
-	char err[512] = "";
+	char path[256], err[512] = "";
+	int lfd;
 
-	(void)state;
+	snprintf(path, sizeof(path), "%s/none.sock", f->ring_dir);
+	a = attach_opts(path);
+	assert_int_equal(fanout_shm_attach(&r, &a, NULL, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "is fanoutd running here"));
+	lfd = listen_unix(f, path, sizeof(path));	/* a socket nobody listens on any more */
+	close(lfd);
+	a = attach_opts(path);
 	assert_int_equal(fanout_shm_attach(&r, &a, NULL, err, sizeof(err)), -ECONNREFUSED);
-	assert_non_null(strstr(err, "connect 127.0.0.1:1"));
-	a.server = "no-port-here";
-	assert_int_equal(fanout_shm_attach(&r, &a, NULL, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "expected HOST:PORT"));
-	a = attach_opts("127.0.0.1:1");
+	assert_non_null(strstr(err, "the server is gone"));
+	memset(path, 'x', 200);
+	path[200] = '\0';
+	a = attach_opts(path);
+	assert_int_equal(fanout_shm_attach(&r, &a, NULL, err, sizeof(err)), -ENAMETOOLONG);
+	a = attach_opts(path);
 	a.topic = NULL;
 	assert_int_equal(fanout_shm_attach(&r, &a, NULL, err, sizeof(err)), -EINVAL);
 	assert_null(r);
@@ -302,6 +405,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_server_error_reaches_the_caller,
 						shm_fixture_setup, shm_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_server_without_rings, shm_fixture_setup,
+						shm_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_descriptors_missing, shm_fixture_setup,
+						shm_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_unsealed_refused, shm_fixture_setup,
 						shm_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_read_and_resume, shm_fixture_setup,
 						shm_fixture_teardown),

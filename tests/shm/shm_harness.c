@@ -88,7 +88,7 @@ int pub_open(struct pub *p, const struct shm_fixture *f, const struct pub_opts *
 {
 	struct log_config lc = { .segment_bytes = HARNESS_SEGMENT_BYTES };
 	struct shm_ring_opts ro = {
-		.dir = f->ring_dir, .name = o->name, .bytes = o->ring_bytes,
+		.memfd = o->memfd, .dir = f->ring_dir, .name = o->name, .bytes = o->ring_bytes,
 		.journal_entries = o->journal_entries, .topic = HARNESS_TOPIC,
 		.partitions = o->partitions ? o->partitions : 1,
 		.data_dir = o->no_logs ? NULL : f->data_dir,

@@ -44,9 +44,11 @@ struct pub_opts {
 	uint32_t partitions;		/* 0 = 1 */
 	uint32_t payload;		/* 0 = 100 */
 	bool no_logs;
+	bool memfd;			/* two sealed memfds (fanoutd's rings), not a file */
 };
 
-/* Creates the ring (and the partition logs unless no_logs). Returns 0 or -errno. */
+/* Creates the ring (and the partition logs unless no_logs); a memfd ring's descriptors
+ * are taken with shm_ring_take_fds(p->w, ...). Returns 0 or -errno. */
 int pub_open(struct pub *p, const struct shm_fixture *f, const struct pub_opts *o);
 
 /* Publishes event p->n: to its partition log first (committed and published), then into

@@ -102,18 +102,22 @@ static void test_errors(void **state)
 	static char out[4096], err[4096];
 	char args[PATH_MAX + 128];
 
-	assert_int_equal(run_tool("--topic x", out, sizeof(out), err, sizeof(err)), 2);
-	assert_non_null(strstr(err, "exactly one of --ring and --server"));
-	assert_int_equal(run_tool("--server 127.0.0.1:1", out, sizeof(out), err, sizeof(err)), 2);
-	assert_non_null(strstr(err, "--server needs --topic"));
+	assert_int_equal(run_tool("--from first", out, sizeof(out), err, sizeof(err)), 2);
+	assert_non_null(strstr(err, "exactly one of --ring and --topic"));
+	assert_int_equal(run_tool("--ring x --socket y", out, sizeof(out), err, sizeof(err)), 2);
+	assert_non_null(strstr(err, "go with --topic, not --ring"));
+	assert_int_equal(run_tool("--server 127.0.0.1:1 --topic t", out, sizeof(out), err,
+				  sizeof(err)), 2);
+	assert_non_null(strstr(err, "--server is gone"));
 	assert_int_equal(run_tool("--ring x --from middle", out, sizeof(out), err, sizeof(err)), 2);
 	assert_non_null(strstr(err, "expected first or latest"));
 	snprintf(args, sizeof(args), "--ring %s", f->data_dir);	/* a directory */
 	assert_int_equal(run_tool(args, out, sizeof(out), err, sizeof(err)), 1);
 	assert_non_null(strstr(err, f->data_dir));
-	assert_int_equal(run_tool("--server 127.0.0.1:1 --topic t", out, sizeof(out), err,
-				  sizeof(err)), 1);
-	assert_non_null(strstr(err, "Connection refused"));
+	snprintf(args, sizeof(args), "--topic t --socket %s/none.sock", f->data_dir);
+	assert_int_equal(run_tool(args, out, sizeof(out), err, sizeof(err)), 1);
+	assert_non_null(strstr(err, "No such file or directory"));
+	assert_non_null(strstr(err, "is fanoutd running"));
 }
 
 int main(int argc, char **argv)

@@ -48,6 +48,30 @@ static void defaults_and_flags(void **state)
 	assert_int_equal(c.max_lag_bytes, 1ull << 30);
 	assert_int_equal(c.reactors, 0);	/* one per CPU */
 	assert_int_equal(c.send_zc_bytes, 65536);
+	assert_true(c.reactor_memory_bytes == 256ull << 20);
+	assert_int_equal(c.frame_deadline_ms, 10000);
+	assert_int_equal(c.latest_keys_max, 262144);
+	assert_int_equal(c.memory_log_ms, 10000);
+	free(msg);
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--reactor-memory-bytes",
+		"8388608", "--frame-deadline-ms", "500", "--latest-keys-max", "7",
+		"--memory-log-ms", "0", NULL }), 0);
+	assert_true(c.reactor_memory_bytes == 8388608);
+	assert_int_equal(c.frame_deadline_ms, 500);
+	assert_int_equal(c.latest_keys_max, 7);
+	assert_int_equal(c.memory_log_ms, 0);
+	assert_string_equal(c.shm_socket, "");	/* DATA_DIR/shm.sock */
+	assert_int_equal(c.shm_total_bytes, 0);	/* a quarter of RAM */
+	assert_int_equal(c.shm_max_rings, 4);
+	assert_int_equal(c.shm_attach_timeout_ms, 10000);
+	free(msg);
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--shm-socket", "/run/f.sock",
+		"--shm-total-bytes", "1048576", "--shm-max-rings", "16",
+		"--shm-attach-timeout-ms", "100", NULL }), 0);
+	assert_string_equal(c.shm_socket, "/run/f.sock");
+	assert_int_equal(c.shm_total_bytes, 1048576);
+	assert_int_equal(c.shm_max_rings, 16);
+	assert_int_equal(c.shm_attach_timeout_ms, 100);
 	free(msg);
 	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--max-topics", "3",
 		"--no-auto-create", "--topic", "md:4", "--max-lag-events", "100", "--reactors", "3",
@@ -81,6 +105,12 @@ static void bad_values_name_the_flag(void **state)
 		{ { "--reactors", "0" }, "--reactors must be in 1..64" },
 		{ { "--reactors", "65" }, "--reactors must be in 1..64" },
 		{ { "--send-zc-bytes", "x" }, "--send-zc-bytes" },
+		{ { "--shm-max-rings", "17" }, "--shm-max-rings must be in 1..16" },
+		{ { "--shm-max-rings", "0" }, "--shm-max-rings must be in 1..16" },
+		{ { "--shm-attach-timeout-ms", "99" }, "--shm-attach-timeout-ms must be in" },
+		{ { "--shm-total-bytes", "1" }, "--shm-total-bytes must be in" },
+		{ { "--shm-socket", "" }, "--shm-socket is empty" },
+		{ { "--shm-dir", "/dev/shm" }, "unknown or incomplete option '--shm-dir'" },
 		{ { "--http", "nocolon" }, "--http wants HOST:PORT" },
 		{ { "--stats-interval", "0" }, "--stats-interval must be in 1..86400" },
 		{ { "--stats-queue-rows", "0" }, "--stats-queue-rows" },
@@ -88,6 +118,13 @@ static void bad_values_name_the_flag(void **state)
 		{ { "--pg-url", "" }, "--pg-url is empty" },
 		{ { "--topic", "a:0" }, "partitions must be" },
 		{ { "--bogus" }, "unknown or incomplete option '--bogus'" },
+		{ { "--reactor-memory-bytes", "1000" }, "--reactor-memory-bytes must be in" },
+		{ { "--reactor-memory-bytes", "4194304", "--max-frame-bytes", "4194304" },
+		  "at least twice --max-frame-bytes" },
+		{ { "--frame-deadline-ms", "0" }, "--frame-deadline-ms must be in 100.." },
+		{ { "--latest-keys-max", "0" }, "--latest-keys-max must be in 1.." },
+		{ { "--latest-keys-max", "67108865" }, "--latest-keys-max" },
+		{ { "--memory-log-ms", "x" }, "--memory-log-ms" },
 		{ { "extra" }, "unexpected argument 'extra'" },
 		/* Every event a client may send must fit in a segment. */
 		{ { "--segment-bytes", "65536" }, "must be at least --max-frame-bytes (1048576)" },

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "core/filter.h"
-#include "core/hash.h"
+#include "core/keyhash.h"
 
 #define MD   FANOUT__V1__DATA_TYPE__DATA_TYPE_MARKET_DATA
 #define DEC  FANOUT__V1__DATA_TYPE__DATA_TYPE_COORDINATION_DECISION
@@ -22,7 +22,7 @@
 /* As publish_hash_str: the empty string is "no such string", hash 0. */
 static uint64_t hs(const char *s)
 {
-	return s[0] ? hash_bytes(s, strlen(s)) : 0;
+	return s[0] ? keyhash_bytes(s, strlen(s)) : 0;
 }
 
 /* Index entries exactly as publish_fields fills them, per payload. */

@@ -694,6 +694,37 @@ static void test_corrupt_header(void **state)
 	assert_int_equal(log_open(&log, f->dir, &small_config), -EUCLEAN);
 }
 
+static unsigned hot_files(const char *dir);
+
+/* An index of format 2 (unkeyed FNV hashes, which decided partitions and filters) is
+ * refused as such, in any segment and in a hot segment a killed server left: never read
+ * with the wrong hash, never discarded as a half-made file. */
+static void test_old_format(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t last = make_log(f, 600);
+	uint32_t v2 = LOG_INDEX_VERSION_FNV, v3 = LOG_INDEX_VERSION;
+	const off_t at = offsetof(struct log_index_header, version);
+	struct log *log;
+	char cmd[600];
+
+	file_poke(f->dir, 0, "idx", at, &v2, sizeof(v2));
+	assert_int_equal(log_open(&log, f->dir, &small_config), -EPROTONOSUPPORT);
+	file_poke(f->dir, 0, "idx", at, &v3, sizeof(v3));
+	file_poke(f->dir, last, "idx", at, &v2, sizeof(v2));
+	assert_int_equal(log_open(&log, f->dir, &small_config), -EPROTONOSUPPORT);
+	file_poke(f->dir, last, "idx", at, &v3, sizeof(v3));
+	assert_int_equal(log_open(&log, f->dir, &small_config), 0);
+	append_varied(log, 10);
+	log_publish(log);
+	log_drop(log);	/* as kill -9 leaves it: its hot segment holds frames */
+	snprintf(cmd, sizeof(cmd), "for i in %s/hot/hot-*.idx; do printf '\\002' | "
+		 "dd of=$i bs=1 seek=%d conv=notrunc status=none; done", f->dir, (int)at);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(log_open(&log, f->dir, &small_config), -EPROTONOSUPPORT);
+	assert_true(hot_files(f->dir) > 0);	/* kept for a server that reads them */
+}
+
 static void test_missing_segment(void **state)
 {
 	struct fixture *f = *state;
@@ -1136,6 +1167,7 @@ int main(void)
 		T(test_torn_bad_prefix),
 		T(test_corrupt_earlier_segment),
 		T(test_corrupt_header),
+		T(test_old_format),
 		T(test_missing_segment),
 		T(test_unfinished_last_segment),
 		T(test_base_offset_out_of_range),

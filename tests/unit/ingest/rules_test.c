@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/hash.h"
+#include "core/keyhash.h"
 #include "ingest/publish.h"
 #include "ingest/rules.h"
 #include "ingest/rules_json.h"
@@ -523,7 +523,7 @@ static void conditions_are_evaluated_with_filters(void **state)
 	fields_of(&v, &f);
 	assert_int_equal(apply(s, &v, &f, &r), 0);
 	assert_string_equal(r.rule, "execs");
-	f.venue_hash = hash_bytes("XNAS", 4);
+	f.venue_hash = keyhash_bytes("XNAS", 4);
 	assert_int_equal(apply(s, &v, &f, &r), 0);
 	assert_string_equal(r.rule, "empty-conditions");
 	rules_free(s);

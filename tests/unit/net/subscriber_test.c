@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/keyhash.h"
 #include "net/subscriber.h"
 
 struct fixture {
@@ -126,6 +127,81 @@ static void snapshot_of_an_empty_topic_is_empty(void **state)
 	sub_free(&s);
 }
 
+/* Appends a stored-event frame with routing key key to partition 0 and records it in the
+ * partition's last-value table, as publish does. */
+static void append_key(struct topic *tp, const char *key)
+{
+	struct log *log = tp->part[0].log;
+	size_t k = strlen(key), n = 0;
+	struct log_fields fl = { .key_hash = keyhash_bytes(key, k) };
+	uint8_t body[200], *dst;
+	uint64_t at;
+
+	body[n++] = 0x0a;	/* ServerMessage.event */
+	body[n++] = (uint8_t)(k + 4);
+	body[n++] = 0x22;	/* Event.distribution */
+	body[n++] = (uint8_t)(k + 2);
+	body[n++] = 0x22;	/* Distribution.routing_key */
+	body[n++] = (uint8_t)k;
+	memcpy(body + n, key, k);
+	n += k;
+	assert_int_equal(log_reserve(log, (uint32_t)(1 + n), &dst, &at), 0);
+	dst[0] = (uint8_t)n;
+	memcpy(dst + 1, body, n);
+	log_commit(log, &fl);
+	log_publish(log);
+	assert_int_equal(latest_put(&tp->part[0].latest, fl.key_hash, (const char *)dst + 7,
+				    (uint32_t)k, at), 0);	/* after the 7 bytes above */
+}
+
+/* Every allocation a subscription makes is taken from the budget first and given back
+ * at sub_free: a subscription, its ring's growth (refused: it scans instead) and its
+ * snapshot (refused: SUB_OVER_BUDGET, nothing kept). */
+static void subscriptions_live_within_the_budget(void **state)
+{
+	struct fixture *f = *state;
+	const char *pats[1] = { "AAPL.NASDAQ.trade" };
+	struct sub_request req = { .id = 2, .topic = f->tp, .patterns = pats, .npatterns = 1,
+				   .start = FANOUT__V1__START_POSITION__START_POSITION_LATEST };
+	struct subscription s;
+	struct budget b;
+	const char *why = "";
+	char key[32];
+
+	req.budget = &b;
+	budget_init(&b, BUDGET_RESERVE_BYTES + sub_request_bytes(&req) - 1);
+	assert_int_equal(sub_init(&s, &req, &f->arena, &why), SUB_OVER_BUDGET);
+	assert_true(budget_read(&b.used) == 0 && budget_read(&b.refused) == 1);
+	budget_init(&b, BUDGET_RESERVE_BYTES + sub_request_bytes(&req));
+	assert_int_equal(sub_init(&s, &req, &f->arena, &why), SUB_OK);
+	s.scan = false;
+	for (uint32_t i = 0; i < SUB_RING; i++)
+		assert_int_equal(sub_push(&s, 0, 10 + i), SUB_PUSH_QUEUED);
+	assert_int_equal(sub_push(&s, 0, 10 + SUB_RING), SUB_PUSH_FULL);	/* no room to grow */
+	assert_int_equal(s.ring_cap, SUB_RING);
+	sub_free(&s);
+	assert_true(budget_read(&b.used) == 0);
+	/* A snapshot of 300 keys needs room for 512 entries; the budget has 256's. */
+	for (uint32_t i = 0; i < 300; i++) {
+		snprintf(key, sizeof(key), "K%u.x", i);
+		append_key(f->tp, key);
+	}
+	req.npatterns = 0;
+	req.snapshot = true;
+	budget_init(&b, BUDGET_RESERVE_BYTES + sub_request_bytes(&req) +
+			SUB_RING * sizeof(struct sub_snap));
+	assert_int_equal(sub_init(&s, &req, &f->arena, &why), SUB_OVER_BUDGET);
+	assert_non_null(strstr(why, "memory budget"));
+	assert_true(budget_read(&b.used) == 0);
+	budget_init(&b, BUDGET_RESERVE_BYTES + sub_request_bytes(&req) +
+			2 * SUB_RING * sizeof(struct sub_snap));
+	assert_int_equal(sub_init(&s, &req, &f->arena, &why), SUB_OK);
+	assert_int_equal(s.nsnap, 300);
+	assert_true(budget_read(&b.used_by[BUDGET_SNAPSHOTS]) == 2 * SUB_RING * sizeof(struct sub_snap));
+	sub_free(&s);
+	assert_true(budget_read(&b.used) == 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -134,6 +210,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(overflow_resumes_from_what_is_owed, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(snapshot_of_an_empty_topic_is_empty, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(subscriptions_live_within_the_budget, setup,
 						teardown),
 	};
 
