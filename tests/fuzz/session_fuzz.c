@@ -1,44 +1,52 @@
 /* tests/fuzz/session_fuzz.c — whole client conversations through a real server: the
  * reactors (net/engine.c, net/server.c, core/reactor.c), the session (net/session.c:
  * framing, staging, control messages, publish pipelining, subscriptions, answers) and
- * everything behind it (ingest/, the partition logs, routing, snapshots), over loopback
- * TCP, as a client meets them.
+ * everything behind it (ingest/, the partition logs, routing, snapshots, the budget,
+ * shared-memory rings), over loopback TCP or the rings' Unix socket, as a client meets
+ * them.
  *
- * Set up once per process: an engine of SF_REACTORS reactors on 127.0.0.1 (port 0),
- * 64 KiB frames, 128 KiB segments, auto-created topics of 2 partitions, at most
- * SF_TOPICS topics, two routing rules, its data and hot directories in a scratch
- * directory. State accumulates across inputs, as on a real server; once the logs pass
- * SF_DATA_MAX bytes the engine is stopped, its directories emptied and a new one started
- * (the restart and the final stop at exit run the same teardown as fanoutd, so leaks
- * show at exit).
+ * Set up once per process: an engine of SF_REACTORS reactors on 127.0.0.1 (port 0) and
+ * the rings' Unix socket, 64 KiB frames, 128 KiB segments, auto-created topics of 2
+ * partitions, at most SF_TOPICS topics, SF_LATEST_MAX keys per last-value table, a
+ * SF_BUDGET memory budget per reactor, rings of at most SF_RING_MAX, two routing rules,
+ * its data (with its HASHKEY) and hot directories in a scratch directory. State
+ * accumulates across inputs, as on a real server; once the logs pass SF_DATA_MAX bytes
+ * the engine is stopped, its directories emptied and a new one started (the restart and
+ * the final stop at exit run the same teardown as fanoutd, so leaks show at exit, and
+ * every descriptor the server opened must be closed by then).
  *
- * Input: a count of chunk lengths and the lengths (bytes: 1 + low 7 bits; the high bit
- * asks to wait for every answer owed so far before the next chunk), then the client's
- * byte stream (the last chunk is whatever is left): length-prefixed ClientMessage
- * frames, or anything. Per input: a new connection; the stream written chunk by chunk,
- * with a Ping of our own (a separator) after every frame, or after the last of a run of
- * publishes so batches still pipeline; answers read as they come until every separator
- * is answered (or the stream's bad length prefix closed the connection); then the
- * connection is dropped (a trailing partial frame stays unread) and a Ping on a fresh
- * connection must be answered.
+ * Input: a byte (high bit: connect over the Unix socket, not TCP; the rest: a count of
+ * chunk lengths), the lengths (bytes: 1 + low 7 bits; the high bit asks to wait for
+ * every answer owed so far before the next chunk), then the client's byte stream (the
+ * last chunk is whatever is left): length-prefixed ClientMessage frames, or anything.
+ * Per input: a new connection; the stream written chunk by chunk, with a Ping of our own
+ * (a separator) after every frame, or after the last of a run of publishes so batches
+ * still pipeline; answers read as they come until every separator is answered (or the
+ * stream's bad length prefix closed the connection); then the connection is dropped (a
+ * trailing partial frame stays unread) and a Ping on a fresh connection must be
+ * answered.
  * Checks, per server frame: it decodes with protobuf-c as a ServerMessage with a body,
  * every string in it is valid UTF-8, every Error has a known code and a message. Per
- * client frame (decoded here with protobuf-c), the answers before its separator are
- * what proto/README.md promises, in order: Hello a HelloResult with the limits in force
- * (or, for a newer protocol, a closing PROTOCOL_VERSION); Subscribe a SubscribeResult
- * for its id and topic or an Error for its id; Unsubscribe an UnsubscribeResult for a
- * live id or an Error; Ack nothing for a live id, else an Error; a PublishBatch an ack
- * with its sequence and one entry per event (decisions counted otherwise) or an Error
- * with its sequence; Ping its Pong; anything else exactly one Error, never an ack. A
- * closing Error only for a newer protocol, a bad length prefix (FRAME_TOO_LARGE or
- * MALFORMED_FRAME, after every frame before it is answered, and then always) or a cut
- * for silence or lag; after it, nothing but the close; no close without it. Events only
- * for a topic with a live subscription (from its SubscribeResult until its
+ * client frame (decoded here with protobuf-c), the answers before its separator are what
+ * proto/README.md promises, in order: Hello a HelloResult with the limits in force (or,
+ * for a newer protocol, a closing PROTOCOL_VERSION); Subscribe a SubscribeResult for its
+ * id and topic or an Error for its id (a ring: over TCP always an Error; on the socket
+ * its two descriptors came by then, sealed memfds, the ring write-sealed, each closed
+ * here); Unsubscribe an UnsubscribeResult for a live id or an Error; Ack nothing for a
+ * live id, else an Error; a PublishBatch an ack with its sequence and one entry per
+ * event (decisions counted otherwise) or an Error with its sequence; Ping its Pong;
+ * anything else exactly one Error, never an ack. A closing Error only for a newer
+ * protocol, a bad length prefix (FRAME_TOO_LARGE or MALFORMED_FRAME, after every frame
+ * before it is answered, and then always), a cut for silence, lag, a frame held past the
+ * deadline or the memory budget; after it, nothing but the close; no close without it.
+ * Events only for a topic with a live subscription (from its SubscribeResult until its
  * UnsubscribeResult), in a partition it has, whose routing key one of its patterns
- * matches (a matcher written here); with one subscription on the topic, offsets rise
- * per partition and, without a snapshot, start at its SubscribeResult's positions.
- * Heartbeats only while the last HelloResult turned them on. No answer waits more than
+ * matches (a matcher written here); with one subscription on the topic, offsets rise per
+ * partition and, without a snapshot, start at its SubscribeResult's positions.
+ * Heartbeats only while the last HelloResult turned them on; a ring's SHM_UNAVAILABLE
+ * out of turn only when no reader attached in time. No answer waits more than
  * SF_WAIT_MS. No crash, leak or sanitizer report in the server's threads. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -51,6 +59,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -63,10 +72,16 @@
 #include "core/executor.h"
 #include "core/frame.h"
 #include "core/hotdir.h"
+#include "core/keyhash.h"
 #include "core/topic.h"
 #include "fuzz_util.h"
 #include "ingest/rules_json.h"
 #include "net/engine.h"
+/* net/session.h sizes a buffer with CMSG_SPACE, which clang folds as a GNU extension. */
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wgnu-variable-sized-type-not-at-end"
+#include "net/server.h"
+#pragma clang diagnostic pop
 #include "tools/fanoutd_shm.h"
 
 #define SF_REACTORS   2u
@@ -76,6 +91,9 @@
 #define SF_SUBS_MAX   8u		/* --max-subscriptions */
 #define SF_DATA_MAX   (48ull << 20)	/* logs past this: a fresh server */
 #define SF_RING_MAX   (1u << 20)	/* --shm-max-bytes (rings are 512 KiB at least) */
+#define SF_RINGS_MAX  (8u << 20)	/* --shm-total-bytes */
+#define SF_LATEST_MAX 64u		/* --latest-keys-max: eviction is reached */
+#define SF_BUDGET     (32ull << 20)	/* --reactor-memory-bytes: refusals are reached */
 #define SF_LAG_MAX    (8u << 20)	/* --max-lag-bytes: an early start on a long topic
 					 * may be cut as a slow consumer */
 #define SF_DATA_CHECK 64u		/* inputs between looks at the logs' size */
@@ -85,6 +103,10 @@
 #define SF_SEP_NONCE  0x5e9a7a70f0000000ull	/* separator i: nonce SF_SEP_NONCE + i */
 #define SF_SEP_TIME   0x5e9a7a70ll
 #define SF_RX_MAX     (64u << 20)	/* bytes of answers held unparsed, at most */
+#define SF_FDS_MAX    16u		/* descriptors one recvmsg takes */
+#define SF_IDLE_BYTES (64u << 10)	/* a reactor's budget in use with only the
+					 * bystander connected, at most */
+#define SF_SETTLE_MS  5000		/* for closed connections' memory to be given back */
 
 static const char sf_rules_json[] =
 	"[{\"name\": \"nasdaq-large\", \"source_topic\": \"md\", \"source_pattern\": "
@@ -98,7 +120,7 @@ static const char sf_rules_json[] =
 static struct {
 	bool up;
 	char dir[512];			/* scratch: data/, hot/ */
-	char data[600], hot_parent[600], shm[600], hot_root[900];
+	char data[600], hot_parent[600], sock[600], hot_root[900];
 	struct config cfg;
 	struct topic_table topics;
 	struct executor executor;
@@ -107,6 +129,8 @@ static struct {
 	struct net_sink_ops sinks;	/* fanoutd's rings (tools/fanoutd_shm.c) */
 	volatile sig_atomic_t stop;
 	struct sockaddr_in addr;
+	struct sockaddr_un unix_addr;	/* the rings' socket: sessions there too */
+	int fds_before;			/* open descriptors before the start */
 	int bystander;			/* a connection open all along: Pings only */
 	uint32_t inputs;		/* since the last start */
 	uint64_t data_bytes;		/* at the last look */
@@ -114,16 +138,46 @@ static struct {
 
 static bool sf_verbose;		/* FANOUT_FUZZ_VERBOSE: the server's lines, every answer */
 
-static int sf_connect(void)
+/* A connection over TCP, or over the rings' Unix socket (where rings may be had). */
+static int sf_connect(bool local)
 {
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	int fd = socket(local ? AF_UNIX : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
 
 	FUZZ_CHECK(fd >= 0, "socket: %s", strerror(errno));
-	FUZZ_CHECK(connect(fd, (struct sockaddr *)&sf.addr, sizeof(sf.addr)) == 0,
-		   "connect: %s", strerror(errno));
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (local)
+		FUZZ_CHECK(connect(fd, (struct sockaddr *)&sf.unix_addr, sizeof(sf.unix_addr)) == 0,
+			   "connect %s: %s", sf.sock, strerror(errno));
+	else
+		FUZZ_CHECK(connect(fd, (struct sockaddr *)&sf.addr, sizeof(sf.addr)) == 0,
+			   "connect: %s", strerror(errno));
+	if (!local)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	return fd;
+}
+
+/* Descriptors the server could have opened: every one but pipes (the sanitizers'
+ * symbolizer, which libFuzzer starts when it names a new function, keeps two; the server
+ * makes none). */
+static int sf_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	FUZZ_CHECK(d, "opendir /proc/self/fd: %s", strerror(errno));
+	while ((e = readdir(d))) {
+		char path[300], target[16];
+		ssize_t k;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		k = readlink(path, target, sizeof(target));
+		n += !(k >= 5 && memcmp(target, "pipe:", 5) == 0);
+	}
+	closedir(d);
+	return n - 1;	/* not d's own */
 }
 
 static void sf_config(struct config *c)
@@ -139,8 +193,12 @@ static void sf_config(struct config *c)
 	c->reactors = SF_REACTORS;
 	c->default_partitions = SF_PARTITIONS;
 	c->max_topics = SF_TOPICS;
-	snprintf(c->shm_dir, sizeof(c->shm_dir), "%s", sf.shm);
+	snprintf(c->shm_socket, sizeof(c->shm_socket), "%s", sf.sock);
 	c->shm_max_bytes = SF_RING_MAX;
+	c->shm_total_bytes = SF_RINGS_MAX;
+	c->latest_keys_max = SF_LATEST_MAX;
+	c->reactor_memory_bytes = SF_BUDGET;
+	c->memory_log_ms = 0;
 	c->max_lag_bytes = SF_LAG_MAX;
 	c->quiet = !sf_verbose;
 }
@@ -153,8 +211,11 @@ static void sf_start(void)
 	int rc;
 
 	sf_config(&sf.cfg);
+	sf.fds_before = sf_fds();
 	FUZZ_CHECK(mkdir(sf.data, 0750) == 0 || errno == EEXIST, "mkdir %s: %s", sf.data,
 		   strerror(errno));
+	/* The hash key before any log or rule: every stored hash depends on it. */
+	FUZZ_CHECK(keyhash_load_dir(sf.data) == 0, "hash key in %s", sf.data);
 	rc = hotdir_resolve(sf.data, sf.hot_parent, sf.hot_root, sizeof(sf.hot_root));
 	FUZZ_CHECK(rc == 0, "hot dir: %s", strerror(-rc));
 	FUZZ_CHECK(executor_start(&sf.executor) == 0, "executor");
@@ -164,6 +225,7 @@ static void sf_start(void)
 	};
 	rc = topic_table_init(&sf.topics, sf.data, &lc);
 	sf.topics.reactors = SF_REACTORS;
+	sf.topics.latest_keys_max = SF_LATEST_MAX;
 	if (rc == 0)
 		rc = topic_table_recover(&sf.topics);
 	FUZZ_CHECK(rc >= 0, "topics: %s", strerror(-rc));
@@ -171,7 +233,7 @@ static void sf_start(void)
 	j = json_loads(sf_rules_json, 0, NULL);
 	FUZZ_CHECK(j && rules_from_json(&sf.rules, j, err, sizeof(err)) == 0, "rules: %s", err);
 	json_decref(j);
-	FUZZ_CHECK(fanoutd_shm_init(&sf.sinks, &sf.cfg) == 0, "rings in %s", sf.shm);
+	FUZZ_CHECK(fanoutd_shm_init(&sf.sinks, &sf.cfg) == 0, "rings' socket %s", sf.sock);
 	FUZZ_CHECK(epoch_register() == 0, "epoch_register");
 	sf.stop = 0;
 	rc = net_engine_start(&sf.engine, SF_REACTORS, &sf.topics, &sf.cfg, sf.rules,
@@ -190,7 +252,33 @@ static void sf_start(void)
 	}
 	sf.up = true;
 	sf.inputs = 0;
-	sf.bystander = sf_connect();
+	sf.bystander = sf_connect(false);
+}
+
+/* This process's descriptors and what they are, for a report. */
+static const char *sf_fds_list(void)
+{
+	static char out[640];
+	size_t n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	out[0] = '\0';
+	while (d && (e = readdir(d)) && n + 80 < sizeof(out)) {
+		char path[300], target[64];
+		ssize_t k;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		k = readlink(path, target, sizeof(target) - 1);
+		target[k > 0 ? k : 0] = '\0';
+		n += (size_t)snprintf(out + n, sizeof(out) - n, "%s%s=%s", n ? " " : "",
+				      e->d_name, target);
+	}
+	if (d)
+		closedir(d);
+	return out;
 }
 
 /* fanoutd's shutdown, in its order. */
@@ -209,12 +297,17 @@ static void sf_stop(void)
 	rules = atomic_exchange(&sf.engine.rules, NULL);
 	executor_stop(&sf.executor);
 	net_engine_free(&sf.engine);
+	fanoutd_shm_fini(&sf.sinks);
 	rules_free((struct rules_set *)rules);
 	sf.rules = NULL;
 	topic_table_close(&sf.topics);
 	memset(&sf.topics, 0, sizeof(sf.topics));
 	memset(&sf.executor, 0, sizeof(sf.executor));
+	memset(&sf.sinks, 0, sizeof(sf.sinks));
 	hotdir_release(sf.hot_root);
+	/* Every descriptor the server opened (sockets, rings, logs, rings' memfds) is closed. */
+	FUZZ_CHECK(sf_fds() == sf.fds_before, "%d descriptors open after the stop, %d "
+		   "before the start: %s", sf_fds(), sf.fds_before, sf_fds_list());
 }
 
 static uint64_t sf_du_bytes;
@@ -251,9 +344,12 @@ static void sf_init(void)
 	fuzz_tmpdir(sf.dir, sizeof(sf.dir), "session");
 	snprintf(sf.data, sizeof(sf.data), "%s/data", sf.dir);
 	snprintf(sf.hot_parent, sizeof(sf.hot_parent), "%s/hot", sf.dir);
-	snprintf(sf.shm, sizeof(sf.shm), "%s/shm", sf.dir);
-	FUZZ_CHECK(mkdir(sf.hot_parent, 0750) == 0 && mkdir(sf.shm, 0750) == 0,
-		   "mkdir in %s: %s", sf.dir, strerror(errno));
+	snprintf(sf.sock, sizeof(sf.sock), "%s/shm.sock", sf.dir);
+	FUZZ_CHECK(strlen(sf.sock) < sizeof(sf.unix_addr.sun_path), "socket path %s too long",
+		   sf.sock);
+	sf.unix_addr.sun_family = AF_UNIX;
+	memcpy(sf.unix_addr.sun_path, sf.sock, strlen(sf.sock) + 1);
+	FUZZ_CHECK(mkdir(sf.hot_parent, 0750) == 0, "mkdir in %s: %s", sf.dir, strerror(errno));
 	signal(SIGPIPE, SIG_IGN);
 	fuzz_quiet_begin();
 	sf_start();
@@ -261,11 +357,33 @@ static void sf_init(void)
 	atexit(sf_exit);	/* after libFuzzer's last input; before LeakSanitizer's check */
 }
 
+/* Every reactor gives back what closed connections held (the budget is exact: what a
+ * connection takes returns when it goes) and never went past its limit. */
+static void sf_budgets_settle(void)
+{
+	int64_t deadline = clock_monotonic_ns() + SF_SETTLE_MS * 1000000ll;
+
+	for (uint32_t r = 0; r < SF_REACTORS; r++) {
+		const struct budget *b = net_server_budget(sf.engine.servers[r]);
+
+		FUZZ_CHECK(budget_read(&b->peak) <= b->limit, "reactor %u: peak %llu over its "
+			   "budget %llu", r, (unsigned long long)budget_read(&b->peak),
+			   (unsigned long long)b->limit);
+		while (budget_read(&b->used) > SF_IDLE_BYTES) {
+			FUZZ_CHECK(clock_monotonic_ns() < deadline, "reactor %u: %llu bytes of its "
+				   "budget still in use %d ms after the connections closed", r,
+				   (unsigned long long)budget_read(&b->used), SF_SETTLE_MS);
+			usleep(1000);
+		}
+	}
+}
+
 /* Keeps the logs bounded: a fresh server once they pass SF_DATA_MAX. */
 static void sf_maybe_restart(void)
 {
 	if (++sf.inputs % SF_DATA_CHECK)
 		return;
+	sf_budgets_settle();
 	sf_du_bytes = 0;
 	nftw(sf.dir, sf_du_one, 16, FTW_PHYS);
 	sf.data_bytes = sf_du_bytes;
@@ -306,6 +424,9 @@ struct sf_conv {
 	bool heartbeats;		/* the last HelloResult turned them on */
 	struct sf_sub subs[SF_SUBS_MAX];
 	uint32_t nsubs;
+	bool local;			/* over the rings' Unix socket */
+	uint32_t fds_owed;		/* SubscribeResults' shm_fds so far */
+	uint32_t fds_got;		/* descriptors received (checked, closed) */
 };
 
 static const char *sf_kind(const Fanout__V1__ClientMessage *m)
@@ -514,7 +635,8 @@ static void sf_subscribed(struct sf_conv *c, const Fanout__V1__Subscribe *req,
 	const Fanout__V1__SubscribeResult *r = a->subscribed;
 	struct sf_sub *s;
 
-	if (sf_live(c, req->subscription_id) || sf_is_error(a, 0)) {
+	if (sf_live(c, req->subscription_id) || sf_is_error(a, 0) ||
+	    (req->shm_ring_bytes && !c->local)) {	/* rings only on the Unix socket */
 		FUZZ_CHECK(sf_error_for_sub(a, req->subscription_id),
 			   "frame %u: Subscribe %u (%s) answered with %s", i,
 			   req->subscription_id, sf_live(c, req->subscription_id) ?
@@ -529,9 +651,15 @@ static void sf_subscribed(struct sf_conv *c, const Fanout__V1__Subscribe *req,
 	FUZZ_CHECK(r->partitions == SF_PARTITIONS && r->n_positions == r->partitions,
 		   "frame %u: SubscribeResult with %u partitions, %zu positions", i,
 		   r->partitions, r->n_positions);
-	FUZZ_CHECK(!r->shm_path[0] == !req->shm_ring_bytes && !r->data_dir[0] == !r->shm_path[0],
-		   "frame %u: ring of %llu bytes asked for, SubscribeResult says '%s' in '%s'", i,
-		   (unsigned long long)req->shm_ring_bytes, r->shm_path, r->data_dir);
+	FUZZ_CHECK(!r->shm_path[0] && r->shm_fds == (req->shm_ring_bytes ? 2u : 0u) &&
+		   !r->data_dir[0] == !req->shm_ring_bytes,
+		   "frame %u: ring of %llu bytes asked for, SubscribeResult says %u descriptors, "
+		   "path '%s', data dir '%s'", i, (unsigned long long)req->shm_ring_bytes,
+		   r->shm_fds, r->shm_path, r->data_dir);
+	/* The descriptors come with the first byte of the send that carries this frame. */
+	c->fds_owed += r->shm_fds;
+	FUZZ_CHECK(c->fds_got >= c->fds_owed, "frame %u: %u descriptors received, %u owed", i,
+		   c->fds_got, c->fds_owed);
 	FUZZ_CHECK(c->nsubs < SF_SUBS_MAX, "frame %u: subscription %u past the limit of %u", i,
 		   req->subscription_id, SF_SUBS_MAX);
 	s = &c->subs[c->nsubs++];
@@ -578,6 +706,7 @@ static void sf_published(struct sf_conv *c, const Fanout__V1__PublishBatch *b,
 		FUZZ_CHECK(code == FANOUT__V1__ERROR_CODE__ERROR_CODE_INVALID_EVENT ||
 			   code == FANOUT__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_TOPIC ||
 			   code == FANOUT__V1__ERROR_CODE__ERROR_CODE_INVALID_TOPIC ||
+			   code == FANOUT__V1__ERROR_CODE__ERROR_CODE_RESOURCE_EXHAUSTED ||
 			   code == FANOUT__V1__ERROR_CODE__ERROR_CODE_FRAME_TOO_LARGE,
 			   "frame %u: a batch protobuf-c reads refused with %s: %s", i,
 			   sf_answer_name(a), a->error->message);
@@ -681,11 +810,29 @@ static void sf_closing(struct sf_conv *c, const Fanout__V1__Error *e)
 		FUZZ_CHECK(sf_live(c, e->subscription_id), "SLOW_CONSUMER for subscription %u",
 			   e->subscription_id);
 		break;
+	case FANOUT__V1__ERROR_CODE__ERROR_CODE_RESOURCE_EXHAUSTED:	/* input or answers */
+	case FANOUT__V1__ERROR_CODE__ERROR_CODE_FRAME_DEADLINE:	/* a frame held back */
+		break;
 	default:
 		FUZZ_CHECK(false, "closing Error %d at frame %u: %s", (int)e->code, c->cur,
 			   e->message);
 	}
 	c->closing = true;
+}
+
+/* A ring no reader attached to in time: its subscription ends, out of turn. True when a
+ * says so for a live ring (and the subscription is gone). */
+static bool sf_ring_ended(struct sf_conv *c, const Fanout__V1__ServerMessage *a)
+{
+	struct sf_sub *s;
+
+	if (!sf_is_error(a, FANOUT__V1__ERROR_CODE__ERROR_CODE_SHM_UNAVAILABLE))
+		return false;
+	s = sf_live(c, a->error->subscription_id);
+	if (!s || !s->req->shm_ring_bytes || !strstr(a->error->message, "attach"))
+		return false;
+	*s = c->subs[--c->nsubs];
+	return true;
 }
 
 /* An answer (not an event or heartbeat), in order. */
@@ -695,6 +842,8 @@ static void sf_answer(struct sf_conv *c, const Fanout__V1__ServerMessage *a)
 		sf_closing(c, a->error);
 		return;
 	}
+	if (sf_ring_ended(c, a))
+		return;
 	for (;;) {
 		const struct sf_frame *f;
 
@@ -778,7 +927,8 @@ static void sf_server_frame(struct sf_conv *c, const uint8_t *body, uint32_t len
 	FUZZ_CHECK(!c->closing, "%s after a closing Error", sf_answer_name(a));
 	if (a->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_ERROR)
 		FUZZ_CHECK(a->error->code > 0 &&
-			   a->error->code <= FANOUT__V1__ERROR_CODE__ERROR_CODE_SUBSCRIPTION_ENDED &&
+			   a->error->code <= FANOUT__V1__ERROR_CODE__ERROR_CODE_FRAME_DEADLINE &&
+			   a->error->code != FANOUT__V1__ERROR_CODE__ERROR_CODE_SUBSCRIPTION_ENDED &&
 			   a->error->message[0], "Error with code %d, message '%s'",
 			   (int)a->error->code, a->error->message);
 	if (a->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_EVENT)
@@ -884,6 +1034,51 @@ struct sf_rx {
 	bool eof;
 };
 
+/* Descriptors a ring's SubscribeResult brings: sealed memfds, the ring sealed against
+ * writes too. Each is checked and closed; c counts them. */
+static void sf_take_fds(struct msghdr *mh, struct sf_conv *c)
+{
+	FUZZ_CHECK(!(mh->msg_flags & MSG_CTRUNC), "more descriptors than %u at once",
+		   (unsigned)SF_FDS_MAX);
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+		FUZZ_CHECK(cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS,
+			   "ancillary data of type %d", cm->cmsg_type);
+		for (size_t k = 0; k < n; k++) {
+			int fd, seals, need = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+
+			memcpy(&fd, CMSG_DATA(cm) + k * sizeof(int), sizeof(int));
+			seals = fcntl(fd, F_GET_SEALS);
+			FUZZ_CHECK(c->local, "a descriptor over TCP");
+			FUZZ_CHECK(seals >= 0 && (seals & need) == need, "descriptor %u: seals %#x",
+				   c->fds_got, seals);
+			/* Each ring is two: the ring (read-only to readers), its reader area. */
+			FUZZ_CHECK(c->fds_got % 2 == 1 || (seals & F_SEAL_FUTURE_WRITE),
+				   "ring descriptor %u writable (seals %#x)", c->fds_got, seals);
+			close(fd);
+			c->fds_got++;
+		}
+	}
+}
+
+/* recv, keeping the descriptors a Unix socket passes. */
+static ssize_t sf_recv(int fd, uint8_t *buf, size_t cap, struct sf_conv *c)
+{
+	union {
+		char buf[CMSG_SPACE(SF_FDS_MAX * sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { .iov_base = buf, .iov_len = cap };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+			     .msg_controllen = sizeof(ctl.buf) };
+	ssize_t got = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+
+	if (got > 0)
+		sf_take_fds(&mh, c);
+	return got;
+}
+
 /* Reads what is there and checks every complete frame. Returns false when nothing
  * was there. */
 static bool sf_read(int fd, struct sf_rx *rx, struct sf_conv *c)
@@ -897,7 +1092,7 @@ static bool sf_read(int fd, struct sf_rx *rx, struct sf_conv *c)
 		rx->buf = realloc(rx->buf, rx->cap);
 		FUZZ_CHECK(rx->buf, "out of memory");
 	}
-	got = recv(fd, rx->buf + rx->len, rx->cap - rx->len, 0);
+	got = sf_recv(fd, rx->buf + rx->len, rx->cap - rx->len, c);
 	if (got < 0 && (errno == EAGAIN || errno == EINTR))
 		return false;
 	if (got <= 0) {		/* the server closed (a reset too: its close with unread input) */
@@ -993,9 +1188,10 @@ static void sf_alive(int fd, const char *which)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_in in = { data, size };
+	uint8_t head = fuzz_u8(&in);
 	size_t ncuts;
-	const uint8_t *cuts = fuzz_take(&in, fuzz_u8(&in) % (SF_CUTS_MAX + 1), &ncuts);
-	struct sf_conv c = { 0 };
+	const uint8_t *cuts = fuzz_take(&in, (head & 0x7f) % (SF_CUTS_MAX + 1), &ncuts);
+	struct sf_conv c = { .local = head & 0x80 };
 	struct sf_plan p;
 	int fd;
 
@@ -1003,7 +1199,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		sf_init();
 	sf_frames(&c, in.p, in.n);
 	sf_plan(&p, &c, in.p, in.n, cuts, ncuts);
-	fd = sf_connect();
+	fd = sf_connect(c.local);
 	sf_converse(fd, &c, &p);
 	close(fd);	/* unread answers and a partial frame go with it */
 	/* Nothing a client sends affects another: the bystander is answered. Accepting
@@ -1011,7 +1207,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * SF_FRESH_EVERY inputs (each costs a connection's set-up and tear-down). */
 	sf_alive(sf.bystander, "the bystander's connection");
 	if (c.closing || sf.inputs % SF_FRESH_EVERY == 0) {
-		fd = sf_connect();
+		fd = sf_connect(false);
 		sf_alive(fd, "a new connection");
 		close(fd);
 	}

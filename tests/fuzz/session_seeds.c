@@ -4,8 +4,9 @@
  *
  *   build-fuzz/tests/fuzz/session_seeds tests/fuzz/corpus/session
  *
- * An input is a count of chunk lengths, the lengths (1 + low 7 bits; the high bit waits
- * for the answers), then the stream of length-prefixed ClientMessage frames
+ * An input is a byte (its high bit: over the rings' Unix socket, not TCP; the rest a count
+ * of chunk lengths), the lengths (1 + low 7 bits; the high bit waits for the answers),
+ * then the stream of length-prefixed ClientMessage frames
  * (session_fuzz.c). */
 #include <errno.h>
 #include <stdbool.h>
@@ -21,6 +22,7 @@
 struct seed {
 	uint8_t cuts[33];
 	uint8_t ncuts;
+	bool local;		/* over the Unix socket */
 	uint8_t stream[SEED_BYTES];
 	size_t len;
 };
@@ -242,8 +244,10 @@ static void seed_write(const char *dir, const char *name, const struct seed *s)
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	uint8_t head = (uint8_t)(s->ncuts | (s->local ? 0x80 : 0));
+
 	f = fopen(path, "wb");
-	if (!f || fwrite(&s->ncuts, 1, 1, f) != 1 ||
+	if (!f || fwrite(&head, 1, 1, f) != 1 ||
 	    fwrite(s->cuts, 1, s->ncuts, f) != s->ncuts ||
 	    fwrite(s->stream, 1, s->len, f) != s->len || fclose(f) != 0) {
 		fprintf(stderr, "session_seeds: %s: %s\n", path, strerror(errno));
@@ -368,6 +372,25 @@ static void seeds_subscribe(const char *dir)
 	seed_md_batch(&s, 23);
 	seed_unsubscribe(&s, 12);
 	seed_write(dir, "subscribe-ring", &s);
+	s.local = true;		/* the same where rings may be had */
+	seed_write(dir, "subscribe-ring-local", &s);
+
+	/* More keys than the last-value table keeps (64 a partition), then a snapshot. */
+	s = (struct seed){ 0 };
+	for (int b = 0; b < 8; b++) {
+		struct seed_event kev[16];
+		char kkeys[16][32], ksyms[16][16];
+
+		for (int i = 0; i < 16; i++) {
+			snprintf(ksyms[i], sizeof(ksyms[i]), "S%d", b * 16 + i);
+			snprintf(kkeys[i], sizeof(kkeys[i]), "S%d.NYSE.trade", b * 16 + i);
+			seed_market(&kev[i], "k", "keys", ksyms[i], "NYSE", kkeys[i], 10 + i);
+		}
+		seed_batch(&s, 40 + (uint64_t)b, kev, 16);
+	}
+	seed_subscribe(&s, 15, "keys", all, 1, FANOUT__V1__START_POSITION__START_POSITION_LATEST,
+		       NULL, true);
+	seed_write(dir, "snapshot-evicted", &s);
 }
 
 static void seeds_broken(const char *dir)
