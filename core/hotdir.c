@@ -345,6 +345,18 @@ static int count_segments(const char *path, const struct stat *st, int flag, str
 	return 0;
 }
 
+/* Drops this process's OWNER lock on root: its file is gone with it, and a lock on a
+ * removed file guards nothing (resolving root again would find it held and lock nothing). */
+static void hotdir_unlock(const char *root)
+{
+	for (int i = 0; i < hotdir_nlocks; i++)
+		if (strcmp(hotdir_locks[i].root, root) == 0) {
+			close(hotdir_locks[i].fd);
+			hotdir_locks[i] = hotdir_locks[--hotdir_nlocks];
+			return;
+		}
+}
+
 int hotdir_release(const char *root)
 {
 	hotdir_files = 0;
@@ -352,6 +364,7 @@ int hotdir_release(const char *root)
 	if (hotdir_files)
 		return hotdir_files;
 	nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	hotdir_unlock(root);
 	return 0;
 }
 

@@ -37,8 +37,9 @@ int hotdir_resolve(const char *data_dir, const char *parent, char *out, size_t c
  * many were removed. */
 int hotdir_sweep(const char *parent);
 
-/* At a clean exit: removes root when no segment is left in it (all on disk). Returns
- * how many segment files are left (then root stays for the next start). */
+/* At a clean exit: removes root when no segment is left in it (all on disk), and drops
+ * this process's lock on it (a later hotdir_resolve takes it again). Returns how many
+ * segment files are left (then root stays, still locked, for the next start). */
 int hotdir_release(const char *root);
 
 #endif

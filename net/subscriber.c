@@ -214,7 +214,8 @@ static enum sub_error sub_snapshot(struct subscription *s, struct arena *a, cons
 		*why = "snapshot would exceed 1048576 keys or memory; narrow the patterns";
 		return SUB_TOO_LARGE;
 	}
-	qsort(s->snap, s->nsnap, sizeof(*s->snap), sub_snap_cmp);
+	if (s->nsnap > 1)	/* none matched: snap is NULL, which qsort may not be given */
+		qsort(s->snap, s->nsnap, sizeof(*s->snap), sub_snap_cmp);
 	sub_snap_dedupe(s);
 	return SUB_OK;
 }

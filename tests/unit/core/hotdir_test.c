@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -230,6 +231,32 @@ static void test_sweep_keeps_moved_data_dir(void **state)
 	assert_int_equal(recovered, 10);
 }
 
+/* A server stopped cleanly and started again in the same process (tests, fuzzers): the
+ * release removed the hot dir and its OWNER, so the new OWNER must be locked again (the
+ * old lock was on the removed file, and nothing else kept its descriptor open). */
+static void test_restart_in_process_locks_again(void **state)
+{
+	struct fx *f = *state;
+	char parent[256], data[256], root[PATH_MAX], owner[PATH_MAX + 16];
+	int fd;
+
+	path_of(parent, sizeof(parent), f, "hot");
+	path_of(data, sizeof(data), f, "data");
+	mkdir(parent, 0700);
+	mkdir(data, 0700);
+	assert_int_equal(hotdir_resolve(data, parent, root, sizeof(root)), 0);
+	assert_int_equal(hotdir_release(root), 0);
+	assert_int_equal(access(root, F_OK), -1);
+	assert_int_equal(hotdir_resolve(data, parent, root, sizeof(root)), 0);
+	snprintf(owner, sizeof(owner), "%s/OWNER", root);
+	fd = open(owner, O_RDONLY | O_CLOEXEC);	/* another open file: another locker */
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), -1);
+	assert_int_equal(errno, EWOULDBLOCK);
+	close(fd);
+	assert_int_equal(hotdir_release(root), 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -238,6 +265,7 @@ int main(void)
 		T(test_copied_data_dir_gets_own_hot_dir),
 		T(test_parent_change_after_kill),
 		T(test_sweep_keeps_moved_data_dir),
+		T(test_restart_in_process_locks_again),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,7 @@
 /* tests/unit/net/subscriber_test.c — a routed subscription's ring: what sub_push takes,
  * and where sub_overflow resumes the scan in each partition (its oldest owed offset, not
- * a stale cursor), on a real two-partition topic in a temporary directory. */
+ * a stale cursor); a snapshot of a topic without events; on a real two-partition topic
+ * in a temporary directory. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -110,6 +111,22 @@ static void overflow_resumes_from_what_is_owed(void **state)
 	assert_int_equal(s->cursors[1].offset, 820);
 }
 
+/* Nothing to snapshot: no array was ever allocated, and none is sorted (qsort may not be
+ * given NULL, even for no elements: UBSan's nonnull check; found by the session fuzzer). */
+static void snapshot_of_an_empty_topic_is_empty(void **state)
+{
+	struct fixture *f = *state;
+	struct subscription s = { 0 };
+	struct sub_request req = { .id = 2, .topic = f->tp, .snapshot = true,
+				   .start = FANOUT__V1__START_POSITION__START_POSITION_LATEST };
+	const char *why = "";
+
+	assert_int_equal(sub_init(&s, &req, &f->arena, &why), SUB_OK);
+	assert_int_equal(s.nsnap, 0);
+	assert_null(s.snap);
+	sub_free(&s);
+}
+
 /* Appends a stored-event frame with routing key key to partition 0 and records it in the
  * partition's last-value table, as publish does. */
 static void append_key(struct topic *tp, const char *key)
@@ -191,6 +208,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(exact_patterns_are_routed_with_a_ring, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(overflow_resumes_from_what_is_owed, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(snapshot_of_an_empty_topic_is_empty, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(subscriptions_live_within_the_budget, setup,
 						teardown),
