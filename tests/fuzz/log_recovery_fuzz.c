@@ -485,7 +485,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_quiet_begin();
 	r = log_open(&log, lr_dir, &cfg);
 	fuzz_quiet_end();
-	FUZZ_CHECK(r == 0 || r == -EUCLEAN, "log_open returned %d (%s)", r, strerror(-r));
+	/* -EPROTONOSUPPORT: an index whose header says format 2 (unkeyed hashes), which a
+	 * byte flip in the version makes; the server refuses such a data dir with a sentence. */
+	FUZZ_CHECK(r == 0 || r == -EUCLEAN || r == -EPROTONOSUPPORT, "log_open returned %d (%s)",
+		   r, strerror(-r));
 	if (r == 0) {
 		lr_check(log, &st);
 		if (flags & 2)
