@@ -216,10 +216,13 @@ static void control_sub_info(const struct session *s, const struct subscription 
 	}
 }
 
+/* The command loops walk the open sessions only: a walk of every session slot
+ * (--max-connections, 4,096) touched megabytes each second the admin thread sampled and
+ * held a reactor for 7-15 ms (perf sched: the 1 -> 1 p99 at 100k/s was 7-11 ms). */
 static void control_list(struct net_server *srv, struct control_cmd *cmd)
 {
-	for (uint32_t i = 0; i < srv->cfg->max_connections; i++) {
-		const struct session *s = &srv->sessions[i];
+	for (uint32_t o = srv->nopen; o-- > 0;) {
+		const struct session *s = &srv->sessions[srv->open[o]];
 
 		if (s->in_use && s->stats.last_topic && cmd->nproducers < cmd->conns_cap &&
 		    (!cmd->topic || s->stats.last_topic == cmd->topic))
@@ -238,8 +241,8 @@ static void control_list(struct net_server *srv, struct control_cmd *cmd)
 
 static void control_sub_end(struct net_server *srv, struct control_cmd *cmd)
 {
-	for (uint32_t i = 0; i < srv->cfg->max_connections; i++) {
-		struct session *s = &srv->sessions[i];
+	for (uint32_t o = srv->nopen; o-- > 0;) {
+		struct session *s = &srv->sessions[srv->open[o]];
 
 		for (uint32_t j = 0; s->in_use && j < s->nsubs; j++) {
 			if (s->subs[j]->stats.serial != cmd->serial)
@@ -256,8 +259,8 @@ static void control_sub_end(struct net_server *srv, struct control_cmd *cmd)
 static void control_drop(struct net_server *srv, struct control_queue *q,
 			 struct control_cmd *cmd)
 {
-	for (uint32_t i = 0; i < srv->cfg->max_connections; i++) {
-		struct session *s = &srv->sessions[i];
+	for (uint32_t o = srv->nopen; o-- > 0;) {	/* one cut for its Error moves the last */
+		struct session *s = &srv->sessions[srv->open[o]];
 		bool had = false;
 
 		if (!s->in_use)
