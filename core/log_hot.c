@@ -263,7 +263,10 @@ static int hot_load(struct log *log, uint32_t seq, struct log_segment **out)
 	    (uint64_t)ls.st_size != h.log_bytes ||
 	    (uint64_t)is.st_size != hot_idx_bytes(h.entry_capacity)) {
 		/* In use once (a base was set) but not what the writer makes: kept for an
-		 * operator, never removed in silence. */
+		 * operator, never removed in silence. Its base, if the header has one, is
+		 * where the loss starts (no disk segment has been read yet). */
+		if (n == (ssize_t)sizeof(h) && h.magic == LOG_INDEX_MAGIC)
+			log->recovery.corrupt_offset = h.base_offset;
 		r = log_segment_corrupt(path, "hot segment header or sizes do not check out "
 					"(kept; move it away to start without it)");
 		goto gone;

@@ -255,26 +255,30 @@ static void control_sub_end(struct net_server *srv, struct control_cmd *cmd)
 }
 
 /* The first step of a drop: the topic's subscriptions end; sends in flight that may
- * carry its frames are remembered. */
+ * carry its frames are remembered — every connection's, not only those subscribed now:
+ * a subscription ended earlier (Unsubscribe, or by the admin) leaves the frames it had
+ * gathered in its connection's send and its remainder. */
 static void control_drop(struct net_server *srv, struct control_queue *q,
 			 struct control_cmd *cmd)
 {
 	for (uint32_t o = srv->nopen; o-- > 0;) {	/* one cut for its Error moves the last */
 		struct session *s = &srv->sessions[srv->open[o]];
-		bool had = false;
 
 		if (!s->in_use)
 			continue;
-		for (uint32_t j = s->nsubs; j-- > 0;) {	/* ending one moves the last into j */
+		/* Ending one moves the last into j; its Error may cut the session at once
+		 * (no room even for that), which frees its subscriptions: stop there. */
+		for (uint32_t j = s->nsubs; s->in_use && j-- > 0;) {
 			if (s->subs[j]->topic != cmd->topic)
 				continue;
 			session_end_sub(s, s->subs[j], cmd->message);
 			cmd->n++;
-			had = true;
 		}
+		if (!s->in_use)
+			continue;	/* closed: nothing of it in flight any more */
 		if (s->stats.last_topic == cmd->topic)
 			s->stats.last_topic = NULL;
-		if (had && reactor_send_pending(s->conn) && cmd->nsending < cmd->conns_cap)
+		if (reactor_send_pending(s->conn) && cmd->nsending < cmd->conns_cap)
 			cmd->sending[cmd->nsending++] = s->conn->slot;
 	}
 	/* The admin thread bounds pending removals by TOPIC_REMOVING_MAX. */
