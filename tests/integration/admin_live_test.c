@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include "tests/integration/admin_util.h"
@@ -219,6 +220,66 @@ static void deleted_topic_starts_afresh(void **state)
 	server_teardown(&s);
 }
 
+/* A topic deleted while a connection still has a send of its frames in flight — from a
+ * subscription the client ended itself just before — is freed only after that send:
+ * the client reads every event it was sent, intact and in order, then its
+ * UnsubscribeResult. (The drop once waited only for connections still subscribed: the
+ * topic's memory was unmapped under the blocked send, which the kernel then retried.) */
+static void drop_waits_for_sends_of_ended_subscriptions(void **state)
+{
+	Fanout__V1__ClientMessage cm = FANOUT__V1__CLIENT_MESSAGE__INIT;
+	Fanout__V1__Unsubscribe un = FANOUT__V1__UNSUBSCRIBE__INIT;
+	struct server s;
+	struct client sub, pub;
+	uint64_t next[8] = { 0 };
+	uint32_t events = 0;
+	int small = 64 << 10;
+	json_t *r;
+
+	(void)state;
+	start(&s, true);
+	subscribe(&s, &sub, "held", LATEST);
+	/* A small receive buffer, never read for now: the server's sends block. */
+	assert_int_equal(setsockopt(sub.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+	server_connect(&s, &pub);
+	publish_range(&pub, "held", 0, 60000, 100, NULL);	/* ~9 MB for the subscriber */
+	admin_sleep_ms(300);
+	un.subscription_id = 1;
+	cm.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_UNSUBSCRIBE;
+	cm.unsubscribe = &un;
+	assert_int_equal(client_send(&sub, &cm), 0);
+	admin_sleep_ms(300);
+	r = api_expect(&s, "DELETE", "/api/v1/topics/held", NULL, 200);	/* nobody subscribed */
+	json_decref(r);
+	admin_sleep_ms(1500);	/* the drop's grace periods; new mappings may take its place */
+	publish_range(&pub, "other", 0, 20000, 100, NULL);
+	for (;;) {
+		Fanout__V1__ServerMessage *m = recv_msg(&sub, 10000);	/* fails on a cut */
+		const Fanout__V1__Distribution *d;
+
+		if (m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_UNSUBSCRIBED) {
+			client_free_msg(m);
+			break;
+		}
+		if (m->body_case != FANOUT__V1__SERVER_MESSAGE__BODY_EVENT)
+			fail_msg("after %u events: message case %d", events, m->body_case);
+		d = m->event->distribution;
+		assert_string_equal(d->topic, "held");
+		assert_true(d->partition < 8);
+		assert_true(d->offset >= next[d->partition]);
+		next[d->partition] = d->offset + 1;
+		events++;
+		client_free_msg(m);
+	}
+	printf("# %u events of the deleted topic read after its deletion, then the "
+	       "UnsubscribeResult\n", events);
+	assert_true(events > 0);
+	client_close(&sub);
+	client_close(&pub);
+	assert_int_equal(WEXITSTATUS(server_stop(&s, SIGTERM)), 0);
+	server_teardown(&s);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -226,6 +287,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(rest_rule_reroutes_the_next_batch),
 		cmocka_unit_test(disabled_topic_refuses_publishes),
 		cmocka_unit_test(deleted_topic_starts_afresh),
+		cmocka_unit_test(drop_waits_for_sends_of_ended_subscriptions),
 	};
 	int rc;
 
