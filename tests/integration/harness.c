@@ -309,3 +309,19 @@ Fanout__V1__ServerMessage *expect_error(struct client *c, Fanout__V1__ErrorCode 
 	assert_true(strlen(m->error->message) > 0);
 	return m;
 }
+
+long server_rss_anon_kib(pid_t pid)
+{
+	char path[64], line[256];
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "RssAnon: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}

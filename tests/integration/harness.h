@@ -56,4 +56,8 @@ void ping_pong(struct client *c, uint64_t nonce);
 /* Receives until an Error arrives (fails on timeout or events); returns it. */
 Fanout__V1__ServerMessage *expect_error(struct client *c, Fanout__V1__ErrorCode code);
 
+/* A process's anonymous resident memory in KiB (/proc/PID/status RssAnon): what the
+ * server allocated, not its log pages. */
+long server_rss_anon_kib(pid_t pid);
+
 #endif

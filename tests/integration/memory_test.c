@@ -41,22 +41,6 @@ static char **g_argv;
 #define RSS_SLACK_KIB (24 * 1024)
 #endif
 
-static long rss_anon_kib(pid_t pid)
-{
-	char path[64], line[256];
-	long kib = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "r");
-	assert_non_null(f);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "RssAnon: %ld kB", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
-}
-
 /* Sends a length prefix of FRAME_BYTES and STALL_BYTES of its body, then nothing. */
 static void send_stalled(struct client *c)
 {
@@ -102,7 +86,7 @@ static long stalled_wave(struct server *srv)
 		long now;
 
 		usleep(250 * 1000);
-		now = rss_anon_kib(srv->pid);
+		now = server_rss_anon_kib(srv->pid);
 		rss = now > rss ? now : rss;
 	}
 	for (int i = 0; i < STALLED; i++)
@@ -129,7 +113,7 @@ static void stalled_frames_are_cut_at_the_deadline(void **state)
 	server_start(&srv, args);
 	server_connect(&srv, &pub);
 	publish_range(&pub, "warm", 0, 1000, 10, NULL);	/* the server's own memory, touched */
-	base = rss_anon_kib(srv.pid);
+	base = server_rss_anon_kib(srv.pid);
 	first = stalled_wave(&srv);
 	second = stalled_wave(&srv);
 	printf("# %d connections stalled 900 KB into a 1 MiB frame, twice: server anonymous "
@@ -161,13 +145,13 @@ static void stalled_frames_under_a_small_budget(void **state)
 	(void)state;
 	server_setup(&srv, g_argc, g_argv);
 	server_start(&srv, args);
-	base = rss_anon_kib(srv.pid);
+	base = server_rss_anon_kib(srv.pid);
 	for (int i = 0; i < STALLED; i++) {
 		server_connect(&srv, &c[i]);
 		send_stalled(&c[i]);
 	}
 	usleep(300 * 1000);
-	held = rss_anon_kib(srv.pid);
+	held = server_rss_anon_kib(srv.pid);
 	for (int i = 0; i < STALLED; i++) {
 		Fanout__V1__ServerMessage *m = recv_msg(&c[i], DEADLINE_MS + 5000);
 
@@ -330,9 +314,9 @@ static void last_value_table_stays_at_its_cap(void **state)
 	publish_range(&pub, "lv", 0, 1000, 1000, NULL);	/* 1,000 distinct keys */
 	/* The 100 keys updated last: offsets 900..999. */
 	expect_snapshot(&srv, "lv", 900, 100);
-	before = rss_anon_kib(srv.pid);
+	before = server_rss_anon_kib(srv.pid);
 	publish_range(&pub, "lv", 1000, 200000, 200000, NULL);	/* 200,000 more */
-	after = rss_anon_kib(srv.pid);
+	after = server_rss_anon_kib(srv.pid);
 	printf("# 200,000 more distinct keys, at most 100 kept: server anonymous RSS %ld -> "
 	       "%ld KiB\n", before, after);
 	/* A table of 200,000 keys would hold ~16 MB. */

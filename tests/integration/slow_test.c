@@ -75,23 +75,6 @@ static void *reader_run(void *p)
 	return NULL;
 }
 
-/* The server's anonymous resident memory in KiB: what it allocated, not log pages. */
-static long rss_anon_kib(pid_t pid)
-{
-	char path[64], line[256];
-	long kib = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "r");
-	assert_non_null(f);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "RssAnon: %ld kB", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
-}
-
 static void subscribe_all(struct client *c)
 {
 	Fanout__V1__ServerMessage *m = NULL;
@@ -151,7 +134,7 @@ static void run_load(struct server *srv, uint32_t total, struct client *stalled,
 	server_connect(srv, &pub);
 	/* Warm up first: receive buffers and answer buffers are touched once, then reused. */
 	publish_paced(&pub, live, 0, total / 3);
-	before = rss_anon_kib(srv->pid);
+	before = server_rss_anon_kib(srv->pid);
 	publish_paced(&pub, live, total / 3, total - total / 3);
 	for (int i = 0; i < LIVE; i++) {
 		pthread_join(live[i].thread, NULL);
@@ -160,7 +143,7 @@ static void run_load(struct server *srv, uint32_t total, struct client *stalled,
 				 live[i].rc);
 		client_close(&live[i].c);
 	}
-	after = rss_anon_kib(srv->pid);
+	after = server_rss_anon_kib(srv->pid);
 	*growth = after - before;
 	printf("# %u events to %d live subscribers: server anonymous RSS %ld -> %ld KiB\n",
 	       total, LIVE, before, after);

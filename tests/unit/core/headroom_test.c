@@ -14,10 +14,10 @@
 #include "core/frame.h"
 #include "core/headroom.h"
 #include "core/log.h"
+#include "tests/unit/tmp_tree.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,18 +50,10 @@ static int setup(void **state)
 	return 0;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	int r = nftw(f->tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	int r = tmp_tree_remove(f->tmp);
 
 	free(f);
 	return r;

@@ -11,10 +11,10 @@
 #include "core/frame.h"
 #include "core/hotdir.h"
 #include "core/log.h"
+#include "tests/unit/tmp_tree.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,14 +26,6 @@
 struct fx {
 	char tmp[64];
 };
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -54,7 +46,7 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 
-	nftw(f->tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	tmp_tree_remove(f->tmp);
 	free(f);
 	return 0;
 }

@@ -16,10 +16,10 @@
 #include "core/executor.h"
 #include "core/frame.h"
 #include "core/log.h"
+#include "tests/unit/tmp_tree.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
@@ -45,14 +45,6 @@ struct fx {
 	char dir[192];		/* data/parts/p0: the log */
 	bool hot_mounted, data_mounted;
 };
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -82,7 +74,7 @@ static int teardown(void **state)
 		umount2(f->hot, MNT_DETACH);
 	if (f->data_mounted)
 		umount2(f->data, MNT_DETACH);
-	nftw(f->tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	tmp_tree_remove(f->tmp);
 	free(f);
 	return 0;
 }

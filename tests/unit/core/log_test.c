@@ -12,10 +12,10 @@
 #include "core/executor.h"
 #include "core/frame.h"
 #include "core/log.h"
+#include "tests/unit/tmp_tree.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
@@ -57,18 +57,10 @@ static int setup(void **state)
 	return 0;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	int r = nftw(f->tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	int r = tmp_tree_remove(f->tmp);
 
 	free(f);
 	return r;
