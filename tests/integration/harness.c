@@ -325,3 +325,24 @@ long server_rss_anon_kib(pid_t pid)
 	fclose(f);
 	return kib;
 }
+
+int server_run_to_exit(const char *const *args)
+{
+	pid_t pid = fork();
+	int st = 0;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		execv(args[0], (char *const *)args);
+		_exit(127);
+	}
+	for (int i = 0; i < 500; i++) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		usleep(10 * 1000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	fail_msg("%s kept running (5 s)", args[0]);
+	return -1;
+}

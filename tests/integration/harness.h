@@ -60,4 +60,9 @@ Fanout__V1__ServerMessage *expect_error(struct client *c, Fanout__V1__ErrorCode 
  * server allocated, not its log pages. */
 long server_rss_anon_kib(pid_t pid);
 
+/* Runs args (args[0] a fanoutd, NULL-terminated) in a child that must exit by itself
+ * within 5 s (else it is killed and the test fails); returns its exit status, or 128 +
+ * the signal that ended it. */
+int server_run_to_exit(const char *const *args);
+
 #endif

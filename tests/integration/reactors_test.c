@@ -381,28 +381,6 @@ static void merged_frame_answered_in_order(void **state)
 	server_teardown(&s);
 }
 
-/* Runs fanoutd with args; returns its exit status (bounded: it must exit by itself). */
-static int run_fanoutd(const char *const *args)
-{
-	pid_t pid = fork();
-	int st = 0;
-
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		execv(args[0], (char *const *)args);
-		_exit(127);
-	}
-	for (int i = 0; i < 500; i++) {
-		if (waitpid(pid, &st, WNOHANG) == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-		usleep(10 * 1000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &st, 0);
-	fail_msg("the second fanoutd kept running");
-	return -1;
-}
-
 /* Reactors share their port with SO_REUSEPORT; another fanoutd must not join it, nor
  * append to the same data directory. */
 static void second_server_is_refused(void **state)
@@ -416,9 +394,9 @@ static void second_server_is_refused(void **state)
 	server_start(&s, extra);
 	snprintf(data, sizeof(data), "%s/data", s.dir);
 	snprintf(other, sizeof(other), "%s/other", s.dir);
-	assert_int_equal(run_fanoutd((const char *const[]){ s.binary, "--listen", "127.0.0.1:0",
+	assert_int_equal(server_run_to_exit((const char *const[]){ s.binary, "--listen", "127.0.0.1:0",
 		"--data-dir", data, "--quiet", NULL }), 1);	/* its data dir is locked */
-	assert_int_equal(run_fanoutd((const char *const[]){ s.binary, "--listen", s.addr,
+	assert_int_equal(server_run_to_exit((const char *const[]){ s.binary, "--listen", s.addr,
 		"--data-dir", other, "--reactors", "2", "--quiet", NULL }), 1);	/* its port */
 	{
 		struct client c;

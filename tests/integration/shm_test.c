@@ -534,28 +534,6 @@ static void descriptors_sent_to_the_server_dropped(void **state)
 	server_teardown(&s);
 }
 
-/* Runs fanoutd with args to its end (it must exit by itself, bounded); its exit status. */
-static int run_fanoutd(const char *const *args)
-{
-	pid_t pid = fork();
-	int st = 0;
-
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		execv(args[0], (char *const *)args);
-		_exit(127);
-	}
-	for (int i = 0; i < 500; i++) {
-		if (waitpid(pid, &st, WNOHANG) == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-		usleep(10 * 1000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &st, 0);
-	fail_msg("the second fanoutd kept running");
-	return -1;
-}
-
 /* Whether the hot directory data_dir/HOT names is still there. */
 static bool hot_dir_left(const char *data_dir)
 {
@@ -587,13 +565,13 @@ static void socket_in_use_refused(void **state)
 	server_setup(&s, g_argc, g_argv);
 	start(&s, NULL);
 	snprintf(other, sizeof(other), "%s/other", s.dir);
-	assert_int_equal(run_fanoutd((const char *const[]){ s.binary, "--listen", "127.0.0.1:0",
+	assert_int_equal(server_run_to_exit((const char *const[]){ s.binary, "--listen", "127.0.0.1:0",
 		"--data-dir", other, "--shm-socket", sock_path(&s), "--quiet", NULL }), 1);
 	snprintf(file, sizeof(file), "%s/not-a-socket", s.dir);
 	f = fopen(file, "w");
 	assert_non_null(f);
 	fclose(f);
-	assert_int_equal(run_fanoutd((const char *const[]){ s.binary, "--listen", "127.0.0.1:0",
+	assert_int_equal(server_run_to_exit((const char *const[]){ s.binary, "--listen", "127.0.0.1:0",
 		"--data-dir", other, "--shm-socket", file, "--quiet", NULL }), 1);
 	if (attach(&s, &r, NULL, 0, RING_BYTES, err, sizeof(err)) < 0)
 		fail_msg("attach to the first server: %s", err);
