@@ -520,6 +520,8 @@ static Fanout__V1__ErrorCode session_sub_code(enum sub_error err)
 		return FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_PATTERN;
 	case SUB_OVER_BUDGET:
 		return FANOUT__V1__ERROR_CODE__ERROR_CODE_RESOURCE_EXHAUSTED;
+	case SUB_BAD_START:
+		return FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_START;
 	default:
 		return FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL;
 	}
@@ -536,6 +538,8 @@ static const char *session_sub_what(enum sub_error err)
 		return "snapshot";
 	case SUB_OVER_BUDGET:
 		return "memory";
+	case SUB_BAD_START:
+		return "start";
 	default:
 		return "internal";
 	}
@@ -632,6 +636,7 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 		.id = req->subscription_id, .topic = tp,
 		.patterns = (const char *const *)req->patterns, .npatterns = req->n_patterns,
 		.start = (int)req->start, .start_offset = req->start_offset,
+		.start_offsets = req->start_offsets, .nstart_offsets = req->n_start_offsets,
 		.filter = req->filter, .snapshot = req->snapshot, .budget = &s->srv->budget,
 	};
 	session_join(s, tp, true);

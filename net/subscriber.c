@@ -260,6 +260,21 @@ static enum sub_error sub_patterns(struct subscription *s, const struct sub_requ
 	return SUB_OK;
 }
 
+static enum sub_error sub_start_check(const struct sub_request *req, const char **why)
+{
+	if (req->nstart_offsets == 0)
+		return SUB_OK;
+	if (req->start != FANOUT__V1__START_POSITION__START_POSITION_OFFSET) {
+		*why = "start_offsets is only for START_POSITION_OFFSET";
+		return SUB_BAD_START;
+	}
+	if (req->nstart_offsets > req->topic->partitions) {
+		*why = "start_offsets lists more partitions than the topic has";
+		return SUB_BAD_START;
+	}
+	return SUB_OK;
+}
+
 enum sub_error sub_init(struct subscription *s, const struct sub_request *req, struct arena *a,
 			const char **why)
 {
@@ -276,6 +291,9 @@ enum sub_error sub_init(struct subscription *s, const struct sub_request *req, s
 		return SUB_OVER_BUDGET;
 	}
 	s->charged = sub_request_bytes(req);
+	err = sub_start_check(req, why);
+	if (err != SUB_OK)
+		goto fail;
 	err = sub_patterns(s, req, why);
 	if (err != SUB_OK)
 		goto fail;
@@ -297,7 +315,7 @@ enum sub_error sub_init(struct subscription *s, const struct sub_request *req, s
 		if (req->start == FANOUT__V1__START_POSITION__START_POSITION_EARLIEST)
 			at = log_first(log);
 		else if (req->start == FANOUT__V1__START_POSITION__START_POSITION_OFFSET)
-			at = req->start_offset;
+			at = p < req->nstart_offsets ? req->start_offsets[p] : req->start_offset;
 		log_cursor_seek(log, &s->cursors[p], at);
 	}
 	if (req->snapshot) {

@@ -112,6 +112,9 @@ struct sub_request {
 	size_t npatterns;
 	int start;			/* fanout.v1.StartPosition */
 	uint64_t start_offset;
+	const uint64_t *start_offsets;	/* nstart_offsets: partition p's start, for the
+					 * first partitions (OFFSET only) */
+	size_t nstart_offsets;
 	const Fanout__V1__Filter *filter;	/* NULL = none */
 	bool snapshot;			/* send the newest event of each matching key first */
 	struct budget *budget;		/* the reactor's: every allocation is taken from it
@@ -126,6 +129,7 @@ enum sub_error {
 	SUB_TOO_LARGE,		/* snapshot over SUB_SNAPSHOT_MAX keys */
 	SUB_NO_MEMORY,
 	SUB_OVER_BUDGET,	/* the reactor's memory budget refused it (or its snapshot) */
+	SUB_BAD_START,		/* start_offsets longer than the partitions, or without OFFSET */
 };
 
 /* What a subscription for req holds at most, snapshot and ring growth apart (taken

@@ -216,14 +216,17 @@ struct fanout_shm_attach_opts {
 	size_t npatterns;
 	const struct Fanout__V1__Filter *filter;	/* NULL = no content filter */
 	int start;			/* fanout.v1.StartPosition: 0 latest, 1 earliest,
-					 * 2 start_offset */
-	uint64_t start_offset;
+					 * 2 start_offsets / start_offset */
+	uint64_t start_offset;		/* with 2: partitions past start_offsets */
+	const uint64_t *start_offsets;	/* with 2: entry p is partition p's start (resume:
+					 * fanout_shm_next_offset of each); NULL = none */
+	size_t nstart_offsets;
 	uint64_t ring_bytes;		/* 0 = FANOUT_SHM_RING_BYTES_DEFAULT */
 	const char *client_name;	/* NULL = "libfanout-shm" */
 	int timeout_ms;			/* connect and each answer; 0 = 10 s */
 	/* After a server restart: the reader this one replaces. Events of a partition below
 	 * what it had delivered (fanout_shm_next_offset) are dropped and counted as
-	 * duplicates, so attaching with start 2 at the smallest of those offsets misses
+	 * duplicates, so attaching with start 2 at those offsets (start_offsets) misses
 	 * nothing and repeats nothing (shm/FORMAT.md: Reattaching). NULL = none. */
 	const struct fanout_shm *resume;
 };

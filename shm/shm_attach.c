@@ -310,6 +310,8 @@ static int attach_subscribe(struct conn *c, const struct fanout_shm_attach_opts 
 	s.filter = (Fanout__V1__Filter *)a->filter;
 	s.start = (Fanout__V1__StartPosition)a->start;
 	s.start_offset = a->start_offset;
+	s.n_start_offsets = a->nstart_offsets;
+	s.start_offsets = (uint64_t *)a->start_offsets;
 	s.shm_ring_bytes = a->ring_bytes ? a->ring_bytes : FANOUT_SHM_RING_BYTES_DEFAULT;
 	m.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_SUBSCRIBE;
 	m.subscribe = &s;
@@ -360,6 +362,8 @@ int fanout_shm_attach(struct fanout_shm **out, const struct fanout_shm_attach_op
 
 	if (!a->topic || a->start < 0 || a->start > 2)
 		return say(&c, -EINVAL, "%s", "attach needs a topic and a start of 0..2");
+	if (a->nstart_offsets && !a->start_offsets)
+		return say(&c, -EINVAL, "%s", "attach: nstart_offsets without start_offsets");
 	c.timeout_ms = a->timeout_ms > 0 ? a->timeout_ms : ATTACH_TIMEOUT_MS_DEFAULT;
 	if ((rc = conn_connect(&c, path)) < 0 || (rc = attach_hello(&c, a)) < 0 ||
 	    (rc = attach_subscribe(&c, a, &ans)) < 0)

@@ -18,6 +18,9 @@
 #include "tools/event_json.h"
 #include "tools/latency_hist.h"
 
+/* The most partitions a topic has (core/topic.h TOPIC_PARTITIONS_MAX): --from's list. */
+#define FROM_PARTITIONS_MAX 1024
+
 #define CONNECT_TIMEOUT_MS 5000
 #define HELLO_TIMEOUT_MS 5000
 #define PATTERNS_MAX 64
@@ -53,6 +56,8 @@ struct sub_opts {
 	bool snapshot;
 	Fanout__V1__StartPosition start;
 	uint64_t start_offset, expect;
+	uint64_t start_offsets[FROM_PARTITIONS_MAX];	/* --from A,B,...: partition p's */
+	size_t nstart_offsets;
 	double timeout_s;
 	bool count, quiet, expect_set;
 };
@@ -77,6 +82,8 @@ static void usage(FILE *f)
 "  --topic T                 topic to subscribe to (required)\n"
 "  --pattern P               routing-key pattern; repeat for more (default: everything)\n"
 "  --from earliest|latest|OFFSET   where to start in every partition (default latest)\n"
+"  --from OFF0,OFF1,...      partition p starts at OFFp (resuming where a consumer\n"
+"                            stopped: 1 + the last offset it had from each)\n"
 "  --snapshot                first the newest event of each matching key, then live\n"
 "Content filter (all given conditions must hold; list flags repeat):\n"
 "  --symbol S, --exchange E, --currency C, --action A, --order-id ID\n"
@@ -108,12 +115,42 @@ static int parse_u64(const char *name, const char *s, uint64_t *out)
 	return 0;
 }
 
+/* "A,B,C": one start offset per partition, from partition 0. */
+static int parse_from_list(struct sub_opts *o, const char *s)
+{
+	char buf[32];
+
+	o->nstart_offsets = 0;
+	for (;;) {
+		size_t n = strcspn(s, ",");
+
+		if (n == 0 || n >= sizeof(buf) || o->nstart_offsets == FROM_PARTITIONS_MAX) {
+			fprintf(stderr, "fanout-sub: --from: a list of up to %d offsets, one per "
+				"partition, comma-separated\n", FROM_PARTITIONS_MAX);
+			return -EINVAL;
+		}
+		memcpy(buf, s, n);
+		buf[n] = '\0';
+		if (parse_u64("--from (an offset in the list)", buf,
+			      &o->start_offsets[o->nstart_offsets]) < 0)
+			return -EINVAL;
+		o->nstart_offsets++;
+		if (s[n] == '\0')
+			break;
+		s += n + 1;
+	}
+	o->start = FANOUT__V1__START_POSITION__START_POSITION_OFFSET;
+	return 0;
+}
+
 static int parse_from(struct sub_opts *o, const char *s)
 {
 	if (strcmp(s, "earliest") == 0)
 		o->start = FANOUT__V1__START_POSITION__START_POSITION_EARLIEST;
 	else if (strcmp(s, "latest") == 0)
 		o->start = FANOUT__V1__START_POSITION__START_POSITION_LATEST;
+	else if (strchr(s, ','))
+		return parse_from_list(o, s);
 	else if (parse_u64("--from (earliest, latest or an offset)", s, &o->start_offset) == 0)
 		o->start = FANOUT__V1__START_POSITION__START_POSITION_OFFSET;
 	else
@@ -411,6 +448,8 @@ static Fanout__V1__Subscribe *sub_request(const struct sub_opts *o, Fanout__V1__
 	req->patterns = (char **)o->patterns;
 	req->start = o->start;
 	req->start_offset = o->start_offset;
+	req->start_offsets = (uint64_t *)o->start_offsets;
+	req->n_start_offsets = o->nstart_offsets;
 	req->snapshot = o->snapshot;
 	f->n_symbols = o->symbols.n;
 	f->symbols = (char **)o->symbols.v;

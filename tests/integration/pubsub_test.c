@@ -296,6 +296,108 @@ static void partitions_keep_per_key_order(void **state)
 	server_teardown(&srv);
 }
 
+/* Subscribes to "multi" from starts[p] in partition p (n of them) and start_offset in the
+ * rest; returns the server's answer (an Error or the SubscribeResult). */
+static Fanout__V1__ServerMessage *subscribe_from(struct client *c, uint32_t id, int start,
+						 const uint64_t *starts, size_t n,
+						 uint64_t start_offset)
+{
+	Fanout__V1__Subscribe sb = FANOUT__V1__SUBSCRIBE__INIT;
+	Fanout__V1__ServerMessage *m = NULL;
+
+	sb.subscription_id = id;
+	sb.topic = (char *)"multi";
+	sb.start = (Fanout__V1__StartPosition)start;
+	sb.start_offsets = (uint64_t *)starts;
+	sb.n_start_offsets = n;
+	sb.start_offset = start_offset;
+	(void)client_subscribe_msg(c, &sb, &m);
+	assert_non_null(m);
+	return m;
+}
+
+/* A consumer resumes where it stopped in each partition (Subscribe.start_offsets): every
+ * partition starts at its own offset, the ones past the list at start_offset, each
+ * clamped into its log; a list longer than the partitions, or with another start, gets
+ * BAD_START and the connection goes on. */
+static void per_partition_start_offsets(void **state)
+{
+	struct server srv;
+	struct client pub, sub;
+	const char *const four[] = { "--topic", "multi:4", NULL };
+	const uint32_t total = 4000;
+	uint64_t tail[4] = { 0 }, next[4], starts[3], offsets[4000], want = 0;
+	const uint64_t too_many[5] = { 0 };
+	Fanout__V1__ServerMessage *m;
+
+	(void)state;
+	server_setup(&srv, g_argc, g_argv);
+	server_start(&srv, four);
+	server_connect(&srv, &pub);
+	server_connect(&srv, &sub);
+	publish_range(&pub, "multi", 0, total, SYMBOLS, offsets);
+	/* Which partition got how many: the tails, from a latest subscription's positions. */
+	m = subscribe_from(&sub, 9, FANOUT__V1__START_POSITION__START_POSITION_LATEST, NULL, 0, 0);
+	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED);
+	assert_int_equal(m->subscribed->n_positions, 4);
+	for (size_t i = 0; i < 4; i++) {
+		uint32_t p = m->subscribed->positions[i]->partition;
+
+		assert_true(p < 4);
+		tail[p] = m->subscribed->positions[i]->next_offset;
+		assert_true(tail[p] > 40);	/* 100 keys spread over 4 partitions */
+	}
+	client_free_msg(m);
+	starts[0] = 7;
+	starts[1] = tail[1] - 3;
+	starts[2] = tail[2] + 1000;	/* past the end: clamped to the tail */
+	m = subscribe_from(&sub, 1, FANOUT__V1__START_POSITION__START_POSITION_OFFSET, starts, 3,
+			   11);
+	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED);
+	for (size_t i = 0; i < m->subscribed->n_positions; i++) {
+		uint32_t p = m->subscribed->positions[i]->partition;
+		uint64_t at = p < 2 ? starts[p] : p == 2 ? tail[2] : 11;
+
+		assert_int_equal(m->subscribed->positions[i]->next_offset, at);
+		next[p] = at;
+		want += tail[p] - at;
+	}
+	client_free_msg(m);
+	assert_int_equal(want, (tail[0] - 7) + 3 + (tail[3] - 11));
+	for (uint64_t i = 0; i < want; i++) {
+		uint32_t p;
+
+		m = recv_msg(&sub, 10000);
+		assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_EVENT);
+		p = m->event->distribution->partition;
+		assert_true(p < 4);
+		assert_int_equal(m->event->distribution->offset, next[p]);	/* its own start */
+		next[p]++;
+		client_free_msg(m);
+	}
+	ping_pong(&sub, 1);	/* and nothing else */
+	for (uint32_t p = 0; p < 4; p++)
+		assert_int_equal(next[p], tail[p]);
+
+	m = subscribe_from(&sub, 2, FANOUT__V1__START_POSITION__START_POSITION_OFFSET, too_many,
+			   5, 0);
+	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_ERROR);
+	assert_int_equal(m->error->code, FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_START);
+	assert_int_equal(m->error->subscription_id, 2);
+	assert_non_null(strstr(m->error->message, "more partitions than the topic has"));
+	client_free_msg(m);
+	m = subscribe_from(&sub, 3, FANOUT__V1__START_POSITION__START_POSITION_EARLIEST, starts,
+			   2, 0);
+	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_ERROR);
+	assert_int_equal(m->error->code, FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_START);
+	assert_non_null(strstr(m->error->message, "START_POSITION_OFFSET"));
+	client_free_msg(m);
+	ping_pong(&sub, 2);	/* the connection goes on */
+	client_close(&sub);
+	client_close(&pub);
+	server_teardown(&srv);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -304,6 +406,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(earliest_after_kill_9),
 		cmocka_unit_test(sigterm_loses_nothing_acknowledged),
 		cmocka_unit_test(partitions_keep_per_key_order),
+		cmocka_unit_test(per_partition_start_offsets),
 	};
 
 	g_argc = argc;

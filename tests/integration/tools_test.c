@@ -51,13 +51,15 @@ static int run_sub(const char *args, char symbols[][16], size_t cap, size_t *n)
 
 static int setup(void **state)
 {
+	const char *const two[] = { "--topic", "two:2", NULL };
 	struct client pub;
 
 	(void)state;
 	server_setup(&g_srv, g_argc, g_argv);
-	server_start(&g_srv, NULL);
+	server_start(&g_srv, two);
 	server_connect(&g_srv, &pub);
 	publish_range(&pub, "md", 0, 200, 10, NULL);	/* S00000..S00009, 20 events each */
+	publish_range(&pub, "two", 0, 200, 10, NULL);
 	client_close(&pub);
 	return 0;
 }
@@ -104,6 +106,31 @@ static void snapshot_flag_gives_the_newest_per_key(void **state)
 	assert_string_equal(syms[2], "S00009");
 }
 
+static void from_list_starts_each_partition(void **state)
+{
+	static char a[256][16], b[256][16];
+	size_t na, nb;
+
+	(void)state;
+	/* "two" has 2 partitions, 200 events of 10 keys: from the start of one partition and
+	 * past the end of the other, each run gets that partition's events only. */
+	assert_int_equal(run_sub("--topic two --from 0,1000000 --timeout 2", a, 256, &na), 0);
+	assert_int_equal(run_sub("--topic two --from 1000000,0 --timeout 2", b, 256, &nb), 0);
+	assert_true(na > 0 && nb > 0);
+	assert_int_equal(na + nb, 200);
+	for (size_t i = 0; i < na; i++)	/* a key lives in one partition */
+		for (size_t j = 0; j < nb; j++)
+			assert_string_not_equal(a[i], b[j]);
+	assert_int_equal(run_sub("--topic two --from 190, --timeout 2 2>/dev/null", a, 256, &na),
+			 2);	/* an empty entry */
+	assert_int_equal(run_sub("--topic two --from 190,x --timeout 2 2>/dev/null", a, 256, &na),
+			 2);
+	/* More partitions than the topic has: BAD_START from the server, exit 1. */
+	assert_int_equal(run_sub("--topic two --from 0,0,0 --timeout 2 2>/dev/null", a, 256, &na),
+			 1);
+	assert_int_equal(na, 0);
+}
+
 static void bad_filter_flags_exit_2(void **state)
 {
 	static char syms[4][16];
@@ -123,6 +150,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(filter_flags_select_events),
 		cmocka_unit_test(snapshot_flag_gives_the_newest_per_key),
+		cmocka_unit_test(from_list_starts_each_partition),
 		cmocka_unit_test(bad_filter_flags_exit_2),
 	};
 

@@ -45,6 +45,8 @@ struct fake {
 	uint64_t events;
 	int start;			/* the Subscribe's start it must see */
 	uint64_t start_offset;
+	const uint64_t *start_offsets;	/* and the per-partition starts */
+	size_t nstart_offsets;
 	int done_fd;			/* read end: the test has read the ring */
 };
 
@@ -138,6 +140,11 @@ static const char *subscribe_wrong(const struct fake *fk, const Fanout__V1__Subs
 		return "fake server: shm_ring_bytes differs";
 	if ((int)s->start != fk->start || s->start_offset != fk->start_offset)
 		return "fake server: start differs";
+	if (s->n_start_offsets != fk->nstart_offsets)
+		return "fake server: start_offsets differ";
+	for (size_t i = 0; i < fk->nstart_offsets; i++)
+		if (s->start_offsets[i] != fk->start_offsets[i])
+			return "fake server: start_offsets differ";
 	return NULL;
 }
 
@@ -333,6 +340,8 @@ static struct fanout_shm *attach_and_read(struct fake *fk, const struct fanout_s
 	a.resume = resume;
 	a.start = fk->start;
 	a.start_offset = fk->start_offset;
+	a.start_offsets = fk->start_offsets;
+	a.nstart_offsets = fk->nstart_offsets;
 	if (fanout_shm_attach(&r, &a, NULL, err, sizeof(err)) < 0) {
 		fprintf(stderr, "attach: %s\n", err);
 		fail();
@@ -357,13 +366,17 @@ static void test_attach_read_and_resume(void **state)
 	struct fake fk = { .f = *state, .mode = FAKE_RING, .name = "attach-1", .events = 50 };
 	struct fanout_shm_stats st;
 	struct fanout_shm *old, *r;
+	uint64_t next[1];
 
 	old = attach_and_read(&fk, NULL, 0);
 	assert_int_equal(fanout_shm_next_offset(old, 0), 50);
-	/* The server restarts; the new subscription starts at offset 50, but this server
-	 * (like a catch-up that starts earlier) delivers 0..79: 0..49 are dropped. */
+	/* The server restarts; the new subscription starts at the old reader's next offset
+	 * in partition 0 (start_offsets, as the server gets them), but this server (like a
+	 * catch-up that starts earlier) delivers 0..79: 0..49 are dropped. */
+	next[0] = fanout_shm_next_offset(old, 0);
 	fk = (struct fake){ .f = *state, .mode = FAKE_RING, .name = "attach-2", .events = 80,
-			    .start = 2, .start_offset = 50 };
+			    .start = 2, .start_offset = 0, .start_offsets = next,
+			    .nstart_offsets = 1 };
 	r = attach_and_read(&fk, old, 50);
 	fanout_shm_get_stats(r, &st);
 	assert_int_equal(st.duplicates, 50);

@@ -128,21 +128,12 @@ static uint32_t relevant_parts(const struct soak_ctx *x, const struct soak_sub *
 	return mask ? mask : all;
 }
 
-uint64_t soak_resume_offset(const struct soak_ctx *x, const struct soak_sub *s,
-			    uint32_t *relevant)
+uint32_t soak_resume_offsets(const struct soak_ctx *x, const struct soak_sub *s,
+			     uint64_t *starts)
 {
-	uint32_t mask = relevant_parts(x, s);
-	uint64_t m = UINT64_MAX;
-
-	for (uint32_t p = 0; p < x->cfg->parts; p++) {
-		uint64_t n = atomic_load_explicit(&s->next[p], memory_order_relaxed);
-
-		if ((mask & (1u << p)) && n < m)
-			m = n;
-	}
-	if (relevant)
-		*relevant = mask;
-	return m;
+	for (uint32_t p = 0; p < x->cfg->parts; p++)
+		starts[p] = atomic_load_explicit(&s->next[p], memory_order_relaxed);
+	return relevant_parts(x, s);
 }
 
 void soak_sub_begin(const struct soak_cfg *c, struct soak_sub *s, const uint64_t *starts)

@@ -30,14 +30,15 @@ void soak_deliver(const struct soak_ctx *x, struct soak_sub *s, struct soak_stre
 /* True when a subscriber's patterns take publisher pub's key k. */
 bool soak_owes_key(const struct soak_sub *s, uint32_t pub, uint32_t k);
 
-/* The start offset for a resume: the smallest next[] over the partitions that hold keys
- * the subscriber takes (the protocol has one start_offset for every partition; what
- * lies below a partition's own next[] is skipped on arrival). A key's partition is the
- * one its publisher's acks named (a key that moves fails the soak); while a key it takes
- * has no ack yet, every partition counts. Sets *relevant (a bit per partition) to those
- * partitions: the others hold nothing it is owed, so a start past their end is fine. */
-uint64_t soak_resume_offset(const struct soak_ctx *x, const struct soak_sub *s,
-			    uint32_t *relevant);
+/* The start offsets for a resume: next[p] for every partition p (what lies below a
+ * partition's own next[] was delivered already). Returns the bits of the partitions that
+ * hold keys the subscriber takes: their logs end at or after next[p], so the server must
+ * start them exactly there; the others hold nothing it is owed, so a start clamped to an
+ * end before next[p] is fine. A key's partition is the one its publisher's acks named (a
+ * key that moves fails the soak); while a key it takes has no ack yet, every partition
+ * counts. */
+uint32_t soak_resume_offsets(const struct soak_ctx *x, const struct soak_sub *s,
+			     uint64_t *starts);
 
 /* Records the first subscription's start positions (what the subscriber is owed from). */
 void soak_sub_begin(const struct soak_cfg *c, struct soak_sub *s, const uint64_t *starts);

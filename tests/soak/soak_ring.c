@@ -54,22 +54,24 @@ static void flush_stats(struct ring_reader *rr)
 	rr->seen = st;
 }
 
-/* Attaches to the server from the smallest next offset; old (may be NULL) is the handle
- * this one replaces. The one place that knows how a reader reaches fanoutd. */
+/* Attaches to the server from each partition's next offset; old (may be NULL) is the
+ * handle this one replaces. The one place that knows how a reader reaches fanoutd. */
 static int ring_attach(struct ring_reader *rr, struct fanout_shm *old, char *err, size_t n)
 {
 	const struct soak_cfg *c = rr->x->cfg;
 	size_t npats;
 	const char *const *pats = soak_set(rr->s->set, &npats);
+	uint64_t from[SOAK_PARTS_MAX];
 	struct fanout_shm_attach_opts a = {
 		.socket_path = c->shm_sock, .topic = SOAK_TOPIC, .patterns = pats, .npatterns = npats,
 		.start = FANOUT__V1__START_POSITION__START_POSITION_OFFSET,
-		.start_offset = soak_resume_offset(rr->x, rr->s, NULL),
+		.start_offsets = from, .nstart_offsets = c->parts,
 		.ring_bytes = rr->s->slow ? SOAK_RING_BYTES_SLOW : SOAK_RING_BYTES,
 		.client_name = "soak-ring", .timeout_ms = RING_ATTACH_MS, .resume = old,
 	};
 	struct fanout_shm_opts o;
 
+	soak_resume_offsets(rr->x, rr->s, from);
 	fanout_shm_opts_init(&o);
 	o.spin_iterations = RING_SPIN;
 	return fanout_shm_attach(&rr->r, &a, &o, err, n);
@@ -237,8 +239,7 @@ int soak_ring_main(void *arg)
 			continue;
 		}
 		if (rr.x->cfg->verbose)
-			fprintf(stderr, "soak: ring reader %u attached from %llu%s\n", rr.x->idx,
-				(unsigned long long)soak_resume_offset(rr.x, rr.s, NULL),
+			fprintf(stderr, "soak: ring reader %u attached%s\n", rr.x->idx,
 				old ? " (resume)" : "");
 		fanout_shm_close(old);
 		old = NULL;

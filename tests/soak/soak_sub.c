@@ -33,13 +33,26 @@ static int positions(const struct soak_cfg *c, const Fanout__V1__SubscribeResult
 	return got == (1u << c->parts) - 1 ? 0 : -EPROTO;
 }
 
+/* Subscribes from the latest (from NULL) or from from[p] in every partition p; takes the
+ * positions the server answered into starts. */
 static int subscribe(const struct soak_cfg *c, struct client *cl, uint32_t set,
-		     Fanout__V1__StartPosition start, uint64_t from, uint64_t *starts)
+		     const uint64_t *from, uint64_t *starts)
 {
+	Fanout__V1__Subscribe sb = FANOUT__V1__SUBSCRIBE__INIT;
 	Fanout__V1__ServerMessage *m = NULL;
 	size_t n;
-	const char *const *pats = soak_set(set, &n);
-	int rc = client_subscribe(cl, 1, SOAK_TOPIC, pats, n, start, from, &m);
+	int rc;
+
+	sb.subscription_id = 1;
+	sb.topic = (char *)SOAK_TOPIC;
+	sb.patterns = (char **)soak_set(set, &n);
+	sb.n_patterns = n;
+	if (from) {
+		sb.start = FANOUT__V1__START_POSITION__START_POSITION_OFFSET;
+		sb.start_offsets = (uint64_t *)from;
+		sb.n_start_offsets = c->parts;
+	}
+	rc = client_subscribe_msg(cl, &sb, &m);
 
 	if (rc == 0)
 		rc = positions(c, m->subscribed, starts);
@@ -55,8 +68,7 @@ int soak_tails(const struct soak_cfg *c, uint64_t *tails)
 	int rc = client_connect(&cl, c->addr, SUB_CONNECT_MS);
 
 	if (rc == 0)
-		rc = subscribe(c, &cl, 0, FANOUT__V1__START_POSITION__START_POSITION_LATEST, 0,
-			       tails);
+		rc = subscribe(c, &cl, 0, NULL, tails);
 	client_close(&cl);
 	return rc;
 }
@@ -65,30 +77,28 @@ int soak_tails(const struct soak_cfg *c, uint64_t *tails)
 static int sub_open(const struct soak_ctx *x, struct soak_sub *s, struct client *cl)
 {
 	const struct soak_cfg *c = x->cfg;
-	uint64_t starts[SOAK_PARTS_MAX], from;
+	uint64_t starts[SOAK_PARTS_MAX], from[SOAK_PARTS_MAX];
 	uint32_t relevant;
 	int rc;
 
 	if (!atomic_load_explicit(&s->started, memory_order_acquire)) {
-		rc = subscribe(c, cl, s->set, FANOUT__V1__START_POSITION__START_POSITION_LATEST,
-			       0, starts);
+		rc = subscribe(c, cl, s->set, NULL, starts);
 		if (rc == 0)
 			soak_sub_begin(c, s, starts);
 		return rc;
 	}
-	from = soak_resume_offset(x, s, &relevant);
-	rc = subscribe(c, cl, s->set, FANOUT__V1__START_POSITION__START_POSITION_OFFSET, from,
-		       starts);
-	/* The server clamps the start into each partition's log, which begins at 0 and, in
-	 * a partition holding our keys, ends at or after our next[] (>= from): any other
-	 * start there means the server lost or skipped offsets. Elsewhere it may end
-	 * before from. */
+	relevant = soak_resume_offsets(x, s, from);
+	rc = subscribe(c, cl, s->set, from, starts);
+	/* The server clamps each start into its partition's log, which begins at 0 and, in
+	 * a partition holding our keys, ends at or after our next[]: any other start there
+	 * means the server lost or skipped offsets. Elsewhere it may end before from[p]. */
 	for (uint32_t p = 0; rc == 0 && p < c->parts; p++) {
-		if (starts[p] == from || (!(relevant & (1u << p)) && starts[p] < from))
+		if (starts[p] == from[p] || (!(relevant & (1u << p)) && starts[p] < from[p]))
 			continue;
 		atomic_fetch_add_explicit(&s->resume_moved, 1, memory_order_relaxed);
-		fprintf(stderr, "soak: subscriber %u: resumed from %llu, partition %u starts at "
-			"%llu\n", x->idx, (unsigned long long)from, p, (unsigned long long)starts[p]);
+		fprintf(stderr, "soak: subscriber %u: resumed partition %u from %llu, it starts "
+			"at %llu\n", x->idx, p, (unsigned long long)from[p],
+			(unsigned long long)starts[p]);
 	}
 	return rc;
 }
