@@ -2,6 +2,7 @@
  * running server, the loop (HTTP, store reconnection, sampling, drops), SIGHUP reloads,
  * and shutdown. */
 #include "admin/admin.h"
+#include "admin/cache_keys.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -184,6 +185,21 @@ int admin_prepare(struct admin *a, const struct config *cfg, struct topic_table 
 	a->stops = calloc(ADMIN_STOPS_MAX, sizeof(*a->stops));
 	if (!a->stops)
 		return -1;
+	if (dataidx_init(&a->data, cfg->data_index_bytes) < 0) {
+		admin_log(ADMIN_LOG_ERROR, "data index: out of memory");
+		return -1;
+	}
+	{
+		const char *why = "";
+
+		if (cache_init(&a->cache, cfg->redis_url, &why) < 0) {
+			admin_log(ADMIN_LOG_ERROR, "%s", why);
+			return -1;
+		}
+		a->data.cache_on = a->cache.on && a->data.on;
+		if (a->cache.on)
+			admin_log(ADMIN_LOG_INFO, "redis cache on %s", a->cache.where);
+	}
 	if (!target[0]) {
 		snprintf(path, sizeof(path), "%s/%s", cfg->data_dir, STORE_SQLITE_FILE);
 		target = path;
@@ -251,6 +267,28 @@ static void admin_reload_rules(struct admin *a)
 		  a->cfg->rules_file, a->rules_n, a->rules_enabled);
 }
 
+/* Takes in new topics and, with flush, writes the bars the store has not had. */
+static void admin_data_sync(struct admin *a, bool flush)
+{
+	int rc;
+
+	if (!a->data.on)
+		return;
+	if (dataidx_sync_topics(&a->data, a->topics) < 0)
+		admin_log(ADMIN_LOG_WARN, "data index: cannot list the topics (out of memory)");
+	if (!flush)
+		return;
+	rc = dataidx_flush_bars(&a->data, &a->store, DIDX_FLUSH_ROWS);
+	if (rc < 0 && rc != STORE_UNAVAILABLE)
+		a->data_flush_errors++;
+}
+
+void admin_data_catch_up(struct admin *a)
+{
+	admin_data_sync(a, false);
+	dataidx_step(&a->data, DIDX_CATCH_UP_EVENTS);
+}
+
 /* Chores between HTTP waits. */
 static void admin_chores(struct admin *a)
 {
@@ -263,8 +301,12 @@ static void admin_chores(struct admin *a)
 		admin_reload_rules(a);
 	if (now >= a->next_sample_ns) {
 		sampler_tick(a);
+		admin_data_sync(a, true);
+		cache_keys_sample(a);
 		a->next_sample_ns = now + (int64_t)ADMIN_SAMPLE_MS * 1000000;
 	}
+	dataidx_step(&a->data, DIDX_STEP_EVENTS);
+	cache_poll(&a->cache, now);
 	if (a->ndrops)
 		live_drops_poll(a, false);
 	epoch_poll();	/* ck_ht arrays this thread's topic creations retired */
@@ -290,6 +332,8 @@ static void *admin_main(void *arg)
 		int wait_ms = until <= 0 ? 0 : until / 1000000 < ADMIN_POLL_MS
 			      ? (int)(until / 1000000) : ADMIN_POLL_MS;
 
+		if (a->data.behind)
+			wait_ms = 0;	/* the data index has events pending */
 		admin_http_run(a, wait_ms);
 		admin_chores(a);
 	}
@@ -298,6 +342,9 @@ static void *admin_main(void *arg)
 	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 0);
 	sampler_tick(a);	/* a last sample: the final row counts up to the stop */
 	sampler_flush_rows(a, true);	/* the interval cut short; one try if the store is up */
+	for (int i = 0; i < 64 && a->data.dirty; i++)	/* the bars not yet stored (bounded) */
+		if (dataidx_flush_bars(&a->data, &a->store, DIDX_FLUSH_ROWS) <= 0)
+			break;
 	epoch_unregister();
 	return NULL;
 }
@@ -354,6 +401,8 @@ void admin_free(struct admin *a)
 	free(a->lists);
 	free(a->stops);
 	sampler_free(a);
+	dataidx_free(&a->data);
+	cache_free(&a->cache);
 	store_close(&a->store);
 	a->lists = NULL;
 	a->stops = NULL;

@@ -16,6 +16,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "admin/cache.h"
+#include "admin/dataidx.h"
 #include "admin/store.h"
 #include "admin/store_tables.h"
 #include "core/config.h"
@@ -134,12 +136,22 @@ struct admin {
 	uint64_t http_requests[6];	/* by status class: [2] = 2xx ... */
 	uint64_t rules_swaps;
 	uint32_t rules_n, rules_enabled;	/* the set in force */
+	struct dataidx data;		/* the REST data API's index (admin/dataidx.h) */
+	struct cache cache;		/* Redis (admin/cache.h), off without --redis-url */
+	uint64_t cache_rules_swaps;	/* rules_swaps when routing keys were written */
+	int64_t cache_routing_ns;	/* when they are rewritten next */
+	uint64_t cache_outages_seen;	/* cache.outages when every key was last rewritten */
+	uint64_t data_flush_errors;	/* bar rows the store refused (kept dirty) */
 };
 
 /* topic_find for the admin thread: inside an epoch section of its own (the table's
  * arrays may be replaced by a reactor creating a topic meanwhile). The topic stays valid
  * afterwards: only the admin thread destroys topics. */
 struct topic *admin_topic_find(struct admin *a, const char *name);
+
+/* Brings the data index up to date before a data query: new topics, and up to
+ * DIDX_CATCH_UP_EVENTS pending events (what was acknowledged before the request). */
+void admin_data_catch_up(struct admin *a);
 
 /* Opens the store (SQLite file in the data dir, or PostgreSQL from cfg->pg_url) and, when
  * it is up, makes it and the topic table agree and imports file_rules' source (--rules)

@@ -129,6 +129,43 @@ int admin_query_limit(const struct admin_req *r, uint32_t *limit, struct admin_r
 	return 0;
 }
 
+int admin_query_u32(const struct admin_req *r, const char *key, uint32_t lo, uint32_t hi,
+		    uint32_t dflt, uint32_t *out, struct admin_reply *rep)
+{
+	char buf[16], *end;
+	int rc = admin_query(r, key, buf, sizeof(buf), rep);
+	unsigned long v;
+
+	*out = dflt;
+	if (rc <= 0)
+		return rc;
+	v = strtoul(buf, &end, 10);
+	if (!buf[0] || *end || buf[0] == '-' || v < lo || v > hi) {
+		admin_error(rep, 400, "BAD_PARAMETER", key, "%s must be in %u..%u", key, lo, hi);
+		return -1;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+int admin_query_time(const struct admin_req *r, const char *key, int64_t dflt, int64_t *out,
+		     struct admin_reply *rep)
+{
+	char buf[64];
+	int rc = admin_query(r, key, buf, sizeof(buf), rep);
+
+	*out = dflt;
+	if (rc <= 0)
+		return rc;
+	if (time_parse(buf, out) < 0) {
+		admin_error(rep, 400, "BAD_PARAMETER", key, "%s must be RFC 3339 "
+			    "(2026-12-05T09:30:00Z), a date (2026-12-05) or ns since the epoch",
+			    key);
+		return -1;
+	}
+	return 1;
+}
+
 int admin_query_bool(const struct admin_req *r, const char *key, bool *out,
 		     struct admin_reply *rep)
 {

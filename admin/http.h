@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "admin/path.h"
 
@@ -68,6 +69,15 @@ int admin_query(const struct admin_req *r, const char *key, char *buf, size_t ca
 
 /* "limit" (1..ADMIN_PAGE_MAX, default ADMIN_PAGE_DEFAULT). Returns 0 or -1 (rep set). */
 int admin_query_limit(const struct admin_req *r, uint32_t *limit, struct admin_reply *rep);
+
+/* An integer parameter in lo..hi, dflt when absent. Returns 0 or -1 (rep set). */
+int admin_query_u32(const struct admin_req *r, const char *key, uint32_t lo, uint32_t hi,
+		    uint32_t dflt, uint32_t *out, struct admin_reply *rep);
+
+/* A time parameter (path.h time_parse), dflt when absent. Returns 1 when present, 0
+ * when absent, -1 when malformed (rep set to 400 BAD_PARAMETER naming key). */
+int admin_query_time(const struct admin_req *r, const char *key, int64_t dflt, int64_t *out,
+		     struct admin_reply *rep);
 
 /* A boolean parameter ("true"/"false"/"1"/"0"), false when absent. Returns 0 or -1. */
 int admin_query_bool(const struct admin_req *r, const char *key, bool *out,

@@ -257,6 +257,7 @@ int live_topic_delete(struct admin *a, struct topic *tp, uint32_t *ended)
 	rc = topic_remove(a->topics, tp);
 	if (rc < 0)
 		return rc;
+	dataidx_topic_removed(&a->data, tp);	/* its events are gone with it */
 	/* Every reactor turn that could have found tp in the table has ended after this:
 	 * what the drop does not find, nothing will start. */
 	epoch_synchronize();

@@ -334,6 +334,59 @@ static void metrics_admin(struct mbuf *b, const struct admin *a)
 			  (unsigned long long)a->http_requests[c]);
 }
 
+/* The data API's index (admin/dataidx.h). */
+static void metrics_data(struct mbuf *b, const struct admin *a)
+{
+	static const char *const kinds[DIDX_KINDS] = { "symbol", "instrument", "order", "fill",
+						       "portfolio" };
+	const struct dataidx *d = &a->data;
+	const struct {
+		const char *name, *type, *help;
+		uint64_t v;
+	} rows[] = {
+		{ "fanout_data_index_events_total", "counter", "Events the data index has read.",
+		  d->c.events },
+		{ "fanout_data_index_behind_events", "gauge",
+		  "Events appended that the data index has not read yet.", d->behind },
+		{ "fanout_data_index_bytes", "gauge",
+		  "Memory the data index holds (keys, postings, bars).", d->bytes },
+		{ "fanout_data_index_budget_bytes", "gauge", "Its bound (--data-index-bytes).",
+		  d->budget },
+		{ "fanout_data_index_postings_dropped_total", "counter",
+		  "Oldest postings given way (a key's cap, or the budget).", d->c.postings_dropped },
+		{ "fanout_data_index_keys_refused_total", "counter",
+		  "New keys not indexed: the budget was spent.", d->c.keys_refused },
+		{ "fanout_data_bars_written_total", "counter",
+		  "1-minute bars written to the store (market_bars).", d->c.bars_written },
+		{ "fanout_data_bars_dropped_total", "counter",
+		  "Trades older than every bucket a full series keeps.", d->c.bars_dropped },
+		{ "fanout_data_bars_unsaved_total", "counter",
+		  "Changed bars pushed out of memory before the store had them.", d->c.bars_unsaved },
+		{ "fanout_data_bars_store_errors_total", "counter",
+		  "Bar writes the store refused (retried).", a->data_flush_errors },
+		{ "fanout_data_index_decode_errors_total", "counter",
+		  "Stored frames the data index could not decode (a defect).", d->c.decode_errors },
+		{ "fanout_cache_up", "gauge", "1 when the Redis cache is connected (--redis-url).",
+		  cache_up(&a->cache) },
+		{ "fanout_cache_sets_total", "counter", "Cache writes sent to Redis.", a->cache.sets },
+		{ "fanout_cache_dropped_total", "counter",
+		  "Cache writes dropped: Redis down, or too much unsent.", a->cache.dropped },
+		{ "fanout_cache_errors_total", "counter", "Error replies from Redis.",
+		  a->cache.errors },
+		{ "fanout_cache_outages_total", "counter", "Times the Redis connection broke.",
+		  a->cache.outages },
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		mb_family(b, rows[i].name, rows[i].type, rows[i].help);
+		mb_printf(b, "%s %llu\n", rows[i].name, (unsigned long long)rows[i].v);
+	}
+	mb_family(b, "fanout_data_index_keys", "gauge", "Keys the data index holds, by kind.");
+	for (int k = 0; k < DIDX_KINDS; k++)
+		mb_printf(b, "fanout_data_index_keys{kind=\"%s\"} %llu\n", kinds[k],
+			  (unsigned long long)d->nkeys[k]);
+}
+
 char *metrics_render(struct admin *a, size_t *len)
 {
 	struct mbuf b = { .cap = 64 << 10 };
@@ -347,6 +400,7 @@ char *metrics_render(struct admin *a, size_t *len)
 	metrics_partitions(&b, a);
 	metrics_subs(&b, a);
 	metrics_admin(&b, a);
+	metrics_data(&b, a);
 	mb_family(&b, "fanout_metrics_truncated", "gauge",
 		  "1 when series were left out (more than the bound).");
 	mb_printf(&b, "fanout_metrics_truncated %d\n", b.truncated);

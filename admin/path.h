@@ -29,4 +29,13 @@ int path_split(const char *url, struct path *p);
  * segment. */
 int path_is(const struct path *p, ...);
 
+/* A time as a query gives it: nanoseconds since the epoch (digits, maybe a leading '-'),
+ * a date (YYYY-MM-DD: its midnight UTC), or RFC 3339 (YYYY-MM-DDTHH:MM:SS[.frac] and Z
+ * or +HH:MM). Returns 0, or -EINVAL / -ERANGE. */
+int time_parse(const char *s, int64_t *ns);
+
+/* ns since the epoch as RFC 3339 UTC with nanoseconds ("2026-12-05T09:30:00.000000001Z");
+ * cap >= 32. */
+void time_format(int64_t ns, char *buf, size_t cap);
+
 #endif

@@ -39,6 +39,14 @@ static const struct admin_route_entry admin_routes[] = {
 	    { "DELETE", api_rule_delete } } },
 	{ { "api", "v1", "rules", "*", "enable" }, "POST", { { "POST", api_rule_enable } } },
 	{ { "api", "v1", "rules", "*", "disable" }, "POST", { { "POST", api_rule_disable } } },
+	{ { "api", "v1", "market-data", "*", "latest" }, "GET", { { "GET", api_md_latest } } },
+	{ { "api", "v1", "market-data", "*", "history" }, "GET", { { "GET", api_md_history } } },
+	{ { "api", "v1", "coordination", "decisions", "*" }, "GET",
+	  { { "GET", api_decisions } } },
+	/* Before ".../{order_id}/status": a fill or portfolio named "status" stays one. */
+	{ { "api", "v1", "execution", "fills", "*" }, "GET", { { "GET", api_exec_fill } } },
+	{ { "api", "v1", "execution", "reports", "*" }, "GET", { { "GET", api_exec_report } } },
+	{ { "api", "v1", "execution", "*", "status" }, "GET", { { "GET", api_exec_status } } },
 };
 
 static bool admin_shape_matches(const struct admin_route_entry *e, const struct path *p)

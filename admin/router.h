@@ -32,6 +32,14 @@ int api_rule_delete(struct admin_req *r, struct admin_reply *rep);
 int api_rule_enable(struct admin_req *r, struct admin_reply *rep);
 int api_rule_disable(struct admin_req *r, struct admin_reply *rep);
 
+/* admin/api_data.c */
+int api_md_latest(struct admin_req *r, struct admin_reply *rep);
+int api_md_history(struct admin_req *r, struct admin_reply *rep);
+int api_decisions(struct admin_req *r, struct admin_reply *rep);
+int api_exec_status(struct admin_req *r, struct admin_reply *rep);
+int api_exec_fill(struct admin_req *r, struct admin_reply *rep);
+int api_exec_report(struct admin_req *r, struct admin_reply *rep);
+
 /* admin/api_health.c */
 int api_healthz(struct admin_req *r, struct admin_reply *rep);
 int api_readyz(struct admin_req *r, struct admin_reply *rep);

@@ -180,11 +180,37 @@ static const char schema2_pg[] =
 	"CREATE INDEX idx_distribution_audit_topic_time ON distribution_audit"
 	" (topic_name, created_at DESC);";
 
+/* The data API's 1-minute OHLCV buckets (admin/bars.h), by event time: what answers
+ * history?interval= once the trades have left the log. */
+static const char schema3_sqlite[] =
+	"CREATE TABLE market_bars ("
+	" symbol TEXT NOT NULL CHECK (length(symbol) BETWEEN 1 AND 128),"
+	" minute_ns INTEGER NOT NULL,"
+	" open REAL NOT NULL, high REAL NOT NULL, low REAL NOT NULL, close REAL NOT NULL,"
+	" volume REAL NOT NULL, notional REAL NOT NULL,"
+	" trades INTEGER NOT NULL CHECK (trades > 0),"
+	" open_ns INTEGER NOT NULL, close_ns INTEGER NOT NULL,"
+	" updated_at TEXT NOT NULL,"
+	" PRIMARY KEY (symbol, minute_ns));";
+
+static const char schema3_pg[] =
+	"CREATE TABLE market_bars ("
+	" symbol varchar(128) NOT NULL CHECK (length(symbol) >= 1),"
+	" minute_ns bigint NOT NULL,"
+	" open double precision NOT NULL, high double precision NOT NULL,"
+	" low double precision NOT NULL, close double precision NOT NULL,"
+	" volume double precision NOT NULL, notional double precision NOT NULL,"
+	" trades bigint NOT NULL CHECK (trades > 0),"
+	" open_ns bigint NOT NULL, close_ns bigint NOT NULL,"
+	" updated_at timestamptz NOT NULL,"
+	" PRIMARY KEY (symbol, minute_ns));";
+
 const struct store_migration store_migrations[] = {
 	{ 1, "seed command side: topics, subscriptions, routing_rules, distribution_stats",
 	  schema1_sqlite, schema1_pg },
 	{ 2, "execution columns, rule origin, receive counters, distribution_audit",
 	  schema2_sqlite, schema2_pg },
+	{ 3, "market_bars: the data API's 1-minute OHLCV buckets", schema3_sqlite, schema3_pg },
 };
 const uint32_t store_migrations_count = sizeof(store_migrations) / sizeof(store_migrations[0]);
 

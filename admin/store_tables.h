@@ -106,4 +106,11 @@ void store_subs_free(struct store_sub *s, uint32_t n);
 /* Inserts rows in one transaction: all or none. */
 int store_stats_insert(struct store *st, const struct store_stat_row *rows, uint32_t n);
 
+struct bar;	/* admin/bars.h */
+
+/* market_bars: symbol's 1-minute buckets with from_ns <= minute < to_ns, oldest first,
+ * at most max; *out is malloc'd (free it), *n its length. */
+int store_bars_range(struct store *st, const char *symbol, int64_t from_ns, int64_t to_ns,
+		     uint32_t max, struct bar **out, uint32_t *n);
+
 #endif

@@ -37,6 +37,7 @@ void config_defaults(struct config *c)
 	c->reactor_memory_bytes = BUDGET_BYTES_DEFAULT;
 	c->frame_deadline_ms = CONFIG_FRAME_DEADLINE_MS;
 	c->latest_keys_max = LATEST_KEYS_DEFAULT;
+	c->data_index_bytes = 256ull << 20;	/* admin/dataidx.h DIDX_BYTES_DEFAULT */
 	c->memory_log_ms = CONFIG_MEMORY_LOG_MS;
 	c->shm_max_rings = 4;
 	c->shm_attach_timeout_ms = 10000;
@@ -108,6 +109,12 @@ static const char config_usage[] =
 	"  --pg-url URL              keep topics, rules, subscriptions and statistics in\n"
 	"                            PostgreSQL (default: $FANOUT_PG_URL, else SQLite in\n"
 	"                            DIR/fanout.db)\n"
+	"  --redis-url URL           keep the seeds' cache keys in Redis\n"
+	"                            (redis://[:PASSWORD@]HOST[:PORT][/DB]; default\n"
+	"                            $FANOUT_REDIS_URL, else no cache)\n"
+	"  --data-index-bytes N      memory for the REST data API's index (latest, history,\n"
+	"                            bars, decisions, executions; default 268435456; 0 =\n"
+	"                            off: those endpoints answer 503)\n"
 	"  --stats-interval N        a distribution_stats row per topic every N seconds\n"
 	"                            (default 10)\n"
 	"  --stats-queue-rows N      statistics rows kept while the store is down (default\n"
@@ -159,7 +166,7 @@ enum {
 	OPT_SHM_ATTACH_TIMEOUT, OPT_HTTP, OPT_NO_HTTP, OPT_PG_URL,
 	OPT_STATS_INTERVAL, OPT_STATS_QUEUE, OPT_LOG_FORMAT, OPT_REACTOR_MEMORY,
 	OPT_FRAME_DEADLINE, OPT_LATEST_KEYS, OPT_MEMORY_LOG, OPT_SEND_ZC_INFLIGHT,
-	OPT_MAX_TOPICS_CONN, OPT_TOPIC_RATE,
+	OPT_MAX_TOPICS_CONN, OPT_TOPIC_RATE, OPT_DATA_INDEX, OPT_REDIS_URL,
 };
 
 static const struct option config_options[] = {
@@ -197,6 +204,8 @@ static const struct option config_options[] = {
 	{ "memory-log-ms", required_argument, NULL, OPT_MEMORY_LOG },
 	{ "quiet", no_argument, NULL, OPT_QUIET },
 	{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
+	{ "data-index-bytes", required_argument, NULL, OPT_DATA_INDEX },
+	{ "redis-url", required_argument, NULL, OPT_REDIS_URL },
 	{ "http", required_argument, NULL, OPT_HTTP },
 	{ "no-http", no_argument, NULL, OPT_NO_HTTP },
 	{ "pg-url", required_argument, NULL, OPT_PG_URL },
@@ -426,6 +435,14 @@ static int config_apply_admin(struct config *c, int opt, const char *arg, const 
 	case OPT_NO_HTTP:
 		c->no_http = true;
 		return 0;
+	case OPT_REDIS_URL:
+		*why = "--redis-url is too long";
+		return config_string(c->redis_url, sizeof(c->redis_url), arg);
+	case OPT_DATA_INDEX:
+		*why = "--data-index-bytes must be 0 (off) or in 1048576..1099511627776";
+		if (config_number(arg, 0, 1ull << 40, &c->data_index_bytes) < 0)
+			return -1;
+		return c->data_index_bytes == 0 || c->data_index_bytes >= (1u << 20) ? 0 : -1;
 	case OPT_PG_URL:
 		*why = "--pg-url is empty or too long";
 		return config_string(c->pg_url, sizeof(c->pg_url), arg);

@@ -16,7 +16,7 @@
 #include "core/clock.h"
 #include "tools/client.h"
 #include "tools/synth.h"
-#include "tools/event_json.h"
+#include "admin/event_json.h"
 
 #define CONNECT_TIMEOUT_MS 5000
 #define HELLO_TIMEOUT_MS 5000

@@ -15,7 +15,7 @@
 #include "core/arena.h"
 #include "core/clock.h"
 #include "shm/fanout_shm.h"
-#include "tools/event_json.h"
+#include "admin/event_json.h"
 #include "tools/latency_hist.h"
 
 #define PATTERNS_MAX 64

@@ -15,7 +15,7 @@
 #include "core/arena.h"
 #include "core/clock.h"
 #include "tools/client.h"
-#include "tools/event_json.h"
+#include "admin/event_json.h"
 #include "tools/latency_hist.h"
 
 /* The most partitions a topic has (core/topic.h TOPIC_PARTITIONS_MAX): --from's list. */

@@ -380,13 +380,17 @@ static int fanoutd_shutdown(struct admin *admin, struct net_engine *engine)
 	return rc;
 }
 
-/* --pg-url, else $FANOUT_PG_URL (the flag and the config file win). */
+/* --pg-url, else $FANOUT_PG_URL; --redis-url, else $FANOUT_REDIS_URL (the flags and
+ * the config file win). */
 static void fanoutd_pg_env(struct config *cfg)
 {
 	const char *env = getenv("FANOUT_PG_URL");
 
 	if (!cfg->pg_url[0] && env && *env)
 		snprintf(cfg->pg_url, sizeof(cfg->pg_url), "%s", env);
+	env = getenv("FANOUT_REDIS_URL");
+	if (!cfg->redis_url[0] && env && *env)
+		snprintf(cfg->redis_url, sizeof(cfg->redis_url), "%s", env);
 }
 
 int main(int argc, char **argv)

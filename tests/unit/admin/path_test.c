@@ -90,6 +90,40 @@ static void escape_and_encode(void **state)
 	assert_int_equal(http_encode_segment("////", out, 8), -1);
 }
 
+static void times(void **state)
+{
+	int64_t t;
+	char buf[48];
+
+	(void)state;
+	assert_int_equal(time_parse("1764925200000000001", &t), 0);
+	assert_int_equal(t, 1764925200000000001ll);
+	assert_int_equal(time_parse("-5", &t), 0);
+	assert_int_equal(t, -5);
+	assert_int_equal(time_parse("2025-12-05T09:00:00Z", &t), 0);
+	assert_int_equal(t, 1764925200000000000ll);
+	assert_int_equal(time_parse("2025-12-05T09:00:00.000000001Z", &t), 0);
+	assert_int_equal(t, 1764925200000000001ll);
+	assert_int_equal(time_parse("2025-12-05T10:30:00.5+01:30", &t), 0);
+	assert_int_equal(t, 1764925200500000000ll);
+	assert_int_equal(time_parse("2025-12-05", &t), 0);
+	assert_int_equal(t, 1764892800000000000ll);
+	assert_int_equal(time_parse("2025-12-05T09:00:00", &t), -EINVAL);	/* no offset */
+	assert_int_equal(time_parse("2025-02-30T00:00:00Z", &t), -EINVAL);
+	assert_int_equal(time_parse("2025-13-01", &t), -EINVAL);
+	assert_int_equal(time_parse("2025-12-05T09:00:00Zx", &t), -EINVAL);
+	assert_int_equal(time_parse("2025-12-05T09:00:00.Z", &t), -EINVAL);
+	assert_int_equal(time_parse("99999999999999999999", &t), -EINVAL);
+	assert_int_equal(time_parse("", &t), -EINVAL);
+	assert_int_equal(time_parse("yesterday", &t), -EINVAL);
+	time_format(1764925200000000001ll, buf, sizeof(buf));
+	assert_string_equal(buf, "2025-12-05T09:00:00.000000001Z");
+	time_format(-1, buf, sizeof(buf));
+	assert_string_equal(buf, "1969-12-31T23:59:59.999999999Z");
+	assert_int_equal(time_parse(buf, &t), 0);
+	assert_int_equal(t, -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -97,6 +131,7 @@ int main(void)
 		cmocka_unit_test(split),
 		cmocka_unit_test(sql_expand),
 		cmocka_unit_test(escape_and_encode),
+		cmocka_unit_test(times),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

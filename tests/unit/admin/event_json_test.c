@@ -1,4 +1,4 @@
-/* tests/unit/tools/event_json_test.c — tools/event_json.c (JSON <-> Event round trips,
+/* tests/unit/admin/event_json_test.c — admin/event_json.c (JSON <-> Event round trips,
  * enum forms, error messages) and tools/latency_hist.c (percentiles of known
  * distributions, merge, reset). */
 #include <errno.h>
@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "core/arena.h"
-#include "tools/event_json.h"
+#include "admin/event_json.h"
 #include "tools/latency_hist.h"
 
 #define ARENA_BYTES (64u << 10)

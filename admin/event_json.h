@@ -1,4 +1,5 @@
-/* tools/event_json.h — fanout.v1.Event <-> JSON (jansson), for the CLIs and tests.
+/* admin/event_json.h — fanout.v1.Event <-> JSON (jansson), for the REST data API, the CLIs
+ * and tests.
  *
  * The mapping follows proto/fanout.proto field by field: keys are the .proto field
  * names (snake_case), 64-bit integers are JSON integers (not strings, unlike proto3's
@@ -7,8 +8,8 @@
  * It converts; it does not validate what the server validates (required fields, topic
  * syntax): a missing payload or topic converts fine, so tests can send invalid events.
  * Pure functions over caller memory; any thread may call them. */
-#ifndef FANOUT_TOOLS_EVENT_JSON_H
-#define FANOUT_TOOLS_EVENT_JSON_H
+#ifndef FANOUT_ADMIN_EVENT_JSON_H
+#define FANOUT_ADMIN_EVENT_JSON_H
 
 #include <stddef.h>
 #include <jansson.h>

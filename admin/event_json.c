@@ -1,7 +1,7 @@
-/* tools/event_json.c — Event <-> JSON by walking protobuf-c's descriptors, so the JSON
+/* admin/event_json.c — Event <-> JSON by walking protobuf-c's descriptors, so the JSON
  * keys are the .proto names by construction and a field added to the contract needs no
  * code here. Only the field types fanout.proto uses are handled (no bytes). */
-#include "tools/event_json.h"
+#include "admin/event_json.h"
 
 #include <ctype.h>
 #include <errno.h>
