@@ -15,9 +15,6 @@
 #define DIDX_ARENA_BYTES (8u << 20)	/* one decoded frame (frames are <= 1 MiB + slack) */
 #define DIDX_FRAME_MAX   (64u << 20)
 #define DIDX_OFFSET_MASK ((1ull << DIDX_LOG_OFFSET_BITS) - 1)
-#ifndef LOG_ENTRY_TRADE
-#define LOG_ENTRY_TRADE 0x04u	/* until ingest sets it (branch portfolio) */
-#endif
 
 static uint64_t didx_ref(uint32_t log, uint64_t offset)
 {

@@ -23,6 +23,7 @@ enum {
 	FILTER_F_PRICE = 1u << 3,	/* price is a price */
 	FILTER_F_CONFIDENCE = 1u << 4,	/* price is a confidence */
 	FILTER_F_VOLUME = 1u << 5,	/* volume is a volume or quantity */
+	FILTER_F_PORTFOLIO = 1u << 6,	/* portfolio_hash is a portfolio id */
 };
 
 /* What each stored data type puts in its index entry (see publish_fields). Other values
@@ -34,7 +35,7 @@ static const uint8_t filter_fields_of[FILTER_TYPES] = {
 	[FANOUT__V1__DATA_TYPE__DATA_TYPE_COORDINATION_DECISION] =
 		FILTER_F_ACTION | FILTER_F_ORDER | FILTER_F_CONFIDENCE | FILTER_F_VOLUME,
 	[FANOUT__V1__DATA_TYPE__DATA_TYPE_EXECUTION] =
-		FILTER_F_ORDER | FILTER_F_PRICE | FILTER_F_VOLUME,
+		FILTER_F_ORDER | FILTER_F_PRICE | FILTER_F_VOLUME | FILTER_F_PORTFOLIO,
 };
 
 /* Reasons for one list; static because *why must outlive the call (see filter.h). */
@@ -53,6 +54,8 @@ static const struct filter_list_why filter_why_exchanges = FILTER_LIST_WHY("exch
 static const struct filter_list_why filter_why_currencies = FILTER_LIST_WHY("currencies");
 static const struct filter_list_why filter_why_actions = FILTER_LIST_WHY("actions");
 static const struct filter_list_why filter_why_order_ids = FILTER_LIST_WHY("order_ids");
+static const struct filter_list_why filter_why_portfolio_ids =
+	FILTER_LIST_WHY("portfolio_ids");
 
 _Static_assert(FILTER_VALUES_MAX == 4096u, "the reasons above spell out the limit");
 _Static_assert(FILTER_VALUE_BYTES_MAX == 255u, "the reasons above spell out the limit");
@@ -168,7 +171,7 @@ static int filter_bounds(struct filter *f, const Fanout__V1__Filter *msg, const 
 	return 0;
 }
 
-/* Builds the five string lists; on error the lists built so far stay for the caller's
+/* Builds the six string lists; on error the lists built so far stay for the caller's
  * cleanup to free. */
 static int filter_lists(struct filter *f, const Fanout__V1__Filter *msg, const char **why)
 {
@@ -183,6 +186,8 @@ static int filter_lists(struct filter *f, const Fanout__V1__Filter *msg, const c
 		{ msg->currencies, msg->n_currencies, &f->currencies, &filter_why_currencies },
 		{ msg->actions, msg->n_actions, &f->actions, &filter_why_actions },
 		{ msg->order_ids, msg->n_order_ids, &f->order_ids, &filter_why_order_ids },
+		{ msg->portfolio_ids, msg->n_portfolio_ids, &f->portfolio_ids,
+		  &filter_why_portfolio_ids },
 	};
 	int rc;
 
@@ -212,8 +217,8 @@ int filter_compile(struct filter *f, const Fanout__V1__Filter *msg, const char *
 	if (rc < 0)
 		goto err;
 	f->empty = !(f->symbols.n || f->exchanges.n || f->currencies.n || f->actions.n ||
-		     f->order_ids.n || f->data_types || f->has_min_price || f->has_max_price ||
-		     f->has_min_volume || f->has_min_confidence);
+		     f->order_ids.n || f->portfolio_ids.n || f->data_types || f->has_min_price ||
+		     f->has_max_price || f->has_min_volume || f->has_min_confidence);
 	return 0;
 err:
 	filter_free(f);	/* frees the lists built before the failure */
@@ -227,6 +232,7 @@ void filter_free(struct filter *f)
 	free(f->currencies.hashes);
 	free(f->actions.hashes);
 	free(f->order_ids.hashes);
+	free(f->portfolio_ids.hashes);
 	memset(f, 0, sizeof(*f));	/* no conditions left: matches everything */
 }
 
@@ -257,6 +263,7 @@ static inline uint32_t filter_needs(const struct filter *f)
 	return (f->currencies.n ? FILTER_F_CURRENCY : 0) |
 	       (f->actions.n ? FILTER_F_ACTION : 0) |
 	       (f->order_ids.n ? FILTER_F_ORDER : 0) |
+	       (f->portfolio_ids.n ? FILTER_F_PORTFOLIO : 0) |
 	       (f->has_min_price || f->has_max_price ? FILTER_F_PRICE : 0) |
 	       (f->has_min_confidence ? FILTER_F_CONFIDENCE : 0) |
 	       (f->has_min_volume ? FILTER_F_VOLUME : 0);
@@ -288,5 +295,6 @@ bool filter_match(const struct filter *f, const struct log_entry *e)
 	       filter_in(&f->exchanges, e->venue_hash) &&
 	       filter_in(&f->currencies, e->aux_hash) &&
 	       filter_in(&f->actions, e->aux_hash) &&
-	       filter_in(&f->order_ids, e->order_hash);
+	       filter_in(&f->order_ids, e->order_hash) &&
+	       filter_in(&f->portfolio_ids, e->portfolio_hash);
 }

@@ -28,6 +28,7 @@ struct filter {
 	struct filter_set currencies;	/* entry.aux_hash, market data events only */
 	struct filter_set actions;	/* entry.aux_hash, decision events only */
 	struct filter_set order_ids;	/* entry.order_hash */
+	struct filter_set portfolio_ids;/* entry.portfolio_hash, execution events only */
 	uint32_t data_types;		/* bit (1 << DataType); 0 = no condition */
 	bool has_min_price, has_max_price, has_min_volume, has_min_confidence;
 	double min_price, max_price, min_volume, min_confidence;
@@ -46,7 +47,7 @@ void filter_free(struct filter *f);
 /* True when the event described by e passes every condition of f. A condition on a
  * field the event's data type does not have fails: min_price or currencies never pass a
  * decision (whose price slot holds its confidence), min_confidence or actions never pass
- * market data or executions. */
+ * market data or executions, portfolio_ids pass executions only. */
 bool filter_match(const struct filter *f, const struct log_entry *e);
 
 #endif

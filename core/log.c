@@ -435,13 +435,13 @@ void log_commit_crc(struct log *log, const struct log_fields *fields, uint32_t c
 	e->flags = fields->flags;
 	e->priority = fields->priority;
 	e->reserved0 = 0;
-	e->reserved1 = 0;
 	e->recv_ns = fields->recv_ns;
 	e->key_hash = fields->key_hash;
 	e->symbol_hash = fields->symbol_hash;
 	e->venue_hash = fields->venue_hash;
 	e->aux_hash = fields->aux_hash;
 	e->order_hash = fields->order_hash;
+	e->portfolio_hash = fields->portfolio_hash;
 	e->event_ns = fields->event_ns;
 	e->price = fields->price;
 	e->volume = fields->volume;

@@ -38,6 +38,9 @@
 
 #define LOG_INDEX_MAGIC   0x5849544f4e414646ull	/* "FFANOTIX" little-endian */
 #define LOG_INDEX_VERSION 3u	/* 2: 96-byte entries; 3: their hashes keyed (core/keyhash.h) */
+/* Still 3 with portfolio_hash and LOG_ENTRY_TRADE: both only add meaning to bits version 3
+ * always wrote as 0 (reserved1; unused flag bits), and 0 reads right in old entries: no
+ * portfolio, not a trade. An old server reading new entries ignores both. */
 /* Version 2 held unkeyed FNV-1a hashes, which decide partitions and filters: its logs are
  * refused (-EPROTONOSUPPORT, the file named), never read with the wrong hash. */
 #define LOG_INDEX_VERSION_FNV 2u
@@ -60,6 +63,7 @@
 /* log_entry.flags */
 #define LOG_ENTRY_LATENCY_SENSITIVE 0x01u
 #define LOG_ENTRY_AUDIT_REQUIRED    0x02u
+#define LOG_ENTRY_TRADE             0x04u	/* market data whose kind is exactly "trade" */
 
 /* One sidecar index entry, exactly as stored in the .idx file (little-endian host).
  * Hashes are keyhash_bytes() of the string under the data directory's key (never 0), 0
@@ -81,13 +85,14 @@ struct log_entry {
 	uint64_t order_hash;	/* order_id (execution) | decision_id (decision) */
 	double price;		/* price (market data, execution); confidence (decision) */
 	double volume;		/* volume (market data); quantity (execution, decision) */
-	uint64_t reserved1;	/* 0 */
+	uint64_t portfolio_hash;/* portfolio_id (execution) */
 };
 static_assert(sizeof(struct log_entry) == 96, "index entry size is part of the format");
 static_assert(offsetof(struct log_entry, recv_ns) == 16, "index entry layout");
 static_assert(offsetof(struct log_entry, key_hash) == 32, "index entry layout");
 static_assert(offsetof(struct log_entry, price) == 72, "index entry layout");
 static_assert(offsetof(struct log_entry, volume) == 80, "index entry layout");
+static_assert(offsetof(struct log_entry, portfolio_hash) == 88, "index entry layout");
 
 struct log_index_header {
 	uint64_t magic;		/* LOG_INDEX_MAGIC */
@@ -109,6 +114,7 @@ struct log_fields {
 	uint64_t venue_hash;
 	uint64_t aux_hash;
 	uint64_t order_hash;
+	uint64_t portfolio_hash;
 	double price;
 	double volume;
 	uint8_t data_type;

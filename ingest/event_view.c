@@ -36,6 +36,10 @@ void event_view_fields(const struct event_view *v, int64_t recv_ns, struct log_f
 	case EVENT_PAYLOAD_MARKET_DATA:
 		f->symbol_hash = view_hash(v->symbol);
 		f->aux_hash = view_hash(v->currency);
+		/* Exactly "trade", no case folding: the admin plane builds OHLCV bars from
+		 * the entries flagged here without decoding a frame. */
+		if (wire_str_eq(v->kind, "trade", 5))
+			f->flags |= LOG_ENTRY_TRADE;
 		break;
 	case EVENT_PAYLOAD_DECISION:
 		f->symbol_hash = view_hash(v->instrument_id);
@@ -45,6 +49,7 @@ void event_view_fields(const struct event_view *v, int64_t recv_ns, struct log_f
 	case EVENT_PAYLOAD_EXECUTION:
 		f->symbol_hash = view_hash(v->instrument_id);
 		f->order_hash = view_hash(v->order_id);
+		f->portfolio_hash = view_hash(v->portfolio_id);
 		break;
 	default:
 		break;

@@ -48,9 +48,11 @@ struct event_view {
 	struct wire_str event_id, topic, routing_key;
 	struct wire_str source_service, meta_venue;	/* metadata */
 	struct wire_str symbol, exchange, currency;	/* market_data */
+	struct wire_str kind;				/* market_data: "trade", "quote", ... */
 	struct wire_str instrument_id;			/* decision | execution */
 	struct wire_str action, decision_id;		/* coordination_decision */
 	struct wire_str order_id, exec_venue;		/* execution */
+	struct wire_str portfolio_id;			/* execution */
 	int64_t timestamp_ns;
 	uint32_t data_type;		/* as sent (0 = unspecified); publish fills it in */
 	uint32_t priority;		/* distribution.priority */

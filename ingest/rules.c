@@ -467,6 +467,7 @@ static void rules_entry(const struct event_view *v, const struct log_fields *fie
 	le->venue_hash = fields->venue_hash;
 	le->aux_hash = fields->aux_hash;
 	le->order_hash = fields->order_hash;
+	le->portfolio_hash = fields->portfolio_hash;
 	le->price = fields->price;
 	le->volume = fields->volume;
 }

@@ -397,7 +397,7 @@ static int ws_market(struct scan *sc, const uint8_t *p, const uint8_t *end)
 		case 3: case 8: case 9: rc = ws_varint(&f, &u); break;
 		case 6: case 7: rc = ws_double(&f, &d); break;
 		case 10: rc = ws_str(sc, &f, &v->currency, "currency", -1); break;
-		case 11: rc = ws_str(sc, &f, NULL, "kind", -1); break;
+		case 11: rc = ws_str(sc, &f, &v->kind, "kind", -1); break;
 		default: break;
 		}
 	}
@@ -451,7 +451,7 @@ static int ws_execution(struct scan *sc, const uint8_t *p, const uint8_t *end)
 {
 	static const char *const names[] = { "", "order_id", "fill_id", "instrument_id",
 		"quantity", "price", "venue", "execution_time_ns", "commission",
-		"execution_data_type" };
+		"execution_data_type", "portfolio_id" };
 	struct event_view *v = sc->v;
 	uint32_t seen = 0;
 	uint64_t u = 0;
@@ -462,7 +462,7 @@ static int ws_execution(struct scan *sc, const uint8_t *p, const uint8_t *end)
 	while (p < end && rc == 0) {
 		if (wf_read(&p, end, &f) < 0)
 			return -1;
-		if (f.num >= 1 && f.num <= 9)
+		if (f.num >= 1 && f.num <= 10)
 			ws_once(sc, &seen, f.num, names[f.num]);
 		switch (f.num) {
 		case 1: rc = ws_str(sc, &f, &v->order_id, "order_id", -1); break;
@@ -477,6 +477,7 @@ static int ws_execution(struct scan *sc, const uint8_t *p, const uint8_t *end)
 			rc = ws_varint(&f, &u);
 			v->exec_data_type = (uint32_t)u;
 			break;
+		case 10: rc = ws_str(sc, &f, &v->portfolio_id, "portfolio_id", -1); break;
 		default: break;
 		}
 	}
@@ -610,9 +611,9 @@ static int ws_event_field(struct scan *sc, const struct wf *f)
 static const struct event_view ws_empty = {
 	.event_id = { "", 0 }, .topic = { "", 0 }, .routing_key = { "", 0 },
 	.source_service = { "", 0 }, .meta_venue = { "", 0 }, .symbol = { "", 0 },
-	.exchange = { "", 0 }, .currency = { "", 0 }, .instrument_id = { "", 0 },
-	.action = { "", 0 }, .decision_id = { "", 0 }, .order_id = { "", 0 },
-	.exec_venue = { "", 0 },
+	.exchange = { "", 0 }, .currency = { "", 0 }, .kind = { "", 0 },
+	.instrument_id = { "", 0 }, .action = { "", 0 }, .decision_id = { "", 0 },
+	.order_id = { "", 0 }, .exec_venue = { "", 0 }, .portfolio_id = { "", 0 },
 };
 
 /* Scans one Event and finds the regions the stored frame keeps. */
@@ -822,7 +823,8 @@ static int wc_payload(const struct event_view *v, size_t i, uint32_t *want,
 		*want = FANOUT__V1__DATA_TYPE__DATA_TYPE_EXECUTION;
 		if (wc_id(v->order_id, true, i, "execution.order_id", err) < 0 ||
 		    wc_id(v->instrument_id, false, i, "execution.instrument_id", err) < 0 ||
-		    wc_id(v->exec_venue, false, i, "execution.venue", err) < 0)
+		    wc_id(v->exec_venue, false, i, "execution.venue", err) < 0 ||
+		    wc_id(v->portfolio_id, false, i, "execution.portfolio_id", err) < 0)
 			return -1;
 		if (v->exec_data_type > FANOUT__V1__EXECUTION_DATA_TYPE__EXECUTION_DATA_TYPE_VENUE_STATUS)
 			return wc_fail(err, WC_BAD, "events[%zu].execution.execution_data_type: %u "

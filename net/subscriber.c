@@ -342,7 +342,7 @@ uint64_t sub_request_bytes(const struct sub_request *req)
 			 SUB_MATCH_CACHE * sizeof(struct sub_match_slot) + SUB_RING * sizeof(uint64_t);
 	if (f)	/* one hash per listed value */
 		bytes += sizeof(uint64_t) * (f->n_symbols + f->n_exchanges + f->n_currencies +
-					     f->n_actions + f->n_order_ids);
+					     f->n_actions + f->n_order_ids + f->n_portfolio_ids);
 	return bytes;
 }
 

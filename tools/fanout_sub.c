@@ -48,7 +48,7 @@ struct sub_opts {
 	const char *connect, *topic;
 	const char *patterns[PATTERNS_MAX];
 	size_t npatterns;
-	struct sub_list symbols, exchanges, currencies, actions, order_ids;
+	struct sub_list symbols, exchanges, currencies, actions, order_ids, portfolio_ids;
 	Fanout__V1__DataType data_types[4];
 	size_t ndata_types;
 	Fanout__V1__Bound min_price, max_price, min_volume, min_confidence;
@@ -86,7 +86,8 @@ static void usage(FILE *f)
 "                            stopped: 1 + the last offset it had from each)\n"
 "  --snapshot                first the newest event of each matching key, then live\n"
 "Content filter (all given conditions must hold; list flags repeat):\n"
-"  --symbol S, --exchange E, --currency C, --action A, --order-id ID\n"
+"  --symbol S, --exchange E, --currency C, --action A, --order-id ID,\n"
+"  --portfolio-id ID (executions only)\n"
 "  --data-type market_data|coordination_decision|execution\n"
 "  --min-price X, --max-price X, --min-volume X, --min-confidence X\n"
 "  --count                   print no events; a progress line a second on stderr and a\n"
@@ -231,6 +232,7 @@ static int parse_opt(struct sub_opts *o, int opt, const char *arg)
 	case 'c': return parse_list(&o->currencies, "--currency", arg);
 	case 'a': return parse_list(&o->actions, "--action", arg);
 	case 'o': return parse_list(&o->order_ids, "--order-id", arg);
+	case 'O': return parse_list(&o->portfolio_ids, "--portfolio-id", arg);
 	case 'd': return parse_data_type(o, arg);
 	case 'P': return parse_bound(&o->min_price, &o->has_min_price, "--min-price", arg);
 	case 'Q': return parse_bound(&o->max_price, &o->has_max_price, "--max-price", arg);
@@ -269,6 +271,7 @@ static int parse_args(int argc, char **argv, struct sub_opts *o)
 		{ "currency", required_argument, NULL, 'c' },
 		{ "action", required_argument, NULL, 'a' },
 		{ "order-id", required_argument, NULL, 'o' },
+		{ "portfolio-id", required_argument, NULL, 'O' },
 		{ "data-type", required_argument, NULL, 'd' },
 		{ "min-price", required_argument, NULL, 'P' },
 		{ "max-price", required_argument, NULL, 'Q' },
@@ -461,6 +464,8 @@ static Fanout__V1__Subscribe *sub_request(const struct sub_opts *o, Fanout__V1__
 	f->actions = (char **)o->actions.v;
 	f->n_order_ids = o->order_ids.n;
 	f->order_ids = (char **)o->order_ids.v;
+	f->n_portfolio_ids = o->portfolio_ids.n;
+	f->portfolio_ids = (char **)o->portfolio_ids.v;
 	f->n_data_types = o->ndata_types;
 	f->data_types = (Fanout__V1__DataType *)o->data_types;
 	f->min_price = o->has_min_price ? (Fanout__V1__Bound *)&o->min_price : NULL;
@@ -469,8 +474,8 @@ static Fanout__V1__Subscribe *sub_request(const struct sub_opts *o, Fanout__V1__
 	f->min_confidence = o->has_min_confidence ? (Fanout__V1__Bound *)&o->min_confidence
 						  : NULL;
 	if (f->n_symbols || f->n_exchanges || f->n_currencies || f->n_actions ||
-	    f->n_order_ids || f->n_data_types || f->min_price || f->max_price ||
-	    f->min_volume || f->min_confidence)
+	    f->n_order_ids || f->n_portfolio_ids || f->n_data_types || f->min_price ||
+	    f->max_price || f->min_volume || f->min_confidence)
 		req->filter = f;
 	return req;
 }

@@ -27,19 +27,20 @@
 #define DEC  FANOUT__V1__DATA_TYPE__DATA_TYPE_COORDINATION_DECISION
 #define EXEC FANOUT__V1__DATA_TYPE__DATA_TYPE_EXECUTION
 
-/* The message's five string lists, in one table. */
+/* The message's six string lists, in one table. */
 struct ref_list {
 	char **v;
 	size_t n;
 };
 
-static void ref_lists(const Fanout__V1__Filter *m, struct ref_list out[5])
+static void ref_lists(const Fanout__V1__Filter *m, struct ref_list out[6])
 {
 	out[0] = (struct ref_list){ m->symbols, m->n_symbols };
 	out[1] = (struct ref_list){ m->exchanges, m->n_exchanges };
 	out[2] = (struct ref_list){ m->currencies, m->n_currencies };
 	out[3] = (struct ref_list){ m->actions, m->n_actions };
 	out[4] = (struct ref_list){ m->order_ids, m->n_order_ids };
+	out[5] = (struct ref_list){ m->portfolio_ids, m->n_portfolio_ids };
 }
 
 static bool ref_bound_ok(const Fanout__V1__Bound *b)
@@ -49,10 +50,10 @@ static bool ref_bound_ok(const Fanout__V1__Bound *b)
 
 static bool ref_valid(const Fanout__V1__Filter *m)
 {
-	struct ref_list l[5];
+	struct ref_list l[6];
 
 	ref_lists(m, l);
-	for (size_t i = 0; i < 5; i++) {
+	for (size_t i = 0; i < 6; i++) {
 		if (l[i].n > FILTER_VALUES_MAX)
 			return false;
 		for (size_t k = 0; k < l[i].n; k++) {
@@ -87,12 +88,12 @@ static bool ref_in(const struct ref_list *l, uint64_t h)
 
 static bool ref_match(const Fanout__V1__Filter *m, const struct log_entry *e)
 {
-	struct ref_list l[5];
+	struct ref_list l[6];
 	bool md = e->data_type == MD, dec = e->data_type == DEC, ex = e->data_type == EXEC;
 	bool type_ok = m->n_data_types == 0;
 
 	ref_lists(m, l);
-	if (!(l[0].n || l[1].n || l[2].n || l[3].n || l[4].n || m->n_data_types ||
+	if (!(l[0].n || l[1].n || l[2].n || l[3].n || l[4].n || l[5].n || m->n_data_types ||
 	      m->min_price || m->max_price || m->min_volume || m->min_confidence))
 		return true;	/* no condition at all */
 	for (size_t i = 0; i < m->n_data_types; i++)
@@ -100,7 +101,7 @@ static bool ref_match(const Fanout__V1__Filter *m, const struct log_entry *e)
 	if (!type_ok)
 		return false;
 	/* A condition on a field the event's type does not carry fails (filter.h). */
-	if ((l[2].n && !md) || (l[3].n && !dec) || (l[4].n && !(dec || ex)) ||
+	if ((l[2].n && !md) || (l[3].n && !dec) || (l[4].n && !(dec || ex)) || (l[5].n && !ex) ||
 	    ((m->min_price || m->max_price) && !(md || ex)) || (m->min_confidence && !dec) ||
 	    (m->min_volume && !(md || dec || ex)))
 		return false;
@@ -111,13 +112,13 @@ static bool ref_match(const Fanout__V1__Filter *m, const struct log_entry *e)
 		return false;
 	return ref_in(&l[0], e->symbol_hash) && ref_in(&l[1], e->venue_hash) &&
 	       ref_in(&l[2], e->aux_hash) && ref_in(&l[3], e->aux_hash) &&
-	       ref_in(&l[4], e->order_hash);
+	       ref_in(&l[4], e->order_hash) && ref_in(&l[5], e->portfolio_hash);
 }
 
 /* A hash field: none, one of the filter's strings, or raw. */
 static uint64_t entry_hash(struct fuzz_in *in, const Fanout__V1__Filter *m)
 {
-	struct ref_list l[5];
+	struct ref_list l[6];
 	uint8_t sel = fuzz_u8(in);
 	size_t total = 0, k;
 
@@ -126,12 +127,12 @@ static uint64_t entry_hash(struct fuzz_in *in, const Fanout__V1__Filter *m)
 	if (!(sel & 0x80))
 		return fuzz_u64(in);
 	ref_lists(m, l);
-	for (size_t i = 0; i < 5; i++)
+	for (size_t i = 0; i < 6; i++)
 		total += l[i].n;
 	if (total == 0)
 		return keyhash_bytes("AAPL", 4);
 	k = (sel & 0x7f) % total;
-	for (size_t i = 0; i < 5; k -= l[i].n, i++)
+	for (size_t i = 0; i < 6; k -= l[i].n, i++)
 		if (k < l[i].n)
 			return keyhash_bytes(l[i].v[k], strlen(l[i].v[k]));
 	return 0;
@@ -171,6 +172,7 @@ static void entry_build(struct fuzz_in *in, const Fanout__V1__Filter *m, struct 
 	e->venue_hash = entry_hash(in, m);
 	e->aux_hash = entry_hash(in, m);
 	e->order_hash = entry_hash(in, m);
+	e->portfolio_hash = entry_hash(in, m);
 	e->price = entry_number(in, m);
 	e->volume = entry_number(in, m);
 }

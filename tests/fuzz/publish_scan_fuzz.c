@@ -229,6 +229,7 @@ static int ref_check(const Fanout__V1__Event *e)
 	case FANOUT__V1__EVENT__PAYLOAD_EXECUTION:
 		if (!id_ok(e->execution->order_id, true) || !id_ok(e->execution->instrument_id, false) ||
 		    !id_ok(e->execution->venue, false) ||
+		    !id_ok(e->execution->portfolio_id, false) ||
 		    (uint32_t)e->execution->execution_data_type > 6)
 			return bad;
 		want = 3;
@@ -287,6 +288,7 @@ static void same_values(const struct event_view *v, const Fanout__V1__Event *e)
 		same_str(v->symbol, e->market_data->symbol, "symbol");
 		same_str(v->exchange, e->market_data->exchange, "exchange");
 		same_str(v->currency, e->market_data->currency, "currency");
+		same_str(v->kind, e->market_data->kind, "kind");
 		same_bits(v->price, e->market_data->price, "price");
 		same_bits(v->volume, (double)e->market_data->volume, "volume");
 		break;
@@ -302,6 +304,7 @@ static void same_values(const struct event_view *v, const Fanout__V1__Event *e)
 		same_str(v->order_id, e->execution->order_id, "order_id");
 		same_str(v->instrument_id, e->execution->instrument_id, "instrument");
 		same_str(v->exec_venue, e->execution->venue, "venue");
+		same_str(v->portfolio_id, e->execution->portfolio_id, "portfolio_id");
 		same_bits(v->price, e->execution->price, "price");
 		same_bits(v->volume, e->execution->quantity, "quantity");
 		FUZZ_CHECK(v->exec_data_type == (uint32_t)e->execution->execution_data_type,

@@ -1,7 +1,8 @@
 /* tests/integration/routing_test.c — content filters and snapshots through a real
- * fanoutd: filtered subscriptions get exactly the events whose index fields pass; a
- * snapshot delivers the newest event of each matching key before the live stream, also
- * after a restart (the last-value table is rebuilt from the index). */
+ * fanoutd: filtered subscriptions get exactly the events whose index fields pass (an
+ * execution's portfolio among them); a snapshot delivers the newest event of each
+ * matching key before the live stream, also after a restart (the last-value table is
+ * rebuilt from the index). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -140,7 +141,123 @@ static void bad_filters_are_refused(void **state)
 	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_ERROR);
 	assert_int_equal(m->error->code, FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_FILTER);
 	client_free_msg(m);
+	fanout__v1__filter__init(&f);
+	f.n_portfolio_ids = 1;
+	f.portfolio_ids = empty;
+	m = subscribe_with(&c, 3, "f", NULL, &f, false);
+	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_ERROR);
+	assert_int_equal(m->error->code, FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_FILTER);
+	assert_non_null(strstr(m->error->message, "portfolio_ids"));
+	client_free_msg(m);
 	client_close(&c);
+	server_teardown(&srv);
+}
+
+#define PF_EVENTS 41u	/* i % 4: execution of P1, of P2, of no portfolio, market data */
+
+/* Event i of the portfolio test, one routing key (one partition: one order); strings in
+ * buf (>= 32 bytes). The last (i = 40) is P1's, so a wrongly sent event of another would
+ * arrive before it. */
+static void make_pf_event(Fanout__V1__Event *e, Fanout__V1__Distribution *d,
+			  Fanout__V1__ExecutionData *ex, Fanout__V1__MarketData *md, char *buf,
+			  uint32_t i)
+{
+	static char *const portfolios[] = { "P1", "P2", NULL };
+
+	fanout__v1__event__init(e);
+	fanout__v1__distribution__init(d);
+	snprintf(buf, 32, "pf-%u", i);
+	e->event_id = buf;
+	e->distribution = d;
+	d->topic = "pf";
+	d->routing_key = "ACME.exec";
+	if (i % 4 == 3) {
+		fanout__v1__market_data__init(md);
+		md->symbol = "ACME";
+		md->kind = "trade";
+		e->payload_case = FANOUT__V1__EVENT__PAYLOAD_MARKET_DATA;
+		e->market_data = md;
+		return;
+	}
+	fanout__v1__execution_data__init(ex);
+	ex->order_id = buf;
+	ex->instrument_id = "ACME";
+	ex->portfolio_id = portfolios[i % 4];
+	e->payload_case = FANOUT__V1__EVENT__PAYLOAD_EXECUTION;
+	e->execution = ex;
+}
+
+/* Executions of portfolios P1, P2 and none, and market data between them: a subscription
+ * filtered on portfolio_ids [P1] receives exactly P1's executions, in order, with their
+ * portfolio_id as published; an unfiltered one receives everything, each portfolio_id
+ * unchanged. */
+static void portfolio_ids_select_executions(void **state)
+{
+	static Fanout__V1__Event ev[PF_EVENTS];
+	static Fanout__V1__Distribution dist[PF_EVENTS];
+	static Fanout__V1__ExecutionData ex[PF_EVENTS];
+	static Fanout__V1__MarketData md[PF_EVENTS];
+	static char bufs[PF_EVENTS][32];
+	Fanout__V1__Event *ptrs[PF_EVENTS];
+	Fanout__V1__Filter f = FANOUT__V1__FILTER__INIT;
+	char *portfolios[] = { "P1" };
+	struct client pub, sub, all;
+	Fanout__V1__ServerMessage *m;
+	struct server srv;
+	uint64_t last = 0;
+
+	(void)state;
+	f.n_portfolio_ids = 1;
+	f.portfolio_ids = portfolios;
+	server_setup(&srv, g_argc, g_argv);
+	server_start(&srv, NULL);
+	server_connect(&srv, &sub);
+	m = subscribe_with(&sub, 1, "pf", NULL, &f, false);
+	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED);
+	client_free_msg(m);
+	server_connect(&srv, &all);
+	m = subscribe_with(&all, 1, "pf", NULL, NULL, false);
+	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED);
+	client_free_msg(m);
+	for (uint32_t i = 0; i < PF_EVENTS; i++) {
+		make_pf_event(&ev[i], &dist[i], &ex[i], &md[i], bufs[i], i);
+		ptrs[i] = &ev[i];
+	}
+	server_connect(&srv, &pub);
+	assert_int_equal(client_publish(&pub, 1, ptrs, PF_EVENTS), 0);
+	m = recv_msg(&pub, 5000);
+	if (m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_ERROR)
+		fail_msg("publish: %s", m->error->message);
+	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_PUBLISH_ACK);
+	assert_int_equal(m->publish_ack->n_offsets, PF_EVENTS);
+	client_free_msg(m);
+	for (uint32_t i = 0; i < PF_EVENTS; i += 4) {
+		m = recv_msg(&sub, 5000);
+		assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_EVENT);
+		assert_string_equal(m->event->event_id, bufs[i]);
+		assert_int_equal(m->event->payload_case, FANOUT__V1__EVENT__PAYLOAD_EXECUTION);
+		assert_string_equal(m->event->execution->portfolio_id, "P1");
+		if (i > 0)
+			assert_true(m->event->distribution->offset > last);
+		last = m->event->distribution->offset;
+		client_free_msg(m);
+	}
+	ping_pong(&sub, 5);	/* and nothing else */
+	for (uint32_t i = 0; i < PF_EVENTS; i++) {
+		const char *want = i % 4 == 3 ? NULL : ex[i].portfolio_id ? ex[i].portfolio_id : "";
+
+		m = recv_msg(&all, 5000);
+		assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_EVENT);
+		assert_string_equal(m->event->event_id, bufs[i]);
+		if (want)
+			assert_string_equal(m->event->execution->portfolio_id, want);
+		else
+			assert_string_equal(m->event->market_data->kind, "trade");
+		client_free_msg(m);
+	}
+	client_close(&all);
+	client_close(&sub);
+	client_close(&pub);
 	server_teardown(&srv);
 }
 
@@ -213,6 +330,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(filters_select_by_index_fields),
 		cmocka_unit_test(bad_filters_are_refused),
+		cmocka_unit_test(portfolio_ids_select_executions),
 		cmocka_unit_test(snapshot_then_live_and_after_restart),
 	};
 

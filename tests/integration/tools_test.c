@@ -89,6 +89,10 @@ static void filter_flags_select_events(void **state)
 	for (size_t i = 0; i < n; i++)
 		assert_true(!strcmp(syms[i], "S00001") || !strcmp(syms[i], "S00005") ||
 			    !strcmp(syms[i], "S00009"));
+	/* Portfolios are for executions only: no market data passes. */
+	assert_int_equal(run_sub("--topic md --from earliest --portfolio-id P1 --portfolio-id P2 "
+				 "--timeout 1", syms, 256, &n), 0);
+	assert_int_equal(n, 0);
 }
 
 static void snapshot_flag_gives_the_newest_per_key(void **state)
@@ -142,6 +146,9 @@ static void bad_filter_flags_exit_2(void **state)
 	/* A filter the server refuses: min above max gets BAD_FILTER, exit 1. */
 	assert_int_equal(run_sub("--topic md --min-price 10 --max-price 5 --timeout 5 2>/dev/null",
 				 syms, 4, &n), 1);
+	assert_int_equal(n, 0);
+	assert_int_equal(run_sub("--topic md --portfolio-id '' --timeout 5 2>/dev/null", syms, 4,
+				 &n), 1);	/* an empty value: BAD_FILTER */
 	assert_int_equal(n, 0);
 }
 

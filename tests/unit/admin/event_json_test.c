@@ -48,7 +48,8 @@ static const char execution_json[] =
 	"\"receive_time_ns\":9223372036854775807,"
 	"\"execution\":{\"order_id\":\"o-1\",\"fill_id\":\"f-1\",\"instrument_id\":\"TSLA\","
 	"\"quantity\":10.5,\"price\":250.125,\"venue\":\"XNYS\",\"execution_time_ns\":123,"
-	"\"commission\":0.25,\"execution_data_type\":\"EXECUTION_DATA_TYPE_FILL_NOTIFICATION\"}}";
+	"\"commission\":0.25,\"execution_data_type\":\"EXECUTION_DATA_TYPE_FILL_NOTIFICATION\","
+	"\"portfolio_id\":\"pf-7\"}}";
 
 struct fixture {
 	struct arena arena;
@@ -148,6 +149,7 @@ static void test_round_trip_execution(void **state)
 	assert_round_trip(f, execution_json);
 	assert_int_equal(f->ev.execution->execution_data_type,
 			 FANOUT__V1__EXECUTION_DATA_TYPE__EXECUTION_DATA_TYPE_FILL_NOTIFICATION);
+	assert_string_equal(f->ev.execution->portfolio_id, "pf-7");
 }
 
 static void test_output_has_defaults_and_omits_unset_messages(void **state)

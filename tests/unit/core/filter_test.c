@@ -78,6 +78,11 @@ static void events_init(void)
 	events[DEC_ODD] = decision("TSLA", "NYSE", "USD", "O1", 200.0, 1);
 	events[EX_AAPL] = execution("AAPL", "NASDAQ", "O1", 151.0, 100.0);
 	events[EX_ARCA] = execution("", "ARCA", "O2", 299.5, 7.9);	/* no instrument */
+	events[EX_AAPL].portfolio_hash = hs("P1");
+	events[EX_ARCA].portfolio_hash = hs("P2");
+	/* Not executions: a portfolio in their slot must not pass portfolio_ids. */
+	events[MD_ODD].portfolio_hash = hs("P1");
+	events[DEC_ODD].portfolio_hash = hs("P1");
 }
 
 #define BIT(x) (1u << (x))
@@ -98,7 +103,7 @@ struct spec {
 	const char *name;
 	const char *symbols[SPEC_VALUES + 1], *exchanges[SPEC_VALUES + 1];
 	const char *currencies[SPEC_VALUES + 1], *actions[SPEC_VALUES + 1];
-	const char *order_ids[SPEC_VALUES + 1];
+	const char *order_ids[SPEC_VALUES + 1], *portfolio_ids[SPEC_VALUES + 1];
 	int types[SPEC_VALUES];
 	size_t ntypes;
 	struct bound_spec min_price, max_price, min_volume, min_confidence;
@@ -110,7 +115,7 @@ struct spec {
 struct built {
 	Fanout__V1__Filter msg;
 	Fanout__V1__Bound bounds[4];
-	char *lists[5][SPEC_VALUES];
+	char *lists[6][SPEC_VALUES];
 	Fanout__V1__DataType types[SPEC_VALUES];
 };
 
@@ -147,6 +152,8 @@ static const Fanout__V1__Filter *build(struct built *b, const struct spec *s)
 	b->msg.actions = b->lists[3];
 	b->msg.n_order_ids = list_fill(b->lists[4], s->order_ids);
 	b->msg.order_ids = b->lists[4];
+	b->msg.n_portfolio_ids = list_fill(b->lists[5], s->portfolio_ids);
+	b->msg.portfolio_ids = b->lists[5];
 	for (size_t i = 0; i < s->ntypes; i++)
 		b->types[i] = (Fanout__V1__DataType)s->types[i];
 	b->msg.n_data_types = s->ntypes;
@@ -186,6 +193,11 @@ static const struct spec match_cases[] = {
 	  .want = BIT(EX_AAPL) | BIT(DEC_ODD) },
 	{ "order_ids several", .order_ids = { "D1", "D2", "O2" },
 	  .want = BIT(DEC_AAPL) | BIT(DEC_MSFT) | BIT(EX_ARCA) },
+	{ "portfolio_ids match executions only", .portfolio_ids = { "P1" },
+	  .want = BIT(EX_AAPL) },
+	{ "portfolio_ids several", .portfolio_ids = { "P2", "P1", "P9" }, .want = ALL_EX },
+	{ "portfolio_ids none known", .portfolio_ids = { "P3" }, .want = 0 },
+	{ "portfolio_ids is case-sensitive", .portfolio_ids = { "p1" }, .want = 0 },
 	{ "min_price inclusive, never a decision", .min_price = B(150.0),
 	  .want = BIT(MD_AAPL) | BIT(MD_MSFT) | BIT(EX_AAPL) | BIT(EX_ARCA) },
 	{ "min_price just above an edge", .min_price = B(150.000001),
@@ -227,6 +239,12 @@ static const struct spec match_cases[] = {
 	  .want = BIT(DEC_ODD) },
 	{ "order id and price", .order_ids = { "O1" }, .min_price = B(100.0),
 	  .want = BIT(EX_AAPL) },
+	{ "portfolio and order id", .portfolio_ids = { "P1", "P2" }, .order_ids = { "O2" },
+	  .want = BIT(EX_ARCA) },
+	{ "portfolio and another portfolio's order", .portfolio_ids = { "P1" },
+	  .order_ids = { "O2" }, .want = 0 },
+	{ "portfolio and decision type never both hold", .portfolio_ids = { "P1" },
+	  .types = { DEC }, .ntypes = 1, .want = 0 },
 	{ "currencies and actions never both hold", .currencies = { "USD" },
 	  .actions = { "buy" }, .want = 0 },
 	{ "execution type with a currency", .types = { EXEC }, .ntypes = 1,
@@ -343,6 +361,22 @@ static void zero_hash_fails_a_list(void **state)
 		assert_int_equal(filter_compile(&f, &msg, &why), 0);
 		assert_false(filter_match(&f, &events[EX_ARCA]));
 		assert_true(filter_match(&f, &events[EX_AAPL]));
+		filter_free(&f);
+	}
+	/* An execution without a portfolio fails any portfolio_ids list. */
+	{
+		char *pf[] = { "P1" };
+		Fanout__V1__Filter msg = FANOUT__V1__FILTER__INIT;
+		struct log_entry ex = execution("AAPL", "X", "O1", 1.0, 1.0);
+		const char *why = NULL;
+
+		msg.n_portfolio_ids = 1;
+		msg.portfolio_ids = pf;
+		assert_int_equal(filter_compile(&f, &msg, &why), 0);
+		assert_false(f.empty);
+		assert_false(filter_match(&f, &ex));
+		ex.portfolio_hash = hs("P1");
+		assert_true(filter_match(&f, &ex));
 		filter_free(&f);
 	}
 }
@@ -490,6 +524,10 @@ static const struct spec bad_cases[] = {
 	  .why = "actions" },
 	{ "empty order id after lists", .symbols = { "AAPL" }, .exchanges = { "NYSE" },
 	  .order_ids = { "" }, .why = "order_ids" },
+	{ "empty portfolio id", .portfolio_ids = { "" }, .why = "portfolio_ids" },
+	{ "empty portfolio id after lists", .order_ids = { "O1" }, .portfolio_ids = { "P1", "" },
+	  .why = "portfolio_ids" },
+	{ "overlong portfolio id", .portfolio_ids = { long256 }, .why = "portfolio_ids" },
 	{ "data type unspecified", .types = { 0 }, .ntypes = 1, .why = "data_types" },
 	{ "data type coordination completed", .types = { 4 }, .ntypes = 1, .why = "data_types" },
 	{ "data type unknown", .types = { 99 }, .ntypes = 1, .why = "data_types" },
@@ -558,7 +596,8 @@ static void too_many_values_are_refused(void **state)
 {
 	static Fanout__V1__DataType types[FILTER_VALUES_MAX + 1];
 	static const char *const fields[] = {
-		"symbols", "exchanges", "currencies", "actions", "order_ids", "data_types"
+		"symbols", "exchanges", "currencies", "actions", "order_ids", "portfolio_ids",
+		"data_types"
 	};
 	const char *why;
 	struct filter f;
@@ -567,17 +606,18 @@ static void too_many_values_are_refused(void **state)
 	names_init();
 	for (uint32_t i = 0; i <= FILTER_VALUES_MAX; i++)
 		types[i] = (Fanout__V1__DataType)(1 + i % 3);
-	for (int field = 0; field < 6; field++) {
+	for (int field = 0; field < 7; field++) {
 		for (uint32_t n = FILTER_VALUES_MAX; n <= FILTER_VALUES_MAX + 1; n++) {
 			Fanout__V1__Filter msg = FANOUT__V1__FILTER__INIT;
 			size_t *counts[] = { &msg.n_symbols, &msg.n_exchanges, &msg.n_currencies,
-					     &msg.n_actions, &msg.n_order_ids, &msg.n_data_types };
+					     &msg.n_actions, &msg.n_order_ids, &msg.n_portfolio_ids,
+					     &msg.n_data_types };
 			char ***lists[] = { &msg.symbols, &msg.exchanges, &msg.currencies,
-					    &msg.actions, &msg.order_ids };
+					    &msg.actions, &msg.order_ids, &msg.portfolio_ids };
 			int rc;
 
 			*counts[field] = n;
-			if (field < 5)
+			if (field < 6)
 				*lists[field] = name_ptrs;
 			else
 				msg.data_types = types;

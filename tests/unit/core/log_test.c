@@ -100,12 +100,13 @@ static struct log_fields fields_for(uint64_t off)
 		.venue_hash = off + 7,
 		.aux_hash = off * 3 + 1,
 		.order_hash = ~off,
+		.portfolio_hash = off * 5 + 2,
 		.event_ns = (int64_t)off - 1000,
 		.priority = (uint8_t)(off % 7),
 		.price = (double)off * 0.5,
 		.volume = -(double)off,
 		.data_type = (uint8_t)(off % 5),
-		.flags = (uint8_t)(off & 3),
+		.flags = (uint8_t)(off & 7),	/* LOG_ENTRY_TRADE among them */
 	};
 }
 
@@ -163,7 +164,7 @@ static void check_ref(const struct log_ref *ref, uint64_t off, uint32_t body_len
 	assert_int_equal(e->event_ns, fl.event_ns);
 	assert_int_equal(e->priority, fl.priority);
 	assert_int_equal(e->reserved0, 0);
-	assert_int_equal(e->reserved1, 0);
+	assert_int_equal(e->portfolio_hash, fl.portfolio_hash);
 }
 
 static void check_all(struct log *log, uint64_t count, uint8_t *scratch)

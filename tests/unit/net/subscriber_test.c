@@ -1,7 +1,7 @@
 /* tests/unit/net/subscriber_test.c — a routed subscription's ring: what sub_push takes,
  * and where sub_overflow resumes the scan in each partition (its oldest owed offset, not
- * a stale cursor); a snapshot of a topic without events; on a real two-partition topic
- * in a temporary directory. */
+ * a stale cursor); a snapshot of a topic without events; what a subscription is charged
+ * (filter lists included); on a real two-partition topic in a temporary directory. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -202,6 +202,26 @@ static void subscriptions_live_within_the_budget(void **state)
 	assert_true(budget_read(&b.used) == 0);
 }
 
+/* A filter is charged one hash per listed value, whichever list holds it. */
+static void filter_lists_are_charged_per_value(void **state)
+{
+	struct fixture *f = *state;
+	char *orders[] = { "O1", "O2", "O3" }, *portfolios[] = { "P1", "P2" };
+	Fanout__V1__Filter filter = FANOUT__V1__FILTER__INIT;
+	struct sub_request req = { .id = 2, .topic = f->tp,
+				   .start = FANOUT__V1__START_POSITION__START_POSITION_LATEST };
+	uint64_t none = sub_request_bytes(&req);
+
+	req.filter = &filter;
+	assert_true(sub_request_bytes(&req) == none);
+	filter.n_order_ids = 3;
+	filter.order_ids = orders;
+	assert_true(sub_request_bytes(&req) == none + 3 * sizeof(uint64_t));
+	filter.n_portfolio_ids = 2;
+	filter.portfolio_ids = portfolios;
+	assert_true(sub_request_bytes(&req) == none + 5 * sizeof(uint64_t));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -212,6 +232,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(snapshot_of_an_empty_topic_is_empty, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(subscriptions_live_within_the_budget, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(filter_lists_are_charged_per_value, setup,
 						teardown),
 	};
 
