@@ -285,8 +285,14 @@ static void admin_data_sync(struct admin *a, bool flush)
 
 void admin_data_catch_up(struct admin *a)
 {
+	int64_t until = clock_monotonic_ns() + (int64_t)DIDX_CATCH_UP_MS * 1000000;
+	uint64_t left = DIDX_CATCH_UP_EVENTS;
+
 	admin_data_sync(a, false);
-	dataidx_step(&a->data, DIDX_CATCH_UP_EVENTS);
+	/* Bounded in events and in time: a backlog (a burst, or a producer whose times run
+	 * backwards) delays this answer a little, never the admin thread for long. */
+	while (left && dataidx_step(&a->data, DIDX_STEP_EVENTS) && clock_monotonic_ns() < until)
+		left = left > DIDX_STEP_EVENTS ? left - DIDX_STEP_EVENTS : 0;
 }
 
 /* Chores between HTTP waits. */

@@ -150,7 +150,8 @@ struct admin {
 struct topic *admin_topic_find(struct admin *a, const char *name);
 
 /* Brings the data index up to date before a data query: new topics, and up to
- * DIDX_CATCH_UP_EVENTS pending events (what was acknowledged before the request). */
+ * DIDX_CATCH_UP_EVENTS pending events or DIDX_CATCH_UP_MS (what was acknowledged before
+ * the request, unless the index is that far behind). */
 void admin_data_catch_up(struct admin *a);
 
 /* Opens the store (SQLite file in the data dir, or PostgreSQL from cfg->pg_url) and, when

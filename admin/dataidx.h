@@ -35,8 +35,9 @@
 #define DIDX_KEY_POSTINGS_MAX  (1u << 18)	/* events one key keeps */
 #define DIDX_BARS_MAX          (7u * 1440u)	/* 1-minute buckets a symbol keeps in memory */
 #define DIDX_BYTES_DEFAULT     (256ull << 20)
-#define DIDX_STEP_EVENTS       32768u		/* events indexed per admin chore */
-#define DIDX_CATCH_UP_EVENTS   (1u << 20)	/* at most this before answering a query */
+#define DIDX_STEP_EVENTS       8192u		/* events indexed per admin chore */
+#define DIDX_CATCH_UP_EVENTS   (1u << 20)	/* at most this before answering a query, */
+#define DIDX_CATCH_UP_MS       50		/* and for at most this long */
 #define DIDX_FLUSH_ROWS        2000u		/* bar rows per store transaction */
 #define DIDX_LOG_OFFSET_BITS   40u		/* a posting's offset; the log id above */
 

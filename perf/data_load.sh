@@ -7,6 +7,7 @@
 # 1m bars (B), interleaved A, B, A, B, ... Prints one JSON line per run and the medians.
 #
 #   perf/data_load.sh [REPEATS] [RATE] [SECONDS]     default: 5 200000 8
+#   DATA_INDEX=off perf/data_load.sh ...   the baseline: the data API off, stream alone (A)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 reps=${1:-5} rate=${2:-200000} secs=${3:-8}
@@ -15,10 +16,11 @@ bin=build-rel/tools
 out=$(mktemp -d)
 port=$((17400 + RANDOM % 500)) http=$((18400 + RANDOM % 500))
 "$bin/fanoutd" --data-dir "$out/data" --listen 127.0.0.1:$port --http 127.0.0.1:$http \
-  --no-shm --quiet >"$out/server.log" 2>&1 &
+  --no-shm --quiet $([[ ${DATA_INDEX:-on} == off ]] && echo --data-index-bytes 0) \
+  >"$out/server.log" 2>&1 &
 srv=$!
 trap 'kill $srv 2>/dev/null; wait $srv 2>/dev/null; rm -rf "$(cat "$out/data/HOT" 2>/dev/null)" "$out"' EXIT
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$http/readyz" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 100); do curl -sf --max-time 2 "http://127.0.0.1:$http/readyz" >/dev/null && break; sleep 0.1; done
 
 day0=$(( ($(date +%s) / 86400 - 1) * 86400 ))	# yesterday 00:00 UTC
 python3 - "$day0" >"$out/day.jsonl" <<'PY'
@@ -34,7 +36,8 @@ for m in range(1440):
 PY
 "$bin/fanout-pub" --connect 127.0.0.1:$port --file "$out/day.jsonl" --quiet >/dev/null
 bars="http://127.0.0.1:$http/api/v1/market-data/DAY/history?interval=1m&limit=1440&start_time=$day0"000000000
-curl -sf "$bars" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["count"]==1440, d["count"]'
+[[ ${DATA_INDEX:-on} == off ]] ||
+  curl -sf --max-time 10 "$bars" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["count"]==1440, d["count"]'
 latest="http://127.0.0.1:$http/api/v1/market-data/S00007/latest"
 
 one() {	# one LABEL: a stream, with wrk beside it when LABEL is B
@@ -75,14 +78,16 @@ PY
 
 for i in $(seq "$reps"); do
   one A | tee -a "$out/lines"
-  one B | tee -a "$out/lines"
+  [[ ${DATA_INDEX:-on} == off ]] || one B | tee -a "$out/lines"
 done
-curl -sf "http://127.0.0.1:$http/metrics" | grep -E '^fanout_data_index_(events_total|behind_events|bytes|postings_dropped_total) ' || true
+curl -sf --max-time 10 "http://127.0.0.1:$http/metrics" | grep -E '^fanout_data_index_(events_total|behind_events|bytes|postings_dropped_total) ' || true
 python3 - "$out/lines" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 for load in "AB":
     rs = [r for r in rows if r["load"] == load]
+    if not rs:
+        continue
     m = lambda k: statistics.median(r[k] for r in rs)
     line = {"load": load, "runs": len(rs), "median_p50_us": m("p50_us"),
             "median_p99_us": m("p99_us")}

@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 
 #include "tests/integration/admin_util.h"
+#include "tools/http_client.h"
 
 static int g_argc;
 static char **g_argv;
@@ -568,6 +569,63 @@ static void executions_status_fill_report(void **state)
 	server_teardown(&s);
 }
 
+/* A 1 MiB index (the least --data-index-bytes takes) with 200,000 events of one symbol:
+ * the oldest postings give way, the newest answer exactly, and the metrics say so. */
+static void small_budget_keeps_the_newest(void **state)
+{
+	static struct ev v[1000];
+	struct server s;
+	struct client c;
+	struct http_response r;
+	json_t *j, *data;
+	const char *p;
+	int64_t oldest;
+
+	(void)state;
+	start(&s, true, (const char *const[]){ "--data-index-bytes", "1048576", NULL });
+	server_connect(&s, &c);
+	for (int round = 0; round < 200; round++) {
+		for (int i = 0; i < 1000; i++) {
+			char id[24];
+			int n = round * 1000 + i;
+
+			snprintf(id, sizeof(id), "m%d", n);
+			ev_trade(&v[i], "many", id, "ONE", T0 + (int64_t)n * 1000, 10 + n % 7, 1,
+				 "trade");
+		}
+		publish(&c, v, 1000);
+	}
+	j = get(&s, "/api/v1/market-data/ONE/history?start_time=%lld&limit=100",
+		(long long)(T0 + 199900ll * 1000));
+	data = json_object_get(j, "data");
+	assert_int_equal(json_array_size(data), 100);	/* the newest 100, exactly */
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(i64(json_array_get(data, (size_t)i), "timestamp_ns"),
+				 T0 + (199900ll + i) * 1000);
+	assert_true(json_is_false(json_object_get(j, "has_more")));
+	json_decref(j);
+	j = get(&s, "/api/v1/market-data/ONE/history?limit=1");
+	oldest = i64(json_array_get(json_object_get(j, "data"), 0), "timestamp_ns");
+	assert_true(oldest > T0);	/* the first ones gave way */
+	json_decref(j);
+	/* The bars saw every trade all the same. */
+	j = get(&s, "/api/v1/market-data/ONE/history?interval=1d");
+	assert_int_equal((int64_t)num(json_array_get(json_object_get(j, "data"), 0), "trades"),
+			 200000);
+	json_decref(j);
+	assert_int_equal(http_request(s.http, "GET", "/metrics", NULL, NULL, 0, 5000, &r), 0);
+	p = strstr(r.body, "\nfanout_data_index_postings_dropped_total ");
+	assert_non_null(p);
+	assert_true(strtoull(p + 42, NULL, 10) > 100000);
+	p = strstr(r.body, "\nfanout_data_index_bytes ");
+	assert_non_null(p);
+	assert_true(strtoull(p + 25, NULL, 10) <= 1048576);
+	http_response_free(&r);
+	client_close(&c);
+	assert_int_equal(WEXITSTATUS(server_stop(&s, SIGTERM)), 0);
+	server_teardown(&s);
+}
+
 static void data_api_off(void **state)
 {
 	struct server s;
@@ -587,6 +645,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(bars_match_the_trades_and_persist),
 		cmocka_unit_test(decisions_newest_first),
 		cmocka_unit_test(executions_status_fill_report),
+		cmocka_unit_test(small_budget_keeps_the_newest),
 		cmocka_unit_test(data_api_off),
 	};
 	int rc;
