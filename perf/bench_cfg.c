@@ -70,6 +70,9 @@ void bench_usage(FILE *f)
 "                        (default 0)\n"
 "  --fanout-max-lag-bytes N  fanoutd's --max-lag-bytes (default: fanoutd's own)\n"
 "  --fanout-reactors N       fanoutd's --reactors (default: fanoutd's own, one per CPU)\n"
+"  --fanout-data-index-bytes N  fanoutd's --data-index-bytes (default 0: the REST data\n"
+"                            API's index off, as the peers keep none; perf/RESULTS.md\n"
+"                            §13 measures it on)\n"
 "  --repeat R            runs per system, at most %u (default 1); tables give medians\n"
 "  --hdr-out FILE        percentile distribution (HdrHistogram text format, µs);\n"
 "                        with several systems FILE.<system>.hdr\n"
@@ -256,6 +259,12 @@ static int set_opt(struct bench_cfg *c, const char *k, const char *v, int depth)
 			*nums[i].u = (unsigned)d;
 		else
 			*nums[i].d = d;
+		return 0;
+	}
+	if (!strcmp(k, "fanout-data-index-bytes")) {
+		if (parse_num(k, v, 0, 1099511627776.0, true, &d))
+			return -EINVAL;
+		c->fanout_data_index_bytes = (uint64_t)d;
 		return 0;
 	}
 	if (!strcmp(k, "fanout-reactors")) {

@@ -136,6 +136,9 @@ json_t *bench_cfg_json(const struct bench_cfg *c)
 		json_integer((json_int_t)c->fanout_max_lag_bytes),
 		"fanout_reactors", (json_int_t)c->fanout_reactors);
 
+	json_object_set_new(o, "fanout_data_index_bytes",
+			    json_integer((json_int_t)c->fanout_data_index_bytes));
+
 	json_object_set_new(o, "shm_readers", json_integer(c->shm_readers));
 	json_object_set_new(o, "shm_spin", json_integer(c->shm_spin));
 	json_object_set_new(o, "shm_ring_bytes", json_integer((json_int_t)c->shm_ring_bytes));
