@@ -199,7 +199,8 @@ static int md_history_raw(struct admin_req *r, struct admin_reply *rep, const ch
 			t = ct;
 		skip = ct >= start ? (uint32_t)cs : 0;
 	}
-	pos = dataidx_lower(k, t) + skip;
+	pos = dataidx_lower(k, t);
+	pos = skip > k->n - pos ? k->n : pos + skip;
 	hi = end == INT64_MAX ? k->n : dataidx_lower(k, end);
 	for (; pos < hi && count < limit; pos++) {
 		struct data_event ev;
@@ -241,7 +242,9 @@ static char *bars_render(const char *sym, const char *ivs, const struct bar *v, 
 		free(esc);
 		return NULL;
 	}
-#define PUT(...) (at += (size_t)snprintf(out + at, cap - at, __VA_ARGS__))
+	/* Once full, PUT writes nothing more (cap - at never wraps) and the answer is
+	 * refused below; the sizes above make that unreachable. */
+#define PUT(...) (at < cap ? (at += (size_t)snprintf(out + at, cap - at, __VA_ARGS__)) : at)
 	PUT("{\"symbol\":%s,\"interval\":\"%s\",\"data\":[", esc, ivs);
 	for (uint32_t i = 0; i < n; i++) {
 		const struct bar *b = &v[i];
@@ -430,35 +433,90 @@ int api_decisions(struct admin_req *r, struct admin_reply *rep)
 
 /* ---- executions -------------------------------------------------------------------- */
 
-/* A fill seen in an order's or portfolio's events: counted once per fill_id. */
+/* A fill seen in an order's or portfolio's events, copied out of its event (which is
+ * freed at once: an answer holds one decoded event at a time): counted once per fill_id. */
 struct data_fill {
-	const char *id;
+	char *id, *venue;
 	double qty, price, commission;
-	const char *venue;
-	const struct data_event *ev;	/* the event that reported it */
+	uint32_t seq;			/* arrival order among the answer's events */
+	json_t *item;			/* its execution item, when the caller wants them */
 };
+
+/* The fills found so far (grown by doubling; at most the key's postings). */
+struct data_fills {
+	struct data_fill *v;
+	uint32_t n, cap;
+	bool failed;			/* out of memory: the answer is a 500 */
+};
+
+static void data_fills_add(struct data_fills *f, const Fanout__V1__ExecutionData *x,
+			   uint32_t seq, json_t *item)
+{
+	struct data_fill *d;
+
+	if (f->n == f->cap) {
+		uint32_t cap = f->cap ? f->cap * 2 : 16;
+		struct data_fill *v = realloc(f->v, cap * sizeof(*v));
+
+		if (!v) {
+			f->failed = true;
+			json_decref(item);
+			return;
+		}
+		f->v = v;
+		f->cap = cap;
+	}
+	d = &f->v[f->n];
+	*d = (struct data_fill){ strdup(x->fill_id), strdup(x->venue ? x->venue : ""),
+				 x->quantity, x->price, x->commission, seq, item };
+	if (!d->id || !d->venue) {
+		free(d->id);
+		free(d->venue);
+		json_decref(item);
+		f->failed = true;
+		return;
+	}
+	f->n++;
+}
+
+static void data_fills_free(struct data_fills *f)
+{
+	for (uint32_t i = 0; i < f->n; i++) {
+		free(f->v[i].id);
+		free(f->v[i].venue);
+		json_decref(f->v[i].item);
+	}
+	free(f->v);
+	memset(f, 0, sizeof(*f));
+}
 
 static int data_fill_cmp(const void *x, const void *y)
 {
 	const struct data_fill *a = x, *b = y;
 	int c = strcmp(a->id, b->id);
 
-	/* Equal ids: the earlier event first (events are loaded in time order). */
-	if (c == 0)
-		c = (uintptr_t)a->ev < (uintptr_t)b->ev ? -1 : (uintptr_t)a->ev > (uintptr_t)b->ev;
+	if (c == 0)	/* equal ids: the first to arrive first */
+		c = a->seq < b->seq ? -1 : a->seq > b->seq;
 	return c;
 }
 
-/* Sorts fills by id and drops repeats (a publisher's retry), keeping the first seen. */
-static uint32_t data_fills_unique(struct data_fill *f, uint32_t n)
+/* Sorts the fills by id and drops repeats (a publisher's retry), keeping the first to
+ * arrive; then back in arrival order. */
+static void data_fills_unique(struct data_fills *f)
 {
 	uint32_t k = 0;
 
-	qsort(f, n, sizeof(*f), data_fill_cmp);
-	for (uint32_t i = 0; i < n; i++)
-		if (k == 0 || strcmp(f[k - 1].id, f[i].id) != 0)
-			f[k++] = f[i];
-	return k;
+	qsort(f->v, f->n, sizeof(f->v[0]), data_fill_cmp);
+	for (uint32_t i = 0; i < f->n; i++) {
+		if (k == 0 || strcmp(f->v[k - 1].id, f->v[i].id) != 0) {
+			f->v[k++] = f->v[i];
+			continue;
+		}
+		free(f->v[i].id);
+		free(f->v[i].venue);
+		json_decref(f->v[i].item);
+	}
+	f->n = k;
 }
 
 static const char *data_exec_type(int t)
@@ -470,69 +528,80 @@ static const char *data_exec_type(int t)
 	return v ? v->name : "EXECUTION_DATA_TYPE_UNSPECIFIED";
 }
 
+/* What an order's newest event says, copied out of it. */
+struct data_order_last {
+	char venue[DIDX_NAME_MAX + 1], instrument[DIDX_NAME_MAX + 1];
+	char event_id[DIDX_NAME_MAX + 1];
+	int type;
+	int64_t first_ns, last_ns;
+};
+
+static void data_copy(char *dst, size_t cap, const char *s)
+{
+	snprintf(dst, cap, "%s", s ? s : "");
+}
+
 json_t *data_status_json(struct admin *a, const struct didx_key *k, json_t **fills_out)
 {
-	struct data_event *evs;
-	struct data_fill *fills;
-	uint32_t nev = 0, nfills = 0;
+	struct data_fills f = { 0 };
+	struct data_order_last last = { 0 };
+	uint32_t nev = 0;
 	double qty = 0, notional = 0, commission = 0;
-	const Fanout__V1__ExecutionData *last = NULL;
-	const char *venue = "", *instrument = "";
 	json_t *ids, *j = NULL;
 
 	if (fills_out)
 		*fills_out = NULL;
-	evs = calloc(k->n ? k->n : 1, sizeof(*evs));
-	fills = calloc(k->n ? k->n : 1, sizeof(*fills));
-	if (!evs || !fills)
-		goto out;
-	for (uint32_t i = 0; i < k->n; i++) {	/* oldest first: the last one is the state */
+	for (uint32_t i = 0; i < k->n && !f.failed; i++) {	/* oldest first */
+		struct data_event ev;
 		const Fanout__V1__ExecutionData *x;
 
-		if (data_event_load(a, k->v[k->first + i].ref, &evs[nev]) < 0)
+		if (data_event_load(a, k->v[k->first + i].ref, &ev) < 0)
 			continue;
-		x = evs[nev++].e->execution;
-		if (!x)
-			continue;
-		last = x;
-		if (x->venue && *x->venue)
-			venue = x->venue;
-		if (x->instrument_id && *x->instrument_id)
-			instrument = x->instrument_id;
-		if (x->fill_id && *x->fill_id)
-			fills[nfills++] = (struct data_fill){ x->fill_id, x->quantity, x->price,
-							      x->commission, x->venue, &evs[nev - 1] };
+		x = ev.e->execution;
+		if (x) {
+			if (!nev)
+				last.first_ns = ev.e->timestamp_ns;
+			last.last_ns = ev.e->timestamp_ns;
+			last.type = x->execution_data_type;
+			data_copy(last.event_id, sizeof(last.event_id), ev.e->event_id);
+			if (x->venue && *x->venue)
+				data_copy(last.venue, sizeof(last.venue), x->venue);
+			if (x->instrument_id && *x->instrument_id)
+				data_copy(last.instrument, sizeof(last.instrument),
+					  x->instrument_id);
+			if (x->fill_id && *x->fill_id)
+				data_fills_add(&f, x, nev, fills_out ? data_item(&ev, "execution")
+								     : NULL);
+			nev++;
+		}
+		data_event_free(&ev);
 	}
-	if (!nev)
+	if (!nev || f.failed)
 		goto out;
-	nfills = data_fills_unique(fills, nfills);
+	data_fills_unique(&f);
 	ids = json_array();
 	if (fills_out)
 		*fills_out = json_array();
-	for (uint32_t i = 0; i < nfills; i++) {
-		qty += fills[i].qty;
-		notional += fills[i].qty * fills[i].price;
-		commission += fills[i].commission;
+	for (uint32_t i = 0; i < f.n; i++) {
+		qty += f.v[i].qty;
+		notional += f.v[i].qty * f.v[i].price;
+		commission += f.v[i].commission;
 		if (i < DATA_FILL_IDS_MAX)
-			json_array_append_new(ids, json_string(fills[i].id));
-		if (fills_out)
-			json_array_append_new(*fills_out, data_item(fills[i].ev, "execution"));
+			json_array_append_new(ids, json_string(f.v[i].id));
+		if (fills_out && f.v[i].item) {
+			json_array_append_new(*fills_out, f.v[i].item);
+			f.v[i].item = NULL;
+		}
 	}
 	j = json_pack("{s:s, s:s, s:s, s:s, s:f, s:o, s:f, s:i, s:o, s:i, s:o, s:o, s:s}",
-		      "order_id", k->name, "instrument_id", instrument, "venue", venue,
-		      "status", last ? data_exec_type(last->execution_data_type) : "",
-		      "filled_quantity", qty,
+		      "order_id", k->name, "instrument_id", last.instrument, "venue", last.venue,
+		      "status", data_exec_type(last.type), "filled_quantity", qty,
 		      "average_price", qty > 0 ? json_real(notional / qty) : json_null(),
-		      "commission", commission, "fills", (int)nfills, "fill_ids", ids,
-		      "events", (int)nev,
-		      "first_update", data_time(evs[0].e->timestamp_ns),
-		      "last_update", data_time(evs[nev - 1].e->timestamp_ns),
-		      "last_event_id", evs[nev - 1].e->event_id);
+		      "commission", commission, "fills", (int)f.n, "fill_ids", ids,
+		      "events", (int)nev, "first_update", data_time(last.first_ns),
+		      "last_update", data_time(last.last_ns), "last_event_id", last.event_id);
 out:
-	for (uint32_t i = 0; i < nev; i++)
-		data_event_free(&evs[i]);
-	free(evs);
-	free(fills);
+	data_fills_free(&f);
 	return j;
 }
 
@@ -589,7 +658,8 @@ static int data_end_date(struct admin_req *r, struct admin_reply *rep, int64_t s
 	}
 	if (rc == 1 && admin_query(r, "end_date", buf, sizeof(buf), rep) == 1 &&
 	    strlen(buf) == 10 && buf[4] == '-')
-		*end += 86400ll * 1000000000;
+		*end = *end > INT64_MAX - 86400ll * 1000000000 ? INT64_MAX
+							       : *end + 86400ll * 1000000000;
 	return 0;
 }
 
@@ -597,10 +667,9 @@ int api_exec_report(struct admin_req *r, struct admin_reply *rep)
 {
 	const char *pf = r->path.seg[4];
 	int64_t start, end;
-	uint32_t limit, lo, hi, nfills = 0, listed = 0, n = 0;
+	uint32_t limit, lo, hi, listed = 0, n = 0;
 	double qty = 0, notional = 0, commission = 0;
-	struct data_event *evs;
-	struct data_fill *fills;
+	struct data_fills f = { 0 };
 	struct didx_key *k;
 	json_t *list, *venues, *j;
 
@@ -613,33 +682,32 @@ int api_exec_report(struct admin_req *r, struct admin_reply *rep)
 		return 0;
 	lo = dataidx_lower(k, start);
 	hi = end == INT64_MAX ? k->n : dataidx_lower(k, end);
-	evs = calloc(hi > lo ? hi - lo : 1, sizeof(*evs));
-	fills = calloc(hi > lo ? hi - lo : 1, sizeof(*fills));
-	if (!evs || !fills) {
-		free(evs);
-		free(fills);
-		return admin_error(rep, 500, "INTERNAL", NULL, "out of memory");
-	}
 	list = json_array();
-	for (uint32_t i = lo; i < hi; i++) {
+	for (uint32_t i = lo; i < hi && !f.failed; i++) {	/* one event at a time */
+		struct data_event ev;
 		const Fanout__V1__ExecutionData *x;
 
-		if (data_event_load(r->a, k->v[k->first + i].ref, &evs[n]) < 0)
+		if (data_event_load(r->a, k->v[k->first + i].ref, &ev) < 0)
 			continue;
-		x = evs[n].e->execution;
+		x = ev.e->execution;
 		if (x && x->fill_id && *x->fill_id)
-			fills[nfills++] = (struct data_fill){ x->fill_id, x->quantity, x->price,
-							      x->commission, x->venue, &evs[n] };
+			data_fills_add(&f, x, n, NULL);
 		if (listed < limit) {
-			json_array_append_new(list, data_item(&evs[n], "execution"));
+			json_array_append_new(list, data_item(&ev, "execution"));
 			listed++;
 		}
+		data_event_free(&ev);
 		n++;
 	}
-	nfills = data_fills_unique(fills, nfills);
+	if (f.failed) {
+		json_decref(list);
+		data_fills_free(&f);
+		return admin_error(rep, 500, "INTERNAL", NULL, "out of memory");
+	}
+	data_fills_unique(&f);
 	venues = json_object();
-	for (uint32_t i = 0; i < nfills; i++) {
-		const char *v = fills[i].venue && *fills[i].venue ? fills[i].venue : "unknown";
+	for (uint32_t i = 0; i < f.n; i++) {
+		const char *v = f.v[i].venue[0] ? f.v[i].venue : "unknown";
 		json_t *vj = json_object_get(venues, v);
 
 		if (!vj) {
@@ -648,27 +716,24 @@ int api_exec_report(struct admin_req *r, struct admin_reply *rep)
 			json_object_set_new(venues, v, vj);
 		}
 		json_object_set_new(vj, "quantity", json_real(json_real_value(
-			json_object_get(vj, "quantity")) + fills[i].qty));
+			json_object_get(vj, "quantity")) + f.v[i].qty));
 		json_object_set_new(vj, "notional", json_real(json_real_value(
-			json_object_get(vj, "notional")) + fills[i].qty * fills[i].price));
+			json_object_get(vj, "notional")) + f.v[i].qty * f.v[i].price));
 		json_object_set_new(vj, "commission", json_real(json_real_value(
-			json_object_get(vj, "commission")) + fills[i].commission));
+			json_object_get(vj, "commission")) + f.v[i].commission));
 		json_object_set_new(vj, "fills", json_integer(json_integer_value(
 			json_object_get(vj, "fills")) + 1));
-		qty += fills[i].qty;
-		notional += fills[i].qty * fills[i].price;
-		commission += fills[i].commission;
+		qty += f.v[i].qty;
+		notional += f.v[i].qty * f.v[i].price;
+		commission += f.v[i].commission;
 	}
 	j = json_pack("{s:s, s:o, s:o, s:{s:i, s:i, s:f, s:f, s:f, s:o}, s:o, s:i, s:b}",
 		      "portfolio_id", pf,
 		      "start_date", start == INT64_MIN ? json_null() : data_time(start),
 		      "end_date", end == INT64_MAX ? json_null() : data_time(end),
-		      "totals", "executions", (int)n, "fills", (int)nfills, "quantity", qty,
+		      "totals", "executions", (int)n, "fills", (int)f.n, "quantity", qty,
 		      "notional", notional, "commission", commission, "venues", venues,
 		      "executions", list, "count", (int)listed, "has_more", listed < n);
-	for (uint32_t i = 0; i < n; i++)
-		data_event_free(&evs[i]);
-	free(evs);
-	free(fills);
+	data_fills_free(&f);
 	return admin_ok(rep, 200, j);
 }

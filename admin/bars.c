@@ -9,8 +9,9 @@ int64_t bar_bucket(int64_t t_ns, int64_t interval_ns)
 {
 	int64_t q = t_ns / interval_ns;
 
-	if (t_ns % interval_ns < 0)
-		q--;	/* floor, not truncation, before the epoch */
+	if (t_ns % interval_ns < 0 && q > INT64_MIN / interval_ns)
+		q--;	/* floor, not truncation, before the epoch (the first bucket
+			 * representable holds what lies before it) */
 	return q * interval_ns;
 }
 

@@ -120,6 +120,7 @@ static bool cache_connected(struct cache *k, int64_t now)
 		return false;
 	}
 	k->connected = true;
+	k->reply_ns = now;
 	if (k->down_logged)
 		admin_log(ADMIN_LOG_INFO, "redis %s: connected again", k->where);
 	k->down_logged = false;
@@ -147,25 +148,34 @@ void cache_poll(struct cache *k, int64_t now)
 		cache_down(k, now, k->c->errstr);
 		return;
 	}
-	if (!k->awaiting)
-		return;
-	if (redisBufferRead(k->c) == REDIS_ERR) {
-		cache_down(k, now, k->c->errstr);
-		return;
+	/* Read even with nothing owed: an idle connection's EOF is seen at once. hiredis
+	 * reads at most 16 KiB a call; a few calls a chore keep up with many replies. */
+	for (int i = 0; i < 64; i++) {
+		uint64_t before = k->awaiting;
+
+		if (redisBufferRead(k->c) == REDIS_ERR) {
+			cache_down(k, now, k->c->errstr);
+			return;
+		}
+		while (k->awaiting && redisGetReplyFromReader(k->c, &r) == REDIS_OK && r) {
+			if (((redisReply *)r)->type == REDIS_REPLY_ERROR)
+				k->errors++;
+			freeReplyObject(r);
+			k->awaiting--;
+		}
+		if (k->awaiting == before)
+			break;	/* nothing more came */
+		k->reply_ns = now;
 	}
-	while (k->awaiting && redisGetReplyFromReader(k->c, &r) == REDIS_OK && r) {
-		if (((redisReply *)r)->type == REDIS_REPLY_ERROR)
-			k->errors++;
-		freeReplyObject(r);
-		k->awaiting--;
-	}
+	if (k->awaiting && now - k->reply_ns > (int64_t)CACHE_REPLY_MS * 1000000)
+		cache_down(k, now, "no reply for 10 s (stalled)");
 }
 
 bool cache_set(struct cache *k, const char *key, const char *value, size_t len, int ttl_s)
 {
 	if (!k->on)
 		return false;
-	if (!k->c || sdslen(k->c->obuf) > CACHE_OUT_MAX) {
+	if (!k->c || sdslen(k->c->obuf) + len > CACHE_OUT_MAX) {
 		k->dropped++;
 		return false;
 	}
@@ -181,6 +191,11 @@ bool cache_set(struct cache *k, const char *key, const char *value, size_t len, 
 bool cache_up(const struct cache *k)
 {
 	return k->c && k->connected;
+}
+
+bool cache_busy(const struct cache *k)
+{
+	return k->c && sdslen(k->c->obuf) > CACHE_OUT_MAX / 2;
 }
 
 void cache_free(struct cache *k)

@@ -19,6 +19,7 @@
 #define CACHE_BACKOFF_MIN_MS 250
 #define CACHE_BACKOFF_MAX_MS 5000
 #define CACHE_CONNECT_MS     2000	/* a connect not done by then is retried */
+#define CACHE_REPLY_MS       10000	/* replies owed and none for this long: down */
 #define CACHE_URL_MAX        512u
 
 /* The seeds' TTLs (seconds). */
@@ -42,6 +43,7 @@ struct cache {
 	bool down_logged;
 	int64_t connect_ns;		/* CLOCK_MONOTONIC the connect started */
 	int64_t retry_ns;		/* of the next attempt while down */
+	int64_t reply_ns;		/* the last reply (or the connect), for stalls */
 	int backoff_ms;
 	uint64_t awaiting;		/* replies owed */
 	/* Counters (/metrics). */
@@ -62,6 +64,10 @@ bool cache_set(struct cache *k, const char *key, const char *value, size_t len, 
 
 /* True when the connection is up. */
 bool cache_up(const struct cache *k);
+
+/* True when more sets would pile up unsent (over half of CACHE_OUT_MAX): the caller
+ * keeps what it has for the next sample instead of having it dropped. */
+bool cache_busy(const struct cache *k);
 
 void cache_free(struct cache *k);
 

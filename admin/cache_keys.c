@@ -31,14 +31,20 @@ static void cache_put(struct admin *a, const char *key, json_t *j, int ttl)
 }
 
 /* latest:{symbol}, exec_status:{order_id} and fills:{order_id} for the keys that had
- * events since the last sample (at most CACHE_DATA_KEYS_PER_SAMPLE; the rest wait). */
+ * events since the last sample (at most CACHE_DATA_KEYS_PER_SAMPLE, and no more than
+ * Redis takes; the rest wait, in order). */
 static void cache_data(struct admin *a)
 {
 	char key[CACHE_KEY_MAX];
 	struct didx_key *k;
 
-	for (uint32_t n = 0; n < CACHE_DATA_KEYS_PER_SAMPLE && (k = dataidx_cache_pop(&a->data));
-	     n++) {
+	for (uint32_t n = 0; n < CACHE_DATA_KEYS_PER_SAMPLE; n++) {
+		if (n % 256 == 0)
+			cache_poll(&a->cache, clock_monotonic_ns());	/* drain as we go */
+		/* Redis slower than this: the rest stay listed for the next sample rather
+		 * than be dropped. */
+		if (cache_busy(&a->cache) || !(k = dataidx_cache_pop(&a->data)))
+			break;
 		if (k->kind == DIDX_SYMBOL) {
 			snprintf(key, sizeof(key), "latest:%s", k->name);
 			cache_put(a, key, data_latest_json(a, k), CACHE_TTL_LATEST);

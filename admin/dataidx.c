@@ -2,6 +2,7 @@
 #include "admin/dataidx.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,7 +202,62 @@ static struct didx_key *didx_get(struct dataidx *d, enum didx_kind kind, uint64_
 	return (struct didx_key *)ck_ht_entry_value_direct(&e);
 }
 
-/* A new key of kind for hash, named name; NULL past the budget or out of memory. */
+/* Moves k to the front of the update order (most recent). */
+static void didx_lru_touch(struct dataidx *d, struct didx_key *k)
+{
+	if (d->lru_head == k)
+		return;
+	if (k->lru_prev)	/* unlink (a new key is in no list yet) */
+		k->lru_prev->lru_next = k->lru_next;
+	if (k->lru_next)
+		k->lru_next->lru_prev = k->lru_prev;
+	if (d->lru_tail == k)
+		d->lru_tail = k->lru_prev;
+	k->lru_prev = NULL;
+	k->lru_next = d->lru_head;
+	if (d->lru_head)
+		d->lru_head->lru_prev = k;
+	d->lru_head = k;
+	if (!d->lru_tail)
+		d->lru_tail = k;
+}
+
+static uint64_t didx_key_bytes(const struct didx_key *k)
+{
+	return sizeof(*k) + (uint64_t)k->cap * sizeof(k->v[0]) +
+	       (uint64_t)k->bars.cap * sizeof(struct bar);
+}
+
+/* Drops the least recently updated key to make room. False when it cannot go now: it
+ * waits on the store's or Redis's list (a key that old rarely does). */
+static bool didx_evict(struct dataidx *d)
+{
+	struct didx_key *k = d->lru_tail;
+	uintptr_t key;
+	ck_ht_hash_t h;
+	ck_ht_entry_t e;
+
+	if (!k || k->on_dirty || k->on_cache)
+		return false;
+	key = ck_direct_key(k->hash);
+	ck_ht_hash_direct(&h, &d->keys[k->kind], key);
+	ck_ht_entry_key_set_direct(&e, key);
+	if (!ck_ht_remove_spmc(&d->keys[k->kind], h, &e))
+		return false;
+	d->lru_tail = k->lru_prev;
+	if (d->lru_tail)
+		d->lru_tail->lru_next = NULL;
+	else
+		d->lru_head = NULL;
+	d->bytes -= didx_key_bytes(k);
+	d->nkeys[k->kind]--;
+	d->c.keys_evicted++;
+	didx_key_free(k);
+	return true;
+}
+
+/* A new key of kind for hash, named name; NULL when no room could be made or out of
+ * memory. */
 static struct didx_key *didx_new(struct dataidx *d, enum didx_kind kind, uint64_t hash,
 				 const char *name, size_t len)
 {
@@ -212,12 +268,16 @@ static struct didx_key *didx_new(struct dataidx *d, enum didx_kind kind, uint64_
 
 	if (len == 0 || len > DIDX_NAME_MAX)
 		return NULL;
+	for (int i = 0; i < 4 && d->bytes + sizeof(*k) > d->budget; i++)
+		if (!didx_evict(d))
+			break;
 	if (d->bytes + sizeof(*k) > d->budget || !(k = calloc(1, sizeof(*k)))) {
 		d->c.keys_refused++;
 		return NULL;
 	}
 	memcpy(k->name, name, len);
 	k->kind = (uint8_t)kind;
+	k->hash = hash;
 	ck_ht_hash_direct(&h, &d->keys[kind], key);
 	ck_ht_entry_set_direct(&e, h, key, (uintptr_t)k);
 	if (!ck_ht_put_spmc(&d->keys[kind], h, &e)) {
@@ -227,6 +287,7 @@ static struct didx_key *didx_new(struct dataidx *d, enum didx_kind kind, uint64_
 	}
 	d->bytes += sizeof(*k);
 	d->nkeys[kind]++;
+	didx_lru_touch(d, k);
 	return k;
 }
 
@@ -307,17 +368,29 @@ static bool didx_room(struct dataidx *d, struct didx_key *k)
 	return true;
 }
 
+/* Puts k at the end of the cache list (FIFO: every key gets its turn). */
+static void didx_cache_push(struct dataidx *d, struct didx_key *k)
+{
+	if (k->on_cache)
+		return;
+	k->on_cache = true;
+	k->cache_next = NULL;
+	if (d->cache_tail)
+		d->cache_tail->cache_next = k;
+	else
+		d->cache_dirty = k;
+	d->cache_tail = k;
+}
+
 /* Adds (t, ref) to k, in event-time order (equal times in arrival order). */
 static void didx_post(struct dataidx *d, struct didx_key *k, int64_t t, uint64_t ref)
 {
 	struct didx_posting *v;
 	uint32_t at;
 
-	if (d->cache_on && !k->on_cache && (k->kind == DIDX_SYMBOL || k->kind == DIDX_ORDER)) {
-		k->on_cache = true;
-		k->cache_next = d->cache_dirty;
-		d->cache_dirty = k;
-	}
+	didx_lru_touch(d, k);
+	if (d->cache_on && (k->kind == DIDX_SYMBOL || k->kind == DIDX_ORDER))
+		didx_cache_push(d, k);
 	if (!didx_room(d, k)) {
 		d->c.postings_dropped++;
 		return;
@@ -350,6 +423,10 @@ static void didx_bar(struct dataidx *d, struct didx_key *k, int64_t t, double pr
 	uint64_t unsaved = s->evicted_dirty;
 	int rc;
 
+	if (!isfinite(price) || !isfinite(volume)) {
+		d->c.bars_dropped++;	/* would poison the bucket's extremes and sums */
+		return;
+	}
 	/* Past the budget a series does not grow: its oldest bucket gives way. */
 	if (s->n == s->cap && d->bytes + (uint64_t)(s->cap ? s->cap : 16) * sizeof(struct bar) >
 	    d->budget)
@@ -361,10 +438,14 @@ static void didx_bar(struct dataidx *d, struct didx_key *k, int64_t t, double pr
 	}
 	d->bytes += (uint64_t)(s->cap - before) * sizeof(struct bar);
 	d->c.bars_unsaved += s->evicted_dirty - unsaved;
-	if (!k->on_dirty) {
+	if (!k->on_dirty) {	/* at the end: FIFO, so every symbol gets written */
 		k->on_dirty = true;
-		k->dirty_next = d->dirty;
-		d->dirty = k;
+		k->dirty_next = NULL;
+		if (d->dirty_tail)
+			d->dirty_tail->dirty_next = k;
+		else
+			d->dirty = k;
+		d->dirty_tail = k;
 	}
 }
 
@@ -423,6 +504,10 @@ static void didx_string(struct dataidx *d, enum didx_kind kind, const char *s, i
 	if (!s || !*s)
 		return;
 	k = didx_key_for(d, kind, keyhash_bytes(s, strlen(s)), s);
+	if (k && strcmp(k->name, s) != 0) {
+		d->c.collisions++;	/* another name under this keyed hash: not its key */
+		return;
+	}
 	if (k)
 		didx_post(d, k, t, r);
 }
@@ -475,7 +560,10 @@ uint64_t dataidx_step(struct dataidx *d, uint64_t max)
 
 	if (!d->on)
 		return 0;
-	for (uint32_t id = 0; id < d->nlogs; id++) {
+	/* Round robin from where the last step stopped: under overload no partition
+	 * starves behind the first ones. */
+	for (uint32_t i = 0; i < d->nlogs; i++) {
+		uint32_t id = (d->next_log + i) % d->nlogs;
 		struct didx_log *l = &d->logs[id];
 		const struct log *log = l->tp ? l->tp->part[l->partition].log : NULL;
 		uint64_t tail, first;
@@ -497,8 +585,11 @@ uint64_t dataidx_step(struct dataidx *d, uint64_t max)
 			left--;
 			d->c.events++;
 		}
-		if (l->done < tail && l->done <= DIDX_OFFSET_MASK)
+		if (l->done < tail && l->done <= DIDX_OFFSET_MASK) {
+			if (!pending)
+				d->next_log = id;	/* the first with events left */
 			pending += tail - l->done;
+		}
 	}
 	d->behind = pending;
 	return pending;
@@ -535,11 +626,7 @@ void dataidx_cache_all(struct dataidx *d)
 		while (ck_ht_next(&d->keys[kinds[i]], &it, &e)) {
 			struct didx_key *k = (struct didx_key *)ck_ht_entry_value_direct(e);
 
-			if (!k->on_cache) {
-				k->on_cache = true;
-				k->cache_next = d->cache_dirty;
-				d->cache_dirty = k;
-			}
+			didx_cache_push(d, k);
 		}
 	}
 }
@@ -551,6 +638,8 @@ struct didx_key *dataidx_cache_pop(struct dataidx *d)
 	if (!k)
 		return NULL;
 	d->cache_dirty = k->cache_next;
+	if (!d->cache_dirty)
+		d->cache_tail = NULL;
 	k->cache_next = NULL;
 	k->on_cache = false;
 	return k;
@@ -626,23 +715,24 @@ int dataidx_flush_bars(struct dataidx *d, struct store *st, uint32_t max)
 		w[j].k->bars.v[w[j].i].dirty = false;
 		w[j].k->bars.ndirty--;
 	}
-	while (d->dirty && d->dirty->bars.ndirty == 0) {
-		struct didx_key *k = d->dirty;
+	{	/* keep the keys still dirty, in order */
+		struct didx_key *k = d->dirty, **link = &d->dirty;
 
-		d->dirty = k->dirty_next;
-		k->on_dirty = false;
-		k->dirty_next = NULL;
-	}
-	for (struct didx_key *k = d->dirty; k && k->dirty_next;) {
-		struct didx_key *next = k->dirty_next;
+		d->dirty_tail = NULL;
+		while (k) {
+			struct didx_key *next = k->dirty_next;
 
-		if (next->bars.ndirty == 0) {
-			k->dirty_next = next->dirty_next;
-			next->on_dirty = false;
-			next->dirty_next = NULL;
-		} else {
+			if (k->bars.ndirty == 0) {
+				k->on_dirty = false;
+				k->dirty_next = NULL;
+			} else {
+				*link = k;
+				link = &k->dirty_next;
+				d->dirty_tail = k;
+			}
 			k = next;
 		}
+		*link = NULL;
 	}
 	d->c.bars_written += n;
 	free(w);

@@ -15,8 +15,9 @@
  * client can make two names collide) and checked against the name kept with them.
  * Postings are kept sorted by event time, newest last; each key holds at most
  * DIDX_KEY_POSTINGS_MAX and the whole index at most its byte budget
- * (--data-index-bytes): past it a key's oldest postings give way and new keys are not
- * indexed (counted). Events of a deleted topic are forgotten with it.
+ * (--data-index-bytes): past it a key's oldest postings give way, and a new key takes
+ * the place of the least recently updated one (its bars are in the store; counted).
+ * Events of a deleted topic are forgotten with it.
  *
  * The admin thread only. */
 #ifndef FANOUT_ADMIN_DATAIDX_H
@@ -63,6 +64,8 @@ struct didx_key {
 	struct bar_series bars;		/* DIDX_SYMBOL */
 	struct didx_key *dirty_next;	/* on the flush list while bars are dirty */
 	struct didx_key *cache_next;	/* on the cache list while Redis lacks its news */
+	struct didx_key *lru_prev, *lru_next;	/* update order, newest first */
+	uint64_t hash;			/* its keyed hash (the table's key) */
 	uint8_t kind;			/* enum didx_kind */
 	bool on_dirty, on_cache;
 };
@@ -82,11 +85,13 @@ struct didx_topic {
 struct didx_counters {
 	uint64_t events;		/* indexed */
 	uint64_t postings_dropped;	/* oldest postings given way (per-key cap, budget) */
-	uint64_t keys_refused;		/* new keys past the budget */
+	uint64_t keys_refused;		/* new keys past the budget (none could give way) */
+	uint64_t keys_evicted;		/* least recently updated keys dropped for new ones */
 	uint64_t bars_dropped;		/* trades older than every bucket of a full series */
 	uint64_t bars_unsaved;		/* dirty buckets pushed out before the store had them */
 	uint64_t bars_written;		/* rows written to the store */
 	uint64_t decode_errors;		/* frames that did not decode (a bug: counted) */
+	uint64_t collisions;		/* names met under another name's keyed hash */
 };
 
 struct store;
@@ -101,10 +106,14 @@ struct dataidx {
 	uint32_t nlogs, logs_cap;
 	struct didx_topic *topics;	/* sorted by tp */
 	uint32_t ntopics, topics_cap;
-	struct didx_key *dirty;		/* symbols whose bars the store has not had */
+	struct didx_key *dirty, *dirty_tail;	/* symbols whose bars the store has not
+						 * had, oldest first (FIFO: none starves) */
 	bool cache_on;			/* keep cache_dirty (a Redis cache is configured) */
-	struct didx_key *cache_dirty;	/* symbols and orders with events Redis has not
-					 * had (admin/cache_keys.c) */
+	struct didx_key *cache_dirty, *cache_tail;	/* symbols and orders with events
+							 * Redis has not had, FIFO
+							 * (admin/cache_keys.c) */
+	struct didx_key *lru_head, *lru_tail;	/* every key, most recently updated first */
+	uint32_t next_log;		/* where the next step starts (round robin) */
 	uint64_t behind;		/* events pending at the last step */
 	struct arena arena;		/* decoding frames */
 	struct didx_counters c;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,15 @@ int path_is(const struct path *p, ...)
 	return ok && i == p->n;
 }
 
+/* True when s starts with shape: 'd' a digit, anything else itself. */
+static bool time_shape(const char *s, const char *shape)
+{
+	for (; *shape; s++, shape++)
+		if (*shape == 'd' ? !(*s >= '0' && *s <= '9') : *s != *shape)
+			return false;
+	return true;
+}
+
 int time_parse(const char *s, int64_t *ns)
 {
 	int y, mo, d, h = 0, mi = 0, sec = 0, n = 0, off = 0;
@@ -102,11 +112,13 @@ int time_parse(const char *s, int64_t *ns)
 		*ns = v;
 		return 0;
 	}
-	if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10)
+	if (!time_shape(s, "dddd-dd-dd") || sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 ||
+	    n != 10)
 		return -EINVAL;
 	p = s + n;
 	if (*p == 'T' || *p == 't' || *p == ' ') {
-		if (sscanf(p + 1, "%2d:%2d:%2d%n", &h, &mi, &sec, &n) != 3 || n != 8)
+		if (!time_shape(p + 1, "dd:dd:dd") ||
+		    sscanf(p + 1, "%2d:%2d:%2d%n", &h, &mi, &sec, &n) != 3 || n != 8)
 			return -EINVAL;
 		p += 1 + n;
 		if (*p == '.') {
@@ -119,19 +131,22 @@ int time_parse(const char *s, int64_t *ns)
 		}
 		if (*p == 'Z' || *p == 'z') {
 			p++;
-		} else if (*p == '+' || *p == '-') {
+		} else if (*p == '+' || *p == '-' || *p == ' ') {
+			/* ' ': a '+' a URL's query turned into a space (send %2B). */
 			int oh, om;
 
-			if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &n) != 2 || n != 5 || oh > 23 ||
+			if (!time_shape(p + 1, "dd:dd") ||
+			    sscanf(p + 1, "%2d:%2d%n", &oh, &om, &n) != 2 || n != 5 || oh > 23 ||
 			    om > 59)
 				return -EINVAL;
-			off = (oh * 60 + om) * 60 * (*p == '+' ? 1 : -1);
+			off = (oh * 60 + om) * 60 * (*p == '-' ? -1 : 1);
 			p += 1 + n;
 		} else {
 			return -EINVAL;	/* RFC 3339 wants the offset */
 		}
 	}
-	if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+	/* A leap second (:60) is refused: POSIX time has none to put it in. */
+	if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 59)
 		return -EINVAL;
 	tm.tm_year = y - 1900;
 	tm.tm_mon = mo - 1;

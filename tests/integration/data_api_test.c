@@ -19,6 +19,8 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include <sqlite3.h>
+
 #include "tests/integration/admin_util.h"
 #include "tools/http_client.h"
 
@@ -626,6 +628,110 @@ static void small_budget_keeps_the_newest(void **state)
 	server_teardown(&s);
 }
 
+/* One integer from the store under test (SQLite in the data dir, or PostgreSQL). */
+static long long store_scalar(struct server *s, const char *sql)
+{
+	char path[600];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	long long v = -1;
+
+	if (g_pg)
+		return pgtest_scalar(g_pg_url, sql);
+	snprintf(path, sizeof(path), "%s/data/fanout.db", s->dir);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(db, 2000);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+/* Quiet symbols' bars reach the store while 2,100 busy ones change every 200 ms (more
+ * than one second's flush takes): none waits behind the busy ones for ever. */
+static void every_symbols_bars_reach_the_store(void **state)
+{
+	static struct ev v[2500];
+	struct server s;
+	struct client c;
+	long long n = 0;
+
+	(void)state;
+	start(&s, true, NULL);
+	server_connect(&s, &c);
+	for (int i = 0; i < 2500; i++) {
+		char id[16], sym[16];
+
+		snprintf(id, sizeof(id), "q%d", i);
+		snprintf(sym, sizeof(sym), "Q%d", i);
+		ev_trade(&v[i], "quiet", id, sym, T0 + i, 10, 1, "trade");
+	}
+	publish(&c, v, 2500);
+	for (int round = 0; round < 40 && n < 2500; round++) {
+		for (int i = 0; i < 2100; i++) {
+			char id[24], sym[16];
+
+			snprintf(id, sizeof(id), "h%d-%d", round, i);
+			snprintf(sym, sizeof(sym), "H%d", i);
+			ev_trade(&v[i], "busy", id, sym, T0 + round * MIN + i, 10 + round, 1,
+				 "trade");
+		}
+		publish(&c, v, 2100);
+		admin_sleep_ms(200);
+		n = store_scalar(&s, "SELECT COUNT(*) FROM market_bars WHERE symbol LIKE 'Q%'");
+	}
+	assert_int_equal(n, 2500);
+	client_close(&c);
+	assert_int_equal(WEXITSTATUS(server_stop(&s, SIGTERM)), 0);
+	server_teardown(&s);
+}
+
+/* New keys past the budget take the place of the least recently updated ones: the
+ * newest orders answer, the oldest are gone, and the metrics count it. */
+static void new_keys_evict_the_oldest(void **state)
+{
+	static struct ev v[500];
+	struct server s;
+	struct client c;
+	struct http_response r;
+	const char *p;
+	json_t *j;
+
+	(void)state;
+	start(&s, true, (const char *const[]){ "--data-index-bytes", "1048576", NULL });
+	server_connect(&s, &c);
+	for (int round = 0; round < 12; round++) {	/* 6,000 orders, each its own fill */
+		for (int i = 0; i < 500; i++) {
+			char id[24], order[24], fill[24];
+			int n = round * 500 + i;
+
+			snprintf(id, sizeof(id), "e%d", n);
+			snprintf(order, sizeof(order), "ORD%d", n);
+			snprintf(fill, sizeof(fill), "FL%d", n);
+			ev_exec(&v[i], id, T0 + n, order, fill, "PX", 1, 10, "NYSE", FILL);
+		}
+		publish(&c, v, 500);
+	}
+	j = get(&s, "/api/v1/execution/ORD5999/status");
+	assert_true(num(j, "filled_quantity") == 1);
+	json_decref(j);
+	j = get(&s, "/api/v1/execution/fills/FL5999");
+	assert_string_equal(str(j, "order_id"), "ORD5999");
+	json_decref(j);
+	api_error(&s, "GET", "/api/v1/execution/ORD0/status", NULL, 404, "NOT_FOUND", NULL);
+	assert_int_equal(http_request(s.http, "GET", "/metrics", NULL, NULL, 0, 5000, &r), 0);
+	p = strstr(r.body, "\nfanout_data_index_keys_evicted_total ");
+	assert_non_null(p);
+	assert_true(strtoull(p + strlen("\nfanout_data_index_keys_evicted_total "), NULL, 10) >
+		    1000);
+	http_response_free(&r);
+	client_close(&c);
+	assert_int_equal(WEXITSTATUS(server_stop(&s, SIGTERM)), 0);
+	server_teardown(&s);
+}
+
 static void data_api_off(void **state)
 {
 	struct server s;
@@ -646,6 +752,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(decisions_newest_first),
 		cmocka_unit_test(executions_status_fill_report),
 		cmocka_unit_test(small_budget_keeps_the_newest),
+		cmocka_unit_test(new_keys_evict_the_oldest),
+		cmocka_unit_test(every_symbols_bars_reach_the_store),
 		cmocka_unit_test(data_api_off),
 	};
 	int rc;

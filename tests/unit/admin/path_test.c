@@ -116,6 +116,11 @@ static void times(void **state)
 	assert_int_equal(time_parse("99999999999999999999", &t), -EINVAL);
 	assert_int_equal(time_parse("", &t), -EINVAL);
 	assert_int_equal(time_parse("yesterday", &t), -EINVAL);
+	assert_int_equal(time_parse("2026-+1-05", &t), -EINVAL);	/* digits only */
+	assert_int_equal(time_parse("2025-12-05T23:59:60Z", &t), -EINVAL);	/* no leap second */
+	assert_int_equal(time_parse("2025-12-05T12:00:60Z", &t), -EINVAL);
+	assert_int_equal(time_parse("2025-12-05T10:30:00.5 01:30", &t), 0);	/* '+' as a URL's space */
+	assert_int_equal(t, 1764925200500000000ll);
 	time_format(1764925200000000001ll, buf, sizeof(buf));
 	assert_string_equal(buf, "2025-12-05T09:00:00.000000001Z");
 	time_format(-1, buf, sizeof(buf));
