@@ -189,8 +189,9 @@ static void keys_ttls_and_values(void **state)
 	snprintf(url, sizeof(url), "redis://127.0.0.1:%d", g_port);
 	server_setup(&s, g_argc, g_argv);
 	server_start(&s, (const char *const[]){ "--redis-url", url, NULL });
-	api_expect(&s, "POST", "/api/v1/rules", "{\"name\": \"to-us\", \"source_pattern\": "
-		   "\"S00001.>\", \"target_topic\": \"md-us\", \"priority\": 1}", 201);
+	json_decref(api_expect(&s, "POST", "/api/v1/rules", "{\"name\": \"to-us\", "
+			       "\"source_pattern\": \"S00001.>\", \"target_topic\": \"md-us\", "
+			       "\"priority\": 1}", 201));
 	subscribe_md(&s, &sub);
 	server_connect(&s, &pub);
 	publish_range(&pub, "md", 0, 100, 5, NULL);	/* S00000..S00004; S00001 re-routed */
@@ -294,7 +295,8 @@ static void redis_killed_mid_stream(void **state)
 	assert_true(metric(&s, "fanout_cache_up") == 0);
 	assert_true(metric(&s, "fanout_cache_dropped_total") > 0);
 	assert_true(metric(&s, "fanout_cache_outages_total") == 1);
-	api_expect(&s, "GET", "/api/v1/market-data/S00007/latest", NULL, 200);	/* REST goes on */
+	/* REST goes on. */
+	json_decref(api_expect(&s, "GET", "/api/v1/market-data/S00007/latest", NULL, 200));
 
 	/* Back: the symbols that changed meanwhile are written (their latest is the new
 	 * one), and new events go on being written. */
