@@ -21,17 +21,19 @@ int cache_init(struct cache *k, const char *url, const char **why)
 	memset(k, 0, sizeof(*k));
 	if (!url || !*url)
 		return 0;
-	*why = "--redis-url wants redis://[:PASSWORD@]HOST[:PORT][/DB]";
+	*why = "--redis-url wants redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]";
 	if (strncmp(p, "redis://", 8) != 0)
 		return -EINVAL;
 	p += 8;
 	at = strrchr(p, '@');
-	if (at) {
+	if (at) {	/* [USER]:PASSWORD@ (a user: Redis 6 ACLs) */
 		const char *pw = memchr(p, ':', (size_t)(at - p));
+		size_t un = pw ? (size_t)(pw - p) : 0;
 
 		n = pw ? (size_t)(at - pw - 1) : 0;
-		if (!pw || n >= sizeof(k->password))
+		if (!pw || n >= sizeof(k->password) || un >= sizeof(k->user))
 			return -EINVAL;
+		memcpy(k->user, p, un);
 		memcpy(k->password, pw + 1, n);
 		p = at + 1;
 	}
@@ -94,7 +96,9 @@ static void cache_connect(struct cache *k, int64_t now)
 	}
 	k->connect_ns = now;
 	/* First in the buffer, so before any SET. */
-	if (k->password[0])
+	if (k->password[0] && k->user[0])
+		redisAppendCommand(k->c, "AUTH %s %s", k->user, k->password), k->awaiting++;
+	else if (k->password[0])
 		redisAppendCommand(k->c, "AUTH %s", k->password), k->awaiting++;
 	if (k->db)
 		redisAppendCommand(k->c, "SELECT %d", k->db), k->awaiting++;
@@ -120,6 +124,7 @@ static bool cache_connected(struct cache *k, int64_t now)
 		return false;
 	}
 	k->connected = true;
+	k->error_logged = false;
 	k->reply_ns = now;
 	if (k->down_logged)
 		admin_log(ADMIN_LOG_INFO, "redis %s: connected again", k->where);
@@ -158,8 +163,16 @@ void cache_poll(struct cache *k, int64_t now)
 			return;
 		}
 		while (k->awaiting && redisGetReplyFromReader(k->c, &r) == REDIS_OK && r) {
-			if (((redisReply *)r)->type == REDIS_REPLY_ERROR)
+			if (((redisReply *)r)->type == REDIS_REPLY_ERROR) {
+				/* Said once a connection: a wrong password or database
+				 * fails every command alike. */
+				if (!k->error_logged)
+					admin_log(ADMIN_LOG_WARN, "redis %s: %.200s (further "
+						  "errors only counted)", k->where,
+						  ((redisReply *)r)->str);
+				k->error_logged = true;
 				k->errors++;
+			}
 			freeReplyObject(r);
 			k->awaiting--;
 		}

@@ -35,12 +35,13 @@ struct redisContext;
 
 struct cache {
 	bool on;			/* a URL was given */
-	char host[256], password[128];
+	char host[256], user[64], password[128];
 	int port, db;
 	char where[300];		/* host:port/db, for the log (no password) */
 	struct redisContext *c;		/* NULL while down */
 	bool connected;			/* the TCP connect completed */
 	bool down_logged;
+	bool error_logged;		/* an error reply was logged on this connection */
 	int64_t connect_ns;		/* CLOCK_MONOTONIC the connect started */
 	int64_t retry_ns;		/* of the next attempt while down */
 	int64_t reply_ns;		/* the last reply (or the connect), for stalls */
@@ -50,7 +51,7 @@ struct cache {
 	uint64_t sets, dropped, errors, outages;
 };
 
-/* Parses url (redis://[:password@]host[:port][/db]) and starts connecting. Returns 0, or
+/* Parses url (redis://[[user]:password@]host[:port][/db]) and starts connecting. Returns 0, or
  * -EINVAL with why set (a bad URL). An empty url leaves the cache off. */
 int cache_init(struct cache *k, const char *url, const char **why);
 

@@ -110,7 +110,7 @@ static const char config_usage[] =
 	"                            PostgreSQL (default: $FANOUT_PG_URL, else SQLite in\n"
 	"                            DIR/fanout.db)\n"
 	"  --redis-url URL           keep the seeds' cache keys in Redis\n"
-	"                            (redis://[:PASSWORD@]HOST[:PORT][/DB]; default\n"
+	"                            (redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]; default\n"
 	"                            $FANOUT_REDIS_URL, else no cache)\n"
 	"  --data-index-bytes N      memory for the REST data API's index (latest, history,\n"
 	"                            bars, decisions, executions; default 268435456; 0 =\n"

@@ -30,20 +30,22 @@ static int rules_json_fail(const struct rules_json_ctx *c, const char *fmt, ...)
 	return rc;
 }
 
+#define RULES_JSON_LISTS 6	/* the string lists a condition may hold */
+
 /* A rule message built from JSON: strings point into the JSON document; the lists are
  * the only allocations, freed once the rule is compiled. */
 struct rules_json_rule {
 	Fanout__V1__RoutingRule rule;
 	Fanout__V1__Filter filter;
 	Fanout__V1__Bound bounds[4];
-	char **lists[5];
+	char **lists[RULES_JSON_LISTS];
 	Fanout__V1__DataType *types;
 };
 
 static const struct {
 	const char *key;
 	size_t n_off, v_off;
-} rules_json_lists[5] = {
+} rules_json_lists[RULES_JSON_LISTS] = {
 	{ "symbols", offsetof(Fanout__V1__Filter, n_symbols), offsetof(Fanout__V1__Filter, symbols) },
 	{ "exchanges", offsetof(Fanout__V1__Filter, n_exchanges),
 	  offsetof(Fanout__V1__Filter, exchanges) },
@@ -52,6 +54,8 @@ static const struct {
 	{ "actions", offsetof(Fanout__V1__Filter, n_actions), offsetof(Fanout__V1__Filter, actions) },
 	{ "order_ids", offsetof(Fanout__V1__Filter, n_order_ids),
 	  offsetof(Fanout__V1__Filter, order_ids) },
+	{ "portfolio_ids", offsetof(Fanout__V1__Filter, n_portfolio_ids),
+	  offsetof(Fanout__V1__Filter, portfolio_ids) },
 };
 
 static const struct {
@@ -77,7 +81,7 @@ static const char *rules_json_kind(const json_t *j)
 
 static void rules_json_rule_free(struct rules_json_rule *jr)
 {
-	for (size_t i = 0; i < 5; i++)
+	for (size_t i = 0; i < RULES_JSON_LISTS; i++)
 		free(jr->lists[i]);
 	free(jr->types);
 }
@@ -190,7 +194,7 @@ static int rules_json_condition(const struct rules_json_ctx *c, const char *key,
 {
 	uint8_t *f = (uint8_t *)&jr->filter;
 
-	for (size_t i = 0; i < 5; i++) {
+	for (size_t i = 0; i < RULES_JSON_LISTS; i++) {
 		if (strcmp(key, rules_json_lists[i].key) == 0) {
 			int rc = rules_json_strings(c, key, v, (size_t *)(f + rules_json_lists[i].n_off),
 						    &jr->lists[i]);

@@ -313,11 +313,39 @@ static void redis_killed_mid_stream(void **state)
 	redis_kill();
 }
 
+/* A password Redis does not want: its error reply is counted (and logged once), and the
+ * cache goes on writing. */
+static void error_replies_are_counted(void **state)
+{
+	struct server s;
+	struct client pub;
+	char url[80];
+	long long ttl;
+	json_t *j;
+
+	(void)state;
+	redis_start();
+	snprintf(url, sizeof(url), "redis://:not-configured@127.0.0.1:%d", g_port);
+	server_setup(&s, g_argc, g_argv);
+	server_start(&s, (const char *const[]){ "--redis-url", url, NULL });
+	server_connect(&s, &pub);
+	publish_range(&pub, "md", 0, 10, 2, NULL);
+	j = redis_wait("latest:S00001", &ttl);
+	json_decref(j);
+	assert_true(metric(&s, "fanout_cache_errors_total") >= 1);
+	assert_true(metric(&s, "fanout_cache_up") == 1);
+	client_close(&pub);
+	assert_int_equal(WEXITSTATUS(server_stop(&s, SIGTERM)), 0);
+	server_teardown(&s);
+	redis_kill();
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(keys_ttls_and_values),
 		cmocka_unit_test(redis_killed_mid_stream),
+		cmocka_unit_test(error_replies_are_counted),
 	};
 	int rc;
 

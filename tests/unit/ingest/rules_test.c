@@ -184,6 +184,7 @@ static const char good_rules[] =
 	" {\"name\": \"execs\", \"target_topic\": \"exec\", \"priority\": 1,\n"
 	"  \"routing_key_template\": \"{venue}.{order_id}\",\n"
 	"  \"conditions\": {\"data_types\": [\"Execution\", 3], \"order_ids\": [\"o-1\"],\n"
+	"                 \"portfolio_ids\": [\"pf-1\", \"pf-2\"],\n"
 	"                 \"exchanges\": [\"XNYS\"], \"currencies\": [], \"min_volume\": 1}}\n"
 	"]\n";
 
@@ -212,6 +213,7 @@ static void good_file_loads_in_priority_then_name_order(void **state)
 	assert_false(s->rules[2].has_pattern);	/* null = not set */
 	assert_false(s->rules[2].has_conditions);
 	assert_int_equal(s->rules[1].conditions.data_types, 1u << EXEC);
+	assert_int_equal(s->rules[1].conditions.portfolio_ids.n, 2);	/* a rule condition too */
 	assert_int_equal(s->rules[0].priority, -3);
 	rules_free(s);
 }
