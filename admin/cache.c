@@ -196,7 +196,9 @@ bool cache_set(struct cache *k, const char *key, const char *value, size_t len, 
 		k->dropped++;
 		return false;
 	}
-	k->awaiting++;
+	if (k->awaiting++ == 0)
+		k->reply_ns = clock_monotonic_ns();	/* the stall clock starts now, not at
+							 * the last reply before a quiet spell */
 	k->sets++;
 	return true;
 }

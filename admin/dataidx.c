@@ -344,6 +344,12 @@ static bool didx_room(struct dataidx *d, struct didx_key *k)
 		if (cap > DIDX_KEY_POSTINGS_MAX)
 			cap = DIDX_KEY_POSTINGS_MAX;
 		more = (uint64_t)(cap - k->cap) * sizeof(*v);
+		/* A key with nothing yet (a new one) makes room from the least recently
+		 * updated keys, as a new key's own record does; others give up their own
+		 * oldest postings below. */
+		for (int i = 0; k->n == 0 && i < 4 && d->bytes + more > d->budget; i++)
+			if (d->lru_tail == k || !didx_evict(d))
+				break;
 		if (cap > k->cap && d->bytes + more <= d->budget &&
 		    (v = realloc(k->v, cap * sizeof(*v))) != NULL) {
 			k->v = v;
