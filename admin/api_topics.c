@@ -307,15 +307,8 @@ int api_topic_stats(struct admin_req *r, struct admin_reply *rep)
 	ts = (struct admin_topic_sample *)sampler_topic(r->a, tp->name);
 	if (!ts || ts->tp != tp)	/* not sampled yet: built now, not kept */
 		return admin_ok(rep, 200, stats_topic_json(r->a, tp, NULL));
-	if (!ts->stats_json) {	/* the first request since the sample renders it */
-		json_t *o = stats_topic_json(r->a, tp, ts);
-
-		ts->stats_json = o ? json_dumps(o, JSON_COMPACT) : NULL;
-		ts->stats_len = ts->stats_json ? strlen(ts->stats_json) : 0;
-		json_decref(o);
-		if (!ts->stats_json)
-			return admin_error(rep, 500, "INTERNAL", NULL, "out of memory");
-	}
+	if (!stats_topic_text(r->a, ts))
+		return admin_error(rep, 500, "INTERNAL", NULL, "out of memory");
 	rep->text = malloc(ts->stats_len + 1);
 	if (!rep->text)
 		return admin_error(rep, 500, "INTERNAL", NULL, "out of memory");

@@ -68,15 +68,8 @@ static void cache_topics(struct admin *a)
 	for (uint32_t i = 0; i < a->cur.ntopics; i++) {
 		struct admin_topic_sample *t = &a->cur.topics[i];
 
-		if (!t->stats_json) {	/* rendered once per sample, as GET .../stats does */
-			json_t *o = stats_topic_json(a, t->tp, t);
-
-			t->stats_json = o ? json_dumps(o, JSON_COMPACT) : NULL;
-			t->stats_len = t->stats_json ? strlen(t->stats_json) : 0;
-			json_decref(o);
-		}
 		snprintf(key, sizeof(key), "topic_stats:%s", t->tp->name);
-		if (t->stats_json)
+		if (stats_topic_text(a, t))	/* the GET .../stats answer, rendered once */
 			cache_set(&a->cache, key, t->stats_json, t->stats_len,
 				  CACHE_TTL_TOPIC_STATS);
 		else

@@ -110,25 +110,6 @@ int admin_query(const struct admin_req *r, const char *key, char *buf, size_t ca
 	return 1;
 }
 
-int admin_query_limit(const struct admin_req *r, uint32_t *limit, struct admin_reply *rep)
-{
-	char buf[16], *end;
-	int rc = admin_query(r, "limit", buf, sizeof(buf), rep);
-	unsigned long v;
-
-	*limit = ADMIN_PAGE_DEFAULT;
-	if (rc <= 0)
-		return rc;
-	v = strtoul(buf, &end, 10);
-	if (!buf[0] || *end || v < 1 || v > ADMIN_PAGE_MAX) {
-		admin_error(rep, 400, "BAD_PARAMETER", "limit", "limit must be in 1..%u",
-			    ADMIN_PAGE_MAX);
-		return -1;
-	}
-	*limit = (uint32_t)v;
-	return 0;
-}
-
 int admin_query_u32(const struct admin_req *r, const char *key, uint32_t lo, uint32_t hi,
 		    uint32_t dflt, uint32_t *out, struct admin_reply *rep)
 {
@@ -146,6 +127,11 @@ int admin_query_u32(const struct admin_req *r, const char *key, uint32_t lo, uin
 	}
 	*out = (uint32_t)v;
 	return 0;
+}
+
+int admin_query_limit(const struct admin_req *r, uint32_t *limit, struct admin_reply *rep)
+{
+	return admin_query_u32(r, "limit", 1, ADMIN_PAGE_MAX, ADMIN_PAGE_DEFAULT, limit, rep);
 }
 
 int admin_query_time(const struct admin_req *r, const char *key, int64_t dflt, int64_t *out,

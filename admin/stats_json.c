@@ -149,3 +149,15 @@ json_t *stats_overview_json(const struct admin *a)
 			 "topics", topics, "subscriptions", subs, "subscriptionsTruncated",
 			 a->cur.subs_truncated, "startedAt", stats_time_json(a->start_real_ns));
 }
+
+const char *stats_topic_text(const struct admin *a, struct admin_topic_sample *ts)
+{
+	if (!ts->stats_json) {
+		json_t *o = stats_topic_json(a, ts->tp, ts);
+
+		ts->stats_json = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		ts->stats_len = ts->stats_json ? strlen(ts->stats_json) : 0;
+		json_decref(o);
+	}
+	return ts->stats_json;
+}

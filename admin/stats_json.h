@@ -13,6 +13,11 @@
 json_t *stats_topic_json(const struct admin *a, const struct topic *tp,
 			 const struct admin_topic_sample *ts);
 
+/* ts's topic stats as JSON text, rendered on the first call after a sample and kept
+ * with it (ts->stats_json, ts->stats_len): every later caller in the interval costs a
+ * copy, not a build. NULL when out of memory. */
+const char *stats_topic_text(const struct admin *a, struct admin_topic_sample *ts);
+
 /* One subscription (its stats and what it is), as listings and GET show it. */
 json_t *stats_sub_json(const struct admin *a, const struct admin_sub_sample *s);
 

@@ -20,7 +20,6 @@
 
 #include "core/clock.h"
 #include "tests/integration/admin_util.h"
-#include "tools/http_client.h"
 
 #define N1 20000u	/* published before the outage */
 #define N2 20000u	/* and during it */
@@ -65,26 +64,12 @@ static void expect_exactly(struct client *c, uint32_t n)
 	ping_pong(c, 99);
 }
 
-/* A metric's value from /metrics (one sample line "name value"), or -1. */
-static double metric(struct server *s, const char *line_start)
-{
-	struct http_response r;
-	double v = -1;
-	char *p;
-
-	if (http_request(s->http, "GET", "/metrics", NULL, NULL, 0, 5000, &r) == 0 &&
-	    (p = strstr(r.body, line_start)))
-		v = atof(p + strlen(line_start));
-	http_response_free(&r);
-	return v;
-}
-
 /* Waits (bounded: a loaded machine delays the admin thread, which runs at nice 5) until
  * a metric satisfies want(value); fails the test otherwise. */
 static void wait_metric(struct server *s, const char *line, bool (*want)(double), const char *what)
 {
 	for (int i = 0; i < 300; i++) {
-		if (want(metric(s, line)))
+		if (want(api_metric(s, line)))
 			return;
 		admin_sleep_ms(100);
 	}
@@ -133,8 +118,8 @@ static void store_outage(void **state)
 		  "STORE_UNAVAILABLE", NULL);
 	json_decref(api_expect(&s, "GET", "/readyz", NULL, 503));
 	json_decref(api_expect(&s, "GET", "/api/v1/topics/flow/stats", NULL, 200));	/* memory */
-	wait_metric(&s, "\nfanout_stats_rows_queued ", at_least_two, ">= 2");	/* rows pile up */
-	assert_true(metric(&s, "\nfanout_store_up{backend=\"postgresql\"} ") == 0);
+	wait_metric(&s, "fanout_stats_rows_queued", at_least_two, ">= 2");	/* rows pile up */
+	assert_true(api_metric(&s, "fanout_store_up{backend=\"postgresql\"}") == 0);
 
 	pg_ctl("start");
 	up_at = clock_realtime_ns();
@@ -144,7 +129,7 @@ static void store_outage(void **state)
 	}
 	assert_true(ready);
 	json_decref(api_expect(&s, "POST", "/api/v1/topics", "{\"topic_name\": \"late\"}", 201));
-	wait_metric(&s, "\nfanout_stats_rows_queued ", zero, "0");	/* all written */
+	wait_metric(&s, "fanout_stats_rows_queued", zero, "0");	/* all written */
 	client_close(&sub);
 	client_close(&pub);
 	assert_int_equal(WEXITSTATUS(server_stop(&s, SIGTERM)), 0);	/* the last row */

@@ -151,3 +151,20 @@ long long pgtest_scalar(const char *url, const char *sql)
 	PQfinish(c);
 	return v;
 }
+
+double api_metric(struct server *s, const char *sample)
+{
+	struct http_response r;
+	char line[256];
+	const char *p;
+	double v = -1;
+
+	snprintf(line, sizeof(line), "\n%s ", sample);
+	if (http_request(s->http, "GET", "/metrics", NULL, NULL, 0, 5000, &r) != 0)
+		return -1;
+	p = strstr(r.body, line);
+	if (p)
+		v = strtod(p + strlen(line), NULL);
+	http_response_free(&r);
+	return v;
+}

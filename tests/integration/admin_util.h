@@ -36,6 +36,11 @@ void pgtest_drop(const char *db);
 /* Runs a query returning one integer on url (fails the test on error); -1 for NULL. */
 long long pgtest_scalar(const char *url, const char *sql);
 
+/* The value of one /metrics sample (its name with labels, as printed: "fanout_store_up"
+ * or "fanout_store_up{backend=\"postgresql\"}"), or -1 when /metrics lacks it or does
+ * not answer. */
+double api_metric(struct server *s, const char *sample);
+
 /* Skips the test (exit 77 from main) with a reason on stderr. */
 void admin_skip(const char *why) __attribute__((noreturn));
 

@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include "tests/integration/admin_util.h"
-#include "tools/http_client.h"
 
 static int g_argc;
 static char **g_argv;
@@ -119,21 +118,15 @@ static json_t *redis_until(struct server *s, const char *key, const json_t *want
 	return NULL;
 }
 
-/* A /metrics sample's value, or -1 when absent. */
-static double metric(struct server *s, const char *name)
+/* Starts redis-server, then fanoutd caching into it (userinfo: "" or "[USER]:PW@"). */
+static void start_cached(struct server *s, const char *userinfo)
 {
-	struct http_response r;
-	const char *p;
-	double v = -1;
-	char want[128];
+	char url[128];
 
-	assert_int_equal(http_request(s->http, "GET", "/metrics", NULL, NULL, 0, 5000, &r), 0);
-	snprintf(want, sizeof(want), "\n%s ", name);
-	p = strstr(r.body, want);
-	if (p)
-		v = strtod(p + strlen(want), NULL);
-	http_response_free(&r);
-	return v;
+	redis_start();
+	snprintf(url, sizeof(url), "redis://%s127.0.0.1:%d", userinfo, g_port);
+	server_setup(s, g_argc, g_argv);
+	server_start(s, (const char *const[]){ "--redis-url", url, NULL });
 }
 
 /* Connects sub and subscribes it to "md" from the latest offset. */
@@ -180,15 +173,11 @@ static void keys_ttls_and_values(void **state)
 {
 	struct server s;
 	struct client pub, sub;
-	char url[64];
 	long long ttl;
 	json_t *j, *rest;
 
 	(void)state;
-	redis_start();
-	snprintf(url, sizeof(url), "redis://127.0.0.1:%d", g_port);
-	server_setup(&s, g_argc, g_argv);
-	server_start(&s, (const char *const[]){ "--redis-url", url, NULL });
+	start_cached(&s, "");
 	json_decref(api_expect(&s, "POST", "/api/v1/rules", "{\"name\": \"to-us\", "
 			       "\"source_pattern\": \"S00001.>\", \"target_topic\": \"md-us\", "
 			       "\"priority\": 1}", 201));
@@ -251,7 +240,7 @@ static void keys_ttls_and_values(void **state)
 	json_decref(rest);
 	/* Never a key for what has no events. */
 	assert_null(redis_json("latest:NOPE", &ttl));
-	assert_true(metric(&s, "fanout_cache_up") == 1);
+	assert_true(api_metric(&s, "fanout_cache_up") == 1);
 	client_close(&pub);
 	client_close(&sub);
 	assert_int_equal(WEXITSTATUS(server_stop(&s, SIGTERM)), 0);
@@ -265,16 +254,12 @@ static void redis_killed_mid_stream(void **state)
 {
 	struct server s;
 	struct client pub, sub;
-	char url[64];
 	long long ttl;
 	uint32_t got = 0;
 	json_t *j;
 
 	(void)state;
-	redis_start();
-	snprintf(url, sizeof(url), "redis://127.0.0.1:%d", g_port);
-	server_setup(&s, g_argc, g_argv);
-	server_start(&s, (const char *const[]){ "--redis-url", url, NULL });
+	start_cached(&s, "");
 	subscribe_md(&s, &sub);
 	server_connect(&s, &pub);
 	publish_range(&pub, "md", 0, STREAM / 2, 50, NULL);
@@ -289,12 +274,12 @@ static void redis_killed_mid_stream(void **state)
 		assert_int_equal(m->event->distribution->offset, got);
 		client_free_msg(m);
 	}
-	for (int i = 0; i < 100 && (metric(&s, "fanout_cache_up") != 0 ||
-				    metric(&s, "fanout_cache_dropped_total") <= 0); i++)
+	for (int i = 0; i < 100 && (api_metric(&s, "fanout_cache_up") != 0 ||
+				    api_metric(&s, "fanout_cache_dropped_total") <= 0); i++)
 		admin_sleep_ms(100);
-	assert_true(metric(&s, "fanout_cache_up") == 0);
-	assert_true(metric(&s, "fanout_cache_dropped_total") > 0);
-	assert_true(metric(&s, "fanout_cache_outages_total") == 1);
+	assert_true(api_metric(&s, "fanout_cache_up") == 0);
+	assert_true(api_metric(&s, "fanout_cache_dropped_total") > 0);
+	assert_true(api_metric(&s, "fanout_cache_outages_total") == 1);
 	/* REST goes on. */
 	json_decref(api_expect(&s, "GET", "/api/v1/market-data/S00007/latest", NULL, 200));
 
@@ -305,7 +290,7 @@ static void redis_killed_mid_stream(void **state)
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "data"), "offset")),
 			 STREAM - 50 + 7);
 	json_decref(j);
-	assert_true(metric(&s, "fanout_cache_up") == 1);
+	assert_true(api_metric(&s, "fanout_cache_up") == 1);
 	client_close(&pub);
 	client_close(&sub);
 	assert_int_equal(WEXITSTATUS(server_stop(&s, SIGTERM)), 0);
@@ -319,21 +304,17 @@ static void error_replies_are_counted(void **state)
 {
 	struct server s;
 	struct client pub;
-	char url[80];
 	long long ttl;
 	json_t *j;
 
 	(void)state;
-	redis_start();
-	snprintf(url, sizeof(url), "redis://:not-configured@127.0.0.1:%d", g_port);
-	server_setup(&s, g_argc, g_argv);
-	server_start(&s, (const char *const[]){ "--redis-url", url, NULL });
+	start_cached(&s, ":not-configured@");
 	server_connect(&s, &pub);
 	publish_range(&pub, "md", 0, 10, 2, NULL);
 	j = redis_wait("latest:S00001", &ttl);
 	json_decref(j);
-	assert_true(metric(&s, "fanout_cache_errors_total") >= 1);
-	assert_true(metric(&s, "fanout_cache_up") == 1);
+	assert_true(api_metric(&s, "fanout_cache_errors_total") >= 1);
+	assert_true(api_metric(&s, "fanout_cache_up") == 1);
 	client_close(&pub);
 	assert_int_equal(WEXITSTATUS(server_stop(&s, SIGTERM)), 0);
 	server_teardown(&s);
