@@ -174,6 +174,7 @@ int admin_prepare(struct admin *a, const struct config *cfg, struct topic_table 
 {
 	char path[CONFIG_PATH_MAX + 32];
 	const char *target = cfg->pg_url;
+	int rc;
 
 	memset(a, 0, sizeof(*a));
 	a->cfg = cfg;
@@ -185,6 +186,11 @@ int admin_prepare(struct admin *a, const struct config *cfg, struct topic_table 
 	a->stops = calloc(ADMIN_STOPS_MAX, sizeof(*a->stops));
 	if (!a->stops)
 		return -1;
+	if ((rc = audit_init(&a->audit, cfg->data_dir, cfg->audit_spill_bytes)) < 0) {
+		admin_log(ADMIN_LOG_ERROR, "audit trail: %s/%s: %s", cfg->data_dir,
+			  AUDIT_SPILL_FILE, strerror(-rc));
+		return -1;
+	}
 	if (dataidx_init(&a->data, cfg->data_index_bytes) < 0) {
 		admin_log(ADMIN_LOG_ERROR, "data index: out of memory");
 		return -1;
@@ -312,6 +318,8 @@ static void admin_chores(struct admin *a)
 		a->next_sample_ns = now + (int64_t)ADMIN_SAMPLE_MS * 1000000;
 	}
 	dataidx_step(&a->data, DIDX_STEP_EVENTS);
+	audit_collect(a);
+	a->audit_more = audit_flush(a);
 	cache_poll(&a->cache, now);
 	if (a->ndrops)
 		live_drops_poll(a, false);
@@ -338,8 +346,8 @@ static void *admin_main(void *arg)
 		int wait_ms = until <= 0 ? 0 : until / 1000000 < ADMIN_POLL_MS
 			      ? (int)(until / 1000000) : ADMIN_POLL_MS;
 
-		if (a->data.behind)
-			wait_ms = 0;	/* the data index has events pending */
+		if (a->data.behind || a->audit_more)
+			wait_ms = 0;	/* the data index or the audit trail has work pending */
 		admin_http_run(a, wait_ms);
 		admin_chores(a);
 	}
@@ -351,6 +359,8 @@ static void *admin_main(void *arg)
 	for (int i = 0; i < 64 && a->data.dirty; i++)	/* the bars not yet stored (bounded) */
 		if (dataidx_flush_bars(&a->data, &a->store, DIDX_FLUSH_ROWS) <= 0)
 			break;
+	audit_drain(a);	/* the reactors may add a few more: admin_free takes those */
+	audit_flush(a);
 	epoch_unregister();
 	return NULL;
 }
@@ -374,6 +384,7 @@ int admin_start(struct admin *a, struct net_engine *eng)
 	if (a->http_bound[0] && !a->cfg->quiet)
 		admin_log(ADMIN_LOG_INFO, "admin API on http://%s (/api/v1, /metrics, /healthz, "
 			  "/readyz)", a->http_bound);
+	atomic_store(&eng->audit_on, true);	/* this thread takes the audit records */
 	rc = pthread_create(&a->thread, NULL, admin_main, a);
 	if (rc != 0) {
 		admin_log(ADMIN_LOG_ERROR, "admin thread: %s", strerror(rc));
@@ -400,14 +411,21 @@ void admin_stop_thread(struct admin *a)
 
 void admin_free(struct admin *a)
 {
-	if (a->eng)
+	if (a->eng) {
 		live_drops_poll(a, true);	/* the reactors are gone: nothing holds them */
+		audit_drain(a);	/* what they queued last: stored, else spilled */
+		for (int i = 0; i < 64 && a->audit.n; i++)
+			audit_flush(a);
+		if (a->audit.n)
+			audit_spill(a);
+	}
 	for (uint32_t r = 0; a->lists && r < a->eng->n; r++)
 		control_cmd_free(a->lists[r]);
 	free(a->lists);
 	free(a->stops);
 	sampler_free(a);
 	dataidx_free(&a->data);
+	audit_free(&a->audit);
 	cache_free(&a->cache);
 	store_close(&a->store);
 	a->lists = NULL;

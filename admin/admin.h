@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "admin/audit.h"
 #include "admin/cache.h"
 #include "admin/dataidx.h"
 #include "admin/store.h"
@@ -137,6 +138,8 @@ struct admin {
 	uint64_t rules_swaps;
 	uint32_t rules_n, rules_enabled;	/* the set in force */
 	struct dataidx data;		/* the REST data API's index (admin/dataidx.h) */
+	struct audit_trail audit;	/* distribution_audit rows (admin/audit.h) */
+	bool audit_more;		/* it has rows to write: no waiting between chores */
 	struct cache cache;		/* Redis (admin/cache.h), off without --redis-url */
 	uint64_t cache_rules_swaps;	/* rules_swaps when routing keys were written */
 	int64_t cache_routing_ns;	/* when they are rewritten next */

@@ -323,6 +323,7 @@ void live_drops_poll(struct admin *a, bool all)
 		for (uint32_t r = 0; d->cmds && r < a->eng->n; r++)
 			control_cmd_free(d->cmds[r]);
 		free(d->cmds);
+		audit_drain(a);	/* audit records name the topic: rows before it goes */
 		rc = topic_destroy(a->topics, d->tp);
 		if (rc < 0)
 			admin_log(ADMIN_LOG_WARN, "a deleted topic's files were not all removed: %s "

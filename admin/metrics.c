@@ -334,7 +334,16 @@ static void metrics_admin(struct mbuf *b, const struct admin *a)
 			  (unsigned long long)a->http_requests[c]);
 }
 
-/* The data API's index (admin/dataidx.h). */
+static uint64_t metrics_audit_lost(const struct admin *a)
+{
+	uint64_t n = 0;
+
+	for (uint32_t r = 0; r < a->eng->n; r++)
+		n += net_stat_get(&a->eng->audit[r].lost);
+	return n;
+}
+
+/* The data API's index (admin/dataidx.h), the Redis cache and the audit trail. */
 static void metrics_data(struct mbuf *b, const struct admin *a)
 {
 	static const char *const kinds[DIDX_KINDS] = { "symbol", "instrument", "order", "fill",
@@ -381,6 +390,31 @@ static void metrics_data(struct mbuf *b, const struct admin *a)
 		  a->cache.errors },
 		{ "fanout_cache_outages_total", "counter", "Times the Redis connection broke.",
 		  a->cache.outages },
+		{ "fanout_audit_records_total", "counter",
+		  "Audit records (deliveries, failures, acks) taken from the reactors.",
+		  a->audit.records },
+		{ "fanout_audit_rows_written_total", "counter",
+		  "distribution_audit rows committed to the store.", a->audit.rows_written },
+		{ "fanout_audit_acks_written_total", "counter",
+		  "Acks applied to distribution_audit rows.", a->audit.acks_written },
+		{ "fanout_audit_pending_rows", "gauge",
+		  "Audit rows held in memory, not yet in the store.", a->audit.n },
+		{ "fanout_audit_spill_bytes", "gauge",
+		  "Bytes of the spill file (rows kept while the store was down).",
+		  a->audit.spill_bytes - a->audit.spill_done },
+		{ "fanout_audit_rows_spilled_total", "counter",
+		  "Audit rows written to the spill file.", a->audit.rows_spilled },
+		{ "fanout_audit_dropped_rows_total", "counter",
+		  "Audit rows dropped: the store down and the spill full (--audit-spill-bytes).",
+		  a->audit.rows_dropped },
+		{ "fanout_audit_lost_records_total", "counter",
+		  "Audit failures or acks a reactor could not queue (the admin thread behind).",
+		  metrics_audit_lost(a) },
+		{ "fanout_audit_unreadable_total", "counter",
+		  "Audit records whose event had left the log (or spill lines unreadable).",
+		  a->audit.unreadable },
+		{ "fanout_audit_store_errors_total", "counter",
+		  "Audit transactions the store refused (kept, retried).", a->audit.store_errors },
 	};
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {

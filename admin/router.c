@@ -47,6 +47,7 @@ static const struct admin_route_entry admin_routes[] = {
 	{ { "api", "v1", "execution", "fills", "*" }, "GET", { { "GET", api_exec_fill } } },
 	{ { "api", "v1", "execution", "reports", "*" }, "GET", { { "GET", api_exec_report } } },
 	{ { "api", "v1", "execution", "*", "status" }, "GET", { { "GET", api_exec_status } } },
+	{ { "api", "v1", "audit" }, "GET", { { "GET", api_audit } } },
 };
 
 static bool admin_shape_matches(const struct admin_route_entry *e, const struct path *p)

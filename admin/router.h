@@ -39,6 +39,7 @@ int api_decisions(struct admin_req *r, struct admin_reply *rep);
 int api_exec_status(struct admin_req *r, struct admin_reply *rep);
 int api_exec_fill(struct admin_req *r, struct admin_reply *rep);
 int api_exec_report(struct admin_req *r, struct admin_reply *rep);
+int api_audit(struct admin_req *r, struct admin_reply *rep);	/* admin/api_audit.c */
 
 /* admin/api_health.c */
 int api_healthz(struct admin_req *r, struct admin_reply *rep);

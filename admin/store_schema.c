@@ -205,12 +205,32 @@ static const char schema3_pg[] =
 	" updated_at timestamptz NOT NULL,"
 	" PRIMARY KEY (symbol, minute_ns));";
 
+/* The audit trail's rows (admin/audit.h): which subscription, where in the log, and
+ * when an Ack covered it; created_at is the time of the delivery or failure. */
+static const char schema4_sqlite[] =
+	"ALTER TABLE distribution_audit ADD COLUMN subscription_id TEXT;"
+	"ALTER TABLE distribution_audit ADD COLUMN log_partition INTEGER;"
+	"ALTER TABLE distribution_audit ADD COLUMN log_offset INTEGER;"
+	"ALTER TABLE distribution_audit ADD COLUMN acked_at TEXT;"
+	"CREATE INDEX idx_distribution_audit_sub ON distribution_audit"
+	" (subscription_id, log_partition, log_offset);";
+
+static const char schema4_pg[] =
+	"ALTER TABLE distribution_audit ADD COLUMN subscription_id varchar(48);"
+	"ALTER TABLE distribution_audit ADD COLUMN log_partition integer;"
+	"ALTER TABLE distribution_audit ADD COLUMN log_offset bigint;"
+	"ALTER TABLE distribution_audit ADD COLUMN acked_at timestamptz;"
+	"CREATE INDEX idx_distribution_audit_sub ON distribution_audit"
+	" (subscription_id, log_partition, log_offset);";
+
 const struct store_migration store_migrations[] = {
 	{ 1, "seed command side: topics, subscriptions, routing_rules, distribution_stats",
 	  schema1_sqlite, schema1_pg },
 	{ 2, "execution columns, rule origin, receive counters, distribution_audit",
 	  schema2_sqlite, schema2_pg },
 	{ 3, "market_bars: the data API's 1-minute OHLCV buckets", schema3_sqlite, schema3_pg },
+	{ 4, "distribution_audit: subscription, partition, offset, acked_at", schema4_sqlite,
+	  schema4_pg },
 };
 const uint32_t store_migrations_count = sizeof(store_migrations) / sizeof(store_migrations[0]);
 

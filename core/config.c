@@ -38,6 +38,7 @@ void config_defaults(struct config *c)
 	c->frame_deadline_ms = CONFIG_FRAME_DEADLINE_MS;
 	c->latest_keys_max = LATEST_KEYS_DEFAULT;
 	c->data_index_bytes = 256ull << 20;	/* admin/dataidx.h DIDX_BYTES_DEFAULT */
+	c->audit_spill_bytes = 256ull << 20;	/* admin/audit.h AUDIT_SPILL_BYTES_DEFAULT */
 	c->memory_log_ms = CONFIG_MEMORY_LOG_MS;
 	c->shm_max_rings = 4;
 	c->shm_attach_timeout_ms = 10000;
@@ -115,6 +116,8 @@ static const char config_usage[] =
 	"  --data-index-bytes N      memory for the REST data API's index (latest, history,\n"
 	"                            bars, decisions, executions; default 268435456; 0 =\n"
 	"                            off: those endpoints answer 503)\n"
+	"  --audit-spill-bytes N     audit rows kept in DIR/audit-spill.jsonl while the store\n"
+	"                            is down (default 268435456; 0 = none: dropped, counted)\n"
 	"  --stats-interval N        a distribution_stats row per topic every N seconds\n"
 	"                            (default 10)\n"
 	"  --stats-queue-rows N      statistics rows kept while the store is down (default\n"
@@ -166,7 +169,7 @@ enum {
 	OPT_SHM_ATTACH_TIMEOUT, OPT_HTTP, OPT_NO_HTTP, OPT_PG_URL,
 	OPT_STATS_INTERVAL, OPT_STATS_QUEUE, OPT_LOG_FORMAT, OPT_REACTOR_MEMORY,
 	OPT_FRAME_DEADLINE, OPT_LATEST_KEYS, OPT_MEMORY_LOG, OPT_SEND_ZC_INFLIGHT,
-	OPT_MAX_TOPICS_CONN, OPT_TOPIC_RATE, OPT_DATA_INDEX, OPT_REDIS_URL,
+	OPT_MAX_TOPICS_CONN, OPT_TOPIC_RATE, OPT_DATA_INDEX, OPT_AUDIT_SPILL, OPT_REDIS_URL,
 };
 
 static const struct option config_options[] = {
@@ -205,6 +208,7 @@ static const struct option config_options[] = {
 	{ "quiet", no_argument, NULL, OPT_QUIET },
 	{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
 	{ "data-index-bytes", required_argument, NULL, OPT_DATA_INDEX },
+	{ "audit-spill-bytes", required_argument, NULL, OPT_AUDIT_SPILL },
 	{ "redis-url", required_argument, NULL, OPT_REDIS_URL },
 	{ "http", required_argument, NULL, OPT_HTTP },
 	{ "no-http", no_argument, NULL, OPT_NO_HTTP },
@@ -443,6 +447,9 @@ static int config_apply_admin(struct config *c, int opt, const char *arg, const 
 		if (config_number(arg, 0, 1ull << 40, &c->data_index_bytes) < 0)
 			return -1;
 		return c->data_index_bytes == 0 || c->data_index_bytes >= (1u << 20) ? 0 : -1;
+	case OPT_AUDIT_SPILL:
+		*why = "--audit-spill-bytes must be in 0..1099511627776";
+		return config_number(arg, 0, 1ull << 40, &c->audit_spill_bytes);
 	case OPT_PG_URL:
 		*why = "--pg-url is empty or too long";
 		return config_string(c->pg_url, sizeof(c->pg_url), arg);

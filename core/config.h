@@ -79,6 +79,7 @@ struct config {
 	bool no_http;			/* no admin HTTP server */
 	char pg_url[CONFIG_PATH_MAX];	/* PostgreSQL store; "" = SQLite in the data dir */
 	uint64_t data_index_bytes;	/* the REST data API's index; 0 = off */
+	uint64_t audit_spill_bytes;	/* audit rows spilled while the store is down */
 	char redis_url[CONFIG_PATH_MAX];	/* Redis cache; "" = none */
 	uint32_t stats_interval_s;	/* distribution_stats rows every this many seconds */
 	uint32_t stats_queue_rows;	/* rows kept while the store is down */

@@ -187,6 +187,8 @@ static int topic_open_logs(struct topic_table *t, struct topic *tp)
 		if (rc < 0)
 			return rc;
 		tp->part[i].latest_ready = true;
+		atomic_store_explicit(&tp->part[i].audit_next, log_tail(tp->part[i].log),
+				      memory_order_relaxed);
 		rc = latest_rebuild(&tp->part[i].latest);
 		if (rc < 0)
 			return rc;

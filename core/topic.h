@@ -54,6 +54,10 @@ struct topic_partition {
 	 * partition is not served, its files are kept as found for an operator (README,
 	 * "Quarantined partitions"). Set before the topic is in the table; never cleared. */
 	const struct log_fault *quarantine;
+	/* One past the offset of its newest audit-required event (LOG_ENTRY_AUDIT_REQUIRED):
+	 * a subscription cut behind it may owe such events (net/audit.h). Written by the
+	 * owner before it publishes the tail; at open, the tail (there may be some below). */
+	_Atomic uint64_t audit_next;
 };
 
 struct topic {

@@ -381,6 +381,8 @@ static int publish_write(struct publish_ctx *ctx, struct topic_partition *part,
 	rc = (int)event_frame_write(e, at, dst, &crc);
 	assert((uint32_t)rc == size);
 	log_commit_crc(log, fields, crc);
+	if (fields->flags & LOG_ENTRY_AUDIT_REQUIRED)	/* before the tail is published */
+		atomic_store_explicit(&part->audit_next, at + 1, memory_order_relaxed);
 	PROBE_APPEND(partition, at, size);
 	event_frame_key_at(e, at, dst, &key, &klen);
 	if (latest_put(&part->latest, fields->key_hash, key, klen, at) < 0)

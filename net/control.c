@@ -247,7 +247,7 @@ static void control_sub_end(struct net_server *srv, struct control_cmd *cmd)
 		for (uint32_t j = 0; s->in_use && j < s->nsubs; j++) {
 			if (s->subs[j]->stats.serial != cmd->serial)
 				continue;
-			session_end_sub(s, s->subs[j], cmd->message);
+			session_end_sub(s, s->subs[j], cmd->message, true);
 			cmd->n = 1;
 			return;
 		}
@@ -271,7 +271,7 @@ static void control_drop(struct net_server *srv, struct control_queue *q,
 		for (uint32_t j = s->nsubs; s->in_use && j-- > 0;) {
 			if (s->subs[j]->topic != cmd->topic)
 				continue;
-			session_end_sub(s, s->subs[j], cmd->message);
+			session_end_sub(s, s->subs[j], cmd->message, false);
 			cmd->n++;
 		}
 		if (!s->in_use)
@@ -281,6 +281,7 @@ static void control_drop(struct net_server *srv, struct control_queue *q,
 		if (reactor_send_pending(s->conn) && cmd->nsending < cmd->conns_cap)
 			cmd->sending[cmd->nsending++] = s->conn->slot;
 	}
+	net_server_audit_drop(srv, cmd->topic);	/* its ended subscriptions owe nothing */
 	/* The admin thread bounds pending removals by TOPIC_REMOVING_MAX. */
 	assert(q->ndrops < CONTROL_DROPS_MAX);
 	q->drops[q->ndrops++] = cmd;

@@ -149,6 +149,10 @@ int net_engine_start(struct net_engine *e, uint32_t n, struct topic_table *topic
 	rc = xr_mesh_init(&e->mesh, n);
 	if (rc == 0)
 		rc = control_init(&e->control, n);
+	if (rc == 0 && !(e->audit = calloc(n, sizeof(*e->audit))))
+		rc = -ENOMEM;
+	for (uint32_t i = 0; i < n && rc == 0; i++)
+		rc = audit_queue_init(&e->audit[i], AUDIT_QUEUE_SLOTS);
 	if (rc < 0)
 		return rc;
 	e->n = n;
@@ -227,6 +231,9 @@ void net_engine_free(struct net_engine *e)
 	free(e->reactors);
 	xr_mesh_free(&e->mesh);
 	control_free(&e->control);
+	for (uint32_t i = 0; e->audit && i < e->n; i++)
+		audit_queue_free(&e->audit[i]);
+	free(e->audit);
 	pthread_mutex_destroy(&e->lock);
 	pthread_cond_destroy(&e->cond);
 	memset(e, 0, sizeof(*e));

@@ -15,6 +15,7 @@
 #include "core/xr.h"
 #include "ingest/route.h"
 #include "ingest/rules.h"
+#include "net/audit.h"
 #include "net/control.h"
 #include "net/sink.h"
 
@@ -52,6 +53,9 @@ struct net_engine {
 	bool go;			/* every reactor is up: start serving */
 	struct control control;		/* the admin plane's commands (net/control.h) */
 	_Atomic uint64_t next_serial;	/* subscriptions' serials (net/stats.h) */
+	struct audit_queue *audit;	/* n: reactor i's audit records, for the admin
+					 * thread (net/audit.h) */
+	_Atomic bool audit_on;		/* the admin thread takes them (else none is kept) */
 };
 
 /* The number of reactors cfg asks for: --reactors, else one fewer than the CPUs this

@@ -266,15 +266,16 @@ static const struct route_answer *net_route_wild(struct net_server *srv, const s
 	return scratch;
 }
 
-/* A routed subscription's ring overflowed while its partition wt was being routed: it
- * resumes scanning from what each partition still owes it (see sub_overflow). */
+/* A routed subscription's ring overflowed while its partition wt (or none) was being
+ * routed: it resumes scanning from what each partition still owes it (see sub_overflow). */
 static void net_route_overflow(struct net_server *srv, struct subscription *sub,
 			       const struct net_watch *wt)
 {
 	struct topic *tp = sub->topic;
 
 	for (uint32_t q = 0; q < tp->partitions; q++) {
-		const struct net_watch *w = q == wt->partition ? wt : net_watch_find(srv, tp->part[q].log);
+		const struct net_watch *w = wt && q == wt->partition ? wt
+					    : net_watch_find(srv, tp->part[q].log);
 
 		/* Every partition of a routed subscription's topic is watched. */
 		srv->route_offered[q] = w ? w->routed.offset : sub->cursors[q].offset;
@@ -332,6 +333,136 @@ static void net_server_route(struct net_server *srv)
 			}
 			log_cursor_next(&wt->routed);
 		}
+	}
+}
+
+/* ---- audit records (net/audit.h) ---- */
+
+#define NET_AUDIT_STEP 16384u	/* index entries the ended subscriptions' walks examine
+				 * per turn, each (at most as many records) */
+
+uint32_t net_server_audit_room(const struct net_server *srv)
+{
+	uint32_t room;
+
+	if (!atomic_load_explicit(&srv->eng->audit_on, memory_order_relaxed))
+		return UINT32_MAX;	/* nobody reads them: none is kept */
+	room = audit_queue_room(srv->audit);
+	return room > srv->audit_reserved ? room - srv->audit_reserved : 0;
+}
+
+void net_server_audit_push(struct net_server *srv, struct audit_rec *r, uint32_t n,
+			   uint8_t kind, uint32_t reserved)
+{
+	int64_t now = n ? clock_realtime_ns() : 0;
+
+	assert(reserved <= srv->audit_reserved);
+	srv->audit_reserved -= reserved;
+	if (!atomic_load_explicit(&srv->eng->audit_on, memory_order_relaxed))
+		return;
+	for (uint32_t i = 0; i < n; i++) {
+		r[i].at_ns = now;
+		if (kind)
+			r[i].kind = kind;
+		audit_queue_push(srv->audit, &r[i]);	/* full: counted in lost */
+	}
+}
+
+struct net_audit_walk {
+	struct net_server *srv;
+	const struct subscription *sub;
+};
+
+static void net_audit_owed(void *ctx, uint32_t p, uint64_t offset)
+{
+	struct net_audit_walk *w = ctx;
+	struct audit_rec r = {
+		.serial = w->sub->stats.serial, .topic = w->sub->topic, .offset = offset,
+		.partition = p, .kind = AUDIT_FAILED,
+	};
+
+	net_server_audit_push(w->srv, &r, 1, 0, 0);
+}
+
+static void net_audit_end_free(struct net_audit_end *e)
+{
+	sub_free(e->sub);
+	free(e->sub);
+	free(e->end);
+}
+
+void net_server_audit_end(struct net_server *srv, struct subscription *sub)
+{
+	struct net_audit_end e = { .sub = sub };
+	struct topic *tp = sub->topic;
+	bool owes = false;
+	bool on = atomic_load_explicit(&srv->eng->audit_on, memory_order_relaxed);
+
+	/* A routed one owes from the first offset its ring or the router has not passed. */
+	if (on && sub->indexed && !sub->scan)
+		net_route_overflow(srv, sub, NULL);
+	if (sub->indexed)
+		net_server_unwatch(srv, sub);
+	if (!on)
+		goto free;
+	e.end = calloc(tp->partitions, sizeof(*e.end));
+	for (uint32_t p = 0; e.end && p < tp->partitions; p++) {
+		uint64_t tail = log_tail(tp->part[p].log);	/* acquire: then audit_next */
+		uint64_t next = atomic_load_explicit(&tp->part[p].audit_next,
+						     memory_order_relaxed);
+
+		e.end[p] = next < tail ? next : tail;
+		owes = owes || e.end[p] > sub->cursors[p].offset;
+	}
+	if (owes && srv->naudit_ends == srv->audit_ends_cap) {
+		uint32_t cap = srv->audit_ends_cap ? srv->audit_ends_cap * 2 : 8;
+		struct net_audit_end *v = realloc(srv->audit_ends, cap * sizeof(*v));
+
+		if (v) {
+			srv->audit_ends = v;
+			srv->audit_ends_cap = cap;
+		}
+	}
+	if (owes && srv->naudit_ends < srv->audit_ends_cap) {
+		sub->owner = NULL;	/* its session is gone */
+		sub->reseek = true;
+		srv->audit_ends[srv->naudit_ends++] = e;
+		return;
+	}
+	if (owes)	/* out of memory: said, not silently */
+		net_server_info(srv, "subscription %llu: out of memory to record the "
+				"audit-required events it was owed", (unsigned long long)sub->stats.serial);
+free:
+	e.sub = sub;
+	net_audit_end_free(&e);
+}
+
+/* One bounded step of every ended subscription's walk (a turn). */
+static void net_audit_ends_step(struct net_server *srv)
+{
+	for (uint32_t i = srv->naudit_ends; i-- > 0;) {
+		struct net_audit_end *e = &srv->audit_ends[i];
+		struct net_audit_walk w = { .srv = srv, .sub = e->sub };
+
+		/* Its failures need room: a full queue waits for the admin thread. */
+		if (net_server_audit_room(srv) < NET_AUDIT_STEP)
+			return;
+		if (!sub_audit_owed(e->sub, e->end, NET_AUDIT_STEP, &srv->match_arena,
+				    net_audit_owed, &w))
+			continue;
+		net_audit_end_free(e);
+		srv->audit_ends[i] = srv->audit_ends[--srv->naudit_ends];
+	}
+}
+
+/* A topic being removed: its ended subscriptions owe nothing any more. */
+void net_server_audit_drop(struct net_server *srv, const struct topic *tp)
+{
+	for (uint32_t i = srv->naudit_ends; i-- > 0;) {
+		if (srv->audit_ends[i].sub->topic != tp)
+			continue;
+		net_audit_end_free(&srv->audit_ends[i]);
+		srv->audit_ends[i] = srv->audit_ends[--srv->naudit_ends];
 	}
 }
 
@@ -527,6 +658,10 @@ static bool net_on_idle(void *ctx)
 			net_server_deactivate(srv, s);
 		busy = busy || s->more;
 	}
+	if (srv->naudit_ends) {	/* come back at once while there is room to go on */
+		net_audit_ends_step(srv);
+		busy = busy || (srv->naudit_ends && net_server_audit_room(srv) >= NET_AUDIT_STEP);
+	}
 	net_wake(srv);
 	srv->reactor.holds = srv->nwaiting + srv->norphans;	/* a drain waits for them */
 	return busy;
@@ -559,6 +694,7 @@ int net_server_init(struct net_server *srv, struct net_engine *eng, uint32_t id,
 	srv->publish.default_partitions = cfg->default_partitions;
 	budget_init(&srv->budget, cfg->reactor_memory_bytes);
 	srv->publish.budget = &srv->budget;
+	srv->audit = &eng->audit[id];
 	srv->sessions = calloc(cfg->max_connections, sizeof(*srv->sessions));
 	srv->active = calloc(cfg->max_connections, sizeof(*srv->active));
 	srv->waiting = calloc(cfg->max_connections, sizeof(*srv->waiting));
@@ -634,6 +770,9 @@ void net_server_free(struct net_server *srv)
 		net_batch_free(srv, srv->orphans[i]);
 	}
 	free(srv->orphans);
+	for (uint32_t i = 0; i < srv->naudit_ends; i++)	/* the stop: no one to tell */
+		net_audit_end_free(&srv->audit_ends[i]);
+	free(srv->audit_ends);
 	free(srv->waiting);
 	route_free(&srv->route);
 	publish_free(&srv->publish);

@@ -33,6 +33,13 @@ struct net_watch {
 };
 
 /* A topic's wildcard subscriptions, routed through the route cache. */
+/* A subscription that ended owing audit-required events: end[p] is partition p's bound
+ * (the tail, or past its newest audit-required event, when it ended). */
+struct net_audit_end {
+	struct subscription *sub;
+	uint64_t *end;
+};
+
 struct net_wild {
 	struct topic *topic;
 	uint64_t gen;			/* changes with every subscription that comes or goes */
@@ -81,6 +88,13 @@ struct net_server {
 	 * memory report (read-only for other threads: net_server_budget). */
 	struct budget budget;
 	struct net_stats stats;		/* read by the admin plane (net/stats.h) */
+	/* Audit-required events (net/audit.h): the queue to the admin thread, the slots of
+	 * it promised to sends in flight, and subscriptions that ended owing such events,
+	 * whose backlogs are walked a bounded step per police pass (net_server_audit_end). */
+	struct audit_queue *audit;
+	uint32_t audit_reserved;
+	struct net_audit_end *audit_ends;
+	uint32_t naudit_ends, audit_ends_cap;
 };
 
 /* Sets up reactor id of eng and listens on listen. rules may be NULL. Returns 0 or
@@ -93,6 +107,22 @@ int net_server_init(struct net_server *srv, struct net_engine *eng, uint32_t id,
 int net_server_run(struct net_server *srv, volatile sig_atomic_t *stop, int drain_ms);
 
 void net_server_free(struct net_server *srv);
+
+/* Audit queue slots a gather may fill now (net/audit.h). */
+uint32_t net_server_audit_room(const struct net_server *srv);
+
+/* Queues audit records the caller had room for (net_server_audit_room), stamping at_ns
+ * and, unless 0, kind; reserved of them were promised to a send and are released. */
+void net_server_audit_push(struct net_server *srv, struct audit_rec *r, uint32_t n,
+			   uint8_t kind, uint32_t reserved);
+
+/* Takes an ending subscription (still watched, if indexed) and frees it: at once when it
+ * owes no audit-required event, else once its backlog has been walked and each owed
+ * event recorded AUDIT_FAILED. */
+void net_server_audit_end(struct net_server *srv, struct subscription *sub);
+
+/* Frees the ended subscriptions of tp (being removed) still walking their backlogs. */
+void net_server_audit_drop(struct net_server *srv, const struct topic *tp);
 
 /* Puts a session on the active list (idempotent). */
 void net_server_activate(struct net_server *srv, struct session *s);

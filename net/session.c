@@ -71,14 +71,19 @@ static void session_join(struct session *s, struct topic *tp, bool join)
 	}
 }
 
-/* Unregisters and frees one subscription. */
-static void session_drop_sub(struct session *s, struct subscription *sub)
+/* Unregisters and frees one subscription; with owed, the audit-required events it was
+ * still owed are recorded as failed first (net_server_audit_end). */
+static void session_drop_sub(struct session *s, struct subscription *sub, bool owed)
 {
-	if (sub->indexed)
-		net_server_unwatch(s->srv, sub);
 	session_join(s, sub->topic, false);
 	if (sub->sink)
 		s->srv->eng->sinks->close(sub->sink);	/* its consumers see it closed */
+	if (owed) {
+		net_server_audit_end(s->srv, sub);	/* unwatches and frees it */
+		return;
+	}
+	if (sub->indexed)
+		net_server_unwatch(s->srv, sub);
 	sub_free(sub);
 	free(sub);
 }
@@ -96,8 +101,11 @@ void session_close(struct session *s)
 	session_drop_batches(s);	/* other reactors may still append some */
 	session_pass_close(s, 0);
 	session_pass_close(s, 1);
+	/* A send cut short: its audit-required frames never all reached the kernel. */
+	net_server_audit_push(s->srv, s->audit, s->naudit, AUDIT_FAILED, s->naudit);
+	s->naudit = 0;
 	for (uint32_t i = 0; i < s->nsubs; i++)
-		session_drop_sub(s, s->subs[i]);
+		session_drop_sub(s, s->subs[i], true);
 	free(s->subs);
 	session_free_stage(s);
 	session_free_ctl(s, 0);
@@ -292,7 +300,7 @@ static void session_expire_sinks(struct session *s)
 			      "%u ms (--shm-attach-timeout-ms); the ring was removed and the "
 			      "subscription ended", sub->id, sub->sink_path,
 			      s->srv->cfg->shm_attach_timeout_ms);
-		session_drop_sub(s, sub);
+		session_drop_sub(s, sub, true);
 	}
 }
 
@@ -685,7 +693,7 @@ static void session_unsubscribe(struct session *s, const Fanout__V1__Unsubscribe
 	for (uint32_t i = 0; i < s->nsubs; i++)
 		if (s->subs[i] == sub)
 			s->subs[i] = s->subs[--s->nsubs];
-	session_drop_sub(s, sub);	/* frames already gathered stay valid: log memory */
+	session_drop_sub(s, sub, false);	/* frames already gathered stay valid */
 	r.subscription_id = req->subscription_id;
 	m.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_UNSUBSCRIBED;
 	m.unsubscribed = &r;
@@ -704,6 +712,15 @@ static void session_ack(struct session *s, const Fanout__V1__Ack *req)
 	}
 	sub->acked_offset = req->offset;
 	sub->stats.delivered_at_ack = sub->delivered;	/* admin plane: unacked */
+	if (sub->audit_sent && req->partition < sub->topic->partitions) {
+		/* Cumulative, as Pulsar's: the audit rows of the partition through offset. */
+		struct audit_rec r = {
+			.serial = sub->stats.serial, .topic = sub->topic, .offset = req->offset,
+			.partition = req->partition, .kind = AUDIT_ACKED,
+		};
+
+		net_server_audit_push(s->srv, &r, 1, 0, 0);
+	}
 }
 
 /* Queues a PublishAck for the batch's stored events, written straight into the answer
@@ -1114,11 +1131,14 @@ void session_data(struct session *s, const uint8_t *p, size_t n)
 /* Gathers events from the subscriptions, round robin, after the control iovec. */
 static void session_gather(struct session *s, size_t *bytes)
 {
+	uint32_t room = net_server_audit_room(s->srv), n;
 	struct sub_gather g = {
 		.iov = s->iov, .niov = s->niov, .iov_max = SESSION_IOV_MAX,
 		.bytes = *bytes, .bytes_max = SESSION_SEND_BYTES, .arena = &s->srv->match_arena,
+		.audit = s->audit, .audit_max = room < SESSION_AUDIT_MAX ? room : SESSION_AUDIT_MAX,
 	};
-	uint32_t n;
+
+	assert(s->naudit == 0);	/* the last send's were recorded when it completed */
 
 	for (uint32_t i = 0; i < s->nsubs; i++) {
 		struct subscription *sub = s->subs[(s->next_sub + i) % s->nsubs];
@@ -1134,7 +1154,9 @@ static void session_gather(struct session *s, size_t *bytes)
 	if (s->nsubs)
 		s->next_sub = (s->next_sub + 1) % s->nsubs;
 	s->niov = g.niov;
-	s->more = g.more;
+	s->more = g.more || g.audit_blocked;	/* blocked: on again next turn */
+	s->naudit = g.naudit;
+	s->srv->audit_reserved += g.naudit;
 	*bytes = g.bytes;
 }
 
@@ -1213,15 +1235,18 @@ static bool session_send(struct session *s, bool gather)
 	return true;
 }
 
-static void session_sink_emit(void *ctx, const struct log_ref *ref, uint32_t partition,
+static bool session_sink_emit(void *ctx, const struct log_ref *ref, uint32_t partition,
 			      uint64_t offset)
 {
 	struct subscription *sub = ctx;
 	const struct net_sink_ops *ops = ((struct session *)sub->owner)->srv->eng->sinks;
 
 	if (ops->write(sub->sink, ref->frame, ref->len, partition, offset,
-		       ref->entry->recv_ns) < 0)
+		       ref->entry->recv_ns) < 0) {
 		sub->sink_dropped++;	/* larger than the ring can ever hold */
+		return false;
+	}
+	return true;
 }
 
 /* Copies what each ring subscription has into its ring: the socket is not involved and
@@ -1233,9 +1258,12 @@ static bool session_drain_sinks(struct session *s, bool *unattached)
 
 	for (uint32_t i = 0; i < s->nsubs; i++) {
 		struct subscription *sub = s->subs[i];
+		struct audit_rec audit[SESSION_AUDIT_MAX];
+		uint32_t room = net_server_audit_room(s->srv);
 		struct sub_gather g = {
 			.bytes_max = SESSION_SINK_TURN_BYTES, .arena = &s->srv->match_arena,
-			.emit = session_sink_emit, .emit_ctx = sub,
+			.emit = session_sink_emit, .emit_ctx = sub, .audit = audit,
+			.audit_max = room < SESSION_AUDIT_MAX ? room : SESSION_AUDIT_MAX,
 		};
 		uint64_t dropped = sub->sink_dropped;
 		uint32_t n;
@@ -1251,6 +1279,8 @@ static bool session_drain_sinks(struct session *s, bool *unattached)
 			continue;
 		}
 		n = sub_gather(sub, &g);
+		/* In the ring (or refused by it) now: recorded as it is. */
+		net_server_audit_push(s->srv, audit, g.naudit, 0, 0);
 		if (n) {
 			s->events_out += n;
 			net_stat_add(&s->srv->stats.deliveries, n);	/* admin plane */
@@ -1261,7 +1291,7 @@ static bool session_drain_sinks(struct session *s, bool *unattached)
 				      false, "subscription %u: %llu events larger than a quarter of "
 				      "its ring were not written to it; read them from the log",
 				      sub->id, (unsigned long long)(sub->sink_dropped - dropped));
-		more = more || g.more || g.bytes >= g.bytes_max;
+		more = more || g.more || g.audit_blocked || g.bytes >= g.bytes_max;
 	}
 	return more;
 }
@@ -1294,6 +1324,8 @@ void session_sent(struct session *s, int res)
 	assert(done <= s->send_left);
 	s->send_left -= done;
 	if (s->send_left == 0) {
+		net_server_audit_push(s->srv, s->audit, s->naudit, AUDIT_DELIVERED, s->naudit);
+		s->naudit = 0;
 		if (s->ctl_sending >= 0) {
 			s->ctl_len[s->ctl_sending] = 0;
 			session_pass_close(s, s->ctl_sending);	/* the peer holds them now */
@@ -1329,7 +1361,7 @@ void session_sent(struct session *s, int res)
 
 /* ---- admin plane hook (net/control.c) ---- */
 
-void session_end_sub(struct session *s, struct subscription *sub, const char *why)
+void session_end_sub(struct session *s, struct subscription *sub, const char *why, bool owed)
 {
 	uint32_t id = sub->id;
 
@@ -1339,7 +1371,7 @@ void session_end_sub(struct session *s, struct subscription *sub, const char *wh
 			break;
 		}
 	}
-	session_drop_sub(s, sub);	/* frames already gathered stay valid: log memory */
+	session_drop_sub(s, sub, owed);	/* frames already gathered stay valid: log memory */
 	session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_SUBSCRIPTION_ENDED, 0, id, false,
 		      "subscription %u ended: %s", id, why);
 }

@@ -21,6 +21,7 @@
 #define SESSION_CTL_KEEP    (256u << 10)	/* an emptied buffer larger than this is freed */
 #define SESSION_CTL_MAX     (8u << 20)	/* queued answers a peer may leave unread */
 #define SESSION_IOV_MAX     256u		/* iovecs per send */
+#define SESSION_AUDIT_MAX   16u		/* audit-required frames per send (net/audit.h) */
 #define SESSION_SEND_BYTES  (256u << 10)	/* bytes gathered per send */
 #define SESSION_STAGE_MIN   (64u << 10)
 #define SESSION_HOLD_BYTES  (256u << 10)	/* held input that pauses receiving */
@@ -93,6 +94,11 @@ struct session {
 	struct iovec iov[SESSION_IOV_MAX];
 	uint32_t iov_first, niov;
 	size_t send_left;
+	/* The pending send's audit-required frames: recorded AUDIT_DELIVERED once the
+	 * kernel has taken the whole send, AUDIT_FAILED if the connection closes first.
+	 * Their queue slots are reserved (net_server.audit_reserved) until then. */
+	struct audit_rec audit[SESSION_AUDIT_MAX];
+	uint32_t naudit;
 	/* Subscriptions. */
 	struct subscription **subs;	/* each allocated: the key index points at them */
 	uint32_t nsubs, subs_cap;
@@ -136,7 +142,8 @@ bool session_flush(struct session *s);
 
 /* Ends one of the session's subscriptions at the admin plane's request (net/control.c):
  * drops it as an Unsubscribe would and queues an Error SUBSCRIPTION_ENDED naming it and
- * why; the connection stays open. */
-void session_end_sub(struct session *s, struct subscription *sub, const char *why);
+ * why; the connection stays open. With owed, the audit-required events it was owed are
+ * recorded AUDIT_FAILED (an operator's end; not a topic's removal). */
+void session_end_sub(struct session *s, struct subscription *sub, const char *why, bool owed);
 
 #endif

@@ -424,10 +424,17 @@ static bool sub_gather_add(struct subscription *s, struct sub_gather *g,
 {
 	struct iovec *last = g->niov ? &g->iov[g->niov - 1] : NULL;
 
+	bool audited = ref->entry->flags & LOG_ENTRY_AUDIT_REQUIRED;
+	bool taken = true;
+
 	if (g->bytes + ref->len > g->bytes_max && g->bytes > 0)
 		return false;
+	if (audited && g->naudit == g->audit_max) {
+		g->audit_blocked = true;	/* no record, no send: it waits for room */
+		return false;
+	}
 	if (g->emit) {
-		g->emit(g->emit_ctx, ref, p, offset);
+		taken = g->emit(g->emit_ctx, ref, p, offset);
 	} else if (last && (const uint8_t *)last->iov_base + last->iov_len == ref->frame) {
 		last->iov_len += ref->len;
 	} else if (g->niov == g->iov_max) {
@@ -437,6 +444,12 @@ static bool sub_gather_add(struct subscription *s, struct sub_gather *g,
 		g->iov[g->niov].iov_len = ref->len;
 		g->niov++;
 	}
+	s->audit_sent += audited;
+	if (audited)
+		g->audit[g->naudit++] = (struct audit_rec){
+			.serial = s->stats.serial, .topic = s->topic, .offset = offset,
+			.partition = p, .kind = taken ? AUDIT_DELIVERED : AUDIT_FAILED,
+		};
 	g->bytes += ref->len;
 	/* Admin stats (net/stats.h): the one count per delivered frame. */
 	s->stats.bytes_out += ref->len;
@@ -641,4 +654,36 @@ void sub_measure_lag(struct subscription *s)
 		s->lag_events = events > s->lag_events ? events : s->lag_events;
 		s->lag_bytes = bytes > s->lag_bytes ? bytes : s->lag_bytes;
 	}
+}
+
+bool sub_audit_owed(struct subscription *s, const uint64_t *end, uint32_t max,
+		    struct arena *a, void (*owed)(void *ctx, uint32_t p, uint64_t offset),
+		    void *ctx)
+{
+	uint32_t examined = 0;
+	bool done = true;
+
+	if (s->reseek) {
+		for (uint32_t p = 0; p < s->topic->partitions; p++)
+			log_cursor_seek(s->topic->part[p].log, &s->cursors[p], s->cursors[p].offset);
+		s->reseek = false;
+	}
+	for (uint32_t p = 0; p < s->topic->partitions; p++) {
+		const struct log *log = s->topic->part[p].log;
+		struct log_cursor *cur = &s->cursors[p];
+		struct log_ref ref;
+
+		while (cur->offset < end[p] && examined < max &&
+		       log_cursor_peek(log, cur, &ref) == 0) {
+			examined++;
+			/* The flag first: most events are not audited, and need no match. */
+			if ((ref.entry->flags & LOG_ENTRY_AUDIT_REQUIRED) && sub_wants(s, &ref, a))
+				owed(ctx, p, cur->offset);
+			log_cursor_next(cur);
+		}
+		if (cur->offset < end[p] && examined < max)
+			cur->offset = end[p];	/* nothing readable below end: nothing owed */
+		done = done && cur->offset >= end[p];
+	}
+	return done;
 }

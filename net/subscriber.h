@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/pattern.h"
 #include "core/topic.h"
+#include "net/audit.h"
 #include "net/stats.h"
 
 #define SUB_PATTERNS_MAX 64u		/* patterns per subscription */
@@ -64,6 +65,7 @@ struct subscription {
 	uint64_t lag_events, lag_bytes;	/* behind the tail at the last check (worst
 					 * partition) */
 	uint64_t acked_offset;		/* the client's last Ack (any partition) */
+	uint64_t audit_sent;		/* audit-required frames gathered: its Acks matter */
 	/* Subscriptions with patterns are not scanned: the server's routing (the exact-key
 	 * table, or the route cache for wildcards) hands them the offsets of their keys'
 	 * events (sub_push) into a ring. They
@@ -99,9 +101,15 @@ struct sub_gather {
 	bool more;			/* a scan stopped at SUB_SCAN_MAX with room left: call
 					 * again soon, nothing else will wake it */
 	/* Instead of iovecs (a sink subscription): each frame is handed to emit, until
-	 * bytes reaches bytes_max. */
-	void (*emit)(void *ctx, const struct log_ref *ref, uint32_t partition, uint64_t offset);
+	 * bytes reaches bytes_max. emit returns false when the frame was not taken. */
+	bool (*emit)(void *ctx, const struct log_ref *ref, uint32_t partition, uint64_t offset);
 	void *emit_ctx;
+	/* Audit-required frames (net/audit.h): each one gathered adds its record here
+	 * (AUDIT_DELIVERED, at_ns 0; AUDIT_FAILED when emit did not take it), and the gather
+	 * stops before one that finds naudit == audit_max (audit_blocked set). */
+	struct audit_rec *audit;
+	uint32_t naudit, audit_max;
+	bool audit_blocked;
 };
 
 /* What a client asked for (the fields of a Subscribe). */
@@ -185,5 +193,14 @@ bool sub_key_matches(const struct subscription *s, const char *key, size_t len);
 /* Appends matching frames to g until it is full or the subscription is caught up, moving
  * the cursors past everything examined. Returns the frames added. */
 uint32_t sub_gather(struct subscription *s, struct sub_gather *g);
+
+/* For a subscription that has ended (sent nothing more): finds the audit-required
+ * events it still owed, those it wants at or past its cursors and below end[p] in each
+ * partition p, calling owed(ctx, p, offset) for each, and moves the cursors past them.
+ * Examines at most max index entries; returns true once every cursor reached its end.
+ * The cursors must have been re-seeked (reseek set) since the last gather. */
+bool sub_audit_owed(struct subscription *s, const uint64_t *end, uint32_t max,
+		    struct arena *a, void (*owed)(void *ctx, uint32_t p, uint64_t offset),
+		    void *ctx);
 
 #endif
