@@ -127,13 +127,13 @@ static void snapshot_of_an_empty_topic_is_empty(void **state)
 	sub_free(&s);
 }
 
-/* Appends a stored-event frame with routing key key to partition 0 and records it in the
- * partition's last-value table, as publish does. */
-static void append_key(struct topic *tp, const char *key)
+/* Appends a stored-event frame with routing key key and index flags to partition 0 and
+ * records it in the partition's last-value table, as publish does. */
+static void append_flagged(struct topic *tp, const char *key, uint8_t flags)
 {
 	struct log *log = tp->part[0].log;
 	size_t k = strlen(key), n = 0;
-	struct log_fields fl = { .key_hash = keyhash_bytes(key, k) };
+	struct log_fields fl = { .key_hash = keyhash_bytes(key, k), .flags = flags };
 	uint8_t body[200], *dst;
 	uint64_t at;
 
@@ -152,6 +152,75 @@ static void append_key(struct topic *tp, const char *key)
 	log_publish(log);
 	assert_int_equal(latest_put(&tp->part[0].latest, fl.key_hash, (const char *)dst + 7,
 				    (uint32_t)k, at), 0);	/* after the 7 bytes above */
+}
+
+static void append_key(struct topic *tp, const char *key)
+{
+	append_flagged(tp, key, 0);
+}
+
+/* Each audit-required frame gathered leaves its record; a gather with no room for one
+ * stops before it (audit_blocked) and the next takes it. */
+static void audit_frames_are_recorded_and_bounded(void **state)
+{
+	struct fixture *f = *state;
+	struct subscription *s = &f->sub;
+	struct audit_rec rec[1];
+	struct iovec iov[8];
+	struct sub_gather g = { .iov = iov, .iov_max = 8, .bytes_max = 1 << 20,
+				.arena = &f->arena, .audit = rec, .audit_max = 1 };
+
+	s->stats.serial = 42;
+	append_flagged(f->tp, "AAPL.NASDAQ.trade", LOG_ENTRY_AUDIT_REQUIRED);
+	append_flagged(f->tp, "AAPL.NASDAQ.trade", 0);
+	append_flagged(f->tp, "MSFT.NASDAQ.trade", LOG_ENTRY_AUDIT_REQUIRED);	/* not its */
+	append_flagged(f->tp, "AAPL.NASDAQ.trade", LOG_ENTRY_AUDIT_REQUIRED);
+	assert_int_equal(sub_gather(s, &g), 2);	/* 0 and 1; 3 waits for room */
+	assert_true(g.audit_blocked);
+	assert_int_equal(g.naudit, 1);
+	assert_int_equal(rec[0].serial, 42);
+	assert_int_equal(rec[0].partition, 0);
+	assert_int_equal(rec[0].offset, 0);
+	assert_int_equal(rec[0].kind, AUDIT_DELIVERED);
+	assert_ptr_equal(rec[0].topic, f->tp);
+	assert_int_equal(s->audit_sent, 1);
+	g = (struct sub_gather){ .iov = iov, .iov_max = 8, .bytes_max = 1 << 20,
+				 .arena = &f->arena, .audit = rec, .audit_max = 1 };
+	assert_int_equal(sub_gather(s, &g), 1);
+	assert_false(g.audit_blocked);
+	assert_int_equal(g.naudit, 1);
+	assert_int_equal(rec[0].offset, 3);
+}
+
+static void owed_collect(void *ctx, uint32_t p, uint64_t offset)
+{
+	uint64_t *v = ctx;
+
+	assert_int_equal(p, 0);
+	v[++v[0]] = offset;
+}
+
+/* An ended subscription owes exactly the audit-required events it wants between its
+ * cursors and the ends; the walk is bounded per call and resumes. */
+static void owed_audit_events_are_found(void **state)
+{
+	struct fixture *f = *state;
+	struct subscription *s = &f->sub;
+	uint64_t owed[8] = { 0 }, end[2] = { 4, 0 };
+
+	append_flagged(f->tp, "AAPL.NASDAQ.trade", LOG_ENTRY_AUDIT_REQUIRED);
+	append_flagged(f->tp, "MSFT.NASDAQ.trade", LOG_ENTRY_AUDIT_REQUIRED);	/* not its */
+	append_flagged(f->tp, "AAPL.NASDAQ.trade", 0);				/* not audited */
+	append_flagged(f->tp, "AAPL.NASDAQ.trade", LOG_ENTRY_AUDIT_REQUIRED);
+	append_flagged(f->tp, "AAPL.NASDAQ.trade", LOG_ENTRY_AUDIT_REQUIRED);	/* past end */
+	s->reseek = true;
+	assert_false(sub_audit_owed(s, end, 2, &f->arena, owed_collect, owed));
+	assert_int_equal(owed[0], 1);
+	assert_int_equal(owed[1], 0);
+	assert_true(sub_audit_owed(s, end, 100, &f->arena, owed_collect, owed));
+	assert_int_equal(owed[0], 2);
+	assert_int_equal(owed[2], 3);
+	assert_int_equal(s->cursors[0].offset, 4);
 }
 
 /* Every allocation a subscription makes is taken from the budget first and given back
@@ -233,6 +302,9 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(subscriptions_live_within_the_budget, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(audit_frames_are_recorded_and_bounded, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(owed_audit_events_are_found, setup, teardown),
 		cmocka_unit_test_setup_teardown(filter_lists_are_charged_per_value, setup,
 						teardown),
 	};
