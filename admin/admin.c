@@ -414,10 +414,11 @@ void admin_free(struct admin *a)
 	if (a->eng) {
 		live_drops_poll(a, true);	/* the reactors are gone: nothing holds them */
 		audit_drain(a);	/* what they queued last: stored, else spilled */
-		for (int i = 0; i < 64 && a->audit.n; i++)
+		for (int i = 0; i < 16 && a->audit.n && a->store.up; i++)
 			audit_flush(a);
-		if (a->audit.n)
-			audit_spill(a);
+		audit_spill(a);	/* the rest waits in the spill for the next start */
+		/* What the reactors' last closes would add has no one to take it. */
+		atomic_store(&a->eng->audit_on, false);
 	}
 	for (uint32_t r = 0; a->lists && r < a->eng->n; r++)
 		control_cmd_free(a->lists[r]);

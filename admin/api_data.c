@@ -17,7 +17,6 @@
 #include "admin/event_json.h"
 #include "admin/router.h"
 #include "core/clock.h"
-#include "core/frame.h"
 #include "fanout.pb-c.h"
 
 #define DATA_LIMIT_DEFAULT   1000u
@@ -39,20 +38,13 @@ struct data_event {
 static int data_event_load(struct admin *a, uint64_t ref, struct data_event *out)
 {
 	struct log_ref lr;
-	struct frame_view fv;
 
 	memset(out, 0, sizeof(*out));
 	if (dataidx_read(&a->data, ref, &lr, &out->tp, &out->partition) < 0)
 		return -ENOENT;
-	if (frame_parse(lr.frame, lr.len, UINT32_MAX >> 1, &fv) <= 0)
+	out->m = event_frame_unpack(lr.frame, lr.len);
+	if (!out->m)
 		return -EBADMSG;
-	out->m = fanout__v1__server_message__unpack(NULL, fv.len, fv.body);
-	if (!out->m || out->m->body_case != FANOUT__V1__SERVER_MESSAGE__BODY_EVENT) {
-		if (out->m)
-			fanout__v1__server_message__free_unpacked(out->m, NULL);
-		out->m = NULL;
-		return -EBADMSG;
-	}
 	out->e = out->m->event;
 	out->offset = ref & ((1ull << DIDX_LOG_OFFSET_BITS) - 1);
 	return 0;

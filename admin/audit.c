@@ -10,15 +10,39 @@
 #include <unistd.h>
 
 #include "admin/admin.h"
+#include "admin/event_json.h"
 #include "admin/live.h"
 #include "admin/log.h"
-#include "core/frame.h"
+#include "core/pattern.h"
 #include "fanout.pb-c.h"
+#include "ingest/wire_scan.h"
 #include "net/audit.h"
+
+static_assert(AUDIT_SUB_BYTES == ADMIN_ID_BYTES, "a subscription's REST id");
+static_assert(AUDIT_EVENT_ID_BYTES == WIRE_ID_BYTES_MAX + 1, "an event id");
+static_assert(AUDIT_KEY_BYTES >= PATTERN_BYTES_MAX + 1, "a routing key");
 
 #define AUDIT_ACK_LOOKBACK 256u	/* rows an Ack looks back for an older one to replace */
 
 static const char *const audit_status[] = { "", "delivered", "failed", "acked" };
+
+/* The length of f up to its last newline: a line a crash cut short is not a row. */
+static uint64_t audit_whole_lines(FILE *f, uint64_t size)
+{
+	char buf[4096];
+
+	while (size > 0) {
+		size_t n = size < sizeof(buf) ? (size_t)size : sizeof(buf);
+
+		if (fseeko(f, (off_t)(size - n), SEEK_SET) != 0 || fread(buf, 1, n, f) != n)
+			return 0;
+		for (size_t i = n; i-- > 0;)
+			if (buf[i] == '\n')
+				return size - n + i + 1;
+		size -= n;
+	}
+	return 0;
+}
 
 int audit_init(struct audit_trail *t, const char *data_dir, uint64_t spill_max)
 {
@@ -31,14 +55,18 @@ int audit_init(struct audit_trail *t, const char *data_dir, uint64_t spill_max)
 	if (n < 0 || (size_t)n >= sizeof(t->spill_path))
 		return -ENAMETOOLONG;
 	t->rows = calloc(AUDIT_PENDING_MAX, sizeof(*t->rows));
-	if (!t->rows)
+	t->batch = calloc(AUDIT_FLUSH_ROWS, sizeof(*t->batch));
+	if (!t->rows || !t->batch)
 		return -ENOMEM;
 	/* Rows spilled before a stop (or a crash) are the store's first work. */
 	if (stat(t->spill_path, &sb) == 0 && sb.st_size > 0) {
 		t->spill = fopen(t->spill_path, "a+");
 		if (!t->spill)
 			return -errno;
-		t->spill_bytes = (uint64_t)sb.st_size;
+		t->spill_bytes = audit_whole_lines(t->spill, (uint64_t)sb.st_size);
+		if (t->spill_bytes < (uint64_t)sb.st_size &&
+		    ftruncate(fileno(t->spill), (off_t)t->spill_bytes) < 0)
+			return -errno;
 	}
 	return 0;
 }
@@ -48,6 +76,7 @@ void audit_free(struct audit_trail *t)
 	if (t->spill)
 		fclose(t->spill);
 	free(t->rows);
+	free(t->batch);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -56,31 +85,33 @@ static struct audit_row *audit_at(struct audit_trail *t, uint32_t i)
 	return &t->rows[(t->head + i) % AUDIT_PENDING_MAX];
 }
 
-/* The event's id and routing key, from its frame in the log. Returns 0 or -1. */
-static int audit_event(const struct audit_rec *rec, struct audit_row *row, uint64_t *recv_ns)
+/* The event's id and routing key, from its frame in the log (the last one is kept: an
+ * event delivered to many subscriptions is decoded once). Returns 0 or -1. */
+static int audit_event(struct audit_trail *t, const struct audit_rec *rec,
+		       struct audit_row *row, uint64_t *recv_ns)
 {
 	const struct log *log = rec->topic->part[rec->partition].log;
 	Fanout__V1__ServerMessage *m;
-	struct frame_view fv;
 	struct log_ref ref;
-	int rc = -1;
 
-	if (!log || log_read(log, rec->offset, &ref) < 0 ||
-	    frame_parse(ref.frame, ref.len, UINT32_MAX >> 1, &fv) <= 0)
-		return -1;
-	m = fanout__v1__server_message__unpack(NULL, fv.len, fv.body);
-	if (m && m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_EVENT) {
-		const Fanout__V1__Event *e = m->event;
-
-		snprintf(row->event_id, sizeof(row->event_id), "%s", e->event_id);
-		snprintf(row->key, sizeof(row->key), "%s",
-			 e->distribution ? e->distribution->routing_key : "");
-		*recv_ns = ref.entry->recv_ns;
-		rc = 0;
-	}
-	if (m)
+	if (t->last_topic != rec->topic || t->last_partition != rec->partition ||
+	    t->last_offset != rec->offset) {
+		if (!log || log_read(log, rec->offset, &ref) < 0 ||
+		    !(m = event_frame_unpack(ref.frame, ref.len)))
+			return -1;
+		snprintf(t->last_event_id, sizeof(t->last_event_id), "%s", m->event->event_id);
+		snprintf(t->last_key, sizeof(t->last_key), "%s", m->event->distribution ?
+			 m->event->distribution->routing_key : "");
 		fanout__v1__server_message__free_unpacked(m, NULL);
-	return rc;
+		t->last_topic = rec->topic;
+		t->last_partition = rec->partition;
+		t->last_offset = rec->offset;
+		t->last_recv_ns = ref.entry->recv_ns;
+	}
+	memcpy(row->event_id, t->last_event_id, sizeof(row->event_id));
+	memcpy(row->key, t->last_key, sizeof(row->key));
+	*recv_ns = t->last_recv_ns;
+	return 0;
 }
 
 /* An Ack replaces an older one of the same subscription and partition still held
@@ -122,7 +153,7 @@ static void audit_add(struct admin *a, const struct audit_rec *rec)
 		t->n++;
 		return;
 	}
-	if (audit_event(rec, row, &recv_ns) < 0) {
+	if (audit_event(t, rec, row, &recv_ns) < 0) {
 		t->unreadable++;	/* gone from the log already: nothing to name it by */
 		return;
 	}
@@ -246,7 +277,8 @@ out:
 }
 
 /* Appends every held row to the spill file (made at first need); rows past
- * --audit-spill-bytes are dropped and counted. The held rows are gone either way. */
+ * --audit-spill-bytes (of what the store has not had) are dropped and counted. The held
+ * rows are gone either way. */
 void audit_spill(struct admin *a)
 {
 	struct audit_trail *t = &a->audit;
@@ -254,6 +286,11 @@ void audit_spill(struct admin *a)
 
 	if (t->n && !t->spill && t->spill_max)
 		t->spill = fopen(t->spill_path, "a+");
+	/* A stream read last must be positioned before it is written (C11 7.21.5.3). */
+	if (t->spill && fseeko(t->spill, 0, SEEK_END) != 0) {
+		fclose(t->spill);
+		t->spill = NULL;
+	}
 	for (uint32_t i = 0; i < t->n; i++) {
 		const struct audit_row *r = audit_at(t, i);
 		json_t *j;
@@ -266,7 +303,7 @@ void audit_spill(struct admin *a)
 		line = j ? json_dumps(j, JSON_COMPACT) : NULL;
 		json_decref(j);
 		len = line ? strlen(line) + 1 : 0;
-		if (!t->spill || !line || t->spill_bytes + len > t->spill_max ||
+		if (!t->spill || !line || t->spill_bytes - t->spill_done + len > t->spill_max ||
 		    fprintf(t->spill, "%s\n", line) < 0) {
 			dropped++;
 		} else {
@@ -275,66 +312,97 @@ void audit_spill(struct admin *a)
 		}
 		free(line);
 	}
-	if (t->spill && (fflush(t->spill) != 0 || fdatasync(fileno(t->spill)) != 0))
-		admin_log(ADMIN_LOG_WARN, "audit: writing %s: %s", t->spill_path, strerror(errno));
+	if (t->spill && (fflush(t->spill) != 0 || fdatasync(fileno(t->spill)) != 0)) {
+		struct stat sb;
+
+		/* The disk refused: what it holds is what replays (a torn line is skipped). */
+		admin_log(ADMIN_LOG_ERROR, "audit: writing %s: %s", t->spill_path, strerror(errno));
+		if (fstat(fileno(t->spill), &sb) == 0)
+			t->spill_bytes = (uint64_t)sb.st_size;
+	}
 	t->head = (t->head + t->n) % AUDIT_PENDING_MAX;
 	t->n = 0;
 	t->rows_dropped += dropped;
 	if (dropped && !t->drop_logged) {
 		t->drop_logged = true;
 		admin_log(ADMIN_LOG_ERROR, "audit: the store is unavailable and %s is full "
-			  "(--audit-spill-bytes %llu): audit rows are being dropped "
-			  "(fanout_audit_dropped_rows_total)", t->spill_path,
+			  "(--audit-spill-bytes %llu) or cannot be written: audit rows are being "
+			  "dropped (fanout_audit_dropped_rows_total)", t->spill_path,
 			  (unsigned long long)t->spill_max);
 	}
 }
 
-/* Writes up to AUDIT_FLUSH_ROWS spilled lines in one transaction. Returns STORE_OK or
- * the store's failure (the spill stays where it was). */
+/* Writes rows in one transaction. A row the store refuses (STORE_ERR: a constraint, a
+ * value out of range) must not block the trail for good: the batch is then written row
+ * by row and the refused ones are counted and left out. Inserts are idempotent and acks
+ * may be applied twice, so a batch cut short by an outage is simply written again. */
+static int audit_commit(struct admin *a, const struct audit_row *const *rows, uint32_t n)
+{
+	struct store *st = &a->store;
+	int rc = store_begin(st);
+
+	for (uint32_t i = 0; rc == STORE_OK && i < n; i++)
+		rc = audit_write_row(st, rows[i]);
+	if (rc == STORE_OK && (rc = store_commit(st)) == STORE_OK)
+		goto done;
+	store_rollback(st);
+	if (rc != STORE_ERR)
+		return rc;
+	a->audit.store_errors++;
+	for (uint32_t i = 0; i < n; i++) {
+		rc = audit_write_row(st, rows[i]);
+		if (rc == STORE_ERR) {
+			a->audit.rows_rejected++;
+			admin_log(ADMIN_LOG_WARN, "audit: the store refused a row of event '%s' "
+				  "(subscription %s): %s", rows[i]->event_id, rows[i]->sub, st->err);
+		} else if (rc != STORE_OK) {
+			return rc;
+		}
+	}
+done:
+	for (uint32_t i = 0; i < n; i++) {
+		a->audit.rows_written += !rows[i]->ack;
+		a->audit.acks_written += rows[i]->ack && rows[i]->status;
+	}
+	return STORE_OK;
+}
+
+/* Writes up to AUDIT_FLUSH_ROWS spilled lines. Returns STORE_OK or the store's failure
+ * (the spill stays where it was). */
 static int audit_replay(struct admin *a)
 {
 	struct audit_trail *t = &a->audit;
-	struct store *st = &a->store;
+	const struct audit_row *ptrs[AUDIT_FLUSH_ROWS];
 	uint64_t at = t->spill_done;
 	char *line = NULL;
 	size_t cap = 0;
-	uint32_t n = 0, rows = 0, acks = 0;
+	uint32_t n = 0, bad = 0;
 	int rc;
 
 	if (fflush(t->spill) != 0 || fseeko(t->spill, (off_t)at, SEEK_SET) != 0)
 		return STORE_ERR;
-	rc = store_begin(st);
-	while (rc == STORE_OK && n < AUDIT_FLUSH_ROWS) {
+	while (n < AUDIT_FLUSH_ROWS && at < t->spill_bytes) {
 		ssize_t len = getline(&line, &cap, t->spill);
-		struct audit_row r;
 
-		if (len <= 0)
-			break;
+		if (len <= 0 || line[len - 1] != '\n')
+			break;	/* the end (audit_init cut a torn last line) */
 		at += (uint64_t)len;
-		n++;
-		if (line[len - 1] != '\n') {	/* a line cut short by a crash: past it */
-			at -= (uint64_t)len;
-			break;
-		}
-		if (audit_row_from_spill(line, (size_t)len - 1, &r) < 0) {
-			t->unreadable++;
+		if (audit_row_from_spill(line, (size_t)len - 1, &t->batch[n]) < 0) {
+			bad++;
 			continue;
 		}
-		rc = audit_write_row(st, &r);
-		rows += !r.ack;
-		acks += r.ack;
+		ptrs[n] = &t->batch[n];
+		n++;
 	}
 	free(line);
-	if (rc == STORE_OK)
-		rc = store_commit(st);
-	if (rc != STORE_OK) {
-		store_rollback(st);
+	if (at == t->spill_done && n == 0)
+		at = t->spill_bytes;	/* nothing readable is left */
+	rc = audit_commit(a, ptrs, n);
+	if (rc != STORE_OK)
 		return rc;
-	}
 	t->spill_done = at;
-	t->rows_written += rows;
-	t->acks_written += acks;
-	if (t->spill_done >= t->spill_bytes || n == 0) {	/* all in: start again empty */
+	t->unreadable += bad;
+	if (t->spill_done >= t->spill_bytes) {	/* all in: start again empty */
 		fclose(t->spill);
 		t->spill = NULL;
 		unlink(t->spill_path);
@@ -344,30 +412,21 @@ static int audit_replay(struct admin *a)
 	return STORE_OK;
 }
 
-/* Writes up to AUDIT_FLUSH_ROWS held rows in one transaction. */
+/* Writes up to AUDIT_FLUSH_ROWS held rows. */
 static int audit_write(struct admin *a)
 {
 	struct audit_trail *t = &a->audit;
-	uint32_t n = t->n < AUDIT_FLUSH_ROWS ? t->n : AUDIT_FLUSH_ROWS, rows = 0, acks = 0;
-	int rc = store_begin(&a->store);
+	const struct audit_row *ptrs[AUDIT_FLUSH_ROWS];
+	uint32_t n = t->n < AUDIT_FLUSH_ROWS ? t->n : AUDIT_FLUSH_ROWS;
+	int rc;
 
-	for (uint32_t i = 0; rc == STORE_OK && i < n; i++) {
-		const struct audit_row *r = audit_at(t, i);
-
-		rc = audit_write_row(&a->store, r);
-		rows += !r->ack;
-		acks += r->ack && r->status;
-	}
-	if (rc == STORE_OK)
-		rc = store_commit(&a->store);
-	if (rc != STORE_OK) {
-		store_rollback(&a->store);
+	for (uint32_t i = 0; i < n; i++)
+		ptrs[i] = audit_at(t, i);
+	rc = audit_commit(a, ptrs, n);
+	if (rc != STORE_OK)
 		return rc;
-	}
 	t->head = (t->head + n) % AUDIT_PENDING_MAX;
 	t->n -= n;
-	t->rows_written += rows;
-	t->acks_written += acks;
 	return STORE_OK;
 }
 
@@ -387,39 +446,27 @@ bool audit_flush(struct admin *a)
 		for (int i = 0; i < 4 && rc == STORE_OK && t->n; i++)
 			rc = audit_write(a);
 	}
-	if (rc != STORE_OK && rc != STORE_UNAVAILABLE)
-		t->store_errors++;
 	return t->n > 0 || (t->spill && a->store.up && rc == STORE_OK);
 }
-
-static bool audit_queued(const struct admin *a);
 
 void audit_drain(struct admin *a)
 {
 	struct audit_trail *t = &a->audit;
 
-	/* Bounded: the reactors may still be queueing (a drop's last sends). */
-	for (int i = 0; t->rows && i < 64; i++) {
-		audit_collect(a);
-		if (!audit_queued(a))
-			break;	/* every record is a row now (names copied) */
-		audit_flush(a);
-		if (t->n == AUDIT_PENDING_MAX)	/* the store took none: in order, to the spill */
-			audit_spill(a);
+	/* Exactly what is queued now, without the store (quick: a topic waits): every record
+	 * becomes a row, its names copied; rows past the memory go to the spill file. */
+	for (uint32_t r = 0; t->rows && r < a->eng->n; r++) {
+		uint32_t n = ck_ring_size(&a->eng->audit[r].ring);
+		struct audit_rec rec;
+
+		while (n-- > 0 && audit_queue_pop(&a->eng->audit[r], &rec)) {
+			if (t->n == AUDIT_PENDING_MAX)
+				audit_spill(a);
+			t->records++;
+			audit_add(a, &rec);
+		}
 	}
-}
-
-static bool audit_queued(const struct admin *a)
-{
-	for (uint32_t r = 0; r < a->eng->n; r++)
-		if (ck_ring_size(&a->eng->audit[r].ring))
-			return true;
-	return false;
-}
-
-bool audit_idle(struct admin *a)
-{
-	return a->audit.n == 0 && !a->audit.spill && !audit_queued(a);
+	t->last_topic = NULL;	/* a topic may be freed next, and another made there */
 }
 
 int audit_rows_json(struct store *st, const char *event_id, uint32_t limit, json_t **out)

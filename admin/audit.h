@@ -60,12 +60,21 @@ struct audit_trail {
 	uint64_t spill_bytes;		/* its length */
 	uint64_t spill_done;		/* bytes of it the store has */
 	bool drop_logged;
+	/* The last event read from the log (a delivery to many subscriptions reads it once);
+	 * forgotten when a topic is destroyed. */
+	const void *last_topic;
+	uint32_t last_partition;
+	uint64_t last_offset, last_recv_ns;
+	char last_event_id[AUDIT_EVENT_ID_BYTES];
+	char last_key[AUDIT_KEY_BYTES];
 	/* Counters (/metrics). */
 	uint64_t records;		/* popped from the reactors */
 	uint64_t rows_written, acks_written;	/* committed to the store */
 	uint64_t rows_spilled, rows_dropped;
 	uint64_t unreadable;		/* events no longer in the log (not recorded) */
-	uint64_t store_errors;		/* transactions the store refused (kept, retried) */
+	uint64_t store_errors;		/* batches the store refused (written row by row) */
+	uint64_t rows_rejected;		/* rows it refused then (left out, logged) */
+	struct audit_row *batch;	/* AUDIT_FLUSH_ROWS: spilled lines being written */
 };
 
 struct admin;
@@ -83,15 +92,13 @@ uint32_t audit_collect(struct admin *a);
  * still held (the caller comes back soon). */
 bool audit_flush(struct admin *a);
 
-/* Takes every record the reactors queued, now (a topic is about to be freed: records
- * point at it; or the stop), writing or spilling what does not fit. */
+/* Takes every record the reactors have queued, now, without the store (a topic is about
+ * to be freed: records point at it; or the stop); rows past the memory are spilled. */
 void audit_drain(struct admin *a);
 
 /* Appends every held row to the spill file now (past its bound: dropped, counted). */
 void audit_spill(struct admin *a);
 
-/* True when nothing waits: no row held, no spill, the reactors' queues empty. */
-bool audit_idle(struct admin *a);
 
 /* The rows of event_id as JSON objects (at most limit), oldest first, into *out.
  * Returns STORE_OK or a negative enum store_rc. */

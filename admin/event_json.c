@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "core/arena.h"
+#include "core/frame.h"
 
 /* Longest field path in an error message; longer ones are cut, which only shortens the
  * message. */
@@ -456,4 +457,19 @@ int event_from_json(const json_t *j, Fanout__V1__Event *out, struct arena *a,
 	if (!dt || json_is_null(dt))
 		out->data_type = data_type_of(out->payload_case);
 	return 0;
+}
+
+Fanout__V1__ServerMessage *event_frame_unpack(const uint8_t *frame, size_t len)
+{
+	Fanout__V1__ServerMessage *m;
+	struct frame_view fv;
+
+	if (frame_parse(frame, len, UINT32_MAX >> 1, &fv) <= 0)
+		return NULL;
+	m = fanout__v1__server_message__unpack(NULL, fv.len, fv.body);
+	if (m && m->body_case != FANOUT__V1__SERVER_MESSAGE__BODY_EVENT) {
+		fanout__v1__server_message__free_unpacked(m, NULL);
+		m = NULL;
+	}
+	return m;
 }

@@ -12,11 +12,16 @@
 #define FANOUT_ADMIN_EVENT_JSON_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <jansson.h>
 
 #include "fanout.pb-c.h"
 
 struct arena;
+
+/* Decodes a stored frame (the log's delimited ServerMessage) that holds an Event (malloc:
+ * free with fanout__v1__server_message__free_unpacked). NULL for anything else. */
+Fanout__V1__ServerMessage *event_frame_unpack(const uint8_t *frame, size_t len);
 
 /* Builds the JSON object for e. Every scalar, string and repeated field is present, even
  * when it holds its default (so `jq .distribution.offset` works for offset 0); a

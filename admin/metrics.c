@@ -414,7 +414,11 @@ static void metrics_data(struct mbuf *b, const struct admin *a)
 		  "Audit records whose event had left the log (or spill lines unreadable).",
 		  a->audit.unreadable },
 		{ "fanout_audit_store_errors_total", "counter",
-		  "Audit transactions the store refused (kept, retried).", a->audit.store_errors },
+		  "Audit batches the store refused (then written row by row).",
+		  a->audit.store_errors },
+		{ "fanout_audit_rows_rejected_total", "counter",
+		  "Audit rows the store refused on their own (left out, logged).",
+		  a->audit.rows_rejected },
 	};
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {

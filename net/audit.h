@@ -21,7 +21,7 @@
 
 struct topic;
 
-#define AUDIT_QUEUE_SLOTS 65536u	/* records per reactor (48 bytes each: 3 MiB) */
+#define AUDIT_QUEUE_SLOTS 65536u	/* records per reactor (40 bytes each: 2.5 MiB) */
 
 enum audit_kind {
 	AUDIT_DELIVERED = 1,	/* the kernel took the frame (socket), or it is in the ring */

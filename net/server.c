@@ -339,7 +339,8 @@ static void net_server_route(struct net_server *srv)
 /* ---- audit records (net/audit.h) ---- */
 
 #define NET_AUDIT_STEP 16384u	/* index entries the ended subscriptions' walks examine
-				 * per turn, each (at most as many records) */
+				 * per turn, all together (at most as many records) */
+#define NET_AUDIT_ENDS_MAX 1024u	/* ended subscriptions walking at once, per reactor */
 
 uint32_t net_server_audit_room(const struct net_server *srv)
 {
@@ -357,14 +358,17 @@ void net_server_audit_push(struct net_server *srv, struct audit_rec *r, uint32_t
 	int64_t now = n ? clock_realtime_ns() : 0;
 
 	assert(reserved <= srv->audit_reserved);
-	srv->audit_reserved -= reserved;
+	srv->audit_reserved -= reserved;	/* theirs again: the check below passes */
 	if (!atomic_load_explicit(&srv->eng->audit_on, memory_order_relaxed))
 		return;
 	for (uint32_t i = 0; i < n; i++) {
 		r[i].at_ns = now;
 		if (kind)
 			r[i].kind = kind;
-		audit_queue_push(srv->audit, &r[i]);	/* full: counted in lost */
+		if (net_server_audit_room(srv) == 0)	/* never a slot promised to a send */
+			net_stat_add(&srv->audit->lost, 1);
+		else
+			audit_queue_push(srv->audit, &r[i]);
 	}
 }
 
@@ -414,6 +418,14 @@ void net_server_audit_end(struct net_server *srv, struct subscription *sub)
 		e.end[p] = next < tail ? next : tail;
 		owes = owes || e.end[p] > sub->cursors[p].offset;
 	}
+	if (owes && srv->naudit_ends == NET_AUDIT_ENDS_MAX) {	/* a client's churn: bounded */
+		net_stat_add(&srv->audit->lost, 1);
+		net_server_info(srv, "subscription %llu: %u ended subscriptions are being "
+				"walked already; the audit-required events it was owed are not "
+				"recorded as failed", (unsigned long long)sub->stats.serial,
+				NET_AUDIT_ENDS_MAX);
+		goto free;
+	}
 	if (owes && srv->naudit_ends == srv->audit_ends_cap) {
 		uint32_t cap = srv->audit_ends_cap ? srv->audit_ends_cap * 2 : 8;
 		struct net_audit_end *v = realloc(srv->audit_ends, cap * sizeof(*v));
@@ -437,21 +449,23 @@ free:
 	net_audit_end_free(&e);
 }
 
-/* One bounded step of every ended subscription's walk (a turn). */
+/* One bounded step of the ended subscriptions' walks (a turn): the oldest first, one
+ * budget for all. */
 static void net_audit_ends_step(struct net_server *srv)
 {
-	for (uint32_t i = srv->naudit_ends; i-- > 0;) {
-		struct net_audit_end *e = &srv->audit_ends[i];
+	/* Their failures need room: a full queue waits for the admin thread. */
+	if (net_server_audit_room(srv) < NET_AUDIT_STEP)
+		return;
+	{
+		struct net_audit_end *e = &srv->audit_ends[0];
 		struct net_audit_walk w = { .srv = srv, .sub = e->sub };
 
-		/* Its failures need room: a full queue waits for the admin thread. */
-		if (net_server_audit_room(srv) < NET_AUDIT_STEP)
-			return;
 		if (!sub_audit_owed(e->sub, e->end, NET_AUDIT_STEP, &srv->match_arena,
 				    net_audit_owed, &w))
-			continue;
+			return;
 		net_audit_end_free(e);
-		srv->audit_ends[i] = srv->audit_ends[--srv->naudit_ends];
+		memmove(&srv->audit_ends[0], &srv->audit_ends[1],
+			--srv->naudit_ends * sizeof(*srv->audit_ends));
 	}
 }
 
@@ -462,7 +476,8 @@ void net_server_audit_drop(struct net_server *srv, const struct topic *tp)
 		if (srv->audit_ends[i].sub->topic != tp)
 			continue;
 		net_audit_end_free(&srv->audit_ends[i]);
-		srv->audit_ends[i] = srv->audit_ends[--srv->naudit_ends];
+		memmove(&srv->audit_ends[i], &srv->audit_ends[i + 1],
+			(--srv->naudit_ends - i) * sizeof(*srv->audit_ends));
 	}
 }
 

@@ -71,6 +71,50 @@ static void session_join(struct session *s, struct topic *tp, bool join)
 	}
 }
 
+/* Records the pending send's audit-required frames as kind (it completed, or never
+ * will), then the Acks held meanwhile. */
+static void session_audit_sent(struct session *s, uint8_t kind)
+{
+	net_server_audit_push(s->srv, s->audit, s->naudit, kind, s->naudit);
+	s->naudit = 0;
+	net_server_audit_push(s->srv, s->ack_hold, s->nack_hold, 0, 0);
+	s->nack_hold = 0;
+}
+
+/* An Ack of a subscription that was sent audit-required frames: cumulative, as Pulsar's
+ * — its audit rows of the partition through offset become acked. */
+static void session_audit_ack(struct session *s, struct subscription *sub, uint32_t p,
+			      uint64_t offset)
+{
+	struct audit_rec r = {
+		.serial = sub->stats.serial, .topic = sub->topic, .partition = p,
+		.kind = AUDIT_ACKED,
+	};
+	uint64_t tail;
+
+	if (p >= sub->topic->partitions || !(tail = log_tail(sub->topic->part[p].log)))
+		return;
+	/* Nothing past the tail was sent: a wild offset is the client's, not a row's. */
+	r.offset = offset < tail ? offset : tail - 1;
+	if (sub->audit_ack_at && sub->audit_ack_p == p && r.offset < sub->audit_ack_at)
+		return;	/* covered by one already recorded */
+	sub->audit_ack_p = p;
+	sub->audit_ack_at = r.offset + 1;
+	if (s->naudit) {	/* after the deliveries of the send under way */
+		for (uint32_t i = 0; i < s->nack_hold; i++)
+			if (s->ack_hold[i].serial == r.serial && s->ack_hold[i].partition == p) {
+				if (r.offset > s->ack_hold[i].offset)
+					s->ack_hold[i].offset = r.offset;
+				return;
+			}
+		if (s->nack_hold < SESSION_ACK_HOLD) {
+			s->ack_hold[s->nack_hold++] = r;
+			return;
+		}
+	}
+	net_server_audit_push(s->srv, &r, 1, 0, 0);
+}
+
 /* Unregisters and frees one subscription; with owed, the audit-required events it was
  * still owed are recorded as failed first (net_server_audit_end). */
 static void session_drop_sub(struct session *s, struct subscription *sub, bool owed)
@@ -102,8 +146,7 @@ void session_close(struct session *s)
 	session_pass_close(s, 0);
 	session_pass_close(s, 1);
 	/* A send cut short: its audit-required frames never all reached the kernel. */
-	net_server_audit_push(s->srv, s->audit, s->naudit, AUDIT_FAILED, s->naudit);
-	s->naudit = 0;
+	session_audit_sent(s, AUDIT_FAILED);
 	for (uint32_t i = 0; i < s->nsubs; i++)
 		session_drop_sub(s, s->subs[i], true);
 	free(s->subs);
@@ -712,15 +755,8 @@ static void session_ack(struct session *s, const Fanout__V1__Ack *req)
 	}
 	sub->acked_offset = req->offset;
 	sub->stats.delivered_at_ack = sub->delivered;	/* admin plane: unacked */
-	if (sub->audit_sent && req->partition < sub->topic->partitions) {
-		/* Cumulative, as Pulsar's: the audit rows of the partition through offset. */
-		struct audit_rec r = {
-			.serial = sub->stats.serial, .topic = sub->topic, .offset = req->offset,
-			.partition = req->partition, .kind = AUDIT_ACKED,
-		};
-
-		net_server_audit_push(s->srv, &r, 1, 0, 0);
-	}
+	if (sub->audit_sent)
+		session_audit_ack(s, sub, req->partition, req->offset);
 }
 
 /* Queues a PublishAck for the batch's stored events, written straight into the answer
@@ -1154,7 +1190,8 @@ static void session_gather(struct session *s, size_t *bytes)
 	if (s->nsubs)
 		s->next_sub = (s->next_sub + 1) % s->nsubs;
 	s->niov = g.niov;
-	s->more = g.more || g.audit_blocked;	/* blocked: on again next turn */
+	/* Blocked on audit room: the next turn tries again (no busy loop meanwhile). */
+	s->more = g.more;
 	s->naudit = g.naudit;
 	s->srv->audit_reserved += g.naudit;
 	*bytes = g.bytes;
@@ -1291,7 +1328,7 @@ static bool session_drain_sinks(struct session *s, bool *unattached)
 				      false, "subscription %u: %llu events larger than a quarter of "
 				      "its ring were not written to it; read them from the log",
 				      sub->id, (unsigned long long)(sub->sink_dropped - dropped));
-		more = more || g.more || g.audit_blocked || g.bytes >= g.bytes_max;
+		more = more || g.more || g.bytes >= g.bytes_max;
 	}
 	return more;
 }
@@ -1324,8 +1361,7 @@ void session_sent(struct session *s, int res)
 	assert(done <= s->send_left);
 	s->send_left -= done;
 	if (s->send_left == 0) {
-		net_server_audit_push(s->srv, s->audit, s->naudit, AUDIT_DELIVERED, s->naudit);
-		s->naudit = 0;
+		session_audit_sent(s, AUDIT_DELIVERED);
 		if (s->ctl_sending >= 0) {
 			s->ctl_len[s->ctl_sending] = 0;
 			session_pass_close(s, s->ctl_sending);	/* the peer holds them now */

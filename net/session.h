@@ -21,7 +21,8 @@
 #define SESSION_CTL_KEEP    (256u << 10)	/* an emptied buffer larger than this is freed */
 #define SESSION_CTL_MAX     (8u << 20)	/* queued answers a peer may leave unread */
 #define SESSION_IOV_MAX     256u		/* iovecs per send */
-#define SESSION_AUDIT_MAX   16u		/* audit-required frames per send (net/audit.h) */
+#define SESSION_AUDIT_MAX   64u		/* audit-required frames per send (net/audit.h) */
+#define SESSION_ACK_HOLD    8u		/* Acks held while such a send is unfinished */
 #define SESSION_SEND_BYTES  (256u << 10)	/* bytes gathered per send */
 #define SESSION_STAGE_MIN   (64u << 10)
 #define SESSION_HOLD_BYTES  (256u << 10)	/* held input that pauses receiving */
@@ -99,6 +100,10 @@ struct session {
 	 * Their queue slots are reserved (net_server.audit_reserved) until then. */
 	struct audit_rec audit[SESSION_AUDIT_MAX];
 	uint32_t naudit;
+	/* Acks that came meanwhile (a client may ack the part of a send it read): recorded
+	 * after the send's deliveries, so they cover them. */
+	struct audit_rec ack_hold[SESSION_ACK_HOLD];
+	uint32_t nack_hold;
 	/* Subscriptions. */
 	struct subscription **subs;	/* each allocated: the key index points at them */
 	uint32_t nsubs, subs_cap;

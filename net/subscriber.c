@@ -587,6 +587,16 @@ static uint32_t sub_gather_ring(struct subscription *s, struct sub_gather *g, bo
 	return added;
 }
 
+/* Points the cursors at their offsets' segments after the offsets moved (reseek). */
+static void sub_reseek(struct subscription *s)
+{
+	if (!s->reseek)
+		return;
+	for (uint32_t p = 0; p < s->topic->partitions; p++)
+		log_cursor_seek(s->topic->part[p].log, &s->cursors[p], s->cursors[p].offset);
+	s->reseek = false;
+}
+
 /* A scan that caught up with every tail hands an indexed subscription back to its ring. */
 static void sub_scan_done(struct subscription *s)
 {
@@ -609,11 +619,7 @@ uint32_t sub_gather(struct subscription *s, struct sub_gather *g)
 			added += sub_gather_ring(s, g, &full);
 		goto done;
 	}
-	if (s->reseek) {	/* cursors' offsets moved on the ring: find their segments */
-		for (uint32_t p = 0; p < parts; p++)
-			log_cursor_seek(s->topic->part[p].log, &s->cursors[p], s->cursors[p].offset);
-		s->reseek = false;
-	}
+	sub_reseek(s);	/* cursors' offsets moved on the ring: find their segments */
 	for (uint32_t i = 0; i < parts && !full && scanned < SUB_SCAN_MAX; i++) {
 		uint32_t p = (s->next_part + i) % parts;
 
@@ -663,11 +669,7 @@ bool sub_audit_owed(struct subscription *s, const uint64_t *end, uint32_t max,
 	uint32_t examined = 0;
 	bool done = true;
 
-	if (s->reseek) {
-		for (uint32_t p = 0; p < s->topic->partitions; p++)
-			log_cursor_seek(s->topic->part[p].log, &s->cursors[p], s->cursors[p].offset);
-		s->reseek = false;
-	}
+	sub_reseek(s);
 	for (uint32_t p = 0; p < s->topic->partitions; p++) {
 		const struct log *log = s->topic->part[p].log;
 		struct log_cursor *cur = &s->cursors[p];
@@ -676,8 +678,10 @@ bool sub_audit_owed(struct subscription *s, const uint64_t *end, uint32_t max,
 		while (cur->offset < end[p] && examined < max &&
 		       log_cursor_peek(log, cur, &ref) == 0) {
 			examined++;
-			/* The flag first: most events are not audited, and need no match. */
-			if ((ref.entry->flags & LOG_ENTRY_AUDIT_REQUIRED) && sub_wants(s, &ref, a))
+			/* The flag first: most events are not audited, and need no match. Only
+			 * events received since it began are owed: a replay it left is not. */
+			if ((ref.entry->flags & LOG_ENTRY_AUDIT_REQUIRED) &&
+			    (int64_t)ref.entry->recv_ns >= s->stats.since_ns && sub_wants(s, &ref, a))
 				owed(ctx, p, cur->offset);
 			log_cursor_next(cur);
 		}
