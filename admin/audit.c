@@ -23,6 +23,7 @@ static_assert(AUDIT_EVENT_ID_BYTES == WIRE_ID_BYTES_MAX + 1, "an event id");
 static_assert(AUDIT_KEY_BYTES >= PATTERN_BYTES_MAX + 1, "a routing key");
 
 #define AUDIT_ACK_LOOKBACK 256u	/* rows an Ack looks back for an older one to replace */
+#define AUDIT_COLLECT_ROUNDS 4	/* memory-fulls one chore takes in, spilling between */
 
 static const char *const audit_status[] = { "", "delivered", "failed", "acked" };
 
@@ -169,14 +170,23 @@ uint32_t audit_collect(struct admin *a)
 	struct audit_trail *t = &a->audit;
 	uint32_t got = 0;
 
-	for (uint32_t r = 0; t->rows && r < a->eng->n; r++) {
-		struct audit_rec rec;
+	/* More than the memory holds: the store is slower than the stream. The rows go to
+	 * the spill (an append) and the store catches up from there, so the reactors never
+	 * wait on the store's pace — only, past --audit-spill-bytes, rows are dropped. */
+	for (int round = 0; t->rows && round < AUDIT_COLLECT_ROUNDS; round++) {
+		for (uint32_t r = 0; r < a->eng->n; r++) {
+			struct audit_rec rec;
 
-		while (t->n < AUDIT_PENDING_MAX && audit_queue_pop(&a->eng->audit[r], &rec)) {
-			t->records++;
-			got++;
-			audit_add(a, &rec);
+			while (t->n < AUDIT_PENDING_MAX &&
+			       audit_queue_pop(&a->eng->audit[r], &rec)) {
+				t->records++;
+				got++;
+				audit_add(a, &rec);
+			}
 		}
+		if (t->n < AUDIT_PENDING_MAX)
+			break;
+		audit_spill(a);
 	}
 	return got;
 }

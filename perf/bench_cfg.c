@@ -73,6 +73,9 @@ void bench_usage(FILE *f)
 "  --fanout-data-index-bytes N  fanoutd's --data-index-bytes (default 0: the REST data\n"
 "                            API's index off, as the peers keep none; perf/RESULTS.md\n"
 "                            §13 measures it on)\n"
+"  --audit               every event asks for an audit trail (metadata.audit_required):\n"
+"                        fanoutd writes a distribution_audit row per delivery; the\n"
+"                        peers carry the same bytes and keep nothing\n"
 "  --repeat R            runs per system, at most %u (default 1); tables give medians\n"
 "  --hdr-out FILE        percentile distribution (HdrHistogram text format, µs);\n"
 "                        with several systems FILE.<system>.hdr\n"
@@ -294,6 +297,8 @@ static int set_opt(struct bench_cfg *c, const char *k, const char *v, int depth)
 			return -EINVAL;
 		return on ? parse_systems(c, k, "fanout,nats,redis,zmq") : 0;
 	}
+	if (!strcmp(k, "audit"))
+		return parse_bool(k, v, &c->audit);
 	if (!strcmp(k, "quiet"))
 		return parse_bool(k, v, &c->quiet);
 	if (!strcmp(k, "name")) {

@@ -105,12 +105,14 @@ int bench_event_put(const struct bench_events *e, uint8_t *dst, uint64_t seq, in
 
 /* Event seq as the old path made it: a synth slot packed by protobuf-c, its event_id
  * fixed-width. Returns the length, or 0 when it does not fit in cap. */
-static size_t pack_synth(uint8_t *dst, size_t cap, uint64_t seq, int64_t ts, unsigned symbols)
+static size_t pack_synth(uint8_t *dst, size_t cap, uint64_t seq, int64_t ts, unsigned symbols,
+			 bool audit)
 {
 	struct synth_slot s;
 	size_t n;
 
 	synth_init(&s, BENCH_TOPIC, BENCH_EVENT_SOURCE);
+	s.meta.audit_required = audit;
 	synth_fill(&s, seq, symbols);
 	put_digits((uint8_t *)s.event_id, seq, BENCH_EVENT_ID_DIGITS);
 	s.event_id[BENCH_EVENT_ID_DIGITS] = '\0';
@@ -175,7 +177,7 @@ static int locate(struct bench_event_tpl *t)
 /* Packs the template of exchange x, symbol width w (0: 5 digits, 1: 6) and volume varint
  * width v (0: 1 byte, 1: 2) from an event that has them: symbol x (or 100000 + x) of
  * BUILD_SYMBOLS, which is prime to 10, so that some seq of that symbol has each volume. */
-static int tpl_build(struct bench_event_tpl *t, unsigned x, unsigned w, unsigned v)
+static int tpl_build(struct bench_event_tpl *t, unsigned x, unsigned w, unsigned v, bool audit)
 {
 	uint64_t seq = (w ? 100000 : 0) + x;	/* 100000 is a multiple of 4 */
 
@@ -184,7 +186,7 @@ static int tpl_build(struct bench_event_tpl *t, unsigned x, unsigned w, unsigned
 	t->sym_digits = (uint8_t)(5 + w);
 	t->vol_bytes = (uint8_t)(1 + v);
 	t->len = (uint16_t)pack_synth(t->bytes, sizeof(t->bytes), seq, BENCH_EVENT_TS_MIN,
-				      BUILD_SYMBOLS);
+				      BUILD_SYMBOLS, audit);
 	return t->len ? locate(t) : -EPROTO;
 }
 
@@ -197,24 +199,24 @@ static int check_from(const struct bench_events *e, uint64_t seq0)
 		int64_t ts = BENCH_EVENT_TS_MIN + (int64_t)(seq * 7919);
 		int n = bench_event_put(e, a, seq, ts);
 
-		if (n < 0 || (size_t)n != pack_synth(b, sizeof(b), seq, ts, e->symbols) ||
+		if (n < 0 || (size_t)n != pack_synth(b, sizeof(b), seq, ts, e->symbols, e->audit) ||
 		    memcmp(a, b, (size_t)n))
 			return -EPROTO;
 	}
 	return 0;
 }
 
-int bench_events_init(struct bench_events *e, unsigned symbols, uint64_t bad_seq)
+int bench_events_init(struct bench_events *e, unsigned symbols, uint64_t bad_seq, bool audit)
 {
 	int rc = 0;
 
 	if (symbols == 0 || symbols > BENCH_EVENT_SYMBOLS_MAX)
 		return -EINVAL;
-	*e = (struct bench_events){ .symbols = symbols, .bad_seq = UINT64_MAX };
+	*e = (struct bench_events){ .symbols = symbols, .bad_seq = UINT64_MAX, .audit = audit };
 	for (unsigned x = 0; x < BENCH_EXCHANGES && !rc; x++)
 		for (unsigned w = 0; w < 2 && !rc; w++)
 			for (unsigned v = 0; v < 2 && !rc; v++)
-				rc = tpl_build(&e->tpl[x][w][v], x, w, v);
+				rc = tpl_build(&e->tpl[x][w][v], x, w, v, audit);
 	/* The first keys, the last ones, and sequences of 12 digits. */
 	if (!rc)
 		rc = check_from(e, 0) ?: check_from(e, symbols > CHECK_SEQS ? symbols - CHECK_SEQS : 0)

@@ -14,6 +14,7 @@
 #ifndef FANOUT_PERF_BENCH_EVENT_H
 #define FANOUT_PERF_BENCH_EVENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,6 +46,7 @@ struct bench_event_tpl {
 
 struct bench_events {
 	unsigned symbols;
+	bool audit;		/* metadata.audit_required on every event */
 	/* Test hook (cfg->pub_bad_event): this event's data_type disagrees with its payload,
 	 * which fanoutd must refuse. UINT64_MAX: none. */
 	uint64_t bad_seq;
@@ -55,7 +57,7 @@ struct bench_events {
 /* Packs the templates for symbols keys (1 .. BENCH_EVENT_SYMBOLS_MAX) with protobuf-c and
  * checks that patching gives protobuf-c's bytes for every one. Returns 0, -EINVAL for a
  * bad symbols, or -EPROTO (said on stderr) when the encoding is not what it expects. */
-int bench_events_init(struct bench_events *e, unsigned symbols, uint64_t bad_seq);
+int bench_events_init(struct bench_events *e, unsigned symbols, uint64_t bad_seq, bool audit);
 
 /* The encoded length of event seq. */
 size_t bench_event_len(const struct bench_events *e, uint64_t seq);

@@ -404,7 +404,7 @@ static int run_alloc(struct bench_run *r, const struct bench_cfg *cfg, enum benc
 	r->subs = calloc(cfg->subscribers + cfg->stalled, sizeof(*r->subs));
 	if (!r->subs || !ev)
 		return -ENOMEM;
-	rc = bench_events_init(ev, cfg->symbols, cfg->pub_bad_event);
+	rc = bench_events_init(ev, cfg->symbols, cfg->pub_bad_event, cfg->audit);
 	if (rc)
 		return rc;
 	for (unsigned i = 0; i < cfg->subscribers + cfg->stalled; i++)

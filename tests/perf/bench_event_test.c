@@ -37,6 +37,7 @@ struct old_event {
 static void old_event(struct old_event *o, uint64_t seq, int64_t ts, unsigned symbols)
 {
 	synth_init(&o->slot, BENCH_TOPIC, "fanout-bench");
+	o->slot.meta.audit_required = ev.audit;
 	snprintf(o->slot.event_id, sizeof(o->slot.event_id), "%012" PRIu64, seq);
 	o->slot.ev.timestamp_ns = ts;
 	synth_fill(&o->slot, seq, symbols);
@@ -62,6 +63,7 @@ static void assert_same_event(const uint8_t *p, size_t n, const struct old_event
 	assert_string_equal(e->distribution->topic, BENCH_TOPIC);
 	assert_string_equal(e->distribution->routing_key, key);
 	assert_string_equal(e->metadata->source_service, "fanout-bench");
+	assert_int_equal(e->metadata->audit_required, ev.audit);
 	assert_int_equal(e->payload_case, FANOUT__V1__EVENT__PAYLOAD_MARKET_DATA);
 	assert_string_equal(e->market_data->symbol, o->slot.md.symbol);
 	assert_string_equal(e->market_data->exchange, o->slot.md.exchange);
@@ -99,10 +101,11 @@ static void events_are_the_old_bytes(void **state)
 	static const unsigned ks[] = { 1, 3, 4, 10, 100, 481, 5000, 100001, 1000000 };
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(ks) / sizeof(*ks); i++) {
-		unsigned k = ks[i];
+	for (size_t i = 0; i < 2 * sizeof(ks) / sizeof(*ks); i++) {
+		unsigned k = ks[i / 2];
 
-		assert_int_equal(bench_events_init(&ev, k, UINT64_MAX), 0);
+		/* Each key count plain and with metadata.audit_required (--audit). */
+		assert_int_equal(bench_events_init(&ev, k, UINT64_MAX, i % 2), 0);
 		for (uint64_t seq = 0; seq < 300; seq++)
 			check_event(seq, k);
 		/* The last keys (6 digits past 99,999), large sequences, the last 12-digit ones. */
@@ -172,15 +175,15 @@ static void check_batch(uint64_t sequence, uint64_t seq0, unsigned n)
 static void batch_decodes_to_the_events(void **state)
 {
 	(void)state;
-	assert_int_equal(bench_events_init(&ev, 100, UINT64_MAX), 0);
+	assert_int_equal(bench_events_init(&ev, 100, UINT64_MAX, false), 0);
 	check_batch(1, 0, 128);
 	check_batch(7, 12345, 128);
 	check_batch(0, 5, 3);			/* proto3: a zero sequence is left out */
 	check_batch(UINT64_C(1) << 40, 999999999000ull, 1000);	/* longer prefixes */
 	check_batch(2, 77, 1);
-	assert_int_equal(bench_events_init(&ev, 5000, UINT64_MAX), 0);
+	assert_int_equal(bench_events_init(&ev, 5000, UINT64_MAX, false), 0);
 	check_batch(3, 4990, 128);
-	assert_int_equal(bench_events_init(&ev, 1000000, UINT64_MAX), 0);
+	assert_int_equal(bench_events_init(&ev, 1000000, UINT64_MAX, false), 0);
 	check_batch(4, 99900, 256);		/* keys 99,900 .. 100,155: both symbol widths */
 }
 
@@ -192,9 +195,9 @@ static void out_of_range_is_refused(void **state)
 
 	(void)state;
 	assert_non_null(big);
-	assert_int_equal(bench_events_init(&ev, 0, UINT64_MAX), -EINVAL);
-	assert_int_equal(bench_events_init(&ev, 1000001, UINT64_MAX), -EINVAL);
-	assert_int_equal(bench_events_init(&ev, 10, UINT64_MAX), 0);
+	assert_int_equal(bench_events_init(&ev, 0, UINT64_MAX, false), -EINVAL);
+	assert_int_equal(bench_events_init(&ev, 1000001, UINT64_MAX, false), -EINVAL);
+	assert_int_equal(bench_events_init(&ev, 10, UINT64_MAX, false), 0);
 	assert_int_equal(bench_event_put(&ev, buf, 1000000000000ull, TS0), -ERANGE);
 	assert_int_equal(bench_event_put(&ev, buf, 1, BENCH_EVENT_TS_MIN - 1), -ERANGE);
 	assert_int_equal(bench_event_put(&ev, buf, 1, -5), -ERANGE);
@@ -213,7 +216,7 @@ static void bad_event_hook(void **state)
 	uint8_t buf[BENCH_EVENT_BYTES_MAX];
 
 	(void)state;
-	assert_int_equal(bench_events_init(&ev, 10, 5), 0);
+	assert_int_equal(bench_events_init(&ev, 10, 5, false), 0);
 	for (uint64_t seq = 0; seq < 12; seq++) {
 		int n = bench_event_put(&ev, buf, seq, TS0);
 		Fanout__V1__Event *e = fanout__v1__event__unpack(NULL, (size_t)n, buf);
