@@ -3,7 +3,8 @@
  * delivered to (and none for the others, nor for events without the flag), `acked` once
  * that subscriber's Ack covers them, `failed` for subscribers that were owed them and were
  * ended by the operator or vanished first; with the store unreachable the rows are kept in
- * the spill file and written once it is back (after a restart). Runs on the embedded store,
+ * the spill file and written once it is back (after a restart); a shared-memory ring's
+ * deliveries recorded like a socket's. Runs on the embedded store,
  * or with argument "pg" on a fresh database of the real PostgreSQL tools/test starts (the
  * spill test needs it). argv[1] is fanoutd. */
 #include <stdarg.h>
@@ -21,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "shm/fanout_shm.h"
 #include "tests/integration/admin_util.h"
 
 /* Each test its own topic: with PostgreSQL the store outlives a test's data directory. */
@@ -471,11 +473,60 @@ static void spilled_while_store_is_down(void **state)
 	server_teardown(&s);
 }
 
+/* A shared-memory ring subscriber: each audited event written into its ring is a row. */
+static void ring_deliveries_are_recorded(void **state)
+{
+	struct server s;
+	struct client pub;
+	struct fanout_shm *ring = NULL;
+	struct fanout_shm_record rec;
+	char sock[300], err[256], ids[1][64];
+	struct ev v[5];
+	struct fanout_shm_attach_opts o = { .socket_path = sock, .ring_bytes = 1 << 20,
+					    .timeout_ms = 5000 };
+
+	(void)state;
+	g_topic = "audit/ring";
+	start(&s, true, g_pg ? g_pg_url : NULL);
+	create_topic(&s);
+	snprintf(sock, sizeof(sock), "%s/data/shm.sock", s.dir);
+	o.topic = g_topic;
+	if (fanout_shm_attach(&ring, &o, NULL, err, sizeof(err)) != 0)
+		fail_msg("attach: %s", err);
+	sub_ids(&s, ids, 1);
+	server_connect(&s, &pub);
+	for (uint32_t k = 0; k < 5; k++) {
+		char id[32];
+
+		snprintf(id, sizeof(id), "ring-%u", k);
+		ev_exec(&v[k], id, k % 2 ? "O3" : "O4", k % 2 == 0);
+	}
+	publish(&pub, v, 5);
+	for (uint32_t k = 0; k < 5; k++)
+		assert_int_equal(fanout_shm_next(ring, &rec, 5000ll * 1000 * 1000), FANOUT_SHM_EVENT);
+	for (uint32_t k = 0; k < 5; k++) {
+		json_t *j = rows_of(&s, v[k].id, k % 2 == 0 ? 1 : 0);
+
+		if (k % 2) {
+			assert_null(j);
+			continue;
+		}
+		assert_int_equal(json_integer_value(json_object_get(j, "count")), 1);
+		assert_string_equal(status_for(j, ids[0]), "delivered");
+		json_decref(j);
+	}
+	fanout_shm_close(ring);
+	client_close(&pub);
+	assert_int_equal(WEXITSTATUS(server_stop(&s, SIGTERM)), 0);
+	server_teardown(&s);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(rows_for_audited_events_only),
 		cmocka_unit_test(owed_events_fail_when_cut),
+		cmocka_unit_test(ring_deliveries_are_recorded),
 		cmocka_unit_test(spilled_while_store_is_down),
 	};
 	int rc;
