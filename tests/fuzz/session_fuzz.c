@@ -641,6 +641,10 @@ static void sf_subscribed(struct sf_conv *c, const Fanout__V1__Subscribe *req,
 			   "frame %u: Subscribe %u (%s) answered with %s", i,
 			   req->subscription_id, sf_live(c, req->subscription_id) ?
 			   "a live id" : "new", sf_answer_name(a));
+		FUZZ_CHECK(!sf_is_error(a, FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_START) ||
+			   req->n_start_offsets > 0, "frame %u: Subscribe %u without start_offsets "
+			   "refused with BAD_START: %s", i, req->subscription_id,
+			   a->error->message);
 		return;
 	}
 	FUZZ_CHECK(a->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED,
@@ -927,8 +931,10 @@ static void sf_server_frame(struct sf_conv *c, const uint8_t *body, uint32_t len
 	FUZZ_CHECK(!c->closing, "%s after a closing Error", sf_answer_name(a));
 	if (a->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_ERROR)
 		FUZZ_CHECK(a->error->code > 0 &&
-			   a->error->code <= FANOUT__V1__ERROR_CODE__ERROR_CODE_FRAME_DEADLINE &&
+			   a->error->code <= FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_START &&
 			   a->error->code != FANOUT__V1__ERROR_CODE__ERROR_CODE_SUBSCRIPTION_ENDED &&
+			   /* no partition is ever quarantined here: fresh data directories */
+			   a->error->code != FANOUT__V1__ERROR_CODE__ERROR_CODE_PARTITION_QUARANTINED &&
 			   a->error->message[0], "Error with code %d, message '%s'",
 			   (int)a->error->code, a->error->message);
 	if (a->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_EVENT)
