@@ -159,7 +159,7 @@ static void audit_add(struct admin *a, const struct audit_rec *rec)
 		return;
 	}
 	snprintf(row->topic, sizeof(row->topic), "%s", rec->topic->name);
-	store_uuid(row->id);
+	store_uuid7(row->id, rec->at_ns);
 	if (rec->kind == AUDIT_DELIVERED)
 		row->delivery_ms = (double)(rec->at_ns - (int64_t)recv_ns) / 1e6;
 	t->n++;

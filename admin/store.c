@@ -25,22 +25,65 @@ int store_fail(struct store *st, int rc, const char *fmt, ...)
 	return rc;
 }
 
+/* Random bytes drawn 512 at a time: a row per audited delivery must not cost a system
+ * call each. Per thread, so no lock; each byte handed out once. */
+static void store_random(uint8_t *out, size_t n)
+{
+	static _Thread_local uint8_t pool[512];
+	static _Thread_local size_t left;
+
+	assert(n <= sizeof(pool));
+	if (left < n) {
+		size_t got = 0;
+
+		while (got < sizeof(pool)) {	/* never fails once seeded; 512 bytes at most */
+			ssize_t r = getrandom(pool + got, sizeof(pool) - got, 0);
+
+			if (r > 0)
+				got += (size_t)r;
+		}
+		left = sizeof(pool);
+	}
+	left -= n;
+	memcpy(out, pool + left, n);
+	memset(pool + left, 0, n);
+}
+
+static void store_uuid_text(const uint8_t b[16], char buf[37])
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	for (size_t i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			buf[o++] = '-';
+		buf[o++] = hex[b[i] >> 4];
+		buf[o++] = hex[b[i] & 15];
+	}
+	buf[o] = '\0';
+}
+
 void store_uuid(char buf[37])
 {
 	uint8_t b[16];
-	size_t got = 0;
 
-	while (got < sizeof(b)) {	/* getrandom never fails for 16 bytes once seeded */
-		ssize_t n = getrandom(b + got, sizeof(b) - got, 0);
-
-		if (n > 0)
-			got += (size_t)n;
-	}
+	store_random(b, sizeof(b));
 	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);	/* version 4 */
 	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);	/* variant 10 */
-	snprintf(buf, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-		 "%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8],
-		 b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+	store_uuid_text(b, buf);
+}
+
+void store_uuid7(char buf[37], int64_t realtime_ns)
+{
+	uint64_t ms = (uint64_t)(realtime_ns / 1000000);
+	uint8_t b[16];
+
+	store_random(b + 6, 10);
+	for (int i = 0; i < 6; i++)	/* 48 bits of Unix ms, big-endian: sorts by time */
+		b[i] = (uint8_t)(ms >> (40 - 8 * i));
+	b[6] = (uint8_t)((b[6] & 0x0f) | 0x70);	/* version 7 */
+	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);	/* variant 10 */
+	store_uuid_text(b, buf);
 }
 
 void store_time(int64_t ns, char *buf, size_t cap)

@@ -152,6 +152,10 @@ int store_fail(struct store *st, int rc, const char *fmt, ...)
 /* Fills buf (37 bytes) with a random UUID v4. */
 void store_uuid(char buf[37]);
 
+/* A UUID v7 (RFC 9562: Unix ms, then random) for a row made at realtime_ns: rows made in
+ * order land at the end of the key's index, not at random pages. */
+void store_uuid7(char buf[37], int64_t realtime_ns);
+
 /* Fills buf (>= 32 bytes) with the RFC 3339 UTC form of a CLOCK_REALTIME time. */
 void store_time(int64_t realtime_ns, char *buf, size_t cap);
 

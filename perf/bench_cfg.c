@@ -477,7 +477,7 @@ int bench_cfg_parse(struct bench_cfg *c, int argc, char **argv)
 			fprintf(stderr, "fanout-bench: unexpected argument '%s'\n", a);
 			return -EINVAL;
 		}
-		if (!strcmp(a, "--compare") || !strcmp(a, "--quiet")) {
+		if (!strcmp(a, "--compare") || !strcmp(a, "--quiet") || !strcmp(a, "--audit")) {
 			if (set_opt(c, a + 2, "", 0))
 				return -EINVAL;
 			continue;

@@ -146,6 +146,46 @@ static void migrations_from_an_older_version(void **state)
 	dispose();
 }
 
+/* Random UUIDs (version 4, variant 10), all different, across refills of the pool. */
+static void uuids_are_v4_and_distinct(void **state)
+{
+	static char ids[2000][37];
+
+	(void)state;
+	for (int i = 0; i < 2000; i++) {
+		store_uuid(ids[i]);
+		assert_int_equal(strlen(ids[i]), 36);
+		assert_true(ids[i][8] == '-' && ids[i][13] == '-' && ids[i][18] == '-' &&
+			    ids[i][23] == '-');
+		assert_int_equal(ids[i][14], '4');
+		assert_non_null(strchr("89ab", ids[i][19]));
+		assert_int_equal(strspn(ids[i], "0123456789abcdef-"), 36);
+		for (int k = 0; k < i; k++)
+			assert_string_not_equal(ids[i], ids[k]);
+	}
+}
+
+/* Version 7: the time first, so they sort as they were made (ms apart); distinct within
+ * one ms. */
+static void uuid7_sorts_by_time(void **state)
+{
+	static char ids[500][37];
+	const int64_t t0 = 1764925200123000000ll;	/* 2025-12-05T09:00:00.123Z */
+
+	(void)state;
+	for (int i = 0; i < 500; i++) {
+		store_uuid7(ids[i], t0 + (int64_t)(i / 5) * 1000000);
+		assert_int_equal(strlen(ids[i]), 36);
+		assert_int_equal(ids[i][14], '7');
+		assert_non_null(strchr("89ab", ids[i][19]));
+		if (i % 5 == 0 && i > 0)
+			assert_true(strcmp(ids[i - 1], ids[i]) < 0);
+		for (int k = 0; k < i; k++)
+			assert_string_not_equal(ids[i], ids[k]);
+	}
+	assert_memory_equal(ids[0], "019aedbd-56fb-7", 15);	/* 0x019aedbd56fb ms */
+}
+
 static void topics_table(void **state)
 {
 	struct store st;
@@ -287,6 +327,8 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(migrations_fresh_and_again),
 		cmocka_unit_test(migrations_from_an_older_version),
+		cmocka_unit_test(uuids_are_v4_and_distinct),
+		cmocka_unit_test(uuid7_sorts_by_time),
 		cmocka_unit_test(topics_table),
 		cmocka_unit_test(rules_table),
 		cmocka_unit_test(subscriptions_and_stats),
