@@ -413,7 +413,7 @@ void admin_free(struct admin *a)
 {
 	if (a->eng) {
 		live_drops_poll(a, true);	/* the reactors are gone: nothing holds them */
-		audit_drain(a);	/* what they queued last: stored, else spilled */
+		audit_drain(a);	/* what they queued last, then to the store or the spill */
 		for (int i = 0; i < 16 && a->audit.n && a->store.up; i++)
 			audit_flush(a);
 		audit_spill(a);	/* the rest waits in the spill for the next start */

@@ -13,6 +13,7 @@
 #include "admin/event_json.h"
 #include "admin/live.h"
 #include "admin/log.h"
+#include "net/control.h"
 #include "core/pattern.h"
 #include "fanout.pb-c.h"
 #include "ingest/wire_scan.h"
@@ -27,22 +28,30 @@ static_assert(AUDIT_KEY_BYTES >= PATTERN_BYTES_MAX + 1, "a routing key");
 
 static const char *const audit_status[] = { "", "delivered", "failed", "acked" };
 
-/* The length of f up to its last newline: a line a crash cut short is not a row. */
+/* Cuts f (size bytes) back to its last newline: a line a crash or a failed write cut
+ * short is not a row, and the next one must not be glued to it. A file that cannot be
+ * read is left as it is. Returns the length kept. */
 static uint64_t audit_whole_lines(FILE *f, uint64_t size)
 {
+	uint64_t end = size;
 	char buf[4096];
 
-	while (size > 0) {
-		size_t n = size < sizeof(buf) ? (size_t)size : sizeof(buf);
+	while (end > 0) {
+		size_t n = end < sizeof(buf) ? (size_t)end : sizeof(buf);
 
-		if (fseeko(f, (off_t)(size - n), SEEK_SET) != 0 || fread(buf, 1, n, f) != n)
-			return 0;
+		if (fseeko(f, (off_t)(end - n), SEEK_SET) != 0 || fread(buf, 1, n, f) != n)
+			return size;	/* unreadable: kept whole (a replay stops at a bad line) */
 		for (size_t i = n; i-- > 0;)
-			if (buf[i] == '\n')
-				return size - n + i + 1;
-		size -= n;
+			if (buf[i] == '\n') {
+				end = end - n + i + 1;
+				goto cut;
+			}
+		end -= n;
 	}
-	return 0;
+cut:
+	if (end < size && ftruncate(fileno(f), (off_t)end) < 0)
+		return size;
+	return end;
 }
 
 int audit_init(struct audit_trail *t, const char *data_dir, uint64_t spill_max)
@@ -65,9 +74,6 @@ int audit_init(struct audit_trail *t, const char *data_dir, uint64_t spill_max)
 		if (!t->spill)
 			return -errno;
 		t->spill_bytes = audit_whole_lines(t->spill, (uint64_t)sb.st_size);
-		if (t->spill_bytes < (uint64_t)sb.st_size &&
-		    ftruncate(fileno(t->spill), (off_t)t->spill_bytes) < 0)
-			return -errno;
 	}
 	return 0;
 }
@@ -170,23 +176,33 @@ uint32_t audit_collect(struct admin *a)
 	struct audit_trail *t = &a->audit;
 	uint32_t got = 0;
 
-	/* More than the memory holds: the store is slower than the stream. The rows go to
-	 * the spill (an append) and the store catches up from there, so the reactors never
-	 * wait on the store's pace — only, past --audit-spill-bytes, rows are dropped. */
 	for (int round = 0; t->rows && round < AUDIT_COLLECT_ROUNDS; round++) {
+		bool pressed = false;
+
 		for (uint32_t r = 0; r < a->eng->n; r++) {
+			struct audit_queue *q = &a->eng->audit[r];
+			bool full = ck_ring_size(&q->ring) > AUDIT_QUEUE_SLOTS / 2;
 			struct audit_rec rec;
 
-			while (t->n < AUDIT_PENDING_MAX &&
-			       audit_queue_pop(&a->eng->audit[r], &rec)) {
+			while (t->n < AUDIT_PENDING_MAX && audit_queue_pop(q, &rec)) {
 				t->records++;
 				got++;
 				audit_add(a, &rec);
 			}
+			if (full)	/* its sends may wait for this room: now, not next turn */
+				control_wake_reactor(a->eng, r);
+			pressed = pressed || ck_ring_size(&q->ring) > AUDIT_QUEUE_SLOTS / 2;
 		}
 		if (t->n < AUDIT_PENDING_MAX)
 			break;
-		audit_spill(a);
+		/* More than the memory holds. A burst the store can take is written now; a
+		 * stream faster than the store (or no store) goes to the spill (an append) and
+		 * the store catches up from there, so the reactors never wait on the store's
+		 * pace — only, past --audit-spill-bytes, rows are dropped. */
+		if (a->store.up && !t->spill && !pressed)
+			audit_flush(a);
+		else
+			audit_spill(a);
 	}
 	return got;
 }
@@ -286,9 +302,43 @@ out:
 	return rc;
 }
 
-/* Appends every held row to the spill file (made at first need); rows past
- * --audit-spill-bytes (of what the store has not had) are dropped and counted. The held
- * rows are gone either way. */
+/* Drops the part of the spill file the store has had: the rest is copied to a new file
+ * that replaces it. Bounded by --audit-spill-bytes; only when the file is full. On a
+ * failure the file stays as it was. */
+static void audit_compact(struct audit_trail *t)
+{
+	char tmp[sizeof(t->spill_path) + 8], buf[65536];
+	uint64_t left = t->spill_bytes - t->spill_done;
+	FILE *out;
+	int n = snprintf(tmp, sizeof(tmp), "%s.tmp", t->spill_path);
+
+	if (n < 0 || (size_t)n >= sizeof(tmp) || fflush(t->spill) != 0 ||
+	    fseeko(t->spill, (off_t)t->spill_done, SEEK_SET) != 0 || !(out = fopen(tmp, "w")))
+		return;
+	while (left > 0) {
+		size_t k = left < sizeof(buf) ? (size_t)left : sizeof(buf);
+
+		if (fread(buf, 1, k, t->spill) != k || fwrite(buf, 1, k, out) != k)
+			break;
+		left -= k;
+	}
+	if (left > 0 || fflush(out) != 0 || fdatasync(fileno(out)) != 0 ||
+	    rename(tmp, t->spill_path) != 0) {
+		fclose(out);
+		unlink(tmp);
+		clearerr(t->spill);
+		return;
+	}
+	fclose(out);
+	fclose(t->spill);
+	t->spill = fopen(t->spill_path, "a+");	/* the new file: read and appended to */
+	t->spill_bytes -= t->spill_done;
+	t->spill_done = 0;
+}
+
+/* Appends every held row to the spill file (made at first need); rows that would make
+ * it pass --audit-spill-bytes are dropped and counted. The held rows are gone either
+ * way. */
 void audit_spill(struct admin *a)
 {
 	struct audit_trail *t = &a->audit;
@@ -313,7 +363,10 @@ void audit_spill(struct admin *a)
 		line = j ? json_dumps(j, JSON_COMPACT) : NULL;
 		json_decref(j);
 		len = line ? strlen(line) + 1 : 0;
-		if (!t->spill || !line || t->spill_bytes - t->spill_done + len > t->spill_max ||
+		if (t->spill && t->spill_bytes + len > t->spill_max &&
+		    t->spill_done >= t->spill_max / 4)
+			audit_compact(t);	/* the store has had a good part: make room */
+		if (!t->spill || !line || t->spill_bytes + len > t->spill_max ||
 		    fprintf(t->spill, "%s\n", line) < 0) {
 			dropped++;
 		} else {
@@ -325,10 +378,11 @@ void audit_spill(struct admin *a)
 	if (t->spill && (fflush(t->spill) != 0 || fdatasync(fileno(t->spill)) != 0)) {
 		struct stat sb;
 
-		/* The disk refused: what it holds is what replays (a torn line is skipped). */
+		/* The disk refused: what it holds, in whole lines, is what replays. */
 		admin_log(ADMIN_LOG_ERROR, "audit: writing %s: %s", t->spill_path, strerror(errno));
+		clearerr(t->spill);
 		if (fstat(fileno(t->spill), &sb) == 0)
-			t->spill_bytes = (uint64_t)sb.st_size;
+			t->spill_bytes = audit_whole_lines(t->spill, (uint64_t)sb.st_size);
 	}
 	t->head = (t->head + t->n) % AUDIT_PENDING_MAX;
 	t->n = 0;
@@ -340,6 +394,12 @@ void audit_spill(struct admin *a)
 			  "dropped (fanout_audit_dropped_rows_total)", t->spill_path,
 			  (unsigned long long)t->spill_max);
 	}
+}
+
+static void audit_count_written(struct audit_trail *t, const struct audit_row *r)
+{
+	t->rows_written += !r->ack;
+	t->acks_written += r->ack && r->status;
 }
 
 /* Writes rows in one transaction. A row the store refuses (STORE_ERR: a constraint, a
@@ -361,19 +421,25 @@ static int audit_commit(struct admin *a, const struct audit_row *const *rows, ui
 	a->audit.store_errors++;
 	for (uint32_t i = 0; i < n; i++) {
 		rc = audit_write_row(st, rows[i]);
-		if (rc == STORE_ERR) {
-			a->audit.rows_rejected++;
-			admin_log(ADMIN_LOG_WARN, "audit: the store refused a row of event '%s' "
-				  "(subscription %s): %s", rows[i]->event_id, rows[i]->sub, st->err);
-		} else if (rc != STORE_OK) {
+		if (rc == STORE_OK) {
+			audit_count_written(&a->audit, rows[i]);
+		} else if (rc == STORE_ERR) {
+			/* Logged once per batch (one written again after an outage may
+			 * count a refusal twice). */
+			if (a->audit.rows_rejected++ == a->audit.rejects_logged)
+				admin_log(ADMIN_LOG_WARN, "audit: the store refused a row of event "
+					  "'%s' (subscription %s): %s; rows like it are left out "
+					  "(fanout_audit_rows_rejected_total)", rows[i]->event_id,
+					  rows[i]->sub, st->err);
+		} else {
 			return rc;
 		}
 	}
+	a->audit.rejects_logged = a->audit.rows_rejected;
+	return STORE_OK;
 done:
-	for (uint32_t i = 0; i < n; i++) {
-		a->audit.rows_written += !rows[i]->ack;
-		a->audit.acks_written += rows[i]->ack && rows[i]->status;
-	}
+	for (uint32_t i = 0; i < n; i++)
+		audit_count_written(&a->audit, rows[i]);
 	return STORE_OK;
 }
 
@@ -394,6 +460,11 @@ static int audit_replay(struct admin *a)
 	while (n < AUDIT_FLUSH_ROWS && at < t->spill_bytes) {
 		ssize_t len = getline(&line, &cap, t->spill);
 
+		if (len < 0 && ferror(t->spill)) {	/* not the end: try again later */
+			clearerr(t->spill);
+			free(line);
+			return STORE_ERR;
+		}
 		if (len <= 0 || line[len - 1] != '\n')
 			break;	/* the end (audit_init cut a torn last line) */
 		at += (uint64_t)len;

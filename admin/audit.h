@@ -74,6 +74,7 @@ struct audit_trail {
 	uint64_t unreadable;		/* events no longer in the log (not recorded) */
 	uint64_t store_errors;		/* batches the store refused (written row by row) */
 	uint64_t rows_rejected;		/* rows it refused then (left out, logged) */
+	uint64_t rejects_logged;	/* rows_rejected when the log last said so */
 	struct audit_row *batch;	/* AUDIT_FLUSH_ROWS: spilled lines being written */
 };
 

@@ -114,6 +114,11 @@ static void control_wake(struct control *c, struct reactor *t)
 	io_uring_cqe_seen(&c->ring, cqe);
 }
 
+void control_wake_reactor(struct net_engine *e, uint32_t r)
+{
+	control_wake(&e->control, e->reactors[r]);
+}
+
 int control_post(struct net_engine *e, uint32_t r, struct control_cmd *cmd)
 {
 	struct control_queue *q = &e->control.q[r];

@@ -136,6 +136,9 @@ void control_cmd_free(struct control_cmd *cmd);
  * full (the reactor is stuck: nothing was queued). Admin thread. */
 int control_post(struct net_engine *e, uint32_t r, struct control_cmd *cmd);
 
+/* Wakes reactor r now (the admin thread: it made room the reactor may be waiting for). */
+void control_wake_reactor(struct net_engine *e, uint32_t r);
+
 /* Waits until cmd reaches state (CONTROL_DONE, or CONTROL_ENDED for a drop), at most
  * timeout_ms. Returns 0, or -ETIMEDOUT. Admin thread. */
 int control_wait(struct control_cmd *cmd, int state, int timeout_ms);

@@ -96,10 +96,6 @@ static void session_audit_ack(struct session *s, struct subscription *sub, uint3
 		return;
 	/* Nothing past the tail was sent: a wild offset is the client's, not a row's. */
 	r.offset = offset < tail ? offset : tail - 1;
-	if (sub->audit_ack_at && sub->audit_ack_p == p && r.offset < sub->audit_ack_at)
-		return;	/* covered by one already recorded */
-	sub->audit_ack_p = p;
-	sub->audit_ack_at = r.offset + 1;
 	if (s->naudit) {	/* after the deliveries of the send under way */
 		for (uint32_t i = 0; i < s->nack_hold; i++)
 			if (s->ack_hold[i].serial == r.serial && s->ack_hold[i].partition == p) {
@@ -659,6 +655,7 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 	struct topic *tp;
 	const char *why = "";
 	int fds[2] = { -1, -1 };
+	int64_t since;
 
 	if (session_find_sub(s, req->subscription_id)) {
 		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_DUPLICATE_SUBSCRIPTION, 0,
@@ -691,6 +688,7 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 		.filter = req->filter, .snapshot = req->snapshot, .budget = &s->srv->budget,
 	};
 	session_join(s, tp, true);
+	since = clock_realtime_ns();	/* before the cursors are placed (sub_audit_owed) */
 	err = sub_init(sub, &sr, &s->srv->match_arena, &why);
 	if (err == SUB_OK && sub->indexed && net_server_watch(s->srv, sub) < 0) {
 		sub_free(sub);
@@ -714,6 +712,7 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 	}
 	sub->owner = s;
 	net_control_sub_started(s->srv, sub, (int)req->start);	/* admin plane */
+	sub->stats.since_ns = since;
 	s->subs[s->nsubs++] = sub;
 	session_subscribed(s, sub, fds);
 	net_server_info(s->srv, "connection %u: subscription %u to %s (%zu patterns%s%s)",

@@ -66,8 +66,6 @@ struct subscription {
 					 * partition) */
 	uint64_t acked_offset;		/* the client's last Ack (any partition) */
 	uint64_t audit_sent;		/* audit-required frames gathered: its Acks matter */
-	uint64_t audit_ack_at;		/* one past the last Ack recorded (0: none), ... */
-	uint32_t audit_ack_p;		/* ... of this partition */
 	/* Subscriptions with patterns are not scanned: the server's routing (the exact-key
 	 * table, or the route cache for wildcards) hands them the offsets of their keys'
 	 * events (sub_push) into a ring. They
@@ -197,7 +195,9 @@ bool sub_key_matches(const struct subscription *s, const char *key, size_t len);
 uint32_t sub_gather(struct subscription *s, struct sub_gather *g);
 
 /* For a subscription that has ended (sent nothing more): finds the audit-required
- * events it still owed — those received since it began (stats.since_ns) that it wants,
+ * events it still owed — those received since it began (stats.since_ns, taken before
+ * its cursors were placed; an event received just before on another reactor and
+ * appended after is not counted: a window of one hand-over) that it wants,
  * at or past its cursors and below end[p] in each partition p — calling owed(ctx, p,
  * offset) for each, and moves the cursors past them.
  * Examines at most max index entries; returns true once every cursor reached its end.

@@ -474,6 +474,52 @@ static void spilled_while_store_is_down(void **state)
 	server_teardown(&s);
 }
 
+/* The spill file never passes --audit-spill-bytes: past it rows are dropped, counted. */
+static void spill_is_bounded(void **state)
+{
+	struct server s;
+	struct client sub, pub;
+	struct ev v[40];
+	char spill[400];
+	struct stat sb;
+
+	(void)state;
+	g_topic = "audit/bound";
+	server_setup(&s, g_argc, g_argv);
+	server_start(&s, (const char *const[]){ "--pg-url",
+		"postgresql://127.0.0.1:1/nowhere?connect_timeout=1", "--audit-spill-bytes", "2000",
+		NULL });
+	server_connect(&s, &sub);
+	server_connect(&s, &pub);
+	ev_exec(&v[0], "bound-warm", "O8", false);
+	publish(&pub, v, 1);	/* the topic */
+	subscribe(&sub, NULL);
+	for (uint32_t k = 0; k < 40; k++) {
+		char id[32];
+
+		snprintf(id, sizeof(id), "bound-%u", k);
+		ev_exec(&v[k], id, "O8", true);
+	}
+	publish(&pub, v, 40);
+	receive(&sub, 40, NULL);
+	for (int i = 0; i < 100 && api_metric(&s, "fanout_audit_records_total") < 40; i++)
+		admin_sleep_ms(100);
+	json_decref(api_expect(&s, "GET", "/metrics", NULL, 200));	/* a chore ran since */
+	admin_sleep_ms(300);
+	assert_true(api_metric(&s, "fanout_audit_records_total") == 40);
+	assert_true(api_metric(&s, "fanout_audit_rows_spilled_total") > 0);
+	assert_true(api_metric(&s, "fanout_audit_dropped_rows_total") > 0);
+	assert_true(api_metric(&s, "fanout_audit_rows_spilled_total") +
+		    api_metric(&s, "fanout_audit_dropped_rows_total") == 40);
+	snprintf(spill, sizeof(spill), "%s/data/audit-spill.jsonl", s.dir);
+	assert_int_equal(stat(spill, &sb), 0);
+	assert_true(sb.st_size > 0 && sb.st_size <= 2000);
+	client_close(&sub);
+	client_close(&pub);
+	assert_int_equal(WEXITSTATUS(server_stop(&s, SIGTERM)), 0);
+	server_teardown(&s);
+}
+
 /* A shared-memory ring subscriber: each audited event written into its ring is a row. */
 static void ring_deliveries_are_recorded(void **state)
 {
@@ -528,6 +574,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(rows_for_audited_events_only),
 		cmocka_unit_test(owed_events_fail_when_cut),
 		cmocka_unit_test(ring_deliveries_are_recorded),
+		cmocka_unit_test(spill_is_bounded),
 		cmocka_unit_test(spilled_while_store_is_down),
 	};
 	int rc;
