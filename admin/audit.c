@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "admin/admin.h"
+#include "admin/audit_file.h"
 #include "admin/event_json.h"
 #include "admin/live.h"
 #include "admin/log.h"
@@ -27,32 +28,6 @@ static_assert(AUDIT_KEY_BYTES >= PATTERN_BYTES_MAX + 1, "a routing key");
 #define AUDIT_COLLECT_ROUNDS 4	/* memory-fulls one chore takes in, spilling between */
 
 static const char *const audit_status[] = { "", "delivered", "failed", "acked" };
-
-/* Cuts f (size bytes) back to its last newline: a line a crash or a failed write cut
- * short is not a row, and the next one must not be glued to it. A file that cannot be
- * read is left as it is. Returns the length kept. */
-static uint64_t audit_whole_lines(FILE *f, uint64_t size)
-{
-	uint64_t end = size;
-	char buf[4096];
-
-	while (end > 0) {
-		size_t n = end < sizeof(buf) ? (size_t)end : sizeof(buf);
-
-		if (fseeko(f, (off_t)(end - n), SEEK_SET) != 0 || fread(buf, 1, n, f) != n)
-			return size;	/* unreadable: kept whole (a replay stops at a bad line) */
-		for (size_t i = n; i-- > 0;)
-			if (buf[i] == '\n') {
-				end = end - n + i + 1;
-				goto cut;
-			}
-		end -= n;
-	}
-cut:
-	if (end < size && ftruncate(fileno(f), (off_t)end) < 0)
-		return size;
-	return end;
-}
 
 int audit_init(struct audit_trail *t, const char *data_dir, uint64_t spill_max)
 {
@@ -73,7 +48,7 @@ int audit_init(struct audit_trail *t, const char *data_dir, uint64_t spill_max)
 		t->spill = fopen(t->spill_path, "a+");
 		if (!t->spill)
 			return -errno;
-		t->spill_bytes = audit_whole_lines(t->spill, (uint64_t)sb.st_size);
+		t->spill_bytes = audit_file_whole_lines(t->spill, (uint64_t)sb.st_size);
 	}
 	return 0;
 }
@@ -247,91 +222,14 @@ static int audit_write_row(struct store *st, const struct audit_row *r)
 
 /* ---- the spill file ----------------------------------------------------------------- */
 
-static json_t *audit_row_to_spill(const struct audit_row *r)
-{
-	if (r->ack)
-		return json_pack("{s:b, s:s, s:i, s:I, s:I}", "ack", 1, "sub", r->sub,
-				 "partition", (int)r->partition, "offset", (json_int_t)r->offset,
-				 "at_ns", (json_int_t)r->at_ns);
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:i, s:f}", "id", r->id,
-			 "event_id", r->event_id, "topic", r->topic, "key", r->key, "sub", r->sub,
-			 "partition", (int)r->partition, "offset", (json_int_t)r->offset,
-			 "at_ns", (json_int_t)r->at_ns, "status", (int)r->status,
-			 "delivery_ms", isnan(r->delivery_ms) ? -1.0 : r->delivery_ms);
-}
-
-static void audit_copy(char *dst, size_t cap, const json_t *j, const char *key)
-{
-	const char *s = json_string_value(json_object_get(j, key));
-
-	snprintf(dst, cap, "%s", s ? s : "");
-}
-
-/* A spilled line back into a row. Returns 0 or -1 (not one of ours). */
-static int audit_row_from_spill(const char *line, size_t len, struct audit_row *r)
-{
-	json_t *j = json_loadb(line, len, 0, NULL);
-	int rc = -1;
-
-	memset(r, 0, sizeof(*r));
-	if (!json_is_object(j))
-		goto out;
-	r->ack = json_is_true(json_object_get(j, "ack"));
-	audit_copy(r->sub, sizeof(r->sub), j, "sub");
-	r->partition = (uint32_t)json_integer_value(json_object_get(j, "partition"));
-	r->offset = (uint64_t)json_integer_value(json_object_get(j, "offset"));
-	r->at_ns = json_integer_value(json_object_get(j, "at_ns"));
-	if (r->ack) {
-		r->status = AUDIT_ACKED;
-		rc = r->sub[0] ? 0 : -1;
-		goto out;
-	}
-	audit_copy(r->id, sizeof(r->id), j, "id");
-	audit_copy(r->event_id, sizeof(r->event_id), j, "event_id");
-	audit_copy(r->topic, sizeof(r->topic), j, "topic");
-	audit_copy(r->key, sizeof(r->key), j, "key");
-	r->status = (uint8_t)json_integer_value(json_object_get(j, "status"));
-	r->delivery_ms = json_number_value(json_object_get(j, "delivery_ms"));
-	if (r->delivery_ms < 0)
-		r->delivery_ms = NAN;
-	if (r->id[0] && r->event_id[0] && r->topic[0] && r->key[0] && r->sub[0] &&
-	    (r->status == AUDIT_DELIVERED || r->status == AUDIT_FAILED))
-		rc = 0;
-out:
-	json_decref(j);
-	return rc;
-}
-
-/* Drops the part of the spill file the store has had: the rest is copied to a new file
- * that replaces it. Bounded by --audit-spill-bytes; only when the file is full. On a
- * failure the file stays as it was. */
+/* Drops the part of the spill file the store has had (audit_file_compact). */
 static void audit_compact(struct audit_trail *t)
 {
-	char tmp[sizeof(t->spill_path) + 8], buf[65536];
-	uint64_t left = t->spill_bytes - t->spill_done;
-	FILE *out;
-	int n = snprintf(tmp, sizeof(tmp), "%s.tmp", t->spill_path);
+	FILE *f = audit_file_compact(t->spill, t->spill_path, t->spill_done, t->spill_bytes);
 
-	if (n < 0 || (size_t)n >= sizeof(tmp) || fflush(t->spill) != 0 ||
-	    fseeko(t->spill, (off_t)t->spill_done, SEEK_SET) != 0 || !(out = fopen(tmp, "w")))
-		return;
-	while (left > 0) {
-		size_t k = left < sizeof(buf) ? (size_t)left : sizeof(buf);
-
-		if (fread(buf, 1, k, t->spill) != k || fwrite(buf, 1, k, out) != k)
-			break;
-		left -= k;
-	}
-	if (left > 0 || fflush(out) != 0 || fdatasync(fileno(out)) != 0 ||
-	    rename(tmp, t->spill_path) != 0) {
-		fclose(out);
-		unlink(tmp);
-		clearerr(t->spill);
-		return;
-	}
-	fclose(out);
-	fclose(t->spill);
-	t->spill = fopen(t->spill_path, "a+");	/* the new file: read and appended to */
+	if (!f)
+		return;	/* kept as it was */
+	t->spill = f;
 	t->spill_bytes -= t->spill_done;
 	t->spill_done = 0;
 }
@@ -359,7 +257,7 @@ void audit_spill(struct admin *a)
 
 		if (r->ack && r->status == 0)
 			continue;
-		j = audit_row_to_spill(r);
+		j = audit_row_to_json(r);
 		line = j ? json_dumps(j, JSON_COMPACT) : NULL;
 		json_decref(j);
 		len = line ? strlen(line) + 1 : 0;
@@ -382,7 +280,7 @@ void audit_spill(struct admin *a)
 		admin_log(ADMIN_LOG_ERROR, "audit: writing %s: %s", t->spill_path, strerror(errno));
 		clearerr(t->spill);
 		if (fstat(fileno(t->spill), &sb) == 0)
-			t->spill_bytes = audit_whole_lines(t->spill, (uint64_t)sb.st_size);
+			t->spill_bytes = audit_file_whole_lines(t->spill, (uint64_t)sb.st_size);
 	}
 	t->head = (t->head + t->n) % AUDIT_PENDING_MAX;
 	t->n = 0;
@@ -468,7 +366,7 @@ static int audit_replay(struct admin *a)
 		if (len <= 0 || line[len - 1] != '\n')
 			break;	/* the end (audit_init cut a torn last line) */
 		at += (uint64_t)len;
-		if (audit_row_from_spill(line, (size_t)len - 1, &t->batch[n]) < 0) {
+		if (audit_row_from_json(line, (size_t)len - 1, &t->batch[n]) < 0) {
 			bad++;
 			continue;
 		}

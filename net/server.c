@@ -453,20 +453,17 @@ free:
  * budget for all. */
 static void net_audit_ends_step(struct net_server *srv)
 {
-	/* Their failures need room: a full queue waits for the admin thread. */
-	if (net_server_audit_room(srv) < NET_AUDIT_STEP)
-		return;
-	{
-		struct net_audit_end *e = &srv->audit_ends[0];
-		struct net_audit_walk w = { .srv = srv, .sub = e->sub };
+	struct net_audit_end *e = &srv->audit_ends[0];
+	struct net_audit_walk w = { .srv = srv, .sub = e->sub };
 
-		if (!sub_audit_owed(e->sub, e->end, NET_AUDIT_STEP, &srv->match_arena,
-				    net_audit_owed, &w))
-			return;
-		net_audit_end_free(e);
-		memmove(&srv->audit_ends[0], &srv->audit_ends[1],
-			--srv->naudit_ends * sizeof(*srv->audit_ends));
-	}
+	/* Their failures need room: a full queue waits for the admin thread. */
+	if (net_server_audit_room(srv) < NET_AUDIT_STEP ||
+	    !sub_audit_owed(e->sub, e->end, NET_AUDIT_STEP, &srv->match_arena, net_audit_owed,
+			    &w))
+		return;
+	net_audit_end_free(e);
+	memmove(&srv->audit_ends[0], &srv->audit_ends[1],
+		--srv->naudit_ends * sizeof(*srv->audit_ends));
 }
 
 /* A topic being removed: its ended subscriptions owe nothing any more. */
