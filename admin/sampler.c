@@ -269,10 +269,11 @@ void sampler_store_topics(struct admin *a)
 static void sampler_sub_row(const struct admin_sub_sample *s, struct store_sub *row,
 			    char *filters, size_t cap, const char *now)
 {
-	/* fanout.v1.StartPosition: LATEST 0, EARLIEST 1, OFFSET 2. */
-	static const char *const starts[] = { "Latest", "Earliest", "MessageId" };
+	/* fanout.v1.StartPosition: LATEST 0, EARLIEST 1, OFFSET 2, TIMESTAMP 3. The seed's
+	 * column knows three: a time resolves to message ids (offsets) at the subscribe. */
+	static const char *const starts[] = { "Latest", "Earliest", "MessageId", "MessageId" };
 	const struct control_sub_info *in = &s->info;
-	int st = in->stats.start >= 0 && in->stats.start <= 2 ? in->stats.start : 0;
+	int st = in->stats.start >= 0 && in->stats.start <= 3 ? in->stats.start : 0;
 	json_t *f;
 	size_t n;
 

@@ -40,8 +40,8 @@ static json_t *stats_part_json(const struct admin_part_sample *p, bool partition
 json_t *stats_sub_json(const struct admin *a, const struct admin_sub_sample *s)
 {
 	const struct control_sub_info *in = &s->info;
-	static const char *const starts[] = { "latest", "earliest", "offset" };	/* the enum */
-	int st = in->stats.start >= 0 && in->stats.start <= 2 ? in->stats.start : 0;
+	static const char *const starts[] = { "latest", "earliest", "offset", "timestamp" };
+	int st = in->stats.start >= 0 && in->stats.start <= 3 ? in->stats.start : 0;
 	uint64_t unacked = in->delivered - in->stats.delivered_at_ack;
 	json_t *consumer = json_pack("{s:s, s:o, s:f, s:f, s:I, s:i}",
 				     "consumerName", in->client_name,

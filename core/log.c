@@ -528,6 +528,22 @@ int log_cursor_peek(const struct log *log, struct log_cursor *cursor, struct log
 	return 0;
 }
 
+uint64_t log_offset_at_time(const struct log *log, int64_t t_ns)
+{
+	uint64_t lo = log_first(log), hi = log_tail(log);
+
+	while (lo < hi) {	/* entry lo - 1 (if any) before t_ns, entry hi (if any) not */
+		uint64_t mid = lo + (hi - lo) / 2;
+		struct log_ref ref;
+
+		if (log_read(log, mid, &ref) == 0 && (int64_t)ref.entry->recv_ns >= t_ns)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
 int log_read(const struct log *log, uint64_t offset, struct log_ref *ref)
 {
 	uint64_t tail = log_tail(log);

@@ -333,6 +333,11 @@ static inline void log_cursor_next(struct log_cursor *cursor)
  * [log_first, log_tail). Any thread. */
 int log_read(const struct log *log, uint64_t offset, struct log_ref *ref);
 
+/* The first offset in [log_first, log_tail) whose entry was received (recv_ns) at or
+ * after t_ns, by binary search of the index (receive times rise within a partition but
+ * for a reactor hand-over's microseconds); log_tail when there is none. Any thread. */
+uint64_t log_offset_at_time(const struct log *log, int64_t t_ns);
+
 /* Frame bytes from offset up to the published tail (0 when offset >= tail): how far a
  * reader at offset is behind, in bytes. Any thread. */
 uint64_t log_bytes_behind(const struct log *log, uint64_t offset);

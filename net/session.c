@@ -685,6 +685,7 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 		.patterns = (const char *const *)req->patterns, .npatterns = req->n_patterns,
 		.start = (int)req->start, .start_offset = req->start_offset,
 		.start_offsets = req->start_offsets, .nstart_offsets = req->n_start_offsets,
+		.start_time_ns = req->start_time_ns,
 		.filter = req->filter, .snapshot = req->snapshot, .budget = &s->srv->budget,
 	};
 	session_join(s, tp, true);

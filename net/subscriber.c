@@ -262,6 +262,16 @@ static enum sub_error sub_patterns(struct subscription *s, const struct sub_requ
 
 static enum sub_error sub_start_check(const struct sub_request *req, const char **why)
 {
+	bool timestamp = req->start == FANOUT__V1__START_POSITION__START_POSITION_TIMESTAMP;
+
+	if (timestamp && req->start_time_ns <= 0) {
+		*why = "START_POSITION_TIMESTAMP needs start_time_ns (ns since the epoch, > 0)";
+		return SUB_BAD_START;
+	}
+	if (!timestamp && req->start_time_ns != 0) {
+		*why = "start_time_ns is only for START_POSITION_TIMESTAMP";
+		return SUB_BAD_START;
+	}
 	if (req->nstart_offsets == 0)
 		return SUB_OK;
 	if (req->start != FANOUT__V1__START_POSITION__START_POSITION_OFFSET) {
@@ -316,6 +326,8 @@ enum sub_error sub_init(struct subscription *s, const struct sub_request *req, s
 			at = log_first(log);
 		else if (req->start == FANOUT__V1__START_POSITION__START_POSITION_OFFSET)
 			at = p < req->nstart_offsets ? req->start_offsets[p] : req->start_offset;
+		else if (req->start == FANOUT__V1__START_POSITION__START_POSITION_TIMESTAMP)
+			at = log_offset_at_time(log, req->start_time_ns);
 		log_cursor_seek(log, &s->cursors[p], at);
 	}
 	if (req->snapshot) {

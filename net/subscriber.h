@@ -123,6 +123,7 @@ struct sub_request {
 	const uint64_t *start_offsets;	/* nstart_offsets: partition p's start, for the
 					 * first partitions (OFFSET only) */
 	size_t nstart_offsets;
+	int64_t start_time_ns;		/* TIMESTAMP only: > 0 */
 	const Fanout__V1__Filter *filter;	/* NULL = none */
 	bool snapshot;			/* send the newest event of each matching key first */
 	struct budget *budget;		/* the reactor's: every allocation is taken from it
@@ -137,7 +138,8 @@ enum sub_error {
 	SUB_TOO_LARGE,		/* snapshot over SUB_SNAPSHOT_MAX keys */
 	SUB_NO_MEMORY,
 	SUB_OVER_BUDGET,	/* the reactor's memory budget refused it (or its snapshot) */
-	SUB_BAD_START,		/* start_offsets longer than the partitions, or without OFFSET */
+	SUB_BAD_START,		/* start_offsets longer than the partitions, or without OFFSET;
+				 * start_time_ns without TIMESTAMP, or TIMESTAMP without it */
 };
 
 /* What a subscription for req holds at most, snapshot and ring growth apart (taken

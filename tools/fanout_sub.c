@@ -14,6 +14,7 @@
 
 #include "core/arena.h"
 #include "core/clock.h"
+#include "admin/path.h"
 #include "tools/client.h"
 #include "admin/event_json.h"
 #include "tools/latency_hist.h"
@@ -57,6 +58,7 @@ struct sub_opts {
 	Fanout__V1__StartPosition start;
 	uint64_t start_offset, expect;
 	uint64_t start_offsets[FROM_PARTITIONS_MAX];	/* --from A,B,...: partition p's */
+	int64_t start_time_ns;				/* --from time:T */
 	size_t nstart_offsets;
 	double timeout_s;
 	bool count, quiet, expect_set;
@@ -82,6 +84,8 @@ static void usage(FILE *f)
 "  --topic T                 topic to subscribe to (required)\n"
 "  --pattern P               routing-key pattern; repeat for more (default: everything)\n"
 "  --from earliest|latest|OFFSET   where to start in every partition (default latest)\n"
+"  --from time:T             in each partition, from the first event received at or\n"
+"                            after T (RFC 3339, a date, or ns since the epoch)\n"
 "  --from OFF0,OFF1,...      partition p starts at OFFp (resuming where a consumer\n"
 "                            stopped: 1 + the last offset it had from each)\n"
 "  --snapshot                first the newest event of each matching key, then live\n"
@@ -146,7 +150,14 @@ static int parse_from_list(struct sub_opts *o, const char *s)
 
 static int parse_from(struct sub_opts *o, const char *s)
 {
-	if (strcmp(s, "earliest") == 0)
+	if (strncmp(s, "time:", 5) == 0) {	/* RFC 3339, a date, or ns since the epoch */
+		if (time_parse(s + 5, &o->start_time_ns) < 0 || o->start_time_ns <= 0) {
+			fprintf(stderr, "fanout-sub: --from time:T: T is an RFC 3339 time "
+				"(2026-12-05T09:30:00Z), a date or ns since the epoch\n");
+			return -EINVAL;
+		}
+		o->start = FANOUT__V1__START_POSITION__START_POSITION_TIMESTAMP;
+	} else if (strcmp(s, "earliest") == 0)
 		o->start = FANOUT__V1__START_POSITION__START_POSITION_EARLIEST;
 	else if (strcmp(s, "latest") == 0)
 		o->start = FANOUT__V1__START_POSITION__START_POSITION_LATEST;
@@ -453,6 +464,7 @@ static Fanout__V1__Subscribe *sub_request(const struct sub_opts *o, Fanout__V1__
 	req->start_offset = o->start_offset;
 	req->start_offsets = (uint64_t *)o->start_offsets;
 	req->n_start_offsets = o->nstart_offsets;
+	req->start_time_ns = o->start_time_ns;
 	req->snapshot = o->snapshot;
 	f->n_symbols = o->symbols.n;
 	f->symbols = (char **)o->symbols.v;

@@ -642,8 +642,10 @@ static void sf_subscribed(struct sf_conv *c, const Fanout__V1__Subscribe *req,
 			   req->subscription_id, sf_live(c, req->subscription_id) ?
 			   "a live id" : "new", sf_answer_name(a));
 		FUZZ_CHECK(!sf_is_error(a, FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_START) ||
-			   req->n_start_offsets > 0, "frame %u: Subscribe %u without start_offsets "
-			   "refused with BAD_START: %s", i, req->subscription_id,
+			   req->n_start_offsets > 0 || req->start_time_ns != 0 ||
+			   req->start == FANOUT__V1__START_POSITION__START_POSITION_TIMESTAMP,
+			   "frame %u: Subscribe %u without start_offsets, start_time_ns or "
+			   "TIMESTAMP refused with BAD_START: %s", i, req->subscription_id,
 			   a->error->message);
 		return;
 	}

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/pattern.h"
@@ -398,6 +399,105 @@ static void per_partition_start_offsets(void **state)
 	server_teardown(&srv);
 }
 
+/* A Subscribe from a time (START_POSITION_TIMESTAMP) on topic "multi". */
+static Fanout__V1__ServerMessage *subscribe_at(struct client *c, uint32_t id, int start,
+					       int64_t t_ns)
+{
+	Fanout__V1__Subscribe sb = FANOUT__V1__SUBSCRIBE__INIT;
+	Fanout__V1__ServerMessage *m = NULL;
+
+	sb.subscription_id = id;
+	sb.topic = (char *)"multi";
+	sb.start = (Fanout__V1__StartPosition)start;
+	sb.start_time_ns = t_ns;
+	(void)client_subscribe_msg(c, &sb, &m);
+	assert_non_null(m);
+	return m;
+}
+
+/* Receives exactly n events of ids first.. (any order across partitions), then nothing. */
+static void expect_wave(struct client *c, uint32_t first, uint32_t n, uint64_t nonce)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		Fanout__V1__ServerMessage *m = recv_msg(c, 10000);
+		uint32_t seq;
+
+		assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_EVENT);
+		seq = (uint32_t)strtoul(m->event->event_id + 3, NULL, 10);	/* "ev-<seq>" */
+		if (seq < first || seq >= first + n)
+			fail_msg("event %u of a wave %u..%u", seq, first, first + n - 1);
+		client_free_msg(m);
+	}
+	ping_pong(c, nonce);
+}
+
+static int64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* From a time: in every partition, the first event received at or after it (a binary
+ * search of the index): a wave published after the time and nothing before, the same
+ * after a restart; a time past every event is the live stream; a time missing, or given
+ * with another start position, is BAD_START and the connection goes on. */
+static void start_at_a_time(void **state)
+{
+	struct server srv;
+	struct client pub, sub;
+	const char *const four[] = { "--topic", "multi:4", NULL };
+	Fanout__V1__ServerMessage *m;
+	int64_t t_mid, t_end;
+
+	(void)state;
+	server_setup(&srv, g_argc, g_argv);
+	server_start(&srv, four);
+	server_connect(&srv, &pub);
+	publish_range(&pub, "multi", 0, 3000, SYMBOLS, NULL);	/* before */
+	usleep(20000);
+	t_mid = realtime_ns();
+	usleep(20000);
+	publish_range(&pub, "multi", 3000, 2000, SYMBOLS, NULL);	/* after */
+	usleep(20000);
+	t_end = realtime_ns();
+	server_connect(&srv, &sub);
+	m = subscribe_at(&sub, 1, FANOUT__V1__START_POSITION__START_POSITION_TIMESTAMP, t_mid);
+	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED);
+	client_free_msg(m);
+	expect_wave(&sub, 3000, 2000, 1);
+	m = subscribe_at(&sub, 2, FANOUT__V1__START_POSITION__START_POSITION_TIMESTAMP, t_end);
+	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED);
+	client_free_msg(m);
+	ping_pong(&sub, 2);	/* past every event: nothing yet */
+	publish_range(&pub, "multi", 5000, 10, SYMBOLS, NULL);
+	expect_wave(&sub, 5000, 20, 3);	/* each of the ten, to both subscriptions */
+	m = subscribe_at(&sub, 3, FANOUT__V1__START_POSITION__START_POSITION_TIMESTAMP, 0);
+	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_ERROR);
+	assert_int_equal(m->error->code, FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_START);
+	assert_non_null(strstr(m->error->message, "start_time_ns"));
+	client_free_msg(m);
+	m = subscribe_at(&sub, 4, FANOUT__V1__START_POSITION__START_POSITION_LATEST, t_mid);
+	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_ERROR);
+	assert_int_equal(m->error->code, FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_START);
+	assert_non_null(strstr(m->error->message, "START_POSITION_TIMESTAMP"));
+	client_free_msg(m);
+	ping_pong(&sub, 4);	/* the connection goes on */
+	client_close(&sub);
+	client_close(&pub);
+	assert_int_equal(WEXITSTATUS(server_stop(&srv, SIGTERM)), 0);
+	/* The receive times are in the index on disk: the same answer after a restart. */
+	server_start(&srv, four);
+	server_connect(&srv, &sub);
+	m = subscribe_at(&sub, 1, FANOUT__V1__START_POSITION__START_POSITION_TIMESTAMP, t_mid);
+	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED);
+	client_free_msg(m);
+	expect_wave(&sub, 3000, 2010, 5);
+	client_close(&sub);
+	server_teardown(&srv);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -407,6 +507,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(sigterm_loses_nothing_acknowledged),
 		cmocka_unit_test(partitions_keep_per_key_order),
 		cmocka_unit_test(per_partition_start_offsets),
+		cmocka_unit_test(start_at_a_time),
 	};
 
 	g_argc = argc;

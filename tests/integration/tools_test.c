@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <jansson.h>
 
@@ -135,6 +136,26 @@ static void from_list_starts_each_partition(void **state)
 	assert_int_equal(na, 0);
 }
 
+static void from_time_starts_at_the_time(void **state)
+{
+	static char a[256][16];
+	char args[128];
+	size_t n;
+	struct timespec now;
+
+	(void)state;
+	/* "two"'s 200 events were all received after 2000-01-01 and before now. */
+	assert_int_equal(run_sub("--topic two --from time:2000-01-01 --timeout 2", a, 256, &n), 0);
+	assert_int_equal(n, 200);
+	clock_gettime(CLOCK_REALTIME, &now);
+	snprintf(args, sizeof(args), "--topic two --from time:%lld --timeout 1",
+		 (long long)now.tv_sec * 1000000000ll + now.tv_nsec);
+	assert_int_equal(run_sub(args, a, 256, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(run_sub("--topic two --from time:yesterday --timeout 1 2>/dev/null", a,
+				 256, &n), 2);
+}
+
 static void bad_filter_flags_exit_2(void **state)
 {
 	static char syms[4][16];
@@ -158,6 +179,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(filter_flags_select_events),
 		cmocka_unit_test(snapshot_flag_gives_the_newest_per_key),
 		cmocka_unit_test(from_list_starts_each_partition),
+		cmocka_unit_test(from_time_starts_at_the_time),
 		cmocka_unit_test(bad_filter_flags_exit_2),
 	};
 

@@ -319,6 +319,28 @@ static void test_round_trip(void **state)
 	log_close(log);
 }
 
+/* A receive time finds the first event received at or after it, across segments, by
+ * binary search; before every event: the first; after every event: the tail. */
+static void test_offset_at_time(void **state)
+{
+	struct fixture *f = *state;
+	const int64_t t0 = 1700000000000000000ll;	/* fields_for: recv_ns = t0 + off */
+	struct log *log;
+
+	assert_int_equal(log_open(&log, f->dir, &small_config), 0);
+	assert_int_equal(log_offset_at_time(log, t0), 0);	/* empty: the tail */
+	append_varied(log, 300);
+	log_publish(log);
+	assert_true(atomic_load(&log->nsegs) >= 2);
+	for (uint64_t k = 0; k < 300; k += 7)
+		assert_int_equal(log_offset_at_time(log, t0 + (int64_t)k), k);
+	assert_int_equal(log_offset_at_time(log, t0 + 299), 299);
+	assert_int_equal(log_offset_at_time(log, t0 - 1000), 0);
+	assert_int_equal(log_offset_at_time(log, t0 + 300), 300);
+	assert_int_equal(log_offset_at_time(log, INT64_MAX), 300);
+	log_close(log);
+}
+
 static void test_cursor_segments(void **state)
 {
 	struct fixture *f = *state;
@@ -1156,6 +1178,7 @@ int main(void)
 		cmocka_unit_test(test_crc32c_vectors),
 		cmocka_unit_test(test_crc32c_unaligned),
 		T(test_round_trip),
+		T(test_offset_at_time),
 		T(test_cursor_segments),
 		T(test_roll_index_full),
 		T(test_roll_bytes_full),
