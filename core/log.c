@@ -536,7 +536,9 @@ uint64_t log_offset_at_time(const struct log *log, int64_t t_ns)
 		uint64_t mid = lo + (hi - lo) / 2;
 		struct log_ref ref;
 
-		if (log_read(log, mid, &ref) == 0 && (int64_t)ref.entry->recv_ns >= t_ns)
+		/* An entry that cannot be read counts as "at or after": a start too early
+		 * sends more, never skips. */
+		if (log_read(log, mid, &ref) < 0 || (int64_t)ref.entry->recv_ns >= t_ns)
 			hi = mid;
 		else
 			lo = mid + 1;

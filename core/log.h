@@ -334,8 +334,10 @@ static inline void log_cursor_next(struct log_cursor *cursor)
 int log_read(const struct log *log, uint64_t offset, struct log_ref *ref);
 
 /* The first offset in [log_first, log_tail) whose entry was received (recv_ns) at or
- * after t_ns, by binary search of the index (receive times rise within a partition but
- * for a reactor hand-over's microseconds); log_tail when there is none. Any thread. */
+ * after t_ns, by binary search of the index; log_tail when there is none. Exact when
+ * the receive times rise, which they do but for a batch handed over from another
+ * reactor (appended after later ones) and a clock stepped back (proto: start_time_ns).
+ * Any thread. */
 uint64_t log_offset_at_time(const struct log *log, int64_t t_ns);
 
 /* Frame bytes from offset up to the published tail (0 when offset >= tail): how far a

@@ -85,7 +85,8 @@ static void usage(FILE *f)
 "  --pattern P               routing-key pattern; repeat for more (default: everything)\n"
 "  --from earliest|latest|OFFSET   where to start in every partition (default latest)\n"
 "  --from time:T             in each partition, from the first event received at or\n"
-"                            after T (RFC 3339, a date, or ns since the epoch)\n"
+"                            after T (RFC 3339; a date: its midnight UTC; or ns\n"
+"                            since the epoch)\n"
 "  --from OFF0,OFF1,...      partition p starts at OFFp (resuming where a consumer\n"
 "                            stopped: 1 + the last offset it had from each)\n"
 "  --snapshot                first the newest event of each matching key, then live\n"
@@ -150,6 +151,8 @@ static int parse_from_list(struct sub_opts *o, const char *s)
 
 static int parse_from(struct sub_opts *o, const char *s)
 {
+	o->start_time_ns = 0;	/* the last --from wins whole */
+	o->nstart_offsets = 0;
 	if (strncmp(s, "time:", 5) == 0) {	/* RFC 3339, a date, or ns since the epoch */
 		if (time_parse(s + 5, &o->start_time_ns) < 0 || o->start_time_ns <= 0) {
 			fprintf(stderr, "fanout-sub: --from time:T: T is an RFC 3339 time "

@@ -415,19 +415,27 @@ static Fanout__V1__ServerMessage *subscribe_at(struct client *c, uint32_t id, in
 	return m;
 }
 
-/* Receives exactly n events of ids first.. (any order across partitions), then nothing. */
-static void expect_wave(struct client *c, uint32_t first, uint32_t n, uint64_t nonce)
+/* Receives events ev-first .. ev-(first + n - 1), each exactly copies times (once per
+ * subscription; any order across partitions), then nothing. */
+static void expect_wave(struct client *c, uint32_t first, uint32_t n, uint32_t copies,
+			uint64_t nonce)
 {
-	for (uint32_t i = 0; i < n; i++) {
+	uint8_t *seen = calloc(n, 1);
+
+	assert_non_null(seen);
+	for (uint32_t i = 0; i < n * copies; i++) {	/* n * copies events, none over: each */
 		Fanout__V1__ServerMessage *m = recv_msg(c, 10000);
 		uint32_t seq;
 
 		assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_EVENT);
 		seq = (uint32_t)strtoul(m->event->event_id + 3, NULL, 10);	/* "ev-<seq>" */
 		if (seq < first || seq >= first + n)
-			fail_msg("event %u of a wave %u..%u", seq, first, first + n - 1);
+			fail_msg("event %u: not of wave %u..%u", seq, first, first + n - 1);
+		if (++seen[seq - first] > copies)
+			fail_msg("event %u more than %u times", seq, copies);
 		client_free_msg(m);
 	}
+	free(seen);
 	ping_pong(c, nonce);
 }
 
@@ -466,13 +474,13 @@ static void start_at_a_time(void **state)
 	m = subscribe_at(&sub, 1, FANOUT__V1__START_POSITION__START_POSITION_TIMESTAMP, t_mid);
 	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED);
 	client_free_msg(m);
-	expect_wave(&sub, 3000, 2000, 1);
+	expect_wave(&sub, 3000, 2000, 1, 1);
 	m = subscribe_at(&sub, 2, FANOUT__V1__START_POSITION__START_POSITION_TIMESTAMP, t_end);
 	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED);
 	client_free_msg(m);
 	ping_pong(&sub, 2);	/* past every event: nothing yet */
 	publish_range(&pub, "multi", 5000, 10, SYMBOLS, NULL);
-	expect_wave(&sub, 5000, 20, 3);	/* each of the ten, to both subscriptions */
+	expect_wave(&sub, 5000, 10, 2, 3);	/* each of the ten, to both subscriptions */
 	m = subscribe_at(&sub, 3, FANOUT__V1__START_POSITION__START_POSITION_TIMESTAMP, 0);
 	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_ERROR);
 	assert_int_equal(m->error->code, FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_START);
@@ -493,7 +501,7 @@ static void start_at_a_time(void **state)
 	m = subscribe_at(&sub, 1, FANOUT__V1__START_POSITION__START_POSITION_TIMESTAMP, t_mid);
 	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED);
 	client_free_msg(m);
-	expect_wave(&sub, 3000, 2010, 5);
+	expect_wave(&sub, 3000, 2010, 1, 5);
 	client_close(&sub);
 	server_teardown(&srv);
 }
