@@ -15,7 +15,6 @@ int audit_queue_init(struct audit_queue *q, uint32_t slots)
 	q->slots = calloc(slots, sizeof(*q->slots));
 	if (!q->slots)
 		return -ENOMEM;
-	q->slots_n = slots;
 	ck_ring_init(&q->ring, slots);
 	return 0;
 }
@@ -29,7 +28,7 @@ void audit_queue_free(struct audit_queue *q)
 uint32_t audit_queue_room(const struct audit_queue *q)
 {
 	/* ck_ring keeps one slot empty; the consumer only ever makes more room. */
-	return q->slots ? q->slots_n - 1 - ck_ring_size(&q->ring) : 0;
+	return q->slots ? ck_ring_capacity(&q->ring) - 1 - ck_ring_size(&q->ring) : 0;
 }
 
 bool audit_queue_push(struct audit_queue *q, const struct audit_rec *r)

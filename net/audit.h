@@ -45,7 +45,6 @@ CK_RING_PROTOTYPE(audit, audit_rec)
 struct audit_queue {
 	ck_ring_t ring;
 	struct audit_rec *slots;
-	uint32_t slots_n;
 	_Atomic uint64_t lost;		/* the producer's count of records not queued */
 };
 

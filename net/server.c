@@ -445,7 +445,6 @@ void net_server_audit_end(struct net_server *srv, struct subscription *sub)
 		net_server_info(srv, "subscription %llu: out of memory to record the "
 				"audit-required events it was owed", (unsigned long long)sub->stats.serial);
 free:
-	e.sub = sub;
 	net_audit_end_free(&e);
 }
 

@@ -16,10 +16,7 @@
 
 #include "tests/integration/admin_util.h"
 
-static int g_argc;
-static char **g_argv;
-static bool g_pg;
-static char g_pg_url[512], g_pg_db[64];
+static struct admin_mode g_mode;
 
 #define EARLIEST FANOUT__V1__START_POSITION__START_POSITION_EARLIEST
 
@@ -29,10 +26,10 @@ static void start(struct server *s, const char *const *extra)
 	const char *args[16];
 	int n = 0;
 
-	server_setup(s, g_argc, g_argv);
-	if (g_pg) {
+	server_setup(s, g_mode.argc, g_mode.argv);
+	if (g_mode.pg) {
 		args[n++] = "--pg-url";
-		args[n++] = g_pg_url;
+		args[n++] = g_mode.pg_url;
 	}
 	for (int i = 0; extra && extra[i] && n < 15; i++)
 		args[n++] = extra[i];
@@ -419,7 +416,7 @@ static void store_unavailable_is_503(void **state)
 	json_t *j;
 
 	(void)state;
-	server_setup(&s, g_argc, g_argv);
+	server_setup(&s, g_mode.argc, g_mode.argv);
 	server_start(&s, (const char *const[]){ "--pg-url", "postgresql://postgres@127.0.0.1:1/x",
 						NULL });
 	j = api_expect(&s, "GET", "/readyz", NULL, 503);
@@ -447,15 +444,6 @@ int main(int argc, char **argv)
 		cmocka_unit_test(health_metrics_and_stats),
 		cmocka_unit_test(store_unavailable_is_503),
 	};
-	int rc;
 
-	g_argc = argc > 1 ? 2 : argc;
-	g_argv = argv;
-	g_pg = argc > 2 && strcmp(argv[2], "pg") == 0;
-	if (g_pg && !pgtest_create(g_pg_url, sizeof(g_pg_url), g_pg_db, sizeof(g_pg_db)))
-		admin_skip("FANOUT_TEST_PG_URL is not set (tools/test sets it)");
-	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	if (g_pg)
-		pgtest_drop(g_pg_db);
-	return rc;
+	return admin_test_main(&g_mode, argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -19,10 +19,7 @@
 
 #include "tests/integration/admin_util.h"
 
-static int g_argc;
-static char **g_argv;
-static bool g_pg;
-static char g_pg_url[512], g_pg_db[64];
+static struct admin_mode g_mode;
 
 #define EARLIEST FANOUT__V1__START_POSITION__START_POSITION_EARLIEST
 #define LATEST   FANOUT__V1__START_POSITION__START_POSITION_LATEST
@@ -30,8 +27,8 @@ static char g_pg_url[512], g_pg_db[64];
 static void start(struct server *s, bool setup)
 {
 	if (setup)
-		server_setup(s, g_argc, g_argv);
-	server_start(s, g_pg ? (const char *const[]){ "--pg-url", g_pg_url, "--reactors", "2", NULL }
+		server_setup(s, g_mode.argc, g_mode.argv);
+	server_start(s, g_mode.pg ? (const char *const[]){ "--pg-url", g_mode.pg_url, "--reactors", "2", NULL }
 			     : (const char *const[]){ "--reactors", "2", NULL });
 }
 
@@ -86,7 +83,7 @@ static void rest_topic_is_live_and_survives_a_restart(void **state)
 	client_close(&sub);
 	client_close(&pub);
 	assert_int_equal(WEXITSTATUS(server_stop(&s, SIGTERM)), 0);
-	if (g_pg) {	/* the store makes the topic, whatever the data directory holds */
+	if (g_mode.pg) {	/* the store makes the topic, whatever the data directory holds */
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s/data'", s.dir);
 		assert_int_equal(system(cmd), 0);
 	}
@@ -95,7 +92,7 @@ static void rest_topic_is_live_and_survives_a_restart(void **state)
 	assert_int_equal(json_integer_value(json_object_get(j, "partitions")), 4);
 	assert_string_equal(json_string_value(json_object_get(j, "data_type")), "execution");
 	json_decref(j);
-	if (!g_pg) {	/* the events survived too */
+	if (!g_mode.pg) {	/* the events survived too */
 		subscribe(&s, &sub, "orders/fills", EARLIEST);
 		expect_events(&sub, "orders/fills", 2000);
 		ping_pong(&sub, 2);
@@ -289,15 +286,6 @@ int main(int argc, char **argv)
 		cmocka_unit_test(deleted_topic_starts_afresh),
 		cmocka_unit_test(drop_waits_for_sends_of_ended_subscriptions),
 	};
-	int rc;
 
-	g_argc = argc > 1 ? 2 : argc;
-	g_argv = argv;
-	g_pg = argc > 2 && strcmp(argv[2], "pg") == 0;
-	if (g_pg && !pgtest_create(g_pg_url, sizeof(g_pg_url), g_pg_db, sizeof(g_pg_db)))
-		admin_skip("FANOUT_TEST_PG_URL is not set (tools/test sets it)");
-	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	if (g_pg)
-		pgtest_drop(g_pg_db);
-	return rc;
+	return admin_test_main(&g_mode, argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -107,6 +107,22 @@ static void pgtest_exec(const char *url, const char *sql)
 	PQfinish(c);
 }
 
+int admin_test_main(struct admin_mode *m, int argc, char **argv,
+		    const struct CMUnitTest *tests, size_t n)
+{
+	int rc;
+
+	m->argc = argc > 1 ? 2 : argc;
+	m->argv = argv;
+	m->pg = argc > 2 && strcmp(argv[2], "pg") == 0;
+	if (m->pg && !pgtest_create(m->pg_url, sizeof(m->pg_url), m->pg_db, sizeof(m->pg_db)))
+		admin_skip("FANOUT_TEST_PG_URL is not set (tools/test sets it)");
+	rc = _cmocka_run_group_tests(argv[0], tests, n, NULL, NULL);
+	if (m->pg)
+		pgtest_drop(m->pg_db);
+	return rc;
+}
+
 bool pgtest_create(char *url, size_t cap, char *db, size_t dbcap)
 {
 	const char *base = getenv("FANOUT_TEST_PG_URL");

@@ -9,6 +9,8 @@
 
 #include "tests/integration/harness.h"
 
+struct CMUnitTest;
+
 /* Calls the server's admin API; *out (if not NULL) gets the parsed body (NULL if not
  * JSON). Returns the HTTP status; fails the test when the server cannot be reached. */
 int api(struct server *s, const char *method, const char *path, const char *body, json_t **out);
@@ -40,6 +42,20 @@ long long pgtest_scalar(const char *url, const char *sql);
  * or "fanout_store_up{backend=\"postgresql\"}"), or -1 when /metrics lacks it or does
  * not answer. */
 double api_metric(struct server *s, const char *sample);
+
+/* How an admin test runs: on the embedded store, or (argv[2] "pg") on a fresh database
+ * of the PostgreSQL tools/test starts. argc/argv are what server_setup takes. */
+struct admin_mode {
+	int argc;
+	char **argv;
+	bool pg;
+	char pg_url[512], pg_db[64];
+};
+
+/* The main of a test that runs on either store: fills *m, makes the database (exit 77
+ * without $FANOUT_TEST_PG_URL), runs the n tests, drops it. Returns cmocka's result. */
+int admin_test_main(struct admin_mode *m, int argc, char **argv,
+		    const struct CMUnitTest *tests, size_t n);
 
 /* Skips the test (exit 77 from main) with a reason on stderr. */
 void admin_skip(const char *why) __attribute__((noreturn));

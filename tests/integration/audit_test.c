@@ -32,10 +32,7 @@ static const char *g_topic = "audit/exec";
 			 * (~16 MB: more than its socket's buffers hold) */
 #define NLATE 5u	/* audited events behind those */
 
-static int g_argc;
-static char **g_argv;
-static bool g_pg;
-static char g_pg_url[512], g_pg_db[64];
+static struct admin_mode g_mode;
 
 static void start(struct server *s, bool setup, const char *pg_url)
 {
@@ -43,7 +40,7 @@ static void start(struct server *s, bool setup, const char *pg_url)
 	int n = 0;
 
 	if (setup)
-		server_setup(s, g_argc, g_argv);
+		server_setup(s, g_mode.argc, g_mode.argv);
 	if (pg_url) {
 		args[n++] = "--pg-url";
 		args[n++] = pg_url;
@@ -87,27 +84,10 @@ static void ev_exec(struct ev *v, const char *id, const char *order, bool audite
 	v->e.execution = &v->ex;
 }
 
-/* Publishes n events in batches of up to 256, each acked. */
+/* Publishes n of them (harness publish_events). */
 static void publish(struct client *c, struct ev *v, size_t n)
 {
-	static uint64_t seq = 1;
-	Fanout__V1__Event *ptrs[256];
-
-	for (size_t i = 0; i < n;) {
-		size_t k = n - i < 256 ? n - i : 256;
-		Fanout__V1__ServerMessage *m;
-
-		for (size_t j = 0; j < k; j++)
-			ptrs[j] = &v[i + j].e;
-		assert_int_equal(client_publish(c, seq, ptrs, k), 0);
-		m = recv_msg(c, 10000);
-		if (m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_ERROR)
-			fail_msg("publish: %s", m->error->message);
-		assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_PUBLISH_ACK);
-		client_free_msg(m);
-		seq++;
-		i += k;
-	}
+	publish_events(c, &v->e, sizeof(*v), n);
 }
 
 /* Creates g_topic with two partitions. */
@@ -239,7 +219,7 @@ static void rows_for_audited_events_only(void **state)
 
 	(void)state;
 	g_topic = "audit/exec";
-	start(&s, true, g_pg ? g_pg_url : NULL);
+	start(&s, true, g_mode.pg ? g_mode.pg_url : NULL);
 	create_topic(&s);
 	server_connect(&s, &all);
 	server_connect(&s, &one);
@@ -320,7 +300,7 @@ static void rows_for_audited_events_only(void **state)
 	client_close(&pub);
 	assert_int_equal(WEXITSTATUS(server_stop(&s, SIGTERM)), 0);
 	/* The rows are in the store: read again after a restart. */
-	start(&s, false, g_pg ? g_pg_url : NULL);
+	start(&s, false, g_mode.pg ? g_mode.pg_url : NULL);
 	{
 		json_t *j = rows_of(&s, v[9].id, 2);
 
@@ -354,7 +334,7 @@ static void owed_events_fail_when_cut(void **state)
 	(void)state;
 	assert_non_null(v);
 	g_topic = "audit/cut";
-	start(&s, true, g_pg ? g_pg_url : NULL);
+	start(&s, true, g_mode.pg ? g_mode.pg_url : NULL);
 	create_topic(&s);
 	server_connect(&s, &pub);
 	server_connect(&s, &live);
@@ -420,7 +400,7 @@ static void spilled_while_store_is_down(void **state)
 	json_t *j;
 
 	(void)state;
-	if (!g_pg)
+	if (!g_mode.pg)
 		skip();	/* SQLite is a file: never down */
 	g_topic = "audit/down";
 	start(&s, true, "postgresql://127.0.0.1:1/nowhere?connect_timeout=1");
@@ -461,7 +441,7 @@ static void spilled_while_store_is_down(void **state)
 		fclose(f);
 	}
 
-	start(&s, false, g_pg_url);	/* the store is there now */
+	start(&s, false, g_mode.pg_url);	/* the store is there now */
 	for (uint32_t k = 0; k < 4; k++) {
 		j = rows_of(&s, v[k].id, 1);
 		assert_int_equal(json_integer_value(json_object_get(j, "count")), 1);
@@ -485,7 +465,7 @@ static void spill_is_bounded(void **state)
 
 	(void)state;
 	g_topic = "audit/bound";
-	server_setup(&s, g_argc, g_argv);
+	server_setup(&s, g_mode.argc, g_mode.argv);
 	server_start(&s, (const char *const[]){ "--pg-url",
 		"postgresql://127.0.0.1:1/nowhere?connect_timeout=1", "--audit-spill-bytes", "2000",
 		NULL });
@@ -534,7 +514,7 @@ static void ring_deliveries_are_recorded(void **state)
 
 	(void)state;
 	g_topic = "audit/ring";
-	start(&s, true, g_pg ? g_pg_url : NULL);
+	start(&s, true, g_mode.pg ? g_mode.pg_url : NULL);
 	create_topic(&s);
 	snprintf(sock, sizeof(sock), "%s/data/shm.sock", s.dir);
 	o.topic = g_topic;
@@ -577,15 +557,6 @@ int main(int argc, char **argv)
 		cmocka_unit_test(spill_is_bounded),
 		cmocka_unit_test(spilled_while_store_is_down),
 	};
-	int rc;
 
-	g_argc = argc > 1 ? 2 : argc;
-	g_argv = argv;
-	g_pg = argc > 2 && strcmp(argv[2], "pg") == 0;
-	if (g_pg && !pgtest_create(g_pg_url, sizeof(g_pg_url), g_pg_db, sizeof(g_pg_db)))
-		admin_skip("FANOUT_TEST_PG_URL is not set (tools/test sets it)");
-	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	if (g_pg)
-		pgtest_drop(g_pg_db);
-	return rc;
+	return admin_test_main(&g_mode, argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -23,10 +23,7 @@
 
 #include "tests/integration/admin_util.h"
 
-static int g_argc;
-static char **g_argv;
-static bool g_pg;
-static char g_pg_url[512], g_pg_db[64];
+static struct admin_mode g_mode;
 
 /* 2025-12-05T09:00:00Z: the events' times, well in the past (bars are by event time). */
 #define T0 1764925200000000000ll
@@ -38,10 +35,10 @@ static void start(struct server *s, bool setup, const char *const *extra)
 	int n = 0;
 
 	if (setup)
-		server_setup(s, g_argc, g_argv);
-	if (g_pg) {
+		server_setup(s, g_mode.argc, g_mode.argv);
+	if (g_mode.pg) {
 		args[n++] = "--pg-url";
-		args[n++] = g_pg_url;
+		args[n++] = g_mode.pg_url;
 	}
 	for (int i = 0; extra && extra[i] && n < 15; i++)
 		args[n++] = extra[i];
@@ -132,28 +129,10 @@ static void ev_exec(struct ev *v, const char *id, int64_t t, const char *order,
 	v->e.execution = &v->ex;
 }
 
-/* Publishes n events in batches of up to 256 and waits for each ack. */
+/* Publishes n of them (harness publish_events). */
 static void publish(struct client *c, struct ev *v, size_t n)
 {
-	static uint64_t seq = 1;
-	Fanout__V1__Event *ptrs[256];
-
-	for (size_t i = 0; i < n;) {
-		size_t k = n - i < 256 ? n - i : 256;
-		Fanout__V1__ServerMessage *m;
-
-		for (size_t j = 0; j < k; j++)
-			ptrs[j] = &v[i + j].e;
-		assert_int_equal(client_publish(c, seq, ptrs, k), 0);
-		m = recv_msg(c, 10000);
-		if (m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_ERROR)
-			fail_msg("publish: %s", m->error->message);
-		assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_PUBLISH_ACK);
-		assert_int_equal(m->publish_ack->sequence, seq);
-		client_free_msg(m);
-		seq++;
-		i += k;
-	}
+	publish_events(c, &v->e, sizeof(*v), n);
 }
 
 static json_t *get(struct server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -642,8 +621,8 @@ static long long store_scalar(struct server *s, const char *sql)
 	sqlite3_stmt *st;
 	long long v = -1;
 
-	if (g_pg)
-		return pgtest_scalar(g_pg_url, sql);
+	if (g_mode.pg)
+		return pgtest_scalar(g_mode.pg_url, sql);
 	snprintf(path, sizeof(path), "%s/data/fanout.db", s->dir);
 	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
 	sqlite3_busy_timeout(db, 2000);
@@ -756,15 +735,6 @@ int main(int argc, char **argv)
 		cmocka_unit_test(every_symbols_bars_reach_the_store),
 		cmocka_unit_test(data_api_off),
 	};
-	int rc;
 
-	g_argc = argc > 1 ? 2 : argc;
-	g_argv = argv;
-	g_pg = argc > 2 && strcmp(argv[2], "pg") == 0;
-	if (g_pg && !pgtest_create(g_pg_url, sizeof(g_pg_url), g_pg_db, sizeof(g_pg_db)))
-		admin_skip("FANOUT_TEST_PG_URL is not set (tools/test sets it)");
-	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	if (g_pg)
-		pgtest_drop(g_pg_db);
-	return rc;
+	return admin_test_main(&g_mode, argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -266,6 +266,30 @@ void publish_range(struct client *c, const char *topic, uint32_t first, uint32_t
 	}
 }
 
+void publish_events(struct client *c, const Fanout__V1__Event *first, size_t stride,
+		    size_t n)
+{
+	static uint64_t seq = 1;
+	Fanout__V1__Event *ptrs[256];
+
+	for (size_t i = 0; i < n;) {
+		size_t k = n - i < 256 ? n - i : 256;
+		Fanout__V1__ServerMessage *m;
+
+		for (size_t j = 0; j < k; j++)
+			ptrs[j] = (Fanout__V1__Event *)((const char *)first + (i + j) * stride);
+		assert_int_equal(client_publish(c, seq, ptrs, k), 0);
+		m = recv_msg(c, 10000);
+		if (m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_ERROR)
+			fail_msg("publish: %s", m->error->message);
+		assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_PUBLISH_ACK);
+		assert_int_equal(m->publish_ack->sequence, seq);
+		client_free_msg(m);
+		seq++;
+		i += k;
+	}
+}
+
 Fanout__V1__ServerMessage *recv_msg(struct client *c, int timeout_ms)
 {
 	Fanout__V1__ServerMessage *m = NULL;

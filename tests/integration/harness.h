@@ -46,6 +46,12 @@ void make_event(Fanout__V1__Event *e, Fanout__V1__Distribution *d, Fanout__V1__M
 void publish_range(struct client *c, const char *topic, uint32_t first, uint32_t n,
 		   uint32_t symbols, uint64_t *offsets);
 
+/* Publishes n events the caller built, each the first member of its own struct: event
+ * i at (const char *)first + i * stride. In batches of up to 256, each acked (its
+ * sequence echoed) before the next; fails the test on any Error. */
+void publish_events(struct client *c, const Fanout__V1__Event *first, size_t stride,
+		    size_t n);
+
 /* Receives the next message, skipping nothing; fails on timeout. */
 Fanout__V1__ServerMessage *recv_msg(struct client *c, int timeout_ms);
 
