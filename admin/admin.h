@@ -47,6 +47,7 @@
 struct admin_part_sample {
 	uint64_t base_next, base_bytes;	/* the in-counters' zero (see sampler.c) */
 	uint64_t next, first;		/* offsets: the log's tail and first */
+	uint64_t persisted, synced;	/* offsets below are in the disk files; synced */
 	uint64_t bytes;			/* frame bytes in the log */
 	uint64_t segments;
 	uint64_t in_events, in_bytes;	/* appended since start */

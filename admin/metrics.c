@@ -1,6 +1,8 @@
 /* admin/metrics.c — see metrics.h. */
 #include "admin/metrics.h"
 
+#include "core/executor.h"
+
 #include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -297,6 +299,30 @@ static void metrics_subs(struct mbuf *b, const struct admin *a)
 	b->truncated = b->truncated || a->cur.nsubs > METRICS_SERIES_MAX || a->cur.subs_truncated;
 }
 
+/* The executor's syncs (--fsync). */
+static void metrics_sync(struct mbuf *b, const struct executor *x)
+{
+	static const char *const modes[] = { "never", "interval", "batch" };
+
+	if (!x)
+		return;
+	mb_family(b, "fanout_log_fsync_mode", "gauge", "1 for the --fsync mode in force.");
+	for (int m = 0; m < 3; m++)
+		mb_printf(b, "fanout_log_fsync_mode{mode=\"%s\"} %d\n", modes[m], x->fsync == m);
+	mb_family(b, "fanout_log_syncs_total", "counter",
+		  "fdatasync calls in the executor's group syncs (two per log; sealed segments' own not counted).");
+	mb_printf(b, "fanout_log_syncs_total %llu\n",
+		  (unsigned long long)atomic_load_explicit(&x->syncs, memory_order_relaxed));
+	mb_family(b, "fanout_log_sync_failures_total", "counter",
+		  "Log syncs the disk refused (the log is written again from memory).");
+	mb_printf(b, "fanout_log_sync_failures_total %llu\n",
+		  (unsigned long long)atomic_load_explicit(&x->sync_failures, memory_order_relaxed));
+	mb_family(b, "fanout_log_sync_seconds_total", "counter",
+		  "Time the executor spent waiting for syncs.");
+	mb_printf(b, "fanout_log_sync_seconds_total %.6f\n",
+		  (double)atomic_load_explicit(&x->sync_ns, memory_order_relaxed) / 1e9);
+}
+
 static void metrics_admin(struct mbuf *b, const struct admin *a)
 {
 	static const char *const classes[] = { "", "1xx", "2xx", "3xx", "4xx", "5xx" };
@@ -308,6 +334,7 @@ static void metrics_admin(struct mbuf *b, const struct admin *a)
 	mb_printf(b, "fanout_topics %u\n", a->cur.ntopics);
 	mb_family(b, "fanout_log_segments", "gauge", "Log segments over every partition.");
 	mb_printf(b, "fanout_log_segments %llu\n", (unsigned long long)segs);
+	metrics_sync(b, a->topics->log_config.executor);
 	mb_family(b, "fanout_topics_deleted_total", "counter", "Topics deleted over the API.");
 	mb_printf(b, "fanout_topics_deleted_total %llu\n", (unsigned long long)a->topics_deleted);
 	mb_family(b, "fanout_rules", "gauge", "Routing rules in force.");

@@ -90,6 +90,8 @@ static void sampler_part(const struct topic *tp, uint32_t p, struct admin_part_s
 		return;	/* quarantined (core/topic.h): not served, nothing to count */
 	ps->next = log_tail(log);
 	ps->first = log_first(log);
+	ps->persisted = log_persisted(log);
+	ps->synced = log_synced(log);
 	ps->bytes = log_bytes_behind(log, ps->first);
 	ps->segments = atomic_load_explicit(&log->nsegs, memory_order_acquire);
 	for (uint32_t r = 0; r < tp->reactors; r++) {

@@ -32,6 +32,8 @@ static json_t *stats_part_json(const struct admin_part_sample *p, bool partition
 	if (o && partition) {
 		json_object_set_new(o, "firstOffset", json_integer((json_int_t)p->first));
 		json_object_set_new(o, "nextOffset", json_integer((json_int_t)p->next));
+		json_object_set_new(o, "diskOffset", json_integer((json_int_t)p->persisted));
+		json_object_set_new(o, "syncedOffset", json_integer((json_int_t)p->synced));
 		json_object_set_new(o, "ownerReactor", json_integer(p->owner));
 	}
 	return o;

@@ -23,6 +23,8 @@ void config_defaults(struct config *c)
 	c->max_subscriptions = 256;
 	c->max_connections = 4096;
 	c->segment_bytes = LOG_SEGMENT_BYTES_DEFAULT;
+	c->fsync_mode = LOG_FSYNC_INTERVAL;
+	c->fsync_interval_ms = CONFIG_FSYNC_INTERVAL_MS;
 	c->default_partitions = 1;
 	c->max_lag_events = 0;
 	c->max_lag_bytes = 1ull << 30;
@@ -79,6 +81,10 @@ static const char config_usage[] =
 	"  --no-shm                  refuse shared-memory rings (no socket)\n"
 	"  --segment-bytes N         log segment size, at least max-frame-bytes + 65536\n"
 	"                            (default 67108864)\n"
+	"  --fsync MODE              when appended events are made durable on disk\n"
+	"                            (fdatasync): never, interval:MS (at most MS ms after\n"
+	"                            they are written; default interval:100) or batch (a\n"
+	"                            publish is acknowledged only once its events are synced)\n"
 	"  --partitions N            partitions of auto-created topics (default 1)\n"
 	"  --max-lag-bytes N         cut a subscriber this far behind, in bytes (default\n"
 	"                            1073741824; 0 = never)\n"
@@ -141,6 +147,27 @@ static int config_number(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 	return 0;
 }
 
+/* --fsync never|interval:MS|batch. */
+static int config_fsync(struct config *c, const char *arg, const char **why)
+{
+	uint64_t ms;
+
+	*why = "--fsync must be never, batch or interval:MS with MS in 1..60000";
+	if (strcmp(arg, "never") == 0) {
+		c->fsync_mode = LOG_FSYNC_NEVER;
+		return 0;
+	}
+	if (strcmp(arg, "batch") == 0) {
+		c->fsync_mode = LOG_FSYNC_BATCH;
+		return 0;
+	}
+	if (strncmp(arg, "interval:", 9) != 0 || config_number(arg + 9, 1, 60000, &ms) < 0)
+		return -1;
+	c->fsync_mode = LOG_FSYNC_INTERVAL;
+	c->fsync_interval_ms = (uint32_t)ms;
+	return 0;
+}
+
 int config_parse_topic(const char *arg, struct config_topic *t, const char **why)
 {
 	const char *colon = strrchr(arg, ':');
@@ -171,6 +198,7 @@ enum {
 	OPT_STATS_INTERVAL, OPT_STATS_QUEUE, OPT_LOG_FORMAT, OPT_REACTOR_MEMORY,
 	OPT_FRAME_DEADLINE, OPT_LATEST_KEYS, OPT_MEMORY_LOG, OPT_SEND_ZC_INFLIGHT,
 	OPT_MAX_TOPICS_CONN, OPT_TOPIC_RATE, OPT_DATA_INDEX, OPT_AUDIT_SPILL, OPT_REDIS_URL,
+	OPT_FSYNC,
 };
 
 static const struct option config_options[] = {
@@ -193,6 +221,7 @@ static const struct option config_options[] = {
 	{ "shm-attach-timeout-ms", required_argument, NULL, OPT_SHM_ATTACH_TIMEOUT },
 	{ "no-shm", no_argument, NULL, OPT_NO_SHM },
 	{ "segment-bytes", required_argument, NULL, OPT_SEGMENT },
+	{ "fsync", required_argument, NULL, OPT_FSYNC },
 	{ "partitions", required_argument, NULL, OPT_PARTITIONS },
 	{ "max-lag-bytes", required_argument, NULL, OPT_MAX_LAG_BYTES },
 	{ "max-lag-events", required_argument, NULL, OPT_MAX_LAG_EVENTS },
@@ -325,6 +354,8 @@ static int config_apply(struct config *c, int opt, const char *arg, FILE *out,
 	case OPT_SEGMENT:
 		*why = "--segment-bytes must be in 65536..4294967295";
 		return config_number(arg, LOG_SEGMENT_BYTES_MIN, UINT32_MAX, &c->segment_bytes);
+	case OPT_FSYNC:
+		return config_fsync(c, arg, why);
 	case OPT_PARTITIONS:
 		*why = "--partitions must be in 1..1024";
 		if (config_number(arg, 1, 1024, &n) < 0)

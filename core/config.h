@@ -31,6 +31,7 @@
  * memory, ~1,000 descriptors, ~500 of the 65,530 mappings Linux allows by default.
  * The seeds' topics are per data kind and asset class: tens, not thousands. */
 #define CONFIG_MAX_TOPICS 256u
+#define CONFIG_FSYNC_INTERVAL_MS 100u	/* --fsync's default: interval:100 */
 #define CONFIG_MAX_TOPICS_PER_CONNECTION 64u	/* a quarter of them */
 #define CONFIG_TOPIC_CREATE_RATE 10u	/* per second per connection, burst as many */
 
@@ -61,6 +62,8 @@ struct config {
 	uint32_t shm_max_rings;		/* rings per connection */
 	uint32_t shm_attach_timeout_ms;	/* a ring nobody attached to by then is removed */
 	uint64_t segment_bytes;		/* partition log segment size */
+	int fsync_mode;			/* --fsync: LOG_FSYNC_* (core/log.h) */
+	uint32_t fsync_interval_ms;	/* interval:MS */
 	uint32_t default_partitions;	/* for auto-created topics */
 	uint64_t max_lag_events;	/* a subscription further behind is cut; 0 = no bound */
 	uint64_t max_lag_bytes;		/* the same in frame bytes; 0 = no bound */

@@ -2,9 +2,12 @@
 #include "core/executor.h"
 
 #include "core/headroom.h"
+#include "core/reactor.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -64,11 +67,153 @@ static void executor_note(struct executor *x, struct log *log, int rc)
 	x->last_error = rc;
 }
 
+#define EXECUTOR_SYNC_GROUP 128u	/* logs synced per submission (two descriptors each) */
+
+/* A log the executor copied bytes to joins the sync list (once). */
+static void executor_sync_add(struct executor *x, struct log *log)
+{
+	if (x->fsync == LOG_FSYNC_NEVER || log->in_sync || log_persisted(log) <= log_synced(log))
+		return;
+	if (x->nsync == 0)
+		x->sync_at = clock_monotonic_ns() + x->fsync_interval_ns;
+	log->in_sync = true;
+	log->sync_next = x->sync_list;
+	x->sync_list = log;
+	x->nsync++;
+}
+
+static void executor_sleep_ns(int64_t ns);
+
+/* fdatasyncs up to EXECUTOR_SYNC_GROUP logs of the list at once through the ring, the
+ * .log and .idx of each; those whose sync failed go back on the list. Returns 0 or the
+ * first -errno. */
+static int executor_sync_group(struct executor *x, struct log **logs, uint32_t n)
+{
+	int res[EXECUTOR_SYNC_GROUP], has[EXECUTOR_SYNC_GROUP], rc = 0;
+	uint32_t nsqe = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		int fds[2];
+
+		res[i] = 0;
+		has[i] = log_sync_fds(logs[i], fds);
+		for (int k = 0; k < has[i]; k++) {
+			struct io_uring_sqe *sqe = io_uring_get_sqe(&x->ring);
+
+			assert(sqe);	/* the ring holds 2 * EXECUTOR_SYNC_GROUP */
+			io_uring_prep_fsync(sqe, fds[k], IORING_FSYNC_DATASYNC);
+			io_uring_sqe_set_data64(sqe, i);
+			nsqe++;
+		}
+	}
+	if (nsqe) {
+		int r = io_uring_submit_and_wait(&x->ring, nsqe);
+
+		for (uint32_t got = 0; got < nsqe;) {
+			struct io_uring_cqe *cqe;
+
+			if (r < 0 || (r = io_uring_wait_cqe(&x->ring, &cqe)) < 0) {
+				/* The ring failed (it cannot here): sync one by one. */
+				for (uint32_t i = 0; i < n; i++) {
+					int fds[2];
+
+					if (has[i] == 2 && log_sync_fds(logs[i], fds) == 2 &&
+					    (fdatasync(fds[0]) < 0 || fdatasync(fds[1]) < 0))
+						res[i] = -errno;
+				}
+				break;
+			}
+			if (cqe->res < 0)
+				res[io_uring_cqe_get_data64(cqe)] = cqe->res;
+			io_uring_cqe_seen(&x->ring, cqe);
+			got++;
+		}
+		atomic_fetch_add(&x->syncs, nsqe);
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct log *log = logs[i];
+
+		if (has[i] >= 0)
+			log_sync_done(log, res[i]);
+		if (res[i] == 0) {
+			log->in_sync = false;
+			continue;
+		}
+		atomic_fetch_add(&x->sync_failures, 1);
+		if (rc == 0)
+			rc = res[i];
+		if (res[i] != x->last_error)
+			fprintf(stderr, "fanoutd: cannot sync %s to disk: %s; it is written again "
+				"from memory and synced again\n", log->dir, strerror(-res[i]));
+		x->last_error = res[i];
+		log->sync_next = x->sync_list;	/* again: copied whole first */
+		x->sync_list = log;
+		x->nsync++;
+	}
+	return rc;
+}
+
+/* Syncs every log on the list. Returns 0 or the first -errno (those logs stay). */
+static int executor_sync(struct executor *x)
+{
+	struct log *logs[EXECUTOR_SYNC_GROUP], *list = x->sync_list;
+	int64_t t0 = clock_monotonic_ns();
+	int rc = 0, r;
+
+	if (!list)
+		return 0;
+	if (x->test_sync_delay_ns)
+		executor_sleep_ns(x->test_sync_delay_ns);
+	x->sync_list = NULL;
+	x->nsync = 0;
+	while (list) {
+		uint32_t n = 0;
+
+		while (list && n < EXECUTOR_SYNC_GROUP) {
+			logs[n++] = list;
+			list = list->sync_next;
+		}
+		if ((r = executor_sync_group(x, logs, n)) < 0 && rc == 0)
+			rc = r;
+	}
+	atomic_fetch_add(&x->sync_ns, (uint64_t)(clock_monotonic_ns() - t0));
+	return rc;
+}
+
+/* LOG_FSYNC_BATCH, after pass: what it copied synced, its end published, and the
+ * reactors waiting for it woken. A pass that could not write or sync everything ends
+ * nothing: the waiting reactors are woken to see sync_error. */
+static void executor_sync_pass(struct executor *x, uint64_t pass, int persist_rc)
+{
+	struct reactor *const *r = x->reactors;
+	uint32_t nr = atomic_load_explicit(&x->nreactors, memory_order_acquire);
+	int rc = executor_sync(x);
+	uint64_t m;
+
+	if (rc == 0)
+		rc = persist_rc ? persist_rc : (x->nretry ? -EIO : 0);
+	atomic_store_explicit(&x->sync_error, rc, memory_order_release);
+	if (rc == 0)
+		atomic_store_explicit(&x->pass_synced, pass, memory_order_seq_cst);
+	m = atomic_exchange_explicit(&x->sync_waiters, 0, memory_order_seq_cst);
+	while (m) {
+		uint32_t b = (uint32_t)__builtin_ctzll(m);
+
+		m &= m - 1;
+		if (b < nr)
+			reactor_wake_from(x->have_ring ? &x->ring : NULL, r[b]);
+	}
+}
+
 /* One pass over the logs marked dirty. Returns how many there were. */
 static uint32_t executor_pass(struct executor *x)
 {
-	struct log *log = atomic_exchange_explicit(&x->dirty, NULL, memory_order_acquire);
+	/* Begun before the stack is taken: a publish asked about (executor_sync_ask) before
+	 * this is in this pass or an earlier one. */
+	uint64_t pass = atomic_fetch_add_explicit(&x->pass_started, 1, memory_order_seq_cst) + 1;
+	struct log *log = atomic_exchange_explicit(&x->dirty, NULL, memory_order_seq_cst);
 	uint32_t n = 0;
+	int persist_rc = 0;
 
 	while (log) {
 		struct log *next = log->dirty_next;
@@ -82,12 +227,16 @@ static uint32_t executor_pass(struct executor *x)
 		if (rc < 0) {
 			executor_note(x, log, rc);
 			executor_retry_add(x, log);
+			persist_rc = persist_rc ? persist_rc : rc;
 		}
+		executor_sync_add(x, log);
 		log = next;
 		n++;
 	}
 	atomic_fetch_add(&x->persisted_logs, n);
 	atomic_fetch_add(&x->passes, 1);
+	if (x->fsync == LOG_FSYNC_BATCH)
+		executor_sync_pass(x, pass, persist_rc);
 	return n;
 }
 
@@ -107,6 +256,7 @@ static void executor_retry(struct executor *x)
 		log->in_retry = false;
 		x->nretry--;
 		recovered++;
+		executor_sync_add(x, log);
 	}
 	if (recovered && x->last_error)	/* once per retry pass, not once per log */
 		fprintf(stderr, "fanoutd: %u logs are written to disk again (%u still wait)\n",
@@ -129,10 +279,14 @@ static void executor_wait(struct executor *x, int timeout_ms)
 	struct pollfd p = { .fd = x->efd, .events = POLLIN };
 	uint64_t v;
 
+	uint64_t kicks;
+
 	atomic_store_explicit(&x->sleeping, true, memory_order_seq_cst);
+	kicks = atomic_load_explicit(&x->kicks, memory_order_seq_cst);
 	if (atomic_load_explicit(&x->dirty, memory_order_seq_cst) == NULL &&
-	    !atomic_load(&x->stop))
+	    kicks == x->kicks_seen && !atomic_load(&x->stop))
 		(void)poll(&p, 1, timeout_ms);
+	x->kicks_seen = kicks;
 	atomic_store_explicit(&x->sleeping, false, memory_order_relaxed);
 	if (read(x->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		perror("fanoutd: executor eventfd");
@@ -150,6 +304,16 @@ static void executor_release_check(struct executor *x)
 	for (uint32_t j = 0; j < x->release_n; j++) {
 		struct log *gone = x->release_logs[j];
 
+		if (gone->in_sync) {	/* a deleted topic's: nothing to keep */
+			for (struct log **link = &x->sync_list; *link; link = &(*link)->sync_next) {
+				if (*link != gone)
+					continue;
+				*link = gone->sync_next;
+				gone->in_sync = false;
+				x->nsync--;
+				break;
+			}
+		}
 		if (!gone->in_retry)
 			continue;
 		for (struct log **link = &x->retry; *link; link = &(*link)->retry_next) {
@@ -187,6 +351,21 @@ int executor_release(struct executor *x, struct log *const *logs, uint32_t n, in
 	return 0;
 }
 
+/* How long the thread may sleep: until a retry or an interval sync is due (ms, -1 =
+ * until woken). */
+static int executor_timeout_ms(const struct executor *x, int64_t now)
+{
+	int64_t ns = x->nretry ? EXECUTOR_RETRY_NS : -1;
+
+	if (x->fsync == LOG_FSYNC_INTERVAL && x->nsync) {
+		int64_t due = x->sync_at > now ? x->sync_at - now : 0;
+
+		if (ns < 0 || due < ns)
+			ns = due;
+	}
+	return ns < 0 ? -1 : (int)((ns + 999999) / 1000000);
+}
+
 static void *executor_main(void *arg)
 {
 	struct executor *x = arg;
@@ -201,27 +380,58 @@ static void *executor_main(void *arg)
 			retry_at = now + EXECUTOR_RETRY_NS;
 		}
 		executor_release_check(x);	/* the admin plane's (a deleted topic) */
-		if (n)
-			executor_sleep_ns(EXECUTOR_PASS_NS);	/* more comes: batch it */
-		else
-			executor_wait(x, x->nretry ? (int)(EXECUTOR_RETRY_NS / 1000000) : -1);
+		if (x->fsync == LOG_FSYNC_INTERVAL && x->nsync && now >= x->sync_at) {
+			(void)executor_sync(x);	/* failures are logged and stay listed */
+			if (x->nsync)
+				x->sync_at = now + x->fsync_interval_ns;
+		}
+		if (n && x->fsync == LOG_FSYNC_BATCH)
+			continue;	/* back to back: the sync gathered the next group */
+		if (n) {	/* more comes: batch it */
+			int ms = executor_timeout_ms(x, now);
+
+			executor_sleep_ns(ms >= 0 && (int64_t)ms * 1000000 < EXECUTOR_PASS_NS ?
+					  (int64_t)ms * 1000000 : EXECUTOR_PASS_NS);
+		} else {
+			executor_wait(x, executor_timeout_ms(x, now));
+		}
 	}
 	executor_pass(x);	/* what the writers published last */
+	if (x->fsync != LOG_FSYNC_NEVER)
+		(void)executor_sync(x);
 	return NULL;
 }
 
 int executor_start(struct executor *x)
 {
+	return executor_start_fsync(x, LOG_FSYNC_NEVER, 0);
+}
+
+int executor_start_fsync(struct executor *x, int fsync, int64_t interval_ns)
+{
+	const char *delay = getenv(EXECUTOR_TEST_SYNC_DELAY_ENV);
 	int r;
 
 	memset(x, 0, sizeof(*x));
+	x->fsync = fsync;
+	x->fsync_interval_ns = interval_ns;
+	if (delay && fsync != LOG_FSYNC_NEVER)
+		x->test_sync_delay_ns = strtoll(delay, NULL, 10) * 1000000;
+	/* Two descriptors per log of a group; the fallback syncs one by one. */
+	x->have_ring = io_uring_queue_init(2 * EXECUTOR_SYNC_GROUP, &x->ring, 0) == 0;
 	x->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (x->efd < 0)
-		return -errno;
+	if (x->efd < 0) {
+		r = -errno;
+		if (x->have_ring)
+			io_uring_queue_exit(&x->ring);
+		return r;
+	}
 	r = pthread_create(&x->thread, NULL, executor_main, x);
 	if (r != 0) {
 		close(x->efd);
 		x->efd = -1;
+		if (x->have_ring)
+			io_uring_queue_exit(&x->ring);
 		return -r;
 	}
 	pthread_setname_np(x->thread, "fanout-exec");
@@ -240,5 +450,31 @@ void executor_stop(struct executor *x)
 		perror("fanoutd: executor stop");
 	pthread_join(x->thread, NULL);
 	close(x->efd);
+	if (x->have_ring)
+		io_uring_queue_exit(&x->ring);
 	x->started = false;
+}
+
+void executor_set_reactors(struct executor *x, struct reactor *const *r, uint32_t n)
+{
+	x->reactors = r;
+	atomic_store_explicit(&x->nreactors, n, memory_order_release);
+}
+
+uint64_t executor_sync_ask(struct executor *x)
+{
+	uint64_t pass;
+
+	/* The caller's tails and dirty marks, then the pass count (executor_pass takes
+	 * the dirty stack after counting). */
+	atomic_thread_fence(memory_order_seq_cst);
+	pass = atomic_load_explicit(&x->pass_started, memory_order_seq_cst) + 1;
+	atomic_fetch_add_explicit(&x->kicks, 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&x->sleeping, memory_order_seq_cst)) {
+		uint64_t one = 1;
+
+		if (write(x->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			perror("fanoutd: executor wake-up");
+	}
+	return pass;
 }

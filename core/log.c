@@ -95,6 +95,15 @@ static int log_recover_seg(struct log *log, const struct log_segment_name *name,
 	log->recovery.segments++;
 	seg->disk_entries = count;	/* what its disk files hold: all of it */
 	seg->disk_bytes = pos;
+	/* Counted as synced from here on (log_synced): a killed process's last bytes, the
+	 * hot files copied just now, are not yet. */
+	if (log->config.fsync != LOG_FSYNC_NEVER && seg->log_fd >= 0 && seg->idx_fd >= 0 &&
+	    (fdatasync(seg->log_fd) < 0 || fdatasync(seg->idx_fd) < 0)) {
+		r = -errno;
+		log_segment_path(path, log->dir, seg->base_offset, "log");
+		fprintf(stderr, "log: %s: cannot sync: %s\n", path, strerror(-r));
+		return r;
+	}
 	log_segment_close_fds(seg);	/* sealed: the mapping is all it needs */
 	return 0;
 }
@@ -270,6 +279,14 @@ void log_close(struct log *log)
 		return;
 	/* Everything to disk, the active segment too (it need not be sealed). */
 	r = log_persist_run(log, false);
+	if (r == 0 && log->config.fsync != LOG_FSYNC_NEVER) {
+		int fds[2], k = log_sync_fds(log, fds);
+
+		if (k == 2 && (fdatasync(fds[0]) < 0 || fdatasync(fds[1]) < 0))
+			r = -errno;
+		if (k >= 0)
+			log_sync_done(log, r);
+	}
 	if (r < 0)
 		fprintf(stderr, "log: %s: cannot write to disk (%s); kept in %s for the next start\n",
 			log->dir, strerror(-r), log->hot_dir);
@@ -319,6 +336,8 @@ static int log_start_hot(struct log *log)
 	log_add_hot(log, n, seg);
 	atomic_store_explicit(&log->disk_seg, n, memory_order_relaxed);
 	atomic_store_explicit(&log->persisted, log->next, memory_order_relaxed);
+	/* What was recovered is synced (log_recover_seg), unless --fsync never. */
+	atomic_store_explicit(&log->synced, log->next, memory_order_relaxed);
 	if (n == 0)
 		log->first = log->next;
 	return 0;

@@ -144,6 +144,14 @@ struct log_segment {
 
 struct executor;	/* core/executor.h */
 
+/* When the disk files are made durable (fdatasync; --fsync). The executor syncs; the log
+ * itself syncs a sealed segment before it moves off its hot memory, and at close. */
+enum log_fsync {
+	LOG_FSYNC_NEVER,	/* never: the kernel writes back when it likes */
+	LOG_FSYNC_INTERVAL,	/* what is on disk, every interval */
+	LOG_FSYNC_BATCH,	/* after every pass: publishes are acked once synced */
+};
+
 struct log_config {
 	uint64_t segment_bytes;		/* capacity of each .log file; .idx holds
 					 * segment_bytes / 96 entries */
@@ -151,6 +159,8 @@ struct log_config {
 	 * hot_root/X. NULL or "": in <log dir>/hot (same file system; tests, tools). */
 	const char *hot_root, *data_root;
 	struct executor *executor;	/* persists, prepares, swaps; NULL: log_close does */
+	int fsync;			/* enum log_fsync: NEVER syncs nothing, not even
+					 * sealed segments or at close */
 };
 
 /* Where log_open_report found corruption. */
@@ -195,6 +205,10 @@ struct log {
 	_Atomic uint32_t hot_seq_next;	/* names of hot files */
 	_Atomic uint64_t persisted;	/* offsets below are in the disk files */
 	_Atomic int persist_error;	/* -errno of the last failed disk write, 0 = none */
+	_Atomic uint64_t synced;	/* offsets below are synced (fdatasync) to disk */
+	uint64_t sync_target;		/* the executor's: persisted when a sync began */
+	struct log *sync_next;		/* the executor's list of logs to sync */
+	bool in_sync;
 	_Atomic uint32_t disk_seg;	/* the executor's: first segment not wholly on disk */
 	_Atomic bool dirty;		/* queued for the executor */
 	struct log *dirty_next;		/* the executor's dirty list */
@@ -276,6 +290,25 @@ static inline uint64_t log_persisted(const struct log *log)
 {
 	return atomic_load_explicit(&log->persisted, memory_order_acquire);
 }
+
+/* Offsets below this are synced to disk: they survive a power loss (acquire). With
+ * LOG_FSYNC_NEVER it stays where the log was opened. Any thread. */
+static inline uint64_t log_synced(const struct log *log)
+{
+	return atomic_load_explicit(&log->synced, memory_order_acquire);
+}
+
+/* The executor's sync of a log (core/log_persist.c), in two steps around an fdatasync
+ * of the descriptors it may issue as it likes (io_uring, many logs at once):
+ * log_sync_fds gives the descriptors of the segment holding what was copied and not
+ * yet synced (0 of them when the sealed segments' own syncs covered it all, -1 when
+ * nothing waits) and notes how far the sync reaches; log_sync_done(log, 0) then moves
+ * log_synced there. A failed sync (log_sync_done(log, -errno)) leaves log_synced and
+ * has the segment copied again whole from its hot memory before the next sync: after a
+ * failed fdatasync the kernel may have dropped the dirty pages it could not write, and
+ * another fdatasync would succeed without them. Caller: the executor thread. */
+int log_sync_fds(struct log *log, int fds[2]);
+void log_sync_done(struct log *log, int result);
 
 /* Next offset readers may not read yet (acquire load). Any thread. */
 static inline uint64_t log_tail(const struct log *log)

@@ -114,6 +114,66 @@ static int persist_ahead(struct log *log, uint32_t n, uint64_t tail)
 	return 0;
 }
 
+/* A sealed segment's disk files are synced before their descriptors close (the sync
+ * list's logs are synced through the active segment's descriptors only). A failed sync
+ * has the segment copied again from hot memory (log_sync_done). */
+static int persist_seal_sync(struct log *log, struct log_segment *seg)
+{
+	if (log->config.fsync == LOG_FSYNC_NEVER || seg->log_fd < 0 || seg->idx_fd < 0)
+		return 0;
+	if (fdatasync(seg->log_fd) < 0 || fdatasync(seg->idx_fd) < 0) {
+		int r = -errno;
+
+		if (atomic_load_explicit(&seg->hot, memory_order_relaxed)) {
+			seg->disk_entries = 0;
+			seg->disk_bytes = 0;
+		}
+		return r;
+	}
+	return 0;
+}
+
+int log_sync_fds(struct log *log, int fds[2])
+{
+	uint64_t persisted = log_persisted(log);
+	uint32_t k = atomic_load_explicit(&log->disk_seg, memory_order_relaxed);
+	uint32_t n = atomic_load_explicit(&log->nsegs, memory_order_acquire);
+	struct log_segment *seg;
+
+	if (persisted <= log_synced(log))
+		return -1;
+	log->sync_target = persisted;
+	if (k >= n)
+		return 0;
+	seg = log->segs[k];
+	/* A segment whose sync failed is copied again: only what precedes it counts. */
+	if (seg->base_offset + seg->disk_entries < persisted)
+		log->sync_target = seg->base_offset + seg->disk_entries;
+	if (seg->log_fd < 0 || seg->idx_fd < 0 || seg->base_offset >= persisted)
+		return 0;	/* what waits is in sealed segments, synced as they closed */
+	fds[0] = seg->log_fd;
+	fds[1] = seg->idx_fd;
+	return 2;
+}
+
+void log_sync_done(struct log *log, int result)
+{
+	uint32_t k = atomic_load_explicit(&log->disk_seg, memory_order_relaxed);
+
+	if (result == 0) {
+		if (log->sync_target > log_synced(log))	/* never backwards */
+			atomic_store_explicit(&log->synced, log->sync_target, memory_order_release);
+		return;
+	}
+	/* Written again whole from hot memory (which still holds every byte of a segment
+	 * not yet moved to its disk files), then synced again. */
+	if (k < atomic_load_explicit(&log->nsegs, memory_order_acquire) &&
+	    atomic_load_explicit(&log->segs[k]->hot, memory_order_relaxed)) {
+		log->segs[k]->disk_entries = 0;
+		log->segs[k]->disk_bytes = 0;
+	}
+}
+
 int log_persist(struct log *log)
 {
 	return log_persist_run(log, true);
@@ -139,6 +199,8 @@ int log_persist_run(struct log *log, bool ahead)
 		atomic_store_explicit(&log->persisted, seg->base_offset + seg->disk_entries,
 				      memory_order_release);
 		if (!sealed || end != log->segs[k + 1]->base_offset)
+			break;
+		if ((r = persist_seal_sync(log, seg)) < 0)
 			break;
 		if (atomic_load_explicit(&seg->hot, memory_order_relaxed) &&
 		    (r = persist_swap(log, seg)) < 0)

@@ -329,6 +329,37 @@ void reactor_wake(struct reactor *self, struct reactor *target)
 	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 }
 
+void reactor_wake_from(struct io_uring *ring, struct reactor *t)
+{
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+
+	if (atomic_exchange(&t->wake_pending, 1))
+		return;
+	if (t->wake_fd >= 0) {
+		uint64_t one = 1;
+
+		if (write(t->wake_fd, &one, sizeof(one)) != sizeof(one))
+			atomic_store(&t->wake_pending, 0);
+		return;
+	}
+	if (!ring || !(sqe = io_uring_get_sqe(ring))) {
+		atomic_store(&t->wake_pending, 0);
+		return;
+	}
+	io_uring_prep_msg_ring(sqe, t->ring.ring_fd, 0,
+			       reactor_udata(REACTOR_OP_WAKE, REACTOR_SLOT_NONE), 0);
+	/* MSG_RING completes at once on our side: reap it so a failure is not taken for a
+	 * wake-up in flight. */
+	if (io_uring_submit_and_wait(ring, 1) < 1 || io_uring_peek_cqe(ring, &cqe) < 0) {
+		atomic_store(&t->wake_pending, 0);
+		return;
+	}
+	if (cqe->res < 0)
+		atomic_store(&t->wake_pending, 0);
+	io_uring_cqe_seen(ring, cqe);
+}
+
 /* Another reactor woke this one. Clearing the flag before on_idle looks at what it left
  * means a wake-up asked for after that look is sent, not skipped. */
 static void reactor_on_wake(struct reactor *r, struct io_uring_cqe *cqe)

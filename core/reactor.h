@@ -181,6 +181,11 @@ int reactor_init(struct reactor *r, const struct reactor_config *cfg,
  * ask. self's thread; target may be any reactor, not self. */
 void reactor_wake(struct reactor *self, struct reactor *target);
 
+/* reactor_wake from a thread that is no reactor (the admin plane's, the executor's),
+ * through that thread's own ring (NULL: none could be made; the eventfd still works,
+ * else target looks at its queues within its wait bound anyway). One caller per ring. */
+void reactor_wake_from(struct io_uring *ring, struct reactor *target);
+
 /* Stops receiving on c (the layer above holds enough unprocessed input); bytes already
  * on their way still arrive through on_data. Idempotent. */
 void reactor_recv_pause(struct reactor *r, struct reactor_conn *c);

@@ -79,39 +79,10 @@ static bool control_ring(struct control *c)
 	return c->have_ring;
 }
 
-/* Wakes reactor t the way its peers do (core/reactor.c reactor_wake): at most one
- * wake-up in flight; a MSG_RING completion on its ring carrying the WAKE op in the
- * documented user_data layout, or a write to its eventfd. Without either the reactor
- * still looks at its queue within REACTOR_WAIT_NS. */
+/* Wakes reactor t the way its peers do (core/reactor.c reactor_wake). */
 static void control_wake(struct control *c, struct reactor *t)
 {
-	const uint64_t udata = (uint64_t)REACTOR_SLOT_NONE << 32 | REACTOR_OP_WAKE;
-	struct io_uring_sqe *sqe;
-	struct io_uring_cqe *cqe;
-
-	if (atomic_exchange(&t->wake_pending, 1))
-		return;
-	if (t->wake_fd >= 0) {
-		uint64_t one = 1;
-
-		if (write(t->wake_fd, &one, sizeof(one)) != sizeof(one))
-			atomic_store(&t->wake_pending, 0);
-		return;
-	}
-	if (!control_ring(c) || !(sqe = io_uring_get_sqe(&c->ring))) {
-		atomic_store(&t->wake_pending, 0);
-		return;
-	}
-	io_uring_prep_msg_ring(sqe, t->ring.ring_fd, 0, udata, 0);
-	/* MSG_RING completes at once on our side: reap it so a failure is not taken for a
-	 * wake-up in flight. */
-	if (io_uring_submit_and_wait(&c->ring, 1) < 1 || io_uring_peek_cqe(&c->ring, &cqe) < 0) {
-		atomic_store(&t->wake_pending, 0);
-		return;
-	}
-	if (cqe->res < 0)
-		atomic_store(&t->wake_pending, 0);
-	io_uring_cqe_seen(&c->ring, cqe);
+	reactor_wake_from(control_ring(c) ? &c->ring : NULL, t);
 }
 
 void control_wake_reactor(struct net_engine *e, uint32_t r)

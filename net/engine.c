@@ -1,6 +1,8 @@
 /* net/engine.c — reactor threads: start-up hand-shake, pinning, NUMA placement. */
 #include "net/engine.h"
 
+#include "core/executor.h"
+
 #include <errno.h>
 #include <numa.h>
 #include <sched.h>
@@ -164,6 +166,8 @@ int net_engine_start(struct net_engine *e, uint32_t n, struct topic_table *topic
 		e->reactors[i] = &e->servers[i]->reactor;
 		e->servers[i]->reactor.peers = e->reactors;	/* published by the lock below */
 	}
+	if (rc == 0 && topics->log_config.executor)	/* --fsync batch wakes them */
+		executor_set_reactors(topics->log_config.executor, e->reactors, n);
 	pthread_mutex_lock(&e->lock);
 	e->go = rc == 0;
 	if (rc < 0)

@@ -2,6 +2,8 @@
  * active list checked after every batch of completions, start-up and drain. */
 #include "net/server.h"
 
+#include "core/executor.h"
+
 #include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -608,6 +610,8 @@ static bool net_server_batches(struct net_server *srv)
 {
 	bool full = false;
 
+	if (srv->sync_exec && srv->nwaiting)	/* a pass ending after the checks wakes us */
+		executor_sync_wait(srv->sync_exec, srv->id);
 	for (uint32_t i = srv->nwaiting; i-- > 0;) {
 		struct session *s = &srv->sessions[srv->waiting[i]];
 
@@ -624,6 +628,29 @@ static bool net_server_batches(struct net_server *srv)
 		srv->orphans[i] = srv->orphans[--srv->norphans];
 	}
 	return full;
+}
+
+/* --fsync batch: batches whose events are all appended and published (this turn's
+ * flush included) are given the executor pass that syncs them. */
+static void net_server_sync_ask(struct net_server *srv)
+{
+	uint64_t pass = 0;
+
+	executor_sync_wait(srv->sync_exec, srv->id);
+	for (uint32_t i = 0; i < srv->nwaiting; i++) {
+		struct session *s = &srv->sessions[srv->waiting[i]];
+
+		for (uint32_t j = s->batch_head; j != s->batch_tail; j++) {
+			struct session_batch *b = s->batches[j % SESSION_BATCHES_MAX];
+
+			if (b->sync_pass || b->ticket.n == 0 ||
+			    atomic_load_explicit(&b->ticket.remaining, memory_order_acquire))
+				continue;
+			if (!pass)
+				pass = executor_sync_ask(srv->sync_exec);
+			b->sync_pass = pass;
+		}
+	}
 }
 
 /* Wakes the reactors this turn left work for: readers of logs whose tails moved,
@@ -656,6 +683,8 @@ static bool net_on_idle(void *ctx)
 	busy = net_server_batches(srv) || busy;
 	publish_flush(&srv->publish);
 	publish_release(&srv->publish);
+	if (srv->sync_exec && srv->nwaiting)
+		net_server_sync_ask(srv);
 	net_server_route(srv);
 	if (now >= srv->police_at_ns) {	/* bounded work: once per 100 ms, not per event */
 		srv->police_at_ns = now + SERVER_POLICE_NS;
@@ -698,6 +727,8 @@ int net_server_init(struct net_server *srv, struct net_engine *eng, uint32_t id,
 	srv->id = id;
 	srv->eng = eng;
 	srv->topics = topics;
+	if (topics->log_config.executor && topics->log_config.executor->fsync == LOG_FSYNC_BATCH)
+		srv->sync_exec = topics->log_config.executor;
 	srv->cfg = cfg;
 	srv->publish.self = id;
 	srv->publish.topics = topics;

@@ -56,6 +56,7 @@ struct net_server {
 	struct topic_table *topics;
 	const struct config *cfg;
 	struct publish_ctx publish;
+	struct executor *sync_exec;	/* --fsync batch: acks wait for its syncs; else NULL */
 	struct route_ctx route;		/* split and routing rules for publish */
 	uint32_t *waiting;		/* slots of sessions with unanswered batches */
 	uint32_t nwaiting;

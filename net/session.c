@@ -11,6 +11,7 @@
 
 #include "core/budget.h"
 #include "core/clock.h"
+#include "core/executor.h"
 #include "core/frame.h"
 #include "core/headroom.h"
 #include "core/probes.h"
@@ -794,6 +795,11 @@ static void session_publish_answer(struct session *s, const struct session_batch
 			      "partition's reactor (%s), the first stored event %u; their ack "
 			      "offsets are 18446744073709551615", failed, t->n,
 			      strerror(-atomic_load(&t->failed)), first);
+	if (b->sync_failed && t->n > 0)
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_NOT_DURABLE, b->seq, 0, false,
+			      "publish: the %u stored events are in the log but the disk did not "
+			      "sync them (%s): they survive the server process dying, not the "
+			      "machine", t->n, strerror(-b->sync_failed));
 	if (b->rc < 0)
 		session_error(s, b->err.code, b->seq, 0, false, "publish: %s", b->err.message);
 }
@@ -852,7 +858,10 @@ static void session_publish(struct session *s, const uint8_t *batch, size_t len)
 	}
 	if (b->rc == 0 && b->ticket.n > 0)	/* admin plane: the topic's producers */
 		s->stats.last_topic = pub->resolved[0];
-	if (b->ticket.nremote == 0 && s->batch_head == s->batch_tail) {
+	b->sync_pass = 0;
+	b->sync_failed = 0;
+	if (b->ticket.nremote == 0 && s->batch_head == s->batch_tail &&
+	    (!s->srv->sync_exec || b->ticket.n == 0)) {
 		session_publish_answer(s, b);	/* all here, nothing ahead: answered now */
 		return;
 	}
@@ -870,6 +879,21 @@ bool session_handoff(struct session *s)
 	return false;
 }
 
+/* --fsync batch: whether the batch's events are synced (answered then), or the disk
+ * refuses them (answered with the Error after the ack). */
+static bool session_batch_synced(struct session *s, struct session_batch *b)
+{
+	struct executor *x = s->srv->sync_exec;
+	int err;
+
+	if (b->sync_pass && executor_sync_reached(x, b->sync_pass))
+		return true;
+	if (!b->sync_pass || !(err = executor_sync_error(x)))
+		return false;
+	b->sync_failed = err;
+	return true;
+}
+
 bool session_answer_batches(struct session *s)
 {
 	bool answered = false;
@@ -878,6 +902,8 @@ bool session_answer_batches(struct session *s)
 		struct session_batch *b = s->batches[s->batch_head % SESSION_BATCHES_MAX];
 
 		if (atomic_load_explicit(&b->ticket.remaining, memory_order_acquire) != 0)
+			break;
+		if (s->srv->sync_exec && b->ticket.n > 0 && !session_batch_synced(s, b))
 			break;
 		session_publish_answer(s, b);
 		s->batch_head++;

@@ -37,9 +37,9 @@
 #define SESSION_HEARTBEAT_MIN_MS 100u	/* the police pass runs every 100 ms */
 #define SESSION_HEARTBEAT_MAX_MS 60000u
 #define SESSION_HEARTBEAT_MISSES 3u	/* intervals without input before the cut */
-/* An upper bound on a PublishAck for n events plus an Error: offsets and partitions are
+/* An upper bound on a PublishAck for n events plus its Errors: offsets and partitions are
  * packed varints (<= 10 and 5 bytes). */
-#define SESSION_ACK_BYTES(n) (1024u + (size_t)(n) * 16u)
+#define SESSION_ACK_BYTES(n) (1536u + (size_t)(n) * 16u)
 
 struct net_server;
 
@@ -48,6 +48,9 @@ struct session_batch {
 	struct publish_ticket ticket;
 	int rc;				/* publish_batch's verdict (0 or -1) */
 	uint64_t seq;			/* the batch's sequence, for the ack */
+	uint64_t sync_pass;		/* --fsync batch: the executor pass its events are
+					 * synced by (executor_sync_ask), 0 = not asked yet */
+	int sync_failed;		/* -errno: the disk refused that sync */
 	struct publish_error err;
 };
 

@@ -65,6 +65,7 @@ struct bench_cfg {
 	double fanout_max_lag_bytes;	/* passed to fanoutd as --max-lag-bytes; < 0: its default */
 	unsigned fanout_reactors;	/* passed to fanoutd as --reactors; 0: its default */
 	uint64_t fanout_data_index_bytes;	/* fanoutd's --data-index-bytes (0: off) */
+	char fanout_fsync[32];		/* fanoutd's --fsync; "": its default */
 	/* Every event carries metadata.audit_required: fanoutd keeps a distribution_audit
 	 * row per delivery (the peers have no such thing and carry the same bytes). */
 	bool audit;

@@ -70,6 +70,8 @@ void bench_usage(FILE *f)
 "                        (default 0)\n"
 "  --fanout-max-lag-bytes N  fanoutd's --max-lag-bytes (default: fanoutd's own)\n"
 "  --fanout-reactors N       fanoutd's --reactors (default: fanoutd's own, one per CPU)\n"
+"  --fanout-fsync MODE       fanoutd's --fsync: never, interval:MS or batch (default:\n"
+"                            fanoutd's own, interval:100)\n"
 "  --fanout-data-index-bytes N  fanoutd's --data-index-bytes (default 0: the REST data\n"
 "                            API's index off, as the peers keep none; perf/RESULTS.md\n"
 "                            §13 measures it on)\n"
@@ -268,6 +270,14 @@ static int set_opt(struct bench_cfg *c, const char *k, const char *v, int depth)
 		if (parse_num(k, v, 0, 1099511627776.0, true, &d))
 			return -EINVAL;
 		c->fanout_data_index_bytes = (uint64_t)d;
+		return 0;
+	}
+	if (!strcmp(k, "fanout-fsync")) {	/* fanoutd checks the value */
+		if (strlen(v) == 0 || strlen(v) >= sizeof(c->fanout_fsync)) {
+			fprintf(stderr, "fanout-bench: --fanout-fsync: never, batch or interval:MS\n");
+			return -EINVAL;
+		}
+		strcpy(c->fanout_fsync, v);
 		return 0;
 	}
 	if (!strcmp(k, "fanout-reactors")) {

@@ -65,7 +65,7 @@ static int fanout_server_start(struct bench_run *r)
 	char data[200], ready[200], log[200], lag[32], reactors[16], index[24];
 	char *argv[] = { (char *)r->cfg->fanoutd, "--listen", "127.0.0.1:0", "--data-dir", data,
 			 "--ready-file", ready, "--quiet", "--shm-socket", r->shm_socket,
-			 "--data-index-bytes", index, NULL, NULL, NULL, NULL, NULL };
+			 "--data-index-bytes", index, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
 	int rc = bench_tmpdir(r), st, argc = 12;
 
 	if (rc)
@@ -82,6 +82,10 @@ static int fanout_server_start(struct bench_run *r)
 		snprintf(reactors, sizeof(reactors), "%u", r->cfg->fanout_reactors);
 		argv[argc++] = "--reactors";
 		argv[argc++] = reactors;
+	}
+	if (r->cfg->fanout_fsync[0]) {
+		argv[argc++] = "--fsync";
+		argv[argc++] = (char *)r->cfg->fanout_fsync;
 	}
 	snprintf(data, sizeof(data), "%s/data", r->tmpdir);
 	snprintf(r->shm_socket, sizeof(r->shm_socket), "%s/shm.sock", r->tmpdir);

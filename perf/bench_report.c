@@ -138,6 +138,8 @@ json_t *bench_cfg_json(const struct bench_cfg *c)
 
 	json_object_set_new(o, "fanout_data_index_bytes",
 			    json_integer((json_int_t)c->fanout_data_index_bytes));
+	json_object_set_new(o, "fanout_fsync", json_string(c->fanout_fsync[0] ? c->fanout_fsync :
+							   "default"));
 
 	json_object_set_new(o, "shm_readers", json_integer(c->shm_readers));
 	json_object_set_new(o, "shm_spin", json_integer(c->shm_spin));

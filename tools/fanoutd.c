@@ -158,6 +158,16 @@ static void fanoutd_say_limits(const struct config *cfg)
 	uint64_t parts = (uint64_t)cfg->max_topics * cfg->default_partitions;
 
 	fanoutd_say_hot_memory(cfg);
+	if (!cfg->quiet) {
+		if (cfg->fsync_mode == LOG_FSYNC_INTERVAL)
+			fprintf(stderr, "fanoutd: --fsync interval:%u: events are synced to disk "
+				"within %u ms of being written\n", cfg->fsync_interval_ms,
+				cfg->fsync_interval_ms);
+		else
+			fprintf(stderr, "fanoutd: --fsync %s\n", cfg->fsync_mode == LOG_FSYNC_BATCH ?
+				"batch: a publish is acknowledged once its events are synced to disk" :
+				"never: the kernel writes events to disk when it likes");
+	}
 	headroom_get(&v);
 	if (!v.on)
 		return;
@@ -240,7 +250,7 @@ static int fanoutd_hot(const struct config *cfg, struct executor *x)
 			"the log costs a page-table change (as root: mkdir -p %s && mount -t tmpfs "
 			"-o huge=within_size,mode=1777 fanout-hot %s; README, Configuration)\n",
 			parent, HOTDIR_HUGE, HOTDIR_HUGE);
-	rc = executor_start(x);
+	rc = executor_start_fsync(x, cfg->fsync_mode, (int64_t)cfg->fsync_interval_ms * 1000000);
 	if (rc < 0) {
 		fprintf(stderr, "fanoutd: executor thread: %s\n", strerror(-rc));
 		return -1;
@@ -256,7 +266,7 @@ static int fanoutd_topics(struct topic_table *topics, const struct config *cfg,
 {
 	struct log_config lc = {
 		.segment_bytes = cfg->segment_bytes, .hot_root = fanoutd_hot_root,
-		.data_root = cfg->data_dir, .executor = x,
+		.data_root = cfg->data_dir, .executor = x, .fsync = cfg->fsync_mode,
 	};
 	struct topic *tp;
 	int rc;
@@ -287,6 +297,7 @@ static int fanoutd_topics(struct topic_table *topics, const struct config *cfg,
 	}
 	if (!cfg->quiet)
 		fprintf(stderr, "fanoutd: data dir %s: %d topics recovered\n", cfg->data_dir, rc);
+
 	if (topics->quarantined)	/* each named above; loud even with --quiet */
 		fprintf(stderr, "fanoutd: WARNING: %u partition%s QUARANTINED (corrupt, named "
 			"above): not served, files kept; every other partition is served. Repair: "

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "core/log.h"
 
 /* Parses a NULL-terminated argument list; *msg gets what went to stderr (caller frees). */
 static int parse(struct config *c, char **msg, const char *const *args)
@@ -122,6 +123,12 @@ static void bad_values_name_the_flag(void **state)
 		{ { "--stats-interval", "0" }, "--stats-interval must be in 1..86400" },
 		{ { "--stats-queue-rows", "0" }, "--stats-queue-rows" },
 		{ { "--log-format", "xml" }, "--log-format must be text or json" },
+		{ { "--fsync", "sometimes" }, "--fsync must be never, batch or interval:MS" },
+		{ { "--fsync", "interval:0" }, "--fsync must be" },
+		{ { "--fsync", "interval:60001" }, "--fsync must be" },
+		{ { "--fsync", "interval:" }, "--fsync must be" },
+		{ { "--fsync", "interval:5x" }, "--fsync must be" },
+		{ { "--fsync", "batch:1" }, "--fsync must be" },
 		{ { "--pg-url", "" }, "--pg-url is empty" },
 		{ { "--send-zc-inflight", "0" }, "--send-zc-inflight must be in 1..16" },
 		{ { "--send-zc-inflight", "17" }, "--send-zc-inflight must be in 1..16" },
@@ -183,6 +190,30 @@ static void admin_flags(void **state)
 	free(msg);
 	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--no-http", NULL }), 0);
 	assert_true(c.no_http);
+	free(msg);
+}
+
+/* --fsync: interval:100 by default; each mode parsed. */
+static void fsync_modes(void **state)
+{
+	struct config c;
+	char *msg = NULL;
+
+	(void)state;
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ NULL }), 0);
+	assert_int_equal(c.fsync_mode, LOG_FSYNC_INTERVAL);
+	assert_int_equal(c.fsync_interval_ms, 100);
+	free(msg);
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--fsync", "batch", NULL }), 0);
+	assert_int_equal(c.fsync_mode, LOG_FSYNC_BATCH);
+	free(msg);
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--fsync", "never", NULL }), 0);
+	assert_int_equal(c.fsync_mode, LOG_FSYNC_NEVER);
+	free(msg);
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--fsync", "interval:7", NULL }),
+			 0);
+	assert_int_equal(c.fsync_mode, LOG_FSYNC_INTERVAL);
+	assert_int_equal(c.fsync_interval_ms, 7);
 	free(msg);
 }
 
@@ -289,6 +320,7 @@ int main(void)
 		cmocka_unit_test(defaults_and_flags),
 		cmocka_unit_test(bad_values_name_the_flag),
 		cmocka_unit_test(segment_just_big_enough),
+		cmocka_unit_test(fsync_modes),
 		cmocka_unit_test(admin_flags),
 		cmocka_unit_test(config_file_then_flags),
 		cmocka_unit_test(config_file_errors_name_the_line),

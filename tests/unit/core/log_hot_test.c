@@ -583,6 +583,107 @@ static void test_orphan_hot_log_removed(void **state)
 	assert_int_equal(access(path, F_OK), -1);	/* cleaned up like the rest */
 }
 
+/* ---- syncing (--fsync; core/executor.h) --------------------------------------------- */
+
+/* Appends n frames of about 1 KiB (SEG holds ~60: n > 60 seals segments) and
+ * publishes them (log_publish marks the log dirty for the executor). */
+static void append_many(struct log *log, int n)
+{
+	for (int i = 0; i < n; i++)
+		assert_int_equal(append(log, 1000), 0);
+	log_publish(log);
+}
+
+/* Waits (bounded) until cond(log) holds. */
+static bool wait_for(struct log *log, bool (*cond)(struct log *))
+{
+	for (int i = 0; i < 500; i++) {
+		if (cond(log))
+			return true;
+		sleep_ms(10);
+	}
+	return false;
+}
+
+static bool all_on_disk(struct log *log)
+{
+	return log_persisted(log) == log_tail(log);
+}
+
+/* LOG_FSYNC_BATCH: the pass executor_sync_ask names ends with everything published
+ * before the ask synced, sealed segments (synced as they close) and the active one
+ * (through the ring) alike. */
+static void test_batch_sync_covers_the_ask(void **state)
+{
+	struct fx *f = *state;
+	struct executor x;
+	struct log_config cfg = hot_config(f, &x);
+	struct log *log;
+
+	cfg.fsync = LOG_FSYNC_BATCH;
+	assert_int_equal(executor_start_fsync(&x, LOG_FSYNC_BATCH, 0), 0);
+	assert_int_equal(log_open(&log, f->dir, &cfg), 0);
+	for (int round = 0; round < 3; round++) {
+		uint64_t syncs = atomic_load(&x.syncs), pass;
+		int i;
+
+		append_many(log, 70);
+		pass = executor_sync_ask(&x);
+		for (i = 0; i < 500 && !executor_sync_reached(&x, pass); i++)
+			sleep_ms(10);
+		assert_true(executor_sync_reached(&x, pass));
+		assert_int_equal(log_synced(log), log_tail(log));
+		assert_true(atomic_load(&x.syncs) >= syncs + 2);
+		assert_int_equal(executor_sync_error(&x), 0);
+	}
+	assert_true(atomic_load_explicit(&log->nsegs, memory_order_relaxed) >= 3);
+	executor_stop(&x);
+	log_close(log);
+}
+
+/* LOG_FSYNC_INTERVAL: nothing is synced before the interval (60 s here: never within
+ * the test), everything when the executor stops; and log_close syncs what a writer
+ * appended after. */
+static void test_interval_sync_waits_then_stop_syncs(void **state)
+{
+	struct fx *f = *state;
+	struct executor x;
+	struct log_config cfg = hot_config(f, &x);
+	struct log *log;
+
+	cfg.fsync = LOG_FSYNC_INTERVAL;
+	assert_int_equal(executor_start_fsync(&x, LOG_FSYNC_INTERVAL, 60000000000ll), 0);
+	assert_int_equal(log_open(&log, f->dir, &cfg), 0);
+	append_many(log, 30);
+	assert_true(wait_for(log, all_on_disk));
+	sleep_ms(50);
+	assert_int_equal(log_synced(log), 0);	/* on disk, not synced: the interval runs */
+	assert_int_equal(atomic_load(&x.syncs), 0);
+	executor_stop(&x);	/* its last act: the sync */
+	assert_int_equal(log_synced(log), 30);
+	assert_true(atomic_load(&x.syncs) >= 2);
+	append_many(log, 5);	/* no executor now: log_close copies and syncs */
+	log_close(log);
+}
+
+/* LOG_FSYNC_NEVER: copied to the disk files, never synced. */
+static void test_never_sync(void **state)
+{
+	struct fx *f = *state;
+	struct executor x;
+	struct log_config cfg = hot_config(f, &x);
+	struct log *log;
+
+	assert_int_equal(executor_start_fsync(&x, LOG_FSYNC_NEVER, 0), 0);
+	assert_int_equal(log_open(&log, f->dir, &cfg), 0);
+	append_many(log, 70);
+	assert_true(wait_for(log, all_on_disk));
+	executor_stop(&x);
+	assert_int_equal(log_synced(log), 0);
+	assert_int_equal(atomic_load(&x.syncs), 0);
+	log_close(log);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -595,6 +696,9 @@ int main(void)
 		T(test_publish_races_pass),
 		T(test_swap_reads_segment_in),
 		T(test_orphan_hot_log_removed),
+		T(test_batch_sync_covers_the_ask),
+		T(test_interval_sync_waits_then_stop_syncs),
+		T(test_never_sync),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
