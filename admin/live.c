@@ -324,6 +324,7 @@ void live_drops_poll(struct admin *a, bool all)
 			control_cmd_free(d->cmds[r]);
 		free(d->cmds);
 		audit_drain(a);	/* audit records name the topic: rows before it goes */
+		named_forget_topic(&a->eng->named, d->tp);	/* their files go with it */
 		rc = topic_destroy(a->topics, d->tp);
 		if (rc < 0)
 			admin_log(ADMIN_LOG_WARN, "a deleted topic's files were not all removed: %s "

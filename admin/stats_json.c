@@ -52,8 +52,10 @@ json_t *stats_sub_json(const struct admin *a, const struct admin_sub_sample *s)
 				     "unackedMessages", (json_int_t)unacked,
 				     "connection", (int)in->conn);
 
+	json_t *o;
+
 	(void)a;
-	return json_pack("{s:s, s:s, s:i, s:i, s:s, s:s, s:b, s:b, s:s, s:o,"
+	o = json_pack("{s:s, s:s, s:i, s:i, s:s, s:s, s:b, s:b, s:s, s:o,"
 			 " s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:[o]}",
 			 "id", s->id, "topic", in->topic->name, "reactor", (int)in->stats.reactor,
 			 "subscriptionId", (int)in->sub_id, "patterns", in->patterns,
@@ -67,6 +69,15 @@ json_t *stats_sub_json(const struct admin *a, const struct admin_sub_sample *s)
 			 "unackedMessages", (json_int_t)unacked,
 			 "lastAckedOffset", (json_int_t)in->acked_offset,
 			 "consumerName", in->client_name, "consumers", consumer);
+	if (o) {	/* durable: its cursor outlives the connection (net/named.h) */
+		json_object_set_new(o, "subscriptionName", in->stats.name[0] ?
+				    json_string(in->stats.name) : json_null());
+		json_object_set_new(o, "durable", json_boolean(in->stats.name[0] != 0));
+		if (in->stats.name[0])
+			json_object_set_new(o, "delivery", json_string(in->stats.at_most_once ?
+					    "at_most_once" : "at_least_once"));
+	}
+	return o;
 }
 
 json_t *stats_topic_json(const struct admin *a, const struct topic *tp,

@@ -7,6 +7,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -84,52 +85,77 @@ static void executor_sync_add(struct executor *x, struct log *log)
 
 static void executor_sleep_ns(int64_t ns);
 
-/* fdatasyncs up to EXECUTOR_SYNC_GROUP logs of the list at once through the ring, the
- * .log and .idx of each; those whose sync failed go back on the list. Returns 0 or the
- * first -errno. */
-static int executor_sync_group(struct executor *x, struct log **logs, uint32_t n)
+/* fdatasyncs nsqe descriptors through the ring, res[i] getting the first failure of
+ * logs[i]'s. A ring that cannot take them all is given up for direct calls (its queue may
+ * hold what it did not submit: never submitted again). */
+static void executor_sync_ring(struct executor *x, int (*fds)[2], const int *has, int *res,
+			       uint32_t n, uint32_t nsqe)
 {
-	int res[EXECUTOR_SYNC_GROUP], has[EXECUTOR_SYNC_GROUP], rc = 0;
-	uint32_t nsqe = 0;
+	uint32_t got = 0;
+	int sub;
 
-	for (uint32_t i = 0; i < n; i++) {
-		int fds[2];
-
-		res[i] = 0;
-		has[i] = log_sync_fds(logs[i], fds);
+	for (uint32_t i = 0; i < n; i++)
 		for (int k = 0; k < has[i]; k++) {
 			struct io_uring_sqe *sqe = io_uring_get_sqe(&x->ring);
 
-			assert(sqe);	/* the ring holds 2 * EXECUTOR_SYNC_GROUP */
-			io_uring_prep_fsync(sqe, fds[k], IORING_FSYNC_DATASYNC);
+			assert(sqe);	/* the ring holds 2 * EXECUTOR_SYNC_GROUP, all reaped */
+			io_uring_prep_fsync(sqe, fds[i][k], IORING_FSYNC_DATASYNC);
 			io_uring_sqe_set_data64(sqe, i);
-			nsqe++;
 		}
+	sub = io_uring_submit(&x->ring);
+	while (sub > 0 && got < (uint32_t)sub) {
+		struct io_uring_cqe *cqe;
+		int r = io_uring_wait_cqe(&x->ring, &cqe);
+
+		if (r == -EINTR)
+			continue;
+		if (r < 0)
+			break;
+		if (cqe->res < 0 && res[io_uring_cqe_get_data64(cqe)] == 0)
+			res[io_uring_cqe_get_data64(cqe)] = cqe->res;
+		io_uring_cqe_seen(&x->ring, cqe);
+		got++;
 	}
-	if (nsqe) {
-		int r = io_uring_submit_and_wait(&x->ring, nsqe);
+	if (sub == (int)nsqe && got == nsqe)
+		return;
+	fprintf(stderr, "fanoutd: the executor's ring failed syncing (%s); it syncs with "
+		"fdatasync(2) from now on\n", strerror(sub < 0 ? -sub : EIO));
+	io_uring_queue_exit(&x->ring);	/* nothing it still holds is ever reaped */
+	x->have_ring = false;
+	for (uint32_t i = 0; i < n; i++)
+		for (int k = 0; k < has[i]; k++)
+			if (fdatasync(fds[i][k]) < 0 && res[i] == 0)
+				res[i] = -errno;
+}
 
-		for (uint32_t got = 0; got < nsqe;) {
-			struct io_uring_cqe *cqe;
+/* fdatasyncs up to EXECUTOR_SYNC_GROUP logs of the list at once, the .log and .idx of
+ * each. A log whose sync failed goes back on the list and on the retry list: its segment
+ * is copied again whole (log_sync_done) before it is synced again, and until then no
+ * pass counts as synced. Returns 0 or the first -errno. */
+static int executor_sync_group(struct executor *x, struct log **logs, uint32_t n)
+{
+	int fds[EXECUTOR_SYNC_GROUP][2], res[EXECUTOR_SYNC_GROUP], has[EXECUTOR_SYNC_GROUP];
+	uint32_t nsqe = 0;
+	int rc = 0;
 
-			if (r < 0 || (r = io_uring_wait_cqe(&x->ring, &cqe)) < 0) {
-				/* The ring failed (it cannot here): sync one by one. */
-				for (uint32_t i = 0; i < n; i++) {
-					int fds[2];
-
-					if (has[i] == 2 && log_sync_fds(logs[i], fds) == 2 &&
-					    (fdatasync(fds[0]) < 0 || fdatasync(fds[1]) < 0))
-						res[i] = -errno;
-				}
-				break;
-			}
-			if (cqe->res < 0)
-				res[io_uring_cqe_get_data64(cqe)] = cqe->res;
-			io_uring_cqe_seen(&x->ring, cqe);
-			got++;
-		}
-		atomic_fetch_add(&x->syncs, nsqe);
+	for (uint32_t i = 0; i < n; i++) {
+		res[i] = 0;
+		has[i] = log_sync_fds(logs[i], fds[i]);
+		nsqe += has[i] > 0 ? (uint32_t)has[i] : 0;
 	}
+	if (nsqe && x->test_sync_fail > 0) {	/* tests: the disk refuses this sync */
+		x->test_sync_fail--;
+		for (uint32_t i = 0; i < n; i++)
+			res[i] = has[i] > 0 ? -EIO : 0;
+	} else if (nsqe && x->have_ring) {
+		executor_sync_ring(x, fds, has, res, n, nsqe);
+	} else {
+		for (uint32_t i = 0; i < n; i++)
+			for (int k = 0; k < has[i]; k++)
+				if (fdatasync(fds[i][k]) < 0 && res[i] == 0)
+					res[i] = -errno;
+	}
+	atomic_fetch_add(&x->syncs, nsqe);
 	for (uint32_t i = 0; i < n; i++) {
 		struct log *log = logs[i];
 
@@ -146,9 +172,10 @@ static int executor_sync_group(struct executor *x, struct log **logs, uint32_t n
 			fprintf(stderr, "fanoutd: cannot sync %s to disk: %s; it is written again "
 				"from memory and synced again\n", log->dir, strerror(-res[i]));
 		x->last_error = res[i];
-		log->sync_next = x->sync_list;	/* again: copied whole first */
+		log->sync_next = x->sync_list;
 		x->sync_list = log;
 		x->nsync++;
+		executor_retry_add(x, log);	/* copied again whole, then synced */
 	}
 	return rc;
 }
@@ -185,23 +212,28 @@ static int executor_sync(struct executor *x)
  * nothing: the waiting reactors are woken to see sync_error. */
 static void executor_sync_pass(struct executor *x, uint64_t pass, int persist_rc)
 {
-	struct reactor *const *r = x->reactors;
-	uint32_t nr = atomic_load_explicit(&x->nreactors, memory_order_acquire);
 	int rc = executor_sync(x);
+	struct reactor *const *r;
+	uint32_t nr;
 	uint64_t m;
 
 	if (rc == 0)
 		rc = persist_rc ? persist_rc : (x->nretry ? -EIO : 0);
-	atomic_store_explicit(&x->sync_error, rc, memory_order_release);
-	if (rc == 0)
+	if (rc == 0) {
 		atomic_store_explicit(&x->pass_synced, pass, memory_order_seq_cst);
+	} else {	/* the error first: a reader that sees the pass sees it */
+		atomic_store_explicit(&x->sync_error, rc, memory_order_relaxed);
+		atomic_store_explicit(&x->pass_failed, pass, memory_order_seq_cst);
+	}
 	m = atomic_exchange_explicit(&x->sync_waiters, 0, memory_order_seq_cst);
+	nr = atomic_load_explicit(&x->nreactors, memory_order_acquire);
+	r = x->reactors;
 	while (m) {
 		uint32_t b = (uint32_t)__builtin_ctzll(m);
 
 		m &= m - 1;
 		if (b < nr)
-			reactor_wake_from(x->have_ring ? &x->ring : NULL, r[b]);
+			reactor_wake_from(x->have_wake_ring ? &x->wake_ring : NULL, r[b]);
 	}
 }
 
@@ -370,7 +402,11 @@ static void *executor_main(void *arg)
 {
 	struct executor *x = arg;
 	int64_t retry_at = 0;
+	sigset_t all;
 
+	/* Signals are the main thread's: none interrupts a wait for syncs here. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	while (!atomic_load(&x->stop)) {
 		uint32_t n = executor_pass(x);
 		int64_t now = clock_monotonic_ns();
@@ -407,6 +443,15 @@ int executor_start(struct executor *x)
 	return executor_start_fsync(x, LOG_FSYNC_NEVER, 0);
 }
 
+static void executor_rings_exit(struct executor *x)
+{
+	if (x->have_ring)
+		io_uring_queue_exit(&x->ring);
+	if (x->have_wake_ring)
+		io_uring_queue_exit(&x->wake_ring);
+	x->have_ring = x->have_wake_ring = false;
+}
+
 int executor_start_fsync(struct executor *x, int fsync, int64_t interval_ns)
 {
 	const char *delay = getenv(EXECUTOR_TEST_SYNC_DELAY_ENV);
@@ -415,23 +460,27 @@ int executor_start_fsync(struct executor *x, int fsync, int64_t interval_ns)
 	memset(x, 0, sizeof(*x));
 	x->fsync = fsync;
 	x->fsync_interval_ns = interval_ns;
+	const char *fail = getenv(EXECUTOR_TEST_SYNC_FAIL_ENV);
+
 	if (delay && fsync != LOG_FSYNC_NEVER)
 		x->test_sync_delay_ns = strtoll(delay, NULL, 10) * 1000000;
-	/* Two descriptors per log of a group; the fallback syncs one by one. */
+	if (fail && fsync != LOG_FSYNC_NEVER)
+		x->test_sync_fail = (int)strtol(fail, NULL, 10);
+	/* Two descriptors per log of a group; the fallback syncs one by one. Wake-ups have
+	 * a ring of their own: never a sync's completion taken for one. */
 	x->have_ring = io_uring_queue_init(2 * EXECUTOR_SYNC_GROUP, &x->ring, 0) == 0;
+	x->have_wake_ring = io_uring_queue_init(4, &x->wake_ring, 0) == 0;
 	x->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (x->efd < 0) {
 		r = -errno;
-		if (x->have_ring)
-			io_uring_queue_exit(&x->ring);
+		executor_rings_exit(x);
 		return r;
 	}
 	r = pthread_create(&x->thread, NULL, executor_main, x);
 	if (r != 0) {
 		close(x->efd);
 		x->efd = -1;
-		if (x->have_ring)
-			io_uring_queue_exit(&x->ring);
+		executor_rings_exit(x);
 		return -r;
 	}
 	pthread_setname_np(x->thread, "fanout-exec");
@@ -450,8 +499,7 @@ void executor_stop(struct executor *x)
 		perror("fanoutd: executor stop");
 	pthread_join(x->thread, NULL);
 	close(x->efd);
-	if (x->have_ring)
-		io_uring_queue_exit(&x->ring);
+	executor_rings_exit(x);
 	x->started = false;
 }
 

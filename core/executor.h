@@ -17,6 +17,7 @@
 #ifndef FANOUT_CORE_EXECUTOR_H
 #define FANOUT_CORE_EXECUTOR_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -51,14 +52,17 @@ struct executor {
 	int fsync;			/* enum log_fsync */
 	int64_t fsync_interval_ns;	/* LOG_FSYNC_INTERVAL's */
 	int64_t test_sync_delay_ns;	/* EXECUTOR_TEST_SYNC_DELAY_ENV: tests see acks wait */
-	struct io_uring ring;		/* the thread's: fdatasyncs, reactor wake-ups */
-	bool have_ring;
+	struct io_uring ring;		/* the thread's fdatasyncs */
+	struct io_uring wake_ring;	/* the thread's reactor wake-ups */
+	bool have_ring, have_wake_ring;
+	int test_sync_fail;		/* EXECUTOR_TEST_SYNC_FAIL_ENV: group syncs to fail */
 	struct log *sync_list;		/* logs copied to, not synced since */
 	uint32_t nsync;
 	int64_t sync_at;		/* LOG_FSYNC_INTERVAL: when the list is synced next */
 	_Atomic uint64_t pass_started;	/* passes begun (LOG_FSYNC_BATCH's sequence) */
 	_Atomic uint64_t pass_synced;	/* the last pass whose copies were all synced */
-	_Atomic int sync_error;		/* -errno while copies or syncs fail, else 0 */
+	_Atomic uint64_t pass_failed;	/* the last pass that could not sync everything */
+	_Atomic int sync_error;		/* its -errno */
 	_Atomic uint64_t kicks;		/* executor_sync_ask's: a pass is wanted */
 	uint64_t kicks_seen;
 	_Atomic uint64_t sync_waiters;	/* reactors (bits) to wake after the next pass */
@@ -68,9 +72,10 @@ struct executor {
 							 * failed; ns spent waiting */
 };
 
-#define EXECUTOR_TEST_SYNC_DELAY_ENV "FANOUT_TEST_SYNC_DELAY_MS"	/* tests only: each
-				* group sync waits this long first, so a test can see
-				* that acks wait for it */
+/* Tests only: each group sync waits this many ms first (a test sees acks wait for it);
+ * the first N group syncs fail with EIO as a failing disk's would. */
+#define EXECUTOR_TEST_SYNC_DELAY_ENV "FANOUT_TEST_SYNC_DELAY_MS"
+#define EXECUTOR_TEST_SYNC_FAIL_ENV "FANOUT_TEST_SYNC_FAIL"
 
 /* Starts the thread. Returns 0 or -errno. Main thread, at start-up. Syncs nothing but
  * what log_close and sealed segments of logs configured to do (log_config.fsync). */
@@ -96,10 +101,14 @@ static inline bool executor_sync_reached(const struct executor *x, uint64_t pass
 	return atomic_load_explicit(&x->pass_synced, memory_order_acquire) >= pass;
 }
 
-/* -errno while copies or syncs fail (publishes waiting for a sync should be told), else 0. */
-static inline int executor_sync_error(const struct executor *x)
+/* -errno when pass, or a later one, ended without everything it copied synced (a
+ * publish waiting for pass should be told: its events may not be durable), else 0.
+ * Check executor_sync_reached first: a later pass that synced covers it after all. */
+static inline int executor_sync_failed(const struct executor *x, uint64_t pass)
 {
-	return atomic_load_explicit(&x->sync_error, memory_order_acquire);
+	if (atomic_load_explicit(&x->pass_failed, memory_order_seq_cst) < pass)
+		return 0;
+	return atomic_load_explicit(&x->sync_error, memory_order_relaxed) ?: -EIO;
 }
 
 /* Reactor r wants a wake-up when the next pass ends. Call before executor_sync_reached:

@@ -337,7 +337,8 @@ static int log_start_hot(struct log *log)
 	atomic_store_explicit(&log->disk_seg, n, memory_order_relaxed);
 	atomic_store_explicit(&log->persisted, log->next, memory_order_relaxed);
 	/* What was recovered is synced (log_recover_seg), unless --fsync never. */
-	atomic_store_explicit(&log->synced, log->next, memory_order_relaxed);
+	atomic_store_explicit(&log->synced, log->config.fsync != LOG_FSYNC_NEVER ? log->next : 0,
+			      memory_order_relaxed);
 	if (n == 0)
 		log->first = log->next;
 	return 0;

@@ -300,6 +300,10 @@ static int hot_copy(struct log *log, struct log_segment *hot)
 	disk.disk_entries = disk.disk_bytes = 0;
 	if ((r = log_segment_disk_open(log, &disk, false)) == 0)
 		r = log_segment_disk_write(&disk, count);
+	/* Synced before the hot files go (unless --fsync never): the copy is then all. */
+	if (r == 0 && log->config.fsync != LOG_FSYNC_NEVER &&
+	    (fdatasync(disk.log_fd) < 0 || fdatasync(disk.idx_fd) < 0))
+		r = -errno;
 	log_segment_close_fds(&disk);
 	return r;
 }

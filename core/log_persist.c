@@ -127,6 +127,8 @@ static int persist_seal_sync(struct log *log, struct log_segment *seg)
 		if (atomic_load_explicit(&seg->hot, memory_order_relaxed)) {
 			seg->disk_entries = 0;
 			seg->disk_bytes = 0;
+			atomic_store_explicit(&log->persisted, seg->base_offset,
+					      memory_order_release);
 		}
 		return r;
 	}

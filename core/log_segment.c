@@ -518,6 +518,34 @@ static int disk_open_direct(const char *path, bool *direct)
 	return fd;
 }
 
+int log_sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+int log_sync_parent(const char *dir)
+{
+	char parent[LOG_PATH_BYTES];
+	char *slash;
+
+	snprintf(parent, sizeof(parent), "%s", dir);
+	slash = strrchr(parent, '/');
+	if (!slash)
+		return log_sync_dir(".");
+	if (slash == parent)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	return log_sync_dir(parent);
+}
+
 int log_segment_disk_open(const struct log *log, struct log_segment *seg, bool direct)
 {
 	struct log_index_header h = {
@@ -546,6 +574,14 @@ int log_segment_disk_open(const struct log *log, struct log_segment *seg, bool d
 		return r;
 	}
 	seg->disk_direct = direct;
+	/* The new files' names, and the directory's own, durable before a sync of their
+	 * bytes can count (unless --fsync never). */
+	if (log->config.fsync != LOG_FSYNC_NEVER &&
+	    ((r = log_sync_dir(log->dir)) < 0 || (r = log_sync_parent(log->dir)) < 0)) {
+		close_fd(&seg->log_fd);
+		close_fd(&seg->idx_fd);
+		return r;
+	}
 	return 0;
 }
 

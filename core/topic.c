@@ -87,6 +87,11 @@ static int topic_dir(const struct topic_table *t, const char *name, size_t len,
 	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
+int topic_path(const struct topic_table *t, const struct topic *tp, char *buf, size_t cap)
+{
+	return topic_dir(t, tp->name, tp->name_len, -1, buf, cap);
+}
+
 struct topic *topic_find(struct topic_table *t, const char *name, size_t len)
 {
 	ck_ht_entry_t e;

@@ -96,6 +96,10 @@ struct topic_table {
  * no "..". Returns 0 or -EINVAL with *why set to a static reason. */
 int topic_name_check(const char *name, size_t len, const char **why);
 
+/* Writes the topic's directory (data_dir/topics/<name, '/' as %2F>) into buf. Returns 0
+ * or -ENAMETOOLONG. Any thread. */
+int topic_path(const struct topic_table *t, const struct topic *tp, char *buf, size_t cap);
+
 /* Initialises an empty table whose logs live under data_dir/topics. Returns 0 or -errno. */
 int topic_table_init(struct topic_table *t, const char *data_dir, const struct log_config *lc);
 

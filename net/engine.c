@@ -143,6 +143,7 @@ int net_engine_start(struct net_engine *e, uint32_t n, struct topic_table *topic
 	e->drain_ms = drain_ms;
 	pthread_mutex_init(&e->lock, NULL);
 	pthread_cond_init(&e->cond, NULL);
+	named_init(&e->named);
 	e->servers = calloc(n, sizeof(*e->servers));
 	e->threads = calloc(n, sizeof(*e->threads));
 	e->reactors = calloc(n, sizeof(*e->reactors));
@@ -238,6 +239,7 @@ void net_engine_free(struct net_engine *e)
 	for (uint32_t i = 0; e->audit && i < e->n; i++)
 		audit_queue_free(&e->audit[i]);
 	free(e->audit);
+	named_free(&e->named);
 	pthread_mutex_destroy(&e->lock);
 	pthread_cond_destroy(&e->cond);
 	memset(e, 0, sizeof(*e));

@@ -17,6 +17,7 @@
 #include "ingest/rules.h"
 #include "net/audit.h"
 #include "net/control.h"
+#include "net/named.h"
 #include "net/sink.h"
 
 struct net_server;
@@ -56,6 +57,7 @@ struct net_engine {
 	struct audit_queue *audit;	/* n: reactor i's audit records, for the admin
 					 * thread (net/audit.h) */
 	_Atomic bool audit_on;		/* the admin thread takes them (else none is kept) */
+	struct named_registry named;	/* named subscriptions (net/named.h) */
 };
 
 /* The number of reactors cfg asks for: --reactors, else one fewer than the CPUs this

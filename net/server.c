@@ -634,9 +634,12 @@ static bool net_server_batches(struct net_server *srv)
  * flush included) are given the executor pass that syncs them. */
 static void net_server_sync_ask(struct net_server *srv)
 {
-	uint64_t pass = 0;
+	uint64_t pass;
+	bool any = false;
 
 	executor_sync_wait(srv->sync_exec, srv->id);
+	/* Which batches are done appending, then the pass that covers them: a batch whose
+	 * last remote append lands after the ask waits for the next turn's. */
 	for (uint32_t i = 0; i < srv->nwaiting; i++) {
 		struct session *s = &srv->sessions[srv->waiting[i]];
 
@@ -646,10 +649,19 @@ static void net_server_sync_ask(struct net_server *srv)
 			if (b->sync_pass || b->ticket.n == 0 ||
 			    atomic_load_explicit(&b->ticket.remaining, memory_order_acquire))
 				continue;
-			if (!pass)
-				pass = executor_sync_ask(srv->sync_exec);
-			b->sync_pass = pass;
+			b->sync_pass = UINT64_MAX;	/* to be stamped below */
+			any = true;
 		}
+	}
+	if (!any)
+		return;
+	pass = executor_sync_ask(srv->sync_exec);
+	for (uint32_t i = 0; i < srv->nwaiting; i++) {
+		struct session *s = &srv->sessions[srv->waiting[i]];
+
+		for (uint32_t j = s->batch_head; j != s->batch_tail; j++)
+			if (s->batches[j % SESSION_BATCHES_MAX]->sync_pass == UINT64_MAX)
+				s->batches[j % SESSION_BATCHES_MAX]->sync_pass = pass;
 	}
 }
 

@@ -116,6 +116,12 @@ static void session_audit_ack(struct session *s, struct subscription *sub, uint3
  * still owed are recorded as failed first (net_server_audit_end). */
 static void session_drop_sub(struct session *s, struct subscription *sub, bool owed)
 {
+	if (sub->named) {	/* another consumer may have it now */
+		named_detach(&s->srv->eng->named, sub->named);
+		sub->named = NULL;
+		free(sub->named_seen);
+		sub->named_seen = NULL;
+	}
 	session_join(s, sub->topic, false);
 	if (sub->sink)
 		s->srv->eng->sinks->close(sub->sink);	/* its consumers see it closed */
@@ -512,13 +518,19 @@ static void session_pass(struct session *s, const int fds[2])
 }
 
 /* Answers a Subscribe; a ring subscription's descriptors (fds) go with the answer. */
+#define SESSION_REDELIVERIES_MAX 256u	/* ranges a SubscribeResult lists */
+
 static void session_subscribed(struct session *s, const struct subscription *sub,
 			       const int fds[2])
 {
 	Fanout__V1__ServerMessage m = FANOUT__V1__SERVER_MESSAGE__INIT;
 	Fanout__V1__SubscribeResult r = FANOUT__V1__SUBSCRIBE_RESULT__INIT;
 	Fanout__V1__PartitionPosition pos[64], *ptrs[64];
-	uint32_t n = sub->topic->partitions < 64 ? sub->topic->partitions : 64;
+	/* Per reactor thread: too large for its stack in a hurry, used and done here. */
+	static __thread Fanout__V1__Redelivery red[SESSION_REDELIVERIES_MAX];
+	static __thread Fanout__V1__Redelivery *rptrs[SESSION_REDELIVERIES_MAX];
+	static __thread struct named_redelivery un[SESSION_REDELIVERIES_MAX];
+	uint32_t n = sub->topic->partitions < 64 ? sub->topic->partitions : 64, nred = 0;
 
 	for (uint32_t p = 0; p < n; p++) {
 		fanout__v1__partition_position__init(&pos[p]);
@@ -535,6 +547,20 @@ static void session_subscribed(struct session *s, const struct subscription *sub
 		r.shm_fds = 2;
 		r.data_dir = (char *)s->srv->eng->sinks->data_dir;
 	}
+	r.resumed = sub->stats.resumed;
+	for (uint32_t p = 0; sub->named && sub->stats.resumed && p < sub->topic->partitions; p++)
+		nred += named_unacked(sub->named, p, un + nred, SESSION_REDELIVERIES_MAX - nred);
+	for (uint32_t i = 0; i < nred; i++) {
+		fanout__v1__redelivery__init(&red[i]);
+		red[i].partition = un[i].partition;
+		red[i].first_offset = un[i].first;
+		red[i].end_offset = un[i].end;
+		red[i].delivery_count = un[i].count + 1 > UINT32_MAX ? UINT32_MAX :
+					(uint32_t)(un[i].count + 1);
+		rptrs[i] = &red[i];
+	}
+	r.n_redeliveries = nred;
+	r.redeliveries = rptrs;
 	m.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED;
 	m.subscribed = &r;
 	session_queue(s, &m);
@@ -648,6 +674,129 @@ static int session_open_sink(struct session *s, struct subscription *sub,
 	return 0;
 }
 
+/* A named subscription's options: what is served. Returns 0, or -1 after the Error. */
+static int session_named_check(struct session *s, const Fanout__V1__Subscribe *req)
+{
+	static const char *const types[] = { "", "EXCLUSIVE", "SHARED", "FAILOVER", "KEY_SHARED" };
+	const char *why = NULL;
+	bool named = req->subscription_name && req->subscription_name[0];
+
+	if (!named && (req->subscription_type || req->delivery))
+		why = "subscription_type and delivery are for named subscriptions: give "
+		      "subscription_name";
+	else if (!named)
+		return 0;
+	else if (named_name_check(req->subscription_name, &why) < 0)
+		;
+	else if (req->subscription_type > FANOUT__V1__SUBSCRIPTION_TYPE__SUBSCRIPTION_TYPE_EXCLUSIVE)
+		why = (unsigned)req->subscription_type < 5 ? "" : "unknown subscription_type";
+	else if (req->delivery == FANOUT__V1__DELIVERY_GUARANTEE__DELIVERY_GUARANTEE_EXACTLY_ONCE)
+		why = "delivery EXACTLY_ONCE is not served yet: AT_LEAST_ONCE with the consumer "
+		      "keeping its offsets beside its results does it";
+	else if (req->delivery > FANOUT__V1__DELIVERY_GUARANTEE__DELIVERY_GUARANTEE_EXACTLY_ONCE)
+		why = "unknown delivery";
+	else if (req->snapshot)
+		why = "a snapshot is not offered on a named subscription";
+	else if (req->shm_ring_bytes)
+		why = "a named subscription is served over the socket, not a shared-memory ring";
+	else
+		return 0;
+	if (why[0])
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_SUBSCRIPTION, 0,
+			      req->subscription_id, false, "subscribe: %s", why);
+	else
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_SUBSCRIPTION, 0,
+			      req->subscription_id, false, "subscribe: subscription type %s is "
+			      "not served yet; EXCLUSIVE is", types[req->subscription_type]);
+	return -1;
+}
+
+/* Takes the topic's named subscription for this consumer. Resumed: *starts (partitions
+ * entries, the caller frees) holds where each partition resumes. Returns 0, or -1 after
+ * the Error. */
+static int session_named_attach(struct session *s, const Fanout__V1__Subscribe *req,
+				struct topic *tp, struct named_sub **out, bool *resumed,
+				uint64_t **starts)
+{
+	int want = req->delivery == FANOUT__V1__DELIVERY_GUARANTEE__DELIVERY_GUARANTEE_AT_MOST_ONCE ?
+		   NAMED_AT_MOST_ONCE : NAMED_AT_LEAST_ONCE;
+	const char *why = "";
+	char dir[1024];
+	int rc = topic_path(s->srv->topics, tp, dir, sizeof(dir));
+
+	*starts = NULL;
+	if (rc == 0)
+		rc = named_attach(&s->srv->eng->named, tp, dir, req->subscription_name, want, out,
+				  resumed, &why);
+	if (rc == -EBUSY) {
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_SUBSCRIPTION_BUSY, 0,
+			      req->subscription_id, false, "subscribe: subscription '%s' of %s is "
+			      "EXCLUSIVE and has a consumer", req->subscription_name, tp->name);
+		return -1;
+	}
+	if (rc < 0) {
+		session_error(s, rc == -ENOSPC ? FANOUT__V1__ERROR_CODE__ERROR_CODE_RESOURCE_EXHAUSTED :
+			      FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL, 0, req->subscription_id,
+			      false, "subscribe: subscription '%s' of %s: %s%s%s",
+			      req->subscription_name, tp->name, rc == -ENOSPC ?
+			      "the server holds as many named subscriptions as it may (4096)" :
+			      strerror(-rc), why[0] ? ": " : "", why);
+		return -1;
+	}
+	if (*resumed && req->delivery && (int)(*out)->hdr->delivery != want) {
+		named_detach(&s->srv->eng->named, *out);
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_SUBSCRIPTION, 0,
+			      req->subscription_id, false, "subscribe: subscription '%s' of %s is "
+			      "%s; it keeps the delivery it was made with", req->subscription_name,
+			      tp->name, (*out)->hdr->delivery == NAMED_AT_MOST_ONCE ?
+			      "AT_MOST_ONCE" : "AT_LEAST_ONCE");
+		return -1;
+	}
+	if (*resumed && !(*starts = malloc(tp->partitions * sizeof(**starts)))) {
+		named_detach(&s->srv->eng->named, *out);
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL, 0,
+			      req->subscription_id, false, "out of memory");
+		return -1;
+	}
+	for (uint32_t p = 0; *resumed && p < tp->partitions; p++)
+		(*starts)[p] = named_acked(*out, p);
+	return 0;
+}
+
+/* A named subscription that sub_init placed: its cursor follows sub's from here. Returns
+ * 0 or -ENOMEM. */
+static int session_named_begin(struct subscription *sub, struct named_sub *ns, bool resumed,
+			       const char *name)
+{
+	uint32_t n = sub->topic->partitions;
+
+	sub->named_seen = malloc(n * sizeof(*sub->named_seen));
+	if (!sub->named_seen)
+		return -ENOMEM;
+	for (uint32_t p = 0; p < n; p++) {
+		sub->named_seen[p] = sub->cursors[p].offset;
+		if (!resumed)	/* made now: it starts where the cursors were placed */
+			named_start(ns, p, sub->cursors[p].offset);
+	}
+	sub->named = ns;
+	snprintf(sub->stats.name, sizeof(sub->stats.name), "%s", name);
+	sub->stats.resumed = resumed;
+	sub->stats.at_most_once = ns->hdr->delivery == NAMED_AT_MOST_ONCE;
+	return 0;
+}
+
+/* After a gather: what the cursors passed was sent (net/named.h counts it). */
+static void session_named_sent(struct subscription *sub)
+{
+	for (uint32_t p = 0; p < sub->topic->partitions; p++) {
+		uint64_t at = sub->cursors[p].offset;
+
+		if (at > sub->named_seen[p])
+			named_sent(sub->named, p, sub->named_seen[p], at);
+		sub->named_seen[p] = at;
+	}
+}
+
 static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *req)
 {
 	struct subscription *sub;
@@ -657,6 +806,9 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 	const char *why = "";
 	int fds[2] = { -1, -1 };
 	int64_t since;
+	struct named_sub *ns = NULL;
+	uint64_t *starts = NULL;
+	bool resumed = false;
 
 	if (session_find_sub(s, req->subscription_id)) {
 		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_DUPLICATE_SUBSCRIPTION, 0,
@@ -671,6 +823,8 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 			      s->srv->cfg->max_subscriptions);
 		return;
 	}
+	if (session_named_check(s, req) < 0)
+		return;
 	tp = session_sub_topic(s, req);
 	if (!tp || session_sub_quarantined(s, tp, req->subscription_id))
 		return;
@@ -681,6 +835,11 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 			      req->subscription_id, false, "out of memory");
 		return;
 	}
+	if (req->subscription_name && req->subscription_name[0] &&
+	    session_named_attach(s, req, tp, &ns, &resumed, &starts) < 0) {
+		free(sub);
+		return;
+	}
 	sr = (struct sub_request){
 		.id = req->subscription_id, .topic = tp,
 		.patterns = (const char *const *)req->patterns, .npatterns = req->n_patterns,
@@ -689,15 +848,32 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 		.start_time_ns = req->start_time_ns,
 		.filter = req->filter, .snapshot = req->snapshot, .budget = &s->srv->budget,
 	};
+	if (starts) {	/* resumed: after its last Ack, whatever start it asks for */
+		sr.start = FANOUT__V1__START_POSITION__START_POSITION_OFFSET;
+		sr.start_offset = 0;
+		sr.start_offsets = starts;
+		sr.nstart_offsets = tp->partitions;
+		sr.start_time_ns = 0;
+	}
 	session_join(s, tp, true);
 	since = clock_realtime_ns();	/* before the cursors are placed (sub_audit_owed) */
 	err = sub_init(sub, &sr, &s->srv->match_arena, &why);
+	free(starts);
 	if (err == SUB_OK && sub->indexed && net_server_watch(s->srv, sub) < 0) {
 		sub_free(sub);
 		err = SUB_NO_MEMORY;
 		why = "out of memory for the key index";
 	}
+	if (err == SUB_OK && ns && session_named_begin(sub, ns, resumed, req->subscription_name) < 0) {
+		if (sub->indexed)
+			net_server_unwatch(s->srv, sub);
+		sub_free(sub);
+		err = SUB_NO_MEMORY;
+		why = "out of memory";
+	}
 	if (err != SUB_OK) {
+		if (ns)
+			named_detach(&s->srv->eng->named, ns);
 		session_join(s, tp, false);
 		free(sub);
 		session_error(s, session_sub_code(err), 0, req->subscription_id, false,
@@ -754,6 +930,9 @@ static void session_ack(struct session *s, const Fanout__V1__Ack *req)
 			      req->subscription_id);
 		return;
 	}
+	/* Cumulative: through offset. A partition the topic lacks is ignored, as ever. */
+	if (sub->named && req->partition < sub->topic->partitions && req->offset < UINT64_MAX)
+		named_ack(sub->named, req->partition, req->offset + 1);
 	sub->acked_offset = req->offset;
 	sub->stats.delivered_at_ack = sub->delivered;	/* admin plane: unacked */
 	if (sub->audit_sent)
@@ -888,7 +1067,7 @@ static bool session_batch_synced(struct session *s, struct session_batch *b)
 
 	if (b->sync_pass && executor_sync_reached(x, b->sync_pass))
 		return true;
-	if (!b->sync_pass || !(err = executor_sync_error(x)))
+	if (!b->sync_pass || !(err = executor_sync_failed(x, b->sync_pass)))
 		return false;
 	b->sync_failed = err;
 	return true;
@@ -1208,6 +1387,8 @@ static void session_gather(struct session *s, size_t *bytes)
 		if (sub->sink)
 			continue;	/* session_drain_sinks */
 		n = sub_gather(sub, &g);
+		if (sub->named)
+			session_named_sent(sub);
 		s->events_out += n;
 		net_stat_add(&s->srv->stats.deliveries, n);	/* admin plane */
 		if (g.niov == g.iov_max || g.bytes >= g.bytes_max)

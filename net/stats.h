@@ -59,6 +59,9 @@ struct sub_stats {
 	uint64_t delivered_at_ack;	/* sub->delivered when the client last acked */
 	uint32_t reactor;
 	int start;			/* fanout.v1.StartPosition asked for */
+	char name[129];			/* a named subscription's name (net/named.h), "" */
+	bool resumed;			/* named: it existed, resumed after its last Ack */
+	bool at_most_once;		/* named: AT_MOST_ONCE */
 };
 
 #define NET_CLIENT_NAME_MAX 64u

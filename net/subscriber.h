@@ -45,6 +45,8 @@ struct sub_snap {
 	uint64_t offset;
 };
 
+struct named_sub;	/* net/named.h */
+
 struct subscription {
 	uint32_t id;
 	struct topic *topic;
@@ -90,6 +92,10 @@ struct subscription {
 	uint64_t sink_dropped;		/* frames the sink could not take */
 	int64_t sink_report_ns;		/* next log line about its readers */
 	struct sub_stats stats;		/* for the admin plane (net/stats.h) */
+	/* A named subscription's durable cursor (net/named.h), and each partition's cursor
+	 * offset it was last told of (the session's: net/session.c). NULL: anonymous. */
+	struct named_sub *named;
+	uint64_t *named_seen;
 };
 
 /* Where gathered frames go. */

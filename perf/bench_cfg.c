@@ -72,6 +72,8 @@ void bench_usage(FILE *f)
 "  --fanout-reactors N       fanoutd's --reactors (default: fanoutd's own, one per CPU)\n"
 "  --fanout-fsync MODE       fanoutd's --fsync: never, interval:MS or batch (default:\n"
 "                            fanoutd's own, interval:100)\n"
+"  --fanout-named            fanout's subscriptions are named (durable, EXCLUSIVE,\n"
+"                            at-least-once): each subscriber acks every 64 events\n"
 "  --fanout-data-index-bytes N  fanoutd's --data-index-bytes (default 0: the REST data\n"
 "                            API's index off, as the peers keep none; perf/RESULTS.md\n"
 "                            §13 measures it on)\n"
@@ -309,6 +311,8 @@ static int set_opt(struct bench_cfg *c, const char *k, const char *v, int depth)
 	}
 	if (!strcmp(k, "audit"))
 		return parse_bool(k, v, &c->audit);
+	if (!strcmp(k, "fanout-named"))
+		return parse_bool(k, v, &c->fanout_named);
 	if (!strcmp(k, "quiet"))
 		return parse_bool(k, v, &c->quiet);
 	if (!strcmp(k, "name")) {
@@ -487,7 +491,8 @@ int bench_cfg_parse(struct bench_cfg *c, int argc, char **argv)
 			fprintf(stderr, "fanout-bench: unexpected argument '%s'\n", a);
 			return -EINVAL;
 		}
-		if (!strcmp(a, "--compare") || !strcmp(a, "--quiet") || !strcmp(a, "--audit")) {
+		if (!strcmp(a, "--compare") || !strcmp(a, "--quiet") || !strcmp(a, "--audit") ||
+		    !strcmp(a, "--fanout-named")) {
 			if (set_opt(c, a + 2, "", 0))
 				return -EINVAL;
 			continue;

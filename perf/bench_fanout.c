@@ -238,19 +238,94 @@ static void fanout_pub_close(struct bench_pub *p)
 	p->priv = NULL;
 }
 
+#define NAMED_ACK_EVERY 64u	/* --fanout-named: events between a subscriber's Acks */
+
+/* A fanout subscriber's connection; with --fanout-named, its subscriptions (ids 1..nids)
+ * and the events since its last Acks. */
+struct fsub {
+	struct client cl;
+	bool named;
+	unsigned nids, since_ack;
+};
+
+static int fanout_varint(const uint8_t *p, size_t n, uint64_t *v)
+{
+	*v = 0;
+	for (size_t i = 0; i < n && i < 10; i++) {
+		*v |= (uint64_t)(p[i] & 0x7f) << (7 * i);
+		if (!(p[i] & 0x80))
+			return 0;
+	}
+	return -EBADMSG;
+}
+
+/* An event frame's partition and offset (ServerMessage.event.distribution). */
+static int fanout_frame_position(const uint8_t *body, size_t len, uint32_t *part,
+				 uint64_t *off)
+{
+	size_t elen, dlen, vlen;
+	long at = bench_pb_field(body, len, 1, 2, &elen), dat;
+	uint64_t p = 0;
+
+	if (at < 0 || (dat = bench_pb_field(body + at, elen, 4, 2, &dlen)) < 0)
+		return -EBADMSG;
+	body += at + dat;
+	if ((at = bench_pb_field(body, dlen, 2, 0, &vlen)) >= 0 &&
+	    fanout_varint(body + at, vlen, &p) < 0)
+		return -EBADMSG;
+	*part = (uint32_t)p;
+	*off = 0;
+	if ((at = bench_pb_field(body, dlen, 3, 0, &vlen)) >= 0)
+		return fanout_varint(body + at, vlen, off);
+	return 0;
+}
+
+/* --fanout-named: an Ack through this frame on every subscription of the connection
+ * (cumulative; the server clamps an Ack to what it sent each). A full socket skips it:
+ * the next one covers it. */
+static void fanout_sub_ack(struct bench_sub *s, const uint8_t *body, size_t len)
+{
+	struct fsub *f = s->priv;
+	uint8_t buf[64];
+	uint32_t part;
+	uint64_t off;
+
+	if (++f->since_ack < NAMED_ACK_EVERY || fanout_frame_position(body, len, &part, &off) < 0)
+		return;
+	f->since_ack = 0;
+	for (unsigned id = 1; id <= f->nids; id++) {
+		Fanout__V1__ClientMessage m = FANOUT__V1__CLIENT_MESSAGE__INIT;
+		Fanout__V1__Ack a = FANOUT__V1__ACK__INIT;
+		size_t n;
+
+		a.subscription_id = id;
+		a.partition = part;
+		a.offset = off;
+		m.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_ACK;
+		m.ack = &a;
+		n = fanout__v1__client_message__get_packed_size(&m);
+		buf[0] = (uint8_t)n;	/* < 128: one varint byte */
+		fanout__v1__client_message__pack(&m, buf + 1);
+		if (write(s->fd, buf, n + 1) < 0)
+			return;
+	}
+}
+
 static int fanout_sub_open(struct bench_run *r, struct bench_sub *s)
 {
 	const struct bench_cfg *c = r->cfg;
-	struct client *cl = calloc(1, sizeof(*cl));
-	char keys[PATTERNS_PER_SUB][48];
+	struct fsub *f = calloc(1, sizeof(*f));
+	struct client *cl = &f->cl;
+	char keys[PATTERNS_PER_SUB][48], name[64];
 	char *pats[PATTERNS_PER_SUB];
 	struct bench_pb_filter fst;
 	Fanout__V1__Subscribe sub = FANOUT__V1__SUBSCRIBE__INIT;
 	int rc;
 
-	if (!cl)
+	if (!f)
 		return -ENOMEM;
-	s->priv = cl;
+	s->priv = f;
+	f->named = c->fanout_named;
 	rc = client_connect(cl, r->addr, CONNECT_TIMEOUT_MS);
 	for (unsigned t = 0, id = 1; rc == 0 && t < s->nkeys; id++) {
 		Fanout__V1__ServerMessage *res = NULL;
@@ -266,6 +341,11 @@ static int fanout_sub_open(struct bench_run *r, struct bench_sub *s)
 		sub.n_patterns = n;
 		sub.start = FANOUT__V1__START_POSITION__START_POSITION_LATEST;
 		sub.filter = bench_pb_filter(&c->filter, &fst);
+		if (f->named) {	/* a fresh data directory per run: a new one each time */
+			snprintf(name, sizeof(name), "bench-%u-%u", s->id, id);
+			sub.subscription_name = name;
+			f->nids = id;
+		}
 		rc = client_subscribe_msg(cl, &sub, &res);
 		if (rc == -EPROTO && res && res->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_ERROR)
 			fprintf(stderr, "fanout-bench: fanoutd refused a subscription: %s\n",
@@ -300,6 +380,8 @@ static int fanout_parse(struct bench_thread *t, struct bench_sub *s)
 		if (bench_pb_event_seq(v.body, v.len, &seq, &ts) == 0) {
 			s->bytes += (uint64_t)n;
 			bench_deliver(t, s, seq, ts, clock_realtime_ns());
+			if (((struct fsub *)s->priv)->named)
+				fanout_sub_ack(s, v.body, v.len);
 		} else {
 			fprintf(stderr, "fanout-bench: subscriber %u: a frame that is not an event\n", s->id);
 		}
@@ -330,7 +412,7 @@ static int fanout_sub_read(struct bench_thread *t, struct bench_sub *s)
 static void fanout_sub_close(struct bench_sub *s)
 {
 	if (s->priv)
-		client_close(s->priv);
+		client_close(&((struct fsub *)s->priv)->cl);
 	free(s->priv);
 	s->priv = NULL;
 }

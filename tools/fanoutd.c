@@ -452,6 +452,7 @@ int main(int argc, char **argv)
 	rc = net_engine_start(&engine, reactors, &topics, &cfg, rules,
 			      cfg.no_shm ? NULL : &sinks, &fanoutd_stop, FANOUTD_DRAIN_MS);
 	if (rc < 0) {
+		executor_stop(&executor);
 		net_engine_free(&engine);
 		fanoutd_shm_fini(&sinks);
 		return 1;
@@ -459,6 +460,7 @@ int main(int argc, char **argv)
 	if (admin_start(&admin, &engine) < 0) {
 		fanoutd_stop = 1;
 		fanoutd_shutdown(&admin, &engine);
+		executor_stop(&executor);	/* it may wake the reactors: before they go */
 		net_engine_free(&engine);
 		fanoutd_shm_fini(&sinks);
 		return 1;
@@ -472,6 +474,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fanoutd: ready file %s: %s\n", cfg.ready_file, strerror(-rc));
 		fanoutd_stop = 1;
 		fanoutd_shutdown(&admin, &engine);
+		executor_stop(&executor);
 		net_engine_free(&engine);
 		fanoutd_shm_fini(&sinks);
 		return 1;

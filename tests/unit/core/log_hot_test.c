@@ -634,7 +634,7 @@ static void test_batch_sync_covers_the_ask(void **state)
 		assert_true(executor_sync_reached(&x, pass));
 		assert_int_equal(log_synced(log), log_tail(log));
 		assert_true(atomic_load(&x.syncs) >= syncs + 2);
-		assert_int_equal(executor_sync_error(&x), 0);
+		assert_int_equal(executor_sync_failed(&x, pass), 0);
 	}
 	assert_true(atomic_load_explicit(&log->nsegs, memory_order_relaxed) >= 3);
 	executor_stop(&x);

@@ -1,0 +1,133 @@
+/* net/named.h — named (durable) subscriptions: a cursor per partition that outlives the
+ * consumer's connection and the server process.
+ *
+ * Each named subscription of a topic is one file, DATA/topics/<topic>/subscriptions/
+ * <name>.cur, mapped shared: a 64-byte header, then per partition a struct
+ * named_part_file. Its consumer's reactor writes it with plain stores into the mapping
+ * (no system call per Ack or send): a killed process leaves every completed store in the
+ * page cache, so the cursor survives the process; --fsync's executor does not sync it
+ * (after a power loss a cursor may stand earlier than it was: events are sent again,
+ * never skipped).
+ *
+ * Per partition the file holds where a resume starts (acked: the offset after the last
+ * Ack) and which events after it were sent and how often, as up to NAMED_SEGS ranges
+ * [previous end, end) sent count times. Each update writes the other of two copies and
+ * then flips which one is current (one 4-byte store), so a process killed half-way leaves
+ * the previous state whole.
+ *
+ * The registry (one per server) knows the named subscriptions opened since start and
+ * which have a consumer; attach and detach take its mutex (subscribe and unsubscribe
+ * only). A subscription is written by the reactor of its attached consumer alone; the
+ * mutex orders one consumer's writes before the next one's reads. */
+#ifndef FANOUT_NET_NAMED_H
+#define FANOUT_NET_NAMED_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/topic.h"
+
+#define NAMED_NAME_MAX 128u	/* bytes of a subscription name */
+#define NAMED_SEGS     16u	/* sent-and-unacked ranges kept per partition */
+#define NAMED_MAX      4096u	/* named subscriptions open at once in a server */
+#define NAMED_MAGIC    0x4255534d414e4646ull	/* "FFNAMSUB" little-endian */
+#define NAMED_VERSION  1u
+
+enum named_delivery { NAMED_AT_LEAST_ONCE = 1, NAMED_AT_MOST_ONCE = 2 };
+
+struct named_seg {
+	uint64_t end;		/* events [previous end (or acked), end) ... */
+	uint64_t count;		/* ... were sent this many times */
+};
+
+struct named_state {
+	uint64_t acked;		/* where a resume starts: after the last Ack */
+	uint64_t nseg;
+	struct named_seg seg[NAMED_SEGS];
+};
+
+struct named_part_file {
+	_Atomic uint32_t cur;	/* which copy is current (0 or 1) */
+	uint32_t reserved;
+	struct named_state copy[2];
+};
+
+struct named_header {
+	uint64_t magic;		/* NAMED_MAGIC, written last when the file is made */
+	uint32_t version;
+	uint32_t partitions;
+	uint32_t delivery;	/* enum named_delivery, fixed at creation */
+	uint32_t reserved0;
+	int64_t created_ns;	/* CLOCK_REALTIME */
+	uint8_t reserved[32];
+};
+
+struct named_sub {
+	char name[NAMED_NAME_MAX + 1];
+	const struct topic *topic;
+	struct named_header *hdr;	/* the mapping */
+	struct named_part_file *parts;	/* hdr->partitions entries */
+	size_t map_bytes;
+	bool attached;			/* a consumer has it (under the registry's mutex) */
+};
+
+struct named_registry {
+	pthread_mutex_t lock;
+	struct named_sub *subs[NAMED_MAX];
+	uint32_t n;
+};
+
+/* A range a resumed consumer is sent again (SubscribeResult.redeliveries). */
+struct named_redelivery {
+	uint32_t partition;
+	uint64_t first, end;
+	uint64_t count;		/* times sent before */
+};
+
+void named_init(struct named_registry *r);
+
+/* Unmaps and frees every named subscription (none attached). */
+void named_free(struct named_registry *r);
+
+/* Checks a subscription name: 1..NAMED_NAME_MAX bytes of [A-Za-z0-9._-], not "." or
+ * "..". Returns 0 or -EINVAL with *why set. */
+int named_name_check(const char *name, const char **why);
+
+/* Attaches a consumer to topic tp's subscription called name, opening its file (dir:
+ * the topic's directory) or making it (delivery then fixes its guarantee; a resumed one
+ * keeps its own). *resumed says whether it existed. Returns 0, -EBUSY when a consumer has
+ * it, -ENOSPC past NAMED_MAX, -EUCLEAN for a file that is not one of ours or whose
+ * partition count differs from the topic's (*why says), or -errno. */
+int named_attach(struct named_registry *r, const struct topic *tp, const char *dir,
+		 const char *name, int delivery, struct named_sub **out, bool *resumed,
+		 const char **why);
+
+/* Its consumer is gone: another may attach. */
+void named_detach(struct named_registry *r, struct named_sub *ns);
+
+/* Forgets (unmaps) the topic's named subscriptions, none attached: the topic is being
+ * deleted (its files go with its directory). */
+void named_forget_topic(struct named_registry *r, const struct topic *tp);
+
+/* Where partition p resumes. */
+uint64_t named_acked(const struct named_sub *ns, uint32_t p);
+
+/* A new subscription starts partition p at offset (nothing sent yet). */
+void named_start(struct named_sub *ns, uint32_t p, uint64_t offset);
+
+/* Events [from, to) of partition p were sent (queued to the consumer): each one's count
+ * rises by one. AT_MOST_ONCE: the cursor moves to to. The attached consumer's reactor. */
+void named_sent(struct named_sub *ns, uint32_t p, uint64_t from, uint64_t to);
+
+/* The consumer acked partition p through offset - 1 (cumulative): the cursor moves to
+ * offset, never back and never past what was sent. The attached consumer's reactor. */
+void named_ack(struct named_sub *ns, uint32_t p, uint64_t offset);
+
+/* Ranges of partition p sent and not acked, oldest first, up to max. */
+uint32_t named_unacked(const struct named_sub *ns, uint32_t p, struct named_redelivery *out,
+		       uint32_t max);
+
+#endif
