@@ -530,20 +530,23 @@ int log_sync_dir(const char *dir)
 	return r;
 }
 
-int log_sync_parent(const char *dir)
+int log_sync_dirs(const char *dir)
 {
-	char parent[LOG_PATH_BYTES];
-	char *slash;
+	char up[LOG_PATH_BYTES];
+	int r;
 
-	snprintf(parent, sizeof(parent), "%s", dir);
-	slash = strrchr(parent, '/');
-	if (!slash)
-		return log_sync_dir(".");
-	if (slash == parent)
-		slash[1] = '\0';
-	else
+	/* The partition's directory, the topic's and the topics' (a new topic's entry). */
+	snprintf(up, sizeof(up), "%s", dir);
+	for (int i = 0; i < 3; i++) {
+		char *slash = strrchr(up, '/');
+
+		if ((r = log_sync_dir(up)) < 0)
+			return r;
+		if (!slash || slash == up)
+			break;
 		*slash = '\0';
-	return log_sync_dir(parent);
+	}
+	return 0;
 }
 
 int log_segment_disk_open(const struct log *log, struct log_segment *seg, bool direct)
@@ -576,8 +579,7 @@ int log_segment_disk_open(const struct log *log, struct log_segment *seg, bool d
 	seg->disk_direct = direct;
 	/* The new files' names, and the directory's own, durable before a sync of their
 	 * bytes can count (unless --fsync never). */
-	if (log->config.fsync != LOG_FSYNC_NEVER &&
-	    ((r = log_sync_dir(log->dir)) < 0 || (r = log_sync_parent(log->dir)) < 0)) {
+	if (log->config.fsync != LOG_FSYNC_NEVER && (r = log_sync_dirs(log->dir)) < 0) {
 		close_fd(&seg->log_fd);
 		close_fd(&seg->idx_fd);
 		return r;

@@ -64,9 +64,10 @@ int log_segment_map(struct log_segment *seg, int log_fd, int idx_fd, bool writab
  * cache. */
 int log_segment_disk_open(const struct log *log, struct log_segment *seg, bool direct);
 
-/* fsync of a directory (its entries durable), and of its parent. Return 0 or -errno. */
+/* fsync of a directory (its entries durable); log_sync_dirs: of a log's directory and
+ * the two above it (topic, topics). Return 0 or -errno. */
 int log_sync_dir(const char *dir);
-int log_sync_parent(const char *dir);
+int log_sync_dirs(const char *dir);
 
 /* Writes entries [seg->disk_entries, count) and the frame bytes they claim from seg's
  * memory to its disk files (open), and advances disk_entries / disk_bytes. */

@@ -2,6 +2,7 @@
 #include "net/named.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +94,45 @@ static bool named_state_ok(const struct named_state *st)
 	return true;
 }
 
+/* A partition whose current copy is not valid (a power loss tore its page, which the
+ * kernel may write back half): the other copy if it is, else the lower acked offset of
+ * the two with no ranges (events are sent again, never skipped; counts restart). */
+static void named_repair(struct named_sub *ns, const char *path, uint32_t p)
+{
+	struct named_part_file *f = &ns->parts[p];
+	uint32_t cur = atomic_load_explicit(&f->cur, memory_order_relaxed) & 1;
+	uint64_t a0 = f->copy[0].acked, a1 = f->copy[1].acked;
+
+	if (named_state_ok(&f->copy[cur]) && (f->cur & ~1u) == 0)
+		return;
+	if (named_state_ok(&f->copy[cur ^ 1])) {
+		atomic_store_explicit(&f->cur, cur ^ 1, memory_order_relaxed);
+	} else {
+		f->copy[0].acked = a0 < a1 ? a0 : a1;
+		f->copy[0].nseg = 0;
+		atomic_store_explicit(&f->cur, 0, memory_order_relaxed);
+	}
+	fprintf(stderr, "fanoutd: %s: partition %u's cursor was torn (a power loss?); it "
+		"resumes at offset %llu with its delivery counts restarted\n", path, p,
+		(unsigned long long)named_cur(ns, p)->acked);
+}
+
+/* Named subscriptions (files) in the topic's directory. */
+static uint32_t named_count_files(const char *subdir)
+{
+	DIR *d = opendir(subdir);
+	struct dirent *de;
+	uint32_t n = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d)))
+		if (strlen(de->d_name) > 4 && !strcmp(de->d_name + strlen(de->d_name) - 4, ".cur"))
+			n++;
+	closedir(d);
+	return n;
+}
+
 /* Opens (or makes) the file and maps it. */
 static int named_map(struct named_sub *ns, const char *path, uint32_t partitions, int delivery,
 		     bool *resumed, const char **why)
@@ -110,8 +150,9 @@ static int named_map(struct named_sub *ns, const char *path, uint32_t partitions
 		goto out;
 	}
 	*resumed = st.st_size != 0;
-	if (st.st_size == 0 && ftruncate(fd, (off_t)bytes) < 0) {
-		r = -errno;
+	/* Blocks allocated now: a store into the mapping never meets a full disk. */
+	if (st.st_size == 0 && (r = -posix_fallocate(fd, 0, (off_t)bytes)) < 0) {
+		(void)ftruncate(fd, 0);	/* a later attach makes it again */
 		goto out;
 	}
 	if (st.st_size != 0 && (size_t)st.st_size != bytes) {
@@ -127,7 +168,11 @@ static int named_map(struct named_sub *ns, const char *path, uint32_t partitions
 	ns->hdr = p;
 	ns->parts = (struct named_part_file *)(ns->hdr + 1);
 	ns->map_bytes = bytes;
-	if (*resumed && ns->hdr->magic == 0) {	/* made by a process killed before the end */
+	/* Made by a process killed before the end, or by a Subscribe that failed before
+	 * its cursors were placed: made again. */
+	if (*resumed && (ns->hdr->magic == 0 || (ns->hdr->magic == NAMED_MAGIC &&
+						 ns->hdr->version == NAMED_VERSION &&
+						 !ns->hdr->started))) {
 		memset(p, 0, bytes);
 		*resumed = false;
 	}
@@ -147,11 +192,8 @@ static int named_map(struct named_sub *ns, const char *path, uint32_t partitions
 		*why = "its partition count differs from the topic's";
 		r = -EUCLEAN;
 	} else {
-		for (uint32_t q = 0; q < partitions && r == 0; q++)
-			if (!named_state_ok(named_cur(ns, q))) {
-				*why = "a partition's cursor is not valid";
-				r = -EUCLEAN;
-			}
+		for (uint32_t q = 0; q < partitions; q++)
+			named_repair(ns, path, q);
 	}
 out:
 	close(fd);	/* the mapping stays */
@@ -164,25 +206,18 @@ int named_attach(struct named_registry *r, const struct topic *tp, const char *d
 {
 	char path[1400];
 	struct named_sub *ns = NULL;
+	struct stat st;
 	int rc = 0;
 
 	*why = "";
 	pthread_mutex_lock(&r->lock);
 	for (uint32_t i = 0; i < r->n; i++)
 		if (r->subs[i]->topic == tp && strcmp(r->subs[i]->name, name) == 0) {
-			ns = r->subs[i];
-			break;
-		}
-	if (ns) {
-		if (ns->attached) {
 			rc = -EBUSY;
 			goto out;
 		}
-		*resumed = true;
-		goto take;
-	}
 	if (r->n == NAMED_MAX) {
-		rc = -ENOSPC;
+		rc = -EMFILE;
 		goto out;
 	}
 	snprintf(path, sizeof(path), "%s/subscriptions", dir);
@@ -191,6 +226,15 @@ int named_attach(struct named_registry *r, const struct topic *tp, const char *d
 		goto out;
 	}
 	snprintf(path, sizeof(path), "%s/subscriptions/%s.cur", dir, name);
+	if (stat(path, &st) < 0) {	/* a new one: within the topic's bound */
+		char sub[1400];
+
+		snprintf(sub, sizeof(sub), "%s/subscriptions", dir);
+		if (named_count_files(sub) >= NAMED_PER_TOPIC) {
+			rc = -EDQUOT;
+			goto out;
+		}
+	}
 	ns = calloc(1, sizeof(*ns));
 	if (!ns) {
 		rc = -ENOMEM;
@@ -204,19 +248,28 @@ int named_attach(struct named_registry *r, const struct topic *tp, const char *d
 		goto out;
 	}
 	r->subs[r->n++] = ns;
-take:
-	ns->attached = true;
 	*out = ns;
 out:
 	pthread_mutex_unlock(&r->lock);
 	return rc;
 }
 
+void named_started(struct named_sub *ns)
+{
+	atomic_thread_fence(memory_order_release);	/* the cursors, then the mark */
+	ns->hdr->started = 1;
+}
+
 void named_detach(struct named_registry *r, struct named_sub *ns)
 {
 	pthread_mutex_lock(&r->lock);
-	ns->attached = false;
+	for (uint32_t i = 0; i < r->n; i++)
+		if (r->subs[i] == ns) {
+			r->subs[i] = r->subs[--r->n];
+			break;
+		}
 	pthread_mutex_unlock(&r->lock);
+	named_unmap(ns);	/* the file holds it; the next consumer maps it again */
 }
 
 void named_forget_topic(struct named_registry *r, const struct topic *tp)
@@ -227,14 +280,12 @@ void named_forget_topic(struct named_registry *r, const struct topic *tp)
 
 		if (ns->topic != tp)
 			continue;
+		/* Its subscription ends before the topic goes: cannot happen. Unlinked from
+		 * the registry (a new topic at the same address is not it), left mapped. */
+		fprintf(stderr, "fanoutd: named subscription %s of a deleted topic still has a "
+			"consumer; its memory is kept\n", ns->name);
 		r->subs[i] = r->subs[--r->n];
-		if (ns->attached) {	/* its subscription ends first: cannot happen */
-			fprintf(stderr, "fanoutd: named subscription %s of a deleted topic still "
-				"has a consumer; its memory is kept\n", ns->name);
-			ns->topic = NULL;
-			continue;
-		}
-		named_unmap(ns);
+		ns->topic = NULL;
 	}
 	pthread_mutex_unlock(&r->lock);
 }

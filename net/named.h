@@ -15,10 +15,12 @@
  * then flips which one is current (one 4-byte store), so a process killed half-way leaves
  * the previous state whole.
  *
- * The registry (one per server) knows the named subscriptions opened since start and
- * which have a consumer; attach and detach take its mutex (subscribe and unsubscribe
- * only). A subscription is written by the reactor of its attached consumer alone; the
- * mutex orders one consumer's writes before the next one's reads. */
+ * The registry (one per server) holds the named subscriptions that have a consumer
+ * (mapped while it lasts); attach and detach take its mutex (subscribe and unsubscribe
+ * only). A subscription is written by the reactor of its consumer alone; the mutex
+ * orders one consumer's writes before the next one's reads (through the file). A file is
+ * made with its blocks allocated (no SIGBUS on a full disk at a later store), at most
+ * NAMED_PER_TOPIC per topic. */
 #ifndef FANOUT_NET_NAMED_H
 #define FANOUT_NET_NAMED_H
 
@@ -32,7 +34,8 @@
 
 #define NAMED_NAME_MAX 128u	/* bytes of a subscription name */
 #define NAMED_SEGS     16u	/* sent-and-unacked ranges kept per partition */
-#define NAMED_MAX      4096u	/* named subscriptions open at once in a server */
+#define NAMED_MAX      4096u	/* named subscriptions with a consumer at once, per server */
+#define NAMED_PER_TOPIC 1024u	/* named subscriptions (files) a topic may have */
 #define NAMED_MAGIC    0x4255534d414e4646ull	/* "FFNAMSUB" little-endian */
 #define NAMED_VERSION  1u
 
@@ -60,7 +63,8 @@ struct named_header {
 	uint32_t version;
 	uint32_t partitions;
 	uint32_t delivery;	/* enum named_delivery, fixed at creation */
-	uint32_t reserved0;
+	uint32_t started;	/* 1 once its first consumer placed the cursors; a file
+				 * without it is made again (that Subscribe failed) */
 	int64_t created_ns;	/* CLOCK_REALTIME */
 	uint8_t reserved[32];
 };
@@ -71,7 +75,6 @@ struct named_sub {
 	struct named_header *hdr;	/* the mapping */
 	struct named_part_file *parts;	/* hdr->partitions entries */
 	size_t map_bytes;
-	bool attached;			/* a consumer has it (under the registry's mutex) */
 };
 
 struct named_registry {
@@ -98,18 +101,24 @@ int named_name_check(const char *name, const char **why);
 
 /* Attaches a consumer to topic tp's subscription called name, opening its file (dir:
  * the topic's directory) or making it (delivery then fixes its guarantee; a resumed one
- * keeps its own). *resumed says whether it existed. Returns 0, -EBUSY when a consumer has
- * it, -ENOSPC past NAMED_MAX, -EUCLEAN for a file that is not one of ours or whose
- * partition count differs from the topic's (*why says), or -errno. */
+ * keeps its own). *resumed says whether it existed (a consumer started it). Returns 0,
+ * -EBUSY when a consumer has it, -EMFILE past NAMED_MAX attached, -EDQUOT when the topic
+ * has NAMED_PER_TOPIC already, -EUCLEAN for a file that is not one of ours or whose
+ * partition count differs from the topic's (*why says), or -errno (-ENOSPC: the disk is
+ * full). A partition state torn by a power loss keeps its acked offset and loses its
+ * ranges (logged). */
 int named_attach(struct named_registry *r, const struct topic *tp, const char *dir,
 		 const char *name, int delivery, struct named_sub **out, bool *resumed,
 		 const char **why);
 
-/* Its consumer is gone: another may attach. */
+/* A new subscription's cursors are all placed (named_start): from now on it resumes. */
+void named_started(struct named_sub *ns);
+
+/* Its consumer is gone: another may attach. ns is unmapped and freed. */
 void named_detach(struct named_registry *r, struct named_sub *ns);
 
-/* Forgets (unmaps) the topic's named subscriptions, none attached: the topic is being
- * deleted (its files go with its directory). */
+/* The topic is being deleted (its files go with its directory): none of its named
+ * subscriptions may still be attached; one that is (it cannot be) is logged and left. */
 void named_forget_topic(struct named_registry *r, const struct topic *tp);
 
 /* Where partition p resumes. */

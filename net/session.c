@@ -735,21 +735,25 @@ static int session_named_attach(struct session *s, const Fanout__V1__Subscribe *
 		return -1;
 	}
 	if (rc < 0) {
-		session_error(s, rc == -ENOSPC ? FANOUT__V1__ERROR_CODE__ERROR_CODE_RESOURCE_EXHAUSTED :
+		bool bound = rc == -EMFILE || rc == -EDQUOT;
+
+		session_error(s, bound ? FANOUT__V1__ERROR_CODE__ERROR_CODE_RESOURCE_EXHAUSTED :
 			      FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL, 0, req->subscription_id,
 			      false, "subscribe: subscription '%s' of %s: %s%s%s",
-			      req->subscription_name, tp->name, rc == -ENOSPC ?
-			      "the server holds as many named subscriptions as it may (4096)" :
-			      strerror(-rc), why[0] ? ": " : "", why);
+			      req->subscription_name, tp->name, rc == -EMFILE ?
+			      "the server serves as many named subscriptions at once as it may "
+			      "(4096)" : rc == -EDQUOT ? "the topic has as many named subscriptions "
+			      "as it may (1024)" : strerror(-rc), why[0] ? ": " : "", why);
 		return -1;
 	}
 	if (*resumed && req->delivery && (int)(*out)->hdr->delivery != want) {
-		named_detach(&s->srv->eng->named, *out);
+		bool amo = (*out)->hdr->delivery == NAMED_AT_MOST_ONCE;
+
+		named_detach(&s->srv->eng->named, *out);	/* frees it */
 		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_SUBSCRIPTION, 0,
 			      req->subscription_id, false, "subscribe: subscription '%s' of %s is "
 			      "%s; it keeps the delivery it was made with", req->subscription_name,
-			      tp->name, (*out)->hdr->delivery == NAMED_AT_MOST_ONCE ?
-			      "AT_MOST_ONCE" : "AT_LEAST_ONCE");
+			      tp->name, amo ? "AT_MOST_ONCE" : "AT_LEAST_ONCE");
 		return -1;
 	}
 	if (*resumed && !(*starts = malloc(tp->partitions * sizeof(**starts)))) {
@@ -774,10 +778,24 @@ static int session_named_begin(struct subscription *sub, struct named_sub *ns, b
 	if (!sub->named_seen)
 		return -ENOMEM;
 	for (uint32_t p = 0; p < n; p++) {
-		sub->named_seen[p] = sub->cursors[p].offset;
-		if (!resumed)	/* made now: it starts where the cursors were placed */
-			named_start(ns, p, sub->cursors[p].offset);
+		uint64_t at = sub->cursors[p].offset;
+
+		sub->named_seen[p] = at;
+		if (!resumed) {	/* made now: it starts where the cursors were placed */
+			named_start(ns, p, at);
+		} else if (named_acked(ns, p) > at) {
+			/* Acked past the log's end (a log cut by fanout-repair, or shorter after
+			 * a power loss than its cursor file): from the end, never skipping what
+			 * is appended there next. */
+			fprintf(stderr, "fanoutd: named subscription %s of %s: partition %u was "
+				"acked to offset %llu, past the log's end %llu; it resumes there\n",
+				name, sub->topic->name, p, (unsigned long long)named_acked(ns, p),
+				(unsigned long long)at);
+			named_start(ns, p, at);
+		}
 	}
+	if (!resumed)
+		named_started(ns);
 	sub->named = ns;
 	snprintf(sub->stats.name, sizeof(sub->stats.name), "%s", name);
 	sub->stats.resumed = resumed;
@@ -1069,6 +1087,8 @@ static bool session_batch_synced(struct session *s, struct session_batch *b)
 		return true;
 	if (!b->sync_pass || !(err = executor_sync_failed(x, b->sync_pass)))
 		return false;
+	if (executor_sync_reached(x, b->sync_pass))	/* a pass synced it meanwhile */
+		return true;
 	b->sync_failed = err;
 	return true;
 }

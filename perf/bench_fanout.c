@@ -10,6 +10,7 @@
  * wire-format walk, no allocation), as a latency-minded consumer would. */
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -281,19 +282,21 @@ static int fanout_frame_position(const uint8_t *body, size_t len, uint32_t *part
 }
 
 /* --fanout-named: an Ack through this frame on every subscription of the connection
- * (cumulative; the server clamps an Ack to what it sent each). A full socket skips it:
- * the next one covers it. */
+ * (cumulative; the server clamps an Ack to what it sent each), in one write that is
+ * finished even if the socket is full for a moment (a frame cut short would break the
+ * stream). */
 static void fanout_sub_ack(struct bench_sub *s, const uint8_t *body, size_t len)
 {
 	struct fsub *f = s->priv;
-	uint8_t buf[64];
+	uint8_t buf[8192];	/* 256 Acks of at most 32 bytes */
+	size_t at = 0, done = 0;
 	uint32_t part;
 	uint64_t off;
 
 	if (++f->since_ack < NAMED_ACK_EVERY || fanout_frame_position(body, len, &part, &off) < 0)
 		return;
 	f->since_ack = 0;
-	for (unsigned id = 1; id <= f->nids; id++) {
+	for (unsigned id = 1; id <= f->nids && at + 32 <= sizeof(buf); id++) {
 		Fanout__V1__ClientMessage m = FANOUT__V1__CLIENT_MESSAGE__INIT;
 		Fanout__V1__Ack a = FANOUT__V1__ACK__INIT;
 		size_t n;
@@ -304,10 +307,22 @@ static void fanout_sub_ack(struct bench_sub *s, const uint8_t *body, size_t len)
 		m.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_ACK;
 		m.ack = &a;
 		n = fanout__v1__client_message__get_packed_size(&m);
-		buf[0] = (uint8_t)n;	/* < 128: one varint byte */
-		fanout__v1__client_message__pack(&m, buf + 1);
-		if (write(s->fd, buf, n + 1) < 0)
-			return;
+		buf[at] = (uint8_t)n;	/* < 128: one varint byte */
+		fanout__v1__client_message__pack(&m, buf + at + 1);
+		at += n + 1;
+	}
+	while (done < at) {
+		ssize_t w = write(s->fd, buf + done, at - done);
+
+		if (w > 0) {
+			done += (size_t)w;
+		} else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+			return;	/* the connection is going: its reader finds out */
+		} else if (w < 0 && errno == EAGAIN) {
+			struct pollfd pfd = { .fd = s->fd, .events = POLLOUT };
+
+			(void)poll(&pfd, 1, 100);
+		}
 	}
 }
 

@@ -54,6 +54,7 @@ static Fanout__V1__ServerMessage *sub_named(struct client *c, uint32_t id, const
 {
 	Fanout__V1__Subscribe sb = FANOUT__V1__SUBSCRIBE__INIT;
 	Fanout__V1__ServerMessage *m = NULL;
+	int rc;
 
 	sb.subscription_id = id;
 	sb.topic = TOPIC;
@@ -61,8 +62,9 @@ static Fanout__V1__ServerMessage *sub_named(struct client *c, uint32_t id, const
 	sb.subscription_type = type;
 	sb.delivery = delivery;
 	sb.start = start;
-	(void)client_subscribe_msg(c, &sb, &m);
-	assert_non_null(m);
+	rc = client_subscribe_msg(c, &sb, &m);
+	if (!m)
+		fail_msg("subscribe %s: no answer (%s)", name, strerror(-rc));
 	return m;
 }
 
@@ -76,6 +78,28 @@ static Fanout__V1__ServerMessage *sub_ok(struct client *c, uint32_t id, const ch
 		fail_msg("subscribe %s: error %d: %s", name, m->error->code, m->error->message);
 	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED);
 	return m;
+}
+
+/* sub_ok for a consumer that follows one just gone: until the server has seen the old
+ * connection close, the name may still be busy (bounded). */
+static Fanout__V1__ServerMessage *sub_resume(struct client *c, uint32_t id, const char *name,
+					     int delivery, int start)
+{
+	for (int i = 0; i < 100; i++) {
+		Fanout__V1__ServerMessage *m = sub_named(c, id, name, 0, delivery, start);
+
+		if (m->body_case != FANOUT__V1__SERVER_MESSAGE__BODY_ERROR ||
+		    m->error->code != FANOUT__V1__ERROR_CODE__ERROR_CODE_SUBSCRIPTION_BUSY) {
+			if (m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_ERROR)
+				fail_msg("subscribe %s: error %d: %s", name, m->error->code,
+					 m->error->message);
+			return m;
+		}
+		client_free_msg(m);
+		usleep(50000);
+	}
+	fail_msg("subscription %s stayed busy", name);
+	return NULL;
 }
 
 static void send_ack(struct client *c, uint32_t id, uint32_t p, uint64_t offset)
@@ -147,7 +171,7 @@ static void test_resume_after_ack(void **state)
 	client_close(&ca);
 
 	server_connect(&g_srv, &cb);
-	m = sub_ok(&cb, 5, "workflow-a", 0, FANOUT__V1__START_POSITION__START_POSITION_LATEST);
+	m = sub_resume(&cb, 5, "workflow-a", 0, FANOUT__V1__START_POSITION__START_POSITION_LATEST);
 	assert_true(m->subscribed->resumed);
 	assert_int_equal(m->subscribed->n_positions, PARTS);
 	assert_int_equal(m->subscribed->n_redeliveries, PARTS);
@@ -173,7 +197,7 @@ static void test_resume_after_ack(void **state)
 	client_close(&cb);
 
 	server_connect(&g_srv, &cc);
-	m = sub_ok(&cc, 9, "workflow-a", 0, 0);
+	m = sub_resume(&cc, 9, "workflow-a", 0, 0);
 	assert_true(m->subscribed->resumed);
 	assert_int_equal(m->subscribed->n_redeliveries, 0);
 	client_free_msg(m);
@@ -225,13 +249,13 @@ static void test_exclusive(void **state)
 		client_free_msg(m);
 	}
 	server_connect(&g_srv, &c2);
-	m = sub_ok(&c2, 2, "solo", 0, 0);
+	m = sub_ok(&c2, 2, "solo", 0, 0);	/* unsubscribed: answered after it let go */
 	assert_true(m->subscribed->resumed);
 	client_free_msg(m);
 	client_close(&c2);
 	/* A consumer that vanishes lets go too. */
 	server_connect(&g_srv, &c2);
-	m = sub_ok(&c2, 2, "solo", 0, 0);
+	m = sub_resume(&c2, 2, "solo", 0, 0);
 	client_free_msg(m);
 	client_close(&c1);
 	client_close(&c2);
@@ -263,7 +287,7 @@ static void test_restart_resumes(void **state)
 	client_close(&ca);
 	server_start(&g_srv, g_args);
 	server_connect(&g_srv, &cb);
-	m = sub_ok(&cb, 1, "durable", 0, 0);
+	m = sub_resume(&cb, 1, "durable", 0, 0);
 	assert_true(m->subscribed->resumed);
 	assert_int_equal(m->subscribed->n_redeliveries, PARTS);
 	for (uint32_t p = 0; p < PARTS; p++) {
@@ -296,7 +320,7 @@ static void test_at_most_once(void **state)
 	ping_pong(&ca, 1);
 	client_close(&ca);
 	server_connect(&g_srv, &cb);
-	m = sub_ok(&cb, 1, "fire-and-forget", 0, 0);
+	m = sub_resume(&cb, 1, "fire-and-forget", 0, 0);
 	assert_true(m->subscribed->resumed);
 	assert_int_equal(m->subscribed->n_redeliveries, 0);
 	for (uint32_t p = 0; p < PARTS; p++)
@@ -312,9 +336,15 @@ static void test_at_most_once(void **state)
 	client_free_msg(m);
 	client_close(&cb);
 	server_connect(&g_srv, &ca);
-	m = sub_named(&ca, 3, "fire-and-forget", 0,
-		      FANOUT__V1__DELIVERY_GUARANTEE__DELIVERY_GUARANTEE_AT_LEAST_ONCE, 0);
-	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_ERROR);
+	for (int i = 0; i < 100; i++) {	/* busy until the server saw cb go */
+		m = sub_named(&ca, 3, "fire-and-forget", 0,
+			      FANOUT__V1__DELIVERY_GUARANTEE__DELIVERY_GUARANTEE_AT_LEAST_ONCE, 0);
+		assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_ERROR);
+		if (m->error->code != FANOUT__V1__ERROR_CODE__ERROR_CODE_SUBSCRIPTION_BUSY)
+			break;
+		client_free_msg(m);
+		usleep(50000);
+	}
 	assert_int_equal(m->error->code, FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_SUBSCRIPTION);
 	assert_non_null(strstr(m->error->message, "AT_MOST_ONCE"));
 	client_free_msg(m);
@@ -445,6 +475,117 @@ static void test_stats_and_topic_delete(void **state)
 	client_close(&c);
 }
 
+/* A first Subscribe that fails after the name was taken (a bad pattern) leaves nothing:
+ * the next one makes it afresh, at its own start and with its own delivery. */
+static void test_failed_first_subscribe(void **state)
+{
+	Fanout__V1__Subscribe sb = FANOUT__V1__SUBSCRIBE__INIT;
+	Fanout__V1__ServerMessage *m = NULL;
+	char *bad[] = { "A..B" };
+	struct client pub, c;
+	static struct got g;
+
+	(void)state;
+	server_connect(&g_srv, &pub);
+	publish_range(&pub, TOPIC, 0, 50, 20, NULL);
+	server_connect(&g_srv, &c);
+	sb.subscription_id = 1;
+	sb.topic = TOPIC;
+	sb.subscription_name = "fresh";
+	sb.delivery = FANOUT__V1__DELIVERY_GUARANTEE__DELIVERY_GUARANTEE_AT_MOST_ONCE;
+	sb.patterns = bad;
+	sb.n_patterns = 1;
+	sb.start = FANOUT__V1__START_POSITION__START_POSITION_EARLIEST;
+	(void)client_subscribe_msg(&c, &sb, &m);
+	assert_int_equal(m->error->code, FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_PATTERN);
+	client_free_msg(m);
+	m = sub_ok(&c, 2, "fresh", 0, FANOUT__V1__START_POSITION__START_POSITION_LATEST);
+	assert_false(m->subscribed->resumed);
+	for (uint32_t p = 0; p < PARTS; p++)	/* LATEST: past the 50, not from 0 */
+		assert_true(m->subscribed->positions[p]->next_offset > 0);
+	client_free_msg(m);
+	publish_range(&pub, TOPIC, 50, 10, 20, NULL);
+	recv_events(&c, &g, 10);
+	ping_pong(&c, 1);
+	client_close(&c);
+	server_connect(&g_srv, &c);	/* made AT_LEAST_ONCE: the unacked 10 come again */
+	m = sub_resume(&c, 3, "fresh", 0, 0);
+	assert_true(m->subscribed->resumed);
+	assert_true(m->subscribed->n_redeliveries >= 1);
+	client_free_msg(m);
+	client_close(&c);
+	client_close(&pub);
+}
+
+/* Named subscriptions with patterns (an exact key, routed by the key index; a wildcard,
+ * by the route cache) resume after their acks and are sent again exactly the matching
+ * events they had not acked. */
+static void test_patterns_resume(void **state)
+{
+	static const char *const pats[2] = { "S00003.BATS.trade", "*.NASDAQ.trade" };
+	static const char *const names[2] = { "exact-key", "wildcard" };
+	struct client pub;
+
+	(void)state;
+	server_connect(&g_srv, &pub);
+	publish_range(&pub, TOPIC, 0, 400, 20, NULL);
+	for (int k = 0; k < 2; k++) {
+		static struct got a, b;
+		Fanout__V1__Subscribe sb = FANOUT__V1__SUBSCRIBE__INIT;
+		Fanout__V1__ServerMessage *m = NULL;
+		char *pat[1] = { (char *)pats[k] };
+		uint64_t half[PARTS], total = 0, want = 0;
+		struct client c;
+
+		memset(&a, 0, sizeof(a));
+		memset(&b, 0, sizeof(b));
+		server_connect(&g_srv, &c);
+		sb.subscription_id = 1;
+		sb.topic = TOPIC;
+		sb.subscription_name = (char *)names[k];
+		sb.patterns = pat;
+		sb.n_patterns = 1;
+		sb.start = FANOUT__V1__START_POSITION__START_POSITION_EARLIEST;
+		(void)client_subscribe_msg(&c, &sb, &m);
+		assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED);
+		client_free_msg(m);
+		recv_events(&c, &a, k == 0 ? 20 : 100);	/* 1 key of 20; 5 keys of 20 */
+		ping_pong(&c, 1);	/* and no more */
+		for (uint32_t p = 0; p < PARTS; p++) {
+			half[p] = a.n[p] / 2;
+			if (half[p])
+				send_ack(&c, 1, p, a.off[p][half[p] - 1]);
+			want += a.n[p] - half[p];
+			total += a.n[p];
+		}
+		ping_pong(&c, 2);
+		client_close(&c);
+		server_connect(&g_srv, &c);
+		sb.subscription_id = 2;
+		for (int i = 0;; i++) {
+			(void)client_subscribe_msg(&c, &sb, &m);
+			if (m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED || i == 100)
+				break;
+			client_free_msg(m);
+			usleep(50000);
+		}
+		assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED);
+		assert_true(m->subscribed->resumed);
+		for (size_t i = 0; i < m->subscribed->n_redeliveries; i++)
+			assert_int_equal(m->subscribed->redeliveries[i]->delivery_count, 2);
+		client_free_msg(m);
+		recv_events(&c, &b, want);
+		ping_pong(&c, 3);	/* exactly those */
+		for (uint32_t p = 0; p < PARTS; p++)
+			for (uint64_t i = 0; i < b.n[p]; i++)
+				assert_int_equal(b.off[p][i], a.off[p][half[p] + i]);
+		print_message("%s: %llu events, %llu sent again\n", names[k],
+			      (unsigned long long)total, (unsigned long long)want);
+		client_close(&c);
+	}
+	client_close(&pub);
+}
+
 /* ---- consumers SIGKILLed at random moments ---------------------------------------- */
 
 #define LOOP_EVENTS 3000u
@@ -465,9 +606,16 @@ static void loop_consumer(struct shared *sh)
 
 	if (client_connect(&c, g_srv.addr, 5000) < 0)
 		_exit(2);
-	m = sub_named(&c, 1, "loop", 0, 0, FANOUT__V1__START_POSITION__START_POSITION_EARLIEST);
-	if (m->body_case != FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED)
-		_exit(3);
+	for (int i = 0;; i++) {	/* the one killed before may not be seen gone yet */
+		m = sub_named(&c, 1, "loop", 0, 0,
+			      FANOUT__V1__START_POSITION__START_POSITION_EARLIEST);
+		if (m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED)
+			break;
+		if (i == 100 || m->error->code != FANOUT__V1__ERROR_CODE__ERROR_CODE_SUBSCRIPTION_BUSY)
+			_exit(3);
+		client_free_msg(m);
+		usleep(50000);
+	}
 	client_free_msg(m);
 	for (;;) {
 		uint32_t p;
@@ -526,7 +674,7 @@ static void test_consumers_killed(void **state)
 	assert_int_equal(sh->disorder, 0);
 	/* The last consumer: told what it is sent again, then gets the rest. */
 	server_connect(&g_srv, &last);
-	m = sub_ok(&last, 1, "loop", 0, 0);
+	m = sub_resume(&last, 1, "loop", 0, 0);
 	assert_true(m->subscribed->resumed);
 	for (size_t i = 0; i < m->subscribed->n_redeliveries; i++) {
 		const Fanout__V1__Redelivery *r = m->subscribed->redeliveries[i];
@@ -603,6 +751,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_at_most_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stats_and_topic_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_first_subscribe, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_patterns_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_consumers_killed, setup, teardown),
 	};
 

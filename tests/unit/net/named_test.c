@@ -152,14 +152,17 @@ static void file_survives_and_is_exclusive(void **state)
 	ns = attach(f, "keep", NAMED_AT_LEAST_ONCE, &resumed);
 	named_start(ns, 0, 0);
 	named_start(ns, 1, 7);
+	named_started(ns);
 	named_sent(ns, 0, 0, 50);
 	named_ack(ns, 0, 20);
 	assert_int_equal(named_attach(&f->r, f->tp, f->dir, "keep", NAMED_AT_LEAST_ONCE, &again,
 				      &resumed, &why), -EBUSY);
 	named_detach(&f->r, ns);
+	assert_int_equal(f->r.n, 0);	/* the registry holds only those with a consumer */
 	assert_int_equal(named_attach(&f->r, f->tp, f->dir, "keep", NAMED_AT_LEAST_ONCE, &again,
 				      &resumed, &why), 0);
-	assert_true(resumed && again == ns);
+	assert_true(resumed);
+	assert_int_equal(named_acked(again, 0), 20);
 	named_detach(&f->r, again);
 
 	named_init(&r2);	/* as a restarted server */
@@ -172,6 +175,60 @@ static void file_survives_and_is_exclusive(void **state)
 	assert_string_equal(ranges(again, 0), "20-50:1");
 	named_detach(&r2, again);
 	named_free(&r2);
+}
+
+/* A subscription whose first consumer never placed its cursors (its Subscribe failed)
+ * is made again: not resumed, and with the delivery now asked for. */
+static void unstarted_is_made_again(void **state)
+{
+	struct fx *f = *state;
+	bool resumed;
+	struct named_sub *ns = attach(f, "half", NAMED_AT_MOST_ONCE, &resumed);
+
+	assert_false(resumed);
+	named_detach(&f->r, ns);
+	ns = attach(f, "half", NAMED_AT_LEAST_ONCE, &resumed);
+	assert_false(resumed);
+	assert_int_equal(ns->hdr->delivery, NAMED_AT_LEAST_ONCE);
+	named_start(ns, 0, 4);
+	named_start(ns, 1, 4);
+	named_started(ns);
+	named_detach(&f->r, ns);
+	ns = attach(f, "half", NAMED_AT_MOST_ONCE, &resumed);
+	assert_true(resumed);
+	assert_int_equal(ns->hdr->delivery, NAMED_AT_LEAST_ONCE);
+	named_detach(&f->r, ns);
+}
+
+/* A partition state torn by a power loss: the other copy if it holds, else the lower
+ * acked offset without ranges; never refused. */
+static void torn_state_repaired(void **state)
+{
+	struct fx *f = *state;
+	bool resumed;
+	struct named_sub *ns = attach(f, "torn", NAMED_AT_LEAST_ONCE, &resumed);
+	struct named_part_file *pf;
+
+	named_start(ns, 0, 10);
+	named_start(ns, 1, 0);
+	named_started(ns);
+	named_sent(ns, 0, 10, 30);
+	named_ack(ns, 0, 15);
+	pf = &ns->parts[0];
+	pf->copy[pf->cur].nseg = 99;	/* the current copy torn */
+	named_detach(&f->r, ns);
+	ns = attach(f, "torn", NAMED_AT_LEAST_ONCE, &resumed);
+	assert_true(resumed);
+	assert_int_equal(named_acked(ns, 0), 10);	/* the copy before the ack */
+	assert_string_equal(ranges(ns, 0), "10-30:1");
+	pf = &ns->parts[0];
+	pf->copy[0].nseg = 99;
+	pf->copy[1].nseg = 99;	/* both torn */
+	named_detach(&f->r, ns);
+	ns = attach(f, "torn", NAMED_AT_LEAST_ONCE, &resumed);
+	assert_int_equal(named_acked(ns, 0), 10);
+	assert_string_equal(ranges(ns, 0), "");
+	named_detach(&f->r, ns);
 }
 
 /* A file that is not one of ours, or made for another partition count: -EUCLEAN. */
@@ -237,17 +294,40 @@ static void names(void **state)
 	assert_int_equal(named_name_check(big, &why), 0);
 }
 
-/* A deleted topic's subscriptions are forgotten: the name makes a new one. */
+/* A deleted topic's subscription still attached (it cannot be: its subscriptions end
+ * first) is unlinked from the registry and freed by its detach. */
 static void forget_topic(void **state)
 {
 	struct fx *f = *state;
 	bool resumed;
 	struct named_sub *ns = attach(f, "gone", NAMED_AT_LEAST_ONCE, &resumed);
 
-	named_detach(&f->r, ns);
 	assert_int_equal(f->r.n, 1);
 	named_forget_topic(&f->r, f->tp);
 	assert_int_equal(f->r.n, 0);
+	named_detach(&f->r, ns);
+	assert_int_equal(f->r.n, 0);
+}
+
+/* At most NAMED_PER_TOPIC files per topic: a new name past it is -EDQUOT; existing
+ * ones still attach. */
+static void per_topic_bound(void **state)
+{
+	struct fx *f = *state;
+	struct named_sub *ns;
+	const char *why;
+	bool resumed;
+	char name[32];
+
+	for (uint32_t i = 0; i < NAMED_PER_TOPIC; i++) {
+		snprintf(name, sizeof(name), "n%u", i);
+		ns = attach(f, name, NAMED_AT_LEAST_ONCE, &resumed);
+		named_detach(&f->r, ns);
+	}
+	assert_int_equal(named_attach(&f->r, f->tp, f->dir, "one-more", NAMED_AT_LEAST_ONCE, &ns,
+				      &resumed, &why), -EDQUOT);
+	ns = attach(f, "n7", NAMED_AT_LEAST_ONCE, &resumed);
+	named_detach(&f->r, ns);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -257,6 +337,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(counts_follow_events), T(ranges_bounded), T(file_survives_and_is_exclusive),
 		T(foreign_file_refused), T(at_most_once), T(names), T(forget_topic),
+		T(unstarted_is_made_again), T(torn_state_repaired), T(per_topic_bound),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
