@@ -23,7 +23,7 @@ run() {	# run LABEL MODE ROUND FLAGS...
   local f="${out}_${label}_${mode/:/-}_$round"
   "$bench" --system fanout --fanout-fsync "$mode" --repeat 3 "$@" >"$f.json" 2>"$f.log"
   printf '%-10s %-13s round %s: ' "$label" "$mode" "$round" >&2
-  grep -A2 '^| system' "$f.log" | tail -1 >&2 || true
+  grep -A1 '^system' "$f.log" | tail -1 >&2 || true
 }
 
 for ((r = 1; r <= rounds; r++)); do
