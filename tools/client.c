@@ -409,6 +409,19 @@ int client_subscribe_msg(struct client *c, Fanout__V1__Subscribe *s,
 	return rc;
 }
 
+int client_ack(struct client *c, uint32_t id, uint32_t partition, uint64_t offset)
+{
+	Fanout__V1__ClientMessage m = FANOUT__V1__CLIENT_MESSAGE__INIT;
+	Fanout__V1__Ack a = FANOUT__V1__ACK__INIT;
+
+	a.subscription_id = id;
+	a.partition = partition;
+	a.offset = offset;
+	m.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_ACK;
+	m.ack = &a;
+	return client_send(c, &m);
+}
+
 int client_publish(struct client *c, uint64_t sequence, Fanout__V1__Event **events, size_t n)
 {
 	Fanout__V1__PublishBatch b = FANOUT__V1__PUBLISH_BATCH__INIT;

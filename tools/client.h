@@ -67,6 +67,9 @@ int client_subscribe(struct client *c, uint32_t id, const char *topic,
 int client_subscribe_msg(struct client *c, Fanout__V1__Subscribe *s,
 			 Fanout__V1__ServerMessage **result_msg);
 
+/* Sends Ack{id, partition, offset} (cumulative: through offset); no answer comes. */
+int client_ack(struct client *c, uint32_t id, uint32_t partition, uint64_t offset);
+
 /* Sends one PublishBatch of n events with the given sequence; does not wait for the ack. */
 int client_publish(struct client *c, uint64_t sequence, Fanout__V1__Event **events, size_t n);
 

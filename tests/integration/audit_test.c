@@ -127,15 +127,7 @@ static void receive(struct client *c, uint32_t n, uint64_t top[2])
 
 static void ack(struct client *c, uint32_t partition, uint64_t offset)
 {
-	Fanout__V1__ClientMessage m = FANOUT__V1__CLIENT_MESSAGE__INIT;
-	Fanout__V1__Ack a = FANOUT__V1__ACK__INIT;
-
-	a.subscription_id = 1;
-	a.partition = partition;
-	a.offset = offset;
-	m.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_ACK;
-	m.ack = &a;
-	assert_int_equal(client_send(c, &m), 0);
+	assert_int_equal(client_ack(c, 1, partition, offset), 0);
 }
 
 /* The REST ids of the topic's n live subscriptions, oldest first (the listing's order). */

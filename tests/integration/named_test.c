@@ -104,15 +104,7 @@ static Fanout__V1__ServerMessage *sub_resume(struct client *c, uint32_t id, cons
 
 static void send_ack(struct client *c, uint32_t id, uint32_t p, uint64_t offset)
 {
-	Fanout__V1__ClientMessage m = FANOUT__V1__CLIENT_MESSAGE__INIT;
-	Fanout__V1__Ack a = FANOUT__V1__ACK__INIT;
-
-	a.subscription_id = id;
-	a.partition = p;
-	a.offset = offset;
-	m.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_ACK;
-	m.ack = &a;
-	assert_int_equal(client_send(c, &m), 0);
+	assert_int_equal(client_ack(c, id, p, offset), 0);
 }
 
 /* What one consumer received: per partition, offsets in arrival order. */
