@@ -60,7 +60,8 @@ json_t *stats_sub_json(const struct admin *a, const struct admin_sub_sample *s)
 			 "id", s->id, "topic", in->topic->name, "reactor", (int)in->stats.reactor,
 			 "subscriptionId", (int)in->sub_id, "patterns", in->patterns,
 			 "start", starts[st], "filter", in->filter, "shm", in->shm,
-			 "type", "Exclusive", "connectedSince", stats_time_json(in->stats.since_ns),
+			 "type", in->stats.failover ? "Failover" : "Exclusive",
+			 "connectedSince", stats_time_json(in->stats.since_ns),
 			 "msgRateOut", s->rate_out, "msgThroughputOut", s->tput_out,
 			 "msgOutCounter", (json_int_t)in->delivered,
 			 "bytesOutCounter", (json_int_t)in->stats.bytes_out,
@@ -76,6 +77,8 @@ json_t *stats_sub_json(const struct admin *a, const struct admin_sub_sample *s)
 		if (in->stats.name[0])
 			json_object_set_new(o, "delivery", json_string(in->stats.at_most_once ?
 					    "at_most_once" : "at_least_once"));
+		if (in->stats.failover)	/* sent nothing until the active consumer goes */
+			json_object_set_new(o, "standby", json_boolean(in->stats.standby));
 	}
 	return o;
 }

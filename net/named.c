@@ -201,8 +201,8 @@ out:
 }
 
 int named_attach(struct named_registry *r, const struct topic *tp, const char *dir,
-		 const char *name, int delivery, struct named_sub **out, bool *resumed,
-		 const char **why)
+		 const char *name, int delivery, int type, struct named_consumer c,
+		 struct named_sub **out, bool *resumed, bool *standby, const char **why)
 {
 	char path[1400];
 	struct named_sub *ns = NULL;
@@ -210,12 +210,24 @@ int named_attach(struct named_registry *r, const struct topic *tp, const char *d
 	int rc = 0;
 
 	*why = "";
+	*standby = false;
 	pthread_mutex_lock(&r->lock);
-	for (uint32_t i = 0; i < r->n; i++)
-		if (r->subs[i]->topic == tp && strcmp(r->subs[i]->name, name) == 0) {
+	for (uint32_t i = 0; i < r->n; i++) {
+		if (r->subs[i]->topic != tp || strcmp(r->subs[i]->name, name) != 0)
+			continue;
+		ns = r->subs[i];
+		if (ns->type != type)
+			rc = -EPROTOTYPE;
+		else if (type == NAMED_EXCLUSIVE || ns->nconsumers == NAMED_CONSUMERS_MAX)
 			rc = -EBUSY;
-			goto out;
+		if (rc == 0) {	/* a FAILOVER consumer behind the active one */
+			ns->consumers[ns->nconsumers++] = c;
+			*standby = true;
+			*resumed = true;
+			*out = ns;
 		}
+		goto out;
+	}
 	if (r->n == NAMED_MAX) {
 		rc = -EMFILE;
 		goto out;
@@ -242,11 +254,13 @@ int named_attach(struct named_registry *r, const struct topic *tp, const char *d
 	}
 	snprintf(ns->name, sizeof(ns->name), "%s", name);
 	ns->topic = tp;
+	ns->type = type;
 	rc = named_map(ns, path, tp->partitions, delivery, resumed, why);
 	if (rc < 0) {
 		named_unmap(ns);
 		goto out;
 	}
+	ns->consumers[ns->nconsumers++] = c;
 	r->subs[r->n++] = ns;
 	*out = ns;
 out:
@@ -260,16 +274,33 @@ void named_started(struct named_sub *ns)
 	ns->hdr->started = 1;
 }
 
-void named_detach(struct named_registry *r, struct named_sub *ns)
+uint32_t named_detach(struct named_registry *r, struct named_sub *ns, _Atomic bool *activate)
 {
+	uint32_t woken = UINT32_MAX, i;
+	bool last;
+
 	pthread_mutex_lock(&r->lock);
-	for (uint32_t i = 0; i < r->n; i++)
+	for (i = 0; i < ns->nconsumers && ns->consumers[i].activate != activate; i++)
+		;
+	if (i < ns->nconsumers) {
+		memmove(&ns->consumers[i], &ns->consumers[i + 1],
+			(ns->nconsumers - i - 1) * sizeof(ns->consumers[0]));
+		ns->nconsumers--;
+		if (i == 0 && ns->nconsumers) {	/* the active one went: the next takes over */
+			atomic_store_explicit(ns->consumers[0].activate, true, memory_order_release);
+			woken = ns->consumers[0].reactor;
+		}
+	}
+	last = ns->nconsumers == 0;
+	for (i = 0; last && i < r->n; i++)
 		if (r->subs[i] == ns) {
 			r->subs[i] = r->subs[--r->n];
 			break;
 		}
 	pthread_mutex_unlock(&r->lock);
-	named_unmap(ns);	/* the file holds it; the next consumer maps it again */
+	if (last)
+		named_unmap(ns);	/* the file holds it; the next consumer maps it again */
+	return woken;
 }
 
 void named_forget_topic(struct named_registry *r, const struct topic *tp)

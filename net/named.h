@@ -69,12 +69,27 @@ struct named_header {
 	uint8_t reserved[32];
 };
 
+#define NAMED_CONSUMERS_MAX 16u	/* consumers of one FAILOVER subscription */
+
+enum named_type { NAMED_EXCLUSIVE = 1, NAMED_FAILOVER = 3 };	/* SubscriptionType's */
+
+/* A consumer: where to say it is the active one now, and its reactor. */
+struct named_consumer {
+	_Atomic bool *activate;
+	uint32_t reactor;
+};
+
 struct named_sub {
 	char name[NAMED_NAME_MAX + 1];
 	const struct topic *topic;
 	struct named_header *hdr;	/* the mapping */
 	struct named_part_file *parts;	/* hdr->partitions entries */
 	size_t map_bytes;
+	/* Under the registry's mutex: the consumers, the first the active one (the only
+	 * one sent events and writing the file), the others standing by in arrival order. */
+	int type;			/* enum named_type of its consumers */
+	uint32_t nconsumers;
+	struct named_consumer consumers[NAMED_CONSUMERS_MAX];
 };
 
 struct named_registry {
@@ -99,23 +114,29 @@ void named_free(struct named_registry *r);
  * "..". Returns 0 or -EINVAL with *why set. */
 int named_name_check(const char *name, const char **why);
 
-/* Attaches a consumer to topic tp's subscription called name, opening its file (dir:
+/* Attaches consumer c to topic tp's subscription called name, opening its file (dir:
  * the topic's directory) or making it (delivery then fixes its guarantee; a resumed one
- * keeps its own). *resumed says whether it existed (a consumer started it). Returns 0,
- * -EBUSY when a consumer has it, -EMFILE past NAMED_MAX attached, -EDQUOT when the topic
- * has NAMED_PER_TOPIC already, -EUCLEAN for a file that is not one of ours or whose
- * partition count differs from the topic's (*why says), or -errno (-ENOSPC: the disk is
- * full). A partition state torn by a power loss keeps its acked offset and loses its
- * ranges (logged). */
+ * keeps its own). *resumed says whether it existed (a consumer started it). type: enum
+ * named_type. A FAILOVER consumer joining one that has consumers stands by (*standby):
+ * it is told through *c.activate when it becomes the active one. Returns 0, -EBUSY when
+ * an EXCLUSIVE one has a consumer, or a FAILOVER one NAMED_CONSUMERS_MAX, -EPROTOTYPE
+ * when its consumers are of the other type, -EMFILE past NAMED_MAX attached, -EDQUOT
+ * when the topic has NAMED_PER_TOPIC already, -EUCLEAN for a file that is not one of
+ * ours or whose partition count differs from the topic's (*why says), or -errno
+ * (-ENOSPC: the disk is full). A partition state torn by a power loss keeps its acked
+ * offset and loses its ranges (logged). */
 int named_attach(struct named_registry *r, const struct topic *tp, const char *dir,
-		 const char *name, int delivery, struct named_sub **out, bool *resumed,
-		 const char **why);
+		 const char *name, int delivery, int type, struct named_consumer c,
+		 struct named_sub **out, bool *resumed, bool *standby, const char **why);
 
 /* A new subscription's cursors are all placed (named_start): from now on it resumes. */
 void named_started(struct named_sub *ns);
 
-/* Its consumer is gone: another may attach. ns is unmapped and freed. */
-void named_detach(struct named_registry *r, struct named_sub *ns);
+/* Consumer c (its activate pointer) is gone. When it was the active one and another
+ * stands by, that one is made active (its flag set, under the mutex) and its reactor
+ * returned, to be woken; else UINT32_MAX. The last consumer's going unmaps and frees
+ * ns (the file holds it; the next consumer maps it again). */
+uint32_t named_detach(struct named_registry *r, struct named_sub *ns, _Atomic bool *activate);
 
 /* The topic is being deleted (its files go with its directory): none of its named
  * subscriptions may still be attached; one that is (it cannot be) is logged and left. */

@@ -710,6 +710,11 @@ static bool net_on_idle(void *ctx)
 			net_server_deactivate(srv, s);
 		busy = busy || s->more;
 	}
+	if (atomic_exchange_explicit(&srv->named_pending, false, memory_order_seq_cst)) {
+		for (uint32_t i = srv->nopen; i-- > 0;)	/* FAILOVER take-overs */
+			session_named_turn(&srv->sessions[srv->open[i]]);
+		busy = true;	/* their first sends next turn, at once */
+	}
 	if (srv->naudit_ends) {	/* come back at once while there is room to go on */
 		net_audit_ends_step(srv);
 		busy = busy || (srv->naudit_ends && net_server_audit_room(srv) >= NET_AUDIT_STEP);

@@ -57,6 +57,7 @@ struct net_server {
 	const struct config *cfg;
 	struct publish_ctx publish;
 	struct executor *sync_exec;	/* --fsync batch: acks wait for its syncs; else NULL */
+	_Atomic bool named_pending;	/* a FAILOVER consumer here is to take over */
 	struct route_ctx route;		/* split and routing rules for publish */
 	uint32_t *waiting;		/* slots of sessions with unanswered batches */
 	uint32_t nwaiting;

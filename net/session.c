@@ -112,12 +112,27 @@ static void session_audit_ack(struct session *s, struct subscription *sub, uint3
 	net_server_audit_push(s->srv, &r, 1, 0, 0);
 }
 
+/* sub's consumer leaves its named subscription; a FAILOVER one standing by may take over
+ * (its reactor told: net_server_named_turn). */
+static void session_named_leave(struct session *s, struct named_sub *ns, struct subscription *sub)
+{
+	uint32_t woken = named_detach(&s->srv->eng->named, ns, &sub->named_activate);
+	struct net_server *t;
+
+	if (woken == UINT32_MAX || woken >= s->srv->eng->n)
+		return;
+	t = s->srv->eng->servers[woken];
+	atomic_store_explicit(&t->named_pending, true, memory_order_seq_cst);
+	if (t != s->srv)	/* this reactor looks at the end of its turn */
+		reactor_wake(&s->srv->reactor, &t->reactor);
+}
+
 /* Unregisters and frees one subscription; with owed, the audit-required events it was
  * still owed are recorded as failed first (net_server_audit_end). */
 static void session_drop_sub(struct session *s, struct subscription *sub, bool owed)
 {
 	if (sub->named) {	/* another consumer may have it now */
-		named_detach(&s->srv->eng->named, sub->named);
+		session_named_leave(s, sub->named, sub);
 		sub->named = NULL;
 		free(sub->named_seen);
 		sub->named_seen = NULL;
@@ -380,6 +395,8 @@ void session_police(struct session *s, int64_t now_ns)
 			}
 			sub->sink_report_ns = now_ns + SESSION_SINK_REPORT_NS;
 		}
+		if (sub->named_standby)
+			continue;	/* sent nothing, owed nothing yet */
 		sub_measure_lag(sub);
 		if ((cfg->max_lag_events && sub->lag_events > cfg->max_lag_events) ||
 		    (cfg->max_lag_bytes && sub->lag_bytes > cfg->max_lag_bytes)) {
@@ -548,7 +565,9 @@ static void session_subscribed(struct session *s, const struct subscription *sub
 		r.data_dir = (char *)s->srv->eng->sinks->data_dir;
 	}
 	r.resumed = sub->stats.resumed;
-	for (uint32_t p = 0; sub->named && sub->stats.resumed && p < sub->topic->partitions; p++)
+	r.standby = sub->named_standby;
+	for (uint32_t p = 0; sub->named && sub->stats.resumed && !sub->named_standby &&
+	     p < sub->topic->partitions; p++)
 		nred += named_unacked(sub->named, p, un + nred, SESSION_REDELIVERIES_MAX - nred);
 	for (uint32_t i = 0; i < nred; i++) {
 		fanout__v1__redelivery__init(&red[i]);
@@ -688,7 +707,8 @@ static int session_named_check(struct session *s, const Fanout__V1__Subscribe *r
 		return 0;
 	else if (named_name_check(req->subscription_name, &why) < 0)
 		;
-	else if (req->subscription_type > FANOUT__V1__SUBSCRIPTION_TYPE__SUBSCRIPTION_TYPE_EXCLUSIVE)
+	else if (req->subscription_type > FANOUT__V1__SUBSCRIPTION_TYPE__SUBSCRIPTION_TYPE_EXCLUSIVE &&
+		 req->subscription_type != FANOUT__V1__SUBSCRIPTION_TYPE__SUBSCRIPTION_TYPE_FAILOVER)
 		why = (unsigned)req->subscription_type < 5 ? "" : "unknown subscription_type";
 	else if (req->delivery == FANOUT__V1__DELIVERY_GUARANTEE__DELIVERY_GUARANTEE_EXACTLY_ONCE)
 		why = "delivery EXACTLY_ONCE is not served yet: AT_LEAST_ONCE with the consumer "
@@ -707,31 +727,39 @@ static int session_named_check(struct session *s, const Fanout__V1__Subscribe *r
 	else
 		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_SUBSCRIPTION, 0,
 			      req->subscription_id, false, "subscribe: subscription type %s is "
-			      "not served yet; EXCLUSIVE is", types[req->subscription_type]);
+			      "not served yet; EXCLUSIVE and FAILOVER are", types[req->subscription_type]);
 	return -1;
 }
 
-/* Takes the topic's named subscription for this consumer. Resumed: *starts (partitions
- * entries, the caller frees) holds where each partition resumes. Returns 0, or -1 after
- * the Error. */
+/* Takes the topic's named subscription for consumer sub (allocated, not yet placed).
+ * Resumed and active: *starts (partitions entries, the caller frees) holds where each
+ * partition resumes. A FAILOVER consumer behind an active one stands by (*standby).
+ * Returns 0, or -1 after the Error. */
 static int session_named_attach(struct session *s, const Fanout__V1__Subscribe *req,
-				struct topic *tp, struct named_sub **out, bool *resumed,
-				uint64_t **starts)
+				struct topic *tp, struct subscription *sub, struct named_sub **out,
+				bool *resumed, bool *standby, uint64_t **starts)
 {
 	int want = req->delivery == FANOUT__V1__DELIVERY_GUARANTEE__DELIVERY_GUARANTEE_AT_MOST_ONCE ?
 		   NAMED_AT_MOST_ONCE : NAMED_AT_LEAST_ONCE;
+	bool failover = req->subscription_type ==
+			FANOUT__V1__SUBSCRIPTION_TYPE__SUBSCRIPTION_TYPE_FAILOVER;
+	struct named_consumer c = { .activate = &sub->named_activate, .reactor = s->srv->id };
 	const char *why = "";
 	char dir[1024];
 	int rc = topic_path(s->srv->topics, tp, dir, sizeof(dir));
 
 	*starts = NULL;
 	if (rc == 0)
-		rc = named_attach(&s->srv->eng->named, tp, dir, req->subscription_name, want, out,
-				  resumed, &why);
-	if (rc == -EBUSY) {
+		rc = named_attach(&s->srv->eng->named, tp, dir, req->subscription_name, want,
+				  failover ? NAMED_FAILOVER : NAMED_EXCLUSIVE, c, out, resumed,
+				  standby, &why);
+	if (rc == -EBUSY || rc == -EPROTOTYPE) {
 		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_SUBSCRIPTION_BUSY, 0,
-			      req->subscription_id, false, "subscribe: subscription '%s' of %s is "
-			      "EXCLUSIVE and has a consumer", req->subscription_name, tp->name);
+			      req->subscription_id, false, "subscribe: subscription '%s' of %s %s",
+			      req->subscription_name, tp->name, rc == -EPROTOTYPE ? (failover ?
+			      "has an EXCLUSIVE consumer" : "has FAILOVER consumers: subscribe "
+			      "as FAILOVER to stand by") : failover ? "has as many FAILOVER "
+			      "consumers as it may (16)" : "is EXCLUSIVE and has a consumer");
 		return -1;
 	}
 	if (rc < 0) {
@@ -749,20 +777,20 @@ static int session_named_attach(struct session *s, const Fanout__V1__Subscribe *
 	if (*resumed && req->delivery && (int)(*out)->hdr->delivery != want) {
 		bool amo = (*out)->hdr->delivery == NAMED_AT_MOST_ONCE;
 
-		named_detach(&s->srv->eng->named, *out);	/* frees it */
+		session_named_leave(s, *out, sub);	/* may free it */
 		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_SUBSCRIPTION, 0,
 			      req->subscription_id, false, "subscribe: subscription '%s' of %s is "
 			      "%s; it keeps the delivery it was made with", req->subscription_name,
 			      tp->name, amo ? "AT_MOST_ONCE" : "AT_LEAST_ONCE");
 		return -1;
 	}
-	if (*resumed && !(*starts = malloc(tp->partitions * sizeof(**starts)))) {
-		named_detach(&s->srv->eng->named, *out);
+	if (*resumed && !*standby && !(*starts = malloc(tp->partitions * sizeof(**starts)))) {
+		session_named_leave(s, *out, sub);
 		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL, 0,
 			      req->subscription_id, false, "out of memory");
 		return -1;
 	}
-	for (uint32_t p = 0; *resumed && p < tp->partitions; p++)
+	for (uint32_t p = 0; *starts && p < tp->partitions; p++)
 		(*starts)[p] = named_acked(*out, p);
 	return 0;
 }
@@ -770,13 +798,22 @@ static int session_named_attach(struct session *s, const Fanout__V1__Subscribe *
 /* A named subscription that sub_init placed: its cursor follows sub's from here. Returns
  * 0 or -ENOMEM. */
 static int session_named_begin(struct subscription *sub, struct named_sub *ns, bool resumed,
-			       const char *name)
+			       bool standby, const char *name)
 {
 	uint32_t n = sub->topic->partitions;
 
 	sub->named_seen = malloc(n * sizeof(*sub->named_seen));
 	if (!sub->named_seen)
 		return -ENOMEM;
+	snprintf(sub->stats.name, sizeof(sub->stats.name), "%s", name);
+	sub->stats.resumed = resumed;
+	sub->stats.at_most_once = ns->hdr->delivery == NAMED_AT_MOST_ONCE;
+	sub->stats.failover = ns->type == NAMED_FAILOVER;
+	sub->stats.standby = standby;
+	sub->named_standby = standby;
+	sub->named = ns;
+	if (standby)	/* its cursors are placed when it takes over */
+		return 0;
 	for (uint32_t p = 0; p < n; p++) {
 		uint64_t at = sub->cursors[p].offset;
 
@@ -796,11 +833,50 @@ static int session_named_begin(struct subscription *sub, struct named_sub *ns, b
 	}
 	if (!resumed)
 		named_started(ns);
-	sub->named = ns;
-	snprintf(sub->stats.name, sizeof(sub->stats.name), "%s", name);
-	sub->stats.resumed = resumed;
-	sub->stats.at_most_once = ns->hdr->delivery == NAMED_AT_MOST_ONCE;
 	return 0;
+}
+
+/* A FAILOVER consumer standing by takes over: from the last Ack of the one before it,
+ * told with a second SubscribeResult (resumed, positions, redeliveries). */
+static void session_named_take_over(struct session *s, struct subscription *sub)
+{
+	const int none[2] = { -1, -1 };
+	uint32_t n = sub->topic->partitions;
+	uint64_t *at = malloc(n * sizeof(*at));
+
+	if (!at) {	/* cannot place it: end it, clearly (another may stand by) */
+		session_end_sub(s, sub, "out of memory taking over its FAILOVER subscription",
+				false);
+		return;
+	}
+	for (uint32_t p = 0; p < n; p++)
+		at[p] = named_acked(sub->named, p);
+	sub_restart(sub, at);
+	for (uint32_t p = 0; p < n; p++) {
+		sub->named_seen[p] = sub->cursors[p].offset;
+		if (named_acked(sub->named, p) > sub->named_seen[p])	/* past the end */
+			named_start(sub->named, p, sub->named_seen[p]);
+	}
+	free(at);
+	sub->named_standby = false;
+	sub->stats.standby = false;
+	sub->stats.resumed = true;
+	session_subscribed(s, sub, none);
+	net_server_activate(s->srv, s);
+	net_server_info(s->srv, "connection %u: subscription %u takes over FAILOVER "
+			"subscription %s of %s", s->conn->slot, sub->id, sub->stats.name,
+			sub->topic->name);
+}
+
+void session_named_turn(struct session *s)
+{
+	for (uint32_t i = 0; i < s->nsubs; i++) {
+		struct subscription *sub = s->subs[i];
+
+		if (sub->named_standby &&
+		    atomic_load_explicit(&sub->named_activate, memory_order_acquire))
+			session_named_take_over(s, sub);
+	}
 }
 
 /* After a gather: what the cursors passed was sent (net/named.h counts it). */
@@ -826,7 +902,7 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 	int64_t since;
 	struct named_sub *ns = NULL;
 	uint64_t *starts = NULL;
-	bool resumed = false;
+	bool resumed = false, standby = false;
 
 	if (session_find_sub(s, req->subscription_id)) {
 		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_DUPLICATE_SUBSCRIPTION, 0,
@@ -854,7 +930,7 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 		return;
 	}
 	if (req->subscription_name && req->subscription_name[0] &&
-	    session_named_attach(s, req, tp, &ns, &resumed, &starts) < 0) {
+	    session_named_attach(s, req, tp, sub, &ns, &resumed, &standby, &starts) < 0) {
 		free(sub);
 		return;
 	}
@@ -882,7 +958,8 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 		err = SUB_NO_MEMORY;
 		why = "out of memory for the key index";
 	}
-	if (err == SUB_OK && ns && session_named_begin(sub, ns, resumed, req->subscription_name) < 0) {
+	if (err == SUB_OK && ns &&
+	    session_named_begin(sub, ns, resumed, standby, req->subscription_name) < 0) {
 		if (sub->indexed)
 			net_server_unwatch(s->srv, sub);
 		sub_free(sub);
@@ -891,7 +968,7 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 	}
 	if (err != SUB_OK) {
 		if (ns)
-			named_detach(&s->srv->eng->named, ns);
+			session_named_leave(s, ns, sub);
 		session_join(s, tp, false);
 		free(sub);
 		session_error(s, session_sub_code(err), 0, req->subscription_id, false,
@@ -949,7 +1026,8 @@ static void session_ack(struct session *s, const Fanout__V1__Ack *req)
 		return;
 	}
 	/* Cumulative: through offset. A partition the topic lacks is ignored, as ever. */
-	if (sub->named && req->partition < sub->topic->partitions && req->offset < UINT64_MAX)
+	if (sub->named && !sub->named_standby && req->partition < sub->topic->partitions &&
+	    req->offset < UINT64_MAX)
 		named_ack(sub->named, req->partition, req->offset + 1);
 	sub->acked_offset = req->offset;
 	sub->stats.delivered_at_ack = sub->delivered;	/* admin plane: unacked */
@@ -1404,8 +1482,8 @@ static void session_gather(struct session *s, size_t *bytes)
 	for (uint32_t i = 0; i < s->nsubs; i++) {
 		struct subscription *sub = s->subs[(s->next_sub + i) % s->nsubs];
 
-		if (sub->sink)
-			continue;	/* session_drain_sinks */
+		if (sub->sink || sub->named_standby)
+			continue;	/* session_drain_sinks; a FAILOVER standby is sent nothing */
 		n = sub_gather(sub, &g);
 		if (sub->named)
 			session_named_sent(sub);
@@ -1430,7 +1508,8 @@ static void session_gather(struct session *s, size_t *bytes)
 static bool session_needs_turns(const struct session *s)
 {
 	for (uint32_t i = 0; i < s->nsubs; i++)
-		if (!s->subs[i]->indexed || sub_pending(s->subs[i]))
+		if (!s->subs[i]->named_standby &&	/* a standby is sent nothing */
+		    (!s->subs[i]->indexed || sub_pending(s->subs[i])))
 			return true;
 	return false;
 }

@@ -130,6 +130,9 @@ void session_data(struct session *s, const uint8_t *p, size_t n);
  * true when a lane was full. */
 bool session_handoff(struct session *s);
 
+/* FAILOVER subscriptions of the session told to take over (net/named.h) do so. */
+void session_named_turn(struct session *s);
+
 /* Answers the batches at the head that every owner has appended, then goes on with held
  * input. Returns true while batches still wait. */
 bool session_answer_batches(struct session *s);

@@ -62,6 +62,8 @@ struct sub_stats {
 	char name[129];			/* a named subscription's name (net/named.h), "" */
 	bool resumed;			/* named: it existed, resumed after its last Ack */
 	bool at_most_once;		/* named: AT_MOST_ONCE */
+	bool failover;			/* named: FAILOVER (else EXCLUSIVE) */
+	bool standby;			/* named FAILOVER: standing by */
 };
 
 #define NET_CLIENT_NAME_MAX 64u

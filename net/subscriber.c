@@ -554,6 +554,17 @@ enum sub_push_result sub_push(struct subscription *s, uint32_t p, uint64_t offse
 	return SUB_PUSH_QUEUED;
 }
 
+void sub_restart(struct subscription *s, const uint64_t *offsets)
+{
+	for (uint32_t p = 0; p < s->topic->partitions; p++)
+		log_cursor_seek(s->topic->part[p].log, &s->cursors[p], offsets[p]);
+	if (s->indexed) {	/* offsets routed before are behind or past it: scan */
+		s->ring_head = s->ring_tail;
+		s->scan = true;
+	}
+	s->reseek = false;	/* sought just now */
+}
+
 void sub_overflow(struct subscription *s, const uint64_t *offered)
 {
 	/* Below its cursor a subscription has been sent, or does not want, everything; below

@@ -96,6 +96,8 @@ struct subscription {
 	 * offset it was last told of (the session's: net/session.c). NULL: anonymous. */
 	struct named_sub *named;
 	uint64_t *named_seen;
+	bool named_standby;		/* a FAILOVER consumer standing by: sent nothing */
+	_Atomic bool named_activate;	/* set (net/named.c) when it is to take over */
 };
 
 /* Where gathered frames go. */
@@ -163,6 +165,10 @@ enum sub_error sub_init(struct subscription *s, const struct sub_request *req, s
 
 /* Frees what sub_init allocated. */
 void sub_free(struct subscription *s);
+
+/* Places every cursor at offsets[p] (clamped into its log), as if it started there:
+ * what its ring held is dropped and a routed subscription scans from there. */
+void sub_restart(struct subscription *s, const uint64_t *offsets);
 
 /* True when snapshot events or frames past a cursor wait (they may not all match). */
 bool sub_pending(const struct subscription *s);

@@ -578,6 +578,68 @@ static void test_patterns_resume(void **state)
 	client_close(&pub);
 }
 
+/* FAILOVER: the first consumer is active, a second stands by (sent nothing); an
+ * EXCLUSIVE one is refused; when the active one goes, the standby is told (a second
+ * SubscribeResult) and takes over from the last Ack, unacked events marked. */
+static void test_failover_takes_over(void **state)
+{
+	const int fo = FANOUT__V1__SUBSCRIPTION_TYPE__SUBSCRIPTION_TYPE_FAILOVER;
+	static struct got a, b;
+	struct client pub, c1, c2, c3;
+	Fanout__V1__ServerMessage *m;
+	uint64_t half[PARTS];
+
+	(void)state;
+	server_connect(&g_srv, &pub);
+	publish_range(&pub, TOPIC, 0, 100, 20, NULL);
+	server_connect(&g_srv, &c1);
+	m = sub_named(&c1, 1, "fo", fo, 0, FANOUT__V1__START_POSITION__START_POSITION_EARLIEST);
+	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED);
+	assert_false(m->subscribed->standby);
+	client_free_msg(m);
+	server_connect(&g_srv, &c2);
+	m = sub_named(&c2, 7, "fo", fo, 0, 0);
+	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED);
+	assert_true(m->subscribed->standby);
+	client_free_msg(m);
+	server_connect(&g_srv, &c3);
+	m = sub_named(&c3, 1, "fo", 0, 0, 0);	/* EXCLUSIVE beside FAILOVER consumers */
+	assert_int_equal(m->error->code, FANOUT__V1__ERROR_CODE__ERROR_CODE_SUBSCRIPTION_BUSY);
+	assert_non_null(strstr(m->error->message, "FAILOVER"));
+	client_free_msg(m);
+	client_close(&c3);
+	recv_events(&c1, &a, 100);
+	ping_pong(&c2, 1);	/* the standby was sent nothing */
+	for (uint32_t p = 0; p < PARTS; p++) {
+		half[p] = a.n[p] / 2;
+		send_ack(&c1, 1, p, half[p] - 1);
+	}
+	ping_pong(&c1, 2);
+	client_close(&c1);	/* the active one goes */
+	m = recv_msg(&c2, 10000);
+	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED);
+	assert_int_equal(m->subscribed->subscription_id, 7);
+	assert_false(m->subscribed->standby);
+	assert_true(m->subscribed->resumed);
+	assert_int_equal(m->subscribed->n_redeliveries, PARTS);
+	for (uint32_t p = 0; p < PARTS; p++) {
+		assert_int_equal(m->subscribed->positions[p]->next_offset, half[p]);
+		assert_int_equal(m->subscribed->redeliveries[p]->first_offset, half[p]);
+		assert_int_equal(m->subscribed->redeliveries[p]->end_offset, a.n[p]);
+		assert_int_equal(m->subscribed->redeliveries[p]->delivery_count, 2);
+	}
+	client_free_msg(m);
+	recv_events(&c2, &b, (a.n[0] - half[0]) + (a.n[1] - half[1]));
+	for (uint32_t p = 0; p < PARTS; p++)
+		for (uint64_t i = 0; i < b.n[p]; i++)
+			assert_int_equal(b.off[p][i], half[p] + i);
+	publish_range(&pub, TOPIC, 100, 10, 20, NULL);
+	recv_events(&c2, &b, 10);
+	ping_pong(&c2, 3);
+	client_close(&c2);
+	client_close(&pub);
+}
+
 /* ---- consumers SIGKILLed at random moments ---------------------------------------- */
 
 #define LOOP_EVENTS 3000u
@@ -590,7 +652,7 @@ struct shared {
 
 /* A consumer: records each event, then acks every 7th (so some received ones are never
  * acked before it dies). Runs until killed. */
-static void loop_consumer(struct shared *sh)
+static void loop_consumer(struct shared *sh, int type)
 {
 	struct client c;
 	Fanout__V1__ServerMessage *m = NULL;
@@ -599,7 +661,7 @@ static void loop_consumer(struct shared *sh)
 	if (client_connect(&c, g_srv.addr, 5000) < 0)
 		_exit(2);
 	for (int i = 0;; i++) {	/* the one killed before may not be seen gone yet */
-		m = sub_named(&c, 1, "loop", 0, 0,
+		m = sub_named(&c, 1, type ? "loop-failover" : "loop", type, 0,
 			      FANOUT__V1__START_POSITION__START_POSITION_EARLIEST);
 		if (m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED)
 			break;
@@ -657,7 +719,7 @@ static void test_consumers_killed(void **state)
 		pid = fork();
 		assert_true(pid >= 0);
 		if (pid == 0)
-			loop_consumer(sh);
+			loop_consumer(sh, 0);
 		usleep(20000 + (useconds_t)(rand() % 200) * 1000);	/* 20..220 ms */
 		kill(pid, SIGKILL);
 		assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -734,6 +796,105 @@ static void test_consumers_killed(void **state)
 	munmap(sh, sizeof(*sh));
 }
 
+/* FAILOVER consumers in three processes; at random moments one of them (active or not)
+ * is SIGKILLed and another started: every event reaches some consumer at least once,
+ * each consumer's partitions in offset order. */
+static void test_failover_consumers_killed(void **state)
+{
+	struct shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+				 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	const int fo = FANOUT__V1__SUBSCRIPTION_TYPE__SUBSCRIPTION_TYPE_FAILOVER;
+	struct client pub, last;
+	Fanout__V1__ServerMessage *m;
+	uint64_t published = 0, seen = 0;
+	pid_t kids[3];
+	uint32_t seed = (uint32_t)time(NULL);
+
+	(void)state;
+	assert_true(sh != MAP_FAILED);
+	print_message("seed %u\n", seed);
+	srand(seed);
+	server_connect(&g_srv, &pub);
+	for (int k = 0; k < 3; k++) {
+		kids[k] = fork();
+		assert_true(kids[k] >= 0);
+		if (kids[k] == 0)
+			loop_consumer(sh, fo);
+	}
+	for (int round = 0; round < LOOP_ROUNDS; round++) {
+		int k = rand() % 3, status;
+
+		publish_range(&pub, TOPIC, (uint32_t)published, LOOP_EVENTS / LOOP_ROUNDS, 20, NULL);
+		published += LOOP_EVENTS / LOOP_ROUNDS;
+		usleep(20000 + (useconds_t)(rand() % 200) * 1000);
+		kill(kids[k], SIGKILL);
+		assert_int_equal(waitpid(kids[k], &status, 0), kids[k]);
+		assert_true(WIFSIGNALED(status));
+		kids[k] = fork();
+		assert_true(kids[k] >= 0);
+		if (kids[k] == 0)
+			loop_consumer(sh, fo);
+	}
+	usleep(300000);	/* the last ones catch up */
+	for (int k = 0; k < 3; k++) {
+		int status;
+
+		kill(kids[k], SIGKILL);
+		assert_int_equal(waitpid(kids[k], &status, 0), kids[k]);
+		assert_true(WIFSIGNALED(status));
+	}
+	assert_int_equal(sh->disorder, 0);
+	server_connect(&g_srv, &last);
+	for (int i = 0;; i++) {	/* until the server saw the killed ones go */
+		m = sub_named(&last, 1, "loop-failover", fo, 0, 0);
+		if (m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED &&
+		    !m->subscribed->standby)
+			break;
+		assert_true(i < 100);
+		if (m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED) {
+			/* a standby behind one not yet seen gone: it takes over in time */
+			client_free_msg(m);
+			m = recv_msg(&last, 10000);
+			assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED);
+			break;
+		}
+		client_free_msg(m);
+		usleep(50000);
+	}
+	client_free_msg(m);
+	for (;;) {	/* drain: events until a Pong comes with nothing before it */
+		Fanout__V1__ClientMessage cm = FANOUT__V1__CLIENT_MESSAGE__INIT;
+		Fanout__V1__Ping ping = FANOUT__V1__PING__INIT;
+		bool more = false;
+
+		cm.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_PING;
+		cm.ping = &ping;
+		assert_int_equal(client_send(&last, &cm), 0);
+		for (;;) {
+			m = recv_msg(&last, 10000);
+			if (m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_PONG) {
+				client_free_msg(m);
+				break;
+			}
+			assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_EVENT);
+			sh->recv[m->event->distribution->partition][m->event->distribution->offset]++;
+			more = true;
+			client_free_msg(m);
+		}
+		if (!more)
+			break;
+	}
+	for (uint32_t p = 0; p < PARTS; p++)
+		for (uint64_t o = 0; o < MAXEV && sh->recv[p][o]; o++)
+			seen++;
+	print_message("%llu of %llu events received\n", (unsigned long long)seen,
+		      (unsigned long long)published);
+	assert_int_equal(seen, published);
+	client_close(&last);
+	client_close(&pub);
+	munmap(sh, sizeof(*sh));
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -746,6 +907,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_failed_first_subscribe, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_patterns_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_consumers_killed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failover_takes_over, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failover_consumers_killed, setup, teardown),
 	};
 
 	g_argc = argc;

@@ -19,6 +19,11 @@
 #include "net/named.h"
 #include "tests/unit/tmp_tree.h"
 
+/* The one consumer most tests attach as (EXCLUSIVE). */
+static _Atomic bool g_act;
+static bool g_standby;
+#define C0 ((struct named_consumer){ .activate = &g_act, .reactor = 0 })
+
 struct fx {
 	char dir[64];
 	struct topic *tp;
@@ -58,7 +63,8 @@ static struct named_sub *attach(struct fx *f, const char *name, int delivery, bo
 	struct named_sub *ns = NULL;
 	const char *why;
 
-	assert_int_equal(named_attach(&f->r, f->tp, f->dir, name, delivery, &ns, resumed, &why), 0);
+	assert_int_equal(named_attach(&f->r, f->tp, f->dir, name, delivery,
+				      NAMED_EXCLUSIVE, C0, &ns, resumed, &g_standby, &why), 0);
 	return ns;
 }
 
@@ -108,7 +114,7 @@ static void counts_follow_events(void **state)
 	named_sent(ns, 0, 5, 40);	/* below the ack: only 35.. counts */
 	assert_string_equal(ranges(ns, 0), "35-40:1");
 	assert_string_equal(ranges(ns, 1), "");	/* partitions apart */
-	named_detach(&f->r, ns);
+	named_detach(&f->r, ns, &g_act);
 }
 
 /* More ranges than NAMED_SEGS: neighbours merge, counts stated high, never low. */
@@ -136,7 +142,7 @@ static void ranges_bounded(void **state)
 				real += e < 100 - 2 * k;
 			assert_true(r[i].count >= real);
 		}
-	named_detach(&f->r, ns);
+	named_detach(&f->r, ns, &g_act);
 }
 
 /* The file outlives the registry: a second one (a restart) finds the cursor and counts;
@@ -155,25 +161,25 @@ static void file_survives_and_is_exclusive(void **state)
 	named_started(ns);
 	named_sent(ns, 0, 0, 50);
 	named_ack(ns, 0, 20);
-	assert_int_equal(named_attach(&f->r, f->tp, f->dir, "keep", NAMED_AT_LEAST_ONCE, &again,
-				      &resumed, &why), -EBUSY);
-	named_detach(&f->r, ns);
+	assert_int_equal(named_attach(&f->r, f->tp, f->dir, "keep", NAMED_AT_LEAST_ONCE,
+				      NAMED_EXCLUSIVE, C0, &again, &resumed, &g_standby, &why), -EBUSY);
+	named_detach(&f->r, ns, &g_act);
 	assert_int_equal(f->r.n, 0);	/* the registry holds only those with a consumer */
-	assert_int_equal(named_attach(&f->r, f->tp, f->dir, "keep", NAMED_AT_LEAST_ONCE, &again,
-				      &resumed, &why), 0);
+	assert_int_equal(named_attach(&f->r, f->tp, f->dir, "keep", NAMED_AT_LEAST_ONCE,
+				      NAMED_EXCLUSIVE, C0, &again, &resumed, &g_standby, &why), 0);
 	assert_true(resumed);
 	assert_int_equal(named_acked(again, 0), 20);
-	named_detach(&f->r, again);
+	named_detach(&f->r, again, &g_act);
 
 	named_init(&r2);	/* as a restarted server */
-	assert_int_equal(named_attach(&r2, f->tp, f->dir, "keep", NAMED_AT_MOST_ONCE, &again,
-				      &resumed, &why), 0);
+	assert_int_equal(named_attach(&r2, f->tp, f->dir, "keep", NAMED_AT_MOST_ONCE,
+				      NAMED_EXCLUSIVE, C0, &again, &resumed, &g_standby, &why), 0);
 	assert_true(resumed);
 	assert_int_equal(again->hdr->delivery, NAMED_AT_LEAST_ONCE);	/* kept its own */
 	assert_int_equal(named_acked(again, 0), 20);
 	assert_int_equal(named_acked(again, 1), 7);
 	assert_string_equal(ranges(again, 0), "20-50:1");
-	named_detach(&r2, again);
+	named_detach(&r2, again, &g_act);
 	named_free(&r2);
 }
 
@@ -186,18 +192,18 @@ static void unstarted_is_made_again(void **state)
 	struct named_sub *ns = attach(f, "half", NAMED_AT_MOST_ONCE, &resumed);
 
 	assert_false(resumed);
-	named_detach(&f->r, ns);
+	named_detach(&f->r, ns, &g_act);
 	ns = attach(f, "half", NAMED_AT_LEAST_ONCE, &resumed);
 	assert_false(resumed);
 	assert_int_equal(ns->hdr->delivery, NAMED_AT_LEAST_ONCE);
 	named_start(ns, 0, 4);
 	named_start(ns, 1, 4);
 	named_started(ns);
-	named_detach(&f->r, ns);
+	named_detach(&f->r, ns, &g_act);
 	ns = attach(f, "half", NAMED_AT_MOST_ONCE, &resumed);
 	assert_true(resumed);
 	assert_int_equal(ns->hdr->delivery, NAMED_AT_LEAST_ONCE);
-	named_detach(&f->r, ns);
+	named_detach(&f->r, ns, &g_act);
 }
 
 /* A partition state torn by a power loss: the other copy if it holds, else the lower
@@ -216,7 +222,7 @@ static void torn_state_repaired(void **state)
 	named_ack(ns, 0, 15);
 	pf = &ns->parts[0];
 	pf->copy[pf->cur].nseg = 99;	/* the current copy torn */
-	named_detach(&f->r, ns);
+	named_detach(&f->r, ns, &g_act);
 	ns = attach(f, "torn", NAMED_AT_LEAST_ONCE, &resumed);
 	assert_true(resumed);
 	assert_int_equal(named_acked(ns, 0), 10);	/* the copy before the ack */
@@ -224,11 +230,11 @@ static void torn_state_repaired(void **state)
 	pf = &ns->parts[0];
 	pf->copy[0].nseg = 99;
 	pf->copy[1].nseg = 99;	/* both torn */
-	named_detach(&f->r, ns);
+	named_detach(&f->r, ns, &g_act);
 	ns = attach(f, "torn", NAMED_AT_LEAST_ONCE, &resumed);
 	assert_int_equal(named_acked(ns, 0), 10);
 	assert_string_equal(ranges(ns, 0), "");
-	named_detach(&f->r, ns);
+	named_detach(&f->r, ns, &g_act);
 }
 
 /* A file that is not one of ours, or made for another partition count: -EUCLEAN. */
@@ -248,16 +254,16 @@ static void foreign_file_refused(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, "not a cursor", 12), 12);
 	close(fd);
-	assert_int_equal(named_attach(&f->r, f->tp, f->dir, "junk", NAMED_AT_LEAST_ONCE, &ns,
-				      &resumed, &why), -EUCLEAN);
+	assert_int_equal(named_attach(&f->r, f->tp, f->dir, "junk", NAMED_AT_LEAST_ONCE,
+				      NAMED_EXCLUSIVE, C0, &ns, &resumed, &g_standby, &why), -EUCLEAN);
 	assert_true(why[0]);
 	ns = attach(f, "two", NAMED_AT_LEAST_ONCE, &resumed);
-	named_detach(&f->r, ns);
+	named_detach(&f->r, ns, &g_act);
 	named_free(&f->r);
 	named_init(&f->r);
 	f->tp->partitions = 1;	/* the same name, another partition count */
-	assert_int_equal(named_attach(&f->r, f->tp, f->dir, "two", NAMED_AT_LEAST_ONCE, &ns,
-				      &resumed, &why), -EUCLEAN);
+	assert_int_equal(named_attach(&f->r, f->tp, f->dir, "two", NAMED_AT_LEAST_ONCE,
+				      NAMED_EXCLUSIVE, C0, &ns, &resumed, &g_standby, &why), -EUCLEAN);
 	assert_non_null(strstr(why, "partition"));
 	f->tp->partitions = 2;
 }
@@ -273,7 +279,7 @@ static void at_most_once(void **state)
 	named_sent(ns, 0, 3, 9);
 	assert_int_equal(named_acked(ns, 0), 9);
 	assert_string_equal(ranges(ns, 0), "");
-	named_detach(&f->r, ns);
+	named_detach(&f->r, ns, &g_act);
 }
 
 static void names(void **state)
@@ -305,7 +311,7 @@ static void forget_topic(void **state)
 	assert_int_equal(f->r.n, 1);
 	named_forget_topic(&f->r, f->tp);
 	assert_int_equal(f->r.n, 0);
-	named_detach(&f->r, ns);
+	named_detach(&f->r, ns, &g_act);
 	assert_int_equal(f->r.n, 0);
 }
 
@@ -322,12 +328,59 @@ static void per_topic_bound(void **state)
 	for (uint32_t i = 0; i < NAMED_PER_TOPIC; i++) {
 		snprintf(name, sizeof(name), "n%u", i);
 		ns = attach(f, name, NAMED_AT_LEAST_ONCE, &resumed);
-		named_detach(&f->r, ns);
+		named_detach(&f->r, ns, &g_act);
 	}
-	assert_int_equal(named_attach(&f->r, f->tp, f->dir, "one-more", NAMED_AT_LEAST_ONCE, &ns,
-				      &resumed, &why), -EDQUOT);
+	assert_int_equal(named_attach(&f->r, f->tp, f->dir, "one-more", NAMED_AT_LEAST_ONCE,
+				      NAMED_EXCLUSIVE, C0, &ns, &resumed, &g_standby, &why), -EDQUOT);
 	ns = attach(f, "n7", NAMED_AT_LEAST_ONCE, &resumed);
-	named_detach(&f->r, ns);
+	named_detach(&f->r, ns, &g_act);
+}
+
+/* FAILOVER: the first consumer is active, the next stand by in order and take over
+ * when the active one goes (its flag set, its reactor named); an EXCLUSIVE one is
+ * refused while FAILOVER consumers are there, and the other way round; 16 at most. */
+static void failover_order(void **state)
+{
+	struct fx *f = *state;
+	static _Atomic bool act[NAMED_CONSUMERS_MAX + 1];
+	struct named_sub *ns, *other;
+	const char *why;
+	bool resumed, standby;
+
+	for (uint32_t i = 0; i < NAMED_CONSUMERS_MAX; i++) {
+		struct named_consumer c = { .activate = &act[i], .reactor = 10 + i };
+
+		assert_int_equal(named_attach(&f->r, f->tp, f->dir, "fo", NAMED_AT_LEAST_ONCE,
+					      NAMED_FAILOVER, c, &ns, &resumed, &standby, &why), 0);
+		assert_true(standby == (i > 0));
+	}
+	{
+		struct named_consumer c = { .activate = &act[NAMED_CONSUMERS_MAX], .reactor = 1 };
+
+		assert_int_equal(named_attach(&f->r, f->tp, f->dir, "fo", NAMED_AT_LEAST_ONCE,
+					      NAMED_FAILOVER, c, &other, &resumed, &standby, &why),
+				 -EBUSY);
+		assert_int_equal(named_attach(&f->r, f->tp, f->dir, "fo", NAMED_AT_LEAST_ONCE,
+					      NAMED_EXCLUSIVE, c, &other, &resumed, &standby, &why),
+				 -EPROTOTYPE);
+	}
+	named_start(ns, 0, 0);
+	named_start(ns, 1, 0);
+	named_started(ns);
+	named_sent(ns, 0, 0, 10);
+	named_ack(ns, 0, 4);
+	/* A standby leaving changes nothing; the active one leaving hands over. */
+	assert_int_equal(named_detach(&f->r, ns, &act[3]), UINT32_MAX);
+	assert_false(atomic_load(&act[1]));
+	assert_int_equal(named_detach(&f->r, ns, &act[0]), 11);
+	assert_true(atomic_load(&act[1]));
+	assert_int_equal(named_acked(ns, 0), 4);	/* where the next one resumes */
+	assert_int_equal(named_detach(&f->r, ns, &act[1]), 12);
+	assert_true(atomic_load(&act[2]));
+	for (uint32_t i = 2; i < NAMED_CONSUMERS_MAX; i++)
+		if (i != 3)
+			(void)named_detach(&f->r, ns, &act[i]);
+	assert_int_equal(f->r.n, 0);	/* the last one gone: unmapped */
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -338,6 +391,7 @@ int main(void)
 		T(counts_follow_events), T(ranges_bounded), T(file_survives_and_is_exclusive),
 		T(foreign_file_refused), T(at_most_once), T(names), T(forget_topic),
 		T(unstarted_is_made_again), T(torn_state_repaired), T(per_topic_bound),
+		T(failover_order),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
