@@ -114,16 +114,18 @@ static void session_audit_ack(struct session *s, struct subscription *sub, uint3
 
 /* sub's consumer leaves its named subscription; a FAILOVER one standing by may take over
  * (its reactor told: net_server_named_turn). */
-static void session_named_leave(struct session *s, struct named_sub *ns, struct subscription *sub)
+static void session_named_leave(struct session *s, struct named_sub *ns, _Atomic bool *act)
 {
-	uint32_t woken = named_detach(&s->srv->eng->named, ns, &sub->named_activate);
+	uint32_t woken = named_detach(&s->srv->eng->named, ns, act);
 	struct net_server *t;
 
 	if (woken == UINT32_MAX || woken >= s->srv->eng->n)
 		return;
 	t = s->srv->eng->servers[woken];
 	atomic_store_explicit(&t->named_pending, true, memory_order_seq_cst);
-	if (t != s->srv)	/* this reactor looks at the end of its turn */
+	/* This reactor looks at the end of its turn; once the server stops, no reactor
+	 * turns again (their rings may be gone). */
+	if (t != s->srv && !*s->srv->eng->stop)
 		reactor_wake(&s->srv->reactor, &t->reactor);
 }
 
@@ -132,10 +134,13 @@ static void session_named_leave(struct session *s, struct named_sub *ns, struct 
 static void session_drop_sub(struct session *s, struct subscription *sub, bool owed)
 {
 	if (sub->named) {	/* another consumer may have it now */
-		session_named_leave(s, sub->named, sub);
+		owed = owed && !sub->named_standby;	/* a standby was owed nothing */
+		session_named_leave(s, sub->named, sub->named_activate);
 		sub->named = NULL;
 		free(sub->named_seen);
 		sub->named_seen = NULL;
+		free((void *)sub->named_activate);
+		sub->named_activate = NULL;
 	}
 	session_join(s, sub->topic, false);
 	if (sub->sink)
@@ -558,13 +563,13 @@ static void session_subscribed(struct session *s, const struct subscription *sub
 	r.subscription_id = sub->id;
 	r.topic = sub->topic->name;
 	r.partitions = sub->topic->partitions;
-	r.n_positions = n;	/* the first 64; clients seeking more use Ack offsets */
+	r.n_positions = sub->named_standby ? 0 : n;	/* the first 64; a standby: none yet */
 	r.positions = ptrs;
 	if (sub->sink) {
 		r.shm_fds = 2;
 		r.data_dir = (char *)s->srv->eng->sinks->data_dir;
 	}
-	r.resumed = sub->stats.resumed;
+	r.resumed = sub->stats.resumed && !sub->named_standby;
 	r.standby = sub->named_standby;
 	for (uint32_t p = 0; sub->named && sub->stats.resumed && !sub->named_standby &&
 	     p < sub->topic->partitions; p++)
@@ -736,14 +741,14 @@ static int session_named_check(struct session *s, const Fanout__V1__Subscribe *r
  * partition resumes. A FAILOVER consumer behind an active one stands by (*standby).
  * Returns 0, or -1 after the Error. */
 static int session_named_attach(struct session *s, const Fanout__V1__Subscribe *req,
-				struct topic *tp, struct subscription *sub, struct named_sub **out,
+				struct topic *tp, _Atomic bool *act, struct named_sub **out,
 				bool *resumed, bool *standby, uint64_t **starts)
 {
 	int want = req->delivery == FANOUT__V1__DELIVERY_GUARANTEE__DELIVERY_GUARANTEE_AT_MOST_ONCE ?
 		   NAMED_AT_MOST_ONCE : NAMED_AT_LEAST_ONCE;
 	bool failover = req->subscription_type ==
 			FANOUT__V1__SUBSCRIPTION_TYPE__SUBSCRIPTION_TYPE_FAILOVER;
-	struct named_consumer c = { .activate = &sub->named_activate, .reactor = s->srv->id };
+	struct named_consumer c = { .activate = act, .reactor = s->srv->id };
 	const char *why = "";
 	char dir[1024];
 	int rc = topic_path(s->srv->topics, tp, dir, sizeof(dir));
@@ -777,7 +782,7 @@ static int session_named_attach(struct session *s, const Fanout__V1__Subscribe *
 	if (*resumed && req->delivery && (int)(*out)->hdr->delivery != want) {
 		bool amo = (*out)->hdr->delivery == NAMED_AT_MOST_ONCE;
 
-		session_named_leave(s, *out, sub);	/* may free it */
+		session_named_leave(s, *out, act);	/* may free it */
 		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_SUBSCRIPTION, 0,
 			      req->subscription_id, false, "subscribe: subscription '%s' of %s is "
 			      "%s; it keeps the delivery it was made with", req->subscription_name,
@@ -785,7 +790,7 @@ static int session_named_attach(struct session *s, const Fanout__V1__Subscribe *
 		return -1;
 	}
 	if (*resumed && !*standby && !(*starts = malloc(tp->partitions * sizeof(**starts)))) {
-		session_named_leave(s, *out, sub);
+		session_named_leave(s, *out, act);
 		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL, 0,
 			      req->subscription_id, false, "out of memory");
 		return -1;
@@ -797,8 +802,8 @@ static int session_named_attach(struct session *s, const Fanout__V1__Subscribe *
 
 /* A named subscription that sub_init placed: its cursor follows sub's from here. Returns
  * 0 or -ENOMEM. */
-static int session_named_begin(struct subscription *sub, struct named_sub *ns, bool resumed,
-			       bool standby, const char *name)
+static int session_named_begin(struct session *s, struct subscription *sub,
+			       struct named_sub *ns, bool resumed, bool standby, const char *name)
 {
 	uint32_t n = sub->topic->partitions;
 
@@ -812,8 +817,12 @@ static int session_named_begin(struct subscription *sub, struct named_sub *ns, b
 	sub->stats.standby = standby;
 	sub->named_standby = standby;
 	sub->named = ns;
-	if (standby)	/* its cursors are placed when it takes over */
+	if (standby) {	/* its cursors are placed when it takes over */
+		/* Made active while it was being set up: taken over at this turn's end. */
+		if (atomic_load_explicit(sub->named_activate, memory_order_acquire))
+			atomic_store_explicit(&s->srv->named_pending, true, memory_order_seq_cst);
 		return 0;
+	}
 	for (uint32_t p = 0; p < n; p++) {
 		uint64_t at = sub->cursors[p].offset;
 
@@ -849,6 +858,11 @@ static void session_named_take_over(struct session *s, struct subscription *sub)
 				false);
 		return;
 	}
+	if (!sub->named->hdr->started) {	/* its first consumer never placed it */
+		for (uint32_t p = 0; p < n; p++)
+			named_start(sub->named, p, sub->cursors[p].offset);
+		named_started(sub->named);
+	}
 	for (uint32_t p = 0; p < n; p++)
 		at[p] = named_acked(sub->named, p);
 	sub_restart(sub, at);
@@ -861,20 +875,20 @@ static void session_named_take_over(struct session *s, struct subscription *sub)
 	sub->named_standby = false;
 	sub->stats.standby = false;
 	sub->stats.resumed = true;
-	session_subscribed(s, sub, none);
-	net_server_activate(s->srv, s);
 	net_server_info(s->srv, "connection %u: subscription %u takes over FAILOVER "
 			"subscription %s of %s", s->conn->slot, sub->id, sub->stats.name,
 			sub->topic->name);
+	session_subscribed(s, sub, none);	/* last: it may close the session (budget) */
 }
 
 void session_named_turn(struct session *s)
 {
-	for (uint32_t i = 0; i < s->nsubs; i++) {
+	/* One may end (session_end_sub), or the session close under an answer. */
+	for (uint32_t i = s->nsubs; s->in_use && i-- > 0;) {
 		struct subscription *sub = s->subs[i];
 
 		if (sub->named_standby &&
-		    atomic_load_explicit(&sub->named_activate, memory_order_acquire))
+		    atomic_load_explicit(sub->named_activate, memory_order_acquire))
 			session_named_take_over(s, sub);
 	}
 }
@@ -901,6 +915,7 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 	int fds[2] = { -1, -1 };
 	int64_t since;
 	struct named_sub *ns = NULL;
+	_Atomic bool *act = NULL;	/* a named consumer's take-over flag */
 	uint64_t *starts = NULL;
 	bool resumed = false, standby = false;
 
@@ -930,7 +945,12 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 		return;
 	}
 	if (req->subscription_name && req->subscription_name[0] &&
-	    session_named_attach(s, req, tp, sub, &ns, &resumed, &standby, &starts) < 0) {
+	    (!(act = calloc(1, sizeof(*act))) ||
+	     session_named_attach(s, req, tp, act, &ns, &resumed, &standby, &starts) < 0)) {
+		if (!act)
+			session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL, 0,
+				      req->subscription_id, false, "out of memory");
+		free((void *)act);
 		free(sub);
 		return;
 	}
@@ -958,17 +978,21 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 		err = SUB_NO_MEMORY;
 		why = "out of memory for the key index";
 	}
-	if (err == SUB_OK && ns &&
-	    session_named_begin(sub, ns, resumed, standby, req->subscription_name) < 0) {
-		if (sub->indexed)
-			net_server_unwatch(s->srv, sub);
-		sub_free(sub);
-		err = SUB_NO_MEMORY;
-		why = "out of memory";
+	if (err == SUB_OK && ns) {
+		sub->named_activate = act;	/* sub_init cleared the struct */
+		if (session_named_begin(s, sub, ns, resumed, standby, req->subscription_name) < 0) {
+			if (sub->indexed)
+				net_server_unwatch(s->srv, sub);
+			sub_free(sub);
+			err = SUB_NO_MEMORY;
+			why = "out of memory";
+		}
 	}
 	if (err != SUB_OK) {
-		if (ns)
-			session_named_leave(s, ns, sub);
+		if (ns) {
+			session_named_leave(s, ns, act);
+			free((void *)act);
+		}
 		session_join(s, tp, false);
 		free(sub);
 		session_error(s, session_sub_code(err), 0, req->subscription_id, false,

@@ -97,7 +97,8 @@ struct subscription {
 	struct named_sub *named;
 	uint64_t *named_seen;
 	bool named_standby;		/* a FAILOVER consumer standing by: sent nothing */
-	_Atomic bool named_activate;	/* set (net/named.c) when it is to take over */
+	_Atomic bool *named_activate;	/* set (net/named.c) when it is to take over; its
+					 * own allocation: registered before sub_init */
 };
 
 /* Where gathered frames go. */

@@ -578,6 +578,18 @@ static void test_patterns_resume(void **state)
 	client_close(&pub);
 }
 
+/* The reactor serving a connection (HelloResult.reactor). */
+static uint32_t reactor_of(struct client *c)
+{
+	Fanout__V1__ServerMessage *m = NULL;
+	uint32_t r;
+
+	assert_int_equal(client_hello(c, "named-test", 5000, &m), 0);
+	r = m->hello->reactor;
+	client_free_msg(m);
+	return r;
+}
+
 /* FAILOVER: the first consumer is active, a second stands by (sent nothing); an
  * EXCLUSIVE one is refused; when the active one goes, the standby is told (a second
  * SubscribeResult) and takes over from the last Ack, unacked events marked. */
@@ -588,19 +600,28 @@ static void test_failover_takes_over(void **state)
 	struct client pub, c1, c2, c3;
 	Fanout__V1__ServerMessage *m;
 	uint64_t half[PARTS];
+	uint32_t r1, r2 = 0;
 
 	(void)state;
 	server_connect(&g_srv, &pub);
 	publish_range(&pub, TOPIC, 0, 100, 20, NULL);
 	server_connect(&g_srv, &c1);
+	r1 = reactor_of(&c1);	/* before events flow to it */
 	m = sub_named(&c1, 1, "fo", fo, 0, FANOUT__V1__START_POSITION__START_POSITION_EARLIEST);
 	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED);
 	assert_false(m->subscribed->standby);
 	client_free_msg(m);
-	server_connect(&g_srv, &c2);
+	for (int i = 0; i < 20; i++) {	/* the standby on the other reactor: woken across */
+		server_connect(&g_srv, &c2);
+		if ((r2 = reactor_of(&c2)) != r1)
+			break;
+		client_close(&c2);
+	}
 	m = sub_named(&c2, 7, "fo", fo, 0, 0);
 	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED);
 	assert_true(m->subscribed->standby);
+	assert_false(m->subscribed->resumed);
+	assert_int_equal(m->subscribed->n_positions, 0);
 	client_free_msg(m);
 	server_connect(&g_srv, &c3);
 	m = sub_named(&c3, 1, "fo", 0, 0, 0);	/* EXCLUSIVE beside FAILOVER consumers */
@@ -636,6 +657,23 @@ static void test_failover_takes_over(void **state)
 	publish_range(&pub, TOPIC, 100, 10, 20, NULL);
 	recv_events(&c2, &b, 10);
 	ping_pong(&c2, 3);
+	/* A standby on the other reactor while the server stops: a clean stop. */
+	for (int i = 0; i < 20; i++) {
+		server_connect(&g_srv, &c3);
+		if (reactor_of(&c3) != r2)
+			break;
+		client_close(&c3);
+	}
+	m = sub_named(&c3, 1, "fo", fo, 0, 0);
+	assert_true(m->subscribed->standby);
+	client_free_msg(m);
+	{
+		int status = server_stop(&g_srv, SIGTERM);
+
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	client_close(&c3);
 	client_close(&c2);
 	client_close(&pub);
 }
@@ -796,9 +834,22 @@ static void test_consumers_killed(void **state)
 	munmap(sh, sizeof(*sh));
 }
 
+/* Events received by some consumer at least once (offsets are dense from 0). */
+static uint64_t distinct(struct shared *sh)
+{
+	uint64_t n = 0;
+
+	for (uint32_t p = 0; p < PARTS; p++)
+		for (uint64_t o = 0; o < MAXEV &&
+		     __atomic_load_n(&sh->recv[p][o], __ATOMIC_SEQ_CST); o++)
+			n++;
+	return n;
+}
+
 /* FAILOVER consumers in three processes; at random moments one of them (active or not)
- * is SIGKILLed and another started: every event reaches some consumer at least once,
- * each consumer's partitions in offset order. */
+ * is SIGKILLed and another started: every other round all events so far reach a
+ * consumer within 10 s (a standby took over), every event at least once, each
+ * consumer's partitions in offset order. */
 static void test_failover_consumers_killed(void **state)
 {
 	struct shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
@@ -826,6 +877,15 @@ static void test_failover_consumers_killed(void **state)
 
 		publish_range(&pub, TOPIC, (uint32_t)published, LOOP_EVENTS / LOOP_ROUNDS, 20, NULL);
 		published += LOOP_EVENTS / LOOP_ROUNDS;
+		if (round % 2) {	/* someone took over: everything so far arrives */
+			uint64_t got = 0;
+
+			for (int i = 0; i < 200 && (got = distinct(sh)) < published; i++)
+				usleep(50000);
+			if (got < published)
+				fail_msg("round %d: %llu of %llu events reached a consumer", round,
+					 (unsigned long long)got, (unsigned long long)published);
+		}
 		usleep(20000 + (useconds_t)(rand() % 200) * 1000);
 		kill(kids[k], SIGKILL);
 		assert_int_equal(waitpid(kids[k], &status, 0), kids[k]);
