@@ -1,8 +1,8 @@
 /* net/named.c — named subscriptions' durable cursors (see named.h). */
 #include "net/named.h"
 
-#include <errno.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,10 +102,12 @@ static void named_repair(struct named_sub *ns, const char *path, uint32_t p)
 	struct named_part_file *f = &ns->parts[p];
 	uint32_t cur = atomic_load_explicit(&f->cur, memory_order_relaxed) & 1;
 	uint64_t a0 = f->copy[0].acked, a1 = f->copy[1].acked;
+	bool other;
 
 	if (named_state_ok(&f->copy[cur]) && (f->cur & ~1u) == 0)
 		return;
-	if (named_state_ok(&f->copy[cur ^ 1])) {
+	other = named_state_ok(&f->copy[cur ^ 1]);
+	if (other) {
 		atomic_store_explicit(&f->cur, cur ^ 1, memory_order_relaxed);
 	} else {
 		f->copy[0].acked = a0 < a1 ? a0 : a1;
@@ -113,8 +115,10 @@ static void named_repair(struct named_sub *ns, const char *path, uint32_t p)
 		atomic_store_explicit(&f->cur, 0, memory_order_relaxed);
 	}
 	fprintf(stderr, "fanoutd: %s: partition %u's cursor was torn (a power loss?); it "
-		"resumes at offset %llu with its delivery counts restarted\n", path, p,
-		(unsigned long long)named_cur(ns, p)->acked);
+		"resumes at offset %llu%s\n", path, p,
+		(unsigned long long)named_cur(ns, p)->acked,
+		other ? ", from the state before its last update" :
+		", with its delivery counts restarted");
 }
 
 /* Named subscriptions (files) in the topic's directory. */

@@ -3,11 +3,11 @@
  *
  * Each named subscription of a topic is one file, DATA/topics/<topic>/subscriptions/
  * <name>.cur, mapped shared: a 64-byte header, then per partition a struct
- * named_part_file. Its consumer's reactor writes it with plain stores into the mapping
- * (no system call per Ack or send): a killed process leaves every completed store in the
- * page cache, so the cursor survives the process; --fsync's executor does not sync it
- * (after a power loss a cursor may stand earlier than it was: events are sent again,
- * never skipped).
+ * named_part_file. Its active consumer's reactor writes it with plain stores into the
+ * mapping (no system call per Ack or send): a killed process leaves every completed store
+ * in the page cache, so the cursor survives the process; --fsync's executor does not
+ * sync it (after a power loss a cursor may stand earlier than it was: events are sent
+ * again, never skipped).
  *
  * Per partition the file holds where a resume starts (acked: the offset after the last
  * Ack) and which events after it were sent and how often, as up to NAMED_SEGS ranges
@@ -16,9 +16,11 @@
  * the previous state whole.
  *
  * The registry (one per server) holds the named subscriptions that have a consumer
- * (mapped while it lasts); attach and detach take its mutex (subscribe and unsubscribe
- * only). A subscription is written by the reactor of its consumer alone; the mutex
- * orders one consumer's writes before the next one's reads (through the file). A file is
+ * (mapped while it lasts) and their consumers: one for EXCLUSIVE, up to
+ * NAMED_CONSUMERS_MAX for FAILOVER (the first active, the others standing by). Attach and
+ * detach take its mutex (subscribe and unsubscribe only). A subscription is written by
+ * the reactor of its active consumer alone; the mutex (and the take-over flag's
+ * release/acquire) orders one consumer's writes before the next one's reads. A file is
  * made with its blocks allocated (no SIGBUS on a full disk at a later store), at most
  * NAMED_PER_TOPIC per topic. */
 #ifndef FANOUT_NET_NAMED_H
