@@ -135,6 +135,21 @@ static void recv_events(struct client *c, struct got *g, uint64_t total)
 	}
 }
 
+/* A resume after acks through half[p] - 1 of what a received: each partition from
+ * half[p], the rest of what a got announced as second deliveries. */
+static void expect_resumed_at(const Fanout__V1__SubscribeResult *r, const uint64_t *half,
+			      const struct got *a)
+{
+	assert_true(r->n_positions >= PARTS && r->n_redeliveries == PARTS);
+	for (uint32_t p = 0; p < PARTS; p++) {
+		assert_int_equal(r->positions[p]->next_offset, half[p]);
+		assert_int_equal(r->redeliveries[p]->partition, p);
+		assert_int_equal(r->redeliveries[p]->first_offset, half[p]);
+		assert_int_equal(r->redeliveries[p]->end_offset, a->n[p]);
+		assert_int_equal(r->redeliveries[p]->delivery_count, 2);
+	}
+}
+
 /* A consumer acks half of each partition, leaves; the next one resumes after the acks
  * and is sent the rest again, marked as second deliveries; acked through the end, the
  * third is sent nothing old. */
@@ -167,15 +182,7 @@ static void test_resume_after_ack(void **state)
 	assert_true(m->subscribed->resumed);
 	assert_int_equal(m->subscribed->n_positions, PARTS);
 	assert_int_equal(m->subscribed->n_redeliveries, PARTS);
-	for (uint32_t p = 0; p < PARTS; p++) {
-		const Fanout__V1__Redelivery *r = m->subscribed->redeliveries[p];
-
-		assert_int_equal(m->subscribed->positions[p]->next_offset, half[p]);
-		assert_int_equal(r->partition, p);
-		assert_int_equal(r->first_offset, half[p]);
-		assert_int_equal(r->end_offset, a.n[p]);
-		assert_int_equal(r->delivery_count, 2);
-	}
+	expect_resumed_at(m->subscribed, half, &a);
 	client_free_msg(m);
 	recv_events(&cb, &b, (a.n[0] - half[0]) + (a.n[1] - half[1]));
 	for (uint32_t p = 0; p < PARTS; p++)
@@ -282,12 +289,7 @@ static void test_restart_resumes(void **state)
 	m = sub_resume(&cb, 1, "durable", 0, 0);
 	assert_true(m->subscribed->resumed);
 	assert_int_equal(m->subscribed->n_redeliveries, PARTS);
-	for (uint32_t p = 0; p < PARTS; p++) {
-		assert_int_equal(m->subscribed->positions[p]->next_offset, half[p]);
-		assert_int_equal(m->subscribed->redeliveries[p]->first_offset, half[p]);
-		assert_int_equal(m->subscribed->redeliveries[p]->end_offset, a.n[p]);
-		assert_int_equal(m->subscribed->redeliveries[p]->delivery_count, 2);
-	}
+	expect_resumed_at(m->subscribed, half, &a);
 	client_free_msg(m);
 	recv_events(&cb, &b, (a.n[0] - half[0]) + (a.n[1] - half[1]));
 	ping_pong(&cb, 4);
@@ -643,12 +645,7 @@ static void test_failover_takes_over(void **state)
 	assert_false(m->subscribed->standby);
 	assert_true(m->subscribed->resumed);
 	assert_int_equal(m->subscribed->n_redeliveries, PARTS);
-	for (uint32_t p = 0; p < PARTS; p++) {
-		assert_int_equal(m->subscribed->positions[p]->next_offset, half[p]);
-		assert_int_equal(m->subscribed->redeliveries[p]->first_offset, half[p]);
-		assert_int_equal(m->subscribed->redeliveries[p]->end_offset, a.n[p]);
-		assert_int_equal(m->subscribed->redeliveries[p]->delivery_count, 2);
-	}
+	expect_resumed_at(m->subscribed, half, &a);
 	client_free_msg(m);
 	recv_events(&c2, &b, (a.n[0] - half[0]) + (a.n[1] - half[1]));
 	for (uint32_t p = 0; p < PARTS; p++)
