@@ -730,6 +730,54 @@ static void loop_consumer(struct shared *sh, int type)
 	}
 }
 
+/* Events received by some consumer at least once (offsets are dense from 0). */
+static uint64_t distinct(struct shared *sh)
+{
+	uint64_t n = 0;
+
+	for (uint32_t p = 0; p < PARTS; p++)
+		for (uint64_t o = 0; o < MAXEV &&
+		     __atomic_load_n(&sh->recv[p][o], __ATOMIC_SEQ_CST); o++)
+			n++;
+	return n;
+}
+
+/* Receives until a Ping's Pong comes with nothing before it, counting each event in
+ * sh; with order, also checks each partition's offsets rise and records them there. */
+static void drain(struct client *c, struct shared *sh, struct got *order)
+{
+	for (;;) {
+		Fanout__V1__ClientMessage cm = FANOUT__V1__CLIENT_MESSAGE__INIT;
+		Fanout__V1__Ping ping = FANOUT__V1__PING__INIT;
+		Fanout__V1__ServerMessage *m;
+		bool more = false;
+
+		ping.nonce = 42;
+		cm.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_PING;
+		cm.ping = &ping;
+		assert_int_equal(client_send(c, &cm), 0);
+		while ((m = recv_msg(c, 10000))->body_case != FANOUT__V1__SERVER_MESSAGE__BODY_PONG) {
+			uint32_t p;
+			uint64_t o;
+
+			assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_EVENT);
+			p = m->event->distribution->partition;
+			o = m->event->distribution->offset;
+			if (order) {
+				if (order->n[p])
+					assert_true(o > order->off[p][order->n[p] - 1]);
+				order->off[p][order->n[p]++] = o;
+			}
+			sh->recv[p][o]++;
+			more = true;
+			client_free_msg(m);
+		}
+		client_free_msg(m);
+		if (!more)
+			return;
+	}
+}
+
 static void test_consumers_killed(void **state)
 {
 	struct shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
@@ -781,38 +829,7 @@ static void test_consumers_killed(void **state)
 			assert_true(sh->recv[p][o] >= 1);
 	}
 	client_free_msg(m);
-	/* Drain: events until a ping's pong comes with nothing before it. */
-	for (;;) {
-		Fanout__V1__ClientMessage cm = FANOUT__V1__CLIENT_MESSAGE__INIT;
-		Fanout__V1__Ping ping = FANOUT__V1__PING__INIT;
-		bool more = false;
-
-		ping.nonce = 42;
-		cm.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_PING;
-		cm.ping = &ping;
-		assert_int_equal(client_send(&last, &cm), 0);
-		for (;;) {
-			m = recv_msg(&last, 10000);
-			if (m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_PONG) {
-				client_free_msg(m);
-				break;
-			}
-			assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_EVENT);
-			{
-				uint32_t p = m->event->distribution->partition;
-				uint64_t o = m->event->distribution->offset;
-
-				if (fin.n[p])
-					assert_true(o > fin.off[p][fin.n[p] - 1]);
-				fin.off[p][fin.n[p]++] = o;
-				sh->recv[p][o]++;
-			}
-			more = true;
-			client_free_msg(m);
-		}
-		if (!more)
-			break;
-	}
+	drain(&last, sh, &fin);
 	/* Every event was received at least once, by someone. */
 	{
 		uint64_t seen = 0, twice = 0;
@@ -829,18 +846,6 @@ static void test_consumers_killed(void **state)
 	client_close(&last);
 	client_close(&pub);
 	munmap(sh, sizeof(*sh));
-}
-
-/* Events received by some consumer at least once (offsets are dense from 0). */
-static uint64_t distinct(struct shared *sh)
-{
-	uint64_t n = 0;
-
-	for (uint32_t p = 0; p < PARTS; p++)
-		for (uint64_t o = 0; o < MAXEV &&
-		     __atomic_load_n(&sh->recv[p][o], __ATOMIC_SEQ_CST); o++)
-			n++;
-	return n;
 }
 
 /* FAILOVER consumers in three processes; at random moments one of them (active or not)
@@ -919,31 +924,8 @@ static void test_failover_consumers_killed(void **state)
 		usleep(50000);
 	}
 	client_free_msg(m);
-	for (;;) {	/* drain: events until a Pong comes with nothing before it */
-		Fanout__V1__ClientMessage cm = FANOUT__V1__CLIENT_MESSAGE__INIT;
-		Fanout__V1__Ping ping = FANOUT__V1__PING__INIT;
-		bool more = false;
-
-		cm.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_PING;
-		cm.ping = &ping;
-		assert_int_equal(client_send(&last, &cm), 0);
-		for (;;) {
-			m = recv_msg(&last, 10000);
-			if (m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_PONG) {
-				client_free_msg(m);
-				break;
-			}
-			assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_EVENT);
-			sh->recv[m->event->distribution->partition][m->event->distribution->offset]++;
-			more = true;
-			client_free_msg(m);
-		}
-		if (!more)
-			break;
-	}
-	for (uint32_t p = 0; p < PARTS; p++)
-		for (uint64_t o = 0; o < MAXEV && sh->recv[p][o]; o++)
-			seen++;
+	drain(&last, sh, NULL);
+	seen = distinct(sh);
 	print_message("%llu of %llu events received\n", (unsigned long long)seen,
 		      (unsigned long long)published);
 	assert_int_equal(seen, published);
