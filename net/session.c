@@ -701,7 +701,6 @@ static int session_open_sink(struct session *s, struct subscription *sub,
 /* A named subscription's options: what is served. Returns 0, or -1 after the Error. */
 static int session_named_check(struct session *s, const Fanout__V1__Subscribe *req)
 {
-	static const char *const types[] = { "", "EXCLUSIVE", "SHARED", "FAILOVER", "KEY_SHARED" };
 	const char *why = NULL;
 	bool named = req->subscription_name && req->subscription_name[0];
 
@@ -712,9 +711,12 @@ static int session_named_check(struct session *s, const Fanout__V1__Subscribe *r
 		return 0;
 	else if (named_name_check(req->subscription_name, &why) < 0)
 		;
-	else if (req->subscription_type > FANOUT__V1__SUBSCRIPTION_TYPE__SUBSCRIPTION_TYPE_EXCLUSIVE &&
-		 req->subscription_type != FANOUT__V1__SUBSCRIPTION_TYPE__SUBSCRIPTION_TYPE_FAILOVER)
-		why = (unsigned)req->subscription_type < 5 ? "" : "unknown subscription_type";
+	else if (req->subscription_type == FANOUT__V1__SUBSCRIPTION_TYPE__SUBSCRIPTION_TYPE_SHARED)
+		why = "subscription type SHARED is not served yet; EXCLUSIVE and FAILOVER are";
+	else if (req->subscription_type == FANOUT__V1__SUBSCRIPTION_TYPE__SUBSCRIPTION_TYPE_KEY_SHARED)
+		why = "subscription type KEY_SHARED is not served yet; EXCLUSIVE and FAILOVER are";
+	else if (req->subscription_type > FANOUT__V1__SUBSCRIPTION_TYPE__SUBSCRIPTION_TYPE_KEY_SHARED)
+		why = "unknown subscription_type";
 	else if (req->delivery == FANOUT__V1__DELIVERY_GUARANTEE__DELIVERY_GUARANTEE_EXACTLY_ONCE)
 		why = "delivery EXACTLY_ONCE is not served yet: AT_LEAST_ONCE with the consumer "
 		      "keeping its offsets beside its results does it";
@@ -726,17 +728,12 @@ static int session_named_check(struct session *s, const Fanout__V1__Subscribe *r
 		why = "a named subscription is served over the socket, not a shared-memory ring";
 	else
 		return 0;
-	if (why[0])
-		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_SUBSCRIPTION, 0,
-			      req->subscription_id, false, "subscribe: %s", why);
-	else
-		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_SUBSCRIPTION, 0,
-			      req->subscription_id, false, "subscribe: subscription type %s is "
-			      "not served yet; EXCLUSIVE and FAILOVER are", types[req->subscription_type]);
+	session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_SUBSCRIPTION, 0,
+		      req->subscription_id, false, "subscribe: %s", why);
 	return -1;
 }
 
-/* Takes the topic's named subscription for consumer sub (allocated, not yet placed).
+/* Takes the topic's named subscription for a consumer whose take-over flag is act.
  * Resumed and active: *starts (partitions entries, the caller frees) holds where each
  * partition resumes. A FAILOVER consumer behind an active one stands by (*standby).
  * Returns 0, or -1 after the Error. */
