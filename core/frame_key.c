@@ -73,3 +73,38 @@ int frame_key(const uint8_t *frame, uint32_t len, const char **key, uint32_t *kl
 	*klen = (uint32_t)(end - p);
 	return 0;
 }
+
+int frame_stamp(const uint8_t *frame, uint32_t len, struct frame_stamp *out)
+{
+	const uint8_t *p = frame, *end = frame + len;
+	uint64_t body, tag, v;
+
+	if (key_varint(&p, end, &body) < 0 || body != (uint64_t)(end - p) ||
+	    key_field(&p, &end, 1) < 0 ||	/* ServerMessage.event */
+	    key_field(&p, &end, 7) < 0)		/* Event.producer */
+		return -EINVAL;
+	*out = (struct frame_stamp){ .id = "" };
+	while (p < end) {	/* ProducerStamp: id 1, epoch 2, sequence 3, index 4 */
+		if (key_varint(&p, end, &tag) < 0)
+			return -EINVAL;
+		if ((tag & 7) == 2 && (tag >> 3) == 1) {
+			if (key_varint(&p, end, &v) < 0 || v > (uint64_t)(end - p))
+				return -EINVAL;
+			out->id = (const char *)p;
+			out->id_len = (uint32_t)v;
+			p += v;
+		} else if ((tag & 7) == 0) {
+			if (key_varint(&p, end, &v) < 0)
+				return -EINVAL;
+			if ((tag >> 3) == 2)
+				out->epoch = v;
+			else if ((tag >> 3) == 3)
+				out->sequence = v;
+			else if ((tag >> 3) == 4)
+				out->index = v;
+		} else {
+			return -EINVAL;	/* the server writes no other field */
+		}
+	}
+	return 0;
+}

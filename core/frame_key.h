@@ -14,4 +14,16 @@
  * [frame, frame + len). */
 int frame_key(const uint8_t *frame, uint32_t len, const char **key, uint32_t *klen);
 
+/* An idempotent producer's stamp in a stored frame (Event.producer): the id points into
+ * the frame. */
+struct frame_stamp {
+	const char *id;
+	uint32_t id_len;
+	uint64_t epoch, sequence, index;
+};
+
+/* Reads the stamp of a stored frame, walking as frame_key does. Returns 0, or -EINVAL
+ * for a frame without one. */
+int frame_stamp(const uint8_t *frame, uint32_t len, struct frame_stamp *out);
+
 #endif

@@ -64,6 +64,7 @@
 #define LOG_ENTRY_LATENCY_SENSITIVE 0x01u
 #define LOG_ENTRY_AUDIT_REQUIRED    0x02u
 #define LOG_ENTRY_TRADE             0x04u	/* market data whose kind is exactly "trade" */
+#define LOG_ENTRY_PRODUCER          0x08u	/* the frame carries a producer stamp */
 
 /* One sidecar index entry, exactly as stored in the .idx file (little-endian host).
  * Hashes are keyhash_bytes() of the string under the data directory's key (never 0), 0

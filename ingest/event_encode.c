@@ -55,7 +55,7 @@ static void parts_close(struct event_parts *e, uint32_t n, uint32_t g)
 }
 
 void event_parts_make(struct event_parts *e, const struct event_view *v, uint32_t partition,
-		      int64_t recv_ns)
+		      int64_t recv_ns, const struct event_stamp *stamp, uint32_t index)
 {
 	uint8_t *g = e->gen, *mark;
 	uint32_t n = 0;
@@ -100,6 +100,32 @@ void event_parts_make(struct event_parts *e, const struct event_view *v, uint32_
 	if (recv_ns != 0) {
 		*g++ = TAG(6, 0);
 		g = enc_varint(g, (uint64_t)recv_ns);
+	}
+	if (stamp) {	/* ProducerStamp: producer_id 1, epoch 2, sequence 3, index 4 */
+		uint32_t inner = 1 + enc_varint_size(stamp->id_len) + stamp->id_len;
+
+		inner += stamp->epoch ? 1 + enc_varint_size(stamp->epoch) : 0;
+		inner += stamp->sequence ? 1 + enc_varint_size(stamp->sequence) : 0;
+		inner += index ? 1 + enc_varint_size(index) : 0;
+		*g++ = TAG(7, 2);
+		g = enc_varint(g, inner);
+		*g++ = TAG(1, 2);
+		g = enc_varint(g, stamp->id_len);
+		parts_add(e, &n, mark, (uint32_t)(g - mark));
+		parts_add(e, &n, stamp->id, stamp->id_len);
+		mark = g;
+		if (stamp->epoch) {
+			*g++ = TAG(2, 0);
+			g = enc_varint(g, stamp->epoch);
+		}
+		if (stamp->sequence) {
+			*g++ = TAG(3, 0);
+			g = enc_varint(g, stamp->sequence);
+		}
+		if (index) {
+			*g++ = TAG(4, 0);
+			g = enc_varint(g, index);
+		}
 	}
 	parts_add(e, &n, mark, (uint32_t)(g - mark));
 	parts_add(e, &n, v->bytes + v->post_start, v->len - v->post_start);

@@ -554,7 +554,7 @@ void publish_release(struct publish_ctx *ctx)
 static void publish_partial(struct publish_ctx *ctx, struct publish_ticket *t, size_t i)
 {
 	t->n = (uint32_t)i;
-	ctx->events += i - t->nremote;
+	ctx->events += i - t->nremote - ctx->skipped;
 	atomic_store_explicit(&t->remaining, t->nremote, memory_order_release);
 	publish_flush(ctx);
 }
@@ -569,9 +569,17 @@ static int publish_one(struct publish_ctx *ctx, struct publish_ticket *t, size_t
 	uint32_t p;
 	int rc;
 
+	if (ctx->known && ctx->known[i] != UINT64_MAX) {	/* stored before the retry */
+		t->partitions[i] = ctx->known_part[i];
+		t->offsets[i] = ctx->known[i];
+		ctx->skipped++;
+		return 0;
+	}
 	event_view_fields(v, recv_ns, &fields);
+	if (ctx->stamp)
+		fields.flags |= LOG_ENTRY_PRODUCER;
 	p = topic_partition_for(tp, fields.key_hash);
-	event_parts_make(&ctx->parts, v, p, recv_ns);
+	event_parts_make(&ctx->parts, v, p, recv_ns, ctx->stamp, (uint32_t)i);
 	if (tp->part[p].owner != ctx->self) {
 		rc = publish_keep_remote(ctx, t, tp, p, &ctx->parts, &fields, (uint32_t)i);
 		if (rc < 0)
@@ -601,6 +609,7 @@ int publish_batch(struct publish_ctx *ctx, int64_t recv_ns, struct publish_ticke
 	int rc;
 
 	*appended = 0;
+	ctx->skipped = 0;
 	publish_ticket_reset(t);
 	t->origin = ctx->self;
 	if (publish_validate(ctx, err) < 0) {
@@ -623,7 +632,7 @@ int publish_batch(struct publish_ctx *ctx, int64_t recv_ns, struct publish_ticke
 		(*appended)++;
 	}
 	t->n = (uint32_t)n;
-	ctx->events += n - t->nremote;	/* the owners count theirs */
+	ctx->events += n - t->nremote - ctx->skipped;	/* the owners count theirs */
 	ctx->batches++;
 	if (t->nremote == 0)
 		return 0;

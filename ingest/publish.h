@@ -96,6 +96,15 @@ struct publish_ctx {
 	size_t repack_cap, repack_used;
 	struct topic **resolved;
 	struct event_parts parts;	/* the event being written */
+	/* Set by the caller per batch, else NULL. stamp: an idempotent producer's, written
+	 * into every stored event (index = its place in the batch). known: a batch sent
+	 * again that a crash or a failure left part-stored, known[i] the offset stored
+	 * event i has (UINT64_MAX: not stored) and known_part[i] its partition: those
+	 * entries are answered, not appended again. */
+	const struct event_stamp *stamp;
+	const uint64_t *known;
+	const uint32_t *known_part;
+	uint32_t skipped;		/* known entries of the batch (not appended) */
 	struct log *touched[PUBLISH_TOUCHED_MAX];	/* logs appended to since the flush */
 	uint32_t ntouched;
 	uint32_t self;			/* this reactor */

@@ -370,6 +370,23 @@ static int ws_metadata(struct scan *sc, const uint8_t *p, const uint8_t *end)
 	return rc;
 }
 
+/* ProducerStamp: walked for its structure only (a publisher may not send one). */
+static int ws_stamp(struct scan *sc, const uint8_t *p, const uint8_t *end)
+{
+	uint64_t u;
+	struct wf f;
+
+	while (p < end) {
+		if (wf_read(&p, end, &f) < 0)
+			return -1;
+		if (f.num == 1 && ws_str(sc, &f, NULL, "producer_id", -1) < 0)
+			return -1;
+		if (f.num >= 2 && f.num <= 4 && ws_varint(&f, &u) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int ws_market(struct scan *sc, const uint8_t *p, const uint8_t *end)
 {
 	static const char *const names[] = { "", "symbol", "exchange", "timestamp_ns", "price",
@@ -592,6 +609,12 @@ static int ws_event_field(struct scan *sc, const struct wf *f)
 		return ws_sub(sc, f, "metadata", ws_metadata);
 	case 6:
 		return ws_varint(f, &u);	/* the server's receive time replaces it */
+	case 7:
+		if (ws_sub(sc, f, "producer", ws_stamp) < 0)
+			return -1;
+		ws_bad(sc, "producer", -1, "is written by the server (Hello.producer_id); "
+		       "leave it out");
+		return 0;
 	case EVENT_PAYLOAD_MARKET_DATA:
 	case EVENT_PAYLOAD_DECISION:
 	case EVENT_PAYLOAD_EXECUTION:

@@ -144,6 +144,13 @@ int net_engine_start(struct net_engine *e, uint32_t n, struct topic_table *topic
 	pthread_mutex_init(&e->lock, NULL);
 	pthread_cond_init(&e->cond, NULL);
 	named_init(&e->named);
+	rc = producer_registry_open(&e->producers, cfg->data_dir, topics);
+	if (rc < 0) {
+		fprintf(stderr, "fanoutd: cannot open the producer records in %s/producers: "
+			"%s\n", cfg->data_dir, strerror(-rc));
+		return rc;
+	}
+	e->producers_open = true;
 	e->servers = calloc(n, sizeof(*e->servers));
 	e->threads = calloc(n, sizeof(*e->threads));
 	e->reactors = calloc(n, sizeof(*e->reactors));
@@ -240,6 +247,8 @@ void net_engine_free(struct net_engine *e)
 		audit_queue_free(&e->audit[i]);
 	free(e->audit);
 	named_free(&e->named);
+	if (e->producers_open)
+		producer_registry_close(&e->producers);
 	pthread_mutex_destroy(&e->lock);
 	pthread_cond_destroy(&e->cond);
 	memset(e, 0, sizeof(*e));

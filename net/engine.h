@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/config.h"
@@ -18,6 +19,7 @@
 #include "net/audit.h"
 #include "net/control.h"
 #include "net/named.h"
+#include "net/producer.h"
 #include "net/sink.h"
 
 struct net_server;
@@ -58,6 +60,8 @@ struct net_engine {
 					 * thread (net/audit.h) */
 	_Atomic bool audit_on;		/* the admin thread takes them (else none is kept) */
 	struct named_registry named;	/* named subscriptions (net/named.h) */
+	struct producer_registry producers;	/* idempotent producers (net/producer.h) */
+	bool producers_open;
 };
 
 /* The number of reactors cfg asks for: --reactors, else one fewer than the CPUs this

@@ -583,6 +583,7 @@ bool net_server_handoff(struct net_server *srv, struct publish_ticket *t)
 
 static void net_batch_free(struct net_server *srv, struct session_batch *b)
 {
+	session_batch_record(b);	/* an orphan's: now that it is done */
 	publish_ticket_free(&b->ticket);
 	free(b);
 	budget_give(&srv->budget, BUDGET_TICKETS, sizeof(*b));	/* session_batch_new's */
@@ -772,6 +773,9 @@ int net_server_init(struct net_server *srv, struct net_engine *eng, uint32_t id,
 		rc = route_init(&srv->route, rules);	/* split + rules on the publish path */
 	if (rc == 0)
 		rc = publish_init(&srv->publish, cfg->max_frame_bytes, &srv->arena);
+	if (rc == 0 && (!(srv->known = malloc(PUBLISH_BATCH_MAX * sizeof(*srv->known))) ||
+			!(srv->known_part = malloc(PUBLISH_BATCH_MAX * sizeof(*srv->known_part)))))
+		rc = -ENOMEM;
 	if (rc < 0)
 		return rc;
 	srv->publish.route = &srv->route;
@@ -833,6 +837,8 @@ void net_server_free(struct net_server *srv)
 		net_audit_end_free(&srv->audit_ends[i]);
 	free(srv->audit_ends);
 	free(srv->waiting);
+	free(srv->known);
+	free(srv->known_part);
 	route_free(&srv->route);
 	publish_free(&srv->publish);
 	interest_free(&srv->interest);

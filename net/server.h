@@ -58,6 +58,10 @@ struct net_server {
 	struct publish_ctx publish;
 	struct executor *sync_exec;	/* --fsync batch: acks wait for its syncs; else NULL */
 	_Atomic bool named_pending;	/* a FAILOVER consumer here is to take over */
+	/* A batch an idempotent producer sends again: where its events were stored
+	 * (producer_begin), PUBLISH_BATCH_MAX entries each. */
+	uint64_t *known;
+	uint32_t *known_part;
 	struct route_ctx route;		/* split and routing rules for publish */
 	uint32_t *waiting;		/* slots of sessions with unanswered batches */
 	uint32_t nwaiting;

@@ -416,6 +416,41 @@ void session_police(struct session *s, int64_t now_ns)
 	}
 }
 
+/* Hello.producer_id: this connection publishes as that producer from now on. Returns
+ * 0, or -1 after the (closing) Error. */
+static int session_hello_producer(struct session *s, const Fanout__V1__Hello *h)
+{
+	const char *id = h->producer_id, *why;
+	uint64_t gen, epoch;
+	struct producer *p;
+	int rc;
+
+	if (s->producer || s->batch_head != s->batch_tail) {
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_PRODUCER, 0, 0, true,
+			      "hello: a connection names its producer once, before it publishes");
+		return -1;
+	}
+	rc = producer_attach(&s->srv->eng->producers, id, strlen(id), h->producer_epoch, &p,
+			     &gen, &epoch, &why);
+	if (rc == -ESTALE) {
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_PRODUCER_FENCED, 0, 0, true,
+			      "hello: producer %s is at epoch %llu; epoch %llu is fenced", id,
+			      (unsigned long long)epoch, (unsigned long long)h->producer_epoch);
+		return -1;
+	}
+	if (rc < 0) {
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_PRODUCER, 0, 0, true,
+			      "hello: producer_id \"%.64s\": %s", id, rc == -EINVAL ? why :
+			      rc == -EMFILE ? "the server keeps 256 producers and has as many" :
+			      strerror(-rc));
+		return -1;
+	}
+	s->producer = p;
+	s->producer_gen = gen;
+	s->producer_epoch = epoch;
+	return 0;
+}
+
 static void session_hello(struct session *s, const Fanout__V1__Hello *h)
 {
 	Fanout__V1__ServerMessage m = FANOUT__V1__SERVER_MESSAGE__INIT;
@@ -439,6 +474,9 @@ static void session_hello(struct session *s, const Fanout__V1__Hello *h)
 		s->heartbeat_ms = 0;
 	}
 	r.heartbeat_ms = s->heartbeat_ms;
+	if (h->producer_id && h->producer_id[0] && session_hello_producer(s, h) < 0)
+		return;
+	r.producer_epoch = s->producer ? s->producer_epoch : 0;
 	net_control_client_name(&s->stats, h->client_name);	/* admin plane */
 	r.reactor = s->srv->id;
 	r.reactors = s->srv->eng->n;
@@ -1120,6 +1158,70 @@ static int session_batch_new(struct session *s, struct session_batch **slot, uin
 	return 0;
 }
 
+void session_batch_record(struct session_batch *b)
+{
+	if (!b->producer || b->claim < 0)
+		return;
+	producer_record(b->producer, b->claim, b->ticket.n, b->ticket.partitions,
+			b->ticket.offsets);
+	b->claim = -1;
+}
+
+/* An idempotent producer's batch, scanned (pub->n stored events): stored as new, or
+ * answered (and completed) from what the producer's record says was stored before.
+ * Sets up pub's stamp and known entries for publish_batch. Returns 0, or -1 after the
+ * Error (nothing stored). */
+static int session_producer_begin(struct session *s, struct session_batch *b, int64_t now)
+{
+	struct publish_ctx *pub = &s->srv->publish;
+	enum producer_verdict v;
+
+	if (producer_fenced(s->producer, s->producer_gen)) {
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_PRODUCER_FENCED, b->seq, 0, true,
+			      "publish: another connection took producer %s over; nothing was "
+			      "stored", s->producer->id);
+		return -1;
+	}
+	v = producer_begin(s->producer, s->producer_epoch, b->seq, pub->n, now, s->srv->known,
+			   s->srv->known_part, &b->claim);
+	switch (v) {
+	case PRODUCER_NEW:
+		break;
+	case PRODUCER_RETRY:
+		pub->known = s->srv->known;
+		pub->known_part = s->srv->known_part;
+		break;
+	case PRODUCER_IN_FLIGHT:
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_SEQUENCE_IN_FLIGHT, b->seq, 0,
+			      false, "publish: batch %llu of producer %s is being stored for "
+			      "an earlier connection; send it again shortly for its ack",
+			      (unsigned long long)b->seq, s->producer->id);
+		return -1;
+	case PRODUCER_BUSY:
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_SEQUENCE_IN_FLIGHT, b->seq, 0,
+			      false, "publish: producer %s has %u batches being stored; send "
+			      "this one again once some are acked", s->producer->id,
+			      PRODUCER_SLOTS);
+		return -1;
+	default:
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_SEQUENCE, b->seq, 0, false,
+			      "publish: producer %s, epoch %llu: %s; nothing was stored",
+			      s->producer->id, (unsigned long long)s->producer_epoch,
+			      v == PRODUCER_ZERO ? "an idempotent producer's batch sequence is "
+			      "1 or more" : v == PRODUCER_TOO_OLD ? "the sequence is at or "
+			      "below the oldest this server still remembers: the batch may "
+			      "have been stored, its offsets are no longer known" :
+			      "a batch with this sequence was stored with another number of "
+			      "events");
+		return -1;
+	}
+	b->producer = b->claim >= 0 ? s->producer : NULL;
+	s->producer_stamp = (struct event_stamp){ .id = s->producer->id,
+		.id_len = s->producer->id_len, .epoch = s->producer_epoch, .sequence = b->seq };
+	pub->stamp = &s->producer_stamp;
+	return 0;
+}
+
 /* A PublishBatch, from its wire bytes (ingest/publish.h). */
 static void session_publish(struct session *s, const uint8_t *batch, size_t len)
 {
@@ -1143,19 +1245,29 @@ static void session_publish(struct session *s, const uint8_t *batch, size_t len)
 		return;
 	b = *slot;
 	b->seq = seq;
+	b->producer = NULL;
+	b->claim = -1;
 	if (scanned < 0) {
 		publish_ticket_reset(&b->ticket);
 		pub->rejected++;
 		b->rc = -1;
 		b->err = err;
 	} else {
-		b->rc = publish_batch(pub, clock_realtime_ns(), &b->ticket, &appended,
-				      &b->err) < 0 ? -1 : 0;
+		int64_t now = clock_realtime_ns();
+
+		if (s->producer && session_producer_begin(s, b, now) < 0)
+			return;
+		b->rc = publish_batch(pub, now, &b->ticket, &appended, &b->err) < 0 ? -1 : 0;
+		pub->stamp = NULL;
+		pub->known = NULL;
+		pub->known_part = NULL;
 	}
 	if (b->rc == 0 && b->ticket.n > 0)	/* admin plane: the topic's producers */
 		s->stats.last_topic = pub->resolved[0];
 	b->sync_pass = 0;
 	b->sync_failed = 0;
+	if (b->ticket.nremote == 0)
+		session_batch_record(b);
 	if (b->ticket.nremote == 0 && s->batch_head == s->batch_tail &&
 	    (!s->srv->sync_exec || b->ticket.n == 0)) {
 		session_publish_answer(s, b);	/* all here, nothing ahead: answered now */
@@ -1201,6 +1313,7 @@ bool session_answer_batches(struct session *s)
 
 		if (atomic_load_explicit(&b->ticket.remaining, memory_order_acquire) != 0)
 			break;
+		session_batch_record(b);
 		if (s->srv->sync_exec && b->ticket.n > 0 && !session_batch_synced(s, b))
 			break;
 		session_publish_answer(s, b);
@@ -1235,6 +1348,7 @@ static void session_drop_batches(struct session *s)
 	for (uint32_t i = 0; i < SESSION_BATCHES_MAX; i++) {
 		if (!s->batches[i])
 			continue;
+		session_batch_record(s->batches[i]);
 		publish_ticket_free(&s->batches[i]->ticket);
 		free(s->batches[i]);
 		budget_give(&s->srv->budget, BUDGET_TICKETS, sizeof(*s->batches[i]));

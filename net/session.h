@@ -42,6 +42,7 @@
 #define SESSION_ACK_BYTES(n) (1536u + (size_t)(n) * 16u)
 
 struct net_server;
+struct producer;	/* net/producer.h */
 
 /* One publish batch: the ticket other reactors fill and what to answer. */
 struct session_batch {
@@ -52,7 +53,14 @@ struct session_batch {
 					 * synced by (executor_sync_ask), 0 = not asked yet */
 	int sync_failed;		/* -errno: the disk refused that sync */
 	struct publish_error err;
+	/* An idempotent producer's batch: the record claimed for it (net/producer.h), -1
+	 * when none; written with its offsets once every event is appended. */
+	struct producer *producer;
+	int claim;
 };
+
+/* Writes a finished batch's producer record (remaining is 0), once. */
+void session_batch_record(struct session_batch *b);
 
 struct session {
 	struct net_server *srv;
@@ -115,6 +123,11 @@ struct session {
 	struct topic_quota topic_quota;	/* topics it may still create */
 	bool more;		/* the last gather stopped at its scan bound: flush again soon */
 	struct session_stats stats;	/* for the admin plane (net/stats.h) */
+	/* Hello.producer_id: the producer this connection publishes as, NULL if none;
+	 * the generation its Hello got (another Hello fences this one) and the epoch. */
+	struct producer *producer;
+	uint64_t producer_gen, producer_epoch;
+	struct event_stamp producer_stamp;	/* the batch being stored's */
 };
 
 /* Sets up a session for a new connection (nothing allocated until it is used). Returns 0. */

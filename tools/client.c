@@ -277,24 +277,31 @@ static int make_room(struct client *c)
 	return 0;
 }
 
-int client_hello(struct client *c, const char *name, int timeout_ms,
-		 Fanout__V1__ServerMessage **reply)
+int client_hello_msg(struct client *c, Fanout__V1__Hello *h, int timeout_ms,
+		     Fanout__V1__ServerMessage **reply)
 {
 	Fanout__V1__ClientMessage m = FANOUT__V1__CLIENT_MESSAGE__INIT;
-	Fanout__V1__Hello h = FANOUT__V1__HELLO__INIT;
 	int rc;
 
 	*reply = NULL;
-	h.protocol_version = 1;
-	h.client_name = (char *)name;
 	m.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_HELLO;
-	m.hello = &h;
+	m.hello = h;
 	rc = client_send(c, &m);
 	if (rc == 0)
 		rc = client_recv(c, reply, timeout_ms);
 	if (rc < 0)
 		return rc;
 	return (*reply)->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_HELLO ? 0 : -EPROTO;
+}
+
+int client_hello(struct client *c, const char *name, int timeout_ms,
+		 Fanout__V1__ServerMessage **reply)
+{
+	Fanout__V1__Hello h = FANOUT__V1__HELLO__INIT;
+
+	h.protocol_version = 1;
+	h.client_name = (char *)name;
+	return client_hello_msg(c, &h, timeout_ms, reply);
 }
 
 /* Reads whatever has arrived, waiting until deadline for at least one byte. */

@@ -54,6 +54,10 @@ void client_free_msg(Fanout__V1__ServerMessage *m);
 int client_hello(struct client *c, const char *name, int timeout_ms,
 		 Fanout__V1__ServerMessage **reply);
 
+/* The same for a Hello the caller filled (producer_id, heartbeat_ms, ...). */
+int client_hello_msg(struct client *c, Fanout__V1__Hello *h, int timeout_ms,
+		     Fanout__V1__ServerMessage **reply);
+
 /* Sends Subscribe and waits (up to 10 s) for the answer, left in *result_msg (free with
  * client_free_msg). Anything before the SubscribeResult is an error here: call it before
  * traffic flows to this connection. Returns 0, -EPROTO with the server's answer (an

@@ -8,8 +8,9 @@
  *    says MALFORMED_FRAME; a batch protobuf-c accepts is refused by the scan only for
  *    more than 8,192 events, or (found here by an independent walk of the raw bytes over
  *    protobuf-c's descriptors) a string with a NUL or invalid UTF-8, a singular field
- *    given twice, two payloads, a bool that is not a varint, or a -0.0 double inside a
- *    coordination_completed, and then with INVALID_EVENT;
+ *    given twice, two payloads, a bool that is not a varint, a -0.0 double inside a
+ *    coordination_completed, or a producer stamp (the server's), and then with
+ *    INVALID_EVENT;
  *  - for every event the scan describes (not marked fallback), the same extracted values:
  *    strings byte for byte, integers, enums, bools, the index price and volume bit for
  *    bit; and the same verdict (and code) of the content rules as the reference;
@@ -196,6 +197,15 @@ static bool id_ok(const char *s, bool required)
 	return (!required || n > 0) && n <= 128;
 }
 
+/* Whether an event carries a producer stamp, which only the server writes. */
+static bool stamped(const Fanout__V1__PublishBatch *pb)
+{
+	for (size_t i = 0; i < pb->n_events; i++)
+		if (pb->events[i]->producer)
+			return true;
+	return false;
+}
+
 /* The code the rules give an event, 0 when it is accepted. */
 static int ref_check(const Fanout__V1__Event *e)
 {
@@ -359,6 +369,11 @@ static void check_frame(struct event_view *v, Fanout__V1__Event *e)
 	const uint64_t offset = 1234567;
 	const int64_t recv_ns = 1700000000123456789ll;
 	Fanout__V1__ServerMessage want = FANOUT__V1__SERVER_MESSAGE__INIT, *got;
+	Fanout__V1__ProducerStamp ps = FANOUT__V1__PRODUCER_STAMP__INIT;
+	/* Half the events stamped as an idempotent producer's, the values from the input. */
+	const struct event_stamp stamp = { .id = "fuzz.producer-1", .id_len = 15,
+		.epoch = v->event_id.len, .sequence = (uint64_t)v->timestamp_ns };
+	const bool stamp_it = v->event_id.len & 1;
 	struct event_parts parts, flat;
 	uint32_t size, crc, klen;
 	size_t wn, gn;
@@ -367,7 +382,7 @@ static void check_frame(struct event_view *v, Fanout__V1__Event *e)
 	uint64_t body = 0;
 	unsigned shift = 0, i = 0;
 
-	event_parts_make(&parts, v, partition, recv_ns);
+	event_parts_make(&parts, v, partition, recv_ns, stamp_it ? &stamp : NULL, v->data_type);
 	size = event_frame_size(&parts, offset);
 	frame = malloc(size);
 	flatbuf = malloc(event_parts_bytes(&parts) + 1);
@@ -397,6 +412,13 @@ static void check_frame(struct event_view *v, Fanout__V1__Event *e)
 	e->receive_time_ns = recv_ns;
 	e->distribution->partition = partition;
 	e->distribution->offset = offset;
+	if (stamp_it) {
+		ps.producer_id = (char *)stamp.id;
+		ps.epoch = stamp.epoch;
+		ps.sequence = stamp.sequence;
+		ps.index = v->data_type;
+		e->producer = &ps;
+	}
 	want.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_EVENT;
 	want.event = e;
 	unknown_sort_event(e);	/* the stored event may have been put in field order */
@@ -404,6 +426,7 @@ static void check_frame(struct event_view *v, Fanout__V1__Event *e)
 	w = pack(&want.base, &wn);
 	g = pack(&got->base, &gn);
 	FUZZ_CHECK(wn == gn && memcmp(w, g, wn) == 0, "stored event differs from the published");
+	e->producer = NULL;	/* ps is on this stack */
 	FUZZ_CHECK(event_frame_key(frame, size, &key, &klen) == 0 &&
 		   klen == v->routing_key.len && memcmp(key, v->routing_key.p, klen) == 0,
 		   "event_frame_key");
@@ -470,11 +493,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	FUZZ_CHECK(b.sequence == pb->sequence, "sequence");
 	if (pb->n_events > SCAN_FUZZ_EVENTS_MAX) {
 		FUZZ_CHECK(rc < 0 && strstr(err.message, "exceeds"), "too many events accepted");
-	} else if (faults.bad_string || faults.twice || faults.bad_bool || faults.neg_zero_split) {
+	} else if (faults.bad_string || faults.twice || faults.bad_bool || faults.neg_zero_split ||
+		   stamped(pb)) {
 		FUZZ_CHECK(rc < 0 && err.code == FANOUT__V1__ERROR_CODE__ERROR_CODE_INVALID_EVENT,
-			   "a refused shape accepted (rc %d; string %d twice %d bool %d -0 %d)",
-			   rc, faults.bad_string, faults.twice, faults.bad_bool,
-			   faults.neg_zero_split);
+			   "a refused shape accepted (rc %d; string %d twice %d bool %d -0 %d "
+			   "stamp %d)", rc, faults.bad_string, faults.twice, faults.bad_bool,
+			   faults.neg_zero_split, stamped(pb));
 	} else {
 		FUZZ_CHECK(rc == 0, "scan refuses a clean batch: %s", err.message);
 		FUZZ_CHECK(b.n == pb->n_events, "event count");

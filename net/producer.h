@@ -1,0 +1,144 @@
+/* net/producer.h — idempotent producers: a PublishBatch sent again (after a lost ack, a
+ * reconnect, a server restart) is answered with the offsets it was stored at the first
+ * time, and stored nothing again.
+ *
+ * A producer (Hello.producer_id, 1..PRODUCER_ID_MAX bytes of [A-Za-z0-9._-]) has one file,
+ * DATA/producers/<id>.state, mapped shared and written with plain stores (like a named
+ * subscription's cursor: a killed process leaves every completed store in the page
+ * cache): the epoch in force, and PRODUCER_SLOTS batch records {epoch, sequence, receive
+ * time, stored events, state} with, for answered batches, where each stored event landed
+ * (partition and offset arrays in a ring area of the file).
+ *
+ * A batch is claimed (PENDING) before its first event is appended and recorded (DONE,
+ * with its offsets) once every event is; its events carry the stamp {producer, epoch,
+ * sequence, index} in the log (Event.producer, LOG_ENTRY_PRODUCER in the index). So a
+ * crash between the two leaves a PENDING record and stamped events: at start-up each
+ * PENDING record is settled from the logs (every partition, from a second before its
+ * first attempt's receive time to the tail, stamped entries only: a retry's events are
+ * received later), and a retry appends only the events the log lacks. That is what
+ * makes the record and the appends crash-atomic.
+ *
+ * Records are kept for the last PRODUCER_SLOTS batches (fewer when their offsets outgrow
+ * the ring area); an older sequence is refused (BAD_SEQUENCE: it may have been stored,
+ * its offsets are no longer known) rather than stored twice.
+ *
+ * Concurrency: the registry's mutex guards attaching (Hello) and the table; a producer's
+ * mutex guards its records (taken twice per batch by the publishing reactor: claim and
+ * record). A Hello for a producer bumps its generation: connections holding an older one
+ * are fenced (their next publish is refused); their batches in flight are still recorded
+ * when they finish. */
+#ifndef FANOUT_NET_PRODUCER_H
+#define FANOUT_NET_PRODUCER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/topic.h"
+
+#define PRODUCER_ID_MAX     64u
+#define PRODUCERS_MAX       256u	/* producer files a server keeps */
+#define PRODUCER_SLOTS      96u		/* batch records per producer (a connection has at
+					 * most 64 unanswered) */
+#define PRODUCER_AREA_BYTES (1u << 20)	/* offsets of recorded batches (12 bytes an event) */
+#define PRODUCER_MAGIC      0x54534f5250464646ull	/* "FFFPROST" little-endian */
+#define PRODUCER_VERSION    1u
+#define PRODUCER_SCAN_SLACK_NS 1000000000ll	/* start-up: how far before a pending batch's
+						 * receive time its events are looked for */
+
+enum producer_state { PRODUCER_FREE = 0, PRODUCER_PENDING = 1, PRODUCER_DONE = 2 };
+
+struct producer_slot {		/* as in the file: 64 bytes */
+	_Atomic uint32_t state;	/* enum producer_state, stored last */
+	uint32_t n;		/* stored events of the batch */
+	uint64_t epoch, sequence;
+	int64_t recv_ns;	/* the receive time its events carry */
+	uint32_t missing;	/* DONE: entries not stored (offset UINT64_MAX) */
+	uint32_t area_off;	/* DONE: offsets (8n bytes) then partitions (4n) */
+	uint8_t reserved[24];
+};
+
+struct producer_header {	/* as in the file: one page */
+	uint64_t magic;		/* written last when the file is made */
+	uint32_t version;
+	uint32_t slots;
+	uint64_t epoch;		/* in force */
+	uint64_t floor;		/* sequences of this epoch at or below it were forgotten */
+	uint32_t area_head;	/* where the next record's offsets go */
+	uint32_t id_len;
+	char id[PRODUCER_ID_MAX];
+	uint8_t reserved[4096 - 104];
+};
+
+struct producer {
+	char id[PRODUCER_ID_MAX + 1];
+	uint32_t id_len;
+	pthread_mutex_t lock;		/* the records */
+	_Atomic uint64_t gen;		/* Hellos so far: an older one is fenced */
+	struct producer_header *h;
+	struct producer_slot *slot;
+	uint8_t *area;
+	size_t map_len;
+	uint64_t settled, settled_events;	/* start-up: pending records settled, and the
+						 * events found stored for them */
+};
+
+struct producer_registry {
+	pthread_mutex_t lock;
+	char dir[512];			/* DATA/producers */
+	struct producer *p[PRODUCERS_MAX];
+	uint32_t n;
+};
+
+/* Opens the registry over data_dir/producers, loading every producer file and settling
+ * its PENDING records from topics' logs (opened: start-up, before the reactors run).
+ * A file that is not a producer file is refused (-EUCLEAN, named on stderr). */
+int producer_registry_open(struct producer_registry *r, const char *data_dir,
+			   struct topic_table *topics);
+
+void producer_registry_close(struct producer_registry *r);
+
+/* Checks a producer id. Returns 0, or -EINVAL with *why. */
+int producer_id_check(const char *id, size_t len, const char **why);
+
+/* Hello with a producer: finds or makes its file. An epoch above the one in force
+ * starts it (sequences begin again); below it: -ESTALE. The producer's generation is
+ * bumped (older connections fenced) and *gen receives the new one, *epoch_out the epoch in
+ * force. Returns 0, -EINVAL (id), -ESTALE, -EMFILE (PRODUCERS_MAX), or -errno of the
+ * file. Any reactor. */
+int producer_attach(struct producer_registry *r, const char *id, size_t len, uint64_t epoch,
+		    struct producer **out, uint64_t *gen, uint64_t *epoch_out, const char **why);
+
+static inline bool producer_fenced(struct producer *p, uint64_t gen)
+{
+	return atomic_load_explicit(&p->gen, memory_order_acquire) != gen;
+}
+
+enum producer_verdict {
+	PRODUCER_NEW,		/* store it (claimed: producer_record when done) */
+	PRODUCER_RETRY,		/* stored before, wholly or in part: known[] says where;
+				 * store the rest (claimed again unless all are known) */
+	PRODUCER_IN_FLIGHT,	/* being stored for another connection */
+	PRODUCER_TOO_OLD,	/* at or below what is remembered */
+	PRODUCER_OTHER_SIZE,	/* stored with another number of events */
+	PRODUCER_BUSY,		/* every record is a batch in flight */
+	PRODUCER_ZERO,		/* sequence 0 */
+};
+
+/* A batch of n stored events with this sequence, received at recv_ns: decides, and for
+ * PRODUCER_RETRY fills known[0..n) (UINT64_MAX: not stored) and known_part[0..n).
+ * *claim is the record to pass to producer_record, or -1 when there is none (all known,
+ * or a refusal). */
+enum producer_verdict producer_begin(struct producer *p, uint64_t epoch, uint64_t sequence,
+				     uint32_t n, int64_t recv_ns, uint64_t *known,
+				     uint32_t *known_part, int *claim);
+
+/* Records a claimed batch once its events are appended: n entries (entries past n, and
+ * those at UINT64_MAX, were not stored and are appended by a retry). n == 0 lets the
+ * record go (nothing was stored: a retry stores it all). */
+void producer_record(struct producer *p, int claim, uint32_t n, const uint32_t *partitions,
+		     const uint64_t *offsets);
+
+#endif

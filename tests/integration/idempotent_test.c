@@ -1,0 +1,499 @@
+/* tests/integration/idempotent_test.c — idempotent publish through a real server: a
+ * producer (Hello.producer_id) that sends a batch again — after reading its ack, after
+ * dropping the connection before the ack, after the server was SIGKILLed and restarted —
+ * gets the first ack's offsets and the log holds each event once, stamped with the
+ * producer, epoch, sequence and index; a server SIGKILLed at random moments while big
+ * batches are in flight (over two reactors: some batches part-stored) loses nothing and
+ * stores nothing twice once the producer has sent everything again; epochs fence older
+ * connections; bad ids, sequence 0, a reused sequence with another size, a forgotten
+ * sequence and a publisher-set stamp are refused. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/integration/admin_util.h"
+
+#define TOPIC "fills"
+#define PARTS 4u
+#define BATCH_MAX 600u
+
+static int g_argc;
+static char **g_argv;
+static struct server g_srv;
+static const char *const g_args[] = { "--topic", TOPIC ":4", "--reactors", "2", "--no-http",
+				      NULL };
+
+static int setup(void **state)
+{
+	(void)state;
+	server_setup(&g_srv, g_argc, g_argv);
+	server_start(&g_srv, g_args);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	server_teardown(&g_srv);
+	return 0;
+}
+
+/* Hello as producer id at epoch; returns the server's answer. */
+static Fanout__V1__ServerMessage *hello_as(struct client *c, const char *id, uint64_t epoch)
+{
+	Fanout__V1__Hello h = FANOUT__V1__HELLO__INIT;
+	Fanout__V1__ServerMessage *m = NULL;
+
+	h.protocol_version = 1;
+	h.client_name = "idempotent-test";
+	h.producer_id = (char *)id;
+	h.producer_epoch = epoch;
+	if (client_hello_msg(c, &h, 10000, &m) < 0 && !m)
+		fail_msg("hello as %s: no answer", id);
+	return m;
+}
+
+/* A connection publishing as id at epoch (fails the test if refused). */
+static void producer_connect(struct client *c, const char *id, uint64_t epoch)
+{
+	Fanout__V1__ServerMessage *m;
+
+	server_connect(&g_srv, c);
+	m = hello_as(c, id, epoch);
+	if (m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_ERROR)
+		fail_msg("hello as %s: error %d: %s", id, m->error->code, m->error->message);
+	assert_int_equal(m->hello->producer_epoch, epoch);
+	client_free_msg(m);
+}
+
+/* Sends batch seq of n events numbered from first (event ids "ev-<number>"). */
+static void send_batch(struct client *c, uint64_t seq, uint32_t first, uint32_t n)
+{
+	static Fanout__V1__Event ev[BATCH_MAX];
+	static Fanout__V1__Distribution dist[BATCH_MAX];
+	static Fanout__V1__MarketData md[BATCH_MAX];
+	static char bufs[BATCH_MAX][256];
+	Fanout__V1__Event *ptrs[BATCH_MAX];
+
+	assert_true(n <= BATCH_MAX);
+	for (uint32_t i = 0; i < n; i++) {
+		make_event(&ev[i], &dist[i], &md[i], bufs[i], TOPIC, first + i, 97);
+		ptrs[i] = &ev[i];
+	}
+	assert_int_equal(client_publish(c, seq, ptrs, n), 0);
+}
+
+struct ack {
+	bool have;
+	uint32_t n;
+	uint32_t part[BATCH_MAX];
+	uint64_t off[BATCH_MAX];
+};
+
+/* Takes a PublishAck into a (or, when a already has one, checks it is the same). */
+static void ack_take(struct ack *a, const Fanout__V1__PublishAck *pa)
+{
+	assert_int_equal(pa->n_offsets, pa->n_partitions);
+	if (a->have) {
+		assert_int_equal(pa->n_offsets, a->n);
+		for (uint32_t i = 0; i < a->n; i++) {
+			assert_int_equal(pa->partitions[i], a->part[i]);
+			assert_int_equal(pa->offsets[i], a->off[i]);
+		}
+		return;
+	}
+	assert_true(pa->n_offsets <= BATCH_MAX);
+	a->have = true;
+	a->n = (uint32_t)pa->n_offsets;
+	for (uint32_t i = 0; i < a->n; i++) {
+		assert_true(pa->offsets[i] != UINT64_MAX);
+		a->part[i] = pa->partitions[i];
+		a->off[i] = pa->offsets[i];
+	}
+}
+
+/* The next message must be the ack of seq; returns it. */
+static Fanout__V1__ServerMessage *expect_ack(struct client *c, uint64_t seq)
+{
+	Fanout__V1__ServerMessage *m = recv_msg(c, 10000);
+
+	if (m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_ERROR)
+		fail_msg("batch %llu: error %d: %s", (unsigned long long)seq, m->error->code,
+			 m->error->message);
+	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_PUBLISH_ACK);
+	assert_int_equal(m->publish_ack->sequence, seq);
+	return m;
+}
+
+/* Sends batch seq again until it is acked: an earlier connection may still be storing
+ * it (SEQUENCE_IN_FLIGHT, bounded). */
+static void resend_until_acked(struct client *c, uint64_t seq, uint32_t first, uint32_t n,
+			       struct ack *a)
+{
+	for (int tries = 0; tries < 200; tries++) {
+		Fanout__V1__ServerMessage *m;
+
+		send_batch(c, seq, first, n);
+		m = recv_msg(c, 10000);
+		if (m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_PUBLISH_ACK) {
+			assert_int_equal(m->publish_ack->sequence, seq);
+			ack_take(a, m->publish_ack);
+			client_free_msg(m);
+			return;
+		}
+		assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_ERROR);
+		if (m->error->code != FANOUT__V1__ERROR_CODE__ERROR_CODE_SEQUENCE_IN_FLIGHT)
+			fail_msg("batch %llu: error %d: %s", (unsigned long long)seq,
+				 m->error->code, m->error->message);
+		client_free_msg(m);
+		usleep(20000);
+	}
+	fail_msg("batch %llu stayed in flight", (unsigned long long)seq);
+}
+
+/* Reads the whole topic from the start: seen[k] counts event number k, which must sit
+ * where acks[] said (batch k / per, entry k % per) and carry its producer stamp. Returns
+ * the events read. */
+static uint32_t read_all(uint32_t total, uint32_t per, const struct ack *acks,
+			 const char *producer, uint64_t epoch, uint8_t *seen)
+{
+	struct client c;
+	Fanout__V1__ServerMessage *r = NULL;
+	uint32_t got = 0;
+
+	server_connect(&g_srv, &c);
+	assert_int_equal(client_subscribe(&c, 1, TOPIC, NULL, 0,
+					  FANOUT__V1__START_POSITION__START_POSITION_EARLIEST, 0,
+					  &r), 0);
+	client_free_msg(r);
+	memset(seen, 0, total);
+	for (;;) {
+		Fanout__V1__ServerMessage *m = NULL;
+		const Fanout__V1__Event *e;
+		uint32_t k, b, i;
+
+		if (client_recv(&c, &m, got < total ? 10000 : 500) == -ETIMEDOUT)
+			break;
+		assert_non_null(m);
+		assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_EVENT);
+		e = m->event;
+		assert_int_equal(sscanf(e->event_id, "ev-%u", &k), 1);
+		assert_true(k < total);
+		seen[k]++;
+		got++;
+		b = k / per;
+		i = k % per;
+		assert_non_null(e->producer);
+		assert_string_equal(e->producer->producer_id, producer);
+		assert_int_equal(e->producer->epoch, epoch);
+		assert_int_equal(e->producer->sequence, b + 1);
+		assert_int_equal(e->producer->index, i);
+		if (acks && acks[b].have) {	/* where its ack said */
+			assert_int_equal(e->distribution->partition, acks[b].part[i]);
+			assert_int_equal(e->distribution->offset, acks[b].off[i]);
+		}
+		client_free_msg(m);
+	}
+	client_close(&c);
+	return got;
+}
+
+static void expect_each_once(const uint8_t *seen, uint32_t total)
+{
+	for (uint32_t k = 0; k < total; k++)
+		if (seen[k] != 1)
+			fail_msg("event %u stored %u times", k, seen[k]);
+}
+
+/* Acked, sent again on the same and on a new connection, dropped before the ack and
+ * sent again: the first offsets every time, each event stored once. */
+static void test_resend_gets_first_offsets(void **state)
+{
+	static struct ack acks[3];
+	uint8_t seen[300];
+	struct client c;
+	Fanout__V1__ServerMessage *m;
+
+	(void)state;
+	memset(acks, 0, sizeof(acks));
+	producer_connect(&c, "gateway-1", 1);
+	send_batch(&c, 1, 0, 100);
+	m = expect_ack(&c, 1);
+	ack_take(&acks[0], m->publish_ack);
+	client_free_msg(m);
+	send_batch(&c, 1, 0, 100);	/* at once, same connection */
+	m = expect_ack(&c, 1);
+	ack_take(&acks[0], m->publish_ack);
+	client_free_msg(m);
+	send_batch(&c, 2, 100, 100);
+	m = expect_ack(&c, 2);
+	ack_take(&acks[1], m->publish_ack);
+	client_free_msg(m);
+	send_batch(&c, 3, 200, 100);
+	client_close(&c);	/* before its ack */
+
+	producer_connect(&c, "gateway-1", 1);
+	resend_until_acked(&c, 3, 200, 100, &acks[2]);
+	resend_until_acked(&c, 1, 0, 100, &acks[0]);
+	resend_until_acked(&c, 2, 100, 100, &acks[1]);
+	client_close(&c);
+	assert_int_equal(read_all(300, 100, acks, "gateway-1", 1, seen), 300);
+	expect_each_once(seen, 300);
+}
+
+/* After a SIGKILL and a restart: a batch sent again is answered from the record. */
+static void test_resend_after_restart(void **state)
+{
+	static struct ack acks[4];
+	uint8_t seen[400];
+	struct client c;
+	Fanout__V1__ServerMessage *m;
+
+	(void)state;
+	memset(acks, 0, sizeof(acks));
+	producer_connect(&c, "gateway-2", 7);
+	for (uint32_t b = 0; b < 3; b++) {
+		send_batch(&c, b + 1, b * 100, 100);
+		m = expect_ack(&c, b + 1);
+		ack_take(&acks[b], m->publish_ack);
+		client_free_msg(m);
+	}
+	client_close(&c);
+	server_stop(&g_srv, SIGKILL);
+	server_start(&g_srv, g_args);
+	producer_connect(&c, "gateway-2", 7);
+	for (uint32_t b = 0; b < 3; b++)
+		resend_until_acked(&c, b + 1, b * 100, 100, &acks[b]);
+	resend_until_acked(&c, 4, 300, 100, &acks[3]);	/* new: stored */
+	client_close(&c);
+	assert_int_equal(read_all(400, 100, acks, "gateway-2", 7, seen), 400);
+	expect_each_once(seen, 400);
+}
+
+#define KILL_BATCHES 24u
+#define KILL_PER 500u
+#define KILL_WINDOW 8u
+
+/* Batches in flight when the server is SIGKILLed (some part-stored across the two
+ * reactors' partitions): sent again after each restart until all are acked; every
+ * event once, where its ack says. */
+static void test_server_killed_mid_batches(void **state)
+{
+	static struct ack acks[KILL_BATCHES];
+	static uint8_t seen[KILL_BATCHES * KILL_PER];
+	uint32_t done = 0;
+	struct client c;
+
+	(void)state;
+	memset(acks, 0, sizeof(acks));
+	srand((unsigned)time(NULL));
+	for (int round = 0; done < KILL_BATCHES && round < 40; round++) {
+		bool kill_it = round < 8;
+		uint32_t lo = done, hi = done + KILL_WINDOW < KILL_BATCHES ?
+					 done + KILL_WINDOW : KILL_BATCHES;
+
+		producer_connect(&c, "gateway-3", 1);
+		for (uint32_t b = lo; b < hi; b++)
+			send_batch(&c, b + 1, b * KILL_PER, KILL_PER);
+		if (kill_it) {
+			Fanout__V1__ServerMessage *m = NULL;
+
+			/* One ack read (its offsets are checked after the restarts), then the
+			 * server dies while the others are in flight. */
+			m = expect_ack(&c, lo + 1);
+			ack_take(&acks[lo], m->publish_ack);
+			client_free_msg(m);
+			usleep((useconds_t)(rand() % 4000));
+			server_stop(&g_srv, SIGKILL);
+			client_close(&c);
+			server_start(&g_srv, g_args);
+			continue;
+		}
+		for (uint32_t b = lo; b < hi; b++) {
+			Fanout__V1__ServerMessage *m = expect_ack(&c, b + 1);
+
+			ack_take(&acks[b], m->publish_ack);
+			client_free_msg(m);
+		}
+		done = hi;
+		client_close(&c);
+	}
+	assert_int_equal(done, KILL_BATCHES);
+	assert_int_equal(read_all(KILL_BATCHES * KILL_PER, KILL_PER, acks, "gateway-3", 1, seen),
+			 KILL_BATCHES * KILL_PER);
+	expect_each_once(seen, KILL_BATCHES * KILL_PER);
+}
+
+/* Expects an Error with code as the next message. */
+static void expect_code(struct client *c, Fanout__V1__ErrorCode code)
+{
+	Fanout__V1__ServerMessage *m = recv_msg(c, 10000);
+
+	if (m->body_case != FANOUT__V1__SERVER_MESSAGE__BODY_ERROR || m->error->code != code)
+		fail_msg("expected error %d, got body %d (code %d: %s)", code, m->body_case,
+			 m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_ERROR ?
+			 (int)m->error->code : 0,
+			 m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_ERROR ?
+			 m->error->message : "");
+	client_free_msg(m);
+}
+
+/* A newer or equal epoch fences older connections; an older epoch is refused; a new
+ * epoch starts its sequences again. */
+static void test_epochs_fence(void **state)
+{
+	struct client a, b, old, next;
+	Fanout__V1__ServerMessage *m;
+	uint8_t seen[300];
+
+	(void)state;
+	producer_connect(&a, "gateway-4", 5);
+	send_batch(&a, 1, 0, 100);
+	client_free_msg(expect_ack(&a, 1));
+	producer_connect(&b, "gateway-4", 5);	/* takes it over */
+	send_batch(&a, 2, 100, 100);
+	expect_code(&a, FANOUT__V1__ERROR_CODE__ERROR_CODE_PRODUCER_FENCED);
+	client_close(&a);
+	send_batch(&b, 2, 100, 100);
+	client_free_msg(expect_ack(&b, 2));
+
+	server_connect(&g_srv, &old);
+	m = hello_as(&old, "gateway-4", 4);
+	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_ERROR);
+	assert_int_equal(m->error->code, FANOUT__V1__ERROR_CODE__ERROR_CODE_PRODUCER_FENCED);
+	assert_true(m->error->closing);
+	assert_non_null(strstr(m->error->message, "epoch 5"));
+	client_free_msg(m);
+	client_close(&old);
+
+	producer_connect(&next, "gateway-4", 6);
+	send_batch(&b, 3, 200, 100);
+	expect_code(&b, FANOUT__V1__ERROR_CODE__ERROR_CODE_PRODUCER_FENCED);
+	client_close(&b);
+	send_batch(&next, 1, 200, 100);	/* sequence 1 again: epoch 6's first batch */
+	client_free_msg(expect_ack(&next, 1));
+	client_close(&next);
+	/* 300 events: epoch 5's two batches and epoch 6's one. */
+	{
+		struct client c;
+		Fanout__V1__ServerMessage *r = NULL;
+		uint32_t got = 0, e6 = 0;
+
+		server_connect(&g_srv, &c);
+		assert_int_equal(client_subscribe(&c, 1, TOPIC, NULL, 0,
+				 FANOUT__V1__START_POSITION__START_POSITION_EARLIEST, 0, &r), 0);
+		client_free_msg(r);
+		memset(seen, 0, sizeof(seen));
+		while (got < 300) {
+			uint32_t k;
+
+			m = recv_msg(&c, 10000);
+			assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_EVENT);
+			assert_int_equal(sscanf(m->event->event_id, "ev-%u", &k), 1);
+			assert_true(k < 300);
+			seen[k]++;
+			e6 += m->event->producer->epoch == 6;
+			got++;
+			client_free_msg(m);
+		}
+		client_close(&c);
+		expect_each_once(seen, 300);
+		assert_int_equal(e6, 100);
+	}
+}
+
+/* Refusals: bad ids, sequence 0, a stored sequence with another size, a forgotten
+ * sequence, a stamp set by the publisher. */
+static void test_refusals(void **state)
+{
+	static const char *const bad[] = { "has space", "..", "x/y",
+		"0123456789012345678901234567890123456789012345678901234567890123456789" };
+	struct client c;
+	Fanout__V1__ServerMessage *m;
+
+	(void)state;
+	for (size_t i = 1; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		server_connect(&g_srv, &c);
+		m = hello_as(&c, bad[i], 1);
+		assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_ERROR);
+		assert_int_equal(m->error->code, FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_PRODUCER);
+		assert_true(m->error->closing);
+		client_free_msg(m);
+		client_close(&c);
+	}
+	server_connect(&g_srv, &c);	/* "" is no producer: a plain Hello */
+	m = hello_as(&c, "", 1);
+	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_HELLO);
+	assert_int_equal(m->hello->producer_epoch, 0);
+	client_free_msg(m);
+	client_close(&c);
+	server_connect(&g_srv, &c);
+	m = hello_as(&c, bad[0], 1);
+	assert_int_equal(m->error->code, FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_PRODUCER);
+	assert_non_null(strstr(m->error->message, "A-Z a-z 0-9"));
+	client_free_msg(m);
+	client_close(&c);
+
+	producer_connect(&c, "gateway-5", 1);
+	send_batch(&c, 0, 0, 10);
+	expect_code(&c, FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_SEQUENCE);
+	/* 100 one-event batches: the records keep the last 96, the first few are forgotten. */
+	for (uint32_t b = 1; b <= 100; b++) {
+		send_batch(&c, b, 1000 + b, 1);
+		client_free_msg(expect_ack(&c, b));
+	}
+	send_batch(&c, 1, 1001, 1);
+	expect_code(&c, FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_SEQUENCE);
+	send_batch(&c, 50, 1050, 2);	/* remembered, with 1 event */
+	expect_code(&c, FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_SEQUENCE);
+	send_batch(&c, 50, 1050, 1);
+	client_free_msg(expect_ack(&c, 50));
+	{	/* a publisher's own stamp */
+		Fanout__V1__Event e;
+		Fanout__V1__Distribution d;
+		Fanout__V1__MarketData md;
+		Fanout__V1__ProducerStamp ps = FANOUT__V1__PRODUCER_STAMP__INIT;
+		Fanout__V1__Event *p = &e;
+		char buf[256];
+
+		make_event(&e, &d, &md, buf, TOPIC, 1, 1);
+		ps.producer_id = "gateway-5";
+		ps.sequence = 101;
+		e.producer = &ps;
+		assert_int_equal(client_publish(&c, 101, &p, 1), 0);
+		m = recv_msg(&c, 10000);
+		assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_ERROR);
+		assert_int_equal(m->error->code, FANOUT__V1__ERROR_CODE__ERROR_CODE_INVALID_EVENT);
+		assert_non_null(strstr(m->error->message, "producer"));
+		client_free_msg(m);
+	}
+	send_batch(&c, 101, 1101, 1);	/* refused wholly: the sequence is still free */
+	client_free_msg(expect_ack(&c, 101));
+	client_close(&c);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_resend_gets_first_offsets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resend_after_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server_killed_mid_batches, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_epochs_fence, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+	};
+
+	g_argc = argc;
+	g_argv = argv;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,344 @@
+/* tests/unit/net/producer_test.c — idempotent producers' records (net/producer.c): ids;
+ * epochs and fencing generations; the verdict for each kind of batch (new, sent again
+ * whole or part-stored, in flight, forgotten, another size, sequence 0, every record
+ * busy); a batch that stored nothing lets its record go; the ring area forgets the
+ * oldest records (raising the floor); a second registry (a restart) finds the records;
+ * a PENDING record a crash left is settled from stamped frames in a real log. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/arena.h"
+#include "core/frame_key.h"
+#include "ingest/publish.h"
+#include "net/producer.h"
+#include "tests/unit/tmp_tree.h"
+
+struct fx {
+	char dir[64];
+	struct topic_table topics;
+	struct topic *tp;
+	struct producer_registry r;
+	uint64_t known[PUBLISH_BATCH_MAX];
+	uint32_t known_part[PUBLISH_BATCH_MAX];
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct log_config lc = { .segment_bytes = 8u << 20 };
+
+	if (!f)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/producer_test.XXXXXX");
+	if (!mkdtemp(f->dir) || topic_table_init(&f->topics, f->dir, &lc) < 0 ||
+	    topic_create(&f->topics, "md", 2, 2, &f->tp) < 0 ||
+	    producer_registry_open(&f->r, f->dir, &f->topics) < 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	producer_registry_close(&f->r);
+	topic_table_close(&f->topics);
+	tmp_tree_remove(f->dir);
+	free(f);
+	return 0;
+}
+
+static struct producer *attach(struct fx *f, const char *id, uint64_t epoch, uint64_t *gen)
+{
+	struct producer *p = NULL;
+	uint64_t in_force;
+	const char *why;
+
+	assert_int_equal(producer_attach(&f->r, id, strlen(id), epoch, &p, gen, &in_force, &why),
+			 0);
+	assert_int_equal(in_force, epoch);
+	return p;
+}
+
+/* Records batch seq of n events at offsets base.. in partition 1. */
+static void store(struct producer *p, uint64_t epoch, uint64_t seq, uint32_t n, uint64_t base)
+{
+	static uint64_t off[PUBLISH_BATCH_MAX];
+	static uint32_t part[PUBLISH_BATCH_MAX];
+	uint64_t known[4];
+	uint32_t kp[4];
+	int claim;
+
+	assert_int_equal(producer_begin(p, epoch, seq, n, 1, known, kp, &claim), PRODUCER_NEW);
+	assert_true(claim >= 0);
+	for (uint32_t i = 0; i < n; i++) {
+		off[i] = base + i;
+		part[i] = 1;
+	}
+	producer_record(p, claim, n, part, off);
+}
+
+static void test_ids(void **state)
+{
+	static const char *const bad[] = { "", ".", "..", "a b", "a/b", "é",
+		"01234567890123456789012345678901234567890123456789012345678901234" };
+	const char *why;
+
+	(void)state;
+	assert_int_equal(producer_id_check("md-gw_1.a", 9, &why), 0);
+	assert_int_equal(producer_id_check("...", 3, &why), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(producer_id_check(bad[i], strlen(bad[i]), &why), -EINVAL);
+	assert_int_equal(producer_id_check("ab\0c", 4, &why), -EINVAL);
+	assert_int_equal(producer_id_check("gw.state", 2, &why), 0);	/* a prefix */
+}
+
+static void test_epochs_and_fencing(void **state)
+{
+	struct fx *f = *state;
+	struct producer *p, *q;
+	uint64_t g1, g2, in_force = 0;
+	const char *why;
+
+	p = attach(f, "gw", 3, &g1);
+	assert_false(producer_fenced(p, g1));
+	q = attach(f, "gw", 3, &g2);	/* the same epoch takes over */
+	assert_ptr_equal(p, q);
+	assert_true(producer_fenced(p, g1));
+	assert_false(producer_fenced(p, g2));
+	assert_int_equal(producer_attach(&f->r, "gw", 2, 2, &q, &g2, &in_force, &why), -ESTALE);
+	assert_int_equal(in_force, 3);
+	assert_false(producer_fenced(p, g2));	/* a refused Hello fences no one */
+	store(p, 3, 10, 2, 100);
+	q = attach(f, "gw", 4, &g2);	/* a new epoch: sequences start again */
+	store(q, 4, 1, 2, 200);
+	assert_int_equal(producer_attach(&f->r, "g w", 3, 5, &q, &g2, &in_force, &why),
+			 -EINVAL);
+	assert_non_null(strstr(why, "A-Z"));
+}
+
+static void test_verdicts(void **state)
+{
+	struct fx *f = *state;
+	struct producer *p;
+	uint64_t gen, off[3] = { 7, UINT64_MAX, 9 };
+	uint32_t part[3] = { 0, 0, 1 };
+	int claim, again;
+
+	p = attach(f, "gw", 1, &gen);
+	assert_int_equal(producer_begin(p, 1, 0, 3, 5, f->known, f->known_part, &claim),
+			 PRODUCER_ZERO);
+	assert_int_equal(claim, -1);
+	assert_int_equal(producer_begin(p, 1, 5, 3, 5, f->known, f->known_part, &claim),
+			 PRODUCER_NEW);
+	assert_true(claim >= 0);
+	assert_int_equal(producer_begin(p, 1, 5, 3, 6, f->known, f->known_part, &again),
+			 PRODUCER_IN_FLIGHT);
+	assert_int_equal(again, -1);
+	producer_record(p, claim, 3, part, off);	/* entry 1 was not stored */
+	assert_int_equal(producer_begin(p, 1, 5, 4, 7, f->known, f->known_part, &again),
+			 PRODUCER_OTHER_SIZE);
+	assert_int_equal(producer_begin(p, 1, 5, 3, 7, f->known, f->known_part, &again),
+			 PRODUCER_RETRY);
+	assert_true(again >= 0);	/* claimed again: entry 1 is stored now */
+	assert_int_equal(f->known[0], 7);
+	assert_int_equal(f->known[1], UINT64_MAX);
+	assert_int_equal(f->known[2], 9);
+	assert_int_equal(f->known_part[2], 1);
+	off[1] = 12;
+	producer_record(p, again, 3, part, off);
+	assert_int_equal(producer_begin(p, 1, 5, 3, 8, f->known, f->known_part, &again),
+			 PRODUCER_RETRY);
+	assert_int_equal(again, -1);	/* all known: nothing to claim */
+	assert_int_equal(f->known[1], 12);
+	/* A batch that stored nothing lets its record go: sent again, it is new. */
+	assert_int_equal(producer_begin(p, 1, 6, 2, 9, f->known, f->known_part, &claim),
+			 PRODUCER_NEW);
+	producer_record(p, claim, 0, part, off);
+	assert_int_equal(producer_begin(p, 1, 6, 2, 9, f->known, f->known_part, &claim),
+			 PRODUCER_NEW);
+	producer_record(p, claim, 0, part, off);
+	/* Every record in flight: busy. */
+	for (uint32_t i = 0; i < PRODUCER_SLOTS; i++)
+		assert_int_equal(producer_begin(p, 1, 100 + i, 1, 9, f->known, f->known_part,
+						&claim), PRODUCER_NEW);
+	assert_int_equal(producer_begin(p, 1, 999, 1, 9, f->known, f->known_part, &claim),
+			 PRODUCER_BUSY);
+}
+
+/* Records past PRODUCER_SLOTS, and offsets past the ring area, forget the oldest: their
+ * sequences are refused as too old, newer ones still answered. */
+static void test_forgetting(void **state)
+{
+	struct fx *f = *state;
+	struct producer *p;
+	uint64_t gen;
+	int claim;
+
+	p = attach(f, "gw", 1, &gen);
+	for (uint64_t s = 1; s <= PRODUCER_SLOTS + 4; s++)
+		store(p, 1, s, 1, s);
+	assert_int_equal(producer_begin(p, 1, 4, 1, 9, f->known, f->known_part, &claim),
+			 PRODUCER_TOO_OLD);
+	assert_int_equal(producer_begin(p, 1, 5, 1, 9, f->known, f->known_part, &claim),
+			 PRODUCER_RETRY);
+	assert_int_equal(f->known[0], 5);
+	assert_int_equal(producer_begin(p, 1, 3, 1, 9, f->known, f->known_part, &claim),
+			 PRODUCER_TOO_OLD);
+	/* 8192-event batches: the 1 MiB area holds ten of them; an eleventh wraps over the
+	 * first. */
+	for (uint64_t s = 200; s < 211; s++)
+		store(p, 1, s, PUBLISH_BATCH_MAX, s * 100000);
+	assert_int_equal(producer_begin(p, 1, 200, PUBLISH_BATCH_MAX, 9, f->known,
+					f->known_part, &claim), PRODUCER_TOO_OLD);
+	assert_int_equal(producer_begin(p, 1, 210, PUBLISH_BATCH_MAX, 9, f->known,
+					f->known_part, &claim), PRODUCER_RETRY);
+	assert_int_equal(f->known[8191], 210 * 100000ull + 8191);
+	assert_int_equal(producer_begin(p, 1, 205, PUBLISH_BATCH_MAX, 9, f->known,
+					f->known_part, &claim), PRODUCER_RETRY);
+	assert_int_equal(f->known[0], 205 * 100000ull);
+}
+
+/* A second registry over the same files (a restart) answers as the first did. */
+static void test_reopen(void **state)
+{
+	struct fx *f = *state;
+	struct producer *p;
+	uint64_t gen, in_force;
+	const char *why;
+	int claim;
+
+	p = attach(f, "gw", 9, &gen);
+	store(p, 9, 41, 3, 500);
+	producer_registry_close(&f->r);
+	assert_int_equal(producer_registry_open(&f->r, f->dir, &f->topics), 0);
+	assert_int_equal(f->r.n, 1);
+	assert_int_equal(producer_attach(&f->r, "gw", 2, 8, &p, &gen, &in_force, &why), -ESTALE);
+	p = attach(f, "gw", 9, &gen);
+	assert_int_equal(producer_begin(p, 9, 41, 3, 1, f->known, f->known_part, &claim),
+			 PRODUCER_RETRY);
+	assert_int_equal(f->known[2], 502);
+	assert_int_equal(f->known_part[2], 1);
+	/* A stray file in the directory: refused at open, naming it. */
+	producer_registry_close(&f->r);
+	{
+		char path[128];
+		FILE *x;
+
+		snprintf(path, sizeof(path), "%s/producers/other.state", f->dir);
+		x = fopen(path, "w");
+		assert_non_null(x);
+		fputs("not ours", x);
+		fclose(x);
+		assert_int_equal(producer_registry_open(&f->r, f->dir, &f->topics), -EUCLEAN);
+		producer_registry_close(&f->r);
+		unlink(path);
+	}
+	assert_int_equal(producer_registry_open(&f->r, f->dir, &f->topics), 0);
+}
+
+/* A crash between the claim and the record: the events appended so far are found by
+ * their stamps at the next open; a retry then appends only the rest. */
+static void test_settle_from_log(void **state)
+{
+	struct fx *f = *state;
+	Fanout__V1__Event ev[3], *ptrs[3];
+	Fanout__V1__Distribution dist[3];
+	Fanout__V1__MarketData md[3];
+	Fanout__V1__PublishBatch pb = FANOUT__V1__PUBLISH_BATCH__INIT;
+	struct publish_ctx pub = { 0 };
+	struct publish_ticket t = { 0 };
+	struct publish_error err;
+	struct arena arena;
+	struct event_stamp stamp = { .id = "gw", .id_len = 2, .epoch = 2, .sequence = 8 };
+	struct producer *p;
+	uint8_t wire[4096];
+	char ids[3][16], keys[3][16];
+	uint64_t gen, seq;
+	size_t len, appended;
+	int claim;
+
+	for (uint32_t i = 0; i < 3; i++) {
+		fanout__v1__event__init(&ev[i]);
+		fanout__v1__distribution__init(&dist[i]);
+		fanout__v1__market_data__init(&md[i]);
+		snprintf(ids[i], sizeof(ids[i]), "ev-%u", i);
+		snprintf(keys[i], sizeof(keys[i]), "K%u.X.trade", i);
+		ev[i].event_id = ids[i];
+		dist[i].topic = "md";
+		dist[i].routing_key = keys[i];
+		ev[i].distribution = &dist[i];
+		md[i].symbol = "K";
+		ev[i].payload_case = FANOUT__V1__EVENT__PAYLOAD_MARKET_DATA;
+		ev[i].market_data = &md[i];
+		ptrs[i] = &ev[i];
+	}
+	assert_int_equal(arena_init(&arena, 8u << 20), 0);
+	assert_int_equal(publish_init(&pub, 1u << 20, &arena), 0);
+	pub.topics = &f->topics;
+	pub.default_partitions = 1;
+	p = attach(f, "gw", 2, &gen);
+	assert_int_equal(producer_begin(p, 2, 8, 3, 1000, f->known, f->known_part, &claim),
+			 PRODUCER_NEW);
+	/* The crash came after two of the three events: they are all the log has. */
+	pb.sequence = 8;
+	pb.n_events = 2;
+	pb.events = ptrs;
+	len = protobuf_c_message_pack(&pb.base, wire);
+	pub.stamp = &stamp;
+	assert_int_equal(publish_bytes(&pub, wire, len, 1000, &t, &appended, &seq, &err), 0);
+	publish_flush(&pub);
+	{	/* the stamp, as stored */
+		struct log_ref ref;
+		struct frame_stamp st;
+
+		assert_int_equal(log_read(f->tp->part[t.partitions[1]].log, t.offsets[1], &ref), 0);
+		assert_true(ref.entry->flags & LOG_ENTRY_PRODUCER);
+		assert_int_equal(frame_stamp(ref.frame, ref.len, &st), 0);
+		assert_int_equal(st.id_len, 2);
+		assert_memory_equal(st.id, "gw", 2);
+		assert_int_equal(st.epoch, 2);
+		assert_int_equal(st.sequence, 8);
+		assert_int_equal(st.index, 1);
+	}
+	producer_registry_close(&f->r);	/* no record: the crash */
+	assert_int_equal(producer_registry_open(&f->r, f->dir, &f->topics), 0);
+	assert_int_equal(f->r.n, 1);
+	assert_int_equal(f->r.p[0]->settled, 1);
+	assert_int_equal(f->r.p[0]->settled_events, 2);
+	p = attach(f, "gw", 2, &gen);
+	assert_int_equal(producer_begin(p, 2, 8, 3, 2000, f->known, f->known_part, &claim),
+			 PRODUCER_RETRY);
+	assert_true(claim >= 0);
+	assert_int_equal(f->known[0], t.offsets[0]);
+	assert_int_equal(f->known_part[0], t.partitions[0]);
+	assert_int_equal(f->known[1], t.offsets[1]);
+	assert_int_equal(f->known[2], UINT64_MAX);
+	publish_ticket_free(&t);
+	publish_free(&pub);
+	arena_free(&arena);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ids),
+		cmocka_unit_test_setup_teardown(test_epochs_and_fencing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verdicts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_forgetting, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_settle_from_log, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
