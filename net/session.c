@@ -1135,7 +1135,8 @@ static void session_publish_answer(struct session *s, const struct session_batch
 			      "sync them (%s): they survive the server process dying, not the "
 			      "machine", t->n, strerror(-b->sync_failed));
 	if (b->rc < 0)
-		session_error(s, b->err.code, b->seq, 0, false, "publish: %s", b->err.message);
+		session_error(s, b->err.code, b->seq, 0, b->closing, "publish: %s",
+			      b->err.message);
 }
 
 /* A batch slot, from the budget (given back in session_drop_batches or, for an orphan,
@@ -1167,21 +1168,34 @@ void session_batch_record(struct session_batch *b)
 	b->claim = -1;
 }
 
+/* Refuses a batch: its answer is the Error, in order with the batches ahead. */
+static int session_batch_refuse(struct session_batch *b, Fanout__V1__ErrorCode code,
+				bool closing, const char *fmt, ...)
+{
+	va_list ap;
+
+	b->err.code = code;
+	va_start(ap, fmt);
+	vsnprintf(b->err.message, sizeof(b->err.message), fmt, ap);
+	va_end(ap);
+	b->closing = closing;
+	return -1;
+}
+
 /* An idempotent producer's batch, scanned (pub->n stored events): stored as new, or
  * answered (and completed) from what the producer's record says was stored before.
- * Sets up pub's stamp and known entries for publish_batch. Returns 0, or -1 after the
- * Error (nothing stored). */
+ * Sets up pub's stamp and known entries for publish_batch. Returns 0, or -1 with b->err
+ * set (nothing stored). */
 static int session_producer_begin(struct session *s, struct session_batch *b, int64_t now)
 {
 	struct publish_ctx *pub = &s->srv->publish;
+	const struct producer *p = s->producer;
 	enum producer_verdict v;
 
-	if (producer_fenced(s->producer, s->producer_gen)) {
-		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_PRODUCER_FENCED, b->seq, 0, true,
-			      "publish: another connection took producer %s over; nothing was "
-			      "stored", s->producer->id);
-		return -1;
-	}
+	if (producer_fenced(s->producer, s->producer_gen))
+		return session_batch_refuse(b, FANOUT__V1__ERROR_CODE__ERROR_CODE_PRODUCER_FENCED,
+					    true, "another connection took producer %s over; "
+					    "nothing was stored", p->id);
 	v = producer_begin(s->producer, s->producer_epoch, b->seq, pub->n, now, s->srv->known,
 			   s->srv->known_part, &b->claim);
 	switch (v) {
@@ -1192,32 +1206,29 @@ static int session_producer_begin(struct session *s, struct session_batch *b, in
 		pub->known_part = s->srv->known_part;
 		break;
 	case PRODUCER_IN_FLIGHT:
-		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_SEQUENCE_IN_FLIGHT, b->seq, 0,
-			      false, "publish: batch %llu of producer %s is being stored for "
-			      "an earlier connection; send it again shortly for its ack",
-			      (unsigned long long)b->seq, s->producer->id);
-		return -1;
+		return session_batch_refuse(b,
+			FANOUT__V1__ERROR_CODE__ERROR_CODE_SEQUENCE_IN_FLIGHT, false,
+			"batch %llu of producer %s is still being stored (sent before, on this "
+			"or an earlier connection); send it again shortly for its ack",
+			(unsigned long long)b->seq, p->id);
 	case PRODUCER_BUSY:
-		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_SEQUENCE_IN_FLIGHT, b->seq, 0,
-			      false, "publish: producer %s has %u batches being stored; send "
-			      "this one again once some are acked", s->producer->id,
-			      PRODUCER_SLOTS);
-		return -1;
+		return session_batch_refuse(b,
+			FANOUT__V1__ERROR_CODE__ERROR_CODE_SEQUENCE_IN_FLIGHT, false,
+			"producer %s has %u batches being stored; send this one again once "
+			"some are acked", p->id, PRODUCER_SLOTS);
 	default:
-		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_SEQUENCE, b->seq, 0, false,
-			      "publish: producer %s, epoch %llu: %s; nothing was stored",
-			      s->producer->id, (unsigned long long)s->producer_epoch,
-			      v == PRODUCER_ZERO ? "an idempotent producer's batch sequence is "
-			      "1 or more" : v == PRODUCER_TOO_OLD ? "the sequence is at or "
-			      "below the oldest this server still remembers: the batch may "
-			      "have been stored, its offsets are no longer known" :
-			      "a batch with this sequence was stored with another number of "
-			      "events");
-		return -1;
+		return session_batch_refuse(b, FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_SEQUENCE,
+			false, "producer %s, epoch %llu: %s; nothing was stored", p->id,
+			(unsigned long long)s->producer_epoch, v == PRODUCER_ZERO ?
+			"an idempotent producer's batch sequence is 1 or more" :
+			v == PRODUCER_TOO_OLD ? "the sequence is at or below the oldest this "
+			"server still remembers: the batch may have been stored, its offsets "
+			"are no longer known" : "a batch with this sequence was stored with "
+			"another number of events");
 	}
 	b->producer = b->claim >= 0 ? s->producer : NULL;
-	s->producer_stamp = (struct event_stamp){ .id = s->producer->id,
-		.id_len = s->producer->id_len, .epoch = s->producer_epoch, .sequence = b->seq };
+	s->producer_stamp = (struct event_stamp){ .id = p->id, .id_len = p->id_len,
+		.epoch = s->producer_epoch, .sequence = b->seq };
 	pub->stamp = &s->producer_stamp;
 	return 0;
 }
@@ -1229,6 +1240,7 @@ static void session_publish(struct session *s, const uint8_t *batch, size_t len)
 	struct publish_ctx *pub = &s->srv->publish;
 	struct session_batch *b;
 	struct publish_error err;
+	int64_t now = clock_realtime_ns();	/* every event's receive time */
 	size_t appended = 0;
 	uint64_t seq = 0;
 	int scanned;
@@ -1247,16 +1259,16 @@ static void session_publish(struct session *s, const uint8_t *batch, size_t len)
 	b->seq = seq;
 	b->producer = NULL;
 	b->claim = -1;
+	b->closing = false;
 	if (scanned < 0) {
 		publish_ticket_reset(&b->ticket);
 		pub->rejected++;
 		b->rc = -1;
 		b->err = err;
+	} else if (s->producer && session_producer_begin(s, b, now) < 0) {
+		publish_ticket_reset(&b->ticket);
+		b->rc = -1;
 	} else {
-		int64_t now = clock_realtime_ns();
-
-		if (s->producer && session_producer_begin(s, b, now) < 0)
-			return;
 		b->rc = publish_batch(pub, now, &b->ticket, &appended, &b->err) < 0 ? -1 : 0;
 		pub->stamp = NULL;
 		pub->known = NULL;

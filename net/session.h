@@ -57,6 +57,7 @@ struct session_batch {
 	 * when none; written with its offsets once every event is appended. */
 	struct producer *producer;
 	int claim;
+	bool closing;			/* its Error closes the connection */
 };
 
 /* Writes a finished batch's producer record (remaining is 0), once. */

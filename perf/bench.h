@@ -67,6 +67,7 @@ struct bench_cfg {
 	uint64_t fanout_data_index_bytes;	/* fanoutd's --data-index-bytes (0: off) */
 	char fanout_fsync[32];		/* fanoutd's --fsync; "": its default */
 	bool fanout_named;		/* fanout's subscribers are named (durable) and ack */
+	bool fanout_idempotent;		/* fanout's publishers are idempotent producers */
 	/* Every event carries metadata.audit_required: fanoutd keeps a distribution_audit
 	 * row per delivery (the peers have no such thing and carry the same bytes). */
 	bool audit;

@@ -74,6 +74,8 @@ void bench_usage(FILE *f)
 "                            fanoutd's own, interval:100)\n"
 "  --fanout-named            fanout's subscriptions are named (durable, EXCLUSIVE,\n"
 "                            at-least-once): each subscriber acks every 64 events\n"
+"  --fanout-idempotent       fanout's publishers are idempotent producers\n"
+"                            (Hello.producer_id: each batch recorded, events stamped)\n"
 "  --fanout-data-index-bytes N  fanoutd's --data-index-bytes (default 0: the REST data\n"
 "                            API's index off, as the peers keep none; perf/RESULTS.md\n"
 "                            §13 measures it on)\n"
@@ -313,6 +315,8 @@ static int set_opt(struct bench_cfg *c, const char *k, const char *v, int depth)
 		return parse_bool(k, v, &c->audit);
 	if (!strcmp(k, "fanout-named"))
 		return parse_bool(k, v, &c->fanout_named);
+	if (!strcmp(k, "fanout-idempotent"))
+		return parse_bool(k, v, &c->fanout_idempotent);
 	if (!strcmp(k, "quiet"))
 		return parse_bool(k, v, &c->quiet);
 	if (!strcmp(k, "name")) {
@@ -492,7 +496,7 @@ int bench_cfg_parse(struct bench_cfg *c, int argc, char **argv)
 			return -EINVAL;
 		}
 		if (!strcmp(a, "--compare") || !strcmp(a, "--quiet") || !strcmp(a, "--audit") ||
-		    !strcmp(a, "--fanout-named")) {
+		    !strcmp(a, "--fanout-named") || !strcmp(a, "--fanout-idempotent")) {
 			if (set_opt(c, a + 2, "", 0))
 				return -EINVAL;
 			continue;

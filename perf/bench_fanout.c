@@ -116,7 +116,9 @@ static int fanout_server_start(struct bench_run *r)
 
 static int fanout_pub_open(struct bench_run *r, struct bench_pub *p)
 {
+	static unsigned next_producer;	/* one run's publishers open one after another */
 	struct fpub *f = calloc(1, sizeof(*f));
+	int rc;
 
 	if (!f)
 		return -ENOMEM;
@@ -124,7 +126,27 @@ static int fanout_pub_open(struct bench_run *r, struct bench_pub *p)
 	f->buf = malloc(bench_event_batch_cap(r->cfg->batch));
 	if (!f->buf)
 		return -ENOMEM;
-	return client_connect(&f->c, r->addr, CONNECT_TIMEOUT_MS);
+	rc = client_connect(&f->c, r->addr, CONNECT_TIMEOUT_MS);
+	if (rc == 0 && r->cfg->fanout_idempotent) {	/* a producer of its own: bench-N */
+		Fanout__V1__Hello h = FANOUT__V1__HELLO__INIT;
+		Fanout__V1__ServerMessage *m = NULL;
+		char id[32];
+
+		snprintf(id, sizeof(id), "bench-%u", next_producer++);
+		h.protocol_version = 1;
+		h.client_name = "fanout-bench";
+		h.producer_id = id;
+		h.producer_epoch = 1;
+		rc = client_hello_msg(&f->c, &h, CONNECT_TIMEOUT_MS, &m);
+		if (rc < 0)
+			fprintf(stderr, "fanout-bench: fanoutd refused producer %s%s%s\n", id,
+				m && m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_ERROR ?
+				": " : "", m && m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_ERROR ?
+				m->error->message : "");
+		if (m)
+			client_free_msg(m);
+	}
+	return rc;
 }
 
 /* fanoutd refused a batch: says so, with the Error's code and message (decoded by

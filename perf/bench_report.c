@@ -139,6 +139,7 @@ json_t *bench_cfg_json(const struct bench_cfg *c)
 	json_object_set_new(o, "fanout_data_index_bytes",
 			    json_integer((json_int_t)c->fanout_data_index_bytes));
 	json_object_set_new(o, "fanout_named", json_boolean(c->fanout_named));
+	json_object_set_new(o, "fanout_idempotent", json_boolean(c->fanout_idempotent));
 	json_object_set_new(o, "fanout_fsync", json_string(c->fanout_fsync[0] ? c->fanout_fsync :
 							   "default"));
 

@@ -422,6 +422,7 @@ struct sf_conv {
 	bool acked;			/* ... a PublishAck: a LOG_FULL Error may follow */
 	bool closing;			/* a closing Error came: only the close may follow */
 	bool heartbeats;		/* the last HelloResult turned them on */
+	bool producer;			/* a HelloResult made it an idempotent producer */
 	struct sf_sub subs[SF_SUBS_MAX];
 	uint32_t nsubs;
 	bool local;			/* over the rings' Unix socket */
@@ -627,6 +628,12 @@ static void sf_hello(struct sf_conv *c, const Fanout__V1__Hello *h,
 		   r->protocol_version, r->max_frame_bytes, r->max_subscriptions, r->heartbeat_ms,
 		   h->heartbeat_ms, r->reactor, r->reactors);
 	c->heartbeats = hb > 0;
+	if (h->producer_id && h->producer_id[0]) {
+		FUZZ_CHECK(r->producer_epoch == h->producer_epoch, "frame %u: producer epoch %llu "
+			   "answered with %llu", i, (unsigned long long)h->producer_epoch,
+			   (unsigned long long)r->producer_epoch);
+		c->producer = true;
+	}
 }
 
 static void sf_subscribed(struct sf_conv *c, const Fanout__V1__Subscribe *req,
@@ -713,7 +720,11 @@ static void sf_published(struct sf_conv *c, const Fanout__V1__PublishBatch *b,
 			   code == FANOUT__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_TOPIC ||
 			   code == FANOUT__V1__ERROR_CODE__ERROR_CODE_INVALID_TOPIC ||
 			   code == FANOUT__V1__ERROR_CODE__ERROR_CODE_RESOURCE_EXHAUSTED ||
-			   code == FANOUT__V1__ERROR_CODE__ERROR_CODE_FRAME_TOO_LARGE,
+			   code == FANOUT__V1__ERROR_CODE__ERROR_CODE_FRAME_TOO_LARGE ||
+			   (c->producer &&	/* a sequence sent again, or 0; a newer Hello */
+			    (code == FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_SEQUENCE ||
+			     code == FANOUT__V1__ERROR_CODE__ERROR_CODE_SEQUENCE_IN_FLIGHT ||
+			     code == FANOUT__V1__ERROR_CODE__ERROR_CODE_PRODUCER_FENCED)),
 			   "frame %u: a batch protobuf-c reads refused with %s: %s", i,
 			   sf_answer_name(a), a->error->message);
 		return;
@@ -815,6 +826,20 @@ static void sf_closing(struct sf_conv *c, const Fanout__V1__Error *e)
 	case FANOUT__V1__ERROR_CODE__ERROR_CODE_SLOW_CONSUMER:
 		FUZZ_CHECK(sf_live(c, e->subscription_id), "SLOW_CONSUMER for subscription %u",
 			   e->subscription_id);
+		break;
+	case FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_PRODUCER:	/* a Hello's producer */
+		FUZZ_CHECK(f && !c->got && f->m &&
+			   f->m->body_case == FANOUT__V1__CLIENT_MESSAGE__BODY_HELLO &&
+			   f->m->hello->producer_id[0], "BAD_PRODUCER for frame %u (%s)", c->cur,
+			   f ? sf_kind(f->m) : "none");
+		break;
+	case FANOUT__V1__ERROR_CODE__ERROR_CODE_PRODUCER_FENCED:	/* an older epoch, or */
+		FUZZ_CHECK(f && !c->got && f->m &&	/* taken over by another connection */
+			   ((f->m->body_case == FANOUT__V1__CLIENT_MESSAGE__BODY_HELLO &&
+			     f->m->hello->producer_id[0]) ||
+			    (f->m->body_case == FANOUT__V1__CLIENT_MESSAGE__BODY_PUBLISH &&
+			     c->producer)), "PRODUCER_FENCED for frame %u (%s)", c->cur,
+			   f ? sf_kind(f->m) : "none");
 		break;
 	case FANOUT__V1__ERROR_CODE__ERROR_CODE_RESOURCE_EXHAUSTED:	/* input or answers */
 	case FANOUT__V1__ERROR_CODE__ERROR_CODE_FRAME_DEADLINE:	/* a frame held back */
@@ -933,8 +958,10 @@ static void sf_server_frame(struct sf_conv *c, const uint8_t *body, uint32_t len
 	FUZZ_CHECK(!c->closing, "%s after a closing Error", sf_answer_name(a));
 	if (a->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_ERROR)
 		FUZZ_CHECK(a->error->code > 0 &&
-			   a->error->code <= FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_START &&
+			   a->error->code <= FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_PRODUCER &&
 			   a->error->code != FANOUT__V1__ERROR_CODE__ERROR_CODE_SUBSCRIPTION_ENDED &&
+			   /* the disk never refuses a sync here */
+			   a->error->code != FANOUT__V1__ERROR_CODE__ERROR_CODE_NOT_DURABLE &&
 			   /* no partition is ever quarantined here: fresh data directories */
 			   a->error->code != FANOUT__V1__ERROR_CODE__ERROR_CODE_PARTITION_QUARANTINED &&
 			   a->error->message[0], "Error with code %d, message '%s'",

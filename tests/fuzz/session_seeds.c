@@ -73,6 +73,20 @@ static void seed_hello(struct seed *s, uint32_t version, uint32_t heartbeat_ms)
 	seed_msg(s, &m);
 }
 
+/* Hello as an idempotent producer. */
+static void seed_hello_producer(struct seed *s, char *id, uint64_t epoch)
+{
+	Fanout__V1__ClientMessage m = FANOUT__V1__CLIENT_MESSAGE__INIT;
+	Fanout__V1__Hello h = FANOUT__V1__HELLO__INIT;
+
+	h.protocol_version = 1;
+	h.producer_id = id;
+	h.producer_epoch = epoch;
+	m.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_HELLO;
+	m.hello = &h;
+	seed_msg(s, &m);
+}
+
 static void seed_subscribe(struct seed *s, uint32_t id, char *topic, char **patterns,
 			   size_t npatterns, Fanout__V1__StartPosition start,
 			   Fanout__V1__Filter *filter, bool snapshot)
@@ -287,6 +301,16 @@ static void seeds_plain(const char *dir)
 	s = (struct seed){ 0 };
 	seed_md_batch(&s, 7);
 	seed_write(dir, "publish-batch", &s);
+
+	s = (struct seed){ 0 };	/* a batch sent again, one with sequence 0, an old epoch */
+	seed_hello_producer(&s, "seed-producer", 2);
+	seed_md_batch(&s, 1);
+	seed_md_batch(&s, 1);
+	seed_md_batch(&s, 0);
+	seed_md_batch(&s, 2);
+	seed_hello_producer(&s, "seed-producer", 1);
+	seed_ping(&s, 6);
+	seed_write(dir, "publish-idempotent", &s);
 
 	s = (struct seed){ 0 };
 	seed_md_batch(&s, 8);

@@ -186,7 +186,7 @@ def main(argv):
            f_varint(5, -1) + f_len(10, "USD") +
            f_len(1, "BTC-USD"))                               # symbol last
     e5 = (f_len(1, "fb-5-東京") +
-          f_varint(7, 42) +                                   # unknown, before the rest
+          f_varint(8, 42) +                                   # unknown, before the rest
           f_len(4, dist5) +
           f_varint(6, 12345) +                                # receive_time_ns: replaced
           f_varint(2, -42) +                                  # timestamp_ns after others
@@ -194,7 +194,7 @@ def main(argv):
           f_len(10, md5) +
           f_len(5, pb.Metadata(source_service="first", venue="Zürich",
                                compliance_flags=["a", "b"], latency_sensitive=True)) +
-          f_fixed32(8, 1))                                    # unknown, at the end
+          f_fixed32(9, 1))                                    # unknown, at the end
     e6 = pb.Event(event_id="fb-6", timestamp_ns=5, data_type=pb.DATA_TYPE_EXECUTION)
     e6.distribution.topic = topic_b
     e6.distribution.routing_key = "MSFT.fill.partial"
