@@ -135,46 +135,93 @@ static void slot_forget(struct producer *p, struct producer_slot *s)
 	atomic_store_explicit(&s->state, PRODUCER_FREE, memory_order_release);
 }
 
-/* Room for a DONE record's n entries in the ring area: records whose entries lie there
- * are forgotten first. Returns the area offset. Under p->lock. */
+static uint32_t area_bytes(uint32_t n)
+{
+	return (12u * n + 7u) & ~7u;
+}
+
+static bool area_overlaps(const struct producer_slot *s, uint32_t at, uint32_t bytes)
+{
+	return s->area_off < at + bytes && at < s->area_off + area_bytes(s->n);
+}
+
+/* Room for a record's n entries in the ring area, at its head: past the entries a batch
+ * being sent again still needs (area_live), over answered records (forgotten first).
+ * Returns the area offset. Under p->lock. */
 static uint32_t area_take(struct producer *p, uint32_t n)
 {
-	uint32_t bytes = (12u * n + 7u) & ~7u, at = p->h->area_head;
+	uint32_t bytes = area_bytes(n), at = p->h->area_head;
+	bool moved = true;
 
 	assert(bytes <= PRODUCER_AREA_BYTES);
+	for (uint32_t tries = 0; moved && tries <= PRODUCER_SLOTS + 1; tries++) {
+		moved = false;
+		if (at + bytes > PRODUCER_AREA_BYTES)
+			at = 0;
+		for (uint32_t i = 0; i < PRODUCER_SLOTS && !moved; i++) {
+			const struct producer_slot *c = &p->slot[i];
+
+			if (c->area_live && area_overlaps(c, at, bytes) &&
+			    atomic_load_explicit(&c->state, memory_order_relaxed) ==
+			    PRODUCER_PENDING) {
+				at = c->area_off + area_bytes(c->n);
+				moved = true;
+			}
+		}
+	}
 	if (at + bytes > PRODUCER_AREA_BYTES)
 		at = 0;
 	for (uint32_t i = 0; i < PRODUCER_SLOTS; i++) {
-		struct producer_slot *s = &p->slot[i];
-		uint32_t sb = (12u * s->n + 7u) & ~7u;
+		struct producer_slot *c = &p->slot[i];
+		uint32_t st = atomic_load_explicit(&c->state, memory_order_relaxed);
 
-		if (atomic_load_explicit(&s->state, memory_order_relaxed) == PRODUCER_DONE &&
-		    s->area_off < at + bytes && at < s->area_off + sb)
-			slot_forget(p, s);
+		if (!area_overlaps(c, at, bytes))
+			continue;
+		if (st == PRODUCER_DONE)
+			slot_forget(p, c);
+		else if (st == PRODUCER_PENDING)
+			c->area_live = 0;	/* no room left around it (pathological) */
 	}
 	p->h->area_head = at + bytes;
 	return at;
 }
 
-/* Writes a DONE record for slot s (PENDING, fields set): n entries. */
+/* Writes a DONE record for slot s (PENDING, fields set): n entries, merged with what
+ * earlier attempts stored when it was sent again. */
 static void slot_done(struct producer *p, struct producer_slot *s, uint32_t n,
 		      const uint32_t *partitions, const uint64_t *offsets)
 {
-	uint32_t missing = 0;
+	uint32_t old = s->area_off, at, missing = 0, stored = 0;
+	const uint64_t *old_off;
+	const uint32_t *old_part;
 
-	for (uint32_t i = 0; i < s->n; i++)
-		missing += i >= n || offsets[i] == UINT64_MAX;
-	if (missing == s->n) {	/* nothing stored: a retry stores it whole */
+	for (uint32_t i = 0; i < n && i < s->n; i++)
+		stored += offsets[i] != UINT64_MAX;
+	if (stored == 0 && !s->area_live) {	/* nothing stored: a retry stores it whole */
 		atomic_store_explicit(&s->state, PRODUCER_FREE, memory_order_release);
 		return;
 	}
-	s->area_off = area_take(p, s->n);
+	at = area_take(p, s->n);	/* keeps the old entries while area_live */
+	old_off = s->area_live ? (const uint64_t *)(p->area + old) : NULL;
+	old_part = (const uint32_t *)(p->area + old + 8u * s->n);
+	s->area_off = at;
 	for (uint32_t i = 0; i < s->n; i++) {
-		slot_offsets(p, s)[i] = i < n ? offsets[i] : UINT64_MAX;
-		slot_partitions(p, s)[i] = i < n ? partitions[i] : 0;
+		uint64_t o = i < n ? offsets[i] : UINT64_MAX;
+		uint32_t q = i < n ? partitions[i] : 0;
+
+		if (o == UINT64_MAX && old_off && old_off[i] != UINT64_MAX) {
+			o = old_off[i];
+			q = old_part[i];
+		}
+		slot_offsets(p, s)[i] = o;
+		slot_partitions(p, s)[i] = q;
+		missing += o == UINT64_MAX;
 	}
 	s->missing = missing;
-	atomic_store_explicit(&s->state, PRODUCER_DONE, memory_order_release);
+	s->area_live = 0;
+	/* Nothing stored: a retry stores it whole. */
+	atomic_store_explicit(&s->state, missing == s->n ? PRODUCER_FREE : PRODUCER_DONE,
+			      memory_order_release);
 }
 
 enum producer_verdict producer_begin(struct producer *p, uint64_t epoch, uint64_t sequence,
@@ -205,7 +252,9 @@ enum producer_verdict producer_begin(struct producer *p, uint64_t epoch, uint64_
 			memcpy(known, slot_offsets(p, s), 8u * n);
 			memcpy(known_part, slot_partitions(p, s), 4u * n);
 			if (s->missing) {	/* the rest is stored now: claimed again (its
-						 * receive time stays the first attempt's) */
+						 * receive time stays the first attempt's, its
+						 * entries are kept until the record merges them) */
+				s->area_live = 1;
 				atomic_store_explicit(&s->state, PRODUCER_PENDING,
 						      memory_order_release);
 				*claim = (int)(s - p->slot);
@@ -242,6 +291,7 @@ enum producer_verdict producer_begin(struct producer *p, uint64_t epoch, uint64_
 	s->sequence = sequence;
 	s->recv_ns = recv_ns;
 	s->missing = n;
+	s->area_live = 0;
 	atomic_store_explicit(&s->state, PRODUCER_PENDING, memory_order_release);
 	*claim = (int)(s - p->slot);
 out:
@@ -411,7 +461,8 @@ static int producer_load(struct producer_registry *r, const char *name,
 		uint32_t st = atomic_load_explicit(&s->state, memory_order_relaxed);
 
 		if (st > PRODUCER_DONE || s->n > (PRODUCER_AREA_BYTES / 12u) ||
-		    (st == PRODUCER_DONE && s->area_off + 12ull * s->n > PRODUCER_AREA_BYTES))
+		    ((st == PRODUCER_DONE || s->area_live) &&
+		     s->area_off + 12ull * s->n > PRODUCER_AREA_BYTES))
 			rc = -EUCLEAN;
 		else if (st == PRODUCER_PENDING)
 			rc = settle(p, s, topics);

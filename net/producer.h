@@ -57,7 +57,9 @@ struct producer_slot {		/* as in the file: 64 bytes */
 	int64_t recv_ns;	/* the receive time its events carry */
 	uint32_t missing;	/* DONE: entries not stored (offset UINT64_MAX) */
 	uint32_t area_off;	/* DONE: offsets (8n bytes) then partitions (4n) */
-	uint8_t reserved[24];
+	uint32_t area_live;	/* PENDING, sent again: area_off still holds what earlier
+				 * attempts stored (kept until the record merges it) */
+	uint8_t reserved[20];
 };
 
 struct producer_header {	/* as in the file: one page */

@@ -155,24 +155,41 @@ static void test_verdicts(void **state)
 	assert_int_equal(f->known[1], UINT64_MAX);
 	assert_int_equal(f->known[2], 9);
 	assert_int_equal(f->known_part[2], 1);
+	/* That retry failed before storing anything (say its topic was disabled): what the
+	 * first attempt stored is still known, whatever other records took meanwhile. */
+	for (uint64_t s = 300; s < 325; s++)	/* the area wraps */
+		store(p, 1, s, PUBLISH_BATCH_MAX / 2, s);
+	producer_record(p, again, 0, part, off);
+	assert_int_equal(producer_begin(p, 1, 5, 3, 7, f->known, f->known_part, &again),
+			 PRODUCER_RETRY);
+	assert_int_equal(f->known[0], 7);
+	assert_int_equal(f->known[1], UINT64_MAX);
+	assert_int_equal(f->known[2], 9);
+	/* This one stopped (LOG_FULL) after its first two entries: merged with the rest. */
 	off[1] = 12;
-	producer_record(p, again, 3, part, off);
+	producer_record(p, again, 2, part, off);
+	assert_int_equal(producer_begin(p, 1, 5, 3, 7, f->known, f->known_part, &again),
+			 PRODUCER_RETRY);
+	assert_int_equal(again, -1);
+	assert_int_equal(f->known[1], 12);
+	assert_int_equal(f->known[2], 9);
+	assert_int_equal(f->known_part[2], 1);
 	assert_int_equal(producer_begin(p, 1, 5, 3, 8, f->known, f->known_part, &again),
 			 PRODUCER_RETRY);
 	assert_int_equal(again, -1);	/* all known: nothing to claim */
 	assert_int_equal(f->known[1], 12);
 	/* A batch that stored nothing lets its record go: sent again, it is new. */
-	assert_int_equal(producer_begin(p, 1, 6, 2, 9, f->known, f->known_part, &claim),
+	assert_int_equal(producer_begin(p, 1, 1006, 2, 9, f->known, f->known_part, &claim),
 			 PRODUCER_NEW);
 	producer_record(p, claim, 0, part, off);
-	assert_int_equal(producer_begin(p, 1, 6, 2, 9, f->known, f->known_part, &claim),
+	assert_int_equal(producer_begin(p, 1, 1006, 2, 9, f->known, f->known_part, &claim),
 			 PRODUCER_NEW);
 	producer_record(p, claim, 0, part, off);
 	/* Every record in flight: busy. */
 	for (uint32_t i = 0; i < PRODUCER_SLOTS; i++)
-		assert_int_equal(producer_begin(p, 1, 100 + i, 1, 9, f->known, f->known_part,
+		assert_int_equal(producer_begin(p, 1, 2000 + i, 1, 9, f->known, f->known_part,
 						&claim), PRODUCER_NEW);
-	assert_int_equal(producer_begin(p, 1, 999, 1, 9, f->known, f->known_part, &claim),
+	assert_int_equal(producer_begin(p, 1, 3999, 1, 9, f->known, f->known_part, &claim),
 			 PRODUCER_BUSY);
 }
 
