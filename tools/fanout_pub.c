@@ -1,6 +1,8 @@
 /* tools/fanout_pub.c — fanout-pub: publishes synthetic market data, or the events of a
  * JSONL file, in PublishBatch frames with a bounded window of unacknowledged batches, and
- * reports what the server acknowledged as one JSON line. */
+ * reports what the server acknowledged as one JSON line. With --producer it is an
+ * idempotent producer: a lost connection is made again and the unacknowledged batches
+ * are sent again (the server stores each once). */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -30,6 +32,10 @@
 /* Room for the PublishBatch and ClientMessage headers around the events. */
 #define BATCH_OVERHEAD_BYTES 32
 #define EXIT_USAGE 2
+/* --producer: a batch the server is still storing (SEQUENCE_IN_FLIGHT) is sent again
+ * after this long; connecting again is tried this often. */
+#define RESEND_NS (50 * 1000000LL)
+#define RECONNECT_NS (200 * 1000000LL)
 
 static volatile sig_atomic_t g_stop;
 
@@ -39,11 +45,17 @@ struct pub_opts {
 	double duration_s, rate;
 	unsigned symbols, batch, window;
 	bool quiet, count_set;
+	const char *producer;		/* --producer ID */
+	uint64_t epoch;
+	double retry_s;			/* --retry-seconds */
 };
 
 struct inflight {
 	uint64_t sequence;
 	uint32_t events;
+	uint8_t *frame;			/* --producer: the batch's bytes, to send again */
+	size_t len, cap;
+	bool resend;			/* SEQUENCE_IN_FLIGHT came for it */
 };
 
 struct pub {
@@ -71,6 +83,8 @@ struct pub {
 	uint64_t next_sequence, published, acked, errors, bytes;
 	int64_t last_ack_mono_ns, next_progress_ns;
 	uint64_t progress_acked;
+	int64_t resend_at_ns;		/* > 0: batches marked resend go then */
+	uint64_t reconnects, resent;
 };
 
 
@@ -92,7 +106,16 @@ static void usage(FILE *f)
 "  --file EVENTS.jsonl   publish these events, one JSON object a line ('-' = stdin);\n"
 "                        timestamp_ns 0 or absent becomes the send time\n"
 "  --quiet               no progress lines on stderr\n"
+"  --producer ID[:EPOCH] publish as an idempotent producer (Hello.producer_id, epoch\n"
+"                        default 0): when the connection is lost, connect again and\n"
+"                        send the unacknowledged batches again; the server stores\n"
+"                        each batch once and answers a repeat with its first offsets.\n"
+"                        A new run with the same ID must use a higher EPOCH (its\n"
+"                        sequences start again at 1)\n"
+"  --retry-seconds S     with --producer: how long to keep connecting again after a\n"
+"                        loss (default 30)\n"
 "Prints {\"published\",\"acked\",\"errors\",\"seconds\",\"events_per_s\",\"avg_frame_bytes\"}\n"
+"(with --producer also \"reconnects\" and \"resent\", batches sent again)\n"
 "as one JSON line (avg_frame_bytes: PublishBatch bytes on the wire per event).\n"
 "Exit 0 iff every event was acked and no Error came; 1 otherwise; 2 for bad arguments\n"
 "or input; 128+signal when interrupted (after the acks of what was sent).\n");
@@ -145,6 +168,18 @@ static int parse_opt(struct pub_opts *o, int opt, const char *arg)
 	case 's': rc = parse_u64("--symbols", arg, 1, 1000000, &v); o->symbols = (unsigned)v; break;
 	case 'b': rc = parse_u64("--batch", arg, 1, 100000, &v); o->batch = (unsigned)v; break;
 	case 'w': rc = parse_u64("--window", arg, 1, 4096, &v); o->window = (unsigned)v; break;
+	case 'P': {
+		const char *colon = strchr(arg, ':');
+
+		o->producer = arg;
+		if (colon) {	/* ID:EPOCH; the id is cut at the colon in main */
+			rc = parse_u64("--producer's epoch", colon + 1, 0, UINT64_MAX, &o->epoch);
+			if (colon == arg)
+				rc = -EINVAL;
+		}
+		break;
+	}
+	case 'R': rc = parse_double("--retry-seconds", arg, 0, &o->retry_s); break;
 	case 'h': usage(stdout); exit(0);
 	default: rc = -EINVAL; break;
 	}
@@ -159,12 +194,15 @@ static int parse_args(int argc, char **argv, struct pub_opts *o)
 		{ "rate", required_argument, NULL, 'r' }, { "symbols", required_argument, NULL, 's' },
 		{ "batch", required_argument, NULL, 'b' }, { "window", required_argument, NULL, 'w' },
 		{ "file", required_argument, NULL, 'f' }, { "quiet", no_argument, NULL, 'q' },
+		{ "producer", required_argument, NULL, 'P' },
+		{ "retry-seconds", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	int opt;
 
 	*o = (struct pub_opts){ .connect = "127.0.0.1:7400", .topic = "market-data",
-				.count = 100000, .symbols = 100, .batch = 64, .window = 32 };
+				.count = 100000, .symbols = 100, .batch = 64, .window = 32,
+				.retry_s = 30 };
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1)
 		if (parse_opt(o, opt, optarg))
 			goto err;
@@ -338,15 +376,34 @@ static void print_server_error(const Fanout__V1__Error *e)
 		e->closing ? ", connection closing" : "");
 }
 
+static bool inflight_mark_resend(struct pub *p, uint64_t sequence)
+{
+	for (unsigned k = 0; k < p->n_inflight; k++) {
+		if (p->inflight[k].sequence == sequence) {
+			p->inflight[k].resend = true;
+			if (!p->resend_at_ns)
+				p->resend_at_ns = clock_monotonic_ns() + RESEND_NS;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* In-flight batches stay in sequence order (sent again in that order). */
 static void inflight_remove(struct pub *p, uint64_t sequence, uint64_t acked_events)
 {
 	for (unsigned k = 0; k < p->n_inflight; k++) {
-		if (p->inflight[k].sequence != sequence)
+		struct inflight gone = p->inflight[k];
+
+		if (gone.sequence != sequence)
 			continue;
-		if (acked_events != UINT64_MAX && acked_events != p->inflight[k].events)
+		if (acked_events != UINT64_MAX && acked_events != gone.events)
 			fprintf(stderr, "fanout-pub: ack for batch %" PRIu64 " covers %" PRIu64
-				" of its %u events\n", sequence, acked_events, p->inflight[k].events);
-		p->inflight[k] = p->inflight[--p->n_inflight];
+				" of its %u events\n", sequence, acked_events, gone.events);
+		memmove(&p->inflight[k], &p->inflight[k + 1],
+			(p->n_inflight - k - 1) * sizeof(p->inflight[0]));
+		p->inflight[--p->n_inflight] = gone;	/* its buffer, for reuse */
+		p->inflight[p->n_inflight].sequence = 0;
 		return;
 	}
 	if (acked_events != UINT64_MAX)
@@ -362,6 +419,10 @@ static void on_message(struct pub *p, const Fanout__V1__ServerMessage *m)
 		inflight_remove(p, m->publish_ack->sequence, m->publish_ack->n_offsets);
 		break;
 	case FANOUT__V1__SERVER_MESSAGE__BODY_ERROR:
+		if (p->o.producer &&
+		    m->error->code == FANOUT__V1__ERROR_CODE__ERROR_CODE_SEQUENCE_IN_FLIGHT &&
+		    inflight_mark_resend(p, m->error->sequence))
+			break;	/* its earlier send is still being stored: again shortly */
 		p->errors++;
 		p->server_error = true;
 		print_server_error(m->error);
@@ -387,8 +448,15 @@ static int pub_recv(struct pub *p, int timeout_ms)
 
 static int pub_hello(struct pub *p)
 {
+	Fanout__V1__Hello h = FANOUT__V1__HELLO__INIT;
 	Fanout__V1__ServerMessage *r;
-	int rc = client_hello(&p->c, "fanout-pub", HELLO_TIMEOUT_MS, &r);
+	int rc;
+
+	h.protocol_version = 1;
+	h.client_name = "fanout-pub";
+	h.producer_id = (char *)(p->o.producer ? p->o.producer : "");
+	h.producer_epoch = p->o.epoch;
+	rc = client_hello_msg(&p->c, &h, HELLO_TIMEOUT_MS, &r);
 
 	if (!r) {
 		fprintf(stderr, "fanout-pub: no HelloResult: %s\n", strerror(-rc));
@@ -435,10 +503,46 @@ static int pub_send(struct pub *p, size_t n)
 		p->frame_cap = len;
 	}
 	frame_pack(&m.base, p->frame);
-	p->inflight[p->n_inflight++] = (struct inflight){ b.sequence, (uint32_t)n };
+	if (p->o.producer) {	/* kept until acked: a lost connection sends it again */
+		struct inflight *f = &p->inflight[p->n_inflight];
+
+		if (len > f->cap) {
+			uint8_t *g = realloc(f->frame, len);
+
+			if (!g)
+				return -ENOMEM;
+			f->frame = g;
+			f->cap = len;
+		}
+		memcpy(f->frame, p->frame, len);
+		f->len = len;
+	}
+	p->inflight[p->n_inflight].sequence = b.sequence;
+	p->inflight[p->n_inflight].events = (uint32_t)n;
+	p->inflight[p->n_inflight++].resend = false;
 	p->published += n;
 	p->bytes += len;
 	return client_send_raw(&p->c, p->frame, len);
+}
+
+/* --producer: sends the in-flight batches again, in order (all of them, or those
+ * marked resend). */
+static int pub_resend(struct pub *p, bool all)
+{
+	for (unsigned k = 0; k < p->n_inflight; k++) {
+		struct inflight *f = &p->inflight[k];
+		int rc;
+
+		if (!all && !f->resend)
+			continue;
+		f->resend = false;
+		rc = client_send_raw(&p->c, f->frame, f->len);
+		if (rc)
+			return rc;
+		p->resent++;
+	}
+	p->resend_at_ns = 0;
+	return 0;
 }
 
 /* How many events are due now (at most one batch); when none, *wait_ns until the next. */
@@ -528,6 +632,15 @@ static int pub_wait(struct pub *p, bool want_send, int64_t due_in_ns)
 	return 0;
 }
 
+static void pub_start(struct pub *p)
+{
+	p->start_mono_ns = clock_monotonic_ns();
+	p->start_real_ns = clock_realtime_ns();
+	p->last_ack_mono_ns = p->start_mono_ns;
+	p->next_progress_ns = p->start_mono_ns + PROGRESS_NS;
+	p->end_mono_ns = p->o.duration_s > 0 ? p->start_mono_ns + (int64_t)(p->o.duration_s * 1e9) : -1;
+}
+
 static int pub_run(struct pub *p)
 {
 	int64_t due_in_ns = 0;
@@ -535,16 +648,13 @@ static int pub_run(struct pub *p)
 	size_t n;
 	int rc;
 
-	p->start_mono_ns = clock_monotonic_ns();
-	p->start_real_ns = clock_realtime_ns();
-	p->last_ack_mono_ns = p->start_mono_ns;
-	p->next_progress_ns = p->start_mono_ns + PROGRESS_NS;
-	p->end_mono_ns = p->o.duration_s > 0 ? p->start_mono_ns + (int64_t)(p->o.duration_s * 1e9) : -1;
 	for (;;) {
 		int64_t now = clock_monotonic_ns();
 
 		if (now >= p->next_progress_ns)
 			pub_progress(p, now);
+		if (p->resend_at_ns && now >= p->resend_at_ns && (rc = pub_resend(p, false)))
+			return rc;
 		if (p->server_error)
 			return 0;	/* stop at the first Error; main reports it */
 		more = pub_more(p);
@@ -563,9 +673,40 @@ static int pub_run(struct pub *p)
 				return rc;
 			continue;
 		}
+		if (p->resend_at_ns && (!room || due_in_ns > p->resend_at_ns - now)) {
+			room = true;	/* wake for the resend */
+			due_in_ns = p->resend_at_ns - now;
+		}
 		rc = pub_wait(p, room, due_in_ns);
 		if (rc)
 			return rc;
+	}
+}
+
+/* --producer: the connection was lost (rc): connects again (for up to --retry-seconds),
+ * says Hello as the same producer and sends every unacknowledged batch again. Returns 0,
+ * or rc when giving up. */
+static int pub_reconnect(struct pub *p, int rc)
+{
+	int64_t give_up = clock_monotonic_ns() + (int64_t)(p->o.retry_s * 1e9);
+
+	fprintf(stderr, "fanout-pub: connection lost (%s) with %u batches unacknowledged; "
+		"connecting again\n", strerror(-rc), p->n_inflight);
+	for (;;) {
+		struct timespec nap = { 0, RECONNECT_NS };
+
+		client_close(&p->c);
+		if (g_stop || clock_monotonic_ns() >= give_up)
+			return rc;
+		if (client_connect(&p->c, p->o.connect, CONNECT_TIMEOUT_MS) == 0 &&
+		    pub_hello(p) == 0 && pub_resend(p, true) == 0) {
+			p->reconnects++;
+			p->last_ack_mono_ns = clock_monotonic_ns();
+			return 0;
+		}
+		if (p->server_error)	/* Hello refused (fenced, bad id): final */
+			return -EPROTO;
+		nanosleep(&nap, NULL);
 	}
 }
 
@@ -574,9 +715,13 @@ static void pub_report(const struct pub *p)
 	double s = (double)(clock_monotonic_ns() - p->start_mono_ns) / 1e9;
 
 	printf("{\"published\":%" PRIu64 ",\"acked\":%" PRIu64 ",\"errors\":%" PRIu64
-	       ",\"seconds\":%.3f,\"events_per_s\":%.0f,\"avg_frame_bytes\":%.1f}\n",
+	       ",\"seconds\":%.3f,\"events_per_s\":%.0f,\"avg_frame_bytes\":%.1f",
 	       p->published, p->acked, p->errors, s, s > 0 ? (double)p->acked / s : 0.0,
 	       p->published ? (double)p->bytes / (double)p->published : 0.0);
+	if (p->o.producer)
+		printf(",\"reconnects\":%" PRIu64 ",\"resent\":%" PRIu64, p->reconnects,
+		       p->resent);
+	printf("}\n");
 	fflush(stdout);
 }
 
@@ -621,6 +766,8 @@ static void pub_teardown(struct pub *p)
 	free(p->frame);
 	free(p->slots);
 	free(p->events);
+	for (unsigned k = 0; p->inflight && k < p->o.window; k++)
+		free(p->inflight[k].frame);
 	free(p->inflight);
 }
 
@@ -643,9 +790,16 @@ int main(int argc, char **argv)
 			rc == -EINVAL ? "expected HOST:PORT or [IPv6]:PORT" : strerror(-rc));
 		goto out;
 	}
+	if (p.o.producer)	/* ID[:EPOCH]: the id alone from here on */
+		((char *)p.o.producer)[strcspn(p.o.producer, ":")] = '\0';
 	rc = pub_hello(&p);
 	if (rc == 0) {
+		pub_start(&p);
 		rc = pub_run(&p);
+		/* A lost connection (not an Error, not a stall): again, as the producer. */
+		while (rc && rc != -EPROTO && rc != -EINVAL && rc != -ETIMEDOUT && !p.bad_input &&
+		       p.o.producer && !g_stop && (rc = pub_reconnect(&p, rc)) == 0)
+			rc = pub_run(&p);
 		if (p.bad_input) {
 			status = EXIT_USAGE;	/* the message is printed */
 			goto out;

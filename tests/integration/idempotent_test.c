@@ -6,7 +6,8 @@
  * batches are in flight (over two reactors: some batches part-stored) loses nothing and
  * stores nothing twice once the producer has sent everything again; epochs fence older
  * connections; bad ids, sequence 0, a reused sequence with another size, a forgotten
- * sequence and a publisher-set stamp are refused. */
+ * sequence and a publisher-set stamp are refused; `fanout-pub --producer` rides out a
+ * server SIGKILLed and restarted three times under it and stores every event once. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -483,6 +485,90 @@ static void test_refusals(void **state)
 	client_close(&c);
 }
 
+/* fanout-pub --producer, paced over ~2 s, while the server is SIGKILLed and restarted
+ * (same port) three times: it connects again and sends its unacknowledged batches again;
+ * every event is stored once. */
+static void test_fanout_pub_rides_out_kills(void **state)
+{
+	enum { TOTAL = 40000 };
+	static uint8_t seen[TOTAL];
+	char addr[80], cmd[1024], path[400], json[512] = "";
+	const char *const fixed[] = { "--topic", TOPIC ":4", "--reactors", "2", "--no-http",
+				      "--listen", addr, NULL };
+	unsigned long long published = 0, acked = 0, reconnects = 0;
+	struct client c;
+	Fanout__V1__ServerMessage *r = NULL;
+	uint32_t got = 0;
+	int status = -1;
+	FILE *f;
+	pid_t pid;
+
+	(void)state;
+	if (g_argc < 3)
+		skip();
+	snprintf(addr, sizeof(addr), "%s", g_srv.addr);
+	snprintf(path, sizeof(path), "%s/pub.json", g_srv.dir);
+	snprintf(cmd, sizeof(cmd), "exec %s --connect %s --topic %s --producer cli-pub:1 "
+		 "--count %d --rate 20000 --batch 400 --window 8 --quiet > %s", g_argv[2], addr,
+		 TOPIC, TOTAL, path);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	for (int k = 0; k < 3; k++) {
+		usleep(250000 + (useconds_t)(rand() % 200000));
+		server_stop(&g_srv, SIGKILL);
+		server_start(&g_srv, fixed);
+		assert_string_equal(g_srv.addr, addr);
+	}
+	for (int i = 0; i < 600 && waitpid(pid, &status, WNOHANG) != pid; i++)
+		usleep(100000);
+	if (!WIFEXITED(status))
+		kill(pid, SIGKILL);
+	assert_true(WIFEXITED(status));
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(json, sizeof(json), f));
+	fclose(f);
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(sscanf(json, "{\"published\":%llu,\"acked\":%llu", &published,
+				&acked), 2);
+	assert_int_equal(published, TOTAL);
+	assert_int_equal(acked, TOTAL);
+	assert_non_null(strstr(json, "\"reconnects\":"));
+	assert_int_equal(sscanf(strstr(json, "\"reconnects\":"), "\"reconnects\":%llu",
+				&reconnects), 1);
+	assert_true(reconnects >= 1);
+
+	server_connect(&g_srv, &c);
+	assert_int_equal(client_subscribe(&c, 1, TOPIC, NULL, 0,
+					  FANOUT__V1__START_POSITION__START_POSITION_EARLIEST, 0,
+					  &r), 0);
+	client_free_msg(r);
+	for (;;) {
+		Fanout__V1__ServerMessage *m = NULL;
+		long who;
+		unsigned k;
+
+		if (client_recv(&c, &m, got < TOTAL ? 10000 : 500) == -ETIMEDOUT)
+			break;
+		assert_non_null(m);
+		assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_EVENT);
+		assert_int_equal(sscanf(m->event->event_id, "%ld-%u", &who, &k), 2);
+		assert_true(k < TOTAL);
+		assert_non_null(m->event->producer);
+		assert_string_equal(m->event->producer->producer_id, "cli-pub");
+		seen[k]++;
+		got++;
+		client_free_msg(m);
+	}
+	client_close(&c);
+	assert_int_equal(got, TOTAL);
+	expect_each_once(seen, TOTAL);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -491,6 +577,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_server_killed_mid_batches, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_epochs_fence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fanout_pub_rides_out_kills, setup, teardown),
 	};
 
 	g_argc = argc;
