@@ -48,6 +48,8 @@ static const struct admin_route_entry admin_routes[] = {
 	{ { "api", "v1", "execution", "reports", "*" }, "GET", { { "GET", api_exec_report } } },
 	{ { "api", "v1", "execution", "*", "status" }, "GET", { { "GET", api_exec_status } } },
 	{ { "api", "v1", "audit" }, "GET", { { "GET", api_audit } } },
+	{ { "api", "v1", "producers" }, "GET", { { "GET", api_producers_list } } },
+	{ { "api", "v1", "producers", "*" }, "GET", { { "GET", api_producer_get } } },
 };
 
 static bool admin_shape_matches(const struct admin_route_entry *e, const struct path *p)

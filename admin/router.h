@@ -41,6 +41,10 @@ int api_exec_fill(struct admin_req *r, struct admin_reply *rep);
 int api_exec_report(struct admin_req *r, struct admin_reply *rep);
 int api_audit(struct admin_req *r, struct admin_reply *rep);	/* admin/api_audit.c */
 
+/* admin/api_producers.c */
+int api_producers_list(struct admin_req *r, struct admin_reply *rep);
+int api_producer_get(struct admin_req *r, struct admin_reply *rep);
+
 /* admin/api_health.c */
 int api_healthz(struct admin_req *r, struct admin_reply *rep);
 int api_readyz(struct admin_req *r, struct admin_reply *rep);

@@ -312,6 +312,43 @@ void producer_record(struct producer *p, int claim, uint32_t n, const uint32_t *
 	pthread_mutex_unlock(&p->lock);
 }
 
+int producer_info_at(struct producer_registry *r, uint32_t i, struct producer_info *out)
+{
+	struct producer *p;
+
+	pthread_mutex_lock(&r->lock);
+	if (i >= r->n) {
+		pthread_mutex_unlock(&r->lock);
+		return -ENOENT;
+	}
+	p = r->p[i];	/* never freed while the registry is open */
+	pthread_mutex_unlock(&r->lock);
+	memset(out, 0, sizeof(*out));
+	memcpy(out->id, p->id, p->id_len);
+	pthread_mutex_lock(&p->lock);
+	out->epoch = p->h->epoch;
+	out->floor = p->h->floor;
+	out->settled = p->settled;
+	for (uint32_t k = 0; k < PRODUCER_SLOTS; k++) {
+		const struct producer_slot *s = &p->slot[k];
+		uint32_t st = atomic_load_explicit(&s->state, memory_order_relaxed);
+
+		if (st == PRODUCER_FREE || s->epoch != out->epoch)
+			continue;
+		if (st == PRODUCER_PENDING)
+			out->in_flight++;
+		else
+			out->remembered++;
+		if (s->sequence > out->last_sequence)
+			out->last_sequence = s->sequence;
+		if (st == PRODUCER_DONE &&
+		    (!out->oldest_sequence || s->sequence < out->oldest_sequence))
+			out->oldest_sequence = s->sequence;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return 0;
+}
+
 /* ---- attaching ---------------------------------------------------------------------- */
 
 int producer_attach(struct producer_registry *r, const char *id, size_t len, uint64_t epoch,

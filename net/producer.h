@@ -137,6 +137,22 @@ enum producer_verdict producer_begin(struct producer *p, uint64_t epoch, uint64_
 				     uint32_t n, int64_t recv_ns, uint64_t *known,
 				     uint32_t *known_part, int *claim);
 
+/* What the admin plane shows of a producer. */
+struct producer_info {
+	char id[PRODUCER_ID_MAX + 1];
+	uint64_t epoch;
+	uint32_t remembered;		/* answered batches whose offsets are kept */
+	uint32_t in_flight;		/* batches being stored */
+	uint64_t last_sequence;		/* highest of the epoch in force seen, 0 = none */
+	uint64_t oldest_sequence;	/* lowest remembered of the epoch, 0 = none */
+	uint64_t floor;			/* sequences at or below: refused as too old */
+	uint64_t settled;		/* start-up: batches settled from the logs */
+};
+
+/* Fills *out for producer i of the registry (0..r->n). Returns 0, or -ENOENT past the
+ * last. Any thread. */
+int producer_info_at(struct producer_registry *r, uint32_t i, struct producer_info *out);
+
 /* Records a claimed batch once its events are appended: n entries (entries past n, and
  * those at UINT64_MAX, were not stored and are appended by a retry). n == 0 lets the
  * record go (nothing was stored: a retry stores it all). */

@@ -485,6 +485,40 @@ static void test_refusals(void **state)
 	client_close(&c);
 }
 
+/* The admin API lists producers: epoch, batches remembered, sequences; one by id; 404
+ * for another. */
+static void test_admin_lists_producers(void **state)
+{
+	const char *const with_http[] = { "--topic", TOPIC ":4", "--reactors", "2", NULL };
+	struct client c;
+	json_t *body, *p;
+
+	(void)state;
+	server_stop(&g_srv, SIGTERM);
+	server_start(&g_srv, with_http);
+	producer_connect(&c, "gateway-6", 3);
+	for (uint32_t b = 1; b <= 3; b++) {
+		send_batch(&c, b * 10, b * 100, 50);
+		client_free_msg(expect_ack(&c, b * 10));
+	}
+	client_close(&c);
+	body = api_expect(&g_srv, "GET", "/api/v1/producers", NULL, 200);
+	assert_int_equal(json_integer_value(json_object_get(body, "count")), 1);
+	p = json_array_get(json_object_get(body, "producers"), 0);
+	assert_string_equal(json_string_value(json_object_get(p, "producerId")), "gateway-6");
+	assert_int_equal(json_integer_value(json_object_get(p, "epoch")), 3);
+	assert_int_equal(json_integer_value(json_object_get(p, "batchesRemembered")), 3);
+	assert_int_equal(json_integer_value(json_object_get(p, "batchesInFlight")), 0);
+	assert_int_equal(json_integer_value(json_object_get(p, "lastSequence")), 30);
+	assert_int_equal(json_integer_value(json_object_get(p, "oldestRememberedSequence")), 10);
+	json_decref(body);
+	body = api_expect(&g_srv, "GET", "/api/v1/producers/gateway-6", NULL, 200);
+	assert_int_equal(json_integer_value(json_object_get(body, "lastSequence")), 30);
+	json_decref(body);
+	api_error(&g_srv, "GET", "/api/v1/producers/gateway-7", NULL, 404, "NOT_FOUND", NULL);
+	api_error(&g_srv, "POST", "/api/v1/producers", "{}", 405, "METHOD_NOT_ALLOWED", NULL);
+}
+
 /* fanout-pub --producer, paced over ~2 s, while the server is SIGKILLed and restarted
  * (same port) three times: it connects again and sends its unacknowledged batches again;
  * every event is stored once. */
@@ -578,6 +612,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_epochs_fence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fanout_pub_rides_out_kills, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_admin_lists_producers, setup, teardown),
 	};
 
 	g_argc = argc;
