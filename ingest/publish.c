@@ -640,6 +640,30 @@ int publish_batch(struct publish_ctx *ctx, int64_t recv_ns, struct publish_ticke
 	return 1;
 }
 
+int publish_answer_known(struct publish_ctx *ctx, struct publish_ticket *t,
+			 struct publish_error *err)
+{
+	size_t n = ctx->n;
+	int rc;
+
+	assert(ctx->known && ctx->known_part);
+	publish_ticket_reset(t);
+	t->origin = ctx->self;
+	rc = publish_ticket_reserve(ctx, t, n);
+	if (rc < 0)
+		return publish_fail(err, rc == -EDQUOT ?
+				    FANOUT__V1__ERROR_CODE__ERROR_CODE_RESOURCE_EXHAUSTED :
+				    FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL,
+				    "cannot answer a batch of %zu events sent again (%s); it was "
+				    "stored before", n, strerror(-rc));
+	if (n) {
+		memcpy(t->partitions, ctx->known_part, n * sizeof(*t->partitions));
+		memcpy(t->offsets, ctx->known, n * sizeof(*t->offsets));
+	}
+	t->n = (uint32_t)n;
+	return 0;
+}
+
 int publish_bytes(struct publish_ctx *ctx, const uint8_t *batch, size_t len, int64_t recv_ns,
 		  struct publish_ticket *t, size_t *appended, uint64_t *sequence,
 		  struct publish_error *err)

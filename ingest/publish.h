@@ -151,6 +151,12 @@ int publish_scan(struct publish_ctx *ctx, const uint8_t *batch, size_t len,
 int publish_batch(struct publish_ctx *ctx, int64_t recv_ns, struct publish_ticket *t,
 		  size_t *appended, struct publish_error *err);
 
+/* A scanned batch every event of which is stored already (ctx->known, ctx->known_part:
+ * an idempotent producer's batch sent again): its ticket filled from them, nothing
+ * validated or appended again. Returns 0, or -1 with err (the ticket's memory). */
+int publish_answer_known(struct publish_ctx *ctx, struct publish_ticket *t,
+			 struct publish_error *err);
+
 /* publish_scan, then publish_batch. */
 int publish_bytes(struct publish_ctx *ctx, const uint8_t *batch, size_t len, int64_t recv_ns,
 		  struct publish_ticket *t, size_t *appended, uint64_t *sequence,

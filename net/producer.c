@@ -11,16 +11,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/frame_key.h"
 
 #define PRODUCER_SLOTS_BYTES 8192u	/* PRODUCER_SLOTS records, padded to pages */
-#define PRODUCER_FILE_BYTES (sizeof(struct producer_header) + PRODUCER_SLOTS_BYTES + \
-			     PRODUCER_AREA_BYTES)
+#define PRODUCER_AREA_AT (sizeof(struct producer_header) + PRODUCER_SLOTS_BYTES)
+#define PRODUCER_FILE_BYTES (PRODUCER_AREA_AT + PRODUCER_AREA_MAX)
+#define PRODUCER_TMP ".tmp"		/* a file being made: removed at start-up */
 
 static_assert(sizeof(struct producer_slot) == 64, "a record is part of the file format");
 static_assert(sizeof(struct producer_header) == 4096, "the header is one page");
 static_assert(PRODUCER_SLOTS * sizeof(struct producer_slot) <= PRODUCER_SLOTS_BYTES,
 	      "records fit their pages");
+static_assert(64u * 8192u * 12u <= PRODUCER_AREA_MAX, "the area holds a full window");
 
 int producer_id_check(const char *id, size_t len, const char **why)
 {
@@ -35,8 +38,8 @@ int producer_id_check(const char *id, size_t len, const char **why)
 			return -EINVAL;
 		}
 	}
-	if ((len == 1 && id[0] == '.') || (len == 2 && id[0] == '.' && id[1] == '.')) {
-		*why = "a producer id is not . or ..";
+	if (id[0] == '.') {	/* hidden files are not producers' (nor . and ..) */
+		*why = "a producer id does not start with '.'";
 		return -EINVAL;
 	}
 	return 0;
@@ -46,59 +49,10 @@ static void producer_unmap(struct producer *p)
 {
 	if (p->h)
 		munmap(p->h, p->map_len);
+	if (p->fd >= 0)
+		close(p->fd);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
-}
-
-/* Maps the file at path (making it when create). Returns 0 or -errno; -EUCLEAN for a
- * file that is not a producer file of this id. */
-static int producer_map(struct producer *p, const char *path, bool create)
-{
-	int fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0640), rc = 0;
-	struct stat st;
-	void *m;
-
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		rc = -errno;
-		goto out;
-	}
-	if (create && (rc = -posix_fallocate(fd, 0, (off_t)PRODUCER_FILE_BYTES)) < 0) {
-		(void)unlink(path);	/* blocks now: a store never meets a full disk */
-		goto out;
-	}
-	if (!create && (size_t)st.st_size != PRODUCER_FILE_BYTES) {
-		rc = -EUCLEAN;
-		goto out;
-	}
-	m = mmap(NULL, PRODUCER_FILE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (m == MAP_FAILED) {
-		rc = -errno;
-		if (create)
-			(void)unlink(path);
-		goto out;
-	}
-	p->h = m;
-	p->map_len = PRODUCER_FILE_BYTES;
-	p->slot = (struct producer_slot *)((uint8_t *)m + sizeof(struct producer_header));
-	p->area = (uint8_t *)m + sizeof(struct producer_header) + PRODUCER_SLOTS_BYTES;
-	if (create) {
-		p->h->version = PRODUCER_VERSION;
-		p->h->slots = PRODUCER_SLOTS;
-		p->h->id_len = p->id_len;
-		memcpy(p->h->id, p->id, p->id_len);
-		atomic_thread_fence(memory_order_release);
-		p->h->magic = PRODUCER_MAGIC;	/* last: a file without it is made again */
-	} else if (p->h->magic != PRODUCER_MAGIC || p->h->version != PRODUCER_VERSION ||
-		   p->h->slots != PRODUCER_SLOTS || p->h->id_len != p->id_len ||
-		   memcmp(p->h->id, p->id, p->id_len) != 0 ||
-		   p->h->area_head > PRODUCER_AREA_BYTES) {
-		rc = -EUCLEAN;
-	}
-out:
-	close(fd);
-	return rc;
 }
 
 static struct producer *producer_new(const char *id, size_t len)
@@ -109,31 +63,85 @@ static struct producer *producer_new(const char *id, size_t len)
 		return NULL;
 	memcpy(p->id, id, len);
 	p->id_len = (uint32_t)len;
+	p->fd = -1;
 	pthread_mutex_init(&p->lock, NULL);
 	return p;
 }
 
+static int producer_mmap(struct producer *p)
+{
+	void *m = mmap(NULL, PRODUCER_FILE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, p->fd, 0);
+
+	if (m == MAP_FAILED)
+		return -errno;
+	p->h = m;
+	p->map_len = PRODUCER_FILE_BYTES;
+	p->slot = (struct producer_slot *)((uint8_t *)m + sizeof(struct producer_header));
+	p->area = (uint8_t *)m + PRODUCER_AREA_AT;
+	return 0;
+}
+
+/* Makes dir/<id>.state: written whole under a temporary name, then renamed. */
+static int producer_create(struct producer *p, const char *dir)
+{
+	char tmp[700], path[700];
+	int rc;
+
+	snprintf(tmp, sizeof(tmp), "%s/%s.state" PRODUCER_TMP, dir, p->id);
+	snprintf(path, sizeof(path), "%s/%s.state", dir, p->id);
+	p->fd = open(tmp, O_RDWR | O_CLOEXEC | O_CREAT | O_TRUNC, 0640);
+	if (p->fd < 0)
+		return -errno;
+	/* Sparse past the first area step; what is stored into has its blocks (no SIGBUS
+	 * on a full disk). */
+	if (ftruncate(p->fd, (off_t)PRODUCER_FILE_BYTES) < 0)
+		rc = -errno;
+	else
+		rc = -posix_fallocate(p->fd, 0, (off_t)(PRODUCER_AREA_AT + PRODUCER_AREA_STEP));
+	if (rc == 0)
+		rc = producer_mmap(p);
+	if (rc == 0) {
+		p->h->magic = PRODUCER_MAGIC;
+		p->h->version = PRODUCER_VERSION;
+		p->h->slots = PRODUCER_SLOTS;
+		p->h->area_alloc = PRODUCER_AREA_STEP;
+		p->h->id_len = p->id_len;
+		memcpy(p->h->id, p->id, p->id_len);
+		if (rename(tmp, path) < 0)
+			rc = -errno;
+	}
+	if (rc < 0)
+		(void)unlink(tmp);
+	return rc;
+}
+
+/* Maps an existing file. Returns 0, or -EUCLEAN for a file that is not a producer file of
+ * this id, or -errno. */
+static int producer_open_file(struct producer *p, const char *path)
+{
+	struct stat st;
+	int rc;
+
+	p->fd = open(path, O_RDWR | O_CLOEXEC);
+	if (p->fd < 0)
+		return -errno;
+	if (fstat(p->fd, &st) < 0)
+		return -errno;
+	if ((size_t)st.st_size != PRODUCER_FILE_BYTES)
+		return -EUCLEAN;
+	rc = producer_mmap(p);
+	if (rc < 0)
+		return rc;
+	if (p->h->magic != PRODUCER_MAGIC || p->h->version != PRODUCER_VERSION ||
+	    p->h->slots != PRODUCER_SLOTS || p->h->id_len != p->id_len ||
+	    memcmp(p->h->id, p->id, p->id_len) != 0 || p->h->area_alloc < PRODUCER_AREA_STEP ||
+	    p->h->area_alloc > PRODUCER_AREA_MAX || p->h->area_head > p->h->area_alloc)
+		return -EUCLEAN;
+	/* The blocks counted allocated are (a no-op unless the file was copied sparse). */
+	return -posix_fallocate(p->fd, 0, (off_t)(PRODUCER_AREA_AT + p->h->area_alloc));
+}
+
 /* ---- records ------------------------------------------------------------------------ */
-
-static uint64_t *slot_offsets(struct producer *p, const struct producer_slot *s)
-{
-	return (uint64_t *)(p->area + s->area_off);
-}
-
-static uint32_t *slot_partitions(struct producer *p, const struct producer_slot *s)
-{
-	return (uint32_t *)(p->area + s->area_off + 8u * s->n);
-}
-
-/* Lets a record go; one of the epoch in force that was DONE raises the floor (a retry of
- * it can no longer be told apart from a new batch). Under p->lock. */
-static void slot_forget(struct producer *p, struct producer_slot *s)
-{
-	if (atomic_load_explicit(&s->state, memory_order_relaxed) == PRODUCER_DONE &&
-	    s->epoch == p->h->epoch && s->sequence > p->h->floor)
-		p->h->floor = s->sequence;
-	atomic_store_explicit(&s->state, PRODUCER_FREE, memory_order_release);
-}
 
 static uint32_t area_bytes(uint32_t n)
 {
@@ -145,6 +153,38 @@ static bool area_overlaps(const struct producer_slot *s, uint32_t at, uint32_t b
 	return s->area_off < at + bytes && at < s->area_off + area_bytes(s->n);
 }
 
+/* Lets a record go; one of the epoch in force that was DONE raises the floor (a retry of
+ * it can no longer be told apart from a new batch). Under p->lock. */
+static void slot_forget(struct producer *p, struct producer_slot *s)
+{
+	struct producer_header *h = p->h;
+
+	if (atomic_load_explicit(&s->state, memory_order_relaxed) == PRODUCER_DONE &&
+	    s->epoch == h->epoch) {
+		/* The epoch first: a kill between the stores leaves an older floor of this
+		 * epoch, or another epoch's floor applied to it — refusing more, never less. */
+		if (h->floor_epoch != h->epoch) {
+			h->floor_epoch = h->epoch;
+			h->floor = s->sequence;
+		} else if (s->sequence > h->floor) {
+			h->floor = s->sequence;
+		}
+	}
+	atomic_store_explicit(&s->state, PRODUCER_FREE, memory_order_release);
+}
+
+/* Grows the area's allocated blocks to cover [0, end) if it can (a step at a time).
+ * Under p->lock. */
+static void area_grow(struct producer *p, uint32_t end)
+{
+	while (p->h->area_alloc < end && p->h->area_alloc < PRODUCER_AREA_MAX) {
+		if (posix_fallocate(p->fd, (off_t)(PRODUCER_AREA_AT + p->h->area_alloc),
+				    PRODUCER_AREA_STEP) != 0)
+			return;	/* the disk is full: the area wraps where it is */
+		p->h->area_alloc += PRODUCER_AREA_STEP;
+	}
+}
+
 /* Room for a record's n entries in the ring area, at its head: past the entries a batch
  * being sent again still needs (area_live), over answered records (forgotten first).
  * Returns the area offset. Under p->lock. */
@@ -153,10 +193,12 @@ static uint32_t area_take(struct producer *p, uint32_t n)
 	uint32_t bytes = area_bytes(n), at = p->h->area_head;
 	bool moved = true;
 
-	assert(bytes <= PRODUCER_AREA_BYTES);
+	if (at + bytes > p->h->area_alloc)
+		area_grow(p, at + bytes);
+	assert(bytes <= p->h->area_alloc);
 	for (uint32_t tries = 0; moved && tries <= PRODUCER_SLOTS + 1; tries++) {
 		moved = false;
-		if (at + bytes > PRODUCER_AREA_BYTES)
+		if (at + bytes > p->h->area_alloc)
 			at = 0;
 		for (uint32_t i = 0; i < PRODUCER_SLOTS && !moved; i++) {
 			const struct producer_slot *c = &p->slot[i];
@@ -169,7 +211,7 @@ static uint32_t area_take(struct producer *p, uint32_t n)
 			}
 		}
 	}
-	if (at + bytes > PRODUCER_AREA_BYTES)
+	if (at + bytes > p->h->area_alloc)
 		at = 0;
 	for (uint32_t i = 0; i < PRODUCER_SLOTS; i++) {
 		struct producer_slot *c = &p->slot[i];
@@ -187,13 +229,16 @@ static uint32_t area_take(struct producer *p, uint32_t n)
 }
 
 /* Writes a DONE record for slot s (PENDING, fields set): n entries, merged with what
- * earlier attempts stored when it was sent again. */
+ * earlier attempts stored when it was sent again. The entries are written before the
+ * record points at them: a kill part-way leaves the PENDING record as it was. */
 static void slot_done(struct producer *p, struct producer_slot *s, uint32_t n,
 		      const uint32_t *partitions, const uint64_t *offsets)
 {
-	uint32_t old = s->area_off, at, missing = 0, stored = 0;
+	uint32_t at, missing = 0, stored = 0;
 	const uint64_t *old_off;
 	const uint32_t *old_part;
+	uint64_t *new_off;
+	uint32_t *new_part;
 
 	for (uint32_t i = 0; i < n && i < s->n; i++)
 		stored += offsets[i] != UINT64_MAX;
@@ -202,9 +247,10 @@ static void slot_done(struct producer *p, struct producer_slot *s, uint32_t n,
 		return;
 	}
 	at = area_take(p, s->n);	/* keeps the old entries while area_live */
-	old_off = s->area_live ? (const uint64_t *)(p->area + old) : NULL;
-	old_part = (const uint32_t *)(p->area + old + 8u * s->n);
-	s->area_off = at;
+	old_off = s->area_live ? (const uint64_t *)(p->area + s->area_off) : NULL;
+	old_part = (const uint32_t *)(p->area + s->area_off + 8u * s->n);
+	new_off = (uint64_t *)(p->area + at);
+	new_part = (uint32_t *)(p->area + at + 8u * s->n);
 	for (uint32_t i = 0; i < s->n; i++) {
 		uint64_t o = i < n ? offsets[i] : UINT64_MAX;
 		uint32_t q = i < n ? partitions[i] : 0;
@@ -213,10 +259,11 @@ static void slot_done(struct producer *p, struct producer_slot *s, uint32_t n,
 			o = old_off[i];
 			q = old_part[i];
 		}
-		slot_offsets(p, s)[i] = o;
-		slot_partitions(p, s)[i] = q;
+		new_off[i] = o;
+		new_part[i] = q;
 		missing += o == UINT64_MAX;
 	}
+	s->area_off = at;
 	s->missing = missing;
 	s->area_live = 0;
 	/* Nothing stored: a retry stores it whole. */
@@ -224,9 +271,9 @@ static void slot_done(struct producer *p, struct producer_slot *s, uint32_t n,
 			      memory_order_release);
 }
 
-enum producer_verdict producer_begin(struct producer *p, uint64_t epoch, uint64_t sequence,
-				     uint32_t n, int64_t recv_ns, uint64_t *known,
-				     uint32_t *known_part, int *claim)
+enum producer_verdict producer_begin(struct producer *p, uint64_t gen, uint64_t epoch,
+				     uint64_t sequence, uint32_t n, int64_t recv_ns,
+				     uint64_t *known, uint32_t *known_part, int *claim)
 {
 	enum producer_verdict v = PRODUCER_NEW;
 	struct producer_slot *s = NULL;
@@ -235,6 +282,13 @@ enum producer_verdict producer_begin(struct producer *p, uint64_t epoch, uint64_
 	if (sequence == 0)
 		return PRODUCER_ZERO;
 	pthread_mutex_lock(&p->lock);
+	/* Under the lock: a Hello that takes the producer over is either seen here or
+	 * comes after this batch is claimed (and finds it in flight). */
+	if (atomic_load_explicit(&p->gen, memory_order_acquire) != gen ||
+	    epoch != p->h->epoch) {
+		v = PRODUCER_FENCED;
+		goto out;
+	}
 	for (uint32_t i = 0; i < PRODUCER_SLOTS && !s; i++) {
 		struct producer_slot *c = &p->slot[i];
 
@@ -249,11 +303,11 @@ enum producer_verdict producer_begin(struct producer *p, uint64_t epoch, uint64_
 			v = PRODUCER_OTHER_SIZE;
 		} else {
 			v = PRODUCER_RETRY;
-			memcpy(known, slot_offsets(p, s), 8u * n);
-			memcpy(known_part, slot_partitions(p, s), 4u * n);
-			if (s->missing) {	/* the rest is stored now: claimed again (its
-						 * receive time stays the first attempt's, its
-						 * entries are kept until the record merges them) */
+			memcpy(known, p->area + s->area_off, 8u * n);
+			memcpy(known_part, p->area + s->area_off + 8u * n, 4u * n);
+			if (s->missing) {	/* the rest is stored now: claimed again, its
+						 * entries kept until the record merges them */
+				s->recv_ns = recv_ns;
 				s->area_live = 1;
 				atomic_store_explicit(&s->state, PRODUCER_PENDING,
 						      memory_order_release);
@@ -262,7 +316,7 @@ enum producer_verdict producer_begin(struct producer *p, uint64_t epoch, uint64_
 		}
 		goto out;
 	}
-	if (epoch == p->h->epoch && sequence <= p->h->floor) {
+	if (p->h->floor_epoch == epoch && sequence <= p->h->floor) {
 		v = PRODUCER_TOO_OLD;
 		goto out;
 	}
@@ -316,18 +370,17 @@ int producer_info_at(struct producer_registry *r, uint32_t i, struct producer_in
 {
 	struct producer *p;
 
-	pthread_mutex_lock(&r->lock);
+	pthread_mutex_lock(&r->lock);	/* held: a producer is freed under it */
 	if (i >= r->n) {
 		pthread_mutex_unlock(&r->lock);
 		return -ENOENT;
 	}
-	p = r->p[i];	/* never freed while the registry is open */
-	pthread_mutex_unlock(&r->lock);
+	p = r->p[i];
 	memset(out, 0, sizeof(*out));
 	memcpy(out->id, p->id, p->id_len);
 	pthread_mutex_lock(&p->lock);
 	out->epoch = p->h->epoch;
-	out->floor = p->h->floor;
+	out->floor = p->h->floor_epoch == p->h->epoch ? p->h->floor : 0;
 	out->settled = p->settled;
 	for (uint32_t k = 0; k < PRODUCER_SLOTS; k++) {
 		const struct producer_slot *s = &p->slot[k];
@@ -346,16 +399,58 @@ int producer_info_at(struct producer_registry *r, uint32_t i, struct producer_in
 			out->oldest_sequence = s->sequence;
 	}
 	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_unlock(&r->lock);
 	return 0;
 }
 
 /* ---- attaching ---------------------------------------------------------------------- */
 
+/* Whether any batch of p is being stored. Under p->lock. */
+static bool producer_busy(const struct producer *p)
+{
+	for (uint32_t k = 0; k < PRODUCER_SLOTS; k++)
+		if (atomic_load_explicit(&p->slot[k].state, memory_order_relaxed) ==
+		    PRODUCER_PENDING)
+			return true;
+	return false;
+}
+
+/* The table is full: forgets the producer idle longest (no connection, nothing in
+ * flight), file and all. Returns 0, or -EMFILE when every one is in use. Under
+ * r->lock. */
+static int producer_evict(struct producer_registry *r)
+{
+	uint32_t victim = UINT32_MAX;
+	char path[700];
+
+	for (uint32_t i = 0; i < r->n; i++) {
+		struct producer *p = r->p[i];
+		bool busy;
+
+		if (p->attached)
+			continue;
+		pthread_mutex_lock(&p->lock);
+		busy = producer_busy(p);
+		pthread_mutex_unlock(&p->lock);
+		if (!busy && (victim == UINT32_MAX ||
+			      p->idle_since_ns < r->p[victim]->idle_since_ns))
+			victim = i;
+	}
+	if (victim == UINT32_MAX)
+		return -EMFILE;
+	snprintf(path, sizeof(path), "%s/%s.state", r->dir, r->p[victim]->id);
+	fprintf(stderr, "fanoutd: producer %s forgotten (idle longest; the server keeps %u): "
+		"a batch it sends again is stored again\n", r->p[victim]->id, PRODUCERS_MAX);
+	(void)unlink(path);
+	producer_unmap(r->p[victim]);
+	r->p[victim] = r->p[--r->n];
+	return 0;
+}
+
 int producer_attach(struct producer_registry *r, const char *id, size_t len, uint64_t epoch,
 		    struct producer **out, uint64_t *gen, uint64_t *epoch_out, const char **why)
 {
 	struct producer *p = NULL;
-	char path[700];
 	int rc;
 
 	*why = "";
@@ -366,10 +461,8 @@ int producer_attach(struct producer_registry *r, const char *id, size_t len, uin
 		if (r->p[i]->id_len == len && memcmp(r->p[i]->id, id, len) == 0)
 			p = r->p[i];
 	if (!p) {
-		if (r->n == PRODUCERS_MAX) {
-			rc = -EMFILE;
+		if (r->n == PRODUCERS_MAX && (rc = producer_evict(r)) < 0)
 			goto out;
-		}
 		if (!(p = producer_new(id, len))) {
 			rc = -ENOMEM;
 			goto out;
@@ -379,8 +472,7 @@ int producer_attach(struct producer_registry *r, const char *id, size_t len, uin
 			producer_unmap(p);
 			goto out;
 		}
-		snprintf(path, sizeof(path), "%s/%.*s.state", r->dir, (int)len, id);
-		rc = producer_map(p, path, true);
+		rc = producer_create(p, r->dir);
 		if (rc < 0) {
 			producer_unmap(p);
 			goto out;
@@ -394,13 +486,11 @@ int producer_attach(struct producer_registry *r, const char *id, size_t len, uin
 		rc = -ESTALE;
 		goto out;
 	}
-	if (epoch > p->h->epoch) {	/* a new incarnation: its sequences start again */
-		p->h->floor = 0;
-		p->h->epoch = epoch;
-	}
-	*epoch_out = p->h->epoch;
+	p->h->epoch = epoch;	/* a newer one starts over: its floor is 0 (floor_epoch) */
+	*epoch_out = epoch;
 	*gen = atomic_fetch_add_explicit(&p->gen, 1, memory_order_acq_rel) + 1;
 	pthread_mutex_unlock(&p->lock);
+	p->attached++;
 	*out = p;
 	rc = 0;
 out:
@@ -408,78 +498,143 @@ out:
 	return rc;
 }
 
+void producer_detach(struct producer_registry *r, struct producer *p)
+{
+	pthread_mutex_lock(&r->lock);
+	assert(p->attached > 0);
+	if (--p->attached == 0)
+		p->idle_since_ns = clock_monotonic_ns();
+	pthread_mutex_unlock(&r->lock);
+}
+
 /* ---- start-up ----------------------------------------------------------------------- */
 
-/* Whether the stored frame carries p's stamp for slot s; *index receives its entry. */
-static bool frame_stamped(const struct producer *p, const struct producer_slot *s,
-			  const struct log_ref *ref, uint32_t *index)
+/* A record a killed server left PENDING, being settled: where its events were found. */
+struct settling {
+	struct producer *p;
+	struct producer_slot *s;
+	uint64_t *offs;
+	uint32_t *parts;
+};
+
+/* Which settling record a stored frame's stamp names, if any. */
+static struct settling *settling_for(struct settling *set, uint32_t n,
+				     const struct frame_stamp *st)
 {
-	struct frame_stamp st;
+	for (uint32_t k = 0; k < n; k++) {
+		const struct producer *p = set[k].p;
+		const struct producer_slot *s = set[k].s;
 
-	if (frame_stamp(ref->frame, ref->len, &st) < 0 || st.id_len != p->id_len ||
-	    memcmp(st.id, p->id, p->id_len) != 0 || st.epoch != s->epoch ||
-	    st.sequence != s->sequence || st.index >= s->n)
-		return false;
-	*index = (uint32_t)st.index;
-	return true;
-}
-
-/* Looks for slot s's events in one log: stamped entries received since its first
- * attempt (a retry's events carry their own, later, receive time). */
-static void settle_in(struct producer *p, struct producer_slot *s, const struct log *log,
-		      uint32_t partition, uint32_t *parts, uint64_t *offs)
-{
-	uint64_t tail = log_tail(log);
-	struct log_ref ref;
-	uint32_t index;
-
-	for (uint64_t o = log_offset_at_time(log, s->recv_ns - PRODUCER_SCAN_SLACK_NS);
-	     o < tail; o++) {
-		if (log_read(log, o, &ref) < 0)
-			break;
-		if (!(ref.entry->flags & LOG_ENTRY_PRODUCER) ||
-		    ref.entry->recv_ns + PRODUCER_SCAN_SLACK_NS < (uint64_t)s->recv_ns ||
-		    !frame_stamped(p, s, &ref, &index))
-			continue;
-		if (offs[index] == UINT64_MAX)
-			p->settled_events++;
-		offs[index] = o;
-		parts[index] = partition;
+		if (st->id_len == p->id_len && memcmp(st->id, p->id, p->id_len) == 0 &&
+		    st->epoch == s->epoch && st->sequence == s->sequence && st->index < s->n)
+			return &set[k];
 	}
+	return NULL;
 }
 
-/* A record a killed server left PENDING: which of its events are in the logs. */
-static int settle(struct producer *p, struct producer_slot *s, struct topic_table *topics)
+/* One pass over every partition's log from `from` (receive time): stamped entries of
+ * the settling records. */
+static void settle_scan(struct settling *set, uint32_t n, struct topic_table *topics,
+			int64_t from, uint32_t *quarantined)
 {
-	uint64_t *offs = malloc(8u * s->n);
-	uint32_t *parts = calloc(s->n, 4u);
 	ck_ht_iterator_t it = CK_HT_ITERATOR_INITIALIZER;
 	ck_ht_entry_t *e;
 
-	if (!offs || !parts) {
-		free(offs);
-		free(parts);
-		return -ENOMEM;
-	}
-	for (uint32_t i = 0; i < s->n; i++)
-		offs[i] = UINT64_MAX;
 	while (ck_ht_next(&topics->ht, &it, &e)) {
 		const struct topic *tp = ck_ht_entry_value(e);
 
-		for (uint32_t q = 0; q < tp->partitions; q++)
-			if (tp->part[q].log)
-				settle_in(p, s, tp->part[q].log, q, parts, offs);
+		for (uint32_t q = 0; q < tp->partitions; q++) {
+			const struct log *log = tp->part[q].log;
+			uint64_t tail;
+
+			if (!log) {
+				(*quarantined)++;
+				continue;
+			}
+			tail = log_tail(log);
+			for (uint64_t o = log_offset_at_time(log, from); o < tail; o++) {
+				struct frame_stamp st;
+				struct settling *x;
+				struct log_ref ref;
+
+				if (log_read(log, o, &ref) < 0)
+					break;
+				if (!(ref.entry->flags & LOG_ENTRY_PRODUCER) ||
+				    frame_stamp(ref.frame, ref.len, &st) < 0 ||
+				    !(x = settling_for(set, n, &st)))
+					continue;
+				if (x->offs[st.index] == UINT64_MAX)
+					x->p->settled_events++;
+				x->offs[st.index] = o;
+				x->parts[st.index] = q;
+			}
+		}
 	}
-	slot_done(p, s, s->n, parts, offs);
-	p->settled++;
-	free(offs);
-	free(parts);
-	return 0;
+}
+
+/* Settles every PENDING record of the registry's producers from the logs. */
+static int settle_all(struct producer_registry *r, struct topic_table *topics)
+{
+	struct settling *set = NULL;
+	uint32_t n = 0, cap = 0, quarantined = 0;
+	int64_t from = INT64_MAX;
+	int rc = 0;
+
+	for (uint32_t i = 0; i < r->n && rc == 0; i++) {
+		for (uint32_t k = 0; k < PRODUCER_SLOTS && rc == 0; k++) {
+			struct producer_slot *s = &r->p[i]->slot[k];
+			struct settling *x;
+
+			if (atomic_load_explicit(&s->state, memory_order_relaxed) != PRODUCER_PENDING)
+				continue;
+			if (n == cap) {
+				struct settling *grown;
+
+				cap = cap ? 2 * cap : 64;
+				grown = realloc(set, cap * sizeof(*set));
+				if (!grown) {
+					rc = -ENOMEM;
+					break;
+				}
+				set = grown;
+			}
+			x = &set[n];
+			*x = (struct settling){ .p = r->p[i], .s = s,
+				.offs = malloc(8u * (s->n ? s->n : 1)),
+				.parts = calloc(s->n ? s->n : 1, 4u) };
+			n++;
+			if (!x->offs || !x->parts) {
+				rc = -ENOMEM;
+				break;
+			}
+			for (uint32_t j = 0; j < s->n; j++)
+				x->offs[j] = UINT64_MAX;
+			if (s->recv_ns < from)
+				from = s->recv_ns;
+		}
+	}
+	if (rc == 0 && n > 0) {
+		settle_scan(set, n, topics, from - PRODUCER_SCAN_SLACK_NS, &quarantined);
+		for (uint32_t k = 0; k < n; k++) {
+			slot_done(set[k].p, set[k].s, set[k].s->n, set[k].parts, set[k].offs);
+			set[k].p->settled++;
+		}
+		if (quarantined)
+			fprintf(stderr, "fanoutd: %u quarantined partitions were not searched for "
+				"the events of %u unanswered producer batches: what they hold of "
+				"them is stored again if the batches are sent again\n",
+				quarantined, n);
+	}
+	for (uint32_t k = 0; k < n; k++) {
+		free(set[k].offs);
+		free(set[k].parts);
+	}
+	free(set);
+	return rc;
 }
 
 /* Loads one producer file (name: <id>.state). */
-static int producer_load(struct producer_registry *r, const char *name,
-			 struct topic_table *topics)
+static int producer_load(struct producer_registry *r, const char *name)
 {
 	size_t len = strlen(name) - strlen(".state");
 	struct producer *p;
@@ -492,26 +647,21 @@ static int producer_load(struct producer_registry *r, const char *name,
 	if (!(p = producer_new(name, len)))
 		return -ENOMEM;
 	snprintf(path, sizeof(path), "%s/%s", r->dir, name);
-	rc = producer_map(p, path, false);
+	rc = producer_open_file(p, path);
 	for (uint32_t i = 0; i < PRODUCER_SLOTS && rc == 0; i++) {
-		struct producer_slot *s = &p->slot[i];
+		const struct producer_slot *s = &p->slot[i];
 		uint32_t st = atomic_load_explicit(&s->state, memory_order_relaxed);
 
-		if (st > PRODUCER_DONE || s->n > (PRODUCER_AREA_BYTES / 12u) ||
+		if (st > PRODUCER_DONE || s->n > PRODUCER_AREA_MAX / 12u ||
 		    ((st == PRODUCER_DONE || s->area_live) &&
-		     s->area_off + 12ull * s->n > PRODUCER_AREA_BYTES))
+		     s->area_off + (uint64_t)area_bytes(s->n) > p->h->area_alloc))
 			rc = -EUCLEAN;
-		else if (st == PRODUCER_PENDING)
-			rc = settle(p, s, topics);
 	}
 	if (rc < 0) {
 		producer_unmap(p);
 		return rc;
 	}
-	if (p->settled)
-		fprintf(stderr, "fanoutd: producer %s: %lu batches a killed server left "
-			"unanswered settled from the logs (%lu events found stored)\n", p->id,
-			(unsigned long)p->settled, (unsigned long)p->settled_events);
+	p->idle_since_ns = clock_monotonic_ns();
 	r->p[r->n++] = p;
 	return 0;
 }
@@ -530,24 +680,39 @@ int producer_registry_open(struct producer_registry *r, const char *data_dir,
 	d = opendir(r->dir);
 	if (!d)
 		return errno == ENOENT ? 0 : -errno;
-	pthread_mutex_lock(&topics->create_lock);	/* ck_ht_next wants no writer */
 	while (rc == 0 && (de = readdir(d))) {
 		size_t n = strlen(de->d_name);
+		char path[700];
 
-		if (de->d_name[0] == '.')
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (n <= 6 || strcmp(de->d_name + n - 6, ".state") != 0) {
-			rc = -EUCLEAN;
-		} else {
-			rc = producer_load(r, de->d_name, topics);
+		if (n > strlen(PRODUCER_TMP) &&
+		    !strcmp(de->d_name + n - strlen(PRODUCER_TMP), PRODUCER_TMP)) {
+			snprintf(path, sizeof(path), "%s/%s", r->dir, de->d_name);
+			(void)unlink(path);	/* a file a killed server was making */
+			continue;
 		}
+		if (n <= 6 || strcmp(de->d_name + n - 6, ".state") != 0)
+			rc = -EUCLEAN;
+		else
+			rc = producer_load(r, de->d_name);
 		if (rc < 0)
 			fprintf(stderr, "fanoutd: %s/%s: not a producer file this server can "
 				"use (%s); move it away to start\n", r->dir, de->d_name,
 				strerror(-rc));
 	}
-	pthread_mutex_unlock(&topics->create_lock);
 	closedir(d);
+	if (rc == 0) {
+		pthread_mutex_lock(&topics->create_lock);	/* ck_ht_next wants no writer */
+		rc = settle_all(r, topics);
+		pthread_mutex_unlock(&topics->create_lock);
+	}
+	for (uint32_t i = 0; rc == 0 && i < r->n; i++)
+		if (r->p[i]->settled)
+			fprintf(stderr, "fanoutd: producer %s: %lu batches a killed server left "
+				"unanswered settled from the logs (%lu events found stored)\n",
+				r->p[i]->id, (unsigned long)r->p[i]->settled,
+				(unsigned long)r->p[i]->settled_events);
 	return rc;
 }
 

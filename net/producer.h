@@ -13,20 +13,25 @@
  * with its offsets) once every event is; its events carry the stamp {producer, epoch,
  * sequence, index} in the log (Event.producer, LOG_ENTRY_PRODUCER in the index). So a
  * crash between the two leaves a PENDING record and stamped events: at start-up each
- * PENDING record is settled from the logs (every partition, from a second before its
- * first attempt's receive time to the tail, stamped entries only: a retry's events are
- * received later), and a retry appends only the events the log lacks. That is what
- * makes the record and the appends crash-atomic.
+ * PENDING record is settled from the logs (one pass over every partition, from
+ * PRODUCER_SCAN_SLACK_NS before the oldest such record's receive time to the tail,
+ * stamped entries only), and a retry appends only the events the log lacks. That is
+ * what makes the record and the appends crash-atomic. (A clock stepped back by more than
+ * the slack, or a hand-over delayed as long, may hide a stored event from the search:
+ * its retry stores it again.)
  *
  * Records are kept for the last PRODUCER_SLOTS batches (fewer when their offsets outgrow
- * the ring area); an older sequence is refused (BAD_SEQUENCE: it may have been stored,
- * its offsets are no longer known) rather than stored twice.
+ * the ring area, which holds at least a connection's 64 unanswered batches of any
+ * size); an older sequence is refused (BAD_SEQUENCE: it may have been stored, its
+ * offsets are no longer known) rather than stored twice.
  *
- * Concurrency: the registry's mutex guards attaching (Hello) and the table; a producer's
- * mutex guards its records (taken twice per batch by the publishing reactor: claim and
- * record). A Hello for a producer bumps its generation: connections holding an older one
- * are fenced (their next publish is refused); their batches in flight are still recorded
- * when they finish. */
+ * Concurrency: the registry's mutex guards attaching (Hello), detaching and the table
+ * (a producer is freed only when forgotten for a new one: no connection, nothing in
+ * flight); a producer's mutex guards its records (taken twice per batch by the
+ * publishing reactor: claim and record), always after the registry's when both are
+ * held. A Hello for a producer bumps its generation: connections holding an older one
+ * are fenced (their next publish is refused, checked under the records' mutex); their
+ * batches in flight are still recorded when they finish. */
 #ifndef FANOUT_NET_PRODUCER_H
 #define FANOUT_NET_PRODUCER_H
 
@@ -39,14 +44,20 @@
 #include "core/topic.h"
 
 #define PRODUCER_ID_MAX     64u
-#define PRODUCERS_MAX       256u	/* producer files a server keeps */
+#define PRODUCERS_MAX       256u	/* producer files a server keeps; past it the one
+					 * idle longest (no connection, nothing in flight)
+					 * is forgotten for a new one */
 #define PRODUCER_SLOTS      96u		/* batch records per producer (a connection has at
 					 * most 64 unanswered) */
-#define PRODUCER_AREA_BYTES (1u << 20)	/* offsets of recorded batches (12 bytes an event) */
+/* Offsets of answered batches, 12 bytes an event: room for a connection's 64
+ * unanswered batches of the largest size, allocated on disk a step at a time as used. */
+#define PRODUCER_AREA_MAX   (8u << 20)
+#define PRODUCER_AREA_STEP  (1u << 20)
 #define PRODUCER_MAGIC      0x54534f5250464646ull	/* "FFFPROST" little-endian */
 #define PRODUCER_VERSION    1u
-#define PRODUCER_SCAN_SLACK_NS 1000000000ll	/* start-up: how far before a pending batch's
-						 * receive time its events are looked for */
+#define PRODUCER_SCAN_SLACK_NS 10000000000ll	/* start-up: how far before the oldest
+						 * unanswered batch's receive time its
+						 * events are looked for */
 
 enum producer_state { PRODUCER_FREE = 0, PRODUCER_PENDING = 1, PRODUCER_DONE = 2 };
 
@@ -54,7 +65,7 @@ struct producer_slot {		/* as in the file: 64 bytes */
 	_Atomic uint32_t state;	/* enum producer_state, stored last */
 	uint32_t n;		/* stored events of the batch */
 	uint64_t epoch, sequence;
-	int64_t recv_ns;	/* the receive time its events carry */
+	int64_t recv_ns;	/* the receive time of the attempt being stored */
 	uint32_t missing;	/* DONE: entries not stored (offset UINT64_MAX) */
 	uint32_t area_off;	/* DONE: offsets (8n bytes) then partitions (4n) */
 	uint32_t area_live;	/* PENDING, sent again: area_off still holds what earlier
@@ -63,15 +74,18 @@ struct producer_slot {		/* as in the file: 64 bytes */
 };
 
 struct producer_header {	/* as in the file: one page */
-	uint64_t magic;		/* written last when the file is made */
+	uint64_t magic;		/* written before the file gets its name */
 	uint32_t version;
 	uint32_t slots;
 	uint64_t epoch;		/* in force */
-	uint64_t floor;		/* sequences of this epoch at or below it were forgotten */
+	uint64_t floor;		/* sequences of floor_epoch at or below it were forgotten */
+	uint64_t floor_epoch;
 	uint32_t area_head;	/* where the next record's offsets go */
+	uint32_t area_alloc;	/* area bytes with disk blocks (a store never meets a full
+				 * disk) */
 	uint32_t id_len;
 	char id[PRODUCER_ID_MAX];
-	uint8_t reserved[4096 - 104];
+	uint8_t reserved[4096 - 116];
 };
 
 struct producer {
@@ -79,10 +93,13 @@ struct producer {
 	uint32_t id_len;
 	pthread_mutex_t lock;		/* the records */
 	_Atomic uint64_t gen;		/* Hellos so far: an older one is fenced */
+	int fd;				/* the file, to allocate area steps */
 	struct producer_header *h;
 	struct producer_slot *slot;
 	uint8_t *area;
 	size_t map_len;
+	uint32_t attached;		/* connections publishing as it (registry lock) */
+	int64_t idle_since_ns;		/* when the last one went (registry lock) */
 	uint64_t settled, settled_events;	/* start-up: pending records settled, and the
 						 * events found stored for them */
 };
@@ -105,21 +122,22 @@ void producer_registry_close(struct producer_registry *r);
 /* Checks a producer id. Returns 0, or -EINVAL with *why. */
 int producer_id_check(const char *id, size_t len, const char **why);
 
-/* Hello with a producer: finds or makes its file. An epoch above the one in force
- * starts it (sequences begin again); below it: -ESTALE. The producer's generation is
- * bumped (older connections fenced) and *gen receives the new one, *epoch_out the epoch in
- * force. Returns 0, -EINVAL (id), -ESTALE, -EMFILE (PRODUCERS_MAX), or -errno of the
- * file. Any reactor. */
+/* Hello with a producer: finds or makes its file (made under a temporary name and
+ * renamed, so a kill leaves it whole or absent). An epoch above the one in force starts
+ * it (sequences begin again); below it: -ESTALE. The producer's generation is bumped
+ * (older connections fenced) and *gen receives the new one, *epoch_out the epoch in
+ * force. The connection counts as attached until producer_detach. Returns 0, -EINVAL
+ * (id), -ESTALE, -EMFILE (PRODUCERS_MAX producers, none idle), or -errno of the file.
+ * Any reactor. */
 int producer_attach(struct producer_registry *r, const char *id, size_t len, uint64_t epoch,
 		    struct producer **out, uint64_t *gen, uint64_t *epoch_out, const char **why);
 
-static inline bool producer_fenced(struct producer *p, uint64_t gen)
-{
-	return atomic_load_explicit(&p->gen, memory_order_acquire) != gen;
-}
+/* The connection that attached is gone. */
+void producer_detach(struct producer_registry *r, struct producer *p);
 
 enum producer_verdict {
 	PRODUCER_NEW,		/* store it (claimed: producer_record when done) */
+	PRODUCER_FENCED,	/* a later Hello took the producer over */
 	PRODUCER_RETRY,		/* stored before, wholly or in part: known[] says where;
 				 * store the rest (claimed again unless all are known) */
 	PRODUCER_IN_FLIGHT,	/* being stored for another connection */
@@ -129,13 +147,13 @@ enum producer_verdict {
 	PRODUCER_ZERO,		/* sequence 0 */
 };
 
-/* A batch of n stored events with this sequence, received at recv_ns: decides, and for
- * PRODUCER_RETRY fills known[0..n) (UINT64_MAX: not stored) and known_part[0..n).
- * *claim is the record to pass to producer_record, or -1 when there is none (all known,
- * or a refusal). */
-enum producer_verdict producer_begin(struct producer *p, uint64_t epoch, uint64_t sequence,
-				     uint32_t n, int64_t recv_ns, uint64_t *known,
-				     uint32_t *known_part, int *claim);
+/* A batch of n stored events with this sequence, received at recv_ns, from the
+ * connection whose Hello got gen (at epoch): decides, and for PRODUCER_RETRY fills
+ * known[0..n) (UINT64_MAX: not stored) and known_part[0..n). *claim is the record to
+ * pass to producer_record, or -1 when there is none (all known, or a refusal). */
+enum producer_verdict producer_begin(struct producer *p, uint64_t gen, uint64_t epoch,
+				     uint64_t sequence, uint32_t n, int64_t recv_ns,
+				     uint64_t *known, uint32_t *known_part, int *claim);
 
 /* What the admin plane shows of a producer. */
 struct producer_info {

@@ -773,6 +773,13 @@ int net_server_init(struct net_server *srv, struct net_engine *eng, uint32_t id,
 		rc = route_init(&srv->route, rules);	/* split + rules on the publish path */
 	if (rc == 0)
 		rc = publish_init(&srv->publish, cfg->max_frame_bytes, &srv->arena);
+	if (getenv(SERVER_TEST_KILL_ENV)) {
+		srv->test_kill_seq = strtoull(getenv(SERVER_TEST_KILL_ENV), NULL, 10);
+		if (id == 0)
+			fprintf(stderr, "fanoutd: WARNING: %s=%llu: test hook, the server kills "
+				"itself mid-batch\n", SERVER_TEST_KILL_ENV,
+				(unsigned long long)srv->test_kill_seq);
+	}
 	if (rc == 0 && (!(srv->known = malloc(PUBLISH_BATCH_MAX * sizeof(*srv->known))) ||
 			!(srv->known_part = malloc(PUBLISH_BATCH_MAX * sizeof(*srv->known_part)))))
 		rc = -ENOMEM;

@@ -49,6 +49,8 @@ struct net_wild {
 
 struct net_engine;
 
+#define SERVER_TEST_KILL_ENV "FANOUT_TEST_KILL_AT_SEQUENCE"
+
 struct net_server {
 	struct reactor reactor;
 	uint32_t id;			/* this reactor's number */
@@ -62,6 +64,10 @@ struct net_server {
 	 * (producer_begin), PUBLISH_BATCH_MAX entries each. */
 	uint64_t *known;
 	uint32_t *known_part;
+	/* Test hook (SERVER_TEST_KILL_ENV): the server SIGKILLs itself right after storing
+	 * this sequence of an idempotent producer (its other reactors' events not yet
+	 * appended): a crash mid-batch, on purpose. 0 = off. */
+	uint64_t test_kill_seq;
 	struct route_ctx route;		/* split and routing rules for publish */
 	uint32_t *waiting;		/* slots of sessions with unanswered batches */
 	uint32_t nwaiting;

@@ -3,6 +3,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,6 +167,10 @@ static void session_pass_close(struct session *s, int i)
 void session_close(struct session *s)
 {
 	session_drop_batches(s);	/* other reactors may still append some */
+	if (s->producer) {	/* its batches in flight keep their records pending */
+		producer_detach(&s->srv->eng->producers, s->producer);
+		s->producer = NULL;
+	}
 	session_pass_close(s, 0);
 	session_pass_close(s, 1);
 	/* A send cut short: its audit-required frames never all reached the kernel. */
@@ -1184,26 +1189,28 @@ static int session_batch_refuse(struct session_batch *b, Fanout__V1__ErrorCode c
 
 /* An idempotent producer's batch, scanned (pub->n stored events): stored as new, or
  * answered (and completed) from what the producer's record says was stored before.
- * Sets up pub's stamp and known entries for publish_batch. Returns 0, or -1 with b->err
- * set (nothing stored). */
+ * Sets up pub's stamp and known entries. Returns 0 (store it: publish_batch), 1 (every
+ * event is stored: publish_answer_known), or -1 with b->err set (nothing stored). */
 static int session_producer_begin(struct session *s, struct session_batch *b, int64_t now)
 {
 	struct publish_ctx *pub = &s->srv->publish;
 	const struct producer *p = s->producer;
 	enum producer_verdict v;
 
-	if (producer_fenced(s->producer, s->producer_gen))
-		return session_batch_refuse(b, FANOUT__V1__ERROR_CODE__ERROR_CODE_PRODUCER_FENCED,
-					    true, "another connection took producer %s over; "
-					    "nothing was stored", p->id);
-	v = producer_begin(s->producer, s->producer_epoch, b->seq, pub->n, now, s->srv->known,
-			   s->srv->known_part, &b->claim);
+	v = producer_begin(s->producer, s->producer_gen, s->producer_epoch, b->seq, pub->n, now,
+			   s->srv->known, s->srv->known_part, &b->claim);
 	switch (v) {
 	case PRODUCER_NEW:
 		break;
+	case PRODUCER_FENCED:
+		return session_batch_refuse(b, FANOUT__V1__ERROR_CODE__ERROR_CODE_PRODUCER_FENCED,
+					    true, "another connection took producer %s over; "
+					    "nothing was stored", p->id);
 	case PRODUCER_RETRY:
 		pub->known = s->srv->known;
 		pub->known_part = s->srv->known_part;
+		if (b->claim < 0)
+			return 1;	/* all stored: answered from the record */
 		break;
 	case PRODUCER_IN_FLIGHT:
 		return session_batch_refuse(b,
@@ -1243,7 +1250,7 @@ static void session_publish(struct session *s, const uint8_t *batch, size_t len)
 	int64_t now = clock_realtime_ns();	/* every event's receive time */
 	size_t appended = 0;
 	uint64_t seq = 0;
-	int scanned;
+	int scanned, known = 0;
 
 	assert(s->batch_tail - s->batch_head < SESSION_BATCHES_MAX);	/* session_parse */
 	s->srv->route.rules = net_engine_rules(s->srv->eng);	/* a reload may have swapped them */
@@ -1265,11 +1272,14 @@ static void session_publish(struct session *s, const uint8_t *batch, size_t len)
 		pub->rejected++;
 		b->rc = -1;
 		b->err = err;
-	} else if (s->producer && session_producer_begin(s, b, now) < 0) {
+	} else if (s->producer && (known = session_producer_begin(s, b, now)) < 0) {
 		publish_ticket_reset(&b->ticket);
 		b->rc = -1;
 	} else {
-		b->rc = publish_batch(pub, now, &b->ticket, &appended, &b->err) < 0 ? -1 : 0;
+		b->rc = (known ? publish_answer_known(pub, &b->ticket, &b->err) :
+			 publish_batch(pub, now, &b->ticket, &appended, &b->err)) < 0 ? -1 : 0;
+		if (!known && s->producer && b->seq == s->srv->test_kill_seq)
+			raise(SIGKILL);	/* test hook: a crash mid-batch */
 		pub->stamp = NULL;
 		pub->known = NULL;
 		pub->known_part = NULL;

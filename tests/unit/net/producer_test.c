@@ -70,6 +70,15 @@ static struct producer *attach(struct fx *f, const char *id, uint64_t epoch, uin
 	return p;
 }
 
+/* producer_begin as the connection that attached last. */
+static enum producer_verdict begin(struct producer *p, uint64_t epoch, uint64_t seq, uint32_t n,
+				   int64_t recv_ns, uint64_t *known, uint32_t *known_part,
+				   int *claim)
+{
+	return producer_begin(p, atomic_load(&p->gen), epoch, seq, n, recv_ns, known,
+			      known_part, claim);
+}
+
 /* Records batch seq of n events at offsets base.. in partition 1. */
 static void store(struct producer *p, uint64_t epoch, uint64_t seq, uint32_t n, uint64_t base)
 {
@@ -79,7 +88,7 @@ static void store(struct producer *p, uint64_t epoch, uint64_t seq, uint32_t n, 
 	uint32_t kp[4];
 	int claim;
 
-	assert_int_equal(producer_begin(p, epoch, seq, n, 1, known, kp, &claim), PRODUCER_NEW);
+	assert_int_equal(begin(p, epoch, seq, n, 1, known, kp, &claim), PRODUCER_NEW);
 	assert_true(claim >= 0);
 	for (uint32_t i = 0; i < n; i++) {
 		off[i] = base + i;
@@ -96,7 +105,9 @@ static void test_ids(void **state)
 
 	(void)state;
 	assert_int_equal(producer_id_check("md-gw_1.a", 9, &why), 0);
-	assert_int_equal(producer_id_check("...", 3, &why), 0);
+	assert_int_equal(producer_id_check("a..", 3, &why), 0);
+	assert_int_equal(producer_id_check("...", 3, &why), -EINVAL);	/* hidden files */
+	assert_int_equal(producer_id_check(".x", 2, &why), -EINVAL);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(producer_id_check(bad[i], strlen(bad[i]), &why), -EINVAL);
 	assert_int_equal(producer_id_check("ab\0c", 4, &why), -EINVAL);
@@ -107,24 +118,61 @@ static void test_epochs_and_fencing(void **state)
 {
 	struct fx *f = *state;
 	struct producer *p, *q;
-	uint64_t g1, g2, in_force = 0;
+	uint64_t g1, g2, in_force = 0, known[2];
+	uint32_t kp[2];
 	const char *why;
+	int claim;
 
 	p = attach(f, "gw", 3, &g1);
-	assert_false(producer_fenced(p, g1));
 	q = attach(f, "gw", 3, &g2);	/* the same epoch takes over */
 	assert_ptr_equal(p, q);
-	assert_true(producer_fenced(p, g1));
-	assert_false(producer_fenced(p, g2));
-	assert_int_equal(producer_attach(&f->r, "gw", 2, 2, &q, &g2, &in_force, &why), -ESTALE);
+	assert_int_equal(producer_begin(p, g1, 3, 1, 1, 1, known, kp, &claim), PRODUCER_FENCED);
+	assert_int_equal(claim, -1);
+	assert_int_equal(producer_attach(&f->r, "gw", 2, 2, &q, &g1, &in_force, &why), -ESTALE);
 	assert_int_equal(in_force, 3);
-	assert_false(producer_fenced(p, g2));	/* a refused Hello fences no one */
+	/* A refused Hello fences no one. */
+	assert_int_equal(producer_begin(p, g2, 3, 1, 1, 1, known, kp, &claim), PRODUCER_NEW);
+	producer_record(p, claim, 0, kp, known);
 	store(p, 3, 10, 2, 100);
 	q = attach(f, "gw", 4, &g2);	/* a new epoch: sequences start again */
 	store(q, 4, 1, 2, 200);
 	assert_int_equal(producer_attach(&f->r, "g w", 3, 5, &q, &g2, &in_force, &why),
 			 -EINVAL);
 	assert_non_null(strstr(why, "A-Z"));
+	for (int i = 0; i < 3; i++)
+		producer_detach(&f->r, p);
+}
+
+/* Past PRODUCERS_MAX the producer idle longest is forgotten (file and all); none is
+ * while every one has a connection or a batch in flight. */
+static void test_table_full(void **state)
+{
+	struct fx *f = *state;
+	struct producer *p[PRODUCERS_MAX], *q;
+	uint64_t gen, in_force, known[1];
+	uint32_t kp[1];
+	const char *why;
+	char id[32], path[128];
+	int claim;
+
+	for (uint32_t i = 0; i < PRODUCERS_MAX; i++) {
+		snprintf(id, sizeof(id), "p%u", i);
+		p[i] = attach(f, id, 1, &gen);
+	}
+	assert_int_equal(producer_attach(&f->r, "late", 4, 1, &q, &gen, &in_force, &why),
+			 -EMFILE);
+	producer_detach(&f->r, p[3]);	/* idle, but a batch in flight */
+	assert_int_equal(begin(p[3], 1, 1, 1, 1, known, kp, &claim), PRODUCER_NEW);
+	assert_int_equal(producer_attach(&f->r, "late", 4, 1, &q, &gen, &in_force, &why),
+			 -EMFILE);
+	producer_detach(&f->r, p[9]);	/* idle: the one to go */
+	producer_detach(&f->r, p[5]);	/* idle later */
+	assert_int_equal(producer_attach(&f->r, "late", 4, 1, &q, &gen, &in_force, &why), 0);
+	snprintf(path, sizeof(path), "%s/producers/p9.state", f->dir);
+	assert_int_equal(access(path, F_OK), -1);
+	snprintf(path, sizeof(path), "%s/producers/p5.state", f->dir);
+	assert_int_equal(access(path, F_OK), 0);
+	producer_record(p[3], claim, 0, kp, known);
 }
 
 static void test_verdicts(void **state)
@@ -136,19 +184,19 @@ static void test_verdicts(void **state)
 	int claim, again;
 
 	p = attach(f, "gw", 1, &gen);
-	assert_int_equal(producer_begin(p, 1, 0, 3, 5, f->known, f->known_part, &claim),
+	assert_int_equal(begin(p, 1, 0, 3, 5, f->known, f->known_part, &claim),
 			 PRODUCER_ZERO);
 	assert_int_equal(claim, -1);
-	assert_int_equal(producer_begin(p, 1, 5, 3, 5, f->known, f->known_part, &claim),
+	assert_int_equal(begin(p, 1, 5, 3, 5, f->known, f->known_part, &claim),
 			 PRODUCER_NEW);
 	assert_true(claim >= 0);
-	assert_int_equal(producer_begin(p, 1, 5, 3, 6, f->known, f->known_part, &again),
+	assert_int_equal(begin(p, 1, 5, 3, 6, f->known, f->known_part, &again),
 			 PRODUCER_IN_FLIGHT);
 	assert_int_equal(again, -1);
 	producer_record(p, claim, 3, part, off);	/* entry 1 was not stored */
-	assert_int_equal(producer_begin(p, 1, 5, 4, 7, f->known, f->known_part, &again),
+	assert_int_equal(begin(p, 1, 5, 4, 7, f->known, f->known_part, &again),
 			 PRODUCER_OTHER_SIZE);
-	assert_int_equal(producer_begin(p, 1, 5, 3, 7, f->known, f->known_part, &again),
+	assert_int_equal(begin(p, 1, 5, 3, 7, f->known, f->known_part, &again),
 			 PRODUCER_RETRY);
 	assert_true(again >= 0);	/* claimed again: entry 1 is stored now */
 	assert_int_equal(f->known[0], 7);
@@ -160,7 +208,7 @@ static void test_verdicts(void **state)
 	for (uint64_t s = 300; s < 325; s++)	/* the area wraps */
 		store(p, 1, s, PUBLISH_BATCH_MAX / 2, s);
 	producer_record(p, again, 0, part, off);
-	assert_int_equal(producer_begin(p, 1, 5, 3, 7, f->known, f->known_part, &again),
+	assert_int_equal(begin(p, 1, 5, 3, 7, f->known, f->known_part, &again),
 			 PRODUCER_RETRY);
 	assert_int_equal(f->known[0], 7);
 	assert_int_equal(f->known[1], UINT64_MAX);
@@ -168,28 +216,28 @@ static void test_verdicts(void **state)
 	/* This one stopped (LOG_FULL) after its first two entries: merged with the rest. */
 	off[1] = 12;
 	producer_record(p, again, 2, part, off);
-	assert_int_equal(producer_begin(p, 1, 5, 3, 7, f->known, f->known_part, &again),
+	assert_int_equal(begin(p, 1, 5, 3, 7, f->known, f->known_part, &again),
 			 PRODUCER_RETRY);
 	assert_int_equal(again, -1);
 	assert_int_equal(f->known[1], 12);
 	assert_int_equal(f->known[2], 9);
 	assert_int_equal(f->known_part[2], 1);
-	assert_int_equal(producer_begin(p, 1, 5, 3, 8, f->known, f->known_part, &again),
+	assert_int_equal(begin(p, 1, 5, 3, 8, f->known, f->known_part, &again),
 			 PRODUCER_RETRY);
 	assert_int_equal(again, -1);	/* all known: nothing to claim */
 	assert_int_equal(f->known[1], 12);
 	/* A batch that stored nothing lets its record go: sent again, it is new. */
-	assert_int_equal(producer_begin(p, 1, 1006, 2, 9, f->known, f->known_part, &claim),
+	assert_int_equal(begin(p, 1, 1006, 2, 9, f->known, f->known_part, &claim),
 			 PRODUCER_NEW);
 	producer_record(p, claim, 0, part, off);
-	assert_int_equal(producer_begin(p, 1, 1006, 2, 9, f->known, f->known_part, &claim),
+	assert_int_equal(begin(p, 1, 1006, 2, 9, f->known, f->known_part, &claim),
 			 PRODUCER_NEW);
 	producer_record(p, claim, 0, part, off);
 	/* Every record in flight: busy. */
 	for (uint32_t i = 0; i < PRODUCER_SLOTS; i++)
-		assert_int_equal(producer_begin(p, 1, 2000 + i, 1, 9, f->known, f->known_part,
+		assert_int_equal(begin(p, 1, 2000 + i, 1, 9, f->known, f->known_part,
 						&claim), PRODUCER_NEW);
-	assert_int_equal(producer_begin(p, 1, 3999, 1, 9, f->known, f->known_part, &claim),
+	assert_int_equal(begin(p, 1, 3999, 1, 9, f->known, f->known_part, &claim),
 			 PRODUCER_BUSY);
 }
 
@@ -205,25 +253,26 @@ static void test_forgetting(void **state)
 	p = attach(f, "gw", 1, &gen);
 	for (uint64_t s = 1; s <= PRODUCER_SLOTS + 4; s++)
 		store(p, 1, s, 1, s);
-	assert_int_equal(producer_begin(p, 1, 4, 1, 9, f->known, f->known_part, &claim),
+	assert_int_equal(begin(p, 1, 4, 1, 9, f->known, f->known_part, &claim),
 			 PRODUCER_TOO_OLD);
-	assert_int_equal(producer_begin(p, 1, 5, 1, 9, f->known, f->known_part, &claim),
+	assert_int_equal(begin(p, 1, 5, 1, 9, f->known, f->known_part, &claim),
 			 PRODUCER_RETRY);
 	assert_int_equal(f->known[0], 5);
-	assert_int_equal(producer_begin(p, 1, 3, 1, 9, f->known, f->known_part, &claim),
+	assert_int_equal(begin(p, 1, 3, 1, 9, f->known, f->known_part, &claim),
 			 PRODUCER_TOO_OLD);
-	/* 8192-event batches: the 1 MiB area holds ten of them; an eleventh wraps over the
+	/* 8192-event batches (96 KiB of offsets each): the area grows to 8 MiB, so a
+	 * connection's 64 unanswered ones are all remembered; the 86th wraps over the
 	 * first. */
-	for (uint64_t s = 200; s < 211; s++)
+	for (uint64_t s = 200; s < 291; s++)
 		store(p, 1, s, PUBLISH_BATCH_MAX, s * 100000);
-	assert_int_equal(producer_begin(p, 1, 200, PUBLISH_BATCH_MAX, 9, f->known,
-					f->known_part, &claim), PRODUCER_TOO_OLD);
-	assert_int_equal(producer_begin(p, 1, 210, PUBLISH_BATCH_MAX, 9, f->known,
-					f->known_part, &claim), PRODUCER_RETRY);
-	assert_int_equal(f->known[8191], 210 * 100000ull + 8191);
-	assert_int_equal(producer_begin(p, 1, 205, PUBLISH_BATCH_MAX, 9, f->known,
-					f->known_part, &claim), PRODUCER_RETRY);
-	assert_int_equal(f->known[0], 205 * 100000ull);
+	assert_int_equal(begin(p, 1, 200, PUBLISH_BATCH_MAX, 9, f->known, f->known_part,
+			       &claim), PRODUCER_TOO_OLD);
+	for (uint64_t s = 291 - 64; s < 291; s++) {
+		assert_int_equal(begin(p, 1, s, PUBLISH_BATCH_MAX, 9, f->known, f->known_part,
+				       &claim), PRODUCER_RETRY);
+		assert_int_equal(f->known[0], s * 100000ull);
+		assert_int_equal(f->known[8191], s * 100000ull + 8191);
+	}
 }
 
 /* A second registry over the same files (a restart) answers as the first did. */
@@ -242,7 +291,7 @@ static void test_reopen(void **state)
 	assert_int_equal(f->r.n, 1);
 	assert_int_equal(producer_attach(&f->r, "gw", 2, 8, &p, &gen, &in_force, &why), -ESTALE);
 	p = attach(f, "gw", 9, &gen);
-	assert_int_equal(producer_begin(p, 9, 41, 3, 1, f->known, f->known_part, &claim),
+	assert_int_equal(begin(p, 9, 41, 3, 1, f->known, f->known_part, &claim),
 			 PRODUCER_RETRY);
 	assert_int_equal(f->known[2], 502);
 	assert_int_equal(f->known_part[2], 1);
@@ -260,12 +309,22 @@ static void test_reopen(void **state)
 		assert_int_equal(producer_registry_open(&f->r, f->dir, &f->topics), -EUCLEAN);
 		producer_registry_close(&f->r);
 		unlink(path);
+		/* One a killed server was making (a Hello's new producer): removed. */
+		snprintf(path, sizeof(path), "%s/producers/gx.state.tmp", f->dir);
+		x = fopen(path, "w");
+		assert_non_null(x);
+		fclose(x);
+		assert_int_equal(producer_registry_open(&f->r, f->dir, &f->topics), 0);
+		assert_int_equal(access(path, F_OK), -1);
+		producer_registry_close(&f->r);
 	}
 	assert_int_equal(producer_registry_open(&f->r, f->dir, &f->topics), 0);
 }
 
 /* A crash between the claim and the record: the events appended so far are found by
  * their stamps at the next open; a retry then appends only the rest. */
+#define T0 20000000000ll	/* a receive time (ns) */
+
 static void test_settle_from_log(void **state)
 {
 	struct fx *f = *state;
@@ -305,7 +364,7 @@ static void test_settle_from_log(void **state)
 	pub.topics = &f->topics;
 	pub.default_partitions = 1;
 	p = attach(f, "gw", 2, &gen);
-	assert_int_equal(producer_begin(p, 2, 8, 3, 1000, f->known, f->known_part, &claim),
+	assert_int_equal(begin(p, 2, 8, 3, T0, f->known, f->known_part, &claim),
 			 PRODUCER_NEW);
 	/* The crash came after two of the three events: they are all the log has. */
 	pb.sequence = 8;
@@ -313,8 +372,21 @@ static void test_settle_from_log(void **state)
 	pb.events = ptrs;
 	len = protobuf_c_message_pack(&pb.base, wire);
 	pub.stamp = &stamp;
-	assert_int_equal(publish_bytes(&pub, wire, len, 1000, &t, &appended, &seq, &err), 0);
+	assert_int_equal(publish_bytes(&pub, wire, len, T0, &t, &appended, &seq, &err), 0);
 	publish_flush(&pub);
+	{	/* then a plain batch the clock says came 5 s earlier (stepped back) */
+		struct publish_ticket t2 = { 0 };
+
+		pb.sequence = 9;
+		pb.n_events = 1;
+		pb.events = &ptrs[2];
+		len = protobuf_c_message_pack(&pb.base, wire);
+		pub.stamp = NULL;
+		assert_int_equal(publish_bytes(&pub, wire, len, T0 - 5000000000ll, &t2, &appended,
+					       &seq, &err), 0);
+		publish_flush(&pub);
+		publish_ticket_free(&t2);
+	}
 	{	/* the stamp, as stored */
 		struct log_ref ref;
 		struct frame_stamp st;
@@ -334,11 +406,24 @@ static void test_settle_from_log(void **state)
 	assert_int_equal(f->r.p[0]->settled, 1);
 	assert_int_equal(f->r.p[0]->settled_events, 2);
 	p = attach(f, "gw", 2, &gen);
-	assert_int_equal(producer_begin(p, 2, 8, 3, 2000, f->known, f->known_part, &claim),
+	assert_int_equal(begin(p, 2, 8, 3, T0 + 1000, f->known, f->known_part, &claim),
 			 PRODUCER_RETRY);
 	assert_true(claim >= 0);
 	assert_int_equal(f->known[0], t.offsets[0]);
 	assert_int_equal(f->known_part[0], t.partitions[0]);
+	assert_int_equal(f->known[1], t.offsets[1]);
+	assert_int_equal(f->known[2], UINT64_MAX);
+	/* The retry is killed while its record is half written (its entries scribbled at
+	 * the area's head, the record not yet pointing there): the next start settles it
+	 * from the logs and what the first attempt stored. */
+	memset(p->area + p->h->area_head, 0x55, 64);
+	producer_registry_close(&f->r);
+	assert_int_equal(producer_registry_open(&f->r, f->dir, &f->topics), 0);
+	assert_int_equal(f->r.p[0]->settled, 1);
+	p = attach(f, "gw", 2, &gen);
+	assert_int_equal(begin(p, 2, 8, 3, T0 + 2000, f->known, f->known_part, &claim),
+			 PRODUCER_RETRY);
+	assert_int_equal(f->known[0], t.offsets[0]);
 	assert_int_equal(f->known[1], t.offsets[1]);
 	assert_int_equal(f->known[2], UINT64_MAX);
 	publish_ticket_free(&t);
@@ -353,6 +438,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_epochs_and_fencing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verdicts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forgetting, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_table_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_settle_from_log, setup, teardown),
 	};
