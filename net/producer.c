@@ -13,17 +13,19 @@
 
 #include "core/clock.h"
 #include "core/frame_key.h"
+#include "ingest/publish.h"
 
 #define PRODUCER_SLOTS_BYTES 8192u	/* PRODUCER_SLOTS records, padded to pages */
 #define PRODUCER_AREA_AT (sizeof(struct producer_header) + PRODUCER_SLOTS_BYTES)
-#define PRODUCER_FILE_BYTES (PRODUCER_AREA_AT + PRODUCER_AREA_MAX)
+#define PRODUCER_FILE_BYTES (PRODUCER_AREA_AT + (size_t)PRODUCER_SLOTS * PRODUCER_SLOT_BYTES)
 #define PRODUCER_TMP ".tmp"		/* a file being made: removed at start-up */
 
 static_assert(sizeof(struct producer_slot) == 64, "a record is part of the file format");
 static_assert(sizeof(struct producer_header) == 4096, "the header is one page");
 static_assert(PRODUCER_SLOTS * sizeof(struct producer_slot) <= PRODUCER_SLOTS_BYTES,
 	      "records fit their pages");
-static_assert(64u * 8192u * 12u <= PRODUCER_AREA_MAX, "the area holds a full window");
+static_assert(PRODUCER_BATCH_MAX == PUBLISH_BATCH_MAX, "a record holds any batch");
+static_assert(PRODUCER_SLOT_BYTES % 4096 == 0, "records' rooms are whole pages");
 
 int producer_id_check(const char *id, size_t len, const char **why)
 {
@@ -92,19 +94,18 @@ static int producer_create(struct producer *p, const char *dir)
 	p->fd = open(tmp, O_RDWR | O_CLOEXEC | O_CREAT | O_TRUNC, 0640);
 	if (p->fd < 0)
 		return -errno;
-	/* Sparse past the first area step; what is stored into has its blocks (no SIGBUS
-	 * on a full disk). */
+	/* Sparse: records' rooms get blocks as batches need them (no SIGBUS on a full
+	 * disk: nothing is stored where there are none). */
 	if (ftruncate(p->fd, (off_t)PRODUCER_FILE_BYTES) < 0)
 		rc = -errno;
 	else
-		rc = -posix_fallocate(p->fd, 0, (off_t)(PRODUCER_AREA_AT + PRODUCER_AREA_STEP));
+		rc = -posix_fallocate(p->fd, 0, (off_t)PRODUCER_AREA_AT);
 	if (rc == 0)
 		rc = producer_mmap(p);
 	if (rc == 0) {
 		p->h->magic = PRODUCER_MAGIC;
 		p->h->version = PRODUCER_VERSION;
 		p->h->slots = PRODUCER_SLOTS;
-		p->h->area_alloc = PRODUCER_AREA_STEP;
 		p->h->id_len = p->id_len;
 		memcpy(p->h->id, p->id, p->id_len);
 		if (rename(tmp, path) < 0)
@@ -134,23 +135,21 @@ static int producer_open_file(struct producer *p, const char *path)
 		return rc;
 	if (p->h->magic != PRODUCER_MAGIC || p->h->version != PRODUCER_VERSION ||
 	    p->h->slots != PRODUCER_SLOTS || p->h->id_len != p->id_len ||
-	    memcmp(p->h->id, p->id, p->id_len) != 0 || p->h->area_alloc < PRODUCER_AREA_STEP ||
-	    p->h->area_alloc > PRODUCER_AREA_MAX || p->h->area_head > p->h->area_alloc)
+	    memcmp(p->h->id, p->id, p->id_len) != 0)
 		return -EUCLEAN;
-	/* The blocks counted allocated are (a no-op unless the file was copied sparse). */
-	return -posix_fallocate(p->fd, 0, (off_t)(PRODUCER_AREA_AT + p->h->area_alloc));
+	return 0;
 }
 
 /* ---- records ------------------------------------------------------------------------ */
 
-static uint32_t area_bytes(uint32_t n)
+static uint64_t *slot_offsets(struct producer *p, const struct producer_slot *s)
 {
-	return (12u * n + 7u) & ~7u;
+	return (uint64_t *)(p->area + (size_t)(s - p->slot) * PRODUCER_SLOT_BYTES);
 }
 
-static bool area_overlaps(const struct producer_slot *s, uint32_t at, uint32_t bytes)
+static uint32_t *slot_partitions(struct producer *p, const struct producer_slot *s)
 {
-	return s->area_off < at + bytes && at < s->area_off + area_bytes(s->n);
+	return (uint32_t *)(slot_offsets(p, s) + s->n);
 }
 
 /* Lets a record go; one of the epoch in force that was DONE raises the floor (a retry of
@@ -161,11 +160,11 @@ static void slot_forget(struct producer *p, struct producer_slot *s)
 
 	if (atomic_load_explicit(&s->state, memory_order_relaxed) == PRODUCER_DONE &&
 	    s->epoch == h->epoch) {
-		/* The epoch first: a kill between the stores leaves an older floor of this
-		 * epoch, or another epoch's floor applied to it — refusing more, never less. */
+		/* The floor first: a kill between the stores leaves it applied to the old
+		 * epoch, which can claim nothing any more. */
 		if (h->floor_epoch != h->epoch) {
-			h->floor_epoch = h->epoch;
 			h->floor = s->sequence;
+			h->floor_epoch = h->epoch;
 		} else if (s->sequence > h->floor) {
 			h->floor = s->sequence;
 		}
@@ -173,102 +172,51 @@ static void slot_forget(struct producer *p, struct producer_slot *s)
 	atomic_store_explicit(&s->state, PRODUCER_FREE, memory_order_release);
 }
 
-/* Grows the area's allocated blocks to cover [0, end) if it can (a step at a time).
+/* Disk blocks for slot s's room to hold n entries (whole pages). Returns 0 or -errno.
  * Under p->lock. */
-static void area_grow(struct producer *p, uint32_t end)
+static int slot_room(struct producer *p, struct producer_slot *s, uint32_t n)
 {
-	while (p->h->area_alloc < end && p->h->area_alloc < PRODUCER_AREA_MAX) {
-		if (posix_fallocate(p->fd, (off_t)(PRODUCER_AREA_AT + p->h->area_alloc),
-				    PRODUCER_AREA_STEP) != 0)
-			return;	/* the disk is full: the area wraps where it is */
-		p->h->area_alloc += PRODUCER_AREA_STEP;
-	}
+	uint32_t need = (12u * n + 4095u) & ~4095u;
+	int rc;
+
+	if (need <= s->alloc)
+		return 0;
+	rc = posix_fallocate(p->fd, (off_t)(PRODUCER_AREA_AT + (size_t)(s - p->slot) *
+					    PRODUCER_SLOT_BYTES + s->alloc),
+			     (off_t)(need - s->alloc));
+	if (rc != 0)
+		return -rc;
+	s->alloc = need;
+	return 0;
 }
 
-/* Room for a record's n entries in the ring area, at its head: past the entries a batch
- * being sent again still needs (area_live), over answered records (forgotten first).
- * Returns the area offset. Under p->lock. */
-static uint32_t area_take(struct producer *p, uint32_t n)
-{
-	uint32_t bytes = area_bytes(n), at = p->h->area_head;
-	bool moved = true;
-
-	if (at + bytes > p->h->area_alloc)
-		area_grow(p, at + bytes);
-	assert(bytes <= p->h->area_alloc);
-	for (uint32_t tries = 0; moved && tries <= PRODUCER_SLOTS + 1; tries++) {
-		moved = false;
-		if (at + bytes > p->h->area_alloc)
-			at = 0;
-		for (uint32_t i = 0; i < PRODUCER_SLOTS && !moved; i++) {
-			const struct producer_slot *c = &p->slot[i];
-
-			if (c->area_live && area_overlaps(c, at, bytes) &&
-			    atomic_load_explicit(&c->state, memory_order_relaxed) ==
-			    PRODUCER_PENDING) {
-				at = c->area_off + area_bytes(c->n);
-				moved = true;
-			}
-		}
-	}
-	if (at + bytes > p->h->area_alloc)
-		at = 0;
-	for (uint32_t i = 0; i < PRODUCER_SLOTS; i++) {
-		struct producer_slot *c = &p->slot[i];
-		uint32_t st = atomic_load_explicit(&c->state, memory_order_relaxed);
-
-		if (!area_overlaps(c, at, bytes))
-			continue;
-		if (st == PRODUCER_DONE)
-			slot_forget(p, c);
-		else if (st == PRODUCER_PENDING)
-			c->area_live = 0;	/* no room left around it (pathological) */
-	}
-	p->h->area_head = at + bytes;
-	return at;
-}
-
-/* Writes a DONE record for slot s (PENDING, fields set): n entries, merged with what
- * earlier attempts stored when it was sent again. The entries are written before the
- * record points at them: a kill part-way leaves the PENDING record as it was. */
+/* Writes slot s's record (PENDING, fields set, room allocated): n entries, merged into
+ * what earlier attempts stored when it was sent again (known_valid). In place: an entry
+ * goes from UINT64_MAX to its offset, never back, so a kill part-way leaves each entry
+ * either as it was or as it is now. */
 static void slot_done(struct producer *p, struct producer_slot *s, uint32_t n,
 		      const uint32_t *partitions, const uint64_t *offsets)
 {
-	uint32_t at, missing = 0, stored = 0;
-	const uint64_t *old_off;
-	const uint32_t *old_part;
-	uint64_t *new_off;
-	uint32_t *new_part;
+	uint64_t *offs = slot_offsets(p, s);
+	uint32_t *parts = slot_partitions(p, s), missing = 0;
 
-	for (uint32_t i = 0; i < n && i < s->n; i++)
-		stored += offsets[i] != UINT64_MAX;
-	if (stored == 0 && !s->area_live) {	/* nothing stored: a retry stores it whole */
-		atomic_store_explicit(&s->state, PRODUCER_FREE, memory_order_release);
-		return;
-	}
-	at = area_take(p, s->n);	/* keeps the old entries while area_live */
-	old_off = s->area_live ? (const uint64_t *)(p->area + s->area_off) : NULL;
-	old_part = (const uint32_t *)(p->area + s->area_off + 8u * s->n);
-	new_off = (uint64_t *)(p->area + at);
-	new_part = (uint32_t *)(p->area + at + 8u * s->n);
 	for (uint32_t i = 0; i < s->n; i++) {
 		uint64_t o = i < n ? offsets[i] : UINT64_MAX;
-		uint32_t q = i < n ? partitions[i] : 0;
 
-		if (o == UINT64_MAX && old_off && old_off[i] != UINT64_MAX) {
-			o = old_off[i];
-			q = old_part[i];
+		if (o != UINT64_MAX) {
+			parts[i] = partitions[i];
+			atomic_signal_fence(memory_order_release);	/* partition first */
+			offs[i] = o;
+		} else if (!s->known_valid) {
+			offs[i] = UINT64_MAX;	/* the room held another batch's */
 		}
-		new_off[i] = o;
-		new_part[i] = q;
-		missing += o == UINT64_MAX;
+		missing += offs[i] == UINT64_MAX;
 	}
-	s->area_off = at;
 	s->missing = missing;
-	s->area_live = 0;
 	/* Nothing stored: a retry stores it whole. */
 	atomic_store_explicit(&s->state, missing == s->n ? PRODUCER_FREE : PRODUCER_DONE,
 			      memory_order_release);
+	s->known_valid = 0;	/* after: read only while PENDING */
 }
 
 enum producer_verdict producer_begin(struct producer *p, uint64_t gen, uint64_t epoch,
@@ -303,12 +251,12 @@ enum producer_verdict producer_begin(struct producer *p, uint64_t gen, uint64_t 
 			v = PRODUCER_OTHER_SIZE;
 		} else {
 			v = PRODUCER_RETRY;
-			memcpy(known, p->area + s->area_off, 8u * n);
-			memcpy(known_part, p->area + s->area_off + 8u * n, 4u * n);
-			if (s->missing) {	/* the rest is stored now: claimed again, its
-						 * entries kept until the record merges them */
+			memcpy(known, slot_offsets(p, s), 8u * n);
+			memcpy(known_part, slot_partitions(p, s), 4u * n);
+			if (s->missing) {	/* the rest is stored now: claimed again, what
+						 * is known merged into */
 				s->recv_ns = recv_ns;
-				s->area_live = 1;
+				s->known_valid = 1;
 				atomic_store_explicit(&s->state, PRODUCER_PENDING,
 						      memory_order_release);
 				*claim = (int)(s - p->slot);
@@ -339,13 +287,17 @@ enum producer_verdict producer_begin(struct producer *p, uint64_t gen, uint64_t 
 		v = PRODUCER_BUSY;
 		goto out;
 	}
+	if (slot_room(p, s, n) < 0) {	/* before anything is stored */
+		v = PRODUCER_NO_SPACE;
+		goto out;
+	}
 	slot_forget(p, s);
 	s->n = n;
 	s->epoch = epoch;
 	s->sequence = sequence;
 	s->recv_ns = recv_ns;
 	s->missing = n;
-	s->area_live = 0;
+	s->known_valid = 0;
 	atomic_store_explicit(&s->state, PRODUCER_PENDING, memory_order_release);
 	*claim = (int)(s - p->slot);
 out:
@@ -416,10 +368,11 @@ static bool producer_busy(const struct producer *p)
 }
 
 /* The table is full: forgets the producer idle longest (no connection, nothing in
- * flight), file and all. Returns 0, or -EMFILE when every one is in use. Under
- * r->lock. */
+ * flight, idle for r->evict_idle_ns at least), file and all. Returns 0, or -EMFILE when
+ * none may go. Under r->lock. */
 static int producer_evict(struct producer_registry *r)
 {
+	int64_t now = clock_realtime_ns();
 	uint32_t victim = UINT32_MAX;
 	char path[700];
 
@@ -427,7 +380,7 @@ static int producer_evict(struct producer_registry *r)
 		struct producer *p = r->p[i];
 		bool busy;
 
-		if (p->attached)
+		if (p->attached || now - p->idle_since_ns < r->evict_idle_ns)
 			continue;
 		pthread_mutex_lock(&p->lock);
 		busy = producer_busy(p);
@@ -503,7 +456,7 @@ void producer_detach(struct producer_registry *r, struct producer *p)
 	pthread_mutex_lock(&r->lock);
 	assert(p->attached > 0);
 	if (--p->attached == 0)
-		p->idle_since_ns = clock_monotonic_ns();
+		p->idle_since_ns = clock_realtime_ns();
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -638,6 +591,7 @@ static int producer_load(struct producer_registry *r, const char *name)
 {
 	size_t len = strlen(name) - strlen(".state");
 	struct producer *p;
+	int64_t newest = 0;
 	const char *why;
 	char path[700];
 	int rc;
@@ -652,16 +606,19 @@ static int producer_load(struct producer_registry *r, const char *name)
 		const struct producer_slot *s = &p->slot[i];
 		uint32_t st = atomic_load_explicit(&s->state, memory_order_relaxed);
 
-		if (st > PRODUCER_DONE || s->n > PRODUCER_AREA_MAX / 12u ||
-		    ((st == PRODUCER_DONE || s->area_live) &&
-		     s->area_off + (uint64_t)area_bytes(s->n) > p->h->area_alloc))
+		if (st > PRODUCER_DONE || s->n > PRODUCER_BATCH_MAX ||
+		    s->alloc > PRODUCER_SLOT_BYTES || s->alloc % 4096 ||
+		    (st != PRODUCER_FREE && 12ull * s->n > s->alloc) ||
+		    (st == PRODUCER_PENDING && (s->recv_ns < 0 || s->recv_ns > INT64_MAX / 2)))
 			rc = -EUCLEAN;
+		else if (st != PRODUCER_FREE && s->recv_ns > newest)
+			newest = s->recv_ns;
 	}
 	if (rc < 0) {
 		producer_unmap(p);
 		return rc;
 	}
-	p->idle_since_ns = clock_monotonic_ns();
+	p->idle_since_ns = newest;	/* idle since its last batch, not since this start */
 	r->p[r->n++] = p;
 	return 0;
 }
@@ -675,6 +632,7 @@ int producer_registry_open(struct producer_registry *r, const char *data_dir,
 
 	memset(r, 0, sizeof(*r));
 	pthread_mutex_init(&r->lock, NULL);
+	r->evict_idle_ns = PRODUCER_EVICT_IDLE_NS;
 	if ((size_t)snprintf(r->dir, sizeof(r->dir), "%s/producers", data_dir) >= sizeof(r->dir))
 		return -ENAMETOOLONG;
 	d = opendir(r->dir);

@@ -6,8 +6,8 @@
  * DATA/producers/<id>.state, mapped shared and written with plain stores (like a named
  * subscription's cursor: a killed process leaves every completed store in the page
  * cache): the epoch in force, and PRODUCER_SLOTS batch records {epoch, sequence, receive
- * time, stored events, state} with, for answered batches, where each stored event landed
- * (partition and offset arrays in a ring area of the file).
+ * time, stored events, state} each with room for where each stored event landed
+ * (offset and partition arrays).
  *
  * A batch is claimed (PENDING) before its first event is appended and recorded (DONE,
  * with its offsets) once every event is; its events carry the stamp {producer, epoch,
@@ -20,10 +20,11 @@
  * the slack, or a hand-over delayed as long, may hide a stored event from the search:
  * its retry stores it again.)
  *
- * Records are kept for the last PRODUCER_SLOTS batches (fewer when their offsets outgrow
- * the ring area, which holds at least a connection's 64 unanswered batches of any
- * size); an older sequence is refused (BAD_SEQUENCE: it may have been stored, its
- * offsets are no longer known) rather than stored twice.
+ * Records are kept for the last PRODUCER_SLOTS batches of any size; an older sequence is
+ * refused (BAD_SEQUENCE: it may have been stored, its offsets are no longer known)
+ * rather than stored twice. A retry of a part-stored batch merges into its record's
+ * room in place: an entry only ever goes from UINT64_MAX to its offset, each an 8-byte
+ * store, so a kill part-way leaves a record that is right entry by entry.
  *
  * Concurrency: the registry's mutex guards attaching (Hello), detaching and the table
  * (a producer is freed only when forgotten for a new one: no connection, nothing in
@@ -45,14 +46,17 @@
 
 #define PRODUCER_ID_MAX     64u
 #define PRODUCERS_MAX       256u	/* producer files a server keeps; past it the one
-					 * idle longest (no connection, nothing in flight)
-					 * is forgotten for a new one */
+					 * idle longest (no connection, nothing in flight,
+					 * no batch for PRODUCER_EVICT_IDLE_NS) is
+					 * forgotten for a new one */
+#define PRODUCER_EVICT_IDLE_NS (600ll * 1000000000)
 #define PRODUCER_SLOTS      96u		/* batch records per producer (a connection has at
 					 * most 64 unanswered) */
-/* Offsets of answered batches, 12 bytes an event: room for a connection's 64
- * unanswered batches of the largest size, allocated on disk a step at a time as used. */
-#define PRODUCER_AREA_MAX   (8u << 20)
-#define PRODUCER_AREA_STEP  (1u << 20)
+/* Each record has room for the offsets of a batch of the largest size (8n bytes, then
+ * 4n of partitions); the file is sparse and a record's room gets disk blocks as its
+ * batches need them (at the claim: a full disk refuses the batch, never a store). */
+#define PRODUCER_BATCH_MAX  8192u	/* ingest/publish.h's PUBLISH_BATCH_MAX */
+#define PRODUCER_SLOT_BYTES (PRODUCER_BATCH_MAX * 12u)
 #define PRODUCER_MAGIC      0x54534f5250464646ull	/* "FFFPROST" little-endian */
 #define PRODUCER_VERSION    1u
 #define PRODUCER_SCAN_SLACK_NS 10000000000ll	/* start-up: how far before the oldest
@@ -67,9 +71,9 @@ struct producer_slot {		/* as in the file: 64 bytes */
 	uint64_t epoch, sequence;
 	int64_t recv_ns;	/* the receive time of the attempt being stored */
 	uint32_t missing;	/* DONE: entries not stored (offset UINT64_MAX) */
-	uint32_t area_off;	/* DONE: offsets (8n bytes) then partitions (4n) */
-	uint32_t area_live;	/* PENDING, sent again: area_off still holds what earlier
-				 * attempts stored (kept until the record merges it) */
+	uint32_t alloc;		/* bytes of its room with disk blocks */
+	uint32_t known_valid;	/* PENDING: its room holds what earlier attempts stored
+				 * (sent again); else stale until the record is written */
 	uint8_t reserved[20];
 };
 
@@ -80,12 +84,9 @@ struct producer_header {	/* as in the file: one page */
 	uint64_t epoch;		/* in force */
 	uint64_t floor;		/* sequences of floor_epoch at or below it were forgotten */
 	uint64_t floor_epoch;
-	uint32_t area_head;	/* where the next record's offsets go */
-	uint32_t area_alloc;	/* area bytes with disk blocks (a store never meets a full
-				 * disk) */
 	uint32_t id_len;
 	char id[PRODUCER_ID_MAX];
-	uint8_t reserved[4096 - 116];
+	uint8_t reserved[4096 - 108];
 };
 
 struct producer {
@@ -93,13 +94,14 @@ struct producer {
 	uint32_t id_len;
 	pthread_mutex_t lock;		/* the records */
 	_Atomic uint64_t gen;		/* Hellos so far: an older one is fenced */
-	int fd;				/* the file, to allocate area steps */
+	int fd;				/* the file, to allocate records' room */
 	struct producer_header *h;
 	struct producer_slot *slot;
-	uint8_t *area;
+	uint8_t *area;			/* record i's room at area + i * PRODUCER_SLOT_BYTES */
 	size_t map_len;
 	uint32_t attached;		/* connections publishing as it (registry lock) */
-	int64_t idle_since_ns;		/* when the last one went (registry lock) */
+	int64_t idle_since_ns;		/* CLOCK_REALTIME: when the last one went, or its
+					 * newest batch at start-up (registry lock) */
 	uint64_t settled, settled_events;	/* start-up: pending records settled, and the
 						 * events found stored for them */
 };
@@ -109,6 +111,7 @@ struct producer_registry {
 	char dir[512];			/* DATA/producers */
 	struct producer *p[PRODUCERS_MAX];
 	uint32_t n;
+	int64_t evict_idle_ns;		/* PRODUCER_EVICT_IDLE_NS (tests lower it) */
 };
 
 /* Opens the registry over data_dir/producers, loading every producer file and settling
@@ -144,6 +147,7 @@ enum producer_verdict {
 	PRODUCER_TOO_OLD,	/* at or below what is remembered */
 	PRODUCER_OTHER_SIZE,	/* stored with another number of events */
 	PRODUCER_BUSY,		/* every record is a batch in flight */
+	PRODUCER_NO_SPACE,	/* the disk refused the record's room */
 	PRODUCER_ZERO,		/* sequence 0 */
 };
 

@@ -1218,6 +1218,10 @@ static int session_producer_begin(struct session *s, struct session_batch *b, in
 			"batch %llu of producer %s is still being stored (sent before, on this "
 			"or an earlier connection); send it again shortly for its ack",
 			(unsigned long long)b->seq, p->id);
+	case PRODUCER_NO_SPACE:
+		return session_batch_refuse(b, FANOUT__V1__ERROR_CODE__ERROR_CODE_LOG_FULL, false,
+			"the disk refused room for producer %s's record of batch %llu; nothing "
+			"was stored", p->id, (unsigned long long)b->seq);
 	case PRODUCER_BUSY:
 		return session_batch_refuse(b,
 			FANOUT__V1__ERROR_CODE__ERROR_CODE_SEQUENCE_IN_FLIGHT, false,

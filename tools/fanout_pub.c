@@ -660,7 +660,9 @@ static int pub_run(struct pub *p)
 		more = pub_more(p);
 		if (!more && p->n_inflight == 0)
 			return 0;
-		room = more && p->n_inflight < p->o.window;
+		/* Nothing new while a batch waits to be sent again: the server remembers a
+		 * producer's newest batches, and that one must stay among them. */
+		room = more && p->n_inflight < p->o.window && !p->resend_at_ns;
 		if (room && (n = pub_due(p, &due_in_ns)) > 0) {
 			rc = pub_send_due(p, n);
 			if (rc)

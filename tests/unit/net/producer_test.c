@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/arena.h"
@@ -159,6 +160,11 @@ static void test_table_full(void **state)
 		snprintf(id, sizeof(id), "p%u", i);
 		p[i] = attach(f, id, 1, &gen);
 	}
+	producer_detach(&f->r, p[11]);	/* idle, but not for long enough */
+	assert_int_equal(producer_attach(&f->r, "late", 4, 1, &q, &gen, &in_force, &why),
+			 -EMFILE);
+	f->r.evict_idle_ns = 0;
+	p[11] = attach(f, "p11", 1, &gen);
 	assert_int_equal(producer_attach(&f->r, "late", 4, 1, &q, &gen, &in_force, &why),
 			 -EMFILE);
 	producer_detach(&f->r, p[3]);	/* idle, but a batch in flight */
@@ -205,7 +211,7 @@ static void test_verdicts(void **state)
 	assert_int_equal(f->known_part[2], 1);
 	/* That retry failed before storing anything (say its topic was disabled): what the
 	 * first attempt stored is still known, whatever other records took meanwhile. */
-	for (uint64_t s = 300; s < 325; s++)	/* the area wraps */
+	for (uint64_t s = 300; s < 325; s++)
 		store(p, 1, s, PUBLISH_BATCH_MAX / 2, s);
 	producer_record(p, again, 0, part, off);
 	assert_int_equal(begin(p, 1, 5, 3, 7, f->known, f->known_part, &again),
@@ -241,7 +247,7 @@ static void test_verdicts(void **state)
 			 PRODUCER_BUSY);
 }
 
-/* Records past PRODUCER_SLOTS, and offsets past the ring area, forget the oldest: their
+/* Records past PRODUCER_SLOTS forget the oldest, whatever the batches' size: their
  * sequences are refused as too old, newer ones still answered. */
 static void test_forgetting(void **state)
 {
@@ -260,18 +266,28 @@ static void test_forgetting(void **state)
 	assert_int_equal(f->known[0], 5);
 	assert_int_equal(begin(p, 1, 3, 1, 9, f->known, f->known_part, &claim),
 			 PRODUCER_TOO_OLD);
-	/* 8192-event batches (96 KiB of offsets each): the area grows to 8 MiB, so a
-	 * connection's 64 unanswered ones are all remembered; the 86th wraps over the
-	 * first. */
-	for (uint64_t s = 200; s < 291; s++)
+	/* 8192-event batches (96 KiB of offsets each): the newest 96 are all remembered,
+	 * the first five forgotten. */
+	for (uint64_t s = 2000; s < 2101; s++)
 		store(p, 1, s, PUBLISH_BATCH_MAX, s * 100000);
-	assert_int_equal(begin(p, 1, 200, PUBLISH_BATCH_MAX, 9, f->known, f->known_part,
+	assert_int_equal(begin(p, 1, 2004, PUBLISH_BATCH_MAX, 9, f->known, f->known_part,
 			       &claim), PRODUCER_TOO_OLD);
-	for (uint64_t s = 291 - 64; s < 291; s++) {
+	for (uint64_t s = 2005; s < 2101; s++) {
 		assert_int_equal(begin(p, 1, s, PUBLISH_BATCH_MAX, 9, f->known, f->known_part,
 				       &claim), PRODUCER_RETRY);
 		assert_int_equal(f->known[0], s * 100000ull);
 		assert_int_equal(f->known[8191], s * 100000ull + 8191);
+	}
+	{	/* a small producer's file keeps few blocks: only what its batches need */
+		char path[128];
+		struct stat st;
+		struct producer *q = attach(f, "small", 1, &gen);
+
+		for (uint64_t s = 1; s <= 200; s++)
+			store(q, 1, s, 10, s);
+		snprintf(path, sizeof(path), "%s/producers/small.state", f->dir);
+		assert_int_equal(stat(path, &st), 0);
+		assert_true(st.st_blocks * 512 < 1024 * 1024);
 	}
 }
 
@@ -413,10 +429,8 @@ static void test_settle_from_log(void **state)
 	assert_int_equal(f->known_part[0], t.partitions[0]);
 	assert_int_equal(f->known[1], t.offsets[1]);
 	assert_int_equal(f->known[2], UINT64_MAX);
-	/* The retry is killed while its record is half written (its entries scribbled at
-	 * the area's head, the record not yet pointing there): the next start settles it
-	 * from the logs and what the first attempt stored. */
-	memset(p->area + p->h->area_head, 0x55, 64);
+	/* The retry is killed before its record is written: the next start settles it
+	 * from the logs, merged into what the first attempt stored. */
 	producer_registry_close(&f->r);
 	assert_int_equal(producer_registry_open(&f->r, f->dir, &f->topics), 0);
 	assert_int_equal(f->r.p[0]->settled, 1);
