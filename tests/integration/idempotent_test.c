@@ -139,6 +139,23 @@ static Fanout__V1__ServerMessage *expect_ack(struct client *c, uint64_t seq)
 	return m;
 }
 
+/* The next message must be the ack of seq: taken into a. */
+static void take_ack(struct client *c, uint64_t seq, struct ack *a)
+{
+	Fanout__V1__ServerMessage *m = expect_ack(c, seq);
+
+	ack_take(a, m->publish_ack);
+	client_free_msg(m);
+}
+
+/* Sends batch seq and takes its ack into a. */
+static void send_acked(struct client *c, uint64_t seq, uint32_t first, uint32_t n,
+		       struct ack *a)
+{
+	send_batch(c, seq, first, n);
+	take_ack(c, seq, a);
+}
+
 /* Sends batch seq again until it is acked: an earlier connection may still be storing
  * it (SEQUENCE_IN_FLIGHT, bounded). */
 static void resend_until_acked(struct client *c, uint64_t seq, uint32_t first, uint32_t n,
@@ -165,6 +182,18 @@ static void resend_until_acked(struct client *c, uint64_t seq, uint32_t first, u
 	fail_msg("batch %llu stayed in flight", (unsigned long long)seq);
 }
 
+/* A connection subscribed to the whole topic from its first event. */
+static void subscribe_earliest(struct client *c)
+{
+	Fanout__V1__ServerMessage *r = NULL;
+
+	server_connect(&g_srv, c);
+	assert_int_equal(client_subscribe(c, 1, TOPIC, NULL, 0,
+					  FANOUT__V1__START_POSITION__START_POSITION_EARLIEST, 0,
+					  &r), 0);
+	client_free_msg(r);
+}
+
 /* Reads the whole topic from the start: seen[k] counts event number k, which must sit
  * where acks[] said (batch k / per, entry k % per) and carry its producer stamp. Returns
  * the events read. */
@@ -172,14 +201,9 @@ static uint32_t read_all(uint32_t total, uint32_t per, const struct ack *acks,
 			 const char *producer, uint64_t epoch, uint8_t *seen)
 {
 	struct client c;
-	Fanout__V1__ServerMessage *r = NULL;
 	uint32_t got = 0;
 
-	server_connect(&g_srv, &c);
-	assert_int_equal(client_subscribe(&c, 1, TOPIC, NULL, 0,
-					  FANOUT__V1__START_POSITION__START_POSITION_EARLIEST, 0,
-					  &r), 0);
-	client_free_msg(r);
+	subscribe_earliest(&c);
 	memset(seen, 0, total);
 	for (;;) {
 		Fanout__V1__ServerMessage *m = NULL;
@@ -226,23 +250,13 @@ static void test_resend_gets_first_offsets(void **state)
 	static struct ack acks[3];
 	uint8_t seen[300];
 	struct client c;
-	Fanout__V1__ServerMessage *m;
 
 	(void)state;
 	memset(acks, 0, sizeof(acks));
 	producer_connect(&c, "gateway-1", 1);
-	send_batch(&c, 1, 0, 100);
-	m = expect_ack(&c, 1);
-	ack_take(&acks[0], m->publish_ack);
-	client_free_msg(m);
-	send_batch(&c, 1, 0, 100);	/* at once, same connection */
-	m = expect_ack(&c, 1);
-	ack_take(&acks[0], m->publish_ack);
-	client_free_msg(m);
-	send_batch(&c, 2, 100, 100);
-	m = expect_ack(&c, 2);
-	ack_take(&acks[1], m->publish_ack);
-	client_free_msg(m);
+	send_acked(&c, 1, 0, 100, &acks[0]);
+	send_acked(&c, 1, 0, 100, &acks[0]);	/* at once, same connection */
+	send_acked(&c, 2, 100, 100, &acks[1]);
 	send_batch(&c, 3, 200, 100);
 	client_close(&c);	/* before its ack */
 
@@ -261,17 +275,12 @@ static void test_resend_after_restart(void **state)
 	static struct ack acks[4];
 	uint8_t seen[400];
 	struct client c;
-	Fanout__V1__ServerMessage *m;
 
 	(void)state;
 	memset(acks, 0, sizeof(acks));
 	producer_connect(&c, "gateway-2", 7);
-	for (uint32_t b = 0; b < 3; b++) {
-		send_batch(&c, b + 1, b * 100, 100);
-		m = expect_ack(&c, b + 1);
-		ack_take(&acks[b], m->publish_ack);
-		client_free_msg(m);
-	}
+	for (uint32_t b = 0; b < 3; b++)
+		send_acked(&c, b + 1, b * 100, 100, &acks[b]);
 	client_close(&c);
 	server_stop(&g_srv, SIGKILL);
 	server_start(&g_srv, g_args);
@@ -310,25 +319,17 @@ static void test_server_killed_mid_batches(void **state)
 		for (uint32_t b = lo; b < hi; b++)
 			send_batch(&c, b + 1, b * KILL_PER, KILL_PER);
 		if (kill_it) {
-			Fanout__V1__ServerMessage *m = NULL;
-
 			/* One ack read (its offsets are checked after the restarts), then the
 			 * server dies while the others are in flight. */
-			m = expect_ack(&c, lo + 1);
-			ack_take(&acks[lo], m->publish_ack);
-			client_free_msg(m);
+			take_ack(&c, lo + 1, &acks[lo]);
 			usleep((useconds_t)(rand() % 4000));
 			server_stop(&g_srv, SIGKILL);
 			client_close(&c);
 			server_start(&g_srv, g_args);
 			continue;
 		}
-		for (uint32_t b = lo; b < hi; b++) {
-			Fanout__V1__ServerMessage *m = expect_ack(&c, b + 1);
-
-			ack_take(&acks[b], m->publish_ack);
-			client_free_msg(m);
-		}
+		for (uint32_t b = lo; b < hi; b++)
+			take_ack(&c, b + 1, &acks[b]);
 		done = hi;
 		client_close(&c);
 	}
@@ -449,13 +450,9 @@ static void test_epochs_fence(void **state)
 	/* 300 events: epoch 5's two batches and epoch 6's one. */
 	{
 		struct client c;
-		Fanout__V1__ServerMessage *r = NULL;
 		uint32_t got = 0, e6 = 0;
 
-		server_connect(&g_srv, &c);
-		assert_int_equal(client_subscribe(&c, 1, TOPIC, NULL, 0,
-				 FANOUT__V1__START_POSITION__START_POSITION_EARLIEST, 0, &r), 0);
-		client_free_msg(r);
+		subscribe_earliest(&c);
 		memset(seen, 0, sizeof(seen));
 		while (got < 300) {
 			uint32_t k;
@@ -591,7 +588,6 @@ static void test_fanout_pub_rides_out_kills(void **state)
 				      "--listen", addr, NULL };
 	unsigned long long published = 0, acked = 0, reconnects = 0;
 	struct client c;
-	Fanout__V1__ServerMessage *r = NULL;
 	uint32_t got = 0;
 	int status = -1;
 	FILE *f;
@@ -636,11 +632,7 @@ static void test_fanout_pub_rides_out_kills(void **state)
 				&reconnects), 1);
 	assert_true(reconnects >= 1);
 
-	server_connect(&g_srv, &c);
-	assert_int_equal(client_subscribe(&c, 1, TOPIC, NULL, 0,
-					  FANOUT__V1__START_POSITION__START_POSITION_EARLIEST, 0,
-					  &r), 0);
-	client_free_msg(r);
+	subscribe_earliest(&c);
 	for (;;) {
 		Fanout__V1__ServerMessage *m = NULL;
 		long who;
