@@ -1,9 +1,11 @@
 /* tests/unit/net/producer_test.c — idempotent producers' records (net/producer.c): ids;
  * epochs and fencing generations; the verdict for each kind of batch (new, sent again
  * whole or part-stored, in flight, forgotten, another size, sequence 0, every record
- * busy); a batch that stored nothing lets its record go; the ring area forgets the
- * oldest records (raising the floor); a second registry (a restart) finds the records;
- * a PENDING record a crash left is settled from stamped frames in a real log. */
+ * busy); a batch that stored nothing lets its record go; past 96 records the oldest
+ * are forgotten (raising the floor) whatever the batches' size, and a small producer's
+ * file stays small; a full table forgets the producer idle longest; a second registry (a
+ * restart) finds the records; a PENDING record a crash left is settled from stamped
+ * frames in a real log, also after the clock stepped back and for a killed retry. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
