@@ -150,6 +150,17 @@ static void expect_resumed_at(const Fanout__V1__SubscribeResult *r, const uint64
 	}
 }
 
+/* Receives what a got from half[p] on (sent again to a resumed consumer) into b: each
+ * partition's offsets in order from half[p]. */
+static void recv_resent(struct client *c, struct got *b, const struct got *a,
+			const uint64_t *half)
+{
+	recv_events(c, b, (a->n[0] - half[0]) + (a->n[1] - half[1]));
+	for (uint32_t p = 0; p < PARTS; p++)
+		for (uint64_t i = 0; i < b->n[p]; i++)
+			assert_int_equal(b->off[p][i], half[p] + i);
+}
+
 /* A consumer acks half of each partition, leaves; the next one resumes after the acks
  * and is sent the rest again, marked as second deliveries; acked through the end, the
  * third is sent nothing old. */
@@ -184,10 +195,7 @@ static void test_resume_after_ack(void **state)
 	assert_int_equal(m->subscribed->n_redeliveries, PARTS);
 	expect_resumed_at(m->subscribed, half, &a);
 	client_free_msg(m);
-	recv_events(&cb, &b, (a.n[0] - half[0]) + (a.n[1] - half[1]));
-	for (uint32_t p = 0; p < PARTS; p++)
-		for (uint64_t i = 0; i < b.n[p]; i++)
-			assert_int_equal(b.off[p][i], half[p] + i);
+	recv_resent(&cb, &b, &a, half);
 	publish_range(&pub, TOPIC, 200, 20, 20, NULL);	/* new ones follow */
 	recv_events(&cb, &b, 20);
 	for (uint32_t p = 0; p < PARTS; p++)
@@ -647,10 +655,7 @@ static void test_failover_takes_over(void **state)
 	assert_int_equal(m->subscribed->n_redeliveries, PARTS);
 	expect_resumed_at(m->subscribed, half, &a);
 	client_free_msg(m);
-	recv_events(&c2, &b, (a.n[0] - half[0]) + (a.n[1] - half[1]));
-	for (uint32_t p = 0; p < PARTS; p++)
-		for (uint64_t i = 0; i < b.n[p]; i++)
-			assert_int_equal(b.off[p][i], half[p] + i);
+	recv_resent(&c2, &b, &a, half);
 	publish_range(&pub, TOPIC, 100, 10, 20, NULL);
 	recv_events(&c2, &b, 10);
 	ping_pong(&c2, 3);
