@@ -64,6 +64,7 @@ static void admin_sync_topics(struct admin *a)
 				store_topic_update(&a->store, t);
 			}
 			atomic_store(&tp->disabled, !t->enabled);
+			atomic_store(&tp->priority, t->priority);
 		}
 		if (n)
 			snprintf(after, sizeof(after), "%s", rows[n - 1].name);

@@ -16,7 +16,7 @@
 
 static json_t *topic_json(const struct store_topic *t, const struct topic *tp)
 {
-	return json_pack("{s:s, s:i, s:s, s:s, s:o, s:o, s:i, s:b, s:s, s:s}",
+	return json_pack("{s:s, s:i, s:s, s:s, s:o, s:o, s:i, s:i, s:b, s:s, s:s}",
 			 "topic_name", t->name,
 			 "partitions", (int)(tp ? tp->partitions : t->partitions),
 			 "retention_policy", t->retention_policy,
@@ -25,7 +25,7 @@ static json_t *topic_json(const struct store_topic *t, const struct topic *tp)
 								: json_null(),
 			 "data_type", t->data_type[0] ? json_string(t->data_type) : json_null(),
 			 "latency_requirement_ms", (int)t->latency_requirement_ms,
-			 "enabled", t->enabled, "created_at", t->created_at,
+			 "priority", (int)t->priority, "enabled", t->enabled, "created_at", t->created_at,
 			 "updated_at", t->updated_at);
 }
 
@@ -121,6 +121,10 @@ static int topic_field(struct admin_reply *rep, const char *key, json_t *v,
 		if (topic_field_int(rep, key, v, 0, INT32_MAX, &n) < 0)
 			return -1;
 		t->latency_requirement_ms = (int32_t)n;
+	} else if (strcmp(key, "priority") == 0) {
+		if (topic_field_int(rep, key, v, 0, UINT8_MAX, &n) < 0)
+			return -1;
+		t->priority = (uint8_t)n;
 	} else if (strcmp(key, "enabled") == 0) {
 		if (!json_is_boolean(v))
 			return admin_error(rep, 400, "INVALID_FIELD", key, "enabled must be true or "
@@ -225,6 +229,7 @@ static int topic_make(struct admin_req *r, struct admin_reply *rep, struct store
 
 	if (rc == 0) {
 		atomic_store(&(*out)->disabled, !t->enabled);
+		atomic_store(&(*out)->priority, t->priority);
 		return 0;
 	}
 	store_topic_delete(&a->store, t->name);
@@ -353,6 +358,7 @@ int api_topic_update(struct admin_req *r, struct admin_reply *rep)
 	if (rc != STORE_OK)
 		return admin_store_error(rep, a, rc, "updating the topic");
 	atomic_store(&tp->disabled, !t.enabled);	/* publishes see it from the next batch */
+	atomic_store(&tp->priority, t.priority);	/* reactors, from their next turn */
 	return topic_answer(r, rep, 200, tp, false);
 }
 

@@ -236,7 +236,7 @@ void sampler_topic_stored(struct admin *a, const struct topic *tp, bool stored)
 static int sampler_insert_topic(struct admin *a, const struct topic *tp)
 {
 	struct store_topic t = { .partitions = tp->partitions, .enabled = !topic_disabled(tp),
-				 .latency_requirement_ms = 100 };
+				 .latency_requirement_ms = 100, .priority = topic_priority(tp) };
 	int rc;
 
 	memcpy(t.name, tp->name, tp->name_len + 1);

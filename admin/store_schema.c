@@ -223,6 +223,16 @@ static const char schema4_pg[] =
 	"CREATE INDEX idx_distribution_audit_sub ON distribution_audit"
 	" (subscription_id, log_partition, log_offset);";
 
+/* Topic priority (issue 14, item 7): a reactor serves subscriptions of higher-priority
+ * topics first in each turn. 0..255, higher first; 0 is the default. */
+static const char schema5_sqlite[] =
+	"ALTER TABLE topics ADD COLUMN priority INTEGER NOT NULL DEFAULT 0"
+	" CHECK (priority BETWEEN 0 AND 255);";
+
+static const char schema5_pg[] =
+	"ALTER TABLE topics ADD COLUMN priority integer NOT NULL DEFAULT 0"
+	" CHECK (priority BETWEEN 0 AND 255);";
+
 const struct store_migration store_migrations[] = {
 	{ 1, "seed command side: topics, subscriptions, routing_rules, distribution_stats",
 	  schema1_sqlite, schema1_pg },
@@ -231,6 +241,8 @@ const struct store_migration store_migrations[] = {
 	{ 3, "market_bars: the data API's 1-minute OHLCV buckets", schema3_sqlite, schema3_pg },
 	{ 4, "distribution_audit: subscription, partition, offset, acked_at", schema4_sqlite,
 	  schema4_pg },
+	{ 5, "topics.priority: higher-priority topics served first", schema5_sqlite,
+	  schema5_pg },
 };
 const uint32_t store_migrations_count = sizeof(store_migrations) / sizeof(store_migrations[0]);
 

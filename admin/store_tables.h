@@ -26,6 +26,7 @@ struct store_topic {
 	char schema_version[11];
 	char data_type[51];
 	int32_t latency_requirement_ms;
+	uint8_t priority;		/* 0..255, higher served first (core/topic.h) */
 	bool enabled;
 	char created_at[STORE_TIME_BYTES];
 	char updated_at[STORE_TIME_BYTES];

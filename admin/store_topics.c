@@ -7,7 +7,7 @@
 
 #define TOPIC_COLS "topic_name, partitions, retention_policy, compression_type, " \
 	"schema_version, data_type, latency_requirement_ms, @bool(enabled), @ts(created_at), " \
-	"@ts(updated_at)"
+	"@ts(updated_at), priority"
 
 static void store_topic_row(const struct store_result *r, uint32_t i, struct store_topic *t)
 {
@@ -22,6 +22,7 @@ static void store_topic_row(const struct store_result *r, uint32_t i, struct sto
 	t->enabled = strcmp(store_cell(r, i, 7), "0") != 0;
 	store_copy(t->created_at, sizeof(t->created_at), store_cell(r, i, 8));
 	store_copy(t->updated_at, sizeof(t->updated_at), store_cell(r, i, 9));
+	t->priority = (uint8_t)strtoul(store_cell(r, i, 10), NULL, 10);
 }
 
 int store_topic_insert(struct store *st, const struct store_topic *t)
@@ -41,10 +42,11 @@ int store_topic_insert(struct store *st, const struct store_topic *t)
 	store_arg_i64(&a, t->latency_requirement_ms);
 	store_arg_bool(&a, t->enabled);
 	store_arg_str(&a, now);
+	store_arg_u64(&a, t->priority);
 	return store_run(st, "INSERT INTO topics (id, topic_name, partitions, retention_policy,"
 			 " compression_type, schema_version, data_type, latency_requirement_ms,"
-			 " enabled, created_at, updated_at)"
-			 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)", a.n, a.v);
+			 " enabled, created_at, updated_at, priority)"
+			 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)", a.n, a.v);
 }
 
 int store_topic_update(struct store *st, const struct store_topic *t)
@@ -64,9 +66,11 @@ int store_topic_update(struct store *st, const struct store_topic *t)
 	store_arg_bool(&a, t->enabled);
 	store_arg_str(&a, now);
 	store_arg_u64(&a, t->partitions);
+	store_arg_u64(&a, t->priority);
 	rc = store_exec(st, "UPDATE topics SET retention_policy = $2, compression_type = $3,"
 			" schema_version = $4, data_type = $5, latency_requirement_ms = $6,"
-			" enabled = $7, updated_at = $8, partitions = $9 WHERE topic_name = $1",
+			" enabled = $7, updated_at = $8, partitions = $9, priority = $10"
+			" WHERE topic_name = $1",
 			a.n, a.v, &r);
 	if (rc == STORE_OK && r.changed == 0)
 		rc = store_fail(st, STORE_NOT_FOUND, "no topic '%s' in the store", t->name);

@@ -69,6 +69,10 @@ struct topic {
 	 * it is; read once per topic per batch by publish (relaxed: a batch racing the
 	 * change may go either way). */
 	_Atomic bool disabled;
+	/* Set by the admin plane (topics.priority): in each reactor turn, subscriptions of
+	 * higher-priority topics are served first (net/server.c, net/session.c). 0..255,
+	 * 0 by default. Relaxed: a turn racing the change may serve either way. */
+	_Atomic uint8_t priority;
 	bool removed;			/* unlinked by topic_remove */
 	uint32_t quarantined;		/* partitions with a quarantine */
 	struct topic_partition part[];	/* partitions entries */
@@ -170,6 +174,12 @@ static inline void topic_out_count(struct topic_partition *part, uint32_t r, uin
 static inline bool topic_disabled(const struct topic *tp)
 {
 	return atomic_load_explicit(&tp->disabled, memory_order_relaxed);
+}
+
+/* tp's priority: higher is served first. Any thread. */
+static inline uint8_t topic_priority(const struct topic *tp)
+{
+	return atomic_load_explicit(&tp->priority, memory_order_relaxed);
 }
 
 /* The first quarantined partition of tp (its number in *p), or NULL when it has none.

@@ -681,6 +681,50 @@ static void net_wake(struct net_server *srv)
 	}
 }
 
+/* Flushes one active session, taking it off the list when it has nothing left. Returns
+ * whether it wants the next turn at once. */
+static bool net_flush_one(struct net_server *srv, struct session *s)
+{
+	if (!session_flush(s) && reactor_send_ready(&srv->reactor, s->conn))
+		net_server_deactivate(srv, s);
+	return s->more;
+}
+
+/* Starts the turn's sends: sessions with subscriptions to higher-priority topics first
+ * (their sends go into the ring, and so to the kernel, ahead of the bulk's), the rest
+ * after. Without priorities, one pass. Deactivating swaps the last entry into i, one
+ * this pass has seen, so walking down visits each once. */
+static bool net_flush_active(struct net_server *srv)
+{
+	bool busy = false;
+
+	for (uint32_t top = UINT32_MAX; srv->priority_any;) {
+		uint32_t level = 0;
+
+		for (uint32_t i = 0; i < srv->nactive; i++) {
+			uint32_t p = srv->sessions[srv->active[i]].priority;
+
+			level = p < top && p > level ? p : level;
+		}
+		if (level == 0)
+			break;
+		for (uint32_t i = srv->nactive; i-- > 0;) {
+			struct session *s = &srv->sessions[srv->active[i]];
+
+			if (s->priority == level)
+				busy = net_flush_one(srv, s) || busy;
+		}
+		top = level;
+	}
+	for (uint32_t i = srv->nactive; i-- > 0;) {
+		struct session *s = &srv->sessions[srv->active[i]];
+
+		if (!srv->priority_any || s->priority == 0)	/* else served above */
+			busy = net_flush_one(srv, s) || busy;
+	}
+	return busy;
+}
+
 /* After each batch of completions: append what other reactors handed over, answer
  * finished batches, make appended frames visible, hand events to other reactors, route,
  * then start the sends all that calls for (one pass, many frames per send). */
@@ -701,16 +745,11 @@ static bool net_on_idle(void *ctx)
 	net_server_route(srv);
 	if (now >= srv->police_at_ns) {	/* bounded work: once per 100 ms, not per event */
 		srv->police_at_ns = now + SERVER_POLICE_NS;
+		srv->priority_any = false;	/* set again by those that still have one */
 		for (uint32_t i = srv->nopen; i-- > 0;)	/* idle ones too; one may close */
 			session_police(&srv->sessions[srv->open[i]], now);
 	}
-	for (uint32_t i = srv->nactive; i-- > 0;) {
-		struct session *s = &srv->sessions[srv->active[i]];
-
-		if (!session_flush(s) && reactor_send_ready(&srv->reactor, s->conn))
-			net_server_deactivate(srv, s);
-		busy = busy || s->more;
-	}
+	busy = net_flush_active(srv) || busy;
 	if (atomic_exchange_explicit(&srv->named_pending, false, memory_order_seq_cst)) {
 		for (uint32_t i = srv->nopen; i-- > 0;)	/* FAILOVER take-overs */
 			session_named_turn(&srv->sessions[srv->open[i]]);

@@ -81,6 +81,10 @@ struct net_server {
 	struct session *sessions;	/* one per reactor slot */
 	uint32_t *active;		/* slots of sessions needing a flush check */
 	uint32_t nactive;
+	/* Some open session has a subscription to a topic of priority > 0: flushes go by
+	 * priority. Set by session_priority_update, cleared before each police pass (which
+	 * sets it again for those that still have one). */
+	bool priority_any;
 	uint32_t *open;			/* slots of every open session: the police pass
 					 * walks these, not every slot */
 	uint32_t nopen;

@@ -375,10 +375,28 @@ static void session_expire_sinks(struct session *s)
 	}
 }
 
+void session_priority_update(struct session *s)
+{
+	uint8_t hi = 0, lo = UINT8_MAX;
+
+	for (uint32_t i = 0; i < s->nsubs; i++) {
+		uint8_t p = topic_priority(s->subs[i]->topic);
+
+		s->subs[i]->priority = p;
+		hi = p > hi ? p : hi;
+		lo = p < lo ? p : lo;
+	}
+	s->priority = hi;
+	s->priority_mixed = s->nsubs > 1 && hi != lo;
+	if (hi)
+		s->srv->priority_any = true;
+}
+
 void session_police(struct session *s, int64_t now_ns)
 {
 	const struct config *cfg = s->srv->cfg;
 
+	session_priority_update(s);	/* a changed topic priority applies within 100 ms */
 	if (s->closing) {
 		if (s->close_by_ns == 0)
 			s->close_by_ns = now_ns + (int64_t)cfg->close_grace_ms * 1000000;
@@ -1051,6 +1069,7 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 	net_control_sub_started(s->srv, sub, (int)req->start);	/* admin plane */
 	sub->stats.since_ns = since;
 	s->subs[s->nsubs++] = sub;
+	session_priority_update(s);
 	session_subscribed(s, sub, fds);
 	net_server_info(s->srv, "connection %u: subscription %u to %s (%zu patterns%s%s)",
 			s->conn->slot, req->subscription_id, tp->name, req->n_patterns,
@@ -1628,10 +1647,29 @@ void session_data(struct session *s, const uint8_t *p, size_t n)
 		session_pace(s);
 }
 
-/* Gathers events from the subscriptions, round robin, after the control iovec. */
+/* The highest subscription priority below top, into *level; false when none is. */
+static bool session_priority_next(const struct session *s, uint32_t top, uint32_t *level)
+{
+	bool any = false;
+
+	*level = 0;
+	for (uint32_t i = 0; i < s->nsubs; i++) {
+		uint32_t p = s->subs[i]->priority;
+
+		if (p < top && (!any || p > *level)) {
+			*level = p;
+			any = true;
+		}
+	}
+	return any;
+}
+
+/* Gathers events from the subscriptions after the control iovec: round robin, those of
+ * higher-priority topics first. */
 static void session_gather(struct session *s, size_t *bytes)
 {
 	uint32_t room = net_server_audit_room(s->srv), n;
+	bool full = false;
 	struct sub_gather g = {
 		.iov = s->iov, .niov = s->niov, .iov_max = SESSION_IOV_MAX,
 		.bytes = *bytes, .bytes_max = SESSION_SEND_BYTES, .arena = &s->srv->match_arena,
@@ -1640,18 +1678,29 @@ static void session_gather(struct session *s, size_t *bytes)
 
 	assert(s->naudit == 0);	/* the last send's were recorded when it completed */
 
-	for (uint32_t i = 0; i < s->nsubs; i++) {
-		struct subscription *sub = s->subs[(s->next_sub + i) % s->nsubs];
-
-		if (sub->sink || sub->named_standby)
-			continue;	/* session_drain_sinks; a FAILOVER standby is sent nothing */
-		n = sub_gather(sub, &g);
-		if (sub->named)
-			session_named_sent(sub);
-		s->events_out += n;
-		net_stat_add(&s->srv->stats.deliveries, n);	/* admin plane */
-		if (g.niov == g.iov_max || g.bytes >= g.bytes_max)
+	/* Round robin within a priority, higher priorities first (one level when all of
+	 * them have the same: the common case costs nothing more). */
+	for (uint32_t top = UINT32_MAX, level = 0; !full;) {
+		if (s->priority_mixed && !session_priority_next(s, top, &level))
 			break;
+		for (uint32_t i = 0; i < s->nsubs && !full; i++) {
+			struct subscription *sub = s->subs[(s->next_sub + i) % s->nsubs];
+
+			if (sub->sink || sub->named_standby)
+				continue;	/* session_drain_sinks; a FAILOVER standby is
+						 * sent nothing */
+			if (s->priority_mixed && sub->priority != level)
+				continue;
+			n = sub_gather(sub, &g);
+			if (sub->named)
+				session_named_sent(sub);
+			s->events_out += n;
+			net_stat_add(&s->srv->stats.deliveries, n);	/* admin plane */
+			full = g.niov == g.iov_max || g.bytes >= g.bytes_max;
+		}
+		if (!s->priority_mixed)
+			break;
+		top = level;
 	}
 	if (s->nsubs)
 		s->next_sub = (s->next_sub + 1) % s->nsubs;

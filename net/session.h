@@ -120,6 +120,11 @@ struct session {
 	struct subscription **subs;	/* each allocated: the key index points at them */
 	uint32_t nsubs, subs_cap;
 	uint32_t next_sub;	/* round-robin start */
+	/* Topic priority (core/topic.h): the highest of its subscriptions', which orders
+	 * the reactor's flushes, and whether theirs differ, which orders its gathers.
+	 * Refreshed on subscribe and every police pass (session_priority_update). */
+	uint8_t priority;
+	bool priority_mixed;
 	uint64_t frames_in, events_out;
 	struct topic_quota topic_quota;	/* topics it may still create */
 	bool more;		/* the last gather stopped at its scan bound: flush again soon */
@@ -160,6 +165,11 @@ void session_sent(struct session *s, int res);
  * asked for heartbeats), and shuts down closing sessions whose peer has not taken the
  * closing Error within --close-grace-ms. now_ns is CLOCK_MONOTONIC. */
 void session_police(struct session *s, int64_t now_ns);
+
+/* Refreshes s->priority, s->priority_mixed and each subscription's priority from their
+ * topics, and marks the server as having prioritised sessions (net_server.priority_any)
+ * when s is one. Called on subscribe and by session_police. */
+void session_priority_update(struct session *s);
 
 /* Starts a send if none is pending and there is something to send. Returns true while
  * the session still needs the server's attention (subscriptions or queued output). */

@@ -97,6 +97,8 @@ struct subscription {
 	struct named_sub *named;
 	uint64_t *named_seen;
 	bool named_standby;		/* a FAILOVER consumer standing by: sent nothing */
+	uint8_t priority;		/* its topic's, as of its session's last refresh
+					 * (session_priority_update): gathers go by it */
 	_Atomic bool *named_activate;	/* set (net/named.c) when it is to take over; its
 					 * own allocation: registered before sub_init */
 };

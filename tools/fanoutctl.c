@@ -22,9 +22,10 @@ static const char ctl_usage[] =
 	"  topics ls [--limit N] [--after NAME]\n"
 	"  topics create NAME [--partitions N] [--retention 7d] [--compression LZ4]\n"
 	"                     [--data-type T] [--latency-ms N] [--schema-version V] [--disabled]\n"
+	"                     [--priority 0..255]   higher: served first in each reactor turn\n"
 	"  topics get NAME            the record and its statistics\n"
 	"  topics set NAME [--enabled|--disabled] [--retention R] [--compression C]\n"
-	"                  [--data-type T] [--latency-ms N] [--schema-version V]\n"
+	"                  [--data-type T] [--latency-ms N] [--schema-version V] [--priority P]\n"
 	"  topics rm NAME [--force]   --force ends live subscriptions first\n"
 	"  subs ls [--topic T] [--status active|stopped|any] [--limit N]\n"
 	"  subs get ID\n"
@@ -124,6 +125,7 @@ static int ctl_topic_opts(int argc, char **argv, json_t *body, bool *force)
 		{ "compression", required_argument, NULL, 'c' },
 		{ "data-type", required_argument, NULL, 'd' },
 		{ "latency-ms", required_argument, NULL, 'l' },
+		{ "priority", required_argument, NULL, 'P' },
 		{ "schema-version", required_argument, NULL, 's' },
 		{ "disabled", no_argument, NULL, 'D' },
 		{ "enabled", no_argument, NULL, 'E' },
@@ -138,6 +140,7 @@ static int ctl_topic_opts(int argc, char **argv, json_t *body, bool *force)
 		case 'p': json_object_set_new(body, "partitions", json_integer(atoll(optarg))); break;
 		case 'l': json_object_set_new(body, "latency_requirement_ms",
 					      json_integer(atoll(optarg))); break;
+		case 'P': json_object_set_new(body, "priority", json_integer(atoll(optarg))); break;
 		case 'r': json_object_set_new(body, "retention_policy", json_string(optarg)); break;
 		case 'c': json_object_set_new(body, "compression_type", json_string(optarg)); break;
 		case 'd': json_object_set_new(body, "data_type", json_string(optarg)); break;

@@ -136,8 +136,9 @@ static void migrations_from_an_older_version(void **state)
 			 STORE_OK);
 	st.schema_version = 0;
 	assert_int_equal(store_migrate(&st), STORE_OK);
-	assert_int_equal(st.schema_version, 4);
+	assert_int_equal(st.schema_version, 5);
 	assert_int_equal(count(&st, "SELECT latency_requirement_ms FROM topics"), 100);
+	assert_int_equal(count(&st, "SELECT priority FROM topics"), 0);	/* v5 */
 	assert_int_equal(count(&st, "SELECT COUNT(*) FROM distribution_audit"), 0);
 	assert_int_equal(count(&st, "SELECT COUNT(*) FROM distribution_audit WHERE "
 			       "subscription_id IS NOT NULL AND log_offset >= 0"), 0);	/* v4 */
