@@ -440,12 +440,77 @@ static void reactor_dispatch(struct reactor *r, struct io_uring_cqe *cqe)
 	}
 }
 
+/* Whether a completion is handled first while prioritising: a priority connection's,
+ * or no connection's (accepts, wake-ups: cheap, and nothing to keep in order with). */
+static bool reactor_cqe_first(const struct reactor *r, const struct io_uring_cqe *cqe)
+{
+	uint64_t ud = io_uring_cqe_get_data64(cqe);
+	enum reactor_op op = (enum reactor_op)(ud & 0xff);
+
+	if (op != REACTOR_OP_RECV && op != REACTOR_OP_SEND)
+		return true;
+	return r->conns[(uint32_t)(ud >> 32)].priority;
+}
+
+/* reactor_reap while prioritising (reactor.prioritize), or with completions held over:
+ * takes every ready completion behind the held ones, sorts them by class before handling
+ * any (handling one may change a connection's class; its completions must stay in
+ * order), handles the first class, then the others' sends and their receives up to a
+ * turn's share of bytes, and holds the other receives for the next turn. Returns how
+ * many were handled. */
+static unsigned reactor_reap_prioritized(struct reactor *r)
+{
+	struct io_uring_cqe *cqes[REACTOR_CQE_BATCH];
+	uint32_t n, first = 0, nlater = 0, i;
+	uint64_t bytes = 0;
+
+	while (r->nheld < REACTOR_HELD_MAX) {
+		uint32_t room = REACTOR_HELD_MAX - r->nheld;
+
+		n = io_uring_peek_batch_cqe(&r->ring, cqes, room < REACTOR_CQE_BATCH ? room :
+					    REACTOR_CQE_BATCH);
+		if (n == 0)
+			break;
+		for (i = 0; i < n; i++)
+			r->held[r->nheld++] = *cqes[i];
+		io_uring_cq_advance(&r->ring, n);
+	}
+	for (i = 0; i < r->nheld; i++) {
+		if (reactor_cqe_first(r, &r->held[i]))
+			r->held[first++] = r->held[i];	/* first <= i: in place */
+		else
+			r->later[nlater++] = r->held[i];
+	}
+	for (i = 0; i < first; i++)
+		reactor_dispatch(r, &r->held[i]);
+	r->nheld = 0;
+	for (i = 0; i < nlater; i++) {
+		struct io_uring_cqe *cqe = &r->later[i];
+
+		/* Sends' completions are cheap and let the next send go: never held. Receives
+		 * past the share are, all of them from the first one held, so each
+		 * connection's stay in order. */
+		if ((io_uring_cqe_get_data64(cqe) & 0xff) == REACTOR_OP_RECV) {
+			if (bytes >= REACTOR_BULK_TURN_BYTES) {
+				r->held[r->nheld++] = *cqe;
+				continue;
+			}
+			bytes += cqe->res > 0 ? (uint64_t)cqe->res : 0;
+		}
+		reactor_dispatch(r, cqe);
+	}
+	r->held_turns += r->nheld > 0;
+	return first + nlater - r->nheld;
+}
+
 /* Handles the completions that are ready (bounded); returns how many. */
 static unsigned reactor_reap(struct reactor *r)
 {
 	struct io_uring_cqe *cqes[REACTOR_CQE_BATCH];
 	unsigned total = 0, n;
 
+	if (r->prioritize || r->nheld)
+		return reactor_reap_prioritized(r);
 	while (total < REACTOR_CQE_MAX_PER_LOOP &&
 	       (n = io_uring_peek_batch_cqe(&r->ring, cqes, REACTOR_CQE_BATCH)) > 0) {
 		for (unsigned i = 0; i < n; i++)
@@ -481,6 +546,7 @@ static int reactor_turn(struct reactor *r, int64_t wait_ns)
 		}
 	}
 	r->busy = r->ops.on_idle && r->ops.on_idle(r->ops.ctx);
+	r->busy = r->busy || r->nheld > 0;	/* held completions: the next turn, at once */
 	epoch_exit();
 	epoch_poll();
 	return 0;
@@ -523,7 +589,7 @@ int reactor_poll(struct reactor *r, int64_t wait_ns)
 
 bool reactor_quiet(const struct reactor *r)
 {
-	if (r->holds > 0 || io_uring_sq_ready(&r->ring) > 0)
+	if (r->holds > 0 || r->nheld > 0 || io_uring_sq_ready(&r->ring) > 0)
 		return false;
 	for (uint32_t i = 0; i < r->max_conns; i++) {
 		const struct reactor_conn *c = &r->conns[i];
@@ -717,7 +783,9 @@ int reactor_init(struct reactor *r, const struct reactor_config *cfg,
 	r->max_conns = max_conns;
 	r->conns = calloc(max_conns, sizeof(*r->conns));
 	r->free_slots = calloc(max_conns, sizeof(*r->free_slots));
-	if (!r->conns || !r->free_slots)
+	r->held = calloc(REACTOR_HELD_MAX, sizeof(*r->held));
+	r->later = calloc(REACTOR_HELD_MAX, sizeof(*r->later));
+	if (!r->conns || !r->free_slots || !r->held || !r->later)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < max_conns; i++) {
 		r->conns[i].slot = i;
@@ -788,5 +856,7 @@ void reactor_free(struct reactor *r)
 	free(r->br);
 	free(r->conns);
 	free(r->free_slots);
+	free(r->held);
+	free(r->later);
 	memset(r, 0, sizeof(*r));
 }

@@ -25,6 +25,11 @@
 #define REACTOR_BUF_BYTES   (16u << 10)	/* one provided receive buffer */
 #define REACTOR_BUF_COUNT   512u		/* buffers in the ring (power of two) */
 #define REACTOR_BUF_GROUP   0
+/* While the layer above prioritises (reactor.prioritize): completions carried from one
+ * turn to the next at most, and the received bytes of connections without priority
+ * handled per turn, so that a turn — and a priority connection's wait — stays short. */
+#define REACTOR_HELD_MAX    4096u
+#define REACTOR_BULK_TURN_BYTES (128u << 10)
 #define REACTOR_WAIT_NS     (100 * 1000 * 1000ll)	/* longest sleep: stop-flag latency */
 #define REACTOR_KEEPIDLE_S  60	/* TCP keepalive: idle seconds before probing, */
 #define REACTOR_KEEPINTVL_S 10	/* seconds between probes, */
@@ -73,6 +78,8 @@ struct reactor_conn {
 				 * bytes go out in order */
 	bool closing;		/* shut down; the slot frees once inflight reaches 0 */
 	bool in_use;
+	bool priority;		/* set by the layer above: while reactor.prioritize, its
+				 * completions are handled before the others' */
 	void *user;		/* the upper layer's per-connection state */
 };
 
@@ -155,6 +162,14 @@ struct reactor {
 	struct reactor_features features;
 	volatile sig_atomic_t *stop;	/* set by a signal handler: drain and leave */
 	bool busy;			/* on_idle left work: do not sleep */
+	/* Set by the layer above when some connections have priority: each turn handles
+	 * theirs (and accepts and wake-ups) first, then the others' up to
+	 * REACTOR_BULK_TURN_BYTES received, and carries the rest, in order, to the next
+	 * turn (held). A connection's completions keep their order whatever its class. */
+	bool prioritize;
+	struct io_uring_cqe *held, *later;	/* REACTOR_HELD_MAX each, preallocated */
+	uint32_t nheld;
+	uint64_t held_turns;		/* turns that carried completions over (stats) */
 	uint32_t holds;			/* work the layer above waits on from other threads:
 					 * reactor_drain goes on while non-zero */
 	uint64_t accepted, refused, accept_pauses;

@@ -760,6 +760,7 @@ static bool net_on_idle(void *ctx)
 		busy = busy || (srv->naudit_ends && net_server_audit_room(srv) >= NET_AUDIT_STEP);
 	}
 	net_wake(srv);
+	srv->reactor.prioritize = srv->priority_any;	/* its input first, from next turn */
 	srv->reactor.holds = srv->nwaiting + srv->norphans;	/* a drain waits for them */
 	return busy;
 }

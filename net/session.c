@@ -375,9 +375,10 @@ static void session_expire_sinks(struct session *s)
 	}
 }
 
-void session_priority_update(struct session *s)
+void session_priority_update(struct session *s, int64_t now_ns)
 {
 	uint8_t hi = 0, lo = UINT8_MAX;
+	bool publishes = s->priority_pub_ns && now_ns - s->priority_pub_ns < SESSION_PRIORITY_PUB_NS;
 
 	for (uint32_t i = 0; i < s->nsubs; i++) {
 		uint8_t p = topic_priority(s->subs[i]->topic);
@@ -388,15 +389,37 @@ void session_priority_update(struct session *s)
 	}
 	s->priority = hi;
 	s->priority_mixed = s->nsubs > 1 && hi != lo;
-	if (hi)
+	s->conn->priority = hi > 0 || publishes;	/* its input and sends first */
+	if (s->conn->priority)
 		s->srv->priority_any = true;
+}
+
+/* After a stored batch: whether it held an event of a topic with priority, which makes
+ * the connection's input go first (reactor.prioritize) for SESSION_PRIORITY_PUB_NS. */
+static void session_publish_priority(struct session *s, const struct publish_ctx *pub)
+{
+	const struct topic *prev = NULL;
+
+	for (size_t i = 0; i < pub->n; i++) {
+		const struct topic *tp = pub->resolved[i];
+
+		if (!tp || tp == prev)
+			continue;
+		prev = tp;
+		if (topic_priority(tp)) {
+			s->priority_pub_ns = s->last_rx_ns;	/* monotonic, as police's */
+			s->conn->priority = true;
+			s->srv->priority_any = true;
+			return;
+		}
+	}
 }
 
 void session_police(struct session *s, int64_t now_ns)
 {
 	const struct config *cfg = s->srv->cfg;
 
-	session_priority_update(s);	/* a changed topic priority applies within 100 ms */
+	session_priority_update(s, now_ns);	/* a changed topic priority: within 100 ms */
 	if (s->closing) {
 		if (s->close_by_ns == 0)
 			s->close_by_ns = now_ns + (int64_t)cfg->close_grace_ms * 1000000;
@@ -1069,7 +1092,7 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 	net_control_sub_started(s->srv, sub, (int)req->start);	/* admin plane */
 	sub->stats.since_ns = since;
 	s->subs[s->nsubs++] = sub;
-	session_priority_update(s);
+	session_priority_update(s, clock_monotonic_ns());
 	session_subscribed(s, sub, fds);
 	net_server_info(s->srv, "connection %u: subscription %u to %s (%zu patterns%s%s)",
 			s->conn->slot, req->subscription_id, tp->name, req->n_patterns,
@@ -1307,8 +1330,10 @@ static void session_publish(struct session *s, const uint8_t *batch, size_t len)
 		pub->known = NULL;
 		pub->known_part = NULL;
 	}
-	if (b->rc == 0 && b->ticket.n > 0)	/* admin plane: the topic's producers */
-		s->stats.last_topic = pub->resolved[0];
+	if (b->rc == 0 && b->ticket.n > 0) {
+		s->stats.last_topic = pub->resolved[0];	/* admin plane: the topic's producers */
+		session_publish_priority(s, pub);
+	}
 	b->sync_pass = 0;
 	b->sync_failed = 0;
 	if (b->ticket.nremote == 0)

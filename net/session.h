@@ -24,6 +24,8 @@
 #define SESSION_AUDIT_MAX   64u		/* audit-required frames per send (net/audit.h) */
 #define SESSION_ACK_HOLD    8u		/* Acks held while such a send is unfinished */
 #define SESSION_SEND_BYTES  (256u << 10)	/* bytes gathered per send */
+#define SESSION_PRIORITY_PUB_NS 1000000000ll	/* a priority topic's publisher keeps its
+						 * priority this long after its last batch */
 #define SESSION_STAGE_MIN   (64u << 10)
 #define SESSION_HOLD_BYTES  (256u << 10)	/* held input that pauses receiving */
 #define SESSION_BATCHES_MAX 64u		/* publish batches a connection has unanswered */
@@ -125,6 +127,8 @@ struct session {
 	 * Refreshed on subscribe and every police pass (session_priority_update). */
 	uint8_t priority;
 	bool priority_mixed;
+	int64_t priority_pub_ns;	/* its last batch with a priority topic's event (0:
+					 * none): its connection has priority for a while */
 	uint64_t frames_in, events_out;
 	struct topic_quota topic_quota;	/* topics it may still create */
 	bool more;		/* the last gather stopped at its scan bound: flush again soon */
@@ -167,9 +171,11 @@ void session_sent(struct session *s, int res);
 void session_police(struct session *s, int64_t now_ns);
 
 /* Refreshes s->priority, s->priority_mixed and each subscription's priority from their
- * topics, and marks the server as having prioritised sessions (net_server.priority_any)
- * when s is one. Called on subscribe and by session_police. */
-void session_priority_update(struct session *s);
+ * topics, and the connection's priority (reactor_conn.priority: a subscriber of a
+ * priority topic, or a publisher to one within SESSION_PRIORITY_PUB_NS), and marks the
+ * server as prioritising (net_server.priority_any) when it has. Called on subscribe and
+ * by session_police. */
+void session_priority_update(struct session *s, int64_t now_ns);
 
 /* Starts a send if none is pending and there is something to send. Returns true while
  * the session still needs the server's attention (subscriptions or queued output). */

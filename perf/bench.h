@@ -28,6 +28,7 @@
 #define BENCH_PAYLOAD_MIN 16u
 #define BENCH_PAYLOAD_MAX 65000u
 #define BENCH_TOPIC "bench"
+#define BENCH_BULK_TOPIC "bench-bulk"	/* --bulk-subscribers' topic (bench_bulk.c) */
 #define BENCH_RUNS_MAX 64u		/* --repeat bound */
 #define BENCH_SHM_READERS_MAX 16u	/* --shm-readers bound: a thread each */
 #define BENCH_SHM_KEYS_MAX 64u		/* a reader is one subscription: 64 patterns */
@@ -68,6 +69,12 @@ struct bench_cfg {
 	char fanout_fsync[32];		/* fanoutd's --fsync; "": its default */
 	bool fanout_named;		/* fanout's subscribers are named (durable) and ack */
 	bool fanout_idempotent;		/* fanout's publishers are idempotent producers */
+	/* fanout only: the measured topic's priority, set through the topics API before
+	 * the run (-1: left at its default, 0); and a bulk load beside it (bench_bulk.c):
+	 * a publisher flat out to BENCH_BULK_TOPIC, bulk_subscribers taking all of it. */
+	int fanout_priority;
+	unsigned bulk_subscribers;
+	double bulk_rate;		/* the bulk publisher's events/s; 0: flat out */
 	/* Every event carries metadata.audit_required: fanoutd keeps a distribution_audit
 	 * row per delivery (the peers have no such thing and carry the same bytes). */
 	bool audit;
@@ -147,6 +154,9 @@ struct bench_result {
 	 * of the run, TCP and shm), publisher per event, receivers per their delivery; NAN
 	 * where there is none. */
 	double server_ns_per_event, server_ns_per_delivery, pub_ns_per_event, sub_ns_per_delivery;
+	/* The bulk load's events/s in and deliveries/s out (cfg->bulk_subscribers), over
+	 * its whole run (publish and drain); 0 without one. */
+	double bulk_in_per_s, bulk_out_per_s;
 };
 
 struct bench_driver {
@@ -175,6 +185,7 @@ struct bench_run {
 	const struct bench_cfg *cfg;
 	const struct bench_driver *drv;
 	char addr[64];
+	char http[64];			/* fanout: its admin API's HOST:PORT */
 	char shm_socket[160];		/* fanout: its Unix socket for rings (tmpdir/shm.sock) */
 	int server_pid;
 	char tmpdir[128];
@@ -187,6 +198,7 @@ struct bench_run {
 	int64_t start_mono_ns;
 	_Atomic int64_t stall_at_mono_ns;	/* 0 until publishing starts */
 	struct bench_shm *shm;		/* fanout's shm readers (bench_shm.c), or NULL */
+	struct bench_bulk *bulk;	/* fanout's bulk load (bench_bulk.c), or NULL */
 	const struct bench_events *events;	/* what every publisher sends (bench_event.h) */
 	bool has_server_clock;		/* server_clock is server_pid's CPU clock */
 	clockid_t server_clock;
@@ -296,6 +308,15 @@ uint64_t bench_shm_owed(struct bench_run *r, uint64_t published);
 void bench_shm_account(struct bench_run *r, struct bench_result *res);
 /* Joins what still runs, detaches (fanoutd removes the rings), frees. NULL r->shm: no-op. */
 void bench_shm_close(struct bench_run *r);
+
+/* ---- bench_bulk.c: fanout's bulk load (cfg->bulk_subscribers) ---- */
+/* Connects the bulk publisher and subscribers to r->addr and starts their threads.
+ * Returns 0 or -errno, having said why on stderr. Main thread. */
+int bench_bulk_start(struct bench_run *r);
+/* Stops the threads and puts the bulk rates in res (when not NULL). Main thread. */
+void bench_bulk_stop(struct bench_run *r, struct bench_result *res);
+/* Stops what still runs, closes, frees. NULL r->bulk: no-op. */
+void bench_bulk_close(struct bench_run *r);
 
 /* ---- bench_run.c ---- */
 /* One run of one system, from start-up to stopped server; fills *res (res->hist is

@@ -76,6 +76,14 @@ void bench_usage(FILE *f)
 "                            at-least-once): each subscriber acks every 64 events\n"
 "  --fanout-idempotent       fanout's publishers are idempotent producers\n"
 "                            (Hello.producer_id: each batch recorded, events stamped)\n"
+"  --fanout-priority P       fanout only: the measured topic's priority (0..255, set\n"
+"                            through the topics API before the run; higher is served\n"
+"                            first in each reactor turn)\n"
+"  --bulk-subscribers N      fanout only: a bulk load beside the measured traffic: a\n"
+"                            second publisher flat out to topic bench-bulk and N\n"
+"                            subscribers taking all of it (not counted; its rates are\n"
+"                            reported as bulk_in/bulk_out). Server CPU then covers both\n"
+"  --bulk-rate N             the bulk publisher's events/s (default 0: flat out)\n"
 "  --fanout-data-index-bytes N  fanoutd's --data-index-bytes (default 0: the REST data\n"
 "                            API's index off, as the peers keep none; perf/RESULTS.md\n"
 "                            §13 measures it on)\n"
@@ -296,6 +304,24 @@ static int set_opt(struct bench_cfg *c, const char *k, const char *v, int depth)
 		c->pub_bad_event = (uint64_t)d;
 		return 0;
 	}
+	if (!strcmp(k, "fanout-priority")) {
+		if (parse_num(k, v, 0, 255, true, &d))
+			return -EINVAL;
+		c->fanout_priority = (int)d;
+		return 0;
+	}
+	if (!strcmp(k, "bulk-subscribers")) {
+		if (parse_num(k, v, 0, 1000, true, &d))
+			return -EINVAL;
+		c->bulk_subscribers = (unsigned)d;
+		return 0;
+	}
+	if (!strcmp(k, "bulk-rate")) {
+		if (parse_num(k, v, 0, 1e9, false, &d))
+			return -EINVAL;
+		c->bulk_rate = d;
+		return 0;
+	}
 	if (!strcmp(k, "fanout-max-lag-bytes")) {
 		if (parse_num(k, v, 0, 1e15, true, &d))
 			return -EINVAL;
@@ -468,6 +494,12 @@ static int check(struct bench_cfg *c)
 	}
 	if (check_readers(c))
 		return -EINVAL;
+	if ((c->bulk_subscribers || c->fanout_priority >= 0) &&
+	    c->systems_mask != 1u << BENCH_FANOUT) {
+		fprintf(stderr, "fanout-bench: bulk-subscribers and fanout-priority are fanout's "
+			"only: run them with --system fanout\n");
+		return -EINVAL;
+	}
 	if (c->threads > c->subscribers)
 		c->threads = c->subscribers;
 	if (!c->fanoutd)
@@ -480,7 +512,7 @@ int bench_cfg_parse(struct bench_cfg *c, int argc, char **argv)
 	*c = (struct bench_cfg){ .systems_mask = 1, .rate = 10000, .duration_s = 5, .drain_s = 10,
 				 .subscribers = 1, .threads = 2, .symbols = 100, .payload_bytes = 100,
 				 .batch = 64, .repeat = 1, .fanout_max_lag_bytes = -1,
-				 .pub_bad_event = UINT64_MAX,
+				 .fanout_priority = -1, .pub_bad_event = UINT64_MAX,
 				 .shm_spin = FANOUT_SHM_SPIN_DEFAULT,
 				 .shm_ring_bytes = FANOUT_SHM_RING_BYTES_DEFAULT };
 	snprintf(c->scenario, sizeof(c->scenario), "adhoc");

@@ -22,6 +22,7 @@
 #include "perf/bench_event.h"
 #include "perf/bench_pb.h"
 #include "tools/client.h"
+#include "tools/http_client.h"
 #include "tools/synth.h"
 
 #define CONNECT_TIMEOUT_MS 10000
@@ -47,27 +48,62 @@ void bench_fanout_key(char *dst, size_t cap, unsigned k)
 	snprintf(dst, cap, "%s.%s.trade", sym, synth_exchange(k));
 }
 
-/* Reads the "HOST:PORT" fanoutd writes (atomically, by rename) once it listens. */
-static bool read_ready(const char *path, char *addr, size_t cap)
+/* Reads the "HOST:PORT" fanoutd writes (atomically, by rename) once it listens, and the
+ * admin API's from its "http HOST:PORT" line. */
+static bool read_ready(const char *path, char *addr, size_t cap, char *http, size_t hcap)
 {
 	FILE *f = fopen(path, "r");
+	char line[128];
 	bool ok;
 
 	if (!f)
 		return false;
 	ok = fgets(addr, (int)cap, f) && strchr(addr, ':');
-	fclose(f);
 	addr[strcspn(addr, " \r\n")] = '\0';
+	http[0] = '\0';
+	if (ok && fgets(line, sizeof(line), f) && strncmp(line, "http ", 5) == 0) {
+		size_t n = strcspn(line + 5, " \r\n");
+
+		if (n < hcap) {
+			memcpy(http, line + 5, n);
+			http[n] = '\0';
+		}
+	}
+	fclose(f);
 	return ok;
+}
+
+/* --fanout-priority: the measured topic made through the topics API with it. */
+static int fanout_topic_priority(struct bench_run *r)
+{
+	struct http_response ans = { 0 };
+	char body[128];
+	int rc;
+
+	snprintf(body, sizeof(body), "{\"topic_name\": \"%s\", \"priority\": %d}", BENCH_TOPIC,
+		 r->cfg->fanout_priority);
+	rc = http_request(r->http, "POST", "/api/v1/topics", NULL, body, strlen(body), 10000,
+			  &ans);
+	if (rc == 0 && ans.status != 201) {
+		fprintf(stderr, "fanout-bench: topic %s with priority %d: HTTP %d %s\n",
+			BENCH_TOPIC, r->cfg->fanout_priority, ans.status, ans.body ? ans.body : "");
+		rc = -EPROTO;
+	} else if (rc) {
+		fprintf(stderr, "fanout-bench: topics API at %s: %s\n", r->http, strerror(-rc));
+	}
+	http_response_free(&ans);
+	return rc;
 }
 
 static int fanout_server_start(struct bench_run *r)
 {
 	char data[200], ready[200], log[200], lag[32], reactors[16], index[24];
+	/* The admin API on a port of its own (not the default 7480 another server may hold). */
 	char *argv[] = { (char *)r->cfg->fanoutd, "--listen", "127.0.0.1:0", "--data-dir", data,
 			 "--ready-file", ready, "--quiet", "--shm-socket", r->shm_socket,
-			 "--data-index-bytes", index, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
-	int rc = bench_tmpdir(r), st, argc = 12;
+			 "--data-index-bytes", index, "--http", "127.0.0.1:0", NULL, NULL, NULL,
+			 NULL, NULL, NULL, NULL };
+	int rc = bench_tmpdir(r), st, argc = 14;
 
 	if (rc)
 		return rc;
@@ -96,8 +132,8 @@ static int fanout_server_start(struct bench_run *r)
 	if (r->server_pid < 0)
 		return r->server_pid;
 	for (int i = 0; i < READY_TIMEOUT_MS / 20; i++) {
-		if (read_ready(ready, r->addr, sizeof(r->addr)))
-			return 0;
+		if (read_ready(ready, r->addr, sizeof(r->addr), r->http, sizeof(r->http)))
+			return r->cfg->fanout_priority >= 0 ? fanout_topic_priority(r) : 0;
 		if (waitpid(r->server_pid, &st, WNOHANG) == r->server_pid) {
 			r->server_pid = -1;
 			fprintf(stderr, "fanout-bench: %s exited at start-up%s\n", r->cfg->fanoutd,

@@ -18,7 +18,7 @@ static const char *const p_names[6] = { "p50", "p90", "p99", "p99_9", "p99_99", 
 /* What med() takes the median of: a latency percentile (index into p_ns) or these. */
 enum { F_P50 = 0, F_P99 = 2, F_P99_9 = 3, F_MAX = 5, F_IN = -1, F_OUT = -2, F_LOST = -3,
        F_CUT = -4, F_FILTERED = -5, F_SRV_EV = -6, F_SRV_DLV = -7, F_PUB_EV = -8,
-       F_SUB_DLV = -9 };
+       F_SUB_DLV = -9, F_BULK_IN = -10, F_BULK_OUT = -11 };
 
 static const struct bench_driver *driver(enum bench_system s)
 {
@@ -105,6 +105,11 @@ json_t *bench_run_json(const struct bench_cfg *c, const struct bench_result *r, 
 
 	json_object_set_new(o, "shm", shm_json(c, r->shm));
 	json_object_set_new(o, "cpu", cpu_json(r));
+	if (c->bulk_subscribers)
+		json_object_set_new(o, "bulk", json_pack("{s:o, s:o}", "events_per_s_in",
+							 num(r->bulk_in_per_s),
+							 "deliveries_per_s_out",
+							 num(r->bulk_out_per_s)));
 	return o;
 }
 
@@ -140,6 +145,10 @@ json_t *bench_cfg_json(const struct bench_cfg *c)
 			    json_integer((json_int_t)c->fanout_data_index_bytes));
 	json_object_set_new(o, "fanout_named", json_boolean(c->fanout_named));
 	json_object_set_new(o, "fanout_idempotent", json_boolean(c->fanout_idempotent));
+	json_object_set_new(o, "fanout_priority", c->fanout_priority < 0 ? json_null() :
+			    json_integer(c->fanout_priority));
+	json_object_set_new(o, "bulk_subscribers", json_integer(c->bulk_subscribers));
+	json_object_set_new(o, "bulk_rate", num(c->bulk_rate));
 	json_object_set_new(o, "fanout_fsync", json_string(c->fanout_fsync[0] ? c->fanout_fsync :
 							   "default"));
 
@@ -194,6 +203,8 @@ static double field(const struct bench_result *r, int f)
 	case F_SRV_DLV: return r->server_ns_per_delivery;
 	case F_PUB_EV: return r->pub_ns_per_event;
 	case F_SUB_DLV: return r->sub_ns_per_delivery;
+	case F_BULK_IN: return r->bulk_in_per_s;
+	case F_BULK_OUT: return r->bulk_out_per_s;
 	default: return (double)r->p_ns[f] / 1e3;
 	}
 }
@@ -233,6 +244,10 @@ static json_t *medians_json(const struct bench_result *res, unsigned n, unsigned
 	json_object_set_new(m, "server_cpu_ns_per_delivery", num(med(res, n, l, F_SRV_DLV)));
 	json_object_set_new(m, "publisher_cpu_ns_per_event", num(med(res, n, l, F_PUB_EV)));
 	json_object_set_new(m, "subscriber_cpu_ns_per_delivery", num(med(res, n, l, F_SUB_DLV)));
+	if (l == BENCH_FANOUT && med(res, n, l, F_BULK_IN) > 0) {	/* --bulk-subscribers */
+		json_object_set_new(m, "bulk_events_per_s_in", num(med(res, n, l, F_BULK_IN)));
+		json_object_set_new(m, "bulk_deliveries_per_s_out", num(med(res, n, l, F_BULK_OUT)));
+	}
 	return m;
 }
 
@@ -326,6 +341,11 @@ json_t *bench_summary_json(const struct bench_cfg *c, const struct bench_result 
 		json_object_set_new(ratios, bench_system_names[l], ratios_line(res, n, l));
 	}
 	filter_note(c, res, n);
+	if (c->bulk_subscribers)
+		fprintf(stderr, "bulk load beside it (topic %s, %u subscribers, not counted above): "
+			"in %.0f events/s, out %.0f deliveries/s (medians)\n", BENCH_BULK_TOPIC,
+			c->bulk_subscribers, med(res, n, BENCH_FANOUT, F_BULK_IN),
+			med(res, n, BENCH_FANOUT, F_BULK_OUT));
 	return json_pack("{s:o, s:o}", "medians", meds, "ratios", ratios);
 }
 

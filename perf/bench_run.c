@@ -370,6 +370,7 @@ static void check_stalled(struct bench_run *r, struct bench_result *res)
 
 static void teardown(struct bench_run *r, struct bench_pub *p)
 {
+	bench_bulk_close(r);
 	bench_shm_close(r);
 	for (unsigned i = 0; r->subs && i < r->cfg->subscribers + r->cfg->stalled; i++) {
 		if (r->subs[i].buf)
@@ -484,6 +485,8 @@ static int run_phases(struct bench_run *r, struct bench_pub *p, pthread_t *tids,
 		rc = bench_shm_start(r);
 	if (!rc && r->drv == &bench_zmq_driver)
 		rc = warm_up(r, p);
+	if (!rc && cfg->bulk_subscribers)	/* fanout only (bench_cfg.c) */
+		rc = bench_bulk_start(r);
 	if (!rc)
 		rc = publish(r, p, &res->seconds, &m0, &pub_end_ns);
 	if (rc)
@@ -493,6 +496,7 @@ static int run_phases(struct bench_run *r, struct bench_pub *p, pthread_t *tids,
 		exp += bench_owed(cfg, published, r->subs[i].key_base, cfg->sub_symbols);
 	drain(r, exp + (shm ? bench_shm_owed(r, published) : 0));
 	bench_cpu_mark(r, &m1);	/* before any thread is joined: their clocks go with them */
+	bench_bulk_stop(r, res);
 	bench_cpu_span(&m0, &m1, pub_end_ns, cpu);
 	check_stalled(r, res);
 	return bench_stopped() ? -EINTR : 0;
