@@ -96,6 +96,14 @@ static void bad_flags(void **state)
 		{ { "--stalled", "-1" }, "stalled: expected a whole number in 0..4096" },
 		{ { "--fanout-max-lag-bytes", "1.5" }, "fanout-max-lag-bytes: expected a whole number" },
 		{ { "--pub-bad-event", "-1" }, "pub-bad-event: expected a whole number in 0..999999999999" },
+		{ { "--fanout-priority", "256" }, "fanout-priority: expected a whole number in 0..255" },
+		{ { "--bulk-subscribers", "1001" },
+		  "bulk-subscribers: expected a whole number in 0..1000" },
+		{ { "--bulk-rate", "-5" }, "bulk-rate: expected a number in 0..1e+09" },
+		{ { "--bulk-subscribers", "1", "--system", "nats" },
+		  "bulk-subscribers and fanout-priority are fanout's only" },
+		{ { "--fanout-priority", "3", "--systems", "fanout,redis" },
+		  "bulk-subscribers and fanout-priority are fanout's only" },
 	};
 
 	(void)state;
@@ -524,6 +532,36 @@ static void json_shape_shm_only(void **state)
 	bexec_free(&x);
 }
 
+/* A bulk load beside a priority topic: the topic made through the API with its priority
+ * (a refusal fails the run), the bulk traffic reported apart and not counted. */
+static void bulk_and_priority(void **state)
+{
+	const char *argv[] = { bench, "--fanoutd", fanoutd, "--quiet", "--rate", "1000",
+		"--duration", "0.5", "--symbols", "10", "--subscribers", "1", "--bulk-subscribers",
+		"2", "--bulk-rate", "20000", "--fanout-priority", "7", NULL };
+	json_t *r, *cfg, *bulk, *meds;
+	struct bexec x;
+
+	(void)state;
+	cfg = json_object_get(run_json(&x, argv), "config");
+	assert_int_equal(bexec_int(cfg, "fanout_priority"), 7);
+	assert_int_equal(bexec_int(cfg, "bulk_subscribers"), 2);
+	r = json_array_get(json_object_get(x.json, "runs"), 0);
+	assert_true(json_is_null(json_object_get(r, "error")));
+	assert_int_equal(bexec_int(r, "deliveries"), bexec_int(r, "published"));
+	bulk = json_object_get(r, "bulk");
+	assert_true(json_number_value(json_object_get(bulk, "events_per_s_in")) > 1000);
+	/* Two subscribers take all of it: about twice as many out as in. */
+	assert_true(json_number_value(json_object_get(bulk, "deliveries_per_s_out")) >
+		    json_number_value(json_object_get(bulk, "events_per_s_in")));
+	meds = json_object_get(json_object_get(json_object_get(x.json, "summary"), "medians"),
+			       "fanout");
+	assert_true(json_number_value(json_object_get(meds, "bulk_events_per_s_in")) > 1000);
+	if (!strstr(x.err, "bulk load beside it (topic bench-bulk, 2 subscribers"))
+		fail_msg("no bulk line on stderr:\n%s", x.err);
+	bexec_free(&x);
+}
+
 /* fanout, redis and zmq in one run: the CPU ratios are the peer's median over fanout's
  * (> 1 favours fanout), the table has the CPU columns and a dash for ZeroMQ's server. */
 static void cpu_ratios(void **state)
@@ -566,6 +604,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(json_shape_shm_filter, teardown),
 		cmocka_unit_test_teardown(json_shape_shm_only, teardown),
 		cmocka_unit_test_teardown(cpu_ratios, teardown),
+		cmocka_unit_test_teardown(bulk_and_priority, teardown),
 	};
 
 	if (argc != 3) {
