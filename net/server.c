@@ -685,19 +685,21 @@ static void net_wake(struct net_server *srv)
  * whether it wants the next turn at once. */
 static bool net_flush_one(struct net_server *srv, struct session *s)
 {
+	s->flushed_turn = srv->flush_turn;
 	if (!session_flush(s) && reactor_send_ready(&srv->reactor, s->conn))
 		net_server_deactivate(srv, s);
 	return s->more;
 }
 
 /* Starts the turn's sends: sessions with subscriptions to higher-priority topics first
- * (their sends go into the ring, and so to the kernel, ahead of the bulk's), the rest
- * after. Without priorities, one pass. Deactivating swaps the last entry into i, one
- * this pass has seen, so walking down visits each once. */
+ * (their sends go into the ring, and so to the kernel, ahead of the bulk's), then every
+ * one not flushed yet this turn. Without priorities, one pass. Deactivating swaps the
+ * last entry into i, one this pass has seen, so walking down visits each once. */
 static bool net_flush_active(struct net_server *srv)
 {
 	bool busy = false;
 
+	srv->flush_turn++;
 	for (uint32_t top = UINT32_MAX; srv->priority_any;) {
 		uint32_t level = 0;
 
@@ -719,7 +721,7 @@ static bool net_flush_active(struct net_server *srv)
 	for (uint32_t i = srv->nactive; i-- > 0;) {
 		struct session *s = &srv->sessions[srv->active[i]];
 
-		if (!srv->priority_any || s->priority == 0)	/* else served above */
+		if (s->flushed_turn != srv->flush_turn)	/* else served above */
 			busy = net_flush_one(srv, s) || busy;
 	}
 	return busy;

@@ -85,6 +85,7 @@ struct net_server {
 	 * priority. Set by session_priority_update, cleared before each police pass (which
 	 * sets it again for those that still have one). */
 	bool priority_any;
+	uint64_t flush_turn;		/* net_flush_active's calls (session.flushed_turn) */
 	uint32_t *open;			/* slots of every open session: the police pass
 					 * walks these, not every slot */
 	uint32_t nopen;

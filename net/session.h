@@ -127,6 +127,7 @@ struct session {
 	 * Refreshed on subscribe and every police pass (session_priority_update). */
 	uint8_t priority;
 	bool priority_mixed;
+	uint64_t flushed_turn;		/* net_server.flush_turn when it was last flushed */
 	int64_t priority_pub_ns;	/* its last batch with a priority topic's event (0:
 					 * none): its connection has priority for a while */
 	uint64_t frames_in, events_out;
