@@ -105,11 +105,24 @@ int reactor_send(struct reactor *r, struct reactor_conn *c, struct msghdr *msg, 
 	return 0;
 }
 
+/* Takes c off the list of held-paused connections. */
+static void reactor_held_unlist(struct reactor *r, struct reactor_conn *c)
+{
+	uint32_t last = r->held_paused_slots[--r->nheld_paused];
+
+	assert(c->held_paused && r->held_paused_slots[c->held_pos] == c->slot);
+	r->held_paused_slots[c->held_pos] = last;
+	r->conns[last].held_pos = c->held_pos;
+	c->held_paused = false;
+}
+
 /* Frees the slot once nothing is pending on it. */
 static void reactor_release(struct reactor *r, struct reactor_conn *c)
 {
 	if (!c->in_use || !c->closing || c->inflight > 0)
 		return;
+	if (c->held_paused)
+		reactor_held_unlist(r, c);
 	close(c->fd);
 	if (r->ops.on_close)
 		r->ops.on_close(r->ops.ctx, c);
@@ -266,7 +279,7 @@ static void reactor_on_recv(struct reactor *r, struct reactor_conn *c, struct io
 	if (c->closing)
 		reactor_release(r, c);
 	else if (res > 0 || res == -ENOBUFS || res == -ECANCELED) {
-		if (!c->recv_paused)	/* a resume may have beaten the cancel */
+		if (!c->recv_paused && !c->held_paused)	/* a resume may have beaten the cancel */
 			reactor_arm_recv(r, c);
 	} else {
 		reactor_close(r, c);	/* EOF or a socket error */
@@ -295,7 +308,7 @@ void reactor_recv_resume(struct reactor *r, struct reactor_conn *c)
 	if (!c->recv_paused || !r->accepting)
 		return;	/* stopping: receives stay off (reactor_run) */
 	c->recv_paused = false;
-	if (!c->recv_armed && !c->closing)
+	if (!c->recv_armed && !c->closing && !c->held_paused)
 		reactor_arm_recv(r, c);
 }
 
@@ -452,18 +465,62 @@ static bool reactor_cqe_first(const struct reactor *r, const struct io_uring_cqe
 	return r->conns[(uint32_t)(ud >> 32)].priority;
 }
 
+static struct reactor_conn *reactor_cqe_conn(struct reactor *r, const struct io_uring_cqe *cqe)
+{
+	return &r->conns[(uint32_t)(io_uring_cqe_get_data64(cqe) >> 32)];
+}
+
+/* Stops a connection's receives while its held ones pin too many of the shared buffers:
+ * its input then waits in the socket (TCP pushes back), and the buffers stay free for
+ * the priority connections. reactor_held_resume starts them again. */
+static void reactor_held_pause(struct reactor *r, struct reactor_conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->held_paused || c->closing)
+		return;
+	c->held_paused = true;
+	c->held_pos = r->nheld_paused;
+	r->held_paused_slots[r->nheld_paused++] = c->slot;
+	r->held_pauses++;
+	if (!c->recv_armed || c->recv_paused)
+		return;	/* none pending, or its cancel is on its way */
+	sqe = reactor_sqe(r);
+	io_uring_prep_cancel64(sqe, reactor_udata(REACTOR_OP_RECV, c->slot), 0);
+	io_uring_sqe_set_data64(sqe, reactor_udata(REACTOR_OP_CANCEL, REACTOR_SLOT_NONE));
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+}
+
+/* Starts the receives of held-paused connections that have nothing held any more. */
+static void reactor_held_resume(struct reactor *r)
+{
+	/* Walking down: unlisting swaps the last entry, one already seen, into i. */
+	for (uint32_t i = r->nheld_paused; i-- > 0;) {
+		struct reactor_conn *c = &r->conns[r->held_paused_slots[i]];
+
+		if (c->nheld > 0)
+			continue;
+		reactor_held_unlist(r, c);
+		if (!c->recv_paused && !c->recv_armed && !c->closing && r->accepting)
+			reactor_arm_recv(r, c);
+	}
+}
+
 /* reactor_reap while prioritising (reactor.prioritize), or with completions held over:
  * takes every ready completion behind the held ones, sorts them by class before handling
  * any (handling one may change a connection's class; its completions must stay in
- * order), handles the first class, then the others' sends and their receives up to a
- * turn's share of bytes, and holds the other receives for the next turn. Returns how
- * many were handled. */
+ * order), handles the first class, then the others' up to a turn's share of received
+ * bytes, and holds the rest for the next turn: the receives past the share, and a
+ * connection's sends behind its held receives (so a send's error is not handled before
+ * input that came ahead of it). Returns how many were handled. */
 static unsigned reactor_reap_prioritized(struct reactor *r)
 {
 	struct io_uring_cqe *cqes[REACTOR_CQE_BATCH];
-	uint32_t n, first = 0, nlater = 0, i;
-	uint64_t bytes = 0;
+	uint32_t n, first = 0, nlater = 0, i, bufs = 0;
+	uint64_t bytes = 0, share = r->accepting ? REACTOR_BULK_TURN_BYTES : UINT64_MAX;
 
+	for (i = 0; i < r->nheld; i++)	/* taken out: counted again if held again */
+		reactor_cqe_conn(r, &r->held[i])->nheld--;
 	while (r->nheld < REACTOR_HELD_MAX) {
 		uint32_t room = REACTOR_HELD_MAX - r->nheld;
 
@@ -486,20 +543,25 @@ static unsigned reactor_reap_prioritized(struct reactor *r)
 	r->nheld = 0;
 	for (i = 0; i < nlater; i++) {
 		struct io_uring_cqe *cqe = &r->later[i];
+		struct reactor_conn *c = reactor_cqe_conn(r, cqe);
+		bool recv = (io_uring_cqe_get_data64(cqe) & 0xff) == REACTOR_OP_RECV;
 
-		/* Sends' completions are cheap and let the next send go: never held. Receives
-		 * past the share are, all of them from the first one held, so each
-		 * connection's stay in order. */
-		if ((io_uring_cqe_get_data64(cqe) & 0xff) == REACTOR_OP_RECV) {
-			if (bytes >= REACTOR_BULK_TURN_BYTES) {
-				r->held[r->nheld++] = *cqe;
-				continue;
-			}
-			bytes += cqe->res > 0 ? (uint64_t)cqe->res : 0;
+		/* Every receive from the first one held is held too, so each connection's
+		 * stay in order. */
+		if ((recv && bytes >= share) || c->nheld > 0) {
+			r->held[r->nheld++] = *cqe;
+			c->nheld++;
+			bufs += recv && (cqe->flags & IORING_CQE_F_BUFFER);
+			continue;
 		}
+		if (recv)
+			bytes += cqe->res > 0 ? (uint64_t)cqe->res : 0;
 		reactor_dispatch(r, cqe);
 	}
-	r->held_turns += r->nheld > 0;
+	if (bufs > REACTOR_HELD_BUFS_MAX)
+		for (i = 0; i < r->nheld; i++)
+			reactor_held_pause(r, reactor_cqe_conn(r, &r->held[i]));
+	reactor_held_resume(r);
 	return first + nlater - r->nheld;
 }
 
@@ -509,7 +571,7 @@ static unsigned reactor_reap(struct reactor *r)
 	struct io_uring_cqe *cqes[REACTOR_CQE_BATCH];
 	unsigned total = 0, n;
 
-	if (r->prioritize || r->nheld)
+	if ((r->prioritize && r->accepting) || r->nheld || r->nheld_paused)
 		return reactor_reap_prioritized(r);
 	while (total < REACTOR_CQE_MAX_PER_LOOP &&
 	       (n = io_uring_peek_batch_cqe(&r->ring, cqes, REACTOR_CQE_BATCH)) > 0) {
@@ -530,6 +592,8 @@ static int reactor_turn(struct reactor *r, int64_t wait_ns)
 	int64_t t0 = clock_monotonic_ns();	/* admin stats: wait vs. work per turn */
 	int rc;
 
+	if (r->nheld > 0)	/* held completions are ready work: do not wait */
+		ts = (struct __kernel_timespec){ 0, 0 };
 	rc = io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, &ts, NULL);
 	r->wait_ns += (uint64_t)(clock_monotonic_ns() - t0);
 	r->turns++;
@@ -785,7 +849,8 @@ int reactor_init(struct reactor *r, const struct reactor_config *cfg,
 	r->free_slots = calloc(max_conns, sizeof(*r->free_slots));
 	r->held = calloc(REACTOR_HELD_MAX, sizeof(*r->held));
 	r->later = calloc(REACTOR_HELD_MAX, sizeof(*r->later));
-	if (!r->conns || !r->free_slots || !r->held || !r->later)
+	r->held_paused_slots = calloc(max_conns, sizeof(*r->held_paused_slots));
+	if (!r->conns || !r->free_slots || !r->held || !r->later || !r->held_paused_slots)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < max_conns; i++) {
 		r->conns[i].slot = i;
@@ -858,5 +923,6 @@ void reactor_free(struct reactor *r)
 	free(r->free_slots);
 	free(r->held);
 	free(r->later);
+	free(r->held_paused_slots);
 	memset(r, 0, sizeof(*r));
 }

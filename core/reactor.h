@@ -30,6 +30,10 @@
  * handled per turn, so that a turn — and a priority connection's wait — stays short. */
 #define REACTOR_HELD_MAX    4096u
 #define REACTOR_BULK_TURN_BYTES (128u << 10)
+/* Held receives each pin one of the REACTOR_BUF_COUNT shared buffers: past this many, the
+ * connections they belong to stop receiving until theirs are handled (their input waits
+ * in the kernel), so that the priority connections always find buffers. */
+#define REACTOR_HELD_BUFS_MAX (REACTOR_BUF_COUNT / 4)
 #define REACTOR_WAIT_NS     (100 * 1000 * 1000ll)	/* longest sleep: stop-flag latency */
 #define REACTOR_KEEPIDLE_S  60	/* TCP keepalive: idle seconds before probing, */
 #define REACTOR_KEEPINTVL_S 10	/* seconds between probes, */
@@ -80,6 +84,9 @@ struct reactor_conn {
 	bool in_use;
 	bool priority;		/* set by the layer above: while reactor.prioritize, its
 				 * completions are handled before the others' */
+	bool held_paused;	/* receives stopped while its held ones pin buffers */
+	uint32_t nheld;		/* its completions in reactor.held */
+	uint32_t held_pos;	/* its place in reactor.held_paused_slots, if held_paused */
 	void *user;		/* the upper layer's per-connection state */
 };
 
@@ -169,7 +176,10 @@ struct reactor {
 	bool prioritize;
 	struct io_uring_cqe *held, *later;	/* REACTOR_HELD_MAX each, preallocated */
 	uint32_t nheld;
-	uint64_t held_turns;		/* turns that carried completions over (stats) */
+	uint32_t *held_paused_slots;	/* the slots of connections with held_paused, each
+					 * once (max_conns); a slot leaves it when freed */
+	uint32_t nheld_paused;
+	uint64_t held_pauses;		/* times a connection was held-paused (tests) */
 	uint32_t holds;			/* work the layer above waits on from other threads:
 					 * reactor_drain goes on while non-zero */
 	uint64_t accepted, refused, accept_pauses;

@@ -1115,6 +1115,7 @@ static void session_unsubscribe(struct session *s, const Fanout__V1__Unsubscribe
 		if (s->subs[i] == sub)
 			s->subs[i] = s->subs[--s->nsubs];
 	session_drop_sub(s, sub, false);	/* frames already gathered stay valid */
+	session_priority_update(s, clock_monotonic_ns());
 	r.subscription_id = req->subscription_id;
 	m.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_UNSUBSCRIBED;
 	m.unsubscribed = &r;
@@ -1949,6 +1950,7 @@ void session_end_sub(struct session *s, struct subscription *sub, const char *wh
 		}
 	}
 	session_drop_sub(s, sub, owed);	/* frames already gathered stay valid: log memory */
+	session_priority_update(s, clock_monotonic_ns());
 	session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_SUBSCRIPTION_ENDED, 0, id, false,
 		      "subscription %u ended: %s", id, why);
 }

@@ -3,14 +3,16 @@
 # while a bulk load on topic "bench-bulk" (its own publisher flat out, --bulk-subscribers
 # taking all of it) saturates the same reactor (--fanout-reactors 1), with "bench" at
 # priority 0 (as every topic by default) and at priority 10; and without the bulk load
-# for reference. Modes alternate round by round so the machine's drift falls on both.
+# for reference, and with the bulk publisher paced at 1M events/s (below saturation:
+# what the tail is without the reactor's queue). Modes alternate round by round so the
+# machine's drift falls on both.
 # fanout only: the peers have no priorities to compare (and no bulk load driver).
 # Release build.
 #
 #   perf/priority.sh [OUT-PREFIX] [ROUNDS]   (default perf/results/priority, 2 rounds)
 #
 # Writes OUT-PREFIX_<load>_p<priority>_<round>.json and .log and prints each run's table
-# row and bulk line. Takes ~5 minutes with 2 rounds.
+# row and bulk line. Takes ~7 minutes with 2 rounds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-perf/results/priority}
@@ -35,5 +37,6 @@ for ((r = 1; r <= rounds; r++)); do
     run alone "$prio" "$r"
     run bulk1 "$prio" "$r" --bulk-subscribers 1
     run bulk4 "$prio" "$r" --bulk-subscribers 4
+    run paced "$prio" "$r" --bulk-subscribers 1 --bulk-rate 1000000
   done
 done

@@ -192,7 +192,8 @@ static void topics_table(void **state)
 	struct store st;
 	struct store_topic t = { .name = "a/b", .partitions = 4, .retention_policy = "7d",
 				 .compression_type = "LZ4", .data_type = "execution",
-				 .latency_requirement_ms = 10, .enabled = true }, got, *list;
+				 .latency_requirement_ms = 10, .priority = 9, .enabled = true },
+			  got, *list;
 	uint32_t n;
 
 	(void)state;
@@ -205,12 +206,15 @@ static void topics_table(void **state)
 	assert_string_equal(got.data_type, "execution");
 	assert_string_equal(got.schema_version, "");	/* NULL */
 	assert_true(got.enabled);
+	assert_int_equal(got.priority, 9);
 	assert_int_equal(strlen(got.created_at), 24);
 	got.enabled = false;
+	got.priority = 255;
 	strcpy(got.schema_version, "2");
 	assert_int_equal(store_topic_update(&st, &got), STORE_OK);
 	assert_int_equal(store_topic_get(&st, "a/b", &got), STORE_OK);
 	assert_false(got.enabled);
+	assert_int_equal(got.priority, 255);
 	assert_string_equal(got.schema_version, "2");
 	assert_int_equal(store_topic_get(&st, "zz", &got), STORE_NOT_FOUND);
 	strcpy(t.name, "c");

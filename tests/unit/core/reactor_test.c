@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,9 @@ struct seen {
 	size_t bulk_len;
 	size_t bulk_before_prio;	/* bulk bytes handled before the priority input */
 	size_t prio_len;
+	size_t bulk_cap;
+	uint32_t turn;			/* the test's turn counter */
+	uint32_t prio_turn;		/* the turn the last priority byte was handled in */
 	size_t turn_bulk, turn_bulk_max;	/* bulk bytes in this turn; most in one */
 };
 
@@ -52,10 +56,11 @@ static void on_data(void *ctx, struct reactor_conn *c, const uint8_t *p, size_t 
 		if (s->prio_len == 0)
 			s->bulk_before_prio = s->bulk_len;
 		s->prio_len += n;
+		s->prio_turn = s->turn;
 		return;
 	}
 	assert_ptr_equal(c, s->conns[0]);
-	assert_true(s->bulk_len + n <= BULK_BYTES);
+	assert_true(s->bulk_len + n <= s->bulk_cap);
 	memcpy(s->bulk + s->bulk_len, p, n);
 	s->bulk_len += n;
 	s->turn_bulk += n;
@@ -82,15 +87,60 @@ static int connect_to(const char *bound)
 	return fd;
 }
 
+/* All of it into the socket now, or the test fails (never blocks: one thread). */
 static void write_all(int fd, const uint8_t *p, size_t n)
 {
 	while (n > 0) {
-		ssize_t k = write(fd, p, n);
+		ssize_t k = send(fd, p, n, MSG_DONTWAIT);
 
-		assert_true(k > 0);
+		if (k <= 0)
+			fail_msg("the socket took %zu bytes less than asked", n);
 		p += k;
 		n -= (size_t)k;
 	}
+}
+
+static uint8_t pattern_byte(size_t i)
+{
+	return (uint8_t)(i * 7 + i / 251);
+}
+
+/* A reactor with two connections accepted: fds[0] the bulk's, fds[1] the priority
+ * one's (its reactor_conn.priority set); s ready for up to cap bulk bytes. */
+static void start(struct reactor *r, struct seen *s, size_t cap, int fds[2])
+{
+	struct reactor_config cfg = { .listen = "127.0.0.1:0", .max_conns = 4, .quiet = true,
+				      .local_fd = -1 };
+	struct reactor_ops ops = { .ctx = s, .on_open = on_open, .on_data = on_data,
+				   .on_close = on_close };
+	char bound[80];
+
+	memset(s, 0, sizeof(*s));
+	s->bulk_cap = cap;
+	s->bulk = malloc(cap);
+	assert_non_null(s->bulk);
+	assert_int_equal(reactor_init(r, &cfg, &ops, bound, sizeof(bound)), 0);
+	fds[0] = connect_to(bound);
+	for (int i = 0; i < TURNS_MAX && s->nconns < 1; i++)
+		assert_int_equal(reactor_poll(r, 10 * 1000000ll), 0);
+	fds[1] = connect_to(bound);
+	for (int i = 0; i < TURNS_MAX && s->nconns < 2; i++)
+		assert_int_equal(reactor_poll(r, 10 * 1000000ll), 0);
+	assert_int_equal(s->nconns, 2);
+	s->conns[1]->priority = true;
+}
+
+static void finish(struct reactor *r, struct seen *s, int fds[2])
+{
+	assert_int_equal(r->nheld, 0);
+	assert_int_equal(r->nheld_paused, 0);
+	for (size_t i = 0; i < s->bulk_len; i++)	/* whole and in order */
+		if (s->bulk[i] != pattern_byte(i))
+			fail_msg("bulk byte %zu differs", i);
+	close(fds[0]);
+	close(fds[1]);
+	reactor_free(r);
+	free(s->bulk);
 }
 
 /* Bulk input first, then a little on the priority connection, then turns until all of
@@ -98,29 +148,13 @@ static void write_all(int fd, const uint8_t *p, size_t n)
 static void run(bool prioritize, struct seen *s)
 {
 	struct reactor r;
-	struct reactor_config cfg = { .listen = "127.0.0.1:0", .max_conns = 4, .quiet = true,
-				      .local_fd = -1 };
-	struct reactor_ops ops = { .ctx = s, .on_open = on_open, .on_data = on_data,
-				   .on_close = on_close };
 	uint8_t *pattern = malloc(BULK_BYTES);
-	char bound[80];
 	int fds[2];
 
 	assert_non_null(pattern);
-	memset(s, 0, sizeof(*s));
-	s->bulk = malloc(BULK_BYTES);
-	assert_non_null(s->bulk);
 	for (size_t i = 0; i < BULK_BYTES; i++)
-		pattern[i] = (uint8_t)(i * 7 + i / 251);
-	assert_int_equal(reactor_init(&r, &cfg, &ops, bound, sizeof(bound)), 0);
-	fds[0] = connect_to(bound);
-	for (int i = 0; i < TURNS_MAX && s->nconns < 1; i++)
-		assert_int_equal(reactor_poll(&r, 10 * 1000000ll), 0);
-	fds[1] = connect_to(bound);
-	for (int i = 0; i < TURNS_MAX && s->nconns < 2; i++)
-		assert_int_equal(reactor_poll(&r, 10 * 1000000ll), 0);
-	assert_int_equal(s->nconns, 2);
-	s->conns[1]->priority = true;
+		pattern[i] = pattern_byte(i);
+	start(&r, s, BULK_BYTES, fds);
 	r.prioritize = prioritize;
 
 	/* The bulk's completions posted (the kernel runs the receives' task work) but not
@@ -138,13 +172,8 @@ static void run(bool prioritize, struct seen *s)
 	}
 	assert_int_equal(s->prio_len, 6);
 	assert_int_equal(s->bulk_len, BULK_BYTES);
-	assert_memory_equal(s->bulk, pattern, BULK_BYTES);	/* whole and in order */
-	assert_int_equal(r.nheld, 0);
-	close(fds[0]);
-	close(fds[1]);
-	reactor_free(&r);
+	finish(&r, s, fds);
 	free(pattern);
-	free(s->bulk);
 }
 
 static void priority_input_goes_first(void **state)
@@ -167,11 +196,60 @@ static void without_priority_input_goes_in_arrival_order(void **state)
 	assert_true(s.bulk_before_prio > REACTOR_BULK_TURN_BYTES + REACTOR_BUF_BYTES);
 }
 
+/* A flood far larger than the shared receive buffers: the bulk connection's held
+ * receives would pin them all; past REACTOR_HELD_BUFS_MAX its receives stop until its
+ * held ones are handled, so a priority byte written every few turns always finds a
+ * buffer and is handled in the next turn; the flood arrives whole and in order. */
+static void held_receives_leave_buffers_for_priority(void **state)
+{
+	const size_t total = 16u << 20;
+	struct reactor r;
+	struct seen s;
+	uint8_t chunk[64 << 10];
+	size_t written = 0;
+	uint32_t pings = 0, sent_turn = 0;
+	int fds[2];
+
+	(void)state;
+	start(&r, &s, total, fds);
+	r.prioritize = true;
+	assert_int_equal(fcntl(fds[0], F_SETFL, O_NONBLOCK), 0);
+	for (s.turn = 1; s.turn < 100000 && (s.bulk_len < total || s.prio_len < pings);
+	     s.turn++) {
+		while (written < total) {	/* as much as the socket takes */
+			size_t n = total - written < sizeof(chunk) ? total - written : sizeof(chunk);
+			ssize_t k;
+
+			for (size_t i = 0; i < n; i++)
+				chunk[i] = pattern_byte(written + i);
+			k = send(fds[0], chunk, n, MSG_DONTWAIT);
+			if (k <= 0)
+				break;
+			written += (size_t)k;
+		}
+		if (s.prio_len == pings && s.turn % 4 == 0 && written < total) {
+			write_all(fds[1], (const uint8_t *)"!", 1);
+			pings++;
+			sent_turn = s.turn;
+		}
+		assert_int_equal(reactor_poll(&r, 1000000ll), 0);
+		if (s.prio_len < pings && s.turn > sent_turn + 2)
+			fail_msg("priority byte %u written before turn %u not handled by turn %u "
+				 "(%u receives held, %u connections paused)", pings, sent_turn,
+				 s.turn, r.nheld, r.nheld_paused);
+	}
+	assert_int_equal(s.bulk_len, total);
+	assert_true(pings >= 10);
+	assert_true(r.held_pauses > 0);	/* the cap was reached */
+	finish(&r, &s, fds);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(priority_input_goes_first),
 		cmocka_unit_test(without_priority_input_goes_in_arrival_order),
+		cmocka_unit_test(held_receives_leave_buffers_for_priority),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
