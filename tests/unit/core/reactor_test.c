@@ -244,12 +244,41 @@ static void held_receives_leave_buffers_for_priority(void **state)
 	finish(&r, &s, fds);
 }
 
+/* Stopping (reactor.accepting false, as reactor_run leaves it for the drain): nothing is
+ * held any more, so the first turn after handles everything held and ready. */
+static void draining_holds_nothing(void **state)
+{
+	struct reactor r;
+	struct seen s;
+	uint8_t *pattern = malloc(BULK_BYTES);
+	int fds[2];
+
+	(void)state;
+	assert_non_null(pattern);
+	for (size_t i = 0; i < BULK_BYTES; i++)
+		pattern[i] = pattern_byte(i);
+	start(&r, &s, BULK_BYTES, fds);
+	r.prioritize = true;
+	write_all(fds[0], pattern, BULK_BYTES);
+	usleep(20000);
+	assert_int_equal(reactor_poll(&r, 10 * 1000000ll), 0);
+	assert_true(r.nheld > 0);	/* a share handled, the rest held */
+	assert_true(s.bulk_len < BULK_BYTES);
+	r.accepting = false;
+	assert_int_equal(reactor_poll(&r, 10 * 1000000ll), 0);
+	assert_int_equal(r.nheld, 0);
+	assert_int_equal(s.bulk_len, BULK_BYTES);
+	finish(&r, &s, fds);
+	free(pattern);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(priority_input_goes_first),
 		cmocka_unit_test(without_priority_input_goes_in_arrival_order),
 		cmocka_unit_test(held_receives_leave_buffers_for_priority),
+		cmocka_unit_test(draining_holds_nothing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
