@@ -69,7 +69,8 @@ static void reactor_arm_recv(struct reactor *r, struct reactor_conn *c)
 	else
 		io_uring_prep_recv(sqe, c->fd, NULL, REACTOR_BUF_BYTES, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
-	sqe->buf_group = REACTOR_BUF_GROUP;
+	c->recv_group = c->priority ? REACTOR_PRIO_BUF_GROUP : REACTOR_BUF_GROUP;
+	sqe->buf_group = c->recv_group;
 	io_uring_sqe_set_data64(sqe, reactor_udata(REACTOR_OP_RECV, c->slot));
 	c->recv_armed = true;
 	c->inflight++;
@@ -246,12 +247,23 @@ static void reactor_on_accept(struct reactor *r, enum reactor_listener_id id,
 	reactor_arm_recv(r, c);
 }
 
-/* Hands a provided buffer back to the kernel. */
-static void reactor_recycle(struct reactor *r, uint16_t bid)
+/* Provided buffer bid of pool group. */
+static uint8_t *reactor_buf(struct reactor *r, uint8_t group, uint16_t bid)
 {
-	io_uring_buf_ring_add(r->br, r->bufs + (size_t)bid * REACTOR_BUF_BYTES,
-			      REACTOR_BUF_BYTES, bid, io_uring_buf_ring_mask(REACTOR_BUF_COUNT), 0);
-	io_uring_buf_ring_advance(r->br, 1);
+	return (group == REACTOR_PRIO_BUF_GROUP ? r->prio_bufs : r->bufs) +
+	       (size_t)bid * REACTOR_BUF_BYTES;
+}
+
+/* Hands a provided buffer back to the kernel. */
+static void reactor_recycle(struct reactor *r, uint8_t group, uint16_t bid)
+{
+	bool prio = group == REACTOR_PRIO_BUF_GROUP;
+	struct io_uring_buf_ring *br = prio ? r->prio_br : r->br;
+
+	io_uring_buf_ring_add(br, reactor_buf(r, group, bid), REACTOR_BUF_BYTES, bid,
+			      io_uring_buf_ring_mask(prio ? REACTOR_PRIO_BUF_COUNT :
+						     REACTOR_BUF_COUNT), 0);
+	io_uring_buf_ring_advance(br, 1);
 }
 
 static void reactor_on_recv(struct reactor *r, struct reactor_conn *c, struct io_uring_cqe *cqe)
@@ -262,15 +274,19 @@ static void reactor_on_recv(struct reactor *r, struct reactor_conn *c, struct io
 	if (cqe->flags & IORING_CQE_F_BUFFER) {
 		uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
 
+		/* recv_group is the arm's: a connection is armed again only after this arm's
+		 * last completion, and held ones keep their order. */
 		if (res > 0 && !c->closing)
-			r->ops.on_data(r->ops.ctx, c, r->bufs + (size_t)bid * REACTOR_BUF_BYTES,
+			r->ops.on_data(r->ops.ctx, c, reactor_buf(r, c->recv_group, bid),
 				       (size_t)res);
-		reactor_recycle(r, bid);
+		reactor_recycle(r, c->recv_group, bid);
 	}
 	if (more)
 		return;
 	c->recv_armed = false;
 	c->inflight--;
+	if (res == -ENOBUFS && c->priority)
+		r->prio_enobufs++;
 	if (res == -EINVAL && r->features.multishot_recv && !c->closing) {
 		fprintf(stderr, "fanoutd: multishot receive refused; using single-shot\n");
 		r->features.multishot_recv = false;
@@ -297,6 +313,24 @@ void reactor_recv_pause(struct reactor *r, struct reactor_conn *c)
 		return;
 	/* The cancel is submitted before this turn ends, so before the receive can complete
 	 * for good and its slot be reused: it cannot hit another connection. */
+	sqe = reactor_sqe(r);
+	io_uring_prep_cancel64(sqe, reactor_udata(REACTOR_OP_RECV, c->slot), 0);
+	io_uring_sqe_set_data64(sqe, reactor_udata(REACTOR_OP_CANCEL, REACTOR_SLOT_NONE));
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+}
+
+void reactor_set_priority(struct reactor *r, struct reactor_conn *c, bool priority)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->priority == priority)
+		return;
+	c->priority = priority;
+	if (!c->recv_armed || c->recv_paused || c->held_paused || c->closing ||
+	    c->recv_group == (priority ? REACTOR_PRIO_BUF_GROUP : REACTOR_BUF_GROUP))
+		return;
+	/* Its final completion (ECANCELED) arms it again, in the other pool. Submitted
+	 * this turn, so before that arm: it cannot cancel the new receive. */
 	sqe = reactor_sqe(r);
 	io_uring_prep_cancel64(sqe, reactor_udata(REACTOR_OP_RECV, c->slot), 0);
 	io_uring_sqe_set_data64(sqe, reactor_udata(REACTOR_OP_CANCEL, REACTOR_SLOT_NONE));
@@ -517,7 +551,9 @@ static unsigned reactor_reap_prioritized(struct reactor *r)
 {
 	struct io_uring_cqe *cqes[REACTOR_CQE_BATCH];
 	uint32_t n, first = 0, nlater = 0, i, bufs = 0;
-	uint64_t bytes = 0, share = r->accepting ? REACTOR_BULK_TURN_BYTES : UINT64_MAX;
+	/* Not prioritising any more (or draining): what was held goes now, in order. */
+	uint64_t bytes = 0, share = r->prioritize && r->accepting ? REACTOR_BULK_TURN_BYTES :
+				    UINT64_MAX;
 
 	for (i = 0; i < r->nheld; i++)	/* taken out: counted again if held again */
 		reactor_cqe_conn(r, &r->held[i])->nheld--;
@@ -560,7 +596,8 @@ static unsigned reactor_reap_prioritized(struct reactor *r)
 	}
 	if (bufs > REACTOR_HELD_BUFS_MAX)
 		for (i = 0; i < r->nheld; i++)
-			reactor_held_pause(r, reactor_cqe_conn(r, &r->held[i]));
+			if (r->held[i].flags & IORING_CQE_F_BUFFER)
+				reactor_held_pause(r, reactor_cqe_conn(r, &r->held[i]));
 	reactor_held_resume(r);
 	return first + nlater - r->nheld;
 }
@@ -782,32 +819,41 @@ static int reactor_probe(struct reactor *r)
 }
 
 /* Registers the provided-buffer ring receives draw from (liburing 2.3 API). */
-static int reactor_bufs_init(struct reactor *r)
+/* Makes and registers one pool of count receive buffers as buffer group group. */
+static int reactor_pool_init(struct reactor *r, uint16_t group, uint16_t count,
+			     struct io_uring_buf_ring **br, uint8_t **bufs)
 {
-	struct io_uring_buf_reg reg = { .ring_entries = REACTOR_BUF_COUNT,
-					.bgid = REACTOR_BUF_GROUP };
-	size_t ring_bytes = REACTOR_BUF_COUNT * sizeof(struct io_uring_buf);
+	struct io_uring_buf_reg reg = { .ring_entries = count, .bgid = group };
+	size_t ring_bytes = count * sizeof(struct io_uring_buf);
 	int rc;
 
-	if (posix_memalign((void **)&r->br, 4096, ring_bytes))
+	if (posix_memalign((void **)br, 4096, ring_bytes))
 		return -ENOMEM;
-	memset(r->br, 0, ring_bytes);
-	r->bufs = mem_map((size_t)REACTOR_BUF_COUNT * REACTOR_BUF_BYTES);
-	if (!r->bufs)
+	memset(*br, 0, ring_bytes);
+	*bufs = mem_map((size_t)count * REACTOR_BUF_BYTES);
+	if (!*bufs)
 		return -ENOMEM;
-	reg.ring_addr = (uint64_t)(uintptr_t)r->br;
+	reg.ring_addr = (uint64_t)(uintptr_t)*br;
 	rc = io_uring_register_buf_ring(&r->ring, &reg, 0);
 	if (rc < 0) {
 		fprintf(stderr, "fanoutd: provided buffer rings unsupported (%s); need Linux >= 5.19\n",
 			strerror(-rc));
 		return rc;
 	}
-	io_uring_buf_ring_init(r->br);
-	for (uint16_t i = 0; i < REACTOR_BUF_COUNT; i++)
-		io_uring_buf_ring_add(r->br, r->bufs + (size_t)i * REACTOR_BUF_BYTES,
-				      REACTOR_BUF_BYTES, i, io_uring_buf_ring_mask(REACTOR_BUF_COUNT), i);
-	io_uring_buf_ring_advance(r->br, REACTOR_BUF_COUNT);
+	io_uring_buf_ring_init(*br);
+	for (uint16_t i = 0; i < count; i++)
+		io_uring_buf_ring_add(*br, *bufs + (size_t)i * REACTOR_BUF_BYTES,
+				      REACTOR_BUF_BYTES, i, io_uring_buf_ring_mask(count), i);
+	io_uring_buf_ring_advance(*br, count);
 	return 0;
+}
+
+static int reactor_bufs_init(struct reactor *r)
+{
+	int rc = reactor_pool_init(r, REACTOR_BUF_GROUP, REACTOR_BUF_COUNT, &r->br, &r->bufs);
+
+	return rc < 0 ? rc : reactor_pool_init(r, REACTOR_PRIO_BUF_GROUP, REACTOR_PRIO_BUF_COUNT,
+						&r->prio_br, &r->prio_bufs);
 }
 
 /* One line at start-up: what the kernel gave us and what we fall back from. */
@@ -919,6 +965,8 @@ void reactor_free(struct reactor *r)
 		close(r->wake_fd);
 	mem_unmap(r->bufs, (size_t)REACTOR_BUF_COUNT * REACTOR_BUF_BYTES);
 	free(r->br);
+	mem_unmap(r->prio_bufs, (size_t)REACTOR_PRIO_BUF_COUNT * REACTOR_BUF_BYTES);
+	free(r->prio_br);
 	free(r->conns);
 	free(r->free_slots);
 	free(r->held);

@@ -25,14 +25,20 @@
 #define REACTOR_BUF_BYTES   (16u << 10)	/* one provided receive buffer */
 #define REACTOR_BUF_COUNT   512u		/* buffers in the ring (power of two) */
 #define REACTOR_BUF_GROUP   0
+/* Priority connections (reactor_conn.priority) receive into a pool of their own, so no
+ * amount of other input queued in buffers leaves them without one. */
+#define REACTOR_PRIO_BUF_COUNT 64u	/* power of two */
+#define REACTOR_PRIO_BUF_GROUP 1
 /* While the layer above prioritises (reactor.prioritize): completions carried from one
  * turn to the next at most, and the received bytes of connections without priority
  * handled per turn, so that a turn — and a priority connection's wait — stays short. */
 #define REACTOR_HELD_MAX    4096u
 #define REACTOR_BULK_TURN_BYTES (128u << 10)
 /* Held receives each pin one of the REACTOR_BUF_COUNT shared buffers: past this many, the
- * connections they belong to stop receiving until theirs are handled (their input waits
- * in the kernel), so that the priority connections always find buffers. */
+ * connections whose held receives hold buffers stop receiving until theirs are handled
+ * (their input waits in the kernel, TCP pushing back) instead of draining the pool and
+ * failing their receives with ENOBUFS turn after turn. A soft bound: a connection
+ * resumed with much input queued may take many buffers at once. */
 #define REACTOR_HELD_BUFS_MAX (REACTOR_BUF_COUNT / 4)
 #define REACTOR_WAIT_NS     (100 * 1000 * 1000ll)	/* longest sleep: stop-flag latency */
 #define REACTOR_KEEPIDLE_S  60	/* TCP keepalive: idle seconds before probing, */
@@ -85,6 +91,7 @@ struct reactor_conn {
 	bool priority;		/* set by the layer above: while reactor.prioritize, its
 				 * completions are handled before the others' */
 	bool held_paused;	/* receives stopped while its held ones pin buffers */
+	uint8_t recv_group;	/* the buffer pool its armed receive takes from */
 	uint32_t nheld;		/* its completions in reactor.held */
 	uint32_t held_pos;	/* its place in reactor.held_paused_slots, if held_paused */
 	void *user;		/* the upper layer's per-connection state */
@@ -158,6 +165,8 @@ struct reactor {
 					 * undo a wake-up whose MSG_RING failed */
 	struct io_uring_buf_ring *br;
 	uint8_t *bufs;			/* REACTOR_BUF_COUNT * REACTOR_BUF_BYTES */
+	struct io_uring_buf_ring *prio_br;	/* the priority connections' pool */
+	uint8_t *prio_bufs;		/* REACTOR_PRIO_BUF_COUNT * REACTOR_BUF_BYTES */
 	struct reactor_listener listen[REACTOR_LISTENERS];
 	bool accepting;
 	int64_t accept_resume_ns;
@@ -180,6 +189,8 @@ struct reactor {
 					 * once (max_conns); a slot leaves it when freed */
 	uint32_t nheld_paused;
 	uint64_t held_pauses;		/* times a connection was held-paused (tests) */
+	uint64_t prio_enobufs;		/* priority connections' receives ended for want
+					 * of a buffer (tests: it stays 0) */
 	uint32_t holds;			/* work the layer above waits on from other threads:
 					 * reactor_drain goes on while non-zero */
 	uint64_t accepted, refused, accept_pauses;
@@ -225,6 +236,11 @@ int reactor_run(struct reactor *r, volatile sig_atomic_t *stop);
 /* One turn of the loop (submit, wait up to wait_ns, handle completions, on_idle): for
  * draining at shutdown after reactor_run returned. Returns 0 or -errno. */
 int reactor_poll(struct reactor *r, int64_t wait_ns);
+
+/* Sets c's priority (reactor_conn.priority): its completions go first while the reactor
+ * prioritises, and its receives take from the priority pool — an armed receive is
+ * cancelled and armed again in the other pool. The reactor's thread. */
+void reactor_set_priority(struct reactor *r, struct reactor_conn *c, bool priority);
 
 /* True when nothing is in flight: no send, no receive (reactor_run ended them), nothing
  * the layer above holds. */

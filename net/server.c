@@ -713,7 +713,7 @@ static bool net_flush_active(struct net_server *srv)
 		for (uint32_t i = srv->nactive; i-- > 0;) {
 			struct session *s = &srv->sessions[srv->active[i]];
 
-			if (s->priority == level)
+			if (s->priority == level && s->flushed_turn != srv->flush_turn)
 				busy = net_flush_one(srv, s) || busy;
 		}
 		top = level;

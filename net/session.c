@@ -389,7 +389,7 @@ void session_priority_update(struct session *s, int64_t now_ns)
 	}
 	s->priority = hi;
 	s->priority_mixed = s->nsubs > 1 && hi != lo;
-	s->conn->priority = hi > 0 || publishes;	/* its input and sends first */
+	reactor_set_priority(&s->srv->reactor, s->conn, hi > 0 || publishes);	/* first */
 	if (s->conn->priority)
 		s->srv->priority_any = true;
 }
@@ -408,7 +408,7 @@ static void session_publish_priority(struct session *s, const struct publish_ctx
 		prev = tp;
 		if (topic_priority(tp)) {
 			s->priority_pub_ns = s->last_rx_ns;	/* monotonic, as police's */
-			s->conn->priority = true;
+			reactor_set_priority(&s->srv->reactor, s->conn, true);
 			s->srv->priority_any = true;
 			return;
 		}
