@@ -302,39 +302,36 @@ static void reactor_on_recv(struct reactor *r, struct reactor_conn *c, struct io
 	}
 }
 
-void reactor_recv_pause(struct reactor *r, struct reactor_conn *c)
+/* Cancels c's armed receive: its final completion (ECANCELED) follows. The cancel is
+ * submitted before this turn ends, so before the receive can complete for good and c be
+ * armed again or its slot reused: it cannot hit another receive. */
+static void reactor_cancel_recv(struct reactor *r, struct reactor_conn *c)
 {
-	struct io_uring_sqe *sqe;
+	struct io_uring_sqe *sqe = reactor_sqe(r);
 
-	if (c->recv_paused || c->closing)
-		return;
-	c->recv_paused = true;
-	if (!c->recv_armed)
-		return;
-	/* The cancel is submitted before this turn ends, so before the receive can complete
-	 * for good and its slot be reused: it cannot hit another connection. */
-	sqe = reactor_sqe(r);
 	io_uring_prep_cancel64(sqe, reactor_udata(REACTOR_OP_RECV, c->slot), 0);
 	io_uring_sqe_set_data64(sqe, reactor_udata(REACTOR_OP_CANCEL, REACTOR_SLOT_NONE));
 	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 }
 
+void reactor_recv_pause(struct reactor *r, struct reactor_conn *c)
+{
+	if (c->recv_paused || c->closing)
+		return;
+	c->recv_paused = true;
+	if (c->recv_armed)
+		reactor_cancel_recv(r, c);
+}
+
 void reactor_set_priority(struct reactor *r, struct reactor_conn *c, bool priority)
 {
-	struct io_uring_sqe *sqe;
-
 	if (c->priority == priority)
 		return;
 	c->priority = priority;
-	if (!c->recv_armed || c->recv_paused || c->held_paused || c->closing ||
-	    c->recv_group == (priority ? REACTOR_PRIO_BUF_GROUP : REACTOR_BUF_GROUP))
-		return;
-	/* Its final completion (ECANCELED) arms it again, in the other pool. Submitted
-	 * this turn, so before that arm: it cannot cancel the new receive. */
-	sqe = reactor_sqe(r);
-	io_uring_prep_cancel64(sqe, reactor_udata(REACTOR_OP_RECV, c->slot), 0);
-	io_uring_sqe_set_data64(sqe, reactor_udata(REACTOR_OP_CANCEL, REACTOR_SLOT_NONE));
-	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	/* Its final completion (ECANCELED) arms it again, in the other pool. */
+	if (c->recv_armed && !c->recv_paused && !c->held_paused && !c->closing &&
+	    c->recv_group != (priority ? REACTOR_PRIO_BUF_GROUP : REACTOR_BUF_GROUP))
+		reactor_cancel_recv(r, c);
 }
 
 void reactor_recv_resume(struct reactor *r, struct reactor_conn *c)
@@ -505,24 +502,18 @@ static struct reactor_conn *reactor_cqe_conn(struct reactor *r, const struct io_
 }
 
 /* Stops a connection's receives while its held ones pin too many of the shared buffers:
- * its input then waits in the socket (TCP pushes back), and the buffers stay free for
- * the priority connections. reactor_held_resume starts them again. */
+ * its input then waits in the socket (TCP pushes back) instead of failing receive after
+ * receive with ENOBUFS. reactor_held_resume starts them again. */
 static void reactor_held_pause(struct reactor *r, struct reactor_conn *c)
 {
-	struct io_uring_sqe *sqe;
-
 	if (c->held_paused || c->closing)
 		return;
 	c->held_paused = true;
 	c->held_pos = r->nheld_paused;
 	r->held_paused_slots[r->nheld_paused++] = c->slot;
 	r->held_pauses++;
-	if (!c->recv_armed || c->recv_paused)
-		return;	/* none pending, or its cancel is on its way */
-	sqe = reactor_sqe(r);
-	io_uring_prep_cancel64(sqe, reactor_udata(REACTOR_OP_RECV, c->slot), 0);
-	io_uring_sqe_set_data64(sqe, reactor_udata(REACTOR_OP_CANCEL, REACTOR_SLOT_NONE));
-	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	if (c->recv_armed && !c->recv_paused)	/* else none pending, or its cancel sent */
+		reactor_cancel_recv(r, c);
 }
 
 /* Starts the receives of held-paused connections that have nothing held any more. */
@@ -818,8 +809,8 @@ static int reactor_probe(struct reactor *r)
 	return 0;
 }
 
-/* Registers the provided-buffer ring receives draw from (liburing 2.3 API). */
-/* Makes and registers one pool of count receive buffers as buffer group group. */
+/* Makes and registers one pool of count receive buffers as buffer group group: a
+ * provided-buffer ring (liburing 2.3 API). */
 static int reactor_pool_init(struct reactor *r, uint16_t group, uint16_t count,
 			     struct io_uring_buf_ring **br, uint8_t **bufs)
 {
@@ -848,6 +839,7 @@ static int reactor_pool_init(struct reactor *r, uint16_t group, uint16_t count,
 	return 0;
 }
 
+/* The shared pool receives draw from, and the priority connections' own. */
 static int reactor_bufs_init(struct reactor *r)
 {
 	int rc = reactor_pool_init(r, REACTOR_BUF_GROUP, REACTOR_BUF_COUNT, &r->br, &r->bufs);

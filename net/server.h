@@ -81,9 +81,10 @@ struct net_server {
 	struct session *sessions;	/* one per reactor slot */
 	uint32_t *active;		/* slots of sessions needing a flush check */
 	uint32_t nactive;
-	/* Some open session has a subscription to a topic of priority > 0: flushes go by
-	 * priority. Set by session_priority_update, cleared before each police pass (which
-	 * sets it again for those that still have one). */
+	/* Some open connection has priority (a subscription to a topic of priority > 0, or
+	 * a recent publish to one): flushes go by priority and the reactor prioritises its
+	 * input. Set by session_priority_update and on such a publish, cleared before each
+	 * police pass (which sets it again for those that still have priority). */
 	bool priority_any;
 	uint64_t flush_turn;		/* net_flush_active's calls (session.flushed_turn) */
 	uint32_t *open;			/* slots of every open session: the police pass

@@ -378,7 +378,8 @@ static void session_expire_sinks(struct session *s)
 void session_priority_update(struct session *s, int64_t now_ns)
 {
 	uint8_t hi = 0, lo = UINT8_MAX;
-	bool publishes = s->priority_pub_ns && now_ns - s->priority_pub_ns < SESSION_PRIORITY_PUB_NS;
+	bool publishes = s->priority_pub_ns &&
+			 now_ns - s->priority_pub_ns < SESSION_PRIORITY_PUB_NS;
 
 	for (uint32_t i = 0; i < s->nsubs; i++) {
 		uint8_t p = topic_priority(s->subs[i]->topic);
@@ -389,7 +390,8 @@ void session_priority_update(struct session *s, int64_t now_ns)
 	}
 	s->priority = hi;
 	s->priority_mixed = s->nsubs > 1 && hi != lo;
-	reactor_set_priority(&s->srv->reactor, s->conn, hi > 0 || publishes);	/* first */
+	/* Its completions first while the reactor prioritises, its own receive buffers. */
+	reactor_set_priority(&s->srv->reactor, s->conn, hi > 0 || publishes);
 	if (s->conn->priority)
 		s->srv->priority_any = true;
 }
