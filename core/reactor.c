@@ -30,6 +30,17 @@ static inline uint64_t reactor_udata(enum reactor_op op, uint32_t slot)
 	return (uint64_t)slot << 32 | (uint64_t)op;
 }
 
+/* A completion's op and slot, as reactor_udata put them. */
+static inline enum reactor_op reactor_cqe_op(const struct io_uring_cqe *cqe)
+{
+	return (enum reactor_op)(io_uring_cqe_get_data64(cqe) & 0xff);
+}
+
+static inline uint32_t reactor_cqe_slot(const struct io_uring_cqe *cqe)
+{
+	return (uint32_t)(io_uring_cqe_get_data64(cqe) >> 32);
+}
+
 /* A free SQE; a full submission queue is normal: submit what is queued and retry. */
 static struct io_uring_sqe *reactor_sqe(struct reactor *r)
 {
@@ -448,9 +459,8 @@ static void reactor_on_send(struct reactor *r, struct reactor_conn *c, struct io
 
 static void reactor_dispatch(struct reactor *r, struct io_uring_cqe *cqe)
 {
-	uint64_t ud = io_uring_cqe_get_data64(cqe);
-	enum reactor_op op = (enum reactor_op)(ud & 0xff);
-	uint32_t slot = (uint32_t)(ud >> 32);
+	enum reactor_op op = reactor_cqe_op(cqe);
+	uint32_t slot = reactor_cqe_slot(cqe);
 	struct reactor_conn *c = NULL;
 
 	if (op == REACTOR_OP_RECV || op == REACTOR_OP_SEND) {
@@ -488,17 +498,16 @@ static void reactor_dispatch(struct reactor *r, struct io_uring_cqe *cqe)
  * or no connection's (accepts, wake-ups: cheap, and nothing to keep in order with). */
 static bool reactor_cqe_first(const struct reactor *r, const struct io_uring_cqe *cqe)
 {
-	uint64_t ud = io_uring_cqe_get_data64(cqe);
-	enum reactor_op op = (enum reactor_op)(ud & 0xff);
+	enum reactor_op op = reactor_cqe_op(cqe);
 
 	if (op != REACTOR_OP_RECV && op != REACTOR_OP_SEND)
 		return true;
-	return r->conns[(uint32_t)(ud >> 32)].priority;
+	return r->conns[reactor_cqe_slot(cqe)].priority;
 }
 
 static struct reactor_conn *reactor_cqe_conn(struct reactor *r, const struct io_uring_cqe *cqe)
 {
-	return &r->conns[(uint32_t)(io_uring_cqe_get_data64(cqe) >> 32)];
+	return &r->conns[reactor_cqe_slot(cqe)];
 }
 
 /* Stops a connection's receives while its held ones pin too many of the shared buffers:
@@ -571,7 +580,7 @@ static unsigned reactor_reap_prioritized(struct reactor *r)
 	for (i = 0; i < nlater; i++) {
 		struct io_uring_cqe *cqe = &r->later[i];
 		struct reactor_conn *c = reactor_cqe_conn(r, cqe);
-		bool recv = (io_uring_cqe_get_data64(cqe) & 0xff) == REACTOR_OP_RECV;
+		bool recv = reactor_cqe_op(cqe) == REACTOR_OP_RECV;
 
 		/* Every receive from the first one held is held too, so each connection's
 		 * stay in order. */
