@@ -1,5 +1,6 @@
 /* admin/stats_json.c — see stats_json.h. */
 #include "admin/stats_json.h"
+#include "net/named.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -39,6 +40,17 @@ static json_t *stats_part_json(const struct admin_part_sample *p, bool partition
 	return o;
 }
 
+/* A subscription's type as the admin API names it (Pulsar's names). */
+static const char *stats_sub_type(uint8_t type)
+{
+	switch (type) {
+	case NAMED_SHARED: return "Shared";
+	case NAMED_FAILOVER: return "Failover";
+	case NAMED_KEY_SHARED: return "Key_Shared";
+	default: return "Exclusive";
+	}
+}
+
 json_t *stats_sub_json(const struct admin *a, const struct admin_sub_sample *s)
 {
 	const struct control_sub_info *in = &s->info;
@@ -60,7 +72,7 @@ json_t *stats_sub_json(const struct admin *a, const struct admin_sub_sample *s)
 			 "id", s->id, "topic", in->topic->name, "reactor", (int)in->stats.reactor,
 			 "subscriptionId", (int)in->sub_id, "patterns", in->patterns,
 			 "start", starts[st], "filter", in->filter, "shm", in->shm,
-			 "type", in->stats.failover ? "Failover" : "Exclusive",
+			 "type", stats_sub_type(in->stats.type),
 			 "connectedSince", stats_time_json(in->stats.since_ns),
 			 "msgRateOut", s->rate_out, "msgThroughputOut", s->tput_out,
 			 "msgOutCounter", (json_int_t)in->delivered,
@@ -77,7 +89,7 @@ json_t *stats_sub_json(const struct admin *a, const struct admin_sub_sample *s)
 		if (in->stats.name[0])
 			json_object_set_new(o, "delivery", json_string(in->stats.at_most_once ?
 					    "at_most_once" : "at_least_once"));
-		if (in->stats.failover)	/* sent nothing until the active consumer goes */
+		if (in->stats.type == NAMED_FAILOVER)	/* sent nothing until the active one goes */
 			json_object_set_new(o, "standby", json_boolean(in->stats.standby));
 	}
 	return o;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "net/shared.h"
 
 void named_init(struct named_registry *r)
 {
@@ -21,6 +22,7 @@ void named_init(struct named_registry *r)
 
 static void named_unmap(struct named_sub *ns)
 {
+	shared_free(ns->shared);
 	if (ns->hdr)
 		munmap(ns->hdr, ns->map_bytes);
 	free(ns);
@@ -224,9 +226,9 @@ int named_attach(struct named_registry *r, const struct topic *tp, const char *d
 			rc = -EPROTOTYPE;
 		else if (type == NAMED_EXCLUSIVE || ns->nconsumers == NAMED_CONSUMERS_MAX)
 			rc = -EBUSY;
-		if (rc == 0) {	/* a FAILOVER consumer behind the active one */
+		if (rc == 0) {	/* FAILOVER: behind the active one; SHARED: one more */
 			ns->consumers[ns->nconsumers++] = c;
-			*standby = true;
+			*standby = type == NAMED_FAILOVER;
 			*resumed = true;
 			*out = ns;
 		}
@@ -260,6 +262,9 @@ int named_attach(struct named_registry *r, const struct topic *tp, const char *d
 	ns->topic = tp;
 	ns->type = type;
 	rc = named_map(ns, path, tp->partitions, delivery, resumed, why);
+	if (rc == 0 && (type == NAMED_SHARED || type == NAMED_KEY_SHARED) &&
+	    !(ns->shared = shared_new(ns, type == NAMED_KEY_SHARED, *resumed)))
+		rc = -ENOMEM;
 	if (rc < 0) {
 		named_unmap(ns);
 		goto out;
@@ -270,6 +275,18 @@ int named_attach(struct named_registry *r, const struct topic *tp, const char *d
 out:
 	pthread_mutex_unlock(&r->lock);
 	return rc;
+}
+
+int named_type_of(struct named_registry *r, const struct topic *tp, const char *name)
+{
+	int type = 0;
+
+	pthread_mutex_lock(&r->lock);
+	for (uint32_t i = 0; i < r->n && !type; i++)
+		if (r->subs[i]->topic == tp && strcmp(r->subs[i]->name, name) == 0)
+			type = r->subs[i]->type;
+	pthread_mutex_unlock(&r->lock);
+	return type;
 }
 
 void named_started(struct named_sub *ns)
@@ -290,7 +307,8 @@ uint32_t named_detach(struct named_registry *r, struct named_sub *ns, _Atomic bo
 		memmove(&ns->consumers[i], &ns->consumers[i + 1],
 			(ns->nconsumers - i - 1) * sizeof(ns->consumers[0]));
 		ns->nconsumers--;
-		if (i == 0 && ns->nconsumers) {	/* the active one went: the next takes over */
+		if (i == 0 && ns->nconsumers && ns->type == NAMED_FAILOVER) {
+			/* the active one went: the next takes over */
 			atomic_store_explicit(ns->consumers[0].activate, true, memory_order_release);
 			woken = ns->consumers[0].reactor;
 		}
@@ -435,6 +453,19 @@ void named_ack(struct named_sub *ns, uint32_t p, uint64_t offset)
 	memmove(st->seg, st->seg + drop, (st->nseg - drop) * sizeof(st->seg[0]));
 	st->nseg -= drop;
 	st->acked = offset;
+	named_commit(ns, p);
+}
+
+void named_mark(struct named_sub *ns, uint32_t p, uint64_t acked, uint64_t end, uint64_t count)
+{
+	struct named_state *st = named_next(ns, p);
+
+	st->acked = acked;
+	st->nseg = 0;
+	if (end > acked && count) {
+		st->seg[0] = (struct named_seg){ .end = end, .count = count };
+		st->nseg = 1;
+	}
 	named_commit(ns, p);
 }
 

@@ -17,7 +17,9 @@
  *
  * The registry (one per server) holds the named subscriptions that have a consumer
  * (mapped while it lasts) and their consumers: one for EXCLUSIVE, up to
- * NAMED_CONSUMERS_MAX for FAILOVER (the first active, the others standing by). Attach and
+ * NAMED_CONSUMERS_MAX for FAILOVER (the first active, the others standing by), SHARED
+ * and KEY_SHARED (all active: net/shared.h deals them the events; its mutex orders
+ * their writes of the file). Attach and
  * detach take its mutex (subscribe and unsubscribe only). A subscription is written by
  * the reactor of its active consumer alone; the mutex (and the take-over flag's
  * release/acquire) orders one consumer's writes before the next one's reads. A file is
@@ -71,9 +73,13 @@ struct named_header {
 	uint8_t reserved[32];
 };
 
-#define NAMED_CONSUMERS_MAX 16u	/* consumers of one FAILOVER subscription */
+#define NAMED_CONSUMERS_MAX 64u	/* consumers of one FAILOVER, SHARED or KEY_SHARED
+				 * subscription */
 
-enum named_type { NAMED_EXCLUSIVE = 1, NAMED_FAILOVER = 3 };	/* SubscriptionType's */
+/* SubscriptionType's values. */
+enum named_type { NAMED_EXCLUSIVE = 1, NAMED_SHARED = 2, NAMED_FAILOVER = 3, NAMED_KEY_SHARED = 4 };
+
+struct shared_state;	/* net/shared.h */
 
 /* A consumer: where to say it is the active one now, and its reactor. */
 struct named_consumer {
@@ -90,6 +96,7 @@ struct named_sub {
 	/* Under the registry's mutex: the consumers, the first the active one (the only
 	 * one sent events and writing the file), the others standing by in arrival order. */
 	int type;			/* enum named_type of its consumers */
+	struct shared_state *shared;	/* SHARED, KEY_SHARED: who is dealt what */
 	uint32_t nconsumers;
 	struct named_consumer consumers[NAMED_CONSUMERS_MAX];
 };
@@ -120,8 +127,9 @@ int named_name_check(const char *name, const char **why);
  * the topic's directory) or making it (delivery then fixes its guarantee; a resumed one
  * keeps its own). *resumed says whether it existed (a consumer started it). type: enum
  * named_type. A FAILOVER consumer joining one that has consumers stands by (*standby):
- * it is told through *c.activate when it becomes the active one. Returns 0, -EBUSY when
- * an EXCLUSIVE one has a consumer, or a FAILOVER one NAMED_CONSUMERS_MAX, -EPROTOTYPE
+ * it is told through *c.activate when it becomes the active one. A SHARED or KEY_SHARED
+ * one has its ns->shared (the caller joins it). Returns 0, -EBUSY when
+ * an EXCLUSIVE one has a consumer, or another NAMED_CONSUMERS_MAX, -EPROTOTYPE
  * when its consumers are of the other type, -EMFILE past NAMED_MAX attached, -EDQUOT
  * when the topic has NAMED_PER_TOPIC already, -EUCLEAN for a file that is not one of
  * ours or whose partition count differs from the topic's (*why says), or -errno
@@ -130,6 +138,10 @@ int named_name_check(const char *name, const char **why);
 int named_attach(struct named_registry *r, const struct topic *tp, const char *dir,
 		 const char *name, int delivery, int type, struct named_consumer c,
 		 struct named_sub **out, bool *resumed, bool *standby, const char **why);
+
+/* The type of the consumers of tp's subscription name now (enum named_type), 0 when it
+ * has none (for an error message). */
+int named_type_of(struct named_registry *r, const struct topic *tp, const char *name);
 
 /* A new subscription's cursors are all placed (named_start): from now on it resumes. */
 void named_started(struct named_sub *ns);
@@ -157,6 +169,10 @@ void named_sent(struct named_sub *ns, uint32_t p, uint64_t from, uint64_t to);
 /* The consumer acked partition p through offset - 1 (cumulative): the cursor moves to
  * offset, never back and never past what was sent. The attached consumer's reactor. */
 void named_ack(struct named_sub *ns, uint32_t p, uint64_t offset);
+
+/* SHARED, KEY_SHARED (net/shared.c): partition p's cursor is acked, and [acked, end)
+ * was sent up to count times. */
+void named_mark(struct named_sub *ns, uint32_t p, uint64_t acked, uint64_t end, uint64_t count);
 
 /* Ranges of partition p sent and not acked, oldest first, up to max. */
 uint32_t named_unacked(const struct named_sub *ns, uint32_t p, struct named_redelivery *out,

@@ -21,6 +21,9 @@
 #include "net/control.h"
 #include "net/engine.h"
 #include "net/server.h"
+#include "net/shared.h"
+
+static_assert(SHARED_SHIFT == SUB_RING_SHIFT, "a taken entry is a ring entry");
 
 int session_open(struct session *s, struct net_server *srv, struct reactor_conn *c)
 {
@@ -113,21 +116,52 @@ static void session_audit_ack(struct session *s, struct subscription *sub, uint3
 	net_server_audit_push(s->srv, &r, 1, 0, 0);
 }
 
-/* sub's consumer leaves its named subscription; a FAILOVER one standing by may take over
- * (its reactor told: net_server_named_turn). */
-static void session_named_leave(struct session *s, struct named_sub *ns, _Atomic bool *act)
+/* Tells the reactors in mask (bits) to look at their named subscriptions: a FAILOVER
+ * consumer's take-over, or a SHARED consumer's events to take. */
+static void session_named_wake(struct session *s, uint64_t mask)
 {
-	uint32_t woken = named_detach(&s->srv->eng->named, ns, act);
-	struct net_server *t;
+	for (uint32_t b = 0; mask && b < s->srv->eng->n; b++) {
+		struct net_server *t = s->srv->eng->servers[b];
 
-	if (woken == UINT32_MAX || woken >= s->srv->eng->n)
-		return;
-	t = s->srv->eng->servers[woken];
-	atomic_store_explicit(&t->named_pending, true, memory_order_seq_cst);
-	/* This reactor looks at the end of its turn; once the server stops, no reactor
-	 * turns again (their rings may be gone). */
-	if (t != s->srv && !*s->srv->eng->stop)
-		reactor_wake(&s->srv->reactor, &t->reactor);
+		if (!(mask >> b & 1))
+			continue;
+		atomic_store_explicit(&t->named_pending, true, memory_order_seq_cst);
+		/* This reactor looks at the end of its turn; once the server stops, no
+		 * reactor turns again (their rings may be gone). */
+		if (t != s->srv && !*s->srv->eng->stop)
+			reactor_wake(&s->srv->reactor, &t->reactor);
+	}
+}
+
+/* What a SHARED consumer gathered since it last told its dealer (net/shared.h). */
+static struct shared_sent session_shared_sent(struct subscription *sub)
+{
+	struct shared_sent sent = {
+		.ring = sub->ring, .mask = sub->ring_cap - 1, .from = sub->shared_mark,
+		.to = sub->ring_head,
+	};
+
+	sub->shared_mark = sub->ring_head;
+	return sent;
+}
+
+/* A consumer (sub, when it got that far; its take-over flag act) leaves its named
+ * subscription; a FAILOVER one standing by may take over, SHARED ones take what it held
+ * (their reactors told: net_server_named_turn). */
+static void session_named_leave(struct session *s, struct subscription *sub,
+				struct named_sub *ns, _Atomic bool *act)
+{
+	uint32_t woken;
+
+	if (sub && sub->claimed && sub->shared_slot >= 0) {
+		struct shared_sent sent = session_shared_sent(sub);
+
+		session_named_wake(s, shared_leave(ns->shared, sub->shared_slot, &sent));
+		sub->shared_slot = -1;
+	}
+	woken = named_detach(&s->srv->eng->named, ns, act);
+	if (woken < s->srv->eng->n)
+		session_named_wake(s, 1ull << woken);
 }
 
 /* Unregisters and frees one subscription; with owed, the audit-required events it was
@@ -135,8 +169,9 @@ static void session_named_leave(struct session *s, struct named_sub *ns, _Atomic
 static void session_drop_sub(struct session *s, struct subscription *sub, bool owed)
 {
 	if (sub->named) {	/* another consumer may have it now */
-		owed = owed && !sub->named_standby;	/* a standby was owed nothing */
-		session_named_leave(s, sub->named, sub->named_activate);
+		/* A standby was owed nothing; a SHARED consumer's events go to the others. */
+		owed = owed && !sub->named_standby && !sub->claimed;
+		session_named_leave(s, sub, sub->named, sub->named_activate);
 		sub->named = NULL;
 		free(sub->named_seen);
 		sub->named_seen = NULL;
@@ -150,7 +185,7 @@ static void session_drop_sub(struct session *s, struct subscription *sub, bool o
 		net_server_audit_end(s->srv, sub);	/* unwatches and frees it */
 		return;
 	}
-	if (sub->indexed)
+	if (sub->indexed && !sub->claimed)	/* a claimed one was never watched */
 		net_server_unwatch(s->srv, sub);
 	sub_free(sub);
 	free(sub);
@@ -643,7 +678,8 @@ static void session_subscribed(struct session *s, const struct subscription *sub
 	for (uint32_t p = 0; p < n; p++) {
 		fanout__v1__partition_position__init(&pos[p]);
 		pos[p].partition = p;
-		pos[p].next_offset = sub->cursors[p].offset;
+		pos[p].next_offset = sub->claimed ? shared_base(sub->named->shared, p) :
+				     sub->cursors[p].offset;
 		ptrs[p] = &pos[p];
 	}
 	r.subscription_id = sub->id;
@@ -657,8 +693,9 @@ static void session_subscribed(struct session *s, const struct subscription *sub
 	}
 	r.resumed = sub->stats.resumed && !sub->named_standby;
 	r.standby = sub->named_standby;
+	/* A SHARED consumer is told of each event sent again as it comes (Redelivery). */
 	for (uint32_t p = 0; sub->named && sub->stats.resumed && !sub->named_standby &&
-	     p < sub->topic->partitions; p++)
+	     !sub->claimed && p < sub->topic->partitions; p++)
 		nred += named_unacked(sub->named, p, un + nred, SESSION_REDELIVERIES_MAX - nred);
 	for (uint32_t i = 0; i < nred; i++) {
 		fanout__v1__redelivery__init(&red[i]);
@@ -790,17 +827,18 @@ static int session_named_check(struct session *s, const Fanout__V1__Subscribe *r
 	const char *why = NULL;
 	bool named = req->subscription_name && req->subscription_name[0];
 
-	if (!named && (req->subscription_type || req->delivery))
-		why = "subscription_type and delivery are for named subscriptions: give "
-		      "subscription_name";
+	bool shared = req->subscription_type ==
+		      FANOUT__V1__SUBSCRIPTION_TYPE__SUBSCRIPTION_TYPE_SHARED ||
+		      req->subscription_type ==
+		      FANOUT__V1__SUBSCRIPTION_TYPE__SUBSCRIPTION_TYPE_KEY_SHARED;
+
+	if (!named && (req->subscription_type || req->delivery || req->ack_timeout_ms))
+		why = "subscription_type, delivery and ack_timeout_ms are for named "
+		      "subscriptions: give subscription_name";
 	else if (!named)
 		return 0;
 	else if (named_name_check(req->subscription_name, &why) < 0)
 		;
-	else if (req->subscription_type == FANOUT__V1__SUBSCRIPTION_TYPE__SUBSCRIPTION_TYPE_SHARED)
-		why = "subscription type SHARED is not served yet; EXCLUSIVE and FAILOVER are";
-	else if (req->subscription_type == FANOUT__V1__SUBSCRIPTION_TYPE__SUBSCRIPTION_TYPE_KEY_SHARED)
-		why = "subscription type KEY_SHARED is not served yet; EXCLUSIVE and FAILOVER are";
 	else if (req->subscription_type > FANOUT__V1__SUBSCRIPTION_TYPE__SUBSCRIPTION_TYPE_KEY_SHARED)
 		why = "unknown subscription_type";
 	else if (req->delivery == FANOUT__V1__DELIVERY_GUARANTEE__DELIVERY_GUARANTEE_EXACTLY_ONCE)
@@ -808,6 +846,10 @@ static int session_named_check(struct session *s, const Fanout__V1__Subscribe *r
 		      "keeping its offsets beside its results does it";
 	else if (req->delivery > FANOUT__V1__DELIVERY_GUARANTEE__DELIVERY_GUARANTEE_EXACTLY_ONCE)
 		why = "unknown delivery";
+	else if (req->ack_timeout_ms && !shared)
+		why = "ack_timeout_ms is for SHARED and KEY_SHARED subscriptions";
+	else if (req->ack_timeout_ms && (req->ack_timeout_ms < 10 || req->ack_timeout_ms > 3600000))
+		why = "ack_timeout_ms is 0 (none) or 10..3600000";
 	else if (req->snapshot)
 		why = "a snapshot is not offered on a named subscription";
 	else if (req->shm_ring_bytes)
@@ -829,8 +871,10 @@ static int session_named_attach(struct session *s, const Fanout__V1__Subscribe *
 {
 	int want = req->delivery == FANOUT__V1__DELIVERY_GUARANTEE__DELIVERY_GUARANTEE_AT_MOST_ONCE ?
 		   NAMED_AT_MOST_ONCE : NAMED_AT_LEAST_ONCE;
-	bool failover = req->subscription_type ==
-			FANOUT__V1__SUBSCRIPTION_TYPE__SUBSCRIPTION_TYPE_FAILOVER;
+	/* SubscriptionType's values are named_type's; UNSPECIFIED is EXCLUSIVE. */
+	static const char *const names[] = { "EXCLUSIVE", "EXCLUSIVE", "SHARED", "FAILOVER",
+					     "KEY_SHARED" };
+	int type = req->subscription_type ? (int)req->subscription_type : NAMED_EXCLUSIVE;
 	struct named_consumer c = { .activate = act, .reactor = s->srv->id };
 	const char *why = "";
 	char dir[1024];
@@ -839,15 +883,24 @@ static int session_named_attach(struct session *s, const Fanout__V1__Subscribe *
 	*starts = NULL;
 	if (rc == 0)
 		rc = named_attach(&s->srv->eng->named, tp, dir, req->subscription_name, want,
-				  failover ? NAMED_FAILOVER : NAMED_EXCLUSIVE, c, out, resumed,
-				  standby, &why);
-	if (rc == -EBUSY || rc == -EPROTOTYPE) {
+				  type, c, out, resumed, standby, &why);
+	if (rc == -EPROTOTYPE) {
+		int has = named_type_of(&s->srv->eng->named, tp, req->subscription_name);
+
 		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_SUBSCRIPTION_BUSY, 0,
-			      req->subscription_id, false, "subscribe: subscription '%s' of %s %s",
-			      req->subscription_name, tp->name, rc == -EPROTOTYPE ? (failover ?
-			      "has an EXCLUSIVE consumer" : "has FAILOVER consumers: subscribe "
-			      "as FAILOVER to stand by") : failover ? "has as many FAILOVER "
-			      "consumers as it may (16)" : "is EXCLUSIVE and has a consumer");
+			      req->subscription_id, false, "subscribe: subscription '%s' of %s has "
+			      "%s consumers; a %s consumer is refused while it does",
+			      req->subscription_name, tp->name,
+			      has > 0 && has <= NAMED_KEY_SHARED ? names[has] : "other",
+			      names[type]);
+		return -1;
+	}
+	if (rc == -EBUSY) {
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_SUBSCRIPTION_BUSY, 0,
+			      req->subscription_id, false, "subscribe: subscription '%s' of %s %s (%u)",
+			      req->subscription_name, tp->name, type == NAMED_EXCLUSIVE ?
+			      "is EXCLUSIVE and has a consumer" : "has as many consumers as it "
+			      "may", type == NAMED_EXCLUSIVE ? 1 : NAMED_CONSUMERS_MAX);
 		return -1;
 	}
 	if (rc < 0) {
@@ -865,7 +918,7 @@ static int session_named_attach(struct session *s, const Fanout__V1__Subscribe *
 	if (*resumed && req->delivery && (int)(*out)->hdr->delivery != want) {
 		bool amo = (*out)->hdr->delivery == NAMED_AT_MOST_ONCE;
 
-		session_named_leave(s, *out, act);	/* may free it */
+		session_named_leave(s, NULL, *out, act);	/* may free it */
 		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_SUBSCRIPTION, 0,
 			      req->subscription_id, false, "subscribe: subscription '%s' of %s is "
 			      "%s; it keeps the delivery it was made with", req->subscription_name,
@@ -873,7 +926,7 @@ static int session_named_attach(struct session *s, const Fanout__V1__Subscribe *
 		return -1;
 	}
 	if (*resumed && !*standby && !(*starts = malloc(tp->partitions * sizeof(**starts)))) {
-		session_named_leave(s, *out, act);
+		session_named_leave(s, NULL, *out, act);
 		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL, 0,
 			      req->subscription_id, false, "out of memory");
 		return -1;
@@ -886,20 +939,35 @@ static int session_named_attach(struct session *s, const Fanout__V1__Subscribe *
 /* A named subscription that sub_init placed: its cursor follows sub's from here. Returns
  * 0 or -ENOMEM. */
 static int session_named_begin(struct session *s, struct subscription *sub,
-			       struct named_sub *ns, bool resumed, bool standby, const char *name)
+			       struct named_sub *ns, bool resumed, bool standby,
+			       const Fanout__V1__Subscribe *req)
 {
 	uint32_t n = sub->topic->partitions;
+	int slot;
 
 	sub->named_seen = malloc(n * sizeof(*sub->named_seen));
 	if (!sub->named_seen)
 		return -ENOMEM;
-	snprintf(sub->stats.name, sizeof(sub->stats.name), "%s", name);
+	snprintf(sub->stats.name, sizeof(sub->stats.name), "%s", req->subscription_name);
 	sub->stats.resumed = resumed;
 	sub->stats.at_most_once = ns->hdr->delivery == NAMED_AT_MOST_ONCE;
-	sub->stats.failover = ns->type == NAMED_FAILOVER;
+	sub->stats.type = (uint8_t)ns->type;
 	sub->stats.standby = standby;
 	sub->named_standby = standby;
 	sub->named = ns;
+	sub->shared_slot = -1;
+	if (ns->shared) {	/* dealt its events by the subscription's dealer */
+		for (uint32_t p = 0; p < n; p++)	/* a new one starts where sub_init put it */
+			sub->named_seen[p] = sub->cursors[p].offset;
+		shared_place(ns->shared, sub->named_seen);	/* the first consumer's places */
+		if (sub_claimed(sub) < 0)
+			return -ENOMEM;
+		slot = shared_join(ns->shared, s->srv->id, (int64_t)req->ack_timeout_ms * 1000000);
+		if (slot < 0)
+			return slot;
+		sub->shared_slot = slot;
+		return 0;
+	}
 	if (standby) {	/* its cursors are placed when it takes over */
 		/* Made active while it was being set up: taken over at this turn's end. */
 		if (atomic_load_explicit(sub->named_activate, memory_order_acquire))
@@ -918,7 +986,7 @@ static int session_named_begin(struct session *s, struct subscription *sub,
 			 * is appended there next. */
 			fprintf(stderr, "fanoutd: named subscription %s of %s: partition %u was "
 				"acked to offset %llu, past the log's end %llu; it resumes there\n",
-				name, sub->topic->name, p, (unsigned long long)named_acked(ns, p),
+				req->subscription_name, sub->topic->name, p, (unsigned long long)named_acked(ns, p),
 				(unsigned long long)at);
 			named_start(ns, p, at);
 		}
@@ -1056,15 +1124,17 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 	since = clock_realtime_ns();	/* before the cursors are placed (sub_audit_owed) */
 	err = sub_init(sub, &sr, &s->srv->match_arena, &why);
 	free(starts);
-	if (err == SUB_OK && sub->indexed && net_server_watch(s->srv, sub) < 0) {
+	/* A SHARED consumer is dealt its events, not routed them. */
+	if (err == SUB_OK && sub->indexed && !(ns && ns->shared) &&
+	    net_server_watch(s->srv, sub) < 0) {
 		sub_free(sub);
 		err = SUB_NO_MEMORY;
 		why = "out of memory for the key index";
 	}
 	if (err == SUB_OK && ns) {
 		sub->named_activate = act;	/* sub_init cleared the struct */
-		if (session_named_begin(s, sub, ns, resumed, standby, req->subscription_name) < 0) {
-			if (sub->indexed)
+		if (session_named_begin(s, sub, ns, resumed, standby, req) < 0) {
+			if (sub->indexed && !ns->shared)
 				net_server_unwatch(s->srv, sub);
 			sub_free(sub);
 			err = SUB_NO_MEMORY;
@@ -1073,7 +1143,7 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 	}
 	if (err != SUB_OK) {
 		if (ns) {
-			session_named_leave(s, ns, act);
+			session_named_leave(s, NULL, ns, act);
 			free((void *)act);
 		}
 		session_join(s, tp, false);
@@ -1083,7 +1153,7 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 		return;
 	}
 	if (req->shm_ring_bytes && session_open_sink(s, sub, req, fds) < 0) {
-		if (sub->indexed)
+		if (sub->indexed && !sub->claimed)
 			net_server_unwatch(s->srv, sub);
 		session_join(s, tp, false);
 		sub_free(sub);
@@ -1134,10 +1204,18 @@ static void session_ack(struct session *s, const Fanout__V1__Ack *req)
 			      req->subscription_id);
 		return;
 	}
+	/* SHARED: the events named, individually. */
+	if (sub->claimed && sub->shared_slot >= 0) {
+		struct shared_sent sent = session_shared_sent(sub);
+
+		session_named_wake(s, shared_ack(sub->named->shared, sub->shared_slot, &sent,
+						 req->partition, req->offset,
+						 req->count ? req->count : 1, clock_monotonic_ns()));
 	/* Cumulative: through offset. A partition the topic lacks is ignored, as ever. */
-	if (sub->named && !sub->named_standby && req->partition < sub->topic->partitions &&
-	    req->offset < UINT64_MAX)
+	} else if (sub->named && !sub->named_standby && req->partition < sub->topic->partitions &&
+		   req->offset < UINT64_MAX) {
 		named_ack(sub->named, req->partition, req->offset + 1);
+	}
 	sub->acked_offset = req->offset;
 	sub->stats.delivered_at_ack = sub->delivered;	/* admin plane: unacked */
 	if (sub->audit_sent)
@@ -1720,7 +1798,7 @@ static void session_gather(struct session *s, size_t *bytes)
 			if (s->priority_mixed && sub->priority != level)
 				continue;
 			n = sub_gather(sub, &g);
-			if (sub->named)
+			if (sub->named && !sub->claimed)
 				session_named_sent(sub);
 			s->events_out += n;
 			net_stat_add(&s->srv->stats.deliveries, n);	/* admin plane */
@@ -1747,8 +1825,8 @@ static bool session_needs_turns(const struct session *s)
 {
 	for (uint32_t i = 0; i < s->nsubs; i++)
 		if (!s->subs[i]->named_standby &&	/* a standby is sent nothing */
-		    (!s->subs[i]->indexed || sub_pending(s->subs[i])))
-			return true;
+		    (!s->subs[i]->indexed || s->subs[i]->claimed || sub_pending(s->subs[i])))
+			return true;	/* a SHARED consumer takes each turn */
 	return false;
 }
 
@@ -1877,11 +1955,73 @@ static bool session_drain_sinks(struct session *s, bool *unattached)
 	return more;
 }
 
+/* Queues Redelivery notices for the taken events sent before, ranges of consecutive
+ * offsets with one count, ahead of the events (answers go first in every send). */
+static void session_redeliveries(struct session *s, const struct shared_taken *redo,
+				 uint32_t n)
+{
+	Fanout__V1__ServerMessage m = FANOUT__V1__SERVER_MESSAGE__INIT;
+	Fanout__V1__Redelivery r = FANOUT__V1__REDELIVERY__INIT;
+
+	m.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_REDELIVERY;
+	m.redelivery = &r;
+	for (uint32_t i = 0, j; i < n; i = j) {
+		uint64_t first = redo[i].entry & ((1ull << SHARED_SHIFT) - 1);
+
+		for (j = i + 1; j < n && redo[j].count == redo[i].count &&
+		     redo[j].entry == redo[j - 1].entry + 1; j++)
+			;
+		r.partition = (uint32_t)(redo[i].entry >> SHARED_SHIFT);
+		r.first_offset = first;
+		r.end_offset = first + (j - i);
+		r.delivery_count = redo[i].count == UINT32_MAX ? UINT32_MAX : redo[i].count + 1;
+		session_queue(s, &m);
+	}
+}
+
+static bool session_wants(void *ctx, uint32_t p, uint64_t offset)
+{
+	struct subscription *sub = ctx;
+
+	return sub_wants_at(sub, p, offset,
+			    &((struct session *)sub->owner)->srv->match_arena);
+}
+
+/* SHARED consumers take what their dealers gave them, onto their rings. */
+static void session_take(struct session *s)
+{
+	static __thread struct shared_taken redo[SUB_RING];
+	static __thread uint64_t taken[SUB_RING];
+
+	for (uint32_t i = 0; i < s->nsubs && !s->closing; i++) {
+		struct subscription *sub = s->subs[i];
+		struct shared_sent sent;
+		uint32_t room, n, nredo;
+		uint64_t wake;
+
+		if (!sub->claimed || sub->shared_slot < 0)
+			continue;
+		room = sub_ring_room(sub);
+		room = room < SUB_RING ? room : SUB_RING;
+		sent = session_shared_sent(sub);
+		n = shared_take(sub->named->shared, sub->shared_slot, &sent, taken, room, redo,
+				&nredo, session_wants, sub, clock_monotonic_ns(), &wake);
+		if (nredo)
+			session_redeliveries(s, redo, nredo);
+		for (uint32_t k = 0; k < n; k++)
+			sub_push_claimed(sub, taken[k]);
+		session_named_wake(s, wake);
+	}
+}
+
 bool session_flush(struct session *s)
 {
 	bool unattached = false;
 	bool sinks_more = !s->closing && session_drain_sinks(s, &unattached);
-	bool keep = session_send(s, true);	/* sets s->more for the socket's share */
+	bool keep;
+
+	session_take(s);
+	keep = session_send(s, true);	/* sets s->more for the socket's share */
 
 	if (sinks_more)
 		s->more = true;	/* the reactor comes back at once, without a completion */

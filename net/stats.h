@@ -62,7 +62,7 @@ struct sub_stats {
 	char name[129];			/* a named subscription's name (net/named.h), "" */
 	bool resumed;			/* named: it existed, resumed after its last Ack */
 	bool at_most_once;		/* named: AT_MOST_ONCE */
-	bool failover;			/* named: FAILOVER (else EXCLUSIVE) */
+	uint8_t type;			/* named: enum named_type (net/named.h) */
 	bool standby;			/* named FAILOVER: standing by */
 };
 

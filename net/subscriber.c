@@ -584,6 +584,39 @@ void sub_overflow(struct subscription *s, const uint64_t *offered)
 	s->reseek = true;
 }
 
+int sub_claimed(struct subscription *s)
+{
+	if (!s->ring) {
+		s->ring = malloc(SUB_RING * sizeof(*s->ring));
+		if (!s->ring)
+			return -ENOMEM;
+		s->ring_cap = SUB_RING;
+	}
+	s->indexed = true;
+	s->scan = false;
+	s->claimed = true;
+	s->ring_head = s->ring_tail = 0;
+	return 0;
+}
+
+uint32_t sub_ring_room(const struct subscription *s)
+{
+	return s->ring_cap - (s->ring_tail - s->ring_head);
+}
+
+void sub_push_claimed(struct subscription *s, uint64_t entry)
+{
+	assert(sub_ring_room(s) > 0);
+	s->ring[s->ring_tail++ & (s->ring_cap - 1)] = entry;
+}
+
+bool sub_wants_at(struct subscription *s, uint32_t p, uint64_t offset, struct arena *a)
+{
+	struct log_ref ref;
+
+	return log_read(s->topic->part[p].log, offset, &ref) == 0 && sub_wants(s, &ref, a);
+}
+
 /* Sends from the ring: the offsets the interest table found for this subscription's
  * keys, still checked (hash collisions, filter). Returns frames added. */
 static uint32_t sub_gather_ring(struct subscription *s, struct sub_gather *g, bool *full)

@@ -101,6 +101,12 @@ struct subscription {
 					 * (session_priority_update): gathers go by it */
 	_Atomic bool *named_activate;	/* set (net/named.c) when it is to take over; its
 					 * own allocation: registered before sub_init */
+	/* A SHARED or KEY_SHARED consumer (net/shared.h): its ring holds what it took from
+	 * the subscription's dealer (sub_claimed), not what routing found; [shared_mark,
+	 * ring_head) of it was gathered since the dealer was last told. */
+	bool claimed;
+	int shared_slot;
+	uint32_t shared_mark;
 };
 
 /* Where gathered frames go. */
@@ -198,6 +204,21 @@ enum sub_push_result sub_push(struct subscription *s, uint32_t p, uint64_t offse
  * offered to it (the router's progress). Not from where its cursors last stood: frames of other keys since
  * then are not owed, and counting them as lag would cut a healthy subscriber. */
 void sub_overflow(struct subscription *s, const uint64_t *offered);
+
+/* Makes the subscription take its events from its ring alone, filled by its session
+ * with what a shared subscription's dealer gives it (never registered for routing,
+ * never scanning). Returns 0, or -ENOMEM. */
+int sub_claimed(struct subscription *s);
+
+/* Room left on a claimed subscription's ring. */
+uint32_t sub_ring_room(const struct subscription *s);
+
+/* Puts a claimed event on the ring (sub_ring_room said there is room). */
+void sub_push_claimed(struct subscription *s, uint64_t entry);
+
+/* Whether the subscription's patterns and filter take the event at offset of
+ * partition p (false too when it is not in the log). */
+bool sub_wants_at(struct subscription *s, uint32_t p, uint64_t offset, struct arena *a);
 
 /* Reads the routing key of a stored frame (a wire walk: nothing decoded; a is unused).
  * Returns 0 with *key (in the frame, not NUL-terminated) and *len, or -EINVAL for a frame
