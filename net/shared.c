@@ -42,15 +42,23 @@ struct shared_state *shared_new(struct named_sub *ns, bool key_shared, bool resu
 		sp->win = calloc(SHARED_WINDOW, sizeof(*sp->win));
 		if (!sp->win)
 			continue;	/* dealt as new: their counts are lost, not them */
+		/* Within the window and the log (shorter after a power loss: the rest is
+		 * dealt as new when it comes); KEY_SHARED: each with its key again. */
 		for (uint32_t i = 0; i < n; i++)
 			for (uint64_t o = un[i].first; o < un[i].end && o - sp->base < SHARED_WINDOW;
 			     o++) {
 				struct shared_entry *e = &sp->win[o % SHARED_WINDOW];
+				struct log_ref ref;
 
-				*e = (struct shared_entry){ .count = (uint32_t)un[i].count,
+				if (log_read(ns->topic->part[p].log, o, &ref) < 0)
+					break;
+				*e = (struct shared_entry){ .key_hash = ref.entry->key_hash,
+							    .count = (uint32_t)un[i].count,
 							    .state = SHARED_PENDING };
 				sp->next = o + 1;
 				sp->pending++;
+				if (e->count > sp->max_count)
+					sp->max_count = e->count;
 			}
 	}
 	st->placed = true;
