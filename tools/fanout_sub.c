@@ -62,6 +62,16 @@ struct sub_opts {
 	size_t nstart_offsets;
 	double timeout_s;
 	bool count, quiet, expect_set;
+	const char *name;			/* --name: a durable subscription */
+	Fanout__V1__SubscriptionType type;	/* --type */
+	uint32_t ack_timeout_ms;		/* --ack-timeout */
+};
+
+#define REDO_RANGES 256u	/* Redelivery ranges remembered for the order check */
+
+struct redo_range {
+	uint32_t partition;
+	uint64_t first, end;
 };
 
 struct sub {
@@ -71,7 +81,9 @@ struct sub {
 	struct latency_hist *interval, *total;	/* this second's latencies; all before it */
 	uint64_t *next_min;	/* per partition: the smallest offset still in order */
 	uint32_t n_partitions;
-	uint64_t received, out_of_order, interval_received;
+	uint64_t received, out_of_order, interval_received, redelivered;
+	struct redo_range redo[REDO_RANGES];	/* the last Redeliveries (a ring) */
+	uint32_t nredo;
 	int64_t first_ns, last_ns, deadline_ns, next_progress_ns;	/* monotonic */
 };
 
@@ -90,6 +102,12 @@ static void usage(FILE *f)
 "  --from OFF0,OFF1,...      partition p starts at OFFp (resuming where a consumer\n"
 "                            stopped: 1 + the last offset it had from each)\n"
 "  --snapshot                first the newest event of each matching key, then live\n"
+"  --name NAME               a durable (named) subscription: resumed after its last\n"
+"                            Ack; each event is acked once printed (or counted)\n"
+"  --type exclusive|failover|shared|key_shared   how its consumers share it\n"
+"                            (default exclusive; shared ones are acked one by one)\n"
+"  --ack-timeout MS          shared, key_shared: an event unacked this long is sent\n"
+"                            again (to this consumer or another)\n"
 "Content filter (all given conditions must hold; list flags repeat):\n"
 "  --symbol S, --exchange E, --currency C, --action A, --order-id ID,\n"
 "  --portfolio-id ID (executions only)\n"
@@ -101,7 +119,8 @@ static void usage(FILE *f)
 "  --timeout SECONDS         stop after this long; with --expect, 1 if N did not arrive\n"
 "  --quiet                   nothing on stderr but errors\n"
 "The summary: received, seconds and events_per_s (first to last event), latency\n"
-"percentiles in microseconds (now - event.timestamp_ns, CLOCK_REALTIME), out_of_order.\n"
+"percentiles in microseconds (now - event.timestamp_ns, CLOCK_REALTIME), out_of_order,\n"
+"redelivered (events a Redelivery said are sent again).\n"
 "Exit 1 on a server Error or a lost connection; 2 for bad arguments; 128+signal when\n"
 "interrupted.\n");
 }
@@ -238,6 +257,28 @@ static int parse_data_type(struct sub_opts *o, const char *arg)
 	return -EINVAL;
 }
 
+static int parse_type(struct sub_opts *o, const char *arg)
+{
+	static const struct {
+		const char *name;
+		Fanout__V1__SubscriptionType t;
+	} types[] = {
+		{ "exclusive", FANOUT__V1__SUBSCRIPTION_TYPE__SUBSCRIPTION_TYPE_EXCLUSIVE },
+		{ "failover", FANOUT__V1__SUBSCRIPTION_TYPE__SUBSCRIPTION_TYPE_FAILOVER },
+		{ "shared", FANOUT__V1__SUBSCRIPTION_TYPE__SUBSCRIPTION_TYPE_SHARED },
+		{ "key_shared", FANOUT__V1__SUBSCRIPTION_TYPE__SUBSCRIPTION_TYPE_KEY_SHARED },
+	};
+
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (strcmp(arg, types[i].name) == 0) {
+			o->type = types[i].t;
+			return 0;
+		}
+	fprintf(stderr, "fanout-sub: --type: expected exclusive, failover, shared or "
+		"key_shared, got '%s'\n", arg);
+	return -EINVAL;
+}
+
 static int parse_opt(struct sub_opts *o, int opt, const char *arg)
 {
 	switch (opt) {
@@ -268,6 +309,20 @@ static int parse_opt(struct sub_opts *o, int opt, const char *arg)
 	case 'e': o->expect_set = true; return parse_u64("--expect", arg, &o->expect);
 	case 'T': return parse_timeout(o, arg);
 	case 'q': o->quiet = true; return 0;
+	case 'N': o->name = arg; return 0;
+	case 'y': return parse_type(o, arg);
+	case 'A': {
+		uint64_t v;
+
+		if (parse_u64("--ack-timeout", arg, &v) < 0)
+			return -EINVAL;
+		if (v > UINT32_MAX) {
+			fprintf(stderr, "fanout-sub: --ack-timeout: at most %u ms\n", UINT32_MAX);
+			return -EINVAL;
+		}
+		o->ack_timeout_ms = (uint32_t)v;
+		return 0;
+	}
 	case 'h': usage(stdout); exit(0);
 	default: return -EINVAL;
 	}
@@ -291,6 +346,8 @@ static int parse_args(int argc, char **argv, struct sub_opts *o)
 		{ "max-price", required_argument, NULL, 'Q' },
 		{ "min-volume", required_argument, NULL, 'V' },
 		{ "min-confidence", required_argument, NULL, 'F' },
+		{ "name", required_argument, NULL, 'N' }, { "type", required_argument, NULL, 'y' },
+		{ "ack-timeout", required_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -307,6 +364,10 @@ static int parse_args(int argc, char **argv, struct sub_opts *o)
 	}
 	if (!o->topic) {
 		fprintf(stderr, "fanout-sub: --topic is required\n");
+		goto err;
+	}
+	if (!o->name && (o->type || o->ack_timeout_ms)) {
+		fprintf(stderr, "fanout-sub: --type and --ack-timeout need --name\n");
 		goto err;
 	}
 	return 0;
@@ -357,6 +418,10 @@ static int check_order(struct sub *s, const Fanout__V1__Distribution *d)
 		s->next_min[d->partition] = d->offset + 1;
 		return 0;
 	}
+	for (uint32_t i = 0; i < s->nredo && i < REDO_RANGES; i++)	/* sent again: told so */
+		if (s->redo[i].partition == d->partition && d->offset >= s->redo[i].first &&
+		    d->offset < s->redo[i].end)
+			return 0;
 	if (s->out_of_order++ < DISORDER_REPORTS_MAX)
 		fprintf(stderr, "fanout-sub: out of order: partition %u offset %" PRIu64
 			" after %" PRIu64 "\n", d->partition, d->offset, s->next_min[d->partition] - 1);
@@ -391,7 +456,23 @@ static int on_event(struct sub *s, const Fanout__V1__Event *ev)
 		rc = check_order(s, ev->distribution);
 	if (!s->o.count)
 		print_event(ev);
+	if (s->o.name && ev->distribution && rc == 0)	/* handled: acked (one by one when
+							 * shared, cumulative else) */
+		rc = client_ack(&s->c, 1, ev->distribution->partition, ev->distribution->offset);
 	return rc;
+}
+
+/* SHARED: the events named are sent again (the order check lets them through). */
+static void on_redelivery(struct sub *s, const Fanout__V1__Redelivery *r)
+{
+	s->redo[s->nredo++ % REDO_RANGES] = (struct redo_range){
+		.partition = r->partition, .first = r->first_offset, .end = r->end_offset,
+	};
+	s->redelivered += r->end_offset - r->first_offset;
+	if (!s->o.quiet)
+		fprintf(stderr, "fanout-sub: partition %u offsets %" PRIu64 "..%" PRIu64
+			" are sent again (delivery %u)\n", r->partition, r->first_offset,
+			r->end_offset - 1, r->delivery_count);
 }
 
 /* Decodes and handles one frame. Returns 0, or -EPROTO after a server Error. */
@@ -418,6 +499,9 @@ static int on_frame(struct sub *s, const struct frame_view *v)
 	case FANOUT__V1__SERVER_MESSAGE__BODY_ERROR:
 		print_server_error(m->error);
 		rc = -EPROTO;
+		break;
+	case FANOUT__V1__SERVER_MESSAGE__BODY_REDELIVERY:
+		on_redelivery(s, m->redelivery);
 		break;
 	default:	/* Pong, and anything a later server adds */
 		break;
@@ -469,6 +553,9 @@ static Fanout__V1__Subscribe *sub_request(const struct sub_opts *o, Fanout__V1__
 	req->n_start_offsets = o->nstart_offsets;
 	req->start_time_ns = o->start_time_ns;
 	req->snapshot = o->snapshot;
+	req->subscription_name = (char *)o->name;
+	req->subscription_type = o->type;
+	req->ack_timeout_ms = o->ack_timeout_ms;
 	f->n_symbols = o->symbols.n;
 	f->symbols = (char **)o->symbols.v;
 	f->n_exchanges = o->exchanges.n;
@@ -561,11 +648,11 @@ static void sub_summary(struct sub *s)
 	latency_hist_reset(s->interval);
 	printf("{\"received\":%" PRIu64 ",\"seconds\":%.3f,\"events_per_s\":%.0f,"
 	       "\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,"
-	       "\"out_of_order\":%" PRIu64 "}\n",
+	       "\"out_of_order\":%" PRIu64 ",\"redelivered\":%" PRIu64 "}\n",
 	       s->received, secs, secs > 0 ? (double)s->received / secs : 0.0,
 	       us(latency_hist_percentile(h, 50)), us(latency_hist_percentile(h, 90)),
 	       us(latency_hist_percentile(h, 99)), us(latency_hist_percentile(h, 99.9)),
-	       us(latency_hist_max(h)), s->out_of_order);
+	       us(latency_hist_max(h)), s->out_of_order, s->redelivered);
 }
 
 static bool sub_done(const struct sub *s)

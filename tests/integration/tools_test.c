@@ -173,6 +173,36 @@ static void bad_filter_flags_exit_2(void **state)
 	assert_int_equal(n, 0);
 }
 
+/* --name: a durable subscription, each event acked once printed. SHARED: what one
+ * consumer was sent and did not print (it stopped at --expect) goes to the next. */
+static void name_flags_make_a_durable_shared_consumer(void **state)
+{
+	static char a[256][16], b[256][16];
+	size_t na, nb;
+	int per[10] = { 0 };
+
+	(void)state;
+	assert_int_equal(run_sub("--topic md --from earliest --name w --type shared --expect 50 "
+				 "--timeout 10", a, 256, &na), 0);
+	assert_int_equal(na, 50);
+	assert_int_equal(run_sub("--topic md --name w --type shared --ack-timeout 5000 "
+				 "--timeout 2", b, 256, &nb), 0);
+	assert_int_equal(nb, 150);	/* the rest, each once: the first's 50 were acked */
+	for (size_t i = 0; i < na; i++)
+		per[atoi(a[i] + 1) % 10]++;
+	for (size_t i = 0; i < nb; i++)
+		per[atoi(b[i] + 1) % 10]++;
+	for (int k = 0; k < 10; k++)
+		assert_int_equal(per[k], 20);
+	/* Everything acked: a third consumer gets nothing. */
+	assert_int_equal(run_sub("--topic md --name w --type shared --timeout 1", b, 256, &nb), 0);
+	assert_int_equal(nb, 0);
+	assert_int_equal(run_sub("--topic md --type shared --timeout 1 2>/dev/null", b, 256, &nb),
+			 2);	/* --type needs --name */
+	assert_int_equal(run_sub("--topic md --name w --type fair --timeout 1 2>/dev/null", b,
+				 256, &nb), 2);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -181,6 +211,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(from_list_starts_each_partition),
 		cmocka_unit_test(from_time_starts_at_the_time),
 		cmocka_unit_test(bad_filter_flags_exit_2),
+		cmocka_unit_test(name_flags_make_a_durable_shared_consumer),
 	};
 
 	if (argc < 3) {
