@@ -1210,7 +1210,8 @@ static void session_ack(struct session *s, const Fanout__V1__Ack *req)
 
 		session_named_wake(s, shared_ack(sub->named->shared, sub->shared_slot, &sent,
 						 req->partition, req->offset,
-						 req->count ? req->count : 1, clock_monotonic_ns()));
+						 req->count ? req->count : 1, req->offsets,
+						 req->n_offsets, clock_monotonic_ns()));
 	/* Cumulative: through offset. A partition the topic lacks is ignored, as ever. */
 	} else if (sub->named && !sub->named_standby && req->partition < sub->topic->partitions &&
 		   req->offset < UINT64_MAX) {

@@ -460,35 +460,49 @@ uint32_t shared_take(struct shared_state *st, int slot, const struct shared_sent
 	return n;
 }
 
+/* Acks offset o of sp if consumer slot holds it. */
+static void shared_ack_one(struct shared_state *st, struct shared_part *sp, int slot,
+			   uint64_t o)
+{
+	struct shared_entry *e;
+
+	if (o < sp->base || o >= sp->next)
+		return;
+	e = &sp->win[o % SHARED_WINDOW];
+	if ((e->state == SHARED_SENT || e->state == SHARED_QUEUED) && e->consumer == slot) {
+		e->state = SHARED_ACKED;
+		st->c[slot].held--;
+	}
+}
+
 uint64_t shared_ack(struct shared_state *st, int slot, const struct shared_sent *sent,
-		    uint32_t p, uint64_t offset, uint64_t count, int64_t now_ns)
+		    uint32_t p, uint64_t offset, uint64_t count, const uint64_t *more,
+		    size_t nmore, int64_t now_ns)
 {
 	struct shared_consumer *c = &st->c[slot];
 	struct shared_part *sp;
 	uint64_t lo, hi, wake = 0;
 	bool full;
 
-	if (p >= st->parts)
-		return 0;	/* a partition the topic lacks: ignored, as ever */
 	pthread_mutex_lock(&st->lock);
 	shared_record_sent(st, slot, sent, now_ns);
+	if (p >= st->parts) {	/* a partition the topic lacks: ignored, as ever */
+		pthread_mutex_unlock(&st->lock);
+		return 0;
+	}
 	sp = &st->part[p];
 	full = c->held >= SHARED_PERMITS || sp->next - sp->base >= SHARED_WINDOW;
 	lo = offset > sp->base ? offset : sp->base;
 	hi = count > UINT64_MAX - offset ? UINT64_MAX : offset + count;
 	hi = hi < sp->next ? hi : sp->next;
-	for (uint64_t o = lo; o < hi; o++) {	/* within the window: bounded */
-		struct shared_entry *e = &sp->win[o % SHARED_WINDOW];
-
-		if ((e->state == SHARED_SENT || e->state == SHARED_QUEUED) &&
-		    e->consumer == slot) {
-			e->state = SHARED_ACKED;
-			c->held--;
-		}
-	}
+	for (uint64_t o = lo; o < hi; o++)	/* within the window: bounded */
+		shared_ack_one(st, sp, slot, o);
+	for (size_t i = 0; i < nmore; i++)
+		shared_ack_one(st, sp, slot, more[i]);
 	shared_advance(st, p);
-	/* Permits or window room again: the others may be dealt what waited. */
-	if (full)
+	/* Permits or window room again, or a moved key's events done with: the others may
+	 * be dealt what waited. */
+	if (full || sp->pending || sp->base < sp->drain_to)
 		wake = shared_reactors(st, shared_all(st), -1);
 	pthread_mutex_unlock(&st->lock);
 	return wake;

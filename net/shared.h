@@ -134,11 +134,13 @@ uint32_t shared_take(struct shared_state *st, int slot, const struct shared_sent
 		     bool (*wants)(void *ctx, uint32_t p, uint64_t offset), void *ctx,
 		     int64_t now_ns, uint64_t *wake);
 
-/* Consumer slot acks events [offset, offset + count) of partition p: those it holds are
- * done with (count is bounded by the window). Returns the reactors (bit mask) of
- * consumers that may take more now. */
+/* Consumer slot acks events [offset, offset + count) of partition p and each of
+ * more[0..nmore): those it holds are done with (the range is bounded by the window,
+ * the list by the frame it came in). Returns the reactors (bit mask) of consumers that
+ * may take more now. */
 uint64_t shared_ack(struct shared_state *st, int slot, const struct shared_sent *sent,
-		    uint32_t p, uint64_t offset, uint64_t count, int64_t now_ns);
+		    uint32_t p, uint64_t offset, uint64_t count, const uint64_t *more,
+		    size_t nmore, int64_t now_ns);
 
 /* Where partition p's oldest unacked event is (stats, SubscribeResult). */
 uint64_t shared_base(struct shared_state *st, uint32_t p);

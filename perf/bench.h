@@ -68,6 +68,10 @@ struct bench_cfg {
 	uint64_t fanout_data_index_bytes;	/* fanoutd's --data-index-bytes (0: off) */
 	char fanout_fsync[32];		/* fanoutd's --fsync; "": its default */
 	bool fanout_named;		/* fanout's subscribers are named (durable) and ack */
+	/* fanout only: every subscriber is a consumer of one SHARED (2) or KEY_SHARED (4)
+	 * named subscription of every key (0: off): each event is delivered once, to one
+	 * of them; deliveries are owed once per event. */
+	int fanout_shared;
 	bool fanout_idempotent;		/* fanout's publishers are idempotent producers */
 	/* fanout only: the measured topic's priority, set through the topics API before
 	 * the run (-1: left at its default, 0); and a bulk load beside it (bench_bulk.c):

@@ -74,6 +74,10 @@ void bench_usage(FILE *f)
 "                            fanoutd's own, interval:100)\n"
 "  --fanout-named            fanout's subscriptions are named (durable, EXCLUSIVE,\n"
 "                            at-least-once): each subscriber acks every 64 events\n"
+"  --fanout-shared TYPE      shared or key_shared: fanout's subscribers are the\n"
+"                            consumers of one such named subscription of every key:\n"
+"                            each event goes to one of them (owed once, not per\n"
+"                            subscriber), acked in ranges every 64 events\n"
 "  --fanout-idempotent       fanout's publishers are idempotent producers\n"
 "                            (Hello.producer_id: each batch recorded, events stamped)\n"
 "  --fanout-priority P       fanout only: the measured topic's priority (0..255, set\n"
@@ -343,6 +347,18 @@ static int set_opt(struct bench_cfg *c, const char *k, const char *v, int depth)
 		return parse_bool(k, v, &c->audit);
 	if (!strcmp(k, "fanout-named"))
 		return parse_bool(k, v, &c->fanout_named);
+	if (!strcmp(k, "fanout-shared")) {
+		if (!strcmp(v, "shared"))
+			c->fanout_shared = 2;
+		else if (!strcmp(v, "key_shared"))
+			c->fanout_shared = 4;
+		else {
+			fprintf(stderr, "fanout-bench: --fanout-shared: shared or key_shared, not "
+				"'%s'\n", v);
+			return -EINVAL;
+		}
+		return 0;
+	}
 	if (!strcmp(k, "fanout-idempotent"))
 		return parse_bool(k, v, &c->fanout_idempotent);
 	if (!strcmp(k, "quiet"))
@@ -496,6 +512,13 @@ static int check(struct bench_cfg *c)
 	}
 	if (check_readers(c))
 		return -EINVAL;
+	if (c->fanout_shared && (c->systems_mask != 1u << BENCH_FANOUT ||
+				 c->sub_symbols != c->symbols || !bench_filter_empty(&c->filter) ||
+				 c->shm_readers)) {
+		fprintf(stderr, "fanout-bench: --fanout-shared is fanout's only, over TCP, with "
+			"every subscriber taking every key and no filter\n");
+		return -EINVAL;
+	}
 	if ((c->bulk_subscribers || c->fanout_priority >= 0) &&
 	    c->systems_mask != 1u << BENCH_FANOUT) {
 		fprintf(stderr, "fanout-bench: bulk-subscribers and fanout-priority are fanout's "

@@ -303,8 +303,11 @@ static void fanout_pub_close(struct bench_pub *p)
  * and the events since its last Acks. */
 struct fsub {
 	struct client cl;
-	bool named;
+	bool named, shared;
 	unsigned nids, since_ack;
+	/* --fanout-shared: events of partition ack_part received and not acked yet */
+	uint32_t ack_part, nacks;
+	uint64_t acks[NAMED_ACK_EVERY];
 };
 
 static int fanout_varint(const uint8_t *p, size_t n, uint64_t *v)
@@ -339,6 +342,26 @@ static int fanout_frame_position(const uint8_t *body, size_t len, uint32_t *part
 	return 0;
 }
 
+/* Writes a whole frame even if the socket is full for a moment. */
+static void fanout_sub_write(struct bench_sub *s, const uint8_t *buf, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t w = write(s->fd, buf + done, len - done);
+
+		if (w > 0) {
+			done += (size_t)w;
+		} else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+			return;	/* the connection is going: its reader finds out */
+		} else if (w < 0 && errno == EAGAIN) {
+			struct pollfd pfd = { .fd = s->fd, .events = POLLOUT };
+
+			(void)poll(&pfd, 1, 100);
+		}
+	}
+}
+
 /* --fanout-named: an Ack through this frame on every subscription of the connection
  * (cumulative; the server clamps an Ack to what it sent each), in one write that is
  * finished even if the socket is full for a moment (a frame cut short would break the
@@ -347,7 +370,7 @@ static void fanout_sub_ack(struct bench_sub *s, const uint8_t *body, size_t len)
 {
 	struct fsub *f = s->priv;
 	uint8_t buf[8192];	/* 256 Acks of at most 32 bytes */
-	size_t at = 0, done = 0;
+	size_t at = 0;
 	uint32_t part;
 	uint64_t off;
 
@@ -369,19 +392,51 @@ static void fanout_sub_ack(struct bench_sub *s, const uint8_t *body, size_t len)
 		fanout__v1__client_message__pack(&m, buf + at + 1);
 		at += n + 1;
 	}
-	while (done < at) {
-		ssize_t w = write(s->fd, buf + done, at - done);
+	fanout_sub_write(s, buf, at);
+}
 
-		if (w > 0) {
-			done += (size_t)w;
-		} else if (w < 0 && errno != EAGAIN && errno != EINTR) {
-			return;	/* the connection is going: its reader finds out */
-		} else if (w < 0 && errno == EAGAIN) {
-			struct pollfd pfd = { .fd = s->fd, .events = POLLOUT };
+/* --fanout-shared: acks the events received since the last Ack, individually, in one
+ * Ack (offset and offsets). */
+static void fanout_sub_ack_list(struct bench_sub *s)
+{
+	struct fsub *f = s->priv;
+	Fanout__V1__ClientMessage m = FANOUT__V1__CLIENT_MESSAGE__INIT;
+	Fanout__V1__Ack a = FANOUT__V1__ACK__INIT;
+	uint8_t buf[16 + NAMED_ACK_EVERY * 10];
+	size_t n, at;
 
-			(void)poll(&pfd, 1, 100);
-		}
-	}
+	if (f->nacks == 0)
+		return;
+	a.subscription_id = 1;
+	a.partition = f->ack_part;
+	a.offset = f->acks[0];
+	a.n_offsets = f->nacks - 1;
+	a.offsets = f->acks + 1;
+	m.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_ACK;
+	m.ack = &a;
+	n = fanout__v1__client_message__get_packed_size(&m);
+	at = frame_varint_put(buf, (uint32_t)n);
+	fanout__v1__client_message__pack(&m, buf + at);
+	fanout_sub_write(s, buf, at + n);
+	f->nacks = 0;
+}
+
+/* --fanout-shared: a received event is acked with the others of its partition, every
+ * NAMED_ACK_EVERY events. */
+static void fanout_sub_ack_shared(struct bench_sub *s, const uint8_t *body, size_t len)
+{
+	struct fsub *f = s->priv;
+	uint32_t part;
+	uint64_t off;
+
+	if (fanout_frame_position(body, len, &part, &off) < 0)
+		return;
+	if (part != f->ack_part)
+		fanout_sub_ack_list(s);
+	f->ack_part = part;
+	f->acks[f->nacks++] = off;
+	if (f->nacks == NAMED_ACK_EVERY)
+		fanout_sub_ack_list(s);
 }
 
 static int fanout_sub_open(struct bench_run *r, struct bench_sub *s)
@@ -399,8 +454,24 @@ static int fanout_sub_open(struct bench_run *r, struct bench_sub *s)
 		return -ENOMEM;
 	s->priv = f;
 	f->named = c->fanout_named;
+	f->shared = c->fanout_shared != 0;
 	rc = client_connect(cl, r->addr, CONNECT_TIMEOUT_MS);
-	for (unsigned t = 0, id = 1; rc == 0 && t < s->nkeys; id++) {
+	if (rc == 0 && f->shared) {	/* one subscription of every key, the group's */
+		Fanout__V1__ServerMessage *res = NULL;
+
+		sub.subscription_id = 1;
+		sub.topic = BENCH_TOPIC;
+		sub.start = FANOUT__V1__START_POSITION__START_POSITION_LATEST;
+		sub.subscription_name = "bench-group";
+		sub.subscription_type = c->fanout_shared;
+		rc = client_subscribe_msg(cl, &sub, &res);
+		if (rc == -EPROTO && res && res->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_ERROR)
+			fprintf(stderr, "fanout-bench: fanoutd refused a subscription: %s\n",
+				res->error->message);
+		if (res)
+			client_free_msg(res);
+	}
+	for (unsigned t = 0, id = 1; rc == 0 && !f->shared && t < s->nkeys; id++) {
 		Fanout__V1__ServerMessage *res = NULL;
 		unsigned n = 0;
 
@@ -455,6 +526,8 @@ static int fanout_parse(struct bench_thread *t, struct bench_sub *s)
 			bench_deliver(t, s, seq, ts, clock_realtime_ns());
 			if (((struct fsub *)s->priv)->named)
 				fanout_sub_ack(s, v.body, v.len);
+			else if (((struct fsub *)s->priv)->shared)
+				fanout_sub_ack_shared(s, v.body, v.len);
 		} else {
 			fprintf(stderr, "fanout-bench: subscriber %u: a frame that is not an event\n", s->id);
 		}

@@ -144,6 +144,8 @@ json_t *bench_cfg_json(const struct bench_cfg *c)
 	json_object_set_new(o, "fanout_data_index_bytes",
 			    json_integer((json_int_t)c->fanout_data_index_bytes));
 	json_object_set_new(o, "fanout_named", json_boolean(c->fanout_named));
+	json_object_set_new(o, "fanout_shared", c->fanout_shared == 2 ? json_string("shared") :
+			    c->fanout_shared == 4 ? json_string("key_shared") : json_null());
 	json_object_set_new(o, "fanout_idempotent", json_boolean(c->fanout_idempotent));
 	json_object_set_new(o, "fanout_priority", c->fanout_priority < 0 ? json_null() :
 			    json_integer(c->fanout_priority));

@@ -290,7 +290,12 @@ static void account(struct bench_run *r, struct bench_result *res)
 	for (unsigned i = 0; i < c->subscribers; i++) {
 		struct bench_sub *s = &r->subs[i];
 
-		bench_account_sub(res, s, bench_owed(c, res->published, s->key_base, c->sub_symbols));
+		bench_account_sub(res, s, c->fanout_shared ? 0 :
+				  bench_owed(c, res->published, s->key_base, c->sub_symbols));
+	}
+	if (c->fanout_shared) {	/* owed once per event, by the group */
+		res->expected = res->published;
+		res->lost = res->published > res->delivered ? res->published - res->delivered : 0;
 	}
 	for (unsigned i = 0; i < c->threads; i++)
 		bench_account_thread(res, &r->threads[i], &sum, &sumsq);
@@ -494,6 +499,8 @@ static int run_phases(struct bench_run *r, struct bench_pub *p, pthread_t *tids,
 	published = atomic_load(&r->published);
 	for (unsigned i = 0; i < cfg->subscribers; i++)
 		exp += bench_owed(cfg, published, r->subs[i].key_base, cfg->sub_symbols);
+	if (cfg->fanout_shared)	/* each event once, to one of the consumers */
+		exp = published;
 	drain(r, exp + (shm ? bench_shm_owed(r, published) : 0));
 	bench_cpu_mark(r, &m1);	/* before any thread is joined: their clocks go with them */
 	bench_bulk_stop(r, res);

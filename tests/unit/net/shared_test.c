@@ -148,7 +148,7 @@ static void ack(struct fx *f, struct cons *c, uint64_t offset, uint64_t count)
 {
 	struct shared_sent s = sent_of(c);
 
-	(void)shared_ack(f->ns->shared, c->slot, &s, 0, offset, count, 0);
+	(void)shared_ack(f->ns->shared, c->slot, &s, 0, offset, count, NULL, 0, 0);
 }
 
 static void deals_round_robin_in_runs(void **state)
