@@ -15,6 +15,7 @@
 #include "admin/live.h"
 #include "admin/log.h"
 #include "admin/rules_io.h"
+#include "admin/retention.h"
 #include "admin/sampler.h"
 #include "core/clock.h"
 #include "core/epoch.h"
@@ -65,6 +66,7 @@ static void admin_sync_topics(struct admin *a)
 			}
 			atomic_store(&tp->disabled, !t->enabled);
 			atomic_store(&tp->priority, t->priority);
+			retention_apply(tp, t->retention_policy);
 		}
 		if (n)
 			snprintf(after, sizeof(after), "%s", rows[n - 1].name);
@@ -324,6 +326,7 @@ static void admin_chores(struct admin *a)
 	cache_poll(&a->cache, now);
 	if (a->ndrops)
 		live_drops_poll(a, false);
+	retention_poll(a, now);
 	epoch_poll();	/* ck_ht arrays this thread's topic creations retired */
 }
 

@@ -49,7 +49,9 @@ struct admin_part_sample {
 	uint64_t next, first;		/* offsets: the log's tail and first */
 	uint64_t persisted, synced;	/* offsets below are in the disk files; synced */
 	uint64_t bytes;			/* frame bytes in the log */
-	uint64_t segments;
+	uint64_t total_bytes;		/* frame bytes appended, retention's deleted too */
+	uint64_t segments;		/* in the log (retention's deleted ones not) */
+	uint64_t retired_events, retired_bytes;	/* deleted by retention since start */
 	uint64_t in_events, in_bytes;	/* appended since start */
 	uint64_t out_events, out_bytes;	/* delivered since start (every reactor) */
 	double rate_in, tput_in, rate_out, tput_out;	/* per second, last interval */
@@ -121,6 +123,11 @@ struct admin {
 	bool started;
 	_Atomic bool stop;
 	_Atomic bool reload;		/* SIGHUP: import --rules again */
+	/* Retention (admin/retention.h): the next pass, the grace generation last asked
+	 * of the reactors, and whether deleted segments wait for one. */
+	int64_t retention_next_ns;
+	uint64_t grace_want;
+	bool retention_pending;
 	bool store_fresh;		/* the store came up: sync topics and rules */
 	bool synced_once;		/* topics and old subscriptions agreed at first up */
 	bool reload_pending;		/* a reload waits for the store */

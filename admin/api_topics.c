@@ -10,6 +10,7 @@
 
 #include "admin/admin.h"
 #include "admin/live.h"
+#include "admin/retention.h"
 #include "admin/router.h"
 #include "admin/sampler.h"
 #include "admin/stats_json.h"
@@ -29,19 +30,14 @@ static json_t *topic_json(const struct store_topic *t, const struct topic *tp)
 			 "updated_at", t->updated_at);
 }
 
-/* retention_policy: "<N>s|m|h|d|w" or "infinite". */
+/* retention_policy: admin/retention.h's grammar ("7d", "20GB", "7d,20GB", "infinite"). */
 static bool topic_retention_ok(const char *s)
 {
-	size_t n = strlen(s);
+	int64_t ns;
+	uint64_t bytes;
+	const char *why;
 
-	if (strcmp(s, "infinite") == 0)
-		return true;
-	if (n < 2 || n > 50 || !strchr("smhdw", s[n - 1]))
-		return false;
-	for (size_t i = 0; i + 1 < n; i++)
-		if (!isdigit((unsigned char)s[i]))
-			return false;
-	return true;
+	return retention_parse(s, &ns, &bytes, &why) == 0;
 }
 
 /* A short identifier: 1..max bytes of [A-Za-z0-9._-]. */
@@ -230,6 +226,7 @@ static int topic_make(struct admin_req *r, struct admin_reply *rep, struct store
 	if (rc == 0) {
 		atomic_store(&(*out)->disabled, !t->enabled);
 		atomic_store(&(*out)->priority, t->priority);
+		retention_apply(*out, t->retention_policy);
 		return 0;
 	}
 	store_topic_delete(&a->store, t->name);
@@ -359,6 +356,7 @@ int api_topic_update(struct admin_req *r, struct admin_reply *rep)
 		return admin_store_error(rep, a, rc, "updating the topic");
 	atomic_store(&tp->disabled, !t.enabled);	/* publishes see it from the next batch */
 	atomic_store(&tp->priority, t.priority);	/* reactors, from their next turn */
+	retention_apply(tp, t.retention_policy);	/* the next retention pass */
 	return topic_answer(r, rep, 200, tp, false);
 }
 

@@ -92,8 +92,12 @@ static void sampler_part(const struct topic *tp, uint32_t p, struct admin_part_s
 	ps->first = log_first(log);
 	ps->persisted = log_persisted(log);
 	ps->synced = log_synced(log);
-	ps->bytes = log_bytes_behind(log, ps->first);
-	ps->segments = atomic_load_explicit(&log->nsegs, memory_order_acquire);
+	ps->bytes = log_bytes_behind(log, ps->first);	/* stored now: retention's leave */
+	ps->total_bytes = log_bytes_total(log);		/* appended, in all */
+	/* Retention's retired segments stay in the array (this thread's first_seg). */
+	ps->segments = atomic_load_explicit(&log->nsegs, memory_order_acquire) - log->first_seg;
+	ps->retired_events = atomic_load_explicit(&log->retired_events, memory_order_relaxed);
+	ps->retired_bytes = atomic_load_explicit(&log->retired_bytes, memory_order_relaxed);
 	for (uint32_t r = 0; r < tp->reactors; r++) {
 		ps->out_events += atomic_load_explicit(&part->out[r].events, memory_order_relaxed);
 		ps->out_bytes += atomic_load_explicit(&part->out[r].bytes, memory_order_relaxed);
@@ -103,10 +107,10 @@ static void sampler_part(const struct topic *tp, uint32_t p, struct admin_part_s
 		ps->base_bytes = prev->base_bytes;
 	} else if (first_sample) {
 		ps->base_next = ps->next;
-		ps->base_bytes = ps->bytes;
+		ps->base_bytes = ps->total_bytes;
 	}
 	ps->in_events = ps->next >= ps->base_next ? ps->next - ps->base_next : 0;
-	ps->in_bytes = ps->bytes >= ps->base_bytes ? ps->bytes - ps->base_bytes : 0;
+	ps->in_bytes = ps->total_bytes >= ps->base_bytes ? ps->total_bytes - ps->base_bytes : 0;
 	if (!prev)
 		return;
 	ps->rate_in = sampler_rate(ps->in_events, prev->in_events, dt);

@@ -36,6 +36,10 @@ static json_t *stats_part_json(const struct admin_part_sample *p, bool partition
 		json_object_set_new(o, "diskOffset", json_integer((json_int_t)p->persisted));
 		json_object_set_new(o, "syncedOffset", json_integer((json_int_t)p->synced));
 		json_object_set_new(o, "ownerReactor", json_integer(p->owner));
+		json_object_set_new(o, "retentionDeletedEvents",
+				    json_integer((json_int_t)p->retired_events));
+		json_object_set_new(o, "retentionDeletedBytes",
+				    json_integer((json_int_t)p->retired_bytes));
 	}
 	return o;
 }

@@ -85,6 +85,10 @@ static const char config_usage[] =
 	"                            (fdatasync): never, interval:MS (at most MS ms after\n"
 	"                            they are written; default interval:100) or batch (a\n"
 	"                            publish is acknowledged only once its events are synced)\n"
+	"  --retention-mode M        retention_wins (default): a topic's retention deletes\n"
+	"                            whole sealed segments even when a named subscription\n"
+	"                            has not passed them (it is told of the gap);\n"
+	"                            subscriptions_win: they stay until every one has\n"
 	"  --partitions N            partitions of auto-created topics (default 1)\n"
 	"  --max-lag-bytes N         cut a subscriber this far behind, in bytes (default\n"
 	"                            1073741824; 0 = never)\n"
@@ -198,7 +202,7 @@ enum {
 	OPT_STATS_INTERVAL, OPT_STATS_QUEUE, OPT_LOG_FORMAT, OPT_REACTOR_MEMORY,
 	OPT_FRAME_DEADLINE, OPT_LATEST_KEYS, OPT_MEMORY_LOG, OPT_SEND_ZC_INFLIGHT,
 	OPT_MAX_TOPICS_CONN, OPT_TOPIC_RATE, OPT_DATA_INDEX, OPT_AUDIT_SPILL, OPT_REDIS_URL,
-	OPT_FSYNC,
+	OPT_FSYNC, OPT_RETENTION_MODE,
 };
 
 static const struct option config_options[] = {
@@ -222,6 +226,7 @@ static const struct option config_options[] = {
 	{ "no-shm", no_argument, NULL, OPT_NO_SHM },
 	{ "segment-bytes", required_argument, NULL, OPT_SEGMENT },
 	{ "fsync", required_argument, NULL, OPT_FSYNC },
+	{ "retention-mode", required_argument, NULL, OPT_RETENTION_MODE },
 	{ "partitions", required_argument, NULL, OPT_PARTITIONS },
 	{ "max-lag-bytes", required_argument, NULL, OPT_MAX_LAG_BYTES },
 	{ "max-lag-events", required_argument, NULL, OPT_MAX_LAG_EVENTS },
@@ -356,6 +361,12 @@ static int config_apply(struct config *c, int opt, const char *arg, FILE *out,
 		return config_number(arg, LOG_SEGMENT_BYTES_MIN, UINT32_MAX, &c->segment_bytes);
 	case OPT_FSYNC:
 		return config_fsync(c, arg, why);
+	case OPT_RETENTION_MODE:
+		*why = "--retention-mode must be retention_wins or subscriptions_win";
+		if (strcmp(arg, "retention_wins") && strcmp(arg, "subscriptions_win"))
+			return -EINVAL;
+		c->retention_subscriptions_win = strcmp(arg, "subscriptions_win") == 0;
+		return 0;
 	case OPT_PARTITIONS:
 		*why = "--partitions must be in 1..1024";
 		if (config_number(arg, 1, 1024, &n) < 0)

@@ -63,6 +63,7 @@ struct config {
 	uint32_t shm_attach_timeout_ms;	/* a ring nobody attached to by then is removed */
 	uint64_t segment_bytes;		/* partition log segment size */
 	int fsync_mode;			/* --fsync: LOG_FSYNC_* (core/log.h) */
+	bool retention_subscriptions_win;	/* --retention-mode subscriptions_win */
 	uint32_t fsync_interval_ms;	/* interval:MS */
 	uint32_t default_partitions;	/* for auto-created topics */
 	uint64_t max_lag_events;	/* a subscription further behind is cut; 0 = no bound */

@@ -192,7 +192,7 @@ static int log_recover(struct log *log)
 	for (uint32_t i = 0; i < n; i++)
 		if ((r = log_recover_seg(log, &names[i], i + 1 == n)) < 0)
 			goto err;
-	log->first = n ? log->segs[0]->base_offset : 0;
+	atomic_store_explicit(&log->first, n ? log->segs[0]->base_offset : 0, memory_order_relaxed);
 	atomic_store_explicit(&log->tail, log->next, memory_order_relaxed);
 err:
 	free(names);
@@ -340,7 +340,7 @@ static int log_start_hot(struct log *log)
 	atomic_store_explicit(&log->synced, log->config.fsync != LOG_FSYNC_NEVER ? log->next : 0,
 			      memory_order_relaxed);
 	if (n == 0)
-		log->first = log->next;
+		atomic_store_explicit(&log->first, log->next, memory_order_relaxed);
 	return 0;
 }
 
@@ -522,8 +522,8 @@ void log_cursor_seek(const struct log *log, struct log_cursor *cursor, uint64_t 
 	/* Acquire after tail: covers every segment an offset below tail can be in. */
 	uint32_t n = atomic_load_explicit(&log->nsegs, memory_order_acquire);
 
-	if (offset < log->first)
-		offset = log->first;
+	if (offset < log_first(log))
+		offset = log_first(log);
 	if (offset > tail)
 		offset = tail;
 	cursor->offset = offset;
@@ -538,7 +538,10 @@ int log_cursor_peek(const struct log *log, struct log_cursor *cursor, struct log
 	assert(offset <= tail);	/* a cursor only moves past frames it has peeked */
 	if (offset == tail)
 		return -EAGAIN;
-	assert(offset >= log->first);
+	if (offset < log_first(log)) {	/* retention deleted it */
+		log_cursor_seek(log, cursor, offset);
+		return -ESTALE;
+	}
 	n = atomic_load_explicit(&log->nsegs, memory_order_acquire);
 	/* Common case: same segment, or the next one right after a roll. */
 	if (!seg_holds(log, n, cursor->seg, offset))
@@ -571,7 +574,7 @@ int log_read(const struct log *log, uint64_t offset, struct log_ref *ref)
 	uint64_t tail = log_tail(log);
 	uint32_t n;
 
-	if (offset < log->first || offset >= tail)
+	if (offset < log_first(log) || offset >= tail)
 		return -ERANGE;
 	n = atomic_load_explicit(&log->nsegs, memory_order_acquire);
 	ref_fill(log->segs[seg_find(log, n, offset)], offset, ref);
@@ -586,6 +589,20 @@ static uint64_t log_byte_pos(const struct log *log, uint32_t n, uint64_t offset)
 	return seg->base_bytes + seg->entries[offset - seg->base_offset].pos;
 }
 
+uint64_t log_bytes_total(const struct log *log)
+{
+	uint64_t tail = log_tail(log);
+	uint32_t n = atomic_load_explicit(&log->nsegs, memory_order_acquire);
+	const struct log_segment *last;
+	const struct log_entry *e;
+
+	if (n == 0 || tail == log->segs[0]->base_offset)
+		return 0;
+	last = log->segs[seg_find(log, n, tail - 1)];
+	e = &last->entries[tail - 1 - last->base_offset];
+	return last->base_bytes + e->pos + e->len;
+}
+
 uint64_t log_bytes_behind(const struct log *log, uint64_t offset)
 {
 	uint64_t tail = log_tail(log);
@@ -595,8 +612,8 @@ uint64_t log_bytes_behind(const struct log *log, uint64_t offset)
 
 	if (offset >= tail)
 		return 0;
-	if (offset < log->first)
-		offset = log->first;
+	if (offset < log_first(log))
+		offset = log_first(log);
 	last = log->segs[seg_find(log, n, tail - 1)];
 	end = last->base_bytes + last->entries[tail - 1 - last->base_offset].pos +
 	      last->entries[tail - 1 - last->base_offset].len;

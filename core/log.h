@@ -17,7 +17,9 @@
  * publishes the tail with a release store after the frames and their index entries are
  * written, readers load it with acquire, so a reader never sees a half-written frame.
  * Segments are never unmapped while the log is open, so frame pointers stay valid until
- * log_close.
+ * log_close. Retention (core/log_retain.c) moves log_first past whole sealed segments and
+ * deletes their files; once no send can still read them, their mappings become
+ * anonymous zero pages at the same addresses (pointers stay valid; the bytes are gone).
  *
  * On disk, in the log's directory:
  *   <base offset, 20 digits>.log  frames back to back from byte 0: the file is itself a
@@ -191,7 +193,13 @@ struct log {
 	 * advances. Bit r and reader_refs[r] are written only by reactor r. */
 	_Atomic uint64_t readers;
 	uint32_t reader_refs[LOG_READERS_MAX];
-	uint64_t first;			/* first offset in the log */
+	_Atomic uint64_t first;		/* first offset in the log (retention moves it) */
+	/* Retention (core/log_retain.c), the retaining thread's: segments below first_seg
+	 * are retired (files deleted), below reclaimed_seg their memory is zero pages too;
+	 * those below reclaim_upto may be once grace generation reclaim_gen has passed. */
+	uint32_t first_seg, reclaimed_seg, reclaim_upto;
+	uint64_t reclaim_gen;
+	_Atomic uint64_t retired_events, retired_bytes;	/* deleted by retention, in all */
 	/* Writer-private state. */
 	uint64_t next;			/* next offset to commit; >= tail */
 	uint32_t write_pos;		/* next free byte in the last segment */
@@ -347,14 +355,15 @@ static inline uint64_t log_readers(const struct log *log)
 /* First offset still in the log. Any thread. */
 static inline uint64_t log_first(const struct log *log)
 {
-	return log->first;
+	return atomic_load_explicit(&log->first, memory_order_acquire);
 }
 
 /* Points cursor at offset (clamped into [log_first, log_tail]). Any thread. */
 void log_cursor_seek(const struct log *log, struct log_cursor *cursor, uint64_t offset);
 
-/* Reads the frame at cursor->offset into *ref without advancing. Returns 0, or -EAGAIN
- * when cursor->offset has reached log_tail. Any thread. */
+/* Reads the frame at cursor->offset into *ref without advancing. Returns 0, -EAGAIN
+ * when cursor->offset has reached log_tail, or -ESTALE when retention deleted it: the
+ * cursor is moved to log_first (nothing read; peek again). Any thread. */
 int log_cursor_peek(const struct log *log, struct log_cursor *cursor, struct log_ref *ref);
 
 /* Advances the cursor by one after a successful peek. Any thread. */
@@ -373,6 +382,10 @@ int log_read(const struct log *log, uint64_t offset, struct log_ref *ref);
  * reactor (appended after later ones) and a clock stepped back (proto: start_time_ns).
  * Any thread. */
 uint64_t log_offset_at_time(const struct log *log, int64_t t_ns);
+
+/* Frame bytes from the log's first offset ever (0, or where it was made) up to the
+ * published tail, retained or not: what was appended, in all. Any thread. */
+uint64_t log_bytes_total(const struct log *log);
 
 /* Frame bytes from offset up to the published tail (0 when offset >= tail): how far a
  * reader at offset is behind, in bytes. Any thread. */

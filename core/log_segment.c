@@ -62,6 +62,11 @@ static uint64_t idx_file_bytes(uint64_t entry_capacity)
 	return sizeof(struct log_index_header) + entry_capacity * sizeof(struct log_entry);
 }
 
+uint64_t log_segment_idx_bytes(const struct log_segment *seg)
+{
+	return idx_file_bytes(seg->entry_capacity);
+}
+
 static void close_fd(int *fd)
 {
 	if (*fd >= 0) {

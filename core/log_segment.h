@@ -44,6 +44,9 @@ int log_segment_load(const struct log *log, const struct log_segment_name *name,
 /* Unmaps and closes what seg holds and frees it. NULL is fine. */
 void log_segment_free(struct log_segment *seg);
 
+/* The size of a segment's .idx file and mapping. */
+uint64_t log_segment_idx_bytes(const struct log_segment *seg);
+
 /* Closes the segment's disk and hot descriptors (its mappings stay). */
 void log_segment_close_fds(struct log_segment *seg);
 

@@ -30,6 +30,9 @@ static inline uint64_t reactor_udata(enum reactor_op op, uint32_t slot)
 	return (uint64_t)slot << 32 | (uint64_t)op;
 }
 
+/* A send's user data carries its grace generation's parity (bit 8; reactor_on_send). */
+#define REACTOR_GRACE_BIT 8
+
 /* A completion's op and slot, as reactor_udata put them. */
 static inline enum reactor_op reactor_cqe_op(const struct io_uring_cqe *cqe)
 {
@@ -111,7 +114,9 @@ int reactor_send(struct reactor *r, struct reactor_conn *c, struct msghdr *msg, 
 	} else {
 		io_uring_prep_sendmsg(sqe, c->fd, msg, MSG_NOSIGNAL);
 	}
-	io_uring_sqe_set_data64(sqe, reactor_udata(REACTOR_OP_SEND, c->slot));
+	io_uring_sqe_set_data64(sqe, reactor_udata(REACTOR_OP_SEND, c->slot) |
+				(r->grace_gen & 1) << REACTOR_GRACE_BIT);
+	r->grace_busy[r->grace_gen & 1]++;	/* until its completion, or notification */
 	c->sending = true;
 	c->inflight++;
 	return 0;
@@ -436,6 +441,13 @@ static void reactor_on_wake(struct reactor *r, struct io_uring_cqe *cqe)
  * completion with F_MORE announces the notification; the SQE counts in inflight until it. */
 static void reactor_on_send(struct reactor *r, struct reactor_conn *c, struct io_uring_cqe *cqe)
 {
+	/* The kernel is done with the send's memory: at its notification if one follows. */
+	if (!(cqe->flags & IORING_CQE_F_MORE)) {
+		uint32_t g = (uint32_t)(io_uring_cqe_get_data64(cqe) >> REACTOR_GRACE_BIT) & 1;
+
+		assert(r->grace_busy[g] > 0);
+		r->grace_busy[g]--;
+	}
 	if (cqe->flags & IORING_CQE_F_NOTIF) {
 		assert(c->zc_notifs > 0 && c->inflight > 0);
 		if (c->zc_notifs-- == r->zc_inflight)
@@ -620,6 +632,18 @@ static unsigned reactor_reap(struct reactor *r)
 	return total;
 }
 
+/* Moves to the generation asked for; says the one before is over once its sends are. */
+static void reactor_grace_step(struct reactor *r)
+{
+	uint64_t want = atomic_load_explicit(&r->grace_want, memory_order_acquire);
+
+	if (want > r->grace_gen)
+		r->grace_gen = want;	/* sends from now on count apart */
+	if (r->grace_gen > atomic_load_explicit(&r->grace_done, memory_order_relaxed) &&
+	    r->grace_busy[(r->grace_gen - 1) & 1] == 0)
+		atomic_store_explicit(&r->grace_done, r->grace_gen, memory_order_release);
+}
+
 /* One turn: submit what is queued, wait up to wait_ns for a completion, handle them. */
 static int reactor_turn(struct reactor *r, int64_t wait_ns)
 {
@@ -638,6 +662,7 @@ static int reactor_turn(struct reactor *r, int64_t wait_ns)
 		return rc;
 	/* Shared tables are read inside a section per turn; never while asleep. */
 	epoch_enter();
+	reactor_grace_step(r);	/* before this turn reads a log's first offset */
 	reactor_reap(r);
 	for (int id = 0; id < REACTOR_LISTENERS; id++) {
 		if (r->listen[id].paused && r->accepting &&

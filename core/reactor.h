@@ -197,6 +197,14 @@ struct reactor {
 	uint32_t send_zc_bytes;		/* reactor_config's */
 	uint32_t zc_inflight;		/* reactor_config's send_zc_inflight */
 	bool zc_local;			/* tests: zero-copy to local peers too */
+	/* Grace periods (core/log_retain.h: memory a send may still read): sends started
+	 * in generation g count in grace_busy[g & 1] until the kernel is done with their
+	 * memory (a zero-copy one: its notification). Another thread asks for generation
+	 * grace_want; the reactor moves to it at its next turn and, once the sends of the
+	 * one before have all finished, says so in grace_done. */
+	uint64_t grace_gen;
+	uint64_t grace_busy[2];
+	_Atomic uint64_t grace_want, grace_done;
 	uint64_t zc_sends, zc_copied;	/* zero-copy sends; sends copied at the in-flight
 					 * bound (the rest of a short send) */
 	uint64_t zc_full;		/* notifications that arrived with a connection's

@@ -233,6 +233,7 @@ static int topic_create_locked(struct topic_table *t, const char *name, size_t l
 	memcpy(tp->name, name, len);
 	tp->name_len = (uint32_t)len;
 	tp->partitions = partitions;
+	atomic_store_explicit(&tp->retention_ns, TOPIC_RETENTION_DEFAULT_NS, memory_order_relaxed);
 	rc = topic_open_logs(t, tp);
 	if (rc < 0)
 		goto err;

@@ -73,6 +73,12 @@ struct topic {
 	 * higher-priority topics are served first (net/server.c, net/session.c). 0..255,
 	 * 0 by default. Relaxed: a turn racing the change may serve either way. */
 	_Atomic uint8_t priority;
+	/* Set by the admin plane (topics.retention_policy, admin/retention.h): whole sealed
+	 * segments older than retention_ns, or past retention_bytes of newer ones, are
+	 * deleted (0: no bound). 7 days and none until the admin plane says. */
+	_Atomic int64_t retention_ns;
+#define TOPIC_RETENTION_DEFAULT_NS (7ll * 24 * 3600 * 1000000000)	/* the seeds' "7d" */
+	_Atomic uint64_t retention_bytes;
 	bool removed;			/* unlinked by topic_remove */
 	uint32_t quarantined;		/* partitions with a quarantine */
 	struct topic_partition part[];	/* partitions entries */

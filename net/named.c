@@ -456,6 +456,19 @@ void named_ack(struct named_sub *ns, uint32_t p, uint64_t offset)
 	named_commit(ns, p);
 }
 
+uint64_t named_file_acked(int fd, uint32_t partitions, uint32_t p)
+{
+	struct named_header h;
+	struct named_part_file f;
+	off_t at = (off_t)(sizeof(h) + (size_t)p * sizeof(f));
+
+	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || h.magic != NAMED_MAGIC ||
+	    h.version != NAMED_VERSION || h.partitions != partitions || p >= partitions ||
+	    !h.started || pread(fd, &f, sizeof(f), at) != (ssize_t)sizeof(f))
+		return 0;
+	return f.copy[atomic_load_explicit(&f.cur, memory_order_relaxed) & 1].acked;
+}
+
 void named_mark(struct named_sub *ns, uint32_t p, uint64_t acked, uint64_t end, uint64_t count)
 {
 	struct named_state *st = named_next(ns, p);

@@ -174,6 +174,11 @@ void named_ack(struct named_sub *ns, uint32_t p, uint64_t offset);
  * was sent up to count times. */
 void named_mark(struct named_sub *ns, uint32_t p, uint64_t acked, uint64_t end, uint64_t count);
 
+/* The acked offset of partition p in the named subscription file open at fd (read, not
+ * mapped: its current copy), for a topic of partitions partitions; 0 for a file that is
+ * not one of ours or another topic's shape (its events are then kept). */
+uint64_t named_file_acked(int fd, uint32_t partitions, uint32_t p);
+
 /* Ranges of partition p sent and not acked, oldest first, up to max. */
 uint32_t named_unacked(const struct named_sub *ns, uint32_t p, struct named_redelivery *out,
 		       uint32_t max);

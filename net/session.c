@@ -222,6 +222,7 @@ void session_close(struct session *s)
 }
 
 static bool session_send(struct session *s, bool gather);
+static void session_gaps(struct session *s, struct subscription *sub);
 static void session_parse_held(struct session *s);
 static void session_budget_cut(struct session *s, const char *what, uint64_t bytes);
 
@@ -989,6 +990,9 @@ static int session_named_begin(struct session *s, struct subscription *sub,
 				req->subscription_name, sub->topic->name, p, (unsigned long long)named_acked(ns, p),
 				(unsigned long long)at);
 			named_start(ns, p, at);
+		} else if (named_acked(ns, p) < at) {	/* retention deleted what it had not
+							 * acked: told (a Gap) */
+			(void)sub_note_gap(sub, p, named_acked(ns, p), at);
 		}
 	}
 	if (!resumed)
@@ -1021,6 +1025,8 @@ static void session_named_take_over(struct session *s, struct subscription *sub)
 		sub->named_seen[p] = sub->cursors[p].offset;
 		if (named_acked(sub->named, p) > sub->named_seen[p])	/* past the end */
 			named_start(sub->named, p, sub->named_seen[p]);
+		else if (named_acked(sub->named, p) < sub->named_seen[p])	/* retention */
+			(void)sub_note_gap(sub, p, named_acked(sub->named, p), sub->named_seen[p]);
 	}
 	free(at);
 	sub->named_standby = false;
@@ -1029,7 +1035,9 @@ static void session_named_take_over(struct session *s, struct subscription *sub)
 	net_server_info(s->srv, "connection %u: subscription %u takes over FAILOVER "
 			"subscription %s of %s", s->conn->slot, sub->id, sub->stats.name,
 			sub->topic->name);
-	session_subscribed(s, sub, none);	/* last: it may close the session (budget) */
+	session_subscribed(s, sub, none);	/* it may close the session (budget) */
+	if (s->in_use && sub->ngaps)	/* its cursor below what retention left */
+		session_gaps(s, sub);
 }
 
 void session_named_turn(struct session *s)
@@ -1166,6 +1174,8 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 	s->subs[s->nsubs++] = sub;
 	session_priority_update(s, clock_monotonic_ns());
 	session_subscribed(s, sub, fds);
+	if (sub->ngaps)	/* resumed below what retention left: told at once */
+		session_gaps(s, sub);
 	net_server_info(s->srv, "connection %u: subscription %u to %s (%zu patterns%s%s)",
 			s->conn->slot, req->subscription_id, tp->name, req->n_patterns,
 			req->filter ? ", filter" : "", req->snapshot ? ", snapshot" : "");
@@ -1754,6 +1764,25 @@ void session_data(struct session *s, const uint8_t *p, size_t n)
 		session_pace(s);
 }
 
+/* Tells of the gaps retention left in what sub was sent (a Gap each), in order. */
+static void session_gaps(struct session *s, struct subscription *sub)
+{
+	Fanout__V1__ServerMessage m = FANOUT__V1__SERVER_MESSAGE__INIT;
+	Fanout__V1__Gap g = FANOUT__V1__GAP__INIT;
+
+	m.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_GAP;
+	m.gap = &g;
+	g.subscription_id = sub->id;
+	g.topic = sub->topic->name;
+	for (uint32_t i = 0; i < sub->ngaps; i++) {
+		g.partition = sub->gaps[i].partition;
+		g.first_offset = sub->gaps[i].first;
+		g.end_offset = sub->gaps[i].end;
+		session_queue(s, &m);
+	}
+	sub->ngaps = 0;
+}
+
 /* The highest subscription priority below top, into *level; false when none is. */
 static bool session_priority_next(const struct session *s, uint32_t top, uint32_t *level)
 {
@@ -1801,6 +1830,8 @@ static void session_gather(struct session *s, size_t *bytes)
 			n = sub_gather(sub, &g);
 			if (sub->named && !sub->claimed)
 				session_named_sent(sub);
+			if (sub->ngaps)
+				session_gaps(s, sub);
 			s->events_out += n;
 			net_stat_add(&s->srv->stats.deliveries, n);	/* admin plane */
 			full = g.niov == g.iov_max || g.bytes >= g.bytes_max;
@@ -1939,6 +1970,8 @@ static bool session_drain_sinks(struct session *s, bool *unattached)
 			continue;
 		}
 		n = sub_gather(sub, &g);
+		if (sub->ngaps)	/* told over the socket */
+			session_gaps(s, sub);
 		/* In the ring (or refused by it) now: recorded as it is. */
 		net_server_audit_push(s->srv, audit, g.naudit, 0, 0);
 		if (n) {

@@ -469,6 +469,20 @@ static bool sub_gather_add(struct subscription *s, struct sub_gather *g,
 	return true;
 }
 
+bool sub_note_gap(struct subscription *s, uint32_t p, uint64_t first, uint64_t end)
+{
+	struct sub_gap *last = s->ngaps ? &s->gaps[s->ngaps - 1] : NULL;
+
+	if (last && last->partition == p && first <= last->end) {
+		last->end = end > last->end ? end : last->end;
+		return true;
+	}
+	if (s->ngaps == SUB_GAPS_MAX)
+		return false;
+	s->gaps[s->ngaps++] = (struct sub_gap){ .partition = p, .first = first, .end = end };
+	return true;
+}
+
 /* Gathers from one partition; returns frames added, sets *full when g has no room. */
 static uint32_t sub_gather_part(struct subscription *s, uint32_t p, struct sub_gather *g,
 				uint32_t *scanned, bool *full)
@@ -477,8 +491,21 @@ static uint32_t sub_gather_part(struct subscription *s, uint32_t p, struct sub_g
 	struct log_cursor *cur = &s->cursors[p];
 	struct log_ref ref;
 	uint32_t added = 0;
+	int rc;
 
-	while (*scanned < SUB_SCAN_MAX && log_cursor_peek(log, cur, &ref) == 0) {
+	while (*scanned < SUB_SCAN_MAX) {
+		uint64_t at = cur->offset;
+
+		if (s->ngaps == SUB_GAPS_MAX) {	/* the session tells of these first */
+			*full = true;
+			return added;
+		}
+		if ((rc = log_cursor_peek(log, cur, &ref)) == -ESTALE) {	/* retention */
+			(void)sub_note_gap(s, p, at, cur->offset);	/* room: checked above */
+			continue;
+		}
+		if (rc < 0)
+			break;
 		(*scanned)++;
 		if (sub_wants(s, &ref, g->arena)) {
 			if (!sub_gather_add(s, g, &ref, p, cur->offset)) {
@@ -629,6 +656,11 @@ static uint32_t sub_gather_ring(struct subscription *s, struct sub_gather *g, bo
 		uint64_t offset = e & ((1ull << SUB_RING_SHIFT) - 1);
 		struct log_ref ref;
 
+		if (offset < log_first(s->topic->part[p].log) &&	/* retention */
+		    !sub_note_gap(s, p, offset, offset + 1)) {
+			*full = true;	/* told first, then the rest */
+			break;
+		}
 		if (log_read(s->topic->part[p].log, offset, &ref) == 0 &&
 		    sub_wants(s, &ref, g->arena)) {
 			if (!sub_gather_add(s, g, &ref, p, offset)) {

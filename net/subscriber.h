@@ -28,6 +28,7 @@
 #define SUB_RING_MAX     65536u		/* it grows to this (512 KiB) before it overflows
 					 * and scans instead: a slow reader's backlog */
 #define SUB_RING_SHIFT   54		/* ring entry: partition << 54 | offset */
+#define SUB_GAPS_MAX     8u		/* retention gaps a gather records before it stops */
 static_assert(TOPIC_PARTITIONS_MAX <= 1u << (64 - SUB_RING_SHIFT), "partition fits a ring entry");
 static_assert((1ull << 32) % SUB_RING_MAX == 0, "free-running ring indexes wrap cleanly");
 static_assert((SUB_RING & (SUB_RING - 1)) == 0 && SUB_RING <= SUB_RING_MAX, "ring sizes");
@@ -46,6 +47,12 @@ struct sub_snap {
 };
 
 struct named_sub;	/* net/named.h */
+
+/* Events retention deleted before the subscription was sent them (core/log_retain.h). */
+struct sub_gap {
+	uint32_t partition;
+	uint64_t first, end;
+};
 
 struct subscription {
 	uint32_t id;
@@ -92,6 +99,9 @@ struct subscription {
 	uint64_t sink_dropped;		/* frames the sink could not take */
 	int64_t sink_report_ns;		/* next log line about its readers */
 	struct sub_stats stats;		/* for the admin plane (net/stats.h) */
+	/* Gaps the last gathers found, for the session to tell (a Gap each), in order. */
+	struct sub_gap gaps[SUB_GAPS_MAX];
+	uint32_t ngaps;
 	/* A named subscription's durable cursor (net/named.h), and each partition's cursor
 	 * offset it was last told of (the session's: net/session.c). NULL: anonymous. */
 	struct named_sub *named;
@@ -204,6 +214,11 @@ enum sub_push_result sub_push(struct subscription *s, uint32_t p, uint64_t offse
  * offered to it (the router's progress). Not from where its cursors last stood: frames of other keys since
  * then are not owed, and counting them as lag would cut a healthy subscriber. */
 void sub_overflow(struct subscription *s, const uint64_t *offered);
+
+/* Records that [first, end) of partition p was deleted by retention before it was sent
+ * (the session tells: a Gap), merged with the last gap when they meet. Returns false
+ * when SUB_GAPS_MAX wait already (a gather then stops until the session told them). */
+bool sub_note_gap(struct subscription *s, uint32_t p, uint64_t first, uint64_t end);
 
 /* Makes the subscription take its events from its ring alone, filled by its session
  * with what a shared subscription's dealer gives it (never registered for routing,
