@@ -100,7 +100,7 @@ int reactor_send(struct reactor *r, struct reactor_conn *c, struct msghdr *msg, 
 	if (c->closing)
 		return -EPIPE;
 	assert(!c->sending);
-	assert(!(flags & ~REACTOR_SEND_COPY));
+	assert(!(flags & ~(REACTOR_SEND_COPY | REACTOR_SEND_REST)));
 	if (zc && c->zc_notifs >= r->zc_inflight) {
 		/* Only the rest of a short send gets here (callers wait for
 		 * reactor_send_ready): copied, so pinned memory stays bounded. */
@@ -114,9 +114,13 @@ int reactor_send(struct reactor *r, struct reactor_conn *c, struct msghdr *msg, 
 	} else {
 		io_uring_prep_sendmsg(sqe, c->fd, msg, MSG_NOSIGNAL);
 	}
+	/* Its memory was gathered in this generation, or for a rest in the first part's
+	 * (whose completion, in this same reap, has not let that generation end). */
+	if (!(flags & REACTOR_SEND_REST))
+		c->grace_parity = (uint8_t)(r->grace_gen & 1);
 	io_uring_sqe_set_data64(sqe, reactor_udata(REACTOR_OP_SEND, c->slot) |
-				(r->grace_gen & 1) << REACTOR_GRACE_BIT);
-	r->grace_busy[r->grace_gen & 1]++;	/* until its completion, or notification */
+				(uint64_t)c->grace_parity << REACTOR_GRACE_BIT);
+	r->grace_busy[c->grace_parity]++;	/* until its completion, or notification */
 	c->sending = true;
 	c->inflight++;
 	return 0;

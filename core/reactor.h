@@ -53,6 +53,9 @@
 /* reactor_send flags */
 #define REACTOR_SEND_COPY 0x1u	/* never zero-copy: msg points at memory the caller reuses
 				 * as soon as on_sent runs */
+#define REACTOR_SEND_REST 0x2u	/* the rest of the connection's last send (a short one):
+				 * it reads memory gathered then, so it counts in that
+				 * send's grace generation */
 
 /* A reactor's listening sockets. */
 enum reactor_listener_id {
@@ -82,6 +85,7 @@ struct reactor_conn {
 	 * its notification comes once the peer has acknowledged them (a round trip). Up to
 	 * reactor.zc_inflight of them; each also counts in inflight. */
 	uint8_t zc_notifs;
+	uint8_t grace_parity;	/* its last send's grace generation (& 1) */
 	bool local;		/* accepted on the Unix socket (REACTOR_LISTEN_LOCAL): the
 				 * peer is on this host; SO_PEERCRED names its user */
 	bool sending;		/* a send is being queued by the kernel; one at a time, so

@@ -2109,7 +2109,7 @@ void session_sent(struct session *s, int res)
 	s->msg.msg_control = NULL;	/* descriptors went with the first byte sent */
 	s->msg.msg_controllen = 0;
 	if (reactor_send(&s->srv->reactor, s->conn, &s->msg, s->send_left,
-			 session_send_flags(s)) < 0)
+			 session_send_flags(s) | REACTOR_SEND_REST) < 0)
 		reactor_close(&s->srv->reactor, s->conn);
 }
 
