@@ -439,6 +439,20 @@ static void fanout_sub_ack_shared(struct bench_sub *s, const uint8_t *body, size
 		fanout_sub_ack_list(s);
 }
 
+/* Subscribes, saying why when fanoutd refuses. Returns client_subscribe_msg's code. */
+static int fanout_subscribe(struct client *cl, Fanout__V1__Subscribe *sub)
+{
+	Fanout__V1__ServerMessage *res = NULL;
+	int rc = client_subscribe_msg(cl, sub, &res);
+
+	if (rc == -EPROTO && res && res->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_ERROR)
+		fprintf(stderr, "fanout-bench: fanoutd refused a subscription: %s\n",
+			res->error->message);
+	if (res)
+		client_free_msg(res);
+	return rc;
+}
+
 static int fanout_sub_open(struct bench_run *r, struct bench_sub *s)
 {
 	const struct bench_cfg *c = r->cfg;
@@ -457,22 +471,14 @@ static int fanout_sub_open(struct bench_run *r, struct bench_sub *s)
 	f->shared = c->fanout_shared != 0;
 	rc = client_connect(cl, r->addr, CONNECT_TIMEOUT_MS);
 	if (rc == 0 && f->shared) {	/* one subscription of every key, the group's */
-		Fanout__V1__ServerMessage *res = NULL;
-
 		sub.subscription_id = 1;
 		sub.topic = BENCH_TOPIC;
 		sub.start = FANOUT__V1__START_POSITION__START_POSITION_LATEST;
 		sub.subscription_name = "bench-group";
 		sub.subscription_type = c->fanout_shared;
-		rc = client_subscribe_msg(cl, &sub, &res);
-		if (rc == -EPROTO && res && res->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_ERROR)
-			fprintf(stderr, "fanout-bench: fanoutd refused a subscription: %s\n",
-				res->error->message);
-		if (res)
-			client_free_msg(res);
+		rc = fanout_subscribe(cl, &sub);
 	}
 	for (unsigned t = 0, id = 1; rc == 0 && !f->shared && t < s->nkeys; id++) {
-		Fanout__V1__ServerMessage *res = NULL;
 		unsigned n = 0;
 
 		for (; n < PATTERNS_PER_SUB && t < s->nkeys; n++, t++) {
@@ -490,12 +496,7 @@ static int fanout_sub_open(struct bench_run *r, struct bench_sub *s)
 			sub.subscription_name = name;
 			f->nids = id;
 		}
-		rc = client_subscribe_msg(cl, &sub, &res);
-		if (rc == -EPROTO && res && res->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_ERROR)
-			fprintf(stderr, "fanout-bench: fanoutd refused a subscription: %s\n",
-				res->error->message);
-		if (res)
-			client_free_msg(res);
+		rc = fanout_subscribe(cl, &sub);
 	}
 	if (rc)
 		return rc;
