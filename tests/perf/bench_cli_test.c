@@ -104,6 +104,11 @@ static void bad_flags(void **state)
 		  "bulk-subscribers and fanout-priority are fanout's only" },
 		{ { "--fanout-priority", "3", "--systems", "fanout,redis" },
 		  "bulk-subscribers and fanout-priority are fanout's only" },
+		{ { "--fanout-shared", "fair" }, "fanout-shared: shared or key_shared, not 'fair'" },
+		{ { "--fanout-shared", "shared", "--system", "nats" },
+		  "--fanout-shared is fanout's only" },
+		{ { "--fanout-shared", "key_shared", "--symbols", "10", "--sub-symbols", "5" },
+		  "every subscriber taking every key" },
 	};
 
 	(void)state;
