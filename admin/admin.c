@@ -36,8 +36,9 @@ static void admin_on_store_up(void *ctx)
 	((struct admin *)ctx)->store_fresh = true;
 }
 
-/* Start-up only: every topic of the store runs, every running topic is stored. */
-static void admin_sync_topics(struct admin *a)
+/* Start-up: every topic of the store runs, every running topic is stored. Returns
+ * whether every stored topic was read (its retention policy in force). */
+static bool admin_sync_topics(struct admin *a)
 {
 	char after[TOPIC_NAME_MAX + 1] = "";
 	struct store_topic *rows;
@@ -45,7 +46,7 @@ static void admin_sync_topics(struct admin *a)
 
 	do {
 		if (store_topics_list(&a->store, after, STORE_LIST_MAX, &rows, &n) != STORE_OK)
-			return;
+			return false;
 		for (uint32_t i = 0; i < n; i++) {
 			struct store_topic *t = &rows[i];
 			struct topic *tp = admin_topic_find(a, t->name);
@@ -73,6 +74,7 @@ static void admin_sync_topics(struct admin *a)
 		free(rows);
 	} while (n == STORE_LIST_MAX);
 	sampler_store_topics(a);	/* and the other way round */
+	return true;
 }
 
 /* Puts the --rules file's rules in the store (origin "file"), replacing rules of the
@@ -139,7 +141,7 @@ static void admin_sync(struct admin *a, bool running, struct rules_set **out)
 	if (!a->synced_once) {	/* the previous run's subscriptions are over */
 		store_time(clock_realtime_ns(), now, sizeof(now));
 		store_subs_stop_all(&a->store, now);
-		admin_sync_topics(a);
+		a->retention_ready = admin_sync_topics(a);
 		a->synced_once = true;
 	}
 	if (a->cfg->rules_file[0] && admin_import_rules(a, err, sizeof(err)) < 0)
@@ -315,6 +317,10 @@ static void admin_chores(struct admin *a)
 	if (atomic_exchange(&a->reload, false) || (a->reload_pending && a->store.up))
 		admin_reload_rules(a);
 	if (now >= a->next_sample_ns) {
+		/* A first sync that could not read every stored topic: again, for their
+		 * retention policies (none is applied until then). */
+		if (a->synced_once && !a->retention_ready && a->store.up)
+			a->retention_ready = admin_sync_topics(a);
 		sampler_tick(a);
 		admin_data_sync(a, true);
 		cache_keys_sample(a);

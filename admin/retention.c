@@ -26,7 +26,6 @@
 #include "net/named.h"
 #include "net/server.h"
 
-#define RETENTION_TOPICS_MAX 4096u	/* topics one pass looks at (the rest: the next) */
 
 static int retention_item(const char *s, size_t n, int64_t *ns, uint64_t *bytes,
 			  const char **why)
@@ -59,6 +58,10 @@ static int retention_item(const char *s, size_t n, int64_t *ns, uint64_t *bytes,
 		if (strlen(units[i].unit) != n - digits ||
 		    memcmp(units[i].unit, s + digits, n - digits) != 0)
 			continue;
+		if (units[i].bytes && v > UINT64_MAX / units[i].bytes) {
+			*why = "a retention size is too large";
+			return -EINVAL;
+		}
 		if (units[i].ns) {
 			if (*ns || v > (uint64_t)INT64_MAX / (uint64_t)units[i].ns) {
 				*why = *ns ? "at most one time bound" : "a retention time is too long";
@@ -111,10 +114,12 @@ void retention_apply(struct topic *tp, const char *policy)
 	uint64_t bytes;
 	const char *why;
 
-	if (retention_parse(policy, &ns, &bytes, &why) < 0) {
+	if (retention_parse(policy, &ns, &bytes, &why) < 0) {	/* an older server's */
 		admin_log(ADMIN_LOG_WARN, "topic %s: retention policy '%s' is not valid (%s); "
-			  "the one in force stays", tp->name, policy, why);
-		return;
+			  "it keeps everything until the policy is set again", tp->name, policy,
+			  why);
+		ns = 0;
+		bytes = 0;
 	}
 	atomic_store_explicit(&tp->retention_ns, ns, memory_order_relaxed);
 	atomic_store_explicit(&tp->retention_bytes, bytes, memory_order_relaxed);
@@ -230,14 +235,18 @@ static void retention_reclaim(struct admin *a, struct topic **list, uint32_t n)
 
 void retention_poll(struct admin *a, int64_t now_ns)
 {
-	static struct topic *list[RETENTION_TOPICS_MAX];
 	int64_t now = clock_realtime_ns();
-	uint32_t n;
+	struct topic **list, *one;
+	uint32_t n, cap;
 
-	if (now_ns < a->retention_next_ns && !a->retention_pending)
+	/* Not before the store's policies are in force: a topic's default would decide. */
+	if (!a->retention_ready || (now_ns < a->retention_next_ns && !a->retention_pending))
 		return;
-	n = topic_table_list(a->topics, list, RETENTION_TOPICS_MAX);
-	n = n < RETENTION_TOPICS_MAX ? n : RETENTION_TOPICS_MAX;
+	cap = topic_table_list(a->topics, &one, 0) + 16;	/* every topic, each pass */
+	if (!(list = malloc(cap * sizeof(*list))))
+		return;	/* the next pass */
+	n = topic_table_list(a->topics, list, cap);
+	n = n < cap ? n : cap;
 	if (now_ns >= a->retention_next_ns) {
 		a->retention_next_ns = now_ns + (int64_t)RETENTION_PASS_MS * 1000000;
 		for (uint32_t i = 0; i < n; i++)
@@ -246,4 +255,5 @@ void retention_poll(struct admin *a, int64_t now_ns)
 	}
 	if (a->retention_pending)
 		retention_reclaim(a, list, n);
+	free(list);
 }

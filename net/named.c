@@ -464,8 +464,10 @@ uint64_t named_file_acked(int fd, uint32_t partitions, uint32_t p)
 
 	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || h.magic != NAMED_MAGIC ||
 	    h.version != NAMED_VERSION || h.partitions != partitions || p >= partitions ||
-	    !h.started || pread(fd, &f, sizeof(f), at) != (ssize_t)sizeof(f))
+	    pread(fd, &f, sizeof(f), at) != (ssize_t)sizeof(f))
 		return 0;
+	if (!h.started)	/* never placed (its Subscribe failed): no cursor yet */
+		return UINT64_MAX;
 	return f.copy[atomic_load_explicit(&f.cur, memory_order_relaxed) & 1].acked;
 }
 

@@ -176,7 +176,8 @@ void named_mark(struct named_sub *ns, uint32_t p, uint64_t acked, uint64_t end, 
 
 /* The acked offset of partition p in the named subscription file open at fd (read, not
  * mapped: its current copy), for a topic of partitions partitions; 0 for a file that is
- * not one of ours or another topic's shape (its events are then kept). */
+ * not one of ours or another topic's shape (its events are then kept), UINT64_MAX for
+ * one never placed (no cursor). */
 uint64_t named_file_acked(int fd, uint32_t partitions, uint32_t p);
 
 /* Ranges of partition p sent and not acked, oldest first, up to max. */

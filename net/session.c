@@ -158,6 +158,8 @@ static void session_named_leave(struct session *s, struct subscription *sub,
 
 		session_named_wake(s, shared_leave(ns->shared, sub->shared_slot, &sent));
 		sub->shared_slot = -1;
+		budget_give(&s->srv->budget, BUDGET_SUBSCRIPTIONS, sub->shared_charged);
+		sub->shared_charged = 0;
 	}
 	woken = named_detach(&s->srv->eng->named, ns, act);
 	if (woken < s->srv->eng->n)
@@ -958,15 +960,24 @@ static int session_named_begin(struct session *s, struct subscription *sub,
 	sub->named = ns;
 	sub->shared_slot = -1;
 	if (ns->shared) {	/* dealt its events by the subscription's dealer */
-		for (uint32_t p = 0; p < n; p++)	/* a new one starts where sub_init put it */
-			sub->named_seen[p] = sub->cursors[p].offset;
-		shared_place(ns->shared, sub->named_seen);	/* the first consumer's places */
+		uint64_t bytes = shared_consumer_bytes(ns->shared);
+
+		if (!resumed) {	/* made now: it starts where sub_init put the cursors */
+			for (uint32_t p = 0; p < n; p++)
+				sub->named_seen[p] = sub->cursors[p].offset;
+			shared_place(ns->shared, sub->named_seen);
+		}
 		if (sub_claimed(sub) < 0)
 			return -ENOMEM;
+		if (!budget_take(&s->srv->budget, BUDGET_SUBSCRIPTIONS, bytes))
+			return -EDQUOT;
 		slot = shared_join(ns->shared, s->srv->id, (int64_t)req->ack_timeout_ms * 1000000);
-		if (slot < 0)
+		if (slot < 0) {
+			budget_give(&s->srv->budget, BUDGET_SUBSCRIPTIONS, bytes);
 			return slot;
+		}
 		sub->shared_slot = slot;
+		sub->shared_charged = bytes;
 		return 0;
 	}
 	if (standby) {	/* its cursors are placed when it takes over */
@@ -1141,15 +1152,23 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 	}
 	if (err == SUB_OK && ns) {
 		sub->named_activate = act;	/* sub_init cleared the struct */
-		if (session_named_begin(s, sub, ns, resumed, standby, req) < 0) {
+		int rc = session_named_begin(s, sub, ns, resumed, standby, req);
+
+		if (rc < 0) {
 			if (sub->indexed && !ns->shared)
 				net_server_unwatch(s->srv, sub);
+			free(sub->named_seen);
 			sub_free(sub);
-			err = SUB_NO_MEMORY;
-			why = "out of memory";
+			err = rc == -EDQUOT ? SUB_OVER_BUDGET : SUB_NO_MEMORY;
+			why = rc == -EDQUOT ? "a SHARED consumer (its queue and the subscription's "
+			      "windows) would take the reactor past its memory budget" :
+			      rc == -EBUSY ? "the subscription has as many consumers as it may" :
+			      "out of memory";
 		}
 	}
 	if (err != SUB_OK) {
+		if (ns && ns->shared && !resumed)	/* it made the subscription */
+			shared_maker_failed(ns->shared);
 		if (ns) {
 			session_named_leave(s, NULL, ns, act);
 			free((void *)act);
@@ -1229,7 +1248,9 @@ static void session_ack(struct session *s, const Fanout__V1__Ack *req)
 	}
 	sub->acked_offset = req->offset;
 	sub->stats.delivered_at_ack = sub->delivered;	/* admin plane: unacked */
-	if (sub->audit_sent)
+	/* Audit acks are cumulative: a SHARED consumer's individual ones are not recorded
+	 * (its rows stay "delivered"). */
+	if (sub->audit_sent && !sub->claimed)
 		session_audit_ack(s, sub, req->partition, req->offset);
 }
 

@@ -31,7 +31,10 @@
 
 #include "core/topic.h"
 
-#define SHARED_WINDOW   8192u	/* events per partition from its oldest unacked one */
+#define SHARED_WINDOW   8192u	/* events per partition from its oldest unacked one, at
+				 * most: a topic of many partitions gets fewer each */
+#define SHARED_WINDOW_MIN 64u
+#define SHARED_WINDOW_TOTAL 65536u	/* over a subscription's partitions (1.5 MiB) */
 #define SHARED_PERMITS  1024u	/* unacked events per consumer (its queue's size) */
 #define SHARED_RUN      16u	/* SHARED: consecutive events dealt to one consumer */
 #define SHARED_CONSUMERS_MAX 64u
@@ -42,7 +45,8 @@ static_assert(SHARED_CONSUMERS_MAX <= 64, "consumer masks are 64 bits");
 
 enum shared_entry_state {
 	SHARED_FREE = 0,	/* not dealt */
-	SHARED_QUEUED,		/* dealt to a consumer, not sent yet */
+	SHARED_QUEUED,		/* dealt to a consumer, in its queue (its ack timeout runs) */
+	SHARED_TAKEN,		/* on its session's ring, not sent yet (it stays there) */
 	SHARED_SENT,		/* sent to it: acked, timed out or put back when it goes */
 	SHARED_PENDING,		/* to be dealt again */
 	SHARED_ACKED,
@@ -50,17 +54,18 @@ enum shared_entry_state {
 
 struct shared_entry {
 	uint64_t key_hash;	/* KEY_SHARED: the routing key's */
-	int64_t deadline_ns;	/* SENT with an ack timeout: when it goes back */
+	int64_t deadline_ns;	/* QUEUED, SENT with an ack timeout: when it goes back */
 	uint32_t count;		/* times sent */
 	uint8_t consumer;	/* QUEUED, SENT: the consumer's slot */
 	uint8_t state;		/* enum shared_entry_state */
 };
 
 struct shared_part {
-	struct shared_entry *win;	/* offset o at o % SHARED_WINDOW; NULL until dealt */
+	struct shared_entry *win;	/* offset o at o & win_mask; NULL until dealt */
 	uint64_t base, next;
 	uint32_t pending;		/* PENDING entries in [base, next) */
-	uint32_t max_count;		/* the most times any of its events was sent */
+	uint32_t max_count;		/* the most times an event of [base, next) was sent
+					 * (since base last caught up with next) */
 	uint64_t drain_to;		/* KEY_SHARED: events below were dealt before the last
 					 * change of consumers (their keys may have moved) */
 };
@@ -94,8 +99,10 @@ struct shared_state {
 	struct named_sub *named;	/* the durable file it writes (net/named.h) */
 	const struct topic *topic;
 	bool key_shared, at_most_once;
-	bool placed;			/* bases set: by the file, or the first consumer */
+	bool placed;			/* bases set: by the file, or the consumer that made it */
+	bool creating;			/* that consumer is on its way (until it placed it) */
 	uint32_t parts;
+	uint32_t win_size, win_mask;	/* a partition's window: a power of two */
 	struct shared_part *part;
 	struct shared_consumer c[SHARED_CONSUMERS_MAX];
 	uint8_t order[SHARED_CONSUMERS_MAX];	/* used slots in arrival order */
@@ -112,10 +119,17 @@ struct shared_state *shared_new(struct named_sub *ns, bool key_shared, bool resu
 
 void shared_free(struct shared_state *st);
 
-/* Places partition p's base at offset, once per partition and only while unplaced
- * (the first consumer of a new subscription, from its start position). All partitions
- * placed: shared_placed. */
+/* Places every partition's base at offsets[p] (the consumer that made the subscription,
+ * from its start position), once: until then nothing is dealt. */
 void shared_place(struct shared_state *st, const uint64_t *offsets);
+
+/* The consumer that made the subscription failed before placing it: its other
+ * consumers (now or later) start it at the tails. */
+void shared_maker_failed(struct shared_state *st);
+
+/* What a consumer costs at most, for its reactor's memory budget: its queue and the
+ * subscription's windows (charged to each consumer: a bound, not a share). */
+uint64_t shared_consumer_bytes(const struct shared_state *st);
 
 /* A consumer on reactor comes: its slot, or -EBUSY at SHARED_CONSUMERS_MAX, -ENOMEM. */
 int shared_join(struct shared_state *st, uint32_t reactor, int64_t ack_timeout_ns);
@@ -135,7 +149,7 @@ uint32_t shared_take(struct shared_state *st, int slot, const struct shared_sent
 		     int64_t now_ns, uint64_t *wake);
 
 /* Consumer slot acks events [offset, offset + count) of partition p and each of
- * more[0..nmore): those it holds are done with (the range is bounded by the window,
+ * more[0..nmore): those it was sent are done with (the range is bounded by the window,
  * the list by the frame it came in). Returns the reactors (bit mask) of consumers that
  * may take more now. */
 uint64_t shared_ack(struct shared_state *st, int slot, const struct shared_sent *sent,

@@ -656,7 +656,8 @@ static uint32_t sub_gather_ring(struct subscription *s, struct sub_gather *g, bo
 		uint64_t offset = e & ((1ull << SUB_RING_SHIFT) - 1);
 		struct log_ref ref;
 
-		if (offset < log_first(s->topic->part[p].log) &&	/* retention */
+		/* Retention deleted it (a claimed one's dealer drops it, untold). */
+		if (offset < log_first(s->topic->part[p].log) && !s->claimed &&
 		    !sub_note_gap(s, p, offset, offset + 1)) {
 			*full = true;	/* told first, then the rest */
 			break;

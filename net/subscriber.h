@@ -117,6 +117,7 @@ struct subscription {
 	bool claimed;
 	int shared_slot;
 	uint32_t shared_mark;
+	uint64_t shared_charged;	/* taken from the reactor's budget for it */
 };
 
 /* Where gathered frames go. */

@@ -282,7 +282,8 @@ static void subscriptions_win_keeps_what_a_cursor_needs(void **state)
 static void bad_policies_are_refused(void **state)
 {
 	static const char *const bad[] = { "forever", "0d", "7x", "7d,8d", "1GB,2MB", "7d,",
-					   ",7d", "d", "99999999999999999999d" };
+					   ",7d", "d", "99999999999999999999d",
+					   "16777216TB" };
 	char body[256];
 	json_t *j;
 

@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include "core/keyhash.h"
+#include "core/log_hot.h"
+#include "core/log_retain.h"
 #include "net/named.h"
 #include "net/shared.h"
 
@@ -320,6 +322,72 @@ static void key_shared_keys_stay_and_move_after_acks(void **state)
 	}
 }
 
+/* Retention cuts below what a consumer holds: its permits come back, dealing goes on. */
+static void retention_cut_gives_permits_back(void **state)
+{
+	struct fx *f = *state;
+	struct log *log = f->tp->part[0].log;
+	static struct cons a;
+	uint32_t got = 0, n;
+	uint64_t first;
+
+	memset(&a, 0, sizeof(a));
+	a.slot = shared_join(f->ns->shared, 0, 0);
+	append(f, 3000, -1);	/* 682 entries to a segment: 5 segments */
+	while ((n = take(f, &a, 256, 0, NULL)) > 0)
+		got += n;
+	assert_int_equal(got, SHARED_PERMITS);	/* none acked: no more */
+	assert_int_equal(log_persist_run(log, false), 0);
+	assert_true(log_retire(log, 1000, 1) > 0);
+	first = log_first(log);
+	assert_true(first > 0 && first <= 1000);
+	n = take(f, &a, 256, 0, NULL);	/* the cut's permits: as many dealt again */
+	assert_int_equal(n, 256);
+	assert_int_equal(off_at(&a, a.tail - n), SHARED_PERMITS);
+	assert_int_equal(shared_base(f->ns->shared, 0), first);
+	assert_int_equal(shared_held(f->ns->shared, a.slot), SHARED_PERMITS);
+	/* Its 1,024 - first still held, and first more dealt: its queue holds them. */
+	got = 0;
+	while ((n = take(f, &a, 256, 0, NULL)) > 0)
+		got += n;
+	assert_int_equal(got, first - 256);
+}
+
+/* An Ack for an event dealt and not yet sent is ignored: it is still sent. */
+static void acks_only_cover_sent_events(void **state)
+{
+	struct fx *f = *state;
+	static struct cons a;
+
+	memset(&a, 0, sizeof(a));
+	a.slot = shared_join(f->ns->shared, 0, 0);
+	append(f, 40, -1);
+	assert_int_equal(take(f, &a, 10, 0, NULL), 10);	/* 0..9 taken, 10..39 queued */
+	ack(f, &a, 0, 40);	/* 0..9 acked; the rest were not sent */
+	assert_int_equal(named_acked(f->ns, 0), 10);
+	assert_int_equal(shared_held(f->ns->shared, a.slot), 30);
+	assert_int_equal(take(f, &a, 256, 0, NULL), 30);
+	assert_int_equal(off_at(&a, 10), 10);
+}
+
+/* The file says what was sent past the oldest unacked event, as it is sent. */
+static void the_file_follows_what_is_sent(void **state)
+{
+	struct fx *f = *state;
+	static struct cons a;
+	struct named_redelivery un[NAMED_SEGS];
+
+	memset(&a, 0, sizeof(a));
+	a.slot = shared_join(f->ns->shared, 0, 0);
+	append(f, 50, -1);
+	assert_int_equal(take(f, &a, 256, 0, NULL), 50);
+	ack(f, &a, 0, 10);	/* reports the 50 sent, acks 0..9 */
+	assert_int_equal(named_unacked(f->ns, 0, un, NAMED_SEGS), 1);
+	assert_int_equal(un[0].first, 10);
+	assert_int_equal(un[0].end, 50);
+	assert_int_equal(un[0].count, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -333,6 +401,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(resumes_from_the_file, setup_shared, teardown),
 		cmocka_unit_test_setup_teardown(key_shared_keys_stay_and_move_after_acks,
 						setup_key_shared, teardown),
+		cmocka_unit_test_setup_teardown(retention_cut_gives_permits_back, setup_shared,
+						teardown),
+		cmocka_unit_test_setup_teardown(acks_only_cover_sent_events, setup_shared, teardown),
+		cmocka_unit_test_setup_teardown(the_file_follows_what_is_sent, setup_shared,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
