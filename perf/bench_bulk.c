@@ -270,6 +270,11 @@ int bench_bulk_start(struct bench_run *r)
 	if (rc == 0)
 		rc = -pthread_create(&b->pub_tid, NULL, bulk_pub_main, b);
 	b->pub_started = rc == 0;
+	/* Named, so that a run can be looked at (or reniced) thread by thread. */
+	if (b->sub_started)
+		(void)pthread_setname_np(b->sub_tid, "bench-bulk-sub");
+	if (b->pub_started)
+		(void)pthread_setname_np(b->pub_tid, "bench-bulk-pub");
 	return rc;
 }
 
