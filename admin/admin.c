@@ -45,8 +45,13 @@ static bool admin_sync_topics(struct admin *a)
 	uint32_t n;
 
 	do {
-		if (store_topics_list(&a->store, after, STORE_LIST_MAX, &rows, &n) != STORE_OK)
+		if (store_topics_list(&a->store, after, STORE_LIST_MAX, &rows, &n) != STORE_OK) {
+			if (!a->retention_waits_logged)	/* once per outage, not per retry */
+				admin_log(ADMIN_LOG_WARN, "store: the topics could not be read; "
+					  "retention deletes nothing until they are");
+			a->retention_waits_logged = true;
 			return false;
+		}
 		for (uint32_t i = 0; i < n; i++) {
 			struct store_topic *t = &rows[i];
 			struct topic *tp = admin_topic_find(a, t->name);
@@ -74,6 +79,9 @@ static bool admin_sync_topics(struct admin *a)
 		free(rows);
 	} while (n == STORE_LIST_MAX);
 	sampler_store_topics(a);	/* and the other way round */
+	if (a->retention_waits_logged)
+		admin_log(ADMIN_LOG_INFO, "store: the topics were read; retention applies");
+	a->retention_waits_logged = false;
 	return true;
 }
 

@@ -129,6 +129,7 @@ struct admin {
 	uint64_t grace_want;
 	bool retention_pending;
 	bool retention_ready;		/* every stored topic's policy is in force */
+	bool retention_waits_logged;	/* said that it waits for them */
 	bool store_fresh;		/* the store came up: sync topics and rules */
 	bool synced_once;		/* topics and old subscriptions agreed at first up */
 	bool reload_pending;		/* a reload waits for the store */

@@ -962,11 +962,6 @@ static int session_named_begin(struct session *s, struct subscription *sub,
 	if (ns->shared) {	/* dealt its events by the subscription's dealer */
 		uint64_t bytes = shared_consumer_bytes(ns->shared);
 
-		if (!resumed) {	/* made now: it starts where sub_init put the cursors */
-			for (uint32_t p = 0; p < n; p++)
-				sub->named_seen[p] = sub->cursors[p].offset;
-			shared_place(ns->shared, sub->named_seen);
-		}
 		if (sub_claimed(sub) < 0)
 			return -ENOMEM;
 		if (!budget_take(&s->srv->budget, BUDGET_SUBSCRIPTIONS, bytes))
@@ -978,6 +973,13 @@ static int session_named_begin(struct session *s, struct subscription *sub,
 		}
 		sub->shared_slot = slot;
 		sub->shared_charged = bytes;
+		/* Made now, and joined: it starts where sub_init put the cursors (a maker
+		 * refused before this leaves no started file behind). */
+		if (!resumed) {
+			for (uint32_t p = 0; p < n; p++)
+				sub->named_seen[p] = sub->cursors[p].offset;
+			shared_place(ns->shared, sub->named_seen);
+		}
 		return 0;
 	}
 	if (standby) {	/* its cursors are placed when it takes over */

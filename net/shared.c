@@ -9,6 +9,7 @@
 #include "net/shared.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,7 +51,19 @@ static void shared_resume(struct shared_state *st, struct named_sub *ns)
 		uint64_t first = log_first(log);
 		bool end = false;
 
+		uint64_t tail = log_tail(log);
+
 		sp->base = sp->next = named_acked(ns, p) > first ? named_acked(ns, p) : first;
+		if (sp->base > tail) {	/* acked past the log's end (a cut log): from the end,
+					 * never skipping what is appended there next */
+			fprintf(stderr, "fanoutd: named subscription %s of %s: partition %u was "
+				"acked to offset %llu, past the log's end %llu; it resumes there\n",
+				ns->name, ns->topic->name, p, (unsigned long long)sp->base,
+				(unsigned long long)tail);
+			sp->base = sp->next = tail;
+			named_start(ns, p, tail);
+			continue;
+		}
 		if (n == 0 || !(sp->win = calloc(st->win_size, sizeof(*sp->win))))
 			continue;	/* out of memory: dealt as new, their counts lost */
 		/* Within the window and the log (shorter after a power loss: the rest is
@@ -527,6 +540,8 @@ uint64_t shared_leave(struct shared_state *st, int slot, const struct shared_sen
 		}
 	}
 	st->c[slot].used = false;
+	free(st->c[slot].queue);	/* its budget went back with it */
+	st->c[slot].queue = NULL;
 	for (i = 0; i < st->n && st->order[i] != slot; i++)
 		;
 	if (i < st->n) {

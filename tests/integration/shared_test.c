@@ -195,12 +195,23 @@ static void test_shared_round_robin(void **state)
 
 	(void)state;
 	memset(&t, 0, sizeof(t));
+	/* The kernel spreads connections over the reactors as it likes: the third is
+	 * connected again (bounded) until the three sit on both. */
 	for (int i = 0; i < 3; i++) {
+		uint32_t r;
+
 		server_connect(&g_srv, &c[i]);
-		reactors |= 1u << reactor_of(&c[i]);
-		sub_ok(&c[i], 1, "work", SHARED, 0);
+		r = reactor_of(&c[i]);
+		for (int k = 0; i == 2 && reactors == 1u << r && k < 40; k++) {
+			client_close(&c[i]);
+			server_connect(&g_srv, &c[i]);
+			r = reactor_of(&c[i]);
+		}
+		reactors |= 1u << r;
 	}
 	assert_int_equal(reactors, 3);	/* consumers on both reactors */
+	for (int i = 0; i < 3; i++)
+		sub_ok(&c[i], 1, "work", SHARED, 0);
 	server_connect(&g_srv, &pub);
 	publish_range(&pub, TOPIC, 0, 1200, SYMBOLS, NULL);
 	for (int round = 0; round < 50 && total < 1200; round++)

@@ -388,6 +388,23 @@ static void the_file_follows_what_is_sent(void **state)
 	assert_int_equal(un[0].count, 1);
 }
 
+/* A cursor acked past the log's end (a cut log) resumes at the end: what is appended
+ * there next is dealt, not skipped. */
+static void resumes_at_the_end_when_acked_past_it(void **state)
+{
+	struct fx *f = *state;
+	struct shared_state *again;
+
+	append(f, 50, -1);
+	named_start(f->ns, 0, 100);
+	again = shared_new(f->ns, false, true);
+	assert_non_null(again);
+	assert_int_equal(again->part[0].base, 50);
+	assert_int_equal(again->part[0].next, 50);
+	assert_int_equal(named_acked(f->ns, 0), 50);
+	shared_free(again);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -405,6 +422,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(acks_only_cover_sent_events, setup_shared, teardown),
 		cmocka_unit_test_setup_teardown(the_file_follows_what_is_sent, setup_shared,
+						teardown),
+		cmocka_unit_test_setup_teardown(resumes_at_the_end_when_acked_past_it, setup_shared,
 						teardown),
 	};
 
