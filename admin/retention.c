@@ -64,7 +64,8 @@ static int retention_item(const char *s, size_t n, int64_t *ns, uint64_t *bytes,
 		}
 		if (units[i].ns) {
 			if (*ns || v > (uint64_t)INT64_MAX / (uint64_t)units[i].ns) {
-				*why = *ns ? "at most one time bound" : "a retention time is too long";
+				*why = *ns ? "at most one time bound" :
+				       "a retention time is too long";
 				return -EINVAL;
 			}
 			*ns = (int64_t)v * units[i].ns;
@@ -228,8 +229,8 @@ static void retention_reclaim(struct admin *a, struct topic **list, uint32_t n)
 	if (pending && done >= a->grace_want) {	/* the next generation, on every reactor */
 		a->grace_want++;
 		for (uint32_t r = 0; r < a->eng->n; r++)
-			atomic_store_explicit(&a->eng->servers[r]->reactor.grace_want, a->grace_want,
-					      memory_order_release);
+			atomic_store_explicit(&a->eng->servers[r]->reactor.grace_want,
+					      a->grace_want, memory_order_release);
 	}
 }
 

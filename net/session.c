@@ -939,8 +939,9 @@ static int session_named_attach(struct session *s, const Fanout__V1__Subscribe *
 	return 0;
 }
 
-/* A named subscription that sub_init placed: its cursor follows sub's from here. Returns
- * 0 or -ENOMEM. */
+/* A named subscription that sub_init placed: its cursor follows sub's from here (a
+ * SHARED consumer joins its dealer instead). Returns 0, -ENOMEM, -EDQUOT (the reactor's
+ * budget refused a SHARED consumer) or -EBUSY (its dealer is full). */
 static int session_named_begin(struct session *s, struct subscription *sub,
 			       struct named_sub *ns, bool resumed, bool standby,
 			       const Fanout__V1__Subscribe *req)
@@ -1000,8 +1001,8 @@ static int session_named_begin(struct session *s, struct subscription *sub,
 			 * is appended there next. */
 			fprintf(stderr, "fanoutd: named subscription %s of %s: partition %u was "
 				"acked to offset %llu, past the log's end %llu; it resumes there\n",
-				req->subscription_name, sub->topic->name, p, (unsigned long long)named_acked(ns, p),
-				(unsigned long long)at);
+				req->subscription_name, sub->topic->name, p,
+				(unsigned long long)named_acked(ns, p), (unsigned long long)at);
 			named_start(ns, p, at);
 		} else if (named_acked(ns, p) < at) {	/* retention deleted what it had not
 							 * acked: told (a Gap) */
