@@ -1,12 +1,13 @@
-/* net/shared.h — SHARED and KEY_SHARED named subscriptions: one dispatcher state per
+/* net/shared.h — SHARED and KEY_SHARED named subscriptions: one dealer state per
  * subscription, which its consumers, on any reactors, deal from under its mutex.
  *
  * Per partition, the events [base, next) were dealt to consumers; every event below base
  * is acked. An event is dealt to one consumer at a time and acked individually. A
- * consumer holds at most SHARED_PERMITS unacked events, a partition at most
- * SHARED_WINDOW from its oldest unacked one: a consumer that acks nothing stops its
- * partition there (until its ack timeout or its going puts them back), never the
- * server's memory.
+ * consumer holds at most SHARED_PERMITS unacked events, a partition a window (up to
+ * SHARED_WINDOW, fewer on a topic of many partitions) from its oldest unacked one: a
+ * consumer that acks nothing stops its partition there (until its ack timeout or its
+ * going puts them back), never the server's memory; each consumer's reactor budget is
+ * charged its queue and the windows (shared_consumer_bytes).
  *
  * Dealing: whenever a consumer takes (each flush of its session), the events appended
  * since are dealt. SHARED: round robin over the consumers with permits left, in runs of
@@ -18,10 +19,12 @@
  * until those are acked or put back, so per-key order holds.
  *
  * An event goes back (to be dealt again, first and in offset order) when its consumer
- * goes, or, with an ack timeout, is not acked within it after it was sent. Each event's
- * sends are counted exactly while the subscription has a consumer; the durable file
- * (net/named.h) keeps base and that [base, next) was sent, so a subscription resumed
- * after its last consumer went (or a server restart) sends those again, marked sent. */
+ * goes, or, with an ack timeout, is not acked within it after it was sent (or dealt,
+ * while still in the consumer's queue). Each event's sends are counted exactly while the
+ * subscription has a consumer; the durable file (net/named.h) keeps base and that
+ * [base, next) was sent, written as events are sent, so a subscription resumed after its
+ * last consumer went (or a server restart) sends those again, marked sent. Retention
+ * cutting below base drops what was dealt there (shared.c, shared_cut). */
 #ifndef FANOUT_NET_SHARED_H
 #define FANOUT_NET_SHARED_H
 
