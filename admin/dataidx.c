@@ -563,11 +563,13 @@ static void didx_event(struct dataidx *d, uint32_t id, uint64_t off, const struc
 uint64_t dataidx_step(struct dataidx *d, uint64_t max)
 {
 	uint64_t left = max, pending = 0;
+	uint32_t next = UINT32_MAX;
 
 	if (!d->on)
 		return 0;
-	/* Round robin from where the last step stopped: under overload no partition
-	 * starves behind the first ones. */
+	/* Round robin: the next step starts after the partition whose events used this
+	 * one up (it goes on later in that round), else at the first with events left.
+	 * Under overload no partition starves behind a busy one. */
 	for (uint32_t i = 0; i < d->nlogs; i++) {
 		uint32_t id = (d->next_log + i) % d->nlogs;
 		struct didx_log *l = &d->logs[id];
@@ -592,11 +594,13 @@ uint64_t dataidx_step(struct dataidx *d, uint64_t max)
 			d->c.events++;
 		}
 		if (l->done < tail && l->done <= DIDX_OFFSET_MASK) {
-			if (!pending)
-				d->next_log = id;	/* the first with events left */
+			if (next == UINT32_MAX)
+				next = left ? id : (id + 1) % d->nlogs;
 			pending += tail - l->done;
 		}
 	}
+	if (next != UINT32_MAX)
+		d->next_log = next;
 	d->behind = pending;
 	return pending;
 }

@@ -550,7 +550,10 @@ static void test_swap_reads_segment_in(void **state)
 	free(vec);
 	executor_stop(&x);
 	log_close(log);
-	assert_int_equal(resident, pages);
+	/* Read in: an O_DIRECT-written file left alone has next to none in memory. The
+	 * kernel's proactive reclaim (DAMON runs on these VMs) may take a few pages back
+	 * meanwhile: 99 % is the bar (a run under load saw 8,184 of 8,192). */
+	assert_true(resident * 100 >= pages * 99);
 }
 
 /* ---- a hot directory a killed process left half made -------------------------------- */
