@@ -138,6 +138,26 @@ static struct {
 
 static bool sf_verbose;		/* FANOUT_FUZZ_VERBOSE: the server's lines, every answer */
 
+/* connect(), finished when a signal interrupted it (it goes on without us: wait for it
+ * and read its outcome). Returns 0 or -1 with errno set. */
+static int sf_connect_wait(int fd, const struct sockaddr *a, socklen_t len)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	socklen_t elen = sizeof(int);
+	int err = 0;
+
+	if (connect(fd, a, len) == 0)
+		return 0;
+	if (errno != EINTR)
+		return -1;
+	while (poll(&p, 1, 5000) < 0 && errno == EINTR)
+		;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
+		return -1;
+	errno = err;
+	return err ? -1 : 0;
+}
+
 /* A connection over TCP, or over the rings' Unix socket (where rings may be had). */
 static int sf_connect(bool local)
 {
@@ -145,10 +165,11 @@ static int sf_connect(bool local)
 
 	FUZZ_CHECK(fd >= 0, "socket: %s", strerror(errno));
 	if (local)
-		FUZZ_CHECK(connect(fd, (struct sockaddr *)&sf.unix_addr, sizeof(sf.unix_addr)) == 0,
+		FUZZ_CHECK(sf_connect_wait(fd, (struct sockaddr *)&sf.unix_addr,
+					   sizeof(sf.unix_addr)) == 0,
 			   "connect %s: %s", sf.sock, strerror(errno));
 	else
-		FUZZ_CHECK(connect(fd, (struct sockaddr *)&sf.addr, sizeof(sf.addr)) == 0,
+		FUZZ_CHECK(sf_connect_wait(fd, (struct sockaddr *)&sf.addr, sizeof(sf.addr)) == 0,
 			   "connect: %s", strerror(errno));
 	if (!local)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
