@@ -698,7 +698,8 @@ static int didx_bar_row(struct store *st, const char *symbol, const struct bar *
 int dataidx_flush_bars(struct dataidx *d, struct store *st, uint32_t max)
 {
 	struct didx_written *w;
-	uint32_t n = 0;
+	struct didx_key *last = NULL;	/* the last key written to */
+	uint32_t n = 0, keys = 0, share;
 	int rc;
 
 	if (!d->on || !d->dirty || !st->up)
@@ -706,13 +707,25 @@ int dataidx_flush_bars(struct dataidx *d, struct store *st, uint32_t max)
 	w = malloc(max * sizeof(*w));
 	if (!w)
 		return STORE_ERR;
+	/* A fair share of the rows per key (at least one): a key whose bars change faster
+	 * than they are written goes behind the others (below), never ahead of them for
+	 * ever. */
+	for (struct didx_key *k = d->dirty; k; k = k->dirty_next)
+		keys++;
+	share = max / keys > 1 ? max / keys : 1;
 	rc = store_begin(st);
-	for (struct didx_key *k = d->dirty; rc == STORE_OK && k && n < max; k = k->dirty_next)
-		for (uint32_t i = 0; rc == STORE_OK && i < k->bars.n && n < max; i++)
+	for (struct didx_key *k = d->dirty; rc == STORE_OK && k && n < max; k = k->dirty_next) {
+		uint32_t mine = 0;
+
+		for (uint32_t i = 0; rc == STORE_OK && i < k->bars.n && n < max && mine < share;
+		     i++)
 			if (k->bars.v[i].dirty) {
 				rc = didx_bar_row(st, k->name, &k->bars.v[i]);
 				w[n++] = (struct didx_written){ k, i };
+				mine++;
 			}
+		last = k;
+	}
 	if (rc == STORE_OK)
 		rc = store_commit(st);
 	if (rc != STORE_OK) {
@@ -725,24 +738,31 @@ int dataidx_flush_bars(struct dataidx *d, struct store *st, uint32_t max)
 		w[j].k->bars.v[w[j].i].dirty = false;
 		w[j].k->bars.ndirty--;
 	}
-	{	/* keep the keys still dirty, in order */
-		struct didx_key *k = d->dirty, **link = &d->dirty;
+	{	/* the keys still dirty: those not reached, in order, then those written */
+		struct didx_key *k, *rest = last ? last->dirty_next : d->dirty;
+		struct didx_key *head = NULL, **link = &head;
 
 		d->dirty_tail = NULL;
-		while (k) {
-			struct didx_key *next = k->dirty_next;
+		if (last)
+			last->dirty_next = NULL;	/* the written ones end at last */
+		for (int pass = 0; pass < 2; pass++) {
+			k = pass == 0 ? rest : (last ? d->dirty : NULL);
+			while (k) {
+				struct didx_key *next = k->dirty_next;
 
-			if (k->bars.ndirty == 0) {
-				k->on_dirty = false;
-				k->dirty_next = NULL;
-			} else {
-				*link = k;
-				link = &k->dirty_next;
-				d->dirty_tail = k;
+				if (k->bars.ndirty == 0) {
+					k->on_dirty = false;
+					k->dirty_next = NULL;
+				} else {
+					*link = k;
+					link = &k->dirty_next;
+					d->dirty_tail = k;
+				}
+				k = next;
 			}
-			k = next;
 		}
 		*link = NULL;
+		d->dirty = head;
 	}
 	d->c.bars_written += n;
 	free(w);
