@@ -34,6 +34,24 @@ struct topic *admin_topic_find(struct admin *a, const char *name)
 static void admin_on_store_up(void *ctx)
 {
 	((struct admin *)ctx)->store_fresh = true;
+	((struct admin *)ctx)->tokens.stale = true;	/* tokens written meanwhile, elsewhere */
+}
+
+/* Puts the store's tokens in force when they may have changed; a failure is tried again
+ * a second later (logged once per spell). */
+static void admin_tokens_sync(struct admin *a, int64_t now)
+{
+	char err[TOKENS_ERR_BYTES + 64];
+
+	if (!a->tokens.stale || !a->store.up || now < a->tokens.retry_ns)
+		return;
+	if (tokens_reload(a, err, sizeof(err)) == 0) {
+		a->tokens.retry_ns = 0;
+		return;
+	}
+	if (!a->tokens.retry_ns)
+		admin_log(ADMIN_LOG_ERROR, "tokens: not put in force: %s; trying again", err);
+	a->tokens.retry_ns = now + 1000000000ll;
 }
 
 /* Start-up: every topic of the store runs, every running topic is stored. Returns
@@ -197,7 +215,7 @@ int admin_prepare(struct admin *a, const struct config *cfg, struct topic_table 
 	admin_boot_id(a);
 	admin_log_quiet(cfg->quiet);
 	a->stops = calloc(ADMIN_STOPS_MAX, sizeof(*a->stops));
-	if (!a->stops)
+	if (!a->stops || admin_audit_init(&a->opaudit) < 0)
 		return -1;
 	if ((rc = audit_init(&a->audit, cfg->data_dir, cfg->audit_spill_bytes)) < 0) {
 		admin_log(ADMIN_LOG_ERROR, "audit trail: %s/%s: %s", cfg->data_dir,
@@ -322,6 +340,7 @@ static void admin_chores(struct admin *a)
 	store_poll(&a->store, now);
 	if (a->store_fresh && a->store.up)
 		admin_sync(a, true, NULL);
+	admin_tokens_sync(a, now);
 	if (atomic_exchange(&a->reload, false) || (a->reload_pending && a->store.up))
 		admin_reload_rules(a);
 	if (now >= a->next_sample_ns) {
@@ -337,6 +356,8 @@ static void admin_chores(struct admin *a)
 	dataidx_step(&a->data, DIDX_STEP_EVENTS);
 	audit_collect(a);
 	a->audit_more = audit_flush(a);
+	if (admin_audit_flush(a))	/* the admin trail's rows, and TCP refusals */
+		a->audit_more = true;
 	cache_poll(&a->cache, now);
 	if (a->ndrops)
 		live_drops_poll(a, false);
@@ -359,6 +380,7 @@ static void *admin_main(void *arg)
 		admin_log(ADMIN_LOG_ERROR, "admin thread: out of memory; the admin plane is off");
 		return NULL;
 	}
+	admin_tokens_sync(a, clock_monotonic_ns());	/* stored tokens work from the start */
 	while (!atomic_load(&a->stop)) {
 		int64_t until = a->next_sample_ns - clock_monotonic_ns();
 		int wait_ms = until <= 0 ? 0 : until / 1000000 < ADMIN_POLL_MS
@@ -379,6 +401,7 @@ static void *admin_main(void *arg)
 			break;
 	audit_drain(a);	/* the reactors may add a few more: admin_free takes those */
 	audit_flush(a);
+	admin_audit_flush(a);	/* one try; what the store cannot take now is lost */
 	epoch_unregister();
 	return NULL;
 }
@@ -396,6 +419,8 @@ int admin_start(struct admin *a, struct net_engine *eng)
 					      a->cfg->max_connections);
 	a->rules_n = eng->rules ? net_engine_rules(eng)->n : 0;
 	a->rules_enabled = eng->rules ? net_engine_rules(eng)->n_enabled : 0;
+	if (eng->auth && tokens_init(a) < 0)
+		return -1;
 	if (!a->cfg->no_http && admin_http_start(a, a->cfg->http, a->cfg->http_set,
 						 a->http_bound, sizeof(a->http_bound)) < 0)
 		return -1;
@@ -443,6 +468,8 @@ void admin_free(struct admin *a)
 	free(a->lists);
 	free(a->stops);
 	sampler_free(a);
+	tokens_free(a);
+	admin_audit_free(&a->opaudit);
 	dataidx_free(&a->data);
 	audit_free(&a->audit);
 	cache_free(&a->cache);

@@ -16,11 +16,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "admin/admin_audit.h"
 #include "admin/audit.h"
 #include "admin/cache.h"
 #include "admin/dataidx.h"
 #include "admin/store.h"
 #include "admin/store_tables.h"
+#include "admin/tokens.h"
 #include "core/config.h"
 #include "core/topic.h"
 #include "ingest/rules.h"
@@ -111,6 +113,7 @@ struct admin_drop {
 };
 
 struct MHD_Daemon;
+struct admin_http_ctx;
 
 struct admin {
 	const struct config *cfg;
@@ -134,6 +137,7 @@ struct admin {
 	bool synced_once;		/* topics and old subscriptions agreed at first up */
 	bool reload_pending;		/* a reload waits for the store */
 	struct MHD_Daemon *mhd;
+	struct admin_http_ctx *http_held;	/* answers held back (admin/http.c) */
 	char http_bound[80];		/* "" without HTTP */
 	struct admin_sample cur;	/* the latest sample (rates against the one before) */
 	char (*stops)[ADMIN_ID_BYTES];	/* ended subscriptions the store has not heard of */
@@ -155,6 +159,8 @@ struct admin {
 	int64_t cache_routing_ns;	/* when they are rewritten next */
 	uint64_t cache_outages_seen;	/* cache.outages when every key was last rewritten */
 	uint64_t data_flush_errors;	/* bar rows the store refused (kept dirty) */
+	struct admin_tokens tokens;	/* the tokens in force (admin/tokens.h) */
+	struct admin_audit_q opaudit;	/* admin_audit rows (admin/admin_audit.h) */
 };
 
 /* topic_find for the admin thread: inside an epoch section of its own (the table's

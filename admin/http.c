@@ -14,13 +14,23 @@
 
 #include "admin/admin.h"
 #include "admin/log.h"
+#include "admin/rest_auth.h"
 #include "admin/router.h"
+#include "core/clock.h"
 
 /* A request's state across libmicrohttpd's calls of the access handler. */
 struct admin_http_ctx {
 	char *body;
 	size_t len, cap;
 	bool too_large;
+	/* An answer held back (rest_auth: a 401 after repeated failures): the connection is
+	 * suspended until resume_ns, then the answer goes out. At most one per connection,
+	 * so bounded by ADMIN_HTTP_CONNECTIONS. */
+	bool held, listed;
+	struct admin_reply rep;
+	int64_t resume_ns;
+	struct MHD_Connection *conn;
+	struct admin_http_ctx *next;	/* a->http_held */
 };
 
 int admin_ok(struct admin_reply *rep, int status, json_t *json)
@@ -203,6 +213,15 @@ static enum MHD_Result admin_http_send(struct admin *a, struct MHD_Connection *c
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
 	if (rep->allow)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, rep->allow);
+	if (rep->www_authenticate)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+					rep->www_authenticate);
+	if (rep->retry_after_s) {
+		char secs[16];
+
+		snprintf(secs, sizeof(secs), "%u", rep->retry_after_s);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+	}
 	if (rep->status >= 100 && rep->status < 600)
 		a->http_requests[rep->status / 100]++;
 	ret = MHD_queue_response(c, (unsigned)rep->status, resp);
@@ -237,6 +256,59 @@ static void admin_http_gather(struct admin_http_ctx *ctx, const char *data, size
 	ctx->body[ctx->len] = '\0';
 }
 
+/* Keeps rep for later: the connection is suspended until hold_ns from now (no sleep:
+ * the admin thread serves everyone else meanwhile). */
+static void admin_http_hold(struct admin *a, struct MHD_Connection *c,
+			    struct admin_http_ctx *ctx, struct admin_reply *rep, int64_t hold_ns)
+{
+	ctx->rep = *rep;
+	ctx->held = true;
+	ctx->listed = true;
+	ctx->conn = c;
+	ctx->resume_ns = clock_monotonic_ns() + hold_ns;
+	ctx->next = a->http_held;
+	a->http_held = ctx;
+	MHD_suspend_connection(c);
+}
+
+/* Authenticates, routes and records r. Returns true when the answer is held back. */
+static bool admin_http_serve(struct admin *a, struct admin_req *req, struct admin_http_ctx *ctx,
+			     struct admin_reply *rep)
+{
+	struct admin_caller who;
+	int64_t hold_ns = 0;
+
+	req->body = ctx->body;
+	req->body_len = ctx->len;
+	req->who = &who;
+	if (rest_auth_check(req, rep, &who, &hold_ns) == 0)
+		admin_route(req, rep);
+	admin_audit_rest(a, req, rep, &who);
+	if (hold_ns <= 0)
+		return false;
+	admin_http_hold(a, req->conn, ctx, rep, hold_ns);
+	return true;
+}
+
+/* Resumes the held connections that are due (all of them with all). */
+static void admin_http_resume(struct admin *a, bool all)
+{
+	int64_t now = clock_monotonic_ns();
+
+	for (struct admin_http_ctx **pp = &a->http_held; *pp;) {
+		struct admin_http_ctx *ctx = *pp;
+
+		if (!all && ctx->resume_ns > now) {
+			pp = &ctx->next;
+			continue;
+		}
+		*pp = ctx->next;
+		ctx->next = NULL;
+		ctx->listed = false;
+		MHD_resume_connection(ctx->conn);
+	}
+}
+
 static enum MHD_Result admin_http_access(void *cls, struct MHD_Connection *c, const char *url,
 					 const char *method, const char *version,
 					 const char *upload, size_t *upload_size, void **con_cls)
@@ -258,17 +330,21 @@ static enum MHD_Result admin_http_access(void *cls, struct MHD_Connection *c, co
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	if (ctx->held) {	/* resumed: its time has come */
+		ctx->held = false;
+		ret = admin_http_send(a, c, &ctx->rep);
+		json_decref(ctx->rep.json);
+		ctx->rep.json = NULL;
+		return ret;
+	}
 	if (ctx->too_large)
 		admin_error(&rep, 413, "BODY_TOO_LARGE", NULL, "request bodies are limited to %u "
 			    "bytes", ADMIN_BODY_MAX);
 	else if (path_split(url, &req.path) < 0)
 		admin_error(&rep, 400, "BAD_PARAMETER", NULL, "the path is malformed (bad "
 			    "percent-escape, or too many or too long segments)");
-	else {
-		req.body = ctx->body;
-		req.body_len = ctx->len;
-		admin_route(&req, &rep);
-	}
+	else if (admin_http_serve(a, &req, ctx, &rep))
+		return MHD_YES;	/* held back: suspended */
 	ret = admin_http_send(a, c, &rep);
 	json_decref(rep.json);
 	return ret;
@@ -277,13 +353,22 @@ static enum MHD_Result admin_http_access(void *cls, struct MHD_Connection *c, co
 static void admin_http_done(void *cls, struct MHD_Connection *c, void **con_cls,
 			    enum MHD_RequestTerminationCode toe)
 {
+	struct admin *a = cls;
 	struct admin_http_ctx *ctx = *con_cls;
 
-	(void)cls;
 	(void)c;
 	(void)toe;
-	if (ctx)
+	if (ctx && ctx->listed) {	/* closed while held: out of the list */
+		for (struct admin_http_ctx **pp = &a->http_held; *pp; pp = &(*pp)->next)
+			if (*pp == ctx) {
+				*pp = ctx->next;
+				break;
+			}
+	}
+	if (ctx) {
+		json_decref(ctx->rep.json);
 		free(ctx->body);
+	}
 	free(ctx);
 	*con_cls = NULL;
 }
@@ -343,7 +428,8 @@ int admin_http_start(struct admin *a, const char *listen, bool explicit, char *b
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	unsigned flags = MHD_USE_ERROR_LOG | MHD_USE_EPOLL;
+	/* Suspend and resume: a 401 held back (rest_auth.h) without blocking the thread. */
+	unsigned flags = MHD_USE_ERROR_LOG | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
 
 	bound[0] = '\0';
 	if (admin_http_addr(listen, &ss, &sl) < 0) {
@@ -384,12 +470,15 @@ void admin_http_run(struct admin *a, int wait_ms)
 		nanosleep(&ts, NULL);
 		return;
 	}
+	admin_http_resume(a, false);
 	MHD_run_wait(a->mhd, wait_ms);
 }
 
 void admin_http_stop(struct admin *a)
 {
-	if (a->mhd)
+	if (a->mhd) {
+		admin_http_resume(a, true);	/* a daemon stops with none suspended */
 		MHD_stop_daemon(a->mhd);
+	}
 	a->mhd = NULL;
 }

@@ -18,11 +18,13 @@
 #include "admin/path.h"
 
 struct admin;
+struct admin_caller;
 struct MHD_Connection;
 
 /* One request as the handlers see it. */
 struct admin_req {
 	struct admin *a;
+	const struct admin_caller *who;	/* admin/rest_auth.h: who is calling */
 	struct MHD_Connection *conn;
 	const char *method;
 	struct path path;
@@ -38,6 +40,8 @@ struct admin_reply {
 	size_t text_len;
 	bool text_json;			/* text is JSON already (a cached answer) */
 	const char *allow;		/* 405: the methods that are */
+	const char *www_authenticate;	/* 401: the WWW-Authenticate header */
+	uint32_t retry_after_s;		/* 429: the Retry-After header (0: none) */
 };
 
 /* Starts the daemon on cfg->http in external-select mode. Returns 0, or -1 after logging
@@ -46,7 +50,8 @@ struct admin_reply {
 int admin_http_start(struct admin *a, const char *listen, bool explicit, char *bound,
 		     size_t cap);
 
-/* Serves what is ready, waiting at most wait_ms for something to happen. */
+/* Serves what is ready, waiting at most wait_ms for something to happen. Answers held
+ * back (a 401 after repeated failures: the connection suspended) go out once due. */
 void admin_http_run(struct admin *a, int wait_ms);
 
 void admin_http_stop(struct admin *a);

@@ -50,6 +50,12 @@ static const struct admin_route_entry admin_routes[] = {
 	{ { "api", "v1", "audit" }, "GET", { { "GET", api_audit } } },
 	{ { "api", "v1", "producers" }, "GET", { { "GET", api_producers_list } } },
 	{ { "api", "v1", "producers", "*" }, "GET", { { "GET", api_producer_get } } },
+	{ { "api", "v1", "tokens" }, "GET, POST",
+	  { { "GET", api_tokens_list }, { "POST", api_tokens_create } } },
+	{ { "api", "v1", "tokens", "*" }, "GET, PATCH, DELETE",
+	  { { "GET", api_token_get }, { "PATCH", api_token_patch },
+	    { "DELETE", api_token_revoke } } },
+	{ { "api", "v1", "admin-audit" }, "GET", { { "GET", api_admin_audit } } },
 };
 
 static bool admin_shape_matches(const struct admin_route_entry *e, const struct path *p)

@@ -45,6 +45,14 @@ int api_audit(struct admin_req *r, struct admin_reply *rep);	/* admin/api_audit.
 int api_producers_list(struct admin_req *r, struct admin_reply *rep);
 int api_producer_get(struct admin_req *r, struct admin_reply *rep);
 
+/* admin/api_tokens.c */
+int api_tokens_list(struct admin_req *r, struct admin_reply *rep);
+int api_tokens_create(struct admin_req *r, struct admin_reply *rep);
+int api_token_get(struct admin_req *r, struct admin_reply *rep);
+int api_token_patch(struct admin_req *r, struct admin_reply *rep);
+int api_token_revoke(struct admin_req *r, struct admin_reply *rep);	/* DELETE */
+int api_admin_audit(struct admin_req *r, struct admin_reply *rep);	/* api_admin_audit.c */
+
 /* admin/api_health.c */
 int api_healthz(struct admin_req *r, struct admin_reply *rep);
 int api_readyz(struct admin_req *r, struct admin_reply *rep);

@@ -233,6 +233,70 @@ static const char schema5_pg[] =
 	"ALTER TABLE topics ADD COLUMN priority integer NOT NULL DEFAULT 0"
 	" CHECK (priority BETWEEN 0 AND 255);";
 
+/* Who may do what (core/auth.h): tokens kept as their BLAKE2b hash (hex) only, with
+ * their permissions and limits as JSON; and admin_audit, the record of every change made
+ * through REST and of every refused attempt (REST and TCP). admin_audit is append-only:
+ * triggers refuse UPDATE and DELETE, and nothing here issues either. */
+static const char schema6_sqlite[] =
+	"CREATE TABLE auth_tokens ("
+	" id TEXT PRIMARY KEY NOT NULL CHECK (length(id) = 12),"
+	" name TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 64),"
+	" role TEXT NOT NULL CHECK (role IN ('client', 'reader', 'admin')),"
+	" token_hash TEXT NOT NULL CHECK (length(token_hash) = 64),"
+	" permissions TEXT NOT NULL CHECK (json_valid(permissions)),"
+	" limits TEXT NOT NULL CHECK (json_valid(limits)),"
+	" created_at TEXT NOT NULL,"
+	" created_by TEXT NOT NULL CHECK (length(created_by) BETWEEN 1 AND 64),"
+	" updated_at TEXT NOT NULL,"
+	" revoked_at TEXT);"
+	"CREATE TABLE admin_audit ("
+	" id TEXT PRIMARY KEY NOT NULL,"
+	" at TEXT NOT NULL,"
+	" actor TEXT NOT NULL CHECK (length(actor) BETWEEN 1 AND 64),"
+	" actor_name TEXT CHECK (length(actor_name) <= 64),"
+	" source TEXT CHECK (length(source) <= 63),"
+	" action TEXT NOT NULL CHECK (length(action) BETWEEN 1 AND 47),"
+	" target TEXT CHECK (length(target) <= 300),"
+	" outcome TEXT NOT NULL CHECK (outcome IN ('ok', 'refused', 'failed')),"
+	" status TEXT CHECK (length(status) <= 23),"
+	" detail TEXT CHECK (length(detail) <= 256));"
+	"CREATE INDEX idx_admin_audit_at ON admin_audit (at DESC, id DESC);"
+	"CREATE INDEX idx_admin_audit_actor ON admin_audit (actor, at DESC);"
+	"CREATE TRIGGER admin_audit_no_update BEFORE UPDATE ON admin_audit"
+	" BEGIN SELECT RAISE(ABORT, 'admin_audit is append-only'); END;"
+	"CREATE TRIGGER admin_audit_no_delete BEFORE DELETE ON admin_audit"
+	" BEGIN SELECT RAISE(ABORT, 'admin_audit is append-only'); END;";
+
+static const char schema6_pg[] =
+	"CREATE TABLE auth_tokens ("
+	" id varchar(12) PRIMARY KEY CHECK (length(id) = 12),"
+	" name varchar(64) NOT NULL UNIQUE CHECK (length(name) >= 1),"
+	" role varchar(10) NOT NULL CHECK (role IN ('client', 'reader', 'admin')),"
+	" token_hash char(64) NOT NULL,"
+	" permissions jsonb NOT NULL,"
+	" limits jsonb NOT NULL,"
+	" created_at timestamptz NOT NULL DEFAULT now(),"
+	" created_by varchar(64) NOT NULL CHECK (length(created_by) >= 1),"
+	" updated_at timestamptz NOT NULL DEFAULT now(),"
+	" revoked_at timestamptz);"
+	"CREATE TABLE admin_audit ("
+	" id uuid PRIMARY KEY,"
+	" at timestamptz NOT NULL,"
+	" actor varchar(64) NOT NULL CHECK (length(actor) >= 1),"
+	" actor_name varchar(64),"
+	" source varchar(63),"
+	" action varchar(47) NOT NULL CHECK (length(action) >= 1),"
+	" target varchar(300),"
+	" outcome varchar(8) NOT NULL CHECK (outcome IN ('ok', 'refused', 'failed')),"
+	" status varchar(23),"
+	" detail varchar(256));"
+	"CREATE INDEX idx_admin_audit_at ON admin_audit (at DESC, id DESC);"
+	"CREATE INDEX idx_admin_audit_actor ON admin_audit (actor, at DESC);"
+	"CREATE FUNCTION admin_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS"
+	" $f$ BEGIN RAISE EXCEPTION 'admin_audit is append-only'; END $f$;"
+	"CREATE TRIGGER admin_audit_append_only BEFORE UPDATE OR DELETE ON admin_audit"
+	" FOR EACH ROW EXECUTE FUNCTION admin_audit_append_only();";
+
 const struct store_migration store_migrations[] = {
 	{ 1, "seed command side: topics, subscriptions, routing_rules, distribution_stats",
 	  schema1_sqlite, schema1_pg },
@@ -243,6 +307,7 @@ const struct store_migration store_migrations[] = {
 	  schema4_pg },
 	{ 5, "topics.priority: higher-priority topics served first", schema5_sqlite,
 	  schema5_pg },
+	{ 6, "auth_tokens and admin_audit (append-only)", schema6_sqlite, schema6_pg },
 };
 const uint32_t store_migrations_count = sizeof(store_migrations) / sizeof(store_migrations[0]);
 

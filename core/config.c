@@ -1,6 +1,7 @@
 /* core/config.c — defaults and command-line parsing for fanoutd. */
 #include "core/config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
@@ -89,6 +90,13 @@ static const char config_usage[] =
 	"                            whole sealed segments even when a named subscription\n"
 	"                            has not passed them (it is told of the gap);\n"
 	"                            subscriptions_win: they stay until every one has\n"
+	"  --auth MODE               required: every client presents a token (Hello.token,\n"
+	"                            Authorization: Bearer); off (default): nobody does,\n"
+	"                            allowed only while every listener is on loopback\n"
+	"  --auth-bootstrap FILE     an admin token in FILE (mode 0600; made when absent)\n"
+	"  --max-conn-events-per-s N   events one connection may publish a second (bursts\n"
+	"                            of a second's worth; default 0 = no bound)\n"
+	"  --max-conn-bytes-per-s N  the same in publish batch bytes\n"
 	"  --partitions N            partitions of auto-created topics (default 1)\n"
 	"  --max-lag-bytes N         cut a subscriber this far behind, in bytes (default\n"
 	"                            1073741824; 0 = never)\n"
@@ -202,7 +210,7 @@ enum {
 	OPT_STATS_INTERVAL, OPT_STATS_QUEUE, OPT_LOG_FORMAT, OPT_REACTOR_MEMORY,
 	OPT_FRAME_DEADLINE, OPT_LATEST_KEYS, OPT_MEMORY_LOG, OPT_SEND_ZC_INFLIGHT,
 	OPT_MAX_TOPICS_CONN, OPT_TOPIC_RATE, OPT_DATA_INDEX, OPT_AUDIT_SPILL, OPT_REDIS_URL,
-	OPT_FSYNC, OPT_RETENTION_MODE,
+	OPT_FSYNC, OPT_RETENTION_MODE, OPT_AUTH, OPT_AUTH_BOOTSTRAP, OPT_CONN_EVENTS, OPT_CONN_BYTES,
 };
 
 static const struct option config_options[] = {
@@ -227,6 +235,10 @@ static const struct option config_options[] = {
 	{ "segment-bytes", required_argument, NULL, OPT_SEGMENT },
 	{ "fsync", required_argument, NULL, OPT_FSYNC },
 	{ "retention-mode", required_argument, NULL, OPT_RETENTION_MODE },
+	{ "auth", required_argument, NULL, OPT_AUTH },
+	{ "auth-bootstrap", required_argument, NULL, OPT_AUTH_BOOTSTRAP },
+	{ "max-conn-events-per-s", required_argument, NULL, OPT_CONN_EVENTS },
+	{ "max-conn-bytes-per-s", required_argument, NULL, OPT_CONN_BYTES },
 	{ "partitions", required_argument, NULL, OPT_PARTITIONS },
 	{ "max-lag-bytes", required_argument, NULL, OPT_MAX_LAG_BYTES },
 	{ "max-lag-events", required_argument, NULL, OPT_MAX_LAG_EVENTS },
@@ -367,6 +379,21 @@ static int config_apply(struct config *c, int opt, const char *arg, FILE *out,
 			return -EINVAL;
 		c->retention_subscriptions_win = strcmp(arg, "subscriptions_win") == 0;
 		return 0;
+	case OPT_AUTH:
+		*why = "--auth must be required or off";
+		if (strcmp(arg, "required") && strcmp(arg, "off"))
+			return -EINVAL;
+		c->auth_required = strcmp(arg, "required") == 0;
+		return 0;
+	case OPT_CONN_EVENTS:
+		*why = "--max-conn-events-per-s must be a number of events (0 = no bound)";
+		return config_number(arg, 0, UINT64_MAX, &c->conn_events_per_s);
+	case OPT_CONN_BYTES:
+		*why = "--max-conn-bytes-per-s must be a number of bytes (0 = no bound)";
+		return config_number(arg, 0, UINT64_MAX, &c->conn_bytes_per_s);
+	case OPT_AUTH_BOOTSTRAP:
+		*why = "--auth-bootstrap wants a file's path";
+		return config_string(c->auth_bootstrap, sizeof(c->auth_bootstrap), arg);
 	case OPT_PARTITIONS:
 		*why = "--partitions must be in 1..1024";
 		if (config_number(arg, 1, 1024, &n) < 0)
@@ -588,6 +615,22 @@ int config_load_file(struct config *c, const char *path, FILE *out, FILE *err)
 	return 0;
 }
 
+bool config_loopback(const char *hostport)
+{
+	const char *colon = strrchr(hostport, ':');
+	size_t hl = colon ? (size_t)(colon - hostport) : strlen(hostport);
+	char host[128];
+	struct in_addr v4;
+
+	if (hl >= 2 && hostport[0] == '[' && hostport[hl - 1] == ']')
+		snprintf(host, sizeof(host), "%.*s", (int)(hl - 2), hostport + 1);
+	else
+		snprintf(host, sizeof(host), "%.*s", (int)hl, hostport);
+	if (strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0)
+		return true;
+	return inet_pton(AF_INET, host, &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
+}
+
 int config_parse_args(struct config *c, int argc, char **argv, FILE *out, FILE *err)
 {
 	int opt, rc;
@@ -627,6 +670,16 @@ int config_parse_args(struct config *c, int argc, char **argv, FILE *out, FILE *
 		fprintf(err, "fanoutd: --segment-bytes (%" PRIu64 ") must be at least "
 			"--max-frame-bytes (%u) + %u, so that every accepted event fits in a "
 			"segment\n", c->segment_bytes, c->max_frame_bytes, CONFIG_SEGMENT_SLACK);
+		return -1;
+	}
+	/* Without auth, anyone who reaches a port may publish, read and administer. */
+	if (!c->auth_required && (!config_loopback(c->listen) ||
+				  (!c->no_http && !config_loopback(c->http)))) {
+		fprintf(err, "fanoutd: --auth off is allowed only when every listener is on "
+			"loopback, and %s %s is not: pass --auth required (with --auth-bootstrap "
+			"FILE for the first admin token), or listen on 127.0.0.1\n",
+			config_loopback(c->listen) ? "--http" : "--listen",
+			config_loopback(c->listen) ? c->http : c->listen);
 		return -1;
 	}
 	/* A client may hold one frame in full, and an answer beside it. */

@@ -88,6 +88,10 @@ struct config {
 	uint32_t stats_interval_s;	/* distribution_stats rows every this many seconds */
 	uint32_t stats_queue_rows;	/* rows kept while the store is down */
 	bool log_json;			/* --log-format json */
+	bool auth_required;		/* --auth required (core/auth.h) */
+	uint64_t conn_events_per_s;	/* a connection's publish rate bound; 0 = none */
+	uint64_t conn_bytes_per_s;	/* the same in batch bytes */
+	char auth_bootstrap[CONFIG_PATH_MAX];	/* --auth-bootstrap: an admin token's file */
 	uint32_t ntopics;
 	struct config_topic topics[CONFIG_TOPICS_MAX];	/* declared with --topic */
 };
@@ -105,6 +109,9 @@ int config_parse_args(struct config *c, int argc, char **argv, FILE *out, FILE *
  * repeatable keys (topic) may repeat. Returns 0, or -1 after printing "PATH:LINE: why"
  * to err. */
 int config_load_file(struct config *c, const char *path, FILE *out, FILE *err);
+
+/* True when HOST:PORT names a loopback address (127.0.0.0/8, ::1, localhost). */
+bool config_loopback(const char *hostport);
 
 /* Parses "name" or "name:partitions". Returns 0 or -1 with *why set. */
 int config_parse_topic(const char *arg, struct config_topic *t, const char **why);

@@ -8,6 +8,7 @@
 struct publish_error {
 	Fanout__V1__ErrorCode code;
 	char message[320];
+	uint32_t retry_after_ms;	/* RATE_LIMITED: when it would fit */
 };
 
 #endif

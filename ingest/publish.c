@@ -26,6 +26,7 @@ static int publish_fail(struct publish_error *err, Fanout__V1__ErrorCode code,
 	va_list ap;
 
 	err->code = code;
+	err->retry_after_ms = 0;
 	va_start(ap, fmt);
 	vsnprintf(err->message, sizeof(err->message), fmt, ap);
 	va_end(ap);
@@ -320,18 +321,44 @@ static int publish_quarantined(struct publish_ctx *ctx, struct publish_error *er
 	return 0;
 }
 
+/* The publishing token may publish event i to its topic (the one it names, then the
+ * one a rule routes it to). last: the topic last allowed, which most batches repeat.
+ * Returns 0 or -1 with err. */
+static int publish_permitted(struct publish_ctx *ctx, size_t i, struct wire_str topic,
+			     bool routed, struct wire_str *last, struct publish_error *err)
+{
+	if (last->p && last->len == topic.len && memcmp(last->p, topic.p, topic.len) == 0)
+		return 0;
+	if (!auth_allows(ctx->grant, AUTH_PUBLISH, topic.p, topic.len))
+		return publish_fail(err, FANOUT__V1__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED,
+				    "events[%zu]: token %s may not publish to topic '%.*s'%s; "
+				    "nothing of this batch was stored", route_origin(ctx->route, i),
+				    ctx->grant->name, (int)topic.len, topic.p,
+				    routed ? " (where a routing rule sends it)" : "");
+	*last = topic;
+	return 0;
+}
+
 /* Checks and routes every event and resolves its topic. Returns 0 or -1 with err. */
 static int publish_validate(struct publish_ctx *ctx, struct publish_error *err)
 {
 	struct topic *tp = NULL;
+	struct wire_str allowed = { 0 };
 	bool create, creates = false;
 
 	for (size_t i = 0; i < ctx->n; i++) {
 		struct event_view *v = &ctx->views[i];
+		const char *named;
 
 		if (wire_check_event(v, route_origin(ctx->route, i), err) < 0)
 			return -1;
+		if (ctx->grant && publish_permitted(ctx, i, v->topic, false, &allowed, err) < 0)
+			return -1;
+		named = v->topic.p;
 		if (ctx->route && route_apply(ctx->route, v, i, err) < 0)
+			return -1;
+		if (ctx->grant && v->topic.p != named &&
+		    publish_permitted(ctx, i, v->topic, true, &allowed, err) < 0)
 			return -1;
 		ctx->resolved[i] = publish_topic(ctx, v->topic, route_origin(ctx->route, i), tp,
 						 &create, err);

@@ -19,6 +19,7 @@
 #include "core/arena.h"
 #include "core/budget.h"
 #include "core/log.h"
+#include "core/auth.h"
 #include "core/topic.h"
 #include "core/topic_quota.h"
 #include "ingest/event_encode.h"
@@ -102,6 +103,10 @@ struct publish_ctx {
 	 * event i has (UINT64_MAX: not stored) and known_part[i] its partition: those
 	 * entries are answered, not appended again. */
 	const struct event_stamp *stamp;
+	/* Set by the caller per batch: the publishing token (core/auth.h), whose publish
+	 * rights every event's topic is checked against, before and after the routing
+	 * rules; NULL = no check (auth off). */
+	const struct auth_token *grant;
 	const uint64_t *known;
 	const uint32_t *known_part;
 	uint32_t skipped;		/* known entries of the batch (not appended) */

@@ -144,6 +144,11 @@ int net_engine_start(struct net_engine *e, uint32_t n, struct topic_table *topic
 	pthread_mutex_init(&e->lock, NULL);
 	pthread_cond_init(&e->cond, NULL);
 	named_init(&e->named);
+	if (auth_init(&e->auth_own, cfg->auth_required) < 0) {
+		fprintf(stderr, "fanoutd: out of memory for the token table\n");
+		return -ENOMEM;
+	}
+	e->auth = &e->auth_own;
 	rc = producer_registry_open(&e->producers, cfg->data_dir, topics);
 	if (rc < 0) {
 		fprintf(stderr, "fanoutd: cannot open the producer records in %s/producers: "
@@ -247,6 +252,8 @@ void net_engine_free(struct net_engine *e)
 		audit_queue_free(&e->audit[i]);
 	free(e->audit);
 	named_free(&e->named);
+	if (e->auth)
+		auth_free(e->auth);
 	if (e->producers_open)
 		producer_registry_close(&e->producers);
 	pthread_mutex_destroy(&e->lock);

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/auth.h"
 #include "core/config.h"
 #include "core/topic.h"
 #include "core/xr.h"
@@ -61,6 +62,10 @@ struct net_engine {
 	_Atomic bool audit_on;		/* the admin thread takes them (else none is kept) */
 	struct named_registry named;	/* named subscriptions (net/named.h) */
 	struct producer_registry producers;	/* idempotent producers (net/producer.h) */
+	struct auth *auth;		/* tokens and permissions (core/auth.h): &auth_own,
+					 * from net_engine_start on; tokens are added by the
+					 * caller (the bootstrap) and the admin plane */
+	struct auth auth_own;
 	bool producers_open;
 };
 

@@ -170,6 +170,7 @@ static void session_named_leave(struct session *s, struct subscription *sub,
  * still owed are recorded as failed first (net_server_audit_end). */
 static void session_drop_sub(struct session *s, struct subscription *sub, bool owed)
 {
+	access_sub_give(&s->access);
 	if (sub->named) {	/* another consumer may have it now */
 		/* A standby was owed nothing; a SHARED consumer's events go to the others. */
 		owed = owed && !sub->named_standby && !sub->claimed;
@@ -220,6 +221,8 @@ void session_close(struct session *s)
 	session_free_ctl(s, 1);
 	s->subs = NULL;
 	s->nsubs = 0;
+	access_close(&s->access);
+	s->refuse_at_ns = 0;
 	s->in_use = false;
 }
 
@@ -291,17 +294,16 @@ static void session_queue(struct session *s, const Fanout__V1__ServerMessage *m)
 	net_server_activate(s->srv, s);
 }
 
-static void session_error(struct session *s, Fanout__V1__ErrorCode code, uint64_t sequence,
-			  uint32_t sub_id, bool closing, const char *fmt, ...)
+static void session_verror(struct session *s, Fanout__V1__ErrorCode code, uint64_t sequence,
+			   uint32_t sub_id, bool closing, uint32_t retry_after_ms,
+			   const char *fmt, va_list ap)
 {
 	Fanout__V1__ServerMessage m = FANOUT__V1__SERVER_MESSAGE__INIT;
 	Fanout__V1__Error e = FANOUT__V1__ERROR__INIT;
 	char text[400];
-	va_list ap;
 
-	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
+	e.retry_after_ms = retry_after_ms;
 	e.code = code;
 	e.message = text;
 	e.sequence = sequence;
@@ -314,6 +316,131 @@ static void session_error(struct session *s, Fanout__V1__ErrorCode code, uint64_
 	session_queue(s, &m);
 	if (closing)
 		s->closing = true;
+}
+
+static void session_error(struct session *s, Fanout__V1__ErrorCode code, uint64_t sequence,
+			  uint32_t sub_id, bool closing, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	session_verror(s, code, sequence, sub_id, closing, 0, fmt, ap);
+	va_end(ap);
+}
+
+static void session_error_retry(struct session *s, Fanout__V1__ErrorCode code,
+				uint64_t sequence, uint32_t retry_after_ms, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+static void session_error_retry(struct session *s, Fanout__V1__ErrorCode code,
+				uint64_t sequence, uint32_t retry_after_ms, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	session_verror(s, code, sequence, 0, false, retry_after_ms, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- who may do what (core/auth.h, net/access.h) -------------------------------------- */
+
+static void session_peer(const struct session *s, struct sockaddr_storage *ss)
+{
+	socklen_t sl = sizeof(*ss);
+
+	memset(ss, 0, sizeof(*ss));
+	if (s->conn->local || getpeername(s->conn->fd, (struct sockaddr *)ss, &sl) < 0)
+		ss->ss_family = AF_UNIX;
+}
+
+/* Records a refused attempt for the admin audit. */
+static void session_refuse(struct session *s, const char *action, const char *target,
+			   const char *why)
+{
+	struct sockaddr_storage ss;
+	char source[64];
+
+	session_peer(s, &ss);
+	auth_addr_text(&ss, source, sizeof(source));
+	auth_refuse(s->srv->eng->auth, s->access.id, source, action, target, why);
+}
+
+/* The token's rights changed (auth_swap): a revoked token closes the connection; a
+ * subscription whose topic it may no longer read is ended. Returns false when closing. */
+static bool session_auth_refresh(struct session *s)
+{
+	struct auth *a = s->srv->eng->auth;
+
+	switch (access_refresh(&s->access, a)) {
+	case ACCESS_SAME:
+		return true;
+	case ACCESS_REVOKED:
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_UNAUTHENTICATED, 0, 0, true,
+			      "token %s was revoked", s->access.name);
+		return false;
+	case ACCESS_CHANGED:
+		break;
+	}
+	for (uint32_t i = s->nsubs; i-- > 0;) {
+		struct subscription *sub = s->subs[i];
+		const struct topic *tp = sub->topic;	/* outlives sub (session_join) */
+		uint32_t id = sub->id;
+
+		if (access_allows(&s->access, a, AUTH_SUBSCRIBE, tp->name, tp->name_len))
+			continue;
+		s->subs[i] = s->subs[--s->nsubs];
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED, 0, id, false,
+			      "subscription %u ended: token %s may no longer subscribe to topic "
+			      "'%s'", id, s->access.name, tp->name);
+		session_drop_sub(s, sub, true);	/* frees it */
+	}
+	session_priority_update(s, clock_monotonic_ns());
+	return true;
+}
+
+static void session_refused_hello(struct session *s)
+{
+	s->refuse_at_ns = 0;
+	session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_UNAUTHENTICATED, 0, 0, true,
+		      "hello: a valid token is required (Hello.token)");
+}
+
+/* A Hello's token. Returns 0, or -1 when refused (the Error queued, or held back). */
+static int session_hello_token(struct session *s, const Fanout__V1__Hello *h)
+{
+	struct auth *a = s->srv->eng->auth;
+	const char *tok = h->token ? h->token : "";
+	struct sockaddr_storage ss;
+	int64_t delay;
+	int rc;
+
+	if (!a->required || (s->access.id[0] && !tok[0]))
+		return 0;	/* nothing to check (a token given is ignored), or done before */
+	session_peer(s, &ss);
+	rc = access_hello(&s->access, a, tok, strlen(tok), &ss, clock_monotonic_ns(), &delay);
+	if (rc == -EACCES) {
+		session_refuse(s, "hello", "", tok[0] ? "invalid token" : "no token");
+		/* Held back after repeated failures from the address: the police pass sends
+		 * it; nothing else from the connection is read meanwhile. */
+		if (delay == 0)
+			session_refused_hello(s);
+		else
+			s->refuse_at_ns = clock_monotonic_ns() + delay;
+		return -1;
+	}
+	if (rc == -EALREADY) {
+		session_refuse(s, "hello", "", "a second token");
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_UNAUTHENTICATED, 0, 0, true,
+			      "hello: this connection authenticated with another token");
+		return -1;
+	}
+	if (rc == -EUSERS) {
+		session_refuse(s, "hello", "", "connection limit");
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_RATE_LIMITED, 0, 0, true,
+			      "hello: token %s has its limit of connections open",
+			      s->access.name);
+		return -1;
+	}
+	return 0;
 }
 
 /* A growth this client caused was refused by the reactor's budget: its held input goes
@@ -459,6 +586,13 @@ void session_police(struct session *s, int64_t now_ns)
 {
 	const struct config *cfg = s->srv->cfg;
 
+	if (s->refuse_at_ns) {	/* a refused Hello, held back */
+		if (now_ns >= s->refuse_at_ns)
+			session_refused_hello(s);
+		return;
+	}
+	if (!s->closing && !session_auth_refresh(s))	/* revoked: closing */
+		return;
 	session_priority_update(s, now_ns);	/* a changed topic priority: within 100 ms */
 	if (s->closing) {
 		if (s->close_by_ns == 0)
@@ -560,6 +694,12 @@ static void session_hello(struct session *s, const Fanout__V1__Hello *h)
 		s->heartbeat_ms = 0;
 	}
 	r.heartbeat_ms = s->heartbeat_ms;
+	if (session_hello_token(s, h) < 0)
+		return;
+	if (s->access.token) {
+		r.token_name = s->access.name;
+		r.role = (char *)auth_role_name(s->access.token->role);
+	}
 	if (h->producer_id && h->producer_id[0] && session_hello_producer(s, h) < 0)
 		return;
 	r.producer_epoch = s->producer ? s->producer_epoch : 0;
@@ -1078,7 +1218,8 @@ static void session_named_sent(struct subscription *sub)
 	}
 }
 
-static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *req)
+/* Places a subscription. Returns true, or false after the Error. */
+static bool session_subscribe_do(struct session *s, const Fanout__V1__Subscribe *req)
 {
 	struct subscription *sub;
 	struct sub_request sr;
@@ -1096,26 +1237,26 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_DUPLICATE_SUBSCRIPTION, 0,
 			      req->subscription_id, false, "subscription id %u is already in use",
 			      req->subscription_id);
-		return;
+		return false;
 	}
 	if (s->nsubs >= s->srv->cfg->max_subscriptions) {
 		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_TOO_MANY_SUBSCRIPTIONS, 0,
 			      req->subscription_id, false,
 			      "at most %u subscriptions per connection",
 			      s->srv->cfg->max_subscriptions);
-		return;
+		return false;
 	}
 	if (session_named_check(s, req) < 0)
-		return;
+		return false;
 	tp = session_sub_topic(s, req);
 	if (!tp || session_sub_quarantined(s, tp, req->subscription_id))
-		return;
+		return false;
 	sub = calloc(1, sizeof(*sub));
 	if (!sub || (s->nsubs == s->subs_cap && session_grow_subs(s) < 0)) {
 		free(sub);
 		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL, 0,
 			      req->subscription_id, false, "out of memory");
-		return;
+		return false;
 	}
 	if (req->subscription_name && req->subscription_name[0] &&
 	    (!(act = calloc(1, sizeof(*act))) ||
@@ -1125,7 +1266,7 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 				      req->subscription_id, false, "out of memory");
 		free((void *)act);
 		free(sub);
-		return;
+		return false;
 	}
 	sr = (struct sub_request){
 		.id = req->subscription_id, .topic = tp,
@@ -1180,7 +1321,7 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 		free(sub);
 		session_error(s, session_sub_code(err), 0, req->subscription_id, false,
 			      "subscribe: %s: %s", session_sub_what(err), why);
-		return;
+		return false;
 	}
 	if (req->shm_ring_bytes && session_open_sink(s, sub, req, fds) < 0) {
 		if (sub->indexed && !sub->claimed)
@@ -1188,7 +1329,7 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 		session_join(s, tp, false);
 		sub_free(sub);
 		free(sub);
-		return;
+		return false;
 	}
 	sub->owner = s;
 	net_control_sub_started(s->srv, sub, (int)req->start);	/* admin plane */
@@ -1201,6 +1342,32 @@ static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *re
 	net_server_info(s->srv, "connection %u: subscription %u to %s (%zu patterns%s%s)",
 			s->conn->slot, req->subscription_id, tp->name, req->n_patterns,
 			req->filter ? ", filter" : "", req->snapshot ? ", snapshot" : "");
+	return true;
+}
+
+static void session_subscribe(struct session *s, const Fanout__V1__Subscribe *req)
+{
+	struct auth *a = s->srv->eng->auth;
+
+	if (!session_auth_refresh(s))
+		return;	/* revoked: closing */
+	if (!access_allows(&s->access, a, AUTH_SUBSCRIBE, req->topic, strlen(req->topic))) {
+		session_refuse(s, "subscribe", req->topic, "not permitted");
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED, 0,
+			      req->subscription_id, false, "subscribe: token %s may not subscribe "
+			      "to topic '%.200s'", s->access.name, req->topic);
+		return;
+	}
+	if (!access_sub_take(&s->access)) {
+		session_refuse(s, "subscribe", req->topic, "subscription limit");
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_RATE_LIMITED, 0,
+			      req->subscription_id, false, "subscribe: token %s has its limit of %u "
+			      "subscriptions open", s->access.name,
+			      s->access.token->limits.subscriptions);
+		return;
+	}
+	if (!session_subscribe_do(s, req))
+		access_sub_give(&s->access);
 }
 
 static void session_unsubscribe(struct session *s, const Fanout__V1__Unsubscribe *req)
@@ -1297,7 +1464,10 @@ static void session_publish_answer(struct session *s, const struct session_batch
 			      "publish: the %u stored events are in the log but the disk did not "
 			      "sync them (%s): they survive the server process dying, not the "
 			      "machine", t->n, strerror(-b->sync_failed));
-	if (b->rc < 0)
+	if (b->rc < 0 && b->err.retry_after_ms)
+		session_error_retry(s, b->err.code, b->seq, b->err.retry_after_ms, "publish: %s",
+				    b->err.message);
+	else if (b->rc < 0)
 		session_error(s, b->err.code, b->seq, 0, b->closing, "publish: %s",
 			      b->err.message);
 }
@@ -1402,6 +1572,27 @@ static int session_producer_begin(struct session *s, struct session_batch *b, in
 	return 0;
 }
 
+/* A batch's events and bytes against the connection's and the token's rates. Returns
+ * 0, or -1 with err RATE_LIMITED (nothing of it is stored). */
+static int session_publish_charge(struct session *s, uint32_t events, size_t bytes,
+				  struct publish_error *err)
+{
+	const struct config *cfg = s->srv->cfg;
+	int64_t wait = access_charge(&s->access, cfg->conn_events_per_s, cfg->conn_bytes_per_s,
+				     events, bytes, clock_monotonic_ns());
+
+	if (wait == 0)
+		return 0;
+	err->code = FANOUT__V1__ERROR_CODE__ERROR_CODE_RATE_LIMITED;
+	err->retry_after_ms = (uint32_t)((wait + 999999) / 1000000);
+	snprintf(err->message, sizeof(err->message), "%u events (%zu bytes) would pass the "
+		 "%s rate limit; nothing of this batch was stored; retry in %u ms", events,
+		 bytes, s->access.token ? "connection's or token's" : "connection's",
+		 err->retry_after_ms);
+	session_refuse(s, "publish", "", "rate limit");
+	return -1;
+}
+
 /* A PublishBatch, from its wire bytes (ingest/publish.h). */
 static void session_publish(struct session *s, const uint8_t *batch, size_t len)
 {
@@ -1415,6 +1606,8 @@ static void session_publish(struct session *s, const uint8_t *batch, size_t len)
 	int scanned, known = 0;
 
 	assert(s->batch_tail - s->batch_head < SESSION_BATCHES_MAX);	/* session_parse */
+	if (!session_auth_refresh(s))
+		return;	/* revoked: closing, nothing of it stored */
 	s->srv->route.rules = net_engine_rules(s->srv->eng);	/* a reload may have swapped them */
 	pub->quota = &s->topic_quota;	/* topics the batch creates are this connection's */
 	scanned = publish_scan(pub, batch, len, &seq, &err);
@@ -1434,10 +1627,15 @@ static void session_publish(struct session *s, const uint8_t *batch, size_t len)
 		pub->rejected++;
 		b->rc = -1;
 		b->err = err;
+	} else if (session_publish_charge(s, pub->n, len, &b->err) < 0) {
+		publish_ticket_reset(&b->ticket);
+		pub->rejected++;
+		b->rc = -1;
 	} else if (s->producer && (known = session_producer_begin(s, b, now)) < 0) {
 		publish_ticket_reset(&b->ticket);
 		b->rc = -1;
 	} else {
+		pub->grant = s->srv->eng->auth->required ? s->access.token : NULL;
 		b->rc = (known ? publish_answer_known(pub, &b->ticket, &b->err) :
 			 publish_batch(pub, now, &b->ticket, &appended, &b->err)) < 0 ? -1 : 0;
 		if (!known && s->producer && b->seq == s->srv->test_kill_seq)
@@ -1445,6 +1643,10 @@ static void session_publish(struct session *s, const uint8_t *batch, size_t len)
 		pub->stamp = NULL;
 		pub->known = NULL;
 		pub->known_part = NULL;
+		pub->grant = NULL;
+		if (b->rc < 0 && b->err.code ==
+		    FANOUT__V1__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED)
+			session_refuse(s, "publish", "", b->err.message);
 	}
 	if (b->rc == 0 && b->ticket.n > 0) {
 		s->stats.last_topic = pub->resolved[0];	/* admin plane: the topic's producers */
@@ -1586,6 +1788,25 @@ static bool session_bad_strings(struct session *s, const Fanout__V1__ClientMessa
  * read straight off the wire (ingest/wire_scan.h); everything else is unpacked with
  * protobuf-c. Returns false, doing nothing, when it must wait for the publish batches
  * ahead of it to be answered. */
+/* Before a connection has authenticated only a Hello is read. Returns true for a
+ * Hello (handled as usual), false after the closing Error. */
+static bool session_frame_hello(struct session *s, const uint8_t *body, uint32_t len)
+{
+	Fanout__V1__ClientMessage *m;
+
+	if (!wire_client_publish(body, len, &(const uint8_t *){ NULL }, &(size_t){ 0 })) {
+		arena_reset(&s->srv->arena);
+		m = fanout__v1__client_message__unpack(&s->srv->arena.pb, len, body);
+		if (m && m->body_case == FANOUT__V1__CLIENT_MESSAGE__BODY_HELLO)
+			return true;
+	}
+	s->frames_in++;
+	session_refuse(s, "request", "", "not authenticated");
+	session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_UNAUTHENTICATED, 0, 0, true,
+		      "authenticate first: send a Hello with your token (Hello.token)");
+	return false;
+}
+
 static bool session_frame(struct session *s, const uint8_t *body, uint32_t len)
 {
 	struct arena *a = &s->srv->arena;
@@ -1596,6 +1817,8 @@ static bool session_frame(struct session *s, const uint8_t *body, uint32_t len)
 
 	if (unanswered == SESSION_BATCHES_MAX)
 		return false;
+	if (s->srv->eng->auth->required && !s->access.token && !session_frame_hello(s, body, len))
+		return true;	/* refused: closing */
 	if (wire_client_publish(body, len, &batch, &blen)) {
 		s->frames_in++;
 		session_publish(s, batch, blen);
@@ -1667,7 +1890,7 @@ static size_t session_parse(struct session *s, const uint8_t *p, size_t n)
 	struct frame_view fv;
 	size_t used = 0;
 
-	while (used < n && !s->closing && !s->paused) {
+	while (used < n && !s->closing && !s->paused && !s->refuse_at_ns) {
 		int rc = frame_parse(p + used, n - used, max, &fv);
 
 		if (rc < 0) {
@@ -1682,7 +1905,7 @@ static size_t session_parse(struct session *s, const uint8_t *p, size_t n)
 		}
 		used += (size_t)rc;
 	}
-	return s->closing ? n : used;
+	return s->closing || s->refuse_at_ns ? n : used;
 }
 
 /* Grows the stage to hold need bytes, from the reactor's budget. Returns 0, -EDQUOT
@@ -1765,8 +1988,8 @@ void session_data(struct session *s, const uint8_t *p, size_t n)
 	int rc;
 
 	s->last_rx_ns = clock_monotonic_ns();
-	if (s->closing)
-		return;
+	if (s->closing || s->refuse_at_ns)
+		return;	/* a refused Hello's answer is held back: nothing else is read */
 	if (s->stage_len == 0 && !s->paused) {	/* the common case: frames handled in place */
 		used = session_parse(s, p, n);
 		p += used;

@@ -14,6 +14,7 @@
 #include "core/reactor.h"
 #include "core/topic_quota.h"
 #include "ingest/publish.h"
+#include "net/access.h"
 #include "net/stats.h"
 #include "net/subscriber.h"
 
@@ -139,6 +140,11 @@ struct session {
 	struct producer *producer;
 	uint64_t producer_gen, producer_epoch;
 	struct event_stamp producer_stamp;	/* the batch being stored's */
+	/* --auth: the token it authenticated with (net/access.h); a Hello with a bad token
+	 * is answered at refuse_at_ns (held back after repeated failures, auth_fail) and
+	 * nothing else it sends is read meanwhile. */
+	struct access access;
+	int64_t refuse_at_ns;		/* CLOCK_MONOTONIC; 0 = none pending */
 };
 
 /* Sets up a session for a new connection (nothing allocated until it is used). Returns 0. */

@@ -95,14 +95,48 @@ static int fanout_topic_priority(struct bench_run *r)
 	return rc;
 }
 
+/* --fanout-auth: the bootstrap token the server wrote goes in $FANOUT_TOKEN, which
+ * client_hello sends. Returns 0 or -errno. */
+static int fanout_token(const char *path)
+{
+	char tok[128] = "";
+	FILE *f = fopen(path, "r");
+
+	if (!f || !fgets(tok, sizeof(tok), f)) {
+		if (f)
+			fclose(f);
+		fprintf(stderr, "fanout-bench: --fanout-auth: no token in %s\n", path);
+		return -ENOENT;
+	}
+	fclose(f);
+	tok[strcspn(tok, "\n")] = '\0';
+	return setenv("FANOUT_TOKEN", tok, 1) < 0 ? -errno : 0;
+}
+
+/* A Hello (with $FANOUT_TOKEN): needed with --fanout-auth. Returns 0 or -errno. */
+static int fanout_hello(struct client *c)
+{
+	Fanout__V1__ServerMessage *m = NULL;
+	int rc = client_hello(c, "fanout-bench", CONNECT_TIMEOUT_MS, &m);
+
+	if (rc < 0)
+		fprintf(stderr, "fanout-bench: fanoutd refused the Hello%s%s\n",
+			m && m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_ERROR ? ": " : "",
+			m && m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_ERROR ?
+			m->error->message : "");
+	if (m)
+		client_free_msg(m);
+	return rc;
+}
+
 static int fanout_server_start(struct bench_run *r)
 {
-	char data[200], ready[200], log[200], lag[32], reactors[16], index[24];
+	char data[200], ready[200], log[200], lag[32], reactors[16], index[24], boot[220];
 	/* The admin API on a port of its own (not the default 7480 another server may hold). */
 	char *argv[] = { (char *)r->cfg->fanoutd, "--listen", "127.0.0.1:0", "--data-dir", data,
 			 "--ready-file", ready, "--quiet", "--shm-socket", r->shm_socket,
 			 "--data-index-bytes", index, "--http", "127.0.0.1:0", NULL, NULL, NULL,
-			 NULL, NULL, NULL, NULL };
+			 NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
 	int rc = bench_tmpdir(r), st, argc = 14;
 
 	if (rc)
@@ -124,6 +158,13 @@ static int fanout_server_start(struct bench_run *r)
 		argv[argc++] = "--fsync";
 		argv[argc++] = (char *)r->cfg->fanout_fsync;
 	}
+	if (r->cfg->fanout_auth) {	/* the server makes the token file */
+		snprintf(boot, sizeof(boot), "%s/boot.token", r->tmpdir);
+		argv[argc++] = "--auth";
+		argv[argc++] = "required";
+		argv[argc++] = "--auth-bootstrap";
+		argv[argc++] = boot;
+	}
 	snprintf(data, sizeof(data), "%s/data", r->tmpdir);
 	snprintf(r->shm_socket, sizeof(r->shm_socket), "%s/shm.sock", r->tmpdir);
 	snprintf(ready, sizeof(ready), "%s/ready", r->tmpdir);
@@ -132,8 +173,11 @@ static int fanout_server_start(struct bench_run *r)
 	if (r->server_pid < 0)
 		return r->server_pid;
 	for (int i = 0; i < READY_TIMEOUT_MS / 20; i++) {
-		if (read_ready(ready, r->addr, sizeof(r->addr), r->http, sizeof(r->http)))
+		if (read_ready(ready, r->addr, sizeof(r->addr), r->http, sizeof(r->http))) {
+			if (r->cfg->fanout_auth && (rc = fanout_token(boot)) < 0)
+				return rc;
 			return r->cfg->fanout_priority >= 0 ? fanout_topic_priority(r) : 0;
+		}
 		if (waitpid(r->server_pid, &st, WNOHANG) == r->server_pid) {
 			r->server_pid = -1;
 			fprintf(stderr, "fanout-bench: %s exited at start-up%s\n", r->cfg->fanoutd,
@@ -163,6 +207,8 @@ static int fanout_pub_open(struct bench_run *r, struct bench_pub *p)
 	if (!f->buf)
 		return -ENOMEM;
 	rc = client_connect(&f->c, r->addr, CONNECT_TIMEOUT_MS);
+	if (rc == 0 && r->cfg->fanout_auth && !r->cfg->fanout_idempotent)
+		rc = fanout_hello(&f->c);
 	if (rc == 0 && r->cfg->fanout_idempotent) {	/* a producer of its own: bench-N */
 		Fanout__V1__Hello h = FANOUT__V1__HELLO__INIT;
 		Fanout__V1__ServerMessage *m = NULL;
@@ -470,6 +516,8 @@ static int fanout_sub_open(struct bench_run *r, struct bench_sub *s)
 	f->named = c->fanout_named;
 	f->shared = c->fanout_shared != 0;
 	rc = client_connect(cl, r->addr, CONNECT_TIMEOUT_MS);
+	if (rc == 0 && c->fanout_auth)
+		rc = fanout_hello(cl);
 	if (rc == 0 && f->shared) {	/* one subscription of every key, the group's */
 		sub.subscription_id = 1;
 		sub.topic = BENCH_TOPIC;

@@ -284,6 +284,8 @@ int client_hello_msg(struct client *c, Fanout__V1__Hello *h, int timeout_ms,
 	int rc;
 
 	*reply = NULL;
+	if (!h->token || !h->token[0])
+		h->token = getenv("FANOUT_TOKEN");	/* --auth required servers */
 	m.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_HELLO;
 	m.hello = h;
 	rc = client_send(c, &m);

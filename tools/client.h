@@ -54,7 +54,9 @@ void client_free_msg(Fanout__V1__ServerMessage *m);
 int client_hello(struct client *c, const char *name, int timeout_ms,
 		 Fanout__V1__ServerMessage **reply);
 
-/* The same for a Hello the caller filled (producer_id, heartbeat_ms, ...). */
+/* The same for a Hello the caller filled (producer_id, heartbeat_ms, ...). Both send
+ * the token in $FANOUT_TOKEN when the Hello has none (servers with --auth required):
+ * every CLI and the bench authenticate that way, the secret kept off command lines. */
 int client_hello_msg(struct client *c, Fanout__V1__Hello *h, int timeout_ms,
 		     Fanout__V1__ServerMessage **reply);
 

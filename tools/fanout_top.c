@@ -62,7 +62,8 @@ static int top_frame(const char *server, bool clear, int rows)
 {
 	struct http_response r;
 	json_t *o;
-	int rc = http_request(server, "GET", "/api/v1/stats", NULL, NULL, 0, 5000, &r);
+	int rc = http_request_auth(server, getenv("FANOUT_TOKEN"), "GET", "/api/v1/stats", NULL,
+				   NULL, 0, 5000, &r);
 
 	if (clear)
 		fputs("\033[H\033[2J", stdout);

@@ -14,11 +14,11 @@
 
 enum {
 	CTL_OK = 0, CTL_ERROR = 1, CTL_USAGE = 2, CTL_NOT_FOUND = 3, CTL_CONFLICT = 4,
-	CTL_INVALID = 5, CTL_UNAVAILABLE = 6, CTL_UNREACHABLE = 7,
+	CTL_INVALID = 5, CTL_UNAVAILABLE = 6, CTL_UNREACHABLE = 7, CTL_DENIED = 8,
 };
 
 static const char ctl_usage[] =
-	"usage: fanoutctl [--server HOST:PORT] [--json] [--timeout MS] COMMAND ...\n"
+	"usage: fanoutctl [--server HOST:PORT] [--token TOKEN] [--json] [--timeout MS] COMMAND\n"
 	"  topics ls [--limit N] [--after NAME]\n"
 	"  topics create NAME [--partitions N] [--retention 7d] [--compression LZ4]\n"
 	"                     [--data-type T] [--latency-ms N] [--schema-version V] [--disabled]\n"
@@ -35,13 +35,23 @@ static const char ctl_usage[] =
 	"  rules rm NAME\n"
 	"  rules enable NAME | rules disable NAME\n"
 	"  stats [TOPIC]              the server overview, or one topic's statistics\n"
-	"The server is --server, else $FANOUT_HTTP, else 127.0.0.1:7480.\n"
+	"  tokens ls [--revoked] [--limit N]\n"
+	"  tokens create NAME [--role client|reader|admin] [--publish-allow P]...\n"
+	"                [--publish-deny P]... [--subscribe-allow P]... [--subscribe-deny P]...\n"
+	"                [--events-per-s N] [--bytes-per-s N] [--subscriptions N]\n"
+	"                [--connections N] [--rest-per-s N]\n"
+	"                prints the token's text: the only time it is ever shown\n"
+	"  tokens show ID | tokens revoke ID\n"
+	"  tokens set ID [--role R] [--publish-allow P]... (a list given replaces it) [--... N]\n"
+	"The server is --server, else $FANOUT_HTTP, else 127.0.0.1:7480. The token (sent as\n"
+	"Authorization: Bearer) is --token, else $FANOUT_TOKEN.\n"
 	"Exit codes: 0 done; 1 unexpected answer; 2 usage; 3 not found (404); 4 conflict\n"
 	"(409); 5 refused request (400, 405, 413, 415); 6 unavailable (503: store or\n"
-	"reactor); 7 server unreachable.\n";
+	"reactor); 7 server unreachable; 8 not allowed (401, 403, 429).\n";
 
 struct ctl {
 	const char *server;
+	const char *token;		/* NULL: none */
 	bool json;
 	int timeout_ms;
 };
@@ -57,6 +67,8 @@ static int ctl_exit_for(int status)
 		return CTL_INVALID;
 	case 503:
 		return CTL_UNAVAILABLE;
+	case 401: case 403: case 429:
+		return CTL_DENIED;
 	default:
 		return status >= 200 && status < 300 ? CTL_OK : CTL_ERROR;
 	}
@@ -70,8 +82,8 @@ static int ctl_call(const struct ctl *c, const char *method, const char *path,
 	struct http_response r;
 	json_error_t jerr;
 	json_t *j;
-	int rc = http_request(c->server, method, path, NULL, body, body ? strlen(body) : 0,
-			      c->timeout_ms, &r), code;
+	int rc = http_request_auth(c->server, c->token, method, path, NULL, body,
+				   body ? strlen(body) : 0, c->timeout_ms, &r), code;
 
 	if (out)
 		*out = NULL;
@@ -344,9 +356,161 @@ static int ctl_stats(const struct ctl *c, int argc, char **argv)
 	return rc;
 }
 
+/* Appends optarg to body[list][key] ({"allow": [...], "deny": [...]}). */
+static void ctl_token_pattern(json_t *body, const char *list, const char *key)
+{
+	json_t *l = json_object_get(body, list), *arr;
+
+	if (!l) {
+		l = json_object();
+		json_object_set_new(body, list, l);
+	}
+	arr = json_object_get(l, key);
+	if (!arr) {
+		arr = json_array();
+		json_object_set_new(l, key, arr);
+	}
+	json_array_append_new(arr, json_string(optarg));
+}
+
+/* A limit option: body.limits[key] = optarg (a number). Returns 0 or CTL_USAGE. */
+static int ctl_token_limit(json_t *body, const char *key)
+{
+	json_t *l = json_object_get(body, "limits");
+	char *end;
+	long long v = strtoll(optarg, &end, 10);
+
+	if (!optarg[0] || *end || v < 0)
+		return CTL_USAGE;
+	if (!l) {
+		l = json_object();
+		json_object_set_new(body, "limits", l);
+	}
+	json_object_set_new(l, key, json_integer(v));
+	return 0;
+}
+
+/* Options of tokens create/set into a JSON body. Returns 0 or CTL_USAGE. */
+static int ctl_token_opts(int argc, char **argv, json_t *body)
+{
+	static const struct option opts[] = {
+		{ "role", required_argument, NULL, 'r' },
+		{ "publish-allow", required_argument, NULL, 'a' },
+		{ "publish-deny", required_argument, NULL, 'd' },
+		{ "subscribe-allow", required_argument, NULL, 'A' },
+		{ "subscribe-deny", required_argument, NULL, 'D' },
+		{ "events-per-s", required_argument, NULL, 'e' },
+		{ "bytes-per-s", required_argument, NULL, 'b' },
+		{ "subscriptions", required_argument, NULL, 's' },
+		{ "connections", required_argument, NULL, 'c' },
+		{ "rest-per-s", required_argument, NULL, 'R' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int o, rc = 0;
+
+	optind = 1;
+	while (rc == 0 && (o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (o) {
+		case 'r': json_object_set_new(body, "role", json_string(optarg)); break;
+		case 'a': ctl_token_pattern(body, "publish", "allow"); break;
+		case 'd': ctl_token_pattern(body, "publish", "deny"); break;
+		case 'A': ctl_token_pattern(body, "subscribe", "allow"); break;
+		case 'D': ctl_token_pattern(body, "subscribe", "deny"); break;
+		case 'e': rc = ctl_token_limit(body, "events_per_s"); break;
+		case 'b': rc = ctl_token_limit(body, "bytes_per_s"); break;
+		case 's': rc = ctl_token_limit(body, "subscriptions"); break;
+		case 'c': rc = ctl_token_limit(body, "connections"); break;
+		case 'R': rc = ctl_token_limit(body, "rest_per_s"); break;
+		default: return CTL_USAGE;
+		}
+	}
+	return rc == 0 && optind == argc ? 0 : CTL_USAGE;
+}
+
+static void ctl_print_token(const json_t *t)
+{
+	printf("%-12s  %-20s  %-6s  %s%s\n", json_string_value(json_object_get(t, "id")),
+	       json_string_value(json_object_get(t, "name")),
+	       json_string_value(json_object_get(t, "role")),
+	       json_is_string(json_object_get(t, "revokedAt")) ? "revoked " : "",
+	       json_string_value(json_object_get(t, "revokedAt")) ?
+	       json_string_value(json_object_get(t, "revokedAt")) : "");
+}
+
+/* tokens create / set: the body from the options, POSTed or PATCHed. */
+static int ctl_tokens_write(const struct ctl *c, int argc, char **argv)
+{
+	char path[256];
+	bool create = strcmp(argv[0], "create") == 0;
+	json_t *body = json_object(), *ans = NULL;
+	int rc = ctl_token_opts(argc - 1, argv + 1, body);
+
+	if (rc) {
+		json_decref(body);
+		return rc;
+	}
+	if (create)
+		json_object_set_new(body, "name", json_string(argv[1]));
+	rc = ctl_send_json(c, create ? "POST" : "PATCH", create ? "/api/v1/tokens"
+			   : ctl_path(path, sizeof(path), "tokens", argv[1], NULL), body, &ans);
+	json_decref(body);
+	if (rc == CTL_OK && !c->json && create) {
+		/* stdout gets the text alone (for scripts); the rest goes to stderr. */
+		fprintf(stderr, "token %s (%s, role %s): keep the text below, it is not shown "
+			"again\n", json_string_value(json_object_get(ans, "id")), argv[1],
+			json_string_value(json_object_get(ans, "role")));
+		printf("%s\n", json_string_value(json_object_get(ans, "token")));
+	} else if (rc == CTL_OK && !c->json) {
+		ctl_print_object(ans);
+	}
+	json_decref(ans);
+	return rc;
+}
+
+static int ctl_tokens(const struct ctl *c, int argc, char **argv)
+{
+	char path[256];
+	const char *sub = argc > 0 ? argv[0] : "";
+	json_t *ans = NULL, *v;
+	size_t i;
+	int rc;
+
+	if (strcmp(sub, "ls") == 0) {
+		bool revoked = argc > 1 && strcmp(argv[1], "--revoked") == 0;
+
+		snprintf(path, sizeof(path), "/api/v1/tokens?limit=1000%s",
+			 revoked ? "&includeRevoked=true" : "");
+		rc = ctl_call(c, "GET", path, NULL, &ans);
+		if (rc == CTL_OK && !c->json) {
+			json_array_foreach(json_object_get(ans, "bootstrap"), i, v)
+				ctl_print_token(v);
+			json_array_foreach(json_object_get(ans, "tokens"), i, v)
+				ctl_print_token(v);
+		}
+	} else if (argc < 2) {
+		return CTL_USAGE;
+	} else if (strcmp(sub, "create") == 0 || strcmp(sub, "set") == 0) {
+		return ctl_tokens_write(c, argc, argv);
+	} else if (argc != 2) {
+		return CTL_USAGE;
+	} else if (strcmp(sub, "show") == 0 || strcmp(sub, "revoke") == 0) {
+		rc = ctl_call(c, sub[0] == 's' ? "GET" : "DELETE",
+			      ctl_path(path, sizeof(path), "tokens", argv[1], NULL), NULL, &ans);
+		if (rc == CTL_OK && !c->json && sub[0] == 's')
+			ctl_print_object(ans);
+		else if (rc == CTL_OK && !c->json)
+			printf("%s revoked\n", argv[1]);
+	} else {
+		return CTL_USAGE;
+	}
+	json_decref(ans);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
-	struct ctl c = { .server = getenv("FANOUT_HTTP"), .timeout_ms = 10000 };
+	struct ctl c = { .server = getenv("FANOUT_HTTP"), .token = getenv("FANOUT_TOKEN"),
+			 .timeout_ms = 10000 };
 	int i = 1, rc;
 
 	if (!c.server || !*c.server)
@@ -356,6 +520,8 @@ int main(int argc, char **argv)
 			c.json = true;
 		else if (strcmp(argv[i], "--server") == 0 && i + 1 < argc)
 			c.server = argv[++i];
+		else if (strcmp(argv[i], "--token") == 0 && i + 1 < argc)
+			c.token = argv[++i];
 		else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc)
 			c.timeout_ms = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--help") == 0)
@@ -373,6 +539,8 @@ int main(int argc, char **argv)
 		rc = ctl_rules(&c, argc - i - 1, argv + i + 1);
 	else if (strcmp(argv[i], "stats") == 0)
 		rc = ctl_stats(&c, argc - i - 1, argv + i + 1);
+	else if (strcmp(argv[i], "tokens") == 0)
+		rc = ctl_tokens(&c, argc - i - 1, argv + i + 1);
 	else
 		rc = CTL_USAGE;
 	if (rc == CTL_USAGE)

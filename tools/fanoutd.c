@@ -16,6 +16,7 @@
 
 #include "core/clock.h"
 #include "admin/admin.h"
+#include "core/auth.h"
 #include "core/config.h"
 #include "core/epoch.h"
 #include "core/executor.h"
@@ -381,6 +382,93 @@ static int fanoutd_rules_targets(struct topic_table *topics, const struct config
 
 /* Stops what started, in order: the admin thread (it talks to the reactors), then the
  * reactors, then what the admin plane still holds. */
+/* Writes a new admin token into path (mode 0600, a new file only). Returns 0 or -errno. */
+static int fanoutd_bootstrap_make(const char *path, bool quiet)
+{
+	char text[AUTH_TOKEN_LEN + 1], id[AUTH_ID_LEN + 1], line[AUTH_TOKEN_LEN + 2];
+	uint8_t hash[AUTH_HASH_BYTES];
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600), rc = 0;
+	size_t len;
+
+	if (fd < 0)
+		return -errno;
+	auth_token_generate(text, id, hash);
+	len = (size_t)snprintf(line, sizeof(line), "%s\n", text);
+	if (write(fd, line, len) != (ssize_t)len || fsync(fd) < 0)
+		rc = -EIO;
+	close(fd);
+	explicit_bzero(text, sizeof(text));
+	explicit_bzero(line, sizeof(line));
+	if (rc == 0 && !quiet)
+		fprintf(stderr, "fanoutd: wrote a new bootstrap admin token (id %s) to %s\n", id,
+			path);
+	return rc;
+}
+
+/* --auth-bootstrap FILE: the admin token in FILE (made when absent) is put in force. The
+ * file must be a regular file of ours that nobody else may read. Returns 0, or -1 after
+ * saying why. */
+static int fanoutd_bootstrap(const struct config *cfg, struct auth *a)
+{
+	const char *path = cfg->auth_bootstrap;
+	struct auth_token t = { .role = AUTH_ROLE_ADMIN };
+	char buf[256];
+	struct auth_set *set;
+	struct stat st;
+	ssize_t n;
+	int fd, rc;
+
+	if (!path[0]) {
+		if (cfg->auth_required && !cfg->quiet)
+			fprintf(stderr, "fanoutd: --auth required without --auth-bootstrap: only "
+				"tokens already in the store are accepted\n");
+		return 0;
+	}
+	if (access(path, F_OK) < 0 && errno == ENOENT && (rc = fanoutd_bootstrap_make(path, cfg->quiet)) < 0) {
+		fprintf(stderr, "fanoutd: --auth-bootstrap %s: cannot create it: %s\n", path,
+			strerror(-rc));
+		return -1;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		fprintf(stderr, "fanoutd: --auth-bootstrap %s: %s\n", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) || (st.st_mode & 077) || st.st_uid != geteuid()) {
+		fprintf(stderr, "fanoutd: --auth-bootstrap %s: must be a regular file owned by "
+			"this user that no one else may read or write (chmod 600 %s); it is mode "
+			"%03o, owner %u\n", path, path, (unsigned)(st.st_mode & 0777),
+			(unsigned)st.st_uid);
+		close(fd);
+		return -1;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+		n--;
+	if (n <= 0 || auth_token_parse(buf, (size_t)n, t.id, t.hash) < 0) {
+		explicit_bzero(buf, sizeof(buf));
+		fprintf(stderr, "fanoutd: --auth-bootstrap %s: does not hold a token (fo_ + 12 "
+			"hex digits + _ + 43 base64url characters; delete the file to have a new "
+			"one made)\n", path);
+		return -1;
+	}
+	explicit_bzero(buf, sizeof(buf));
+	strcpy(t.name, "bootstrap");
+	strcpy(t.pub.allow[t.pub.nallow++], ">");
+	strcpy(t.sub.allow[t.sub.nallow++], ">");
+	set = auth_set_new();
+	if (!set || auth_set_add(a, set, &t) < 0) {
+		auth_set_free(set);
+		fprintf(stderr, "fanoutd: out of memory for the bootstrap token\n");
+		return -1;
+	}
+	auth_swap(a, set);
+	return 0;
+}
+
 static int fanoutd_shutdown(struct admin *admin, struct net_engine *engine)
 {
 	int rc;
@@ -457,7 +545,7 @@ int main(int argc, char **argv)
 		fanoutd_shm_fini(&sinks);
 		return 1;
 	}
-	if (admin_start(&admin, &engine) < 0) {
+	if (fanoutd_bootstrap(&cfg, engine.auth) < 0 || admin_start(&admin, &engine) < 0) {
 		fanoutd_stop = 1;
 		fanoutd_shutdown(&admin, &engine);
 		executor_stop(&executor);	/* it may wake the reactors: before they go */

@@ -194,6 +194,9 @@ static int http_parse(char *raw, size_t len, struct http_response *out)
 	body += 4;
 	http_header(raw, "Content-Type", out->content_type, sizeof(out->content_type));
 	http_header(raw, "Allow", out->allow, sizeof(out->allow));
+	http_header(raw, "Retry-After", out->retry_after, sizeof(out->retry_after));
+	http_header(raw, "WWW-Authenticate", out->www_authenticate,
+		    sizeof(out->www_authenticate));
 	http_header(raw, "Transfer-Encoding", te, sizeof(te));
 	http_header(raw, "Content-Length", cl, sizeof(cl));
 	n = (long)(len - (size_t)(body - raw));
@@ -214,6 +217,37 @@ int http_request(const char *hostport, const char *method, const char *path,
 		 const char *ctype, const char *body, size_t len, int timeout_ms,
 		 struct http_response *out)
 {
+	return http_request_auth(hostport, NULL, method, path, ctype, body, len, timeout_ms,
+				 out);
+}
+
+/* The request's head into head (cap bytes). Returns its length, or -1 when it does not
+ * fit or the token would break the header. */
+static int http_head(char *head, size_t cap, const char *hostport, const char *token,
+		     const char *method, const char *path, const char *ctype, const char *body,
+		     size_t len)
+{
+	int n = snprintf(head, cap, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
+			 "Accept: application/json\r\nUser-Agent: fanout-http\r\n", method, path,
+			 hostport);
+
+	for (const char *t = token; t && *t; t++)
+		if ((unsigned char)*t < 0x21 || *t == 0x7f)
+			return -1;
+	if (token && *token && n > 0 && (size_t)n < cap)
+		n += snprintf(head + n, cap - (size_t)n, "Authorization: Bearer %s\r\n", token);
+	if (body && n > 0 && (size_t)n < cap)
+		n += snprintf(head + n, cap - (size_t)n, "Content-Type: %s\r\n"
+			      "Content-Length: %zu\r\n", ctype ? ctype : "application/json", len);
+	if (n > 0 && (size_t)n < cap)
+		n += snprintf(head + n, cap - (size_t)n, "\r\n");
+	return n < 0 || (size_t)n >= cap ? -1 : n;
+}
+
+int http_request_auth(const char *hostport, const char *token, const char *method,
+		      const char *path, const char *ctype, const char *body, size_t len,
+		      int timeout_ms, struct http_response *out)
+{
 	int64_t deadline = clock_monotonic_ns() + (int64_t)timeout_ms * 1000000;
 	char head[2048];
 	char *raw = NULL;
@@ -221,22 +255,14 @@ int http_request(const char *hostport, const char *method, const char *path,
 	int fd, n, rc;
 
 	memset(out, 0, sizeof(*out));
+	n = http_head(head, sizeof(head), hostport, token, method, path, ctype, body, len);
+	if (n < 0)
+		return token && strpbrk(token, "\r\n\t ") ? -EINVAL : -ENAMETOOLONG;
 	fd = http_connect(hostport, deadline);
 	if (fd < 0)
 		return fd;
-	n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
-		     "Accept: application/json\r\nUser-Agent: fanout-http\r\n", method, path,
-		     hostport);
-	if (body && n > 0 && (size_t)n < sizeof(head))
-		n += snprintf(head + n, sizeof(head) - (size_t)n, "Content-Type: %s\r\n"
-			      "Content-Length: %zu\r\n", ctype ? ctype : "application/json", len);
-	if (n > 0 && (size_t)n < sizeof(head))
-		n += snprintf(head + n, sizeof(head) - (size_t)n, "\r\n");
-	if (n < 0 || (size_t)n >= sizeof(head)) {
-		close(fd);
-		return -ENAMETOOLONG;
-	}
 	rc = http_send_all(fd, head, (size_t)n, deadline);
+	explicit_bzero(head, sizeof(head));	/* it may hold a token */
 	if (rc == 0 && body)
 		rc = http_send_all(fd, body, len, deadline);
 	/* No shutdown(SHUT_WR): some servers take a half-close for a client gone. The request

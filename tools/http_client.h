@@ -16,6 +16,8 @@ struct http_response {
 	size_t len;
 	char content_type[128];
 	char allow[128];
+	char retry_after[32];		/* the Retry-After header ("" when absent) */
+	char www_authenticate[128];	/* the WWW-Authenticate header */
 };
 
 /* Sends METHOD path to "host:port" (body may be NULL; ctype defaults to
@@ -25,6 +27,12 @@ struct http_response {
 int http_request(const char *hostport, const char *method, const char *path,
 		 const char *ctype, const char *body, size_t len, int timeout_ms,
 		 struct http_response *out);
+
+/* http_request with "Authorization: Bearer <token>" (token NULL or "": none). A token
+ * with a control character is refused with -EINVAL before anything is sent. */
+int http_request_auth(const char *hostport, const char *token, const char *method,
+		      const char *path, const char *ctype, const char *body, size_t len,
+		      int timeout_ms, struct http_response *out);
 
 void http_response_free(struct http_response *r);
 

@@ -47,6 +47,47 @@ int api_ctype(struct server *s, const char *method, const char *path, const char
 	return rc;
 }
 
+int api_tok_raw(struct server *s, const char *token, const char *method, const char *path,
+		const char *body, struct http_response *r)
+{
+	int rc;
+
+	if (!s->http[0])
+		fail_msg("the server has no admin API address");
+	rc = http_request_auth(s->http, token, method, path, body ? "application/json" : NULL,
+			       body, body ? strlen(body) : 0, 20000, r);
+	if (rc < 0)
+		fail_msg("%s %s: %s", method, path, strerror(-rc));
+	return r->status;
+}
+
+int api_tok(struct server *s, const char *token, const char *method, const char *path,
+	    const char *body, json_t **out)
+{
+	struct http_response r;
+	int st = api_tok_raw(s, token, method, path, body, &r);
+
+	if (out)
+		*out = json_loadb(r.body, r.len, 0, NULL);
+	http_response_free(&r);
+	return st;
+}
+
+json_t *api_tok_expect(struct server *s, const char *token, const char *method,
+		       const char *path, const char *body, int want)
+{
+	json_t *j = NULL;
+	int st = api_tok(s, token, method, path, body, &j);
+
+	if (st != want) {
+		char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+		fail_msg("%s %s: status %d, want %d: %s", method, path, st, want,
+			 text ? text : "(no JSON)");
+	}
+	return j;
+}
+
 int api(struct server *s, const char *method, const char *path, const char *body, json_t **out)
 {
 	return api_ctype(s, method, path, body ? "application/json" : NULL, body,

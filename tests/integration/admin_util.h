@@ -15,6 +15,21 @@ struct CMUnitTest;
  * JSON). Returns the HTTP status; fails the test when the server cannot be reached. */
 int api(struct server *s, const char *method, const char *path, const char *body, json_t **out);
 
+/* api() with "Authorization: Bearer <token>" (token NULL: no header). */
+int api_tok(struct server *s, const char *token, const char *method, const char *path,
+	    const char *body, json_t **out);
+
+/* api_tok, failing the test unless the status is want; returns the body (owned). */
+json_t *api_tok_expect(struct server *s, const char *token, const char *method,
+		       const char *path, const char *body, int want);
+
+struct http_response;
+
+/* The whole answer, headers too, into *r (free with http_response_free). Returns the
+ * status; fails the test when the server cannot be reached. */
+int api_tok_raw(struct server *s, const char *token, const char *method, const char *path,
+		const char *body, struct http_response *r);
+
 /* The same, failing the test unless the status is want; returns the body (owned). */
 json_t *api_expect(struct server *s, const char *method, const char *path, const char *body,
 		   int want);

@@ -64,7 +64,8 @@ void server_start(struct server *s, const char *const *extra)
 	args[n++] = data;
 	args[n++] = "--ready-file";
 	args[n++] = ready;
-	args[n++] = "--quiet";
+	if (!s->verbose)
+		args[n++] = "--quiet";
 	/* Two reactors unless a test says otherwise (a later flag wins): events cross
 	 * between reactors in every test, whatever fanoutd's default on this machine. */
 	args[n++] = "--reactors";

@@ -3,6 +3,7 @@
 #ifndef FANOUT_TESTS_HARNESS_H
 #define FANOUT_TESTS_HARNESS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -17,6 +18,7 @@ struct server {
 	char http[80];		/* the admin API's HOST:PORT once started ("" without) */
 	pid_t pid;
 	unsigned nofile;	/* when set before server_start: the server's open-file limit */
+	bool verbose;		/* when set before server_start: info lines too (no --quiet) */
 };
 
 /* Sets the binary (argv[1] of the test, else $FANOUTD) and makes the temp dir. */

@@ -120,9 +120,10 @@ SERVER_PID=
 ADDR=
 server_start() {
   rm -f "$DIR/ready"
+  # Not on loopback: auth is required; the clients send the bootstrap token.
   ip netns exec "$NS_S" "$FANOUTD" --listen "$SERVER_IP:0" --data-dir "$DIR/data" \
     --ready-file "$DIR/ready" --reactors 1 --max-lag-bytes 0 --send-zc-inflight "$1" \
-    >>"$DIR/fanoutd.log" 2>&1 &
+    --auth required --auth-bootstrap "$DIR/boot.token" >>"$DIR/fanoutd.log" 2>&1 &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
   for _ in $(seq 100); do
@@ -132,6 +133,8 @@ server_start() {
   done
   [[ -s $DIR/ready ]] || fail "fanoutd did not become ready"
   ADDR=$(head -n1 "$DIR/ready")
+  FANOUT_TOKEN=$(cat "$DIR/boot.token")
+  export FANOUT_TOKEN
 }
 
 server_stop() {

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "admin/store.h"
+#include "admin/store_auth.h"
 #include "admin/store_schema.h"
 #include "admin/store_tables.h"
 
@@ -128,6 +129,11 @@ static void migrations_from_an_older_version(void **state)
 	assert_int_equal(store_run(&st, "DROP TABLE topics", 0, NULL), STORE_OK);
 	assert_int_equal(store_run(&st, "DROP TABLE routing_rules", 0, NULL), STORE_OK);
 	assert_int_equal(store_run(&st, "DROP TABLE distribution_stats", 0, NULL), STORE_OK);
+	assert_int_equal(store_run(&st, "DROP TABLE auth_tokens", 0, NULL), STORE_OK);
+	assert_int_equal(store_run(&st, "DROP TABLE admin_audit", 0, NULL), STORE_OK);
+	if (g_pg)
+		assert_int_equal(store_run(&st, "DROP FUNCTION admin_audit_append_only()", 0, NULL),
+				 STORE_OK);
 	assert_int_equal(store_run(&st, "DELETE FROM schema_migrations WHERE version > 1", 0,
 				   NULL), STORE_OK);
 	assert_int_equal(store_run(&st, ver1, 0, NULL), STORE_OK);
@@ -136,7 +142,8 @@ static void migrations_from_an_older_version(void **state)
 			 STORE_OK);
 	st.schema_version = 0;
 	assert_int_equal(store_migrate(&st), STORE_OK);
-	assert_int_equal(st.schema_version, 5);
+	assert_int_equal(st.schema_version, 6);
+	assert_int_equal(count(&st, "SELECT COUNT(*) FROM auth_tokens"), 0);	/* v6 */
 	assert_int_equal(count(&st, "SELECT latency_requirement_ms FROM topics"), 100);
 	assert_int_equal(count(&st, "SELECT priority FROM topics"), 0);	/* v5 */
 	assert_int_equal(count(&st, "SELECT COUNT(*) FROM distribution_audit"), 0);
@@ -327,6 +334,134 @@ static void subscriptions_and_stats(void **state)
 	dispose();
 }
 
+static void token_row(struct store_token *t, const char *id, const char *name)
+{
+	memset(t, 0, sizeof(*t));
+	snprintf(t->id, sizeof(t->id), "%s", id);
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	strcpy(t->role, "reader");
+	memset(t->token_hash, 'a', 64);
+	t->permissions = "{\"publish\":{\"allow\":[\"a/>\"],\"deny\":[]},"
+			 "\"subscribe\":{\"allow\":[],\"deny\":[]}}";
+	t->limits = "{\"events_per_s\":5,\"bytes_per_s\":0,\"subscriptions\":0,"
+		    "\"connections\":0,\"rest_per_s\":0}";
+	strcpy(t->created_by, "-");
+}
+
+/* auth_tokens: insert (conflicts on id and name), update, revoke once, list by id with
+ * and without the revoked, JSON round trips. */
+static void tokens_table(void **state)
+{
+	struct store_token a, b, got, *list;
+	struct store st;
+	uint32_t n;
+
+	(void)state;
+	fresh();
+	open_store(&st);
+	token_row(&a, "00000000000a", "alpha");
+	token_row(&b, "00000000000b", "beta");
+	assert_int_equal(store_token_insert(&st, &a), STORE_OK);
+	assert_int_equal(store_token_insert(&st, &b), STORE_OK);
+	assert_int_equal(store_token_insert(&st, &a), STORE_CONFLICT);	/* id */
+	snprintf(b.id, sizeof(b.id), "00000000000c");
+	assert_int_equal(store_token_insert(&st, &b), STORE_CONFLICT);	/* name */
+	assert_int_equal(store_token_get(&st, "00000000000a", &got), STORE_OK);
+	assert_string_equal(got.name, "alpha");
+	assert_string_equal(got.role, "reader");
+	assert_int_equal(strlen(got.token_hash), 64);
+	assert_non_null(strstr(got.permissions, "a/>"));
+	assert_non_null(strstr(got.limits, "events_per_s"));
+	assert_int_equal(strlen(got.created_at), 24);
+	assert_string_equal(got.revoked_at, "");
+	store_token_clear(&got);
+	strcpy(a.role, "admin");
+	assert_int_equal(store_token_update(&st, &a), STORE_OK);
+	assert_int_equal(store_token_get(&st, "00000000000a", &got), STORE_OK);
+	assert_string_equal(got.role, "admin");
+	store_token_clear(&got);
+	assert_int_equal(store_token_revoke(&st, "00000000000b", "2026-12-05T09:30:00.000Z"),
+			 STORE_OK);
+	assert_int_equal(store_token_revoke(&st, "00000000000b", "2026-12-05T09:31:00.000Z"),
+			 STORE_NOT_FOUND);	/* once */
+	assert_int_equal(store_tokens_list(&st, false, "", 10, &list, &n), STORE_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(list[0].id, "00000000000a");
+	store_tokens_free(list, n);
+	assert_int_equal(store_tokens_list(&st, true, "00000000000a", 10, &list, &n), STORE_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(list[0].revoked_at, "2026-12-05T09:30:00.000Z");
+	store_tokens_free(list, n);
+	assert_int_equal(store_token_get(&st, "nope", &got), STORE_NOT_FOUND);
+	store_close(&st);
+	dispose();
+}
+
+static void audit_row(struct store_audit_row *w, const char *at, const char *actor,
+		      const char *action)
+{
+	memset(w, 0, sizeof(*w));
+	store_uuid7(w->id, 0);
+	snprintf(w->at, sizeof(w->at), "%s", at);
+	snprintf(w->actor, sizeof(w->actor), "%s", actor);
+	snprintf(w->action, sizeof(w->action), "%s", action);
+	strcpy(w->outcome, "ok");
+	strcpy(w->status, "201");
+	strcpy(w->source, "127.0.0.1");
+}
+
+/* admin_audit: inserts (a repeated id skipped), newest first, filters, paging, and no
+ * UPDATE or DELETE accepted. */
+static void admin_audit_table(void **state)
+{
+	struct store_audit_row rows[3], *out;
+	struct store_audit_filter f = { 0 };
+	struct store st;
+	uint32_t n;
+
+	(void)state;
+	fresh();
+	open_store(&st);
+	audit_row(&rows[0], "2026-12-05T09:30:00.000Z", "aaaaaaaaaaaa", "topic.create");
+	audit_row(&rows[1], "2026-12-05T09:31:00.000Z", "bbbbbbbbbbbb", "token.create");
+	audit_row(&rows[2], "2026-12-05T09:32:00.000Z", "aaaaaaaaaaaa", "rest.refused");
+	assert_int_equal(store_audit_insert(&st, rows, 3), STORE_OK);
+	assert_int_equal(store_audit_insert(&st, rows, 1), STORE_OK);	/* replayed: skipped */
+	assert_int_equal(count(&st, "SELECT COUNT(*) FROM admin_audit"), 3);
+	assert_int_equal(store_audit_list(&st, &f, 10, &out, &n), STORE_OK);
+	assert_int_equal(n, 3);
+	assert_string_equal(out[0].action, "rest.refused");	/* newest first */
+	assert_string_equal(out[2].at, "2026-12-05T09:30:00.000Z");
+	assert_string_equal(out[2].source, "127.0.0.1");
+	free(out);
+	strcpy(f.actor, "aaaaaaaaaaaa");
+	assert_int_equal(store_audit_list(&st, &f, 10, &out, &n), STORE_OK);
+	assert_int_equal(n, 2);
+	free(out);
+	strcpy(f.since, "2026-12-05T09:31:00.000Z");
+	assert_int_equal(store_audit_list(&st, &f, 10, &out, &n), STORE_OK);
+	assert_int_equal(n, 1);
+	free(out);
+	memset(&f, 0, sizeof(f));
+	strcpy(f.action, "token.create");
+	assert_int_equal(store_audit_list(&st, &f, 10, &out, &n), STORE_OK);
+	assert_int_equal(n, 1);
+	free(out);
+	memset(&f, 0, sizeof(f));
+	strcpy(f.before_id, rows[1].id);	/* the page after the 09:31 row */
+	assert_int_equal(store_audit_list(&st, &f, 10, &out, &n), STORE_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(out[0].action, "topic.create");
+	free(out);
+	/* Append-only. */
+	assert_true(store_run(&st, "UPDATE admin_audit SET outcome = 'failed'", 0, NULL) !=
+		    STORE_OK);
+	assert_true(store_run(&st, "DELETE FROM admin_audit", 0, NULL) != STORE_OK);
+	assert_int_equal(count(&st, "SELECT COUNT(*) FROM admin_audit"), 3);
+	store_close(&st);
+	dispose();
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -337,6 +472,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(topics_table),
 		cmocka_unit_test(rules_table),
 		cmocka_unit_test(subscriptions_and_stats),
+		cmocka_unit_test(tokens_table),
+		cmocka_unit_test(admin_audit_table),
 	};
 	char cmd[100];
 	int rc;

@@ -178,7 +178,8 @@ static void admin_flags(void **state)
 	assert_int_equal(c.stats_queue_rows, 10000);
 	assert_false(c.log_json);
 	free(msg);
-	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--http", "0.0.0.0:0", "--pg-url",
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--auth", "required", "--http",
+		"0.0.0.0:0", "--pg-url",
 		"postgresql://u@h/db", "--stats-interval", "3", "--stats-queue-rows", "50",
 		"--log-format", "json", NULL }), 0);
 	assert_string_equal(c.http, "0.0.0.0:0");
@@ -217,6 +218,51 @@ static void fsync_modes(void **state)
 	free(msg);
 }
 
+static void auth_flags_and_loopback(void **state)
+{
+	struct config c;
+	char *msg = NULL;
+
+	(void)state;
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ NULL }), 0);
+	assert_false(c.auth_required);
+	assert_string_equal(c.auth_bootstrap, "");
+	assert_int_equal(c.conn_events_per_s, 0);
+	free(msg);
+	/* Off is refused on any listener off loopback, naming the flag to change. */
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--listen", "0.0.0.0:7400",
+		NULL }), -1);
+	assert_non_null(strstr(msg, "--auth required"));
+	assert_non_null(strstr(msg, "--listen 0.0.0.0:7400"));
+	free(msg);
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--http", "[::]:0", NULL }), -1);
+	assert_non_null(strstr(msg, "--http [::]:0"));
+	free(msg);
+	/* ... but not with the API off, or on loopback of either family. */
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--http", "[::1]:0", "--listen",
+		"127.0.0.9:1", NULL }), 0);
+	free(msg);
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--http", "10.0.0.1:80",
+		"--no-http", "--listen", "localhost:0", NULL }), 0);
+	free(msg);
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--auth", "required",
+		"--auth-bootstrap", "/etc/fanout/admin.token", "--listen", "0.0.0.0:1",
+		"--max-conn-events-per-s", "1000", "--max-conn-bytes-per-s", "65536", NULL }), 0);
+	assert_true(c.auth_required);
+	assert_string_equal(c.auth_bootstrap, "/etc/fanout/admin.token");
+	assert_int_equal(c.conn_events_per_s, 1000);
+	assert_int_equal(c.conn_bytes_per_s, 65536);
+	free(msg);
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--auth", "maybe", NULL }), -1);
+	assert_non_null(strstr(msg, "--auth must be required or off"));
+	free(msg);
+	assert_true(config_loopback("127.0.0.1:7400"));
+	assert_true(config_loopback("[::1]:7400"));
+	assert_false(config_loopback("128.0.0.1:7400"));
+	assert_false(config_loopback("[::]:7400"));
+	assert_false(config_loopback("example.com:1"));
+}
+
 static void segment_just_big_enough(void **state)
 {
 	struct config c;
@@ -253,6 +299,7 @@ static void config_file_then_flags(void **state)
 	const char *path = config_file(
 		"# fanoutd settings\n"
 		"listen = 0.0.0.0:7500\n"
+		"auth = required\n"
 		"  max-topics=12  \n"
 		"\n"
 		"topic = md:4\n"
@@ -322,6 +369,7 @@ int main(void)
 		cmocka_unit_test(segment_just_big_enough),
 		cmocka_unit_test(fsync_modes),
 		cmocka_unit_test(admin_flags),
+		cmocka_unit_test(auth_flags_and_loopback),
 		cmocka_unit_test(config_file_then_flags),
 		cmocka_unit_test(config_file_errors_name_the_line),
 	};
