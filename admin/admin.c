@@ -43,6 +43,12 @@ static void admin_tokens_sync(struct admin *a, int64_t now)
 {
 	char err[TOKENS_ERR_BYTES + 64];
 
+	/* Another server on the same PostgreSQL store may have changed them: looked at
+	 * every ADMIN_TOKENS_LOOK_NS (put in force only when something changed). */
+	if (a->cfg->auth_required && a->tokens.ready && now >= a->tokens.look_ns) {
+		a->tokens.stale = true;
+		a->tokens.look_ns = now + ADMIN_TOKENS_LOOK_NS;
+	}
 	if (!a->tokens.stale || !a->store.up || now < a->tokens.retry_ns)
 		return;
 	if (tokens_reload(a, err, sizeof(err)) == 0) {

@@ -87,6 +87,11 @@ static void admin_audit_put(struct store_audit_row *w, int64_t at_ns, const char
 	snprintf(w->outcome, sizeof(w->outcome), "%s", outcome);
 	snprintf(w->status, sizeof(w->status), "%s", status ? status : "");
 	snprintf(w->detail, sizeof(w->detail), "%s", detail ? detail : "");
+	/* A path or a message quoting a client's bytes: valid UTF-8 for the store and the
+	 * JSON answer, however it was cut. */
+	auth_text_clean(w->target);
+	auth_text_clean(w->detail);
+	auth_text_clean(w->actor_name);
 }
 
 void admin_audit_add(struct admin *a, const struct admin_caller *who, const char *action,

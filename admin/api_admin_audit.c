@@ -23,6 +23,20 @@ static json_t *admin_audit_row_json(const struct store_audit_row *w)
 }
 
 /* The query's filters into f. Returns 0 or -1 (rep set). */
+/* 8-4-4-4-12 lowercase hex digits: a row's id (store_uuid7). */
+static bool api_admin_audit_uuid(const char *s)
+{
+	if (strlen(s) != 36)
+		return false;
+	for (int i = 0; i < 36; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+		if (dash ? s[i] != '-' : !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	}
+	return true;
+}
+
 static int admin_audit_filter(const struct admin_req *r, struct admin_reply *rep,
 			      struct store_audit_filter *f)
 {
@@ -39,8 +53,7 @@ static int admin_audit_filter(const struct admin_req *r, struct admin_reply *rep
 	    admin_query(r, "after", f->before_id, sizeof(f->before_id), rep) < 0)
 		return -1;
 	/* An id as PostgreSQL's uuid reads it: anything else would be a 500 there. */
-	if (f->before_id[0] && (strlen(f->before_id) != 36 ||
-				strspn(f->before_id, "0123456789abcdef-") != 36)) {
+	if (f->before_id[0] && !api_admin_audit_uuid(f->before_id)) {
 		admin_error(rep, 400, "BAD_PARAMETER", "after", "after must be a row's id");
 		return -1;
 	}

@@ -292,7 +292,7 @@ static const char schema6_pg[] =
 	" detail varchar(256));"
 	"CREATE INDEX idx_admin_audit_at ON admin_audit (at DESC, id DESC);"
 	"CREATE INDEX idx_admin_audit_actor ON admin_audit (actor, at DESC);"
-	"CREATE FUNCTION admin_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS"
+	"CREATE OR REPLACE FUNCTION admin_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS"
 	" $f$ BEGIN RAISE EXCEPTION 'admin_audit is append-only'; END $f$;"
 	"CREATE TRIGGER admin_audit_append_only BEFORE UPDATE OR DELETE ON admin_audit"
 	" FOR EACH ROW EXECUTE FUNCTION admin_audit_append_only();";

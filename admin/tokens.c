@@ -323,10 +323,16 @@ static int tokens_add_stored(struct admin *a, struct auth_set *set, struct auth_
 				continue;
 			}
 			rc = auth_set_add(a->eng->auth, set, tmp);
-			if (rc == -ENOSPC || rc == -ENOMEM) {
+			if (rc == -ENOMEM) {
 				store_tokens_free(rows, n);
-				return snprintf(err, cap, "tokens: %s", rc == -ENOSPC ? "more than "
-						"AUTH_TOKENS_MAX in force" : "out of memory"), -1;
+				return snprintf(err, cap, "tokens: out of memory"), -1;
+			}
+			if (rc < 0) {	/* one token left out, never the whole set stale:
+					 * revocations must go on taking effect */
+				a->tokens.bad_rows++;
+				admin_log(ADMIN_LOG_ERROR, "tokens: %s left out: %s", tmp->id,
+					  rc == -ENOSPC ? "too many tokens in force, or token ids "
+					  "used up (restart the server)" : strerror(-rc));
 			}
 		}
 		if (n)
@@ -334,6 +340,14 @@ static int tokens_add_stored(struct admin *a, struct auth_set *set, struct auth_
 		store_tokens_free(rows, n);
 	} while (n == STORE_LIST_MAX);
 	return 0;
+}
+
+/* The same tokens, rights and limits (each copied from a zeroed token, so bytes
+ * compare; a token keeps its usage slot from set to set). */
+static bool tokens_same(const struct auth_set *x, const struct auth_set *y)
+{
+	return x->n == y->n && (x->n == 0 ||
+				memcmp(x->tokens, y->tokens, x->n * sizeof(*x->tokens)) == 0);
 }
 
 int tokens_reload(struct admin *a, char *err, size_t cap)
@@ -362,6 +376,12 @@ int tokens_reload(struct admin *a, char *err, size_t cap)
 		return -1;
 	}
 	a->tokens.in_force = set->n;
+	if (tokens_same(auth_current(a->eng->auth), set)) {	/* a periodic look: no change */
+		auth_set_free(set);
+		a->tokens.stale = false;
+		a->tokens.ready = true;
+		return 0;
+	}
 	auth_swap(a->eng->auth, set);	/* the reactors look again: revoked ones are cut */
 	a->tokens.swaps++;
 	a->tokens.stale = false;

@@ -19,12 +19,15 @@
 
 struct admin;
 
+#define ADMIN_TOKENS_LOOK_NS (5ll * 1000000000)	/* tokens re-read from the store */
+
 struct admin_tokens {
 	struct auth_token *boot;	/* the start-up set's tokens the store does not have */
 	uint32_t nboot;
 	bool stale;			/* the set should be rebuilt from the store */
 	bool ready;			/* the store's tokens have been put in force once */
 	int64_t retry_ns;		/* CLOCK_MONOTONIC: a failed rebuild is tried again */
+	int64_t look_ns;		/* the next look at the store (ADMIN_TOKENS_LOOK_NS) */
 	uint64_t swaps;			/* sets put in force */
 	uint64_t bad_rows;		/* stored tokens left out: unreadable */
 	uint32_t in_force;		/* tokens in the set in force */

@@ -25,11 +25,9 @@ int auth_init(struct auth *a, bool required)
 	if (sodium_init() < 0)
 		return -ENOMEM;
 	a->required = required;
-	a->usage = calloc(AUTH_TOKENS_MAX, sizeof(*a->usage));
 	a->refusals = calloc(AUTH_REFUSALS_MAX, sizeof(*a->refusals));
 	set = auth_set_new();
-	if (!a->usage || !a->refusals || !set) {
-		free(a->usage);
+	if (!a->refusals || !set) {
 		free(a->refusals);
 		auth_set_free(set);
 		return -ENOMEM;
@@ -42,7 +40,8 @@ int auth_init(struct auth *a, bool required)
 void auth_free(struct auth *a)
 {
 	auth_set_free((struct auth_set *)auth_current(a));
-	free(a->usage);
+	for (uint32_t i = 0; i < AUTH_USAGE_MAX / AUTH_USAGE_CHUNK; i++)
+		free(a->usage[i]);
 	free(a->refusals);
 	pthread_mutex_destroy(&a->lock);
 	memset(a, 0, sizeof(*a));
@@ -231,21 +230,25 @@ void auth_set_free(struct auth_set *set)
 	free(set);
 }
 
-/* The usage slot for id, made when new. Under a->lock. */
-static struct auth_usage *auth_usage_for(struct auth *a, const char *id)
+/* A new usage slot for id, or NULL (AUTH_USAGE_MAX, or no memory). Under a->lock. */
+static struct auth_usage *auth_usage_new(struct auth *a, const char *id)
 {
-	for (uint32_t i = 0; i < a->nusage; i++)
-		if (strcmp(a->usage[i].id, id) == 0)
-			return &a->usage[i];
-	if (a->nusage == AUTH_TOKENS_MAX)
+	uint32_t chunk = a->nusage / AUTH_USAGE_CHUNK;
+	struct auth_usage *u;
+
+	if (a->nusage == AUTH_USAGE_MAX)
 		return NULL;
-	snprintf(a->usage[a->nusage].id, sizeof(a->usage[0].id), "%s", id);
-	return &a->usage[a->nusage++];
+	if (!a->usage[chunk] && !(a->usage[chunk] = calloc(AUTH_USAGE_CHUNK, sizeof(*u))))
+		return NULL;
+	u = &a->usage[chunk][a->nusage++ % AUTH_USAGE_CHUNK];
+	snprintf(u->id, sizeof(u->id), "%s", id);
+	return u;
 }
 
 int auth_set_add(struct auth *a, struct auth_set *set, const struct auth_token *t)
 {
 	uint32_t at = 0;
+	const struct auth_token *cur;
 	struct auth_usage *u;
 
 	while (at < set->n && strcmp(set->tokens[at].id, t->id) < 0)
@@ -263,9 +266,14 @@ int auth_set_add(struct auth *a, struct auth_set *set, const struct auth_token *
 		set->tokens = grown;
 		set->cap = cap;
 	}
-	pthread_mutex_lock(&a->lock);
-	u = auth_usage_for(a, t->id);
-	pthread_mutex_unlock(&a->lock);
+	cur = auth_find(auth_current(a), t->id);	/* the writer's own set: no section */
+	if (cur) {
+		u = cur->usage;
+	} else {
+		pthread_mutex_lock(&a->lock);
+		u = auth_usage_new(a, t->id);
+		pthread_mutex_unlock(&a->lock);
+	}
 	if (!u)
 		return -ENOSPC;
 	memmove(&set->tokens[at + 1], &set->tokens[at], (set->n - at) * sizeof(*set->tokens));
@@ -325,14 +333,26 @@ const struct auth_token *auth_verify(const struct auth_set *set, const char *tex
 
 /* ---- rate limits ------------------------------------------------------------------------ */
 
+/* What n units cost in the bucket's time: each 1/per_s s. */
+static int64_t auth_rate_cost(uint64_t per_s, uint64_t n)
+{
+	return (int64_t)((n * 1000000000ull + per_s - 1) / per_s);
+}
+
+void auth_rate_give(_Atomic int64_t *tat, uint64_t per_s, uint64_t n)
+{
+	if (per_s && n)
+		atomic_fetch_sub_explicit(tat, auth_rate_cost(per_s, n), memory_order_relaxed);
+}
+
 int64_t auth_rate_take(_Atomic int64_t *tat, uint64_t per_s, uint64_t n, int64_t now_ns)
 {
 	int64_t cost, burst, cur, next;
 
 	if (per_s == 0 || n == 0)
 		return 0;
-	/* Each unit costs 1/per_s s; the bucket holds a second's worth (or n, if larger). */
-	cost = (int64_t)((n * 1000000000ull + per_s - 1) / per_s);
+	/* The bucket holds a second's worth (or n, if larger). */
+	cost = auth_rate_cost(per_s, n);
 	burst = cost > AUTH_BURST_NS ? cost : AUTH_BURST_NS;
 	cur = atomic_load_explicit(tat, memory_order_relaxed);
 	do {
@@ -457,6 +477,8 @@ void auth_refuse(struct auth *a, const char *who, const char *source, const char
 	snprintf(r->action, sizeof(r->action), "%s", action ? action : "");
 	snprintf(r->target, sizeof(r->target), "%s", target ? target : "");
 	snprintf(r->why, sizeof(r->why), "%s", why ? why : "");
+	auth_text_clean(r->target);	/* a client's bytes, cut anywhere */
+	auth_text_clean(r->why);
 	pthread_mutex_unlock(&a->lock);
 }
 
@@ -472,6 +494,45 @@ uint32_t auth_refusals_take(struct auth *a, struct auth_refusal *out, uint32_t m
 	}
 	pthread_mutex_unlock(&a->lock);
 	return n;
+}
+
+/* The length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, surrogates or
+ * code points past U+10FFFF), or 0. */
+static size_t auth_utf8_len(const unsigned char *p)
+{
+	unsigned c = p[0];
+	size_t n = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c <= 0xdf ? 2 : 0;
+	uint32_t cp;
+
+	if (c < 0x80)
+		return 1;
+	if (n == 0)
+		return 0;
+	cp = c & (0xff >> (n + 1));
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)	/* a NUL ends it here too */
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
+}
+
+void auth_text_clean(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+
+	while (*p) {
+		size_t n = auth_utf8_len(p);
+
+		if (n == 0 || (n == 1 && (*p < 0x20 || *p == 0x7f))) {
+			*p++ = '?';
+			continue;
+		}
+		p += n;
+	}
 }
 
 void auth_addr_text(const struct sockaddr_storage *addr, char *buf, size_t cap)

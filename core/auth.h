@@ -15,8 +15,11 @@
  * reactors read the one in force inside their epoch sections (core/epoch.h) and keep
  * nothing of it across turns except the token id and the generation they checked. Per
  * token counters that outlive sets (connections, subscriptions, rate buckets) are in
- * auth_usage slots that are never freed (at most AUTH_TOKENS_MAX). The failure table
- * and the refusal ring are under a mutex: refusals are not the data path. */
+ * auth_usage slots: a token in the set in force keeps its slot in the next set; a new id
+ * gets a new slot. Slots are never freed or reused while the process runs (a connection
+ * may hold one after its token went), so the ids a process ever puts in force are
+ * bounded: AUTH_USAGE_MAX, ~48 MB of slots. The failure table and the refusal ring are
+ * under a mutex: refusals are not the data path. */
 #ifndef FANOUT_CORE_AUTH_H
 #define FANOUT_CORE_AUTH_H
 
@@ -35,7 +38,9 @@
 #define AUTH_NAME_MAX      64u	/* a token's name: 1..64 bytes of [A-Za-z0-9._-] */
 #define AUTH_PATTERNS_MAX  32u	/* per list */
 #define AUTH_PATTERN_MAX   200u	/* bytes, as a topic name */
-#define AUTH_TOKENS_MAX    4096u
+#define AUTH_TOKENS_MAX    1024u	/* in force at once (~26 KB each with full lists) */
+#define AUTH_USAGE_CHUNK   4096u	/* usage slots are allocated this many at a time */
+#define AUTH_USAGE_MAX     (1u << 20)	/* token ids put in force over a process's life */
 #define AUTH_FAIL_SLOTS    256u	/* source addresses whose failures are remembered */
 #define AUTH_FAIL_FREE     5u	/* failures from one address before answers slow down */
 #define AUTH_FAIL_WINDOW_NS (60ll * 1000000000)	/* failures older than this are forgotten */
@@ -111,8 +116,8 @@ struct auth {
 	const struct auth_set *_Atomic set;	/* never NULL once auth_init returned */
 	_Atomic uint64_t gen;		/* bumped by every swap: sessions look again */
 	pthread_mutex_t lock;		/* what follows */
-	struct auth_usage *usage;	/* AUTH_TOKENS_MAX slots */
-	uint32_t nusage;
+	struct auth_usage *usage[AUTH_USAGE_MAX / AUTH_USAGE_CHUNK];	/* chunks */
+	uint32_t nusage;		/* slots handed out */
 	struct auth_fail_slot fails[AUTH_FAIL_SLOTS];
 	struct auth_refusal *refusals;	/* a ring of AUTH_REFUSALS_MAX */
 	uint32_t rhead, rn;
@@ -156,8 +161,10 @@ bool auth_allows(const struct auth_token *t, enum auth_action act, const char *t
 /* A new empty set, or NULL. */
 struct auth_set *auth_set_new(void);
 
-/* Copies t into set (its usage slot found or made in a). Returns 0, -EEXIST (its id is
- * in the set), -ENOSPC (AUTH_TOKENS_MAX) or -ENOMEM. Before auth_swap only. */
+/* Copies t into set: its usage slot is the one of the token with its id in the set in
+ * force, else a new one. Returns 0, -EEXIST (its id is in the set), -ENOSPC
+ * (AUTH_TOKENS_MAX in the set, or AUTH_USAGE_MAX ids used up) or -ENOMEM. The thread
+ * that swaps, before auth_swap. */
 int auth_set_add(struct auth *a, struct auth_set *set, const struct auth_token *t);
 
 void auth_set_free(struct auth_set *set);
@@ -186,6 +193,9 @@ const struct auth_token *auth_verify(const struct auth_set *set, const char *tex
  * (nothing taken). per_s = 0: always 0. Lock-free (GCRA with compare-and-swap). */
 int64_t auth_rate_take(_Atomic int64_t *tat, uint64_t per_s, uint64_t n, int64_t now_ns);
 
+/* Gives back n units auth_rate_take took (a request refused by a later bucket). */
+void auth_rate_give(_Atomic int64_t *tat, uint64_t per_s, uint64_t n);
+
 /* Takes one from a counter bounded by max (0 = none). Returns true, or false when it
  * is at max (nothing taken). */
 bool auth_count_take(_Atomic uint32_t *count, uint32_t max);
@@ -208,6 +218,10 @@ void auth_refuse(struct auth *a, const char *who, const char *source, const char
 
 /* Moves up to max queued refusals to out; returns how many. The admin thread. */
 uint32_t auth_refusals_take(struct auth *a, struct auth_refusal *out, uint32_t max);
+
+/* Makes s safe for the audit (a store column, a JSON string): every byte that is not
+ * part of a valid UTF-8 sequence, and every control character, becomes '?'. In place. */
+void auth_text_clean(char *s);
 
 /* Writes addr as text ("127.0.0.1", "[::1]") into buf. */
 void auth_addr_text(const struct sockaddr_storage *addr, char *buf, size_t cap);

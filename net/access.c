@@ -25,8 +25,12 @@ int access_hello(struct access *ac, struct auth *a, const char *token, size_t le
 		*delay_ns = auth_fail(a, peer, now_ns);
 		return -EACCES;
 	}
-	if (ac->id[0])
-		return strcmp(ac->id, t->id) == 0 ? 0 : -EALREADY;
+	if (ac->id[0]) {
+		if (strcmp(ac->id, t->id) != 0)
+			return -EALREADY;
+		access_take_token(ac, t, gen);	/* the set in force now */
+		return 0;
+	}
 	if (!auth_count_take(&t->usage->connections, t->limits.connections)) {
 		snprintf(ac->name, sizeof(ac->name), "%s", t->name);	/* for the Error */
 		return -EUSERS;
@@ -63,19 +67,40 @@ bool access_allows(const struct access *ac, const struct auth *a, enum auth_acti
 int64_t access_charge(struct access *ac, uint64_t conn_events_per_s, uint64_t conn_bytes_per_s,
 		      uint64_t events, uint64_t bytes, int64_t now_ns)
 {
-	int64_t wait;
+	const struct auth_limits *l = ac->token ? &ac->token->limits : NULL;
+	struct {
+		_Atomic int64_t *tat;
+		uint64_t per_s, n;
+	} b[4] = {
+		{ &ac->events_tat, conn_events_per_s, events },
+		{ &ac->bytes_tat, conn_bytes_per_s, bytes },
+		{ l ? &ac->usage->events_tat : NULL, l ? l->events_per_s : 0, events },
+		{ l ? &ac->usage->bytes_tat : NULL, l ? l->bytes_per_s : 0, bytes },
+	};
+	int64_t wait = 0;
+	int i;
 
-	if ((wait = auth_rate_take(&ac->events_tat, conn_events_per_s, events, now_ns)) ||
-	    (wait = auth_rate_take(&ac->bytes_tat, conn_bytes_per_s, bytes, now_ns)))
-		return wait;
-	if (!ac->token)
+	for (i = 0; i < 4 && wait == 0; i++)
+		if (b[i].tat)
+			wait = auth_rate_take(b[i].tat, b[i].per_s, b[i].n, now_ns);
+	if (wait == 0)
 		return 0;
-	if ((wait = auth_rate_take(&ac->usage->events_tat, ac->token->limits.events_per_s,
-				   events, now_ns)) ||
-	    (wait = auth_rate_take(&ac->usage->bytes_tat, ac->token->limits.bytes_per_s, bytes,
-				   now_ns)))
-		return wait;
-	return 0;
+	/* Refused by bucket i - 1: what the ones before it took goes back. */
+	for (int k = 0; k < i - 1; k++)
+		if (b[k].tat)
+			auth_rate_give(b[k].tat, b[k].per_s, b[k].n);
+	return wait;
+}
+
+bool access_audit_take(struct access *ac, int64_t now_ns, uint32_t *suppressed)
+{
+	if (auth_rate_take(&ac->audit_tat, ACCESS_AUDIT_PER_S, 1, now_ns) > 0) {
+		ac->audit_suppressed++;
+		return false;
+	}
+	*suppressed = ac->audit_suppressed;
+	ac->audit_suppressed = 0;
+	return true;
 }
 
 bool access_sub_take(struct access *ac)

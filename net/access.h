@@ -24,7 +24,13 @@ struct access {
 	bool conn_counted;		/* holds one of usage->connections */
 	uint32_t subs_counted;		/* holds that many of usage->subscriptions */
 	_Atomic int64_t events_tat, bytes_tat;	/* --max-conn-*-per-s buckets */
+	_Atomic int64_t audit_tat;	/* refusals recorded (ACCESS_AUDIT_PER_S) */
+	uint32_t audit_suppressed;	/* refusals not recorded since the last one */
 };
+
+/* Refusals a connection has recorded in the admin audit, a second (bursts as many): a
+ * client that sends forbidden requests as fast as it can must not fill the table. */
+#define ACCESS_AUDIT_PER_S 10u
 
 enum access_refresh_rc {
 	ACCESS_SAME = 0,	/* nothing changed */
@@ -49,9 +55,13 @@ bool access_allows(const struct access *ac, const struct auth *a, enum auth_acti
 
 /* Charges a publish batch: the connection's buckets (conn_events_per_s,
  * conn_bytes_per_s: 0 = none) then the token's. Returns 0, or the ns until it would fit
- * (nothing charged to the bucket that refused). */
+ * (nothing charged: what the buckets before the refusing one took is given back). */
 int64_t access_charge(struct access *ac, uint64_t conn_events_per_s, uint64_t conn_bytes_per_s,
 		      uint64_t events, uint64_t bytes, int64_t now_ns);
+
+/* Whether a refusal is recorded: true (with *suppressed, how many were not since the
+ * last recorded), or false past ACCESS_AUDIT_PER_S (counted). */
+bool access_audit_take(struct access *ac, int64_t now_ns, uint32_t *suppressed);
 
 /* One more subscription for the token. Returns true, or false at its limit. */
 bool access_sub_take(struct access *ac);

@@ -357,11 +357,18 @@ static void session_refuse(struct session *s, const char *action, const char *ta
 			   const char *why)
 {
 	struct sockaddr_storage ss;
-	char source[64];
+	char source[64], text[200];
+	uint32_t more;
 
+	if (!access_audit_take(&s->access, clock_monotonic_ns(), &more))
+		return;	/* counted: said with the next one recorded */
+	if (more)
+		snprintf(text, sizeof(text), "%s (and %u earlier refusals on this connection "
+			 "not recorded)", why, more);
 	session_peer(s, &ss);
 	auth_addr_text(&ss, source, sizeof(source));
-	auth_refuse(s->srv->eng->auth, s->access.id, source, action, target, why);
+	auth_refuse(s->srv->eng->auth, s->access.id, source, action, target,
+		    more ? text : why);
 }
 
 /* The token's rights changed (auth_swap): a revoked token closes the connection; a
@@ -413,8 +420,14 @@ static int session_hello_token(struct session *s, const Fanout__V1__Hello *h)
 	int64_t delay;
 	int rc;
 
-	if (!a->required || (s->access.id[0] && !tok[0]))
-		return 0;	/* nothing to check (a token given is ignored), or done before */
+	if (!a->required)
+		return 0;	/* nothing to check: a token given is ignored */
+	/* Authenticated before: the token may have changed (or gone) since, and the one
+	 * in hand may belong to a set already freed. */
+	if (s->access.id[0] && !session_auth_refresh(s))
+		return -1;
+	if (s->access.id[0] && !tok[0])
+		return 0;
 	session_peer(s, &ss);
 	rc = access_hello(&s->access, a, tok, strlen(tok), &ss, clock_monotonic_ns(), &delay);
 	if (rc == -EACCES) {
@@ -640,6 +653,7 @@ void session_police(struct session *s, int64_t now_ns)
  * 0, or -1 after the (closing) Error. */
 static int session_hello_producer(struct session *s, const Fanout__V1__Hello *h)
 {
+	char owned[PRODUCER_ID_MAX + 1];
 	const char *id = h->producer_id, *why;
 	uint64_t gen, epoch;
 	struct producer *p;
@@ -649,6 +663,19 @@ static int session_hello_producer(struct session *s, const Fanout__V1__Hello *h)
 		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_PRODUCER, 0, 0, true,
 			      "hello: a connection names its producer once, before it publishes");
 		return -1;
+	}
+	/* With auth, a producer belongs to its token: the id is kept under the token's
+	 * ("<token id>.<producer_id>"), so no other token can fence it or read its state. */
+	if (s->srv->eng->auth->required) {
+		if (strlen(id) > PRODUCER_ID_MAX - AUTH_ID_LEN - 1) {
+			session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_PRODUCER, 0, 0, true,
+				      "hello: with --auth required a producer_id is at most %u "
+				      "bytes (the server keeps it under the token's id)",
+				      PRODUCER_ID_MAX - AUTH_ID_LEN - 1);
+			return -1;
+		}
+		snprintf(owned, sizeof(owned), "%s.%s", s->access.id, id);
+		id = owned;
 	}
 	rc = producer_attach(&s->srv->eng->producers, id, strlen(id), h->producer_epoch, &p,
 			     &gen, &epoch, &why);

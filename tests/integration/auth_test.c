@@ -179,6 +179,37 @@ static Fanout__V1__ServerMessage *publish_to(struct client *c, uint64_t seq,
 	return recv_msg(c, 5000);
 }
 
+/* Waits (bounded) until the admin audit holds at least n rows of action by actor, each
+ * from 127.0.0.1 and refused. */
+static void expect_audit(const char *action, const char *actor, size_t n)
+{
+	char path[160];
+	size_t got = 0;
+
+	snprintf(path, sizeof(path), "/api/v1/admin-audit?action=%s&actor=%s", action, actor);
+	for (int tries = 0; tries < 100; tries++) {
+		json_t *j = api_expect_as(&g_srv, g_admin, "GET", path, NULL, 200);
+		json_t *rows = json_object_get(j, "records"), *row;
+		size_t i;
+
+		got = json_array_size(rows);
+		json_array_foreach(rows, i, row) {
+			assert_string_equal(json_string_value(json_object_get(row, "actor")), actor);
+			assert_string_equal(json_string_value(json_object_get(row, "source")),
+					    "127.0.0.1");
+			assert_string_equal(json_string_value(json_object_get(row, "action")),
+					    action);
+			assert_string_equal(json_string_value(json_object_get(row, "outcome")),
+					    "refused");
+		}
+		json_decref(j);
+		if (got >= n)
+			return;
+		admin_sleep_ms(50);
+	}
+	fail_msg("admin audit: %zu rows of %s by %s, want %zu", got, action, actor, n);
+}
+
 static void expect_acked(Fanout__V1__ServerMessage *m, uint32_t n)
 {
 	if (m->body_case != FANOUT__V1__SERVER_MESSAGE__BODY_PUBLISH_ACK)
@@ -266,6 +297,9 @@ static void hello_needs_a_valid_token(void **state)
 	}
 	client_close(&c);
 	assert_int_equal(next_offset(TOPIC_FILL), 0);
+	/* Three Hellos and two requests refused, each audited with no token's name. */
+	expect_audit("tcp.hello", "anonymous", 3);
+	expect_audit("tcp.request", "anonymous", 2);
 }
 
 static void bootstrap_admin_does_everything(void **state)
@@ -301,14 +335,14 @@ static void publish_and_subscribe_rights(void **state)
 	Fanout__V1__ServerMessage *m;
 	const char *const pats[] = { ">" };
 	const char *ok[] = { TOPIC_MD }, *mixed[] = { TOPIC_MD, TOPIC_FILL };
-	char *tok;
+	char *tok, id[32];
 
 	(void)state;
 	start_auth(NULL);
 	tok = token_new("{\"name\":\"desk\",\"role\":\"client\","
 			"\"publish\":{\"allow\":[\"market-data/>\"],"
 			"\"deny\":[\"market-data/internal\"]},"
-			"\"subscribe\":{\"allow\":[\"execution/fills\"]}}", NULL, 0);
+			"\"subscribe\":{\"allow\":[\"execution/fills\"]}}", id, sizeof(id));
 	connect_as(&c, tok);
 	expect_acked(publish_to(&c, 1, ok, 1, 0, 5), 5);
 	/* One forbidden event fails the whole batch, naming it; nothing of it is stored. */
@@ -362,6 +396,9 @@ static void publish_and_subscribe_rights(void **state)
 		assert_int_equal(held, 5);
 		client_close(&a);
 	}
+	/* Each refusal is in the admin audit: who (the token's id), from where, what. */
+	expect_audit("tcp.publish", id, 2);
+	expect_audit("tcp.subscribe", id, 1);
 	free(tok);
 }
 
@@ -489,6 +526,80 @@ static void changed_rights_end_subscriptions(void **state)
 	ping_pong(&c, 4);	/* nothing of execution/fills came */
 	client_close(&c);
 	free(tok);
+}
+
+/* A second Hello right after the token changed: answered from the set in force (the
+ * role it has now), however soon after the change it comes. */
+static void hello_again_after_a_change(void **state)
+{
+	struct client c;
+	Fanout__V1__ServerMessage *m;
+	char id[32], path[96];
+	char *tok;
+
+	(void)state;
+	start_auth(NULL);
+	tok = token_new("{\"name\":\"again\"}", id, sizeof(id));
+	connect_as(&c, tok);
+	snprintf(path, sizeof(path), "/api/v1/tokens/%s", id);
+	for (int i = 0; i < 20; i++) {
+		const char *role = i % 2 ? "client" : "reader";
+		char body[64];
+
+		snprintf(body, sizeof(body), "{\"role\":\"%s\"}", role);
+		json_decref(api_expect_as(&g_srv, g_admin, "PATCH", path, body, 200));
+		/* The old set's grace period passes on the admin thread's next turns. */
+		for (int k = 0; k < 3; k++)
+			json_decref(api_expect_as(&g_srv, g_admin, "GET", "/healthz", NULL, 200));
+		m = hello_with(&c, i % 3 ? tok : NULL);	/* the same token, or none */
+		assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_HELLO);
+		assert_string_equal(m->hello->role, role);
+		client_free_msg(m);
+	}
+	client_close(&c);
+	free(tok);
+}
+
+/* Idempotent producers belong to their token: another token naming the same producer
+ * neither fences it nor is answered from its batches. */
+static void producers_belong_to_their_token(void **state)
+{
+	struct client a, b;
+	Fanout__V1__ServerMessage *m;
+	Fanout__V1__Hello h = FANOUT__V1__HELLO__INIT;
+	const char *fill[] = { TOPIC_FILL };
+	char *ta, *tb;
+	uint64_t first;
+
+	(void)state;
+	start_auth(NULL);
+	ta = token_new("{\"name\":\"feed-a\",\"publish\":{\"allow\":[\">\"]}}", NULL, 0);
+	tb = token_new("{\"name\":\"feed-b\",\"publish\":{\"allow\":[\">\"]}}", NULL, 0);
+	h.protocol_version = 1;
+	h.producer_id = "feed";
+	h.producer_epoch = 1;
+	server_connect(&g_srv, &a);
+	h.token = ta;
+	assert_int_equal(client_hello_msg(&a, &h, 5000, &m), 0);
+	client_free_msg(m);
+	m = publish_to(&a, 1, fill, 1, 0, 3);
+	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_PUBLISH_ACK);
+	first = m->publish_ack->offsets[0];
+	client_free_msg(m);
+	server_connect(&g_srv, &b);
+	h.token = tb;
+	h.producer_epoch = 9;	/* would fence a's if it were the same producer */
+	assert_int_equal(client_hello_msg(&b, &h, 5000, &m), 0);
+	client_free_msg(m);
+	m = publish_to(&b, 1, fill, 1, 100, 3);	/* the same sequence: stored, not answered */
+	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_PUBLISH_ACK);
+	assert_int_equal(m->publish_ack->offsets[0], first + 3);
+	client_free_msg(m);
+	expect_acked(publish_to(&a, 2, fill, 1, 3, 1), 1);	/* a is not fenced */
+	client_close(&a);
+	client_close(&b);
+	free(ta);
+	free(tb);
 }
 
 static void rate_and_count_limits_hit_exactly(void **state)
@@ -720,6 +831,8 @@ int main(int argc, char **argv)
 						teardown),
 		cmocka_unit_test_setup_teardown(revoking_cuts_live_connections, setup, teardown),
 		cmocka_unit_test_setup_teardown(changed_rights_end_subscriptions, setup, teardown),
+		cmocka_unit_test_setup_teardown(hello_again_after_a_change, setup, teardown),
+		cmocka_unit_test_setup_teardown(producers_belong_to_their_token, setup, teardown),
 		cmocka_unit_test_setup_teardown(rate_and_count_limits_hit_exactly, setup, teardown),
 		cmocka_unit_test_setup_teardown(repeated_failures_are_answered_later, setup,
 						teardown),

@@ -258,6 +258,24 @@ static void refusals_ring(void **state)
 	auth_free(&a);
 }
 
+static void text_clean(void **state)
+{
+	char a[] = "ok caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80";
+	char b[] = "x\xff\xc3(\xe2\x82\x01\xed\xa0\x80\xc0\xaf\xf4\x90\x80\x80y";
+	char c[] = "tab\there\x7f\x01";
+	char d[] = "cut \xe2\x82";	/* a sequence cut short by snprintf */
+
+	(void)state;
+	auth_text_clean(a);
+	assert_string_equal(a, "ok caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+	auth_text_clean(b);	/* bad byte, short, bad continuation, surrogate, overlong, > U+10FFFF */
+	assert_string_equal(b, "x??" "(????????????y");
+	auth_text_clean(c);
+	assert_string_equal(c, "tab?here??");
+	auth_text_clean(d);
+	assert_string_equal(d, "cut ??");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -270,6 +288,7 @@ int main(void)
 		cmocka_unit_test(counts),
 		cmocka_unit_test(failures_slow_down),
 		cmocka_unit_test(refusals_ring),
+		cmocka_unit_test(text_clean),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
