@@ -431,8 +431,8 @@ int admin_start(struct admin *a, struct net_engine *eng)
 						 a->http_bound, sizeof(a->http_bound)) < 0)
 		return -1;
 	if (a->http_bound[0] && !a->cfg->quiet)
-		admin_log(ADMIN_LOG_INFO, "admin API on http://%s (/api/v1, /metrics, /healthz, "
-			  "/readyz)", a->http_bound);
+		admin_log(ADMIN_LOG_INFO, "admin API on %s://%s (/api/v1, /metrics, /healthz, "
+			  "/readyz)", a->cfg->tls_cert[0] ? "https" : "http", a->http_bound);
 	atomic_store(&eng->audit_on, true);	/* this thread takes the audit records */
 	rc = pthread_create(&a->thread, NULL, admin_main, a);
 	if (rc != 0) {

@@ -39,6 +39,7 @@
 #define ADMIN_PAGE_MAX        1000u
 #define ADMIN_HTTP_CONNECTIONS 256u		/* concurrent HTTP connections */
 #define ADMIN_HTTP_TIMEOUT_S  30u		/* an idle HTTP connection is closed */
+#define ADMIN_TLS_FILE_MAX    (1u << 20)	/* --tls-cert / --tls-key files */
 #define ADMIN_STATS_FLUSH_ROWS 64u		/* distribution_stats rows per transaction */
 #define ADMIN_ID_BYTES        48u
 #define ADMIN_NICE            5		/* the admin thread's nice value: it yields to
@@ -137,6 +138,7 @@ struct admin {
 	bool synced_once;		/* topics and old subscriptions agreed at first up */
 	bool reload_pending;		/* a reload waits for the store */
 	struct MHD_Daemon *mhd;
+	char *tls_cert_pem, *tls_key_pem;	/* --tls-cert/--tls-key, read at start */
 	struct admin_http_ctx *http_held;	/* answers held back (admin/http.c) */
 	char http_bound[80];		/* "" without HTTP */
 	struct admin_sample cur;	/* the latest sample (rates against the one before) */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "admin/admin.h"
 #include "admin/log.h"
@@ -423,9 +424,61 @@ static void admin_http_bound(struct MHD_Daemon *d, char *bound, size_t cap)
 	snprintf(bound, cap, strchr(host, ':') ? "[%s]:%s" : "%s:%s", host, port);
 }
 
+/* Reads a PEM file (at most ADMIN_TLS_FILE_MAX bytes) into a NUL-terminated buffer.
+ * Returns it, or NULL after logging. */
+static char *admin_http_pem(const char *flag, const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char *buf = f ? malloc(ADMIN_TLS_FILE_MAX + 1) : NULL;
+	size_t n = buf ? fread(buf, 1, ADMIN_TLS_FILE_MAX + 1, f) : 0;
+
+	if (f)
+		fclose(f);
+	if (!buf || n == 0 || n > ADMIN_TLS_FILE_MAX) {
+		admin_log(ADMIN_LOG_ERROR, "%s %s: %s", flag, path, !f ? strerror(errno) :
+			  !buf ? "out of memory" : n == 0 ? "empty or unreadable" :
+			  "larger than 1 MiB: not a PEM certificate or key");
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* --tls-cert/--tls-key: both read (the key kept off disk reads later), or -1 logged. */
+static int admin_http_tls_load(struct admin *a)
+{
+	struct stat st;
+
+	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+		admin_log(ADMIN_LOG_ERROR, "--tls-cert: this libmicrohttpd has no TLS");
+		return -1;
+	}
+	if (stat(a->cfg->tls_key, &st) == 0 && (st.st_mode & 077))
+		admin_log(ADMIN_LOG_WARN, "--tls-key %s: others may read it (mode %03o): "
+			  "chmod 600 it", a->cfg->tls_key, (unsigned)(st.st_mode & 0777));
+	a->tls_cert_pem = admin_http_pem("--tls-cert", a->cfg->tls_cert);
+	a->tls_key_pem = a->tls_cert_pem ? admin_http_pem("--tls-key", a->cfg->tls_key) : NULL;
+	return a->tls_key_pem ? 0 : -1;
+}
+
+static void admin_http_tls_free(struct admin *a)
+{
+	if (a->tls_key_pem)
+		explicit_bzero(a->tls_key_pem, strlen(a->tls_key_pem));
+	free(a->tls_key_pem);
+	free(a->tls_cert_pem);
+	a->tls_key_pem = a->tls_cert_pem = NULL;
+}
+
 int admin_http_start(struct admin *a, const char *listen, bool explicit, char *bound,
 		     size_t cap)
 {
+	struct MHD_OptionItem tls[] = {
+		{ MHD_OPTION_HTTPS_MEM_KEY, 0, NULL },
+		{ MHD_OPTION_HTTPS_MEM_CERT, 0, NULL },
+		{ MHD_OPTION_END, 0, NULL },
+	};
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	/* Suspend and resume: a 401 held back (rest_auth.h) without blocking the thread. */
@@ -438,6 +491,15 @@ int admin_http_start(struct admin *a, const char *listen, bool explicit, char *b
 	}
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	if (a->cfg->tls_cert[0]) {	/* GnuTLS, inside libmicrohttpd */
+		if (admin_http_tls_load(a) < 0)
+			return -1;
+		flags |= MHD_USE_TLS;
+		tls[0].ptr_value = a->tls_key_pem;
+		tls[1].ptr_value = a->tls_cert_pem;
+	} else {
+		tls[0].option = MHD_OPTION_END;
+	}
 	/* No thread of its own: the admin thread runs it (MHD_run_wait), so handlers and the
 	 * store share one thread and need no locks. */
 	a->mhd = MHD_start_daemon(flags, 0, NULL, NULL, admin_http_access, a,
@@ -446,6 +508,7 @@ int admin_http_start(struct admin *a, const char *listen, bool explicit, char *b
 				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)ADMIN_HTTP_TIMEOUT_S,
 				  MHD_OPTION_NOTIFY_COMPLETED, admin_http_done, a,
 				  MHD_OPTION_UNESCAPE_CALLBACK, admin_http_no_unescape, a,
+				  MHD_OPTION_ARRAY, tls,
 				  MHD_OPTION_END);
 	if (!a->mhd) {
 		if (explicit) {
@@ -481,4 +544,5 @@ void admin_http_stop(struct admin *a)
 		MHD_stop_daemon(a->mhd);
 	}
 	a->mhd = NULL;
+	admin_http_tls_free(a);
 }

@@ -97,6 +97,9 @@ static const char config_usage[] =
 	"  --max-conn-events-per-s N   events one connection may publish a second (bursts\n"
 	"                            of a second's worth; default 0 = no bound)\n"
 	"  --max-conn-bytes-per-s N  the same in publish batch bytes\n"
+	"  --tls-cert FILE           the admin API over HTTPS with this certificate (PEM;\n"
+	"                            with --tls-key); the TCP protocol is not encrypted yet\n"
+	"  --tls-key FILE            its private key (PEM)\n"
 	"  --partitions N            partitions of auto-created topics (default 1)\n"
 	"  --max-lag-bytes N         cut a subscriber this far behind, in bytes (default\n"
 	"                            1073741824; 0 = never)\n"
@@ -210,7 +213,7 @@ enum {
 	OPT_STATS_INTERVAL, OPT_STATS_QUEUE, OPT_LOG_FORMAT, OPT_REACTOR_MEMORY,
 	OPT_FRAME_DEADLINE, OPT_LATEST_KEYS, OPT_MEMORY_LOG, OPT_SEND_ZC_INFLIGHT,
 	OPT_MAX_TOPICS_CONN, OPT_TOPIC_RATE, OPT_DATA_INDEX, OPT_AUDIT_SPILL, OPT_REDIS_URL,
-	OPT_FSYNC, OPT_RETENTION_MODE, OPT_AUTH, OPT_AUTH_BOOTSTRAP, OPT_CONN_EVENTS, OPT_CONN_BYTES,
+	OPT_FSYNC, OPT_RETENTION_MODE, OPT_AUTH, OPT_AUTH_BOOTSTRAP, OPT_CONN_EVENTS, OPT_CONN_BYTES, OPT_TLS_CERT, OPT_TLS_KEY,
 };
 
 static const struct option config_options[] = {
@@ -238,6 +241,8 @@ static const struct option config_options[] = {
 	{ "auth", required_argument, NULL, OPT_AUTH },
 	{ "auth-bootstrap", required_argument, NULL, OPT_AUTH_BOOTSTRAP },
 	{ "max-conn-events-per-s", required_argument, NULL, OPT_CONN_EVENTS },
+	{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+	{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
 	{ "max-conn-bytes-per-s", required_argument, NULL, OPT_CONN_BYTES },
 	{ "partitions", required_argument, NULL, OPT_PARTITIONS },
 	{ "max-lag-bytes", required_argument, NULL, OPT_MAX_LAG_BYTES },
@@ -385,6 +390,12 @@ static int config_apply(struct config *c, int opt, const char *arg, FILE *out,
 			return -EINVAL;
 		c->auth_required = strcmp(arg, "required") == 0;
 		return 0;
+	case OPT_TLS_CERT:
+		*why = "--tls-cert wants a PEM file's path";
+		return config_string(c->tls_cert, sizeof(c->tls_cert), arg);
+	case OPT_TLS_KEY:
+		*why = "--tls-key wants a PEM file's path";
+		return config_string(c->tls_key, sizeof(c->tls_key), arg);
 	case OPT_CONN_EVENTS:
 		*why = "--max-conn-events-per-s must be a number of events (0 = no bound)";
 		return config_number(arg, 0, UINT64_MAX, &c->conn_events_per_s);
@@ -670,6 +681,11 @@ int config_parse_args(struct config *c, int argc, char **argv, FILE *out, FILE *
 		fprintf(err, "fanoutd: --segment-bytes (%" PRIu64 ") must be at least "
 			"--max-frame-bytes (%u) + %u, so that every accepted event fits in a "
 			"segment\n", c->segment_bytes, c->max_frame_bytes, CONFIG_SEGMENT_SLACK);
+		return -1;
+	}
+	if (!c->tls_cert[0] != !c->tls_key[0]) {
+		fprintf(err, "fanoutd: --tls-cert and --tls-key go together (got only %s)\n",
+			c->tls_cert[0] ? "--tls-cert" : "--tls-key");
 		return -1;
 	}
 	/* Without auth, anyone who reaches a port may publish, read and administer. */

@@ -92,6 +92,8 @@ struct config {
 	uint64_t conn_events_per_s;	/* a connection's publish rate bound; 0 = none */
 	uint64_t conn_bytes_per_s;	/* the same in batch bytes */
 	char auth_bootstrap[CONFIG_PATH_MAX];	/* --auth-bootstrap: an admin token's file */
+	char tls_cert[CONFIG_PATH_MAX];	/* --tls-cert: the admin API over HTTPS (PEM) */
+	char tls_key[CONFIG_PATH_MAX];	/* --tls-key: its private key (PEM) */
 	uint32_t ntopics;
 	struct config_topic topics[CONFIG_TOPICS_MAX];	/* declared with --topic */
 };

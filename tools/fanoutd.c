@@ -557,6 +557,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fanoutd %s: listening on %s with %u reactor%s\n", FANOUT_VERSION,
 			engine.bound, reactors, reactors == 1 ? "" : "s");
 	fanoutd_say_limits(&cfg);
+	if (cfg.tls_cert[0])	/* said even when quiet: what is and is not encrypted */
+		fprintf(stderr, "fanoutd: warning: --tls-cert: the admin API is served over "
+			"HTTPS; the TCP protocol on %s is not encrypted (no TLS for it yet)\n",
+			engine.bound);
 	if (cfg.ready_file[0] &&
 	    (rc = fanoutd_ready(cfg.ready_file, engine.bound, admin.http_bound)) < 0) {
 		fprintf(stderr, "fanoutd: ready file %s: %s\n", cfg.ready_file, strerror(-rc));

@@ -1,6 +1,7 @@
 /* tools/http_client.c — see http_client.h. */
 #include "tools/http_client.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -8,6 +9,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +18,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include "core/clock.h"
+
+/* One request's connection: a socket, and its TLS session for an https:// server. */
+struct http_conn {
+	int fd;
+	SSL_CTX *ctx;
+	SSL *ssl;
+};
 
 static int http_wait(int fd, short events, int64_t deadline)
 {
@@ -34,23 +48,24 @@ static int http_wait(int fd, short events, int64_t deadline)
 	}
 }
 
-/* Connects (non-blocking, bounded by deadline) to "host:port" or "[v6]:port". */
-static int http_connect(const char *hostport, int64_t deadline)
+/* Connects (non-blocking, bounded by deadline) to "host:port" or "[v6]:port"; the host
+ * part goes into host (hcap bytes). */
+static int http_connect(const char *hostport, int64_t deadline, char *host, size_t hcap)
 {
-	char host[256], port[16];
+	char port[16];
 	const char *colon = strrchr(hostport, ':');
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
 	size_t hl;
 	int fd, rc, err = 0;
 	socklen_t el = sizeof(err);
 
-	if (!colon || (hl = (size_t)(colon - hostport)) >= sizeof(host) ||
+	if (!colon || (hl = (size_t)(colon - hostport)) >= hcap ||
 	    strlen(colon + 1) >= sizeof(port))
 		return -EINVAL;
 	if (hl >= 2 && hostport[0] == '[')
-		snprintf(host, sizeof(host), "%.*s", (int)(hl - 2), hostport + 1);
+		snprintf(host, hcap, "%.*s", (int)(hl - 2), hostport + 1);
 	else
-		snprintf(host, sizeof(host), "%.*s", (int)hl, hostport);
+		snprintf(host, hcap, "%.*s", (int)hl, hostport);
 	snprintf(port, sizeof(port), "%s", colon + 1);
 	if (getaddrinfo(host, port, &hints, &ai) != 0)
 		return -EHOSTUNREACH;
@@ -76,11 +91,39 @@ static int http_connect(const char *hostport, int64_t deadline)
 	return fd;
 }
 
-static int http_send_all(int fd, const char *p, size_t n, int64_t deadline)
+/* Waits for what an SSL call asked for (rc its return), bounded by deadline. Returns
+ * 0 to call again, or -errno. */
+static int http_tls_wait(struct http_conn *c, int rc, int64_t deadline)
+{
+	switch (SSL_get_error(c->ssl, rc)) {
+	case SSL_ERROR_WANT_READ:
+		return http_wait(c->fd, POLLIN, deadline);
+	case SSL_ERROR_WANT_WRITE:
+		return http_wait(c->fd, POLLOUT, deadline);
+	case SSL_ERROR_ZERO_RETURN:
+		return -ECONNRESET;
+	default:
+		return -EPROTO;
+	}
+}
+
+static int http_send_all(struct http_conn *c, const char *p, size_t n, int64_t deadline)
 {
 	while (n > 0) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+		ssize_t w;
 
+		if (c->ssl) {
+			int rc = SSL_write(c->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+
+			if (rc > 0) {
+				p += rc;
+				n -= (size_t)rc;
+			} else if ((rc = http_tls_wait(c, rc, deadline)) < 0) {
+				return rc;
+			}
+			continue;
+		}
+		w = send(c->fd, p, n, MSG_NOSIGNAL);
 		if (w > 0) {
 			p += w;
 			n -= (size_t)w;
@@ -88,14 +131,35 @@ static int http_send_all(int fd, const char *p, size_t n, int64_t deadline)
 		}
 		if (w < 0 && errno != EAGAIN && errno != EINTR)
 			return -errno;
-		if (http_wait(fd, POLLOUT, deadline) < 0)
+		if (http_wait(c->fd, POLLOUT, deadline) < 0)
 			return -ETIMEDOUT;
 	}
 	return 0;
 }
 
+/* One read: > 0 bytes, 0 at the end, -EAGAIN to wait (done here for TLS), or -errno. */
+static ssize_t http_recv(struct http_conn *c, char *p, size_t n, int64_t deadline)
+{
+	for (;;) {
+		ssize_t r;
+		int rc;
+
+		if (!c->ssl) {
+			r = recv(c->fd, p, n, 0);
+			return r >= 0 ? r : errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno;
+		}
+		rc = SSL_read(c->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+		if (rc > 0)
+			return rc;
+		if (SSL_get_error(c->ssl, rc) == SSL_ERROR_ZERO_RETURN)
+			return 0;	/* close_notify */
+		if ((rc = http_tls_wait(c, rc, deadline)) < 0)
+			return rc == -EPROTO ? 0 : rc;	/* a close without close_notify */
+	}
+}
+
 /* Reads until the peer closes (the request said Connection: close). */
-static int http_read_all(int fd, char **buf, size_t *len, int64_t deadline)
+static int http_read_all(struct http_conn *c, char **buf, size_t *len, int64_t deadline)
 {
 	size_t cap = 8192;
 	char *b = malloc(cap + 1);
@@ -116,18 +180,18 @@ static int http_read_all(int fd, char **buf, size_t *len, int64_t deadline)
 			b = g;
 			cap *= 2;
 		}
-		r = recv(fd, b + *len, cap - *len, 0);
+		r = http_recv(c, b + *len, cap - *len, deadline);
 		if (r > 0) {
 			*len += (size_t)r;
 			continue;
 		}
 		if (r == 0)
 			break;
-		if (errno != EAGAIN && errno != EINTR) {
+		if (r != -EAGAIN) {
 			free(b);
-			return -errno;
+			return (int)r;
 		}
-		if (http_wait(fd, POLLIN, deadline) < 0) {
+		if (http_wait(c->fd, POLLIN, deadline) < 0) {
 			free(b);
 			return -ETIMEDOUT;
 		}
@@ -135,6 +199,51 @@ static int http_read_all(int fd, char **buf, size_t *len, int64_t deadline)
 	b[*len] = '\0';
 	*buf = b;
 	return 0;
+}
+
+/* TLS over c->fd to host: the server's certificate must chain to $FANOUT_TLS_CA (a PEM
+ * file) or, without it, to the system's CAs, and name host (a DNS name or an IP
+ * address). Returns 0, -EKEYREJECTED when the certificate is refused, or -errno. */
+static int http_tls_start(struct http_conn *c, const char *host, int64_t deadline)
+{
+	const char *ca = getenv("FANOUT_TLS_CA");
+	unsigned char ip[16];
+	bool is_ip = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
+	int rc;
+
+	c->ctx = SSL_CTX_new(TLS_client_method());
+	if (!c->ctx)
+		return -ENOMEM;
+	SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
+	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
+	if (ca && ca[0] ? SSL_CTX_load_verify_locations(c->ctx, ca, NULL) != 1
+		       : SSL_CTX_set_default_verify_paths(c->ctx) != 1)
+		return -ENOENT;	/* the CA file */
+	c->ssl = SSL_new(c->ctx);
+	if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1)
+		return -ENOMEM;
+	if (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), host) != 1
+		  : SSL_set1_host(c->ssl, host) != 1 ||
+		    SSL_set_tlsext_host_name(c->ssl, host) != 1)
+		return -EINVAL;
+	while ((rc = SSL_connect(c->ssl)) != 1) {
+		if (SSL_get_verify_result(c->ssl) != X509_V_OK)
+			return -EKEYREJECTED;
+		if ((rc = http_tls_wait(c, rc, deadline)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void http_conn_close(struct http_conn *c)
+{
+	if (c->ssl)
+		SSL_free(c->ssl);
+	if (c->ctx)
+		SSL_CTX_free(c->ctx);
+	if (c->fd >= 0)
+		close(c->fd);
+	ERR_clear_error();
 }
 
 /* Decodes a chunked body in place. Returns its length or -EPROTO. */
@@ -244,32 +353,47 @@ static int http_head(char *head, size_t cap, const char *hostport, const char *t
 	return n < 0 || (size_t)n >= cap ? -1 : n;
 }
 
+/* "https://host:port" or "http://host:port" or "host:port": the address (without the
+ * scheme) and whether it is TLS. */
+static const char *http_scheme(const char *hostport, bool *tls)
+{
+	*tls = strncmp(hostport, "https://", 8) == 0;
+	if (*tls)
+		return hostport + 8;
+	return strncmp(hostport, "http://", 7) == 0 ? hostport + 7 : hostport;
+}
+
 int http_request_auth(const char *hostport, const char *token, const char *method,
 		      const char *path, const char *ctype, const char *body, size_t len,
 		      int timeout_ms, struct http_response *out)
 {
 	int64_t deadline = clock_monotonic_ns() + (int64_t)timeout_ms * 1000000;
-	char head[2048];
+	struct http_conn c = { .fd = -1 };
+	char head[2048], host[256];
 	char *raw = NULL;
-	size_t rlen;
-	int fd, n, rc;
+	size_t rlen = 0;
+	bool tls;
+	int n, rc;
 
 	memset(out, 0, sizeof(*out));
+	hostport = http_scheme(hostport, &tls);
 	n = http_head(head, sizeof(head), hostport, token, method, path, ctype, body, len);
 	if (n < 0)
 		return token && strpbrk(token, "\r\n\t ") ? -EINVAL : -ENAMETOOLONG;
-	fd = http_connect(hostport, deadline);
-	if (fd < 0)
-		return fd;
-	rc = http_send_all(fd, head, (size_t)n, deadline);
+	c.fd = http_connect(hostport, deadline, host, sizeof(host));
+	if (c.fd < 0)
+		return c.fd;
+	rc = tls ? http_tls_start(&c, host, deadline) : 0;
+	if (rc == 0)
+		rc = http_send_all(&c, head, (size_t)n, deadline);
 	explicit_bzero(head, sizeof(head));	/* it may hold a token */
 	if (rc == 0 && body)
-		rc = http_send_all(fd, body, len, deadline);
+		rc = http_send_all(&c, body, len, deadline);
 	/* No shutdown(SHUT_WR): some servers take a half-close for a client gone. The request
 	 * said Connection: close, so the server closes after its answer. */
 	if (rc == 0)
-		rc = http_read_all(fd, &raw, &rlen, deadline);
-	close(fd);
+		rc = http_read_all(&c, &raw, &rlen, deadline);
+	http_conn_close(&c);
 	if (rc == 0)
 		rc = http_parse(raw, rlen, out);
 	free(raw);

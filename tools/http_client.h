@@ -20,7 +20,9 @@ struct http_response {
 	char www_authenticate[128];	/* the WWW-Authenticate header */
 };
 
-/* Sends METHOD path to "host:port" (body may be NULL; ctype defaults to
+/* Sends METHOD path to "host:port" — or "https://host:port": TLS (OpenSSL), the
+ * server's certificate checked against the CA in $FANOUT_TLS_CA (a PEM file; else the
+ * system's CAs) and its name against host; refused: -EKEYREJECTED — (body may be NULL; ctype defaults to
  * application/json when there is a body) and reads the answer into *out (free with
  * http_response_free). Returns 0 for any HTTP answer (check out->status), -ETIMEDOUT,
  * -ECONNREFUSED, -EPROTO for a reply that is not HTTP, or another -errno. */

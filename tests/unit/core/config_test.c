@@ -253,6 +253,15 @@ static void auth_flags_and_loopback(void **state)
 	assert_int_equal(c.conn_events_per_s, 1000);
 	assert_int_equal(c.conn_bytes_per_s, 65536);
 	free(msg);
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--tls-cert", "c.pem", NULL }),
+			 -1);
+	assert_non_null(strstr(msg, "--tls-cert and --tls-key go together"));
+	free(msg);
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--tls-cert", "c.pem",
+		"--tls-key", "k.pem", NULL }), 0);
+	assert_string_equal(c.tls_cert, "c.pem");
+	assert_string_equal(c.tls_key, "k.pem");
+	free(msg);
 	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--auth", "maybe", NULL }), -1);
 	assert_non_null(strstr(msg, "--auth must be required or off"));
 	free(msg);

@@ -1,0 +1,197 @@
+/* tests/integration/tls_test.c — the admin API over HTTPS (--tls-cert/--tls-key) through
+ * a real server, with a CA and certificates the test makes with the openssl command: a
+ * client trusting the CA reaches it (tokens and all, fanoutctl too); a client trusting
+ * another CA, or a certificate for another name, is refused before anything is sent; a
+ * plain HTTP request to the HTTPS port gets no answer; a certificate without its key
+ * does not start. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "tests/integration/admin_util.h"
+#include "tools/http_client.h"
+
+static int g_argc;
+static char **g_argv;
+static struct server g_srv;
+static const char *g_fanoutctl;
+static char g_dir[300];
+
+/* Runs a shell command line in g_dir; fails the test unless it exits 0. */
+static void sh(const char *fmt, ...)
+{
+	char cmd[2048];
+	int n;
+	va_list ap;
+
+	n = snprintf(cmd, sizeof(cmd), "cd '%s' && (", g_dir);
+	va_start(ap, fmt);
+	n += vsnprintf(cmd + n, sizeof(cmd) - (size_t)n, fmt, ap);
+	va_end(ap);
+	snprintf(cmd + n, sizeof(cmd) - (size_t)n, ") >>openssl.log 2>&1");
+	if (system(cmd) != 0)
+		fail_msg("command failed (see %s/openssl.log): %s", g_dir, cmd);
+}
+
+/* A CA (NAME.pem, NAME.key). */
+static void make_ca(const char *name)
+{
+	sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "
+	   "%s.key -out %s.pem -days 2 -subj /CN=%s", name, name, name);
+}
+
+/* A server certificate (NAME.pem, NAME.key) for subjectAltName san, signed by ca. */
+static void make_cert(const char *name, const char *ca, const char *san)
+{
+	sh("printf 'subjectAltName=%s\\n' >%s.ext && openssl req -newkey ec -pkeyopt "
+	   "ec_paramgen_curve:P-256 -nodes -keyout %s.key -out %s.csr -subj /CN=fanoutd && "
+	   "openssl x509 -req -in %s.csr -CA %s.pem -CAkey %s.key -CAcreateserial -out "
+	   "%s.pem -days 2 -extfile %s.ext && chmod 600 %s.key", san, name, name, name, name,
+	   ca, ca, name, name, name);
+}
+
+static void start_tls(const char *cert)
+{
+	char c[400], k[400];
+	const char *args[] = { "--tls-cert", c, "--tls-key", k, NULL };
+
+	snprintf(c, sizeof(c), "%s/%s.pem", g_dir, cert);
+	snprintf(k, sizeof(k), "%s/%s.key", g_dir, cert);
+	server_start(&g_srv, args);
+}
+
+/* GET path over https with FANOUT_TLS_CA = ca (NULL: unset). Returns the status or
+ * -errno. */
+static int get_https(const char *ca, const char *path)
+{
+	char url[128], capath[400];
+	struct http_response r;
+	int rc;
+
+	snprintf(url, sizeof(url), "https://%s", g_srv.http);
+	if (ca) {
+		snprintf(capath, sizeof(capath), "%s/%s.pem", g_dir, ca);
+		setenv("FANOUT_TLS_CA", capath, 1);
+	} else {
+		unsetenv("FANOUT_TLS_CA");
+	}
+	rc = http_request(url, "GET", path, NULL, NULL, 0, 5000, &r);
+	if (rc == 0)
+		rc = r.status;
+	http_response_free(&r);
+	unsetenv("FANOUT_TLS_CA");
+	return rc;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	server_setup(&g_srv, g_argc, g_argv);
+	snprintf(g_dir, sizeof(g_dir), "%s", g_srv.dir);
+	make_ca("ca");
+	make_ca("other-ca");
+	make_cert("srv", "ca", "IP:127.0.0.1");
+	make_cert("elsewhere", "ca", "DNS:elsewhere.example");
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	server_teardown(&g_srv);
+	return 0;
+}
+
+static void trusted_ca_reaches_the_api(void **state)
+{
+	char url[128], cmd[1200];
+	struct http_response r;
+
+	(void)state;
+	start_tls("srv");
+	assert_int_equal(get_https("ca", "/healthz"), 200);
+	assert_int_equal(get_https("ca", "/api/v1/topics"), 200);
+	/* POST over TLS: a body both ways. */
+	snprintf(url, sizeof(url), "https://%s", g_srv.http);
+	{
+		char capath[400];
+
+		snprintf(capath, sizeof(capath), "%s/ca.pem", g_dir);
+		setenv("FANOUT_TLS_CA", capath, 1);
+	}
+	assert_int_equal(http_request(url, "POST", "/api/v1/topics", NULL,
+				      "{\"topic_name\": \"secure/fills\"}", 30, 5000, &r), 0);
+	assert_int_equal(r.status, 201);
+	assert_non_null(strstr(r.body, "secure/fills"));
+	http_response_free(&r);
+	/* fanoutctl with an https:// server. */
+	snprintf(cmd, sizeof(cmd), "'%s' --server '%s' topics ls >'%s/ctl.out' 2>&1", g_fanoutctl,
+		 url, g_dir);
+	assert_int_equal(WEXITSTATUS(system(cmd)), 0);
+	unsetenv("FANOUT_TLS_CA");
+	sh("grep -q secure/fills ctl.out");
+}
+
+static void wrong_certificates_are_refused(void **state)
+{
+	struct http_response r;
+	int rc;
+
+	(void)state;
+	start_tls("srv");
+	/* Another CA: refused in the handshake, nothing sent. */
+	assert_int_equal(get_https("other-ca", "/healthz"), -EKEYREJECTED);
+	/* Plain HTTP to the HTTPS port: no HTTP answer. */
+	rc = http_request(g_srv.http, "GET", "/healthz", NULL, NULL, 0, 3000, &r);
+	assert_true(rc < 0 || r.status != 200);
+	http_response_free(&r);
+	server_stop(&g_srv, SIGTERM);
+	/* The right CA, but a certificate for another name. */
+	start_tls("elsewhere");
+	assert_int_equal(get_https("ca", "/healthz"), -EKEYREJECTED);
+	/* Without a trusted CA at all (the system's do not know ours). */
+	assert_int_equal(get_https(NULL, "/healthz"), -EKEYREJECTED);
+}
+
+static void a_certificate_needs_its_key(void **state)
+{
+	char c[400], k[400];
+
+	(void)state;
+	snprintf(c, sizeof(c), "%s/srv.pem", g_dir);
+	snprintf(k, sizeof(k), "%s/missing.key", g_dir);
+	{
+		const char *args[] = { g_srv.binary, "--tls-cert", c, "--data-dir", g_dir, NULL };
+
+		assert_int_equal(server_run_to_exit(args), 2);
+	}
+	{
+		const char *args[] = { g_srv.binary, "--tls-cert", c, "--tls-key", k, "--http",
+				       "127.0.0.1:0", "--data-dir", g_dir, NULL };
+
+		assert_int_not_equal(server_run_to_exit(args), 0);	/* unreadable key */
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(trusted_ca_reaches_the_api, setup, teardown),
+		cmocka_unit_test_setup_teardown(wrong_certificates_are_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_certificate_needs_its_key, setup, teardown),
+	};
+
+	g_argc = argc;
+	g_argv = argv;
+	g_fanoutctl = argc > 2 ? argv[2] : "fanoutctl";
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
