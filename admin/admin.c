@@ -42,16 +42,24 @@ static void admin_on_store_up(void *ctx)
 static void admin_tokens_sync(struct admin *a, int64_t now)
 {
 	char err[TOKENS_ERR_BYTES + 64];
+	int rc;
 
 	/* Another server on the same PostgreSQL store may have changed them: looked at
 	 * every ADMIN_TOKENS_LOOK_NS (put in force only when something changed). */
-	if (a->cfg->auth_required && a->tokens.ready && now >= a->tokens.look_ns) {
-		a->tokens.stale = true;
+	bool look = false;
+
+	/* Only PostgreSQL is shared: SQLite is this server's own file. */
+	if (a->cfg->auth_required && a->store.kind == STORE_PG && a->tokens.ready &&
+	    !a->tokens.stale && now >= a->tokens.look_ns) {
+		a->tokens.stale = look = true;
 		a->tokens.look_ns = now + ADMIN_TOKENS_LOOK_NS;
 	}
 	if (!a->tokens.stale || !a->store.up || now < a->tokens.retry_ns)
 		return;
-	if (tokens_reload(a, err, sizeof(err)) == 0) {
+	a->tokens.looking = look;
+	rc = tokens_reload(a, err, sizeof(err));
+	a->tokens.looking = false;
+	if (rc == 0) {
 		a->tokens.retry_ns = 0;
 		return;
 	}

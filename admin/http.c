@@ -511,6 +511,12 @@ int admin_http_start(struct admin *a, const char *listen, bool explicit, char *b
 				  MHD_OPTION_ARRAY, tls,
 				  MHD_OPTION_END);
 	if (!a->mhd) {
+		if (a->tls_key_pem) {	/* asked for HTTPS: never quietly none */
+			admin_log(ADMIN_LOG_ERROR, "--http %s with --tls-cert %s: cannot start "
+				  "(the address in use, or the certificate and key do not load or "
+				  "do not match)", listen, a->cfg->tls_cert);
+			return -1;
+		}
 		if (explicit) {
 			admin_log(ADMIN_LOG_ERROR, "--http %s: cannot listen (address in use?)",
 				  listen);

@@ -319,7 +319,8 @@ static int tokens_add_stored(struct admin *a, struct auth_set *set, struct auth_
 		for (uint32_t i = 0; i < n; i++) {
 			if (tokens_from_row(&rows[i], tmp, why, sizeof(why)) < 0) {
 				a->tokens.bad_rows++;	/* one bad row must not shut everyone out */
-				admin_log(ADMIN_LOG_ERROR, "tokens: %s; left out", why);
+				if (!a->tokens.looking)
+					admin_log(ADMIN_LOG_ERROR, "tokens: %s; left out", why);
 				continue;
 			}
 			rc = auth_set_add(a->eng->auth, set, tmp);
@@ -330,9 +331,10 @@ static int tokens_add_stored(struct admin *a, struct auth_set *set, struct auth_
 			if (rc < 0) {	/* one token left out, never the whole set stale:
 					 * revocations must go on taking effect */
 				a->tokens.bad_rows++;
-				admin_log(ADMIN_LOG_ERROR, "tokens: %s left out: %s", tmp->id,
-					  rc == -ENOSPC ? "too many tokens in force, or token ids "
-					  "used up (restart the server)" : strerror(-rc));
+				if (!a->tokens.looking)	/* said once, not every look */
+					admin_log(ADMIN_LOG_ERROR, "tokens: %s left out: %s",
+						  tmp->id, rc == -ENOSPC ? "more tokens than the "
+						  "server keeps in force" : strerror(-rc));
 			}
 		}
 		if (n)
@@ -352,6 +354,7 @@ static bool tokens_same(const struct auth_set *x, const struct auth_set *y)
 
 int tokens_reload(struct admin *a, char *err, size_t cap)
 {
+	uint32_t left_out;
 	struct auth_token *tmp;
 	struct auth_set *set;
 	int rc;
@@ -382,7 +385,10 @@ int tokens_reload(struct admin *a, char *err, size_t cap)
 		a->tokens.ready = true;
 		return 0;
 	}
-	auth_swap(a->eng->auth, set);	/* the reactors look again: revoked ones are cut */
+	left_out = auth_swap(a->eng->auth, set);	/* the reactors look again */
+	if (left_out)
+		admin_log(ADMIN_LOG_ERROR, "tokens: %u left out: this process has used up its "
+			  "%u token ids (restart it)", left_out, AUTH_USAGE_MAX);
 	a->tokens.swaps++;
 	a->tokens.stale = false;
 	a->tokens.ready = true;

@@ -28,6 +28,8 @@ struct admin_tokens {
 	bool ready;			/* the store's tokens have been put in force once */
 	int64_t retry_ns;		/* CLOCK_MONOTONIC: a failed rebuild is tried again */
 	int64_t look_ns;		/* the next look at the store (ADMIN_TOKENS_LOOK_NS) */
+	bool looking;			/* this rebuild is a periodic look: what it leaves out
+					 * was logged when it changed */
 	uint64_t swaps;			/* sets put in force */
 	uint64_t bad_rows;		/* stored tokens left out: unreadable */
 	uint32_t in_force;		/* tokens in the set in force */

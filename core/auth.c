@@ -266,16 +266,10 @@ int auth_set_add(struct auth *a, struct auth_set *set, const struct auth_token *
 		set->tokens = grown;
 		set->cap = cap;
 	}
-	cur = auth_find(auth_current(a), t->id);	/* the writer's own set: no section */
-	if (cur) {
-		u = cur->usage;
-	} else {
-		pthread_mutex_lock(&a->lock);
-		u = auth_usage_new(a, t->id);
-		pthread_mutex_unlock(&a->lock);
-	}
-	if (!u)
-		return -ENOSPC;
+	/* The slot it has in the set in force (the writer's own set: no section), else
+	 * one from auth_swap: a set that is never put in force takes none. */
+	cur = auth_find(auth_current(a), t->id);
+	u = cur ? cur->usage : NULL;
 	memmove(&set->tokens[at + 1], &set->tokens[at], (set->n - at) * sizeof(*set->tokens));
 	set->tokens[at] = *t;
 	set->tokens[at].usage = u;
@@ -288,14 +282,31 @@ static void auth_set_reclaim(struct epoch_entry *ent)
 	auth_set_free((struct auth_set *)((char *)ent - offsetof(struct auth_set, ent)));
 }
 
-void auth_swap(struct auth *a, struct auth_set *next)
+uint32_t auth_swap(struct auth *a, struct auth_set *next)
 {
-	struct auth_set *old = (struct auth_set *)atomic_exchange_explicit(
-		&a->set, next, memory_order_acq_rel);
+	struct auth_set *old;
+	uint32_t left_out = 0;
+
+	/* New ids get their slots now, before any reader can see the set. */
+	pthread_mutex_lock(&a->lock);
+	for (uint32_t i = 0; i < next->n;) {
+		struct auth_token *t = &next->tokens[i];
+
+		if (!t->usage && !(t->usage = auth_usage_new(a, t->id))) {
+			memmove(t, t + 1, (next->n - i - 1) * sizeof(*t));
+			next->n--;
+			left_out++;
+			continue;
+		}
+		i++;
+	}
+	pthread_mutex_unlock(&a->lock);
+	old = (struct auth_set *)atomic_exchange_explicit(&a->set, next, memory_order_acq_rel);
 
 	atomic_fetch_add_explicit(&a->gen, 1, memory_order_release);
 	if (old)
 		epoch_defer(&old->ent, auth_set_reclaim);
+	return left_out;
 }
 
 const struct auth_token *auth_find(const struct auth_set *set, const char *id)
@@ -501,7 +512,8 @@ uint32_t auth_refusals_take(struct auth *a, struct auth_refusal *out, uint32_t m
 static size_t auth_utf8_len(const unsigned char *p)
 {
 	unsigned c = p[0];
-	size_t n = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c <= 0xdf ? 2 : 0;
+	size_t n = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 && c <= 0xef ? 3 :
+		   c >= 0xc2 && c <= 0xdf ? 2 : 0;
 	uint32_t cp;
 
 	if (c < 0x80)

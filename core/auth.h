@@ -162,16 +162,17 @@ bool auth_allows(const struct auth_token *t, enum auth_action act, const char *t
 struct auth_set *auth_set_new(void);
 
 /* Copies t into set: its usage slot is the one of the token with its id in the set in
- * force, else a new one. Returns 0, -EEXIST (its id is in the set), -ENOSPC
- * (AUTH_TOKENS_MAX in the set, or AUTH_USAGE_MAX ids used up) or -ENOMEM. The thread
- * that swaps, before auth_swap. */
+ * force, else auth_swap gives it one. Returns 0, -EEXIST (its id is in the set), -ENOSPC
+ * (AUTH_TOKENS_MAX in the set) or -ENOMEM. The thread that swaps, before auth_swap. */
 int auth_set_add(struct auth *a, struct auth_set *set, const struct auth_token *t);
 
 void auth_set_free(struct auth_set *set);
 
 /* Puts next in force; the set it replaces is freed after a grace period (core/epoch).
- * Bumps a->gen. Registered threads (the admin thread), or before the reactors start. */
-void auth_swap(struct auth *a, struct auth_set *next);
+ * Tokens new to it get usage slots first; one that cannot (AUTH_USAGE_MAX ids used up,
+ * or no memory) is left out of it. Returns how many were. Bumps a->gen. Registered
+ * threads (the admin thread), or before the reactors start. */
+uint32_t auth_swap(struct auth *a, struct auth_set *next);
 
 /* The set in force: inside an epoch section, or on the thread that swaps. */
 static inline const struct auth_set *auth_current(struct auth *a)

@@ -7,6 +7,19 @@
 
 static void access_take_token(struct access *ac, const struct auth_token *t, uint64_t gen)
 {
+	/* The id left a set and came back with a new slot: what the connection holds moves
+	 * with it, so it gives back where it took. */
+	if (ac->usage && ac->usage != t->usage) {
+		if (ac->conn_counted) {
+			auth_count_give(&ac->usage->connections);
+			atomic_fetch_add_explicit(&t->usage->connections, 1, memory_order_relaxed);
+		}
+		for (uint32_t i = 0; i < ac->subs_counted; i++) {
+			auth_count_give(&ac->usage->subscriptions);
+			atomic_fetch_add_explicit(&t->usage->subscriptions, 1,
+						  memory_order_relaxed);
+		}
+	}
 	ac->token = t;
 	ac->usage = t->usage;
 	ac->gen = gen;

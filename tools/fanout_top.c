@@ -90,7 +90,8 @@ int main(int argc, char **argv)
 	double interval = 1.0;
 	long iterations = -1;
 	struct winsize ws;
-	int rows = 20, rc = 0;
+
+	signal(SIGPIPE, SIG_IGN);	/* https:// (OpenSSL) writes with write() */	int rows = 20, rc = 0;
 
 	if (!server || !*server)
 		server = "127.0.0.1:7480";

@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -513,6 +514,9 @@ int main(int argc, char **argv)
 			 .timeout_ms = 10000 };
 	int i = 1, rc;
 
+	/* https:// writes through OpenSSL's write(): a server that closes while a body is
+	 * being sent is an error to report, not a signal to die of. */
+	signal(SIGPIPE, SIG_IGN);
 	if (!c.server || !*c.server)
 		c.server = "127.0.0.1:7480";
 	for (; i < argc && argv[i][0] == '-'; i++) {

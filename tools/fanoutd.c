@@ -465,7 +465,10 @@ static int fanoutd_bootstrap(const struct config *cfg, struct auth *a)
 		fprintf(stderr, "fanoutd: out of memory for the bootstrap token\n");
 		return -1;
 	}
-	auth_swap(a, set);
+	if (auth_swap(a, set) > 0) {	/* a fresh table: cannot happen but for memory */
+		fprintf(stderr, "fanoutd: out of memory for the bootstrap token\n");
+		return -1;
+	}
 	return 0;
 }
 
@@ -557,7 +560,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fanoutd %s: listening on %s with %u reactor%s\n", FANOUT_VERSION,
 			engine.bound, reactors, reactors == 1 ? "" : "s");
 	fanoutd_say_limits(&cfg);
-	if (cfg.tls_cert[0])	/* said even when quiet: what is and is not encrypted */
+	if (cfg.tls_cert[0] && admin.http_bound[0])	/* said even when quiet */
 		fprintf(stderr, "fanoutd: warning: --tls-cert: the admin API is served over "
 			"HTTPS; the TCP protocol on %s is not encrypted (no TLS for it yet)\n",
 			engine.bound);

@@ -69,26 +69,32 @@ static int http_connect(const char *hostport, int64_t deadline, char *host, size
 	snprintf(port, sizeof(port), "%s", colon + 1);
 	if (getaddrinfo(host, port, &hints, &ai) != 0)
 		return -EHOSTUNREACH;
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		freeaddrinfo(ai);
-		return -errno;
+	rc = -EHOSTUNREACH;
+	/* Each address in turn: "localhost" may name ::1 first and the server 127.0.0.1. */
+	for (struct addrinfo *p = ai; p; p = p->ai_next) {
+		fd = socket(p->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd < 0) {
+			rc = -errno;
+			continue;
+		}
+		rc = 0;
+		if (connect(fd, p->ai_addr, p->ai_addrlen) < 0 && errno != EINPROGRESS)
+			rc = -errno;
+		if (rc == 0)
+			rc = http_wait(fd, POLLOUT, deadline);
+		err = 0;
+		if (rc == 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) == 0 && err)
+			rc = -err;
+		if (rc == 0) {
+			freeaddrinfo(ai);
+			return fd;
+		}
+		close(fd);
+		if (rc == -ETIMEDOUT)
+			break;
 	}
-	rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
 	freeaddrinfo(ai);
-	if (rc < 0 && errno != EINPROGRESS) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	rc = http_wait(fd, POLLOUT, deadline);
-	if (rc == 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) == 0 && err)
-		rc = -err;
-	if (rc < 0) {
-		close(fd);
-		return rc;
-	}
-	return fd;
+	return rc;
 }
 
 /* Waits for what an SSL call asked for (rc its return), bounded by deadline. Returns
@@ -113,7 +119,10 @@ static int http_send_all(struct http_conn *c, const char *p, size_t n, int64_t d
 		ssize_t w;
 
 		if (c->ssl) {
-			int rc = SSL_write(c->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+			int rc;
+
+			ERR_clear_error();
+			rc = SSL_write(c->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
 
 			if (rc > 0) {
 				p += rc;
@@ -148,13 +157,17 @@ static ssize_t http_recv(struct http_conn *c, char *p, size_t n, int64_t deadlin
 			r = recv(c->fd, p, n, 0);
 			return r >= 0 ? r : errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno;
 		}
+		ERR_clear_error();
 		rc = SSL_read(c->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
 		if (rc > 0)
 			return rc;
+		/* The end: close_notify, or (SSL_OP_IGNORE_UNEXPECTED_EOF) a close without it,
+		 * which the answer's length then vouches for (http_parse). Any other
+		 * failure — a bad record, an alert, a reset — is an error, not an end. */
 		if (SSL_get_error(c->ssl, rc) == SSL_ERROR_ZERO_RETURN)
-			return 0;	/* close_notify */
+			return 0;
 		if ((rc = http_tls_wait(c, rc, deadline)) < 0)
-			return rc == -EPROTO ? 0 : rc;	/* a close without close_notify */
+			return rc;
 	}
 }
 
@@ -215,6 +228,7 @@ static int http_tls_start(struct http_conn *c, const char *host, int64_t deadlin
 	if (!c->ctx)
 		return -ENOMEM;
 	SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(c->ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
 	if (ca && ca[0] ? SSL_CTX_load_verify_locations(c->ctx, ca, NULL) != 1
 		       : SSL_CTX_set_default_verify_paths(c->ctx) != 1)
@@ -226,7 +240,7 @@ static int http_tls_start(struct http_conn *c, const char *host, int64_t deadlin
 		  : SSL_set1_host(c->ssl, host) != 1 ||
 		    SSL_set_tlsext_host_name(c->ssl, host) != 1)
 		return -EINVAL;
-	while ((rc = SSL_connect(c->ssl)) != 1) {
+	while (ERR_clear_error(), (rc = SSL_connect(c->ssl)) != 1) {
 		if (SSL_get_verify_result(c->ssl) != X509_V_OK)
 			return -EKEYREJECTED;
 		if ((rc = http_tls_wait(c, rc, deadline)) < 0)
@@ -311,6 +325,8 @@ static int http_parse(char *raw, size_t len, struct http_response *out)
 	n = (long)(len - (size_t)(body - raw));
 	if (strcasecmp(te, "chunked") == 0 && (n = http_dechunk(body, (size_t)n)) < 0)
 		return -EPROTO;
+	if (cl[0] && strtol(cl, NULL, 10) > n)
+		return -EPROTO;	/* cut short: a body is whole or an error */
 	if (cl[0] && strtol(cl, NULL, 10) < n)
 		n = strtol(cl, NULL, 10);
 	out->body = malloc((size_t)n + 1);

@@ -69,15 +69,18 @@ static void start_tls(const char *cert)
 	server_start(&g_srv, args);
 }
 
-/* GET path over https with FANOUT_TLS_CA = ca (NULL: unset). Returns the status or
- * -errno. */
-static int get_https(const char *ca, const char *path)
+/* GET path over https to host (NULL: the server's address as it gave it; else host and
+ * its port) with FANOUT_TLS_CA = ca (NULL: unset). Returns the status or -errno. */
+static int get_https_to(const char *host, const char *ca, const char *path)
 {
 	char url[128], capath[400];
 	struct http_response r;
 	int rc;
 
-	snprintf(url, sizeof(url), "https://%s", g_srv.http);
+	if (host)
+		snprintf(url, sizeof(url), "https://%s:%s", host, strrchr(g_srv.http, ':') + 1);
+	else
+		snprintf(url, sizeof(url), "https://%s", g_srv.http);
 	if (ca) {
 		snprintf(capath, sizeof(capath), "%s/%s.pem", g_dir, ca);
 		setenv("FANOUT_TLS_CA", capath, 1);
@@ -92,6 +95,11 @@ static int get_https(const char *ca, const char *path)
 	return rc;
 }
 
+static int get_https(const char *ca, const char *path)
+{
+	return get_https_to(NULL, ca, path);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -99,7 +107,7 @@ static int setup(void **state)
 	snprintf(g_dir, sizeof(g_dir), "%s", g_srv.dir);
 	make_ca("ca");
 	make_ca("other-ca");
-	make_cert("srv", "ca", "IP:127.0.0.1");
+	make_cert("srv", "ca", "IP:127.0.0.1,DNS:localhost");
 	make_cert("elsewhere", "ca", "DNS:elsewhere.example");
 	return 0;
 }
@@ -120,6 +128,7 @@ static void trusted_ca_reaches_the_api(void **state)
 	start_tls("srv");
 	assert_int_equal(get_https("ca", "/healthz"), 200);
 	assert_int_equal(get_https("ca", "/api/v1/topics"), 200);
+	assert_int_equal(get_https_to("localhost", "ca", "/healthz"), 200);	/* by DNS name */
 	/* POST over TLS: a body both ways. */
 	snprintf(url, sizeof(url), "https://%s", g_srv.http);
 	{
@@ -155,9 +164,10 @@ static void wrong_certificates_are_refused(void **state)
 	assert_true(rc < 0 || r.status != 200);
 	http_response_free(&r);
 	server_stop(&g_srv, SIGTERM);
-	/* The right CA, but a certificate for another name. */
+	/* The right CA, but a certificate for another name (and no address). */
 	start_tls("elsewhere");
 	assert_int_equal(get_https("ca", "/healthz"), -EKEYREJECTED);
+	assert_int_equal(get_https_to("localhost", "ca", "/healthz"), -EKEYREJECTED);
 	/* Without a trusted CA at all (the system's do not know ours). */
 	assert_int_equal(get_https(NULL, "/healthz"), -EKEYREJECTED);
 }
@@ -180,6 +190,15 @@ static void a_certificate_needs_its_key(void **state)
 
 		assert_int_not_equal(server_run_to_exit(args), 0);	/* unreadable key */
 	}
+	/* A key that is not the certificate's, on the default address: no start (never an
+	 * admin API quietly off). */
+	snprintf(k, sizeof(k), "%s/other-ca.key", g_dir);
+	{
+		const char *args[] = { g_srv.binary, "--tls-cert", c, "--tls-key", k,
+				       "--listen", "127.0.0.1:0", "--data-dir", g_dir, NULL };
+
+		assert_int_equal(server_run_to_exit(args), 1);
+	}
 }
 
 int main(int argc, char **argv)
@@ -190,6 +209,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(a_certificate_needs_its_key, setup, teardown),
 	};
 
+	signal(SIGPIPE, SIG_IGN);	/* OpenSSL writes with write() */
 	g_argc = argc;
 	g_argv = argv;
 	g_fanoutctl = argc > 2 ? argv[2] : "fanoutctl";

@@ -264,6 +264,7 @@ static void text_clean(void **state)
 	char b[] = "x\xff\xc3(\xe2\x82\x01\xed\xa0\x80\xc0\xaf\xf4\x90\x80\x80y";
 	char c[] = "tab\there\x7f\x01";
 	char d[] = "cut \xe2\x82";	/* a sequence cut short by snprintf */
+	char e[] = "\xf8\x88\x80|\xff\x80\x80|\xf5\x80\x80\x80";	/* no lead byte */
 
 	(void)state;
 	auth_text_clean(a);
@@ -274,6 +275,8 @@ static void text_clean(void **state)
 	assert_string_equal(c, "tab?here??");
 	auth_text_clean(d);
 	assert_string_equal(d, "cut ??");
+	auth_text_clean(e);
+	assert_string_equal(e, "???|???|????");
 }
 
 int main(void)
