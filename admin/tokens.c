@@ -3,6 +3,7 @@
 #include "admin/tokens.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,12 +217,6 @@ int tokens_apply_body(const json_t *body, bool create, struct auth_token *t,
 	return 0;
 }
 
-/* Hex digit value, or -1. */
-static int tokens_hex(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 int tokens_from_row(const struct store_token *row, struct auth_token *out, char *err,
 		    size_t cap)
 {
@@ -229,6 +224,7 @@ int tokens_from_row(const struct store_token *row, struct auth_token *out, char 
 	json_t *perm = json_loads(row->permissions ? row->permissions : "", 0, NULL);
 	json_t *lim = json_loads(row->limits ? row->limits : "", 0, NULL);
 	bool given[2];
+	size_t hash_len = 0;
 	int rc = -1;
 
 	memset(out, 0, sizeof(*out));
@@ -246,14 +242,11 @@ int tokens_from_row(const struct store_token *row, struct auth_token *out, char 
 				   &given[1], field, e) == 0 &&
 		 tokens_limits_parse(lim, &out->limits, field, e) == 0)
 		rc = 0;
-	for (uint32_t i = 0; rc == 0 && i < AUTH_HASH_BYTES; i++) {
-		int hi = tokens_hex(row->token_hash[2 * i]), lo = tokens_hex(row->token_hash[2 * i + 1]);
-
-		if (hi < 0 || lo < 0) {
-			snprintf(e, sizeof(e), "token_hash is not lower-case hex");
-			rc = -1;
-		}
-		out->hash[i] = (uint8_t)(hi << 4 | lo);
+	if (rc == 0 && (sodium_hex2bin(out->hash, AUTH_HASH_BYTES, row->token_hash,
+				       2 * AUTH_HASH_BYTES, NULL, &hash_len, NULL) != 0 ||
+			hash_len != AUTH_HASH_BYTES)) {
+		snprintf(e, sizeof(e), "token_hash is not hex");
+		rc = -1;
 	}
 	json_decref(perm);
 	json_decref(lim);
@@ -271,8 +264,7 @@ int tokens_to_row(const struct auth_token *t, struct store_token *row)
 	snprintf(row->id, sizeof(row->id), "%s", t->id);
 	snprintf(row->name, sizeof(row->name), "%s", t->name);
 	snprintf(row->role, sizeof(row->role), "%s", auth_role_name(t->role));
-	for (uint32_t i = 0; i < AUTH_HASH_BYTES; i++)
-		snprintf(row->token_hash + 2 * i, 3, "%02x", t->hash[i]);
+	sodium_bin2hex(row->token_hash, sizeof(row->token_hash), t->hash, AUTH_HASH_BYTES);
 	row->permissions = perm ? json_dumps(perm, JSON_COMPACT) : NULL;
 	row->limits = lim ? json_dumps(lim, JSON_COMPACT) : NULL;
 	json_decref(perm);

@@ -343,6 +343,24 @@ static void session_error_retry(struct session *s, Fanout__V1__ErrorCode code,
 
 /* ---- who may do what (core/auth.h, net/access.h) -------------------------------------- */
 
+/* Ends one of the session's subscriptions: dropped as an Unsubscribe would, and an
+ * Error of code naming it and why (session_end_sub). */
+static void session_end_sub_as(struct session *s, struct subscription *sub,
+			       Fanout__V1__ErrorCode code, const char *why, bool owed)
+{
+	uint32_t id = sub->id;
+
+	for (uint32_t i = 0; i < s->nsubs; i++) {
+		if (s->subs[i] == sub) {
+			s->subs[i] = s->subs[--s->nsubs];
+			break;
+		}
+	}
+	session_drop_sub(s, sub, owed);	/* frames already gathered stay valid: log memory */
+	session_priority_update(s, clock_monotonic_ns());
+	session_error(s, code, 0, id, false, "subscription %u ended: %s", id, why);
+}
+
 static void session_peer(const struct session *s, struct sockaddr_storage *ss)
 {
 	socklen_t sl = sizeof(*ss);
@@ -387,20 +405,17 @@ static bool session_auth_refresh(struct session *s)
 	case ACCESS_CHANGED:
 		break;
 	}
-	for (uint32_t i = s->nsubs; i-- > 0;) {
-		struct subscription *sub = s->subs[i];
-		const struct topic *tp = sub->topic;	/* outlives sub (session_join) */
-		uint32_t id = sub->id;
+	for (uint32_t i = s->nsubs; i-- > 0;) {	/* downwards: ending one moves the last */
+		const struct topic *tp = s->subs[i]->topic;
+		char why[AUTH_NAME_MAX + TOPIC_NAME_MAX + 64];
 
 		if (access_allows(&s->access, a, AUTH_SUBSCRIBE, tp->name, tp->name_len))
 			continue;
-		s->subs[i] = s->subs[--s->nsubs];
-		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED, 0, id, false,
-			      "subscription %u ended: token %s may no longer subscribe to topic "
-			      "'%s'", id, s->access.name, tp->name);
-		session_drop_sub(s, sub, true);	/* frees it */
+		snprintf(why, sizeof(why), "token %s may no longer subscribe to topic '%s'",
+			 s->access.name, tp->name);
+		session_end_sub_as(s, s->subs[i],
+				   FANOUT__V1__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED, why, true);
 	}
-	session_priority_update(s, clock_monotonic_ns());
 	return true;
 }
 
@@ -1815,40 +1830,32 @@ static bool session_bad_strings(struct session *s, const Fanout__V1__ClientMessa
  * read straight off the wire (ingest/wire_scan.h); everything else is unpacked with
  * protobuf-c. Returns false, doing nothing, when it must wait for the publish batches
  * ahead of it to be answered. */
-/* Before a connection has authenticated only a Hello is read. Returns true for a
- * Hello (handled as usual), false after the closing Error. */
-static bool session_frame_hello(struct session *s, const uint8_t *body, uint32_t len)
+/* Before a connection has authenticated (--auth required) only a Hello is read:
+ * anything else is answered UNAUTHENTICATED, and the connection closes. */
+static void session_unauthenticated(struct session *s)
 {
-	Fanout__V1__ClientMessage *m;
-
-	if (!wire_client_publish(body, len, &(const uint8_t *){ NULL }, &(size_t){ 0 })) {
-		arena_reset(&s->srv->arena);
-		m = fanout__v1__client_message__unpack(&s->srv->arena.pb, len, body);
-		if (m && m->body_case == FANOUT__V1__CLIENT_MESSAGE__BODY_HELLO)
-			return true;
-	}
-	s->frames_in++;
 	session_refuse(s, "request", "", "not authenticated");
 	session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_UNAUTHENTICATED, 0, 0, true,
 		      "authenticate first: send a Hello with your token (Hello.token)");
-	return false;
 }
 
 static bool session_frame(struct session *s, const uint8_t *body, uint32_t len)
 {
 	struct arena *a = &s->srv->arena;
 	uint32_t unanswered = s->batch_tail - s->batch_head;
+	bool unauthenticated = s->srv->eng->auth->required && !s->access.token;
 	Fanout__V1__ClientMessage *m;
 	const uint8_t *batch;
 	size_t blen;
 
 	if (unanswered == SESSION_BATCHES_MAX)
 		return false;
-	if (s->srv->eng->auth->required && !s->access.token && !session_frame_hello(s, body, len))
-		return true;	/* refused: closing */
 	if (wire_client_publish(body, len, &batch, &blen)) {
 		s->frames_in++;
-		session_publish(s, batch, blen);
+		if (unauthenticated)
+			session_unauthenticated(s);
+		else
+			session_publish(s, batch, blen);
 		return true;
 	}
 	arena_reset(a);
@@ -1858,6 +1865,10 @@ static bool session_frame(struct session *s, const uint8_t *body, uint32_t len)
 	if (unanswered && (!m || m->body_case != FANOUT__V1__CLIENT_MESSAGE__BODY_PUBLISH))
 		return false;
 	s->frames_in++;
+	if (unauthenticated && (!m || m->body_case != FANOUT__V1__CLIENT_MESSAGE__BODY_HELLO)) {
+		session_unauthenticated(s);
+		return true;
+	}
 	if (!m) {
 		session_error(s, a->failed ? FANOUT__V1__ERROR_CODE__ERROR_CODE_FRAME_TOO_LARGE
 					   : FANOUT__V1__ERROR_CODE__ERROR_CODE_MALFORMED_FRAME,
@@ -2391,16 +2402,6 @@ void session_sent(struct session *s, int res)
 
 void session_end_sub(struct session *s, struct subscription *sub, const char *why, bool owed)
 {
-	uint32_t id = sub->id;
-
-	for (uint32_t i = 0; i < s->nsubs; i++) {
-		if (s->subs[i] == sub) {
-			s->subs[i] = s->subs[--s->nsubs];
-			break;
-		}
-	}
-	session_drop_sub(s, sub, owed);	/* frames already gathered stay valid: log memory */
-	session_priority_update(s, clock_monotonic_ns());
-	session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_SUBSCRIPTION_ENDED, 0, id, false,
-		      "subscription %u ended: %s", id, why);
+	session_end_sub_as(s, sub, FANOUT__V1__ERROR_CODE__ERROR_CODE_SUBSCRIPTION_ENDED, why,
+			   owed);
 }
