@@ -167,6 +167,12 @@ static void metrics_reactors(struct mbuf *b, const struct admin *a)
 		       "loop's time is work.", secs(v, net_stat_get(&st->wait_ns)));
 	REACTOR_FAMILY("fanout_reactor_connections", "gauge", "Open connections.",
 		       num(v, net_stat_get(&st->connections)));
+	REACTOR_FAMILY("fanout_reactor_tls_handshakes_total", "counter",
+		       "TLS handshakes finished on the TCP port (--tls-cert).",
+		       num(v, net_stat_get(&st->tls_handshakes)));
+	REACTOR_FAMILY("fanout_reactor_tls_failures_total", "counter",
+		       "TLS connections failed: a refused handshake, a bad record, or none "
+		       "within 10 s.", num(v, net_stat_get(&st->tls_failures)));
 	mb_family(b, "fanout_reactor_busy_ratio", "gauge",
 		  "Share of the last second the reactor spent working (not waiting).");
 	for (uint32_t r = 0; a->cur.reactors && r < a->eng->n; r++)

@@ -1,5 +1,6 @@
 /* net/engine.c — reactor threads: start-up hand-shake, pinning, NUMA placement. */
 #include "net/engine.h"
+#include "net/tls.h"
 
 #include "core/executor.h"
 
@@ -149,6 +150,15 @@ int net_engine_start(struct net_engine *e, uint32_t n, struct topic_table *topic
 		return -ENOMEM;
 	}
 	e->auth = &e->auth_own;
+	if (cfg->tls_cert[0]) {	/* TLS on the TCP port too, not only the admin API */
+		char why[160];
+
+		e->tls_ctx = net_tls_ctx_new(cfg->tls_cert, cfg->tls_key, why, sizeof(why));
+		if (!e->tls_ctx) {
+			fprintf(stderr, "fanoutd: TLS for --listen %s: %s\n", cfg->listen, why);
+			return -EINVAL;
+		}
+	}
 	rc = producer_registry_open(&e->producers, cfg->data_dir, topics);
 	if (rc < 0) {
 		fprintf(stderr, "fanoutd: cannot open the producer records in %s/producers: "
@@ -254,6 +264,8 @@ void net_engine_free(struct net_engine *e)
 	named_free(&e->named);
 	if (e->auth)
 		auth_free(e->auth);
+	if (e->tls_ctx)
+		SSL_CTX_free(e->tls_ctx);
 	if (e->producers_open)
 		producer_registry_close(&e->producers);
 	pthread_mutex_destroy(&e->lock);

@@ -66,6 +66,8 @@ struct net_engine {
 					 * from net_engine_start on; tokens are added by the
 					 * caller (the bootstrap) and the admin plane */
 	struct auth auth_own;
+	struct ssl_ctx_st *tls_ctx;	/* --tls-cert: the TCP port speaks TLS (net/tls.h);
+					 * NULL: plain */
 	bool producers_open;
 };
 

@@ -16,6 +16,7 @@
 #include "ingest/event_encode.h"
 #include "net/control.h"
 #include "net/engine.h"
+#include "net/tls.h"
 
 /* Decoding space per frame: protobuf-c's structs for a frame take a few times its bytes. */
 #define SERVER_ARENA_FACTOR 8u
@@ -479,29 +480,150 @@ void net_server_audit_drop(struct net_server *srv, const struct topic *tp)
 	}
 }
 
+static struct net_tls *net_tls_of(struct net_server *srv, const struct reactor_conn *c)
+{
+	return srv->tls && srv->tls[c->slot].ssl ? &srv->tls[c->slot] : NULL;
+}
+
+/* Starts the send of what c's TLS session has ready, unless a send is under way (its
+ * completion comes back here). */
+static int net_tls_pump(struct net_server *srv, struct reactor_conn *c, struct net_tls *t)
+{
+	const uint8_t *p;
+	long n;
+
+	if (c->sending || c->closing)
+		return 0;
+	n = net_tls_next(t, &p);
+	if (n <= 0)
+		return (int)n;
+	t->send_iov.iov_base = (void *)p;
+	t->send_iov.iov_len = (size_t)n;
+	memset(&t->send_msg, 0, sizeof(t->send_msg));
+	t->send_msg.msg_iov = &t->send_iov;
+	t->send_msg.msg_iovlen = 1;
+	/* By copy: the ciphertext buffer is refilled as soon as this send completes. */
+	return reactor_send(&srv->reactor, c, &t->send_msg, (size_t)n, REACTOR_SEND_COPY);
+}
+
+/* A failed TLS connection: its alert, if OpenSSL made one, goes out first (the close
+ * follows that send's completion); then the close. */
+static void net_tls_fail(struct net_server *srv, struct reactor_conn *c, struct net_tls *t,
+			 int rc)
+{
+	if (rc == -EPROTO) {
+		net_stat_add(&srv->stats.tls_failures, 1);
+		net_server_info(srv, "connection %u: TLS: %s", c->slot, t->why);
+	}
+	t->failed = true;
+	if (c->sending || (net_tls_pending(t) && net_tls_pump(srv, c, t) == 0 && c->sending))
+		return;
+	reactor_close(&srv->reactor, c);
+}
+
+int net_server_send(struct net_server *srv, struct reactor_conn *c, struct msghdr *msg,
+		    size_t bytes, unsigned flags)
+{
+	struct net_tls *t = net_tls_of(srv, c);
+	int rc;
+
+	if (!t)
+		return reactor_send(&srv->reactor, c, msg, bytes, flags);
+	assert(!c->sending);
+	rc = net_tls_seal(t, msg->msg_iov, msg->msg_iovlen, bytes, srv->tls_seal,
+			  NET_TLS_RECORD_BYTES);
+	if (rc == 0)
+		rc = net_tls_pump(srv, c, t);
+	if (rc < 0)	/* no completion will come for it: the connection cannot go on */
+		reactor_close(&srv->reactor, c);
+	return rc;
+}
+
 static int net_on_open(void *ctx, struct reactor_conn *c)
 {
 	struct net_server *srv = ctx;
 	struct session *s = &srv->sessions[c->slot];
 
-	if (session_open(s, srv, c) < 0)
+	/* TCP peers speak TLS when the server has a certificate; peers on the Unix socket
+	 * are on this host and do not. */
+	if (srv->tls && !c->local) {
+		if (net_tls_open(&srv->tls[c->slot], srv->eng->tls_ctx, clock_monotonic_ns()) < 0)
+			return -ENOMEM;
+		c->zc = false;	/* sent by copy from the ciphertext buffer */
+	}
+	if (session_open(s, srv, c) < 0) {
+		if (srv->tls)
+			net_tls_close(&srv->tls[c->slot]);
 		return -ENOMEM;
+	}
 	c->user = s;
 	s->open_pos = srv->nopen;
 	srv->open[srv->nopen++] = c->slot;	/* one per slot: never full */
 	return 0;
 }
 
+static bool net_tls_deliver(void *arg, const uint8_t *p, size_t k)
+{
+	struct reactor_conn *c = arg;
+
+	session_data(c->user, p, k);
+	return !c->closing;
+}
+
 static void net_on_data(void *ctx, struct reactor_conn *c, const uint8_t *p, size_t n)
 {
-	(void)ctx;
-	session_data(c->user, p, n);
+	struct net_server *srv = ctx;
+	struct net_tls *t = net_tls_of(srv, c);
+	bool was = t && t->established;
+	int rc;
+
+	if (!t) {
+		session_data(c->user, p, n);
+		return;
+	}
+	if (t->failed)
+		return;	/* closing once its alert is out */
+	rc = net_tls_recv(t, p, n, srv->tls_scratch, NET_TLS_RECORD_BYTES, net_tls_deliver, c);
+	if (!was && t->established)
+		net_stat_add(&srv->stats.tls_handshakes, 1);
+	if (rc < 0)
+		net_tls_fail(srv, c, t, rc);
+	else if (net_tls_pending(t) && net_tls_pump(srv, c, t) < 0)
+		reactor_close(&srv->reactor, c);
 }
 
 static void net_on_sent(void *ctx, struct reactor_conn *c, int res)
 {
-	(void)ctx;
-	session_sent(c->user, res);
+	struct net_server *srv = ctx;
+	struct net_tls *t = net_tls_of(srv, c);
+	size_t plain;
+	bool rest;
+
+	if (!t) {
+		session_sent(c->user, res);
+		return;
+	}
+	if (res < 0) {
+		if (t->owed_out)	/* the session says why and closes */
+			session_sent(c->user, res);
+		else
+			reactor_close(&srv->reactor, c);
+		return;
+	}
+	plain = net_tls_sent(t, (size_t)res, &rest);
+	if (t->failed && !rest) {
+		reactor_close(&srv->reactor, c);	/* the alert is out */
+		return;
+	}
+	if (plain > 0) {
+		session_sent(c->user, (int)plain);
+		if (c->closing)
+			return;
+	} else if (!rest) {
+		net_server_activate(srv, c->user);	/* its own send may go now */
+	}
+	if (rest && net_tls_pump(srv, c, t) < 0)
+		reactor_close(&srv->reactor, c);
 }
 
 static void net_on_close(void *ctx, struct reactor_conn *c)
@@ -509,6 +631,8 @@ static void net_on_close(void *ctx, struct reactor_conn *c)
 	struct net_server *srv = ctx;
 	struct session *s = c->user;
 
+	if (srv->tls)
+		net_tls_close(&srv->tls[c->slot]);
 	if (!s)
 		return;
 	net_server_deactivate(srv, s);
@@ -727,6 +851,24 @@ static bool net_flush_active(struct net_server *srv)
 	return busy;
 }
 
+/* Closes TLS connections whose handshake has not finished in time: they hold a slot and
+ * a session's memory without ever saying who they are. */
+static void net_tls_police(struct net_server *srv, int64_t now)
+{
+	for (uint32_t i = srv->nopen; i-- > 0;) {
+		struct session *s = &srv->sessions[srv->open[i]];
+		struct net_tls *t = net_tls_of(srv, s->conn);
+
+		if (t && !t->established && now >= t->handshake_by_ns && !s->conn->closing) {
+			net_stat_add(&srv->stats.tls_failures, 1);
+			net_server_info(srv, "connection %u: TLS: no handshake within %llds",
+					s->conn->slot,
+					(long long)(NET_TLS_HANDSHAKE_NS / 1000000000));
+			reactor_close(&srv->reactor, s->conn);
+		}
+	}
+}
+
 /* After each batch of completions: append what other reactors handed over, answer
  * finished batches, make appended frames visible, hand events to other reactors, route,
  * then start the sends all that calls for (one pass, many frames per send). */
@@ -750,6 +892,8 @@ static bool net_on_idle(void *ctx)
 		srv->priority_any = false;	/* set again by those that still have one */
 		for (uint32_t i = srv->nopen; i-- > 0;)	/* idle ones too; one may close */
 			session_police(&srv->sessions[srv->open[i]], now);
+		if (srv->tls)
+			net_tls_police(srv, now);
 	}
 	busy = net_flush_active(srv) || busy;
 	if (atomic_exchange_explicit(&srv->named_pending, false, memory_order_seq_cst)) {
@@ -824,6 +968,11 @@ int net_server_init(struct net_server *srv, struct net_engine *eng, uint32_t id,
 	}
 	if (rc == 0 && (!(srv->known = malloc(PUBLISH_BATCH_MAX * sizeof(*srv->known))) ||
 			!(srv->known_part = malloc(PUBLISH_BATCH_MAX * sizeof(*srv->known_part)))))
+		rc = -ENOMEM;
+	if (rc == 0 && eng->tls_ctx &&
+	    (!(srv->tls = calloc(cfg->max_connections, sizeof(*srv->tls))) ||
+	     !(srv->tls_scratch = malloc(NET_TLS_RECORD_BYTES)) ||
+	     !(srv->tls_seal = malloc(NET_TLS_RECORD_BYTES))))
 		rc = -ENOMEM;
 	if (rc < 0)
 		return rc;
@@ -902,4 +1051,7 @@ void net_server_free(struct net_server *srv)
 	free(srv->sessions);
 	free(srv->active);
 	free(srv->open);
+	free(srv->tls);	/* each closed with its connection */
+	free(srv->tls_scratch);
+	free(srv->tls_seal);
 }

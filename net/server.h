@@ -48,6 +48,7 @@ struct net_wild {
 };
 
 struct net_engine;
+struct net_tls;
 
 #define SERVER_TEST_KILL_ENV "FANOUT_TEST_KILL_AT_SEQUENCE"
 
@@ -113,6 +114,11 @@ struct net_server {
 	uint32_t audit_reserved;
 	struct net_audit_end *audit_ends;
 	uint32_t naudit_ends, audit_ends_cap;
+	/* TLS on TCP connections (net/tls.h) when the engine has a context: one per slot,
+	 * in use while tls[slot].ssl. Plaintext scratch, NET_TLS_RECORD_BYTES each: one
+	 * decrypted record being parsed, and one for sealing (a parse may send at once). */
+	struct net_tls *tls;
+	uint8_t *tls_scratch, *tls_seal;
 };
 
 /* Sets up reactor id of eng and listens on listen. rules may be NULL. Returns 0 or
@@ -125,6 +131,12 @@ int net_server_init(struct net_server *srv, struct net_engine *eng, uint32_t id,
 int net_server_run(struct net_server *srv, volatile sig_atomic_t *stop, int drain_ms);
 
 void net_server_free(struct net_server *srv);
+
+/* Sends bytes of msg on c for its session: straight to the reactor, or sealed by c's
+ * TLS session (then sent by copy, and session_sent hears of it once all of its
+ * ciphertext is out). flags as reactor_send's. Returns 0 or -errno. */
+int net_server_send(struct net_server *srv, struct reactor_conn *c, struct msghdr *msg,
+		    size_t bytes, unsigned flags);
 
 /* Audit queue slots a gather may fill now (net/audit.h). */
 uint32_t net_server_audit_room(const struct net_server *srv);

@@ -2205,7 +2205,7 @@ static bool session_send(struct session *s, bool gather)
 	s->send_left = bytes;
 	if (s->heartbeat_ms)
 		s->last_tx_ns = clock_monotonic_ns();
-	if (reactor_send(&s->srv->reactor, s->conn, &s->msg, bytes, session_send_flags(s)) < 0)
+	if (net_server_send(s->srv, s->conn, &s->msg, bytes, session_send_flags(s)) < 0)
 		return false;
 	net_stat_add(&s->srv->stats.sends, 1);	/* admin plane */
 	return true;
@@ -2393,8 +2393,8 @@ void session_sent(struct session *s, int res)
 	s->msg.msg_iovlen = s->niov - s->iov_first;
 	s->msg.msg_control = NULL;	/* descriptors went with the first byte sent */
 	s->msg.msg_controllen = 0;
-	if (reactor_send(&s->srv->reactor, s->conn, &s->msg, s->send_left,
-			 session_send_flags(s) | REACTOR_SEND_REST) < 0)
+	if (net_server_send(s->srv, s->conn, &s->msg, s->send_left,
+			    session_send_flags(s) | REACTOR_SEND_REST) < 0)
 		reactor_close(&s->srv->reactor, s->conn);
 }
 

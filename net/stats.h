@@ -49,6 +49,9 @@ struct net_stats {
 					 * and sleeping); the rest of the turn is work */
 	_Atomic uint64_t connections;	/* mirrored gauge: open connections */
 	_Atomic uint64_t controls;	/* admin commands handled */
+	_Atomic uint64_t tls_handshakes;	/* TLS handshakes finished */
+	_Atomic uint64_t tls_failures;	/* TLS connections failed (handshake, records,
+					 * no handshake in time) */
 } __attribute__((aligned(64)));
 
 /* Per subscription, for the admin plane's listings and rates. */

@@ -74,6 +74,7 @@ struct bench_cfg {
 	int fanout_shared;
 	bool fanout_idempotent;		/* fanout's publishers are idempotent producers */
 	bool fanout_auth;		/* fanoutd with --auth required; clients send a token */
+	bool fanout_tls;		/* fanoutd with --tls-cert: clients speak TLS */
 	/* fanout only: the measured topic's priority, set through the topics API before
 	 * the run (-1: left at its default, 0); and a bulk load beside it (bench_bulk.c):
 	 * a publisher flat out to BENCH_BULK_TOPIC, bulk_subscribers taking all of it. */

@@ -79,10 +79,12 @@ void bench_usage(FILE *f)
 "                            each event goes to one of them (owed once, not per\n"
 "                            subscriber), acked in ranges every 64 events\n"
 "  --fanout-idempotent       fanout's publishers are idempotent producers\n"
+"                            (Hello.producer_id: each batch recorded, events stamped)\n"
 "  --fanout-auth             fanoutd with --auth required: every client authenticates\n"
 "                            (its bootstrap admin token) and each publish and\n"
 "                            subscribe is checked against the token's patterns\n"
-"                            (Hello.producer_id: each batch recorded, events stamped)\n"
+"  --fanout-tls              fanoutd with --tls-cert (a certificate the bench makes\n"
+"                            with the openssl command): every client speaks TLS\n"
 "  --fanout-priority P       fanout only: the measured topic's priority (0..255, set\n"
 "                            through the topics API before the run; higher is served\n"
 "                            first in each reactor turn)\n"
@@ -366,6 +368,8 @@ static int set_opt(struct bench_cfg *c, const char *k, const char *v, int depth)
 		return parse_bool(k, v, &c->fanout_idempotent);
 	if (!strcmp(k, "fanout-auth"))
 		return parse_bool(k, v, &c->fanout_auth);
+	if (!strcmp(k, "fanout-tls"))
+		return parse_bool(k, v, &c->fanout_tls);
 	if (!strcmp(k, "quiet"))
 		return parse_bool(k, v, &c->quiet);
 	if (!strcmp(k, "name")) {
@@ -559,7 +563,7 @@ int bench_cfg_parse(struct bench_cfg *c, int argc, char **argv)
 		}
 		if (!strcmp(a, "--compare") || !strcmp(a, "--quiet") || !strcmp(a, "--audit") ||
 		    !strcmp(a, "--fanout-named") || !strcmp(a, "--fanout-idempotent") ||
-		    !strcmp(a, "--fanout-auth")) {
+		    !strcmp(a, "--fanout-auth") || !strcmp(a, "--fanout-tls")) {
 			if (set_opt(c, a + 2, "", 0))
 				return -EINVAL;
 			continue;

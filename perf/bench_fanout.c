@@ -17,6 +17,9 @@
 #include <unistd.h>
 #include <sys/wait.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "core/clock.h"
 #include "perf/bench.h"
 #include "perf/bench_event.h"
@@ -129,14 +132,44 @@ static int fanout_hello(struct client *c)
 	return rc;
 }
 
+/* --fanout-tls: a self-signed certificate for 127.0.0.1 in the run's directory, made
+ * with the openssl command; the clients trust it through $FANOUT_TLS_CA. */
+static int fanout_tls_cert(struct bench_run *r, char *cert, char *key, size_t cap)
+{
+	char cmd[1024];
+
+	snprintf(cert, cap, "%s/tls.pem", r->tmpdir);
+	snprintf(key, cap, "%s/tls.key", r->tmpdir);
+	snprintf(cmd, sizeof(cmd), "openssl req -x509 -newkey ec -pkeyopt "
+		 "ec_paramgen_curve:P-256 -nodes -keyout '%s' -out '%s' -days 2 -subj "
+		 "/CN=fanout-bench -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1", key,
+		 cert);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "fanout-bench: --fanout-tls: openssl could not make a "
+			"certificate\n");
+		return -ENOENT;
+	}
+	return setenv("FANOUT_TLS_CA", cert, 1) < 0 ? -errno : 0;
+}
+
+/* A client's connection to the server: tls:// with --fanout-tls. */
+static int fanout_connect(struct bench_run *r, struct client *c)
+{
+	char addr[96];
+
+	snprintf(addr, sizeof(addr), "%s%s", r->cfg->fanout_tls ? "tls://" : "", r->addr);
+	return client_connect(c, addr, CONNECT_TIMEOUT_MS);
+}
+
 static int fanout_server_start(struct bench_run *r)
 {
 	char data[200], ready[200], log[200], lag[32], reactors[16], index[24], boot[220];
+	char cert[220], key[220];
 	/* The admin API on a port of its own (not the default 7480 another server may hold). */
 	char *argv[] = { (char *)r->cfg->fanoutd, "--listen", "127.0.0.1:0", "--data-dir", data,
 			 "--ready-file", ready, "--quiet", "--shm-socket", r->shm_socket,
 			 "--data-index-bytes", index, "--http", "127.0.0.1:0", NULL, NULL, NULL,
-			 NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
+			 NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
 	int rc = bench_tmpdir(r), st, argc = 14;
 
 	if (rc)
@@ -157,6 +190,15 @@ static int fanout_server_start(struct bench_run *r)
 	if (r->cfg->fanout_fsync[0]) {
 		argv[argc++] = "--fsync";
 		argv[argc++] = (char *)r->cfg->fanout_fsync;
+	}
+	if (r->cfg->fanout_tls) {
+		rc = fanout_tls_cert(r, cert, key, sizeof(cert));
+		if (rc)
+			return rc;
+		argv[argc++] = "--tls-cert";
+		argv[argc++] = cert;
+		argv[argc++] = "--tls-key";
+		argv[argc++] = key;
 	}
 	if (r->cfg->fanout_auth) {	/* the server makes the token file */
 		snprintf(boot, sizeof(boot), "%s/boot.token", r->tmpdir);
@@ -206,7 +248,7 @@ static int fanout_pub_open(struct bench_run *r, struct bench_pub *p)
 	f->buf = malloc(bench_event_batch_cap(r->cfg->batch));
 	if (!f->buf)
 		return -ENOMEM;
-	rc = client_connect(&f->c, r->addr, CONNECT_TIMEOUT_MS);
+	rc = fanout_connect(r, &f->c);
 	if (rc == 0 && r->cfg->fanout_auth && !r->cfg->fanout_idempotent)
 		rc = fanout_hello(&f->c);
 	if (rc == 0 && r->cfg->fanout_idempotent) {	/* a producer of its own: bench-N */
@@ -515,7 +557,7 @@ static int fanout_sub_open(struct bench_run *r, struct bench_sub *s)
 	s->priv = f;
 	f->named = c->fanout_named;
 	f->shared = c->fanout_shared != 0;
-	rc = client_connect(cl, r->addr, CONNECT_TIMEOUT_MS);
+	rc = fanout_connect(r, cl);
 	if (rc == 0 && c->fanout_auth)
 		rc = fanout_hello(cl);
 	if (rc == 0 && f->shared) {	/* one subscription of every key, the group's */
@@ -586,8 +628,36 @@ static int fanout_parse(struct bench_thread *t, struct bench_sub *s)
 	return 0;
 }
 
+/* fanout_sub_read under TLS: records decrypted by OpenSSL. A record's plaintext the
+ * buffer had no room for stays in OpenSSL, where no poll sees it: read on while some
+ * is pending. */
+static int fanout_sub_read_tls(struct bench_thread *t, struct bench_sub *s, SSL *ssl)
+{
+	for (int i = 0; i < 16 || SSL_pending(ssl) > 0; i++) {
+		size_t n = 0;
+		int rc;
+
+		ERR_clear_error();
+		if (SSL_read_ex(ssl, s->buf + s->len, BENCH_SUB_BUF_BYTES - s->len, &n) != 1) {
+			rc = SSL_get_error(ssl, 0);
+			if (rc == SSL_ERROR_WANT_READ || rc == SSL_ERROR_WANT_WRITE)
+				return 0;
+			return rc == SSL_ERROR_ZERO_RETURN ? -ECONNRESET : -EPROTO;
+		}
+		s->len += n;
+		rc = fanout_parse(t, s);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 static int fanout_sub_read(struct bench_thread *t, struct bench_sub *s)
 {
+	struct fsub *f = s->priv;
+
+	if (f->cl.ssl)
+		return fanout_sub_read_tls(t, s, f->cl.ssl);
 	for (int i = 0; i < 16; i++) {	/* bounded, so one busy subscriber cannot starve others */
 		ssize_t n = read(s->fd, s->buf + s->len, BENCH_SUB_BUF_BYTES - s->len);
 		int rc;

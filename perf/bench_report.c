@@ -152,6 +152,7 @@ json_t *bench_cfg_json(const struct bench_cfg *c)
 	json_object_set_new(o, "bulk_subscribers", json_integer(c->bulk_subscribers));
 	json_object_set_new(o, "bulk_rate", num(c->bulk_rate));
 	json_object_set_new(o, "fanout_auth", json_boolean(c->fanout_auth));
+	json_object_set_new(o, "fanout_tls", json_boolean(c->fanout_tls));
 	json_object_set_new(o, "fanout_fsync", json_string(c->fanout_fsync[0] ? c->fanout_fsync :
 							   "default"));
 

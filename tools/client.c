@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -17,7 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+
 #include "core/clock.h"
+#include "tools/tls_client.h"
 
 /* First receive buffer: many small frames per recv() at high rates. */
 #define RBUF_INITIAL_BYTES (256u << 10)
@@ -171,6 +175,8 @@ int client_connect(struct client *c, const char *hostport, int timeout_ms)
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
 	struct addrinfo *res = NULL;
+	int64_t deadline = deadline_of(timeout_ms);
+	bool tls = strncmp(hostport, "tls://", 6) == 0;
 	char host[256];
 	const char *port;
 	int rc, fd;
@@ -178,7 +184,11 @@ int client_connect(struct client *c, const char *hostport, int timeout_ms)
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
 	c->max_frame = FRAME_BYTES_DEFAULT;
+	if (tls)
+		hostport += 6;
 	if (strchr(hostport, '/')) {
+		if (tls)
+			return -EINVAL;	/* the Unix socket is plain */
 		fd = connect_unix(hostport, deadline_of(timeout_ms));
 	} else {
 		rc = split_hostport(hostport, host, sizeof(host), &port);
@@ -187,13 +197,22 @@ int client_connect(struct client *c, const char *hostport, int timeout_ms)
 		rc = getaddrinfo(host, port, &hints, &res);
 		if (rc)
 			return rc == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
-		fd = connect_any(res, deadline_of(timeout_ms));
+		fd = connect_any(res, deadline);
 		freeaddrinfo(res);
 	}
 	if (fd < 0)
 		return fd;
+	if (tls) {	/* non-blocking under TLS: every wait is a poll with its deadline */
+		rc = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ? -errno
+			: tls_client_start(fd, host, deadline, &c->tls_ctx, &c->ssl);
+		if (rc < 0) {
+			close(fd);
+			return rc;
+		}
+	}
 	c->rbuf = malloc(RBUF_INITIAL_BYTES);
 	if (!c->rbuf) {
+		tls_client_free(c->tls_ctx, c->ssl);
 		close(fd);
 		return -ENOMEM;
 	}
@@ -206,6 +225,10 @@ void client_close(struct client *c)
 {
 	/* rbuf is allocated exactly while the socket is open, so a zeroed client (fd 0,
 	 * which is stdin and not ours) is recognised and left alone. */
+	if (c->ssl) {
+		(void)SSL_shutdown(c->ssl);	/* close_notify, if the socket takes it now */
+		tls_client_free(c->tls_ctx, c->ssl);
+	}
 	if (c->rbuf && c->fd >= 0)
 		close(c->fd);
 	free(c->rbuf);
@@ -219,6 +242,19 @@ int client_send_raw(struct client *c, const void *p, size_t n)
 	const uint8_t *b = p;
 	ssize_t w;
 
+	while (n > 0 && c->ssl) {
+		size_t k = 0;
+		int rc;
+
+		ERR_clear_error();
+		rc = SSL_write_ex(c->ssl, b, n, &k);
+		if (rc == 1) {
+			b += k;
+			n -= k;
+		} else if ((rc = tls_client_wait(c->ssl, c->fd, rc, -1)) < 0) {
+			return rc == -ECONNRESET ? -EPIPE : rc;
+		}
+	}
 	while (n > 0) {
 		/* MSG_NOSIGNAL: a peer that closed gives -EPIPE, not a SIGPIPE. */
 		w = send(c->fd, b, n, MSG_NOSIGNAL);
@@ -306,6 +342,40 @@ int client_hello(struct client *c, const char *name, int timeout_ms,
 	return client_hello_msg(c, &h, timeout_ms, reply);
 }
 
+/* fill for a TLS connection: what OpenSSL has decrypted, else a wait for records. */
+static int fill_tls(struct client *c, int64_t deadline)
+{
+	for (;;) {
+		size_t k = 0;
+		int rc;
+
+		ERR_clear_error();
+		rc = SSL_read_ex(c->ssl, c->rbuf + c->rlen, c->rcap - c->rlen, &k);
+		if (rc == 1) {
+			c->rlen += k;
+			return 0;
+		}
+		switch (SSL_get_error(c->ssl, rc)) {
+		case SSL_ERROR_WANT_READ:
+			if (deadline >= 0 && remaining_ms(deadline) == 0)
+				return -ETIMEDOUT;
+			rc = wait_fd(c->fd, POLLIN, deadline);
+			break;
+		case SSL_ERROR_WANT_WRITE:
+			rc = wait_fd(c->fd, POLLOUT, deadline);
+			break;
+		case SSL_ERROR_ZERO_RETURN:	/* close_notify, or a close without it */
+			return -ECONNRESET;
+		case SSL_ERROR_SYSCALL:
+			return errno ? -errno : -ECONNRESET;
+		default:
+			return -EPROTO;	/* a bad record or an alert */
+		}
+		if (rc)
+			return rc;
+	}
+}
+
 /* Reads whatever has arrived, waiting until deadline for at least one byte. */
 static int fill(struct client *c, int64_t deadline)
 {
@@ -314,6 +384,8 @@ static int fill(struct client *c, int64_t deadline)
 
 	if (rc)
 		return rc;
+	if (c->ssl)
+		return fill_tls(c, deadline);
 	for (;;) {
 		/* Try first, poll only when empty: one syscall per read under load. */
 		r = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, MSG_DONTWAIT);

@@ -560,10 +560,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fanoutd %s: listening on %s with %u reactor%s\n", FANOUT_VERSION,
 			engine.bound, reactors, reactors == 1 ? "" : "s");
 	fanoutd_say_limits(&cfg);
-	if (cfg.tls_cert[0] && admin.http_bound[0])	/* said even when quiet */
-		fprintf(stderr, "fanoutd: warning: --tls-cert: the admin API is served over "
-			"HTTPS; the TCP protocol on %s is not encrypted (no TLS for it yet)\n",
-			engine.bound);
+	if (cfg.tls_cert[0] && !cfg.quiet)
+		fprintf(stderr, "fanoutd: TLS (--tls-cert) on the TCP protocol at %s%s; "
+			"kernel TLS is not used (records are sealed in the reactors)\n",
+			engine.bound, admin.http_bound[0] ? " and the admin API (HTTPS)" : "");
 	if (cfg.ready_file[0] &&
 	    (rc = fanoutd_ready(cfg.ready_file, engine.bound, admin.http_bound)) < 0) {
 		fprintf(stderr, "fanoutd: ready file %s: %s\n", cfg.ready_file, strerror(-rc));

@@ -23,6 +23,7 @@
 #include <openssl/x509v3.h>
 
 #include "core/clock.h"
+#include "tools/tls_client.h"
 
 /* One request's connection: a socket, and its TLS session for an https:// server. */
 struct http_conn {
@@ -101,16 +102,7 @@ static int http_connect(const char *hostport, int64_t deadline, char *host, size
  * 0 to call again, or -errno. */
 static int http_tls_wait(struct http_conn *c, int rc, int64_t deadline)
 {
-	switch (SSL_get_error(c->ssl, rc)) {
-	case SSL_ERROR_WANT_READ:
-		return http_wait(c->fd, POLLIN, deadline);
-	case SSL_ERROR_WANT_WRITE:
-		return http_wait(c->fd, POLLOUT, deadline);
-	case SSL_ERROR_ZERO_RETURN:
-		return -ECONNRESET;
-	default:
-		return -EPROTO;
-	}
+	return tls_client_wait(c->ssl, c->fd, rc, deadline);
 }
 
 static int http_send_all(struct http_conn *c, const char *p, size_t n, int64_t deadline)
@@ -214,47 +206,16 @@ static int http_read_all(struct http_conn *c, char **buf, size_t *len, int64_t d
 	return 0;
 }
 
-/* TLS over c->fd to host: the server's certificate must chain to $FANOUT_TLS_CA (a PEM
- * file) or, without it, to the system's CAs, and name host (a DNS name or an IP
- * address). Returns 0, -EKEYREJECTED when the certificate is refused, or -errno. */
+/* TLS over c->fd to host (tools/tls_client.h). Returns 0, -EKEYREJECTED when the
+ * certificate is refused, or -errno. */
 static int http_tls_start(struct http_conn *c, const char *host, int64_t deadline)
 {
-	const char *ca = getenv("FANOUT_TLS_CA");
-	unsigned char ip[16];
-	bool is_ip = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
-	int rc;
-
-	c->ctx = SSL_CTX_new(TLS_client_method());
-	if (!c->ctx)
-		return -ENOMEM;
-	SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
-	SSL_CTX_set_options(c->ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
-	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
-	if (ca && ca[0] ? SSL_CTX_load_verify_locations(c->ctx, ca, NULL) != 1
-		       : SSL_CTX_set_default_verify_paths(c->ctx) != 1)
-		return -ENOENT;	/* the CA file */
-	c->ssl = SSL_new(c->ctx);
-	if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1)
-		return -ENOMEM;
-	if (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), host) != 1
-		  : SSL_set1_host(c->ssl, host) != 1 ||
-		    SSL_set_tlsext_host_name(c->ssl, host) != 1)
-		return -EINVAL;
-	while (ERR_clear_error(), (rc = SSL_connect(c->ssl)) != 1) {
-		if (SSL_get_verify_result(c->ssl) != X509_V_OK)
-			return -EKEYREJECTED;
-		if ((rc = http_tls_wait(c, rc, deadline)) < 0)
-			return rc;
-	}
-	return 0;
+	return tls_client_start(c->fd, host, deadline, &c->ctx, &c->ssl);
 }
 
 static void http_conn_close(struct http_conn *c)
 {
-	if (c->ssl)
-		SSL_free(c->ssl);
-	if (c->ctx)
-		SSL_CTX_free(c->ctx);
+	tls_client_free(c->ctx, c->ssl);
 	if (c->fd >= 0)
 		close(c->fd);
 	ERR_clear_error();

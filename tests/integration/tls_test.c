@@ -1,9 +1,11 @@
-/* tests/integration/tls_test.c — the admin API over HTTPS (--tls-cert/--tls-key) through
- * a real server, with a CA and certificates the test makes with the openssl command: a
- * client trusting the CA reaches it (tokens and all, fanoutctl too); a client trusting
- * another CA, or a certificate for another name, is refused before anything is sent; a
- * plain HTTP request to the HTTPS port gets no answer; a certificate without its key
- * does not start. */
+/* tests/integration/tls_test.c — TLS (--tls-cert/--tls-key) on the admin API (HTTPS)
+ * and on the TCP protocol (tls://) through a real server, with a CA and certificates the
+ * test makes with the openssl command: a client trusting the CA reaches it (tokens and
+ * all, fanoutctl too) and publishes and subscribes over TLS, every event in order; a
+ * client trusting another CA, or a certificate for another name, is refused before
+ * anything is sent; a plain HTTP request to the HTTPS port gets no answer, and a plain
+ * protocol client on the TLS port is cut while TLS clients go on; a certificate without
+ * its key does not start. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -18,6 +20,7 @@
 #include <sys/wait.h>
 
 #include "tests/integration/admin_util.h"
+#include "tools/client.h"
 #include "tools/http_client.h"
 
 static int g_argc;
@@ -172,6 +175,108 @@ static void wrong_certificates_are_refused(void **state)
 	assert_int_equal(get_https(NULL, "/healthz"), -EKEYREJECTED);
 }
 
+/* A sample of the HTTPS /metrics (trusting ca), summed over its reactors' lines. */
+static double https_metric(const char *name)
+{
+	char url[128], capath[400];
+	struct http_response r;
+	double sum = 0;
+
+	snprintf(url, sizeof(url), "https://%s", g_srv.http);
+	snprintf(capath, sizeof(capath), "%s/ca.pem", g_dir);
+	setenv("FANOUT_TLS_CA", capath, 1);
+	assert_int_equal(http_request(url, "GET", "/metrics", NULL, NULL, 0, 5000, &r), 0);
+	assert_int_equal(r.status, 200);
+	for (const char *p = r.body; (p = strstr(p, name)); p++)
+		if ((p == r.body || p[-1] == '\n') && p[strlen(name)] == '{')
+			sum += strtod(strchr(p, '}') + 1, NULL);
+	http_response_free(&r);
+	return sum;
+}
+
+/* A protocol client over TLS to the server, trusting ca (NULL: none). */
+static int connect_tls(struct client *c, const char *ca)
+{
+	char addr[128], capath[400];
+	int rc;
+
+	snprintf(addr, sizeof(addr), "tls://%s", g_srv.addr);
+	if (ca) {
+		snprintf(capath, sizeof(capath), "%s/%s.pem", g_dir, ca);
+		setenv("FANOUT_TLS_CA", capath, 1);
+	} else {
+		unsetenv("FANOUT_TLS_CA");
+	}
+	rc = client_connect(c, addr, 5000);
+	unsetenv("FANOUT_TLS_CA");
+	return rc;
+}
+
+/* Publish and subscribe over TLS: every event arrives, in order, intact; large sends
+ * (many frames gathered into one) and small answers alike. */
+static void the_protocol_speaks_tls(void **state)
+{
+	enum { N = 20000 };
+	struct client pub, sub;
+	Fanout__V1__ServerMessage *m = NULL;
+	uint64_t next = 0;
+
+	(void)state;
+	start_tls("srv");
+	assert_int_equal(connect_tls(&sub, "ca"), 0);
+	assert_int_equal(client_hello(&sub, "tls-sub", 5000, &m), 0);
+	client_free_msg(m);
+	assert_int_equal(client_subscribe(&sub, 1, "secure/ticks", NULL, 0,
+					  FANOUT__V1__START_POSITION__START_POSITION_LATEST, 0, &m),
+			 0);
+	client_free_msg(m);
+	assert_int_equal(connect_tls(&pub, "ca"), 0);
+	assert_int_equal(client_hello(&pub, "tls-pub", 5000, &m), 0);
+	client_free_msg(m);
+	publish_range(&pub, "secure/ticks", 0, N, 50, NULL);
+	while (next < N) {
+		m = recv_msg(&sub, 10000);
+		assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_EVENT);
+		assert_int_equal(m->event->distribution->offset, next);
+		assert_string_equal(m->event->distribution->topic, "secure/ticks");
+		client_free_msg(m);
+		next++;
+	}
+	ping_pong(&sub, 7);	/* nothing else came */
+	assert_true(https_metric("fanout_reactor_tls_handshakes_total") >= 2);
+	assert_true(https_metric("fanout_reactor_tls_failures_total") == 0);
+	client_close(&pub);
+	client_close(&sub);
+}
+
+/* A plain protocol client on the TLS port gets nothing (not even a HelloResult) and
+ * is cut; clients that do not trust the certificate refuse it before sending anything;
+ * the server serves TLS clients all along. */
+static void plain_and_untrusting_clients_are_refused(void **state)
+{
+	struct client plain, good, bad;
+	Fanout__V1__ServerMessage *m = NULL;
+
+	(void)state;
+	start_tls("srv");
+	server_connect(&g_srv, &plain);
+	assert_true(client_hello(&plain, "plain", 3000, &m) < 0);
+	assert_null(m);
+	client_close(&plain);
+	assert_int_equal(connect_tls(&bad, "other-ca"), -EKEYREJECTED);
+	assert_int_equal(connect_tls(&bad, NULL), -EKEYREJECTED);
+	assert_int_equal(connect_tls(&good, "ca"), 0);
+	assert_int_equal(client_hello(&good, "tls", 5000, &m), 0);
+	client_free_msg(m);
+	ping_pong(&good, 1);
+	assert_true(https_metric("fanout_reactor_tls_failures_total") >= 3);
+	client_close(&good);
+	server_stop(&g_srv, SIGTERM);
+	/* A certificate for another name: refused by the client. */
+	start_tls("elsewhere");
+	assert_int_equal(connect_tls(&bad, "ca"), -EKEYREJECTED);
+}
+
 static void a_certificate_needs_its_key(void **state)
 {
 	char c[400], k[400];
@@ -207,6 +312,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(trusted_ca_reaches_the_api, setup, teardown),
 		cmocka_unit_test_setup_teardown(wrong_certificates_are_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_certificate_needs_its_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(the_protocol_speaks_tls, setup, teardown),
+		cmocka_unit_test_setup_teardown(plain_and_untrusting_clients_are_refused, setup,
+						teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);	/* OpenSSL writes with write() */

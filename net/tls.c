@@ -1,0 +1,240 @@
+/* net/tls.c — a connection's TLS session on memory BIOs (see tls.h). */
+#include "net/tls.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+
+/* The last error OpenSSL queued, as text (its reason: "wrong version number", "http
+ * request", "certificate verify failed"...). */
+static void net_tls_why(char *why, size_t cap, const char *what)
+{
+	unsigned long e = ERR_peek_last_error();
+	const char *r = e ? ERR_reason_error_string(e) : NULL;
+
+	snprintf(why, cap, "%s%s%s", what, r ? ": " : "", r ? r : "");
+	ERR_clear_error();
+}
+
+SSL_CTX *net_tls_ctx_new(const char *cert, const char *key, char *why, size_t why_cap)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+	ERR_clear_error();
+	if (!ctx) {
+		net_tls_why(why, why_cap, "cannot make a TLS context");
+		return NULL;
+	}
+	/* No renegotiation (a client could make the server redo handshakes at will) and no
+	 * tickets or cache: nothing here resumes a session, and tickets are writes each
+	 * connection would carry for nothing. */
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+				 SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET);
+	SSL_CTX_set_num_tickets(ctx, 0);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+		net_tls_why(why, why_cap, "--tls-cert");
+		goto err;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+		net_tls_why(why, why_cap, "--tls-key");
+		goto err;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		net_tls_why(why, why_cap, "--tls-key does not match --tls-cert");
+		goto err;
+	}
+	return ctx;
+err:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+int net_tls_open(struct net_tls *t, SSL_CTX *ctx, int64_t now_ns)
+{
+	memset(t, 0, sizeof(*t));
+	t->ssl = SSL_new(ctx);
+	t->rbio = BIO_new(BIO_s_mem());
+	t->wbio = BIO_new(BIO_s_mem());
+	if (!t->ssl || !t->rbio || !t->wbio) {
+		BIO_free(t->rbio);
+		BIO_free(t->wbio);
+		SSL_free(t->ssl);
+		memset(t, 0, sizeof(*t));
+		ERR_clear_error();
+		return -ENOMEM;
+	}
+	/* An empty input BIO means "more to come", not the end of the stream. */
+	BIO_set_mem_eof_return(t->rbio, -1);
+	SSL_set_bio(t->ssl, t->rbio, t->wbio);	/* the session owns both now */
+	SSL_set_accept_state(t->ssl);
+	t->handshake_by_ns = now_ns + NET_TLS_HANDSHAKE_NS;
+	return 0;
+}
+
+void net_tls_close(struct net_tls *t)
+{
+	if (t->ssl)
+		SSL_free(t->ssl);	/* and its BIOs */
+	free(t->out);
+	memset(t, 0, sizeof(*t));
+	ERR_clear_error();
+}
+
+int net_tls_recv(struct net_tls *t, const uint8_t *p, size_t n, uint8_t *scratch,
+		 size_t cap, bool (*deliver)(void *arg, const uint8_t *p, size_t k), void *arg)
+{
+	if (t->failed)
+		return -EPROTO;
+	/* One receive buffer at a time, drained below before the next: the input BIO
+	 * holds at most that and one partial record. */
+	if (n > 0 && BIO_write(t->rbio, p, (int)n) != (int)n) {
+		snprintf(t->why, sizeof(t->why), "out of memory");
+		t->failed = true;
+		return -EPROTO;
+	}
+	for (;;) {
+		size_t k = 0;
+		int rc;
+
+		ERR_clear_error();
+		rc = SSL_read_ex(t->ssl, scratch, cap, &k);
+		if (!t->established && SSL_is_init_finished(t->ssl))
+			t->established = true;
+		if (rc == 1) {
+			if (!deliver(arg, scratch, k))
+				return 0;
+			continue;
+		}
+		switch (SSL_get_error(t->ssl, rc)) {
+		case SSL_ERROR_WANT_READ:
+		case SSL_ERROR_WANT_WRITE:	/* memory BIOs take every write */
+			return 0;
+		case SSL_ERROR_ZERO_RETURN:	/* close_notify */
+			return -ECONNRESET;
+		default:
+			net_tls_why(t->why, sizeof(t->why),
+				    t->established ? "bad record" : "handshake failed");
+			t->failed = true;
+			return -EPROTO;
+		}
+	}
+}
+
+static int net_tls_write(struct net_tls *t, const uint8_t *p, size_t n)
+{
+	size_t w = 0;
+
+	ERR_clear_error();
+	/* The output BIO is memory, so a write takes everything or fails outright. */
+	if (SSL_write_ex(t->ssl, p, n, &w) != 1 || w != n) {
+		net_tls_why(t->why, sizeof(t->why), "cannot seal");
+		return -EPROTO;
+	}
+	return 0;
+}
+
+int net_tls_seal(struct net_tls *t, const struct iovec *iov, size_t niov, size_t bytes,
+		 uint8_t *scratch, size_t cap)
+{
+	size_t fill = 0, rec = cap < NET_TLS_RECORD_BYTES ? cap : NET_TLS_RECORD_BYTES;
+	int rc;
+
+	assert(rec > 0);
+	if (!t->established || t->failed)
+		return -ENOTCONN;	/* nothing of ours goes out before the handshake */
+	for (size_t i = 0; i < niov; i++) {
+		const uint8_t *p = iov[i].iov_base;
+		size_t left = iov[i].iov_len;
+
+		/* A large iovec goes straight in; small ones (frames) are packed so each
+		 * record is full rather than one per frame. */
+		if (fill == 0 && left >= rec) {
+			size_t whole = left - left % rec;
+
+			if ((rc = net_tls_write(t, p, whole)) < 0)
+				return rc;
+			p += whole;
+			left -= whole;
+		}
+		while (left > 0) {
+			size_t k = rec - fill < left ? rec - fill : left;
+
+			memcpy(scratch + fill, p, k);
+			fill += k;
+			p += k;
+			left -= k;
+			if (fill == rec) {
+				if ((rc = net_tls_write(t, scratch, fill)) < 0)
+					return rc;
+				fill = 0;
+			}
+		}
+	}
+	if (fill > 0 && (rc = net_tls_write(t, scratch, fill)) < 0)
+		return rc;
+	t->owed_next += bytes;
+	return 0;
+}
+
+long net_tls_next(struct net_tls *t, const uint8_t **p)
+{
+	size_t pend;
+
+	if (t->out_off < t->out_len) {	/* the rest of a short send */
+		*p = t->out + t->out_off;
+		return (long)(t->out_len - t->out_off);
+	}
+	pend = BIO_ctrl_pending(t->wbio);
+	if (pend == 0)
+		return 0;
+	if (pend > t->out_cap) {
+		size_t cap = pend < 2 * t->out_cap ? 2 * t->out_cap : pend;
+		uint8_t *b = realloc(t->out, cap);
+
+		if (!b)
+			return -ENOMEM;
+		t->out = b;
+		t->out_cap = cap;
+	}
+	if (BIO_read(t->wbio, t->out, (int)pend) != (int)pend)
+		return -EIO;
+	t->out_len = pend;
+	t->out_off = 0;
+	t->owed_out = t->owed_next;
+	t->owed_next = 0;
+	*p = t->out;
+	return (long)pend;
+}
+
+size_t net_tls_sent(struct net_tls *t, size_t res, bool *rest)
+{
+	size_t plain;
+
+	assert(res <= t->out_len - t->out_off);
+	t->out_off += res;
+	if (t->out_off < t->out_len) {
+		*rest = true;
+		return 0;
+	}
+	plain = t->owed_out;
+	t->owed_out = 0;
+	t->out_len = t->out_off = 0;
+	if (t->out_cap > NET_TLS_OUT_KEEP) {
+		free(t->out);
+		t->out = NULL;
+		t->out_cap = 0;
+	}
+	*rest = BIO_ctrl_pending(t->wbio) > 0;
+	return plain;
+}
+
+bool net_tls_pending(const struct net_tls *t)
+{
+	return t->out_off < t->out_len || BIO_ctrl_pending(t->wbio) > 0;
+}
