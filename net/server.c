@@ -859,6 +859,8 @@ static void net_tls_police(struct net_server *srv, int64_t now)
 		struct session *s = &srv->sessions[srv->open[i]];
 		struct net_tls *t = net_tls_of(srv, s->conn);
 
+		if (t && t->established)
+			net_tls_trim(t);
 		if (t && !t->established && now >= t->handshake_by_ns && !s->conn->closing) {
 			net_stat_add(&srv->stats.tls_failures, 1);
 			net_server_info(srv, "connection %u: TLS: no handshake within %llds",

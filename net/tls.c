@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+
 #include <openssl/err.h>
 
 /* The last error OpenSSL queued, as text (its reason: "wrong version number", "http
@@ -20,11 +22,84 @@ static void net_tls_why(char *why, size_t cap, const char *what)
 	ERR_clear_error();
 }
 
+/* The sealed records' way out: a BIO that appends what OpenSSL writes to t->next, the
+ * buffer of the send after the one under way (a memory BIO would be copied out once
+ * more). */
+static BIO_METHOD *net_tls_out_method;
+static pthread_once_t net_tls_out_once = PTHREAD_ONCE_INIT;
+
+static int net_tls_grow(uint8_t **b, size_t *cap, size_t need)
+{
+	size_t c = *cap ? *cap : 4096;
+	uint8_t *g;
+
+	if (need <= *cap)
+		return 0;
+	while (c < need)
+		c *= 2;
+	g = realloc(*b, c);
+	if (!g)
+		return -1;
+	*b = g;
+	*cap = c;
+	return 0;
+}
+
+static int net_tls_out_write(BIO *b, const char *p, int n)
+{
+	struct net_tls *t = BIO_get_data(b);
+
+	if (n < 0 || net_tls_grow(&t->next, &t->next_cap, t->next_len + (size_t)n) < 0)
+		return -1;
+	memcpy(t->next + t->next_len, p, (size_t)n);
+	t->next_len += (size_t)n;
+	return n;
+}
+
+static long net_tls_out_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	struct net_tls *t = BIO_get_data(b);
+
+	(void)num;
+	(void)ptr;
+	switch (cmd) {
+	case BIO_CTRL_FLUSH:	/* nothing buffered below: sent by the reactor */
+		return 1;
+	case BIO_CTRL_PENDING:
+	case BIO_CTRL_WPENDING:
+		return (long)t->next_len;
+	default:
+		return 0;
+	}
+}
+
+static int net_tls_out_create(BIO *b)
+{
+	BIO_set_init(b, 1);
+	return 1;
+}
+
+static void net_tls_out_init(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
+				     "fanout TLS records out");
+
+	if (m && (BIO_meth_set_write(m, net_tls_out_write) != 1 ||
+		  BIO_meth_set_ctrl(m, net_tls_out_ctrl) != 1 ||
+		  BIO_meth_set_create(m, net_tls_out_create) != 1)) {
+		BIO_meth_free(m);
+		m = NULL;
+	}
+	net_tls_out_method = m;	/* for the process's life */
+}
+
 SSL_CTX *net_tls_ctx_new(const char *cert, const char *key, char *why, size_t why_cap)
 {
-	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	SSL_CTX *ctx;
 
+	pthread_once(&net_tls_out_once, net_tls_out_init);
 	ERR_clear_error();
+	ctx = net_tls_out_method ? SSL_CTX_new(TLS_server_method()) : NULL;
 	if (!ctx) {
 		net_tls_why(why, why_cap, "cannot make a TLS context");
 		return NULL;
@@ -60,7 +135,7 @@ int net_tls_open(struct net_tls *t, SSL_CTX *ctx, int64_t now_ns)
 	memset(t, 0, sizeof(*t));
 	t->ssl = SSL_new(ctx);
 	t->rbio = BIO_new(BIO_s_mem());
-	t->wbio = BIO_new(BIO_s_mem());
+	t->wbio = BIO_new(net_tls_out_method);
 	if (!t->ssl || !t->rbio || !t->wbio) {
 		BIO_free(t->rbio);
 		BIO_free(t->wbio);
@@ -69,6 +144,7 @@ int net_tls_open(struct net_tls *t, SSL_CTX *ctx, int64_t now_ns)
 		ERR_clear_error();
 		return -ENOMEM;
 	}
+	BIO_set_data(t->wbio, t);
 	/* An empty input BIO means "more to come", not the end of the stream. */
 	BIO_set_mem_eof_return(t->rbio, -1);
 	SSL_set_bio(t->ssl, t->rbio, t->wbio);	/* the session owns both now */
@@ -82,6 +158,7 @@ void net_tls_close(struct net_tls *t)
 	if (t->ssl)
 		SSL_free(t->ssl);	/* and its BIOs */
 	free(t->out);
+	free(t->next);
 	memset(t, 0, sizeof(*t));
 	ERR_clear_error();
 }
@@ -184,32 +261,30 @@ int net_tls_seal(struct net_tls *t, const struct iovec *iov, size_t niov, size_t
 
 long net_tls_next(struct net_tls *t, const uint8_t **p)
 {
-	size_t pend;
+	uint8_t *b;
+	size_t cap;
 
 	if (t->out_off < t->out_len) {	/* the rest of a short send */
 		*p = t->out + t->out_off;
 		return (long)(t->out_len - t->out_off);
 	}
-	pend = BIO_ctrl_pending(t->wbio);
-	if (pend == 0)
+	if (t->next_len == 0)
 		return 0;
-	if (pend > t->out_cap) {
-		size_t cap = pend < 2 * t->out_cap ? 2 * t->out_cap : pend;
-		uint8_t *b = realloc(t->out, cap);
-
-		if (!b)
-			return -ENOMEM;
-		t->out = b;
-		t->out_cap = cap;
-	}
-	if (BIO_read(t->wbio, t->out, (int)pend) != (int)pend)
-		return -EIO;
-	t->out_len = pend;
+	/* The filled buffer goes out; the empty one takes what comes meanwhile. */
+	b = t->out;
+	cap = t->out_cap;
+	t->out = t->next;
+	t->out_cap = t->next_cap;
+	t->out_len = t->next_len;
 	t->out_off = 0;
+	t->next = b;
+	t->next_cap = cap;
+	t->next_len = 0;
 	t->owed_out = t->owed_next;
 	t->owed_next = 0;
+	t->used = true;
 	*p = t->out;
-	return (long)pend;
+	return (long)t->out_len;
 }
 
 size_t net_tls_sent(struct net_tls *t, size_t res, bool *rest)
@@ -225,16 +300,29 @@ size_t net_tls_sent(struct net_tls *t, size_t res, bool *rest)
 	plain = t->owed_out;
 	t->owed_out = 0;
 	t->out_len = t->out_off = 0;
-	if (t->out_cap > NET_TLS_OUT_KEEP) {
-		free(t->out);
-		t->out = NULL;
-		t->out_cap = 0;
-	}
-	*rest = BIO_ctrl_pending(t->wbio) > 0;
+	*rest = t->next_len > 0;
 	return plain;
 }
 
 bool net_tls_pending(const struct net_tls *t)
 {
-	return t->out_off < t->out_len || BIO_ctrl_pending(t->wbio) > 0;
+	return t->out_off < t->out_len || t->next_len > 0;
+}
+
+void net_tls_trim(struct net_tls *t)
+{
+	if (t->used) {
+		t->used = false;
+		return;
+	}
+	if (t->out_len == 0 && t->out_cap > 0) {	/* nothing of it is being sent */
+		free(t->out);
+		t->out = NULL;
+		t->out_cap = 0;
+	}
+	if (t->next_len == 0 && t->next_cap > 0) {
+		free(t->next);
+		t->next = NULL;
+		t->next_cap = 0;
+	}
 }

@@ -1,8 +1,10 @@
 /* net/tls.h — TLS on the TCP protocol's connections (--tls-cert/--tls-key), in user
  * space: this kernel has no kTLS, so each connection's OpenSSL session works on memory
  * BIOs. Received ciphertext goes in and plaintext comes out for the session; a send's
- * gathered iovecs are sealed into the connection's ciphertext buffer, which the reactor
- * sends by copy (never zero-copy: the buffer is reused). The reactor still knows bytes
+ * gathered iovecs are sealed into the connection's ciphertext buffer (an output BIO of
+ * ours appends the records to it), which the reactor sends by copy (never zero-copy:
+ * the buffer is reused). Two such buffers swap: one being sent, one taking what OpenSSL
+ * writes meanwhile (handshake answers, alerts). The reactor still knows bytes
  * only; net/server.c puts this layer between it and the session.
  *
  * A net_tls belongs to one connection on one reactor's thread. The SSL_CTX is shared by
@@ -20,15 +22,15 @@
 
 #define NET_TLS_HANDSHAKE_NS (10 * 1000000000ll)	/* a handshake not done by then: closed */
 #define NET_TLS_RECORD_BYTES (16u << 10)		/* plaintext per record (TLS's maximum) */
-/* A ciphertext buffer larger than this is given back once its send is done, so one
- * burst does not keep its memory for the connection's life. */
-#define NET_TLS_OUT_KEEP     (64u << 10)
 
 struct net_tls {
-	SSL *ssl;		/* its BIOs: rbio (ciphertext in), wbio (ciphertext out) */
+	SSL *ssl;		/* its BIOs: rbio (ciphertext in, memory), wbio (out: ours) */
 	BIO *rbio, *wbio;
 	uint8_t *out;		/* ciphertext being sent: [out_off, out_len) not yet taken */
 	size_t out_len, out_off, out_cap;
+	uint8_t *next;		/* ciphertext written since: the next send's */
+	size_t next_len, next_cap;
+	bool used;		/* a send since the last net_tls_trim */
 	size_t owed_next;	/* plaintext bytes sealed into wbio, not yet in out */
 	size_t owed_out;	/* plaintext bytes whose ciphertext is in out */
 	int64_t handshake_by_ns;	/* monotonic deadline while !established */
@@ -75,5 +77,10 @@ size_t net_tls_sent(struct net_tls *t, size_t res, bool *rest);
 
 /* Whether ciphertext waits to be sent (handshake answers, an alert, sealed records). */
 bool net_tls_pending(const struct net_tls *t);
+
+/* Called every so often (the police pass): gives back the buffers of a connection that
+ * sent nothing since the last call, so idle connections hold no ciphertext memory while
+ * busy ones keep theirs (a buffer per send would be malloc'd and faulted in each time). */
+void net_tls_trim(struct net_tls *t);
 
 #endif
