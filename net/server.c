@@ -511,9 +511,18 @@ static int net_tls_pump(struct net_server *srv, struct reactor_conn *c, struct n
 static void net_tls_fail(struct net_server *srv, struct reactor_conn *c, struct net_tls *t,
 			 int rc)
 {
-	if (rc == -EPROTO) {
+	int64_t now = clock_monotonic_ns();
+
+	if (rc == -EPROTO) {	/* one line a second at most: failures are the peer's doing */
 		net_stat_add(&srv->stats.tls_failures, 1);
-		net_server_info(srv, "connection %u: TLS: %s", c->slot, t->why);
+		if (now - srv->tls_said_ns >= 1000000000ll) {
+			net_server_info(srv, "connection %u: TLS: %s%s", c->slot, t->why,
+					srv->tls_unsaid ? " (and more failures not logged)" : "");
+			srv->tls_said_ns = now;
+			srv->tls_unsaid = 0;
+		} else {
+			srv->tls_unsaid++;
+		}
 	}
 	t->failed = true;
 	if (c->sending || (net_tls_pending(t) && net_tls_pump(srv, c, t) == 0 && c->sending))
@@ -611,8 +620,11 @@ static void net_on_sent(void *ctx, struct reactor_conn *c, int res)
 		return;
 	}
 	plain = net_tls_sent(t, (size_t)res, &rest);
-	if (t->failed && !rest) {
-		reactor_close(&srv->reactor, c);	/* the alert is out */
+	if (t->failed) {	/* what the session sent is out; then the alert, then close */
+		if (plain > 0)
+			session_sent(c->user, (int)plain);
+		if (c->closing || !rest || net_tls_pump(srv, c, t) < 0)
+			reactor_close(&srv->reactor, c);
 		return;
 	}
 	if (plain > 0) {
@@ -861,12 +873,11 @@ static void net_tls_police(struct net_server *srv, int64_t now)
 
 		if (t && t->established)
 			net_tls_trim(t);
-		if (t && !t->established && now >= t->handshake_by_ns && !s->conn->closing) {
-			net_stat_add(&srv->stats.tls_failures, 1);
-			net_server_info(srv, "connection %u: TLS: no handshake within %llds",
-					s->conn->slot,
-					(long long)(NET_TLS_HANDSHAKE_NS / 1000000000));
-			reactor_close(&srv->reactor, s->conn);
+		if (t && !t->established && !t->failed && now >= t->handshake_by_ns &&
+		    !s->conn->closing) {
+			snprintf(t->why, sizeof(t->why), "no handshake within %llds",
+				 (long long)(NET_TLS_HANDSHAKE_NS / 1000000000));
+			net_tls_fail(srv, s->conn, t, -EPROTO);
 		}
 	}
 }

@@ -119,6 +119,8 @@ struct net_server {
 	 * decrypted record being parsed, and one for sealing (a parse may send at once). */
 	struct net_tls *tls;
 	uint8_t *tls_scratch, *tls_seal;
+	int64_t tls_said_ns;		/* the last TLS failure logged */
+	uint64_t tls_unsaid;		/* failures since, not logged */
 };
 
 /* Sets up reactor id of eng and listens on listen. rules may be NULL. Returns 0 or

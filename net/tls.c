@@ -53,6 +53,8 @@ static int net_tls_out_write(BIO *b, const char *p, int n)
 		return -1;
 	memcpy(t->next + t->next_len, p, (size_t)n);
 	t->next_len += (size_t)n;
+	if (!t->sealing)
+		t->unsolicited += (size_t)n;
 	return n;
 }
 
@@ -93,12 +95,27 @@ static void net_tls_out_init(void)
 	net_tls_out_method = m;	/* for the process's life */
 }
 
+/* Counts the handshake messages the peer sends after the handshake (TLS 1.3 KeyUpdates,
+ * a TLS 1.2 renegotiation attempt): each costs key work on the reactor and may be
+ * answered. OpenSSL calls this for every record header and message, both ways. */
+static void net_tls_msg(int write_p, int version, int content_type, const void *buf,
+			size_t len, SSL *ssl, void *arg)
+{
+	struct net_tls *t = SSL_get_app_data(ssl);
+
+	(void)version;
+	(void)buf;
+	(void)len;
+	(void)arg;
+	if (!write_p && content_type == SSL3_RT_HANDSHAKE && t && t->established)
+		t->post_handshake++;
+}
+
 SSL_CTX *net_tls_ctx_new(const char *cert, const char *key, char *why, size_t why_cap)
 {
 	SSL_CTX *ctx;
 
 	pthread_once(&net_tls_out_once, net_tls_out_init);
-	ERR_clear_error();
 	ctx = net_tls_out_method ? SSL_CTX_new(TLS_server_method()) : NULL;
 	if (!ctx) {
 		net_tls_why(why, why_cap, "cannot make a TLS context");
@@ -112,6 +129,8 @@ SSL_CTX *net_tls_ctx_new(const char *cert, const char *key, char *why, size_t wh
 				 SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET);
 	SSL_CTX_set_num_tickets(ctx, 0);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_msg_callback(ctx, net_tls_msg);
+	ERR_clear_error();
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
 		net_tls_why(why, why_cap, "--tls-cert");
 		goto err;
@@ -145,6 +164,7 @@ int net_tls_open(struct net_tls *t, SSL_CTX *ctx, int64_t now_ns)
 		return -ENOMEM;
 	}
 	BIO_set_data(t->wbio, t);
+	SSL_set_app_data(t->ssl, t);
 	/* An empty input BIO means "more to come", not the end of the stream. */
 	BIO_set_mem_eof_return(t->rbio, -1);
 	SSL_set_bio(t->ssl, t->rbio, t->wbio);	/* the session owns both now */
@@ -179,6 +199,17 @@ int net_tls_recv(struct net_tls *t, const uint8_t *p, size_t n, uint8_t *scratch
 		size_t k = 0;
 		int rc;
 
+		/* Answers the peer asks for pile up while it does not read (our send stays
+		 * in flight), and their key work is ours: bounded, else cut. */
+		if (t->post_handshake > NET_TLS_POST_HANDSHAKE_MAX ||
+		    t->unsolicited > NET_TLS_UNSOLICITED_MAX) {
+			snprintf(t->why, sizeof(t->why), "%s",
+				 t->post_handshake > NET_TLS_POST_HANDSHAKE_MAX ?
+				 "too many post-handshake messages (key updates)" :
+				 "answers to the peer pile up unread");
+			t->failed = true;
+			return -EPROTO;
+		}
 		ERR_clear_error();
 		rc = SSL_read_ex(t->ssl, scratch, cap, &k);
 		if (!t->established && SSL_is_init_finished(t->ssl))
@@ -207,9 +238,14 @@ static int net_tls_write(struct net_tls *t, const uint8_t *p, size_t n)
 {
 	size_t w = 0;
 
+	int rc;
+
 	ERR_clear_error();
-	/* The output BIO is memory, so a write takes everything or fails outright. */
-	if (SSL_write_ex(t->ssl, p, n, &w) != 1 || w != n) {
+	/* The output BIO takes everything, so a write is whole or fails outright. */
+	t->sealing = true;
+	rc = SSL_write_ex(t->ssl, p, n, &w);
+	t->sealing = false;
+	if (rc != 1 || w != n) {
 		net_tls_why(t->why, sizeof(t->why), "cannot seal");
 		return -EPROTO;
 	}
@@ -282,6 +318,7 @@ long net_tls_next(struct net_tls *t, const uint8_t **p)
 	t->next_len = 0;
 	t->owed_out = t->owed_next;
 	t->owed_next = 0;
+	t->unsolicited = 0;	/* on their way */
 	t->used = true;
 	*p = t->out;
 	return (long)t->out_len;
@@ -300,6 +337,11 @@ size_t net_tls_sent(struct net_tls *t, size_t res, bool *rest)
 	plain = t->owed_out;
 	t->owed_out = 0;
 	t->out_len = t->out_off = 0;
+	if (t->out_cap > NET_TLS_OUT_KEEP) {	/* one huge burst does not stay */
+		free(t->out);
+		t->out = NULL;
+		t->out_cap = 0;
+	}
 	*rest = t->next_len > 0;
 	return plain;
 }
@@ -311,6 +353,7 @@ bool net_tls_pending(const struct net_tls *t)
 
 void net_tls_trim(struct net_tls *t)
 {
+	t->post_handshake = 0;
 	if (t->used) {
 		t->used = false;
 		return;

@@ -22,6 +22,13 @@
 
 #define NET_TLS_HANDSHAKE_NS (10 * 1000000000ll)	/* a handshake not done by then: closed */
 #define NET_TLS_RECORD_BYTES (16u << 10)		/* plaintext per record (TLS's maximum) */
+/* A send buffer larger than this is given back once its send is done. */
+#define NET_TLS_OUT_KEEP     (1u << 20)
+/* The peer's own traffic after the handshake: messages it starts per net_tls_trim
+ * period (KeyUpdates; a legitimate client sends one in a great while), and the answers
+ * to it waiting unsent (the peer not reading). Past either, the connection is cut. */
+#define NET_TLS_POST_HANDSHAKE_MAX 8u
+#define NET_TLS_UNSOLICITED_MAX (16u << 10)
 
 struct net_tls {
 	SSL *ssl;		/* its BIOs: rbio (ciphertext in, memory), wbio (out: ours) */
@@ -31,6 +38,9 @@ struct net_tls {
 	uint8_t *next;		/* ciphertext written since: the next send's */
 	size_t next_len, next_cap;
 	bool used;		/* a send since the last net_tls_trim */
+	bool sealing;		/* inside net_tls_seal: what is written is the session's */
+	size_t unsolicited;	/* of next_len: written on the peer's account */
+	uint32_t post_handshake;	/* messages the peer started since net_tls_trim */
 	size_t owed_next;	/* plaintext bytes sealed into wbio, not yet in out */
 	size_t owed_out;	/* plaintext bytes whose ciphertext is in out */
 	int64_t handshake_by_ns;	/* monotonic deadline while !established */
@@ -78,9 +88,10 @@ size_t net_tls_sent(struct net_tls *t, size_t res, bool *rest);
 /* Whether ciphertext waits to be sent (handshake answers, an alert, sealed records). */
 bool net_tls_pending(const struct net_tls *t);
 
-/* Called every so often (the police pass): gives back the buffers of a connection that
- * sent nothing since the last call, so idle connections hold no ciphertext memory while
- * busy ones keep theirs (a buffer per send would be malloc'd and faulted in each time). */
+/* Called every so often (the police pass, 100 ms): gives back the buffers of a
+ * connection that sent nothing since the last call, so idle connections hold no
+ * ciphertext memory while busy ones keep theirs (a buffer per send would be malloc'd and
+ * faulted in each time); and starts the next period of NET_TLS_POST_HANDSHAKE_MAX. */
 void net_tls_trim(struct net_tls *t);
 
 #endif

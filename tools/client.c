@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,6 +204,9 @@ int client_connect(struct client *c, const char *hostport, int timeout_ms)
 	if (fd < 0)
 		return fd;
 	if (tls) {	/* non-blocking under TLS: every wait is a poll with its deadline */
+		/* OpenSSL writes with write(), not send(MSG_NOSIGNAL): a server that has cut
+		 * the connection must give -EPIPE, not kill the process. */
+		signal(SIGPIPE, SIG_IGN);
 		rc = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ? -errno
 			: tls_client_start(fd, host, deadline, &c->tls_ctx, &c->ssl);
 		if (rc < 0) {
@@ -247,6 +251,7 @@ int client_send_raw(struct client *c, const void *p, size_t n)
 		int rc;
 
 		ERR_clear_error();
+		errno = 0;	/* tls_client_wait reads it on SSL_ERROR_SYSCALL */
 		rc = SSL_write_ex(c->ssl, b, n, &k);
 		if (rc == 1) {
 			b += k;
@@ -350,6 +355,7 @@ static int fill_tls(struct client *c, int64_t deadline)
 		int rc;
 
 		ERR_clear_error();
+		errno = 0;	/* SSL_ERROR_SYSCALL below reads it */
 		rc = SSL_read_ex(c->ssl, c->rbuf + c->rlen, c->rcap - c->rlen, &k);
 		if (rc == 1) {
 			c->rlen += k;

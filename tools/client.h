@@ -24,7 +24,8 @@ struct client {
 /* Connects to "host:port" (IPv4 or [IPv6]) with TCP_NODELAY, or to a Unix socket when
  * hostport is a path (has a '/': fanoutd's rings socket, --shm-socket). "tls://host:port"
  * speaks TLS to a server with --tls-cert: its certificate is checked against
- * $FANOUT_TLS_CA (else the system's CAs) and host; refused: -EKEYREJECTED. timeout_ms bounds the
+ * $FANOUT_TLS_CA (else the system's CAs) and host; refused: -EKEYREJECTED. A tls://
+ * connection sets SIGPIPE to be ignored in the process (OpenSSL writes with write()). timeout_ms bounds the
  * connect (< 0: no bound); a refused connection is retried every 20 ms until then (for
  * servers starting up). Zeroes *c first; max_frame starts at FRAME_BYTES_DEFAULT. */
 int client_connect(struct client *c, const char *hostport, int timeout_ms);

@@ -38,6 +38,8 @@ int tls_client_wait(SSL *ssl, int fd, int rc, int64_t deadline)
 		return tls_client_poll(fd, POLLOUT, deadline);
 	case SSL_ERROR_ZERO_RETURN:
 		return -ECONNRESET;
+	case SSL_ERROR_SYSCALL:	/* the socket's own error (a reset, a broken pipe) */
+		return errno && errno != EAGAIN ? -errno : -ECONNRESET;
 	default:
 		return -EPROTO;
 	}
@@ -72,7 +74,7 @@ int tls_client_start(int fd, const char *host, int64_t deadline, SSL_CTX **ctxp,
 	if (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) != 1
 		  : SSL_set1_host(ssl, host) != 1 || SSL_set_tlsext_host_name(ssl, host) != 1)
 		goto err;
-	while (ERR_clear_error(), (rc = SSL_connect(ssl)) != 1) {
+	while (ERR_clear_error(), errno = 0, (rc = SSL_connect(ssl)) != 1) {
 		if (SSL_get_verify_result(ssl) != X509_V_OK) {
 			rc = -EKEYREJECTED;
 			goto err;

@@ -328,6 +328,43 @@ static void close_notify_ends_the_session(void **state)
 	assert_int_equal(to_server(fx), -ECONNRESET);
 }
 
+/* A peer asking for key update after key update is cut: each costs key work here. */
+static void key_update_floods_are_cut(void **state)
+{
+	struct fixture *fx = *state;
+	int rc = 0, i;
+
+	handshake(fx);
+	for (i = 0; i < 100 && rc == 0; i++) {
+		assert_int_equal(SSL_key_update(fx->cli, SSL_KEY_UPDATE_REQUESTED), 1);
+		assert_int_equal(SSL_do_handshake(fx->cli), 1);
+		rc = to_server(fx);
+		(void)to_client(fx);	/* the peer reads our answers */
+	}
+	assert_int_equal(rc, -EPROTO);
+	assert_true(i > (int)NET_TLS_POST_HANDSHAKE_MAX);
+	assert_non_null(strstr(fx->t.why, "post-handshake"));
+}
+
+/* A peer that asks for answers and never reads them (our send stays in flight) is cut
+ * once they pile up, even when it asks slowly. */
+static void unread_answers_are_bounded(void **state)
+{
+	struct fixture *fx = *state;
+	int rc = 0, i;
+
+	handshake(fx);
+	for (i = 0; i < 5000 && rc == 0; i++) {
+		assert_int_equal(SSL_key_update(fx->cli, SSL_KEY_UPDATE_REQUESTED), 1);
+		assert_int_equal(SSL_do_handshake(fx->cli), 1);
+		rc = to_server(fx);
+		net_tls_trim(&fx->t);	/* a new period each time: slow enough */
+	}
+	assert_int_equal(rc, -EPROTO);
+	assert_non_null(strstr(fx->t.why, "pile up"));
+	assert_true(fx->t.next_len <= NET_TLS_UNSOLICITED_MAX + 1024);
+}
+
 static void contexts_name_what_is_wrong(void **state)
 {
 	struct fixture *fx = *state;
@@ -359,6 +396,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_closing_connection_gets_no_more, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(close_notify_ends_the_session, setup, teardown),
+		cmocka_unit_test_setup_teardown(key_update_floods_are_cut, setup, teardown),
+		cmocka_unit_test_setup_teardown(unread_answers_are_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(contexts_name_what_is_wrong, setup, teardown),
 	};
 
