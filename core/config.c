@@ -13,6 +13,7 @@
 #include "core/frame.h"
 #include "core/latest.h"
 #include "core/log.h"
+#include "core/topic.h"
 #include "fanout_version.h"
 
 void config_defaults(struct config *c)
@@ -101,6 +102,12 @@ static const char config_usage[] =
 	"                            on the TCP port and the admin API (HTTPS); the Unix\n"
 	"                            socket stays plain\n"
 	"  --tls-key FILE            its private key (PEM)\n"
+	"  --kafka-brokers LIST      consume Kafka (HOST:PORT,...) into topics given by\n"
+	"  --kafka-source K=T[,group=G][,format=protobuf|json][,start=earliest|latest]\n"
+	"                            Kafka topic K's events go to topic T (repeat, up to 8),\n"
+	"                            each stored exactly once across restarts\n"
+	"  --kafka-option KEY=VALUE  a librdkafka consumer property (security.protocol,\n"
+	"                            sasl.*, session.timeout.ms, ...; repeat, up to 16)\n"
 	"  --partitions N            partitions of auto-created topics (default 1)\n"
 	"  --max-lag-bytes N         cut a subscriber this far behind, in bytes (default\n"
 	"                            1073741824; 0 = never)\n"
@@ -215,6 +222,7 @@ enum {
 	OPT_FRAME_DEADLINE, OPT_LATEST_KEYS, OPT_MEMORY_LOG, OPT_SEND_ZC_INFLIGHT,
 	OPT_MAX_TOPICS_CONN, OPT_TOPIC_RATE, OPT_DATA_INDEX, OPT_AUDIT_SPILL, OPT_REDIS_URL,
 	OPT_FSYNC, OPT_RETENTION_MODE, OPT_AUTH, OPT_AUTH_BOOTSTRAP, OPT_CONN_EVENTS, OPT_CONN_BYTES, OPT_TLS_CERT, OPT_TLS_KEY,
+	OPT_KAFKA_BROKERS, OPT_KAFKA_SOURCE, OPT_KAFKA_OPTION,
 };
 
 static const struct option config_options[] = {
@@ -244,6 +252,9 @@ static const struct option config_options[] = {
 	{ "max-conn-events-per-s", required_argument, NULL, OPT_CONN_EVENTS },
 	{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
 	{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
+	{ "kafka-brokers", required_argument, NULL, OPT_KAFKA_BROKERS },
+	{ "kafka-source", required_argument, NULL, OPT_KAFKA_SOURCE },
+	{ "kafka-option", required_argument, NULL, OPT_KAFKA_OPTION },
 	{ "max-conn-bytes-per-s", required_argument, NULL, OPT_CONN_BYTES },
 	{ "partitions", required_argument, NULL, OPT_PARTITIONS },
 	{ "max-lag-bytes", required_argument, NULL, OPT_MAX_LAG_BYTES },
@@ -275,6 +286,91 @@ static const struct option config_options[] = {
 };
 
 /* Copies a string option, refusing one that does not fit. */
+static bool config_kafka_name_ok(const char *n, size_t len)
+{
+	if (len == 0 || len > 249)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!isalnum((unsigned char)n[i]) && !strchr("._-", n[i]))
+			return false;
+	return true;
+}
+
+int config_kafka_source(struct config_kafka_source *k, const char *spec, const char **why)
+{
+	const char *eq = strchr(spec, '='), *p, *end, *topic_why = NULL;
+	size_t len;
+
+	memset(k, 0, sizeof(*k));
+	snprintf(k->group, sizeof(k->group), "fanout");
+	*why = "--kafka-source wants KAFKA_TOPIC=TOPIC[,group=G][,format=protobuf|json]"
+	       "[,start=earliest|latest]";
+	if (!eq)
+		return -EINVAL;
+	len = (size_t)(eq - spec);
+	if (!config_kafka_name_ok(spec, len)) {
+		*why = "--kafka-source: a Kafka topic is 1..249 of [A-Za-z0-9._-]";
+		return -EINVAL;
+	}
+	memcpy(k->kafka_topic, spec, len);
+	p = eq + 1;
+	end = strchr(p, ',');
+	len = end ? (size_t)(end - p) : strlen(p);
+	if (topic_name_check(p, len, &topic_why) < 0) {
+		*why = "--kafka-source: the fanout topic is not a valid topic name (1..200 of "
+		       "[A-Za-z0-9._/-], not starting with '/' or '.')";
+		return -EINVAL;
+	}
+	memcpy(k->topic, p, len);
+	for (p = end; p; p = end) {
+		const char *opt = p + 1, *val;
+
+		end = strchr(opt, ',');
+		len = end ? (size_t)(end - opt) : strlen(opt);
+		val = memchr(opt, '=', len);
+		if (!val)
+			return -EINVAL;
+		val++;
+		len -= (size_t)(val - opt);
+		if (!strncmp(opt, "group=", 6)) {
+			if (!config_kafka_name_ok(val, len) || len >= sizeof(k->group)) {
+				*why = "--kafka-source: group is 1..127 of [A-Za-z0-9._-]";
+				return -EINVAL;
+			}
+			memcpy(k->group, val, len);
+			k->group[len] = '\0';
+		} else if (!strncmp(opt, "format=", 7)) {
+			if (len == 8 && !strncmp(val, "protobuf", 8))
+				k->format = CONFIG_KAFKA_PROTOBUF;
+			else if (len == 4 && !strncmp(val, "json", 4))
+				k->format = CONFIG_KAFKA_JSON;
+			else {
+				*why = "--kafka-source: format is protobuf or json";
+				return -EINVAL;
+			}
+		} else if (!strncmp(opt, "start=", 6)) {
+			if ((len == 8 && !strncmp(val, "earliest", 8)) ||
+			    (len == 6 && !strncmp(val, "latest", 6)))
+				k->latest = len == 6;
+			else {
+				*why = "--kafka-source: start is earliest or latest";
+				return -EINVAL;
+			}
+		} else {
+			*why = "--kafka-source: options are group=, format= and start=";
+			return -EINVAL;
+		}
+	}
+	/* They name its producers, "kafka.<group>.<topic>.<partition>", which must fit a
+	 * producer id (51 bytes under auth). */
+	if (strlen(k->group) + strlen(k->kafka_topic) > 38) {
+		*why = "--kafka-source: the group and the Kafka topic together may have at most "
+		       "38 characters (they name the source's producers)";
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int config_string(char *dst, size_t cap, const char *arg)
 {
 	size_t n = strlen(arg);
@@ -403,6 +499,26 @@ static int config_apply(struct config *c, int opt, const char *arg, FILE *out,
 	case OPT_CONN_BYTES:
 		*why = "--max-conn-bytes-per-s must be a number of bytes (0 = no bound)";
 		return config_number(arg, 0, UINT64_MAX, &c->conn_bytes_per_s);
+	case OPT_KAFKA_BROKERS:
+		*why = "--kafka-brokers wants HOST:PORT[,HOST:PORT...]";
+		if (!arg[0] || strpbrk(arg, " \t\r\n"))
+			return -EINVAL;
+		return config_string(c->kafka_brokers, sizeof(c->kafka_brokers), arg);
+	case OPT_KAFKA_OPTION:
+		*why = "--kafka-option wants KEY=VALUE (a librdkafka property; at most 16)";
+		if (c->nkafka_options >= 16 || !strchr(arg, '=') || arg[0] == '=')
+			return -EINVAL;
+		return config_string(c->kafka_options[c->nkafka_options++],
+				     sizeof(c->kafka_options[0]), arg);
+	case OPT_KAFKA_SOURCE:
+		if (c->nkafka >= CONFIG_KAFKA_SOURCES_MAX) {
+			*why = "--kafka-source: at most 8";
+			return -EINVAL;
+		}
+		if (config_kafka_source(&c->kafka[c->nkafka], arg, why) < 0)
+			return -EINVAL;
+		c->nkafka++;
+		return 0;
 	case OPT_AUTH_BOOTSTRAP:
 		*why = "--auth-bootstrap wants a file's path";
 		return config_string(c->auth_bootstrap, sizeof(c->auth_bootstrap), arg);
@@ -682,6 +798,21 @@ int config_parse_args(struct config *c, int argc, char **argv, FILE *out, FILE *
 		fprintf(err, "fanoutd: --segment-bytes (%" PRIu64 ") must be at least "
 			"--max-frame-bytes (%u) + %u, so that every accepted event fits in a "
 			"segment\n", c->segment_bytes, c->max_frame_bytes, CONFIG_SEGMENT_SLACK);
+		return -1;
+	}
+	if (!c->kafka_brokers[0] != !c->nkafka) {
+		fprintf(err, "fanoutd: %s\n", c->nkafka ? "--kafka-source needs --kafka-brokers"
+			: "--kafka-brokers needs at least one --kafka-source KAFKA_TOPIC=TOPIC");
+		return -1;
+	}
+	if (c->nkafka && c->no_shm) {
+		fprintf(err, "fanoutd: --kafka-source publishes through the server's Unix socket, "
+			"which --no-shm turns off\n");
+		return -1;
+	}
+	if (c->nkafka && c->auth_required && !c->auth_bootstrap[0]) {
+		fprintf(err, "fanoutd: --kafka-source with --auth required publishes with the "
+			"--auth-bootstrap token: give --auth-bootstrap FILE\n");
 		return -1;
 	}
 	if (!c->tls_cert[0] != !c->tls_key[0]) {

@@ -40,6 +40,20 @@ struct config_topic {
 	uint32_t partitions;
 };
 
+/* --kafka-source: one Kafka topic consumed into one fanout topic (tools/fanoutd_kafka.c). */
+#define CONFIG_KAFKA_SOURCES_MAX 8u
+enum config_kafka_format { CONFIG_KAFKA_PROTOBUF = 0, CONFIG_KAFKA_JSON };
+
+struct config_kafka_source {
+	char kafka_topic[250];		/* Kafka's names: 1..249 of [A-Za-z0-9._-] */
+	char topic[201];		/* the fanout topic its events go to */
+	char group[128];		/* the consumer group (default "fanout") */
+	enum config_kafka_format format;	/* payloads: an Event, or JSON as fanout-pub
+						 * --file reads */
+	bool latest;			/* a group with no committed offset starts at the
+					 * end, not the beginning */
+};
+
 struct config {
 	char listen[128];		/* HOST:PORT; port 0 picks a free one */
 	char data_dir[CONFIG_PATH_MAX];
@@ -96,7 +110,17 @@ struct config {
 	char tls_key[CONFIG_PATH_MAX];	/* --tls-key: its private key (PEM) */
 	uint32_t ntopics;
 	struct config_topic topics[CONFIG_TOPICS_MAX];	/* declared with --topic */
+	char kafka_brokers[512];	/* --kafka-brokers HOST:PORT,...; "" = no Kafka */
+	uint32_t nkafka_options;
+	char kafka_options[16][256];	/* --kafka-option KEY=VALUE: librdkafka's own */
+	uint32_t nkafka;
+	struct config_kafka_source kafka[CONFIG_KAFKA_SOURCES_MAX];	/* --kafka-source */
 };
+
+/* Parses a --kafka-source spec, KAFKA_TOPIC=TOPIC[,group=G][,format=protobuf|json]
+ * [,start=earliest|latest], into *k. Returns 0, or -EINVAL with *why saying what is
+ * wrong (static text). */
+int config_kafka_source(struct config_kafka_source *k, const char *spec, const char **why);
 
 /* Fills every field with its default. */
 void config_defaults(struct config *c);

@@ -20,8 +20,10 @@ FANOUT_BUILD_DEPS=(
   libsodium-dev
   # The admin plane: HTTP (libmicrohttpd), the embedded store (SQLite), PostgreSQL (libpq).
   libmicrohttpd-dev libsqlite3-dev libpq-dev
-  # https:// in the CLIs' HTTP client (OpenSSL); the tests make their CA with openssl.
+  # TLS (OpenSSL): the TCP port, tls:// and https:// clients; the tests' CA via openssl.
   libssl-dev openssl
+  # Kafka ingest (--kafka-source); its tests run librdkafka's mock cluster.
+  librdkafka-dev
   # fanout-bench's Redis reply parser and ZeroMQ peer; fanoutd links neither.
   libhiredis-dev libzmq3-dev
 )

@@ -31,6 +31,7 @@
 #include "net/mem_report.h"
 #include "net/server.h"
 #include "tools/fanoutd_log.h"
+#include "tools/fanoutd_kafka.h"
 #include "tools/fanoutd_shm.h"
 
 #define FANOUTD_DRAIN_MS 2000
@@ -504,6 +505,7 @@ int main(int argc, char **argv)
 	static struct net_sink_ops sinks;
 	static struct admin admin;
 	static struct executor executor;
+	static struct fanoutd_kafka kafka;
 	uint64_t events, batches, rejected;
 	uint32_t reactors;
 	int64_t mem_log_at;
@@ -556,6 +558,14 @@ int main(int argc, char **argv)
 		fanoutd_shm_fini(&sinks);
 		return 1;
 	}
+	if (cfg.nkafka && fanoutd_kafka_start(&kafka, &cfg, fanoutd_shm_socket()) < 0) {
+		fanoutd_stop = 1;
+		fanoutd_shutdown(&admin, &engine);
+		executor_stop(&executor);
+		net_engine_free(&engine);
+		fanoutd_shm_fini(&sinks);
+		return 1;
+	}
 	if (!cfg.quiet)
 		fprintf(stderr, "fanoutd %s: listening on %s with %u reactor%s\n", FANOUT_VERSION,
 			engine.bound, reactors, reactors == 1 ? "" : "s");
@@ -568,6 +578,7 @@ int main(int argc, char **argv)
 	    (rc = fanoutd_ready(cfg.ready_file, engine.bound, admin.http_bound)) < 0) {
 		fprintf(stderr, "fanoutd: ready file %s: %s\n", cfg.ready_file, strerror(-rc));
 		fanoutd_stop = 1;
+		fanoutd_kafka_stop(&kafka);
 		fanoutd_shutdown(&admin, &engine);
 		executor_stop(&executor);
 		net_engine_free(&engine);
@@ -586,6 +597,7 @@ int main(int argc, char **argv)
 		}
 		nanosleep(&(struct timespec){ .tv_nsec = 50 * 1000 * 1000 }, NULL);
 	}
+	fanoutd_kafka_stop(&kafka);	/* commits what is stored while the reactors drain */
 	rc = fanoutd_shutdown(&admin, &engine);
 	rules = (struct rules_set *)atomic_exchange(&engine.rules, NULL);	/* threads gone */
 	epoch_unregister();

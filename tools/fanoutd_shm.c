@@ -269,6 +269,11 @@ static int fanoutd_shm_socket_path(struct fanoutd_shm *f, const struct config *c
 	return 0;	/* shm_sock_listen says it if it does not fit a socket address */
 }
 
+const char *fanoutd_shm_socket(void)
+{
+	return fanoutd_shm.socket_path;
+}
+
 int fanoutd_shm_init(struct net_sink_ops *ops, const struct config *cfg)
 {
 	struct fanoutd_shm *f = &fanoutd_shm;

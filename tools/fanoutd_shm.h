@@ -17,4 +17,7 @@ int fanoutd_shm_init(struct net_sink_ops *ops, const struct config *cfg);
  * after the reactors stopped. */
 void fanoutd_shm_fini(struct net_sink_ops *ops);
 
+/* The Unix socket's path after fanoutd_shm_init (the protocol is spoken there too). */
+const char *fanoutd_shm_socket(void);
+
 #endif

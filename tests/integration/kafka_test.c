@@ -1,0 +1,341 @@
+/* tests/integration/kafka_test.c — Kafka ingest (--kafka-brokers, --kafka-source) through
+ * a real fanoutd against librdkafka's mock cluster, run inside this test process (three
+ * brokers on loopback; fanoutd, a separate process, consumes from them as from any
+ * cluster). Events produced over several Kafka partitions arrive in fanout exactly once,
+ * in order per key; a fanoutd SIGKILLed mid-consume and started again neither loses nor
+ * repeats one; injected broker errors (fetch, offset commit) are survived; JSON payloads
+ * work and a message that is not an event is skipped without stopping the rest; bad
+ * flags are refused. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "admin/event_json.h"
+#include "tests/integration/harness.h"
+#include "tools/client.h"
+
+#define SYMBOLS 40
+/* Kafka protocol API keys (librdkafka keeps its names for them private). */
+#define KAFKA_API_FETCH 1
+#define KAFKA_API_OFFSET_COMMIT 8
+
+static int g_argc;
+static char **g_argv;
+static struct server g_srv;
+static rd_kafka_t *g_rk;	/* the producer, and the mock cluster's owner */
+static rd_kafka_mock_cluster_t *g_mc;
+static char g_brokers[256];
+
+static int setup(void **state)
+{
+	char err[256];
+	rd_kafka_conf_t *c = rd_kafka_conf_new();
+
+	(void)state;
+	assert_int_equal(rd_kafka_conf_set(c, "test.mock.num.brokers", "3", err, sizeof(err)),
+			 RD_KAFKA_CONF_OK);
+	assert_int_equal(rd_kafka_conf_set(c, "linger.ms", "1", err, sizeof(err)),
+			 RD_KAFKA_CONF_OK);
+	g_rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
+	assert_non_null(g_rk);
+	g_mc = rd_kafka_handle_mock_cluster(g_rk);
+	assert_non_null(g_mc);
+	snprintf(g_brokers, sizeof(g_brokers), "%s", rd_kafka_mock_cluster_bootstraps(g_mc));
+	assert_int_equal(rd_kafka_mock_topic_create(g_mc, "ticks", 3, 1), 0);
+	server_setup(&g_srv, g_argc, g_argv);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	server_teardown(&g_srv);
+	rd_kafka_destroy(g_rk);
+	return 0;
+}
+
+/* Produces events [first, first + n) to Kafka topic ticks, keyed by their routing key
+ * (so each key stays in one Kafka partition), as Event protobuf or as JSON. */
+static void produce(uint32_t first, uint32_t n, bool json)
+{
+	for (uint32_t i = first; i < first + n; i++) {
+		Fanout__V1__Event e;
+		Fanout__V1__Distribution d;
+		Fanout__V1__MarketData md;
+		char buf[256], *text = NULL;
+		uint8_t pb[1024];
+		const void *v;
+		size_t len;
+
+		make_event(&e, &d, &md, buf, "ignored/here", i, SYMBOLS);
+		if (json) {
+			json_t *j = event_to_json(&e);
+
+			text = json_dumps(j, JSON_COMPACT);
+			json_decref(j);
+			assert_non_null(text);
+			v = text;
+			len = strlen(text);
+		} else {
+			len = fanout__v1__event__pack(&e, pb);
+			v = pb;
+		}
+		assert_int_equal(rd_kafka_producev(g_rk, RD_KAFKA_V_TOPIC("ticks"),
+				 RD_KAFKA_V_KEY(d.routing_key, strlen(d.routing_key)),
+				 RD_KAFKA_V_VALUE((void *)v, len),
+				 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END), 0);
+		free(text);
+		rd_kafka_poll(g_rk, 0);
+	}
+	assert_int_equal(rd_kafka_flush(g_rk, 10000), 0);
+}
+
+static void produce_raw(const char *key, const char *value)
+{
+	assert_int_equal(rd_kafka_producev(g_rk, RD_KAFKA_V_TOPIC("ticks"),
+			 RD_KAFKA_V_KEY(key, strlen(key)),
+			 RD_KAFKA_V_VALUE((void *)value, strlen(value)),
+			 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END), 0);
+	assert_int_equal(rd_kafka_flush(g_rk, 10000), 0);
+}
+
+static void start(const char *source)
+{
+	/* A member killed holds its partitions until its session times out: short here. */
+	const char *args[] = { "--kafka-brokers", g_brokers, "--kafka-source", source,
+			       "--kafka-option", "session.timeout.ms=6000",
+			       "--kafka-option", "heartbeat.interval.ms=500",
+			       "--topic", "market/ticks:2", NULL };
+
+	server_start(&g_srv, args);
+}
+
+struct tally {
+	uint32_t n;		/* events expected: ev-0 .. ev-(n-1) */
+	uint8_t *seen;		/* times each arrived */
+	int64_t last[SYMBOLS];	/* per key: the last sequence seen */
+	uint32_t distinct, repeats, out_of_order;
+};
+
+static void tally_init(struct tally *t, uint32_t n)
+{
+	memset(t, 0, sizeof(*t));
+	t->n = n;
+	t->seen = calloc(n, 1);
+	assert_non_null(t->seen);
+	for (int i = 0; i < SYMBOLS; i++)
+		t->last[i] = -1;
+}
+
+/* Reads c's events into t until `until` distinct ones have arrived or timeout_ms passes
+ * with nothing new. */
+static void tally_until(struct tally *t, struct client *c, int timeout_ms, uint32_t until)
+{
+	while (t->distinct < until) {
+		Fanout__V1__ServerMessage *m = NULL;
+		unsigned long seq;
+		int rc = client_recv(c, &m, timeout_ms);
+
+		if (rc == -ETIMEDOUT)
+			return;
+		assert_int_equal(rc, 0);
+		if (m->body_case != FANOUT__V1__SERVER_MESSAGE__BODY_EVENT) {
+			client_free_msg(m);
+			continue;
+		}
+		assert_string_equal(m->event->distribution->topic, "market/ticks");
+		assert_int_equal(sscanf(m->event->event_id, "ev-%lu", &seq), 1);
+		assert_true(seq < t->n);
+		if (t->seen[seq]++)
+			t->repeats++;
+		else
+			t->distinct++;
+		if ((int64_t)seq <= t->last[seq % SYMBOLS])
+			t->out_of_order++;
+		else
+			t->last[seq % SYMBOLS] = (int64_t)seq;
+		client_free_msg(m);
+	}
+}
+
+static void tally_read(struct tally *t, struct client *c, int timeout_ms)
+{
+	tally_until(t, c, timeout_ms, t->n);
+}
+
+static void subscribe_all(struct client *c)
+{
+	Fanout__V1__ServerMessage *r = NULL;
+
+	server_connect(&g_srv, c);
+	assert_int_equal(client_subscribe(c, 1, "market/ticks", NULL, 0,
+					  FANOUT__V1__START_POSITION__START_POSITION_EARLIEST, 0,
+					  &r), 0);
+	client_free_msg(r);
+}
+
+static void every_event_once_in_key_order(void **state)
+{
+	enum { N = 3000 };
+	struct client sub;
+	struct tally t;
+
+	(void)state;
+	produce(0, N / 2, false);
+	start("ticks=market/ticks,group=g1");
+	subscribe_all(&sub);
+	produce(N / 2, N / 2, false);	/* while it consumes */
+	tally_init(&t, N);
+	tally_read(&t, &sub, 15000);
+	assert_int_equal(t.distinct, N);
+	assert_int_equal(t.repeats, 0);
+	assert_int_equal(t.out_of_order, 0);
+	ping_pong(&sub, 1);	/* nothing more */
+	client_close(&sub);
+	free(t.seen);
+}
+
+/* Killed while consuming (offsets committed behind what is stored), started again:
+ * the events sent again are answered from the producers' records, not stored twice. */
+static void a_killed_server_neither_loses_nor_repeats(void **state)
+{
+	enum { N = 60000 };
+	struct client sub;
+	struct tally t;
+
+	(void)state;
+	produce(0, N, false);
+	start("ticks=market/ticks,group=g2");
+	subscribe_all(&sub);
+	tally_init(&t, N);
+	tally_until(&t, &sub, 10000, 500);
+	assert_true(t.distinct >= 500);
+	assert_true(t.distinct < N);	/* still consuming: the kill lands mid-stream */
+	client_close(&sub);
+	server_stop(&g_srv, SIGKILL);
+	start("ticks=market/ticks,group=g2");
+	subscribe_all(&sub);	/* from the beginning: everything stored, once each */
+	free(t.seen);
+	tally_init(&t, N);
+	tally_read(&t, &sub, 30000);
+	assert_int_equal(t.distinct, N);
+	assert_int_equal(t.repeats, 0);
+	assert_int_equal(t.out_of_order, 0);
+	ping_pong(&sub, 2);
+	client_close(&sub);
+	free(t.seen);
+}
+
+/* Fetches and offset commits that fail for a while are retried by the consumer. */
+static void broker_errors_are_survived(void **state)
+{
+	enum { N = 2000 };
+	struct client sub;
+	struct tally t;
+
+	(void)state;
+	produce(0, N, false);
+	rd_kafka_mock_push_request_errors(g_mc, KAFKA_API_FETCH, 4,
+					  RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+					  RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+					  RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+					  RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
+	rd_kafka_mock_push_request_errors(g_mc, KAFKA_API_OFFSET_COMMIT, 2,
+					  RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS,
+					  RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
+	start("ticks=market/ticks,group=g3");
+	subscribe_all(&sub);
+	tally_init(&t, N);
+	tally_read(&t, &sub, 20000);
+	assert_int_equal(t.distinct, N);
+	assert_int_equal(t.repeats, 0);
+	assert_int_equal(t.out_of_order, 0);
+	client_close(&sub);
+	free(t.seen);
+}
+
+/* JSON payloads (fanout-pub --file's shape); a message that is no event is skipped and
+ * the rest go on. */
+static void json_events_and_a_bad_message(void **state)
+{
+	enum { N = 500 };
+	struct client sub;
+	struct tally t;
+
+	(void)state;
+	produce(0, N / 2, true);
+	produce_raw("S00001.NYSE.trade", "{not json");
+	produce_raw("S00002.ARCA.trade", "{\"event_id\": 7}");
+	produce(N / 2, N / 2, true);
+	start("ticks=market/ticks,group=g4,format=json");
+	subscribe_all(&sub);
+	tally_init(&t, N);
+	tally_read(&t, &sub, 15000);
+	assert_int_equal(t.distinct, N);
+	assert_int_equal(t.repeats, 0);
+	assert_int_equal(t.out_of_order, 0);
+	ping_pong(&sub, 3);
+	client_close(&sub);
+	free(t.seen);
+}
+
+static void bad_flags_are_refused(void **state)
+{
+	char data[400];
+
+	(void)state;
+	snprintf(data, sizeof(data), "%s/flags", g_srv.dir);
+	{
+		const char *args[] = { g_srv.binary, "--kafka-source", "ticks=t", "--data-dir",
+				       data, NULL };
+
+		assert_int_equal(server_run_to_exit(args), 2);	/* no brokers */
+	}
+	{
+		const char *args[] = { g_srv.binary, "--kafka-brokers", g_brokers, "--data-dir",
+				       data, NULL };
+
+		assert_int_equal(server_run_to_exit(args), 2);	/* no source */
+	}
+	{
+		const char *args[] = { g_srv.binary, "--kafka-brokers", g_brokers,
+				       "--kafka-source", "ticks", "--data-dir", data, NULL };
+
+		assert_int_equal(server_run_to_exit(args), 2);	/* no topic */
+	}
+	{
+		const char *args[] = { g_srv.binary, "--kafka-brokers", g_brokers,
+				       "--kafka-source", "ticks=t,format=xml", "--data-dir", data,
+				       NULL };
+
+		assert_int_equal(server_run_to_exit(args), 2);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(every_event_once_in_key_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_killed_server_neither_loses_nor_repeats, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(broker_errors_are_survived, setup, teardown),
+		cmocka_unit_test_setup_teardown(json_events_and_a_bad_message, setup, teardown),
+		cmocka_unit_test_setup_teardown(bad_flags_are_refused, setup, teardown),
+	};
+
+	g_argc = argc;
+	g_argv = argv;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
