@@ -56,7 +56,7 @@ struct kafka_source {
 
 static void kafka_say(struct kafka_source *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-static void kafka_commit(struct kafka_source *s, bool force);
+static void kafka_commit_as(struct kafka_source *s, bool force, bool sync);
 
 /* Says one line about source s, at most one a second (the rest counted). */
 static void kafka_say(struct kafka_source *s, const char *fmt, ...)
@@ -309,7 +309,7 @@ static void kafka_message(struct kafka_source *s, const rd_kafka_message_t *m)
 	while (kp->n == KAFKA_WINDOW && kp->open)	/* the window is full: wait for one */
 		(void)kafka_answers(s, m->partition, KAFKA_ACK_WAIT_MS);
 	if (kp->acked >= KAFKA_COMMIT_AT)	/* within a burst too: restarts send less */
-		kafka_commit(s, true);
+		kafka_commit_as(s, true, false);
 	if (!kp->open || kp->paused)
 		return;
 	if (kafka_event(s, m, &ev, &json_ev, &j) < 0) {
@@ -347,8 +347,8 @@ static void kafka_message(struct kafka_source *s, const rd_kafka_message_t *m)
 }
 
 /* Commits each partition's position when due (every KAFKA_COMMIT_NS, or once
- * KAFKA_COMMIT_AT answers wait), or at once with force. */
-static void kafka_commit(struct kafka_source *s, bool force)
+ * KAFKA_COMMIT_AT answers wait), or at once with force; sync waits for the answer. */
+static void kafka_commit_as(struct kafka_source *s, bool force, bool sync)
 {
 	int64_t now = clock_monotonic_ns();
 	rd_kafka_topic_partition_list_t *l;
@@ -370,7 +370,10 @@ static void kafka_commit(struct kafka_source *s, bool force)
 				->offset = pos;
 	}
 	if (l->cnt > 0) {
-		err = rd_kafka_commit(s->rk, l, 0);	/* synchronous: acked means committed */
+		/* Asynchronous while running (a commit is a round trip to the coordinator,
+		 * and one lost only means more sent again after a crash, each answered from
+		 * the records); synchronous at a revoke or the stop. */
+		err = rd_kafka_commit(s->rk, l, !sync);
 		if (err)
 			kafka_say(s, "commit: %s (tried again)", rd_kafka_err2str(err));
 		for (int i = 0; !err && i < l->cnt; i++) {
@@ -393,7 +396,7 @@ static void kafka_drain(struct kafka_source *s, int ms)
 	for (uint32_t p = 0; p < KAFKA_PARTS_MAX; p++)
 		while (s->parts[p].open && s->parts[p].n && clock_monotonic_ns() < end)
 			(void)kafka_answers(s, (int32_t)p, 50);
-	kafka_commit(s, true);
+	kafka_commit_as(s, true, true);
 }
 
 static void kafka_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -465,7 +468,7 @@ static void *kafka_thread(void *arg)
 				if (s->parts[p].open && s->parts[p].n)
 					(void)kafka_answers(s, (int32_t)p, 0);
 			kafka_resume_due(s);
-			kafka_commit(s, false);
+			kafka_commit_as(s, false, false);
 		}
 	}
 	for (uint32_t i = 0; i < k->n; i++)
