@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,6 +219,73 @@ static void fsync_modes(void **state)
 	free(msg);
 }
 
+static void kafka_sources(void **state)
+{
+	struct config_kafka_source k;
+	struct config c;
+	const char *why = NULL;
+	char *msg = NULL;
+
+	(void)state;
+	/* Defaults, then every option. */
+	assert_int_equal(config_kafka_source(&k, "md.ticks=market-data", &why), 0);
+	assert_string_equal(k.kafka_topic, "md.ticks");
+	assert_string_equal(k.topic, "market-data");
+	assert_string_equal(k.group, "fanout");
+	assert_int_equal(k.format, CONFIG_KAFKA_PROTOBUF);
+	assert_false(k.latest);
+	assert_int_equal(config_kafka_source(&k, "fills=execution/fills,group=edge-1,"
+					     "format=json,start=latest", &why), 0);
+	assert_string_equal(k.topic, "execution/fills");
+	assert_string_equal(k.group, "edge-1");
+	assert_int_equal(k.format, CONFIG_KAFKA_JSON);
+	assert_true(k.latest);
+	/* Each refusal says which part. */
+	assert_int_equal(config_kafka_source(&k, "ticks", &why), -EINVAL);
+	assert_non_null(strstr(why, "KAFKA_TOPIC=TOPIC"));
+	assert_int_equal(config_kafka_source(&k, "bad topic=t", &why), -EINVAL);
+	assert_non_null(strstr(why, "Kafka topic"));
+	assert_int_equal(config_kafka_source(&k, "ticks=/abs", &why), -EINVAL);
+	assert_non_null(strstr(why, "fanout topic"));
+	assert_int_equal(config_kafka_source(&k, "ticks=t,format=xml", &why), -EINVAL);
+	assert_non_null(strstr(why, "format"));
+	assert_int_equal(config_kafka_source(&k, "ticks=t,start=middle", &why), -EINVAL);
+	assert_non_null(strstr(why, "start"));
+	assert_int_equal(config_kafka_source(&k, "ticks=t,colour=red", &why), -EINVAL);
+	assert_non_null(strstr(why, "options are"));
+	assert_int_equal(config_kafka_source(&k, "ticks=t,group=a b", &why), -EINVAL);
+	assert_non_null(strstr(why, "group"));
+	assert_int_equal(config_kafka_source(&k, "a-very-long-kafka-topic-name=t,"
+					     "group=and-a-long-group-name", &why), -EINVAL);
+	assert_non_null(strstr(why, "38"));
+	/* Flags: brokers and sources go together; options pass through. */
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--kafka-brokers", "k:9092",
+		"--kafka-source", "a=b", "--kafka-source", "c=d,format=json", "--kafka-option",
+		"session.timeout.ms=6000", NULL }), 0);
+	assert_string_equal(c.kafka_brokers, "k:9092");
+	assert_int_equal(c.nkafka, 2);
+	assert_string_equal(c.kafka[1].kafka_topic, "c");
+	assert_int_equal(c.nkafka_options, 1);
+	assert_string_equal(c.kafka_options[0], "session.timeout.ms=6000");
+	free(msg);
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--kafka-source", "a=b", NULL }),
+			 -1);
+	assert_non_null(strstr(msg, "needs --kafka-brokers"));
+	free(msg);
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--kafka-brokers", "k:1",
+		"--kafka-source", "a=b", "--no-shm", NULL }), -1);
+	assert_non_null(strstr(msg, "--no-shm"));
+	free(msg);
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--kafka-brokers", "k:1",
+		"--kafka-source", "a=b", "--auth", "required", NULL }), -1);
+	assert_non_null(strstr(msg, "--auth-bootstrap"));
+	free(msg);
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--kafka-option", "novalue",
+		NULL }), -1);
+	assert_non_null(strstr(msg, "KEY=VALUE"));
+	free(msg);
+}
+
 static void auth_flags_and_loopback(void **state)
 {
 	struct config c;
@@ -379,6 +447,7 @@ int main(void)
 		cmocka_unit_test(fsync_modes),
 		cmocka_unit_test(admin_flags),
 		cmocka_unit_test(auth_flags_and_loopback),
+		cmocka_unit_test(kafka_sources),
 		cmocka_unit_test(config_file_then_flags),
 		cmocka_unit_test(config_file_errors_name_the_line),
 	};
