@@ -56,6 +56,11 @@ static const struct admin_route_entry admin_routes[] = {
 	  { { "GET", api_token_get }, { "PATCH", api_token_patch },
 	    { "DELETE", api_token_revoke } } },
 	{ { "api", "v1", "admin-audit" }, "GET", { { "GET", api_admin_audit } } },
+	/* WebSocket streams (admin/ws.h): a GET with Upgrade: websocket. */
+	{ { "api", "v1", "stream" }, "GET", { { "GET", api_ws_stream } } },
+	{ { "api", "v1", "market-data", "stream" }, "GET", { { "GET", api_ws_market_data } } },
+	{ { "api", "v1", "execution", "stream" }, "GET", { { "GET", api_ws_execution } } },
+	{ { "api", "v1", "coordination", "stream" }, "GET", { { "GET", api_ws_coordination } } },
 };
 
 static bool admin_shape_matches(const struct admin_route_entry *e, const struct path *p)

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# WebSocket streams through a real fanoutd: starts one of its own (tests/interop/common.sh)
+# with the admin API on an ephemeral port, runs the Node script NAME.mjs against it (the
+# ws and protobufjs packages from tests/ws/node_modules: `npm ci` there, as tools/test
+# does) and stops the server, which must exit 0.
+#
+#   ws_test.sh NAME FANOUTD FANOUT_PUB PROTO [fanoutd flags...]
+#
+# Exit 0 pass, 1 fail, 77 skip (no node or no node_modules).
+set -uo pipefail
+
+if (($# < 4)); then
+  echo "usage: $0 NAME FANOUTD FANOUT_PUB PROTO [flags...]" >&2
+  exit 2
+fi
+NAME=$1
+FANOUTD=$(realpath "$2")
+FANOUT_PUB=$(realpath "$3")
+PROTO=$(realpath "$4")
+shift 4
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+if ! command -v node >/dev/null 2>&1; then
+  echo "SKIP: node not found (tools/test installs nodejs)" >&2
+  exit 77
+fi
+if [[ ! -f $HERE/node_modules/ws/package.json || ! -f $HERE/node_modules/protobufjs/package.json ]]; then
+  echo "SKIP: $HERE/node_modules missing (run: cd tests/ws && npm ci)" >&2
+  exit 77
+fi
+
+# shellcheck source=tests/interop/common.sh
+source "$HERE/../interop/common.sh"
+
+start_fanoutd "$FANOUTD" --http 127.0.0.1:0 "$@"
+HTTP=$(sed -n 's/^http //p' "$DIR/ready")
+[[ -n $HTTP ]] || fail "no http line in the ready file"
+
+(cd "$HERE" && FANOUT_TCP=$ADDR FANOUT_HTTP=$HTTP FANOUT_PUB=$FANOUT_PUB FANOUT_PROTO=$PROTO \
+  FANOUT_DIR=$DIR FANOUTD_PID=$FANOUTD_PID bounded 240 node "$NAME.mjs")
+rc=$?
+((rc == 0)) || fail "$NAME.mjs exited $rc"
+
+stop_fanoutd
