@@ -399,10 +399,16 @@ static void ws_pump(struct ws_conn *c)
 	}
 }
 
-/* A subscription further behind than the server's bound is cut, as over TCP. */
+/* A subscription further behind than the server's bound is cut, as over TCP, when the
+ * client is the reason: its window is full (it does not take what is queued). Behind
+ * with room in the window, the admin thread is what is slow, and the client is not cut
+ * for it. */
 static bool ws_lagging(struct ws_conn *c)
 {
 	const struct config *cfg = c->srv->a->cfg;
+
+	if (wslay_event_get_queued_msg_length(c->ctx) < WS_WINDOW_BYTES)
+		return false;
 
 	for (uint32_t i = 0; i < c->nsubs; i++) {
 		const struct ws_sub *s = c->subs[i];
