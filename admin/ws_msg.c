@@ -189,7 +189,7 @@ static int ws_filters(const json_t *filters, const json_t *preset, const char *p
 		/* filter_compile's reasons begin with the field they are about. */
 		if (why)
 			snprintf(field, sizeof(field), "%s.filters.%.*s", prefix,
-				 (int)strcspn(why, " ["), why);
+				 (int)strcspn(why, " [:"), why);
 		rc = ws_fail(err, field, "%s.filters: %s", prefix, why ? why : "out of memory");
 	}
 	ws_filter_mem_free(&m);

@@ -4,7 +4,7 @@
 # ws and protobufjs packages from tests/ws/node_modules: `npm ci` there, as tools/test
 # does) and stops the server, which must exit 0.
 #
-#   ws_test.sh NAME FANOUTD FANOUT_PUB PROTO [fanoutd flags...]
+#   ws_test.sh NAME FANOUTD FANOUT_PUB PROTO [fanoutd flags...]   (@DIR@: the test's directory)
 #
 # Exit 0 pass, 1 fail, 77 skip (no node or no node_modules).
 set -uo pipefail
@@ -32,7 +32,10 @@ fi
 # shellcheck source=tests/interop/common.sh
 source "$HERE/../interop/common.sh"
 
-start_fanoutd "$FANOUTD" --http 127.0.0.1:0 "$@"
+# @DIR@ in a flag is the test's directory (a bootstrap token's file, say).
+flags=()
+for f in "$@"; do flags+=("${f//@DIR@/$DIR}"); done
+start_fanoutd "$FANOUTD" --http 127.0.0.1:0 "${flags[@]}"
 HTTP=$(sed -n 's/^http //p' "$DIR/ready")
 [[ -n $HTTP ]] || fail "no http line in the ready file"
 
