@@ -31,6 +31,7 @@ struct topic;
 #define WS_PING_MS         15000	/* silence before a ping */
 #define WS_IDLE_MS         45000	/* silence (no pong either) before a close */
 #define WS_CLOSE_GRACE_MS  5000		/* a closing connection's time to take its last */
+#define WS_LINGER_MS       500		/* input dropped after our close (ws_conn.c) */
 #define WS_PENDING_MS      10000	/* a handshake answered and not yet upgraded */
 
 /* What the seed endpoints preset (their data type). */

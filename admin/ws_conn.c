@@ -448,33 +448,38 @@ static void ws_keepalive(struct ws_conn *c, int64_t now_ns)
 }
 
 /* Our close went out while we had stopped reading (an oversize message): what the peer
- * still sends is read and dropped until it closes too, or the grace ends. Closing with
- * unread bytes would reset the connection, and the peer might lose our close with it.
- * Returns true while the connection must linger. */
-static bool ws_lingering(struct ws_conn *c)
+ * still sends is read and dropped for WS_LINGER_MS or until it closes. Closing with
+ * unread bytes would reset the connection and the peer might lose our close with it; the
+ * peer (a client) waits for us to end the TCP connection, so without TLS our side is
+ * shut at once (with TLS libmicrohttpd's socket is a pipe to its TLS layer: not ours to
+ * shut). Returns true while the connection must linger. */
+static bool ws_lingering(struct ws_conn *c, int64_t now_ns)
 {
 	uint8_t scratch[4096];
 	ssize_t n;
 
-	if (wslay_event_get_close_received(c->ctx) || !wslay_event_get_close_sent(c->ctx) ||
-	    !c->readable)
-		return !wslay_event_get_close_received(c->ctx) &&
-		       wslay_event_get_close_sent(c->ctx);
-	c->readable = false;
-	for (int i = 0; i < 64; i++) {	/* bounded per turn */
+	if (wslay_event_get_close_received(c->ctx) || !wslay_event_get_close_sent(c->ctx))
+		return false;
+	if (!c->linger_until_ns) {
+		c->linger_until_ns = now_ns + (int64_t)WS_LINGER_MS * 1000000;
+		if (!c->srv->a->cfg->tls_cert[0])
+			shutdown(c->fd, SHUT_WR);
+	}
+	if (now_ns > c->linger_until_ns)
+		return false;
+	for (int i = 0; c->readable && i < 64; i++) {	/* bounded per turn */
 		n = recv(c->fd, scratch, sizeof(scratch), 0);
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
 			return false;	/* the peer closed */
 		if (n < 0 && errno != EINTR)
-			return true;
+			c->readable = false;
 	}
-	c->readable = true;	/* more to drop next turn */
 	return true;
 }
 
 bool ws_conn_turn(struct ws_conn *c, int64_t now_ns)
 {
-	if (c->readable && !c->dead) {
+	if (c->readable && !c->dead && wslay_event_want_read(c->ctx)) {
 		c->readable = false;
 		if (wslay_event_recv(c->ctx) != 0)
 			c->dead = true;
@@ -493,7 +498,7 @@ bool ws_conn_turn(struct ws_conn *c, int64_t now_ns)
 		return false;
 	if (c->dead || wslay_event_want_read(c->ctx) || wslay_event_want_write(c->ctx))
 		return !c->dead;
-	return ws_lingering(c);
+	return ws_lingering(c, now_ns);
 }
 
 bool ws_conn_reading(const struct ws_conn *c)

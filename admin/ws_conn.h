@@ -59,7 +59,7 @@ struct ws_conn {
 	bool readable;			/* epoll said so: read until EAGAIN */
 	bool blocked;			/* the last send hit EAGAIN: wait for EPOLLOUT */
 	bool dead;			/* the socket failed or the peer went: free it */
-	int64_t last_rx_ns, ping_ns, close_by_ns;
+	int64_t last_rx_ns, ping_ns, close_by_ns, linger_until_ns;
 	uint16_t close_code;		/* the close to send once the queue is empty */
 	const char *close_reason;	/* static */
 	bool close_queued;
