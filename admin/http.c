@@ -200,6 +200,18 @@ static enum MHD_Result admin_http_send(struct admin *a, struct MHD_Connection *c
 		rep->upgrade = NULL;
 		return ret;
 	}
+	if (rep->body_static) {	/* the dashboard's files: not ours to free */
+		resp = MHD_create_response_from_buffer(rep->text_len, (void *)rep->body_static,
+						       MHD_RESPMEM_PERSISTENT);
+		if (!resp)
+			return MHD_NO;
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rep->content_type);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+		a->http_requests[2]++;
+		ret = MHD_queue_response(c, (unsigned)rep->status, resp);
+		MHD_destroy_response(resp);
+		return ret;
+	}
 	if (rep->text) {
 		body = rep->text;
 		len = rep->text_len;

@@ -2,6 +2,8 @@
  * segment: a topic name, a subscription id, a rule name) and their methods. */
 #include "admin/router.h"
 
+#include "admin/dashboard.h"
+
 #include <string.h>
 
 typedef int (*admin_handler)(struct admin_req *r, struct admin_reply *rep);
@@ -18,6 +20,9 @@ struct admin_route_entry {
 };
 
 static const struct admin_route_entry admin_routes[] = {
+	{ { NULL }, "GET, HEAD", { { "GET", api_dashboard }, { "HEAD", api_dashboard } } },
+	{ { "dashboard", "*" }, "GET, HEAD",
+	  { { "GET", api_dashboard }, { "HEAD", api_dashboard } } },
 	{ { "healthz" }, "GET", { { "GET", api_healthz } } },
 	{ { "readyz" }, "GET", { { "GET", api_readyz } } },
 	{ { "metrics" }, "GET", { { "GET", api_metrics } } },

@@ -154,6 +154,8 @@ static enum MHD_Result ws_query_one(void *cls, enum MHD_ValueKind kind, const ch
 		snprintf(q->err.message, sizeof(q->err.message), "query parameter %s is malformed "
 			 "or longer than %zu bytes", key, sizeof(buf) - 1);
 		q->bad = true;
+	} else if (strcmp(key, "access_token") == 0) {
+		/* rest_auth.c's: the handshake was authenticated with it */
 	} else if (strcmp(key, "format") == 0) {
 		q->binary = strcmp(buf, "protobuf") == 0;
 		q->bad = !q->binary && strcmp(buf, "json") != 0;

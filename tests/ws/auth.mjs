@@ -44,6 +44,16 @@ await c.until((cl) => cl.data(2).length === 1 && cl.data(3).length === 1, 5000, 
 await sleep(200);
 check(c.of('data').every((m) => m.payload.event.distribution.topic === 'open'), 'a secret event came');
 
+// A browser's way: ?access_token= on the stream (it cannot set headers); not elsewhere.
+const q = new Client(`/api/v1/stream?access_token=${reader.body.token}&topic=open&start=earliest`);
+await q.opened;
+await q.until((cl) => cl.of('data').length === 1, 5000, 'an event over ?access_token=');
+q.close();
+const elsewhere = await fetch(`http://${HTTP}/api/v1/topics?access_token=${reader.body.token}`);
+check(elsewhere.status === 401, `access_token outside the streams: ${elsewhere.status}`);
+const page = await fetch(`http://${HTTP}/`);
+check(page.status === 200 && (await page.text()).includes('<title>fanout'), 'the dashboard page is open');
+
 // Revoked: the next subscribe finds the token gone and the connection ends.
 const rv = await api('DELETE', `/api/v1/tokens/${reader.body.id}`);
 check(rv.status === 200, `revoke: ${JSON.stringify(rv)}`);
