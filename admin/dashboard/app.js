@@ -118,7 +118,7 @@ function drawLatency() {
   axes(g, w, h, pad, ymax, (v) => `${v.toFixed(v < 10 ? 1 : 0)}ms`);
   g.fillStyle = css('--muted');
   for (const [q, label] of [[0, '0'], [0.9, '90'], [0.99, '99'], [0.999, '99.9'], [0.9999, '99.99']])
-    g.fillText(label, xOf(q) - (q ? 10 : 0), h - 2);
+    g.fillText(label, Math.min(xOf(q) - (q ? 10 : 0), w - pad.r - g.measureText(label).width), h - 2);
   if (!s.length) {
     $('latency-summary').textContent = 'tail a topic to measure';
     return;
@@ -138,9 +138,9 @@ function metricValue(text, name) {
   const m = new RegExp(`^${name} ([0-9.e+]+)$`, 'm').exec(text);
   return m ? Number(m[1]) : null;
 }
-function renderStats(st) {
+function renderStats(st, wsRate) {
   const rin = st.topics.reduce((a, t) => a + (t.msgRateIn || 0), 0);
-  const rout = st.reactors.reduce((a, r) => a + (r.msgRateOut || 0), 0);
+  const rout = st.reactors.reduce((a, r) => a + (r.msgRateOut || 0), 0) + wsRate;
   $('rate-in').textContent = num(rin);
   $('rate-out').textContent = num(rout);
   $('n-topics').textContent = st.topics.length;
@@ -204,8 +204,12 @@ function renderRules(r) {
 }
 async function tick() {
   try {
-    renderStats(await get('/api/v1/stats'));
     const m = await get('/metrics', true);
+    const ws = { at: Date.now(), n: metricValue(m, 'fanout_ws_data_messages_total') || 0 };
+    const prev = state.wsPrev || ws;
+    state.wsPrev = ws;
+    // TCP deliveries (the reactors') and WebSocket data messages (the admin thread's).
+    renderStats(await get('/api/v1/stats'), ws.at > prev.at ? (ws.n - prev.n) * 1000 / (ws.at - prev.at) : 0);
     $('n-ws').textContent = num(metricValue(m, 'fanout_ws_connections'));
     if (Date.now() - state.rulesAt > 5000) {
       renderRules(await get('/api/v1/rules'));

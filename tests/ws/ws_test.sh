@@ -6,7 +6,7 @@
 #
 #   ws_test.sh NAME FANOUTD FANOUT_PUB PROTO [fanoutd flags...]   (@DIR@: the test's directory)
 #
-# Exit 0 pass, 1 fail, 77 skip (no node or no node_modules).
+# Exit 0 pass, 1 fail, 77 skip (no node or no node_modules, or the script says so).
 set -uo pipefail
 
 if (($# < 4)); then
@@ -46,6 +46,10 @@ HTTP=$(sed -n 's/^http //p' "$DIR/ready")
 (cd "$HERE" && FANOUT_TCP=$ADDR FANOUT_HTTP=$HTTP FANOUT_PUB=$FANOUT_PUB FANOUT_PROTO=$PROTO \
   FANOUT_DIR=$DIR FANOUTD_PID=$FANOUTD_PID bounded 240 node "$NAME.mjs")
 rc=$?
+if ((rc == 77)); then	# what it needs is missing (a browser): a skip, said by the script
+  stop_fanoutd
+  exit 77
+fi
 ((rc == 0)) || fail "$NAME.mjs exited $rc"
 
 stop_fanoutd
