@@ -39,26 +39,51 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
 	return -1;
 }
 
+/* Writes what obuf holds. On EAGAIN the rest waits for EPOLLOUT (blocked). */
+static void ws_flush(struct ws_conn *c)
+{
+	ssize_t n;
+
+	while (c->olen && !c->blocked && !c->dead) {
+		do
+			n = send(c->fd, c->obuf, c->olen, MSG_NOSIGNAL);
+		while (n < 0 && errno == EINTR);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				c->blocked = true;	/* EPOLLOUT clears it */
+			else
+				c->dead = true;
+			return;
+		}
+		c->srv->st.bytes_out += (uint64_t)n;
+		memmove(c->obuf, c->obuf + n, c->olen - (size_t)n);
+		c->olen -= (size_t)n;
+	}
+}
+
+/* wslay writes a frame's header and payload separately: gathered in obuf, they go out in
+ * one send per WS_OBUF_BYTES rather than two sends a message. */
 static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
 			  int flags, void *user)
 {
 	struct ws_conn *c = user;
-	ssize_t n;
+	size_t n;
 
-	do
-		n = send(c->fd, data, len, MSG_NOSIGNAL | (flags & WSLAY_MSG_MORE ? MSG_MORE : 0));
-	while (n < 0 && errno == EINTR);
-	if (n >= 0) {
-		c->srv->st.bytes_out += (uint64_t)n;
-		return n;
-	}
-	if (errno == EAGAIN || errno == EWOULDBLOCK) {
-		c->blocked = true;	/* EPOLLOUT clears it */
-		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-	} else {
+	(void)flags;
+	if (c->olen == sizeof(c->obuf))
+		ws_flush(c);
+	if (c->dead) {
 		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+		return -1;
 	}
-	return -1;
+	if (c->olen == sizeof(c->obuf)) {
+		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+		return -1;
+	}
+	n = len < sizeof(c->obuf) - c->olen ? len : sizeof(c->obuf) - c->olen;
+	memcpy(c->obuf + c->olen, data, n);
+	c->olen += n;
+	return (ssize_t)n;
 }
 
 /* ---- messages out -------------------------------------------------------------------- */
@@ -494,9 +519,10 @@ bool ws_conn_turn(struct ws_conn *c, int64_t now_ns)
 			c->dead = true;
 		ws_close_when_sent(c);
 	}
+	ws_flush(c);
 	if (c->close_by_ns && now_ns > c->close_by_ns)
 		return false;
-	if (c->dead || wslay_event_want_read(c->ctx) || wslay_event_want_write(c->ctx))
+	if (c->dead || c->olen || wslay_event_want_read(c->ctx) || wslay_event_want_write(c->ctx))
 		return !c->dead;
 	return ws_lingering(c, now_ns);
 }

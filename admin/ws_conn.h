@@ -56,6 +56,8 @@ struct ws_conn {
 	bool in_ctrl;			/* the frame coming in is a control frame */
 	uint8_t *extra;			/* bytes read with the handshake, for wslay first */
 	size_t extra_len, extra_off;
+	uint8_t obuf[WS_OBUF_BYTES];	/* frames gathered for one send (ws_send_cb) */
+	size_t olen;
 	bool readable;			/* epoll said so: read until EAGAIN */
 	bool blocked;			/* the last send hit EAGAIN: wait for EPOLLOUT */
 	bool dead;			/* the socket failed or the peer went: free it */
