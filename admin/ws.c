@@ -319,6 +319,7 @@ void ws_free(struct admin *a)
 		srv->pending = p->next;
 		ws_pending_free(p);
 	}
+	ws_cache_clear(&srv->cache);
 	close(srv->ep);
 	free(srv);
 	a->ws = NULL;
@@ -330,6 +331,7 @@ static bool ws_turns(struct ws_server *srv)
 	int64_t now_ns = clock_monotonic_ns();
 	bool busy = false;
 
+	ws_cache_tick(&srv->cache);
 	for (struct ws_conn *c = srv->conns, *next; c; c = next) {
 		next = c->next;
 		if (!ws_conn_turn(c, now_ns))
@@ -375,6 +377,8 @@ void ws_http_run(struct admin *a, int wait_ms)
 
 void ws_topic_removed(struct admin *a, const struct topic *tp)
 {
+	if (a->ws)	/* its logs' entries may be another's once it is destroyed */
+		ws_cache_clear(&a->ws->cache);
 	for (struct ws_conn *c = a->ws ? a->ws->conns : NULL; c; c = c->next)
 		ws_conn_topic_removed(c, tp);
 }

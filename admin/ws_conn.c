@@ -419,7 +419,7 @@ static void ws_pump(struct ws_conn *c)
 			ws_queue(c, WSLAY_BINARY_FRAME, ref.frame, ref.len);
 			continue;
 		}
-		text = ws_msg_data_text(s->id, ref.frame, ref.len, &len);
+		text = ws_cache_data_text(&c->srv->cache, s->id, &ref, &len);
 		ws_queue_text(c, text);	/* NULL: retention zeroed it under us */
 	}
 }

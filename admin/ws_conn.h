@@ -12,6 +12,7 @@
 #include <wslay/wslay.h>
 
 #include "admin/ws.h"
+#include "admin/ws_cache.h"
 #include "admin/ws_sub.h"
 #include "core/auth.h"
 
@@ -38,6 +39,7 @@ struct ws_server {
 	struct ws_pending *pending;
 	uint32_t npending;
 	bool busy;			/* a connection reads a log: look again soon */
+	struct ws_cache cache;		/* events' JSON, encoded once for all */
 	struct ws_stats st;
 };
 

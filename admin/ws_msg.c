@@ -2,6 +2,7 @@
 #include "admin/ws_msg.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -432,6 +433,45 @@ char *ws_msg_error_text(const char *code, const char *field, const char *message
 	return ws_msg_text("error", json_pack("{s:s, s:o, s:s}", "code", code, "field",
 					      field ? json_string(field) : json_null(),
 					      "message", message), len);
+}
+
+char *ws_msg_event_text(const uint8_t *frame, uint32_t flen, size_t *len)
+{
+	Fanout__V1__ServerMessage *m = event_frame_unpack(frame, flen);
+	json_t *ev = m ? event_to_json(m->event) : NULL;
+	char *text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+
+	if (m)
+		fanout__v1__server_message__free_unpacked(m, NULL);
+	json_decref(ev);
+	*len = text ? strlen(text) : 0;
+	return text;
+}
+
+/* The envelope, with the event's text (jansson's, valid JSON) where its value goes. The
+ * other two values are a number and a timestamp of digits, '-', ':', '.', 'T' and 'Z':
+ * nothing in them needs escaping. */
+#define WS_DATA_HEAD "{\"type\":\"data\",\"payload\":{\"subscription\":%" PRIu32 ",\"event\":"
+#define WS_DATA_TAIL "},\"timestamp\":\"%s\"}"
+
+char *ws_msg_data_wrap(uint32_t id, const char *event, size_t elen, const char *ts,
+		       size_t *len)
+{
+	char head[96], tail[80];
+	int hl = snprintf(head, sizeof(head), WS_DATA_HEAD, id);
+	int tl = snprintf(tail, sizeof(tail), WS_DATA_TAIL, ts);
+	char *text;
+
+	if (hl < 0 || tl < 0 || (size_t)hl >= sizeof(head) || (size_t)tl >= sizeof(tail))
+		return NULL;
+	text = malloc((size_t)hl + elen + (size_t)tl + 1);
+	if (!text)
+		return NULL;
+	memcpy(text, head, (size_t)hl);
+	memcpy(text + hl, event, elen);
+	memcpy(text + hl + elen, tail, (size_t)tl + 1);
+	*len = (size_t)hl + elen + (size_t)tl;
+	return text;
 }
 
 char *ws_msg_data_text(uint32_t id, const uint8_t *frame, uint32_t flen, size_t *len)

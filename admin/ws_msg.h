@@ -79,6 +79,16 @@ char *ws_msg_text(const char *type, json_t *payload, size_t *len);
 /* An error message naming field (NULL: none) with code and message. */
 char *ws_msg_error_text(const char *code, const char *field, const char *message, size_t *len);
 
+/* The JSON text of a stored frame's event (event_json.h): malloc'd, *len bytes; NULL when
+ * the frame holds no event or out of memory. */
+char *ws_msg_event_text(const uint8_t *frame, uint32_t flen, size_t *len);
+
+/* A data message around an event's JSON text (ws_msg_event_text's) for subscription id,
+ * stamped ts (RFC 3339): the shape ws_msg_data_text gives, without encoding the event
+ * again. malloc'd, *len bytes, or NULL. */
+char *ws_msg_data_wrap(uint32_t id, const char *event, size_t elen, const char *ts,
+		       size_t *len);
+
 /* A data message for subscription id from a stored frame (the log's ServerMessage):
  * payload {"subscription": id, "event": <event_json.h's object>}. NULL when the frame
  * holds no event or out of memory. */

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "admin/ws_msg.h"
@@ -176,6 +177,56 @@ static void server_messages(void **state)
 	assert_null(ws_msg_data_text(1, (const uint8_t *)"\x02\x08\x01", 3, &len));
 }
 
+/* A stored frame (varint-delimited ServerMessage{event}) into buf; returns its length. */
+static size_t frame_of(const char *id, uint8_t *buf, size_t cap)
+{
+	Fanout__V1__Event ev = FANOUT__V1__EVENT__INIT;
+	Fanout__V1__MarketData md = FANOUT__V1__MARKET_DATA__INIT;
+	Fanout__V1__ServerMessage m = FANOUT__V1__SERVER_MESSAGE__INIT;
+	size_t n, o = 0;
+
+	ev.event_id = (char *)id;
+	md.symbol = "AAPL";
+	md.price = 1.5;
+	ev.payload_case = FANOUT__V1__EVENT__PAYLOAD_MARKET_DATA;
+	ev.market_data = &md;
+	m.body_case = FANOUT__V1__SERVER_MESSAGE__BODY_EVENT;
+	m.event = &ev;
+	n = fanout__v1__server_message__get_packed_size(&m);
+	assert_true(n < 128 && n + 1 <= cap);
+	buf[o++] = (uint8_t)n;
+	fanout__v1__server_message__pack(&m, buf + o);
+	return n + o;
+}
+
+/* The envelope around an event encoded once is the message encoded whole. */
+static void data_wrap(void **state)
+{
+	uint8_t frame[256];
+	size_t flen = frame_of("e-\"1\"", frame, sizeof(frame)), elen, wlen, dlen;
+	char *ev = ws_msg_event_text(frame, (uint32_t)flen, &elen);
+	char *w = ws_msg_data_wrap(77, ev, elen, "2026-12-06T03:00:00.000000001Z", &wlen);
+	char *d = ws_msg_data_text(77, frame, (uint32_t)flen, &dlen);
+	json_t *jw = json_loadb(w, wlen, 0, NULL), *jd = json_loadb(d, dlen, 0, NULL);
+
+	(void)state;
+	assert_non_null(jw);
+	assert_non_null(jd);
+	assert_string_equal(json_string_value(json_object_get(jw, "type")), "data");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(jw, "payload"),
+							   "subscription")), 77);
+	assert_string_equal(json_string_value(json_object_get(jw, "timestamp")),
+			    "2026-12-06T03:00:00.000000001Z");
+	assert_true(json_equal(json_object_get(jw, "payload"), json_object_get(jd, "payload")));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(
+		json_object_get(jw, "payload"), "event"), "event_id")), "e-\"1\"");
+	json_decref(jw);
+	json_decref(jd);
+	free(ev);
+	free(w);
+	free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -184,6 +235,7 @@ int main(void)
 		cmocka_unit_test(errors_name_fields),
 		cmocka_unit_test(query),
 		cmocka_unit_test(server_messages),
+		cmocka_unit_test(data_wrap),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
