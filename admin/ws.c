@@ -293,6 +293,14 @@ int ws_init(struct admin *a)
 	}
 	srv->a = a;
 	srv->mhd_fd = info->epoll_fd;
+	srv->ping_ns = (int64_t)WS_PING_MS * 1000000;
+	srv->idle_ns = (int64_t)WS_IDLE_MS * 1000000;
+	if (getenv(WS_TEST_PING_ENV) && atoi(getenv(WS_TEST_PING_ENV)) > 0) {
+		srv->ping_ns = (int64_t)atoi(getenv(WS_TEST_PING_ENV)) * 1000000;
+		srv->idle_ns = 3 * srv->ping_ns;
+		admin_log(ADMIN_LOG_WARN, "websocket: %s: pings after %s ms (a test's setting)",
+			  WS_TEST_PING_ENV, getenv(WS_TEST_PING_ENV));
+	}
 	srv->ep = epoll_create1(EPOLL_CLOEXEC);
 	if (srv->ep < 0 || epoll_ctl(srv->ep, EPOLL_CTL_ADD, srv->mhd_fd, &ev) < 0) {
 		admin_log(ADMIN_LOG_ERROR, "websocket: epoll: %s", strerror(errno));

@@ -31,6 +31,9 @@ struct topic;
 #define WS_POLL_MS         2		/* the logs are looked at this often */
 #define WS_PING_MS         15000	/* silence before a ping */
 #define WS_IDLE_MS         45000	/* silence (no pong either) before a close */
+/* Test hook (environment of fanoutd): FANOUT_TEST_WS_PING_MS=N pings after N ms of silence
+ * and closes after 3N, so that a test sees the keepalive work in seconds. */
+#define WS_TEST_PING_ENV   "FANOUT_TEST_WS_PING_MS"
 #define WS_CLOSE_GRACE_MS  5000		/* a closing connection's time to take its last */
 #define WS_LINGER_MS       500		/* input dropped after our close (ws_conn.c) */
 #define WS_PENDING_MS      10000	/* a handshake answered and not yet upgraded */

@@ -462,11 +462,10 @@ static void ws_keepalive(struct ws_conn *c, int64_t now_ns)
 {
 	int64_t quiet_ns = now_ns - c->last_rx_ns;
 
-	if (quiet_ns > (int64_t)WS_IDLE_MS * 1000000) {
+	if (quiet_ns > c->srv->idle_ns) {
 		c->srv->st.idle_cut++;
 		ws_close(c, WSLAY_CODE_GOING_AWAY, "no pong");
-	} else if (quiet_ns > (int64_t)WS_PING_MS * 1000000 &&
-		   now_ns - c->ping_ns > (int64_t)WS_PING_MS * 1000000) {
+	} else if (quiet_ns > c->srv->ping_ns && now_ns - c->ping_ns > c->srv->ping_ns) {
 		c->ping_ns = now_ns;
 		ws_queue(c, WSLAY_PING, "", 0);
 	}

@@ -39,6 +39,7 @@ struct ws_server {
 	struct ws_pending *pending;
 	uint32_t npending;
 	bool busy;			/* a connection reads a log: look again soon */
+	int64_t ping_ns, idle_ns;	/* WS_PING_MS, WS_IDLE_MS (ws.h: a test's own) */
 	struct ws_cache cache;		/* events' JSON, encoded once for all */
 	struct ws_stats st;
 };
