@@ -2,8 +2,9 @@
 // --max-lag-bytes 4 MiB): an error SLOW_CONSUMER then close 1008, while the server's
 // anonymous memory stays flat (at most WS_WINDOW_BYTES queued for it, not the backlog)
 // and a client that reads on gets every event.
-import { Client, check, metrics, publish, md, rssAnonKiB, sleep, PUB, TCP } from './lib.mjs';
+import { Client, check, metrics, publish, md, rssAnonKiB, sleep, PID, PUB, TCP } from './lib.mjs';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 const COUNT = 100000;
 publish([md('first', 'slow', 'AAPL', 'NASDAQ', 1)], 'first');
@@ -42,8 +43,11 @@ const after = Math.max(cutRss, rssAnonKiB());
 const grown = after - before;
 console.log(`server anonymous memory: ${before} KiB before, ${after} KiB at most after ${COUNT} ` +
   `events (${grown} KiB); ${m.fanout_ws_bytes_out_total} bytes sent over WebSockets by the cut`);
-// JSON of 100k events is about 75 MB: buffered for the slow client, it would show here.
-check(grown < 32 * 1024, `the server grew by ${grown} KiB while a client did not read`);
+// JSON of 100k events is about 80 MB: buffered for the slow client, it would show here.
+// AddressSanitizer's allocator (redzones, its caches) makes the same work cost more.
+const asan = readFileSync(`/proc/${PID}/maps`, 'utf8').includes('libasan');
+const bound = (asan ? 56 : 32) * 1024;
+check(grown < bound, `the server grew by ${grown} KiB (bound ${bound}) while a client did not read`);
 await sleep(200);
 m = await metrics();
 check(m.fanout_ws_connections === 1, `connections after the cut: ${m.fanout_ws_connections}`);
