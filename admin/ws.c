@@ -26,7 +26,8 @@
 
 static void ws_drop(struct ws_server *srv, struct ws_conn *c)
 {
-	epoll_ctl(srv->ep, EPOLL_CTL_DEL, c->fd, NULL);	/* before the socket closes */
+	/* Before the socket closes; it fails only for a descriptor never added. */
+	(void)epoll_ctl(srv->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	if (c->prev)
 		c->prev->next = c->next;
 	else

@@ -143,8 +143,9 @@ static void ws_close_when_sent(struct ws_conn *c)
 	if (!c->close_code || c->close_queued || wslay_event_get_queued_msg_count(c->ctx) != 0)
 		return;
 	c->close_queued = true;
-	wslay_event_queue_close(c->ctx, c->close_code, (const uint8_t *)c->close_reason,
-				strlen(c->close_reason));
+	if (wslay_event_queue_close(c->ctx, c->close_code, (const uint8_t *)c->close_reason,
+				    strlen(c->close_reason)) != 0)
+		c->dead = true;	/* out of memory: the socket closes without it */
 }
 
 /* ---- messages in --------------------------------------------------------------------- */
@@ -258,7 +259,8 @@ static void ws_subscribe(struct ws_conn *c, struct ws_sub_req *req)
 	}
 	c->subs[c->nsubs++] = s;
 	c->srv->st.subs++;
-	ws_queue_text(c, ws_msg_text("subscribe", ws_subscribed(s), &len));
+	if (ws_queue_text(c, ws_msg_text("subscribe", ws_subscribed(s), &len)) < 0)
+		c->dead = true;	/* out of memory: its events would come unannounced */
 }
 
 static void ws_unsubscribe(struct ws_conn *c, uint32_t id)
@@ -398,6 +400,7 @@ static void ws_pump(struct ws_conn *c)
 	uint32_t queued = 0, idle = 0, scanned = 0;
 	struct log_ref ref;
 	const struct ws_part *part;
+	int rc;
 
 	while (c->nsubs && idle < c->nsubs && queued < WS_TICK_EVENTS &&
 	       scanned < WS_SCAN_EVENTS &&
@@ -407,8 +410,7 @@ static void ws_pump(struct ws_conn *c)
 		size_t len;
 
 		c->rr = (c->rr + 1) % c->nsubs;
-		scanned += 256;
-		if (ws_sub_next(s, 256, &ref, &part) <= 0) {
+		if (ws_sub_next(s, 256, &scanned, &ref, &part) <= 0) {
 			idle++;
 			continue;
 		}
@@ -416,11 +418,15 @@ static void ws_pump(struct ws_conn *c)
 		queued++;
 		c->srv->st.data_out++;
 		if (c->binary) {	/* the stored frame as is: a delimited ServerMessage */
-			ws_queue(c, WSLAY_BINARY_FRAME, ref.frame, ref.len);
-			continue;
+			rc = ws_queue(c, WSLAY_BINARY_FRAME, ref.frame, ref.len);
+		} else {
+			text = ws_cache_data_text(&c->srv->cache, s->id, &ref, &len);
+			rc = ws_queue_text(c, text);
 		}
-		text = ws_cache_data_text(&c->srv->cache, s->id, &ref, &len);
-		ws_queue_text(c, text);	/* NULL: retention zeroed it under us */
+		if (rc < 0) {	/* out of memory: an event skipped would be lost unsaid */
+			c->dead = true;
+			return;
+		}
 	}
 }
 
@@ -487,7 +493,7 @@ static bool ws_lingering(struct ws_conn *c, int64_t now_ns)
 	if (!c->linger_until_ns) {
 		c->linger_until_ns = now_ns + (int64_t)WS_LINGER_MS * 1000000;
 		if (!c->srv->a->cfg->tls_cert[0])
-			shutdown(c->fd, SHUT_WR);
+			(void)shutdown(c->fd, SHUT_WR);	/* failing: the grace ends it */
 	}
 	if (now_ns > c->linger_until_ns)
 		return false;

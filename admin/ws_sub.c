@@ -79,7 +79,7 @@ static bool ws_sub_key_wanted(const struct ws_sub *s, const struct log_ref *ref)
 	return false;
 }
 
-int ws_sub_next(struct ws_sub *s, uint32_t scan_max, struct log_ref *ref,
+int ws_sub_next(struct ws_sub *s, uint32_t scan_max, uint32_t *scanned, struct log_ref *ref,
 		const struct ws_part **part)
 {
 	uint32_t idle = 0;
@@ -100,6 +100,7 @@ int ws_sub_next(struct ws_sub *s, uint32_t scan_max, struct log_ref *ref,
 		}
 		idle = 0;
 		scan_max--;
+		(*scanned)++;
 		log_cursor_next(&wp->cur);
 		if (filter_match(&s->filter, ref->entry) && ws_sub_key_wanted(s, ref)) {
 			*part = wp;

@@ -40,9 +40,10 @@ int ws_sub_open(struct ws_sub **out, struct topic *const *tps, uint32_t ntp,
 
 void ws_sub_free(struct ws_sub *s);
 
-/* The next event the subscription wants, reading at most scan_max events: 1 with *ref and
- * *part (its cursor already past it), 0 when none is ready within that. */
-int ws_sub_next(struct ws_sub *s, uint32_t scan_max, struct log_ref *ref,
+/* The next event the subscription wants, reading at most scan_max events (*scanned counts
+ * them up): 1 with *ref and *part (its cursor already past it), 0 when none is ready
+ * within that. */
+int ws_sub_next(struct ws_sub *s, uint32_t scan_max, uint32_t *scanned, struct log_ref *ref,
 		const struct ws_part **part);
 
 /* Frame bytes between the cursors and the tails, over every partition: how far behind. */

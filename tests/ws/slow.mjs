@@ -3,7 +3,7 @@
 // anonymous memory stays flat (at most WS_WINDOW_BYTES queued for it, not the backlog)
 // and a client that reads on gets every event.
 import { Client, check, metrics, publish, md, rssAnonKiB, sleep, PID, PUB, TCP } from './lib.mjs';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 const COUNT = 100000;
@@ -19,9 +19,12 @@ slow.ws._socket.pause();	// reads nothing from here on
 
 const before = rssAnonKiB();
 const t0 = Date.now();
-const r = spawnSync(PUB, ['--connect', TCP, '--topic', 'slow', '--count', String(COUNT), '--quiet'],
-  { encoding: 'utf8' });
-check(r.status === 0, `fanout-pub: ${r.stdout} ${r.stderr}`);
+// Asynchronously: this process's clients read (or not) while it publishes.
+// Paced so that a client that reads keeps up (flat out, it would fall --max-lag-bytes
+// behind too, and be cut as it should).
+const pub = spawn(PUB, ['--connect', TCP, '--topic', 'slow', '--count', String(COUNT),
+  '--rate', '20000', '--quiet']);
+const pubExit = new Promise((res) => pub.on('exit', res));
 let m;
 for (;;) {
   m = await metrics();
@@ -37,6 +40,7 @@ const err = slow.of('error').pop();
 check(err && err.payload.code === 'SLOW_CONSUMER', `slow client's last error: ${JSON.stringify(err)}`);
 check(slow.closed.code === 1008, `slow client's close: ${JSON.stringify(slow.closed)}`);
 check(slow.of('data').length < COUNT, 'the slow client got everything (no cut?)');
+check(await pubExit === 0, 'fanout-pub failed');
 const fastBin = (c) => c.msgs.filter(Buffer.isBuffer).length;
 await fast.until((c) => fastBin(c) >= COUNT, 60000, 'every event on the fast client');
 const after = Math.max(cutRss, rssAnonKiB());
