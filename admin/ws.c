@@ -294,6 +294,7 @@ int ws_init(struct admin *a)
 	}
 	srv->a = a;
 	srv->mhd_fd = info->epoll_fd;
+	srv->snap_budget = WS_SNAPSHOT_TOTAL_BYTES;
 	srv->ping_ns = (int64_t)WS_PING_MS * 1000000;
 	srv->idle_ns = (int64_t)WS_IDLE_MS * 1000000;
 	if (getenv(WS_TEST_PING_ENV) && atoi(getenv(WS_TEST_PING_ENV)) > 0) {

@@ -26,6 +26,7 @@ struct topic;
 #define WS_IN_MAX          (64u << 10)	/* a client message's bytes */
 #define WS_WINDOW_BYTES    (256u << 10)	/* queued, unsent message bytes per connection */
 #define WS_OBUF_BYTES      (16u << 10)	/* frames gathered per send, per connection */
+#define WS_SNAPSHOT_TOTAL_BYTES (64ull << 20)	/* snapshots not yet sent, over all */
 #define WS_TICK_EVENTS     512u		/* messages queued per connection per turn */
 #define WS_SCAN_EVENTS     8192u	/* events read per connection per turn */
 #define WS_POLL_MS         2		/* the logs are looked at this often */

@@ -229,6 +229,31 @@ static json_t *ws_subscribed(const struct ws_sub *s)
 			 topics ? topics : json_null(), "positions", pos ? pos : json_null());
 }
 
+/* Why ws_sub_open refused, to the client. */
+static void ws_open_error(struct ws_conn *c, int rc)
+{
+	switch (rc) {
+	case -E2BIG:
+		ws_error(c, "TOO_MANY_PARTITIONS", "payload.topic", "more partitions than a "
+			 "subscription reads (%u): name a topic", WS_SUB_PARTS_MAX);
+		break;
+	case -EOVERFLOW:
+		ws_error(c, "SNAPSHOT_TOO_LARGE", "payload.snapshot", "a snapshot holds at most "
+			 "%u keys: narrow the patterns or filters", WS_SNAPSHOT_MAX);
+		break;
+	case -ENOBUFS:
+		ws_error(c, "BUSY", "payload.snapshot", "the server's snapshots are at their "
+			 "memory bound: try again");
+		break;
+	case -EAGAIN:
+		ws_error(c, "BUSY", "payload.snapshot", "the key table kept growing under the "
+			 "snapshot: try again");
+		break;
+	default:
+		ws_error(c, "INTERNAL", NULL, "out of memory");
+	}
+}
+
 static void ws_subscribe(struct ws_conn *c, struct ws_sub_req *req)
 {
 	struct topic *tps[WS_SUB_PARTS_MAX];
@@ -250,11 +275,9 @@ static void ws_subscribe(struct ws_conn *c, struct ws_sub_req *req)
 	n = ws_topics(c, req, tps, WS_SUB_PARTS_MAX);
 	if (n < 0)
 		return;
-	rc = ws_sub_open(&s, tps, (uint32_t)n, req);
+	rc = ws_sub_open(&s, tps, (uint32_t)n, req, &c->srv->snap_budget);
 	if (rc < 0) {
-		ws_error(c, rc == -E2BIG ? "TOO_MANY_PARTITIONS" : "INTERNAL", "payload.topic",
-			 "%s", rc == -E2BIG ? "more partitions than a subscription reads (1024): "
-			 "name a topic" : "out of memory");
+		ws_open_error(c, rc);
 		return;
 	}
 	c->subs[c->nsubs++] = s;

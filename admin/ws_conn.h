@@ -40,6 +40,7 @@ struct ws_server {
 	uint32_t npending;
 	bool busy;			/* a connection reads a log: look again soon */
 	int64_t ping_ns, idle_ns;	/* WS_PING_MS, WS_IDLE_MS (ws.h: a test's own) */
+	uint64_t snap_budget;		/* bytes snapshots may still take, over all */
 	struct ws_cache cache;		/* events' JSON, encoded once for all */
 	struct ws_stats st;
 };

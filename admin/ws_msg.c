@@ -277,10 +277,16 @@ static int ws_sub_key(const char *key, const json_t *v, const char *prefix,
 		return ws_patterns(v, prefix, out, err);
 	if (strcmp(key, "start") == 0)
 		return ws_start(v, prefix, out, err);
+	if (strcmp(key, "snapshot") == 0) {
+		if (!json_is_boolean(v))
+			return ws_fail(err, field, "%s must be true or false", field);
+		out->snapshot = json_is_true(v);
+		return 0;
+	}
 	if (strcmp(key, "filters") == 0)
 		return 0;	/* with the preset, after the loop */
 	return ws_fail(err, field, "%s is not a subscribe field (id, topic, patterns, "
-		       "filters, start)", field);
+		       "filters, start, snapshot)", field);
 }
 
 int ws_sub_parse(const json_t *payload, const json_t *preset, const char *prefix,
@@ -385,6 +391,11 @@ int ws_query_set(json_t *payload, const char *key, const char *value,
 		       : ws_fail(err, key, "%s must be UTF-8", key);
 	if (strcmp(key, "patterns") == 0 || strcmp(key, "pattern") == 0)
 		return json_object_set_new(payload, "patterns", ws_query_list(value));
+	if (strcmp(key, "snapshot") == 0) {
+		if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0)
+			return ws_fail(err, key, "snapshot must be true or false");
+		return json_object_set_new(payload, key, json_boolean(value[0] == 't'));
+	}
 	if (strcmp(key, "start") == 0) {
 		v = ws_query_start(value);
 		if (!v)

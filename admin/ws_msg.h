@@ -5,7 +5,8 @@
  *    "filters": {"symbols": [...], "exchanges", "currencies", "actions", "order_ids",
  *                "portfolio_ids": [...], "data_types": ["market_data", ...],
  *                "min_price", "max_price", "min_volume", "min_confidence": number},
- *    "start": "latest" | "earliest" | {"offset": N} | {"time": RFC 3339 or ns}}
+ *    "start": "latest" | "earliest" | {"offset": N} | {"time": RFC 3339 or ns},
+ *    "snapshot": true | false}
  * and an unsubscribe payload {"id": N}. Filters are core/filter.h's, compiled the same
  * way as the TCP protocol's. Errors name the field ("payload.filters.symbols[2]").
  * Pure functions over caller memory (jansson); any thread. */
@@ -36,6 +37,7 @@ struct ws_sub_req {
 	enum ws_start start;
 	uint64_t start_offset;
 	int64_t start_time_ns;
+	bool snapshot;				/* the newest event of each matching key first */
 };
 
 /* What was wrong with a client's message: the field (dotted path) and why. */

@@ -23,8 +23,9 @@ static uint64_t ws_sub_start(const struct log *log, const struct ws_sub_req *req
 }
 
 int ws_sub_open(struct ws_sub **out, struct topic *const *tps, uint32_t ntp,
-		struct ws_sub_req *req)
+		struct ws_sub_req *req, uint64_t *snap_budget)
 {
+	int rc;
 	uint32_t n = 0;
 	struct ws_sub *s;
 
@@ -51,6 +52,11 @@ int ws_sub_open(struct ws_sub **out, struct topic *const *tps, uint32_t ntp,
 		}
 	s->filter = req->filter;
 	memset(&req->filter, 0, sizeof(req->filter));
+	s->snap_budget = snap_budget;
+	if (req->snapshot && (rc = ws_snap_collect(s, snap_budget)) < 0) {
+		ws_sub_free(s);
+		return rc == -E2BIG ? -EOVERFLOW : rc;
+	}
 	*out = s;
 	return 0;
 }
@@ -59,6 +65,7 @@ void ws_sub_free(struct ws_sub *s)
 {
 	if (!s)
 		return;
+	ws_snap_free(&s->snap, s->snap_budget);
 	filter_free(&s->filter);
 	free(s);
 }
@@ -79,11 +86,22 @@ static bool ws_sub_key_wanted(const struct ws_sub *s, const struct log_ref *ref)
 	return false;
 }
 
+bool ws_sub_wants(const struct ws_sub *s, const struct log_ref *ref)
+{
+	return filter_match(&s->filter, ref->entry) && ws_sub_key_wanted(s, ref);
+}
+
 int ws_sub_next(struct ws_sub *s, uint32_t scan_max, uint32_t *scanned, struct log_ref *ref,
 		const struct ws_part **part)
 {
-	uint32_t idle = 0;
+	uint32_t idle = 0, ip;
 
+	if (s->snap.e && ws_snap_next(s, ref, &ip, s->snap_budget) == 1) {
+		(*scanned)++;
+		*part = &s->parts[ip];
+		s->delivered++;
+		return 1;
+	}
 	/* Round robin over the partitions, one event at a time: a busy partition does not
 	 * starve the others. Stops after a full round with nothing ready. */
 	while (scan_max > 0 && s->nparts > 0 && idle < s->nparts) {
@@ -102,7 +120,7 @@ int ws_sub_next(struct ws_sub *s, uint32_t scan_max, uint32_t *scanned, struct l
 		scan_max--;
 		(*scanned)++;
 		log_cursor_next(&wp->cur);
-		if (filter_match(&s->filter, ref->entry) && ws_sub_key_wanted(s, ref)) {
+		if (ws_sub_wants(s, ref)) {
 			*part = wp;
 			s->delivered++;
 			return 1;
@@ -131,6 +149,7 @@ bool ws_sub_drop_topic(struct ws_sub *s, const struct topic *tp)
 			s->parts[k++] = s->parts[i];
 	if (k == s->nparts)
 		return false;
+	ws_snap_free(&s->snap, s->snap_budget);
 	s->nparts = k;
 	s->rr = 0;
 	return true;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "admin/ws_msg.h"
+#include "admin/ws_snap.h"
 #include "core/log.h"
 #include "core/topic.h"
 
@@ -27,16 +28,22 @@ struct ws_sub {
 	struct pattern patterns[WS_PATTERNS_MAX];
 	struct filter filter;
 	uint64_t delivered, skipped;	/* events sent; events read and not matched */
+	struct ws_snap snap;		/* sent before the cursors (ws_snap.h) */
+	uint64_t *snap_budget;		/* what its snapshot's memory comes out of */
 	uint32_t rr;			/* next partition to read from */
 	uint32_t nparts;
 	struct ws_part parts[];
 };
 
-/* A subscription to the topics tps[0..ntp) positioned as req says; takes req's filter
- * (req->filter is left empty). Returns 0, -ENOMEM, or -E2BIG past WS_SUB_PARTS_MAX
- * partitions. */
+/* A subscription to the topics tps[0..ntp) positioned as req says, with its snapshot when
+ * req asks (its memory out of *snap_budget); takes req's filter (req->filter is left
+ * empty). Returns 0, -ENOMEM, -E2BIG past WS_SUB_PARTS_MAX partitions, or a snapshot's
+ * refusal: -EOVERFLOW past WS_SNAPSHOT_MAX keys, -ENOBUFS past the budget, -EAGAIN. */
 int ws_sub_open(struct ws_sub **out, struct topic *const *tps, uint32_t ntp,
-		struct ws_sub_req *req);
+		struct ws_sub_req *req, uint64_t *snap_budget);
+
+/* True when the subscription wants the event: its filter and its patterns. */
+bool ws_sub_wants(const struct ws_sub *s, const struct log_ref *ref);
 
 void ws_sub_free(struct ws_sub *s);
 
@@ -49,8 +56,8 @@ int ws_sub_next(struct ws_sub *s, uint32_t scan_max, uint32_t *scanned, struct l
 /* Frame bytes between the cursors and the tails, over every partition: how far behind. */
 uint64_t ws_sub_lag_bytes(const struct ws_sub *s);
 
-/* Forgets tp's partitions (it is being deleted). Returns true when the subscription read
- * tp. */
+/* Forgets tp's partitions (it is being deleted), and what its snapshot has not sent yet
+ * (its entries name partitions by index). Returns true when the subscription read tp. */
 bool ws_sub_drop_topic(struct ws_sub *s, const struct topic *tp);
 
 #endif

@@ -83,6 +83,23 @@ await sleep(200);
 sameList(json.data(1), want1, 'subscription 1 after its unsubscribe');
 sameList(json.data(2), want2c, 'subscription 2 after the other one went');
 
+// ---- snapshot: the newest event of each key first, then live -------------------------------
+const all = a.concat(b, c);
+const newest = new Map();
+all.forEach((e, i) => newest.set(e.distribution.routing_key, i));
+const wantSnap = [...newest.values()].sort((x, y) => x - y).map((i) => all[i].event_id);
+json.send({ type: 'subscribe', payload: { id: 9, topic: 'wsmd', snapshot: true } });
+await json.until((cl) => cl.data(9).length >= wantSnap.length, 5000, 'the snapshot');
+await sleep(200);
+sameList(json.data(9), wantSnap, 'snapshot (newest of each of the 6 keys, in offset order)');
+const d = batch('d', 6);
+publish(d, 'd');
+await json.until((cl) => cl.data(9).length >= wantSnap.length + 6, 5000, 'live after the snapshot');
+sameList(json.data(9), wantSnap.concat(d.map((e) => e.event_id)), 'snapshot then live');
+json.send({ type: 'subscribe', payload: { id: 10, topic: 'wsmd', snapshot: 'yes' } });
+await json.until((cl) => cl.of('error').some((e) => e.payload.field === 'payload.snapshot'), 5000,
+  'an error naming payload.snapshot');
+
 // ---- seed endpoints: data type preset, filters from the query ---------------------------
 const exs = new Client('/api/v1/execution/stream?topic=wsex&order_ids=o2,o4&start=earliest');
 await exs.opened;
@@ -91,7 +108,7 @@ await exs.until((cl) => cl.of('data').length >= wantEx.length, 10000, 'execution
 // Every topic, market data only: the executions of wsex are not its.
 const mds = new Client('/api/v1/market-data/stream?symbols=MSFT&start=earliest');
 await mds.opened;
-const wantMd = a.concat(b, c).filter((e) => e.market_data.symbol === 'MSFT').map((e) => e.event_id);
+const wantMd = a.concat(b, c, d).filter((e) => e.market_data.symbol === 'MSFT').map((e) => e.event_id);
 await mds.until((cl) => cl.of('data').length >= wantMd.length, 10000, 'market-data stream');
 await sleep(200);
 sameList(exs.of('data').map((m) => m.payload.event.event_id), wantEx, 'execution stream (order_ids)');
@@ -151,6 +168,6 @@ check(m.fanout_ws_data_messages_total >= want1.length * 2, `fanout_ws_data_messa
 check(m.fanout_ws_messages_refused_total >= cases.length - 2, `fanout_ws_messages_refused_total ${m.fanout_ws_messages_refused_total}`);
 check(m.fanout_ws_errors_sent_total >= cases.length, `fanout_ws_errors_sent_total ${m.fanout_ws_errors_sent_total}`);
 for (const cl of [json, bin, exs, mds, coord]) cl.close();
-console.log(`PASS: ${want1.length} + ${want2c.length} JSON, ${want1.length} binary, ${wantEx.length} execution, ` +
+console.log(`PASS: ${want1.length} + ${want2c.length} JSON, ${want1.length} binary, ${wantSnap.length} snapshot, ${wantEx.length} execution, ` +
   `${wantMd.length} market-data events as subscribed; ${cases.length + 1} bad messages named`);
 process.exit(0);

@@ -120,6 +120,7 @@ static void errors_name_fields(void **state)
 	expect_field("{\"type\":\"subscribe\",\"payload\":{\"filters\":{\"min_price\":2,"
 		     "\"max_price\":1}}}", "payload.filters.min_price");
 	expect_field("{\"type\":\"unsubscribe\",\"payload\":{}}", "payload.id");
+	expect_field("{\"type\":\"subscribe\",\"payload\":{\"snapshot\":1}}", "payload.snapshot");
 	/* More values than a filter list takes. */
 	o = (size_t)snprintf(big, sizeof(big), "{\"type\":\"subscribe\",\"payload\":{\"filters\":"
 			     "{\"exchanges\":[");
@@ -140,6 +141,9 @@ static void query(void **state)
 	assert_int_equal(ws_query_set(payload, "order_ids", "o1,o2", &err), 0);
 	assert_int_equal(ws_query_set(payload, "min_price", "1.5", &err), 0);
 	assert_int_equal(ws_query_set(payload, "start", "offset:9", &err), 0);
+	assert_int_equal(ws_query_set(payload, "snapshot", "true", &err), 0);
+	assert_int_equal(ws_query_set(payload, "snapshot", "yes", &err), -1);
+	assert_string_equal(err.field, "snapshot");
 	assert_int_equal(ws_query_set(payload, "min_price", "x", &err), -1);
 	assert_string_equal(err.field, "min_price");
 	assert_int_equal(ws_query_set(payload, "colour", "red", &err), -1);
@@ -152,6 +156,7 @@ static void query(void **state)
 	assert_string_equal(req.topic, "exec");
 	assert_int_equal(req.start, WS_START_OFFSET);
 	assert_int_equal(req.start_offset, 9);
+	assert_true(req.snapshot);
 	ws_sub_req_free(&req);
 	json_decref(payload);
 }
