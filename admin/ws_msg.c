@@ -386,6 +386,8 @@ int ws_query_set(json_t *payload, const char *key, const char *value,
 	char *end;
 	double d;
 
+	if (!key[0])
+		return ws_fail(err, "query", "a query parameter has no name");
 	if (strcmp(key, "topic") == 0)
 		return json_object_set_new(payload, key, json_string(value)) == 0 ? 0
 		       : ws_fail(err, key, "%s must be UTF-8", key);
