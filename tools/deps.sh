@@ -20,12 +20,12 @@ FANOUT_BUILD_DEPS=(
   libsodium-dev
   # The admin plane: HTTP (libmicrohttpd), the embedded store (SQLite), PostgreSQL (libpq).
   libmicrohttpd-dev libsqlite3-dev libpq-dev
-  # WebSocket framing for the admin plane's streams (admin/ws.h).
-  libwslay-dev
   # https:// in the CLIs' HTTP client (OpenSSL); the tests make their CA with openssl.
   libssl-dev openssl
   # fanout-bench's Redis reply parser and ZeroMQ peer; fanoutd links neither.
   libhiredis-dev libzmq3-dev
+  # WebSocket framing for the admin plane's streams (admin/ws.h).
+  libwslay-dev
 )
 # The bench suite starts nats-server and redis-server (its smoke runs of every scenario);
 # the interop suite's Python subscriber uses python3-protobuf and a module protoc generates.
