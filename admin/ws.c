@@ -329,7 +329,7 @@ void ws_free(struct admin *a)
 		srv->pending = p->next;
 		ws_pending_free(p);
 	}
-	ws_cache_clear(&srv->cache);
+	ws_cache_clear(&srv->cache, true);
 	close(srv->ep);
 	free(srv);
 	a->ws = NULL;
@@ -388,7 +388,7 @@ void ws_http_run(struct admin *a, int wait_ms)
 void ws_topic_removed(struct admin *a, const struct topic *tp)
 {
 	if (a->ws)	/* its logs' entries may be another's once it is destroyed */
-		ws_cache_clear(&a->ws->cache);
+		ws_cache_clear(&a->ws->cache, false);
 	for (struct ws_conn *c = a->ws ? a->ws->conns : NULL; c; c = c->next)
 		ws_conn_topic_removed(c, tp);
 }

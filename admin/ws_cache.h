@@ -7,6 +7,7 @@
 #ifndef FANOUT_ADMIN_WS_CACHE_H
 #define FANOUT_ADMIN_WS_CACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,8 @@ struct ws_cache_slot {
 
 struct ws_cache {
 	struct ws_cache_slot slot[WS_CACHE_SLOTS];
+	char *msg;			/* the last data message made (ws_cache_data_msg) */
+	size_t msg_cap;
 	char ts[40];			/* the messages' timestamp this turn */
 	uint64_t hits, misses;
 };
@@ -29,12 +32,13 @@ struct ws_cache {
 /* Stamps the messages of this turn with the time now. */
 void ws_cache_tick(struct ws_cache *c);
 
-/* The data message of ref for subscription id (ws_msg.h's shape): malloc'd, *len bytes,
- * or NULL (the frame holds no event: retention zeroed it; or out of memory). */
-char *ws_cache_data_text(struct ws_cache *c, uint32_t id, const struct log_ref *ref,
-			 size_t *len);
+/* The data message of ref for subscription id (ws_msg.h's shape), *len bytes in the
+ * cache's own buffer, valid until the next call (wslay copies what it queues); NULL when
+ * the frame holds no event (retention zeroed it) or out of memory. */
+const char *ws_cache_data_msg(struct ws_cache *c, uint32_t id, const struct log_ref *ref,
+			      size_t *len);
 
-/* Forgets every event (a topic is going; and at the end). */
-void ws_cache_clear(struct ws_cache *c);
+/* Forgets every event (a topic is going), and with all, its buffer too (at the end). */
+void ws_cache_clear(struct ws_cache *c, bool all);
 
 #endif

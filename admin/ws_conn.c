@@ -429,7 +429,7 @@ static void ws_pump(struct ws_conn *c)
 	       scanned < WS_SCAN_EVENTS &&
 	       wslay_event_get_queued_msg_length(c->ctx) < WS_WINDOW_BYTES) {
 		struct ws_sub *s = c->subs[c->rr];
-		char *text;
+		const char *text;
 		size_t len;
 
 		c->rr = (c->rr + 1) % c->nsubs;
@@ -443,8 +443,8 @@ static void ws_pump(struct ws_conn *c)
 		if (c->binary) {	/* the stored frame as is: a delimited ServerMessage */
 			rc = ws_queue(c, WSLAY_BINARY_FRAME, ref.frame, ref.len);
 		} else {
-			text = ws_cache_data_text(&c->srv->cache, s->id, &ref, &len);
-			rc = ws_queue_text(c, text);
+			text = ws_cache_data_msg(&c->srv->cache, s->id, &ref, &len);
+			rc = text ? ws_queue(c, WSLAY_TEXT_FRAME, text, len) : -1;
 		}
 		if (rc < 0) {	/* out of memory: an event skipped would be lost unsaid */
 			c->dead = true;

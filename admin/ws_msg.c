@@ -1,6 +1,7 @@
 /* admin/ws_msg.c — see ws_msg.h. */
 #include "admin/ws_msg.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -467,24 +468,24 @@ char *ws_msg_event_text(const uint8_t *frame, uint32_t flen, size_t *len)
 #define WS_DATA_HEAD "{\"type\":\"data\",\"payload\":{\"subscription\":%" PRIu32 ",\"event\":"
 #define WS_DATA_TAIL "},\"timestamp\":\"%s\"}"
 
-char *ws_msg_data_wrap(uint32_t id, const char *event, size_t elen, const char *ts,
-		       size_t *len)
+int ws_msg_data_wrap(char *buf, size_t cap, uint32_t id, const char *event, size_t elen,
+		     const char *ts, size_t *len)
 {
-	char head[96], tail[80];
+	char head[96], tail[96];
 	int hl = snprintf(head, sizeof(head), WS_DATA_HEAD, id);
 	int tl = snprintf(tail, sizeof(tail), WS_DATA_TAIL, ts);
-	char *text;
 
-	if (hl < 0 || tl < 0 || (size_t)hl >= sizeof(head) || (size_t)tl >= sizeof(tail))
-		return NULL;
-	text = malloc((size_t)hl + elen + (size_t)tl + 1);
-	if (!text)
-		return NULL;
-	memcpy(text, head, (size_t)hl);
-	memcpy(text + hl, event, elen);
-	memcpy(text + hl + elen, tail, (size_t)tl + 1);
+	/* head: 60 bytes and 10 digits at most; tail: 18 and a timestamp of 64 at most */
+	assert(hl > 0 && (size_t)hl < sizeof(head) && tl > 0 && (size_t)tl < sizeof(tail));
 	*len = (size_t)hl + elen + (size_t)tl;
-	return text;
+	if (*len + 1 > cap) {
+		*len += 1;
+		return -ENOSPC;
+	}
+	memcpy(buf, head, (size_t)hl);
+	memcpy(buf + hl, event, elen);
+	memcpy(buf + hl + elen, tail, (size_t)tl + 1);
+	return 0;
 }
 
 char *ws_msg_data_text(uint32_t id, const uint8_t *frame, uint32_t flen, size_t *len)

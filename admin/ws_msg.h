@@ -86,10 +86,11 @@ char *ws_msg_error_text(const char *code, const char *field, const char *message
 char *ws_msg_event_text(const uint8_t *frame, uint32_t flen, size_t *len);
 
 /* A data message around an event's JSON text (ws_msg_event_text's) for subscription id,
- * stamped ts (RFC 3339): the shape ws_msg_data_text gives, without encoding the event
- * again. malloc'd, *len bytes, or NULL. */
-char *ws_msg_data_wrap(uint32_t id, const char *event, size_t elen, const char *ts,
-		       size_t *len);
+ * stamped ts (RFC 3339, at most 64 bytes): the shape ws_msg_data_text gives, without
+ * encoding the event again, into buf (cap bytes, NUL-terminated). Returns 0 with *len
+ * its bytes, or -ENOSPC with *len the bytes it needs (the NUL included). */
+int ws_msg_data_wrap(char *buf, size_t cap, uint32_t id, const char *event, size_t elen,
+		     const char *ts, size_t *len);
 
 /* A data message for subscription id from a stored frame (the log's ServerMessage):
  * payload {"subscription": id, "event": <event_json.h's object>}. NULL when the frame

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -210,11 +211,17 @@ static void data_wrap(void **state)
 	uint8_t frame[256];
 	size_t flen = frame_of("e-\"1\"", frame, sizeof(frame)), elen, wlen, dlen;
 	char *ev = ws_msg_event_text(frame, (uint32_t)flen, &elen);
-	char *w = ws_msg_data_wrap(77, ev, elen, "2026-12-06T03:00:00.000000001Z", &wlen);
+	char w[512], small[8];
+	int rc = ws_msg_data_wrap(w, sizeof(w), 77, ev, elen, "2026-12-06T03:00:00.000000001Z",
+				  &wlen);
 	char *d = ws_msg_data_text(77, frame, (uint32_t)flen, &dlen);
 	json_t *jw = json_loadb(w, wlen, 0, NULL), *jd = json_loadb(d, dlen, 0, NULL);
 
 	(void)state;
+	assert_int_equal(rc, 0);
+	assert_int_equal(strlen(w), wlen);
+	assert_int_equal(ws_msg_data_wrap(small, sizeof(small), 77, ev, elen, "x", &dlen), -ENOSPC);
+	assert_true(dlen > elen);
 	assert_non_null(jw);
 	assert_non_null(jd);
 	assert_string_equal(json_string_value(json_object_get(jw, "type")), "data");
@@ -228,7 +235,6 @@ static void data_wrap(void **state)
 	json_decref(jw);
 	json_decref(jd);
 	free(ev);
-	free(w);
 	free(d);
 }
 
