@@ -335,6 +335,31 @@ void ws_free(struct admin *a)
 	a->ws = NULL;
 }
 
+/* Once a second, when the number of topics changed: subscriptions to every topic take
+ * the new ones. */
+static void ws_topics_poll(struct ws_server *srv, int64_t now_ns)
+{
+	struct topic *one, **tps;
+	uint32_t n;
+
+	if (!srv->conns || now_ns < srv->topics_next_ns)
+		return;
+	srv->topics_next_ns = now_ns + 1000000000;
+	n = topic_table_list(srv->a->topics, &one, 0);	/* how many, under its lock */
+	if (n == srv->topics_seen)
+		return;
+	n = n < WS_SUB_PARTS_MAX ? n : WS_SUB_PARTS_MAX;
+	tps = malloc((n ? n : 1) * sizeof(*tps));
+	if (!tps)
+		return;	/* again in a second */
+	n = topic_table_list(srv->a->topics, tps, n);
+	n = n < WS_SUB_PARTS_MAX ? n : WS_SUB_PARTS_MAX;
+	for (struct ws_conn *c = srv->conns; c; c = c->next)
+		ws_conn_topics_grew(c, tps, n);
+	srv->topics_seen = n;
+	free(tps);
+}
+
 /* Each connection's turn. Returns true when one reads a log (look again soon). */
 static bool ws_turns(struct ws_server *srv)
 {
@@ -342,6 +367,7 @@ static bool ws_turns(struct ws_server *srv)
 	bool busy = false;
 
 	ws_cache_tick(&srv->cache);
+	ws_topics_poll(srv, now_ns);
 	for (struct ws_conn *c = srv->conns, *next; c; c = next) {
 		next = c->next;
 		if (!ws_conn_turn(c, now_ns))

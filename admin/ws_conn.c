@@ -560,6 +560,30 @@ bool ws_conn_reading(const struct ws_conn *c)
 	return c->nsubs > 0 || c->close_by_ns;
 }
 
+void ws_conn_topics_grew(struct ws_conn *c, struct topic *const *tps, uint32_t n)
+{
+	bool open, any = false;
+	const struct auth_token *t;
+
+	for (uint32_t k = 0; k < c->nsubs; k++)
+		any = any || c->subs[k]->every;
+	if (!any || c->close_by_ns)
+		return;
+	t = ws_token(c, &open);	/* revoked meanwhile: the connection ends */
+	if (!open && !t)
+		return;
+	for (uint32_t k = 0; k < c->nsubs; k++)
+		for (uint32_t i = 0; c->subs[k]->every && i < n; i++) {
+			if (!open && !auth_allows(t, AUTH_SUBSCRIBE, tps[i]->name, tps[i]->name_len))
+				continue;
+			/* -E2BIG: the subscription reads what it can (ws.h's bound) */
+			if (ws_sub_add_topic(&c->subs[k], tps[i]) == -ENOMEM) {
+				c->dead = true;
+				return;
+			}
+		}
+}
+
 void ws_conn_topic_removed(struct ws_conn *c, const struct topic *tp)
 {
 	for (uint32_t i = 0; i < c->nsubs; i++)

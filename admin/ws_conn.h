@@ -41,6 +41,8 @@ struct ws_server {
 	bool busy;			/* a connection reads a log: look again soon */
 	int64_t ping_ns, idle_ns;	/* WS_PING_MS, WS_IDLE_MS (ws.h: a test's own) */
 	uint64_t snap_budget;		/* bytes snapshots may still take, over all */
+	uint32_t topics_seen;		/* topics when subscriptions to all last looked */
+	int64_t topics_next_ns;		/* when they look again */
 	struct ws_cache cache;		/* events' JSON, encoded once for all */
 	struct ws_stats st;
 };
@@ -89,6 +91,10 @@ void ws_conn_auto_subscribe(struct ws_conn *c, const json_t *payload);
 
 /* True when a subscription reads something now (the loop then looks often). */
 bool ws_conn_reading(const struct ws_conn *c);
+
+/* Topics exist now that subscriptions to every topic may not read yet (tps[0..n)): they
+ * join, those the token may read. */
+void ws_conn_topics_grew(struct ws_conn *c, struct topic *const *tps, uint32_t n);
 
 /* tp is being deleted: forget it. */
 void ws_conn_topic_removed(struct ws_conn *c, const struct topic *tp);

@@ -53,12 +53,43 @@ int ws_sub_open(struct ws_sub **out, struct topic *const *tps, uint32_t ntp,
 	s->filter = req->filter;
 	memset(&req->filter, 0, sizeof(req->filter));
 	s->snap_budget = snap_budget;
+	s->every = req->topic[0] == '\0';
+	s->cap = n;
 	if (req->snapshot && (rc = ws_snap_collect(s, snap_budget)) < 0) {
 		ws_sub_free(s);
 		return rc == -E2BIG ? -EOVERFLOW : rc;
 	}
 	*out = s;
 	return 0;
+}
+
+int ws_sub_add_topic(struct ws_sub **sp, struct topic *tp)
+{
+	struct ws_sub *s = *sp;
+	uint32_t n = s->nparts + tp->partitions;
+
+	for (uint32_t i = 0; i < s->nparts; i++)
+		if (s->parts[i].tp == tp)
+			return 0;
+	if (n > WS_SUB_PARTS_MAX)
+		return -E2BIG;
+	if (n > s->cap) {
+		s = realloc(s, sizeof(*s) + n * sizeof(s->parts[0]));
+		if (!s)
+			return -ENOMEM;
+		s->cap = n;
+		*sp = s;
+	}
+	for (uint32_t p = 0; p < tp->partitions; p++) {
+		const struct log *log = tp->part[p].log;
+
+		if (!log)	/* quarantined: nothing to read */
+			continue;
+		s->parts[s->nparts] = (struct ws_part){ .tp = tp, .p = p };
+		log_cursor_seek(log, &s->parts[s->nparts].cur, log_first(log));
+		s->nparts++;
+	}
+	return 1;
 }
 
 void ws_sub_free(struct ws_sub *s)

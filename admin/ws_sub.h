@@ -31,6 +31,8 @@ struct ws_sub {
 	struct ws_snap snap;		/* sent before the cursors (ws_snap.h) */
 	uint64_t *snap_budget;		/* what its snapshot's memory comes out of */
 	uint32_t rr;			/* next partition to read from */
+	bool every;			/* every topic: new ones join (ws_sub_add_topic) */
+	uint32_t cap;			/* parts' room */
 	uint32_t nparts;
 	struct ws_part parts[];
 };
@@ -41,6 +43,11 @@ struct ws_sub {
  * refusal: -EOVERFLOW past WS_SNAPSHOT_MAX keys, -ENOBUFS past the budget, -EAGAIN. */
 int ws_sub_open(struct ws_sub **out, struct topic *const *tps, uint32_t ntp,
 		struct ws_sub_req *req, uint64_t *snap_budget);
+
+/* Adds tp's partitions from their first event (a subscription to every topic: one made
+ * after it began holds nothing it was sent). Returns 1 when added, 0 when it reads tp
+ * already, -E2BIG past WS_SUB_PARTS_MAX partitions, or -ENOMEM. *sp may move. */
+int ws_sub_add_topic(struct ws_sub **sp, struct topic *tp);
 
 /* True when the subscription wants the event: its filter and its patterns. */
 bool ws_sub_wants(const struct ws_sub *s, const struct log_ref *ref);

@@ -113,6 +113,13 @@ await mds.until((cl) => cl.of('data').length >= wantMd.length, 10000, 'market-da
 await sleep(200);
 sameList(exs.of('data').map((m) => m.payload.event.event_id), wantEx, 'execution stream (order_ids)');
 sameList(mds.of('data').map((m) => m.payload.event.event_id), wantMd, 'market-data stream (symbols)');
+// A topic made after it subscribed joins a subscription to every topic, from its start.
+publish([md('n1', 'wsnew', 'MSFT', 'NYSE', 1), md('n2', 'wsnew', 'GOOG', 'NYSE', 1),
+  md('n3', 'wsnew', 'MSFT', 'ARCA', 2)], 'new');
+await mds.until((cl) => cl.of('data').length >= wantMd.length + 2, 5000, 'a new topic\'s events');
+await sleep(200);
+sameList(mds.of('data').map((m) => m.payload.event.event_id), wantMd.concat(['n1', 'n3']),
+  'market-data stream after a topic was made');
 const coord = new Client('/api/v1/coordination/stream?start=earliest');
 await coord.opened;
 await sleep(300);
