@@ -115,6 +115,7 @@ struct admin_drop {
 
 struct MHD_Daemon;
 struct admin_http_ctx;
+struct ws_server;
 
 struct admin {
 	const struct config *cfg;
@@ -138,6 +139,7 @@ struct admin {
 	bool synced_once;		/* topics and old subscriptions agreed at first up */
 	bool reload_pending;		/* a reload waits for the store */
 	struct MHD_Daemon *mhd;
+	struct ws_server *ws;		/* WebSocket streams (admin/ws.h) */
 	char *tls_cert_pem, *tls_key_pem;	/* --tls-cert/--tls-key, read at start */
 	struct admin_http_ctx *http_held;	/* answers held back (admin/http.c) */
 	char http_bound[80];		/* "" without HTTP */

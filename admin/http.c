@@ -17,6 +17,7 @@
 #include "admin/log.h"
 #include "admin/rest_auth.h"
 #include "admin/router.h"
+#include "admin/ws.h"
 #include "core/clock.h"
 
 /* A request's state across libmicrohttpd's calls of the access handler. */
@@ -192,6 +193,25 @@ static enum MHD_Result admin_http_send(struct admin *a, struct MHD_Connection *c
 	size_t len;
 	const char *ctype = "application/json";
 
+	if (rep->upgrade) {	/* the connection becomes a WebSocket once this is sent */
+		a->http_requests[1]++;
+		ret = MHD_queue_response(c, MHD_HTTP_SWITCHING_PROTOCOLS, rep->upgrade);
+		MHD_destroy_response(rep->upgrade);
+		rep->upgrade = NULL;
+		return ret;
+	}
+	if (rep->body_static) {	/* the dashboard's files: not ours to free */
+		resp = MHD_create_response_from_buffer(rep->text_len, (void *)rep->body_static,
+						       MHD_RESPMEM_PERSISTENT);
+		if (!resp)
+			return MHD_NO;
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rep->content_type);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+		a->http_requests[2]++;
+		ret = MHD_queue_response(c, (unsigned)rep->status, resp);
+		MHD_destroy_response(resp);
+		return ret;
+	}
 	if (rep->text) {
 		body = rep->text;
 		len = rep->text_len;
@@ -482,7 +502,8 @@ int admin_http_start(struct admin *a, const char *listen, bool explicit, char *b
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	/* Suspend and resume: a 401 held back (rest_auth.h) without blocking the thread. */
-	unsigned flags = MHD_USE_ERROR_LOG | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
+	unsigned flags = MHD_USE_ERROR_LOG | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+			 MHD_ALLOW_UPGRADE;	/* WebSocket streams (admin/ws.h) */
 
 	bound[0] = '\0';
 	if (admin_http_addr(listen, &ss, &sl) < 0) {
@@ -504,7 +525,9 @@ int admin_http_start(struct admin *a, const char *listen, bool explicit, char *b
 	 * store share one thread and need no locks. */
 	a->mhd = MHD_start_daemon(flags, 0, NULL, NULL, admin_http_access, a,
 				  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)ADMIN_HTTP_CONNECTIONS,
+				  /* An upgraded connection still counts against the limit. */
+				  MHD_OPTION_CONNECTION_LIMIT,
+				  (unsigned)(ADMIN_HTTP_CONNECTIONS + WS_CONNECTIONS_MAX),
 				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)ADMIN_HTTP_TIMEOUT_S,
 				  MHD_OPTION_NOTIFY_COMPLETED, admin_http_done, a,
 				  MHD_OPTION_UNESCAPE_CALLBACK, admin_http_no_unescape, a,
@@ -527,6 +550,8 @@ int admin_http_start(struct admin *a, const char *listen, bool explicit, char *b
 		return 0;
 	}
 	admin_http_bound(a->mhd, bound, cap);
+	if (ws_init(a) < 0)
+		admin_log(ADMIN_LOG_WARN, "http: WebSocket streams are off");
 	return 0;
 }
 
@@ -540,11 +565,12 @@ void admin_http_run(struct admin *a, int wait_ms)
 		return;
 	}
 	admin_http_resume(a, false);
-	MHD_run_wait(a->mhd, wait_ms);
+	ws_http_run(a, wait_ms);	/* the daemon and the WebSocket streams */
 }
 
 void admin_http_stop(struct admin *a)
 {
+	ws_free(a);	/* upgraded sockets go back to the daemon first */
 	if (a->mhd) {
 		admin_http_resume(a, true);	/* a daemon stops with none suspended */
 		MHD_stop_daemon(a->mhd);

@@ -20,6 +20,7 @@
 struct admin;
 struct admin_caller;
 struct MHD_Connection;
+struct MHD_Response;
 
 /* One request as the handlers see it. */
 struct admin_req {
@@ -42,6 +43,10 @@ struct admin_reply {
 	const char *allow;		/* 405: the methods that are */
 	const char *www_authenticate;	/* 401: the WWW-Authenticate header */
 	uint32_t retry_after_s;		/* 429: the Retry-After header (0: none) */
+	struct MHD_Response *upgrade;	/* 101: a WebSocket handshake's (admin/ws.h) */
+	const char *body_static;	/* text_len bytes sent as they are, never freed
+					 * (the dashboard's files) ... */
+	const char *content_type;	/* ... with this Content-Type */
 };
 
 /* Starts the daemon on cfg->http in external-select mode. Returns 0, or -1 after logging

@@ -9,6 +9,7 @@
 
 #include "admin/log.h"
 #include "admin/rules_io.h"
+#include "admin/ws.h"
 #include "core/clock.h"
 #include "core/epoch.h"
 #include "core/executor.h"
@@ -258,6 +259,7 @@ int live_topic_delete(struct admin *a, struct topic *tp, uint32_t *ended)
 	if (rc < 0)
 		return rc;
 	dataidx_topic_removed(&a->data, tp);	/* its events are gone with it */
+	ws_topic_removed(a, tp);	/* WebSocket streams let go of its logs */
 	/* Every reactor turn that could have found tp in the table has ended after this:
 	 * what the drop does not find, nothing will start. */
 	epoch_synchronize();

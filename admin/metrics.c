@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "admin/admin.h"
+#include "admin/ws.h"
 #include "net/server.h"
 #include "core/log.h"
 #include "fanout_version.h"
@@ -483,6 +484,49 @@ static void metrics_data(struct mbuf *b, const struct admin *a)
 			  (unsigned long long)d->nkeys[k]);
 }
 
+/* WebSocket streams (admin/ws.h). */
+static void metrics_ws(struct mbuf *b, const struct admin *a)
+{
+	struct ws_stats st = ws_stats(a);
+	const struct {
+		const char *name, *type, *help;
+		uint64_t v;
+	} rows[] = {
+		{ "fanout_ws_connections", "gauge", "Open WebSocket connections.", st.open },
+		{ "fanout_ws_subscriptions", "gauge", "WebSocket subscriptions.", st.subs },
+		{ "fanout_ws_connections_accepted_total", "counter",
+		  "WebSocket connections upgraded.", st.accepted },
+		{ "fanout_ws_connections_refused_total", "counter",
+		  "WebSocket handshakes refused at the connection bound (503).", st.refused },
+		{ "fanout_ws_connections_closed_total", "counter",
+		  "WebSocket connections closed, for any reason.", st.closed },
+		{ "fanout_ws_slow_consumers_total", "counter",
+		  "WebSocket connections cut for lagging past --max-lag-bytes/--max-lag-events.",
+		  st.slow_cut },
+		{ "fanout_ws_idle_closed_total", "counter",
+		  "WebSocket connections closed after silence (no pong).", st.idle_cut },
+		{ "fanout_ws_messages_in_total", "counter",
+		  "WebSocket messages received (text and binary).", st.msgs_in },
+		{ "fanout_ws_messages_refused_total", "counter",
+		  "WebSocket client messages answered with an error (malformed, oversize).",
+		  st.bad_in },
+		{ "fanout_ws_messages_out_total", "counter",
+		  "WebSocket messages queued to clients (data, answers, errors, pings).",
+		  st.msgs_out },
+		{ "fanout_ws_data_messages_total", "counter",
+		  "WebSocket data messages (one event each).", st.data_out },
+		{ "fanout_ws_errors_sent_total", "counter", "WebSocket error messages sent.",
+		  st.errors_out },
+		{ "fanout_ws_bytes_out_total", "counter",
+		  "Bytes written to WebSocket sockets (frames included).", st.bytes_out },
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		mb_family(b, rows[i].name, rows[i].type, rows[i].help);
+		mb_printf(b, "%s %llu\n", rows[i].name, (unsigned long long)rows[i].v);
+	}
+}
+
 char *metrics_render(struct admin *a, size_t *len)
 {
 	struct mbuf b = { .cap = 64 << 10 };
@@ -497,6 +541,7 @@ char *metrics_render(struct admin *a, size_t *len)
 	metrics_subs(&b, a);
 	metrics_admin(&b, a);
 	metrics_data(&b, a);
+	metrics_ws(&b, a);
 	mb_family(&b, "fanout_metrics_truncated", "gauge",
 		  "1 when series were left out (more than the bound).");
 	mb_printf(&b, "fanout_metrics_truncated %d\n", b.truncated);

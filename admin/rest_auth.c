@@ -25,13 +25,28 @@ static void rest_auth_peer(struct MHD_Connection *c, struct sockaddr_storage *ss
 		memcpy(ss, sa, sizeof(struct sockaddr_in6));
 }
 
-/* The token of "Authorization: Bearer <token>": *len bytes at the result, or NULL. */
-static const char *rest_auth_bearer(struct MHD_Connection *c, size_t *len)
+/* A WebSocket stream (admin/ws.h): a browser cannot set headers on one. */
+static bool rest_auth_stream(const struct path *p)
+{
+	return p->n >= 3 && strcmp(p->seg[0], "api") == 0 && strcmp(p->seg[1], "v1") == 0 &&
+	       strcmp(p->seg[p->n - 1], "stream") == 0;
+}
+
+/* The token of "Authorization: Bearer <token>" (on a WebSocket stream, without the
+ * header, of ?access_token=<token>): *len bytes at the result, or NULL. */
+static const char *rest_auth_bearer(struct MHD_Connection *c, const struct path *p, size_t *len)
 {
 	const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 						    MHD_HTTP_HEADER_AUTHORIZATION);
 	size_t n;
 
+	if (!v && rest_auth_stream(p)) {
+		v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "access_token");
+		n = v ? strlen(v) : 0;
+		*len = n;
+		return n && strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				   "0123456789_-") == n ? v : NULL;
+	}
 	if (!v || strncasecmp(v, "Bearer ", 7) != 0)
 		return NULL;
 	v += 7;
@@ -51,10 +66,12 @@ static bool rest_auth_admin_only(const struct path *p)
 	       (strcmp(p->seg[2], "tokens") == 0 || strcmp(p->seg[2], "admin-audit") == 0);
 }
 
+/* Health, and the dashboard's static files (no data: the page asks for a token). */
 static bool rest_auth_open(const struct path *p)
 {
-	return p->n == 1 && (strcmp(p->seg[0], "healthz") == 0 ||
-			     strcmp(p->seg[0], "readyz") == 0);
+	return p->n == 0 || (p->n == 2 && strcmp(p->seg[0], "dashboard") == 0) ||
+	       (p->n == 1 && (strcmp(p->seg[0], "healthz") == 0 ||
+			      strcmp(p->seg[0], "readyz") == 0));
 }
 
 static int rest_auth_unauthenticated(struct admin *a, struct admin_reply *rep,
@@ -112,7 +129,7 @@ int rest_auth_check(struct admin_req *r, struct admin_reply *rep, struct admin_c
 	auth_addr_text(&peer, who->source, sizeof(who->source));
 	if (!a->cfg->auth_required || !a->eng || !a->eng->auth || rest_auth_open(&r->path))
 		return 0;
-	text = rest_auth_bearer(r->conn, &len);
+	text = rest_auth_bearer(r->conn, &r->path, &len);
 	/* The admin thread is the set's writer: it may read it outside an epoch section. */
 	t = text ? auth_verify(auth_current(a->eng->auth), text, len) : NULL;
 	if (!t)

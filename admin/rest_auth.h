@@ -1,6 +1,8 @@
-/* admin/rest_auth.h — who may call the REST API (with --auth required): /healthz and
- * /readyz stay open; everything else wants "Authorization: Bearer <token>" of a token in
- * force (core/auth.h auth_verify), else 401 UNAUTHENTICATED with WWW-Authenticate (the
+/* admin/rest_auth.h — who may call the REST API (with --auth required): /healthz,
+ * /readyz and the dashboard's static files (/, /dashboard/NAME) stay open; everything
+ * else wants "Authorization: Bearer <token>" of a token in force (core/auth.h
+ * auth_verify; a WebSocket stream, to which a browser cannot give headers, takes
+ * ?access_token=<token> instead), else 401 UNAUTHENTICATED with WWW-Authenticate (the
  * answer never says whether the token was missing, malformed or unknown; repeated
  * failures from one address are answered late, auth_fail). A client token gets 403
  * PERMISSION_DENIED everywhere; a reader may GET, except /api/v1/tokens and

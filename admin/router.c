@@ -2,6 +2,8 @@
  * segment: a topic name, a subscription id, a rule name) and their methods. */
 #include "admin/router.h"
 
+#include "admin/dashboard.h"
+
 #include <string.h>
 
 typedef int (*admin_handler)(struct admin_req *r, struct admin_reply *rep);
@@ -18,6 +20,9 @@ struct admin_route_entry {
 };
 
 static const struct admin_route_entry admin_routes[] = {
+	{ { NULL }, "GET, HEAD", { { "GET", api_dashboard }, { "HEAD", api_dashboard } } },
+	{ { "dashboard", "*" }, "GET, HEAD",
+	  { { "GET", api_dashboard }, { "HEAD", api_dashboard } } },
 	{ { "healthz" }, "GET", { { "GET", api_healthz } } },
 	{ { "readyz" }, "GET", { { "GET", api_readyz } } },
 	{ { "metrics" }, "GET", { { "GET", api_metrics } } },
@@ -56,6 +61,11 @@ static const struct admin_route_entry admin_routes[] = {
 	  { { "GET", api_token_get }, { "PATCH", api_token_patch },
 	    { "DELETE", api_token_revoke } } },
 	{ { "api", "v1", "admin-audit" }, "GET", { { "GET", api_admin_audit } } },
+	/* WebSocket streams (admin/ws.h): a GET with Upgrade: websocket. */
+	{ { "api", "v1", "stream" }, "GET", { { "GET", api_ws_stream } } },
+	{ { "api", "v1", "market-data", "stream" }, "GET", { { "GET", api_ws_market_data } } },
+	{ { "api", "v1", "execution", "stream" }, "GET", { { "GET", api_ws_execution } } },
+	{ { "api", "v1", "coordination", "stream" }, "GET", { { "GET", api_ws_coordination } } },
 };
 
 static bool admin_shape_matches(const struct admin_route_entry *e, const struct path *p)

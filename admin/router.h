@@ -59,4 +59,10 @@ int api_readyz(struct admin_req *r, struct admin_reply *rep);
 int api_metrics(struct admin_req *r, struct admin_reply *rep);
 int api_stats(struct admin_req *r, struct admin_reply *rep);
 
+/* api_ws.c: WebSocket streams (admin/ws.h). */
+int api_ws_stream(struct admin_req *r, struct admin_reply *rep);
+int api_ws_market_data(struct admin_req *r, struct admin_reply *rep);
+int api_ws_execution(struct admin_req *r, struct admin_reply *rep);
+int api_ws_coordination(struct admin_req *r, struct admin_reply *rep);
+
 #endif

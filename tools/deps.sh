@@ -26,14 +26,17 @@ FANOUT_BUILD_DEPS=(
   librdkafka-dev
   # fanout-bench's Redis reply parser and ZeroMQ peer; fanoutd links neither.
   libhiredis-dev libzmq3-dev
+  # WebSocket framing for the admin plane's streams (admin/ws.h).
+  libwslay-dev
 )
 # The bench suite starts nats-server and redis-server (its smoke runs of every scenario);
 # the interop suite's Python subscriber uses python3-protobuf and a module protoc generates.
 # The fuzz suite: clang, its libFuzzer and sanitizer runtimes (libclang-rt-14-dev has
 # -fsanitize=fuzzer), llvm-symbolizer (package llvm) for readable crash stacks.
 # prometheus: its promtool checks /metrics in the admin plane's tests.
+# chromium: the ws suite's dashboard test drives it headless (puppeteer-core from npm).
 FANOUT_TEST_DEPS=(postgresql redis-server redis-tools nats-server prometheus
-  python3-protobuf protobuf-compiler clang libclang-rt-14-dev llvm)
+  python3-protobuf protobuf-compiler clang libclang-rt-14-dev llvm chromium)
 # wrk: the admin API under load (perf/RESULTS.md).
 FANOUT_BENCH_DEPS=(nats-server redis-server gnuplot-nox wrk)
 
