@@ -22,3 +22,8 @@ int api_ws_coordination(struct admin_req *r, struct admin_reply *rep)
 {
 	return ws_upgrade(r, rep, WS_ENDPOINT_COORDINATION);
 }
+
+int api_ws_list(struct admin_req *r, struct admin_reply *rep)
+{
+	return ws_list(r, rep);
+}

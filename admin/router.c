@@ -66,6 +66,7 @@ static const struct admin_route_entry admin_routes[] = {
 	{ { "api", "v1", "market-data", "stream" }, "GET", { { "GET", api_ws_market_data } } },
 	{ { "api", "v1", "execution", "stream" }, "GET", { { "GET", api_ws_execution } } },
 	{ { "api", "v1", "coordination", "stream" }, "GET", { { "GET", api_ws_coordination } } },
+	{ { "api", "v1", "websockets" }, "GET", { { "GET", api_ws_list } } },
 };
 
 static bool admin_shape_matches(const struct admin_route_entry *e, const struct path *p)

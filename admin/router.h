@@ -64,5 +64,6 @@ int api_ws_stream(struct admin_req *r, struct admin_reply *rep);
 int api_ws_market_data(struct admin_req *r, struct admin_reply *rep);
 int api_ws_execution(struct admin_req *r, struct admin_reply *rep);
 int api_ws_coordination(struct admin_req *r, struct admin_reply *rep);
+int api_ws_list(struct admin_req *r, struct admin_reply *rep);	/* GET /api/v1/websockets */
 
 #endif

@@ -269,6 +269,8 @@ int ws_upgrade(struct admin_req *r, struct admin_reply *rep, enum ws_endpoint ep
 	p->conn = r->conn;
 	p->at_ns = clock_monotonic_ns();
 	p->token = r->who && r->who->token;
+	if (r->who)
+		snprintf(p->peer, sizeof(p->peer), "%s", r->who->source);
 	if (p->token)
 		memcpy(p->token_id, r->who->id, sizeof(p->token_id));
 	p->next = srv->pending;
@@ -417,6 +419,19 @@ void ws_topic_removed(struct admin *a, const struct topic *tp)
 		ws_cache_clear(&a->ws->cache, false);
 	for (struct ws_conn *c = a->ws ? a->ws->conns : NULL; c; c = c->next)
 		ws_conn_topic_removed(c, tp);
+}
+
+int ws_list(struct admin_req *r, struct admin_reply *rep)
+{
+	struct ws_server *srv = r->a->ws;
+	json_t *arr = json_array();
+
+	for (struct ws_conn *c = srv ? srv->conns : NULL; arr && c; c = c->next)
+		json_array_append_new(arr, ws_conn_json(c));	/* at most WS_CONNECTIONS_MAX */
+	if (!arr)
+		return admin_error(rep, 500, "INTERNAL", NULL, "out of memory");
+	return admin_ok(rep, 200, json_pack("{s:o, s:I}", "connections", arr, "subscriptions",
+					    (json_int_t)(srv ? srv->st.subs : 0)));
 }
 
 struct ws_stats ws_stats(const struct admin *a)

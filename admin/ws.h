@@ -68,6 +68,9 @@ void ws_http_run(struct admin *a, int wait_ms);
  * stream once sent), or an error in rep. */
 int ws_upgrade(struct admin_req *r, struct admin_reply *rep, enum ws_endpoint ep);
 
+/* GET /api/v1/websockets: every connection with its subscriptions, their lag. */
+int ws_list(struct admin_req *r, struct admin_reply *rep);
+
 /* tp is being deleted: subscriptions reading it forget it. */
 void ws_topic_removed(struct admin *a, const struct topic *tp);
 

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "admin/admin.h"
+#include "admin/path.h"
 #include "core/clock.h"
 
 /* ---- wslay's I/O --------------------------------------------------------------------- */
@@ -466,14 +467,9 @@ static bool ws_lagging(struct ws_conn *c)
 
 	for (uint32_t i = 0; i < c->nsubs; i++) {
 		const struct ws_sub *s = c->subs[i];
-		uint64_t bytes = ws_sub_lag_bytes(s), events = 0;
+		uint64_t bytes = ws_sub_lag_bytes(s);
+		uint64_t events = cfg->max_lag_events ? ws_sub_lag_events(s) : 0;
 
-		for (uint32_t p = 0; cfg->max_lag_events && p < s->nparts; p++) {
-			const struct log *log = s->parts[p].tp->part[s->parts[p].p].log;
-			uint64_t tail = log_tail(log);
-
-			events += tail > s->parts[p].cur.offset ? tail - s->parts[p].cur.offset : 0;
-		}
 		if ((cfg->max_lag_bytes && bytes > cfg->max_lag_bytes) ||
 		    (cfg->max_lag_events && events > cfg->max_lag_events)) {
 			ws_error(c, "SLOW_CONSUMER", NULL, "subscription %u is %llu bytes behind, "
@@ -560,6 +556,41 @@ bool ws_conn_reading(const struct ws_conn *c)
 	return c->nsubs > 0 || c->close_by_ns;
 }
 
+static json_t *ws_sub_json(const struct ws_sub *s)
+{
+	json_t *topics = json_array(), *pats = json_array();
+	const struct topic *last = NULL;
+
+	for (uint32_t i = 0; topics && i < s->nparts; i++) {
+		if (s->parts[i].tp != last)
+			json_array_append_new(topics, json_string(s->parts[i].tp->name));
+		last = s->parts[i].tp;
+	}
+	for (uint32_t i = 0; pats && i < s->npatterns; i++)
+		json_array_append_new(pats, json_string(s->patterns[i].text));
+	return json_pack("{s:I, s:o*, s:b, s:o*, s:I, s:I, s:I, s:I}", "id", (json_int_t)s->id,
+			 "topics", topics, "everyTopic", s->every, "patterns", pats,
+			 "delivered", (json_int_t)s->delivered,
+			 "lagEvents", (json_int_t)ws_sub_lag_events(s),
+			 "lagBytes", (json_int_t)ws_sub_lag_bytes(s),
+			 "snapshotLeft", (json_int_t)(s->snap.n - s->snap.pos));
+}
+
+json_t *ws_conn_json(const struct ws_conn *c)
+{
+	char since[40];
+	json_t *subs = json_array();
+
+	time_format(c->since_ns, since, sizeof(since));
+	for (uint32_t i = 0; subs && i < c->nsubs; i++)
+		json_array_append_new(subs, ws_sub_json(c->subs[i]));
+	return json_pack("{s:I, s:s, s:s, s:s, s:I, s:b, s:o*}", "id", (json_int_t)c->id,
+			 "peer", c->peer, "format", c->binary ? "protobuf" : "json",
+			 "connectedSince", since,
+			 "queuedBytes", (json_int_t)(wslay_event_get_queued_msg_length(c->ctx) + c->olen),
+			 "closing", c->close_by_ns != 0, "subscriptions", subs);
+}
+
 void ws_conn_topics_grew(struct ws_conn *c, struct topic *const *tps, uint32_t n)
 {
 	bool open, any = false;
@@ -602,6 +633,9 @@ int ws_conn_open(struct ws_server *srv, struct ws_pending *p, int fd,
 	if (!c)
 		return -1;
 	c->srv = srv;
+	c->id = ++srv->next_id;
+	c->since_ns = clock_realtime_ns();
+	memcpy(c->peer, p->peer, sizeof(c->peer));
 	c->fd = fd;
 	c->urh = urh;
 	c->binary = p->binary;

@@ -25,6 +25,7 @@ struct ws_pending {
 	int64_t at_ns;
 	bool binary;			/* ?format=protobuf */
 	bool token;			/* token_id is the caller's verified token */
+	char peer[64];			/* the client's address */
 	char token_id[AUTH_ID_LEN + 1];
 	json_t *preset;			/* filters every subscribe of the connection gets */
 	json_t *auto_sub;		/* a subscribe payload from the query, or NULL */
@@ -45,11 +46,15 @@ struct ws_server {
 	int64_t topics_next_ns;		/* when they look again */
 	struct ws_cache cache;		/* events' JSON, encoded once for all */
 	struct ws_stats st;
+	uint64_t next_id;
 };
 
 struct ws_conn {
 	struct ws_server *srv;
 	struct ws_conn *prev, *next;
+	uint64_t id;			/* 1, 2, ... in this run (GET /api/v1/websockets) */
+	int64_t since_ns;		/* connected, CLOCK_REALTIME */
+	char peer[64];
 	int fd;
 	struct MHD_UpgradeResponseHandle *urh;
 	wslay_event_context_ptr ctx;
@@ -95,6 +100,10 @@ bool ws_conn_reading(const struct ws_conn *c);
 /* Topics exist now that subscriptions to every topic may not read yet (tps[0..n)): they
  * join, those the token may read. */
 void ws_conn_topics_grew(struct ws_conn *c, struct topic *const *tps, uint32_t n);
+
+/* The connection for GET /api/v1/websockets: id, peer, format, since, queued bytes and
+ * each subscription's topics, patterns, delivered and lag. A new reference or NULL. */
+json_t *ws_conn_json(const struct ws_conn *c);
 
 /* tp is being deleted: forget it. */
 void ws_conn_topic_removed(struct ws_conn *c, const struct topic *tp);

@@ -171,6 +171,18 @@ uint64_t ws_sub_lag_bytes(const struct ws_sub *s)
 	return bytes;
 }
 
+uint64_t ws_sub_lag_events(const struct ws_sub *s)
+{
+	uint64_t events = 0;
+
+	for (uint32_t i = 0; i < s->nparts; i++) {
+		uint64_t tail = log_tail(s->parts[i].tp->part[s->parts[i].p].log);
+
+		events += tail > s->parts[i].cur.offset ? tail - s->parts[i].cur.offset : 0;
+	}
+	return events;
+}
+
 bool ws_sub_drop_topic(struct ws_sub *s, const struct topic *tp)
 {
 	uint32_t k = 0;

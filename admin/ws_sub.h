@@ -63,6 +63,9 @@ int ws_sub_next(struct ws_sub *s, uint32_t scan_max, uint32_t *scanned, struct l
 /* Frame bytes between the cursors and the tails, over every partition: how far behind. */
 uint64_t ws_sub_lag_bytes(const struct ws_sub *s);
 
+/* Events between the cursors and the tails (matching or not), over every partition. */
+uint64_t ws_sub_lag_events(const struct ws_sub *s);
+
 /* Forgets tp's partitions (it is being deleted), and what its snapshot has not sent yet
  * (its entries name partitions by index). Returns true when the subscription read tp. */
 bool ws_sub_drop_topic(struct ws_sub *s, const struct topic *tp);

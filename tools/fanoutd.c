@@ -16,6 +16,7 @@
 
 #include "core/clock.h"
 #include "admin/admin.h"
+#include "admin/ws.h"
 #include "core/auth.h"
 #include "core/config.h"
 #include "core/epoch.h"
@@ -35,8 +36,9 @@
 #include "tools/fanoutd_shm.h"
 
 #define FANOUTD_DRAIN_MS 2000
-#define FANOUTD_SPARE_FDS 256u	/* descriptors beyond connections and logs: listeners,
-				 * rings, eventfds, shared-memory rings, the lock file */
+/* Descriptors beyond connections and logs: listeners, rings, eventfds, shared-memory
+ * rings, the lock file, the admin port's HTTP; and its WebSocket streams. */
+#define FANOUTD_SPARE_FDS (256u + WS_CONNECTIONS_MAX)
 
 static volatile sig_atomic_t fanoutd_stop, fanoutd_reload;
 static char fanoutd_hot_root[CONFIG_PATH_MAX + 64];	/* fanoutd_hot's */

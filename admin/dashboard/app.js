@@ -1,4 +1,5 @@
-// fanout dashboard: reads /api/v1/stats, /api/v1/rules and /metrics every second and
+// fanout dashboard: reads /api/v1/stats, /api/v1/websockets, /api/v1/rules and /metrics
+// every second and
 // tails a topic over the WebSocket stream (/api/v1/stream). No libraries, no CDN: the
 // server embeds these files at build time (admin/dashboard.c).
 'use strict';
@@ -138,13 +139,32 @@ function metricValue(text, name) {
   const m = new RegExp(`^${name} ([0-9.e+]+)$`, 'm').exec(text);
   return m ? Number(m[1]) : null;
 }
-function renderStats(st, wsRate) {
+// WebSocket subscriptions (GET /api/v1/websockets) in the shape of the stats' ones, with
+// rates from the last second's counts.
+function wsSubs(list) {
+  const now = Date.now(), prev = state.wsCounts || {}, next = {};
+  const out = [];
+  for (const c of list.connections)
+    for (const s of c.subscriptions) {
+      const key = `ws-${c.id}-${s.id}`, p = prev[key];
+      next[key] = { at: now, n: s.delivered };
+      out.push({ id: key, topic: s.everyTopic ? '*' : s.topics.join(','), consumerName: c.peer,
+        type: `WebSocket ${c.format}`, patterns: s.patterns.join(' '),
+        msgRateOut: p && now > p.at ? (s.delivered - p.n) * 1000 / (now - p.at) : 0,
+        msgBacklog: s.lagEvents, backlogSize: s.lagBytes, msgOutCounter: s.delivered });
+    }
+  state.wsCounts = next;
+  return out;
+}
+
+function renderStats(st, wsRate, ws) {
   const rin = st.topics.reduce((a, t) => a + (t.msgRateIn || 0), 0);
   const rout = st.reactors.reduce((a, r) => a + (r.msgRateOut || 0), 0) + wsRate;
   $('rate-in').textContent = num(rin);
   $('rate-out').textContent = num(rout);
   $('n-topics').textContent = st.topics.length;
-  $('n-subs').textContent = st.subscriptions.length + (st.subscriptionsTruncated ? '+' : '');
+  $('n-subs').textContent = st.subscriptions.length + ws.length +
+    (st.subscriptionsTruncated ? '+' : '');
   state.rates.push({ in: rin, out: rout });
   if (state.rates.length > HISTORY) state.rates.shift();
   const up = (Date.now() - Date.parse(st.startedAt)) / 1000;
@@ -172,7 +192,8 @@ function renderStats(st, wsRate) {
     cell(tr, t.subscriptions, 'num');
     cell(tr, t.producers, 'num');
   });
-  fill('subs', st.subscriptions, (tr, s) => {
+  fill('subs', st.subscriptions.concat(ws), (tr, s) => {
+    tr.dataset.sub = s.id;
     cell(tr, s.id);
     cell(tr, s.topic);
     cell(tr, s.consumerName || '');
@@ -209,7 +230,9 @@ async function tick() {
     const prev = state.wsPrev || ws;
     state.wsPrev = ws;
     // TCP deliveries (the reactors') and WebSocket data messages (the admin thread's).
-    renderStats(await get('/api/v1/stats'), ws.at > prev.at ? (ws.n - prev.n) * 1000 / (ws.at - prev.at) : 0);
+    const wsList = wsSubs(await get('/api/v1/websockets'));
+    renderStats(await get('/api/v1/stats'), ws.at > prev.at ? (ws.n - prev.n) * 1000 / (ws.at - prev.at) : 0,
+      wsList);
     $('n-ws').textContent = num(metricValue(m, 'fanout_ws_connections'));
     if (Date.now() - state.rulesAt > 5000) {
       renderRules(await get('/api/v1/rules'));

@@ -151,7 +151,8 @@ static void descriptors_bound_topics(void **state)
 
 	(void)state;
 	server_setup(&srv, g_argc, g_argv);
-	srv.nofile = 16 + 256 + 48;	/* connections + the server's spare + a few topics */
+	/* connections + the server's spare (256 and 1024 WebSocket streams) + a few topics */
+	srv.nofile = 16 + 256 + 1024 + 48;
 	server_start(&srv, bounded_args);
 	server_connect(&srv, &a);
 	made = create_until_refused(&a, "open-file limit");

@@ -54,6 +54,10 @@ try {
   const card = parse(await page.$eval('#rate-in', (e) => e.textContent));
   check(card >= 500, `the events-in card: ${card}`);
   await page.waitForFunction(() => document.querySelectorAll('#tail tbody tr').length >= 20, { timeout: 10000 });
+  // Its own tail is a WebSocket subscription, listed with the others.
+  await page.waitForFunction(() => [...document.querySelectorAll('#subs tbody tr')]
+    .some((tr) => tr.dataset.sub.startsWith('ws-') && tr.cells[3].textContent === 'WebSocket json' &&
+      tr.cells[1].textContent === 'dash' && tr.cells[4].textContent === 'S00001.>'), { timeout: 5000 });
   await sleep(1500);	// a few more seconds of traffic in the charts
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: `${SHOTS}/dashboard-dark.png`, fullPage: true });

@@ -168,6 +168,16 @@ check(res.status === 400 && res.body.field === 'min_price', `bad query: ${res.st
 const plain = await fetch(`http://${process.env.FANOUT_HTTP}/api/v1/stream`);
 check(plain.status === 400, `a plain GET of a stream: ${plain.status}`);
 
+// ---- the listing --------------------------------------------------------------------
+const listed = await (await fetch(`http://${process.env.FANOUT_HTTP}/api/v1/websockets`)).json();
+const mine = listed.connections.find((cn) => cn.subscriptions.some((s) => s.id === 9));
+check(mine && mine.format === 'json' && mine.peer.startsWith('127.0.0.1'), `listing: ${JSON.stringify(listed).slice(0, 400)}`);
+const s2 = mine.subscriptions.find((s) => s.id === 2);
+check(s2.topics[0] === 'wsmd' && s2.delivered === json.data(2).length && s2.lagEvents === 0 &&
+  s2.lagBytes === 0 && s2.everyTopic === false,
+  `listed subscription: ${JSON.stringify(s2)}`);
+check(listed.connections.some((cn) => cn.format === 'protobuf'), 'the binary connection is listed');
+
 // ---- metrics ------------------------------------------------------------------------
 const m = await metrics();
 check(m.fanout_ws_connections >= 5, `fanout_ws_connections ${m.fanout_ws_connections}`);

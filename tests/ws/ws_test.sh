@@ -36,6 +36,15 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}quarantine_size_mb=8"
 # shellcheck source=tests/interop/common.sh
 source "$HERE/../interop/common.sh"
 
+# The tls test's certificate (127.0.0.1), made here: @DIR@/cert.pem and @DIR@/key.pem.
+if [[ $NAME == tls ]]; then
+  command -v openssl >/dev/null 2>&1 || { echo "SKIP: no openssl" >&2; exit 77; }
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$DIR/key.pem" -out "$DIR/cert.pem" \
+    -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1 ||
+    fail "openssl could not make a certificate"
+  chmod 600 "$DIR/key.pem"
+fi
+
 # @DIR@ in a flag is the test's directory (a bootstrap token's file, say).
 flags=()
 for f in "$@"; do flags+=("${f//@DIR@/$DIR}"); done
