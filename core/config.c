@@ -508,6 +508,19 @@ static int config_apply(struct config *c, int opt, const char *arg, FILE *out,
 		*why = "--kafka-option wants KEY=VALUE (a librdkafka property; at most 16)";
 		if (c->nkafka_options >= 16 || !strchr(arg, '=') || arg[0] == '=')
 			return -EINVAL;
+		/* What exactly-once stands on, or what other flags say, is not to be
+		 * overridden. */
+		for (const char *const *k = (const char *const[]){ "group.id=",
+		     "enable.auto.commit=", "enable.auto.offset.store=", "bootstrap.servers=",
+		     "auto.offset.reset=", "partition.assignment.strategy=",
+		     "group.protocol=", "isolation.level=", NULL }; *k; k++)
+			if (!strncmp(arg, *k, strlen(*k))) {
+				*why = "--kafka-option: group.id, bootstrap.servers and "
+				       "auto.offset.reset are set by --kafka-source and "
+				       "--kafka-brokers; offset commits and the assignment "
+				       "strategy are fanoutd's own";
+				return -EINVAL;
+			}
 		return config_string(c->kafka_options[c->nkafka_options++],
 				     sizeof(c->kafka_options[0]), arg);
 	case OPT_KAFKA_SOURCE:

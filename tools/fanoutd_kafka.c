@@ -35,8 +35,11 @@ struct kafka_part {
 	bool assigned;
 	bool paused;		/* waiting to consume again from retry_offset */
 	int64_t retry_offset, retry_at_ns;
-	int64_t fifo[KAFKA_WINDOW];	/* offsets sent, unanswered, in order */
+	int64_t fifo[KAFKA_WINDOW];	/* offsets sent and not all answered, in order */
+	bool answered[KAFKA_WINDOW];	/* fifo[i] was answered (answers may overtake
+					 * each other: an Error before earlier acks) */
 	uint32_t head, n;
+	uint32_t max_frame;	/* the server's largest frame (HelloResult) */
 	int64_t seen;		/* the offset after the last message handled; -1 none */
 	int64_t committed;	/* the last offset committed; -1 none */
 	uint32_t acked;		/* answered since the last commit */
@@ -52,6 +55,7 @@ struct kafka_source {
 	uint64_t unsaid;
 	uint64_t stored, refused, bad;	/* messages: answered, refused for good, not
 					 * an event */
+	uint64_t not_durable;		/* NOT_DURABLE answers (--fsync batch) */
 };
 
 static void kafka_say(struct kafka_source *s, const char *fmt, ...)
@@ -91,22 +95,32 @@ static void kafka_part_close(struct kafka_part *kp)
 	kp->open = false;
 	kp->n = 0;
 	kp->head = 0;
+	memset(kp->answered, 0, sizeof(kp->answered));
 }
 
-static void kafka_one(rd_kafka_t *rk, const char *topic, int32_t p, int64_t offset,
-		      bool pause, bool resume)
+/* Pauses, seeks (offset >= 0) and resumes partition p as asked. Returns 0, or -EIO when
+ * the seek failed (then nothing is resumed). */
+static int kafka_one(rd_kafka_t *rk, const char *topic, int32_t p, int64_t offset,
+		     bool pause, bool resume)
 {
 	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_error_t *e;
+	rd_kafka_error_t *e = NULL;
+	int rc = 0;
 
 	rd_kafka_topic_partition_list_add(l, topic, p)->offset = offset;
 	if (pause)
 		rd_kafka_pause_partitions(rk, l);
-	if (offset >= 0 && (e = rd_kafka_seek_partitions(rk, l, 1000)) != NULL)
-		rd_kafka_error_destroy(e);
-	if (resume)
+	if (offset >= 0) {
+		e = rd_kafka_seek_partitions(rk, l, 1000);
+		if (e || l->elems[0].err)
+			rc = -EIO;
+		if (e)
+			rd_kafka_error_destroy(e);
+	}
+	if (resume && rc == 0)
 		rd_kafka_resume_partitions(rk, l);
 	rd_kafka_topic_partition_list_destroy(l);
+	return rc;
 }
 
 /* Stops p until delay has passed, then consumes again from offset: the batches sent
@@ -117,6 +131,7 @@ static void kafka_retry(struct kafka_source *s, int32_t p, int64_t offset, int64
 
 	kp->n = 0;
 	kp->head = 0;
+	memset(kp->answered, 0, sizeof(kp->answered));
 	kp->seen = offset;	/* nothing from it on is committed meanwhile */
 	kp->paused = true;
 	kp->retry_offset = offset;
@@ -155,36 +170,58 @@ static int kafka_part_open(struct kafka_source *s, int32_t p)
 		client_close(&kp->c);
 		return rc;
 	}
+	kp->max_frame = m->hello && m->hello->max_frame_bytes ? m->hello->max_frame_bytes
+							       : UINT32_MAX;
 	client_free_msg(m);
 	kp->open = true;
 	return 0;
 }
 
-/* Whether an Error for a batch means "try again later" (else it is final). */
+/* Whether an Error for a batch means "try again later" (else it is final: the event can
+ * never be stored as it is). Anything the operator or time can fix waits: nothing is
+ * skipped for want of a topic, a right or room. */
 static bool kafka_transient(Fanout__V1__ErrorCode code)
 {
 	switch (code) {
-	case FANOUT__V1__ERROR_CODE__ERROR_CODE_LOG_FULL:
-	case FANOUT__V1__ERROR_CODE__ERROR_CODE_RESOURCE_EXHAUSTED:
-	case FANOUT__V1__ERROR_CODE__ERROR_CODE_SEQUENCE_IN_FLIGHT:
-	case FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL:
-	case FANOUT__V1__ERROR_CODE__ERROR_CODE_PRODUCER_FENCED:
-	case FANOUT__V1__ERROR_CODE__ERROR_CODE_RATE_LIMITED:
-		return true;
-	default:
+	case FANOUT__V1__ERROR_CODE__ERROR_CODE_INVALID_EVENT:
+	case FANOUT__V1__ERROR_CODE__ERROR_CODE_INVALID_TOPIC:
+	case FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_SEQUENCE:	/* too old: stored before */
+	case FANOUT__V1__ERROR_CODE__ERROR_CODE_MALFORMED_FRAME:
+	case FANOUT__V1__ERROR_CODE__ERROR_CODE_FRAME_TOO_LARGE:
 		return false;
+	default:
+		return true;
 	}
 }
 
-/* The batch of offset off is answered: it leaves the FIFO if it heads it (else the
- * answer is for a batch forgotten at a retry, and changes nothing). */
+/* Where offset off is in p's FIFO, or -1. */
+static int kafka_slot(const struct kafka_part *kp, int64_t off)
+{
+	for (uint32_t i = 0; i < kp->n; i++) {
+		uint32_t at = (kp->head + i) % KAFKA_WINDOW;
+
+		if (kp->fifo[at] == off)
+			return (int)at;
+	}
+	return -1;
+}
+
+/* The batch of offset off is answered for good (stored, or refused for good); the FIFO
+ * pops what is answered at its head. An answer for a batch forgotten at a retry changes
+ * nothing. */
 static void kafka_done(struct kafka_part *kp, int64_t off)
 {
-	if (kp->n == 0 || kp->fifo[kp->head] != off)
+	int at = kafka_slot(kp, off);
+
+	if (at < 0)
 		return;
-	kp->head = (kp->head + 1) % KAFKA_WINDOW;
-	kp->n--;
-	kp->acked++;
+	kp->answered[at] = true;
+	while (kp->n && kp->answered[kp->head]) {
+		kp->answered[kp->head] = false;
+		kp->head = (kp->head + 1) % KAFKA_WINDOW;
+		kp->n--;
+		kp->acked++;
+	}
 }
 
 /* Reads p's answers, waiting up to wait_ms for the first. Returns 0, or -errno when the
@@ -211,23 +248,44 @@ static int kafka_answers(struct kafka_source *s, int32_t p, int wait_ms)
 			return rc;
 		}
 		if (m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_PUBLISH_ACK) {
-			kafka_done(kp, (int64_t)m->publish_ack->sequence - 1);
-			s->stored++;
+			const Fanout__V1__PublishAck *a = m->publish_ack;
+
+			off = (int64_t)a->sequence - 1;
+			/* An ack without an offset: the event was not written (its Error
+			 * follows). The producer's record keeps it missing, so a retry writes
+			 * it. */
+			if (a->n_offsets != 1 || a->offsets[0] == UINT64_MAX) {
+				if (kafka_slot(kp, off) >= 0) {
+					kafka_say(s, "partition %d offset %lld: not stored; consumed "
+						  "again from it shortly", p, (long long)off);
+					kafka_retry(s, p, kp->fifo[kp->head], KAFKA_RETRY_NS);
+				}
+			} else {
+				kafka_done(kp, off);
+				s->stored++;
+			}
 		} else if (m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_ERROR &&
-			   kp->n && m->error->sequence == (uint64_t)kp->fifo[kp->head] + 1) {
-			off = kp->fifo[kp->head];
+			   m->error->code == FANOUT__V1__ERROR_CODE__ERROR_CODE_NOT_DURABLE) {
+			/* --fsync batch: stored, the sync failed. The event is in the log; the
+			 * commit goes on (README: what a failed sync means for Kafka). */
+			s->not_durable++;
+			kafka_say(s, "partition %d: %s", p, m->error->message);
+		} else if (m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_ERROR &&
+			   m->error->sequence &&
+			   kafka_slot(kp, (int64_t)m->error->sequence - 1) >= 0) {
+			off = (int64_t)m->error->sequence - 1;
 			if (kafka_transient(m->error->code)) {
 				int64_t delay = m->error->retry_after_ms ?
 					(int64_t)m->error->retry_after_ms * 1000000 :
 					KAFKA_RETRY_NS;
 
 				kafka_say(s, "partition %d offset %lld: refused for now (%s); "
-					  "consumed again from it shortly", p, (long long)off,
+					  "consumed again shortly", p, (long long)off,
 					  m->error->message);
-				kafka_retry(s, p, off, delay);
+				/* From the oldest unanswered: those after it are sent again too,
+				 * and answered from the producer's records. */
+				kafka_retry(s, p, kp->fifo[kp->head], delay);
 			} else {
-				/* Never storable as it is (an invalid event, a topic refused;
-				 * or a batch too old to know, stored before): skipped. */
 				kafka_say(s, "partition %d offset %lld: refused: %s", p,
 					  (long long)off, m->error->message);
 				s->refused++;
@@ -278,6 +336,38 @@ static int kafka_event(struct kafka_source *s, const rd_kafka_message_t *m,
 	return 0;
 }
 
+/* A message skipped while batches before it are unanswered: an entry already answered,
+ * so the commit passes it only once they are. */
+static void kafka_skip(struct kafka_part *kp, int64_t off)
+{
+	uint32_t at = (kp->head + kp->n) % KAFKA_WINDOW;
+
+	kp->fifo[at] = off;
+	kp->answered[at] = true;
+	kp->n++;
+	kp->seen = off + 1;
+}
+
+/* Waits for p's window to have room, KAFKA_ACK_WAIT_MS at most (and not past the stop):
+ * a server that stops answering has the connection closed and p sought back. */
+static void kafka_wait_room(struct kafka_source *s, int32_t p)
+{
+	struct kafka_part *kp = &s->parts[p];
+	int64_t end = clock_monotonic_ns() + (int64_t)KAFKA_ACK_WAIT_MS * 1000000;
+
+	while (kp->n == KAFKA_WINDOW && kp->open && !atomic_load(&s->k->stop) &&
+	       clock_monotonic_ns() < end)
+		(void)kafka_answers(s, p, 100);
+	if (kp->n == KAFKA_WINDOW && kp->open) {
+		int64_t from = kp->fifo[kp->head];
+
+		kafka_say(s, "partition %d: no answer from the server for offset %lld; "
+			  "reconnecting", p, (long long)from);
+		kafka_part_close(kp);
+		kafka_retry(s, p, from, KAFKA_RETRY_NS);
+	}
+}
+
 /* Publishes m's event as batch offset + 1 of its partition's producer. */
 static void kafka_message(struct kafka_source *s, const rd_kafka_message_t *m)
 {
@@ -295,8 +385,10 @@ static void kafka_message(struct kafka_source *s, const rd_kafka_message_t *m)
 		return;
 	}
 	if (m->partition < 0 || (uint32_t)m->partition >= KAFKA_PARTS_MAX) {
-		kafka_say(s, "partition %d: beyond the %u this server consumes; skipped",
+		/* Paused, never skipped: its offsets stay uncommitted for another member. */
+		kafka_say(s, "partition %d: beyond the %u this server consumes; paused",
 			  m->partition, KAFKA_PARTS_MAX);
+		(void)kafka_one(s->rk, s->cfg->kafka_topic, m->partition, -1, true, false);
 		return;
 	}
 	kp = &s->parts[m->partition];
@@ -306,15 +398,29 @@ static void kafka_message(struct kafka_source *s, const rd_kafka_message_t *m)
 		kafka_retry(s, m->partition, m->offset, KAFKA_RETRY_NS);
 		return;
 	}
-	while (kp->n == KAFKA_WINDOW && kp->open)	/* the window is full: wait for one */
-		(void)kafka_answers(s, m->partition, KAFKA_ACK_WAIT_MS);
+	if (kp->n == KAFKA_WINDOW)	/* the window is full: wait for answers, bounded */
+		kafka_wait_room(s, m->partition);
 	if (kp->acked >= KAFKA_COMMIT_AT)	/* within a burst too: restarts send less */
 		kafka_commit_as(s, true, false);
 	if (!kp->open || kp->paused)
+		return;	/* sought back: consumed again */
+	if (m->len + 64 > kp->max_frame) {	/* the server would close on it */
+		kafka_say(s, "partition %d offset %lld: %zu bytes, over the server's frame "
+			  "limit (%u); skipped", m->partition, (long long)m->offset, m->len,
+			  kp->max_frame);
+		s->bad++;
+		if (kp->n == 0)
+			kp->seen = m->offset + 1;
+		else	/* answered once those before it are */
+			kafka_skip(kp, m->offset);
 		return;
+	}
 	if (kafka_event(s, m, &ev, &json_ev, &j) < 0) {
 		s->bad++;
-		kp->seen = m->offset + 1;
+		if (kp->n == 0)
+			kp->seen = m->offset + 1;
+		else
+			kafka_skip(kp, m->offset);
 		return;
 	}
 	/* The source's topic, whatever the event named. */
@@ -342,6 +448,7 @@ static void kafka_message(struct kafka_source *s, const rd_kafka_message_t *m)
 		return;
 	}
 	kp->fifo[(kp->head + kp->n) % KAFKA_WINDOW] = m->offset;
+	kp->answered[(kp->head + kp->n) % KAFKA_WINDOW] = false;
 	kp->n++;
 	kp->seen = m->offset + 1;
 }
@@ -365,7 +472,9 @@ static void kafka_commit_as(struct kafka_source *s, bool force, bool sync)
 		struct kafka_part *kp = &s->parts[p];
 		int64_t pos = kafka_position(kp);
 
-		if (kp->assigned && pos > kp->committed)
+		/* A synchronous commit (a revoke, the stop) sends every position: an
+		 * asynchronous one before may have failed unseen. */
+		if (kp->assigned && pos >= 0 && (pos > kp->committed || (sync && pos > 0)))
 			rd_kafka_topic_partition_list_add(l, s->cfg->kafka_topic, (int32_t)p)
 				->offset = pos;
 	}
@@ -376,13 +485,13 @@ static void kafka_commit_as(struct kafka_source *s, bool force, bool sync)
 		err = rd_kafka_commit(s->rk, l, !sync);
 		if (err)
 			kafka_say(s, "commit: %s (tried again)", rd_kafka_err2str(err));
-		for (int i = 0; !err && i < l->cnt; i++) {
+		for (int i = 0; i < l->cnt; i++) {
 			struct kafka_part *kp = &s->parts[l->elems[i].partition];
 
-			if (!l->elems[i].err) {
+			kp->acked = 0;	/* asked for; kafka_committed hears how it went */
+			if (sync && !err && !l->elems[i].err &&
+			    l->elems[i].offset > kp->committed)
 				kp->committed = l->elems[i].offset;
-				kp->acked = 0;
-			}
 		}
 	}
 	rd_kafka_topic_partition_list_destroy(l);
@@ -397,6 +506,25 @@ static void kafka_drain(struct kafka_source *s, int ms)
 		while (s->parts[p].open && s->parts[p].n && clock_monotonic_ns() < end)
 			(void)kafka_answers(s, (int32_t)p, 50);
 	kafka_commit_as(s, true, true);
+}
+
+/* An asynchronous commit's answer (served by the consumer poll, on this thread): the
+ * positions it took are committed; one that failed is sent again with the next. */
+static void kafka_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+			    rd_kafka_topic_partition_list_t *l, void *opaque)
+{
+	struct kafka_source *s = opaque;
+
+	(void)rk;
+	if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+		kafka_say(s, "commit: %s (sent again with the next)", rd_kafka_err2str(err));
+	for (int i = 0; l && i < l->cnt; i++) {
+		int32_t p = l->elems[i].partition;
+
+		if (!err && !l->elems[i].err && p >= 0 && (uint32_t)p < KAFKA_PARTS_MAX &&
+		    l->elems[i].offset > s->parts[p].committed)
+			s->parts[p].committed = l->elems[i].offset;
+	}
 }
 
 static void kafka_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -414,7 +542,9 @@ static void kafka_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			s->parts[p] = (struct kafka_part){ .assigned = true, .seen = -1,
 							   .committed = -1 };
 		}
-		rd_kafka_assign(rk, parts);
+		if ((err = rd_kafka_assign(rk, parts)) != RD_KAFKA_RESP_ERR_NO_ERROR)
+			kafka_say(s, "cannot take the partitions assigned: %s",
+				  rd_kafka_err2str(err));
 		return;
 	}
 	/* Revoked (or an error): what is answered is committed before another member
@@ -442,8 +572,14 @@ static void kafka_resume_due(struct kafka_source *s)
 			kp->retry_at_ns = now + KAFKA_RETRY_NS;
 			continue;
 		}
+		if (kafka_one(s->rk, s->cfg->kafka_topic, (int32_t)p, kp->retry_offset, false,
+			      true) < 0) {	/* stays paused: nothing read past the offset */
+			kafka_say(s, "partition %d: cannot seek back to %lld yet", (int)p,
+				  (long long)kp->retry_offset);
+			kp->retry_at_ns = now + KAFKA_RETRY_NS;
+			continue;
+		}
 		kp->paused = false;
-		kafka_one(s->rk, s->cfg->kafka_topic, (int32_t)p, kp->retry_offset, false, true);
 	}
 }
 
@@ -532,6 +668,7 @@ static int kafka_source_start(struct fanoutd_kafka *k, struct kafka_source *s,
 	}
 	rd_kafka_conf_set_log_cb(c, kafka_log);
 	rd_kafka_conf_set_rebalance_cb(c, kafka_rebalance);
+	rd_kafka_conf_set_offset_commit_cb(c, kafka_committed);
 	rd_kafka_conf_set_opaque(c, s);
 	s->rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, why, sizeof(why));
 	if (!s->rk) {
@@ -619,9 +756,9 @@ void fanoutd_kafka_stop(struct fanoutd_kafka *k)
 
 		if (!k->quiet && s->rk)
 			fprintf(stderr, "fanoutd: kafka %s: %llu events stored, %llu refused, "
-				"%llu messages not events\n", s->cfg->kafka_topic,
+				"%llu messages not events, %llu not synced\n", s->cfg->kafka_topic,
 				(unsigned long long)s->stored, (unsigned long long)s->refused,
-				(unsigned long long)s->bad);
+				(unsigned long long)s->bad, (unsigned long long)s->not_durable);
 		kafka_source_free(s);
 	}
 	free(k->src);

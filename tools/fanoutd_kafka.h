@@ -11,14 +11,19 @@
  * Kafka offset is committed only once every message before it is answered (stored, or
  * refused for good), and at the latest every KAFKA_COMMIT_AT answers.
  *
- * Why a batch sent again is never lost: the server remembers a producer's last
- * PRODUCER_SLOTS (96) batches and calls one at or below the oldest it forgot "too old"
- * (BAD_SEQUENCE), which is taken here as stored. A batch refused for a while (LOG_FULL,
- * RATE_LIMITED, ...) pauses its partition, which is sought back to it and consumed
- * again after a pause; so at most KAFKA_WINDOW - 1 (63) later batches were sent past an
- * unstored one, too few to push it out of the 96 remembered. Batches of one event: a
- * batch sent again after a restart may be cut differently, and a record of another size
- * would not match. */
+ * Why a message is never lost: a message's offset is committed only after its batch has
+ * an answer that settles it — an ack with its offset, or a final refusal (an invalid
+ * event; "too old", BAD_SEQUENCE, which the server gives only for a sequence at or below
+ * the oldest it forgot, so one stored before). Any other answer for any batch in the
+ * window (an Error may overtake earlier acks; an ack without an offset says the event was
+ * not written) sends the partition back to its oldest unanswered offset after a pause,
+ * and what follows is sent again. The server remembers a producer's last PRODUCER_SLOTS
+ * (96) batches; at most KAFKA_WINDOW (64) are ever unanswered, so an unstored batch is
+ * still remembered (or has no record at all) when it is sent again. A server that stops
+ * answering has the connection closed after KAFKA_ACK_WAIT_MS and the same happens.
+ * NOT_DURABLE (--fsync batch, a failed sync) is counted and logged; the event is in the
+ * log and the commit goes on. Batches of one event: a batch sent again after a restart
+ * may be cut differently, and a record of another size would not match. */
 #ifndef FANOUT_TOOLS_FANOUTD_KAFKA_H
 #define FANOUT_TOOLS_FANOUTD_KAFKA_H
 

@@ -105,7 +105,7 @@ function drawRates() {
     g.stroke(); g.lineWidth = 1;
   }
 }
-// The percentile plot of perf/ (fanout-bench --plot): x is the percentile on a log scale
+// The percentile plot of perf/ (perf/plot.sh): x is the percentile on a log scale
 // of 1/(1-q), so 90, 99, 99.9, 99.99 are evenly spaced; y the latency.
 const PCTS = [0, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999];
 function drawLatency() {

@@ -3,7 +3,8 @@
  * brokers on loopback; fanoutd, a separate process, consumes from them as from any
  * cluster). Events produced over several Kafka partitions arrive in fanout exactly once,
  * in order per key; a fanoutd SIGKILLed mid-consume and started again neither loses nor
- * repeats one; injected broker errors (fetch, offset commit) are survived; JSON payloads
+ * repeats one; injected broker errors (fetch, offset commit) are survived; batches the
+ * server refuses for now (rate limits) are sent again, none lost; JSON payloads
  * work and a message that is not an event is skipped without stopping the rest; bad
  * flags are refused. */
 #include <stdarg.h>
@@ -109,6 +110,16 @@ static void produce_raw(const char *key, const char *value)
 			 RD_KAFKA_V_VALUE((void *)value, strlen(value)),
 			 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END), 0);
 	assert_int_equal(rd_kafka_flush(g_rk, 10000), 0);
+}
+
+static void start_with(const char *source, const char *flag, const char *value)
+{
+	const char *args[] = { "--kafka-brokers", g_brokers, "--kafka-source", source,
+			       "--kafka-option", "session.timeout.ms=6000",
+			       "--kafka-option", "heartbeat.interval.ms=500",
+			       "--topic", "market/ticks:2", flag, value, NULL };
+
+	server_start(&g_srv, args);
 }
 
 static void start(const char *source)
@@ -266,6 +277,29 @@ static void broker_errors_are_survived(void **state)
 	free(t.seen);
 }
 
+/* The server refuses batches for now (each source connection held to 400 events a
+ * second: RATE_LIMITED with retry_after_ms): the partitions pause, are sought back and
+ * consumed again; everything arrives once, in order per key. */
+static void refusals_for_now_pause_and_resume(void **state)
+{
+	enum { N = 1500 };
+	struct client sub;
+	struct tally t;
+
+	(void)state;
+	produce(0, N, false);
+	start_with("ticks=market/ticks,group=g5", "--max-conn-events-per-s", "400");
+	subscribe_all(&sub);
+	tally_init(&t, N);
+	tally_read(&t, &sub, 20000);
+	assert_int_equal(t.distinct, N);
+	assert_int_equal(t.repeats, 0);
+	assert_int_equal(t.out_of_order, 0);
+	ping_pong(&sub, 4);
+	client_close(&sub);
+	free(t.seen);
+}
+
 /* JSON payloads (fanout-pub --file's shape); a message that is no event is skipped and
  * the rest go on. */
 static void json_events_and_a_bad_message(void **state)
@@ -331,6 +365,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(a_killed_server_neither_loses_nor_repeats, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(broker_errors_are_survived, setup, teardown),
+		cmocka_unit_test_setup_teardown(refusals_for_now_pause_and_resume, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(json_events_and_a_bad_message, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_flags_are_refused, setup, teardown),
 	};

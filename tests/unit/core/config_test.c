@@ -284,6 +284,14 @@ static void kafka_sources(void **state)
 		NULL }), -1);
 	assert_non_null(strstr(msg, "KEY=VALUE"));
 	free(msg);
+	/* What exactly-once stands on is not the operator's to change. */
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--kafka-option",
+		"enable.auto.commit=true", NULL }), -1);
+	assert_non_null(strstr(msg, "fanoutd's own"));
+	free(msg);
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--kafka-option",
+		"group.id=other", NULL }), -1);
+	free(msg);
 }
 
 static void auth_flags_and_loopback(void **state)
