@@ -525,7 +525,9 @@ static void net_tls_fail(struct net_server *srv, struct reactor_conn *c, struct 
 		}
 	}
 	t->failed = true;
-	if (c->sending || (net_tls_pending(t) && net_tls_pump(srv, c, t) == 0 && c->sending))
+	/* An alert OpenSSL made goes out first when the way is free; a send under way is
+	 * not waited for (a peer that does not read would hold the connection open). */
+	if (!c->sending && net_tls_pending(t) && net_tls_pump(srv, c, t) == 0 && c->sending)
 		return;
 	reactor_close(&srv->reactor, c);
 }
