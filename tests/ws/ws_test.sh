@@ -52,7 +52,14 @@ start_fanoutd "$FANOUTD" --http 127.0.0.1:0 "${flags[@]}"
 HTTP=$(sed -n 's/^http //p' "$DIR/ready")
 [[ -n $HTTP ]] || fail "no http line in the ready file"
 
-(cd "$HERE" && FANOUT_TCP=$ADDR FANOUT_HTTP=$HTTP FANOUT_PUB=$FANOUT_PUB FANOUT_PROTO=$PROTO \
+# With --tls-cert the TCP port speaks TLS too: fanout-pub dials tls:// and trusts the
+# test's certificate.
+TCP=$ADDR
+if [[ $NAME == tls ]]; then
+  TCP="tls://$ADDR"
+  export FANOUT_TLS_CA="$DIR/cert.pem"
+fi
+(cd "$HERE" && FANOUT_TCP=$TCP FANOUT_HTTP=$HTTP FANOUT_PUB=$FANOUT_PUB FANOUT_PROTO=$PROTO \
   FANOUT_DIR=$DIR FANOUTD_PID=$FANOUTD_PID bounded 240 node "$NAME.mjs")
 rc=$?
 if ((rc == 77)); then	# what it needs is missing (a browser): a skip, said by the script
