@@ -197,25 +197,33 @@ static void subscribe_all(struct client *c)
 	client_free_msg(r);
 }
 
+/* Subscribes from the earliest event and expects ev-0 .. ev-(n-1) each once, in order
+ * per key, within timeout_ms of quiet, and nothing after them. */
+static void expect_all_once(uint32_t n, int timeout_ms)
+{
+	struct client sub;
+	struct tally t;
+
+	subscribe_all(&sub);
+	tally_init(&t, n);
+	tally_read(&t, &sub, timeout_ms);
+	assert_int_equal(t.distinct, n);
+	assert_int_equal(t.repeats, 0);
+	assert_int_equal(t.out_of_order, 0);
+	ping_pong(&sub, n);	/* nothing more */
+	client_close(&sub);
+	free(t.seen);
+}
+
 static void every_event_once_in_key_order(void **state)
 {
 	enum { N = 3000 };
-	struct client sub;
-	struct tally t;
 
 	(void)state;
 	produce(0, N / 2, false);
 	start("ticks=market/ticks,group=g1");
-	subscribe_all(&sub);
 	produce(N / 2, N / 2, false);	/* while it consumes */
-	tally_init(&t, N);
-	tally_read(&t, &sub, 15000);
-	assert_int_equal(t.distinct, N);
-	assert_int_equal(t.repeats, 0);
-	assert_int_equal(t.out_of_order, 0);
-	ping_pong(&sub, 1);	/* nothing more */
-	client_close(&sub);
-	free(t.seen);
+	expect_all_once(N, 15000);
 }
 
 /* Killed while consuming (offsets committed behind what is stored), started again:
@@ -237,24 +245,14 @@ static void a_killed_server_neither_loses_nor_repeats(void **state)
 	client_close(&sub);
 	server_stop(&g_srv, SIGKILL);
 	start("ticks=market/ticks,group=g2");
-	subscribe_all(&sub);	/* from the beginning: everything stored, once each */
 	free(t.seen);
-	tally_init(&t, N);
-	tally_read(&t, &sub, 30000);
-	assert_int_equal(t.distinct, N);
-	assert_int_equal(t.repeats, 0);
-	assert_int_equal(t.out_of_order, 0);
-	ping_pong(&sub, 2);
-	client_close(&sub);
-	free(t.seen);
+	expect_all_once(N, 30000);	/* from the beginning: everything stored, once each */
 }
 
 /* Fetches and offset commits that fail for a while are retried by the consumer. */
 static void broker_errors_are_survived(void **state)
 {
 	enum { N = 2000 };
-	struct client sub;
-	struct tally t;
 
 	(void)state;
 	produce(0, N, false);
@@ -267,14 +265,7 @@ static void broker_errors_are_survived(void **state)
 					  RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS,
 					  RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
 	start("ticks=market/ticks,group=g3");
-	subscribe_all(&sub);
-	tally_init(&t, N);
-	tally_read(&t, &sub, 20000);
-	assert_int_equal(t.distinct, N);
-	assert_int_equal(t.repeats, 0);
-	assert_int_equal(t.out_of_order, 0);
-	client_close(&sub);
-	free(t.seen);
+	expect_all_once(N, 20000);
 }
 
 /* The server refuses batches for now (each source connection held to 400 events a
@@ -283,21 +274,11 @@ static void broker_errors_are_survived(void **state)
 static void refusals_for_now_pause_and_resume(void **state)
 {
 	enum { N = 1500 };
-	struct client sub;
-	struct tally t;
 
 	(void)state;
 	produce(0, N, false);
 	start_with("ticks=market/ticks,group=g5", "--max-conn-events-per-s", "400");
-	subscribe_all(&sub);
-	tally_init(&t, N);
-	tally_read(&t, &sub, 20000);
-	assert_int_equal(t.distinct, N);
-	assert_int_equal(t.repeats, 0);
-	assert_int_equal(t.out_of_order, 0);
-	ping_pong(&sub, 4);
-	client_close(&sub);
-	free(t.seen);
+	expect_all_once(N, 20000);
 }
 
 /* JSON payloads (fanout-pub --file's shape); a message that is no event is skipped and
@@ -305,8 +286,6 @@ static void refusals_for_now_pause_and_resume(void **state)
 static void json_events_and_a_bad_message(void **state)
 {
 	enum { N = 500 };
-	struct client sub;
-	struct tally t;
 
 	(void)state;
 	produce(0, N / 2, true);
@@ -314,15 +293,7 @@ static void json_events_and_a_bad_message(void **state)
 	produce_raw("S00002.ARCA.trade", "{\"event_id\": 7}");
 	produce(N / 2, N / 2, true);
 	start("ticks=market/ticks,group=g4,format=json");
-	subscribe_all(&sub);
-	tally_init(&t, N);
-	tally_read(&t, &sub, 15000);
-	assert_int_equal(t.distinct, N);
-	assert_int_equal(t.repeats, 0);
-	assert_int_equal(t.out_of_order, 0);
-	ping_pong(&sub, 3);
-	client_close(&sub);
-	free(t.seen);
+	expect_all_once(N, 15000);
 }
 
 static void bad_flags_are_refused(void **state)
