@@ -11,14 +11,15 @@
 
 static json_t *producer_json(const struct producer_info *in)
 {
-	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			 "producerId", in->id, "epoch", (json_int_t)in->epoch,
 			 "batchesRemembered", (json_int_t)in->remembered,
 			 "batchesInFlight", (json_int_t)in->in_flight,
 			 "lastSequence", (json_int_t)in->last_sequence,
 			 "oldestRememberedSequence", (json_int_t)in->oldest_sequence,
 			 "forgottenThrough", (json_int_t)in->floor,
-			 "settledAtStart", (json_int_t)in->settled);
+			 "settledAtStart", (json_int_t)in->settled,
+			 "heldAtSequence", (json_int_t)in->held);
 }
 
 int api_producers_list(struct admin_req *r, struct admin_reply *rep)

@@ -219,6 +219,31 @@ static void slot_done(struct producer *p, struct producer_slot *s, uint32_t n,
 	s->known_valid = 0;	/* after: read only while PENDING */
 }
 
+/* Whether a batch of this sequence must wait for a held one (the lock held); claiming
+ * the held sequence itself lets the hold go: what follows is behind it again. */
+static bool producer_held(struct producer *p, uint64_t epoch, uint64_t sequence)
+{
+	if (p->hold_seq == 0 || p->hold_epoch != epoch)
+		return false;
+	if (sequence > p->hold_seq)
+		return true;
+	if (sequence == p->hold_seq)
+		p->hold_seq = 0;
+	return false;
+}
+
+void producer_hold(struct producer *p, uint64_t gen, uint64_t epoch, uint64_t sequence)
+{
+	pthread_mutex_lock(&p->lock);
+	if (atomic_load_explicit(&p->gen, memory_order_acquire) == gen &&
+	    epoch == p->h->epoch && sequence != 0 &&
+	    (p->hold_seq == 0 || p->hold_epoch != epoch || sequence < p->hold_seq)) {
+		p->hold_epoch = epoch;
+		p->hold_seq = sequence;
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
 enum producer_verdict producer_begin(struct producer *p, uint64_t gen, uint64_t epoch,
 				     uint64_t sequence, uint32_t n, int64_t recv_ns,
 				     uint64_t *known, uint32_t *known_part, int *claim)
@@ -253,8 +278,10 @@ enum producer_verdict producer_begin(struct producer *p, uint64_t gen, uint64_t 
 			v = PRODUCER_RETRY;
 			memcpy(known, slot_offsets(p, s), 8u * n);
 			memcpy(known_part, slot_partitions(p, s), 4u * n);
-			if (s->missing) {	/* the rest is stored now: claimed again, what
-						 * is known merged into */
+			if (s->missing && producer_held(p, epoch, sequence)) {
+				v = PRODUCER_HELD;
+			} else if (s->missing) {	/* the rest is stored now: claimed
+							 * again, what is known merged into */
 				s->recv_ns = recv_ns;
 				s->known_valid = 1;
 				atomic_store_explicit(&s->state, PRODUCER_PENDING,
@@ -266,6 +293,10 @@ enum producer_verdict producer_begin(struct producer *p, uint64_t gen, uint64_t 
 	}
 	if (p->h->floor_epoch == epoch && sequence <= p->h->floor) {
 		v = PRODUCER_TOO_OLD;
+		goto out;
+	}
+	if (producer_held(p, epoch, sequence)) {
+		v = PRODUCER_HELD;
 		goto out;
 	}
 	/* A free record, else the oldest answered one (another epoch's first). */
@@ -334,6 +365,7 @@ int producer_info_at(struct producer_registry *r, uint32_t i, struct producer_in
 	out->epoch = p->h->epoch;
 	out->floor = p->h->floor_epoch == p->h->epoch ? p->h->floor : 0;
 	out->settled = p->settled;
+	out->held = p->hold_epoch == out->epoch ? p->hold_seq : 0;
 	for (uint32_t k = 0; k < PRODUCER_SLOTS; k++) {
 		const struct producer_slot *s = &p->slot[k];
 		uint32_t st = atomic_load_explicit(&s->state, memory_order_relaxed);
@@ -442,6 +474,7 @@ int producer_attach(struct producer_registry *r, const char *id, size_t len, uin
 	p->h->epoch = epoch;	/* a newer one starts over: its floor is 0 (floor_epoch) */
 	*epoch_out = epoch;
 	*gen = atomic_fetch_add_explicit(&p->gen, 1, memory_order_acq_rel) + 1;
+	p->hold_seq = 0;	/* a new connection sends again in order, or gave up */
 	pthread_mutex_unlock(&p->lock);
 	p->attached++;
 	*out = p;

@@ -104,6 +104,11 @@ struct producer {
 					 * newest batch at start-up (registry lock) */
 	uint64_t settled, settled_events;	/* start-up: pending records settled, and the
 						 * events found stored for them */
+	/* Order: the lowest sequence of the epoch in force refused for now (producer_hold)
+	 * and not sent again since; 0 = none (the lock). Batches above it are refused
+	 * (PRODUCER_HELD) so none overtakes it; it is let go when that sequence is claimed
+	 * again, or by a Hello. In memory only: a restart has no batch in flight. */
+	uint64_t hold_epoch, hold_seq;
 };
 
 struct producer_registry {
@@ -149,6 +154,7 @@ enum producer_verdict {
 	PRODUCER_BUSY,		/* every record is a batch in flight */
 	PRODUCER_NO_SPACE,	/* the disk refused the record's room */
 	PRODUCER_ZERO,		/* sequence 0 */
+	PRODUCER_HELD,		/* above a sequence refused for now, not sent again yet */
 };
 
 /* A batch of n stored events with this sequence, received at recv_ns, from the
@@ -158,6 +164,13 @@ enum producer_verdict {
 enum producer_verdict producer_begin(struct producer *p, uint64_t gen, uint64_t epoch,
 				     uint64_t sequence, uint32_t n, int64_t recv_ns,
 				     uint64_t *known, uint32_t *known_part, int *claim);
+
+/* A batch of this sequence was refused for now (it may be stored when sent again:
+ * LOG_FULL, RATE_LIMITED, ...) on the connection whose Hello got gen: later sequences
+ * are refused (PRODUCER_HELD) until it is claimed again, so that no batch of the
+ * producer is stored before one sent ahead of it. A fenced connection's has no
+ * effect. */
+void producer_hold(struct producer *p, uint64_t gen, uint64_t epoch, uint64_t sequence);
 
 /* What the admin plane shows of a producer. */
 struct producer_info {
@@ -169,6 +182,7 @@ struct producer_info {
 	uint64_t oldest_sequence;	/* lowest remembered of the epoch, 0 = none */
 	uint64_t floor;			/* sequences at or below: refused as too old */
 	uint64_t settled;		/* start-up: batches settled from the logs */
+	uint64_t held;			/* the sequence later ones wait for, 0 = none */
 };
 
 /* Fills *out for producer i of the registry (0..r->n). Returns 0, or -ENOENT past the

@@ -1480,6 +1480,72 @@ static void session_queue_ack(struct session *s, const struct session_batch *b)
 	net_server_activate(s->srv, s);
 }
 
+/* Refuses a batch: its answer is the Error, in order with the batches ahead. */
+static int session_batch_refuse(struct session_batch *b, Fanout__V1__ErrorCode code,
+				bool closing, const char *fmt, ...)
+{
+	va_list ap;
+
+	b->err.code = code;
+	b->err.retry_after_ms = 0;	/* the slot's last batch may have set it */
+	va_start(ap, fmt);
+	vsnprintf(b->err.message, sizeof(b->err.message), fmt, ap);
+	va_end(ap);
+	b->closing = closing;
+	return -1;
+}
+
+/* The sequence the connection's producer holds later batches for, 0 = none. */
+static uint64_t session_producer_held(const struct session *s)
+{
+	struct producer *p = s->producer;
+	uint64_t held;
+
+	pthread_mutex_lock(&p->lock);
+	held = p->hold_epoch == s->producer_epoch ? p->hold_seq : 0;
+	pthread_mutex_unlock(&p->lock);
+	return held;
+}
+
+/* Refuses a batch behind the producer's held one. Returns -1. */
+static int session_batch_out_of_order(struct session *s, struct session_batch *b,
+				      uint64_t held)
+{
+	return session_batch_refuse(b, FANOUT__V1__ERROR_CODE__ERROR_CODE_OUT_OF_ORDER, false,
+		"producer %s, epoch %llu: batch %llu was refused for now and not sent again "
+		"yet; the batches after it are refused meanwhile, so that none is stored "
+		"before it: send it again first (then this one), or Hello again to start "
+		"over; nothing was stored", s->producer->id,
+		(unsigned long long)s->producer_epoch, (unsigned long long)held);
+}
+
+/* An idempotent producer's batch answered with a refusal that may pass when it is sent
+ * again (or with events another reactor did not append): later batches of the producer
+ * wait for it (net/producer.h, producer_hold), so none overtakes it in the log. Bad
+ * input, a forgotten sequence and fencing are final; OUT_OF_ORDER is itself behind a
+ * held one. */
+static void session_batch_hold(struct session *s, const struct session_batch *b,
+			       bool some_failed)
+{
+	if (!s->producer || b->seq == 0)
+		return;
+	if (!some_failed) {
+		if (b->rc == 0)
+			return;
+		switch (b->err.code) {
+		case FANOUT__V1__ERROR_CODE__ERROR_CODE_LOG_FULL:
+		case FANOUT__V1__ERROR_CODE__ERROR_CODE_RATE_LIMITED:
+		case FANOUT__V1__ERROR_CODE__ERROR_CODE_RESOURCE_EXHAUSTED:
+		case FANOUT__V1__ERROR_CODE__ERROR_CODE_SEQUENCE_IN_FLIGHT:
+		case FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL:
+			break;
+		default:
+			return;
+		}
+	}
+	producer_hold(s->producer, s->producer_gen, s->producer_epoch, b->seq);
+}
+
 /* Queues a batch's answer: the ack with an entry per stored event (the offset
  * UINT64_MAX for one another reactor failed to append) and, for a failure, the Error. */
 static void session_publish_answer(struct session *s, const struct session_batch *b)
@@ -1495,6 +1561,8 @@ static void session_publish_answer(struct session *s, const struct session_batch
 	}
 	if (t->n > 0 || b->rc == 0)
 		session_queue_ack(s, b);
+	if (failed)
+		session_batch_hold(s, b, true);
 	if (failed)
 		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_LOG_FULL, b->seq, 0, false,
 			      "publish: %u of %u stored events were not appended by their "
@@ -1543,20 +1611,6 @@ void session_batch_record(struct session_batch *b)
 	b->claim = -1;
 }
 
-/* Refuses a batch: its answer is the Error, in order with the batches ahead. */
-static int session_batch_refuse(struct session_batch *b, Fanout__V1__ErrorCode code,
-				bool closing, const char *fmt, ...)
-{
-	va_list ap;
-
-	b->err.code = code;
-	va_start(ap, fmt);
-	vsnprintf(b->err.message, sizeof(b->err.message), fmt, ap);
-	va_end(ap);
-	b->closing = closing;
-	return -1;
-}
-
 /* An idempotent producer's batch, scanned (pub->n stored events): stored as new, or
  * answered (and completed) from what the producer's record says was stored before.
  * Sets up pub's stamp and known entries. Returns 0 (store it: publish_batch), 1 (every
@@ -1597,6 +1651,8 @@ static int session_producer_begin(struct session *s, struct session_batch *b, in
 			FANOUT__V1__ERROR_CODE__ERROR_CODE_SEQUENCE_IN_FLIGHT, false,
 			"producer %s has %u batches being stored; send this one again once "
 			"some are acked", p->id, PRODUCER_SLOTS);
+	case PRODUCER_HELD:
+		return session_batch_out_of_order(s, b, session_producer_held(s));
 	default:
 		return session_batch_refuse(b, FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_SEQUENCE,
 			false, "producer %s, epoch %llu: %s; nothing was stored", p->id,
@@ -1644,7 +1700,7 @@ static void session_publish(struct session *s, const uint8_t *batch, size_t len)
 	struct publish_error err;
 	int64_t now = clock_realtime_ns();	/* every event's receive time */
 	size_t appended = 0;
-	uint64_t seq = 0;
+	uint64_t seq = 0, held;
 	int scanned, known = 0;
 
 	assert(s->batch_tail - s->batch_head < SESSION_BATCHES_MAX);	/* session_parse */
@@ -1669,6 +1725,10 @@ static void session_publish(struct session *s, const uint8_t *batch, size_t len)
 		pub->rejected++;
 		b->rc = -1;
 		b->err = err;
+	} else if (s->producer && (held = session_producer_held(s)) && seq > held) {
+		/* Before the rate charge: a held batch costs the publisher nothing. */
+		publish_ticket_reset(&b->ticket);
+		b->rc = session_batch_out_of_order(s, b, held);
 	} else if (session_publish_charge(s, pub->n, len, &b->err) < 0) {
 		publish_ticket_reset(&b->ticket);
 		pub->rejected++;
@@ -1690,6 +1750,7 @@ static void session_publish(struct session *s, const uint8_t *batch, size_t len)
 		    FANOUT__V1__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED)
 			session_refuse(s, "publish", "", b->err.message);
 	}
+	session_batch_hold(s, b, false);	/* before any later batch is begun */
 	if (b->rc == 0 && b->ticket.n > 0) {
 		s->stats.last_topic = pub->resolved[0];	/* admin plane: the topic's producers */
 		session_publish_priority(s, pub);

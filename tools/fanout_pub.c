@@ -32,8 +32,9 @@
 /* Room for the PublishBatch and ClientMessage headers around the events. */
 #define BATCH_OVERHEAD_BYTES 32
 #define EXIT_USAGE 2
-/* --producer: a batch the server is still storing (SEQUENCE_IN_FLIGHT) is sent again
- * after this long; connecting again is tried this often. */
+/* --producer: a batch refused for now (SEQUENCE_IN_FLIGHT, OUT_OF_ORDER, LOG_FULL, ...)
+ * is sent again after this long (or the server's retry_after_ms); connecting again is
+ * tried this often. */
 #define RESEND_NS (50 * 1000000LL)
 #define RECONNECT_NS (200 * 1000000LL)
 
@@ -55,7 +56,8 @@ struct inflight {
 	uint32_t events;
 	uint8_t *frame;			/* --producer: the batch's bytes, to send again */
 	size_t len, cap;
-	bool resend;			/* SEQUENCE_IN_FLIGHT came for it */
+	bool resend;			/* refused for now: to be sent again */
+	int64_t refused_ns;		/* when it was first refused for now, 0 = never */
 };
 
 struct pub {
@@ -110,10 +112,12 @@ static void usage(FILE *f)
 "                        default 0): when the connection is lost, connect again and\n"
 "                        send the unacknowledged batches again; the server stores\n"
 "                        each batch once and answers a repeat with its first offsets.\n"
+"                        A batch refused for now (LOG_FULL, RATE_LIMITED, ...) is\n"
+"                        sent again, in order, for up to --retry-seconds\n"
 "                        A new run with the same ID must use a higher EPOCH (its\n"
 "                        sequences start again at 1)\n"
 "  --retry-seconds S     with --producer: how long to keep connecting again after a\n"
-"                        loss (default 30)\n"
+"                        loss, or sending a refused batch again (default 30)\n"
 "Prints {\"published\",\"acked\",\"errors\",\"seconds\",\"events_per_s\",\"avg_frame_bytes\"}\n"
 "(with --producer also \"reconnects\" and \"resent\", batches sent again)\n"
 "as one JSON line (avg_frame_bytes: PublishBatch bytes on the wire per event).\n"
@@ -376,17 +380,45 @@ static void print_server_error(const Fanout__V1__Error *e)
 		e->closing ? ", connection closing" : "");
 }
 
-static bool inflight_mark_resend(struct pub *p, uint64_t sequence)
+/* --producer: batch sequence was refused for now; it goes again (with what follows it:
+ * the server holds those, OUT_OF_ORDER) after delay_ns. False when it is not in
+ * flight, or has been refused for longer than --retry-seconds (then it is an error). */
+static bool inflight_mark_resend(struct pub *p, uint64_t sequence, int64_t delay_ns)
 {
+	int64_t now = clock_monotonic_ns();
+
 	for (unsigned k = 0; k < p->n_inflight; k++) {
-		if (p->inflight[k].sequence == sequence) {
-			p->inflight[k].resend = true;
-			if (!p->resend_at_ns)
-				p->resend_at_ns = clock_monotonic_ns() + RESEND_NS;
-			return true;
-		}
+		struct inflight *f = &p->inflight[k];
+
+		if (f->sequence != sequence)
+			continue;
+		if (!f->refused_ns)
+			f->refused_ns = now;
+		else if (now - f->refused_ns > (int64_t)(p->o.retry_s * 1e9))
+			return false;
+		f->resend = true;
+		if (p->resend_at_ns < now + delay_ns)
+			p->resend_at_ns = now + delay_ns;
+		return true;
 	}
 	return false;
+}
+
+/* Whether an Error for a batch of a --producer means "send it again" (the server may
+ * store it then; it holds the later ones meanwhile). */
+static bool refused_for_now(Fanout__V1__ErrorCode code)
+{
+	switch (code) {
+	case FANOUT__V1__ERROR_CODE__ERROR_CODE_SEQUENCE_IN_FLIGHT:
+	case FANOUT__V1__ERROR_CODE__ERROR_CODE_OUT_OF_ORDER:
+	case FANOUT__V1__ERROR_CODE__ERROR_CODE_LOG_FULL:
+	case FANOUT__V1__ERROR_CODE__ERROR_CODE_RATE_LIMITED:
+	case FANOUT__V1__ERROR_CODE__ERROR_CODE_RESOURCE_EXHAUSTED:
+	case FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL:
+		return true;
+	default:
+		return false;
+	}
 }
 
 /* In-flight batches stay in sequence order (sent again in that order). */
@@ -413,16 +445,28 @@ static void inflight_remove(struct pub *p, uint64_t sequence, uint64_t acked_eve
 static void on_message(struct pub *p, const Fanout__V1__ServerMessage *m)
 {
 	switch (m->body_case) {
-	case FANOUT__V1__SERVER_MESSAGE__BODY_PUBLISH_ACK:
+	case FANOUT__V1__SERVER_MESSAGE__BODY_PUBLISH_ACK: {
+		const Fanout__V1__PublishAck *a = m->publish_ack;
+		size_t stored = 0;
+
+		for (size_t i = 0; i < a->n_offsets; i++)
+			stored += a->offsets[i] != UINT64_MAX;
+		/* Some events not appended (LOG_FULL follows): the producer's record keeps
+		 * them missing, and sending the batch again stores just those. */
+		if (p->o.producer && stored < a->n_offsets &&
+		    inflight_mark_resend(p, a->sequence, RESEND_NS))
+			break;
 		p->acked += m->publish_ack->n_offsets;
 		p->last_ack_mono_ns = clock_monotonic_ns();
 		inflight_remove(p, m->publish_ack->sequence, m->publish_ack->n_offsets);
 		break;
+	}
 	case FANOUT__V1__SERVER_MESSAGE__BODY_ERROR:
-		if (p->o.producer &&
-		    m->error->code == FANOUT__V1__ERROR_CODE__ERROR_CODE_SEQUENCE_IN_FLIGHT &&
-		    inflight_mark_resend(p, m->error->sequence))
-			break;	/* its earlier send is still being stored: again shortly */
+		if (p->o.producer && refused_for_now(m->error->code) &&
+		    inflight_mark_resend(p, m->error->sequence,
+					 m->error->retry_after_ms ?
+					 (int64_t)m->error->retry_after_ms * 1000000 : RESEND_NS))
+			break;	/* again shortly, in order */
 		p->errors++;
 		p->server_error = true;
 		print_server_error(m->error);
@@ -519,6 +563,7 @@ static int pub_send(struct pub *p, size_t n)
 	}
 	p->inflight[p->n_inflight].sequence = b.sequence;
 	p->inflight[p->n_inflight].events = (uint32_t)n;
+	p->inflight[p->n_inflight].refused_ns = 0;
 	p->inflight[p->n_inflight++].resend = false;
 	p->published += n;
 	p->bytes += len;

@@ -6,7 +6,8 @@
  * batches are in flight (over two reactors: some batches part-stored) loses nothing and
  * stores nothing twice once the producer has sent everything again; epochs fence older
  * connections; bad ids, sequence 0, a reused sequence with another size, a forgotten
- * sequence and a publisher-set stamp are refused; `fanout-pub --producer` rides out a
+ * sequence and a publisher-set stamp are refused; a batch refused for now holds the
+ * later ones (OUT_OF_ORDER) until sent again; `fanout-pub --producer` rides out a
  * server SIGKILLed and restarted three times under it and stores every event once. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -547,6 +548,79 @@ static void test_refusals(void **state)
 
 /* The admin API lists producers: epoch, batches remembered, sequences; one by id; 404
  * for another. */
+/* The heldAtSequence the admin API shows for a producer. */
+static uint64_t held_at(const char *id)
+{
+	char path[128];
+	json_t *body;
+	uint64_t n;
+
+	snprintf(path, sizeof(path), "/api/v1/producers/%s", id);
+	body = api_expect(&g_srv, "GET", path, NULL, 200);
+	n = (uint64_t)json_integer_value(json_object_get(body, "heldAtSequence"));
+	json_decref(body);
+	return n;
+}
+
+/* Order: a batch refused for now (here RATE_LIMITED) holds the producer's later ones —
+ * a batch sent once the bucket has refilled, before the refused one is sent again, is
+ * refused OUT_OF_ORDER and stores nothing — until it is sent again; then both are
+ * stored, the refused one first in every partition. A new Hello lets the hold go. */
+static void test_refused_batch_holds_later_ones(void **state)
+{
+	const char *const args[] = { "--topic", TOPIC ":4", "--reactors", "2",
+				     "--max-conn-events-per-s", "100", NULL };
+	struct ack a2 = { 0 }, a3 = { 0 };
+	Fanout__V1__ServerMessage *m;
+	struct client c, d;
+	uint32_t retry_ms;
+
+	(void)state;
+	server_stop(&g_srv, SIGTERM);
+	server_start(&g_srv, args);
+	producer_connect(&c, "gateway-9", 1);
+	send_batch(&c, 1, 0, 100);	/* the burst: a second's worth */
+	client_free_msg(expect_ack(&c, 1));
+	send_batch(&c, 2, 100, 60);
+	m = expect_error(&c, FANOUT__V1__ERROR_CODE__ERROR_CODE_RATE_LIMITED);
+	assert_int_equal(m->error->sequence, 2);
+	retry_ms = m->error->retry_after_ms;
+	assert_true(retry_ms > 0 && retry_ms <= 1000);
+	client_free_msg(m);
+	assert_int_equal(held_at("gateway-9"), 2);
+	usleep((retry_ms + 50) * 1000);	/* batch 3 would fit now, batch 2 too */
+	send_batch(&c, 3, 160, 10);
+	m = expect_error(&c, FANOUT__V1__ERROR_CODE__ERROR_CODE_OUT_OF_ORDER);
+	assert_int_equal(m->error->sequence, 3);
+	assert_non_null(strstr(m->error->message, "batch 2 was refused for now"));
+	client_free_msg(m);
+	usleep(800 * 1000);	/* room for 70 events (a held batch was charged nothing) */
+	send_batch(&c, 2, 100, 60);
+	send_batch(&c, 3, 160, 10);
+	m = expect_ack(&c, 2);
+	ack_take(&a2, m->publish_ack);
+	client_free_msg(m);
+	m = expect_ack(&c, 3);
+	ack_take(&a3, m->publish_ack);
+	client_free_msg(m);
+	assert_int_equal(held_at("gateway-9"), 0);
+	for (uint32_t i = 0; i < a3.n; i++)
+		for (uint32_t j = 0; j < a2.n; j++)
+			if (a2.part[j] == a3.part[i])
+				assert_true(a2.off[j] < a3.off[i]);
+	/* Refused again, then a new connection (a new Hello) starts over. */
+	send_batch(&c, 4, 170, 100);
+	client_free_msg(expect_error(&c, FANOUT__V1__ERROR_CODE__ERROR_CODE_RATE_LIMITED));
+	assert_int_equal(held_at("gateway-9"), 4);
+	producer_connect(&d, "gateway-9", 1);
+	assert_int_equal(held_at("gateway-9"), 0);
+	usleep(1100 * 1000);
+	send_batch(&d, 5, 270, 10);
+	client_free_msg(expect_ack(&d, 5));
+	client_close(&d);
+	client_close(&c);
+}
+
 static void test_admin_lists_producers(void **state)
 {
 	const char *const with_http[] = { "--topic", TOPIC ":4", "--reactors", "2", NULL };
@@ -582,45 +656,39 @@ static void test_admin_lists_producers(void **state)
 /* fanout-pub --producer, paced over ~2 s, while the server is SIGKILLed and restarted
  * (same port) three times: it connects again and sends its unacknowledged batches again;
  * every event is stored once. */
-static void test_fanout_pub_rides_out_kills(void **state)
+/* Starts fanout-pub (g_argv[2]) with args against the server, its JSON summary to
+ * g_srv.dir/pub.json. Returns its pid. */
+static pid_t pub_spawn(const char *args)
 {
-	enum { TOTAL = 40000 };
-	static uint8_t seen[TOTAL];
-	char addr[80], cmd[1024], path[400], json[512] = "";
-	const char *const fixed[] = { "--topic", TOPIC ":4", "--reactors", "2", "--no-http",
-				      "--listen", addr, NULL };
-	unsigned long long published = 0, acked = 0, reconnects = 0;
-	struct client c;
-	uint32_t got = 0;
-	int status = -1;
-	FILE *f;
+	char cmd[1024];
 	pid_t pid;
 
-	(void)state;
-	if (g_argc < 3)
-		skip();
-	snprintf(addr, sizeof(addr), "%s", g_srv.addr);
-	snprintf(path, sizeof(path), "%s/pub.json", g_srv.dir);
-	snprintf(cmd, sizeof(cmd), "exec %s --connect %s --topic %s --producer cli-pub:1 "
-		 "--count %d --rate 20000 --batch 400 --window 8 --quiet > %s", g_argv[2], addr,
-		 TOPIC, TOTAL, path);
+	snprintf(cmd, sizeof(cmd), "exec %s --connect %s --topic %s %s --quiet > %s/pub.json",
+		 g_argv[2], g_srv.addr, TOPIC, args, g_srv.dir);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
 	}
-	for (int k = 0; k < 3; k++) {
-		usleep(250000 + (useconds_t)(rand() % 200000));
-		server_stop(&g_srv, SIGKILL);
-		server_start(&g_srv, fixed);
-		assert_string_equal(g_srv.addr, addr);
-	}
+	return pid;
+}
+
+/* Waits up to 60 s for fanout-pub to exit 0 having published and had acked total events;
+ * returns its summary's counter name (e.g. "reconnects"). */
+static unsigned long long pub_finish(pid_t pid, unsigned long long total, const char *name)
+{
+	char path[400], json[512] = "", key[64];
+	unsigned long long published = 0, acked = 0, v = 0;
+	int status = -1;
+	FILE *f;
+
 	for (int i = 0; i < 600 && waitpid(pid, &status, WNOHANG) != pid; i++)
 		usleep(100000);
 	if (!WIFEXITED(status))
 		kill(pid, SIGKILL);
 	assert_true(WIFEXITED(status));
+	snprintf(path, sizeof(path), "%s/pub.json", g_srv.dir);
 	f = fopen(path, "r");
 	assert_non_null(f);
 	assert_non_null(fgets(json, sizeof(json), f));
@@ -628,34 +696,97 @@ static void test_fanout_pub_rides_out_kills(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 	assert_int_equal(sscanf(json, "{\"published\":%llu,\"acked\":%llu", &published,
 				&acked), 2);
-	assert_int_equal(published, TOTAL);
-	assert_int_equal(acked, TOTAL);
-	assert_non_null(strstr(json, "\"reconnects\":"));
-	assert_int_equal(sscanf(strstr(json, "\"reconnects\":"), "\"reconnects\":%llu",
-				&reconnects), 1);
-	assert_true(reconnects >= 1);
+	assert_int_equal(published, total);
+	assert_int_equal(acked, total);
+	snprintf(key, sizeof(key), "\"%s\":", name);
+	assert_non_null(strstr(json, key));
+	assert_int_equal(sscanf(strstr(json, key) + strlen(key), "%llu", &v), 1);
+	return v;
+}
 
+/* Reads the topic from the earliest event: every one of fanout-pub's total events once,
+ * stamped with producer, and (in_order) each partition's in publishing order. */
+static void expect_pub_events(uint32_t total, uint8_t *seen, const char *producer,
+			      bool in_order)
+{
+	long last[PARTS];
+	struct client c;
+	uint32_t got = 0;
+
+	for (uint32_t p = 0; p < PARTS; p++)
+		last[p] = -1;
 	subscribe_earliest(&c);
 	for (;;) {
 		Fanout__V1__ServerMessage *m = NULL;
 		long who;
 		unsigned k;
 
-		if (client_recv(&c, &m, got < TOTAL ? 10000 : 500) == -ETIMEDOUT)
+		if (client_recv(&c, &m, got < total ? 10000 : 500) == -ETIMEDOUT)
 			break;
 		assert_non_null(m);
 		assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_EVENT);
 		assert_int_equal(sscanf(m->event->event_id, "%ld-%u", &who, &k), 2);
-		assert_true(k < TOTAL);
+		assert_true(k < total);
 		assert_non_null(m->event->producer);
-		assert_string_equal(m->event->producer->producer_id, "cli-pub");
+		assert_string_equal(m->event->producer->producer_id, producer);
+		assert_true(m->event->distribution->partition < PARTS);
+		if (in_order) {
+			assert_true((long)k > last[m->event->distribution->partition]);
+			last[m->event->distribution->partition] = k;
+		}
 		seen[k]++;
 		got++;
 		client_free_msg(m);
 	}
 	client_close(&c);
-	assert_int_equal(got, TOTAL);
-	expect_each_once(seen, TOTAL);
+	assert_int_equal(got, total);
+	expect_each_once(seen, total);
+}
+
+static void test_fanout_pub_rides_out_kills(void **state)
+{
+	enum { TOTAL = 40000 };
+	static uint8_t seen[TOTAL];
+	char addr[80];
+	const char *const fixed[] = { "--topic", TOPIC ":4", "--reactors", "2", "--no-http",
+				      "--listen", addr, NULL };
+	pid_t pid;
+
+	(void)state;
+	if (g_argc < 3)
+		skip();
+	snprintf(addr, sizeof(addr), "%s", g_srv.addr);
+	pid = pub_spawn("--producer cli-pub:1 --count 40000 --rate 20000 --batch 400 "
+			"--window 8");
+	for (int k = 0; k < 3; k++) {
+		usleep(250000 + (useconds_t)(rand() % 200000));
+		server_stop(&g_srv, SIGKILL);
+		server_start(&g_srv, fixed);
+		assert_string_equal(g_srv.addr, addr);
+	}
+	assert_true(pub_finish(pid, TOTAL, "reconnects") >= 1);
+	expect_pub_events(TOTAL, seen, "cli-pub", false);
+}
+
+/* fanout-pub --producer, unpaced, against a connection limit of 2,000 events/s: its
+ * batches are refused for now (RATE_LIMITED, then OUT_OF_ORDER behind them) and sent
+ * again; it exits 0, and every event is stored once, each partition in order. */
+static void test_fanout_pub_rides_out_refusals(void **state)
+{
+	enum { TOTAL = 6000 };
+	static uint8_t seen[TOTAL];
+	const char *const args[] = { "--topic", TOPIC ":4", "--reactors", "2", "--no-http",
+				     "--max-conn-events-per-s", "2000", NULL };
+	pid_t pid;
+
+	(void)state;
+	if (g_argc < 3)
+		skip();
+	server_stop(&g_srv, SIGTERM);
+	server_start(&g_srv, args);
+	pid = pub_spawn("--producer cli-pub2:1 --count 6000 --batch 200 --window 8");
+	assert_true(pub_finish(pid, TOTAL, "resent") >= 1);
+	expect_pub_events(TOTAL, seen, "cli-pub2", true);
 }
 
 int main(int argc, char **argv)
@@ -668,7 +799,11 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_epochs_fence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fanout_pub_rides_out_kills, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fanout_pub_rides_out_refusals, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_admin_lists_producers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused_batch_holds_later_ones, setup,
+						teardown),
 	};
 
 	g_argc = argc;

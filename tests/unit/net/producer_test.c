@@ -251,6 +251,61 @@ static void test_verdicts(void **state)
 
 /* Records past PRODUCER_SLOTS forget the oldest, whatever the batches' size: their
  * sequences are refused as too old, newer ones still answered. */
+static uint64_t held(struct fx *f)
+{
+	struct producer_info in;
+
+	assert_int_equal(producer_info_at(&f->r, 0, &in), 0);
+	return in.held;
+}
+
+/* A sequence refused for now holds the later ones (PRODUCER_HELD, nothing claimed),
+ * not the earlier ones; claiming it again lets the hold go; the lowest such sequence
+ * counts; a fenced connection cannot hold; a Hello lets the hold go. A part-stored
+ * batch above the hold is not completed meanwhile, a wholly stored one is answered. */
+static void test_hold(void **state)
+{
+	struct fx *f = *state;
+	struct producer *p;
+	uint64_t gen, old, off[2] = { 40, UINT64_MAX };
+	uint32_t part[2] = { 0, 0 };
+	int claim;
+
+	p = attach(f, "gw", 1, &gen);
+	store(p, 1, 1, 2, 10);
+	assert_int_equal(begin(p, 1, 8, 2, 1, f->known, f->known_part, &claim), PRODUCER_NEW);
+	producer_record(p, claim, 2, part, off);	/* entry 1 not stored */
+	store(p, 1, 9, 2, 50);
+	producer_hold(p, gen, 1, 6);
+	producer_hold(p, gen, 1, 5);
+	producer_hold(p, gen, 1, 7);	/* the lowest holds */
+	assert_int_equal(held(f), 5);
+	assert_int_equal(begin(p, 1, 6, 2, 1, f->known, f->known_part, &claim), PRODUCER_HELD);
+	assert_int_equal(claim, -1);
+	assert_int_equal(begin(p, 1, 8, 2, 1, f->known, f->known_part, &claim), PRODUCER_HELD);
+	assert_int_equal(claim, -1);	/* its missing entry waits too */
+	assert_int_equal(begin(p, 1, 9, 2, 1, f->known, f->known_part, &claim),
+			 PRODUCER_RETRY);	/* stored before: answered, stores nothing */
+	assert_int_equal(claim, -1);
+	store(p, 1, 3, 2, 20);	/* ahead of the hold: goes on */
+	assert_int_equal(held(f), 5);
+	store(p, 1, 5, 2, 30);	/* sent again: the hold goes */
+	assert_int_equal(held(f), 0);
+	store(p, 1, 6, 2, 60);
+	/* A fenced connection's refusal holds nothing; a Hello lets a hold go. */
+	old = gen;
+	p = attach(f, "gw", 1, &gen);
+	producer_hold(p, old, 1, 10);
+	assert_int_equal(held(f), 0);
+	producer_hold(p, gen, 1, 10);
+	assert_int_equal(held(f), 10);
+	p = attach(f, "gw", 1, &gen);
+	assert_int_equal(held(f), 0);
+	store(p, 1, 11, 2, 70);
+	for (int i = 0; i < 3; i++)
+		producer_detach(&f->r, p);
+}
+
 static void test_forgetting(void **state)
 {
 	struct fx *f = *state;
@@ -454,6 +509,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_epochs_and_fencing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verdicts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forgetting, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hold, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_table_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_settle_from_log, setup, teardown),
