@@ -452,6 +452,11 @@ int admin_start(struct admin *a, struct net_engine *eng)
 	return 0;
 }
 
+void admin_extend(struct admin *a, const struct admin_ext *ext)
+{
+	atomic_store_explicit(&a->ext, ext, memory_order_release);
+}
+
 void admin_reload(struct admin *a)
 {
 	atomic_store(&a->reload, true);

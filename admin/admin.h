@@ -116,6 +116,18 @@ struct admin_drop {
 struct MHD_Daemon;
 struct admin_http_ctx;
 struct ws_server;
+struct json_t;
+
+/* What a part of fanoutd above admin/ (tools/fanoutd_kafka.c) adds to the admin plane.
+ * Both are called on the admin thread; the part guards its own state. */
+struct admin_ext {
+	void *arg;
+	/* Prometheus text (whole families: HELP, TYPE, series) for /metrics, malloc'd;
+	 * NULL: none. */
+	char *(*metrics)(void *arg);
+	/* GET /api/v1/kafka's body (a new reference); NULL: out of memory. */
+	struct json_t *(*kafka)(void *arg);
+};
 
 struct admin {
 	const struct config *cfg;
@@ -140,6 +152,7 @@ struct admin {
 	bool reload_pending;		/* a reload waits for the store */
 	struct MHD_Daemon *mhd;
 	struct ws_server *ws;		/* WebSocket streams (admin/ws.h) */
+	_Atomic(const struct admin_ext *) ext;	/* admin_extend; NULL: none */
 	char *tls_cert_pem, *tls_key_pem;	/* --tls-cert/--tls-key, read at start */
 	struct admin_http_ctx *http_held;	/* answers held back (admin/http.c) */
 	char http_bound[80];		/* "" without HTTP */
@@ -191,6 +204,10 @@ int admin_start(struct admin *a, struct net_engine *eng);
 
 /* Asks the admin thread to read --rules again (SIGHUP). Async-signal-safe. */
 void admin_reload(struct admin *a);
+
+/* Adds ext's metrics and endpoints (ext must outlive the admin thread; NULL takes
+ * them away). Any thread, once admin_prepare is done. */
+void admin_extend(struct admin *a, const struct admin_ext *ext);
 
 /* Stops HTTP and the admin thread, writing the statistics rows it still holds (bounded).
  * Main thread, before the reactors stop. */

@@ -1,6 +1,7 @@
 /* admin/api_producers.c — GET /api/v1/producers and /api/v1/producers/{id}: the
  * idempotent producers the server keeps records for (net/producer.h): epoch in force,
- * batches remembered and in flight, sequences. */
+ * batches remembered and in flight, sequences; and GET /api/v1/kafka, the Kafka sources
+ * that publish as such producers. */
 #include <string.h>
 
 #include "admin/admin.h"
@@ -43,4 +44,19 @@ int api_producer_get(struct admin_req *r, struct admin_reply *rep)
 			return admin_ok(rep, 200, producer_json(&in));
 	return admin_error(rep, 404, "NOT_FOUND", NULL, "no producer '%.64s' (a producer "
 			   "exists once a Hello named it)", id);
+}
+
+/* GET /api/v1/kafka: the Kafka sources (tools/fanoutd_kafka.c, through admin_extend):
+ * per source its counts and per Kafka partition the position, commit and lag. */
+int api_kafka(struct admin_req *r, struct admin_reply *rep)
+{
+	const struct admin_ext *ext = atomic_load_explicit(&r->a->ext, memory_order_acquire);
+	json_t *body;
+
+	if (!ext || !ext->kafka)
+		return admin_ok(rep, 200, json_pack("{s:[]}", "sources"));
+	body = ext->kafka(ext->arg);
+	if (!body)
+		return admin_error(rep, 500, "INTERNAL", NULL, "out of memory");
+	return admin_ok(rep, 200, body);
 }

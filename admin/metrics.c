@@ -527,6 +527,23 @@ static void metrics_ws(struct mbuf *b, const struct admin *a)
 	}
 }
 
+/* What a part above admin/ adds (admin_extend): the Kafka sources. */
+static void metrics_ext(struct mbuf *b, struct admin *a)
+{
+	const struct admin_ext *ext = atomic_load_explicit(&a->ext, memory_order_acquire);
+	char *text;
+
+	if (!ext || !ext->metrics)
+		return;
+	text = ext->metrics(ext->arg);
+	if (!text) {
+		b->failed = true;
+		return;
+	}
+	mb_printf(b, "%s", text);
+	free(text);
+}
+
 char *metrics_render(struct admin *a, size_t *len)
 {
 	struct mbuf b = { .cap = 64 << 10 };
@@ -542,6 +559,7 @@ char *metrics_render(struct admin *a, size_t *len)
 	metrics_admin(&b, a);
 	metrics_data(&b, a);
 	metrics_ws(&b, a);
+	metrics_ext(&b, a);
 	mb_family(&b, "fanout_metrics_truncated", "gauge",
 		  "1 when series were left out (more than the bound).");
 	mb_printf(&b, "fanout_metrics_truncated %d\n", b.truncated);

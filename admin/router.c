@@ -55,6 +55,7 @@ static const struct admin_route_entry admin_routes[] = {
 	{ { "api", "v1", "audit" }, "GET", { { "GET", api_audit } } },
 	{ { "api", "v1", "producers" }, "GET", { { "GET", api_producers_list } } },
 	{ { "api", "v1", "producers", "*" }, "GET", { { "GET", api_producer_get } } },
+	{ { "api", "v1", "kafka" }, "GET", { { "GET", api_kafka } } },
 	{ { "api", "v1", "tokens" }, "GET, POST",
 	  { { "GET", api_tokens_list }, { "POST", api_tokens_create } } },
 	{ { "api", "v1", "tokens", "*" }, "GET, PATCH, DELETE",

@@ -43,6 +43,7 @@ int api_audit(struct admin_req *r, struct admin_reply *rep);	/* admin/api_audit.
 
 /* admin/api_producers.c */
 int api_producers_list(struct admin_req *r, struct admin_reply *rep);
+int api_kafka(struct admin_req *r, struct admin_reply *rep);
 int api_producer_get(struct admin_req *r, struct admin_reply *rep);
 
 /* admin/api_tokens.c */

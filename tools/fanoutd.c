@@ -508,6 +508,8 @@ int main(int argc, char **argv)
 	static struct admin admin;
 	static struct executor executor;
 	static struct fanoutd_kafka kafka;
+	static const struct admin_ext kafka_ext = { .arg = &kafka,
+		.metrics = fanoutd_kafka_metrics, .kafka = fanoutd_kafka_json };
 	uint64_t events, batches, rejected;
 	uint32_t reactors;
 	int64_t mem_log_at;
@@ -568,6 +570,8 @@ int main(int argc, char **argv)
 		fanoutd_shm_fini(&sinks);
 		return 1;
 	}
+	if (cfg.nkafka)
+		admin_extend(&admin, &kafka_ext);	/* /metrics and GET /api/v1/kafka */
 	if (!cfg.quiet)
 		fprintf(stderr, "fanoutd %s: listening on %s with %u reactor%s\n", FANOUT_VERSION,
 			engine.bound, reactors, reactors == 1 ? "" : "s");

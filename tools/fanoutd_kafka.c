@@ -18,6 +18,7 @@
 #include "core/arena.h"
 #include "core/clock.h"
 #include "tools/client.h"
+#include "tools/kafka_stat.h"
 
 #define KAFKA_COMMIT_NS   (100 * 1000000ll)	/* a commit at least this often */
 #define KAFKA_RETRY_NS    (200 * 1000000ll)	/* a refused batch is tried again after */
@@ -28,6 +29,13 @@
 #define KAFKA_DRAIN_MS    2000		/* at a revoke or the stop: answers awaited */
 #define KAFKA_SAY_NS      1000000000ll	/* one line a second per source, at most */
 #define KAFKA_ARENA_BYTES (4u << 20)	/* a JSON event's decoded fields */
+#define KAFKA_STAT_NS     (250 * 1000000ll)	/* the snapshots the admin plane shows */
+
+static_assert(KAFKA_STAT_PARTS_MAX == KAFKA_PARTS_MAX, "a snapshot per partition served");
+
+/* Guards every fanoutd_kafka's stat (the admin thread reads them while this module's
+ * thread writes them; the stop frees them). */
+static pthread_mutex_t kafka_stat_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct kafka_part {
 	struct client c;
@@ -56,6 +64,9 @@ struct kafka_source {
 	uint64_t stored, refused, bad;	/* messages: answered, refused for good, not
 					 * an event */
 	uint64_t not_durable;		/* NOT_DURABLE answers (--fsync batch) */
+	bool brokers_down;		/* librdkafka: all brokers down (kafka_error) */
+	int64_t stat_at_ns;		/* the next snapshot */
+	struct kafka_stat_source *stat;	/* k->stat's entry for this source */
 };
 
 static void kafka_say(struct kafka_source *s, const char *fmt, ...)
@@ -382,8 +393,11 @@ static void kafka_message(struct kafka_source *s, const rd_kafka_message_t *m)
 	if (m->err) {
 		if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
 			kafka_say(s, "%s", rd_kafka_message_errstr(m));
+		else
+			s->brokers_down = false;	/* a fetch came back */
 		return;
 	}
+	s->brokers_down = false;
 	if (m->partition < 0 || (uint32_t)m->partition >= KAFKA_PARTS_MAX) {
 		/* Paused, never skipped: its offsets stay uncommitted for another member. */
 		kafka_say(s, "partition %d: beyond the %u this server consumes; paused",
@@ -518,6 +532,8 @@ static void kafka_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	(void)rk;
 	if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
 		kafka_say(s, "commit: %s (sent again with the next)", rd_kafka_err2str(err));
+	else
+		s->brokers_down = false;	/* the coordinator answered */
 	for (int i = 0; l && i < l->cnt; i++) {
 		int32_t p = l->elems[i].partition;
 
@@ -559,6 +575,43 @@ static void kafka_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 }
 
 /* Partitions whose pause is over consume again from their retry offset. */
+/* Refreshes the source's snapshot when due: counts, and per partition served its
+ * position, commit and the high watermark librdkafka has from its last fetch (a cached
+ * value: no request to the broker). */
+static void kafka_stat_update(struct kafka_source *s)
+{
+	struct kafka_stat_source *st = s->stat;
+	int64_t now = clock_monotonic_ns();
+
+	if (now < s->stat_at_ns)
+		return;
+	s->stat_at_ns = now + KAFKA_STAT_NS;
+	pthread_mutex_lock(&kafka_stat_lock);
+	st->stored = s->stored;
+	st->refused = s->refused;
+	st->skipped = s->bad;
+	st->not_durable = s->not_durable;
+	st->brokers_down = s->brokers_down;
+	for (uint32_t p = 0; p < KAFKA_PARTS_MAX; p++) {
+		const struct kafka_part *kp = &s->parts[p];
+		struct kafka_stat_part *sp = &st->parts[p];
+		int64_t lo = -1, hi = -1;
+
+		sp->assigned = kp->assigned;
+		if (!kp->assigned)
+			continue;
+		if (p >= st->nparts)
+			st->nparts = p + 1;
+		sp->position = kafka_position(kp) >= 0 ? kafka_position(kp) : kp->committed;
+		sp->committed = kp->committed;
+		if (rd_kafka_get_watermark_offsets(s->rk, s->cfg->kafka_topic, (int32_t)p, &lo,
+						   &hi) != RD_KAFKA_RESP_ERR_NO_ERROR || hi < 0)
+			hi = -1;
+		sp->high = hi;
+	}
+	pthread_mutex_unlock(&kafka_stat_lock);
+}
+
 static void kafka_resume_due(struct kafka_source *s)
 {
 	int64_t now = clock_monotonic_ns();
@@ -605,6 +658,7 @@ static void *kafka_thread(void *arg)
 					(void)kafka_answers(s, (int32_t)p, 0);
 			kafka_resume_due(s);
 			kafka_commit_as(s, false, false);
+			kafka_stat_update(s);
 		}
 	}
 	for (uint32_t i = 0; i < k->n; i++)
@@ -617,6 +671,23 @@ static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const ch
 	(void)rk;
 	if (level <= 4)	/* warnings and worse; librdkafka repeats itself otherwise */
 		fprintf(stderr, "fanoutd: kafka: %s: %s\n", fac, buf);
+}
+
+/* librdkafka's errors (served by the consumer poll, on this thread). Every broker down
+ * is said, and shown (fanout_kafka_brokers_down) until a message or a commit comes. */
+static void kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	struct kafka_source *s = opaque;
+
+	(void)rk;
+	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+		if (!s->brokers_down)
+			kafka_say(s, "every Kafka broker is unreachable (%s); local publishing "
+				  "goes on, consuming resumes when one answers", reason);
+		s->brokers_down = true;
+		return;
+	}
+	kafka_say(s, "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
 static int kafka_conf_set(rd_kafka_conf_t *c, const char *k, const char *v)
@@ -640,6 +711,10 @@ static int kafka_source_start(struct fanoutd_kafka *k, struct kafka_source *s,
 
 	s->k = k;
 	s->cfg = src;
+	s->stat = &k->stat[s - k->src];
+	s->stat->kafka_topic = src->kafka_topic;
+	s->stat->topic = src->topic;
+	s->stat->group = src->group;
 	s->parts = calloc(KAFKA_PARTS_MAX, sizeof(*s->parts));
 	if (!s->parts || arena_init(&s->arena, KAFKA_ARENA_BYTES) < 0) {
 		rd_kafka_conf_destroy(c);
@@ -669,6 +744,7 @@ static int kafka_source_start(struct fanoutd_kafka *k, struct kafka_source *s,
 	rd_kafka_conf_set_log_cb(c, kafka_log);
 	rd_kafka_conf_set_rebalance_cb(c, kafka_rebalance);
 	rd_kafka_conf_set_offset_commit_cb(c, kafka_committed);
+	rd_kafka_conf_set_error_cb(c, kafka_error);
 	rd_kafka_conf_set_opaque(c, s);
 	s->rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, why, sizeof(why));
 	if (!s->rk) {
@@ -735,8 +811,13 @@ int fanoutd_kafka_start(struct fanoutd_kafka *k, const struct config *cfg, const
 	if (cfg->auth_required && (rc = kafka_token(k, cfg->auth_bootstrap)) < 0)
 		return rc;
 	k->src = calloc(cfg->nkafka, sizeof(*k->src));
-	if (!k->src)
+	pthread_mutex_lock(&kafka_stat_lock);
+	k->stat = calloc(cfg->nkafka, sizeof(*k->stat));
+	pthread_mutex_unlock(&kafka_stat_lock);
+	if (!k->src || !k->stat) {
+		fanoutd_kafka_stop(k);
 		return -ENOMEM;
+	}
 	for (uint32_t i = 0; i < cfg->nkafka && rc == 0; i++, k->n++)
 		rc = kafka_source_start(k, &k->src[i], cfg, &cfg->kafka[i]);
 	if (rc == 0 && (rc = -pthread_create(&k->thread, NULL, kafka_thread, k)) == 0)
@@ -763,5 +844,30 @@ void fanoutd_kafka_stop(struct fanoutd_kafka *k)
 	}
 	free(k->src);
 	explicit_bzero(k->token, sizeof(k->token));
+	pthread_mutex_lock(&kafka_stat_lock);	/* the admin thread may be reading stat */
+	free(k->stat);
 	memset(k, 0, sizeof(*k));
+	pthread_mutex_unlock(&kafka_stat_lock);
+}
+
+char *fanoutd_kafka_metrics(void *arg)
+{
+	struct fanoutd_kafka *k = arg;
+	char *text;
+
+	pthread_mutex_lock(&kafka_stat_lock);
+	text = kafka_stat_metrics(k->stat, k->stat ? k->n : 0);
+	pthread_mutex_unlock(&kafka_stat_lock);
+	return text;
+}
+
+json_t *fanoutd_kafka_json(void *arg)
+{
+	struct fanoutd_kafka *k = arg;
+	json_t *body;
+
+	pthread_mutex_lock(&kafka_stat_lock);
+	body = kafka_stat_json(k->stat, k->stat ? k->n : 0);
+	pthread_mutex_unlock(&kafka_stat_lock);
+	return body;
 }

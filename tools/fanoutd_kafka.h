@@ -39,6 +39,7 @@
 #define KAFKA_COMMIT_AT  24u	/* acknowledged, uncommitted batches that force a commit */
 
 struct kafka_source;
+struct kafka_stat_source;
 
 struct fanoutd_kafka {
 	pthread_t thread;
@@ -49,6 +50,8 @@ struct fanoutd_kafka {
 	struct kafka_source *src;	/* n */
 	char socket[400];		/* where the server speaks the protocol */
 	char token[128];		/* --auth required: the bootstrap token; "" = none */
+	struct kafka_stat_source *stat;	/* n snapshots (tools/kafka_stat.h), refreshed
+					 * every KAFKA_STAT_NS under the module's lock */
 };
 
 /* Makes a consumer per source, subscribed, and starts the thread. socket is the server's
@@ -59,5 +62,11 @@ int fanoutd_kafka_start(struct fanoutd_kafka *k, const struct config *cfg,
 /* Stops the thread: what is acknowledged is committed, the consumers leave their
  * groups. Safe on a kafka that never started. */
 void fanoutd_kafka_stop(struct fanoutd_kafka *k);
+
+/* The sources' snapshots as Prometheus text (malloc'd) and as GET /api/v1/kafka's JSON
+ * (a new reference); NULL: no memory. Any thread, also during and after the stop (no
+ * sources then). arg is the struct fanoutd_kafka (admin/admin.h's struct admin_ext). */
+char *fanoutd_kafka_metrics(void *arg);
+struct json_t *fanoutd_kafka_json(void *arg);
 
 #endif

@@ -223,6 +223,21 @@ function renderRules(r) {
     cell(tr, x.enabled ? 'yes' : 'no');
   });
 }
+// Kafka sources (--kafka-source): the panel shows only when there are some.
+function renderKafka(k) {
+  $('kafka-panel').hidden = k.sources.length === 0;
+  fill('kafka', k.sources, (tr, x) => {
+    cell(tr, x.kafkaTopic);
+    cell(tr, x.group);
+    cell(tr, x.topic);
+    cell(tr, x.partitions.map((p) => p.partition).join(' '));
+    cell(tr, num(x.lag), 'num' + (x.lag > 10000 ? ' lag-warn' : ''));
+    cell(tr, num(x.stored), 'num');
+    cell(tr, num(x.refused), 'num');
+    cell(tr, num(x.skipped), 'num');
+    cell(tr, x.brokersDown ? 'down' : 'up', x.brokersDown ? 'lag-bad' : '');
+  });
+}
 async function tick() {
   try {
     const m = await get('/metrics', true);
@@ -234,6 +249,7 @@ async function tick() {
     renderStats(await get('/api/v1/stats'), ws.at > prev.at ? (ws.n - prev.n) * 1000 / (ws.at - prev.at) : 0,
       wsList);
     $('n-ws').textContent = num(metricValue(m, 'fanout_ws_connections'));
+    renderKafka(await get('/api/v1/kafka'));
     if (Date.now() - state.rulesAt > 5000) {
       renderRules(await get('/api/v1/rules'));
       state.rulesAt = Date.now();

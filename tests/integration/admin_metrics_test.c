@@ -203,20 +203,6 @@ static char *get_metrics(struct server *s)
 	return text;
 }
 
-static void promtool_check(const char *text)
-{
-	FILE *p;
-
-	if (system("command -v promtool >/dev/null 2>&1") != 0) {
-		fprintf(stderr, "note: promtool not installed; the built-in strict checker ran\n");
-		return;
-	}
-	p = popen("promtool check metrics", "w");
-	assert_non_null(p);
-	fputs(text, p);
-	assert_int_equal(pclose(p), 0);
-}
-
 static void metrics_follow_the_format_and_the_traffic(void **state)
 {
 	struct server s;
@@ -241,7 +227,7 @@ static void metrics_follow_the_format_and_the_traffic(void **state)
 	copy = strdup(text);
 	check_exposition(copy);
 	free(copy);
-	promtool_check(text);
+	metrics_promtool_check(text);
 	for (int p = 0; p < 2; p++) {
 		char pre[200];
 
@@ -312,7 +298,7 @@ static void metrics_show_memory_budgets(void **state)
 	free(text);
 	admin_sleep_ms(1500);	/* past the deadline and the 100 ms police pass */
 	text = get_metrics(&s);
-	promtool_check(text);
+	metrics_promtool_check(text);
 	for (int r = 0; r < 2; r++) {
 		char pre[200];
 

@@ -225,3 +225,17 @@ double api_metric(struct server *s, const char *sample)
 	http_response_free(&r);
 	return v;
 }
+
+void metrics_promtool_check(const char *text)
+{
+	FILE *p;
+
+	if (system("command -v promtool >/dev/null 2>&1") != 0) {
+		fprintf(stderr, "note: promtool not installed; the built-in strict checker ran\n");
+		return;
+	}
+	p = popen("promtool check metrics", "w");
+	assert_non_null(p);
+	fputs(text, p);
+	assert_int_equal(pclose(p), 0);
+}

@@ -43,6 +43,10 @@ void api_error(struct server *s, const char *method, const char *path, const cha
 int api_ctype(struct server *s, const char *method, const char *path, const char *ctype,
 	      const char *body, size_t len, json_t **out);
 
+/* Feeds /metrics text to `promtool check metrics` (fails the test on a complaint); says
+ * so and returns when promtool is not installed (tools/test installs it). */
+void metrics_promtool_check(const char *text);
+
 /* A fresh database on $FANOUT_TEST_PG_URL's server: its URL into url (cap bytes) and
  * its name into db. Returns false when the variable is unset (the caller skips). */
 bool pgtest_create(char *url, size_t cap, char *db, size_t dbcap);

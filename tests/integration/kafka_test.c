@@ -25,7 +25,9 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "admin/event_json.h"
+#include "tests/integration/admin_util.h"
 #include "tests/integration/harness.h"
+#include "tools/http_client.h"
 #include "tools/client.h"
 
 #define SYMBOLS 40
@@ -216,6 +218,68 @@ static void expect_all_once(uint32_t n, int timeout_ms)
 	free(t.seen);
 }
 
+/* The source's lag over its partitions from GET /api/v1/kafka (its one source), and
+ * its stored count and partitions served; -1 while a partition's lag is not known. */
+static int64_t kafka_lag(uint64_t *stored, size_t *nparts)
+{
+	json_t *body = api_expect(&g_srv, "GET", "/api/v1/kafka", NULL, 200);
+	json_t *src = json_array_get(json_object_get(body, "sources"), 0), *part;
+	int64_t lag = 0;
+	size_t i;
+
+	assert_non_null(src);
+	assert_string_equal(json_string_value(json_object_get(src, "kafkaTopic")), "ticks");
+	assert_string_equal(json_string_value(json_object_get(src, "topic")), "market/ticks");
+	*stored = (uint64_t)json_integer_value(json_object_get(src, "stored"));
+	*nparts = json_array_size(json_object_get(src, "partitions"));
+	json_array_foreach(json_object_get(src, "partitions"), i, part) {
+		json_int_t l = json_integer_value(json_object_get(part, "lag"));
+
+		if (l < 0)
+			lag = -1;
+		else if (lag >= 0)
+			lag += l;
+	}
+	json_decref(body);
+	return lag;
+}
+
+/* Polls (bounded) until the source has stored n with no lag on its 3 partitions, then
+ * checks /metrics says the same. */
+static void expect_caught_up(uint64_t n)
+{
+	struct http_response r;
+	uint64_t stored = 0;
+	size_t nparts = 0;
+	int64_t lag = -1;
+	char line[160];
+
+	for (int i = 0; i < 100; i++) {
+		lag = kafka_lag(&stored, &nparts);
+		if (lag == 0 && stored == n && nparts == 3)
+			break;
+		usleep(100 * 1000);
+	}
+	assert_int_equal(nparts, 3);
+	assert_int_equal(stored, n);
+	assert_int_equal(lag, 0);
+	assert_int_equal(api_tok_raw(&g_srv, NULL, "GET", "/metrics", NULL, &r), 200);
+	snprintf(line, sizeof(line), "fanout_kafka_events_stored_total{kafka_topic=\"ticks\","
+		 "group=\"%s\",topic=\"market/ticks\"} %llu\n", "g1", (unsigned long long)n);
+	assert_non_null(strstr(r.body, line));
+	for (int p = 0; p < 3; p++) {
+		snprintf(line, sizeof(line), "fanout_kafka_consumer_lag_messages{kafka_topic="
+			 "\"ticks\",group=\"g1\",partition=\"%d\"} 0\n", p);
+		assert_non_null(strstr(r.body, line));
+	}
+	assert_non_null(strstr(r.body, "fanout_kafka_partitions_assigned{kafka_topic=\"ticks\","
+			       "group=\"g1\",topic=\"market/ticks\"} 3\n"));
+	assert_non_null(strstr(r.body, "fanout_kafka_brokers_down{kafka_topic=\"ticks\","
+			       "group=\"g1\",topic=\"market/ticks\"} 0\n"));
+	metrics_promtool_check(r.body);
+	http_response_free(&r);
+}
+
 static void every_event_once_in_key_order(void **state)
 {
 	enum { N = 3000 };
@@ -225,6 +289,7 @@ static void every_event_once_in_key_order(void **state)
 	start("ticks=market/ticks,group=g1");
 	produce(N / 2, N / 2, false);	/* while it consumes */
 	expect_all_once(N, 15000);
+	expect_caught_up(N);	/* the lag the admin plane shows */
 }
 
 /* Killed while consuming (offsets committed behind what is stored), started again:
@@ -277,10 +342,21 @@ static void broker_errors_are_survived(void **state)
 static void refusals_for_now_pause_and_resume(void **state)
 {
 	enum { N = 1500 };
+	uint64_t stored = 0;
+	size_t nparts = 0;
+	int64_t lag = -1;
 
 	(void)state;
 	produce(0, N, false);
 	start_with("ticks=market/ticks,group=g5", "--max-conn-events-per-s", "400");
+	/* The group joins in about 3 s, then storing them takes about 4 s: the lag is
+	 * seen meanwhile. */
+	for (int i = 0; i < 200 && lag <= 0; i++) {
+		usleep(50 * 1000);
+		lag = kafka_lag(&stored, &nparts);
+	}
+	assert_true(lag > 0 && lag <= N);
+	assert_true(stored < N);
 	expect_all_once(N, 20000);
 }
 
