@@ -302,6 +302,16 @@ static void test_hold(void **state)
 	p = attach(f, "gw", 1, &gen);
 	assert_int_equal(held(f), 0);
 	store(p, 1, 11, 2, 70);
+	/* Held while in flight (SEQUENCE_IN_FLIGHT: an earlier connection stored it
+	 * meanwhile): sent again, it is answered from its record and the hold goes. */
+	producer_hold(p, gen, 1, 11);
+	assert_int_equal(begin(p, 1, 12, 2, 1, f->known, f->known_part, &claim),
+			 PRODUCER_HELD);
+	assert_int_equal(begin(p, 1, 11, 2, 1, f->known, f->known_part, &claim),
+			 PRODUCER_RETRY);
+	assert_int_equal(claim, -1);
+	assert_int_equal(held(f), 0);
+	store(p, 1, 12, 2, 80);
 	for (int i = 0; i < 3; i++)
 		producer_detach(&f->r, p);
 }
