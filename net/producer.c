@@ -237,10 +237,19 @@ void producer_hold(struct producer *p, uint64_t gen, uint64_t epoch, uint64_t se
 	pthread_mutex_lock(&p->lock);
 	if (atomic_load_explicit(&p->gen, memory_order_acquire) == gen &&
 	    epoch == p->h->epoch && sequence != 0 &&
+	    !(p->h->floor_epoch == epoch && sequence <= p->h->floor) &&
 	    (p->hold_seq == 0 || p->hold_epoch != epoch || sequence < p->hold_seq)) {
 		p->hold_epoch = epoch;
 		p->hold_seq = sequence;
 	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+void producer_release(struct producer *p, uint64_t epoch, uint64_t sequence)
+{
+	pthread_mutex_lock(&p->lock);
+	if (p->hold_epoch == epoch && p->hold_seq == sequence)
+		p->hold_seq = 0;
 	pthread_mutex_unlock(&p->lock);
 }
 
