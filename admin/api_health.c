@@ -1,6 +1,6 @@
 /* admin/api_health.c — /healthz (the process is alive: every reactor has turned
  * recently), /readyz (recovered, listening, store reachable), /metrics, and
- * /api/v1/stats (the overview fanout-top draws). */
+ * /api/v1/stats (the overview fanout-top draws), /api/v1/latency (admin/latency.h). */
 #include <stdlib.h>
 
 #include "admin/admin.h"
@@ -58,4 +58,13 @@ int api_metrics(struct admin_req *r, struct admin_reply *rep)
 int api_stats(struct admin_req *r, struct admin_reply *rep)
 {
 	return admin_ok(rep, 200, stats_overview_json(r->a));
+}
+
+int api_latency(struct admin_req *r, struct admin_reply *rep)
+{
+	json_t *j = admin_latency_json(r->a);
+
+	if (!j)
+		return admin_error(rep, 500, "INTERNAL", NULL, "out of memory");
+	return admin_ok(rep, 200, j);
 }

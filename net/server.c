@@ -954,6 +954,7 @@ int net_server_init(struct net_server *srv, struct net_engine *eng, uint32_t id,
 	srv->publish.auto_create = cfg->auto_create;
 	srv->publish.default_partitions = cfg->default_partitions;
 	budget_init(&srv->budget, cfg->reactor_memory_bytes);
+	net_latency_init(&srv->latency);
 	srv->publish.budget = &srv->budget;
 	srv->audit = &eng->audit[id];
 	srv->sessions = calloc(cfg->max_connections, sizeof(*srv->sessions));
