@@ -28,6 +28,8 @@ static void ws_drop(struct ws_server *srv, struct ws_conn *c)
 {
 	/* Before the socket closes; it fails only for a descriptor never added. */
 	(void)epoll_ctl(srv->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	if (c->tls.session)
+		(void)epoll_ctl(srv->ep, EPOLL_CTL_DEL, c->tls.fd, NULL);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -78,6 +80,15 @@ static void ws_pending_expire(struct ws_server *srv, int64_t now_ns)
 	}
 }
 
+/* wss://: the TCP socket's room to write, for the frames ws_tls_send writes there (its
+ * input is libmicrohttpd's to read: only EPOLLOUT is asked for). Returns epoll_ctl's. */
+static int ws_tls_watch(struct ws_server *srv, struct ws_conn *c)
+{
+	struct epoll_event ev = { .events = EPOLLOUT | EPOLLET, .data.ptr = c };
+
+	return epoll_ctl(srv->ep, EPOLL_CTL_ADD, c->tls.fd, &ev);
+}
+
 /* libmicrohttpd sent the 101: the socket is ours (closed through urh). */
 static void ws_upgraded(void *cls, struct MHD_Connection *conn, void *req_cls,
 			const char *extra, size_t extra_len, MHD_socket fd,
@@ -98,8 +109,11 @@ static void ws_upgraded(void *cls, struct MHD_Connection *conn, void *req_cls,
 		return;
 	}
 	ev.data.ptr = c;
-	if (epoll_ctl(srv->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+	ws_tls_attach(&c->tls, conn);
+	if (epoll_ctl(srv->ep, EPOLL_CTL_ADD, fd, &ev) < 0 ||
+	    (c->tls.session && ws_tls_watch(srv, c) < 0)) {
 		admin_log(ADMIN_LOG_WARN, "websocket: epoll_ctl: %s", strerror(errno));
+		(void)epoll_ctl(srv->ep, EPOLL_CTL_DEL, fd, NULL);
 		ws_pending_free(p);
 		ws_conn_free(c);
 		return;

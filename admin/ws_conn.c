@@ -47,7 +47,8 @@ static void ws_flush(struct ws_conn *c)
 
 	while (c->olen && !c->blocked && !c->dead) {
 		do
-			n = send(c->fd, c->obuf, c->olen, MSG_NOSIGNAL);
+			n = c->tls.session ? ws_tls_send(&c->tls, c->obuf, c->olen)
+					   : send(c->fd, c->obuf, c->olen, MSG_NOSIGNAL);
 		while (n < 0 && errno == EINTR);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)

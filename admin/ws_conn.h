@@ -14,6 +14,7 @@
 #include "admin/ws.h"
 #include "admin/ws_cache.h"
 #include "admin/ws_sub.h"
+#include "admin/ws_tls.h"
 #include "core/auth.h"
 
 struct MHD_Connection;
@@ -56,6 +57,7 @@ struct ws_conn {
 	int64_t since_ns;		/* connected, CLOCK_REALTIME */
 	char peer[64];
 	int fd;
+	struct ws_tls tls;		/* wss://: frames out through the session (ws_tls.h) */
 	struct MHD_UpgradeResponseHandle *urh;
 	wslay_event_context_ptr ctx;
 	bool binary, token;
