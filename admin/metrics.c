@@ -550,6 +550,9 @@ static void metrics_ws(struct mbuf *b, const struct admin *a)
 		  "WebSocket data messages (one event each).", st.data_out },
 		{ "fanout_ws_errors_sent_total", "counter", "WebSocket error messages sent.",
 		  st.errors_out },
+		{ "fanout_ws_wakeups_total", "counter",
+		  "Times a reactor woke the admin thread for the streams: a log grew while it "
+		  "slept.", st.wakeups },
 		{ "fanout_ws_bytes_out_total", "counter",
 		  "Bytes written to WebSocket sockets (frames included).", st.bytes_out },
 	};

@@ -453,6 +453,7 @@ static void ws_pump(struct ws_conn *c)
 			return;
 		}
 	}
+	c->srv->moved += queued + scanned;	/* the loop looks again at once (ws.c) */
 }
 
 /* A subscription further behind than the server's bound is cut, as over TCP, when the
@@ -555,6 +556,11 @@ bool ws_conn_turn(struct ws_conn *c, int64_t now_ns)
 bool ws_conn_reading(const struct ws_conn *c)
 {
 	return c->nsubs > 0 || c->close_by_ns;
+}
+
+bool ws_conn_more(const struct ws_conn *c)
+{
+	return !c->dead && !c->blocked && (c->olen || wslay_event_want_write(c->ctx));
 }
 
 static json_t *ws_sub_json(const struct ws_sub *s)
