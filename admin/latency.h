@@ -29,8 +29,9 @@ void admin_latency_read(const struct admin *a, struct net_latency_snap *out);
 void admin_latency_tick(struct admin *a);
 
 /* The window's figures: now minus the snapshot ADMIN_LATENCY_WINDOW_S ticks ago (all
- * since start while the process is younger than that: the same window, near enough). The JSON: {source, sampleEvery, windowSeconds, count, sumNs,
- * p50Ns, p90Ns, p99Ns, p999Ns, maxNs, curve: [{p, ns}, ...]}. NULL when out of memory. */
+ * since start while the process is younger than that: the same window, near enough).
+ * The JSON: {source, sampleEvery, windowSeconds, count, sumNs, p50Ns, p90Ns, p99Ns,
+ * p999Ns, maxNs, curve: [{p, ns}, ...]}. NULL when out of memory. */
 json_t *admin_latency_json(const struct admin *a);
 
 /* Frees the ring. */

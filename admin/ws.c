@@ -448,7 +448,8 @@ void ws_http_run(struct admin *a, int wait_ms)
 				wait_ms = (int)((srv->rearm_ns - now_ns) / 1000000) + 1;
 		} else {
 			atomic_store_explicit(&a->eng->admin_armed, true, memory_order_seq_cst);
-			atomic_thread_fence(memory_order_seq_cst);	/* the flag, then the tails */
+			/* The flag, then the tails. */
+			atomic_thread_fence(memory_order_seq_cst);
 			wait_ms = 0;
 		}
 	}

@@ -38,7 +38,7 @@ struct ws_server {
 	int ep;				/* epoll: the daemon's epoll fd and every socket */
 	int mhd_fd;
 	int wake_fd;			/* the reactors' eventfd (net/engine.h admin_wake_fd) */
-	uint64_t moved;			/* cursor steps and messages queued, all connections */
+	uint64_t moved;			/* cursor steps, messages queued: all connections */
 	bool reading;			/* a connection has a subscription: sleep armed */
 	int64_t rearm_ns;		/* not armed before (a wake-up that found nothing) */
 	struct ws_conn *conns;

@@ -25,7 +25,7 @@ struct MHD_Connection;
 
 struct ws_tls {
 	void *session;			/* gnutls_session_t; NULL: plain ws:// */
-	int fd;				/* the TCP socket (libmicrohttpd's: never closed here) */
+	int fd;				/* the TCP socket (libmicrohttpd's to close) */
 	bool pending;			/* a record is half sent: finish it before another */
 };
 

@@ -96,8 +96,9 @@ int main(int argc, char **argv)
 			break;
 		got += n;
 	}
-	printf("{\"latency\": %s, \"frames\": %llu, \"ns_per_frame\": %.1f}\n", on ? "true" : "false",
-	       (unsigned long long)got, (double)(clock_monotonic_ns() - t0) / (double)got);
+	printf("{\"latency\": %s, \"frames\": %llu, \"ns_per_frame\": %.1f}\n",
+	       on ? "true" : "false", (unsigned long long)got,
+	       (double)(clock_monotonic_ns() - t0) / (double)got);
 	sub_free(&sub);
 	arena_free(&arena);
 	topic_table_close(&topics);
