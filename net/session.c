@@ -2176,6 +2176,7 @@ static void session_gather(struct session *s, size_t *bytes)
 		.iov = s->iov, .niov = s->niov, .iov_max = SESSION_IOV_MAX,
 		.bytes = *bytes, .bytes_max = SESSION_SEND_BYTES, .arena = &s->srv->match_arena,
 		.audit = s->audit, .audit_max = room < SESSION_AUDIT_MAX ? room : SESSION_AUDIT_MAX,
+		.latency = &s->srv->latency,
 	};
 
 	assert(s->naudit == 0);	/* the last send's were recorded when it completed */
@@ -2321,6 +2322,7 @@ static bool session_drain_sinks(struct session *s, bool *unattached)
 			.bytes_max = SESSION_SINK_TURN_BYTES, .arena = &s->srv->match_arena,
 			.emit = session_sink_emit, .emit_ctx = sub, .audit = audit,
 			.audit_max = room < SESSION_AUDIT_MAX ? room : SESSION_AUDIT_MAX,
+			.latency = &s->srv->latency,
 		};
 		uint64_t dropped = sub->sink_dropped;
 		uint32_t n;
