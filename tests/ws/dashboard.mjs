@@ -3,7 +3,8 @@
 // table shows the published topic, that the rate rises while publishing, and that the
 // tail view (WebSocket) shows exactly the published events its pattern matches, and that
 // the latency panel plots the server's own receive → send histogram (GET /api/v1/latency,
-// fed by a TCP subscriber here: fanout-sub beside fanout-pub).
+// fed by a TCP subscriber here: fanout-sub beside fanout-pub), and that the Kafka panel
+// shows the server's Kafka source.
 // Screenshots (dark and light) go to $FANOUT_SHOTS (default: the test's directory).
 // Exit 77 (skip) without a Chromium.
 import { existsSync } from 'node:fs';
@@ -67,6 +68,15 @@ try {
   await page.waitForFunction(() => [...document.querySelectorAll('#subs tbody tr')]
     .some((tr) => tr.dataset.sub.startsWith('ws-') && tr.cells[3].textContent === 'WebSocket json' &&
       tr.cells[1].textContent === 'dash' && tr.cells[4].textContent === 'S00001.>'), { timeout: 5000 });
+  // The Kafka source (librdkafka's own mock cluster, in fanoutd: meson.build's flags):
+  // its panel shown with the source's row, its partitions and brokers up.
+  await page.waitForFunction(() => {
+    const tr = document.querySelector('#kafka tbody tr');
+    return !document.getElementById('kafka-panel').hidden && tr && tr.cells[3].textContent !== '';
+  }, { timeout: 20000 });
+  const kafkaRow = await page.$eval('#kafka tbody tr', (tr) => [...tr.cells].map((td) => td.textContent));
+  check(kafkaRow[0] === 'ticks' && kafkaRow[1] === 'fanout' && kafkaRow[2] === 'kafka/ticks' &&
+    kafkaRow[3].split(' ').length >= 1 && kafkaRow[8] === 'up', `kafka row: ${JSON.stringify(kafkaRow)}`);
   // The server's latency: its figures in the page, its curve drawn, labelled as the
   // server's receive → send.
   await page.waitForFunction(() => (window.fanoutDashboard.server?.count || 0) >= 50, { timeout: 10000 });
