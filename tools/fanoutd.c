@@ -32,6 +32,7 @@
 #include "net/mem_report.h"
 #include "net/server.h"
 #include "tools/fanoutd_log.h"
+#include "tools/fanoutd_egress.h"
 #include "tools/fanoutd_kafka.h"
 #include "tools/fanoutd_shm.h"
 
@@ -508,6 +509,7 @@ int main(int argc, char **argv)
 	static struct admin admin;
 	static struct executor executor;
 	static struct fanoutd_kafka kafka;
+	static struct fanoutd_egress egress;
 	uint64_t events, batches, rejected;
 	uint32_t reactors;
 	int64_t mem_log_at;
@@ -560,8 +562,11 @@ int main(int argc, char **argv)
 		fanoutd_shm_fini(&sinks);
 		return 1;
 	}
-	if (cfg.nkafka && fanoutd_kafka_start(&kafka, &cfg, fanoutd_shm_socket()) < 0) {
+	if ((cfg.nkafka_egress &&
+	     fanoutd_egress_start(&egress, &cfg, &engine, fanoutd_shm_socket()) < 0) ||
+	    (cfg.nkafka && fanoutd_kafka_start(&kafka, &cfg, fanoutd_shm_socket()) < 0)) {
 		fanoutd_stop = 1;
+		fanoutd_egress_stop(&egress);
 		fanoutd_shutdown(&admin, &engine);
 		executor_stop(&executor);
 		net_engine_free(&engine);
@@ -581,6 +586,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fanoutd: ready file %s: %s\n", cfg.ready_file, strerror(-rc));
 		fanoutd_stop = 1;
 		fanoutd_kafka_stop(&kafka);
+		fanoutd_egress_stop(&egress);
 		fanoutd_shutdown(&admin, &engine);
 		executor_stop(&executor);
 		net_engine_free(&engine);
@@ -600,6 +606,7 @@ int main(int argc, char **argv)
 		nanosleep(&(struct timespec){ .tv_nsec = 50 * 1000 * 1000 }, NULL);
 	}
 	fanoutd_kafka_stop(&kafka);	/* commits what is stored while the reactors drain */
+	fanoutd_egress_stop(&egress);	/* acks what Kafka has; the rest goes next start */
 	rc = fanoutd_shutdown(&admin, &engine);
 	rules = (struct rules_set *)atomic_exchange(&engine.rules, NULL);	/* threads gone */
 	epoch_unregister();
