@@ -496,7 +496,9 @@ static int egress_producer(struct fanoutd_egress *x, const struct config *cfg)
 	if (egress_conf_set(c, "bootstrap.servers", cfg->kafka_brokers) < 0 ||
 	    egress_conf_set(c, "client.id", "fanoutd-egress") < 0 ||
 	    egress_conf_set(c, "message.timeout.ms", "0") < 0 ||
-	    egress_conf_set(c, "linger.ms", "1") < 0 ||
+	    /* kafka acks: a publisher waits for each produce, so none lingers; local:
+	     * a few ms of batching cost nobody a wait. */
+	    egress_conf_set(c, "linger.ms", cfg->kafka_ack_kafka ? "0" : "5") < 0 ||
 	    egress_conf_set(c, "log.connection.close", "false") < 0) {
 		rd_kafka_conf_destroy(c);
 		return -EINVAL;
