@@ -328,8 +328,10 @@ static int config_egress_pair(struct config_kafka_egress *e, const char *spec, s
 		       "[A-Za-z0-9._/-], no pattern)";
 		return -EINVAL;
 	}
-	if (!config_kafka_name_ok(eq + 1, len - tlen - 1)) {
-		*why = "--kafka-egress: a Kafka topic is 1..249 of [A-Za-z0-9._-]";
+	/* It names the egress's subscription, "kafka-egress.<K>", within 128 bytes. */
+	if (!config_kafka_name_ok(eq + 1, len - tlen - 1) || len - tlen - 1 > 115) {
+		*why = "--kafka-egress: a Kafka topic here is 1..115 of [A-Za-z0-9._-] (it "
+		       "names the egress's subscription)";
 		return -EINVAL;
 	}
 	memcpy(e->topic, spec, tlen);

@@ -22,6 +22,12 @@ void egress_gate_free(struct egress_gate *g)
 	g->have_ring = false;
 }
 
+bool egress_gate_own(const struct egress_gate *g, const char *name)
+{
+	return g->cfg && g->cfg->nkafka_egress &&
+	       !strncmp(name, EGRESS_SUB_PREFIX, strlen(EGRESS_SUB_PREFIX));
+}
+
 bool egress_gate_topic(const struct egress_gate *g, struct topic *tp)
 {
 	uint8_t v = atomic_load_explicit(&tp->egress, memory_order_relaxed);

@@ -45,6 +45,12 @@ void egress_gate_init(struct egress_gate *g, const struct config *cfg);
 /* Frees the wake ring. */
 void egress_gate_free(struct egress_gate *g);
 
+#define EGRESS_SUB_PREFIX "kafka-egress."	/* its named subscriptions' names */
+
+/* Whether a named subscription is the egress's own (with --kafka-egress): it is not cut
+ * for lag (--max-lag-bytes), as Kafka may be away for long; retention bounds it. */
+bool egress_gate_own(const struct egress_gate *g, const char *name);
+
 /* Whether tp is produced to Kafka (cached on the topic). Any thread. */
 bool egress_gate_topic(const struct egress_gate *g, struct topic *tp);
 

@@ -651,6 +651,9 @@ void session_police(struct session *s, int64_t now_ns)
 		if (sub->named_standby)
 			continue;	/* sent nothing, owed nothing yet */
 		sub_measure_lag(sub);
+		if (s->conn->local && sub->named &&
+		    egress_gate_own(&s->srv->eng->egress, sub->named->name))
+			continue;	/* the Kafka egress waits for Kafka: retention bounds it */
 		if ((cfg->max_lag_events && sub->lag_events > cfg->max_lag_events) ||
 		    (cfg->max_lag_bytes && sub->lag_bytes > cfg->max_lag_bytes)) {
 			session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_SLOW_CONSUMER, 0, sub->id,

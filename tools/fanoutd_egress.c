@@ -622,7 +622,7 @@ int fanoutd_egress_start(struct fanoutd_egress *x, const struct config *cfg,
 
 		t->cfg = &cfg->kafka_egress[i];
 		t->idx = i;
-		snprintf(t->sub, sizeof(t->sub), "kafka-egress.%s", t->cfg->kafka_topic);
+		snprintf(t->sub, sizeof(t->sub), EGRESS_SUB_PREFIX "%s", t->cfg->kafka_topic);
 	}
 	if (egress_topics(x) < 0) {
 		fanoutd_egress_stop(x);

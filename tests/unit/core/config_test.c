@@ -247,6 +247,16 @@ static void kafka_egress(void **state)
 	config_defaults(&c);
 	assert_int_equal(config_kafka_egress(&c, "t=bad topic", &why), -EINVAL);
 	assert_non_null(strstr(why, "Kafka topic"));
+	{
+		char spec[140] = "t=";
+
+		memset(spec + 2, 'k', 116);	/* "kafka-egress." + 116 > a name's 128 */
+		assert_int_equal(config_kafka_egress(&c, spec, &why), -EINVAL);
+		assert_non_null(strstr(why, "1..115"));
+		spec[2 + 115] = '\0';
+		assert_int_equal(config_kafka_egress(&c, spec, &why), 0);
+		config_defaults(&c);
+	}
 	assert_int_equal(config_kafka_egress(&c, "/abs=k", &why), -EINVAL);
 	assert_non_null(strstr(why, "fanout topic"));
 	assert_int_equal(config_kafka_egress(&c, "md.*=k", &why), -EINVAL);	/* no patterns */
