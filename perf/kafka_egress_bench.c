@@ -6,7 +6,10 @@
  *   - egress: from the first throughput publish until Kafka holds every event (the
  *     topic's high watermarks), events/s.
  *
- *   kafka-egress-bench FANOUTD local|kafka [EVENTS] [LAT]   (200000, 5000)
+ *   kafka-egress-bench FANOUTD local|kafka [EVENTS] [LAT] [LINGER_MS]   (200000, 5000)
+ *
+ * LINGER_MS, when given, is passed as --kafka-option linger.ms=LINGER_MS (the egress
+ * producer's default is 0 with kafka acks, 5 with local ones).
  *
  * Prints one JSON line. The mock cluster is in-process: no network between brokers, no
  * replication, no disk; a real cluster adds its round trips to the ISR and its fsync
@@ -102,14 +105,21 @@ static int64_t kafka_holds(rd_kafka_t *rk)
 }
 
 static pid_t start(const char *fanoutd, const char *mode, const char *brokers,
-		   const char *dir, char *addr, size_t cap)
+		   const char *linger, const char *dir, char *addr, size_t cap)
 {
-	char data[160], ready[160];
+	char data[160], ready[160], opt[64];
 	pid_t pid;
 
 	snprintf(data, sizeof(data), "%s/data", dir);
 	snprintf(ready, sizeof(ready), "%s/ready", dir);
+	snprintf(opt, sizeof(opt), "linger.ms=%s", linger ? linger : "");
 	pid = fork();
+	if (pid == 0 && linger)
+		execl(fanoutd, fanoutd, "--listen", "127.0.0.1:0", "--no-http", "--data-dir",
+		      data, "--ready-file", ready, "--quiet", "--kafka-brokers", brokers,
+		      "--kafka-egress", "bench=bench.out", "--kafka-ack", mode, "--topic",
+		      "bench:4", "--kafka-ack-timeout-ms", "60000", "--kafka-option", opt,
+		      (char *)NULL);
 	if (pid == 0) {
 		execl(fanoutd, fanoutd, "--listen", "127.0.0.1:0", "--no-http", "--data-dir",
 		      data, "--ready-file", ready, "--quiet", "--kafka-brokers", brokers,
@@ -139,6 +149,7 @@ int main(int argc, char **argv)
 	const char *mode = argc > 2 ? argv[2] : "local";
 	uint32_t n = argc > 3 ? (uint32_t)strtoul(argv[3], NULL, 10) : 200000;
 	uint32_t nlat = argc > 4 ? (uint32_t)strtoul(argv[4], NULL, 10) : 5000;
+	const char *linger = argc > 5 ? argv[5] : NULL;
 	char err[256], dir[] = "/tmp/kafka-egress-bench-XXXXXX", addr[128], brokers[256];
 	rd_kafka_conf_t *c = rd_kafka_conf_new();
 	struct client pub;
@@ -160,7 +171,7 @@ int main(int argc, char **argv)
 	snprintf(brokers, sizeof(brokers), "%s",
 		 rd_kafka_mock_cluster_bootstraps(rd_kafka_handle_mock_cluster(rk)));
 	rd_kafka_mock_topic_create(rd_kafka_handle_mock_cluster(rk), "bench.out", 3, 3);
-	pid = start(fanoutd, mode, brokers, dir, addr, sizeof(addr));
+	pid = start(fanoutd, mode, brokers, linger, dir, addr, sizeof(addr));
 	if (!addr[0] || client_connect(&pub, addr, 5000) < 0) {
 		fprintf(stderr, "kafka-egress-bench: fanoutd did not start\n");
 		goto out;
@@ -198,9 +209,9 @@ int main(int argc, char **argv)
 		usleep(1000);
 	}
 	qsort(lat, nlat, sizeof(*lat), cmp_i64);
-	printf("{\"mode\":\"%s\",\"latency_samples\":%u,\"ack_p50_us\":%.1f,\"ack_p99_us\":%.1f,"
+	printf("{\"mode\":\"%s\",\"linger_ms\":\"%s\",\"latency_samples\":%u,\"ack_p50_us\":%.1f,\"ack_p99_us\":%.1f,"
 	       "\"events\":%u,\"batch\":%u,\"window\":%u,\"acked_events_per_s\":%.0f,"
-	       "\"in_kafka_events_per_s\":%.0f}\n", mode, nlat, lat[nlat / 2] / 1e3,
+	       "\"in_kafka_events_per_s\":%.0f}\n", mode, linger ? linger : "default", nlat, lat[nlat / 2] / 1e3,
 	       lat[(size_t)(nlat * 0.99)] / 1e3, n, BATCH, WINDOW,
 	       n / ((double)(t_acked - t0) / 1e9),
 	       t_kafka ? n / ((double)(t_kafka - t0) / 1e9) : 0.0);
