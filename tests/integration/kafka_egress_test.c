@@ -2,7 +2,8 @@
  * through a real fanoutd against librdkafka's mock cluster, run inside this test process
  * (three brokers on loopback; fanoutd, a separate process, produces to them as to any
  * cluster). Events published to fanout over several partitions are produced to Kafka
- * once each, in order per key, their bytes the stored Event; with --kafka-ack kafka a
+ * once each, in order per key, their bytes the stored Event; produce errors are
+ * retried; with --kafka-ack kafka a
  * publisher's ack waits for Kafka (brokers down: no ack; up again: the ack), a batch
  * past --kafka-egress-lag-max is refused LOG_FULL and one waiting past
  * --kafka-ack-timeout-ms is acked NOT_DURABLE; a fanoutd SIGKILLed mid-egress and
@@ -31,6 +32,8 @@
 
 #define SYMBOLS 40
 #define KTOPIC "egress.ticks"
+/* Kafka protocol API keys (librdkafka keeps its names for them private). */
+#define KAFKA_API_PRODUCE 0
 
 static int g_argc;
 static char **g_argv;
@@ -294,6 +297,38 @@ static void kafka_ack_waits_for_kafka(void **state)
 	free(t.seen);
 }
 
+/* Produce requests the brokers answer with retriable errors (injected with the mock's
+ * rd_kafka_mock_push_request_errors) are retried by the idempotent producer: with
+ * --kafka-ack kafka every batch is acked, and every event is in Kafka once. */
+static void produce_errors_are_retried(void **state)
+{
+	enum { N = 1000 };
+	const char *more[] = { "--kafka-ack", "kafka", "--kafka-ack-timeout-ms", "30000", NULL };
+	struct client pub;
+	struct tally t;
+
+	(void)state;
+	start(more);
+	rd_kafka_mock_push_request_errors(g_mc, KAFKA_API_PRODUCE, 6,
+					  RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
+					  RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+					  RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+					  RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
+					  RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+					  RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS);
+	server_connect(&g_srv, &pub);
+	publish_range(&pub, "market/ticks", 0, N, SYMBOLS, NULL);	/* every ack, no Error */
+	tally_init(&t, N);
+	kafka_read(&t, N, 1000, 30000);
+	assert_int_equal(t.distinct, N);
+	assert_int_equal(t.repeats, 0);
+	assert_int_equal(t.out_of_order, 0);
+	assert_int_equal(t.bad, 0);
+	assert_int_equal(metrics_value("fanout_kafka_egress_failed_total"), 0);
+	client_close(&pub);
+	free(t.seen);
+}
+
 /* The bounds of --kafka-ack kafka while Kafka is away: a publish to a topic with
  * --kafka-egress-lag-max events not in Kafka is refused at once (LOG_FULL, retry after,
  * nothing stored), and a batch that waited --kafka-ack-timeout-ms is acked with
@@ -451,6 +486,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(every_event_once_in_key_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(kafka_ack_waits_for_kafka, setup, teardown),
+		cmocka_unit_test_setup_teardown(produce_errors_are_retried, setup, teardown),
 		cmocka_unit_test_setup_teardown(bounds_while_kafka_is_away, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_killed_server_loses_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(the_egress_is_not_cut_for_lag, setup, teardown),
