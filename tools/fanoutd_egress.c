@@ -18,6 +18,7 @@
 
 #include "core/clock.h"
 #include "tools/client.h"
+#include "tools/egress_wire.h"
 
 #define EGRESS_BURST      512u		/* frames read per topic per round */
 #define EGRESS_POLL_MS    50		/* an idle round sleeps at most this long */
@@ -186,7 +187,8 @@ static void egress_mark(struct egress_topic *t, uint32_t p, uint64_t off)
 /* Hands one event to librdkafka, waiting (bounded by the stop) while its queue is
  * full. Returns 0 or -EIO (said why). */
 static int egress_produce(struct fanoutd_egress *x, struct egress_topic *t, uint32_t p,
-			  uint64_t off, const char *key, const void *val, size_t len)
+			  uint64_t off, const char *key, size_t key_len, const void *val,
+			  size_t len)
 {
 	uint64_t opaque = ((uint64_t)t->idx << (EGRESS_PART_BITS + EGRESS_OFF_BITS)) |
 			  ((uint64_t)p << EGRESS_OFF_BITS) | off;
@@ -194,7 +196,7 @@ static int egress_produce(struct fanoutd_egress *x, struct egress_topic *t, uint
 
 	for (;;) {
 		err = rd_kafka_producev(x->rk, RD_KAFKA_V_RKT(t->rkt),
-					RD_KAFKA_V_KEY(key, strlen(key)),
+					RD_KAFKA_V_KEY(key, key_len),
 					RD_KAFKA_V_VALUE((void *)val, len),
 					RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
 					RD_KAFKA_V_OPAQUE((void *)(uintptr_t)opaque),
@@ -213,56 +215,35 @@ static int egress_produce(struct fanoutd_egress *x, struct egress_topic *t, uint
 	return 0;
 }
 
-/* The Event's bytes inside a ServerMessage body as stored in the log (field 1), or NULL. */
-static const uint8_t *egress_event_bytes(const uint8_t *b, size_t len, size_t *out_len)
-{
-	uint64_t n = 0;
-	size_t i = 1;
-
-	if (len < 2 || b[0] != 0x0a)	/* field 1, length-delimited */
-		return NULL;
-	for (unsigned shift = 0; i < len && shift < 64; shift += 7, i++) {
-		n |= (uint64_t)(b[i] & 0x7f) << shift;
-		if (!(b[i] & 0x80))
-			break;
-	}
-	if (i >= len || n > len - i - 1)
-		return NULL;
-	*out_len = (size_t)n;
-	return b + i + 1;
-}
-
 /* One event of t: produced, its offset taken into the window. Returns 0 or -errno
  * (the connection is then read again from the ack). */
 static int egress_event(struct fanoutd_egress *x, struct egress_topic *t,
-			const Fanout__V1__Event *ev, const uint8_t *val, size_t len)
+			const struct egress_wire *w)
 {
-	const Fanout__V1__Distribution *d = ev->distribution;
 	struct egress_part *ep;
 	uint64_t off;
 
-	if (!d || d->partition >= t->partitions || !val) {
-		egress_say(x, "topic %s: an event without its place; reading again",
-			   t->cfg->topic);
+	if (w->partition >= t->partitions) {
+		egress_say(x, "topic %s: an event of partition %u, of %u; reading again",
+			   t->cfg->topic, w->partition, t->partitions);
 		return -EPROTO;
 	}
-	ep = &t->parts[d->partition];
-	off = d->offset;
+	ep = &t->parts[w->partition];
+	off = w->offset;
 	if (off < ep->next)
 		return 0;	/* sent again (a redelivery): produced already */
 	if (off != ep->next && ep->next == ep->base) {
 		ep->base = ep->next = off;	/* after a Gap (retention): nothing owed */
 	} else if (off != ep->next) {
 		egress_say(x, "topic %s partition %u: offset %llu after %llu; reading again",
-			   t->cfg->topic, d->partition, (unsigned long long)off,
+			   t->cfg->topic, w->partition, (unsigned long long)off,
 			   (unsigned long long)ep->next);
 		return -EPROTO;
 	}
 	if (off >= (1ull << EGRESS_OFF_BITS))
 		return -ERANGE;
 	assert(t->inflight < EGRESS_WINDOW);	/* not read past the window */
-	if (egress_produce(x, t, d->partition, off, d->routing_key ? d->routing_key : "",
-			   val, len) < 0)
+	if (egress_produce(x, t, w->partition, off, w->key, w->key_len, w->event, w->len) < 0)
 		return -EIO;
 	ep->done[off % EGRESS_WINDOW] = 0;
 	ep->next = off + 1;
@@ -274,18 +255,16 @@ static int egress_event(struct fanoutd_egress *x, struct egress_topic *t,
 static int egress_frame(struct fanoutd_egress *x, struct egress_topic *t,
 			const struct frame_view *f)
 {
-	Fanout__V1__ServerMessage *m = fanout__v1__server_message__unpack(NULL, f->len, f->body);
-	const uint8_t *val;
-	size_t len = 0;
-	int rc = 0;
+	Fanout__V1__ServerMessage *m;
+	struct egress_wire w;
+	int rc = egress_wire_scan(f->body, f->len, &w);
 
+	if (rc != 0)	/* an event (the bulk: not decoded), or bad bytes */
+		return rc < 0 ? rc : egress_event(x, t, &w);
+	m = fanout__v1__server_message__unpack(NULL, f->len, f->body);
 	if (!m)
 		return -EPROTO;
 	switch (m->body_case) {
-	case FANOUT__V1__SERVER_MESSAGE__BODY_EVENT:
-		val = egress_event_bytes(f->body, f->len, &len);
-		rc = egress_event(x, t, m->event, val, len);
-		break;
 	case FANOUT__V1__SERVER_MESSAGE__BODY_GAP:	/* retention was faster: logged */
 		egress_say(x, "topic %s partition %u: events %llu..%llu were deleted by "
 			   "retention before they reached Kafka", t->cfg->topic,
