@@ -232,9 +232,7 @@ static int egress_event(struct fanoutd_egress *x, struct egress_topic *t,
 	off = w->offset;
 	if (off < ep->next)
 		return 0;	/* sent again (a redelivery): produced already */
-	if (off != ep->next && ep->next == ep->base) {
-		ep->base = ep->next = off;	/* after a Gap (retention): nothing owed */
-	} else if (off != ep->next) {
+	if (off != ep->next) {	/* only a Gap skips (egress_gap) */
 		egress_say(x, "topic %s partition %u: offset %llu after %llu; reading again",
 			   t->cfg->topic, w->partition, (unsigned long long)off,
 			   (unsigned long long)ep->next);
@@ -248,6 +246,24 @@ static int egress_event(struct fanoutd_egress *x, struct egress_topic *t,
 	ep->done[off % EGRESS_WINDOW] = 0;
 	ep->next = off + 1;
 	t->inflight++;
+	return 0;
+}
+
+/* A Gap (retention deleted events before they were sent): the partition goes on after
+ * it. With events in flight before it, nothing may be acked past them: the connection is
+ * read again from the ack, where the Gap comes first. Returns 0 or -EPROTO. */
+static int egress_gap(struct egress_topic *t, const Fanout__V1__Gap *g)
+{
+	struct egress_part *ep;
+
+	if (g->partition >= t->partitions)
+		return -EPROTO;
+	ep = &t->parts[g->partition];
+	if (g->end_offset <= ep->next)
+		return 0;
+	if (ep->base != ep->next)
+		return -EPROTO;
+	ep->base = ep->next = g->end_offset;	/* acked with the next round */
 	return 0;
 }
 
@@ -270,6 +286,7 @@ static int egress_frame(struct fanoutd_egress *x, struct egress_topic *t,
 			   "retention before they reached Kafka", t->cfg->topic,
 			   m->gap->partition, (unsigned long long)m->gap->first_offset,
 			   (unsigned long long)m->gap->end_offset);
+		rc = egress_gap(t, m->gap);
 		break;
 	case FANOUT__V1__SERVER_MESSAGE__BODY_ERROR:
 		egress_say(x, "topic %s: the server says: %s", t->cfg->topic, m->error->message);
