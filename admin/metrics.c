@@ -580,6 +580,54 @@ static void metrics_ext(struct mbuf *b, struct admin *a)
 	free(text);
 }
 
+/* --kafka-egress (net/egress_gate.h): what the egress thread counts, and per egress
+ * topic the events stored and not yet in Kafka. */
+static void metrics_egress(struct mbuf *b, const struct admin *a)
+{
+	const struct egress_gate *g = &a->eng->egress;
+	const struct config *cfg = a->eng->cfg;
+	static const struct { const char *name, *type, *help; } fam[] = {
+		{ "fanout_kafka_egress_produced_total", "counter",
+		  "Events handed to the Kafka producer (--kafka-egress)." },
+		{ "fanout_kafka_egress_delivered_total", "counter",
+		  "Events Kafka confirmed (acks=all delivery reports)." },
+		{ "fanout_kafka_egress_failed_total", "counter",
+		  "Delivery reports that failed (the events are produced again)." },
+		{ "fanout_kafka_egress_restarts_total", "counter",
+		  "Times the egress read its topics again from their acks." },
+		{ "fanout_kafka_egress_pending", "gauge",
+		  "Events produced and not yet confirmed by Kafka." },
+		{ "fanout_kafka_egress_down", "gauge",
+		  "1 when librdkafka last said the brokers are unreachable." },
+		{ "fanout_kafka_egress_refused_total", "counter",
+		  "kafka-ack publishes refused at --kafka-egress-lag-max (LOG_FULL)." },
+	};
+	uint64_t v[] = { atomic_load(&g->produced), atomic_load(&g->delivered),
+			 atomic_load(&g->failed), atomic_load(&g->restarts),
+			 atomic_load(&g->pending), atomic_load(&g->kafka_down),
+			 atomic_load(&g->refused) };
+	char esc[420];
+
+	if (!cfg || cfg->nkafka_egress == 0)
+		return;
+	for (size_t i = 0; i < sizeof(fam) / sizeof(fam[0]); i++) {
+		mb_family(b, fam[i].name, fam[i].type, fam[i].help);
+		mb_printf(b, "%s %llu\n", fam[i].name, (unsigned long long)v[i]);
+	}
+	mb_family(b, "fanout_kafka_egress_lag_events", "gauge",
+		  "Events of an egress topic stored and not yet in Kafka (the watermark lag).");
+	for (uint32_t i = 0; i < cfg->nkafka_egress; i++) {
+		const struct config_kafka_egress *e = &cfg->kafka_egress[i];
+		struct topic *tp = topic_find(a->eng->topics, e->topic, strlen(e->topic));
+
+		if (!tp)
+			continue;
+		metrics_escape(e->topic, esc, sizeof(esc));
+		mb_printf(b, "fanout_kafka_egress_lag_events{topic=\"%s\"} %llu\n", esc,
+			  (unsigned long long)egress_gate_lag(tp));
+	}
+}
+
 char *metrics_render(struct admin *a, size_t *len)
 {
 	struct mbuf b = { .cap = 64 << 10 };
@@ -597,6 +645,7 @@ char *metrics_render(struct admin *a, size_t *len)
 	metrics_data(&b, a);
 	metrics_ws(&b, a);
 	metrics_ext(&b, a);
+	metrics_egress(&b, a);
 	mb_family(&b, "fanout_metrics_truncated", "gauge",
 		  "1 when series were left out (more than the bound).");
 	mb_printf(&b, "fanout_metrics_truncated %d\n", b.truncated);

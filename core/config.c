@@ -27,6 +27,8 @@ void config_defaults(struct config *c)
 	c->segment_bytes = LOG_SEGMENT_BYTES_DEFAULT;
 	c->fsync_mode = LOG_FSYNC_INTERVAL;
 	c->fsync_interval_ms = CONFIG_FSYNC_INTERVAL_MS;
+	c->kafka_egress_lag_max = CONFIG_KAFKA_LAG_DEFAULT;
+	c->kafka_ack_timeout_ms = CONFIG_KAFKA_ACK_TIMEOUT_MS;
 	c->default_partitions = 1;
 	c->max_lag_events = 0;
 	c->max_lag_bytes = 1ull << 30;
@@ -102,12 +104,22 @@ static const char config_usage[] =
 	"                            on the TCP port and the admin API (HTTPS); the Unix\n"
 	"                            socket stays plain\n"
 	"  --tls-key FILE            its private key (PEM)\n"
-	"  --kafka-brokers LIST      consume Kafka (HOST:PORT,...) into topics given by\n"
+	"  --kafka-brokers LIST      the Kafka cluster (HOST:PORT,...) of the sources and\n"
+	"                            the egress below\n"
 	"  --kafka-source K=T[,group=G][,format=protobuf|json][,start=earliest|latest]\n"
 	"                            Kafka topic K's events go to topic T (repeat, up to 8),\n"
 	"                            each stored exactly once across restarts\n"
-	"  --kafka-option KEY=VALUE  a librdkafka consumer property (security.protocol,\n"
-	"                            sasl.*, session.timeout.ms, ...; repeat, up to 16)\n"
+	"  --kafka-option KEY=VALUE  a librdkafka property of the consumers and the egress\n"
+	"                            producer (security.protocol, sasl.*,\n"
+	"                            session.timeout.ms, ...; repeat, up to 16)\n"
+	"  --kafka-egress T=K[,T=K...]  produce every event stored in topic T to Kafka\n"
+	"                            topic K (idempotent producer, acks=all; up to 8)\n"
+	"  --kafka-ack local|kafka   a publish to an egress topic is acked once stored\n"
+	"                            (local, default) or once in Kafka too (kafka)\n"
+	"  --kafka-egress-lag-max N  with --kafka-ack kafka: refuse publishes (LOG_FULL)\n"
+	"                            to a topic with N events not yet in Kafka (100000)\n"
+	"  --kafka-ack-timeout-ms N  with --kafka-ack kafka: a batch Kafka has not\n"
+	"                            confirmed in N ms is acked with NOT_DURABLE (5000)\n"
 	"  --partitions N            partitions of auto-created topics (default 1)\n"
 	"  --max-lag-bytes N         cut a subscriber this far behind, in bytes (default\n"
 	"                            1073741824; 0 = never)\n"
@@ -222,7 +234,8 @@ enum {
 	OPT_FRAME_DEADLINE, OPT_LATEST_KEYS, OPT_MEMORY_LOG, OPT_SEND_ZC_INFLIGHT,
 	OPT_MAX_TOPICS_CONN, OPT_TOPIC_RATE, OPT_DATA_INDEX, OPT_AUDIT_SPILL, OPT_REDIS_URL,
 	OPT_FSYNC, OPT_RETENTION_MODE, OPT_AUTH, OPT_AUTH_BOOTSTRAP, OPT_CONN_EVENTS, OPT_CONN_BYTES, OPT_TLS_CERT, OPT_TLS_KEY,
-	OPT_KAFKA_BROKERS, OPT_KAFKA_SOURCE, OPT_KAFKA_OPTION,
+	OPT_KAFKA_BROKERS, OPT_KAFKA_SOURCE, OPT_KAFKA_OPTION, OPT_KAFKA_EGRESS, OPT_KAFKA_ACK,
+	OPT_KAFKA_LAG, OPT_KAFKA_ACK_TIMEOUT,
 };
 
 static const struct option config_options[] = {
@@ -255,6 +268,10 @@ static const struct option config_options[] = {
 	{ "kafka-brokers", required_argument, NULL, OPT_KAFKA_BROKERS },
 	{ "kafka-source", required_argument, NULL, OPT_KAFKA_SOURCE },
 	{ "kafka-option", required_argument, NULL, OPT_KAFKA_OPTION },
+	{ "kafka-egress", required_argument, NULL, OPT_KAFKA_EGRESS },
+	{ "kafka-ack", required_argument, NULL, OPT_KAFKA_ACK },
+	{ "kafka-egress-lag-max", required_argument, NULL, OPT_KAFKA_LAG },
+	{ "kafka-ack-timeout-ms", required_argument, NULL, OPT_KAFKA_ACK_TIMEOUT },
 	{ "max-conn-bytes-per-s", required_argument, NULL, OPT_CONN_BYTES },
 	{ "partitions", required_argument, NULL, OPT_PARTITIONS },
 	{ "max-lag-bytes", required_argument, NULL, OPT_MAX_LAG_BYTES },
@@ -294,6 +311,66 @@ static bool config_kafka_name_ok(const char *n, size_t len)
 		if (!isalnum((unsigned char)n[i]) && !strchr("._-", n[i]))
 			return false;
 	return true;
+}
+
+/* One TOPIC=KAFKA_TOPIC pair of len bytes at spec into *e. Returns 0 or -EINVAL. */
+static int config_egress_pair(struct config_kafka_egress *e, const char *spec, size_t len,
+			      const char **why)
+{
+	const char *eq = memchr(spec, '=', len);
+	size_t tlen = eq ? (size_t)(eq - spec) : 0;
+
+	memset(e, 0, sizeof(*e));
+	if (!eq) {
+		*why = "--kafka-egress wants TOPIC=KAFKA_TOPIC[,TOPIC=KAFKA_TOPIC...]";
+		return -EINVAL;
+	}
+	if (tlen >= sizeof(e->topic) || topic_name_check(spec, tlen, why) < 0) {
+		*why = "--kafka-egress: the fanout topic is not a valid topic name (1..200 of "
+		       "[A-Za-z0-9._/-], no pattern)";
+		return -EINVAL;
+	}
+	/* It names the egress's subscription, "kafka-egress.<K>", within 128 bytes. */
+	if (!config_kafka_name_ok(eq + 1, len - tlen - 1) || len - tlen - 1 > 115) {
+		*why = "--kafka-egress: a Kafka topic here is 1..115 of [A-Za-z0-9._-] (it "
+		       "names the egress's subscription)";
+		return -EINVAL;
+	}
+	memcpy(e->topic, spec, tlen);
+	memcpy(e->kafka_topic, eq + 1, len - tlen - 1);
+	return 0;
+}
+
+int config_kafka_egress(struct config *c, const char *spec, const char **why)
+{
+	while (*spec) {
+		size_t len = strcspn(spec, ",");
+		struct config_kafka_egress e;
+
+		if (config_egress_pair(&e, spec, len, why) < 0)
+			return -EINVAL;
+		for (uint32_t i = 0; i < c->nkafka_egress; i++)
+			if (!strcmp(c->kafka_egress[i].topic, e.topic)) {
+				*why = "--kafka-egress: a topic is produced to one Kafka topic "
+				       "only (named twice)";
+				return -EINVAL;
+			}
+		if (c->nkafka_egress >= CONFIG_KAFKA_EGRESS_MAX) {
+			*why = "--kafka-egress: at most 8 topics";
+			return -EINVAL;
+		}
+		c->kafka_egress[c->nkafka_egress++] = e;
+		spec += len;
+		if (*spec == ',' && !*++spec) {
+			*why = "--kafka-egress wants TOPIC=KAFKA_TOPIC[,TOPIC=KAFKA_TOPIC...]";
+			return -EINVAL;
+		}
+	}
+	if (!c->nkafka_egress) {
+		*why = "--kafka-egress wants TOPIC=KAFKA_TOPIC[,TOPIC=KAFKA_TOPIC...]";
+		return -EINVAL;
+	}
+	return 0;
 }
 
 int config_kafka_source(struct config_kafka_source *k, const char *spec, const char **why)
@@ -523,6 +600,20 @@ static int config_apply(struct config *c, int opt, const char *arg, FILE *out,
 			}
 		return config_string(c->kafka_options[c->nkafka_options++],
 				     sizeof(c->kafka_options[0]), arg);
+	case OPT_KAFKA_EGRESS:
+		return config_kafka_egress(c, arg, why);
+	case OPT_KAFKA_ACK:
+		*why = "--kafka-ack is local or kafka";
+		if (strcmp(arg, "local") && strcmp(arg, "kafka"))
+			return -EINVAL;
+		c->kafka_ack_kafka = !strcmp(arg, "kafka");
+		return 0;
+	case OPT_KAFKA_LAG:
+		*why = "--kafka-egress-lag-max must be a number of events in 1..1000000000";
+		return config_number(arg, 1, 1000000000, &c->kafka_egress_lag_max);
+	case OPT_KAFKA_ACK_TIMEOUT:
+		*why = "--kafka-ack-timeout-ms must be in 1..600000";
+		return config_number(arg, 1, 600000, &c->kafka_ack_timeout_ms);
 	case OPT_KAFKA_SOURCE:
 		if (c->nkafka >= CONFIG_KAFKA_SOURCES_MAX) {
 			*why = "--kafka-source: at most 8";
@@ -822,9 +913,26 @@ int config_parse_args(struct config *c, int argc, char **argv, FILE *out, FILE *
 			"segment\n", c->segment_bytes, c->max_frame_bytes, CONFIG_SEGMENT_SLACK);
 		return -1;
 	}
-	if (!c->kafka_brokers[0] != !c->nkafka) {
+	if (!c->kafka_brokers[0] != !(c->nkafka || c->nkafka_egress)) {
 		fprintf(err, "fanoutd: %s\n", c->nkafka ? "--kafka-source needs --kafka-brokers"
-			: "--kafka-brokers needs at least one --kafka-source KAFKA_TOPIC=TOPIC");
+			: c->nkafka_egress ? "--kafka-egress needs --kafka-brokers"
+			: "--kafka-brokers needs at least one --kafka-source KAFKA_TOPIC=TOPIC or "
+			  "--kafka-egress TOPIC=KAFKA_TOPIC");
+		return -1;
+	}
+	if (c->kafka_ack_kafka && !c->nkafka_egress) {
+		fprintf(err, "fanoutd: --kafka-ack kafka waits for the egress to Kafka: give "
+			"--kafka-egress TOPIC=KAFKA_TOPIC\n");
+		return -1;
+	}
+	if (c->nkafka_egress && c->no_shm) {
+		fprintf(err, "fanoutd: --kafka-egress reads through the server's Unix socket, "
+			"which --no-shm turns off\n");
+		return -1;
+	}
+	if (c->nkafka_egress && c->auth_required && !c->auth_bootstrap[0]) {
+		fprintf(err, "fanoutd: --kafka-egress with --auth required subscribes with the "
+			"--auth-bootstrap token: give --auth-bootstrap FILE\n");
 		return -1;
 	}
 	if (c->nkafka && c->no_shm) {

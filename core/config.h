@@ -54,6 +54,16 @@ struct config_kafka_source {
 					 * end, not the beginning */
 };
 
+/* --kafka-egress: one fanout topic produced to one Kafka topic (tools/fanoutd_egress.c). */
+#define CONFIG_KAFKA_EGRESS_MAX 8u
+#define CONFIG_KAFKA_LAG_DEFAULT 100000u	/* --kafka-egress-lag-max */
+#define CONFIG_KAFKA_ACK_TIMEOUT_MS 5000u	/* --kafka-ack-timeout-ms */
+
+struct config_kafka_egress {
+	char topic[201];		/* the fanout topic (a name, not a pattern) */
+	char kafka_topic[250];		/* Kafka's names: 1..249 of [A-Za-z0-9._-] */
+};
+
 struct config {
 	char listen[128];		/* HOST:PORT; port 0 picks a free one */
 	char data_dir[CONFIG_PATH_MAX];
@@ -115,12 +125,25 @@ struct config {
 	char kafka_options[16][256];	/* --kafka-option KEY=VALUE: librdkafka's own */
 	uint32_t nkafka;
 	struct config_kafka_source kafka[CONFIG_KAFKA_SOURCES_MAX];	/* --kafka-source */
+	uint32_t nkafka_egress;
+	struct config_kafka_egress kafka_egress[CONFIG_KAFKA_EGRESS_MAX];	/* --kafka-egress */
+	bool kafka_ack_kafka;		/* --kafka-ack kafka: publish acks wait for Kafka */
+	uint64_t kafka_egress_lag_max;	/* --kafka-egress-lag-max: events of an egress
+					 * topic not yet in Kafka past which kafka-ack
+					 * publishes to it are refused (LOG_FULL) */
+	uint64_t kafka_ack_timeout_ms;	/* --kafka-ack-timeout-ms: a batch waits this long
+					 * for Kafka, then is acked with NOT_DURABLE */
 };
 
 /* Parses a --kafka-source spec, KAFKA_TOPIC=TOPIC[,group=G][,format=protobuf|json]
  * [,start=earliest|latest], into *k. Returns 0, or -EINVAL with *why saying what is
  * wrong (static text). */
 int config_kafka_source(struct config_kafka_source *k, const char *spec, const char **why);
+
+/* Parses a --kafka-egress spec, TOPIC=KAFKA_TOPIC[,TOPIC=KAFKA_TOPIC...], appending to
+ * c->kafka_egress. Returns 0, or -EINVAL with *why saying what is wrong (static text):
+ * a bad name, a topic named twice, more than CONFIG_KAFKA_EGRESS_MAX. */
+int config_kafka_egress(struct config *c, const char *spec, const char **why);
 
 /* Fills every field with its default. */
 void config_defaults(struct config *c);

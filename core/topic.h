@@ -58,6 +58,10 @@ struct topic_partition {
 	 * a subscription cut behind it may owe such events (net/audit.h). Written by the
 	 * owner before it publishes the tail; at open, the tail (there may be some below). */
 	_Atomic uint64_t audit_next;
+	/* --kafka-ack kafka (net/egress_gate.h): offsets below it are in Kafka. Written by
+	 * the egress thread alone (release, after the delivery reports), read by publishing
+	 * reactors (acquire); 0 until the egress subscribed. */
+	_Atomic uint64_t egress_next;
 };
 
 struct topic {
@@ -79,6 +83,11 @@ struct topic {
 	_Atomic int64_t retention_ns;
 #define TOPIC_RETENTION_DEFAULT_NS (7ll * 24 * 3600 * 1000000000)	/* the seeds' "7d" */
 	_Atomic uint64_t retention_bytes;
+	/* net/egress_gate.h: 0 not looked at yet, 1 not an egress topic, 2 one (cached by
+	 * the first reactor that asks; any may, all find the same: relaxed). egress_ready:
+	 * the egress thread placed every partition's egress_next (release). */
+	_Atomic uint8_t egress;
+	_Atomic bool egress_ready;
 	bool removed;			/* unlinked by topic_remove */
 	uint32_t quarantined;		/* partitions with a quarantine */
 	struct topic_partition part[];	/* partitions entries */

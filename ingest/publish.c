@@ -371,6 +371,13 @@ static int publish_validate(struct publish_ctx *ctx, struct publish_error *err)
 	}
 	if (creates && publish_create_topics(ctx, err) < 0)
 		return -1;
+	for (size_t i = 0, prev = SIZE_MAX; ctx->admit && i < ctx->n; i++) {
+		if (prev != SIZE_MAX && ctx->resolved[i] == ctx->resolved[prev])
+			continue;	/* once per run of one topic: a batch is mostly one */
+		if (ctx->admit(ctx->admit_arg, ctx->resolved[i], err) < 0)
+			return -1;
+		prev = i;
+	}
 	return publish_quarantined(ctx, err);
 }
 

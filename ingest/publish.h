@@ -109,6 +109,12 @@ struct publish_ctx {
 	const struct auth_token *grant;
 	const uint64_t *known;
 	const uint32_t *known_part;
+	/* Set at start-up, else NULL: asked once per run of events to one topic, after
+	 * validation and before anything is appended, whether the topic takes more
+	 * (net/egress_gate.h: --kafka-ack kafka's bound). Returns 0, or -1 with *err set:
+	 * the batch is refused whole. */
+	int (*admit)(void *arg, struct topic *tp, struct publish_error *err);
+	void *admit_arg;
 	uint32_t skipped;		/* known entries of the batch (not appended) */
 	struct log *touched[PUBLISH_TOUCHED_MAX];	/* logs appended to since the flush */
 	uint32_t ntouched;

@@ -146,6 +146,7 @@ int net_engine_start(struct net_engine *e, uint32_t n, struct topic_table *topic
 	pthread_mutex_init(&e->lock, NULL);
 	pthread_cond_init(&e->cond, NULL);
 	named_init(&e->named);
+	egress_gate_init(&e->egress, cfg);
 	if (auth_init(&e->auth_own, cfg->auth_required) < 0) {
 		fprintf(stderr, "fanoutd: out of memory for the token table\n");
 		return -ENOMEM;
@@ -263,6 +264,7 @@ void net_engine_free(struct net_engine *e)
 		audit_queue_free(&e->audit[i]);
 	free(e->audit);
 	named_free(&e->named);
+	egress_gate_free(&e->egress);
 	if (e->auth)
 		auth_free(e->auth);
 	if (e->tls_ctx)

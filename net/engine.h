@@ -19,6 +19,7 @@
 #include "ingest/rules.h"
 #include "net/audit.h"
 #include "net/control.h"
+#include "net/egress_gate.h"
 #include "net/named.h"
 #include "net/producer.h"
 #include "net/sink.h"
@@ -77,6 +78,7 @@ struct net_engine {
 	struct ssl_ctx_st *tls_ctx;	/* --tls-cert: the TCP port speaks TLS (net/tls.h);
 					 * NULL: plain */
 	bool producers_open;
+	struct egress_gate egress;	/* --kafka-egress (net/egress_gate.h) */
 };
 
 /* The number of reactors cfg asks for: --reactors, else one fewer than the CPUs this

@@ -724,6 +724,7 @@ static void net_batch_free(struct net_server *srv, struct session_batch *b)
 {
 	session_batch_record(b);	/* an orphan's: now that it is done */
 	publish_ticket_free(&b->ticket);
+	session_batch_kafka_free(b, &srv->budget);
 	free(b);
 	budget_give(&srv->budget, BUDGET_TICKETS, sizeof(*b));	/* session_batch_new's */
 }
@@ -975,6 +976,10 @@ int net_server_init(struct net_server *srv, struct net_engine *eng, uint32_t id,
 	budget_init(&srv->budget, cfg->reactor_memory_bytes);
 	net_latency_init(&srv->latency);
 	srv->publish.budget = &srv->budget;
+	if (cfg->kafka_ack_kafka) {	/* the bound on what is not in Kafka yet */
+		srv->publish.admit = egress_gate_admit;
+		srv->publish.admit_arg = &eng->egress;
+	}
 	srv->audit = &eng->audit[id];
 	srv->sessions = calloc(cfg->max_connections, sizeof(*srv->sessions));
 	srv->active = calloc(cfg->max_connections, sizeof(*srv->active));

@@ -651,6 +651,9 @@ void session_police(struct session *s, int64_t now_ns)
 		if (sub->named_standby)
 			continue;	/* sent nothing, owed nothing yet */
 		sub_measure_lag(sub);
+		if (s->conn->local && sub->named &&
+		    egress_gate_own(&s->srv->eng->egress, sub->named->name))
+			continue;	/* the Kafka egress waits for Kafka: retention bounds it */
 		if ((cfg->max_lag_events && sub->lag_events > cfg->max_lag_events) ||
 		    (cfg->max_lag_bytes && sub->lag_bytes > cfg->max_lag_bytes)) {
 			session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_SLOW_CONSUMER, 0, sub->id,
@@ -1592,6 +1595,12 @@ static void session_publish_answer(struct session *s, const struct session_batch
 			      "publish: the %u stored events are in the log but the disk did not "
 			      "sync them (%s): they survive the server process dying, not the "
 			      "machine", t->n, strerror(-b->sync_failed));
+	if (b->kafka_late && t->n > 0)
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_NOT_DURABLE, b->seq, 0, false,
+			      "publish: the %u stored events are in the log but Kafka has not "
+			      "confirmed them within --kafka-ack-timeout-ms (%llu ms); the egress "
+			      "goes on producing them", t->n,
+			      (unsigned long long)s->srv->cfg->kafka_ack_timeout_ms);
 	if (b->rc < 0 && b->err.retry_after_ms)
 		session_error_retry(s, b->err.code, b->seq, b->err.retry_after_ms, "publish: %s",
 				    b->err.message);
@@ -1709,6 +1718,71 @@ static int session_publish_charge(struct session *s, uint32_t events, size_t byt
 	return -1;
 }
 
+void session_batch_kafka_free(struct session_batch *b, struct budget *budget)
+{
+	if (b->kafka_cap)
+		budget_give(budget, BUDGET_TICKETS, b->kafka_cap * sizeof(*b->kafka_topics));
+	free(b->kafka_topics);
+	b->kafka_topics = NULL;
+	b->kafka_cap = 0;
+}
+
+/* --kafka-ack kafka: notes which of the batch's stored events go to Kafka (b->kafka when
+ * any), so its answer waits for them. A batch answered from a producer's record (sent
+ * again) was stored before and does not wait. Without room for the notes the batch is
+ * answered when stored, as with --kafka-ack local (counted as a refusal of the gate). */
+static void session_batch_kafka(struct session *s, struct session_batch *b, bool known)
+{
+	const struct publish_ctx *pub = &s->srv->publish;
+	uint32_t n = b->ticket.n;
+
+	b->kafka = false;
+	b->kafka_late = false;
+	b->kafka_done = 0;
+	if (!s->srv->cfg->kafka_ack_kafka || known || n == 0)
+		return;
+	b->kafka_by_ns = clock_monotonic_ns() +
+			 (int64_t)s->srv->cfg->kafka_ack_timeout_ms * 1000000;
+	if (n > b->kafka_cap) {	/* grown once to the largest batch, then reused */
+		struct topic **grown;
+		uint32_t cap = n < 64 ? 64 : n;
+
+		if (!budget_take(&s->srv->budget, BUDGET_TICKETS,
+				 (cap - b->kafka_cap) * sizeof(*grown)))
+			return;
+		grown = realloc(b->kafka_topics, cap * sizeof(*grown));
+		if (!grown) {
+			budget_give(&s->srv->budget, BUDGET_TICKETS,
+				    (cap - b->kafka_cap) * sizeof(*grown));
+			return;
+		}
+		b->kafka_topics = grown;
+		b->kafka_cap = cap;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct topic *tp = pub->resolved[i];
+
+		b->kafka_topics[i] = egress_gate_topic(&s->srv->eng->egress, tp) ? tp : NULL;
+		b->kafka = b->kafka || b->kafka_topics[i];
+	}
+}
+
+/* Whether every stored event of b that goes to Kafka is there (remaining is 0: the
+ * offsets are known). Resumes where the last look stopped. */
+static bool session_batch_in_kafka(struct session_batch *b)
+{
+	const struct publish_ticket *t = &b->ticket;
+
+	for (; b->kafka_done < t->n; b->kafka_done++) {
+		uint32_t i = b->kafka_done;
+
+		if (b->kafka_topics[i] && t->offsets[i] != UINT64_MAX &&
+		    !egress_gate_passed(b->kafka_topics[i], t->partitions[i], t->offsets[i]))
+			return false;
+	}
+	return true;
+}
+
 /* A PublishBatch, from its wire bytes (ingest/publish.h). */
 static void session_publish(struct session *s, const uint8_t *batch, size_t len)
 {
@@ -1775,11 +1849,12 @@ static void session_publish(struct session *s, const uint8_t *batch, size_t len)
 		s->stats.last_topic = pub->resolved[0];	/* admin plane: the topic's producers */
 		session_publish_priority(s, pub);
 	}
+	session_batch_kafka(s, b, known != 0 || scanned < 0 || b->ticket.n == 0);
 	b->sync_pass = 0;
 	b->sync_failed = 0;
 	if (b->ticket.nremote == 0)
 		session_batch_record(b);
-	if (b->ticket.nremote == 0 && s->batch_head == s->batch_tail &&
+	if (b->ticket.nremote == 0 && s->batch_head == s->batch_tail && !b->kafka &&
 	    (!s->srv->sync_exec || b->ticket.n == 0)) {
 		session_publish_answer(s, b);	/* all here, nothing ahead: answered now */
 		return;
@@ -1827,6 +1902,13 @@ bool session_answer_batches(struct session *s)
 		session_batch_record(b);
 		if (s->srv->sync_exec && b->ticket.n > 0 && !session_batch_synced(s, b))
 			break;
+		/* --kafka-ack kafka: the egress wakes us when it moves; the reactor's turn
+		 * (REACTOR_WAIT_NS at most) sees the deadline pass. */
+		if (b->kafka && !session_batch_in_kafka(b)) {
+			if (clock_monotonic_ns() < b->kafka_by_ns)
+				break;
+			b->kafka_late = true;
+		}
 		session_publish_answer(s, b);
 		s->batch_head++;
 		answered = true;
@@ -1861,6 +1943,7 @@ static void session_drop_batches(struct session *s)
 			continue;
 		session_batch_record(s->batches[i]);
 		publish_ticket_free(&s->batches[i]->ticket);
+		session_batch_kafka_free(s->batches[i], &s->srv->budget);
 		free(s->batches[i]);
 		budget_give(&s->srv->budget, BUDGET_TICKETS, sizeof(*s->batches[i]));
 		s->batches[i] = NULL;

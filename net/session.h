@@ -61,10 +61,22 @@ struct session_batch {
 	struct producer *producer;
 	int claim;
 	bool closing;			/* its Error closes the connection */
+	/* --kafka-ack kafka: each stored event's topic when it is produced to Kafka, else
+	 * NULL (kafka_cap entries, from the budget, kept batch after batch); kafka: some
+	 * is, and the answer waits until egress_next passes them (kafka_done: the events
+	 * before it are in Kafka). */
+	struct topic **kafka_topics;
+	uint32_t kafka_cap, kafka_done;
+	bool kafka;
+	bool kafka_late;		/* not in Kafka by kafka_by_ns: acked, NOT_DURABLE */
+	int64_t kafka_by_ns;		/* CLOCK_MONOTONIC: --kafka-ack-timeout-ms */
 };
 
 /* Writes a finished batch's producer record (remaining is 0), once. */
 void session_batch_record(struct session_batch *b);
+
+/* Frees a batch's kafka_topics, giving their memory back to budget. */
+void session_batch_kafka_free(struct session_batch *b, struct budget *budget);
 
 struct session {
 	struct net_server *srv;

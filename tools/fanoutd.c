@@ -32,6 +32,7 @@
 #include "net/mem_report.h"
 #include "net/server.h"
 #include "tools/fanoutd_log.h"
+#include "tools/fanoutd_egress.h"
 #include "tools/fanoutd_kafka.h"
 #include "tools/fanoutd_shm.h"
 
@@ -508,6 +509,7 @@ int main(int argc, char **argv)
 	static struct admin admin;
 	static struct executor executor;
 	static struct fanoutd_kafka kafka;
+	static struct fanoutd_egress egress;
 	static const struct admin_ext kafka_ext = { .arg = &kafka,
 		.metrics = fanoutd_kafka_metrics, .kafka = fanoutd_kafka_json };
 	uint64_t events, batches, rejected;
@@ -562,8 +564,11 @@ int main(int argc, char **argv)
 		fanoutd_shm_fini(&sinks);
 		return 1;
 	}
-	if (cfg.nkafka && fanoutd_kafka_start(&kafka, &cfg, fanoutd_shm_socket()) < 0) {
+	if ((cfg.nkafka_egress &&
+	     fanoutd_egress_start(&egress, &cfg, &engine, fanoutd_shm_socket()) < 0) ||
+	    (cfg.nkafka && fanoutd_kafka_start(&kafka, &cfg, fanoutd_shm_socket()) < 0)) {
 		fanoutd_stop = 1;
+		fanoutd_egress_stop(&egress);
 		fanoutd_shutdown(&admin, &engine);
 		executor_stop(&executor);
 		net_engine_free(&engine);
@@ -585,6 +590,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fanoutd: ready file %s: %s\n", cfg.ready_file, strerror(-rc));
 		fanoutd_stop = 1;
 		fanoutd_kafka_stop(&kafka);
+		fanoutd_egress_stop(&egress);
 		fanoutd_shutdown(&admin, &engine);
 		executor_stop(&executor);
 		net_engine_free(&engine);
@@ -604,6 +610,7 @@ int main(int argc, char **argv)
 		nanosleep(&(struct timespec){ .tv_nsec = 50 * 1000 * 1000 }, NULL);
 	}
 	fanoutd_kafka_stop(&kafka);	/* commits what is stored while the reactors drain */
+	fanoutd_egress_stop(&egress);	/* acks what Kafka has; the rest goes next start */
 	rc = fanoutd_shutdown(&admin, &engine);
 	rules = (struct rules_set *)atomic_exchange(&engine.rules, NULL);	/* threads gone */
 	epoch_unregister();

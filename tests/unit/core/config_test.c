@@ -219,6 +219,93 @@ static void fsync_modes(void **state)
 	free(msg);
 }
 
+static void kafka_egress(void **state)
+{
+	struct config c;
+	const char *why = NULL;
+	char *msg = NULL;
+
+	(void)state;
+	/* Pairs, in one flag or several; the defaults of the other flags. */
+	config_defaults(&c);
+	assert_int_equal(c.kafka_ack_kafka, false);
+	assert_int_equal(c.kafka_egress_lag_max, CONFIG_KAFKA_LAG_DEFAULT);
+	assert_int_equal(c.kafka_ack_timeout_ms, CONFIG_KAFKA_ACK_TIMEOUT_MS);
+	assert_int_equal(config_kafka_egress(&c, "market/ticks=md.ticks,fills=exec.fills", &why),
+			 0);
+	assert_int_equal(c.nkafka_egress, 2);
+	assert_string_equal(c.kafka_egress[0].topic, "market/ticks");
+	assert_string_equal(c.kafka_egress[0].kafka_topic, "md.ticks");
+	assert_string_equal(c.kafka_egress[1].topic, "fills");
+	assert_string_equal(c.kafka_egress[1].kafka_topic, "exec.fills");
+	/* Each refusal says which part. */
+	config_defaults(&c);
+	assert_int_equal(config_kafka_egress(&c, "ticks", &why), -EINVAL);
+	assert_non_null(strstr(why, "TOPIC=KAFKA_TOPIC"));
+	assert_int_equal(config_kafka_egress(&c, "", &why), -EINVAL);
+	assert_int_equal(config_kafka_egress(&c, "a=b,", &why), -EINVAL);
+	config_defaults(&c);
+	assert_int_equal(config_kafka_egress(&c, "t=bad topic", &why), -EINVAL);
+	assert_non_null(strstr(why, "Kafka topic"));
+	{
+		char spec[140] = "t=";
+
+		memset(spec + 2, 'k', 116);	/* "kafka-egress." + 116 > a name's 128 */
+		assert_int_equal(config_kafka_egress(&c, spec, &why), -EINVAL);
+		assert_non_null(strstr(why, "1..115"));
+		spec[2 + 115] = '\0';
+		assert_int_equal(config_kafka_egress(&c, spec, &why), 0);
+		config_defaults(&c);
+	}
+	assert_int_equal(config_kafka_egress(&c, "/abs=k", &why), -EINVAL);
+	assert_non_null(strstr(why, "fanout topic"));
+	assert_int_equal(config_kafka_egress(&c, "md.*=k", &why), -EINVAL);	/* no patterns */
+	assert_non_null(strstr(why, "no pattern"));
+	assert_int_equal(config_kafka_egress(&c, "t=k,t=j", &why), -EINVAL);
+	assert_non_null(strstr(why, "twice"));
+	config_defaults(&c);
+	assert_int_equal(config_kafka_egress(&c, "a=k,b=k,c=k,d=k,e=k,f=k,g=k,h=k", &why), 0);
+	assert_int_equal(config_kafka_egress(&c, "i=k", &why), -EINVAL);
+	assert_non_null(strstr(why, "at most 8"));
+	/* Flags: egress needs brokers, kafka acks need egress, and their bounds. */
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--kafka-brokers", "k:9092",
+		"--kafka-egress", "t=k", "--kafka-ack", "kafka", "--kafka-egress-lag-max", "50",
+		"--kafka-ack-timeout-ms", "250", NULL }), 0);
+	assert_true(c.kafka_ack_kafka);
+	assert_int_equal(c.kafka_egress_lag_max, 50);
+	assert_int_equal(c.kafka_ack_timeout_ms, 250);
+	assert_int_equal(c.nkafka, 0);
+	free(msg);
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--kafka-egress", "t=k", NULL }),
+			 -1);
+	assert_non_null(strstr(msg, "--kafka-egress needs --kafka-brokers"));
+	free(msg);
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--kafka-brokers", "k:1",
+		"--kafka-ack", "kafka", NULL }), -1);
+	assert_non_null(strstr(msg, "--kafka-source"));	/* brokers for nothing */
+	free(msg);
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--kafka-brokers", "k:1",
+		"--kafka-source", "a=b", "--kafka-ack", "kafka", NULL }), -1);
+	assert_non_null(strstr(msg, "--kafka-ack kafka waits for the egress"));
+	free(msg);
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--kafka-ack", "later", NULL }),
+			 -1);
+	assert_non_null(strstr(msg, "local or kafka"));
+	free(msg);
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--kafka-ack-timeout-ms", "0",
+		NULL }), -1);
+	assert_non_null(strstr(msg, "1..600000"));
+	free(msg);
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--kafka-brokers", "k:1",
+		"--kafka-egress", "t=k", "--no-shm", NULL }), -1);
+	assert_non_null(strstr(msg, "--no-shm"));
+	free(msg);
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--kafka-brokers", "k:1",
+		"--kafka-egress", "t=k", "--auth", "required", NULL }), -1);
+	assert_non_null(strstr(msg, "--auth-bootstrap"));
+	free(msg);
+}
+
 static void kafka_sources(void **state)
 {
 	struct config_kafka_source k;
@@ -464,6 +551,7 @@ int main(void)
 		cmocka_unit_test(admin_flags),
 		cmocka_unit_test(auth_flags_and_loopback),
 		cmocka_unit_test(kafka_sources),
+		cmocka_unit_test(kafka_egress),
 		cmocka_unit_test(config_file_then_flags),
 		cmocka_unit_test(config_file_errors_name_the_line),
 	};

@@ -596,6 +596,48 @@ static void split_amplification_is_bounded(void **state)
 	free(wire);
 }
 
+/* publish_ctx.admit (--kafka-ack kafka's bound): asked once for a run of events to one
+ * topic, after validation; its refusal stores nothing and is the batch's error. */
+static unsigned admit_calls;
+static bool admit_refuses;
+
+static int admit_count(void *arg, struct topic *tp, struct publish_error *err)
+{
+	struct fixture *f = arg;
+
+	assert_ptr_equal(tp, f->tp);
+	admit_calls++;
+	if (!admit_refuses)
+		return 0;
+	err->code = FANOUT__V1__ERROR_CODE__ERROR_CODE_LOG_FULL;
+	err->retry_after_ms = 200;
+	snprintf(err->message, sizeof(err->message), "not yet in Kafka");
+	return -1;
+}
+
+static void admit_refusal_stores_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct publish_error err;
+
+	f->pub[0].admit = admit_count;
+	f->pub[0].admit_arg = f;
+	admit_calls = 0;
+	admit_refuses = true;
+	assert_int_equal(publish_all(f, 0, &err), -1);
+	assert_int_equal(err.code, FANOUT__V1__ERROR_CODE__ERROR_CODE_LOG_FULL);
+	assert_int_equal(err.retry_after_ms, 200);
+	assert_int_equal(admit_calls, 1);	/* N events, one topic: asked once */
+	assert_int_equal(f->t.nremote, 0);
+	for (uint32_t p = 0; p < 4; p++)
+		assert_int_equal(log_tail(f->tp->part[p].log), 0);
+	admit_refuses = false;
+	assert_true(publish_all(f, 0, &err) >= 0);
+	assert_int_equal(admit_calls, 2);
+	assert_int_equal(f->t.n, N);
+	apply_remote(f);
+}
+
 static void bad_batch_hands_nothing_over(void **state)
 {
 	struct fixture *f = *state;
@@ -619,6 +661,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(unknown_fields_cross_reactors, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_batch_hands_nothing_over, setup, teardown),
+		cmocka_unit_test_setup_teardown(admit_refusal_stores_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(stored_frames_are_canonical, setup, teardown),
 		cmocka_unit_test_setup_teardown(negative_zero_survives, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_strings_are_refused_by_name, setup, teardown),
