@@ -272,8 +272,8 @@ void sampler_store_topics(struct admin *a)
 }
 
 /* The subscriptions row for a live subscription. */
-static void sampler_sub_row(const struct admin_sub_sample *s, struct store_sub *row,
-			    char *filters, size_t cap, const char *now)
+static void sampler_sub_row(const struct admin *a, const struct admin_sub_sample *s,
+			    struct store_sub *row, char *filters, size_t cap, const char *now)
 {
 	/* fanout.v1.StartPosition: LATEST 0, EARLIEST 1, OFFSET 2, TIMESTAMP 3. The seed's
 	 * column knows three: a time resolves to message ids (offsets) at the subscribe. */
@@ -303,6 +303,7 @@ static void sampler_sub_row(const struct admin_sub_sample *s, struct store_sub *
 	strcpy(row->start_position, starts[st]);
 	strcpy(row->delivery_guarantee, "at_least_once");
 	strcpy(row->status, "active");
+	snprintf(row->node_id, sizeof(row->node_id), "%s", a->node_id);
 	store_time(in->stats.since_ns, row->created_at, sizeof(row->created_at));
 	snprintf(row->last_activity, sizeof(row->last_activity), "%s", now);
 }
@@ -334,7 +335,7 @@ static void sampler_store_subs(struct admin *a, struct admin_sample *s, const ch
 
 		if (s->subs[i].stored)
 			continue;
-		sampler_sub_row(&s->subs[i], &row, filters, sizeof(filters), now);
+		sampler_sub_row(a, &s->subs[i], &row, filters, sizeof(filters), now);
 		s->subs[i].stored = store_sub_upsert(&a->store, &row) == STORE_OK;
 	}
 }
