@@ -96,7 +96,13 @@ static bool admin_sync_topics(struct admin *a)
 					  t->name, strerror(-rc));
 				continue;
 			}
-			if (tp->partitions != t->partitions) {	/* the logs on disk win */
+			if (tp->partitions != t->partitions && a->store.kind == STORE_PG) {
+				/* Shared with other nodes: each keeps its own logs' count, and
+				 * the record stays as its maker wrote it (admin/watch.h). */
+				admin_log(ADMIN_LOG_WARN, "store: topic %s has %u partitions on "
+					  "disk, %u in the store; this node keeps its %u", t->name,
+					  tp->partitions, t->partitions, tp->partitions);
+			} else if (tp->partitions != t->partitions) {	/* the logs on disk win */
 				admin_log(ADMIN_LOG_WARN, "store: topic %s has %u partitions on disk, "
 					  "%u in the store; the store is corrected", t->name,
 					  tp->partitions, t->partitions);
