@@ -91,11 +91,29 @@ static int watch_topic_gone(struct admin *a, const char *name)
 	return 0;
 }
 
+/* What a topic has in force, to tell whether applying the store changed anything. */
+struct watch_settings {
+	bool disabled;
+	uint8_t priority;
+	int64_t retention_ns;
+	uint64_t retention_bytes;
+};
+
+static struct watch_settings watch_settings_of(const struct topic *tp)
+{
+	return (struct watch_settings){ .disabled = topic_disabled(tp),
+					.priority = topic_priority(tp),
+					.retention_ns = atomic_load(&tp->retention_ns),
+					.retention_bytes = atomic_load(&tp->retention_bytes) };
+}
+
 /* A stored topic: made here when missing, its settings put in force. Returns 0, or -1
  * when it must be tried again. */
 static int watch_topic(struct admin *a, const struct store_topic *t)
 {
 	struct topic *tp = admin_topic_find(a, t->name);
+	struct watch_settings was, now;
+	bool made = false;
 	int rc;
 
 	if (!tp) {
@@ -107,20 +125,28 @@ static int watch_topic(struct admin *a, const struct store_topic *t)
 				  "be made here: %s", t->name, strerror(-rc));
 			return 0;
 		}
-		if (rc == 0) {
-			a->watch.topics_created++;
-			admin_log(ADMIN_LOG_INFO, "store: topic %s was made on another node; made "
-				  "here (%u partitions)", t->name, tp->partitions);
-		}
-	} else if (topic_disabled(tp) == t->enabled || topic_priority(tp) != t->priority) {
-		a->watch.topics_updated++;
+		made = rc == 0;
 	}
+	was = watch_settings_of(tp);
 	/* The same three settings REST PUT applies; the partition count stays the one on
 	 * disk (a live topic's cannot change). */
 	atomic_store(&tp->disabled, !t->enabled);
 	atomic_store(&tp->priority, t->priority);
 	retention_apply(tp, t->retention_policy);
 	sampler_topic_stored(a, tp, true);
+	now = watch_settings_of(tp);
+	if (made) {
+		a->watch.topics_created++;
+		admin_log(ADMIN_LOG_INFO, "store: topic %s was made on another node; made here "
+			  "(%u partitions)", t->name, tp->partitions);
+	} else if (was.disabled != now.disabled || was.priority != now.priority ||
+		   was.retention_ns != now.retention_ns ||
+		   was.retention_bytes != now.retention_bytes) {
+		a->watch.topics_updated++;
+		admin_log(ADMIN_LOG_INFO, "store: topic %s was changed on another node: enabled "
+			  "%d, priority %u, retention %s", t->name, !now.disabled, now.priority,
+			  t->retention_policy);
+	}
 	return 0;
 }
 

@@ -230,6 +230,19 @@ static void topics_and_rules_reach_every_node(void **state)
 	wait_refused(&b, "shared");
 	assert_int_equal(api(&b, "GET", "/api/v1/topics/shared", NULL, NULL), 404);
 
+	/* B counted what it applied; every node names itself in /metrics. */
+	assert_true(api_metric(&b, "fanout_store_changes_applied_total{change=\"topic_created\"}")
+		    >= 3);
+	assert_true(api_metric(&b, "fanout_store_changes_applied_total{change=\"topic_updated\"}")
+		    >= 3);
+	assert_true(api_metric(&b, "fanout_store_changes_applied_total{change=\"topic_deleted\"}")
+		    >= 1);
+	assert_true(api_metric(&b, "fanout_store_changes_applied_total{change=\"rules_reloaded\"}")
+		    >= 1);
+	assert_true(api_metric(&a, "fanout_store_changes_applied_total{change=\"topic_created\"}")
+		    == 0);	/* its own, applied by REST */
+	assert_true(api_metric(&b, "fanout_node_info{node=\"node-b\"}") == 1);
+
 	/* A node that joins now loads what is there: src, dst and the rule, not shared. */
 	node_setup_start(&c, "node-c");
 	json_decref(api_expect(&c, "GET", "/api/v1/topics/src", NULL, 200));
