@@ -69,6 +69,23 @@ static void admin_tokens_sync(struct admin *a, int64_t now)
 	a->tokens.retry_ns = now + 1000000000ll;
 }
 
+/* A topic whose partition count on disk differs from its record: the logs on disk win.
+ * With SQLite the record is corrected. PostgreSQL is shared with other nodes: each keeps
+ * its own logs' count and the record stays as its maker wrote it (admin/watch.h). */
+static void admin_sync_partitions(struct admin *a, const struct topic *tp,
+				  struct store_topic *t)
+{
+	bool shared = a->store.kind == STORE_PG;
+
+	admin_log(ADMIN_LOG_WARN, "store: topic %s has %u partitions on disk, %u in the store; "
+		  "%s", t->name, tp->partitions, t->partitions, shared ? "this node keeps its "
+		  "own (the store is shared)" : "the store is corrected");
+	if (shared)
+		return;
+	t->partitions = tp->partitions;
+	store_topic_update(&a->store, t);
+}
+
 /* Start-up: every topic of the store runs, every running topic is stored. Returns
  * whether every stored topic was read (its retention policy in force). */
 static bool admin_sync_topics(struct admin *a)
@@ -96,19 +113,8 @@ static bool admin_sync_topics(struct admin *a)
 					  t->name, strerror(-rc));
 				continue;
 			}
-			if (tp->partitions != t->partitions && a->store.kind == STORE_PG) {
-				/* Shared with other nodes: each keeps its own logs' count, and
-				 * the record stays as its maker wrote it (admin/watch.h). */
-				admin_log(ADMIN_LOG_WARN, "store: topic %s has %u partitions on "
-					  "disk, %u in the store; this node keeps its %u", t->name,
-					  tp->partitions, t->partitions, tp->partitions);
-			} else if (tp->partitions != t->partitions) {	/* the logs on disk win */
-				admin_log(ADMIN_LOG_WARN, "store: topic %s has %u partitions on disk, "
-					  "%u in the store; the store is corrected", t->name,
-					  tp->partitions, t->partitions);
-				t->partitions = tp->partitions;
-				store_topic_update(&a->store, t);
-			}
+			if (tp->partitions != t->partitions)
+				admin_sync_partitions(a, tp, t);
 			atomic_store(&tp->disabled, !t->enabled);
 			atomic_store(&tp->priority, t->priority);
 			retention_apply(tp, t->retention_policy);

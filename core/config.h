@@ -97,7 +97,8 @@ struct config {
 	bool http_set;			/* --http given: failing to bind it is fatal */
 	bool no_http;			/* no admin HTTP server */
 	char pg_url[CONFIG_PATH_MAX];	/* PostgreSQL store; "" = SQLite in the data dir */
-	char node_id[CONFIG_NODE_ID_BYTES];	/* --node-id; "" = HOSTNAME:DATA_DIR (admin/node.h) */
+	char node_id[CONFIG_NODE_ID_BYTES];	/* --node-id; "" = HOSTNAME:DATA_DIR
+						 * (admin/node.h) */
 	uint64_t data_index_bytes;	/* the REST data API's index; 0 = off */
 	uint64_t audit_spill_bytes;	/* audit rows spilled while the store is down */
 	char redis_url[CONFIG_PATH_MAX];	/* Redis cache; "" = none */
