@@ -243,6 +243,10 @@ static int sampler_insert_topic(struct admin *a, const struct topic *tp)
 				 .latency_requirement_ms = 100, .priority = topic_priority(tp) };
 	int rc;
 
+	/* In the shared store at the watch's last look: gone from it since means deleted on
+	 * another node (the watch deletes it here), not a topic to add back. */
+	if (watch_knows(a, tp->name))
+		return STORE_OK;
 	memcpy(t.name, tp->name, tp->name_len + 1);
 	strcpy(t.retention_policy, "7d");
 	strcpy(t.compression_type, "LZ4");

@@ -233,6 +233,11 @@ void watch_poll(struct admin *a, int64_t now_ns)
 	}
 }
 
+bool watch_knows(const struct admin *a, const char *name)
+{
+	return watch_has(a->watch.known, a->watch.nknown, name);
+}
+
 void watch_free(struct admin *a)
 {
 	free(a->watch.known);

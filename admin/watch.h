@@ -48,6 +48,11 @@ void watch_store_up(struct admin *a);
 /* Looks at the counters when due and applies what changed (see above). */
 void watch_poll(struct admin *a, int64_t now_ns);
 
+/* True when name was in the store at the last look (PostgreSQL; always false on
+ * SQLite): the sampler does not store such a topic again, so a topic deleted on another
+ * node is not put back by this one before its next look. */
+bool watch_knows(const struct admin *a, const char *name);
+
 void watch_free(struct admin *a);
 
 #endif
