@@ -236,6 +236,24 @@ void sampler_topic_stored(struct admin *a, const struct topic *tp, bool stored)
 		ts->stored = stored;
 }
 
+void sampler_topic_forget(struct admin *a, const struct topic *tp)
+{
+	struct admin_sample *s = &a->cur;
+	struct admin_topic_sample *ts = sampler_find(s, tp->name);
+	uint32_t k = 0;
+
+	if (ts && ts->tp == tp) {	/* the others stay sorted by name */
+		free(ts->parts);
+		free(ts->stats_json);
+		memmove(ts, ts + 1, (size_t)(s->topics + s->ntopics - (ts + 1)) * sizeof(*ts));
+		s->ntopics--;
+	}
+	for (uint32_t i = 0; i < s->nsubs; i++)	/* and by serial */
+		if (s->subs[i].info.topic != tp)
+			s->subs[k++] = s->subs[i];
+	s->nsubs = k;
+}
+
 /* Inserts a topic the store lacks, with the seed's defaults. Returns the store_rc. */
 static int sampler_insert_topic(struct admin *a, const struct topic *tp)
 {
