@@ -47,15 +47,27 @@ static int db_teardown(void **state)
 	return 0;
 }
 
-/* Starts a node on the shared database (node NULL: the default node id). */
+/* Starts a node on the shared database (node NULL: the default node id), with a topic
+ * of its own declared by --topic when topic is not NULL. */
+static void node_start_topic(struct server *s, const char *node, const char *topic)
+{
+	const char *args[12] = { "--pg-url", g_url, "--no-auto-create", "--reactors", "1" };
+	int n = 5;
+
+	if (node) {
+		args[n++] = "--node-id";
+		args[n++] = node;
+	}
+	if (topic) {
+		args[n++] = "--topic";
+		args[n++] = topic;
+	}
+	server_start(s, args);
+}
+
 static void node_start(struct server *s, const char *node)
 {
-	const char *with_id[] = { "--pg-url", g_url, "--no-auto-create", "--reactors", "1",
-				  "--node-id", node, NULL };
-
-	if (!node)
-		with_id[5] = NULL;
-	server_start(s, with_id);
+	node_start_topic(s, node, NULL);
 }
 
 static void node_setup_start(struct server *s, const char *node)
@@ -243,8 +255,13 @@ static void topics_and_rules_reach_every_node(void **state)
 		    == 0);	/* its own, applied by REST */
 	assert_true(api_metric(&b, "fanout_node_info{node=\"node-b\"}") == 1);
 
-	/* A node that joins now loads what is there: src, dst and the rule, not shared. */
-	node_setup_start(&c, "node-c");
+	/* A node that joins now loads what is there: src, dst and the rule, not shared. Its
+	 * own topic (declared, on its disk only) is not deleted: it reaches A. */
+	server_setup(&c, g_argc, g_argv);
+	node_start_topic(&c, "node-c", "c-own");
+	wait_status(&a, "/api/v1/topics/c-own", 200);
+	assert_int_equal(publish_one(&a, "c-own", 1), 0);
+	assert_int_equal(publish_one(&c, "c-own", 1), 0);
 	json_decref(api_expect(&c, "GET", "/api/v1/topics/src", NULL, 200));
 	json_decref(api_expect(&c, "GET", "/api/v1/topics/dst", NULL, 200));
 	assert_int_equal(api(&c, "GET", "/api/v1/topics/shared", NULL, NULL), 404);
