@@ -352,6 +352,8 @@ static void nodes_subscriptions_and_changes(void **state)
 			       .delivery_guarantee = "at_least_once", .status = "active",
 			       .created_at = "2026-12-05T09:30:00.000Z",
 			       .last_activity = "2026-12-05T09:30:00.000Z" }, got, *list;
+	/* n1 and n2 share the store; old-1 was written before node ids (NULL). */
+	const char *ids[3] = { "a-1", "b-1", "old-1" }, *nodes[3] = { "n1", "n2", "" };
 	struct store_changes c0, c1;
 	uint32_t n;
 
@@ -364,7 +366,6 @@ static void nodes_subscriptions_and_changes(void **state)
 	assert_int_equal(store_changes_read(&st, &c1), STORE_OK);
 	assert_true(c1.topics > c0.topics);
 	assert_int_equal(c1.rules, c0.rules);
-	const char *ids[3] = { "a-1", "b-1", "old-1" }, *nodes[3] = { "n1", "n2", "" };
 	for (int i = 0; i < 3; i++) {
 		snprintf(s.subscription_id, sizeof(s.subscription_id), "%s", ids[i]);
 		snprintf(s.node_id, sizeof(s.node_id), "%s", nodes[i]);
