@@ -20,6 +20,7 @@
 #include "admin/audit.h"
 #include "admin/cache.h"
 #include "admin/dataidx.h"
+#include "admin/latency.h"
 #include "admin/store.h"
 #include "admin/store_tables.h"
 #include "admin/tokens.h"
@@ -160,6 +161,7 @@ struct admin {
 	struct admin_http_ctx *http_held;	/* answers held back (admin/http.c) */
 	char http_bound[80];		/* "" without HTTP */
 	struct admin_sample cur;	/* the latest sample (rates against the one before) */
+	struct admin_latency latency;	/* delivery latency's window (admin/latency.h) */
 	char (*stops)[ADMIN_ID_BYTES];	/* ended subscriptions the store has not heard of */
 	uint32_t nstops;
 	int64_t next_sample_ns, next_row_ns;

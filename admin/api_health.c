@@ -1,7 +1,8 @@
 /* admin/api_health.c — /healthz (the process is alive: every reactor has turned
  * recently), /readyz (recovered, listening, store reachable), /metrics, and
- * /api/v1/stats (the overview fanout-top draws). */
+ * /api/v1/stats (the overview fanout-top draws), /api/v1/latency (admin/latency.h). */
 #include <stdlib.h>
+#include <string.h>
 
 #include "admin/admin.h"
 #include "net/server.h"
@@ -58,4 +59,19 @@ int api_metrics(struct admin_req *r, struct admin_reply *rep)
 int api_stats(struct admin_req *r, struct admin_reply *rep)
 {
 	return admin_ok(rep, 200, stats_overview_json(r->a));
+}
+
+int api_latency(struct admin_req *r, struct admin_reply *rep)
+{
+	json_t *j = admin_latency_json(r->a);
+
+	/* Ten digits: percentiles read 99.9, not 99.900000000000006. */
+	rep->text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+	json_decref(j);
+	if (!rep->text)
+		return admin_error(rep, 500, "INTERNAL", NULL, "out of memory");
+	rep->text_len = strlen(rep->text);
+	rep->text_json = true;
+	rep->status = 200;
+	return 0;
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "admin/admin.h"
+#include "admin/latency.h"
 #include "admin/ws.h"
 #include "net/server.h"
 #include "core/log.h"
@@ -179,6 +180,38 @@ static void metrics_reactors(struct mbuf *b, const struct admin *a)
 	for (uint32_t r = 0; a->cur.reactors && r < a->eng->n; r++)
 		mb_printf(b, "fanout_reactor_busy_ratio{reactor=\"%u\"} %.4f\n", r,
 			  a->cur.reactors[r].busy);
+}
+
+/* Decimal bucket bounds, 1 µs to 10 s (1, 2.5, 5 a decade): the histogram's slots are
+ * within 6.25 %, so a bound between slot edges counts its slot only when wholly below. */
+static const uint64_t metrics_latency_le_ns[] = {
+	1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+	1000000, 2500000, 5000000, 10000000, 25000000, 50000000, 100000000, 250000000,
+	500000000, 1000000000, 2500000000, 5000000000, 10000000000,
+};
+
+/* Delivery latency (admin/latency.h), summed over the reactors, since start. */
+static void metrics_latency(struct mbuf *b, const struct admin *a)
+{
+	struct net_latency_snap *s = malloc(sizeof(*s));
+
+	if (!s) {
+		b->failed = true;
+		return;
+	}
+	admin_latency_read(a, s);
+	mb_family(b, "fanout_delivery_latency_seconds", "histogram",
+		  "Server receive to send of event frames to subscribers (sockets and rings), "
+		  "sampled: one frame in " NET_LATENCY_EVERY_S " each reactor gathers.");
+	for (size_t i = 0; i < sizeof(metrics_latency_le_ns) / sizeof(*metrics_latency_le_ns); i++)
+		mb_printf(b, "fanout_delivery_latency_seconds_bucket{le=\"%g\"} %llu\n",
+			  (double)metrics_latency_le_ns[i] / 1e9,
+			  (unsigned long long)net_latency_at_most(s, metrics_latency_le_ns[i]));
+	mb_printf(b, "fanout_delivery_latency_seconds_bucket{le=\"+Inf\"} %llu\n",
+		  (unsigned long long)s->count);
+	mb_printf(b, "fanout_delivery_latency_seconds_sum %.9f\n", (double)s->sum_ns / 1e9);
+	mb_printf(b, "fanout_delivery_latency_seconds_count %llu\n", (unsigned long long)s->count);
+	free(s);
 }
 
 /* Each reactor's memory budget (core/budget.h, --reactor-memory-bytes) and the last-value
@@ -529,6 +562,9 @@ static void metrics_ws(struct mbuf *b, const struct admin *a)
 		  "WebSocket data messages (one event each).", st.data_out },
 		{ "fanout_ws_errors_sent_total", "counter", "WebSocket error messages sent.",
 		  st.errors_out },
+		{ "fanout_ws_wakeups_total", "counter",
+		  "Times a reactor woke the admin thread for the streams: a log grew while it "
+		  "slept.", st.wakeups },
 		{ "fanout_ws_bytes_out_total", "counter",
 		  "Bytes written to WebSocket sockets (frames included).", st.bytes_out },
 	};
@@ -565,6 +601,7 @@ char *metrics_render(struct admin *a, size_t *len)
 		return NULL;
 	metrics_process(&b, a);
 	metrics_reactors(&b, a);
+	metrics_latency(&b, a);
 	metrics_memory(&b, a);
 	metrics_partitions(&b, a);
 	metrics_subs(&b, a);

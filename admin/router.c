@@ -27,6 +27,7 @@ static const struct admin_route_entry admin_routes[] = {
 	{ { "readyz" }, "GET", { { "GET", api_readyz } } },
 	{ { "metrics" }, "GET", { { "GET", api_metrics } } },
 	{ { "api", "v1", "stats" }, "GET", { { "GET", api_stats } } },
+	{ { "api", "v1", "latency" }, "GET", { { "GET", api_latency } } },
 	{ { "api", "v1", "topics" }, "GET, POST",
 	  { { "GET", api_topics_list }, { "POST", api_topics_create } } },
 	{ { "api", "v1", "topics", "*" }, "GET, PATCH, PUT, DELETE",

@@ -56,6 +56,7 @@ int api_admin_audit(struct admin_req *r, struct admin_reply *rep);	/* api_admin_
 
 /* admin/api_health.c */
 int api_healthz(struct admin_req *r, struct admin_reply *rep);
+int api_latency(struct admin_req *r, struct admin_reply *rep);	/* GET /api/v1/latency */
 int api_readyz(struct admin_req *r, struct admin_reply *rep);
 int api_metrics(struct admin_req *r, struct admin_reply *rep);
 int api_stats(struct admin_req *r, struct admin_reply *rep);

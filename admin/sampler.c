@@ -379,6 +379,7 @@ void sampler_tick(struct admin *a)
 	}
 	sampler_subs(a, &s);
 	sampler_reactors(a, &s, dt);
+	admin_latency_tick(a);
 	if (a->store.up) {
 		for (uint32_t i = 0; i < s.ntopics; i++)	/* before their subscriptions */
 			if (!s.topics[i].stored &&
@@ -470,6 +471,7 @@ void sampler_flush_rows(struct admin *a, bool final)
 void sampler_free(struct admin *a)
 {
 	sampler_free_sample(&a->cur);
+	admin_latency_free(a);
 	free(a->statq.rows);
 	memset(&a->statq, 0, sizeof(a->statq));
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "admin/admin.h"
@@ -19,6 +20,7 @@
 #include "admin/ws_accept.h"
 #include "admin/ws_conn.h"
 #include "core/clock.h"
+#include "net/server.h"
 
 #define WS_EPOLL_EVENTS 256
 
@@ -28,6 +30,8 @@ static void ws_drop(struct ws_server *srv, struct ws_conn *c)
 {
 	/* Before the socket closes; it fails only for a descriptor never added. */
 	(void)epoll_ctl(srv->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	if (c->tls.session)
+		(void)epoll_ctl(srv->ep, EPOLL_CTL_DEL, c->tls.fd, NULL);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -78,6 +82,15 @@ static void ws_pending_expire(struct ws_server *srv, int64_t now_ns)
 	}
 }
 
+/* wss://: the TCP socket's room to write, for the frames ws_tls_send writes there (its
+ * input is libmicrohttpd's to read: only EPOLLOUT is asked for). Returns epoll_ctl's. */
+static int ws_tls_watch(struct ws_server *srv, struct ws_conn *c)
+{
+	struct epoll_event ev = { .events = EPOLLOUT | EPOLLET, .data.ptr = c };
+
+	return epoll_ctl(srv->ep, EPOLL_CTL_ADD, c->tls.fd, &ev);
+}
+
 /* libmicrohttpd sent the 101: the socket is ours (closed through urh). */
 static void ws_upgraded(void *cls, struct MHD_Connection *conn, void *req_cls,
 			const char *extra, size_t extra_len, MHD_socket fd,
@@ -98,8 +111,11 @@ static void ws_upgraded(void *cls, struct MHD_Connection *conn, void *req_cls,
 		return;
 	}
 	ev.data.ptr = c;
-	if (epoll_ctl(srv->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+	ws_tls_attach(&c->tls, conn);
+	if (epoll_ctl(srv->ep, EPOLL_CTL_ADD, fd, &ev) < 0 ||
+	    (c->tls.session && ws_tls_watch(srv, c) < 0)) {
 		admin_log(ADMIN_LOG_WARN, "websocket: epoll_ctl: %s", strerror(errno));
+		(void)epoll_ctl(srv->ep, EPOLL_CTL_DEL, fd, NULL);
 		ws_pending_free(p);
 		ws_conn_free(c);
 		return;
@@ -282,6 +298,14 @@ int ws_upgrade(struct admin_req *r, struct admin_reply *rep, enum ws_endpoint ep
 
 /* ---- the loop ---------------------------------------------------------------------- */
 
+/* The reactors' wake-up (net/engine.h admin_wake_fd), tagged with srv itself. */
+static int ws_wake_watch(struct ws_server *srv)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = srv };
+
+	return epoll_ctl(srv->ep, EPOLL_CTL_ADD, srv->wake_fd, &ev);
+}
+
 int ws_init(struct admin *a)
 {
 	const union MHD_DaemonInfo *info = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_EPOLL_FD);
@@ -306,13 +330,18 @@ int ws_init(struct admin *a)
 			  WS_TEST_PING_ENV, getenv(WS_TEST_PING_ENV));
 	}
 	srv->ep = epoll_create1(EPOLL_CLOEXEC);
-	if (srv->ep < 0 || epoll_ctl(srv->ep, EPOLL_CTL_ADD, srv->mhd_fd, &ev) < 0) {
+	srv->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (srv->ep < 0 || epoll_ctl(srv->ep, EPOLL_CTL_ADD, srv->mhd_fd, &ev) < 0 ||
+	    srv->wake_fd < 0 || ws_wake_watch(srv) < 0) {
 		admin_log(ADMIN_LOG_ERROR, "websocket: epoll: %s", strerror(errno));
 		if (srv->ep >= 0)
 			close(srv->ep);
+		if (srv->wake_fd >= 0)
+			close(srv->wake_fd);
 		free(srv);
 		return -1;
 	}
+	a->eng->admin_wake_fd = srv->wake_fd;	/* before the first arming (ws_arm) */
 	a->ws = srv;
 	return 0;
 }
@@ -333,6 +362,9 @@ void ws_free(struct admin *a)
 	}
 	ws_cache_clear(&srv->cache, true);
 	close(srv->ep);
+	/* Disarmed, not closed: a reactor that took the flag just now may still write to
+	 * it, and a number reused meanwhile would take its 8 bytes (the process ends). */
+	atomic_store_explicit(&a->eng->admin_armed, false, memory_order_seq_cst);
 	free(srv);
 	a->ws = NULL;
 }
@@ -362,24 +394,29 @@ static void ws_topics_poll(struct ws_server *srv, int64_t now_ns)
 	free(tps);
 }
 
-/* Each connection's turn. Returns true when one reads a log (look again soon). */
+/* Each connection's turn. Returns true when one moved (a cursor stepped, a message was
+ * queued) or has queued bytes it could send now: look again at once. */
 static bool ws_turns(struct ws_server *srv)
 {
 	int64_t now_ns = clock_monotonic_ns();
+	uint64_t moved = srv->moved;
 	bool busy = false;
 
+	srv->reading = false;
 	ws_cache_tick(&srv->cache);
 	ws_topics_poll(srv, now_ns);
 	for (struct ws_conn *c = srv->conns, *next; c; c = next) {
 		next = c->next;
 		if (!ws_conn_turn(c, now_ns))
 			ws_drop(srv, c);
-		else
-			busy = busy || ws_conn_reading(c);
+		else {
+			busy = busy || ws_conn_more(c);
+			srv->reading = srv->reading || ws_conn_reading(c);
+		}
 	}
 	if (srv->npending)
 		ws_pending_expire(srv, now_ns);
-	return busy;
+	return busy || srv->moved != moved;
 }
 
 void ws_http_run(struct admin *a, int wait_ms)
@@ -387,6 +424,7 @@ void ws_http_run(struct admin *a, int wait_ms)
 	struct ws_server *srv = a->ws;
 	struct epoll_event ev[WS_EPOLL_EVENTS];
 	MHD_UNSIGNED_LONG_LONG to;
+	bool woken = false;
 	int n;
 
 	if (!srv) {
@@ -395,13 +433,38 @@ void ws_http_run(struct admin *a, int wait_ms)
 	}
 	if (MHD_get_timeout(a->mhd, &to) == MHD_YES && to < (MHD_UNSIGNED_LONG_LONG)wait_ms)
 		wait_ms = (int)to;
-	/* Reactors do not wake this thread: while a stream reads a log, look every few ms. */
-	if (srv->busy && wait_ms > WS_POLL_MS)
-		wait_ms = WS_POLL_MS;
+	/* Event-driven: a turn that moved looks again at once; one that did not sleeps, but
+	 * only armed (net/engine.h), and the first time after arming it turns once more
+	 * before sleeping: a tail published before the arming is seen by that turn, one
+	 * published after wakes this thread through the eventfd. */
+	if (srv->busy) {
+		wait_ms = 0;
+	} else if (srv->reading &&
+		   !atomic_load_explicit(&a->eng->admin_armed, memory_order_relaxed)) {
+		int64_t now_ns = clock_monotonic_ns();
+
+		if (now_ns < srv->rearm_ns) {	/* the last wake-up found nothing for us */
+			if (wait_ms > (int)((srv->rearm_ns - now_ns) / 1000000) + 1)
+				wait_ms = (int)((srv->rearm_ns - now_ns) / 1000000) + 1;
+		} else {
+			atomic_store_explicit(&a->eng->admin_armed, true, memory_order_seq_cst);
+			/* The flag, then the tails. */
+			atomic_thread_fence(memory_order_seq_cst);
+			wait_ms = 0;
+		}
+	}
 	n = epoll_wait(srv->ep, ev, WS_EPOLL_EVENTS, wait_ms);
 	for (int i = 0; i < n; i++) {
 		struct ws_conn *c = ev[i].data.ptr;
+		uint64_t count;
 
+		if (ev[i].data.ptr == srv) {	/* a reactor published: drained, turns below */
+			while (read(srv->wake_fd, &count, sizeof(count)) < 0 && errno == EINTR)
+				;
+			srv->st.wakeups++;
+			woken = true;
+			continue;
+		}
 		if (!c)
 			continue;	/* the daemon's: MHD_run below */
 		if (ev[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
@@ -411,6 +474,10 @@ void ws_http_run(struct admin *a, int wait_ms)
 	}
 	MHD_run(a->mhd);
 	srv->busy = ws_turns(srv);
+	/* Woken for logs none of ours reads (publishes to other topics): not armed again for
+	 * WS_POLL_MS, so such traffic costs at most a turn that often, as polling did. */
+	if (woken && !srv->busy)
+		srv->rearm_ns = clock_monotonic_ns() + (int64_t)WS_POLL_MS * 1000000;
 }
 
 void ws_topic_removed(struct admin *a, const struct topic *tp)

@@ -29,7 +29,8 @@ struct topic;
 #define WS_SNAPSHOT_TOTAL_BYTES (64ull << 20)	/* snapshots not yet sent, over all */
 #define WS_TICK_EVENTS     512u		/* messages queued per connection per turn */
 #define WS_SCAN_EVENTS     8192u	/* events read per connection per turn */
-#define WS_POLL_MS         2		/* the logs are looked at this often */
+#define WS_POLL_MS         2		/* the least time between two wake-ups by the
+					 * reactors that found nothing for a stream */
 #define WS_PING_MS         15000	/* silence before a ping */
 #define WS_IDLE_MS         45000	/* silence (no pong either) before a close */
 /* Test hook (environment of fanoutd): FANOUT_TEST_WS_PING_MS=N pings after N ms of silence
@@ -52,6 +53,7 @@ struct ws_stats {
 	uint64_t slow_cut, idle_cut;		/* closed for lag, for silence */
 	uint64_t msgs_in, msgs_out, bytes_out;	/* messages (data, errors, answers) */
 	uint64_t data_out, errors_out, bad_in;	/* data messages; errors sent; refused ones */
+	uint64_t wakeups;			/* by the reactors: a log grew */
 	uint32_t open, subs;			/* now */
 };
 

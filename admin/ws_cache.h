@@ -19,13 +19,18 @@ struct ws_cache_slot {
 	const struct log_entry *entry;	/* NULL: empty */
 	char *event;			/* the event's JSON (admin/event_json.h) */
 	size_t len;
+	/* The whole data message last made of it: subscribers whose subscription has the
+	 * same id (most: a connection's first is 1) share it within a turn. */
+	char *msg;
+	size_t msg_len, msg_cap;
+	uint32_t msg_id;
+	uint64_t msg_tick;		/* the turn it was made in; 0: none */
 };
 
 struct ws_cache {
 	struct ws_cache_slot slot[WS_CACHE_SLOTS];
-	char *msg;			/* the last data message made (ws_cache_data_msg) */
-	size_t msg_cap;
 	char ts[40];			/* the messages' timestamp this turn */
+	uint64_t tick;			/* turns so far (ws_cache_tick) */
 	uint64_t hits, misses;
 };
 
@@ -33,8 +38,9 @@ struct ws_cache {
 void ws_cache_tick(struct ws_cache *c);
 
 /* The data message of ref for subscription id (ws_msg.h's shape), *len bytes in the
- * cache's own buffer, valid until the next call (wslay copies what it queues); NULL when
- * the frame holds no event (retention zeroed it) or out of memory. */
+ * cache's own buffer, valid until the next call (wslay copies what it queues): made once
+ * per event, id and turn. NULL when the frame holds no event (retention zeroed it) or out
+ * of memory. */
 const char *ws_cache_data_msg(struct ws_cache *c, uint32_t id, const struct log_ref *ref,
 			      size_t *len);
 

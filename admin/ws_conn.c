@@ -47,7 +47,8 @@ static void ws_flush(struct ws_conn *c)
 
 	while (c->olen && !c->blocked && !c->dead) {
 		do
-			n = send(c->fd, c->obuf, c->olen, MSG_NOSIGNAL);
+			n = c->tls.session ? ws_tls_send(&c->tls, c->obuf, c->olen)
+					   : send(c->fd, c->obuf, c->olen, MSG_NOSIGNAL);
 		while (n < 0 && errno == EINTR);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -452,6 +453,7 @@ static void ws_pump(struct ws_conn *c)
 			return;
 		}
 	}
+	c->srv->moved += queued + scanned;	/* the loop looks again at once (ws.c) */
 }
 
 /* A subscription further behind than the server's bound is cut, as over TCP, when the
@@ -554,6 +556,11 @@ bool ws_conn_turn(struct ws_conn *c, int64_t now_ns)
 bool ws_conn_reading(const struct ws_conn *c)
 {
 	return c->nsubs > 0 || c->close_by_ns;
+}
+
+bool ws_conn_more(const struct ws_conn *c)
+{
+	return !c->dead && !c->blocked && (c->olen || wslay_event_want_write(c->ctx));
 }
 
 static json_t *ws_sub_json(const struct ws_sub *s)

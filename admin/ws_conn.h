@@ -14,6 +14,7 @@
 #include "admin/ws.h"
 #include "admin/ws_cache.h"
 #include "admin/ws_sub.h"
+#include "admin/ws_tls.h"
 #include "core/auth.h"
 
 struct MHD_Connection;
@@ -36,6 +37,10 @@ struct ws_server {
 	struct admin *a;
 	int ep;				/* epoll: the daemon's epoll fd and every socket */
 	int mhd_fd;
+	int wake_fd;			/* the reactors' eventfd (net/engine.h admin_wake_fd) */
+	uint64_t moved;			/* cursor steps, messages queued: all connections */
+	bool reading;			/* a connection has a subscription: sleep armed */
+	int64_t rearm_ns;		/* not armed before (a wake-up that found nothing) */
 	struct ws_conn *conns;
 	struct ws_pending *pending;
 	uint32_t npending;
@@ -56,6 +61,7 @@ struct ws_conn {
 	int64_t since_ns;		/* connected, CLOCK_REALTIME */
 	char peer[64];
 	int fd;
+	struct ws_tls tls;		/* wss://: frames out through the session (ws_tls.h) */
 	struct MHD_UpgradeResponseHandle *urh;
 	wslay_event_context_ptr ctx;
 	bool binary, token;
@@ -94,8 +100,12 @@ bool ws_conn_turn(struct ws_conn *c, int64_t now_ns);
 /* Subscribes as the query said (ws_pending.auto_sub). */
 void ws_conn_auto_subscribe(struct ws_conn *c, const json_t *payload);
 
-/* True when a subscription reads something now (the loop then looks often). */
+/* True when a subscription reads something now. */
 bool ws_conn_reading(const struct ws_conn *c);
+
+/* True when the connection has messages or bytes it could send now (not blocked on its
+ * socket): its next turn must not wait for an event. */
+bool ws_conn_more(const struct ws_conn *c);
 
 /* Topics exist now that subscriptions to every topic may not read yet (tps[0..n)): they
  * join, those the token may read. */

@@ -545,6 +545,15 @@ static int config_apply(struct config *c, int opt, const char *arg, FILE *out,
 		}
 		if (config_kafka_source(&c->kafka[c->nkafka], arg, why) < 0)
 			return -EINVAL;
+		/* One consumer per (topic, group): two would share producer ids and metrics. */
+		for (uint32_t i = 0; i < c->nkafka; i++) {
+			if (strcmp(c->kafka[i].kafka_topic, c->kafka[c->nkafka].kafka_topic) == 0 &&
+			    strcmp(c->kafka[i].group, c->kafka[c->nkafka].group) == 0) {
+				*why = "--kafka-source: a Kafka topic is consumed once per group "
+				       "(the same topic and group named twice)";
+				return -EINVAL;
+			}
+		}
 		c->nkafka++;
 		return 0;
 	case OPT_AUTH_BOOTSTRAP:

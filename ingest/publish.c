@@ -716,4 +716,5 @@ void publish_flush(struct publish_ctx *ctx)
 	for (uint32_t i = 0; i < ctx->ntouched; i++)
 		ctx->wake |= log_readers(ctx->touched[i]);
 	ctx->ntouched = 0;
+	ctx->published = true;
 }

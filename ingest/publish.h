@@ -118,6 +118,9 @@ struct publish_ctx {
 	struct publish_remote *applied[PUBLISH_APPLY_MAX];	/* appended, not released */
 	uint32_t napplied;
 	uint64_t events, batches, rejected;		/* counters */
+	/* publish_flush made a tail visible (after its fence) since the caller last cleared
+	 * this: readers outside the reactors are woken on it (net/server.c). */
+	bool published;
 	uint64_t fallbacks;				/* coordination_completed split */
 	uint64_t latest_failures;			/* last-value updates lost (ENOMEM) */
 };

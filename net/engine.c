@@ -142,6 +142,7 @@ int net_engine_start(struct net_engine *e, uint32_t n, struct topic_table *topic
 	e->sinks = sinks;
 	e->stop = stop;
 	e->drain_ms = drain_ms;
+	e->admin_wake_fd = -1;
 	pthread_mutex_init(&e->lock, NULL);
 	pthread_cond_init(&e->cond, NULL);
 	named_init(&e->named);

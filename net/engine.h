@@ -56,6 +56,14 @@ struct net_engine {
 	uint32_t ready;			/* threads through init (success or not) */
 	bool go;			/* every reactor is up: start serving */
 	struct control control;		/* the admin plane's commands (net/control.h) */
+	/* The admin thread's WebSocket streams (admin/ws.c) sleep until a log grows: that
+	 * thread stores admin_armed true (seq_cst, then a fence) before it reads the tails;
+	 * the first reactor to publish a tail after (publish_flush's fence, then this flag)
+	 * takes the flag and writes admin_wake_fd, an eventfd. So either the thread's read
+	 * sees the tail or it is woken; one write per arming, not per event. -1: none.
+	 * Written by the admin thread before it first arms; never closed while running. */
+	int admin_wake_fd;
+	_Atomic bool admin_armed;
 	_Atomic uint64_t next_serial;	/* subscriptions' serials (net/stats.h) */
 	struct audit_queue *audit;	/* n: reactor i's audit records, for the admin
 					 * thread (net/audit.h) */

@@ -237,10 +237,19 @@ void producer_hold(struct producer *p, uint64_t gen, uint64_t epoch, uint64_t se
 	pthread_mutex_lock(&p->lock);
 	if (atomic_load_explicit(&p->gen, memory_order_acquire) == gen &&
 	    epoch == p->h->epoch && sequence != 0 &&
+	    !(p->h->floor_epoch == epoch && sequence <= p->h->floor) &&
 	    (p->hold_seq == 0 || p->hold_epoch != epoch || sequence < p->hold_seq)) {
 		p->hold_epoch = epoch;
 		p->hold_seq = sequence;
 	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+void producer_release(struct producer *p, uint64_t epoch, uint64_t sequence)
+{
+	pthread_mutex_lock(&p->lock);
+	if (p->hold_epoch == epoch && p->hold_seq == sequence)
+		p->hold_seq = 0;
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -278,10 +287,14 @@ enum producer_verdict producer_begin(struct producer *p, uint64_t gen, uint64_t 
 			v = PRODUCER_RETRY;
 			memcpy(known, slot_offsets(p, s), 8u * n);
 			memcpy(known_part, slot_partitions(p, s), 4u * n);
-			if (s->missing && producer_held(p, epoch, sequence)) {
+			if (!s->missing) {	/* answered from the record: if it was held
+						 * (SEQUENCE_IN_FLIGHT), it is done now */
+				if (p->hold_seq == sequence && p->hold_epoch == epoch)
+					p->hold_seq = 0;
+			} else if (producer_held(p, epoch, sequence)) {
 				v = PRODUCER_HELD;
-			} else if (s->missing) {	/* the rest is stored now: claimed
-							 * again, what is known merged into */
+			} else {	/* the rest is stored now: claimed again,
+					 * what is known merged into */
 				s->recv_ns = recv_ns;
 				s->known_valid = 1;
 				atomic_store_explicit(&s->state, PRODUCER_PENDING,

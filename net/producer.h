@@ -169,8 +169,13 @@ enum producer_verdict producer_begin(struct producer *p, uint64_t gen, uint64_t 
  * LOG_FULL, RATE_LIMITED, ...) on the connection whose Hello got gen: later sequences
  * are refused (PRODUCER_HELD) until it is claimed again, so that no batch of the
  * producer is stored before one sent ahead of it. A fenced connection's has no
- * effect. */
+ * effect, nor has a sequence the producer has forgotten (it would be refused as too
+ * old when sent again). */
 void producer_hold(struct producer *p, uint64_t gen, uint64_t epoch, uint64_t sequence);
+
+/* The held sequence was answered for good (refused as bad input, too old, another
+ * size, ...): it will not be stored, so the hold goes. Any other sequence: nothing. */
+void producer_release(struct producer *p, uint64_t epoch, uint64_t sequence);
 
 /* What the admin plane shows of a producer. */
 struct producer_info {

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "core/epoch.h"
@@ -884,6 +885,22 @@ static void net_tls_police(struct net_server *srv, int64_t now)
 	}
 }
 
+/* A tail this turn published may be one the admin thread's WebSocket streams read: it is
+ * woken if it sleeps armed (net/engine.h; publish_flush's fence came before this load).
+ * At most one eventfd write per arming. */
+static void net_wake_admin(struct net_server *srv)
+{
+	uint64_t one = 1;
+
+	srv->publish.published = false;
+	if (!atomic_load_explicit(&srv->eng->admin_armed, memory_order_relaxed) ||
+	    !atomic_exchange_explicit(&srv->eng->admin_armed, false, memory_order_acquire))
+		return;
+	/* Fails only with the counter full, when the eventfd is readable anyway. */
+	if (write(srv->eng->admin_wake_fd, &one, sizeof(one)) < 0)
+		return;
+}
+
 /* After each batch of completions: append what other reactors handed over, answer
  * finished batches, make appended frames visible, hand events to other reactors, route,
  * then start the sends all that calls for (one pass, many frames per send). */
@@ -921,6 +938,8 @@ static bool net_on_idle(void *ctx)
 		busy = busy || (srv->naudit_ends && net_server_audit_room(srv) >= NET_AUDIT_STEP);
 	}
 	net_wake(srv);
+	if (srv->publish.published)
+		net_wake_admin(srv);
 	srv->reactor.prioritize = srv->priority_any;	/* its input first, from next turn */
 	srv->reactor.holds = srv->nwaiting + srv->norphans;	/* a drain waits for them */
 	return busy;
@@ -954,6 +973,7 @@ int net_server_init(struct net_server *srv, struct net_engine *eng, uint32_t id,
 	srv->publish.auto_create = cfg->auto_create;
 	srv->publish.default_partitions = cfg->default_partitions;
 	budget_init(&srv->budget, cfg->reactor_memory_bytes);
+	net_latency_init(&srv->latency);
 	srv->publish.budget = &srv->budget;
 	srv->audit = &eng->audit[id];
 	srv->sessions = calloc(cfg->max_connections, sizeof(*srv->sessions));

@@ -19,6 +19,7 @@
 #include "ingest/publish.h"
 #include "ingest/route.h"
 #include "net/interest.h"
+#include "net/latency.h"
 #include "net/route_cache.h"
 #include "net/session.h"
 #include "net/stats.h"
@@ -107,6 +108,8 @@ struct net_server {
 	 * memory report (read-only for other threads: net_server_budget). */
 	struct budget budget;
 	struct net_stats stats;		/* read by the admin plane (net/stats.h) */
+	struct net_latency latency;	/* sampled receive → send times (net/latency.h), read
+					 * by the admin plane too */
 	/* Audit-required events (net/audit.h): the queue to the admin thread, the slots of
 	 * it promised to sends in flight, and subscriptions that ended owing such events,
 	 * whose backlogs are walked a bounded step per police pass (net_server_audit_end). */

@@ -1495,14 +1495,17 @@ static int session_batch_refuse(struct session_batch *b, Fanout__V1__ErrorCode c
 	return -1;
 }
 
-/* The sequence the connection's producer holds later batches for, 0 = none. */
+/* The sequence the connection's producer holds later batches for, 0 = none (also for
+ * a fenced connection: producer_begin tells it so). */
 static uint64_t session_producer_held(const struct session *s)
 {
 	struct producer *p = s->producer;
 	uint64_t held;
 
 	pthread_mutex_lock(&p->lock);
-	held = p->hold_epoch == s->producer_epoch ? p->hold_seq : 0;
+	held = p->hold_epoch == s->producer_epoch &&
+	       atomic_load_explicit(&p->gen, memory_order_relaxed) == s->producer_gen ?
+	       p->hold_seq : 0;
 	pthread_mutex_unlock(&p->lock);
 	return held;
 }
@@ -1519,31 +1522,46 @@ static int session_batch_out_of_order(struct session *s, struct session_batch *b
 		(unsigned long long)s->producer_epoch, (unsigned long long)held);
 }
 
+/* Whether a batch refused with code will never be stored as it is: bad input, a
+ * forgotten sequence, a fenced producer (OUT_OF_ORDER: behind another). Any other
+ * refusal may pass when the batch is sent again. */
+static bool session_refusal_final(Fanout__V1__ErrorCode code)
+{
+	switch (code) {
+	case FANOUT__V1__ERROR_CODE__ERROR_CODE_MALFORMED_FRAME:
+	case FANOUT__V1__ERROR_CODE__ERROR_CODE_FRAME_TOO_LARGE:
+	case FANOUT__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_MESSAGE:
+	case FANOUT__V1__ERROR_CODE__ERROR_CODE_INVALID_EVENT:
+	case FANOUT__V1__ERROR_CODE__ERROR_CODE_INVALID_TOPIC:
+	case FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_SEQUENCE:
+	case FANOUT__V1__ERROR_CODE__ERROR_CODE_PRODUCER_FENCED:
+	case FANOUT__V1__ERROR_CODE__ERROR_CODE_OUT_OF_ORDER:
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* An idempotent producer's batch answered with a refusal that may pass when it is sent
  * again (or with events another reactor did not append): later batches of the producer
- * wait for it (net/producer.h, producer_hold), so none overtakes it in the log. Bad
- * input, a forgotten sequence and fencing are final; OUT_OF_ORDER is itself behind a
- * held one. */
+ * wait for it (net/producer.h, producer_hold), so none overtakes it in the log. A
+ * final refusal of the held batch itself lets the hold go. */
+static void session_producer_refused(struct session *s, uint64_t seq, bool final)
+{
+	if (!s->producer || seq == 0)
+		return;
+	if (final)
+		producer_release(s->producer, s->producer_epoch, seq);
+	else
+		producer_hold(s->producer, s->producer_gen, s->producer_epoch, seq);
+}
+
 static void session_batch_hold(struct session *s, const struct session_batch *b,
 			       bool some_failed)
 {
-	if (!s->producer || b->seq == 0)
-		return;
-	if (!some_failed) {
-		if (b->rc == 0)
-			return;
-		switch (b->err.code) {
-		case FANOUT__V1__ERROR_CODE__ERROR_CODE_LOG_FULL:
-		case FANOUT__V1__ERROR_CODE__ERROR_CODE_RATE_LIMITED:
-		case FANOUT__V1__ERROR_CODE__ERROR_CODE_RESOURCE_EXHAUSTED:
-		case FANOUT__V1__ERROR_CODE__ERROR_CODE_SEQUENCE_IN_FLIGHT:
-		case FANOUT__V1__ERROR_CODE__ERROR_CODE_INTERNAL:
-			break;
-		default:
-			return;
-		}
-	}
-	producer_hold(s->producer, s->producer_gen, s->producer_epoch, b->seq);
+	if (some_failed || b->rc < 0)
+		session_producer_refused(s, b->seq, !some_failed &&
+					 session_refusal_final(b->err.code));
 }
 
 /* Queues a batch's answer: the ack with an entry per stored event (the offset
@@ -1713,8 +1731,10 @@ static void session_publish(struct session *s, const uint8_t *batch, size_t len)
 	/* Room for the ack (and an Error) first: an appended batch always gets its ack. */
 	if (session_room(s, SESSION_ACK_BYTES(pub->n)) < 0)
 		return;
-	if (!*slot && session_batch_new(s, slot, seq) < 0)
+	if (!*slot && session_batch_new(s, slot, seq) < 0) {
+		session_producer_refused(s, seq, false);	/* refused for now */
 		return;
+	}
 	b = *slot;
 	b->seq = seq;
 	b->producer = NULL;
@@ -2156,6 +2176,7 @@ static void session_gather(struct session *s, size_t *bytes)
 		.iov = s->iov, .niov = s->niov, .iov_max = SESSION_IOV_MAX,
 		.bytes = *bytes, .bytes_max = SESSION_SEND_BYTES, .arena = &s->srv->match_arena,
 		.audit = s->audit, .audit_max = room < SESSION_AUDIT_MAX ? room : SESSION_AUDIT_MAX,
+		.latency = &s->srv->latency,
 	};
 
 	assert(s->naudit == 0);	/* the last send's were recorded when it completed */
@@ -2301,6 +2322,7 @@ static bool session_drain_sinks(struct session *s, bool *unattached)
 			.bytes_max = SESSION_SINK_TURN_BYTES, .arena = &s->srv->match_arena,
 			.emit = session_sink_emit, .emit_ctx = sub, .audit = audit,
 			.audit_max = room < SESSION_AUDIT_MAX ? room : SESSION_AUDIT_MAX,
+			.latency = &s->srv->latency,
 		};
 		uint64_t dropped = sub->sink_dropped;
 		uint32_t n;

@@ -469,6 +469,14 @@ static bool sub_gather_add(struct subscription *s, struct sub_gather *g,
 	return true;
 }
 
+/* A live frame (not a snapshot's) went into the gather: the reactor's latency sample
+ * counts it (net/latency.h). */
+static inline void sub_gather_timed(struct sub_gather *g, const struct log_ref *ref)
+{
+	if (g->latency)
+		net_latency_tick(g->latency, ref->entry->recv_ns);
+}
+
 bool sub_note_gap(struct subscription *s, uint32_t p, uint64_t first, uint64_t end)
 {
 	struct sub_gap *last = s->ngaps ? &s->gaps[s->ngaps - 1] : NULL;
@@ -512,6 +520,7 @@ static uint32_t sub_gather_part(struct subscription *s, uint32_t p, struct sub_g
 				*full = true;
 				return added;
 			}
+			sub_gather_timed(g, &ref);
 			added++;
 		}
 		log_cursor_next(cur);
@@ -668,6 +677,7 @@ static uint32_t sub_gather_ring(struct subscription *s, struct sub_gather *g, bo
 				*full = true;
 				break;
 			}
+			sub_gather_timed(g, &ref);
 			added++;
 		}
 		s->cursors[p].offset = offset + 1;	/* a later scan resumes here */

@@ -17,6 +17,7 @@
 #include "core/pattern.h"
 #include "core/topic.h"
 #include "net/audit.h"
+#include "net/latency.h"
 #include "net/stats.h"
 
 #define SUB_PATTERNS_MAX 64u		/* patterns per subscription */
@@ -138,6 +139,9 @@ struct sub_gather {
 	struct audit_rec *audit;
 	uint32_t naudit, audit_max;
 	bool audit_blocked;
+	/* The reactor's sampled receive → send times (net/latency.h): each live frame
+	 * gathered is ticked. NULL: none kept. */
+	struct net_latency *latency;
 };
 
 /* What a client asked for (the fields of a Subscribe). */

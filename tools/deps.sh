@@ -27,7 +27,8 @@ FANOUT_BUILD_DEPS=(
   # fanout-bench's Redis reply parser and ZeroMQ peer; fanoutd links neither.
   libhiredis-dev libzmq3-dev
   # WebSocket framing for the admin plane's streams (admin/ws.h).
-  libwslay-dev
+  # libgnutls28-dev: libmicrohttpd's TLS library, for wss:// frames (admin/ws_tls.h).
+  libwslay-dev libgnutls28-dev
 )
 # The bench suite starts nats-server and redis-server (its smoke runs of every scenario);
 # the interop suite's Python subscriber uses python3-protobuf and a module protoc generates.

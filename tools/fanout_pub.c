@@ -399,6 +399,7 @@ static bool inflight_mark_resend(struct pub *p, uint64_t sequence, int64_t delay
 		f->resend = true;
 		if (p->resend_at_ns < now + delay_ns)
 			p->resend_at_ns = now + delay_ns;
+		p->last_ack_mono_ns = now;	/* an answer: the server is there */
 		return true;
 	}
 	return false;
@@ -570,6 +571,20 @@ static int pub_send(struct pub *p, size_t n)
 	return client_send_raw(&p->c, p->frame, len);
 }
 
+/* --producer: whether the batches refused for now go again: their delay is over and
+ * every batch in flight has its answer (all are then marked: the server refused those
+ * behind a refused one too), so none sent after one of them is answered after it is
+ * sent again, and the resend keeps their order. */
+static bool pub_resend_due(const struct pub *p, int64_t now)
+{
+	if (!p->resend_at_ns || now < p->resend_at_ns)
+		return false;
+	for (unsigned k = 0; k < p->n_inflight; k++)
+		if (!p->inflight[k].resend)
+			return false;
+	return true;
+}
+
 /* --producer: sends the in-flight batches again, in order (all of them, or those
  * marked resend). */
 static int pub_resend(struct pub *p, bool all)
@@ -658,7 +673,12 @@ static int pub_wait(struct pub *p, bool want_send, int64_t due_in_ns)
 
 	if (want_send) {
 		if (due_in_ns < 1000000) {
-			/* Sub-millisecond: poll's resolution is too coarse; acks can wait. */
+			/* Sub-millisecond: poll's resolution is too coarse. What has
+			 * arrived is taken first (a refusal may stop the send). */
+			while ((rc = pub_recv(p, 0)) == 0)
+				;
+			if (rc != -ETIMEDOUT)
+				return rc;
 			nap = (struct timespec){ 0, (long)(due_in_ns > 0 ? due_in_ns : 0) };
 			nanosleep(&nap, NULL);
 			return 0;
@@ -670,7 +690,7 @@ static int pub_wait(struct pub *p, bool want_send, int64_t due_in_ns)
 	if (rc != -ETIMEDOUT)
 		return rc;
 	if (p->n_inflight && now - p->last_ack_mono_ns > ACK_STALL_NS) {
-		fprintf(stderr, "fanout-pub: no acknowledgement for %lld s\n",
+		fprintf(stderr, "fanout-pub: no answer for %lld s\n",
 			(long long)(ACK_STALL_NS / 1000000000));
 		return -ETIMEDOUT;
 	}
@@ -698,7 +718,7 @@ static int pub_run(struct pub *p)
 
 		if (now >= p->next_progress_ns)
 			pub_progress(p, now);
-		if (p->resend_at_ns && now >= p->resend_at_ns && (rc = pub_resend(p, false)))
+		if (pub_resend_due(p, now) && (rc = pub_resend(p, false)))
 			return rc;
 		if (p->server_error)
 			return 0;	/* stop at the first Error; main reports it */
@@ -720,8 +740,8 @@ static int pub_run(struct pub *p)
 				return rc;
 			continue;
 		}
-		if (p->resend_at_ns && (!room || due_in_ns > p->resend_at_ns - now)) {
-			room = true;	/* wake for the resend */
+		if (p->resend_at_ns > now && (!room || due_in_ns > p->resend_at_ns - now)) {
+			room = true;	/* wake for the resend (past it: answers awaited) */
 			due_in_ns = p->resend_at_ns - now;
 		}
 		rc = pub_wait(p, room, due_in_ns);

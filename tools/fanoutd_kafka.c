@@ -30,6 +30,7 @@
 #define KAFKA_SAY_NS      1000000000ll	/* one line a second per source, at most */
 #define KAFKA_ARENA_BYTES (4u << 20)	/* a JSON event's decoded fields */
 #define KAFKA_STAT_NS     (250 * 1000000ll)	/* the snapshots the admin plane shows */
+#define KAFKA_PROBE_MS    100		/* brokers down: a metadata request's wait */
 
 static_assert(KAFKA_STAT_PARTS_MAX == KAFKA_PARTS_MAX, "a snapshot per partition served");
 
@@ -219,13 +220,13 @@ static int kafka_slot(const struct kafka_part *kp, int64_t off)
 
 /* The batch of offset off is answered for good (stored, or refused for good); the FIFO
  * pops what is answered at its head. An answer for a batch forgotten at a retry changes
- * nothing. */
-static void kafka_done(struct kafka_part *kp, int64_t off)
+ * nothing (false). */
+static bool kafka_done(struct kafka_part *kp, int64_t off)
 {
 	int at = kafka_slot(kp, off);
 
 	if (at < 0)
-		return;
+		return false;
 	kp->answered[at] = true;
 	while (kp->n && kp->answered[kp->head]) {
 		kp->answered[kp->head] = false;
@@ -233,6 +234,7 @@ static void kafka_done(struct kafka_part *kp, int64_t off)
 		kp->n--;
 		kp->acked++;
 	}
+	return true;
 }
 
 /* Reads p's answers, waiting up to wait_ms for the first. Returns 0, or -errno when the
@@ -271,9 +273,8 @@ static int kafka_answers(struct kafka_source *s, int32_t p, int wait_ms)
 						  "again from it shortly", p, (long long)off);
 					kafka_retry(s, p, kp->fifo[kp->head], KAFKA_RETRY_NS);
 				}
-			} else {
-				kafka_done(kp, off);
-				s->stored++;
+			} else if (kafka_done(kp, off)) {
+				s->stored++;	/* once: a stale answer has no slot */
 			}
 		} else if (m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_ERROR &&
 			   m->error->code == FANOUT__V1__ERROR_CODE__ERROR_CODE_NOT_DURABLE) {
@@ -393,11 +394,8 @@ static void kafka_message(struct kafka_source *s, const rd_kafka_message_t *m)
 	if (m->err) {
 		if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
 			kafka_say(s, "%s", rd_kafka_message_errstr(m));
-		else
-			s->brokers_down = false;	/* a fetch came back */
 		return;
 	}
-	s->brokers_down = false;
 	if (m->partition < 0 || (uint32_t)m->partition >= KAFKA_PARTS_MAX) {
 		/* Paused, never skipped: its offsets stay uncommitted for another member. */
 		kafka_say(s, "partition %d: beyond the %u this server consumes; paused",
@@ -532,8 +530,6 @@ static void kafka_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	(void)rk;
 	if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
 		kafka_say(s, "commit: %s (sent again with the next)", rd_kafka_err2str(err));
-	else
-		s->brokers_down = false;	/* the coordinator answered */
 	for (int i = 0; l && i < l->cnt; i++) {
 		int32_t p = l->elems[i].partition;
 
@@ -575,6 +571,25 @@ static void kafka_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 }
 
 /* Partitions whose pause is over consume again from their retry offset. */
+/* While every broker is said to be down (kafka_error): asks one for the topic's
+ * metadata, at most every KAFKA_STAT_NS for KAFKA_PROBE_MS; an answer means they are
+ * back (librdkafka says nothing when they are). */
+static void kafka_probe(struct kafka_source *s)
+{
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_topic_t *t;
+
+	if (!s->brokers_down || !(t = rd_kafka_topic_new(s->rk, s->cfg->kafka_topic, NULL)))
+		return;
+	if (rd_kafka_metadata(s->rk, 0, t, &md, KAFKA_PROBE_MS) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		s->brokers_down = false;
+		kafka_say(s, "a Kafka broker answers again");
+	}
+	if (md)
+		rd_kafka_metadata_destroy(md);
+	rd_kafka_topic_destroy(t);
+}
+
 /* Refreshes the source's snapshot when due: counts, and per partition served its
  * position, commit and the high watermark librdkafka has from its last fetch (a cached
  * value: no request to the broker). */
@@ -586,6 +601,7 @@ static void kafka_stat_update(struct kafka_source *s)
 	if (now < s->stat_at_ns)
 		return;
 	s->stat_at_ns = now + KAFKA_STAT_NS;
+	kafka_probe(s);
 	pthread_mutex_lock(&kafka_stat_lock);
 	st->stored = s->stored;
 	st->refused = s->refused;
@@ -674,13 +690,14 @@ static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const ch
 }
 
 /* librdkafka's errors (served by the consumer poll, on this thread). Every broker down
- * is said, and shown (fanout_kafka_brokers_down) until a message or a commit comes. */
+ * is said, and shown (fanout_kafka_brokers_down) until one answers (kafka_probe). */
 static void kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
 	struct kafka_source *s = opaque;
 
 	(void)rk;
 	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+		s->stat_at_ns = 0;	/* shown, and probed, at once */
 		if (!s->brokers_down)
 			kafka_say(s, "every Kafka broker is unreachable (%s); local publishing "
 				  "goes on, consuming resumes when one answers", reason);

@@ -128,10 +128,13 @@ json_t *kafka_stat_json(const struct kafka_stat_source *src, uint32_t n)
 				continue;
 			if (lag > 0)
 				total += lag;
-			json_array_append_new(parts, json_pack("{s:i, s:I, s:I, s:I, s:I}",
+			if (json_array_append_new(parts, json_pack("{s:i, s:I, s:I, s:I, s:I}",
 				"partition", (int)p, "position", (json_int_t)kp->position,
 				"committed", (json_int_t)kp->committed,
-				"highWatermark", (json_int_t)kp->high, "lag", (json_int_t)lag));
+				"highWatermark", (json_int_t)kp->high, "lag", (json_int_t)lag)) < 0) {
+				json_decref(parts);	/* no memory: no partial answer */
+				parts = NULL;
+			}
 		}
 		one = parts ? json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:b, s:I, s:o}",
 			"kafkaTopic", s->kafka_topic, "topic", s->topic, "group", s->group,

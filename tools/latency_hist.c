@@ -1,46 +1,15 @@
-/* tools/latency_hist.c — log-linear histogram indexing. Bucket b holds values whose top
- * set bit is at position b + SUB_BITS - 1; bucket 0 also holds everything below
- * SUB_COUNT. Only the upper half of each bucket above 0 is new (the lower half overlaps
- * the bucket below), which is why the counts array has (buckets + 1) * SUB_COUNT / 2
- * slots. */
+/* tools/latency_hist.c — the exact (3-digit) histogram on core/hist.h's slots. */
 #include "tools/latency_hist.h"
 
 #include <assert.h>
-#include <math.h>
 #include <string.h>
 
-#define HALF (LATENCY_HIST_SUB_COUNT / 2)
+#include "core/hist.h"
 
 static_assert(LATENCY_HIST_NS_MAX < (1ull << (LATENCY_HIST_BUCKETS - 1 + LATENCY_HIST_SUB_BITS)),
 	      "top bucket must reach LATENCY_HIST_NS_MAX");
-
-static unsigned bucket_of(uint64_t v)
-{
-	/* Position of the top bit, counting from 1, minus the sub-bucket bits; v is ORed
-	 * with the sub-bucket mask so small values land in bucket 0. */
-	return 64u - (unsigned)__builtin_clzll(v | (LATENCY_HIST_SUB_COUNT - 1)) -
-	       LATENCY_HIST_SUB_BITS;
-}
-
-static size_t index_of(uint64_t v)
-{
-	unsigned b = bucket_of(v);
-	size_t sub = (size_t)(v >> b);	/* in [HALF, SUB_COUNT) except in bucket 0 */
-
-	return ((size_t)(b + 1) << (LATENCY_HIST_SUB_BITS - 1)) + sub - HALF;
-}
-
-/* The largest value that shares slot i with others: the top of its sub-bucket. */
-static uint64_t highest_of(size_t i)
-{
-	size_t b = i >> (LATENCY_HIST_SUB_BITS - 1);
-	uint64_t sub = (uint64_t)(i & (HALF - 1)) + HALF;
-
-	if (b <= 1)	/* slots below SUB_COUNT are bucket 0, exact: one value each */
-		return (uint64_t)i;
-	b--;	/* slot group b + 1 is bucket b (see index_of) */
-	return ((sub + 1) << b) - 1;
-}
+static_assert(LATENCY_HIST_COUNTS == HIST_SLOTS(LATENCY_HIST_BUCKETS, LATENCY_HIST_SUB_BITS),
+	      "slot count");
 
 void latency_hist_reset(struct latency_hist *h)
 {
@@ -55,7 +24,7 @@ void latency_hist_record(struct latency_hist *h, int64_t ns)
 		h->max_ns = v;
 	if (v > LATENCY_HIST_NS_MAX)
 		v = LATENCY_HIST_NS_MAX;
-	h->counts[index_of(v)]++;
+	h->counts[hist_slot(v, LATENCY_HIST_SUB_BITS)]++;
 	h->count++;
 }
 
@@ -70,25 +39,11 @@ void latency_hist_merge(struct latency_hist *dst, const struct latency_hist *src
 
 uint64_t latency_hist_percentile(const struct latency_hist *h, double p)
 {
-	uint64_t want, seen = 0;
+	size_t i = hist_rank_slot(h->counts, LATENCY_HIST_COUNTS, h->count, p);
+	uint64_t v;
 
-	if (h->count == 0)
-		return 0;
-	if (!(p > 0))	/* also catches NaN */
-		p = 0;
-	if (p > 100)
-		p = 100;
-	/* The rank of the p-th percentile value, counting from 1. */
-	want = (uint64_t)ceil(p / 100.0 * (double)h->count);
-	if (want == 0)
-		want = 1;
-	for (size_t i = 0; i < LATENCY_HIST_COUNTS; i++) {
-		seen += h->counts[i];
-		if (seen >= want) {
-			uint64_t v = highest_of(i);
-
-			return v < h->max_ns ? v : h->max_ns;
-		}
-	}
-	return h->max_ns;	/* unreachable while count matches the counts */
+	if (i == LATENCY_HIST_COUNTS)	/* empty */
+		return h->max_ns;
+	v = hist_slot_top(i, LATENCY_HIST_SUB_BITS);
+	return v < h->max_ns ? v : h->max_ns;
 }

@@ -1,6 +1,7 @@
-/* tools/latency_hist.h — a log-linear latency histogram in the style of HdrHistogram:
- * values fall into buckets of doubling width, each split into 2048 linear sub-buckets, so
- * every value in the range is kept to 3 significant digits (relative error < 1/1024).
+/* tools/latency_hist.h — a log-linear latency histogram in the style of HdrHistogram (its
+ * slot arithmetic is core/hist.h's, shared with the reactors' net/latency.h): values fall
+ * into buckets of doubling width, each split into 2048 linear sub-buckets, so every value
+ * in the range is kept to 3 significant digits (relative error < 1/1024).
  * Range 0 ns .. LATENCY_HIST_NS_MAX (one hour); larger values count as the maximum bucket
  * but latency_hist_max still reports them exactly. The counts live inside the struct
  * (about 270 KiB: put it in static storage or allocate it once), so recording never

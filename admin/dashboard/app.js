@@ -1,5 +1,5 @@
-// fanout dashboard: reads /api/v1/stats, /api/v1/websockets, /api/v1/rules and /metrics
-// every second and
+// fanout dashboard: reads /api/v1/stats, /api/v1/latency, /api/v1/websockets,
+// /api/v1/rules and /metrics every second and
 // tails a topic over the WebSocket stream (/api/v1/stream). No libraries, no CDN: the
 // server embeds these files at build time (admin/dashboard.c).
 'use strict';
@@ -106,32 +106,60 @@ function drawRates() {
   }
 }
 // The percentile plot of perf/ (perf/plot.sh): x is the percentile on a log scale
-// of 1/(1-q), so 90, 99, 99.9, 99.99 are evenly spaced; y the latency.
+// of 1/(1-q), so 90, 99, 99.9, 99.99 are evenly spaced; y the latency, log scale too.
+// The server's curve is its own receive → send histogram (GET /api/v1/latency: the
+// reactors time one frame in 64 they send, over the last minute); the browser's, while
+// a tail is open, is this page's arrival time less the event's receive time.
 const PCTS = [0, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999];
+function fmtNs(ns) {
+  if (ns >= 1e9) return `${(ns / 1e9).toFixed(ns < 1e10 ? 1 : 0)}s`;
+  if (ns >= 1e6) return `${(ns / 1e6).toFixed(ns < 1e7 ? 1 : 0)}ms`;
+  if (ns >= 1e3) return `${(ns / 1e3).toFixed(ns < 1e4 ? 1 : 0)}µs`;
+  return `${Math.round(ns)}ns`;
+}
+// The browser's tail latencies (ms) as curve points {p, ns}.
+function browserCurve() {
+  const s = state.lat.slice().sort((a, b) => a - b);
+  const at = (q) => s[Math.min(s.length - 1, Math.floor(q * s.length))];
+  return PCTS.filter((q) => q === 0 || s.length >= 1 / (1 - q))
+    .map((q) => ({ p: q * 100, ns: Math.max(1, at(q) * 1e6) }))
+    .concat(s.length ? [{ p: 100, ns: Math.max(1, s[s.length - 1] * 1e6) }] : []);
+}
 function drawLatency() {
   const { g, w, h } = canvas('latency-chart');
   const pad = { l: 52, r: 8, t: 8, b: 16 };
-  const s = state.lat.slice().sort((a, b) => a - b);
-  const at = (q) => s[Math.min(s.length - 1, Math.floor(q * s.length))];
-  const xmax = 4;	// 99.99 %
-  const xOf = (q) => pad.l + (w - pad.l - pad.r) * Math.min(xmax, -Math.log10(1 - q)) / xmax;
-  const ymax = s.length ? Math.max(1, at(0.9999)) * 1.1 : 10;
-  axes(g, w, h, pad, ymax, (v) => `${v.toFixed(v < 10 ? 1 : 0)}ms`);
+  const srv = state.server && state.server.count ? state.server.curve.filter((c) =>
+    c.p === 0 || c.p === 100 || state.server.count >= 1 / (1 - c.p / 100)) : [];
+  const brw = state.lat.length ? browserCurve() : [];
+  const xmax = 4;	// 99.99 %; 100 % (the max) is drawn at the right edge
+  const xOf = (p) => pad.l + (w - pad.l - pad.r) *
+    (p >= 100 ? 1 : Math.min(xmax, -Math.log10(1 - p / 100)) / xmax);
+  const all = srv.concat(brw).map((c) => Math.max(1, c.ns));
+  const lo = Math.floor(Math.log10(all.length ? Math.min(...all) : 1e3));
+  const hi = Math.max(lo + 1, Math.ceil(Math.log10(all.length ? Math.max(...all) : 1e6)));
+  const yOf = (ns) => pad.t + (h - pad.t - pad.b) * (1 - (Math.log10(Math.max(1, ns)) - lo) / (hi - lo));
+  g.strokeStyle = css('--grid');
   g.fillStyle = css('--muted');
-  for (const [q, label] of [[0, '0'], [0.9, '90'], [0.99, '99'], [0.999, '99.9'], [0.9999, '99.99']])
-    g.fillText(label, Math.min(xOf(q) - (q ? 10 : 0), w - pad.r - g.measureText(label).width), h - 2);
-  if (!s.length) {
-    $('latency-summary').textContent = 'tail a topic to measure';
-    return;
+  for (let d = lo; d <= hi; d++) {
+    const y = yOf(10 ** d);
+    g.beginPath(); g.moveTo(pad.l, y); g.lineTo(w - pad.r, y); g.stroke();
+    g.fillText(d >= 9 ? `${10 ** (d - 9)}s` : d >= 6 ? `${10 ** (d - 6)}ms` : d >= 3 ? `${10 ** (d - 3)}µs` : `${10 ** d}ns`, 2, y + 4);
   }
-  g.strokeStyle = css('--out'); g.lineWidth = 2; g.beginPath();
-  PCTS.filter((q) => q === 0 || s.length >= 1 / (1 - q)).forEach((q, i) => {
-    const x = xOf(q), y = pad.t + (h - pad.t - pad.b) * (1 - at(q) / ymax);
-    if (i) g.lineTo(x, y); else g.moveTo(x, y);
-  });
-  g.stroke(); g.lineWidth = 1;
-  $('latency-summary').textContent = `p50 ${at(0.5).toFixed(2)} ms · p99 ${at(0.99).toFixed(2)} ms · ` +
-    `max ${s[s.length - 1].toFixed(2)} ms over the last ${s.length} events`;
+  for (const [p, label] of [[0, '0'], [50, '50'], [90, '90'], [99, '99'], [99.9, '99.9'], [99.99, '99.99']])
+    g.fillText(label, Math.min(xOf(p) - (p ? 10 : 0), w - pad.r - g.measureText(label).width), h - 2);
+  for (const [pts, color, dash] of [[srv, css('--out'), []], [brw, css('--in'), [4, 3]]]) {
+    if (!pts.length) continue;
+    g.strokeStyle = color; g.lineWidth = 2; g.setLineDash(dash); g.beginPath();
+    pts.forEach((c, i) => { if (i) g.lineTo(xOf(c.p), yOf(c.ns)); else g.moveTo(xOf(c.p), yOf(c.ns)); });
+    g.stroke(); g.lineWidth = 1; g.setLineDash([]);
+  }
+  const L = state.server;
+  $('latency-summary').textContent = L && L.count ?
+    `server: p50 ${fmtNs(L.p50Ns)} · p90 ${fmtNs(L.p90Ns)} · p99 ${fmtNs(L.p99Ns)} · ` +
+    `p99.9 ${fmtNs(L.p999Ns)} · max ${fmtNs(L.maxNs)} — ${L.count} sends timed ` +
+    `(1 in ${L.sampleEvery}), last ${L.windowSeconds} s` +
+    (brw.length ? ` · browser tail p99 ${fmtNs(brw.find((c) => c.p >= 99)?.ns ?? brw[brw.length - 1].ns)}` : '')
+    : 'no deliveries in the last minute';
 }
 
 // ---- the server's numbers, every second --------------------------------------------------
@@ -250,6 +278,7 @@ async function tick() {
       wsList);
     $('n-ws').textContent = num(metricValue(m, 'fanout_ws_connections'));
     renderKafka(await get('/api/v1/kafka'));
+    state.server = await get('/api/v1/latency');
     if (Date.now() - state.rulesAt > 5000) {
       renderRules(await get('/api/v1/rules'));
       state.rulesAt = Date.now();

@@ -749,7 +749,10 @@ static void sf_published(struct sf_conv *c, const Fanout__V1__PublishBatch *b,
 			   (c->producer &&	/* a sequence sent again, or 0; a newer Hello */
 			    (code == FANOUT__V1__ERROR_CODE__ERROR_CODE_BAD_SEQUENCE ||
 			     code == FANOUT__V1__ERROR_CODE__ERROR_CODE_SEQUENCE_IN_FLIGHT ||
-			     code == FANOUT__V1__ERROR_CODE__ERROR_CODE_PRODUCER_FENCED)),
+			     code == FANOUT__V1__ERROR_CODE__ERROR_CODE_PRODUCER_FENCED ||
+			     /* behind one refused for now (an earlier batch's) */
+			     (code == FANOUT__V1__ERROR_CODE__ERROR_CODE_OUT_OF_ORDER &&
+			      strstr(a->error->message, "was refused for now")))),
 			   "frame %u: a batch protobuf-c reads refused with %s: %s", i,
 			   sf_answer_name(a), a->error->message);
 		return;

@@ -62,6 +62,29 @@ static struct family *family_of(struct exposition *x, const char *name, size_t n
 	return NULL;
 }
 
+/* The histogram family a series name belongs to, or NULL. Its buckets must carry an le
+ * label (their order and their +Inf are checked by delivery_latency_histogram). */
+static struct family *histogram_of(struct exposition *x, const char *name, size_t n,
+				   int lineno)
+{
+	static const char *const suffix[] = { "_bucket", "_sum", "_count" };
+
+	for (size_t i = 0; i < 3; i++) {
+		size_t k = strlen(suffix[i]);
+		struct family *f;
+
+		if (n <= k || memcmp(name + n - k, suffix[i], k) != 0)
+			continue;
+		f = family_of(x, name, n - k);
+		if (!f || strcmp(f->type, "histogram") != 0)
+			return NULL;
+		if (i == 0 && strncmp(name + n, "{le=\"", 5) != 0)
+			fail_msg("line %d: a bucket without its le label", lineno);
+		return f;
+	}
+	return NULL;
+}
+
 /* "# HELP name text" or "# TYPE name type". */
 static void check_comment(struct exposition *x, const char *l, int lineno)
 {
@@ -86,8 +109,9 @@ static void check_comment(struct exposition *x, const char *l, int lineno)
 	}
 	if (strcmp(kind, "TYPE") != 0 || !f || f->type[0])
 		fail_msg("line %d: TYPE without a HELP first, or twice: '%s'", lineno, l);
-	if (strcmp(rest, "counter") && strcmp(rest, "gauge"))
-		fail_msg("line %d: type '%s' (this server has counters and gauges)", lineno, rest);
+	if (strcmp(rest, "counter") && strcmp(rest, "gauge") && strcmp(rest, "histogram"))
+		fail_msg("line %d: type '%s' (this server has counters, gauges and histograms)",
+			 lineno, rest);
 	if (strcmp(rest, "counter") == 0 && (strlen(name) < 6 ||
 					     strcmp(name + strlen(name) - 6, "_total")))
 		fail_msg("line %d: counter %s does not end in _total", lineno, name);
@@ -139,6 +163,8 @@ static void check_sample(struct exposition *x, const char *l, int lineno)
 	if (!metric_name_ok(l, (size_t)(p - l)))
 		fail_msg("line %d: bad metric name in '%s'", lineno, l);
 	f = family_of(x, l, (size_t)(p - l));
+	if (!f)	/* a histogram's series: NAME_bucket, NAME_sum, NAME_count */
+		f = histogram_of(x, l, (size_t)(p - l), lineno);
 	if (!f || !f->type[0] || f->samples_done)
 		fail_msg("line %d: sample without its family's HELP and TYPE just before: '%s'",
 			 lineno, l);
@@ -251,6 +277,115 @@ static void metrics_follow_the_format_and_the_traffic(void **state)
 	assert_true(sample(text, "fanout_store_up{backend=\"sqlite\"} ") == 1);
 	free(text);
 	client_close(&sub);
+	client_close(&pub);
+	assert_int_equal(WEXITSTATUS(server_stop(&s, SIGTERM)), 0);
+	server_teardown(&s);
+}
+
+/* fanout_delivery_latency_seconds (admin/latency.h): its buckets in order of le, none
+ * fewer than the one before, +Inf equal to _count; returns _count, *sum its _sum. */
+static double latency_buckets(const char *text, double *sum)
+{
+	const char *p = text;
+	double le_prev = -1, n_prev = 0, count;
+	int buckets = 0;
+	bool inf = false;
+
+	while ((p = strstr(p, "\nfanout_delivery_latency_seconds_bucket{le=\""))) {
+		char le[32];
+		double n;
+
+		p += strlen("\nfanout_delivery_latency_seconds_bucket{le=\"");
+		assert_int_equal(sscanf(p, "%31[^\"]\"} %lf", le, &n), 2);
+		assert_false(inf);	/* +Inf is the last */
+		inf = strcmp(le, "+Inf") == 0;
+		if (!inf) {
+			assert_true(atof(le) > le_prev);
+			le_prev = atof(le);
+		}
+		assert_true(n >= n_prev);	/* cumulative */
+		n_prev = n;
+		buckets++;
+	}
+	assert_true(inf && buckets >= 10);
+	count = sample(text, "fanout_delivery_latency_seconds_count ");
+	*sum = sample(text, "fanout_delivery_latency_seconds_sum ");
+	assert_true(n_prev == count);
+	return count;
+}
+
+/* The sampled receive -> send histogram grows with deliveries (1 in 64 per reactor, the
+ * first frame of each too), in /metrics and in /api/v1/latency; its figures are sane. No
+ * timing is asserted: only shapes and counts. */
+static void delivery_latency_histogram(void **state)
+{
+	enum { SUBS = 3, EVENTS = 3200 };
+	struct server s;
+	struct client sub[SUBS], pub;
+	Fanout__V1__ServerMessage *m;
+	char *text;
+	double count0, count, sum, deliveries = 0;
+	json_t *j, *curve;
+	json_int_t prev = 0;
+	size_t i;
+	json_t *pt;
+
+	(void)state;
+	server_setup(&s, g_argc, g_argv);
+	server_start(&s, (const char *const[]){ "--reactors", "2", "--partitions", "2", NULL });
+	text = get_metrics(&s);
+	count0 = latency_buckets(text, &sum);
+	assert_true(count0 == 0 && sum == 0);	/* nothing delivered yet */
+	free(text);
+	for (int k = 0; k < SUBS; k++) {
+		server_connect(&s, &sub[k]);
+		assert_int_equal(client_subscribe(&sub[k], 1, "lat/t", NULL, 0,
+			FANOUT__V1__START_POSITION__START_POSITION_LATEST, 0, &m), 0);
+		client_free_msg(m);
+	}
+	server_connect(&s, &pub);
+	publish_range(&pub, "lat/t", 0, EVENTS, 40, NULL);
+	for (int k = 0; k < SUBS; k++)
+		for (int e = 0; e < EVENTS; e++)
+			client_free_msg(recv_msg(&sub[k], 10000));
+	text = get_metrics(&s);
+	for (int r = 0; r < 2; r++) {
+		char pre[100];
+
+		snprintf(pre, sizeof(pre), "fanout_reactor_deliveries_total{reactor=\"%d\"} ", r);
+		deliveries += sample(text, pre);
+	}
+	assert_true(deliveries == SUBS * EVENTS);
+	count = latency_buckets(text, &sum);
+	/* Each reactor samples its first frame and every 64th after. */
+	assert_true(count >= deliveries / 64 - 2 && count <= deliveries / 64 + 2);
+	assert_true(sum > 0 && sum / count < 60);	/* seconds, on a loaded machine too */
+	free(text);
+
+	j = api_expect(&s, "GET", "/api/v1/latency", NULL, 200);
+	assert_string_equal(json_string_value(json_object_get(j, "source")),
+			    "server receive -> send");
+	assert_int_equal(json_integer_value(json_object_get(j, "sampleEvery")), 64);
+	assert_true((double)json_integer_value(json_object_get(j, "count")) == count);
+	assert_true(json_integer_value(json_object_get(j, "p50Ns")) > 0);
+	assert_true(json_integer_value(json_object_get(j, "p50Ns")) <=
+		    json_integer_value(json_object_get(j, "p90Ns")));
+	assert_true(json_integer_value(json_object_get(j, "p90Ns")) <=
+		    json_integer_value(json_object_get(j, "p99Ns")));
+	assert_true(json_integer_value(json_object_get(j, "p99Ns")) <=
+		    json_integer_value(json_object_get(j, "p999Ns")));
+	assert_true(json_integer_value(json_object_get(j, "p999Ns")) <=
+		    json_integer_value(json_object_get(j, "maxNs")));
+	assert_true(json_integer_value(json_object_get(j, "maxNs")) < 60000000000ll);
+	curve = json_object_get(j, "curve");
+	assert_true(json_array_size(curve) >= 8);
+	json_array_foreach(curve, i, pt) {	/* a percentile curve never falls */
+		assert_true(json_integer_value(json_object_get(pt, "ns")) >= prev);
+		prev = json_integer_value(json_object_get(pt, "ns"));
+	}
+	json_decref(j);
+	for (int k = 0; k < SUBS; k++)
+		client_close(&sub[k]);
 	client_close(&pub);
 	assert_int_equal(WEXITSTATUS(server_stop(&s, SIGTERM)), 0);
 	server_teardown(&s);
@@ -408,6 +543,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(metrics_follow_the_format_and_the_traffic),
 		cmocka_unit_test(metrics_show_memory_budgets),
+		cmocka_unit_test(delivery_latency_histogram),
 		cmocka_unit_test(log_format_json),
 	};
 

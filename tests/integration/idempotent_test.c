@@ -340,8 +340,8 @@ static void test_server_killed_mid_batches(void **state)
 	expect_each_once(seen, KILL_BATCHES * KILL_PER);
 }
 
-/* The settledAtStart the admin API shows for a producer. */
-static json_int_t settled_at_start(const char *id)
+/* A field of a producer as the admin API shows it (settledAtStart, heldAtSequence). */
+static json_int_t producer_field(const char *id, const char *field)
 {
 	char path[128];
 	json_t *body;
@@ -349,9 +349,14 @@ static json_int_t settled_at_start(const char *id)
 
 	snprintf(path, sizeof(path), "/api/v1/producers/%s", id);
 	body = api_expect(&g_srv, "GET", path, NULL, 200);
-	n = json_integer_value(json_object_get(body, "settledAtStart"));
+	n = json_integer_value(json_object_get(body, field));
 	json_decref(body);
 	return n;
+}
+
+static json_int_t settled_at_start(const char *id)
+{
+	return producer_field(id, "settledAtStart");
 }
 
 /* The server killed (on purpose: FANOUT_TEST_KILL_AT_SEQUENCE) right after appending
@@ -546,20 +551,9 @@ static void test_refusals(void **state)
 	client_close(&c);
 }
 
-/* The admin API lists producers: epoch, batches remembered, sequences; one by id; 404
- * for another. */
-/* The heldAtSequence the admin API shows for a producer. */
 static uint64_t held_at(const char *id)
 {
-	char path[128];
-	json_t *body;
-	uint64_t n;
-
-	snprintf(path, sizeof(path), "/api/v1/producers/%s", id);
-	body = api_expect(&g_srv, "GET", path, NULL, 200);
-	n = (uint64_t)json_integer_value(json_object_get(body, "heldAtSequence"));
-	json_decref(body);
-	return n;
+	return (uint64_t)producer_field(id, "heldAtSequence");
 }
 
 /* Order: a batch refused for now (here RATE_LIMITED) holds the producer's later ones —
@@ -621,6 +615,8 @@ static void test_refused_batch_holds_later_ones(void **state)
 	client_close(&c);
 }
 
+/* The admin API lists producers: epoch, batches remembered, sequences; one by id; 404
+ * for another. */
 static void test_admin_lists_producers(void **state)
 {
 	const char *const with_http[] = { "--topic", TOPIC ":4", "--reactors", "2", NULL };

@@ -37,7 +37,7 @@
 
 static int g_argc;
 static char **g_argv;
-static struct server g_srv;
+static struct server g_srv, g_srv2;	/* g_srv2: a second node */
 static rd_kafka_t *g_rk;	/* the producer, and the mock cluster's owner */
 static rd_kafka_mock_cluster_t *g_mc;
 static char g_brokers[256];
@@ -59,6 +59,7 @@ static int setup(void **state)
 	snprintf(g_brokers, sizeof(g_brokers), "%s", rd_kafka_mock_cluster_bootstraps(g_mc));
 	assert_int_equal(rd_kafka_mock_topic_create(g_mc, "ticks", 3, 1), 0);
 	server_setup(&g_srv, g_argc, g_argv);
+	server_setup(&g_srv2, g_argc, g_argv);
 	return 0;
 }
 
@@ -66,6 +67,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	server_teardown(&g_srv);
+	server_teardown(&g_srv2);
 	rd_kafka_destroy(g_rk);
 	return 0;
 }
@@ -125,7 +127,7 @@ static void start_with(const char *source, const char *flag, const char *value)
 	server_start(&g_srv, args);
 }
 
-static void start(const char *source)
+static void start_on(struct server *srv, const char *source)
 {
 	/* A member killed holds its partitions until its session times out: short here. */
 	const char *args[] = { "--kafka-brokers", g_brokers, "--kafka-source", source,
@@ -133,7 +135,12 @@ static void start(const char *source)
 			       "--kafka-option", "heartbeat.interval.ms=500",
 			       "--topic", "market/ticks:2", NULL };
 
-	server_start(&g_srv, args);
+	server_start(srv, args);
+}
+
+static void start(const char *source)
+{
+	start_on(&g_srv, source);
 }
 
 struct tally {
@@ -189,11 +196,11 @@ static void tally_read(struct tally *t, struct client *c, int timeout_ms)
 	tally_until(t, c, timeout_ms, t->n);
 }
 
-static void subscribe_all(struct client *c)
+static void subscribe_all(struct server *srv, struct client *c)
 {
 	Fanout__V1__ServerMessage *r = NULL;
 
-	server_connect(&g_srv, c);
+	server_connect(srv, c);
 	assert_int_equal(client_subscribe(c, 1, "market/ticks", NULL, 0,
 					  FANOUT__V1__START_POSITION__START_POSITION_EARLIEST, 0,
 					  &r), 0);
@@ -202,12 +209,12 @@ static void subscribe_all(struct client *c)
 
 /* Subscribes from the earliest event and expects ev-0 .. ev-(n-1) each once, in order
  * per key, within timeout_ms of quiet, and nothing after them. */
-static void expect_all_once(uint32_t n, int timeout_ms)
+static void expect_all_once_on(struct server *srv, uint32_t n, int timeout_ms)
 {
 	struct client sub;
 	struct tally t;
 
-	subscribe_all(&sub);
+	subscribe_all(srv, &sub);
 	tally_init(&t, n);
 	tally_read(&t, &sub, timeout_ms);
 	assert_int_equal(t.distinct, n);
@@ -218,11 +225,16 @@ static void expect_all_once(uint32_t n, int timeout_ms)
 	free(t.seen);
 }
 
+static void expect_all_once(uint32_t n, int timeout_ms)
+{
+	expect_all_once_on(&g_srv, n, timeout_ms);
+}
+
 /* The source's lag over its partitions from GET /api/v1/kafka (its one source), and
  * its stored count and partitions served; -1 while a partition's lag is not known. */
-static int64_t kafka_lag(uint64_t *stored, size_t *nparts)
+static int64_t kafka_lag_on(struct server *srv, uint64_t *stored, size_t *nparts)
 {
-	json_t *body = api_expect(&g_srv, "GET", "/api/v1/kafka", NULL, 200);
+	json_t *body = api_expect(srv, "GET", "/api/v1/kafka", NULL, 200);
 	json_t *src = json_array_get(json_object_get(body, "sources"), 0), *part;
 	int64_t lag = 0;
 	size_t i;
@@ -242,6 +254,11 @@ static int64_t kafka_lag(uint64_t *stored, size_t *nparts)
 	}
 	json_decref(body);
 	return lag;
+}
+
+static int64_t kafka_lag(uint64_t *stored, size_t *nparts)
+{
+	return kafka_lag_on(&g_srv, stored, nparts);
 }
 
 /* Polls (bounded) until the source has stored n with no lag on its 3 partitions, then
@@ -303,7 +320,7 @@ static void a_killed_server_neither_loses_nor_repeats(void **state)
 	(void)state;
 	produce(0, N, false);
 	start("ticks=market/ticks,group=g2");
-	subscribe_all(&sub);
+	subscribe_all(&g_srv, &sub);
 	tally_init(&t, N);
 	tally_until(&t, &sub, 10000, 500);
 	assert_true(t.distinct >= 500);
@@ -375,6 +392,90 @@ static void json_events_and_a_bad_message(void **state)
 	expect_all_once(N, 15000);
 }
 
+/* Two nodes in different consumer groups: each stores the whole stream, each key in
+ * order, nothing twice. */
+static void two_groups_each_get_everything(void **state)
+{
+	enum { N = 2000 };
+
+	(void)state;
+	produce(0, N, false);
+	start_on(&g_srv, "ticks=market/ticks,group=g6a");
+	start_on(&g_srv2, "ticks=market/ticks,group=g6b");
+	expect_all_once_on(&g_srv, N, 20000);
+	expect_all_once_on(&g_srv2, N, 20000);
+}
+
+/* The Kafka partitions a node serves (GET /api/v1/kafka). */
+static size_t node_parts(struct server *srv)
+{
+	uint64_t stored;
+	size_t nparts;
+
+	(void)kafka_lag_on(srv, &stored, &nparts);
+	return nparts;
+}
+
+/* Reads a node's topic from the earliest event into t until until events or quiet_ms of
+ * nothing; fails on a repeat or a key out of order. */
+static void node_tally(struct server *srv, struct tally *t, uint32_t until, int quiet_ms)
+{
+	struct client sub;
+
+	subscribe_all(srv, &sub);
+	tally_until(t, &sub, quiet_ms, until);
+	client_close(&sub);
+	assert_int_equal(t->repeats, 0);
+	assert_int_equal(t->out_of_order, 0);
+}
+
+/* Two nodes in one consumer group split the Kafka partitions: between them every event
+ * once, each node's keys in order. One is SIGKILLed: after its session times out the
+ * other takes its partitions over and stores everything produced since. */
+static void one_group_splits_and_takes_over(void **state)
+{
+	enum { N = 1500, M = 1500 };
+	struct tally a, b;
+	size_t pa = 0, pb = 0;
+	uint32_t b_before;
+
+	(void)state;
+	start_on(&g_srv, "ticks=market/ticks,group=g7");
+	start_on(&g_srv2, "ticks=market/ticks,group=g7");
+	for (int i = 0; i < 300; i++) {	/* both joined and assigned: bounded at 30 s */
+		pa = node_parts(&g_srv);
+		pb = node_parts(&g_srv2);
+		if (pa >= 1 && pb >= 1 && pa + pb == 3)
+			break;
+		usleep(100 * 1000);
+	}
+	assert_true(pa >= 1 && pb >= 1);
+	assert_int_equal(pa + pb, 3);
+	produce(0, N, false);
+	tally_init(&a, N + M);
+	tally_init(&b, N + M);
+	node_tally(&g_srv, &a, N, 3000);
+	node_tally(&g_srv2, &b, N, 3000);
+	assert_true(a.distinct > 0 && b.distinct > 0);
+	assert_int_equal(a.distinct + b.distinct, N);	/* each event at one node only */
+	for (uint32_t i = 0; i < N; i++)
+		assert_int_equal(a.seen[i] + b.seen[i], 1);
+	b_before = b.distinct;
+
+	server_stop(&g_srv, SIGKILL);
+	produce(N, M, false);
+	free(b.seen);
+	tally_init(&b, N + M);
+	node_tally(&g_srv2, &b, b_before + M, 20000);	/* the take-over: ~6 s */
+	for (uint32_t i = N; i < N + M; i++)
+		assert_int_equal(b.seen[i], 1);
+	for (int i = 0; i < 100 && (pb = node_parts(&g_srv2)) != 3; i++)
+		usleep(100 * 1000);	/* the group may rebalance once more meanwhile */
+	assert_int_equal(pb, 3);
+	free(a.seen);
+	free(b.seen);
+}
+
 static void bad_flags_are_refused(void **state)
 {
 	char data[400];
@@ -412,6 +513,9 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(every_event_once_in_key_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(two_groups_each_get_everything, setup, teardown),
+		cmocka_unit_test_setup_teardown(one_group_splits_and_takes_over, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(a_killed_server_neither_loses_nor_repeats, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(broker_errors_are_survived, setup, teardown),

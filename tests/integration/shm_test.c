@@ -32,6 +32,7 @@
 #include "core/frame.h"
 #include "shm/fanout_shm.h"
 #include "tests/integration/harness.h"
+#include "tools/http_client.h"
 
 #define EVENTS  20000u
 #define SYMBOLS 64u
@@ -153,6 +154,24 @@ static void read_wanted(struct fanout_shm *r, uint32_t expect)
 	assert_int_equal(fanout_shm_next(r, &rec, 200ll * 1000 * 1000), 0);	/* no more */
 }
 
+/* The delivery latency histogram's _count in /metrics (admin/latency.h). */
+static double latency_count(const struct server *s)
+{
+	static const char want[] = "\nfanout_delivery_latency_seconds_count ";
+	struct http_response r;
+	const char *p;
+	double v;
+
+	assert_int_equal(http_request(s->http, "GET", "/metrics", NULL, NULL, 0, 5000, &r), 0);
+	assert_int_equal(r.status, 200);
+	p = strstr(r.body, want);
+	if (!p)
+		fail_msg("no fanout_delivery_latency_seconds_count in /metrics");
+	v = atof(p + strlen(want));
+	http_response_free(&r);
+	return v;
+}
+
 static void ring_gets_exactly_its_events(void **state)
 {
 	static const char *const pats[] = {
@@ -187,6 +206,10 @@ static void ring_gets_exactly_its_events(void **state)
 	server_connect(&s, &pub);
 	publish_range(&pub, "md", 0, EVENTS, SYMBOLS, NULL);
 	read_wanted(r, expect);
+	/* Frames copied into a ring are deliveries the reactor times too: the first and
+	 * one in 64 after (the only subscriber here). */
+	assert_true(latency_count(&s) >= (double)(expect / 64));
+	assert_true(latency_count(&s) <= (double)(expect / 64 + 4));
 	fanout_shm_close(r);	/* ends the subscription: the server removes the ring */
 	expect_unmapped(&s, name);
 	client_close(&pub);

@@ -277,6 +277,14 @@ static void kafka_sources(void **state)
 			 -1);
 	assert_non_null(strstr(msg, "needs --kafka-brokers"));
 	free(msg);
+	/* The same topic and group twice; another group is fine. */
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--kafka-brokers", "k:1",
+		"--kafka-source", "a=b", "--kafka-source", "a=c", NULL }), -1);
+	assert_non_null(strstr(msg, "once per group"));
+	free(msg);
+	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--kafka-brokers", "k:1",
+		"--kafka-source", "a=b", "--kafka-source", "a=c,group=other", NULL }), 0);
+	free(msg);
 	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--kafka-brokers", "k:1",
 		"--kafka-source", "a=b", "--no-shm", NULL }), -1);
 	assert_non_null(strstr(msg, "--no-shm"));

@@ -249,8 +249,6 @@ static void test_verdicts(void **state)
 			 PRODUCER_BUSY);
 }
 
-/* Records past PRODUCER_SLOTS forget the oldest, whatever the batches' size: their
- * sequences are refused as too old, newer ones still answered. */
 static uint64_t held(struct fx *f)
 {
 	struct producer_info in;
@@ -302,10 +300,35 @@ static void test_hold(void **state)
 	p = attach(f, "gw", 1, &gen);
 	assert_int_equal(held(f), 0);
 	store(p, 1, 11, 2, 70);
+	/* Held while in flight (SEQUENCE_IN_FLIGHT: an earlier connection stored it
+	 * meanwhile): sent again, it is answered from its record and the hold goes. */
+	producer_hold(p, gen, 1, 11);
+	assert_int_equal(begin(p, 1, 12, 2, 1, f->known, f->known_part, &claim),
+			 PRODUCER_HELD);
+	assert_int_equal(begin(p, 1, 11, 2, 1, f->known, f->known_part, &claim),
+			 PRODUCER_RETRY);
+	assert_int_equal(claim, -1);
+	assert_int_equal(held(f), 0);
+	store(p, 1, 12, 2, 80);
+	/* A sequence the producer forgot (it will be refused as too old) holds nothing; a
+	 * held sequence answered for good (release) lets the hold go, another does not. */
+	for (uint64_t q = 20; q < 20 + PRODUCER_SLOTS + 4; q++)
+		store(p, 1, q, 1, 100 + q);
+	producer_hold(p, gen, 1, 21);
+	assert_int_equal(held(f), 0);
+	assert_int_equal(begin(p, 1, 21, 1, 1, f->known, f->known_part, &claim),
+			 PRODUCER_TOO_OLD);
+	producer_hold(p, gen, 1, 300);
+	producer_release(p, 1, 299);
+	assert_int_equal(held(f), 300);
+	producer_release(p, 1, 300);
+	assert_int_equal(held(f), 0);
 	for (int i = 0; i < 3; i++)
 		producer_detach(&f->r, p);
 }
 
+/* Records past PRODUCER_SLOTS forget the oldest, whatever the batches' size: their
+ * sequences are refused as too old, newer ones still answered. */
 static void test_forgetting(void **state)
 {
 	struct fx *f = *state;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/keyhash.h"
 #include "net/subscriber.h"
 
@@ -133,7 +134,8 @@ static void append_flagged(struct topic *tp, const char *key, uint8_t flags)
 {
 	struct log *log = tp->part[0].log;
 	size_t k = strlen(key), n = 0;
-	struct log_fields fl = { .key_hash = keyhash_bytes(key, k), .flags = flags };
+	struct log_fields fl = { .key_hash = keyhash_bytes(key, k), .flags = flags,
+				 .recv_ns = (uint64_t)clock_realtime_ns() };
 	uint8_t body[200], *dst;
 	uint64_t at;
 
@@ -190,6 +192,29 @@ static void audit_frames_are_recorded_and_bounded(void **state)
 	assert_false(g.audit_blocked);
 	assert_int_equal(g.naudit, 1);
 	assert_int_equal(rec[0].offset, 3);
+}
+
+/* Live frames gathered are ticked for the reactor's latency sample (net/latency.h): the
+ * first, then one in 64. */
+static void gathered_frames_are_sampled(void **state)
+{
+	struct fixture *f = *state;
+	static struct net_latency lat;
+	struct net_latency_snap *snap = calloc(1, sizeof(*snap));
+	struct iovec iov[256];
+	struct sub_gather g = { .iov = iov, .iov_max = 256, .bytes_max = 1 << 20,
+				.arena = &f->arena, .audit_max = UINT32_MAX, .latency = &lat };
+
+	assert_non_null(snap);
+	net_latency_init(&lat);
+	for (int i = 0; i < 130; i++)
+		append_key(f->tp, "AAPL.NASDAQ.trade");
+	append_key(f->tp, "MSFT.NASDAQ.trade");	/* not its: not ticked */
+	assert_int_equal(sub_gather(&f->sub, &g), 130);
+	net_latency_read(&lat, snap);
+	assert_int_equal(snap->count, 3);	/* frames 1, 65 and 129 */
+	assert_true(snap->max_ns < 60000000000ull);	/* their receive times were read */
+	free(snap);
 }
 
 static void owed_collect(void *ctx, uint32_t p, uint64_t offset)
@@ -305,6 +330,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(audit_frames_are_recorded_and_bounded, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(owed_audit_events_are_found, setup, teardown),
+		cmocka_unit_test_setup_teardown(gathered_frames_are_sampled, setup, teardown),
 		cmocka_unit_test_setup_teardown(filter_lists_are_charged_per_value, setup,
 						teardown),
 	};
