@@ -14,6 +14,7 @@
 #include "admin/http.h"
 #include "admin/live.h"
 #include "admin/log.h"
+#include "admin/node.h"
 #include "admin/rules_io.h"
 #include "admin/retention.h"
 #include "admin/sampler.h"
@@ -68,6 +69,23 @@ static void admin_tokens_sync(struct admin *a, int64_t now)
 	a->tokens.retry_ns = now + 1000000000ll;
 }
 
+/* A topic whose partition count on disk differs from its record: the logs on disk win.
+ * With SQLite the record is corrected. PostgreSQL is shared with other nodes: each keeps
+ * its own logs' count and the record stays as its maker wrote it (admin/watch.h). */
+static void admin_sync_partitions(struct admin *a, const struct topic *tp,
+				  struct store_topic *t)
+{
+	bool shared = a->store.kind == STORE_PG;
+
+	admin_log(ADMIN_LOG_WARN, "store: topic %s has %u partitions on disk, %u in the store; "
+		  "%s", t->name, tp->partitions, t->partitions, shared ? "this node keeps its "
+		  "own (the store is shared)" : "the store is corrected");
+	if (shared)
+		return;
+	t->partitions = tp->partitions;
+	store_topic_update(&a->store, t);
+}
+
 /* Start-up: every topic of the store runs, every running topic is stored. Returns
  * whether every stored topic was read (its retention policy in force). */
 static bool admin_sync_topics(struct admin *a)
@@ -95,13 +113,8 @@ static bool admin_sync_topics(struct admin *a)
 					  t->name, strerror(-rc));
 				continue;
 			}
-			if (tp->partitions != t->partitions) {	/* the logs on disk win */
-				admin_log(ADMIN_LOG_WARN, "store: topic %s has %u partitions on disk, "
-					  "%u in the store; the store is corrected", t->name,
-					  tp->partitions, t->partitions);
-				t->partitions = tp->partitions;
-				store_topic_update(&a->store, t);
-			}
+			if (tp->partitions != t->partitions)
+				admin_sync_partitions(a, tp, t);
 			atomic_store(&tp->disabled, !t->enabled);
 			atomic_store(&tp->priority, t->priority);
 			retention_apply(tp, t->retention_policy);
@@ -178,15 +191,18 @@ static void admin_sync(struct admin *a, bool running, struct rules_set **out)
 	struct rules_set *set = NULL;
 
 	a->store_fresh = false;
-	if (!a->synced_once) {	/* the previous run's subscriptions are over */
+	if (!a->synced_once) {	/* this node's previous run's subscriptions are over */
 		store_time(clock_realtime_ns(), now, sizeof(now));
-		store_subs_stop_all(&a->store, now);
+		if (store_subs_stop_all(&a->store, a->node_id, now) != STORE_OK)
+			admin_log(ADMIN_LOG_WARN, "store: the previous run's subscriptions are not "
+				  "marked stopped: %s", a->store.err);
 		a->retention_ready = admin_sync_topics(a);
 		a->synced_once = true;
 	}
 	if (a->cfg->rules_file[0] && admin_import_rules(a, err, sizeof(err)) < 0)
 		admin_log(ADMIN_LOG_ERROR, "--rules %s: not imported into the store: %s",
 			  a->cfg->rules_file, err);
+	watch_store_up(a);	/* before the rules are read: later changes are looked for */
 	if (!running) {
 		if (live_rules_build(a, &set, err, sizeof(err)) < 0)
 			admin_log(ADMIN_LOG_ERROR, "store: routing rules not loaded: %s", err);
@@ -227,6 +243,7 @@ int admin_prepare(struct admin *a, const struct config *cfg, struct topic_table 
 	a->start_real_ns = clock_realtime_ns();
 	a->start_mono_ns = clock_monotonic_ns();
 	admin_boot_id(a);
+	node_id_resolve(cfg->node_id, cfg->data_dir, a->node_id, sizeof(a->node_id));
 	admin_log_quiet(cfg->quiet);
 	a->stops = calloc(ADMIN_STOPS_MAX, sizeof(*a->stops));
 	if (!a->stops || admin_audit_init(&a->opaudit) < 0)
@@ -285,8 +302,9 @@ int admin_prepare(struct admin *a, const struct config *cfg, struct topic_table 
 		*rules = file_rules;	/* the store's rules failed to load: the file's */
 	}
 	if (!cfg->quiet)
-		admin_log(ADMIN_LOG_INFO, "store: %s (schema version %u), %u routing rules in force",
-			  a->store.where, a->store.schema_version, a->rules_n);
+		admin_log(ADMIN_LOG_INFO, "store: %s (schema version %u), %u routing rules in "
+			  "force; node %s", a->store.where, a->store.schema_version, a->rules_n,
+			  a->node_id);
 	return 0;
 }
 
@@ -355,6 +373,7 @@ static void admin_chores(struct admin *a)
 	if (a->store_fresh && a->store.up)
 		admin_sync(a, true, NULL);
 	admin_tokens_sync(a, now);
+	watch_poll(a, now);	/* topics and rules other nodes changed */
 	if (atomic_exchange(&a->reload, false) || (a->reload_pending && a->store.up))
 		admin_reload_rules(a);
 	if (now >= a->next_sample_ns) {
@@ -487,6 +506,7 @@ void admin_free(struct admin *a)
 	free(a->lists);
 	free(a->stops);
 	sampler_free(a);
+	watch_free(a);
 	tokens_free(a);
 	admin_audit_free(&a->opaudit);
 	dataidx_free(&a->data);

@@ -24,6 +24,7 @@
 #include "admin/store.h"
 #include "admin/store_tables.h"
 #include "admin/tokens.h"
+#include "admin/watch.h"
 #include "core/config.h"
 #include "core/topic.h"
 #include "ingest/rules.h"
@@ -136,6 +137,8 @@ struct admin {
 	struct topic_table *topics;
 	struct store store;
 	char boot[16];			/* base-36 start time in ms: subscription ids */
+	char node_id[CONFIG_NODE_ID_BYTES];	/* this node's name (admin/node.h) */
+	struct admin_watch watch;	/* other nodes' changes (admin/watch.h) */
 	int64_t start_real_ns, start_mono_ns;
 	pthread_t thread;
 	bool started;

@@ -1,6 +1,7 @@
 /* admin/api_subs.c — /api/v1/subscriptions and /api/v1/topics/{t}/subscriptions: live
- * subscriptions as their reactors report them (with stats), the store's record of every
- * subscription (with ?status=), and ending one. */
+ * subscriptions as their reactors report them (with stats: this node's only), the
+ * store's record of every subscription (with ?status=: every node's sharing the store,
+ * or one node's with ?node=), and ending one. Each carries its "node" (--node-id). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,7 @@ static json_t *sub_record_json(const struct store_sub *s)
 {
 	json_t *filters = s->filters ? json_loads(s->filters, 0, NULL) : NULL;
 
-	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:s, s:s, s:s, s:s}",
+	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:s, s:s, s:s, s:s, s:o}",
 			 "id", s->subscription_id, "topic", s->topic_name,
 			 "subscription_name", s->subscription_name,
 			 "subscription_type", s->subscription_type,
@@ -25,24 +26,37 @@ static json_t *sub_record_json(const struct store_sub *s)
 			 "filters", filters ? filters : json_null(),
 			 "start_position", s->start_position,
 			 "delivery_guarantee", s->delivery_guarantee, "status", s->status,
-			 "created_at", s->created_at, "last_activity", s->last_activity);
+			 "created_at", s->created_at, "last_activity", s->last_activity,
+			 "node", s->node_id[0] ? json_string(s->node_id) : json_null());
 }
 
-/* Records from the store, by id, of one topic ("" = all) and status ("any" = all). */
+/* A live subscription's JSON: the sampler's, with this node's name. */
+static json_t *sub_live_json(struct admin *a, const struct admin_sub_sample *s)
+{
+	json_t *o = stats_sub_json(a, s);
+
+	if (o)
+		json_object_set_new(o, "node", json_string(a->node_id));
+	return o;
+}
+
+/* Records from the store, by id, of one topic ("" = all), status ("any" = all) and node
+ * (?node=; absent = every node's). */
 static int subs_records(struct admin_req *r, struct admin_reply *rep, const char *topic,
 			const char *status, uint32_t limit)
 {
 	struct admin *a = r->a;
-	char after[ADMIN_ID_BYTES] = "";
+	char after[ADMIN_ID_BYTES] = "", node[STORE_NODE_ID_BYTES] = "";
 	struct store_sub *rows;
 	uint32_t n;
 	json_t *arr, *next;
 	int rc;
 
-	if (admin_query(r, "after", after, sizeof(after), rep) < 0)
+	if (admin_query(r, "after", after, sizeof(after), rep) < 0 ||
+	    admin_query(r, "node", node, sizeof(node), rep) < 0)
 		return 0;
-	rc = store_subs_list(&a->store, topic, strcmp(status, "any") ? status : "", after, limit,
-			     &rows, &n);
+	rc = store_subs_list(&a->store, topic, strcmp(status, "any") ? status : "", node, after,
+			     limit, &rows, &n);
 	if (rc != STORE_OK)
 		return admin_store_error(rep, a, rc, "listing subscriptions");
 	arr = json_array();
@@ -76,7 +90,7 @@ static int subs_live(struct admin_req *r, struct admin_reply *rep, const struct 
 	for (uint32_t i = 0; arr && i < n && k < limit; i++) {
 		if (subs[i].info.stats.serial <= from)
 			continue;
-		json_array_append_new(arr, stats_sub_json(a, &subs[i]));
+		json_array_append_new(arr, sub_live_json(a, &subs[i]));
 		k++;
 	}
 	free(subs);
@@ -139,7 +153,7 @@ int api_sub_get(struct admin_req *r, struct admin_reply *rep)
 
 	s = sub_live_find(a, live_sub_serial(a, id), &subs, &rc);
 	if (s) {
-		json_t *o = stats_sub_json(a, s);
+		json_t *o = sub_live_json(a, s);
 
 		free(subs);
 		if (o)
@@ -157,6 +171,27 @@ int api_sub_get(struct admin_req *r, struct admin_reply *rep)
 	return rc;
 }
 
+/* Another node's live subscription (its record active, another node's): that node
+ * ends it, not this one (the record would say stopped while it runs). Returns whether
+ * rep was set (409, or the store's error). */
+static bool sub_elsewhere(struct admin_req *r, struct admin_reply *rep, const char *id)
+{
+	struct admin *a = r->a;
+	struct store_sub rec;
+	bool there;
+	int rc = store_sub_get(&a->store, id, &rec);
+
+	if (rc != STORE_OK && rc != STORE_NOT_FOUND)
+		return admin_store_error(rep, a, rc, "reading the subscription"), true;
+	there = rc == STORE_OK && rec.node_id[0] && strcmp(rec.node_id, a->node_id) != 0 &&
+		strcmp(rec.status, "active") == 0;
+	if (there)
+		admin_error(rep, 409, "CONFLICT", NULL, "subscription '%s' is live on node '%s': "
+			    "end it there", id, rec.node_id);
+	store_sub_clear(&rec);
+	return there;
+}
+
 int api_sub_delete(struct admin_req *r, struct admin_reply *rep)
 {
 	struct admin *a = r->a;
@@ -165,6 +200,8 @@ int api_sub_delete(struct admin_req *r, struct admin_reply *rep)
 	char now[STORE_TIME_BYTES];
 	int rc, ended;
 
+	if (!serial && sub_elsewhere(r, rep, id))
+		return 0;
 	store_time(clock_realtime_ns(), now, sizeof(now));
 	/* Persisted first: the record says stopped before the subscriber hears of it. */
 	rc = store_sub_status(&a->store, id, "stopped", now);

@@ -15,7 +15,7 @@
 #include "admin/sampler.h"
 #include "admin/stats_json.h"
 
-static json_t *topic_json(const struct store_topic *t, const struct topic *tp)
+static json_t *topic_record_json(const struct store_topic *t, const struct topic *tp)
 {
 	return json_pack("{s:s, s:i, s:s, s:s, s:o, s:o, s:i, s:i, s:b, s:s, s:s}",
 			 "topic_name", t->name,
@@ -28,6 +28,25 @@ static json_t *topic_json(const struct store_topic *t, const struct topic *tp)
 			 "latency_requirement_ms", (int)t->latency_requirement_ms,
 			 "priority", (int)t->priority, "enabled", t->enabled, "created_at", t->created_at,
 			 "updated_at", t->updated_at);
+}
+
+/* What this node has in force for tp: the store's settings once applied here (after a
+ * change on another node sharing the store, within a watch look: admin/watch.h). */
+static json_t *topic_in_force_json(const struct topic *tp)
+{
+	return json_pack("{s:b, s:i, s:I, s:I}", "enabled", !topic_disabled(tp),
+			 "priority", (int)topic_priority(tp),
+			 "retention_ns", (json_int_t)atomic_load(&tp->retention_ns),
+			 "retention_bytes", (json_int_t)atomic_load(&tp->retention_bytes));
+}
+
+static json_t *topic_json(const struct store_topic *t, const struct topic *tp)
+{
+	json_t *o = topic_record_json(t, tp);
+
+	if (o && tp)
+		json_object_set_new(o, "in_force", topic_in_force_json(tp));
+	return o;
 }
 
 /* retention_policy: admin/retention.h's grammar ("7d", "20GB", "7d,20GB", "infinite"). */

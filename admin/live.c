@@ -9,6 +9,7 @@
 
 #include "admin/log.h"
 #include "admin/rules_io.h"
+#include "admin/sampler.h"
 #include "admin/ws.h"
 #include "core/clock.h"
 #include "core/epoch.h"
@@ -327,6 +328,7 @@ void live_drops_poll(struct admin *a, bool all)
 		free(d->cmds);
 		audit_drain(a);	/* audit records name the topic: rows before it goes */
 		named_forget_topic(&a->eng->named, d->tp);	/* their files go with it */
+		sampler_topic_forget(a, d->tp);	/* the latest sample points at it */
 		rc = topic_destroy(a->topics, d->tp);
 		if (rc < 0)
 			admin_log(ADMIN_LOG_WARN, "a deleted topic's files were not all removed: %s "

@@ -382,6 +382,18 @@ static void metrics_admin(struct mbuf *b, const struct admin *a)
 		  a->rules_enabled, a->rules_n);
 	mb_family(b, "fanout_rules_swaps_total", "counter", "Rule sets put in force.");
 	mb_printf(b, "fanout_rules_swaps_total %llu\n", (unsigned long long)a->rules_swaps);
+	mb_family(b, "fanout_node_info", "gauge", "This server's --node-id (label), always 1.");
+	mb_printf(b, "fanout_node_info{node=\"%s\"} 1\n", a->node_id);	/* no '"' or '\\' */
+	mb_family(b, "fanout_store_changes_applied_total", "counter",
+		  "Other nodes' changes put in force here (PostgreSQL store).");
+	mb_printf(b, "fanout_store_changes_applied_total{change=\"topic_created\"} %llu\n"
+		  "fanout_store_changes_applied_total{change=\"topic_updated\"} %llu\n"
+		  "fanout_store_changes_applied_total{change=\"topic_deleted\"} %llu\n"
+		  "fanout_store_changes_applied_total{change=\"rules_reloaded\"} %llu\n",
+		  (unsigned long long)a->watch.topics_created,
+		  (unsigned long long)a->watch.topics_updated,
+		  (unsigned long long)a->watch.topics_deleted,
+		  (unsigned long long)a->watch.rules_reloads);
 	mb_family(b, "fanout_store_up", "gauge", "1 when the command-side store answers.");
 	mb_printf(b, "fanout_store_up{backend=\"%s\"} %d\n",
 		  a->store.kind == STORE_PG ? "postgresql" : "sqlite", a->store.up);

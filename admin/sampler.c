@@ -236,6 +236,24 @@ void sampler_topic_stored(struct admin *a, const struct topic *tp, bool stored)
 		ts->stored = stored;
 }
 
+void sampler_topic_forget(struct admin *a, const struct topic *tp)
+{
+	struct admin_sample *s = &a->cur;
+	struct admin_topic_sample *ts = sampler_find(s, tp->name);
+	uint32_t k = 0;
+
+	if (ts && ts->tp == tp) {	/* the others stay sorted by name */
+		free(ts->parts);
+		free(ts->stats_json);
+		memmove(ts, ts + 1, (size_t)(s->topics + s->ntopics - (ts + 1)) * sizeof(*ts));
+		s->ntopics--;
+	}
+	for (uint32_t i = 0; i < s->nsubs; i++)	/* and by serial */
+		if (s->subs[i].info.topic != tp)
+			s->subs[k++] = s->subs[i];
+	s->nsubs = k;
+}
+
 /* Inserts a topic the store lacks, with the seed's defaults. Returns the store_rc. */
 static int sampler_insert_topic(struct admin *a, const struct topic *tp)
 {
@@ -243,6 +261,10 @@ static int sampler_insert_topic(struct admin *a, const struct topic *tp)
 				 .latency_requirement_ms = 100, .priority = topic_priority(tp) };
 	int rc;
 
+	/* In the shared store at the watch's last look: gone from it since means deleted on
+	 * another node (the watch deletes it here), not a topic to add back. */
+	if (watch_knows(a, tp->name))
+		return STORE_OK;
 	memcpy(t.name, tp->name, tp->name_len + 1);
 	strcpy(t.retention_policy, "7d");
 	strcpy(t.compression_type, "LZ4");
@@ -272,8 +294,8 @@ void sampler_store_topics(struct admin *a)
 }
 
 /* The subscriptions row for a live subscription. */
-static void sampler_sub_row(const struct admin_sub_sample *s, struct store_sub *row,
-			    char *filters, size_t cap, const char *now)
+static void sampler_sub_row(const struct admin *a, const struct admin_sub_sample *s,
+			    struct store_sub *row, char *filters, size_t cap, const char *now)
 {
 	/* fanout.v1.StartPosition: LATEST 0, EARLIEST 1, OFFSET 2, TIMESTAMP 3. The seed's
 	 * column knows three: a time resolves to message ids (offsets) at the subscribe. */
@@ -303,6 +325,7 @@ static void sampler_sub_row(const struct admin_sub_sample *s, struct store_sub *
 	strcpy(row->start_position, starts[st]);
 	strcpy(row->delivery_guarantee, "at_least_once");
 	strcpy(row->status, "active");
+	snprintf(row->node_id, sizeof(row->node_id), "%s", a->node_id);
 	store_time(in->stats.since_ns, row->created_at, sizeof(row->created_at));
 	snprintf(row->last_activity, sizeof(row->last_activity), "%s", now);
 }
@@ -334,7 +357,7 @@ static void sampler_store_subs(struct admin *a, struct admin_sample *s, const ch
 
 		if (s->subs[i].stored)
 			continue;
-		sampler_sub_row(&s->subs[i], &row, filters, sizeof(filters), now);
+		sampler_sub_row(a, &s->subs[i], &row, filters, sizeof(filters), now);
 		s->subs[i].stored = store_sub_upsert(&a->store, &row) == STORE_OK;
 	}
 }

@@ -28,6 +28,11 @@ void sampler_store_topics(struct admin *a);
 /* Marks a topic known to the store (created over REST) or forgotten (deleted). */
 void sampler_topic_stored(struct admin *a, const struct topic *tp, bool stored);
 
+/* tp is about to be destroyed: the latest sample lets go of it and of its subscriptions
+ * (their rows went with the topic's, ON DELETE CASCADE), so nothing that reads the sample
+ * before the next one follows a freed topic. */
+void sampler_topic_forget(struct admin *a, const struct topic *tp);
+
 /* Queues rows and writes what the store takes; at shutdown with final. */
 void sampler_flush_rows(struct admin *a, bool final);
 

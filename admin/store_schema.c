@@ -297,6 +297,46 @@ static const char schema6_pg[] =
 	"CREATE TRIGGER admin_audit_append_only BEFORE UPDATE OR DELETE ON admin_audit"
 	" FOR EACH ROW EXECUTE FUNCTION admin_audit_append_only();";
 
+/* Several nodes on one PostgreSQL database (issue 17, item 3). subscriptions.node_id:
+ * the node (--node-id) whose run a subscription belongs to, so that a node starting or
+ * stopping touches its own rows only (NULL: a row written before this version, by a
+ * node that ran alone). store_changes: a counter per shared table, bumped by a trigger
+ * on every write whoever makes it, so a node sees another's change by reading two
+ * numbers (admin/watch.h) instead of every row. */
+static const char schema7_sqlite[] =
+	"ALTER TABLE subscriptions ADD COLUMN node_id TEXT CHECK (length(node_id) <= 100);"
+	"CREATE INDEX idx_subscriptions_node_status ON subscriptions (node_id, status);"
+	"CREATE TABLE store_changes ("
+	" name TEXT PRIMARY KEY NOT NULL,"
+	" serial INTEGER NOT NULL DEFAULT 0);"
+	"INSERT INTO store_changes (name, serial) VALUES ('topics', 0), ('routing_rules', 0);"
+#define SCHEMA7_SQLITE_TRIGGER(table, op) \
+	"CREATE TRIGGER " table "_changes_" op " AFTER " op " ON " table \
+	" BEGIN UPDATE store_changes SET serial = serial + 1 WHERE name = '" table "'; END;"
+	SCHEMA7_SQLITE_TRIGGER("topics", "INSERT") SCHEMA7_SQLITE_TRIGGER("topics", "UPDATE")
+	SCHEMA7_SQLITE_TRIGGER("topics", "DELETE")
+	SCHEMA7_SQLITE_TRIGGER("routing_rules", "INSERT")
+	SCHEMA7_SQLITE_TRIGGER("routing_rules", "UPDATE")
+	SCHEMA7_SQLITE_TRIGGER("routing_rules", "DELETE");
+#undef SCHEMA7_SQLITE_TRIGGER
+
+/* One bump per statement (not per row): the trigger's UPDATE runs in the writer's
+ * transaction, so the counter moves exactly when the change commits. */
+static const char schema7_pg[] =
+	"ALTER TABLE subscriptions ADD COLUMN node_id varchar(100);"
+	"CREATE INDEX idx_subscriptions_node_status ON subscriptions (node_id, status);"
+	"CREATE TABLE store_changes ("
+	" name varchar(40) PRIMARY KEY,"
+	" serial bigint NOT NULL DEFAULT 0);"
+	"INSERT INTO store_changes (name, serial) VALUES ('topics', 0), ('routing_rules', 0);"
+	"CREATE OR REPLACE FUNCTION store_changes_bump() RETURNS trigger LANGUAGE plpgsql AS"
+	" $f$ BEGIN UPDATE store_changes SET serial = serial + 1 WHERE name = TG_TABLE_NAME;"
+	" RETURN NULL; END $f$;"
+	"CREATE TRIGGER topics_changes AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON topics"
+	" FOR EACH STATEMENT EXECUTE FUNCTION store_changes_bump();"
+	"CREATE TRIGGER routing_rules_changes AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE"
+	" ON routing_rules FOR EACH STATEMENT EXECUTE FUNCTION store_changes_bump();";
+
 const struct store_migration store_migrations[] = {
 	{ 1, "seed command side: topics, subscriptions, routing_rules, distribution_stats",
 	  schema1_sqlite, schema1_pg },
@@ -308,6 +348,8 @@ const struct store_migration store_migrations[] = {
 	{ 5, "topics.priority: higher-priority topics served first", schema5_sqlite,
 	  schema5_pg },
 	{ 6, "auth_tokens and admin_audit (append-only)", schema6_sqlite, schema6_pg },
+	{ 7, "subscriptions.node_id and store_changes: several nodes on one database",
+	  schema7_sqlite, schema7_pg },
 };
 const uint32_t store_migrations_count = sizeof(store_migrations) / sizeof(store_migrations[0]);
 

@@ -8,6 +8,10 @@
  *      execution seed's distribution_audit, routing_rules.source_topic/origin/updated_at
  *      (what --rules files say), distribution_stats' receive counters
  *
+ *   3..6 market_bars, audit columns, topics.priority, auth_tokens and admin_audit
+ *   7  several nodes on one database: subscriptions.node_id (whose run a row belongs
+ *      to) and store_changes (a counter per shared table, bumped by triggers)
+ *
  * Each migration runs in its own transaction with its schema_migrations row, so a
  * failure leaves the database at the previous version. On PostgreSQL an advisory lock
  * keeps two servers sharing a database from migrating at once. */

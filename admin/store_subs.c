@@ -7,7 +7,7 @@
 
 #define SUB_COLS "subscription_id, topic_name, subscription_name, subscription_type, " \
 	"consumer_group, @json(filters), start_position, delivery_guarantee, status, " \
-	"@ts(created_at), @ts(last_activity)"
+	"@ts(created_at), @ts(last_activity), node_id"
 
 static int store_sub_row(struct store *st, const struct store_result *r, uint32_t i,
 			 struct store_sub *out)
@@ -25,6 +25,7 @@ static int store_sub_row(struct store *st, const struct store_result *r, uint32_
 	store_copy(out->status, sizeof(out->status), store_cell(r, i, 8));
 	store_copy(out->created_at, sizeof(out->created_at), store_cell(r, i, 9));
 	store_copy(out->last_activity, sizeof(out->last_activity), store_cell(r, i, 10));
+	store_copy(out->node_id, sizeof(out->node_id), store_cell(r, i, 11));
 	if (filters && !(out->filters = strdup(filters)))
 		return store_fail(st, STORE_ERR, "out of memory");
 	return STORE_OK;
@@ -48,11 +49,13 @@ int store_sub_upsert(struct store *st, const struct store_sub *s)
 	store_arg_str(&a, s->status);
 	store_arg_str(&a, s->created_at);
 	store_arg_str(&a, s->last_activity);
+	store_arg_str(&a, s->node_id);
 	/* Both dialects know ON CONFLICT ... DO UPDATE (SQLite since 3.24). */
 	return store_run(st, "INSERT INTO subscriptions (id, subscription_id, topic_name,"
 			 " subscription_name, subscription_type, consumer_group, filters,"
-			 " start_position, delivery_guarantee, status, created_at, last_activity)"
-			 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+			 " start_position, delivery_guarantee, status, created_at, last_activity,"
+			 " node_id)"
+			 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
 			 " ON CONFLICT (subscription_id) DO UPDATE SET status = excluded.status,"
 			 " last_activity = excluded.last_activity", a.n, a.v);
 }
@@ -82,12 +85,12 @@ int store_sub_delete(struct store *st, const char *id)
 	return rc;
 }
 
-int store_subs_stop_all(struct store *st, const char *at)
+int store_subs_stop_all(struct store *st, const char *node, const char *at)
 {
-	const char *p[1] = { at };
+	const char *p[2] = { at, node };
 
 	return store_run(st, "UPDATE subscriptions SET status = 'stopped', last_activity = $1"
-			 " WHERE status = 'active'", 1, p);
+			 " WHERE status = 'active' AND (node_id = $2 OR node_id IS NULL)", 2, p);
 }
 
 int store_sub_get(struct store *st, const char *id, struct store_sub *out)
@@ -106,8 +109,8 @@ int store_sub_get(struct store *st, const char *id, struct store_sub *out)
 	return rc;
 }
 
-int store_subs_list(struct store *st, const char *topic, const char *status, const char *after,
-		    uint32_t limit, struct store_sub **out, uint32_t *n)
+int store_subs_list(struct store *st, const char *topic, const char *status, const char *node,
+		    const char *after, uint32_t limit, struct store_sub **out, uint32_t *n)
 {
 	struct store_args a = { .n = 0 };
 	struct store_result r;
@@ -120,9 +123,11 @@ int store_subs_list(struct store *st, const char *topic, const char *status, con
 	a.v[a.n++] = status;
 	a.v[a.n++] = after;
 	store_arg_u64(&a, limit > STORE_LIST_MAX ? STORE_LIST_MAX : limit);
+	a.v[a.n++] = node;
 	rc = store_exec(st, "SELECT " SUB_COLS " FROM subscriptions"
 			" WHERE (CAST($1 AS TEXT) = '' OR topic_name = $1)"
 			" AND (CAST($2 AS TEXT) = '' OR status = $2) AND subscription_id > $3"
+			" AND (CAST($5 AS TEXT) = '' OR node_id = $5)"
 			" ORDER BY subscription_id LIMIT $4", a.n, a.v, &r);
 	if (rc == STORE_OK && r.nrows) {
 		*out = calloc(r.nrows, sizeof(**out));

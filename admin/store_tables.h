@@ -15,6 +15,7 @@
 
 #define STORE_TIME_BYTES 40u
 #define STORE_LIST_MAX   1000u	/* rows one listing call returns at most */
+#define STORE_NODE_ID_BYTES 101u	/* subscriptions.node_id: 1..100 bytes */
 
 /* topics (the seed's columns; data_type and latency_requirement_ms from
  * execution_topics). */
@@ -60,6 +61,7 @@ struct store_sub {
 	char status[21];
 	char created_at[STORE_TIME_BYTES];
 	char last_activity[STORE_TIME_BYTES];
+	char node_id[STORE_NODE_ID_BYTES];	/* whose run it is ("" = before schema 7) */
 };
 
 /* One distribution_stats row. */
@@ -94,15 +96,25 @@ void store_rules_free(struct store_rule *r, uint32_t n);
 int store_sub_upsert(struct store *st, const struct store_sub *s);
 /* Sets status and last_activity of one (NOT_FOUND). */
 int store_sub_status(struct store *st, const char *id, const char *status, const char *at);
-/* Marks every 'active' subscription 'stopped' at `at`: those of a previous run. */
-int store_subs_stop_all(struct store *st, const char *at);
+/* Marks node's 'active' subscriptions 'stopped' at `at`: those of its previous run.
+ * Rows without a node (written before schema 7, by a node that ran alone) count as
+ * every node's. Other nodes' rows are left alone: they may be live. */
+int store_subs_stop_all(struct store *st, const char *node, const char *at);
 int store_sub_get(struct store *st, const char *id, struct store_sub *out);
 int store_sub_delete(struct store *st, const char *id);	/* NOT_FOUND */
-/* By subscription_id after `after`, optionally of one topic and one status ("" = any). */
-int store_subs_list(struct store *st, const char *topic, const char *status, const char *after,
-		    uint32_t limit, struct store_sub **out, uint32_t *n);
+/* By subscription_id after `after`, optionally of one topic, one status and one node
+ * ("" = any). */
+int store_subs_list(struct store *st, const char *topic, const char *status, const char *node,
+		    const char *after, uint32_t limit, struct store_sub **out, uint32_t *n);
 void store_sub_clear(struct store_sub *s);
 void store_subs_free(struct store_sub *s, uint32_t n);
+
+/* store_changes: how many writes each shared table has had (admin/watch.h). A change
+ * of either number means its table changed; equal numbers, that it did not. */
+struct store_changes {
+	int64_t topics, rules;
+};
+int store_changes_read(struct store *st, struct store_changes *out);
 
 /* Inserts rows in one transaction: all or none. */
 int store_stats_insert(struct store *st, const struct store_stat_row *rows, uint32_t n);

@@ -151,6 +151,9 @@ static const char config_usage[] =
 	"  --pg-url URL              keep topics, rules, subscriptions and statistics in\n"
 	"                            PostgreSQL (default: $FANOUT_PG_URL, else SQLite in\n"
 	"                            DIR/fanout.db)\n"
+	"  --node-id NAME            this server's name among the nodes sharing a PostgreSQL\n"
+	"                            store: its subscriptions' rows carry it (1..100 of\n"
+	"                            [A-Za-z0-9._:/@-]; default HOSTNAME:DIR, DIR absolute)\n"
 	"  --redis-url URL           keep the seeds' cache keys in Redis\n"
 	"                            (redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]; default\n"
 	"                            $FANOUT_REDIS_URL, else no cache)\n"
@@ -235,7 +238,7 @@ enum {
 	OPT_MAX_TOPICS_CONN, OPT_TOPIC_RATE, OPT_DATA_INDEX, OPT_AUDIT_SPILL, OPT_REDIS_URL,
 	OPT_FSYNC, OPT_RETENTION_MODE, OPT_AUTH, OPT_AUTH_BOOTSTRAP, OPT_CONN_EVENTS, OPT_CONN_BYTES, OPT_TLS_CERT, OPT_TLS_KEY,
 	OPT_KAFKA_BROKERS, OPT_KAFKA_SOURCE, OPT_KAFKA_OPTION, OPT_KAFKA_EGRESS, OPT_KAFKA_ACK,
-	OPT_KAFKA_LAG, OPT_KAFKA_ACK_TIMEOUT,
+	OPT_KAFKA_LAG, OPT_KAFKA_ACK_TIMEOUT, OPT_NODE_ID,
 };
 
 static const struct option config_options[] = {
@@ -294,6 +297,7 @@ static const struct option config_options[] = {
 	{ "http", required_argument, NULL, OPT_HTTP },
 	{ "no-http", no_argument, NULL, OPT_NO_HTTP },
 	{ "pg-url", required_argument, NULL, OPT_PG_URL },
+	{ "node-id", required_argument, NULL, OPT_NODE_ID },
 	{ "stats-interval", required_argument, NULL, OPT_STATS_INTERVAL },
 	{ "stats-queue-rows", required_argument, NULL, OPT_STATS_QUEUE },
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -446,6 +450,17 @@ int config_kafka_source(struct config_kafka_source *k, const char *spec, const c
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* --node-id: a name that logs, URLs and SQL text show as is. */
+static bool config_node_id_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("._:/@-", s[i]))
+			return false;
+	return n >= 1 && n < CONFIG_NODE_ID_BYTES;
 }
 
 static int config_string(char *dst, size_t cap, const char *arg)
@@ -764,6 +779,10 @@ static int config_apply_admin(struct config *c, int opt, const char *arg, const 
 	case OPT_PG_URL:
 		*why = "--pg-url is empty or too long";
 		return config_string(c->pg_url, sizeof(c->pg_url), arg);
+	case OPT_NODE_ID:
+		*why = "--node-id must be 1..100 of [A-Za-z0-9._:/@-]";
+		return config_node_id_ok(arg) ? config_string(c->node_id, sizeof(c->node_id), arg)
+					      : -1;
 	case OPT_STATS_INTERVAL:
 		*why = "--stats-interval must be in 1..86400 seconds";
 		if (config_number(arg, 1, 86400, &n) < 0)

@@ -42,6 +42,7 @@ struct config_topic {
 
 /* --kafka-source: one Kafka topic consumed into one fanout topic (tools/fanoutd_kafka.c). */
 #define CONFIG_KAFKA_SOURCES_MAX 8u
+#define CONFIG_NODE_ID_BYTES 101u	/* --node-id: 1..100 bytes */
 enum config_kafka_format { CONFIG_KAFKA_PROTOBUF = 0, CONFIG_KAFKA_JSON };
 
 struct config_kafka_source {
@@ -106,6 +107,8 @@ struct config {
 	bool http_set;			/* --http given: failing to bind it is fatal */
 	bool no_http;			/* no admin HTTP server */
 	char pg_url[CONFIG_PATH_MAX];	/* PostgreSQL store; "" = SQLite in the data dir */
+	char node_id[CONFIG_NODE_ID_BYTES];	/* --node-id; "" = HOSTNAME:DATA_DIR
+						 * (admin/node.h) */
 	uint64_t data_index_bytes;	/* the REST data API's index; 0 = off */
 	uint64_t audit_spill_bytes;	/* audit rows spilled while the store is down */
 	char redis_url[CONFIG_PATH_MAX];	/* Redis cache; "" = none */

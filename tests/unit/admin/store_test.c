@@ -131,8 +131,12 @@ static void migrations_from_an_older_version(void **state)
 	assert_int_equal(store_run(&st, "DROP TABLE distribution_stats", 0, NULL), STORE_OK);
 	assert_int_equal(store_run(&st, "DROP TABLE auth_tokens", 0, NULL), STORE_OK);
 	assert_int_equal(store_run(&st, "DROP TABLE admin_audit", 0, NULL), STORE_OK);
+	assert_int_equal(store_run(&st, "DROP TABLE store_changes", 0, NULL), STORE_OK);
 	if (g_pg)
 		assert_int_equal(store_run(&st, "DROP FUNCTION admin_audit_append_only()", 0, NULL),
+				 STORE_OK);
+	if (g_pg)
+		assert_int_equal(store_run(&st, "DROP FUNCTION store_changes_bump()", 0, NULL),
 				 STORE_OK);
 	assert_int_equal(store_run(&st, "DELETE FROM schema_migrations WHERE version > 1", 0,
 				   NULL), STORE_OK);
@@ -142,7 +146,8 @@ static void migrations_from_an_older_version(void **state)
 			 STORE_OK);
 	st.schema_version = 0;
 	assert_int_equal(store_migrate(&st), STORE_OK);
-	assert_int_equal(st.schema_version, 6);
+	assert_int_equal(st.schema_version, 7);
+	assert_int_equal(count(&st, "SELECT COUNT(*) FROM store_changes"), 2);	/* v7 */
 	assert_int_equal(count(&st, "SELECT COUNT(*) FROM auth_tokens"), 0);	/* v6 */
 	assert_int_equal(count(&st, "SELECT latency_requirement_ms FROM topics"), 100);
 	assert_int_equal(count(&st, "SELECT priority FROM topics"), 0);	/* v5 */
@@ -317,12 +322,12 @@ static void subscriptions_and_stats(void **state)
 	assert_string_equal(got.created_at, "2026-12-05T09:30:00.000Z");
 	assert_non_null(strstr(got.filters, "A.>"));
 	store_sub_clear(&got);
-	assert_int_equal(store_subs_stop_all(&st, "2026-12-05T10:00:00.000Z"), STORE_OK);
-	assert_int_equal(store_subs_list(&st, "t", "stopped", "", 10, &list, &n), STORE_OK);
+	assert_int_equal(store_subs_stop_all(&st, "n1", "2026-12-05T10:00:00.000Z"), STORE_OK);
+	assert_int_equal(store_subs_list(&st, "t", "stopped", "", "", 10, &list, &n), STORE_OK);
 	assert_int_equal(n, 1);
 	assert_string_equal(list[0].last_activity, "2026-12-05T10:00:00.000Z");
 	store_subs_free(list, n);
-	assert_int_equal(store_subs_list(&st, "", "active", "", 10, &list, &n), STORE_OK);
+	assert_int_equal(store_subs_list(&st, "", "active", "", "", 10, &list, &n), STORE_OK);
 	assert_int_equal(n, 0);
 	store_subs_free(list, n);
 	assert_int_equal(store_sub_status(&st, "nope", "stopped", s.created_at), STORE_NOT_FOUND);
@@ -330,6 +335,71 @@ static void subscriptions_and_stats(void **state)
 	assert_int_equal(count(&st, "SELECT SUM(messages_received) FROM distribution_stats"), 15);
 	assert_int_equal(store_topic_delete(&st, "t"), STORE_OK);	/* cascades */
 	assert_int_equal(store_sub_get(&st, "x-1", &got), STORE_NOT_FOUND);
+	store_close(&st);
+	dispose();
+}
+
+/* Several nodes on one store: a node stops its own previous run's subscriptions (and
+ * rows older than node ids), never another node's; rows list by node; every write to
+ * topics and routing_rules moves store_changes, reads do not. */
+static void nodes_subscriptions_and_changes(void **state)
+{
+	struct store st;
+	struct store_topic t = { .name = "t", .partitions = 1, .enabled = true };
+	struct store_rule r = { .name = "r", .target_topic = "t", .priority = 1, .enabled = true };
+	struct store_sub s = { .topic_name = "t", .subscription_name = "c/1",
+			       .subscription_type = "Exclusive", .start_position = "Latest",
+			       .delivery_guarantee = "at_least_once", .status = "active",
+			       .created_at = "2026-12-05T09:30:00.000Z",
+			       .last_activity = "2026-12-05T09:30:00.000Z" }, got, *list;
+	/* n1 and n2 share the store; old-1 was written before node ids (NULL). */
+	const char *ids[3] = { "a-1", "b-1", "old-1" }, *nodes[3] = { "n1", "n2", "" };
+	struct store_changes c0, c1;
+	uint32_t n;
+
+	(void)state;
+	fresh();
+	open_store(&st);
+	assert_int_equal(store_changes_read(&st, &c0), STORE_OK);
+	strcpy(t.retention_policy, "7d");
+	assert_int_equal(store_topic_insert(&st, &t), STORE_OK);
+	assert_int_equal(store_changes_read(&st, &c1), STORE_OK);
+	assert_true(c1.topics > c0.topics);
+	assert_int_equal(c1.rules, c0.rules);
+	for (int i = 0; i < 3; i++) {
+		snprintf(s.subscription_id, sizeof(s.subscription_id), "%s", ids[i]);
+		snprintf(s.node_id, sizeof(s.node_id), "%s", nodes[i]);
+		assert_int_equal(store_sub_upsert(&st, &s), STORE_OK);
+	}
+	assert_int_equal(store_sub_get(&st, "b-1", &got), STORE_OK);
+	assert_string_equal(got.node_id, "n2");
+	store_sub_clear(&got);
+	assert_int_equal(store_subs_stop_all(&st, "n1", "2026-12-05T10:00:00.000Z"), STORE_OK);
+	assert_int_equal(store_subs_list(&st, "", "active", "", "", 10, &list, &n), STORE_OK);
+	assert_int_equal(n, 1);	/* n2's stays live */
+	assert_string_equal(list[0].subscription_id, "b-1");
+	store_subs_free(list, n);
+	assert_int_equal(store_subs_list(&st, "", "", "n1", "", 10, &list, &n), STORE_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(list[0].status, "stopped");
+	store_subs_free(list, n);
+	assert_int_equal(store_subs_list(&st, "", "", "", "", 10, &list, &n), STORE_OK);
+	assert_int_equal(n, 3);
+	store_subs_free(list, n);
+	assert_int_equal(store_changes_read(&st, &c0), STORE_OK);
+	assert_int_equal(c0.topics, c1.topics);	/* subscriptions are not counted */
+	assert_int_equal(store_rule_insert(&st, &r), STORE_OK);
+	r.priority = 2;
+	assert_int_equal(store_rule_update(&st, &r), STORE_OK);
+	assert_int_equal(store_changes_read(&st, &c1), STORE_OK);
+	assert_true(c1.rules >= c0.rules + 2);
+	t.priority = 9;
+	assert_int_equal(store_topic_update(&st, &t), STORE_OK);
+	assert_int_equal(store_rule_delete(&st, "r"), STORE_OK);
+	assert_int_equal(store_topic_delete(&st, "t"), STORE_OK);
+	assert_int_equal(store_changes_read(&st, &c0), STORE_OK);
+	assert_true(c0.topics >= c1.topics + 2);
+	assert_true(c0.rules > c1.rules);
 	store_close(&st);
 	dispose();
 }
@@ -472,6 +542,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(topics_table),
 		cmocka_unit_test(rules_table),
 		cmocka_unit_test(subscriptions_and_stats),
+		cmocka_unit_test(nodes_subscriptions_and_changes),
 		cmocka_unit_test(tokens_table),
 		cmocka_unit_test(admin_audit_table),
 	};

@@ -131,6 +131,9 @@ static void bad_values_name_the_flag(void **state)
 		{ { "--fsync", "interval:5x" }, "--fsync must be" },
 		{ { "--fsync", "batch:1" }, "--fsync must be" },
 		{ { "--pg-url", "" }, "--pg-url is empty" },
+		{ { "--node-id", "" }, "--node-id must be 1..100" },
+		{ { "--node-id", "a b" }, "--node-id must be 1..100" },
+		{ { "--node-id", "x'; DROP TABLE topics; --" }, "--node-id must be" },
 		{ { "--send-zc-inflight", "0" }, "--send-zc-inflight must be in 1..16" },
 		{ { "--send-zc-inflight", "17" }, "--send-zc-inflight must be in 1..16" },
 		{ { "--max-topics-per-connection", "x" }, "--max-topics-per-connection" },
@@ -175,6 +178,7 @@ static void admin_flags(void **state)
 	assert_false(c.http_set);
 	assert_false(c.no_http);
 	assert_string_equal(c.pg_url, "");
+	assert_string_equal(c.node_id, "");	/* admin/node.h picks HOSTNAME:DIR */
 	assert_int_equal(c.stats_interval_s, 10);
 	assert_int_equal(c.stats_queue_rows, 10000);
 	assert_false(c.log_json);
@@ -182,7 +186,8 @@ static void admin_flags(void **state)
 	assert_int_equal(parse(&c, &msg, (const char *const[]){ "--auth", "required", "--http",
 		"0.0.0.0:0", "--pg-url",
 		"postgresql://u@h/db", "--stats-interval", "3", "--stats-queue-rows", "50",
-		"--log-format", "json", NULL }), 0);
+		"--log-format", "json", "--node-id", "edge-1.example:7400", NULL }), 0);
+	assert_string_equal(c.node_id, "edge-1.example:7400");
 	assert_string_equal(c.http, "0.0.0.0:0");
 	assert_true(c.http_set);
 	assert_string_equal(c.pg_url, "postgresql://u@h/db");
