@@ -475,9 +475,13 @@ void ws_http_run(struct admin *a, int wait_ms)
 	MHD_run(a->mhd);
 	srv->busy = ws_turns(srv);
 	/* Woken for logs none of ours reads (publishes to other topics): not armed again for
-	 * WS_POLL_MS, so such traffic costs at most a turn that often, as polling did. */
-	if (woken && !srv->busy)
-		srv->rearm_ns = clock_monotonic_ns() + (int64_t)WS_POLL_MS * 1000000;
+	 * WS_POLL_MS, so such traffic costs at most a turn that often, as polling did. Woken
+	 * for ours: not armed again for WS_REARM_NS, so a steady stream costs the reactors
+	 * at most an eventfd write that often (not one per publishing turn), the streams
+	 * at most that much latency. */
+	if (woken)
+		srv->rearm_ns = clock_monotonic_ns() + (srv->busy ? WS_REARM_NS :
+							(int64_t)WS_POLL_MS * 1000000);
 }
 
 void ws_topic_removed(struct admin *a, const struct topic *tp)

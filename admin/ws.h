@@ -31,6 +31,8 @@ struct topic;
 #define WS_SCAN_EVENTS     8192u	/* events read per connection per turn */
 #define WS_POLL_MS         2		/* the least time between two wake-ups by the
 					 * reactors that found nothing for a stream */
+#define WS_REARM_NS        (1000 * 1000ll)	/* the least time between two wake-ups
+						 * that found events for a stream */
 #define WS_PING_MS         15000	/* silence before a ping */
 #define WS_IDLE_MS         45000	/* silence (no pong either) before a close */
 /* Test hook (environment of fanoutd): FANOUT_TEST_WS_PING_MS=N pings after N ms of silence

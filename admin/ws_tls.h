@@ -10,9 +10,10 @@
  * libmicrohttpd 0.9.77 (commit 6b5e509f, "Upgraded TLS: fixed inefficient
  * communication"); a larger MHD_OPTION_CONNECTION_MEMORY_LIMIT does not help.
  *
- * So what the server sends goes through the session's gnutls_record_send on the TCP
- * socket (full records of up to 16 KiB), and libmicrohttpd only relays what the client
- * sends (subscribes, pongs, closes: small). Its relay towards the client stays idle: we
+ * So, with a libmicrohttpd older than 0.9.77 (checked at run time: a newer one's relay
+ * is used as it is), what the server sends goes through the session's
+ * gnutls_record_send on the TCP socket (full records of up to 16 KiB), and
+ * libmicrohttpd only relays what the client sends (subscribes, pongs, closes: small). Its relay towards the client stays idle: we
  * never write into the socket pair, so the session's sending side is ours alone. The
  * admin thread only (the one that runs libmicrohttpd: no concurrent use of a session). */
 #ifndef FANOUT_ADMIN_WS_TLS_H

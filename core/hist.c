@@ -36,10 +36,15 @@ size_t hist_rank_slot(const uint64_t *counts, size_t nslots, uint64_t total, dou
 		p = 0;
 	if (p > 100)
 		p = 100;
-	/* ceil without libm: a rank is a whole number of values. */
-	want = (uint64_t)(p / 100.0 * (double)total);
-	if ((double)want < p / 100.0 * (double)total)
-		want++;
+	/* ceil without libm: a rank is a whole number of values. p is taken in millionths
+	 * of a percent first, so 99.9 % of 1,000 is 999, not 1,000 (99.9 / 100 * 1000 is
+	 * 999.0000000000001 in doubles). */
+	{
+		uint64_t ppm = (uint64_t)(p * 1e6 + 0.5);	/* of a percent: 100 % is 1e8 */
+		unsigned __int128 r = (unsigned __int128)ppm * total;
+
+		want = (uint64_t)(r / 100000000u) + (r % 100000000u != 0);
+	}
 	if (want == 0)
 		want = 1;
 	for (size_t i = 0; i < nslots; i++) {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/frame.h"
 #include "core/keyhash.h"
 #include "core/probes.h"
@@ -295,6 +296,7 @@ enum sub_error sub_init(struct subscription *s, const struct sub_request *req, s
 	memset(s, 0, sizeof(*s));
 	s->id = req->id;
 	s->topic = tp;
+	s->live_from_ns = clock_realtime_ns();
 	s->budget = req->budget;
 	if (!sub_take(s, BUDGET_SUBSCRIPTIONS, sub_request_bytes(req))) {
 		*why = "a subscription would take the reactor past its memory budget";
@@ -469,11 +471,14 @@ static bool sub_gather_add(struct subscription *s, struct sub_gather *g,
 	return true;
 }
 
-/* A live frame (not a snapshot's) went into the gather: the reactor's latency sample
- * counts it (net/latency.h). */
-static inline void sub_gather_timed(struct sub_gather *g, const struct log_ref *ref)
+/* A frame went into the gather: the reactor's latency sample counts it (net/latency.h)
+ * when it is live — received since the subscription began. A snapshot's frames, and a
+ * replay's or a resume's history, say how old the history is, not how fast the server
+ * delivers. */
+static inline void sub_gather_timed(const struct subscription *s, struct sub_gather *g,
+				    const struct log_ref *ref)
 {
-	if (g->latency)
+	if (g->latency && (int64_t)ref->entry->recv_ns >= s->live_from_ns)
 		net_latency_tick(g->latency, ref->entry->recv_ns);
 }
 
@@ -520,7 +525,7 @@ static uint32_t sub_gather_part(struct subscription *s, uint32_t p, struct sub_g
 				*full = true;
 				return added;
 			}
-			sub_gather_timed(g, &ref);
+			sub_gather_timed(s, g, &ref);
 			added++;
 		}
 		log_cursor_next(cur);
@@ -677,7 +682,7 @@ static uint32_t sub_gather_ring(struct subscription *s, struct sub_gather *g, bo
 				*full = true;
 				break;
 			}
-			sub_gather_timed(g, &ref);
+			sub_gather_timed(s, g, &ref);
 			added++;
 		}
 		s->cursors[p].offset = offset + 1;	/* a later scan resumes here */

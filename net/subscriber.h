@@ -58,6 +58,8 @@ struct sub_gap {
 struct subscription {
 	uint32_t id;
 	struct topic *topic;
+	int64_t live_from_ns;		/* CLOCK_REALTIME at sub_init: frames received
+					 * before are history, not timed (net/latency.h) */
 	struct log_cursor *cursors;	/* topic->partitions entries */
 	struct filter filter;		/* content filter, evaluated on index entries */
 	struct sub_snap *snap;		/* snapshot to send before the cursors, or NULL */

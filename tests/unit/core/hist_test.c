@@ -64,6 +64,12 @@ static void ranks(void **state)
 	assert_int_equal(hist_rank_slot(c, 8, 10, 81), 4);
 	assert_int_equal(hist_rank_slot(c, 8, 10, 100), 4);
 	assert_int_equal(hist_rank_slot(c, 8, 10, 1000), 4);	/* clamped */
+	{	/* 99.9 % of 1,000 is rank 999 (not 1,000: floating point's 999.0000000000001) */
+		const uint64_t d[2] = { 999, 1 };
+
+		assert_int_equal(hist_rank_slot(d, 2, 1000, 99.9), 0);
+		assert_int_equal(hist_rank_slot(d, 2, 1000, 99.91), 1);
+	}
 	assert_int_equal(hist_rank_slot(c, 8, 10, -5), 1);
 	assert_int_equal(hist_rank_slot(c, 8, 11, 100), 8);	/* counts short of the total */
 }
