@@ -254,6 +254,7 @@ static void control_drop(struct net_server *srv, struct control_queue *q,
 			continue;	/* closed: nothing of it in flight any more */
 		if (s->stats.last_topic == cmd->topic)
 			s->stats.last_topic = NULL;
+		session_kafka_forget_topic(s, cmd->topic);	/* batches waiting for Kafka */
 		if (reactor_send_pending(s->conn) && cmd->nsending < cmd->conns_cap)
 			cmd->sending[cmd->nsending++] = s->conn->slot;
 	}

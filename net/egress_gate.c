@@ -1,6 +1,8 @@
 /* net/egress_gate.c — see egress_gate.h. */
 #include "net/egress_gate.h"
 
+#include "core/epoch.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -86,23 +88,34 @@ int egress_gate_admit(void *arg, struct topic *tp, struct publish_error *err)
 int egress_gate_confirm(struct net_engine *e, const char *topic, uint32_t p, uint64_t next,
 			bool ready)
 {
-	struct topic *tp = topic_find(e->topics, topic, strlen(topic));
+	struct topic *tp;
+	int rc = 0;
 
-	if (!tp || p >= tp->partitions)
-		return -ENOENT;
+	/* In a read section: the table may grow, the topic be deleted, meanwhile (both are
+	 * reclaimed only after every registered thread left its section). */
+	epoch_enter();
+	tp = topic_find(e->topics, topic, strlen(topic));
+	if (!tp || p >= tp->partitions) {
+		rc = -ENOENT;
+		goto out;
+	}
 	/* Release: whoever sees next sees the delivery it stands for. Never backwards:
 	 * the egress thread is the only writer and its acks only rise. */
 	if (next > atomic_load_explicit(&tp->part[p].egress_next, memory_order_relaxed))
 		atomic_store_explicit(&tp->part[p].egress_next, next, memory_order_release);
 	if (ready)
 		atomic_store_explicit(&tp->egress_ready, true, memory_order_release);
-	return 0;
+out:
+	epoch_exit();
+	return rc;
 }
 
 void egress_gate_wake(struct net_engine *e)
 {
 	struct egress_gate *g = &e->egress;
 
+	if (!e->cfg || !e->cfg->kafka_ack_kafka)
+		return;	/* no publisher waits for the marks */
 	if (!g->have_ring && io_uring_queue_init(4, &g->ring, 0) == 0)
 		g->have_ring = true;
 	for (uint32_t i = 0; i < e->n; i++)

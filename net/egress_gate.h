@@ -70,9 +70,9 @@ static inline bool egress_gate_passed(const struct topic *tp, uint32_t p, uint64
 	return offset < atomic_load_explicit(&tp->part[p].egress_next, memory_order_acquire);
 }
 
-/* The egress thread: partition p of topic (its name) is in Kafka below next; ready
- * marks the topic's every partition placed. Returns 0, or -ENOENT when the server has
- * no such topic. */
+/* The egress thread (registered with core/epoch.h; this enters its section): partition
+ * p of topic (its name) is in Kafka below next; ready marks the topic's every partition
+ * placed. Returns 0, or -ENOENT when the server has no such topic. */
 int egress_gate_confirm(struct net_engine *e, const char *topic, uint32_t p, uint64_t next,
 			bool ready);
 

@@ -1769,6 +1769,20 @@ static void session_batch_kafka(struct session *s, struct session_batch *b, bool
 
 /* Whether every stored event of b that goes to Kafka is there (remaining is 0: the
  * offsets are known). Resumes where the last look stopped. */
+void session_kafka_forget_topic(struct session *s, const struct topic *tp)
+{
+	for (uint32_t k = s->batch_head; k != s->batch_tail; k++) {
+		struct session_batch *b = s->batches[k % SESSION_BATCHES_MAX];
+
+		for (uint32_t i = 0; b->kafka && i < b->ticket.n; i++) {
+			if (b->kafka_topics[i] == tp) {
+				b->kafka_topics[i] = NULL;
+				b->kafka_late = true;
+			}
+		}
+	}
+}
+
 static bool session_batch_in_kafka(struct session_batch *b)
 {
 	const struct publish_ticket *t = &b->ticket;

@@ -159,6 +159,11 @@ struct session {
 	int64_t refuse_at_ns;		/* CLOCK_MONOTONIC; 0 = none pending */
 };
 
+/* A topic is being dropped: the session's batches waiting for Kafka let go of it (its
+ * events are answered NOT_DURABLE: whether they reached Kafka is no longer known). */
+void session_kafka_forget_topic(struct session *s, const struct topic *tp);
+
+
 /* Sets up a session for a new connection (nothing allocated until it is used). Returns 0. */
 int session_open(struct session *s, struct net_server *srv, struct reactor_conn *c);
 

@@ -17,6 +17,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "core/clock.h"
+#include "core/epoch.h"
 #include "tools/client.h"
 #include "tools/egress_wire.h"
 
@@ -290,7 +291,10 @@ static int egress_frame(struct fanoutd_egress *x, struct egress_topic *t,
 		break;
 	case FANOUT__V1__SERVER_MESSAGE__BODY_ERROR:
 		egress_say(x, "topic %s: the server says: %s", t->cfg->topic, m->error->message);
-		rc = m->error->closing ? -ECONNRESET : 0;
+		/* Its subscription ended (the topic deleted, or ended by an operator): the
+		 * connection goes and the topic is subscribed again, as after a close. */
+		rc = m->error->closing || m->error->subscription_id == EGRESS_SUB_ID ?
+		     -ECONNRESET : 0;
 		break;
 	default:
 		break;	/* heartbeats, pongs */
@@ -437,6 +441,11 @@ static void *egress_thread(void *arg)
 {
 	struct fanoutd_egress *x = arg;
 
+	/* The gate finds topics in the table the reactors read (egress_gate_confirm). */
+	if (epoch_register() < 0) {
+		fprintf(stderr, "fanoutd: kafka egress: out of memory\n");
+		return NULL;
+	}
 	while (!atomic_load(&x->stop)) {
 		int64_t now = clock_monotonic_ns();
 		uint32_t got = 0;
@@ -459,6 +468,7 @@ static void *egress_thread(void *arg)
 	egress_reports(x);
 	if (!x->restart)
 		egress_acks(x);
+	epoch_unregister();
 	return NULL;
 }
 

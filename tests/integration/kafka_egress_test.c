@@ -26,6 +26,7 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "tests/integration/admin_util.h"
 #include "tests/integration/harness.h"
 #include "tools/client.h"
 #include "tools/http_client.h"
@@ -297,6 +298,44 @@ static void kafka_ack_waits_for_kafka(void **state)
 	free(t.seen);
 }
 
+/* The topic is deleted while a batch waits for Kafka (every broker down): the batch is
+ * answered at once, acked and NOT_DURABLE (it no longer holds the topic's memory), and
+ * the egress subscribes again: once the topic is made again and Kafka is back, its new
+ * events reach Kafka. */
+static void a_deleted_topic_lets_go(void **state)
+{
+	const char *more[] = { "--kafka-ack", "kafka", "--kafka-ack-timeout-ms", "60000", NULL };
+	Fanout__V1__ServerMessage *m = NULL;
+	struct client pub;
+	struct tally t;
+	json_t *j;
+
+	(void)state;
+	start(more);
+	server_connect(&g_srv, &pub);
+	brokers(false);
+	publish_batch(&pub, 1, 0, 10);
+	assert_int_equal(client_recv(&pub, &m, 1000), -ETIMEDOUT);	/* waits for Kafka */
+	j = api_expect(&g_srv, "DELETE", "/api/v1/topics/market%2Fticks?force=true", NULL, 200);
+	json_decref(j);
+	m = recv_msg(&pub, 5000);	/* well before the 60 s timeout */
+	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_PUBLISH_ACK);
+	assert_int_equal(m->publish_ack->sequence, 1);
+	client_free_msg(m);
+	m = recv_msg(&pub, 5000);
+	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_ERROR);
+	assert_int_equal(m->error->code, FANOUT__V1__ERROR_CODE__ERROR_CODE_NOT_DURABLE);
+	client_free_msg(m);
+	brokers(true);
+	publish_range(&pub, "market/ticks", 100, 50, SYMBOLS, NULL);	/* made again, acked */
+	tally_init(&t, 150);
+	kafka_read(&t, 50, 1500, 30000);
+	for (uint32_t i = 100; i < 150; i++)
+		assert_int_equal(t.seen[i], 1);
+	client_close(&pub);
+	free(t.seen);
+}
+
 /* Produce requests the brokers answer with retriable errors (injected with the mock's
  * rd_kafka_mock_push_request_errors) are retried by the idempotent producer: with
  * --kafka-ack kafka every batch is acked, and every event is in Kafka once.
@@ -497,6 +536,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(every_event_once_in_key_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(kafka_ack_waits_for_kafka, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_deleted_topic_lets_go, setup, teardown),
 		cmocka_unit_test_setup_teardown(produce_errors_are_retried, setup, teardown),
 		cmocka_unit_test_setup_teardown(bounds_while_kafka_is_away, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_killed_server_loses_nothing, setup, teardown),
