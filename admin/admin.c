@@ -193,7 +193,10 @@ static void admin_sync(struct admin *a, bool running, struct rules_set **out)
 	a->store_fresh = false;
 	if (!a->synced_once) {	/* this node's previous run's subscriptions are over */
 		store_time(clock_realtime_ns(), now, sizeof(now));
-		if (store_subs_stop_all(&a->store, a->node_id, now) != STORE_OK)
+		/* SQLite is this node's own file: every row is its own, whatever id a
+		 * previous run had (a container's host name changes). */
+		if (store_subs_stop_all(&a->store, a->store.kind == STORE_PG ? a->node_id :
+					NULL, now) != STORE_OK)
 			admin_log(ADMIN_LOG_WARN, "store: the previous run's subscriptions are not "
 				  "marked stopped: %s", a->store.err);
 		a->retention_ready = admin_sync_topics(a);

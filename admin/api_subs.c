@@ -179,8 +179,11 @@ static bool sub_elsewhere(struct admin_req *r, struct admin_reply *rep, const ch
 	struct admin *a = r->a;
 	struct store_sub rec;
 	bool there;
-	int rc = store_sub_get(&a->store, id, &rec);
+	int rc;
 
+	if (a->store.kind != STORE_PG)
+		return false;	/* SQLite: this node's own, whatever id an earlier run had */
+	rc = store_sub_get(&a->store, id, &rec);
 	if (rc != STORE_OK && rc != STORE_NOT_FOUND)
 		return admin_store_error(rep, a, rc, "reading the subscription"), true;
 	there = rc == STORE_OK && rec.node_id[0] && strcmp(rec.node_id, a->node_id) != 0 &&

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "admin/admin.h"
+#include "admin/watch.h"
 #include "admin/live.h"
 #include "admin/retention.h"
 #include "admin/router.h"
@@ -413,6 +414,7 @@ int api_topic_delete(struct admin_req *r, struct admin_reply *rep)
 	if (rc != STORE_OK && rc != STORE_NOT_FOUND)
 		return admin_store_error(rep, a, rc, "deleting the topic");
 	sampler_topic_stored(a, tp, false);
+	watch_forget(a, tp->name);
 	rc = live_topic_delete(a, tp, &ended);
 	if (rc < 0 && rc != -ETIMEDOUT)
 		return admin_error(rep, 500, "INTERNAL", NULL, "topic '%s' is out of the store but "

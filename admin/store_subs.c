@@ -89,6 +89,9 @@ int store_subs_stop_all(struct store *st, const char *node, const char *at)
 {
 	const char *p[2] = { at, node };
 
+	if (!node)	/* the store is this node's alone */
+		return store_run(st, "UPDATE subscriptions SET status = 'stopped', "
+				 "last_activity = $1 WHERE status = 'active'", 1, p);
 	return store_run(st, "UPDATE subscriptions SET status = 'stopped', last_activity = $1"
 			 " WHERE status = 'active' AND (node_id = $2 OR node_id IS NULL)", 2, p);
 }

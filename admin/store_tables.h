@@ -98,7 +98,8 @@ int store_sub_upsert(struct store *st, const struct store_sub *s);
 int store_sub_status(struct store *st, const char *id, const char *status, const char *at);
 /* Marks node's 'active' subscriptions 'stopped' at `at`: those of its previous run.
  * Rows without a node (written before schema 7, by a node that ran alone) count as
- * every node's. Other nodes' rows are left alone: they may be live. */
+ * every node's. Other nodes' rows are left alone: they may be live. node NULL: every
+ * active row (a store no other node shares). */
 int store_subs_stop_all(struct store *st, const char *node, const char *at);
 int store_sub_get(struct store *st, const char *id, struct store_sub *out);
 int store_sub_delete(struct store *st, const char *id);	/* NOT_FOUND */

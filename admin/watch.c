@@ -233,6 +233,18 @@ void watch_poll(struct admin *a, int64_t now_ns)
 	}
 }
 
+void watch_forget(struct admin *a, const char *name)
+{
+	struct admin_watch *w = &a->watch;
+	watch_name *at = w->known ? bsearch(name, w->known, w->nknown, sizeof(*w->known),
+					    watch_name_cmp) : NULL;
+
+	if (!at)
+		return;
+	memmove(at, at + 1, (size_t)(w->known + w->nknown - (at + 1)) * sizeof(*at));
+	w->nknown--;
+}
+
 bool watch_knows(const struct admin *a, const char *name)
 {
 	return watch_has(a->watch.known, a->watch.nknown, name);

@@ -53,6 +53,11 @@ void watch_poll(struct admin *a, int64_t now_ns);
  * node is not put back by this one before its next look. */
 bool watch_knows(const struct admin *a, const char *name);
 
+/* This node deleted the topic (REST): its name is no longer one the store was seen to
+ * list, so a topic made here again by that name is a new one (stored, not taken for
+ * one deleted elsewhere and deleted at the next look). */
+void watch_forget(struct admin *a, const char *name);
+
 void watch_free(struct admin *a);
 
 #endif

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,6 +195,51 @@ static void publish_until_routed(struct server *s, struct client *c, const char 
 	fail_msg("publishes to %s never reached the rule's target", src);
 }
 
+/* A topic this node deleted and then made again (auto-create, a publisher at it) is a
+ * new topic: stored, and not taken at the next looks for one deleted on another node
+ * (which would delete it, and the events just acked). */
+static void a_topic_made_again_after_its_delete_stays(void **state)
+{
+	const char *args[] = { "--pg-url", g_url, "--node-id", "solo", "--reactors", "1", NULL };
+	struct server a;
+	struct client pub, sub;
+	json_t *j;
+	uint32_t got = 0;
+
+	(void)state;
+	server_setup(&a, g_argc, g_argv);
+	server_start(&a, args);
+	server_connect(&a, &pub);
+	publish_range(&pub, "z", 0, 10, 4, NULL);	/* auto-created */
+	wait_status(&a, "/api/v1/topics/z", 200);	/* and stored */
+	admin_sleep_ms(1500);	/* a look has seen it in the store */
+	j = api_expect(&a, "DELETE", "/api/v1/topics/z?force=true", NULL, 200);
+	json_decref(j);
+	for (uint32_t k = 10, tries = 0; k < 20; tries++) {	/* made again, acked */
+		assert_true(tries < WAIT_TRIES);	/* "being deleted; retry" a moment */
+		if (publish_one(&a, "z", k) == 0)
+			k++;
+		else
+			admin_sleep_ms(WAIT_STEP_MS);
+	}
+	admin_sleep_ms(2500);	/* two looks more */
+	wait_status(&a, "/api/v1/topics/z", 200);
+	subscribe(&a, &sub, "z");
+	for (;;) {
+		Fanout__V1__ServerMessage *m = NULL;
+
+		if (client_recv(&sub, &m, got < 10 ? 5000 : 300) == -ETIMEDOUT)
+			break;
+		assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_EVENT);
+		client_free_msg(m);
+		got++;
+	}
+	assert_int_equal(got, 10);	/* the new topic's events, kept */
+	client_close(&sub);
+	client_close(&pub);
+	node_stop(&a);
+}
+
 static void topics_and_rules_reach_every_node(void **state)
 {
 	struct server a, b, c;
@@ -354,6 +400,8 @@ static void subscriptions_belong_to_their_node(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(a_topic_made_again_after_its_delete_stays,
+						db_setup, db_teardown),
 		cmocka_unit_test_setup_teardown(topics_and_rules_reach_every_node, db_setup,
 						db_teardown),
 		cmocka_unit_test_setup_teardown(subscriptions_belong_to_their_node, db_setup,

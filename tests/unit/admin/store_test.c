@@ -386,6 +386,11 @@ static void nodes_subscriptions_and_changes(void **state)
 	assert_int_equal(store_subs_list(&st, "", "", "", "", 10, &list, &n), STORE_OK);
 	assert_int_equal(n, 3);
 	store_subs_free(list, n);
+	/* No node (a store of one node's own, SQLite): every active row is its own. */
+	assert_int_equal(store_subs_stop_all(&st, NULL, "2026-12-05T11:00:00.000Z"), STORE_OK);
+	assert_int_equal(store_subs_list(&st, "", "active", "", "", 10, &list, &n), STORE_OK);
+	assert_int_equal(n, 0);
+	store_subs_free(list, n);
 	assert_int_equal(store_changes_read(&st, &c0), STORE_OK);
 	assert_int_equal(c0.topics, c1.topics);	/* subscriptions are not counted */
 	assert_int_equal(store_rule_insert(&st, &r), STORE_OK);
