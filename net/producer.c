@@ -359,6 +359,10 @@ void producer_record(struct producer *p, int claim, uint32_t n, const uint32_t *
 	s = &p->slot[claim];
 	assert(atomic_load_explicit(&s->state, memory_order_relaxed) == PRODUCER_PENDING);
 	slot_done(p, s, n, partitions, offsets);
+	/* Held while it was being stored (SEQUENCE_IN_FLIGHT to a second send): stored
+	 * whole now, so nothing after it can be stored before it. */
+	if (p->hold_seq == s->sequence && p->hold_epoch == s->epoch && !s->missing)
+		p->hold_seq = 0;
 	pthread_mutex_unlock(&p->lock);
 }
 

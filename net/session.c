@@ -1595,12 +1595,20 @@ static void session_publish_answer(struct session *s, const struct session_batch
 			      "publish: the %u stored events are in the log but the disk did not "
 			      "sync them (%s): they survive the server process dying, not the "
 			      "machine", t->n, strerror(-b->sync_failed));
-	if (b->kafka_late && t->n > 0)
+	if (b->kafka_late == SESSION_KAFKA_LATE && t->n > 0)
 		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_NOT_DURABLE, b->seq, 0, false,
 			      "publish: the %u stored events are in the log but Kafka has not "
 			      "confirmed them within --kafka-ack-timeout-ms (%llu ms); the egress "
 			      "goes on producing them", t->n,
 			      (unsigned long long)s->srv->cfg->kafka_ack_timeout_ms);
+	else if (b->kafka_late && t->n > 0)
+		session_error(s, FANOUT__V1__ERROR_CODE__ERROR_CODE_NOT_DURABLE, b->seq, 0, false,
+			      "publish: the %u stored events are in the log; whether Kafka has "
+			      "them is not known here (%s)", t->n,
+			      b->kafka_late == SESSION_KAFKA_GONE ? "their topic was deleted "
+			      "while the answer waited" : "the batch was stored before and is "
+			      "answered from the producer's records, which do not keep its "
+			      "topics; the egress produces every stored event in order");
 	if (b->rc < 0 && b->err.retry_after_ms)
 		session_error_retry(s, b->err.code, b->seq, b->err.retry_after_ms, "publish: %s",
 				    b->err.message);
@@ -1737,10 +1745,15 @@ static void session_batch_kafka(struct session *s, struct session_batch *b, bool
 	uint32_t n = b->ticket.n;
 
 	b->kafka = false;
-	b->kafka_late = false;
+	b->kafka_late = SESSION_KAFKA_OK;
 	b->kafka_done = 0;
-	if (!s->srv->cfg->kafka_ack_kafka || known || n == 0)
+	if (!s->srv->cfg->kafka_ack_kafka || n == 0)
 		return;
+	if (known) {	/* stored before: said so, not acked as if Kafka had them */
+		if (b->rc == 0 && s->srv->cfg->nkafka_egress)
+			b->kafka_late = SESSION_KAFKA_RECORDS;
+		return;
+	}
 	b->kafka_by_ns = clock_monotonic_ns() +
 			 (int64_t)s->srv->cfg->kafka_ack_timeout_ms * 1000000;
 	if (n > b->kafka_cap) {	/* grown once to the largest batch, then reused */
@@ -1777,7 +1790,7 @@ void session_kafka_forget_topic(struct session *s, const struct topic *tp)
 		for (uint32_t i = 0; b->kafka && i < b->ticket.n; i++) {
 			if (b->kafka_topics[i] == tp) {
 				b->kafka_topics[i] = NULL;
-				b->kafka_late = true;
+				b->kafka_late = SESSION_KAFKA_GONE;
 			}
 		}
 	}
@@ -1921,7 +1934,7 @@ bool session_answer_batches(struct session *s)
 		if (b->kafka && !session_batch_in_kafka(b)) {
 			if (clock_monotonic_ns() < b->kafka_by_ns)
 				break;
-			b->kafka_late = true;
+			b->kafka_late = SESSION_KAFKA_LATE;
 		}
 		session_publish_answer(s, b);
 		s->batch_head++;

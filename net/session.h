@@ -68,7 +68,11 @@ struct session_batch {
 	struct topic **kafka_topics;
 	uint32_t kafka_cap, kafka_done;
 	bool kafka;
-	bool kafka_late;		/* not in Kafka by kafka_by_ns: acked, NOT_DURABLE */
+	/* Acked with NOT_DURABLE, saying why: not in Kafka by kafka_by_ns, or not known (its
+	 * topic deleted while it waited; answered from an idempotent producer's records,
+	 * whose topics are not kept). */
+	enum { SESSION_KAFKA_OK, SESSION_KAFKA_LATE, SESSION_KAFKA_GONE,
+	       SESSION_KAFKA_RECORDS } kafka_late;
 	int64_t kafka_by_ns;		/* CLOCK_MONOTONIC: --kafka-ack-timeout-ms */
 };
 

@@ -336,6 +336,46 @@ static void a_deleted_topic_lets_go(void **state)
 	free(t.seen);
 }
 
+/* --kafka-ack kafka and an idempotent producer's batch sent again: it is answered from
+ * the producer's records (stored before, nothing stored twice), which do not keep its
+ * topics, so the ack is followed by NOT_DURABLE saying Kafka was not checked — never a
+ * plain ack that would claim the events are in Kafka. The first answer is a plain ack. */
+static void a_batch_sent_again_is_not_claimed_in_kafka(void **state)
+{
+	const char *more[] = { "--kafka-ack", "kafka", NULL };
+	Fanout__V1__Hello h = FANOUT__V1__HELLO__INIT;
+	Fanout__V1__ServerMessage *m = NULL;
+	struct client pub;
+	uint64_t first;
+
+	(void)state;
+	start(more);
+	server_connect(&g_srv, &pub);
+	h.protocol_version = 1;
+	h.client_name = "egress-test";
+	h.producer_id = "egress-test";
+	h.producer_epoch = 1;
+	assert_int_equal(client_hello_msg(&pub, &h, 10000, &m), 0);
+	client_free_msg(m);
+	publish_batch(&pub, 1, 0, 10);
+	m = recv_msg(&pub, 30000);
+	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_PUBLISH_ACK);
+	first = m->publish_ack->offsets[0];
+	client_free_msg(m);
+	ping_pong(&pub, 3);	/* nothing after the first ack */
+	publish_batch(&pub, 1, 0, 10);	/* sent again */
+	m = recv_msg(&pub, 30000);
+	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_PUBLISH_ACK);
+	assert_int_equal(m->publish_ack->offsets[0], first);	/* the first offsets */
+	client_free_msg(m);
+	m = recv_msg(&pub, 5000);
+	assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_ERROR);
+	assert_int_equal(m->error->code, FANOUT__V1__ERROR_CODE__ERROR_CODE_NOT_DURABLE);
+	assert_non_null(strstr(m->error->message, "producer's records"));
+	client_free_msg(m);
+	client_close(&pub);
+}
+
 /* Produce requests the brokers answer with retriable errors (injected with the mock's
  * rd_kafka_mock_push_request_errors) are retried by the idempotent producer: with
  * --kafka-ack kafka every batch is acked, and every event is in Kafka once.
@@ -537,6 +577,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(every_event_once_in_key_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(kafka_ack_waits_for_kafka, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_deleted_topic_lets_go, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_batch_sent_again_is_not_claimed_in_kafka, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(produce_errors_are_retried, setup, teardown),
 		cmocka_unit_test_setup_teardown(bounds_while_kafka_is_away, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_killed_server_loses_nothing, setup, teardown),

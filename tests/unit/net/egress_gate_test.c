@@ -17,6 +17,7 @@
 #include "core/frame.h"
 #include "core/log.h"
 #include "core/topic.h"
+#include "core/epoch.h"
 #include "net/egress_gate.h"
 #include "net/engine.h"
 
@@ -49,6 +50,7 @@ static void the_gate(void **state)
 	const char *why;
 
 	(void)state;
+	assert_int_equal(epoch_register(), 0);	/* as the egress thread: topics are looked up */
 	assert_non_null(mkdtemp(dir));
 	assert_int_equal(topic_table_init(&topics, dir, &lc), 0);
 	assert_int_equal(topic_create(&topics, "md", 2, 2, &md), 0);

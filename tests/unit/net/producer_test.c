@@ -318,6 +318,17 @@ static void test_hold(void **state)
 	assert_int_equal(held(f), 0);
 	assert_int_equal(begin(p, 1, 21, 1, 1, f->known, f->known_part, &claim),
 			 PRODUCER_TOO_OLD);
+	/* Held while in flight, then stored whole by the first send: the hold goes. */
+	assert_int_equal(begin(p, 1, 200, 1, 1, f->known, f->known_part, &claim), PRODUCER_NEW);
+	producer_hold(p, gen, 1, 200);
+	assert_int_equal(held(f), 200);
+	{
+		uint64_t o = 7;
+		uint32_t q = 0;
+
+		producer_record(p, claim, 1, &q, &o);
+	}
+	assert_int_equal(held(f), 0);
 	producer_hold(p, gen, 1, 300);
 	producer_release(p, 1, 299);
 	assert_int_equal(held(f), 300);
