@@ -327,7 +327,19 @@ static void a_deleted_topic_lets_go(void **state)
 	assert_int_equal(m->error->code, FANOUT__V1__ERROR_CODE__ERROR_CODE_NOT_DURABLE);
 	client_free_msg(m);
 	brokers(true);
-	publish_range(&pub, "market/ticks", 100, 50, SYMBOLS, NULL);	/* made again, acked */
+	for (uint64_t seq = 2;; seq++) {	/* made again once the deletion is done */
+		assert_true(seq < 200);	/* "being deleted; retry": bounded at ~20 s */
+		publish_batch(&pub, seq, 100, 50);
+		m = recv_msg(&pub, 10000);
+		if (m->body_case == FANOUT__V1__SERVER_MESSAGE__BODY_PUBLISH_ACK) {
+			client_free_msg(m);
+			break;
+		}
+		assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_ERROR);
+		assert_int_equal(m->error->code, FANOUT__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_TOPIC);
+		client_free_msg(m);
+		usleep(100 * 1000);
+	}
 	tally_init(&t, 150);
 	kafka_read(&t, 50, 1500, 30000);
 	for (uint32_t i = 100; i < 150; i++)
