@@ -19,6 +19,7 @@
 #include "core/clock.h"
 #include "core/epoch.h"
 #include "tools/client.h"
+#include "tools/kafka_conf.h"
 #include "tools/egress_wire.h"
 
 #define EGRESS_BURST      512u		/* frames read per topic per round */
@@ -472,17 +473,6 @@ static void *egress_thread(void *arg)
 	return NULL;
 }
 
-static int egress_conf_set(rd_kafka_conf_t *c, const char *k, const char *v)
-{
-	char err[256];
-
-	if (rd_kafka_conf_set(c, k, v, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
-		fprintf(stderr, "fanoutd: kafka egress: %s=%s: %s\n", k, v, err);
-		return -EINVAL;
-	}
-	return 0;
-}
-
 static void egress_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
 	(void)rk;
@@ -499,32 +489,25 @@ static int egress_producer(struct fanoutd_egress *x, const struct config *cfg)
 	rd_kafka_conf_t *c = rd_kafka_conf_new();
 	char why[512];
 
-	if (egress_conf_set(c, "bootstrap.servers", cfg->kafka_brokers) < 0 ||
-	    egress_conf_set(c, "client.id", "fanoutd-egress") < 0 ||
-	    egress_conf_set(c, "message.timeout.ms", "0") < 0 ||
+	if (kafka_conf_set(c, "kafka egress", "bootstrap.servers", cfg->kafka_brokers) < 0 ||
+	    kafka_conf_set(c, "kafka egress", "client.id", "fanoutd-egress") < 0 ||
+	    kafka_conf_set(c, "kafka egress", "message.timeout.ms", "0") < 0 ||
 	    /* kafka acks: a publisher waits for each produce, so none lingers; local:
 	     * a few ms of batching cost nobody a wait. */
-	    egress_conf_set(c, "linger.ms", cfg->kafka_ack_kafka ? "0" : "5") < 0 ||
-	    egress_conf_set(c, "log.connection.close", "false") < 0) {
+	    kafka_conf_set(c, "kafka egress", "linger.ms", cfg->kafka_ack_kafka ? "0" : "5") < 0 ||
+	    kafka_conf_set(c, "kafka egress", "log.connection.close", "false") < 0) {
 		rd_kafka_conf_destroy(c);
 		return -EINVAL;
 	}
-	for (uint32_t i = 0; i < cfg->nkafka_options; i++) {	/* the operator's next */
-		char key[256];
-		const char *eq = strchr(cfg->kafka_options[i], '=');
-
-		snprintf(key, sizeof(key), "%.*s", (int)(eq - cfg->kafka_options[i]),
-			 cfg->kafka_options[i]);
-		/* Consumer properties are refused by a producer's conf only as warnings;
-		 * a value librdkafka refuses is an error. */
-		if (egress_conf_set(c, key, eq + 1) < 0) {
-			rd_kafka_conf_destroy(c);
-			return -EINVAL;
-		}
+	/* The operator's next. Consumer properties are only warnings in a producer's
+	 * conf; a value librdkafka refuses is an error. */
+	if (kafka_conf_options(c, "kafka egress", cfg) < 0) {
+		rd_kafka_conf_destroy(c);
+		return -EINVAL;
 	}
 	/* What the guarantee stands on, after the operator's: not to be overridden. */
-	if (egress_conf_set(c, "enable.idempotence", "true") < 0 ||
-	    egress_conf_set(c, "acks", "all") < 0) {
+	if (kafka_conf_set(c, "kafka egress", "enable.idempotence", "true") < 0 ||
+	    kafka_conf_set(c, "kafka egress", "acks", "all") < 0) {
 		rd_kafka_conf_destroy(c);
 		return -EINVAL;
 	}

@@ -18,6 +18,7 @@
 #include "core/arena.h"
 #include "core/clock.h"
 #include "tools/client.h"
+#include "tools/kafka_conf.h"
 #include "tools/kafka_stat.h"
 
 #define KAFKA_COMMIT_NS   (100 * 1000000ll)	/* a commit at least this often */
@@ -707,17 +708,6 @@ static void kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaqu
 	kafka_say(s, "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
-static int kafka_conf_set(rd_kafka_conf_t *c, const char *k, const char *v)
-{
-	char err[256];
-
-	if (rd_kafka_conf_set(c, k, v, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
-		fprintf(stderr, "fanoutd: kafka: %s=%s: %s\n", k, v, err);
-		return -EINVAL;
-	}
-	return 0;
-}
-
 static int kafka_source_start(struct fanoutd_kafka *k, struct kafka_source *s,
 			      const struct config *cfg, const struct config_kafka_source *src)
 {
@@ -737,26 +727,19 @@ static int kafka_source_start(struct fanoutd_kafka *k, struct kafka_source *s,
 		rd_kafka_conf_destroy(c);
 		return -ENOMEM;
 	}
-	if (kafka_conf_set(c, "bootstrap.servers", cfg->kafka_brokers) < 0 ||
-	    kafka_conf_set(c, "group.id", src->group) < 0 ||
-	    kafka_conf_set(c, "client.id", "fanoutd") < 0 ||
-	    kafka_conf_set(c, "enable.auto.commit", "false") < 0 ||
-	    kafka_conf_set(c, "enable.auto.offset.store", "false") < 0 ||
-	    kafka_conf_set(c, "auto.offset.reset", src->latest ? "latest" : "earliest") < 0 ||
-	    kafka_conf_set(c, "log.connection.close", "false") < 0) {
+	if (kafka_conf_set(c, "kafka", "bootstrap.servers", cfg->kafka_brokers) < 0 ||
+	    kafka_conf_set(c, "kafka", "group.id", src->group) < 0 ||
+	    kafka_conf_set(c, "kafka", "client.id", "fanoutd") < 0 ||
+	    kafka_conf_set(c, "kafka", "enable.auto.commit", "false") < 0 ||
+	    kafka_conf_set(c, "kafka", "enable.auto.offset.store", "false") < 0 ||
+	    kafka_conf_set(c, "kafka", "auto.offset.reset", src->latest ? "latest" : "earliest") < 0 ||
+	    kafka_conf_set(c, "kafka", "log.connection.close", "false") < 0) {
 		rd_kafka_conf_destroy(c);
 		return -EINVAL;
 	}
-	for (uint32_t i = 0; i < cfg->nkafka_options; i++) {	/* the operator's last */
-		char key[256];
-		const char *eq = strchr(cfg->kafka_options[i], '=');
-
-		snprintf(key, sizeof(key), "%.*s", (int)(eq - cfg->kafka_options[i]),
-			 cfg->kafka_options[i]);
-		if (kafka_conf_set(c, key, eq + 1) < 0) {
-			rd_kafka_conf_destroy(c);
-			return -EINVAL;
-		}
+	if (kafka_conf_options(c, "kafka", cfg) < 0) {	/* the operator's last */
+		rd_kafka_conf_destroy(c);
+		return -EINVAL;
 	}
 	rd_kafka_conf_set_log_cb(c, kafka_log);
 	rd_kafka_conf_set_rebalance_cb(c, kafka_rebalance);
