@@ -33,7 +33,7 @@
  * turn to the next at most, and the received bytes of connections without priority
  * handled per turn, so that a turn — and a priority connection's wait — stays short. */
 #define REACTOR_HELD_MAX    4096u
-#define REACTOR_BULK_TURN_BYTES (128u << 10)
+#define REACTOR_BULK_TURN_BYTES (32u << 10)
 /* Held receives each pin one of the REACTOR_BUF_COUNT shared buffers: past this many, the
  * connections whose held receives hold buffers stop receiving until theirs are handled
  * (their input waits in the kernel, TCP pushing back) instead of draining the pool and
@@ -120,6 +120,10 @@ struct reactor_ops {
 	/* After each batch of completions. Returns true when work remains that no completion
 	 * will announce: the next wait then only peeks. */
 	bool (*on_idle)(void *ctx);
+	/* Optional. While prioritising, mid-turn: the priority connections' input has been
+	 * handled and the others' is still to be. What it queues is submitted at once, so
+	 * the priority connections' sends reach the kernel ahead of the others' work. */
+	void (*on_priority)(void *ctx);
 };
 
 /* Kernel features found at start-up (probed; fallbacks used where false). */
@@ -193,6 +197,7 @@ struct reactor {
 					 * once (max_conns); a slot leaves it when freed */
 	uint32_t nheld_paused;
 	uint64_t held_pauses;		/* times a connection was held-paused (tests) */
+	uint64_t priority_passes;	/* on_priority calls (tests, stats) */
 	uint64_t prio_enobufs;		/* priority connections' receives ended for want
 					 * of a buffer (tests: it stays 0) */
 	uint32_t holds;			/* work the layer above waits on from other threads:

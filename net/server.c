@@ -831,15 +831,14 @@ static bool net_flush_one(struct net_server *srv, struct session *s)
 	return s->more;
 }
 
-/* Starts the turn's sends: sessions with subscriptions to higher-priority topics first
- * (their sends go into the ring, and so to the kernel, ahead of the bulk's), then every
- * one not flushed yet this turn. Without priorities, one pass. Deactivating swaps the
- * last entry into i, one this pass has seen, so walking down visits each once. */
-static bool net_flush_active(struct net_server *srv)
+/* The sends of sessions with subscriptions to priority topics, highest priority first,
+ * in the flush_turn the caller began. Returns whether one wants the next turn at once.
+ * Deactivating swaps the last entry into i, one this pass has seen, so walking down
+ * visits each once. */
+static bool net_flush_priority(struct net_server *srv)
 {
 	bool busy = false;
 
-	srv->flush_turn++;
 	for (uint32_t top = UINT32_MAX; srv->priority_any;) {
 		uint32_t level = 0;
 
@@ -858,6 +857,18 @@ static bool net_flush_active(struct net_server *srv)
 		}
 		top = level;
 	}
+	return busy;
+}
+
+/* Starts the turn's sends: sessions with subscriptions to higher-priority topics first
+ * (their sends go into the ring, and so to the kernel, ahead of the bulk's), then every
+ * one not flushed yet this turn. Without priorities, one pass. */
+static bool net_flush_active(struct net_server *srv)
+{
+	bool busy;
+
+	srv->flush_turn++;
+	busy = net_flush_priority(srv);
 	for (uint32_t i = srv->nactive; i-- > 0;) {
 		struct session *s = &srv->sessions[srv->active[i]];
 
@@ -900,6 +911,22 @@ static void net_wake_admin(struct net_server *srv)
 	/* Fails only with the counter full, when the eventfd is readable anyway. */
 	if (write(srv->eng->admin_wake_fd, &one, sizeof(one)) < 0)
 		return;
+}
+
+/* Mid-turn (reactor_ops.on_priority): the priority connections' input is handled, the
+ * bulk's not yet. What they published is made visible and routed, their batches are
+ * answered and the priority sessions' sends start, so a priority event leaves before
+ * the turn's bulk input is parsed, not after. Other reactors hear of it at on_idle. */
+static void net_on_priority(void *ctx)
+{
+	struct net_server *srv = ctx;
+
+	net_server_batches(srv);
+	publish_flush(&srv->publish);
+	publish_release(&srv->publish);
+	net_server_route(srv);
+	srv->flush_turn++;
+	net_flush_priority(srv);
 }
 
 /* After each batch of completions: append what other reactors handed over, answer
@@ -953,6 +980,7 @@ int net_server_init(struct net_server *srv, struct net_engine *eng, uint32_t id,
 	struct reactor_ops ops = {
 		.ctx = srv, .on_open = net_on_open, .on_data = net_on_data,
 		.on_sent = net_on_sent, .on_close = net_on_close, .on_idle = net_on_idle,
+		.on_priority = net_on_priority,
 	};
 	struct reactor_config rcfg = {
 		.listen = listen, .max_conns = cfg->max_connections, .id = id,

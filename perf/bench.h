@@ -75,6 +75,7 @@ struct bench_cfg {
 	bool fanout_idempotent;		/* fanout's publishers are idempotent producers */
 	bool fanout_auth;		/* fanoutd with --auth required; clients send a token */
 	bool fanout_tls;		/* fanoutd with --tls-cert: clients speak TLS */
+	bool latency_split;		/* fanout: bench_deliver_split's histograms */
 	/* fanout only: the measured topic's priority, set through the topics API before
 	 * the run (-1: left at its default, 0); and a bulk load beside it (bench_bulk.c):
 	 * a publisher flat out to BENCH_BULK_TOPIC, bulk_subscribers taking all of it. */
@@ -118,6 +119,11 @@ struct bench_thread {
 	unsigned idx, nsubs;
 	struct bench_sub **subs;
 	struct latency_hist *hist;
+	/* fanout's TCP subscribers with --latency-split (else NULL): each delivery's latency
+	 * split at the server's receive_time_ns, the publisher's actual send (run.sent_at;
+	 * flat out, the intended time) -> server receive and server receive -> here; and
+	 * actual send -> here whole. */
+	struct latency_hist *hist_in, *hist_out, *hist_sent;
 	double sum_us, sumsq_us;
 	_Atomic uint64_t received;	/* relaxed: read by the progress line only */
 	bool stalled;
@@ -163,6 +169,12 @@ struct bench_result {
 	/* The bulk load's events/s in and deliveries/s out (cfg->bulk_subscribers), over
 	 * its whole run (publish and drain); 0 without one. */
 	double bulk_in_per_s, bulk_out_per_s;
+	/* fanout's TCP subscribers, --latency-split: p50 and p99 (ns) of bench_thread's
+	 * hist_in, hist_out and hist_sent; -1 where there are none (a peer, no delivery). */
+	int64_t split_in_ns[2], split_out_ns[2];
+	int64_t split_late_ns[2];	/* the publisher's lateness (bench_run.pub_late) */
+	int64_t split_sent_ns[2];	/* from the actual send to the subscriber */
+	int64_t probe_late_ns[4];	/* perf/bench_probe.h: p50 p99 p99.9 max, or -1 */
 };
 
 struct bench_driver {
@@ -203,6 +215,13 @@ struct bench_run {
 	_Atomic unsigned warm;
 	int64_t start_mono_ns;
 	_Atomic int64_t stall_at_mono_ns;	/* 0 until publishing starts */
+	/* --latency-split: how late each event's send began after its intended time (the
+	 * publisher thread's only; read once it has joined). NULL otherwise. */
+	struct latency_hist *pub_late;
+	/* --latency-split with a --rate: when the publisher began sending each seq (realtime
+	 * ns, 0 before), for the subscribers' latency from the actual send. */
+	_Atomic int64_t *sent_at;
+	uint64_t sent_cap;
 	struct bench_shm *shm;		/* fanout's shm readers (bench_shm.c), or NULL */
 	struct bench_bulk *bulk;	/* fanout's bulk load (bench_bulk.c), or NULL */
 	const struct bench_events *events;	/* what every publisher sends (bench_event.h) */
@@ -244,6 +263,10 @@ void bench_deliver(struct bench_thread *t, struct bench_sub *s, uint64_t seq,
  * seq and intended time) and accounts it with bench_deliver; wire_bytes (the message as
  * it arrived, framing included) count towards bytes per delivery. Returns 0, or -EBADMSG
  * when ev is not an event of ours. */
+/* Splits one delivery's latency at the server's receive time (fanout's Event
+ * receive_time_ns) into t->hist_in and t->hist_out, when the thread has them. */
+void bench_deliver_split(struct bench_thread *t, uint64_t seq, int64_t intended_ns,
+			 int64_t server_ns, int64_t now_ns);
 int bench_deliver_event(struct bench_thread *t, struct bench_sub *s, const uint8_t *ev,
 			size_t len, uint64_t wire_bytes, int64_t now_ns);
 /* Adds subscriber s, owed `owed` deliveries, to res's counts. */
@@ -251,6 +274,9 @@ void bench_account_sub(struct bench_result *res, const struct bench_sub *s, uint
 /* Adds thread t's histogram and sums to res (res->hist allocated). */
 void bench_account_thread(struct bench_result *res, const struct bench_thread *t,
 			  double *sum_us, double *sumsq_us);
+/* res->split_*: the n threads' split histograms merged (bench_deliver_split); -1s when
+ * none recorded. Returns 0 or -ENOMEM. */
+int bench_account_split(struct bench_result *res, const struct bench_thread *t, unsigned n);
 /* Rates, means and percentiles of res once every subscriber and thread is in. */
 void bench_account_finish(struct bench_result *res, double sum_us, double sumsq_us);
 /* Frees what a result owns (its histograms and shm result); not res itself. */

@@ -95,6 +95,11 @@ void bench_usage(FILE *f)
 "                            but not checked, and frames received). Server CPU then\n"
 "                            covers both\n"
 "  --bulk-rate N             the bulk publisher's events/s (default 0: flat out)\n"
+"  --latency-split           fanout only: also split each TCP delivery's latency at\n"
+"                            the server's receive time (the Event's receive_time_ns):\n"
+"                            intended send -> server receive, and server receive ->\n"
+"                            subscriber, p50 and p99 of each (one more field read per\n"
+"                            delivery: off by default, so CPU per delivery compares)\n"
 "  --fanout-data-index-bytes N  fanoutd's --data-index-bytes (default 0: the REST data\n"
 "                            API's index off, as the peers keep none; perf/RESULTS.md\n"
 "                            §13 measures it on)\n"
@@ -370,6 +375,8 @@ static int set_opt(struct bench_cfg *c, const char *k, const char *v, int depth)
 		return parse_bool(k, v, &c->fanout_auth);
 	if (!strcmp(k, "fanout-tls"))
 		return parse_bool(k, v, &c->fanout_tls);
+	if (!strcmp(k, "latency-split"))
+		return parse_bool(k, v, &c->latency_split);
 	if (!strcmp(k, "quiet"))
 		return parse_bool(k, v, &c->quiet);
 	if (!strcmp(k, "name")) {
@@ -534,6 +541,11 @@ static int check(struct bench_cfg *c)
 			"only: run them with --system fanout\n");
 		return -EINVAL;
 	}
+	if (c->latency_split && c->systems_mask != 1u << BENCH_FANOUT) {
+		fprintf(stderr, "fanout-bench: --latency-split is fanout's only (the split is at "
+			"its events' receive_time_ns): run it with --system fanout\n");
+		return -EINVAL;
+	}
 	if (c->threads > c->subscribers)
 		c->threads = c->subscribers;
 	if (!c->fanoutd)
@@ -563,7 +575,8 @@ int bench_cfg_parse(struct bench_cfg *c, int argc, char **argv)
 		}
 		if (!strcmp(a, "--compare") || !strcmp(a, "--quiet") || !strcmp(a, "--audit") ||
 		    !strcmp(a, "--fanout-named") || !strcmp(a, "--fanout-idempotent") ||
-		    !strcmp(a, "--fanout-auth") || !strcmp(a, "--fanout-tls")) {
+		    !strcmp(a, "--fanout-auth") || !strcmp(a, "--fanout-tls") ||
+		    !strcmp(a, "--latency-split")) {
 			if (set_opt(c, a + 2, "", 0))
 				return -EINVAL;
 			continue;

@@ -132,6 +132,63 @@ void bench_deliver(struct bench_thread *t, struct bench_sub *s, uint64_t seq,
 	atomic_fetch_add_explicit(&t->received, 1, memory_order_relaxed);
 }
 
+void bench_deliver_split(struct bench_thread *t, uint64_t seq, int64_t intended_ns,
+			 int64_t server_ns, int64_t now_ns)
+{
+	const struct bench_run *r = t->run;
+
+	int64_t sent = 0;
+
+	if (!t->hist_in || server_ns <= 0)
+		return;
+	/* Stored before the send that carried it: the kernel orders the two. */
+	if (seq < r->sent_cap)
+		sent = atomic_load_explicit(&r->sent_at[seq], memory_order_relaxed);
+	if (sent > 0)
+		latency_hist_record(t->hist_sent, now_ns - sent);
+	else
+		sent = intended_ns;	/* flat out: sent at its intended time */
+	latency_hist_record(t->hist_in, server_ns - sent);
+	latency_hist_record(t->hist_out, now_ns - server_ns);
+}
+
+int bench_account_split(struct bench_result *res, const struct bench_thread *t, unsigned n)
+{
+	struct latency_hist *in = calloc(1, sizeof(*in)), *out = calloc(1, sizeof(*out));
+	struct latency_hist *sent = calloc(1, sizeof(*sent));
+
+	res->split_in_ns[0] = res->split_in_ns[1] = -1;
+	res->split_out_ns[0] = res->split_out_ns[1] = -1;
+	res->split_sent_ns[0] = res->split_sent_ns[1] = -1;
+	if (!in || !out || !sent) {
+		free(in);
+		free(out);
+		free(sent);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		if (t[i].hist_in) {
+			latency_hist_merge(in, t[i].hist_in);
+			latency_hist_merge(out, t[i].hist_out);
+			latency_hist_merge(sent, t[i].hist_sent);
+		}
+	}
+	if (latency_hist_count(sent)) {
+		res->split_sent_ns[0] = (int64_t)latency_hist_percentile(sent, 50);
+		res->split_sent_ns[1] = (int64_t)latency_hist_percentile(sent, 99);
+	}
+	if (latency_hist_count(in)) {
+		res->split_in_ns[0] = (int64_t)latency_hist_percentile(in, 50);
+		res->split_in_ns[1] = (int64_t)latency_hist_percentile(in, 99);
+		res->split_out_ns[0] = (int64_t)latency_hist_percentile(out, 50);
+		res->split_out_ns[1] = (int64_t)latency_hist_percentile(out, 99);
+	}
+	free(in);
+	free(out);
+	free(sent);
+	return 0;
+}
+
 int bench_deliver_event(struct bench_thread *t, struct bench_sub *s, const uint8_t *ev,
 			size_t len, uint64_t wire_bytes, int64_t now_ns)
 {

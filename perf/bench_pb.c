@@ -97,6 +97,21 @@ int bench_pb_event_seq(const uint8_t *body, size_t len, uint64_t *seq, int64_t *
 	return bench_pb_event_fields(p, (size_t)n, seq, timestamp_ns);
 }
 
+int bench_pb_event_receive_time(const uint8_t *body, size_t len, int64_t *ns)
+{
+	const uint8_t *p = body, *end;
+	uint64_t n, v;
+
+	/* ServerMessage.event = 1 (bytes); Event.receive_time_ns = 6 (varint). */
+	if (!find_bytes(&p, body + len, 1, &n))
+		return -EBADMSG;
+	end = p + n;
+	if (find_field(&p, end, 6, 0) != 1 || !varint(&p, end, &v))
+		return -ENOENT;
+	*ns = (int64_t)v;
+	return 0;
+}
+
 long bench_pb_field(const uint8_t *p, size_t len, unsigned field, unsigned wt, size_t *vlen)
 {
 	const uint8_t *q = p, *end = p + len, *v;

@@ -20,6 +20,10 @@ int bench_pb_event_fields(const uint8_t *ev, size_t len, uint64_t *seq, int64_t 
 /* The same for the Event inside a ServerMessage{event} body (fanout's frames). */
 int bench_pb_event_seq(const uint8_t *body, size_t len, uint64_t *seq, int64_t *timestamp_ns);
 
+/* The server's receive_time_ns of the Event inside a ServerMessage{event} body. Returns 0,
+ * -ENOENT when it has none, -EBADMSG when it does not parse. */
+int bench_pb_event_receive_time(const uint8_t *body, size_t len, int64_t *ns);
+
 /* Where the value of the first field `field` of wire type `wt` of the message [p, p+len)
  * starts: after its tag, and for wire type 2 after its length too, which *vlen gets
  * (wire type 0: the varint's bytes; 1: 8; 5: 4). Returns the offset, or -ENOENT when the

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "perf/bench.h"
+#include "perf/bench_probe.h"
 #include "tools/synth.h"
 
 static const char *const p_names[6] = { "p50", "p90", "p99", "p99_9", "p99_99", "max" };
@@ -18,7 +19,16 @@ static const char *const p_names[6] = { "p50", "p90", "p99", "p99_9", "p99_99", 
 /* What med() takes the median of: a latency percentile (index into p_ns) or these. */
 enum { F_P50 = 0, F_P99 = 2, F_P99_9 = 3, F_MAX = 5, F_IN = -1, F_OUT = -2, F_LOST = -3,
        F_CUT = -4, F_FILTERED = -5, F_SRV_EV = -6, F_SRV_DLV = -7, F_PUB_EV = -8,
-       F_SUB_DLV = -9, F_BULK_IN = -10, F_BULK_OUT = -11 };
+       F_SUB_DLV = -9, F_BULK_IN = -10, F_BULK_OUT = -11, F_IN_P50 = -12, F_IN_P99 = -13,
+       F_OUT_P50 = -14, F_OUT_P99 = -15, F_LATE_P50 = -16, F_LATE_P99 = -17,
+       F_SENT_P50 = -18, F_SENT_P99 = -19, F_PROBE_P99 = -20, F_PROBE_P999 = -21,
+       F_PROBE_MAX = -22 };
+
+/* A split percentile (ns, -1 for none) in µs, NAN for none. */
+static double split_us(int64_t v)
+{
+	return v < 0 ? NAN : (double)v / 1e3;
+}
 
 static const struct bench_driver *driver(enum bench_system s)
 {
@@ -110,6 +120,21 @@ json_t *bench_run_json(const struct bench_cfg *c, const struct bench_result *r, 
 							 num(r->bulk_in_per_s),
 							 "deliveries_per_s_out",
 							 num(r->bulk_out_per_s)));
+	if (c->latency_split && r->split_in_ns[0] >= 0)
+		json_object_set_new(o, "latency_split_us", json_pack("{s:o, s:o, s:o, s:o, s:o, s:o,"
+								      " s:o, s:o, s:o, s:o, s:o, s:o}",
+			"probe_late_p50", num(split_us(r->probe_late_ns[0])),
+			"probe_late_p99", num(split_us(r->probe_late_ns[1])),
+			"probe_late_p99_9", num(split_us(r->probe_late_ns[2])),
+			"probe_late_max", num(split_us(r->probe_late_ns[3])),
+			"from_actual_send_p50", num(split_us(r->split_sent_ns[0])),
+			"from_actual_send_p99", num(split_us(r->split_sent_ns[1])),
+			"publisher_late_p50", num(split_us(r->split_late_ns[0])),
+			"publisher_late_p99", num(split_us(r->split_late_ns[1])),
+			"send_to_server_p50", num(split_us(r->split_in_ns[0])),
+			"send_to_server_p99", num(split_us(r->split_in_ns[1])),
+			"from_server_p50", num(split_us(r->split_out_ns[0])),
+			"from_server_p99", num(split_us(r->split_out_ns[1]))));
 	return o;
 }
 
@@ -209,6 +234,17 @@ static double field(const struct bench_result *r, int f)
 	case F_SUB_DLV: return r->sub_ns_per_delivery;
 	case F_BULK_IN: return r->bulk_in_per_s;
 	case F_BULK_OUT: return r->bulk_out_per_s;
+	case F_IN_P50: return split_us(r->split_in_ns[0]);
+	case F_IN_P99: return split_us(r->split_in_ns[1]);
+	case F_OUT_P50: return split_us(r->split_out_ns[0]);
+	case F_OUT_P99: return split_us(r->split_out_ns[1]);
+	case F_LATE_P50: return split_us(r->split_late_ns[0]);
+	case F_LATE_P99: return split_us(r->split_late_ns[1]);
+	case F_SENT_P50: return split_us(r->split_sent_ns[0]);
+	case F_SENT_P99: return split_us(r->split_sent_ns[1]);
+	case F_PROBE_P99: return split_us(r->probe_late_ns[1]);
+	case F_PROBE_P999: return split_us(r->probe_late_ns[2]);
+	case F_PROBE_MAX: return split_us(r->probe_late_ns[3]);
 	default: return (double)r->p_ns[f] / 1e3;
 	}
 }
@@ -350,6 +386,21 @@ json_t *bench_summary_json(const struct bench_cfg *c, const struct bench_result 
 			"in %.0f events/s, out %.0f deliveries/s (medians)\n", BENCH_BULK_TOPIC,
 			c->bulk_subscribers, med(res, n, BENCH_FANOUT, F_BULK_IN),
 			med(res, n, BENCH_FANOUT, F_BULK_OUT));
+	if (c->latency_split && isfinite(med(res, n, BENCH_FANOUT, F_IN_P50)))
+		fprintf(stderr, "fanout latency split at the server's receive time (medians, µs): "
+			"publisher late p50 %.1f p99 %.1f; actual send -> server p50 %.1f p99 %.1f; "
+			"server -> subscriber p50 %.1f p99 %.1f; actual send -> subscriber p50 %.1f "
+			"p99 %.1f\n",
+			med(res, n, BENCH_FANOUT, F_LATE_P50), med(res, n, BENCH_FANOUT, F_LATE_P99),
+			med(res, n, BENCH_FANOUT, F_IN_P50),
+			med(res, n, BENCH_FANOUT, F_IN_P99), med(res, n, BENCH_FANOUT, F_OUT_P50),
+			med(res, n, BENCH_FANOUT, F_OUT_P99), med(res, n, BENCH_FANOUT, F_SENT_P50),
+			med(res, n, BENCH_FANOUT, F_SENT_P99));
+	if (c->latency_split && isfinite(med(res, n, BENCH_FANOUT, F_PROBE_P99)))
+		fprintf(stderr, "the machine meanwhile: a bench thread's %d µs sleeps ended late by "
+			"p99 %.1f p99.9 %.1f max %.1f µs (medians)\n", BENCH_PROBE_SLEEP_NS / 1000,
+			med(res, n, BENCH_FANOUT, F_PROBE_P99), med(res, n, BENCH_FANOUT, F_PROBE_P999),
+			med(res, n, BENCH_FANOUT, F_PROBE_MAX));
 	return json_pack("{s:o, s:o}", "medians", meds, "ratios", ratios);
 }
 

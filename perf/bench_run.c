@@ -25,6 +25,7 @@
 
 #include "core/clock.h"
 #include "perf/bench.h"
+#include "perf/bench_probe.h"
 #include "perf/bench_cpu.h"
 #include "perf/bench_event.h"
 
@@ -225,6 +226,16 @@ static int publish(struct bench_run *r, struct bench_pub *p, double *seconds,
 		for (uint64_t k = 0; k < n; k++)
 			intended[k] = c->rate > 0 ? bench_pace_intended(start_real, c->rate, seq + k)
 						  : clock_realtime_ns();
+		if (r->pub_late) {
+			int64_t sent = clock_realtime_ns();
+
+			for (uint64_t k = 0; k < n; k++) {
+				latency_hist_record(r->pub_late, sent - intended[k]);
+				if (seq + k < r->sent_cap)
+					atomic_store_explicit(&r->sent_at[seq + k], sent,
+							      memory_order_relaxed);
+			}
+		}
 		rc = r->drv->pub_send(r, p, seq, (unsigned)n, intended);
 		seq += n;
 		atomic_store_explicit(&r->published, seq, memory_order_relaxed);
@@ -300,6 +311,12 @@ static void account(struct bench_run *r, struct bench_result *res)
 	for (unsigned i = 0; i < c->threads; i++)
 		bench_account_thread(res, &r->threads[i], &sum, &sumsq);
 	bench_account_finish(res, sum, sumsq);
+	if (bench_account_split(res, r->threads, c->threads))
+		fprintf(stderr, "fanout-bench: no memory for the latency split\n");
+	if (r->pub_late && latency_hist_count(r->pub_late)) {
+		res->split_late_ns[0] = (int64_t)latency_hist_percentile(r->pub_late, 50);
+		res->split_late_ns[1] = (int64_t)latency_hist_percentile(r->pub_late, 99);
+	}
 }
 
 /* The shm readers' result beside the TCP one: same run, same clock. */
@@ -387,8 +404,13 @@ static void teardown(struct bench_run *r, struct bench_pub *p)
 	for (unsigned i = 0; i < r->cfg->threads; i++) {
 		free(r->threads[i].subs);
 		free(r->threads[i].hist);
+		free(r->threads[i].hist_in);
+		free(r->threads[i].hist_out);
+		free(r->threads[i].hist_sent);
 	}
 	free(r->subs);
+	free(r->pub_late);
+	free((void *)r->sent_at);
 	free((void *)r->events);
 	if (r->zctx)
 		zmq_ctx_term(r->zctx);
@@ -421,6 +443,23 @@ static int run_alloc(struct bench_run *r, const struct bench_cfg *cfg, enum benc
 		r->threads[i].hist = calloc(1, sizeof(struct latency_hist));
 		if (!r->threads[i].subs || !r->threads[i].hist)
 			return -ENOMEM;
+		if (sys == BENCH_FANOUT && cfg->latency_split) {	/* events carry receive_time_ns */
+			if (!r->pub_late && !(r->pub_late = calloc(1, sizeof(struct latency_hist))))
+				return -ENOMEM;
+			if (!r->sent_at && cfg->rate > 0) {	/* all it can send, and a margin */
+				r->sent_cap = (uint64_t)(cfg->rate * cfg->duration_s) + BATCH_MAX;
+				r->sent_at = calloc(r->sent_cap, sizeof(*r->sent_at));
+				if (!r->sent_at)
+					return -ENOMEM;
+			}
+			r->threads[i].hist_sent = calloc(1, sizeof(struct latency_hist));
+			if (!r->threads[i].hist_sent)
+				return -ENOMEM;
+			r->threads[i].hist_in = calloc(1, sizeof(struct latency_hist));
+			r->threads[i].hist_out = calloc(1, sizeof(struct latency_hist));
+			if (!r->threads[i].hist_in || !r->threads[i].hist_out)
+				return -ENOMEM;
+		}
 	}
 	if (sys == BENCH_ZMQ) {
 		r->zctx = zmq_ctx_new();
@@ -474,6 +513,7 @@ static int run_phases(struct bench_run *r, struct bench_pub *p, pthread_t *tids,
 	struct bench_cpu_mark m0, m1;
 	uint64_t exp = 0, published;
 	int64_t pub_end_ns = -1;
+	struct bench_probe probe = { .started = false };
 	int rc = r->drv->server_start(r);
 
 	if (!rc) {
@@ -492,8 +532,11 @@ static int run_phases(struct bench_run *r, struct bench_pub *p, pthread_t *tids,
 		rc = warm_up(r, p);
 	if (!rc && cfg->bulk_subscribers)	/* fanout only (bench_cfg.c) */
 		rc = bench_bulk_start(r);
+	if (!rc && r->pub_late)
+		rc = bench_probe_start(&probe);
 	if (!rc)
 		rc = publish(r, p, &res->seconds, &m0, &pub_end_ns);
+	bench_probe_stop(&probe, res->probe_late_ns);
 	if (rc)
 		return rc;
 	published = atomic_load(&r->published);
@@ -521,6 +564,12 @@ int bench_run_one(const struct bench_cfg *cfg, enum bench_system sys, struct ben
 
 	memset(res, 0, sizeof(*res));
 	res->sys = sys;
+	res->split_in_ns[0] = res->split_in_ns[1] = -1;
+	res->split_out_ns[0] = res->split_out_ns[1] = -1;
+	res->split_late_ns[0] = res->split_late_ns[1] = -1;
+	res->split_sent_ns[0] = res->split_sent_ns[1] = -1;
+	for (int i = 0; i < 4; i++)
+		res->probe_late_ns[i] = -1;
 	bench_cpu_account(res, &cpu);	/* unmeasured (-1) until the run completes */
 	res->hist = calloc(1, sizeof(*res->hist));
 	if (!r || !res->hist) {

@@ -6,6 +6,9 @@
 # for reference, and with the bulk publisher paced at 1M events/s (below saturation:
 # what the tail is without the reactor's queue). Modes alternate round by round so the
 # machine's drift falls on both.
+# Each run also splits its latency (--latency-split): how late the bench's publisher
+# began each send, actual send -> server receive, server receive -> subscriber; and how
+# late a bench thread's 1 ms sleeps ended meanwhile (the machine's own scheduling delay).
 # fanout only: the peers have no priorities to compare (and no bulk load driver).
 # Release build.
 #
@@ -26,10 +29,11 @@ run() {	# run LOAD PRIORITY ROUND FLAGS...
   shift 3
   local f="${out}_${load}_p${prio}_$round"
   "$bench" --system fanout --fanout-reactors 1 --rate 10000 --duration 5 --subscribers 1 \
-    --repeat 3 --fanout-priority "$prio" "$@" >"$f.json" 2>"$f.log"
+    --repeat 3 --fanout-priority "$prio" --latency-split "$@" >"$f.json" 2>"$f.log"
   printf '%-8s priority %-3s round %s:\n' "$load" "$prio" "$round" >&2
   grep -A1 '^system' "$f.log" | tail -1 >&2 || true
   grep '^bulk load' "$f.log" >&2 || true
+  grep -E '^fanout latency split|^the machine meanwhile' "$f.log" >&2 || true
 }
 
 for ((r = 1; r <= rounds; r++)); do

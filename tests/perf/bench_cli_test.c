@@ -104,6 +104,7 @@ static void bad_flags(void **state)
 		  "bulk-subscribers and fanout-priority are fanout's only" },
 		{ { "--fanout-priority", "3", "--systems", "fanout,redis" },
 		  "bulk-subscribers and fanout-priority are fanout's only" },
+		{ { "--latency-split", "--system", "nats" }, "--latency-split is fanout's only" },
 		{ { "--fanout-shared", "fair" }, "fanout-shared: shared or key_shared, not 'fair'" },
 		{ { "--fanout-shared", "shared", "--system", "nats" },
 		  "--fanout-shared is fanout's only" },
@@ -567,6 +568,47 @@ static void bulk_and_priority(void **state)
 	bexec_free(&x);
 }
 
+/* --latency-split: each run's split is there, every part of a delivery no longer than the
+ * whole of it from the actual send (so no part's median above that median), from the
+ * actual send no longer than from the intended time, the probe's figures ordered; the
+ * medians' line and the probe's on stderr. */
+static void latency_split(void **state)
+{
+	const char *argv[] = { bench, "--fanoutd", fanoutd, "--quiet", "--system", "fanout",
+		"--rate", "2000", "--duration", "0.5", "--symbols", "10", "--subscribers", "2",
+		"--latency-split", NULL };
+	static const char *const k[] = { "publisher_late_p50", "publisher_late_p99",
+		"send_to_server_p50", "send_to_server_p99", "from_server_p50", "from_server_p99",
+		"from_actual_send_p50", "from_actual_send_p99", "probe_late_p50", "probe_late_p99",
+		"probe_late_p99_9", "probe_late_max" };
+	json_t *r, *sp;
+	struct bexec x;
+	double whole;
+
+	(void)state;
+	r = json_array_get(json_object_get(run_json(&x, argv), "runs"), 0);
+	assert_true(json_is_null(json_object_get(r, "error")));
+	sp = json_object_get(r, "latency_split_us");
+	if (!json_is_object(sp))
+		fail_msg("no latency_split_us in the run");
+	for (size_t i = 0; i < sizeof(k) / sizeof(*k); i++)
+		if (!json_is_number(json_object_get(sp, k[i])) || number(sp, k[i]) < 0)
+			fail_msg("latency_split_us.%s missing or negative", k[i]);
+	/* Histogram precision: 1/1024 of a value, and 1 µs of rounding. */
+	whole = number(sp, "from_actual_send_p50") * 1.001 + 1;
+	assert_true(number(sp, "send_to_server_p50") <= whole);
+	assert_true(number(sp, "from_server_p50") <= whole);
+	assert_true(number(sp, "from_actual_send_p50") <=
+		    number(json_object_get(r, "latency_us"), "p50") * 1.001 + 1);
+	assert_true(number(sp, "from_actual_send_p50") > 0);
+	assert_true(number(sp, "probe_late_p99") <= number(sp, "probe_late_p99_9"));
+	assert_true(number(sp, "probe_late_p99_9") <= number(sp, "probe_late_max"));
+	if (!strstr(x.err, "fanout latency split at the server's receive time") ||
+	    !strstr(x.err, "the machine meanwhile: a bench thread's 1000 µs sleeps"))
+		fail_msg("stderr lacks the split's lines:\n%s", x.err);
+	bexec_free(&x);
+}
+
 /* fanout, redis and zmq in one run: the CPU ratios are the peer's median over fanout's
  * (> 1 favours fanout), the table has the CPU columns and a dash for ZeroMQ's server. */
 static void cpu_ratios(void **state)
@@ -610,6 +652,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(json_shape_shm_only, teardown),
 		cmocka_unit_test_teardown(cpu_ratios, teardown),
 		cmocka_unit_test_teardown(bulk_and_priority, teardown),
+		cmocka_unit_test_teardown(latency_split, teardown),
 	};
 
 	if (argc != 3) {

@@ -3,7 +3,9 @@
  * others that arrived first, each turn handles at most a share of the others' bytes
  * (REACTOR_BULK_TURN_BYTES, give or take one buffer), the rest comes in later turns in
  * order and whole, and without prioritising the same input is handled in arrival order
- * (the control: the test sees the difference); under a flood larger than the shared
+ * (the control: the test sees the difference); the mid-turn pass (reactor_ops.
+ * on_priority) comes after the priority input and before the bulk's, and what it queues
+ * is submitted before the bulk's input is handled; under a flood larger than the shared
  * receive buffers the flooding connection is paused past the cap and the priority one
  * never lacks a buffer (its own pool); a stopping reactor holds nothing. */
 #include <stdarg.h>
@@ -25,7 +27,7 @@
 
 #include "core/reactor.h"
 
-#define BULK_BYTES (384u << 10)	/* three shares: at least three turns */
+#define BULK_BYTES (384u << 10)	/* twelve shares: at least twelve turns */
 #define TURNS_MAX 1000
 
 struct seen {
@@ -38,7 +40,30 @@ struct seen {
 	size_t bulk_cap;
 	uint32_t turn;			/* the flood test's turn counter */
 	size_t turn_bulk, turn_bulk_max;	/* bulk bytes in this turn; most in one */
+	struct reactor *r;
+	uint32_t passes;		/* on_priority calls */
+	size_t bulk_at_pass, prio_at_pass;	/* at the first one */
+	int sq_at_bulk;			/* SQEs unsubmitted at the first bulk input after
+					 * a pass; -1 before */
 };
+
+/* Queues a no-op (no completion unless it fails, which the reactor ignores as a late
+ * cancel's): the reactor must submit it before the turn goes on to the bulk's input. */
+static void on_priority(void *ctx)
+{
+	struct seen *s = ctx;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&s->r->ring);
+
+	if (s->passes++ == 0) {
+		s->bulk_at_pass = s->bulk_len;
+		s->prio_at_pass = s->prio_len;
+	}
+	assert_non_null(sqe);
+	io_uring_prep_nop(sqe);
+	io_uring_sqe_set_data64(sqe, (uint64_t)REACTOR_OP_CANCEL |
+				((uint64_t)REACTOR_SLOT_NONE << 32));
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+}
 
 static int on_open(void *ctx, struct reactor_conn *c)
 {
@@ -60,6 +85,8 @@ static void on_data(void *ctx, struct reactor_conn *c, const uint8_t *p, size_t 
 		return;
 	}
 	assert_ptr_equal(c, s->conns[0]);
+	if (s->passes > 0 && s->sq_at_bulk < 0)
+		s->sq_at_bulk = (int)io_uring_sq_ready(&s->r->ring);
 	assert_true(s->bulk_len + n <= s->bulk_cap);
 	memcpy(s->bulk + s->bulk_len, p, n);
 	s->bulk_len += n;
@@ -112,10 +139,12 @@ static void start(struct reactor *r, struct seen *s, size_t cap, int fds[2])
 	struct reactor_config cfg = { .listen = "127.0.0.1:0", .max_conns = 4, .quiet = true,
 				      .local_fd = -1 };
 	struct reactor_ops ops = { .ctx = s, .on_open = on_open, .on_data = on_data,
-				   .on_close = on_close };
+				   .on_close = on_close, .on_priority = on_priority };
 	char bound[80];
 
 	memset(s, 0, sizeof(*s));
+	s->r = r;
+	s->sq_at_bulk = -1;
 	s->bulk_cap = cap;
 	s->bulk = malloc(cap);
 	assert_non_null(s->bulk);
@@ -187,6 +216,12 @@ static void priority_input_goes_first(void **state)
 	(void)state;
 	run(true, &s);
 	assert_int_equal(s.bulk_before_prio, 0);
+	/* The pass: after the priority input, before any bulk, its SQE submitted before the
+	 * bulk's input was handled. */
+	assert_true(s.passes >= 1);
+	assert_int_equal(s.prio_at_pass, 6);
+	assert_int_equal(s.bulk_at_pass, 0);
+	assert_int_equal(s.sq_at_bulk, 0);
 	/* A share per turn: the first receive past it is held (one buffer's slack). */
 	assert_true(s.turn_bulk_max <= REACTOR_BULK_TURN_BYTES + REACTOR_BUF_BYTES);
 }
@@ -198,6 +233,7 @@ static void without_priority_input_goes_in_arrival_order(void **state)
 	(void)state;
 	run(false, &s);
 	assert_true(s.bulk_before_prio > REACTOR_BULK_TURN_BYTES + REACTOR_BUF_BYTES);
+	assert_int_equal(s.passes, 0);
 }
 
 /* A flood far larger than the shared receive buffers: the bulk connection's held
