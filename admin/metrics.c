@@ -190,8 +190,11 @@ static const uint64_t metrics_latency_le_ns[] = {
 	500000000, 1000000000, 2500000000, 5000000000, 10000000000,
 };
 
-/* Delivery latency (admin/latency.h), summed over the reactors, since start. */
-static void metrics_latency(struct mbuf *b, const struct admin *a)
+/* One delivery latency class (admin/latency.h) as histogram family `name`, summed over
+ * the reactors, since start. */
+static void metrics_latency_class(struct mbuf *b, const struct admin *a,
+				  enum admin_latency_class cls, const char *name,
+				  const char *help)
 {
 	struct net_latency_snap *s = malloc(sizeof(*s));
 
@@ -199,19 +202,27 @@ static void metrics_latency(struct mbuf *b, const struct admin *a)
 		b->failed = true;
 		return;
 	}
-	admin_latency_read(a, s);
-	mb_family(b, "fanout_delivery_latency_seconds", "histogram",
-		  "Server receive to send of event frames to subscribers (sockets and rings), "
-		  "sampled: one frame in " NET_LATENCY_EVERY_S " each reactor gathers.");
+	admin_latency_read(a, cls, s);
+	mb_family(b, name, "histogram", help);
 	for (size_t i = 0; i < sizeof(metrics_latency_le_ns) / sizeof(*metrics_latency_le_ns); i++)
-		mb_printf(b, "fanout_delivery_latency_seconds_bucket{le=\"%g\"} %llu\n",
+		mb_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name,
 			  (double)metrics_latency_le_ns[i] / 1e9,
 			  (unsigned long long)net_latency_at_most(s, metrics_latency_le_ns[i]));
-	mb_printf(b, "fanout_delivery_latency_seconds_bucket{le=\"+Inf\"} %llu\n",
-		  (unsigned long long)s->count);
-	mb_printf(b, "fanout_delivery_latency_seconds_sum %.9f\n", (double)s->sum_ns / 1e9);
-	mb_printf(b, "fanout_delivery_latency_seconds_count %llu\n", (unsigned long long)s->count);
+	mb_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)s->count);
+	mb_printf(b, "%s_sum %.9f\n", name, (double)s->sum_ns / 1e9);
+	mb_printf(b, "%s_count %llu\n", name, (unsigned long long)s->count);
 	free(s);
+}
+
+static void metrics_latency(struct mbuf *b, const struct admin *a)
+{
+	metrics_latency_class(b, a, ADMIN_LATENCY_ALL, "fanout_delivery_latency_seconds",
+		"Server receive to send of event frames to subscribers (sockets and rings), "
+		"sampled: one frame in " NET_LATENCY_EVERY_S " each reactor gathers.");
+	metrics_latency_class(b, a, ADMIN_LATENCY_PRIORITY,
+		"fanout_priority_delivery_latency_seconds",
+		"The same for frames of topics with a priority above 0 only, sampled apart: one "
+		"in " NET_LATENCY_EVERY_S " of those.");
 }
 
 /* Each reactor's memory budget (core/budget.h, --reactor-memory-bytes) and the last-value

@@ -1003,6 +1003,7 @@ int net_server_init(struct net_server *srv, struct net_engine *eng, uint32_t id,
 	srv->publish.default_partitions = cfg->default_partitions;
 	budget_init(&srv->budget, cfg->reactor_memory_bytes);
 	net_latency_init(&srv->latency);
+	net_latency_init(&srv->latency_priority);
 	srv->publish.budget = &srv->budget;
 	if (cfg->kafka_ack_kafka) {	/* the bound on what is not in Kafka yet */
 		srv->publish.admit = egress_gate_admit;

@@ -110,6 +110,8 @@ struct net_server {
 	struct net_stats stats;		/* read by the admin plane (net/stats.h) */
 	struct net_latency latency;	/* sampled receive → send times (net/latency.h), read
 					 * by the admin plane too */
+	struct net_latency latency_priority;	/* the same for frames of topics with a
+						 * priority above 0 only (also in latency) */
 	/* Audit-required events (net/audit.h): the queue to the admin thread, the slots of
 	 * it promised to sends in flight, and subscriptions that ended owing such events,
 	 * whose backlogs are walked a bounded step per police pass (net_server_audit_end). */

@@ -2286,7 +2286,7 @@ static void session_gather(struct session *s, size_t *bytes)
 		.iov = s->iov, .niov = s->niov, .iov_max = SESSION_IOV_MAX,
 		.bytes = *bytes, .bytes_max = SESSION_SEND_BYTES, .arena = &s->srv->match_arena,
 		.audit = s->audit, .audit_max = room < SESSION_AUDIT_MAX ? room : SESSION_AUDIT_MAX,
-		.latency = &s->srv->latency,
+		.latency = &s->srv->latency, .latency_priority = &s->srv->latency_priority,
 	};
 
 	assert(s->naudit == 0);	/* the last send's were recorded when it completed */
@@ -2433,6 +2433,7 @@ static bool session_drain_sinks(struct session *s, bool *unattached)
 			.emit = session_sink_emit, .emit_ctx = sub, .audit = audit,
 			.audit_max = room < SESSION_AUDIT_MAX ? room : SESSION_AUDIT_MAX,
 			.latency = &s->srv->latency,
+			.latency_priority = &s->srv->latency_priority,
 		};
 		uint64_t dropped = sub->sink_dropped;
 		uint32_t n;

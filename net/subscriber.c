@@ -472,14 +472,18 @@ static bool sub_gather_add(struct subscription *s, struct sub_gather *g,
 }
 
 /* A frame went into the gather: the reactor's latency sample counts it (net/latency.h)
- * when it is live — received since the subscription began. A snapshot's frames, and a
+ * when it is live — received since the subscription began — and, for a subscription to
+ * a topic with a priority, the priority class's too. A snapshot's frames, and a
  * replay's or a resume's history, say how old the history is, not how fast the server
  * delivers. */
 static inline void sub_gather_timed(const struct subscription *s, struct sub_gather *g,
 				    const struct log_ref *ref)
 {
-	if (g->latency && (int64_t)ref->entry->recv_ns >= s->live_from_ns)
+	if (g->latency && (int64_t)ref->entry->recv_ns >= s->live_from_ns) {
 		net_latency_tick(g->latency, ref->entry->recv_ns);
+		if (s->priority && g->latency_priority)
+			net_latency_tick(g->latency_priority, ref->entry->recv_ns);
+	}
 }
 
 bool sub_note_gap(struct subscription *s, uint32_t p, uint64_t first, uint64_t end)

@@ -142,8 +142,9 @@ struct sub_gather {
 	uint32_t naudit, audit_max;
 	bool audit_blocked;
 	/* The reactor's sampled receive → send times (net/latency.h): each live frame
-	 * gathered is ticked. NULL: none kept. */
-	struct net_latency *latency;
+	 * gathered is ticked, and a subscription's with priority above 0 also ticks
+	 * latency_priority. NULL: none kept. */
+	struct net_latency *latency, *latency_priority;
 };
 
 /* What a client asked for (the fields of a Subscribe). */

@@ -2,7 +2,9 @@
  * API takes, checks, stores and answers `priority` (kept across a restart, settable with
  * fanoutctl's --priority through the same API); and a connection subscribed to a bulk
  * topic with a backlog and to a priority topic is sent the priority topic's events first,
- * while with equal priorities the bulk backlog it subscribed to first comes first. */
+ * while with equal priorities the bulk backlog it subscribed to first comes first; and the
+ * server's delivery latency of priority topics is kept apart (GET /api/v1/latency's
+ * priority, fanout_priority_delivery_latency_seconds), a bulk topic's frames never in it. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -84,7 +86,8 @@ static void priority_is_a_checked_stored_topic_field(void **state)
 
 /* Sends Subscribe{all keys, from the earliest} for id 1 = first, 2 = second in ONE
  * write, so that the server reads both before its next flush; reads both answers. */
-static void subscribe_both(struct client *c, const char *first, const char *second)
+static void subscribe_both_from(struct client *c, const char *first, const char *second,
+				Fanout__V1__StartPosition start)
 {
 	const char *topics[2] = { first, second };
 	uint8_t buf[512];
@@ -97,7 +100,7 @@ static void subscribe_both(struct client *c, const char *first, const char *seco
 
 		s.subscription_id = i + 1;
 		s.topic = (char *)topics[i];
-		s.start = FANOUT__V1__START_POSITION__START_POSITION_EARLIEST;
+		s.start = start;
 		m.body_case = FANOUT__V1__CLIENT_MESSAGE__BODY_SUBSCRIBE;
 		m.subscribe = &s;
 		len = fanout__v1__client_message__get_packed_size(&m);
@@ -112,6 +115,11 @@ static void subscribe_both(struct client *c, const char *first, const char *seco
 		assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_SUBSCRIBED);
 		client_free_msg(m);
 	}
+}
+
+static void subscribe_both(struct client *c, const char *first, const char *second)
+{
+	subscribe_both_from(c, first, second, FANOUT__V1__START_POSITION__START_POSITION_EARLIEST);
 }
 
 /* Reads every event of both subscriptions; returns how many bulk events came before the
@@ -167,11 +175,75 @@ static void priority_topic_events_are_gathered_first(void **state)
 	assert_true(before > 0);
 }
 
+/* GET /api/v1/latency's count and priority.count. */
+static void latency_counts(long long *all, long long *prio)
+{
+	json_t *j = api_expect(&g_srv, "GET", "/api/v1/latency", NULL, 200);
+	json_t *p = json_object_get(j, "priority");
+
+	assert_true(json_is_object(p));
+	*all = json_integer_value(json_object_get(j, "count"));
+	*prio = json_integer_value(json_object_get(p, "count"));
+	assert_true(json_integer_value(json_object_get(p, "maxNs")) >=
+		    json_integer_value(json_object_get(p, "p99Ns")));
+	json_decref(j);
+}
+
+/* Reads n events of topic, live ones. */
+static void read_events(struct client *c, const char *topic, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		Fanout__V1__ServerMessage *m = recv_msg(c, 10000);
+
+		assert_int_equal(m->body_case, FANOUT__V1__SERVER_MESSAGE__BODY_EVENT);
+		assert_string_equal(m->event->distribution->topic, topic);
+		client_free_msg(m);
+	}
+}
+
+/* Live frames of the priority topic are sampled in the priority class too, one in
+ * NET_LATENCY_EVERY of them (64: 640 frames make exactly 10 samples whatever the count
+ * stood at), and a bulk topic's frames only in the whole; /metrics has the family. */
+static void priority_latency_is_kept_apart(void **state)
+{
+	const uint32_t n = 640;
+	long long all0, prio0, all1, prio1, all2, prio2;
+	struct client pub, c;
+
+	(void)state;
+	json_decref(api_expect(&g_srv, "PUT", "/api/v1/topics/" PRIO, "{\"priority\": 7}",
+			       200));
+	server_connect(&g_srv, &c);
+	subscribe_both_from(&c, BULK, PRIO, FANOUT__V1__START_POSITION__START_POSITION_LATEST);
+	server_connect(&g_srv, &pub);
+	latency_counts(&all0, &prio0);
+
+	publish_range(&pub, PRIO, 100000, n, 5, NULL);
+	read_events(&c, PRIO, n);
+	latency_counts(&all1, &prio1);
+	assert_int_equal(prio1 - prio0, n / 64);
+	assert_int_equal(all1 - all0, n / 64);
+
+	publish_range(&pub, BULK, 100000, n, 50, NULL);
+	read_events(&c, BULK, n);
+	latency_counts(&all2, &prio2);
+	assert_int_equal(prio2, prio1);	/* the bulk topic's: never in the priority class */
+	assert_int_equal(all2 - all1, n / 64);
+	assert_true(api_metric(&g_srv, "fanout_priority_delivery_latency_seconds_count") >=
+		    (double)prio2);
+	assert_true(prio2 > 0);
+	client_close(&pub);
+	client_close(&c);
+	json_decref(api_expect(&g_srv, "PUT", "/api/v1/topics/" PRIO, "{\"priority\": 0}",
+			       200));
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(priority_is_a_checked_stored_topic_field),
 		cmocka_unit_test(priority_topic_events_are_gathered_first),
+		cmocka_unit_test(priority_latency_is_kept_apart),
 	};
 
 	g_argc = argc;
