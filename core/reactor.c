@@ -567,7 +567,7 @@ static unsigned reactor_reap_prioritized(struct reactor *r)
 {
 	struct io_uring_cqe *cqes[REACTOR_CQE_BATCH];
 	uint32_t n, first = 0, nlater = 0, i, bufs = 0;
-	bool prio_in = false;
+	bool prio_in = false, bulk_in = false;
 	/* Not prioritising any more (or draining): what was held goes now, in order. */
 	uint64_t bytes = 0, share = r->prioritize && r->accepting ? REACTOR_BULK_TURN_BYTES :
 				    UINT64_MAX;
@@ -586,10 +586,13 @@ static unsigned reactor_reap_prioritized(struct reactor *r)
 		io_uring_cq_advance(&r->ring, n);
 	}
 	for (i = 0; i < r->nheld; i++) {
-		if (reactor_cqe_first(r, &r->held[i]))
+		if (reactor_cqe_first(r, &r->held[i])) {
 			r->held[first++] = r->held[i];	/* first <= i: in place */
-		else
+		} else {
+			bulk_in = bulk_in || (reactor_cqe_op(&r->held[i]) == REACTOR_OP_RECV &&
+					      r->held[i].res > 0);
 			r->later[nlater++] = r->held[i];
+		}
 	}
 	for (i = 0; i < first; i++) {
 		prio_in = prio_in || (reactor_cqe_op(&r->held[i]) == REACTOR_OP_RECV &&
@@ -597,10 +600,11 @@ static unsigned reactor_reap_prioritized(struct reactor *r)
 		reactor_dispatch(r, &r->held[i]);
 	}
 	r->nheld = 0;
-	/* Priority input with the others' still to handle: its deliveries start now, ahead
-	 * of that work, instead of at the end of the turn. */
-	if (prio_in && nlater > 0 && r->ops.on_priority) {
-		r->ops.on_priority(r->ops.ctx);
+	/* Priority input with the others' input still to handle, while prioritising (not
+	 * draining, not finishing a hold): its deliveries start now, ahead of that work,
+	 * instead of at the end of the turn. */
+	if (prio_in && bulk_in && share != UINT64_MAX && r->ops.on_priority &&
+	    r->ops.on_priority(r->ops.ctx)) {
 		r->priority_passes++;
 		if (io_uring_sq_ready(&r->ring) > 0)
 			(void)io_uring_submit(&r->ring);	/* a failure shows at the turn's */

@@ -120,10 +120,11 @@ struct reactor_ops {
 	/* After each batch of completions. Returns true when work remains that no completion
 	 * will announce: the next wait then only peeks. */
 	bool (*on_idle)(void *ctx);
-	/* Optional. While prioritising, mid-turn: the priority connections' input has been
-	 * handled and the others' is still to be. What it queues is submitted at once, so
-	 * the priority connections' sends reach the kernel ahead of the others' work. */
-	void (*on_priority)(void *ctx);
+	/* Optional. While prioritising, mid-turn, in a turn with input from both classes:
+	 * the priority connections' completions have been handled and the others' input is
+	 * still to be. Returns whether it queued anything; that is submitted at once, so the
+	 * priority connections' sends reach the kernel ahead of the others' work. */
+	bool (*on_priority)(void *ctx);
 };
 
 /* Kernel features found at start-up (probed; fallbacks used where false). */
@@ -197,7 +198,7 @@ struct reactor {
 					 * once (max_conns); a slot leaves it when freed */
 	uint32_t nheld_paused;
 	uint64_t held_pauses;		/* times a connection was held-paused (tests) */
-	uint64_t priority_passes;	/* on_priority calls (tests, stats) */
+	uint64_t priority_passes;	/* on_priority calls that queued something (tests) */
 	uint64_t prio_enobufs;		/* priority connections' receives ended for want
 					 * of a buffer (tests: it stays 0) */
 	uint32_t holds;			/* work the layer above waits on from other threads:

@@ -914,19 +914,22 @@ static void net_wake_admin(struct net_server *srv)
 }
 
 /* Mid-turn (reactor_ops.on_priority): the priority connections' input is handled, the
- * bulk's not yet. What they published is made visible and routed, their batches are
- * answered and the priority sessions' sends start, so a priority event leaves before
- * the turn's bulk input is parsed, not after. Other reactors hear of it at on_idle. */
-static void net_on_priority(void *ctx)
+ * bulk's not yet. What they published is made visible and routed and the priority
+ * sessions' sends start, so a priority event leaves before the turn's bulk input is
+ * parsed, not after. Nothing else: batches are answered (a paused bulk publisher's held
+ * input parsed), other reactors woken and cross-reactor events applied at on_idle.
+ * Returns whether anything was published (else there is nothing new to send). */
+static bool net_on_priority(void *ctx)
 {
 	struct net_server *srv = ctx;
 
-	net_server_batches(srv);
+	if (srv->publish.ntouched == 0)
+		return false;
 	publish_flush(&srv->publish);
-	publish_release(&srv->publish);
 	net_server_route(srv);
 	srv->flush_turn++;
 	net_flush_priority(srv);
+	return true;
 }
 
 /* After each batch of completions: append what other reactors handed over, answer

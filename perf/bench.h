@@ -256,19 +256,21 @@ uint64_t bench_next_owed(const struct bench_cfg *c, uint64_t seq);
 uint64_t bench_owed(const struct bench_cfg *c, uint64_t published, unsigned key_base,
 		    unsigned m);
 /* Accounts one delivery: dropped (s->filtered) when c->filter rejects it, else gap/order
- * by seq within its key (the order every system keeps), latency from the intended time. */
-void bench_deliver(struct bench_thread *t, struct bench_sub *s, uint64_t seq,
+ * by seq within its key (the order every system keeps), latency from the intended time.
+ * Returns whether it was accounted as a delivery (false: filtered). */
+bool bench_deliver(struct bench_thread *t, struct bench_sub *s, uint64_t seq,
 		   int64_t intended_ns, int64_t now_ns);
 /* Reads an encoded Event as every subscriber of every system does (bench_pb_event_fields:
  * seq and intended time) and accounts it with bench_deliver; wire_bytes (the message as
  * it arrived, framing included) count towards bytes per delivery. Returns 0, or -EBADMSG
  * when ev is not an event of ours. */
-/* Splits one delivery's latency at the server's receive time (fanout's Event
- * receive_time_ns) into t->hist_in and t->hist_out, when the thread has them. */
-void bench_deliver_split(struct bench_thread *t, uint64_t seq, int64_t intended_ns,
-			 int64_t server_ns, int64_t now_ns);
 int bench_deliver_event(struct bench_thread *t, struct bench_sub *s, const uint8_t *ev,
 			size_t len, uint64_t wire_bytes, int64_t now_ns);
+/* Splits one delivery bench_deliver accounted at the server's receive time (fanout's
+ * Event receive_time_ns) into t->hist_in, t->hist_out and (its actual send known:
+ * run.sent_at) t->hist_sent, when the thread has them. */
+void bench_deliver_split(struct bench_thread *t, uint64_t seq, int64_t intended_ns,
+			 int64_t server_ns, int64_t now_ns);
 /* Adds subscriber s, owed `owed` deliveries, to res's counts. */
 void bench_account_sub(struct bench_result *res, const struct bench_sub *s, uint64_t owed);
 /* Adds thread t's histogram and sums to res (res->hist allocated). */

@@ -101,7 +101,7 @@ uint64_t bench_owed(const struct bench_cfg *c, uint64_t published, unsigned key_
 	return n;
 }
 
-void bench_deliver(struct bench_thread *t, struct bench_sub *s, uint64_t seq,
+bool bench_deliver(struct bench_thread *t, struct bench_sub *s, uint64_t seq,
 		   int64_t intended_ns, int64_t now_ns)
 {
 	const struct bench_cfg *c = t->run->cfg;
@@ -112,7 +112,7 @@ void bench_deliver(struct bench_thread *t, struct bench_sub *s, uint64_t seq,
 
 	if (!bench_filter_match(&c->filter, seq, c->symbols)) {
 		s->filtered++;	/* the subscriber's own filter drops it: not a delivery */
-		return;
+		return false;
 	}
 	if (c->fanout_shared) {
 		;	/* one of a group's consumers: a share of each key, not all of it */
@@ -130,6 +130,7 @@ void bench_deliver(struct bench_thread *t, struct bench_sub *s, uint64_t seq,
 	t->sum_us += us;
 	t->sumsq_us += us * us;
 	atomic_fetch_add_explicit(&t->received, 1, memory_order_relaxed);
+	return true;
 }
 
 void bench_deliver_split(struct bench_thread *t, uint64_t seq, int64_t intended_ns,

@@ -633,8 +633,8 @@ static int fanout_parse(struct bench_thread *t, struct bench_sub *s)
 			int64_t now = clock_realtime_ns(), srv;
 
 			s->bytes += (uint64_t)n;
-			bench_deliver(t, s, seq, ts, now);
-			if (t->hist_in && bench_pb_event_receive_time(v.body, v.len, &srv) == 0)
+			if (bench_deliver(t, s, seq, ts, now) && t->hist_in &&
+			    bench_pb_event_receive_time(v.body, v.len, &srv) == 0)
 				bench_deliver_split(t, seq, ts, srv, now);
 			if (((struct fsub *)s->priv)->named)
 				fanout_sub_ack(s, v.body, v.len);

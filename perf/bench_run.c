@@ -31,6 +31,7 @@
 
 #define RX_WAIT_MS 50
 #define BATCH_MAX 8192u
+#define SENT_AT_MAX (16u << 20)	/* --latency-split: sends timed, 8 bytes each */
 #define WARMUP_TIMEOUT_NS (60 * 1000000000LL)
 #define DRAIN_IDLE_NS 2000000000LL	/* nothing delivered for this long: the rest is lost */
 
@@ -226,7 +227,7 @@ static int publish(struct bench_run *r, struct bench_pub *p, double *seconds,
 		for (uint64_t k = 0; k < n; k++)
 			intended[k] = c->rate > 0 ? bench_pace_intended(start_real, c->rate, seq + k)
 						  : clock_realtime_ns();
-		if (r->pub_late) {
+		if (r->pub_late && c->rate > 0) {	/* flat out: sent when intended */
 			int64_t sent = clock_realtime_ns();
 
 			for (uint64_t k = 0; k < n; k++) {
@@ -446,11 +447,19 @@ static int run_alloc(struct bench_run *r, const struct bench_cfg *cfg, enum benc
 		if (sys == BENCH_FANOUT && cfg->latency_split) {	/* events carry receive_time_ns */
 			if (!r->pub_late && !(r->pub_late = calloc(1, sizeof(struct latency_hist))))
 				return -ENOMEM;
-			if (!r->sent_at && cfg->rate > 0) {	/* all it can send, and a margin */
-				r->sent_cap = (uint64_t)(cfg->rate * cfg->duration_s) + BATCH_MAX;
-				r->sent_at = calloc(r->sent_cap, sizeof(*r->sent_at));
+			if (!r->sent_at && cfg->rate > 0) {
+				/* All it can send and a margin, at most SENT_AT_MAX (128 MiB):
+				 * past that, no latency from the actual send. Touched now, so
+				 * the publisher takes no page fault on its timed path. */
+				double want = cfg->rate * cfg->duration_s + BATCH_MAX;
+
+				r->sent_cap = want < SENT_AT_MAX ? (uint64_t)want : SENT_AT_MAX;
+				r->sent_at = malloc(r->sent_cap * sizeof(*r->sent_at));
 				if (!r->sent_at)
 					return -ENOMEM;
+				for (uint64_t k = 0; k < r->sent_cap; k++)
+					atomic_store_explicit(&r->sent_at[k], 0,
+							      memory_order_relaxed);
 			}
 			r->threads[i].hist_sent = calloc(1, sizeof(struct latency_hist));
 			if (!r->threads[i].hist_sent)

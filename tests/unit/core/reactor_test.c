@@ -49,7 +49,7 @@ struct seen {
 
 /* Queues a no-op (no completion unless it fails, which the reactor ignores as a late
  * cancel's): the reactor must submit it before the turn goes on to the bulk's input. */
-static void on_priority(void *ctx)
+static bool on_priority(void *ctx)
 {
 	struct seen *s = ctx;
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&s->r->ring);
@@ -63,6 +63,7 @@ static void on_priority(void *ctx)
 	io_uring_sqe_set_data64(sqe, (uint64_t)REACTOR_OP_CANCEL |
 				((uint64_t)REACTOR_SLOT_NONE << 32));
 	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	return true;
 }
 
 static int on_open(void *ctx, struct reactor_conn *c)
