@@ -122,8 +122,9 @@ struct reactor_ops {
 	bool (*on_idle)(void *ctx);
 	/* Optional. While prioritising, mid-turn, in a turn with input from both classes:
 	 * the priority connections' completions have been handled and the others' input is
-	 * still to be. Returns whether it queued anything; that is submitted at once, so the
-	 * priority connections' sends reach the kernel ahead of the others' work. */
+	 * still to be. Returns whether it did anything (and may have queued sends); what is
+	 * queued is submitted at once, so the priority connections' sends reach the kernel
+	 * ahead of the others' work. */
 	bool (*on_priority)(void *ctx);
 };
 
@@ -198,7 +199,7 @@ struct reactor {
 					 * once (max_conns); a slot leaves it when freed */
 	uint32_t nheld_paused;
 	uint64_t held_pauses;		/* times a connection was held-paused (tests) */
-	uint64_t priority_passes;	/* on_priority calls that queued something (tests) */
+	uint64_t priority_passes;	/* on_priority calls that did something (tests) */
 	uint64_t prio_enobufs;		/* priority connections' receives ended for want
 					 * of a buffer (tests: it stays 0) */
 	uint32_t holds;			/* work the layer above waits on from other threads:

@@ -142,11 +142,13 @@ void bench_deliver_split(struct bench_thread *t, uint64_t seq, int64_t intended_
 
 	if (!t->hist_in || server_ns <= 0)
 		return;
-	/* Stored before the send that carried it: the kernel orders the two. */
+	/* Stored (release) before the send that carried it. */
 	if (seq < r->sent_cap)
-		sent = atomic_load_explicit(&r->sent_at[seq], memory_order_relaxed);
+		sent = atomic_load_explicit(&r->sent_at[seq], memory_order_acquire);
 	if (sent > 0)
 		latency_hist_record(t->hist_sent, now_ns - sent);
+	else if (r->cfg->rate > 0)
+		return;	/* past the timed sends: none of the split, so all cover the same */
 	else
 		sent = intended_ns;	/* flat out: sent at its intended time */
 	latency_hist_record(t->hist_in, server_ns - sent);

@@ -234,7 +234,7 @@ static int publish(struct bench_run *r, struct bench_pub *p, double *seconds,
 				latency_hist_record(r->pub_late, sent - intended[k]);
 				if (seq + k < r->sent_cap)
 					atomic_store_explicit(&r->sent_at[seq + k], sent,
-							      memory_order_relaxed);
+							      memory_order_release);
 			}
 		}
 		rc = r->drv->pub_send(r, p, seq, (unsigned)n, intended);

@@ -224,6 +224,41 @@ static void gathered_frames_are_sampled(void **state)
 	free(snap);
 }
 
+/* The priority class (sub_gather.latency_priority): a subscription at priority 0 never
+ * ticks it; one at a priority ticks both, each on its own count. */
+static void priority_frames_are_sampled_apart(void **state)
+{
+	struct fixture *f = *state;
+	static struct net_latency all, prio;
+	struct net_latency_snap *snap = calloc(1, sizeof(*snap));
+	struct iovec iov[256];
+	struct sub_gather g = { .iov = iov, .iov_max = 256, .bytes_max = 1 << 20,
+				.arena = &f->arena, .audit_max = UINT32_MAX, .latency = &all,
+				.latency_priority = &prio };
+
+	assert_non_null(snap);
+	net_latency_init(&all);
+	net_latency_init(&prio);
+	f->sub.live_from_ns = 0;	/* every frame live */
+	for (int i = 0; i < 74; i++)
+		append_key(f->tp, "AAPL.NASDAQ.trade");
+	f->sub.priority = 0;	/* one frame (a byte's room): sampled in the whole only */
+	g.bytes_max = 1;
+	assert_int_equal(sub_gather(&f->sub, &g), 1);
+	net_latency_read(&prio, snap);
+	assert_int_equal(snap->count, 0);
+	f->sub.priority = 7;	/* the other 73: 65 in the whole; 1 and 65 of them apart */
+	g = (struct sub_gather){ .iov = iov, .iov_max = 256, .bytes_max = 1 << 20,
+				 .arena = &f->arena, .audit_max = UINT32_MAX, .latency = &all,
+				 .latency_priority = &prio };
+	assert_int_equal(sub_gather(&f->sub, &g), 73);
+	net_latency_read(&prio, snap);
+	assert_int_equal(snap->count, 2);	/* its own count (on the whole's: 1) */
+	net_latency_read(&all, snap);
+	assert_int_equal(snap->count, 2);	/* frames 1 and 65 of the 74 */
+	free(snap);
+}
+
 static void owed_collect(void *ctx, uint32_t p, uint64_t offset)
 {
 	uint64_t *v = ctx;
@@ -337,6 +372,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(audit_frames_are_recorded_and_bounded, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(owed_audit_events_are_found, setup, teardown),
+		cmocka_unit_test_setup_teardown(priority_frames_are_sampled_apart, setup, teardown),
 		cmocka_unit_test_setup_teardown(gathered_frames_are_sampled, setup, teardown),
 		cmocka_unit_test_setup_teardown(filter_lists_are_charged_per_value, setup,
 						teardown),
