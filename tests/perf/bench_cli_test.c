@@ -244,8 +244,11 @@ static void check_cpu(json_t *r, const char *sys, bool subscribers)
 	subs = bexec_int(cpu, "subscribers_ns");
 	assert_true(pub > 0);
 	assert_true(subscribers ? subs > 0 : subs == 0);
-	/* Threads of the bench process, read a moment apart: 1 ms of slack. */
-	assert_true(bexec_int(cpu, "bench_process_ns") + 1000000 >= pub + subs);
+	/* Threads of the bench process, read a moment apart; and the process clock adds up
+	 * the runtime of a thread running on another CPU only as of that CPU's last tick
+	 * (up to 4 ms at HZ=250, more under ASan's load) while a thread's own clock is up to
+	 * date: 20 ms of slack, far below a figure counted twice. */
+	assert_true(bexec_int(cpu, "bench_process_ns") + 20000000 >= pub + subs);
 	assert_quotient(cpu, "server_ns_per_event", json_object_get(cpu, "server_ns"), published);
 	assert_quotient(cpu, "server_ns_per_delivery", json_object_get(cpu, "server_ns"), all);
 	assert_quotient(cpu, "publisher_ns_per_event", json_object_get(cpu, "publisher_ns"),
