@@ -916,8 +916,9 @@ static void net_wake_admin(struct net_server *srv)
 /* Mid-turn (reactor_ops.on_priority): the priority connections' input is handled, the
  * bulk's not yet. What they published is made visible and routed and the priority
  * sessions' sends start, so a priority event leaves before the turn's bulk input is
- * parsed, not after. Nothing else: batches are answered (a paused bulk publisher's held
- * input parsed), other reactors woken and cross-reactor events applied at on_idle.
+ * parsed, not after. Nothing else here: answering batches (which may parse a paused bulk
+ * publisher's held input), waking other reactors and applying their events wait for
+ * on_idle.
  * Returns whether anything was published (else there is nothing new to send). */
 static bool net_on_priority(void *ctx)
 {
