@@ -276,8 +276,10 @@ void bench_account_sub(struct bench_result *res, const struct bench_sub *s, uint
 /* Adds thread t's histogram and sums to res (res->hist allocated). */
 void bench_account_thread(struct bench_result *res, const struct bench_thread *t,
 			  double *sum_us, double *sumsq_us);
+/* The p50 and p99 of h into out (ns); -1 each when h is NULL or empty. */
+void bench_p50_p99(const struct latency_hist *h, int64_t out[2]);
 /* res->split_*: the n threads' split histograms merged (bench_deliver_split); -1s when
- * none recorded. Returns 0 or -ENOMEM. */
+ * none recorded (left as they were when out of memory). Returns 0 or -ENOMEM. */
 int bench_account_split(struct bench_result *res, const struct bench_thread *t, unsigned n);
 /* Rates, means and percentiles of res once every subscriber and thread is in. */
 void bench_account_finish(struct bench_result *res, double sum_us, double sumsq_us);

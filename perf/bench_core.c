@@ -155,14 +155,19 @@ void bench_deliver_split(struct bench_thread *t, uint64_t seq, int64_t intended_
 	latency_hist_record(t->hist_out, now_ns - server_ns);
 }
 
+void bench_p50_p99(const struct latency_hist *h, int64_t out[2])
+{
+	bool any = h && latency_hist_count(h);
+
+	out[0] = any ? (int64_t)latency_hist_percentile(h, 50) : -1;
+	out[1] = any ? (int64_t)latency_hist_percentile(h, 99) : -1;
+}
+
 int bench_account_split(struct bench_result *res, const struct bench_thread *t, unsigned n)
 {
 	struct latency_hist *in = calloc(1, sizeof(*in)), *out = calloc(1, sizeof(*out));
 	struct latency_hist *sent = calloc(1, sizeof(*sent));
 
-	res->split_in_ns[0] = res->split_in_ns[1] = -1;
-	res->split_out_ns[0] = res->split_out_ns[1] = -1;
-	res->split_sent_ns[0] = res->split_sent_ns[1] = -1;
 	if (!in || !out || !sent) {
 		free(in);
 		free(out);
@@ -176,16 +181,9 @@ int bench_account_split(struct bench_result *res, const struct bench_thread *t, 
 			latency_hist_merge(sent, t[i].hist_sent);
 		}
 	}
-	if (latency_hist_count(sent)) {
-		res->split_sent_ns[0] = (int64_t)latency_hist_percentile(sent, 50);
-		res->split_sent_ns[1] = (int64_t)latency_hist_percentile(sent, 99);
-	}
-	if (latency_hist_count(in)) {
-		res->split_in_ns[0] = (int64_t)latency_hist_percentile(in, 50);
-		res->split_in_ns[1] = (int64_t)latency_hist_percentile(in, 99);
-		res->split_out_ns[0] = (int64_t)latency_hist_percentile(out, 50);
-		res->split_out_ns[1] = (int64_t)latency_hist_percentile(out, 99);
-	}
+	bench_p50_p99(sent, res->split_sent_ns);
+	bench_p50_p99(in, res->split_in_ns);
+	bench_p50_p99(out, res->split_out_ns);
 	free(in);
 	free(out);
 	free(sent);

@@ -314,10 +314,7 @@ static void account(struct bench_run *r, struct bench_result *res)
 	bench_account_finish(res, sum, sumsq);
 	if (bench_account_split(res, r->threads, c->threads))
 		fprintf(stderr, "fanout-bench: no memory for the latency split\n");
-	if (r->pub_late && latency_hist_count(r->pub_late)) {
-		res->split_late_ns[0] = (int64_t)latency_hist_percentile(r->pub_late, 50);
-		res->split_late_ns[1] = (int64_t)latency_hist_percentile(r->pub_late, 99);
-	}
+	bench_p50_p99(r->pub_late, res->split_late_ns);
 }
 
 /* The shm readers' result beside the TCP one: same run, same clock. */
@@ -445,29 +442,29 @@ static int run_alloc(struct bench_run *r, const struct bench_cfg *cfg, enum benc
 		if (!r->threads[i].subs || !r->threads[i].hist)
 			return -ENOMEM;
 		if (sys == BENCH_FANOUT && cfg->latency_split) {	/* events carry receive_time_ns */
-			if (!r->pub_late && !(r->pub_late = calloc(1, sizeof(struct latency_hist))))
-				return -ENOMEM;
-			if (!r->sent_at && cfg->rate > 0) {
-				/* All it can send and a margin, at most SENT_AT_MAX (128 MiB):
-				 * past that, no latency from the actual send. Touched now, so
-				 * the publisher takes no page fault on its timed path. */
-				double want = cfg->rate * cfg->duration_s + BATCH_MAX;
-
-				r->sent_cap = want < SENT_AT_MAX ? (uint64_t)want : SENT_AT_MAX;
-				r->sent_at = malloc(r->sent_cap * sizeof(*r->sent_at));
-				if (!r->sent_at)
-					return -ENOMEM;
-				for (uint64_t k = 0; k < r->sent_cap; k++)
-					atomic_store_explicit(&r->sent_at[k], 0,
-							      memory_order_relaxed);
-			}
-			r->threads[i].hist_sent = calloc(1, sizeof(struct latency_hist));
-			if (!r->threads[i].hist_sent)
-				return -ENOMEM;
 			r->threads[i].hist_in = calloc(1, sizeof(struct latency_hist));
 			r->threads[i].hist_out = calloc(1, sizeof(struct latency_hist));
-			if (!r->threads[i].hist_in || !r->threads[i].hist_out)
+			r->threads[i].hist_sent = calloc(1, sizeof(struct latency_hist));
+			if (!r->threads[i].hist_in || !r->threads[i].hist_out ||
+			    !r->threads[i].hist_sent)
 				return -ENOMEM;
+		}
+	}
+	if (sys == BENCH_FANOUT && cfg->latency_split) {
+		if (!(r->pub_late = calloc(1, sizeof(struct latency_hist))))
+			return -ENOMEM;
+		if (cfg->rate > 0) {
+			/* All it can send and a margin, at most SENT_AT_MAX (128 MiB): past that,
+			 * no latency from the actual send. Touched now, so the publisher takes no
+			 * page fault on its timed path. */
+			double want = cfg->rate * cfg->duration_s + BATCH_MAX;
+
+			r->sent_cap = want < SENT_AT_MAX ? (uint64_t)want : SENT_AT_MAX;
+			r->sent_at = malloc(r->sent_cap * sizeof(*r->sent_at));
+			if (!r->sent_at)
+				return -ENOMEM;
+			for (uint64_t k = 0; k < r->sent_cap; k++)
+				atomic_store_explicit(&r->sent_at[k], 0, memory_order_relaxed);
 		}
 	}
 	if (sys == BENCH_ZMQ) {
